@@ -1,0 +1,115 @@
+#include "bm_test.h"
+
+#include <string.h>
+
+#include "blockv2/err.h"
+#include "util/alloc.h"
+#include "blockv2/buf.h"
+#include "util/errmsg.h"
+#include "util/hex.h"
+
+static void test_err_names(void **state)
+{
+    (void)state;
+    assert_string_equal(bm_err_name(BM_OK), "BM_OK");
+    assert_string_equal(bm_err_name(BM_ENOMEM), "BM_ENOMEM");
+    assert_string_equal(bm_strerror(BM_ETOOBIG),
+                        "size above the allowed maximum");
+    assert_string_equal(bm_err_name(-9999), "BM_EUNKNOWN");
+}
+
+static void test_alloc_counts(void **state)
+{
+    (void)state;
+    int64_t c0 = bm_alloc_live_count();
+    void *p = bm_malloc(100);
+    assert_non_null(p);
+    assert_int_equal(bm_alloc_live_count(), c0 + 1);
+    p = bm_realloc(p, 1000);
+    assert_non_null(p);
+    bm_free(p);
+    assert_int_equal(bm_alloc_live_count(), c0);
+    bm_free(NULL);
+}
+
+static void test_alloc_fail_hook(void **state)
+{
+    (void)state;
+    bm_alloc_fail_after(2);
+    void *a = bm_malloc(8);
+    void *b = bm_malloc(8);
+    void *c = bm_malloc(8);
+    assert_non_null(a);
+    assert_null(b);
+    assert_non_null(c);
+    bm_free(a);
+    bm_free(c);
+    bm_alloc_fail_after(0);
+}
+
+static void test_hex(void **state)
+{
+    (void)state;
+    struct bm_buf b = {0};
+    char out[9];
+    assert_int_equal(bm_hex_decode(&b, "00ffA1b2", 8), BM_OK);
+    assert_int_equal(b.len, 4);
+    bm_hex_encode(out, b.ptr, b.len);
+    assert_string_equal(out, "00ffa1b2");
+    bm_hex_encode_upper(out, b.ptr, b.len);
+    assert_string_equal(out, "00FFA1B2");
+    assert_int_equal(bm_hex_decode(&b, "abc", 3), BM_EPARSE);
+    assert_int_equal(bm_hex_decode(&b, "zz", 2), BM_EPARSE);
+    assert_null(b.ptr);
+    bm_buf_release(&b);
+}
+
+static void test_dynbuf_cap(void **state)
+{
+    (void)state;
+    struct bm_dynbuf d;
+    struct bm_buf out = {0};
+    bm_dynbuf_init(&d, 10);
+    assert_int_equal(bm_dynbuf_append(&d, "12345", 5), BM_OK);
+    assert_int_equal(bm_dynbuf_printf(&d, "%d", 6789), BM_OK);
+    assert_int_equal(d.len, 9);
+    assert_int_equal(bm_dynbuf_append(&d, "xx", 2), BM_ETOOBIG);
+    assert_int_equal(d.len, 9);
+    bm_dynbuf_detach(&d, &out);
+    assert_memory_equal(out.ptr, "123456789", 9);
+    bm_buf_release(&out);
+    bm_dynbuf_release(&d);
+}
+
+static void test_le64(void **state)
+{
+    (void)state;
+    uint8_t b[8];
+    bm_put_le64(b, 5);
+    assert_memory_equal(b, "\x05\0\0\0\0\0\0\0", 8);
+    assert_int_equal(bm_get_le64(b), 5);
+    bm_put_be64(b, 0x0102030405060708ULL);
+    assert_int_equal(b[0], 1);
+    assert_int_equal(bm_get_be64(b), 0x0102030405060708ULL);
+}
+
+static void test_errmsg(void **state)
+{
+    (void)state;
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(bm_errf(&em, BM_EINVAL, "field %s: got %d", "x", 3),
+                     BM_EINVAL);
+    assert_string_equal(bm_errmsg_str(&em, BM_EINVAL), "field x: got 3");
+    assert_string_equal(bm_errmsg_str(NULL, BM_EINVAL), "invalid argument");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_names),  cmocka_unit_test(test_alloc_counts),
+        cmocka_unit_test(test_alloc_fail_hook), cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_dynbuf_cap), cmocka_unit_test(test_le64),
+        cmocka_unit_test(test_errmsg),
+    };
+    return BM_TEST_RUN(tests);
+}
