@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, and runs every test
+# under three builds: plain, ASan+UBSan, and TSan. Ends with the line
+# "N passed, N failed" and exits non-zero if anything failed.
+#
+#   scripts/test.sh            # all three builds
+#   BM_VARIANTS="plain" scripts/test.sh   # a subset (plain asan tsan)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+VARIANTS=${BM_VARIANTS:-"plain asan tsan"}
+JOBS=${BM_JOBS:-$(nproc)}
+logs=()
+build_failed=0
+
+for v in $VARIANTS; do
+  dir="build-test-$v"
+  case "$v" in
+    plain) opts=(); mult=1 ;;
+    asan)  opts=(-Db_sanitize=address,undefined -Db_lundef=false); mult=4 ;;
+    tsan)  opts=(-Db_sanitize=thread -Db_lundef=false); mult=6 ;;
+    *) echo "unknown variant $v"; exit 2 ;;
+  esac
+  echo "=== $v build ==="
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
+  else
+    meson setup "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
+  fi
+  if [ $? -ne 0 ] || ! ninja -C "$dir" -j"$JOBS" >"$dir.build.log" 2>&1; then
+    echo "build $v FAILED:"
+    tail -40 "$dir.setup.log" "$dir.build.log" 2>/dev/null
+    build_failed=$((build_failed + 1))
+    continue
+  fi
+  echo "=== $v tests ==="
+  rm -f "$dir/meson-logs/testlog.json"
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+  export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
+  meson test -C "$dir" --num-processes "$JOBS" --timeout-multiplier "$mult" \
+    --print-errorlogs 2>&1 | grep -vE '^\s*$' | tail -n 400
+  logs+=("$dir/meson-logs/testlog.json")
+done
+
+read -r passed failed < <(python3 scripts/count-tests.py "${logs[@]}")
+failed=$((failed + build_failed))
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
