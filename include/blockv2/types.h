@@ -17,7 +17,8 @@
  * and refuse inputs above the caps below with BM_ETOOBIG. A failed decode
  * leaves *out zeroed (nothing to release) and returns BM_EDECODE,
  * BM_ETRUNCATED, BM_EWIRETYPE, BM_EVARINT, BM_EMISSING, BM_EBADKEY,
- * BM_ETOOBIG or BM_ENOMEM.
+ * BM_ETOOBIG, BM_ENOMEM, or BM_EINVAL (p == NULL with n > 0). Rules and
+ * caps: docs/WIRE.md.
  *
  * Thread-safety: functions are reentrant; a value may be read from several
  * threads at once but not written while read.
@@ -63,7 +64,9 @@ struct bm_version {
  * Header fields 5, 7, 9 of historical (v1) headers. Current ev-node removed
  * them from the schema; a decoder keeps their values (wire type bytes) so the
  * legacy hash and signature payload can be rebuilt (spec 2.1).
- * `present` is true if any of the three appeared on the wire.
+ * A decoder sets `present` iff one of the three values is non-empty (Go:
+ * Legacy != nil && !Legacy.IsZero()); encoders and the hash treat a header
+ * whose three values are all empty as non-legacy even if `present` is set.
  */
 struct bm_header_legacy {
     bool present;
@@ -190,7 +193,9 @@ enum bm_err bm_signed_header_copy(struct bm_signed_header *dst,
 enum bm_err bm_data_copy(struct bm_data *dst, const struct bm_data *src);
 enum bm_err bm_state_copy(struct bm_state *dst, const struct bm_state *src);
 
-/* Appends a copy of tx to d->txs (BM_ETOOBIG past BM_MAX_TXS/TX_SIZE). */
+/* Appends a copy of tx to d->txs (borrows tx). BM_ETOOBIG past
+ * BM_MAX_TXS/BM_MAX_TX_SIZE, BM_EINVAL for tx == NULL with len > 0,
+ * BM_ENOMEM; on error d is unchanged. */
 enum bm_err bm_data_add_tx(struct bm_data *d, const uint8_t *tx, size_t len);
 
 /* Sets *dst to a copy of the string (NULL allowed: clears). */
@@ -244,9 +249,24 @@ enum bm_err bm_p2p_data_decode(struct bm_p2p_data *out, const uint8_t *p,
 enum bm_err bm_state_decode(struct bm_state *out, const uint8_t *p, size_t n);
 enum bm_err bm_batch_decode(struct bm_batch *out, const uint8_t *p, size_t n);
 
+/*
+ * v1 last-batch-data list (store metadata key `l`, spec 4.2, V24): per entry
+ * LE32 length || bytes; an empty list is the empty string. The entries are
+ * the txs of a struct bm_batch. Encode: *out released first; BM_ETOOBIG
+ * above BM_MAX_MESSAGE_SIZE. Decode (untrusted): BM_ETRUNCATED,
+ * BM_ETOOBIG (entry above BM_MAX_TX_SIZE, more than BM_MAX_TXS entries,
+ * input above BM_MAX_MESSAGE_SIZE), BM_ENOMEM; *out released first and left
+ * zeroed on error.
+ */
+enum bm_err bm_last_batch_data_encode(const struct bm_batch *b,
+                                      struct bm_buf *out);
+enum bm_err bm_last_batch_data_decode(struct bm_batch *out, const uint8_t *p,
+                                      size_t n);
+
 /* ---- hashes (spec 2.1, 2.2, 7.1) ---- */
 
-/* SHA-256 of the legacy encoding if legacy.present, else of the slim one. */
+/* SHA-256 of the legacy encoding if a legacy value is non-empty, else of
+ * the slim one. */
 enum bm_err bm_header_hash(const struct bm_header *h, struct bm_hash *out);
 /* SHA-256(0x00 || Data bytes including metadata). */
 enum bm_err bm_data_hash(const struct bm_data *d, struct bm_hash *out);
@@ -267,7 +287,8 @@ bool bm_header_expects_empty_data(const struct bm_header *h);
 
 /* ---- signature payloads (spec 2.4); *out released first ---- */
 
-/* Default header payload: the slim Header bytes. */
+/* Default header payload (Go Header.MarshalBinary): the binary form, i.e.
+ * the slim bytes for every header without legacy fields. */
 enum bm_err bm_header_signature_payload(const struct bm_header *h,
                                         struct bm_buf *out);
 /* Data payload: Data bytes with metadata. */
@@ -329,8 +350,11 @@ enum bm_err bm_da_header_envelope_sign(struct bm_da_header_envelope *e,
 
 /*
  * Verifies sh->signature with sh->signer's key over the payloads current
- * ev-node tries, in order: slim header bytes, then legacy bytes (only if the
- * header has legacy fields). True if one verifies.
+ * ev-node's ValidateBasic tries, in order: the binary form
+ * (bm_header_signature_payload), then the legacy encoding (always tried,
+ * as Go does). True if one verifies. False without a public key or with a
+ * signature that is not 64 bytes. Allocates; an allocation failure reads
+ * as false.
  */
 bool bm_signed_header_verify_signature(const struct bm_signed_header *sh);
 bool bm_signed_data_verify_signature(const struct bm_signed_data *sd);

@@ -1,0 +1,285 @@
+/*
+ * store_bench: LMDB store throughput.
+ *
+ *   store_bench [--blocks N] [--durable-seconds S] [--reads N] [--dir D]
+ *
+ * Prints `name value unit` lines:
+ *   store_write_grouped   blocks/s, N blocks of ~2 KB, 100 per transaction
+ *   store_write_durable   blocks/s, one durable transaction per block
+ *                         (stops after N blocks or S seconds, whichever
+ *                         comes first; the line says how many were written)
+ *   store_read_by_height  blocks/s, bm_store_get_block() of random heights
+ *   store_read_sequential blocks/s, bm_store_get_block() of heights 1, 2, ...
+ *   fsync_latency         microseconds, median of 200 write+fdatasync
+ *   *_cpu                 the same per CPU-second of this process (what the
+ *                         code costs, independent of a loaded machine)
+ *
+ * Blocks are pre-built byte strings of realistic size (SignedHeader ~250 B,
+ * Data ~2 KB, signature 64 B, State ~120 B) so that only the store is
+ * measured, not the codec. The temporary homes are under --dir (default
+ * $TMPDIR or /tmp) and removed afterwards.
+ */
+#include "blockv2/store.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GROUP 100
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+struct templ {
+    uint8_t header[250];
+    uint8_t data[2048];
+    uint8_t sig[64];
+    uint8_t state[120];
+};
+
+static void fill(uint8_t *p, size_t n, uint64_t *x)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (uint8_t)splitmix(x);
+    }
+}
+
+static void make_block(const struct templ *t, uint64_t height,
+                       struct bm_store_block *b)
+{
+    uint64_t x = height * 0x2545f4914f6cdd1dull;
+
+    memset(b, 0, sizeof(*b));
+    b->height = height;
+    for (int i = 0; i < 4; i++) {
+        uint64_t v = splitmix(&x);
+
+        memcpy(b->hash.b + 8 * i, &v, 8);
+    }
+    b->header = t->header;
+    b->header_len = sizeof(t->header);
+    b->data = t->data;
+    b->data_len = sizeof(t->data);
+    b->signature = t->sig;
+    b->signature_len = sizeof(t->sig);
+    b->state = t->state;
+    b->state_len = sizeof(t->state);
+}
+
+static char *make_home(const char *dir)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/bm-store-bench-XXXXXX", dir);
+    if (mkdtemp(path) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return bm_xstrdup(path);
+}
+
+static void remove_home(char *home)
+{
+    char cmd[4200];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot remove %s\n", home);
+    }
+    bm_free(home);
+}
+
+static struct bm_store *open_or_die(const char *home)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_store *s = NULL;
+    enum bm_err err = bm_store_open(&s, home, NULL, &em);
+
+    if (err != BM_OK) {
+        fprintf(stderr, "open: %s\n", bm_errmsg_str(&em, err));
+        exit(1);
+    }
+    return s;
+}
+
+/* Writes blocks 1..n, `per_txn` per transaction, until n or max_s. */
+static double write_blocks(struct bm_store *s, const struct templ *t,
+                           uint64_t n, size_t per_txn, double max_s,
+                           uint64_t *written, double *cpu_rate)
+{
+    struct bm_store_block blk[GROUP];
+    struct bm_errmsg em = {{0}};
+    double t0 = now_s(), c0 = cpu_s(), el = 0;
+    uint64_t h = 1;
+
+    while (h <= n) {
+        struct bm_store_batch b = {.blocks = blk};
+        enum bm_err err;
+
+        for (size_t i = 0; i < per_txn && h <= n; i++, h++) {
+            make_block(t, h, &blk[b.n_blocks++]);
+        }
+        err = bm_store_write(s, &b, &em);
+        if (err != BM_OK) {
+            fprintf(stderr, "write: %s\n", bm_errmsg_str(&em, err));
+            exit(1);
+        }
+        el = now_s() - t0;
+        if (max_s > 0 && el > max_s) {
+            break;
+        }
+    }
+    *written = h - 1;
+    *cpu_rate = (double)(h - 1) / (cpu_s() - c0);
+    return (double)(h - 1) / el;
+}
+
+/* n reads of random heights, or of heights 1..tip in order (repeated). */
+static double read_blocks(struct bm_store *s, uint64_t tip, uint64_t n,
+                          bool sequential, double *cpu_rate)
+{
+    struct bm_store_blockbuf b = {0};
+    uint64_t x = 42;
+    double t0 = now_s(), c0 = cpu_s();
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t h = sequential ? 1 + i % tip : 1 + splitmix(&x) % tip;
+
+        if (bm_store_get_block(s, h, &b, NULL) != BM_OK ||
+            b.data.len != 2048) {
+            fprintf(stderr, "read of height %" PRIu64 " failed\n", h);
+            exit(1);
+        }
+    }
+    bm_store_blockbuf_release(&b);
+    *cpu_rate = (double)n / (cpu_s() - c0);
+    return (double)n / (now_s() - t0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double fsync_latency_us(const char *dir)
+{
+    double lat[200];
+    char path[4200];
+    uint8_t page[4096];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/bm-fsync-probe-%d", dir, (int)getpid());
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        perror("open");
+        return -1;
+    }
+    memset(page, 7, sizeof(page));
+    for (int i = 0; i < 200; i++) {
+        double t0 = now_s();
+
+        if (pwrite(fd, page, sizeof(page), (off_t)(i % 16) * 4096) < 0 ||
+            fdatasync(fd) != 0) {
+            perror("fdatasync");
+            break;
+        }
+        lat[i] = (now_s() - t0) * 1e6;
+    }
+    close(fd);
+    unlink(path);
+    qsort(lat, 200, sizeof(lat[0]), cmp_double);
+    return lat[100];
+}
+
+int main(int argc, char **argv)
+{
+    struct templ t;
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    uint64_t n = 100000, reads = 1000000, written;
+    double durable_s = 30, rate, cpu_rate;
+    uint64_t x = 1;
+    struct bm_store *s;
+    char *home;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--blocks") == 0) {
+            n = strtoull(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--durable-seconds") == 0) {
+            durable_s = strtod(argv[i + 1], NULL);
+        } else if (strcmp(argv[i], "--reads") == 0) {
+            reads = strtoull(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--dir") == 0) {
+            dir = argv[i + 1];
+        } else {
+            fprintf(stderr, "usage: store_bench [--blocks N] "
+                    "[--durable-seconds S] [--reads N] [--dir D]\n");
+            return 2;
+        }
+    }
+    if (n == 0) {
+        n = 1;
+    }
+    fill(t.header, sizeof(t.header), &x);
+    fill(t.data, sizeof(t.data), &x);
+    fill(t.sig, sizeof(t.sig), &x);
+    fill(t.state, sizeof(t.state), &x);
+
+    printf("fsync_latency %.0f us\n", fsync_latency_us(dir));
+    fflush(stdout);
+
+    home = make_home(dir);
+    s = open_or_die(home);
+    rate = write_blocks(s, &t, n, GROUP, 0, &written, &cpu_rate);
+    printf("store_write_grouped %.0f blocks/s\n", rate);
+    printf("store_write_grouped_cpu %.0f blocks/cpu-s\n", cpu_rate);
+    fflush(stdout);
+    rate = read_blocks(s, written, reads, false, &cpu_rate);
+    printf("store_read_by_height %.0f blocks/s\n", rate);
+    printf("store_read_by_height_cpu %.0f blocks/cpu-s\n", cpu_rate);
+    rate = read_blocks(s, written, reads, true, &cpu_rate);
+    printf("store_read_sequential %.0f blocks/s\n", rate);
+    printf("store_read_sequential_cpu %.0f blocks/cpu-s\n", cpu_rate);
+    fflush(stdout);
+    bm_store_close(s);
+    remove_home(home);
+
+    home = make_home(dir);
+    s = open_or_die(home);
+    rate = write_blocks(s, &t, n, 1, durable_s, &written, &cpu_rate);
+    printf("store_write_durable %.0f blocks/s (%" PRIu64 " blocks)\n", rate,
+           written);
+    bm_store_close(s);
+    remove_home(home);
+    return 0;
+}

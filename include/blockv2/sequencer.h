@@ -1,0 +1,157 @@
+/*
+ * The single sequencer (spec section 7.3): orders the txs the reaper
+ * submits and hands them to the block manager as batches.
+ *
+ * Queue. Every accepted tx is one entry of a persisted FIFO queue in its
+ * own LMDB environment (e.g. <home>/data/seq): key = big-endian uint64
+ * sequence number, value = the tx bytes, so the order after a restart is
+ * the submission order. A tx whose SHA-256 equals that of a queued or
+ * in-flight tx is dropped (de-duplication). The queue is bounded by a tx
+ * count and a byte total; a submission that does not fit is refused whole
+ * with BM_EQUEUE_FULL ("queue full") and nothing is written.
+ *
+ * Batches and acknowledgement. bm_seq_get_next_batch takes txs from the
+ * head of the queue, in order, while their total size fits max_bytes (at
+ * least one tx, so an oversize head cannot stall the queue), and marks them
+ * in flight; they stay on disk. After the block holding them is committed,
+ * the block manager calls bm_seq_ack, which deletes them. If no ack comes
+ * (block production failed, or the node crashed), the next
+ * bm_seq_get_next_batch (or the next open) hands the same txs out again:
+ * un-acked txs come back.
+ *
+ * With an executor attached (opts.exec), each batch is passed through its
+ * filter_txs: Remove txs are dropped from the batch and deleted at ack;
+ * Postpone txs are dropped from the batch and re-queued at the tail at ack.
+ *
+ * Thread-safety: all functions may be called from any thread; a mutex
+ * serialises them. Submit, get_next_batch and ack may block on LMDB fsync;
+ * call them from a detached (blocking-allowed) actor.
+ */
+#ifndef BM_BLOCKV2_SEQUENCER_H
+#define BM_BLOCKV2_SEQUENCER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blockv2/buf.h"
+#include "blockv2/err.h"
+#include "blockv2/executor.h"
+#include "blockv2/types.h"
+
+struct bm_errmsg;
+
+struct bm_seq_options {
+    size_t max_queue_txs;    /* 0: 1,000,000 */
+    size_t max_queue_bytes;  /* 0: 256 MiB of tx bytes */
+    size_t max_tx_bytes;     /* 0: BM_MAX_TX_SIZE */
+    size_t map_size;         /* LMDB map size; 0: 2 GiB */
+    /* Hashes of the last recent_txs acked (committed) txs are still
+     * treated as duplicates, so a stale copy of a tx the reaper read
+     * before the block committed is not queued again. 0: 65,536. In
+     * memory only (bm_seq_drop_committed covers restarts). */
+    size_t recent_txs;
+    bool no_sync;            /* MDB_NOSYNC: tests only */
+    /* Optional executor for filter_txs (borrowed; must outlive the
+     * sequencer). NULL: every tx is OK. */
+    const struct bm_executor *exec;
+};
+
+/* A batch from bm_seq_get_next_batch; zero-initialise, free with
+ * bm_seq_batch_release. */
+struct bm_seq_batch {
+    struct bm_batch batch;  /* txs, in queue order; may be empty */
+    uint64_t timestamp_ns;  /* Unix ns UTC, strictly increasing per open */
+};
+
+struct bm_seq;
+
+/*
+ * Opens (creating if missing) the queue in directory dir for chain_id
+ * (both borrowed). A queue created for another chain id is refused with
+ * BM_ECHAIN_ID_MISMATCH. Un-acked txs of an earlier run are kept, in order.
+ * opts may be NULL. On success *out returns owned; free with bm_seq_free.
+ * May block (file I/O).
+ */
+enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
+                        const char *chain_id, const struct bm_seq_options *opts,
+                        struct bm_errmsg *em);
+
+/* Closes the queue. NULL-safe; nothing may run concurrently or after. */
+void bm_seq_free(struct bm_seq *s);
+
+/*
+ * SubmitBatchTxs: appends txs[0..n) (borrowed) to the queue in order,
+ * skipping empty txs and duplicates (of queued, in-flight or recently
+ * committed txs). chain_id[0..id_len) must equal the
+ * sequencer's chain id: otherwise BM_ECHAIN_ID_MISMATCH ("invalid chain
+ * id"). Errors: BM_ETOOBIG (a tx above max_tx_bytes; nothing queued),
+ * BM_EQUEUE_FULL ("queue full"; nothing queued), BM_EMAP_FULL/BM_EIO
+ * (nothing queued), BM_ENOMEM. *accepted (may be NULL) is the number of txs
+ * queued. An empty list is a no-op. May block (fsync).
+ */
+enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
+                          size_t id_len, const struct bm_buf *txs, size_t n,
+                          size_t *accepted, struct bm_errmsg *em);
+
+/*
+ * GetNextBatch: fills *out (released first; returns owned) with the txs at
+ * the head of the queue whose total length fits max_bytes (0: no limit;
+ * always at least one tx when the queue is not empty), capped at
+ * BM_MAX_TXS, and a timestamp. An empty queue gives an empty batch. Any
+ * batch handed out earlier and not acked is handed out again first.
+ * Errors: BM_ECHAIN_ID_MISMATCH, BM_ECORRUPT, BM_ENOMEM, and errors of the
+ * executor's filter_txs. May block.
+ */
+enum bm_err bm_seq_get_next_batch(struct bm_seq *s, const uint8_t *chain_id,
+                                  size_t id_len, uint64_t max_bytes,
+                                  struct bm_seq_batch *out,
+                                  struct bm_errmsg *em);
+
+/*
+ * Acknowledges the last batch from bm_seq_get_next_batch after its block
+ * was committed: deletes its txs from the queue (re-queueing postponed
+ * ones). No batch in flight: no-op. On error nothing changes and the batch
+ * stays in flight. May block (fsync).
+ */
+enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em);
+
+/*
+ * Start-up clean-up (spec 7.3): drops from the queue every tx whose SHA-256
+ * equals that of one of txs[0..n) (borrowed), the txs of the last committed
+ * block. Call once after bm_seq_open, before the first batch: it covers a
+ * crash between the block commit and bm_seq_ack, which would otherwise
+ * hand the block's txs out again. *dropped (may be NULL) gets the count.
+ * BM_ESTATE if a batch is in flight. O(queue length). May block (fsync).
+ * If rebuilding the in-memory index fails (BM_ENOMEM) the disk is left
+ * unchanged and the sequencer is marked failed: every later call returns
+ * BM_ESTATE until it is freed and reopened.
+ */
+enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
+                                  size_t n, size_t *dropped,
+                                  struct bm_errmsg *em);
+
+/*
+ * VerifyBatch: the single sequencer is the proposer, so a batch for its
+ * chain id is valid: *ok = true. Other chain ids: BM_ECHAIN_ID_MISMATCH.
+ * batch_data (borrowed, may be NULL) is not inspected (a non-proposer
+ * would check DA proofs; not supported here).
+ */
+enum bm_err bm_seq_verify_batch(struct bm_seq *s, const uint8_t *chain_id,
+                                size_t id_len, const struct bm_buf *batch_data,
+                                size_t n, bool *ok, struct bm_errmsg *em);
+
+/* Queued txs (including in-flight ones) and their total bytes. */
+void bm_seq_queue_size(struct bm_seq *s, size_t *n_txs, size_t *n_bytes);
+
+void bm_seq_batch_release(struct bm_seq_batch *b);
+
+/*
+ * Sequencer Batch.Hash (spec 7.1, V21): SHA-256(be64 tx count || for each
+ * tx: be64 length || tx); an empty list hashes the empty string. Borrows
+ * txs. Never fails.
+ */
+void bm_seq_batch_hash(const struct bm_buf *txs, size_t n,
+                       struct bm_hash *out);
+
+#endif /* BM_BLOCKV2_SEQUENCER_H */

@@ -1,0 +1,415 @@
+/*
+ * Actor runtime internals shared by the src/actor/ sources (not a public API).
+ *
+ * Ownership of an actor's execution: the `sched` flag. Whoever flips it
+ * from 0 to 1 (a sender that found the actor idle, spawn, a supervisor
+ * holding a failed child) is the only one allowed to run the actor or
+ * touch its consumer-side fields until it stores 0 again (bm__release).
+ * A worker that runs an actor holds the flag for the whole turn; a failed
+ * supervised child keeps the flag set ("held") until its supervisor
+ * restarts or finalizes it.
+ *
+ * Lifetime of an actor slot: `life` packs the generation (high 32 bits), a
+ * CLOSED bit and a pin count: user-lane messages queued plus senders
+ * currently inside a send (so it is also the mailbox depth used for the
+ * capacity check). A user send pins with one fetch_add and the queued
+ * message keeps the pin until popped; system sends pin and unpin around
+ * their push. Finalize sets CLOSED, drains until the count is zero, and
+ * then bumps the generation. Actor structs are never freed before the
+ * system, so a stale sender only ever touches `life`.
+ */
+#ifndef BM_ACTOR_ACTOR_INTERNAL_H
+#define BM_ACTOR_ACTOR_INTERNAL_H
+
+#include "blockv2/actor.h"
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BM__CACHELINE 64
+#define BM__CHUNK_BITS 10
+#define BM__CHUNK (1u << BM__CHUNK_BITS)
+
+/* ------------------------------------------------------------ mailbox */
+
+struct bm__link {
+    _Atomic(struct bm__link *) next;
+};
+
+/* Vyukov intrusive MPSC queue: producers exchange `head`; the single
+ * consumer walks from `tail`. One atomic exchange per push. */
+struct bm__mpsc {
+    alignas(BM__CACHELINE) _Atomic(struct bm__link *) head;
+    alignas(BM__CACHELINE) struct bm__link *tail;
+    struct bm__link stub;
+};
+
+enum bm__sys_type {
+    BM__SYS_USER = 0,     /* a user-lane message */
+    BM__SYS_STOP = 1,     /* aux: 1 = hold for restart; corr: epoch or ~0 */
+    BM__SYS_CHILD_EXIT,   /* from: child; status: reason; aux: held */
+    BM__SYS_DOWN,         /* from: who; status: reason */
+    BM__SYS_CONT,         /* ask continuation: kind, status, corr = cookie */
+    BM__SYS_SUP_TIMEOUT,  /* corr: stop sequence number */
+};
+
+enum bm__node_flags {
+    BM__NF_HEAP = 1u << 0, /* payload in `heap`, not inline */
+    BM__NF_ASK = 1u << 1,  /* user message is an ask; corr = ask id */
+};
+
+struct bm__node {
+    struct bm__link link;
+    uint32_t kind;
+    uint16_t flags;
+    uint16_t sys;
+    struct bm_actor_id from;
+    int32_t status;
+    uint32_t aux;
+    uint64_t corr;
+    void *heap;
+    struct bm__node *pool_next; /* free-list link (never while queued) */
+    union {
+        max_align_t align;
+        unsigned char bytes[BM_MSG_INLINE];
+    } u;
+};
+
+static inline void *bm__node_payload(struct bm__node *n)
+{
+    return (n->flags & BM__NF_HEAP) ? n->heap : (void *)n->u.bytes;
+}
+
+void bm__mpsc_init(struct bm__mpsc *q);
+void bm__mpsc_push(struct bm__mpsc *q, struct bm__node *n);
+/* Consumer only. NULL if empty or if a producer is between its exchange
+ * and its link store (the caller sees a count > 0 and retries later). */
+struct bm__node *bm__mpsc_pop(struct bm__mpsc *q);
+
+/* Node pool: per-thread caches over a system-wide free list of slabs. */
+struct bm__pool {
+    pthread_mutex_t mu;
+    struct bm__node *free;   /* global free list (pool_next) */
+    size_t nfree;
+    void **slabs;
+    size_t nslabs, capslabs;
+    uint64_t id;             /* unique per system, keys thread caches */
+};
+
+void bm__pool_init(struct bm__pool *p);
+void bm__pool_release(struct bm__pool *p);
+/* Never fails (aborts on OOM like bm_xmalloc). */
+struct bm__node *bm__node_alloc(struct bm__pool *p);
+/* Frees the node (not its heap payload). */
+void bm__node_free(struct bm__pool *p, struct bm__node *n);
+
+/* ------------------------------------------------------------ actors */
+
+enum bm__status {
+    BM__ST_RUNNING = 0,
+    BM__ST_RESTARTING = 1, /* held by its supervisor */
+    BM__ST_STOPPING = 2,
+    BM__ST_DEAD = 3,
+};
+
+#define BM__LIFE_CLOSED (1ull << 31)
+#define BM__LIFE_REFS 0x7fffffffull
+
+struct bm__watch {
+    struct bm_actor_id watcher;
+    struct bm__watch *next;
+};
+
+struct bm__sup;
+struct bm__dthread;
+
+struct bm__actor {
+    /* sender side */
+    alignas(BM__CACHELINE) _Atomic uint64_t life;
+    _Atomic uint32_t sys_count; /* system-lane depth */
+    _Atomic uint32_t sched;
+    _Atomic int status;
+    _Atomic uint32_t hwm;
+    _Atomic uint32_t waiters;   /* BLOCK senders waiting */
+    _Atomic uint64_t st_rejected_full;
+    uint32_t capacity;
+    enum bm_overflow overflow;
+    int64_t block_timeout_ms;
+    const struct bm_actor_type *type;
+
+    struct bm__mpsc user;
+    struct bm__mpsc sysq;
+
+    /* consumer side (owned by the sched holder) */
+    alignas(BM__CACHELINE) void *state;
+    void *arg;
+    void (*arg_free)(void *arg);
+    struct bm__actor *rq_next;
+    uint32_t slot;
+    uint32_t epoch;            /* incarnation, for stale STOPs */
+    struct bm_actor_id parent; /* supervisor, or none */
+    struct bm__sup *sup;       /* set if this actor is a supervisor */
+    struct bm__dthread *dt;    /* set if detached */
+    bool detached;
+    bool in_init;
+    bool has_state;     /* init succeeded, terminate not yet run */
+    int fail_reason;
+    bool stop_self;
+    bool exit_req;      /* exit after the current message */
+    bool exit_hold;
+    int exit_reason_req;
+    char name[BM_ACTOR_NAME_MAX];
+
+    pthread_mutex_t mu;        /* watchers, BLOCK waits, drop_oldest pops */
+    pthread_cond_t cv;
+    struct bm__watch *watchers;
+    bool watch_closed;
+
+    /* statistics: single writer (sched holder), relaxed atomics */
+    _Atomic uint64_t st_handled;
+    _Atomic uint64_t st_rejected_invalid;
+    _Atomic uint64_t st_dropped;
+    _Atomic uint64_t st_failures;
+    _Atomic uint64_t st_restarts;
+    _Atomic uint64_t hist[BM_ACTOR_HIST_BUCKETS];
+
+    /* last exit, for bm_actor_wait_exit (under sys->exit_mu) */
+    uint32_t exit_gen;
+    int exit_reason;
+};
+
+struct bm_actor_ctx {
+    struct bm_actor_system *sys;
+    struct bm__actor *a;
+    struct bm_actor_id self;
+    struct bm__node *node; /* current message, NULL in init */
+    bool replied;
+    int status;
+    uint64_t cookie;
+};
+
+/* ------------------------------------------------------------ scheduler */
+
+struct bm__runq {
+    pthread_mutex_t mu;
+    struct bm__actor *head, *tail;
+    _Atomic uint32_t len;
+};
+
+struct bm__worker {
+    struct bm_actor_system *sys;
+    unsigned idx;
+    pthread_t th;
+    struct bm__runq rq;
+    struct bm__actor *next_slot;
+    unsigned slot_runs;
+    pthread_mutex_t pmu;
+    pthread_cond_t pcv;
+    _Atomic int sleeping;
+    uint64_t rng;
+};
+
+struct bm__dthread {
+    struct bm_actor_system *sys;
+    struct bm__actor *a;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool pending;
+    bool quit;
+    struct bm__dthread *next_all;
+};
+
+/* Ask table entry. */
+struct bm__ask {
+    uint32_t gen;
+    uint32_t next_free;
+    bool used;
+    bool cont;
+    struct bm_future *fut;
+    struct bm_actor_id asker;
+    uint32_t reply_kind;
+    uint64_t cookie;
+    size_t reply_size;
+    struct bm_timer_id timer;
+};
+
+struct bm__timer;
+
+struct bm_actor_system {
+    struct bm_actor_system_config cfg;
+    struct bm__pool pool;
+
+    /* actor table */
+    _Atomic(struct bm__actor *) *chunks;
+    void **chunk_raw;
+    uint32_t nchunks;
+    pthread_mutex_t slot_mu;
+    uint32_t *free_slots;
+    size_t nfree_slots, capfree_slots;
+    uint32_t next_slot; /* never used slots start here */
+
+    /* workers */
+    struct bm__worker *workers;
+    unsigned nworkers;
+    struct bm__runq shared; /* BM_SCHED_SHARED */
+    _Atomic unsigned n_sleeping;
+    _Atomic unsigned rr;
+    _Atomic bool workers_stop;
+    bool started;
+    bool stopped;
+
+    /* detached threads */
+    pthread_mutex_t dt_mu;
+    struct bm__dthread *dts;
+
+    /* exits and system state */
+    pthread_mutex_t exit_mu;
+    pthread_cond_t exit_cv;
+    _Atomic unsigned exit_waiters;
+    _Atomic uint64_t live;
+    _Atomic uint64_t spawned;
+    _Atomic uint64_t exited;
+    _Atomic bool closing;     /* no more spawns */
+    _Atomic bool stopping;
+    int root_failure;         /* under exit_mu */
+    bool root_failed;         /* under exit_mu */
+    struct bm_actor_id *roots; /* root supervisors, under exit_mu */
+    size_t nroots, caproots;
+
+    /* asks */
+    pthread_mutex_t ask_mu;
+    struct bm__ask *asks;
+    uint32_t nasks, capasks;
+    uint32_t ask_free;
+    _Atomic uint64_t asks_pending;
+    _Atomic uint64_t asks_timed_out;
+    _Atomic uint64_t late_replies;
+
+    /* timers */
+    pthread_mutex_t tm_mu;
+    pthread_cond_t tm_cv;
+    pthread_t tm_th;
+    bool tm_running;
+    bool tm_quit;
+    struct bm__timer **timers;
+    uint32_t ntimers, captimers;
+    uint32_t tm_free;
+    struct bm__timer **wheel;
+    uint64_t tm_start_ns;
+    uint64_t tm_cur_tick;
+    _Atomic uint64_t timers_active;
+
+    _Atomic uint64_t steals;
+};
+
+extern _Thread_local struct bm__actor *bm__tl_actor;
+extern _Thread_local struct bm_actor_system *bm__tl_sys;
+extern _Thread_local struct bm__worker *bm__tl_worker;
+extern _Thread_local bool bm__tl_timer; /* the timer thread never waits */
+
+static inline bool bm__on_actor_thread(void)
+{
+    return bm__tl_actor != NULL;
+}
+
+/* Lookup without a reference (for the holder of sched or for stats). */
+struct bm__actor *bm__slot_actor(struct bm_actor_system *sys, uint32_t slot);
+/* Takes a sender reference; BM_OK, BM_ENOACTOR or BM_ESTOPPED. */
+int bm__actor_ref(struct bm_actor_system *sys, struct bm_actor_id id,
+                  struct bm__actor **out);
+void bm__actor_unref(struct bm__actor *a);
+struct bm_actor_id bm__actor_id(const struct bm__actor *a);
+
+/* Make a runnable actor run (caller holds sched and passes it on). */
+void bm__schedule(struct bm_actor_system *sys, struct bm__actor *a,
+                  bool lifo);
+/* Drop the sched flag and reschedule if work arrived meanwhile. */
+void bm__release(struct bm_actor_system *sys, struct bm__actor *a);
+/* Run one turn (caller holds sched). */
+void bm__run_turn(struct bm_actor_system *sys, struct bm__actor *a);
+
+/* Sends a user-lane message (see bm_actor_tell). `pre`, if set, runs
+ * after the kind checks and before the message is queued, with the target's
+ * kind; it may set *corr and fail the send by returning an error. */
+typedef int bm__pre_fn(void *arg, const struct bm_msg_kind *k,
+                       uint64_t *corr);
+int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
+                  uint32_t kind, void *payload, size_t len, uint16_t flags,
+                  bm__pre_fn *pre, void *pre_arg, uint64_t *corr_out);
+void bm__node_dispose(struct bm_actor_system *sys, struct bm__node *n);
+
+/* Push a system-lane message; BM_OK, BM_ENOACTOR, BM_ESTOPPED. Takes
+ * ownership of the node on BM_OK only. */
+int bm__send_sys(struct bm_actor_system *sys, struct bm_actor_id to,
+                 struct bm__node *n);
+int bm__send_sys_simple(struct bm_actor_system *sys, struct bm_actor_id to,
+                        uint16_t type, struct bm_actor_id from, int status,
+                        uint32_t aux, uint64_t corr);
+
+/* Spawn internals: creates the actor held (sched = 1, not yet runnable);
+ * init is run. */
+int bm__spawn_held(struct bm_actor_system *sys,
+                   const struct bm_actor_type *type, void *arg,
+                   const struct bm_actor_opts *opts, struct bm_actor_id parent,
+                   struct bm__sup *sup, struct bm__actor **out);
+/* Runs type->init for a held actor (spawn and restart). */
+int bm__actor_init(struct bm_actor_system *sys, struct bm__actor *a);
+/* Ask the current turn to end with an exit (used by supervisors). */
+void bm__request_exit(struct bm__actor *a, int reason, bool hold);
+/* Terminate + notify the parent or finalize; caller holds sched. */
+void bm__actor_exit(struct bm_actor_system *sys, struct bm__actor *a,
+                    int reason, bool hold);
+/* Final exit of a held actor: drains, DOWNs, retires the id. */
+void bm__actor_finalize(struct bm_actor_system *sys, struct bm__actor *a,
+                        int reason);
+/* Runs terminate if the actor has state. */
+void bm__actor_terminate(struct bm__actor *a, int reason);
+void bm__discard_node(struct bm_actor_system *sys, struct bm__actor *a,
+                      struct bm__node *n, int reason);
+
+/* Detached threads. */
+int bm__dthread_start(struct bm_actor_system *sys, struct bm__actor *a);
+void bm__dthread_kick(struct bm__dthread *dt);
+
+/* Asks. */
+void bm__asks_release(struct bm_actor_system *sys);
+/* Completes ask `corr`. Returns true if the reply was delivered (the reply
+ * bytes were copied); false if the ask is gone (caller discards). */
+bool bm__ask_complete(struct bm_actor_system *sys, uint64_t corr, int status,
+                      const void *reply, size_t len, bool from_timer);
+void bm__asks_shutdown(struct bm_actor_system *sys);
+
+/* Timers. */
+int bm__timers_init(struct bm_actor_system *sys);
+int bm__timers_start_thread(struct bm_actor_system *sys);
+void bm__timers_stop_thread(struct bm_actor_system *sys);
+void bm__timers_release(struct bm_actor_system *sys);
+int bm__timer_start_ask(struct bm_actor_system *sys, uint64_t corr,
+                        int64_t delay_ms, struct bm_timer_id *out);
+int bm__timer_start_sys(struct bm_actor_system *sys, struct bm_actor_id to,
+                        uint64_t corr, int64_t delay_ms,
+                        struct bm_timer_id *out);
+
+/* Supervisors. */
+void bm__sup_on_stop(struct bm_actor_system *sys, struct bm__actor *a,
+                     bool hold);
+void bm__sup_on_child_exit(struct bm_actor_system *sys, struct bm__actor *a,
+                           struct bm_actor_id child, int reason, bool held);
+void bm__sup_on_timeout(struct bm_actor_system *sys, struct bm__actor *a,
+                        uint64_t seq);
+/* Init callback of supervisor actors (arg: the spec). */
+int bm__sup_init(struct bm_actor_system *sys, struct bm__actor *a);
+/* Finalize held children of a finalized supervisor; frees sup. */
+void bm__sup_release(struct bm_actor_system *sys, struct bm__actor *a);
+extern const struct bm_actor_type bm__sup_type;
+
+void bm__root_failed(struct bm_actor_system *sys, int reason);
+
+/* Monotonic time. */
+uint64_t bm__now_ns(void);
+
+#endif /* BM_ACTOR_ACTOR_INTERNAL_H */

@@ -1,0 +1,440 @@
+/*
+ * Request/reply: the ask table, futures for outside callers and
+ * continuations for actors.
+ *
+ * Every ask gets an entry in a slot table keyed by a 64-bit correlation id
+ * (generation << 32 | slot) and a deadline timer on the wheel. Whoever
+ * removes the entry (the reply, the deadline, the target's exit, an
+ * abandoning caller, system stop) completes the ask; everyone else finds
+ * it gone, so a late reply is discarded (reply_dtor) and counted instead
+ * of completing twice.
+ */
+#include "actor/actor_internal.h"
+
+#include "util/alloc.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+struct bm_future {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    bool done;
+    bool taken;
+    bool abandoned;
+    int status;
+    void *reply;
+    size_t reply_len;
+    bm_msg_dtor_fn *reply_dtor;
+    struct bm_actor_system *sys;
+    uint64_t corr;
+};
+
+static void future_unref(struct bm_future *f)
+{
+    bool last;
+
+    pthread_mutex_lock(&f->mu);
+    last = --f->refs == 0;
+    pthread_mutex_unlock(&f->mu);
+    if (last) {
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        bm_free(f->reply);
+        bm_free(f);
+    }
+}
+
+/* Returns false if the caller abandoned the future (reply not taken). */
+static bool future_complete(struct bm_future *f, int status,
+                            const void *reply, size_t len)
+{
+    bool delivered;
+
+    pthread_mutex_lock(&f->mu);
+    delivered = !f->abandoned;
+    if (delivered) {
+        f->status = status;
+        if (status == BM_OK && len > 0) {
+            f->reply = bm_xmalloc(len);
+            memcpy(f->reply, reply, len);
+        }
+        f->reply_len = status == BM_OK ? len : 0;
+        f->done = true;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    future_unref(f);
+    return delivered;
+}
+
+/* ------------------------------------------------------------ table */
+
+static uint64_t ask_register(struct bm_actor_system *sys,
+                             const struct bm__ask *tmpl, int64_t timeout_ms)
+{
+    uint32_t slot;
+    struct bm__ask *e;
+    uint64_t corr;
+
+    pthread_mutex_lock(&sys->ask_mu);
+    if (sys->ask_free != 0) {
+        slot = sys->ask_free;
+        sys->ask_free = sys->asks[slot].next_free;
+    } else {
+        if (sys->nasks == 0) {
+            sys->nasks = 1; /* slot 0: corr 0 means "no ask" */
+        }
+        if (sys->nasks >= sys->capasks) {
+            uint32_t ncap = sys->capasks ? sys->capasks * 2 : 64;
+
+            sys->asks = bm_xrealloc(sys->asks, ncap * sizeof(*sys->asks));
+            memset(sys->asks + sys->capasks, 0,
+                   (ncap - sys->capasks) * sizeof(*sys->asks));
+            sys->capasks = ncap;
+        }
+        slot = sys->nasks++;
+    }
+    e = &sys->asks[slot];
+    {
+        uint32_t gen = e->gen + 1;
+
+        *e = *tmpl;
+        e->gen = gen == 0 ? 1 : gen;
+    }
+    e->used = true;
+    e->next_free = 0;
+    corr = ((uint64_t)e->gen << 32) | slot;
+    atomic_fetch_add(&sys->asks_pending, 1);
+    /* Lock order: ask_mu, then tm_mu (the timer thread fires with no
+     * lock held). */
+    if (bm__timer_start_ask(sys, corr, timeout_ms, &e->timer) != BM_OK) {
+        e->timer = (struct bm_timer_id){0, 0};
+    }
+    pthread_mutex_unlock(&sys->ask_mu);
+    return corr;
+}
+
+/* Removes the entry for corr into *out; false if gone. Caller holds
+ * ask_mu. */
+static bool ask_take(struct bm_actor_system *sys, uint64_t corr,
+                     struct bm__ask *out)
+{
+    uint32_t slot = (uint32_t)corr, gen = (uint32_t)(corr >> 32);
+    struct bm__ask *e;
+
+    if (slot == 0 || slot >= sys->nasks) {
+        return false;
+    }
+    e = &sys->asks[slot];
+    if (!e->used || e->gen != gen) {
+        return false;
+    }
+    *out = *e;
+    e->used = false;
+    e->fut = NULL;
+    e->next_free = sys->ask_free;
+    sys->ask_free = slot;
+    atomic_fetch_sub(&sys->asks_pending, 1);
+    return true;
+}
+
+bool bm__ask_complete(struct bm_actor_system *sys, uint64_t corr, int status,
+                      const void *reply, size_t len, bool from_timer)
+{
+    struct bm__ask e;
+    struct bm__node *n;
+    bool found;
+
+    pthread_mutex_lock(&sys->ask_mu);
+    found = ask_take(sys, corr, &e);
+    pthread_mutex_unlock(&sys->ask_mu);
+    if (!found) {
+        if (!from_timer) {
+            atomic_fetch_add_explicit(&sys->late_replies, 1,
+                                      memory_order_relaxed);
+        }
+        return false;
+    }
+    if (from_timer) {
+        atomic_fetch_add_explicit(&sys->asks_timed_out, 1,
+                                  memory_order_relaxed);
+    } else if (e.timer.slot != 0) {
+        bm_timer_cancel(sys, e.timer);
+    }
+    if (!e.cont) {
+        bool ok = future_complete(e.fut, status, reply, len);
+
+        if (!ok) {
+            atomic_fetch_add_explicit(&sys->late_replies, 1,
+                                      memory_order_relaxed);
+        }
+        return ok;
+    }
+    n = bm__node_alloc(&sys->pool);
+    n->sys = BM__SYS_CONT;
+    n->kind = e.reply_kind;
+    n->status = status;
+    n->corr = e.cookie;
+    if (e.reply_size > BM_MSG_INLINE) {
+        n->heap = bm_xcalloc(1, e.reply_size);
+        n->flags = BM__NF_HEAP;
+    } else {
+        memset(n->u.bytes, 0, sizeof(n->u.bytes));
+    }
+    if (status == BM_OK && len > 0 && len == e.reply_size) {
+        memcpy(bm__node_payload(n), reply, len);
+    }
+    if (bm__tl_actor != NULL) {
+        n->from = bm__actor_id(bm__tl_actor);
+    }
+    if (bm__send_sys(sys, e.asker, n) != BM_OK) {
+        bm__node_dispose(sys, n);
+        atomic_fetch_add_explicit(&sys->late_replies, 1, memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+/* Removes a still-pending ask (send failed or caller abandoned it). */
+static bool ask_cancel(struct bm_actor_system *sys, uint64_t corr)
+{
+    struct bm__ask e;
+    bool found;
+
+    pthread_mutex_lock(&sys->ask_mu);
+    found = ask_take(sys, corr, &e);
+    pthread_mutex_unlock(&sys->ask_mu);
+    if (found && e.timer.slot != 0) {
+        bm_timer_cancel(sys, e.timer);
+    }
+    return found;
+}
+
+void bm__asks_shutdown(struct bm_actor_system *sys)
+{
+    for (;;) {
+        struct bm__ask e;
+        bool found = false;
+
+        pthread_mutex_lock(&sys->ask_mu);
+        for (uint32_t s = 1; s < sys->nasks && !found; s++) {
+            if (sys->asks[s].used) {
+                found = ask_take(sys, ((uint64_t)sys->asks[s].gen << 32) | s,
+                                 &e);
+            }
+        }
+        pthread_mutex_unlock(&sys->ask_mu);
+        if (!found) {
+            break;
+        }
+        if (!e.cont) {
+            future_complete(e.fut, BM_ESHUTDOWN, NULL, 0);
+        }
+    }
+}
+
+void bm__asks_release(struct bm_actor_system *sys)
+{
+    bm_free(sys->asks);
+    sys->asks = NULL;
+    sys->nasks = sys->capasks = 0;
+}
+
+/* ------------------------------------------------------------ ask */
+
+struct ask_pre {
+    struct bm_actor_system *sys;
+    struct bm__ask tmpl;
+    size_t cont_size;
+    int64_t timeout_ms;
+    bool registered;
+    uint64_t corr;
+    struct bm_future *fut;
+};
+
+static int pre_register(void *arg, const struct bm_msg_kind *k,
+                        uint64_t *corr)
+{
+    struct ask_pre *p = arg;
+
+    if (p->tmpl.cont) {
+        if (k->reply_size != p->cont_size) {
+            return BM_EINVAL;
+        }
+        p->tmpl.reply_size = p->cont_size;
+    } else {
+        p->fut->reply_dtor = k->reply_dtor;
+        p->tmpl.reply_size = k->reply_size;
+    }
+    p->corr = ask_register(p->sys, &p->tmpl, p->timeout_ms);
+    p->registered = true;
+    if (p->fut != NULL) {
+        p->fut->corr = p->corr;
+    }
+    *corr = p->corr;
+    return BM_OK;
+}
+
+int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
+                 uint32_t kind, void *payload, size_t len, int64_t timeout_ms,
+                 struct bm_future **out)
+{
+    struct ask_pre p;
+    struct bm_future *f;
+    int err;
+
+    *out = NULL;
+    if (timeout_ms <= 0) {
+        return BM_EINVAL;
+    }
+    f = bm_xcalloc(1, sizeof(*f));
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    f->refs = 2; /* the caller and the ask entry */
+    f->sys = sys;
+    memset(&p, 0, sizeof(p));
+    p.sys = sys;
+    p.tmpl.cont = false;
+    p.tmpl.fut = f;
+    p.timeout_ms = timeout_ms;
+    p.fut = f;
+    err = bm__send_user(sys, to, kind, payload, len, BM__NF_ASK, pre_register,
+                        &p, NULL);
+    if (err != BM_OK) {
+        if (p.registered && ask_cancel(sys, p.corr)) {
+            future_unref(f); /* the entry's reference */
+        } else if (!p.registered) {
+            future_unref(f);
+        }
+        future_unref(f);
+        return err;
+    }
+    *out = f;
+    return BM_OK;
+}
+
+int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
+                   size_t reply_len)
+{
+    struct timespec ts;
+    int status;
+
+    if (bm__on_actor_thread()) {
+        return BM_EINVAL;
+    }
+    if (wait_ms >= 0) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (wait_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&f->mu);
+    while (!f->done) {
+        if (wait_ms < 0) {
+            pthread_cond_wait(&f->cv, &f->mu);
+        } else if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) ==
+                       ETIMEDOUT &&
+                   !f->done) {
+            pthread_mutex_unlock(&f->mu);
+            return BM_EAGAIN;
+        }
+    }
+    if (f->taken) {
+        pthread_mutex_unlock(&f->mu);
+        return BM_ESTATE;
+    }
+    status = f->status;
+    if (status == BM_OK) {
+        if (reply_len != f->reply_len || (reply_len > 0 && reply == NULL)) {
+            pthread_mutex_unlock(&f->mu);
+            return BM_EINVAL;
+        }
+        if (reply_len > 0) {
+            memcpy(reply, f->reply, reply_len);
+        }
+    }
+    f->taken = true;
+    pthread_mutex_unlock(&f->mu);
+    return status;
+}
+
+void bm_future_free(struct bm_future *f)
+{
+    bool pending;
+
+    if (f == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->abandoned = true;
+    pending = !f->done;
+    pthread_mutex_unlock(&f->mu);
+    if (pending && ask_cancel(f->sys, f->corr)) {
+        future_unref(f); /* we removed the entry: drop its reference */
+    }
+    pthread_mutex_lock(&f->mu);
+    if (f->done && !f->taken && f->status == BM_OK && f->reply != NULL &&
+        f->reply_dtor != NULL) {
+        f->reply_dtor(f->reply);
+    }
+    f->taken = true;
+    pthread_mutex_unlock(&f->mu);
+    future_unref(f);
+}
+
+int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
+                  uint32_t kind, void *payload, size_t len, void *reply,
+                  size_t reply_len, int64_t timeout_ms)
+{
+    struct bm_future *f;
+    int err;
+
+    if (bm__on_actor_thread()) {
+        return BM_EINVAL;
+    }
+    err = bm_actor_ask(sys, to, kind, payload, len, timeout_ms, &f);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_future_wait(f, -1, reply, reply_len);
+    bm_future_free(f);
+    return err;
+}
+
+int bm_actor_ask_async(struct bm_actor_ctx *ctx, struct bm_actor_id to,
+                       uint32_t kind, void *payload, size_t len,
+                       int64_t timeout_ms, uint32_t reply_kind,
+                       uint64_t cookie)
+{
+    struct ask_pre p;
+    const struct bm_actor_type *t;
+    int err;
+
+    if (ctx == NULL || timeout_ms <= 0 || ctx->a != bm__tl_actor) {
+        return BM_EINVAL;
+    }
+    t = ctx->a->type;
+    if (reply_kind >= t->n_kinds) {
+        return BM_EINVAL;
+    }
+    memset(&p, 0, sizeof(p));
+    p.sys = ctx->sys;
+    p.tmpl.cont = true;
+    p.tmpl.asker = ctx->self;
+    p.tmpl.reply_kind = reply_kind;
+    p.tmpl.cookie = cookie;
+    p.cont_size = t->kinds[reply_kind].payload_size;
+    p.timeout_ms = timeout_ms;
+    err = bm__send_user(ctx->sys, to, kind, payload, len, BM__NF_ASK,
+                        pre_register, &p, NULL);
+    if (err != BM_OK && p.registered) {
+        ask_cancel(ctx->sys, p.corr);
+    }
+    return err;
+}

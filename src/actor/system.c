@@ -1,0 +1,719 @@
+/*
+ * Actor system and scheduler: worker threads, run queues, the per-worker
+ * LIFO "next" slot, work stealing, parking, detached actor threads, and the
+ * system stop sequence.
+ *
+ * Run queues are short mutex-protected intrusive FIFOs (one per worker in
+ * BM_SCHED_STEALING, one shared in BM_SCHED_SHARED). An actor is in at most
+ * one queue or slot at a time (its `sched` flag says so). When an actor
+ * running on worker W makes another actor runnable, that actor goes to W's
+ * next slot and runs right after the current turn on the same core (the
+ * ping-pong case stays on one core, with no wake-up). Idle workers park on
+ * a condition variable and are woken only when work is queued while they
+ * sleep. docs/actor-runtime.md has the measurements behind the choice.
+ */
+#include "actor/actor_internal.h"
+
+#include "util/alloc.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+_Thread_local struct bm__actor *bm__tl_actor;
+_Thread_local struct bm_actor_system *bm__tl_sys;
+_Thread_local struct bm__worker *bm__tl_worker;
+_Thread_local bool bm__tl_timer;
+
+#define SLOT_RUNS_MAX 64
+
+uint64_t bm__now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bm_actor_now_ns(void)
+{
+    return bm__now_ns();
+}
+
+void bm_actor_system_config_init(struct bm_actor_system_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->handler_timing = true;
+}
+
+static void runq_init(struct bm__runq *q)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    q->head = q->tail = NULL;
+    atomic_store_explicit(&q->len, 0, memory_order_relaxed);
+}
+
+static uint32_t runq_push(struct bm__runq *q, struct bm__actor *a)
+{
+    uint32_t len;
+
+    a->rq_next = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->tail != NULL) {
+        q->tail->rq_next = a;
+    } else {
+        q->head = a;
+    }
+    q->tail = a;
+    len = atomic_fetch_add(&q->len, 1) + 1;
+    pthread_mutex_unlock(&q->mu);
+    return len;
+}
+
+static struct bm__actor *runq_pop(struct bm__runq *q)
+{
+    struct bm__actor *a;
+
+    if (atomic_load_explicit(&q->len, memory_order_relaxed) == 0) {
+        return NULL;
+    }
+    pthread_mutex_lock(&q->mu);
+    a = q->head;
+    if (a != NULL) {
+        q->head = a->rq_next;
+        if (q->head == NULL) {
+            q->tail = NULL;
+        }
+        atomic_fetch_sub(&q->len, 1);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return a;
+}
+
+static void wake_worker(struct bm__worker *w)
+{
+    pthread_mutex_lock(&w->pmu);
+    pthread_cond_signal(&w->pcv);
+    pthread_mutex_unlock(&w->pmu);
+}
+
+/* Wakes one parked worker, preferring `pref`. */
+static void wake_one(struct bm_actor_system *sys, struct bm__worker *pref)
+{
+    if (atomic_load(&sys->n_sleeping) == 0) {
+        return;
+    }
+    if (pref != NULL && atomic_load(&pref->sleeping)) {
+        wake_worker(pref);
+        return;
+    }
+    for (unsigned i = 0; i < sys->nworkers; i++) {
+        struct bm__worker *w = &sys->workers[i];
+
+        if (w != bm__tl_worker && atomic_load(&w->sleeping)) {
+            wake_worker(w);
+            return;
+        }
+    }
+}
+
+void bm__schedule(struct bm_actor_system *sys, struct bm__actor *a, bool lifo)
+{
+    struct bm__worker *w = bm__tl_worker;
+
+    if (a->detached) {
+        bm__dthread_kick(a->dt);
+        return;
+    }
+    if (w != NULL && w->sys != sys) {
+        w = NULL;
+    }
+    if (w != NULL && lifo && bm__tl_actor != NULL) {
+        struct bm__actor *old = w->next_slot;
+
+        w->next_slot = a;
+        if (old == NULL) {
+            return;
+        }
+        a = old; /* the displaced one goes to a queue */
+    }
+    if (sys->cfg.sched == BM_SCHED_SHARED) {
+        runq_push(&sys->shared, a);
+        wake_one(sys, NULL);
+        return;
+    }
+    if (w == NULL) {
+        unsigned i = atomic_fetch_add_explicit(&sys->rr, 1,
+                                               memory_order_relaxed) %
+                     sys->nworkers;
+
+        w = &sys->workers[i];
+        runq_push(&w->rq, a);
+        wake_one(sys, w);
+        return;
+    }
+    /* A worker that queues work for itself wakes a thief only if it has
+     * something else to do first (it is mid-turn, or has more queued). */
+    if (runq_push(&w->rq, a) >= 2 || w->next_slot != NULL ||
+        bm__tl_actor != NULL) {
+        wake_one(sys, NULL);
+    }
+}
+
+void bm__release(struct bm_actor_system *sys, struct bm__actor *a)
+{
+    atomic_store(&a->sched, 0);
+    if (((atomic_load(&a->life) & BM__LIFE_REFS) > 0 ||
+         atomic_load(&a->sys_count) > 0) &&
+        atomic_load(&a->sched) == 0 && atomic_exchange(&a->sched, 1) == 0) {
+        bm__schedule(sys, a, false);
+    }
+}
+
+static struct bm__actor *steal(struct bm_actor_system *sys,
+                               struct bm__worker *self)
+{
+    for (unsigned k = 1; k < sys->nworkers; k++) {
+        struct bm__worker *v = &sys->workers[(self->idx + k) % sys->nworkers];
+        struct bm__actor *a = runq_pop(&v->rq);
+
+        if (a != NULL) {
+            atomic_fetch_add_explicit(&sys->steals, 1, memory_order_relaxed);
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static bool any_work(struct bm_actor_system *sys)
+{
+    if (sys->cfg.sched == BM_SCHED_SHARED) {
+        return atomic_load(&sys->shared.len) > 0;
+    }
+    for (unsigned i = 0; i < sys->nworkers; i++) {
+        if (atomic_load(&sys->workers[i].rq.len) > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct bm__actor *next_actor(struct bm_actor_system *sys,
+                                    struct bm__worker *w)
+{
+    struct bm__actor *a = w->next_slot;
+    struct bm__runq *q =
+        sys->cfg.sched == BM_SCHED_SHARED ? &sys->shared : &w->rq;
+
+    if (a != NULL) {
+        w->next_slot = NULL;
+        if (++w->slot_runs < SLOT_RUNS_MAX ||
+            atomic_load_explicit(&q->len, memory_order_relaxed) == 0) {
+            return a;
+        }
+        /* Let queued actors run: the slot pair goes to the back. */
+        runq_push(q, a);
+    }
+    w->slot_runs = 0;
+    a = runq_pop(q);
+    if (a == NULL && sys->cfg.sched == BM_SCHED_STEALING) {
+        a = steal(sys, w);
+    }
+    return a;
+}
+
+static void *worker_main(void *arg)
+{
+    struct bm__worker *w = arg;
+    struct bm_actor_system *sys = w->sys;
+
+    bm__tl_worker = w;
+    bm__tl_sys = sys;
+    for (;;) {
+        struct bm__actor *a = next_actor(sys, w);
+
+        if (a != NULL) {
+            bm__run_turn(sys, a);
+            continue;
+        }
+        if (atomic_load(&sys->workers_stop)) {
+            break;
+        }
+        pthread_mutex_lock(&w->pmu);
+        atomic_store(&w->sleeping, 1);
+        atomic_fetch_add(&sys->n_sleeping, 1);
+        if (!any_work(sys) && !atomic_load(&sys->workers_stop)) {
+            pthread_cond_wait(&w->pcv, &w->pmu);
+        }
+        atomic_fetch_sub(&sys->n_sleeping, 1);
+        atomic_store(&w->sleeping, 0);
+        pthread_mutex_unlock(&w->pmu);
+    }
+    bm__tl_worker = NULL;
+    bm__tl_sys = NULL;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ detached */
+
+static void *dthread_main(void *arg)
+{
+    struct bm__dthread *dt = arg;
+    struct bm_actor_system *sys = dt->sys;
+
+    bm__tl_sys = sys;
+    for (;;) {
+        pthread_mutex_lock(&dt->mu);
+        while (!dt->pending && !dt->quit) {
+            pthread_cond_wait(&dt->cv, &dt->mu);
+        }
+        if (!dt->pending && dt->quit) {
+            pthread_mutex_unlock(&dt->mu);
+            break;
+        }
+        dt->pending = false;
+        pthread_mutex_unlock(&dt->mu);
+        bm__run_turn(sys, dt->a);
+    }
+    return NULL;
+}
+
+int bm__dthread_start(struct bm_actor_system *sys, struct bm__actor *a)
+{
+    struct bm__dthread *dt = bm_xcalloc(1, sizeof(*dt));
+
+    dt->sys = sys;
+    dt->a = a;
+    pthread_mutex_init(&dt->mu, NULL);
+    pthread_cond_init(&dt->cv, NULL);
+    if (pthread_create(&dt->th, NULL, dthread_main, dt) != 0) {
+        pthread_mutex_destroy(&dt->mu);
+        pthread_cond_destroy(&dt->cv);
+        bm_free(dt);
+        return BM_ESYS;
+    }
+    a->dt = dt;
+    pthread_mutex_lock(&sys->dt_mu);
+    dt->next_all = sys->dts;
+    sys->dts = dt;
+    pthread_mutex_unlock(&sys->dt_mu);
+    return BM_OK;
+}
+
+void bm__dthread_kick(struct bm__dthread *dt)
+{
+    pthread_mutex_lock(&dt->mu);
+    dt->pending = true;
+    pthread_cond_signal(&dt->cv);
+    pthread_mutex_unlock(&dt->mu);
+}
+
+/* Joins every detached thread (their actors are gone or abandoned). */
+static void dthreads_join(struct bm_actor_system *sys)
+{
+    struct bm__dthread *dt, *next;
+
+    pthread_mutex_lock(&sys->dt_mu);
+    dt = sys->dts;
+    sys->dts = NULL;
+    pthread_mutex_unlock(&sys->dt_mu);
+    for (; dt != NULL; dt = next) {
+        next = dt->next_all;
+        pthread_mutex_lock(&dt->mu);
+        dt->quit = true;
+        pthread_cond_signal(&dt->cv);
+        pthread_mutex_unlock(&dt->mu);
+        pthread_join(dt->th, NULL);
+        pthread_mutex_destroy(&dt->mu);
+        pthread_cond_destroy(&dt->cv);
+        bm_free(dt);
+    }
+}
+
+/* ------------------------------------------------------------ system */
+
+int bm_actor_system_new(struct bm_actor_system **out,
+                        const struct bm_actor_system_config *cfg)
+{
+    struct bm_actor_system *sys;
+    struct bm_actor_system_config c;
+    int err;
+
+    *out = NULL;
+    if (cfg != NULL) {
+        c = *cfg;
+    } else {
+        bm_actor_system_config_init(&c);
+    }
+    if (c.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        c.workers = n > 0 ? (unsigned)n : 1;
+    }
+    if (c.batch == 0) {
+        c.batch = 64;
+    }
+    if (c.max_actors == 0) {
+        c.max_actors = 1u << 21;
+    }
+    if (c.default_capacity == 0) {
+        c.default_capacity = 1024;
+    }
+    if (c.timer_tick_ms == 0) {
+        c.timer_tick_ms = 1;
+    }
+    if (c.workers > 1024 || c.max_actors > (1u << 28) ||
+        c.timer_tick_ms > 1000 || c.default_capacity > (1u << 30) ||
+        (c.sched != BM_SCHED_STEALING && c.sched != BM_SCHED_SHARED)) {
+        return BM_EINVAL;
+    }
+    sys = bm_calloc(1, sizeof(*sys));
+    if (sys == NULL) {
+        return BM_ENOMEM;
+    }
+    sys->cfg = c;
+    bm__pool_init(&sys->pool);
+    sys->nchunks = (c.max_actors + BM__CHUNK - 1) / BM__CHUNK;
+    sys->chunks = bm_calloc(sys->nchunks, sizeof(*sys->chunks));
+    sys->workers = bm_calloc(c.workers, sizeof(*sys->workers));
+    if (sys->chunks == NULL || sys->workers == NULL) {
+        bm_free(sys->chunks);
+        bm_free(sys->workers);
+        bm__pool_release(&sys->pool);
+        bm_free(sys);
+        return BM_ENOMEM;
+    }
+    sys->nworkers = c.workers;
+    sys->next_slot = 1; /* slot 0 is BM_ACTOR_ID_NONE */
+    pthread_mutex_init(&sys->slot_mu, NULL);
+    pthread_mutex_init(&sys->dt_mu, NULL);
+    pthread_mutex_init(&sys->exit_mu, NULL);
+    pthread_cond_init(&sys->exit_cv, NULL);
+    pthread_mutex_init(&sys->ask_mu, NULL);
+    runq_init(&sys->shared);
+    for (unsigned i = 0; i < c.workers; i++) {
+        struct bm__worker *w = &sys->workers[i];
+
+        w->sys = sys;
+        w->idx = i;
+        runq_init(&w->rq);
+        pthread_mutex_init(&w->pmu, NULL);
+        pthread_cond_init(&w->pcv, NULL);
+    }
+    err = bm__timers_init(sys);
+    if (err != BM_OK) {
+        bm_actor_system_free(sys);
+        return err;
+    }
+    *out = sys;
+    return BM_OK;
+}
+
+int bm_actor_system_start(struct bm_actor_system *sys)
+{
+    int err;
+
+    if (sys->started || sys->stopped) {
+        return BM_ESTATE;
+    }
+    if (bm__on_actor_thread()) {
+        return BM_EINVAL;
+    }
+    err = bm__timers_start_thread(sys);
+    if (err != BM_OK) {
+        return err;
+    }
+    for (unsigned i = 0; i < sys->nworkers; i++) {
+        if (pthread_create(&sys->workers[i].th, NULL, worker_main,
+                           &sys->workers[i]) != 0) {
+            atomic_store(&sys->workers_stop, true);
+            for (unsigned j = 0; j < i; j++) {
+                wake_worker(&sys->workers[j]);
+                pthread_join(sys->workers[j].th, NULL);
+            }
+            bm__timers_stop_thread(sys);
+            atomic_store(&sys->workers_stop, false);
+            return BM_ESYS;
+        }
+    }
+    sys->started = true;
+    /* Actors spawned before start were queued round-robin: wake all. */
+    for (unsigned i = 0; i < sys->nworkers; i++) {
+        wake_worker(&sys->workers[i]);
+    }
+    return BM_OK;
+}
+
+void bm__root_failed(struct bm_actor_system *sys, int reason)
+{
+    pthread_mutex_lock(&sys->exit_mu);
+    if (!sys->root_failed) {
+        sys->root_failed = true;
+        sys->root_failure = reason;
+    }
+    pthread_cond_broadcast(&sys->exit_cv);
+    pthread_mutex_unlock(&sys->exit_mu);
+    bm_log(BM_LOG_ERROR, "actor", "root supervisor gave up err=%s",
+           bm_err_name(reason));
+}
+
+int bm_actor_system_wait(struct bm_actor_system *sys, int64_t timeout_ms)
+{
+    struct timespec ts;
+    int rc;
+
+    if (bm__on_actor_thread()) {
+        return BM_EINVAL;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (timeout_ms >= 0) {
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&sys->exit_mu);
+    atomic_fetch_add(&sys->exit_waiters, 1);
+    while (!sys->root_failed) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&sys->exit_cv, &sys->exit_mu);
+        } else if (pthread_cond_timedwait(&sys->exit_cv, &sys->exit_mu,
+                                          &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+    atomic_fetch_sub(&sys->exit_waiters, 1);
+    rc = sys->root_failed ? sys->root_failure : BM_ETIMEDOUT;
+    pthread_mutex_unlock(&sys->exit_mu);
+    return rc;
+}
+
+/* Waits (bounded) until fewer than or equal to `target` actors are live. */
+static bool wait_live(struct bm_actor_system *sys, uint64_t target,
+                      uint64_t deadline_ns)
+{
+    struct timespec ts;
+
+    pthread_mutex_lock(&sys->exit_mu);
+    atomic_fetch_add(&sys->exit_waiters, 1);
+    while (atomic_load(&sys->live) > target) {
+        uint64_t now = bm__now_ns();
+
+        if (deadline_ns != 0 && now >= deadline_ns) {
+            break;
+        }
+        /* Short real-time waits: exits broadcast exit_cv. */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&sys->exit_cv, &sys->exit_mu, &ts);
+    }
+    atomic_fetch_sub(&sys->exit_waiters, 1);
+    pthread_mutex_unlock(&sys->exit_mu);
+    return atomic_load(&sys->live) <= target;
+}
+
+static void stop_all_live(struct bm_actor_system *sys)
+{
+    uint32_t n;
+
+    pthread_mutex_lock(&sys->slot_mu);
+    n = sys->next_slot;
+    pthread_mutex_unlock(&sys->slot_mu);
+    for (uint32_t s = 1; s < n; s++) {
+        struct bm__actor *a = bm__slot_actor(sys, s);
+        uint64_t life;
+
+        if (a == NULL) {
+            continue;
+        }
+        life = atomic_load(&a->life);
+        if (life & BM__LIFE_CLOSED) {
+            continue;
+        }
+        bm_actor_stop(sys, (struct bm_actor_id){s, (uint32_t)(life >> 32)});
+    }
+}
+
+/* After all threads are joined: finalize whatever is still alive
+ * (abandoned or never started) so nothing leaks. Single-threaded. */
+static void reap_remaining(struct bm_actor_system *sys)
+{
+    uint32_t n = sys->next_slot;
+
+    for (uint32_t s = 1; s < n; s++) {
+        struct bm__actor *a = bm__slot_actor(sys, s);
+
+        if (a == NULL || (atomic_load(&a->life) & BM__LIFE_CLOSED) ||
+            atomic_load(&a->status) == BM__ST_DEAD) {
+            continue;
+        }
+        /* A supervisor's held children are finalized with it. */
+        if (a->sup == NULL && !bm_actor_id_is_none(a->parent)) {
+            struct bm__actor *p = bm__slot_actor(sys, a->parent.slot);
+
+            if (p != NULL && atomic_load(&p->status) != BM__ST_DEAD &&
+                !(atomic_load(&p->life) & BM__LIFE_CLOSED)) {
+                continue;
+            }
+        }
+        bm__actor_terminate(a, BM_ESHUTDOWN);
+        a->parent = BM_ACTOR_ID_NONE;
+        bm__actor_finalize(sys, a, BM_ESHUTDOWN);
+    }
+    /* Second pass for children skipped above whose parent was reaped. */
+    for (uint32_t s = 1; s < n; s++) {
+        struct bm__actor *a = bm__slot_actor(sys, s);
+
+        if (a == NULL || (atomic_load(&a->life) & BM__LIFE_CLOSED) ||
+            atomic_load(&a->status) == BM__ST_DEAD) {
+            continue;
+        }
+        bm__actor_terminate(a, BM_ESHUTDOWN);
+        a->parent = BM_ACTOR_ID_NONE;
+        bm__actor_finalize(sys, a, BM_ESHUTDOWN);
+    }
+}
+
+int bm_actor_system_stop(struct bm_actor_system *sys, int64_t timeout_ms)
+{
+    uint64_t deadline = 0;
+    struct bm_actor_id *roots = NULL;
+    size_t nroots = 0;
+    int rc;
+
+    if (bm__on_actor_thread()) {
+        return BM_EINVAL;
+    }
+    if (sys->stopped) {
+        pthread_mutex_lock(&sys->exit_mu);
+        rc = sys->root_failed ? sys->root_failure : BM_OK;
+        pthread_mutex_unlock(&sys->exit_mu);
+        return rc;
+    }
+    atomic_store(&sys->stopping, true);
+    if (timeout_ms >= 0) {
+        deadline = bm__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    }
+    if (!sys->started) {
+        /* Nothing ever ran: start the threads so stops can be processed. */
+        if (bm_actor_system_start(sys) != BM_OK) {
+            goto join;
+        }
+    }
+    /* 1. Root supervisors, most recent first; each stops its tree in
+     * reverse start order with the per-child shutdown timeouts. */
+    pthread_mutex_lock(&sys->exit_mu);
+    if (sys->nroots > 0) {
+        roots = bm_xmalloc(sys->nroots * sizeof(*roots));
+        memcpy(roots, sys->roots, sys->nroots * sizeof(*roots));
+        nroots = sys->nroots;
+    }
+    pthread_mutex_unlock(&sys->exit_mu);
+    for (size_t i = nroots; i-- > 0;) {
+        if (bm_actor_stop(sys, roots[i]) == BM_OK) {
+            int64_t left = -1;
+
+            if (deadline != 0) {
+                uint64_t now = bm__now_ns();
+
+                left = now >= deadline
+                           ? 0
+                           : (int64_t)((deadline - now) / 1000000ull);
+            }
+            bm_actor_wait_exit(sys, roots[i], left, NULL);
+        }
+    }
+    bm_free(roots);
+    /* 2. Everything else. */
+    stop_all_live(sys);
+    if (!wait_live(sys, 0, deadline)) {
+        bm_log(BM_LOG_WARN, "actor",
+               "actors still alive at stop deadline live=%llu",
+               (unsigned long long)atomic_load(&sys->live));
+    }
+join:
+    atomic_store(&sys->closing, true);
+    bm__timers_stop_thread(sys);
+    atomic_store(&sys->workers_stop, true);
+    if (sys->started) {
+        for (unsigned i = 0; i < sys->nworkers; i++) {
+            wake_worker(&sys->workers[i]);
+        }
+        for (unsigned i = 0; i < sys->nworkers; i++) {
+            pthread_join(sys->workers[i].th, NULL);
+        }
+    }
+    dthreads_join(sys);
+    reap_remaining(sys);
+    bm__asks_shutdown(sys);
+    sys->stopped = true;
+    pthread_mutex_lock(&sys->exit_mu);
+    rc = sys->root_failed ? sys->root_failure : BM_OK;
+    pthread_mutex_unlock(&sys->exit_mu);
+    return rc;
+}
+
+void bm_actor_system_free(struct bm_actor_system *sys)
+{
+    if (sys == NULL) {
+        return;
+    }
+    if (!sys->stopped && sys->workers != NULL && sys->chunks != NULL) {
+        bm_actor_system_stop(sys, -1);
+    }
+    bm__timers_release(sys);
+    bm__asks_release(sys);
+    for (uint32_t c = 0; c < sys->nchunks; c++) {
+        struct bm__actor *chunk = atomic_load(&sys->chunks[c]);
+
+        if (chunk == NULL) {
+            continue;
+        }
+        for (uint32_t i = 0; i < BM__CHUNK; i++) {
+            pthread_mutex_destroy(&chunk[i].mu);
+            pthread_cond_destroy(&chunk[i].cv);
+        }
+        bm_free(sys->chunk_raw[c]);
+    }
+    bm_free(sys->chunk_raw);
+    bm_free(sys->chunks);
+    for (unsigned i = 0; i < sys->nworkers; i++) {
+        pthread_mutex_destroy(&sys->workers[i].rq.mu);
+        pthread_mutex_destroy(&sys->workers[i].pmu);
+        pthread_cond_destroy(&sys->workers[i].pcv);
+    }
+    bm_free(sys->workers);
+    pthread_mutex_destroy(&sys->shared.mu);
+    bm_free(sys->free_slots);
+    bm_free(sys->roots);
+    pthread_mutex_destroy(&sys->slot_mu);
+    pthread_mutex_destroy(&sys->dt_mu);
+    pthread_mutex_destroy(&sys->exit_mu);
+    pthread_cond_destroy(&sys->exit_cv);
+    pthread_mutex_destroy(&sys->ask_mu);
+    bm__pool_release(&sys->pool);
+    bm_free(sys);
+}
+
+void bm_actor_system_stats_get(struct bm_actor_system *sys,
+                               struct bm_actor_system_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->live_actors = atomic_load(&sys->live);
+    out->spawned = atomic_load(&sys->spawned);
+    out->exited = atomic_load(&sys->exited);
+    out->asks_pending = atomic_load(&sys->asks_pending);
+    out->asks_timed_out = atomic_load(&sys->asks_timed_out);
+    out->late_replies = atomic_load(&sys->late_replies);
+    out->timers_active = atomic_load(&sys->timers_active);
+    out->steals = atomic_load(&sys->steals);
+}

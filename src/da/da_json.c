@@ -1,0 +1,933 @@
+/* JSON and base64 helpers of the DA layer (see da_json.h). */
+#include "da/da_json.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "util/alloc.h"
+
+#define SHARE_FIRST 478u
+#define SHARE_CONT 482u
+
+size_t bm__da_share_count(size_t len)
+{
+    if (len <= SHARE_FIRST) {
+        return 1;
+    }
+    return 1 + (len - SHARE_FIRST + SHARE_CONT - 1) / SHARE_CONT;
+}
+
+enum bm_err bm__da_b64_append(struct bm_dynbuf *d, const uint8_t *p,
+                              size_t n)
+{
+    size_t need;
+    char *tmp;
+    enum bm_err err;
+
+    if (n > SIZE_MAX / 2) {
+        return BM_ETOOBIG;
+    }
+    need = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+    if (need > d->max) {
+        return BM_ETOOBIG;
+    }
+    tmp = bm_malloc(need);
+    if (tmp == NULL) {
+        return BM_ENOMEM;
+    }
+    sodium_bin2base64(tmp, need, p, n, sodium_base64_VARIANT_ORIGINAL);
+    err = bm_dynbuf_append(d, tmp, need - 1);
+    bm_free(tmp);
+    return err;
+}
+
+enum bm_err bm__da_b64_decode(struct bm_buf *out, const char *s, size_t len,
+                              const char *field, struct bm_errmsg *em)
+{
+    size_t max = len / 4 * 3, got = 0;
+    const char *end = NULL;
+    uint8_t *p;
+
+    bm_buf_release(out);
+    if (len == 0) {
+        return BM_OK;
+    }
+    if (len % 4 != 0) {
+        return bm_errf(em, BM_EPARSE, "%s: invalid base64 length %zu", field,
+                       len);
+    }
+    p = bm_malloc(max);
+    if (p == NULL) {
+        return BM_ENOMEM;
+    }
+    if (sodium_base642bin(p, max, s, len, NULL, &got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != s + len) {
+        bm_free(p);
+        return bm_errf(em, BM_EPARSE, "%s: invalid base64", field);
+    }
+    if (got == 0) {
+        bm_free(p);
+        return BM_OK;
+    }
+    out->ptr = p;
+    out->len = got;
+    return BM_OK;
+}
+
+enum bm_err bm__da_b64_decode_fixed(uint8_t *out, size_t n, const char *s,
+                                    size_t len, const char *field,
+                                    struct bm_errmsg *em)
+{
+    struct bm_buf b = {NULL, 0};
+    enum bm_err err;
+
+    /* reject absurd lengths before allocating */
+    if (len > (n + 2) / 3 * 4) {
+        return bm_errf(em, BM_EINVAL, "%s: want %zu bytes of base64", field,
+                       n);
+    }
+    err = bm__da_b64_decode(&b, s, len, field, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (b.len != n) {
+        size_t got = b.len;
+        bm_buf_release(&b);
+        return bm_errf(em, BM_EINVAL, "%s: got %zu bytes, want %zu", field,
+                       got, n);
+    }
+    memcpy(out, b.ptr, n);
+    bm_buf_release(&b);
+    return BM_OK;
+}
+
+enum bm_err bm__da_json_parse(const char *text, size_t len,
+                              struct json_object **out, struct bm_errmsg *em)
+{
+    struct json_tokener *tok;
+    struct json_object *o;
+    enum json_tokener_error jerr;
+    size_t end;
+
+    if (len > INT32_MAX) {
+        return bm_errf(em, BM_ETOOBIG, "json: %zu bytes is too large", len);
+    }
+    tok = json_tokener_new_ex(BM__DA_JSON_DEPTH);
+    if (tok == NULL) {
+        return BM_ENOMEM;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    o = json_tokener_parse_ex(tok, text, (int)len);
+    jerr = json_tokener_get_error(tok);
+    end = json_tokener_get_parse_end(tok);
+    if (o == NULL && jerr == json_tokener_continue) {
+        /* all input consumed: a NUL tells json-c the text ends here (a
+         * top-level number needs it; truncated input stays incomplete) */
+        o = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        if (jerr == json_tokener_success) {
+            end = len;
+        }
+    }
+    json_tokener_free(tok);
+    if (o == NULL && jerr == json_tokener_success) {
+        /* the text was the literal null */
+        *out = NULL;
+        return BM_OK;
+    }
+    if (jerr != json_tokener_success) {
+        json_object_put(o);
+        return bm_errf(em, BM_EPARSE, "json: %s at offset %zu",
+                       jerr == json_tokener_continue
+                           ? "truncated input"
+                           : json_tokener_error_desc(jerr),
+                       end);
+    }
+    for (size_t i = end; i < len; i++) {
+        if (!isspace((unsigned char)text[i])) {
+            json_object_put(o);
+            return bm_errf(em, BM_EPARSE, "json: trailing data at offset %zu",
+                           i);
+        }
+    }
+    *out = o;
+    return BM_OK;
+}
+
+static enum bm_err parse_dec(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (len == 0 || len > 20) {
+        return BM_EPARSE;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return BM_EPARSE;
+        }
+        if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10) {
+            return BM_EOVERFLOW;
+        }
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return BM_OK;
+}
+
+enum bm_err bm__da_json_u64(struct json_object *o, uint64_t *out,
+                            const char *field, struct bm_errmsg *em)
+{
+    if (o == NULL) {
+        return bm_errf(em, BM_EMISSING, "%s: missing", field);
+    }
+    if (json_object_is_type(o, json_type_int)) {
+        /* json-c keeps integers above INT64_MAX as uint64, but clamps
+         * anything above UINT64_MAX to UINT64_MAX: that value is refused
+         * as a number (ambiguous) and accepted only as a string */
+        if (json_object_get_int64(o) < 0) {
+            return bm_errf(em, BM_EPROTO, "%s: negative", field);
+        }
+        if (json_object_get_uint64(o) == UINT64_MAX) {
+            return bm_errf(em, BM_EPROTO, "%s: out of range", field);
+        }
+        *out = json_object_get_uint64(o);
+        return BM_OK;
+    }
+    if (json_object_is_type(o, json_type_string)) {
+        uint64_t v;
+        if (parse_dec(json_object_get_string(o),
+                      (size_t)json_object_get_string_len(o), &v) != BM_OK) {
+            return bm_errf(em, BM_EPROTO, "%s: not a uint64 string", field);
+        }
+        *out = v;
+        return BM_OK;
+    }
+    return bm_errf(em, BM_EPROTO, "%s: want an integer", field);
+}
+
+enum bm_err bm__da_json_i64(struct json_object *o, int64_t *out,
+                            const char *field, struct bm_errmsg *em)
+{
+    if (o != NULL && json_object_is_type(o, json_type_int)) {
+        int64_t v = json_object_get_int64(o);
+        if (v == INT64_MAX && json_object_get_uint64(o) != (uint64_t)v) {
+            return bm_errf(em, BM_EPROTO, "%s: out of range", field);
+        }
+        *out = v;
+        return BM_OK;
+    }
+    if (o != NULL && json_object_is_type(o, json_type_string)) {
+        const char *s = json_object_get_string(o);
+        size_t len = (size_t)json_object_get_string_len(o);
+        bool neg = len > 0 && s[0] == '-';
+        uint64_t v;
+        if (parse_dec(s + neg, len - neg, &v) != BM_OK ||
+            v > (uint64_t)INT64_MAX + (neg ? 1u : 0u)) {
+            return bm_errf(em, BM_EPROTO, "%s: not an int64 string", field);
+        }
+        *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+        return BM_OK;
+    }
+    if (o == NULL) {
+        return bm_errf(em, BM_EMISSING, "%s: missing", field);
+    }
+    return bm_errf(em, BM_EPROTO, "%s: want an integer", field);
+}
+
+struct json_object *bm__da_json_get(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+
+    if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+        return NULL;
+    }
+    if (json_object_object_get_ex(obj, key, &v)) {
+        return v;
+    }
+    json_object_object_foreach(obj, k, val)
+    {
+        if (strcasecmp(k, key) == 0) {
+            return val;
+        }
+    }
+    return NULL;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+enum bm_err bm__da_time_parse(const char *s, size_t len, int64_t *ns)
+{
+    unsigned y, mo, d, h, mi, se, frac = 0, oh, om;
+    size_t i = 19, fd = 0;
+    int64_t secs, off = 0;
+
+    if (len < 20 || !digits(s, 4, &y) || s[4] != '-' ||
+        !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
+        (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
+        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &se)) {
+        return BM_EPARSE;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        se > 60) {
+        return BM_EPARSE;
+    }
+    if (s[i] == '.') {
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (fd < 9) {
+                frac = frac * 10 + (unsigned)(s[i] - '0');
+                fd++;
+            }
+            i++;
+        }
+        if (fd == 0) {
+            return BM_EPARSE;
+        }
+        for (size_t k = fd; k < 9; k++) {
+            frac *= 10;
+        }
+    }
+    if (i < len && (s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
+        off = 0;
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') &&
+               digits(s + i + 1, 2, &oh) && s[i + 3] == ':' &&
+               digits(s + i + 4, 2, &om) && oh < 24 && om < 60) {
+        off = (int64_t)(oh * 3600 + om * 60);
+        if (s[i] == '-') {
+            off = -off;
+        }
+    } else {
+        return BM_EPARSE;
+    }
+    secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    /* int64 ns covers 1678..2262 */
+    if (secs > INT64_MAX / 1000000000 - 1 || secs < INT64_MIN / 1000000000 + 1) {
+        return BM_EOVERFLOW;
+    }
+    *ns = secs * 1000000000 + (int64_t)frac;
+    return BM_OK;
+}
+
+void bm__da_time_format(char *out, size_t cap, int64_t ns)
+{
+    time_t secs = (time_t)(ns / 1000000000);
+    long frac = (long)(ns % 1000000000);
+    struct tm tm;
+
+    if (frac < 0) {
+        frac += 1000000000;
+        secs--;
+    }
+    gmtime_r(&secs, &tm);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, frac);
+}
+
+static enum bm_err get_string(struct json_object *o, const char **s,
+                              size_t *len, const char *field,
+                              struct bm_errmsg *em)
+{
+    if (o == NULL) {
+        return bm_errf(em, BM_EMISSING, "%s: missing", field);
+    }
+    if (!json_object_is_type(o, json_type_string)) {
+        return bm_errf(em, BM_EPROTO, "%s: want a string", field);
+    }
+    *s = json_object_get_string(o);
+    *len = (size_t)json_object_get_string_len(o);
+    return BM_OK;
+}
+
+enum bm_err bm__da_blob_from_json(struct json_object *o, struct bm_da_blob *b,
+                                  const char *field, struct bm_errmsg *em)
+{
+    struct json_object *v;
+    const char *s;
+    size_t len;
+    uint64_t sv = 0;
+    char f[96];
+    enum bm_err err;
+
+    bm_da_blob_release(b);
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        return bm_errf(em, BM_EPROTO, "%s: want an object", field);
+    }
+    snprintf(f, sizeof(f), "%s.namespace", field);
+    err = get_string(bm__da_json_get(o, "namespace"), &s, &len, f, em);
+    if (err == BM_OK) {
+        err = bm__da_b64_decode_fixed(b->ns.b, BM_DA_NS_LEN, s, len, f, em);
+    }
+    if (err != BM_OK) {
+        goto fail;
+    }
+    snprintf(f, sizeof(f), "%s.data", field);
+    err = get_string(bm__da_json_get(o, "data"), &s, &len, f, em);
+    if (err == BM_OK) {
+        err = bm__da_b64_decode(&b->data, s, len, f, em);
+    }
+    if (err != BM_OK) {
+        goto fail;
+    }
+    v = bm__da_json_get(o, "share_version");
+    if (v != NULL) {
+        snprintf(f, sizeof(f), "%s.share_version", field);
+        err = bm__da_json_u64(v, &sv, f, em);
+        if (err != BM_OK) {
+            goto fail;
+        }
+        if (sv > 1) {
+            err = bm_errf(em, BM_EPROTO, "%s: unsupported share version %" PRIu64,
+                          f, sv);
+            goto fail;
+        }
+    }
+    b->share_version = (uint32_t)sv;
+    v = bm__da_json_get(o, "commitment");
+    if (v != NULL && !json_object_is_type(v, json_type_null)) {
+        snprintf(f, sizeof(f), "%s.commitment", field);
+        err = get_string(v, &s, &len, f, em);
+        if (err == BM_OK) {
+            err = bm__da_b64_decode_fixed(b->commitment, BM_DA_COMMITMENT_LEN,
+                                          s, len, f, em);
+        }
+        if (err != BM_OK) {
+            goto fail;
+        }
+    }
+    v = bm__da_json_get(o, "signer");
+    if (v != NULL && !json_object_is_type(v, json_type_null)) {
+        snprintf(f, sizeof(f), "%s.signer", field);
+        err = get_string(v, &s, &len, f, em);
+        if (err == BM_OK && len > 0) {
+            err = bm__da_b64_decode_fixed(b->signer, BM_DA_SIGNER_LEN, s, len,
+                                          f, em);
+            b->has_signer = err == BM_OK;
+        }
+        if (err != BM_OK) {
+            goto fail;
+        }
+    }
+    b->index = -1;
+    v = bm__da_json_get(o, "index");
+    if (v != NULL) {
+        snprintf(f, sizeof(f), "%s.index", field);
+        err = bm__da_json_i64(v, &b->index, f, em);
+        if (err != BM_OK) {
+            goto fail;
+        }
+    }
+    return BM_OK;
+fail:
+    bm_da_blob_release(b);
+    return err;
+}
+
+enum bm_err bm__da_blob_append_json(struct bm_dynbuf *d,
+                                    const struct bm_da_blob *b)
+{
+    enum bm_err err;
+
+    err = bm_dynbuf_printf(d, "{\"namespace\":\"");
+    if (err == BM_OK) {
+        err = bm__da_b64_append(d, b->ns.b, BM_DA_NS_LEN);
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_printf(d, "\",\"data\":\"");
+    }
+    if (err == BM_OK) {
+        err = bm__da_b64_append(d, b->data.ptr, b->data.len);
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_printf(d, "\",\"share_version\":%u,\"commitment\":\"",
+                               (unsigned)b->share_version);
+    }
+    if (err == BM_OK) {
+        err = bm__da_b64_append(d, b->commitment, BM_DA_COMMITMENT_LEN);
+    }
+    if (err == BM_OK && b->has_signer) {
+        err = bm_dynbuf_printf(d, "\",\"signer\":\"");
+        if (err == BM_OK) {
+            err = bm__da_b64_append(d, b->signer, BM_DA_SIGNER_LEN);
+        }
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_printf(d, "\",\"index\":%" PRId64 "}", b->index);
+    }
+    return err;
+}
+
+/* ---- responses ---- */
+
+void bm__da_response_release(struct bm__da_response *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    json_object_put(r->root);
+    r->root = NULL;
+    r->result = NULL;
+}
+
+enum bm_err bm__da_response_parse(const char *body, size_t len,
+                                  uint64_t want_id, struct bm__da_response *r,
+                                  struct bm_errmsg *em)
+{
+    struct json_object *root = NULL, *v, *e;
+    enum bm_err err;
+
+    r->root = NULL;
+    r->result = NULL;
+    err = bm__da_json_parse(body, len, &root, em);
+    if (err != BM_OK) {
+        return bm_errf(em, BM_EPROTO, "response: %s",
+                       bm_errmsg_str(em, err));
+    }
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return bm_errf(em, BM_EPROTO, "response: not a JSON object");
+    }
+    v = bm__da_json_get(root, "id");
+    if (v != NULL && json_object_is_type(v, json_type_int) &&
+        (json_object_get_int64(v) < 0 ||
+         json_object_get_uint64(v) != want_id)) {
+        err = bm_errf(em, BM_EPROTO, "response.id: got %.32s, want %" PRIu64,
+                      json_object_get_string(v), want_id);
+        json_object_put(root);
+        return err;
+    }
+    e = bm__da_json_get(root, "error");
+    if (e != NULL && !json_object_is_type(e, json_type_null)) {
+        struct json_object *m = bm__da_json_get(e, "message");
+        struct json_object *c = bm__da_json_get(e, "code");
+        const char *msg = "";
+        int64_t code = 0;
+        enum bm_da_status st;
+        if (!json_object_is_type(e, json_type_object)) {
+            json_object_put(root);
+            return bm_errf(em, BM_EPROTO, "response.error: want an object");
+        }
+        if (m != NULL && json_object_is_type(m, json_type_string)) {
+            msg = json_object_get_string(m);
+        }
+        if (c != NULL && json_object_is_type(c, json_type_int)) {
+            code = json_object_get_int64(c);
+        }
+        st = bm_da_status_from_message(msg);
+        err = bm_da_status_to_err(st);
+        if (err == BM_OK) {
+            err = BM_EDA_ERROR;
+        }
+        /* the server's text is kept verbatim so callers can match it */
+        if (code == 1 || msg[0] != '\0') {
+            bm_errf(em, err, "%s", msg[0] != '\0' ? msg : "(no message)");
+        } else {
+            bm_errf(em, err, "rpc error code %" PRId64, code);
+        }
+        json_object_put(root);
+        return err;
+    }
+    if (!json_object_object_get_ex(root, "result", &v)) {
+        json_object_put(root);
+        return bm_errf(em, BM_EPROTO, "response: neither result nor error");
+    }
+    r->root = root;
+    r->result = v;
+    return BM_OK;
+}
+
+enum bm_err bm__da_decode_blobs(struct json_object *result,
+                                struct bm_da_blob_list *out,
+                                struct bm_errmsg *em)
+{
+    struct bm_da_blob_list l = {NULL, 0};
+    size_t n;
+    enum bm_err err;
+
+    if (result == NULL) {
+        return bm_errf(em, BM_EDA_NOT_FOUND, BM_DA_MSG_NOT_FOUND);
+    }
+    if (!json_object_is_type(result, json_type_array)) {
+        return bm_errf(em, BM_EPROTO, "result: want an array of blobs");
+    }
+    n = json_object_array_length(result);
+    if (n == 0) {
+        return bm_errf(em, BM_EDA_NOT_FOUND, BM_DA_MSG_NOT_FOUND);
+    }
+    if (n > BM__DA_MAX_BLOBS) {
+        return bm_errf(em, BM_EPROTO, "result: %zu blobs, at most %d", n,
+                       BM__DA_MAX_BLOBS);
+    }
+    l.v = bm_calloc(n, sizeof(*l.v));
+    if (l.v == NULL) {
+        return BM_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char f[48];
+        snprintf(f, sizeof(f), "result[%zu]", i);
+        err = bm__da_blob_from_json(json_object_array_get_idx(result, i),
+                                    &l.v[i], f, em);
+        if (err != BM_OK) {
+            l.n = i;
+            bm_da_blob_list_release(&l);
+            return err;
+        }
+    }
+    l.n = n;
+    *out = l;
+    return BM_OK;
+}
+
+enum bm_err bm__da_decode_blob(struct json_object *result,
+                               struct bm_da_blob *out, struct bm_errmsg *em)
+{
+    struct bm_da_blob b;
+
+    if (result == NULL) {
+        return bm_errf(em, BM_EDA_NOT_FOUND, BM_DA_MSG_NOT_FOUND);
+    }
+    memset(&b, 0, sizeof(b));
+    enum bm_err err = bm__da_blob_from_json(result, &b, "result", em);
+    if (err != BM_OK) {
+        return err;
+    }
+    *out = b;
+    return BM_OK;
+}
+
+enum bm_err bm__da_decode_height(struct json_object *result, uint64_t *out,
+                                 struct bm_errmsg *em)
+{
+    return bm__da_json_u64(result, out, "result", em);
+}
+
+enum bm_err bm__da_decode_bool(struct json_object *result, bool *out,
+                               struct bm_errmsg *em)
+{
+    if (result == NULL || !json_object_is_type(result, json_type_boolean)) {
+        return bm_errf(em, BM_EPROTO, "result: want a boolean");
+    }
+    *out = json_object_get_boolean(result) != 0;
+    return BM_OK;
+}
+
+enum bm_err bm__da_decode_proof(struct json_object *result,
+                                struct bm_buf *proof_json,
+                                struct bm_errmsg *em)
+{
+    const char *s;
+    size_t len;
+
+    if (result == NULL || !json_object_is_type(result, json_type_array)) {
+        return bm_errf(em, BM_EPROTO, "result: want an array of NMT proofs");
+    }
+    s = json_object_to_json_string_length(
+        result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    if (s == NULL) {
+        return BM_ENOMEM;
+    }
+    return bm_buf_set(proof_json, (const uint8_t *)s, len);
+}
+
+enum bm_err bm__da_decode_header(struct json_object *result,
+                                 struct bm_da_header *out,
+                                 struct bm_errmsg *em)
+{
+    struct json_object *hdr, *h, *t;
+    struct bm_da_header r = {0, false, 0};
+    enum bm_err err;
+
+    if (result == NULL || !json_object_is_type(result, json_type_object)) {
+        return bm_errf(em, BM_EPROTO, "result: want a header object");
+    }
+    hdr = bm__da_json_get(result, "header");
+    h = bm__da_json_get(hdr, "height");
+    if (h == NULL) {
+        h = bm__da_json_get(result, "height");
+    }
+    err = bm__da_json_u64(h, &r.height, "result.header.height", em);
+    if (err != BM_OK) {
+        return err == BM_EMISSING ? BM_EPROTO : err;
+    }
+    t = bm__da_json_get(hdr, "time");
+    if (t == NULL) {
+        t = bm__da_json_get(result, "time");
+    }
+    if (t != NULL && !json_object_is_type(t, json_type_null)) {
+        if (!json_object_is_type(t, json_type_string) ||
+            bm__da_time_parse(json_object_get_string(t),
+                              (size_t)json_object_get_string_len(t),
+                              &r.time_unix_ns) != BM_OK) {
+            return bm_errf(em, BM_EPROTO,
+                           "result.header.time: want an RFC 3339 time");
+        }
+        r.has_time = true;
+    }
+    *out = r;
+    return BM_OK;
+}
+
+/* ---- requests ---- */
+
+void bm__da_request_release(struct bm__da_request *req)
+{
+    if (req == NULL) {
+        return;
+    }
+    bm_da_blob_list_release(&req->blobs);
+}
+
+static const struct {
+    const char *name;
+    enum bm__da_method m;
+    size_t nparams;
+} methods[] = {
+    {"blob.Submit", BM__DA_SUBMIT, 2},
+    {"blob.GetAll", BM__DA_GET_ALL, 2},
+    {"blob.Get", BM__DA_GET, 3},
+    {"blob.GetProof", BM__DA_GET_PROOF, 3},
+    {"blob.Included", BM__DA_INCLUDED, 4},
+    {"header.GetByHeight", BM__DA_HEADER_GET_BY_HEIGHT, 1},
+    {"header.NetworkHead", BM__DA_HEADER_NETWORK_HEAD, 0},
+    {"header.LocalHead", BM__DA_HEADER_LOCAL_HEAD, 0},
+};
+
+static enum bm_err param_ns(struct json_object *v, struct bm_da_namespace *ns,
+                            const char *field, struct bm_errmsg *em)
+{
+    uint8_t raw[BM_DA_NS_LEN];
+    const char *s;
+    size_t len;
+    enum bm_err err;
+
+    err = get_string(v, &s, &len, field, em);
+    if (err == BM_OK) {
+        err = bm__da_b64_decode_fixed(raw, BM_DA_NS_LEN, s, len, field, em);
+    }
+    if (err == BM_OK) {
+        err = bm_da_namespace_parse(ns, raw, BM_DA_NS_LEN, field, em);
+    }
+    return err;
+}
+
+static enum bm_err parse_params(struct json_object *params,
+                                struct bm__da_request *req,
+                                struct bm_errmsg *em)
+{
+    struct json_object *p0 = json_object_array_get_idx(params, 0);
+    const char *s;
+    size_t len, n;
+    enum bm_err err;
+
+    switch (req->method) {
+    case BM__DA_SUBMIT: {
+        struct json_object *opt = json_object_array_get_idx(params, 1);
+        if (p0 == NULL || !json_object_is_type(p0, json_type_array)) {
+            return bm_errf(em, BM_EINVAL, "params[0]: want an array of blobs");
+        }
+        if (opt != NULL && !json_object_is_type(opt, json_type_object)) {
+            return bm_errf(em, BM_EINVAL, "params[1]: want a TxConfig object");
+        }
+        n = json_object_array_length(p0);
+        if (n > BM__DA_MAX_BLOBS) {
+            return bm_errf(em, BM_EINVAL, "params[0]: %zu blobs, at most %d",
+                           n, BM__DA_MAX_BLOBS);
+        }
+        if (n == 0) {
+            return BM_OK;
+        }
+        req->blobs.v = bm_calloc(n, sizeof(*req->blobs.v));
+        if (req->blobs.v == NULL) {
+            return BM_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            char f[48];
+            snprintf(f, sizeof(f), "params[0][%zu]", i);
+            err = bm__da_blob_from_json(json_object_array_get_idx(p0, i),
+                                        &req->blobs.v[i], f, em);
+            if (err != BM_OK) {
+                return err == BM_ENOMEM ? err : BM_EINVAL;
+            }
+            req->blobs.n = i + 1;
+            err = bm_da_namespace_parse(&req->blobs.v[i].ns,
+                                        req->blobs.v[i].ns.b, BM_DA_NS_LEN,
+                                        f, em);
+            if (err != BM_OK) {
+                return err;
+            }
+        }
+        return BM_OK;
+    }
+    case BM__DA_HEADER_NETWORK_HEAD:
+    case BM__DA_HEADER_LOCAL_HEAD:
+        return BM_OK;
+    default:
+        break;
+    }
+    err = bm__da_json_u64(p0, &req->height, "params[0]", em);
+    if (err != BM_OK) {
+        return BM_EINVAL;
+    }
+    switch (req->method) {
+    case BM__DA_GET_ALL: {
+        struct json_object *arr = json_object_array_get_idx(params, 1);
+        if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
+            return bm_errf(em, BM_EINVAL,
+                           "params[1]: want an array of namespaces");
+        }
+        n = json_object_array_length(arr);
+        if (n == 0 || n > BM__DA_MAX_NAMESPACES) {
+            return bm_errf(em, BM_EINVAL,
+                           "params[1]: want 1..%d namespaces, got %zu",
+                           BM__DA_MAX_NAMESPACES, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            char f[32];
+            snprintf(f, sizeof(f), "params[1][%zu]", i);
+            err = param_ns(json_object_array_get_idx(arr, i), &req->ns[i], f,
+                           em);
+            if (err != BM_OK) {
+                return BM_EINVAL;
+            }
+        }
+        req->n_ns = n;
+        return BM_OK;
+    }
+    case BM__DA_GET:
+    case BM__DA_GET_PROOF:
+    case BM__DA_INCLUDED: {
+        size_t ci = req->method == BM__DA_INCLUDED ? 3 : 2;
+        err = param_ns(json_object_array_get_idx(params, 1), &req->ns[0],
+                       "params[1]", em);
+        if (err != BM_OK) {
+            return BM_EINVAL;
+        }
+        req->n_ns = 1;
+        err = get_string(json_object_array_get_idx(params, ci), &s, &len,
+                         ci == 3 ? "params[3]" : "params[2]", em);
+        if (err == BM_OK) {
+            err = bm__da_b64_decode_fixed(req->commitment,
+                                          BM_DA_COMMITMENT_LEN, s, len,
+                                          ci == 3 ? "params[3]" : "params[2]",
+                                          em);
+        }
+        return err == BM_OK ? BM_OK : BM_EINVAL;
+    }
+    default:
+        return BM_OK;
+    }
+}
+
+enum bm_err bm__da_request_parse(const char *body, size_t len,
+                                 struct bm__da_request *req, int *rpc_code,
+                                 struct bm_errmsg *em)
+{
+    struct json_object *root = NULL, *v, *params;
+    const char *name;
+    bool found = false;
+    size_t np;
+    enum bm_err err;
+
+    memset(req, 0, sizeof(*req));
+    snprintf(req->id, sizeof(req->id), "null");
+    *rpc_code = 0;
+    err = bm__da_json_parse(body, len, &root, em);
+    if (err != BM_OK) {
+        *rpc_code = BM__DA_RPC_PARSE_ERROR;
+        return err;
+    }
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        *rpc_code = BM__DA_RPC_INVALID_REQUEST;
+        err = bm_errf(em, BM_EINVAL, "request: not a JSON object");
+        goto out;
+    }
+    v = bm__da_json_get(root, "id");
+    if (v != NULL && (json_object_is_type(v, json_type_int) ||
+                      json_object_is_type(v, json_type_string))) {
+        size_t il;
+        const char *id = json_object_to_json_string_length(
+            v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &il);
+        if (id != NULL && il < sizeof(req->id)) {
+            memcpy(req->id, id, il);
+            req->id[il] = '\0';
+        }
+    }
+    v = bm__da_json_get(root, "method");
+    if (v == NULL || !json_object_is_type(v, json_type_string)) {
+        *rpc_code = BM__DA_RPC_INVALID_REQUEST;
+        err = bm_errf(em, BM_EINVAL, "request.method: want a string");
+        goto out;
+    }
+    name = json_object_get_string(v);
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(name, methods[i].name) == 0) {
+            req->method = methods[i].m;
+            np = methods[i].nparams;
+            found = true;
+            break;
+        }
+    }
+    if (!found) {
+        *rpc_code = BM__DA_RPC_NO_METHOD;
+        err = bm_errf(em, BM_EUNSUPPORTED, "method '%.64s' not found", name);
+        goto out;
+    }
+    params = bm__da_json_get(root, "params");
+    if (params != NULL && json_object_is_type(params, json_type_null)) {
+        params = NULL;
+    }
+    if ((params == NULL && np > 0) ||
+        (params != NULL && !json_object_is_type(params, json_type_array))) {
+        *rpc_code = BM__DA_RPC_INVALID_PARAMS;
+        err = bm_errf(em, BM_EINVAL, "request.params: want an array of %zu",
+                      np);
+        goto out;
+    }
+    if (params != NULL && json_object_array_length(params) != np) {
+        *rpc_code = BM__DA_RPC_INVALID_PARAMS;
+        err = bm_errf(em, BM_EINVAL,
+                      "request.params: got %zu parameters, want %zu",
+                      json_object_array_length(params), np);
+        goto out;
+    }
+    err = params == NULL ? BM_OK : parse_params(params, req, em);
+    if (err != BM_OK) {
+        *rpc_code = BM__DA_RPC_INVALID_PARAMS;
+    }
+out:
+    json_object_put(root);
+    return err;
+}

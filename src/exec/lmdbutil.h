@@ -1,0 +1,34 @@
+/*
+ * Small LMDB helpers shared by the KV executor and the single sequencer,
+ * which each keep their own LMDB environment under the node home. Internal
+ * (bm__ prefix).
+ */
+#ifndef BM_EXEC_LMDBUTIL_H
+#define BM_EXEC_LMDBUTIL_H
+
+#include <stddef.h>
+
+#include <lmdb.h>
+
+#include "blockv2/err.h"
+
+struct bm_errmsg;
+
+/* Maps an LMDB or errno code to enum bm_err (MDB_MAP_FULL -> BM_EMAP_FULL,
+ * MDB_NOTFOUND -> BM_ENOTFOUND, corruption codes -> BM_ECORRUPT, ...). */
+enum bm_err bm__mdb_err(int rc);
+
+/* Creates dir and its missing parents (mode 0700). Borrows dir. */
+enum bm_err bm__mkdir_p(const char *dir, struct bm_errmsg *em);
+
+/*
+ * Creates and opens an environment in directory dir (created if missing)
+ * with up to max_dbs named databases, the given map size and extra flags
+ * (MDB_NOTLS is always added). On success *out returns owned (close with
+ * mdb_env_close). May block (file I/O).
+ */
+enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
+                         size_t map_size, unsigned flags,
+                         struct bm_errmsg *em);
+
+#endif /* BM_EXEC_LMDBUTIL_H */

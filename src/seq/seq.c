@@ -1,0 +1,879 @@
+/* The single sequencer, see include/blockv2/sequencer.h and
+ * docs/EXECUTION.md. */
+#include "blockv2/sequencer.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "exec/lmdbutil.h"
+#include "exec/txset.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+#define DEFAULT_MAX_TXS 1000000u
+#define DEFAULT_MAX_BYTES ((size_t)256 << 20)
+#define DEFAULT_MAP_SIZE ((size_t)2 << 30)
+#define DEFAULT_RECENT 65536u
+
+struct bm_seq {
+    MDB_env *env;
+    MDB_dbi queue;
+    MDB_dbi meta;
+    pthread_mutex_t mu;
+    char *chain_id;
+    size_t id_len;
+    const struct bm_executor *exec;
+    size_t max_txs;
+    size_t max_bytes;
+    size_t max_tx;
+
+    uint64_t head;  /* sequence number of the first queued tx */
+    uint64_t next;  /* sequence number of the next tx to append */
+    size_t n_txs;   /* queued, including in flight */
+    size_t n_bytes;
+    struct bm__txset set; /* hashes of queued txs */
+    struct bm__txwin recent; /* hashes of recently acked txs */
+    /* Hashes of the queued txs in queue order (a ring of ring_cap slots,
+     * ring_len == n_txs), so batches and acks need no re-hashing. */
+    struct bm_hash *ring;
+    size_t ring_cap;
+    size_t ring_start;
+    uint64_t last_ts;
+    bool failed; /* in-memory mirror lost: every call fails until reopen */
+
+    /* The batch handed out and not yet acked: entries [head, fl_end). */
+    bool in_flight;
+    uint64_t fl_end;
+    size_t fl_txs;
+    size_t fl_bytes;
+    enum bm_filter_status *fl_status; /* per drained tx */
+    struct bm_buf *fl_postponed; /* to re-queue at ack */
+    size_t fl_n_postponed;
+};
+
+void bm_seq_batch_hash(const struct bm_buf *txs, size_t n,
+                       struct bm_hash *out)
+{
+    crypto_hash_sha256_state st;
+    uint8_t be[8];
+
+    crypto_hash_sha256_init(&st);
+    if (n > 0) {
+        bm_put_be64(be, n);
+        crypto_hash_sha256_update(&st, be, 8);
+        for (size_t i = 0; i < n; i++) {
+            bm_put_be64(be, txs[i].len);
+            crypto_hash_sha256_update(&st, be, 8);
+            if (txs[i].len > 0) {
+                crypto_hash_sha256_update(&st, txs[i].ptr, txs[i].len);
+            }
+        }
+    }
+    crypto_hash_sha256_final(&st, out->b);
+}
+
+void bm_seq_batch_release(struct bm_seq_batch *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    bm_exec_txs_free(b->batch.txs, b->batch.n_txs);
+    memset(b, 0, sizeof(*b));
+}
+
+static void flight_reset(struct bm_seq *s)
+{
+    bm_free(s->fl_status);
+    bm_exec_txs_free(s->fl_postponed, s->fl_n_postponed);
+    s->fl_status = NULL;
+    s->fl_postponed = NULL;
+    s->fl_n_postponed = 0;
+    s->in_flight = false;
+    s->fl_end = 0;
+    s->fl_txs = 0;
+    s->fl_bytes = 0;
+}
+
+/* Makes room for `more` hashes at the ring's tail. */
+static enum bm_err ring_reserve(struct bm_seq *s, size_t more)
+{
+    size_t need;
+    size_t ncap;
+    size_t bytes;
+    struct bm_hash *nr;
+
+    if (!bm_size_add(s->n_txs, more, &need)) {
+        return BM_EOVERFLOW;
+    }
+    if (need <= s->ring_cap) {
+        return BM_OK;
+    }
+    ncap = s->ring_cap ? s->ring_cap : 1024;
+    while (ncap < need) {
+        if (!bm_size_mul(ncap, 2, &ncap)) {
+            return BM_EOVERFLOW;
+        }
+    }
+    if (!bm_size_mul(ncap, sizeof(*nr), &bytes)) {
+        return BM_EOVERFLOW;
+    }
+    nr = bm_malloc(bytes);
+    if (nr == NULL) {
+        return BM_ENOMEM;
+    }
+    for (size_t i = 0; i < s->n_txs; i++) {
+        nr[i] = s->ring[(s->ring_start + i) % s->ring_cap];
+    }
+    bm_free(s->ring);
+    s->ring = nr;
+    s->ring_cap = ncap;
+    s->ring_start = 0;
+    return BM_OK;
+}
+
+/* Appends h; room must have been reserved. Does not touch n_txs. */
+static void ring_put(struct bm_seq *s, size_t at, const struct bm_hash *h)
+{
+    s->ring[(s->ring_start + at) % s->ring_cap] = *h;
+}
+
+static const struct bm_hash *ring_get(const struct bm_seq *s, size_t i)
+{
+    return &s->ring[(s->ring_start + i) % s->ring_cap];
+}
+
+static enum bm_err check_id(const struct bm_seq *s, const uint8_t *id,
+                            size_t id_len, const char *op,
+                            struct bm_errmsg *em)
+{
+    if (s->failed) {
+        return bm_errf(em, BM_ESTATE, "%s: sequencer failed, reopen it", op);
+    }
+    if (id_len != s->id_len || (id_len > 0 && id == NULL) ||
+        memcmp(id, s->chain_id, id_len) != 0) {
+        return bm_errf(em, BM_ECHAIN_ID_MISMATCH, "%s: invalid chain id "
+                       "(want '%s')", op, s->chain_id);
+    }
+    return BM_OK;
+}
+
+/* Rebuilds head/next/counters/dedup set from the stored queue. */
+static enum bm_err load_queue(struct bm_seq *s, MDB_txn *txn,
+                              struct bm_errmsg *em)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k;
+    MDB_val v;
+    bool first = true;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    rc = mdb_cursor_open(txn, s->queue, &cur);
+    if (rc != 0) {
+        return bm_errf(em, bm__mdb_err(rc), "seq: cursor: %s",
+                       mdb_strerror(rc));
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct bm_hash h;
+        uint64_t seq;
+
+        if (k.mv_size != 8) {
+            err = bm_errf(em, BM_ECORRUPT, "seq: queue key of %zu bytes",
+                          k.mv_size);
+            goto out;
+        }
+        seq = bm_get_be64(k.mv_data);
+        if (first) {
+            s->head = seq;
+            first = false;
+        }
+        s->next = seq + 1;
+        bm_exec_tx_hash(v.mv_data, v.mv_size, &h);
+        err = bm__txset_add(&s->set, &h);
+        if (err == BM_EEXIST) {
+            err = BM_OK; /* kept; it is handed out twice at worst */
+        }
+        if (err == BM_OK) {
+            err = ring_reserve(s, 1);
+        }
+        if (err) {
+            goto out;
+        }
+        ring_put(s, s->n_txs, &h);
+        s->n_txs++;
+        s->n_bytes += v.mv_size;
+    }
+    if (rc != MDB_NOTFOUND) {
+        err = bm_errf(em, bm__mdb_err(rc), "seq: reading queue: %s",
+                      mdb_strerror(rc));
+    }
+out:
+    mdb_cursor_close(cur);
+    return err;
+}
+
+enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
+                        const char *chain_id, const struct bm_seq_options *opts,
+                        struct bm_errmsg *em)
+{
+    struct bm_seq *s = NULL;
+    MDB_txn *txn = NULL;
+    size_t map_size = DEFAULT_MAP_SIZE;
+    unsigned flags = 0;
+    enum bm_err err;
+    MDB_val k = {8, (void *)"chain_id"};
+    MDB_val v;
+    int rc;
+
+    *out = NULL;
+    if (dir == NULL || dir[0] == '\0' || chain_id == NULL ||
+        chain_id[0] == '\0') {
+        return bm_errf(em, BM_EINVAL, "seq: directory or chain id is empty");
+    }
+    if (strlen(chain_id) > BM_MAX_CHAIN_ID) {
+        return bm_errf(em, BM_ETOOBIG, "seq: chain id above %u bytes",
+                       BM_MAX_CHAIN_ID);
+    }
+    if (sodium_init() < 0) {
+        return bm_errf(em, BM_ECRYPTO, "seq: sodium_init failed");
+    }
+    if (opts != NULL && opts->map_size != 0) {
+        map_size = opts->map_size;
+    }
+    if (opts != NULL && opts->no_sync) {
+        flags |= MDB_NOSYNC;
+    }
+    s = bm_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return BM_ENOMEM;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->max_txs = opts && opts->max_queue_txs ? opts->max_queue_txs
+                                             : DEFAULT_MAX_TXS;
+    s->max_bytes = opts && opts->max_queue_bytes ? opts->max_queue_bytes
+                                                 : DEFAULT_MAX_BYTES;
+    s->max_tx = opts && opts->max_tx_bytes ? opts->max_tx_bytes
+                                           : BM_MAX_TX_SIZE;
+    s->exec = opts ? opts->exec : NULL;
+    err = bm__txwin_init(&s->recent, opts && opts->recent_txs
+                                         ? opts->recent_txs
+                                         : DEFAULT_RECENT);
+    if (err) {
+        goto out;
+    }
+    s->chain_id = bm_strdup(chain_id);
+    if (s->chain_id == NULL) {
+        err = BM_ENOMEM;
+        goto out;
+    }
+    s->id_len = strlen(chain_id);
+    err = bm__env_open(&s->env, dir, 2, map_size, flags, em);
+    if (err) {
+        goto out;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "queue", MDB_CREATE, &s->queue);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    }
+    if (rc == 0) {
+        rc = mdb_get(txn, s->meta, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            v.mv_data = s->chain_id;
+            v.mv_size = s->id_len;
+            rc = mdb_put(txn, s->meta, &k, &v, 0);
+        } else if (rc == 0 && (v.mv_size != s->id_len ||
+                               memcmp(v.mv_data, chain_id, s->id_len) != 0)) {
+            err = bm_errf(em, BM_ECHAIN_ID_MISMATCH, "seq: queue in '%s' "
+                          "belongs to another chain id", dir);
+            goto out;
+        }
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm__mdb_err(rc), "seq: cannot open queue in '%s': "
+                      "%s", dir, mdb_strerror(rc));
+        goto out;
+    }
+    err = load_queue(s, txn, em);
+    if (err) {
+        goto out;
+    }
+    rc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (rc != 0) {
+        err = bm_errf(em, bm__mdb_err(rc), "seq: commit: %s",
+                      mdb_strerror(rc));
+        goto out;
+    }
+    if (s->n_txs > 0) {
+        bm_log_info("seq", "restored queue txs=%zu bytes=%zu", s->n_txs,
+                    s->n_bytes);
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    if (err) {
+        bm_seq_free(s);
+        return err;
+    }
+    *out = s;
+    return BM_OK;
+}
+
+void bm_seq_free(struct bm_seq *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->env != NULL) {
+        mdb_env_close(s->env);
+    }
+    flight_reset(s);
+    bm__txset_release(&s->set);
+    bm__txwin_release(&s->recent);
+    bm_free(s->ring);
+    bm_free(s->chain_id);
+    pthread_mutex_destroy(&s->mu);
+    bm_free(s);
+}
+
+enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
+                          size_t id_len, const struct bm_buf *txs, size_t n,
+                          size_t *accepted, struct bm_errmsg *em)
+{
+    struct bm_hash *hashes = NULL;
+    size_t *idx = NULL;
+    size_t cnt = 0;
+    size_t bytes = 0;
+    MDB_txn *txn = NULL;
+    enum bm_err err;
+    int rc;
+
+    if (accepted != NULL) {
+        *accepted = 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    err = check_id(s, chain_id, id_len, "submit_batch_txs", em);
+    if (err || n == 0) {
+        goto out;
+    }
+    if (txs == NULL) {
+        err = bm_errf(em, BM_EINVAL, "submit_batch_txs: txs is NULL");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (txs[i].len > s->max_tx) {
+            err = bm_errf(em, BM_ETOOBIG, "submit_batch_txs: txs[%zu] is %zu "
+                          "bytes, max %zu", i, txs[i].len, s->max_tx);
+            goto out;
+        }
+    }
+    hashes = bm_calloc(n, sizeof(*hashes));
+    idx = bm_calloc(n, sizeof(*idx));
+    if (hashes == NULL || idx == NULL) {
+        err = BM_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (txs[i].len == 0) {
+            continue;
+        }
+        bm_exec_tx_hash(txs[i].ptr, txs[i].len, &hashes[cnt]);
+        if (bm__txwin_has(&s->recent, &hashes[cnt])) {
+            continue; /* committed a moment ago: a stale copy */
+        }
+        err = bm__txset_add(&s->set, &hashes[cnt]);
+        if (err == BM_EEXIST) {
+            err = BM_OK;
+            continue; /* duplicate of a queued, in-flight or earlier tx */
+        }
+        if (err) {
+            goto rollback;
+        }
+        idx[cnt++] = i;
+        bytes += txs[i].len;
+    }
+    if (cnt == 0) {
+        goto out;
+    }
+    if (s->n_txs + cnt > s->max_txs || s->n_bytes + bytes > s->max_bytes) {
+        err = bm_errf(em, BM_EQUEUE_FULL, "submit_batch_txs: queue full "
+                      "(%zu txs, %zu bytes queued; limits %zu txs, %zu bytes)",
+                      s->n_txs, s->n_bytes, s->max_txs, s->max_bytes);
+        goto rollback;
+    }
+    err = ring_reserve(s, cnt);
+    if (err) {
+        goto rollback;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    for (size_t j = 0; rc == 0 && j < cnt; j++) {
+        uint8_t be[8];
+        MDB_val k = {8, be};
+        MDB_val v = {txs[idx[j]].len, txs[idx[j]].ptr};
+
+        bm_put_be64(be, s->next + j);
+        rc = mdb_put(txn, s->queue, &k, &v, MDB_APPEND);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm__mdb_err(rc), "submit_batch_txs: %s",
+                      mdb_strerror(rc));
+        goto rollback;
+    }
+    for (size_t j = 0; j < cnt; j++) {
+        ring_put(s, s->n_txs + j, &hashes[j]);
+    }
+    s->next += cnt;
+    s->n_txs += cnt;
+    s->n_bytes += bytes;
+    if (accepted != NULL) {
+        *accepted = cnt;
+    }
+    goto out;
+rollback:
+    for (size_t j = 0; j < cnt; j++) {
+        bm__txset_del(&s->set, &hashes[j]);
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    bm_free(idx);
+    bm_free(hashes);
+    return err;
+}
+
+static uint64_t next_timestamp(struct bm_seq *s)
+{
+    struct timespec ts;
+    uint64_t now;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (now <= s->last_ts) {
+        now = s->last_ts + 1;
+    }
+    s->last_ts = now;
+    return now;
+}
+
+/* Reads the head of the queue into txs (owned array); *end is one past
+ * the last sequence number read. */
+static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
+                         struct bm_buf **txs_out, size_t *n_out,
+                         uint64_t *end, size_t *bytes_out,
+                         struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    struct bm_buf *txs = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    uint64_t total = 0;
+    uint8_t be[8];
+    MDB_val k = {8, be};
+    MDB_val v;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    *end = s->head;
+    bm_put_be64(be, s->head);
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, s->queue, &cur);
+    }
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            err = bm_errf(em, BM_ECORRUPT, "seq: queue key of %zu bytes",
+                          k.mv_size);
+            goto out;
+        }
+        if (n > 0 && max_bytes != 0 && total + v.mv_size > max_bytes) {
+            break;
+        }
+        if (n >= BM_MAX_TXS) {
+            break;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            size_t nbytes;
+            struct bm_buf *nt;
+
+            if (!bm_size_mul(ncap, sizeof(*nt), &nbytes)) {
+                err = BM_EOVERFLOW;
+                goto out;
+            }
+            nt = bm_realloc(txs, nbytes);
+            if (nt == NULL) {
+                err = BM_ENOMEM;
+                goto out;
+            }
+            txs = nt;
+            cap = ncap;
+        }
+        txs[n].ptr = NULL;
+        txs[n].len = 0;
+        err = bm_buf_set(&txs[n], v.mv_data, v.mv_size);
+        if (err) {
+            goto out;
+        }
+        n++;
+        total += v.mv_size;
+        *end = bm_get_be64(k.mv_data) + 1;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        err = bm_errf(em, bm__mdb_err(rc), "seq: reading queue: %s",
+                      mdb_strerror(rc));
+    }
+out:
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    if (err) {
+        bm_exec_txs_free(txs, n);
+        return err;
+    }
+    *txs_out = txs;
+    *n_out = n;
+    *bytes_out = (size_t)total;
+    return BM_OK;
+}
+
+enum bm_err bm_seq_get_next_batch(struct bm_seq *s, const uint8_t *chain_id,
+                                  size_t id_len, uint64_t max_bytes,
+                                  struct bm_seq_batch *out,
+                                  struct bm_errmsg *em)
+{
+    struct bm_buf *txs = NULL;
+    enum bm_filter_status *st = NULL;
+    size_t n = 0;
+    size_t bytes = 0;
+    size_t n_ok = 0;
+    size_t n_pp = 0;
+    uint64_t end = 0;
+    enum bm_err err;
+
+    bm_seq_batch_release(out);
+    pthread_mutex_lock(&s->mu);
+    err = check_id(s, chain_id, id_len, "get_next_batch", em);
+    if (err) {
+        goto out;
+    }
+    /* An un-acked batch is rolled back: the head is handed out again. */
+    flight_reset(s);
+    if (s->n_txs > 0) {
+        err = drain(s, max_bytes, &txs, &n, &end, &bytes, em);
+        if (err) {
+            goto out;
+        }
+    }
+    if (n > 0) {
+        st = bm_calloc(n, sizeof(*st));
+        if (st == NULL) {
+            err = BM_ENOMEM;
+            goto out;
+        }
+        if (s->exec != NULL) {
+            err = bm_executor_filter_txs(s->exec, txs, n, max_bytes, 0, false,
+                                         st, em);
+            if (err) {
+                goto out;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (st[i] == BM_FILTER_POSTPONE) {
+                n_pp++;
+            }
+        }
+        if (n_pp > 0) {
+            s->fl_postponed = bm_calloc(n_pp, sizeof(*s->fl_postponed));
+            if (s->fl_postponed == NULL) {
+                err = BM_ENOMEM;
+                goto out;
+            }
+        }
+        /* Compact in place: OK txs stay in txs[0..n_ok), postponed ones
+         * move to fl_postponed, removed ones are freed. */
+        for (size_t i = 0; i < n; i++) {
+            if (st[i] == BM_FILTER_POSTPONE) {
+                s->fl_postponed[s->fl_n_postponed++] = txs[i];
+                continue;
+            }
+            if (st[i] == BM_FILTER_OK) {
+                txs[n_ok++] = txs[i];
+            } else {
+                bm_buf_release(&txs[i]);
+            }
+        }
+        s->fl_status = st;
+        st = NULL;
+        s->in_flight = true;
+        s->fl_end = end;
+        s->fl_txs = n;
+        s->fl_bytes = bytes;
+    }
+    out->batch.txs = n_ok > 0 ? txs : NULL;
+    out->batch.n_txs = n_ok;
+    if (n_ok == 0) {
+        bm_free(txs);
+    }
+    txs = NULL;
+    n = 0;
+    out->timestamp_ns = next_timestamp(s);
+out:
+    if (err) {
+        flight_reset(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    bm_exec_txs_free(txs, n);
+    bm_free(st);
+    return err;
+}
+
+enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    uint8_t be[8];
+    MDB_val k = {8, be};
+    MDB_val v;
+    size_t pp_bytes = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        err = bm_errf(em, BM_ESTATE, "seq ack: sequencer failed, reopen it");
+        goto out;
+    }
+    if (!s->in_flight) {
+        goto out;
+    }
+    bm_put_be64(be, s->head);
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, s->queue, &cur);
+    }
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    while (rc == 0) {
+        if (k.mv_size != 8 || bm_get_be64(k.mv_data) >= s->fl_end) {
+            break;
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    for (size_t j = 0; rc == 0 && j < s->fl_n_postponed; j++) {
+        MDB_val pv = {s->fl_postponed[j].len, s->fl_postponed[j].ptr};
+
+        bm_put_be64(be, s->next + j);
+        k.mv_data = be;
+        k.mv_size = 8;
+        rc = mdb_put(txn, s->queue, &k, &pv, MDB_APPEND);
+        pp_bytes += s->fl_postponed[j].len;
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm__mdb_err(rc), "seq ack: %s", mdb_strerror(rc));
+        goto out;
+    }
+    /* Pop the acked hashes; postponed ones stay in the set and move to the
+     * tail (no growth: as many slots were just freed). */
+    {
+        size_t moved = 0;
+
+        for (size_t j = 0; j < s->fl_txs; j++) {
+            const struct bm_hash *h = ring_get(s, j);
+
+            if (s->fl_status[j] == BM_FILTER_POSTPONE) {
+                ring_put(s, s->n_txs + moved++, h);
+            } else {
+                bm__txset_del(&s->set, h);
+                (void)bm__txwin_add(&s->recent, h); /* best effort */
+            }
+        }
+        s->ring_start = (s->ring_start + s->fl_txs) % s->ring_cap;
+    }
+    s->head = s->fl_end;
+    s->next += s->fl_n_postponed;
+    s->n_txs = s->n_txs - s->fl_txs + s->fl_n_postponed;
+    s->n_bytes = s->n_bytes - s->fl_bytes + pp_bytes;
+    if (s->n_txs == 0) {
+        s->head = s->next;
+    }
+    flight_reset(s);
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
+                                  size_t n, size_t *dropped,
+                                  struct bm_errmsg *em)
+{
+    struct bm__txset committed = {0};
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k;
+    MDB_val v;
+    size_t cnt = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    if (dropped != NULL) {
+        *dropped = 0;
+    }
+    if (n > 0 && txs == NULL) {
+        return bm_errf(em, BM_EINVAL, "drop_committed: txs is NULL");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct bm_hash h;
+
+        bm_exec_tx_hash(txs[i].ptr, txs[i].len, &h);
+        err = bm__txset_add(&committed, &h);
+        if (err == BM_EEXIST) {
+            err = BM_OK;
+        }
+        if (err) {
+            bm__txset_release(&committed);
+            return err;
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->in_flight || s->failed) {
+        err = bm_errf(em, BM_ESTATE, "drop_committed: a batch is in flight "
+                      "or the sequencer failed");
+        goto out;
+    }
+    if (committed.len == 0 || s->n_txs == 0) {
+        goto out;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, s->queue, &cur);
+    }
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    while (rc == 0) {
+        struct bm_hash h;
+
+        bm_exec_tx_hash(v.mv_data, v.mv_size, &h);
+        if (bm__txset_has(&committed, &h)) {
+            (void)bm__txwin_add(&s->recent, &h); /* best effort */
+            rc = mdb_cursor_del(cur, 0);
+            cnt++;
+            if (rc != 0) {
+                break;
+            }
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (rc == 0 && cnt > 0) {
+        /* Rebuild the in-memory mirror from the remaining entries. */
+        bm__txset_clear(&s->set);
+        s->n_txs = 0;
+        s->n_bytes = 0;
+        s->ring_start = 0;
+        s->head = s->next;
+        err = load_queue(s, txn, em);
+        if (err) {
+            s->failed = true;
+            goto out;
+        }
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm__mdb_err(rc), "drop_committed: %s",
+                      mdb_strerror(rc));
+        goto out;
+    }
+    if (dropped != NULL) {
+        *dropped = cnt;
+    }
+    if (cnt > 0) {
+        bm_log_info("seq", "dropped txs of the last committed block "
+                    "count=%zu", cnt);
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    bm__txset_release(&committed);
+    return err;
+}
+
+enum bm_err bm_seq_verify_batch(struct bm_seq *s, const uint8_t *chain_id,
+                                size_t id_len, const struct bm_buf *batch_data,
+                                size_t n, bool *ok, struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    (void)batch_data;
+    (void)n;
+    *ok = false;
+    pthread_mutex_lock(&s->mu);
+    err = check_id(s, chain_id, id_len, "verify_batch", em);
+    pthread_mutex_unlock(&s->mu);
+    if (err == BM_OK) {
+        *ok = true;
+    }
+    return err;
+}
+
+void bm_seq_queue_size(struct bm_seq *s, size_t *n_txs, size_t *n_bytes)
+{
+    pthread_mutex_lock(&s->mu);
+    if (n_txs != NULL) {
+        *n_txs = s->n_txs;
+    }
+    if (n_bytes != NULL) {
+        *n_bytes = s->n_bytes;
+    }
+    pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,478 @@
+#include "blockv2/genesis.h"
+
+#include "keys/keyio.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define WHAT "genesis"
+#define NS_PER_S 1000000000ull
+
+/* Go's zero time.Time, 0001-01-01T00:00:00Z, in Unix seconds. */
+#define GO_ZERO_TIME_UNIX (-62135596800ll)
+
+void bm_genesis_release(struct bm_genesis *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    bm_free(g->chain_id);
+    bm_buf_release(&g->proposer_address);
+    memset(g, 0, sizeof(*g));
+}
+
+enum bm_err bm_genesis_copy(struct bm_genesis *dst,
+                            const struct bm_genesis *src)
+{
+    struct bm_genesis g = *src;
+
+    bm_genesis_release(dst);
+    g.chain_id = NULL;
+    g.proposer_address.ptr = NULL;
+    g.proposer_address.len = 0;
+    if (src->chain_id != NULL) {
+        g.chain_id = bm_strdup(src->chain_id);
+        if (g.chain_id == NULL) {
+            return BM_ENOMEM;
+        }
+    }
+    if (bm_buf_copy(&g.proposer_address, &src->proposer_address) != BM_OK) {
+        bm_genesis_release(&g);
+        return BM_ENOMEM;
+    }
+    *dst = g;
+    return BM_OK;
+}
+
+/* ---- time ---- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (era arithmetic:
+ * 400-year cycles of 146097 days, years starting in March). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static bool is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static bool digits(const char *s, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Parses RFC 3339 into Unix seconds (may be negative) and nanoseconds. */
+static enum bm_err parse_rfc3339(const char *s, size_t len, int64_t *sec,
+                                 uint32_t *nsec)
+{
+    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30,
+                                       31, 31, 30, 31, 30, 31};
+    unsigned year, mon, day, hour, min, secs, oh = 0, om = 0;
+    uint32_t frac = 0;
+    size_t i = 19;
+    int sign = 0;
+    unsigned dim;
+
+    if (len < 20 || !digits(s, 4, &year) || s[4] != '-' ||
+        !digits(s + 5, 2, &mon) || s[7] != '-' || !digits(s + 8, 2, &day) ||
+        s[10] != 'T' || !digits(s + 11, 2, &hour) || s[13] != ':' ||
+        !digits(s + 14, 2, &min) || s[16] != ':' ||
+        !digits(s + 17, 2, &secs)) {
+        return BM_EPARSE;
+    }
+    if (s[i] == '.' || s[i] == ',') {
+        size_t nd = 0;
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (nd < 9) {
+                frac = frac * 10 + (uint32_t)(s[i] - '0');
+            }
+            nd++;
+            i++;
+        }
+        if (nd == 0) {
+            return BM_EPARSE;
+        }
+        for (; nd < 9; nd++) {
+            frac *= 10;
+        }
+    }
+    if (i >= len) {
+        return BM_EPARSE;
+    }
+    if (s[i] == 'Z') {
+        i++;
+    } else if (s[i] == '+' || s[i] == '-') {
+        sign = s[i] == '+' ? 1 : -1;
+        if (len - i < 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+            !digits(s + i + 4, 2, &om)) {
+            return BM_EPARSE;
+        }
+        i += 6;
+    } else {
+        return BM_EPARSE;
+    }
+    if (i != len) {
+        return BM_EPARSE;
+    }
+    if (mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 ||
+        secs > 59 || oh > 23 || om > 59) {
+        return BM_EPARSE;
+    }
+    dim = mdays[mon - 1] + (mon == 2 && is_leap(year) ? 1 : 0);
+    if (day > dim) {
+        return BM_EPARSE;
+    }
+    *sec = days_from_civil(year, mon, day) * 86400 + hour * 3600 +
+           min * 60 + secs - sign * (int64_t)(oh * 3600 + om * 60);
+    *nsec = frac;
+    return BM_OK;
+}
+
+enum bm_err bm_genesis_time_parse(const char *s, size_t len, uint64_t *ns)
+{
+    int64_t sec;
+    uint32_t nsec;
+    int err = parse_rfc3339(s, len, &sec, &nsec);
+
+    if (err != BM_OK) {
+        return err;
+    }
+    if (sec < 0 || (uint64_t)sec > UINT64_MAX / NS_PER_S ||
+        (uint64_t)sec * NS_PER_S > UINT64_MAX - nsec) {
+        return BM_EOVERFLOW;
+    }
+    *ns = (uint64_t)sec * NS_PER_S + nsec;
+    return BM_OK;
+}
+
+void bm_genesis_time_format(uint64_t ns, char out[BM_RFC3339_SIZE])
+{
+    uint64_t sec = ns / NS_PER_S;
+    uint32_t frac = (uint32_t)(ns % NS_PER_S);
+    int64_t y;
+    unsigned m, d, sod = (unsigned)(sec % 86400);
+    int n;
+
+    civil_from_days((int64_t)(sec / 86400), &y, &m, &d);
+    n = snprintf(out, BM_RFC3339_SIZE, "%04lld-%02u-%02uT%02u:%02u:%02u",
+                 (long long)y, m, d, sod / 3600, sod / 60 % 60, sod % 60);
+    if (frac != 0 && n > 0 && n < BM_RFC3339_SIZE - 12) {
+        int nd = 9;
+        while (frac % 10 == 0) {
+            frac /= 10;
+            nd--;
+        }
+        n += snprintf(out + n, (size_t)(BM_RFC3339_SIZE - n), ".%0*u", nd,
+                      frac);
+    }
+    if (n > 0 && n < BM_RFC3339_SIZE - 1) {
+        out[n] = 'Z';
+        out[n + 1] = '\0';
+    }
+}
+
+/* ---- validation ---- */
+
+static bool utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= k) {
+            return false;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += k + 1;
+    }
+    return true;
+}
+
+enum bm_err bm_genesis_validate(const struct bm_genesis *g, const char *name,
+                                struct bm_errmsg *em)
+{
+    size_t len;
+
+    name = bm__keyio_name(name);
+    if (g->chain_id == NULL || g->chain_id[0] == '\0') {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': chain_id: missing or "
+                       "empty", name);
+    }
+    len = strlen(g->chain_id);
+    if (len > BM_GENESIS_CHAIN_ID_MAX) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': chain_id: %zu bytes, "
+                       "above the %u byte limit", name, len,
+                       BM_GENESIS_CHAIN_ID_MAX);
+    }
+    if (!utf8_valid((const uint8_t *)g->chain_id, len)) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': chain_id: not valid "
+                       "UTF-8", name);
+    }
+    if (g->initial_height < 1) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': initial_height: must be "
+                       "at least 1, got %llu", name,
+                       (unsigned long long)g->initial_height);
+    }
+    if (g->start_time_ns == 0) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': start_time: missing or "
+                       "zero", name);
+    }
+    if (g->proposer_address.len == 0) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': proposer_address: "
+                       "missing or empty", name);
+    }
+    if (g->proposer_address.len > BM_GENESIS_PROPOSER_MAX) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': proposer_address: %zu "
+                       "bytes, above the %u byte limit", name,
+                       g->proposer_address.len, BM_GENESIS_PROPOSER_MAX);
+    }
+    if (g->da_epoch_forced_inclusion < 1) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': "
+                       "da_epoch_forced_inclusion: must be at least 1, got 0",
+                       name);
+    }
+    return BM_OK;
+}
+
+/* ---- JSON ---- */
+
+static enum bm_err get_time(const struct bm__json_doc *doc, uint64_t *ns,
+                            struct bm_errmsg *em)
+{
+    char *text = NULL;
+    bool present = false;
+    int64_t sec;
+    uint32_t nsec;
+    int err;
+
+    err = bm__json_get_str(doc, "start_time", BM_EGENESIS, 64, &present,
+                           &text, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (!present) {
+        return bm_errf(em, BM_EGENESIS, WHAT " '%s': start_time: missing",
+                       doc->name);
+    }
+    err = parse_rfc3339(text, strlen(text), &sec, &nsec);
+    if (err != BM_OK) {
+        err = bm_errf(em, BM_EGENESIS, WHAT " '%s': start_time: \"%s\" is "
+                      "not an RFC 3339 time", doc->name, text);
+    } else if (sec == GO_ZERO_TIME_UNIX && nsec == 0) {
+        err = bm_errf(em, BM_EGENESIS, WHAT " '%s': start_time: is the zero "
+                      "time", doc->name);
+    } else if (bm_genesis_time_parse(text, strlen(text), ns) != BM_OK) {
+        err = bm_errf(em, BM_EGENESIS, WHAT " '%s': start_time: \"%s\" is "
+                      "outside 1970-01-01T00:00:00Z..2554-07-21T23:34:33Z",
+                      doc->name, text);
+    }
+    bm_free(text);
+    return err;
+}
+
+enum bm_err bm_genesis_parse(struct bm_genesis *out, const uint8_t *p,
+                             size_t n, const char *name,
+                             struct bm_errmsg *em)
+{
+    struct bm__json_doc doc;
+    struct bm_genesis g = {0};
+    bool present;
+    int err;
+
+    bm_genesis_release(out);
+    err = bm__json_doc_parse(&doc, WHAT, name, p, n, BM_GENESIS_FILE_MAX, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    g.da_epoch_forced_inclusion = BM_GENESIS_DEFAULT_DA_EPOCH;
+    err = bm__json_get_str(&doc, "chain_id", BM_EGENESIS,
+                           BM_GENESIS_CHAIN_ID_MAX, &present, &g.chain_id, em);
+    if (err == BM_OK && !present) {
+        err = bm_errf(em, BM_EGENESIS, WHAT " '%s': chain_id: missing",
+                      doc.name);
+    }
+    if (err == BM_OK) {
+        err = get_time(&doc, &g.start_time_ns, em);
+    }
+    if (err == BM_OK) {
+        err = bm__json_get_u64(&doc, "initial_height", BM_EGENESIS, &present,
+                               &g.initial_height, em);
+        if (err == BM_OK && !present) {
+            err = bm_errf(em, BM_EGENESIS, WHAT " '%s': initial_height: "
+                          "missing", doc.name);
+        }
+    }
+    if (err == BM_OK) {
+        err = bm__json_get_b64(&doc, "proposer_address", BM_EGENESIS, 0,
+                               BM_GENESIS_PROPOSER_MAX, false, &present,
+                               &g.proposer_address, em);
+        if (err == BM_OK && !present) {
+            err = bm_errf(em, BM_EGENESIS, WHAT " '%s': proposer_address: "
+                          "missing", doc.name);
+        }
+    }
+    if (err == BM_OK) {
+        err = bm__json_get_u64(&doc, "da_start_height", BM_EGENESIS, NULL,
+                               &g.da_start_height, em);
+    }
+    if (err == BM_OK) {
+        err = bm__json_get_u64(&doc, "da_epoch_forced_inclusion",
+                               BM_EGENESIS, NULL,
+                               &g.da_epoch_forced_inclusion, em);
+    }
+    if (err == BM_OK) {
+        err = bm_genesis_validate(&g, doc.name, em);
+    }
+    bm__json_doc_release(&doc);
+    if (err != BM_OK) {
+        bm_genesis_release(&g);
+        return err;
+    }
+    *out = g;
+    return BM_OK;
+}
+
+enum bm_err bm_genesis_encode(const struct bm_genesis *g, struct bm_buf *out,
+                              struct bm_errmsg *em)
+{
+    struct bm_dynbuf d;
+    char t[BM_RFC3339_SIZE];
+    int err;
+
+    bm_buf_release(out);
+    err = bm_genesis_validate(g, NULL, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_genesis_time_format(g->start_time_ns, t);
+    bm_dynbuf_init(&d, BM_GENESIS_FILE_MAX);
+    err = bm_dynbuf_printf(&d, "{\n  \"chain_id\": ");
+    if (err == BM_OK) {
+        err = bm__json_put_str(&d, g->chain_id, strlen(g->chain_id));
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_printf(&d, ",\n  \"start_time\": \"%s\",\n"
+                               "  \"initial_height\": %llu,\n"
+                               "  \"proposer_address\": ",
+                               t, (unsigned long long)g->initial_height);
+    }
+    if (err == BM_OK) {
+        err = bm__json_put_b64(&d, g->proposer_address.ptr,
+                               g->proposer_address.len);
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_printf(&d, ",\n  \"da_start_height\": %llu,\n"
+                               "  \"da_epoch_forced_inclusion\": %llu\n}",
+                               (unsigned long long)g->da_start_height,
+                               (unsigned long long)
+                                   g->da_epoch_forced_inclusion);
+    }
+    if (err != BM_OK) {
+        bm_dynbuf_release(&d);
+        return bm_errf(em, BM_ENOMEM, WHAT ": out of memory");
+    }
+    bm_dynbuf_detach(&d, out);
+    return BM_OK;
+}
+
+enum bm_err bm_genesis_load(struct bm_genesis *out, const char *path,
+                            struct bm_errmsg *em)
+{
+    struct bm_buf raw = {0};
+    int err;
+
+    bm_genesis_release(out);
+    if (path == NULL) {
+        return bm_errf(em, BM_EINVAL, WHAT ": no path");
+    }
+    err = bm__keyio_read_file(WHAT, path, BM_GENESIS_FILE_MAX, &raw, em);
+    if (err == BM_OK) {
+        err = bm_genesis_parse(out, raw.ptr, raw.len, path, em);
+    }
+    bm_buf_release(&raw);
+    return err;
+}
+
+enum bm_err bm_genesis_save(const struct bm_genesis *g, const char *path,
+                            bool overwrite, struct bm_errmsg *em)
+{
+    struct bm_buf json = {0};
+    int err;
+
+    if (path == NULL) {
+        return bm_errf(em, BM_EINVAL, WHAT ": no path");
+    }
+    err = bm_genesis_validate(g, path, em);
+    if (err == BM_OK) {
+        err = bm_genesis_encode(g, &json, em);
+    }
+    if (err == BM_OK) {
+        err = bm__keyio_write_atomic(WHAT, path, json.ptr, json.len, 0644,
+                                     overwrite, em);
+    }
+    bm_buf_release(&json);
+    return err;
+}

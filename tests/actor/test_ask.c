@@ -1,0 +1,415 @@
+/*
+ * Actor runtime: ask from outside (futures) and between actors
+ * (continuations), deadlines, late replies, asks to stopped actors,
+ * validation and handler errors as reply status, detached actors, shutdown
+ * with pending asks and queued messages.
+ */
+#include "bm_test.h"
+
+#include "blockv2/actor.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+static atomic_int g_reply_freed;
+
+struct svc_req {
+    uint64_t v;
+    uint32_t sleep_ms;
+    uint32_t pad;
+};
+
+struct svc_reply {
+    uint64_t v;
+    int *owned; /* owned heap memory travelling with the reply */
+};
+
+static void svc_reply_dtor(void *p)
+{
+    struct svc_reply *r = p;
+
+    if (r->owned != NULL) {
+        atomic_fetch_add(&g_reply_freed, 1);
+        bm_free(r->owned);
+        r->owned = NULL;
+    }
+}
+
+static int validate_req(const void *p, struct bm_errmsg *em)
+{
+    const struct svc_req *r = p;
+
+    (void)em;
+    return r->v == 0 ? BM_EINVAL : BM_OK;
+}
+
+enum { S_ECHO, S_FAIL, S_NOREPLY, S_CHECKED, S_NKINDS };
+
+struct svc_state {
+    atomic_int handled;
+};
+
+BM_ACTOR_REF(svc);
+
+BM_ACTOR_HANDLER(svc_echo, struct svc_state, struct svc_req)
+BM_ACTOR_HANDLER(svc_fail, struct svc_state, struct svc_req)
+BM_ACTOR_HANDLER(svc_noreply, struct svc_state, struct svc_req)
+
+static const struct bm_msg_kind svc_kinds[S_NKINDS] = {
+    [S_ECHO] = BM_MSG_KIND("echo", struct svc_req, sizeof(struct svc_reply),
+                           NULL, svc_echo, NULL, svc_reply_dtor),
+    [S_FAIL] = BM_MSG_KIND("fail", struct svc_req, sizeof(struct svc_reply),
+                           NULL, svc_fail, NULL, svc_reply_dtor),
+    [S_NOREPLY] = BM_MSG_KIND("noreply", struct svc_req,
+                              sizeof(struct svc_reply), NULL, svc_noreply,
+                              NULL, svc_reply_dtor),
+    [S_CHECKED] = BM_MSG_KIND("checked", struct svc_req,
+                              sizeof(struct svc_reply), validate_req, svc_echo,
+                              NULL, svc_reply_dtor),
+};
+
+static const struct bm_actor_type svc_type = {
+    .name = "svc", .kinds = svc_kinds, .n_kinds = S_NKINDS};
+
+BM_ACTOR_ASK(svc, echo, S_ECHO, struct svc_req, struct svc_reply)
+BM_ACTOR_ASK(svc, fail, S_FAIL, struct svc_req, struct svc_reply)
+BM_ACTOR_ASK(svc, noreply, S_NOREPLY, struct svc_req, struct svc_reply)
+BM_ACTOR_ASK(svc, checked, S_CHECKED, struct svc_req, struct svc_reply)
+
+static int svc_echo(struct bm_actor_ctx *ctx, struct svc_state *st,
+                    struct svc_req *m)
+{
+    struct svc_reply r = {m->v + 1, bm_xmalloc(sizeof(int))};
+
+    atomic_fetch_add(&st->handled, 1);
+    if (m->sleep_ms > 0) {
+        /* Allowed: this test runs svc detached when it sleeps. */
+        struct timespec ts = {m->sleep_ms / 1000,
+                              (long)(m->sleep_ms % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+    return bm_actor_reply(ctx, BM_OK, &r, sizeof(r));
+}
+
+static int svc_fail(struct bm_actor_ctx *ctx, struct svc_state *st,
+                    struct svc_req *m)
+{
+    (void)ctx;
+    (void)m;
+    atomic_fetch_add(&st->handled, 1);
+    return BM_EIO;
+}
+
+static int svc_noreply(struct bm_actor_ctx *ctx, struct svc_state *st,
+                       struct svc_req *m)
+{
+    (void)ctx;
+    (void)m;
+    atomic_fetch_add(&st->handled, 1);
+    return BM_OK;
+}
+
+/* ------------------------------------------------------------ client */
+
+struct go_msg {
+    struct bm_actor_id target;
+    uint32_t sleep_ms;
+    uint32_t timeout_ms;
+};
+
+struct client_state {
+    atomic_int results;
+    atomic_int last_status;
+    atomic_uint_least64_t last_value;
+    atomic_uint_least64_t last_cookie;
+    atomic_int start_rc;
+};
+
+enum { C_GO, C_RESULT, C_NKINDS };
+
+BM_ACTOR_REF(client);
+BM_ACTOR_HANDLER(client_go, struct client_state, struct go_msg)
+BM_ACTOR_HANDLER(client_result, struct client_state, struct svc_reply)
+
+static const struct bm_msg_kind client_kinds[C_NKINDS] = {
+    [C_GO] = BM_MSG_KIND("go", struct go_msg, 0, NULL, client_go, NULL, NULL),
+    [C_RESULT] = BM_MSG_KIND("result", struct svc_reply, 0, NULL,
+                             client_result, svc_reply_dtor, NULL),
+};
+
+static const struct bm_actor_type client_type = {
+    .name = "client", .kinds = client_kinds, .n_kinds = C_NKINDS};
+
+BM_ACTOR_TELL(client, go, C_GO, struct go_msg)
+
+static int client_go(struct bm_actor_ctx *ctx, struct client_state *st,
+                     struct go_msg *m)
+{
+    struct svc_req req = {41, m->sleep_ms, 0};
+
+    atomic_store(&st->start_rc,
+                 bm_svc_ask_echo_async(ctx, (struct bm_ref_svc){m->target},
+                                       &req, m->timeout_ms, C_RESULT, 42));
+    return BM_OK;
+}
+
+static int client_result(struct bm_actor_ctx *ctx, struct client_state *st,
+                         struct svc_reply *r)
+{
+    atomic_store(&st->last_status, bm_actor_ctx_status(ctx));
+    atomic_store(&st->last_value, r->v);
+    atomic_store(&st->last_cookie, bm_actor_ctx_cookie(ctx));
+    atomic_fetch_add(&st->results, 1);
+    /* r->owned is left for the kind's dtor. */
+    return BM_OK;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static struct bm_actor_system *start_sys(void)
+{
+    struct bm_actor_system_config cfg;
+    struct bm_actor_system *sys = NULL;
+
+    bm_actor_system_config_init(&cfg);
+    cfg.workers = 2;
+    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
+    assert_int_equal(bm_actor_system_start(sys), BM_OK);
+    return sys;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void wait_results(struct client_state *cs, int n)
+{
+    for (int i = 0; i < 10000 && atomic_load(&cs->results) < n; i++) {
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&cs->results), n);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_call_and_errors(void **state)
+{
+    struct bm_actor_system *sys = start_sys();
+    struct svc_state ss = {0};
+    struct bm_actor_id id;
+    struct bm_ref_svc ref;
+    struct svc_req req = {5, 0, 0};
+    struct svc_reply rep = {0, NULL};
+    struct bm_actor_system_stats st;
+
+    (void)state;
+    atomic_store(&g_reply_freed, 0);
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, NULL, &id), BM_OK);
+    ref.id = id;
+    assert_int_equal(bm_svc_call_echo(sys, ref, &req, &rep, 5000), BM_OK);
+    assert_int_equal(rep.v, 6);
+    assert_non_null(rep.owned); /* the caller owns the reply now */
+    bm_free(rep.owned);
+    rep.owned = NULL;
+    assert_int_equal(bm_svc_call_fail(sys, ref, &req, &rep, 5000), BM_EIO);
+    assert_int_equal(bm_svc_call_noreply(sys, ref, &req, &rep, 5000),
+                     BM_EPROTO);
+    req.v = 0;
+    assert_int_equal(bm_svc_call_checked(sys, ref, &req, &rep, 5000),
+                     BM_EBADMSG);
+    req.v = 1;
+    assert_int_equal(bm_svc_call_checked(sys, ref, &req, &rep, 5000), BM_OK);
+    bm_free(rep.owned);
+    /* A future freed without waiting: the reply is destroyed. */
+    {
+        struct bm_future *f;
+
+        assert_int_equal(bm_svc_ask_echo(sys, ref, &req, 5000, &f), BM_OK);
+        for (int i = 0; i < 5000 && atomic_load(&g_reply_freed) == 0; i++) {
+            struct svc_reply tmp;
+
+            if (bm_future_wait(f, 0, NULL, 0) != BM_EAGAIN) {
+                break;
+            }
+            (void)tmp;
+            sleep_ms(1);
+        }
+        bm_future_free(f);
+    }
+    assert_int_equal(atomic_load(&g_reply_freed), 1);
+    /* Bad timeout, stopped and unknown targets fail fast. */
+    {
+        struct bm_future *f;
+
+        assert_int_equal(bm_svc_ask_echo(sys, ref, &req, 0, &f), BM_EINVAL);
+        assert_null(f);
+    }
+    assert_int_equal(bm_actor_stop(sys, id), BM_OK);
+    assert_int_equal(bm_actor_wait_exit(sys, id, 5000, NULL), BM_OK);
+    assert_int_equal(bm_svc_call_echo(sys, ref, &req, &rep, 5000),
+                     BM_ENOACTOR);
+    bm_actor_system_stats_get(sys, &st);
+    assert_int_equal(st.asks_pending, 0);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+static void test_timeout_and_late_reply(void **state)
+{
+    struct bm_actor_system *sys = start_sys();
+    struct svc_state ss = {0};
+    struct bm_actor_opts o = {.detached = true, .name = "slow"};
+    struct bm_actor_id id;
+    struct bm_ref_svc ref;
+    struct svc_req req = {1, 300, 0};
+    struct svc_reply rep = {0, NULL};
+    struct bm_actor_system_stats st;
+    uint64_t t0;
+
+    (void)state;
+    atomic_store(&g_reply_freed, 0);
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, &o, &id), BM_OK);
+    ref.id = id;
+    t0 = bm_actor_now_ns();
+    assert_int_equal(bm_svc_call_echo(sys, ref, &req, &rep, 50),
+                     BM_ETIMEDOUT);
+    assert_true(bm_actor_now_ns() - t0 < 290000000ull);
+    /* The reply arrives after the deadline: discarded, counted, freed. */
+    for (int i = 0; i < 5000 && atomic_load(&g_reply_freed) == 0; i++) {
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&g_reply_freed), 1);
+    bm_actor_system_stats_get(sys, &st);
+    assert_int_equal(st.asks_timed_out, 1);
+    assert_int_equal(st.late_replies, 1);
+    assert_int_equal(st.asks_pending, 0);
+    /* A detached actor answers normally too. */
+    req.sleep_ms = 0;
+    assert_int_equal(bm_svc_call_echo(sys, ref, &req, &rep, 5000), BM_OK);
+    assert_int_equal(rep.v, 2);
+    bm_free(rep.owned);
+    {
+        struct bm_actor_stats as;
+
+        assert_int_equal(bm_actor_stats_get(sys, id, &as), BM_OK);
+        assert_true(as.detached);
+        assert_string_equal(as.name, "slow");
+    }
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+static void test_async_continuation(void **state)
+{
+    struct bm_actor_system *sys = start_sys();
+    struct svc_state ss = {0}, slow_ss = {0};
+    struct client_state cs;
+    struct bm_actor_opts det = {.detached = true};
+    struct bm_actor_id svc, slow, cl;
+    struct go_msg go;
+
+    (void)state;
+    memset(&cs, 0, sizeof(cs));
+    atomic_store(&g_reply_freed, 0);
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, NULL, &svc), BM_OK);
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &slow_ss, &det, &slow),
+                     BM_OK);
+    assert_int_equal(bm_actor_spawn(sys, &client_type, &cs, NULL, &cl),
+                     BM_OK);
+    go = (struct go_msg){svc, 0, 5000};
+    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, &go),
+                     BM_OK);
+    wait_results(&cs, 1);
+    assert_int_equal(atomic_load(&cs.start_rc), BM_OK);
+    assert_int_equal(atomic_load(&cs.last_status), BM_OK);
+    assert_int_equal(atomic_load(&cs.last_value), 42);
+    assert_int_equal(atomic_load(&cs.last_cookie), 42);
+    /* The continuation payload's dtor released the reply. */
+    for (int i = 0; i < 1000 && atomic_load(&g_reply_freed) < 1; i++) {
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&g_reply_freed), 1);
+    /* Deadline: exactly one continuation, with ETIMEDOUT. */
+    go = (struct go_msg){slow, 200, 30};
+    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, &go),
+                     BM_OK);
+    wait_results(&cs, 2);
+    assert_int_equal(atomic_load(&cs.last_status), BM_ETIMEDOUT);
+    assert_int_equal(atomic_load(&cs.last_value), 0);
+    sleep_ms(300);
+    assert_int_equal(atomic_load(&cs.results), 2);
+    /* Stopped target: the async ask fails at once. */
+    assert_int_equal(bm_actor_stop(sys, svc), BM_OK);
+    assert_int_equal(bm_actor_wait_exit(sys, svc, 5000, NULL), BM_OK);
+    go = (struct go_msg){svc, 0, 5000};
+    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, &go),
+                     BM_OK);
+    for (int i = 0; i < 5000 && atomic_load(&cs.start_rc) == BM_OK; i++) {
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&cs.start_rc), BM_ENOACTOR);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+static void test_shutdown_with_pending(void **state)
+{
+    struct bm_actor_system *sys = start_sys();
+    struct svc_state ss = {0};
+    struct bm_actor_opts det = {.detached = true};
+    struct bm_actor_id slow;
+    struct bm_future *f[8];
+    struct svc_req req = {1, 100, 0};
+    struct bm_actor_system_stats st;
+
+    (void)state;
+    atomic_store(&g_reply_freed, 0);
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, &det, &slow), BM_OK);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(
+            bm_svc_ask_echo(sys, (struct bm_ref_svc){slow}, &req, 10000, &f[i]),
+            BM_OK);
+    }
+    sleep_ms(20); /* the first request is being handled */
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    {
+        int ok = 0, stopped = 0;
+
+        for (int i = 0; i < 8; i++) {
+            struct svc_reply r = {0, NULL};
+            int rc = bm_future_wait(f[i], 0, &r, sizeof(r));
+
+            if (rc == BM_OK) {
+                ok++;
+                bm_free(r.owned);
+            } else {
+                assert_int_equal(rc, BM_ESTOPPED);
+                stopped++;
+            }
+            bm_future_free(f[i]);
+        }
+        assert_true(ok >= 1);
+        assert_int_equal(ok + stopped, 8);
+    }
+    bm_actor_system_stats_get(sys, &st);
+    assert_int_equal(st.asks_pending, 0);
+    assert_int_equal(st.live_actors, 0);
+    bm_actor_system_free(sys);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_call_and_errors),
+        cmocka_unit_test(test_timeout_and_late_reply),
+        cmocka_unit_test(test_async_continuation),
+        cmocka_unit_test(test_shutdown_with_pending),
+    };
+
+    return BM_TEST_RUN(tests);
+}

@@ -1,0 +1,451 @@
+/*
+ * The real client against the real local DA server over 127.0.0.1: every
+ * method, empty and future heights, oversize blobs, restart persistence,
+ * auth, the block timer and the vtable.
+ */
+#include "bm_test.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "blockv2/da.h"
+#include "da_test_util.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+
+static void make_blob(struct bm_da_blob *b, const struct bm_da_namespace *ns,
+                      size_t len, uint8_t seed)
+{
+    uint8_t *p = bm_xmalloc(len);
+
+    for (size_t i = 0; i < len; i++) {
+        p[i] = (uint8_t)(seed + i * 31);
+    }
+    assert_int_equal(bm_da_blob_init_v0(b, ns, p, len), BM_OK);
+    bm_free(p);
+}
+
+struct fixture {
+    char home[512];
+    struct bm_da_server *s;
+    struct bm_da_client *c;
+    struct bm_da_namespace nh, nd;
+};
+
+static void fx_open(struct fixture *fx, const struct bm_da_server_config *cfg0)
+{
+    struct bm_da_server_config cfg;
+
+    if (cfg0 != NULL) {
+        cfg = *cfg0;
+    } else {
+        memset(&cfg, 0, sizeof(cfg));
+    }
+    if (fx->home[0] == '\0') {
+        da_tmp_home(fx->home, sizeof(fx->home));
+    }
+    cfg.home = fx->home;
+    fx->s = da_start(&cfg);
+    fx->c = da_client(fx->s, cfg.auth_token, 5000);
+    bm_da_namespace_from_string(&fx->nh, "test-chain-headers", 18);
+    bm_da_namespace_from_string(&fx->nd, "test-chain-data", 15);
+}
+
+static void fx_close(struct fixture *fx, bool remove)
+{
+    bm_da_client_free(fx->c);
+    bm_da_server_stop(fx->s);
+    fx->c = NULL;
+    fx->s = NULL;
+    if (remove) {
+        da_rm_home(fx->home);
+        fx->home[0] = '\0';
+    }
+}
+
+static void test_submit_get_all(void **state)
+{
+    struct fixture fx = {.s = NULL};
+    struct bm_da_blob b[3];
+    struct bm_da_blob_list l = {NULL, 0};
+    struct bm_errmsg em = {{0}};
+    uint64_t h = 0, h2 = 0;
+    (void)state;
+
+    fx_open(&fx, NULL);
+    make_blob(&b[0], &fx.nh, 100, 1);
+    make_blob(&b[1], &fx.nh, 5000, 2);
+    make_blob(&b[2], &fx.nd, 1, 3);
+    assert_int_equal(bm_da_client_submit(fx.c, b, 3, NULL, 0, &h, &em), BM_OK);
+    assert_int_equal(h, 2); /* height 1 is the empty genesis height */
+    assert_int_equal(bm_da_server_height(fx.s), 2);
+
+    assert_int_equal(bm_da_client_get_all(fx.c, h, &fx.nh, 1, 0, &l, &em),
+                     BM_OK);
+    assert_int_equal(l.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(bm_buf_eq(&l.v[i].data, &b[i].data));
+        assert_memory_equal(l.v[i].commitment, b[i].commitment, 32);
+        assert_memory_equal(l.v[i].ns.b, fx.nh.b, BM_DA_NS_LEN);
+        assert_int_equal(l.v[i].share_version, 0);
+    }
+    assert_int_equal(l.v[0].index, 0);
+    assert_int_equal(l.v[1].index, 1);
+    bm_da_blob_list_release(&l);
+
+    struct bm_da_namespace both[2] = {fx.nh, fx.nd};
+    assert_int_equal(bm_da_client_get_all(fx.c, h, both, 2, 0, &l, &em),
+                     BM_OK);
+    assert_int_equal(l.n, 3);
+    assert_true(bm_buf_eq(&l.v[2].data, &b[2].data));
+    bm_da_blob_list_release(&l);
+
+    /* per Submit a new height */
+    assert_int_equal(bm_da_client_submit(fx.c, b + 2, 1, "{\"gas_price\":0.1}",
+                                         0, &h2, &em),
+                     BM_OK);
+    assert_int_equal(h2, h + 1);
+    /* a non-object options text is refused locally */
+    assert_int_equal(bm_da_client_submit(fx.c, b, 1, "[1]", 0, &h2, &em),
+                     BM_EINVAL);
+    for (size_t i = 0; i < 3; i++) {
+        bm_da_blob_release(&b[i]);
+    }
+    fx_close(&fx, true);
+}
+
+static void test_get_proof_included(void **state)
+{
+    struct fixture fx = {.s = NULL};
+    struct bm_da_blob b[2], got;
+    struct bm_buf proof = {NULL, 0};
+    struct bm_errmsg em = {{0}};
+    uint8_t other[32];
+    uint64_t h = 0;
+    bool inc = false;
+    (void)state;
+
+    fx_open(&fx, NULL);
+    make_blob(&b[0], &fx.nd, 700, 9);
+    make_blob(&b[1], &fx.nd, 70, 8);
+    assert_int_equal(bm_da_client_submit(fx.c, b, 2, NULL, 0, &h, &em), BM_OK);
+
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(
+        bm_da_client_get(fx.c, h, &fx.nd, b[1].commitment, 0, &got, &em),
+        BM_OK);
+    assert_true(bm_buf_eq(&got.data, &b[1].data));
+    assert_int_equal(got.index, 2); /* after the 2 shares of blob 0 */
+    bm_da_blob_release(&got);
+
+    memset(other, 0x5a, sizeof(other));
+    assert_int_equal(bm_da_client_get(fx.c, h, &fx.nd, other, 0, &got, &em),
+                     BM_EDA_NOT_FOUND);
+    assert_string_equal(em.msg, "blob: not found");
+    assert_int_equal(bm_da_client_get(fx.c, h, &fx.nh, b[1].commitment, 0,
+                                      &got, &em),
+                     BM_EDA_NOT_FOUND);
+
+    assert_int_equal(bm_da_client_get_proof(fx.c, h, &fx.nd, b[0].commitment,
+                                            0, &proof, &em),
+                     BM_OK);
+    assert_true(proof.len > 2 && proof.ptr[0] == '[');
+    assert_int_equal(bm_da_client_included(fx.c, h, &fx.nd, proof.ptr,
+                                           proof.len, b[0].commitment, 0,
+                                           &inc, &em),
+                     BM_OK);
+    assert_true(inc);
+    assert_int_equal(bm_da_client_included(fx.c, h, &fx.nd, proof.ptr,
+                                           proof.len, other, 0, &inc, &em),
+                     BM_OK);
+    assert_false(inc);
+    assert_int_equal(bm_da_client_included(fx.c, h, &fx.nd,
+                                           (const uint8_t *)"[1,", 3, other,
+                                           0, &inc, &em),
+                     BM_EINVAL);
+    bm_buf_release(&proof);
+    assert_int_equal(bm_da_client_get_proof(fx.c, h, &fx.nd, other, 0, &proof,
+                                            &em),
+                     BM_EDA_NOT_FOUND);
+    bm_da_blob_release(&b[0]);
+    bm_da_blob_release(&b[1]);
+    fx_close(&fx, true);
+}
+
+static void check_empty(enum bm_da_server_empty mode)
+{
+    struct bm_da_server_config cfg;
+    struct fixture fx = {.s = NULL};
+    struct bm_da_blob_list l = {NULL, 0};
+    struct bm_da_header hd;
+    struct bm_errmsg em = {{0}};
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.empty_mode = mode;
+    fx_open(&fx, &cfg);
+    /* height 1 exists and is empty */
+    assert_int_equal(bm_da_client_get_all(fx.c, 1, &fx.nh, 1, 0, &l, &em),
+                     BM_EDA_NOT_FOUND);
+    assert_null(l.v);
+    assert_int_equal(bm_da_status_from_err(BM_EDA_NOT_FOUND),
+                     BM_DA_STATUS_NOT_FOUND);
+    /* future heights */
+    assert_int_equal(bm_da_client_get_all(fx.c, 99, &fx.nh, 1, 0, &l, &em),
+                     BM_EDA_FUTURE_HEIGHT);
+    assert_non_null(strstr(em.msg, "given height is from the future"));
+    assert_int_equal(
+        bm_da_client_header_get_by_height(fx.c, 1000, 0, &hd, &em),
+        BM_EDA_FUTURE_HEIGHT);
+    /* height 0 is an error, not a crash */
+    assert_int_equal(bm_da_client_get_all(fx.c, 0, &fx.nh, 1, 0, &l, &em),
+                     BM_EDA_ERROR);
+    fx_close(&fx, true);
+}
+
+static void test_empty_and_future(void **state)
+{
+    (void)state;
+    check_empty(BM_DA_EMPTY_NOT_FOUND);
+    check_empty(BM_DA_EMPTY_NULL);
+    check_empty(BM_DA_EMPTY_LIST);
+}
+
+static void check_headers(bool numbers)
+{
+    struct bm_da_server_config cfg;
+    struct fixture fx = {.s = NULL};
+    struct bm_da_header hd;
+    struct bm_da_blob b;
+    struct bm_errmsg em = {{0}};
+    uint64_t h = 0;
+    int64_t now = (int64_t)time(NULL) * 1000000000;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.heights_as_numbers = numbers;
+    fx_open(&fx, &cfg);
+    make_blob(&b, &fx.nh, 10, 1);
+    assert_int_equal(bm_da_client_submit(fx.c, &b, 1, NULL, 0, &h, &em), BM_OK);
+    bm_da_blob_release(&b);
+    assert_int_equal(bm_da_client_header_get_by_height(fx.c, h, 0, &hd, &em),
+                     BM_OK);
+    assert_int_equal(hd.height, h);
+    assert_true(hd.has_time);
+    assert_true(hd.time_unix_ns > now - 60 * (int64_t)1000000000);
+    assert_true(hd.time_unix_ns < now + 60 * (int64_t)1000000000);
+    memset(&hd, 0, sizeof(hd));
+    assert_int_equal(bm_da_client_header_network_head(fx.c, 0, &hd, &em),
+                     BM_OK);
+    assert_int_equal(hd.height, h);
+    memset(&hd, 0, sizeof(hd));
+    assert_int_equal(bm_da_client_header_local_head(fx.c, 0, &hd, &em),
+                     BM_OK);
+    assert_int_equal(hd.height, h);
+    fx_close(&fx, true);
+}
+
+static void test_headers(void **state)
+{
+    (void)state;
+    check_headers(false);
+    check_headers(true);
+}
+
+static void test_oversize(void **state)
+{
+    struct bm_da_server_config cfg;
+    struct fixture fx = {.s = NULL};
+    struct bm_da_blob b;
+    struct bm_errmsg em = {{0}};
+    uint64_t h = 0, calls;
+    (void)state;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.max_blob_size = 1000;
+    fx_open(&fx, &cfg);
+    make_blob(&b, &fx.nh, 1000, 1);
+    assert_int_equal(bm_da_client_submit(fx.c, &b, 1, NULL, 0, &h, &em), BM_OK);
+    bm_da_blob_release(&b);
+    make_blob(&b, &fx.nh, 1001, 1);
+    assert_int_equal(bm_da_client_submit(fx.c, &b, 1, NULL, 0, &h, &em),
+                     BM_EDA_TOO_BIG);
+    assert_string_equal(em.msg, "blob: over size limit");
+    bm_da_blob_release(&b);
+
+    /* the client refuses blobs above its own cap without a request */
+    calls = bm_da_server_calls(fx.s);
+    make_blob(&b, &fx.nh, BM_DA_CLIENT_MAX_BLOB_SIZE + 1, 1);
+    assert_int_equal(bm_da_client_submit(fx.c, &b, 1, NULL, 0, &h, &em),
+                     BM_EDA_TOO_BIG);
+    assert_int_equal(bm_da_server_calls(fx.s), calls);
+    /* a body above the server's request cap gets an error, not a crash */
+    assert_int_equal(bm_da_client_submit(fx.c, &b, 1, NULL, 0, &h, &em) != BM_OK,
+                     true);
+    bm_da_blob_release(&b);
+    {
+        struct bm_da_blob many[4];
+        for (int i = 0; i < 4; i++) {
+            make_blob(&many[i], &fx.nh, 1000, (uint8_t)i);
+        }
+        /* 4 x 1000 bytes fit the body cap (2 x 1000 + 1 MiB) */
+        assert_int_equal(bm_da_client_submit(fx.c, many, 4, NULL, 0, &h, &em),
+                         BM_OK);
+        for (int i = 0; i < 4; i++) {
+            bm_da_blob_release(&many[i]);
+        }
+    }
+    fx_close(&fx, true);
+}
+
+static void test_restart_keeps_blobs(void **state)
+{
+    struct fixture fx = {.s = NULL};
+    struct bm_da_blob b;
+    struct bm_da_blob_list l = {NULL, 0};
+    struct bm_errmsg em = {{0}};
+    struct bm_da_server *second = NULL;
+    struct bm_da_server_config cfg;
+    uint64_t h = 0, h2 = 0;
+    (void)state;
+
+    fx_open(&fx, NULL);
+    make_blob(&b, &fx.nd, 3000, 4);
+    assert_int_equal(bm_da_client_submit(fx.c, &b, 1, NULL, 0, &h, &em), BM_OK);
+    /* a second server on the same home is refused */
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.home = fx.home;
+    assert_int_equal(bm_da_server_start(&second, &cfg, &em), BM_ELOCKED);
+    fx_close(&fx, false);
+
+    fx_open(&fx, NULL);
+    assert_int_equal(bm_da_server_height(fx.s), h);
+    assert_int_equal(bm_da_client_get_all(fx.c, h, &fx.nd, 1, 0, &l, &em),
+                     BM_OK);
+    assert_int_equal(l.n, 1);
+    assert_true(bm_buf_eq(&l.v[0].data, &b.data));
+    bm_da_blob_list_release(&l);
+    assert_int_equal(bm_da_client_submit(fx.c, &b, 1, NULL, 0, &h2, &em),
+                     BM_OK);
+    assert_int_equal(h2, h + 1);
+    bm_da_blob_release(&b);
+    fx_close(&fx, true);
+}
+
+static void test_auth(void **state)
+{
+    struct bm_da_server_config cfg;
+    struct fixture fx = {.s = NULL};
+    struct bm_da_client *c;
+    struct bm_da_header hd;
+    struct bm_errmsg em = {{0}};
+    (void)state;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.auth_token = "s3cret-token";
+    fx_open(&fx, &cfg);
+    assert_int_equal(bm_da_client_header_network_head(fx.c, 0, &hd, &em),
+                     BM_OK);
+    c = da_client(fx.s, NULL, 2000);
+    assert_int_equal(bm_da_client_header_network_head(c, 0, &hd, &em),
+                     BM_EAUTH);
+    bm_da_client_free(c);
+    c = da_client(fx.s, "s3cret-tokeX", 2000);
+    assert_int_equal(bm_da_client_header_network_head(c, 0, &hd, &em),
+                     BM_EAUTH);
+    bm_da_client_free(c);
+    c = da_client(fx.s, "s3cret-token-longer", 2000);
+    assert_int_equal(bm_da_client_header_network_head(c, 0, &hd, &em),
+                     BM_EAUTH);
+    bm_da_client_free(c);
+    fx_close(&fx, true);
+}
+
+static void test_block_time(void **state)
+{
+    struct bm_da_server_config cfg;
+    struct fixture fx = {.s = NULL};
+    struct bm_da_header hd;
+    struct bm_errmsg em = {{0}};
+    uint64_t start;
+    (void)state;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.block_time_ms = 20;
+    fx_open(&fx, &cfg);
+    start = bm_da_server_height(fx.s);
+    /* the timer makes empty heights; poll (bounded) until two appeared */
+    for (int i = 0; i < 500; i++) {
+        assert_int_equal(bm_da_client_header_network_head(fx.c, 0, &hd, &em),
+                         BM_OK);
+        if (hd.height >= start + 2) {
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(hd.height >= start + 2);
+    fx_close(&fx, true);
+}
+
+/* A wrapper over the client vtable that counts calls (what actor tests
+ * do to observe and perturb the DA). */
+struct counting {
+    struct bm_da inner;
+    int calls;
+};
+
+static enum bm_err cnt_submit(void *ctx, const struct bm_da_blob *blobs,
+                              size_t n, const char *opts, uint32_t t,
+                              uint64_t *h, struct bm_errmsg *em)
+{
+    struct counting *w = ctx;
+
+    w->calls++;
+    return w->inner.ops->submit(w->inner.ctx, blobs, n, opts, t, h, em);
+}
+
+static void test_vtable(void **state)
+{
+    struct fixture fx = {.s = NULL};
+    struct counting w;
+    struct bm_da_ops ops;
+    struct bm_da da;
+    struct bm_da_blob b;
+    struct bm_da_blob_list l = {NULL, 0};
+    struct bm_errmsg em = {{0}};
+    uint64_t h = 0;
+    (void)state;
+
+    fx_open(&fx, NULL);
+    bm_da_from_client(&w.inner, fx.c);
+    w.calls = 0;
+    ops = *w.inner.ops;
+    ops.submit = cnt_submit;
+    da.ops = &ops;
+    da.ctx = &w;
+    make_blob(&b, &fx.nh, 50, 1);
+    assert_int_equal(da.ops->submit(da.ctx, &b, 1, NULL, 0, &h, &em), BM_OK);
+    assert_int_equal(w.calls, 1);
+    /* the untouched entries still reach the client (ctx is the client) */
+    assert_int_equal(
+        w.inner.ops->get_all(w.inner.ctx, h, &fx.nh, 1, 0, &l, &em), BM_OK);
+    assert_int_equal(l.n, 1);
+    bm_da_blob_list_release(&l);
+    bm_da_blob_release(&b);
+    fx_close(&fx, true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_submit_get_all),
+        cmocka_unit_test(test_get_proof_included),
+        cmocka_unit_test(test_empty_and_future),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_oversize),
+        cmocka_unit_test(test_restart_keeps_blobs),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_block_time),
+        cmocka_unit_test(test_vtable),
+    };
+    return BM_TEST_RUN(tests);
+}

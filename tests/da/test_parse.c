@@ -1,0 +1,256 @@
+/*
+ * The JSON pieces of the DA layer in isolation: exact 64-bit integers as
+ * numbers or strings, RFC 3339 times, base64 fields, response envelopes
+ * and request parsing (what the fuzz targets exercise at random).
+ */
+#include "bm_test.h"
+
+#include <string.h>
+
+#include "blockv2/da.h"
+#include "da/da_json.h"
+#include "util/errmsg.h"
+
+static enum bm_err parse_u64(const char *text, uint64_t *v)
+{
+    struct json_object *o = NULL;
+    enum bm_err err = bm__da_json_parse(text, strlen(text), &o, NULL);
+
+    if (err == BM_OK) {
+        err = bm__da_json_u64(o, v, "x", NULL);
+    }
+    json_object_put(o);
+    return err;
+}
+
+static void test_u64(void **state)
+{
+    uint64_t v = 0;
+    (void)state;
+
+    assert_int_equal(parse_u64("0", &v), BM_OK);
+    assert_true(v == 0);
+    /* json-c clamps larger numbers to UINT64_MAX, so that number is
+     * ambiguous and refused; the string form is exact */
+    assert_int_not_equal(parse_u64("18446744073709551615", &v), BM_OK);
+    assert_int_equal(parse_u64("18446744073709551614", &v), BM_OK);
+    assert_true(v == UINT64_MAX - 1);
+    assert_int_equal(parse_u64("\"18446744073709551615\"", &v), BM_OK);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(parse_u64("9223372036854775808", &v), BM_OK);
+    assert_true(v == 9223372036854775808ULL);
+    assert_int_equal(parse_u64("\"12345\"", &v), BM_OK);
+    assert_true(v == 12345);
+    assert_int_not_equal(parse_u64("\"18446744073709551616\"", &v), BM_OK);
+    assert_int_not_equal(parse_u64("18446744073709551616", &v), BM_OK);
+    assert_int_not_equal(parse_u64("-1", &v), BM_OK);
+    assert_int_not_equal(parse_u64("\"-1\"", &v), BM_OK);
+    assert_int_not_equal(parse_u64("1.5", &v), BM_OK);
+    assert_int_not_equal(parse_u64("1e3", &v), BM_OK);
+    assert_int_not_equal(parse_u64("\"\"", &v), BM_OK);
+    assert_int_not_equal(parse_u64("\" 1\"", &v), BM_OK);
+    assert_int_not_equal(parse_u64("true", &v), BM_OK);
+    assert_int_not_equal(parse_u64("1 2", &v), BM_OK);
+}
+
+static void test_time(void **state)
+{
+    int64_t ns = 0;
+    char buf[64];
+    (void)state;
+
+    assert_int_equal(bm__da_time_parse("1970-01-01T00:00:00Z", 20, &ns),
+                     BM_OK);
+    assert_true(ns == 0);
+    const char *t = "2025-07-25T12:00:00.123456789+02:00";
+    assert_int_equal(bm__da_time_parse(t, strlen(t), &ns), BM_OK);
+    assert_true(ns == 1753437600123456789LL);
+    bm__da_time_format(buf, sizeof(buf), ns);
+    assert_string_equal(buf, "2025-07-25T10:00:00.123456789Z");
+    assert_int_equal(bm__da_time_parse(buf, strlen(buf), &ns), BM_OK);
+    assert_true(ns == 1753437600123456789LL);
+    t = "2025-07-25T10:00:00.5Z";
+    assert_int_equal(bm__da_time_parse(t, strlen(t), &ns), BM_OK);
+    assert_true(ns == 1753437600500000000LL);
+    t = "2025-07-25 10:00:00Z";
+    assert_int_not_equal(bm__da_time_parse(t, strlen(t), &ns), BM_OK);
+    t = "2025-13-25T10:00:00Z";
+    assert_int_not_equal(bm__da_time_parse(t, strlen(t), &ns), BM_OK);
+    t = "2025-07-25T10:00:00.Z";
+    assert_int_not_equal(bm__da_time_parse(t, strlen(t), &ns), BM_OK);
+    t = "2025-07-25T10:00:00";
+    assert_int_not_equal(bm__da_time_parse(t, strlen(t), &ns), BM_OK);
+    t = "9999-07-25T10:00:00Z";
+    assert_int_not_equal(bm__da_time_parse(t, strlen(t), &ns), BM_OK);
+}
+
+static void test_base64(void **state)
+{
+    struct bm_buf b = {NULL, 0};
+    struct bm_errmsg em = {{0}};
+    uint8_t fixed[4];
+    (void)state;
+
+    assert_int_equal(bm__da_b64_decode(&b, "aGVsbG8=", 8, "f", &em), BM_OK);
+    assert_true(bm_buf_eq_raw(&b, (const uint8_t *)"hello", 5));
+    bm_buf_release(&b);
+    assert_int_equal(bm__da_b64_decode(&b, "aGVsbG8", 7, "f", &em), BM_EPARSE);
+    assert_int_equal(bm__da_b64_decode(&b, "aGVs*G8=", 8, "f", &em),
+                     BM_EPARSE);
+    assert_non_null(strstr(em.msg, "f: invalid base64"));
+    assert_int_equal(bm__da_b64_decode(&b, "", 0, "f", &em), BM_OK);
+    assert_null(b.ptr);
+    assert_int_equal(
+        bm__da_b64_decode_fixed(fixed, 4, "aGVsbG8=", 8, "g", &em),
+        BM_EINVAL);
+    assert_int_equal(bm__da_b64_decode_fixed(fixed, 4, "aGVsbA==", 8, "g", &em),
+                     BM_OK);
+    assert_memory_equal(fixed, "hell", 4);
+}
+
+static enum bm_err resp(const char *body, struct bm__da_response *r,
+                        struct bm_errmsg *em)
+{
+    return bm__da_response_parse(body, strlen(body), 7, r, em);
+}
+
+static void test_response(void **state)
+{
+    struct bm__da_response r = {NULL, NULL};
+    struct bm_errmsg em = {{0}};
+    struct bm_da_blob_list l = {NULL, 0};
+    struct bm_da_header h;
+    uint64_t v = 0;
+    (void)state;
+
+    assert_int_equal(resp("{\"id\":7,\"result\":5}", &r, &em), BM_OK);
+    assert_int_equal(bm__da_decode_height(r.result, &v, &em), BM_OK);
+    assert_true(v == 5);
+    bm__da_response_release(&r);
+    /* wrong id */
+    assert_int_equal(resp("{\"id\":8,\"result\":5}", &r, &em), BM_EPROTO);
+    /* no result and no error */
+    assert_int_equal(resp("{\"id\":7}", &r, &em), BM_EPROTO);
+    /* errors map by message text */
+    assert_int_equal(
+        resp("{\"id\":7,\"error\":{\"code\":1,\"message\":\"blob: not "
+             "found\"}}",
+             &r, &em),
+        BM_EDA_NOT_FOUND);
+    assert_string_equal(em.msg, "blob: not found");
+    assert_int_equal(
+        resp("{\"id\":7,\"error\":{\"code\":1,\"message\":\"tx already in "
+             "mempool\"}}",
+             &r, &em),
+        BM_EDA_IN_MEMPOOL);
+    assert_int_equal(resp("{\"id\":7,\"error\":{\"code\":-32601}}", &r, &em),
+                     BM_EDA_ERROR);
+    /* null and [] are "not found" for GetAll */
+    assert_int_equal(resp("{\"id\":7,\"result\":null}", &r, &em), BM_OK);
+    assert_int_equal(bm__da_decode_blobs(r.result, &l, &em),
+                     BM_EDA_NOT_FOUND);
+    bm__da_response_release(&r);
+    assert_int_equal(resp("{\"id\":7,\"result\":[]}", &r, &em), BM_OK);
+    assert_int_equal(bm__da_decode_blobs(r.result, &l, &em),
+                     BM_EDA_NOT_FOUND);
+    bm__da_response_release(&r);
+    /* a blob with a short namespace names the field */
+    assert_int_equal(resp("{\"id\":7,\"result\":[{\"namespace\":\"AAAA\","
+                          "\"data\":\"\",\"commitment\":null}]}",
+                          &r, &em),
+                     BM_OK);
+    assert_int_equal(bm__da_decode_blobs(r.result, &l, &em), BM_EINVAL);
+    assert_non_null(strstr(em.msg, "result[0].namespace"));
+    bm__da_response_release(&r);
+    /* tmjson header: string height; flat header: number height */
+    assert_int_equal(
+        resp("{\"id\":7,\"result\":{\"header\":{\"height\":\"18446744073709551615\","
+             "\"time\":\"2025-07-25T10:00:00Z\"}}}",
+             &r, &em),
+        BM_OK);
+    assert_int_equal(bm__da_decode_header(r.result, &h, &em), BM_OK);
+    assert_true(h.height == UINT64_MAX);
+    assert_true(h.has_time);
+    bm__da_response_release(&r);
+    assert_int_equal(resp("{\"id\":7,\"result\":{\"Height\":9}}", &r, &em),
+                     BM_OK);
+    assert_int_equal(bm__da_decode_header(r.result, &h, &em), BM_OK);
+    assert_true(h.height == 9);
+    assert_false(h.has_time);
+    bm__da_response_release(&r);
+    /* garbage, truncated, trailing data, deep nesting */
+    assert_int_equal(resp("", &r, &em), BM_EPROTO);
+    assert_int_equal(resp("{\"id\":7,\"result\":[", &r, &em), BM_EPROTO);
+    assert_int_equal(resp("{\"id\":7,\"result\":1} x", &r, &em), BM_EPROTO);
+    char deep[200];
+    memset(deep, '[', sizeof(deep) - 1);
+    deep[sizeof(deep) - 1] = '\0';
+    assert_int_equal(resp(deep, &r, &em), BM_EPROTO);
+}
+
+static void test_request(void **state)
+{
+    struct bm__da_request req;
+    struct bm_errmsg em = {{0}};
+    int code = 0;
+    const char *t;
+    (void)state;
+
+    t = "{\"jsonrpc\":\"2.0\",\"id\":\"x1\",\"method\":\"blob.GetAll\","
+        "\"params\":[\"42\",[\"AAAAAAAAAAAAAAAAAAAAAAAAACjQB9Ws8iztHEc=\"]]}";
+    assert_int_equal(bm__da_request_parse(t, strlen(t), &req, &code, &em),
+                     BM_OK);
+    assert_int_equal(req.method, BM__DA_GET_ALL);
+    assert_true(req.height == 42);
+    assert_int_equal(req.n_ns, 1);
+    assert_string_equal(req.id, "\"x1\"");
+    bm__da_request_release(&req);
+
+    t = "{\"id\":3,\"method\":\"blob.Nope\",\"params\":[]}";
+    assert_int_not_equal(bm__da_request_parse(t, strlen(t), &req, &code, &em),
+                         BM_OK);
+    assert_int_equal(code, BM__DA_RPC_NO_METHOD);
+    assert_string_equal(req.id, "3");
+    bm__da_request_release(&req);
+
+    /* a version-1 namespace is refused */
+    t = "{\"id\":3,\"method\":\"blob.GetAll\",\"params\":[1,"
+        "[\"AQAAAAAAAAAAAAAAAAAAAAAAACjQB9Ws8iztHEc=\"]]}";
+    assert_int_not_equal(bm__da_request_parse(t, strlen(t), &req, &code, &em),
+                         BM_OK);
+    assert_int_equal(code, BM__DA_RPC_INVALID_PARAMS);
+    bm__da_request_release(&req);
+
+    t = "{\"id\":3,\"method\":\"blob.Get\",\"params\":[1]}";
+    assert_int_not_equal(bm__da_request_parse(t, strlen(t), &req, &code, &em),
+                         BM_OK);
+    assert_int_equal(code, BM__DA_RPC_INVALID_PARAMS);
+    bm__da_request_release(&req);
+
+    t = "{\"id\":3,\"method\":\"blob.Submit\",\"params\":[[{\"namespace\":"
+        "\"AAAAAAAAAAAAAAAAAAAAAAAAACjQB9Ws8iztHEc=\",\"data\":\"aGk=\"}],"
+        "{\"gas_price\":0.2}]}";
+    assert_int_equal(bm__da_request_parse(t, strlen(t), &req, &code, &em),
+                     BM_OK);
+    assert_int_equal(req.blobs.n, 1);
+    assert_true(bm_buf_eq_raw(&req.blobs.v[0].data, (const uint8_t *)"hi", 2));
+    bm__da_request_release(&req);
+
+    t = "{\"id\":3,\"method\":";
+    assert_int_not_equal(bm__da_request_parse(t, strlen(t), &req, &code, &em),
+                         BM_OK);
+    assert_int_equal(code, BM__DA_RPC_PARSE_ERROR);
+    bm__da_request_release(&req);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_u64),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_response),
+        cmocka_unit_test(test_request),
+    };
+    return BM_TEST_RUN(tests);
+}

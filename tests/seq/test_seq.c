@@ -1,0 +1,584 @@
+/* Single sequencer: persisted FIFO, dedup, packing, ack, bounds, V21. */
+#include "bm_test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "blockv2/executor.h"
+#include "blockv2/sequencer.h"
+#include "exec/kv/kv.h"
+#include "util/errmsg.h"
+#include "util/hex.h"
+
+#include "../exec/exec_test_util.h"
+
+#define CHAIN "test-chain"
+#define ID ((const uint8_t *)CHAIN)
+#define ID_LEN (sizeof(CHAIN) - 1)
+
+struct fx {
+    char *dir;
+    char *seqdir;
+    struct bm_seq *s;
+    struct bm_seq_options o;
+};
+
+static void fx_open(struct fx *f)
+{
+    struct bm_errmsg em = {{0}};
+
+    assert_int_equal(bm_seq_open(&f->s, f->seqdir, CHAIN, &f->o, &em), BM_OK);
+}
+
+static void fx_init(struct fx *f)
+{
+    f->o.no_sync = true;
+    f->dir = tmpdir_new();
+    f->seqdir = path_join(f->dir, "data/seq");
+    fx_open(f);
+}
+
+static void fx_reopen(struct fx *f)
+{
+    bm_seq_free(f->s);
+    f->s = NULL;
+    fx_open(f);
+}
+
+static void fx_done(struct fx *f)
+{
+    bm_seq_free(f->s);
+    bm_free(f->seqdir);
+    tmpdir_free(f->dir);
+}
+
+static void submit(struct fx *f, const char *const *s, size_t n,
+                   size_t want_accepted)
+{
+    struct bm_buf *txs = txs_from(s, n);
+    size_t acc = 99;
+
+    assert_int_equal(bm_seq_submit(f->s, ID, ID_LEN, txs, n, &acc, NULL),
+                     BM_OK);
+    assert_int_equal(acc, want_accepted);
+    bm_exec_txs_free(txs, n);
+}
+
+/* Gets a batch and checks its txs are exactly want[0..n). */
+static void expect_batch(struct fx *f, uint64_t max_bytes,
+                         const char *const *want, size_t n)
+{
+    struct bm_seq_batch b = {0};
+
+    assert_int_equal(bm_seq_get_next_batch(f->s, ID, ID_LEN, max_bytes, &b,
+                                           NULL), BM_OK);
+    assert_int_equal(b.batch.n_txs, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(tx_is(&b.batch.txs[i], want[i]));
+    }
+    assert_true(b.timestamp_ns > 0);
+    bm_seq_batch_release(&b);
+}
+
+static void test_batch_hash_v21(void **state)
+{
+    static const char *const s[] = {"tx1", "tx2"};
+    struct bm_buf *txs = txs_from(s, 2);
+    struct bm_hash h;
+    char hex[65];
+
+    (void)state;
+    bm_seq_batch_hash(txs, 2, &h);
+    bm_hex_encode(hex, h.b, BM_HASH_SIZE);
+    assert_string_equal(hex, "5408871304dc3dfaf976aa6e13a84e3271107476188799"
+                             "877c3dd6d9deb4224a");
+    /* Same as the types module's bm_batch_hash. */
+    {
+        struct bm_batch b = {2, txs};
+        struct bm_hash h2;
+
+        assert_int_equal(bm_batch_hash(&b, &h2), BM_OK);
+        assert_memory_equal(h.b, h2.b, BM_HASH_SIZE);
+    }
+    bm_seq_batch_hash(NULL, 0, &h);
+    bm_hex_encode(hex, h.b, BM_HASH_SIZE);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b93"
+                             "4ca495991b7852b855");
+    bm_exec_txs_free(txs, 2);
+}
+
+static void test_chain_id(void **state)
+{
+    static const char *const s[] = {"a=1"};
+    struct fx f = {0};
+    struct bm_buf *txs = txs_from(s, 1);
+    struct bm_errmsg em = {{0}};
+    struct bm_seq_batch b = {0};
+    struct bm_seq *other = NULL;
+    bool ok = false;
+
+    (void)state;
+    fx_init(&f);
+    assert_int_equal(bm_seq_submit(f.s, (const uint8_t *)"other", 5, txs, 1,
+                                   NULL, &em), BM_ECHAIN_ID_MISMATCH);
+    assert_non_null(strstr(em.msg, "invalid chain id"));
+    assert_int_equal(bm_seq_get_next_batch(f.s, (const uint8_t *)"test-chaiN",
+                                           ID_LEN, 0, &b, NULL),
+                     BM_ECHAIN_ID_MISMATCH);
+    assert_int_equal(bm_seq_verify_batch(f.s, ID, ID_LEN, NULL, 0, &ok, NULL),
+                     BM_OK);
+    assert_true(ok);
+    assert_int_equal(bm_seq_verify_batch(f.s, ID, 3, NULL, 0, &ok, NULL),
+                     BM_ECHAIN_ID_MISMATCH);
+    assert_false(ok);
+    /* The queue directory belongs to CHAIN. */
+    bm_seq_free(f.s);
+    f.s = NULL;
+    assert_int_equal(bm_seq_open(&other, f.seqdir, "other", &f.o, NULL),
+                     BM_ECHAIN_ID_MISMATCH);
+    fx_open(&f);
+    bm_exec_txs_free(txs, 1);
+    fx_done(&f);
+}
+
+static void test_fifo_and_restart_order(void **state)
+{
+    /* Hash order differs from submission order. */
+    static const char *const b1[] = {"zz=1", "aa=2", "mm=3"};
+    static const char *const b2[] = {"bb=4", "yy=5"};
+    static const char *const all[] = {"zz=1", "aa=2", "mm=3", "bb=4", "yy=5"};
+    struct fx f = {0};
+    size_t n = 0;
+    size_t bytes = 0;
+
+    (void)state;
+    fx_init(&f);
+    expect_batch(&f, 0, NULL, 0); /* empty queue: empty batch */
+    submit(&f, b1, 3, 3);
+    submit(&f, b2, 2, 2);
+    submit(&f, NULL, 0, 0);
+    fx_reopen(&f);
+    bm_seq_queue_size(f.s, &n, &bytes);
+    assert_int_equal(n, 5);
+    assert_int_equal(bytes, 20);
+    expect_batch(&f, 0, all, 5);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 0);
+    fx_reopen(&f);
+    expect_batch(&f, 0, NULL, 0);
+    /* Appending after a full drain + restart keeps working. */
+    submit(&f, b2, 2, 2);
+    expect_batch(&f, 0, b2, 2);
+    fx_done(&f);
+}
+
+static void test_dedup(void **state)
+{
+    static const char *const b1[] = {"a=1", "b=2", "a=1", ""};
+    static const char *const b2[] = {"b=2", "c=3"};
+    static const char *const want[] = {"a=1", "b=2", "c=3"};
+    static const char *const again[] = {"a=1"};
+    static const char *const c3[] = {"c=3"};
+    struct fx f = {0};
+
+    (void)state;
+    f.o.recent_txs = 2; /* window of the last 2 committed txs */
+    fx_init(&f);
+    submit(&f, b1, 4, 2);
+    submit(&f, b2, 2, 1);
+    expect_batch(&f, 0, want, 3);
+    /* In flight: still a duplicate. */
+    submit(&f, again, 1, 0);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    /* Committed a moment ago (in the window): a stale copy, dropped. */
+    submit(&f, c3, 1, 0);
+    /* a=1 left the 2-tx window: the same bytes may be queued again. */
+    submit(&f, again, 1, 1);
+    /* The dedup set of queued txs survives restart. */
+    fx_reopen(&f);
+    submit(&f, again, 1, 0);
+    fx_done(&f);
+}
+
+static void test_max_bytes_packing(void **state)
+{
+    static const char *const s[] = {"k1=aaaaaa", "k2=bbbbbb", "k3=cccccc",
+                                    "k4=dddddd"}; /* 9 bytes each */
+    static const char *const big[] = {"big=0123456789"};
+    struct fx f = {0};
+
+    (void)state;
+    fx_init(&f);
+    submit(&f, s, 4, 4);
+    submit(&f, big, 1, 1);
+    expect_batch(&f, 20, s, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    expect_batch(&f, 27, s + 2, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    /* The head alone exceeds max_bytes: it still goes out alone. */
+    expect_batch(&f, 5, big, 1);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    fx_done(&f);
+}
+
+static void test_unacked_return(void **state)
+{
+    static const char *const s[] = {"a=1", "b=2", "c=3"};
+    static const char *const late[] = {"d=4"};
+    static const char *const rest[] = {"c=3", "d=4"};
+    struct fx f = {0};
+
+    (void)state;
+    fx_init(&f);
+    submit(&f, s, 3, 3);
+    expect_batch(&f, 6, s, 2);
+    /* No ack (block failed): the same txs come back. */
+    expect_batch(&f, 6, s, 2);
+    /* Crash without ack: they come back after restart, in order. */
+    fx_reopen(&f);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK); /* nothing in flight */
+    expect_batch(&f, 6, s, 2);
+    submit(&f, late, 1, 1); /* while a batch is in flight */
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK); /* second ack: no-op */
+    fx_reopen(&f);
+    expect_batch(&f, 0, rest, 2);
+    fx_done(&f);
+}
+
+static void test_queue_full_and_oversize(void **state)
+{
+    static const char *const s[] = {"a=1", "b=2"};
+    static const char *const more[] = {"c=3", "d=4"};
+    static const char *const one[] = {"c=3"};
+    struct fx f = {0};
+    struct bm_buf *txs = txs_from(more, 2);
+    struct bm_errmsg em = {{0}};
+    size_t n = 0;
+    struct bm_buf huge = {0};
+
+    (void)state;
+    f.o.max_queue_txs = 3;
+    f.o.max_tx_bytes = 16;
+    fx_init(&f);
+    submit(&f, s, 2, 2);
+    assert_int_equal(bm_seq_submit(f.s, ID, ID_LEN, txs, 2, NULL, &em),
+                     BM_EQUEUE_FULL);
+    assert_non_null(strstr(em.msg, "queue full"));
+    assert_int_equal(bm_seq_submit(f.s, ID, ID_LEN, txs, 2, NULL, NULL),
+                     BM_EQUEUE_FULL);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 2); /* nothing of the refused batch was queued */
+    submit(&f, one, 1, 1);  /* fits, and c=3 was not left in the set */
+    assert_int_equal(bm_buf_set(&huge, (const uint8_t *)"k=0123456789abcdef",
+                                18), BM_OK);
+    assert_int_equal(bm_seq_submit(f.s, ID, ID_LEN, &huge, 1, NULL, &em),
+                     BM_ETOOBIG);
+    bm_buf_release(&huge);
+    bm_exec_txs_free(txs, 2);
+    fx_done(&f);
+}
+
+/* Test executor whose filter postpones txs starting with 'p' while
+ * ctx->postpone is set (KV never postpones within the drain budget). */
+struct pp_exec {
+    bool postpone;
+};
+
+static enum bm_err pp_filter(void *ctx, const struct bm_buf *txs, size_t n,
+                             uint64_t max_bytes, uint64_t max_gas,
+                             bool forced, enum bm_filter_status *st,
+                             struct bm_errmsg *em)
+{
+    struct pp_exec *p = ctx;
+
+    (void)max_bytes;
+    (void)max_gas;
+    (void)forced;
+    (void)em;
+    for (size_t i = 0; i < n; i++) {
+        st[i] = p->postpone && txs[i].ptr[0] == 'p' ? BM_FILTER_POSTPONE
+                                                     : BM_FILTER_OK;
+    }
+    return BM_OK;
+}
+
+static void test_filter_with_kv(void **state)
+{
+    static const char *const s[] = {"a=1", "bad", "b=2", "c=3"};
+    static const char *const ok[] = {"a=1", "b=2", "c=3"};
+    static const char *const s2[] = {"x=1", "p=2", "y=3"};
+    static const char *const ok2[] = {"x=1", "y=3"};
+    static const char *const then[] = {"z=4", "p=2"};
+    static const char *const z[] = {"z=4"};
+    static const struct bm_executor_ops pp_ops = {.filter_txs = pp_filter};
+    struct pp_exec pp = {true};
+    struct bm_executor ppx = {&pp_ops, &pp};
+    struct fx f = {0};
+    struct bm_kv *kv = NULL;
+    struct bm_kv_options ko = {.no_sync = true};
+    struct bm_executor ex;
+    char *kvdir;
+    size_t n = 0;
+
+    (void)state;
+    f.dir = tmpdir_new();
+    kvdir = path_join(f.dir, "data/kv");
+    assert_int_equal(bm_kv_open(&kv, kvdir, &ko, NULL), BM_OK);
+    bm_kv_executor(kv, &ex);
+    f.o.no_sync = true;
+    f.o.exec = &ex;
+    f.seqdir = path_join(f.dir, "data/seq");
+    fx_open(&f);
+    submit(&f, s, 4, 4);
+    /* The malformed tx is removed from the batch and deleted at ack. */
+    expect_batch(&f, 0, ok, 3);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 0);
+
+    /* Postponed txs are re-queued at the tail at ack. */
+    bm_seq_free(f.s);
+    f.s = NULL;
+    f.o.exec = &ppx;
+    fx_open(&f);
+    submit(&f, s2, 3, 3);
+    expect_batch(&f, 0, ok2, 2);
+    submit(&f, z, 1, 1);
+    submit(&f, s2 + 1, 1, 0); /* postponed tx is still a duplicate */
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 2);
+    pp.postpone = false;
+    fx_reopen(&f);
+    expect_batch(&f, 0, then, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_free(f.s);
+    f.s = NULL;
+    bm_kv_free(kv);
+    fx_done(&f);
+    bm_free(kvdir);
+}
+
+static void test_drop_committed(void **state)
+{
+    static const char *const s[] = {"a=1", "b=2", "c=3", "d=4"};
+    static const char *const committed[] = {"a=1", "b=2", "x=9"};
+    static const char *const rest[] = {"c=3", "d=4"};
+    static const char *const again[] = {"a=1", "e=5"};
+    static const char *const tail[] = {"c=3", "d=4", "e=5"};
+    struct fx f = {0};
+    struct bm_buf *ct = txs_from(committed, 3);
+    struct bm_seq_batch b = {0};
+    size_t dropped = 0;
+    size_t n = 0;
+
+    (void)state;
+    fx_init(&f);
+    submit(&f, s, 4, 4);
+    assert_int_equal(bm_seq_get_next_batch(f.s, ID, ID_LEN, 6, &b, NULL),
+                     BM_OK);
+    assert_int_equal(bm_seq_drop_committed(f.s, ct, 3, &dropped, NULL),
+                     BM_ESTATE); /* not with a batch in flight */
+    /* Crash after the block with a=1,b=2 committed, before the ack. */
+    fx_reopen(&f);
+    assert_int_equal(bm_seq_drop_committed(f.s, ct, 3, &dropped, NULL),
+                     BM_OK);
+    assert_int_equal(dropped, 2);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 2);
+    expect_batch(&f, 0, rest, 2);
+    /* The dropped txs count as recently committed; order stays FIFO. */
+    submit(&f, again, 2, 1);
+    expect_batch(&f, 0, tail, 3);
+    fx_reopen(&f);
+    expect_batch(&f, 0, tail, 3);
+    bm_seq_batch_release(&b);
+    bm_exec_txs_free(ct, 3);
+    fx_done(&f);
+}
+
+/* GetTxs -> SubmitBatchTxs -> GetNextBatch -> ExecuteTxs -> Ack. */
+static void test_pipeline(void **state)
+{
+    struct fx f = {0};
+    struct bm_kv *kv = NULL;
+    struct bm_kv_options ko = {.no_sync = true};
+    struct bm_executor ex;
+    struct bm_buf root = {0};
+    struct bm_batch got = {0};
+    struct bm_seq_batch b = {0};
+    struct bm_exec_result r = {0};
+    struct bm_buf v = {0};
+    char *kvdir;
+    uint64_t last_ts = 0;
+
+    (void)state;
+    fx_init(&f);
+    kvdir = path_join(f.dir, "data/kv");
+    assert_int_equal(bm_kv_open(&kv, kvdir, &ko, NULL), BM_OK);
+    bm_kv_executor(kv, &ex);
+    assert_int_equal(bm_executor_init_chain(&ex, 1, 1, CHAIN, &root, NULL),
+                     BM_OK);
+    for (int i = 0; i < 50; i++) {
+        char tx[32];
+        int len = snprintf(tx, sizeof(tx), "key%d=value%d", i % 20, i);
+
+        assert_int_equal(bm_kv_mempool_add(kv, (const uint8_t *)tx,
+                                           (size_t)len, NULL, NULL), BM_OK);
+    }
+    for (uint64_t h = 1; h <= 10; h++) {
+        assert_int_equal(bm_executor_get_txs(&ex, &got, NULL), BM_OK);
+        assert_int_equal(bm_seq_submit(f.s, ID, ID_LEN, got.txs, got.n_txs,
+                                       NULL, NULL), BM_OK);
+        assert_int_equal(bm_seq_get_next_batch(f.s, ID, ID_LEN, 100, &b,
+                                               NULL), BM_OK);
+        assert_true(b.timestamp_ns > last_ts);
+        last_ts = b.timestamp_ns;
+        assert_int_equal(bm_executor_execute_txs(&ex, b.batch.txs,
+                                                 b.batch.n_txs, h,
+                                                 b.timestamp_ns, root.ptr,
+                                                 root.len, &r, NULL),
+                         BM_OK);
+        assert_int_equal(bm_buf_copy(&root, &r.state_root), BM_OK);
+        assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+        bm_seq_batch_release(&b);
+    }
+    assert_int_equal(bm_kv_mempool_len(kv), 0);
+    assert_int_equal(bm_kv_get(kv, (const uint8_t *)"key9", 4, &v, NULL,
+                               NULL), BM_OK);
+    assert_true(tx_is(&v, "value49"));
+    bm_buf_release(&v);
+    bm_exec_txs_free(got.txs, got.n_txs);
+    bm_exec_result_release(&r);
+    bm_buf_release(&root);
+    bm_seq_free(f.s);
+    f.s = NULL;
+    bm_kv_free(kv);
+    fx_done(&f);
+    bm_free(kvdir);
+}
+
+#define CONC_TXS 2000
+
+struct conc {
+    struct bm_kv *kv;
+    atomic_bool stop;
+    atomic_int added;
+};
+
+static void *producer(void *arg)
+{
+    struct conc *c = arg;
+
+    for (int i = 0; i < CONC_TXS; i++) {
+        char tx[32];
+        int len = snprintf(tx, sizeof(tx), "p%d=%d", i, i);
+        enum bm_err err;
+
+        do {
+            err = bm_kv_mempool_add(c->kv, (const uint8_t *)tx, (size_t)len,
+                                    NULL, NULL);
+        } while (err == BM_EFULL);
+        if (err == BM_OK) {
+            atomic_fetch_add(&c->added, 1);
+        }
+    }
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    struct conc *c = arg;
+    struct bm_buf v = {0};
+    struct bm_kv_status st;
+
+    while (!atomic_load(&c->stop)) {
+        (void)bm_kv_get(c->kv, (const uint8_t *)"p7", 2, &v, NULL, NULL);
+        bm_kv_status(c->kv, &st);
+    }
+    bm_buf_release(&v);
+    return NULL;
+}
+
+/* Ingress, reader and the block path on different threads (for TSan). */
+static void test_concurrent(void **state)
+{
+    struct fx f = {0};
+    struct bm_kv_options ko = {.no_sync = true, .mempool_max_txs = 256};
+    struct bm_executor ex;
+    struct bm_buf root = {0};
+    struct bm_batch got = {0};
+    struct bm_seq_batch b = {0};
+    struct bm_exec_result r = {0};
+    struct bm_kv_status st = {0};
+    struct conc c = {0};
+    pthread_t tp;
+    pthread_t tr;
+    char *kvdir;
+    uint64_t h = 1;
+
+    (void)state;
+    fx_init(&f);
+    kvdir = path_join(f.dir, "data/kv");
+    assert_int_equal(bm_kv_open(&c.kv, kvdir, &ko, NULL), BM_OK);
+    bm_kv_executor(c.kv, &ex);
+    assert_int_equal(bm_executor_init_chain(&ex, 1, 1, CHAIN, &root, NULL),
+                     BM_OK);
+    assert_int_equal(pthread_create(&tp, NULL, producer, &c), 0);
+    assert_int_equal(pthread_create(&tr, NULL, reader, &c), 0);
+    for (int iter = 0; iter < 1000000 && st.n_pairs < CONC_TXS; iter++) {
+        assert_int_equal(bm_executor_get_txs(&ex, &got, NULL), BM_OK);
+        assert_int_equal(bm_seq_submit(f.s, ID, ID_LEN, got.txs, got.n_txs,
+                                       NULL, NULL), BM_OK);
+        assert_int_equal(bm_seq_get_next_batch(f.s, ID, ID_LEN, 1000, &b,
+                                               NULL), BM_OK);
+        if (b.batch.n_txs == 0) {
+            continue;
+        }
+        assert_int_equal(bm_executor_execute_txs(&ex, b.batch.txs,
+                                                 b.batch.n_txs, h++,
+                                                 b.timestamp_ns, root.ptr,
+                                                 root.len, &r, NULL),
+                         BM_OK);
+        assert_int_equal(bm_buf_copy(&root, &r.state_root), BM_OK);
+        assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+        bm_kv_status(c.kv, &st);
+    }
+    atomic_store(&c.stop, true);
+    pthread_join(tp, NULL);
+    pthread_join(tr, NULL);
+    assert_int_equal(atomic_load(&c.added), CONC_TXS);
+    assert_int_equal(st.n_pairs, CONC_TXS);
+    assert_int_equal(bm_kv_mempool_len(c.kv), 0);
+    bm_exec_txs_free(got.txs, got.n_txs);
+    bm_seq_batch_release(&b);
+    bm_exec_result_release(&r);
+    bm_buf_release(&root);
+    bm_seq_free(f.s);
+    f.s = NULL;
+    bm_kv_free(c.kv);
+    fx_done(&f);
+    bm_free(kvdir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_hash_v21),
+        cmocka_unit_test(test_chain_id),
+        cmocka_unit_test(test_fifo_and_restart_order),
+        cmocka_unit_test(test_dedup),
+        cmocka_unit_test(test_max_bytes_packing),
+        cmocka_unit_test(test_unacked_return),
+        cmocka_unit_test(test_queue_full_and_oversize),
+        cmocka_unit_test(test_filter_with_kv),
+        cmocka_unit_test(test_drop_committed),
+        cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_concurrent),
+    };
+
+    return BM_TEST_RUN(tests);
+}
