@@ -447,6 +447,16 @@ static void test_pipeline(void **state)
         bm_seq_batch_release(&b);
     }
     assert_int_equal(bm_kv_mempool_len(kv), 0);
+    /* The reaper's last copy was taken before the last block committed:
+     * submitting it late queues nothing (no double execution). */
+    {
+        size_t acc = 99;
+
+        assert_true(got.n_txs > 0);
+        assert_int_equal(bm_seq_submit(f.s, ID, ID_LEN, got.txs, got.n_txs,
+                                       &acc, NULL), BM_OK);
+        assert_int_equal(acc, 0);
+    }
     assert_int_equal(bm_kv_get(kv, (const uint8_t *)"key9", 4, &v, NULL,
                                NULL), BM_OK);
     assert_true(tx_is(&v, "value49"));
