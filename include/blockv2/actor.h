@@ -132,14 +132,18 @@ typedef int bm_msg_handle_fn(struct bm_actor_ctx *ctx, void *state,
 
 /* Releases resources owned by a payload (not the payload memory itself,
  * which the runtime owns). Called for messages that are not handled and
- * after every handler. Must not block; may be called on any thread. */
+ * after every handler. Must accept an all-zero payload (an ask
+ * continuation with an error status carries one). Must not block; may be
+ * called on any thread (a drop_oldest drop runs it on the sender's). */
 typedef void bm_msg_dtor_fn(void *payload);
 
 /* Builds the actor's state. Runs at spawn (on the spawning thread) and at
- * every supervised restart (on the supervisor's worker). `arg` is the spawn
- * argument (borrowed; must stay valid until the actor exits for good).
- * Stores the owned state in *state_out. Returns BM_OK or a negative error
- * (spawn fails with it; a failing restart counts as another failure). */
+ * every supervised restart (on the supervisor's worker), so it must never
+ * block, even for a detached actor (do blocking setup in a first message).
+ * `arg` is the spawn argument (borrowed; must stay valid until the actor
+ * exits for good). Stores the owned state in *state_out. Returns BM_OK or
+ * a negative error (spawn fails with it; a failing restart counts as one
+ * more restart against the supervisor's intensity). */
 typedef int bm_actor_init_fn(struct bm_actor_ctx *ctx, void *arg,
                              void **state_out);
 
@@ -225,7 +229,8 @@ struct bm_actor_system_config {
     bool handler_timing;    /* handler time histogram; default true */
 };
 
-/* Fills *cfg with the defaults. Never fails. */
+/* Fills *cfg with the defaults. Never fails. The environment variable
+ * BM_ACTOR_SCHED=shared selects BM_SCHED_SHARED (for measurements). */
 void bm_actor_system_config_init(struct bm_actor_system_config *cfg);
 
 /* Creates a stopped system (no threads yet). `cfg` is borrowed (NULL:
@@ -301,10 +306,10 @@ int bm_actor_spawn(struct bm_actor_system *sys,
  * BM_ENOACTOR. Never blocks; any thread. */
 int bm_actor_stop(struct bm_actor_system *sys, struct bm_actor_id id);
 
-/* Waits until the actor has exited for good. Returns BM_OK (the actor was
- * alive at the call and has exited; its exit reason goes to *reason, which
- * may be NULL), BM_ETIMEDOUT (timeout_ms < 0: forever), or BM_ENOACTOR if
- * the id was not live at the call. May block; non-actor threads only
+/* Waits until the actor has exited for good (timeout_ms < 0: forever).
+ * Returns BM_OK with the exit reason in *reason (may be NULL), also when
+ * it had already exited and its slot was not reused since; BM_ETIMEDOUT;
+ * or BM_ENOACTOR if the id is unknown. May block; non-actor threads only
  * (BM_EINVAL otherwise). */
 int bm_actor_wait_exit(struct bm_actor_system *sys, struct bm_actor_id id,
                        int64_t timeout_ms, int *reason);
@@ -394,6 +399,30 @@ bool bm_actor_ctx_is_ask(const struct bm_actor_ctx *ctx);
 int bm_actor_reply(struct bm_actor_ctx *ctx, int status, void *reply,
                    size_t len);
 
+/* A reply taken out of an ask by bm_actor_reply_defer: a plain value the
+ * actor keeps in its state until it can answer. */
+struct bm_reply_token {
+    uint64_t corr;
+    size_t reply_size;
+    bm_msg_dtor_fn *reply_dtor;
+};
+
+/* Takes over the reply of the current ask so the handler can return
+ * without replying and answer later, typically from the continuation of
+ * its own bm_actor_ask_async (a relay never waits). The asker's deadline
+ * still applies. Returns BM_OK, BM_EINVAL if the current message is not an
+ * ask, BM_ESTATE if it was already replied or deferred. Never blocks. */
+int bm_actor_reply_defer(struct bm_actor_ctx *ctx, struct bm_reply_token *out);
+
+/* Answers a deferred ask, like bm_actor_reply (same ownership rule; len
+ * must equal t->reply_size when status is BM_OK). Answering twice, or
+ * after the deadline, discards the reply (reply_dtor) and counts it late;
+ * BM_OK is still returned. BM_EINVAL on a bad status or len. Never blocks;
+ * any thread. */
+int bm_actor_reply_token(struct bm_actor_system *sys,
+                         const struct bm_reply_token *t, int status,
+                         void *reply, size_t len);
+
 /* Marks the actor failed with `reason` (a negative error; BM_EFATAL if 0):
  * after the handler returns the actor terminates and its supervisor
  * decides. Never blocks. */
@@ -481,7 +510,12 @@ int bm_supervisor_start(struct bm_actor_system *sys,
 
 /* ------------------------------------------------------------ stats */
 
-#define BM_ACTOR_HIST_BUCKETS 24 /* bucket i: handler time < 2^(i+7) ns */
+/* Handler time histogram, log2 buckets: bucket 0 is < 128 ns, bucket i
+ * (i >= 1) is [2^(i+6), 2^(i+7)) ns, the last one (>= 0.5 s) is
+ * open-ended. Sampled:
+ * the first message of each turn and every 8th after it is timed (TSC), so
+ * the bucket total is <= handled. */
+#define BM_ACTOR_HIST_BUCKETS 24
 #define BM_ACTOR_NAME_MAX 32
 
 struct bm_actor_stats {
@@ -489,15 +523,18 @@ struct bm_actor_stats {
     char name[BM_ACTOR_NAME_MAX];
     char type[BM_ACTOR_NAME_MAX];
     bool detached;
-    uint64_t sent;             /* send attempts that reached the mailbox */
+    /* User lane, summed over restarts of this id. At quiescence
+     * sent == handled + rejected_full + rejected_invalid + dropped. */
+    uint64_t sent;             /* = received + rejected_full */
     uint64_t received;         /* accepted into the user lane */
     uint64_t handled;          /* handler invoked (incl. failing ones) */
     uint64_t rejected_full;    /* EFULL / ETIMEDOUT at send */
-    uint64_t rejected_invalid; /* failed validate */
+    uint64_t rejected_invalid; /* failed validate (never handled) */
     uint64_t dropped;          /* drop_oldest + discarded at stop */
     uint64_t failures;
     uint64_t restarts;
-    uint32_t depth;            /* user-lane messages queued now */
+    uint32_t depth;            /* user-lane messages queued now (approx.
+                                * while senders are mid-send) */
     uint32_t high_watermark;   /* max depth seen */
     uint32_t capacity;
     uint64_t handler_ns_hist[BM_ACTOR_HIST_BUCKETS];
@@ -534,7 +571,8 @@ void bm_actor_system_stats_get(struct bm_actor_system *sys,
 /*
  * Typed references and senders. For an actor type `state`:
  *
- *   BM_ACTOR_REF(state);          -> struct bm_ref_state { struct bm_actor_id id; };
+ *   BM_ACTOR_REF(state);
+ *     -> struct bm_ref_state { struct bm_actor_id id; };
  *   BM_ACTOR_TELL(state, put, STATE_PUT, struct state_put)
  *     -> int bm_state_tell_put(struct bm_actor_system *, struct bm_ref_state,
  *                              struct state_put *);
@@ -555,18 +593,23 @@ void bm_actor_system_stats_get(struct bm_actor_system *sys,
  * the untyped functions. Use these from every module; BM_ACTOR_REF is
  * declared once per type in a header next to the payload structs.
  */
+/* Generated wrappers may go unused in a .c file (clang warns there). */
+#define BM__MAYBE_UNUSED __attribute__((unused))
+
 #define BM_ACTOR_REF(tname)                                                    \
     struct bm_ref_##tname {                                                    \
         struct bm_actor_id id;                                                 \
     }
 
 #define BM_ACTOR_TELL(tname, mname, KIND, payload_type)                        \
+    BM__MAYBE_UNUSED                                                           \
     static inline int bm_##tname##_tell_##mname(struct bm_actor_system *sys_,  \
                                                 struct bm_ref_##tname to_,     \
                                                 payload_type *p_)              \
     {                                                                          \
         return bm_actor_tell(sys_, to_.id, (KIND), p_, sizeof(*p_));           \
     }                                                                          \
+    BM__MAYBE_UNUSED                                                           \
     static inline int bm_##tname##_after_##mname(                              \
         struct bm_actor_system *sys_, struct bm_ref_##tname to_,               \
         const payload_type *p_, int64_t delay_ms_, int64_t period_ms_,         \
@@ -577,6 +620,7 @@ void bm_actor_system_stats_get(struct bm_actor_system *sys,
     }
 
 #define BM_ACTOR_ASK(tname, mname, KIND, req_type, reply_type)                 \
+    BM__MAYBE_UNUSED                                                           \
     static inline int bm_##tname##_ask_##mname(                                \
         struct bm_actor_system *sys_, struct bm_ref_##tname to_,               \
         req_type *p_, int64_t timeout_ms_, struct bm_future **out_)            \
@@ -584,6 +628,7 @@ void bm_actor_system_stats_get(struct bm_actor_system *sys,
         return bm_actor_ask(sys_, to_.id, (KIND), p_, sizeof(*p_),             \
                             timeout_ms_, out_);                                \
     }                                                                          \
+    BM__MAYBE_UNUSED                                                           \
     static inline int bm_##tname##_call_##mname(                               \
         struct bm_actor_system *sys_, struct bm_ref_##tname to_,               \
         req_type *p_, reply_type *r_, int64_t timeout_ms_)                     \
@@ -591,6 +636,7 @@ void bm_actor_system_stats_get(struct bm_actor_system *sys,
         return bm_actor_call(sys_, to_.id, (KIND), p_, sizeof(*p_), r_,        \
                              sizeof(*r_), timeout_ms_);                        \
     }                                                                          \
+    BM__MAYBE_UNUSED                                                           \
     static inline int bm_##tname##_ask_##mname##_async(                        \
         struct bm_actor_ctx *ctx_, struct bm_ref_##tname to_, req_type *p_,    \
         int64_t timeout_ms_, uint32_t reply_kind_, uint64_t cookie_)           \

@@ -381,6 +381,9 @@ uint64_t bm_da_server_height(struct bm_da_server *s);
 /* Number of JSON-RPC calls received so far (including failed ones). */
 uint64_t bm_da_server_calls(struct bm_da_server *s);
 
+/* Number of TCP connections accepted so far. */
+uint64_t bm_da_server_connections(struct bm_da_server *s);
+
 /* Stops the threads, closes the store and frees s. May block until calls
  * in progress finish. NULL-safe. */
 void bm_da_server_stop(struct bm_da_server *s);

@@ -1,13 +1,18 @@
 /*
  * Actor runtime internals shared by the src/actor/ sources (not a public API).
  *
- * Ownership of an actor's execution: the `sched` flag. Whoever flips it
- * from 0 to 1 (a sender that found the actor idle, spawn, a supervisor
- * holding a failed child) is the only one allowed to run the actor or
- * touch its consumer-side fields until it stores 0 again (bm__release).
- * A worker that runs an actor holds the flag for the whole turn; a failed
- * supervised child keeps the flag set ("held") until its supervisor
- * restarts or finalizes it.
+ * Ownership of an actor's execution: the SCHED bit of `life`. Whoever sets
+ * it (a sender that found the actor idle, spawn, a supervisor holding a
+ * failed child) is the only one allowed to run the actor or touch its
+ * consumer-side fields until it clears it again (bm__release, or the end
+ * of a turn, which returns the popped messages' pins and clears SCHED in
+ * one atomic). A worker that runs an actor holds it for the whole turn; a
+ * failed supervised child keeps it set ("held") until its supervisor
+ * restarts or finalizes it. Keeping SCHED in the same word as the pin
+ * count makes "is there work?" and "who schedules?" one atomic decision:
+ * a sender pins with a compare-exchange that also claims SCHED when the
+ * actor is idle, so a send to an idle actor costs three atomics (pin +
+ * claim, queue exchange, and the consumer's end-of-turn release).
  *
  * Lifetime of an actor slot: `life` packs the generation (high 32 bits), a
  * CLOSED bit and a pin count: user-lane messages queued plus senders
@@ -116,7 +121,8 @@ enum bm__status {
 };
 
 #define BM__LIFE_CLOSED (1ull << 31)
-#define BM__LIFE_REFS 0x7fffffffull
+#define BM__LIFE_SCHED (1ull << 30)
+#define BM__LIFE_REFS 0x3fffffffull
 
 struct bm__watch {
     struct bm_actor_id watcher;
@@ -130,7 +136,6 @@ struct bm__actor {
     /* sender side */
     alignas(BM__CACHELINE) _Atomic uint64_t life;
     _Atomic uint32_t sys_count; /* system-lane depth */
-    _Atomic uint32_t sched;
     _Atomic int status;
     _Atomic uint32_t hwm;
     _Atomic uint32_t waiters;   /* BLOCK senders waiting */
@@ -304,6 +309,7 @@ struct bm_actor_system {
     _Atomic uint64_t timers_active;
 
     _Atomic uint64_t steals;
+    uint64_t ns_per_cycle_q32; /* handler timing: ns = cycles * q >> 32 */
 };
 
 extern _Thread_local struct bm__actor *bm__tl_actor;
@@ -316,7 +322,14 @@ static inline bool bm__on_actor_thread(void)
     return bm__tl_actor != NULL;
 }
 
-/* Lookup without a reference (for the holder of sched or for stats). */
+/* Claims the SCHED bit; true if the caller now owns the actor's
+ * execution. */
+static inline bool bm__claim(struct bm__actor *a)
+{
+    return !(atomic_fetch_or(&a->life, BM__LIFE_SCHED) & BM__LIFE_SCHED);
+}
+
+/* Lookup without a reference (for the holder of SCHED or for stats). */
 struct bm__actor *bm__slot_actor(struct bm_actor_system *sys, uint32_t slot);
 /* Takes a sender reference; BM_OK, BM_ENOACTOR or BM_ESTOPPED. */
 int bm__actor_ref(struct bm_actor_system *sys, struct bm_actor_id id,
@@ -351,7 +364,7 @@ int bm__send_sys_simple(struct bm_actor_system *sys, struct bm_actor_id to,
                         uint32_t aux, uint64_t corr);
 
 /* Spawn internals: creates the actor held (sched = 1, not yet runnable);
- * init is run. */
+ * init is run. Takes ownership of `sup` (freed on failure). */
 int bm__spawn_held(struct bm_actor_system *sys,
                    const struct bm_actor_type *type, void *arg,
                    const struct bm_actor_opts *opts, struct bm_actor_id parent,
@@ -403,6 +416,7 @@ void bm__sup_on_timeout(struct bm_actor_system *sys, struct bm__actor *a,
                         uint64_t seq);
 /* Init callback of supervisor actors (arg: the spec). */
 int bm__sup_init(struct bm_actor_system *sys, struct bm__actor *a);
+void bm__sup_free(struct bm__sup *s);
 /* Finalize held children of a finalized supervisor; frees sup. */
 void bm__sup_release(struct bm_actor_system *sys, struct bm__actor *a);
 extern const struct bm_actor_type bm__sup_type;
@@ -411,5 +425,20 @@ void bm__root_failed(struct bm_actor_system *sys, int reason);
 
 /* Monotonic time. */
 uint64_t bm__now_ns(void);
+
+/* Cheap cycle counter for handler timing (the TSC on x86, where
+ * clock_gettime costs ~100 ns under KVM); nanoseconds elsewhere. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+static inline uint64_t bm__cycles(void)
+{
+    return __rdtsc();
+}
+#else
+static inline uint64_t bm__cycles(void)
+{
+    return bm__now_ns();
+}
+#endif
 
 #endif /* BM_ACTOR_ACTOR_INTERNAL_H */

@@ -4,7 +4,7 @@
  * A supervisor is an actor of the internal type bm__sup_type whose state is
  * a struct bm__sup that survives its own restarts. Everything it does runs
  * on its own turn, driven by system-lane messages, so it never waits:
- *   CHILD_EXIT  a child exited; if `held` the child is parked (sched flag
+ *   CHILD_EXIT  a child exited; if `held` the child is parked (SCHED bit
  *               kept) until the supervisor restarts it (re-runs init, same
  *               id) or finalizes it;
  *   STOP        stop all children in reverse start order, then exit;
@@ -51,7 +51,6 @@ struct bm__sup {
     bool exit_hold;
     uint64_t seq;
     struct bm_timer_id timer;
-    bool owned; /* attached to its actor */
 };
 
 static int sup_noop_handle(struct bm_actor_ctx *ctx, void *state,
@@ -73,7 +72,7 @@ const struct bm_actor_type bm__sup_type = {
     .n_kinds = 0,
 };
 
-static void sup_free(struct bm__sup *s)
+void bm__sup_free(struct bm__sup *s)
 {
     if (s == NULL) {
         return;
@@ -221,7 +220,6 @@ int bm__sup_init(struct bm_actor_system *sys, struct bm__actor *a)
     size_t i;
     int err = BM_OK;
 
-    s->owned = true;
     s->ring_len = s->ring_head = 0;
     s->stopping = false;
     s->cur_waiting = false;
@@ -269,7 +267,6 @@ static int sup_spawn_held(struct bm_actor_system *sys,
 {
     struct bm__sup *s = bm_xcalloc(1, sizeof(*s));
     struct bm_actor_opts o;
-    int err;
 
     s->spec = spec;
     s->n = spec->n_children;
@@ -281,11 +278,9 @@ static int sup_spawn_held(struct bm_actor_system *sys,
     s->ring = bm_xcalloc(s->ring_cap, sizeof(*s->ring));
     memset(&o, 0, sizeof(o));
     o.name = name != NULL ? name : spec->name;
-    err = bm__spawn_held(sys, &bm__sup_type, (void *)spec, &o, parent, s, out);
-    if (err != BM_OK && !s->owned) {
-        sup_free(s);
-    }
-    return err;
+    /* bm__spawn_held owns s from here, also on failure. */
+    return bm__spawn_held(sys, &bm__sup_type, (void *)spec, &o, parent, s,
+                          out);
 }
 
 /* ------------------------------------------------------------ stopping */
@@ -574,7 +569,7 @@ void bm__sup_release(struct bm_actor_system *sys, struct bm__actor *a)
         }
     }
     a->sup = NULL;
-    sup_free(s);
+    bm__sup_free(s);
 }
 
 /* ------------------------------------------------------------ public */

@@ -5,7 +5,7 @@
  *
  * Run queues are short mutex-protected intrusive FIFOs (one per worker in
  * BM_SCHED_STEALING, one shared in BM_SCHED_SHARED). An actor is in at most
- * one queue or slot at a time (its `sched` flag says so). When an actor
+ * one queue or slot at a time (its SCHED bit says so). When an actor
  * running on worker W makes another actor runnable, that actor goes to W's
  * next slot and runs right after the current turn on the same core (the
  * ping-pong case stays on one core, with no wake-up). Idle workers park on
@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,8 +46,15 @@ uint64_t bm_actor_now_ns(void)
 
 void bm_actor_system_config_init(struct bm_actor_system_config *cfg)
 {
+    const char *mode = getenv("BM_ACTOR_SCHED");
+
     memset(cfg, 0, sizeof(*cfg));
     cfg->handler_timing = true;
+    /* For measurements only (docs/actor-runtime.md): run any program with
+     * the shared run queue without rebuilding it. */
+    if (mode != NULL && strcmp(mode, "shared") == 0) {
+        cfg->sched = BM_SCHED_SHARED;
+    }
 }
 
 static void runq_init(struct bm__runq *q)
@@ -165,10 +173,10 @@ void bm__schedule(struct bm_actor_system *sys, struct bm__actor *a, bool lifo)
 
 void bm__release(struct bm_actor_system *sys, struct bm__actor *a)
 {
-    atomic_store(&a->sched, 0);
-    if (((atomic_load(&a->life) & BM__LIFE_REFS) > 0 ||
-         atomic_load(&a->sys_count) > 0) &&
-        atomic_load(&a->sched) == 0 && atomic_exchange(&a->sched, 1) == 0) {
+    uint64_t old = atomic_fetch_and(&a->life, ~BM__LIFE_SCHED);
+
+    if (((old & BM__LIFE_REFS) > 0 || atomic_load(&a->sys_count) > 0) &&
+        !(atomic_load(&a->life) & BM__LIFE_SCHED) && bm__claim(a)) {
         bm__schedule(sys, a, false);
     }
 }
@@ -403,6 +411,17 @@ int bm_actor_system_new(struct bm_actor_system **out,
         pthread_mutex_init(&w->pmu, NULL);
         pthread_cond_init(&w->pcv, NULL);
     }
+    {
+        /* Calibrate the cycle counter against the monotonic clock. */
+        uint64_t c0 = bm__cycles(), t0 = bm__now_ns(), c1, t1;
+        struct timespec ts = {0, 2000000};
+
+        nanosleep(&ts, NULL);
+        c1 = bm__cycles();
+        t1 = bm__now_ns();
+        sys->ns_per_cycle_q32 = c1 > c0 ? ((t1 - t0) << 32) / (c1 - c0)
+                                        : (1ull << 32);
+    }
     err = bm__timers_init(sys);
     if (err != BM_OK) {
         bm_actor_system_free(sys);
@@ -493,11 +512,16 @@ int bm_actor_system_wait(struct bm_actor_system *sys, int64_t timeout_ms)
     return rc;
 }
 
-/* Waits (bounded) until fewer than or equal to `target` actors are live. */
+static void stop_all_live(struct bm_actor_system *sys);
+
+/* Waits (bounded) until fewer than or equal to `target` actors are live;
+ * re-sends stops now and then for actors that a spawn in flight created
+ * after the first sweep. */
 static bool wait_live(struct bm_actor_system *sys, uint64_t target,
                       uint64_t deadline_ns)
 {
     struct timespec ts;
+    unsigned rounds = 0;
 
     pthread_mutex_lock(&sys->exit_mu);
     atomic_fetch_add(&sys->exit_waiters, 1);
@@ -506,6 +530,11 @@ static bool wait_live(struct bm_actor_system *sys, uint64_t target,
 
         if (deadline_ns != 0 && now >= deadline_ns) {
             break;
+        }
+        if (++rounds % 10 == 0) {
+            pthread_mutex_unlock(&sys->exit_mu);
+            stop_all_live(sys);
+            pthread_mutex_lock(&sys->exit_mu);
         }
         /* Short real-time waits: exits broadcast exit_cv. */
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -633,7 +662,8 @@ int bm_actor_system_stop(struct bm_actor_system *sys, int64_t timeout_ms)
         }
     }
     bm_free(roots);
-    /* 2. Everything else. */
+    /* 2. Everything else; no new actors from now on. */
+    atomic_store(&sys->closing, true);
     stop_all_live(sys);
     if (!wait_live(sys, 0, deadline)) {
         bm_log(BM_LOG_WARN, "actor",

@@ -317,7 +317,8 @@ static void *timer_main(void *arg)
             continue;
         }
         {
-            uint64_t target = sys->tm_start_ns + sys->tm_cur_tick * tick_ns(sys);
+            uint64_t target =
+                sys->tm_start_ns + sys->tm_cur_tick * tick_ns(sys);
             uint64_t delta = target > now ? target - now : 0;
             struct timespec ts;
 

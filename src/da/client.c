@@ -134,6 +134,7 @@ enum bm_err bm_da_client_new(struct bm_da_client **out,
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     *out = c;
     return BM_OK;
@@ -174,10 +175,13 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
     enum bm_err err;
 
     bm_dynbuf_init(&req, MAX_REQUEST);
-    err = bm_dynbuf_printf(&req,
+    err = bm__da_dynbuf_presize(&req, (params ? params->len : 0) + 256);
+    if (err == BM_OK) {
+        err = bm_dynbuf_printf(&req,
                            "{\"jsonrpc\":\"2.0\",\"id\":%" PRIu64
                            ",\"method\":\"%s\",\"params\":[",
-                           id, method);
+                               id, method);
+    }
     if (err == BM_OK && params != NULL && params->len > 0) {
         err = bm_dynbuf_append(&req, params->ptr, params->len);
     }
@@ -304,7 +308,18 @@ enum bm_err bm_da_client_submit(struct bm_da_client *c,
         }
     }
     bm_dynbuf_init(&p, MAX_REQUEST);
-    err = bm_dynbuf_append_byte(&p, '[');
+    {
+        /* exact-ish size: base64 of every blob plus per-blob JSON */
+        size_t want = 1024 + strlen(options_json ? options_json
+                                                 : c->options_json);
+        for (size_t i = 0; i < n; i++) {
+            want += bm__da_b64_len(blobs[i].data.len) + 256;
+        }
+        err = bm__da_dynbuf_presize(&p, want);
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_append_byte(&p, '[');
+    }
     for (size_t i = 0; i < n && err == BM_OK; i++) {
         if (i > 0) {
             err = bm_dynbuf_append_byte(&p, ',');

@@ -8,7 +8,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <sodium.h>
 
 #include "util/alloc.h"
 
@@ -23,35 +22,96 @@ size_t bm__da_share_count(size_t len)
     return 1 + (len - SHARE_FIRST + SHARE_CONT - 1) / SHARE_CONT;
 }
 
+/*
+ * Base64 (standard alphabet, padded). Table-driven rather than libsodium's
+ * constant-time codec: the data is public and blobs are megabytes, where
+ * the constant-time code was the largest cost of a round trip.
+ */
+static const char b64_alpha[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* 0..63, or 0xff for a byte outside the alphabet */
+static const uint8_t b64_rev[256] = {
+#define X 0xff
+#define R16 X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X
+    R16, R16,
+    X, X, X, X, X, X, X, X, X, X, X, 62, X, X, X, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, X, X, X,
+    X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, X,
+    X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,
+    R16, R16, R16, R16, R16, R16, R16, R16,
+#undef R16
+#undef X
+};
+
+enum bm_err bm__da_dynbuf_presize(struct bm_dynbuf *d, size_t cap)
+{
+    uint8_t *np;
+
+    if (cap > d->max) {
+        cap = d->max;
+    }
+    if (cap <= d->cap) {
+        return BM_OK;
+    }
+    /* what bm_dynbuf's own reserve() does, done once up front */
+    np = bm_realloc(d->ptr, cap);
+    if (np == NULL) {
+        return BM_ENOMEM;
+    }
+    d->ptr = np;
+    d->cap = cap;
+    return BM_OK;
+}
+
 enum bm_err bm__da_b64_append(struct bm_dynbuf *d, const uint8_t *p,
                               size_t n)
 {
-    size_t need;
-    char *tmp;
-    enum bm_err err;
+    char chunk[4096];
+    size_t i = 0;
 
-    if (n > SIZE_MAX / 2) {
+    if (n / 3 > (d->max - d->len) / 4) {
         return BM_ETOOBIG;
     }
-    need = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-    if (need > d->max) {
-        return BM_ETOOBIG;
+    while (i < n) {
+        size_t o = 0;
+        enum bm_err err;
+        /* whole groups of 3 while they fit in the chunk */
+        while (i + 3 <= n && o + 4 <= sizeof(chunk)) {
+            uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 |
+                         p[i + 2];
+            chunk[o++] = b64_alpha[v >> 18];
+            chunk[o++] = b64_alpha[(v >> 12) & 63];
+            chunk[o++] = b64_alpha[(v >> 6) & 63];
+            chunk[o++] = b64_alpha[v & 63];
+            i += 3;
+        }
+        if (i < n && i + 3 > n && o + 4 <= sizeof(chunk)) {
+            uint32_t v = (uint32_t)p[i] << 16;
+            if (n - i == 2) {
+                v |= (uint32_t)p[i + 1] << 8;
+            }
+            chunk[o++] = b64_alpha[v >> 18];
+            chunk[o++] = b64_alpha[(v >> 12) & 63];
+            chunk[o++] = n - i == 2 ? b64_alpha[(v >> 6) & 63] : '=';
+            chunk[o++] = '=';
+            i = n;
+        }
+        err = bm_dynbuf_append(d, chunk, o);
+        if (err != BM_OK) {
+            return err;
+        }
     }
-    tmp = bm_malloc(need);
-    if (tmp == NULL) {
-        return BM_ENOMEM;
-    }
-    sodium_bin2base64(tmp, need, p, n, sodium_base64_VARIANT_ORIGINAL);
-    err = bm_dynbuf_append(d, tmp, need - 1);
-    bm_free(tmp);
-    return err;
+    return BM_OK;
 }
 
 enum bm_err bm__da_b64_decode(struct bm_buf *out, const char *s, size_t len,
                               const char *field, struct bm_errmsg *em)
 {
-    size_t max = len / 4 * 3, got = 0;
-    const char *end = NULL;
+    const uint8_t *in = (const uint8_t *)s;
+    size_t pad = 0, n, o = 0;
     uint8_t *p;
 
     bm_buf_release(out);
@@ -62,22 +122,38 @@ enum bm_err bm__da_b64_decode(struct bm_buf *out, const char *s, size_t len,
         return bm_errf(em, BM_EPARSE, "%s: invalid base64 length %zu", field,
                        len);
     }
-    p = bm_malloc(max);
+    if (in[len - 1] == '=') {
+        pad = in[len - 2] == '=' ? 2 : 1;
+    }
+    n = len / 4 * 3 - pad;
+    if (n == 0) {
+        return bm_errf(em, BM_EPARSE, "%s: invalid base64", field);
+    }
+    p = bm_malloc(n);
     if (p == NULL) {
         return BM_ENOMEM;
     }
-    if (sodium_base642bin(p, max, s, len, NULL, &got, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        end != s + len) {
-        bm_free(p);
-        return bm_errf(em, BM_EPARSE, "%s: invalid base64", field);
-    }
-    if (got == 0) {
-        bm_free(p);
-        return BM_OK;
+    for (size_t i = 0; i < len; i += 4) {
+        bool last = i + 4 == len;
+        uint8_t a = b64_rev[in[i]], b = b64_rev[in[i + 1]];
+        uint8_t c = last && pad == 2 ? 0 : b64_rev[in[i + 2]];
+        uint8_t e = last && pad >= 1 ? 0 : b64_rev[in[i + 3]];
+        uint32_t v;
+        if ((a | b | c | e) & 0xc0) {
+            bm_free(p);
+            return bm_errf(em, BM_EPARSE, "%s: invalid base64", field);
+        }
+        v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | e;
+        p[o++] = (uint8_t)(v >> 16);
+        if (o < n) {
+            p[o++] = (uint8_t)(v >> 8);
+        }
+        if (o < n) {
+            p[o++] = (uint8_t)v;
+        }
     }
     out->ptr = p;
-    out->len = got;
+    out->len = n;
     return BM_OK;
 }
 

@@ -21,6 +21,16 @@
 #define BM__DA_MAX_NAMESPACES 64 /* namespaces in one GetAll */
 #define BM__DA_JSON_DEPTH 32
 
+/* Grows d's allocation to at least cap bytes (capped at d->max) so that
+ * large appends do not reallocate and copy repeatedly. BM_ENOMEM. */
+enum bm_err bm__da_dynbuf_presize(struct bm_dynbuf *d, size_t cap);
+
+/* Length of the padded base64 text of n bytes. */
+static inline size_t bm__da_b64_len(size_t n)
+{
+    return (n + 2) / 3 * 4;
+}
+
 /* Appends standard padded base64 of p[0:n]. BM_ETOOBIG past d's cap. */
 enum bm_err bm__da_b64_append(struct bm_dynbuf *d, const uint8_t *p,
                               size_t n);

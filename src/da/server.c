@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -53,6 +54,7 @@ struct bm_da_server {
     uint64_t rng;          /* under mu */
     int64_t outage_start;  /* under mu; 0 = not started */
     atomic_uint_fast64_t calls;
+    atomic_uint_fast64_t connections;
     /* configuration (immutable after start) */
     size_t max_blob;
     size_t max_body;
@@ -700,6 +702,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
             return MHD_NO;
         }
         bm_dynbuf_init(&c->body, s->max_body);
+        {
+            /* presize from Content-Length (capped; a lie only wastes the
+             * allocation, the dynbuf cap still holds) */
+            const char *cl = MHD_lookup_connection_value(
+                mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            char *end = NULL;
+            unsigned long long n = cl != NULL ? strtoull(cl, &end, 10) : 0;
+            if (n > 0 && n <= s->max_body && end != NULL && *end == '\0') {
+                (void)bm__da_dynbuf_presize(&c->body, (size_t)n);
+            }
+        }
         *con_cls = c;
         return MHD_YES;
     }
@@ -752,6 +765,19 @@ static void on_completed(void *cls, struct MHD_Connection *mc,
         bm_dynbuf_release(&c->body);
         bm_free(c);
         *con_cls = NULL;
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct bm_da_server *s = cls;
+
+    (void)mc;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&s->connections, 1);
     }
 }
 
@@ -841,6 +867,7 @@ enum bm_err bm_da_server_start(struct bm_da_server **out,
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     atomic_init(&s->calls, 0);
+    atomic_init(&s->connections, 0);
     s->max_blob = cfg->max_blob_size ? cfg->max_blob_size
                                      : BM_DA_DEFAULT_MAX_BLOB_SIZE;
     if (s->max_blob > ((size_t)1 << 28)) {
@@ -878,8 +905,12 @@ enum bm_err bm_da_server_start(struct bm_da_server **out,
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
         NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        /* larger read buffer: fewer, bigger upload chunks for big blobs */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+        MHD_OPTION_END);
     if (s->mhd == NULL) {
         err = bm_errf(em, BM_ESYS, "cannot start the HTTP daemon");
         goto fail;
@@ -893,7 +924,7 @@ enum bm_err bm_da_server_start(struct bm_da_server **out,
         s->ticker_started = true;
     }
     bm_log_info("da-server", "listening port=%u height=%" PRIu64,
-                (unsigned)s->port, s->height);
+                (unsigned)s->port, bm_da_server_height(s));
     *out = s;
     return BM_OK;
 fail:
@@ -919,6 +950,11 @@ uint64_t bm_da_server_height(struct bm_da_server *s)
 uint64_t bm_da_server_calls(struct bm_da_server *s)
 {
     return atomic_load(&s->calls);
+}
+
+uint64_t bm_da_server_connections(struct bm_da_server *s)
+{
+    return atomic_load(&s->connections);
 }
 
 void bm_da_server_stop(struct bm_da_server *s)

@@ -5,6 +5,10 @@
 
 #include "util/alloc.h"
 
+/* Slots hold the hashes themselves; the all-zero value marks an empty
+ * slot (one cache line per probe, no separate flag array), and the
+ * all-zero hash, should it ever occur, is kept in has_zero. */
+
 static size_t slot_of(const struct bm_hash *h, size_t mask)
 {
     uint64_t v;
@@ -13,37 +17,63 @@ static size_t slot_of(const struct bm_hash *h, size_t mask)
     return (size_t)v & mask;
 }
 
+/* Word-wise helpers: these run on every probe, so avoid memcmp calls. */
+static void words(const struct bm_hash *h, uint64_t w[4])
+{
+    memcpy(w, h->b, BM_HASH_SIZE);
+}
+
+static bool is_zero(const struct bm_hash *h)
+{
+    uint64_t w[4];
+
+    words(h, w);
+    return (w[0] | w[1] | w[2] | w[3]) == 0;
+}
+
 void bm__txset_release(struct bm__txset *s)
 {
     if (s == NULL) {
         return;
     }
     bm_free(s->slots);
-    bm_free(s->used);
     memset(s, 0, sizeof(*s));
 }
 
+/* h is not zero. True and *pos = its slot if present, else false and
+ * *pos = the empty slot ending its probe run. */
 static bool find(const struct bm__txset *s, const struct bm_hash *h,
                  size_t *pos)
 {
     size_t mask = s->cap - 1;
     size_t i = slot_of(h, mask);
+    uint64_t want[4];
 
-    while (s->used[i]) {
-        if (memcmp(s->slots[i].b, h->b, BM_HASH_SIZE) == 0) {
+    words(h, want);
+    for (;;) {
+        uint64_t w[4];
+
+        words(&s->slots[i], w);
+        if (w[0] == want[0] && w[1] == want[1] && w[2] == want[2] &&
+            w[3] == want[3]) {
             *pos = i;
             return true;
         }
+        if ((w[0] | w[1] | w[2] | w[3]) == 0) {
+            *pos = i;
+            return false;
+        }
         i = (i + 1) & mask;
     }
-    *pos = i;
-    return false;
 }
 
 bool bm__txset_has(const struct bm__txset *s, const struct bm_hash *h)
 {
     size_t pos;
 
+    if (is_zero(h)) {
+        return s->has_zero;
+    }
     if (s->cap == 0) {
         return false;
     }
@@ -53,35 +83,24 @@ bool bm__txset_has(const struct bm__txset *s, const struct bm_hash *h)
 static enum bm_err grow(struct bm__txset *s)
 {
     size_t ncap = s->cap ? s->cap * 2 : 64;
-    size_t bytes;
     struct bm_hash *slots;
-    bool *used;
 
-    if (!bm_size_mul(ncap, sizeof(*slots), &bytes)) {
-        return BM_EOVERFLOW;
-    }
-    slots = bm_malloc(bytes);
-    used = bm_calloc(ncap, sizeof(*used));
-    if (slots == NULL || used == NULL) {
-        bm_free(slots);
-        bm_free(used);
+    slots = bm_calloc(ncap, sizeof(*slots));
+    if (slots == NULL) {
         return BM_ENOMEM;
     }
     for (size_t i = 0; i < s->cap; i++) {
-        if (s->used[i]) {
+        if (!is_zero(&s->slots[i])) {
             size_t j = slot_of(&s->slots[i], ncap - 1);
 
-            while (used[j]) {
+            while (!is_zero(&slots[j])) {
                 j = (j + 1) & (ncap - 1);
             }
-            used[j] = true;
             slots[j] = s->slots[i];
         }
     }
     bm_free(s->slots);
-    bm_free(s->used);
     s->slots = slots;
-    s->used = used;
     s->cap = ncap;
     return BM_OK;
 }
@@ -90,6 +109,14 @@ enum bm_err bm__txset_add(struct bm__txset *s, const struct bm_hash *h)
 {
     size_t pos;
 
+    if (is_zero(h)) {
+        if (s->has_zero) {
+            return BM_EEXIST;
+        }
+        s->has_zero = true;
+        s->len++;
+        return BM_OK;
+    }
     if (s->cap > 0 && find(s, h, &pos)) {
         return BM_EEXIST;
     }
@@ -101,7 +128,6 @@ enum bm_err bm__txset_add(struct bm__txset *s, const struct bm_hash *h)
         }
     }
     (void)find(s, h, &pos);
-    s->used[pos] = true;
     s->slots[pos] = *h;
     s->len++;
     return BM_OK;
@@ -113,6 +139,14 @@ bool bm__txset_del(struct bm__txset *s, const struct bm_hash *h)
     size_t i;
     size_t j;
 
+    if (is_zero(h)) {
+        if (!s->has_zero) {
+            return false;
+        }
+        s->has_zero = false;
+        s->len--;
+        return true;
+    }
     if (s->cap == 0 || !find(s, h, &i)) {
         return false;
     }
@@ -124,7 +158,7 @@ bool bm__txset_del(struct bm__txset *s, const struct bm_hash *h)
         size_t home;
 
         j = (j + 1) & mask;
-        if (!s->used[j]) {
+        if (is_zero(&s->slots[j])) {
             break;
         }
         home = slot_of(&s->slots[j], mask);
@@ -134,7 +168,7 @@ bool bm__txset_del(struct bm__txset *s, const struct bm_hash *h)
             i = j;
         }
     }
-    s->used[i] = false;
+    memset(s->slots[i].b, 0, BM_HASH_SIZE);
     s->len--;
     return true;
 }
@@ -142,26 +176,45 @@ bool bm__txset_del(struct bm__txset *s, const struct bm_hash *h)
 void bm__txset_clear(struct bm__txset *s)
 {
     if (s->cap > 0) {
-        memset(s->used, 0, s->cap * sizeof(*s->used));
+        memset(s->slots, 0, s->cap * sizeof(*s->slots));
     }
+    s->has_zero = false;
     s->len = 0;
+}
+
+static uint64_t fingerprint(const struct bm_hash *h)
+{
+    uint64_t v;
+
+    memcpy(&v, h->b, sizeof(v));
+    return v != 0 ? v : 1;
 }
 
 enum bm_err bm__txwin_init(struct bm__txwin *w, size_t cap)
 {
-    size_t bytes;
+    size_t tsize = 16;
+    size_t want;
 
     memset(w, 0, sizeof(*w));
     if (cap == 0) {
         return BM_OK;
     }
-    if (!bm_size_mul(cap, sizeof(*w->ring), &bytes)) {
+    /* Table at most 25 % full: short probe runs. */
+    if (!bm_size_mul(cap, 4, &want)) {
         return BM_EOVERFLOW;
     }
-    w->ring = bm_malloc(bytes);
-    if (w->ring == NULL) {
+    while (tsize < want) {
+        if (!bm_size_mul(tsize, 2, &tsize)) {
+            return BM_EOVERFLOW;
+        }
+    }
+    w->slots = bm_calloc(tsize, sizeof(*w->slots));
+    w->ring = bm_calloc(cap, sizeof(*w->ring));
+    if (w->slots == NULL || w->ring == NULL) {
+        bm__txwin_release(w);
         return BM_ENOMEM;
     }
+    w->mask = tsize - 1;
     w->cap = cap;
     return BM_OK;
 }
@@ -171,33 +224,81 @@ void bm__txwin_release(struct bm__txwin *w)
     if (w == NULL) {
         return;
     }
-    bm__txset_release(&w->set);
+    bm_free(w->slots);
     bm_free(w->ring);
     memset(w, 0, sizeof(*w));
 }
 
-bool bm__txwin_has(const struct bm__txwin *w, const struct bm_hash *h)
+/* True and *pos = slot of fp if present, else false and *pos = the empty
+ * slot ending its probe run. */
+static bool win_find(const struct bm__txwin *w, uint64_t fp, size_t *pos)
 {
-    return w->cap > 0 && bm__txset_has(&w->set, h);
+    size_t i = (size_t)(fp >> 16) & w->mask;
+
+    while (w->slots[i] != 0) {
+        if (w->slots[i] == fp) {
+            *pos = i;
+            return true;
+        }
+        i = (i + 1) & w->mask;
+    }
+    *pos = i;
+    return false;
 }
 
-enum bm_err bm__txwin_add(struct bm__txwin *w, const struct bm_hash *h)
+static void win_del(struct bm__txwin *w, uint64_t fp)
 {
-    enum bm_err err;
+    size_t i;
+    size_t j;
 
-    if (w->cap == 0 || bm__txset_has(&w->set, h)) {
-        return BM_OK;
+    if (!win_find(w, fp, &i)) {
+        return;
+    }
+    /* Backward-shift deletion, as in bm__txset_del. */
+    j = i;
+    for (;;) {
+        size_t home;
+
+        j = (j + 1) & w->mask;
+        if (w->slots[j] == 0) {
+            break;
+        }
+        home = (size_t)(w->slots[j] >> 16) & w->mask;
+        if ((j > i && (home <= i || home > j)) ||
+            (j < i && (home <= i && home > j))) {
+            w->slots[i] = w->slots[j];
+            i = j;
+        }
+    }
+    w->slots[i] = 0;
+}
+
+bool bm__txwin_has(const struct bm__txwin *w, const struct bm_hash *h)
+{
+    size_t pos;
+
+    return w->cap > 0 && win_find(w, fingerprint(h), &pos);
+}
+
+void bm__txwin_add(struct bm__txwin *w, const struct bm_hash *h)
+{
+    uint64_t fp;
+    size_t pos;
+
+    if (w->cap == 0) {
+        return;
+    }
+    fp = fingerprint(h);
+    if (win_find(w, fp, &pos)) {
+        return;
     }
     if (w->len == w->cap) {
-        bm__txset_del(&w->set, &w->ring[w->start]);
+        win_del(w, w->ring[w->start]);
         w->start = (w->start + 1) % w->cap;
         w->len--;
+        (void)win_find(w, fp, &pos); /* the deletion may have moved it */
     }
-    err = bm__txset_add(&w->set, h);
-    if (err) {
-        return err;
-    }
-    w->ring[(w->start + w->len) % w->cap] = *h;
+    w->slots[pos] = fp;
+    w->ring[(w->start + w->len) % w->cap] = fp;
     w->len++;
-    return BM_OK;
 }

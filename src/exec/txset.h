@@ -12,15 +12,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "blockv2/err.h"
 #include "blockv2/types.h"
 
 struct bm__txset {
-    struct bm_hash *slots; /* private */
-    bool *used;            /* private */
+    struct bm_hash *slots; /* private; an all-zero slot is empty */
+    bool has_zero;         /* private; the all-zero hash is a member */
     size_t cap;            /* power of two, 0 before the first insert */
-    size_t len;
+    size_t len;            /* members, including the all-zero hash */
 };
 
 /* Zero-initialised storage is an empty set; release frees it (NULL-safe). */
@@ -39,15 +40,21 @@ bool bm__txset_del(struct bm__txset *s, const struct bm_hash *h);
 void bm__txset_clear(struct bm__txset *s);
 
 /*
- * A window of the most recent `cap` hashes (FIFO eviction) with O(1)
+ * A window of the most recent `cap` tx hashes (FIFO eviction) with O(1)
  * membership: the hashes of recently committed txs, so a stale copy of a
  * tx is not queued or accepted again right after it was executed.
- * Zero-initialised with cap 0 is a disabled window (never contains
- * anything). Not thread-safe.
+ *
+ * To stay small (and cache-friendly) it keeps a 64-bit fingerprint of each
+ * hash (its first 8 bytes), so a lookup can have a false positive with
+ * probability about cap / 2^64; finding a tx that collides with a given
+ * one takes about 2^64 hashing work. The caller uses it only as a
+ * heuristic filter. Zero-initialised or cap 0 is a disabled window (never
+ * contains anything). Not thread-safe.
  */
 struct bm__txwin {
-    struct bm__txset set;  /* private */
-    struct bm_hash *ring;  /* private */
+    uint64_t *slots; /* private; 0 = empty, fingerprint 0 is stored as 1 */
+    size_t mask;     /* private; table size - 1 (4 * cap rounded up) */
+    uint64_t *ring;  /* private; fingerprints in insertion order */
     size_t cap;
     size_t start;
     size_t len;
@@ -57,8 +64,8 @@ struct bm__txwin {
 enum bm_err bm__txwin_init(struct bm__txwin *w, size_t cap);
 void bm__txwin_release(struct bm__txwin *w);
 bool bm__txwin_has(const struct bm__txwin *w, const struct bm_hash *h);
-/* Adds h (evicting the oldest when full); a hash already present is not
- * added twice. Best effort: on BM_ENOMEM the window is left valid. */
-enum bm_err bm__txwin_add(struct bm__txwin *w, const struct bm_hash *h);
+/* Adds h, evicting the oldest entry when full; an entry already present is
+ * not added twice. Never fails. */
+void bm__txwin_add(struct bm__txwin *w, const struct bm_hash *h);
 
 #endif /* BM_EXEC_TXSET_H */

@@ -672,6 +672,9 @@ static enum bm_err detect(const uint8_t *p, size_t n, union decoded *u,
             return BM_OK;
         }
         release_as(BM_INSPECT_P2P_HEADER, u);
+        if (err == BM_ENOMEM) {
+            goto oom;
+        }
     }
     err = decode_as(BM_INSPECT_ENVELOPE, u, p, n);
     if (err == BM_OK && header_plausible(&u->env.sh)) {
@@ -690,6 +693,9 @@ static enum bm_err detect(const uint8_t *p, size_t n, union decoded *u,
         return err;
     }
     release_as(BM_INSPECT_ENVELOPE, u);
+    if (err == BM_ENOMEM) {
+        goto oom;
+    }
     err = decode_as(BM_INSPECT_SIGNED_DATA, u, p, n);
     if (err == BM_OK && u->sd.signature.len != 0 &&
         u->sd.signer.has_pub_key) {
@@ -697,6 +703,9 @@ static enum bm_err detect(const uint8_t *p, size_t n, union decoded *u,
         return BM_OK;
     }
     release_as(BM_INSPECT_SIGNED_DATA, u);
+    if (err == BM_ENOMEM) {
+        goto oom;
+    }
     if ((s.wt[5] & WT_LEN) && scan_only(&s, state_fields)) {
         err = decode_as(BM_INSPECT_STATE, u, p, n);
         if (err == BM_OK) {
@@ -704,6 +713,9 @@ static enum bm_err detect(const uint8_t *p, size_t n, union decoded *u,
             return BM_OK;
         }
         release_as(BM_INSPECT_STATE, u);
+        if (err == BM_ENOMEM) {
+            goto oom;
+        }
     }
     if (scan_only(&s, data_fields)) {
         *t = (s.wt[3] & WT_VARINT) ? BM_INSPECT_P2P_DATA : BM_INSPECT_DATA;
@@ -719,6 +731,9 @@ static enum bm_err detect(const uint8_t *p, size_t n, union decoded *u,
     snprintf(why, why_len,
              "input is not a header, envelope, signed data, state or data");
     return BM_EDECODE;
+oom:
+    snprintf(why, why_len, "out of memory");
+    return BM_ENOMEM;
 }
 
 /* Serialises o into an owned bm_ string. */

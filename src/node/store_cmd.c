@@ -62,7 +62,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 /* Returns 0, or 2 on a usage error (message printed). */
 static int parse_args(int argc, char **argv, struct store_args *a)
 {
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -89,7 +89,6 @@ static int parse_args(int argc, char **argv, struct store_args *a)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (a->home == NULL) {
         fprintf(stderr, "blockv2 store: --home DIR is required\n");

@@ -40,9 +40,9 @@ struct bm_store {
      * it exclusively to remap (mdb_env_set_mapsize needs no active txn). */
     pthread_rwlock_t remap_lock;
     pthread_mutex_t write_mu;  /* serialises writers (see store.h) */
-    pthread_mutex_t pool_mu;
-    MDB_txn *pool[RTXN_POOL];
-    size_t n_pool;
+    /* Lock-free free list of reset read txns: a slot is taken with an
+     * exchange and filled with a compare-exchange. */
+    _Atomic(MDB_txn *) pool[RTXN_POOL];
 };
 
 struct bm_store_iter {
@@ -350,6 +350,9 @@ enum bm_err bm_store_open(struct bm_store **out, const char *home,
         return bm_errf(em, BM_ENOMEM, "out of memory");
     }
     s->lock_fd = -1;
+    for (size_t i = 0; i < RTXN_POOL; i++) {
+        atomic_init(&s->pool[i], NULL);
+    }
     s->read_only = o.read_only;
     s->max_map_size = o.max_map_size;
     pthread_rwlockattr_init(&ra);
@@ -359,7 +362,6 @@ enum bm_err bm_store_open(struct bm_store **out, const char *home,
     pthread_rwlock_init(&s->remap_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->write_mu, NULL);
-    pthread_mutex_init(&s->pool_mu, NULL);
     s->dir = path_join(home, "data");
     if (s->dir == NULL) {
         err = bm_errf(em, BM_ENOMEM, "out of memory");
@@ -389,8 +391,12 @@ void bm_store_close(struct bm_store *s)
     if (s == NULL) {
         return;
     }
-    for (size_t i = 0; i < s->n_pool; i++) {
-        mdb_txn_abort(s->pool[i]);
+    for (size_t i = 0; i < RTXN_POOL; i++) {
+        MDB_txn *txn = atomic_exchange(&s->pool[i], NULL);
+
+        if (txn != NULL) {
+            mdb_txn_abort(txn);
+        }
     }
     if (s->env != NULL) {
         mdb_env_close(s->env);
@@ -398,7 +404,6 @@ void bm_store_close(struct bm_store *s)
     if (s->lock_fd >= 0) {
         close(s->lock_fd); /* releases the flock */
     }
-    pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->write_mu);
     pthread_rwlock_destroy(&s->remap_lock);
     bm_free(s->dir);
@@ -424,11 +429,11 @@ enum bm_err bm__store_rtxn_begin(struct bm_store *s, MDB_txn **out,
     int rc;
 
     pthread_rwlock_rdlock(&s->remap_lock);
-    pthread_mutex_lock(&s->pool_mu);
-    if (s->n_pool > 0) {
-        txn = s->pool[--s->n_pool];
+    for (size_t i = 0; i < RTXN_POOL && txn == NULL; i++) {
+        if (atomic_load_explicit(&s->pool[i], memory_order_relaxed) != NULL) {
+            txn = atomic_exchange(&s->pool[i], NULL);
+        }
     }
-    pthread_mutex_unlock(&s->pool_mu);
     if (txn != NULL) {
         rc = mdb_txn_renew(txn);
         if (rc != 0) {
@@ -452,12 +457,13 @@ void bm__store_rtxn_end(struct bm_store *s, MDB_txn *txn)
         return;
     }
     mdb_txn_reset(txn);
-    pthread_mutex_lock(&s->pool_mu);
-    if (s->n_pool < RTXN_POOL) {
-        s->pool[s->n_pool++] = txn;
-        txn = NULL;
+    for (size_t i = 0; i < RTXN_POOL && txn != NULL; i++) {
+        MDB_txn *empty = NULL;
+
+        if (atomic_compare_exchange_strong(&s->pool[i], &empty, txn)) {
+            txn = NULL;
+        }
     }
-    pthread_mutex_unlock(&s->pool_mu);
     if (txn != NULL) {
         mdb_txn_abort(txn);
     }

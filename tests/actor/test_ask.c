@@ -166,6 +166,86 @@ static int client_result(struct bm_actor_ctx *ctx, struct client_state *st,
     return BM_OK;
 }
 
+/* ------------------------------------------------------------ relay */
+
+/* Answers an outside ask by asking svc itself: defers its reply and
+ * answers from the continuation, so it never waits. */
+struct relay_state {
+    struct bm_actor_id svc;
+    struct bm_reply_token tok[4];
+    bool used[4];
+};
+
+enum { R_GET, R_DONE, R_NKINDS };
+
+static atomic_int g_defer_twice_ok;
+
+BM_ACTOR_REF(relay);
+BM_ACTOR_HANDLER(relay_get, struct relay_state, struct svc_req)
+BM_ACTOR_HANDLER(relay_done, struct relay_state, struct svc_reply)
+
+static const struct bm_msg_kind relay_kinds[R_NKINDS] = {
+    [R_GET] = BM_MSG_KIND("get", struct svc_req, sizeof(struct svc_reply),
+                          NULL, relay_get, NULL, svc_reply_dtor),
+    [R_DONE] = BM_MSG_KIND("done", struct svc_reply, 0, NULL, relay_done,
+                           svc_reply_dtor, NULL),
+};
+
+static const struct bm_actor_type relay_type = {
+    .name = "relay", .kinds = relay_kinds, .n_kinds = R_NKINDS};
+
+BM_ACTOR_ASK(relay, get, R_GET, struct svc_req, struct svc_reply)
+
+static int relay_get(struct bm_actor_ctx *ctx, struct relay_state *st,
+                     struct svc_req *m)
+{
+    uint32_t i = 0;
+    int err;
+
+    while (i < 4 && st->used[i]) {
+        i++;
+    }
+    if (i == 4) {
+        return BM_EBUSY; /* auto-reply */
+    }
+    err = bm_actor_reply_defer(ctx, &st->tok[i]);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (bm_actor_reply_defer(ctx, &st->tok[i]) != BM_ESTATE) {
+        atomic_fetch_add(&g_defer_twice_ok, 1); /* must not happen */
+    }
+    st->used[i] = true;
+    err = bm_svc_ask_echo_async(ctx, (struct bm_ref_svc){st->svc}, m, 5000,
+                                R_DONE, i);
+    if (err != BM_OK) {
+        st->used[i] = false;
+        return bm_actor_reply_token(bm_actor_ctx_system(ctx), &st->tok[i],
+                                    err, NULL, 0);
+    }
+    return BM_OK;
+}
+
+static int relay_done(struct bm_actor_ctx *ctx, struct relay_state *st,
+                      struct svc_reply *p)
+{
+    uint64_t i = bm_actor_ctx_cookie(ctx);
+    int status = bm_actor_ctx_status(ctx);
+    struct svc_reply r = *p;
+
+    if (i >= 4 || !st->used[i]) {
+        return BM_OK;
+    }
+    st->used[i] = false;
+    if (status != BM_OK) {
+        return bm_actor_reply_token(bm_actor_ctx_system(ctx), &st->tok[i],
+                                    status, NULL, 0);
+    }
+    p->owned = NULL; /* moved into the reply */
+    return bm_actor_reply_token(bm_actor_ctx_system(ctx), &st->tok[i],
+                                BM_OK, &r, sizeof(r));
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static struct bm_actor_system *start_sys(void)
@@ -402,6 +482,41 @@ static void test_shutdown_with_pending(void **state)
     bm_actor_system_free(sys);
 }
 
+static void test_deferred_reply(void **state)
+{
+    struct bm_actor_system *sys = start_sys();
+    struct svc_state ss = {0};
+    struct relay_state rs;
+    struct bm_actor_id svc, relay;
+    struct svc_req req = {10, 0, 0};
+    struct svc_reply rep = {0, NULL};
+
+    (void)state;
+    memset(&rs, 0, sizeof(rs));
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, NULL, &svc), BM_OK);
+    rs.svc = svc;
+    assert_int_equal(bm_actor_spawn(sys, &relay_type, &rs, NULL, &relay),
+                     BM_OK);
+    for (int i = 0; i < 50; i++) {
+        req.v = 10 + (uint64_t)i;
+        assert_int_equal(bm_relay_call_get(sys, (struct bm_ref_relay){relay},
+                                           &req, &rep, 5000),
+                         BM_OK);
+        assert_int_equal(rep.v, 11 + (uint64_t)i);
+        assert_non_null(rep.owned);
+        bm_free(rep.owned);
+    }
+    assert_int_equal(atomic_load(&g_defer_twice_ok), 0);
+    /* The relayed-to actor is gone: the relay answers with its error. */
+    assert_int_equal(bm_actor_stop(sys, svc), BM_OK);
+    assert_int_equal(bm_actor_wait_exit(sys, svc, 5000, NULL), BM_OK);
+    assert_int_equal(bm_relay_call_get(sys, (struct bm_ref_relay){relay},
+                                       &req, &rep, 5000),
+                     BM_ENOACTOR);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_timeout_and_late_reply),
         cmocka_unit_test(test_async_continuation),
         cmocka_unit_test(test_shutdown_with_pending),
+        cmocka_unit_test(test_deferred_reply),
     };
 
     return BM_TEST_RUN(tests);

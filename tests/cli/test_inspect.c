@@ -11,6 +11,7 @@
 
 #include "blockv2/buf.h"
 #include "blockv2/types.h"
+#include "node/inspect.h"
 #include "util/hex.h"
 #include "validate/bm_vectors.h"
 
@@ -528,6 +529,53 @@ static void test_usage(void **state)
     run_release(&r);
 }
 
+/*
+ * The library core under allocation failure: every run either succeeds
+ * with the right type or reports BM_ENOMEM, and nothing leaks.
+ */
+static void oom_sweep(const char *hex, enum bm_inspect_type type,
+                      const char *want_type)
+{
+    struct bm_buf raw = {0};
+    bool succeeded = false;
+    char want[64];
+
+    assert_int_equal(bm_hex_decode(&raw, hex, strlen(hex)), BM_OK);
+    snprintf(want, sizeof(want), "\"type\": \"%s\"", want_type);
+    for (int64_t n = 1; n < 400 && !succeeded; n++) {
+        int64_t live = bm_alloc_live_count();
+        char *json = NULL;
+        enum bm_err err;
+
+        bm_alloc_fail_after(n);
+        err = bm_inspect_bytes(raw.ptr, raw.len, type, &json);
+        bm_alloc_fail_after(0);
+        if (err == BM_OK) {
+            assert_non_null(json);
+            assert_non_null(strstr(json, want));
+            succeeded = true;
+        } else {
+            if (err != BM_ENOMEM) {
+                fail_msg("allocation %lld: %s: %s", (long long)n,
+                         bm_err_name(err), json ? json : "(null)");
+            }
+        }
+        bm_free(json);
+        assert_int_equal(bm_alloc_live_count(), live);
+    }
+    assert_true(succeeded);
+    bm_buf_release(&raw);
+}
+
+static void test_inspect_bytes_oom(void **state)
+{
+    (void)state;
+    oom_sweep(VEC_V10_SIGNED_HEADER, BM_INSPECT_AUTO, "header");
+    oom_sweep(VEC_V17_SIGNED_DATA, BM_INSPECT_AUTO, "signed-data");
+    oom_sweep(VEC_V14_DATA, BM_INSPECT_AUTO, "data");
+    oom_sweep(VEC_V10_SIGNED_HEADER, BM_INSPECT_ENVELOPE, "envelope");
+}
+
 static int cleanup_dir(void)
 {
     for (int i = 0; i < file_seq; i++) {
@@ -548,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_auto),
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_inspect_bytes_oom),
     };
     int rc;
 

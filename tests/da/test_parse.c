@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include <sodium.h>
+
 #include "blockv2/da.h"
 #include "da/da_json.h"
 #include "util/errmsg.h"
@@ -106,6 +108,53 @@ static void test_base64(void **state)
     assert_int_equal(bm__da_b64_decode_fixed(fixed, 4, "aGVsbA==", 8, "g", &em),
                      BM_OK);
     assert_memory_equal(fixed, "hell", 4);
+}
+
+/* Our table codec against libsodium's, for every length 0..300 and a
+ * large buffer that crosses the encoder's chunk size. */
+static void test_base64_vs_sodium(void **state)
+{
+    static uint8_t data[10000];
+    static char ref[sizeof(data) * 4 / 3 + 8];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(data); i++) {
+        data[i] = (uint8_t)(i * 37 + (i >> 3));
+    }
+    for (size_t n = 0; n <= sizeof(data); n = n < 300 ? n + 1 : n * 3 + 1) {
+        struct bm_dynbuf d;
+        struct bm_buf back = {NULL, 0};
+        if (n > sizeof(data)) {
+            n = sizeof(data);
+        }
+        sodium_bin2base64(ref, sizeof(ref), data, n,
+                          sodium_base64_VARIANT_ORIGINAL);
+        bm_dynbuf_init(&d, sizeof(ref));
+        assert_int_equal(bm__da_b64_append(&d, data, n), BM_OK);
+        assert_int_equal(d.len, strlen(ref));
+        assert_memory_equal(d.ptr, ref, d.len);
+        assert_int_equal(
+            bm__da_b64_decode(&back, ref, strlen(ref), "f", NULL), BM_OK);
+        assert_int_equal(back.len, n);
+        if (n > 0) {
+            assert_memory_equal(back.ptr, data, n);
+        }
+        bm_buf_release(&back);
+        bm_dynbuf_release(&d);
+        if (n == sizeof(data)) {
+            break;
+        }
+    }
+    /* bad padding and characters */
+    static const char *const bad[] = {"====", "A===", "AB=C", "AB\nC",
+                                      "AB-_", "=AAA", "AAAA=AAA"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct bm_buf b = {NULL, 0};
+        assert_int_equal(bm__da_b64_decode(&b, bad[i], strlen(bad[i]), "f",
+                                           NULL),
+                         BM_EPARSE);
+        assert_null(b.ptr);
+    }
 }
 
 static enum bm_err resp(const char *body, struct bm__da_response *r,
@@ -249,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_u64),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_base64_vs_sodium),
         cmocka_unit_test(test_response),
         cmocka_unit_test(test_request),
     };

@@ -102,6 +102,13 @@ static void test_core(void **state)
     bm_kv_ingress_submit(kv, "application/json", (const uint8_t *)jh,
                          strlen(jh), &r);
     assert_int_equal(r.http_status, 202);
+    bm_kv_ingress_submit(kv, "application/json",
+                         (const uint8_t *)"{\"tx\":\"w=1\"}\r\n", 14, &r);
+    assert_int_equal(r.http_status, 202); /* trailing white space is fine */
+    bm_kv_ingress_submit(kv, "application/json",
+                         (const uint8_t *)"{\"tx\":\"w=2\"} x", 14, &r);
+    assert_int_equal(r.http_status, 400);
+    assert_non_null(strstr(r.reason, "trailing"));
     bm_kv_ingress_submit(kv, "application/json", (const uint8_t *)"{\"tx\":",
                          6, &r);
     assert_int_equal(r.http_status, 400);
@@ -115,7 +122,7 @@ static void test_core(void **state)
     bm_kv_ingress_submit(kv, NULL, (const uint8_t *)"=1", 2, &r);
     assert_int_equal(r.http_status, 400);
     assert_non_null(strstr(r.reason, "key is empty"));
-    assert_int_equal(bm_kv_mempool_len(kv), 3);
+    assert_int_equal(bm_kv_mempool_len(kv), 4);
     bm_buf_release(&json);
     bm_kv_free(kv);
     bm_free(kvdir);

@@ -260,8 +260,8 @@ static void test_crash_kill(void **state)
     assert_true(cli_runs >= 1);
     /* The kills must have hit a working writer, not just start-ups. */
     assert_true(total_acked > ITERATIONS / 2);
-    fprintf(stderr, "crash test: %d kills, %" PRIu64 " acknowledged commits "
-            "of blocks checked\n", ITERATIONS, total_acked);
+    fprintf(stderr, "crash test: %d kills, %" PRIu64 " blocks acknowledged, "
+            "store checked after every kill\n", ITERATIONS, total_acked);
     free_home(home);
 }
 

@@ -706,6 +706,52 @@ static void test_map_grows(void **state)
     free_home(home);
 }
 
+/* One batch larger than the map: it is retried after each growth, and the
+ * retry is idempotent (every part lands exactly once). */
+static void test_map_grows_mid_batch(void **state)
+{
+    struct bm_store_options opt = {.map_size = 64 << 10};
+    struct bm_store_encoded enc[40];
+    struct bm_store_block blk[40];
+    struct bm_store_meta_op op = {"d", (const uint8_t *)"\x28\0\0\0\0\0\0\0",
+                                  8};
+    struct bm_store_batch b = {.blocks = blk, .n_blocks = 40, .meta = &op,
+                               .n_meta = 1, .clear_pending = true};
+    struct bm_store_check_report rep;
+    struct bm_errmsg em = {{0}};
+    struct bm_buf v = {0}, w = {0};
+    struct chain c;
+    char *home = make_home();
+    struct bm_store *s = open_ok(home, &opt);
+    size_t before = bm_store_map_size(s);
+
+    (void)state;
+    memset(enc, 0, sizeof(enc));
+    assert_int_equal(chain_init(&c, 16), BM_OK);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(chain_next(&c, 2000, &enc[i]), BM_OK);
+        bm_store_encoded_view(&enc[i], &blk[i]);
+    }
+    assert_int_equal(bm_store_set_pending(s, (const uint8_t *)"h", 1,
+                                          (const uint8_t *)"d", 1, NULL),
+                     BM_OK);
+    assert_int_equal(bm_store_write(s, &b, &em), BM_OK);
+    assert_true(bm_store_map_size(s) >= 4 * before);
+    assert_int_equal(height_of(s), 40);
+    assert_int_equal(bm_store_get_meta(s, "d", &v, NULL), BM_OK);
+    assert_int_equal(bm_get_le64(v.ptr), 40);
+    assert_int_equal(bm_store_get_pending(s, &v, &w, NULL), BM_ENOTFOUND);
+    check_ok(s, &rep);
+    assert_int_equal(rep.n_blocks, 40);
+    assert_int_equal(rep.n_states, 40);
+    for (int i = 0; i < 40; i++) {
+        bm_store_encoded_release(&enc[i]);
+    }
+    chain_release(&c);
+    bm_store_close(s);
+    free_home(home);
+}
+
 static void test_map_full(void **state)
 {
     struct bm_store_options opt = {.map_size = 256 << 10,
@@ -1354,6 +1400,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_map_grows),
+        cmocka_unit_test(test_map_grows_mid_batch),
         cmocka_unit_test(test_map_full),
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_read_only),

@@ -74,8 +74,18 @@ static enum bm_err parse_json(const uint8_t *body, size_t len,
         return BM_ENOMEM;
     }
     root = json_tokener_parse_ex(tok, (const char *)body, (int)len);
-    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) != len) {
+    if (root != NULL && json_tokener_get_error(tok) == json_tokener_success) {
+        /* Only white space may follow the value. */
+        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+            if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' &&
+                body[i] != '\n') {
+                err = bm_errf(em, BM_EPARSE, "trailing bytes after the JSON "
+                              "value");
+                goto out;
+            }
+        }
+    }
+    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success) {
         err = bm_errf(em, BM_EPARSE, "body is not one JSON value");
         goto out;
     }
@@ -207,6 +217,86 @@ static enum MHD_Result respond(struct MHD_Connection *conn,
     return ret;
 }
 
+/* Sends *json (released) with the given status. */
+static enum MHD_Result respond_raw(struct MHD_Connection *conn, int status,
+                                   struct bm_buf *json)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(json->len, json->ptr,
+                                           MHD_RESPMEM_MUST_COPY);
+    bm_buf_release(json);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    ret = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum bm_err bm_kv_query_json(struct bm_kv *kv, const char *key,
+                             struct bm_buf *out, struct bm_ingress_reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_buf v = {0};
+    struct json_object *o = NULL;
+    uint64_t height = 0;
+    size_t klen = strlen(key);
+    char *hex = NULL;
+    const char *s;
+    bool printable = true;
+    enum bm_err err;
+
+    bm_buf_release(out);
+    memset(r, 0, sizeof(*r));
+    err = bm_kv_get(kv, (const uint8_t *)key, klen, &v, &height, &em);
+    if (err) {
+        r->err = err;
+        r->http_status = err == BM_EINVAL ? 400 : bm_ingress_http_status(err);
+        snprintf(r->reason, sizeof(r->reason), "%s",
+                 bm_errmsg_str(&em, err));
+        return err;
+    }
+    hex = bm_hex_dup(v.ptr, v.len);
+    o = json_object_new_object();
+    if (hex == NULL || o == NULL) {
+        err = BM_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.ptr[i] < 0x20 || v.ptr[i] > 0x7e) {
+            printable = false;
+            break;
+        }
+    }
+    json_object_object_add(o, "key", json_object_new_string_len(key,
+                                                                (int)klen));
+    if (printable) {
+        json_object_object_add(o, "value",
+                               json_object_new_string_len(
+                                   v.len ? (const char *)v.ptr : "",
+                                   (int)v.len));
+    }
+    json_object_object_add(o, "value_hex", json_object_new_string(hex));
+    json_object_object_add(o, "height", json_object_new_uint64(height));
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    err = s ? bm_buf_set(out, (const uint8_t *)s, strlen(s)) : BM_ENOMEM;
+out:
+    if (err) {
+        r->err = err;
+        r->http_status = 500;
+        snprintf(r->reason, sizeof(r->reason), "%s", bm_strerror(err));
+    } else {
+        r->http_status = 200;
+    }
+    json_object_put(o);
+    bm_free(hex);
+    bm_buf_release(&v);
+    return err;
+}
+
 enum MHD_Result bm_kv_ingress_handler(void *cls, struct MHD_Connection *conn,
                                       const char *url, const char *method,
                                       const char *version,
@@ -238,7 +328,16 @@ enum MHD_Result bm_kv_ingress_handler(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (strcmp(url, "/tx") != 0) {
+    if (strncmp(url, "/kv/", 4) == 0 &&
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+        struct bm_buf json = {0};
+        enum bm_err err;
+
+        err = bm_kv_query_json(kv, url + 4, &json, &reply);
+        if (err == BM_OK) {
+            return respond_raw(conn, 200, &json);
+        }
+    } else if (strcmp(url, "/tx") != 0) {
         reply.err = BM_ENOTFOUND;
         reply.http_status = 404;
         snprintf(reply.reason, sizeof(reply.reason), "no such path");

@@ -1,6 +1,6 @@
 /*
  * Transaction ingress for the KV executor: `POST /tx` puts one tx into the
- * mempool.
+ * mempool; `GET /kv/<key>` reads a key at the latest height.
  *
  * Two body forms:
  *  - raw: any Content-Type except application/json; the body is the tx.
@@ -65,6 +65,17 @@ enum bm_err bm_ingress_parse_body(const char *content_type,
 void bm_kv_ingress_submit(struct bm_kv *kv, const char *content_type,
                           const uint8_t *body, size_t len,
                           struct bm_ingress_reply *out);
+
+/*
+ * Query of the latest state, GET /kv/<key>: on BM_OK *out (released
+ * first; returns owned) is {"key":..., "value":... (only when every byte
+ * is printable ASCII), "value_hex":..., "height":N} and r->http_status is
+ * 200; otherwise *r holds the error (404 key not found, 400 bad key, 500)
+ * and the code is returned. key is a NUL-terminated string (borrowed).
+ * May block briefly (LMDB read transaction).
+ */
+enum bm_err bm_kv_query_json(struct bm_kv *kv, const char *key,
+                             struct bm_buf *out, struct bm_ingress_reply *r);
 
 /* Renders the JSON reply body into *out (released first; returns owned). */
 enum bm_err bm_ingress_reply_json(const struct bm_ingress_reply *r,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <lmdb.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "exec/lmdbutil.h"
@@ -38,6 +39,7 @@ struct pool_ent {
 
 struct bm_kv {
     MDB_env *env;
+    EVP_CIPHER_CTX *aes; /* leaf expansion; used under state_mu */
     MDB_dbi pairs;
     MDB_dbi meta;
     MDB_dbi heights;
@@ -67,13 +69,19 @@ struct bm_kv {
 
 /* ---- state root ---- */
 
-static void leaf_vector(const uint8_t *k, size_t klen, const uint8_t *v,
-                        size_t vlen, uint8_t vec[VEC_BYTES])
+/* Expands pair (k, v) into its 2048-byte leaf vector: AES-256-CTR
+ * keystream (IV 0) under key BLAKE2b-256(tag || be32(len k) || k || v).
+ * Caller holds state_mu (aes is shared). False if OpenSSL fails. */
+static bool leaf_vector(EVP_CIPHER_CTX *aes, const uint8_t *k, size_t klen,
+                        const uint8_t *v, size_t vlen, uint8_t vec[VEC_BYTES])
 {
-    static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
+    static const uint8_t zeros[VEC_BYTES];
+    static const uint8_t iv[16];
     crypto_generichash_state st;
-    uint8_t seed[crypto_stream_chacha20_ietf_KEYBYTES];
+    uint8_t seed[32];
     uint8_t len_be[4];
+    int outl = 0;
+    bool ok;
 
     len_be[0] = (uint8_t)(klen >> 24);
     len_be[1] = (uint8_t)(klen >> 16);
@@ -88,7 +96,11 @@ static void leaf_vector(const uint8_t *k, size_t klen, const uint8_t *v,
         crypto_generichash_update(&st, v, vlen);
     }
     crypto_generichash_final(&st, seed, sizeof(seed));
-    crypto_stream_chacha20_ietf(vec, VEC_BYTES, nonce, seed);
+    ok = EVP_EncryptInit_ex(aes, NULL, NULL, seed, iv) == 1 &&
+         EVP_EncryptUpdate(aes, vec, &outl, zeros, (int)VEC_BYTES) == 1 &&
+         outl == (int)VEC_BYTES;
+    sodium_memzero(seed, sizeof(seed));
+    return ok;
 }
 
 /* Reads lane i of a leaf vector (little-endian uint16). */
@@ -290,6 +302,10 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     if (opts != NULL && opts->map_size != 0) {
         map_size = opts->map_size;
     }
+    /* MDB_NOMETASYNC: one fsync per commit instead of two; an OS crash
+     * may undo the last commit but never breaks integrity, and the last
+     * commit is recoverable (docs/EXECUTION.md, "Durability"). */
+    flags |= MDB_NOMETASYNC;
     if (opts != NULL && opts->no_sync) {
         flags |= MDB_NOSYNC;
     }
@@ -304,6 +320,13 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     kv->pool_max_bytes = opts && opts->mempool_max_bytes
                              ? opts->mempool_max_bytes
                              : DEFAULT_POOL_BYTES;
+    kv->aes = EVP_CIPHER_CTX_new();
+    if (kv->aes == NULL ||
+        EVP_EncryptInit_ex(kv->aes, EVP_aes_256_ctr(), NULL, NULL, NULL) !=
+            1) {
+        err = bm_errf(em, BM_ECRYPTO, "kv: cannot set up AES-256-CTR");
+        goto out;
+    }
     err = bm__txwin_init(&kv->recent, opts && opts->recent_txs
                                           ? opts->recent_txs
                                           : DEFAULT_RECENT);
@@ -369,6 +392,7 @@ void bm_kv_free(struct bm_kv *kv)
         mdb_env_close(kv->env);
     }
     pool_clear(kv);
+    EVP_CIPHER_CTX_free(kv->aes);
     bm_free(kv->chain_id);
     pthread_mutex_destroy(&kv->state_mu);
     pthread_mutex_destroy(&kv->pool_mu);
@@ -475,7 +499,7 @@ static void pool_remove(struct bm_kv *kv, const struct bm_buf *txs, size_t n)
             if (bm__txset_del(&kv->pool_set, &kv->pool[p].h)) {
                 removed++;
             }
-            (void)bm__txwin_add(&kv->recent, &kv->pool[p].h);
+            bm__txwin_add(&kv->recent, &kv->pool[p].h);
             p++;
             continue;
         }
@@ -483,9 +507,18 @@ static void pool_remove(struct bm_kv *kv, const struct bm_buf *txs, size_t n)
         if (bm__txset_del(&kv->pool_set, &h)) {
             removed++;
         }
-        (void)bm__txwin_add(&kv->recent, &h);
+        bm__txwin_add(&kv->recent, &h);
     }
-    if (removed > 0) {
+    if (removed > 0 && removed == p) {
+        /* Only the oldest p entries went: drop that prefix. */
+        for (size_t i = 0; i < p; i++) {
+            kv->pool_bytes -= kv->pool[i].tx.len;
+            bm_buf_release(&kv->pool[i].tx);
+        }
+        memmove(kv->pool, kv->pool + p,
+                (kv->pool_len - p) * sizeof(*kv->pool));
+        kv->pool_len -= p;
+    } else if (removed > 0) {
         for (size_t i = 0; i < kv->pool_len; i++) {
             if (bm__txset_has(&kv->pool_set, &kv->pool[i].h)) {
                 kv->pool[j++] = kv->pool[i];
@@ -529,6 +562,9 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
     int rc;
 
     bm_buf_release(state_root);
+    if (initial_height == 0) {
+        return bm_errf(em, BM_EHEIGHT_ZERO, "init_chain: initial_height is 0");
+    }
     if (idlen > BM_MAX_CHAIN_ID) {
         return bm_errf(em, BM_ETOOBIG, "init_chain: chain_id is %zu bytes, "
                        "max %u", idlen, BM_MAX_CHAIN_ID);
@@ -808,7 +844,12 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
                  memcmp(old.mv_data, v.mv_data, v.mv_size) == 0)) {
                 continue;
             }
-            leaf_vector(p, klen, old.mv_data, old.mv_size, vec);
+            if (!leaf_vector(kv->aes, p, klen, old.mv_data, old.mv_size,
+                             vec)) {
+                err = bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion "
+                              "failed");
+                goto out;
+            }
             acc_sub(acc, vec);
             rc = mdb_put(txn, kv->pairs, &k, &v, 0);
         }
@@ -817,7 +858,11 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
                           mdb_strerror(rc));
             goto out;
         }
-        leaf_vector(p, klen, v.mv_data, v.mv_size, vec);
+        if (!leaf_vector(kv->aes, p, klen, v.mv_data, v.mv_size, vec)) {
+            err = bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion "
+                          "failed");
+            goto out;
+        }
         acc_add(acc, vec);
     }
     compute_root(acc, n_pairs, &root);

@@ -17,8 +17,9 @@
  * rule.
  *
  * State root: an LtHash16 lattice set hash over all pairs. Each pair
- * (k, v) becomes a 2048-byte vector ChaCha20(key = BLAKE2b-256(
- * "blockv2/kv/leaf/v1" || be32(len k) || k || v)); the accumulator is the lane-wise sum of
+ * (k, v) becomes a 2048-byte vector: the AES-256-CTR keystream (IV 0)
+ * under key BLAKE2b-256("blockv2/kv/leaf/v1" || be32(len k) || k || v);
+ * the accumulator is the lane-wise sum of
  * all vectors as 1024 uint16 lanes mod 2^16; root = SHA-256(
  * "blockv2/kv/root/v1" || be64(pair count) || accumulator as LE lanes).
  * It depends only on the set of pairs (not on insertion order or history)

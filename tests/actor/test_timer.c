@@ -1,0 +1,245 @@
+/*
+ * Timers (one-shot, periodic, cancel, many at once, target gone) and
+ * detached actors (a blocking handler does not hold up pooled actors).
+ */
+#include "bm_test.h"
+
+#include "blockv2/actor.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#define NTAGS 4
+
+struct tick {
+    uint32_t tag;
+    uint32_t sleep_ms;
+};
+
+struct tstate {
+    atomic_int count[NTAGS];
+    atomic_uint_least64_t first_ns[NTAGS];
+    atomic_int total;
+};
+
+static int on_tick(struct bm_actor_ctx *ctx, void *state, void *payload)
+{
+    struct tstate *st = state;
+    struct tick *t = payload;
+    uint64_t zero = 0;
+
+    (void)ctx;
+    if (t->sleep_ms > 0) {
+        /* Only ever sent to a detached actor. */
+        struct timespec ts = {0, (long)t->sleep_ms * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+    if (t->tag < NTAGS) {
+        atomic_compare_exchange_strong(&st->first_ns[t->tag], &zero,
+                                       bm_actor_now_ns());
+        atomic_fetch_add(&st->count[t->tag], 1);
+    }
+    atomic_fetch_add(&st->total, 1);
+    return BM_OK;
+}
+
+static void tick_dtor(void *p)
+{
+    (void)p;
+}
+
+static const struct bm_msg_kind t_kinds[2] = {
+    {.name = "tick", .payload_size = sizeof(struct tick), .handle = on_tick},
+    {.name = "owned", .payload_size = sizeof(struct tick), .handle = on_tick,
+     .dtor = tick_dtor},
+};
+
+static const struct bm_actor_type t_type = {
+    .name = "ticker", .kinds = t_kinds, .n_kinds = 2};
+
+BM_ACTOR_REF(tk);
+BM_ACTOR_TELL(tk, tick, 0, struct tick)
+
+static struct bm_actor_system *start_sys(unsigned workers)
+{
+    struct bm_actor_system_config cfg;
+    struct bm_actor_system *sys = NULL;
+
+    bm_actor_system_config_init(&cfg);
+    cfg.workers = workers;
+    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
+    assert_int_equal(bm_actor_system_start(sys), BM_OK);
+    return sys;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void wait_at_least(atomic_int *v, int want)
+{
+    for (int i = 0; i < 10000 && atomic_load(v) < want; i++) {
+        sleep_ms(1);
+    }
+    assert_true(atomic_load(v) >= want);
+}
+
+static void test_one_shot_periodic_cancel(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct tstate st;
+    struct bm_actor_id id;
+    struct bm_ref_tk ref;
+    struct bm_timer_id t0, t1, t2;
+    struct tick tk = {0, 0};
+    uint64_t start;
+    int c;
+
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(bm_actor_spawn(sys, &t_type, &st, NULL, &id), BM_OK);
+    ref.id = id;
+    start = bm_actor_now_ns();
+    /* One-shot after 20 ms. */
+    tk.tag = 0;
+    assert_int_equal(bm_tk_after_tick(sys, ref, &tk, 20, 0, &t0), BM_OK);
+    /* Periodic every 5 ms. */
+    tk.tag = 1;
+    assert_int_equal(bm_tk_after_tick(sys, ref, &tk, 5, 5, &t1), BM_OK);
+    /* Cancelled before it fires. */
+    tk.tag = 2;
+    assert_int_equal(bm_tk_after_tick(sys, ref, &tk, 60, 0, &t2), BM_OK);
+    assert_int_equal(bm_timer_cancel(sys, t2), BM_OK);
+    assert_int_equal(bm_timer_cancel(sys, t2), BM_ENOTFOUND);
+
+    wait_at_least(&st.count[0], 1);
+    assert_true(atomic_load(&st.first_ns[0]) - start >= 19000000ull);
+    wait_at_least(&st.count[1], 5);
+    assert_int_equal(bm_timer_cancel(sys, t1), BM_OK);
+    c = atomic_load(&st.count[1]);
+    sleep_ms(100);
+    /* At most one delivery that was already under way. */
+    assert_true(atomic_load(&st.count[1]) <= c + 1);
+    assert_int_equal(atomic_load(&st.count[0]), 1);
+    assert_int_equal(atomic_load(&st.count[2]), 0);
+    assert_int_equal(bm_timer_cancel(sys, t0), BM_ENOTFOUND);
+    /* Kinds whose payload owns memory cannot be timer payloads. */
+    assert_int_equal(bm_timer_start(sys, id, 1, &tk, sizeof(tk), 1, 0, NULL),
+                     BM_EINVAL);
+    assert_int_equal(bm_timer_start(sys, id, 0, &tk, 3, 1, 0, NULL),
+                     BM_EINVAL);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+static void test_many_timers(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct tstate st;
+    struct bm_actor_id id;
+    struct bm_actor_system_stats ss;
+    struct bm_actor_opts o = {.capacity = 20000};
+    const int n = 5000;
+
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(bm_actor_spawn(sys, &t_type, &st, &o, &id), BM_OK);
+    for (int i = 0; i < n; i++) {
+        struct tick tk = {3, 0};
+
+        assert_int_equal(bm_timer_start(sys, id, 0, &tk, sizeof(tk),
+                                        1 + (i * 7919) % 40, 0, NULL),
+                         BM_OK);
+    }
+    wait_at_least(&st.count[3], n);
+    sleep_ms(20);
+    assert_int_equal(atomic_load(&st.count[3]), n);
+    bm_actor_system_stats_get(sys, &ss);
+    assert_int_equal(ss.timers_active, 0);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+static void test_timer_target_gone(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct tstate st;
+    struct bm_actor_id id;
+    struct bm_actor_system_stats ss;
+    struct tick tk = {0, 0};
+
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(bm_actor_spawn(sys, &t_type, &st, NULL, &id), BM_OK);
+    assert_int_equal(bm_timer_start(sys, id, 0, &tk, sizeof(tk), 1, 2, NULL),
+                     BM_OK);
+    /* Also a long one that is still armed at system stop (no leak). */
+    assert_int_equal(
+        bm_timer_start(sys, id, 0, &tk, sizeof(tk), 100000, 0, NULL), BM_OK);
+    wait_at_least(&st.count[0], 3);
+    assert_int_equal(bm_actor_stop(sys, id), BM_OK);
+    assert_int_equal(bm_actor_wait_exit(sys, id, 5000, NULL), BM_OK);
+    for (int i = 0; i < 5000; i++) {
+        bm_actor_system_stats_get(sys, &ss);
+        if (ss.timers_active == 1) {
+            break;
+        }
+        sleep_ms(1);
+    }
+    assert_int_equal(ss.timers_active, 1);
+    assert_int_equal(bm_timer_start(sys, id, 0, &tk, sizeof(tk), 1, 0, NULL),
+                     BM_ENOACTOR);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+static void test_detached_does_not_block(void **state)
+{
+    struct bm_actor_system *sys = start_sys(1);
+    struct tstate dst, pst;
+    struct bm_actor_opts det = {.detached = true};
+    struct bm_actor_id d, p;
+    struct tick slow = {0, 300}, fast = {1, 0};
+
+    (void)state;
+    memset(&dst, 0, sizeof(dst));
+    memset(&pst, 0, sizeof(pst));
+    assert_int_equal(bm_actor_spawn(sys, &t_type, &dst, &det, &d), BM_OK);
+    assert_int_equal(bm_actor_spawn(sys, &t_type, &pst, NULL, &p), BM_OK);
+    assert_int_equal(bm_tk_tell_tick(sys, (struct bm_ref_tk){d}, &slow),
+                     BM_OK);
+    sleep_ms(10);
+    /* The only worker is free while the detached actor sleeps. */
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(bm_tk_tell_tick(sys, (struct bm_ref_tk){p}, &fast),
+                         BM_OK);
+    }
+    wait_at_least(&pst.count[1], 100);
+    assert_int_equal(atomic_load(&dst.count[0]), 0);
+    wait_at_least(&dst.count[0], 1);
+    /* Stop while the detached actor has mail queued. */
+    assert_int_equal(bm_tk_tell_tick(sys, (struct bm_ref_tk){d}, &slow),
+                     BM_OK);
+    assert_int_equal(bm_tk_tell_tick(sys, (struct bm_ref_tk){d}, &slow),
+                     BM_OK);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    assert_true(atomic_load(&dst.count[0]) <= 2);
+    bm_actor_system_free(sys);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_shot_periodic_cancel),
+        cmocka_unit_test(test_many_timers),
+        cmocka_unit_test(test_timer_target_gone),
+        cmocka_unit_test(test_detached_does_not_block),
+    };
+
+    return BM_TEST_RUN(tests);
+}
