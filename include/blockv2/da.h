@@ -61,6 +61,24 @@ struct bm_da_namespace {
 void bm_da_namespace_from_string(struct bm_da_namespace *out, const char *s,
                                  size_t len);
 
+/* The header and data namespaces of a chain (config da.namespace and
+ * da.data_namespace). */
+struct bm_da_namespaces {
+    struct bm_da_namespace header;
+    struct bm_da_namespace data;
+};
+
+/*
+ * Derives both namespaces from the config strings. header_ns must be
+ * non-empty (ev-node's default is a random string, so operators must set
+ * it): BM_ECONFIG otherwise. data_ns NULL or "" falls back to header_ns,
+ * as in ev-node. Borrows the strings.
+ */
+enum bm_err bm_da_namespaces_from_config(struct bm_da_namespaces *out,
+                                         const char *header_ns,
+                                         const char *data_ns,
+                                         struct bm_errmsg *em);
+
 /*
  * Checks that 29 raw bytes form a valid version-0 namespace (version byte
  * 0 and 18 leading zero id bytes) and copies them to *out. BM_EINVAL with a

@@ -499,7 +499,9 @@ void bm__sup_on_child_exit(struct bm_actor_system *sys, struct bm__actor *a,
         bool was_stopping = c->st == C_STOPPING;
 
         c->st = held ? C_HELD : C_GONE;
-        if (!was_stopping && held && abnormal(reason) &&
+        /* A child that exited by itself (not by our stop) outside the
+         * range being restarted is dealt with once the sequence ends. */
+        if (!was_stopping && held &&
             !(s->after == A_RESTART && i >= s->r_lo && i <= s->r_hi) &&
             s->after != A_EXIT) {
             c->pending = true;

@@ -65,6 +65,14 @@ enum bm_err bm_da_client_new(struct bm_da_client **out,
     if (opts == NULL || opts[0] == '\0') {
         opts = "{}";
     }
+    for (const char *t = cfg->auth_token; t != NULL && *t != '\0'; t++) {
+        /* it becomes an HTTP header: no CR/LF or other controls */
+        if ((unsigned char)*t < 0x20 || *t == 0x7f) {
+            return bm_errf(em, BM_ECONFIG,
+                           "da.auth_token: control character at offset %zu",
+                           (size_t)(t - cfg->auth_token));
+        }
+    }
     err = bm__da_json_parse(opts, strlen(opts), &opt, em);
     if (err != BM_OK || opt == NULL ||
         !json_object_is_type(opt, json_type_object)) {
@@ -169,6 +177,7 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                                struct bm_errmsg *em)
 {
     struct bm_dynbuf req;
+    struct bm_errmsg rem = {{0}};
     uint64_t id = c->next_id++;
     CURLcode rc;
     long status = 0;
@@ -218,12 +227,15 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     err = bm__da_response_parse((const char *)c->resp.ptr, c->resp.len, id,
-                                r, em);
+                                r, &rem);
     if (status == 401 || status == 403) {
         bm__da_response_release(r);
         return bm_errf(em, BM_EAUTH, "%s: HTTP %ld: %s", method, status,
                        err == BM_OK ? "unauthorized"
-                                    : bm_errmsg_str(em, err));
+                                    : bm_errmsg_str(&rem, err));
+    }
+    if (err != BM_OK) {
+        bm_errf(em, err, "%s", rem.msg);
     }
     if (status != 200 && err == BM_OK) {
         bm__da_response_release(r);

@@ -20,6 +20,22 @@ void bm_da_namespace_from_string(struct bm_da_namespace *out, const char *s,
            BM_DA_NS_ID_LEN - BM_DA_NS_V0_ZEROS);
 }
 
+enum bm_err bm_da_namespaces_from_config(struct bm_da_namespaces *out,
+                                         const char *header_ns,
+                                         const char *data_ns,
+                                         struct bm_errmsg *em)
+{
+    if (header_ns == NULL || header_ns[0] == '\0') {
+        return bm_errf(em, BM_ECONFIG, "da.namespace: must be set");
+    }
+    if (data_ns == NULL || data_ns[0] == '\0') {
+        data_ns = header_ns;
+    }
+    bm_da_namespace_from_string(&out->header, header_ns, strlen(header_ns));
+    bm_da_namespace_from_string(&out->data, data_ns, strlen(data_ns));
+    return BM_OK;
+}
+
 enum bm_err bm_da_namespace_parse(struct bm_da_namespace *out,
                                   const uint8_t *p, size_t len,
                                   const char *field, struct bm_errmsg *em)

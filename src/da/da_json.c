@@ -587,10 +587,13 @@ enum bm_err bm__da_response_parse(const char *body, size_t len,
 
     r->root = NULL;
     r->result = NULL;
-    err = bm__da_json_parse(body, len, &root, em);
-    if (err != BM_OK) {
-        return bm_errf(em, BM_EPROTO, "response: %s",
-                       bm_errmsg_str(em, err));
+    {
+        struct bm_errmsg pem = {{0}};
+        err = bm__da_json_parse(body, len, &root, &pem);
+        if (err != BM_OK) {
+            return bm_errf(em, BM_EPROTO, "response: %s",
+                           bm_errmsg_str(&pem, err));
+        }
     }
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);

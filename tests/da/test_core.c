@@ -31,6 +31,29 @@ static void test_namespace_v23(void **state)
                "000000000000000000000000000000000000004fd8e89212a2177e26d3");
 }
 
+static void test_namespaces_from_config(void **state)
+{
+    struct bm_da_namespaces n;
+    struct bm_errmsg em = {{0}};
+    (void)state;
+
+    assert_int_equal(bm_da_namespaces_from_config(&n, "test-chain-headers",
+                                                  "test-chain-data", &em),
+                     BM_OK);
+    assert_hex(n.header.b, BM_DA_NS_LEN,
+               "0000000000000000000000000000000000000028d007d5acf22ced1c47");
+    assert_hex(n.data.b, BM_DA_NS_LEN,
+               "000000000000000000000000000000000000004fd8e89212a2177e26d3");
+    /* data falls back to the header namespace */
+    assert_int_equal(
+        bm_da_namespaces_from_config(&n, "test-chain-headers", "", &em),
+        BM_OK);
+    assert_memory_equal(n.data.b, n.header.b, BM_DA_NS_LEN);
+    assert_int_equal(bm_da_namespaces_from_config(&n, NULL, "x", &em),
+                     BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "da.namespace"));
+}
+
 static void test_namespace_parse(void **state)
 {
     struct bm_da_namespace ns, got;
@@ -124,6 +147,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_namespace_v23),
+        cmocka_unit_test(test_namespaces_from_config),
         cmocka_unit_test(test_namespace_parse),
         cmocka_unit_test(test_id_v22),
         cmocka_unit_test(test_status_mapping),

@@ -159,6 +159,10 @@ static void test_connection_refused(void **state)
     assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
     cc.submit_options_json = "{\"gas_price\":";
     assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
+    cc.submit_options_json = NULL;
+    cc.auth_token = "abc\r\nX-Injected: 1";
+    assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
+    cc.auth_token = NULL;
     cc.url = NULL;
     assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
 }

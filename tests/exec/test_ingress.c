@@ -142,6 +142,8 @@ static void test_http(void **state)
     char *big = bm_xmalloc(BM_INGRESS_MAX_BODY + 100);
     struct bm_batch b = {0};
     struct bm_executor ex;
+    struct bm_buf root = {0};
+    struct bm_exec_result er = {0};
 
     (void)state;
     assert_int_equal(bm_kv_open(&kv, kvdir, &o, NULL), BM_OK);
@@ -178,7 +180,26 @@ static void test_http(void **state)
     assert_int_equal(b.n_txs, 2);
     assert_true(tx_is(&b.txs[0], "name=alice"));
     assert_true(tx_is(&b.txs[1], "city=paris"));
+
+    /* Queries: GET /kv/<key> at the latest height. */
+    assert_int_equal(http(port, "GET", "/kv/name", NULL, NULL, 0, &r), 404);
+    assert_int_equal(bm_executor_init_chain(&ex, 1, 1, "c", &root, NULL),
+                     BM_OK);
+    assert_int_equal(bm_executor_execute_txs(&ex, b.txs, b.n_txs, 1, 2,
+                                             root.ptr, root.len, &er, NULL),
+                     BM_OK);
+    assert_int_equal(http(port, "GET", "/kv/name", NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body, "\"value\":\"alice\""));
+    assert_non_null(strstr(r.body, "\"value_hex\":\"616c696365\""));
+    assert_non_null(strstr(r.body, "\"height\":1"));
+    assert_int_equal(http(port, "GET", "/kv/nobody", NULL, NULL, 0, &r),
+                     404);
+    assert_non_null(strstr(r.body, "key not found"));
+    assert_int_equal(http(port, "POST", "/kv/name", NULL, "a=1", 3, &r),
+                     404);
     bm_exec_txs_free(b.txs, b.n_txs);
+    bm_exec_result_release(&er);
+    bm_buf_release(&root);
 
     bm_kv_ingress_stop(srv);
     bm_free(big);
