@@ -220,13 +220,16 @@ struct bm_da_header {
  */
 struct bm_da_ops {
     /* blob.Submit: all blobs land at one DA height, returned in *height.
-     * Borrows blobs. options_json NULL means the configured options. */
+     * Borrows blobs (n >= 1, else BM_EINVAL). options_json (a JSON object
+     * text) NULL means the configured options. A blob above the client's
+     * max_blob_size fails with BM_EDA_TOO_BIG before any request. */
     enum bm_err (*submit)(void *ctx, const struct bm_da_blob *blobs,
                           size_t n, const char *options_json,
                           uint32_t timeout_ms, uint64_t *height,
                           struct bm_errmsg *em);
-    /* blob.GetAll: blobs at height in any of the namespaces. An empty
-     * height (null, [] or "blob: not found") gives BM_EDA_NOT_FOUND. */
+    /* blob.GetAll: blobs at height in any of the namespaces (1..64). An
+     * empty height (null, [] or "blob: not found") gives BM_EDA_NOT_FOUND;
+     * on success *out holds >= 1 blobs. */
     enum bm_err (*get_all)(void *ctx, uint64_t height,
                            const struct bm_da_namespace *ns, size_t n_ns,
                            uint32_t timeout_ms, struct bm_da_blob_list *out,
@@ -281,6 +284,8 @@ struct bm_da_client_config {
     const char *url;
     /* Bearer token; NULL or "" sends no Authorization header. */
     const char *auth_token;
+    /* Header carrying "Bearer <token>"; NULL = "Authorization". */
+    const char *auth_header;
     /* SubmitOptions JSON object (config da.submit_options); NULL = "{}". */
     const char *submit_options_json;
     /* Default per-call timeout; 0 = 60000 ms. */
@@ -374,6 +379,7 @@ struct bm_da_server_config {
     uint32_t latency_ms;       /* delay before every answer */
     uint32_t outage_after;     /* after N calls ... (0 = never) */
     uint32_t outage_for_ms;    /* ... drop connections for this long */
+    bool outage_errors;        /* ... or answer them with an error */
     enum bm_da_server_empty empty_mode;
     bool heights_as_numbers;   /* header JSON: numbers instead of strings */
     uint64_t seed;             /* fail-rate PRNG seed; 0 = time based */

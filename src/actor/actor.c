@@ -447,11 +447,12 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
     if (a == NULL) {
         return BM_ENOACTOR;
     }
-    /* Pin, and claim SCHED if the actor is idle, in one compare-exchange;
-     * under contention fall back to a plain fetch_add (claim after the
-     * push). */
+    /* Pin, and claim SCHED if the actor looks idle, in one
+     * compare-exchange; if it is busy (or the exchange loses a race) a
+     * plain fetch_add pins, and the claim, if needed, follows the push. */
     v = atomic_load_explicit(&a->life, memory_order_relaxed);
-    if ((uint32_t)(v >> 32) == to.gen && !(v & BM__LIFE_CLOSED) &&
+    if ((uint32_t)(v >> 32) == to.gen &&
+        !(v & (BM__LIFE_CLOSED | BM__LIFE_SCHED)) &&
         atomic_compare_exchange_strong(&a->life, &v,
                                        (v + 1) | BM__LIFE_SCHED)) {
         claimed = !(v & BM__LIFE_SCHED);
@@ -823,6 +824,20 @@ static void unpin_popped(struct bm__actor *a, uint32_t *pending)
     }
 }
 
+/* True if the calling worker has nothing else runnable (empty next slot
+ * and run queue). */
+static bool worker_idle_otherwise(struct bm_actor_system *sys)
+{
+    struct bm__worker *w = bm__tl_worker;
+    const struct bm__runq *q;
+
+    if (w == NULL || w->sys != sys || w->next_slot != NULL) {
+        return false;
+    }
+    q = sys->cfg.sched == BM_SCHED_SHARED ? &sys->shared : &w->rq;
+    return atomic_load_explicit(&q->len, memory_order_relaxed) == 0;
+}
+
 /* End of a turn: returns the popped messages' pins and clears SCHED in
  * one atomic, then reschedules if work arrived meanwhile. */
 static void release_turn(struct bm_actor_system *sys, struct bm__actor *a,
@@ -864,10 +879,17 @@ void bm__run_turn(struct bm_actor_system *sys, struct bm__actor *a)
                 goto exit;
             }
         }
-        if (n >= batch ||
-            atomic_load_explicit(&a->status, memory_order_relaxed) !=
-                BM__ST_RUNNING) {
+        if (atomic_load_explicit(&a->status, memory_order_relaxed) !=
+            BM__ST_RUNNING) {
             break;
+        }
+        if (n >= batch) {
+            /* Yield only if something else could run here; otherwise
+             * requeueing ourselves would just cost a queue round trip. */
+            if (!worker_idle_otherwise(sys)) {
+                break;
+            }
+            n = 0;
         }
         node = pop_user(a);
         if (node == NULL) {

@@ -50,6 +50,17 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+static enum bm_err add_header(struct bm_da_client *c, const char *line)
+{
+    struct curl_slist *h = curl_slist_append(c->headers, line);
+
+    if (h == NULL) {
+        return BM_ENOMEM;
+    }
+    c->headers = h;
+    return BM_OK;
+}
+
 enum bm_err bm_da_client_new(struct bm_da_client **out,
                              const struct bm_da_client_config *cfg,
                              struct bm_errmsg *em)
@@ -110,30 +121,39 @@ enum bm_err bm_da_client_new(struct bm_da_client **out,
         err = BM_ENOMEM;
         goto fail;
     }
-    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (c->headers != NULL) {
-        /* no "Expect: 100-continue" round trip for large bodies */
-        struct curl_slist *h = curl_slist_append(c->headers, "Expect:");
-        c->headers = h;
+    /* no "Expect: 100-continue" round trip for large bodies */
+    err = add_header(c, "Content-Type: application/json");
+    if (err == BM_OK) {
+        err = add_header(c, "Expect:");
     }
-    if (c->headers != NULL && cfg->auth_token != NULL &&
-        cfg->auth_token[0] != '\0') {
+    if (err != BM_OK) {
+        goto fail;
+    }
+    if (cfg->auth_token != NULL && cfg->auth_token[0] != '\0') {
         struct bm_dynbuf hb;
-        bm_dynbuf_init(&hb, 8192);
-        err = bm_dynbuf_printf(&hb, "Authorization: Bearer %s",
-                               cfg->auth_token);
-        if (err == BM_OK) {
-            c->headers = curl_slist_append(c->headers, (const char *)hb.ptr);
+        const char *name =
+            cfg->auth_header != NULL && cfg->auth_header[0] != '\0'
+                ? cfg->auth_header
+                : "Authorization";
+        for (const char *t = name; *t != '\0'; t++) {
+            if ((unsigned char)*t <= 0x20 || *t == 0x7f || *t == ':') {
+                err = bm_errf(em, BM_ECONFIG,
+                              "da.auth_header: invalid header name");
+                goto fail;
+            }
         }
-        bm_dynbuf_release(&hb);
+        bm_dynbuf_init(&hb, 8192);
+        err = bm_dynbuf_printf(&hb, "%s: Bearer %s", name, cfg->auth_token);
         if (err != BM_OK) {
+            bm_dynbuf_release(&hb);
             err = bm_errf(em, BM_ECONFIG, "da.auth_token: too long");
             goto fail;
         }
-    }
-    if (c->headers == NULL) {
-        err = BM_ENOMEM;
-        goto fail;
+        err = add_header(c, (const char *)hb.ptr);
+        bm_dynbuf_release(&hb);
+        if (err != BM_OK) {
+            goto fail;
+        }
     }
     curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);

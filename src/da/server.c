@@ -63,6 +63,7 @@ struct bm_da_server {
     uint32_t latency_ms;
     uint32_t outage_after;
     uint32_t outage_for_ms;
+    bool outage_errors;
     uint32_t block_time_ms;
     enum bm_da_server_empty empty_mode;
     bool numbers;
@@ -609,6 +610,10 @@ static unsigned handle(struct bm_da_server *s, struct conn *c,
         }
         drop = now - s->outage_start < (int64_t)s->outage_for_ms * 1000000;
         pthread_mutex_unlock(&s->mu);
+        if (drop && s->outage_errors) {
+            error_body(d, "null", 1, "local-da: unavailable (outage)");
+            return MHD_HTTP_SERVICE_UNAVAILABLE;
+        }
         if (drop) {
             return 0;
         }
@@ -880,6 +885,7 @@ enum bm_err bm_da_server_start(struct bm_da_server **out,
     s->latency_ms = cfg->latency_ms;
     s->outage_after = cfg->outage_after;
     s->outage_for_ms = cfg->outage_for_ms;
+    s->outage_errors = cfg->outage_errors;
     s->block_time_ms = cfg->block_time_ms;
     s->empty_mode = cfg->empty_mode;
     s->numbers = cfg->heights_as_numbers;

@@ -37,6 +37,7 @@ static void usage(FILE *f)
             "  --latency D           delay every answer by D\n"
             "  --outage-after N      after N calls, drop connections ...\n"
             "  --outage-for D        ... for D (default 10s)\n"
+            "  --outage-errors       answer with errors during the outage\n"
             "  --empty-mode M        GetAll on an empty height: notfound "
             "(default),\n"
             "                        null or empty (celestia-node's forms)\n"
@@ -112,6 +113,10 @@ static int serve(int argc, char **argv)
         }
         if (strcmp(a, "--numeric-heights") == 0) {
             cfg.heights_as_numbers = true;
+            continue;
+        }
+        if (strcmp(a, "--outage-errors") == 0) {
+            cfg.outage_errors = true;
             continue;
         }
         if (v == NULL) {

@@ -5,6 +5,7 @@
  */
 #include "bm_test.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -456,6 +457,78 @@ static void test_vtable(void **state)
     fx_close(&fx, true);
 }
 
+/* Several clients in parallel threads against one server: every Submit
+ * gets its own height and every blob reads back. */
+struct worker {
+    struct bm_da_server *s;
+    struct bm_da_namespace ns;
+    uint64_t heights[10];
+    int failures;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct bm_da_client *c = da_client(w->s, NULL, 10000);
+    struct bm_errmsg em = {{0}};
+
+    for (int i = 0; i < 10; i++) {
+        struct bm_da_blob b;
+        struct bm_da_blob_list l = {NULL, 0};
+        uint8_t data[300];
+        memset(data, i, sizeof(data));
+        data[0] = w->ns.b[28];
+        if (bm_da_blob_init_v0(&b, &w->ns, data, sizeof(data)) != BM_OK ||
+            bm_da_client_submit(c, &b, 1, NULL, 0, &w->heights[i], &em) !=
+                BM_OK ||
+            bm_da_client_get_all(c, w->heights[i], &w->ns, 1, 0, &l, &em) !=
+                BM_OK ||
+            l.n != 1 || !bm_buf_eq(&l.v[0].data, &b.data)) {
+            w->failures++;
+        }
+        bm_da_blob_list_release(&l);
+        bm_da_blob_release(&b);
+    }
+    bm_da_client_free(c);
+    return NULL;
+}
+
+static void test_parallel_clients(void **state)
+{
+    struct fixture fx = {.s = NULL};
+    struct worker w[4];
+    pthread_t th[4];
+    (void)state;
+
+    fx_open(&fx, NULL);
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].s = fx.s;
+        snprintf(name, sizeof(name), "worker-%d", i);
+        bm_da_namespace_from_string(&w[i].ns, name, strlen(name));
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    /* 40 submits on top of the genesis height, all distinct */
+    assert_int_equal(bm_da_server_height(fx.s), 41);
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 10; j++) {
+            for (int k = 0; k < 4; k++) {
+                for (int m = 0; m < 10; m++) {
+                    if (i != k || j != m) {
+                        assert_true(w[i].heights[j] != w[k].heights[m]);
+                    }
+                }
+            }
+        }
+    }
+    fx_close(&fx, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_block_time),
         cmocka_unit_test(test_vtable),
+        cmocka_unit_test(test_parallel_clients),
     };
     return BM_TEST_RUN(tests);
 }

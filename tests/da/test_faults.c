@@ -127,6 +127,33 @@ static void test_outage(void **state)
     da_rm_home(home);
 }
 
+static void test_outage_errors(void **state)
+{
+    struct bm_da_server_config cfg;
+    struct bm_da_server *s;
+    struct bm_da_client *c;
+    struct bm_da_header hd;
+    struct bm_errmsg em = {{0}};
+    char home[512];
+    (void)state;
+
+    da_tmp_home(home, sizeof(home));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.home = home;
+    cfg.outage_after = 1;
+    cfg.outage_for_ms = 60000;
+    cfg.outage_errors = true;
+    s = da_start(&cfg);
+    c = da_client(s, NULL, 2000);
+    assert_int_equal(bm_da_client_header_network_head(c, 0, &hd, &em), BM_OK);
+    assert_int_equal(bm_da_client_header_network_head(c, 0, &hd, &em),
+                     BM_EDA_ERROR);
+    assert_non_null(strstr(em.msg, "outage"));
+    bm_da_client_free(c);
+    bm_da_server_stop(s);
+    da_rm_home(home);
+}
+
 static void test_connection_refused(void **state)
 {
     struct bm_da_client_config cc;
@@ -162,6 +189,10 @@ static void test_connection_refused(void **state)
     cc.submit_options_json = NULL;
     cc.auth_token = "abc\r\nX-Injected: 1";
     assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
+    cc.auth_token = "tok";
+    cc.auth_header = "X-Auth: y";
+    assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
+    cc.auth_header = NULL;
     cc.auth_token = NULL;
     cc.url = NULL;
     assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
@@ -321,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_timeout_is_deadline),
         cmocka_unit_test(test_fail_rate),
         cmocka_unit_test(test_outage),
+        cmocka_unit_test(test_outage_errors),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_hostile_server),
     };

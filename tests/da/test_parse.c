@@ -292,6 +292,54 @@ static void test_request(void **state)
     bm__da_request_release(&req);
 }
 
+/* Every bm_ allocation in the decoders fails in turn: errors only, no
+ * crash, no leak (BM_TEST_RUN checks the live count at exit). */
+static void test_alloc_failures(void **state)
+{
+    const char *body =
+        "{\"id\":7,\"result\":[{\"namespace\":"
+        "\"AAAAAAAAAAAAAAAAAAAAAAAAACjQB9Ws8iztHEc=\",\"data\":\"aGVsbG8=\","
+        "\"commitment\":\"bXv72VwMR5mZlnhBKw3JPg9NPHs+jfgWvL3h7ylkxkI=\"},"
+        "{\"namespace\":\"AAAAAAAAAAAAAAAAAAAAAAAAACjQB9Ws8iztHEc=\","
+        "\"data\":\"d29ybGQ=\",\"signer\":\"AQEBAQEBAQEBAQEBAQEBAQEBAQE=\","
+        "\"share_version\":1}]}";
+    const char *req =
+        "{\"id\":3,\"method\":\"blob.Submit\",\"params\":[[{\"namespace\":"
+        "\"AAAAAAAAAAAAAAAAAAAAAAAAACjQB9Ws8iztHEc=\",\"data\":\"aGk=\"},"
+        "{\"namespace\":\"AAAAAAAAAAAAAAAAAAAAAAAAACjQB9Ws8iztHEc=\","
+        "\"data\":\"aGk=\"}],{}]}";
+    int ok = 0;
+    (void)state;
+
+    for (int64_t n = 1; n <= 12; n++) {
+        struct bm__da_response r = {NULL, NULL};
+        struct bm_da_blob_list l = {NULL, 0};
+        struct bm__da_request q;
+        int code = 0;
+        enum bm_err err;
+        bm_alloc_fail_after(n);
+        err = bm__da_response_parse(body, strlen(body), 7, &r, NULL);
+        if (err == BM_OK) {
+            err = bm__da_decode_blobs(r.result, &l, NULL);
+            if (err == BM_OK) {
+                assert_int_equal(l.n, 2);
+                assert_true(l.v[1].has_signer);
+                ok++;
+            } else {
+                assert_int_equal(err, BM_ENOMEM);
+            }
+        }
+        bm_da_blob_list_release(&l);
+        bm__da_response_release(&r);
+        bm_alloc_fail_after(n);
+        err = bm__da_request_parse(req, strlen(req), &q, &code, NULL);
+        assert_true(err == BM_OK || err == BM_ENOMEM);
+        bm__da_request_release(&q);
+        bm_alloc_fail_after(0);
+    }
+    assert_true(ok > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_base64_vs_sodium),
         cmocka_unit_test(test_response),
         cmocka_unit_test(test_request),
+        cmocka_unit_test(test_alloc_failures),
     };
     return BM_TEST_RUN(tests);
 }
