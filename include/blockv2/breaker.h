@@ -29,7 +29,8 @@
  * blocks beyond that, so they are safe to call from pooled actors. The
  * state-change callback runs with that mutex held (this is what keeps
  * callbacks in transition order): it must not block and must not call any
- * bm_breaker_* function on the same breaker.
+ * bm_breaker_* function on the same breaker. Every state change is also
+ * logged at info level (module "breaker"), a rare event.
  *
  * Time comes from a monotonic clock in nanoseconds: CLOCK_MONOTONIC by
  * default, or an injected function (tests).

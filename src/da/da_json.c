@@ -10,6 +10,7 @@
 
 
 #include "util/alloc.h"
+#include "util/rfc3339.h"
 
 #define SHARE_FIRST 478u
 #define SHARE_CONT 482u
@@ -336,79 +337,20 @@ struct json_object *bm__da_json_get(struct json_object *obj, const char *key)
     return NULL;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static bool digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
+/* Accepts what this parser has always accepted from DA nodes: 't'/'z',
+ * second 60 and days 29..31 in any month, but not ',' as decimal mark. */
+#define DA_TIME_FLAGS \
+    (BM_RFC3339_LOWER | BM_RFC3339_SEC60 | BM_RFC3339_LOOSE_MDAY)
 
 enum bm_err bm__da_time_parse(const char *s, size_t len, int64_t *ns)
 {
-    unsigned y, mo, d, h, mi, se, frac = 0, oh, om;
-    size_t i = 19, fd = 0;
-    int64_t secs, off = 0;
+    int64_t secs;
+    int32_t frac;
+    enum bm_err err = bm_rfc3339_parse(s, len, DA_TIME_FLAGS, &secs, &frac);
 
-    if (len < 20 || !digits(s, 4, &y) || s[4] != '-' ||
-        !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
-        (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
-        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &se)) {
-        return BM_EPARSE;
+    if (err != BM_OK) {
+        return err;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        se > 60) {
-        return BM_EPARSE;
-    }
-    if (s[i] == '.') {
-        i++;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (fd < 9) {
-                frac = frac * 10 + (unsigned)(s[i] - '0');
-                fd++;
-            }
-            i++;
-        }
-        if (fd == 0) {
-            return BM_EPARSE;
-        }
-        for (size_t k = fd; k < 9; k++) {
-            frac *= 10;
-        }
-    }
-    if (i < len && (s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
-        off = 0;
-    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') &&
-               digits(s + i + 1, 2, &oh) && s[i + 3] == ':' &&
-               digits(s + i + 4, 2, &om) && oh < 24 && om < 60) {
-        off = (int64_t)(oh * 3600 + om * 60);
-        if (s[i] == '-') {
-            off = -off;
-        }
-    } else {
-        return BM_EPARSE;
-    }
-    secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
     /* int64 ns covers 1678..2262 */
     if (secs > INT64_MAX / 1000000000 - 1 || secs < INT64_MIN / 1000000000 + 1) {
         return BM_EOVERFLOW;
@@ -419,18 +361,10 @@ enum bm_err bm__da_time_parse(const char *s, size_t len, int64_t *ns)
 
 void bm__da_time_format(char *out, size_t cap, int64_t ns)
 {
-    time_t secs = (time_t)(ns / 1000000000);
-    long frac = (long)(ns % 1000000000);
-    struct tm tm;
+    char t[BM_RFC3339_MAX];
 
-    if (frac < 0) {
-        frac += 1000000000;
-        secs--;
-    }
-    gmtime_r(&secs, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, frac);
+    bm_rfc3339_format_utc9(ns / 1000000000, (int32_t)(ns % 1000000000), t);
+    snprintf(out, cap, "%s", t);
 }
 
 static enum bm_err get_string(struct json_object *o, const char **s,

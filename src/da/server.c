@@ -32,6 +32,7 @@
 #include "da/da_json.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/lmdb_err.h"
 #include "util/log.h"
 
 #define MAP_SIZE ((size_t)4 << 30)
@@ -92,13 +93,13 @@ static void sleep_ms(uint32_t ms)
 
 /* ---- store ---- */
 
+/* The local DA server reports only "map full" distinctly; every other LMDB
+ * failure (even MDB_NOTFOUND) is BM_EIO to its callers. */
 static enum bm_err mdb_err(int rc, struct bm_errmsg *em, const char *what)
 {
-    if (rc == MDB_MAP_FULL) {
-        return bm_errf(em, BM_EMAP_FULL, "local-da: %s: %s", what,
-                       mdb_strerror(rc));
-    }
-    return bm_errf(em, BM_EIO, "local-da: %s: %s", what, mdb_strerror(rc));
+    enum bm_err err = bm_lmdb_err(rc) == BM_EMAP_FULL ? BM_EMAP_FULL : BM_EIO;
+
+    return bm_errf(em, err, "local-da: %s: %s", what, mdb_strerror(rc));
 }
 
 /* Appends a new height with the given blobs (n may be 0). Holds mu. */

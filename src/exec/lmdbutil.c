@@ -8,48 +8,7 @@
 
 #include "util/alloc.h"
 #include "util/errmsg.h"
-
-enum bm_err bm__mdb_err(int rc)
-{
-    switch (rc) {
-    case MDB_SUCCESS:
-        return BM_OK;
-    case MDB_NOTFOUND:
-        return BM_ENOTFOUND;
-    case MDB_MAP_FULL:
-        return BM_EMAP_FULL;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-    case MDB_BAD_DBI:
-    case MDB_INCOMPATIBLE:
-        return BM_ECORRUPT;
-    case MDB_KEYEXIST:
-        return BM_EEXIST;
-    case MDB_BAD_VALSIZE:
-        return BM_ETOOBIG;
-    case MDB_READERS_FULL:
-    case MDB_TXN_FULL:
-    case MDB_CURSOR_FULL:
-    case MDB_DBS_FULL:
-        return BM_EFULL;
-    case ENOMEM:
-        return BM_ENOMEM;
-    case EACCES:
-    case EPERM:
-        return BM_EPERM;
-    case EAGAIN:
-    case EBUSY:
-        return BM_ELOCKED;
-    case ENOENT:
-        return BM_ENOTFOUND;
-    case EROFS:
-        return BM_EREADONLY;
-    default:
-        return BM_EIO;
-    }
-}
+#include "util/lmdb_err.h"
 
 enum bm_err bm__mkdir_p(const char *dir, struct bm_errmsg *em)
 {
@@ -104,7 +63,7 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
         rc = mdb_env_open(env, dir, flags | MDB_NOTLS, 0600);
     }
     if (rc != 0) {
-        err = bm__mdb_err(rc);
+        err = bm_lmdb_err(rc);
         bm_errf(em, err, "cannot open LMDB environment '%s': %s", dir,
                 mdb_strerror(rc));
         if (env != NULL) {

@@ -11,12 +11,9 @@
 #include <lmdb.h>
 
 #include "blockv2/err.h"
+#include "util/lmdb_err.h" /* bm_lmdb_err, used by every includer */
 
 struct bm_errmsg;
-
-/* Maps an LMDB or errno code to enum bm_err (MDB_MAP_FULL -> BM_EMAP_FULL,
- * MDB_NOTFOUND -> BM_ENOTFOUND, corruption codes -> BM_ECORRUPT, ...). */
-enum bm_err bm__mdb_err(int rc);
 
 /* Creates dir and its missing parents (mode 0700). Borrows dir. */
 enum bm_err bm__mkdir_p(const char *dir, struct bm_errmsg *em);

@@ -175,7 +175,7 @@ static enum bm_err load_queue(struct bm_seq *s, MDB_txn *txn,
 
     rc = mdb_cursor_open(txn, s->queue, &cur);
     if (rc != 0) {
-        return bm_errf(em, bm__mdb_err(rc), "seq: cursor: %s",
+        return bm_errf(em, bm_lmdb_err(rc), "seq: cursor: %s",
                        mdb_strerror(rc));
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -210,7 +210,7 @@ static enum bm_err load_queue(struct bm_seq *s, MDB_txn *txn,
         s->n_bytes += v.mv_size;
     }
     if (rc != MDB_NOTFOUND) {
-        err = bm_errf(em, bm__mdb_err(rc), "seq: reading queue: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "seq: reading queue: %s",
                       mdb_strerror(rc));
     }
 out:
@@ -302,7 +302,7 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
         }
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "seq: cannot open queue in '%s': "
+        err = bm_errf(em, bm_lmdb_err(rc), "seq: cannot open queue in '%s': "
                       "%s", dir, mdb_strerror(rc));
         goto out;
     }
@@ -313,7 +313,7 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "seq: commit: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "seq: commit: %s",
                       mdb_strerror(rc));
         goto out;
     }
@@ -433,7 +433,7 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "submit_batch_txs: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "submit_batch_txs: %s",
                       mdb_strerror(rc));
         goto rollback;
     }
@@ -543,7 +543,7 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
         *end = bm_get_be64(k.mv_data) + 1;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
-        err = bm_errf(em, bm__mdb_err(rc), "seq: reading queue: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "seq: reading queue: %s",
                       mdb_strerror(rc));
     }
 out:
@@ -710,7 +710,7 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "seq ack: %s", mdb_strerror(rc));
+        err = bm_errf(em, bm_lmdb_err(rc), "seq ack: %s", mdb_strerror(rc));
         goto out;
     }
     /* Pop the acked hashes; postponed ones stay in the set and move to the
@@ -832,7 +832,7 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "drop_committed: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "drop_committed: %s",
                       mdb_strerror(rc));
         goto out;
     }

@@ -223,7 +223,7 @@ static enum bm_err load_state(struct bm_kv *kv, struct bm_errmsg *em)
 
     rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
-        return bm_errf(em, bm__mdb_err(rc), "kv: cannot begin txn: %s",
+        return bm_errf(em, bm_lmdb_err(rc), "kv: cannot begin txn: %s",
                        mdb_strerror(rc));
     }
     k.mv_data = (void *)"genesis";
@@ -233,7 +233,7 @@ static enum bm_err load_state(struct bm_kv *kv, struct bm_errmsg *em)
         goto out;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "kv: meta.genesis: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "kv: meta.genesis: %s",
                       mdb_strerror(rc));
         goto out;
     }
@@ -352,7 +352,7 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "kv: cannot open databases in "
+        err = bm_errf(em, bm_lmdb_err(rc), "kv: cannot open databases in "
                       "'%s': %s", dir, mdb_strerror(rc));
         goto out;
     }
@@ -545,7 +545,7 @@ static enum bm_err write_state(struct bm_kv *kv, MDB_txn *txn,
     bm_put_be64(rec, height);
     bm_put_be64(rec + 8, n_pairs);
     acc_bytes(acc, rec + 16);
-    return bm__mdb_err(mdb_put(txn, kv->meta, &k, &v, 0));
+    return bm_lmdb_err(mdb_put(txn, kv->meta, &k, &v, 0));
 }
 
 static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
@@ -603,7 +603,7 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
         rc = mdb_put(txn, kv->meta, &k, &v, 0);
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "init_chain: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "init_chain: %s",
                       mdb_strerror(rc));
         goto out;
     }
@@ -616,7 +616,7 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "init_chain: commit: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "init_chain: commit: %s",
                       mdb_strerror(rc));
         goto out;
     }
@@ -733,7 +733,7 @@ static enum bm_err replay_height(struct bm_kv *kv, uint64_t height,
         err = bm_errf(em, BM_ESTATE, "execute_txs: height %llu was executed "
                       "but its record is gone", (unsigned long long)height);
     } else if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "execute_txs: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: %s",
                       mdb_strerror(rc));
     } else if (v.mv_size != HEIGHT_REC_SIZE) {
         err = bm_errf(em, BM_ECORRUPT, "execute_txs: heights[%llu] is %zu "
@@ -813,7 +813,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
     n_pairs = kv->n_pairs;
     rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "execute_txs: begin: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: begin: %s",
                       mdb_strerror(rc));
         goto out;
     }
@@ -854,7 +854,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
             rc = mdb_put(txn, kv->pairs, &k, &v, 0);
         }
         if (rc != 0) {
-            err = bm_errf(em, bm__mdb_err(rc), "execute_txs: txs[%zu]: %s", i,
+            err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: txs[%zu]: %s", i,
                           mdb_strerror(rc));
             goto out;
         }
@@ -876,7 +876,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
         bm_put_be64(be, height);
         memcpy(rec, root.b, BM_HASH_SIZE);
         memcpy(rec + BM_HASH_SIZE, digest.b, BM_HASH_SIZE);
-        err = bm__mdb_err(mdb_put(txn, kv->heights, &k, &v, MDB_APPEND));
+        err = bm_lmdb_err(mdb_put(txn, kv->heights, &k, &v, MDB_APPEND));
     }
     if (err) {
         bm_errf(em, err, "execute_txs: cannot write height %llu",
@@ -886,7 +886,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "execute_txs: commit: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: commit: %s",
                       mdb_strerror(rc));
         goto out;
     }
@@ -950,7 +950,7 @@ static enum bm_err kv_set_final(void *ctx, uint64_t height,
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "set_final: %s", mdb_strerror(rc));
+        err = bm_errf(em, bm_lmdb_err(rc), "set_final: %s", mdb_strerror(rc));
         goto out;
     }
     kv->final_height = height;
@@ -1038,7 +1038,7 @@ enum bm_err bm_kv_get(struct bm_kv *kv, const uint8_t *key, size_t key_len,
     }
     rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
-        return bm_errf(em, bm__mdb_err(rc), "kv get: %s", mdb_strerror(rc));
+        return bm_errf(em, bm_lmdb_err(rc), "kv get: %s", mdb_strerror(rc));
     }
     rc = mdb_get(txn, kv->pairs, &k, &v);
     if (rc == MDB_NOTFOUND) {
@@ -1046,7 +1046,7 @@ enum bm_err bm_kv_get(struct bm_kv *kv, const uint8_t *key, size_t key_len,
         goto out;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm__mdb_err(rc), "kv get: %s", mdb_strerror(rc));
+        err = bm_errf(em, bm_lmdb_err(rc), "kv get: %s", mdb_strerror(rc));
         goto out;
     }
     err = bm_buf_set(value, v.mv_data, v.mv_size);
