@@ -416,9 +416,11 @@ enum bm_err bm_da_client_get_all(struct bm_da_client *c, uint64_t height,
     return err;
 }
 
-/* "height,ns,commitment" params of Get and GetProof. */
+/* "height,ns,commitment" params of Get and GetProof, or with proof != NULL
+ * "height,ns,proof,commitment" of Included (proof spliced in verbatim). */
 static enum bm_err by_commitment(struct bm_dynbuf *p, uint64_t height,
                                  const struct bm_da_namespace *ns,
+                                 const uint8_t *proof, size_t proof_len,
                                  const uint8_t *commitment)
 {
     enum bm_err err = bm_dynbuf_printf(p, "%" PRIu64 ",", height);
@@ -429,9 +431,37 @@ static enum bm_err by_commitment(struct bm_dynbuf *p, uint64_t height,
     if (err == BM_OK) {
         err = bm_dynbuf_append_byte(p, ',');
     }
+    if (err == BM_OK && proof != NULL) {
+        err = bm_dynbuf_append(p, proof, proof_len);
+        if (err == BM_OK) {
+            err = bm_dynbuf_append_byte(p, ',');
+        }
+    }
     if (err == BM_OK) {
         err = append_commitment(p, commitment);
     }
+    return err;
+}
+
+/* Calls method (Get or GetProof) with "height,ns,commitment" params; on
+ * success *r holds the response (caller releases it in every case). */
+static enum bm_err call_by_commitment(struct bm_da_client *c,
+                                      const char *method, uint64_t height,
+                                      const struct bm_da_namespace *ns,
+                                      const uint8_t *commitment,
+                                      uint32_t timeout_ms,
+                                      struct bm__da_response *r,
+                                      struct bm_errmsg *em)
+{
+    struct bm_dynbuf p;
+    enum bm_err err;
+
+    bm_dynbuf_init(&p, 4096);
+    err = by_commitment(&p, height, ns, NULL, 0, commitment);
+    if (err == BM_OK) {
+        err = call(c, method, &p, timeout_ms, r, em);
+    }
+    bm_dynbuf_release(&p);
     return err;
 }
 
@@ -441,16 +471,10 @@ enum bm_err bm_da_client_get(struct bm_da_client *c, uint64_t height,
                              uint32_t timeout_ms, struct bm_da_blob *out,
                              struct bm_errmsg *em)
 {
-    struct bm_dynbuf p;
     struct bm__da_response r = {NULL, NULL};
-    enum bm_err err;
+    enum bm_err err = call_by_commitment(c, "blob.Get", height, ns,
+                                         commitment, timeout_ms, &r, em);
 
-    bm_dynbuf_init(&p, 4096);
-    err = by_commitment(&p, height, ns, commitment);
-    if (err == BM_OK) {
-        err = call(c, "blob.Get", &p, timeout_ms, &r, em);
-    }
-    bm_dynbuf_release(&p);
     if (err == BM_OK) {
         err = bm__da_decode_blob(r.result, out, em);
     }
@@ -463,16 +487,10 @@ enum bm_err bm_da_client_get_proof(
     const uint8_t commitment[BM_DA_COMMITMENT_LEN], uint32_t timeout_ms,
     struct bm_buf *proof_json, struct bm_errmsg *em)
 {
-    struct bm_dynbuf p;
     struct bm__da_response r = {NULL, NULL};
-    enum bm_err err;
+    enum bm_err err = call_by_commitment(c, "blob.GetProof", height, ns,
+                                         commitment, timeout_ms, &r, em);
 
-    bm_dynbuf_init(&p, 4096);
-    err = by_commitment(&p, height, ns, commitment);
-    if (err == BM_OK) {
-        err = call(c, "blob.GetProof", &p, timeout_ms, &r, em);
-    }
-    bm_dynbuf_release(&p);
     if (err == BM_OK) {
         err = bm__da_decode_proof(r.result, proof_json, em);
     }
@@ -498,22 +516,7 @@ enum bm_err bm_da_client_included(
         return bm_errf(em, BM_EINVAL, "blob.Included: proof is not JSON");
     }
     bm_dynbuf_init(&p, MAX_REQUEST);
-    err = bm_dynbuf_printf(&p, "%" PRIu64 ",", height);
-    if (err == BM_OK) {
-        err = append_ns(&p, ns);
-    }
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&p, ',');
-    }
-    if (err == BM_OK) {
-        err = bm_dynbuf_append(&p, proof_json, proof_len);
-    }
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&p, ',');
-    }
-    if (err == BM_OK) {
-        err = append_commitment(&p, commitment);
-    }
+    err = by_commitment(&p, height, ns, proof_json, proof_len, commitment);
     if (err == BM_OK) {
         err = call(c, "blob.Included", &p, timeout_ms, &r, em);
     }

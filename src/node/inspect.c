@@ -16,6 +16,7 @@
 #include "node/cli.h"
 #include "util/alloc.h"
 #include "util/hex.h"
+#include "util/utf8.h"
 
 /* Largest hex text accepted with --hex (two digits per byte + spacing). */
 #define HEX_INPUT_MAX ((size_t)BM_MAX_MESSAGE_SIZE * 2 + (1u << 20))
@@ -134,48 +135,6 @@ static void jadd_bool_or_null(struct jctx *c, struct json_object *o,
     }
 }
 
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned char b = s[i];
-        size_t k;
-        uint32_t cp;
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        if (b >= 0xc2 && b <= 0xdf) {
-            k = 1;
-            cp = b & 0x1f;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            k = 2;
-            cp = b & 0x0f;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            k = 3;
-            cp = b & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k) {
-            return false;
-        }
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        i += k + 1;
-    }
-    return true;
-}
-
 /* A string field: JSON string if valid UTF-8, else {"hex": "..."}. */
 static void jadd_str(struct jctx *c, struct json_object *o, const char *key,
                      const char *s)
@@ -186,7 +145,7 @@ static void jadd_str(struct jctx *c, struct json_object *o, const char *key,
         c->oom = true;
         return;
     }
-    if (utf8_valid((const unsigned char *)(s == NULL ? "" : s), n)) {
+    if (bm_utf8_valid((const uint8_t *)(s == NULL ? "" : s), n)) {
         jadd(c, o, key, json_object_new_string_len(s == NULL ? "" : s,
                                                    (int)n));
         return;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/utf8.h"
 
 /* ---- wire schemas ---- */
 
@@ -101,49 +102,6 @@ enum bm_err bm__get_varint(const uint8_t *p, size_t n, size_t *pos,
         }
     }
     return BM_EVARINT; /* longer than 10 bytes */
-}
-
-/* Go's utf8.Valid: no overlongs, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len) {
-            return false;
-        }
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-            (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        i += len;
-    }
-    return true;
 }
 
 struct walk {
@@ -245,7 +203,7 @@ static enum bm_err walk_msg(struct walk *w, const struct bm__msg_schema *s,
             if (vlen > BM_MAX_CHAIN_ID) {
                 return BM_ETOOBIG;
             }
-            if (!utf8_valid(p + vstart, vlen)) {
+            if (!bm_utf8_valid(p + vstart, vlen)) {
                 return BM_EDECODE;
             }
             break;

@@ -3,6 +3,8 @@
 #include "keys/keyio.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/rfc3339.h"
+#include "util/utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -48,120 +50,18 @@ enum bm_err bm_genesis_copy(struct bm_genesis *dst,
 
 /* ---- time ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (era arithmetic:
- * 400-year cycles of 146097 days, years starting in March). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (int64_t)(m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static bool digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* Parses RFC 3339 into Unix seconds (may be negative) and nanoseconds. */
+/* Parses RFC 3339 as Go's time.Parse(time.RFC3339) does into Unix seconds
+ * (may be negative) and nanoseconds. */
 static enum bm_err parse_rfc3339(const char *s, size_t len, int64_t *sec,
                                  uint32_t *nsec)
 {
-    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30,
-                                       31, 31, 30, 31, 30, 31};
-    unsigned year, mon, day, hour, min, secs, oh = 0, om = 0;
-    uint32_t frac = 0;
-    size_t i = 19;
-    int sign = 0;
-    unsigned dim;
+    int32_t frac;
+    enum bm_err err = bm_rfc3339_parse(s, len, BM_RFC3339_GO, sec, &frac);
 
-    if (len < 20 || !digits(s, 4, &year) || s[4] != '-' ||
-        !digits(s + 5, 2, &mon) || s[7] != '-' || !digits(s + 8, 2, &day) ||
-        s[10] != 'T' || !digits(s + 11, 2, &hour) || s[13] != ':' ||
-        !digits(s + 14, 2, &min) || s[16] != ':' ||
-        !digits(s + 17, 2, &secs)) {
-        return BM_EPARSE;
+    if (err == BM_OK) {
+        *nsec = (uint32_t)frac;
     }
-    if (s[i] == '.' || s[i] == ',') {
-        size_t nd = 0;
-        i++;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (nd < 9) {
-                frac = frac * 10 + (uint32_t)(s[i] - '0');
-            }
-            nd++;
-            i++;
-        }
-        if (nd == 0) {
-            return BM_EPARSE;
-        }
-        for (; nd < 9; nd++) {
-            frac *= 10;
-        }
-    }
-    if (i >= len) {
-        return BM_EPARSE;
-    }
-    if (s[i] == 'Z') {
-        i++;
-    } else if (s[i] == '+' || s[i] == '-') {
-        sign = s[i] == '+' ? 1 : -1;
-        if (len - i < 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-            !digits(s + i + 4, 2, &om)) {
-            return BM_EPARSE;
-        }
-        i += 6;
-    } else {
-        return BM_EPARSE;
-    }
-    if (i != len) {
-        return BM_EPARSE;
-    }
-    if (mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 ||
-        secs > 59 || oh > 23 || om > 59) {
-        return BM_EPARSE;
-    }
-    dim = mdays[mon - 1] + (mon == 2 && is_leap(year) ? 1 : 0);
-    if (day > dim) {
-        return BM_EPARSE;
-    }
-    *sec = days_from_civil(year, mon, day) * 86400 + hour * 3600 +
-           min * 60 + secs - sign * (int64_t)(oh * 3600 + om * 60);
-    *nsec = frac;
-    return BM_OK;
+    return err;
 }
 
 enum bm_err bm_genesis_time_parse(const char *s, size_t len, uint64_t *ns)
@@ -183,73 +83,13 @@ enum bm_err bm_genesis_time_parse(const char *s, size_t len, uint64_t *ns)
 
 void bm_genesis_time_format(uint64_t ns, char out[BM_RFC3339_SIZE])
 {
-    uint64_t sec = ns / NS_PER_S;
-    uint32_t frac = (uint32_t)(ns % NS_PER_S);
-    int64_t y;
-    unsigned m, d, sod = (unsigned)(sec % 86400);
-    int n;
+    _Static_assert(BM_RFC3339_SIZE >= BM_RFC3339_MAX, "buffer too small");
 
-    civil_from_days((int64_t)(sec / 86400), &y, &m, &d);
-    n = snprintf(out, BM_RFC3339_SIZE, "%04lld-%02u-%02uT%02u:%02u:%02u",
-                 (long long)y, m, d, sod / 3600, sod / 60 % 60, sod % 60);
-    if (frac != 0 && n > 0 && n < BM_RFC3339_SIZE - 12) {
-        int nd = 9;
-        while (frac % 10 == 0) {
-            frac /= 10;
-            nd--;
-        }
-        n += snprintf(out + n, (size_t)(BM_RFC3339_SIZE - n), ".%0*u", nd,
-                      frac);
-    }
-    if (n > 0 && n < BM_RFC3339_SIZE - 1) {
-        out[n] = 'Z';
-        out[n + 1] = '\0';
-    }
+    bm_rfc3339_format_utc((int64_t)(ns / NS_PER_S), (int32_t)(ns % NS_PER_S),
+                          out);
 }
 
 /* ---- validation ---- */
-
-static bool utf8_valid(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k) {
-            return false;
-        }
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        i += k + 1;
-    }
-    return true;
-}
 
 enum bm_err bm_genesis_validate(const struct bm_genesis *g, const char *name,
                                 struct bm_errmsg *em)
@@ -267,7 +107,7 @@ enum bm_err bm_genesis_validate(const struct bm_genesis *g, const char *name,
                        "above the %u byte limit", name, len,
                        BM_GENESIS_CHAIN_ID_MAX);
     }
-    if (!utf8_valid((const uint8_t *)g->chain_id, len)) {
+    if (!bm_utf8_valid((const uint8_t *)g->chain_id, len)) {
         return bm_errf(em, BM_EGENESIS, WHAT " '%s': chain_id: not valid "
                        "UTF-8", name);
     }

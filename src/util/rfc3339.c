@@ -158,7 +158,7 @@ static size_t format(int64_t sec, int32_t nsec, bool trim,
                  y < 0 ? "-" : "", y < 0 ? -(long long)y : (long long)y, m, d,
                  (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
                  (unsigned)(sod % 60));
-    if (n < 0 || n >= BM_RFC3339_MAX - 12) {
+    if (n < 0 || (size_t)n + sizeof(".123456789Z") > BM_RFC3339_MAX) {
         out[0] = '\0'; /* unreachable: the year has at most 12 digits */
         return 0;
     }

@@ -13,9 +13,9 @@
 
 #include "blockv2/err.h"
 
-/* Output buffer size of the formatters, with NUL (covers every int64 sec:
- * "-292277026596-12-04T15:30:08.999999999Z"). */
-#define BM_RFC3339_MAX 48
+/* Output buffer size of the formatters, with NUL; exactly enough for the
+ * longest int64 sec: "-292277022657-01-27T08:29:52.999999999Z" (39 chars). */
+#define BM_RFC3339_MAX 40
 
 /*
  * Parser flags. 0 is the core grammar: 'T' and 'Z' upper case only, '.'
