@@ -525,6 +525,9 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
                                           memory_order_relaxed);
                 bm__discard_node(sys, a, old, BM_ECANCELED);
             }
+            /* One out (by us or by the consumer), one in: the depth after
+             * the push stays within capacity, and so does the watermark. */
+            prev = a->capacity - 1;
             break;
         default:
             atomic_fetch_add_explicit(&a->st_rejected_full, 1,

@@ -361,6 +361,8 @@ static void test_drop_oldest_policy(void **state)
     assert_int_equal(bm_actor_stats_get(sys, id, &s), BM_OK);
     assert_int_equal(s.dropped, 12);
     assert_int_equal(s.depth, 8);
+    /* The watermark never exceeds the capacity, drops included. */
+    assert_int_equal(s.high_watermark, 8);
     /* Dropped payloads were destroyed. */
     assert_int_equal(atomic_load(&st.owned_freed), 12);
     assert_int_equal(bm_actor_system_start(sys), BM_OK);
