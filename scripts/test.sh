@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test
-# under three builds: plain, ASan+UBSan, and TSan. Ends with the line
-# "N passed, N failed" and exits non-zero if anything failed.
+# under three builds: plain, ASan+UBSan, and TSan; a fourth, release (-O3,
+# what scripts/run.sh builds), is compiled with -Werror and counts as one
+# test. Ends with the line "N passed, N failed" and exits non-zero if
+# anything failed.
 #
-#   scripts/test.sh            # all three builds
-#   BM_VARIANTS="plain" scripts/test.sh   # a subset (plain asan tsan)
+#   scripts/test.sh            # all builds
+#   BM_VARIANTS="plain" scripts/test.sh   # a subset (plain asan tsan release)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh || { echo "0 passed, 1 failed"; exit 1; }
 
-VARIANTS=${BM_VARIANTS:-"plain asan tsan"}
+VARIANTS=${BM_VARIANTS:-"release plain asan tsan"}
 JOBS=${BM_JOBS:-$(nproc)}
 logs=()
 build_failed=0
+build_passed=0
 
 for v in $VARIANTS; do
   dir="build-test-$v"
@@ -21,6 +24,7 @@ for v in $VARIANTS; do
     plain) opts=(); mult=1 ;;
     asan)  opts=(-Db_sanitize=address,undefined -Db_lundef=false); mult=4 ;;
     tsan)  opts=(-Db_sanitize=thread -Db_lundef=false); mult=6 ;;
+    release) opts=(--buildtype=release); mult=1 ;;
     *) echo "unknown variant $v"; exit 2 ;;
   esac
   echo "=== $v build ==="
@@ -35,6 +39,11 @@ for v in $VARIANTS; do
     build_failed=$((build_failed + 1))
     continue
   fi
+  if [ "$v" = release ]; then
+    echo "release build: OK"
+    build_passed=$((build_passed + 1))
+    continue
+  fi
   echo "=== $v tests ==="
   rm -f "$dir/meson-logs/testlog.json"
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
@@ -46,5 +55,6 @@ done
 
 read -r passed failed < <(python3 scripts/count-tests.py "${logs[@]}")
 failed=$((failed + build_failed))
+passed=$((passed + build_passed))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

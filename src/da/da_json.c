@@ -370,6 +370,8 @@ static enum bm_err get_string(struct json_object *o, const char **s,
                               size_t *len, const char *field,
                               struct bm_errmsg *em)
 {
+    *s = NULL; /* defined on every path (keeps -O3 flow analysis quiet) */
+    *len = 0;
     if (o == NULL) {
         return bm_errf(em, BM_EMISSING, "%s: missing", field);
     }
