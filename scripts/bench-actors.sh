@@ -14,7 +14,7 @@
 #   apt-get install -y libcaf-dev erlang-base time g++ python3
 #
 # Ours are built in release mode in build-bench/ (meson setup build-bench
-# --buildtype=release -Dwerror=false). The peers are built into a temporary directory
+# --buildtype=release). The peers are built into a temporary directory
 # (../shared is read-only). Runs are interleaved (ours, CAF, Erlang for
 # each bench and run) so that load from other users of the machine hits
 # all three alike. Every run uses 2 worker threads / 2 schedulers.
@@ -65,9 +65,7 @@ TV=$OUT/time.txt
 # -- build ---------------------------------------------------------------------
 if want ours; then
   if [[ ! -d $BUILD ]]; then
-    # -Dwerror=false: -O3 raises -Wmaybe-uninitialized in modules the
-    # benchmarks do not use; the normal builds keep -Werror.
-    meson setup "$BUILD" "$ROOT" --buildtype=release -Dwerror=false >/dev/null
+    meson setup "$BUILD" "$ROOT" --buildtype=release >/dev/null
   fi
   targets=()
   for b in $BENCHES; do targets+=("bench/actor_$b"); done

@@ -13,7 +13,7 @@ SECS=${SECONDS_PER:-600}
 JOBS=${JOBS:-1}
 dir=build-fuzz
 if [ ! -d "$dir" ]; then
-  CC=clang meson setup "$dir" -Dfuzz=true -Dwerror=false -Db_sanitize=address,undefined \
+  CC=clang meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined \
     -Db_lundef=false >/dev/null || exit 1
 fi
 ninja -C "$dir" >/dev/null || exit 1
