@@ -15,6 +15,7 @@ RUNS=${RUNS:-5}
 ONLY=${ONLY:-"store da exec"}
 BUILD=${BUILD:-build-bench}
 OUT=${OUT:-$(mktemp -d /tmp/blockv2-bench.XXXXXX)}
+mkdir -p "$OUT"
 
 scripts/bootstrap.sh
 if [ ! -d "$BUILD" ]; then
