@@ -9,6 +9,7 @@
 #ifndef BM_BENCH_ACTOR_BENCH_UTIL_H
 #define BM_BENCH_ACTOR_BENCH_UTIL_H
 
+#include "bench_util.h"
 #include "blockv2/actor.h"
 #include "blockv2/err.h"
 
@@ -22,14 +23,6 @@
 #include <time.h>
 
 #define BENCH_WORKERS 2
-
-static inline uint64_t bench_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Peak resident set size of this process in KiB (ru_maxrss). */
 static inline long bench_peak_rss_kib(void)

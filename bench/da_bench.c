@@ -4,6 +4,7 @@
  * LMDB in a temp dir). Prints `name value unit` lines; each value is the
  * median of 5 runs. `da_bench --quick` runs fewer iterations.
  */
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +16,6 @@
 #include "util/log.h"
 
 #define RUNS 5
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {

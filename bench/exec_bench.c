@@ -11,6 +11,7 @@
  *   exec_mempool_add <tx/s> tx/s
  * Usage: exec_bench [--nosync] [--txs N]
  */
+#include "bench_util.h"
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,22 +27,6 @@
 #define RUNS 5
 #define BLOCK_TXS 10000u
 #define TX_SIZE 64
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
                     struct FTW *ftw)

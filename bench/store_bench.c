@@ -19,6 +19,7 @@
  * measured, not the codec. The temporary homes are under --dir (default
  * $TMPDIR or /tmp) and removed afterwards.
  */
+#include "bench_util.h"
 #include "blockv2/store.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -33,22 +34,6 @@
 #include <unistd.h>
 
 #define GROUP 100
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t splitmix(uint64_t *x)
 {

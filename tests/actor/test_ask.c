@@ -6,6 +6,8 @@
  */
 #include "bm_test.h"
 
+#include "actor_test_util.h"
+
 #include "blockv2/actor.h"
 
 #include <stdatomic.h>
@@ -248,25 +250,6 @@ static int relay_done(struct bm_actor_ctx *ctx, struct relay_state *st,
 
 /* ------------------------------------------------------------ helpers */
 
-static struct bm_actor_system *start_sys(void)
-{
-    struct bm_actor_system_config cfg;
-    struct bm_actor_system *sys = NULL;
-
-    bm_actor_system_config_init(&cfg);
-    cfg.workers = 2;
-    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
-    assert_int_equal(bm_actor_system_start(sys), BM_OK);
-    return sys;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static void wait_results(struct client_state *cs, int n)
 {
     for (int i = 0; i < 10000 && atomic_load(&cs->results) < n; i++) {
@@ -279,7 +262,7 @@ static void wait_results(struct client_state *cs, int n)
 
 static void test_call_and_errors(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct svc_state ss = {0};
     struct bm_actor_id id;
     struct bm_ref_svc ref;
@@ -341,7 +324,7 @@ static void test_call_and_errors(void **state)
 
 static void test_timeout_and_late_reply(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct svc_state ss = {0};
     struct bm_actor_opts o = {.detached = true, .name = "slow"};
     struct bm_actor_id id;
@@ -386,7 +369,7 @@ static void test_timeout_and_late_reply(void **state)
 
 static void test_async_continuation(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct svc_state ss = {0}, slow_ss = {0};
     struct client_state cs;
     struct bm_actor_opts det = {.detached = true};
@@ -439,7 +422,7 @@ static void test_async_continuation(void **state)
 
 static void test_shutdown_with_pending(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct svc_state ss = {0};
     struct bm_actor_opts det = {.detached = true};
     struct bm_actor_id slow;
@@ -484,7 +467,7 @@ static void test_shutdown_with_pending(void **state)
 
 static void test_deferred_reply(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct svc_state ss = {0};
     struct relay_state rs;
     struct bm_actor_id svc, relay;

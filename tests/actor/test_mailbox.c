@@ -5,6 +5,8 @@
  */
 #include "bm_test.h"
 
+#include "actor_test_util.h"
+
 #include "blockv2/actor.h"
 #include "util/errmsg.h"
 
@@ -197,17 +199,6 @@ static int on_selfblock(struct bm_actor_ctx *ctx, struct ctr_state *st,
 }
 
 /* ------------------------------------------------------------ helpers */
-
-static struct bm_actor_system *new_sys(unsigned workers)
-{
-    struct bm_actor_system_config cfg;
-    struct bm_actor_system *sys = NULL;
-
-    bm_actor_system_config_init(&cfg);
-    cfg.workers = workers;
-    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
-    return sys;
-}
 
 static void wait_n(struct ctr_state *st, uint64_t n)
 {

@@ -6,6 +6,8 @@
  */
 #include "bm_test.h"
 
+#include "actor_test_util.h"
+
 #include "blockv2/actor.h"
 
 #include <pthread.h>
@@ -209,25 +211,6 @@ BM_ACTOR_TELL(w, monitor, W_MONITOR, struct target_msg)
 
 /* ------------------------------------------------------------ helpers */
 
-static struct bm_actor_system *start_sys(void)
-{
-    struct bm_actor_system_config cfg;
-    struct bm_actor_system *sys = NULL;
-
-    bm_actor_system_config_init(&cfg);
-    cfg.workers = 2;
-    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
-    assert_int_equal(bm_actor_system_start(sys), BM_OK);
-    return sys;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static void wait_int(atomic_int *v, int want)
 {
     for (int i = 0; i < 10000 && atomic_load(v) < want; i++) {
@@ -263,7 +246,7 @@ static struct empty E;
 
 static void run_strategy(enum bm_sup_strategy strat, const char *after_crash)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo ia = {.name = "a"}, ib = {.name = "b"}, ic = {.name = "c"};
     struct bm_actor_id a, b, c, sup, b_before;
     struct bm_child_spec ch[3] = {
@@ -332,7 +315,7 @@ static void test_rest_for_one(void **state)
 
 static void test_restart_types(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo ip = {.name = "p"}, it = {.name = "t"}, iy = {.name = "y"},
                  it2 = {.name = "u"};
     struct bm_actor_id p, t, y, t2, sup;
@@ -377,7 +360,7 @@ static void test_restart_types(void **state)
 
 static void test_intensity_escalation(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo iw = {.name = "w"}, ix = {.name = "x"};
     struct bm_actor_id w, x, mid, root;
     struct bm_child_spec inner[1] = {
@@ -433,7 +416,7 @@ static void test_intensity_escalation(void **state)
 
 static void test_root_gives_up(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo ia = {.name = "a"}, ib = {.name = "b"};
     struct bm_actor_id a, b, root;
     struct bm_child_spec ch[2] = {
@@ -463,7 +446,7 @@ static void test_root_gives_up(void **state)
 
 static void test_init_failure_on_restart(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo ia = {.name = "a"};
     struct bm_actor_id a, root;
     struct bm_child_spec ch[1] = {
@@ -488,7 +471,7 @@ static void test_init_failure_on_restart(void **state)
 
 static void test_start_failure(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo ia = {.name = "a"}, ib = {.name = "b"};
     struct bm_child_spec ch[2] = {
         CHILD("a", &ia, BM_RESTART_PERMANENT, NULL),
@@ -541,7 +524,7 @@ static void *load_main(void *p)
 
 static void test_restart_under_load(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo iw = {.name = "w"};
     struct bm_actor_id w, root;
     struct bm_child_spec ch[1] = {{.name = "w",
@@ -596,7 +579,7 @@ static void test_restart_under_load(void **state)
 
 static void test_monitor(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo im = {.name = "m"}, it = {.name = "t"};
     struct bm_actor_id m, t;
     struct target_msg tm;
@@ -626,7 +609,7 @@ static void test_monitor(void **state)
 
 static void test_shutdown_timeout(void **state)
 {
-    struct bm_actor_system *sys = start_sys();
+    struct bm_actor_system *sys = start_sys(2);
     struct winfo ia = {.name = "a"}, is = {.name = "s"}, ic = {.name = "c"};
     struct bm_actor_id a, s, c, root;
     struct bm_child_spec ch[3] = {

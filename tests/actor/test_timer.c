@@ -4,6 +4,8 @@
  */
 #include "bm_test.h"
 
+#include "actor_test_util.h"
+
 #include "blockv2/actor.h"
 
 #include <stdatomic.h>
@@ -61,25 +63,6 @@ static const struct bm_actor_type t_type = {
 
 BM_ACTOR_REF(tk);
 BM_ACTOR_TELL(tk, tick, 0, struct tick)
-
-static struct bm_actor_system *start_sys(unsigned workers)
-{
-    struct bm_actor_system_config cfg;
-    struct bm_actor_system *sys = NULL;
-
-    bm_actor_system_config_init(&cfg);
-    cfg.workers = workers;
-    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
-    assert_int_equal(bm_actor_system_start(sys), BM_OK);
-    return sys;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 static void wait_at_least(atomic_int *v, int want)
 {
