@@ -50,9 +50,9 @@
  * lane, so control messages are never stuck behind a full mailbox.
  *   BM_OVERFLOW_REJECT (default): send returns BM_EFULL, sender keeps
  *     ownership, counted in rejected_full.
- *   BM_OVERFLOW_BLOCK: a non-actor thread waits up to opts.block_timeout_ms
- *     for room (then BM_ETIMEDOUT); from an actor thread the send returns
- *     BM_EINVAL immediately (a pooled actor must never wait).
+ *   BM_OVERFLOW_BLOCK: a non-actor thread or a detached actor waits up to
+ *     opts.block_timeout_ms for room (then BM_ETIMEDOUT); from a pooled
+ *     actor the send returns BM_EINVAL immediately (it must never wait).
  *   BM_OVERFLOW_DROP_OLDEST: the oldest queued message is discarded (dtor
  *     called, counted in `dropped`) to make room. Only for idempotent
  *     ticks/notifies.
@@ -347,7 +347,7 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
  * [reply, reply+reply_len) (reply_len must equal the kind's reply_size; the
  * caller then owns what it points to). Returns BM_EAGAIN if still pending
  * after wait_ms (the future stays usable). May block: non-actor threads
- * only (BM_EINVAL from an actor thread). Call at most once successfully. */
+ * and detached actors only (BM_EINVAL from a pooled actor). Call at most once successfully. */
 int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len);
 
@@ -356,7 +356,10 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
  * reply never taken, reply_dtor runs. NULL is a no-op. Any thread. */
 void bm_future_free(struct bm_future *f);
 
-/* ask + wait + free in one blocking call. Non-actor threads only. */
+/* ask + wait + free in one blocking call. Non-actor threads and detached
+ * actors only (BM_EINVAL from a pooled actor). A detached actor that calls
+ * must not be called back synchronously by the target (deadlock until
+ * the deadline): keep calls flowing one way down the actor graph. */
 int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
                   uint32_t kind, void *payload, size_t len, void *reply,
                   size_t reply_len, int64_t timeout_ms);

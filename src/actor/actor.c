@@ -481,7 +481,7 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
         err = BM_EINVAL;
         goto unpin;
     }
-    if (a->overflow == BM_OVERFLOW_BLOCK && bm__on_actor_thread()) {
+    if (a->overflow == BM_OVERFLOW_BLOCK && bm__on_pooled_actor_thread()) {
         /* A pooled actor must never wait: a caller bug, not counted. */
         err = BM_EINVAL;
         goto unpin;

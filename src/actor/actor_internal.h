@@ -322,6 +322,14 @@ static inline bool bm__on_actor_thread(void)
     return bm__tl_actor != NULL;
 }
 
+/* True on a worker running a pooled actor: such code must never wait.
+ * A detached actor runs on its own thread and may block (wait on a
+ * future, call another actor, block on a full mailbox). */
+static inline bool bm__on_pooled_actor_thread(void)
+{
+    return bm__tl_actor != NULL && !bm__tl_actor->detached;
+}
+
 /* Claims the SCHED bit; true if the caller now owns the actor's
  * execution. */
 static inline bool bm__claim(struct bm__actor *a)

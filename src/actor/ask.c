@@ -322,7 +322,7 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
     struct timespec ts;
     int status;
 
-    if (bm__on_actor_thread()) {
+    if (bm__on_pooled_actor_thread()) {
         return BM_EINVAL;
     }
     if (wait_ms >= 0) {
@@ -395,7 +395,7 @@ int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
     struct bm_future *f;
     int err;
 
-    if (bm__on_actor_thread()) {
+    if (bm__on_pooled_actor_thread()) {
         return BM_EINVAL;
     }
     err = bm_actor_ask(sys, to, kind, payload, len, timeout_ms, &f);

@@ -500,6 +500,76 @@ static void test_deferred_reply(void **state)
     bm_actor_system_free(sys);
 }
 
+/* ------------------------------------------------------------ caller */
+
+/* Calls svc synchronously from inside its handler: allowed for a detached
+ * actor (it may block), refused with BM_EINVAL for a pooled one. */
+struct caller_req {
+    struct bm_actor_id svc;
+};
+
+struct caller_reply {
+    int status;
+    uint64_t v;
+};
+
+BM_ACTOR_REF(caller);
+BM_ACTOR_HANDLER(caller_go, void, struct caller_req)
+
+static const struct bm_msg_kind caller_kinds[1] = {
+    [0] = BM_MSG_KIND("go", struct caller_req, sizeof(struct caller_reply),
+                      NULL, caller_go, NULL, NULL),
+};
+
+static const struct bm_actor_type caller_type = {
+    .name = "caller", .kinds = caller_kinds, .n_kinds = 1};
+
+BM_ACTOR_ASK(caller, go, 0, struct caller_req, struct caller_reply)
+
+static int caller_go(struct bm_actor_ctx *ctx, void *st, struct caller_req *m)
+{
+    struct svc_req req = {7, 0, 0};
+    struct svc_reply rep = {0, NULL};
+    struct caller_reply out = {0, 0};
+
+    (void)st;
+    out.status = bm_svc_call_echo(bm_actor_ctx_system(ctx),
+                                  (struct bm_ref_svc){m->svc}, &req, &rep,
+                                  5000);
+    out.v = rep.v;
+    bm_free(rep.owned);
+    return bm_actor_reply(ctx, BM_OK, &out, sizeof(out));
+}
+
+static void test_detached_may_call(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc_state ss = {0};
+    struct bm_actor_opts det = {.detached = true, .name = "caller"};
+    struct bm_actor_id svc, det_id, pooled_id;
+    struct caller_req req;
+    struct caller_reply rep;
+
+    (void)state;
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, NULL, &svc), BM_OK);
+    assert_int_equal(bm_actor_spawn(sys, &caller_type, NULL, &det, &det_id),
+                     BM_OK);
+    assert_int_equal(bm_actor_spawn(sys, &caller_type, NULL, NULL, &pooled_id),
+                     BM_OK);
+    req.svc = svc;
+    assert_int_equal(bm_caller_call_go(sys, (struct bm_ref_caller){det_id},
+                                       &req, &rep, 5000),
+                     BM_OK);
+    assert_int_equal(rep.status, BM_OK);
+    assert_int_equal(rep.v, 8);
+    assert_int_equal(bm_caller_call_go(sys, (struct bm_ref_caller){pooled_id},
+                                       &req, &rep, 5000),
+                     BM_OK);
+    assert_int_equal(rep.status, BM_EINVAL);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_async_continuation),
         cmocka_unit_test(test_shutdown_with_pending),
         cmocka_unit_test(test_deferred_reply),
+        cmocka_unit_test(test_detached_may_call),
     };
 
     return BM_TEST_RUN(tests);
