@@ -1,0 +1,251 @@
+/*
+ * The block manager (Manager facade of ../shared/seed/block-manager-v2.md):
+ * an aggregator that produces, executes, signs, stores and submits blocks
+ * to the DA layer, or a full node that retrieves them from DA (and later
+ * P2P), validates, executes and stores them. Internally a tree of actors
+ * (src/actors/, docs/ARCHITECTURE.md "Block manager"); this header is all a
+ * node needs.
+ *
+ * Lifecycle: bm_manager_new (builds everything, starts nothing) ->
+ * bm_manager_start (loads or creates the state, starts the actors) ->
+ * ... -> bm_manager_stop (graceful: finishes the block in flight, stops
+ * the actors in reverse order; returns the failure that stopped the
+ * manager, if any) -> bm_manager_free.
+ *
+ * Fatal path: an error the node cannot continue from (state divergence,
+ * execution failure after retries, a store write error, a supervisor that
+ * gave up) stops the manager by itself; bm_manager_wait returns it and
+ * bm_manager_stop returns it again.
+ *
+ * Threads: every function may be called from any non-actor thread; none
+ * may be called from inside an actor. Calls that talk to an actor block up
+ * to their timeout (a few seconds).
+ */
+#ifndef BM_BLOCKV2_MANAGER_H
+#define BM_BLOCKV2_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blockv2/buf.h"
+#include "blockv2/da.h"
+#include "blockv2/err.h"
+#include "blockv2/executor.h"
+#include "blockv2/genesis.h"
+#include "blockv2/sequencer.h"
+#include "blockv2/store.h"
+#include "blockv2/types.h"
+
+struct bm_errmsg;
+struct bm_manager;
+struct bm_actor_system;
+
+/* Block-manager configuration (ev-node config keys in brackets). Zero
+ * values mean the default given. Times are milliseconds. */
+struct bm_manager_config {
+    bool aggregator;                 /* [node.aggregator] false */
+    uint64_t block_time_ms;          /* [node.block_time] 1000 */
+    bool lazy_mode;                  /* [node.lazy_mode] false */
+    uint64_t lazy_block_interval_ms; /* [node.lazy_block_interval] 60000 */
+    /* [node.max_pending_headers_and_data] 0 = no limit */
+    uint64_t max_pending_headers_and_data;
+    uint64_t scrape_interval_ms;     /* [node.scrape_interval] 1000 */
+    uint64_t da_block_time_ms;       /* [da.block_time] 6000 */
+    /* [da.start_height]: overrides the full node's DA cursor; 0 = none */
+    uint64_t da_start_height;
+    uint32_t da_max_submit_attempts; /* [da.max_submit_attempts] 30 */
+    uint64_t da_request_timeout_ms;  /* [da.request_timeout] 60000 */
+    /* Largest DA submission (sum of blob sizes); 0 = the local DA
+     * server's BM_DA_DEFAULT_MAX_BLOB_SIZE. */
+    size_t da_max_blob_size;
+    const char *da_namespace;        /* [da.namespace] required with DA */
+    const char *da_data_namespace;   /* [da.data_namespace] "" = namespace */
+    /* Largest batch asked from the sequencer; 0 = 5 MiB (ev-node). */
+    uint64_t max_batch_bytes;
+    /* Sync caches: pending headers/data held per height; 0 = 10,000. */
+    uint32_t sync_cache_max;
+    /* Mailbox capacity of each actor; 0 = 1024. */
+    uint32_t mailbox_capacity;
+    /* Actor-system worker threads; 0 = 2. */
+    unsigned workers;
+    /* Executor breaker: failures in a row before it opens; 0 = 5. Open
+     * time 0 = 30000 ms. */
+    uint32_t exec_breaker_failures;
+    uint64_t exec_breaker_open_ms;
+    /* DA breaker; 0 = 5 failures, open 0 = da_block_time_ms. */
+    uint32_t da_breaker_failures;
+    uint64_t da_breaker_open_ms;
+    /* Reaper limiter: rounds per second (burst 10); 0 = 20. */
+    double reaper_rate;
+    /* Tx ingress limiter (bm_manager_tx_limiter): txs per second and
+     * burst; 0 = 10,000 and 20,000. */
+    double tx_rate;
+    uint64_t tx_burst;
+};
+
+/* Fills *cfg with the defaults above (aggregator false). */
+void bm_manager_config_init(struct bm_manager_config *cfg);
+
+/* A block handed to the P2P layer (header first, then data). Both
+ * borrowed for the call. Return BM_OK or an error (logged, not fatal). May
+ * block. */
+struct bm_broadcaster {
+    enum bm_err (*broadcast_header)(void *ctx,
+                                    const struct bm_signed_header *sh);
+    enum bm_err (*broadcast_data)(void *ctx, const struct bm_data *d);
+    void *ctx;
+};
+
+/* A P2P header/data store (go-header store) the StoreSync actor reads
+ * when P2P exists. height() gives the store's height; get_* fill *out
+ * (zeroed on entry, owned by the caller on BM_OK); BM_ENOTFOUND if absent.
+ * May block. */
+struct bm_p2p_store {
+    enum bm_err (*height)(void *ctx, uint64_t *out);
+    enum bm_err (*get_header)(void *ctx, uint64_t height,
+                              struct bm_signed_header *out);
+    enum bm_err (*get_data)(void *ctx, uint64_t height, struct bm_data *out);
+    void *ctx;
+};
+
+/* The seed's NewManager parameters. Everything is borrowed and must
+ * outlive the manager. */
+struct bm_manager_params {
+    const struct bm_privkey *signer;        /* required for an aggregator */
+    const struct bm_manager_config *config; /* required */
+    const struct bm_genesis *genesis;       /* required */
+    struct bm_store *store;                 /* required */
+    const struct bm_executor *exec;         /* required */
+    struct bm_seq *seq;                     /* required for an aggregator */
+    const struct bm_da *da;                 /* NULL: no DA (P2P only) */
+    const struct bm_p2p_store *header_store; /* NULL until P2P exists */
+    const struct bm_p2p_store *data_store;
+    const struct bm_broadcaster *header_broadcaster; /* NULL: none */
+    const struct bm_broadcaster *data_broadcaster;
+    double gas_price;      /* sent with submissions; -1 = automatic */
+    double gas_multiplier; /* kept for API parity (current ev-node: 0) */
+};
+
+/* Counters and gauges of the block manager (ev-node's metric names in
+ * brackets). Read with bm_manager_metrics. */
+struct bm_manager_metrics {
+    uint64_t height;              /* [sequencer_height] store height */
+    uint64_t da_included_height;  /* [da_inclusion_height] */
+    uint64_t last_block_txs;      /* [num_txs] */
+    uint64_t total_txs;           /* [total_txs] */
+    uint64_t last_block_bytes;    /* [block_size_bytes] */
+    uint64_t blocks_produced;
+    uint64_t blocks_synced_da;    /* [blocks_synchronized_total{da}] */
+    uint64_t blocks_synced_p2p;   /* [blocks_synchronized_total{p2p}] */
+    uint64_t da_submissions;      /* successful submit calls */
+    uint64_t da_submit_failures;  /* failed submit calls, any reason */
+    uint64_t da_submit_too_big;
+    uint64_t da_submit_mempool;   /* already in mempool / not included */
+    uint64_t da_submit_other;
+    uint64_t headers_submitted;
+    uint64_t data_submitted;
+    uint64_t da_heights_scanned;
+    uint64_t da_retrieve_errors;
+    uint64_t reaper_txs;          /* txs handed to the sequencer */
+    uint64_t skipped_backpressure; /* block ticks skipped: too many pending */
+    uint64_t exec_failures;
+};
+
+/*
+ * Builds a stopped manager: checks the parameters (aggregator needs a
+ * signer whose address is the genesis proposer and a sequencer; DA needs a
+ * namespace), copies the config with defaults filled in, creates the
+ * breakers and limiters and the actor system. Does no I/O. Returns owned
+ * *out (bm_manager_free). Errors: BM_EINVAL, BM_ECONFIG, BM_ENOT_PROPOSER,
+ * BM_ENOMEM, with the reason in em.
+ */
+enum bm_err bm_manager_new(struct bm_manager **out,
+                           const struct bm_manager_params *p,
+                           struct bm_errmsg *em);
+
+/*
+ * Loads the state from the store, or creates the genesis state (InitChain)
+ * and stores it; checks it against the genesis; recovers from a crash
+ * (pending block, un-acked sequencer batch); then starts the actor tree
+ * and its timers. May block (disk, executor). Errors: BM_ESTATE (already
+ * started), BM_EGENESIS (store belongs to another chain), store and
+ * executor errors.
+ */
+enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em);
+
+/*
+ * Produces one block now (aggregator only; BM_ESTATE otherwise), waiting
+ * for it: *height (may be NULL) gets the new height. BM_EAGAIN when no
+ * block was made (back-pressure: too many blocks not yet on DA); other
+ * errors as the producer reports them. Blocks up to the producer's
+ * timeout.
+ */
+enum bm_err bm_manager_produce_block(struct bm_manager *m, uint64_t *height,
+                                     struct bm_errmsg *em);
+
+/* Copy of the last committed state into *out (released first). */
+enum bm_err bm_manager_get_last_state(struct bm_manager *m,
+                                      struct bm_state *out);
+
+/*
+ * Graceful stop: the block in flight finishes, actors stop in reverse
+ * start order, timers end. Returns BM_OK, or the fatal error that stopped
+ * the manager (message in em). Idempotent.
+ */
+enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em);
+
+/* Waits up to timeout_ms (< 0: forever) for the manager to stop by itself
+ * (fatal error): returns that error, or BM_ETIMEDOUT. */
+enum bm_err bm_manager_wait(struct bm_manager *m, int64_t timeout_ms,
+                            struct bm_errmsg *em);
+
+/* Stops (if needed) and frees. NULL-safe. */
+void bm_manager_free(struct bm_manager *m);
+
+/* ---- v1 inspection calls ---- */
+
+enum bm_err bm_manager_get_store_height(struct bm_manager *m, uint64_t *out);
+uint64_t bm_manager_get_da_included_height(struct bm_manager *m);
+/* True if block `height` is stored and both its header and data (or the
+ * empty data) are known to be on DA. */
+enum bm_err bm_manager_is_da_included(struct bm_manager *m, uint64_t height,
+                                      bool *out);
+/* True if a header with this Header.Hash() was stored, produced or seen
+ * from DA/P2P by this process. */
+bool bm_manager_is_block_hash_seen(struct bm_manager *m,
+                                   const struct bm_hash *hash);
+/* A tx arrived (e.g. from RPC ingress): in lazy mode a block follows
+ * within one block time. Never blocks. */
+void bm_manager_notify_new_transactions(struct bm_manager *m);
+/* Stored blocks whose header / non-empty data is not yet submitted. */
+uint64_t bm_manager_pending_headers(struct bm_manager *m);
+uint64_t bm_manager_pending_data(struct bm_manager *m);
+/* Validates a block against the last state as a full node would
+ * (ValidateBasic, signature, proposer, sequence, header/data match). */
+enum bm_err bm_manager_validate(struct bm_manager *m,
+                                const struct bm_signed_header *sh,
+                                const struct bm_data *d,
+                                struct bm_errmsg *em);
+
+/* ---- observability (for the node's RPC and metrics) ---- */
+
+void bm_manager_metrics(struct bm_manager *m, struct bm_manager_metrics *out);
+/* The actor system (for per-actor stats); NULL before bm_manager_new. */
+struct bm_actor_system *bm_manager_actor_system(struct bm_manager *m);
+/* Breaker states by name ("da", "exec"): 0 closed, 1 open, 2 half-open;
+ * -1 if unknown. */
+int bm_manager_breaker_state(struct bm_manager *m, const char *name);
+/* Admission check for tx ingress (the tx limiter): true if n txs may be
+ * accepted now. */
+bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n);
+
+/* ---- testing ---- */
+
+/* Makes the named actor ("state", "producer", ...) fail as if its handler
+ * had crashed, so its supervisor restarts it. BM_ENOTFOUND for an unknown
+ * name. */
+enum bm_err bm_manager_debug_crash_actor(struct bm_manager *m,
+                                         const char *name);
+
+#endif /* BM_BLOCKV2_MANAGER_H */

@@ -1,0 +1,64 @@
+/*
+ * AggregatorActor: block-production timing (pooled; never blocks: it asks
+ * the Producer with bm_producer_ask_produce_async and gets the result as a
+ * PRODUCED continuation; at most one production in flight).
+ *  - START (armed by its own init as a 0 ms one-shot timer): GET the state
+ *    (async) and wait until last block time + block time (genesis time +
+ *    block time before the first block), then arm the timers.
+ *  - Normal mode: on each BLOCK_TICK produce; re-arm for block_time -
+ *    elapsed, or 1 ms if production took longer (remaining-sleep rule).
+ *  - Lazy mode: BLOCK_TICK produces only if TXS arrived since the last
+ *    block; LAZY_TICK produces (possibly empty) every lazy_block_interval;
+ *    after any block both timers re-arm (interval - elapsed, min 1 ms).
+ *  - TXS (from the Reaper or bm_manager_notify_new_transactions) sets the
+ *    flag.
+ *  - A tick that arrives while a production is in flight is remembered
+ *    (one pending tick), not queued.
+ * Ticks carry a generation so that ticks of cancelled timers are ignored.
+ */
+#ifndef BM_ACTORS_AGGREGATOR_H
+#define BM_ACTORS_AGGREGATOR_H
+
+#include <stdint.h>
+
+#include "actors/env.h"
+#include "actors/producer.h"
+#include "actors/state.h"
+#include "blockv2/actor.h"
+
+enum bm_aggregator_kind {
+    BM_AGGREGATOR_START = 0,
+    BM_AGGREGATOR_BLOCK_TICK,
+    BM_AGGREGATOR_LAZY_TICK,
+    BM_AGGREGATOR_TXS,
+    BM_AGGREGATOR_PRODUCED, /* continuation: struct bm_producer_result */
+    BM_AGGREGATOR_STATE,    /* continuation: struct bm_state_info */
+    BM_AGGREGATOR_NKINDS
+};
+
+struct bm_aggregator_tick {
+    uint64_t gen;
+};
+
+struct bm_aggregator_txs {
+    uint32_t n;
+};
+
+BM_ACTOR_REF(aggregator);
+BM_ACTOR_TELL(aggregator, txs, BM_AGGREGATOR_TXS, struct bm_aggregator_txs)
+
+/* Spawn with arg = struct bm_env *, pooled, overflow drop_oldest (ticks
+ * and notifications are idempotent; drops are counted). */
+extern const struct bm_actor_type bm_aggregator_actor_type;
+
+/* Remaining sleep after a production that took elapsed_ms: interval -
+ * elapsed, at least 1 ms (v1 getRemainingSleep). */
+uint64_t bm_aggregator_remaining_ms(uint64_t interval_ms, uint64_t elapsed_ms);
+
+static inline struct bm_ref_aggregator
+bm_env_aggregator(const struct bm_env *e)
+{
+    return (struct bm_ref_aggregator){e->ids.aggregator};
+}
+
+#endif /* BM_ACTORS_AGGREGATOR_H */

@@ -1,0 +1,349 @@
+/*
+ * The actors' shared environment (env.h): construction from the manager
+ * parameters, the fatal path, seen hashes, subscribers, metadata helpers,
+ * and the genesis/bootstrap of the state (bootstrap.c has the latter).
+ */
+#include "actors/env.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+/* Bounded "seen" window, as ev-node's 200,000-entry LRU. */
+#define SEEN_CAP 200000u
+
+void bm_manager_config_init(struct bm_manager_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->block_time_ms = 1000;
+    cfg->lazy_block_interval_ms = 60000;
+    cfg->scrape_interval_ms = 1000;
+    cfg->da_block_time_ms = 6000;
+    cfg->da_max_submit_attempts = 30;
+    cfg->da_request_timeout_ms = 60000;
+    cfg->da_max_blob_size = BM_DA_DEFAULT_MAX_BLOB_SIZE;
+    cfg->max_batch_bytes = 5u << 20;
+    cfg->sync_cache_max = 10000;
+    cfg->mailbox_capacity = 1024;
+    cfg->workers = 2;
+    cfg->exec_breaker_failures = 5;
+    cfg->exec_breaker_open_ms = 30000;
+    cfg->da_breaker_failures = 5;
+    cfg->da_breaker_open_ms = 0; /* filled from da_block_time_ms */
+    cfg->reaper_rate = 20.0;
+    cfg->tx_rate = 10000.0;
+    cfg->tx_burst = 20000;
+}
+
+#define FILL(f)                                                                \
+    do {                                                                       \
+        if (c->f == 0) {                                                       \
+            c->f = d.f;                                                        \
+        }                                                                      \
+    } while (0)
+
+static void fill_defaults(struct bm_manager_config *c)
+{
+    struct bm_manager_config d;
+
+    bm_manager_config_init(&d);
+    FILL(block_time_ms);
+    FILL(lazy_block_interval_ms);
+    FILL(scrape_interval_ms);
+    FILL(da_block_time_ms);
+    FILL(da_max_submit_attempts);
+    FILL(da_request_timeout_ms);
+    FILL(da_max_blob_size);
+    FILL(max_batch_bytes);
+    FILL(sync_cache_max);
+    FILL(mailbox_capacity);
+    FILL(workers);
+    FILL(exec_breaker_failures);
+    FILL(exec_breaker_open_ms);
+    FILL(da_breaker_failures);
+    if (c->da_breaker_open_ms == 0) {
+        c->da_breaker_open_ms = c->da_block_time_ms;
+    }
+    if (!(c->reaper_rate > 0)) {
+        c->reaper_rate = d.reaper_rate;
+    }
+    if (!(c->tx_rate > 0)) {
+        c->tx_rate = d.tx_rate;
+    }
+    FILL(tx_burst);
+}
+
+enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
+                        struct bm_errmsg *em)
+{
+    int err;
+
+    memset(env, 0, sizeof(*env));
+    pthread_mutex_init(&env->sub_mu, NULL);
+    pthread_mutex_init(&env->seen_mu, NULL);
+    pthread_mutex_init(&env->fatal_mu, NULL);
+    pthread_cond_init(&env->fatal_cv, NULL);
+    atomic_init(&env->halted, false);
+    if (p == NULL || p->config == NULL || p->genesis == NULL ||
+        p->store == NULL || p->exec == NULL) {
+        err = bm_errf(em, BM_EINVAL,
+                      "manager: config, genesis, store and executor are "
+                      "required");
+        goto fail;
+    }
+    env->cfg = *p->config;
+    fill_defaults(&env->cfg);
+    env->genesis = p->genesis;
+    env->store = p->store;
+    env->exec = p->exec;
+    env->seq = p->seq;
+    env->da = p->da;
+    env->header_store = p->header_store;
+    env->data_store = p->data_store;
+    env->header_bc = p->header_broadcaster;
+    env->data_bc = p->data_broadcaster;
+    env->gas_price = p->gas_price;
+    env->gas_multiplier = p->gas_multiplier;
+    if (env->cfg.lazy_mode &&
+        env->cfg.lazy_block_interval_ms < env->cfg.block_time_ms) {
+        err = bm_errf(em, BM_ECONFIG,
+                      "node.lazy_block_interval: %llu ms is shorter than "
+                      "node.block_time %llu ms",
+                      (unsigned long long)env->cfg.lazy_block_interval_ms,
+                      (unsigned long long)env->cfg.block_time_ms);
+        goto fail;
+    }
+    if (p->da != NULL) {
+        err = bm_da_namespaces_from_config(&env->ns, env->cfg.da_namespace,
+                                           env->cfg.da_data_namespace, em);
+        if (err != BM_OK) {
+            goto fail;
+        }
+    }
+    /* The namespace strings are borrowed from the caller's config; the
+     * env keeps only the derived bytes. */
+    env->cfg.da_namespace = NULL;
+    env->cfg.da_data_namespace = NULL;
+    if (p->signer != NULL) {
+        struct bm_hash addr;
+
+        env->has_signer = true;
+        env->signer = *p->signer;
+        err = bm_signer_from_privkey(&env->signer_info, &env->signer);
+        if (err != BM_OK) {
+            goto fail;
+        }
+        bm_address_from_pubkey(env->signer_info.pub_key, &addr);
+        if (env->cfg.aggregator &&
+            !bm_buf_eq_raw(&p->genesis->proposer_address, addr.b,
+                           sizeof(addr.b))) {
+            err = bm_errf(em, BM_ENOT_PROPOSER,
+                          "signer: address is not the genesis proposer "
+                          "(genesis.proposer_address)");
+            goto fail;
+        }
+    }
+    if (env->cfg.aggregator && (!env->has_signer || env->seq == NULL)) {
+        err = bm_errf(em, BM_EINVAL,
+                      "manager: an aggregator needs a signer and a "
+                      "sequencer");
+        goto fail;
+    }
+    err = bm_breaker_new_simple(&env->da_breaker, "da",
+                                env->cfg.da_breaker_failures,
+                                env->cfg.da_breaker_open_ms * 1000000ull);
+    if (err == BM_OK) {
+        err = bm_breaker_new_simple(&env->exec_breaker, "exec",
+                                    env->cfg.exec_breaker_failures,
+                                    env->cfg.exec_breaker_open_ms * 1000000ull);
+    }
+    if (err == BM_OK) {
+        err = bm_limiter_new_simple(&env->reaper_limiter, "reaper", 10,
+                                    env->cfg.reaper_rate);
+    }
+    if (err == BM_OK) {
+        err = bm_limiter_new_simple(&env->tx_limiter, "tx",
+                                    env->cfg.tx_burst, env->cfg.tx_rate);
+    }
+    if (err == BM_OK) {
+        err = bm__txwin_init(&env->seen, SEEN_CAP);
+    }
+    if (err != BM_OK) {
+        err = bm_errf(em, err, "manager: cannot create breakers/limiters: %s",
+                      bm_err_name(err));
+        goto fail;
+    }
+    return BM_OK;
+fail:
+    bm_env_release(env);
+    return err;
+}
+
+void bm_env_release(struct bm_env *env)
+{
+    bm_breaker_free(env->da_breaker);
+    bm_breaker_free(env->exec_breaker);
+    bm_limiter_free(env->reaper_limiter);
+    bm_limiter_free(env->tx_limiter);
+    env->da_breaker = env->exec_breaker = NULL;
+    env->reaper_limiter = env->tx_limiter = NULL;
+    bm__txwin_release(&env->seen);
+    bm_signer_release(&env->signer_info);
+    bm_privkey_wipe(&env->signer);
+    pthread_mutex_destroy(&env->sub_mu);
+    pthread_mutex_destroy(&env->seen_mu);
+    pthread_mutex_destroy(&env->fatal_mu);
+    pthread_cond_destroy(&env->fatal_cv);
+}
+
+void bm_env_fatal(struct bm_env *env, const char *actor, int err,
+                  const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    bool first;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (err == BM_OK) {
+        err = BM_EFATAL;
+    }
+    pthread_mutex_lock(&env->fatal_mu);
+    first = env->fatal_err == BM_OK;
+    if (first) {
+        env->fatal_err = err;
+        snprintf(env->fatal_msg, sizeof(env->fatal_msg), "%s: %s",
+                 actor != NULL ? actor : "manager", msg);
+        atomic_store(&env->halted, true);
+        pthread_cond_broadcast(&env->fatal_cv);
+    }
+    pthread_mutex_unlock(&env->fatal_mu);
+    bm_log_error("manager", "fatal actor=%s err=%s %s%s",
+                 actor != NULL ? actor : "manager", bm_err_name(err), msg,
+                 first ? "" : " (after an earlier fatal error)");
+    if (first && env->on_fatal != NULL) {
+        env->on_fatal(env->on_fatal_arg, err);
+    }
+}
+
+bool bm_env_halted(struct bm_env *env)
+{
+    return atomic_load(&env->halted);
+}
+
+int bm_env_wait_fatal(struct bm_env *env, int64_t timeout_ms,
+                      struct bm_errmsg *em)
+{
+    struct timespec ts;
+    int err;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (timeout_ms >= 0) {
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&env->fatal_mu);
+    while (env->fatal_err == BM_OK) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&env->fatal_cv, &env->fatal_mu);
+        } else if (pthread_cond_timedwait(&env->fatal_cv, &env->fatal_mu,
+                                          &ts) != 0) {
+            break;
+        }
+    }
+    err = env->fatal_err;
+    if (err != BM_OK && em != NULL) {
+        snprintf(em->msg, sizeof(em->msg), "%s", env->fatal_msg);
+    }
+    pthread_mutex_unlock(&env->fatal_mu);
+    return err != BM_OK ? err : BM_ETIMEDOUT;
+}
+
+void bm_env_mark_seen(struct bm_env *env, const struct bm_hash *h)
+{
+    pthread_mutex_lock(&env->seen_mu);
+    bm__txwin_add(&env->seen, h);
+    pthread_mutex_unlock(&env->seen_mu);
+}
+
+bool bm_env_is_seen(struct bm_env *env, const struct bm_hash *h)
+{
+    bool r;
+
+    pthread_mutex_lock(&env->seen_mu);
+    r = bm__txwin_has(&env->seen, h);
+    pthread_mutex_unlock(&env->seen_mu);
+    return r;
+}
+
+enum bm_err bm_env_subscribe(struct bm_env *env, struct bm_actor_id id,
+                             uint32_t kind)
+{
+    enum bm_err err = BM_OK;
+
+    pthread_mutex_lock(&env->sub_mu);
+    if (env->n_subs == BM_ENV_MAX_SUBSCRIBERS) {
+        err = BM_EFULL;
+    } else {
+        env->subs[env->n_subs].id = id;
+        env->subs[env->n_subs].kind = kind;
+        env->n_subs++;
+    }
+    pthread_mutex_unlock(&env->sub_mu);
+    return err;
+}
+
+size_t bm_env_subscribers(struct bm_env *env,
+                          struct bm_env_sub out[BM_ENV_MAX_SUBSCRIBERS])
+{
+    size_t n;
+
+    pthread_mutex_lock(&env->sub_mu);
+    n = env->n_subs;
+    memcpy(out, env->subs, n * sizeof(*out));
+    pthread_mutex_unlock(&env->sub_mu);
+    return n;
+}
+
+uint64_t bm_env_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which)
+{
+    snprintf(buf, len, "rhb/%llu/%c", (unsigned long long)height, which);
+}
+
+enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
+                            uint64_t *out, struct bm_errmsg *em)
+{
+    struct bm_buf v = {0};
+    enum bm_err err = bm_store_get_meta(s, name, &v, em);
+
+    if (err != BM_OK) {
+        return err;
+    }
+    if (v.len != 8) {
+        err = bm_errf(em, BM_ECORRUPT,
+                      "store: metadata '/0/m/%s' is %zu bytes, want 8", name,
+                      v.len);
+    } else {
+        *out = bm_get_le64(v.ptr);
+    }
+    bm_buf_release(&v);
+    return err;
+}

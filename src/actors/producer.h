@@ -1,0 +1,63 @@
+/*
+ * ProducerActor: makes one block per PRODUCE request (detached; the
+ * flow of the seed, literally):
+ *   GetState -> StateActor; back-pressure (cfg.max_pending_headers_and_data:
+ *   store height - last submitted header/data height >= limit -> skipped,
+ *   counted in skipped_backpressure); pending block in the store
+ *   (pending_header/pending_data at store height + 1) -> reuse it, else
+ *   GetBatch -> SequencerActor (NEXT_BATCH; an error -> no block); an empty
+ *   batch still makes a block unless the aggregator is lazy and the
+ *   request reason is BM_PRODUCE_TX (then skipped); CreateBlock (first-block
+ *   rules: time = genesis start time and empty last hashes for the first
+ *   block; otherwise time = max(batch time, last block time) so time is
+ *   monotonic; proposer = state next proposer; data_hash =
+ *   DACommitment(txs) or the empty constant; data metadata set) ->
+ *   SAVE_PENDING -> StateActor; sign header; ValidateBlock ->
+ *   ValidatorActor; ApplyBlock -> SyncActor (execute + commit); Ack ->
+ *   SequencerActor; Broadcast -> BroadcasterActor; wake the DASubmitter.
+ * Replies with the new height. A validation failure of its own block or an
+ * apply failure is fatal (bm_env_fatal).
+ */
+#ifndef BM_ACTORS_PRODUCER_H
+#define BM_ACTORS_PRODUCER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/env.h"
+#include "blockv2/actor.h"
+
+enum bm_producer_kind { BM_PRODUCER_PRODUCE = 0, BM_PRODUCER_NKINDS };
+
+enum bm_produce_reason {
+    BM_PRODUCE_TIMER = 0,  /* block timer (normal mode) */
+    BM_PRODUCE_LAZY = 1,   /* lazy interval: empty block allowed */
+    BM_PRODUCE_TX = 2,     /* lazy mode, txs arrived */
+    BM_PRODUCE_MANUAL = 3, /* bm_manager_produce_block */
+};
+
+struct bm_producer_req {
+    uint32_t reason; /* enum bm_produce_reason */
+};
+
+/* Reply. produced false: no block (back-pressure, no batch, nothing to
+ * do in lazy mode); height is then the unchanged store height. */
+struct bm_producer_result {
+    uint64_t height;
+    bool produced;
+    bool backpressure;
+};
+
+BM_ACTOR_REF(producer);
+BM_ACTOR_ASK(producer, produce, BM_PRODUCER_PRODUCE, struct bm_producer_req,
+             struct bm_producer_result)
+
+/* Spawn with arg = struct bm_env *, detached. */
+extern const struct bm_actor_type bm_producer_actor_type;
+
+static inline struct bm_ref_producer bm_env_producer(const struct bm_env *e)
+{
+    return (struct bm_ref_producer){e->ids.producer};
+}
+
+#endif /* BM_ACTORS_PRODUCER_H */

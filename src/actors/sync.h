@@ -1,0 +1,96 @@
+/*
+ * SyncActor: the owner of block application (detached: it calls the
+ * executor and waits on the State actor).
+ *  - APPLY (from the Producer): the producer's block, already signed and
+ *    validated: ExecuteTxs (behind env->exec_breaker, retried), build the
+ *    new State, COMMIT through the State actor with clear_pending; reply
+ *    the height. The seed's "ApplyBlock -> SyncActor -> UpdateState ->
+ *    StateActor".
+ *  - HEADER_IN / DATA_IN (from the Retriever or StoreSync): pending
+ *    headers and data held by height in bounded caches (cfg.sync_cache_max
+ *    each; beyond it the entry farthest above the store height is
+ *    evicted); a header whose data_hash marks an empty block gets
+ *    synthesised data (metadata {chain, height, time, last_data_hash});
+ *    whenever header and data of store height + 1 are present: validate
+ *    (Validator actor), execute, commit (with rhb/<h>/h|d and the DA
+ *    cursor as metadata), in height order. Items at or below the store
+ *    height, or already seen, are dropped.
+ *  - DA_PROGRESS (from the Retriever): every blob below `cursor` was
+ *    delivered. The persisted cursor (BM_META_DA_CURSOR, written with each
+ *    committed block) is min(progress cursor, lowest DA height of any
+ *    cached item), so a restart rescans only what is not yet committed.
+ * Fatal (bm_env_fatal): execution failure after retries, a block that
+ * fails validation with a state-divergence code (app hash / last header
+ * hash mismatch) when it came from the trusted producer, store errors.
+ * A DA block failing validation is dropped (logged), not fatal.
+ */
+#ifndef BM_ACTORS_SYNC_H
+#define BM_ACTORS_SYNC_H
+
+#include <stdint.h>
+
+#include "actors/block.h"
+#include "actors/env.h"
+#include "blockv2/actor.h"
+
+enum bm_sync_kind {
+    BM_SYNC_APPLY = 0,
+    BM_SYNC_HEADER_IN,
+    BM_SYNC_DATA_IN,
+    BM_SYNC_DA_PROGRESS,
+    BM_SYNC_NKINDS
+};
+
+/* APPLY: one reference owned. */
+struct bm_sync_apply {
+    struct bm_block *blk;
+};
+void bm_sync_apply_dtor(void *p);
+
+/* APPLY reply. */
+struct bm_sync_applied {
+    uint64_t height;
+    struct bm_hash app_hash; /* state root after the block */
+    uint32_t app_hash_len;
+};
+
+/* HEADER_IN: a header that passed ValidateBasic and the proposer check
+ * at the source (heap, owned). da_height 0 for P2P. */
+struct bm_sync_header_in {
+    struct bm_signed_header *sh;
+    uint64_t da_height;
+    uint8_t source; /* enum bm_block_source */
+};
+void bm_sync_header_in_dtor(void *p);
+
+/* DATA_IN: data with metadata whose signature was checked at the source
+ * (heap, owned). */
+struct bm_sync_data_in {
+    struct bm_data *data;
+    uint64_t da_height;
+    uint8_t source;
+};
+void bm_sync_data_in_dtor(void *p);
+
+struct bm_sync_da_progress {
+    uint64_t cursor;
+};
+
+BM_ACTOR_REF(sync);
+BM_ACTOR_ASK(sync, apply, BM_SYNC_APPLY, struct bm_sync_apply,
+             struct bm_sync_applied)
+BM_ACTOR_TELL(sync, header_in, BM_SYNC_HEADER_IN, struct bm_sync_header_in)
+BM_ACTOR_TELL(sync, data_in, BM_SYNC_DATA_IN, struct bm_sync_data_in)
+BM_ACTOR_TELL(sync, da_progress, BM_SYNC_DA_PROGRESS,
+              struct bm_sync_da_progress)
+
+/* Spawn with arg = struct bm_env *, detached, overflow BM_OVERFLOW_BLOCK
+ * (a retriever that runs ahead waits instead of losing blobs). */
+extern const struct bm_actor_type bm_sync_actor_type;
+
+static inline struct bm_ref_sync bm_env_sync(const struct bm_env *e)
+{
+    return (struct bm_ref_sync){e->ids.sync};
+}
+
+#endif /* BM_ACTORS_SYNC_H */

@@ -1,0 +1,63 @@
+/*
+ * ValidatorActor: checks a block against a state as a full node does
+ * (pooled: CPU only). In order: SignedHeader.ValidateBasic (proposer,
+ * signature, key/address binding, time), Data.Validate when the data has
+ * metadata, AssertExpectedProposer (state's next proposer, else genesis),
+ * AssertValidSequence (chain id, height, time, last header hash with the
+ * once-per-process tolerance, app hash), header <-> data match (spec 3.3,
+ * 3.5). The same check is available as a function for the manager's
+ * Validate call.
+ */
+#ifndef BM_ACTORS_VALIDATOR_H
+#define BM_ACTORS_VALIDATOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/block.h"
+#include "actors/env.h"
+#include "blockv2/actor.h"
+
+enum bm_validator_kind { BM_VALIDATOR_VALIDATE = 0, BM_VALIDATOR_NKINDS };
+
+/* VALIDATE: the block (one reference owned) and the state to validate
+ * against (heap copy, owned). now_ns 0 = wall clock. */
+struct bm_validator_req {
+    struct bm_block *blk;
+    struct bm_state *state;
+    uint64_t now_ns;
+};
+void bm_validator_req_dtor(void *p);
+
+/* Reply: the validation code (BM_OK or a -60..-99 code) and its message. */
+struct bm_validator_result {
+    int code;
+    char msg[256];
+};
+
+BM_ACTOR_REF(validator);
+BM_ACTOR_ASK(validator, validate, BM_VALIDATOR_VALIDATE,
+             struct bm_validator_req, struct bm_validator_result)
+
+/* Spawn with arg = struct bm_env * (borrowed); pooled. */
+extern const struct bm_actor_type bm_validator_actor_type;
+
+/*
+ * The check itself. genesis_proposer: the genesis proposer address.
+ * *tolerance_unused (in/out, may be NULL = never tolerate): whether the
+ * once-per-process last-header-hash tolerance is still available; cleared
+ * when used. Borrows everything. Returns BM_OK or the validation code
+ * with em naming the field.
+ */
+int bm_validator_check(const struct bm_block *blk,
+                       const struct bm_state *state,
+                       const struct bm_buf *genesis_proposer,
+                       bool *tolerance_unused, uint64_t now_ns,
+                       struct bm_errmsg *em);
+
+static inline struct bm_ref_validator bm_env_validator(const struct bm_env *e)
+{
+    return (struct bm_ref_validator){e->ids.validator};
+}
+
+#endif /* BM_ACTORS_VALIDATOR_H */
