@@ -431,6 +431,16 @@ int bm_actor_reply_token(struct bm_actor_system *sys,
  * decides. Never blocks. */
 void bm_actor_fail(struct bm_actor_ctx *ctx, int reason);
 
+/* Makes the actor fail with `reason` (a negative error; BM_EFATAL if >= 0)
+ * as if its current or next handler had failed: a system-lane message, so
+ * it acts even behind a full mailbox; the supervisor then applies its
+ * strategy (Erlang's exit(Pid, Reason)). Supervisors themselves are not
+ * killed this way (use bm_actor_stop). Returns BM_OK, BM_ENOACTOR or
+ * BM_ESTOPPED. Never blocks; any thread. For fault-injection tests and
+ * operators. */
+int bm_actor_kill(struct bm_actor_system *sys, struct bm_actor_id id,
+                  int reason);
+
 /* The actor exits normally (reason BM_OK) after the current handler. */
 void bm_actor_stop_self(struct bm_actor_ctx *ctx);
 

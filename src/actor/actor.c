@@ -784,6 +784,11 @@ static void handle_sys(struct bm_actor_system *sys, struct bm__actor *a,
             bm__sup_on_timeout(sys, a, n->corr);
         }
         break;
+    case BM__SYS_KILL:
+        if (a->sup == NULL && a->fail_reason == 0) {
+            a->fail_reason = n->status;
+        }
+        break;
     default:
         break;
     }
@@ -1232,6 +1237,16 @@ void bm_actor_fail(struct bm_actor_ctx *ctx, int reason)
     if (ctx->a->fail_reason == 0) {
         ctx->a->fail_reason = reason;
     }
+}
+
+int bm_actor_kill(struct bm_actor_system *sys, struct bm_actor_id id,
+                  int reason)
+{
+    if (reason >= 0) {
+        reason = BM_EFATAL;
+    }
+    return bm__send_sys_simple(sys, id, BM__SYS_KILL, BM_ACTOR_ID_NONE,
+                               reason, 0, 0);
 }
 
 void bm_actor_stop_self(struct bm_actor_ctx *ctx)

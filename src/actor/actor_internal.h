@@ -59,6 +59,7 @@ enum bm__sys_type {
     BM__SYS_DOWN,         /* from: who; status: reason */
     BM__SYS_CONT,         /* ask continuation: kind, status, corr = cookie */
     BM__SYS_SUP_TIMEOUT,  /* corr: stop sequence number */
+    BM__SYS_KILL,         /* status: failure reason */
 };
 
 enum bm__node_flags {

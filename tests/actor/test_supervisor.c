@@ -244,7 +244,8 @@ static struct empty E;
 
 /* ------------------------------------------------------------ tests */
 
-static void run_strategy(enum bm_sup_strategy strat, const char *after_crash)
+static void run_strategy_how(enum bm_sup_strategy strat,
+                             const char *after_crash, bool kill)
 {
     struct bm_actor_system *sys = start_sys(2);
     struct winfo ia = {.name = "a"}, ib = {.name = "b"}, ic = {.name = "c"};
@@ -267,7 +268,12 @@ static void run_strategy(enum bm_sup_strategy strat, const char *after_crash)
     wait_log("+a +b +c ");
     b_before = b;
     log_reset();
-    assert_int_equal(bm_w_tell_crash(sys, (struct bm_ref_w){b}, &E), BM_OK);
+    if (kill) {
+        assert_int_equal(bm_actor_kill(sys, b, BM_EIO), BM_OK);
+    } else {
+        assert_int_equal(bm_w_tell_crash(sys, (struct bm_ref_w){b}, &E),
+                         BM_OK);
+    }
     wait_log(after_crash);
     /* Ids survive restarts; the restarted child works. */
     assert_true(bm_actor_id_eq(b, b_before));
@@ -292,6 +298,55 @@ static void run_strategy(enum bm_sup_strategy strat, const char *after_crash)
     assert_int_equal(atomic_load(&ib.inits), atomic_load(&ib.terms));
     assert_int_equal(atomic_load(&ic.inits), atomic_load(&ic.terms));
     assert_int_equal(atomic_load(&ic.last_reason), BM_ESHUTDOWN);
+    bm_actor_system_free(sys);
+}
+
+static void run_strategy(enum bm_sup_strategy strat, const char *after_crash)
+{
+    run_strategy_how(strat, after_crash, false);
+}
+
+/* bm_actor_kill: the child fails as if its handler had crashed. */
+static void test_kill(void **state)
+{
+    (void)state;
+    run_strategy_how(BM_SUP_ONE_FOR_ONE, "-b +b ", true);
+    run_strategy_how(BM_SUP_REST_FOR_ONE, "-b -c +b +c ", true);
+}
+
+/* A tree started before the system: children are built (ids written)
+ * before any of them runs; they run once the system starts. */
+static void test_tree_before_start(void **state)
+{
+    struct bm_actor_system_config cfg;
+    struct bm_actor_system *sys;
+    struct winfo ia = {.name = "a"}, ib = {.name = "b"};
+    struct bm_actor_id a = {0, 0}, b = {0, 0}, sup;
+    struct bm_child_spec ch[2] = {
+        CHILD("a", &ia, BM_RESTART_PERMANENT, &a),
+        CHILD("b", &ib, BM_RESTART_PERMANENT, &b),
+    };
+    struct bm_supervisor_spec spec = {.name = "root",
+                                      .strategy = BM_SUP_REST_FOR_ONE,
+                                      .intensity = 3,
+                                      .children = ch,
+                                      .n_children = 2};
+
+    (void)state;
+    bm_actor_system_config_init(&cfg);
+    cfg.workers = 2;
+    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
+    log_reset();
+    assert_int_equal(bm_supervisor_start(sys, &spec, &sup), BM_OK);
+    assert_false(bm_actor_id_is_none(a));
+    assert_false(bm_actor_id_is_none(b));
+    assert_int_equal(bm_w_tell_ping(sys, (struct bm_ref_w){b}, &E), BM_OK);
+    assert_int_equal(bm_actor_system_start(sys), BM_OK);
+    for (int i = 0; i < 5000 && atomic_load(&ib.pings) == 0; i++) {
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&ib.pings), 1);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
     bm_actor_system_free(sys);
 }
 
@@ -641,6 +696,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_for_one),
+        cmocka_unit_test(test_kill),
+        cmocka_unit_test(test_tree_before_start),
         cmocka_unit_test(test_one_for_all),
         cmocka_unit_test(test_rest_for_one),
         cmocka_unit_test(test_restart_types),

@@ -1,0 +1,424 @@
+/*
+ * The Manager facade (include/blockv2/manager.h): builds the env and the
+ * actor tree, starts and stops them, answers the v1 inspection calls, and
+ * turns a fatal error or a supervisor that gave up into a stop.
+ */
+#include "blockv2/manager.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "actors/aggregator.h"
+#include "actors/bootstrap.h"
+#include "actors/da_includer.h"
+#include "actors/env.h"
+#include "actors/producer.h"
+#include "actors/state.h"
+#include "actors/validator.h"
+#include "blockv2/actor.h"
+#include "manager/tree.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+/* Time a caller waits for the State actor / the producer. */
+#define CALL_TIMEOUT_MS 10000
+#define PRODUCE_TIMEOUT_MS 120000
+/* Time actors get to stop. */
+#define STOP_TIMEOUT_MS 60000
+
+struct bm_manager {
+    struct bm_env env;
+    struct bm_actor_system *sys;
+    struct bm_tree tree;
+    pthread_mutex_t mu;
+    bool started;
+    bool stopped;
+    /* Watcher: turns a fatal error or an escalation into a stop. */
+    pthread_t watcher;
+    bool watcher_running;
+    atomic_bool quit;
+    int escalation; /* reason the root supervisor gave up, or BM_OK */
+    int stop_err;
+    struct bm_errmsg stop_em;
+};
+
+enum bm_err bm_manager_new(struct bm_manager **out,
+                           const struct bm_manager_params *p,
+                           struct bm_errmsg *em)
+{
+    struct bm_manager *m;
+    struct bm_actor_system_config scfg;
+    enum bm_err err;
+
+    *out = NULL;
+    err = bm_crypto_init();
+    if (err != BM_OK) {
+        return bm_errf(em, err, "manager: libsodium init failed");
+    }
+    m = bm_xcalloc(1, sizeof(*m));
+    pthread_mutex_init(&m->mu, NULL);
+    atomic_init(&m->quit, false);
+    err = bm_env_init(&m->env, p, em);
+    if (err != BM_OK) {
+        pthread_mutex_destroy(&m->mu);
+        bm_free(m);
+        return err;
+    }
+    bm_actor_system_config_init(&scfg);
+    scfg.workers = m->env.cfg.workers;
+    scfg.default_capacity = m->env.cfg.mailbox_capacity;
+    err = bm_actor_system_new(&m->sys, &scfg);
+    if (err != BM_OK) {
+        bm_env_release(&m->env);
+        pthread_mutex_destroy(&m->mu);
+        bm_free(m);
+        return bm_errf(em, err, "manager: cannot create the actor system");
+    }
+    m->env.sys = m->sys;
+    *out = m;
+    return BM_OK;
+}
+
+static void *watch(void *arg)
+{
+    struct bm_manager *m = arg;
+
+    while (!atomic_load(&m->quit)) {
+        int r = bm_env_wait_fatal(&m->env, 100, NULL);
+
+        if (r != BM_ETIMEDOUT) {
+            break; /* fatal: stop below */
+        }
+        r = bm_actor_system_wait(m->sys, 0);
+        if (r != BM_ETIMEDOUT && r != BM_OK) {
+            m->escalation = r;
+            bm_env_fatal(&m->env, "supervisor", r,
+                         "the block manager's supervisor gave up "
+                         "(restart intensity exceeded)");
+            break;
+        }
+    }
+    if (!atomic_load(&m->quit)) {
+        bm_log_error("manager", "stopping after a fatal error");
+        bm_actor_system_stop(m->sys, STOP_TIMEOUT_MS);
+    }
+    return NULL;
+}
+
+enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    pthread_mutex_lock(&m->mu);
+    if (m->started) {
+        pthread_mutex_unlock(&m->mu);
+        return bm_errf(em, BM_ESTATE, "manager: already started");
+    }
+    m->started = true;
+    pthread_mutex_unlock(&m->mu);
+    err = bm_bootstrap_state(&m->env, NULL, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_tree_build(&m->tree, &m->env);
+    /* The tree is built before the system runs: every id in env->ids is
+     * written before any actor can read it. */
+    err = bm_tree_start(&m->tree, &m->env, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_actor_system_start(m->sys);
+    if (err != BM_OK) {
+        return bm_errf(em, err, "manager: cannot start the actor system");
+    }
+    if (pthread_create(&m->watcher, NULL, watch, m) == 0) {
+        m->watcher_running = true;
+    } else {
+        bm_actor_system_stop(m->sys, STOP_TIMEOUT_MS);
+        return bm_errf(em, BM_ESYS, "manager: cannot create a thread");
+    }
+    bm_log_info("manager", "started mode=%s da=%s block_time_ms=%llu lazy=%s",
+                m->env.cfg.aggregator ? "aggregator" : "full",
+                m->env.da != NULL ? "on" : "off",
+                (unsigned long long)m->env.cfg.block_time_ms,
+                m->env.cfg.lazy_mode ? "true" : "false");
+    return BM_OK;
+}
+
+static bool running(struct bm_manager *m)
+{
+    bool r;
+
+    pthread_mutex_lock(&m->mu);
+    r = m->started && !m->stopped;
+    pthread_mutex_unlock(&m->mu);
+    return r && !bm_env_halted(&m->env);
+}
+
+enum bm_err bm_manager_produce_block(struct bm_manager *m, uint64_t *height,
+                                     struct bm_errmsg *em)
+{
+    struct bm_producer_req req = {BM_PRODUCE_MANUAL};
+    struct bm_producer_result res = {0};
+    int err;
+
+    if (!m->env.cfg.aggregator) {
+        return bm_errf(em, BM_ESTATE, "produce_block: not an aggregator");
+    }
+    if (!running(m)) {
+        return bm_errf(em, BM_ESTATE, "produce_block: manager not running");
+    }
+    err = bm_producer_call_produce(m->sys, bm_env_producer(&m->env), &req,
+                                   &res, PRODUCE_TIMEOUT_MS);
+    if (err != BM_OK) {
+        return bm_errf(em, err, "produce_block: %s", bm_err_name(err));
+    }
+    if (!res.produced) {
+        return bm_errf(em, BM_EAGAIN, "produce_block: no block made (%s)",
+                       res.backpressure ? "too many blocks not yet on DA"
+                                        : "nothing to produce");
+    }
+    if (height != NULL) {
+        *height = res.height;
+    }
+    return BM_OK;
+}
+
+enum bm_err bm_manager_get_last_state(struct bm_manager *m,
+                                      struct bm_state *out)
+{
+    struct bm_state_get req = {0};
+    struct bm_state_info info = {0};
+    struct bm_buf b = {0};
+    enum bm_err err;
+
+    if (running(m)) {
+        err = bm_state_call_get(m->sys, bm_env_state(&m->env), &req, &info,
+                                CALL_TIMEOUT_MS);
+        if (err == BM_OK) {
+            err = bm_state_copy(out, info.state);
+            bm_state_info_dtor(&info);
+            return err;
+        }
+    }
+    /* Not running (or the State actor is restarting): read the store. */
+    err = bm_store_get_latest_state(m->env.store, NULL, &b, NULL);
+    if (err == BM_OK) {
+        bm_state_release(out);
+        err = bm_state_decode(out, b.ptr, b.len);
+    }
+    bm_buf_release(&b);
+    return err;
+}
+
+enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em)
+{
+    int sys_err;
+    int fatal;
+    struct bm_errmsg fem = {{0}};
+
+    pthread_mutex_lock(&m->mu);
+    if (m->stopped || !m->started) {
+        bool was = m->stopped;
+
+        m->stopped = true;
+        pthread_mutex_unlock(&m->mu);
+        if (was && m->stop_err != BM_OK && em != NULL) {
+            *em = m->stop_em;
+        }
+        return was ? m->stop_err : BM_OK;
+    }
+    m->stopped = true;
+    pthread_mutex_unlock(&m->mu);
+    atomic_store(&m->quit, true);
+    if (m->watcher_running) {
+        pthread_join(m->watcher, NULL);
+        m->watcher_running = false;
+    }
+    sys_err = bm_actor_system_stop(m->sys, STOP_TIMEOUT_MS);
+    fatal = bm_env_wait_fatal(&m->env, 0, &fem);
+    if (fatal != BM_ETIMEDOUT) {
+        m->stop_err = fatal;
+        m->stop_em = fem;
+    } else if (sys_err != BM_OK) {
+        m->stop_err = sys_err;
+        bm_errf(&m->stop_em, sys_err, "manager: actor system: %s",
+                bm_err_name(sys_err));
+    }
+    bm_log_info("manager", "stopped err=%s", bm_err_name(m->stop_err));
+    if (m->stop_err != BM_OK && em != NULL) {
+        *em = m->stop_em;
+    }
+    return m->stop_err;
+}
+
+enum bm_err bm_manager_wait(struct bm_manager *m, int64_t timeout_ms,
+                            struct bm_errmsg *em)
+{
+    return bm_env_wait_fatal(&m->env, timeout_ms, em);
+}
+
+void bm_manager_free(struct bm_manager *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    (void)bm_manager_stop(m, NULL);
+    bm_actor_system_free(m->sys);
+    bm_env_release(&m->env);
+    pthread_mutex_destroy(&m->mu);
+    bm_free(m);
+}
+
+/* ---- inspection ---- */
+
+enum bm_err bm_manager_get_store_height(struct bm_manager *m, uint64_t *out)
+{
+    return bm_store_height(m->env.store, out, NULL);
+}
+
+uint64_t bm_manager_get_da_included_height(struct bm_manager *m)
+{
+    return atomic_load_explicit(&m->env.m.da_included_height,
+                                memory_order_relaxed);
+}
+
+enum bm_err bm_manager_is_da_included(struct bm_manager *m, uint64_t height,
+                                      bool *out)
+{
+    return bm_da_includer_is_included(&m->env, height, out, NULL);
+}
+
+bool bm_manager_is_block_hash_seen(struct bm_manager *m,
+                                   const struct bm_hash *hash)
+{
+    uint64_t h;
+
+    return bm_env_is_seen(&m->env, hash) ||
+           bm_store_get_height_by_hash(m->env.store, hash, &h, NULL) == BM_OK;
+}
+
+void bm_manager_notify_new_transactions(struct bm_manager *m)
+{
+    struct bm_aggregator_txs t = {1};
+
+    if (running(m) && !bm_actor_id_is_none(m->env.ids.aggregator)) {
+        (void)bm_aggregator_tell_txs(m->sys, bm_env_aggregator(&m->env), &t);
+    }
+}
+
+static uint64_t pending(struct bm_manager *m, atomic_uint_least64_t *last)
+{
+    uint64_t h = 0;
+    uint64_t l = atomic_load_explicit(last, memory_order_relaxed);
+
+    if (bm_store_height(m->env.store, &h, NULL) != BM_OK) {
+        return 0;
+    }
+    return h > l ? h - l : 0;
+}
+
+uint64_t bm_manager_pending_headers(struct bm_manager *m)
+{
+    return pending(m, &m->env.m.last_submitted_header);
+}
+
+uint64_t bm_manager_pending_data(struct bm_manager *m)
+{
+    return pending(m, &m->env.m.last_submitted_data);
+}
+
+enum bm_err bm_manager_validate(struct bm_manager *m,
+                                const struct bm_signed_header *sh,
+                                const struct bm_data *d,
+                                struct bm_errmsg *em)
+{
+    struct bm_state st = {0};
+    struct bm_block *b;
+    enum bm_err err;
+
+    err = bm_manager_get_last_state(m, &st);
+    if (err != BM_OK) {
+        return bm_errf(em, err, "validate: no state: %s", bm_err_name(err));
+    }
+    b = bm_block_new();
+    err = bm_signed_header_copy(&b->sh, sh);
+    if (err == BM_OK) {
+        err = bm_data_copy(&b->data, d);
+    }
+    if (err == BM_OK) {
+        err = bm_block_rehash(b);
+    }
+    if (err == BM_OK) {
+        err = bm_validator_check(b, &st, &m->env.genesis->proposer_address,
+                                 NULL, 0, em);
+    }
+    bm_block_unref(b);
+    bm_state_release(&st);
+    return err;
+}
+
+/* ---- observability ---- */
+
+#define LOAD(f) atomic_load_explicit(&e->m.f, memory_order_relaxed)
+
+void bm_manager_metrics(struct bm_manager *m, struct bm_manager_metrics *out)
+{
+    const struct bm_env *e = &m->env;
+
+    memset(out, 0, sizeof(*out));
+    out->height = LOAD(height);
+    out->da_included_height = LOAD(da_included_height);
+    out->last_block_txs = LOAD(last_block_txs);
+    out->total_txs = LOAD(total_txs);
+    out->last_block_bytes = LOAD(last_block_bytes);
+    out->blocks_produced = LOAD(blocks_produced);
+    out->blocks_synced_da = LOAD(blocks_synced_da);
+    out->blocks_synced_p2p = LOAD(blocks_synced_p2p);
+    out->da_submissions = LOAD(da_submissions);
+    out->da_submit_failures = LOAD(da_submit_failures);
+    out->da_submit_too_big = LOAD(da_submit_too_big);
+    out->da_submit_mempool = LOAD(da_submit_mempool);
+    out->da_submit_other = LOAD(da_submit_other);
+    out->headers_submitted = LOAD(headers_submitted);
+    out->data_submitted = LOAD(data_submitted);
+    out->da_heights_scanned = LOAD(da_heights_scanned);
+    out->da_retrieve_errors = LOAD(da_retrieve_errors);
+    out->reaper_txs = LOAD(reaper_txs);
+    out->skipped_backpressure = LOAD(skipped_backpressure);
+    out->exec_failures = LOAD(exec_failures);
+}
+
+struct bm_actor_system *bm_manager_actor_system(struct bm_manager *m)
+{
+    return m != NULL ? m->sys : NULL;
+}
+
+int bm_manager_breaker_state(struct bm_manager *m, const char *name)
+{
+    if (strcmp(name, "da") == 0) {
+        return (int)bm_breaker_state(m->env.da_breaker);
+    }
+    if (strcmp(name, "exec") == 0) {
+        return (int)bm_breaker_state(m->env.exec_breaker);
+    }
+    return -1;
+}
+
+bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n)
+{
+    return bm_limiter_allow_n(m->env.tx_limiter, n);
+}
+
+enum bm_err bm_manager_debug_crash_actor(struct bm_manager *m,
+                                         const char *name)
+{
+    struct bm_actor_id id = bm_tree_lookup(&m->env, name);
+
+    if (bm_actor_id_is_none(id)) {
+        return BM_ENOTFOUND;
+    }
+    return bm_actor_kill(m->sys, id, BM_EFATAL);
+}
