@@ -1,0 +1,429 @@
+/*
+ * DAIncluderActor (da_includer.h): advances the DA-included height in
+ * order, from the rhb metadata that the submitter (aggregator) or the
+ * Sync actor (full node) writes, and finalises each height in the
+ * executor (spec 8.4, current). Detached: SetFinal and the store reads may
+ * block. A run of heights is persisted with one PUT_META through the State
+ * actor (at most PASS_BATCH heights each); SetFinal runs before the height
+ * is persisted, so after a crash a height may be finalised twice (SetFinal
+ * is idempotent).
+ */
+#include "actors/da_includer.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+#define MOD "da_includer"
+#define PASS_BATCH 1000u
+#define TICK_MIN_MS 50u
+#define COLLAPSE_MS 10u
+#define META_TIMEOUT_MS 30000
+#define SET_FINAL_ATTEMPTS 3
+#define SET_FINAL_PAUSE_MS 100u
+
+struct inc {
+    struct bm_env *env;
+    struct bm_actor_system *sys;
+    struct bm_timer_id tick;
+    bool loaded;
+    bool has_gdh;
+    uint64_t included;
+    uint64_t last_pass_ms;
+};
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/*
+ * DA heights of block n's pieces: BM_OK with *hh and *dh (for empty data
+ * *dh = *hh and *empty is true), BM_ENOTFOUND when a piece is not known to
+ * be on DA (or the block is not stored), BM_ECORRUPT for a stored header
+ * or metadata value of the wrong shape (message in em), or a read error.
+ */
+static int piece_heights(struct bm_store *s, uint64_t n, uint64_t *hh,
+                         uint64_t *dh, bool *empty, struct bm_errmsg *em)
+{
+    struct bm_signed_header sh = {0};
+    struct bm_buf raw = {0};
+    char name[48];
+    int err;
+
+    *empty = false;
+    bm_meta_rhb_name(name, sizeof(name), n, 'h');
+    err = bm_meta_get_u64(s, name, hh, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_store_get_header(s, n, &raw, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_signed_header_decode(&sh, raw.ptr, raw.len);
+    if (err != BM_OK) {
+        err = bm_errf(em, BM_ECORRUPT,
+                      "store: header at height %llu does not decode: %s",
+                      (unsigned long long)n, bm_err_name(err));
+        goto out;
+    }
+    if (bm_header_expects_empty_data(&sh.header)) {
+        *empty = true;
+        *dh = *hh;
+        goto out;
+    }
+    bm_meta_rhb_name(name, sizeof(name), n, 'd');
+    err = bm_meta_get_u64(s, name, dh, em);
+out:
+    bm_signed_header_release(&sh);
+    bm_buf_release(&raw);
+    return err;
+}
+
+enum bm_err bm_da_includer_is_included(struct bm_env *env, uint64_t height,
+                                       bool *out, struct bm_errmsg *em)
+{
+    uint64_t top = 0, hh = 0, dh = 0;
+    bool empty = false;
+    int err;
+
+    *out = false;
+    if (height == 0) {
+        return BM_OK;
+    }
+    err = bm_store_height(env->store, &top, em);
+    if (err == BM_ENOTFOUND) {
+        return BM_OK;
+    }
+    if (err != BM_OK) {
+        return err;
+    }
+    if (height > top) {
+        return BM_OK;
+    }
+    err = piece_heights(env->store, height, &hh, &dh, &empty, em);
+    if (err == BM_ENOTFOUND) {
+        return BM_OK;
+    }
+    if (err != BM_OK) {
+        return err;
+    }
+    *out = true;
+    return BM_OK;
+}
+
+/* Writes the list through the State actor and waits for the ack. Takes
+ * the list (emptied in every case). */
+static int put_meta(struct bm_env *env, struct bm_state_meta_list *l)
+{
+    struct bm_state_put_meta pm;
+    struct bm_state_ack ack;
+    struct bm_future *f = NULL;
+    int err;
+
+    memset(&pm, 0, sizeof(pm));
+    pm.meta = *l;
+    memset(l, 0, sizeof(*l));
+    err = bm_state_ask_put_meta(env->sys, bm_env_state(env), &pm,
+                                META_TIMEOUT_MS, &f);
+    if (err != BM_OK) {
+        bm_state_meta_list_release(&pm.meta);
+        return err;
+    }
+    err = bm_future_wait(f, -1, &ack, sizeof(ack));
+    bm_future_free(f);
+    return err;
+}
+
+static int load(struct inc *s)
+{
+    struct bm_env *env = s->env;
+    struct bm_errmsg em = {{0}};
+    uint64_t v = 0;
+    int err;
+
+    err = bm_meta_get_u64(env->store, BM_META_DA_INCLUDED, &v, &em);
+    if (err == BM_ENOTFOUND) {
+        v = env->genesis->initial_height > 0
+                ? env->genesis->initial_height - 1
+                : 0;
+    } else if (err != BM_OK) {
+        bm_env_fatal(env, MOD, err, "cannot load %s: %s", BM_META_DA_INCLUDED,
+                     bm_errmsg_str(&em, err));
+        return err;
+    }
+    s->included = v;
+    err = bm_meta_get_u64(env->store, BM_META_GENESIS_DA_HEIGHT, &v, &em);
+    if (err != BM_OK && err != BM_ENOTFOUND) {
+        bm_env_fatal(env, MOD, err, "cannot load %s: %s",
+                     BM_META_GENESIS_DA_HEIGHT, bm_errmsg_str(&em, err));
+        return err;
+    }
+    s->has_gdh = err == BM_OK;
+    atomic_store_explicit(&env->m.da_included_height, s->included,
+                          memory_order_relaxed);
+    s->loaded = true;
+    bm_log_debug(MOD, "loaded included=%llu gdh=%s",
+                 (unsigned long long)s->included, s->has_gdh ? "yes" : "no");
+    return BM_OK;
+}
+
+/* Executor.SetFinal(n), retried; fatal (false) after the last attempt. */
+static bool set_final(struct bm_env *env, uint64_t n)
+{
+    struct bm_errmsg em = {{0}};
+    int err = BM_OK;
+
+    for (int i = 1; i <= SET_FINAL_ATTEMPTS; i++) {
+        err = bm_executor_set_final(env->exec, n, &em);
+        if (err == BM_OK) {
+            return true;
+        }
+        bm_log_warn(MOD, "set_final height=%llu attempt=%d err=%s %s",
+                    (unsigned long long)n, i, bm_err_name(err),
+                    bm_errmsg_str(&em, err));
+        if (i < SET_FINAL_ATTEMPTS) {
+            sleep_ms(SET_FINAL_PAUSE_MS);
+        }
+        if (bm_env_halted(env)) {
+            return false;
+        }
+    }
+    bm_env_fatal(env, MOD, err, "set_final(%llu) failed %d times: %s",
+                 (unsigned long long)n, SET_FINAL_ATTEMPTS,
+                 bm_errmsg_str(&em, err));
+    return false;
+}
+
+/* Persists d = last (with the hints and gdh already in l). */
+static bool flush(struct inc *s, struct bm_state_meta_list *l, uint64_t last,
+                  size_t count, bool gdh_pending)
+{
+    struct bm_env *env = s->env;
+    int err;
+
+    err = bm_state_meta_add_u64(l, BM_META_DA_INCLUDED, last);
+    if (err == BM_OK) {
+        err = put_meta(env, l);
+    }
+    bm_state_meta_list_release(l);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "cannot persist %s=%llu err=%s", BM_META_DA_INCLUDED,
+                    (unsigned long long)last, bm_err_name(err));
+        return false;
+    }
+    s->included = last;
+    if (gdh_pending) {
+        s->has_gdh = true;
+    }
+    atomic_store_explicit(&env->m.da_included_height, last,
+                          memory_order_relaxed);
+    bm_log_info(MOD, "da included height=%llu count=%zu",
+                (unsigned long long)last, count);
+    return true;
+}
+
+static int run_pass(struct inc *s)
+{
+    struct bm_env *env = s->env;
+    struct bm_state_meta_list l = {0};
+    struct bm_errmsg em = {{0}};
+    uint64_t top = 0, last = 0;
+    size_t count = 0;
+    bool gdh_pending = false;
+    int err;
+
+    if (bm_env_halted(env)) {
+        return BM_OK;
+    }
+    if (!s->loaded && load(s) != BM_OK) {
+        return BM_OK;
+    }
+    err = bm_store_height(env->store, &top, &em);
+    if (err != BM_OK) {
+        if (err != BM_ENOTFOUND) {
+            bm_log_warn(MOD, "cannot read the store height err=%s %s",
+                        bm_err_name(err), bm_errmsg_str(&em, err));
+        }
+        goto out;
+    }
+    for (uint64_t n = s->included + 1; n <= top && !bm_env_halted(env); n++) {
+        uint64_t hh = 0, dh = 0;
+        bool empty = false;
+        char name[48];
+
+        err = piece_heights(env->store, n, &hh, &dh, &empty, &em);
+        if (err == BM_ENOTFOUND) {
+            break;
+        }
+        if (err != BM_OK) {
+            bm_env_fatal(env, MOD, err, "height %llu: %s",
+                         (unsigned long long)n, bm_errmsg_str(&em, err));
+            goto out;
+        }
+        if (!set_final(env, n)) {
+            goto out;
+        }
+        err = BM_OK;
+        if (empty) {
+            bm_meta_rhb_name(name, sizeof(name), n, 'd');
+            err = bm_state_meta_add_u64(&l, name, dh);
+        }
+        if (err == BM_OK && !s->has_gdh && !gdh_pending) {
+            err = bm_state_meta_add_u64(&l, BM_META_GENESIS_DA_HEIGHT,
+                                        hh < dh ? hh : dh);
+            gdh_pending = true;
+        }
+        if (err != BM_OK) {
+            bm_log_warn(MOD, "cannot build metadata err=%s",
+                        bm_err_name(err));
+            break;
+        }
+        last = n;
+        count++;
+        if (count == PASS_BATCH) {
+            if (!flush(s, &l, last, count, gdh_pending)) {
+                goto out;
+            }
+            count = 0;
+            gdh_pending = false;
+        }
+    }
+    if (count > 0) {
+        (void)flush(s, &l, last, count, gdh_pending);
+    }
+out:
+    bm_state_meta_list_release(&l);
+    s->last_pass_ms = bm_env_now_ms();
+    return BM_OK;
+}
+
+BM_ACTOR_HANDLER(on_tick, struct inc, struct bm_da_includer_tick)
+BM_ACTOR_HANDLER(on_new_height, struct inc, struct bm_state_new_height)
+BM_ACTOR_HANDLER(on_included, struct inc, struct bm_da_includer_included)
+
+static int on_tick(struct bm_actor_ctx *ctx, struct inc *st,
+                   struct bm_da_includer_tick *p)
+{
+    (void)ctx;
+    (void)p;
+    return run_pass(st);
+}
+
+static int on_new_height(struct bm_actor_ctx *ctx, struct inc *st,
+                         struct bm_state_new_height *p)
+{
+    (void)ctx;
+    (void)p;
+    if (st->loaded && bm_env_now_ms() - st->last_pass_ms < COLLAPSE_MS) {
+        return BM_OK;
+    }
+    return run_pass(st);
+}
+
+static int on_included(struct bm_actor_ctx *ctx, struct inc *st,
+                       struct bm_da_includer_included *p)
+{
+    (void)ctx;
+    bm_log_debug(MOD, "included which=%c from=%llu to=%llu da_height=%llu",
+                 p->which, (unsigned long long)p->from,
+                 (unsigned long long)p->to, (unsigned long long)p->da_height);
+    return run_pass(st);
+}
+
+static int validate_new_height(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_state_new_height *p = payload;
+
+    if (p == NULL || p->height == 0) {
+        return bm_errf(em, BM_EINVAL, "new_height.height: got 0, want >= 1");
+    }
+    return BM_OK;
+}
+
+static int validate_included(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_da_includer_included *p = payload;
+
+    if (p == NULL) {
+        return bm_errf(em, BM_EINVAL, "included: payload is NULL");
+    }
+    if (p->which != 'h' && p->which != 'd') {
+        return bm_errf(em, BM_EINVAL, "included.which: got %d, want 'h' or "
+                       "'d'", (int)p->which);
+    }
+    if (p->from == 0 || p->from > p->to) {
+        return bm_errf(em, BM_EINVAL,
+                       "included.from: got %llu, want 1..to (%llu)",
+                       (unsigned long long)p->from,
+                       (unsigned long long)p->to);
+    }
+    return BM_OK;
+}
+
+static const struct bm_msg_kind inc_kinds[BM_DA_INCLUDER_NKINDS] = {
+    [BM_DA_INCLUDER_TICK] = BM_MSG_KIND("tick", struct bm_da_includer_tick, 0,
+                                        NULL, on_tick, NULL, NULL),
+    [BM_DA_INCLUDER_NEW_HEIGHT] =
+        BM_MSG_KIND("new_height", struct bm_state_new_height, 0,
+                    validate_new_height, on_new_height, NULL, NULL),
+    [BM_DA_INCLUDER_INCLUDED] =
+        BM_MSG_KIND("included", struct bm_da_includer_included, 0,
+                    validate_included, on_included, NULL, NULL),
+};
+
+static int inc_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
+{
+    struct bm_env *env = arg;
+    struct bm_da_includer_tick t = {0};
+    struct inc *s;
+    int64_t period;
+    int err;
+
+    if (env == NULL) {
+        return BM_EINVAL;
+    }
+    s = bm_xcalloc(1, sizeof(*s));
+    s->env = env;
+    s->sys = bm_actor_ctx_system(ctx);
+    period = (int64_t)(env->cfg.da_block_time_ms / 4);
+    if (period < (int64_t)TICK_MIN_MS) {
+        period = TICK_MIN_MS;
+    }
+    err = bm_timer_start(s->sys, bm_actor_ctx_self(ctx), BM_DA_INCLUDER_TICK,
+                         &t, sizeof(t), period, period, &s->tick);
+    if (err != BM_OK) {
+        bm_free(s);
+        return err;
+    }
+    *state_out = s;
+    return BM_OK;
+}
+
+static void inc_terminate(void *state, int reason)
+{
+    struct inc *s = state;
+
+    (void)reason;
+    if (s == NULL) {
+        return;
+    }
+    (void)bm_timer_cancel(s->sys, s->tick);
+    bm_free(s);
+}
+
+const struct bm_actor_type bm_da_includer_actor_type = {
+    .name = "da_includer",
+    .kinds = inc_kinds,
+    .n_kinds = BM_DA_INCLUDER_NKINDS,
+    .init = inc_init,
+    .terminate = inc_terminate,
+};

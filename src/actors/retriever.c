@@ -1,0 +1,582 @@
+/*
+ * RetrieverActor, see src/actors/retriever.h.
+ *
+ * One DA height per message: a TICK (periodic timer) or a CONTINUE (sent
+ * to itself while the cursor is at or below the cached network head, at
+ * most one outstanding). Each height is fetched with one blob.GetAll over
+ * the header namespace and, if different, the data namespace, behind
+ * env->da_breaker. Every blob is untrusted: it is decoded and checked
+ * here (envelope signature, SignedHeader.ValidateBasic, proposer; or
+ * SignedData signature and metadata) before anything reaches the Sync
+ * actor. A height is "done" only when every accepted blob and the
+ * DA_PROGRESS notice were handed to Sync; a send that fails (Sync's
+ * mailbox blocks and times out, or Sync is restarting) leaves the cursor
+ * where it is and the height is scanned again on the next TICK (Sync
+ * drops the duplicates).
+ */
+#include "actors/retriever.h"
+
+#include <string.h>
+
+#include "actors/state.h"
+#include "actors/sync.h"
+#include "blockv2/store.h"
+#include "blockv2/validate.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+#define MOD "retriever"
+/* Lower bound of the TICK period. */
+#define MIN_TICK_MS 50
+/* A CONTINUE not handled within this time is presumed dropped (the
+ * mailbox is drop_oldest) and may be sent again. */
+#define CONTINUE_STALE_MS 5000
+
+BM_ACTOR_TELL(retriever, cont, BM_RETRIEVER_CONTINUE, struct bm_retriever_tick)
+
+struct retriever {
+    struct bm_env *env;           /* borrowed */
+    struct bm_timer_id tick;
+    bool loaded;
+    /* Set after the first accepted envelope: bare SignedHeaders are
+     * refused from then on. */
+    bool strict;
+    bool continue_pending;
+    uint64_t continue_sent_ms;
+    uint64_t cursor;              /* next DA height to scan (>= 1) */
+    uint64_t head;                /* cached network head; 0 = unknown */
+    bool failing;                 /* in a DA error streak (warned) */
+    uint64_t junk;                /* blobs ignored (not ours) */
+    uint64_t refused;             /* headers/data that failed checks */
+};
+
+/* Outcome of trying a blob as a header or as data. */
+enum try_res {
+    TRY_NOT = 0, /* not this kind of blob */
+    TRY_DONE,    /* it was: delivered, or refused (logged) */
+};
+
+static uint32_t call_timeout_ms(const struct bm_env *env)
+{
+    uint64_t t = env->cfg.da_request_timeout_ms;
+
+    return t == 0 || t > UINT32_MAX ? 0 : (uint32_t)t;
+}
+
+static bool ns_eq(const struct bm_da_namespace *a,
+                  const struct bm_da_namespace *b)
+{
+    return memcmp(a->b, b->b, BM_DA_NS_LEN) == 0;
+}
+
+/* ------------------------------------------------------------ cursor */
+
+/* The state's da_height, or 0 when there is no state yet. */
+static int state_da_height(struct bm_env *env, uint64_t *out,
+                           struct bm_errmsg *em)
+{
+    struct bm_buf bytes = {0};
+    struct bm_state st = {0};
+    uint64_t height = 0;
+    int err;
+
+    *out = 0;
+    err = bm_store_get_latest_state(env->store, &height, &bytes, em);
+    if (err == BM_ENOTFOUND) {
+        return BM_OK;
+    }
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_state_decode(&st, bytes.ptr, bytes.len);
+    if (err != BM_OK) {
+        err = bm_errf(em, BM_ECORRUPT,
+                      "store: state at height %llu does not decode: %s",
+                      (unsigned long long)height, bm_err_name(err));
+    } else {
+        *out = st.da_height;
+    }
+    bm_state_release(&st);
+    bm_buf_release(&bytes);
+    return err;
+}
+
+/* Blocking setup (first handler): the start cursor. */
+static int load(struct retriever *r)
+{
+    struct bm_env *env = r->env;
+    struct bm_errmsg em = {{0}};
+    const char *from = "meta";
+    uint64_t cursor = 0;
+    int err;
+
+    err = bm_meta_get_u64(env->store, BM_META_DA_CURSOR, &cursor, &em);
+    if (err == BM_ENOTFOUND) {
+        uint64_t sh = 0;
+
+        err = state_da_height(env, &sh, &em);
+        cursor = env->genesis->da_start_height;
+        from = "genesis";
+        if (err == BM_OK && sh > cursor) {
+            cursor = sh;
+            from = "state";
+        }
+    }
+    if (err != BM_OK) {
+        if (err == BM_ECORRUPT) {
+            bm_env_fatal(env, MOD, err, "%s", bm_errmsg_str(&em, err));
+        } else if (!r->failing) {
+            r->failing = true; /* warn once; retried on every TICK */
+            bm_log_warn(MOD, "cannot load the da cursor err=%s msg=%s",
+                        bm_err_name(err), bm_errmsg_str(&em, err));
+        }
+        return err;
+    }
+    if (env->cfg.da_start_height != 0) {
+        cursor = env->cfg.da_start_height;
+        from = "config";
+    }
+    /* DA height 0 does not exist on Celestia. */
+    r->cursor = cursor > 0 ? cursor : 1;
+    r->head = 0;
+    r->loaded = true;
+    bm_log_info(MOD, "start da_height=%llu from=%s",
+                (unsigned long long)r->cursor, from);
+    return BM_OK;
+}
+
+/* ------------------------------------------------------------ DA calls */
+
+static int refresh_head(struct retriever *r, struct bm_errmsg *em)
+{
+    struct bm_env *env = r->env;
+    struct bm_breaker_token tok;
+    struct bm_da_header hdr = {0};
+    int err;
+
+    err = bm_breaker_allow(env->da_breaker, &tok);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = env->da->ops->header_network_head(env->da->ctx, call_timeout_ms(env),
+                                            &hdr, em);
+    bm_breaker_report(env->da_breaker, tok, err == BM_OK);
+    if (err == BM_OK) {
+        r->head = hdr.height;
+    }
+    return err;
+}
+
+/* GetAll at h in our namespaces; *out owned by the caller on BM_OK. */
+static int fetch(struct retriever *r, uint64_t h, struct bm_da_blob_list *out,
+                 struct bm_errmsg *em)
+{
+    struct bm_env *env = r->env;
+    struct bm_da_namespace ns[2];
+    struct bm_breaker_token tok;
+    size_t n_ns = 1;
+    int err;
+
+    ns[0] = env->ns.header;
+    if (!ns_eq(&env->ns.header, &env->ns.data)) {
+        ns[1] = env->ns.data;
+        n_ns = 2;
+    }
+    err = bm_breaker_allow(env->da_breaker, &tok);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = env->da->ops->get_all(env->da->ctx, h, ns, n_ns,
+                                call_timeout_ms(env), out, em);
+    bm_breaker_report(env->da_breaker, tok,
+                      err == BM_OK || err == BM_EDA_NOT_FOUND ||
+                          err == BM_EDA_FUTURE_HEIGHT);
+    return err;
+}
+
+/* ------------------------------------------------------------ blobs */
+
+/* Tries the blob as a DAHeaderEnvelope or a legacy SignedHeader. On
+ * TRY_DONE with a delivered header *send_err is BM_OK; a failed send to
+ * Sync leaves its error there. */
+static enum try_res try_header(struct retriever *r, uint64_t h,
+                               const struct bm_da_blob *b, uint64_t now_ns,
+                               int *send_err)
+{
+    struct bm_env *env = r->env;
+    struct bm_da_header_envelope e = {0};
+    struct bm_sync_header_in msg = {0};
+    struct bm_errmsg em = {{0}};
+    enum try_res res = TRY_NOT;
+    bool is_env = false;
+    int err;
+
+    if (bm_da_header_envelope_decode(&e, b->data.ptr, b->data.len) !=
+        BM_OK) {
+        goto out;
+    }
+    err = bm_signed_header_validate_basic(&e.sh, now_ns, &em);
+    if (err != BM_OK) {
+        bm_log_debug(MOD, "not a header da_height=%llu err=%s msg=%s",
+                     (unsigned long long)h, bm_err_name(err),
+                     bm_errmsg_str(&em, err));
+        goto out;
+    }
+    /* A well-formed, self-signed header: from here on it is accepted or
+     * refused, never tried as data. */
+    res = TRY_DONE;
+    err = bm_envelope_validate(&e, r->strict, &is_env, &em);
+    if (err != BM_OK) {
+        r->refused++;
+        bm_log_debug(MOD,
+                     "header refused da_height=%llu height=%llu strict=%d "
+                     "err=%s msg=%s",
+                     (unsigned long long)h,
+                     (unsigned long long)e.sh.header.height, (int)r->strict,
+                     bm_err_name(err), bm_errmsg_str(&em, err));
+        goto out;
+    }
+    if (!bm_buf_eq(&e.sh.header.proposer_address,
+                   &env->genesis->proposer_address)) {
+        r->refused++;
+        bm_log_debug(MOD,
+                     "header refused da_height=%llu height=%llu "
+                     "err=BM_ENOT_PROPOSER msg=header.proposer_address is "
+                     "not the genesis proposer",
+                     (unsigned long long)h,
+                     (unsigned long long)e.sh.header.height);
+        goto out;
+    }
+    if (is_env && !r->strict) {
+        r->strict = true;
+        bm_log_info(MOD, "envelope seen: strict mode on da_height=%llu",
+                    (unsigned long long)h);
+    }
+    msg.sh = bm_xcalloc(1, sizeof(*msg.sh));
+    *msg.sh = e.sh; /* moved */
+    memset(&e.sh, 0, sizeof(e.sh));
+    msg.da_height = h;
+    msg.source = BM_SRC_DA;
+    bm_log_debug(MOD, "header found da_height=%llu height=%llu envelope=%d",
+                 (unsigned long long)h,
+                 (unsigned long long)msg.sh->header.height, (int)is_env);
+    err = bm_sync_tell_header_in(env->sys, bm_env_sync(env), &msg);
+    if (err != BM_OK) {
+        bm_signed_header_release(msg.sh);
+        bm_free(msg.sh);
+        *send_err = err;
+    }
+out:
+    bm_da_header_envelope_release(&e);
+    return res;
+}
+
+/* Tries the blob as SignedData; same conventions as try_header. */
+static enum try_res try_data(struct retriever *r, uint64_t h,
+                             const struct bm_da_blob *b, uint64_t now_ns,
+                             int *send_err)
+{
+    struct bm_env *env = r->env;
+    struct bm_signed_data sd = {0};
+    struct bm_sync_data_in msg = {0};
+    struct bm_errmsg em = {{0}};
+    enum try_res res = TRY_NOT;
+    int err;
+
+    if (bm_signed_data_decode(&sd, b->data.ptr, b->data.len) != BM_OK ||
+        !sd.data.has_metadata) {
+        goto out;
+    }
+    res = TRY_DONE;
+    if (sd.data.n_txs == 0) {
+        /* Empty blocks are synthesised from their header by Sync. */
+        bm_log_debug(MOD, "empty data ignored da_height=%llu height=%llu",
+                     (unsigned long long)h,
+                     (unsigned long long)sd.data.metadata.height);
+        goto out;
+    }
+    err = bm_signed_data_validate(&sd, &env->genesis->proposer_address, &em);
+    if (err == BM_OK) {
+        err = bm_data_validate(&sd.data, now_ns, &em);
+    }
+    if (err != BM_OK) {
+        r->refused++;
+        bm_log_debug(MOD,
+                     "data refused da_height=%llu height=%llu err=%s msg=%s",
+                     (unsigned long long)h,
+                     (unsigned long long)sd.data.metadata.height,
+                     bm_err_name(err), bm_errmsg_str(&em, err));
+        goto out;
+    }
+    msg.data = bm_xcalloc(1, sizeof(*msg.data));
+    *msg.data = sd.data; /* moved */
+    memset(&sd.data, 0, sizeof(sd.data));
+    msg.da_height = h;
+    msg.source = BM_SRC_DA;
+    bm_log_debug(MOD, "data found da_height=%llu height=%llu txs=%zu",
+                 (unsigned long long)h,
+                 (unsigned long long)msg.data->metadata.height,
+                 msg.data->n_txs);
+    err = bm_sync_tell_data_in(env->sys, bm_env_sync(env), &msg);
+    if (err != BM_OK) {
+        bm_data_release(msg.data);
+        bm_free(msg.data);
+        *send_err = err;
+    }
+out:
+    bm_signed_data_release(&sd);
+    return res;
+}
+
+/* Handles one blob. Returns BM_OK, or the error of a failed send to
+ * Sync (the height must then be retried). */
+static int process_blob(struct retriever *r, uint64_t h,
+                        const struct bm_da_blob *b, uint64_t now_ns)
+{
+    struct bm_env *env = r->env;
+    bool in_hdr = ns_eq(&b->ns, &env->ns.header);
+    bool in_data = ns_eq(&b->ns, &env->ns.data);
+    int send_err = BM_OK;
+
+    if (b->data.len > 0 && b->data.ptr != NULL) {
+        if (in_hdr &&
+            try_header(r, h, b, now_ns, &send_err) == TRY_DONE) {
+            return send_err;
+        }
+        if (in_data && try_data(r, h, b, now_ns, &send_err) == TRY_DONE) {
+            return send_err;
+        }
+    }
+    r->junk++;
+    bm_log_debug(MOD, "junk blob ignored da_height=%llu bytes=%zu ns_ok=%d",
+                 (unsigned long long)h, b->data.len, (int)(in_hdr || in_data));
+    return BM_OK;
+}
+
+/* Scans one DA height. BM_OK: every blob and the progress notice were
+ * handed to Sync (or the height is empty); otherwise the DA error or the
+ * breaker's BM_ECIRCUIT_OPEN, or (with *sync_err set) the error of a send
+ * to Sync. */
+static int scan(struct retriever *r, uint64_t h, bool *sync_err,
+                struct bm_errmsg *em)
+{
+    struct bm_env *env = r->env;
+    struct bm_da_blob_list list = {0};
+    struct bm_sync_da_progress prog = {0};
+    uint64_t now_ns;
+    int err;
+
+    *sync_err = false;
+    err = fetch(r, h, &list, em);
+    if (err == BM_EDA_NOT_FOUND) {
+        err = BM_OK;
+    } else if (err != BM_OK) {
+        return err;
+    }
+    now_ns = bm_validate_now_ns();
+    for (size_t i = 0; i < list.n && err == BM_OK; i++) {
+        if (bm_env_halted(env)) {
+            err = BM_ESHUTDOWN;
+            break;
+        }
+        err = process_blob(r, h, &list.v[i], now_ns);
+    }
+    bm_da_blob_list_release(&list);
+    if (err == BM_OK) {
+        prog.cursor = h + 1;
+        err = bm_sync_tell_da_progress(env->sys, bm_env_sync(env), &prog);
+    }
+    *sync_err = err != BM_OK;
+    return err;
+}
+
+/* ------------------------------------------------------------ driver */
+
+static void da_error(struct retriever *r, const char *what, int err,
+                     const struct bm_errmsg *em)
+{
+    atomic_fetch_add_explicit(&r->env->m.da_retrieve_errors, 1,
+                              memory_order_relaxed);
+    if (!r->failing) {
+        r->failing = true;
+        bm_log_warn(MOD, "da %s failed da_height=%llu err=%s msg=%s", what,
+                    (unsigned long long)r->cursor, bm_err_name(err),
+                    bm_errmsg_str(em, err));
+    } else {
+        bm_log_debug(MOD, "da %s failed da_height=%llu err=%s", what,
+                     (unsigned long long)r->cursor, bm_err_name(err));
+    }
+}
+
+static void da_ok(struct retriever *r)
+{
+    if (r->failing) {
+        r->failing = false;
+        bm_log_info(MOD, "da recovered da_height=%llu",
+                    (unsigned long long)r->cursor);
+    }
+}
+
+static void send_continue(struct bm_actor_ctx *ctx, struct retriever *r)
+{
+    struct bm_retriever_tick p = {0};
+    struct bm_ref_retriever self = {bm_actor_ctx_self(ctx)};
+    uint64_t now = bm_env_now_ms();
+
+    if (r->continue_pending && now - r->continue_sent_ms < CONTINUE_STALE_MS) {
+        return;
+    }
+    if (bm_retriever_tell_cont(r->env->sys, self, &p) == BM_OK) {
+        r->continue_pending = true;
+        r->continue_sent_ms = now;
+    }
+}
+
+/* One step: refresh the head if needed, scan the cursor height, advance,
+ * and keep going (CONTINUE) while behind the head. */
+static void step(struct bm_actor_ctx *ctx, struct retriever *r)
+{
+    struct bm_env *env = r->env;
+    struct bm_errmsg em = {{0}};
+    bool sync_err = false;
+    int err;
+
+    if (bm_env_halted(env)) {
+        return;
+    }
+    if (!r->loaded && load(r) != BM_OK) {
+        return;
+    }
+    if (r->cursor == UINT64_MAX) {
+        return; /* nothing can follow (a hostile head) */
+    }
+    if (r->cursor > r->head) {
+        err = refresh_head(r, &em);
+        if (err == BM_ECIRCUIT_OPEN) {
+            return;
+        }
+        if (err != BM_OK) {
+            da_error(r, "head", err, &em);
+            return;
+        }
+        if (r->cursor > r->head) {
+            da_ok(r);
+            return; /* at the head: wait for a TICK */
+        }
+    }
+    err = scan(r, r->cursor, &sync_err, &em);
+    if (sync_err) {
+        /* Sync did not take a message (its mailbox stayed full, it is
+         * restarting or stopping): retry this height on a later TICK. */
+        bm_log_debug(MOD, "sync busy, retrying da_height=%llu err=%s",
+                     (unsigned long long)r->cursor, bm_err_name(err));
+        return;
+    }
+    switch (err) {
+    case BM_OK:
+        da_ok(r);
+        r->cursor++;
+        atomic_fetch_add_explicit(&env->m.da_heights_scanned, 1,
+                                  memory_order_relaxed);
+        break;
+    case BM_EDA_FUTURE_HEIGHT:
+        /* The cached head was ahead of what the DA serves: refresh it on
+         * the next TICK. */
+        da_ok(r);
+        r->head = r->cursor - 1;
+        return;
+    case BM_ECIRCUIT_OPEN:
+        return;
+    default:
+        da_error(r, "get_all", err, &em);
+        return;
+    }
+    if (r->cursor <= r->head) {
+        send_continue(ctx, r);
+    }
+}
+
+/* ------------------------------------------------------------ actor */
+
+BM_ACTOR_HANDLER(on_tick, struct retriever, struct bm_retriever_tick)
+static int on_tick(struct bm_actor_ctx *ctx, struct retriever *st,
+                   struct bm_retriever_tick *p)
+{
+    (void)p;
+    step(ctx, st);
+    return BM_OK;
+}
+
+BM_ACTOR_HANDLER(on_continue, struct retriever, struct bm_retriever_tick)
+static int on_continue(struct bm_actor_ctx *ctx, struct retriever *st,
+                       struct bm_retriever_tick *p)
+{
+    (void)p;
+    st->continue_pending = false;
+    step(ctx, st);
+    return BM_OK;
+}
+
+static const struct bm_msg_kind retriever_kinds[BM_RETRIEVER_NKINDS] = {
+    [BM_RETRIEVER_TICK] = BM_MSG_KIND("tick", struct bm_retriever_tick, 0,
+                                      NULL, on_tick, NULL, NULL),
+    [BM_RETRIEVER_CONTINUE] = BM_MSG_KIND("continue",
+                                          struct bm_retriever_tick, 0, NULL,
+                                          on_continue, NULL, NULL),
+};
+
+/* Takes env (borrowed); writes an owned state. Arms the TICK timer. */
+static int retriever_init(struct bm_actor_ctx *ctx, void *arg, void **out)
+{
+    struct bm_env *env = arg;
+    struct bm_retriever_tick p = {0};
+    struct retriever *r;
+    int64_t period;
+    int err;
+
+    if (env == NULL || env->da == NULL || env->sys == NULL) {
+        bm_log_error(MOD, "cannot start err=BM_EINVAL msg=env.da: got "
+                          "NULL, want a DA handle");
+        return BM_EINVAL;
+    }
+    r = bm_xcalloc(1, sizeof(*r));
+    r->env = env;
+    period = (int64_t)(env->cfg.da_block_time_ms / 4);
+    if (period < MIN_TICK_MS) {
+        period = MIN_TICK_MS;
+    }
+    err = bm_timer_start(env->sys, bm_actor_ctx_self(ctx), BM_RETRIEVER_TICK,
+                         &p, sizeof(p), 0, period, &r->tick);
+    if (err != BM_OK) {
+        bm_free(r);
+        return err;
+    }
+    *out = r;
+    return BM_OK;
+}
+
+/* Takes the state. */
+static void retriever_terminate(void *state, int reason)
+{
+    struct retriever *r = state;
+
+    (void)reason;
+    if (r == NULL) {
+        return;
+    }
+    bm_timer_cancel(r->env->sys, r->tick);
+    bm_log_debug(MOD, "stop da_height=%llu junk=%llu refused=%llu",
+                 (unsigned long long)r->cursor, (unsigned long long)r->junk,
+                 (unsigned long long)r->refused);
+    bm_free(r);
+}
+
+const struct bm_actor_type bm_retriever_actor_type = {
+    .name = "retriever",
+    .kinds = retriever_kinds,
+    .n_kinds = BM_RETRIEVER_NKINDS,
+    .init = retriever_init,
+    .terminate = retriever_terminate,
+    .on_down = NULL,
+};

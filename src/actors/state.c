@@ -1,0 +1,668 @@
+/*
+ * StateActor (state.h): the chain state in memory and the only writer of
+ * the store. Detached: every write is one fsynced LMDB transaction.
+ *
+ * The first handler loads the latest state, the store height and the
+ * tracked metadata (DA-included and last-submitted heights); a load
+ * failure is fatal and every later message gets the same error. After a
+ * fatal error (ours or another actor's) writes are refused with
+ * BM_ESTATE, so memory and disk cannot drift apart; GET still answers.
+ */
+#include "actors/state.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "blockv2/store.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define MOD "state"
+
+struct state_actor {
+    struct bm_env *env;          /* borrowed */
+    bool loaded;
+    int load_err;                /* BM_OK, or the error that halted the load */
+    struct bm_state state;       /* owned: state after block `height` */
+    uint64_t height;             /* store height */
+    uint64_t da_included;        /* /0/m/d */
+    uint64_t last_sub_header;    /* /0/m/last-submitted-header-height */
+    uint64_t last_sub_data;      /* /0/m/last-submitted-data-height */
+};
+
+/* ------------------------------------------------------------ meta lists */
+
+static enum bm_err meta_push(struct bm_state_meta_list *l, const char *name,
+                             struct bm_state_meta_kv **out)
+{
+    struct bm_state_meta_kv *v;
+    char *copy;
+    size_t n;
+
+    if (name == NULL) {
+        return BM_EINVAL;
+    }
+    if (!bm_size_add(l->n, 1, &n) || !bm_size_mul(n, sizeof(*v), &n)) {
+        return BM_EOVERFLOW;
+    }
+    copy = bm_strdup(name);
+    if (copy == NULL) {
+        return BM_ENOMEM;
+    }
+    v = bm_realloc(l->v, n);
+    if (v == NULL) {
+        bm_free(copy);
+        return BM_ENOMEM;
+    }
+    l->v = v;
+    memset(&v[l->n], 0, sizeof(v[l->n]));
+    v[l->n].name = copy;
+    *out = &v[l->n];
+    l->n++;
+    return BM_OK;
+}
+
+enum bm_err bm_state_meta_add(struct bm_state_meta_list *l, const char *name,
+                              const uint8_t *p, size_t len)
+{
+    struct bm_state_meta_kv *kv;
+    enum bm_err err;
+
+    if (p == NULL && len > 0) {
+        return BM_EINVAL;
+    }
+    err = meta_push(l, name, &kv);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_buf_set(&kv->value, p, len);
+    if (err != BM_OK) {
+        l->n--;
+        bm_free(kv->name);
+        kv->name = NULL;
+    }
+    return err;
+}
+
+enum bm_err bm_state_meta_add_u64(struct bm_state_meta_list *l,
+                                  const char *name, uint64_t v)
+{
+    uint8_t b[8];
+
+    bm_put_le64(b, v);
+    return bm_state_meta_add(l, name, b, sizeof(b));
+}
+
+void bm_state_meta_list_release(struct bm_state_meta_list *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < l->n && l->v != NULL; i++) {
+        bm_free(l->v[i].name);
+        bm_buf_release(&l->v[i].value);
+    }
+    bm_free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* ------------------------------------------------------------ dtors */
+
+static void state_free(struct bm_state *s)
+{
+    if (s != NULL) {
+        bm_state_release(s);
+        bm_free(s);
+    }
+}
+
+void bm_state_info_dtor(void *p)
+{
+    struct bm_state_info *i = p;
+
+    state_free(i->state);
+    i->state = NULL;
+}
+
+void bm_state_pending_dtor(void *p)
+{
+    struct bm_state_pending *pd = p;
+
+    bm_buf_release(&pd->header);
+    bm_buf_release(&pd->data);
+}
+
+void bm_state_commit_dtor(void *p)
+{
+    struct bm_state_commit *c = p;
+
+    bm_block_unref(c->blk);
+    c->blk = NULL;
+    state_free(c->new_state);
+    c->new_state = NULL;
+    bm_state_meta_list_release(&c->meta);
+}
+
+void bm_state_put_meta_dtor(void *p)
+{
+    struct bm_state_put_meta *m = p;
+
+    bm_state_meta_list_release(&m->meta);
+}
+
+/* ------------------------------------------------------------ validation */
+
+static bool is_tracked(const char *name)
+{
+    return strcmp(name, BM_META_DA_INCLUDED) == 0 ||
+           strcmp(name, BM_META_LAST_SUBMITTED_HEADER) == 0 ||
+           strcmp(name, BM_META_LAST_SUBMITTED_DATA) == 0;
+}
+
+static int check_meta_list(const struct bm_state_meta_list *l,
+                           struct bm_errmsg *em)
+{
+    if (l->n > 0 && l->v == NULL) {
+        return bm_errf(em, BM_EINVAL, "meta.v: NULL with %zu entries", l->n);
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        const struct bm_state_meta_kv *kv = &l->v[i];
+        size_t n;
+
+        if (kv->name == NULL || kv->name[0] == '\0') {
+            return bm_errf(em, BM_EINVAL, "meta[%zu].name: empty", i);
+        }
+        n = strnlen(kv->name, BM_STORE_MAX_META_NAME + 1);
+        if (n > BM_STORE_MAX_META_NAME) {
+            return bm_errf(em, BM_EINVAL,
+                           "meta[%zu].name: longer than %u bytes", i,
+                           BM_STORE_MAX_META_NAME);
+        }
+        if (kv->value.ptr == NULL && kv->value.len > 0) {
+            return bm_errf(em, BM_EINVAL,
+                           "meta[%zu].value: NULL with length %zu", i,
+                           kv->value.len);
+        }
+        if (kv->value.len > BM_STORE_MAX_VALUE) {
+            return bm_errf(em, BM_ETOOBIG,
+                           "meta[%zu].value: got %zu bytes, max %u", i,
+                           kv->value.len, (unsigned)BM_STORE_MAX_VALUE);
+        }
+        if (!kv->del && is_tracked(kv->name) && kv->value.len != 8) {
+            return bm_errf(em, BM_EINVAL,
+                           "meta[%zu].value: got %zu bytes for '%s', want 8",
+                           i, kv->value.len, kv->name);
+        }
+    }
+    return BM_OK;
+}
+
+static int validate_pending(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_state_pending *p = payload;
+
+    if (p->header.ptr == NULL || p->header.len == 0) {
+        return bm_errf(em, BM_EINVAL, "header: empty");
+    }
+    if (p->data.ptr == NULL && p->data.len > 0) {
+        return bm_errf(em, BM_EINVAL, "data: NULL with length %zu",
+                       p->data.len);
+    }
+    if (p->header.len > BM_STORE_MAX_VALUE ||
+        p->data.len > BM_STORE_MAX_VALUE) {
+        return bm_errf(em, BM_ETOOBIG, "header/data: above %u bytes",
+                       (unsigned)BM_STORE_MAX_VALUE);
+    }
+    return BM_OK;
+}
+
+static int validate_commit(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_state_commit *c = payload;
+
+    if (c->blk == NULL) {
+        return bm_errf(em, BM_EINVAL, "blk: NULL");
+    }
+    if (c->new_state == NULL) {
+        return bm_errf(em, BM_EINVAL, "new_state: NULL");
+    }
+    if (c->source > BM_SRC_P2P) {
+        return bm_errf(em, BM_EINVAL, "source: got %u, want 0..2",
+                       (unsigned)c->source);
+    }
+    return check_meta_list(&c->meta, em);
+}
+
+static int validate_put_meta(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_state_put_meta *m = payload;
+
+    if (m->meta.n == 0) {
+        return bm_errf(em, BM_EINVAL, "meta: empty list");
+    }
+    return check_meta_list(&m->meta, em);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void publish(struct state_actor *a)
+{
+    struct bm_env_metrics *m = &a->env->m;
+
+    atomic_store_explicit(&m->height, a->height, memory_order_relaxed);
+    atomic_store_explicit(&m->da_included_height, a->da_included,
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->last_submitted_header, a->last_sub_header,
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->last_submitted_data, a->last_sub_data,
+                          memory_order_relaxed);
+}
+
+static enum bm_err load_u64(struct state_actor *a, const char *name,
+                            uint64_t *out)
+{
+    struct bm_errmsg em = {{0}};
+    enum bm_err err = bm_meta_get_u64(a->env->store, name, out, &em);
+
+    if (err == BM_ENOTFOUND) {
+        *out = 0;
+        return BM_OK;
+    }
+    if (err != BM_OK) {
+        bm_env_fatal(a->env, MOD, err, "cannot load metadata '%s': %s", name,
+                     bm_errmsg_str(&em, err));
+    }
+    return err;
+}
+
+static int load(struct state_actor *a)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_buf b = {0};
+    uint64_t h = 0;
+    int err;
+
+    if (a->loaded) {
+        return BM_OK;
+    }
+    if (a->load_err != BM_OK) {
+        return a->load_err;
+    }
+    err = bm_store_get_latest_state(a->env->store, &h, &b, &em);
+    if (err != BM_OK) {
+        bm_env_fatal(a->env, MOD, err, "cannot load the latest state: %s",
+                     bm_errmsg_str(&em, err));
+        goto out;
+    }
+    bm_state_release(&a->state);
+    err = bm_state_decode(&a->state, b.ptr, b.len);
+    if (err != BM_OK) {
+        bm_env_fatal(a->env, MOD, BM_ECORRUPT,
+                     "state at height %" PRIu64 " does not decode: %s", h,
+                     bm_err_name(err));
+        err = BM_ECORRUPT;
+        goto out;
+    }
+    if (a->state.last_block_height != h) {
+        bm_env_fatal(a->env, MOD, BM_ECORRUPT,
+                     "state.last_block_height: got %" PRIu64
+                     ", want %" PRIu64 " (store height)",
+                     a->state.last_block_height, h);
+        err = BM_ECORRUPT;
+        goto out;
+    }
+    a->height = h;
+    err = load_u64(a, BM_META_DA_INCLUDED, &a->da_included);
+    if (err == BM_OK) {
+        err = load_u64(a, BM_META_LAST_SUBMITTED_HEADER, &a->last_sub_header);
+    }
+    if (err == BM_OK) {
+        err = load_u64(a, BM_META_LAST_SUBMITTED_DATA, &a->last_sub_data);
+    }
+    if (err != BM_OK) {
+        goto out;
+    }
+    a->loaded = true;
+    publish(a);
+    bm_log_info(MOD,
+                "state loaded height=%" PRIu64 " da_included=%" PRIu64
+                " last_submitted_header=%" PRIu64
+                " last_submitted_data=%" PRIu64,
+                a->height, a->da_included, a->last_sub_header,
+                a->last_sub_data);
+out:
+    bm_buf_release(&b);
+    if (err != BM_OK) {
+        bm_state_release(&a->state);
+        a->load_err = err;
+    }
+    return err;
+}
+
+/* Loaded and not halted: the precondition of every write. */
+static int ready_to_write(struct state_actor *a)
+{
+    int err = load(a);
+
+    if (err != BM_OK) {
+        return err;
+    }
+    if (bm_env_halted(a->env)) {
+        bm_log_debug(MOD, "write refused: node halted");
+        return BM_ESTATE;
+    }
+    return BM_OK;
+}
+
+/* Fills ops[i] from the message's list (borrowing its bytes). */
+static void meta_ops(const struct bm_state_meta_list *l,
+                     struct bm_store_meta_op *ops)
+{
+    static const uint8_t empty[1];
+
+    for (size_t i = 0; i < l->n; i++) {
+        ops[i].name = l->v[i].name;
+        if (l->v[i].del) {
+            ops[i].value = NULL;
+            ops[i].len = 0;
+        } else {
+            ops[i].value = l->v[i].value.len > 0 ? l->v[i].value.ptr : empty;
+            ops[i].len = l->v[i].value.len;
+        }
+    }
+}
+
+/* Mirrors the tracked metadata just written into memory and the gauges. */
+static void track_meta(struct state_actor *a,
+                       const struct bm_state_meta_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct bm_state_meta_kv *kv = &l->v[i];
+        uint64_t v = 0;
+
+        if (!kv->del && kv->value.len == 8) {
+            v = bm_get_le64(kv->value.ptr);
+        } else if (!kv->del) {
+            continue;
+        }
+        if (strcmp(kv->name, BM_META_DA_INCLUDED) == 0) {
+            a->da_included = v;
+        } else if (strcmp(kv->name, BM_META_LAST_SUBMITTED_HEADER) == 0) {
+            a->last_sub_header = v;
+        } else if (strcmp(kv->name, BM_META_LAST_SUBMITTED_DATA) == 0) {
+            a->last_sub_data = v;
+        }
+    }
+    publish(a);
+}
+
+static int write_meta(struct state_actor *a, const struct bm_state_meta_list *l,
+                      const struct bm_store_block *blk, bool clear_pending,
+                      const char *what)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_store_meta_op *ops = NULL;
+    struct bm_store_batch b = {0};
+    int err;
+
+    if (l->n > 0) {
+        ops = bm_xcalloc(l->n, sizeof(*ops));
+        meta_ops(l, ops);
+    }
+    b.blocks = blk;
+    b.n_blocks = blk != NULL ? 1 : 0;
+    b.meta = ops;
+    b.n_meta = l->n;
+    b.clear_pending = clear_pending;
+    err = bm_store_write(a->env->store, &b, &em);
+    bm_free(ops);
+    if (err != BM_OK) {
+        bm_env_fatal(a->env, MOD, err, "%s: store write failed: %s", what,
+                     bm_errmsg_str(&em, err));
+    }
+    return err;
+}
+
+static int reply_ack(struct bm_actor_ctx *ctx, uint64_t height)
+{
+    struct bm_state_ack ack = {height};
+
+    if (bm_actor_ctx_is_ask(ctx)) {
+        bm_actor_reply(ctx, BM_OK, &ack, sizeof(ack));
+    }
+    return BM_OK;
+}
+
+static const char *source_name(uint8_t s)
+{
+    switch (s) {
+    case BM_SRC_PRODUCED:
+        return "produced";
+    case BM_SRC_DA:
+        return "da";
+    case BM_SRC_P2P:
+        return "p2p";
+    default:
+        return "unknown";
+    }
+}
+
+static void notify(struct state_actor *a, uint64_t height, uint64_t time_ns)
+{
+    struct bm_env_sub subs[BM_ENV_MAX_SUBSCRIBERS];
+    size_t n = bm_env_subscribers(a->env, subs);
+
+    for (size_t i = 0; i < n; i++) {
+        struct bm_state_new_height nh = {height, time_ns};
+        int err = bm_actor_tell(a->env->sys, subs[i].id, subs[i].kind, &nh,
+                                sizeof(nh));
+
+        if (err != BM_OK) {
+            bm_log_debug(MOD,
+                         "notify skipped subscriber=%u height=%" PRIu64
+                         " err=%s",
+                         (unsigned)subs[i].id.slot, height, bm_err_name(err));
+        }
+    }
+}
+
+/* ------------------------------------------------------------ handlers */
+
+BM_ACTOR_HANDLER(on_get, struct state_actor, struct bm_state_get)
+static int on_get(struct bm_actor_ctx *ctx, struct state_actor *a,
+                  struct bm_state_get *p)
+{
+    struct bm_state_info info = {0};
+    int err;
+
+    (void)p;
+    err = load(a);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (!bm_actor_ctx_is_ask(ctx)) {
+        return BM_OK;
+    }
+    info.state = bm_xcalloc(1, sizeof(*info.state));
+    err = bm_state_copy(info.state, &a->state);
+    if (err != BM_OK) {
+        bm_free(info.state);
+        return err;
+    }
+    info.height = a->height;
+    info.da_included_height = a->da_included;
+    info.last_submitted_header = a->last_sub_header;
+    info.last_submitted_data = a->last_sub_data;
+    if (bm_actor_reply(ctx, BM_OK, &info, sizeof(info)) != BM_OK) {
+        bm_state_info_dtor(&info);
+    }
+    return BM_OK;
+}
+
+BM_ACTOR_HANDLER(on_save_pending, struct state_actor, struct bm_state_pending)
+static int on_save_pending(struct bm_actor_ctx *ctx, struct state_actor *a,
+                           struct bm_state_pending *p)
+{
+    struct bm_errmsg em = {{0}};
+    int err = ready_to_write(a);
+
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_store_set_pending(a->env->store, p->header.ptr, p->header.len,
+                               p->data.ptr, p->data.len, &em);
+    if (err != BM_OK) {
+        bm_env_fatal(a->env, MOD, err, "save pending: %s",
+                     bm_errmsg_str(&em, err));
+        return err;
+    }
+    bm_log_debug(MOD, "pending saved height=%" PRIu64 " header_bytes=%zu",
+                 a->height + 1, p->header.len);
+    return reply_ack(ctx, a->height);
+}
+
+BM_ACTOR_HANDLER(on_commit, struct state_actor, struct bm_state_commit)
+static int on_commit(struct bm_actor_ctx *ctx, struct state_actor *a,
+                     struct bm_state_commit *p)
+{
+    struct bm_env *env = a->env;
+    struct bm_store_encoded enc = {0};
+    struct bm_store_block sb;
+    const struct bm_header *h = &p->blk->sh.header;
+    uint64_t want;
+    char hex[9];
+    int err = ready_to_write(a); /* loads the state on the first message */
+
+    if (err != BM_OK) {
+        return err;
+    }
+    want = a->height + 1;
+    if (h->height != want || p->new_state->last_block_height != want) {
+        bm_log_debug(MOD,
+                     "commit refused height=%" PRIu64
+                     " state_height=%" PRIu64 " want=%" PRIu64,
+                     h->height, p->new_state->last_block_height, want);
+        return BM_EHEIGHT_MISMATCH;
+    }
+    err = bm_store_encoded_init(&enc, &p->blk->sh, &p->blk->data,
+                                p->new_state);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "commit height=%" PRIu64 " cannot encode: %s",
+                    h->height, bm_err_name(err));
+        return err;
+    }
+    bm_store_encoded_view(&enc, &sb);
+    err = write_meta(a, &p->meta, &sb, p->clear_pending, "commit");
+    if (err != BM_OK) {
+        goto out;
+    }
+
+    /* The store has it: move the new state in. */
+    bm_state_release(&a->state);
+    a->state = *p->new_state;
+    bm_free(p->new_state);
+    p->new_state = NULL;
+    a->height = want;
+    atomic_store_explicit(&env->m.last_block_txs, p->blk->data.n_txs,
+                          memory_order_relaxed);
+    atomic_fetch_add_explicit(&env->m.total_txs, p->blk->data.n_txs,
+                              memory_order_relaxed);
+    atomic_store_explicit(&env->m.last_block_bytes, enc.data.len,
+                          memory_order_relaxed);
+    if (p->source == BM_SRC_PRODUCED) {
+        atomic_fetch_add_explicit(&env->m.blocks_produced, 1,
+                                  memory_order_relaxed);
+    } else if (p->source == BM_SRC_DA) {
+        atomic_fetch_add_explicit(&env->m.blocks_synced_da, 1,
+                                  memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&env->m.blocks_synced_p2p, 1,
+                                  memory_order_relaxed);
+    }
+    bm_env_mark_seen(env, &enc.hash);
+    track_meta(a, &p->meta); /* publishes the height too */
+    bm_hex_encode(hex, enc.hash.b, 4);
+    bm_log_info(MOD,
+                "block committed height=%" PRIu64 " txs=%zu hash=%s "
+                "source=%s",
+                want, p->blk->data.n_txs, hex, source_name(p->source));
+    notify(a, want, h->time);
+    err = reply_ack(ctx, want);
+out:
+    bm_store_encoded_release(&enc);
+    return err;
+}
+
+BM_ACTOR_HANDLER(on_put_meta, struct state_actor, struct bm_state_put_meta)
+static int on_put_meta(struct bm_actor_ctx *ctx, struct state_actor *a,
+                       struct bm_state_put_meta *p)
+{
+    int err = ready_to_write(a);
+
+    if (err != BM_OK) {
+        return err;
+    }
+    err = write_meta(a, &p->meta, NULL, false, "put meta");
+    if (err != BM_OK) {
+        return err;
+    }
+    track_meta(a, &p->meta);
+    bm_log_debug(MOD, "metadata written n=%zu first=%s", p->meta.n,
+                 p->meta.v[0].name);
+    return reply_ack(ctx, a->height);
+}
+
+/* ------------------------------------------------------------ type */
+
+static int state_init(struct bm_actor_ctx *ctx, void *arg, void **out)
+{
+    struct state_actor *a;
+
+    (void)ctx;
+    if (arg == NULL) {
+        return BM_EINVAL;
+    }
+    a = bm_xcalloc(1, sizeof(*a));
+    a->env = arg;
+    *out = a;
+    return BM_OK;
+}
+
+static void state_terminate(void *state, int reason)
+{
+    struct state_actor *a = state;
+
+    (void)reason;
+    if (a == NULL) {
+        return;
+    }
+    bm_state_release(&a->state);
+    bm_free(a);
+}
+
+static const struct bm_msg_kind state_kinds[BM_STATE_NKINDS] = {
+    [BM_STATE_GET] = BM_MSG_KIND("get", struct bm_state_get,
+                                 sizeof(struct bm_state_info), NULL, on_get,
+                                 NULL, bm_state_info_dtor),
+    [BM_STATE_SAVE_PENDING] = BM_MSG_KIND(
+        "save_pending", struct bm_state_pending, sizeof(struct bm_state_ack),
+        validate_pending, on_save_pending, bm_state_pending_dtor, NULL),
+    [BM_STATE_COMMIT] = BM_MSG_KIND("commit", struct bm_state_commit,
+                                    sizeof(struct bm_state_ack),
+                                    validate_commit, on_commit,
+                                    bm_state_commit_dtor, NULL),
+    [BM_STATE_PUT_META] = BM_MSG_KIND(
+        "put_meta", struct bm_state_put_meta, sizeof(struct bm_state_ack),
+        validate_put_meta, on_put_meta, bm_state_put_meta_dtor, NULL),
+};
+
+const struct bm_actor_type bm_state_actor_type = {
+    .name = "state",
+    .kinds = state_kinds,
+    .n_kinds = BM_STATE_NKINDS,
+    .init = state_init,
+    .terminate = state_terminate,
+};

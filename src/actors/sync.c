@@ -1,0 +1,1009 @@
+/*
+ * SyncActor (sync.h): the one place where blocks are executed and handed
+ * to the State actor for commit.
+ *
+ * Two inputs share one apply path. APPLY carries the producer's block,
+ * already signed and validated. HEADER_IN / DATA_IN carry pieces found on
+ * DA or P2P; they wait in two bounded caches keyed by height (sorted
+ * arrays, binary search) until the header and data of store height + 1
+ * are both present (a header that marks an empty block gets synthesised
+ * data), then the pair is validated by the Validator actor, executed and
+ * committed, and the loop moves on to the next height.
+ *
+ * The actor is detached: it blocks on the executor and on the State and
+ * Validator actors (asks flow one way: Sync -> State, Sync -> Validator;
+ * neither ever calls Sync). It keeps its own copy of the last committed
+ * state, loaded from the State actor in the first handler and replaced
+ * after each successful commit.
+ */
+#include "actors/sync.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "actors/state.h"
+#include "actors/validator.h"
+#include "blockv2/validate.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+#define MOD "sync"
+
+/* Executor attempts per block and the pause between them. */
+#define EXEC_ATTEMPTS 3
+#define EXEC_RETRY_MS 100
+/* Deadlines of the asks Sync makes (generous: a loaded 2-core machine). */
+#define GET_TIMEOUT_MS 30000
+#define VALIDATE_TIMEOUT_MS 30000
+#define COMMIT_TIMEOUT_MS 60000
+
+/* One cached piece: a header (sh set) or a data (data set). */
+struct cent {
+    uint64_t height;
+    uint64_t da_height;
+    uint8_t source;
+    struct bm_hash hash;         /* headers: Header.Hash() */
+    struct bm_signed_header *sh; /* owned (header cache) */
+    struct bm_data *data;        /* owned (data cache) */
+};
+
+/* Entries sorted by ascending height, at most one per height, n <= max. */
+struct cache {
+    struct cent *v;
+    size_t n;
+    size_t cap;
+    size_t max;
+};
+
+struct sync_st {
+    struct bm_env *env;
+    bool loaded;
+    struct bm_state state; /* last committed */
+    uint64_t da_progress;  /* DA_PROGRESS cursor; 0 = none yet */
+    struct cache headers;
+    struct cache data;
+};
+
+/* ------------------------------------------------------------ payloads */
+
+void bm_sync_apply_dtor(void *p)
+{
+    struct bm_sync_apply *a = p;
+
+    bm_block_unref(a->blk);
+    a->blk = NULL;
+}
+
+static void free_sh(struct bm_signed_header *sh)
+{
+    if (sh != NULL) {
+        bm_signed_header_release(sh);
+        bm_free(sh);
+    }
+}
+
+static void free_data(struct bm_data *d)
+{
+    if (d != NULL) {
+        bm_data_release(d);
+        bm_free(d);
+    }
+}
+
+void bm_sync_header_in_dtor(void *p)
+{
+    struct bm_sync_header_in *h = p;
+
+    free_sh(h->sh);
+    h->sh = NULL;
+}
+
+void bm_sync_data_in_dtor(void *p)
+{
+    struct bm_sync_data_in *d = p;
+
+    free_data(d->data);
+    d->data = NULL;
+}
+
+static int validate_apply(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_sync_apply *a = payload;
+
+    if (a->blk == NULL) {
+        return bm_errf(em, BM_EINVAL, "sync.apply.blk: got NULL, want a block");
+    }
+    return BM_OK;
+}
+
+static int validate_source(uint8_t source, const char *field,
+                           struct bm_errmsg *em)
+{
+    if (source > BM_SRC_P2P) {
+        return bm_errf(em, BM_EINVAL, "%s: got %u, want 0..%u", field,
+                       (unsigned)source, (unsigned)BM_SRC_P2P);
+    }
+    return BM_OK;
+}
+
+static int validate_header_in(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_sync_header_in *h = payload;
+
+    if (h->sh == NULL) {
+        return bm_errf(em, BM_EINVAL,
+                       "sync.header_in.sh: got NULL, want a signed header");
+    }
+    return validate_source(h->source, "sync.header_in.source", em);
+}
+
+static int validate_data_in(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_sync_data_in *d = payload;
+
+    if (d->data == NULL) {
+        return bm_errf(em, BM_EINVAL,
+                       "sync.data_in.data: got NULL, want a data");
+    }
+    return validate_source(d->source, "sync.data_in.source", em);
+}
+
+/* ------------------------------------------------------------ caches */
+
+static void cent_release(struct cent *e)
+{
+    free_sh(e->sh);
+    free_data(e->data);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Index of the first entry with height >= h (n if none). */
+static size_t cache_lower(const struct cache *c, uint64_t h)
+{
+    size_t lo = 0, hi = c->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (c->v[mid].height < h) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* The entry at height h, or NULL. */
+static struct cent *cache_find(struct cache *c, uint64_t h)
+{
+    size_t i = cache_lower(c, h);
+
+    return i < c->n && c->v[i].height == h ? &c->v[i] : NULL;
+}
+
+/* Removes entry i without releasing it; *out gets it. */
+static void cache_take(struct cache *c, size_t i, struct cent *out)
+{
+    *out = c->v[i];
+    memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
+    c->n--;
+}
+
+static void cache_drop(struct cache *c, size_t i)
+{
+    struct cent e;
+
+    cache_take(c, i, &e);
+    cent_release(&e);
+}
+
+/*
+ * Inserts *e (moved in: *e is zeroed on return either way) where no entry
+ * of its height exists. When the cache is full the highest entry is
+ * evicted, or *e itself is dropped if it is the highest. Returns true if
+ * *e was kept.
+ */
+static bool cache_insert(struct cache *c, struct cent *e, const char *what)
+{
+    size_t i;
+
+    if (c->max == 0) {
+        cent_release(e);
+        return false;
+    }
+    if (c->n >= c->max) {
+        if (e->height > c->v[c->n - 1].height) {
+            bm_log_debug(MOD, "%s cache full, dropped height=%llu", what,
+                         (unsigned long long)e->height);
+            cent_release(e);
+            return false;
+        }
+        bm_log_debug(MOD, "%s cache full, evicted height=%llu", what,
+                     (unsigned long long)c->v[c->n - 1].height);
+        cache_drop(c, c->n - 1);
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+
+        if (cap > c->max) {
+            cap = c->max;
+        }
+        c->v = bm_xrealloc(c->v, cap * sizeof(c->v[0]));
+        c->cap = cap;
+    }
+    i = cache_lower(c, e->height);
+    memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(c->v[0]));
+    c->v[i] = *e;
+    c->n++;
+    memset(e, 0, sizeof(*e));
+    return true;
+}
+
+/* Drops every entry at or below height h. */
+static void cache_prune(struct cache *c, uint64_t h)
+{
+    size_t k = cache_lower(c, h + 1);
+
+    if (k == 0) {
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        cent_release(&c->v[i]);
+    }
+    memmove(&c->v[0], &c->v[k], (c->n - k) * sizeof(c->v[0]));
+    c->n -= k;
+}
+
+/* Lowest non-zero DA height in the cache, or UINT64_MAX. */
+static uint64_t cache_min_da(const struct cache *c)
+{
+    uint64_t m = UINT64_MAX;
+
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->v[i].da_height != 0 && c->v[i].da_height < m) {
+            m = c->v[i].da_height;
+        }
+    }
+    return m;
+}
+
+static void cache_release(struct cache *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        cent_release(&c->v[i]);
+    }
+    bm_free(c->v);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static uint64_t tip(const struct sync_st *st)
+{
+    return st->state.last_block_height;
+}
+
+/* Loads the last committed state from the State actor (first handler). */
+static int load(struct sync_st *st)
+{
+    struct bm_env *env = st->env;
+    struct bm_state_get g = {0};
+    struct bm_state_info info = {0};
+    int err;
+
+    if (st->loaded) {
+        return BM_OK;
+    }
+    err = bm_state_call_get(env->sys, bm_env_state(env), &g, &info,
+                            GET_TIMEOUT_MS);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "state get failed err=%s", bm_err_name(err));
+        return err;
+    }
+    if (info.state == NULL) {
+        bm_state_info_dtor(&info);
+        bm_log_warn(MOD, "state get: reply without a state");
+        return BM_EPROTO;
+    }
+    bm_state_release(&st->state);
+    st->state = *info.state;
+    memset(info.state, 0, sizeof(*info.state));
+    bm_state_info_dtor(&info);
+    st->loaded = true;
+    bm_log_debug(MOD, "state loaded height=%llu", (unsigned long long)tip(st));
+    return BM_OK;
+}
+
+/*
+ * ExecuteTxs behind the executor breaker, EXEC_ATTEMPTS tries. An open
+ * breaker or the last failure is fatal. *res returns owned on BM_OK.
+ */
+static int execute(struct sync_st *st, const struct bm_block *b,
+                   struct bm_exec_result *res)
+{
+    struct bm_env *env = st->env;
+    const struct bm_header *h = &b->sh.header;
+    struct bm_errmsg em = {{0}};
+    int err = BM_EEXEC;
+
+    for (int attempt = 1;; attempt++) {
+        struct bm_breaker_token tok = {0};
+
+        if (env->exec_breaker != NULL) {
+            err = bm_breaker_allow(env->exec_breaker, &tok);
+            if (err != BM_OK) {
+                bm_errf(&em, err, "executor breaker is open");
+                break;
+            }
+        }
+        err = bm_executor_execute_txs(env->exec, b->data.txs, b->data.n_txs,
+                                      h->height, h->time,
+                                      st->state.app_hash.ptr,
+                                      st->state.app_hash.len, res, &em);
+        if (env->exec_breaker != NULL) {
+            bm_breaker_report(env->exec_breaker, tok, err == BM_OK);
+        }
+        if (err == BM_OK) {
+            return BM_OK;
+        }
+        bm_log_warn(MOD, "execute failed height=%llu attempt=%d err=%s: %s",
+                    (unsigned long long)h->height, attempt, bm_err_name(err),
+                    bm_errmsg_str(&em, err));
+        if (attempt >= EXEC_ATTEMPTS || bm_env_halted(env)) {
+            break;
+        }
+        sleep_ms(EXEC_RETRY_MS);
+    }
+    atomic_fetch_add_explicit(&env->m.exec_failures, 1, memory_order_relaxed);
+    bm_env_fatal(env, MOD, BM_EEXEC, "execute_txs at height %llu: %s (%s)",
+                 (unsigned long long)h->height, bm_errmsg_str(&em, err),
+                 bm_err_name(err));
+    return BM_EEXEC;
+}
+
+/* Builds the State after block b from the current one and the result. */
+static int next_state(const struct sync_st *st, const struct bm_block *b,
+                      struct bm_exec_result *res, struct bm_state *ns)
+{
+    const struct bm_header *h = &b->sh.header;
+    uint64_t da = st->state.da_height;
+    int err;
+
+    err = bm_state_copy(ns, &st->state);
+    if (err != BM_OK) {
+        return err;
+    }
+    ns->last_block_height = h->height;
+    ns->last_block_time.seconds = (int64_t)(h->time / 1000000000ull);
+    ns->last_block_time.nanos = (int32_t)(h->time % 1000000000ull);
+    bm_buf_release(&ns->app_hash);
+    ns->app_hash = res->state_root;
+    memset(&res->state_root, 0, sizeof(res->state_root));
+    err = bm_buf_set(&ns->last_header_hash, b->hash.b, BM_HASH_SIZE);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (res->next_proposer.len > 0) {
+        bm_buf_release(&ns->next_proposer_address);
+        ns->next_proposer_address = res->next_proposer;
+        memset(&res->next_proposer, 0, sizeof(res->next_proposer));
+    }
+    if (b->header_da_height > da) {
+        da = b->header_da_height;
+    }
+    if (b->data_da_height > da) {
+        da = b->data_da_height;
+    }
+    ns->da_height = da;
+    return BM_OK;
+}
+
+/*
+ * Commits through the State actor: takes one reference of b, moves *meta
+ * in (released either way), borrows ns (a copy goes into the message).
+ */
+static int commit(struct sync_st *st, struct bm_block *b,
+                  const struct bm_state *ns, struct bm_state_meta_list *meta,
+                  bool clear_pending, uint8_t source)
+{
+    struct bm_env *env = st->env;
+    struct bm_state_commit c = {0};
+    struct bm_state_ack ack = {0};
+    struct bm_future *f = NULL;
+    int err;
+
+    c.new_state = bm_xcalloc(1, sizeof(*c.new_state));
+    err = bm_state_copy(c.new_state, ns);
+    if (err != BM_OK) {
+        bm_free(c.new_state);
+        bm_state_meta_list_release(meta);
+        return err;
+    }
+    c.blk = bm_block_ref(b);
+    c.meta = *meta;
+    memset(meta, 0, sizeof(*meta));
+    c.clear_pending = clear_pending;
+    c.source = source;
+    err = bm_state_ask_commit(env->sys, bm_env_state(env), &c,
+                              COMMIT_TIMEOUT_MS, &f);
+    if (err != BM_OK) {
+        bm_state_commit_dtor(&c);
+    } else {
+        err = bm_future_wait(f, -1, &ack, sizeof(ack));
+        bm_future_free(f);
+    }
+    if (err != BM_OK && !bm_env_halted(env)) {
+        /* The State actor makes its own write errors fatal; a commit that
+         * did not answer leaves memory and disk possibly apart. */
+        bm_env_fatal(env, MOD, err, "commit of height %llu failed: %s",
+                     (unsigned long long)b->sh.header.height,
+                     bm_err_name(err));
+    }
+    return err;
+}
+
+/*
+ * The common apply path: execute block b (borrowed; its height must be
+ * tip + 1), commit it with *meta (moved in), and adopt the new state.
+ * *out (may be NULL) gets the result.
+ */
+static int apply_block(struct sync_st *st, struct bm_block *b, uint8_t source,
+                       bool clear_pending, struct bm_state_meta_list *meta,
+                       struct bm_sync_applied *out)
+{
+    struct bm_env *env = st->env;
+    const struct bm_header *h = &b->sh.header;
+    struct bm_exec_result res = {0};
+    struct bm_state ns = {0};
+    int err;
+
+    if (h->height != tip(st) + 1) {
+        bm_state_meta_list_release(meta);
+        bm_log_warn(MOD, "apply: height %llu is not the next height %llu",
+                    (unsigned long long)h->height,
+                    (unsigned long long)(tip(st) + 1));
+        return BM_EHEIGHT_MISMATCH;
+    }
+    err = execute(st, b, &res);
+    if (err != BM_OK) {
+        bm_state_meta_list_release(meta);
+        goto out;
+    }
+    err = next_state(st, b, &res, &ns);
+    if (err != BM_OK) {
+        bm_state_meta_list_release(meta);
+        goto out;
+    }
+    err = commit(st, b, &ns, meta, clear_pending, source);
+    if (err != BM_OK) {
+        goto out;
+    }
+    bm_state_release(&st->state);
+    st->state = ns;
+    memset(&ns, 0, sizeof(ns));
+    bm_env_mark_seen(env, &b->hash);
+    cache_prune(&st->headers, h->height);
+    cache_prune(&st->data, h->height);
+
+    /* The State actor counts the block in the metrics and logs it. */
+    bm_log_debug(MOD, "block applied height=%llu txs=%zu source=%u",
+                 (unsigned long long)h->height, b->data.n_txs,
+                 (unsigned)source);
+    if (out != NULL) {
+        memset(out, 0, sizeof(*out));
+        out->height = h->height;
+        out->app_hash_len = (uint32_t)(st->state.app_hash.len < BM_HASH_SIZE
+                                           ? st->state.app_hash.len
+                                           : BM_HASH_SIZE);
+        if (out->app_hash_len > 0) {
+            memcpy(out->app_hash.b, st->state.app_hash.ptr, out->app_hash_len);
+        }
+    }
+out:
+    bm_exec_result_release(&res);
+    bm_state_release(&ns);
+    return err;
+}
+
+/*
+ * The data of an empty block whose data was not delivered (spec 3.5):
+ * metadata {chain, height, time = header time, last_data_hash of the
+ * stored previous block if present}, no txs.
+ */
+static struct bm_data *synth_empty_data(struct sync_st *st,
+                                        const struct bm_header *h)
+{
+    struct bm_data *d = bm_xcalloc(1, sizeof(*d));
+    struct bm_store_blockbuf prev = {0};
+
+    d->has_metadata = true;
+    if (bm_str_set(&d->metadata.chain_id, h->chain_id) != BM_OK) {
+        free_data(d);
+        return NULL;
+    }
+    d->metadata.height = h->height;
+    d->metadata.time = h->time;
+    if (h->height > 1 &&
+        bm_store_get_block(st->env->store, h->height - 1, &prev, NULL) ==
+            BM_OK) {
+        struct bm_data pd = {0};
+        struct bm_hash ph;
+
+        if (bm_data_decode(&pd, prev.data.ptr, prev.data.len) == BM_OK &&
+            bm_data_hash(&pd, &ph) == BM_OK &&
+            bm_buf_set(&d->metadata.last_data_hash, ph.b, BM_HASH_SIZE) !=
+                BM_OK) {
+            bm_data_release(&pd);
+            bm_store_blockbuf_release(&prev);
+            free_data(d);
+            return NULL;
+        }
+        bm_data_release(&pd);
+        bm_store_blockbuf_release(&prev);
+    }
+    return d;
+}
+
+/* Which side a validation code blames. */
+enum blame { BLAME_HEADER = 1, BLAME_DATA = 2, BLAME_BOTH = 3 };
+
+static enum blame blame_of(int code)
+{
+    switch (code) {
+    case BM_ENO_PROPOSER:
+    case BM_ENO_SIGNATURE:
+    case BM_EPROPOSER_MISMATCH:
+    case BM_EADDRESS_MISMATCH:
+    case BM_ENO_PUBKEY:
+    case BM_EBAD_SIGNATURE:
+    case BM_ECHAIN_ID_MISMATCH:
+    case BM_EHEIGHT_MISMATCH:
+    case BM_ETIME_NOT_MONOTONIC:
+    case BM_ELAST_HEADER_HASH:
+    case BM_EAPP_HASH_MISMATCH:
+    case BM_ENOT_PROPOSER:
+        return BLAME_HEADER;
+    case BM_ENO_METADATA:
+    case BM_EDATA_CHAIN_ID:
+    case BM_EDATA_HEIGHT:
+    case BM_EDATA_TIME:
+    case BM_EDATA_HASH_MISMATCH:
+    case BM_EEMPTY_BLOCK:
+    case BM_ELAST_DATA_HASH:
+        return BLAME_DATA;
+    default:
+        return BLAME_BOTH;
+    }
+}
+
+/*
+ * Validates b against the current state through the Validator actor.
+ * Returns BM_OK with *code set (BM_OK or the validation code, message in
+ * msg), or the ask's error.
+ */
+static int validate_block(struct sync_st *st, struct bm_block *b, int *code,
+                          char *msg, size_t msg_len)
+{
+    struct bm_env *env = st->env;
+    struct bm_validator_req req = {0};
+    struct bm_validator_result res = {0};
+    struct bm_future *f = NULL;
+    int err;
+
+    req.state = bm_xcalloc(1, sizeof(*req.state));
+    err = bm_state_copy(req.state, &st->state);
+    if (err != BM_OK) {
+        bm_free(req.state);
+        return err;
+    }
+    req.blk = bm_block_ref(b);
+    err = bm_validator_ask_validate(env->sys, bm_env_validator(env), &req,
+                                    VALIDATE_TIMEOUT_MS, &f);
+    if (err != BM_OK) {
+        bm_validator_req_dtor(&req);
+        return err;
+    }
+    err = bm_future_wait(f, -1, &res, sizeof(res));
+    bm_future_free(f);
+    if (err != BM_OK) {
+        return err;
+    }
+    *code = res.code;
+    res.msg[sizeof(res.msg) - 1] = '\0';
+    snprintf(msg, msg_len, "%s", res.msg);
+    return BM_OK;
+}
+
+/* Puts a copy of the header (or data) of b back into its cache. */
+static void requeue_header(struct sync_st *st, const struct bm_block *b,
+                           const struct cent *orig)
+{
+    struct cent e = *orig;
+
+    e.data = NULL;
+    e.sh = bm_xcalloc(1, sizeof(*e.sh));
+    if (bm_signed_header_copy(e.sh, &b->sh) != BM_OK) {
+        free_sh(e.sh);
+        return;
+    }
+    cache_insert(&st->headers, &e, "header");
+}
+
+static void requeue_data(struct sync_st *st, const struct bm_block *b,
+                         const struct cent *orig)
+{
+    struct cent e = *orig;
+
+    e.sh = NULL;
+    e.data = bm_xcalloc(1, sizeof(*e.data));
+    if (bm_data_copy(e.data, &b->data) != BM_OK) {
+        free_data(e.data);
+        return;
+    }
+    cache_insert(&st->data, &e, "data");
+}
+
+/* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d and the cursor. */
+static int sync_meta(struct sync_st *st, const struct cent *he,
+                     const struct cent *de, bool empty_data,
+                     struct bm_state_meta_list *meta)
+{
+    char name[64];
+    uint64_t h = he->height;
+    int err = BM_OK;
+
+    if (he->source == BM_SRC_DA && he->da_height != 0) {
+        uint64_t dd = empty_data ? he->da_height : de->da_height;
+
+        bm_meta_rhb_name(name, sizeof(name), h, 'h');
+        err = bm_state_meta_add_u64(meta, name, he->da_height);
+        if (err == BM_OK && dd != 0) {
+            bm_meta_rhb_name(name, sizeof(name), h, 'd');
+            err = bm_state_meta_add_u64(meta, name, dd);
+        }
+    }
+    if (err == BM_OK && st->da_progress != 0) {
+        uint64_t cur = st->da_progress;
+        uint64_t m = cache_min_da(&st->headers);
+
+        if (m < cur) {
+            cur = m;
+        }
+        m = cache_min_da(&st->data);
+        if (m < cur) {
+            cur = m;
+        }
+        err = bm_state_meta_add_u64(meta, BM_META_DA_CURSOR, cur);
+    }
+    return err;
+}
+
+/*
+ * Applies cached blocks while the header and data of tip + 1 are present.
+ * Validation failures drop the blamed piece(s) and go on; other errors
+ * are returned.
+ */
+static int try_sync(struct sync_st *st)
+{
+    struct bm_env *env = st->env;
+
+    for (;;) {
+        uint64_t next = tip(st) + 1;
+        struct cent he = {0}, de = {0};
+        struct bm_state_meta_list meta = {0};
+        struct bm_block *b;
+        bool synth = false, empty;
+        char msg[256];
+        int code = BM_OK;
+        int err;
+
+        if (bm_env_halted(env)) {
+            return BM_ESHUTDOWN;
+        }
+        if (cache_find(&st->headers, next) == NULL) {
+            return BM_OK;
+        }
+        empty = bm_header_expects_empty_data(
+            &cache_find(&st->headers, next)->sh->header);
+        if (cache_find(&st->data, next) == NULL && !empty) {
+            return BM_OK;
+        }
+        cache_take(&st->headers, cache_lower(&st->headers, next), &he);
+        if (cache_find(&st->data, next) != NULL) {
+            cache_take(&st->data, cache_lower(&st->data, next), &de);
+        } else {
+            de.height = next;
+            de.data = synth_empty_data(st, &he.sh->header);
+            if (de.data == NULL) {
+                cent_release(&he);
+                return BM_ENOMEM;
+            }
+            synth = true;
+        }
+
+        b = bm_block_new();
+        b->sh = *he.sh;
+        bm_free(he.sh);
+        he.sh = NULL;
+        b->data = *de.data;
+        bm_free(de.data);
+        de.data = NULL;
+        b->header_da_height = he.da_height;
+        b->data_da_height = synth ? 0 : de.da_height;
+        b->hash = he.hash;
+
+        err = validate_block(st, b, &code, msg, sizeof(msg));
+        if (err != BM_OK) {
+            bm_log_warn(MOD, "validate height=%llu: ask failed err=%s",
+                        (unsigned long long)next, bm_err_name(err));
+            requeue_header(st, b, &he);
+            if (!synth) {
+                requeue_data(st, b, &de);
+            }
+            bm_block_unref(b);
+            return err;
+        }
+        if (code != BM_OK) {
+            enum blame bl = blame_of(code);
+
+            bm_log_warn(MOD, "block dropped height=%llu source=%u code=%s: %s",
+                        (unsigned long long)next, (unsigned)he.source,
+                        bm_err_name(code), msg);
+            if (synth) {
+                bl = BLAME_BOTH;
+            }
+            if (!(bl & BLAME_HEADER)) {
+                requeue_header(st, b, &he);
+            }
+            if (!(bl & BLAME_DATA)) {
+                requeue_data(st, b, &de);
+            }
+            bm_block_unref(b);
+            continue;
+        }
+        err = sync_meta(st, &he, &de,
+                        synth || (b->data.n_txs == 0 && de.da_height == 0),
+                        &meta);
+        if (err != BM_OK) {
+            bm_state_meta_list_release(&meta);
+            bm_block_unref(b);
+            return err;
+        }
+        err = apply_block(st, b, he.source, false, &meta, NULL);
+        bm_block_unref(b);
+        if (err != BM_OK) {
+            return err;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ handlers */
+
+BM_ACTOR_HANDLER(on_apply, struct sync_st, struct bm_sync_apply)
+BM_ACTOR_HANDLER(on_header_in, struct sync_st, struct bm_sync_header_in)
+BM_ACTOR_HANDLER(on_data_in, struct sync_st, struct bm_sync_data_in)
+BM_ACTOR_HANDLER(on_da_progress, struct sync_st, struct bm_sync_da_progress)
+
+static int on_apply(struct bm_actor_ctx *ctx, struct sync_st *st,
+                    struct bm_sync_apply *p)
+{
+    struct bm_state_meta_list meta = {0};
+    struct bm_sync_applied out = {0};
+    int err;
+
+    if (bm_env_halted(st->env)) {
+        return BM_ESHUTDOWN;
+    }
+    err = load(st);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = apply_block(st, p->blk, BM_SRC_PRODUCED, true, &meta, &out);
+    if (err != BM_OK) {
+        return err;
+    }
+    return bm_actor_reply(ctx, BM_OK, &out, sizeof(out));
+}
+
+/* A second header for a cached height replaces the first only when the
+ * first fails its own checks and the new one passes them. */
+static bool header_ok(const struct sync_st *st,
+                      const struct bm_signed_header *sh)
+{
+    const struct bm_genesis *g = st->env->genesis;
+
+    return bm_signed_header_validate_basic(sh, bm_validate_now_ns(), NULL) ==
+               BM_OK &&
+           bm_assert_expected_proposer(&st->state, &g->proposer_address,
+                                       &sh->header, NULL) == BM_OK;
+}
+
+static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
+                        struct bm_sync_header_in *p)
+{
+    struct cent e = {0};
+    struct cent *old;
+    int err;
+
+    (void)ctx;
+    if (bm_env_halted(st->env)) {
+        return BM_ESHUTDOWN;
+    }
+    err = load(st);
+    if (err != BM_OK) {
+        return err;
+    }
+    e.height = p->sh->header.height;
+    if (e.height <= tip(st)) {
+        bm_log_debug(MOD, "header dropped height=%llu: at or below %llu",
+                     (unsigned long long)e.height,
+                     (unsigned long long)tip(st));
+        return BM_OK;
+    }
+    err = bm_header_hash(&p->sh->header, &e.hash);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "header dropped height=%llu: hash: %s",
+                    (unsigned long long)e.height, bm_err_name(err));
+        return BM_OK;
+    }
+    if (bm_env_is_seen(st->env, &e.hash)) {
+        bm_log_debug(MOD, "header dropped height=%llu: seen",
+                     (unsigned long long)e.height);
+        return BM_OK;
+    }
+    old = cache_find(&st->headers, e.height);
+    if (old != NULL) {
+        if (memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0 ||
+            header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+            bm_log_debug(MOD, "header dropped height=%llu: one is cached",
+                         (unsigned long long)e.height);
+            return BM_OK;
+        }
+        cache_drop(&st->headers, cache_lower(&st->headers, e.height));
+    }
+    e.da_height = p->da_height;
+    e.source = p->source;
+    e.sh = p->sh;
+    p->sh = NULL;
+    cache_insert(&st->headers, &e, "header");
+    return try_sync(st);
+}
+
+/* True if d's txs match the data_hash of the cached header at its height. */
+static bool data_fits_header(struct sync_st *st, const struct bm_data *d)
+{
+    struct cent *h = cache_find(&st->headers, d->metadata.height);
+    struct bm_hash c;
+
+    if (h == NULL) {
+        return false;
+    }
+    if (bm_header_expects_empty_data(&h->sh->header)) {
+        return d->n_txs == 0;
+    }
+    return bm_data_da_commitment(d, &c) == BM_OK &&
+           bm_buf_eq_raw(&h->sh->header.data_hash, c.b, BM_HASH_SIZE);
+}
+
+static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
+                      struct bm_sync_data_in *p)
+{
+    struct cent e = {0};
+    struct cent *old;
+    int err;
+
+    (void)ctx;
+    if (bm_env_halted(st->env)) {
+        return BM_ESHUTDOWN;
+    }
+    err = load(st);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (!p->data->has_metadata) {
+        bm_log_warn(MOD, "data dropped: no metadata (height unknown)");
+        return BM_OK;
+    }
+    e.height = p->data->metadata.height;
+    if (e.height <= tip(st)) {
+        bm_log_debug(MOD, "data dropped height=%llu: at or below %llu",
+                     (unsigned long long)e.height,
+                     (unsigned long long)tip(st));
+        return BM_OK;
+    }
+    old = cache_find(&st->data, e.height);
+    if (old != NULL) {
+        if (data_fits_header(st, old->data) ||
+            !data_fits_header(st, p->data)) {
+            bm_log_debug(MOD, "data dropped height=%llu: one is cached",
+                         (unsigned long long)e.height);
+            return BM_OK;
+        }
+        cache_drop(&st->data, cache_lower(&st->data, e.height));
+    }
+    e.da_height = p->da_height;
+    e.source = p->source;
+    e.data = p->data;
+    p->data = NULL;
+    cache_insert(&st->data, &e, "data");
+    return try_sync(st);
+}
+
+static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
+                          struct bm_sync_da_progress *p)
+{
+    (void)ctx;
+    if (p->cursor > st->da_progress) {
+        st->da_progress = p->cursor;
+    }
+    return BM_OK;
+}
+
+/* ------------------------------------------------------------ type */
+
+static int sync_init(struct bm_actor_ctx *ctx, void *arg, void **out)
+{
+    struct bm_env *env = arg;
+    struct sync_st *st;
+
+    (void)ctx;
+    if (env == NULL) {
+        return BM_EINVAL;
+    }
+    st = bm_xcalloc(1, sizeof(*st));
+    st->env = env;
+    st->headers.max = env->cfg.sync_cache_max;
+    st->data.max = env->cfg.sync_cache_max;
+    *out = st;
+    return BM_OK;
+}
+
+static void sync_terminate(void *state, int reason)
+{
+    struct sync_st *st = state;
+
+    (void)reason;
+    if (st == NULL) {
+        return;
+    }
+    cache_release(&st->headers);
+    cache_release(&st->data);
+    bm_state_release(&st->state);
+    bm_free(st);
+}
+
+static const struct bm_msg_kind sync_kinds[BM_SYNC_NKINDS] = {
+    [BM_SYNC_APPLY] = BM_MSG_KIND("apply", struct bm_sync_apply,
+                                  sizeof(struct bm_sync_applied),
+                                  validate_apply, on_apply,
+                                  bm_sync_apply_dtor, NULL),
+    [BM_SYNC_HEADER_IN] = BM_MSG_KIND("header_in", struct bm_sync_header_in,
+                                      0, validate_header_in, on_header_in,
+                                      bm_sync_header_in_dtor, NULL),
+    [BM_SYNC_DATA_IN] = BM_MSG_KIND("data_in", struct bm_sync_data_in, 0,
+                                    validate_data_in, on_data_in,
+                                    bm_sync_data_in_dtor, NULL),
+    [BM_SYNC_DA_PROGRESS] = BM_MSG_KIND("da_progress",
+                                        struct bm_sync_da_progress, 0, NULL,
+                                        on_da_progress, NULL, NULL),
+};
+
+const struct bm_actor_type bm_sync_actor_type = {
+    .name = "sync",
+    .kinds = sync_kinds,
+    .n_kinds = BM_SYNC_NKINDS,
+    .init = sync_init,
+    .terminate = sync_terminate,
+};

@@ -1,0 +1,824 @@
+/*
+ * RetrieverActor against a real local DA server: blobs are put on the DA
+ * with the rig's client, a capture actor stands in for the Sync actor
+ * (env->ids.sync) and records HEADER_IN / DATA_IN / DA_PROGRESS.
+ */
+#include "bm_test.h"
+
+#include "actors_test_util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/retriever.h"
+#include "actors/state.h"
+#include "actors/sync.h"
+#include "blockv2/store.h"
+#include "util/errmsg.h"
+
+/* ------------------------------------------------------------ capture */
+
+enum ev_kind { EV_HEADER = 1, EV_DATA, EV_PROGRESS };
+
+struct ev {
+    enum ev_kind kind;
+    uint64_t value;     /* block height, or the progress cursor */
+    uint64_t da_height; /* header/data */
+    uint8_t source;
+    size_t n_txs;
+    int strict_seen;
+};
+
+#define MAX_EVS 8192
+
+struct capture {
+    pthread_mutex_t mu;
+    struct ev ev[MAX_EVS];
+    size_t n;
+    uint64_t last_progress;
+    atomic_bool paused; /* handlers wait while set (detached capture) */
+};
+
+static struct capture cap;
+
+static void cap_reset(void)
+{
+    pthread_mutex_lock(&cap.mu);
+    cap.n = 0;
+    cap.last_progress = 0;
+    atomic_store(&cap.paused, false);
+    pthread_mutex_unlock(&cap.mu);
+}
+
+static void cap_add(struct ev e)
+{
+    while (atomic_load(&cap.paused)) {
+        at_sleep_ms(5);
+    }
+    pthread_mutex_lock(&cap.mu);
+    if (cap.n < MAX_EVS) {
+        cap.ev[cap.n++] = e;
+    }
+    if (e.kind == EV_PROGRESS) {
+        cap.last_progress = e.value;
+    }
+    pthread_mutex_unlock(&cap.mu);
+}
+
+static uint64_t cap_progress(void)
+{
+    uint64_t v;
+
+    pthread_mutex_lock(&cap.mu);
+    v = cap.last_progress;
+    pthread_mutex_unlock(&cap.mu);
+    return v;
+}
+
+static void cap_apply_dtor(void *p)
+{
+    struct bm_sync_apply *a = p;
+
+    bm_block_unref(a->blk);
+    a->blk = NULL;
+}
+
+static void cap_header_dtor(void *p)
+{
+    struct bm_sync_header_in *m = p;
+
+    if (m->sh != NULL) {
+        bm_signed_header_release(m->sh);
+        bm_free(m->sh);
+        m->sh = NULL;
+    }
+}
+
+static void cap_data_dtor(void *p)
+{
+    struct bm_sync_data_in *m = p;
+
+    if (m->data != NULL) {
+        bm_data_release(m->data);
+        bm_free(m->data);
+        m->data = NULL;
+    }
+}
+
+BM_ACTOR_HANDLER(cap_on_apply, struct capture, struct bm_sync_apply)
+static int cap_on_apply(struct bm_actor_ctx *ctx, struct capture *st,
+                        struct bm_sync_apply *p)
+{
+    (void)ctx;
+    (void)st;
+    (void)p;
+    return BM_EINVAL;
+}
+
+BM_ACTOR_HANDLER(cap_on_header, struct capture, struct bm_sync_header_in)
+static int cap_on_header(struct bm_actor_ctx *ctx, struct capture *st,
+                         struct bm_sync_header_in *p)
+{
+    (void)ctx;
+    (void)st;
+    assert_non_null(p->sh);
+    cap_add((struct ev){.kind = EV_HEADER,
+                        .value = p->sh->header.height,
+                        .da_height = p->da_height,
+                        .source = p->source});
+    return BM_OK;
+}
+
+BM_ACTOR_HANDLER(cap_on_data, struct capture, struct bm_sync_data_in)
+static int cap_on_data(struct bm_actor_ctx *ctx, struct capture *st,
+                       struct bm_sync_data_in *p)
+{
+    (void)ctx;
+    (void)st;
+    assert_non_null(p->data);
+    cap_add((struct ev){.kind = EV_DATA,
+                        .value = p->data->metadata.height,
+                        .da_height = p->da_height,
+                        .source = p->source,
+                        .n_txs = p->data->n_txs});
+    return BM_OK;
+}
+
+BM_ACTOR_HANDLER(cap_on_progress, struct capture, struct bm_sync_da_progress)
+static int cap_on_progress(struct bm_actor_ctx *ctx, struct capture *st,
+                           struct bm_sync_da_progress *p)
+{
+    (void)ctx;
+    (void)st;
+    cap_add((struct ev){.kind = EV_PROGRESS, .value = p->cursor});
+    return BM_OK;
+}
+
+static const struct bm_msg_kind cap_kinds[BM_SYNC_NKINDS] = {
+    [BM_SYNC_APPLY] = BM_MSG_KIND("apply", struct bm_sync_apply,
+                                  sizeof(struct bm_sync_applied), NULL,
+                                  cap_on_apply, cap_apply_dtor, NULL),
+    [BM_SYNC_HEADER_IN] = BM_MSG_KIND("header_in", struct bm_sync_header_in,
+                                      0, NULL, cap_on_header,
+                                      cap_header_dtor, NULL),
+    [BM_SYNC_DATA_IN] = BM_MSG_KIND("data_in", struct bm_sync_data_in, 0,
+                                    NULL, cap_on_data, cap_data_dtor, NULL),
+    [BM_SYNC_DA_PROGRESS] = BM_MSG_KIND("da_progress",
+                                        struct bm_sync_da_progress, 0, NULL,
+                                        cap_on_progress, NULL, NULL),
+};
+
+static const struct bm_actor_type cap_type = {
+    .name = "capture-sync",
+    .kinds = cap_kinds,
+    .n_kinds = BM_SYNC_NKINDS,
+};
+
+/* Spawns the capture as env->ids.sync (detached, BLOCK like Sync). */
+static void spawn_capture(struct at_node *n, uint32_t capacity,
+                          int64_t block_timeout_ms)
+{
+    struct bm_actor_opts o = {0};
+
+    cap_reset();
+    o.name = "sync";
+    o.detached = true;
+    o.overflow = BM_OVERFLOW_BLOCK;
+    o.capacity = capacity;
+    o.block_timeout_ms = block_timeout_ms;
+    assert_int_equal(bm_actor_spawn(n->sys, &cap_type, &cap, &o,
+                                    &n->env.ids.sync),
+                     BM_OK);
+}
+
+static void spawn_retriever(struct at_node *n)
+{
+    at_spawn(n, &bm_retriever_actor_type, &n->env.ids.retriever, true,
+             BM_OVERFLOW_DROP_OLDEST);
+}
+
+/* ------------------------------------------------------------ blobs */
+
+struct blob_spec {
+    const struct bm_da_namespace *ns;
+    struct bm_buf bytes; /* owned */
+};
+
+/* Submits the blobs in one call (one DA height); frees their bytes.
+ * Returns the DA height. */
+static uint64_t submit(struct at_node *n, struct blob_spec *bs, size_t cnt)
+{
+    struct bm_da_blob blobs[8];
+    struct bm_errmsg em = {{0}};
+    uint64_t h = 0;
+    int err;
+
+    assert_true(cnt >= 1 && cnt <= 8);
+    memset(blobs, 0, sizeof(blobs));
+    for (size_t i = 0; i < cnt; i++) {
+        assert_int_equal(bm_da_blob_init_v0(&blobs[i], bs[i].ns,
+                                            bs[i].bytes.ptr, bs[i].bytes.len),
+                         BM_OK);
+        bm_buf_release(&bs[i].bytes);
+    }
+    err = n->da.ops->submit(n->da.ctx, blobs, cnt, NULL, 5000, &h, &em);
+    if (err != BM_OK) {
+        fail_msg("submit: %s", bm_errmsg_str(&em, err));
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        bm_da_blob_release(&blobs[i]);
+    }
+    return h;
+}
+
+static struct bm_buf enc_legacy(const struct bm_block *b)
+{
+    struct bm_buf out = {0};
+
+    assert_int_equal(bm_signed_header_encode(&b->sh, &out), BM_OK);
+    return out;
+}
+
+static struct bm_buf enc_envelope(const struct bm_block *b,
+                                  const struct bm_privkey *k, bool corrupt)
+{
+    struct bm_da_header_envelope e = {0};
+    struct bm_buf out = {0};
+
+    assert_int_equal(bm_signed_header_copy(&e.sh, &b->sh), BM_OK);
+    assert_int_equal(bm_da_header_envelope_sign(&e, k), BM_OK);
+    if (corrupt) {
+        assert_true(e.envelope_signature.len > 0);
+        e.envelope_signature.ptr[0] ^= 0x55;
+    }
+    assert_int_equal(bm_da_header_envelope_encode(&e, &out), BM_OK);
+    bm_da_header_envelope_release(&e);
+    return out;
+}
+
+static struct bm_buf enc_data(const struct bm_block *b,
+                              const struct bm_privkey *k)
+{
+    struct bm_signed_data sd = {0};
+    struct bm_buf out = {0};
+
+    assert_int_equal(bm_data_copy(&sd.data, &b->data), BM_OK);
+    assert_int_equal(bm_signer_from_privkey(&sd.signer, k), BM_OK);
+    assert_int_equal(bm_signed_data_sign(&sd, k), BM_OK);
+    assert_int_equal(bm_signed_data_encode(&sd, &out), BM_OK);
+    bm_signed_data_release(&sd);
+    return out;
+}
+
+static struct bm_buf enc_raw(const char *s)
+{
+    struct bm_buf out = {0};
+
+    assert_int_equal(bm_buf_set(&out, (const uint8_t *)s, strlen(s)), BM_OK);
+    return out;
+}
+
+/* A block at `height` (on top of the node's latest state with the height
+ * bumped; the retriever does not check the chain). */
+static struct bm_block *make_block(struct at_node *n, uint64_t height,
+                                   const char *const *txs)
+{
+    struct bm_state st = {0};
+    struct bm_block *b;
+
+    at_latest_state(n, &st);
+    st.last_block_height = height - 1;
+    b = at_make_block(n, &st, txs);
+    bm_state_release(&st);
+    assert_int_equal(b->sh.header.height, height);
+    return b;
+}
+
+/* Re-signs b as proposed by key k (self-consistent, wrong proposer). */
+static void resign_as(struct bm_block *b, const struct bm_privkey *k)
+{
+    bm_signer_release(&b->sh.signer);
+    assert_int_equal(bm_signer_from_privkey(&b->sh.signer, k), BM_OK);
+    assert_int_equal(bm_buf_copy(&b->sh.header.proposer_address,
+                                 &b->sh.signer.address),
+                     BM_OK);
+    assert_int_equal(bm_signed_header_sign(&b->sh, k), BM_OK);
+    assert_int_equal(bm_block_rehash(b), BM_OK);
+}
+
+static const char *const txs_a[] = {"a=1", "b=2", NULL};
+static const char *const txs_b[] = {"c=3", NULL};
+
+/* ------------------------------------------------------------ checks */
+
+static uint64_t want_progress;
+
+static bool progress_reached(void *arg)
+{
+    (void)arg;
+    return cap_progress() >= want_progress;
+}
+
+static void wait_progress(uint64_t cursor, int64_t timeout_ms)
+{
+    want_progress = cursor;
+    if (!at_wait(progress_reached, NULL, timeout_ms)) {
+        fail_msg("da progress: got %llu, want >= %llu",
+                 (unsigned long long)cap_progress(),
+                 (unsigned long long)cursor);
+    }
+}
+
+/*
+ * Checks the event order: progress values are consecutive from
+ * start + 1, and every header/data found at DA height h arrives after
+ * progress(h) and before progress(h + 1). Returns the events (copy).
+ */
+static size_t check_order(uint64_t start, struct ev *out, size_t max)
+{
+    uint64_t cur = start;
+    size_t n;
+
+    pthread_mutex_lock(&cap.mu);
+    n = cap.n < max ? cap.n : max;
+    memcpy(out, cap.ev, n * sizeof(*out));
+    pthread_mutex_unlock(&cap.mu);
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].kind == EV_PROGRESS) {
+            if (out[i].value != cur + 1) {
+                fail_msg("event %zu: progress got %llu, want %llu", i,
+                         (unsigned long long)out[i].value,
+                         (unsigned long long)(cur + 1));
+            }
+            cur = out[i].value;
+        } else {
+            assert_int_equal(out[i].da_height, cur);
+            assert_int_equal(out[i].source, BM_SRC_DA);
+        }
+    }
+    return n;
+}
+
+struct found {
+    uint64_t height;
+    uint64_t da_height;
+};
+
+/* The header (or data) events, in order. */
+static size_t collect(const struct ev *evs, size_t n, enum ev_kind kind,
+                      struct found *out, size_t max)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].kind == kind && k < max) {
+            out[k].height = evs[i].value;
+            out[k].da_height = evs[i].da_height;
+            k++;
+        }
+    }
+    return k;
+}
+
+static struct ev evbuf[MAX_EVS];
+
+static void open_node(struct at_node *n, uint32_t block_time_ms,
+                      const char *da_url,
+                      const struct bm_manager_config *cfg)
+{
+    struct at_opts o = {0};
+
+    o.with_da = true;
+    o.da_url = da_url;
+    o.da_server_block_time_ms = block_time_ms;
+    o.cfg = cfg;
+    at_node_open(n, &o);
+}
+
+/* ------------------------------------------------------------ tests */
+
+/*
+ * Headers and data of several blocks, in order with their DA heights:
+ * legacy header accepted before the first envelope, refused after it
+ * (strict mode); bad envelope signature, wrong proposer, junk and an
+ * empty-tx data blob are ignored; a height with only foreign blobs is
+ * NotFound and is skipped over.
+ */
+static void test_found_in_order(void **s)
+{
+    struct at_node n;
+    struct bm_privkey other;
+    uint8_t seed[32];
+    struct bm_da_namespace foreign;
+    struct bm_block *b1, *b2, *b3, *bx, *be;
+    uint64_t h1, h2, h3, h4, h5, h6, h7;
+    struct found hdr[16], dat[16];
+    size_t n_ev, n_hdr, n_dat;
+
+    (void)s;
+    open_node(&n, 0, NULL, NULL);
+    memset(seed, 0x42, sizeof(seed));
+    bm_privkey_from_seed(&other, seed);
+    bm_da_namespace_from_string(&foreign, "someone-else", 12);
+
+    b1 = make_block(&n, 1, txs_a);
+    b2 = make_block(&n, 2, txs_b);
+    b3 = make_block(&n, 3, txs_a);
+    bx = make_block(&n, 3, txs_b);
+    resign_as(bx, &other);
+    be = make_block(&n, 4, NULL);
+
+    {   /* h1: legacy header 1 + data 1 (no envelope seen yet) */
+        struct blob_spec bs[] = {{&n.env.ns.header, enc_legacy(b1)},
+                                 {&n.env.ns.data, enc_data(b1, &n.key)}};
+        h1 = submit(&n, bs, 2);
+    }
+    {   /* h2: only a foreign blob -> NotFound in our namespaces */
+        struct blob_spec bs[] = {{&foreign, enc_envelope(b2, &n.key, false)}};
+        h2 = submit(&n, bs, 1);
+    }
+    {   /* h3: envelope header 2 (strict mode from now on), junk */
+        struct blob_spec bs[] = {{&n.env.ns.header, enc_raw("junk-header")},
+                                 {&n.env.ns.header,
+                                  enc_envelope(b2, &n.key, false)},
+                                 {&n.env.ns.data, enc_raw("junk-data")}};
+        h3 = submit(&n, bs, 3);
+    }
+    {   /* h4: data 2; data 1 in the header namespace is not a header */
+        struct blob_spec bs[] = {{&n.env.ns.data, enc_data(b2, &n.key)},
+                                 {&n.env.ns.header, enc_data(b1, &n.key)}};
+        h4 = submit(&n, bs, 2);
+    }
+    {   /* h5: refused: legacy in strict mode, bad envelope signature,
+         * wrong proposer (validly self-signed), data signed by another
+         * key, empty-tx data */
+        struct blob_spec bs[] = {{&n.env.ns.header, enc_legacy(b3)},
+                                 {&n.env.ns.header,
+                                  enc_envelope(b3, &n.key, true)},
+                                 {&n.env.ns.header,
+                                  enc_envelope(bx, &other, false)},
+                                 {&n.env.ns.data, enc_data(b3, &other)},
+                                 {&n.env.ns.data, enc_data(be, &n.key)}};
+        h5 = submit(&n, bs, 5);
+    }
+    {   /* h6: header 3 (envelope) + data 3 */
+        struct blob_spec bs[] = {{&n.env.ns.data, enc_data(b3, &n.key)},
+                                 {&n.env.ns.header,
+                                  enc_envelope(b3, &n.key, false)}};
+        h6 = submit(&n, bs, 2);
+    }
+    {   /* h7: empty block 4: header only */
+        struct blob_spec bs[] = {{&n.env.ns.header,
+                                  enc_envelope(be, &n.key, false)}};
+        h7 = submit(&n, bs, 1);
+    }
+    assert_true(h1 >= 1);
+    assert_true(h1 < h2 && h2 < h3 && h3 < h4 && h4 < h5 && h5 < h6 &&
+                h6 < h7);
+
+    spawn_capture(&n, 1024, 5000);
+    spawn_retriever(&n);
+    at_start(&n);
+    wait_progress(h7 + 1, 30000);
+
+    n_ev = check_order(1, evbuf, MAX_EVS);
+    n_hdr = collect(evbuf, n_ev, EV_HEADER, hdr, 16);
+    n_dat = collect(evbuf, n_ev, EV_DATA, dat, 16);
+    assert_int_equal(n_hdr, 4);
+    assert_int_equal(hdr[0].height, 1);
+    assert_int_equal(hdr[0].da_height, h1);
+    assert_int_equal(hdr[1].height, 2);
+    assert_int_equal(hdr[1].da_height, h3);
+    assert_int_equal(hdr[2].height, 3);
+    assert_int_equal(hdr[2].da_height, h6);
+    assert_int_equal(hdr[3].height, 4);
+    assert_int_equal(hdr[3].da_height, h7);
+    assert_int_equal(n_dat, 3);
+    assert_int_equal(dat[0].height, 1);
+    assert_int_equal(dat[0].da_height, h1);
+    assert_int_equal(dat[1].height, 2);
+    assert_int_equal(dat[1].da_height, h4);
+    assert_int_equal(dat[2].height, 3);
+    assert_int_equal(dat[2].da_height, h6);
+    for (size_t i = 0; i < n_ev; i++) {
+        if (evbuf[i].kind == EV_DATA) {
+            assert_true(evbuf[i].n_txs > 0);
+        }
+    }
+    assert_true(atomic_load(&n.env.m.da_heights_scanned) >= h7);
+
+    bm_block_unref(b1);
+    bm_block_unref(b2);
+    bm_block_unref(b3);
+    bm_block_unref(bx);
+    bm_block_unref(be);
+    bm_privkey_wipe(&other);
+    at_node_close(&n, true);
+}
+
+/*
+ * Following the head: with a DA that produces empty heights the cursor
+ * keeps advancing (NotFound), waits at the head, and picks up a block
+ * submitted later at its DA height. The mailbox stays small (at most one
+ * CONTINUE outstanding).
+ */
+static void test_follow_head(void **s)
+{
+    struct at_node n;
+    struct bm_block *b1;
+    struct bm_actor_stats rs;
+    struct found hdr[8], dat[8];
+    uint64_t h, head;
+    size_t n_ev;
+
+    (void)s;
+    open_node(&n, 100, NULL, NULL);
+    spawn_capture(&n, 1024, 5000);
+    spawn_retriever(&n);
+    at_start(&n);
+
+    wait_progress(4, 30000);
+    head = bm_da_server_height(n.da_server);
+    /* It never runs past the DA head. */
+    assert_true(cap_progress() <= bm_da_server_height(n.da_server) + 1);
+    wait_progress(head + 3, 30000);
+
+    b1 = make_block(&n, 1, txs_a);
+    {
+        struct blob_spec bs[] = {{&n.env.ns.header,
+                                  enc_envelope(b1, &n.key, false)},
+                                 {&n.env.ns.data, enc_data(b1, &n.key)}};
+        h = submit(&n, bs, 2);
+    }
+    wait_progress(h + 3, 30000);
+    n_ev = check_order(1, evbuf, MAX_EVS);
+    assert_int_equal(collect(evbuf, n_ev, EV_HEADER, hdr, 8), 1);
+    assert_int_equal(collect(evbuf, n_ev, EV_DATA, dat, 8), 1);
+    assert_int_equal(hdr[0].da_height, h);
+    assert_int_equal(dat[0].da_height, h);
+
+    assert_int_equal(bm_actor_stats_get(n.sys, n.env.ids.retriever, &rs),
+                     BM_OK);
+    assert_true(rs.high_watermark < 256);
+    assert_int_equal(atomic_load(&n.env.m.da_retrieve_errors), 0);
+
+    bm_block_unref(b1);
+    at_node_close(&n, true);
+}
+
+/* Resume: the stored DA cursor is where scanning starts; a configured
+ * da_start_height overrides it. (A fresh local DA server is at height 1,
+ * so the five submissions land at DA heights 2..6.) */
+static void run_resume(uint64_t meta, uint64_t cfg_start, uint64_t want)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct bm_errmsg em = {{0}};
+    struct found hdr[8];
+    uint8_t v[8];
+    uint64_t hs[5];
+    size_t n_ev, n_hdr, k = 0;
+
+    bm_manager_config_init(&cfg);
+    cfg.block_time_ms = 50;
+    cfg.da_block_time_ms = 100;
+    cfg.da_start_height = cfg_start;
+    open_node(&n, 0, NULL, &cfg);
+    for (uint64_t i = 0; i < 5; i++) {
+        struct bm_block *b = make_block(&n, i + 1, NULL);
+        struct blob_spec bs[] = {{&n.env.ns.header,
+                                  enc_envelope(b, &n.key, false)}};
+
+        hs[i] = submit(&n, bs, 1);
+        assert_true(i == 0 || hs[i] == hs[i - 1] + 1);
+        bm_block_unref(b);
+    }
+    assert_true(want > hs[0] && want <= hs[4]);
+    if (meta != 0) {
+        bm_put_le64(v, meta);
+        assert_int_equal(bm_store_put_meta(n.store, BM_META_DA_CURSOR, v,
+                                           sizeof(v), &em),
+                         BM_OK);
+    }
+    spawn_capture(&n, 1024, 5000);
+    spawn_retriever(&n);
+    at_start(&n);
+    wait_progress(hs[4] + 1, 30000);
+    n_ev = check_order(want, evbuf, MAX_EVS);
+    n_hdr = collect(evbuf, n_ev, EV_HEADER, hdr, 8);
+    for (size_t i = 0; i < 5; i++) {
+        if (hs[i] < want) {
+            continue;
+        }
+        assert_true(k < n_hdr);
+        assert_int_equal(hdr[k].da_height, hs[i]);
+        assert_int_equal(hdr[k].height, i + 1);
+        k++;
+    }
+    assert_int_equal(n_hdr, k);
+    at_node_close(&n, true);
+}
+
+static void test_resume_from_meta(void **s)
+{
+    (void)s;
+    run_resume(4, 0, 4);
+}
+
+static void test_config_start_overrides(void **s)
+{
+    (void)s;
+    run_resume(5, 3, 3);
+}
+
+/*
+ * DA outage: the server drops every connection for a while; the breaker
+ * opens, errors are counted, and once the DA is back the retriever
+ * resumes at the height it failed on (no height skipped).
+ */
+static void test_da_outage(void **s)
+{
+    struct at_node n;
+    struct bm_da_server *srv = NULL;
+    struct bm_da_server_config sc = {0};
+    struct bm_breaker_stats bs_st;
+    struct bm_errmsg em = {{0}};
+    struct found hdr[16];
+    char home[] = "/tmp/bm-retr-da-XXXXXX";
+    char url[64];
+    uint64_t hs[6];
+    size_t n_ev, n_hdr;
+    int err;
+
+    (void)s;
+    assert_non_null(mkdtemp(home));
+    sc.home = home;
+    /* 6 submits, then the retriever's head + 3 GetAll calls succeed. */
+    sc.outage_after = 10;
+    sc.outage_for_ms = 1500;
+    err = bm_da_server_start(&srv, &sc, &em);
+    if (err != BM_OK) {
+        fail_msg("da server: %s", bm_errmsg_str(&em, err));
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u",
+             (unsigned)bm_da_server_port(srv));
+    open_node(&n, 0, url, NULL);
+    for (uint64_t i = 0; i < 6; i++) {
+        struct bm_block *b = make_block(&n, i + 1, txs_b);
+        struct blob_spec bs[] = {{&n.env.ns.header,
+                                  enc_envelope(b, &n.key, false)}};
+
+        hs[i] = submit(&n, bs, 1);
+        bm_block_unref(b);
+    }
+    assert_int_equal(bm_da_server_calls(srv), 6);
+
+    spawn_capture(&n, 1024, 5000);
+    spawn_retriever(&n);
+    at_start(&n);
+    wait_progress(hs[5] + 1, 60000);
+
+    n_ev = check_order(1, evbuf, MAX_EVS);
+    n_hdr = collect(evbuf, n_ev, EV_HEADER, hdr, 16);
+    assert_int_equal(n_hdr, 6);
+    for (size_t i = 0; i < n_hdr; i++) {
+        assert_int_equal(hdr[i].height, i + 1);
+        assert_int_equal(hdr[i].da_height, hs[i]);
+    }
+    assert_true(atomic_load(&n.env.m.da_retrieve_errors) > 0);
+    bm_breaker_stats(n.env.da_breaker, &bs_st);
+    assert_true(bs_st.transitions >= 2); /* opened, and closed again */
+    assert_true(bs_st.rejections > 0);
+    assert_int_equal(bs_st.state, BM_BREAKER_CLOSED);
+
+    at_node_close(&n, true);
+    bm_da_server_stop(srv);
+    {
+        char cmd[128];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
+/* One namespace for headers and data (ev-node's default when
+ * da.data_namespace is empty): each blob is tried as a header, then as
+ * data. */
+static void test_single_namespace(void **s)
+{
+    struct at_node n;
+    struct bm_block *b1, *b2;
+    struct found hdr[8], dat[8];
+    uint64_t h1, h2;
+    size_t n_ev;
+
+    (void)s;
+    open_node(&n, 0, NULL, NULL);
+    n.env.ns.data = n.env.ns.header; /* before the system starts */
+    b1 = make_block(&n, 1, txs_a);
+    b2 = make_block(&n, 2, txs_b);
+    {
+        struct blob_spec bs[] = {{&n.env.ns.header, enc_data(b1, &n.key)},
+                                 {&n.env.ns.header, enc_legacy(b1)},
+                                 {&n.env.ns.header, enc_raw("junk")}};
+        h1 = submit(&n, bs, 3);
+    }
+    {
+        struct blob_spec bs[] = {{&n.env.ns.header,
+                                  enc_envelope(b2, &n.key, false)},
+                                 {&n.env.ns.header, enc_data(b2, &n.key)}};
+        h2 = submit(&n, bs, 2);
+    }
+    spawn_capture(&n, 1024, 5000);
+    spawn_retriever(&n);
+    at_start(&n);
+    wait_progress(h2 + 1, 30000);
+    n_ev = check_order(1, evbuf, MAX_EVS);
+    assert_int_equal(collect(evbuf, n_ev, EV_HEADER, hdr, 8), 2);
+    assert_int_equal(collect(evbuf, n_ev, EV_DATA, dat, 8), 2);
+    assert_int_equal(hdr[0].da_height, h1);
+    assert_int_equal(hdr[1].da_height, h2);
+    assert_int_equal(dat[0].height, 1);
+    assert_int_equal(dat[0].da_height, h1);
+    assert_int_equal(dat[1].height, 2);
+    assert_int_equal(dat[1].da_height, h2);
+    bm_block_unref(b1);
+    bm_block_unref(b2);
+    at_node_close(&n, true);
+}
+
+static bool capture_full(void *arg)
+{
+    struct at_node *n = arg;
+    struct bm_actor_stats st;
+
+    return bm_actor_stats_get(n->sys, n->env.ids.sync, &st) == BM_OK &&
+           st.rejected_full > 0;
+}
+
+/*
+ * Back-pressure: Sync's mailbox (BLOCK policy) stays full, sends time out;
+ * the retriever keeps its cursor and re-scans the same DA height until
+ * Sync takes everything. Nothing is skipped.
+ */
+static void test_sync_backpressure(void **s)
+{
+    struct at_node n;
+    struct ev *evs = evbuf;
+    uint64_t hs[8];
+    size_t n_ev;
+    bool seen[9] = {false};
+
+    (void)s;
+    open_node(&n, 0, NULL, NULL);
+    for (uint64_t i = 0; i < 8; i++) {
+        struct bm_block *b = make_block(&n, i + 1, txs_a);
+        struct blob_spec bs[] = {{&n.env.ns.header,
+                                  enc_envelope(b, &n.key, false)},
+                                 {&n.env.ns.data, enc_data(b, &n.key)}};
+
+        hs[i] = submit(&n, bs, 2);
+        bm_block_unref(b);
+    }
+    spawn_capture(&n, 2, 50);
+    atomic_store(&cap.paused, true);
+    spawn_retriever(&n);
+    at_start(&n);
+    assert_true(at_wait(capture_full, &n, 30000));
+    at_sleep_ms(300);
+    atomic_store(&cap.paused, false);
+    wait_progress(hs[7] + 1, 30000);
+
+    /* Retried heights deliver their blobs again (Sync drops
+     * duplicates), but progress is consecutive and nothing is lost. */
+    n_ev = check_order(1, evs, MAX_EVS);
+    for (size_t i = 0; i < n_ev; i++) {
+        if (evs[i].kind == EV_HEADER) {
+            assert_true(evs[i].value >= 1 && evs[i].value <= 8);
+            assert_int_equal(evs[i].da_height, hs[evs[i].value - 1]);
+            seen[evs[i].value] = true;
+        }
+    }
+    for (size_t i = 1; i <= 8; i++) {
+        assert_true(seen[i]);
+    }
+    at_node_close(&n, true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_found_in_order),
+        cmocka_unit_test(test_follow_head),
+        cmocka_unit_test(test_resume_from_meta),
+        cmocka_unit_test(test_config_start_overrides),
+        cmocka_unit_test(test_single_namespace),
+        cmocka_unit_test(test_da_outage),
+        cmocka_unit_test(test_sync_backpressure),
+    };
+
+    pthread_mutex_init(&cap.mu, NULL);
+    return BM_TEST_RUN(tests);
+}

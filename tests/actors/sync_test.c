@@ -1,0 +1,602 @@
+/*
+ * SyncActor tests (src/actors/sync.h) with the real State and Validator
+ * actors. A "source" node builds a chain through APPLY (the producer's
+ * path); its stored blocks are then delivered to a fresh node as
+ * HEADER_IN / DATA_IN in various orders.
+ */
+#include "bm_test.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "actors_test_util.h"
+
+#include "actors/state.h"
+#include "actors/sync.h"
+#include "actors/validator.h"
+#include "blockv2/store.h"
+#include "blockv2/validate.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+
+#define MAXB 8
+#define WAIT_MS 60000
+
+/* A chain built by a source node: blocks 1..n (index i = height i + 1). */
+struct chain {
+    size_t n;
+    uint64_t gen_time;
+    struct bm_signed_header sh[MAXB];
+    struct bm_data data[MAXB];
+    struct bm_hash hash[MAXB];
+    struct bm_buf data_bytes[MAXB];
+    struct bm_hash root; /* KV root after block n */
+};
+
+static void chain_release(struct chain *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        bm_signed_header_release(&c->sh[i]);
+        bm_data_release(&c->data[i]);
+        bm_buf_release(&c->data_bytes[i]);
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+static void spawn_sync_node(struct at_node *n)
+{
+    at_spawn(n, &bm_state_actor_type, &n->env.ids.state, true,
+             BM_OVERFLOW_REJECT);
+    at_spawn(n, &bm_validator_actor_type, &n->env.ids.validator, false,
+             BM_OVERFLOW_REJECT);
+    at_spawn(n, &bm_sync_actor_type, &n->env.ids.sync, true,
+             BM_OVERFLOW_BLOCK);
+}
+
+static uint64_t store_height(struct at_node *n)
+{
+    uint64_t h = 0;
+
+    if (bm_store_height(n->store, &h, NULL) != BM_OK) {
+        return 0;
+    }
+    return h;
+}
+
+struct hwait {
+    struct at_node *n;
+    uint64_t h;
+};
+
+static bool height_reached(void *arg)
+{
+    struct hwait *w = arg;
+
+    return store_height(w->n) >= w->h;
+}
+
+static void wait_height(struct at_node *n, uint64_t h)
+{
+    struct hwait w = {n, h};
+
+    assert_true(at_wait(height_reached, &w, WAIT_MS));
+    assert_int_equal(store_height(n), h);
+}
+
+struct handled_wait {
+    struct at_node *n;
+    uint64_t want;
+};
+
+static bool handled_reached(void *arg)
+{
+    struct handled_wait *w = arg;
+    struct bm_actor_stats s;
+
+    if (bm_actor_stats_get(w->n->sys, w->n->env.ids.sync, &s) != BM_OK) {
+        return false;
+    }
+    return s.handled >= w->want;
+}
+
+/* Waits until the Sync actor has handled `want` user messages. */
+static void wait_handled(struct at_node *n, uint64_t want)
+{
+    struct handled_wait w = {n, want};
+
+    assert_true(at_wait(handled_reached, &w, WAIT_MS));
+}
+
+/*
+ * Builds n blocks (txs[i] for block i + 1; NULL entry = empty block) on a
+ * scratch node through APPLY and reads them back from its store.
+ */
+static void build_chain(struct chain *c, size_t n,
+                        const char *const *const *txs)
+{
+    struct at_node a;
+    struct at_opts o = {0};
+    struct bm_state st = {0};
+    struct bm_kv_status ks;
+
+    memset(c, 0, sizeof(*c));
+    c->gen_time = bm_validate_now_ns() - 60ull * 1000000000ull;
+    o.genesis_time_ns = c->gen_time;
+    at_node_open(&a, &o);
+    spawn_sync_node(&a);
+    at_start(&a);
+    for (size_t i = 0; i < n; i++) {
+        struct bm_sync_apply ap = {0};
+        struct bm_sync_applied out = {0};
+
+        at_latest_state(&a, &st);
+        ap.blk = at_make_block(&a, &st, txs[i]);
+        assert_int_equal(bm_sync_call_apply(a.sys, bm_env_sync(&a.env), &ap,
+                                            &out, WAIT_MS),
+                         BM_OK);
+        assert_int_equal(out.height, i + 1);
+        assert_int_equal(out.app_hash_len, 32);
+    }
+    assert_int_equal(store_height(&a), n);
+    for (size_t i = 0; i < n; i++) {
+        struct bm_store_blockbuf b = {0};
+
+        assert_int_equal(bm_store_get_block(a.store, i + 1, &b, NULL), BM_OK);
+        assert_int_equal(
+            bm_signed_header_decode(&c->sh[i], b.header.ptr, b.header.len),
+            BM_OK);
+        assert_int_equal(bm_data_decode(&c->data[i], b.data.ptr, b.data.len),
+                         BM_OK);
+        assert_int_equal(bm_header_hash(&c->sh[i].header, &c->hash[i]), BM_OK);
+        c->data_bytes[i] = b.data;
+        memset(&b.data, 0, sizeof(b.data));
+        bm_store_blockbuf_release(&b);
+    }
+    c->n = n;
+    bm_kv_status(a.kv, &ks);
+    c->root = ks.root;
+    at_latest_state(&a, &st);
+    assert_true(bm_buf_eq_raw(&st.app_hash, ks.root.b, 32));
+    bm_state_release(&st);
+    at_node_close(&a, true);
+}
+
+/* Opens the receiving node with the chain's genesis time. */
+static void open_receiver(struct at_node *n, const struct chain *c,
+                          const struct bm_manager_config *cfg)
+{
+    struct at_opts o = {0};
+
+    o.genesis_time_ns = c->gen_time;
+    o.cfg = cfg;
+    at_node_open(n, &o);
+}
+
+static void send_header_sh(struct at_node *n, const struct bm_signed_header *sh,
+                           uint64_t da, uint8_t src)
+{
+    struct bm_sync_header_in m = {0};
+
+    m.sh = bm_xcalloc(1, sizeof(*m.sh));
+    assert_int_equal(bm_signed_header_copy(m.sh, sh), BM_OK);
+    m.da_height = da;
+    m.source = src;
+    assert_int_equal(bm_sync_tell_header_in(n->sys, bm_env_sync(&n->env), &m),
+                     BM_OK);
+}
+
+/* Header of height h from the chain. */
+static void send_h(struct at_node *n, const struct chain *c, uint64_t h,
+                   uint64_t da, uint8_t src)
+{
+    send_header_sh(n, &c->sh[h - 1], da, src);
+}
+
+static void send_d(struct at_node *n, const struct chain *c, uint64_t h,
+                   uint64_t da, uint8_t src)
+{
+    struct bm_sync_data_in m = {0};
+
+    m.data = bm_xcalloc(1, sizeof(*m.data));
+    assert_int_equal(bm_data_copy(m.data, &c->data[h - 1]), BM_OK);
+    m.da_height = da;
+    m.source = src;
+    assert_int_equal(bm_sync_tell_data_in(n->sys, bm_env_sync(&n->env), &m),
+                     BM_OK);
+}
+
+/* Store height, hashes and data bytes equal the chain's up to h; the
+ * store checks out. */
+static void check_store(struct at_node *n, const struct chain *c, uint64_t h)
+{
+    struct bm_store_check_report rep;
+    struct bm_errmsg em = {{0}};
+    int err;
+
+    assert_int_equal(store_height(n), h);
+    for (uint64_t i = 1; i <= h; i++) {
+        struct bm_store_blockbuf b = {0};
+        struct bm_signed_header sh = {0};
+        struct bm_hash hh;
+
+        assert_int_equal(bm_store_get_block(n->store, i, &b, NULL), BM_OK);
+        assert_int_equal(bm_signed_header_decode(&sh, b.header.ptr,
+                                                 b.header.len),
+                         BM_OK);
+        assert_int_equal(bm_header_hash(&sh.header, &hh), BM_OK);
+        assert_memory_equal(hh.b, c->hash[i - 1].b, 32);
+        assert_true(bm_buf_eq(&b.data, &c->data_bytes[i - 1]));
+        bm_signed_header_release(&sh);
+        bm_store_blockbuf_release(&b);
+    }
+    err = bm_store_check(n->store, &rep, &em);
+    if (err != BM_OK) {
+        fail_msg("store check: %s", bm_errmsg_str(&em, err));
+    }
+    assert_int_equal(rep.height, h);
+}
+
+static void check_app_hash(struct at_node *n, const struct chain *c)
+{
+    struct bm_state st = {0};
+    struct bm_kv_status ks;
+
+    at_latest_state(n, &st);
+    bm_kv_status(n->kv, &ks);
+    assert_true(bm_buf_eq_raw(&st.app_hash, ks.root.b, 32));
+    assert_memory_equal(ks.root.b, c->root.b, 32);
+    bm_state_release(&st);
+}
+
+static const char *const tx1[] = {"a=1", "b=2", NULL};
+static const char *const tx2[] = {"c=3", NULL};
+static const char *const tx3[] = {"a=4", "d=5", "e=6", NULL};
+static const char *const tx5[] = {"f=7", NULL};
+
+/* Blocks 1..5, block 4 empty. */
+static const char *const *const chain5[] = {tx1, tx2, tx3, NULL, tx5};
+
+/* In order, data first, header first, height 3 before 2. */
+static void test_sync_orders(void **state)
+{
+    struct chain c;
+    struct at_node n;
+
+    (void)state;
+    build_chain(&c, 5, chain5);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    send_d(&n, &c, 1, 0, BM_SRC_P2P); /* data first */
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    wait_height(&n, 1);
+    send_h(&n, &c, 3, 0, BM_SRC_P2P); /* 3 before 2 */
+    send_d(&n, &c, 3, 0, BM_SRC_P2P);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_handled(&n, 5);
+    assert_int_equal(store_height(&n), 1);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P); /* header last: applies 2 then 3 */
+    wait_height(&n, 3);
+    send_h(&n, &c, 5, 0, BM_SRC_P2P);
+    send_h(&n, &c, 4, 0, BM_SRC_P2P);
+    send_d(&n, &c, 4, 0, BM_SRC_P2P); /* late: already applied or used */
+    send_d(&n, &c, 5, 0, BM_SRC_P2P);
+    wait_height(&n, 5);
+    check_store(&n, &c, 5);
+    check_app_hash(&n, &c);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 5);
+    assert_false(bm_env_halted(&n.env));
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* An empty block whose data never arrives: synthesised, byte-identical
+ * to the producer's data (metadata with last_data_hash). */
+static void test_sync_empty_synthesis(void **state)
+{
+    static const char *const *const ch[] = {tx1, NULL, NULL, tx2};
+    struct chain c;
+    struct at_node n;
+
+    (void)state;
+    build_chain(&c, 4, ch);
+    assert_true(bm_header_expects_empty_data(&c.sh[1].header));
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_h(&n, &c, 3, 0, BM_SRC_P2P);
+    wait_height(&n, 3);
+    send_d(&n, &c, 4, 0, BM_SRC_P2P);
+    send_h(&n, &c, 4, 0, BM_SRC_P2P);
+    wait_height(&n, 4);
+    check_store(&n, &c, 4);
+    check_app_hash(&n, &c);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* A header with a bad signature is dropped (not fatal); the valid header
+ * for that height then applies with the data already cached. Duplicates
+ * and stale deliveries are ignored. */
+static void test_sync_bad_signature_and_duplicates(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2, tx3};
+    struct chain c;
+    struct at_node n;
+    struct bm_signed_header bad = {0};
+
+    (void)state;
+    build_chain(&c, 3, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    send_h(&n, &c, 1, 0, BM_SRC_P2P); /* duplicate while cached */
+    send_d(&n, &c, 1, 0, BM_SRC_P2P);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P); /* stale */
+    send_h(&n, &c, 1, 0, BM_SRC_P2P); /* stale */
+    wait_height(&n, 1);
+
+    assert_int_equal(bm_signed_header_copy(&bad, &c.sh[1]), BM_OK);
+    bad.signature.ptr[3] ^= 0x55;
+    send_header_sh(&n, &bad, 0, BM_SRC_DA);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_handled(&n, 7);
+    assert_int_equal(store_height(&n), 1);
+    assert_false(bm_env_halted(&n.env));
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+
+    send_d(&n, &c, 3, 0, BM_SRC_P2P);
+    send_d(&n, &c, 3, 0, BM_SRC_P2P); /* duplicate data while cached */
+    send_h(&n, &c, 3, 0, BM_SRC_P2P);
+    send_h(&n, &c, 3, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 3);
+    wait_handled(&n, 13);
+    assert_int_equal(store_height(&n), 3);
+    check_store(&n, &c, 3);
+    check_app_hash(&n, &c);
+    assert_false(bm_env_halted(&n.env));
+    bm_signed_header_release(&bad);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* Caches hold sync_cache_max entries each; beyond it the highest height
+ * is evicted (or the new item dropped when it is the highest). */
+static void test_sync_cache_bound(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2, tx3, tx5};
+    struct bm_manager_config cfg;
+    struct chain c;
+    struct at_node n;
+
+    (void)state;
+    build_chain(&c, 4, ch);
+    bm_manager_config_init(&cfg);
+    cfg.block_time_ms = 50;
+    cfg.da_block_time_ms = 100;
+    cfg.sync_cache_max = 2;
+    open_receiver(&n, &c, &cfg);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    for (uint64_t h = 2; h <= 4; h++) { /* 4 is dropped (cache full) */
+        send_h(&n, &c, h, 0, BM_SRC_P2P);
+        send_d(&n, &c, h, 0, BM_SRC_P2P);
+    }
+    send_h(&n, &c, 1, 0, BM_SRC_P2P); /* evicts header 3 */
+    send_d(&n, &c, 1, 0, BM_SRC_P2P); /* evicts data 3 */
+    wait_height(&n, 2);
+    wait_handled(&n, 8);
+    assert_int_equal(store_height(&n), 2);
+    send_h(&n, &c, 3, 0, BM_SRC_P2P);
+    send_d(&n, &c, 3, 0, BM_SRC_P2P);
+    send_d(&n, &c, 4, 0, BM_SRC_P2P);
+    send_h(&n, &c, 4, 0, BM_SRC_P2P);
+    wait_height(&n, 4);
+    check_store(&n, &c, 4);
+    check_app_hash(&n, &c);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+static uint64_t meta_u64(struct at_node *n, const char *name)
+{
+    uint64_t v = 0;
+    struct bm_errmsg em = {{0}};
+    int err = bm_meta_get_u64(n->store, name, &v, &em);
+
+    if (err != BM_OK) {
+        fail_msg("meta %s: %s", name, bm_errmsg_str(&em, err));
+    }
+    return v;
+}
+
+static uint64_t rhb(struct at_node *n, uint64_t h, char which)
+{
+    char name[64];
+
+    bm_meta_rhb_name(name, sizeof(name), h, which);
+    return meta_u64(n, name);
+}
+
+/* DA-sourced commits write rhb/<h>/h|d and the DA cursor
+ * (min(progress, lowest cached DA height)); state.da_height follows. */
+static void test_sync_da_meta(void **state)
+{
+    static const char *const *const ch[] = {tx1, NULL, tx2};
+    struct chain c;
+    struct at_node n;
+    struct bm_sync_da_progress pr = {10};
+    struct bm_state st = {0};
+
+    (void)state;
+    build_chain(&c, 3, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    assert_int_equal(bm_sync_tell_da_progress(n.sys, bm_env_sync(&n.env), &pr),
+                     BM_OK);
+    send_h(&n, &c, 1, 5, BM_SRC_DA);
+    send_d(&n, &c, 1, 6, BM_SRC_DA);
+    wait_height(&n, 1);
+    assert_int_equal(rhb(&n, 1, 'h'), 5);
+    assert_int_equal(rhb(&n, 1, 'd'), 6);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 10);
+
+    send_h(&n, &c, 3, 8, BM_SRC_DA);  /* cached while 2 commits */
+    send_h(&n, &c, 2, 7, BM_SRC_DA);  /* empty block: header only */
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 2, 'h'), 7);
+    assert_int_equal(rhb(&n, 2, 'd'), 7);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 8);
+
+    send_d(&n, &c, 3, 9, BM_SRC_DA);
+    wait_height(&n, 3);
+    assert_int_equal(rhb(&n, 3, 'h'), 8);
+    assert_int_equal(rhb(&n, 3, 'd'), 9);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 10);
+    at_latest_state(&n, &st);
+    assert_int_equal(st.da_height, 9);
+    bm_state_release(&st);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_da), 3);
+    check_store(&n, &c, 3);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* An injectable fault layer over the KV executor: execute_txs fails at
+ * fail_height, everything else is forwarded. */
+struct fault_exec {
+    const struct bm_executor *inner;
+    uint64_t fail_height;
+    atomic_int fails;
+};
+
+static enum bm_err fx_init_chain(void *ctx, uint64_t t, uint64_t ih,
+                                 const char *id, struct bm_buf *root,
+                                 struct bm_errmsg *em)
+{
+    struct fault_exec *f = ctx;
+
+    return f->inner->ops->init_chain(f->inner->ctx, t, ih, id, root, em);
+}
+
+static enum bm_err fx_get_txs(void *ctx, struct bm_batch *out,
+                              struct bm_errmsg *em)
+{
+    struct fault_exec *f = ctx;
+
+    return f->inner->ops->get_txs(f->inner->ctx, out, em);
+}
+
+static enum bm_err fx_execute(void *ctx, const struct bm_buf *txs, size_t n,
+                              uint64_t height, uint64_t time_ns,
+                              const uint8_t *prev, size_t prev_len,
+                              struct bm_exec_result *out, struct bm_errmsg *em)
+{
+    struct fault_exec *f = ctx;
+
+    if (height == f->fail_height) {
+        atomic_fetch_add(&f->fails, 1);
+        return bm_errf(em, BM_EIO, "execute_txs: injected failure at %llu",
+                       (unsigned long long)height);
+    }
+    return f->inner->ops->execute_txs(f->inner->ctx, txs, n, height, time_ns,
+                                      prev, prev_len, out, em);
+}
+
+static enum bm_err fx_set_final(void *ctx, uint64_t h, struct bm_errmsg *em)
+{
+    struct fault_exec *f = ctx;
+
+    return f->inner->ops->set_final(f->inner->ctx, h, em);
+}
+
+static enum bm_err fx_info(void *ctx, struct bm_exec_info *out,
+                           struct bm_errmsg *em)
+{
+    struct fault_exec *f = ctx;
+
+    return f->inner->ops->get_execution_info(f->inner->ctx, out, em);
+}
+
+static enum bm_err fx_filter(void *ctx, const struct bm_buf *txs, size_t n,
+                             uint64_t max_bytes, uint64_t max_gas, bool fi,
+                             enum bm_filter_status *status,
+                             struct bm_errmsg *em)
+{
+    struct fault_exec *f = ctx;
+
+    return f->inner->ops->filter_txs(f->inner->ctx, txs, n, max_bytes,
+                                     max_gas, fi, status, em);
+}
+
+static const struct bm_executor_ops fault_ops = {
+    .init_chain = fx_init_chain,
+    .get_txs = fx_get_txs,
+    .execute_txs = fx_execute,
+    .set_final = fx_set_final,
+    .get_execution_info = fx_info,
+    .filter_txs = fx_filter,
+};
+
+/* Execution failing at height 2 (after retries) is fatal: BM_EEXEC, the
+ * store stays at 1, exec_failures counts it. */
+static void test_sync_exec_failure_fatal(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2};
+    struct chain c;
+    struct at_node n;
+    struct fault_exec fx;
+    struct bm_executor ex;
+    struct bm_errmsg em = {{0}};
+
+    (void)state;
+    build_chain(&c, 2, ch);
+    open_receiver(&n, &c, NULL);
+    memset(&fx, 0, sizeof(fx));
+    fx.inner = &n.exec;
+    fx.fail_height = 2;
+    atomic_init(&fx.fails, 0);
+    ex.ops = &fault_ops;
+    ex.ctx = &fx;
+    n.env.exec = &ex;
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P);
+    wait_height(&n, 1);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    assert_int_equal(bm_env_wait_fatal(&n.env, WAIT_MS, &em), BM_EEXEC);
+    assert_true(bm_env_halted(&n.env));
+    assert_int_equal(atomic_load(&fx.fails), 3);
+    assert_int_equal(atomic_load(&n.env.m.exec_failures), 1);
+    assert_int_equal(store_height(&n), 1);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sync_orders),
+        cmocka_unit_test(test_sync_empty_synthesis),
+        cmocka_unit_test(test_sync_bad_signature_and_duplicates),
+        cmocka_unit_test(test_sync_cache_bound),
+        cmocka_unit_test(test_sync_da_meta),
+        cmocka_unit_test(test_sync_exec_failure_fatal),
+    };
+
+    return BM_TEST_RUN(tests);
+}
