@@ -41,9 +41,9 @@ enum which_timer { T_BLOCK = 0, T_LAZY = 1, T_COUNT };
 
 struct agg_timer {
     struct bm_timer_id id;
-    uint64_t gen;  /* generation of the armed timer */
+    uint64_t gen; /* generation of the armed timer */
     bool armed;
-    bool pending;  /* ticked while a production was in flight */
+    bool pending; /* ticked while a production was in flight */
 };
 
 struct aggregator {
@@ -51,13 +51,13 @@ struct aggregator {
     bool lazy;
     uint64_t block_ms;
     uint64_t lazy_ms;
-    bool started;        /* state read, timers running */
-    bool state_asked;    /* a STATE continuation is expected */
+    bool started;     /* state read, timers running */
+    bool state_asked; /* a STATE continuation is expected */
     uint64_t state_asked_ms;
     struct bm_timer_id start_timer;
     uint64_t cookie_base;
-    uint64_t seq;        /* last cookie offset used */
-    uint64_t expect;     /* cookie of the awaited continuation */
+    uint64_t seq;    /* last cookie offset used */
+    uint64_t expect; /* cookie of the awaited continuation */
     struct agg_timer t[T_COUNT];
     /* Production in flight. */
     bool in_flight;
@@ -110,8 +110,8 @@ static void arm(struct aggregator *a, struct bm_actor_ctx *ctx,
 {
     struct agg_timer *t = &a->t[w];
     struct bm_aggregator_tick tick;
-    uint32_t kind = w == T_BLOCK ? BM_AGGREGATOR_BLOCK_TICK
-                                 : BM_AGGREGATOR_LAZY_TICK;
+    uint32_t kind =
+        w == T_BLOCK ? BM_AGGREGATOR_BLOCK_TICK : BM_AGGREGATOR_LAZY_TICK;
     int err;
 
     if (t->armed) {
@@ -231,8 +231,7 @@ static void ask_state(struct aggregator *a, struct bm_actor_ctx *ctx)
     int err;
 
     err = bm_state_ask_get_async(ctx, bm_env_state(a->env), &req,
-                                 STATE_TIMEOUT_MS, BM_AGGREGATOR_STATE,
-                                 cookie);
+                                 STATE_TIMEOUT_MS, BM_AGGREGATOR_STATE, cookie);
     if (err == BM_OK) {
         a->state_asked = true;
         a->state_asked_ms = bm_env_now_ms();
@@ -267,8 +266,8 @@ static int validate_state(const void *payload, struct bm_errmsg *em)
     const struct bm_state_info *i = payload;
 
     if (i->state == NULL) {
-        return bm_errf(em, BM_EINVAL, "state_info.state: got NULL, want a "
-                                      "state");
+        return bm_errf(em, BM_EINVAL,
+                       "state_info.state: got NULL, want a state");
     }
     return BM_OK;
 }
@@ -443,14 +442,14 @@ static const struct bm_msg_kind agg_kinds[BM_AGGREGATOR_NKINDS] = {
     [BM_AGGREGATOR_LAZY_TICK] =
         BM_MSG_KIND("lazy_tick", struct bm_aggregator_tick, 0, NULL,
                     on_lazy_tick, NULL, NULL),
-    [BM_AGGREGATOR_TXS] = BM_MSG_KIND("txs", struct bm_aggregator_txs, 0,
-                                      NULL, on_txs, NULL, NULL),
+    [BM_AGGREGATOR_TXS] = BM_MSG_KIND("txs", struct bm_aggregator_txs, 0, NULL,
+                                      on_txs, NULL, NULL),
     [BM_AGGREGATOR_PRODUCED] =
-        BM_MSG_KIND("produced", struct bm_producer_result, 0, NULL,
-                    on_produced, NULL, NULL),
+        BM_MSG_KIND("produced", struct bm_producer_result, 0, NULL, on_produced,
+                    NULL, NULL),
     [BM_AGGREGATOR_STATE] =
-        BM_MSG_KIND("state", struct bm_state_info, 0, validate_state,
-                    on_state, bm_state_info_dtor, NULL),
+        BM_MSG_KIND("state", struct bm_state_info, 0, validate_state, on_state,
+                    bm_state_info_dtor, NULL),
 };
 
 static int agg_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)

@@ -18,8 +18,8 @@
 
 struct broadcaster {
     struct bm_env *env;
-    uint64_t blocks;       /* blocks handled */
-    uint64_t fail_streak;  /* failed broadcasts in a row */
+    uint64_t blocks;      /* blocks handled */
+    uint64_t fail_streak; /* failed broadcasts in a row */
 };
 
 void bm_broadcaster_block_dtor(void *p)
@@ -35,8 +35,9 @@ static int validate_block(const void *payload, struct bm_errmsg *em)
     const struct bm_broadcaster_block *b = payload;
 
     if (b->blk == NULL) {
-        return bm_errf(em, BM_EINVAL, "broadcaster_block.blk: got NULL, want "
-                                      "a block");
+        return bm_errf(em, BM_EINVAL,
+                       "broadcaster_block.blk: got NULL, want "
+                       "a block");
     }
     return BM_OK;
 }

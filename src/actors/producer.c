@@ -385,8 +385,10 @@ static void after_commit(struct bm_env *env, struct bm_block *b,
         err = bm_broadcaster_tell_block(env->sys, bm_env_broadcaster(env), &m);
         if (err != BM_OK) {
             bm_broadcaster_block_dtor(&m);
-            bm_log_warn(MOD, "broadcast height=%llu not sent err=%s",
-                        (unsigned long long)height, bm_err_name(err));
+            /* Stopping or restarting broadcaster: expected at shutdown. */
+            bm_log(err == BM_EFULL ? BM_LOG_WARN : BM_LOG_DEBUG, MOD,
+                   "broadcast height=%llu not sent err=%s",
+                   (unsigned long long)height, bm_err_name(err));
         }
     }
     if (has_actor(env->ids.da_submitter)) {

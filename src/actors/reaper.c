@@ -32,9 +32,9 @@ struct reaper {
     struct bm_env *env;
     uint64_t interval_ms;
     struct bm_timer_id timer;
-    struct bm__txwin sent;   /* hashes already handed over */
+    struct bm__txwin sent; /* hashes already handed over */
     uint32_t fail_streak;
-    uint64_t retry_at_ms;    /* ticks before this are skipped */
+    uint64_t retry_at_ms; /* ticks before this are skipped */
 };
 
 static void round_failed(struct reaper *r, int err, const char *what,

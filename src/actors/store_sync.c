@@ -34,7 +34,7 @@ struct store_sync {
     bool loaded;
     uint64_t last_header; /* last header height handed over */
     uint64_t last_data;
-    uint64_t skipped;     /* invalid items skipped */
+    uint64_t skipped; /* invalid items skipped */
 };
 
 static bool store_height(struct store_sync *s, uint64_t *out)
@@ -64,10 +64,9 @@ static int check_header(const struct store_sync *s,
     int err;
 
     if (sh->header.height != height) {
-        return bm_errf(em, BM_EHEIGHT_MISMATCH,
-                       "header.height: got %llu, want %llu",
-                       (unsigned long long)sh->header.height,
-                       (unsigned long long)height);
+        return bm_errf(
+            em, BM_EHEIGHT_MISMATCH, "header.height: got %llu, want %llu",
+            (unsigned long long)sh->header.height, (unsigned long long)height);
     }
     err = bm_signed_header_validate_basic(sh, bm_validate_now_ns(), em);
     if (err != BM_OK) {
@@ -160,8 +159,7 @@ static void pump_data(struct store_sync *s, uint64_t top)
             bm_log_warn(MOD,
                         "p2p data skipped height=%llu err=%s "
                         "msg='data.metadata.height: got %llu'",
-                        (unsigned long long)h,
-                        bm_err_name(BM_EHEIGHT_MISMATCH),
+                        (unsigned long long)h, bm_err_name(BM_EHEIGHT_MISMATCH),
                         (unsigned long long)d->metadata.height);
             bm_data_release(d);
             bm_free(d);

@@ -342,9 +342,16 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         struct bm_breaker_token tok = {0};
 
         if (env->exec_breaker != NULL) {
-            err = bm_breaker_allow(env->exec_breaker, &tok);
-            if (err != BM_OK) {
-                bm_errf(&em, err, "executor breaker is open");
+            int berr = bm_breaker_allow(env->exec_breaker, &tok);
+
+            if (berr != BM_OK) {
+                /* Keep the last executor error (the cause) if any. */
+                if (em.msg[0] == '\0') {
+                    err = bm_errf(&em, berr, "executor breaker is open");
+                } else {
+                    bm_log_warn(MOD, "executor breaker opened height=%llu",
+                                (unsigned long long)h->height);
+                }
                 break;
             }
         }

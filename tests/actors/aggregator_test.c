@@ -40,9 +40,9 @@ static int fs_get(struct bm_actor_ctx *ctx, struct fake_state *fs,
 }
 
 static const struct bm_msg_kind fs_kinds[] = {
-    [BM_STATE_GET] = BM_MSG_KIND("get", struct bm_state_get,
-                                 sizeof(struct bm_state_info), NULL, fs_get,
-                                 NULL, bm_state_info_dtor),
+    [BM_STATE_GET] =
+        BM_MSG_KIND("get", struct bm_state_get, sizeof(struct bm_state_info),
+                    NULL, fs_get, NULL, bm_state_info_dtor),
 };
 
 static const struct bm_actor_type fake_state_type = {
@@ -57,8 +57,8 @@ static const struct bm_actor_type fake_state_type = {
 
 struct cap_producer {
     pthread_mutex_t mu;
-    unsigned sleep_ms;   /* per production */
-    int fail;            /* non-zero: reply this error */
+    unsigned sleep_ms; /* per production */
+    int fail;          /* non-zero: reply this error */
     uint64_t height;
     size_t n;
     uint32_t reason[MAX_REC];
@@ -103,8 +103,8 @@ static int cp_produce(struct bm_actor_ctx *ctx, struct cap_producer *cp,
 
 static const struct bm_msg_kind cp_kinds[] = {
     [BM_PRODUCER_PRODUCE] = BM_MSG_KIND("produce", struct bm_producer_req,
-                                        sizeof(struct bm_producer_result),
-                                        NULL, cp_produce, NULL, NULL),
+                                        sizeof(struct bm_producer_result), NULL,
+                                        cp_produce, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_producer_type = {
@@ -158,8 +158,8 @@ static void rig_open_at(struct rig *r, bool lazy, uint64_t block_ms,
     assert_int_equal(bm_actor_spawn(r->n.sys, &cap_producer_type, &r->cp, &po,
                                     &r->n.env.ids.producer),
                      BM_OK);
-    at_spawn(&r->n, &bm_aggregator_actor_type, &r->n.env.ids.aggregator,
-             false, BM_OVERFLOW_DROP_OLDEST);
+    at_spawn(&r->n, &bm_aggregator_actor_type, &r->n.env.ids.aggregator, false,
+             BM_OVERFLOW_DROP_OLDEST);
     r->t0_ms = bm_env_now_ms();
     at_start(&r->n);
 }
@@ -196,16 +196,16 @@ static void test_remaining_ms(void **s)
     static const struct {
         uint64_t interval, elapsed, want;
     } cases[] = {
-        {1000, 0, 1000}, {1000, 1, 999},  {1000, 999, 1}, {1000, 1000, 1},
-        {1000, 5000, 1}, {50, 20, 30},    {0, 0, 1},      {1, 0, 1},
-        {60000, 59000, 1000},
+        {1000, 0, 1000}, {1000, 1, 999},  {1000, 999, 1},
+        {1000, 1000, 1}, {1000, 5000, 1}, {50, 20, 30},
+        {0, 0, 1},       {1, 0, 1},       {60000, 59000, 1000},
     };
 
     (void)s;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(bm_aggregator_remaining_ms(cases[i].interval,
-                                                    cases[i].elapsed),
-                         cases[i].want);
+        assert_int_equal(
+            bm_aggregator_remaining_ms(cases[i].interval, cases[i].elapsed),
+            cases[i].want);
     }
 }
 
@@ -262,7 +262,8 @@ static void test_first_wait(void **s)
     first_ns = r.cp.first_wall_ns;
     pthread_mutex_unlock(&r.cp.mu);
     /* The first ask came after genesis + block time (minus timer slack). */
-    assert_true(first_ns + 30ull * 1000000ull >= genesis_ns + 100ull * 1000000ull);
+    assert_true(first_ns + 30ull * 1000000ull >=
+                genesis_ns + 100ull * 1000000ull);
     rig_close(&r);
 }
 
@@ -321,9 +322,9 @@ static void test_lazy_txs(void **s)
     at_sleep_ms(300);
     assert_int_equal(cp_count(&r.cp, -1), 0);
     sent_ms = bm_env_now_ms();
-    assert_int_equal(bm_aggregator_tell_txs(r.n.sys,
-                                            bm_env_aggregator(&r.n.env), &t),
-                     BM_OK);
+    assert_int_equal(
+        bm_aggregator_tell_txs(r.n.sys, bm_env_aggregator(&r.n.env), &t),
+        BM_OK);
     c = (struct count_arg){&r.cp, BM_PRODUCE_TX, 1};
     assert_true(at_wait(count_reached, &c, 5000));
     pthread_mutex_lock(&r.cp.mu);

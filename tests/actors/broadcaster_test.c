@@ -21,7 +21,7 @@
 struct cap_bc {
     pthread_mutex_t mu;
     size_t n;
-    char what[MAX_EV];     /* 'h' or 'd' */
+    char what[MAX_EV]; /* 'h' or 'd' */
     uint64_t height[MAX_EV];
     uint64_t fail_header_at; /* header of this height fails (0: none) */
 };
@@ -243,9 +243,9 @@ static void test_no_broadcasters(void **s)
     send_blocks(&n, 3);
     assert_true(at_wait(handled_reached, &w, 10000));
     /* A NULL block is rejected by validation, never handled. */
-    assert_int_equal(bm_broadcaster_tell_block(
-                         n.sys, bm_env_broadcaster(&n.env), &bad),
-                     BM_OK);
+    assert_int_equal(
+        bm_broadcaster_tell_block(n.sys, bm_env_broadcaster(&n.env), &bad),
+        BM_OK);
     assert_true(at_wait(rejected_one, &n, 10000));
     at_node_close(&n, true);
 }

@@ -49,16 +49,14 @@ static int ca_other(struct bm_actor_ctx *ctx, struct cap_agg *c,
 }
 
 static const struct bm_msg_kind ca_kinds[] = {
-    [BM_AGGREGATOR_START] = BM_MSG_KIND("start", struct bm_aggregator_tick,
-                                        0, NULL, ca_other, NULL, NULL),
-    [BM_AGGREGATOR_BLOCK_TICK] = BM_MSG_KIND("block_tick",
-                                             struct bm_aggregator_tick, 0,
-                                             NULL, ca_other, NULL, NULL),
-    [BM_AGGREGATOR_LAZY_TICK] = BM_MSG_KIND("lazy_tick",
-                                            struct bm_aggregator_tick, 0,
-                                            NULL, ca_other, NULL, NULL),
-    [BM_AGGREGATOR_TXS] = BM_MSG_KIND("txs", struct bm_aggregator_txs, 0,
-                                      NULL, ca_txs, NULL, NULL),
+    [BM_AGGREGATOR_START] = BM_MSG_KIND("start", struct bm_aggregator_tick, 0,
+                                        NULL, ca_other, NULL, NULL),
+    [BM_AGGREGATOR_BLOCK_TICK] = BM_MSG_KIND(
+        "block_tick", struct bm_aggregator_tick, 0, NULL, ca_other, NULL, NULL),
+    [BM_AGGREGATOR_LAZY_TICK] = BM_MSG_KIND(
+        "lazy_tick", struct bm_aggregator_tick, 0, NULL, ca_other, NULL, NULL),
+    [BM_AGGREGATOR_TXS] = BM_MSG_KIND("txs", struct bm_aggregator_txs, 0, NULL,
+                                      ca_txs, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_agg_type = {
@@ -114,8 +112,8 @@ struct rig {
 static void add_tx(struct rig *r, const char *tx)
 {
     struct bm_errmsg em = {{0}};
-    int err = bm_kv_mempool_add(r->n.kv, (const uint8_t *)tx, strlen(tx),
-                                NULL, &em);
+    int err =
+        bm_kv_mempool_add(r->n.kv, (const uint8_t *)tx, strlen(tx), NULL, &em);
 
     if (err != BM_OK) {
         fail_msg("mempool add '%s': %s", tx, bm_errmsg_str(&em, err));
@@ -138,8 +136,8 @@ static void rig_open(struct rig *r, bool no_sequencer, struct bm_limiter *lim)
         r->n.env.reaper_limiter = lim;
     }
     if (!no_sequencer) {
-        at_spawn(&r->n, &bm_sequencer_actor_type, &r->n.env.ids.sequencer,
-                 true, BM_OVERFLOW_REJECT);
+        at_spawn(&r->n, &bm_sequencer_actor_type, &r->n.env.ids.sequencer, true,
+                 BM_OVERFLOW_REJECT);
     }
     assert_int_equal(bm_actor_spawn(r->n.sys, &cap_agg_type, &r->ca, &ao,
                                     &r->n.env.ids.aggregator),

@@ -63,8 +63,7 @@ static enum bm_err mem_get_header(void *ctx, uint64_t height,
     return err;
 }
 
-static enum bm_err mem_get_data(void *ctx, uint64_t height,
-                                struct bm_data *out)
+static enum bm_err mem_get_data(void *ctx, uint64_t height, struct bm_data *out)
 {
     struct mem_p2p *m = ctx;
     enum bm_err err = BM_ENOTFOUND;
@@ -184,16 +183,15 @@ static int cs_other(struct bm_actor_ctx *ctx, struct cap_sync *c,
 }
 
 static const struct bm_msg_kind cs_kinds[BM_SYNC_NKINDS] = {
-    [BM_SYNC_APPLY] = BM_MSG_KIND("apply", struct bm_sync_da_progress, 0,
-                                  NULL, cs_other, NULL, NULL),
-    [BM_SYNC_HEADER_IN] = BM_MSG_KIND("header_in", struct bm_sync_header_in,
-                                      0, NULL, cs_header, cap_header_dtor,
-                                      NULL),
-    [BM_SYNC_DATA_IN] = BM_MSG_KIND("data_in", struct bm_sync_data_in, 0,
-                                    NULL, cs_data, cap_data_dtor, NULL),
-    [BM_SYNC_DA_PROGRESS] = BM_MSG_KIND("da_progress",
-                                        struct bm_sync_da_progress, 0, NULL,
-                                        cs_other, NULL, NULL),
+    [BM_SYNC_APPLY] = BM_MSG_KIND("apply", struct bm_sync_da_progress, 0, NULL,
+                                  cs_other, NULL, NULL),
+    [BM_SYNC_HEADER_IN] = BM_MSG_KIND("header_in", struct bm_sync_header_in, 0,
+                                      NULL, cs_header, cap_header_dtor, NULL),
+    [BM_SYNC_DATA_IN] = BM_MSG_KIND("data_in", struct bm_sync_data_in, 0, NULL,
+                                    cs_data, cap_data_dtor, NULL),
+    [BM_SYNC_DA_PROGRESS] =
+        BM_MSG_KIND("da_progress", struct bm_sync_da_progress, 0, NULL,
+                    cs_other, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_sync_type = {
@@ -225,8 +223,7 @@ static void spawn_cap_sync(struct at_node *n, struct cap_sync *c)
     struct bm_actor_opts o = {.name = "cap_sync"};
 
     assert_int_equal(
-        bm_actor_spawn(n->sys, &cap_sync_type, c, &o, &n->env.ids.sync),
-        BM_OK);
+        bm_actor_spawn(n->sys, &cap_sync_type, c, &o, &n->env.ids.sync), BM_OK);
 }
 
 static void test_order_and_skip(void **s)
@@ -262,8 +259,8 @@ static void test_order_and_skip(void **s)
 
     hs = (struct bm_p2p_store){mem_header_height, mem_get_header, mem_get_data,
                                m};
-    ds = (struct bm_p2p_store){mem_data_height, mem_get_header, mem_get_data,
-                               m};
+    ds =
+        (struct bm_p2p_store){mem_data_height, mem_get_header, mem_get_data, m};
     n.env.header_store = &hs;
     n.env.data_store = &ds;
     spawn_cap_sync(&n, c);
