@@ -23,6 +23,14 @@ static const struct command {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+#ifdef BM_HAVE_START_CMD
+    {"start", bm_cli_start,
+     "run the node (start --dev: a local chain with built-in DA)"},
+#endif
+#ifdef BM_HAVE_CLIENT_CMD
+    {"tx", bm_cli_tx, "send txs to a running node (tx send k=v)"},
+    {"status", bm_cli_status, "print a running node's status"},
+#endif
     {"inspect", bm_cli_inspect,
      "decode one header/envelope/data/state object and print it as JSON"},
 #ifdef BM_HAVE_STORE_CMD
@@ -30,6 +38,17 @@ static const struct command {
 #endif
 #ifdef BM_HAVE_DA_CMD
     {"da", bm_cli_da, "run the built-in local DA server (da serve)"},
+#endif
+#ifdef BM_HAVE_INIT_CMD
+    {"init", bm_cli_init,
+     "create a node home: config, genesis, signer and node keys"},
+#endif
+#ifdef BM_HAVE_KEYS_CMD
+    {"keys", bm_cli_keys, "show the signer address and node ID (keys show)"},
+#endif
+#ifdef BM_HAVE_CONFIG_CMD
+    {"config", bm_cli_config,
+     "print the config reference (docs) or a home's config (show)"},
 #endif
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show help for a command"},

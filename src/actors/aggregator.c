@@ -11,6 +11,12 @@
  * flag per timer) and handled when PRODUCED arrives, unless the re-arm
  * after the block superseded it, so a timer chain is never lost.
  *
+ * The mailbox drops the oldest message when full (ticks and TXS are
+ * idempotent), so a tick can be lost: once started, START ticks every
+ * WATCHDOG_MS (and every TXS checks too, for a flood that drops the
+ * watchdog as well); a tick overdue by STALL_SLACK_MS is handled as if it
+ * had come.
+ *
  * Continuations carry a cookie (a per-incarnation base plus a sequence
  * number) so that a reply meant for a previous incarnation (before a
  * supervised restart) is ignored.
@@ -36,13 +42,18 @@
 /* A failing producer is reported at most this often (plus at the first
  * failure of a streak). */
 #define WARN_EVERY_MS 10000
+/* Watchdog: a tick expected for this long past its due time was lost (a
+ * drop_oldest mailbox dropped it, or arming failed): re-arm it. */
+#define WATCHDOG_MS 1000
+#define STALL_SLACK_MS 1000
 
 enum which_timer { T_BLOCK = 0, T_LAZY = 1, T_COUNT };
 
 struct agg_timer {
     struct bm_timer_id id;
     uint64_t gen; /* generation of the armed timer */
-    bool armed;
+    bool armed;   /* a tick is expected (armed, or arming failed) */
+    uint64_t due_ms;
     bool pending; /* ticked while a production was in flight */
 };
 
@@ -55,6 +66,7 @@ struct aggregator {
     bool state_asked; /* a STATE continuation is expected */
     uint64_t state_asked_ms;
     struct bm_timer_id start_timer;
+    struct bm_timer_id watchdog;
     uint64_t cookie_base;
     uint64_t seq;    /* last cookie offset used */
     uint64_t expect; /* cookie of the awaited continuation */
@@ -126,17 +138,45 @@ static void arm(struct aggregator *a, struct bm_actor_ctx *ctx,
     }
     err = bm_timer_start(a->env->sys, bm_actor_ctx_self(ctx), kind, &tick,
                          sizeof(tick), (int64_t)delay_ms, 0, &t->id);
+    /* Expected even on failure: the watchdog retries it later. */
+    t->armed = true;
+    t->due_ms = bm_env_now_ms() + delay_ms;
     if (err != BM_OK) {
+        memset(&t->id, 0, sizeof(t->id));
         bm_log_warn(MOD, "cannot arm %s timer err=%s",
                     w == T_BLOCK ? "block" : "lazy", bm_err_name(err));
+    }
+}
+
+static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
+                     enum which_timer w);
+
+/* Watchdog: a tick overdue by STALL_SLACK_MS was lost; act as if it had
+ * come (a re-armed tick could be dropped again under a flood). Cancels
+ * the late timer, so a delivery still queued is stale. Never blocks. */
+static void check_stall(struct aggregator *a, struct bm_actor_ctx *ctx)
+{
+    uint64_t now = bm_env_now_ms();
+
+    if (!a->started || a->in_flight) {
         return;
     }
-    t->armed = true;
+    for (int w = 0; w < T_COUNT && !a->in_flight; w++) {
+        struct agg_timer *t = &a->t[w];
+
+        if (t->armed && now > t->due_ms + STALL_SLACK_MS) {
+            bm_log_debug(MOD, "%s tick lost", w == T_BLOCK ? "block" : "lazy");
+            (void)bm_timer_cancel(a->env->sys, t->id);
+            t->gen++;
+            on_timer(a, ctx, (enum which_timer)w);
+        }
+    }
 }
 
 static void cancel_all(struct aggregator *a)
 {
     (void)bm_timer_cancel(a->env->sys, a->start_timer);
+    (void)bm_timer_cancel(a->env->sys, a->watchdog);
     for (int w = 0; w < T_COUNT; w++) {
         if (a->t[w].armed) {
             (void)bm_timer_cancel(a->env->sys, a->t[w].id);
@@ -224,6 +264,20 @@ static void arm_start(struct aggregator *a, struct bm_actor_ctx *ctx,
     }
 }
 
+/* Once started, START ticks periodically as the lost-tick watchdog. */
+static void arm_watchdog(struct aggregator *a, struct bm_actor_ctx *ctx)
+{
+    struct bm_aggregator_tick wd = {0};
+    int err;
+
+    err =
+        bm_timer_start(a->env->sys, bm_actor_ctx_self(ctx), BM_AGGREGATOR_START,
+                       &wd, sizeof(wd), WATCHDOG_MS, WATCHDOG_MS, &a->watchdog);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "cannot arm watchdog err=%s", bm_err_name(err));
+    }
+}
+
 static void ask_state(struct aggregator *a, struct bm_actor_ctx *ctx)
 {
     struct bm_state_get req = {0};
@@ -249,7 +303,11 @@ static int on_start(struct bm_actor_ctx *ctx, struct aggregator *a,
                     struct bm_aggregator_tick *p)
 {
     (void)p;
-    if (a->started || bm_env_halted(a->env)) {
+    if (bm_env_halted(a->env)) {
+        return BM_OK;
+    }
+    if (a->started) {
+        check_stall(a, ctx);
         return BM_OK;
     }
     if (a->state_asked &&
@@ -320,6 +378,7 @@ static int on_state(struct bm_actor_ctx *ctx, struct aggregator *a,
     }
     wait = first_wait_ms(a, p->state);
     a->started = true;
+    arm_watchdog(a, ctx);
     arm(a, ctx, T_BLOCK, wait);
     if (a->lazy) {
         arm(a, ctx, T_LAZY, wait + a->lazy_ms);
@@ -359,12 +418,12 @@ BM_ACTOR_HANDLER(on_txs, struct aggregator, struct bm_aggregator_txs)
 static int on_txs(struct bm_actor_ctx *ctx, struct aggregator *a,
                   struct bm_aggregator_txs *p)
 {
-    (void)ctx;
     (void)p;
     a->txs = true;
     if (a->in_flight) {
         a->txs_during = true;
     }
+    check_stall(a, ctx);
     return BM_OK;
 }
 
@@ -398,7 +457,10 @@ static int on_produced(struct bm_actor_ctx *ctx, struct aggregator *a,
                      (unsigned long long)p->height, (int)p->backpressure,
                      (unsigned long long)elapsed);
     }
-    if (produced) {
+    /* The txs were taken by the block, or there was nothing to take (an
+     * empty batch in lazy mode): clear the flag, keeping txs that arrived
+     * meanwhile. Back-pressure or an error keeps it. */
+    if (produced || (status == BM_OK && !p->backpressure)) {
         a->txs = a->txs_during;
     }
     if (bm_env_halted(a->env)) {

@@ -18,4 +18,23 @@ int bm_cli_store(int argc, char **argv);
 /* `blockv2 da serve --listen ADDR --home DIR ...` (src/node/da_cmd.c). */
 int bm_cli_da(int argc, char **argv);
 
+/* `blockv2 init --home DIR --chain-id ID | --genesis FILE [flags]`
+ * (src/node/init_cmd.c). */
+int bm_cli_init(int argc, char **argv);
+
+/* `blockv2 keys show --home DIR [flags]` (src/node/keys_cmd.c). */
+int bm_cli_keys(int argc, char **argv);
+
+/* `blockv2 config docs|show [--home DIR] [flags]`
+ * (src/node/config_cmd.c). */
+int bm_cli_config(int argc, char **argv);
+
+/* `blockv2 start [--dev [--reset]] [--home DIR] [--evnode.* ...]`
+ * (src/node/start_cmd.c). */
+int bm_cli_start(int argc, char **argv);
+
+/* `blockv2 tx send TX...` and `blockv2 status` (src/node/client_cmd.c). */
+int bm_cli_tx(int argc, char **argv);
+int bm_cli_status(int argc, char **argv);
+
 #endif /* BM_NODE_CLI_H */

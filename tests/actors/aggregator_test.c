@@ -125,6 +125,9 @@ static size_t cp_count(struct cap_producer *cp, int reason)
 
 /* ------------------------------------------------ rig */
 
+/* Aggregator mailbox capacity (0: default). */
+static uint32_t g_capacity;
+
 struct rig {
     struct at_node n;
     struct fake_state fs;
@@ -147,6 +150,7 @@ static void rig_open_at(struct rig *r, bool lazy, uint64_t block_ms,
     cfg.lazy_mode = lazy;
     cfg.lazy_block_interval_ms = lazy_ms;
     cfg.scrape_interval_ms = 20;
+    cfg.mailbox_capacity = g_capacity;
     o.cfg = &cfg;
     at_node_open(&r->n, &o);
     r->fs.n = &r->n;
@@ -342,6 +346,7 @@ static void test_lazy_txs(void **s)
 
 struct notify_arg {
     struct rig *r;
+    unsigned sleep_ms;
     atomic_bool stop;
 };
 
@@ -353,7 +358,9 @@ static void *notifier(void *arg)
     while (!atomic_load(&na->stop)) {
         (void)bm_aggregator_tell_txs(na->r->n.sys,
                                      bm_env_aggregator(&na->r->n.env), &t);
-        at_sleep_ms(10);
+        if (na->sleep_ms > 0) {
+            at_sleep_ms(na->sleep_ms);
+        }
     }
     return NULL;
 }
@@ -372,6 +379,7 @@ static void test_one_in_flight(void **s)
     (void)s;
     rig_open(&r, true, 50, 100, 200);
     na.r = &r;
+    na.sleep_ms = 10;
     atomic_init(&na.stop, false);
     assert_int_equal(pthread_create(&th, NULL, notifier, &na), 0);
     c = (struct count_arg){&r.cp, -1, 5};
@@ -391,6 +399,40 @@ static void test_one_in_flight(void **s)
     rig_close(&r);
 }
 
+/* A flood of TXS on a tiny drop_oldest mailbox drops ticks; the watchdog
+ * keeps production going. */
+static void test_flood_keeps_ticking(void **s)
+{
+    struct rig r;
+    struct count_arg c;
+    struct notify_arg na;
+    struct bm_actor_stats st;
+    pthread_t th[2];
+
+    (void)s;
+    g_capacity = 2;
+    rig_open(&r, false, 50, 60000, 0);
+    g_capacity = 0;
+    c = (struct count_arg){&r.cp, -1, 1};
+    assert_true(at_wait(count_reached, &c, 10000));
+    na.r = &r;
+    na.sleep_ms = 0;
+    atomic_init(&na.stop, false);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, notifier, &na), 0);
+    }
+    c = (struct count_arg){&r.cp, -1, cp_count(&r.cp, -1) + 3};
+    assert_true(at_wait(count_reached, &c, 20000));
+    atomic_store(&na.stop, true);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+    }
+    assert_int_equal(bm_actor_stats_get(r.n.sys, r.n.env.ids.aggregator, &st),
+                     BM_OK);
+    assert_true(st.dropped > 0);
+    rig_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_lazy_idle),
         cmocka_unit_test(test_lazy_txs),
         cmocka_unit_test(test_one_in_flight),
+        cmocka_unit_test(test_flood_keeps_ticking),
     };
 
     return BM_TEST_RUN(tests);

@@ -1,0 +1,1647 @@
+/*
+ * The node configuration table and everything driven by it: defaults,
+ * value parsing, the YAML loader (libcyaml, with a schema built from the
+ * table at load time), --evnode.* flags, the commented YAML writer and the
+ * markdown reference. See src/node/config.h.
+ */
+#include "node/config.h"
+
+#include <cyaml/cyaml.h>
+#include <sodium.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "blockv2/keys.h"
+#include "blockv2/manager.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+#include "util/utf8.h"
+
+#define OFF(f) offsetof(struct bm_node_config, f)
+
+/* The table. Order is the order of the written YAML and of the docs;
+ * keys of one section are contiguous. */
+static const struct bm_node_config_key keys[] = {
+    {"db_path", BM_CFG_STRING, "data",
+     "database directory, relative to the home unless absolute", OFF(db_path),
+     0, NULL, 0},
+
+    {"node.aggregator", BM_CFG_BOOL, "false",
+     "produce blocks (this node's signer must be the genesis proposer)",
+     OFF(aggregator), 0, NULL, 0},
+    {"node.light", BM_CFG_BOOL, "false",
+     "light node: header sync only (reserved: not implemented yet)",
+     OFF(light), 0, NULL, 0},
+    {"node.block_time", BM_CFG_DURATION, "1s",
+     "interval between blocks; also the reaper interval", OFF(block_time_ns),
+     BM_CFG_F_NONZERO, NULL, 0},
+    {"node.lazy_mode", BM_CFG_BOOL, "false",
+     "lazy aggregation: produce a block only when there are transactions "
+     "(or after lazy_block_interval)",
+     OFF(lazy_mode), 0, NULL, 0},
+    {"node.lazy_block_interval", BM_CFG_DURATION, "1m0s",
+     "longest interval between blocks in lazy mode",
+     OFF(lazy_block_interval_ns), BM_CFG_F_NONZERO, NULL, 0},
+    {"node.max_pending_headers_and_data", BM_CFG_UINT, "0",
+     "stop producing when this many blocks are not yet on DA (0 = no "
+     "limit)",
+     OFF(max_pending_headers_and_data), 0, NULL, 0},
+    {"node.scrape_interval", BM_CFG_DURATION, "1s",
+     "how often the reaper asks the executor for transactions",
+     OFF(scrape_interval_ns), BM_CFG_F_NONZERO, NULL, 0},
+    {"node.readiness_window_seconds", BM_CFG_UINT, "15",
+     "/health/ready: window in seconds in which the node must have made "
+     "progress",
+     OFF(readiness_window_seconds), BM_CFG_F_NONZERO, NULL, 0},
+    {"node.readiness_max_blocks_behind", BM_CFG_UINT, "15",
+     "/health/ready: most blocks a full node may lag behind the best known "
+     "height",
+     OFF(readiness_max_blocks_behind), 0, NULL, 0},
+    {"node.catchup_timeout", BM_CFG_DURATION, "0s",
+     "time a full node waits to catch up before serving (0 = none)",
+     OFF(catchup_timeout_ns), 0, NULL, 0},
+    {"node.trusted_hash", BM_CFG_STRING, "",
+     "hex header hash to initialise the P2P header store (reserved)",
+     OFF(trusted_hash), 0, NULL, 0},
+
+    {"da.address", BM_CFG_STRING, "http://127.0.0.1:7980",
+     "DA JSON-RPC URL (celestia-node blob API or `blockv2 da serve`)",
+     OFF(da_address), 0, NULL, 0},
+    {"da.auth_token", BM_CFG_STRING, "",
+     "bearer token sent to the DA node (secret)", OFF(da_auth_token),
+     BM_CFG_F_SECRET, NULL, 0},
+    {"da.namespace", BM_CFG_STRING, "",
+     "DA namespace of headers (any string; `init` sets the chain ID)",
+     OFF(da_namespace), 0, NULL, 0},
+    {"da.data_namespace", BM_CFG_STRING, "",
+     "DA namespace of block data (\"\" = da.namespace)",
+     OFF(da_data_namespace), 0, NULL, 0},
+    {"da.forced_inclusion_namespace", BM_CFG_STRING, "",
+     "DA namespace of forced-inclusion transactions (reserved)",
+     OFF(da_forced_inclusion_namespace), 0, NULL, 0},
+    {"da.block_time", BM_CFG_DURATION, "6s",
+     "DA block time: poll and submit interval, backoff cap",
+     OFF(da_block_time_ns), BM_CFG_F_NONZERO, NULL, 0},
+    {"da.start_height", BM_CFG_UINT, "0",
+     "developer override of the full node's first DA height (0 = from "
+     "genesis/state)",
+     OFF(da_start_height), BM_CFG_F_NOWRITE, NULL, 0},
+    {"da.max_submit_attempts", BM_CFG_UINT, "30",
+     "attempts to submit one batch to DA before giving up",
+     OFF(da_max_submit_attempts), BM_CFG_F_NONZERO, NULL, UINT32_MAX},
+    {"da.request_timeout", BM_CFG_DURATION, "1m0s",
+     "timeout of one DA request", OFF(da_request_timeout_ns),
+     BM_CFG_F_NONZERO, NULL, 0},
+    {"da.submit_options", BM_CFG_STRING, "",
+     "JSON options sent with blob.Submit", OFF(da_submit_options), 0, NULL,
+     0},
+    {"da.gas_price", BM_CFG_FLOAT, "-1",
+     "gas price of DA submissions (-1 = automatic)", OFF(da_gas_price), 0,
+     NULL, 0},
+    {"da.gas_multiplier", BM_CFG_FLOAT, "0",
+     "gas price multiplier on retries (0 = off)", OFF(da_gas_multiplier), 0,
+     NULL, 0},
+    {"da.mempool_ttl", BM_CFG_UINT, "25",
+     "DA blocks a submission may stay in the mempool (ev-node: unused)",
+     OFF(da_mempool_ttl), 0, NULL, 0},
+    {"da.batching_strategy", BM_CFG_STRING, "time",
+     "when the submitter sends a batch", OFF(da_batching_strategy), 0,
+     "immediate|size|time|adaptive", 0},
+    {"da.batch_size_threshold", BM_CFG_FLOAT, "0.8",
+     "size strategy: fraction of the largest blob that triggers a submit",
+     OFF(da_batch_size_threshold), 0, NULL, 0},
+    {"da.batch_max_delay", BM_CFG_DURATION, "0s",
+     "longest wait before a batch is sent (0 = da.block_time)",
+     OFF(da_batch_max_delay_ns), 0, NULL, 0},
+    {"da.batch_min_items", BM_CFG_UINT, "1",
+     "fewest blocks in a batch", OFF(da_batch_min_items), BM_CFG_F_NONZERO,
+     NULL, 0},
+
+    {"p2p.listen_address", BM_CFG_STRING, "/ip4/0.0.0.0/tcp/7676",
+     "libp2p listen multiaddr (reserved: P2P is a later issue)",
+     OFF(p2p_listen_address), 0, NULL, 0},
+    {"p2p.peers", BM_CFG_STRLIST, "",
+     "comma-separated multiaddrs with /p2p/<id> (reserved)", OFF(p2p_peers),
+     0, NULL, 0},
+    {"p2p.blocked_peers", BM_CFG_STRLIST, "",
+     "comma-separated peer IDs to refuse (reserved)",
+     OFF(p2p_blocked_peers), 0, NULL, 0},
+    {"p2p.allowed_peers", BM_CFG_STRLIST, "",
+     "comma-separated peer IDs to allow (reserved)",
+     OFF(p2p_allowed_peers), 0, NULL, 0},
+    {"p2p.disable_connection_gater", BM_CFG_BOOL, "true",
+     "ignore blocked_peers/allowed_peers (reserved)",
+     OFF(p2p_disable_connection_gater), 0, NULL, 0},
+
+    {"rpc.address", BM_CFG_STRING, "127.0.0.1:7331",
+     "HOST:PORT of the RPC server (Connect JSON, /health, /status, /tx)",
+     OFF(rpc_address), 0, NULL, 0},
+    {"rpc.enable_da_visualization", BM_CFG_BOOL, "false",
+     "serve ev-node's DA visualisation pages (reserved)",
+     OFF(rpc_enable_da_visualization), 0, NULL, 0},
+
+    {"instrumentation.prometheus", BM_CFG_BOOL, "false",
+     "serve Prometheus metrics at /metrics", OFF(prometheus), 0, NULL, 0},
+    {"instrumentation.prometheus_listen_addr", BM_CFG_STRING, ":26660",
+     "address of the metrics server", OFF(prometheus_listen_addr), 0, NULL,
+     0},
+    {"instrumentation.max_open_connections", BM_CFG_UINT, "3",
+     "most concurrent metrics requests", OFF(max_open_connections),
+     BM_CFG_F_NONZERO, NULL, 0},
+    {"instrumentation.namespace", BM_CFG_STRING, "evnode",
+     "prefix of the metric names", OFF(instrumentation_namespace), 0, NULL,
+     0},
+    {"instrumentation.pprof", BM_CFG_BOOL, "false",
+     "Go pprof server (reserved: not applicable)", OFF(pprof), 0, NULL, 0},
+    {"instrumentation.pprof_listen_addr", BM_CFG_STRING, ":6060",
+     "pprof address (reserved)", OFF(pprof_listen_addr), 0, NULL, 0},
+
+    {"log.level", BM_CFG_STRING, "info", "log level", OFF(log_level), 0,
+     "debug|info|warn|error", 0},
+    {"log.format", BM_CFG_STRING, "text",
+     "log line format", OFF(log_format), 0, "text|json", 0},
+    {"log.trace", BM_CFG_BOOL, "false",
+     "add the source location to error logs", OFF(log_trace), 0, NULL, 0},
+
+    {"signer.signer_type", BM_CFG_STRING, "file",
+     "signer implementation", OFF(signer_type), 0, "file", 0},
+    {"signer.signer_path", BM_CFG_STRING, "config",
+     "directory of signer.json, relative to the home unless absolute",
+     OFF(signer_path), 0, NULL, 0},
+    {"signer.passphrase_file", BM_CFG_STRING, "",
+     "file holding the signer passphrase (one trailing newline is "
+     "ignored); \"\" = ask on the terminal",
+     OFF(signer_passphrase_file), 0, NULL, 0},
+
+    {"pruning.pruning_mode", BM_CFG_STRING, "disabled",
+     "store pruning (reserved: only disabled is implemented)",
+     OFF(pruning_mode), 0, "disabled|all|metadata", 0},
+    {"pruning.pruning_keep_recent", BM_CFG_UINT, "100000",
+     "blocks kept when pruning (reserved)", OFF(pruning_keep_recent), 0,
+     NULL, 0},
+    {"pruning.pruning_interval", BM_CFG_DURATION, "15m0s",
+     "interval between pruning runs (reserved)", OFF(pruning_interval_ns),
+     BM_CFG_F_NONZERO, NULL, 0},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Comments written above each section of the YAML. */
+static const struct {
+    const char *name;
+    const char *comment;
+} sections[] = {
+    {"node", "block production and sync"},
+    {"da", "data availability layer"},
+    {"p2p", "peer-to-peer networking (reserved: P2P is a later issue)"},
+    {"rpc", "RPC server"},
+    {"instrumentation", "metrics"},
+    {"log", "logging"},
+    {"signer", "block signer (aggregator)"},
+    {"pruning", "store pruning"},
+};
+
+#define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+/* Old flag names of ev-node v1 mapped to the YAML keys. */
+static const struct {
+    const char *from;
+    const char *to;
+} aliases[] = {
+    {"signer.type", "signer.signer_type"},
+    {"signer.path", "signer.signer_path"},
+};
+
+const struct bm_node_config_key *bm_node_config_keys(size_t *n)
+{
+    *n = N_KEYS;
+    return keys;
+}
+
+const struct bm_node_config_key *bm_node_config_find(const char *key)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(keys[i].key, key) == 0) {
+            return &keys[i];
+        }
+    }
+    return NULL;
+}
+
+const char *bm_node_config_type_name(enum bm_node_config_type t)
+{
+    switch (t) {
+    case BM_CFG_BOOL:
+        return "bool";
+    case BM_CFG_STRING:
+        return "string";
+    case BM_CFG_DURATION:
+        return "duration";
+    case BM_CFG_UINT:
+        return "uint";
+    case BM_CFG_FLOAT:
+        return "float";
+    case BM_CFG_STRLIST:
+        return "string list";
+    }
+    return "?";
+}
+
+/* ---- field access ---- */
+
+static void *field(struct bm_node_config *cfg,
+                   const struct bm_node_config_key *k)
+{
+    return (char *)cfg + k->offset;
+}
+
+static const void *cfield(const struct bm_node_config *cfg,
+                          const struct bm_node_config_key *k)
+{
+    return (const char *)cfg + k->offset;
+}
+
+static void strlist_release(struct bm_node_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        bm_free(l->items[i]);
+    }
+    bm_free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+void bm_node_config_release(struct bm_node_config *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (keys[i].type == BM_CFG_STRING) {
+            char **s = field(cfg, &keys[i]);
+            bm_free(*s);
+            *s = NULL;
+        } else if (keys[i].type == BM_CFG_STRLIST) {
+            strlist_release(field(cfg, &keys[i]));
+        }
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+void bm_node_config_defaults(struct bm_node_config *cfg)
+{
+    bm_node_config_release(cfg);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        enum bm_err err = bm_node_config_set(cfg, &keys[i], keys[i].def,
+                                             NULL);
+        if (err != BM_OK) {
+            /* a bad default is a bug in the table above */
+            bm_log_error("config", "bad default key=%s", keys[i].key);
+            abort();
+        }
+    }
+}
+
+/* ---- value parsing ---- */
+
+/* A printable, bounded copy of untrusted text for messages. */
+static void show(char *out, size_t cap, const char *s)
+{
+    size_t j = 0, i;
+
+    for (i = 0; s[i] != '\0' && j + 4 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    if (s[i] != '\0' && j + 4 <= cap) {
+        memcpy(out + j, "...", 3);
+        j += 3;
+    }
+    out[j] = '\0';
+}
+
+static enum bm_err invalid(struct bm_errmsg *em,
+                           const struct bm_node_config_key *k,
+                           const char *text, const char *why)
+{
+    char v[80];
+
+    show(v, sizeof(v), text);
+    return bm_errf(em, BM_ECONFIG, "config: %s: invalid %s '%s'%s%s%s",
+                   k->key, bm_node_config_type_name(k->type), v,
+                   why != NULL ? " (" : "", why != NULL ? why : "",
+                   why != NULL ? ")" : "");
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (strcmp(s, t[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(s, f[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_uint(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (*s == '\0') {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9') {
+            return false;
+        }
+        if (__builtin_mul_overflow(v, 10u, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v)) {
+            return false;
+        }
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, double *out)
+{
+    char *end = NULL;
+    double v;
+
+    if (*s == '\0' || *s == ' ' || *s == '\t' || *s == '\n') {
+        return false;
+    }
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Splits s at commas, trimming blanks and dropping empty items. */
+static enum bm_err parse_strlist(const char *s, struct bm_node_strlist *out,
+                                 const char **why)
+{
+    struct bm_node_strlist l = {NULL, 0};
+    size_t cap = 0;
+
+    while (*s != '\0') {
+        const char *e = strchr(s, ',');
+        const char *b = s, *t;
+
+        if (e == NULL) {
+            e = s + strlen(s);
+        }
+        t = e;
+        while (b < t && is_space(*b)) {
+            b++;
+        }
+        while (t > b && is_space(t[-1])) {
+            t--;
+        }
+        if (t > b) {
+            if (l.n == BM_NODE_CONFIG_LIST_MAX) {
+                strlist_release(&l);
+                *why = "too many items";
+                return BM_ECONFIG;
+            }
+            if (l.n == cap) {
+                cap = cap ? cap * 2 : 4;
+                l.items = bm_xrealloc(l.items, cap * sizeof(*l.items));
+            }
+            l.items[l.n] = bm_xmalloc((size_t)(t - b) + 1);
+            memcpy(l.items[l.n], b, (size_t)(t - b));
+            l.items[l.n][t - b] = '\0';
+            l.n++;
+        }
+        s = *e == ',' ? e + 1 : e;
+    }
+    *out = l;
+    return BM_OK;
+}
+
+static bool in_choices(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+
+    while (*choices != '\0') {
+        const char *e = strchr(choices, '|');
+        size_t len = e != NULL ? (size_t)(e - choices) : strlen(choices);
+        if (len == n && memcmp(choices, s, n) == 0) {
+            return true;
+        }
+        if (e == NULL) {
+            break;
+        }
+        choices = e + 1;
+    }
+    return false;
+}
+
+enum bm_err bm_node_config_set(struct bm_node_config *cfg,
+                               const struct bm_node_config_key *k,
+                               const char *text, struct bm_errmsg *em)
+{
+    size_t len;
+    enum bm_err err;
+
+    if (cfg == NULL || k == NULL || text == NULL) {
+        return bm_errf(em, BM_EINVAL, "config: NULL argument");
+    }
+    len = strlen(text);
+    if (len > BM_NODE_CONFIG_VALUE_MAX) {
+        return invalid(em, k, text, "value too long");
+    }
+    if (!bm_utf8_valid((const uint8_t *)text, len)) {
+        return invalid(em, k, text, "not UTF-8");
+    }
+    switch (k->type) {
+    case BM_CFG_BOOL: {
+        bool b;
+        if (!parse_bool(text, &b)) {
+            return invalid(em, k, text, "want true or false");
+        }
+        *(bool *)field(cfg, k) = b;
+        return BM_OK;
+    }
+    case BM_CFG_STRING:
+        if (k->choices != NULL && !in_choices(k->choices, text)) {
+            char why[96];
+            snprintf(why, sizeof(why), "want one of %s", k->choices);
+            return invalid(em, k, text, why);
+        }
+        bm_free(*(char **)field(cfg, k));
+        *(char **)field(cfg, k) = bm_xstrdup(text);
+        return BM_OK;
+    case BM_CFG_DURATION: {
+        uint64_t ns = 0;
+        err = bm_duration_parse(text, &ns);
+        if (err != BM_OK) {
+            return invalid(em, k, text,
+                           text[0] == '-'           ? "negative"
+                           : err == BM_EOVERFLOW    ? "out of range"
+                                                    : NULL);
+        }
+        if (ns == 0 && (k->flags & BM_CFG_F_NONZERO)) {
+            return invalid(em, k, text, "must be above 0");
+        }
+        *(uint64_t *)field(cfg, k) = ns;
+        return BM_OK;
+    }
+    case BM_CFG_UINT: {
+        uint64_t v = 0;
+        if (!parse_uint(text, &v)) {
+            return invalid(em, k, text, "want a decimal number");
+        }
+        if (v == 0 && (k->flags & BM_CFG_F_NONZERO)) {
+            return invalid(em, k, text, "must be above 0");
+        }
+        if (k->max != 0 && v > k->max) {
+            char why[48];
+            snprintf(why, sizeof(why), "at most %" PRIu64, k->max);
+            return invalid(em, k, text, why);
+        }
+        *(uint64_t *)field(cfg, k) = v;
+        return BM_OK;
+    }
+    case BM_CFG_FLOAT: {
+        double v = 0;
+        if (!parse_float(text, &v)) {
+            return invalid(em, k, text, NULL);
+        }
+        *(double *)field(cfg, k) = v;
+        return BM_OK;
+    }
+    case BM_CFG_STRLIST: {
+        struct bm_node_strlist l = {NULL, 0};
+        const char *why = NULL;
+        if (parse_strlist(text, &l, &why) != BM_OK) {
+            return invalid(em, k, text, why);
+        }
+        strlist_release(field(cfg, k));
+        *(struct bm_node_strlist *)field(cfg, k) = l;
+        return BM_OK;
+    }
+    }
+    return bm_errf(em, BM_EINVAL, "config: %s: bad type", k->key);
+}
+
+/* ---- durations ---- */
+
+#define DUR_MAX ((uint64_t)INT64_MAX)
+
+static uint64_t unit_ns(const char *u, size_t n)
+{
+    static const struct {
+        const char *name;
+        uint64_t ns;
+    } units[] = {
+        {"ns", 1ull},
+        {"us", 1000ull},
+        {"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
+        {"\xce\xbcs", 1000ull}, /* U+03BC Greek mu */
+        {"ms", 1000000ull},
+        {"s", 1000000000ull},
+        {"m", 60000000000ull},
+        {"h", 3600000000000ull},
+    };
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0) {
+            return units[i].ns;
+        }
+    }
+    return 0;
+}
+
+enum bm_err bm_duration_parse(const char *s, uint64_t *ns)
+{
+    uint64_t d = 0;
+
+    if (s == NULL || *s == '\0') {
+        return BM_EPARSE;
+    }
+    if (*s == '+') {
+        s++;
+    } else if (*s == '-') {
+        return BM_EPARSE;
+    }
+    if (strcmp(s, "0") == 0) {
+        *ns = 0;
+        return BM_OK;
+    }
+    if (*s == '\0') {
+        return BM_EPARSE;
+    }
+    while (*s != '\0') {
+        uint64_t v = 0, f = 0, unit;
+        double scale = 1;
+        bool pre = false, post = false, overflow = false;
+        const char *u;
+
+        if (!(*s == '.' || (*s >= '0' && *s <= '9'))) {
+            return BM_EPARSE;
+        }
+        for (; *s >= '0' && *s <= '9'; s++) {
+            pre = true;
+            if (__builtin_mul_overflow(v, 10u, &v) ||
+                __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v) ||
+                v > DUR_MAX) {
+                return BM_EOVERFLOW;
+            }
+        }
+        if (*s == '.') {
+            s++;
+            for (; *s >= '0' && *s <= '9'; s++) {
+                post = true;
+                if (overflow) {
+                    continue;
+                }
+                if (f > (DUR_MAX - 9) / 10) {
+                    overflow = true; /* ignore further digits, as Go */
+                    continue;
+                }
+                f = f * 10 + (uint64_t)(*s - '0');
+                scale *= 10;
+            }
+        }
+        if (!pre && !post) {
+            return BM_EPARSE;
+        }
+        u = s;
+        while (*s != '\0' && *s != '.' && !(*s >= '0' && *s <= '9')) {
+            s++;
+        }
+        if (s == u) {
+            return BM_EPARSE; /* missing unit */
+        }
+        unit = unit_ns(u, (size_t)(s - u));
+        if (unit == 0) {
+            return BM_EPARSE;
+        }
+        if (v > DUR_MAX / unit) {
+            return BM_EOVERFLOW;
+        }
+        v *= unit;
+        if (f > 0) {
+            double add = (double)f * ((double)unit / scale);
+            if (add >= 9.3e18) {
+                return BM_EOVERFLOW;
+            }
+            v += (uint64_t)add;
+            if (v > DUR_MAX) {
+                return BM_EOVERFLOW;
+            }
+        }
+        if (__builtin_add_overflow(d, v, &d) || d > DUR_MAX) {
+            return BM_EOVERFLOW;
+        }
+    }
+    *ns = d;
+    return BM_OK;
+}
+
+static size_t fmt_frac(char *buf, size_t w, uint64_t *v, int prec)
+{
+    bool print = false;
+
+    for (int i = 0; i < prec; i++) {
+        unsigned digit = (unsigned)(*v % 10);
+        print = print || digit != 0;
+        if (print) {
+            buf[--w] = (char)('0' + digit);
+        }
+        *v /= 10;
+    }
+    if (print) {
+        buf[--w] = '.';
+    }
+    return w;
+}
+
+static size_t fmt_int(char *buf, size_t w, uint64_t v)
+{
+    if (v == 0) {
+        buf[--w] = '0';
+        return w;
+    }
+    while (v > 0) {
+        buf[--w] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return w;
+}
+
+void bm_duration_format(uint64_t ns, char out[BM_DURATION_STR_SIZE])
+{
+    char buf[BM_DURATION_STR_SIZE];
+    size_t w = sizeof(buf);
+    uint64_t u = ns;
+
+    if (u == 0) {
+        memcpy(out, "0s", 3);
+        return;
+    }
+    if (u < 1000000000ull) {
+        int prec = 0;
+        buf[--w] = 's';
+        w--;
+        if (u < 1000ull) {
+            buf[w] = 'n';
+        } else if (u < 1000000ull) {
+            prec = 3;
+            w--;
+            buf[w] = '\xc2';
+            buf[w + 1] = '\xb5';
+        } else {
+            prec = 6;
+            buf[w] = 'm';
+        }
+        w = fmt_frac(buf, w, &u, prec);
+        w = fmt_int(buf, w, u);
+    } else {
+        buf[--w] = 's';
+        w = fmt_frac(buf, w, &u, 9);
+        w = fmt_int(buf, w, u % 60);
+        u /= 60;
+        if (u > 0) {
+            buf[--w] = 'm';
+            w = fmt_int(buf, w, u % 60);
+            u /= 60;
+            if (u > 0) {
+                buf[--w] = 'h';
+                w = fmt_int(buf, w, u);
+            }
+        }
+    }
+    memcpy(out, buf + w, sizeof(buf) - w);
+    out[sizeof(buf) - w] = '\0';
+}
+
+/* ---- YAML loading ---- */
+
+#define TRACK_DEPTH 16
+#define TRACK_KEY 64
+
+/* State of one load, fed by libcyaml's log callback: cyaml reports
+ * ignored (unknown) keys and errors only by logging, so the callback
+ * follows the mapping depth (PUSH/POP lines) and the last key at each
+ * depth to name the full key ("node.bogus"). */
+struct yaml_track {
+    const char *name;
+    unsigned depth;
+    unsigned top; /* depth of the root mapping's keys; 0 = not yet */
+    char key[TRACK_DEPTH][TRACK_KEY];
+    size_t unknown;
+    char err[200];      /* first error line */
+    char err_path[160]; /* from the backtrace, outermost first */
+    bool in_backtrace;
+};
+
+static void track_copy(char *dst, size_t cap, const char *src, size_t n)
+{
+    char tmp[TRACK_KEY * 2];
+
+    if (n >= sizeof(tmp)) {
+        n = sizeof(tmp) - 1;
+    }
+    memcpy(tmp, src, n);
+    tmp[n] = '\0';
+    show(dst, cap, tmp);
+}
+
+static void track_line(struct yaml_track *t, cyaml_log_t level,
+                       const char *line)
+{
+    size_t n = strlen(line);
+    const char *p;
+
+    while (n > 0 && line[n - 1] == '\n') {
+        n--;
+    }
+    if (strncmp(line, "Load: PUSH[", 11) == 0) {
+        t->depth = (unsigned)strtoul(line + 11, NULL, 10);
+        if (t->top == 0 && strstr(line, "in mapping (key)") != NULL) {
+            t->top = t->depth;
+        }
+        return;
+    }
+    if (strncmp(line, "Load: POP[", 10) == 0) {
+        unsigned d = (unsigned)strtoul(line + 10, NULL, 10);
+        t->depth = d > 0 ? d - 1 : 0;
+        return;
+    }
+    if (level == CYAML_LOG_INFO && strncmp(line, "Load: [", 7) == 0 &&
+        n > 8 && line[n - 1] == ']') {
+        if (t->depth < TRACK_DEPTH) {
+            track_copy(t->key[t->depth], TRACK_KEY, line + 7, n - 8);
+        }
+        return;
+    }
+    if (strncmp(line, "Load: Ignoring key: ", 20) == 0) {
+        char k[TRACK_KEY];
+        track_copy(k, sizeof(k), line + 20, n - 20);
+        t->unknown++;
+        if (t->top != 0 && t->depth > t->top &&
+            t->depth - 1 < TRACK_DEPTH) {
+            bm_log_warn("config", "unknown key '%s.%s' in %s ignored",
+                        t->key[t->depth - 1], k, t->name);
+        } else {
+            bm_log_warn("config", "unknown key '%s' in %s ignored", k,
+                        t->name);
+        }
+        return;
+    }
+    if (level < CYAML_LOG_ERROR) {
+        return;
+    }
+    p = line;
+    if (strncmp(p, "Load: ", 6) == 0) {
+        p += 6;
+        n -= 6;
+    }
+    if (strncmp(p, "Backtrace:", 10) == 0) {
+        t->in_backtrace = t->err_path[0] == '\0';
+        return;
+    }
+    if (t->in_backtrace && strstr(line, "in mapping field '") != NULL) {
+        const char *b = strstr(line, "in mapping field '") + 18;
+        const char *e = strchr(b, '\'');
+        char k[TRACK_KEY], tmp[sizeof(t->err_path)];
+        size_t kl, pl = strlen(t->err_path);
+        if (e == NULL) {
+            return;
+        }
+        track_copy(k, sizeof(k), b, (size_t)(e - b));
+        kl = strlen(k);
+        if (kl + 1 + pl >= sizeof(tmp)) {
+            return;
+        }
+        /* innermost first: prepend */
+        memcpy(tmp, k, kl);
+        if (pl > 0) {
+            tmp[kl] = '.';
+            memcpy(tmp + kl + 1, t->err_path, pl + 1);
+        } else {
+            tmp[kl] = '\0';
+        }
+        memcpy(t->err_path, tmp, sizeof(tmp));
+        return;
+    }
+    if (t->in_backtrace) {
+        return;
+    }
+    if (t->err[0] == '\0') {
+        /* libcyaml's wording for the usual shape mistakes */
+        if (strncmp(p, "Expecting STRING", 16) == 0) {
+            snprintf(t->err, sizeof(t->err),
+                     "want a single value, not a list or mapping");
+        } else if (strncmp(p, "Expecting MAPPING", 17) == 0) {
+            snprintf(t->err, sizeof(t->err),
+                     "want a mapping of keys (section: key: value)");
+        } else {
+            track_copy(t->err, sizeof(t->err), p, n);
+        }
+    }
+}
+
+static void yaml_log(cyaml_log_t level, void *ctx, const char *fmt,
+                     va_list args)
+{
+    char line[512];
+
+    vsnprintf(line, sizeof(line), fmt, args);
+    track_line(ctx, level, line);
+}
+
+static void *yaml_mem(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    if (size == 0) {
+        bm_free(ptr);
+        return NULL;
+    }
+    return bm_realloc(ptr, size);
+}
+
+static const cyaml_schema_value_t str_value = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, char, 0,
+                       BM_NODE_CONFIG_VALUE_MAX),
+};
+
+/* Schema of the file, built from the table: the loaded data is an array
+ * of N_KEYS string pointers (index = table row); every section mapping
+ * is read into that same array (offset 0), each key at its row. */
+struct yaml_schema {
+    cyaml_schema_field_t top[N_KEYS + N_SECTIONS + 1];
+    cyaml_schema_field_t sec[N_SECTIONS][N_KEYS + 1];
+    cyaml_schema_value_t sec_value[N_SECTIONS];
+    cyaml_schema_value_t root;
+};
+
+static void leaf_field(cyaml_schema_field_t *f, const char *name, size_t row)
+{
+    memset(f, 0, sizeof(*f));
+    f->key = name;
+    f->data_offset = (uint32_t)(row * sizeof(char *));
+    f->value = str_value;
+}
+
+static void build_schema(struct yaml_schema *s)
+{
+    size_t nt = 0;
+
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strchr(keys[i].key, '.') == NULL) {
+            leaf_field(&s->top[nt++], keys[i].key, i);
+        }
+    }
+    for (size_t j = 0; j < N_SECTIONS; j++) {
+        size_t len = strlen(sections[j].name), nf = 0;
+        cyaml_schema_field_t *f;
+        for (size_t i = 0; i < N_KEYS; i++) {
+            if (strncmp(keys[i].key, sections[j].name, len) == 0 &&
+                keys[i].key[len] == '.') {
+                leaf_field(&s->sec[j][nf++], keys[i].key + len + 1, i);
+            }
+        }
+        s->sec_value[j].type = CYAML_MAPPING;
+        s->sec_value[j].flags = CYAML_FLAG_OPTIONAL;
+        s->sec_value[j].data_size = (uint32_t)(N_KEYS * sizeof(char *));
+        s->sec_value[j].mapping.fields = s->sec[j];
+        f = &s->top[nt++];
+        memset(f, 0, sizeof(*f));
+        f->key = sections[j].name;
+        f->data_offset = 0;
+        f->value = s->sec_value[j];
+    }
+    s->root.type = CYAML_MAPPING;
+    s->root.flags = CYAML_FLAG_POINTER;
+    s->root.data_size = (uint32_t)(N_KEYS * sizeof(char *));
+    s->root.mapping.fields = s->top;
+}
+
+enum bm_err bm_node_config_parse_yaml(struct bm_node_config *cfg,
+                                      const uint8_t *p, size_t n,
+                                      const char *name, size_t *unknown,
+                                      struct bm_errmsg *em)
+{
+    struct yaml_schema *schema = NULL;
+    struct yaml_track *track = NULL;
+    cyaml_config_t ycfg;
+    char **raw = NULL;
+    cyaml_err_t yerr;
+    enum bm_err err = BM_OK;
+    char shown[128];
+
+    if (cfg == NULL || (p == NULL && n > 0)) {
+        return bm_errf(em, BM_EINVAL, "config: NULL argument");
+    }
+    show(shown, sizeof(shown), name != NULL ? name : "config");
+    if (n > BM_NODE_CONFIG_YAML_MAX) {
+        return bm_errf(em, BM_ETOOBIG,
+                       "config '%s': %zu bytes, above the limit of %u",
+                       shown, n, BM_NODE_CONFIG_YAML_MAX);
+    }
+    if (n == 0) {
+        return BM_OK;
+    }
+    schema = bm_xmalloc(sizeof(*schema));
+    track = bm_xcalloc(1, sizeof(*track));
+    build_schema(schema);
+    track->name = shown;
+    memset(&ycfg, 0, sizeof(ycfg));
+    ycfg.log_fn = yaml_log;
+    ycfg.log_ctx = track;
+    ycfg.mem_fn = yaml_mem;
+    ycfg.log_level = CYAML_LOG_DEBUG;
+    ycfg.flags = CYAML_CFG_IGNORE_UNKNOWN_KEYS | CYAML_CFG_NO_ALIAS;
+    yerr = cyaml_load_data(p, n, &ycfg, &schema->root, (cyaml_data_t **)&raw,
+                           NULL);
+    if (unknown != NULL) {
+        *unknown = track->unknown;
+    }
+    if (yerr != CYAML_OK) {
+        err = yerr == CYAML_ERR_OOM ? BM_ENOMEM : BM_EPARSE;
+        if (track->err_path[0] != '\0') {
+            bm_errf(em, err, "config '%s': %s: %s", shown, track->err_path,
+                    track->err[0] != '\0' ? track->err
+                                          : cyaml_strerror(yerr));
+        } else {
+            bm_errf(em, err, "config '%s': %s", shown,
+                    track->err[0] != '\0' ? track->err
+                                          : cyaml_strerror(yerr));
+        }
+        goto out;
+    }
+    for (size_t i = 0; raw != NULL && i < N_KEYS; i++) {
+        if (raw[i] == NULL) {
+            continue;
+        }
+        err = bm_node_config_set(cfg, &keys[i], raw[i], em);
+        if (err != BM_OK) {
+            goto out;
+        }
+    }
+out:
+    if (raw != NULL) {
+        cyaml_free(&ycfg, &schema->root, raw, 0);
+    }
+    bm_free(track);
+    bm_free(schema);
+    return err;
+}
+
+static enum bm_err errno_err(int e)
+{
+    if (e == ENOENT) {
+        return BM_ENOTFOUND;
+    }
+    if (e == EACCES || e == EPERM || e == EROFS) {
+        return BM_EPERM;
+    }
+    return e == ENOMEM ? BM_ENOMEM : BM_EIO;
+}
+
+/* Reads at most max bytes of path into *out; BM_ETOOBIG beyond. */
+static enum bm_err read_file(const char *path, size_t max, struct bm_buf *out,
+                             struct bm_errmsg *em, const char *what)
+{
+    struct bm_dynbuf d;
+    enum bm_err err = BM_OK;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return bm_errf(em, errno_err(e), "%s '%s': %s", what, path,
+                       strerror(e));
+    }
+    bm_dynbuf_init(&d, max);
+    for (;;) {
+        char chunk[8192];
+        ssize_t k = read(fd, chunk, sizeof(chunk));
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k < 0) {
+            int e = errno;
+            err = bm_errf(em, errno_err(e), "%s '%s': %s", what, path,
+                          strerror(e));
+            break;
+        }
+        if (k == 0) {
+            break;
+        }
+        err = bm_dynbuf_append(&d, chunk, (size_t)k);
+        if (err == BM_ETOOBIG) {
+            bm_errf(em, err, "%s '%s': above the limit of %zu bytes", what,
+                    path, max);
+            break;
+        }
+        if (err != BM_OK) {
+            bm_errf(em, err, "%s '%s': out of memory", what, path);
+            break;
+        }
+    }
+    close(fd);
+    if (err == BM_OK) {
+        bm_dynbuf_detach(&d, out);
+    }
+    if (d.ptr != NULL) {
+        sodium_memzero(d.ptr, d.len);
+    }
+    bm_dynbuf_release(&d);
+    return err;
+}
+
+enum bm_err bm_node_config_load_yaml(struct bm_node_config *cfg,
+                                     const char *path,
+                                     struct bm_errmsg *em)
+{
+    struct bm_buf text = {NULL, 0};
+    enum bm_err err;
+
+    if (cfg == NULL || path == NULL) {
+        return bm_errf(em, BM_EINVAL, "config: NULL argument");
+    }
+    err = read_file(path, BM_NODE_CONFIG_YAML_MAX, &text, em, "config");
+    if (err == BM_ENOTFOUND) {
+        return BM_OK;
+    }
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_node_config_parse_yaml(cfg, text.ptr, text.len, path, NULL, em);
+    bm_buf_release(&text);
+    return err;
+}
+
+/* ---- flags ---- */
+
+static bool has_prefix(const char *s, const char *p, const char **rest)
+{
+    size_t n = strlen(p);
+
+    if (strncmp(s, p, n) != 0) {
+        return false;
+    }
+    *rest = s + n;
+    return true;
+}
+
+enum bm_err bm_node_config_apply_flags(struct bm_node_config *cfg,
+                                       int *argc, char **argv,
+                                       struct bm_errmsg *em)
+{
+    int n, w = 0;
+
+    if (cfg == NULL || argc == NULL || (*argc > 0 && argv == NULL)) {
+        return bm_errf(em, BM_EINVAL, "config: NULL argument");
+    }
+    n = *argc;
+    for (int i = 0; i < n; i++) {
+        const struct bm_node_config_key *k;
+        const char *a = argv[i], *rest = NULL, *eq, *value;
+        char name[128], shown[96];
+        size_t len;
+        enum bm_err err;
+
+        if (a == NULL || !(has_prefix(a, "--evnode.", &rest) ||
+                           has_prefix(a, "--rollkit.", &rest))) {
+            argv[w++] = argv[i];
+            continue;
+        }
+        eq = strchr(rest, '=');
+        len = eq != NULL ? (size_t)(eq - rest) : strlen(rest);
+        show(shown, sizeof(shown), a);
+        if (len >= sizeof(name)) {
+            return bm_errf(em, BM_ECONFIG, "config: unknown flag '%s'",
+                           shown);
+        }
+        memcpy(name, rest, len);
+        name[len] = '\0';
+        for (size_t j = 0; j < sizeof(aliases) / sizeof(aliases[0]); j++) {
+            if (strcmp(name, aliases[j].from) == 0) {
+                snprintf(name, sizeof(name), "%s", aliases[j].to);
+            }
+        }
+        if (strcmp(name, "signer.passphrase") == 0) {
+            return bm_errf(em, BM_ECONFIG,
+                           "config: a passphrase is never given on the "
+                           "command line: use "
+                           "--evnode.signer.passphrase_file FILE");
+        }
+        k = bm_node_config_find(name);
+        if (k == NULL) {
+            return bm_errf(em, BM_ECONFIG,
+                           "config: unknown flag '%s' (see `blockv2 config "
+                           "docs`)",
+                           shown);
+        }
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (k->type == BM_CFG_BOOL) {
+            value = "true";
+            if (i + 1 < n && argv[i + 1] != NULL &&
+                (strcmp(argv[i + 1], "true") == 0 ||
+                 strcmp(argv[i + 1], "false") == 0)) {
+                value = argv[++i];
+            }
+        } else if (i + 1 < n && argv[i + 1] != NULL) {
+            value = argv[++i];
+        } else {
+            return bm_errf(em, BM_ECONFIG, "config: flag '%s' needs a value",
+                           shown);
+        }
+        err = bm_node_config_set(cfg, k, value, em);
+        if (err != BM_OK) {
+            return err;
+        }
+    }
+    *argc = w;
+    if (w < n) {
+        argv[w] = NULL;
+    }
+    return BM_OK;
+}
+
+char *bm_node_path(const char *home, const char *rel)
+{
+    size_t n;
+    char *p;
+
+    if (rel[0] == '/' || home == NULL || home[0] == '\0') {
+        return bm_xstrdup(rel);
+    }
+    n = strlen(home) + strlen(rel) + 2;
+    p = bm_xmalloc(n);
+    snprintf(p, n, "%s/%s", home, rel);
+    return p;
+}
+
+enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
+                                int *argc, char **argv,
+                                struct bm_errmsg *em)
+{
+    enum bm_err err = BM_OK;
+
+    bm_node_config_defaults(cfg);
+    if (home != NULL) {
+        char *path = bm_node_path(home,
+                                  BM_NODE_CONFIG_DIR "/" BM_NODE_CONFIG_FILE);
+        err = bm_node_config_load_yaml(cfg, path, em);
+        bm_free(path);
+    }
+    if (err == BM_OK && argc != NULL) {
+        err = bm_node_config_apply_flags(cfg, argc, argv, em);
+    }
+    if (err != BM_OK) {
+        bm_node_config_release(cfg);
+    }
+    return err;
+}
+
+/* ---- YAML writing ---- */
+
+static enum bm_err put_quoted(struct bm_dynbuf *d, const char *s)
+{
+    enum bm_err err = bm_dynbuf_append_byte(d, '"');
+
+    for (const unsigned char *p = (const unsigned char *)s;
+         err == BM_OK && *p != '\0'; p++) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            err = bm_dynbuf_printf(d, "\\%c", (char)c);
+        } else if (c == '\n') {
+            err = bm_dynbuf_printf(d, "\\n");
+        } else if (c == '\t') {
+            err = bm_dynbuf_printf(d, "\\t");
+        } else if (c < 0x20 || c == 0x7f) {
+            err = bm_dynbuf_printf(d, "\\x%02x", c);
+        } else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            /* C1 control characters must be escaped in YAML */
+            err = bm_dynbuf_printf(d, "\\x%02x", (unsigned)p[1]);
+            p++;
+        } else if (c == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+            err = bm_dynbuf_printf(d, "\\ufeff");
+            p += 2;
+        } else if (c == 0xef && p[1] == 0xbf &&
+                   (p[2] == 0xbe || p[2] == 0xbf)) {
+            err = bm_dynbuf_printf(d, "\\uff%s", p[2] == 0xbe ? "fe" : "ff");
+            p += 2;
+        } else {
+            err = bm_dynbuf_append_byte(d, (uint8_t)c);
+        }
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_append_byte(d, '"');
+    }
+    return err;
+}
+
+/* Shortest text that reads back as v. */
+static void format_float(double v, char *out, size_t cap)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) {
+            return;
+        }
+    }
+}
+
+/* The value of row k as text; strings quoted (YAML) when quote. */
+static enum bm_err put_value(struct bm_dynbuf *d,
+                             const struct bm_node_config *cfg,
+                             const struct bm_node_config_key *k, bool quote)
+{
+    const void *f = cfield(cfg, k);
+    char tmp[64];
+
+    switch (k->type) {
+    case BM_CFG_BOOL:
+        return bm_dynbuf_printf(d, "%s", *(const bool *)f ? "true" : "false");
+    case BM_CFG_STRING: {
+        const char *s = *(char *const *)f;
+        s = s != NULL ? s : "";
+        return quote ? put_quoted(d, s) : bm_dynbuf_printf(d, "%s", s);
+    }
+    case BM_CFG_DURATION: {
+        char dur[BM_DURATION_STR_SIZE];
+        bm_duration_format(*(const uint64_t *)f, dur);
+        return bm_dynbuf_printf(d, "%s", dur);
+    }
+    case BM_CFG_UINT:
+        return bm_dynbuf_printf(d, "%" PRIu64, *(const uint64_t *)f);
+    case BM_CFG_FLOAT:
+        format_float(*(const double *)f, tmp, sizeof(tmp));
+        return bm_dynbuf_printf(d, "%s", tmp);
+    case BM_CFG_STRLIST: {
+        const struct bm_node_strlist *l = f;
+        struct bm_dynbuf j;
+        enum bm_err err = BM_OK;
+        bm_dynbuf_init(&j, (size_t)16 << 20);
+        for (size_t i = 0; err == BM_OK && i < l->n; i++) {
+            err = bm_dynbuf_printf(&j, "%s%s", i > 0 ? "," : "",
+                                   l->items[i]);
+        }
+        if (err == BM_OK) {
+            err = bm_dynbuf_append_byte(&j, 0);
+        }
+        if (err == BM_OK) {
+            const char *s = (const char *)j.ptr;
+            err = quote ? put_quoted(d, s) : bm_dynbuf_printf(d, "%s", s);
+        }
+        bm_dynbuf_release(&j);
+        return err;
+    }
+    }
+    return BM_EINVAL;
+}
+
+static enum bm_err put_key(struct bm_dynbuf *d,
+                           const struct bm_node_config *cfg,
+                           const struct bm_node_config_key *k,
+                           const char *leaf, const char *indent, bool redact)
+{
+    enum bm_err err;
+
+    err = bm_dynbuf_printf(d, "%s# %s\n%s%s: ", indent, k->desc, indent,
+                           leaf);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (redact && (k->flags & BM_CFG_F_SECRET)) {
+        const char *s = *(char *const *)cfield(cfg, k);
+        err = bm_dynbuf_printf(d, "%s", s != NULL && s[0] != '\0'
+                                            ? "\"<redacted>\""
+                                            : "\"\"");
+    } else {
+        err = put_value(d, cfg, k, true);
+    }
+    return err == BM_OK ? bm_dynbuf_append_byte(d, '\n') : err;
+}
+
+enum bm_err bm_node_config_yaml(const struct bm_node_config *cfg,
+                                bool redact, struct bm_buf *out)
+{
+    struct bm_dynbuf d;
+    enum bm_err err;
+
+    if (cfg == NULL || out == NULL) {
+        return BM_EINVAL;
+    }
+    bm_buf_release(out);
+    bm_dynbuf_init(&d, (size_t)64 << 20);
+    err = bm_dynbuf_printf(
+        &d, "# evnode.yaml: blockv2 node configuration (ev-node keys).\n"
+            "# Precedence: defaults < this file < --evnode.<key> flags.\n"
+            "# Durations use Go syntax (\"1s\", \"1m30s\", \"250ms\").\n"
+            "# Reference: `blockv2 config docs` or docs/OPERATIONS.md.\n");
+    for (size_t i = 0; err == BM_OK && i < N_KEYS; i++) {
+        if (strchr(keys[i].key, '.') == NULL &&
+            !(keys[i].flags & BM_CFG_F_NOWRITE)) {
+            err = bm_dynbuf_append_byte(&d, '\n');
+            if (err == BM_OK) {
+                err = put_key(&d, cfg, &keys[i], keys[i].key, "", redact);
+            }
+        }
+    }
+    for (size_t j = 0; err == BM_OK && j < N_SECTIONS; j++) {
+        size_t len = strlen(sections[j].name);
+        err = bm_dynbuf_printf(&d, "\n# %s\n%s:\n", sections[j].comment,
+                               sections[j].name);
+        for (size_t i = 0; err == BM_OK && i < N_KEYS; i++) {
+            if (strncmp(keys[i].key, sections[j].name, len) == 0 &&
+                keys[i].key[len] == '.' &&
+                !(keys[i].flags & BM_CFG_F_NOWRITE)) {
+                err = put_key(&d, cfg, &keys[i], keys[i].key + len + 1, "  ",
+                              redact);
+            }
+        }
+    }
+    if (err == BM_OK) {
+        bm_dynbuf_detach(&d, out);
+    }
+    bm_dynbuf_release(&d);
+    return err;
+}
+
+enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
+                                      const char *path,
+                                      struct bm_errmsg *em)
+{
+    struct bm_buf text = {NULL, 0};
+    char *tmp = NULL;
+    size_t n, off = 0;
+    enum bm_err err;
+    int fd = -1;
+
+    if (cfg == NULL || path == NULL) {
+        return bm_errf(em, BM_EINVAL, "config: NULL argument");
+    }
+    err = bm_node_config_yaml(cfg, false, &text);
+    if (err != BM_OK) {
+        return bm_errf(em, err, "config '%s': %s", path, bm_strerror(err));
+    }
+    n = strlen(path) + 5;
+    tmp = bm_xmalloc(n);
+    snprintf(tmp, n, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        err = bm_errf(em, errno_err(e), "config '%s': %s", tmp, strerror(e));
+        goto out;
+    }
+    while (off < text.len) {
+        ssize_t k = write(fd, text.ptr + off, text.len - off);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k < 0) {
+            int e = errno;
+            err = bm_errf(em, errno_err(e), "config '%s': %s", tmp,
+                          strerror(e));
+            goto out;
+        }
+        off += (size_t)k;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        fd = -1;
+        err = bm_errf(em, errno_err(e), "config '%s': %s", tmp, strerror(e));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        err = bm_errf(em, errno_err(e), "config '%s': %s", path,
+                      strerror(e));
+        goto out;
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (err != BM_OK) {
+        unlink(tmp);
+    }
+    bm_free(tmp);
+    bm_buf_release(&text);
+    return err;
+}
+
+/* ---- manager config ---- */
+
+static uint64_t ns_to_ms(uint64_t ns)
+{
+    return ns / 1000000u + (ns % 1000000u != 0);
+}
+
+void bm_node_config_to_manager(const struct bm_node_config *cfg,
+                               struct bm_manager_config *out)
+{
+    bm_manager_config_init(out);
+    out->aggregator = cfg->aggregator;
+    out->block_time_ms = ns_to_ms(cfg->block_time_ns);
+    out->lazy_mode = cfg->lazy_mode;
+    out->lazy_block_interval_ms = ns_to_ms(cfg->lazy_block_interval_ns);
+    out->max_pending_headers_and_data = cfg->max_pending_headers_and_data;
+    out->scrape_interval_ms = ns_to_ms(cfg->scrape_interval_ns);
+    out->da_block_time_ms = ns_to_ms(cfg->da_block_time_ns);
+    out->da_start_height = cfg->da_start_height;
+    out->da_max_submit_attempts = (uint32_t)cfg->da_max_submit_attempts;
+    out->da_request_timeout_ms = ns_to_ms(cfg->da_request_timeout_ns);
+    out->da_namespace = cfg->da_namespace;
+    out->da_data_namespace = cfg->da_data_namespace;
+}
+
+/* ---- markdown reference ---- */
+
+void bm_node_config_markdown(FILE *f)
+{
+    struct bm_node_config cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    bm_node_config_defaults(&cfg);
+    fprintf(f, "| Key | Flag | Type | Default | Description |\n"
+               "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct bm_node_config_key *k = &keys[i];
+        struct bm_dynbuf d;
+        char type[96];
+
+        if (k->choices != NULL) {
+            char alts[64];
+            size_t j = 0;
+            for (const char *c = k->choices; *c != '\0' && j + 3 < sizeof(alts);
+                 c++) {
+                if (*c == '|') {
+                    alts[j++] = ',';
+                    alts[j++] = ' ';
+                } else {
+                    alts[j++] = *c;
+                }
+            }
+            alts[j] = '\0';
+            snprintf(type, sizeof(type), "string (%s)", alts);
+        } else {
+            snprintf(type, sizeof(type), "%s",
+                     bm_node_config_type_name(k->type));
+        }
+        bm_dynbuf_init(&d, 1u << 16);
+        if (put_value(&d, &cfg, k, k->type == BM_CFG_STRING ||
+                                       k->type == BM_CFG_STRLIST) != BM_OK ||
+            bm_dynbuf_append_byte(&d, 0) != BM_OK) {
+            bm_dynbuf_release(&d);
+            continue;
+        }
+        fprintf(f, "| `%s` | `--evnode.%s` | %s | `%s` | %s%s |\n", k->key,
+                k->key, type, (const char *)d.ptr, k->desc,
+                (k->flags & BM_CFG_F_NOWRITE) ? " (not in the generated file)"
+                                              : "");
+        bm_dynbuf_release(&d);
+    }
+    bm_node_config_release(&cfg);
+}
+
+/* ---- passphrase ---- */
+
+static enum bm_err prompt(const char *what, uint8_t *buf, size_t cap,
+                          size_t *len, struct bm_errmsg *em)
+{
+    struct termios old, quiet;
+    bool restore = false;
+    size_t n = 0;
+    enum bm_err err = BM_OK;
+
+    fprintf(stderr, "%s: ", what);
+    fflush(stderr);
+    if (tcgetattr(STDIN_FILENO, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+    }
+    for (;;) {
+        char c;
+        ssize_t k = read(STDIN_FILENO, &c, 1);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0 || c == '\n') {
+            break;
+        }
+        if (n == cap) {
+            err = bm_errf(em, BM_ETOOBIG, "passphrase: above %zu bytes",
+                          cap);
+            break;
+        }
+        buf[n++] = (uint8_t)c;
+    }
+    if (restore) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    }
+    if (n > 0 && buf[n - 1] == '\r') {
+        n--;
+    }
+    *len = n;
+    return err;
+}
+
+enum bm_err bm_node_read_passphrase(const struct bm_node_config *cfg,
+                                    bool confirm, uint8_t *buf, size_t cap,
+                                    size_t *len, struct bm_errmsg *em)
+{
+    const char *file = cfg->signer_passphrase_file;
+    enum bm_err err;
+
+    *len = 0;
+    if (cap > BM_PASSPHRASE_MAX) {
+        cap = BM_PASSPHRASE_MAX;
+    }
+    if (file != NULL && file[0] != '\0') {
+        struct bm_buf text = {NULL, 0};
+        size_t n;
+        err = read_file(file, BM_PASSPHRASE_MAX + 2, &text, em,
+                        "passphrase file");
+        if (err != BM_OK) {
+            return err;
+        }
+        n = text.len;
+        if (n > 0 && text.ptr[n - 1] == '\n') {
+            n--;
+            if (n > 0 && text.ptr[n - 1] == '\r') {
+                n--;
+            }
+        }
+        if (n > cap) {
+            err = bm_errf(em, BM_ETOOBIG,
+                          "passphrase file '%s': above %zu bytes", file, cap);
+        } else if (n == 0) {
+            err = bm_errf(em, BM_EINVAL, "passphrase file '%s' is empty",
+                          file);
+        } else {
+            memcpy(buf, text.ptr, n);
+            *len = n;
+        }
+        if (text.ptr != NULL) {
+            sodium_memzero(text.ptr, text.len);
+        }
+        bm_buf_release(&text);
+        return err;
+    }
+    if (!isatty(STDIN_FILENO)) {
+        return bm_errf(em, BM_ENOTFOUND,
+                       "a signer passphrase is needed: pass "
+                       "--evnode.signer.passphrase_file FILE (or run in a "
+                       "terminal to be asked)");
+    }
+    err = prompt("Enter signer passphrase", buf, cap, len, em);
+    if (err == BM_OK && *len == 0) {
+        err = bm_errf(em, BM_EINVAL, "the passphrase is empty");
+    }
+    if (err == BM_OK && confirm) {
+        uint8_t *again = bm_xmalloc(cap);
+        size_t n2 = 0;
+        err = prompt("Repeat signer passphrase", again, cap, &n2, em);
+        if (err == BM_OK &&
+            (n2 != *len || sodium_memcmp(again, buf, n2) != 0)) {
+            err = bm_errf(em, BM_EINVAL, "the passphrases differ");
+        }
+        sodium_memzero(again, cap);
+        bm_free(again);
+    }
+    if (err != BM_OK) {
+        sodium_memzero(buf, cap);
+        *len = 0;
+    }
+    return err;
+}

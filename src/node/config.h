@@ -1,0 +1,275 @@
+/*
+ * The node configuration (spec section 9, issue #8): ev-node's config keys,
+ * file and flags, driven by ONE table (src/node/config.c) that the YAML
+ * loader, the flag parser, the commented evnode.yaml writer and the
+ * markdown reference (`blockv2 config docs`, docs/OPERATIONS.md) all read.
+ *
+ * Precedence: defaults < <home>/config/evnode.yaml < flags.
+ *  - YAML: nested mappings by section ("node:", "da:", ...); top-level keys
+ *    such as db_path stand alone. Unknown keys are logged as a warning
+ *    naming the key and ignored; invalid values are refused with the key
+ *    and the value ("config: node.block_time: invalid duration 'abc'").
+ *    Files above BM_NODE_CONFIG_YAML_MAX are refused. Aliases are refused.
+ *  - Flags: --evnode.<key> VALUE, --evnode.<key>=VALUE, and the old
+ *    prefix --rollkit.<key>; booleans may be bare (--evnode.node.aggregator)
+ *    and then take a following "true"/"false" only if one is there.
+ *  - Types: bool (Go strconv.ParseBool: true/false/1/0/t/f/TRUE/...),
+ *    string (optionally one of a fixed set), duration (Go: "1s", "1m30s",
+ *    "250ms", "1.5h", "0"; negative, overflowing or unit-less values are
+ *    refused), uint (decimal), float, string list (comma-separated, as
+ *    ev-node's p2p.peers).
+ *
+ * struct bm_node_config is a value type that owns its strings: fill it with
+ * bm_node_config_defaults, release it with bm_node_config_release.
+ * Functions are reentrant; the file functions block (disk I/O).
+ */
+#ifndef BM_NODE_CONFIG_H
+#define BM_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "blockv2/buf.h"
+#include "blockv2/err.h"
+
+struct bm_errmsg;
+struct bm_manager_config;
+
+#define BM_NODE_CONFIG_DIR "config"
+#define BM_NODE_CONFIG_FILE "evnode.yaml"
+#define BM_NODE_CONFIG_YAML_MAX (1u << 20) /* bytes */
+#define BM_NODE_CONFIG_VALUE_MAX 4096u     /* bytes of one value */
+#define BM_NODE_CONFIG_LIST_MAX 256u       /* items of one string list */
+
+/* A comma-separated string list: items owned, none empty. */
+struct bm_node_strlist {
+    char **items;
+    size_t n;
+};
+
+/* Every key of the table, as C fields (durations in nanoseconds). */
+struct bm_node_config {
+    /* node */
+    bool aggregator;
+    bool light;
+    uint64_t block_time_ns;
+    bool lazy_mode;
+    uint64_t lazy_block_interval_ns;
+    uint64_t max_pending_headers_and_data;
+    uint64_t scrape_interval_ns;
+    uint64_t readiness_window_seconds;
+    uint64_t readiness_max_blocks_behind;
+    uint64_t catchup_timeout_ns;
+    char *trusted_hash;
+    /* da */
+    char *da_address;
+    char *da_auth_token;
+    char *da_namespace;
+    char *da_data_namespace;
+    char *da_forced_inclusion_namespace;
+    uint64_t da_block_time_ns;
+    uint64_t da_start_height;
+    uint64_t da_max_submit_attempts;
+    uint64_t da_request_timeout_ns;
+    char *da_submit_options;
+    double da_gas_price;
+    double da_gas_multiplier;
+    uint64_t da_mempool_ttl;
+    char *da_batching_strategy;
+    double da_batch_size_threshold;
+    uint64_t da_batch_max_delay_ns;
+    uint64_t da_batch_min_items;
+    /* p2p (reserved: P2P is a later issue) */
+    char *p2p_listen_address;
+    struct bm_node_strlist p2p_peers;
+    struct bm_node_strlist p2p_blocked_peers;
+    struct bm_node_strlist p2p_allowed_peers;
+    bool p2p_disable_connection_gater;
+    /* rpc */
+    char *rpc_address;
+    bool rpc_enable_da_visualization;
+    /* instrumentation */
+    bool prometheus;
+    char *prometheus_listen_addr;
+    uint64_t max_open_connections;
+    char *instrumentation_namespace;
+    bool pprof;
+    char *pprof_listen_addr;
+    /* log */
+    char *log_level;
+    char *log_format;
+    bool log_trace;
+    /* signer */
+    char *signer_type;
+    char *signer_path;
+    char *signer_passphrase_file;
+    /* pruning */
+    char *pruning_mode;
+    uint64_t pruning_keep_recent;
+    uint64_t pruning_interval_ns;
+    /* top level */
+    char *db_path;
+};
+
+enum bm_node_config_type {
+    BM_CFG_BOOL,
+    BM_CFG_STRING,
+    BM_CFG_DURATION,
+    BM_CFG_UINT,
+    BM_CFG_FLOAT,
+    BM_CFG_STRLIST,
+};
+
+/* Table flags. */
+#define BM_CFG_F_NONZERO 1u  /* 0 is refused (durations, uints) */
+#define BM_CFG_F_SECRET 2u   /* redacted by `config show` */
+#define BM_CFG_F_NOWRITE 4u  /* read and settable, not in the written YAML */
+
+/* One row of the table. */
+struct bm_node_config_key {
+    const char *key;          /* "node.block_time" */
+    enum bm_node_config_type type;
+    const char *def;          /* default, as text in the key's syntax */
+    const char *desc;         /* one line */
+    size_t offset;            /* of the field in struct bm_node_config */
+    unsigned flags;           /* BM_CFG_F_* */
+    const char *choices;      /* "text|json" or NULL */
+    uint64_t max;             /* uint maximum, 0 = UINT64_MAX */
+};
+
+/* The table (static storage) and its length. */
+const struct bm_node_config_key *bm_node_config_keys(size_t *n);
+
+/* Row of key ("node.block_time"), or NULL. */
+const struct bm_node_config_key *bm_node_config_find(const char *key);
+
+/* Name of a type as printed in the docs ("duration"). */
+const char *bm_node_config_type_name(enum bm_node_config_type t);
+
+/* Releases any previous contents of *cfg (so *cfg must be zeroed or hold
+ * a config), then fills it with the table's defaults. Aborts on
+ * out-of-memory (small, fixed allocations). */
+void bm_node_config_defaults(struct bm_node_config *cfg);
+
+/* Frees the strings and zeroes *cfg. NULL-safe. */
+void bm_node_config_release(struct bm_node_config *cfg);
+
+/*
+ * Parses text (borrowed) as the value of row k and stores it in *cfg
+ * (replacing the old value). Errors: BM_ECONFIG, with "config: <key>:
+ * invalid <type> '<text>'" (plus the reason) in em. *cfg is unchanged on
+ * error.
+ */
+enum bm_err bm_node_config_set(struct bm_node_config *cfg,
+                               const struct bm_node_config_key *k,
+                               const char *text, struct bm_errmsg *em);
+
+/*
+ * Applies the YAML text p[0..n) (borrowed, untrusted) over *cfg. name
+ * (borrowed, may be NULL) names the source in messages and warnings.
+ * Errors: BM_ETOOBIG (above BM_NODE_CONFIG_YAML_MAX), BM_EPARSE (not
+ * YAML, or not the expected shape: the message names the key),
+ * BM_ECONFIG (invalid value). On error *cfg may hold some of the file's
+ * values: callers discard it. Unknown keys are logged (warn, module
+ * "config") and counted in *unknown (may be NULL).
+ */
+enum bm_err bm_node_config_parse_yaml(struct bm_node_config *cfg,
+                                      const uint8_t *p, size_t n,
+                                      const char *name, size_t *unknown,
+                                      struct bm_errmsg *em);
+
+/*
+ * Reads the file at path (borrowed) and applies it as
+ * bm_node_config_parse_yaml does. An absent file is fine (BM_OK, *cfg
+ * untouched). Other errors: BM_EPERM, BM_EIO, and the parse errors.
+ * Blocks.
+ */
+enum bm_err bm_node_config_load_yaml(struct bm_node_config *cfg,
+                                     const char *path,
+                                     struct bm_errmsg *em);
+
+/*
+ * Applies every --evnode.<key> / --rollkit.<key> option of argv[0..*argc)
+ * over *cfg and removes it (and its value) from argv: on return
+ * argv[0..*argc) holds the other arguments in their order, followed by a
+ * NULL if there is room (argv is modified in place; the strings are
+ * borrowed, never freed). Errors: BM_ECONFIG for an unknown key, a
+ * missing value or an invalid value, naming the flag.
+ */
+enum bm_err bm_node_config_apply_flags(struct bm_node_config *cfg,
+                                       int *argc, char **argv,
+                                       struct bm_errmsg *em);
+
+/*
+ * defaults, then <home>/config/evnode.yaml (if home is not NULL), then the
+ * flags of argv (as bm_node_config_apply_flags). *cfg is released first;
+ * on error it is released again.
+ */
+enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
+                                int *argc, char **argv,
+                                struct bm_errmsg *em);
+
+/*
+ * The commented evnode.yaml text of *cfg into *out (released first;
+ * returns owned): a header, then every key grouped by section with its
+ * description as a comment above it. redact replaces secret values with
+ * "<redacted>". BM_ENOMEM.
+ */
+enum bm_err bm_node_config_yaml(const struct bm_node_config *cfg,
+                                bool redact, struct bm_buf *out);
+
+/* Writes bm_node_config_yaml(cfg) to path (borrowed) atomically (path.tmp,
+ * fsync, rename) with mode 0644. Errors: BM_EPERM, BM_EIO, BM_ENOMEM. */
+enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
+                                      const char *path,
+                                      struct bm_errmsg *em);
+
+/*
+ * Fills *out with bm_manager_config_init values overridden by cfg
+ * (durations rounded up to whole milliseconds so a non-zero duration
+ * never becomes the "default" 0). out's strings borrow cfg's: cfg must
+ * outlive out.
+ */
+void bm_node_config_to_manager(const struct bm_node_config *cfg,
+                               struct bm_manager_config *out);
+
+/* Prints the reference table (key, flag, type, default, description) as
+ * markdown. */
+void bm_node_config_markdown(FILE *f);
+
+/* ---- durations (Go syntax) ---- */
+
+/* Parses s (borrowed, NUL-terminated) as a non-negative Go duration into
+ * nanoseconds. BM_EPARSE (syntax, negative) or BM_EOVERFLOW (> 2^63-1
+ * ns). */
+enum bm_err bm_duration_parse(const char *s, uint64_t *ns);
+
+/* Longest bm_duration_format output, with NUL. */
+#define BM_DURATION_STR_SIZE 40
+
+/* Formats ns as Go's time.Duration.String() does ("1m30s", "250ms",
+ * "1h0m0s", "0s"). */
+void bm_duration_format(uint64_t ns, char out[BM_DURATION_STR_SIZE]);
+
+/* ---- home helpers for the node commands ---- */
+
+/* home/rel, or rel itself when it is absolute. Owned result (bm_free). */
+char *bm_node_path(const char *home, const char *rel);
+
+/*
+ * The signer passphrase: the contents of cfg->signer_passphrase_file (one
+ * trailing "\n" or "\r\n" stripped) when set, else a prompt on the
+ * terminal (stdin a tty) with echo off, asked twice when confirm. The
+ * result goes into buf[0..cap) with *len; callers wipe it
+ * (sodium_memzero). Errors: BM_EINVAL (empty passphrase, or the two
+ * entries differ), BM_ETOOBIG (above BM_PASSPHRASE_MAX), BM_ENOTFOUND (no
+ * file and no terminal: the message says to pass
+ * --evnode.signer.passphrase_file), BM_EPERM, BM_EIO. Blocks.
+ */
+enum bm_err bm_node_read_passphrase(const struct bm_node_config *cfg,
+                                    bool confirm, uint8_t *buf, size_t cap,
+                                    size_t *len, struct bm_errmsg *em);
+
+#endif /* BM_NODE_CONFIG_H */

@@ -1,0 +1,616 @@
+/* Prometheus metrics, see metrics.h and docs/OPERATIONS.md "Metrics". */
+#include "node/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "actors/env.h"
+#include "blockv2/limiter.h"
+#include "blockv2/store.h"
+#include "node/rpc.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+/* ------------------------------------------------------------ renderer */
+
+struct page {
+    struct bm_dynbuf d;
+    enum bm_err err;
+    const char *chain_id;
+};
+
+static void put(struct page *p, const char *s, size_t n)
+{
+    if (p->err == BM_OK) {
+        p->err = bm_dynbuf_append(&p->d, s, n);
+    }
+}
+
+static void puts_(struct page *p, const char *s)
+{
+    put(p, s, strlen(s));
+}
+
+static void printf_(struct page *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void printf_(struct page *p, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf)) {
+        if (p->err == BM_OK) {
+            p->err = BM_EINVAL; /* only our own short formats come here */
+        }
+        return;
+    }
+    put(p, buf, (size_t)n);
+}
+
+/* Label value escaping of the text format: \ " and newline. */
+static void label_value(struct page *p, const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        if (*s == '\\') {
+            puts_(p, "\\\\");
+        } else if (*s == '"') {
+            puts_(p, "\\\"");
+        } else if (*s == '\n') {
+            puts_(p, "\\n");
+        } else {
+            put(p, s, 1);
+        }
+    }
+}
+
+/* HELP text escaping: \ and newline. */
+static void help_text(struct page *p, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\\') {
+            puts_(p, "\\\\");
+        } else if (*s == '\n') {
+            puts_(p, "\\n");
+        } else {
+            put(p, s, 1);
+        }
+    }
+}
+
+static void family(struct page *p, const char *prefix, const char *name,
+                   const char *type, const char *help)
+{
+    printf_(p, "# HELP %s%s ", prefix, name);
+    help_text(p, help);
+    printf_(p, "\n# TYPE %s%s %s\n", prefix, name, type);
+}
+
+/* One sample: prefix+name+suffix{chain_id="...",k1="v1",k2="v2"} value.
+ * k1/k2 may be NULL. */
+static void sample(struct page *p, const char *prefix, const char *name,
+                   const char *suffix, const char *k1, const char *v1,
+                   const char *k2, const char *v2, const char *value)
+{
+    printf_(p, "%s%s%s{chain_id=\"", prefix, name, suffix);
+    label_value(p, p->chain_id);
+    puts_(p, "\"");
+    if (k1 != NULL) {
+        printf_(p, ",%s=\"", k1);
+        label_value(p, v1);
+        puts_(p, "\"");
+    }
+    if (k2 != NULL) {
+        printf_(p, ",%s=\"", k2);
+        label_value(p, v2);
+        puts_(p, "\"");
+    }
+    printf_(p, "} %s\n", value);
+}
+
+static void sample_u64(struct page *p, const char *prefix, const char *name,
+                       const char *k1, const char *v1, uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    sample(p, prefix, name, "", k1, v1, NULL, NULL, buf);
+}
+
+/* A family with one unlabelled sample. */
+static void single(struct page *p, const char *prefix, const char *name,
+                   const char *type, const char *help, uint64_t v)
+{
+    family(p, prefix, name, type, help);
+    sample_u64(p, prefix, name, NULL, NULL, v);
+}
+
+bool bm_metrics_ns_valid(const char *ns)
+{
+    size_t n = ns ? strlen(ns) : 0;
+
+    if (n == 0 || n > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = ns[i];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     c == '_' || c == ':';
+
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void evnode_metrics(struct page *p, const char *pre,
+                           const struct bm_metrics_snapshot *in)
+{
+    const struct bm_manager_metrics *m = &in->m;
+    /* ev-node's submitter failure reasons; blockv2 counts three classes. */
+    static const char *const reasons[] = {
+        "already_rejected", "insufficient_fee", "timeout",
+        "already_in_mempool", "not_included_in_block", "too_big",
+        "context_canceled", "unknown",
+    };
+
+    single(p, pre, "height", "gauge", "Height of the chain.", m->height);
+    single(p, pre, "num_txs", "gauge",
+           "Number of transactions in the latest block.", m->last_block_txs);
+    single(p, pre, "total_txs", "gauge", "Total number of transactions.",
+           m->total_txs);
+    single(p, pre, "block_size_bytes", "gauge",
+           "Size of the latest block in bytes.", m->last_block_bytes);
+    single(p, pre, "latest_block_height", "gauge",
+           "The latest block height.", m->height);
+    single(p, pre, "da_inclusion_height", "gauge",
+           "Height up to which all blocks are included in DA.",
+           m->da_included_height);
+    single(p, pre, "pending_headers_count", "gauge",
+           "Number of headers pending DA submission.", in->pending_headers);
+    single(p, pre, "pending_data_count", "gauge",
+           "Number of data blobs pending DA submission.", in->pending_data);
+
+    family(p, pre, "blocks_synchronized_total", "counter",
+           "Blocks synchronized by source.");
+    sample_u64(p, pre, "blocks_synchronized_total", "source", "da",
+               m->blocks_synced_da);
+    sample_u64(p, pre, "blocks_synchronized_total", "source", "p2p",
+               m->blocks_synced_p2p);
+
+    family(p, pre, "da_submitter_failures_total", "counter",
+           "DA submission failures by reason.");
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        uint64_t v = 0;
+
+        if (strcmp(reasons[i], "too_big") == 0) {
+            v = m->da_submit_too_big;
+        } else if (strcmp(reasons[i], "already_in_mempool") == 0) {
+            v = m->da_submit_mempool;
+        } else if (strcmp(reasons[i], "unknown") == 0) {
+            v = m->da_submit_other;
+        }
+        sample_u64(p, pre, "da_submitter_failures_total", "reason",
+                   reasons[i], v);
+    }
+    single(p, pre, "da_submission_successes_total", "counter",
+           "Successful DA submit calls.", m->da_submissions);
+    single(p, pre, "da_submission_failures_total", "counter",
+           "Failed DA submit calls (any reason).", m->da_submit_failures);
+    single(p, pre, "da_retrieval_failures_total", "counter",
+           "Failed DA retrieval calls.", m->da_retrieve_errors);
+}
+
+static void blockv2_counters(struct page *p,
+                             const struct bm_manager_metrics *m)
+{
+    const char *pre = "blockv2_";
+
+    single(p, pre, "blocks_produced_total", "counter",
+           "Blocks produced by this aggregator.", m->blocks_produced);
+    single(p, pre, "headers_submitted_total", "counter",
+           "Headers submitted to DA.", m->headers_submitted);
+    single(p, pre, "data_submitted_total", "counter",
+           "Data blobs submitted to DA.", m->data_submitted);
+    single(p, pre, "da_heights_scanned_total", "counter",
+           "DA heights retrieved by the full node.", m->da_heights_scanned);
+    single(p, pre, "reaper_txs_total", "counter",
+           "Transactions handed to the sequencer by the reaper.",
+           m->reaper_txs);
+    single(p, pre, "skipped_backpressure_total", "counter",
+           "Block ticks skipped because too many blocks are not yet on DA.",
+           m->skipped_backpressure);
+    single(p, pre, "exec_failures_total", "counter",
+           "Executor call failures.", m->exec_failures);
+}
+
+/* The actor label: the actor's name, made unique if two share it. */
+static void actor_label(const struct bm_metrics_snapshot *in, size_t i,
+                        char *out, size_t len)
+{
+    const struct bm_actor_stats *a = &in->actors[i];
+
+    for (size_t j = 0; j < i; j++) {
+        if (strncmp(in->actors[j].name, a->name, sizeof(a->name)) == 0) {
+            snprintf(out, len, "%.*s#%" PRIu32, (int)sizeof(a->name),
+                     a->name, a->id.slot);
+            return;
+        }
+    }
+    snprintf(out, len, "%.*s", (int)sizeof(a->name), a->name);
+}
+
+/* Upper bound of histogram bucket i in seconds (actor.h: bucket 0 is
+ * < 128 ns, bucket i >= 1 is [2^(i+6), 2^(i+7)) ns). */
+static double bucket_le(unsigned i)
+{
+    return (double)(1ull << (i + 7)) / 1e9;
+}
+
+/* Representative value of bucket i (for the approximate _sum). */
+static double bucket_mid(unsigned i)
+{
+    if (i == 0) {
+        return 64e-9;
+    }
+    if (i == BM_ACTOR_HIST_BUCKETS - 1) {
+        return (double)(1ull << (i + 6)) / 1e9;
+    }
+    return 1.5 * (double)(1ull << (i + 6)) / 1e9;
+}
+
+static void actor_metrics(struct page *p, const struct bm_metrics_snapshot *in)
+{
+    const char *pre = "blockv2_actor_";
+    char label[BM_ACTOR_NAME_MAX + 16];
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } fams[] = {
+        {"mailbox_depth", "gauge", "Messages queued in the user lane now."},
+        {"mailbox_capacity", "gauge", "Capacity of the user lane."},
+        {"mailbox_high_watermark", "gauge", "Largest queue depth seen."},
+        {"handled_total", "counter", "Messages handled."},
+        {"rejected_total", "counter",
+         "Messages rejected at send (mailbox full) or by validation."},
+        {"dropped_total", "counter",
+         "Messages dropped (drop-oldest overflow, discarded at stop)."},
+        {"restarts_total", "counter", "Restarts by the supervisor."},
+        {"failures_total", "counter", "Handler failures."},
+    };
+
+    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+        family(p, pre, fams[f].name, fams[f].type, fams[f].help);
+        for (size_t i = 0; i < in->n_actors; i++) {
+            const struct bm_actor_stats *a = &in->actors[i];
+
+            actor_label(in, i, label, sizeof(label));
+            switch (f) {
+            case 0:
+                sample_u64(p, pre, fams[f].name, "actor", label, a->depth);
+                break;
+            case 1:
+                sample_u64(p, pre, fams[f].name, "actor", label,
+                           a->capacity);
+                break;
+            case 2:
+                sample_u64(p, pre, fams[f].name, "actor", label,
+                           a->high_watermark);
+                break;
+            case 3:
+                sample_u64(p, pre, fams[f].name, "actor", label, a->handled);
+                break;
+            case 4: {
+                char v[24];
+
+                snprintf(v, sizeof(v), "%" PRIu64, a->rejected_full);
+                sample(p, pre, fams[f].name, "", "actor", label, "reason",
+                       "full", v);
+                snprintf(v, sizeof(v), "%" PRIu64, a->rejected_invalid);
+                sample(p, pre, fams[f].name, "", "actor", label, "reason",
+                       "invalid", v);
+                break;
+            }
+            case 5:
+                sample_u64(p, pre, fams[f].name, "actor", label, a->dropped);
+                break;
+            case 6:
+                sample_u64(p, pre, fams[f].name, "actor", label,
+                           a->restarts);
+                break;
+            default:
+                sample_u64(p, pre, fams[f].name, "actor", label,
+                           a->failures);
+                break;
+            }
+        }
+    }
+
+    family(p, pre, "handler_seconds", "histogram",
+           "Handler run time (sampled: the first message of each turn and "
+           "every 8th after it; _sum is estimated from bucket midpoints).");
+    for (size_t i = 0; i < in->n_actors; i++) {
+        const struct bm_actor_stats *a = &in->actors[i];
+        uint64_t cum = 0;
+        double sum = 0;
+        char le[32];
+        char v[40];
+
+        actor_label(in, i, label, sizeof(label));
+        for (unsigned b = 0; b < BM_ACTOR_HIST_BUCKETS; b++) {
+            cum += a->handler_ns_hist[b];
+            sum += (double)a->handler_ns_hist[b] * bucket_mid(b);
+            if (b == BM_ACTOR_HIST_BUCKETS - 1) {
+                continue; /* open-ended: only in +Inf */
+            }
+            snprintf(le, sizeof(le), "%.10g", bucket_le(b));
+            snprintf(v, sizeof(v), "%" PRIu64, cum);
+            sample(p, pre, "handler_seconds", "_bucket", "actor", label, "le",
+                   le, v);
+        }
+        snprintf(v, sizeof(v), "%" PRIu64, cum);
+        sample(p, pre, "handler_seconds", "_bucket", "actor", label, "le",
+               "+Inf", v);
+        snprintf(v, sizeof(v), "%.10g", sum);
+        sample(p, pre, "handler_seconds", "_sum", "actor", label, NULL, NULL,
+               v);
+        snprintf(v, sizeof(v), "%" PRIu64, cum);
+        sample(p, pre, "handler_seconds", "_count", "actor", label, NULL,
+               NULL, v);
+    }
+}
+
+static void breaker_limiter_metrics(struct page *p,
+                                    const struct bm_metrics_snapshot *in)
+{
+    const char *pre = "blockv2_";
+    char v[40];
+
+    family(p, pre, "breaker_state", "gauge",
+           "Circuit breaker state: 0 closed, 1 open, 2 half-open, -1 "
+           "unknown.");
+    for (size_t i = 0; i < in->n_breakers; i++) {
+        snprintf(v, sizeof(v), "%d", in->breakers[i].state);
+        sample(p, pre, "breaker_state", "", "breaker", in->breakers[i].name,
+               NULL, NULL, v);
+    }
+    family(p, pre, "limiter_tokens", "gauge",
+           "Tokens available now (negative while reservations are owed).");
+    for (size_t i = 0; i < in->n_limiters; i++) {
+        snprintf(v, sizeof(v), "%.6g", in->limiters[i].tokens);
+        sample(p, pre, "limiter_tokens", "", "limiter", in->limiters[i].name,
+               NULL, NULL, v);
+    }
+    family(p, pre, "limiter_allowed_total", "counter",
+           "Calls that got their tokens.");
+    for (size_t i = 0; i < in->n_limiters; i++) {
+        sample_u64(p, pre, "limiter_allowed_total", "limiter",
+                   in->limiters[i].name, in->limiters[i].allowed);
+    }
+    family(p, pre, "limiter_limited_total", "counter",
+           "Calls refused by the limiter.");
+    for (size_t i = 0; i < in->n_limiters; i++) {
+        sample_u64(p, pre, "limiter_limited_total", "limiter",
+                   in->limiters[i].name, in->limiters[i].limited);
+    }
+}
+
+enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
+                              struct bm_buf *out)
+{
+    struct page p;
+    char pre[80];
+    const char *ns = in->ns != NULL && in->ns[0] != '\0'
+                         ? in->ns
+                         : BM_METRICS_DEFAULT_NAMESPACE;
+
+    bm_buf_release(out);
+    if (!bm_metrics_ns_valid(ns)) {
+        return BM_EINVAL;
+    }
+    memset(&p, 0, sizeof(p));
+    bm_dynbuf_init(&p.d, BM_METRICS_MAX_PAGE);
+    p.chain_id = in->chain_id ? in->chain_id : "";
+    snprintf(pre, sizeof(pre), "%s_sequencer_", ns);
+    evnode_metrics(&p, pre, in);
+    blockv2_counters(&p, &in->m);
+    actor_metrics(&p, in);
+    breaker_limiter_metrics(&p, in);
+    if (p.err != BM_OK) {
+        bm_dynbuf_release(&p.d);
+        return p.err;
+    }
+    bm_dynbuf_detach(&p.d, out);
+    return BM_OK;
+}
+
+/* ------------------------------------------------------------ collector */
+
+enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
+                               struct bm_buf *out)
+{
+    struct bm_metrics_snapshot snap;
+    struct bm_metrics_breaker br[2];
+    struct bm_metrics_limiter *lim = NULL;
+    struct bm_actor_stats *actors = NULL;
+    size_t n_actors = 0;
+    enum bm_err err;
+
+    memset(&snap, 0, sizeof(snap));
+    snap.ns = cfg->ns;
+    snap.chain_id = cfg->chain_id;
+    if (cfg->manager != NULL) {
+        struct bm_actor_system *sys = bm_manager_actor_system(cfg->manager);
+
+        bm_manager_metrics(cfg->manager, &snap.m);
+        snap.pending_headers = bm_manager_pending_headers(cfg->manager);
+        snap.pending_data = bm_manager_pending_data(cfg->manager);
+        if (sys != NULL && bm_actor_snapshot(sys, &actors, &n_actors) ==
+                               BM_OK) {
+            snap.actors = actors;
+            snap.n_actors = n_actors;
+        }
+        br[0].name = "da";
+        br[0].state = bm_manager_breaker_state(cfg->manager, "da");
+        br[1].name = "exec";
+        br[1].state = bm_manager_breaker_state(cfg->manager, "exec");
+        snap.breakers = br;
+        snap.n_breakers = 2;
+    } else if (cfg->store != NULL) {
+        (void)bm_store_height(cfg->store, &snap.m.height, NULL);
+        (void)bm_meta_get_u64(cfg->store, BM_META_DA_INCLUDED,
+                              &snap.m.da_included_height, NULL);
+    }
+    if (cfg->n_limiters > 0) {
+        lim = bm_xcalloc(cfg->n_limiters, sizeof(*lim));
+        for (size_t i = 0; i < cfg->n_limiters; i++) {
+            struct bm_limiter_stats ls;
+
+            bm_limiter_stats(cfg->limiters[i], &ls);
+            lim[i].name = bm_limiter_name(cfg->limiters[i]);
+            lim[i].tokens = ls.tokens;
+            lim[i].allowed = ls.allowed;
+            lim[i].limited = ls.limited;
+        }
+        snap.limiters = lim;
+        snap.n_limiters = cfg->n_limiters;
+    }
+    err = bm_metrics_render(&snap, out);
+    bm_free(lim);
+    bm_free(actors);
+    return err;
+}
+
+/* ------------------------------------------------------------ listener */
+
+struct bm_metrics_server {
+    struct MHD_Daemon *mhd;
+    struct bm_metrics_config cfg;
+    uint16_t port;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
+                             const char *type, const void *p, size_t n)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(n, (void *)(uintptr_t)p,
+                                           MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    static int marker;
+    struct bm_metrics_server *s = cls;
+    struct bm_buf page = {0};
+    enum MHD_Result ret;
+    enum bm_err err;
+
+    (void)version;
+    (void)upload_data;
+    if (*con_cls == NULL) {
+        *con_cls = &marker;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0; /* ignore any body */
+        return MHD_YES;
+    }
+    if (strcmp(url, "/metrics") != 0) {
+        return reply(c, 404, "text/plain; charset=utf-8", "not found\n", 10);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        return reply(c, 405, "text/plain; charset=utf-8",
+                     "method not allowed\n", 19);
+    }
+    err = bm_metrics_collect(&s->cfg, &page);
+    if (err != BM_OK) {
+        bm_log_warn("metrics", "cannot render metrics err=%s",
+                    bm_err_name(err));
+        return reply(c, 500, "text/plain; charset=utf-8", "error\n", 6);
+    }
+    ret = reply(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                page.ptr, page.len);
+    bm_buf_release(&page);
+    return ret;
+}
+
+enum bm_err bm_metrics_server_start(struct bm_metrics_server **out,
+                                    const struct bm_metrics_config *cfg,
+                                    struct bm_errmsg *em)
+{
+    struct bm_metrics_server *s;
+    int fd = -1;
+    enum bm_err err;
+
+    *out = NULL;
+    if (cfg->manager == NULL && cfg->store == NULL) {
+        return bm_errf(em, BM_EINVAL, "metrics: manager or store: required");
+    }
+    if (cfg->ns != NULL && cfg->ns[0] != '\0' &&
+        !bm_metrics_ns_valid(cfg->ns)) {
+        return bm_errf(em, BM_EINVAL, "instrumentation.namespace: got '%.64s',"
+                       " want [a-zA-Z_:][a-zA-Z0-9_:]*", cfg->ns);
+    }
+    s = bm_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    err = bm_node_listen(cfg->addr, "instrumentation.prometheus_listen_addr",
+                         &fd, &s->port, em);
+    if (err) {
+        bm_free(s);
+        return err;
+    }
+    s->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+        NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        close(fd);
+        bm_free(s);
+        return bm_errf(em, BM_ESYS, "metrics: cannot start the HTTP server");
+    }
+    bm_log_info("metrics", "listening addr=%s port=%u", cfg->addr,
+                (unsigned)s->port);
+    *out = s;
+    return BM_OK;
+}
+
+uint16_t bm_metrics_server_port(const struct bm_metrics_server *s)
+{
+    return s->port;
+}
+
+void bm_metrics_server_stop(struct bm_metrics_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    MHD_stop_daemon(s->mhd);
+    bm_free(s);
+}

@@ -1,0 +1,1400 @@
+/* The node's RPC server, see rpc.h and docs/OPERATIONS.md "RPC". */
+#include "node/rpc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "actors/env.h"
+#include "blockv2/actor.h"
+#include "blockv2/da.h"
+#include "blockv2/genesis.h"
+#include "blockv2/manager.h"
+#include "blockv2/validate.h"
+#include "exec/kv/ingress.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/hex.h"
+#include "util/log.h"
+#include "util/rfc3339.h"
+
+#define JSON_DEPTH 8
+/* Longest base64 text accepted for a 32-byte hash (44 with padding). */
+#define HASH_B64_MAX 64u
+
+static const char *const method_paths[BM_RPC_METHOD_COUNT] = {
+    [BM_RPC_GET_BLOCK] = "/evnode.v1.StoreService/GetBlock",
+    [BM_RPC_GET_STATE] = "/evnode.v1.StoreService/GetState",
+    [BM_RPC_GET_METADATA] = "/evnode.v1.StoreService/GetMetadata",
+    [BM_RPC_GET_GENESIS_DA_HEIGHT] =
+        "/evnode.v1.StoreService/GetGenesisDaHeight",
+    [BM_RPC_GET_NAMESPACE] = "/evnode.v1.ConfigService/GetNamespace",
+    [BM_RPC_GET_SIGNER_INFO] = "/evnode.v1.ConfigService/GetSignerInfo",
+};
+
+struct bm_rpc_server {
+    struct MHD_Daemon *mhd;
+    struct bm_rpc_deps deps;
+    uint16_t port;
+    struct bm_buf signer;   /* copy of deps.signer_address */
+    bool has_signer;
+    char header_ns[2 * BM_DA_NS_LEN + 1];
+    char data_ns[2 * BM_DA_NS_LEN + 1];
+};
+
+/* ------------------------------------------------------------ listening */
+
+enum bm_err bm_node_listen(const char *addr, const char *what, int *fd,
+                           uint16_t *port, struct bm_errmsg *em)
+{
+    char host[BM_RPC_ADDR_MAX];
+    const char *p = addr;
+    const char *colon;
+    const char *port_s;
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    size_t hlen;
+    int one = 1;
+    int s = -1;
+    int rc;
+    enum bm_err err = BM_OK;
+
+    *fd = -1;
+    *port = 0;
+    if (addr == NULL || addr[0] == '\0') {
+        return bm_errf(em, BM_EINVAL, "%s: empty address", what);
+    }
+    if (strlen(addr) >= sizeof(host)) {
+        return bm_errf(em, BM_EINVAL, "%s: address too long", what);
+    }
+    if (strncmp(p, "tcp://", 6) == 0) {
+        p += 6;
+    } else if (strncmp(p, "http://", 7) == 0) {
+        p += 7;
+    }
+    if (p[0] == '[') {
+        const char *end = strchr(p, ']');
+
+        if (end == NULL || end[1] != ':') {
+            return bm_errf(em, BM_EINVAL, "%s: got '%s', want [v6]:port",
+                           what, addr);
+        }
+        hlen = (size_t)(end - p - 1);
+        memcpy(host, p + 1, hlen);
+        port_s = end + 2;
+    } else {
+        colon = strrchr(p, ':');
+        if (colon == NULL) {
+            return bm_errf(em, BM_EINVAL, "%s: got '%s', want host:port",
+                           what, addr);
+        }
+        hlen = (size_t)(colon - p);
+        memcpy(host, p, hlen);
+        port_s = colon + 1;
+    }
+    host[hlen] = '\0';
+    if (port_s[0] == '\0' || strlen(port_s) > 5 ||
+        strspn(port_s, "0123456789") != strlen(port_s) ||
+        strtoul(port_s, NULL, 10) > 65535) {
+        return bm_errf(em, BM_EINVAL, "%s: port '%s' is not 0..65535", what,
+                       port_s);
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(hlen ? host : NULL, port_s, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        return bm_errf(em, BM_EINVAL, "%s: cannot resolve '%s': %s", what,
+                       host, gai_strerror(rc));
+    }
+    s = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        err = bm_errf(em, BM_ESYS, "%s: socket: %s", what, strerror(errno));
+        goto out;
+    }
+    (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(s, res->ai_addr, res->ai_addrlen) != 0) {
+        err = bm_errf(em, BM_ESYS, "%s: cannot bind %s: %s", what, addr,
+                      strerror(errno));
+        goto out;
+    }
+    if (listen(s, 64) != 0 ||
+        getsockname(s, (struct sockaddr *)&ss, &sl) != 0) {
+        err = bm_errf(em, BM_ESYS, "%s: cannot listen on %s: %s", what, addr,
+                      strerror(errno));
+        goto out;
+    }
+    if (ss.ss_family == AF_INET6) {
+        *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+        *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    *fd = s;
+    s = -1;
+out:
+    if (s >= 0) {
+        close(s);
+    }
+    freeaddrinfo(res);
+    return err;
+}
+
+/* ------------------------------------------------------------ parsing */
+
+int bm_rpc_method_from_path(const char *path)
+{
+    for (int i = 0; i < BM_RPC_METHOD_COUNT; i++) {
+        if (strcmp(path, method_paths[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *bm_rpc_method_path(enum bm_rpc_method m)
+{
+    return (unsigned)m < BM_RPC_METHOD_COUNT ? method_paths[m] : "";
+}
+
+/* protojson uint64: a decimal string or a non-negative integer. */
+static enum bm_err json_u64(struct json_object *o, const char *field,
+                            uint64_t *out, struct bm_errmsg *em)
+{
+    if (json_object_is_type(o, json_type_int)) {
+        if (json_object_get_int64(o) < 0) {
+            return bm_errf(em, BM_EINVAL, "%s: negative", field);
+        }
+        *out = json_object_get_uint64(o);
+        return BM_OK;
+    }
+    if (json_object_is_type(o, json_type_string)) {
+        const char *s = json_object_get_string(o);
+        size_t n = (size_t)json_object_get_string_len(o);
+        uint64_t v = 0;
+
+        if (n == 0 || n > 20 || strspn(s, "0123456789") != n) {
+            return bm_errf(em, BM_EINVAL, "%s: got '%.24s', want a decimal "
+                           "uint64", field, s);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (__builtin_mul_overflow(v, 10u, &v) ||
+                __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v)) {
+                return bm_errf(em, BM_EINVAL, "%s: above uint64", field);
+            }
+        }
+        *out = v;
+        return BM_OK;
+    }
+    return bm_errf(em, BM_EINVAL, "%s: want a uint64 (string or number)",
+                   field);
+}
+
+/* protojson bytes: standard or URL-safe base64, padding optional. Decodes
+ * exactly `want` bytes into out. */
+static enum bm_err json_bytes_fixed(struct json_object *o, const char *field,
+                                    uint8_t *out, size_t want,
+                                    struct bm_errmsg *em)
+{
+    const char *s;
+    size_t n;
+    size_t got = 0;
+    const char *end = NULL;
+    int variant = sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+    uint8_t tmp[HASH_B64_MAX];
+
+    if (!json_object_is_type(o, json_type_string)) {
+        return bm_errf(em, BM_EINVAL, "%s: want a base64 string", field);
+    }
+    s = json_object_get_string(o);
+    n = (size_t)json_object_get_string_len(o);
+    if (n > HASH_B64_MAX || want > sizeof(tmp)) {
+        return bm_errf(em, BM_EINVAL, "%s: got %zu base64 chars, want %zu "
+                       "bytes", field, n, want);
+    }
+    while (n > 0 && s[n - 1] == '=') {
+        n--;
+    }
+    if (memchr(s, '-', n) != NULL || memchr(s, '_', n) != NULL) {
+        variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+    }
+    if (sodium_base642bin(tmp, sizeof(tmp), s, n, NULL, &got, &end,
+                          variant) != 0 ||
+        end != s + n) {
+        return bm_errf(em, BM_EINVAL, "%s: not valid base64", field);
+    }
+    if (got != want) {
+        return bm_errf(em, BM_EINVAL, "%s: got %zu bytes, want %zu", field,
+                       got, want);
+    }
+    memcpy(out, tmp, want);
+    return BM_OK;
+}
+
+static enum bm_err parse_fields(enum bm_rpc_method m, struct json_object *root,
+                                struct bm_rpc_request *out,
+                                struct bm_errmsg *em)
+{
+    bool have_height = false;
+    enum bm_err err;
+
+    json_object_object_foreach(root, k, v)
+    {
+        if (v == NULL) {
+            continue; /* protojson: null = field absent */
+        }
+        if (m == BM_RPC_GET_BLOCK && strcmp(k, "height") == 0) {
+            err = json_u64(v, "height", &out->height, em);
+            if (err) {
+                return err;
+            }
+            have_height = true;
+        } else if (m == BM_RPC_GET_BLOCK && strcmp(k, "hash") == 0) {
+            err = json_bytes_fixed(v, "hash", out->hash.b, BM_HASH_SIZE, em);
+            if (err) {
+                return err;
+            }
+            out->by_hash = true;
+        } else if (m == BM_RPC_GET_METADATA && strcmp(k, "key") == 0) {
+            const char *s;
+            size_t n;
+
+            if (!json_object_is_type(v, json_type_string)) {
+                return bm_errf(em, BM_EINVAL, "key: want a string");
+            }
+            s = json_object_get_string(v);
+            n = (size_t)json_object_get_string_len(v);
+            if (n == 0 || n > BM_STORE_MAX_META_NAME ||
+                memchr(s, '\0', n) != NULL) {
+                return bm_errf(em, BM_EINVAL, "key: got %zu bytes, want "
+                               "1..%u without NUL", n,
+                               BM_STORE_MAX_META_NAME);
+            }
+            memcpy(out->key, s, n);
+            out->key[n] = '\0';
+        } else {
+            return bm_errf(em, BM_EINVAL, "%.64s: unknown field", k);
+        }
+    }
+    if (have_height && out->by_hash) {
+        return bm_errf(em, BM_EINVAL, "height, hash: want only one of them");
+    }
+    if (m == BM_RPC_GET_METADATA && out->key[0] == '\0') {
+        return bm_errf(em, BM_EINVAL, "key: required");
+    }
+    return BM_OK;
+}
+
+enum bm_err bm_rpc_parse_request(enum bm_rpc_method m, const uint8_t *body,
+                                 size_t len, struct bm_rpc_request *out,
+                                 struct bm_errmsg *em)
+{
+    struct json_tokener *tok = NULL;
+    struct json_object *root = NULL;
+    enum bm_err err = BM_OK;
+    size_t i = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->method = m;
+    if ((unsigned)m >= BM_RPC_METHOD_COUNT) {
+        return bm_errf(em, BM_EINVAL, "method: unknown");
+    }
+    if (len > BM_RPC_MAX_BODY) {
+        return bm_errf(em, BM_ETOOBIG, "body: %zu bytes, max %u", len,
+                       BM_RPC_MAX_BODY);
+    }
+    if (len > 0 && body == NULL) {
+        return bm_errf(em, BM_EINVAL, "body: NULL");
+    }
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' ||
+                       body[i] == '\n')) {
+        i++;
+    }
+    if (i == len) { /* empty body: {} */
+        if (m == BM_RPC_GET_METADATA) {
+            return bm_errf(em, BM_EINVAL, "key: required");
+        }
+        return BM_OK;
+    }
+    tok = json_tokener_new_ex(JSON_DEPTH);
+    if (tok == NULL) {
+        return BM_ENOMEM;
+    }
+    root = json_tokener_parse_ex(tok, (const char *)body, (int)len);
+    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+        err = bm_errf(em, BM_EPARSE, "body: not one JSON value");
+        goto out;
+    }
+    for (i = json_tokener_get_parse_end(tok); i < len; i++) {
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' &&
+            body[i] != '\n') {
+            err = bm_errf(em, BM_EPARSE, "body: trailing bytes after the "
+                          "JSON value");
+            goto out;
+        }
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        err = bm_errf(em, BM_EPARSE, "body: not a JSON object");
+        goto out;
+    }
+    err = parse_fields(m, root, out, em);
+out:
+    if (err) {
+        enum bm_rpc_method keep = out->method;
+
+        memset(out, 0, sizeof(*out));
+        out->method = keep;
+    }
+    json_object_put(root);
+    json_tokener_free(tok);
+    return err;
+}
+
+/* ------------------------------------------------------------ protojson */
+
+static void add_str(struct json_object *o, const char *k, const char *s)
+{
+    if (s != NULL && s[0] != '\0') {
+        json_object_object_add(o, k, json_object_new_string(s));
+    }
+}
+
+/* uint64 as a decimal string; omitted when zero (proto3 default). */
+static void add_u64(struct json_object *o, const char *k, uint64_t v)
+{
+    char buf[24];
+
+    if (v != 0) {
+        snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        json_object_object_add(o, k, json_object_new_string(buf));
+    }
+}
+
+/* Standard padded base64 of p[0:n]; omitted when empty. */
+static void add_b64(struct json_object *o, const char *k, const uint8_t *p,
+                    size_t n)
+{
+    size_t cap;
+    char *s;
+
+    if (n == 0) {
+        return;
+    }
+    cap = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+    s = bm_xmalloc(cap);
+    sodium_bin2base64(s, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+    json_object_object_add(o, k, json_object_new_string(s));
+    bm_free(s);
+}
+
+static void add_buf(struct json_object *o, const char *k,
+                    const struct bm_buf *b)
+{
+    add_b64(o, k, b->ptr, b->len);
+}
+
+/* google.protobuf.Timestamp in protojson form: RFC 3339 UTC with 0, 3, 6
+ * or 9 fraction digits. */
+static void format_timestamp(int64_t sec, int32_t nanos,
+                             char out[BM_RFC3339_MAX])
+{
+    size_t n = bm_rfc3339_format_utc9(sec, nanos, out);
+    char *dot = strrchr(out, '.');
+    size_t keep = 9;
+
+    if (dot == NULL || n < 11) {
+        return;
+    }
+    nanos = nanos % 1000000000;
+    if (nanos < 0) {
+        nanos += 1000000000;
+    }
+    if (nanos == 0) {
+        keep = 0;
+    } else if (nanos % 1000000 == 0) {
+        keep = 3;
+    } else if (nanos % 1000 == 0) {
+        keep = 6;
+    }
+    if (keep == 0) {
+        dot[0] = 'Z';
+        dot[1] = '\0';
+    } else {
+        dot[1 + keep] = 'Z';
+        dot[2 + keep] = '\0';
+    }
+}
+
+static struct json_object *version_json(const struct bm_version *v)
+{
+    struct json_object *o = json_object_new_object();
+
+    add_u64(o, "block", v->block);
+    add_u64(o, "app", v->app);
+    return o;
+}
+
+static struct json_object *header_json(const struct bm_header *h)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "version", version_json(&h->version));
+    add_u64(o, "height", h->height);
+    add_u64(o, "time", h->time);
+    add_buf(o, "lastHeaderHash", &h->last_header_hash);
+    add_buf(o, "dataHash", &h->data_hash);
+    add_buf(o, "appHash", &h->app_hash);
+    add_buf(o, "proposerAddress", &h->proposer_address);
+    add_buf(o, "validatorHash", &h->validator_hash);
+    add_str(o, "chainId", h->chain_id);
+    return o;
+}
+
+static struct json_object *signer_json(const struct bm_signer *s)
+{
+    struct json_object *o = json_object_new_object();
+    uint8_t pk[BM_LIBP2P_PUBKEY_SIZE];
+
+    if (s->has_pub_key) {
+        add_buf(o, "address", &s->address);
+        bm_pubkey_libp2p_encode(s->pub_key, pk);
+        add_b64(o, "pubKey", pk, sizeof(pk));
+    }
+    return o;
+}
+
+static struct json_object *signed_header_json(const struct bm_signed_header *sh)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "header", header_json(&sh->header));
+    add_buf(o, "signature", &sh->signature);
+    json_object_object_add(o, "signer", signer_json(&sh->signer));
+    return o;
+}
+
+static struct json_object *data_json(const struct bm_data *d)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (d->has_metadata) {
+        struct json_object *m = json_object_new_object();
+
+        add_str(m, "chainId", d->metadata.chain_id);
+        add_u64(m, "height", d->metadata.height);
+        add_u64(m, "time", d->metadata.time);
+        add_buf(m, "lastDataHash", &d->metadata.last_data_hash);
+        json_object_object_add(o, "metadata", m);
+    }
+    if (d->n_txs > 0) {
+        struct json_object *a = json_object_new_array_ext((int)d->n_txs);
+
+        for (size_t i = 0; i < d->n_txs; i++) {
+            size_t cap = sodium_base64_encoded_len(
+                d->txs[i].len, sodium_base64_VARIANT_ORIGINAL);
+            char *s = bm_xmalloc(cap);
+
+            sodium_bin2base64(s, cap, d->txs[i].ptr, d->txs[i].len,
+                              sodium_base64_VARIANT_ORIGINAL);
+            json_object_array_add(a, json_object_new_string(s));
+            bm_free(s);
+        }
+        json_object_object_add(o, "txs", a);
+    }
+    return o;
+}
+
+static struct json_object *state_json(const struct bm_state *st)
+{
+    struct json_object *o = json_object_new_object();
+    char ts[BM_RFC3339_MAX];
+
+    json_object_object_add(o, "version", version_json(&st->version));
+    add_str(o, "chainId", st->chain_id);
+    add_u64(o, "initialHeight", st->initial_height);
+    add_u64(o, "lastBlockHeight", st->last_block_height);
+    format_timestamp(st->last_block_time.seconds, st->last_block_time.nanos,
+                     ts);
+    json_object_object_add(o, "lastBlockTime", json_object_new_string(ts));
+    add_u64(o, "daHeight", st->da_height);
+    add_buf(o, "appHash", &st->app_hash);
+    add_buf(o, "lastHeaderHash", &st->last_header_hash);
+    add_buf(o, "nextProposerAddress", &st->next_proposer_address);
+    return o;
+}
+
+/* ------------------------------------------------------------ replies */
+
+struct reply {
+    unsigned status;
+    const char *content_type;
+    struct bm_buf body;
+};
+
+static void reply_text(struct reply *r, unsigned status, const char *text)
+{
+    r->status = status;
+    r->content_type = "text/plain; charset=utf-8";
+    bm_buf_release(&r->body);
+    if (bm_buf_set(&r->body, (const uint8_t *)text, strlen(text)) != BM_OK) {
+        r->status = 500;
+    }
+}
+
+/* Takes the json object (put here). */
+static void reply_json(struct reply *r, unsigned status,
+                       struct json_object *o)
+{
+    const char *s = o ? json_object_to_json_string_ext(
+                            o, JSON_C_TO_STRING_PLAIN |
+                                   JSON_C_TO_STRING_NOSLASHESCAPE)
+                      : NULL;
+
+    bm_buf_release(&r->body);
+    r->content_type = "application/json";
+    r->status = status;
+    if (s == NULL ||
+        bm_buf_set(&r->body, (const uint8_t *)s, strlen(s)) != BM_OK) {
+        r->status = 500;
+    }
+    json_object_put(o);
+}
+
+/* Connect error codes and their HTTP status. */
+static unsigned connect_status(const char *code)
+{
+    static const struct {
+        const char *code;
+        unsigned status;
+    } tab[] = {
+        {"invalid_argument", 400}, {"not_found", 404},
+        {"unimplemented", 404},    {"internal", 500},
+        {"unavailable", 503},      {"resource_exhausted", 413},
+        {"unknown", 500},
+    };
+
+    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+        if (strcmp(code, tab[i].code) == 0) {
+            return tab[i].status;
+        }
+    }
+    return 500;
+}
+
+static void reply_connect_error(struct reply *r, const char *code,
+                                const char *msg)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "code", json_object_new_string(code));
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    reply_json(r, connect_status(code), o);
+}
+
+/* Maps a store/decode error to a Connect error reply. */
+static void reply_store_error(struct reply *r, enum bm_err err,
+                              const struct bm_errmsg *em, const char *what)
+{
+    char msg[600];
+
+    snprintf(msg, sizeof(msg), "%s: %s", what, bm_errmsg_str(em, err));
+    if (err == BM_ENOTFOUND) {
+        reply_connect_error(r, "not_found", msg);
+    } else if (err == BM_EINVAL) {
+        reply_connect_error(r, "invalid_argument", msg);
+    } else {
+        bm_log_warn("rpc", "%s failed err=%s", what, bm_err_name(err));
+        reply_connect_error(r, "internal", msg);
+    }
+}
+
+/* ------------------------------------------------------------ Connect */
+
+static void get_block(struct bm_rpc_server *s, const struct bm_rpc_request *q,
+                      struct reply *r)
+{
+    struct bm_store *st = s->deps.store;
+    struct bm_store_blockbuf bb = {0};
+    struct bm_signed_header sh = {0};
+    struct bm_data d = {0};
+    struct bm_errmsg em = {{0}};
+    struct json_object *o = NULL;
+    struct json_object *blk;
+    uint64_t height = q->height;
+    uint64_t dah;
+    char name[64];
+    enum bm_err err;
+
+    if (q->by_hash) {
+        err = bm_store_get_block_by_hash(st, &q->hash, &bb, &em);
+    } else {
+        if (height == 0) {
+            err = bm_store_height(st, &height, &em);
+            if (err == BM_OK && height == 0) {
+                err = BM_ENOTFOUND;
+            }
+            if (err == BM_ENOTFOUND) {
+                reply_connect_error(r, "not_found", "store is empty, no "
+                                    "latest block available");
+                return;
+            }
+            if (err) {
+                reply_store_error(r, err, &em, "height");
+                return;
+            }
+        }
+        err = bm_store_get_block(st, height, &bb, &em);
+    }
+    if (err == BM_ENOTFOUND) {
+        reply_connect_error(r, "not_found", "block not found");
+        return;
+    }
+    if (err) {
+        reply_store_error(r, err, &em, "block");
+        return;
+    }
+    err = bm_signed_header_decode(&sh, bb.header.ptr, bb.header.len);
+    if (err == BM_OK) {
+        err = bm_data_decode(&d, bb.data.ptr, bb.data.len);
+    }
+    if (err) {
+        char msg[128];
+
+        snprintf(msg, sizeof(msg), "stored block %" PRIu64 " does not "
+                 "decode: %s", bb.height, bm_err_name(err));
+        bm_log_warn("rpc", "stored block does not decode height=%" PRIu64
+                    " err=%s", bb.height, bm_err_name(err));
+        reply_connect_error(r, "internal", msg);
+        goto out;
+    }
+    o = json_object_new_object();
+    blk = json_object_new_object();
+    json_object_object_add(blk, "header", signed_header_json(&sh));
+    json_object_object_add(blk, "data", data_json(&d));
+    json_object_object_add(o, "block", blk);
+    height = sh.header.height;
+    if (height > 0) {
+        bm_meta_rhb_name(name, sizeof(name), height, 'h');
+        if (bm_meta_get_u64(st, name, &dah, NULL) == BM_OK) {
+            add_u64(o, "headerDaHeight", dah);
+        }
+        bm_meta_rhb_name(name, sizeof(name), height, 'd');
+        if (bm_meta_get_u64(st, name, &dah, NULL) == BM_OK) {
+            add_u64(o, "dataDaHeight", dah);
+        }
+    }
+    reply_json(r, 200, o);
+out:
+    bm_signed_header_release(&sh);
+    bm_data_release(&d);
+    bm_store_blockbuf_release(&bb);
+}
+
+/* Latest state: from the manager when running, else from the store. */
+static enum bm_err load_state(struct bm_rpc_server *s, struct bm_state *out,
+                              struct bm_errmsg *em)
+{
+    struct bm_buf b = {0};
+    enum bm_err err;
+
+    if (s->deps.manager != NULL) {
+        err = bm_manager_get_last_state(s->deps.manager, out);
+        if (err == BM_OK) {
+            return BM_OK;
+        }
+    }
+    err = bm_store_get_latest_state(s->deps.store, NULL, &b, em);
+    if (err == BM_OK) {
+        bm_state_release(out);
+        err = bm_state_decode(out, b.ptr, b.len);
+        if (err) {
+            bm_errf(em, BM_ECORRUPT, "stored state does not decode: %s",
+                    bm_err_name(err));
+            err = BM_ECORRUPT;
+        }
+    }
+    bm_buf_release(&b);
+    return err;
+}
+
+static void get_state(struct bm_rpc_server *s, struct reply *r)
+{
+    struct bm_state st = {0};
+    struct bm_errmsg em = {{0}};
+    struct json_object *o;
+    enum bm_err err = load_state(s, &st, &em);
+
+    if (err) {
+        reply_store_error(r, err, &em, "state");
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "state", state_json(&st));
+    reply_json(r, 200, o);
+    bm_state_release(&st);
+}
+
+static void get_metadata(struct bm_rpc_server *s,
+                         const struct bm_rpc_request *q, struct reply *r)
+{
+    struct bm_buf v = {0};
+    struct bm_errmsg em = {{0}};
+    struct json_object *o;
+    enum bm_err err = bm_store_get_meta(s->deps.store, q->key, &v, &em);
+
+    if (err) {
+        reply_store_error(r, err, &em, "metadata");
+        return;
+    }
+    o = json_object_new_object();
+    add_buf(o, "value", &v);
+    reply_json(r, 200, o);
+    bm_buf_release(&v);
+}
+
+static void get_genesis_da_height(struct bm_rpc_server *s, struct reply *r)
+{
+    struct bm_buf v = {0};
+    struct bm_errmsg em = {{0}};
+    struct json_object *o;
+    enum bm_err err;
+
+    err = bm_store_get_meta(s->deps.store, BM_META_GENESIS_DA_HEIGHT, &v,
+                            &em);
+    if (err) {
+        reply_store_error(r, err, &em, "genesis DA height");
+        return;
+    }
+    if (v.len != 8) {
+        reply_connect_error(r, "not_found", "invalid metadata value");
+        bm_buf_release(&v);
+        return;
+    }
+    o = json_object_new_object();
+    add_u64(o, "height", bm_get_le64(v.ptr));
+    reply_json(r, 200, o);
+    bm_buf_release(&v);
+}
+
+static void get_namespace(struct bm_rpc_server *s, struct reply *r)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "headerNamespace",
+                           json_object_new_string(s->header_ns));
+    json_object_object_add(o, "dataNamespace",
+                           json_object_new_string(s->data_ns));
+    reply_json(r, 200, o);
+}
+
+static void get_signer_info(struct bm_rpc_server *s, struct reply *r)
+{
+    struct json_object *o;
+
+    if (!s->has_signer) {
+        reply_connect_error(r, "unavailable",
+                            "sequencer signer not available");
+        return;
+    }
+    o = json_object_new_object();
+    add_buf(o, "address", &s->signer);
+    reply_json(r, 200, o);
+}
+
+static bool is_json_type(const char *ct)
+{
+    size_t n = strlen("application/json");
+
+    if (ct == NULL || strncasecmp(ct, "application/json", n) != 0) {
+        return false;
+    }
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static void handle_connect(struct bm_rpc_server *s, int method,
+                           const char *http_method, const char *ct,
+                           const struct bm_dynbuf *body, struct reply *r)
+{
+    struct bm_rpc_request q;
+    struct bm_errmsg em = {{0}};
+    enum bm_err err;
+
+    if (strcmp(http_method, MHD_HTTP_METHOD_POST) != 0) {
+        reply_connect_error(r, "unimplemented", "use POST");
+        r->status = 405;
+        return;
+    }
+    if (!is_json_type(ct)) {
+        reply_connect_error(r, "unimplemented", "content type: want "
+                            "application/json (the proto codec is not "
+                            "served)");
+        r->status = 415;
+        return;
+    }
+    err = bm_rpc_parse_request((enum bm_rpc_method)method, body->ptr,
+                               body->len, &q, &em);
+    if (err == BM_ETOOBIG) {
+        reply_connect_error(r, "resource_exhausted", bm_errmsg_str(&em, err));
+        return;
+    }
+    if (err) {
+        reply_connect_error(r, "invalid_argument", bm_errmsg_str(&em, err));
+        return;
+    }
+    switch (q.method) {
+    case BM_RPC_GET_BLOCK:
+        get_block(s, &q, r);
+        break;
+    case BM_RPC_GET_STATE:
+        get_state(s, r);
+        break;
+    case BM_RPC_GET_METADATA:
+        get_metadata(s, &q, r);
+        break;
+    case BM_RPC_GET_GENESIS_DA_HEIGHT:
+        get_genesis_da_height(s, r);
+        break;
+    case BM_RPC_GET_NAMESPACE:
+        get_namespace(s, r);
+        break;
+    case BM_RPC_GET_SIGNER_INFO:
+        get_signer_info(s, r);
+        break;
+    case BM_RPC_METHOD_COUNT:
+        reply_connect_error(r, "unimplemented", "no such method");
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ health */
+
+static void health_live(struct bm_rpc_server *s, struct reply *r)
+{
+    uint64_t h;
+    enum bm_err err = bm_store_height(s->deps.store, &h, NULL);
+
+    if (err == BM_OK || err == BM_ENOTFOUND) {
+        reply_text(r, 200, "OK\n");
+    } else {
+        bm_log_warn("rpc", "liveness check failed: cannot read the store "
+                    "err=%s", bm_err_name(err));
+        reply_text(r, 503, "FAIL\n");
+    }
+}
+
+static uint64_t state_time_ns(const struct bm_state *st)
+{
+    if (st->last_block_time.seconds < 0) {
+        return 0;
+    }
+    return (uint64_t)st->last_block_time.seconds * 1000000000ull +
+           (uint64_t)st->last_block_time.nanos;
+}
+
+static void health_ready(struct bm_rpc_server *s, struct reply *r)
+{
+    const struct bm_rpc_deps *d = &s->deps;
+    struct bm_state st = {0};
+    struct bm_errmsg em = {{0}};
+    uint64_t local;
+    uint64_t best;
+    uint64_t max_delay_ms;
+    uint64_t now;
+    uint64_t last;
+
+    /* Not in ev-node: a manager that stopped on a fatal error. */
+    if (d->manager != NULL &&
+        bm_manager_wait(d->manager, 0, &em) != BM_ETIMEDOUT) {
+        reply_text(r, 503, "UNREADY: block manager stopped\n");
+        return;
+    }
+    /* P2P checks: no P2P layer yet (docs/OPERATIONS.md). */
+    if (load_state(s, &st, &em) != BM_OK) {
+        reply_text(r, 503, "UNREADY: state unavailable\n");
+        return;
+    }
+    local = st.last_block_height;
+    last = state_time_ns(&st);
+    bm_state_release(&st);
+    if (local == 0) {
+        reply_text(r, 503, "UNREADY: no blocks yet\n");
+        return;
+    }
+    if (d->aggregator) {
+        if (d->lazy_mode) {
+            max_delay_ms = 2 * (d->lazy_block_interval_ms
+                                    ? d->lazy_block_interval_ms
+                                    : 60000);
+        } else {
+            max_delay_ms = 5 * (d->block_time_ms ? d->block_time_ms : 1000);
+        }
+        now = bm_validate_now_ns();
+        if (now > last && (now - last) / 1000000u > max_delay_ms) {
+            reply_text(r, 503, "UNREADY: aggregator not producing blocks at "
+                       "expected rate\n");
+            return;
+        }
+    }
+    best = d->best_known_height != NULL ? d->best_known_height(
+                                              d->best_known_ctx)
+                                        : local;
+    if (best == 0) {
+        reply_text(r, 503, "UNREADY: best-known height unknown\n");
+        return;
+    }
+    if (best > local && best - local > d->readiness_max_blocks_behind) {
+        reply_text(r, 503, "UNREADY: behind best-known head\n");
+        return;
+    }
+    reply_text(r, 200, "READY\n");
+}
+
+/* ------------------------------------------------------------ status */
+
+static const char *breaker_name(int state)
+{
+    switch (state) {
+    case 0:
+        return "closed";
+    case 1:
+        return "open";
+    case 2:
+        return "half-open";
+    default:
+        return "unknown";
+    }
+}
+
+static void hex_field(struct json_object *o, const char *k,
+                      const uint8_t *p, size_t n)
+{
+    char *hex = bm_hex_dup(p, n);
+
+    json_object_object_add(o, k, json_object_new_string(hex ? hex : ""));
+    bm_free(hex);
+}
+
+static struct json_object *actors_json(struct bm_manager *m)
+{
+    struct json_object *a = json_object_new_array();
+    struct bm_actor_system *sys = m ? bm_manager_actor_system(m) : NULL;
+    struct bm_actor_stats *st = NULL;
+    size_t n = 0;
+
+    if (sys == NULL || bm_actor_snapshot(sys, &st, &n) != BM_OK) {
+        return a;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "name", json_object_new_string(st[i].name));
+        json_object_object_add(o, "type", json_object_new_string(st[i].type));
+        json_object_object_add(o, "depth",
+                               json_object_new_uint64(st[i].depth));
+        json_object_object_add(o, "capacity",
+                               json_object_new_uint64(st[i].capacity));
+        json_object_object_add(o, "handled",
+                               json_object_new_uint64(st[i].handled));
+        json_object_object_add(o, "rejected_full",
+                               json_object_new_uint64(st[i].rejected_full));
+        json_object_object_add(o, "rejected_invalid",
+                               json_object_new_uint64(
+                                   st[i].rejected_invalid));
+        json_object_object_add(o, "dropped",
+                               json_object_new_uint64(st[i].dropped));
+        json_object_object_add(o, "restarts",
+                               json_object_new_uint64(st[i].restarts));
+        json_object_object_add(o, "failures",
+                               json_object_new_uint64(st[i].failures));
+        json_object_array_add(a, o);
+    }
+    bm_free(st);
+    return a;
+}
+
+static void status(struct bm_rpc_server *s, struct reply *r)
+{
+    const struct bm_rpc_deps *d = &s->deps;
+    struct json_object *o = json_object_new_object();
+    struct json_object *br = json_object_new_object();
+    struct bm_state st = {0};
+    struct bm_errmsg em = {{0}};
+    struct bm_buf hb = {0};
+    struct bm_signed_header sh = {0};
+    struct bm_hash hash;
+    uint64_t height = 0;
+    uint64_t da_incl = 0;
+    bool have_state = load_state(s, &st, &em) == BM_OK;
+    char ts[BM_RFC3339_MAX];
+
+    if (d->manager != NULL) {
+        (void)bm_manager_get_store_height(d->manager, &height);
+        da_incl = bm_manager_get_da_included_height(d->manager);
+    } else {
+        (void)bm_store_height(d->store, &height, NULL);
+        (void)bm_meta_get_u64(d->store, BM_META_DA_INCLUDED, &da_incl, NULL);
+    }
+    add_str(o, "chain_id", have_state ? st.chain_id : NULL);
+    json_object_object_add(o, "height", json_object_new_uint64(height));
+    json_object_object_add(o, "da_included_height",
+                           json_object_new_uint64(da_incl));
+    hex_field(o, "app_hash", have_state ? st.app_hash.ptr : NULL,
+              have_state ? st.app_hash.len : 0);
+    /* The tip's Header.Hash(), computed from the stored header (the
+     * state's last_header_hash may be unset in older states). */
+    if (height > 0 &&
+        bm_store_get_header(d->store, height, &hb, NULL) == BM_OK &&
+        bm_signed_header_decode(&sh, hb.ptr, hb.len) == BM_OK &&
+        bm_header_hash(&sh.header, &hash) == BM_OK) {
+        hex_field(o, "last_header_hash", hash.b, sizeof(hash.b));
+    } else {
+        hex_field(o, "last_header_hash", NULL, 0);
+    }
+    if (have_state) {
+        format_timestamp(st.last_block_time.seconds,
+                         st.last_block_time.nanos, ts);
+        json_object_object_add(o, "last_block_time",
+                               json_object_new_string(ts));
+    }
+    json_object_object_add(o, "aggregator",
+                           json_object_new_boolean(d->aggregator));
+    json_object_object_add(o, "peers", json_object_new_int(0));
+    if (d->manager != NULL) {
+        json_object_object_add(
+            o, "pending_headers",
+            json_object_new_uint64(bm_manager_pending_headers(d->manager)));
+        json_object_object_add(
+            o, "pending_data",
+            json_object_new_uint64(bm_manager_pending_data(d->manager)));
+        json_object_object_add(
+            br, "da",
+            json_object_new_string(breaker_name(
+                bm_manager_breaker_state(d->manager, "da"))));
+        json_object_object_add(
+            br, "exec",
+            json_object_new_string(breaker_name(
+                bm_manager_breaker_state(d->manager, "exec"))));
+    }
+    json_object_object_add(o, "actors", actors_json(d->manager));
+    json_object_object_add(o, "breakers", br);
+    reply_json(r, 200, o);
+    bm_signed_header_release(&sh);
+    bm_buf_release(&hb);
+    bm_state_release(&st);
+}
+
+/* ------------------------------------------------------------ tx ingress */
+
+static void tx_submit(struct bm_rpc_server *s, const char *ct,
+                      const struct bm_dynbuf *body, struct reply *r)
+{
+    struct bm_ingress_reply ir;
+
+    memset(&ir, 0, sizeof(ir));
+    if (s->deps.manager != NULL && !bm_manager_tx_allow(s->deps.manager, 1)) {
+        ir.err = BM_ERATE_LIMITED;
+        ir.http_status = 429;
+        snprintf(ir.reason, sizeof(ir.reason), "tx rate limit exceeded, "
+                 "retry later");
+    } else {
+        bm_kv_ingress_submit(s->deps.kv, ct, body->ptr, body->len, &ir);
+        if (ir.http_status == 202 && s->deps.manager != NULL) {
+            bm_manager_notify_new_transactions(s->deps.manager);
+        }
+    }
+    r->content_type = "application/json";
+    r->status = (unsigned)ir.http_status;
+    if (bm_ingress_reply_json(&ir, &r->body) != BM_OK) {
+        r->status = 500;
+    }
+}
+
+static void kv_query(struct bm_rpc_server *s, const char *key,
+                     struct reply *r)
+{
+    struct bm_ingress_reply ir;
+    struct bm_buf json = {0};
+    enum bm_err err = bm_kv_query_json(s->deps.kv, key, &json, &ir);
+
+    r->content_type = "application/json";
+    if (err == BM_OK) {
+        r->status = 200;
+        bm_buf_release(&r->body);
+        r->body = json;
+        return;
+    }
+    r->status = (unsigned)ir.http_status;
+    if (bm_ingress_reply_json(&ir, &r->body) != BM_OK) {
+        r->status = 500;
+    }
+}
+
+/* ------------------------------------------------------------ MHD glue */
+
+struct conn {
+    struct bm_dynbuf body;
+    bool too_big;
+    size_t cap;
+};
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(r->body.len, r->body.ptr,
+                                           MHD_RESPMEM_MUST_COPY);
+    bm_buf_release(&r->body);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    if (r->content_type != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type);
+    }
+    ret = MHD_queue_response(c, r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void too_big_reply(const struct conn *cs, bool connect,
+                          struct reply *r)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof(msg), "body: above %zu bytes", cs->cap);
+    if (connect) {
+        reply_connect_error(r, "resource_exhausted", msg);
+    } else {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        reply_json(r, 413, o);
+    }
+}
+
+static void not_found(struct reply *r, const char *msg)
+{
+    reply_connect_error(r, "not_found", msg);
+}
+
+static void route(struct bm_rpc_server *s, struct MHD_Connection *c,
+                  const char *url, const char *method, struct conn *cs,
+                  struct reply *r)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int m = bm_rpc_method_from_path(url);
+
+    if (m >= 0) {
+        if (cs->too_big) {
+            too_big_reply(cs, true, r);
+            return;
+        }
+        handle_connect(s, m, method, ct, &cs->body, r);
+        return;
+    }
+    if (strncmp(url, "/evnode.v1.", 11) == 0) {
+        reply_connect_error(r, "unimplemented", "no such procedure");
+        return;
+    }
+    if (strcmp(url, "/tx") == 0 && s->deps.kv != NULL) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+            struct json_object *o = json_object_new_object();
+
+            json_object_object_add(o, "error", json_object_new_string(
+                                                   "use POST"));
+            reply_json(r, 405, o);
+        } else if (cs->too_big) {
+            too_big_reply(cs, false, r);
+        } else {
+            tx_submit(s, ct, &cs->body, r);
+        }
+        return;
+    }
+    if (strncmp(url, "/kv/", 4) == 0 && s->deps.kv != NULL && get) {
+        kv_query(s, url + 4, r);
+        return;
+    }
+    if (!get) {
+        if (strcmp(url, "/health/live") == 0 ||
+            strcmp(url, "/health/ready") == 0 || strcmp(url, "/status") == 0) {
+            reply_text(r, 405, "method not allowed\n");
+        } else {
+            not_found(r, "no such path");
+        }
+        return;
+    }
+    if (strcmp(url, "/health/live") == 0) {
+        health_live(s, r);
+    } else if (strcmp(url, "/health/ready") == 0) {
+        health_ready(s, r);
+    } else if (strcmp(url, "/status") == 0) {
+        status(s, r);
+    } else {
+        not_found(r, "no such path");
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct bm_rpc_server *s = cls;
+    struct conn *cs = *con_cls;
+    struct reply r = {0};
+
+    (void)version;
+    if (cs == NULL) {
+        const char *cl;
+
+        cs = bm_calloc(1, sizeof(*cs));
+        if (cs == NULL) {
+            return MHD_NO;
+        }
+        cs->cap = strcmp(url, "/tx") == 0 ? BM_INGRESS_MAX_BODY
+                                          : BM_RPC_MAX_BODY;
+        bm_dynbuf_init(&cs->body, cs->cap);
+        *con_cls = cs;
+        /* Refuse a declared oversize body at once. */
+        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && strspn(cl, "0123456789") == strlen(cl) &&
+            (strlen(cl) > 12 || strtoull(cl, NULL, 10) > cs->cap)) {
+            cs->too_big = true;
+            too_big_reply(cs, bm_rpc_method_from_path(url) >= 0, &r);
+            return send_reply(c, &r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!cs->too_big &&
+            bm_dynbuf_append(&cs->body, upload_data, *upload_data_size) !=
+                BM_OK) {
+            cs->too_big = true;
+            bm_dynbuf_release(&cs->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    route(s, c, url, method, cs, &r);
+    bm_log_debug("rpc", "request method=%s path=%.80s status=%u", method, url,
+                 r.status);
+    return send_reply(c, &r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn *cs = *con_cls;
+
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (cs != NULL) {
+        bm_dynbuf_release(&cs->body);
+        bm_free(cs);
+        *con_cls = NULL;
+    }
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void ns_hex(char *out, const char *s)
+{
+    struct bm_da_namespace ns;
+
+    bm_da_namespace_from_string(&ns, s ? s : "", s ? strlen(s) : 0);
+    bm_hex_encode(out, ns.b, sizeof(ns.b));
+}
+
+enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
+                                const struct bm_rpc_deps *deps,
+                                struct bm_errmsg *em)
+{
+    struct bm_rpc_server *s;
+    const char *dns;
+    int fd = -1;
+    enum bm_err err;
+
+    *out = NULL;
+    if (deps == NULL || deps->store == NULL) {
+        return bm_errf(em, BM_EINVAL, "rpc: store: required");
+    }
+    s = bm_xcalloc(1, sizeof(*s));
+    s->deps = *deps;
+    if (deps->signer_address != NULL && deps->signer_address_len > 0) {
+        err = bm_buf_set(&s->signer, deps->signer_address,
+                         deps->signer_address_len);
+        if (err) {
+            goto fail;
+        }
+        s->has_signer = true;
+    }
+    /* ev-node: hex of the 29-byte namespace derived from each string; an
+     * empty data namespace is the header namespace. */
+    ns_hex(s->header_ns, deps->header_namespace);
+    dns = deps->data_namespace != NULL && deps->data_namespace[0] != '\0'
+              ? deps->data_namespace
+              : deps->header_namespace;
+    ns_hex(s->data_ns, dns);
+    s->deps.signer_address = NULL;
+    s->deps.signer_address_len = 0;
+
+    err = bm_node_listen(addr, "rpc.address", &fd, &s->port, em);
+    if (err) {
+        goto fail;
+    }
+    s->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+        NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)BM_RPC_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BM_RPC_TIMEOUT_S,
+        MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        close(fd);
+        err = bm_errf(em, BM_ESYS, "rpc: cannot start the HTTP server");
+        goto fail;
+    }
+    bm_log_info("rpc", "listening addr=%s port=%u", addr, (unsigned)s->port);
+    *out = s;
+    return BM_OK;
+fail:
+    bm_buf_release(&s->signer);
+    bm_free(s);
+    return err;
+}
+
+uint16_t bm_rpc_server_port(const struct bm_rpc_server *s)
+{
+    return s->port;
+}
+
+void bm_rpc_server_stop(struct bm_rpc_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    MHD_stop_daemon(s->mhd);
+    bm_buf_release(&s->signer);
+    bm_free(s);
+}

@@ -1,0 +1,151 @@
+/*
+ * The node's RPC server (libmicrohttpd, one thread per connection, bounded
+ * connections, request bodies and time) on rpc.address. Routes:
+ *
+ *   POST /evnode.v1.StoreService/GetBlock|GetState|GetMetadata|
+ *        GetGenesisDaHeight, POST /evnode.v1.ConfigService/GetNamespace|
+ *        GetSignerInfo
+ *       ev-node's Connect unary protocol, JSON codec (Content-Type
+ *       application/json; protojson field names and rules: lowerCamelCase,
+ *       64-bit integers as strings, bytes as standard base64, timestamps as
+ *       RFC 3339, zero fields omitted). Errors are Connect error JSON
+ *       {"code": "not_found"|"invalid_argument"|..., "message": ...} with
+ *       the Connect HTTP status (404, 400, 500, 503, 413, 415, 405).
+ *   GET /health/live   200 "OK\n" if the store is readable, else 503.
+ *   GET /health/ready  ev-node's readiness rules (docs/OPERATIONS.md "RPC").
+ *   GET /status        JSON summary: heights, hashes, actors, breakers.
+ *   POST /tx, GET /kv/<key>  the KV executor's tx ingress (only when deps.kv
+ *       is set), behind the manager's tx limiter (429 when refused).
+ *
+ * Every request body is untrusted: capped (BM_RPC_MAX_BODY; /tx:
+ * BM_INGRESS_MAX_BODY), parsed with json-c, and rejected with a message
+ * naming the bad field. Details and differences from ev-node:
+ * docs/OPERATIONS.md "RPC".
+ */
+#ifndef BM_NODE_RPC_H
+#define BM_NODE_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blockv2/err.h"
+#include "blockv2/store.h"
+#include "blockv2/types.h"
+
+struct bm_errmsg;
+struct bm_genesis;
+struct bm_kv;
+struct bm_manager;
+struct bm_rpc_server;
+
+/* Largest Connect request body. */
+#define BM_RPC_MAX_BODY (64u * 1024u)
+/* Concurrent connections (each has a thread) and idle timeout. */
+#define BM_RPC_MAX_CONNECTIONS 64u
+#define BM_RPC_TIMEOUT_S 30u
+/* Longest address string ("host:port"). */
+#define BM_RPC_ADDR_MAX 300u
+
+/* What the server reads. Everything is borrowed and must outlive the
+ * server. */
+struct bm_rpc_deps {
+    struct bm_store *store;             /* required */
+    const struct bm_genesis *genesis;   /* may be NULL */
+    struct bm_manager *manager;         /* may be NULL: store only */
+    struct bm_kv *kv;                   /* may be NULL: no /tx, /kv */
+    /* da.namespace / da.data_namespace config strings (NULL: not set;
+     * data "" or NULL falls back to the header namespace). */
+    const char *header_namespace;
+    const char *data_namespace;
+    /* The signer's address (GetSignerInfo); NULL: unavailable. */
+    const uint8_t *signer_address;
+    size_t signer_address_len;
+    bool aggregator;
+    uint64_t block_time_ms;             /* 0: 1000 */
+    bool lazy_mode;
+    uint64_t lazy_block_interval_ms;    /* 0: 60000 */
+    /* node.readiness_max_blocks_behind, used as given. */
+    uint64_t readiness_max_blocks_behind;
+    /* Best known network height for /health/ready; NULL: the store
+     * height (no P2P yet). Called on server threads; must be
+     * thread-safe. */
+    uint64_t (*best_known_height)(void *ctx);
+    void *best_known_ctx;
+};
+
+/* ---- request parsing (pure; exposed for tests and the fuzzer) ---- */
+
+enum bm_rpc_method {
+    BM_RPC_GET_BLOCK = 0,
+    BM_RPC_GET_STATE,
+    BM_RPC_GET_METADATA,
+    BM_RPC_GET_GENESIS_DA_HEIGHT,
+    BM_RPC_GET_NAMESPACE,
+    BM_RPC_GET_SIGNER_INFO,
+    BM_RPC_METHOD_COUNT,
+};
+
+struct bm_rpc_request {
+    enum bm_rpc_method method;
+    bool by_hash;          /* GetBlock: hash given (else height) */
+    uint64_t height;       /* GetBlock: 0 = latest */
+    struct bm_hash hash;   /* GetBlock by hash */
+    char key[BM_STORE_MAX_META_NAME + 1]; /* GetMetadata */
+};
+
+/* Method of a URL path ("/evnode.v1.StoreService/GetBlock"), or -1.
+ * Borrows path. */
+int bm_rpc_method_from_path(const char *path);
+
+/* The path of a method (static string). */
+const char *bm_rpc_method_path(enum bm_rpc_method m);
+
+/*
+ * Parses a Connect JSON request body (borrowed, untrusted, len bytes, not
+ * NUL-terminated) for method m into *out (zeroed first). An empty body is
+ * {}. GetBlock: {"height": "N"|N} or {"hash": base64 (standard or URL-safe,
+ * padding optional), 32 bytes}; both is an error; neither = latest.
+ * GetMetadata: {"key": string} (1..255 bytes, no NUL). Other methods take
+ * google.protobuf.Empty. Unknown fields are refused (as protojson).
+ * Errors (message naming the field in em): BM_ETOOBIG (len above
+ * BM_RPC_MAX_BODY), BM_EPARSE (not one JSON object), BM_EINVAL (bad or
+ * unknown field). Never blocks.
+ */
+enum bm_err bm_rpc_parse_request(enum bm_rpc_method m, const uint8_t *body,
+                                 size_t len, struct bm_rpc_request *out,
+                                 struct bm_errmsg *em);
+
+/* ---- server ---- */
+
+/*
+ * Starts the server on addr ("host:port", ":port" = all interfaces, "[v6
+ * addr]:port"; port 0 = ephemeral, see bm_rpc_server_port). deps is copied
+ * (the pointers in it stay borrowed). Returns owned *out (stop with
+ * bm_rpc_server_stop). Errors: BM_EINVAL (deps.store missing, bad
+ * address; message names it), BM_ESYS (cannot bind/listen), BM_ENOMEM.
+ * May block briefly (bind).
+ */
+enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
+                                const struct bm_rpc_deps *deps,
+                                struct bm_errmsg *em);
+
+/* The bound TCP port. */
+uint16_t bm_rpc_server_port(const struct bm_rpc_server *s);
+
+/* Stops accepting, waits for the connection threads, frees. NULL-safe.
+ * May block (up to the slowest request in flight). */
+void bm_rpc_server_stop(struct bm_rpc_server *s);
+
+/* ---- shared with src/node/metrics.c ---- */
+
+/*
+ * Parses "host:port" (also ":port", "[v6]:port", an optional "tcp://" or
+ * "http://" prefix), binds a listening TCP socket (SO_REUSEADDR) and
+ * returns its fd in *fd and the bound port in *port. `what` names the
+ * setting in messages (e.g. "rpc.address"). Errors: BM_EINVAL, BM_ESYS.
+ */
+enum bm_err bm_node_listen(const char *addr, const char *what, int *fd,
+                           uint16_t *port, struct bm_errmsg *em);
+
+#endif /* BM_NODE_RPC_H */

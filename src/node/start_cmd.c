@@ -1,0 +1,590 @@
+/*
+ * `blockv2 start`: runs a node from its home (spec 9.4): configuration
+ * (defaults < config/evnode.yaml < flags), genesis, signer (aggregator),
+ * store, KV executor, single sequencer (aggregator), DA client, the block
+ * manager, the RPC server and, if enabled, the Prometheus listener.
+ * SIGINT/SIGTERM stop gracefully (the block in flight finishes, LMDB is
+ * closed); SIGHUP reopens the log file. The store's lock (data/LOCK)
+ * refuses a second node on the same home.
+ *
+ * `blockv2 start --dev [--reset]`: the quick start. One process in
+ * ./.blockv2-dev (or --home): created on first run (new chain
+ * "blockv2-dev", a dev passphrase file), with the built-in local DA server
+ * on 127.0.0.1:7980 (another free port if taken) and the RPC on
+ * 127.0.0.1:7331. --reset wipes the dev home first.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "blockv2/da.h"
+#include "blockv2/genesis.h"
+#include "blockv2/keys.h"
+#include "blockv2/manager.h"
+#include "blockv2/sequencer.h"
+#include "blockv2/store.h"
+#include "exec/kv/kv.h"
+#include "node/cli.h"
+#include "node/config.h"
+#include "node/logsink.h"
+#include "node/metrics.h"
+#include "node/rpc.h"
+#include "util/alloc.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+#define DEV_HOME ".blockv2-dev"
+#define DEV_CHAIN_ID "blockv2-dev"
+#define DEV_DA_PORT 7980
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: blockv2 start [--home DIR] [--evnode.<key> VALUE ...]\n"
+            "       blockv2 start --dev [--reset] [--home DIR] "
+            "[--evnode.<key> VALUE ...]\n"
+            "\n"
+            "Runs the node of DIR (default $HOME/.blockv2; see `blockv2 "
+            "init`).\n"
+            "  --dev     quick start: an aggregator with the KV executor, "
+            "the\n"
+            "            built-in local DA server and the RPC, in ./" DEV_HOME
+            "\n"
+            "            (created on first run, reused after)\n"
+            "  --reset   with --dev: delete the dev home first\n"
+            "Flags override config/evnode.yaml (`blockv2 config docs` lists "
+            "them),\n"
+            "e.g. --evnode.node.block_time 500ms. Ctrl-C stops gracefully.\n");
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0;
+}
+
+/* Writes a random dev passphrase file (0600) unless it exists. */
+static int dev_passphrase(const char *path)
+{
+    unsigned char raw[16];
+    char hex[33];
+    int fd;
+    ssize_t w;
+
+    if (file_exists(path)) {
+        return 0;
+    }
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    w = write(fd, hex, 32);
+    close(fd);
+    sodium_memzero(hex, sizeof(hex));
+    return w == 32 ? 0 : -1;
+}
+
+/* Creates the dev home on first run (through `init`). */
+static int dev_prepare(const char *home, bool reset)
+{
+    char cfgdir[1024], pass[1100], gen[1100];
+
+    if (reset && file_exists(home)) {
+        printf("blockv2: --reset: removing %s\n", home);
+        nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    snprintf(cfgdir, sizeof(cfgdir), "%s/config", home);
+    snprintf(pass, sizeof(pass), "%s/dev-passphrase", cfgdir);
+    snprintf(gen, sizeof(gen), "%s/genesis.json", cfgdir);
+    if (file_exists(gen)) {
+        return 0;
+    }
+    if ((mkdir(home, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(cfgdir, 0700) != 0 && errno != EEXIST) ||
+        dev_passphrase(pass) != 0) {
+        fprintf(stderr, "blockv2: cannot create the dev home '%s': %s\n",
+                home, strerror(errno));
+        return -1;
+    }
+    {
+        const char *args[] = {"init",
+                              "--home",
+                              home,
+                              "--chain-id",
+                              DEV_CHAIN_ID,
+                              "--evnode.node.aggregator",
+                              "true",
+                              "--evnode.signer.passphrase_file",
+                              pass,
+                              "--evnode.da.namespace",
+                              DEV_CHAIN_ID,
+                              "--evnode.da.data_namespace",
+                              DEV_CHAIN_ID "-data",
+                              "--evnode.da.block_time",
+                              "1s"};
+        enum { NA = sizeof(args) / sizeof(args[0]) };
+        char *av[NA + 1];
+        int rc;
+
+        for (size_t i = 0; i < NA; i++) {
+            av[i] = bm_xstrdup(args[i]);
+        }
+        av[NA] = NULL;
+        printf("blockv2: creating a dev chain in %s (dev key; passphrase in "
+               "%s)\n",
+               home, pass);
+        rc = bm_cli_init((int)NA, av);
+        for (size_t i = 0; i < NA; i++) {
+            bm_free(av[i]);
+        }
+        if (rc != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Everything a running node holds; released in reverse. */
+struct node {
+    const char *home;
+    struct bm_node_config cfg;
+    struct bm_manager_config mcfg;
+    struct bm_genesis genesis;
+    struct bm_privkey key;
+    bool has_key;
+    struct bm_hash signer_addr;
+    struct bm_store *store;
+    struct bm_kv *kv;
+    struct bm_executor exec;
+    struct bm_seq *seq;
+    struct bm_da_server *da_server; /* --dev only */
+    struct bm_da_client *dac;
+    struct bm_da da;
+    struct bm_manager *m;
+    struct bm_rpc_server *rpc;
+    struct bm_metrics_server *metrics;
+    struct bm_logsink *log;
+    char da_url[64];
+};
+
+static int fail(const char *what, int err, const struct bm_errmsg *em)
+{
+    fprintf(stderr, "blockv2 start: %s: %s\n", what, bm_errmsg_str(em, err));
+    return 1;
+}
+
+static int open_parts(struct node *n, bool dev)
+{
+    struct bm_errmsg em = {{0}};
+    char *p = NULL;
+    int err;
+
+    /* Genesis. */
+    p = bm_node_path(n->home, "config/" BM_GENESIS_FILE_NAME);
+    err = bm_genesis_load(&n->genesis, p, &em);
+    bm_free(p);
+    if (err != BM_OK) {
+        return fail("genesis", err, &em);
+    }
+    /* Signer (aggregator only). */
+    if (n->cfg.aggregator) {
+        uint8_t pass[BM_PASSPHRASE_MAX];
+        size_t plen = 0;
+        char *dir = bm_node_path(n->home, n->cfg.signer_path);
+        char *file = bm_node_path(dir, "signer.json");
+        uint8_t pub[BM_PUBKEY_SIZE];
+
+        bm_free(dir);
+        err = bm_node_read_passphrase(&n->cfg, false, pass, sizeof(pass),
+                                      &plen, &em);
+        if (err == BM_OK) {
+            err = bm_signer_file_load(file, pass, plen, &n->key, &em);
+        }
+        sodium_memzero(pass, sizeof(pass));
+        bm_free(file);
+        if (err == BM_EPASSPHRASE || err == BM_EAUTH) {
+            fprintf(stderr,
+                    "blockv2 start: signer: wrong passphrase for "
+                    "config/signer.json (%s)\n",
+                    bm_errmsg_str(&em, err));
+            return 1;
+        }
+        if (err != BM_OK) {
+            return fail("signer (config/signer.json)", err, &em);
+        }
+        n->has_key = true;
+        bm_privkey_public(&n->key, pub);
+        bm_address_from_pubkey(pub, &n->signer_addr);
+    }
+    /* Store, executor, sequencer. */
+    err = bm_store_open(&n->store, n->home, NULL, &em);
+    if (err == BM_ELOCKED) {
+        fprintf(stderr,
+                "blockv2 start: another node is running on %s (its "
+                "data/LOCK is held); stop it first\n",
+                n->home);
+        return 1;
+    }
+    if (err != BM_OK) {
+        return fail("store", err, &em);
+    }
+    p = bm_node_path(n->home, "data/kv");
+    mkdir(p, 0700);
+    err = bm_kv_open(&n->kv, p, NULL, &em);
+    bm_free(p);
+    if (err != BM_OK) {
+        return fail("KV executor (data/kv)", err, &em);
+    }
+    bm_kv_executor(n->kv, &n->exec);
+    if (n->cfg.aggregator) {
+        struct bm_seq_options so = {0};
+
+        so.exec = &n->exec;
+        p = bm_node_path(n->home, "data/seq");
+        mkdir(p, 0700);
+        err = bm_seq_open(&n->seq, p, n->genesis.chain_id, &so, &em);
+        bm_free(p);
+        if (err != BM_OK) {
+            return fail("sequencer (data/seq)", err, &em);
+        }
+    }
+    /* The built-in DA server (--dev). */
+    if (dev) {
+        struct bm_da_server_config sc = {0};
+
+        p = bm_node_path(n->home, "da-local");
+        mkdir(p, 0700);
+        sc.home = p;
+        sc.port = DEV_DA_PORT;
+        err = bm_da_server_start(&n->da_server, &sc, &em);
+        if (err != BM_OK) {
+            sc.port = 0; /* 7980 taken: any free port */
+            err = bm_da_server_start(&n->da_server, &sc, &em);
+        }
+        bm_free(p);
+        if (err != BM_OK) {
+            return fail("local DA server", err, &em);
+        }
+        snprintf(n->da_url, sizeof(n->da_url), "http://127.0.0.1:%u",
+                 (unsigned)bm_da_server_port(n->da_server));
+        bm_free(n->cfg.da_address);
+        n->cfg.da_address = bm_xstrdup(n->da_url);
+    }
+    /* DA client. */
+    if (n->cfg.da_address != NULL && n->cfg.da_address[0] != '\0') {
+        struct bm_da_client_config cc = {0};
+
+        if (n->cfg.da_namespace == NULL || n->cfg.da_namespace[0] == '\0') {
+            fprintf(stderr, "blockv2 start: config: da.namespace: must be set "
+                            "when da.address is set\n");
+            return 1;
+        }
+        cc.url = n->cfg.da_address;
+        cc.auth_token = n->cfg.da_auth_token;
+        cc.submit_options_json =
+            n->cfg.da_submit_options != NULL && n->cfg.da_submit_options[0]
+                ? n->cfg.da_submit_options
+                : NULL;
+        cc.timeout_ms =
+            (uint32_t)(n->cfg.da_request_timeout_ns / 1000000u > UINT32_MAX
+                           ? UINT32_MAX
+                           : n->cfg.da_request_timeout_ns / 1000000u);
+        err = bm_da_client_new(&n->dac, &cc, &em);
+        if (err != BM_OK) {
+            return fail("DA client (da.address)", err, &em);
+        }
+        bm_da_from_client(&n->da, n->dac);
+    }
+    return 0;
+}
+
+static int start_services(struct node *n)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_manager_params p;
+    struct bm_rpc_deps d;
+    int err;
+
+    bm_node_config_to_manager(&n->cfg, &n->mcfg);
+    memset(&p, 0, sizeof(p));
+    p.signer = n->has_key ? &n->key : NULL;
+    p.config = &n->mcfg;
+    p.genesis = &n->genesis;
+    p.store = n->store;
+    p.exec = &n->exec;
+    p.seq = n->seq;
+    p.da = n->dac != NULL ? &n->da : NULL;
+    p.gas_price = n->cfg.da_gas_price;
+    p.gas_multiplier = n->cfg.da_gas_multiplier;
+    err = bm_manager_new(&n->m, &p, &em);
+    if (err != BM_OK) {
+        return fail("block manager", err, &em);
+    }
+    err = bm_manager_start(n->m, &em);
+    if (err != BM_OK) {
+        return fail("block manager start", err, &em);
+    }
+    memset(&d, 0, sizeof(d));
+    d.store = n->store;
+    d.genesis = &n->genesis;
+    d.manager = n->m;
+    d.kv = n->kv;
+    d.header_namespace = n->cfg.da_namespace;
+    d.data_namespace = n->cfg.da_data_namespace;
+    if (n->has_key) {
+        d.signer_address = n->signer_addr.b;
+        d.signer_address_len = sizeof(n->signer_addr.b);
+    }
+    d.aggregator = n->cfg.aggregator;
+    d.block_time_ms = n->mcfg.block_time_ms;
+    d.lazy_mode = n->cfg.lazy_mode;
+    d.lazy_block_interval_ms = n->mcfg.lazy_block_interval_ms;
+    d.readiness_max_blocks_behind = n->cfg.readiness_max_blocks_behind;
+    err = bm_rpc_server_start(&n->rpc, n->cfg.rpc_address, &d, &em);
+    if (err != BM_OK) {
+        return fail("RPC server (rpc.address)", err, &em);
+    }
+    if (n->cfg.prometheus) {
+        struct bm_metrics_config mc = {0};
+
+        mc.addr = n->cfg.prometheus_listen_addr;
+        mc.ns = n->cfg.instrumentation_namespace;
+        mc.chain_id = n->genesis.chain_id;
+        mc.manager = n->m;
+        mc.store = n->store;
+        err = bm_metrics_server_start(&n->metrics, &mc, &em);
+        if (err != BM_OK) {
+            return fail("metrics (instrumentation.prometheus_listen_addr)",
+                        err, &em);
+        }
+    }
+    return 0;
+}
+
+/* Stops everything in reverse order. Returns the manager's stop result. */
+static int close_node(struct node *n)
+{
+    struct bm_errmsg em = {{0}};
+    int err = BM_OK;
+
+    bm_rpc_server_stop(n->rpc);
+    bm_metrics_server_stop(n->metrics);
+    n->rpc = NULL;
+    n->metrics = NULL;
+    if (n->m != NULL) {
+        err = bm_manager_stop(n->m, &em);
+        if (err != BM_OK) {
+            fprintf(stderr, "blockv2: stopped by a fatal error: %s (%s)\n",
+                    bm_errmsg_str(&em, err), bm_err_name(err));
+        }
+        bm_manager_free(n->m);
+    }
+    bm_da_client_free(n->dac);
+    bm_da_server_stop(n->da_server);
+    bm_seq_free(n->seq);
+    bm_kv_free(n->kv);
+    bm_store_close(n->store);
+    bm_genesis_release(&n->genesis);
+    bm_privkey_wipe(&n->key);
+    return err;
+}
+
+static const char *rpc_url(const struct node *n, char *buf, size_t len)
+{
+    const char *a = n->cfg.rpc_address;
+
+    if (a[0] == ':') {
+        snprintf(buf, len, "http://127.0.0.1%s", a);
+    } else {
+        snprintf(buf, len, "http://%s", a);
+    }
+    return buf;
+}
+
+/* Waits for SIGINT/SIGTERM (SIGHUP reopens logs) or a fatal error. */
+static void run_until_stopped(struct node *n, const sigset_t *set)
+{
+    struct timespec ts = {0, 200 * 1000000L};
+
+    for (;;) {
+        siginfo_t si;
+        int sig = sigtimedwait(set, &si, &ts);
+
+        if (sig == SIGINT || sig == SIGTERM) {
+            bm_log_info("node", "signal received, stopping signal=%s",
+                        sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+        if (sig == SIGHUP) {
+            if (n->log != NULL) {
+                (void)bm_logsink_reopen(n->log, NULL);
+            }
+            bm_log_info("node", "SIGHUP: log reopened");
+            continue;
+        }
+        if (bm_manager_wait(n->m, 0, NULL) != BM_ETIMEDOUT) {
+            return; /* fatal: close_node reports it */
+        }
+    }
+}
+
+int bm_cli_start(int argc, char **argv)
+{
+    struct node n;
+    struct bm_errmsg em = {{0}};
+    const char *home = NULL;
+    char default_home[1024];
+    bool dev = false, reset = false;
+    sigset_t set;
+    enum bm_logsink_format fmt = BM_LOGSINK_TEXT;
+    int level, err, rc = 1;
+    int ac = 0;
+    char **av = bm_xcalloc((size_t)argc + 1, sizeof(char *));
+
+    memset(&n, 0, sizeof(n));
+    /* Own flags first; the rest (--evnode.*) go to the config loader. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            bm_free(av);
+            return 0;
+        } else if (strcmp(argv[i], "--dev") == 0) {
+            dev = true;
+        } else if (strcmp(argv[i], "--reset") == 0) {
+            reset = true;
+        } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+            home = argv[++i];
+        } else if (strncmp(argv[i], "--home=", 7) == 0) {
+            home = argv[i] + 7;
+        } else {
+            av[ac++] = argv[i];
+        }
+    }
+    if (reset && !dev) {
+        fprintf(stderr, "blockv2 start: --reset only goes with --dev\n");
+        bm_free(av);
+        return 2;
+    }
+    if (home == NULL) {
+        const char *h = getenv("HOME");
+
+        if (dev) {
+            home = DEV_HOME;
+        } else {
+            snprintf(default_home, sizeof(default_home), "%s/.blockv2",
+                     h != NULL ? h : ".");
+            home = default_home;
+        }
+    }
+    n.home = home;
+    /* Signals: blocked in every thread (created below), taken here. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (dev && dev_prepare(home, reset) != 0) {
+        goto out;
+    }
+    {
+        char gen[1100];
+
+        snprintf(gen, sizeof(gen), "%s/config/" BM_GENESIS_FILE_NAME, home);
+        if (!file_exists(gen)) {
+            fprintf(stderr,
+                    "blockv2 start: %s is not a node home (no %s); run "
+                    "`blockv2 init --home %s --chain-id ID` first, or "
+                    "`blockv2 start --dev`\n",
+                    home, gen, home);
+            goto out;
+        }
+    }
+    err = bm_node_config_load(&n.cfg, home, &ac, av, &em);
+    if (err != BM_OK) {
+        fprintf(stderr, "blockv2 start: %s\n", bm_errmsg_str(&em, err));
+        goto out;
+    }
+    if (ac > 0) {
+        fprintf(stderr, "blockv2 start: unexpected argument '%s'\n", av[0]);
+        usage(stderr);
+        rc = 2;
+        goto out_cfg;
+    }
+    level = bm_log_level_parse(n.cfg.log_level);
+    if (level < 0 ||
+        bm_logsink_format_parse(n.cfg.log_format, &fmt) != BM_OK) {
+        fprintf(stderr, "blockv2 start: config: log.level/log.format: "
+                        "invalid value\n");
+        goto out_cfg;
+    }
+    bm_log_set_level((enum bm_log_level)level);
+    if (bm_logsink_new(&n.log, fmt, NULL, &em) == BM_OK) {
+        bm_logsink_install(n.log);
+    }
+    if (open_parts(&n, dev) != 0 || start_services(&n) != 0) {
+        (void)close_node(&n);
+        goto out_log;
+    }
+    {
+        char url[400];
+
+        rpc_url(&n, url, sizeof(url));
+        bm_log_info("node",
+                    "running home=%s chain_id=%s mode=%s rpc=%s da=%s "
+                    "metrics=%s",
+                    home, n.genesis.chain_id,
+                    n.cfg.aggregator ? "aggregator" : "full", url,
+                    n.cfg.da_address != NULL && n.cfg.da_address[0]
+                        ? n.cfg.da_address
+                        : "off",
+                    n.cfg.prometheus ? n.cfg.prometheus_listen_addr : "off");
+        if (dev) {
+            printf("\nblockv2 dev node is running (chain %s, home %s)\n"
+                   "  send a tx:   blockv2 tx send k=v     (or: curl -X POST "
+                   "--data 'k=v' %s/tx)\n"
+                   "  query:       curl %s/kv/k\n"
+                   "  status:      blockv2 status          (or: curl "
+                   "%s/status)\n"
+                   "  local DA:    %s\n"
+                   "Ctrl-C stops it; run the same command to continue, add "
+                   "--reset to start over.\n\n",
+                   n.genesis.chain_id, home, url, url, url, n.da_url);
+            fflush(stdout);
+        }
+    }
+    run_until_stopped(&n, &set);
+    rc = close_node(&n) == BM_OK ? 0 : 1;
+out_log:
+    if (n.log != NULL) {
+        bm_logsink_free(n.log);
+    }
+out_cfg:
+    bm_node_config_release(&n.cfg);
+out:
+    bm_free(av);
+    return rc;
+}

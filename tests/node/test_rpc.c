@@ -1,0 +1,797 @@
+/*
+ * RPC server over real HTTP (libcurl on 127.0.0.1) against a real store:
+ * Connect JSON shapes (field names from the proto/ files, protojson rules),
+ * errors, body limits, health, status, tx ingress; and with a running
+ * aggregator manager: /status actors and breakers, /health/ready, tx
+ * limiter.
+ */
+#include "rpc_test_util.h"
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "blockv2/da.h"
+#include "blockv2/manager.h"
+#include "exec/kv/ingress.h"
+#include "node/rpc.h"
+#include "util/hex.h"
+
+struct fx {
+    struct at_node n;
+    struct bm_rpc_server *srv;
+    uint16_t port;
+    struct bm_hash hash[4]; /* hash[h] of block h */
+    uint8_t signer_addr[32];
+};
+
+/* Read by the server's threads. */
+static atomic_uint_least64_t best_known;
+
+static uint64_t best_known_fn(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&best_known);
+}
+
+static void le64(uint8_t out[8], uint64_t v)
+{
+    bm_put_le64(out, v);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = bm_xcalloc(1, sizeof(*f));
+    struct at_opts o = {0};
+    struct bm_rpc_deps d = {0};
+    struct bm_errmsg em = {{0}};
+    static uint8_t h2[8];
+    static uint8_t d2[8];
+    static uint8_t incl[8];
+    const char *txs2[] = {"a=1", "b=2", NULL};
+    const char *txs3[] = {"c=3", NULL};
+    struct bm_store_meta_op meta2[3];
+    uint8_t pub[BM_PUBKEY_SIZE];
+    struct bm_hash addr;
+
+    at_node_open(&f->n, &o);
+    le64(h2, 7);
+    le64(d2, 8);
+    le64(incl, 2);
+    meta2[0] = (struct bm_store_meta_op){"rhb/2/h", h2, 8};
+    meta2[1] = (struct bm_store_meta_op){"rhb/2/d", d2, 8};
+    meta2[2] = (struct bm_store_meta_op){"d", incl, 8};
+    commit_block(&f->n, NULL, NULL, 0, &f->hash[1]);
+    commit_block(&f->n, txs2, meta2, 3, &f->hash[2]);
+    commit_block(&f->n, txs3, NULL, 0, &f->hash[3]);
+
+    bm_privkey_public(&f->n.key, pub);
+    bm_address_from_pubkey(pub, &addr);
+    memcpy(f->signer_addr, addr.b, 32);
+    d.store = f->n.store;
+    d.genesis = &f->n.genesis;
+    d.kv = f->n.kv;
+    d.header_namespace = "test-ns";
+    d.data_namespace = "test-ns-data";
+    d.signer_address = f->signer_addr;
+    d.signer_address_len = 32;
+    d.readiness_max_blocks_behind = 3;
+    d.best_known_height = best_known_fn;
+    assert_int_equal(bm_rpc_server_start(&f->srv, "127.0.0.1:0", &d, &em),
+                     BM_OK);
+    f->port = bm_rpc_server_port(f->srv);
+    assert_true(f->port > 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    bm_rpc_server_stop(f->srv);
+    at_node_close(&f->n, true);
+    bm_free(f);
+    return 0;
+}
+
+/* base64 (standard, padded) of p[0:n] into out. */
+static void b64(char *out, size_t cap, const uint8_t *p, size_t n)
+{
+    sodium_bin2base64(out, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+}
+
+static void expect_error(const struct http_resp *r, long status,
+                         const char *code, const char *msg_part)
+{
+    struct json_object *o;
+
+    if (r->status != status) {
+        fail_msg("status %ld, want %ld: %s", r->status, status, r->body);
+    }
+    o = json_of(r);
+    assert_string_equal(jstr(o, "code"), code);
+    if (msg_part != NULL && strstr(jstr(o, "message"), msg_part) == NULL) {
+        fail_msg("message '%s' lacks '%s'", jstr(o, "message"), msg_part);
+    }
+    json_object_put(o);
+}
+
+/* Only these members may appear in an object (protojson names). */
+static void only_keys(struct json_object *o, const char *const *allowed)
+{
+    json_object_object_foreach(o, k, v)
+    {
+        bool ok = false;
+
+        (void)v;
+        for (size_t i = 0; allowed[i] != NULL; i++) {
+            ok = ok || strcmp(k, allowed[i]) == 0;
+        }
+        if (!ok) {
+            fail_msg("unexpected member '%s'", k);
+        }
+    }
+}
+
+static void test_get_block_shape(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct json_object *o;
+    struct json_object *txs;
+    char want[64];
+    uint8_t pk[64];
+    size_t pklen = 0;
+    const char *s;
+    static const char *const header_keys[] = {
+        "version", "height", "time", "lastHeaderHash", "dataHash", "appHash",
+        "proposerAddress", "validatorHash", "chainId", NULL};
+    static const char *const sh_keys[] = {"header", "signature", "signer",
+                                          NULL};
+    static const char *const signer_keys[] = {"address", "pubKey", NULL};
+    static const char *const data_keys[] = {"metadata", "txs", NULL};
+    static const char *const meta_keys[] = {"chainId", "height", "time",
+                                            "lastDataHash", NULL};
+    static const char *const resp_keys[] = {"block", "headerDaHeight",
+                                            "dataDaHeight", NULL};
+
+    http_post_json(f->port, "/evnode.v1.StoreService/GetBlock",
+                   "{\"height\": \"2\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.ctype, "application/json"));
+    o = json_of(&r);
+    only_keys(o, resp_keys);
+    only_keys(jpath(o, "block.header"), sh_keys);
+    only_keys(jpath(o, "block.header.header"), header_keys);
+    only_keys(jpath(o, "block.header.signer"), signer_keys);
+    only_keys(jpath(o, "block.data"), data_keys);
+    only_keys(jpath(o, "block.data.metadata"), meta_keys);
+    /* 64-bit integers are strings */
+    assert_true(json_object_is_type(jpath(o, "block.header.header.height"),
+                                    json_type_string));
+    assert_string_equal(jstr(o, "block.header.header.height"), "2");
+    assert_string_equal(jstr(o, "block.header.header.chainId"),
+                        "test-chain");
+    assert_non_null(jpath(o, "block.header.header.version"));
+    assert_true(strspn(jstr(o, "block.header.header.time"), "0123456789") ==
+                strlen(jstr(o, "block.header.header.time")));
+    assert_string_equal(jstr(o, "headerDaHeight"), "7");
+    assert_string_equal(jstr(o, "dataDaHeight"), "8");
+    /* bytes are standard base64 */
+    b64(want, sizeof(want), f->hash[1].b, 32);
+    assert_string_equal(jstr(o, "block.header.header.lastHeaderHash"), want);
+    b64(want, sizeof(want), f->signer_addr, 32);
+    assert_string_equal(jstr(o, "block.header.signer.address"), want);
+    s = jstr(o, "block.header.signer.pubKey");
+    assert_int_equal(sodium_base642bin(pk, sizeof(pk), s, strlen(s), NULL,
+                                       &pklen, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL),
+                     0);
+    assert_int_equal(pklen, BM_LIBP2P_PUBKEY_SIZE);
+    assert_memory_equal(pk, "\x08\x01\x12\x20", 4);
+    s = jstr(o, "block.header.signature");
+    assert_int_equal(strlen(s), 88); /* 64 bytes */
+    assert_string_equal(jstr(o, "block.data.metadata.height"), "2");
+    txs = jpath(o, "block.data.txs");
+    assert_int_equal(json_object_array_length(txs), 2);
+    b64(want, sizeof(want), (const uint8_t *)"a=1", 3);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(txs,
+                                                                         0)),
+                        want);
+    json_object_put(o);
+    http_resp_release(&r);
+
+    /* Block 1: empty, no DA heights: zero fields are omitted. */
+    http_post_json(f->port, "/evnode.v1.StoreService/GetBlock",
+                   "{\"height\": 1}", &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    assert_null(jpath(o, "headerDaHeight"));
+    assert_null(jpath(o, "dataDaHeight"));
+    assert_null(jpath(o, "block.data.txs"));
+    assert_null(jpath(o, "block.header.header.lastHeaderHash"));
+    json_object_put(o);
+    http_resp_release(&r);
+}
+
+static void test_get_block_latest_and_hash(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct json_object *o;
+    char body[128];
+    char b[64];
+    const char *bodies[] = {"{}", "", "{\"height\":\"0\"}", " {\"height\":0} "};
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        http_post_json(f->port, "/evnode.v1.StoreService/GetBlock",
+                       bodies[i], &r);
+        assert_int_equal(r.status, 200);
+        o = json_of(&r);
+        assert_string_equal(jstr(o, "block.header.header.height"), "3");
+        json_object_put(o);
+        http_resp_release(&r);
+    }
+    /* by hash: standard padded, and URL-safe unpadded */
+    b64(b, sizeof(b), f->hash[2].b, 32);
+    snprintf(body, sizeof(body), "{\"hash\":\"%s\"}", b);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetBlock", body, &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    assert_string_equal(jstr(o, "block.header.header.height"), "2");
+    json_object_put(o);
+    http_resp_release(&r);
+    sodium_bin2base64(b, sizeof(b), f->hash[3].b, 32,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(body, sizeof(body), "{\"hash\":\"%s\"}", b);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetBlock", body, &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    assert_string_equal(jstr(o, "block.header.header.height"), "3");
+    json_object_put(o);
+    http_resp_release(&r);
+}
+
+static void test_get_block_errors(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    char body[128];
+    char b[64];
+    uint8_t zero[32] = {0};
+    const char *path = "/evnode.v1.StoreService/GetBlock";
+
+    http_post_json(f->port, path, "{\"height\":\"99\"}", &r);
+    expect_error(&r, 404, "not_found", NULL);
+    http_resp_release(&r);
+    b64(b, sizeof(b), zero, 32);
+    snprintf(body, sizeof(body), "{\"hash\":\"%s\"}", b);
+    http_post_json(f->port, path, body, &r);
+    expect_error(&r, 404, "not_found", NULL);
+    http_resp_release(&r);
+    snprintf(body, sizeof(body), "{\"height\":\"1\",\"hash\":\"%s\"}", b);
+    http_post_json(f->port, path, body, &r);
+    expect_error(&r, 400, "invalid_argument", "hash");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{\"height\":\"abc\"}", &r);
+    expect_error(&r, 400, "invalid_argument", "height");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{\"height\":-1}", &r);
+    expect_error(&r, 400, "invalid_argument", "height");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{\"height\":\"18446744073709551616\"}",
+                   &r);
+    expect_error(&r, 400, "invalid_argument", "height");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{\"hash\":\"AAAA\"}", &r);
+    expect_error(&r, 400, "invalid_argument", "hash");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{\"hash\":\"!!!\"}", &r);
+    expect_error(&r, 400, "invalid_argument", "hash");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{\"heigth\":\"1\"}", &r);
+    expect_error(&r, 400, "invalid_argument", "heigth");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{\"height\":", &r);
+    expect_error(&r, 400, "invalid_argument", "body");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "[1]", &r);
+    expect_error(&r, 400, "invalid_argument", "body");
+    http_resp_release(&r);
+    http_post_json(f->port, path, "{} x", &r);
+    expect_error(&r, 400, "invalid_argument", "trailing");
+    http_resp_release(&r);
+}
+
+static void test_protocol_errors(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    char *big;
+    size_t n = BM_RPC_MAX_BODY + 4096;
+
+    /* wrong content type, wrong method, unknown procedure, unknown path */
+    http_do(f->port, "POST", "/evnode.v1.StoreService/GetState",
+            "application/proto", "", 0, NULL, &r);
+    assert_int_equal(r.status, 415);
+    http_resp_release(&r);
+    http_do(f->port, "POST", "/evnode.v1.StoreService/GetState", NULL, "{}",
+            2, NULL, &r);
+    assert_int_equal(r.status, 415);
+    http_resp_release(&r);
+    http_get(f->port, "/evnode.v1.StoreService/GetState", &r);
+    assert_int_equal(r.status, 405);
+    http_resp_release(&r);
+    http_post_json(f->port, "/evnode.v1.StoreService/Nope", "{}", &r);
+    expect_error(&r, 404, "unimplemented", NULL);
+    http_resp_release(&r);
+    http_get(f->port, "/nope", &r);
+    assert_int_equal(r.status, 404);
+    http_resp_release(&r);
+
+    /* oversize body: declared length, then chunked */
+    big = bm_xmalloc(n);
+    memset(big, ' ', n);
+    http_do(f->port, "POST", "/evnode.v1.StoreService/GetBlock",
+            "application/json", big, n, NULL, &r);
+    expect_error(&r, 413, "resource_exhausted", "body");
+    http_resp_release(&r);
+    http_do(f->port, "POST", "/evnode.v1.StoreService/GetBlock",
+            "application/json", big, n, "Transfer-Encoding: chunked", &r);
+    expect_error(&r, 413, "resource_exhausted", "body");
+    http_resp_release(&r);
+    bm_free(big);
+    /* the server still answers afterwards */
+    http_get(f->port, "/health/live", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_release(&r);
+}
+
+static void test_get_state(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct json_object *o;
+    char want[64];
+    const char *t;
+    static const char *const state_keys[] = {
+        "version", "chainId", "initialHeight", "lastBlockHeight",
+        "lastBlockTime", "daHeight", "appHash", "lastHeaderHash",
+        "nextProposerAddress", NULL};
+
+    http_post_json(f->port, "/evnode.v1.StoreService/GetState", "{}", &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    only_keys(jpath(o, "state"), state_keys);
+    assert_string_equal(jstr(o, "state.chainId"), "test-chain");
+    assert_string_equal(jstr(o, "state.initialHeight"), "1");
+    assert_string_equal(jstr(o, "state.lastBlockHeight"), "3");
+    b64(want, sizeof(want), f->hash[3].b, 32);
+    assert_string_equal(jstr(o, "state.lastHeaderHash"), want);
+    /* RFC 3339 UTC, 0/3/6/9 fraction digits */
+    t = jstr(o, "state.lastBlockTime");
+    assert_true(strlen(t) >= 20);
+    assert_int_equal(t[4], '-');
+    assert_int_equal(t[10], 'T');
+    assert_int_equal(t[strlen(t) - 1], 'Z');
+    if (strlen(t) > 20) {
+        size_t frac = strlen(t) - 21;
+
+        assert_int_equal(t[19], '.');
+        assert_true(frac == 3 || frac == 6 || frac == 9);
+    }
+    json_object_put(o);
+    http_resp_release(&r);
+}
+
+static void test_metadata(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct json_object *o;
+    uint8_t v[8];
+    char want[32];
+    struct bm_errmsg em = {{0}};
+
+    le64(v, 2);
+    b64(want, sizeof(want), v, 8);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetMetadata",
+                   "{\"key\":\"d\"}", &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    assert_string_equal(jstr(o, "value"), want);
+    json_object_put(o);
+    http_resp_release(&r);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetMetadata",
+                   "{\"key\":\"no-such-key\"}", &r);
+    expect_error(&r, 404, "not_found", NULL);
+    http_resp_release(&r);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetMetadata", "{}", &r);
+    expect_error(&r, 400, "invalid_argument", "key");
+    http_resp_release(&r);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetMetadata",
+                   "{\"key\":5}", &r);
+    expect_error(&r, 400, "invalid_argument", "key");
+    http_resp_release(&r);
+
+    /* genesis DA height: absent, then present */
+    http_post_json(f->port, "/evnode.v1.StoreService/GetGenesisDaHeight",
+                   "{}", &r);
+    expect_error(&r, 404, "not_found", NULL);
+    http_resp_release(&r);
+    le64(v, 12345);
+    assert_int_equal(bm_store_put_meta(f->n.store, "gdh", v, 8, &em), BM_OK);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetGenesisDaHeight",
+                   "{}", &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    assert_string_equal(jstr(o, "height"), "12345");
+    json_object_put(o);
+    http_resp_release(&r);
+    assert_int_equal(bm_store_put_meta(f->n.store, "gdh", v, 3, &em), BM_OK);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetGenesisDaHeight",
+                   "{}", &r);
+    expect_error(&r, 404, "not_found", NULL);
+    http_resp_release(&r);
+    assert_int_equal(bm_store_put_meta(f->n.store, "gdh", NULL, 0, &em),
+                     BM_OK);
+}
+
+static void test_config_service(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct json_object *o;
+    struct bm_da_namespace ns;
+    char hex[2 * BM_DA_NS_LEN + 1];
+    char want[64];
+    struct bm_rpc_server *s2 = NULL;
+    struct bm_rpc_deps d = {0};
+
+    http_post_json(f->port, "/evnode.v1.ConfigService/GetNamespace", "{}",
+                   &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    bm_da_namespace_from_string(&ns, "test-ns", 7);
+    bm_hex_encode(hex, ns.b, sizeof(ns.b));
+    assert_string_equal(jstr(o, "headerNamespace"), hex);
+    bm_da_namespace_from_string(&ns, "test-ns-data", 12);
+    bm_hex_encode(hex, ns.b, sizeof(ns.b));
+    assert_string_equal(jstr(o, "dataNamespace"), hex);
+    json_object_put(o);
+    http_resp_release(&r);
+
+    http_post_json(f->port, "/evnode.v1.ConfigService/GetSignerInfo", "{}",
+                   &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    b64(want, sizeof(want), f->signer_addr, 32);
+    assert_string_equal(jstr(o, "address"), want);
+    json_object_put(o);
+    http_resp_release(&r);
+    /* Empty requests take no fields. */
+    http_post_json(f->port, "/evnode.v1.ConfigService/GetSignerInfo",
+                   "{\"x\":1}", &r);
+    expect_error(&r, 400, "invalid_argument", "x");
+    http_resp_release(&r);
+
+    /* No signer: unavailable; no data namespace: the header one. */
+    d.store = f->n.store;
+    d.header_namespace = "only-ns";
+    assert_int_equal(bm_rpc_server_start(&s2, "127.0.0.1:0", &d, NULL),
+                     BM_OK);
+    http_post_json(bm_rpc_server_port(s2),
+                   "/evnode.v1.ConfigService/GetSignerInfo", "{}", &r);
+    expect_error(&r, 503, "unavailable", NULL);
+    http_resp_release(&r);
+    http_post_json(bm_rpc_server_port(s2),
+                   "/evnode.v1.ConfigService/GetNamespace", "{}", &r);
+    o = json_of(&r);
+    assert_string_equal(jstr(o, "headerNamespace"),
+                        jstr(o, "dataNamespace"));
+    json_object_put(o);
+    http_resp_release(&r);
+    /* no kv: /tx is not served */
+    http_post_json(bm_rpc_server_port(s2), "/tx", "{\"tx\":\"k=v\"}", &r);
+    assert_int_equal(r.status, 404);
+    http_resp_release(&r);
+    bm_rpc_server_stop(s2);
+}
+
+static void test_health(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct bm_rpc_server *s2 = NULL;
+    struct bm_rpc_deps d = {0};
+    struct at_node fresh;
+    struct at_opts o = {0};
+
+    http_get(f->port, "/health/live", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "OK\n");
+    http_resp_release(&r);
+
+    atomic_store(&best_known, 3);
+    http_get(f->port, "/health/ready", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "READY\n");
+    http_resp_release(&r);
+    atomic_store(&best_known, 6); /* 3 behind: still ready */
+    http_get(f->port, "/health/ready", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_release(&r);
+    atomic_store(&best_known, 7);
+    http_get(f->port, "/health/ready", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "UNREADY: behind best-known head\n");
+    http_resp_release(&r);
+    atomic_store(&best_known, 0);
+    http_get(f->port, "/health/ready", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "UNREADY: best-known height unknown\n");
+    http_resp_release(&r);
+
+    /* Aggregator: the last block must be recent (5 x block time). */
+    d.store = f->n.store;
+    d.aggregator = true;
+    d.block_time_ms = 1;
+    assert_int_equal(bm_rpc_server_start(&s2, "127.0.0.1:0", &d, NULL),
+                     BM_OK);
+    at_sleep_ms(50);
+    http_get(bm_rpc_server_port(s2), "/health/ready", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "UNREADY: aggregator not producing blocks "
+                                "at expected rate\n");
+    http_resp_release(&r);
+    bm_rpc_server_stop(s2);
+    d.block_time_ms = 3600 * 1000;
+    assert_int_equal(bm_rpc_server_start(&s2, "127.0.0.1:0", &d, NULL),
+                     BM_OK);
+    http_get(bm_rpc_server_port(s2), "/health/ready", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_release(&r);
+    bm_rpc_server_stop(s2);
+
+    /* A fresh node: live, not ready, empty store errors. */
+    at_node_open(&fresh, &o);
+    memset(&d, 0, sizeof(d));
+    d.store = fresh.store;
+    assert_int_equal(bm_rpc_server_start(&s2, "127.0.0.1:0", &d, NULL),
+                     BM_OK);
+    http_get(bm_rpc_server_port(s2), "/health/live", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_release(&r);
+    http_get(bm_rpc_server_port(s2), "/health/ready", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "UNREADY: no blocks yet\n");
+    http_resp_release(&r);
+    http_post_json(bm_rpc_server_port(s2), "/evnode.v1.StoreService/GetBlock",
+                   "{}", &r);
+    expect_error(&r, 404, "not_found", "empty");
+    http_resp_release(&r);
+    bm_rpc_server_stop(s2);
+    at_node_close(&fresh, true);
+}
+
+static void test_status_store_only(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct json_object *o;
+    char hex[65];
+    struct bm_state st = {0};
+
+    http_get(f->port, "/status", &r);
+    assert_int_equal(r.status, 200);
+    o = json_of(&r);
+    assert_int_equal(json_object_get_int64(jpath(o, "height")), 3);
+    assert_int_equal(json_object_get_int64(jpath(o, "da_included_height")),
+                     2);
+    bm_hex_encode(hex, f->hash[3].b, 32);
+    assert_string_equal(jstr(o, "last_header_hash"), hex);
+    at_latest_state(&f->n, &st);
+    bm_hex_encode(hex, st.app_hash.ptr, st.app_hash.len);
+    assert_string_equal(jstr(o, "app_hash"), hex);
+    bm_state_release(&st);
+    assert_false(json_object_get_boolean(jpath(o, "aggregator")));
+    assert_int_equal(json_object_get_int(jpath(o, "peers")), 0);
+    assert_int_equal(json_object_array_length(jpath(o, "actors")), 0);
+    assert_non_null(jpath(o, "breakers"));
+    json_object_put(o);
+    http_resp_release(&r);
+}
+
+static void test_tx_ingress(void **state)
+{
+    struct fx *f = *state;
+    struct http_resp r;
+    struct json_object *o;
+
+    http_post_json(f->port, "/tx", "{\"tx\":\"key1=value1\"}", &r);
+    assert_int_equal(r.status, 202);
+    o = json_of(&r);
+    assert_int_equal(strlen(jstr(o, "hash")), 64);
+    json_object_put(o);
+    http_resp_release(&r);
+    http_do(f->port, "POST", "/tx", "text/plain", "key1=value1", 11, NULL,
+            &r);
+    assert_int_equal(r.status, 409); /* already in the mempool */
+    http_resp_release(&r);
+    http_post_json(f->port, "/tx", "{\"tx\":", &r);
+    assert_int_equal(r.status, 400);
+    http_resp_release(&r);
+    http_get(f->port, "/tx", &r);
+    assert_int_equal(r.status, 405);
+    http_resp_release(&r);
+    http_get(f->port, "/kv/never-written", &r);
+    assert_int_equal(r.status, 404);
+    http_resp_release(&r);
+}
+
+static void test_listen_errors(void **state)
+{
+    struct fx *f = *state;
+    struct bm_errmsg em = {{0}};
+    struct bm_rpc_server *s2 = NULL;
+    struct bm_rpc_deps d = {0};
+    char addr[64];
+    int fd;
+    uint16_t port;
+
+    (void)f;
+    assert_int_equal(bm_node_listen("nonsense", "rpc.address", &fd, &port,
+                                    &em),
+                     BM_EINVAL);
+    assert_non_null(strstr(em.msg, "rpc.address"));
+    assert_int_equal(bm_node_listen("127.0.0.1:99999", "x", &fd, &port, &em),
+                     BM_EINVAL);
+    assert_int_equal(bm_node_listen("127.0.0.1:", "x", &fd, &port, &em),
+                     BM_EINVAL);
+    assert_int_equal(bm_node_listen("tcp://127.0.0.1:0", "x", &fd, &port,
+                                    &em),
+                     BM_OK);
+    assert_true(port > 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)port);
+    d.store = f->n.store;
+    assert_int_equal(bm_rpc_server_start(&s2, addr, &d, &em), BM_ESYS);
+    close(fd);
+    assert_int_equal(bm_rpc_server_start(&s2, "127.0.0.1:0", NULL, &em),
+                     BM_EINVAL);
+}
+
+/* ---- with a running aggregator manager ---- */
+
+struct mfx {
+    struct at_node n;
+    struct bm_manager *m;
+};
+
+static bool height_at_least_2(void *arg)
+{
+    struct mfx *x = arg;
+    uint64_t h = 0;
+
+    return bm_manager_get_store_height(x->m, &h) == BM_OK && h >= 2;
+}
+
+static void test_with_manager(void **state)
+{
+    struct mfx x;
+    struct at_opts o = {0};
+    struct bm_manager_params p;
+    struct bm_errmsg em = {{0}};
+    struct bm_rpc_server *s = NULL;
+    struct bm_rpc_deps d = {0};
+    struct http_resp r;
+    struct json_object *js;
+    struct json_object *actors;
+    bool saw_state = false;
+    enum bm_err err;
+
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    o.aggregator = true;
+    at_node_open(&x.n, &o);
+    x.n.cfg.block_time_ms = 100;
+    x.n.cfg.tx_rate = 1;
+    x.n.cfg.tx_burst = 1;
+    memset(&p, 0, sizeof(p));
+    p.signer = &x.n.key;
+    p.config = &x.n.cfg;
+    p.genesis = &x.n.genesis;
+    p.store = x.n.store;
+    p.exec = &x.n.exec;
+    p.seq = x.n.seq;
+    p.gas_price = -1;
+    err = bm_manager_new(&x.m, &p, &em);
+    if (err != BM_OK) {
+        fail_msg("manager new: %s", bm_errmsg_str(&em, err));
+    }
+    err = bm_manager_start(x.m, &em);
+    if (err != BM_OK) {
+        fail_msg("manager start: %s", bm_errmsg_str(&em, err));
+    }
+    d.store = x.n.store;
+    d.manager = x.m;
+    d.kv = x.n.kv;
+    d.aggregator = true;
+    d.block_time_ms = 100;
+    d.readiness_max_blocks_behind = 3;
+    assert_int_equal(bm_rpc_server_start(&s, "127.0.0.1:0", &d, &em), BM_OK);
+    assert_true(at_wait(height_at_least_2, &x, 60000));
+
+    http_get(bm_rpc_server_port(s), "/status", &r);
+    assert_int_equal(r.status, 200);
+    js = json_of(&r);
+    assert_true(json_object_get_int64(jpath(js, "height")) >= 2);
+    assert_true(json_object_get_boolean(jpath(js, "aggregator")));
+    assert_string_equal(jstr(js, "breakers.da"), "closed");
+    assert_string_equal(jstr(js, "breakers.exec"), "closed");
+    assert_int_equal(strlen(jstr(js, "last_header_hash")), 64);
+    actors = jpath(js, "actors");
+    assert_true(json_object_array_length(actors) > 0);
+    for (size_t i = 0; i < json_object_array_length(actors); i++) {
+        struct json_object *a = json_object_array_get_idx(actors, i);
+
+        assert_non_null(jpath(a, "depth"));
+        assert_non_null(jpath(a, "capacity"));
+        assert_non_null(jpath(a, "handled"));
+        assert_non_null(jpath(a, "restarts"));
+        saw_state = saw_state || strcmp(jstr(a, "name"), "state") == 0;
+    }
+    assert_true(saw_state);
+    json_object_put(js);
+    http_resp_release(&r);
+
+    /* Producing every 100 ms: ready (5 x block time, generous on a loaded
+     * machine thanks to the retry loop). */
+    for (int i = 0; i < 100; i++) {
+        http_get(bm_rpc_server_port(s), "/health/ready", &r);
+        if (r.status == 200) {
+            break;
+        }
+        http_resp_release(&r);
+        at_sleep_ms(100);
+    }
+    assert_int_equal(r.status, 200);
+    http_resp_release(&r);
+
+    /* The tx limiter (burst 1, 1/s): a quick second tx is refused. */
+    http_post_json(bm_rpc_server_port(s), "/tx", "{\"tx\":\"lim1=a\"}", &r);
+    assert_int_equal(r.status, 202);
+    http_resp_release(&r);
+    http_post_json(bm_rpc_server_port(s), "/tx", "{\"tx\":\"lim2=b\"}", &r);
+    assert_int_equal(r.status, 429);
+    http_resp_release(&r);
+
+    bm_rpc_server_stop(s);
+    assert_int_equal(bm_manager_stop(x.m, &em), BM_OK);
+    bm_manager_free(x.m);
+    at_node_close(&x.n, true);
+}
+
+#define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FX(test_get_block_shape),
+        FX(test_get_block_latest_and_hash),
+        FX(test_get_block_errors),
+        FX(test_protocol_errors),
+        FX(test_get_state),
+        FX(test_metadata),
+        FX(test_config_service),
+        FX(test_health),
+        FX(test_status_store_only),
+        FX(test_tx_ingress),
+        FX(test_listen_errors),
+        cmocka_unit_test(test_with_manager),
+    };
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return BM_TEST_RUN(tests);
+}
