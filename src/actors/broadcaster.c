@@ -36,8 +36,7 @@ static int validate_block(const void *payload, struct bm_errmsg *em)
 
     if (b->blk == NULL) {
         return bm_errf(em, BM_EINVAL,
-                       "broadcaster_block.blk: got NULL, want "
-                       "a block");
+                       "broadcaster_block.blk: got NULL, want a block");
     }
     return BM_OK;
 }
