@@ -2,9 +2,10 @@
 # The run command: installs what is missing, builds a release binary, and
 # runs the node's main job on embedded defaults.
 #
-# Until the node (issue "The node") lands, the main job is: print the
-# version and decode the sample blocks in samples/ with `blockv2 inspect`.
-# Once `blockv2 start --dev` exists this script runs it instead.
+# The main job is `blockv2 start --dev`: an aggregator with the KV executor,
+# the built-in local DA server and the RPC in ./.blockv2-dev (extra
+# arguments are passed on, e.g. --reset). Builds without the node command
+# fall back to decoding the samples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
