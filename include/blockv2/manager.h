@@ -40,6 +40,7 @@
 struct bm_errmsg;
 struct bm_manager;
 struct bm_actor_system;
+struct bm_limiter_stats;
 
 /* Block-manager configuration (ev-node config keys in brackets). Zero
  * values mean the default given. Times are milliseconds. */
@@ -239,6 +240,10 @@ int bm_manager_breaker_state(struct bm_manager *m, const char *name);
 /* Admission check for tx ingress (the tx limiter): true if n txs may be
  * accepted now. */
 bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n);
+/* Snapshot of a limiter by name ("tx": tx ingress, "reaper") into *out;
+ * false if unknown. Never blocks. Any thread. */
+bool bm_manager_limiter_stats(struct bm_manager *m, const char *name,
+                              struct bm_limiter_stats *out);
 
 /* ---- testing ---- */
 

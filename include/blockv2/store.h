@@ -70,6 +70,11 @@ struct bm_store_options {
     bool read_only;      /* MDB_RDONLY; shared lock; writes: BM_EREADONLY */
     size_t map_size;     /* initial map size; 0: BM_STORE_DEFAULT_MAP_SIZE */
     size_t max_map_size; /* growth limit; 0: BM_STORE_DEFAULT_MAX_MAP_SIZE */
+    /* MDB_NOMETASYNC: one flush per commit instead of two. A crash of the
+     * process loses nothing, but a power loss or kernel crash may undo the
+     * LAST acknowledged commit (never tear one). Default false: every
+     * acknowledged commit survives power loss. See docs/STORE.md. */
+    bool no_meta_sync;
 };
 
 /*

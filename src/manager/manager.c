@@ -412,6 +412,23 @@ bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n)
     return bm_limiter_allow_n(m->env.tx_limiter, n);
 }
 
+bool bm_manager_limiter_stats(struct bm_manager *m, const char *name,
+                              struct bm_limiter_stats *out)
+{
+    struct bm_limiter *l = NULL;
+
+    if (strcmp(name, "tx") == 0) {
+        l = m->env.tx_limiter;
+    } else if (strcmp(name, "reaper") == 0) {
+        l = m->env.reaper_limiter;
+    }
+    if (l == NULL) {
+        return false;
+    }
+    bm_limiter_stats(l, out);
+    return true;
+}
+
 enum bm_err bm_manager_debug_crash_actor(struct bm_manager *m,
                                          const char *name)
 {

@@ -473,20 +473,31 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
         (void)bm_meta_get_u64(cfg->store, BM_META_DA_INCLUDED,
                               &snap.m.da_included_height, NULL);
     }
-    if (cfg->n_limiters > 0) {
-        lim = bm_xcalloc(cfg->n_limiters, sizeof(*lim));
-        for (size_t i = 0; i < cfg->n_limiters; i++) {
-            struct bm_limiter_stats ls;
+    /* The manager's limiters, then the node's own. */
+    lim = bm_xcalloc(cfg->n_limiters + 2, sizeof(*lim));
+    for (size_t i = 0; cfg->manager != NULL && i < 2; i++) {
+        static const char *const names[] = {"tx", "reaper"};
+        struct bm_limiter_stats ls;
 
-            bm_limiter_stats(cfg->limiters[i], &ls);
-            lim[i].name = bm_limiter_name(cfg->limiters[i]);
-            lim[i].tokens = ls.tokens;
-            lim[i].allowed = ls.allowed;
-            lim[i].limited = ls.limited;
+        if (bm_manager_limiter_stats(cfg->manager, names[i], &ls)) {
+            lim[snap.n_limiters].name = names[i];
+            lim[snap.n_limiters].tokens = ls.tokens;
+            lim[snap.n_limiters].allowed = ls.allowed;
+            lim[snap.n_limiters].limited = ls.limited;
+            snap.n_limiters++;
         }
-        snap.limiters = lim;
-        snap.n_limiters = cfg->n_limiters;
     }
+    for (size_t i = 0; i < cfg->n_limiters; i++) {
+        struct bm_limiter_stats ls;
+
+        bm_limiter_stats(cfg->limiters[i], &ls);
+        lim[snap.n_limiters].name = bm_limiter_name(cfg->limiters[i]);
+        lim[snap.n_limiters].tokens = ls.tokens;
+        lim[snap.n_limiters].allowed = ls.allowed;
+        lim[snap.n_limiters].limited = ls.limited;
+        snap.n_limiters++;
+    }
+    snap.limiters = lim;
     err = bm_metrics_render(&snap, out);
     bm_free(lim);
     bm_free(actors);

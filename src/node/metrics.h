@@ -86,7 +86,8 @@ struct bm_metrics_config {
 
 /*
  * Collects a snapshot from cfg's manager (metrics, pending counts, actor
- * snapshot, breakers "da" and "exec") or store, and renders it into *out
+ * snapshot, breakers "da" and "exec", limiters "tx" and "reaper") or
+ * store, plus cfg's own limiters, and renders it into *out
  * (released first; returns owned). May block briefly (store reads).
  */
 enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,

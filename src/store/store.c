@@ -24,9 +24,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Reset read transactions kept for reuse (mdb_txn_renew is much cheaper
- * than mdb_txn_begin: the reader slot is kept). */
-#define RTXN_POOL 16
+/*
+ * Readers are spread over RSHARDS shards by thread (a thread always uses
+ * the same shard), so that two reader threads do not bounce one lock's
+ * cache line on every read. Each shard has its own remap lock (readers hold
+ * it shared for the life of a read txn; the writer takes every shard's lock
+ * exclusively, in order, to remap) and a small free list of reset read
+ * txns (mdb_txn_renew is much cheaper than mdb_txn_begin: the reader slot
+ * is kept).
+ */
+#define RSHARDS 8
+#define RSHARD_POOL 2
+
+struct rshard {
+    pthread_rwlock_t lock;
+    /* A slot is taken with an exchange and filled with a compare-exchange. */
+    _Atomic(MDB_txn *) pool[RSHARD_POOL];
+    char pad[64]; /* keeps two shards' fields off one cache line */
+};
 
 struct bm_store {
     MDB_env *env;
@@ -36,13 +51,10 @@ struct bm_store {
     char *dir;                 /* <home>/data */
     atomic_size_t map_size;
     size_t max_map_size;
-    /* Readers hold it shared for the life of a read txn; the writer takes
-     * it exclusively to remap (mdb_env_set_mapsize needs no active txn). */
-    pthread_rwlock_t remap_lock;
     pthread_mutex_t write_mu;  /* serialises writers (see store.h) */
-    /* Lock-free free list of reset read txns: a slot is taken with an
-     * exchange and filled with a compare-exchange. */
-    _Atomic(MDB_txn *) pool[RTXN_POOL];
+    /* Remap locks and pooled read txns (mdb_env_set_mapsize needs no
+     * active txn in the process), see RSHARDS. */
+    struct rshard shard[RSHARDS];
 };
 
 struct bm_store_iter {
@@ -109,22 +121,35 @@ static int mdb_errf(struct bm_errmsg *em, int rc, const char *what,
 
 size_t bm__store_key_height(char *buf, char kind, uint64_t height)
 {
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
     char digits[20];
-    size_t n = 0;
+    size_t i = sizeof(digits), n;
 
-    /* Hand-rolled: snprintf was ~10% of a block read. */
-    do {
-        digits[n++] = (char)('0' + height % 10);
-        height /= 10;
-    } while (height != 0);
+    /* Hand-rolled, two digits per division: snprintf was ~10% of a block
+     * read, and a digit-at-a-time loop still ~5%. */
+    while (height >= 100) {
+        unsigned r = (unsigned)(height % 100);
+
+        height /= 100;
+        digits[--i] = pairs[2 * r + 1];
+        digits[--i] = pairs[2 * r];
+    }
+    if (height >= 10) {
+        digits[--i] = pairs[2 * height + 1];
+        digits[--i] = pairs[2 * height];
+    } else {
+        digits[--i] = (char)('0' + height);
+    }
+    n = sizeof(digits) - i;
     buf[0] = '/';
     buf[1] = '0';
     buf[2] = '/';
     buf[3] = kind;
     buf[4] = '/';
-    for (size_t i = 0; i < n; i++) {
-        buf[5 + i] = digits[n - 1 - i];
-    }
+    memcpy(buf + 5, digits + i, n);
     buf[5 + n] = '\0';
     return 5 + n;
 }
@@ -274,12 +299,17 @@ static enum bm_err make_dir(const char *home, const char *dir, bool read_only,
 }
 
 static enum bm_err open_env(struct bm_store *s, size_t map_size,
-                            struct bm_errmsg *em)
+                            bool no_meta_sync, struct bm_errmsg *em)
 {
     unsigned flags = MDB_NOTLS;
     MDB_txn *txn = NULL;
     MDB_envinfo info;
     int rc;
+
+    if (no_meta_sync && !s->read_only) {
+        /* One flush per commit: see store.h and docs/STORE.md. */
+        flags |= MDB_NOMETASYNC;
+    }
 
     if (s->read_only) {
         /* The shared flock excludes every writer, so LMDB's own lock file
@@ -351,16 +381,18 @@ enum bm_err bm_store_open(struct bm_store **out, const char *home,
         return bm_errf(em, BM_ENOMEM, "out of memory");
     }
     s->lock_fd = -1;
-    for (size_t i = 0; i < RTXN_POOL; i++) {
-        atomic_init(&s->pool[i], NULL);
-    }
     s->read_only = o.read_only;
     s->max_map_size = o.max_map_size;
     pthread_rwlockattr_init(&ra);
     /* Writer preference: a remap must not starve behind steady readers. */
     pthread_rwlockattr_setkind_np(&ra,
                                   PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&s->remap_lock, &ra);
+    for (size_t i = 0; i < RSHARDS; i++) {
+        pthread_rwlock_init(&s->shard[i].lock, &ra);
+        for (size_t j = 0; j < RSHARD_POOL; j++) {
+            atomic_init(&s->shard[i].pool[j], NULL);
+        }
+    }
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->write_mu, NULL);
     s->dir = path_join(home, "data");
@@ -376,7 +408,7 @@ enum bm_err bm_store_open(struct bm_store **out, const char *home,
     if (err != BM_OK) {
         goto fail;
     }
-    err = open_env(s, o.map_size, em);
+    err = open_env(s, o.map_size, o.no_meta_sync, em);
     if (err != BM_OK) {
         goto fail;
     }
@@ -392,11 +424,13 @@ void bm_store_close(struct bm_store *s)
     if (s == NULL) {
         return;
     }
-    for (size_t i = 0; i < RTXN_POOL; i++) {
-        MDB_txn *txn = atomic_exchange(&s->pool[i], NULL);
+    for (size_t i = 0; i < RSHARDS; i++) {
+        for (size_t j = 0; j < RSHARD_POOL; j++) {
+            MDB_txn *txn = atomic_exchange(&s->shard[i].pool[j], NULL);
 
-        if (txn != NULL) {
-            mdb_txn_abort(txn);
+            if (txn != NULL) {
+                mdb_txn_abort(txn);
+            }
         }
     }
     if (s->env != NULL) {
@@ -406,7 +440,9 @@ void bm_store_close(struct bm_store *s)
         close(s->lock_fd); /* releases the flock */
     }
     pthread_mutex_destroy(&s->write_mu);
-    pthread_rwlock_destroy(&s->remap_lock);
+    for (size_t i = 0; i < RSHARDS; i++) {
+        pthread_rwlock_destroy(&s->shard[i].lock);
+    }
     bm_free(s->dir);
     bm_free(s);
 }
@@ -423,16 +459,45 @@ MDB_dbi bm__store_dbi(const struct bm_store *s)
 
 /* ---- read transactions ---- */
 
+/* This thread's shard: assigned round-robin on its first read. */
+static struct rshard *my_shard(struct bm_store *s)
+{
+    static atomic_uint next_shard;
+    static _Thread_local unsigned mine = UINT_MAX;
+
+    if (mine == UINT_MAX) {
+        mine = atomic_fetch_add_explicit(&next_shard, 1,
+                                         memory_order_relaxed) % RSHARDS;
+    }
+    return &s->shard[mine];
+}
+
+/* Excludes every reader (for a remap). */
+static void remap_lock_all(struct bm_store *s)
+{
+    for (size_t i = 0; i < RSHARDS; i++) {
+        pthread_rwlock_wrlock(&s->shard[i].lock);
+    }
+}
+
+static void remap_unlock_all(struct bm_store *s)
+{
+    for (size_t i = RSHARDS; i-- > 0;) {
+        pthread_rwlock_unlock(&s->shard[i].lock);
+    }
+}
+
 enum bm_err bm__store_rtxn_begin(struct bm_store *s, MDB_txn **out,
                                  struct bm_errmsg *em)
 {
+    struct rshard *sh = my_shard(s);
     MDB_txn *txn = NULL;
     int rc;
 
-    pthread_rwlock_rdlock(&s->remap_lock);
-    for (size_t i = 0; i < RTXN_POOL && txn == NULL; i++) {
-        if (atomic_load_explicit(&s->pool[i], memory_order_relaxed) != NULL) {
-            txn = atomic_exchange(&s->pool[i], NULL);
+    pthread_rwlock_rdlock(&sh->lock);
+    for (size_t i = 0; i < RSHARD_POOL && txn == NULL; i++) {
+        if (atomic_load_explicit(&sh->pool[i], memory_order_relaxed) != NULL) {
+            txn = atomic_exchange(&sh->pool[i], NULL);
         }
     }
     if (txn != NULL) {
@@ -444,7 +509,7 @@ enum bm_err bm__store_rtxn_begin(struct bm_store *s, MDB_txn **out,
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     }
     if (rc != 0) {
-        pthread_rwlock_unlock(&s->remap_lock);
+        pthread_rwlock_unlock(&sh->lock);
         *out = NULL;
         return mdb_errf(em, rc, "cannot begin read transaction", NULL);
     }
@@ -454,24 +519,52 @@ enum bm_err bm__store_rtxn_begin(struct bm_store *s, MDB_txn **out,
 
 void bm__store_rtxn_end(struct bm_store *s, MDB_txn *txn)
 {
+    struct rshard *sh = my_shard(s);
+
     if (txn == NULL) {
         return;
     }
     mdb_txn_reset(txn);
-    for (size_t i = 0; i < RTXN_POOL && txn != NULL; i++) {
+    for (size_t i = 0; i < RSHARD_POOL && txn != NULL; i++) {
         MDB_txn *empty = NULL;
 
-        if (atomic_compare_exchange_strong(&s->pool[i], &empty, txn)) {
+        if (atomic_compare_exchange_strong(&sh->pool[i], &empty, txn)) {
             txn = NULL;
         }
     }
     if (txn != NULL) {
         mdb_txn_abort(txn);
     }
-    pthread_rwlock_unlock(&s->remap_lock);
+    pthread_rwlock_unlock(&sh->lock);
 }
 
-/* Copies the value of key into *out (released first). */
+/* Copies n bytes from p into *out, reusing its memory when it has the
+ * same length (a reader that reads block after block into one blockbuf
+ * then allocates nothing). On ENOMEM *out is released. */
+static enum bm_err copy_out(struct bm_buf *out, const void *p, size_t n,
+                            const char *key, struct bm_errmsg *em)
+{
+    if (n == 0) {
+        bm_buf_release(out);
+        return BM_OK;
+    }
+    if (out->ptr == NULL || out->len != n) {
+        uint8_t *q = out->ptr != NULL ? bm_realloc(out->ptr, n)
+                                      : bm_malloc(n);
+
+        if (q == NULL) {
+            bm_buf_release(out);
+            return bm_errf(em, BM_ENOMEM, "out of memory reading '%s'", key);
+        }
+        out->ptr = q;
+        out->len = n;
+    }
+    memcpy(out->ptr, p, n);
+    return BM_OK;
+}
+
+/* Copies the value of key into *out (its old contents replaced; released
+ * on error). */
 static enum bm_err get_copy(struct bm_store *s, MDB_txn *txn, const char *key,
                             size_t klen, struct bm_buf *out,
                             struct bm_errmsg *em)
@@ -479,17 +572,15 @@ static enum bm_err get_copy(struct bm_store *s, MDB_txn *txn, const char *key,
     MDB_val k = kv(key, klen), v;
     int rc = mdb_get(txn, s->dbi, &k, &v);
 
-    bm_buf_release(out);
     if (rc == MDB_NOTFOUND) {
+        bm_buf_release(out);
         return bm_errf(em, BM_ENOTFOUND, "'%s' not found", key);
     }
     if (rc != 0) {
+        bm_buf_release(out);
         return mdb_errf(em, rc, "cannot read", key);
     }
-    if (bm_buf_set(out, v.mv_data, v.mv_size) != BM_OK) {
-        return bm_errf(em, BM_ENOMEM, "out of memory reading '%s'", key);
-    }
-    return BM_OK;
+    return copy_out(out, v.mv_data, v.mv_size, key, em);
 }
 
 enum bm_err bm__store_get_u64(struct bm_store *s, MDB_txn *txn,
@@ -553,7 +644,7 @@ static enum bm_err get_block_txn(struct bm_store *s, MDB_txn *txn,
     size_t n;
     enum bm_err err;
 
-    bm_store_blockbuf_release(out);
+    /* out's buffers are reused (get_copy), released on error. */
     n = bm__store_key_height(key, 'h', height);
     err = get_copy(s, txn, key, n, &out->header, em);
     if (err != BM_OK) {
@@ -811,7 +902,7 @@ static enum bm_err grow(struct bm_store *s, struct bm_errmsg *em)
     if (!bm_size_mul(cur, 2, &next) || next > s->max_map_size) {
         next = s->max_map_size;
     }
-    pthread_rwlock_wrlock(&s->remap_lock);
+    remap_lock_all(s);
     rc = mdb_env_set_mapsize(s->env, next);
     if (rc == 0) {
         MDB_envinfo info;
@@ -819,7 +910,7 @@ static enum bm_err grow(struct bm_store *s, struct bm_errmsg *em)
         mdb_env_info(s->env, &info);
         atomic_store(&s->map_size, info.me_mapsize);
     }
-    pthread_rwlock_unlock(&s->remap_lock);
+    remap_unlock_all(s);
     if (rc != 0) {
         if (rc == ENOMEM) {
             return bm_errf(em, BM_EMAP_FULL,
@@ -854,9 +945,9 @@ static enum bm_err write_txn(struct bm_store *s, write_fn *fn, const void *arg,
         if (rc == MDB_MAP_RESIZED) {
             /* Another process grew the map (cannot happen under our lock,
              * handled anyway): adopt its size. */
-            pthread_rwlock_wrlock(&s->remap_lock);
+            remap_lock_all(s);
             rc = mdb_env_set_mapsize(s->env, 0);
-            pthread_rwlock_unlock(&s->remap_lock);
+            remap_unlock_all(s);
             if (rc == 0) {
                 continue;
             }
@@ -1008,48 +1099,87 @@ static enum bm_err validate_batch(const struct bm_store_batch *b,
     return BM_OK;
 }
 
-static enum bm_err put_block(struct bm_store *s, MDB_txn *txn,
+/* The value of one kind of key of blk (NULL/0 for an absent state). */
+static void block_value(const struct bm_store_block *blk, char kind,
+                        MDB_val *v)
+{
+    switch (kind) {
+    case 'c':
+        v->mv_data = (void *)blk->signature;
+        v->mv_size = blk->signature_len;
+        break;
+    case 'd':
+        v->mv_data = (void *)blk->data;
+        v->mv_size = blk->data_len;
+        break;
+    case 'h':
+        v->mv_data = (void *)blk->header;
+        v->mv_size = blk->header_len;
+        break;
+    default:
+        v->mv_data = (void *)blk->state;
+        v->mv_size = blk->state_len;
+        break;
+    }
+}
+
+/*
+ * Puts the h, d, c and s keys of every block through one cursor, kind by
+ * kind: a batch's heights are consecutive, so their keys of one kind are
+ * (nearly) adjacent in key order, and LMDB's cursor put skips the descent
+ * from the root when the key falls on the leaf the cursor is already on.
+ */
+static enum bm_err put_block_values(struct bm_store *s, MDB_txn *txn,
+                                    const struct bm_store_batch *b,
+                                    struct bm_errmsg *em)
+{
+    static const char kinds[] = {'c', 'd', 'h', 's'}; /* key order */
+    char key[BM__STORE_KEY_MAX];
+    MDB_cursor *cur = NULL;
+    enum bm_err err = BM_OK;
+    int rc = mdb_cursor_open(txn, s->dbi, &cur);
+
+    if (rc != 0) {
+        return rc == MDB_MAP_FULL ? BM_EMAP_FULL
+                                  : mdb_errf(em, rc, "cannot open cursor",
+                                             NULL);
+    }
+    for (size_t j = 0; j < sizeof(kinds) && err == BM_OK; j++) {
+        for (size_t i = 0; i < b->n_blocks; i++) {
+            const struct bm_store_block *blk = &b->blocks[i];
+            MDB_val k, v;
+
+            block_value(blk, kinds[j], &v);
+            if (kinds[j] == 's' && v.mv_size == 0) {
+                continue; /* no state for this block */
+            }
+            k = kv(key, bm__store_key_height(key, kinds[j], blk->height));
+            rc = mdb_cursor_put(cur, &k, &v, 0);
+            if (rc != 0) {
+                err = rc == MDB_MAP_FULL ? BM_EMAP_FULL
+                                         : mdb_errf(em, rc, "cannot write",
+                                                    key);
+                break;
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    return err;
+}
+
+/* /0/i/<hash> -> height, refusing a hash that is already indexed. */
+static enum bm_err put_index(struct bm_store *s, MDB_txn *txn,
                              const struct bm_store_block *blk,
                              struct bm_errmsg *em)
 {
     char key[BM__STORE_KEY_MAX];
-    size_t n;
-    enum bm_err err;
-    MDB_val k, v;
+    size_t n = bm__store_key_hash(key, &blk->hash);
+    uint8_t b[8];
+    MDB_val k = kv(key, n), v = {.mv_size = 8, .mv_data = b};
     int rc;
 
-    n = bm__store_key_height(key, 'h', blk->height);
-    err = put(s, txn, key, n, blk->header, blk->header_len, 0, em);
-    if (err != BM_OK) {
-        return err;
-    }
-    n = bm__store_key_height(key, 'd', blk->height);
-    err = put(s, txn, key, n, blk->data, blk->data_len, 0, em);
-    if (err != BM_OK) {
-        return err;
-    }
-    n = bm__store_key_height(key, 'c', blk->height);
-    err = put(s, txn, key, n, blk->signature, blk->signature_len, 0, em);
-    if (err != BM_OK) {
-        return err;
-    }
-    if (blk->state_len > 0) {
-        n = bm__store_key_height(key, 's', blk->height);
-        err = put(s, txn, key, n, blk->state, blk->state_len, 0, em);
-        if (err != BM_OK) {
-            return err;
-        }
-    }
-    n = bm__store_key_hash(key, &blk->hash);
-    {
-        uint8_t b[8];
-
-        bm_put_le64(b, blk->height);
-        k = kv(key, n);
-        v.mv_size = 8;
-        v.mv_data = b;
-        rc = mdb_put(txn, s->dbi, &k, &v, MDB_NOOVERWRITE);
-    }
+    bm_put_le64(b, blk->height);
+    rc = mdb_put(txn, s->dbi, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) {
         uint64_t other = v.mv_size == 8 ? bm_get_le64(v.mv_data) : 0;
 
@@ -1119,8 +1249,12 @@ static enum bm_err batch_fn(struct bm_store *s, MDB_txn *txn, const void *arg,
         } else if (err != BM_ENOTFOUND) {
             return err;
         }
+        err = put_block_values(s, txn, b, em);
+        if (err != BM_OK) {
+            return err;
+        }
         for (size_t i = 0; i < b->n_blocks; i++) {
-            err = put_block(s, txn, &b->blocks[i], em);
+            err = put_index(s, txn, &b->blocks[i], em);
             if (err != BM_OK) {
                 return err;
             }

@@ -451,6 +451,10 @@ static void test_listener_with_manager(void **state)
                                    "le=\"+Inf\"} "));
     must_have(r.body, "blockv2_breaker_state{chain_id=\"test-chain\","
                       "breaker=\"da\"} 0");
+    assert_non_null(strstr(r.body, "blockv2_limiter_tokens{chain_id=\""
+                                   "test-chain\",limiter=\"tx\"} "));
+    assert_non_null(strstr(r.body, "blockv2_limiter_limited_total{chain_id="
+                                   "\"test-chain\",limiter=\"reaper\"} "));
     assert_null(strstr(r.body, "evnode_sequencer_height{chain_id=\""
                                "test-chain\"} 0\n"));
     http_resp_release(&r);

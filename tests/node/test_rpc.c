@@ -411,6 +411,9 @@ static void test_metadata(void **state)
     http_post_json(f->port, "/evnode.v1.StoreService/GetMetadata", "{}", &r);
     expect_error(&r, 400, "invalid_argument", "key");
     http_resp_release(&r);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetMetadata", "", &r);
+    expect_error(&r, 400, "invalid_argument", "key");
+    http_resp_release(&r);
     http_post_json(f->port, "/evnode.v1.StoreService/GetMetadata",
                    "{\"key\":5}", &r);
     expect_error(&r, 400, "invalid_argument", "key");
@@ -649,6 +652,16 @@ static void test_listen_errors(void **state)
     assert_int_equal(bm_node_listen("127.0.0.1:99999", "x", &fd, &port, &em),
                      BM_EINVAL);
     assert_int_equal(bm_node_listen("127.0.0.1:", "x", &fd, &port, &em),
+                     BM_EINVAL);
+    /* all interfaces; IPv6 literal (if the host has IPv6) */
+    assert_int_equal(bm_node_listen(":0", "x", &fd, &port, &em), BM_OK);
+    assert_true(port > 0);
+    close(fd);
+    if (bm_node_listen("[::1]:0", "x", &fd, &port, &em) == BM_OK) {
+        assert_true(port > 0);
+        close(fd);
+    }
+    assert_int_equal(bm_node_listen("[::1:0", "x", &fd, &port, &em),
                      BM_EINVAL);
     assert_int_equal(bm_node_listen("tcp://127.0.0.1:0", "x", &fd, &port,
                                     &em),

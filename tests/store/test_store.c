@@ -1178,11 +1178,14 @@ static void *reader_main(void *p)
     return NULL;
 }
 
-static void test_concurrent_readers(void **state)
+/* n_readers threads read random blocks while the writer commits
+ * `commits` groups of 4 blocks into a map that starts at 64 KiB (so it is
+ * grown, excluding every reader, several times). */
+static void run_concurrent_readers(int n_readers, int commits)
 {
     struct bm_store_options opt = {.map_size = 64 << 10};
-    struct reader_arg args[2];
-    pthread_t th[2];
+    struct reader_arg args[16];
+    pthread_t th[16];
     atomic_bool stop = false;
     atomic_uint_fast64_t tip = 0;
     struct chain c;
@@ -1190,19 +1193,19 @@ static void test_concurrent_readers(void **state)
     struct bm_store *s = open_ok(home, &opt);
     size_t before = bm_store_map_size(s);
 
-    (void)state;
+    assert_true(n_readers <= 16);
     assert_int_equal(chain_init(&c, 12), BM_OK);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n_readers; i++) {
         args[i] = (struct reader_arg){s, &stop, &tip, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, reader_main, &args[i]),
                          0);
     }
-    for (int i = 0; i < 60; i++) {
+    for (int i = 0; i < commits; i++) {
         commit_ok(&c, s, 4, 1500);
         atomic_store(&tip, c.height);
     }
     atomic_store(&stop, true);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n_readers; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(args[i].failures, 0);
     }
@@ -1210,6 +1213,111 @@ static void test_concurrent_readers(void **state)
     check_ok(s, NULL);
     chain_release(&c);
     bm_store_close(s);
+    free_home(home);
+}
+
+static void test_concurrent_readers(void **state)
+{
+    (void)state;
+    run_concurrent_readers(2, 60);
+}
+
+/* More reader threads than the store has reader shards (8): threads share
+ * shards and their pooled read transactions, and every shard's lock is
+ * taken by the remaps. */
+static void test_many_readers(void **state)
+{
+    (void)state;
+    run_concurrent_readers(11, 30);
+}
+
+/* Reads into one blockbuf / bm_buf reuse its memory when the lengths match
+ * and reallocate when they do not; the results must equal fresh reads. */
+static void test_read_reuse(void **state)
+{
+    static const size_t tx_len[] = {100, 2500, 100, 40, 2500, 700};
+    struct bm_store_blockbuf reused = {0}, fresh = {0};
+    struct bm_buf hdr = {0}, hdr_fresh = {0};
+    struct chain c;
+    char *home = make_home();
+    struct bm_store *s = open_ok(home, NULL);
+    enum bm_err err;
+
+    (void)state;
+    assert_int_equal(chain_init(&c, 21), BM_OK);
+    for (size_t i = 0; i < sizeof(tx_len) / sizeof(tx_len[0]); i++) {
+        commit_ok(&c, s, 1, tx_len[i]);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (uint64_t h = 1; h <= 6; h++) {
+            uint64_t hh = round == 1 ? 7 - h : h;
+
+            assert_int_equal(bm_store_get_block(s, hh, &reused, NULL), BM_OK);
+            assert_int_equal(bm_store_get_block(s, hh, &fresh, NULL), BM_OK);
+            assert_int_equal(reused.height, hh);
+            assert_true(bm_buf_eq(&reused.header, &fresh.header));
+            assert_true(bm_buf_eq(&reused.data, &fresh.data));
+            assert_true(bm_buf_eq(&reused.signature, &fresh.signature));
+            bm_store_blockbuf_release(&fresh);
+            assert_int_equal(bm_store_get_header(s, hh, &hdr, NULL), BM_OK);
+            assert_int_equal(bm_store_get_header(s, hh, &hdr_fresh, NULL),
+                             BM_OK);
+            assert_true(bm_buf_eq(&hdr, &hdr_fresh));
+            bm_buf_release(&hdr_fresh);
+        }
+    }
+    /* A block of another size whose allocation fails: ENOMEM, nothing kept,
+     * nothing leaked. */
+    assert_int_equal(bm_store_get_block(s, 1, &reused, NULL), BM_OK);
+    bm_alloc_fail_after(1);
+    err = bm_store_get_block(s, 2, &reused, NULL);
+    bm_alloc_fail_after(0);
+    assert_int_equal(err, BM_ENOMEM);
+    assert_null(reused.header.ptr);
+    assert_null(reused.data.ptr);
+    assert_null(reused.signature.ptr);
+    /* A missing height releases what the buffer held. */
+    assert_int_equal(bm_store_get_block(s, 3, &reused, NULL), BM_OK);
+    assert_int_equal(bm_store_get_block(s, 99, &reused, NULL), BM_ENOTFOUND);
+    assert_null(reused.data.ptr);
+    assert_int_equal(reused.data.len, 0);
+    bm_buf_release(&hdr);
+    chain_release(&c);
+    bm_store_close(s);
+    free_home(home);
+}
+
+/* no_meta_sync changes only when the meta page is flushed: the same API
+ * answers, and a store written with it reopens with or without it. */
+static void test_no_meta_sync(void **state)
+{
+    struct bm_store_options nms = {.no_meta_sync = true};
+    struct bm_store_check_report rep;
+    struct bm_hash h5;
+    struct chain c;
+    char *home = make_home();
+    struct bm_store *s = open_ok(home, &nms);
+
+    (void)state;
+    assert_int_equal(chain_init(&c, 22), BM_OK);
+    commit_ok(&c, s, 1, 300);
+    commit_ok(&c, s, 4, 300);
+    assert_int_equal(height_of(s), 5);
+    h5 = hash_at(s, 5);
+    bm_store_close(s);
+    s = open_ok(home, NULL); /* default (durable) open of the same files */
+    assert_int_equal(height_of(s), 5);
+    assert_memory_equal(hash_at(s, 5).b, h5.b, BM_HASH_SIZE);
+    commit_ok(&c, s, 2, 300);
+    bm_store_close(s);
+    s = open_ok(home, &nms);
+    assert_int_equal(height_of(s), 7);
+    commit_ok(&c, s, 1, 300);
+    check_ok(s, &rep);
+    assert_int_equal(rep.height, 8);
+    assert_int_equal(rep.n_blocks, 8);
+    bm_store_close(s);
+    chain_release(&c);
     free_home(home);
 }
 
@@ -1406,6 +1514,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_locked),
         cmocka_unit_test(test_concurrent_readers),
+        cmocka_unit_test(test_many_readers),
+        cmocka_unit_test(test_read_reuse),
+        cmocka_unit_test(test_no_meta_sync),
         cmocka_unit_test(test_encoded_helpers),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_cli),
