@@ -1,18 +1,26 @@
 /*
  * store_bench: LMDB store throughput.
  *
- *   store_bench [--blocks N] [--durable-seconds S] [--reads N] [--dir D]
+ *   store_bench [--blocks N] [--durable-seconds S] [--reads N] [--threads T]
+ *               [--only grouped,read,durable] [--no-meta-sync] [--dir D]
  *
  * Prints `name value unit` lines:
  *   store_write_grouped   blocks/s, N blocks of ~2 KB, 100 per transaction
  *   store_write_durable   blocks/s, one durable transaction per block
  *                         (stops after N blocks or S seconds, whichever
  *                         comes first; the line says how many were written)
- *   store_read_by_height  blocks/s, bm_store_get_block() of random heights
+ *   store_read_by_height  blocks/s, bm_store_get_block() of random heights,
+ *                         one thread
+ *   store_read_by_height_<T>t  the same N reads split over T threads
+ *                         (default 2; --threads 1 skips it)
  *   store_read_sequential blocks/s, bm_store_get_block() of heights 1, 2, ...
  *   fsync_latency         microseconds, median of 200 write+fdatasync
  *   *_cpu                 the same per CPU-second of this process (what the
  *                         code costs, independent of a loaded machine)
+ *
+ * --only runs a subset (reads need the grouped write to fill the store, so
+ * "read" writes it without printing it). --no-meta-sync opens the stores
+ * with that option (docs/STORE.md) to measure what it buys.
  *
  * Blocks are pre-built byte strings of realistic size (SignedHeader ~250 B,
  * Data ~2 KB, signature 64 B, State ~120 B) so that only the store is
@@ -25,6 +33,7 @@
 #include "util/errmsg.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -103,11 +112,12 @@ static void remove_home(char *home)
     bm_free(home);
 }
 
-static struct bm_store *open_or_die(const char *home)
+static struct bm_store *open_or_die(const char *home,
+                                   const struct bm_store_options *o)
 {
     struct bm_errmsg em = {{0}};
     struct bm_store *s = NULL;
-    enum bm_err err = bm_store_open(&s, home, NULL, &em);
+    enum bm_err err = bm_store_open(&s, home, o, &em);
 
     if (err != BM_OK) {
         fprintf(stderr, "open: %s\n", bm_errmsg_str(&em, err));
@@ -170,6 +180,53 @@ static double read_blocks(struct bm_store *s, uint64_t tip, uint64_t n,
     return (double)n / (now_s() - t0);
 }
 
+struct reader {
+    struct bm_store *s;
+    uint64_t tip, n, seed;
+    pthread_t th;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    struct bm_store_blockbuf b = {0};
+    uint64_t x = r->seed;
+
+    for (uint64_t i = 0; i < r->n; i++) {
+        uint64_t h = 1 + splitmix(&x) % r->tip;
+
+        if (bm_store_get_block(r->s, h, &b, NULL) != BM_OK ||
+            b.data.len != 2048) {
+            fprintf(stderr, "read of height %" PRIu64 " failed\n", h);
+            exit(1);
+        }
+    }
+    bm_store_blockbuf_release(&b);
+    return NULL;
+}
+
+/* n random reads in total, split over `threads` threads. */
+static double read_blocks_mt(struct bm_store *s, uint64_t tip, uint64_t n,
+                             int threads, double *cpu_rate)
+{
+    struct reader r[8];
+    double t0 = now_s(), c0 = cpu_s();
+
+    for (int i = 0; i < threads; i++) {
+        r[i] = (struct reader){s, tip, n / (uint64_t)threads,
+                               42 + (uint64_t)i * 7919, 0};
+        if (pthread_create(&r[i].th, NULL, reader_main, &r[i]) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            exit(1);
+        }
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(r[i].th, NULL);
+    }
+    *cpu_rate = (double)n / (cpu_s() - c0);
+    return (double)n / (now_s() - t0);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -207,33 +264,50 @@ static double fsync_latency_us(const char *dir)
     return lat[100];
 }
 
+static bool want(const char *only, const char *what)
+{
+    return only == NULL || strstr(only, what) != NULL;
+}
+
 int main(int argc, char **argv)
 {
     struct templ t;
+    struct bm_store_options o = {0};
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    uint64_t n = 100000, reads = 1000000, written;
+    const char *only = NULL;
+    uint64_t n = 100000, reads = 1000000, written = 0;
     double durable_s = 30, rate, cpu_rate;
+    int threads = 2;
     uint64_t x = 1;
     struct bm_store *s;
     char *home;
 
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--blocks") == 0) {
-            n = strtoull(argv[i + 1], NULL, 10);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-meta-sync") == 0) {
+            o.no_meta_sync = true;
+        } else if (i + 1 >= argc) {
+            goto usage;
+        } else if (strcmp(argv[i], "--blocks") == 0) {
+            n = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--durable-seconds") == 0) {
-            durable_s = strtod(argv[i + 1], NULL);
+            durable_s = strtod(argv[++i], NULL);
         } else if (strcmp(argv[i], "--reads") == 0) {
-            reads = strtoull(argv[i + 1], NULL, 10);
+            reads = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--threads") == 0) {
+            threads = (int)strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--only") == 0) {
+            only = argv[++i];
         } else if (strcmp(argv[i], "--dir") == 0) {
-            dir = argv[i + 1];
+            dir = argv[++i];
         } else {
-            fprintf(stderr, "usage: store_bench [--blocks N] "
-                    "[--durable-seconds S] [--reads N] [--dir D]\n");
-            return 2;
+            goto usage;
         }
     }
     if (n == 0) {
         n = 1;
+    }
+    if (threads < 1 || threads > 8) {
+        threads = 2;
     }
     fill(t.header, sizeof(t.header), &x);
     fill(t.data, sizeof(t.data), &x);
@@ -243,28 +317,50 @@ int main(int argc, char **argv)
     printf("fsync_latency %.0f us\n", fsync_latency_us(dir));
     fflush(stdout);
 
-    home = make_home(dir);
-    s = open_or_die(home);
-    rate = write_blocks(s, &t, n, GROUP, 0, &written, &cpu_rate);
-    printf("store_write_grouped %.0f blocks/s\n", rate);
-    printf("store_write_grouped_cpu %.0f blocks/cpu-s\n", cpu_rate);
-    fflush(stdout);
-    rate = read_blocks(s, written, reads, false, &cpu_rate);
-    printf("store_read_by_height %.0f blocks/s\n", rate);
-    printf("store_read_by_height_cpu %.0f blocks/cpu-s\n", cpu_rate);
-    rate = read_blocks(s, written, reads, true, &cpu_rate);
-    printf("store_read_sequential %.0f blocks/s\n", rate);
-    printf("store_read_sequential_cpu %.0f blocks/cpu-s\n", cpu_rate);
-    fflush(stdout);
-    bm_store_close(s);
-    remove_home(home);
+    if (want(only, "grouped") || want(only, "read")) {
+        home = make_home(dir);
+        s = open_or_die(home, &o);
+        rate = write_blocks(s, &t, n, GROUP, 0, &written, &cpu_rate);
+        if (want(only, "grouped")) {
+            printf("store_write_grouped %.0f blocks/s\n", rate);
+            printf("store_write_grouped_cpu %.0f blocks/cpu-s\n", cpu_rate);
+            fflush(stdout);
+        }
+        if (want(only, "read")) {
+            rate = read_blocks(s, written, reads, false, &cpu_rate);
+            printf("store_read_by_height %.0f blocks/s\n", rate);
+            printf("store_read_by_height_cpu %.0f blocks/cpu-s\n", cpu_rate);
+            if (threads > 1) {
+                rate = read_blocks_mt(s, written, reads, threads, &cpu_rate);
+                printf("store_read_by_height_%dt %.0f blocks/s\n", threads,
+                       rate);
+                printf("store_read_by_height_%dt_cpu %.0f blocks/cpu-s\n",
+                       threads, cpu_rate);
+            }
+            rate = read_blocks(s, written, reads, true, &cpu_rate);
+            printf("store_read_sequential %.0f blocks/s\n", rate);
+            printf("store_read_sequential_cpu %.0f blocks/cpu-s\n",
+                   cpu_rate);
+            fflush(stdout);
+        }
+        bm_store_close(s);
+        remove_home(home);
+    }
 
-    home = make_home(dir);
-    s = open_or_die(home);
-    rate = write_blocks(s, &t, n, 1, durable_s, &written, &cpu_rate);
-    printf("store_write_durable %.0f blocks/s (%" PRIu64 " blocks)\n", rate,
-           written);
-    bm_store_close(s);
-    remove_home(home);
+    if (want(only, "durable")) {
+        home = make_home(dir);
+        s = open_or_die(home, &o);
+        rate = write_blocks(s, &t, n, 1, durable_s, &written, &cpu_rate);
+        printf("store_write_durable %.0f blocks/s (%" PRIu64 " blocks)\n",
+               rate, written);
+        printf("store_write_durable_cpu %.0f blocks/cpu-s\n", cpu_rate);
+        bm_store_close(s);
+        remove_home(home);
+    }
     return 0;
+usage:
+    fprintf(stderr, "usage: store_bench [--blocks N] [--durable-seconds S] "
+            "[--reads N] [--threads T] [--only grouped,read,durable] "
+            "[--no-meta-sync] [--dir D]\n");
+    return 2;
 }

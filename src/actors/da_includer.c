@@ -226,7 +226,7 @@ static bool flush(struct inc *s, struct bm_state_meta_list *l, uint64_t last,
     }
     atomic_store_explicit(&env->m.da_included_height, last,
                           memory_order_relaxed);
-    bm_log_info(MOD, "da included height=%llu count=%zu",
+    bm_log_debug(MOD, "da included height=%llu count=%zu",
                 (unsigned long long)last, count);
     return true;
 }
