@@ -113,7 +113,7 @@ static void sleep_ms(uint64_t ms)
 /* Sleeps ms in slices, returning early once the node halts. */
 static void backoff_sleep(struct bm_env *env, uint64_t ms)
 {
-    while (ms > 0 && !bm_env_halted(env)) {
+    while (ms > 0 && !bm_env_quitting(env)) {
         uint64_t d = ms < SLEEP_SLICE_MS ? ms : SLEEP_SLICE_MS;
 
         sleep_ms(d);
@@ -423,7 +423,7 @@ static void submit_pending(struct sub *s, int k, const struct pending *p)
         size_t cnt;
         int err;
 
-        if (bm_env_halted(env)) {
+        if (bm_env_quitting(env)) {
             return;
         }
         if (attempts >= c->da_max_submit_attempts) {
@@ -433,7 +433,7 @@ static void submit_pending(struct sub *s, int k, const struct pending *p)
         }
         if (backoff > 0) {
             backoff_sleep(env, backoff);
-            if (bm_env_halted(env)) {
+            if (bm_env_quitting(env)) {
                 return;
             }
         }
@@ -535,7 +535,7 @@ static int run_round(struct sub *s)
     uint64_t top = 0;
     int err;
 
-    if (bm_env_halted(env)) {
+    if (bm_env_quitting(env)) {
         return BM_OK;
     }
     if (!s->loaded && load(s) != BM_OK) {
@@ -554,7 +554,7 @@ static int run_round(struct sub *s)
                     bm_err_name(err), bm_errmsg_str(&em, err));
         goto out;
     }
-    for (int k = K_HEADER; k <= K_DATA && !bm_env_halted(env); k++) {
+    for (int k = K_HEADER; k <= K_DATA && !bm_env_quitting(env); k++) {
         if (top > s->last[k]) {
             run_kind(s, k, top);
         }

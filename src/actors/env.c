@@ -89,6 +89,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     pthread_mutex_init(&env->fatal_mu, NULL);
     pthread_cond_init(&env->fatal_cv, NULL);
     atomic_init(&env->halted, false);
+    atomic_init(&env->stopping, false);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
         p->store == NULL || p->exec == NULL) {
         err = bm_errf(em, BM_EINVAL,
@@ -235,6 +236,11 @@ void bm_env_fatal(struct bm_env *env, const char *actor, int err,
 bool bm_env_halted(struct bm_env *env)
 {
     return atomic_load(&env->halted);
+}
+
+bool bm_env_quitting(struct bm_env *env)
+{
+    return atomic_load(&env->halted) || atomic_load(&env->stopping);
 }
 
 int bm_env_wait_fatal(struct bm_env *env, int64_t timeout_ms,

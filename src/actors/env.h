@@ -136,6 +136,9 @@ struct bm_env {
     int fatal_err;                 /* first fatal error; BM_OK if none */
     char fatal_msg[512];
     atomic_bool halted;
+    /* Set by the manager when a graceful stop begins: long DA rounds and
+     * backoff sleeps end early (bm_env_quitting). */
+    atomic_bool stopping;
     /* Test hook: called (if set) by the fatal path after recording. */
     void (*on_fatal)(void *arg, int err);
     void *on_fatal_arg;
@@ -165,6 +168,11 @@ void bm_env_fatal(struct bm_env *env, const char *actor, int err,
 
 /* True once a fatal error was recorded. */
 bool bm_env_halted(struct bm_env *env);
+
+/* True once halted or a graceful stop has begun: for loops that may run
+ * long (DA submission rounds, retries, backoff sleeps). Committing the
+ * block in flight must not check this. */
+bool bm_env_quitting(struct bm_env *env);
 
 /* Waits up to timeout_ms (< 0 forever) for a fatal error; returns it (and
  * copies the message to em) or BM_ETIMEDOUT. Non-actor threads. */

@@ -376,7 +376,7 @@ static int scan(struct retriever *r, uint64_t h, bool *sync_err,
     }
     now_ns = bm_validate_now_ns();
     for (size_t i = 0; i < list.n && err == BM_OK; i++) {
-        if (bm_env_halted(env)) {
+        if (bm_env_quitting(env)) {
             err = BM_ESHUTDOWN;
             break;
         }
@@ -442,7 +442,7 @@ static void step(struct bm_actor_ctx *ctx, struct retriever *r)
     bool sync_err = false;
     int err;
 
-    if (bm_env_halted(env)) {
+    if (bm_env_quitting(env)) {
         return;
     }
     if (!r->loaded && load(r) != BM_OK) {

@@ -232,6 +232,7 @@ enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em)
     }
     m->stopped = true;
     pthread_mutex_unlock(&m->mu);
+    atomic_store(&m->env.stopping, true);
     atomic_store(&m->quit, true);
     if (m->watcher_running) {
         pthread_join(m->watcher, NULL);
