@@ -189,7 +189,14 @@ for port in "$P_A" "$P_B" "$P_C"; do
     "[ \$(curl -sf -m 5 http://127.0.0.1:$port/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"da_included_height\"])' 2>/dev/null || echo 0) -ge $T ]"
 done
 
-step "/metrics and /health/ready"
+step "blockv2 status, /metrics and /health/ready"
+"$BIN" status --rpc "127.0.0.1:$P_A" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s["aggregator"] is True and s["height"] >= 1
+assert any(a["name"] == "producer" for a in s["actors"])
+assert s["breakers"]["da"] == "closed"
+' || fail "status output"
 m=$(curl -sf -m 10 "http://127.0.0.1:$P_M/metrics")
 grep -q '^evnode_sequencer_height{' <<<"$m" || fail "metrics: no height"
 grep -q '^blockv2_actor_mailbox_depth{' <<<"$m" || fail "metrics: no actors"
