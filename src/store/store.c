@@ -635,33 +635,56 @@ void bm_store_blockbuf_release(struct bm_store_blockbuf *b)
     b->height = 0;
 }
 
+/* Starts loading the first bytes of a value found in the map, so that the
+ * cache misses of a block's three values overlap instead of queueing one
+ * after the other in the copies. */
+static void prefetch_value(const MDB_val *v)
+{
+    const char *p = v->mv_data;
+    size_t n = v->mv_size < 1024 ? v->mv_size : 1024;
+
+    for (size_t i = 0; i < n; i += 64) {
+        __builtin_prefetch(p + i);
+    }
+}
+
 static enum bm_err get_block_txn(struct bm_store *s, MDB_txn *txn,
                                  uint64_t height,
                                  struct bm_store_blockbuf *out,
                                  struct bm_errmsg *em)
 {
-    char key[BM__STORE_KEY_MAX];
-    size_t n;
-    enum bm_err err;
+    static const char kinds[3] = {'h', 'd', 'c'};
+    struct bm_buf *dst[3] = {&out->header, &out->data, &out->signature};
+    char key[3][32]; /* "/0/x/" + 20 digits + NUL */
+    MDB_val v[3];
+    enum bm_err err = BM_OK;
 
-    /* out's buffers are reused (get_copy), released on error. */
-    n = bm__store_key_height(key, 'h', height);
-    err = get_copy(s, txn, key, n, &out->header, em);
-    if (err != BM_OK) {
-        goto fail;
+    /* Find all three values first (prefetching each), then copy them out
+     * into out's buffers (reused, released on error). */
+    for (size_t i = 0; i < 3; i++) {
+        MDB_val k = kv(key[i], bm__store_key_height(key[i], kinds[i],
+                                                    height));
+        int rc = mdb_get(txn, s->dbi, &k, &v[i]);
+
+        if (rc == MDB_NOTFOUND && i == 0) {
+            err = bm_errf(em, BM_ENOTFOUND, "'%s' not found", key[i]);
+        } else if (rc == MDB_NOTFOUND) {
+            err = bm_errf(em, BM_ECORRUPT,
+                          "%s: missing, but /0/h/%" PRIu64 " exists", key[i],
+                          height);
+        } else if (rc != 0) {
+            err = mdb_errf(em, rc, "cannot read", key[i]);
+        }
+        if (err != BM_OK) {
+            goto fail;
+        }
+        prefetch_value(&v[i]);
     }
-    n = bm__store_key_height(key, 'd', height);
-    err = get_copy(s, txn, key, n, &out->data, em);
-    if (err == BM_OK) {
-        n = bm__store_key_height(key, 'c', height);
-        err = get_copy(s, txn, key, n, &out->signature, em);
-    }
-    if (err == BM_ENOTFOUND) {
-        err = bm_errf(em, BM_ECORRUPT, "%s: missing, but /0/h/%" PRIu64
-                      " exists", key, height);
-    }
-    if (err != BM_OK) {
-        goto fail;
+    for (size_t i = 0; i < 3; i++) {
+        err = copy_out(dst[i], v[i].mv_data, v[i].mv_size, key[i], em);
+        if (err != BM_OK) {
+            goto fail;
+        }
     }
     out->height = height;
     return BM_OK;
