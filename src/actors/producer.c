@@ -301,32 +301,11 @@ static int save_pending(struct bm_env *env, const struct bm_block *b,
 static int validate_block(struct bm_env *env, struct bm_block *b,
                           const struct bm_state *s, char *msg, size_t len)
 {
-    struct bm_validator_req req = {0};
-    struct bm_validator_result res = {0};
-    struct bm_future *f = NULL;
-    int err;
+    int code = BM_OK;
+    int err = bm_validator_request(env, b, s, VALIDATE_TIMEOUT_MS, &code,
+                                   msg, len);
 
-    req.state = bm_xcalloc(1, sizeof(*req.state));
-    err = bm_state_copy(req.state, s);
-    if (err != BM_OK) {
-        bm_free(req.state);
-        return err;
-    }
-    req.blk = bm_block_ref(b);
-    err = bm_validator_ask_validate(env->sys, bm_env_validator(env), &req,
-                                    VALIDATE_TIMEOUT_MS, &f);
-    if (err != BM_OK) {
-        bm_validator_req_dtor(&req);
-        return err;
-    }
-    err = bm_future_wait(f, -1, &res, sizeof(res));
-    bm_future_free(f);
-    if (err != BM_OK) {
-        return err;
-    }
-    res.msg[sizeof(res.msg) - 1] = '\0';
-    snprintf(msg, len, "%s", res.msg);
-    return res.code;
+    return err != BM_OK ? err : code;
 }
 
 /* APPLY through the Sync actor. */

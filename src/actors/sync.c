@@ -603,34 +603,8 @@ static enum blame blame_of(int code)
 static int validate_block(struct sync_st *st, struct bm_block *b, int *code,
                           char *msg, size_t msg_len)
 {
-    struct bm_env *env = st->env;
-    struct bm_validator_req req = {0};
-    struct bm_validator_result res = {0};
-    struct bm_future *f = NULL;
-    int err;
-
-    req.state = bm_xcalloc(1, sizeof(*req.state));
-    err = bm_state_copy(req.state, &st->state);
-    if (err != BM_OK) {
-        bm_free(req.state);
-        return err;
-    }
-    req.blk = bm_block_ref(b);
-    err = bm_validator_ask_validate(env->sys, bm_env_validator(env), &req,
-                                    VALIDATE_TIMEOUT_MS, &f);
-    if (err != BM_OK) {
-        bm_validator_req_dtor(&req);
-        return err;
-    }
-    err = bm_future_wait(f, -1, &res, sizeof(res));
-    bm_future_free(f);
-    if (err != BM_OK) {
-        return err;
-    }
-    *code = res.code;
-    res.msg[sizeof(res.msg) - 1] = '\0';
-    snprintf(msg, msg_len, "%s", res.msg);
-    return BM_OK;
+    return bm_validator_request(st->env, b, &st->state, VALIDATE_TIMEOUT_MS,
+                                code, msg, msg_len);
 }
 
 /* Puts a copy of the header (or data) of b back into its cache. */

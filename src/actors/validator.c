@@ -161,3 +161,37 @@ const struct bm_actor_type bm_validator_actor_type = {
     .init = validator_init,
     .terminate = validator_terminate,
 };
+
+int bm_validator_request(struct bm_env *env, struct bm_block *b,
+                         const struct bm_state *s, int64_t timeout_ms,
+                         int *code, char *msg, size_t len)
+{
+    struct bm_validator_req req = {0};
+    struct bm_validator_result res = {0};
+    struct bm_future *f = NULL;
+    int err;
+
+    req.state = bm_xcalloc(1, sizeof(*req.state));
+    err = bm_state_copy(req.state, s);
+    if (err != BM_OK) {
+        bm_free(req.state);
+        return err;
+    }
+    req.blk = bm_block_ref(b);
+    /* ask + wait rather than call: on a failed send we still own req. */
+    err = bm_validator_ask_validate(env->sys, bm_env_validator(env), &req,
+                                    timeout_ms, &f);
+    if (err != BM_OK) {
+        bm_validator_req_dtor(&req);
+        return err;
+    }
+    err = bm_future_wait(f, -1, &res, sizeof(res));
+    bm_future_free(f);
+    if (err != BM_OK) {
+        return err;
+    }
+    *code = res.code;
+    res.msg[sizeof(res.msg) - 1] = '\0';
+    snprintf(msg, len, "%s", res.msg);
+    return BM_OK;
+}

@@ -55,6 +55,18 @@ int bm_validator_check(const struct bm_block *blk,
                        bool *tolerance_unused, uint64_t now_ns,
                        struct bm_errmsg *em);
 
+/*
+ * Asks the Validator actor to check b against s and waits for the answer
+ * (detached actors and non-actor threads only; it blocks). Borrows b (the
+ * message takes its own reference) and s (copied). Returns BM_OK with the
+ * validation code (BM_OK or -60..-99) in *code and its message in
+ * msg[0..len), or the ask's own error (BM_ETIMEDOUT, BM_ENOACTOR,
+ * BM_ENOMEM, ...), in which case *code is untouched.
+ */
+int bm_validator_request(struct bm_env *env, struct bm_block *b,
+                         const struct bm_state *s, int64_t timeout_ms,
+                         int *code, char *msg, size_t len);
+
 static inline struct bm_ref_validator bm_env_validator(const struct bm_env *e)
 {
     return (struct bm_ref_validator){e->ids.validator};

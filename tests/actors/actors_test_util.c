@@ -51,7 +51,7 @@ static int rm_cb(const char *p, const struct stat *sb, int flag,
 
 static void mkdir_p(const char *dir)
 {
-    char buf[300];
+    char buf[512];
 
     snprintf(buf, sizeof(buf), "%s", dir);
     for (char *p = buf + 1; *p; p++) {
