@@ -8,6 +8,7 @@
  */
 #include "actor/actor_internal.h"
 
+#include "util/clock.h"
 #include "util/alloc.h"
 #include "util/log.h"
 
@@ -1113,12 +1114,7 @@ int bm_actor_wait_exit(struct bm_actor_system *sys, struct bm_actor_id id,
             err = BM_ETIMEDOUT;
             break;
         }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        bm_clock_deadline_ms(&ts, 10);
         pthread_cond_timedwait(&sys->exit_cv, &sys->exit_mu, &ts);
     }
     if (err == BM_OK && reason != NULL) {

@@ -11,6 +11,7 @@
  */
 #include "actor/actor_internal.h"
 
+#include "util/clock.h"
 #include "util/alloc.h"
 
 #include <errno.h>
@@ -326,13 +327,7 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
         return BM_EINVAL;
     }
     if (wait_ms >= 0) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        bm_clock_deadline_ms(&ts, wait_ms);
     }
     pthread_mutex_lock(&f->mu);
     while (!f->done) {

@@ -14,6 +14,7 @@
  */
 #include "actor/actor_internal.h"
 
+#include "util/clock.h"
 #include "util/alloc.h"
 #include "util/log.h"
 
@@ -487,14 +488,8 @@ int bm_actor_system_wait(struct bm_actor_system *sys, int64_t timeout_ms)
     if (bm__on_actor_thread()) {
         return BM_EINVAL;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
     if (timeout_ms >= 0) {
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        bm_clock_deadline_ms(&ts, timeout_ms);
     }
     pthread_mutex_lock(&sys->exit_mu);
     atomic_fetch_add(&sys->exit_waiters, 1);
@@ -537,12 +532,7 @@ static bool wait_live(struct bm_actor_system *sys, uint64_t target,
             pthread_mutex_lock(&sys->exit_mu);
         }
         /* Short real-time waits: exits broadcast exit_cv. */
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        bm_clock_deadline_ms(&ts, 20);
         pthread_cond_timedwait(&sys->exit_cv, &sys->exit_mu, &ts);
     }
     atomic_fetch_sub(&sys->exit_waiters, 1);

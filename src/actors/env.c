@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -249,14 +250,8 @@ int bm_env_wait_fatal(struct bm_env *env, int64_t timeout_ms,
     struct timespec ts;
     int err;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
     if (timeout_ms >= 0) {
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        bm_clock_deadline_ms(&ts, timeout_ms);
     }
     pthread_mutex_lock(&env->fatal_mu);
     while (env->fatal_err == BM_OK) {
