@@ -370,7 +370,7 @@ static void on_success(struct sub *s, int k, const struct pending *p,
     atomic_fetch_add_explicit(k == K_HEADER ? &env->m.headers_submitted
                                             : &env->m.data_submitted,
                               cnt, memory_order_relaxed);
-    bm_log_info(MOD, "submitted %s count=%zu from=%llu to=%llu da_height=%llu",
+    bm_log_debug(MOD, "submitted %s count=%zu from=%llu to=%llu da_height=%llu",
                 kind_name[k], cnt, (unsigned long long)from,
                 (unsigned long long)to, (unsigned long long)da_height);
     (void)persist(s, k, p->adv[pos + cnt - 1], &p->heights[pos], cnt,
