@@ -30,6 +30,7 @@
 #include "blockv2/validate.h"
 #include "exec/kv/kv.h"
 #include "util/errmsg.h"
+#include "util/log.h"
 
 /* ------------------------------------------------------------ rig */
 
@@ -725,7 +726,17 @@ int main(void)
         cmocka_unit_test(test_crashed_actor_restarts),
         cmocka_unit_test(test_lazy_mode),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc;
+
+    /* Debugging aids: BM_TEST_FILTER=test_lazy* runs matching tests only;
+     * BM_TEST_DEBUG=1 logs at debug level. */
+    if (getenv("BM_TEST_FILTER") != NULL) {
+        cmocka_set_test_filter(getenv("BM_TEST_FILTER"));
+    }
+    if (getenv("BM_TEST_DEBUG") != NULL) {
+        bm_log_set_level(BM_LOG_DEBUG);
+    }
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
 
     bm_genesis_release(&g_gen);
     bm_privkey_wipe(&g_key);

@@ -66,7 +66,9 @@
  * (for an ask without reply it becomes the reply status), not a failure.
  * A failed actor's terminate() runs; if it has a supervisor, the supervisor
  * applies its strategy and restarts by calling init() again (the actor keeps
- * its id and its queued mail; sends during the restart window fail with
+ * its id and its queued tells; asks queued at the failure are answered at
+ * once with BM_ERESTARTING, so no asker waits on a restart that may itself
+ * wait for the asker to stop; sends during the restart window fail with
  * BM_ERESTARTING). Without supervisor a failed actor just exits.
  * Exit reasons: BM_OK (normal: stop_self), BM_ESHUTDOWN (stopped by
  * bm_actor_stop, a supervisor or system stop), anything else is abnormal.
@@ -347,7 +349,11 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
  * [reply, reply+reply_len) (reply_len must equal the kind's reply_size; the
  * caller then owns what it points to). Returns BM_EAGAIN if still pending
  * after wait_ms (the future stays usable). May block: non-actor threads
- * and detached actors only (BM_EINVAL from a pooled actor). Call at most once successfully. */
+ * and detached actors only (BM_EINVAL from a pooled actor). In a detached
+ * actor the wait also ends with BM_ESTOPPED as soon as the actor is asked
+ * to stop or is killed (its supervisor restarting it, the system
+ * stopping): the future stays pending; free it (the late reply is
+ * discarded). Call at most once successfully. */
 int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len);
 

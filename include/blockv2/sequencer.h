@@ -122,7 +122,11 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em);
  * block. Call once after bm_seq_open, before the first batch: it covers a
  * crash between the block commit and bm_seq_ack, which would otherwise
  * hand the block's txs out again. *dropped (may be NULL) gets the count.
- * BM_ESTATE if a batch is in flight. O(queue length). May block (fsync).
+ * A batch in flight is released first (its txs are queued again, then
+ * dropped if committed): the caller calls this when it holds no batch (at
+ * start, or after committing a block it had saved as pending, whose batch
+ * may still be in flight). BM_ESTATE if the sequencer failed.
+ * O(queue length). May block (fsync).
  * If rebuilding the in-memory index fails (BM_ENOMEM) the disk is left
  * unchanged and the sequencer is marked failed: every later call returns
  * BM_ESTATE until it is freed and reopened.

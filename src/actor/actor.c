@@ -202,6 +202,7 @@ int bm__actor_init(struct bm_actor_system *sys, struct bm__actor *a)
     a->fail_reason = 0;
     a->stop_self = false;
     a->exit_req = false;
+    atomic_store(&a->stop_req, 0);
     if (a->sup != NULL) {
         return bm__sup_init(sys, a);
     }
@@ -588,6 +589,12 @@ int bm__send_sys(struct bm_actor_system *sys, struct bm_actor_id to,
     if (err != BM_OK) {
         return err;
     }
+    if (n->sys == BM__SYS_STOP) {
+        atomic_store(&a->stop_req,
+                     n->corr == UINT64_MAX ? UINT64_MAX : n->corr + 1);
+    } else if (n->sys == BM__SYS_KILL) {
+        atomic_store(&a->stop_req, UINT64_MAX);
+    }
     atomic_fetch_add(&a->sys_count, 1);
     bm__mpsc_push(&a->sysq, n);
     /* sys_count is raised before SCHED is read: a holder that clears SCHED
@@ -957,6 +964,43 @@ void bm__actor_terminate(struct bm__actor *a, int reason)
     }
 }
 
+/*
+ * A failed actor held for restart answers the asks queued for it at once,
+ * with BM_ERESTARTING, instead of after the restart: the asker may be a
+ * later child that its supervisor must stop before it can restart this one
+ * (rest_for_one), and a blocked asker would then hold the restart until the
+ * ask's deadline. Tells stay queued, in their order. Runs on the actor's
+ * own thread (the only consumer of its user lane); new sends already fail
+ * with BM_ERESTARTING.
+ */
+static void fail_queued_asks(struct bm_actor_system *sys, struct bm__actor *a)
+{
+    struct bm__node *keep = NULL, **tail = &keep, *n;
+
+    while ((n = pop_user(a)) != NULL) {
+        if (n->sys == BM__SYS_USER && (n->flags & BM__NF_ASK)) {
+            atomic_fetch_sub(&a->life, 1);
+            atomic_fetch_add_explicit(&a->st_dropped, 1, memory_order_relaxed);
+            bm__discard_node(sys, a, n, BM_ERESTARTING);
+            continue;
+        }
+        n->pool_next = NULL;
+        *tail = n;
+        tail = &n->pool_next;
+    }
+    if (a->overflow == BM_OVERFLOW_DROP_OLDEST) {
+        pthread_mutex_lock(&a->mu);
+    }
+    while ((n = keep) != NULL) {
+        keep = n->pool_next;
+        n->pool_next = NULL;
+        bm__mpsc_push(&a->user, n);
+    }
+    if (a->overflow == BM_OVERFLOW_DROP_OLDEST) {
+        pthread_mutex_unlock(&a->mu);
+    }
+}
+
 void bm__actor_exit(struct bm_actor_system *sys, struct bm__actor *a,
                     int reason, bool hold)
 {
@@ -967,6 +1011,9 @@ void bm__actor_exit(struct bm_actor_system *sys, struct bm__actor *a,
         hold = false;
     }
     atomic_store(&a->status, hold ? BM__ST_RESTARTING : BM__ST_STOPPING);
+    if (hold) {
+        fail_queued_asks(sys, a);
+    }
     bm__actor_terminate(a, reason);
     if (a->sup == NULL && atomic_load(&a->waiters) > 0) {
         wake_blocked(a);

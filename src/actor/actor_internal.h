@@ -137,6 +137,11 @@ struct bm__actor {
     /* sender side */
     alignas(BM__CACHELINE) _Atomic uint64_t life;
     _Atomic uint32_t sys_count; /* system-lane depth */
+    /* A STOP or KILL was sent: a detached actor blocked in bm_future_wait
+     * returns early. Holds epoch + 1 of the incarnation a STOP targets, or
+     * UINT64_MAX for "whatever runs" (KILL, unconditional STOP); 0 = none.
+     * Cleared at each init, and a stale STOP (older epoch) never matches. */
+    _Atomic uint64_t stop_req;
     _Atomic int status;
     _Atomic uint32_t hwm;
     _Atomic uint32_t waiters;   /* BLOCK senders waiting */

@@ -321,6 +321,7 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len)
 {
     struct timespec ts;
+    struct bm__actor *self = bm__tl_actor; /* detached actor, or NULL */
     int status;
 
     if (bm__on_pooled_actor_thread()) {
@@ -331,6 +332,39 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
     }
     pthread_mutex_lock(&f->mu);
     while (!f->done) {
+        if (self != NULL) {
+            /* A detached actor waits in short slices so that a stop (its
+             * supervisor restarting it, or the system stopping) is not
+             * held up by an answer that may only come after that stop. */
+            struct timespec slice;
+            uint64_t left_ns = UINT64_MAX;
+
+            uint64_t req = atomic_load(&self->stop_req);
+
+            if (req == UINT64_MAX ||
+                (req != 0 && req == (uint64_t)self->epoch + 1)) {
+                pthread_mutex_unlock(&f->mu);
+                return BM_ESTOPPED;
+            }
+            if (wait_ms >= 0) {
+                struct timespec now;
+
+                clock_gettime(CLOCK_REALTIME, &now);
+                if (now.tv_sec > ts.tv_sec ||
+                    (now.tv_sec == ts.tv_sec && now.tv_nsec >= ts.tv_nsec)) {
+                    pthread_mutex_unlock(&f->mu);
+                    return BM_EAGAIN;
+                }
+                left_ns = (uint64_t)(ts.tv_sec - now.tv_sec) * 1000000000ull +
+                          (uint64_t)(ts.tv_nsec - now.tv_nsec);
+            }
+            bm_clock_deadline_ms(&slice,
+                                 left_ns < 20000000ull
+                                     ? (int64_t)(left_ns / 1000000u) + 1
+                                     : 20);
+            pthread_cond_timedwait(&f->cv, &f->mu, &slice);
+            continue;
+        }
         if (wait_ms < 0) {
             pthread_cond_wait(&f->cv, &f->mu);
         } else if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) ==

@@ -270,6 +270,9 @@ static void arm_watchdog(struct aggregator *a, struct bm_actor_ctx *ctx)
     struct bm_aggregator_tick wd = {0};
     int err;
 
+    if (a->watchdog.slot != 0 || a->watchdog.gen != 0) {
+        return; /* armed by init already */
+    }
     err =
         bm_timer_start(a->env->sys, bm_actor_ctx_self(ctx), BM_AGGREGATOR_START,
                        &wd, sizeof(wd), WATCHDOG_MS, WATCHDOG_MS, &a->watchdog);
@@ -534,8 +537,12 @@ static int agg_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
     /* Distinct per incarnation: continuations of a previous one (before a
      * restart) never match. */
     a->cookie_base = bm_actor_now_ns() << 8;
+    /* START now and then every WATCHDOG_MS: init runs before the actor
+     * is RUNNING again after a supervised restart, so a first tick that
+     * lands in that window is refused (BM_ERESTARTING); the next one
+     * starts it. Once started the same ticks are the lost-tick watchdog. */
     err = bm_timer_start(env->sys, bm_actor_ctx_self(ctx), BM_AGGREGATOR_START,
-                         &start, sizeof(start), 0, 0, &a->start_timer);
+                         &start, sizeof(start), 0, WATCHDOG_MS, &a->watchdog);
     if (err != BM_OK) {
         bm_free(a);
         return err;

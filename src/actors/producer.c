@@ -80,9 +80,10 @@ static uint64_t state_time_ns(const struct bm_state *s)
 }
 
 /* Hands txs (moved in; the pointer and count are cleared either way) to
- * DROP_COMMITTED. */
-static void drop_committed(struct bm_env *env, struct bm_buf **txs, size_t *n,
-                           uint64_t height)
+ * DROP_COMMITTED (which also releases a batch still in flight). Returns the
+ * ask's status. */
+static int drop_committed(struct bm_env *env, struct bm_buf **txs, size_t *n,
+                          uint64_t height)
 {
     struct bm_sequencer_txs req = {0};
     struct bm_sequencer_count cnt = {0};
@@ -104,35 +105,47 @@ static void drop_committed(struct bm_env *env, struct bm_buf **txs, size_t *n,
     if (err != BM_OK) {
         bm_log_warn(MOD, "drop committed txs height=%llu failed err=%s",
                     (unsigned long long)height, bm_err_name(err));
-        return;
+        return err;
     }
     bm_log_debug(MOD, "committed txs dropped height=%llu n=%zu",
                  (unsigned long long)height, cnt.n);
+    return BM_OK;
 }
 
-/* First handler: drop the last committed block's txs from the queue. */
-static void load(struct producer_st *st)
+/*
+ * Makes sure the last committed block's txs are not handed out again: at
+ * the first handler (a crash between commit and ack) and after an ACK that
+ * failed (the batch would still be in flight). DROP_COMMITTED releases an
+ * in-flight batch and drops the committed txs. Until it succeeds no batch
+ * is taken (BM_OK or the ask's error; st->loaded tells).
+ */
+static int load(struct producer_st *st)
 {
     struct bm_env *env = st->env;
     struct bm_store_blockbuf blk = {0};
     struct bm_data d = {0};
     uint64_t h = 0;
+    int err = BM_OK;
 
     st->loaded = true;
     if (!has_actor(env->ids.sequencer) ||
         bm_store_height(env->store, &h, NULL) != BM_OK ||
         h < env->genesis->initial_height ||
         bm_store_get_block(env->store, h, &blk, NULL) != BM_OK) {
-        return;
+        return BM_OK;
     }
     if (bm_data_decode(&d, blk.data.ptr, blk.data.len) != BM_OK) {
         bm_log_warn(MOD, "stored data at height %llu does not decode",
                     (unsigned long long)h);
     } else if (d.n_txs > 0) {
-        drop_committed(env, &d.txs, &d.n_txs, h);
+        err = drop_committed(env, &d.txs, &d.n_txs, h);
+        if (err != BM_OK) {
+            st->loaded = false; /* retried before the next batch */
+        }
     }
     bm_data_release(&d);
     bm_store_blockbuf_release(&blk);
+    return err;
 }
 
 /*
@@ -329,9 +342,10 @@ static int apply_block(struct bm_env *env, struct bm_block *b,
 
 /* After the commit: ACK (batch from the sequencer) or drop the reused
  * pending block's txs from the queue, broadcast, wake the submitter. */
-static void after_commit(struct bm_env *env, struct bm_block *b,
+static void after_commit(struct producer_st *st, struct bm_block *b,
                          bool from_seq)
 {
+    struct bm_env *env = st->env;
     uint64_t height = b->sh.header.height;
     int err;
 
@@ -342,8 +356,12 @@ static void after_commit(struct bm_env *env, struct bm_block *b,
         err = bm_sequencer_call_ack(env->sys, bm_env_sequencer(env), &ack,
                                     &cnt, SEQ_TIMEOUT_MS);
         if (err != BM_OK) {
-            bm_log_warn(MOD, "sequencer ack height=%llu failed err=%s",
+            /* The batch stays in flight and would be handed out again:
+             * drop the committed txs before the next batch (load). */
+            bm_log_warn(MOD, "sequencer ack height=%llu failed err=%s; "
+                        "dropping its txs before the next batch",
                         (unsigned long long)height, bm_err_name(err));
+            st->loaded = false;
         }
     } else if (b->data.n_txs > 0 && has_actor(env->ids.sequencer)) {
         struct bm_buf *txs = bm_xcalloc(b->data.n_txs, sizeof(*txs));
@@ -355,7 +373,9 @@ static void after_commit(struct bm_env *env, struct bm_block *b,
                 break;
             }
         }
-        drop_committed(env, &txs, &n, height);
+        if (drop_committed(env, &txs, &n, height) != BM_OK) {
+            st->loaded = false;
+        }
         bm_exec_txs_free(txs, n);
     }
     if (has_actor(env->ids.broadcaster)) {
@@ -510,7 +530,7 @@ static int produce(struct producer_st *st, uint32_t reason,
                     (unsigned long long)height, bm_err_name(err));
         goto out;
     }
-    after_commit(env, b, from_seq);
+    after_commit(st, b, from_seq);
     res->height = applied.height;
     res->produced = true;
     bm_log_debug(MOD, "block produced height=%llu txs=%zu pending_bytes=%llu",
@@ -541,7 +561,10 @@ static int on_produce(struct bm_actor_ctx *ctx, struct producer_st *st,
         return BM_ESTATE;
     }
     if (!st->loaded) {
-        load(st);
+        err = load(st);
+        if (err != BM_OK) {
+            return err; /* no batch until the committed txs are gone */
+        }
     }
     err = produce(st, p->reason, &res);
     if (err != BM_OK) {

@@ -452,11 +452,17 @@ static int commit(struct sync_st *st, struct bm_block *b,
         bm_future_free(f);
     }
     if (err != BM_OK && !bm_env_halted(env)) {
-        /* The State actor makes its own write errors fatal; a commit that
-         * did not answer leaves memory and disk possibly apart. */
-        bm_env_fatal(env, MOD, err, "commit of height %llu failed: %s",
-                     (unsigned long long)b->sh.header.height,
-                     bm_err_name(err));
+        /* The State actor makes its own write errors fatal. Anything else
+         * (State restarting or stopping, a full mailbox, a lost reply) may
+         * or may not have committed: forget our copy of the state and
+         * reload it from the State actor before the next block; the block
+         * is retried (the producer reuses its pending block, DA pieces go
+         * back to the caches; re-execution of a height is idempotent). */
+        bm_log_warn(MOD, "commit of height %llu not confirmed err=%s; "
+                    "reloading the state",
+                    (unsigned long long)b->sh.header.height,
+                    bm_err_name(err));
+        st->loaded = false;
     }
     return err;
 }
@@ -763,10 +769,19 @@ static int try_sync(struct sync_st *st)
             return err;
         }
         err = apply_block(st, b, he.source, false, &meta, NULL);
-        bm_block_unref(b);
         if (err != BM_OK) {
+            /* Not applied (or not confirmed): keep the pieces for a retry
+             * (they are dropped later if the store already has them). */
+            if (!bm_env_halted(st->env)) {
+                requeue_header(st, b, &he);
+                if (!synth) {
+                    requeue_data(st, b, &de);
+                }
+            }
+            bm_block_unref(b);
             return err;
         }
+        bm_block_unref(b);
     }
 }
 

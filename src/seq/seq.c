@@ -779,10 +779,16 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         }
     }
     pthread_mutex_lock(&s->mu);
-    if (s->in_flight || s->failed) {
-        err = bm_errf(em, BM_ESTATE, "drop_committed: a batch is in flight "
-                      "or the sequencer failed");
+    if (s->failed) {
+        err = bm_errf(em, BM_ESTATE, "drop_committed: the sequencer failed "
+                      "(reopen it)");
         goto out;
+    }
+    /* A batch handed out and never acked is released first: its txs are
+     * queued again (they are still on disk and in the mirror), then the
+     * committed ones are dropped like any other. */
+    if (s->in_flight) {
+        flight_reset(s);
     }
     if (committed.len == 0 || s->n_txs == 0) {
         goto out;

@@ -506,7 +506,10 @@ static void test_deferred_reply(void **state)
  * actor (it may block), refused with BM_EINVAL for a pooled one. */
 struct caller_req {
     struct bm_actor_id svc;
+    uint32_t sleep_ms; /* asked of svc */
 };
+
+static atomic_int g_caller_status;
 
 struct caller_reply {
     int status;
@@ -528,14 +531,15 @@ BM_ACTOR_ASK(caller, go, 0, struct caller_req, struct caller_reply)
 
 static int caller_go(struct bm_actor_ctx *ctx, void *st, struct caller_req *m)
 {
-    struct svc_req req = {7, 0, 0};
+    struct svc_req req = {7, m->sleep_ms, 0};
     struct svc_reply rep = {0, NULL};
     struct caller_reply out = {0, 0};
 
     (void)st;
     out.status = bm_svc_call_echo(bm_actor_ctx_system(ctx),
                                   (struct bm_ref_svc){m->svc}, &req, &rep,
-                                  5000);
+                                  10000);
+    atomic_store(&g_caller_status, out.status);
     out.v = rep.v;
     bm_free(rep.owned);
     return bm_actor_reply(ctx, BM_OK, &out, sizeof(out));
@@ -547,7 +551,7 @@ static void test_detached_may_call(void **state)
     struct svc_state ss = {0};
     struct bm_actor_opts det = {.detached = true, .name = "caller"};
     struct bm_actor_id svc, det_id, pooled_id;
-    struct caller_req req;
+    struct caller_req req = {{0, 0}, 0};
     struct caller_reply rep;
 
     (void)state;
@@ -570,6 +574,45 @@ static void test_detached_may_call(void **state)
     bm_actor_system_free(sys);
 }
 
+/* A detached actor blocked in a call is not held up by it when it is asked
+ * to stop: the wait ends with BM_ESTOPPED and the actor exits at once. */
+static void test_stop_interrupts_wait(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc_state ss = {0};
+    struct bm_actor_opts det = {.detached = true};
+    struct bm_actor_id svc, caller;
+    struct caller_req req = {{0, 0}, 0};
+    uint64_t t0;
+
+    (void)state;
+    atomic_store(&g_caller_status, 1);
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, &det, &svc), BM_OK);
+    assert_int_equal(bm_actor_spawn(sys, &caller_type, NULL, &det, &caller),
+                     BM_OK);
+    req.svc = svc;
+    req.sleep_ms = 3000; /* svc answers only after 3 s */
+    {
+        struct bm_future *f = NULL;
+
+        assert_int_equal(bm_caller_ask_go(sys, (struct bm_ref_caller){caller},
+                                          &req, 10000, &f),
+                         BM_OK);
+        for (int i = 0; i < 2000 && atomic_load(&ss.handled) == 0; i++) {
+            sleep_ms(1);
+        }
+        assert_int_equal(atomic_load(&ss.handled), 1);
+        t0 = bm_actor_now_ns();
+        assert_int_equal(bm_actor_stop(sys, caller), BM_OK);
+        assert_int_equal(bm_actor_wait_exit(sys, caller, 5000, NULL), BM_OK);
+        assert_true(bm_actor_now_ns() - t0 < 2000000000ull);
+        assert_int_equal(atomic_load(&g_caller_status), BM_ESTOPPED);
+        bm_future_free(f);
+    }
+    assert_int_equal(bm_actor_system_stop(sys, 10000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_with_pending),
         cmocka_unit_test(test_deferred_reply),
         cmocka_unit_test(test_detached_may_call),
+        cmocka_unit_test(test_stop_interrupts_wait),
     };
 
     return BM_TEST_RUN(tests);

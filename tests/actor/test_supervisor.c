@@ -314,6 +314,46 @@ static void test_kill(void **state)
     run_strategy_how(BM_SUP_REST_FOR_ONE, "-b -c +b +c ", true);
 }
 
+/* Asks queued for an actor when it fails are answered at once with
+ * BM_ERESTARTING (not after the restart); queued tells survive it. */
+static void test_queued_asks_at_failure(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct winfo ib = {.name = "b"};
+    struct bm_actor_id b, sup;
+    struct bm_child_spec ch[1] = {CHILD("b", &ib, BM_RESTART_PERMANENT, &b)};
+    struct bm_supervisor_spec spec = {.name = "root",
+                                      .strategy = BM_SUP_ONE_FOR_ONE,
+                                      .intensity = 3,
+                                      .children = ch,
+                                      .n_children = 1};
+    struct bm_future *f = NULL;
+    struct empty e = {0};
+    uint64_t t0;
+
+    (void)state;
+    ch[0].opts.detached = true;
+    assert_int_equal(bm_supervisor_start(sys, &spec, &sup), BM_OK);
+    wait_int(&ib.inits, 1);
+    assert_int_equal(bm_w_tell_sleep(sys, (struct bm_ref_w){b}, &E), BM_OK);
+    assert_int_equal(bm_w_tell_crash(sys, (struct bm_ref_w){b}, &E), BM_OK);
+    assert_int_equal(bm_actor_ask(sys, b, W_PING, &e, sizeof(e), 10000, &f),
+                     BM_OK);
+    assert_int_equal(bm_w_tell_ping(sys, (struct bm_ref_w){b}, &E), BM_OK);
+    t0 = bm_actor_now_ns();
+    assert_int_equal(bm_future_wait(f, -1, NULL, 0), BM_ERESTARTING);
+    assert_true(bm_actor_now_ns() - t0 < 5000000000ull);
+    bm_future_free(f);
+    /* The queued tell ran after the restart. */
+    for (int i = 0; i < 5000 && atomic_load(&ib.pings) == 0; i++) {
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&ib.pings), 1);
+    assert_int_equal(atomic_load(&ib.inits), 2);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
 /* A tree started before the system: children are built (ids written)
  * before any of them runs; they run once the system starts. */
 static void test_tree_before_start(void **state)
@@ -697,6 +737,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_for_one),
         cmocka_unit_test(test_kill),
+        cmocka_unit_test(test_queued_asks_at_failure),
         cmocka_unit_test(test_tree_before_start),
         cmocka_unit_test(test_one_for_all),
         cmocka_unit_test(test_rest_for_one),
