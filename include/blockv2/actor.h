@@ -554,7 +554,8 @@ struct bm_actor_stats {
     uint64_t restarts;
     uint32_t depth;            /* user-lane messages queued now (approx.
                                 * while senders are mid-send) */
-    uint32_t high_watermark;   /* max depth seen */
+    uint32_t high_watermark;   /* max depth seen (a message counts until
+                                * the end of the turn that handled it) */
     uint32_t capacity;
     uint64_t handler_ns_hist[BM_ACTOR_HIST_BUCKETS];
 };

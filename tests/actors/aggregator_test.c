@@ -388,8 +388,12 @@ static void test_one_in_flight(void **s)
     pthread_join(th, NULL);
     assert_int_equal(bm_actor_stats_get(r.n.sys, r.n.env.ids.producer, &st),
                      BM_OK);
-    /* The producer's mailbox never held more than the one ask. */
-    assert_true(st.high_watermark <= 1);
+    /* The producer's mailbox never held a second ask behind the one in
+     * flight. The runtime's high watermark counts a message until the end
+     * of the turn that handled it, and the next ask may arrive between the
+     * reply and that end: 2 is the one in flight plus its successor, 3
+     * would be an overlap. */
+    assert_true(st.high_watermark <= 2);
     /* Productions do not overlap: each started >= sleep after the last. */
     pthread_mutex_lock(&r.cp.mu);
     for (size_t i = 1; i < r.cp.n && i < MAX_REC; i++) {
