@@ -11,6 +11,7 @@
 #include "bm_test.h"
 
 #include "actors/bootstrap.h"
+#include "actors/state.h"
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
 #include "blockv2/validate.h"
@@ -302,4 +303,45 @@ struct bm_block *at_make_block(struct at_node *n, const struct bm_state *st,
     assert_int_equal(bm_signed_header_sign(&b->sh, &n->key), BM_OK);
     assert_int_equal(bm_block_rehash(b), BM_OK);
     return b;
+}
+
+void at_commit_next(struct at_node *n, const char *const *txs, bool execute)
+{
+    struct bm_state st = {0};
+    struct bm_state *ns = bm_xcalloc(1, sizeof(*ns));
+    struct bm_exec_result res = {0};
+    struct bm_state_commit c;
+    struct bm_state_ack ack = {0};
+    struct bm_errmsg em = {{0}};
+    struct bm_block *b;
+    uint64_t h;
+    int err;
+
+    at_latest_state(n, &st);
+    b = at_make_block(n, &st, txs);
+    h = b->sh.header.height;
+    assert_int_equal(bm_state_copy(ns, &st), BM_OK);
+    if (execute) {
+        err = bm_executor_execute_txs(&n->exec, b->data.txs, b->data.n_txs, h,
+                                      b->sh.header.time, st.app_hash.ptr,
+                                      st.app_hash.len, &res, &em);
+        if (err != BM_OK) {
+            fail_msg("execute: %s", bm_errmsg_str(&em, err));
+        }
+        assert_int_equal(bm_buf_copy(&ns->app_hash, &res.state_root), BM_OK);
+    }
+    ns->last_block_height = h;
+    ns->last_block_time.seconds = (int64_t)(b->sh.header.time / 1000000000u);
+    ns->last_block_time.nanos = (int32_t)(b->sh.header.time % 1000000000u);
+    assert_int_equal(bm_buf_set(&ns->last_header_hash, b->hash.b, 32), BM_OK);
+    memset(&c, 0, sizeof(c));
+    c.blk = b;
+    c.new_state = ns;
+    c.source = BM_SRC_PRODUCED;
+    assert_int_equal(bm_state_call_commit(n->sys, bm_env_state(&n->env), &c,
+                                          &ack, 10000),
+                     BM_OK);
+    assert_int_equal(ack.height, h);
+    bm_exec_result_release(&res);
+    bm_state_release(&st);
 }

@@ -76,6 +76,11 @@ void at_node_close(struct at_node *n, bool remove_home);
 struct bm_block *at_make_block(struct at_node *n, const struct bm_state *st,
                                const char *const *txs);
 
+/* Commits the next block with txs (NULL: empty) through the State actor
+ * (which must be running); executes it first unless `execute` is false
+ * (the executor then lags behind the store). Asserts. */
+void at_commit_next(struct at_node *n, const char *const *txs, bool execute);
+
 /* Loads the latest state from the store (asserts). */
 void at_latest_state(struct at_node *n, struct bm_state *out);
 

@@ -29,49 +29,6 @@ static void fast_cfg(struct bm_manager_config *c)
     c->lazy_block_interval_ms = 1000;
 }
 
-/* Commits the next block with txs through the State actor; executes it
- * first unless `execute` is false (the executor then lags behind). */
-static void commit_block(struct at_node *n, const char *const *txs,
-                         bool execute)
-{
-    struct bm_state st = {0};
-    struct bm_state *ns = bm_xcalloc(1, sizeof(*ns));
-    struct bm_exec_result res = {0};
-    struct bm_state_commit c;
-    struct bm_state_ack ack = {0};
-    struct bm_errmsg em = {{0}};
-    struct bm_block *b;
-    uint64_t h;
-    int err;
-
-    at_latest_state(n, &st);
-    b = at_make_block(n, &st, txs);
-    h = b->sh.header.height;
-    assert_int_equal(bm_state_copy(ns, &st), BM_OK);
-    if (execute) {
-        err = bm_executor_execute_txs(&n->exec, b->data.txs, b->data.n_txs, h,
-                                      b->sh.header.time, st.app_hash.ptr,
-                                      st.app_hash.len, &res, &em);
-        if (err != BM_OK) {
-            fail_msg("execute: %s", bm_errmsg_str(&em, err));
-        }
-        assert_int_equal(bm_buf_copy(&ns->app_hash, &res.state_root), BM_OK);
-    }
-    ns->last_block_height = h;
-    ns->last_block_time.seconds = (int64_t)(b->sh.header.time / 1000000000u);
-    ns->last_block_time.nanos = (int32_t)(b->sh.header.time % 1000000000u);
-    assert_int_equal(bm_buf_set(&ns->last_header_hash, b->hash.b, 32), BM_OK);
-    memset(&c, 0, sizeof(c));
-    c.blk = b;
-    c.new_state = ns;
-    c.source = BM_SRC_PRODUCED;
-    assert_int_equal(bm_state_call_commit(n->sys, bm_env_state(&n->env), &c,
-                                          &ack, 10000),
-                     BM_OK);
-    assert_int_equal(ack.height, h);
-    bm_exec_result_release(&res);
-    bm_state_release(&st);
-}
 
 
 static const char *const TXS[] = {"a=1", "b=2", NULL};
@@ -177,7 +134,7 @@ static void test_advance_and_restart(void **state)
     (void)state;
     open_node(&n, NULL, 0);
     for (uint64_t h = 1; h <= 6; h++) {
-        commit_block(&n, h == 3 ? NULL : TXS, true);
+        at_commit_next(&n, h == 3 ? NULL : TXS, true);
     }
     /* Nothing on DA yet. */
     at_sleep_ms(300);
@@ -245,7 +202,7 @@ static void test_set_final_failure_fatal(void **state)
 
     (void)state;
     open_node(&n, NULL, 0);
-    commit_block(&n, TXS, false);
+    at_commit_next(&n, TXS, false);
     put_rhb(&n, 1, 'h', 1);
     put_rhb(&n, 1, 'd', 1);
     assert_int_equal(bm_env_wait_fatal(&n.env, WAIT_MS, &em),
@@ -307,7 +264,7 @@ static void test_with_submitter(void **state)
                      BM_OK);
     at_start(&n);
     for (uint64_t h = 1; h <= 8; h++) {
-        commit_block(&n, h % 3 == 0 ? NULL : TXS, true);
+        at_commit_next(&n, h % 3 == 0 ? NULL : TXS, true);
     }
     assert_true(at_wait(included_at, &w, WAIT_MS));
     for (uint64_t h = 1; h <= 8; h++) {
