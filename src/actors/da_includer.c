@@ -394,10 +394,7 @@ static int inc_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
     s = bm_xcalloc(1, sizeof(*s));
     s->env = env;
     s->sys = bm_actor_ctx_system(ctx);
-    period = (int64_t)(env->cfg.da_block_time_ms / 4);
-    if (period < (int64_t)TICK_MIN_MS) {
-        period = TICK_MIN_MS;
-    }
+    period = bm_env_da_tick_ms(env, (int64_t)TICK_MIN_MS);
     err = bm_timer_start(s->sys, bm_actor_ctx_self(ctx), BM_DA_INCLUDER_TICK,
                          &t, sizeof(t), period, period, &s->tick);
     if (err != BM_OK) {

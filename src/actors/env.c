@@ -316,6 +316,13 @@ size_t bm_env_subscribers(struct bm_env *env,
     return n;
 }
 
+int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms)
+{
+    int64_t period = (int64_t)(env->cfg.da_block_time_ms / 4);
+
+    return period < min_ms ? min_ms : period;
+}
+
 uint64_t bm_env_now_ms(void)
 {
     struct timespec ts;

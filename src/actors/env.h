@@ -192,6 +192,10 @@ enum bm_err bm_env_subscribe(struct bm_env *env, struct bm_actor_id id,
 size_t bm_env_subscribers(struct bm_env *env,
                           struct bm_env_sub out[BM_ENV_MAX_SUBSCRIBERS]);
 
+/* Period of a DA actor's tick: a quarter of the DA block time, at least
+ * min_ms (current ev-node's submitter cadence). */
+int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms);
+
 /* Monotonic milliseconds (for backoff arithmetic). */
 uint64_t bm_env_now_ms(void);
 

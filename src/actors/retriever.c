@@ -542,10 +542,7 @@ static int retriever_init(struct bm_actor_ctx *ctx, void *arg, void **out)
     }
     r = bm_xcalloc(1, sizeof(*r));
     r->env = env;
-    period = (int64_t)(env->cfg.da_block_time_ms / 4);
-    if (period < MIN_TICK_MS) {
-        period = MIN_TICK_MS;
-    }
+    period = bm_env_da_tick_ms(env, MIN_TICK_MS);
     err = bm_timer_start(env->sys, bm_actor_ctx_self(ctx), BM_RETRIEVER_TICK,
                          &p, sizeof(p), 0, period, &r->tick);
     if (err != BM_OK) {
