@@ -38,7 +38,7 @@
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
 #include "blockv2/types.h"
-#include "exec/txset.h"
+#include "util/txset.h"
 
 /* Ids of the actors (BM_ACTOR_ID_NONE when not running on this node). */
 struct bm_env_ids {

@@ -8,8 +8,8 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
-#include "exec/lmdbutil.h"
-#include "exec/txset.h"
+#include "util/lmdb_env.h"
+#include "util/txset.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"

@@ -4,11 +4,11 @@
  * backward-shift deletion; the table doubles at 50 % load. Hashes are
  * uniformly distributed, so their first 8 bytes index the table directly.
  *
- * Not thread-safe: the owner serialises access. Internal to src/exec and
- * src/seq (bm__ prefix).
+ * Not thread-safe: the owner serialises access. Internal, shared by the KV
+ * executor, the single sequencer and the actors' env (bm__ prefix).
  */
-#ifndef BM_EXEC_TXSET_H
-#define BM_EXEC_TXSET_H
+#ifndef BM_UTIL_TXSET_H
+#define BM_UTIL_TXSET_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,4 +68,4 @@ bool bm__txwin_has(const struct bm__txwin *w, const struct bm_hash *h);
  * not added twice. Never fails. */
 void bm__txwin_add(struct bm__txwin *w, const struct bm_hash *h);
 
-#endif /* BM_EXEC_TXSET_H */
+#endif /* BM_UTIL_TXSET_H */

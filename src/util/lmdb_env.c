@@ -1,5 +1,5 @@
-/* LMDB helpers, see lmdbutil.h. */
-#include "exec/lmdbutil.h"
+/* LMDB helpers, see lmdb_env.h. */
+#include "util/lmdb_env.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /* Hash set of tx hashes, see txset.h. */
-#include "exec/txset.h"
+#include "util/txset.h"
 
 #include <string.h>
 

@@ -3,8 +3,8 @@
  * which each keep their own LMDB environment under the node home. Internal
  * (bm__ prefix).
  */
-#ifndef BM_EXEC_LMDBUTIL_H
-#define BM_EXEC_LMDBUTIL_H
+#ifndef BM_UTIL_LMDB_ENV_H
+#define BM_UTIL_LMDB_ENV_H
 
 #include <stddef.h>
 
@@ -28,4 +28,4 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
                          size_t map_size, unsigned flags,
                          struct bm_errmsg *em);
 
-#endif /* BM_EXEC_LMDBUTIL_H */
+#endif /* BM_UTIL_LMDB_ENV_H */

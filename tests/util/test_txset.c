@@ -5,7 +5,7 @@
 
 #include <sodium.h>
 
-#include "exec/txset.h"
+#include "util/txset.h"
 
 static struct bm_hash hash_of(uint32_t i)
 {
