@@ -14,6 +14,7 @@
 #include "actors/da_includer.h"
 #include "actors/env.h"
 #include "actors/producer.h"
+#include "actors/replayer.h"
 #include "actors/state.h"
 #include "actors/validator.h"
 #include "blockv2/actor.h"
@@ -109,6 +110,7 @@ static void *watch(void *arg)
 
 enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
 {
+    struct bm_state st = {0};
     enum bm_err err;
 
     pthread_mutex_lock(&m->mu);
@@ -118,7 +120,12 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
     }
     m->started = true;
     pthread_mutex_unlock(&m->mu);
-    err = bm_bootstrap_state(&m->env, NULL, em);
+    err = bm_bootstrap_state(&m->env, &st, em);
+    if (err == BM_OK) {
+        /* Before producing or syncing: the executor at the store height. */
+        err = bm_replayer_sync(&m->env, &st, em);
+    }
+    bm_state_release(&st);
     if (err != BM_OK) {
         return err;
     }

@@ -37,4 +37,7 @@ int bm_cli_start(int argc, char **argv);
 int bm_cli_tx(int argc, char **argv);
 int bm_cli_status(int argc, char **argv);
 
+/* `blockv2 exec status|rollback --home DIR ...` (src/node/exec_cmd.c). */
+int bm_cli_exec(int argc, char **argv);
+
 #endif /* BM_NODE_CLI_H */
