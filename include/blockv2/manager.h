@@ -52,6 +52,10 @@ struct bm_manager_config {
     /* [node.max_pending_headers_and_data] 0 = no limit */
     uint64_t max_pending_headers_and_data;
     uint64_t scrape_interval_ms;     /* [node.scrape_interval] 1000 */
+    /* [node.catchup_timeout] aggregator only: sync from DA (and P2P) before
+     * producing; bounds the wait for P2P. 0 = no catch-up
+     * (src/actors/catchup.h). */
+    uint64_t catchup_timeout_ms;
     uint64_t da_block_time_ms;       /* [da.block_time] 6000 */
     /* [da.start_height]: overrides the full node's DA cursor; 0 = none */
     uint64_t da_start_height;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actors/catchup.h"
 #include "actors/da_includer.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -536,6 +537,11 @@ static int run_round(struct sub *s)
     int err;
 
     if (bm_env_quitting(env)) {
+        return BM_OK;
+    }
+    /* Catching up: what Sync takes from DA is on DA already; the
+     * last-submitted heights are loaded once it is over. */
+    if (bm_catchup_active(env)) {
         return BM_OK;
     }
     if (!s->loaded && load(s) != BM_OK) {

@@ -139,6 +139,10 @@ struct bm_env {
     /* Set by the manager when a graceful stop begins: long DA rounds and
      * backoff sleeps end early (bm_env_quitting). */
     atomic_bool stopping;
+    /* Catch-up before production (actors/catchup.h): set by the manager
+     * before the actors start, cleared once by the Retriever. */
+    atomic_bool catching_up;
+    uint64_t catchup_start_ms; /* written before the actors start */
     /* Test hook: called (if set) by the fatal path after recording. */
     void (*on_fatal)(void *arg, int err);
     void *on_fatal_arg;

@@ -660,6 +660,15 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
             bm_meta_rhb_name(name, sizeof(name), h, 'd');
             err = bm_state_meta_add_u64(meta, name, dd);
         }
+        /* An aggregator catching up: this block is on DA already (and so
+         * is everything below it, posted in height order). */
+        if (err == BM_OK && st->env->cfg.aggregator) {
+            err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_HEADER,
+                                        h);
+        }
+        if (err == BM_OK && st->env->cfg.aggregator) {
+            err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_DATA, h);
+        }
     }
     if (err == BM_OK && st->da_progress != 0) {
         uint64_t cur = st->da_progress;
@@ -947,6 +956,24 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     return BM_OK;
 }
 
+BM_ACTOR_HANDLER(on_flush, struct sync_st, struct bm_sync_flush)
+
+/* Everything sent before this message was handled (one mailbox, FIFO). */
+static int on_flush(struct bm_actor_ctx *ctx, struct sync_st *st,
+                    struct bm_sync_flush *p)
+{
+    struct bm_sync_flushed out = {0};
+    int err;
+
+    (void)p;
+    err = load(st);
+    if (err != BM_OK) {
+        return err;
+    }
+    out.height = tip(st);
+    return bm_actor_reply(ctx, BM_OK, &out, sizeof(out));
+}
+
 /* ------------------------------------------------------------ type */
 
 static int sync_init(struct bm_actor_ctx *ctx, void *arg, void **out)
@@ -994,6 +1021,9 @@ static const struct bm_msg_kind sync_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_DA_PROGRESS] = BM_MSG_KIND("da_progress",
                                         struct bm_sync_da_progress, 0, NULL,
                                         on_da_progress, NULL, NULL),
+    [BM_SYNC_FLUSH] = BM_MSG_KIND("flush", struct bm_sync_flush,
+                                  sizeof(struct bm_sync_flushed), NULL,
+                                  on_flush, NULL, NULL),
 };
 
 const struct bm_actor_type bm_sync_actor_type = {

@@ -11,6 +11,7 @@
 
 #include "actors/aggregator.h"
 #include "actors/bootstrap.h"
+#include "actors/catchup.h"
 #include "actors/da_includer.h"
 #include "actors/env.h"
 #include "actors/producer.h"
@@ -129,6 +130,8 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
     if (err != BM_OK) {
         return err;
     }
+    /* node.catchup_timeout: sync from DA before producing. */
+    bm_catchup_begin(&m->env);
     bm_tree_build(&m->tree, &m->env);
     /* The tree is built before the system runs: every id in env->ids is
      * written before any actor can read it. */
@@ -184,8 +187,9 @@ enum bm_err bm_manager_produce_block(struct bm_manager *m, uint64_t *height,
     }
     if (!res.produced) {
         return bm_errf(em, BM_EAGAIN, "produce_block: no block made (%s)",
-                       res.backpressure ? "too many blocks not yet on DA"
-                                        : "nothing to produce");
+                       res.catching_up    ? "catching up from DA"
+                       : res.backpressure ? "too many blocks not yet on DA"
+                                          : "nothing to produce");
     }
     if (height != NULL) {
         *height = res.height;

@@ -22,6 +22,7 @@
 
 #include "blockv2/keys.h"
 #include "blockv2/manager.h"
+#include "exec/kv/kv.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -68,7 +69,8 @@ static const struct bm_node_config_key keys[] = {
      "height",
      OFF(readiness_max_blocks_behind), 0, NULL, 0},
     {"node.catchup_timeout", BM_CFG_DURATION, "0s",
-     "time a full node waits to catch up before serving (0 = none)",
+     "aggregator only: sync from DA (and P2P) before producing; bounds the "
+     "wait for P2P, DA is synced to its head (0 = no catch-up)",
      OFF(catchup_timeout_ns), 0, NULL, 0},
     {"node.trusted_hash", BM_CFG_STRING, "",
      "hex header hash to initialise the P2P header store (reserved)",
@@ -184,7 +186,8 @@ static const struct bm_node_config_key keys[] = {
      OFF(signer_passphrase_file), 0, NULL, 0},
 
     {"pruning.pruning_mode", BM_CFG_STRING, "disabled",
-     "store pruning (reserved: only disabled is implemented)",
+     "block store pruning (reserved: the store keeps every block; the KV "
+     "executor bounds its own records, see kv.*)",
      OFF(pruning_mode), 0, "disabled|all|metadata", 0},
     {"pruning.pruning_keep_recent", BM_CFG_UINT, "100000",
      "blocks kept when pruning (reserved)", OFF(pruning_keep_recent), 0,
@@ -192,6 +195,11 @@ static const struct bm_node_config_key keys[] = {
     {"pruning.pruning_interval", BM_CFG_DURATION, "15m0s",
      "interval between pruning runs (reserved)", OFF(pruning_interval_ns),
      BM_CFG_F_NONZERO, NULL, 0},
+
+    {"kv.initial_map_size", BM_CFG_UINT, "67108864",
+     "initial LMDB map size of the KV executor (data/kv) in bytes; it "
+     "doubles whenever full, up to 1 TiB",
+     OFF(kv_initial_map_size), BM_CFG_F_NONZERO, NULL, (uint64_t)1 << 40},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -209,6 +217,7 @@ static const struct {
     {"log", "logging"},
     {"signer", "block signer (aggregator)"},
     {"pruning", "store pruning"},
+    {"kv", "the in-process KV executor"},
 };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -1475,12 +1484,22 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
     out->lazy_block_interval_ms = ns_to_ms(cfg->lazy_block_interval_ns);
     out->max_pending_headers_and_data = cfg->max_pending_headers_and_data;
     out->scrape_interval_ms = ns_to_ms(cfg->scrape_interval_ns);
+    out->catchup_timeout_ms = ns_to_ms(cfg->catchup_timeout_ns);
     out->da_block_time_ms = ns_to_ms(cfg->da_block_time_ns);
     out->da_start_height = cfg->da_start_height;
     out->da_max_submit_attempts = (uint32_t)cfg->da_max_submit_attempts;
     out->da_request_timeout_ms = ns_to_ms(cfg->da_request_timeout_ns);
     out->da_namespace = cfg->da_namespace;
     out->da_data_namespace = cfg->da_data_namespace;
+}
+
+void bm_node_config_to_kv(const struct bm_node_config *cfg,
+                          struct bm_kv_options *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->map_size = cfg->kv_initial_map_size > SIZE_MAX
+                        ? SIZE_MAX
+                        : (size_t)cfg->kv_initial_map_size;
 }
 
 /* ---- markdown reference ---- */

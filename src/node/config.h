@@ -35,6 +35,7 @@
 #include "blockv2/err.h"
 
 struct bm_errmsg;
+struct bm_kv_options;
 struct bm_manager_config;
 
 #define BM_NODE_CONFIG_DIR "config"
@@ -109,6 +110,8 @@ struct bm_node_config {
     char *pruning_mode;
     uint64_t pruning_keep_recent;
     uint64_t pruning_interval_ns;
+    /* kv */
+    uint64_t kv_initial_map_size;
     /* top level */
     char *db_path;
 };
@@ -234,6 +237,11 @@ enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
  */
 void bm_node_config_to_manager(const struct bm_node_config *cfg,
                                struct bm_manager_config *out);
+
+/* Fills *out (zeroed first) with the KV executor options of cfg (kv.*);
+ * the rest keeps the KV defaults. */
+void bm_node_config_to_kv(const struct bm_node_config *cfg,
+                          struct bm_kv_options *out);
 
 /* Prints the reference table (key, flag, type, default, description) as
  * markdown. */

@@ -238,6 +238,12 @@ static int open_parts(struct node *n, bool dev)
         bm_privkey_public(&n->key, pub);
         bm_address_from_pubkey(pub, &n->signer_addr);
     }
+    if (n->cfg.pruning_mode != NULL &&
+        strcmp(n->cfg.pruning_mode, "disabled") != 0) {
+        bm_log_warn("node", "pruning.pruning_mode '%s' is reserved: the "
+                    "block store keeps every block",
+                    n->cfg.pruning_mode);
+    }
     /* Store, executor, sequencer. */
     err = bm_store_open(&n->store, n->home, NULL, &em);
     if (err == BM_ELOCKED) {
@@ -252,7 +258,12 @@ static int open_parts(struct node *n, bool dev)
     }
     p = bm_node_path(n->home, "data/kv");
     mkdir(p, 0700);
-    err = bm_kv_open(&n->kv, p, NULL, &em);
+    {
+        struct bm_kv_options ko;
+
+        bm_node_config_to_kv(&n->cfg, &ko);
+        err = bm_kv_open(&n->kv, p, &ko, &em);
+    }
     bm_free(p);
     if (err != BM_OK) {
         return fail("KV executor (data/kv)", err, &em);

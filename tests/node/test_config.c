@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "blockv2/manager.h"
+#include "exec/kv/kv.h"
 #include "node/config.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -697,6 +698,42 @@ static void test_to_manager(void **state)
     bm_node_config_release(&c);
 }
 
+/* kv.initial_map_size reaches the KV options, node.catchup_timeout the
+ * manager's config (the executor and manager tests cover what they do). */
+static void test_to_kv_and_catchup(void **state)
+{
+    struct bm_node_config c;
+    struct bm_manager_config m;
+    struct bm_kv_options ko;
+    struct bm_errmsg em = {{0}};
+    size_t unknown = 0;
+    (void)state;
+
+    cfg_init(&c);
+    bm_node_config_to_kv(&c, &ko);
+    assert_true(ko.map_size == BM_KV_DEFAULT_MAP_SIZE);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.catchup_timeout_ms == 0);
+    assert_int_equal(parse(&c, "kv:\n  initial_map_size: 1048576\n"
+                               "node:\n  catchup_timeout: 2s\n",
+                           &unknown, &em),
+                     BM_OK);
+    assert_int_equal(unknown, 0);
+    bm_node_config_to_kv(&c, &ko);
+    assert_true(ko.map_size == 1048576);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.catchup_timeout_ms == 2000);
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                "kv.initial_map_size"),
+                                        "0", &em),
+                     BM_ECONFIG);
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                "kv.initial_map_size"),
+                                        "2199023255552", &em),
+                     BM_ECONFIG);
+    bm_node_config_release(&c);
+}
+
 static void test_markdown(void **state)
 {
     char *text = NULL;
@@ -817,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_to_manager),
         cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_to_kv_and_catchup),
         cmocka_unit_test(test_passphrase_file),
         cmocka_unit_test(test_node_path),
     };
