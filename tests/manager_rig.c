@@ -247,3 +247,38 @@ struct bm_da_server *da_start(const char *home, uint32_t outage_after,
     snprintf(url, len, "http://127.0.0.1:%u", (unsigned)bm_da_server_port(s));
     return s;
 }
+
+/* Counts, for heights 1..max, how often each header is on DA. */
+void count_da_headers(const char *url, uint64_t max, uint32_t *count)
+{
+    struct bm_da_client *c;
+    struct bm_da_client_config cc = {.url = url, .timeout_ms = 5000};
+    struct bm_da_namespaces ns;
+    struct bm_da_header head;
+
+    assert_int_equal(bm_da_namespaces_from_config(&ns, "mgr-headers",
+                                                  "mgr-data", NULL),
+                     BM_OK);
+    assert_int_equal(bm_da_client_new(&c, &cc, NULL), BM_OK);
+    assert_int_equal(bm_da_client_header_network_head(c, 0, &head, NULL),
+                     BM_OK);
+    for (uint64_t h = 1; h <= head.height; h++) {
+        struct bm_da_blob_list l = {0};
+
+        if (bm_da_client_get_all(c, h, &ns.header, 1, 0, &l, NULL) != BM_OK) {
+            continue;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+            struct bm_da_header_envelope e = {0};
+
+            if (bm_da_header_envelope_decode(&e, l.v[i].data.ptr,
+                                             l.v[i].data.len) == BM_OK &&
+                e.sh.header.height >= 1 && e.sh.header.height <= max) {
+                count[e.sh.header.height]++;
+            }
+            bm_da_header_envelope_release(&e);
+        }
+        bm_da_blob_list_release(&l);
+    }
+    bm_da_client_free(c);
+}

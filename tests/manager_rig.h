@@ -85,4 +85,8 @@ void new_home(char *out, size_t len);
 struct bm_da_server *da_start(const char *home, uint32_t outage_after,
                               uint32_t outage_for_ms, char *url, size_t len);
 
+/* Counts, for heights 1..max, how often each header is on the DA at url
+ * (namespaces of cfg_fast): count[h] += 1 per blob. */
+void count_da_headers(const char *url, uint64_t max, uint32_t *count);
+
 #endif /* BM_TESTS_MANAGER_RIG_H */

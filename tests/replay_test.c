@@ -10,6 +10,11 @@
  *  - the crash window (executor one block ahead): rolled back by itself;
  *  - a replayed block whose result differs from the next header, or from
  *    the stored state, stops the start with BM_EAPP_HASH_MISMATCH.
+ * And catch-up before production (node.catchup_timeout,
+ * src/actors/catchup.h), with a real local DA server: an aggregator
+ * restarted on a copy of its home whose store is behind the DA chain
+ * takes the missing blocks from DA before it produces the next one (and
+ * does not post them again); with catch-up off it forks at once.
  */
 #include "bm_test.h"
 
@@ -374,6 +379,153 @@ static void test_replay_mismatch(void **state)
     rm_rf(home);
 }
 
+/* ------------------------------------------------------------ catch-up */
+
+static void copy_home(const char *from, const char *to)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "cp -a %s/. %s/", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_catchup_from_da(void **state)
+{
+    char da_home[256], a_home[256], b_home[256], c_home[256], url[64];
+    struct bm_da_server *da;
+    struct mt_node a, b, cn;
+    struct bm_manager_config ca, cb, cc;
+    struct bm_manager_metrics mb;
+    struct bm_hash *ha;
+    uint64_t copy_h, top;
+    uint32_t *count;
+
+    (void)state;
+    genesis_init();
+    new_home(da_home, sizeof(da_home));
+    new_home(a_home, sizeof(a_home));
+    new_home(b_home, sizeof(b_home));
+    new_home(c_home, sizeof(c_home));
+    da = da_start(da_home, 0, 0, url, sizeof(url));
+    cfg_fast(&ca, true);
+    ca.block_time_ms = 3600000; /* A: blocks only through produce */
+
+    /* A makes 10 blocks; its home is copied (the copies' store ends at
+     * copy_h); A makes 15 more; all of them reach DA. */
+    mt_open(&a, a_home, true, url, &ca);
+    mt_start(&a);
+    produce(&a, 10);
+    copy_h = height_of(&a);
+    /* The copy knows where all of its blocks are on DA. */
+    WAIT_FOR(bm_manager_get_da_included_height(a.m) >= copy_h, 60000,
+             "A's first blocks on DA");
+    assert_int_equal(mt_close(&a), BM_OK);
+    copy_home(a_home, b_home);
+    copy_home(a_home, c_home);
+    mt_open(&a, a_home, true, url, &ca);
+    mt_start(&a);
+    produce(&a, 15);
+    top = height_of(&a);
+    WAIT_FOR(bm_manager_get_da_included_height(a.m) >= top, 60000,
+             "A's blocks on DA");
+    ha = bm_xcalloc(top + 1, sizeof(*ha));
+    for (uint64_t h = 1; h <= top; h++) {
+        header_hash_at(a.store, h, &ha[h]);
+    }
+    assert_int_equal(mt_close(&a), BM_OK);
+    fprintf(stderr, "catch-up: copy at %llu, chain on DA up to %llu\n",
+            (unsigned long long)copy_h, (unsigned long long)top);
+
+    /* B: the copy with catch-up on takes copy_h+1..top from DA, then
+     * produces top+1 on top of them. */
+    cfg_fast(&cb, true);
+    cb.catchup_timeout_ms = 3000;
+    mt_open(&b, b_home, true, url, &cb);
+    mt_start(&b);
+    WAIT_FOR((add_txs(&b, 2), height_of(&b) >= top + 3), 60000,
+             "B past the DA chain");
+    for (uint64_t h = 1; h <= top; h++) {
+        struct bm_hash hb;
+
+        header_hash_at(b.store, h, &hb);
+        if (memcmp(hb.b, ha[h].b, BM_HASH_SIZE) != 0) {
+            fail_msg("B's block %llu is not A's: it did not catch up",
+                     (unsigned long long)h);
+        }
+    }
+    bm_manager_metrics(b.m, &mb);
+    assert_true(mb.blocks_synced_da >= top - copy_h);
+    WAIT_FOR(bm_manager_get_da_included_height(b.m) >= top + 3, 60000,
+             "B's own blocks on DA");
+    assert_int_equal(mt_close(&b), BM_OK);
+    store_check(b_home);
+    /* B did not post the blocks it took from DA again. */
+    count = bm_xcalloc(top + 4, sizeof(*count));
+    count_da_headers(url, top + 3, count);
+    for (uint64_t h = 1; h <= top + 3; h++) {
+        if (count[h] != 1) {
+            fail_msg("header %llu is on DA %u times", (unsigned long long)h,
+                     count[h]);
+        }
+    }
+    bm_free(count);
+
+    /* C: the same copy with catch-up off produces copy_h+1 at once: its
+     * own block, not A's (the fork catch-up prevents). */
+    cfg_fast(&cc, true);
+    mt_open(&cn, c_home, true, url, &cc);
+    mt_start(&cn);
+    WAIT_FOR(height_of(&cn) >= copy_h + 1, 60000, "C's first block");
+    {
+        struct bm_hash hc;
+
+        header_hash_at(cn.store, copy_h + 1, &hc);
+        assert_memory_not_equal(hc.b, ha[copy_h + 1].b, BM_HASH_SIZE);
+    }
+    assert_int_equal(mt_close(&cn), BM_OK);
+    bm_free(ha);
+    bm_da_server_stop(da);
+    rm_rf(da_home);
+    rm_rf(a_home);
+    rm_rf(b_home);
+    rm_rf(c_home);
+}
+
+/* A full node cannot be given a catch-up timeout (ev-node refuses it). */
+static void test_catchup_needs_aggregator(void **state)
+{
+    char home[256];
+    struct bm_manager_config c;
+    struct bm_manager_params p;
+    struct bm_manager *m = NULL;
+    struct bm_store *s = NULL;
+    struct bm_kv *kv = NULL;
+    struct bm_executor ex;
+    struct bm_errmsg em = {{0}};
+    char dir[320];
+
+    (void)state;
+    genesis_init();
+    new_home(home, sizeof(home));
+    assert_int_equal(bm_store_open(&s, home, NULL, NULL), BM_OK);
+    snprintf(dir, sizeof(dir), "%s/data/kv", home);
+    assert_int_equal(bm_kv_open(&kv, dir, NULL, NULL), BM_OK);
+    bm_kv_executor(kv, &ex);
+    cfg_fast(&c, false);
+    c.catchup_timeout_ms = 1000;
+    memset(&p, 0, sizeof(p));
+    p.config = &c;
+    p.genesis = &g_gen;
+    p.store = s;
+    p.exec = &ex;
+    assert_int_equal(bm_manager_new(&m, &p, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "node.catchup_timeout"));
+    assert_null(m);
+    bm_kv_free(kv);
+    bm_store_close(s);
+    rm_rf(home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +534,8 @@ int main(void)
         cmocka_unit_test(test_repair_beyond_undo),
         cmocka_unit_test(test_crash_window),
         cmocka_unit_test(test_replay_mismatch),
+        cmocka_unit_test(test_catchup_from_da),
+        cmocka_unit_test(test_catchup_needs_aggregator),
     };
     int rc;
 

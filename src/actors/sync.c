@@ -642,6 +642,25 @@ static void requeue_data(struct sync_st *st, const struct bm_block *b,
     cache_insert(&st->data, &e, "data");
 }
 
+/* Adds last-submitted-{header,data}-height = h for each that is h - 1. */
+static int advance_submitted(struct bm_env *env,
+                             struct bm_state_meta_list *meta, uint64_t h)
+{
+    uint64_t lh = atomic_load_explicit(&env->m.last_submitted_header,
+                                       memory_order_relaxed);
+    uint64_t ld = atomic_load_explicit(&env->m.last_submitted_data,
+                                       memory_order_relaxed);
+    int err = BM_OK;
+
+    if (lh + 1 == h) {
+        err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_HEADER, h);
+    }
+    if (err == BM_OK && ld + 1 == h) {
+        err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_DATA, h);
+    }
+    return err;
+}
+
 /* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d and the cursor. */
 static int sync_meta(struct sync_st *st, const struct cent *he,
                      const struct cent *de, bool empty_data,
@@ -660,14 +679,14 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
             bm_meta_rhb_name(name, sizeof(name), h, 'd');
             err = bm_state_meta_add_u64(meta, name, dd);
         }
-        /* An aggregator catching up: this block is on DA already (and so
-         * is everything below it, posted in height order). */
+        /* An aggregator catching up: this block is on DA already. When
+         * it is the next one to submit, the DASubmitter need not post it
+         * (the State actor's gauges are current: the DASubmitter is idle
+         * and Sync commits one block at a time). After a gap (blocks this
+         * node has but never saw on DA, so it does not know where they
+         * are) the DASubmitter posts them and what follows again. */
         if (err == BM_OK && st->env->cfg.aggregator) {
-            err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_HEADER,
-                                        h);
-        }
-        if (err == BM_OK && st->env->cfg.aggregator) {
-            err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_DATA, h);
+            err = advance_submitted(st->env, meta, h);
         }
     }
     if (err == BM_OK && st->da_progress != 0) {

@@ -18,8 +18,9 @@
  *  - FLUSH (ask, from the Retriever during an aggregator's catch-up):
  *    replies the store height once everything sent before it is handled.
  *  - On an aggregator (catch-up, actors/catchup.h) a block taken from DA
- *    is on DA already: its commit also sets the last-submitted header and
- *    data heights to it, so the DASubmitter does not post it again.
+ *    is on DA already: when it is the next block to submit, its commit
+ *    also advances the last-submitted header / data height to it, so the
+ *    DASubmitter does not post it again.
  *  - DA_PROGRESS (from the Retriever): every blob below `cursor` was
  *    delivered. The persisted cursor (BM_META_DA_CURSOR, written with each
  *    committed block) is min(progress cursor, lowest DA height of any
