@@ -122,7 +122,10 @@ static void want_value(struct fx *f, const char *key, const char *want)
         assert_int_equal(err, BM_ENOTFOUND);
     } else {
         assert_int_equal(err, BM_OK);
-        assert_true(tx_is(&v, want));
+        assert_int_equal(v.len, strlen(want));
+        if (v.len > 0) {
+            assert_memory_equal(v.ptr, want, v.len);
+        }
     }
     bm_buf_release(&v);
 }

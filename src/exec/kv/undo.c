@@ -123,6 +123,7 @@ enum bm_err bm__kv_undo_parse(const uint8_t *p, size_t len,
                               struct bm_errmsg *em)
 {
     struct bm__kv_undo_ent *v = NULL;
+    enum bm_err err = BM_OK;
     uint32_t count;
     size_t off = HDR;
 
@@ -143,60 +144,66 @@ enum bm_err bm__kv_undo_parse(const uint8_t *p, size_t len,
             return BM_ENOMEM;
         }
     }
-    for (uint32_t i = 0; i < count; i++) {
-        struct bm__kv_undo_ent *e = &v[i];
+    for (uint32_t i = 0; i < count && err == BM_OK; i++) {
+        struct bm__kv_undo_ent e = {0};
 
         if (len - off < ENT_MIN) {
-            goto truncated;
+            err = BM_ETRUNCATED;
+            break;
         }
         if (p[off] > 1) {
-            bm_free(v);
-            return bm_errf(em, BM_ECORRUPT, "undo chunk: entry %u: had_old "
-                           "is %u, want 0 or 1", i, p[off]);
+            err = bm_errf(em, BM_ECORRUPT, "undo chunk: entry %u: had_old "
+                          "is %u, want 0 or 1", i, p[off]);
+            break;
         }
-        e->had_old = p[off] == 1;
-        e->klen = (size_t)p[off + 1] << 8 | p[off + 2];
+        e.had_old = p[off] == 1;
+        e.klen = (size_t)p[off + 1] << 8 | p[off + 2];
         off += ENT_MIN;
-        if (e->klen == 0 || e->klen > BM_KV_MAX_KEY) {
-            bm_free(v);
-            return bm_errf(em, BM_ECORRUPT, "undo chunk: entry %u: klen "
-                           "%zu, want 1..%u", i, e->klen, BM_KV_MAX_KEY);
+        if (e.klen == 0 || e.klen > BM_KV_MAX_KEY) {
+            err = bm_errf(em, BM_ECORRUPT, "undo chunk: entry %u: klen %zu, "
+                          "want 1..%u", i, e.klen, BM_KV_MAX_KEY);
+            break;
         }
-        if (len - off < e->klen) {
-            goto truncated;
+        if (len - off < e.klen) {
+            err = BM_ETRUNCATED;
+            break;
         }
-        e->key = p + off;
-        off += e->klen;
-        if (!e->had_old) {
-            continue;
+        e.key = p + off;
+        off += e.klen;
+        if (e.had_old) {
+            if (len - off < 4) {
+                err = BM_ETRUNCATED;
+                break;
+            }
+            e.vlen = get_be32(p + off);
+            off += 4;
+            if (e.vlen > BM_KV_MAX_VALUE) {
+                err = bm_errf(em, BM_ECORRUPT, "undo chunk: entry %u: vlen "
+                              "%zu, want at most %u", i, e.vlen,
+                              BM_KV_MAX_VALUE);
+                break;
+            }
+            if (len - off < e.vlen) {
+                err = BM_ETRUNCATED;
+                break;
+            }
+            e.old = p + off;
+            off += e.vlen;
         }
-        if (len - off < 4) {
-            goto truncated;
-        }
-        e->vlen = get_be32(p + off);
-        off += 4;
-        if (e->vlen > BM_KV_MAX_VALUE) {
-            bm_free(v);
-            return bm_errf(em, BM_ECORRUPT, "undo chunk: entry %u: vlen "
-                           "%zu, want at most %u", i, e->vlen,
-                           BM_KV_MAX_VALUE);
-        }
-        if (len - off < e->vlen) {
-            goto truncated;
-        }
-        e->old = p + off;
-        off += e->vlen;
+        v[i] = e;
     }
-    if (off != len) {
+    if (err == BM_ETRUNCATED) {
+        err = bm_errf(em, BM_ECORRUPT, "undo chunk: truncated at byte %zu "
+                      "of %zu", off, len);
+    } else if (err == BM_OK && off != len) {
+        err = bm_errf(em, BM_ECORRUPT, "undo chunk: %zu bytes after %u "
+                      "entries", len - off, count);
+    }
+    if (err != BM_OK) {
         bm_free(v);
-        return bm_errf(em, BM_ECORRUPT, "undo chunk: %zu bytes after %u "
-                       "entries", len - off, count);
+        return err;
     }
     *out = v;
     *n = count;
     return BM_OK;
-truncated:
-    bm_free(v);
-    return bm_errf(em, BM_ECORRUPT, "undo chunk: truncated at byte %zu of "
-                   "%zu", off, len);
 }
