@@ -133,6 +133,38 @@ static int start_err(struct mt_node *n, struct bm_errmsg *em)
     return err;
 }
 
+/* A new chain in a new home: `blocks` blocks made and the node closed. */
+static void new_chain(char *home, size_t len, unsigned blocks)
+{
+    struct mt_node n;
+    struct bm_manager_config c;
+
+    genesis_init();
+    new_home(home, len);
+    open_agg(&n, home, &c);
+    mt_start(&n);
+    produce(&n, blocks);
+    assert_int_equal(mt_close(&n), BM_OK);
+}
+
+/* Starts the node of home (replay, rollback of a crash window), checks
+ * the executor is in sync, makes `blocks` more blocks (the chain then
+ * ends at want), checks again and closes. */
+static void resume(const char *home, unsigned blocks, uint64_t want)
+{
+    struct mt_node n;
+    struct bm_manager_config c;
+
+    open_agg(&n, home, &c);
+    mt_start(&n);
+    check_in_sync(&n);
+    produce(&n, blocks);
+    assert_int_equal(height_of(&n), want);
+    check_in_sync(&n);
+    assert_int_equal(mt_close(&n), BM_OK);
+    store_check(home);
+}
+
 /* ------------------------------------------------------------ tests */
 
 static void test_replay_behind(void **state)
@@ -143,11 +175,8 @@ static void test_replay_behind(void **state)
     struct bm_hash before[11], after;
 
     (void)state;
-    genesis_init();
-    new_home(home, sizeof(home));
+    new_chain(home, sizeof(home), 10);
     open_agg(&n, home, &c);
-    mt_start(&n);
-    produce(&n, 10);
     for (uint64_t h = 1; h <= 10; h++) {
         header_hash_at(n.store, h, &before[h]);
     }
@@ -163,20 +192,14 @@ static void test_replay_behind(void **state)
     assert_non_null(strstr(out, "\"store_height\": 10}"));
 
     /* Start: 7..10 are replayed, checked against headers 8..10 and the
-     * stored state at 10. */
+     * stored state at 10; the chain continues on top of them. */
+    resume(home, 3, 13);
     open_agg(&n, home, &c);
-    mt_start(&n);
-    check_in_sync(&n);
     for (uint64_t h = 1; h <= 10; h++) {
         header_hash_at(n.store, h, &after);
         assert_memory_equal(after.b, before[h].b, BM_HASH_SIZE);
     }
-    /* The chain continues on top of the replayed state. */
-    produce(&n, 3);
-    assert_int_equal(height_of(&n), 13);
-    check_in_sync(&n);
     assert_int_equal(mt_close(&n), BM_OK);
-    store_check(home);
     rm_rf(home);
 }
 
@@ -188,12 +211,7 @@ static void test_executor_ahead(void **state)
     struct bm_errmsg em = {{0}};
 
     (void)state;
-    genesis_init();
-    new_home(home, sizeof(home));
-    open_agg(&n, home, &c);
-    mt_start(&n);
-    produce(&n, 10);
-    assert_int_equal(mt_close(&n), BM_OK);
+    new_chain(home, sizeof(home), 10);
     assert_int_equal(cli(out, sizeof(out), "store rollback --home %s "
                          "--blocks 3", home), 0);
 
@@ -215,14 +233,7 @@ static void test_executor_ahead(void **state)
     assert_int_equal(cli(out, sizeof(out), "exec rollback --home %s", home),
                      0);
     assert_non_null(strstr(out, "rolled back from height 10 to 7"));
-    open_agg(&n, home, &c);
-    mt_start(&n);
-    check_in_sync(&n);
-    produce(&n, 4);
-    assert_int_equal(height_of(&n), 11);
-    check_in_sync(&n);
-    assert_int_equal(mt_close(&n), BM_OK);
-    store_check(home);
+    resume(home, 4, 11);
     rm_rf(home);
 }
 
@@ -235,13 +246,8 @@ static void test_repair_beyond_undo(void **state)
     struct bm_manager_config c;
 
     (void)state;
-    genesis_init();
-    new_home(home, sizeof(home));
     g_kv_keep_heights = 3; /* undo logs of the last 3 heights only */
-    open_agg(&n, home, &c);
-    mt_start(&n);
-    produce(&n, 10);
-    assert_int_equal(mt_close(&n), BM_OK);
+    new_chain(home, sizeof(home), 10);
     assert_int_equal(cli(out, sizeof(out), "exec status --home %s", home),
                      0);
     assert_non_null(strstr(out, "\"rollback_floor\": 7,"));
@@ -254,12 +260,7 @@ static void test_repair_beyond_undo(void **state)
                      0);
     assert_non_null(strstr(out, "resetting it to genesis"));
     assert_non_null(strstr(out, "replays blocks 1..6"));
-    open_agg(&n, home, &c);
-    mt_start(&n); /* replays 1..6 */
-    check_in_sync(&n);
-    produce(&n, 1);
-    check_in_sync(&n);
-    assert_int_equal(mt_close(&n), BM_OK);
+    resume(home, 1, 7); /* replays 1..6 first */
     g_kv_keep_heights = 0;
     rm_rf(home);
 }
@@ -277,12 +278,7 @@ static void test_crash_window(void **state)
     struct bm_buf v = {0};
 
     (void)state;
-    genesis_init();
-    new_home(home, sizeof(home));
-    open_agg(&n, home, &c);
-    mt_start(&n);
-    produce(&n, 5);
-    assert_int_equal(mt_close(&n), BM_OK);
+    new_chain(home, sizeof(home), 5);
     open_agg(&n, home, &c);
     bm_kv_status(n.kv, &ks);
     assert_int_equal(bm_executor_execute_txs(&n.kv_exec, &txs, 1, 6,
@@ -332,12 +328,7 @@ static void test_replay_mismatch(void **state)
     static struct bm_executor_ops flip_ops;
 
     (void)state;
-    genesis_init();
-    new_home(home, sizeof(home));
-    open_agg(&n, home, &c);
-    mt_start(&n);
-    produce(&n, 5);
-    assert_int_equal(mt_close(&n), BM_OK);
+    new_chain(home, sizeof(home), 5);
 
     /* A replayed result that differs from the next header. */
     assert_int_equal(cli(out, sizeof(out), "exec rollback --home %s "

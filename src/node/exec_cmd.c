@@ -16,11 +16,9 @@
  */
 #include "node/cli.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -30,12 +28,6 @@
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
-
-struct exec_args {
-    const char *home;
-    bool has_height;
-    uint64_t height;
-};
 
 static void usage(FILE *f)
 {
@@ -49,53 +41,6 @@ static void usage(FILE *f)
             "  rollback  roll the executor back to height N (default: the "
             "store\n"
             "            height; stop the node first)\n");
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || s[0] < '0' || s[0] > '9') {
-        return false;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') {
-        return false;
-    }
-    *out = (uint64_t)v;
-    return true;
-}
-
-/* Returns 0, or 2 on a usage error (message printed). */
-static int parse_args(int argc, char **argv, struct exec_args *a)
-{
-    for (int i = 2; i < argc; i += 2) {
-        const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-        if (strcmp(o, "--home") == 0 && v != NULL) {
-            a->home = v;
-        } else if (strcmp(o, "--height") == 0 && v != NULL) {
-            if (!parse_u64(v, &a->height)) {
-                fprintf(stderr, "blockv2 exec: --height: not a number: '%s'\n",
-                        v);
-                return 2;
-            }
-            a->has_height = true;
-        } else {
-            fprintf(stderr, "blockv2 exec: unknown or incomplete option '%s'\n",
-                    o);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (a->home == NULL) {
-        fprintf(stderr, "blockv2 exec: --home DIR is required\n");
-        return 2;
-    }
-    return 0;
 }
 
 /* Opens <home>/data/kv, which must exist. Returns 0 or 1 (printed). */
@@ -137,7 +82,7 @@ static int store_height(const char *home, uint64_t *out,
     return err;
 }
 
-static int cmd_status(const struct exec_args *a)
+static int cmd_status(const struct bm_cli_home_args *a)
 {
     struct bm_errmsg em = {{0}};
     struct bm_kv *kv = NULL;
@@ -174,7 +119,7 @@ static int cmd_status(const struct exec_args *a)
     return 0;
 }
 
-static int cmd_rollback(const struct exec_args *a)
+static int cmd_rollback(const struct bm_cli_home_args *a)
 {
     struct bm_errmsg em = {{0}};
     struct bm_kv *kv = NULL;
@@ -243,7 +188,7 @@ static int cmd_rollback(const struct exec_args *a)
 
 int bm_cli_exec(int argc, char **argv)
 {
-    struct exec_args a = {0};
+    struct bm_cli_home_args a = {0};
     const char *sub;
     int rc;
 
@@ -258,7 +203,8 @@ int bm_cli_exec(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    rc = parse_args(argc, argv, &a);
+    rc = bm_cli_parse_home_args(argc, argv, "blockv2 exec", false, usage,
+                                &a);
     if (rc != 0) {
         return rc;
     }

@@ -21,77 +21,9 @@
 
 #include "exec_test_util.h"
 
-#define CHAIN "storage-chain"
-#define GENESIS_NS 1700000000000000000ull
-
-struct fx {
-    char *dir;
-    char *kvdir;
-    struct bm_kv *kv;
-    struct bm_executor ex;
-};
-
-static void fx_open(struct fx *f, const struct bm_kv_options *o)
-{
-    struct bm_errmsg em = {{0}};
-    int err = bm_kv_open(&f->kv, f->kvdir, o, &em);
-
-    if (err != BM_OK) {
-        fail_msg("kv open: %s", bm_errmsg_str(&em, err));
-    }
-    bm_kv_executor(f->kv, &f->ex);
-}
-
-static void fx_init(struct fx *f, const struct bm_kv_options *o)
-{
-    struct bm_buf root = {0};
-
-    f->dir = tmpdir_new();
-    f->kvdir = path_join(f->dir, "data/kv");
-    fx_open(f, o);
-    assert_int_equal(bm_executor_init_chain(&f->ex, GENESIS_NS, 1, CHAIN,
-                                            &root, NULL), BM_OK);
-    bm_buf_release(&root);
-}
-
-static void fx_done(struct fx *f)
-{
-    bm_kv_free(f->kv);
-    bm_free(f->kvdir);
-    tmpdir_free(f->dir);
-}
-
-/* Executes txs (borrowed) at height on top of the current root. */
-static struct bm_hash exec_txs(struct fx *f, uint64_t height,
-                               const struct bm_buf *txs, size_t n)
-{
-    struct bm_kv_status st;
-    struct bm_exec_result r = {0};
-    struct bm_errmsg em = {{0}};
-    struct bm_hash out;
-    int err;
-
-    bm_kv_status(f->kv, &st);
-    err = bm_executor_execute_txs(&f->ex, txs, n, height, GENESIS_NS + height,
-                                  st.root.b, BM_HASH_SIZE, &r, &em);
-    if (err != BM_OK) {
-        fail_msg("execute height %llu: %s", (unsigned long long)height,
-                 bm_errmsg_str(&em, err));
-    }
-    memcpy(out.b, r.state_root.ptr, BM_HASH_SIZE);
-    bm_exec_result_release(&r);
-    return out;
-}
-
-static struct bm_hash exec_strs(struct fx *f, uint64_t height,
-                                const char *const *s, size_t n)
-{
-    struct bm_buf *txs = txs_from(s, n);
-    struct bm_hash h = exec_txs(f, height, txs, n);
-
-    bm_exec_txs_free(txs, n);
-    return h;
-}
+#define KV_FX_CHAIN "storage-chain"
+#define KV_FX_GENESIS_NS 1700000000000000000ull
+#include "kv_fx.h"
 
 /* n txs "<prefix><i>=<vlen bytes of c>" (owned). */
 static struct bm_buf *big_txs(const char *prefix, size_t n, size_t vlen,
@@ -176,7 +108,7 @@ static void test_map_grows_from_1mib(void **state)
     uint64_t h = 0;
 
     (void)state;
-    fx_init(&f, &o);
+    fx_init_opts(&f, &o);
     assert_int_equal(bm_kv_map_size(f.kv), 1u << 20);
     r.kv = f.kv;
     atomic_init(&r.stop, false);
@@ -214,7 +146,7 @@ static void test_map_grows_from_1mib(void **state)
     bm_kv_free(f.kv);
     f.kv = NULL;
     /* Reopen with the same small initial size: LMDB keeps what is used. */
-    fx_open(&f, &o);
+    fx_open_opts(&f, &o);
     bm_kv_status(f.kv, &after);
     assert_int_equal(after.height, h);
     assert_memory_equal(after.root.b, before.root.b, BM_HASH_SIZE);
@@ -241,9 +173,9 @@ static void test_map_limit(void **state)
     struct bm_errmsg em = {{0}};
 
     (void)state;
-    fx_init(&f, &o);
+    fx_init_opts(&f, &o);
     bm_kv_status(f.kv, &st);
-    assert_int_equal(bm_executor_execute_txs(&f.ex, txs, 400, 1, GENESIS_NS,
+    assert_int_equal(bm_executor_execute_txs(&f.ex, txs, 400, 1, KV_FX_GENESIS_NS,
                                              st.root.b, BM_HASH_SIZE, &r, &em),
                      BM_EMAP_FULL);
     assert_non_null(strstr(em.msg, "max_map_size"));
@@ -269,7 +201,7 @@ static void test_rollback_roundtrip(void **state)
     uint64_t floor = 99, eh = 0;
 
     (void)state;
-    fx_init(&f, &o);
+    fx_init_opts(&f, &o);
     bm_kv_empty_root(&roots[0]);
     for (uint64_t h = 1; h <= 6; h++) {
         size_t n = 0;
@@ -315,7 +247,7 @@ static void test_rollback_roundtrip(void **state)
     want_root(&f, 6, &roots[6]);
     /* All the way to genesis, across a restart. */
     bm_kv_free(f.kv);
-    fx_open(&f, &o);
+    fx_open_opts(&f, &o);
     assert_int_equal(bm_kv_rollback(f.kv, 0, &em), BM_OK);
     want_root(&f, 0, &roots[0]);
     want_value(&f, "a", NULL);
@@ -366,7 +298,7 @@ static void test_records_bounded(void **state)
     size_t nh = 0, nu = 0;
 
     (void)state;
-    fx_init(&f, &o);
+    fx_init_opts(&f, &o);
     bm_kv_empty_root(&roots[0]);
     for (uint64_t h = 1; h <= 40; h++) {
         roots[h] = exec_k(&f, h);
@@ -379,7 +311,7 @@ static void test_records_bounded(void **state)
             "undo chunks\n", nh, nu);
     assert_int_equal(nh, 5);
     assert_int_equal(nu, 5);
-    fx_open(&f, &o);
+    fx_open_opts(&f, &o);
     assert_int_equal(bm_kv_rollback_floor(f.kv, &floor, NULL), BM_OK);
     assert_int_equal(floor, 35);
     assert_int_equal(bm_kv_rollback(f.kv, 34, &em), BM_ENOTFOUND);
@@ -413,7 +345,7 @@ static void test_rollback_multi_chunk(void **state)
     struct bm_buf v = {0};
 
     (void)state;
-    fx_init(&f, &o);
+    fx_init_opts(&f, &o);
     r1 = exec_txs(&f, 1, a, 700);
     (void)exec_txs(&f, 2, b, 700); /* ~2.8 MB of old values */
     bm_kv_free(f.kv);
@@ -425,7 +357,7 @@ static void test_rollback_multi_chunk(void **state)
         assert_int_equal(nh, 2);
         assert_true(nu >= 4); /* height 1: one chunk; height 2: three */
     }
-    fx_open(&f, &o);
+    fx_open_opts(&f, &o);
     assert_int_equal(bm_kv_rollback(f.kv, 1, NULL), BM_OK);
     want_root(&f, 1, &r1);
     assert_int_equal(bm_kv_get(f.kv, (const uint8_t *)"big699", 6, &v, NULL,
@@ -510,7 +442,7 @@ static void test_damaged_undo_in_db(void **state)
     MDB_val v = {5, (void *)"\x00\x00\x00\x01\x09"};
 
     (void)state;
-    fx_init(&f, &o);
+    fx_init_opts(&f, &o);
     (void)exec_strs(&f, 1, b1, 1);
     r2 = exec_strs(&f, 2, b2, 1);
     bm_kv_free(f.kv);
@@ -524,7 +456,7 @@ static void test_damaged_undo_in_db(void **state)
     assert_int_equal(mdb_put(txn, undo, &k, &v, 0), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    fx_open(&f, &o);
+    fx_open_opts(&f, &o);
     assert_int_equal(bm_kv_rollback(f.kv, 1, &em), BM_ECORRUPT);
     fprintf(stderr, "damaged undo: %s\n", em.msg);
     want_root(&f, 2, &r2);

@@ -930,6 +930,34 @@ static enum bm_err put_undo_chunk(struct bm_kv *kv, MDB_txn *txn,
     return rc == 0 ? BM_OK : put_err(em, rc, "cannot write the undo log");
 }
 
+/* Heap scratch of a state-root update: the accumulator copy being
+ * changed and one leaf vector (2 KiB each: not on a detached actor's
+ * stack). */
+struct scratch {
+    uint16_t *acc; /* LANES lanes */
+    uint8_t *vec;  /* VEC_BYTES */
+};
+
+static enum bm_err scratch_new(struct scratch *sc)
+{
+    sc->acc = bm_malloc(LANES * sizeof(uint16_t));
+    sc->vec = bm_malloc(VEC_BYTES);
+    if (sc->acc == NULL || sc->vec == NULL) {
+        bm_free(sc->acc);
+        bm_free(sc->vec);
+        sc->acc = NULL;
+        sc->vec = NULL;
+        return BM_ENOMEM;
+    }
+    return BM_OK;
+}
+
+static void scratch_free(struct scratch *sc)
+{
+    bm_free(sc->acc);
+    bm_free(sc->vec);
+}
+
 /* One execute_txs transaction (runs again after a map growth). */
 struct exec_args {
     struct bm_kv *kv;
@@ -937,8 +965,7 @@ struct exec_args {
     size_t n_txs;
     uint64_t height;
     struct bm_hash digest;
-    uint16_t *acc;           /* LANES lanes */
-    uint8_t *vec;            /* VEC_BYTES */
+    struct scratch sc;
     struct bm__kv_undo undo;
     /* out */
     uint64_t n_pairs;
@@ -954,7 +981,7 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     enum bm_err err;
     int rc;
 
-    memcpy(a->acc, kv->acc, sizeof(kv->acc));
+    memcpy(a->sc.acc, kv->acc, sizeof(kv->acc));
     a->n_pairs = kv->n_pairs;
     a->skipped = 0;
     bm__kv_undo_reset(&a->undo);
@@ -992,11 +1019,11 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
                                old.mv_size);
             }
             if (!leaf_vector(kv->aes, p, klen, old.mv_data, old.mv_size,
-                             a->vec)) {
+                             a->sc.vec)) {
                 return bm_errf(em, BM_ECRYPTO, "execute_txs: leaf "
                                "expansion failed");
             }
-            acc_sub(a->acc, a->vec);
+            acc_sub(a->sc.acc, a->sc.vec);
             /* Copy the old value out before the put replaces it. */
             err = bm__kv_undo_add(&a->undo, p, klen, true, old.mv_data,
                                   old.mv_size);
@@ -1013,11 +1040,11 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
         if (rc != 0) {
             return put_err(em, rc, "execute_txs: cannot write a pair");
         }
-        if (!leaf_vector(kv->aes, p, klen, v.mv_data, v.mv_size, a->vec)) {
+        if (!leaf_vector(kv->aes, p, klen, v.mv_data, v.mv_size, a->sc.vec)) {
             return bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion "
                            "failed");
         }
-        acc_add(a->acc, a->vec);
+        acc_add(a->sc.acc, a->sc.vec);
         if (bm__kv_undo_full(&a->undo)) {
             err = put_undo_chunk(kv, txn, a->height, chunk++, &a->undo, em);
             if (err != BM_OK) {
@@ -1030,8 +1057,8 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     if (err != BM_OK) {
         return err;
     }
-    compute_root(a->acc, a->n_pairs, &a->root);
-    err = write_state(kv, txn, a->height, a->n_pairs, a->acc, em);
+    compute_root(a->sc.acc, a->n_pairs, &a->root);
+    err = write_state(kv, txn, a->height, a->n_pairs, a->sc.acc, em);
     if (err == BM_OK) {
         uint8_t be[8];
         uint8_t rec[HEIGHT_REC_SIZE];
@@ -1072,11 +1099,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
     a.txs = txs;
     a.n_txs = n_txs;
     a.height = height;
-    a.acc = bm_malloc(sizeof(kv->acc));
-    a.vec = bm_malloc(VEC_BYTES);
-    if (a.acc == NULL || a.vec == NULL) {
-        bm_free(a.acc);
-        bm_free(a.vec);
+    if (scratch_new(&a.sc) != BM_OK) {
         return BM_ENOMEM;
     }
     pthread_mutex_lock(&kv->state_mu);
@@ -1112,7 +1135,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
     if (err != BM_OK) {
         goto out;
     }
-    memcpy(kv->acc, a.acc, sizeof(kv->acc));
+    memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
     kv->n_pairs = a.n_pairs;
     kv->height = height;
     root = a.root;
@@ -1126,8 +1149,7 @@ out:
         pool_remove(kv, txs, n_txs);
     }
     bm__kv_undo_release(&a.undo);
-    bm_free(a.vec);
-    bm_free(a.acc);
+    scratch_free(&a.sc);
     if (err == BM_OK) {
         err = bm_buf_set(&out->state_root, root.b, sizeof(root.b));
     }
@@ -1181,12 +1203,11 @@ out:
 /* ---- rollback ---- */
 
 /* Undoes one entry: the key goes back to its value before the write (or
- * away). a->acc / a->n_pairs follow. */
+ * away). a->sc.acc / a->n_pairs follow. */
 struct rb_args {
     struct bm_kv *kv;
     uint64_t target;
-    uint16_t *acc;
-    uint8_t *vec;
+    struct scratch sc;
     struct bm_buf chunk; /* copy of the chunk being undone */
     /* out */
     uint64_t n_pairs;
@@ -1214,19 +1235,19 @@ static enum bm_err undo_entry(struct rb_args *a, MDB_txn *txn, uint64_t h,
                        "bytes", cur.mv_size);
     }
     if (!leaf_vector(kv->aes, e->key, e->klen, cur.mv_data, cur.mv_size,
-                     a->vec)) {
+                     a->sc.vec)) {
         return bm_errf(em, BM_ECRYPTO, "rollback: leaf expansion failed");
     }
-    acc_sub(a->acc, a->vec);
+    acc_sub(a->sc.acc, a->sc.vec);
     if (e->had_old) {
         MDB_val v = {e->vlen, (void *)e->old};
 
         if (!leaf_vector(kv->aes, e->key, e->klen, e->old, e->vlen,
-                         a->vec)) {
+                         a->sc.vec)) {
             return bm_errf(em, BM_ECRYPTO, "rollback: leaf expansion "
                            "failed");
         }
-        acc_add(a->acc, a->vec);
+        acc_add(a->sc.acc, a->sc.vec);
         rc = mdb_put(txn, kv->pairs, &k, &v, 0);
     } else {
         if (a->n_pairs == 0) {
@@ -1351,7 +1372,7 @@ static enum bm_err rollback_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     struct bm_hash want, got;
     enum bm_err err = BM_OK;
 
-    memcpy(a->acc, kv->acc, sizeof(kv->acc));
+    memcpy(a->sc.acc, kv->acc, sizeof(kv->acc));
     a->n_pairs = kv->n_pairs;
     a->undone = 0;
     for (uint64_t h = kv->height; h > a->target && err == BM_OK; h--) {
@@ -1362,7 +1383,7 @@ static enum bm_err rollback_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
         return err;
     }
     /* The result must be the state the target height recorded. */
-    compute_root(a->acc, a->n_pairs, &got);
+    compute_root(a->sc.acc, a->n_pairs, &got);
     err = recorded_root(kv, txn, a->target, &want, em);
     if (err == BM_OK && memcmp(want.b, got.b, BM_HASH_SIZE) != 0) {
         return bm_errf(em, BM_ECORRUPT, "rollback: the state root after "
@@ -1372,7 +1393,7 @@ static enum bm_err rollback_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     if (err != BM_OK && err != BM_ENOTFOUND) {
         return err;
     }
-    err = write_state(kv, txn, a->target, a->n_pairs, a->acc, em);
+    err = write_state(kv, txn, a->target, a->n_pairs, a->sc.acc, em);
     if (err == BM_OK && kv->final_height > a->target) {
         err = write_final(kv, txn, a->target, em);
     }
@@ -1387,11 +1408,7 @@ enum bm_err bm_kv_rollback(struct bm_kv *kv, uint64_t height,
 
     a.kv = kv;
     a.target = height;
-    a.acc = bm_malloc(sizeof(kv->acc));
-    a.vec = bm_malloc(VEC_BYTES);
-    if (a.acc == NULL || a.vec == NULL) {
-        bm_free(a.acc);
-        bm_free(a.vec);
+    if (scratch_new(&a.sc) != BM_OK) {
         return BM_ENOMEM;
     }
     pthread_mutex_lock(&kv->state_mu);
@@ -1423,7 +1440,7 @@ enum bm_err bm_kv_rollback(struct bm_kv *kv, uint64_t height,
     bm_log_info("kv", "rolled back from=%llu to=%llu heights=%llu",
                 (unsigned long long)kv->height, (unsigned long long)height,
                 (unsigned long long)a.undone);
-    memcpy(kv->acc, a.acc, sizeof(kv->acc));
+    memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
     kv->n_pairs = a.n_pairs;
     kv->height = height;
     if (kv->final_height > height) {
@@ -1432,8 +1449,7 @@ enum bm_err bm_kv_rollback(struct bm_kv *kv, uint64_t height,
 out:
     pthread_mutex_unlock(&kv->state_mu);
     bm_buf_release(&a.chunk);
-    bm_free(a.vec);
-    bm_free(a.acc);
+    scratch_free(&a.sc);
     return err;
 }
 
