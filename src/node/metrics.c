@@ -12,7 +12,7 @@
 #include "actors/env.h"
 #include "blockv2/limiter.h"
 #include "blockv2/store.h"
-#include "node/rpc.h"
+#include "node/listen.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -590,8 +590,8 @@ enum bm_err bm_metrics_server_start(struct bm_metrics_server **out,
     }
     s = bm_xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
-    err = bm_node_listen(cfg->addr, "instrumentation.prometheus_listen_addr",
-                         &fd, &s->port, em);
+    err = bm_listen_tcp(cfg->addr, "instrumentation.prometheus_listen_addr",
+                        &fd, &s->port, em);
     if (err) {
         bm_free(s);
         return err;

@@ -44,8 +44,6 @@ struct bm_rpc_server;
 /* Concurrent connections (each has a thread) and idle timeout. */
 #define BM_RPC_MAX_CONNECTIONS 64u
 #define BM_RPC_TIMEOUT_S 30u
-/* Longest address string ("host:port"). */
-#define BM_RPC_ADDR_MAX 300u
 
 /* What the server reads. Everything is borrowed and must outlive the
  * server. */
@@ -136,16 +134,5 @@ uint16_t bm_rpc_server_port(const struct bm_rpc_server *s);
 /* Stops accepting, waits for the connection threads, frees. NULL-safe.
  * May block (up to the slowest request in flight). */
 void bm_rpc_server_stop(struct bm_rpc_server *s);
-
-/* ---- shared with src/node/metrics.c ---- */
-
-/*
- * Parses "host:port" (also ":port", "[v6]:port", an optional "tcp://" or
- * "http://" prefix), binds a listening TCP socket (SO_REUSEADDR) and
- * returns its fd in *fd and the bound port in *port. `what` names the
- * setting in messages (e.g. "rpc.address"). Errors: BM_EINVAL, BM_ESYS.
- */
-enum bm_err bm_node_listen(const char *addr, const char *what, int *fd,
-                           uint16_t *port, struct bm_errmsg *em);
 
 #endif /* BM_NODE_RPC_H */
