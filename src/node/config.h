@@ -220,8 +220,9 @@ enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
 enum bm_err bm_node_config_yaml(const struct bm_node_config *cfg,
                                 bool redact, struct bm_buf *out);
 
-/* Writes bm_node_config_yaml(cfg) to path (borrowed) atomically (path.tmp,
- * fsync, rename) with mode 0644. Errors: BM_EPERM, BM_EIO, BM_ENOMEM. */
+/* Writes bm_node_config_yaml(cfg) to path (borrowed) with mode 0644 as
+ * bm_file_write_atomic does (path.tmp, fsync, rename, directory fsync).
+ * Errors: BM_EPERM, BM_EIO, BM_ENOMEM, BM_ENOTFOUND. */
 enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
                                       const char *path,
                                       struct bm_errmsg *em);
@@ -239,37 +240,9 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
  * markdown. */
 void bm_node_config_markdown(FILE *f);
 
-/* ---- durations (Go syntax) ---- */
-
-/* Parses s (borrowed, NUL-terminated) as a non-negative Go duration into
- * nanoseconds. BM_EPARSE (syntax, negative) or BM_EOVERFLOW (> 2^63-1
- * ns). */
-enum bm_err bm_duration_parse(const char *s, uint64_t *ns);
-
-/* Longest bm_duration_format output, with NUL. */
-#define BM_DURATION_STR_SIZE 40
-
-/* Formats ns as Go's time.Duration.String() does ("1m30s", "250ms",
- * "1h0m0s", "0s"). */
-void bm_duration_format(uint64_t ns, char out[BM_DURATION_STR_SIZE]);
-
 /* ---- home helpers for the node commands ---- */
 
 /* home/rel, or rel itself when it is absolute. Owned result (bm_free). */
 char *bm_node_path(const char *home, const char *rel);
-
-/*
- * The signer passphrase: the contents of cfg->signer_passphrase_file (one
- * trailing "\n" or "\r\n" stripped) when set, else a prompt on the
- * terminal (stdin a tty) with echo off, asked twice when confirm. The
- * result goes into buf[0..cap) with *len; callers wipe it
- * (sodium_memzero). Errors: BM_EINVAL (empty passphrase, or the two
- * entries differ), BM_ETOOBIG (above BM_PASSPHRASE_MAX), BM_ENOTFOUND (no
- * file and no terminal: the message says to pass
- * --evnode.signer.passphrase_file), BM_EPERM, BM_EIO. Blocks.
- */
-enum bm_err bm_node_read_passphrase(const struct bm_node_config *cfg,
-                                    bool confirm, uint8_t *buf, size_t cap,
-                                    size_t *len, struct bm_errmsg *em);
 
 #endif /* BM_NODE_CONFIG_H */

@@ -38,6 +38,7 @@
 #include "node/config.h"
 #include "node/logsink.h"
 #include "node/metrics.h"
+#include "node/passphrase.h"
 #include "node/rpc.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -217,8 +218,8 @@ static int open_parts(struct node *n, bool dev)
         uint8_t pub[BM_PUBKEY_SIZE];
 
         bm_free(dir);
-        err = bm_node_read_passphrase(&n->cfg, false, pass, sizeof(pass),
-                                      &plen, &em);
+        err = bm_passphrase_read(n->cfg.signer_passphrase_file, false, pass,
+                                 sizeof(pass), &plen, &em);
         if (err == BM_OK) {
             err = bm_signer_file_load(file, pass, plen, &n->key, &em);
         }

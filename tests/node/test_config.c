@@ -9,6 +9,8 @@
 
 #include "blockv2/manager.h"
 #include "node/config.h"
+#include "node/duration.h"
+#include "node/passphrase.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -739,37 +741,37 @@ static void test_passphrase_file(void **state)
                                         path, &em),
                      BM_OK);
     write_text(path, "hunter2\n");
-    assert_int_equal(bm_node_read_passphrase(&c, true, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, true, buf,
+                                        sizeof(buf), &len, &em),
                      BM_OK);
     assert_int_equal(len, 7);
     assert_memory_equal(buf, "hunter2", 7);
     write_text(path, "two words \r\n");
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_OK);
     assert_int_equal(len, 10);
     assert_memory_equal(buf, "two words ", 10);
     write_text(path, "\n");
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_EINVAL);
     assert_non_null(strstr(em.msg, "empty"));
     write_text(path, "0123456789012345678901234567890123456789012345678901"
                      "234567890123456789");
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_ETOOBIG);
     unlink(path);
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_ENOTFOUND);
     assert_non_null(strstr(em.msg, "pass"));
     if (!isatty(0)) {
         bm_node_config_set(&c, bm_node_config_find("signer.passphrase_file"),
                            "", &em);
-        assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                                 &len, &em),
+        assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                            sizeof(buf), &len, &em),
                          BM_ENOTFOUND);
         assert_non_null(strstr(em.msg, "--evnode.signer.passphrase_file"));
     }
