@@ -56,13 +56,15 @@ static const struct bm_node_config_key keys[] = {
      "how often the reaper asks the executor for transactions",
      OFF(scrape_interval_ns), BM_CFG_F_NONZERO, NULL, 0},
     {"node.readiness_window_seconds", BM_CFG_UINT, "15",
-     "/health/ready: window in seconds in which the node must have made "
-     "progress",
+     "/health/ready: seconds of blocks a node may lag behind the best known "
+     "height; sets node.readiness_max_blocks_behind to this window / "
+     "node.block_time when that key is not given",
      OFF(readiness_window_seconds), BM_CFG_F_NONZERO, NULL, 0},
     {"node.readiness_max_blocks_behind", BM_CFG_UINT, "15",
-     "/health/ready: most blocks a full node may lag behind the best known "
-     "height",
-     OFF(readiness_max_blocks_behind), 0, NULL, 0},
+     "/health/ready: most blocks a node may lag behind the best known "
+     "height and still be ready (0 = at the head); when not given: "
+     "node.readiness_window_seconds / node.block_time",
+     OFF(readiness_max_blocks_behind), BM_CFG_F_DERIVED, NULL, 0},
     {"node.catchup_timeout", BM_CFG_DURATION, "0s",
      "time a full node waits to catch up before serving (0 = none)",
      OFF(catchup_timeout_ns), 0, NULL, 0},
@@ -152,8 +154,9 @@ static const struct bm_node_config_key keys[] = {
      "address of the metrics server", OFF(prometheus_listen_addr), 0, NULL,
      0},
     {"instrumentation.max_open_connections", BM_CFG_UINT, "3",
-     "most concurrent metrics requests", OFF(max_open_connections),
-     BM_CFG_F_NONZERO, NULL, 0},
+     "most metrics connections open at once (each has a thread); further "
+     "ones are closed at once",
+     OFF(max_open_connections), BM_CFG_F_NONZERO, NULL, 1024},
     {"instrumentation.namespace", BM_CFG_STRING, "evnode",
      "prefix of the metric names", OFF(instrumentation_namespace), 0, NULL,
      0},
@@ -167,7 +170,8 @@ static const struct bm_node_config_key keys[] = {
     {"log.format", BM_CFG_STRING, "text",
      "log line format", OFF(log_format), 0, "text|json", 0},
     {"log.trace", BM_CFG_BOOL, "false",
-     "add the source location to error logs", OFF(log_trace), 0, NULL, 0},
+     "add a stack trace (stack=object+offset,...) to error logs",
+     OFF(log_trace), 0, NULL, 0},
 
     {"signer.signer_type", BM_CFG_STRING, "file",
      "signer implementation", OFF(signer_type), 0, "file", 0},
@@ -191,6 +195,9 @@ static const struct bm_node_config_key keys[] = {
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+_Static_assert(N_KEYS <= 64 * BM_NODE_CONFIG_GIVEN_WORDS,
+               "struct bm_node_config.given has a bit per table row");
 
 /* Comments written above each section of the YAML. */
 static const struct {
@@ -306,6 +313,7 @@ void bm_node_config_defaults(struct bm_node_config *cfg)
             abort();
         }
     }
+    memset(cfg->given, 0, sizeof(cfg->given));
 }
 
 /* ---- value parsing ---- */
@@ -459,9 +467,11 @@ static bool in_choices(const char *choices, const char *s)
     return false;
 }
 
-enum bm_err bm_node_config_set(struct bm_node_config *cfg,
-                               const struct bm_node_config_key *k,
-                               const char *text, struct bm_errmsg *em)
+/* Parses text into the field of row k (bm_node_config_set without the
+ * "given" mark). */
+static enum bm_err set_value(struct bm_node_config *cfg,
+                             const struct bm_node_config_key *k,
+                             const char *text, struct bm_errmsg *em)
 {
     size_t len;
     enum bm_err err;
@@ -545,6 +555,71 @@ enum bm_err bm_node_config_set(struct bm_node_config *cfg,
     }
     }
     return bm_errf(em, BM_EINVAL, "config: %s: bad type", k->key);
+}
+
+/* Index of row k in the table, or N_KEYS if k is not one of its rows. */
+static size_t row_index(const struct bm_node_config_key *k)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (k == &keys[i]) {
+            return i;
+        }
+    }
+    return N_KEYS;
+}
+
+enum bm_err bm_node_config_set(struct bm_node_config *cfg,
+                               const struct bm_node_config_key *k,
+                               const char *text, struct bm_errmsg *em)
+{
+    enum bm_err err = set_value(cfg, k, text, em);
+    size_t i;
+
+    if (err == BM_OK) {
+        i = row_index(k);
+        if (i < N_KEYS) {
+            cfg->given[i / 64] |= (uint64_t)1 << (i % 64);
+        }
+    }
+    return err;
+}
+
+static bool row_given(const struct bm_node_config *cfg,
+                      const struct bm_node_config_key *k)
+{
+    size_t i = row_index(k);
+
+    return i < N_KEYS && (cfg->given[i / 64] >> (i % 64) & 1u) != 0;
+}
+
+bool bm_node_config_given(const struct bm_node_config *cfg, const char *key)
+{
+    const struct bm_node_config_key *k = bm_node_config_find(key);
+
+    return k != NULL && row_given(cfg, k);
+}
+
+/* ev-node's derivation: how many blocks of node.block_time fit in the
+ * readiness window (whole blocks, rounded down). */
+static uint64_t readiness_blocks(uint64_t window_s, uint64_t block_ns)
+{
+    uint64_t ns;
+
+    if (block_ns == 0) {
+        return 30; /* not reachable: block_time is non-zero */
+    }
+    if (__builtin_mul_overflow(window_s, (uint64_t)1000000000u, &ns)) {
+        return UINT64_MAX / block_ns;
+    }
+    return ns / block_ns;
+}
+
+void bm_node_config_derive(struct bm_node_config *cfg)
+{
+    if (!bm_node_config_given(cfg, "node.readiness_max_blocks_behind")) {
+        cfg->readiness_max_blocks_behind = readiness_blocks(
+            cfg->readiness_window_seconds, cfg->block_time_ns);
+    }
 }
 
 /* ---- YAML loading ---- */
@@ -965,8 +1040,10 @@ enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
     }
     if (err != BM_OK) {
         bm_node_config_release(cfg);
+        return err;
     }
-    return err;
+    bm_node_config_derive(cfg);
+    return BM_OK;
 }
 
 /* ---- YAML writing ---- */
@@ -1072,10 +1149,13 @@ static enum bm_err put_key(struct bm_dynbuf *d,
                            const struct bm_node_config_key *k,
                            const char *leaf, const char *indent, bool redact)
 {
+    /* A derived value the operator did not give is written as a comment:
+     * written as a value it would pin what is derived at load time. */
+    bool derived = (k->flags & BM_CFG_F_DERIVED) && !row_given(cfg, k);
     enum bm_err err;
 
-    err = bm_dynbuf_printf(d, "%s# %s\n%s%s: ", indent, k->desc, indent,
-                           leaf);
+    err = bm_dynbuf_printf(d, "%s# %s\n%s%s%s: ", indent, k->desc, indent,
+                           derived ? "# " : "", leaf);
     if (err != BM_OK) {
         return err;
     }

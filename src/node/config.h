@@ -42,6 +42,7 @@ struct bm_manager_config;
 #define BM_NODE_CONFIG_YAML_MAX (1u << 20) /* bytes */
 #define BM_NODE_CONFIG_VALUE_MAX 4096u     /* bytes of one value */
 #define BM_NODE_CONFIG_LIST_MAX 256u       /* items of one string list */
+#define BM_NODE_CONFIG_GIVEN_WORDS 2       /* 64 table rows per word */
 
 /* A comma-separated string list: items owned, none empty. */
 struct bm_node_strlist {
@@ -111,6 +112,9 @@ struct bm_node_config {
     uint64_t pruning_interval_ns;
     /* top level */
     char *db_path;
+    /* Which rows a YAML file or a flag gave (bit i = row i of the table;
+     * the defaults are not "given"). See bm_node_config_given. */
+    uint64_t given[BM_NODE_CONFIG_GIVEN_WORDS];
 };
 
 enum bm_node_config_type {
@@ -126,6 +130,9 @@ enum bm_node_config_type {
 #define BM_CFG_F_NONZERO 1u  /* 0 is refused (durations, uints) */
 #define BM_CFG_F_SECRET 2u   /* redacted by `config show` */
 #define BM_CFG_F_NOWRITE 4u  /* read and settable, not in the written YAML */
+#define BM_CFG_F_DERIVED 8u  /* when not given, bm_node_config_derive
+                                computes it from other keys; the written
+                                YAML has it as a comment until given */
 
 /* One row of the table. */
 struct bm_node_config_key {
@@ -158,9 +165,9 @@ void bm_node_config_release(struct bm_node_config *cfg);
 
 /*
  * Parses text (borrowed) as the value of row k and stores it in *cfg
- * (replacing the old value). Errors: BM_ECONFIG, with "config: <key>:
- * invalid <type> '<text>'" (plus the reason) in em. *cfg is unchanged on
- * error.
+ * (replacing the old value), marking the row given. Errors: BM_ECONFIG,
+ * with "config: <key>: invalid <type> '<text>'" (plus the reason) in em.
+ * *cfg is unchanged on error.
  */
 enum bm_err bm_node_config_set(struct bm_node_config *cfg,
                                const struct bm_node_config_key *k,
@@ -202,10 +209,25 @@ enum bm_err bm_node_config_apply_flags(struct bm_node_config *cfg,
                                        int *argc, char **argv,
                                        struct bm_errmsg *em);
 
+/* True if key ("node.block_time") was given by a YAML file or a flag
+ * since the defaults were applied (false for an unknown key). */
+bool bm_node_config_given(const struct bm_node_config *cfg, const char *key);
+
+/*
+ * Fills the BM_CFG_F_DERIVED rows that were not given, from the keys they
+ * derive from (ev-node's rules):
+ *   node.readiness_max_blocks_behind = node.readiness_window_seconds
+ *       / node.block_time (whole blocks, rounded down).
+ * bm_node_config_load calls it last; callers that build a config with
+ * bm_node_config_set call it themselves.
+ */
+void bm_node_config_derive(struct bm_node_config *cfg);
+
 /*
  * defaults, then <home>/config/evnode.yaml (if home is not NULL), then the
- * flags of argv (as bm_node_config_apply_flags). *cfg is released first;
- * on error it is released again.
+ * flags of argv (as bm_node_config_apply_flags), then
+ * bm_node_config_derive. *cfg is released first; on error it is released
+ * again.
  */
 enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
                                 int *argc, char **argv,

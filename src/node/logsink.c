@@ -1,8 +1,11 @@
 /* The node's log sink, see logsink.h and docs/OPERATIONS.md "Logs". */
 #include "node/logsink.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@ struct bm_logsink {
     char *path;      /* NULL: stderr */
     int fd;
     bool installed;
+    bool trace;      /* log.trace: a stack= field on error lines */
 };
 
 enum bm_err bm_logsink_format_parse(const char *s,
@@ -391,6 +395,44 @@ static void write_all(int fd, const uint8_t *p, size_t n)
     }
 }
 
+void bm_logsink_set_trace(struct bm_logsink *s, bool on)
+{
+    s->trace = on;
+}
+
+/* Frames of with_stack, bm_logsink_write and bm_log_emit (which calls the
+ * sink through a pointer, so none of them is inlined into the next),
+ * left out of a stack. */
+#define TRACE_SKIP 3
+#define TRACE_FRAMES (TRACE_SKIP + 24)
+
+/* msg followed by " stack=" and the caller's frames, outermost last, each
+ * as <object>+0x<offset from its load address> (what `addr2line -f -e
+ * <object>` takes), comma-separated; into out[0..cap). */
+__attribute__((noinline)) static void with_stack(char *out, size_t cap,
+                                                 const char *msg)
+{
+    void *frames[TRACE_FRAMES];
+    int n = backtrace(frames, TRACE_FRAMES);
+    size_t w;
+
+    w = (size_t)snprintf(out, cap, "%s stack=", msg);
+    for (int i = TRACE_SKIP; i < n && w < cap; i++) {
+        Dl_info info;
+        const char *obj = "?";
+        uintptr_t off = (uintptr_t)frames[i];
+
+        if (dladdr(frames[i], &info) != 0 && info.dli_fname != NULL) {
+            const char *slash = strrchr(info.dli_fname, '/');
+
+            obj = slash != NULL ? slash + 1 : info.dli_fname;
+            off -= (uintptr_t)info.dli_fbase;
+        }
+        w += (size_t)snprintf(out + w, cap - w, "%s%s+0x%" PRIxPTR,
+                              i > TRACE_SKIP ? "," : "", obj, off);
+    }
+}
+
 void bm_logsink_write(enum bm_log_level level, const char *module,
                       const char *msg, void *arg)
 {
@@ -398,7 +440,12 @@ void bm_logsink_write(enum bm_log_level level, const char *module,
     struct bm_dynbuf line;
     struct timespec ts;
     uint64_t now;
+    char traced[4096];
 
+    if (s->trace && level <= BM_LOG_ERROR) {
+        with_stack(traced, sizeof(traced), msg != NULL ? msg : "");
+        msg = traced;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     bm_dynbuf_init(&line, LINE_MAX_BYTES);

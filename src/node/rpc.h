@@ -63,7 +63,8 @@ struct bm_rpc_deps {
     uint64_t block_time_ms;             /* 0: 1000 */
     bool lazy_mode;
     uint64_t lazy_block_interval_ms;    /* 0: 60000 */
-    /* node.readiness_max_blocks_behind, used as given. */
+    /* node.readiness_max_blocks_behind as loaded (given, or derived from
+     * node.readiness_window_seconds: bm_node_config_derive). */
     uint64_t readiness_max_blocks_behind;
     /* Best known network height for /health/ready; NULL: the store
      * height (no P2P yet). Called on server threads; must be

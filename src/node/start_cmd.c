@@ -375,6 +375,7 @@ static int start_services(struct node *n)
         mc.chain_id = n->genesis.chain_id;
         mc.manager = n->m;
         mc.store = n->store;
+        mc.max_connections = (unsigned)n->cfg.max_open_connections;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",
@@ -544,6 +545,7 @@ int bm_cli_start(int argc, char **argv)
     }
     bm_log_set_level((enum bm_log_level)level);
     if (bm_logsink_new(&n.log, fmt, NULL, &em) == BM_OK) {
+        bm_logsink_set_trace(n.log, n.cfg.log_trace);
         bm_logsink_install(n.log);
     }
     if (open_parts(&n, dev) != 0 || start_services(&n) != 0) {
