@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "blockv2/manager.h"
-#include "util/alloc.h"
 #include "node/duration.h"
+#include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/file.h"
 #include "util/log.h"
