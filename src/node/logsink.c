@@ -400,24 +400,31 @@ void bm_logsink_set_trace(struct bm_logsink *s, bool on)
     s->trace = on;
 }
 
-/* Frames of with_stack, bm_logsink_write and bm_log_emit (which calls the
- * sink through a pointer, so none of them is inlined into the next),
- * left out of a stack. */
-#define TRACE_SKIP 3
-#define TRACE_FRAMES (TRACE_SKIP + 24)
+#define TRACE_FRAMES 32
 
-/* msg followed by " stack=" and the caller's frames, outermost last, each
- * as <object>+0x<offset from its load address> (what `addr2line -f -e
- * <object>` takes), comma-separated; into out[0..cap). */
-__attribute__((noinline)) static void with_stack(char *out, size_t cap,
-                                                 const char *msg)
+/* msg followed by " stack=" and the frames of the bm_log caller and its
+ * callers, innermost first, each as <object>+0x<offset from its load
+ * address> (what `addr2line -f -e <object>` takes), comma-separated; into
+ * out[0..cap). emit_ra is the return address into bm_log_emit (which
+ * calls the sink through a pointer, so it is a real frame): frames up to
+ * and including it are left out, however many the unwinder or a
+ * sanitizer's interceptor put before it. */
+static void with_stack(char *out, size_t cap, const char *msg,
+                       const void *emit_ra)
 {
     void *frames[TRACE_FRAMES];
     int n = backtrace(frames, TRACE_FRAMES);
+    int first = 0;
     size_t w;
 
+    for (int i = 0; i < n; i++) {
+        if (frames[i] == emit_ra) {
+            first = i + 1;
+            break;
+        }
+    }
     w = (size_t)snprintf(out, cap, "%s stack=", msg);
-    for (int i = TRACE_SKIP; i < n && w < cap; i++) {
+    for (int i = first; i < n && w < cap; i++) {
         Dl_info info;
         const char *obj = "?";
         uintptr_t off = (uintptr_t)frames[i];
@@ -429,7 +436,7 @@ __attribute__((noinline)) static void with_stack(char *out, size_t cap,
             off -= (uintptr_t)info.dli_fbase;
         }
         w += (size_t)snprintf(out + w, cap - w, "%s%s+0x%" PRIxPTR,
-                              i > TRACE_SKIP ? "," : "", obj, off);
+                              i > first ? "," : "", obj, off);
     }
 }
 
@@ -443,7 +450,8 @@ void bm_logsink_write(enum bm_log_level level, const char *module,
     char traced[4096];
 
     if (s->trace && level <= BM_LOG_ERROR) {
-        with_stack(traced, sizeof(traced), msg != NULL ? msg : "");
+        with_stack(traced, sizeof(traced), msg != NULL ? msg : "",
+                   __builtin_return_address(0));
         msg = traced;
     }
     clock_gettime(CLOCK_REALTIME, &ts);
