@@ -7,6 +7,7 @@
 #include "store/store_internal.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/lmdb_err.h"
 #include "util/hex.h"
 #include "util/lmdb_map.h"
 #include "util/log.h"
@@ -67,50 +68,10 @@ struct bm_store_iter {
 
 /* ---- errors ---- */
 
-enum bm_err bm__store_map_err(int rc)
-{
-    switch (rc) {
-    case MDB_SUCCESS:
-        return BM_OK;
-    case MDB_NOTFOUND:
-    case ENOENT:
-        return BM_ENOTFOUND;
-    case MDB_MAP_FULL:
-        return BM_EMAP_FULL;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-    case MDB_BAD_TXN:
-    case MDB_BAD_VALSIZE:
-    case MDB_BAD_DBI:
-    case MDB_INCOMPATIBLE:
-        return BM_ECORRUPT;
-    case MDB_READERS_FULL:
-        return BM_EBUSY;
-    case MDB_TXN_FULL:
-    case MDB_CURSOR_FULL:
-    case MDB_PAGE_FULL:
-        return BM_ETOOBIG;
-    case MDB_MAP_RESIZED:
-        return BM_EAGAIN;
-    case EACCES:
-    case EROFS:
-    case EPERM:
-        return BM_EREADONLY;
-    case ENOMEM:
-        return BM_ENOMEM;
-    case EINVAL:
-        return BM_EINVAL;
-    default:
-        return BM_EIO;
-    }
-}
-
 static int mdb_errf(struct bm_errmsg *em, int rc, const char *what,
                     const char *key)
 {
-    enum bm_err err = bm__store_map_err(rc);
+    enum bm_err err = bm_lmdb_err(rc);
 
     if (key != NULL) {
         return bm_errf(em, err, "%s '%s': %s", what, key, mdb_strerror(rc));
