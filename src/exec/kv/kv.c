@@ -978,7 +978,7 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     struct exec_args *a = arg;
     struct bm_kv *kv = a->kv;
     uint32_t chunk = 0;
-    enum bm_err err;
+    enum bm_err err = BM_OK;
     int rc;
 
     memcpy(a->sc.acc, kv->acc, sizeof(kv->acc));
