@@ -285,6 +285,37 @@ extern const struct bm_hash bm_empty_data_hash;
  * empty data_hash, spec 3.5). */
 bool bm_header_expects_empty_data(const struct bm_header *h);
 
+/* ---- DA blob sizes of a block this node produces (src/types/blobsize.c) */
+
+/* Bytes a tx of len bytes takes in an encoded Data: field 2's tag, the
+ * length varint and the bytes. */
+size_t bm_data_tx_wire_size(size_t len);
+
+/*
+ * Room for txs in a block whose SignedData blob must fit max_blob bytes:
+ * *budget = max_blob minus the most that the rest of a SignedData produced
+ * for chain_id (borrowed) can take (metadata with the largest height and
+ * time and a 32-byte last data hash, an Ed25519 signature and signer, the
+ * Data field's longest length prefix). Txs whose bm_data_tx_wire_size sum
+ * to at most *budget always fit. BM_ETOOBIG if max_blob leaves no room for
+ * a one-byte tx (*budget = 0), BM_ENOMEM.
+ */
+enum bm_err bm_signed_data_tx_budget(size_t max_blob, const char *chain_id,
+                                     size_t *budget);
+
+/* Longest tx whose bm_data_tx_wire_size fits budget (0 if none). */
+size_t bm_data_max_tx_len(size_t budget);
+
+/*
+ * Largest DAHeaderEnvelope blob this node makes for chain_id (borrowed)
+ * with an app hash of app_hash_len bytes: version, height and time at
+ * their longest varints, 32-byte hashes and addresses, Ed25519 signatures
+ * and signer. BM_ETOOBIG (app_hash_len above BM_MAX_HASH_FIELD),
+ * BM_ENOMEM.
+ */
+enum bm_err bm_da_header_envelope_max_size(const char *chain_id,
+                                           size_t app_hash_len, size_t *out);
+
 /* ---- signature payloads (spec 2.4); *out released first ---- */
 
 /* Default header payload (Go Header.MarshalBinary): the binary form, i.e.
