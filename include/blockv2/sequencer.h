@@ -96,10 +96,12 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
 
 /*
  * GetNextBatch: fills *out (released first; returns owned) with the txs at
- * the head of the queue whose total length fits max_bytes (0: no limit;
- * always at least one tx when the queue is not empty), capped at
- * BM_MAX_TXS, and a timestamp. An empty queue gives an empty batch. Any
- * batch handed out earlier and not acked is handed out again first.
+ * the head of the queue whose total size as entries of an encoded Data
+ * (bm_data_tx_wire_size: each tx's length plus its field header) fits
+ * max_bytes (0: no limit; always at least one tx when the queue is not
+ * empty), capped at BM_MAX_TXS, and a timestamp. An empty queue gives an
+ * empty batch. Any batch handed out earlier and not acked is handed out
+ * again first.
  * Errors: BM_ECHAIN_ID_MISMATCH, BM_ECORRUPT, BM_ENOMEM, and errors of the
  * executor's filter_txs. May block.
  */
@@ -107,6 +109,17 @@ enum bm_err bm_seq_get_next_batch(struct bm_seq *s, const uint8_t *chain_id,
                                   size_t id_len, uint64_t max_bytes,
                                   struct bm_seq_batch *out,
                                   struct bm_errmsg *em);
+
+/*
+ * Lowers the longest tx the queue accepts (opts.max_tx_bytes) to max; a
+ * max of 0 or above the current limit changes nothing. If a queued tx is
+ * longer than max: BM_ETOOBIG (the message names its sequence number and
+ * size) and nothing changes; so a limit lowered on a queue that already
+ * holds longer txs is refused, not discovered later. O(1) unless a tx that
+ * long was ever queued (then one pass over the queue). May block.
+ */
+enum bm_err bm_seq_cap_tx_bytes(struct bm_seq *s, size_t max,
+                                struct bm_errmsg *em);
 
 /*
  * Acknowledges the last batch from bm_seq_get_next_batch after its block

@@ -31,6 +31,7 @@ struct bm_seq {
     size_t max_txs;
     size_t max_bytes;
     size_t max_tx;
+    size_t largest; /* no queued tx is longer (an upper bound) */
 
     uint64_t head;  /* sequence number of the first queued tx */
     uint64_t next;  /* sequence number of the next tx to append */
@@ -208,6 +209,9 @@ static enum bm_err load_queue(struct bm_seq *s, MDB_txn *txn,
         ring_put(s, s->n_txs, &h);
         s->n_txs++;
         s->n_bytes += v.mv_size;
+        if (v.mv_size > s->largest) {
+            s->largest = v.mv_size;
+        }
     }
     if (rc != MDB_NOTFOUND) {
         err = bm_errf(em, bm_lmdb_err(rc), "seq: reading queue: %s",
@@ -350,6 +354,76 @@ void bm_seq_free(struct bm_seq *s)
     bm_free(s);
 }
 
+/* The longest queued tx into *out (and s->largest), by reading the queue.
+ * Holds mu. */
+static enum bm_err longest_queued(struct bm_seq *s, size_t *out,
+                                  uint64_t *at, struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k;
+    MDB_val v;
+    int rc;
+
+    *out = 0;
+    *at = 0;
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, s->queue, &cur);
+    }
+    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : rc; rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size > *out) {
+            *out = v.mv_size;
+            *at = k.mv_size == 8 ? bm_get_be64(k.mv_data) : 0;
+        }
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    if (rc != MDB_NOTFOUND) {
+        return bm_errf(em, bm_lmdb_err(rc), "seq: reading queue: %s",
+                       mdb_strerror(rc));
+    }
+    s->largest = *out;
+    return BM_OK;
+}
+
+enum bm_err bm_seq_cap_tx_bytes(struct bm_seq *s, size_t max,
+                                struct bm_errmsg *em)
+{
+    enum bm_err err = BM_OK;
+    size_t longest = 0;
+    uint64_t at = 0;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        err = bm_errf(em, BM_ESTATE, "seq cap: sequencer failed, reopen it");
+        goto out;
+    }
+    if (max == 0 || max >= s->max_tx) {
+        goto out;
+    }
+    if (s->largest > max) {
+        err = longest_queued(s, &longest, &at, em);
+        if (err == BM_OK && longest > max) {
+            err = bm_errf(em, BM_ETOOBIG, "seq: queued tx %llu is %zu bytes, "
+                          "above the new limit of %zu",
+                          (unsigned long long)at, longest, max);
+        }
+        if (err) {
+            goto out;
+        }
+    }
+    s->max_tx = max;
+out:
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
 enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
                           size_t id_len, const struct bm_buf *txs, size_t n,
                           size_t *accepted, struct bm_errmsg *em)
@@ -405,6 +479,9 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
         }
         idx[cnt++] = i;
         bytes += txs[i].len;
+        if (txs[i].len > s->largest) {
+            s->largest = txs[i].len;
+        }
     }
     if (cnt == 0) {
         goto out;
@@ -488,6 +565,7 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
     size_t n = 0;
     size_t cap = 0;
     uint64_t total = 0;
+    uint64_t wire = 0; /* the txs' size as Data.txs entries */
     uint8_t be[8];
     MDB_val k = {8, be};
     MDB_val v;
@@ -509,7 +587,8 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
                           k.mv_size);
             goto out;
         }
-        if (n > 0 && max_bytes != 0 && total + v.mv_size > max_bytes) {
+        if (n > 0 && max_bytes != 0 &&
+            wire + bm_data_tx_wire_size(v.mv_size) > max_bytes) {
             break;
         }
         if (n >= BM_MAX_TXS) {
@@ -540,6 +619,7 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
         }
         n++;
         total += v.mv_size;
+        wire += bm_data_tx_wire_size(v.mv_size);
         *end = bm_get_be64(k.mv_data) + 1;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {

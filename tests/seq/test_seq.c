@@ -213,9 +213,11 @@ static void test_max_bytes_packing(void **state)
     fx_init(&f);
     submit(&f, s, 4, 4);
     submit(&f, big, 1, 1);
-    expect_batch(&f, 20, s, 2);
+    /* Each tx counts as a Data entry: 9 bytes take 11, 14 take 16. */
+    expect_batch(&f, 21, s, 1);
+    expect_batch(&f, 22, s, 2);
     assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
-    expect_batch(&f, 27, s + 2, 2);
+    expect_batch(&f, 37, s + 2, 2);
     assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
     /* The head alone exceeds max_bytes: it still goes out alone. */
     expect_batch(&f, 5, big, 1);
@@ -233,18 +235,54 @@ static void test_unacked_return(void **state)
     (void)state;
     fx_init(&f);
     submit(&f, s, 3, 3);
-    expect_batch(&f, 6, s, 2);
+    expect_batch(&f, 10, s, 2);
     /* No ack (block failed): the same txs come back. */
-    expect_batch(&f, 6, s, 2);
+    expect_batch(&f, 10, s, 2);
     /* Crash without ack: they come back after restart, in order. */
     fx_reopen(&f);
     assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK); /* nothing in flight */
-    expect_batch(&f, 6, s, 2);
+    expect_batch(&f, 10, s, 2);
     submit(&f, late, 1, 1); /* while a batch is in flight */
     assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
     assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK); /* second ack: no-op */
     fx_reopen(&f);
     expect_batch(&f, 0, rest, 2);
+    fx_done(&f);
+}
+
+/* Lowering the longest tx accepted: refused while a longer tx is queued
+ * (also after a restart), applied once it is gone. */
+static void test_cap_tx_bytes(void **state)
+{
+    static const char *const s[] = {"a=1", "long=0123456789"}; /* 3, 15 */
+    static const char *const mid[] = {"mid=01234567"};           /* 12 */
+    static const char *const all[] = {"a=1", "long=0123456789",
+                                      "mid=01234567"};
+    static const char *const small[] = {"b=2"};
+    struct fx f = {0};
+    struct bm_buf *txs = txs_from(mid, 1);
+    struct bm_errmsg em = {{0}};
+
+    (void)state;
+    fx_init(&f);
+    submit(&f, s, 2, 2);
+    /* 0, or above the current limit: nothing changes. */
+    assert_int_equal(bm_seq_cap_tx_bytes(f.s, 0, &em), BM_OK);
+    assert_int_equal(bm_seq_cap_tx_bytes(f.s, (size_t)BM_MAX_TX_SIZE * 2,
+                                         &em), BM_OK);
+    assert_int_equal(bm_seq_cap_tx_bytes(f.s, 10, &em), BM_ETOOBIG);
+    assert_non_null(strstr(em.msg, "15 bytes"));
+    assert_non_null(strstr(em.msg, "limit of 10"));
+    submit(&f, mid, 1, 1); /* the limit did not change */
+    fx_reopen(&f);
+    assert_int_equal(bm_seq_cap_tx_bytes(f.s, 10, &em), BM_ETOOBIG);
+    expect_batch(&f, 0, all, 3);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    assert_int_equal(bm_seq_cap_tx_bytes(f.s, 10, &em), BM_OK);
+    assert_int_equal(bm_seq_submit(f.s, ID, ID_LEN, txs, 1, NULL, &em),
+                     BM_ETOOBIG);
+    submit(&f, small, 1, 1);
+    bm_exec_txs_free(txs, 1);
     fx_done(&f);
 }
 
@@ -675,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_fifo_and_restart_order),
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_max_bytes_packing),
+        cmocka_unit_test(test_cap_tx_bytes),
         cmocka_unit_test(test_unacked_return),
         cmocka_unit_test(test_queue_full_and_oversize),
         cmocka_unit_test(test_filter_with_kv),
