@@ -706,18 +706,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
         if (c == NULL) {
             return MHD_NO;
         }
+        /* The body grows with the bytes that arrive (at most twice what
+         * came, and never above max_body), whatever Content-Length
+         * claims: a client that announces a large upload and sends
+         * nothing costs no memory. */
         bm_dynbuf_init(&c->body, s->max_body);
-        {
-            /* presize from Content-Length (capped; a lie only wastes the
-             * allocation, the dynbuf cap still holds) */
-            const char *cl = MHD_lookup_connection_value(
-                mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            char *end = NULL;
-            unsigned long long n = cl != NULL ? strtoull(cl, &end, 10) : 0;
-            if (n > 0 && n <= s->max_body && end != NULL && *end == '\0') {
-                (void)bm__da_dynbuf_presize(&c->body, (size_t)n);
-            }
-        }
         *con_cls = c;
         return MHD_YES;
     }

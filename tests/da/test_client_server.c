@@ -5,9 +5,13 @@
  */
 #include "bm_test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "blockv2/da.h"
 #include "da_test_util.h"
@@ -319,6 +323,63 @@ static void test_oversize(void **state)
     fx_close(&fx, true);
 }
 
+/* Uploads that announce a large Content-Length (4 MB, under the body
+ * cap) and send one byte: the server's memory follows what arrived, not
+ * what was claimed. */
+#define CLAIMERS 8
+
+static void test_upload_claim_capped(void **state)
+{
+    struct fixture fx = {.s = NULL};
+    int fds[CLAIMERS];
+    int64_t count0, bytes0;
+    char req[256];
+    int len;
+    (void)state;
+
+    fx_open(&fx, NULL);
+    len = snprintf(req, sizeof(req),
+                   "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Content-Type: application/json\r\n"
+                   "Content-Length: 4000000\r\n\r\n{");
+    count0 = bm_alloc_live_count();
+    bytes0 = bm_alloc_live_bytes();
+    for (int i = 0; i < CLAIMERS; i++) {
+        struct sockaddr_in sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa.sin_port = htons(bm_da_server_port(fx.s));
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)),
+                         0);
+        assert_int_equal(write(fds[i], req, (size_t)len), len);
+    }
+    /* Each upload has its connection state (one allocation) once its
+     * headers are in, and its first body byte soon after (10 s bound). */
+    for (int i = 0; i < 1000; i++) {
+        struct timespec ts = {0, 10 * 1000000};
+
+        if (bm_alloc_live_count() >= count0 + 2 * CLAIMERS) {
+            break;
+        }
+        nanosleep(&ts, NULL);
+    }
+    {
+        struct timespec ts = {0, 100 * 1000000};
+
+        nanosleep(&ts, NULL);
+    }
+    assert_true(bm_alloc_live_count() >= count0 + CLAIMERS);
+    assert_true(bm_alloc_live_bytes() - bytes0 < (int64_t)CLAIMERS * 4096);
+    for (int i = 0; i < CLAIMERS; i++) {
+        close(fds[i]);
+    }
+    fx_close(&fx, true);
+}
+
 static void test_restart_keeps_blobs(void **state)
 {
     struct fixture fx = {.s = NULL};
@@ -537,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_future),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_oversize),
+        cmocka_unit_test(test_upload_claim_capped),
         cmocka_unit_test(test_restart_keeps_blobs),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_block_time),
