@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actors/da_actor.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -22,14 +23,12 @@
 #define PASS_BATCH 1000u
 #define TICK_MIN_MS 50u
 #define COLLAPSE_MS 10u
-#define META_TIMEOUT_MS 30000
 #define SET_FINAL_ATTEMPTS 3
 #define SET_FINAL_PAUSE_MS 100u
 
 struct inc {
+    struct bm_da_actor base; /* first: init/terminate (da_actor.h) */
     struct bm_env *env;
-    struct bm_actor_system *sys;
-    struct bm_timer_id tick;
     bool loaded;
     bool has_gdh;
     uint64_t included;
@@ -120,29 +119,6 @@ enum bm_err bm_da_includer_is_included(struct bm_env *env, uint64_t height,
     return BM_OK;
 }
 
-/* Writes the list through the State actor and waits for the ack. Takes
- * the list (emptied in every case). */
-static int put_meta(struct bm_env *env, struct bm_state_meta_list *l)
-{
-    struct bm_state_put_meta pm;
-    struct bm_state_ack ack;
-    struct bm_future *f = NULL;
-    int err;
-
-    memset(&pm, 0, sizeof(pm));
-    pm.meta = *l;
-    memset(l, 0, sizeof(*l));
-    err = bm_state_ask_put_meta(env->sys, bm_env_state(env), &pm,
-                                META_TIMEOUT_MS, &f);
-    if (err != BM_OK) {
-        bm_state_meta_list_release(&pm.meta);
-        return err;
-    }
-    err = bm_future_wait(f, -1, &ack, sizeof(ack));
-    bm_future_free(f);
-    return err;
-}
-
 static int load(struct inc *s)
 {
     struct bm_env *env = s->env;
@@ -212,7 +188,7 @@ static bool flush(struct inc *s, struct bm_state_meta_list *l, uint64_t last,
 
     err = bm_state_meta_add_u64(l, BM_META_DA_INCLUDED, last);
     if (err == BM_OK) {
-        err = put_meta(env, l);
+        err = bm_da_actor_put_meta(env, l);
     }
     bm_state_meta_list_release(l);
     if (err != BM_OK) {
@@ -339,16 +315,6 @@ static int on_included(struct bm_actor_ctx *ctx, struct inc *st,
     return run_pass(st);
 }
 
-static int validate_new_height(const void *payload, struct bm_errmsg *em)
-{
-    const struct bm_state_new_height *p = payload;
-
-    if (p == NULL || p->height == 0) {
-        return bm_errf(em, BM_EINVAL, "new_height.height: got 0, want >= 1");
-    }
-    return BM_OK;
-}
-
 static int validate_included(const void *payload, struct bm_errmsg *em)
 {
     const struct bm_da_includer_included *p = payload;
@@ -374,7 +340,8 @@ static const struct bm_msg_kind inc_kinds[BM_DA_INCLUDER_NKINDS] = {
                                         NULL, on_tick, NULL, NULL),
     [BM_DA_INCLUDER_NEW_HEIGHT] =
         BM_MSG_KIND("new_height", struct bm_state_new_height, 0,
-                    validate_new_height, on_new_height, NULL, NULL),
+                    bm_da_actor_validate_new_height, on_new_height, NULL,
+                    NULL),
     [BM_DA_INCLUDER_INCLUDED] =
         BM_MSG_KIND("included", struct bm_da_includer_included, 0,
                     validate_included, on_included, NULL, NULL),
@@ -382,39 +349,19 @@ static const struct bm_msg_kind inc_kinds[BM_DA_INCLUDER_NKINDS] = {
 
 static int inc_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
 {
-    struct bm_env *env = arg;
-    struct bm_da_includer_tick t = {0};
-    struct inc *s;
-    int64_t period;
+    void *st = NULL;
     int err;
 
-    if (env == NULL) {
-        return BM_EINVAL;
-    }
-    s = bm_xcalloc(1, sizeof(*s));
-    s->env = env;
-    s->sys = bm_actor_ctx_system(ctx);
-    period = bm_env_da_tick_ms(env, (int64_t)TICK_MIN_MS);
-    err = bm_timer_start(s->sys, bm_actor_ctx_self(ctx), BM_DA_INCLUDER_TICK,
-                         &t, sizeof(t), period, period, &s->tick);
-    if (err != BM_OK) {
-        bm_free(s);
-        return err;
-    }
-    *state_out = s;
-    return BM_OK;
-}
+    err = bm_da_actor_init(ctx, arg, sizeof(struct inc), BM_DA_INCLUDER_TICK,
+                           sizeof(struct bm_da_includer_tick),
+                           (int64_t)TICK_MIN_MS, &st);
+    if (err == BM_OK) {
+        struct inc *s = st;
 
-static void inc_terminate(void *state, int reason)
-{
-    struct inc *s = state;
-
-    (void)reason;
-    if (s == NULL) {
-        return;
+        s->env = s->base.env;
+        *state_out = s;
     }
-    (void)bm_timer_cancel(s->sys, s->tick);
-    bm_free(s);
+    return err;
 }
 
 const struct bm_actor_type bm_da_includer_actor_type = {
@@ -422,5 +369,5 @@ const struct bm_actor_type bm_da_includer_actor_type = {
     .kinds = inc_kinds,
     .n_kinds = BM_DA_INCLUDER_NKINDS,
     .init = inc_init,
-    .terminate = inc_terminate,
+    .terminate = bm_da_actor_terminate,
 };
