@@ -135,7 +135,6 @@ void mt_open(struct mt_node *n, const char *home, bool agg,
     p.exec = &n->exec;
     p.seq = n->seq;
     p.da = da_url != NULL ? &n->da : NULL;
-    p.gas_price = -1;
     err = bm_manager_new(&n->m, &p, &em);
     if (err != BM_OK) {
         fail_msg("manager new: %s", bm_errmsg_str(&em, err));

@@ -29,6 +29,7 @@
 #include "blockv2/store.h"
 #include "blockv2/validate.h"
 #include "exec/kv/kv.h"
+#include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -425,6 +426,177 @@ static void test_manual_produce_and_errors(void **state)
     rm_rf(home);
 }
 
+/* ------------------------------------------------ blocks that fit DA */
+
+#define LOAD_TXS 1700u
+#define LOAD_VALUE 4080u
+
+/* Tx i of the load: "ld<i>=" and LOAD_VALUE letters (~4.1 KB). */
+static void load_tx(struct bm_buf *out, unsigned i)
+{
+    char tx[32 + LOAD_VALUE];
+    int k = snprintf(tx, sizeof(tx), "ld%05u=", i);
+
+    memset(tx + k, 'a' + (int)(i % 26), LOAD_VALUE);
+    assert_int_equal(
+        bm_buf_set(out, (const uint8_t *)tx, (size_t)k + LOAD_VALUE), BM_OK);
+}
+
+/* The SignedData blob the submitter makes of block h's data. */
+static size_t data_blob_len(struct bm_store *s, uint64_t h, struct bm_data *d)
+{
+    struct bm_store_blockbuf bb = {0};
+    struct bm_signed_data sd = {0};
+    struct bm_buf enc = {0};
+    size_t len;
+
+    assert_int_equal(bm_store_get_block(s, h, &bb, NULL), BM_OK);
+    assert_int_equal(bm_data_decode(d, bb.data.ptr, bb.data.len), BM_OK);
+    assert_int_equal(bm_data_copy(&sd.data, d), BM_OK);
+    assert_int_equal(bm_signer_from_privkey(&sd.signer, &g_key), BM_OK);
+    assert_int_equal(bm_signed_data_sign(&sd, &g_key), BM_OK);
+    assert_int_equal(bm_signed_data_encode(&sd, &enc), BM_OK);
+    len = enc.len;
+    bm_buf_release(&enc);
+    bm_signed_data_release(&sd);
+    bm_store_blockbuf_release(&bb);
+    return len;
+}
+
+/* A load of ~3.5 DA blobs (stock limit, 1,974,272 bytes) waiting at the
+ * first block: each block takes what one blob holds and the rest waits
+ * for the next; the node keeps producing, every block reaches DA, and
+ * every tx is in exactly one block, in order. */
+static void test_load_fills_blobs(void **state)
+{
+    char da_home[256], home[256], url[64];
+    struct bm_da_server *da;
+    struct mt_node n;
+    struct bm_manager_config c;
+    struct bm_manager_metrics mm;
+    struct bm_buf *txs = bm_xcalloc(LOAD_TXS, sizeof(*txs));
+    struct bm_errmsg em = {{0}};
+    size_t acc = 0, seen = 0, full = 0;
+    uint64_t top;
+
+    (void)state;
+    genesis_init();
+    new_home(da_home, sizeof(da_home));
+    new_home(home, sizeof(home));
+    da = da_start(da_home, 0, 0, url, sizeof(url));
+    cfg_fast(&c, true);
+    c.block_time_ms = 300;
+    mt_open(&n, home, true, url, &c);
+    for (unsigned i = 0; i < LOAD_TXS; i++) {
+        load_tx(&txs[i], i);
+    }
+    if (bm_seq_submit(n.seq, (const uint8_t *)g_gen.chain_id,
+                      strlen(g_gen.chain_id), txs, LOAD_TXS, &acc,
+                      &em) != BM_OK) {
+        fail_msg("seq submit: %s", em.msg);
+    }
+    assert_int_equal(acc, LOAD_TXS);
+    mt_start(&n);
+    WAIT_FOR((bm_manager_metrics(n.m, &mm), mm.total_txs >= LOAD_TXS),
+             120000, "every tx in a block");
+    top = height_of(&n);
+    WAIT_FOR(bm_manager_get_da_included_height(n.m) >= top, 120000,
+             "every block on DA");
+    bm_manager_metrics(n.m, &mm);
+    assert_int_equal(mm.da_submit_too_big, 0);
+    assert_int_equal(mt_close(&n), BM_OK);
+
+    assert_int_equal(bm_store_open(&n.store, home, NULL, NULL), BM_OK);
+    for (uint64_t h = 1; h <= top; h++) {
+        struct bm_data d = {0};
+        size_t len = data_blob_len(n.store, h, &d);
+
+        assert_true(len <= BM_DA_DEFAULT_MAX_BLOB_SIZE);
+        if (len > BM_DA_DEFAULT_MAX_BLOB_SIZE - 8192) {
+            full++;
+        }
+        for (size_t i = 0; i < d.n_txs; i++) {
+            assert_true(seen < LOAD_TXS);
+            assert_true(bm_buf_eq(&d.txs[i], &txs[seen]));
+            seen++;
+        }
+        bm_data_release(&d);
+    }
+    bm_store_close(n.store);
+    assert_int_equal(seen, LOAD_TXS);
+    /* 3.5 blobs of txs: at least three blocks were cut at the limit. */
+    assert_true(full >= 3);
+    bm_exec_txs_free(txs, LOAD_TXS);
+    bm_da_server_stop(da);
+    rm_rf(da_home);
+    rm_rf(home);
+}
+
+/* Blocks of ~3 KB made without DA, then a start with DA and a limit of
+ * 2,000 bytes: refused before anything runs, naming the block; a queued
+ * tx longer than a lowered limit holds is refused too. With the limit
+ * back, the node starts and submits everything. */
+static void test_lowered_limit_refused_at_start(void **state)
+{
+    char da_home[256], home[256], url[64];
+    struct bm_da_server *da;
+    struct mt_node n;
+    struct bm_manager_config c;
+    struct bm_manager_metrics mm;
+    struct bm_errmsg em = {{0}};
+    struct bm_buf tx = {0};
+    uint64_t top;
+
+    (void)state;
+    genesis_init();
+    new_home(da_home, sizeof(da_home));
+    new_home(home, sizeof(home));
+    da = da_start(da_home, 0, 0, url, sizeof(url));
+    cfg_fast(&c, true);
+    mt_open(&n, home, true, NULL, &c);
+    mt_start(&n);
+    for (unsigned i = 0; i < 3; i++) {
+        load_tx(&tx, i);
+        assert_int_equal(bm_kv_mempool_add(n.kv, tx.ptr, tx.len, NULL, NULL),
+                         BM_OK);
+    }
+    WAIT_FOR((bm_manager_metrics(n.m, &mm), mm.total_txs >= 3), 60000,
+             "the big txs in blocks");
+    assert_int_equal(mt_close(&n), BM_OK);
+
+    c.da_max_blob_size = 2000;
+    mt_open(&n, home, true, url, &c);
+    assert_int_equal(bm_manager_start(n.m, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "da.max_blob_size"));
+    assert_non_null(strstr(em.msg, "not yet on DA"));
+    assert_int_equal(mt_close(&n), BM_OK);
+
+    /* A queued tx of ~4.1 KB and a limit that holds less (no DA: only
+     * the sequencer's queue is checked). */
+    mt_open(&n, home, true, NULL, &c);
+    load_tx(&tx, 99);
+    assert_int_equal(bm_seq_submit(n.seq, (const uint8_t *)g_gen.chain_id,
+                                   strlen(g_gen.chain_id), &tx, 1, NULL,
+                                   NULL), BM_OK);
+    assert_int_equal(bm_manager_start(n.m, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "hold txs of at most"));
+    assert_int_equal(mt_close(&n), BM_OK);
+
+    c.da_max_blob_size = 0; /* the stock limit */
+    mt_open(&n, home, true, url, &c);
+    mt_start(&n);
+    WAIT_FOR((bm_manager_metrics(n.m, &mm), mm.total_txs >= 1), 60000,
+             "the queued tx in a block");
+    top = height_of(&n);
+    WAIT_FOR(bm_manager_get_da_included_height(n.m) >= top, 60000,
+             "every block on DA");
+    assert_int_equal(mt_close(&n), BM_OK);
+    bm_buf_release(&tx);
+    bm_da_server_stop(da);
+    rm_rf(da_home);
+    rm_rf(home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +606,8 @@ int main(void)
         cmocka_unit_test(test_executor_failure_is_fatal),
         cmocka_unit_test(test_crashed_actor_restarts),
         cmocka_unit_test(test_lazy_mode),
+        cmocka_unit_test(test_load_fills_blobs),
+        cmocka_unit_test(test_lowered_limit_refused_at_start),
     };
     int rc;
 

@@ -295,12 +295,19 @@ struct bm_da_client_config {
     /* Client-side blob size cap (larger blobs fail with BM_EDA_TOO_BIG
      * before any request); 0 = BM_DA_CLIENT_MAX_BLOB_SIZE. */
     size_t max_blob_size;
+    /* Config da.gas_price: when set, every blob.Submit made with the
+     * configured options sends "gas_price": gas_price and
+     * "is_gas_price_set": true (celestia-node's TxConfig); unset, the DA
+     * node estimates the price. */
+    bool set_gas_price;
+    double gas_price;
 };
 
 /*
  * Creates a client. Copies everything it needs from cfg (borrowed). The
- * submit options must be a JSON object (BM_ECONFIG otherwise). Does no
- * I/O. Returns the client in *out (owned; free with bm_da_client_free).
+ * submit options must be a JSON object, and a set gas price a finite
+ * number >= 0 that the options do not also set (BM_ECONFIG otherwise).
+ * Does no I/O. Returns the client in *out (owned; free with bm_da_client_free).
  */
 enum bm_err bm_da_client_new(struct bm_da_client **out,
                              const struct bm_da_client_config *cfg,

@@ -42,6 +42,17 @@ struct bm_manager;
 struct bm_actor_system;
 struct bm_limiter_stats;
 
+/* When the DA submitter sends the pending headers or data (ev-node's
+ * batching strategies, config da.batching_strategy). An "item" is a
+ * header, or the data of a block with txs; "bytes" are their encoded size
+ * before signing. */
+enum bm_da_batching {
+    BM_DA_BATCH_TIME = 0,  /* max delay since the last submission passed */
+    BM_DA_BATCH_IMMEDIATE, /* any item pending */
+    BM_DA_BATCH_SIZE,      /* bytes >= size threshold x max blob size */
+    BM_DA_BATCH_ADAPTIVE,  /* size OR time */
+};
+
 /* Block-manager configuration (ev-node config keys in brackets). Zero
  * values mean the default given. Times are milliseconds. */
 struct bm_manager_config {
@@ -61,12 +72,26 @@ struct bm_manager_config {
     uint64_t da_start_height;
     uint32_t da_max_submit_attempts; /* [da.max_submit_attempts] 30 */
     uint64_t da_request_timeout_ms;  /* [da.request_timeout] 60000 */
-    /* Largest DA submission (sum of blob sizes); 0 = the local DA
-     * server's BM_DA_DEFAULT_MAX_BLOB_SIZE. */
+    /* [da.max_blob_size] Largest DA blob and DA submission (sum of blob
+     * sizes); a block's data and header are each made to fit one blob. 0 =
+     * the local DA server's BM_DA_DEFAULT_MAX_BLOB_SIZE. */
     size_t da_max_blob_size;
+    /* Submission batching: every pending item is sent once the strategy
+     * says so (at least da_batch_min_items of them).
+     * [da.batching_strategy] BM_DA_BATCH_TIME;
+     * [da.batch_size_threshold] fraction of da_max_blob_size for SIZE and
+     * ADAPTIVE, in (0, 1]; 0 = 0.8;
+     * [da.batch_max_delay] for TIME and ADAPTIVE; 0 = da_block_time_ms;
+     * [da.batch_min_items] 0 = 1. */
+    enum bm_da_batching da_batching_strategy;
+    double da_batch_size_threshold;
+    uint64_t da_batch_max_delay_ms;
+    uint64_t da_batch_min_items;
     const char *da_namespace;        /* [da.namespace] required with DA */
     const char *da_data_namespace;   /* [da.data_namespace] "" = namespace */
-    /* Largest batch asked from the sequencer; 0 = 5 MiB (ev-node). */
+    /* Largest batch asked from the sequencer, as bytes of Data.txs
+     * entries (bm_data_tx_wire_size); 0 = 5 MiB (ev-node). What one DA blob
+     * holds (da_max_blob_size) caps it further. */
     uint64_t max_batch_bytes;
     /* Sync caches: pending headers/data held per height; 0 = 10,000. */
     uint32_t sync_cache_max;
@@ -128,8 +153,6 @@ struct bm_manager_params {
     const struct bm_p2p_store *data_store;
     const struct bm_broadcaster *header_broadcaster; /* NULL: none */
     const struct bm_broadcaster *data_broadcaster;
-    double gas_price;      /* sent with submissions; -1 = automatic */
-    double gas_multiplier; /* kept for API parity (current ev-node: 0) */
 };
 
 /* Counters and gauges of the block manager (ev-node's metric names in
@@ -175,12 +198,16 @@ enum bm_err bm_manager_new(struct bm_manager **out,
  * store height (src/actors/replayer.h: replays the blocks it is missing,
  * rolls back the one block of a crash window, refuses an executor further
  * ahead); recovers from a crash (pending block, un-acked sequencer batch);
- * then starts the actor tree and its timers. May block (disk, executor;
- * a replay executes every missing block). Errors: BM_ESTATE (already
+ * checks the DA blob limit against what is already stored (the
+ * sequencer's queued txs, blocks not yet on DA, a header's size); then
+ * starts the actor tree and its timers. May block (disk, executor; a
+ * replay executes every missing block). Errors: BM_ESTATE (already
  * started), BM_EGENESIS (store belongs to another chain), BM_EEXEC_AHEAD
  * (the executor is more than one block ahead: the message names the
  * repair), BM_EAPP_HASH_MISMATCH (a replayed block gave another app hash
- * than the chain records), store and executor errors.
+ * than the chain records), BM_ECONFIG (something stored does not fit
+ * cfg.da_max_blob_size: the message names it, its size and the limit),
+ * store and executor errors.
  */
 enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em);
 

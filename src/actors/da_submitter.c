@@ -2,14 +2,18 @@
  * DASubmitterActor (da_submitter.h): posts stored blocks to the DA layer.
  *
  * A round runs inside the handler (the actor is detached, so the DA calls
- * and the backoff sleeps may block): for headers, then data, it collects
- * the heights above the last-submitted height (bounded per round), signs
- * and encodes them into v0 blobs, and submits them with the algorithm of
- * ev-node's submitToDA (spec 8.3, current): the longest prefix that fits
- * cfg.da_max_blob_size, up to cfg.da_max_submit_attempts calls, halving on
- * TooBig, backoff on the other failures. Every success is persisted
- * (last-submitted height and rhb DA hints) through the State actor before
- * the next batch, so a restart resumes after the last batch on DA.
+ * and the backoff sleeps may block). For headers, then data, it keeps a
+ * backlog (items and bytes above the last-submitted height, scanned once
+ * per height) and asks the batching strategy (cfg.da_batching_strategy,
+ * ev-node's submitter) whether to send now. When it says so, the round
+ * sends everything pending: it collects the heights (bounded per pass),
+ * signs and encodes them into v0 blobs, and submits them with the
+ * algorithm of ev-node's submitToDA (spec 8.3, current): the longest
+ * prefix that fits cfg.da_max_blob_size, up to cfg.da_max_submit_attempts
+ * calls, halving on TooBig, backoff on the other failures. Every success
+ * is persisted (last-submitted height and rhb DA hints) through the State
+ * actor before the next batch, so a restart resumes after the last batch
+ * on DA.
  */
 #include "actors/da_submitter.h"
 
@@ -19,14 +23,15 @@
 #include <time.h>
 
 #include "actors/catchup.h"
+#include "actors/da_actor.h"
 #include "actors/da_includer.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
 #define MOD "da_submitter"
-/* Bounds of one round per kind: items collected, heights looked at, and
- * bytes held (in multiples of the max blob size). */
+/* Bounds of one collecting pass per kind: items collected, heights looked
+ * at, and bytes held (in multiples of the max blob size). */
 #define ROUND_MAX_ITEMS 256u
 #define ROUND_MAX_SCAN 4096u
 #define ROUND_MAX_BLOBS_OF_BYTES 4u
@@ -34,8 +39,10 @@
 #define COLLAPSE_MS 10u
 #define BACKOFF_MIN_MS 100u
 #define TICK_MIN_MS 100u
-#define META_TIMEOUT_MS 30000
 #define SLEEP_SLICE_MS 20u
+/* Above what a DA blob adds to the stored bytes (signatures, signer,
+ * length prefixes): a stored item this much below the limit fits. */
+#define BLOB_EXTRA_MAX 512u
 
 enum { K_HEADER = 0, K_DATA = 1 };
 
@@ -56,14 +63,49 @@ struct pending {
     uint64_t scan_end; /* last height examined (0: none) */
 };
 
+/* What the batching strategy looks at: the items of heights
+ * (last-submitted, scanned] and their bytes before signing (the stored
+ * SignedHeader, or the stored Data of a block with txs). */
+struct backlog {
+    uint64_t scanned;
+    uint64_t items;
+    uint64_t bytes;
+};
+
 struct sub {
+    struct bm_da_actor base; /* first: init/terminate (da_actor.h) */
     struct bm_env *env;
     struct bm_actor_system *sys;
-    struct bm_timer_id tick;
     bool loaded;
     uint64_t last[2]; /* last-submitted header / data height */
     uint64_t last_round_ms;
+    uint64_t last_submit_ms[2]; /* last successful submit; 0: none yet */
+    struct backlog bl[2];
 };
+
+bool bm_da_batch_should_submit(const struct bm_manager_config *c,
+                               uint64_t items, uint64_t bytes,
+                               uint64_t since_ms)
+{
+    double threshold = (double)c->da_max_blob_size * c->da_batch_size_threshold;
+    bool full = (double)bytes >= threshold;
+    bool late = since_ms >= c->da_batch_max_delay_ms;
+
+    if (items == 0 || items < c->da_batch_min_items) {
+        return false;
+    }
+    switch (c->da_batching_strategy) {
+    case BM_DA_BATCH_IMMEDIATE:
+        return true;
+    case BM_DA_BATCH_SIZE:
+        return full;
+    case BM_DA_BATCH_ADAPTIVE:
+        return full || late;
+    case BM_DA_BATCH_TIME:
+    default:
+        return late;
+    }
+}
 
 static void pending_release(struct pending *p)
 {
@@ -122,54 +164,42 @@ static void backoff_sleep(struct bm_env *env, uint64_t ms)
     }
 }
 
-/* Writes the list through the State actor and waits for the ack. Takes
- * the list (emptied in every case). */
-static int put_meta(struct bm_env *env, struct bm_state_meta_list *l)
+/* The last-submitted heights from the store (genesis - 1 when absent). */
+static int load_last(struct bm_env *env, uint64_t last[2],
+                     struct bm_errmsg *em)
 {
-    struct bm_state_put_meta pm;
-    struct bm_state_ack ack;
-    struct bm_future *f = NULL;
-    int err;
+    uint64_t base = env->genesis->initial_height > 0
+                        ? env->genesis->initial_height - 1
+                        : 0;
 
-    memset(&pm, 0, sizeof(pm));
-    pm.meta = *l;
-    memset(l, 0, sizeof(*l));
-    err = bm_state_ask_put_meta(env->sys, bm_env_state(env), &pm,
-                                META_TIMEOUT_MS, &f);
-    if (err != BM_OK) {
-        bm_state_meta_list_release(&pm.meta);
-        return err;
+    for (int k = K_HEADER; k <= K_DATA; k++) {
+        int err = bm_meta_get_u64(env->store, kind_meta[k], &last[k], em);
+
+        if (err == BM_ENOTFOUND) {
+            last[k] = base;
+        } else if (err != BM_OK) {
+            return err;
+        }
     }
-    err = bm_future_wait(f, -1, &ack, sizeof(ack));
-    bm_future_free(f);
-    return err;
+    return BM_OK;
 }
 
 static int load(struct sub *s)
 {
     struct bm_env *env = s->env;
-    uint64_t base = env->genesis->initial_height > 0
-                        ? env->genesis->initial_height - 1
-                        : 0;
     struct bm_errmsg em = {{0}};
+    int err = load_last(env, s->last, &em);
 
-    for (int k = K_HEADER; k <= K_DATA; k++) {
-        uint64_t v = 0;
-        int err = bm_meta_get_u64(env->store, kind_meta[k], &v, &em);
-
-        if (err == BM_ENOTFOUND) {
-            v = base;
-        } else if (err != BM_OK) {
-            bm_env_fatal(env, MOD, err, "cannot load %s: %s", kind_meta[k],
-                         bm_errmsg_str(&em, err));
-            return err;
-        }
-        s->last[k] = v;
+    if (err != BM_OK) {
+        bm_env_fatal(env, MOD, err, "cannot load the last-submitted "
+                     "heights: %s", bm_errmsg_str(&em, err));
+        return err;
     }
     atomic_store_explicit(&env->m.last_submitted_header, s->last[K_HEADER],
                           memory_order_relaxed);
     atomic_store_explicit(&env->m.last_submitted_data, s->last[K_DATA],
                           memory_order_relaxed);
+    memset(s->bl, 0, sizeof(s->bl));
     s->loaded = true;
     bm_log_debug(MOD, "loaded last_header=%llu last_data=%llu",
                  (unsigned long long)s->last[K_HEADER],
@@ -189,79 +219,87 @@ static bool round_full(const struct sub *s, const struct pending *p)
     return p->n >= ROUND_MAX_ITEMS || p->bytes >= max_bytes;
 }
 
-/* Builds the DAHeaderEnvelope blob of the stored header at h. A stored
- * header that does not decode or has another height is fatal. */
-static int header_item(struct sub *s, uint64_t h, struct pending *p)
+/*
+ * The stored piece of kind k at height h: *raw gets the SignedHeader
+ * bytes (headers) or the Data bytes (data), *sh the decoded header (if
+ * not NULL; for data the header tells whether the block has txs).
+ * BM_ECORRUPT (message in em) for a stored header that does not decode as
+ * its height; read errors as the store gives them.
+ */
+static int read_piece(struct bm_env *env, int k, uint64_t h,
+                      struct bm_buf *raw, struct bm_signed_header *sh,
+                      struct bm_errmsg *em)
 {
-    struct bm_env *env = s->env;
-    struct bm_da_header_envelope e = {0};
-    struct bm_buf raw = {0}, enc = {0};
-    struct bm_errmsg em = {{0}};
+    struct bm_store_blockbuf bb = {0};
+    struct bm_signed_header tmp = {0};
+    const struct bm_buf *hb;
     int err;
 
-    err = bm_store_get_header(env->store, h, &raw, &em);
+    if (k == K_HEADER) {
+        err = bm_store_get_header(env->store, h, raw, em);
+        hb = raw;
+    } else {
+        err = bm_store_get_block(env->store, h, &bb, em);
+        hb = &bb.header;
+    }
     if (err != BM_OK) {
-        bm_log_warn(MOD, "cannot read header height=%llu err=%s %s",
-                    (unsigned long long)h, bm_err_name(err),
-                    bm_errmsg_str(&em, err));
         goto out;
     }
-    err = bm_signed_header_decode(&e.sh, raw.ptr, raw.len);
-    if (err == BM_OK && e.sh.header.height != h) {
+    if (sh == NULL) {
+        sh = &tmp;
+    }
+    err = bm_signed_header_decode(sh, hb->ptr, hb->len);
+    if (err == BM_OK && sh->header.height != h) {
         err = BM_ECORRUPT;
     }
     if (err != BM_OK) {
-        bm_env_fatal(env, MOD, BM_ECORRUPT,
-                     "store: header at height %llu does not decode as its "
-                     "height (%s)",
-                     (unsigned long long)h, bm_err_name(err));
-        err = BM_ECORRUPT;
+        err = bm_errf(em, BM_ECORRUPT, "store: header at height %llu does "
+                      "not decode as its height (%s)",
+                      (unsigned long long)h, bm_err_name(err));
         goto out;
     }
-    err = bm_da_header_envelope_sign(&e, &env->signer);
-    if (err == BM_OK) {
-        err = bm_da_header_envelope_encode(&e, &enc);
-    }
-    if (err == BM_OK) {
-        err = pending_push(p, &env->ns.header, h, &enc);
-    }
-    if (err != BM_OK) {
-        bm_log_warn(MOD, "cannot build header blob height=%llu err=%s",
-                    (unsigned long long)h, bm_err_name(err));
+    if (k == K_DATA) {
+        *raw = bb.data;
+        memset(&bb.data, 0, sizeof(bb.data));
     }
 out:
-    bm_buf_release(&enc);
-    bm_buf_release(&raw);
-    bm_da_header_envelope_release(&e);
+    bm_signed_header_release(&tmp);
+    bm_store_blockbuf_release(&bb);
     return err;
 }
 
-/* Builds the SignedData blob of the stored data at h; *empty is set (and
- * nothing pushed) for a block without txs. */
-static int data_item(struct sub *s, uint64_t h, struct pending *p,
-                     bool *empty)
+/*
+ * Encodes the DA blob of kind k at height h into *blob: the
+ * DAHeaderEnvelope of the stored header (envelope signature over its
+ * bytes), or the SignedData of the stored data (signature over the Data
+ * bytes, signer = proposer). *empty is set, and nothing encoded, for data
+ * without txs. Errors as read_piece, plus BM_ECORRUPT for stored data that
+ * does not decode.
+ */
+static int build_item(struct bm_env *env, int k, uint64_t h,
+                      struct bm_buf *blob, bool *empty, struct bm_errmsg *em)
 {
-    struct bm_env *env = s->env;
-    struct bm_store_blockbuf bb = {0};
+    struct bm_da_header_envelope e = {0};
     struct bm_signed_data sd = {0};
-    struct bm_buf enc = {0};
-    struct bm_errmsg em = {{0}};
+    struct bm_buf raw = {0};
     int err;
 
     *empty = false;
-    err = bm_store_get_block(env->store, h, &bb, &em);
+    err = read_piece(env, k, h, &raw, k == K_HEADER ? &e.sh : NULL, em);
     if (err != BM_OK) {
-        bm_log_warn(MOD, "cannot read block height=%llu err=%s %s",
-                    (unsigned long long)h, bm_err_name(err),
-                    bm_errmsg_str(&em, err));
         goto out;
     }
-    err = bm_data_decode(&sd.data, bb.data.ptr, bb.data.len);
+    if (k == K_HEADER) {
+        err = bm_da_header_envelope_sign(&e, &env->signer);
+        if (err == BM_OK) {
+            err = bm_da_header_envelope_encode(&e, blob);
+        }
+        goto out;
+    }
+    err = bm_data_decode(&sd.data, raw.ptr, raw.len);
     if (err != BM_OK) {
-        bm_env_fatal(env, MOD, BM_ECORRUPT,
-                     "store: data at height %llu does not decode (%s)",
-                     (unsigned long long)h, bm_err_name(err));
-        err = BM_ECORRUPT;
+        err = bm_errf(em, BM_ECORRUPT, "store: data at height %llu does not "
+                      "decode (%s)", (unsigned long long)h, bm_err_name(err));
         goto out;
     }
     if (sd.data.n_txs == 0) {
@@ -273,19 +311,36 @@ static int data_item(struct sub *s, uint64_t h, struct pending *p,
         err = bm_signed_data_sign(&sd, &env->signer);
     }
     if (err == BM_OK) {
-        err = bm_signed_data_encode(&sd, &enc);
-    }
-    if (err == BM_OK) {
-        err = pending_push(p, &env->ns.data, h, &enc);
-    }
-    if (err != BM_OK) {
-        bm_log_warn(MOD, "cannot build data blob height=%llu err=%s",
-                    (unsigned long long)h, bm_err_name(err));
+        err = bm_signed_data_encode(&sd, blob);
     }
 out:
-    bm_buf_release(&enc);
+    bm_buf_release(&raw);
     bm_signed_data_release(&sd);
-    bm_store_blockbuf_release(&bb);
+    bm_da_header_envelope_release(&e);
+    return err;
+}
+
+/* Builds the blob of kind k at h into p (nothing for empty data: *empty).
+ * Corrupt stored bytes are fatal (BM_ECORRUPT returned). */
+static int item(struct sub *s, int k, uint64_t h, struct pending *p,
+                bool *empty)
+{
+    struct bm_buf enc = {0};
+    struct bm_errmsg em = {{0}};
+    int err = build_item(s->env, k, h, &enc, empty, &em);
+
+    if (err == BM_ECORRUPT) {
+        bm_env_fatal(s->env, MOD, err, "%s", bm_errmsg_str(&em, err));
+    } else if (err != BM_OK) {
+        bm_log_warn(MOD, "cannot build %s blob height=%llu err=%s %s",
+                    kind_name[k], (unsigned long long)h, bm_err_name(err),
+                    bm_errmsg_str(&em, err));
+    } else if (!*empty) {
+        err = pending_push(p, k == K_HEADER ? &s->env->ns.header
+                                            : &s->env->ns.data,
+                           h, &enc);
+    }
+    bm_buf_release(&enc);
     return err;
 }
 
@@ -297,24 +352,17 @@ static int collect(struct sub *s, int k, uint64_t top, struct pending *p)
     uint64_t scanned = 0;
 
     for (uint64_t h = s->last[k] + 1; h <= top; h++) {
+        bool empty = false;
         int err;
 
         if (round_full(s, p) || scanned >= ROUND_MAX_SCAN) {
             break;
         }
         scanned++;
-        if (k == K_HEADER) {
-            err = header_item(s, h, p);
-        } else {
-            bool empty = false;
-
-            err = data_item(s, h, p, &empty);
-            if (err == BM_OK && empty) {
-                /* An empty block after an item is covered by it. */
-                if (p->n > 0) {
-                    p->adv[p->n - 1] = h;
-                }
-            }
+        err = item(s, k, h, p, &empty);
+        if (err == BM_OK && empty && p->n > 0) {
+            /* An empty block after an item is covered by it. */
+            p->adv[p->n - 1] = h;
         }
         if (err == BM_ECORRUPT && bm_env_halted(s->env)) {
             return err;
@@ -345,7 +393,7 @@ static int persist(struct sub *s, int k, uint64_t last, const uint64_t *hs,
         bm_state_meta_list_release(&l);
         return err;
     }
-    err = put_meta(s->env, &l);
+    err = bm_da_actor_put_meta(s->env, &l);
     if (err != BM_OK) {
         bm_log_warn(MOD, "cannot persist %s=%llu err=%s", kind_meta[k],
                     (unsigned long long)last, bm_err_name(err));
@@ -366,6 +414,7 @@ static void on_success(struct sub *s, int k, const struct pending *p,
     struct bm_env *env = s->env;
     uint64_t from = p->heights[pos], to = p->heights[pos + cnt - 1];
 
+    s->last_submit_ms[k] = bm_env_now_ms();
     atomic_fetch_add_explicit(&env->m.da_submissions, 1,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(k == K_HEADER ? &env->m.headers_submitted
@@ -403,9 +452,10 @@ static size_t fitting_prefix(const struct pending *p, size_t pos, size_t max)
     return n;
 }
 
-/* Submits p (kind k) as in da_submitter.h. Returns when everything is on
- * DA, the attempts are used up, the breaker refuses or the node halts. */
-static void submit_pending(struct sub *s, int k, const struct pending *p)
+/* Submits p (kind k) as in da_submitter.h. Returns true once everything
+ * is on DA; false when the attempts are used up, the breaker refuses or
+ * the node halts. */
+static bool submit_pending(struct sub *s, int k, const struct pending *p)
 {
     struct bm_env *env = s->env;
     const struct bm_manager_config *c = &env->cfg;
@@ -425,27 +475,29 @@ static void submit_pending(struct sub *s, int k, const struct pending *p)
         int err;
 
         if (bm_env_quitting(env)) {
-            return;
+            return false;
         }
         if (attempts >= c->da_max_submit_attempts) {
             bm_log_warn(MOD, "%s: %zu items not submitted after %u attempts",
                         kind_name[k], p->n - pos, attempts);
-            return;
+            return false;
         }
         if (backoff > 0) {
             backoff_sleep(env, backoff);
             if (bm_env_quitting(env)) {
-                return;
+                return false;
             }
         }
         cnt = fitting_prefix(p, pos, c->da_max_blob_size);
         if (cnt == 0) {
+            /* The start-up check and the producer's sizing keep items
+             * below the limit: reaching this is a bug, not bad input. */
             bm_env_fatal(env, MOD, BM_EDA_TOO_BIG,
                          "%s at height %llu: blob of %zu bytes, above "
                          "da.max_blob_size %zu",
                          kind_name[k], (unsigned long long)p->heights[pos],
                          p->blobs[pos].data.len, c->da_max_blob_size);
-            return;
+            return false;
         }
         if (cnt > limit) {
             cnt = limit;
@@ -453,7 +505,7 @@ static void submit_pending(struct sub *s, int k, const struct pending *p)
         if (bm_breaker_allow(env->da_breaker, &tok) != BM_OK) {
             bm_log_debug(MOD, "%s: DA breaker open, round skipped",
                          kind_name[k]);
-            return;
+            return false;
         }
         attempts++;
         err = env->da->ops->submit(env->da->ctx, &p->blobs[pos], cnt, NULL,
@@ -479,11 +531,12 @@ static void submit_pending(struct sub *s, int k, const struct pending *p)
             if (cnt == 1) {
                 bm_env_fatal(env, MOD, err,
                              "%s at height %llu: the DA refuses a single "
-                             "blob of %zu bytes as too big",
+                             "blob of %zu bytes as too big (its limit is "
+                             "below da.max_blob_size %zu)",
                              kind_name[k],
                              (unsigned long long)p->heights[pos],
-                             p->blobs[pos].data.len);
-                return;
+                             p->blobs[pos].data.len, c->da_max_blob_size);
+                return false;
             }
             limit = cnt / 2;
             backoff = 0;
@@ -504,29 +557,108 @@ static void submit_pending(struct sub *s, int k, const struct pending *p)
             break;
         }
     }
+    return true;
+}
+
+/*
+ * Extends the backlog of kind k up to top (at most ROUND_MAX_SCAN heights
+ * per call). For data, empty blocks before the first item need no blob:
+ * the data height moves past them. Returns BM_ECORRUPT after a fatal
+ * error, else BM_OK (a read error ends the scan for this round).
+ */
+static int backlog_update(struct sub *s, int k, uint64_t top)
+{
+    struct backlog *b = &s->bl[k];
+    uint64_t lead = 0;
+    uint64_t n = 0;
+
+    if (b->scanned < s->last[k]) {
+        *b = (struct backlog){s->last[k], 0, 0};
+    }
+    while (b->scanned < top && n++ < ROUND_MAX_SCAN) {
+        struct bm_signed_header sh = {0};
+        struct bm_buf raw = {0};
+        struct bm_errmsg em = {{0}};
+        uint64_t h = b->scanned + 1;
+        int err = read_piece(s->env, k, h, &raw, &sh, &em);
+        bool empty = k == K_DATA && bm_header_expects_empty_data(&sh.header);
+
+        bm_signed_header_release(&sh);
+        if (err == BM_ECORRUPT) {
+            bm_env_fatal(s->env, MOD, err, "%s", bm_errmsg_str(&em, err));
+            bm_buf_release(&raw);
+            return err;
+        }
+        if (err != BM_OK) {
+            bm_log_warn(MOD, "cannot read %s height=%llu err=%s %s",
+                        kind_name[k], (unsigned long long)h,
+                        bm_err_name(err), bm_errmsg_str(&em, err));
+            bm_buf_release(&raw);
+            break;
+        }
+        if (!empty) {
+            b->items++;
+            b->bytes += raw.len;
+        } else if (b->items == 0) {
+            lead = h;
+        }
+        bm_buf_release(&raw);
+        b->scanned = h;
+    }
+    if (lead > s->last[k]) {
+        (void)persist(s, k, lead, NULL, 0, 0);
+    }
+    return BM_OK;
+}
+
+/* Submits every item of kind k up to top, pass after pass. */
+static void send_all(struct sub *s, int k, uint64_t top)
+{
+    while (s->last[k] < top && !bm_env_quitting(s->env)) {
+        struct pending p = {0};
+        bool done;
+
+        if (collect(s, k, top, &p) != BM_OK) {
+            pending_release(&p);
+            return;
+        }
+        if (k == K_DATA) {
+            /* Empty blocks before the first item (or all of the scanned
+             * ones) need no blob: move the data height past them now. */
+            uint64_t lead = p.n > 0 ? p.heights[0] - 1 : p.scan_end;
+
+            if (lead > s->last[k]) {
+                (void)persist(s, k, lead, NULL, 0, 0);
+            }
+        }
+        done = p.n > 0 && submit_pending(s, k, &p);
+        pending_release(&p);
+        if (!done) {
+            return;
+        }
+    }
 }
 
 static void run_kind(struct sub *s, int k, uint64_t top)
 {
-    struct pending p = {0};
+    const struct backlog *b = &s->bl[k];
+    uint64_t now = bm_env_now_ms();
+    uint64_t since = s->last_submit_ms[k] == 0
+                         ? UINT64_MAX
+                         : now - s->last_submit_ms[k];
 
-    if (collect(s, k, top, &p) != BM_OK) {
-        goto out;
+    if (backlog_update(s, k, top) != BM_OK) {
+        return;
     }
-    if (k == K_DATA) {
-        /* Empty blocks before the first item (or all of the scanned ones)
-         * need no blob: move the data height past them now. */
-        uint64_t lead = p.n > 0 ? p.heights[0] - 1 : p.scan_end;
-
-        if (lead > s->last[k]) {
-            (void)persist(s, k, lead, NULL, 0, 0);
-        }
+    if (!bm_da_batch_should_submit(&s->env->cfg, b->items, b->bytes, since)) {
+        return;
     }
-    if (p.n > 0) {
-        submit_pending(s, k, &p);
-    }
-out:
-    pending_release(&p);
+    bm_log_debug(MOD, "batching: sending %s items=%llu bytes=%llu "
+                 "since_ms=%llu",
+                 kind_name[k], (unsigned long long)b->items,
+                 (unsigned long long)b->bytes, (unsigned long long)since);
+    send_all(s, k, top);
+    s->bl[k] = (struct backlog){s->last[k], 0, 0};
 }
 
 static int run_round(struct sub *s)
@@ -570,6 +702,77 @@ out:
     return BM_OK;
 }
 
+/* The DA blob of kind k at h fits max, else BM_ECONFIG with the advice. */
+static int check_item(struct bm_env *env, int k, uint64_t h,
+                      struct bm_errmsg *em)
+{
+    size_t max = env->cfg.da_max_blob_size;
+    struct bm_buf raw = {0}, blob = {0};
+    bool empty = false;
+    int err = read_piece(env, k, h, &raw, NULL, em);
+
+    if (err != BM_OK || raw.len + BLOB_EXTRA_MAX <= max) {
+        goto out;
+    }
+    err = build_item(env, k, h, &blob, &empty, em);
+    if (err == BM_OK && blob.len > max) {
+        err = bm_errf(em, BM_ECONFIG, "da.max_blob_size: the %s of block "
+                      "%llu, not yet on DA, makes a blob of %zu bytes, "
+                      "above the limit of %zu; set it back to at least "
+                      "%zu until the block is on DA",
+                      k == K_HEADER ? "header" : "data", (unsigned long long)h,
+                      blob.len, max, blob.len);
+    }
+out:
+    bm_buf_release(&blob);
+    bm_buf_release(&raw);
+    return err;
+}
+
+enum bm_err bm_da_submitter_check_start(struct bm_env *env,
+                                        struct bm_errmsg *em)
+{
+    struct bm_buf sb = {0};
+    struct bm_state st = {0};
+    uint64_t top = 0, last[2];
+    size_t header_max = 0;
+    int err;
+
+    err = bm_store_get_latest_state(env->store, &top, &sb, em);
+    if (err == BM_ENOTFOUND) {
+        err = BM_OK; /* nothing stored yet */
+        goto out;
+    }
+    if (err == BM_OK) {
+        err = bm_state_decode(&st, sb.ptr, sb.len);
+    }
+    if (err == BM_OK) {
+        err = bm_da_header_envelope_max_size(st.chain_id, st.app_hash.len,
+                                             &header_max);
+    }
+    if (err != BM_OK) {
+        err = bm_errf(em, err, "da submitter: cannot read the state: %s",
+                      bm_errmsg_str(em, err));
+        goto out;
+    }
+    if (header_max > env->cfg.da_max_blob_size) {
+        err = bm_errf(em, BM_ECONFIG, "da.max_blob_size: %zu bytes, below "
+                      "the %zu bytes a header's DA blob may take",
+                      env->cfg.da_max_blob_size, header_max);
+        goto out;
+    }
+    err = load_last(env, last, em);
+    for (int k = K_HEADER; k <= K_DATA && err == BM_OK; k++) {
+        for (uint64_t h = last[k] + 1; h <= top && err == BM_OK; h++) {
+            err = check_item(env, k, h, em);
+        }
+    }
+out:
+    bm_state_release(&st);
+    bm_buf_release(&sb);
+    return err;
+}
+
 BM_ACTOR_HANDLER(on_tick, struct sub, struct bm_da_submitter_tick)
 BM_ACTOR_HANDLER(on_new_height, struct sub, struct bm_state_new_height)
 
@@ -592,60 +795,36 @@ static int on_new_height(struct bm_actor_ctx *ctx, struct sub *st,
     return run_round(st);
 }
 
-static int validate_new_height(const void *payload, struct bm_errmsg *em)
-{
-    const struct bm_state_new_height *p = payload;
-
-    if (p == NULL || p->height == 0) {
-        return bm_errf(em, BM_EINVAL, "new_height.height: got 0, want >= 1");
-    }
-    return BM_OK;
-}
-
 static const struct bm_msg_kind sub_kinds[BM_DA_SUBMITTER_NKINDS] = {
     [BM_DA_SUBMITTER_TICK] = BM_MSG_KIND("tick", struct bm_da_submitter_tick,
                                          0, NULL, on_tick, NULL, NULL),
     [BM_DA_SUBMITTER_NEW_HEIGHT] =
         BM_MSG_KIND("new_height", struct bm_state_new_height, 0,
-                    validate_new_height, on_new_height, NULL, NULL),
+                    bm_da_actor_validate_new_height, on_new_height, NULL,
+                    NULL),
 };
 
 static int sub_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
 {
     struct bm_env *env = arg;
-    struct bm_da_submitter_tick t = {0};
-    struct sub *s;
-    int64_t period;
+    void *st = NULL;
     int err;
 
     if (env == NULL || env->da == NULL || env->da->ops == NULL ||
         !env->has_signer) {
         return BM_EINVAL;
     }
-    s = bm_xcalloc(1, sizeof(*s));
-    s->env = env;
-    s->sys = bm_actor_ctx_system(ctx);
-    period = bm_env_da_tick_ms(env, (int64_t)TICK_MIN_MS);
-    err = bm_timer_start(s->sys, bm_actor_ctx_self(ctx), BM_DA_SUBMITTER_TICK,
-                         &t, sizeof(t), period, period, &s->tick);
-    if (err != BM_OK) {
-        bm_free(s);
-        return err;
-    }
-    *state_out = s;
-    return BM_OK;
-}
+    err = bm_da_actor_init(ctx, env, sizeof(struct sub), BM_DA_SUBMITTER_TICK,
+                           sizeof(struct bm_da_submitter_tick),
+                           (int64_t)TICK_MIN_MS, &st);
+    if (err == BM_OK) {
+        struct sub *s = st;
 
-static void sub_terminate(void *state, int reason)
-{
-    struct sub *s = state;
-
-    (void)reason;
-    if (s == NULL) {
-        return;
+        s->env = s->base.env;
+        s->sys = s->base.sys;
+        *state_out = s;
     }
-    (void)bm_timer_cancel(s->sys, s->tick);
-    bm_free(s);
+    return err;
 }
 
 const struct bm_actor_type bm_da_submitter_actor_type = {
@@ -653,5 +832,5 @@ const struct bm_actor_type bm_da_submitter_actor_type = {
     .kinds = sub_kinds,
     .n_kinds = BM_DA_SUBMITTER_NKINDS,
     .init = sub_init,
-    .terminate = sub_terminate,
+    .terminate = bm_da_actor_terminate,
 };

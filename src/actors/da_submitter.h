@@ -9,9 +9,20 @@
  *    as SignedData (signature over the Data bytes, signer = proposer) into
  *    the data namespace; empty blocks are not submitted and the data
  *    height moves past them.
+ * When: the batching strategy (cfg.da_batching_strategy, ev-node's) looks
+ * at the pending items of each kind (headers; data of blocks with txs),
+ * their bytes before signing, and the time since that kind's last
+ * successful submission: immediate (any item), size (bytes >=
+ * da_batch_size_threshold x da_max_blob_size), time (>= da_batch_max_delay
+ * since the last one), adaptive (size or time); never fewer than
+ * da_batch_min_items. Once it says so, everything pending of that kind is
+ * sent. Empty blocks before the first item need no blob: the data height
+ * moves past them every round.
  * Batching: the longest prefix whose total size fits cfg.da_max_blob_size
- * (a single item above it is fatal); up to cfg.da_max_submit_attempts per
- * round; success (possibly partial: the DA returns fewer ids) -> PUT_META
+ * (a single item above it is fatal, but the producer's sizing and
+ * bm_da_submitter_check_start keep items below it); up to
+ * cfg.da_max_submit_attempts per pass; success (possibly partial: the DA
+ * returns fewer ids) -> PUT_META
  * {last-submitted-*-height, rhb/<h>/h or rhb/<h>/d = DA height} through
  * the State actor, INCLUDED to the DA includer, continue with the rest and
  * reset the backoff; TooBig -> halve the batch; NotIncluded/InMempool ->
@@ -23,6 +34,7 @@
 #ifndef BM_ACTORS_DA_SUBMITTER_H
 #define BM_ACTORS_DA_SUBMITTER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "actors/env.h"
@@ -46,6 +58,25 @@ BM_ACTOR_TELL(da_submitter, new_height, BM_DA_SUBMITTER_NEW_HEIGHT,
 /* Spawn with arg = struct bm_env * (env->da and signer required),
  * detached, overflow drop_oldest. Its init arms its TICK timer. */
 extern const struct bm_actor_type bm_da_submitter_actor_type;
+
+/* The batching strategy of cfg (defaults filled): true if `items` pending
+ * items of `bytes` bytes (before signing), since_ms after the last
+ * successful submission of their kind, should be sent now. Pure. */
+bool bm_da_batch_should_submit(const struct bm_manager_config *c,
+                               uint64_t items, uint64_t bytes,
+                               uint64_t since_ms);
+
+/*
+ * Start-up check of an aggregator with DA, before the actors run: a
+ * header of this chain (the stored state's app hash length) fits
+ * cfg.da_max_blob_size, and so does the DA blob of every header and data
+ * not yet on DA (above the last-submitted heights), e.g. after the limit
+ * was lowered. BM_ECONFIG naming da.max_blob_size, the height, the size
+ * and the limit; store errors. Reads the store (one read per pending
+ * height; pending items near the limit are encoded and signed). May block.
+ */
+enum bm_err bm_da_submitter_check_start(struct bm_env *env,
+                                        struct bm_errmsg *em);
 
 static inline struct bm_ref_da_submitter
 bm_env_da_submitter(const struct bm_env *e)

@@ -77,6 +77,51 @@ static void fill_defaults(struct bm_manager_config *c)
         c->tx_rate = d.tx_rate;
     }
     FILL(tx_burst);
+    if (c->da_batch_size_threshold == 0) {
+        c->da_batch_size_threshold = 0.8;
+    }
+    if (c->da_batch_max_delay_ms == 0) {
+        c->da_batch_max_delay_ms = c->da_block_time_ms;
+    }
+    if (c->da_batch_min_items == 0) {
+        c->da_batch_min_items = 1;
+    }
+}
+
+/* The batching values, and the room for txs in one DA blob. */
+static enum bm_err check_da_sizing(struct bm_env *env, struct bm_errmsg *em)
+{
+    const struct bm_manager_config *c = &env->cfg;
+    const char *chain_id = env->genesis->chain_id ? env->genesis->chain_id
+                                                  : "";
+    size_t budget = 0;
+    enum bm_err err;
+
+    if ((unsigned)c->da_batching_strategy > BM_DA_BATCH_ADAPTIVE) {
+        return bm_errf(em, BM_ECONFIG, "da.batching_strategy: got %u, want "
+                       "time, immediate, size or adaptive",
+                       (unsigned)c->da_batching_strategy);
+    }
+    if (!(c->da_batch_size_threshold > 0 &&
+          c->da_batch_size_threshold <= 1)) {
+        return bm_errf(em, BM_ECONFIG, "da.batch_size_threshold: got %g, "
+                       "want a fraction of the blob size in (0, 1]",
+                       c->da_batch_size_threshold);
+    }
+    err = bm_signed_data_tx_budget(c->da_max_blob_size, chain_id, &budget);
+    if (err == BM_ETOOBIG) {
+        return bm_errf(em, BM_ECONFIG, "da.max_blob_size: %zu bytes leave "
+                       "no room for txs in a block's data blob",
+                       c->da_max_blob_size);
+    }
+    if (err != BM_OK) {
+        return bm_errf(em, err, "manager: cannot size blocks: %s",
+                       bm_err_name(err));
+    }
+    env->block_tx_budget =
+        c->max_batch_bytes < budget ? (size_t)c->max_batch_bytes : budget;
+    env->block_max_tx = bm_data_max_tx_len(env->block_tx_budget);
+    return BM_OK;
 }
 
 enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
@@ -110,8 +155,10 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     env->data_store = p->data_store;
     env->header_bc = p->header_broadcaster;
     env->data_bc = p->data_broadcaster;
-    env->gas_price = p->gas_price;
-    env->gas_multiplier = p->gas_multiplier;
+    err = check_da_sizing(env, em);
+    if (err != BM_OK) {
+        goto fail;
+    }
     if (env->cfg.lazy_mode &&
         env->cfg.lazy_block_interval_ms < env->cfg.block_time_ms) {
         err = bm_errf(em, BM_ECONFIG,

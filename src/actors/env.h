@@ -105,8 +105,11 @@ struct bm_env {
     const struct bm_p2p_store *data_store;
     const struct bm_broadcaster *header_bc;  /* NULL: none */
     const struct bm_broadcaster *data_bc;
-    double gas_price;
-    double gas_multiplier;
+    /* A block's txs, as bytes of Data.txs entries (bm_data_tx_wire_size),
+     * so that its SignedData fits one DA blob (and at most
+     * cfg.max_batch_bytes); the longest tx such a block can hold. */
+    size_t block_tx_budget;
+    size_t block_max_tx;
 
     bool has_signer;
     struct bm_privkey signer;       /* wiped at release */
@@ -152,7 +155,9 @@ struct bm_env {
  * Initialises *env from the manager parameters: copies the config with
  * defaults filled (bm_manager_config_init values for zero fields), derives
  * the DA namespaces, copies the signer key and checks that its address is
- * the genesis proposer (BM_ENOT_PROPOSER), creates the breakers and
+ * the genesis proposer (BM_ENOT_PROPOSER), checks the DA batching values
+ * and sizes a block's txs from the DA blob limit (BM_ECONFIG naming the
+ * key when it is out of range or too small), creates the breakers and
  * limiters, sets every id to none. Does not create the actor system
  * (env->sys is set by the caller). On error *env is released. Borrows p
  * (its pointers must outlive env).

@@ -149,6 +149,20 @@ static int load(struct producer_st *st)
     return err;
 }
 
+/* True if d's txs fit the room one DA blob leaves for them. */
+static bool txs_fit(const struct bm_env *env, const struct bm_data *d)
+{
+    size_t wire = 0;
+
+    for (size_t i = 0; i < d->n_txs; i++) {
+        wire += bm_data_tx_wire_size(d->txs[i].len);
+        if (wire > env->block_tx_budget) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * The pending block saved by an earlier run, if it is the block for
  * height (it links to the state): returns it (one reference) or NULL.
@@ -171,6 +185,14 @@ static struct bm_block *pending_block(struct bm_env *env,
         goto drop;
     }
     h = &b->sh.header;
+    if (!txs_fit(env, &b->data)) {
+        /* A lowered DA blob limit: its txs are still queued in the
+         * sequencer (never acked), so a new batch brings them back. */
+        bm_log_warn(MOD, "pending block height=%llu does not fit one DA "
+                    "blob any more; ignored",
+                    (unsigned long long)h->height);
+        goto drop;
+    }
     if (h->height != height) {
         bm_log_debug(MOD, "pending block height=%llu ignored, want %llu",
                      (unsigned long long)h->height,
@@ -477,7 +499,8 @@ static int produce(struct producer_st *st, uint32_t reason,
             }
         }
     } else {
-        struct bm_sequencer_next nx = {0};
+        /* What one DA blob holds: the rest waits for the next block. */
+        struct bm_sequencer_next nx = {env->block_tx_budget};
 
         if (!has_actor(env->ids.sequencer)) {
             err = BM_ESTATE;

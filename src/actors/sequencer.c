@@ -81,7 +81,7 @@ static int on_next(struct bm_actor_ctx *ctx, struct sequencer_actor *s,
 {
     struct bm_errmsg em = {{0}};
     struct bm_sequencer_batch r = {0};
-    uint64_t max = p->max_bytes ? p->max_bytes : s->env->cfg.max_batch_bytes;
+    uint64_t max = p->max_bytes ? p->max_bytes : s->env->block_tx_budget;
     int err;
 
     r.batch = bm_xcalloc(1, sizeof(*r.batch));

@@ -21,7 +21,8 @@ enum bm_sequencer_kind {
     BM_SEQUENCER_NKINDS
 };
 
-/* NEXT_BATCH request: max tx bytes (0: env cfg.max_batch_bytes). */
+/* NEXT_BATCH request: max bytes of Data.txs entries (0: what one DA blob
+ * holds, env->block_tx_budget). */
 struct bm_sequencer_next {
     uint64_t max_bytes;
 };

@@ -2,6 +2,7 @@
 #include "blockv2/da.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,38 @@ static enum bm_err add_header(struct bm_da_client *c, const char *line)
     return BM_OK;
 }
 
+/* da.gas_price into the submit options (celestia-node TxConfig). */
+static enum bm_err add_gas_price(struct json_object *opt,
+                                 const struct bm_da_client_config *cfg,
+                                 struct bm_errmsg *em)
+{
+    struct json_object *v;
+
+    if (!cfg->set_gas_price) {
+        return BM_OK;
+    }
+    if (!isfinite(cfg->gas_price) || cfg->gas_price < 0) {
+        return bm_errf(em, BM_ECONFIG, "da.gas_price: got %g, want a "
+                       "finite price >= 0", cfg->gas_price);
+    }
+    if (json_object_object_get_ex(opt, "gas_price", NULL) ||
+        json_object_object_get_ex(opt, "is_gas_price_set", NULL)) {
+        return bm_errf(em, BM_ECONFIG, "da.gas_price: da.submit_options "
+                       "sets a gas price too; keep one of them");
+    }
+    v = json_object_new_double(cfg->gas_price);
+    if (v == NULL || json_object_object_add(opt, "gas_price", v) != 0) {
+        json_object_put(v);
+        return BM_ENOMEM;
+    }
+    v = json_object_new_boolean(1);
+    if (v == NULL || json_object_object_add(opt, "is_gas_price_set", v) != 0) {
+        json_object_put(v);
+        return BM_ENOMEM;
+    }
+    return BM_OK;
+}
+
 enum bm_err bm_da_client_new(struct bm_da_client **out,
                              const struct bm_da_client_config *cfg,
                              struct bm_errmsg *em)
@@ -90,6 +123,11 @@ enum bm_err bm_da_client_new(struct bm_da_client **out,
         json_object_put(opt);
         return bm_errf(em, BM_ECONFIG,
                        "da.submit_options: want a JSON object");
+    }
+    err = add_gas_price(opt, cfg, em);
+    if (err != BM_OK) {
+        json_object_put(opt);
+        return err;
     }
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK) {

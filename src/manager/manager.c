@@ -13,6 +13,7 @@
 #include "actors/bootstrap.h"
 #include "actors/catchup.h"
 #include "actors/da_includer.h"
+#include "actors/da_submitter.h"
 #include "actors/env.h"
 #include "actors/producer.h"
 #include "actors/replayer.h"
@@ -109,6 +110,32 @@ static void *watch(void *arg)
     return NULL;
 }
 
+/* Operator errors of the DA blob limit, found before anything runs: a
+ * queued tx that no block can hold, a block not yet on DA whose blob is
+ * now too big, a header that does not fit. */
+static enum bm_err check_da_limits(struct bm_env *env, struct bm_errmsg *em)
+{
+    struct bm_errmsg sem = {{0}};
+    enum bm_err err;
+
+    if (env->seq != NULL) {
+        err = bm_seq_cap_tx_bytes(env->seq, env->block_max_tx, &sem);
+        if (err == BM_ETOOBIG) {
+            return bm_errf(em, BM_ECONFIG, "da.max_blob_size: %zu bytes "
+                           "hold txs of at most %zu bytes: %s",
+                           env->cfg.da_max_blob_size, env->block_max_tx,
+                           bm_errmsg_str(&sem, err));
+        }
+        if (err != BM_OK) {
+            return bm_errf(em, err, "%s", bm_errmsg_str(&sem, err));
+        }
+    }
+    if (env->cfg.aggregator && env->da != NULL && env->has_signer) {
+        return bm_da_submitter_check_start(env, em);
+    }
+    return BM_OK;
+}
+
 enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
 {
     struct bm_state st = {0};
@@ -127,6 +154,10 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
         err = bm_replayer_sync(&m->env, &st, em);
     }
     bm_state_release(&st);
+    if (err != BM_OK) {
+        return err;
+    }
+    err = check_da_limits(&m->env, em);
     if (err != BM_OK) {
         return err;
     }

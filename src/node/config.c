@@ -106,26 +106,32 @@ static const struct bm_node_config_key keys[] = {
      "JSON options sent with blob.Submit", OFF(da_submit_options), 0, NULL,
      0},
     {"da.gas_price", BM_CFG_FLOAT, "-1",
-     "gas price of DA submissions (-1 = automatic)", OFF(da_gas_price), 0,
-     NULL, 0},
-    {"da.gas_multiplier", BM_CFG_FLOAT, "0",
-     "gas price multiplier on retries (0 = off)", OFF(da_gas_multiplier), 0,
-     NULL, 0},
+     "gas price of DA submissions, sent as gas_price in blob.Submit's "
+     "options (< 0 = the DA node's estimate)",
+     OFF(da_gas_price), 0, NULL, 0},
     {"da.mempool_ttl", BM_CFG_UINT, "25",
      "DA blocks a submission may stay in the mempool (ev-node: unused)",
      OFF(da_mempool_ttl), 0, NULL, 0},
     {"da.batching_strategy", BM_CFG_STRING, "time",
-     "when the submitter sends a batch", OFF(da_batching_strategy), 0,
-     "immediate|size|time|adaptive", 0},
+     "when pending headers/data are sent: immediate (at once), size (at "
+     "da.batch_size_threshold), time (da.batch_max_delay after the last "
+     "submission), adaptive (size or time)",
+     OFF(da_batching_strategy), 0, "immediate|size|time|adaptive", 0},
     {"da.batch_size_threshold", BM_CFG_FLOAT, "0.8",
-     "size strategy: fraction of the largest blob that triggers a submit",
+     "size and adaptive: fraction of da.max_blob_size the pending bytes "
+     "must reach, in (0, 1]",
      OFF(da_batch_size_threshold), 0, NULL, 0},
     {"da.batch_max_delay", BM_CFG_DURATION, "0s",
-     "longest wait before a batch is sent (0 = da.block_time)",
+     "time and adaptive: wait after the last submission (0 = "
+     "da.block_time)",
      OFF(da_batch_max_delay_ns), 0, NULL, 0},
     {"da.batch_min_items", BM_CFG_UINT, "1",
-     "fewest blocks in a batch", OFF(da_batch_min_items), BM_CFG_F_NONZERO,
-     NULL, 0},
+     "fewest pending headers (or blocks with txs) before a submission",
+     OFF(da_batch_min_items), BM_CFG_F_NONZERO, NULL, 0},
+    {"da.max_blob_size", BM_CFG_UINT, "1974272",
+     "largest DA blob and submission in bytes; a block's data and header "
+     "each fit one blob (the DA network's limit)",
+     OFF(da_max_blob_size), BM_CFG_F_NONZERO, NULL, 64u << 20},
 
     {"p2p.listen_address", BM_CFG_STRING, "/ip4/0.0.0.0/tcp/7676",
      "libp2p listen multiaddr (reserved: P2P is a later issue)",
@@ -1251,6 +1257,25 @@ static uint64_t ns_to_ms(uint64_t ns)
     return ns / 1000000u + (ns % 1000000u != 0);
 }
 
+/* The table allows only these names. */
+static enum bm_da_batching batching_strategy(const char *name)
+{
+    static const struct {
+        const char *name;
+        enum bm_da_batching v;
+    } map[] = {{"immediate", BM_DA_BATCH_IMMEDIATE},
+               {"size", BM_DA_BATCH_SIZE},
+               {"adaptive", BM_DA_BATCH_ADAPTIVE}};
+
+    for (size_t i = 0; name != NULL && i < sizeof(map) / sizeof(map[0]);
+         i++) {
+        if (strcmp(name, map[i].name) == 0) {
+            return map[i].v;
+        }
+    }
+    return BM_DA_BATCH_TIME;
+}
+
 void bm_node_config_to_manager(const struct bm_node_config *cfg,
                                struct bm_manager_config *out)
 {
@@ -1268,6 +1293,29 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
     out->da_request_timeout_ms = ns_to_ms(cfg->da_request_timeout_ns);
     out->da_namespace = cfg->da_namespace;
     out->da_data_namespace = cfg->da_data_namespace;
+    out->da_max_blob_size = (size_t)cfg->da_max_blob_size;
+    out->da_batching_strategy = batching_strategy(cfg->da_batching_strategy);
+    out->da_batch_size_threshold = cfg->da_batch_size_threshold;
+    out->da_batch_max_delay_ms = ns_to_ms(cfg->da_batch_max_delay_ns);
+    out->da_batch_min_items = cfg->da_batch_min_items;
+}
+
+void bm_node_config_to_da_client(const struct bm_node_config *cfg,
+                                 struct bm_da_client_config *out)
+{
+    uint64_t ms = cfg->da_request_timeout_ns / 1000000u;
+
+    memset(out, 0, sizeof(*out));
+    out->url = cfg->da_address;
+    out->auth_token = cfg->da_auth_token;
+    out->submit_options_json =
+        cfg->da_submit_options != NULL && cfg->da_submit_options[0] != '\0'
+            ? cfg->da_submit_options
+            : NULL;
+    out->timeout_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+    out->max_blob_size = (size_t)cfg->da_max_blob_size;
+    out->set_gas_price = cfg->da_gas_price >= 0;
+    out->gas_price = cfg->da_gas_price;
 }
 
 void bm_node_config_to_kv(const struct bm_node_config *cfg,

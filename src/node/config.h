@@ -35,6 +35,7 @@
 #include "blockv2/err.h"
 
 struct bm_errmsg;
+struct bm_da_client_config;
 struct bm_kv_options;
 struct bm_manager_config;
 
@@ -77,12 +78,12 @@ struct bm_node_config {
     uint64_t da_request_timeout_ns;
     char *da_submit_options;
     double da_gas_price;
-    double da_gas_multiplier;
     uint64_t da_mempool_ttl;
     char *da_batching_strategy;
     double da_batch_size_threshold;
     uint64_t da_batch_max_delay_ns;
     uint64_t da_batch_min_items;
+    uint64_t da_max_blob_size;
     /* p2p (reserved: P2P is a later issue) */
     char *p2p_listen_address;
     struct bm_node_strlist p2p_peers;
@@ -265,6 +266,15 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
  * the rest keeps the KV defaults. */
 void bm_node_config_to_kv(const struct bm_node_config *cfg,
                           struct bm_kv_options *out);
+
+/*
+ * Fills *out (zeroed first) with the DA client's settings from cfg:
+ * da.address, da.auth_token, da.submit_options ("" = none),
+ * da.request_timeout, da.max_blob_size, da.gas_price (>= 0 is sent). out's
+ * strings borrow cfg's: cfg must outlive out.
+ */
+void bm_node_config_to_da_client(const struct bm_node_config *cfg,
+                                 struct bm_da_client_config *out);
 
 /* Prints the reference table (key, flag, type, default, description) as
  * markdown. */

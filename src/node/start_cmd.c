@@ -290,6 +290,7 @@ static int open_parts(struct node *n, bool dev)
         mkdir(p, 0700);
         sc.home = p;
         sc.port = DEV_DA_PORT;
+        sc.max_blob_size = (size_t)n->cfg.da_max_blob_size;
         err = bm_da_server_start(&n->da_server, &sc, &em);
         if (err != BM_OK) {
             sc.port = 0; /* 7980 taken: any free port */
@@ -313,16 +314,7 @@ static int open_parts(struct node *n, bool dev)
                             "when da.address is set\n");
             return 1;
         }
-        cc.url = n->cfg.da_address;
-        cc.auth_token = n->cfg.da_auth_token;
-        cc.submit_options_json =
-            n->cfg.da_submit_options != NULL && n->cfg.da_submit_options[0]
-                ? n->cfg.da_submit_options
-                : NULL;
-        cc.timeout_ms =
-            (uint32_t)(n->cfg.da_request_timeout_ns / 1000000u > UINT32_MAX
-                           ? UINT32_MAX
-                           : n->cfg.da_request_timeout_ns / 1000000u);
+        bm_node_config_to_da_client(&n->cfg, &cc);
         err = bm_da_client_new(&n->dac, &cc, &em);
         if (err != BM_OK) {
             return fail("DA client (da.address)", err, &em);
@@ -348,8 +340,6 @@ static int start_services(struct node *n)
     p.exec = &n->exec;
     p.seq = n->seq;
     p.da = n->dac != NULL ? &n->da : NULL;
-    p.gas_price = n->cfg.da_gas_price;
-    p.gas_multiplier = n->cfg.da_gas_multiplier;
     err = bm_manager_new(&n->m, &p, &em);
     if (err != BM_OK) {
         return fail("block manager", err, &em);

@@ -171,7 +171,6 @@ void at_node_open(struct at_node *n, const struct at_opts *o)
     p.exec = &n->exec;
     p.seq = n->seq;
     p.da = o->with_da ? &n->da : NULL;
-    p.gas_price = -1;
     if (!o->aggregator) {
         p.signer = NULL;
     }

@@ -324,23 +324,124 @@ static void test_mempool_and_halving(void **state)
     at_node_close(&n, true);
 }
 
-/* A single envelope above the limit is fatal. */
-static void test_oversized_item_fatal(void **state)
+/* A DA whose own limit is below ours: it refuses even one blob as too
+ * big. That is fatal (the operator must lower da.max_blob_size). */
+static enum bm_err small_da_submit(void *ctx, const struct bm_da_blob *blobs,
+                                   size_t n, const char *options_json,
+                                   uint32_t timeout_ms, uint64_t *height,
+                                   struct bm_errmsg *em)
+{
+    (void)ctx;
+    (void)blobs;
+    (void)n;
+    (void)options_json;
+    (void)timeout_ms;
+    (void)height;
+    return bm_errf(em, BM_EDA_TOO_BIG, BM_DA_MSG_TOO_BIG);
+}
+
+static void test_da_refuses_one_blob_fatal(void **state)
 {
     struct at_node n;
     struct bm_manager_config cfg;
     struct bm_errmsg em = {{0}};
+    struct bm_da_ops ops;
+    struct bm_da da;
 
     (void)state;
     fast_cfg(&cfg);
-    cfg.da_max_blob_size = 64;
     open_node(&n, &cfg, NULL, NULL, 0);
+    ops = *n.env.da->ops;
+    ops.submit = small_da_submit;
+    da.ops = &ops;
+    da.ctx = NULL;
+    n.env.da = &da;
     at_start(&n);
     commit_range(&n, 1, 1, NULL);
     spawn_submitter(&n);
     assert_int_equal(bm_env_wait_fatal(&n.env, WAIT_MS, &em), BM_EDA_TOO_BIG);
     assert_non_null(strstr(em.msg, "da_submitter"));
+    assert_non_null(strstr(em.msg, "da.max_blob_size"));
     assert_int_equal(meta_u64(&n, BM_META_LAST_SUBMITTED_HEADER), 0);
+    at_node_close(&n, true);
+}
+
+/* A limit that leaves no room for txs is refused when the env is built,
+ * naming the key. */
+static void test_limit_too_small_refused(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg, small;
+    struct bm_manager_params p;
+    struct bm_env env;
+    struct bm_errmsg em = {{0}};
+
+    (void)state;
+    fast_cfg(&cfg);
+    open_node(&n, &cfg, NULL, NULL, 0);
+    small = cfg;
+    small.aggregator = true;
+    small.da_namespace = "test-ns";
+    small.da_max_blob_size = 64;
+    memset(&p, 0, sizeof(p));
+    p.signer = &n.key;
+    p.config = &small;
+    p.genesis = &n.genesis;
+    p.store = n.store;
+    p.exec = &n.exec;
+    p.seq = n.seq;
+    p.da = &n.da;
+    assert_int_equal(bm_env_init(&env, &p, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "da.max_blob_size"));
+    /* A threshold outside (0, 1] is refused too. */
+    small.da_max_blob_size = 0;
+    small.da_batch_size_threshold = 1.5;
+    assert_int_equal(bm_env_init(&env, &p, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "da.batch_size_threshold"));
+    at_node_close(&n, true);
+}
+
+/* A KV tx of about `len` bytes: "<key>=xxx...". */
+static const char *big_tx(char *buf, size_t len, int key)
+{
+    int k = snprintf(buf, len + 1, "big%d=", key);
+
+    memset(buf + k, 'x', len - (size_t)k);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Blocks made under one limit, not yet on DA, and a lowered limit: the
+ * start-up check names the first block that no longer fits. */
+static void test_check_start_lowered_limit(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct bm_errmsg em = {{0}};
+    char t1[3001], t2[3001];
+    const char *txs1[] = {big_tx(t1, 3000, 1), NULL};
+    const char *txs2[] = {big_tx(t2, 3000, 2), NULL};
+
+    (void)state;
+    fast_cfg(&cfg);
+    open_node(&n, &cfg, NULL, NULL, 0);
+    at_start(&n);
+    at_commit_next(&n, NULL, true);
+    at_commit_next(&n, txs1, true);
+    at_commit_next(&n, txs2, true);
+    /* Everything fits the stock limit. */
+    assert_int_equal(bm_da_submitter_check_start(&n.env, &em), BM_OK);
+    /* 2,000 bytes: the headers still fit, block 2's data does not. */
+    n.env.cfg.da_max_blob_size = 2000;
+    assert_int_equal(bm_da_submitter_check_start(&n.env, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "da.max_blob_size"));
+    assert_non_null(strstr(em.msg, "data of block 2"));
+    assert_non_null(strstr(em.msg, "limit of 2000"));
+    /* Below a header's size: refused for the header. */
+    n.env.cfg.da_max_blob_size = 200;
+    assert_int_equal(bm_da_submitter_check_start(&n.env, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "header"));
+    n.env.cfg.da_max_blob_size = BM_DA_DEFAULT_MAX_BLOB_SIZE;
     at_node_close(&n, true);
 }
 
@@ -458,15 +559,218 @@ static void test_restart_resume(void **state)
     at_node_close(&n, true);
 }
 
+/* ---- batching: the strategy and its keys ---- */
+
+static bool should(const struct bm_manager_config *c, uint64_t items,
+                   uint64_t bytes, uint64_t since_ms)
+{
+    return bm_da_batch_should_submit(c, items, bytes, since_ms);
+}
+
+/* The strategies as ev-node's submitter defines them. */
+static void test_should_submit(void **state)
+{
+    struct bm_manager_config c;
+
+    (void)state;
+    bm_manager_config_init(&c);
+    c.da_max_blob_size = 1000;
+    c.da_batch_size_threshold = 0.5;
+    c.da_batch_max_delay_ms = 100;
+    c.da_batch_min_items = 2;
+    c.da_batching_strategy = BM_DA_BATCH_IMMEDIATE;
+    assert_false(should(&c, 0, 0, UINT64_MAX));
+    assert_false(should(&c, 1, 900, UINT64_MAX)); /* below min items */
+    assert_true(should(&c, 2, 1, 0));
+    c.da_batching_strategy = BM_DA_BATCH_SIZE;
+    assert_false(should(&c, 2, 499, UINT64_MAX));
+    assert_true(should(&c, 2, 500, 0));
+    assert_false(should(&c, 1, 900, 0));
+    c.da_batching_strategy = BM_DA_BATCH_TIME;
+    assert_false(should(&c, 5, 5000, 99));
+    assert_true(should(&c, 2, 0, 100));
+    assert_false(should(&c, 1, 0, 100));
+    c.da_batching_strategy = BM_DA_BATCH_ADAPTIVE;
+    assert_false(should(&c, 2, 499, 99));
+    assert_true(should(&c, 2, 500, 0));
+    assert_true(should(&c, 2, 0, 100));
+    assert_false(should(&c, 1, 500, 100));
+}
+
+static uint64_t last_header(struct at_node *n)
+{
+    return meta_u64(n, BM_META_LAST_SUBMITTED_HEADER);
+}
+
+static uint64_t last_data(struct at_node *n)
+{
+    return meta_u64(n, BM_META_LAST_SUBMITTED_DATA);
+}
+
+/* A node with the submitter running under cfg. */
+static void open_batching(struct at_node *n, const struct bm_manager_config *c)
+{
+    open_node(n, c, NULL, NULL, 0);
+    spawn_submitter(n);
+    at_start(n);
+}
+
+/* Commits one block holding one tx of about 3,000 bytes. */
+static void commit_big(struct at_node *n, int key)
+{
+    char t[3001];
+    const char *txs[] = {big_tx(t, 3000, key), NULL};
+
+    at_commit_next(n, txs, true);
+}
+
+/* da.batch_min_items = 3: nothing is sent before three items wait. */
+static void test_batch_min_items(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct want w;
+
+    (void)state;
+    fast_cfg(&cfg);
+    cfg.da_batching_strategy = BM_DA_BATCH_IMMEDIATE;
+    cfg.da_batch_min_items = 3;
+    open_batching(&n, &cfg);
+    commit_range(&n, 1, 2, NULL);
+    at_sleep_ms(600); /* six ticks */
+    assert_int_equal(last_header(&n), 0);
+    assert_int_equal(last_data(&n), 0);
+    assert_int_equal(atomic_load(&n.env.m.da_submissions), 0);
+    commit_range(&n, 3, 3, NULL);
+    w = (struct want){&n, 3, 3};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    /* One call per kind: the three items went together. */
+    assert_int_equal(atomic_load(&n.env.m.da_submissions), 2);
+    at_node_close(&n, true);
+}
+
+/* da.batch_max_delay = 1.5 s (time strategy): after a submission the
+ * next waits that long, not da.block_time (100 ms). */
+static void test_batch_max_delay(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct want w;
+    uint64_t t0;
+
+    (void)state;
+    fast_cfg(&cfg);
+    cfg.da_batching_strategy = BM_DA_BATCH_TIME;
+    cfg.da_batch_max_delay_ms = 1500;
+    open_batching(&n, &cfg);
+    commit_range(&n, 1, 1, NULL);
+    /* The first submission has nothing to wait for. */
+    w = (struct want){&n, 1, 1};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    t0 = bm_env_now_ms();
+    commit_range(&n, 2, 2, NULL);
+    at_sleep_ms(700);
+    assert_int_equal(last_header(&n), 1);
+    assert_int_equal(last_data(&n), 1);
+    w = (struct want){&n, 2, 2};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    assert_true(bm_env_now_ms() - t0 >= 1000);
+    at_node_close(&n, true);
+}
+
+/* da.batch_size_threshold = 0.5 of a 16 KiB limit (size strategy): the
+ * data goes once ~8 KiB are pending (three 3 KB blocks, not two); the
+ * headers (~1 KiB) stay. */
+static void test_batch_size_threshold(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct want w;
+
+    (void)state;
+    fast_cfg(&cfg);
+    cfg.da_batching_strategy = BM_DA_BATCH_SIZE;
+    cfg.da_max_blob_size = 16384;
+    cfg.da_batch_size_threshold = 0.5;
+    open_batching(&n, &cfg);
+    commit_big(&n, 1);
+    commit_big(&n, 2);
+    at_sleep_ms(600);
+    assert_int_equal(last_data(&n), 0);
+    commit_big(&n, 3);
+    w = (struct want){&n, 0, 3};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    assert_int_equal(last_header(&n), 0);
+    assert_int_equal(atomic_load(&n.env.m.headers_submitted), 0);
+    assert_int_equal(atomic_load(&n.env.m.data_submitted), 3);
+    at_node_close(&n, true);
+}
+
+/* da.batching_strategy: with a 60 s max delay, "time" holds block 2,
+ * "immediate" sends it, "adaptive" sends the data once the size is
+ * reached but holds the (small) headers. */
+static void test_batching_strategy(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct want w;
+
+    (void)state;
+    fast_cfg(&cfg);
+    cfg.da_batch_max_delay_ms = 60000;
+    cfg.da_max_blob_size = 16384;
+    cfg.da_batch_size_threshold = 0.5;
+
+    cfg.da_batching_strategy = BM_DA_BATCH_TIME;
+    open_batching(&n, &cfg);
+    commit_range(&n, 1, 1, NULL);
+    w = (struct want){&n, 1, 1};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    commit_range(&n, 2, 2, NULL);
+    at_sleep_ms(800);
+    assert_int_equal(last_header(&n), 1);
+    at_node_close(&n, true);
+
+    cfg.da_batching_strategy = BM_DA_BATCH_IMMEDIATE;
+    open_batching(&n, &cfg);
+    commit_range(&n, 1, 1, NULL);
+    w = (struct want){&n, 1, 1};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    commit_range(&n, 2, 2, NULL);
+    w = (struct want){&n, 2, 2};
+    assert_true(at_wait(submitted, &w, 5000));
+    at_node_close(&n, true);
+
+    cfg.da_batching_strategy = BM_DA_BATCH_ADAPTIVE;
+    open_batching(&n, &cfg);
+    commit_range(&n, 1, 1, NULL);
+    w = (struct want){&n, 1, 1};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    commit_big(&n, 2);
+    commit_big(&n, 3);
+    commit_big(&n, 4);
+    w = (struct want){&n, 1, 4};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    assert_int_equal(last_header(&n), 1);
+    at_node_close(&n, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_submit_all),
         cmocka_unit_test(test_prefix_batching),
         cmocka_unit_test(test_mempool_and_halving),
-        cmocka_unit_test(test_oversized_item_fatal),
+        cmocka_unit_test(test_da_refuses_one_blob_fatal),
+        cmocka_unit_test(test_limit_too_small_refused),
+        cmocka_unit_test(test_check_start_lowered_limit),
         cmocka_unit_test(test_outage_breaker),
         cmocka_unit_test(test_restart_resume),
+        cmocka_unit_test(test_should_submit),
+        cmocka_unit_test(test_batch_min_items),
+        cmocka_unit_test(test_batch_max_delay),
+        cmocka_unit_test(test_batch_size_threshold),
+        cmocka_unit_test(test_batching_strategy),
     };
 
     return BM_TEST_RUN(tests);

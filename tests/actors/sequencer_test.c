@@ -150,7 +150,7 @@ static void test_max_bytes(void **unused)
     assert_int_equal(cnt, 3);
     expect_batch(&n, 15, first);
     ack(&n, 1);
-    /* 0: the configured max_batch_bytes (5 MiB). */
+    /* 0: what one DA blob holds (env block_tx_budget). */
     expect_batch(&n, 0, rest);
     ack(&n, 2);
     at_node_close(&n, true);

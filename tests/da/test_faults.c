@@ -206,17 +206,18 @@ struct hostile {
     const char *const *bodies; /* one per connection */
     size_t n;
     pthread_t th;
+    char last[65536]; /* the last request read (read after joining) */
 };
 
-static void read_request(int cfd)
+static void read_request(int cfd, char *buf, size_t cap)
 {
-    char buf[65536];
     size_t have = 0;
     ssize_t r;
 
     /* read headers and Content-Length bytes of body (best effort) */
-    while (have < sizeof(buf) - 1) {
-        r = read(cfd, buf + have, sizeof(buf) - 1 - have);
+    buf[0] = '\0';
+    while (have < cap - 1) {
+        r = read(cfd, buf + have, cap - 1 - have);
         if (r <= 0) {
             return;
         }
@@ -243,7 +244,7 @@ static void *hostile_main(void *arg)
         if (cfd < 0) {
             return NULL;
         }
-        read_request(cfd);
+        read_request(cfd, h->last, sizeof(h->last));
         if (h->bodies[i] != NULL) {
             size_t len = strlen(h->bodies[i]);
             snprintf(head, sizeof(head),
@@ -258,6 +259,28 @@ static void *hostile_main(void *arg)
         close(cfd);
     }
     return NULL;
+}
+
+/* Serves bodies[0..n) to n connections on 127.0.0.1 (port 0) from a
+ * thread; *url gets its address. Join h->th, then close h->fd. */
+static void hostile_start(struct hostile *h, const char *const *bodies,
+                          size_t n, char *url, size_t len)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+
+    memset(h, 0, sizeof(*h));
+    h->fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(h->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(h->fd, 16), 0);
+    assert_int_equal(getsockname(h->fd, (struct sockaddr *)&sa, &sl), 0);
+    h->bodies = bodies;
+    h->n = n;
+    assert_int_equal(pthread_create(&h->th, NULL, hostile_main, h), 0);
+    snprintf(url, len, "http://127.0.0.1:%u", ntohs(sa.sin_port));
 }
 
 static void test_hostile_server(void **state)
@@ -287,8 +310,6 @@ static void test_hostile_server(void **state)
         NULL, /* closes without an answer */
     };
     struct hostile h;
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
     struct bm_da_client_config cc;
     struct bm_da_client *c = NULL;
     struct bm_errmsg em = {{0}};
@@ -297,19 +318,7 @@ static void test_hostile_server(void **state)
     size_t n = sizeof(bodies) / sizeof(bodies[0]);
     (void)state;
 
-    memset(&h, 0, sizeof(h));
-    h.fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(h.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(h.fd, 16), 0);
-    assert_int_equal(getsockname(h.fd, (struct sockaddr *)&sa, &sl), 0);
-    h.bodies = bodies;
-    h.n = n;
-    assert_int_equal(pthread_create(&h.th, NULL, hostile_main, &h), 0);
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+    hostile_start(&h, bodies, n, url, sizeof(url));
     memset(&cc, 0, sizeof(cc));
     cc.url = url;
     cc.timeout_ms = 3000;
@@ -346,6 +355,81 @@ static void test_hostile_server(void **state)
     close(h.fd);
 }
 
+/* Submits one blob through a client made from cc to a server that
+ * answers height 7; returns the request it got in req. */
+static void submit_captured(struct bm_da_client_config *cc, char *req,
+                            size_t len)
+{
+    static const char *const ok[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":7}"};
+    struct hostile h;
+    struct bm_da_client *c = NULL;
+    struct bm_errmsg em = {{0}};
+    struct bm_da_namespace ns;
+    struct bm_da_blob b;
+    uint64_t height = 0;
+    char url[64];
+
+    hostile_start(&h, ok, 1, url, sizeof(url));
+    cc->url = url;
+    cc->timeout_ms = 3000;
+    assert_int_equal(bm_da_client_new(&c, cc, &em), BM_OK);
+    bm_da_namespace_from_string(&ns, "x", 1);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(bm_da_blob_init_v0(&b, &ns, (const uint8_t *)"a", 1),
+                     BM_OK);
+    assert_int_equal(bm_da_client_submit(c, &b, 1, NULL, 0, &height, &em),
+                     BM_OK);
+    assert_int_equal(height, 7);
+    bm_da_blob_release(&b);
+    bm_da_client_free(c);
+    pthread_join(h.th, NULL);
+    close(h.fd);
+    snprintf(req, len, "%s", h.last);
+}
+
+/* da.gas_price: a set price goes out in blob.Submit's options (with
+ * is_gas_price_set, next to the configured options); unset, none does;
+ * a price the options also set, a negative or a non-finite one is
+ * refused. */
+static void test_gas_price(void **state)
+{
+    static char req[65536];
+    struct bm_da_client_config cc;
+    struct bm_da_client *c = NULL;
+    struct bm_errmsg em = {{0}};
+    (void)state;
+
+    memset(&cc, 0, sizeof(cc));
+    cc.submit_options_json = "{\"tx_priority\":3}";
+    cc.set_gas_price = true;
+    cc.gas_price = 0.025;
+    submit_captured(&cc, req, sizeof(req));
+    assert_non_null(strstr(req, "\"blob.Submit\""));
+    assert_non_null(strstr(req, "\"gas_price\":0.025"));
+    assert_non_null(strstr(req, "\"is_gas_price_set\":true"));
+    assert_non_null(strstr(req, "\"tx_priority\":3"));
+
+    memset(&cc, 0, sizeof(cc));
+    submit_captured(&cc, req, sizeof(req));
+    assert_non_null(strstr(req, "\"blob.Submit\""));
+    assert_null(strstr(req, "gas_price"));
+
+    memset(&cc, 0, sizeof(cc));
+    cc.url = "http://127.0.0.1:1";
+    cc.set_gas_price = true;
+    cc.gas_price = 0.1;
+    cc.submit_options_json = "{\"gas_price\":0.2}";
+    assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "da.gas_price"));
+    cc.submit_options_json = NULL;
+    cc.gas_price = -0.5;
+    assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
+    cc.gas_price = 1.0 / 0.0;
+    assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_ECONFIG);
+    assert_null(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_outage_errors),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_hostile_server),
+        cmocka_unit_test(test_gas_price),
     };
     return BM_TEST_RUN(tests);
 }

@@ -108,7 +108,7 @@ static void test_table_keys(void **state)
         "da.address", "da.auth_token", "da.namespace", "da.data_namespace",
         "da.block_time", "da.start_height", "da.max_submit_attempts",
         "da.request_timeout", "da.submit_options", "da.gas_price",
-        "da.gas_multiplier", "da.mempool_ttl", "p2p.listen_address",
+        "da.max_blob_size", "da.mempool_ttl", "p2p.listen_address",
         "p2p.peers", "p2p.blocked_peers", "p2p.allowed_peers",
         "rpc.address", "instrumentation.prometheus",
         "instrumentation.prometheus_listen_addr",
@@ -133,6 +133,8 @@ static void test_table_keys(void **state)
         }
     }
     assert_null(bm_node_config_find("node.nope"));
+    /* Gone with current ev-node (no retry multiplier any more). */
+    assert_null(bm_node_config_find("da.gas_multiplier"));
 }
 
 /* ---- durations ---- */
@@ -288,10 +290,10 @@ static void test_values(void **state)
                      BM_OK);
     assert_true(c.aggregator);
     assert_int_equal(bm_node_config_set(
-                         &c, bm_node_config_find("da.gas_multiplier"), "1.25",
-                         &em),
+                         &c, bm_node_config_find("da.batch_size_threshold"),
+                         "0.25", &em),
                      BM_OK);
-    assert_true(c.da_gas_multiplier == 1.25);
+    assert_true(c.da_batch_size_threshold == 0.25);
     assert_int_equal(bm_node_config_set(&c, bm_node_config_find("p2p.peers"),
                                         " a , ,b,c ,", &em),
                      BM_OK);
@@ -738,6 +740,19 @@ static void test_write_roundtrip(void **state)
     bm_node_config_release(&b);
 }
 
+/* Sets key = text on c, which must be accepted. */
+static void expect_set(struct bm_node_config *c, const char *key,
+                       const char *text)
+{
+    struct bm_errmsg em = {{0}};
+    const struct bm_node_config_key *k = bm_node_config_find(key);
+
+    assert_non_null(k);
+    if (bm_node_config_set(c, k, text, &em) != BM_OK) {
+        fail_msg("%s='%s' refused: %s", key, text, em.msg);
+    }
+}
+
 static void test_to_manager(void **state)
 {
     struct bm_node_config c;
@@ -769,6 +784,66 @@ static void test_to_manager(void **state)
     assert_true(m.da_start_height == 9);
     assert_ptr_equal(m.da_namespace, c.da_namespace);
     assert_string_equal(m.da_data_namespace, "");
+    /* The DA sizing and batching keys, defaults then set. */
+    assert_true(m.da_max_blob_size == 1974272);
+    assert_int_equal(m.da_batching_strategy, BM_DA_BATCH_TIME);
+    assert_true(m.da_batch_size_threshold == 0.8);
+    assert_true(m.da_batch_max_delay_ms == 0);
+    assert_true(m.da_batch_min_items == 1);
+    expect_set(&c, "da.max_blob_size", "500000");
+    expect_set(&c, "da.batching_strategy", "adaptive");
+    expect_set(&c, "da.batch_size_threshold", "0.5");
+    expect_set(&c, "da.batch_max_delay", "2500ms");
+    expect_set(&c, "da.batch_min_items", "4");
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.da_max_blob_size == 500000);
+    assert_int_equal(m.da_batching_strategy, BM_DA_BATCH_ADAPTIVE);
+    assert_true(m.da_batch_size_threshold == 0.5);
+    assert_true(m.da_batch_max_delay_ms == 2500);
+    assert_true(m.da_batch_min_items == 4);
+    expect_set(&c, "da.batching_strategy", "immediate");
+    bm_node_config_to_manager(&c, &m);
+    assert_int_equal(m.da_batching_strategy, BM_DA_BATCH_IMMEDIATE);
+    expect_set(&c, "da.batching_strategy", "size");
+    bm_node_config_to_manager(&c, &m);
+    assert_int_equal(m.da_batching_strategy, BM_DA_BATCH_SIZE);
+    expect_set(&c, "da.batching_strategy", "time");
+    bm_node_config_to_manager(&c, &m);
+    assert_int_equal(m.da_batching_strategy, BM_DA_BATCH_TIME);
+    expect_refused("da.max_blob_size", "0", "above 0");
+    expect_refused("da.max_blob_size", "67108865", "at most");
+    bm_node_config_release(&c);
+}
+
+/* The DA client's settings, da.gas_price above all: -1 sends none, a
+ * price >= 0 is sent. */
+static void test_to_da_client(void **state)
+{
+    struct bm_node_config c;
+    struct bm_da_client_config cc;
+    (void)state;
+
+    cfg_init(&c);
+    expect_set(&c, "da.address", "http://127.0.0.1:1");
+    expect_set(&c, "da.request_timeout", "2s");
+    bm_node_config_to_da_client(&c, &cc);
+    assert_string_equal(cc.url, "http://127.0.0.1:1");
+    assert_null(cc.submit_options_json);
+    assert_int_equal(cc.timeout_ms, 2000);
+    assert_true(cc.max_blob_size == 1974272);
+    assert_false(cc.set_gas_price);
+    expect_set(&c, "da.gas_price", "0.025");
+    expect_set(&c, "da.submit_options", "{\"tx_priority\":2}");
+    expect_set(&c, "da.max_blob_size", "123456");
+    bm_node_config_to_da_client(&c, &cc);
+    assert_true(cc.set_gas_price);
+    assert_true(cc.gas_price == 0.025);
+    assert_string_equal(cc.submit_options_json, "{\"tx_priority\":2}");
+    assert_true(cc.max_blob_size == 123456);
+    expect_set(&c, "da.gas_price", "0");
+    bm_node_config_to_da_client(&c, &cc);
+    assert_true(cc.set_gas_price);
+    assert_true(cc.gas_price == 0);
     bm_node_config_release(&c);
 }
 
@@ -928,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_readiness_window),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_to_manager),
+        cmocka_unit_test(test_to_da_client),
         cmocka_unit_test(test_markdown),
         cmocka_unit_test(test_to_kv_and_catchup),
         cmocka_unit_test(test_passphrase_file),

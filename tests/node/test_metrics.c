@@ -542,7 +542,6 @@ static void test_listener_with_manager(void **state)
     p.store = n.store;
     p.exec = &n.exec;
     p.seq = n.seq;
-    p.gas_price = -1;
     err = bm_manager_new(&m, &p, &em);
     if (err == BM_OK) {
         err = bm_manager_start(m, &em);

@@ -719,7 +719,6 @@ static void test_with_manager(void **state)
     p.store = x.n.store;
     p.exec = &x.n.exec;
     p.seq = x.n.seq;
-    p.gas_price = -1;
     err = bm_manager_new(&x.m, &p, &em);
     if (err != BM_OK) {
         fail_msg("manager new: %s", bm_errmsg_str(&em, err));
