@@ -27,8 +27,7 @@
 #define SET_FINAL_PAUSE_MS 100u
 
 struct inc {
-    struct bm_da_actor base; /* first: init/terminate (da_actor.h) */
-    struct bm_env *env;
+    struct bm_da_actor base; /* first: env, init/terminate (da_actor.h) */
     bool loaded;
     bool has_gdh;
     uint64_t included;
@@ -121,7 +120,7 @@ enum bm_err bm_da_includer_is_included(struct bm_env *env, uint64_t height,
 
 static int load(struct inc *s)
 {
-    struct bm_env *env = s->env;
+    struct bm_env *env = s->base.env;
     struct bm_errmsg em = {{0}};
     uint64_t v = 0;
     int err;
@@ -183,7 +182,7 @@ static bool set_final(struct bm_env *env, uint64_t n)
 static bool flush(struct inc *s, struct bm_state_meta_list *l, uint64_t last,
                   size_t count, bool gdh_pending)
 {
-    struct bm_env *env = s->env;
+    struct bm_env *env = s->base.env;
     int err;
 
     err = bm_state_meta_add_u64(l, BM_META_DA_INCLUDED, last);
@@ -209,7 +208,7 @@ static bool flush(struct inc *s, struct bm_state_meta_list *l, uint64_t last,
 
 static int run_pass(struct inc *s)
 {
-    struct bm_env *env = s->env;
+    struct bm_env *env = s->base.env;
     struct bm_state_meta_list l = {0};
     struct bm_errmsg em = {{0}};
     uint64_t top = 0, last = 0;
@@ -349,19 +348,9 @@ static const struct bm_msg_kind inc_kinds[BM_DA_INCLUDER_NKINDS] = {
 
 static int inc_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
 {
-    void *st = NULL;
-    int err;
-
-    err = bm_da_actor_init(ctx, arg, sizeof(struct inc), BM_DA_INCLUDER_TICK,
-                           sizeof(struct bm_da_includer_tick),
-                           (int64_t)TICK_MIN_MS, &st);
-    if (err == BM_OK) {
-        struct inc *s = st;
-
-        s->env = s->base.env;
-        *state_out = s;
-    }
-    return err;
+    return bm_da_actor_init(ctx, arg, sizeof(struct inc), BM_DA_INCLUDER_TICK,
+                            sizeof(struct bm_da_includer_tick),
+                            (int64_t)TICK_MIN_MS, state_out);
 }
 
 const struct bm_actor_type bm_da_includer_actor_type = {

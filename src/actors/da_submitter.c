@@ -73,9 +73,7 @@ struct backlog {
 };
 
 struct sub {
-    struct bm_da_actor base; /* first: init/terminate (da_actor.h) */
-    struct bm_env *env;
-    struct bm_actor_system *sys;
+    struct bm_da_actor base; /* first: env, init/terminate (da_actor.h) */
     bool loaded;
     uint64_t last[2]; /* last-submitted header / data height */
     uint64_t last_round_ms;
@@ -186,7 +184,7 @@ static int load_last(struct bm_env *env, uint64_t last[2],
 
 static int load(struct sub *s)
 {
-    struct bm_env *env = s->env;
+    struct bm_env *env = s->base.env;
     struct bm_errmsg em = {{0}};
     int err = load_last(env, s->last, &em);
 
@@ -209,7 +207,7 @@ static int load(struct sub *s)
 
 static bool round_full(const struct sub *s, const struct pending *p)
 {
-    size_t max_bytes = s->env->cfg.da_max_blob_size;
+    size_t max_bytes = s->base.env->cfg.da_max_blob_size;
 
     if (max_bytes > SIZE_MAX / ROUND_MAX_BLOBS_OF_BYTES) {
         max_bytes = SIZE_MAX;
@@ -327,17 +325,17 @@ static int item(struct sub *s, int k, uint64_t h, struct pending *p,
 {
     struct bm_buf enc = {0};
     struct bm_errmsg em = {{0}};
-    int err = build_item(s->env, k, h, &enc, empty, &em);
+    int err = build_item(s->base.env, k, h, &enc, empty, &em);
 
     if (err == BM_ECORRUPT) {
-        bm_env_fatal(s->env, MOD, err, "%s", bm_errmsg_str(&em, err));
+        bm_env_fatal(s->base.env, MOD, err, "%s", bm_errmsg_str(&em, err));
     } else if (err != BM_OK) {
         bm_log_warn(MOD, "cannot build %s blob height=%llu err=%s %s",
                     kind_name[k], (unsigned long long)h, bm_err_name(err),
                     bm_errmsg_str(&em, err));
     } else if (!*empty) {
-        err = pending_push(p, k == K_HEADER ? &s->env->ns.header
-                                            : &s->env->ns.data,
+        err = pending_push(p, k == K_HEADER ? &s->base.env->ns.header
+                                            : &s->base.env->ns.data,
                            h, &enc);
     }
     bm_buf_release(&enc);
@@ -364,7 +362,7 @@ static int collect(struct sub *s, int k, uint64_t top, struct pending *p)
             /* An empty block after an item is covered by it. */
             p->adv[p->n - 1] = h;
         }
-        if (err == BM_ECORRUPT && bm_env_halted(s->env)) {
+        if (err == BM_ECORRUPT && bm_env_halted(s->base.env)) {
             return err;
         }
         if (err != BM_OK) {
@@ -393,16 +391,18 @@ static int persist(struct sub *s, int k, uint64_t last, const uint64_t *hs,
         bm_state_meta_list_release(&l);
         return err;
     }
-    err = bm_da_actor_put_meta(s->env, &l);
+    err = bm_da_actor_put_meta(s->base.env, &l);
     if (err != BM_OK) {
         bm_log_warn(MOD, "cannot persist %s=%llu err=%s", kind_meta[k],
                     (unsigned long long)last, bm_err_name(err));
     }
     /* The blobs are on DA either way: do not resubmit them in this run. */
     if (last > s->last[k]) {
+        struct bm_env_metrics *m = &s->base.env->m;
+
         s->last[k] = last;
-        atomic_store_explicit(k == K_HEADER ? &s->env->m.last_submitted_header
-                                            : &s->env->m.last_submitted_data,
+        atomic_store_explicit(k == K_HEADER ? &m->last_submitted_header
+                                            : &m->last_submitted_data,
                               last, memory_order_relaxed);
     }
     return err;
@@ -411,7 +411,7 @@ static int persist(struct sub *s, int k, uint64_t last, const uint64_t *hs,
 static void on_success(struct sub *s, int k, const struct pending *p,
                        size_t pos, size_t cnt, uint64_t da_height)
 {
-    struct bm_env *env = s->env;
+    struct bm_env *env = s->base.env;
     uint64_t from = p->heights[pos], to = p->heights[pos + cnt - 1];
 
     s->last_submit_ms[k] = bm_env_now_ms();
@@ -430,7 +430,7 @@ static void on_success(struct sub *s, int k, const struct pending *p,
             .from = from, .to = to, .da_height = da_height,
             .which = kind_which[k]};
 
-        (void)bm_da_includer_tell_included(s->sys, bm_env_da_includer(env),
+        (void)bm_da_includer_tell_included(s->base.sys, bm_env_da_includer(env),
                                            &inc);
     }
 }
@@ -457,7 +457,7 @@ static size_t fitting_prefix(const struct pending *p, size_t pos, size_t max)
  * the node halts. */
 static bool submit_pending(struct sub *s, int k, const struct pending *p)
 {
-    struct bm_env *env = s->env;
+    struct bm_env *env = s->base.env;
     const struct bm_manager_config *c = &env->cfg;
     uint64_t cap_ms = c->da_block_time_ms > 0 ? c->da_block_time_ms : 1;
     uint32_t timeout = c->da_request_timeout_ms > UINT32_MAX
@@ -580,12 +580,12 @@ static int backlog_update(struct sub *s, int k, uint64_t top)
         struct bm_buf raw = {0};
         struct bm_errmsg em = {{0}};
         uint64_t h = b->scanned + 1;
-        int err = read_piece(s->env, k, h, &raw, &sh, &em);
+        int err = read_piece(s->base.env, k, h, &raw, &sh, &em);
         bool empty = k == K_DATA && bm_header_expects_empty_data(&sh.header);
 
         bm_signed_header_release(&sh);
         if (err == BM_ECORRUPT) {
-            bm_env_fatal(s->env, MOD, err, "%s", bm_errmsg_str(&em, err));
+            bm_env_fatal(s->base.env, MOD, err, "%s", bm_errmsg_str(&em, err));
             bm_buf_release(&raw);
             return err;
         }
@@ -614,7 +614,7 @@ static int backlog_update(struct sub *s, int k, uint64_t top)
 /* Submits every item of kind k up to top, pass after pass. */
 static void send_all(struct sub *s, int k, uint64_t top)
 {
-    while (s->last[k] < top && !bm_env_quitting(s->env)) {
+    while (s->last[k] < top && !bm_env_quitting(s->base.env)) {
         struct pending p = {0};
         bool done;
 
@@ -650,7 +650,8 @@ static void run_kind(struct sub *s, int k, uint64_t top)
     if (backlog_update(s, k, top) != BM_OK) {
         return;
     }
-    if (!bm_da_batch_should_submit(&s->env->cfg, b->items, b->bytes, since)) {
+    if (!bm_da_batch_should_submit(&s->base.env->cfg, b->items, b->bytes,
+                                   since)) {
         return;
     }
     bm_log_debug(MOD, "batching: sending %s items=%llu bytes=%llu "
@@ -663,7 +664,7 @@ static void run_kind(struct sub *s, int k, uint64_t top)
 
 static int run_round(struct sub *s)
 {
-    struct bm_env *env = s->env;
+    struct bm_env *env = s->base.env;
     struct bm_errmsg em = {{0}};
     uint64_t top = 0;
     int err;
@@ -807,24 +808,14 @@ static const struct bm_msg_kind sub_kinds[BM_DA_SUBMITTER_NKINDS] = {
 static int sub_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
 {
     struct bm_env *env = arg;
-    void *st = NULL;
-    int err;
 
     if (env == NULL || env->da == NULL || env->da->ops == NULL ||
         !env->has_signer) {
         return BM_EINVAL;
     }
-    err = bm_da_actor_init(ctx, env, sizeof(struct sub), BM_DA_SUBMITTER_TICK,
-                           sizeof(struct bm_da_submitter_tick),
-                           (int64_t)TICK_MIN_MS, &st);
-    if (err == BM_OK) {
-        struct sub *s = st;
-
-        s->env = s->base.env;
-        s->sys = s->base.sys;
-        *state_out = s;
-    }
-    return err;
+    return bm_da_actor_init(ctx, env, sizeof(struct sub), BM_DA_SUBMITTER_TICK,
+                            sizeof(struct bm_da_submitter_tick),
+                            (int64_t)TICK_MIN_MS, state_out);
 }
 
 const struct bm_actor_type bm_da_submitter_actor_type = {

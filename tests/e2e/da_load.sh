@@ -10,48 +10,14 @@
 # usage: tests/e2e/da_load.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 set -euo pipefail
 
-BIN=${1:-${BM_BLOCKV2_EXE:-build/cmd/blockv2}}
-BIN=$(readlink -f "$BIN")
-W=$(mktemp -d /tmp/bm-daload-XXXXXX)
-PIDS=()
-STEP=0
+. "$(dirname "$0")/lib.sh"
+e2e_setup daload "${1:-}"
 LIMIT=1974272
 LOAD_TXS=${LOAD_TXS:-2400}
 
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "$rc" -ne 0 ]; then
-    echo "--- da_load failed at step $STEP; last log lines:"
-    for f in "$W"/*.log; do echo "== $f"; tail -15 "$f"; done
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-step() { STEP=$((STEP + 1)); echo "[$STEP] $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-read -r P_DA P_A < <(python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-)
+read -r P_DA P_A < <(free_ports 2)
 DA="http://127.0.0.1:$P_DA"
 RPC="http://127.0.0.1:$P_A"
-
-wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
-  local t=$1 what=$2; shift 2
-  local end=$((SECONDS + t))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || fail "timed out after ${t}s waiting for $what"
-    sleep 0.5
-  done
-}
 
 status_field() { # status_field NAME -> value or 0
   curl -sf -m 5 "$RPC/status" |

@@ -9,36 +9,11 @@
 # usage: tests/e2e/e2e.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 set -euo pipefail
 
-BIN=${1:-${BM_BLOCKV2_EXE:-build/cmd/blockv2}}
-BIN=$(readlink -f "$BIN")
-W=$(mktemp -d /tmp/bm-e2e-XXXXXX)
-PIDS=()
-STEP=0
-
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "$rc" -ne 0 ]; then
-    echo "--- e2e failed at step $STEP; last log lines:"
-    for f in "$W"/*.log; do echo "== $f"; tail -15 "$f"; done
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-step() { STEP=$((STEP + 1)); echo "[$STEP] $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+e2e_setup e2e "${1:-}"
 
 # Free ports, chosen by the kernel.
-read -r P_DA P_A P_B P_C P_M < <(python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(5):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-)
+read -r P_DA P_A P_B P_C P_M < <(free_ports 5)
 DA="http://127.0.0.1:$P_DA"
 
 rpc() { # rpc PORT PATH [JSON]  -> body on stdout
@@ -54,15 +29,6 @@ height() { # height PORT -> store height or 0
   rpc "$1" /status 2>/dev/null |
     python3 -c 'import sys,json; print(json.load(sys.stdin)["height"])' \
       2>/dev/null || echo 0
-}
-
-wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
-  local t=$1 what=$2; shift 2
-  local end=$((SECONDS + t))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || fail "timed out after ${t}s waiting for $what"
-    sleep 0.2
-  done
 }
 
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
