@@ -31,12 +31,7 @@ printf 'load-passphrase\n' >"$W/pass"
   --evnode.signer.passphrase_file "$W/pass" --evnode.node.aggregator true \
   --evnode.da.namespace load-h --evnode.da.data_namespace load-d \
   >"$W/init.log"
-"$BIN" da serve --listen "127.0.0.1:$P_DA" --home "$W/da" --block-time 1s \
-  >"$W/da.log" 2>&1 &
-PIDS+=($!)
-wait_until 20 "DA server" curl -sf -m 2 -d \
-  '{"jsonrpc":"2.0","id":1,"method":"header.NetworkHead","params":[]}' \
-  -H 'Content-Type: application/json' "$DA"
+da_serve "$P_DA" --block-time 1s
 "$BIN" start --home "$W/a" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.da.address "$DA" --evnode.node.block_time 4s \
   --evnode.rpc.address "127.0.0.1:$P_A" >"$W/a.log" 2>&1 &

@@ -72,12 +72,7 @@ set -e
 grep -qi "passphrase" <<<"$out" || fail "wrong passphrase message: $out"
 
 step "da serve, aggregator (with metrics), one full node"
-"$BIN" da serve --listen "127.0.0.1:$P_DA" --home "$W/da" --block-time 200ms \
-  >"$W/da.log" 2>&1 &
-PIDS+=($!)
-wait_until 20 "DA server" curl -sf -m 2 -d \
-  '{"jsonrpc":"2.0","id":1,"method":"header.NetworkHead","params":[]}' \
-  -H 'Content-Type: application/json' "$DA"
+da_serve "$P_DA" --block-time 200ms
 start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.instrumentation.prometheus true \
   --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M"

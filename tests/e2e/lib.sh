@@ -3,7 +3,9 @@
 #       exit), PIDS (killed on exit) and STEP; on failure the logs in $W
 #       are shown.
 #   step TEXT, fail TEXT, wait_until SECONDS WHAT COMMAND...,
-#   free_ports N (prints N kernel-chosen free ports on 127.0.0.1).
+#   free_ports N (prints N kernel-chosen free ports on 127.0.0.1),
+#   da_serve PORT [flags] (`blockv2 da serve` on 127.0.0.1:PORT with its
+#       home in $W/da and its log in $W/da.log, waited for).
 
 e2e_setup() { # e2e_setup NAME [BIN]
   E2E_NAME=$1
@@ -46,4 +48,14 @@ for _ in range(int(sys.argv[1])):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
+}
+
+da_serve() { # da_serve PORT [extra flags]
+  local port=$1; shift
+  "$BIN" da serve --listen "127.0.0.1:$port" --home "$W/da" "$@" \
+    >"$W/da.log" 2>&1 &
+  PIDS+=($!)
+  wait_until 20 "DA server" curl -sf -m 2 -d \
+    '{"jsonrpc":"2.0","id":1,"method":"header.NetworkHead","params":[]}' \
+    -H 'Content-Type: application/json' "http://127.0.0.1:$port"
 }
