@@ -641,17 +641,23 @@ static void send_all(struct sub *s, int k, uint64_t top)
 
 static void run_kind(struct sub *s, int k, uint64_t top)
 {
+    const struct bm_manager_config *c = &s->base.env->cfg;
     const struct backlog *b = &s->bl[k];
     uint64_t now = bm_env_now_ms();
     uint64_t since = s->last_submit_ms[k] == 0
                          ? UINT64_MAX
                          : now - s->last_submit_ms[k];
+    /* The producer stops at max_pending blocks not on DA: a strategy
+     * still waiting then (size, min items) would wait forever. */
+    bool stalled = c->max_pending_headers_and_data > 0 &&
+                   top - s->last[k] >= c->max_pending_headers_and_data;
 
     if (backlog_update(s, k, top) != BM_OK) {
         return;
     }
-    if (!bm_da_batch_should_submit(&s->base.env->cfg, b->items, b->bytes,
-                                   since)) {
+    if (b->items == 0 ||
+        (!stalled &&
+         !bm_da_batch_should_submit(c, b->items, b->bytes, since))) {
         return;
     }
     bm_log_debug(MOD, "batching: sending %s items=%llu bytes=%llu "

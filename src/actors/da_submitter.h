@@ -15,7 +15,9 @@
  * successful submission: immediate (any item), size (bytes >=
  * da_batch_size_threshold x da_max_blob_size), time (>= da_batch_max_delay
  * since the last one), adaptive (size or time); never fewer than
- * da_batch_min_items. Once it says so, everything pending of that kind is
+ * da_batch_min_items; and always once max_pending_headers_and_data
+ * blocks wait (the producer stops there, so the size or min items would
+ * never come). Once it says so, everything pending of that kind is
  * sent. Empty blocks before the first item need no blob: the data height
  * moves past them every round.
  * Batching: the longest prefix whose total size fits cfg.da_max_blob_size

@@ -706,6 +706,29 @@ static void test_batch_size_threshold(void **state)
     at_node_close(&n, true);
 }
 
+/* A size the pending items never reach, and node.max_pending_headers_
+ * and_data = 3: the producer would stop there, so the items go at 3. */
+static void test_batch_max_pending_sends(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct want w;
+
+    (void)state;
+    fast_cfg(&cfg);
+    cfg.da_batching_strategy = BM_DA_BATCH_SIZE;
+    cfg.da_batch_size_threshold = 1.0;
+    cfg.max_pending_headers_and_data = 3;
+    open_batching(&n, &cfg);
+    commit_range(&n, 1, 2, NULL);
+    at_sleep_ms(600);
+    assert_int_equal(last_header(&n), 0);
+    commit_range(&n, 3, 3, NULL);
+    w = (struct want){&n, 3, 3};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    at_node_close(&n, true);
+}
+
 /* da.batching_strategy: with a 60 s max delay, "time" holds block 2,
  * "immediate" sends it, "adaptive" sends the data once the size is
  * reached but holds the (small) headers. */
@@ -770,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_batch_min_items),
         cmocka_unit_test(test_batch_max_delay),
         cmocka_unit_test(test_batch_size_threshold),
+        cmocka_unit_test(test_batch_max_pending_sends),
         cmocka_unit_test(test_batching_strategy),
     };
 
