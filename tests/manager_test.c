@@ -428,7 +428,6 @@ static void test_manual_produce_and_errors(void **state)
 
 /* ------------------------------------------------ blocks that fit DA */
 
-#define LOAD_TXS 1700u
 #define LOAD_VALUE 4080u
 
 /* Tx i of the load: "ld<i>=" and LOAD_VALUE letters (~4.1 KB). */
@@ -440,6 +439,15 @@ static void load_tx(struct bm_buf *out, unsigned i)
     memset(tx + k, 'a' + (int)(i % 26), LOAD_VALUE);
     assert_int_equal(
         bm_buf_set(out, (const uint8_t *)tx, (size_t)k + LOAD_VALUE), BM_OK);
+}
+
+/* Tx i of the small load: 18 bytes, "s<i>=v<i>". */
+static void small_tx(struct bm_buf *out, unsigned i)
+{
+    char tx[32];
+    int k = snprintf(tx, sizeof(tx), "s%06u=v%09u", i, i);
+
+    assert_int_equal(bm_buf_set(out, (const uint8_t *)tx, (size_t)k), BM_OK);
 }
 
 /* The SignedData blob the submitter makes of block h's data. */
@@ -463,23 +471,26 @@ static size_t data_blob_len(struct bm_store *s, uint64_t h, struct bm_data *d)
     return len;
 }
 
-/* A load of ~3.5 DA blobs (stock limit, 1,974,272 bytes) waiting at the
- * first block: each block takes what one blob holds and the rest waits
- * for the next; the node keeps producing, every block reaches DA, and
- * every tx is in exactly one block, in order. */
-static void test_load_fills_blobs(void **state)
+/*
+ * n_txs txs made by make(), all queued before the first block (stock
+ * limit, 1,974,272 bytes): each block takes what one blob holds and the
+ * rest waits for the next; the node keeps producing, every block reaches
+ * DA, every tx is in exactly one block, in order, and at least min_full
+ * blocks were cut at the limit.
+ */
+static void load_run(unsigned n_txs, void (*make)(struct bm_buf *, unsigned),
+                     size_t min_full)
 {
     char da_home[256], home[256], url[64];
     struct bm_da_server *da;
     struct mt_node n;
     struct bm_manager_config c;
     struct bm_manager_metrics mm;
-    struct bm_buf *txs = bm_xcalloc(LOAD_TXS, sizeof(*txs));
+    struct bm_buf *txs = bm_xcalloc(n_txs, sizeof(*txs));
     struct bm_errmsg em = {{0}};
     size_t acc = 0, seen = 0, full = 0;
     uint64_t top;
 
-    (void)state;
     genesis_init();
     new_home(da_home, sizeof(da_home));
     new_home(home, sizeof(home));
@@ -487,18 +498,18 @@ static void test_load_fills_blobs(void **state)
     cfg_fast(&c, true);
     c.block_time_ms = 300;
     mt_open(&n, home, true, url, &c);
-    for (unsigned i = 0; i < LOAD_TXS; i++) {
-        load_tx(&txs[i], i);
+    for (unsigned i = 0; i < n_txs; i++) {
+        make(&txs[i], i);
     }
     if (bm_seq_submit(n.seq, (const uint8_t *)g_gen.chain_id,
-                      strlen(g_gen.chain_id), txs, LOAD_TXS, &acc,
+                      strlen(g_gen.chain_id), txs, n_txs, &acc,
                       &em) != BM_OK) {
         fail_msg("seq submit: %s", em.msg);
     }
-    assert_int_equal(acc, LOAD_TXS);
+    assert_int_equal(acc, n_txs);
     mt_start(&n);
-    WAIT_FOR((bm_manager_metrics(n.m, &mm), mm.total_txs >= LOAD_TXS),
-             120000, "every tx in a block");
+    WAIT_FOR((bm_manager_metrics(n.m, &mm), mm.total_txs >= n_txs), 120000,
+             "every tx in a block");
     top = height_of(&n);
     WAIT_FOR(bm_manager_get_da_included_height(n.m) >= top, 120000,
              "every block on DA");
@@ -516,20 +527,35 @@ static void test_load_fills_blobs(void **state)
             full++;
         }
         for (size_t i = 0; i < d.n_txs; i++) {
-            assert_true(seen < LOAD_TXS);
+            assert_true(seen < n_txs);
             assert_true(bm_buf_eq(&d.txs[i], &txs[seen]));
             seen++;
         }
         bm_data_release(&d);
     }
     bm_store_close(n.store);
-    assert_int_equal(seen, LOAD_TXS);
-    /* 3.5 blobs of txs: at least three blocks were cut at the limit. */
-    assert_true(full >= 3);
-    bm_exec_txs_free(txs, LOAD_TXS);
+    assert_int_equal(seen, n_txs);
+    assert_true(full >= min_full);
+    bm_exec_txs_free(txs, n_txs);
     bm_da_server_stop(da);
     rm_rf(da_home);
     rm_rf(home);
+}
+
+/* ~3.5 blobs of ~4.1 KB txs: at least three blocks cut at the limit. */
+static void test_load_fills_blobs(void **state)
+{
+    (void)state;
+    load_run(1700, load_tx, 3);
+}
+
+/* The issue's case: ~2.3 MB of tiny txs (130,000 of 18 bytes) at once.
+ * Counting raw bytes would overflow the blob by their field headers
+ * (2 bytes each); the first block is cut at the limit. */
+static void test_small_txs_fill_blob(void **state)
+{
+    (void)state;
+    load_run(130000, small_tx, 1);
 }
 
 /* Blocks of ~3 KB made without DA, then a start with DA and a limit of
@@ -607,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_crashed_actor_restarts),
         cmocka_unit_test(test_lazy_mode),
         cmocka_unit_test(test_load_fills_blobs),
+        cmocka_unit_test(test_small_txs_fill_blob),
         cmocka_unit_test(test_lowered_limit_refused_at_start),
     };
     int rc;
