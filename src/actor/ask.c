@@ -3,7 +3,8 @@
  * continuations for actors.
  *
  * Every ask gets an entry in a slot table keyed by a 64-bit correlation id
- * (generation << 32 | slot) and a deadline timer on the wheel. Whoever
+ * (generation << 32 | slot) and a deadline timer (none for an infinite
+ * timeout: INT64_MAX ms saturates to BM_CLOCK_NEVER). Whoever
  * removes the entry (the reply, the deadline, the target's exit, an
  * abandoning caller, system stop) completes the ask; everyone else finds
  * it gone, so a late reply is discarded (reply_dtor) and counted instead
@@ -16,7 +17,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 struct bm_future {
     pthread_mutex_t mu;
@@ -293,7 +293,7 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
     }
     f = bm_xcalloc(1, sizeof(*f));
     pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
+    bm_cond_init(&f->cv);
     f->refs = 2; /* the caller and the ask entry */
     f->sys = sys;
     memset(&p, 0, sizeof(p));
@@ -320,56 +320,36 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
 int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len)
 {
-    struct timespec ts;
     struct bm__actor *self = bm__tl_actor; /* detached actor, or NULL */
+    uint64_t deadline;
     int status;
 
     if (bm__on_pooled_actor_thread()) {
         return BM_EINVAL;
     }
-    if (wait_ms >= 0) {
-        bm_clock_deadline_ms(&ts, wait_ms);
-    }
+    deadline = bm_clock_deadline_ms(wait_ms);
     pthread_mutex_lock(&f->mu);
     while (!f->done) {
+        uint64_t until = deadline;
+
         if (self != NULL) {
             /* A detached actor waits in short slices so that a stop (its
              * supervisor restarting it, or the system stopping) is not
              * held up by an answer that may only come after that stop. */
-            struct timespec slice;
-            uint64_t left_ns = UINT64_MAX;
-
             uint64_t req = atomic_load(&self->stop_req);
+            uint64_t slice = bm_clock_deadline_ms(20);
 
             if (req == UINT64_MAX ||
                 (req != 0 && req == (uint64_t)self->epoch + 1)) {
                 pthread_mutex_unlock(&f->mu);
                 return BM_ESTOPPED;
             }
-            if (wait_ms >= 0) {
-                struct timespec now;
-
-                clock_gettime(CLOCK_REALTIME, &now);
-                if (now.tv_sec > ts.tv_sec ||
-                    (now.tv_sec == ts.tv_sec && now.tv_nsec >= ts.tv_nsec)) {
-                    pthread_mutex_unlock(&f->mu);
-                    return BM_EAGAIN;
-                }
-                left_ns = (uint64_t)(ts.tv_sec - now.tv_sec) * 1000000000ull +
-                          (uint64_t)(ts.tv_nsec - now.tv_nsec);
+            if (slice < until) {
+                until = slice;
             }
-            bm_clock_deadline_ms(&slice,
-                                 left_ns < 20000000ull
-                                     ? (int64_t)(left_ns / 1000000u) + 1
-                                     : 20);
-            pthread_cond_timedwait(&f->cv, &f->mu, &slice);
-            continue;
         }
-        if (wait_ms < 0) {
-            pthread_cond_wait(&f->cv, &f->mu);
-        } else if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) ==
-                       ETIMEDOUT &&
-                   !f->done) {
+        if (bm_cond_wait_until(&f->cv, &f->mu, until) == ETIMEDOUT &&
+            !f->done && until == deadline) {
             pthread_mutex_unlock(&f->mu);
             return BM_EAGAIN;
         }

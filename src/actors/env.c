@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <errno.h>
 
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -88,7 +88,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     pthread_mutex_init(&env->sub_mu, NULL);
     pthread_mutex_init(&env->seen_mu, NULL);
     pthread_mutex_init(&env->fatal_mu, NULL);
-    pthread_cond_init(&env->fatal_cv, NULL);
+    bm_cond_init(&env->fatal_cv);
     atomic_init(&env->halted, false);
     atomic_init(&env->stopping, false);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
@@ -247,18 +247,13 @@ bool bm_env_quitting(struct bm_env *env)
 int bm_env_wait_fatal(struct bm_env *env, int64_t timeout_ms,
                       struct bm_errmsg *em)
 {
-    struct timespec ts;
+    uint64_t deadline = bm_clock_deadline_ms(timeout_ms);
     int err;
 
-    if (timeout_ms >= 0) {
-        bm_clock_deadline_ms(&ts, timeout_ms);
-    }
     pthread_mutex_lock(&env->fatal_mu);
     while (env->fatal_err == BM_OK) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&env->fatal_cv, &env->fatal_mu);
-        } else if (pthread_cond_timedwait(&env->fatal_cv, &env->fatal_mu,
-                                          &ts) != 0) {
+        if (bm_cond_wait_until(&env->fatal_cv, &env->fatal_mu, deadline) ==
+            ETIMEDOUT) {
             break;
         }
     }

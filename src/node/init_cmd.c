@@ -28,6 +28,7 @@
 #include "blockv2/types.h"
 #include "node/config.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
 
@@ -90,10 +91,7 @@ static bool exists(const char *path)
 
 static uint64_t now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return bm_clock_wall_ns(); /* the genesis time is a wall timestamp */
 }
 
 struct init_paths {
