@@ -318,12 +318,36 @@ int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms)
     return period < min_ms ? min_ms : period;
 }
 
+enum bm_err bm_env_tick_resume(struct bm_env *env, struct bm_actor_id self,
+                               uint32_t kind, const void *payload,
+                               size_t len, int64_t min_ms,
+                               struct bm_timer_id *tick)
+{
+    int64_t period = bm_env_da_tick_ms(env, min_ms);
+    int err;
+
+    if (tick->slot != 0) {
+        return BM_OK;
+    }
+    err = bm_timer_start(env->sys, self, kind, payload, len, period, period,
+                         tick);
+    if (err != BM_OK) {
+        *tick = (struct bm_timer_id){0, 0};
+    }
+    return err;
+}
+
+void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick)
+{
+    if (tick->slot != 0) {
+        (void)bm_timer_cancel(env->sys, *tick);
+        *tick = (struct bm_timer_id){0, 0};
+    }
+}
+
 uint64_t bm_env_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return bm_clock_now_ms();
 }
 
 void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which)

@@ -446,7 +446,7 @@ static void test_restart_resume(void **state)
     spawn_submitter(&n);
     at_start(&n);
     /* Nothing new: a few rounds submit nothing. */
-    at_sleep_ms(400);
+    bm_sleep_ms(400);
     calls = atomic_load(&n.env.m.da_submissions);
     assert_int_equal(calls, 0);
     commit_range(&n, 6, 8, NULL);
