@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Source lint run as a test: banned functions (git's banned.h list) and raw
-# allocation outside src/util/alloc.c. Prints offending lines; exit 1 if any.
+# Source lint run as a test: banned functions (git's banned.h list), raw
+# allocation outside src/util/alloc.c, clock reads, sleeps and condition
+# variables outside src/util/clock.c. Prints offending lines; exit 1 if any.
 set -u
 cd "$(dirname "$0")/.."
 fail=0
@@ -14,6 +15,21 @@ raw='(^|[^_a-zA-Z0-9.>])(malloc|calloc|realloc|free|strdup|strndup)[[:space:]]*\
 if grep -rnE "$raw" $dirs --include='*.c' --include='*.h' \
         | grep -v '^src/util/alloc.c:' | grep -v 'lint: allow-raw-alloc'; then
     echo "lint: raw allocation outside src/util/alloc.c (use bm_malloc & co.)"
+    fail=1
+fi
+# Clocks (docs/actor-runtime.md "Clocks"): every clock read, sleep and
+# condition variable goes through src/util/clock.c, so deadlines and timed
+# waits are on CLOCK_MONOTONIC and wall time is read in one place.
+clk='(^|[^_a-zA-Z0-9])(clock_gettime|nanosleep|clock_nanosleep|usleep|sleep|sigtimedwait|pthread_cond_init|pthread_cond_timedwait|pthread_cond_clockwait|gettimeofday|time)\('
+if grep -rnE "$clk" $dirs --include='*.c' --include='*.h' \
+        | grep -v '^src/util/clock.c:'; then
+    echo "lint: clock read, sleep or condition variable outside src/util/clock.c (use util/clock.h)"
+    fail=1
+fi
+# Tests and benchmarks sleep through the same helper (one bm_sleep_ms).
+sleeps='(^|[^_a-zA-Z0-9])(nanosleep|clock_nanosleep|usleep|sleep)\('
+if grep -rnE "$sleeps" tests bench --include='*.c' --include='*.h'; then
+    echo "lint: sleep outside src/util/clock.c (use bm_sleep_ms)"
     fail=1
 fi
 exit $fail

@@ -29,6 +29,7 @@
 #include "blockv2/store.h"
 #include "blockv2/validate.h"
 #include "exec/kv/kv.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -50,22 +51,6 @@ struct mt_node {
 
 static struct bm_privkey g_key;
 static struct bm_genesis g_gen;
-
-static void msleep(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int rm_cb(const char *p, const struct stat *sb, int flag,
                  struct FTW *ftw)
@@ -213,12 +198,12 @@ static uint64_t height_of(struct mt_node *n)
 /* Waits until pred holds; fails the test after timeout_ms. */
 #define WAIT_FOR(cond, timeout_ms, what)                                       \
     do {                                                                       \
-        uint64_t end_ = now_ms() + (timeout_ms);                               \
+        uint64_t end_ = bm_clock_now_ms() + (timeout_ms);                               \
         while (!(cond)) {                                                      \
-            if (now_ms() > end_) {                                             \
+            if (bm_clock_now_ms() > end_) {                                             \
                 fail_msg("timed out waiting for %s", what);                    \
             }                                                                  \
-            msleep(10);                                                        \
+            bm_sleep_ms(10);                                                        \
         }                                                                      \
     } while (0)
 
@@ -448,8 +433,8 @@ static void test_da_outage(void **state)
     mt_start(&agg);
     /* During the outage: the breaker opens and production stops at the
      * pending limit. */
-    end = now_ms() + 60000;
-    while (now_ms() < end) {
+    end = bm_clock_now_ms() + 60000;
+    while (bm_clock_now_ms() < end) {
         add_txs(&agg, 2);
         if (bm_manager_breaker_state(agg.m, "da") == 1) {
             opened = true;
@@ -458,7 +443,7 @@ static void test_da_outage(void **state)
         if (opened && mm.skipped_backpressure > 0) {
             break;
         }
-        msleep(5);
+        bm_sleep_ms(5);
     }
     assert_true(opened);
     assert_true(mm.skipped_backpressure > 0);
@@ -633,11 +618,11 @@ static void test_lazy_mode(void **state)
     ca.lazy_block_interval_ms = 1000;
     mt_open(&agg, home, true, NULL, &ca);
     mt_start(&agg);
-    msleep(500);
+    bm_sleep_ms(500);
     h0 = height_of(&agg);
     /* Idle for 3.2 s: about three lazy blocks (one per interval), never
      * one per block time (that would be ~32). */
-    msleep(3200);
+    bm_sleep_ms(3200);
     h1 = height_of(&agg);
     fprintf(stderr, "lazy: %llu blocks in 3.2 s idle\n",
             (unsigned long long)(h1 - h0));
@@ -645,12 +630,12 @@ static void test_lazy_mode(void **state)
     /* A tx: a block follows within about a block time (loose bound for
      * loaded CI machines and sanitizers). */
     h0 = height_of(&agg);
-    t0 = now_ms();
+    t0 = bm_clock_now_ms();
     add_txs(&agg, 1);
     bm_manager_notify_new_transactions(agg.m);
     WAIT_FOR(height_of(&agg) > h0, 5000, "a block after a tx");
     fprintf(stderr, "lazy: tx to block %llu ms (block time 100 ms)\n",
-            (unsigned long long)(now_ms() - t0));
+            (unsigned long long)(bm_clock_now_ms() - t0));
     {
         struct bm_state st = {0};
 

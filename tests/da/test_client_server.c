@@ -12,6 +12,7 @@
 #include "blockv2/da.h"
 #include "da_test_util.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 static void make_blob(struct bm_da_blob *b, const struct bm_da_namespace *ns,
@@ -402,8 +403,7 @@ static void test_block_time(void **state)
         if (hd.height >= start + 2) {
             break;
         }
-        struct timespec ts = {0, 10 * 1000000};
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(10);
     }
     assert_true(hd.height >= start + 2);
     fx_close(&fx, true);
