@@ -364,6 +364,19 @@ static void test_timeout_and_late_reply(void **state)
     bm_actor_system_free(sys);
 }
 
+/* Tells the client to ask (go), waits for its n-th result and checks that
+ * it is svc's successful answer to request 41. */
+static void go_ok(struct bm_actor_system *sys, struct bm_actor_id cl,
+                  struct client_state *cs, struct go_msg *go, int n)
+{
+    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, go),
+                     BM_OK);
+    wait_results(cs, n);
+    assert_int_equal(atomic_load(&cs->start_rc), BM_OK);
+    assert_int_equal(atomic_load(&cs->last_status), BM_OK);
+    assert_int_equal(atomic_load(&cs->last_value), 42);
+}
+
 static void test_async_continuation(void **state)
 {
     struct bm_actor_system *sys = start_sys(2);
@@ -382,12 +395,7 @@ static void test_async_continuation(void **state)
     assert_int_equal(bm_actor_spawn(sys, &client_type, &cs, NULL, &cl),
                      BM_OK);
     go = (struct go_msg){svc, 0, 5000};
-    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, &go),
-                     BM_OK);
-    wait_results(&cs, 1);
-    assert_int_equal(atomic_load(&cs.start_rc), BM_OK);
-    assert_int_equal(atomic_load(&cs.last_status), BM_OK);
-    assert_int_equal(atomic_load(&cs.last_value), 42);
+    go_ok(sys, cl, &cs, &go, 1);
     assert_int_equal(atomic_load(&cs.last_cookie), 42);
     /* The continuation payload's dtor released the reply. */
     for (int i = 0; i < 1000 && atomic_load(&g_reply_freed) < 1; i++) {
@@ -659,12 +667,7 @@ static void test_no_timeout(void **state)
     }
     /* The same between actors. */
     go = (struct go_msg){slow, 100, BM_ACTOR_NO_TIMEOUT};
-    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, &go),
-                     BM_OK);
-    wait_results(&cs, 1);
-    assert_int_equal(atomic_load(&cs.start_rc), BM_OK);
-    assert_int_equal(atomic_load(&cs.last_status), BM_OK);
-    assert_int_equal(atomic_load(&cs.last_value), 42);
+    go_ok(sys, cl, &cs, &go, 1);
     /* 100 years fits: a timer is armed, and cancelled by the reply. */
     {
         struct svc_req req = {1, 200, 0};
