@@ -575,11 +575,20 @@ int bm__send_sys(struct bm_actor_system *sys, struct bm_actor_id to,
     if (err != BM_OK) {
         return err;
     }
-    if (n->sys == BM__SYS_STOP) {
-        atomic_store(&a->stop_req,
-                     n->corr == UINT64_MAX ? UINT64_MAX : n->corr + 1);
-    } else if (n->sys == BM__SYS_KILL) {
-        atomic_store(&a->stop_req, UINT64_MAX);
+    if (n->sys == BM__SYS_STOP || n->sys == BM__SYS_KILL) {
+        atomic_store(&a->stop_req, n->sys == BM__SYS_KILL ||
+                                           n->corr == UINT64_MAX
+                                       ? UINT64_MAX
+                                       : n->corr + 1);
+        if (a->detached) {
+            /* A detached actor waiting on a future returns BM_ESTOPPED:
+             * wake it (it checks stop_req under the future's mutex). */
+            pthread_mutex_lock(&a->mu);
+            if (a->waiting_on != NULL) {
+                bm__future_wake(a->waiting_on);
+            }
+            pthread_mutex_unlock(&a->mu);
+        }
     }
     atomic_fetch_add(&a->sys_count, 1);
     bm__mpsc_push(&a->sysq, n);

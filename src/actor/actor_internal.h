@@ -175,8 +175,12 @@ struct bm__actor {
     int exit_reason_req;
     char name[BM_ACTOR_NAME_MAX];
 
-    pthread_mutex_t mu;        /* watchers, BLOCK waits, drop_oldest pops */
+    pthread_mutex_t mu;        /* watchers, BLOCK waits, drop_oldest pops,
+                                * waiting_on */
     pthread_cond_t cv;
+    /* Detached actors: the future its thread waits on (bm_future_wait),
+     * woken when a STOP or KILL sets stop_req. Under mu. */
+    struct bm_future *waiting_on;
     struct bm__watch *watchers;
     bool watch_closed;
 
@@ -416,6 +420,8 @@ void bm__asks_release(struct bm_actor_system *sys);
 bool bm__ask_complete(struct bm_actor_system *sys, uint64_t corr, int status,
                       const void *reply, size_t len, bool from_timer);
 void bm__asks_shutdown(struct bm_actor_system *sys);
+/* Wakes the threads waiting on f (they re-check their stop request). */
+void bm__future_wake(struct bm_future *f);
 
 /* Timers. */
 int bm__timers_init(struct bm_actor_system *sys);

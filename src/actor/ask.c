@@ -317,6 +317,36 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
     return BM_OK;
 }
 
+void bm__future_wake(struct bm_future *f)
+{
+    pthread_mutex_lock(&f->mu);
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Waits for completion (caller holds f->mu). BM_OK when done, BM_EAGAIN
+ * at the deadline, BM_ESTOPPED when the detached actor `self` is asked to
+ * stop (bm__send_sys wakes the future registered in self->waiting_on). */
+static int wait_done(struct bm_future *f, struct bm__actor *self,
+                     uint64_t deadline)
+{
+    while (!f->done) {
+        if (self != NULL) {
+            uint64_t req = atomic_load(&self->stop_req);
+
+            if (req == UINT64_MAX ||
+                (req != 0 && req == (uint64_t)self->epoch + 1)) {
+                return BM_ESTOPPED;
+            }
+        }
+        if (bm_cond_wait_until(&f->cv, &f->mu, deadline) == ETIMEDOUT &&
+            !f->done) {
+            return BM_EAGAIN;
+        }
+    }
+    return BM_OK;
+}
+
 int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len)
 {
@@ -328,48 +358,37 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
         return BM_EINVAL;
     }
     deadline = bm_clock_deadline_ms(wait_ms);
+    if (self != NULL) {
+        /* A detached actor's wait ends when it is asked to stop (its
+         * supervisor restarting it, the system stopping), so that the stop
+         * is not held up by an answer that may only come after it. Lock
+         * order: self->mu, then f->mu. */
+        pthread_mutex_lock(&self->mu);
+        self->waiting_on = f;
+        pthread_mutex_unlock(&self->mu);
+    }
     pthread_mutex_lock(&f->mu);
-    while (!f->done) {
-        uint64_t until = deadline;
-
-        if (self != NULL) {
-            /* A detached actor waits in short slices so that a stop (its
-             * supervisor restarting it, or the system stopping) is not
-             * held up by an answer that may only come after that stop. */
-            uint64_t req = atomic_load(&self->stop_req);
-            uint64_t slice = bm_clock_deadline_ms(20);
-
-            if (req == UINT64_MAX ||
-                (req != 0 && req == (uint64_t)self->epoch + 1)) {
-                pthread_mutex_unlock(&f->mu);
-                return BM_ESTOPPED;
+    status = wait_done(f, self, deadline);
+    if (status == BM_OK && f->taken) {
+        status = BM_ESTATE;
+    } else if (status == BM_OK) {
+        status = f->status;
+        if (status == BM_OK &&
+            (reply_len != f->reply_len || (reply_len > 0 && reply == NULL))) {
+            status = BM_EINVAL;
+        } else {
+            if (status == BM_OK && reply_len > 0) {
+                memcpy(reply, f->reply, reply_len);
             }
-            if (slice < until) {
-                until = slice;
-            }
-        }
-        if (bm_cond_wait_until(&f->cv, &f->mu, until) == ETIMEDOUT &&
-            !f->done && until == deadline) {
-            pthread_mutex_unlock(&f->mu);
-            return BM_EAGAIN;
+            f->taken = true;
         }
     }
-    if (f->taken) {
-        pthread_mutex_unlock(&f->mu);
-        return BM_ESTATE;
-    }
-    status = f->status;
-    if (status == BM_OK) {
-        if (reply_len != f->reply_len || (reply_len > 0 && reply == NULL)) {
-            pthread_mutex_unlock(&f->mu);
-            return BM_EINVAL;
-        }
-        if (reply_len > 0) {
-            memcpy(reply, f->reply, reply_len);
-        }
-    }
-    f->taken = true;
     pthread_mutex_unlock(&f->mu);
+    if (self != NULL) {
+        pthread_mutex_lock(&self->mu);
+        self->waiting_on = NULL;
+        pthread_mutex_unlock(&self->mu);
+    }
     return status;
 }
 
