@@ -36,6 +36,10 @@ static const struct command {
 #ifdef BM_HAVE_STORE_CMD
     {"store", bm_cli_store, "inspect, check or roll back a node's store"},
 #endif
+#ifdef BM_HAVE_EXEC_CMD
+    {"exec", bm_cli_exec,
+     "show or roll back the KV executor's state (exec status|rollback)"},
+#endif
 #ifdef BM_HAVE_DA_CMD
     {"da", bm_cli_da, "run the built-in local DA server (da serve)"},
 #endif

@@ -2,15 +2,15 @@
 # The test command: installs what is missing, builds, and runs every test
 # under three builds: plain, ASan+UBSan, and TSan; a fourth, release (-O3,
 # what scripts/run.sh builds), is compiled with -Werror and counts as one
-# test. Ends with the line "N passed, N failed" and exits non-zero if
-# anything failed.
+# test. Ends with the line "N passed, N failed, N skipped" and exits
+# non-zero if anything failed.
 #
 #   scripts/test.sh            # all builds
 #   BM_VARIANTS="plain" scripts/test.sh   # a subset (plain asan tsan release)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/bootstrap.sh || { echo "0 passed, 1 failed"; exit 1; }
+scripts/bootstrap.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
 VARIANTS=${BM_VARIANTS:-"release plain asan tsan"}
 JOBS=${BM_JOBS:-$(nproc)}
@@ -53,8 +53,9 @@ for v in $VARIANTS; do
   logs+=("$dir/meson-logs/testlog.json")
 done
 
-read -r passed failed < <(python3 scripts/count-tests.py "${logs[@]}")
-failed=$((failed + build_failed))
-passed=$((passed + build_passed))
-echo "$passed passed, $failed failed"
+read -r passed failed skipped < <(python3 scripts/count-tests.py "${logs[@]}")
+failed=$((${failed:-1} + build_failed))
+passed=$((${passed:-0} + build_passed))
+skipped=${skipped:-0}
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "node/config.h"
+#include "node/duration.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 

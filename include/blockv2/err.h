@@ -107,7 +107,8 @@
     /* execution and sequencing: -160 .. -179 */                               \
     X(EEXEC, -160, "execution failed")                                         \
     X(EQUEUE_FULL, -161, "sequencer queue is full")                            \
-    X(EBADTX, -162, "malformed transaction")
+    X(EBADTX, -162, "malformed transaction")                                   \
+    X(EEXEC_AHEAD, -163, "executor is ahead of the store")
 
 enum bm_err {
 #define BM_ERR_ENUM_(name, val, desc) BM_##name = (val),

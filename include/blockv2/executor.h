@@ -21,6 +21,10 @@
  *    apply the txs twice; see each implementation for the exact rule.
  *  - set_final is idempotent and called in height order.
  *  - filter_txs returns one status per input tx (same length, same order).
+ *  - Optional ops (NULL when not supported; ev-node's HeightProvider and
+ *    Rollbackable): get_latest_height reports the last executed height, so
+ *    the block manager can replay the blocks the executor is missing at
+ *    start; rollback resets the executor to an earlier height.
  *
  * Blocking: every op except get_execution_info may block on disk I/O
  * (fsync) or, for a remote executor, on the network. The block manager
@@ -114,6 +118,21 @@ struct bm_executor_ops {
                               uint64_t max_gas, bool has_force_included,
                               enum bm_filter_status *status,
                               struct bm_errmsg *em);
+    /*
+     * Optional. The last executed height (initial_height - 1 before the
+     * first block) into *height. BM_ESTATE before init_chain. May block
+     * briefly.
+     */
+    enum bm_err (*get_latest_height)(void *ctx, uint64_t *height,
+                                     struct bm_errmsg *em);
+    /*
+     * Optional. Rolls the state back to `height` (<= the executed height,
+     * >= initial_height - 1) so that the heights above it can be executed
+     * again; the state root must then be the one after `height`. An error
+     * leaves the state unchanged. May block.
+     */
+    enum bm_err (*rollback)(void *ctx, uint64_t height,
+                            struct bm_errmsg *em);
 };
 
 /* An executor handle: a borrowed vtable and its context. The context's
@@ -156,6 +175,15 @@ enum bm_err bm_executor_filter_txs(const struct bm_executor *ex,
                                    bool has_force_included,
                                    enum bm_filter_status *status,
                                    struct bm_errmsg *em);
+
+/* The optional ops: BM_EUNSUPPORTED when the executor lacks them; else as
+ * the op (rollback: BM_EHEIGHT_ZERO is not checked, height 0 is genesis
+ * when initial_height is 1). */
+enum bm_err bm_executor_get_latest_height(const struct bm_executor *ex,
+                                          uint64_t *height,
+                                          struct bm_errmsg *em);
+enum bm_err bm_executor_rollback(const struct bm_executor *ex,
+                                 uint64_t height, struct bm_errmsg *em);
 
 /* Frees both buffers and zeroes *r. NULL-safe. */
 void bm_exec_result_release(struct bm_exec_result *r);

@@ -52,6 +52,10 @@ struct bm_manager_config {
     /* [node.max_pending_headers_and_data] 0 = no limit */
     uint64_t max_pending_headers_and_data;
     uint64_t scrape_interval_ms;     /* [node.scrape_interval] 1000 */
+    /* [node.catchup_timeout] aggregator only: sync from DA (and P2P) before
+     * producing; bounds the wait for P2P. 0 = no catch-up
+     * (src/actors/catchup.h). */
+    uint64_t catchup_timeout_ms;
     uint64_t da_block_time_ms;       /* [da.block_time] 6000 */
     /* [da.start_height]: overrides the full node's DA cursor; 0 = none */
     uint64_t da_start_height;
@@ -173,11 +177,16 @@ enum bm_err bm_manager_new(struct bm_manager **out,
 
 /*
  * Loads the state from the store, or creates the genesis state (InitChain)
- * and stores it; checks it against the genesis; recovers from a crash
- * (pending block, un-acked sequencer batch); then starts the actor tree
- * and its timers. May block (disk, executor). Errors: BM_ESTATE (already
- * started), BM_EGENESIS (store belongs to another chain), store and
- * executor errors.
+ * and stores it; checks it against the genesis; brings the executor to the
+ * store height (src/actors/replayer.h: replays the blocks it is missing,
+ * rolls back the one block of a crash window, refuses an executor further
+ * ahead); recovers from a crash (pending block, un-acked sequencer batch);
+ * then starts the actor tree and its timers. May block (disk, executor;
+ * a replay executes every missing block). Errors: BM_ESTATE (already
+ * started), BM_EGENESIS (store belongs to another chain), BM_EEXEC_AHEAD
+ * (the executor is more than one block ahead: the message names the
+ * repair), BM_EAPP_HASH_MISMATCH (a replayed block gave another app hash
+ * than the chain records), store and executor errors.
  */
 enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em);
 

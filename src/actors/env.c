@@ -91,6 +91,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     bm_cond_init(&env->fatal_cv);
     atomic_init(&env->halted, false);
     atomic_init(&env->stopping, false);
+    atomic_init(&env->catching_up, false);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
         p->store == NULL || p->exec == NULL) {
         err = bm_errf(em, BM_EINVAL,
@@ -118,6 +119,12 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
                       "node.block_time %llu ms",
                       (unsigned long long)env->cfg.lazy_block_interval_ms,
                       (unsigned long long)env->cfg.block_time_ms);
+        goto fail;
+    }
+    if (env->cfg.catchup_timeout_ms > 0 && !env->cfg.aggregator) {
+        err = bm_errf(em, BM_ECONFIG,
+                      "node.catchup_timeout: requires node.aggregator (a "
+                      "full node always syncs)");
         goto fail;
     }
     if (p->da != NULL) {

@@ -139,6 +139,10 @@ struct bm_env {
     /* Set by the manager when a graceful stop begins: long DA rounds and
      * backoff sleeps end early (bm_env_quitting). */
     atomic_bool stopping;
+    /* Catch-up before production (actors/catchup.h): set by the manager
+     * before the actors start, cleared once by the Retriever. */
+    atomic_bool catching_up;
+    uint64_t catchup_start_ms; /* written before the actors start */
     /* Called (if set) once by the fatal path after recording, with no
      * lock held; the manager uses it to wake its watcher. Never blocks. */
     void (*on_fatal)(void *arg, int err);

@@ -19,6 +19,7 @@
 
 #include "actors/block.h"
 #include "actors/broadcaster.h"
+#include "actors/catchup.h"
 #include "actors/da_submitter.h"
 #include "actors/sequencer.h"
 #include "actors/state.h"
@@ -433,6 +434,12 @@ static int produce(struct producer_st *st, uint32_t reason,
     char msg[256];
     int err;
 
+    if (bm_catchup_active(env)) {
+        bm_log_debug(MOD, "skipped: catching up from DA");
+        res->catching_up = true;
+        (void)bm_store_height(env->store, &res->height, NULL);
+        return BM_OK;
+    }
     err = bm_state_call_get(env->sys, bm_env_state(env), &g, &info,
                             STATE_TIMEOUT_MS);
     if (err != BM_OK) {

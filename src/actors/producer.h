@@ -16,7 +16,8 @@
  *   ValidatorActor; ApplyBlock -> SyncActor (execute + commit); Ack ->
  *   SequencerActor; Broadcast -> BroadcasterActor; wake the DASubmitter.
  * Replies with the new height. A validation failure of its own block or an
- * apply failure is fatal (bm_env_fatal).
+ * apply failure is fatal (bm_env_fatal). While the aggregator catches up
+ * (actors/catchup.h) no block is made.
  */
 #ifndef BM_ACTORS_PRODUCER_H
 #define BM_ACTORS_PRODUCER_H
@@ -40,12 +41,14 @@ struct bm_producer_req {
     uint32_t reason; /* enum bm_produce_reason */
 };
 
-/* Reply. produced false: no block (back-pressure, no batch, nothing to
- * do in lazy mode); height is then the unchanged store height. */
+/* Reply. produced false: no block (catching up, back-pressure, no
+ * batch, nothing to do in lazy mode); height is then the unchanged store
+ * height. */
 struct bm_producer_result {
     uint64_t height;
     bool produced;
     bool backpressure;
+    bool catching_up; /* actors/catchup.h: no block before it ends */
 };
 
 BM_ACTOR_REF(producer);

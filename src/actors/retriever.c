@@ -18,6 +18,7 @@
 
 #include <string.h>
 
+#include "actors/catchup.h"
 #include "actors/state.h"
 #include "actors/sync.h"
 #include "blockv2/store.h"
@@ -32,6 +33,8 @@
 /* A CONTINUE not handled within this time is presumed dropped (the
  * mailbox is drop_oldest) and may be sent again. */
 #define CONTINUE_STALE_MS 5000
+/* Deadline of the FLUSH round trip to Sync at the end of a catch-up. */
+#define FLUSH_TIMEOUT_MS 30000
 
 BM_ACTOR_TELL(retriever, cont, BM_RETRIEVER_CONTINUE, struct bm_retriever_tick)
 
@@ -47,6 +50,7 @@ struct retriever {
     uint64_t cursor;              /* next DA height to scan (>= 1) */
     uint64_t head;                /* cached network head; 0 = unknown */
     bool failing;                 /* in a DA error streak (warned) */
+    bool idle;                    /* aggregator after catch-up: no work */
     uint64_t junk;                /* blobs ignored (not ours) */
     uint64_t refused;             /* headers/data that failed checks */
 };
@@ -121,6 +125,21 @@ static int load(struct retriever *r)
         if (err == BM_OK && sh > cursor) {
             cursor = sh;
             from = "state";
+        }
+        if (err == BM_OK && env->cfg.aggregator) {
+            /* An aggregator catching up: its tip was posted at rhb/<tip>/h,
+             * so every later block is at that DA height or above. */
+            uint64_t tip = 0, at = 0;
+            char name[64];
+
+            if (bm_store_height(env->store, &tip, NULL) == BM_OK) {
+                bm_meta_rhb_name(name, sizeof(name), tip, 'h');
+                if (bm_meta_get_u64(env->store, name, &at, NULL) == BM_OK &&
+                    at > cursor) {
+                    cursor = at;
+                    from = "tip";
+                }
+            }
         }
     }
     if (err != BM_OK) {
@@ -433,6 +452,51 @@ static void send_continue(struct bm_actor_ctx *ctx, struct retriever *r)
     }
 }
 
+/*
+ * At the DA head. An aggregator catching up (actors/catchup.h) waits until
+ * Sync handled everything sent so far (FLUSH: one mailbox, in order), then
+ * lets catch-up end if the P2P condition holds too.
+ */
+static void at_head(struct retriever *r)
+{
+    struct bm_env *env = r->env;
+    struct bm_sync_flush req = {0};
+    struct bm_sync_flushed res = {0};
+    int err;
+
+    if (!env->cfg.aggregator || !bm_catchup_active(env)) {
+        return;
+    }
+    err = bm_sync_call_flush(env->sys, bm_env_sync(env), &req, &res,
+                             FLUSH_TIMEOUT_MS);
+    if (err != BM_OK) {
+        bm_log_debug(MOD, "catch-up: sync flush failed err=%s; retrying",
+                     bm_err_name(err));
+        return;
+    }
+    bm_log_debug(MOD, "catch-up: da head reached da_height=%llu height=%llu",
+                 (unsigned long long)r->head, (unsigned long long)res.height);
+    (void)bm_catchup_try_finish(env, res.height);
+}
+
+/* An aggregator's Retriever works only during catch-up: afterwards its
+ * own blocks are all it would find. Stops the timer once. */
+static bool idle_after_catchup(struct retriever *r)
+{
+    struct bm_env *env = r->env;
+
+    if (!env->cfg.aggregator || bm_catchup_active(env)) {
+        return false;
+    }
+    if (!r->idle) {
+        r->idle = true;
+        bm_timer_cancel(env->sys, r->tick);
+        bm_log_info(MOD, "catch-up over: idle da_height=%llu",
+                    (unsigned long long)r->cursor);
+    }
+    return true;
+}
+
 /* One step: refresh the head if needed, scan the cursor height, advance,
  * and keep going (CONTINUE) while behind the head. */
 static void step(struct bm_actor_ctx *ctx, struct retriever *r)
@@ -442,7 +506,7 @@ static void step(struct bm_actor_ctx *ctx, struct retriever *r)
     bool sync_err = false;
     int err;
 
-    if (bm_env_quitting(env)) {
+    if (bm_env_quitting(env) || idle_after_catchup(r)) {
         return;
     }
     if (!r->loaded && load(r) != BM_OK) {
@@ -462,6 +526,7 @@ static void step(struct bm_actor_ctx *ctx, struct retriever *r)
         }
         if (r->cursor > r->head) {
             da_ok(r);
+            at_head(r);
             return; /* at the head: wait for a TICK */
         }
     }
@@ -562,7 +627,9 @@ static void retriever_terminate(void *state, int reason)
     if (r == NULL) {
         return;
     }
-    bm_timer_cancel(r->env->sys, r->tick);
+    if (!r->idle) {
+        bm_timer_cancel(r->env->sys, r->tick);
+    }
     bm_log_debug(MOD, "stop da_height=%llu junk=%llu refused=%llu",
                  (unsigned long long)r->cursor, (unsigned long long)r->junk,
                  (unsigned long long)r->refused);

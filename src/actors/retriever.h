@@ -1,8 +1,12 @@
 /*
- * RetrieverActor: follows the chain on the DA layer (full node; detached:
- * DA calls block). Walks DA heights from the start cursor =
- * BM_META_DA_CURSOR if stored, else max(genesis da_start_height,
- * state.da_height); cfg.da_start_height overrides both when set.
+ * RetrieverActor: follows the chain on the DA layer (full node, and an
+ * aggregator during its catch-up, actors/catchup.h; detached: DA calls
+ * block). Walks DA heights from the start cursor = BM_META_DA_CURSOR if
+ * stored, else max(genesis da_start_height, state.da_height, and on an
+ * aggregator the DA height its tip was posted at, rhb/<tip>/h);
+ * cfg.da_start_height overrides all when set. On an aggregator, reaching
+ * the DA head ends the catch-up (after a FLUSH round trip to Sync) and the
+ * Retriever then goes idle (timer cancelled).
  * For each height: blob.GetAll in the header namespace and, if different,
  * the data namespace (behind env->da_breaker). Each header blob is decoded
  * as a DAHeaderEnvelope (envelope signature verified; after the first

@@ -633,6 +633,25 @@ static void requeue_data(struct sync_st *st, const struct bm_block *b,
     cache_insert(&st->data, &e, "data");
 }
 
+/* Adds last-submitted-{header,data}-height = h for each that is h - 1. */
+static int advance_submitted(struct bm_env *env,
+                             struct bm_state_meta_list *meta, uint64_t h)
+{
+    uint64_t lh = atomic_load_explicit(&env->m.last_submitted_header,
+                                       memory_order_relaxed);
+    uint64_t ld = atomic_load_explicit(&env->m.last_submitted_data,
+                                       memory_order_relaxed);
+    int err = BM_OK;
+
+    if (lh + 1 == h) {
+        err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_HEADER, h);
+    }
+    if (err == BM_OK && ld + 1 == h) {
+        err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_DATA, h);
+    }
+    return err;
+}
+
 /* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d and the cursor. */
 static int sync_meta(struct sync_st *st, const struct cent *he,
                      const struct cent *de, bool empty_data,
@@ -650,6 +669,15 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
         if (err == BM_OK && dd != 0) {
             bm_meta_rhb_name(name, sizeof(name), h, 'd');
             err = bm_state_meta_add_u64(meta, name, dd);
+        }
+        /* An aggregator catching up: this block is on DA already. When
+         * it is the next one to submit, the DASubmitter need not post it
+         * (the State actor's gauges are current: the DASubmitter is idle
+         * and Sync commits one block at a time). After a gap (blocks this
+         * node has but never saw on DA, so it does not know where they
+         * are) the DASubmitter posts them and what follows again. */
+        if (err == BM_OK && st->env->cfg.aggregator) {
+            err = advance_submitted(st->env, meta, h);
         }
     }
     if (err == BM_OK && st->da_progress != 0) {
@@ -938,6 +966,24 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     return BM_OK;
 }
 
+BM_ACTOR_HANDLER(on_flush, struct sync_st, struct bm_sync_flush)
+
+/* Everything sent before this message was handled (one mailbox, FIFO). */
+static int on_flush(struct bm_actor_ctx *ctx, struct sync_st *st,
+                    struct bm_sync_flush *p)
+{
+    struct bm_sync_flushed out = {0};
+    int err;
+
+    (void)p;
+    err = load(st);
+    if (err != BM_OK) {
+        return err;
+    }
+    out.height = tip(st);
+    return bm_actor_reply(ctx, BM_OK, &out, sizeof(out));
+}
+
 /* ------------------------------------------------------------ type */
 
 static int sync_init(struct bm_actor_ctx *ctx, void *arg, void **out)
@@ -985,6 +1031,9 @@ static const struct bm_msg_kind sync_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_DA_PROGRESS] = BM_MSG_KIND("da_progress",
                                         struct bm_sync_da_progress, 0, NULL,
                                         on_da_progress, NULL, NULL),
+    [BM_SYNC_FLUSH] = BM_MSG_KIND("flush", struct bm_sync_flush,
+                                  sizeof(struct bm_sync_flushed), NULL,
+                                  on_flush, NULL, NULL),
 };
 
 const struct bm_actor_type bm_sync_actor_type = {

@@ -15,6 +15,12 @@
  *    (Validator actor), execute, commit (with rhb/<h>/h|d and the DA
  *    cursor as metadata), in height order. Items at or below the store
  *    height, or already seen, are dropped.
+ *  - FLUSH (ask, from the Retriever during an aggregator's catch-up):
+ *    replies the store height once everything sent before it is handled.
+ *  - On an aggregator (catch-up, actors/catchup.h) a block taken from DA
+ *    is on DA already: when it is the next block to submit, its commit
+ *    also advances the last-submitted header / data height to it, so the
+ *    DASubmitter does not post it again.
  *  - DA_PROGRESS (from the Retriever): every blob below `cursor` was
  *    delivered. The persisted cursor (BM_META_DA_CURSOR, written with each
  *    committed block) is min(progress cursor, lowest DA height of any
@@ -38,6 +44,7 @@ enum bm_sync_kind {
     BM_SYNC_HEADER_IN,
     BM_SYNC_DATA_IN,
     BM_SYNC_DA_PROGRESS,
+    BM_SYNC_FLUSH,
     BM_SYNC_NKINDS
 };
 
@@ -76,6 +83,14 @@ struct bm_sync_da_progress {
     uint64_t cursor;
 };
 
+/* FLUSH request and reply (the height Sync has committed up to). */
+struct bm_sync_flush {
+    uint32_t unused;
+};
+struct bm_sync_flushed {
+    uint64_t height;
+};
+
 BM_ACTOR_REF(sync);
 BM_ACTOR_ASK(sync, apply, BM_SYNC_APPLY, struct bm_sync_apply,
              struct bm_sync_applied)
@@ -83,6 +98,8 @@ BM_ACTOR_TELL(sync, header_in, BM_SYNC_HEADER_IN, struct bm_sync_header_in)
 BM_ACTOR_TELL(sync, data_in, BM_SYNC_DATA_IN, struct bm_sync_data_in)
 BM_ACTOR_TELL(sync, da_progress, BM_SYNC_DA_PROGRESS,
               struct bm_sync_da_progress)
+BM_ACTOR_ASK(sync, flush, BM_SYNC_FLUSH, struct bm_sync_flush,
+             struct bm_sync_flushed)
 
 /* Spawn with arg = struct bm_env *, detached, overflow BM_OVERFLOW_BLOCK
  * (a retriever that runs ahead waits instead of losing blobs). */

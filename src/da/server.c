@@ -77,13 +77,12 @@ struct conn {
 
 /* ---- store ---- */
 
-/* The local DA server reports only "map full" distinctly; every other LMDB
- * failure (even MDB_NOTFOUND) is BM_EIO to its callers. */
+/* An LMDB failure, with the shared code (util/lmdb_err.h) and LMDB's text.
+ * A missing record is handled by the callers before they get here. */
 static enum bm_err mdb_err(int rc, struct bm_errmsg *em, const char *what)
 {
-    enum bm_err err = bm_lmdb_err(rc) == BM_EMAP_FULL ? BM_EMAP_FULL : BM_EIO;
-
-    return bm_errf(em, err, "local-da: %s: %s", what, mdb_strerror(rc));
+    return bm_errf(em, bm_lmdb_err(rc), "local-da: %s: %s", what,
+                   mdb_strerror(rc));
 }
 
 /* Appends a new height with the given blobs (n may be 0). Holds mu. */

@@ -138,6 +138,36 @@ enum bm_err bm_executor_filter_txs(const struct bm_executor *ex,
                                has_force_included, status, em);
 }
 
+/* BM_EUNSUPPORTED unless ex has the optional op. */
+#define CHECK_OPTIONAL(ex, op, em)                                             \
+    do {                                                                       \
+        if ((ex) == NULL || (ex)->ops == NULL) {                               \
+            return bm_errf((em), BM_EINVAL, "executor: no ops");               \
+        }                                                                      \
+        if ((ex)->ops->op == NULL) {                                           \
+            return bm_errf((em), BM_EUNSUPPORTED,                              \
+                           "executor: " #op " not supported");                 \
+        }                                                                      \
+    } while (0)
+
+enum bm_err bm_executor_get_latest_height(const struct bm_executor *ex,
+                                          uint64_t *height,
+                                          struct bm_errmsg *em)
+{
+    CHECK_OPTIONAL(ex, get_latest_height, em);
+    if (height == NULL) {
+        return bm_errf(em, BM_EINVAL, "get_latest_height: height is NULL");
+    }
+    return ex->ops->get_latest_height(ex->ctx, height, em);
+}
+
+enum bm_err bm_executor_rollback(const struct bm_executor *ex,
+                                 uint64_t height, struct bm_errmsg *em)
+{
+    CHECK_OPTIONAL(ex, rollback, em);
+    return ex->ops->rollback(ex->ctx, height, em);
+}
+
 void bm_exec_result_release(struct bm_exec_result *r)
 {
     if (r == NULL) {

@@ -1,15 +1,16 @@
 /*
  * Internal helpers shared by the key and genesis files (src/keys/,
- * src/types/genesis.c): capped file reads, atomic file writes, and a thin
- * layer over json-c that reads flat JSON objects with exact 64-bit integers
- * and Go-compatible base64 ([]byte fields use StdEncoding with padding).
+ * src/types/genesis.c): a thin layer over json-c that reads flat JSON
+ * objects with exact 64-bit integers and Go-compatible base64 ([]byte
+ * fields use StdEncoding with padding). Their files are read and written
+ * with src/util/file.h.
  *
  * Error messages have the form "<what> '<file>': <field>: <problem>"; the
  * caller passes `what` ("signer file", "genesis") and the file name (or
  * NULL, shown as "<input>").
  *
  * Not part of the public API (bm__ prefix). Functions are reentrant and do
- * not block, except the file functions, which do blocking I/O.
+ * not block.
  */
 #ifndef BM_KEYS_KEYIO_H
 #define BM_KEYS_KEYIO_H
@@ -23,29 +24,6 @@
 #include "util/errmsg.h"
 
 struct json_object;
-
-/*
- * Reads the regular file at path (borrowed) into *out (released first,
- * returns owned bytes). Refuses files above max bytes with BM_ETOOBIG.
- * Errors: BM_ENOTFOUND (no such file), BM_EPERM, BM_EINVAL (not a
- * regular file), BM_EIO, BM_ETOOBIG, BM_ENOMEM. Blocks (file I/O).
- */
-enum bm_err bm__keyio_read_file(const char *what, const char *path,
-                                size_t max, struct bm_buf *out,
-                                struct bm_errmsg *em);
-
-/*
- * Writes data atomically to path: path.tmp is created with `mode`,
- * written, fsync'ed and renamed over path (overwrite) or hard-linked to
- * path (no overwrite: BM_EEXIST if path exists), then the directory is
- * fsync'ed. On failure path is untouched and path.tmp removed. Borrows
- * all arguments. Errors: BM_EEXIST, BM_EPERM, BM_ENOTFOUND (no parent
- * directory), BM_EIO, BM_ENOMEM. Blocks (file I/O, fsync).
- */
-enum bm_err bm__keyio_write_atomic(const char *what, const char *path,
-                                   const uint8_t *data, size_t len,
-                                   unsigned mode, bool overwrite,
-                                   struct bm_errmsg *em);
 
 /* A parsed top-level JSON object. */
 struct bm__json_doc {

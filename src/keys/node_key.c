@@ -1,6 +1,7 @@
 #include "blockv2/keys.h"
 
 #include "keys/keyio.h"
+#include "util/file.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 
@@ -109,7 +110,7 @@ enum bm_err bm_node_key_load(const char *path, struct bm_privkey *key,
     if (path == NULL) {
         return bm_errf(em, BM_EINVAL, WHAT ": no path");
     }
-    err = bm__keyio_read_file(WHAT, path, BM_KEY_FILE_MAX, &raw, em);
+    err = bm_file_read(path, BM_KEY_FILE_MAX, WHAT, &raw, em);
     if (err == BM_OK) {
         err = bm_node_key_parse(key, raw.ptr, raw.len, path, em);
     }
@@ -137,8 +138,10 @@ enum bm_err bm_node_key_save(const char *path, const struct bm_privkey *key,
     if (err != BM_OK) {
         return bm_errf(em, err, WHAT " '%s': out of memory", path);
     }
-    err = bm__keyio_write_atomic(WHAT, path, json.ptr, json.len, 0600,
-                                 overwrite, em);
+    err = bm_file_write_atomic(path, json.ptr, json.len, 0600,
+                               overwrite ? BM_FILE_REPLACE
+                                         : BM_FILE_NOREPLACE,
+                               WHAT, em);
     sodium_memzero(json.ptr, json.len);
     bm_buf_release(&json);
     return err;

@@ -2,6 +2,7 @@
 
 #include "keys/aead.h"
 #include "keys/keyio.h"
+#include "util/file.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 
@@ -399,8 +400,10 @@ enum bm_err bm_signer_file_create(const char *path,
         err = bm_errf(em, err, WHAT " '%s': out of memory", path);
         goto out;
     }
-    err = bm__keyio_write_atomic(WHAT, path, json.ptr, json.len, 0600,
-                                 overwrite, em);
+    err = bm_file_write_atomic(path, json.ptr, json.len, 0600,
+                               overwrite ? BM_FILE_REPLACE
+                                         : BM_FILE_NOREPLACE,
+                               WHAT, em);
     if (err != BM_OK) {
         goto out;
     }
@@ -426,7 +429,7 @@ enum bm_err bm_signer_file_load(const char *path, const uint8_t *pass,
     if (path == NULL) {
         return bm_errf(em, BM_EINVAL, WHAT ": no path");
     }
-    err = bm__keyio_read_file(WHAT, path, BM_KEY_FILE_MAX, &raw, em);
+    err = bm_file_read(path, BM_KEY_FILE_MAX, WHAT, &raw, em);
     if (err != BM_OK) {
         goto out;
     }

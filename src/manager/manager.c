@@ -11,9 +11,11 @@
 
 #include "actors/aggregator.h"
 #include "actors/bootstrap.h"
+#include "actors/catchup.h"
 #include "actors/da_includer.h"
 #include "actors/env.h"
 #include "actors/producer.h"
+#include "actors/replayer.h"
 #include "actors/state.h"
 #include "actors/validator.h"
 #include "blockv2/actor.h"
@@ -145,6 +147,7 @@ static void *watch(void *arg)
 
 enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
 {
+    struct bm_state st = {0};
     enum bm_err err;
 
     pthread_mutex_lock(&m->mu);
@@ -154,10 +157,17 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
     }
     m->started = true;
     pthread_mutex_unlock(&m->mu);
-    err = bm_bootstrap_state(&m->env, NULL, em);
+    err = bm_bootstrap_state(&m->env, &st, em);
+    if (err == BM_OK) {
+        /* Before producing or syncing: the executor at the store height. */
+        err = bm_replayer_sync(&m->env, &st, em);
+    }
+    bm_state_release(&st);
     if (err != BM_OK) {
         return err;
     }
+    /* node.catchup_timeout: sync from DA before producing. */
+    bm_catchup_begin(&m->env);
     bm_tree_build(&m->tree, &m->env);
     /* The tree is built before the system runs: every id in env->ids is
      * written before any actor can read it. */
@@ -213,8 +223,9 @@ enum bm_err bm_manager_produce_block(struct bm_manager *m, uint64_t *height,
     }
     if (!res.produced) {
         return bm_errf(em, BM_EAGAIN, "produce_block: no block made (%s)",
-                       res.backpressure ? "too many blocks not yet on DA"
-                                        : "nothing to produce");
+                       res.catching_up    ? "catching up from DA"
+                       : res.backpressure ? "too many blocks not yet on DA"
+                                          : "nothing to produce");
     }
     if (height != NULL) {
         *height = res.height;

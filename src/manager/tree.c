@@ -4,6 +4,7 @@
 
 #include "actors/aggregator.h"
 #include "actors/broadcaster.h"
+#include "actors/catchup.h"
 #include "actors/da_includer.h"
 #include "actors/da_submitter.h"
 #include "actors/producer.h"
@@ -76,7 +77,9 @@ void bm_tree_build(struct bm_tree *t, struct bm_env *env)
               env, true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.da_submitter);
     }
-    if (!agg && da) {
+    /* An aggregator runs a Retriever only to catch up (actors/catchup.h).
+     * NEEDSWORK(issue 14): with P2P stores it also needs StoreSync then. */
+    if (da && (!agg || bm_catchup_active(env))) {
         child(t->support, &ns, "retriever", &bm_retriever_actor_type, env,
               true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.retriever);

@@ -1,21 +1,27 @@
 /*
  * Client commands that talk to a running node's RPC:
  *   blockv2 tx send [--rpc URL] TX...   POST /tx (one request per tx)
- *   blockv2 status [--rpc URL]          GET /status, printed as JSON
+ *   blockv2 status [--json] [--rpc URL] GET /status, as a summary for
+ *                                       people (node/status_view.h) or,
+ *                                       with --json, as the JSON itself
  * The RPC address defaults to rpc.address of the home's config
  * (--home DIR; default ./.blockv2-dev if it exists, else $HOME/.blockv2),
  * else 127.0.0.1:7331.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
 #include "blockv2/buf.h"
 #include "node/cli.h"
 #include "node/config.h"
+#include "node/status_view.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 #define MAX_REPLY (1u << 20)
@@ -175,21 +181,58 @@ int bm_cli_tx(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
+/* Prints the summary of a /status body; falls back to the JSON itself
+ * (and fails) if it cannot be read. */
+static int print_summary(struct reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_buf text = {NULL, 0};
+    enum bm_err err;
+
+    /* Wall time: the view shows the age of the last block's timestamp. */
+    err = bm_status_view_render(r->body.ptr, r->body.len, bm_clock_wall_ns(),
+                                &text, &em);
+    if (err != BM_OK) {
+        fprintf(stderr, "blockv2 status: %s\n", bm_errmsg_str(&em, err));
+        print_body(stderr, r);
+        return 1;
+    }
+    fwrite(text.ptr, 1, text.len, stdout);
+    bm_buf_release(&text);
+    return 0;
+}
+
 int bm_cli_status(int argc, char **argv)
 {
     const char *rpc = NULL, *home = NULL;
     char base[512], url[600];
     struct reply r;
+    bool json = false;
     long st;
-    int i;
+    int i, rc = 1;
 
     if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-        printf("usage: blockv2 status [--rpc HOST:PORT] [--home DIR]\n"
-               "  prints the node's GET /status: heights, hashes, actors, "
-               "breakers.\n");
+        printf("usage: blockv2 status [--json] [--rpc HOST:PORT] "
+               "[--home DIR]\n"
+               "  a summary of the node's GET /status: chain, heights, DA "
+               "lag, last\n"
+               "  block age, peers, breakers, and the actors with queued "
+               "messages,\n"
+               "  drops or restarts. --json prints the JSON itself.\n");
         return 0;
     }
-    i = common_flags(argc, argv, 1, &rpc, &home);
+    i = 1;
+    for (;;) {
+        int next = common_flags(argc, argv, i, &rpc, &home);
+
+        if (next < argc && strcmp(argv[next], "--json") == 0) {
+            json = true;
+            i = next + 1;
+            continue;
+        }
+        i = next;
+        break;
+    }
     if (i < argc) {
         fprintf(stderr, "blockv2 status: unexpected argument '%s'\n",
                 argv[i]);
@@ -199,10 +242,17 @@ int bm_cli_status(int argc, char **argv)
     snprintf(url, sizeof(url), "%s/status", base);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     st = request(url, NULL, 0, &r);
-    if (st >= 0) {
-        print_body(st == 200 ? stdout : stderr, &r);
+    if (st == 200) {
+        if (json) {
+            print_body(stdout, &r);
+            rc = 0;
+        } else {
+            rc = print_summary(&r);
+        }
+    } else if (st >= 0) {
+        print_body(stderr, &r);
     }
     bm_dynbuf_release(&r.body);
     curl_global_cleanup();
-    return st == 200 ? 0 : 1;
+    return rc;
 }

@@ -7,23 +7,20 @@
 #include "node/config.h"
 
 #include <cyaml/cyaml.h>
-#include <sodium.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <termios.h>
-#include <unistd.h>
 
-#include "blockv2/keys.h"
 #include "blockv2/manager.h"
+#include "exec/kv/kv.h"
+#include "node/duration.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/utf8.h"
 
@@ -60,15 +57,18 @@ static const struct bm_node_config_key keys[] = {
      "how often the reaper asks the executor for transactions",
      OFF(scrape_interval_ns), BM_CFG_F_NONZERO, NULL, 0},
     {"node.readiness_window_seconds", BM_CFG_UINT, "15",
-     "/health/ready: window in seconds in which the node must have made "
-     "progress",
+     "/health/ready: seconds of blocks a node may lag behind the best known "
+     "height; sets node.readiness_max_blocks_behind to this window / "
+     "node.block_time when that key is not given",
      OFF(readiness_window_seconds), BM_CFG_F_NONZERO, NULL, 0},
     {"node.readiness_max_blocks_behind", BM_CFG_UINT, "15",
-     "/health/ready: most blocks a full node may lag behind the best known "
-     "height",
-     OFF(readiness_max_blocks_behind), 0, NULL, 0},
+     "/health/ready: most blocks a node may lag behind the best known "
+     "height and still be ready (0 = at the head); when not given: "
+     "node.readiness_window_seconds / node.block_time",
+     OFF(readiness_max_blocks_behind), BM_CFG_F_DERIVED, NULL, 0},
     {"node.catchup_timeout", BM_CFG_DURATION, "0s",
-     "time a full node waits to catch up before serving (0 = none)",
+     "aggregator only: sync from DA (and P2P) before producing; bounds the "
+     "wait for P2P, DA is synced to its head (0 = no catch-up)",
      OFF(catchup_timeout_ns), 0, NULL, 0},
     {"node.trusted_hash", BM_CFG_STRING, "",
      "hex header hash to initialise the P2P header store (reserved)",
@@ -156,8 +156,9 @@ static const struct bm_node_config_key keys[] = {
      "address of the metrics server", OFF(prometheus_listen_addr), 0, NULL,
      0},
     {"instrumentation.max_open_connections", BM_CFG_UINT, "3",
-     "most concurrent metrics requests", OFF(max_open_connections),
-     BM_CFG_F_NONZERO, NULL, 0},
+     "most metrics connections open at once (each has a thread); further "
+     "ones are closed at once",
+     OFF(max_open_connections), BM_CFG_F_NONZERO, NULL, 1024},
     {"instrumentation.namespace", BM_CFG_STRING, "evnode",
      "prefix of the metric names", OFF(instrumentation_namespace), 0, NULL,
      0},
@@ -171,7 +172,8 @@ static const struct bm_node_config_key keys[] = {
     {"log.format", BM_CFG_STRING, "text",
      "log line format", OFF(log_format), 0, "text|json", 0},
     {"log.trace", BM_CFG_BOOL, "false",
-     "add the source location to error logs", OFF(log_trace), 0, NULL, 0},
+     "add a stack trace (stack=object+offset,...) to error logs",
+     OFF(log_trace), 0, NULL, 0},
 
     {"signer.signer_type", BM_CFG_STRING, "file",
      "signer implementation", OFF(signer_type), 0, "file", 0},
@@ -184,7 +186,8 @@ static const struct bm_node_config_key keys[] = {
      OFF(signer_passphrase_file), 0, NULL, 0},
 
     {"pruning.pruning_mode", BM_CFG_STRING, "disabled",
-     "store pruning (reserved: only disabled is implemented)",
+     "block store pruning (reserved: the store keeps every block; the KV "
+     "executor bounds its own records, see kv.*)",
      OFF(pruning_mode), 0, "disabled|all|metadata", 0},
     {"pruning.pruning_keep_recent", BM_CFG_UINT, "100000",
      "blocks kept when pruning (reserved)", OFF(pruning_keep_recent), 0,
@@ -192,9 +195,17 @@ static const struct bm_node_config_key keys[] = {
     {"pruning.pruning_interval", BM_CFG_DURATION, "15m0s",
      "interval between pruning runs (reserved)", OFF(pruning_interval_ns),
      BM_CFG_F_NONZERO, NULL, 0},
+
+    {"kv.initial_map_size", BM_CFG_UINT, "67108864",
+     "initial LMDB map size of the KV executor (data/kv) in bytes; it "
+     "doubles whenever full, up to 1 TiB",
+     OFF(kv_initial_map_size), BM_CFG_F_NONZERO, NULL, (uint64_t)1 << 40},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+_Static_assert(N_KEYS <= 64 * BM_NODE_CONFIG_GIVEN_WORDS,
+               "struct bm_node_config.given has a bit per table row");
 
 /* Comments written above each section of the YAML. */
 static const struct {
@@ -209,6 +220,7 @@ static const struct {
     {"log", "logging"},
     {"signer", "block signer (aggregator)"},
     {"pruning", "store pruning"},
+    {"kv", "the in-process KV executor"},
 };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -310,6 +322,7 @@ void bm_node_config_defaults(struct bm_node_config *cfg)
             abort();
         }
     }
+    memset(cfg->given, 0, sizeof(cfg->given));
 }
 
 /* ---- value parsing ---- */
@@ -463,9 +476,11 @@ static bool in_choices(const char *choices, const char *s)
     return false;
 }
 
-enum bm_err bm_node_config_set(struct bm_node_config *cfg,
-                               const struct bm_node_config_key *k,
-                               const char *text, struct bm_errmsg *em)
+/* Parses text into the field of row k (bm_node_config_set without the
+ * "given" mark). */
+static enum bm_err set_value(struct bm_node_config *cfg,
+                             const struct bm_node_config_key *k,
+                             const char *text, struct bm_errmsg *em)
 {
     size_t len;
     enum bm_err err;
@@ -551,196 +566,69 @@ enum bm_err bm_node_config_set(struct bm_node_config *cfg,
     return bm_errf(em, BM_EINVAL, "config: %s: bad type", k->key);
 }
 
-/* ---- durations ---- */
-
-#define DUR_MAX ((uint64_t)INT64_MAX)
-
-static uint64_t unit_ns(const char *u, size_t n)
+/* Index of row k in the table, or N_KEYS if k is not one of its rows. */
+static size_t row_index(const struct bm_node_config_key *k)
 {
-    static const struct {
-        const char *name;
-        uint64_t ns;
-    } units[] = {
-        {"ns", 1ull},
-        {"us", 1000ull},
-        {"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
-        {"\xce\xbcs", 1000ull}, /* U+03BC Greek mu */
-        {"ms", 1000000ull},
-        {"s", 1000000000ull},
-        {"m", 60000000000ull},
-        {"h", 3600000000000ull},
-    };
-
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0) {
-            return units[i].ns;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (k == &keys[i]) {
+            return i;
         }
     }
-    return 0;
+    return N_KEYS;
 }
 
-enum bm_err bm_duration_parse(const char *s, uint64_t *ns)
+enum bm_err bm_node_config_set(struct bm_node_config *cfg,
+                               const struct bm_node_config_key *k,
+                               const char *text, struct bm_errmsg *em)
 {
-    uint64_t d = 0;
+    enum bm_err err = set_value(cfg, k, text, em);
+    size_t i;
 
-    if (s == NULL || *s == '\0') {
-        return BM_EPARSE;
-    }
-    if (*s == '+') {
-        s++;
-    } else if (*s == '-') {
-        return BM_EPARSE;
-    }
-    if (strcmp(s, "0") == 0) {
-        *ns = 0;
-        return BM_OK;
-    }
-    if (*s == '\0') {
-        return BM_EPARSE;
-    }
-    while (*s != '\0') {
-        uint64_t v = 0, f = 0, unit;
-        double scale = 1;
-        bool pre = false, post = false, overflow = false;
-        const char *u;
-
-        if (!(*s == '.' || (*s >= '0' && *s <= '9'))) {
-            return BM_EPARSE;
-        }
-        for (; *s >= '0' && *s <= '9'; s++) {
-            pre = true;
-            if (__builtin_mul_overflow(v, 10u, &v) ||
-                __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v) ||
-                v > DUR_MAX) {
-                return BM_EOVERFLOW;
-            }
-        }
-        if (*s == '.') {
-            s++;
-            for (; *s >= '0' && *s <= '9'; s++) {
-                post = true;
-                if (overflow) {
-                    continue;
-                }
-                if (f > (DUR_MAX - 9) / 10) {
-                    overflow = true; /* ignore further digits, as Go */
-                    continue;
-                }
-                f = f * 10 + (uint64_t)(*s - '0');
-                scale *= 10;
-            }
-        }
-        if (!pre && !post) {
-            return BM_EPARSE;
-        }
-        u = s;
-        while (*s != '\0' && *s != '.' && !(*s >= '0' && *s <= '9')) {
-            s++;
-        }
-        if (s == u) {
-            return BM_EPARSE; /* missing unit */
-        }
-        unit = unit_ns(u, (size_t)(s - u));
-        if (unit == 0) {
-            return BM_EPARSE;
-        }
-        if (v > DUR_MAX / unit) {
-            return BM_EOVERFLOW;
-        }
-        v *= unit;
-        if (f > 0) {
-            double add = (double)f * ((double)unit / scale);
-            if (add >= 9.3e18) {
-                return BM_EOVERFLOW;
-            }
-            v += (uint64_t)add;
-            if (v > DUR_MAX) {
-                return BM_EOVERFLOW;
-            }
-        }
-        if (__builtin_add_overflow(d, v, &d) || d > DUR_MAX) {
-            return BM_EOVERFLOW;
+    if (err == BM_OK) {
+        i = row_index(k);
+        if (i < N_KEYS) {
+            cfg->given[i / 64] |= (uint64_t)1 << (i % 64);
         }
     }
-    *ns = d;
-    return BM_OK;
+    return err;
 }
 
-static size_t fmt_frac(char *buf, size_t w, uint64_t *v, int prec)
+static bool row_given(const struct bm_node_config *cfg,
+                      const struct bm_node_config_key *k)
 {
-    bool print = false;
+    size_t i = row_index(k);
 
-    for (int i = 0; i < prec; i++) {
-        unsigned digit = (unsigned)(*v % 10);
-        print = print || digit != 0;
-        if (print) {
-            buf[--w] = (char)('0' + digit);
-        }
-        *v /= 10;
-    }
-    if (print) {
-        buf[--w] = '.';
-    }
-    return w;
+    return i < N_KEYS && (cfg->given[i / 64] >> (i % 64) & 1u) != 0;
 }
 
-static size_t fmt_int(char *buf, size_t w, uint64_t v)
+bool bm_node_config_given(const struct bm_node_config *cfg, const char *key)
 {
-    if (v == 0) {
-        buf[--w] = '0';
-        return w;
-    }
-    while (v > 0) {
-        buf[--w] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return w;
+    const struct bm_node_config_key *k = bm_node_config_find(key);
+
+    return k != NULL && row_given(cfg, k);
 }
 
-void bm_duration_format(uint64_t ns, char out[BM_DURATION_STR_SIZE])
+/* ev-node's derivation: how many blocks of node.block_time fit in the
+ * readiness window (whole blocks, rounded down). */
+static uint64_t readiness_blocks(uint64_t window_s, uint64_t block_ns)
 {
-    char buf[BM_DURATION_STR_SIZE];
-    size_t w = sizeof(buf);
-    uint64_t u = ns;
+    uint64_t ns;
 
-    if (u == 0) {
-        memcpy(out, "0s", 3);
-        return;
+    if (block_ns == 0) {
+        return 30; /* not reachable: block_time is non-zero */
     }
-    if (u < 1000000000ull) {
-        int prec = 0;
-        buf[--w] = 's';
-        w--;
-        if (u < 1000ull) {
-            buf[w] = 'n';
-        } else if (u < 1000000ull) {
-            prec = 3;
-            w--;
-            buf[w] = '\xc2';
-            buf[w + 1] = '\xb5';
-        } else {
-            prec = 6;
-            buf[w] = 'm';
-        }
-        w = fmt_frac(buf, w, &u, prec);
-        w = fmt_int(buf, w, u);
-    } else {
-        buf[--w] = 's';
-        w = fmt_frac(buf, w, &u, 9);
-        w = fmt_int(buf, w, u % 60);
-        u /= 60;
-        if (u > 0) {
-            buf[--w] = 'm';
-            w = fmt_int(buf, w, u % 60);
-            u /= 60;
-            if (u > 0) {
-                buf[--w] = 'h';
-                w = fmt_int(buf, w, u);
-            }
-        }
+    if (__builtin_mul_overflow(window_s, (uint64_t)1000000000u, &ns)) {
+        return UINT64_MAX / block_ns;
     }
-    memcpy(out, buf + w, sizeof(buf) - w);
-    out[sizeof(buf) - w] = '\0';
+    return ns / block_ns;
+}
+
+void bm_node_config_derive(struct bm_node_config *cfg)
+{
+    if (!bm_node_config_given(cfg, "node.readiness_max_blocks_behind")) {
+        cfg->readiness_max_blocks_behind = readiness_blocks(
+            cfg->readiness_window_seconds, cfg->block_time_ns);
+    }
 }
 
 /* ---- YAML loading ---- */
@@ -1018,69 +906,6 @@ out:
     return err;
 }
 
-static enum bm_err errno_err(int e)
-{
-    if (e == ENOENT) {
-        return BM_ENOTFOUND;
-    }
-    if (e == EACCES || e == EPERM || e == EROFS) {
-        return BM_EPERM;
-    }
-    return e == ENOMEM ? BM_ENOMEM : BM_EIO;
-}
-
-/* Reads at most max bytes of path into *out; BM_ETOOBIG beyond. */
-static enum bm_err read_file(const char *path, size_t max, struct bm_buf *out,
-                             struct bm_errmsg *em, const char *what)
-{
-    struct bm_dynbuf d;
-    enum bm_err err = BM_OK;
-    int fd;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return bm_errf(em, errno_err(e), "%s '%s': %s", what, path,
-                       strerror(e));
-    }
-    bm_dynbuf_init(&d, max);
-    for (;;) {
-        char chunk[8192];
-        ssize_t k = read(fd, chunk, sizeof(chunk));
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k < 0) {
-            int e = errno;
-            err = bm_errf(em, errno_err(e), "%s '%s': %s", what, path,
-                          strerror(e));
-            break;
-        }
-        if (k == 0) {
-            break;
-        }
-        err = bm_dynbuf_append(&d, chunk, (size_t)k);
-        if (err == BM_ETOOBIG) {
-            bm_errf(em, err, "%s '%s': above the limit of %zu bytes", what,
-                    path, max);
-            break;
-        }
-        if (err != BM_OK) {
-            bm_errf(em, err, "%s '%s': out of memory", what, path);
-            break;
-        }
-    }
-    close(fd);
-    if (err == BM_OK) {
-        bm_dynbuf_detach(&d, out);
-    }
-    if (d.ptr != NULL) {
-        sodium_memzero(d.ptr, d.len);
-    }
-    bm_dynbuf_release(&d);
-    return err;
-}
-
 enum bm_err bm_node_config_load_yaml(struct bm_node_config *cfg,
                                      const char *path,
                                      struct bm_errmsg *em)
@@ -1091,7 +916,7 @@ enum bm_err bm_node_config_load_yaml(struct bm_node_config *cfg,
     if (cfg == NULL || path == NULL) {
         return bm_errf(em, BM_EINVAL, "config: NULL argument");
     }
-    err = read_file(path, BM_NODE_CONFIG_YAML_MAX, &text, em, "config");
+    err = bm_file_read(path, BM_NODE_CONFIG_YAML_MAX, "config", &text, em);
     if (err == BM_ENOTFOUND) {
         return BM_OK;
     }
@@ -1224,8 +1049,10 @@ enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
     }
     if (err != BM_OK) {
         bm_node_config_release(cfg);
+        return err;
     }
-    return err;
+    bm_node_config_derive(cfg);
+    return BM_OK;
 }
 
 /* ---- YAML writing ---- */
@@ -1331,10 +1158,13 @@ static enum bm_err put_key(struct bm_dynbuf *d,
                            const struct bm_node_config_key *k,
                            const char *leaf, const char *indent, bool redact)
 {
+    /* A derived value the operator did not give is written as a comment:
+     * written as a value it would pin what is derived at load time. */
+    bool derived = (k->flags & BM_CFG_F_DERIVED) && !row_given(cfg, k);
     enum bm_err err;
 
-    err = bm_dynbuf_printf(d, "%s# %s\n%s%s: ", indent, k->desc, indent,
-                           leaf);
+    err = bm_dynbuf_printf(d, "%s# %s\n%s%s%s: ", indent, k->desc, indent,
+                           derived ? "# " : "", leaf);
     if (err != BM_OK) {
         return err;
     }
@@ -1399,10 +1229,7 @@ enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
                                       struct bm_errmsg *em)
 {
     struct bm_buf text = {NULL, 0};
-    char *tmp = NULL;
-    size_t n, off = 0;
     enum bm_err err;
-    int fd = -1;
 
     if (cfg == NULL || path == NULL) {
         return bm_errf(em, BM_EINVAL, "config: NULL argument");
@@ -1411,49 +1238,8 @@ enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
     if (err != BM_OK) {
         return bm_errf(em, err, "config '%s': %s", path, bm_strerror(err));
     }
-    n = strlen(path) + 5;
-    tmp = bm_xmalloc(n);
-    snprintf(tmp, n, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int e = errno;
-        err = bm_errf(em, errno_err(e), "config '%s': %s", tmp, strerror(e));
-        goto out;
-    }
-    while (off < text.len) {
-        ssize_t k = write(fd, text.ptr + off, text.len - off);
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k < 0) {
-            int e = errno;
-            err = bm_errf(em, errno_err(e), "config '%s': %s", tmp,
-                          strerror(e));
-            goto out;
-        }
-        off += (size_t)k;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        fd = -1;
-        err = bm_errf(em, errno_err(e), "config '%s': %s", tmp, strerror(e));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        err = bm_errf(em, errno_err(e), "config '%s': %s", path,
-                      strerror(e));
-        goto out;
-    }
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (err != BM_OK) {
-        unlink(tmp);
-    }
-    bm_free(tmp);
+    err = bm_file_write_atomic(path, text.ptr, text.len, 0644,
+                               BM_FILE_REPLACE, "config", em);
     bm_buf_release(&text);
     return err;
 }
@@ -1475,12 +1261,22 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
     out->lazy_block_interval_ms = ns_to_ms(cfg->lazy_block_interval_ns);
     out->max_pending_headers_and_data = cfg->max_pending_headers_and_data;
     out->scrape_interval_ms = ns_to_ms(cfg->scrape_interval_ns);
+    out->catchup_timeout_ms = ns_to_ms(cfg->catchup_timeout_ns);
     out->da_block_time_ms = ns_to_ms(cfg->da_block_time_ns);
     out->da_start_height = cfg->da_start_height;
     out->da_max_submit_attempts = (uint32_t)cfg->da_max_submit_attempts;
     out->da_request_timeout_ms = ns_to_ms(cfg->da_request_timeout_ns);
     out->da_namespace = cfg->da_namespace;
     out->da_data_namespace = cfg->da_data_namespace;
+}
+
+void bm_node_config_to_kv(const struct bm_node_config *cfg,
+                          struct bm_kv_options *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->map_size = cfg->kv_initial_map_size > SIZE_MAX
+                        ? SIZE_MAX
+                        : (size_t)cfg->kv_initial_map_size;
 }
 
 /* ---- markdown reference ---- */
@@ -1530,118 +1326,4 @@ void bm_node_config_markdown(FILE *f)
         bm_dynbuf_release(&d);
     }
     bm_node_config_release(&cfg);
-}
-
-/* ---- passphrase ---- */
-
-static enum bm_err prompt(const char *what, uint8_t *buf, size_t cap,
-                          size_t *len, struct bm_errmsg *em)
-{
-    struct termios old, quiet;
-    bool restore = false;
-    size_t n = 0;
-    enum bm_err err = BM_OK;
-
-    fprintf(stderr, "%s: ", what);
-    fflush(stderr);
-    if (tcgetattr(STDIN_FILENO, &old) == 0) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        quiet.c_lflag |= ECHONL;
-        restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
-    }
-    for (;;) {
-        char c;
-        ssize_t k = read(STDIN_FILENO, &c, 1);
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k <= 0 || c == '\n') {
-            break;
-        }
-        if (n == cap) {
-            err = bm_errf(em, BM_ETOOBIG, "passphrase: above %zu bytes",
-                          cap);
-            break;
-        }
-        buf[n++] = (uint8_t)c;
-    }
-    if (restore) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-    }
-    if (n > 0 && buf[n - 1] == '\r') {
-        n--;
-    }
-    *len = n;
-    return err;
-}
-
-enum bm_err bm_node_read_passphrase(const struct bm_node_config *cfg,
-                                    bool confirm, uint8_t *buf, size_t cap,
-                                    size_t *len, struct bm_errmsg *em)
-{
-    const char *file = cfg->signer_passphrase_file;
-    enum bm_err err;
-
-    *len = 0;
-    if (cap > BM_PASSPHRASE_MAX) {
-        cap = BM_PASSPHRASE_MAX;
-    }
-    if (file != NULL && file[0] != '\0') {
-        struct bm_buf text = {NULL, 0};
-        size_t n;
-        err = read_file(file, BM_PASSPHRASE_MAX + 2, &text, em,
-                        "passphrase file");
-        if (err != BM_OK) {
-            return err;
-        }
-        n = text.len;
-        if (n > 0 && text.ptr[n - 1] == '\n') {
-            n--;
-            if (n > 0 && text.ptr[n - 1] == '\r') {
-                n--;
-            }
-        }
-        if (n > cap) {
-            err = bm_errf(em, BM_ETOOBIG,
-                          "passphrase file '%s': above %zu bytes", file, cap);
-        } else if (n == 0) {
-            err = bm_errf(em, BM_EINVAL, "passphrase file '%s' is empty",
-                          file);
-        } else {
-            memcpy(buf, text.ptr, n);
-            *len = n;
-        }
-        if (text.ptr != NULL) {
-            sodium_memzero(text.ptr, text.len);
-        }
-        bm_buf_release(&text);
-        return err;
-    }
-    if (!isatty(STDIN_FILENO)) {
-        return bm_errf(em, BM_ENOTFOUND,
-                       "a signer passphrase is needed: pass "
-                       "--evnode.signer.passphrase_file FILE (or run in a "
-                       "terminal to be asked)");
-    }
-    err = prompt("Enter signer passphrase", buf, cap, len, em);
-    if (err == BM_OK && *len == 0) {
-        err = bm_errf(em, BM_EINVAL, "the passphrase is empty");
-    }
-    if (err == BM_OK && confirm) {
-        uint8_t *again = bm_xmalloc(cap);
-        size_t n2 = 0;
-        err = prompt("Repeat signer passphrase", again, cap, &n2, em);
-        if (err == BM_OK &&
-            (n2 != *len || sodium_memcmp(again, buf, n2) != 0)) {
-            err = bm_errf(em, BM_EINVAL, "the passphrases differ");
-        }
-        sodium_memzero(again, cap);
-        bm_free(again);
-    }
-    if (err != BM_OK) {
-        sodium_memzero(buf, cap);
-        *len = 0;
-    }
-    return err;
 }

@@ -35,6 +35,7 @@
 #include "blockv2/err.h"
 
 struct bm_errmsg;
+struct bm_kv_options;
 struct bm_manager_config;
 
 #define BM_NODE_CONFIG_DIR "config"
@@ -42,6 +43,7 @@ struct bm_manager_config;
 #define BM_NODE_CONFIG_YAML_MAX (1u << 20) /* bytes */
 #define BM_NODE_CONFIG_VALUE_MAX 4096u     /* bytes of one value */
 #define BM_NODE_CONFIG_LIST_MAX 256u       /* items of one string list */
+#define BM_NODE_CONFIG_GIVEN_WORDS 2       /* 64 table rows per word */
 
 /* A comma-separated string list: items owned, none empty. */
 struct bm_node_strlist {
@@ -109,8 +111,13 @@ struct bm_node_config {
     char *pruning_mode;
     uint64_t pruning_keep_recent;
     uint64_t pruning_interval_ns;
+    /* kv */
+    uint64_t kv_initial_map_size;
     /* top level */
     char *db_path;
+    /* Which rows a YAML file or a flag gave (bit i = row i of the table;
+     * the defaults are not "given"). See bm_node_config_given. */
+    uint64_t given[BM_NODE_CONFIG_GIVEN_WORDS];
 };
 
 enum bm_node_config_type {
@@ -126,6 +133,9 @@ enum bm_node_config_type {
 #define BM_CFG_F_NONZERO 1u  /* 0 is refused (durations, uints) */
 #define BM_CFG_F_SECRET 2u   /* redacted by `config show` */
 #define BM_CFG_F_NOWRITE 4u  /* read and settable, not in the written YAML */
+#define BM_CFG_F_DERIVED 8u  /* when not given, bm_node_config_derive
+                                computes it from other keys; the written
+                                YAML has it as a comment until given */
 
 /* One row of the table. */
 struct bm_node_config_key {
@@ -158,9 +168,9 @@ void bm_node_config_release(struct bm_node_config *cfg);
 
 /*
  * Parses text (borrowed) as the value of row k and stores it in *cfg
- * (replacing the old value). Errors: BM_ECONFIG, with "config: <key>:
- * invalid <type> '<text>'" (plus the reason) in em. *cfg is unchanged on
- * error.
+ * (replacing the old value), marking the row given. Errors: BM_ECONFIG,
+ * with "config: <key>: invalid <type> '<text>'" (plus the reason) in em.
+ * *cfg is unchanged on error.
  */
 enum bm_err bm_node_config_set(struct bm_node_config *cfg,
                                const struct bm_node_config_key *k,
@@ -202,10 +212,25 @@ enum bm_err bm_node_config_apply_flags(struct bm_node_config *cfg,
                                        int *argc, char **argv,
                                        struct bm_errmsg *em);
 
+/* True if key ("node.block_time") was given by a YAML file or a flag
+ * since the defaults were applied (false for an unknown key). */
+bool bm_node_config_given(const struct bm_node_config *cfg, const char *key);
+
+/*
+ * Fills the BM_CFG_F_DERIVED rows that were not given, from the keys they
+ * derive from (ev-node's rules):
+ *   node.readiness_max_blocks_behind = node.readiness_window_seconds
+ *       / node.block_time (whole blocks, rounded down).
+ * bm_node_config_load calls it last; callers that build a config with
+ * bm_node_config_set call it themselves.
+ */
+void bm_node_config_derive(struct bm_node_config *cfg);
+
 /*
  * defaults, then <home>/config/evnode.yaml (if home is not NULL), then the
- * flags of argv (as bm_node_config_apply_flags). *cfg is released first;
- * on error it is released again.
+ * flags of argv (as bm_node_config_apply_flags), then
+ * bm_node_config_derive. *cfg is released first; on error it is released
+ * again.
  */
 enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
                                 int *argc, char **argv,
@@ -220,8 +245,9 @@ enum bm_err bm_node_config_load(struct bm_node_config *cfg, const char *home,
 enum bm_err bm_node_config_yaml(const struct bm_node_config *cfg,
                                 bool redact, struct bm_buf *out);
 
-/* Writes bm_node_config_yaml(cfg) to path (borrowed) atomically (path.tmp,
- * fsync, rename) with mode 0644. Errors: BM_EPERM, BM_EIO, BM_ENOMEM. */
+/* Writes bm_node_config_yaml(cfg) to path (borrowed) with mode 0644 as
+ * bm_file_write_atomic does (path.tmp, fsync, rename, directory fsync).
+ * Errors: BM_EPERM, BM_EIO, BM_ENOMEM, BM_ENOTFOUND. */
 enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
                                       const char *path,
                                       struct bm_errmsg *em);
@@ -235,41 +261,18 @@ enum bm_err bm_node_config_write_yaml(const struct bm_node_config *cfg,
 void bm_node_config_to_manager(const struct bm_node_config *cfg,
                                struct bm_manager_config *out);
 
+/* Fills *out (zeroed first) with the KV executor options of cfg (kv.*);
+ * the rest keeps the KV defaults. */
+void bm_node_config_to_kv(const struct bm_node_config *cfg,
+                          struct bm_kv_options *out);
+
 /* Prints the reference table (key, flag, type, default, description) as
  * markdown. */
 void bm_node_config_markdown(FILE *f);
-
-/* ---- durations (Go syntax) ---- */
-
-/* Parses s (borrowed, NUL-terminated) as a non-negative Go duration into
- * nanoseconds. BM_EPARSE (syntax, negative) or BM_EOVERFLOW (> 2^63-1
- * ns). */
-enum bm_err bm_duration_parse(const char *s, uint64_t *ns);
-
-/* Longest bm_duration_format output, with NUL. */
-#define BM_DURATION_STR_SIZE 40
-
-/* Formats ns as Go's time.Duration.String() does ("1m30s", "250ms",
- * "1h0m0s", "0s"). */
-void bm_duration_format(uint64_t ns, char out[BM_DURATION_STR_SIZE]);
 
 /* ---- home helpers for the node commands ---- */
 
 /* home/rel, or rel itself when it is absolute. Owned result (bm_free). */
 char *bm_node_path(const char *home, const char *rel);
-
-/*
- * The signer passphrase: the contents of cfg->signer_passphrase_file (one
- * trailing "\n" or "\r\n" stripped) when set, else a prompt on the
- * terminal (stdin a tty) with echo off, asked twice when confirm. The
- * result goes into buf[0..cap) with *len; callers wipe it
- * (sodium_memzero). Errors: BM_EINVAL (empty passphrase, or the two
- * entries differ), BM_ETOOBIG (above BM_PASSPHRASE_MAX), BM_ENOTFOUND (no
- * file and no terminal: the message says to pass
- * --evnode.signer.passphrase_file), BM_EPERM, BM_EIO. Blocks.
- */
-enum bm_err bm_node_read_passphrase(const struct bm_node_config *cfg,
-                                    bool confirm, uint8_t *buf, size_t cap,
-                                    size_t *len, struct bm_errmsg *em);
 
 #endif /* BM_NODE_CONFIG_H */

@@ -27,6 +27,7 @@
 #include "blockv2/keys.h"
 #include "blockv2/types.h"
 #include "node/config.h"
+#include "node/passphrase.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
@@ -139,8 +140,8 @@ static int new_chain(const struct bm_node_config *cfg,
     int rc = 1;
 
     memset(&key, 0, sizeof(key));
-    err = bm_node_read_passphrase(cfg, true, pass, BM_PASSPHRASE_MAX, &len,
-                                  &em);
+    err = bm_passphrase_read(cfg->signer_passphrase_file, true, pass,
+                             BM_PASSPHRASE_MAX, &len, &em);
     if (err != BM_OK) {
         fprintf(stderr, "blockv2 init: %s\n", bm_errmsg_str(&em, err));
         goto out;

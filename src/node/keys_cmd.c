@@ -19,6 +19,7 @@
 #include "blockv2/keys.h"
 #include "blockv2/types.h"
 #include "node/config.h"
+#include "node/passphrase.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
@@ -91,8 +92,8 @@ static int show(const char *home, int argc, char **argv)
         struct bm_hash addr;
 
         pass = bm_xmalloc(BM_PASSPHRASE_MAX);
-        err = bm_node_read_passphrase(&cfg, false, pass, BM_PASSPHRASE_MAX,
-                                      &len, &em);
+        err = bm_passphrase_read(cfg.signer_passphrase_file, false, pass,
+                                 BM_PASSPHRASE_MAX, &len, &em);
         if (err == BM_OK) {
             err = bm_signer_file_load(signer, pass, len, &key, &em);
         }

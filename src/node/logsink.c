@@ -1,8 +1,11 @@
 /* The node's log sink, see logsink.h and docs/OPERATIONS.md "Logs". */
 #include "node/logsink.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@ struct bm_logsink {
     char *path;      /* NULL: stderr */
     int fd;
     bool installed;
+    bool trace;      /* log.trace: a stack= field on error lines */
 };
 
 enum bm_err bm_logsink_format_parse(const char *s,
@@ -392,13 +396,64 @@ static void write_all(int fd, const uint8_t *p, size_t n)
     }
 }
 
+void bm_logsink_set_trace(struct bm_logsink *s, bool on)
+{
+    s->trace = on;
+}
+
+#define TRACE_FRAMES 32
+
+/* msg followed by " stack=" and the frames of the bm_log caller and its
+ * callers, innermost first, each as <object>+0x<offset from its load
+ * address> (what `addr2line -f -e <object>` takes), comma-separated; into
+ * out[0..cap). emit_ra is the return address into bm_log_emit (which
+ * calls the sink through a pointer, so it is a real frame): frames up to
+ * and including it are left out, however many the unwinder or a
+ * sanitizer's interceptor put before it. */
+static void with_stack(char *out, size_t cap, const char *msg,
+                       const void *emit_ra)
+{
+    void *frames[TRACE_FRAMES];
+    int n = backtrace(frames, TRACE_FRAMES);
+    int first = 0;
+    size_t w;
+
+    for (int i = 0; i < n; i++) {
+        if (frames[i] == emit_ra) {
+            first = i + 1;
+            break;
+        }
+    }
+    w = (size_t)snprintf(out, cap, "%s stack=", msg);
+    for (int i = first; i < n && w < cap; i++) {
+        Dl_info info;
+        const char *obj = "?";
+        uintptr_t off = (uintptr_t)frames[i];
+
+        if (dladdr(frames[i], &info) != 0 && info.dli_fname != NULL) {
+            const char *slash = strrchr(info.dli_fname, '/');
+
+            obj = slash != NULL ? slash + 1 : info.dli_fname;
+            off -= (uintptr_t)info.dli_fbase;
+        }
+        w += (size_t)snprintf(out + w, cap - w, "%s%s+0x%" PRIxPTR,
+                              i > first ? "," : "", obj, off);
+    }
+}
+
 void bm_logsink_write(enum bm_log_level level, const char *module,
                       const char *msg, void *arg)
 {
     struct bm_logsink *s = arg;
     struct bm_dynbuf line;
     uint64_t now = bm_clock_wall_ns();
+    char traced[4096];
 
+    if (s->trace && level <= BM_LOG_ERROR) {
+        with_stack(traced, sizeof(traced), msg != NULL ? msg : "",
+                   __builtin_return_address(0));
+        msg = traced;
+    }
     bm_dynbuf_init(&line, LINE_MAX_BYTES);
     if (bm_logsink_render(&line, s->fmt, now, level, module, msg) !=
         BM_OK) {

@@ -18,6 +18,7 @@
 #ifndef BM_NODE_LOGSINK_H
 #define BM_NODE_LOGSINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "blockv2/buf.h"
@@ -55,6 +56,16 @@ enum bm_err bm_logsink_render(struct bm_dynbuf *out,
 enum bm_err bm_logsink_new(struct bm_logsink **out,
                            enum bm_logsink_format fmt, const char *path,
                            struct bm_errmsg *em);
+
+/*
+ * log.trace: when on, every error line gets a last field
+ * "stack=<object>+0x<offset>,..." with the frames that led to the
+ * bm_log_error call (innermost first; offsets are relative to each
+ * object's load address, so `addr2line -f -e build/cmd/blockv2 0x...`
+ * names the function and line). Warnings and below are unchanged. Call
+ * before bm_logsink_install.
+ */
+void bm_logsink_set_trace(struct bm_logsink *s, bool on);
 
 /* Reopens the file (after rotation); a no-op for stderr. On error the old
  * descriptor stays in use. Any thread (not from a signal handler: set a

@@ -12,7 +12,7 @@
 #include "actors/env.h"
 #include "blockv2/limiter.h"
 #include "blockv2/store.h"
-#include "node/rpc.h"
+#include "node/listen.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -590,8 +590,8 @@ enum bm_err bm_metrics_server_start(struct bm_metrics_server **out,
     }
     s = bm_xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
-    err = bm_node_listen(cfg->addr, "instrumentation.prometheus_listen_addr",
-                         &fd, &s->port, em);
+    err = bm_listen_tcp(cfg->addr, "instrumentation.prometheus_listen_addr",
+                        &fd, &s->port, em);
     if (err) {
         bm_free(s);
         return err;
@@ -599,15 +599,20 @@ enum bm_err bm_metrics_server_start(struct bm_metrics_server **out,
     s->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
         NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+        MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections != 0 ? cfg->max_connections
+                                  : BM_METRICS_DEFAULT_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (s->mhd == NULL) {
         close(fd);
         bm_free(s);
         return bm_errf(em, BM_ESYS, "metrics: cannot start the HTTP server");
     }
-    bm_log_info("metrics", "listening addr=%s port=%u", cfg->addr,
-                (unsigned)s->port);
+    bm_log_info("metrics", "listening addr=%s port=%u max_connections=%u",
+                cfg->addr, (unsigned)s->port,
+                cfg->max_connections != 0
+                    ? cfg->max_connections
+                    : BM_METRICS_DEFAULT_MAX_CONNECTIONS);
     *out = s;
     return BM_OK;
 }

@@ -26,6 +26,8 @@ struct bm_metrics_server;
 struct bm_store;
 
 #define BM_METRICS_DEFAULT_NAMESPACE "evnode"
+/* ev-node's default instrumentation.max_open_connections. */
+#define BM_METRICS_DEFAULT_MAX_CONNECTIONS 3u
 /* Longest rendered page. */
 #define BM_METRICS_MAX_PAGE ((size_t)16 << 20)
 
@@ -82,6 +84,10 @@ struct bm_metrics_config {
     /* Limiters the node owns besides the manager's (may be NULL/0). */
     struct bm_limiter *const *limiters;
     size_t n_limiters;
+    /* instrumentation.max_open_connections: most connections open at
+     * once (each has a thread); libmicrohttpd closes further ones as soon
+     * as it accepts them. 0: BM_METRICS_DEFAULT_MAX_CONNECTIONS. */
+    unsigned max_connections;
 };
 
 /*

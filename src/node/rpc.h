@@ -44,8 +44,6 @@ struct bm_rpc_server;
 /* Concurrent connections (each has a thread) and idle timeout. */
 #define BM_RPC_MAX_CONNECTIONS 64u
 #define BM_RPC_TIMEOUT_S 30u
-/* Longest address string ("host:port"). */
-#define BM_RPC_ADDR_MAX 300u
 
 /* What the server reads. Everything is borrowed and must outlive the
  * server. */
@@ -65,7 +63,8 @@ struct bm_rpc_deps {
     uint64_t block_time_ms;             /* 0: 1000 */
     bool lazy_mode;
     uint64_t lazy_block_interval_ms;    /* 0: 60000 */
-    /* node.readiness_max_blocks_behind, used as given. */
+    /* node.readiness_max_blocks_behind as loaded (given, or derived from
+     * node.readiness_window_seconds: bm_node_config_derive). */
     uint64_t readiness_max_blocks_behind;
     /* Best known network height for /health/ready; NULL: the store
      * height (no P2P yet). Called on server threads; must be
@@ -136,16 +135,5 @@ uint16_t bm_rpc_server_port(const struct bm_rpc_server *s);
 /* Stops accepting, waits for the connection threads, frees. NULL-safe.
  * May block (up to the slowest request in flight). */
 void bm_rpc_server_stop(struct bm_rpc_server *s);
-
-/* ---- shared with src/node/metrics.c ---- */
-
-/*
- * Parses "host:port" (also ":port", "[v6]:port", an optional "tcp://" or
- * "http://" prefix), binds a listening TCP socket (SO_REUSEADDR) and
- * returns its fd in *fd and the bound port in *port. `what` names the
- * setting in messages (e.g. "rpc.address"). Errors: BM_EINVAL, BM_ESYS.
- */
-enum bm_err bm_node_listen(const char *addr, const char *what, int *fd,
-                           uint16_t *port, struct bm_errmsg *em);
 
 #endif /* BM_NODE_RPC_H */

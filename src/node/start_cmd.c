@@ -38,6 +38,7 @@
 #include "node/config.h"
 #include "node/logsink.h"
 #include "node/metrics.h"
+#include "node/passphrase.h"
 #include "node/rpc.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -217,8 +218,8 @@ static int open_parts(struct node *n, bool dev)
         uint8_t pub[BM_PUBKEY_SIZE];
 
         bm_free(dir);
-        err = bm_node_read_passphrase(&n->cfg, false, pass, sizeof(pass),
-                                      &plen, &em);
+        err = bm_passphrase_read(n->cfg.signer_passphrase_file, false, pass,
+                                 sizeof(pass), &plen, &em);
         if (err == BM_OK) {
             err = bm_signer_file_load(file, pass, plen, &n->key, &em);
         }
@@ -238,6 +239,12 @@ static int open_parts(struct node *n, bool dev)
         bm_privkey_public(&n->key, pub);
         bm_address_from_pubkey(pub, &n->signer_addr);
     }
+    if (n->cfg.pruning_mode != NULL &&
+        strcmp(n->cfg.pruning_mode, "disabled") != 0) {
+        bm_log_warn("node", "pruning.pruning_mode '%s' is reserved: the "
+                    "block store keeps every block",
+                    n->cfg.pruning_mode);
+    }
     /* Store, executor, sequencer. */
     err = bm_store_open(&n->store, n->home, NULL, &em);
     if (err == BM_ELOCKED) {
@@ -252,7 +259,12 @@ static int open_parts(struct node *n, bool dev)
     }
     p = bm_node_path(n->home, "data/kv");
     mkdir(p, 0700);
-    err = bm_kv_open(&n->kv, p, NULL, &em);
+    {
+        struct bm_kv_options ko;
+
+        bm_node_config_to_kv(&n->cfg, &ko);
+        err = bm_kv_open(&n->kv, p, &ko, &em);
+    }
     bm_free(p);
     if (err != BM_OK) {
         return fail("KV executor (data/kv)", err, &em);
@@ -385,6 +397,7 @@ static int start_services(struct node *n)
         mc.chain_id = n->genesis.chain_id;
         mc.manager = n->m;
         mc.store = n->store;
+        mc.max_connections = (unsigned)n->cfg.max_open_connections;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",
@@ -556,6 +569,7 @@ int bm_cli_start(int argc, char **argv)
     }
     bm_log_set_level((enum bm_log_level)level);
     if (bm_logsink_new(&n.log, fmt, NULL, &em) == BM_OK) {
+        bm_logsink_set_trace(n.log, n.cfg.log_trace);
         bm_logsink_install(n.log);
     }
     if (open_parts(&n, dev) != 0 || start_services(&n) != 0) {

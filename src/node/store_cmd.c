@@ -8,11 +8,9 @@
 
 #include <json-c/json.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "blockv2/store.h"
@@ -20,14 +18,6 @@
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
-
-struct store_args {
-    const char *home;
-    bool has_height;
-    uint64_t height;
-    bool has_blocks;
-    uint64_t blocks;
-};
 
 static void usage(FILE *f)
 {
@@ -42,62 +32,7 @@ static void usage(FILE *f)
             "  rollback  remove the latest N blocks (stop the node first)\n");
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || s[0] < '0' || s[0] > '9') {
-        return false;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') {
-        return false;
-    }
-    *out = (uint64_t)v;
-    return true;
-}
-
-/* Returns 0, or 2 on a usage error (message printed). */
-static int parse_args(int argc, char **argv, struct store_args *a)
-{
-    for (int i = 2; i < argc; i += 2) {
-        const char *o = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-        if (strcmp(o, "--home") == 0 && v != NULL) {
-            a->home = v;
-        } else if (strcmp(o, "--height") == 0 && v != NULL) {
-            if (!parse_u64(v, &a->height)) {
-                fprintf(stderr, "blockv2 store: --height: not a number: '%s'\n",
-                        v);
-                return 2;
-            }
-            a->has_height = true;
-        } else if ((strcmp(o, "--blocks") == 0 || strcmp(o, "-n") == 0) &&
-                   v != NULL) {
-            if (!parse_u64(v, &a->blocks)) {
-                fprintf(stderr, "blockv2 store: --blocks: not a number: '%s'\n",
-                        v);
-                return 2;
-            }
-            a->has_blocks = true;
-        } else {
-            fprintf(stderr, "blockv2 store: unknown or incomplete option '%s'\n",
-                    o);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (a->home == NULL) {
-        fprintf(stderr, "blockv2 store: --home DIR is required\n");
-        return 2;
-    }
-    return 0;
-}
-
-static int open_store(const struct store_args *a, bool read_only,
+static int open_store(const struct bm_cli_home_args *a, bool read_only,
                       struct bm_store **s)
 {
     struct bm_store_options opt = {.read_only = read_only};
@@ -141,7 +76,7 @@ static json_object *hex_json(const struct bm_buf *b)
     return o;
 }
 
-static int cmd_inspect(struct bm_store *s, const struct store_args *a)
+static int cmd_inspect(struct bm_store *s, const struct bm_cli_home_args *a)
 {
     struct bm_store_blockbuf blk = {0};
     struct bm_buf st = {0};
@@ -235,7 +170,7 @@ static int cmd_check(struct bm_store *s)
     return 0;
 }
 
-static int cmd_rollback(struct bm_store *s, const struct store_args *a)
+static int cmd_rollback(struct bm_store *s, const struct bm_cli_home_args *a)
 {
     struct bm_errmsg em = {{0}};
     uint64_t h = 0;
@@ -257,7 +192,7 @@ static int cmd_rollback(struct bm_store *s, const struct store_args *a)
 
 int bm_cli_store(int argc, char **argv)
 {
-    struct store_args a = {0};
+    struct bm_cli_home_args a = {0};
     struct bm_store *s = NULL;
     const char *sub;
     int rc;
@@ -274,7 +209,8 @@ int bm_cli_store(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    rc = parse_args(argc, argv, &a);
+    rc = bm_cli_parse_home_args(argc, argv, "blockv2 store", true, usage,
+                                &a);
     if (rc != 0) {
         return rc;
     }

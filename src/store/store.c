@@ -7,7 +7,9 @@
 #include "store/store_internal.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/lmdb_err.h"
 #include "util/hex.h"
+#include "util/lmdb_map.h"
 #include "util/log.h"
 
 #include <lmdb.h>
@@ -49,8 +51,8 @@ struct bm_store {
     bool read_only;
     int lock_fd;
     char *dir;                 /* <home>/data */
-    atomic_size_t map_size;
     size_t max_map_size;
+    struct bm__lmdb_map map;   /* growth (util/lmdb_map.h) */
     pthread_mutex_t write_mu;  /* serialises writers (see store.h) */
     /* Remap locks and pooled read txns (mdb_env_set_mapsize needs no
      * active txn in the process), see RSHARDS. */
@@ -66,50 +68,10 @@ struct bm_store_iter {
 
 /* ---- errors ---- */
 
-enum bm_err bm__store_map_err(int rc)
-{
-    switch (rc) {
-    case MDB_SUCCESS:
-        return BM_OK;
-    case MDB_NOTFOUND:
-    case ENOENT:
-        return BM_ENOTFOUND;
-    case MDB_MAP_FULL:
-        return BM_EMAP_FULL;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-    case MDB_BAD_TXN:
-    case MDB_BAD_VALSIZE:
-    case MDB_BAD_DBI:
-    case MDB_INCOMPATIBLE:
-        return BM_ECORRUPT;
-    case MDB_READERS_FULL:
-        return BM_EBUSY;
-    case MDB_TXN_FULL:
-    case MDB_CURSOR_FULL:
-    case MDB_PAGE_FULL:
-        return BM_ETOOBIG;
-    case MDB_MAP_RESIZED:
-        return BM_EAGAIN;
-    case EACCES:
-    case EROFS:
-    case EPERM:
-        return BM_EREADONLY;
-    case ENOMEM:
-        return BM_ENOMEM;
-    case EINVAL:
-        return BM_EINVAL;
-    default:
-        return BM_EIO;
-    }
-}
-
 static int mdb_errf(struct bm_errmsg *em, int rc, const char *what,
                     const char *key)
 {
-    enum bm_err err = bm__store_map_err(rc);
+    enum bm_err err = bm_lmdb_err(rc);
 
     if (key != NULL) {
         return bm_errf(em, err, "%s '%s': %s", what, key, mdb_strerror(rc));
@@ -298,12 +260,13 @@ static enum bm_err make_dir(const char *home, const char *dir, bool read_only,
     return BM_OK;
 }
 
+static void remap_lock(void *arg, bool lock);
+
 static enum bm_err open_env(struct bm_store *s, size_t map_size,
                             bool no_meta_sync, struct bm_errmsg *em)
 {
     unsigned flags = MDB_NOTLS;
     MDB_txn *txn = NULL;
-    MDB_envinfo info;
     int rc;
 
     if (no_meta_sync && !s->read_only) {
@@ -346,8 +309,8 @@ static enum bm_err open_env(struct bm_store *s, size_t map_size,
     if (rc != 0) {
         return mdb_errf(em, rc, "cannot open main database", s->dir);
     }
-    mdb_env_info(s->env, &info);
-    atomic_store(&s->map_size, info.me_mapsize);
+    bm__lmdb_map_init(&s->map, s->env, s->max_map_size, "store",
+                      remap_lock, s);
     return BM_OK;
 }
 
@@ -449,7 +412,7 @@ void bm_store_close(struct bm_store *s)
 
 size_t bm_store_map_size(const struct bm_store *s)
 {
-    return atomic_load(&((struct bm_store *)s)->map_size);
+    return bm__lmdb_map_size(&s->map);
 }
 
 MDB_dbi bm__store_dbi(const struct bm_store *s)
@@ -484,6 +447,16 @@ static void remap_unlock_all(struct bm_store *s)
 {
     for (size_t i = RSHARDS; i-- > 0;) {
         pthread_rwlock_unlock(&s->shard[i].lock);
+    }
+}
+
+/* The remap lock of the growable map (util/lmdb_map.h). */
+static void remap_lock(void *arg, bool lock)
+{
+    if (lock) {
+        remap_lock_all(arg);
+    } else {
+        remap_unlock_all(arg);
     }
 }
 
@@ -912,48 +885,30 @@ void bm_store_iter_free(struct bm_store_iter *it)
 typedef enum bm_err write_fn(struct bm_store *s, MDB_txn *txn,
                              const void *arg, struct bm_errmsg *em);
 
-static enum bm_err grow(struct bm_store *s, struct bm_errmsg *em)
+struct write_call {
+    struct bm_store *s;
+    write_fn *fn;
+    const void *arg;
+};
+
+static enum bm_err write_call_run(MDB_txn *txn, void *arg,
+                                  struct bm_errmsg *em)
 {
-    size_t cur = atomic_load(&s->map_size), next;
-    int rc;
+    struct write_call *c = arg;
 
-    if (cur >= s->max_map_size) {
-        return bm_errf(em, BM_EMAP_FULL,
-                       "database map is full at %zu bytes (max_map_size)",
-                       cur);
-    }
-    if (!bm_size_mul(cur, 2, &next) || next > s->max_map_size) {
-        next = s->max_map_size;
-    }
-    remap_lock_all(s);
-    rc = mdb_env_set_mapsize(s->env, next);
-    if (rc == 0) {
-        MDB_envinfo info;
-
-        mdb_env_info(s->env, &info);
-        atomic_store(&s->map_size, info.me_mapsize);
-    }
-    remap_unlock_all(s);
-    if (rc != 0) {
-        if (rc == ENOMEM) {
-            return bm_errf(em, BM_EMAP_FULL,
-                           "database map is full at %zu bytes and cannot "
-                           "grow: %s", cur, mdb_strerror(rc));
-        }
-        return mdb_errf(em, rc, "cannot grow database map", NULL);
-    }
-    bm_log_info("store", "map grown from=%zu to=%zu", cur, next);
-    return BM_OK;
+    return c->fn(c->s, txn, c->arg, em);
 }
 
 /*
- * Runs fn in a write transaction and commits it. fn must derive everything
- * from arg and the transaction so that a retry after growing the map is
- * idempotent (the aborted attempt left nothing behind).
+ * Runs fn in a write transaction and commits it, growing the map on
+ * MDB_MAP_FULL (util/lmdb_map.h). fn must derive everything from arg and
+ * the transaction so that a retry after growing the map is idempotent (the
+ * aborted attempt left nothing behind).
  */
 static enum bm_err write_txn(struct bm_store *s, write_fn *fn, const void *arg,
                              struct bm_errmsg *em)
 {
+    struct write_call c = {s, fn, arg};
     enum bm_err err;
 
     if (s->read_only) {
@@ -961,41 +916,7 @@ static enum bm_err write_txn(struct bm_store *s, write_fn *fn, const void *arg,
                        s->dir);
     }
     pthread_mutex_lock(&s->write_mu);
-    for (;;) {
-        MDB_txn *txn = NULL;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-
-        if (rc == MDB_MAP_RESIZED) {
-            /* Another process grew the map (cannot happen under our lock,
-             * handled anyway): adopt its size. */
-            remap_lock_all(s);
-            rc = mdb_env_set_mapsize(s->env, 0);
-            remap_unlock_all(s);
-            if (rc == 0) {
-                continue;
-            }
-        }
-        if (rc != 0) {
-            err = mdb_errf(em, rc, "cannot begin write transaction", NULL);
-            break;
-        }
-        err = fn(s, txn, arg, em);
-        if (err == BM_OK) {
-            rc = mdb_txn_commit(txn);
-            if (rc != 0) {
-                err = mdb_errf(em, rc, "cannot commit", NULL);
-            }
-        } else {
-            mdb_txn_abort(txn);
-        }
-        if (err != BM_EMAP_FULL) {
-            break;
-        }
-        err = grow(s, em);
-        if (err != BM_OK) {
-            break;
-        }
-    }
+    err = bm__lmdb_map_write(&s->map, write_call_run, &c, em);
     pthread_mutex_unlock(&s->write_mu);
     return err;
 }

@@ -7,6 +7,7 @@
 #include "store/store_internal.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/lmdb_err.h"
 
 #include <lmdb.h>
 
@@ -93,7 +94,7 @@ static enum bm_err scan_keys(struct bm_store *s, MDB_txn *txn, struct scan *sc,
     int rc = mdb_cursor_open(txn, bm__store_dbi(s), &cur);
 
     if (rc != 0) {
-        return bm_errf(em, bm__store_map_err(rc), "cannot open cursor: %s",
+        return bm_errf(em, bm_lmdb_err(rc), "cannot open cursor: %s",
                        mdb_strerror(rc));
     }
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -154,7 +155,7 @@ static enum bm_err scan_keys(struct bm_store *s, MDB_txn *txn, struct scan *sc,
                   h);
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
-        err = bm_errf(em, bm__store_map_err(rc), "cannot scan store: %s",
+        err = bm_errf(em, bm_lmdb_err(rc), "cannot scan store: %s",
                       mdb_strerror(rc));
     }
 out:
@@ -173,7 +174,7 @@ static enum bm_err get_view(struct bm_store *s, MDB_txn *txn, const char *key,
         return bm_errf(em, BM_ECORRUPT, "%s: missing", key);
     }
     if (rc != 0) {
-        return bm_errf(em, bm__store_map_err(rc), "cannot read '%s': %s", key,
+        return bm_errf(em, bm_lmdb_err(rc), "cannot read '%s': %s", key,
                        mdb_strerror(rc));
     }
     return BM_OK;

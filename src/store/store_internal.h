@@ -20,9 +20,6 @@ size_t bm__store_key_height(char *buf, char kind, uint64_t height);
 /* Writes "/0/i/<64 upper-hex digits>" + NUL; returns the key length. */
 size_t bm__store_key_hash(char *buf, const struct bm_hash *h);
 
-/* Maps an LMDB or errno code to a bm_err. */
-enum bm_err bm__store_map_err(int rc);
-
 MDB_dbi bm__store_dbi(const struct bm_store *s);
 
 /* A pooled read transaction; holds the remap lock shared until _end. */

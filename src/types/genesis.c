@@ -1,6 +1,7 @@
 #include "blockv2/genesis.h"
 
 #include "keys/keyio.h"
+#include "util/file.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/rfc3339.h"
@@ -288,7 +289,7 @@ enum bm_err bm_genesis_load(struct bm_genesis *out, const char *path,
     if (path == NULL) {
         return bm_errf(em, BM_EINVAL, WHAT ": no path");
     }
-    err = bm__keyio_read_file(WHAT, path, BM_GENESIS_FILE_MAX, &raw, em);
+    err = bm_file_read(path, BM_GENESIS_FILE_MAX, WHAT, &raw, em);
     if (err == BM_OK) {
         err = bm_genesis_parse(out, raw.ptr, raw.len, path, em);
     }
@@ -310,8 +311,10 @@ enum bm_err bm_genesis_save(const struct bm_genesis *g, const char *path,
         err = bm_genesis_encode(g, &json, em);
     }
     if (err == BM_OK) {
-        err = bm__keyio_write_atomic(WHAT, path, json.ptr, json.len, 0644,
-                                     overwrite, em);
+        err = bm_file_write_atomic(path, json.ptr, json.len, 0644,
+                                   overwrite ? BM_FILE_REPLACE
+                                             : BM_FILE_NOREPLACE,
+                                   WHAT, em);
     }
     bm_buf_release(&json);
     return err;

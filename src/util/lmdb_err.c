@@ -28,28 +28,38 @@ enum bm_err bm_lmdb_err(int rc)
     /* mdb_put with MDB_NOOVERWRITE on an existing key. */
     case MDB_KEYEXIST:
         return BM_EEXIST;
-    /* Key or value larger than LMDB allows. */
+    /* The caller's key or value is larger than LMDB allows, or one
+     * operation needs more than a fixed LMDB limit (dirty pages of one
+     * txn, cursor depth, page space, named databases): the request is too
+     * big, nothing on disk is wrong. */
     case MDB_BAD_VALSIZE:
-        return BM_ETOOBIG;
-    /* A fixed-size LMDB table (readers, txn dirty pages, cursor stack,
-     * named databases) is exhausted. */
-    case MDB_READERS_FULL:
     case MDB_TXN_FULL:
     case MDB_CURSOR_FULL:
+    case MDB_PAGE_FULL:
     case MDB_DBS_FULL:
-        return BM_EFULL;
-    case ENOMEM:
-        return BM_ENOMEM;
+        return BM_ETOOBIG;
+    /* Every reader slot is taken: transient, slots free as readers end. */
+    case MDB_READERS_FULL:
+        return BM_EBUSY;
+    /* Another process grew the map: adopt its size and retry. */
+    case MDB_MAP_RESIZED:
+        return BM_EAGAIN;
+    /* The database files cannot be written by this process. */
     case EACCES:
     case EPERM:
-        return BM_EPERM;
+    case EROFS:
+        return BM_EREADONLY;
     /* The environment's lock file is held by another process. */
     case EAGAIN:
     case EBUSY:
         return BM_ELOCKED;
-    case EROFS:
-        return BM_EREADONLY;
-    /* Everything else (MDB_BAD_TXN, MDB_MAP_RESIZED, EIO, ENOSPC, ...). */
+    case ENOMEM:
+        return BM_ENOMEM;
+    /* A bad argument or call order: our own bug. */
+    case EINVAL:
+        return BM_EINVAL;
+    /* Everything else: a txn already failed (MDB_BAD_TXN), EIO, ENOSPC,
+     * ... */
     default:
         return BM_EIO;
     }

@@ -55,6 +55,7 @@ static const char *const zero_ok[] = {
     "aggregator.txs",
     "aggregator.produced",
     "sync.da_progress",
+    "sync.flush",
     "retriever.tick",
     "retriever.continue",
     "da_submitter.tick",

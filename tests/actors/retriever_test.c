@@ -146,6 +146,17 @@ static int cap_on_data(struct bm_actor_ctx *ctx, struct capture *st,
     return BM_OK;
 }
 
+BM_ACTOR_HANDLER(cap_on_flush, struct capture, struct bm_sync_flush)
+static int cap_on_flush(struct bm_actor_ctx *ctx, struct capture *st,
+                        struct bm_sync_flush *p)
+{
+    struct bm_sync_flushed out = {0};
+
+    (void)st;
+    (void)p;
+    return bm_actor_reply(ctx, BM_OK, &out, sizeof(out));
+}
+
 BM_ACTOR_HANDLER(cap_on_progress, struct capture, struct bm_sync_da_progress)
 static int cap_on_progress(struct bm_actor_ctx *ctx, struct capture *st,
                            struct bm_sync_da_progress *p)
@@ -168,6 +179,9 @@ static const struct bm_msg_kind cap_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_DA_PROGRESS] = BM_MSG_KIND("da_progress",
                                         struct bm_sync_da_progress, 0, NULL,
                                         cap_on_progress, NULL, NULL),
+    [BM_SYNC_FLUSH] = BM_MSG_KIND("flush", struct bm_sync_flush,
+                                  sizeof(struct bm_sync_flushed), NULL,
+                                  cap_on_flush, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_type = {

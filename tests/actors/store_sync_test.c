@@ -192,6 +192,8 @@ static const struct bm_msg_kind cs_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_DA_PROGRESS] =
         BM_MSG_KIND("da_progress", struct bm_sync_da_progress, 0, NULL,
                     cs_other, NULL, NULL),
+    [BM_SYNC_FLUSH] = BM_MSG_KIND("flush", struct bm_sync_da_progress, 0,
+                                  NULL, cs_other, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_sync_type = {

@@ -189,14 +189,27 @@ for port in "$P_A" "$P_B" "$P_C"; do
     "[ \$(curl -sf -m 5 http://127.0.0.1:$port/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"da_included_height\"])' 2>/dev/null || echo 0) -ge $T ]"
 done
 
-step "blockv2 status, /metrics and /health/ready"
-"$BIN" status --rpc "127.0.0.1:$P_A" | python3 -c '
+step "blockv2 status (summary and --json), /metrics and /health/ready"
+"$BIN" status --json --rpc "127.0.0.1:$P_A" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 assert s["aggregator"] is True and s["height"] >= 1
 assert any(a["name"] == "producer" for a in s["actors"])
 assert s["breakers"]["da"] == "closed"
-' || fail "status output"
+' || fail "status --json output"
+summary=$("$BIN" status --rpc "127.0.0.1:$P_A") || fail "status failed"
+echo "$summary" | sed 's/^/      /'
+grep -Eq '^chain +[^ ]+ \(aggregator\)$' <<<"$summary" || fail "status: chain"
+grep -Eq '^height +[1-9][0-9]*, last block [0-9.a-z]+ ago \(' <<<"$summary" ||
+  fail "status: height and last block age"
+grep -Eq '^DA +included [0-9]+, lag [0-9]+ blocks?' <<<"$summary" ||
+  fail "status: DA lag"
+grep -Eq '^peers +0$' <<<"$summary" || fail "status: peers"
+grep -Eq '^breakers +da closed, exec closed$' <<<"$summary" ||
+  fail "status: breakers"
+grep -Eq '^actors +[0-9]+, ' <<<"$summary" || fail "status: actors"
+"$BIN" status --rpc "127.0.0.1:$P_B" | grep -Eq '^chain +[^ ]+ \(full node\)$' ||
+  fail "status: full node summary"
 m=$(curl -sf -m 10 "http://127.0.0.1:$P_M/metrics")
 grep -q '^evnode_sequencer_height{' <<<"$m" || fail "metrics: no height"
 grep -q '^blockv2_actor_mailbox_depth{' <<<"$m" || fail "metrics: no actors"

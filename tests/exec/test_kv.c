@@ -13,65 +13,9 @@
 
 #define CHAIN "test-chain"
 #define GENESIS_NS 1700000000000000000ull
-
-struct fx {
-    char *dir;
-    char *kvdir;
-    struct bm_kv *kv;
-    struct bm_executor ex;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct bm_kv_options o = {.no_sync = true};
-    struct bm_errmsg em = {{0}};
-
-    assert_int_equal(bm_kv_open(&f->kv, f->kvdir, &o, &em), BM_OK);
-    bm_kv_executor(f->kv, &f->ex);
-}
-
-static void fx_init(struct fx *f)
-{
-    struct bm_buf root = {0};
-
-    f->dir = tmpdir_new();
-    f->kvdir = path_join(f->dir, "data/kv");
-    fx_open(f);
-    assert_int_equal(bm_executor_init_chain(&f->ex, GENESIS_NS, 1, CHAIN,
-                                            &root, NULL), BM_OK);
-    bm_buf_release(&root);
-}
-
-static void fx_done(struct fx *f)
-{
-    bm_kv_free(f->kv);
-    bm_free(f->kvdir);
-    tmpdir_free(f->dir);
-}
-
-/* Executes string txs at height on top of the current root; returns the
- * new root. */
-static struct bm_hash exec_strs(struct fx *f, uint64_t height,
-                                const char *const *s, size_t n)
-{
-    struct bm_kv_status st;
-    struct bm_exec_result r = {0};
-    struct bm_buf *txs = txs_from(s, n);
-    struct bm_errmsg em = {{0}};
-    struct bm_hash out;
-
-    bm_kv_status(f->kv, &st);
-    assert_int_equal(bm_executor_execute_txs(&f->ex, txs, n, height,
-                                             GENESIS_NS + height, st.root.b,
-                                             BM_HASH_SIZE, &r, &em),
-                     BM_OK);
-    assert_int_equal(r.state_root.len, BM_HASH_SIZE);
-    assert_int_equal(r.next_proposer.len, 0);
-    memcpy(out.b, r.state_root.ptr, BM_HASH_SIZE);
-    bm_exec_result_release(&r);
-    bm_exec_txs_free(txs, n);
-    return out;
-}
+#define KV_FX_CHAIN CHAIN
+#define KV_FX_GENESIS_NS GENESIS_NS
+#include "kv_fx.h"
 
 static void check_reason(const char *tx, size_t len, int want_err,
                          const char *want_substr)

@@ -9,6 +9,7 @@
 #include "keys/aead.h"
 #include "keys/keyio.h"
 #include "util/errmsg.h"
+#include "util/file.h"
 
 #include <sodium.h>
 
@@ -70,7 +71,7 @@ static char *read_text(const char *path)
 {
     struct bm_buf b = {0};
     char *s;
-    assert_int_equal(bm__keyio_read_file("test", path, 1 << 20, &b, NULL),
+    assert_int_equal(bm_file_read(path, 1 << 20, "test", &b, NULL),
                      BM_OK);
     s = bm_xmalloc(b.len + 1);
     memcpy(s, b.ptr, b.len);
@@ -200,7 +201,7 @@ static void tamper(const char *path, const char *field, bool flip_bit)
     struct bm_buf raw = {0}, json = {0};
     struct bm_buf *b;
 
-    assert_int_equal(bm__keyio_read_file("t", path, 1 << 16, &raw, NULL),
+    assert_int_equal(bm_file_read(path, 1 << 16, "t", &raw, NULL),
                      BM_OK);
     assert_int_equal(bm_signer_file_parse(&f, raw.ptr, raw.len, path, NULL),
                      BM_OK);
@@ -419,7 +420,7 @@ static void test_signer_go_compat(void **state)
     {
         struct bm_buf raw = {0}, out = {0};
         struct bm_signer_file f = {0};
-        assert_int_equal(bm__keyio_read_file("t", path, 4096, &raw, NULL),
+        assert_int_equal(bm_file_read(path, 4096, "t", &raw, NULL),
                          BM_OK);
         assert_int_equal(bm_signer_file_parse(&f, raw.ptr, raw.len, path,
                                               NULL),
@@ -506,7 +507,7 @@ static void test_node_key_compat_and_peer_id(void **state)
     assert_int_equal(bm_node_key_load(path, &k, &em), BM_OK);
     assert_memory_equal(k.b, want.b, sizeof(k.b));
     /* Encoding is byte-identical to Go's json.Marshal. */
-    assert_int_equal(bm__keyio_read_file("t", path, 4096, &raw, NULL), BM_OK);
+    assert_int_equal(bm_file_read(path, 4096, "t", &raw, NULL), BM_OK);
     assert_int_equal(bm_node_key_encode(&k, &out), BM_OK);
     assert_int_equal(out.len, raw.len);
     assert_memory_equal(out.ptr, raw.ptr, raw.len);
@@ -643,9 +644,9 @@ static void test_keys_oom(void **state)
     (void)state;
 
     data_path(path, sizeof(path), "signer_go_compat.json");
-    assert_int_equal(bm__keyio_read_file("t", path, 4096, &raw, NULL), BM_OK);
+    assert_int_equal(bm_file_read(path, 4096, "t", &raw, NULL), BM_OK);
     data_path(path, sizeof(path), "node_key_compat.json");
-    assert_int_equal(bm__keyio_read_file("t", path, 4096, &nk, NULL), BM_OK);
+    assert_int_equal(bm_file_read(path, 4096, "t", &nk, NULL), BM_OK);
     for (int64_t n = 1; n < 64; n++) {
         int e1, e2;
         bm_alloc_fail_after(n);

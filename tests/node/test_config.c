@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include "blockv2/manager.h"
+#include "exec/kv/kv.h"
 #include "node/config.h"
+#include "node/duration.h"
+#include "node/passphrase.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -593,6 +596,78 @@ static void test_precedence(void **state)
     assert_null(c.da_address);
 }
 
+/* node.readiness_window_seconds (ev-node's meaning): when
+ * node.readiness_max_blocks_behind is not given it is the window divided
+ * by node.block_time; a given value wins; the generated file does not pin
+ * the derived value. */
+static void test_readiness_window(void **state)
+{
+    struct bm_node_config c;
+    struct bm_errmsg em = {{0}};
+    struct bm_buf y = {NULL, 0};
+    char dir[256], path[300];
+    char *const flags[] = {
+        (char *)"--evnode.node.readiness_window_seconds=30",
+        (char *)"--evnode.node.readiness_max_blocks_behind=4"};
+    char *argv[3];
+    int argc;
+    (void)state;
+
+    snprintf(dir, sizeof(dir), "%s/rhome", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/config", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/config/evnode.yaml", dir);
+
+    /* defaults: 15 s of 1 s blocks */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(bm_node_config_load(&c, dir, NULL, NULL, &em), BM_OK);
+    assert_true(c.readiness_max_blocks_behind == 15);
+    assert_false(bm_node_config_given(&c, "node.readiness_max_blocks_behind"));
+
+    /* 4 s window of 500 ms blocks = 8 blocks; 250 ms blocks = 16 */
+    write_text(path, "node:\n  block_time: 500ms\n"
+                     "  readiness_window_seconds: 4\n");
+    assert_int_equal(bm_node_config_load(&c, dir, NULL, NULL, &em), BM_OK);
+    assert_true(c.readiness_max_blocks_behind == 8);
+    /* (loading consumes the flags of argv: refill it each time) */
+    argc = 1;
+    memcpy(argv, flags, sizeof(flags));
+    assert_int_equal(bm_node_config_load(&c, dir, &argc, argv, &em), BM_OK);
+    assert_true(c.readiness_max_blocks_behind == 60); /* 30 s / 500 ms */
+    /* whole blocks, rounded down: 4 s / 3 s = 1 */
+    write_text(path, "node:\n  block_time: 3s\n"
+                     "  readiness_window_seconds: 4\n");
+    assert_int_equal(bm_node_config_load(&c, dir, NULL, NULL, &em), BM_OK);
+    assert_true(c.readiness_max_blocks_behind == 1);
+
+    /* given (flag or YAML, even 0): used as is */
+    argc = 2;
+    memcpy(argv, flags, sizeof(flags));
+    assert_int_equal(bm_node_config_load(&c, dir, &argc, argv, &em), BM_OK);
+    assert_true(c.readiness_max_blocks_behind == 4);
+    assert_true(bm_node_config_given(&c, "node.readiness_max_blocks_behind"));
+    write_text(path, "node:\n  block_time: 500ms\n"
+                     "  readiness_window_seconds: 4\n"
+                     "  readiness_max_blocks_behind: 0\n");
+    assert_int_equal(bm_node_config_load(&c, dir, NULL, NULL, &em), BM_OK);
+    assert_true(c.readiness_max_blocks_behind == 0);
+
+    /* A generated file (as `init` writes) keeps the derived key as a
+     * comment, so a later window still applies. */
+    bm_node_config_defaults(&c);
+    assert_int_equal(bm_node_config_write_yaml(&c, path, &em), BM_OK);
+    assert_int_equal(bm_node_config_yaml(&c, false, &y), BM_OK);
+    assert_non_null(strstr((const char *)y.ptr,
+                           "\n  # readiness_max_blocks_behind: 15\n"));
+    bm_buf_release(&y);
+    argc = 1;
+    memcpy(argv, flags, sizeof(flags));
+    assert_int_equal(bm_node_config_load(&c, dir, &argc, argv, &em), BM_OK);
+    assert_true(c.readiness_max_blocks_behind == 30); /* 30 s / 1 s */
+    bm_node_config_release(&c);
+}
+
 /* ---- writing ---- */
 
 static void test_write_roundtrip(void **state)
@@ -697,6 +772,42 @@ static void test_to_manager(void **state)
     bm_node_config_release(&c);
 }
 
+/* kv.initial_map_size reaches the KV options, node.catchup_timeout the
+ * manager's config (the executor and manager tests cover what they do). */
+static void test_to_kv_and_catchup(void **state)
+{
+    struct bm_node_config c;
+    struct bm_manager_config m;
+    struct bm_kv_options ko;
+    struct bm_errmsg em = {{0}};
+    size_t unknown = 0;
+    (void)state;
+
+    cfg_init(&c);
+    bm_node_config_to_kv(&c, &ko);
+    assert_true(ko.map_size == BM_KV_DEFAULT_MAP_SIZE);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.catchup_timeout_ms == 0);
+    assert_int_equal(parse(&c, "kv:\n  initial_map_size: 1048576\n"
+                               "node:\n  catchup_timeout: 2s\n",
+                           &unknown, &em),
+                     BM_OK);
+    assert_int_equal(unknown, 0);
+    bm_node_config_to_kv(&c, &ko);
+    assert_true(ko.map_size == 1048576);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.catchup_timeout_ms == 2000);
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                "kv.initial_map_size"),
+                                        "0", &em),
+                     BM_ECONFIG);
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                "kv.initial_map_size"),
+                                        "2199023255552", &em),
+                     BM_ECONFIG);
+    bm_node_config_release(&c);
+}
+
 static void test_markdown(void **state)
 {
     char *text = NULL;
@@ -739,37 +850,37 @@ static void test_passphrase_file(void **state)
                                         path, &em),
                      BM_OK);
     write_text(path, "hunter2\n");
-    assert_int_equal(bm_node_read_passphrase(&c, true, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, true, buf,
+                                        sizeof(buf), &len, &em),
                      BM_OK);
     assert_int_equal(len, 7);
     assert_memory_equal(buf, "hunter2", 7);
     write_text(path, "two words \r\n");
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_OK);
     assert_int_equal(len, 10);
     assert_memory_equal(buf, "two words ", 10);
     write_text(path, "\n");
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_EINVAL);
     assert_non_null(strstr(em.msg, "empty"));
     write_text(path, "0123456789012345678901234567890123456789012345678901"
                      "234567890123456789");
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_ETOOBIG);
     unlink(path);
-    assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                             &len, &em),
+    assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                        sizeof(buf), &len, &em),
                      BM_ENOTFOUND);
     assert_non_null(strstr(em.msg, "pass"));
     if (!isatty(0)) {
         bm_node_config_set(&c, bm_node_config_find("signer.passphrase_file"),
                            "", &em);
-        assert_int_equal(bm_node_read_passphrase(&c, false, buf, sizeof(buf),
-                                                 &len, &em),
+        assert_int_equal(bm_passphrase_read(c.signer_passphrase_file, false, buf,
+                                            sizeof(buf), &len, &em),
                          BM_ENOTFOUND);
         assert_non_null(strstr(em.msg, "--evnode.signer.passphrase_file"));
     }
@@ -814,9 +925,11 @@ int main(void)
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_readiness_window),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_to_manager),
         cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_to_kv_and_catchup),
         cmocka_unit_test(test_passphrase_file),
         cmocka_unit_test(test_node_path),
     };

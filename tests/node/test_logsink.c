@@ -1,7 +1,9 @@
 /* Log sink: text and JSON rendering, file output, reopen, threads. */
 #include "bm_test.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +227,73 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* log.trace: error lines carry the caller's stack (object+offset frames,
+ * the first one in the function that logged); other levels do not, and
+ * nothing does with trace off. */
+static void test_trace(void **state)
+{
+    char dir[] = "/tmp/bm-logsink-XXXXXX";
+    char path[128];
+    struct bm_logsink *s = NULL;
+    struct bm_errmsg em = {{0}};
+    const char *p;
+    char *text, *line;
+    Dl_info self;
+    uintptr_t start, off;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/trace.log", dir);
+    assert_int_equal(bm_logsink_new(&s, BM_LOGSINK_TEXT, path, &em), BM_OK);
+    bm_logsink_set_trace(s, true);
+    bm_logsink_install(s);
+    bm_log_error("test", "cannot go on err=BM_EIO");
+    bm_log_warn("test", "careful n=1");
+    bm_logsink_free(s);
+    text = read_file(path);
+    line = strstr(text, " error test: cannot go on err=BM_EIO stack=");
+    assert_non_null(line);
+    /* the first frame is in this function */
+    p = strstr(line, "stack=") + 6;
+    p = strstr(p, "+0x");
+    assert_non_null(p);
+    off = (uintptr_t)strtoull(p + 3, NULL, 16);
+    assert_int_not_equal(dladdr((void *)(uintptr_t)test_trace, &self), 0);
+    start = (uintptr_t)test_trace - (uintptr_t)self.dli_fbase;
+    if (off < start || off > start + 4096) {
+        fail_msg("first frame +0x%lx is not in test_trace (+0x%lx)",
+                 (unsigned long)off, (unsigned long)start);
+    }
+    assert_non_null(strstr(text, " warn  test: careful n=1\n"));
+    assert_null(strstr(strstr(text, "careful"), "stack="));
+    bm_free(text);
+    unlink(path);
+
+    /* JSON: a "stack" member */
+    assert_int_equal(bm_logsink_new(&s, BM_LOGSINK_JSON, path, &em), BM_OK);
+    bm_logsink_set_trace(s, true);
+    bm_logsink_install(s);
+    bm_log_error("test", "cannot go on");
+    bm_logsink_free(s);
+    text = read_file(path);
+    assert_non_null(strstr(text, "\"msg\":\"cannot go on\""));
+    assert_non_null(strstr(text, "\"stack\":\""));
+    bm_free(text);
+    unlink(path);
+
+    /* off (the default): no stack */
+    assert_int_equal(bm_logsink_new(&s, BM_LOGSINK_TEXT, path, &em), BM_OK);
+    bm_logsink_install(s);
+    bm_log_error("test", "cannot go on");
+    bm_logsink_free(s);
+    text = read_file(path);
+    assert_non_null(strstr(text, " error test: cannot go on\n"));
+    assert_null(strstr(text, "stack="));
+    bm_free(text);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_threads_whole_lines(void **state)
 {
     char dir[] = "/tmp/bm-logsink-XXXXXX";
@@ -273,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_format_parse),
         cmocka_unit_test(test_file_and_reopen),
         cmocka_unit_test(test_threads_whole_lines),
+        cmocka_unit_test(test_trace),
     };
 
     return BM_TEST_RUN(tests);

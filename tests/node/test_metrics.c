@@ -7,6 +7,13 @@
 
 #include "blockv2/limiter.h"
 #include "node/metrics.h"
+#include "util/clock.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static char *render(const struct bm_metrics_snapshot *s)
 {
@@ -397,6 +404,114 @@ static void test_listener_store_only(void **state)
     at_node_close(&n, true);
 }
 
+/* ---- instrumentation.max_open_connections ---- */
+
+static int raw_connect(uint16_t port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+    assert_int_equal(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* Reads what arrives within ms into buf (NUL-terminated). Returns the
+ * bytes read, 0 on EOF, -1 if nothing arrived in time, -2 on a reset. */
+static ssize_t raw_recv(int fd, char *buf, size_t cap, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t n;
+
+    buf[0] = '\0';
+    if (poll(&p, 1, ms) <= 0) {
+        return -1;
+    }
+    n = recv(fd, buf, cap - 1, 0);
+    if (n < 0) {
+        return -2;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+static const char GET_METRICS[] =
+    "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+/* With a limit of 1, a connection that holds the only slot keeps a second
+ * one from being served (libmicrohttpd closes it at once) until the first
+ * closes; with a limit of 2 the second is served at once. (The hard-coded
+ * 16 of old served both.) */
+static void test_listener_connection_limit(void **state)
+{
+    struct at_node n;
+    struct at_opts o = {0};
+    struct bm_metrics_server *srv = NULL;
+    struct bm_metrics_config cfg = {0};
+    struct bm_errmsg em = {{0}};
+    char buf[512];
+    int hold, second;
+    ssize_t got = -1;
+
+    (void)state;
+    at_node_open(&n, &o);
+    commit_block(&n, NULL, NULL, 0, NULL);
+    cfg.addr = "127.0.0.1:0";
+    cfg.store = n.store;
+
+    cfg.max_connections = 1;
+    assert_int_equal(bm_metrics_server_start(&srv, &cfg, &em), BM_OK);
+    hold = raw_connect(bm_metrics_server_port(srv));
+    raw_send(hold, "GET /metrics HTTP/1.1\r\nHost: t\r\n"); /* unfinished */
+    bm_sleep_ms(100); /* let the server take it */
+    second = raw_connect(bm_metrics_server_port(srv));
+    raw_send(second, GET_METRICS);
+    got = raw_recv(second, buf, sizeof(buf), 700);
+    if (got > 0) {
+        fail_msg("limit 1: a second connection was served: %.60s", buf);
+    }
+    close(second);
+    close(hold);
+    /* The slot frees once the server sees the close. */
+    for (int i = 0; i < 300; i++) {
+        second = raw_connect(bm_metrics_server_port(srv));
+        raw_send(second, GET_METRICS);
+        got = raw_recv(second, buf, sizeof(buf), 30000);
+        close(second);
+        if (got > 0) {
+            break;
+        }
+        bm_sleep_ms(100);
+    }
+    assert_true(got > 0);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    bm_metrics_server_stop(srv);
+
+    cfg.max_connections = 2;
+    assert_int_equal(bm_metrics_server_start(&srv, &cfg, &em), BM_OK);
+    hold = raw_connect(bm_metrics_server_port(srv));
+    raw_send(hold, "GET /metrics HTTP/1.1\r\nHost: t\r\n");
+    bm_sleep_ms(100);
+    second = raw_connect(bm_metrics_server_port(srv));
+    raw_send(second, GET_METRICS);
+    got = raw_recv(second, buf, sizeof(buf), 30000);
+    assert_true(got > 0);
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    close(second);
+    close(hold);
+    bm_metrics_server_stop(srv);
+    at_node_close(&n, true);
+}
+
 static bool height_at_least_2(void *arg)
 {
     struct bm_manager *m = arg;
@@ -471,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_render_empty),
         cmocka_unit_test(test_docs_list_every_family),
         cmocka_unit_test(test_listener_store_only),
+        cmocka_unit_test(test_listener_connection_limit),
         cmocka_unit_test(test_listener_with_manager),
     };
 

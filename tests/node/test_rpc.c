@@ -15,6 +15,7 @@
 #include "blockv2/da.h"
 #include "blockv2/manager.h"
 #include "exec/kv/ingress.h"
+#include "node/listen.h"
 #include "node/rpc.h"
 #include "util/hex.h"
 
@@ -645,26 +646,26 @@ static void test_listen_errors(void **state)
     uint16_t port;
 
     (void)f;
-    assert_int_equal(bm_node_listen("nonsense", "rpc.address", &fd, &port,
-                                    &em),
+    assert_int_equal(bm_listen_tcp("nonsense", "rpc.address", &fd, &port,
+                                   &em),
                      BM_EINVAL);
     assert_non_null(strstr(em.msg, "rpc.address"));
-    assert_int_equal(bm_node_listen("127.0.0.1:99999", "x", &fd, &port, &em),
+    assert_int_equal(bm_listen_tcp("127.0.0.1:99999", "x", &fd, &port, &em),
                      BM_EINVAL);
-    assert_int_equal(bm_node_listen("127.0.0.1:", "x", &fd, &port, &em),
+    assert_int_equal(bm_listen_tcp("127.0.0.1:", "x", &fd, &port, &em),
                      BM_EINVAL);
     /* all interfaces; IPv6 literal (if the host has IPv6) */
-    assert_int_equal(bm_node_listen(":0", "x", &fd, &port, &em), BM_OK);
+    assert_int_equal(bm_listen_tcp(":0", "x", &fd, &port, &em), BM_OK);
     assert_true(port > 0);
     close(fd);
-    if (bm_node_listen("[::1]:0", "x", &fd, &port, &em) == BM_OK) {
+    if (bm_listen_tcp("[::1]:0", "x", &fd, &port, &em) == BM_OK) {
         assert_true(port > 0);
         close(fd);
     }
-    assert_int_equal(bm_node_listen("[::1:0", "x", &fd, &port, &em),
+    assert_int_equal(bm_listen_tcp("[::1:0", "x", &fd, &port, &em),
                      BM_EINVAL);
-    assert_int_equal(bm_node_listen("tcp://127.0.0.1:0", "x", &fd, &port,
-                                    &em),
+    assert_int_equal(bm_listen_tcp("tcp://127.0.0.1:0", "x", &fd, &port,
+                                   &em),
                      BM_OK);
     assert_true(port > 0);
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)port);

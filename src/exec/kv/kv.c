@@ -8,17 +8,18 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
-#include "util/lmdb_env.h"
-#include "util/txset.h"
+#include "exec/kv/undo.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/lmdb_env.h"
+#include "util/lmdb_map.h"
 #include "util/log.h"
+#include "util/txset.h"
 
 #define LANES 1024u
 #define VEC_BYTES (2u * LANES)
 #define DEFAULT_POOL_TXS 100000u
 #define DEFAULT_POOL_BYTES (64u << 20)
-#define DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define DEFAULT_RECENT 65536u
 
 /* meta "state" record: be64 height || be64 n_pairs || acc (LE lanes). */
@@ -43,6 +44,12 @@ struct bm_kv {
     MDB_dbi pairs;
     MDB_dbi meta;
     MDB_dbi heights;
+    MDB_dbi undo;
+    /* Map growth (util/lmdb_map.h): every write goes through it, under
+     * state_mu; read transactions hold remap_mu shared. */
+    struct bm__lmdb_map map;
+    pthread_rwlock_t remap_mu;
+    uint64_t keep_heights;
 
     /* state_mu guards the committed-state cache below and serialises
      * writers. */
@@ -213,6 +220,51 @@ enum bm_err bm_kv_check_tx(const uint8_t *tx, size_t len, size_t *key_len,
 
 /* ---- open / close ---- */
 
+/* Read transactions hold remap_mu shared, so that the map never grows
+ * under them (mdb_env_set_mapsize needs no open transaction). */
+static int rtxn_begin(struct bm_kv *kv, MDB_txn **txn)
+{
+    int rc;
+
+    pthread_rwlock_rdlock(&kv->remap_mu);
+    rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, txn);
+    if (rc != 0) {
+        *txn = NULL;
+        pthread_rwlock_unlock(&kv->remap_mu);
+    }
+    return rc;
+}
+
+static void rtxn_end(struct bm_kv *kv, MDB_txn *txn)
+{
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&kv->remap_mu);
+    }
+}
+
+static void remap_lock(void *arg, bool lock)
+{
+    struct bm_kv *kv = arg;
+
+    if (lock) {
+        pthread_rwlock_wrlock(&kv->remap_mu);
+    } else {
+        pthread_rwlock_unlock(&kv->remap_mu);
+    }
+}
+
+/* An LMDB error inside a write function: BM_EMAP_FULL (the map grows and
+ * the function runs again) or the mapped error with a message. */
+static enum bm_err put_err(struct bm_errmsg *em, int rc, const char *what)
+{
+    if (rc == MDB_MAP_FULL) {
+        return BM_EMAP_FULL;
+    }
+    return bm_errf(em, bm_lmdb_err(rc), "kv: %s: %s", what,
+                   mdb_strerror(rc));
+}
+
 static enum bm_err load_state(struct bm_kv *kv, struct bm_errmsg *em)
 {
     MDB_txn *txn = NULL;
@@ -221,7 +273,7 @@ static enum bm_err load_state(struct bm_kv *kv, struct bm_errmsg *em)
     enum bm_err err = BM_OK;
     int rc;
 
-    rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn);
+    rc = rtxn_begin(kv, &txn);
     if (rc != 0) {
         return bm_errf(em, bm_lmdb_err(rc), "kv: cannot begin txn: %s",
                        mdb_strerror(rc));
@@ -277,8 +329,25 @@ static enum bm_err load_state(struct bm_kv *kv, struct bm_errmsg *em)
     }
     kv->initialised = true;
 out:
-    mdb_txn_abort(txn);
+    rtxn_end(kv, txn);
     return err;
+}
+
+static enum bm_err open_dbs(MDB_txn *txn, void *arg, struct bm_errmsg *em)
+{
+    struct bm_kv *kv = arg;
+    int rc = mdb_dbi_open(txn, "pairs", MDB_CREATE, &kv->pairs);
+
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &kv->meta);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "heights", MDB_CREATE, &kv->heights);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "undo", MDB_CREATE, &kv->undo);
+    }
+    return rc == 0 ? BM_OK : put_err(em, rc, "cannot open databases");
 }
 
 enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
@@ -286,11 +355,11 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
                        struct bm_errmsg *em)
 {
     struct bm_kv *kv = NULL;
-    MDB_txn *txn = NULL;
-    size_t map_size = DEFAULT_MAP_SIZE;
+    pthread_rwlockattr_t ra;
+    size_t map_size = BM_KV_DEFAULT_MAP_SIZE;
+    size_t max_map_size = BM_KV_DEFAULT_MAX_MAP_SIZE;
     unsigned flags = 0;
     enum bm_err err;
-    int rc;
 
     *out = NULL;
     if (dir == NULL || dir[0] == '\0') {
@@ -301,6 +370,9 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     }
     if (opts != NULL && opts->map_size != 0) {
         map_size = opts->map_size;
+    }
+    if (opts != NULL && opts->max_map_size != 0) {
+        max_map_size = opts->max_map_size;
     }
     /* MDB_NOMETASYNC: one fsync per commit instead of two; an OS crash
      * may undo the last commit but never breaks integrity, and the last
@@ -315,6 +387,14 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     }
     pthread_mutex_init(&kv->state_mu, NULL);
     pthread_mutex_init(&kv->pool_mu, NULL);
+    pthread_rwlockattr_init(&ra);
+    /* Writer preference: a map growth must not starve behind readers. */
+    pthread_rwlockattr_setkind_np(&ra,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&kv->remap_mu, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    kv->keep_heights = opts && opts->keep_heights ? opts->keep_heights
+                                                  : BM_KV_DEFAULT_KEEP_HEIGHTS;
     kv->pool_max_txs = opts && opts->mempool_max_txs ? opts->mempool_max_txs
                                                      : DEFAULT_POOL_TXS;
     kv->pool_max_bytes = opts && opts->mempool_max_bytes
@@ -333,40 +413,28 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     if (err) {
         goto out;
     }
-    err = bm__env_open(&kv->env, dir, 4, map_size, flags, em);
+    err = bm__env_open(&kv->env, dir, 5, map_size, flags, em);
     if (err) {
         goto out;
     }
-    rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, "pairs", MDB_CREATE, &kv->pairs);
-    }
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &kv->meta);
-    }
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, "heights", MDB_CREATE, &kv->heights);
-    }
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "kv: cannot open databases in "
-                      "'%s': %s", dir, mdb_strerror(rc));
+    bm__lmdb_map_init(&kv->map, kv->env, max_map_size, "kv", remap_lock, kv);
+    err = bm__lmdb_map_write(&kv->map, open_dbs, kv, em);
+    if (err) {
         goto out;
     }
     err = load_state(kv, em);
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
-    }
     if (err) {
         bm_kv_free(kv);
         return err;
     }
     *out = kv;
     return BM_OK;
+}
+
+size_t bm_kv_map_size(const struct bm_kv *kv)
+{
+    return bm__lmdb_map_size(&kv->map);
 }
 
 static void pool_clear(struct bm_kv *kv)
@@ -396,6 +464,7 @@ void bm_kv_free(struct bm_kv *kv)
     bm_free(kv->chain_id);
     pthread_mutex_destroy(&kv->state_mu);
     pthread_mutex_destroy(&kv->pool_mu);
+    pthread_rwlock_destroy(&kv->remap_mu);
     bm_free(kv);
 }
 
@@ -536,16 +605,53 @@ static void pool_remove(struct bm_kv *kv, const struct bm_buf *txs, size_t n)
 
 static enum bm_err write_state(struct bm_kv *kv, MDB_txn *txn,
                                uint64_t height, uint64_t n_pairs,
-                               const uint16_t acc[LANES])
+                               const uint16_t acc[LANES],
+                               struct bm_errmsg *em)
 {
     uint8_t rec[STATE_REC_SIZE];
     MDB_val k = {5, (void *)"state"};
     MDB_val v = {sizeof(rec), rec};
+    int rc;
 
     bm_put_be64(rec, height);
     bm_put_be64(rec + 8, n_pairs);
     acc_bytes(acc, rec + 16);
-    return bm_lmdb_err(mdb_put(txn, kv->meta, &k, &v, 0));
+    rc = mdb_put(txn, kv->meta, &k, &v, 0);
+    return rc == 0 ? BM_OK : put_err(em, rc, "cannot write meta.state");
+}
+
+static enum bm_err write_final(struct bm_kv *kv, MDB_txn *txn,
+                               uint64_t height, struct bm_errmsg *em)
+{
+    uint8_t be[8];
+    MDB_val k = {5, (void *)"final"};
+    MDB_val v = {8, be};
+    int rc;
+
+    bm_put_be64(be, height);
+    rc = mdb_put(txn, kv->meta, &k, &v, 0);
+    return rc == 0 ? BM_OK : put_err(em, rc, "cannot write meta.final");
+}
+
+struct init_args {
+    struct bm_kv *kv;
+    const uint8_t *rec;
+    size_t rec_len;
+    uint64_t initial_height;
+};
+
+static enum bm_err init_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
+{
+    static const uint16_t zero[LANES];
+    struct init_args *a = arg;
+    MDB_val k = {7, (void *)"genesis"};
+    MDB_val v = {a->rec_len, (void *)a->rec};
+    int rc = mdb_put(txn, a->kv->meta, &k, &v, 0);
+
+    if (rc != 0) {
+        return put_err(em, rc, "init_chain: cannot write meta.genesis");
+    }
+    return write_state(a->kv, txn, a->initial_height - 1, 0, zero, em);
 }
 
 static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
@@ -555,11 +661,10 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
 {
     struct bm_kv *kv = ctx;
     struct bm_hash root;
-    MDB_txn *txn = NULL;
+    struct init_args a = {0};
     uint8_t *rec = NULL;
     size_t idlen = strlen(chain_id);
     enum bm_err err = BM_OK;
-    int rc;
 
     bm_buf_release(state_root);
     if (initial_height == 0) {
@@ -595,31 +700,15 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
     bm_put_be64(rec, initial_height);
     bm_put_be64(rec + 8, genesis_time_ns);
     memcpy(rec + GENESIS_FIXED, chain_id, idlen);
-    rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
-    if (rc == 0) {
-        MDB_val k = {7, (void *)"genesis"};
-        MDB_val v = {GENESIS_FIXED + idlen, rec};
-
-        rc = mdb_put(txn, kv->meta, &k, &v, 0);
-    }
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "init_chain: %s",
-                      mdb_strerror(rc));
+    a.kv = kv;
+    a.rec = rec;
+    a.rec_len = GENESIS_FIXED + idlen;
+    a.initial_height = initial_height;
+    err = bm__lmdb_map_write(&kv->map, init_fn, &a, em);
+    if (err != BM_OK) {
         goto out;
     }
     memset(kv->acc, 0, sizeof(kv->acc));
-    err = write_state(kv, txn, initial_height - 1, 0, kv->acc);
-    if (err) {
-        bm_errf(em, err, "init_chain: cannot write state");
-        goto out;
-    }
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "init_chain: commit: %s",
-                      mdb_strerror(rc));
-        goto out;
-    }
     kv->chain_id = bm_xstrdup(chain_id);
     kv->initial_height = initial_height;
     kv->genesis_time = genesis_time_ns;
@@ -628,9 +717,6 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
     kv->final_height = 0;
     kv->initialised = true;
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
-    }
     pthread_mutex_unlock(&kv->state_mu);
     bm_free(rec);
     if (err == BM_OK) {
@@ -711,6 +797,7 @@ static void input_digest(const struct bm_buf *txs, size_t n_txs,
     crypto_generichash_final(&st, out->b, BM_HASH_SIZE);
 }
 
+
 /* Re-execution of an already executed height: return the recorded root if
  * the inputs are identical. Caller holds state_mu. */
 static enum bm_err replay_height(struct bm_kv *kv, uint64_t height,
@@ -725,13 +812,15 @@ static enum bm_err replay_height(struct bm_kv *kv, uint64_t height,
     int rc;
 
     bm_put_be64(be, height);
-    rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn);
+    rc = rtxn_begin(kv, &txn);
     if (rc == 0) {
         rc = mdb_get(txn, kv->heights, &k, &v);
     }
     if (rc == MDB_NOTFOUND) {
         err = bm_errf(em, BM_ESTATE, "execute_txs: height %llu was executed "
-                      "but its record is gone", (unsigned long long)height);
+                      "but its record is gone (records are kept for the "
+                      "last %llu heights)", (unsigned long long)height,
+                      (unsigned long long)kv->keep_heights);
     } else if (rc != 0) {
         err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: %s",
                       mdb_strerror(rc));
@@ -746,8 +835,247 @@ static enum bm_err replay_height(struct bm_kv *kv, uint64_t height,
     } else {
         memcpy(root->b, v.mv_data, BM_HASH_SIZE);
     }
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
+    rtxn_end(kv, txn);
+    return err;
+}
+
+/* Height of a key of the heights (8 bytes) or undo (12 bytes) database. */
+static bool key_height(const MDB_val *k, size_t want, uint64_t *h)
+{
+    if (k->mv_size != want) {
+        return false;
+    }
+    *h = bm_get_be64(k->mv_data);
+    return true;
+}
+
+/* Deletes the entries of dbi (key size ksize) whose height is <= upto. */
+static enum bm_err prune_db(MDB_txn *txn, MDB_dbi dbi, size_t ksize,
+                            uint64_t upto, const char *what,
+                            struct bm_errmsg *em)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    enum bm_err err = BM_OK;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+
+    if (rc != 0) {
+        return put_err(em, rc, "prune: cannot open cursor");
+    }
+    for (;;) {
+        uint64_t h;
+
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+        if (rc != 0) {
+            err = put_err(em, rc, "prune: cannot read");
+            break;
+        }
+        if (!key_height(&k, ksize, &h)) {
+            err = bm_errf(em, BM_ECORRUPT, "kv: %s key is %zu bytes, want "
+                          "%zu", what, k.mv_size, ksize);
+            break;
+        }
+        if (h > upto) {
+            break;
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            err = put_err(em, rc, "prune: cannot delete");
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return err;
+}
+
+/* Keeps the records (heights and undo) of the last keep_heights heights
+ * up to and including `height`. */
+static enum bm_err prune(struct bm_kv *kv, MDB_txn *txn, uint64_t height,
+                         struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    if (height <= kv->keep_heights) {
+        return BM_OK;
+    }
+    err = prune_db(txn, kv->heights, 8, height - kv->keep_heights,
+                   "heights", em);
+    if (err == BM_OK) {
+        err = prune_db(txn, kv->undo, BM_KV_UNDO_KEY,
+                       height - kv->keep_heights, "undo", em);
+    }
+    return err;
+}
+
+static enum bm_err put_undo_chunk(struct bm_kv *kv, MDB_txn *txn,
+                                  uint64_t height, uint32_t chunk,
+                                  struct bm__kv_undo *u, struct bm_errmsg *em)
+{
+    uint8_t key[BM_KV_UNDO_KEY];
+    MDB_val k = {sizeof(key), key};
+    MDB_val v;
+    const uint8_t *p;
+    size_t len;
+    int rc;
+
+    bm__kv_undo_key(key, height, chunk);
+    bm__kv_undo_bytes(u, &p, &len);
+    v.mv_data = (void *)p;
+    v.mv_size = len;
+    rc = mdb_put(txn, kv->undo, &k, &v, MDB_APPEND);
+    bm__kv_undo_reset(u);
+    return rc == 0 ? BM_OK : put_err(em, rc, "cannot write the undo log");
+}
+
+/* Heap scratch of a state-root update: the accumulator copy being
+ * changed and one leaf vector (2 KiB each: not on a detached actor's
+ * stack). */
+struct scratch {
+    uint16_t *acc; /* LANES lanes */
+    uint8_t *vec;  /* VEC_BYTES */
+};
+
+static enum bm_err scratch_new(struct scratch *sc)
+{
+    sc->acc = bm_malloc(LANES * sizeof(uint16_t));
+    sc->vec = bm_malloc(VEC_BYTES);
+    if (sc->acc == NULL || sc->vec == NULL) {
+        bm_free(sc->acc);
+        bm_free(sc->vec);
+        sc->acc = NULL;
+        sc->vec = NULL;
+        return BM_ENOMEM;
+    }
+    return BM_OK;
+}
+
+static void scratch_free(struct scratch *sc)
+{
+    bm_free(sc->acc);
+    bm_free(sc->vec);
+}
+
+/* One execute_txs transaction (runs again after a map growth). */
+struct exec_args {
+    struct bm_kv *kv;
+    const struct bm_buf *txs;
+    size_t n_txs;
+    uint64_t height;
+    struct bm_hash digest;
+    struct scratch sc;
+    struct bm__kv_undo undo;
+    /* out */
+    uint64_t n_pairs;
+    struct bm_hash root;
+    size_t skipped;
+};
+
+static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
+{
+    struct exec_args *a = arg;
+    struct bm_kv *kv = a->kv;
+    uint32_t chunk = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    memcpy(a->sc.acc, kv->acc, sizeof(kv->acc));
+    a->n_pairs = kv->n_pairs;
+    a->skipped = 0;
+    bm__kv_undo_reset(&a->undo);
+    for (size_t i = 0; i < a->n_txs; i++) {
+        const uint8_t *p = a->txs[i].ptr;
+        size_t klen;
+        MDB_val k;
+        MDB_val v;
+        MDB_val old;
+
+        if (bm_kv_check_tx(p, a->txs[i].len, &klen, NULL) != BM_OK) {
+            a->skipped++; /* malformed: no effect, same on every node */
+            continue;
+        }
+        k.mv_data = (void *)p;
+        k.mv_size = klen;
+        v.mv_data = (void *)(p + klen + 1);
+        v.mv_size = a->txs[i].len - klen - 1;
+        /* One B-tree descent for a new key: NOOVERWRITE inserts, or
+         * returns the existing value in `old`. */
+        old = v;
+        rc = mdb_put(txn, kv->pairs, &k, &old, MDB_NOOVERWRITE);
+        if (rc == 0) {
+            a->n_pairs++;
+            err = bm__kv_undo_add(&a->undo, p, klen, false, NULL, 0);
+        } else if (rc == MDB_KEYEXIST) {
+            if (old.mv_size == v.mv_size &&
+                (v.mv_size == 0 ||
+                 memcmp(old.mv_data, v.mv_data, v.mv_size) == 0)) {
+                continue;
+            }
+            if (old.mv_size > BM_KV_MAX_VALUE) {
+                return bm_errf(em, BM_ECORRUPT, "kv: stored value of "
+                               "txs[%zu]'s key is %zu bytes", i,
+                               old.mv_size);
+            }
+            if (!leaf_vector(kv->aes, p, klen, old.mv_data, old.mv_size,
+                             a->sc.vec)) {
+                return bm_errf(em, BM_ECRYPTO, "execute_txs: leaf "
+                               "expansion failed");
+            }
+            acc_sub(a->sc.acc, a->sc.vec);
+            /* Copy the old value out before the put replaces it. */
+            err = bm__kv_undo_add(&a->undo, p, klen, true, old.mv_data,
+                                  old.mv_size);
+            if (err == BM_OK) {
+                rc = mdb_put(txn, kv->pairs, &k, &v, 0);
+            }
+        } else {
+            return put_err(em, rc, "execute_txs: cannot write a pair");
+        }
+        if (err != BM_OK) {
+            return bm_errf(em, err, "execute_txs: undo log: %s",
+                           bm_err_name(err));
+        }
+        if (rc != 0) {
+            return put_err(em, rc, "execute_txs: cannot write a pair");
+        }
+        if (!leaf_vector(kv->aes, p, klen, v.mv_data, v.mv_size, a->sc.vec)) {
+            return bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion "
+                           "failed");
+        }
+        acc_add(a->sc.acc, a->sc.vec);
+        if (bm__kv_undo_full(&a->undo)) {
+            err = put_undo_chunk(kv, txn, a->height, chunk++, &a->undo, em);
+            if (err != BM_OK) {
+                return err;
+            }
+        }
+    }
+    /* The last (or only, possibly empty) chunk: chunk 0 always exists. */
+    err = put_undo_chunk(kv, txn, a->height, chunk, &a->undo, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    compute_root(a->sc.acc, a->n_pairs, &a->root);
+    err = write_state(kv, txn, a->height, a->n_pairs, a->sc.acc, em);
+    if (err == BM_OK) {
+        uint8_t be[8];
+        uint8_t rec[HEIGHT_REC_SIZE];
+        MDB_val k = {8, be};
+        MDB_val v = {sizeof(rec), rec};
+
+        bm_put_be64(be, a->height);
+        memcpy(rec, a->root.b, BM_HASH_SIZE);
+        memcpy(rec + BM_HASH_SIZE, a->digest.b, BM_HASH_SIZE);
+        rc = mdb_put(txn, kv->heights, &k, &v, MDB_APPEND);
+        if (rc != 0) {
+            err = put_err(em, rc, "execute_txs: cannot write the height "
+                          "record");
+        }
+    }
+    if (err == BM_OK) {
+        err = prune(kv, txn, a->height, em);
     }
     return err;
 }
@@ -760,24 +1088,18 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
                                   struct bm_errmsg *em)
 {
     struct bm_kv *kv = ctx;
-    struct bm_hash digest;
+    struct exec_args a = {0};
     struct bm_hash root;
-    uint16_t *acc = NULL;
-    uint8_t *vec = NULL;
-    uint64_t n_pairs;
-    MDB_txn *txn = NULL;
-    size_t skipped = 0;
     enum bm_err err = BM_OK;
-    int rc;
 
     bm_exec_result_release(out);
     input_digest(txs, n_txs, height, time_ns, prev_root, prev_root_len,
-                 &digest);
-    acc = bm_malloc(sizeof(kv->acc));
-    vec = bm_malloc(VEC_BYTES);
-    if (acc == NULL || vec == NULL) {
-        bm_free(acc);
-        bm_free(vec);
+                 &a.digest);
+    a.kv = kv;
+    a.txs = txs;
+    a.n_txs = n_txs;
+    a.height = height;
+    if (scratch_new(&a.sc) != BM_OK) {
         return BM_ENOMEM;
     }
     pthread_mutex_lock(&kv->state_mu);
@@ -792,7 +1114,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
         goto out;
     }
     if (height <= kv->height) {
-        err = replay_height(kv, height, &digest, &root, em);
+        err = replay_height(kv, height, &a.digest, &root, em);
         goto out;
     }
     if (height != kv->height + 1) {
@@ -809,118 +1131,49 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
                       "%llu", prev_root_len, (unsigned long long)kv->height);
         goto out;
     }
-    memcpy(acc, kv->acc, sizeof(kv->acc));
-    n_pairs = kv->n_pairs;
-    rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: begin: %s",
-                      mdb_strerror(rc));
+    err = bm__lmdb_map_write(&kv->map, exec_fn, &a, em);
+    if (err != BM_OK) {
         goto out;
     }
-    for (size_t i = 0; i < n_txs; i++) {
-        const uint8_t *p = txs[i].ptr;
-        size_t klen;
-        MDB_val k;
-        MDB_val v;
-        MDB_val old;
-
-        if (bm_kv_check_tx(p, txs[i].len, &klen, NULL) != BM_OK) {
-            skipped++; /* malformed: no effect, same on every node */
-            continue;
-        }
-        k.mv_data = (void *)p;
-        k.mv_size = klen;
-        v.mv_data = (void *)(p + klen + 1);
-        v.mv_size = txs[i].len - klen - 1;
-        /* One B-tree descent for a new key: NOOVERWRITE inserts, or
-         * returns the existing value in `old`. */
-        old = v;
-        rc = mdb_put(txn, kv->pairs, &k, &old, MDB_NOOVERWRITE);
-        if (rc == 0) {
-            n_pairs++;
-        } else if (rc == MDB_KEYEXIST) {
-            if (old.mv_size == v.mv_size &&
-                (v.mv_size == 0 ||
-                 memcmp(old.mv_data, v.mv_data, v.mv_size) == 0)) {
-                continue;
-            }
-            if (!leaf_vector(kv->aes, p, klen, old.mv_data, old.mv_size,
-                             vec)) {
-                err = bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion "
-                              "failed");
-                goto out;
-            }
-            acc_sub(acc, vec);
-            rc = mdb_put(txn, kv->pairs, &k, &v, 0);
-        }
-        if (rc != 0) {
-            err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: txs[%zu]: %s", i,
-                          mdb_strerror(rc));
-            goto out;
-        }
-        if (!leaf_vector(kv->aes, p, klen, v.mv_data, v.mv_size, vec)) {
-            err = bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion "
-                          "failed");
-            goto out;
-        }
-        acc_add(acc, vec);
-    }
-    compute_root(acc, n_pairs, &root);
-    err = write_state(kv, txn, height, n_pairs, acc);
-    if (err == BM_OK) {
-        uint8_t be[8];
-        uint8_t rec[HEIGHT_REC_SIZE];
-        MDB_val k = {8, be};
-        MDB_val v = {sizeof(rec), rec};
-
-        bm_put_be64(be, height);
-        memcpy(rec, root.b, BM_HASH_SIZE);
-        memcpy(rec + BM_HASH_SIZE, digest.b, BM_HASH_SIZE);
-        err = bm_lmdb_err(mdb_put(txn, kv->heights, &k, &v, MDB_APPEND));
-    }
-    if (err) {
-        bm_errf(em, err, "execute_txs: cannot write height %llu",
-                (unsigned long long)height);
-        goto out;
-    }
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "execute_txs: commit: %s",
-                      mdb_strerror(rc));
-        goto out;
-    }
-    memcpy(kv->acc, acc, sizeof(kv->acc));
-    kv->n_pairs = n_pairs;
+    memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
+    kv->n_pairs = a.n_pairs;
     kv->height = height;
-    if (skipped > 0) {
+    root = a.root;
+    if (a.skipped > 0) {
         bm_log_info("kv", "skipped malformed txs height=%llu count=%zu",
-                    (unsigned long long)height, skipped);
+                    (unsigned long long)height, a.skipped);
     }
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
-    }
     pthread_mutex_unlock(&kv->state_mu);
     if (err == BM_OK && n_txs > 0) {
         pool_remove(kv, txs, n_txs);
     }
-    bm_free(vec);
-    bm_free(acc);
+    bm__kv_undo_release(&a.undo);
+    scratch_free(&a.sc);
     if (err == BM_OK) {
         err = bm_buf_set(&out->state_root, root.b, sizeof(root.b));
     }
     return err;
 }
 
+struct final_args {
+    struct bm_kv *kv;
+    uint64_t height;
+};
+
+static enum bm_err final_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
+{
+    struct final_args *a = arg;
+
+    return write_final(a->kv, txn, a->height, em);
+}
+
 static enum bm_err kv_set_final(void *ctx, uint64_t height,
                                 struct bm_errmsg *em)
 {
     struct bm_kv *kv = ctx;
-    MDB_txn *txn = NULL;
+    struct final_args a = {kv, height};
     enum bm_err err = BM_OK;
-    uint8_t be[8];
-    int rc;
 
     pthread_mutex_lock(&kv->state_mu);
     if (!kv->initialised) {
@@ -937,29 +1190,377 @@ static enum bm_err kv_set_final(void *ctx, uint64_t height,
     if (height <= kv->final_height) {
         goto out; /* idempotent */
     }
-    bm_put_be64(be, height);
-    rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
-    if (rc == 0) {
-        MDB_val k = {5, (void *)"final"};
-        MDB_val v = {8, be};
-
-        rc = mdb_put(txn, kv->meta, &k, &v, 0);
-    }
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "set_final: %s", mdb_strerror(rc));
+    err = bm__lmdb_map_write(&kv->map, final_fn, &a, em);
+    if (err != BM_OK) {
         goto out;
     }
     kv->final_height = height;
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
+    pthread_mutex_unlock(&kv->state_mu);
+    return err;
+}
+
+/* ---- rollback ---- */
+
+/* Undoes one entry: the key goes back to its value before the write (or
+ * away). a->sc.acc / a->n_pairs follow. */
+struct rb_args {
+    struct bm_kv *kv;
+    uint64_t target;
+    struct scratch sc;
+    struct bm_buf chunk; /* copy of the chunk being undone */
+    /* out */
+    uint64_t n_pairs;
+    uint64_t undone;     /* heights undone */
+};
+
+static enum bm_err undo_entry(struct rb_args *a, MDB_txn *txn, uint64_t h,
+                              const struct bm__kv_undo_ent *e,
+                              struct bm_errmsg *em)
+{
+    struct bm_kv *kv = a->kv;
+    MDB_val k = {e->klen, (void *)e->key};
+    MDB_val cur;
+    int rc = mdb_get(txn, kv->pairs, &k, &cur);
+
+    if (rc == MDB_NOTFOUND) {
+        return bm_errf(em, BM_ECORRUPT, "rollback: height %llu wrote a key "
+                       "that is not in the state", (unsigned long long)h);
+    }
+    if (rc != 0) {
+        return put_err(em, rc, "rollback: cannot read a pair");
+    }
+    if (cur.mv_size > BM_KV_MAX_VALUE) {
+        return bm_errf(em, BM_ECORRUPT, "rollback: stored value is %zu "
+                       "bytes", cur.mv_size);
+    }
+    if (!leaf_vector(kv->aes, e->key, e->klen, cur.mv_data, cur.mv_size,
+                     a->sc.vec)) {
+        return bm_errf(em, BM_ECRYPTO, "rollback: leaf expansion failed");
+    }
+    acc_sub(a->sc.acc, a->sc.vec);
+    if (e->had_old) {
+        MDB_val v = {e->vlen, (void *)e->old};
+
+        if (!leaf_vector(kv->aes, e->key, e->klen, e->old, e->vlen,
+                         a->sc.vec)) {
+            return bm_errf(em, BM_ECRYPTO, "rollback: leaf expansion "
+                           "failed");
+        }
+        acc_add(a->sc.acc, a->sc.vec);
+        rc = mdb_put(txn, kv->pairs, &k, &v, 0);
+    } else {
+        if (a->n_pairs == 0) {
+            return bm_errf(em, BM_ECORRUPT, "rollback: pair count below "
+                           "zero at height %llu", (unsigned long long)h);
+        }
+        a->n_pairs--;
+        rc = mdb_del(txn, kv->pairs, &k, NULL);
+    }
+    return rc == 0 ? BM_OK : put_err(em, rc, "rollback: cannot write a pair");
+}
+
+/* Undoes height h: its chunks last to first, each chunk's entries last to
+ * first; deletes its undo and height records. */
+static enum bm_err undo_height(struct rb_args *a, MDB_txn *txn, uint64_t h,
+                               struct bm_errmsg *em)
+{
+    struct bm_kv *kv = a->kv;
+    uint8_t key[BM_KV_UNDO_KEY];
+    uint8_t hk[8];
+    MDB_val k = {sizeof(key), key};
+    MDB_val hv = {8, hk};
+    MDB_val v;
+    uint32_t n_chunks = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    /* Count the chunks: (h, 0), (h, 1), ... are consecutive keys. */
+    for (;;) {
+        bm__kv_undo_key(key, h, n_chunks);
+        rc = mdb_get(txn, kv->undo, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+        if (rc != 0) {
+            return put_err(em, rc, "rollback: cannot read the undo log");
+        }
+        if (n_chunks == UINT32_MAX) {
+            return bm_errf(em, BM_ECORRUPT, "rollback: too many undo "
+                           "chunks at height %llu", (unsigned long long)h);
+        }
+        n_chunks++;
+    }
+    if (n_chunks == 0) {
+        return bm_errf(em, BM_ENOTFOUND, "rollback: height %llu has no undo "
+                       "record (kept for the last %llu heights)",
+                       (unsigned long long)h,
+                       (unsigned long long)kv->keep_heights);
+    }
+    for (uint32_t c = n_chunks; c-- > 0 && err == BM_OK;) {
+        struct bm__kv_undo_ent *ents = NULL;
+        size_t n = 0;
+
+        bm__kv_undo_key(key, h, c);
+        rc = mdb_get(txn, kv->undo, &k, &v);
+        if (rc != 0) {
+            return put_err(em, rc, "rollback: cannot read the undo log");
+        }
+        /* Copy: the pair writes below must not touch the bytes the
+         * entries point into. */
+        err = bm_buf_set(&a->chunk, v.mv_data, v.mv_size);
+        if (err == BM_OK) {
+            err = bm__kv_undo_parse(a->chunk.ptr, a->chunk.len, &ents, &n,
+                                    em);
+        }
+        for (size_t i = n; i-- > 0 && err == BM_OK;) {
+            err = undo_entry(a, txn, h, &ents[i], em);
+        }
+        bm_free(ents);
+        if (err == BM_OK) {
+            rc = mdb_del(txn, kv->undo, &k, NULL);
+            if (rc != 0) {
+                err = put_err(em, rc, "rollback: cannot delete the undo log");
+            }
+        }
+    }
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_put_be64(hk, h);
+    rc = mdb_del(txn, kv->heights, &hv, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return put_err(em, rc, "rollback: cannot delete a height record");
+    }
+    return BM_OK;
+}
+
+/* The root recorded for height h (the empty root below the initial
+ * height): BM_OK, BM_ENOTFOUND (pruned) or an error. */
+static enum bm_err recorded_root(struct bm_kv *kv, MDB_txn *txn, uint64_t h,
+                                 struct bm_hash *out, struct bm_errmsg *em)
+{
+    uint8_t be[8];
+    MDB_val k = {8, be};
+    MDB_val v;
+    int rc;
+
+    if (h < kv->initial_height) {
+        bm_kv_empty_root(out);
+        return BM_OK;
+    }
+    bm_put_be64(be, h);
+    rc = mdb_get(txn, kv->heights, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        return BM_ENOTFOUND;
+    }
+    if (rc != 0) {
+        return put_err(em, rc, "cannot read a height record");
+    }
+    if (v.mv_size != HEIGHT_REC_SIZE) {
+        return bm_errf(em, BM_ECORRUPT, "kv: heights[%llu] is %zu bytes",
+                       (unsigned long long)h, v.mv_size);
+    }
+    memcpy(out->b, v.mv_data, BM_HASH_SIZE);
+    return BM_OK;
+}
+
+static enum bm_err rollback_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
+{
+    struct rb_args *a = arg;
+    struct bm_kv *kv = a->kv;
+    struct bm_hash want, got;
+    enum bm_err err = BM_OK;
+
+    memcpy(a->sc.acc, kv->acc, sizeof(kv->acc));
+    a->n_pairs = kv->n_pairs;
+    a->undone = 0;
+    for (uint64_t h = kv->height; h > a->target && err == BM_OK; h--) {
+        err = undo_height(a, txn, h, em);
+        a->undone++;
+    }
+    if (err != BM_OK) {
+        return err;
+    }
+    /* The result must be the state the target height recorded. */
+    compute_root(a->sc.acc, a->n_pairs, &got);
+    err = recorded_root(kv, txn, a->target, &want, em);
+    if (err == BM_OK && memcmp(want.b, got.b, BM_HASH_SIZE) != 0) {
+        return bm_errf(em, BM_ECORRUPT, "rollback: the state root after "
+                       "undoing to height %llu differs from the one recorded "
+                       "for it", (unsigned long long)a->target);
+    }
+    if (err != BM_OK && err != BM_ENOTFOUND) {
+        return err;
+    }
+    err = write_state(kv, txn, a->target, a->n_pairs, a->sc.acc, em);
+    if (err == BM_OK && kv->final_height > a->target) {
+        err = write_final(kv, txn, a->target, em);
+    }
+    return err;
+}
+
+enum bm_err bm_kv_rollback(struct bm_kv *kv, uint64_t height,
+                           struct bm_errmsg *em)
+{
+    struct rb_args a = {0};
+    enum bm_err err = BM_OK;
+
+    a.kv = kv;
+    a.target = height;
+    if (scratch_new(&a.sc) != BM_OK) {
+        return BM_ENOMEM;
+    }
+    pthread_mutex_lock(&kv->state_mu);
+    if (!kv->initialised) {
+        err = bm_errf(em, BM_ESTATE, "rollback: init_chain has not run");
+        goto out;
+    }
+    if (height > kv->height) {
+        err = bm_errf(em, BM_EHEIGHT_MISMATCH, "rollback: height %llu is "
+                      "above the executed height %llu",
+                      (unsigned long long)height,
+                      (unsigned long long)kv->height);
+        goto out;
+    }
+    if (height + 1 < kv->initial_height) {
+        err = bm_errf(em, BM_EHEIGHT_MISMATCH, "rollback: height %llu is "
+                      "below the genesis height %llu",
+                      (unsigned long long)height,
+                      (unsigned long long)(kv->initial_height - 1));
+        goto out;
+    }
+    if (height == kv->height) {
+        goto out;
+    }
+    err = bm__lmdb_map_write(&kv->map, rollback_fn, &a, em);
+    if (err != BM_OK) {
+        goto out;
+    }
+    bm_log_info("kv", "rolled back from=%llu to=%llu heights=%llu",
+                (unsigned long long)kv->height, (unsigned long long)height,
+                (unsigned long long)a.undone);
+    memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
+    kv->n_pairs = a.n_pairs;
+    kv->height = height;
+    if (kv->final_height > height) {
+        kv->final_height = height;
+    }
+out:
+    pthread_mutex_unlock(&kv->state_mu);
+    bm_buf_release(&a.chunk);
+    scratch_free(&a.sc);
+    return err;
+}
+
+static enum bm_err reset_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
+{
+    static const uint16_t zero[LANES];
+    struct bm_kv *kv = arg;
+    MDB_val k = {5, (void *)"final"};
+    int rc = mdb_drop(txn, kv->pairs, 0);
+
+    if (rc == 0) {
+        rc = mdb_drop(txn, kv->heights, 0);
+    }
+    if (rc == 0) {
+        rc = mdb_drop(txn, kv->undo, 0);
+    }
+    if (rc == 0) {
+        rc = mdb_del(txn, kv->meta, &k, NULL);
+        rc = rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    if (rc != 0) {
+        return put_err(em, rc, "reset");
+    }
+    return write_state(kv, txn, kv->initial_height - 1, 0, zero, em);
+}
+
+enum bm_err bm_kv_reset(struct bm_kv *kv, struct bm_errmsg *em)
+{
+    enum bm_err err = BM_OK;
+    uint64_t from;
+
+    pthread_mutex_lock(&kv->state_mu);
+    if (!kv->initialised) {
+        err = bm_errf(em, BM_ESTATE, "reset: init_chain has not run");
+        goto out;
+    }
+    from = kv->height;
+    err = bm__lmdb_map_write(&kv->map, reset_fn, kv, em);
+    if (err != BM_OK) {
+        goto out;
+    }
+    memset(kv->acc, 0, sizeof(kv->acc));
+    kv->n_pairs = 0;
+    kv->height = kv->initial_height - 1;
+    kv->final_height = 0;
+    bm_log_info("kv", "reset to genesis from=%llu",
+                (unsigned long long)from);
+out:
+    pthread_mutex_unlock(&kv->state_mu);
+    return err;
+}
+
+enum bm_err bm_kv_rollback_floor(struct bm_kv *kv, uint64_t *out,
+                                 struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint64_t h = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    pthread_mutex_lock(&kv->state_mu);
+    *out = kv->height;
+    rc = rtxn_begin(kv, &txn);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, kv->undo, &cur);
+    }
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    if (rc == 0) {
+        if (!key_height(&k, BM_KV_UNDO_KEY, &h) || h == 0) {
+            err = bm_errf(em, BM_ECORRUPT, "kv: undo key is %zu bytes",
+                          k.mv_size);
+        } else if (h <= kv->height) {
+            /* Every height from h up to the tip has its record. */
+            *out = h - 1;
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        err = bm_errf(em, bm_lmdb_err(rc), "kv: %s", mdb_strerror(rc));
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    rtxn_end(kv, txn);
+    pthread_mutex_unlock(&kv->state_mu);
+    return err;
+}
+
+static enum bm_err kv_get_latest_height(void *ctx, uint64_t *height,
+                                        struct bm_errmsg *em)
+{
+    struct bm_kv *kv = ctx;
+    enum bm_err err = BM_OK;
+
+    pthread_mutex_lock(&kv->state_mu);
+    if (!kv->initialised) {
+        err = bm_errf(em, BM_ESTATE, "get_latest_height: init_chain has not "
+                      "run");
+    } else {
+        *height = kv->height;
     }
     pthread_mutex_unlock(&kv->state_mu);
     return err;
+}
+
+static enum bm_err kv_rollback(void *ctx, uint64_t height,
+                               struct bm_errmsg *em)
+{
+    return bm_kv_rollback(ctx, height, em);
 }
 
 static enum bm_err kv_get_execution_info(void *ctx, struct bm_exec_info *out,
@@ -1009,6 +1610,8 @@ static const struct bm_executor_ops kv_ops = {
     .set_final = kv_set_final,
     .get_execution_info = kv_get_execution_info,
     .filter_txs = kv_filter_txs,
+    .get_latest_height = kv_get_latest_height,
+    .rollback = kv_rollback,
 };
 
 void bm_kv_executor(struct bm_kv *kv, struct bm_executor *out)
@@ -1036,7 +1639,7 @@ enum bm_err bm_kv_get(struct bm_kv *kv, const uint8_t *key, size_t key_len,
         return bm_errf(em, BM_EINVAL, "key is %zu bytes, want 1..%u",
                        key_len, BM_KV_MAX_KEY);
     }
-    rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn);
+    rc = rtxn_begin(kv, &txn);
     if (rc != 0) {
         return bm_errf(em, bm_lmdb_err(rc), "kv get: %s", mdb_strerror(rc));
     }
@@ -1060,7 +1663,7 @@ enum bm_err bm_kv_get(struct bm_kv *kv, const uint8_t *key, size_t key_len,
                       : 0;
     }
 out:
-    mdb_txn_abort(txn);
+    rtxn_end(kv, txn);
     return err;
 }
 

@@ -12,9 +12,14 @@
  *
  * State lives in its own LMDB environment (e.g. <home>/data/kv) with named
  * databases "pairs" (key -> value), "meta" (genesis, latest height and
- * root accumulator, final height) and "heights" (height -> root and input
- * digest). See docs/EXECUTION.md for the state root and the re-execution
- * rule.
+ * root accumulator, final height), "heights" (height -> root and input
+ * digest) and "undo" (height -> what its txs overwrote, undo.h). The
+ * per-height records are kept for the last keep_heights heights only:
+ * enough to re-execute the latest heights idempotently and to roll back
+ * that far (bm_kv_rollback); deeper, bm_kv_reset and a replay from the
+ * block store. The map starts at map_size and doubles on MDB_MAP_FULL up
+ * to max_map_size (util/lmdb_map.h, shared with the block store). See
+ * docs/EXECUTION.md for the state root and the re-execution rule.
  *
  * State root: an LtHash16 lattice set hash over all pairs. Each pair
  * (k, v) becomes a 2048-byte vector: the AES-256-CTR keystream (IV 0)
@@ -48,10 +53,21 @@ struct bm_errmsg;
 #define BM_KV_MAX_VALUE 4096u
 #define BM_KV_MAX_TX (BM_KV_MAX_KEY + 1u + BM_KV_MAX_VALUE)
 
+#define BM_KV_DEFAULT_MAP_SIZE ((size_t)64 << 20)      /* 64 MiB */
+#define BM_KV_DEFAULT_MAX_MAP_SIZE ((size_t)1 << 40)  /* 1 TiB */
+#define BM_KV_DEFAULT_KEEP_HEIGHTS 1000u
+
 struct bm_kv_options {
     size_t mempool_max_txs;   /* 0: 100,000 */
     size_t mempool_max_bytes; /* 0: 64 MiB of tx bytes */
-    size_t map_size;          /* LMDB map size; 0: 1 GiB */
+    /* Initial LMDB map size; it doubles whenever a write finds it full,
+     * up to max_map_size. 0: BM_KV_DEFAULT_MAP_SIZE /
+     * BM_KV_DEFAULT_MAX_MAP_SIZE. */
+    size_t map_size;
+    size_t max_map_size;
+    /* Heights whose records (root, input digest, undo log) are kept: the
+     * rollback depth. 0: BM_KV_DEFAULT_KEEP_HEIGHTS. */
+    uint64_t keep_heights;
     /* Hashes of the last recent_txs executed mempool txs are refused by
      * bm_kv_mempool_add (BM_EEXIST "tx was executed recently"), matching
      * the sequencer's window of committed txs. 0: 65,536. */
@@ -124,6 +140,38 @@ enum bm_err bm_kv_get(struct bm_kv *kv, const uint8_t *key, size_t key_len,
 
 /* Snapshot of the committed state. Never blocks on I/O. */
 void bm_kv_status(struct bm_kv *kv, struct bm_kv_status *out);
+
+/* Current LMDB map size in bytes (grows on demand). Any thread. */
+size_t bm_kv_map_size(const struct bm_kv *kv);
+
+/*
+ * Rolls the state back to `height` (the executor's Rollback): undoes the
+ * heights above it, newest first, from their undo logs, checks that the
+ * resulting root is the one recorded for `height` (BM_ECORRUPT if not),
+ * and lowers the final height to it if needed; one transaction, so a
+ * failure changes nothing. height may be initial_height - 1 (genesis).
+ * Errors: BM_ESTATE (not initialised), BM_EHEIGHT_MISMATCH (above the
+ * executed height or below genesis), BM_ENOTFOUND (a height's undo log was
+ * pruned: see bm_kv_rollback_floor; bm_kv_reset is then the way back),
+ * BM_ECORRUPT, LMDB errors. May block (fsync). Not concurrently with
+ * execute_txs of a running node: an operator tool or start-up step.
+ */
+enum bm_err bm_kv_rollback(struct bm_kv *kv, uint64_t height,
+                           struct bm_errmsg *em);
+
+/* The lowest height bm_kv_rollback can reach now (the executed height if
+ * no undo log is kept). May block briefly (read transaction). */
+enum bm_err bm_kv_rollback_floor(struct bm_kv *kv, uint64_t *out,
+                                 struct bm_errmsg *em);
+
+/*
+ * Back to the genesis state: drops every pair and per-height record, keeps
+ * the genesis (chain id, initial height, time); the height becomes
+ * initial_height - 1 and the final height 0. The block manager's replay
+ * then re-executes every stored block. BM_ESTATE if not initialised. May
+ * block (fsync). Same concurrency rule as bm_kv_rollback.
+ */
+enum bm_err bm_kv_reset(struct bm_kv *kv, struct bm_errmsg *em);
 
 /* Root of the empty state (the genesis root). */
 void bm_kv_empty_root(struct bm_hash *out);
