@@ -153,6 +153,12 @@ struct bm_manager_params {
     const struct bm_p2p_store *data_store;
     const struct bm_broadcaster *header_broadcaster; /* NULL: none */
     const struct bm_broadcaster *data_broadcaster;
+    /* Called once when the manager stops by itself (the error
+     * bm_manager_wait returns), on an internal thread: must not block or
+     * call the manager. Lets a caller sleep instead of polling
+     * bm_manager_wait (the node wakes its signal loop). NULL: none. */
+    void (*on_fatal)(void *arg, int err);
+    void *on_fatal_arg;
 };
 
 /* Counters and gauges of the block manager (ev-node's metric names in

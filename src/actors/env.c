@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <errno.h>
 
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -133,7 +133,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     pthread_mutex_init(&env->sub_mu, NULL);
     pthread_mutex_init(&env->seen_mu, NULL);
     pthread_mutex_init(&env->fatal_mu, NULL);
-    pthread_cond_init(&env->fatal_cv, NULL);
+    bm_cond_init(&env->fatal_cv);
     atomic_init(&env->halted, false);
     atomic_init(&env->stopping, false);
     atomic_init(&env->catching_up, false);
@@ -301,18 +301,13 @@ bool bm_env_quitting(struct bm_env *env)
 int bm_env_wait_fatal(struct bm_env *env, int64_t timeout_ms,
                       struct bm_errmsg *em)
 {
-    struct timespec ts;
+    uint64_t deadline = bm_clock_deadline_ms(timeout_ms);
     int err;
 
-    if (timeout_ms >= 0) {
-        bm_clock_deadline_ms(&ts, timeout_ms);
-    }
     pthread_mutex_lock(&env->fatal_mu);
     while (env->fatal_err == BM_OK) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&env->fatal_cv, &env->fatal_mu);
-        } else if (pthread_cond_timedwait(&env->fatal_cv, &env->fatal_mu,
-                                          &ts) != 0) {
+        if (bm_cond_wait_until(&env->fatal_cv, &env->fatal_mu, deadline) ==
+            ETIMEDOUT) {
             break;
         }
     }
@@ -377,12 +372,36 @@ int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms)
     return period < min_ms ? min_ms : period;
 }
 
+enum bm_err bm_env_tick_resume(struct bm_env *env, struct bm_actor_id self,
+                               uint32_t kind, const void *payload,
+                               size_t len, int64_t min_ms,
+                               struct bm_timer_id *tick)
+{
+    int64_t period = bm_env_da_tick_ms(env, min_ms);
+    int err;
+
+    if (tick->slot != 0) {
+        return BM_OK;
+    }
+    err = bm_timer_start(env->sys, self, kind, payload, len, period, period,
+                         tick);
+    if (err != BM_OK) {
+        *tick = (struct bm_timer_id){0, 0};
+    }
+    return err;
+}
+
+void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick)
+{
+    if (tick->slot != 0) {
+        (void)bm_timer_cancel(env->sys, *tick);
+        *tick = (struct bm_timer_id){0, 0};
+    }
+}
+
 uint64_t bm_env_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return bm_clock_now_ms();
 }
 
 void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which)

@@ -146,7 +146,8 @@ struct bm_env {
      * before the actors start, cleared once by the Retriever. */
     atomic_bool catching_up;
     uint64_t catchup_start_ms; /* written before the actors start */
-    /* Test hook: called (if set) by the fatal path after recording. */
+    /* Called (if set) once by the fatal path after recording, with no
+     * lock held; the manager uses it to wake its watcher. Never blocks. */
     void (*on_fatal)(void *arg, int err);
     void *on_fatal_arg;
 };
@@ -204,6 +205,21 @@ size_t bm_env_subscribers(struct bm_env *env,
 /* Period of a DA actor's tick: a quarter of the DA block time, at least
  * min_ms (current ev-node's submitter cadence). */
 int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms);
+
+/*
+ * A DA actor's periodic tick that runs only while the actor has work, so
+ * that an idle node does not wake for it. bm_env_tick_resume arms *tick
+ * (period bm_env_da_tick_ms(env, min_ms), first after one period; kind and
+ * [payload, payload+len) as for bm_timer_start, payload borrowed) unless
+ * it is armed already; on failure *tick stays {0, 0} (the caller's next
+ * event retries) and the error is returned. bm_env_tick_pause cancels it
+ * and sets *tick to {0, 0}. Never block; the actor's own thread.
+ */
+enum bm_err bm_env_tick_resume(struct bm_env *env, struct bm_actor_id self,
+                               uint32_t kind, const void *payload,
+                               size_t len, int64_t min_ms,
+                               struct bm_timer_id *tick);
+void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick);
 
 /* Monotonic milliseconds (for backoff arithmetic). */
 uint64_t bm_env_now_ms(void);

@@ -18,15 +18,14 @@
  */
 #include "actors/sync.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/state.h"
 #include "actors/validator.h"
 #include "blockv2/validate.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -282,14 +281,6 @@ static void cache_release(struct cache *c)
 
 /* ------------------------------------------------------------ helpers */
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static uint64_t tip(const struct sync_st *st)
 {
     return st->state.last_block_height;
@@ -371,7 +362,7 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         if (attempt >= EXEC_ATTEMPTS || bm_env_halted(env)) {
             break;
         }
-        sleep_ms(EXEC_RETRY_MS);
+        bm_sleep_ms(EXEC_RETRY_MS);
     }
     atomic_fetch_add_explicit(&env->m.exec_failures, 1, memory_order_relaxed);
     bm_env_fatal(env, MOD, BM_EEXEC, "execute_txs at height %llu: %s (%s)",

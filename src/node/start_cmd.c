@@ -324,6 +324,16 @@ static int open_parts(struct node *n, bool dev)
     return 0;
 }
 
+/* The manager stopped on a fatal error: wake run_until_stopped, which
+ * sleeps in sigwait. Called once, from the manager's thread; kill(2) is
+ * all it does (SIGUSR1 is blocked in every thread and taken by sigwait). */
+static void wake_signal_loop(void *arg, int err)
+{
+    (void)arg;
+    (void)err;
+    (void)kill(getpid(), SIGUSR1);
+}
+
 static int start_services(struct node *n)
 {
     struct bm_errmsg em = {{0}};
@@ -333,6 +343,7 @@ static int start_services(struct node *n)
 
     bm_node_config_to_manager(&n->cfg, &n->mcfg);
     memset(&p, 0, sizeof(p));
+    p.on_fatal = wake_signal_loop;
     p.signer = n->has_key ? &n->key : NULL;
     p.config = &n->mcfg;
     p.genesis = &n->genesis;
@@ -426,15 +437,16 @@ static const char *rpc_url(const struct node *n, char *buf, size_t len)
     return buf;
 }
 
-/* Waits for SIGINT/SIGTERM (SIGHUP reopens logs) or a fatal error. */
+/* Waits for SIGINT/SIGTERM (SIGHUP reopens logs) or a fatal error (the
+ * manager's on_fatal sends SIGUSR1). Sleeps: no periodic wake-up. */
 static void run_until_stopped(struct node *n, const sigset_t *set)
 {
-    struct timespec ts = {0, 200 * 1000000L};
-
     for (;;) {
-        siginfo_t si;
-        int sig = sigtimedwait(set, &si, &ts);
+        int sig = 0;
 
+        if (sigwait(set, &sig) != 0) {
+            continue;
+        }
         if (sig == SIGINT || sig == SIGTERM) {
             bm_log_info("node", "signal received, stopping signal=%s",
                         sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -507,6 +519,7 @@ int bm_cli_start(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1); /* a fatal error (wake_signal_loop) */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 

@@ -12,6 +12,7 @@
 #include "util/lmdb_env.h"
 #include "util/txset.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -540,11 +541,8 @@ out:
 
 static uint64_t next_timestamp(struct bm_seq *s)
 {
-    struct timespec ts;
-    uint64_t now;
+    uint64_t now = bm_clock_wall_ns(); /* a block timestamp: wall time */
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     if (now <= s->last_ts) {
         now = s->last_ts + 1;
     }

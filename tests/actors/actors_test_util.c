@@ -18,14 +18,6 @@
 #include "util/alloc.h"
 #include "util/errmsg.h"
 
-void at_sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms)
 {
     uint64_t end = bm_env_now_ms() + (uint64_t)timeout_ms;
@@ -37,7 +29,7 @@ bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms)
         if (bm_env_now_ms() >= end) {
             return cond(arg);
         }
-        at_sleep_ms(5);
+        bm_sleep_ms(5);
     }
 }
 

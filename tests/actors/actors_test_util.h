@@ -18,6 +18,7 @@
 #include "blockv2/genesis.h"
 #include "blockv2/manager.h"
 #include "exec/kv/kv.h"
+#include "util/clock.h" /* bm_sleep_ms */
 
 struct at_node {
     char home[256];
@@ -86,7 +87,5 @@ void at_latest_state(struct at_node *n, struct bm_state *out);
 
 /* Polls cond(arg) every 5 ms for up to timeout_ms; returns its last value. */
 bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms);
-
-void at_sleep_ms(unsigned ms);
 
 #endif /* BM_TESTS_ACTORS_TEST_UTIL_H */

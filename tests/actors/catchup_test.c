@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "actors/catchup.h"
+#include "util/clock.h"
 
 static uint64_t g_p2p_height;
 
@@ -19,13 +20,6 @@ static enum bm_err p2p_height(void *ctx, uint64_t *out)
     (void)ctx;
     *out = g_p2p_height;
     return BM_OK;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
 }
 
 static void env_init(struct bm_env *e, bool agg, uint64_t timeout_ms,
@@ -87,9 +81,9 @@ static void test_p2p_wait_bounded_by_timeout(void **state)
             fail_msg("P2P wait ended after %llu ms, before the 300 ms "
                      "timeout", (unsigned long long)(bm_env_now_ms() - t0));
         }
-        sleep_ms(10);
+        bm_sleep_ms(10);
     }
-    sleep_ms(20);
+    bm_sleep_ms(20);
     assert_true(bm_catchup_try_finish(&e, 20));
     assert_false(bm_catchup_active(&e));
 }

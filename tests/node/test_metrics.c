@@ -7,6 +7,7 @@
 
 #include "blockv2/limiter.h"
 #include "node/metrics.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -471,7 +472,7 @@ static void test_listener_connection_limit(void **state)
     assert_int_equal(bm_metrics_server_start(&srv, &cfg, &em), BM_OK);
     hold = raw_connect(bm_metrics_server_port(srv));
     raw_send(hold, "GET /metrics HTTP/1.1\r\nHost: t\r\n"); /* unfinished */
-    usleep(100000); /* let the server take it */
+    bm_sleep_ms(100); /* let the server take it */
     second = raw_connect(bm_metrics_server_port(srv));
     raw_send(second, GET_METRICS);
     got = raw_recv(second, buf, sizeof(buf), 700);
@@ -489,7 +490,7 @@ static void test_listener_connection_limit(void **state)
         if (got > 0) {
             break;
         }
-        usleep(100000);
+        bm_sleep_ms(100);
     }
     assert_true(got > 0);
     assert_non_null(strstr(buf, "HTTP/1.1 200"));
@@ -499,7 +500,7 @@ static void test_listener_connection_limit(void **state)
     assert_int_equal(bm_metrics_server_start(&srv, &cfg, &em), BM_OK);
     hold = raw_connect(bm_metrics_server_port(srv));
     raw_send(hold, "GET /metrics HTTP/1.1\r\nHost: t\r\n");
-    usleep(100000);
+    bm_sleep_ms(100);
     second = raw_connect(bm_metrics_server_port(srv));
     raw_send(second, GET_METRICS);
     got = raw_recv(second, buf, sizeof(buf), 30000);

@@ -544,7 +544,7 @@ static void test_health(void **state)
     d.block_time_ms = 1;
     assert_int_equal(bm_rpc_server_start(&s2, "127.0.0.1:0", &d, NULL),
                      BM_OK);
-    at_sleep_ms(50);
+    bm_sleep_ms(50);
     http_get(bm_rpc_server_port(s2), "/health/ready", &r);
     assert_int_equal(r.status, 503);
     assert_string_equal(r.body, "UNREADY: aggregator not producing blocks "
@@ -767,7 +767,7 @@ static void test_with_manager(void **state)
             break;
         }
         http_resp_release(&r);
-        at_sleep_ms(100);
+        bm_sleep_ms(100);
     }
     assert_int_equal(r.status, 200);
     http_resp_release(&r);
