@@ -32,6 +32,7 @@ struct stream {
     uint64_t recv_owed;        /* consumed, not yet credited */
     uint64_t send_window;      /* bytes we may still send */
     struct ring tx;
+    void *user;
     struct stream *rnext;      /* ready list */
     struct stream *rprev;
 };
@@ -58,6 +59,7 @@ struct bm_yamux {
     size_t tab_cap;
     uint32_t live;
     uint32_t unaccepted;
+    size_t queued;      /* sum of the send queues */
     uint32_t next_id;
     /* ready list (round-robin of streams with something to send) */
     struct stream *rhead;
@@ -78,6 +80,7 @@ struct bm_yamux {
     uint32_t body_left;     /* Data payload bytes still to come */
     bool body_deliver;      /* payload goes to a live stream */
     bool body_done;         /* window delta applied */
+    void *ev_user;          /* user pointer of the frame's stream */
     /* session state */
     bool failed;            /* protocol error or GoAway received */
     bool going_away;        /* we queued GoAway */
@@ -486,6 +489,7 @@ static struct tomb *tomb_find(struct bm_yamux *y, uint32_t id)
 /* Removes s from every structure and frees it. */
 static void stream_end(struct bm_yamux *y, struct stream *s)
 {
+    y->queued -= s->tx.len;
     ready_remove(y, s);
     tab_del(y, s);
     y->live--;
@@ -638,6 +642,9 @@ static int stream_step(struct bm_yamux *y, const uint8_t *p, size_t n,
 {
     struct stream *s = find(y, y->f_sid);
     bool is_data = y->f_type == BM_YAMUX_DATA;
+
+    /* Captured before a step may free the stream (FIN both ways, RST). */
+    y->ev_user = s != NULL ? s->user : NULL;
 
     switch (y->step) {
     case STEP_SYN:
@@ -826,6 +833,9 @@ int bm_yamux_input(struct bm_yamux *y, const uint8_t *p, size_t n,
 
             err = stream_step(y, p + off, n - off, &k, ev);
             off += k;
+            if (ev->type != BM_YAMUX_EV_NONE) {
+                ev->user = y->ev_user;
+            }
             if (err == BM_OK && ev->type == BM_YAMUX_EV_NONE &&
                 y->step == STEP_BODY && y->body_done && y->body_left > 0 &&
                 off == n) {
@@ -895,6 +905,7 @@ size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
         off += BM_YAMUX_HEADER_SIZE;
         if (k > 0) {
             ring_take(&s->tx, buf + off, k);
+            y->queued -= k;
             s->send_window -= k;
             off += k;
         }
@@ -969,8 +980,32 @@ int bm_yamux_stream_write(struct bm_yamux *y, uint32_t sid, const uint8_t *p,
     if (err != BM_OK) {
         return err;
     }
+    y->queued += n;
     ready_update(y, s);
     return BM_OK;
+}
+
+size_t bm_yamux_queued_total(const struct bm_yamux *y)
+{
+    return y->queued;
+}
+
+int bm_yamux_stream_set_user(struct bm_yamux *y, uint32_t sid, void *user)
+{
+    struct stream *s = find(y, sid);
+
+    if (s == NULL) {
+        return BM_ENOTFOUND;
+    }
+    s->user = user;
+    return BM_OK;
+}
+
+void *bm_yamux_stream_user(const struct bm_yamux *y, uint32_t sid)
+{
+    const struct stream *s = find(y, sid);
+
+    return s != NULL ? s->user : NULL;
 }
 
 size_t bm_yamux_stream_queued(const struct bm_yamux *y, uint32_t sid)

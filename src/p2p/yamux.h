@@ -154,6 +154,8 @@ struct bm_yamux_event {
     const uint8_t *data; /* DATA: points into the input, valid until the
                           * caller's input buffer changes */
     size_t len;
+    void *user;          /* the stream's user pointer (NULL if none or the
+                          * stream is gone) */
 };
 
 /* Counters of one session (monotonic). */
@@ -231,6 +233,16 @@ int bm_yamux_stream_write(struct bm_yamux *y, uint32_t sid, const uint8_t *p,
 
 /* Bytes queued on sid and not yet output (0 if sid is not live). */
 size_t bm_yamux_stream_queued(const struct bm_yamux *y, uint32_t sid);
+
+/* Bytes queued on every stream of the session and not yet output. */
+size_t bm_yamux_queued_total(const struct bm_yamux *y);
+
+/* Attaches a caller pointer (borrowed; not owned) to sid, reported in
+ * every later event of sid. BM_ENOTFOUND if sid is not live. */
+int bm_yamux_stream_set_user(struct bm_yamux *y, uint32_t sid, void *user);
+
+/* The pointer attached to sid, or NULL. */
+void *bm_yamux_stream_user(const struct bm_yamux *y, uint32_t sid);
 
 /* The peer's remaining window for sid (0 if not live). */
 uint32_t bm_yamux_stream_send_window(const struct bm_yamux *y, uint32_t sid);
