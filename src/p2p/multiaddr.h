@@ -24,8 +24,9 @@
  *  - BM_EPARSE (text) / BM_EDECODE, BM_ETRUNCATED, BM_EVARINT (binary):
  *    malformed values, components out of order or repeated, /tcp without
  *    an address, trailing bytes, empty address;
- *  - BM_ETOOBIG: text above BM_MULTIADDR_TEXT_MAX bytes, binary above
- *    BM_MULTIADDR_BIN_MAX, or a list above its cap.
+ *  - BM_ETOOBIG: text above BM_MULTIADDR_TEXT_MAX bytes, or a list above
+ *    its cap. (Binary input needs no cap: decoding stops at the first
+ *    component out of the shape above.)
  *
  * struct bm_multiaddr is a plain value (copy it freely). Conversions to
  * and from struct sockaddr are pure (no system calls).
@@ -60,11 +61,11 @@ struct bm_errmsg;
 #define BM_MULTIADDR_STR_SIZE 128
 
 struct bm_multiaddr {
-    uint8_t family;   /* 0: no address, 4: ip4 (ip[0..4)), 6: ip6 */
-    uint8_t ip[16];   /* network byte order */
-    bool has_port;    /* a /tcp component (needs an address) */
+    uint8_t family; /* 0: no address, 4: ip4 (ip[0..4)), 6: ip6 */
+    uint8_t ip[16]; /* network byte order */
+    bool has_port;  /* a /tcp component (needs an address) */
     uint16_t port;
-    bool has_peer;    /* a /p2p component */
+    bool has_peer; /* a /p2p component */
     struct bm_peer_id peer;
 };
 
@@ -85,7 +86,7 @@ size_t bm_multiaddr_format(const struct bm_multiaddr *ma,
  * Parses the binary form p[0..n) (borrowed: an identify listenAddrs or
  * observedAddr entry) into *out. Errors: BM_EUNSUPPORTED (unknown or
  * unsupported protocol code, named when known), BM_EDECODE, BM_ETRUNCATED,
- * BM_EVARINT, BM_ETOOBIG. On error *out is untouched.
+ * BM_EVARINT. On error *out is untouched.
  */
 enum bm_err bm_multiaddr_decode(struct bm_multiaddr *out, const uint8_t *p,
                                 size_t n, struct bm_errmsg *em);

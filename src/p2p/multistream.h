@@ -91,10 +91,10 @@ struct bm_multistream {
     uint8_t n_protos;
     uint8_t role;
     uint8_t state;
-    uint8_t current;  /* initiator: proposal in flight; result when done */
+    uint8_t current; /* initiator: proposal in flight; result when done */
     uint8_t n_na;
     bool sent_header;
-    bool proposed;    /* initiator: current proposal written */
+    bool proposed; /* initiator: current proposal written */
 };
 
 /*
@@ -121,8 +121,7 @@ enum bm_err bm_multistream_init(struct bm_multistream *m,
  */
 int bm_multistream_feed(struct bm_multistream *m, const uint8_t *in,
                         size_t in_len, size_t *consumed, uint8_t *out,
-                        size_t out_cap, size_t *written,
-                        struct bm_errmsg *em);
+                        size_t out_cap, size_t *written, struct bm_errmsg *em);
 
 /* True once a protocol was agreed. */
 bool bm_multistream_done(const struct bm_multistream *m);

@@ -78,11 +78,15 @@ struct bm_errmsg;
 #define BM_NOISE_FRAME_OVERHEAD (2 + BM_NOISE_TAG_SIZE)
 #define BM_NOISE_FRAME_MAX (2 + BM_NOISE_MSG_MAX)
 
-/* The longest handshake message we write, framed (ours are <= 220). */
-#define BM_NOISE_HS_OUT_MAX 512
+/* Room for the longest handshake message we write, framed (ours are
+ * about 220 bytes; test payloads can be longer). */
+#define BM_NOISE_HS_OUT_MAX 1024
 /* The caller must be able to buffer one whole incoming handshake
  * message: BM_NOISE_FRAME_MAX bytes. */
 #define BM_NOISE_HS_IN_MAX BM_NOISE_FRAME_MAX
+
+/* Longest test payload (struct bm_noise_config.payload_override). */
+#define BM_NOISE_PAYLOAD_OVERRIDE_MAX 896
 
 /* Results of bm_noise_hs_feed() and bm_noise_open() other than errors. */
 #define BM_NOISE_AGAIN 0 /* need more input */
@@ -118,13 +122,18 @@ struct bm_noise_config {
      * ephemeral_key is for known-answer tests only. */
     const uint8_t *static_key;
     const uint8_t *ephemeral_key;
+    /* Tests only: send these bytes (borrowed, copied; at most
+     * BM_NOISE_PAYLOAD_OVERRIDE_MAX) as our payload instead of the signed
+     * one, to play a misbehaving peer. */
+    const uint8_t *payload_override;
+    size_t payload_override_len;
 };
 
 /* What the handshake proved about the remote (valid after DONE). */
 struct bm_noise_remote {
-    struct bm_peer_id peer;            /* proven peer ID */
-    uint8_t identity[BM_PUBKEY_SIZE];  /* its Ed25519 key */
-    uint8_t static_key[32];            /* its X25519 static key */
+    struct bm_peer_id peer;           /* proven peer ID */
+    uint8_t identity[BM_PUBKEY_SIZE]; /* its Ed25519 key */
+    uint8_t static_key[32];           /* its X25519 static key */
     enum bm_noise_muxer muxer;
 };
 
@@ -162,9 +171,9 @@ void bm_noise_hs_free(struct bm_noise_hs *hs);
  * segment), or a negative error (see above). After an error the handshake
  * is failed: every later call returns BM_ESTATE.
  */
-int bm_noise_hs_feed(struct bm_noise_hs *hs, const uint8_t *in,
-                     size_t in_len, size_t *consumed, uint8_t *out,
-                     size_t out_cap, size_t *written, struct bm_errmsg *em);
+int bm_noise_hs_feed(struct bm_noise_hs *hs, const uint8_t *in, size_t in_len,
+                     size_t *consumed, uint8_t *out, size_t out_cap,
+                     size_t *written, struct bm_errmsg *em);
 
 /*
  * After DONE: what the remote proved (*remote) and the transport cipher
@@ -204,8 +213,8 @@ size_t bm_noise_sealed_size(size_t n);
  * the bytes written, or the errors of bm_noise_seal (frames already
  * written stay valid and are counted in nothing: on error discard out).
  */
-int64_t bm_noise_seal_all(struct bm_noise_cipher *c, const uint8_t *p,
-                          size_t n, uint8_t *out, size_t cap);
+int64_t bm_noise_seal_all(struct bm_noise_cipher *c, const uint8_t *p, size_t n,
+                          uint8_t *out, size_t cap);
 
 /*
  * Opens the frame at the start of in[0..n). Returns BM_NOISE_AGAIN when
@@ -228,9 +237,9 @@ struct bm_noise_payload {
     size_t identity_key_len;
     const uint8_t *identity_sig; /* NULL if absent */
     size_t identity_sig_len;
-    bool has_muxers;   /* a non-empty stream_muxers list, at most 100 */
-    bool lists_yamux;  /* "/yamux/1.0.0" is in it */
-    size_t n_muxers;   /* entries seen (also when above 100) */
+    bool has_muxers;  /* a non-empty stream_muxers list, at most 100 */
+    bool lists_yamux; /* "/yamux/1.0.0" is in it */
+    size_t n_muxers;  /* entries seen (also when above 100) */
 };
 
 /*

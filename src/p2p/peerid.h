@@ -80,8 +80,8 @@ enum bm_err bm_peer_id_decode(struct bm_peer_id *out, const uint8_t *p,
  * Errors: BM_EPARSE, BM_ETOOBIG (n > BM_PEER_ID_TEXT_MAX), and those of
  * bm_peer_id_decode. On error *out is untouched.
  */
-enum bm_err bm_peer_id_parse(struct bm_peer_id *out, const char *s,
-                             size_t n, struct bm_errmsg *em);
+enum bm_err bm_peer_id_parse(struct bm_peer_id *out, const char *s, size_t n,
+                             struct bm_errmsg *em);
 
 /* Base58btc text ("12D3KooW...", 52 characters) and a NUL into out. */
 void bm_peer_id_format(const struct bm_peer_id *id,

@@ -54,13 +54,19 @@ size_t bm_varint_put(uint64_t v, uint8_t *out);
 int bm_varint_get(const uint8_t *p, size_t n, uint64_t *v);
 
 /*
+ * Decodes a protobuf varint (inside protobuf messages, where Go's
+ * protowire accepts non-minimal encodings): at most 10 bytes, value up to
+ * 2^64 - 1. Returns the bytes taken, 0 when incomplete, BM_EVARINT.
+ */
+int bm_varint_get_pb(const uint8_t *p, size_t n, uint64_t *v);
+
+/*
  * Reads the length prefix of a frame at the start of p[0..n) (borrowed).
  * Returns the prefix size (> 0) with the body length in *len;
  * 0 when the prefix is incomplete; BM_EVARINT; BM_ETOOBIG when the body
  * length exceeds max (known from the prefix alone).
  */
-int bm_varint_frame_header(const uint8_t *p, size_t n, size_t max,
-                           size_t *len);
+int bm_varint_frame_header(const uint8_t *p, size_t n, size_t max, size_t *len);
 
 /*
  * Finds one whole frame at the start of p[0..n) (borrowed).
