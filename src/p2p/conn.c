@@ -360,6 +360,7 @@ static void open_session(struct bm__p2p_conn *c)
     yc.max_stream_queue = h->cfg.max_peer_queue;
     yc.keepalive_ms = h->cfg.keepalive_ms;
     yc.keepalive_timeout_ms = h->cfg.keepalive_timeout_ms;
+    yc.max_control = BM__P2P_MAX_CONTROL;
     if (bm_yamux_new(&c->mux, &yc) != BM_OK) {
         bm__p2p_conn_fail(c, BM_P2P_HS_IO, BM_ENOMEM);
         return;
@@ -597,6 +598,14 @@ static void conn_read(struct bm__p2p_conn *c)
         c->bytes_in += (uint64_t)n;
         BM__P2P_ADD(c->h, bytes_in, (uint64_t)n);
         process(c);
+        if (c->state == BM__CS_OPEN &&
+            bm_yamux_control_pending(c->mux) > BM__P2P_CONTROL_PAUSE) {
+            /* Answers pile up (a SYN or ping flood): write them before
+             * reading more. A peer that never reads them ends up over
+             * BM__P2P_MAX_CONTROL: a yamux error, counted. */
+            bm__p2p_conn_flush(c);
+            return;
+        }
         if ((size_t)n < room) {
             return; /* the socket is drained */
         }

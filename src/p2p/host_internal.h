@@ -29,6 +29,11 @@
 #define BM__P2P_MAX_LISTENERS 8u
 #define BM__P2P_CMD_MAX 65536u
 #define BM__P2P_CMD_BYTES_MAX ((size_t)256 << 20)
+/* yamux control frames a session may queue (a read of rbuf makes at most
+ * BM__P2P_RBUF / 12 of them), and the backlog above which the connection
+ * stops reading until they are written. */
+#define BM__P2P_MAX_CONTROL 65536u
+#define BM__P2P_CONTROL_PAUSE 1024u
 
 /* What an epoll event points to. */
 enum bm__p2p_io_kind {

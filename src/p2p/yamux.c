@@ -861,6 +861,11 @@ bool bm_yamux_has_output(const struct bm_yamux *y)
     return y->ctl_len > 0 || y->rhead != NULL;
 }
 
+size_t bm_yamux_control_pending(const struct bm_yamux *y)
+{
+    return y->ctl_len;
+}
+
 size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
 {
     size_t off = 0;

@@ -209,6 +209,10 @@ size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap);
 /* True if bm_yamux_output would write something now. */
 bool bm_yamux_has_output(const struct bm_yamux *y);
 
+/* Control frames queued and not yet output (the caller may stop reading
+ * while many are waiting, so a flood meets backpressure first). */
+size_t bm_yamux_control_pending(const struct bm_yamux *y);
+
 /*
  * Opens a stream: allocates the next ID of our parity into *sid and queues
  * WindowUpdate(SYN). Errors: BM_EFULL (max_streams), BM_ECLOSED (session
