@@ -685,3 +685,40 @@ export async function pingHandler (s) {
   }
   s.fin()
 }
+
+// ------------------------------------------------------------ sessions
+
+export function hostPort (addr) {
+  const m = /^\/ip4\/([\d.]+)\/tcp\/(\d+)/.exec(addr)
+  if (m == null) throw new Error(`not an /ip4/.../tcp/... address: ${addr}`)
+  return [m[1], Number(m[2])]
+}
+
+// Dials addr (/ip4/.../tcp/.../p2p/ID) the way go-libp2p does: multistream
+// /noise, Noise XX with the muxer list, then a yamux client session that
+// serves identify and ping. opts as secureOutbound, plus serve (protocol ->
+// handler) and answerPings.
+export async function goDial (addr, identity, opts = {}) {
+  const [host, port] = hostPort(addr)
+  const expectPeerId = /\/p2p\/([^/]+)$/.exec(addr)?.[1]
+  const conn = await RawConn.dial(host, port)
+  try {
+    const { sc, remote, trace } = await secureOutbound(conn, identity, { expectPeerId, ...opts })
+    // raw: the caller runs whatever comes between Noise and yamux itself and
+    // then calls startYamux.
+    const startYamux = () => new YamuxSession(sc, { client: true, serve: opts.serve ?? goServes(identity), answerPings: opts.answerPings }).start()
+    const ys = opts.raw ? null : startYamux()
+    return { conn, sc, ys, remote, trace, startYamux }
+  } catch (err) {
+    conn.destroy()
+    throw err
+  }
+}
+
+// What a go-libp2p host answers on an inbound stream here.
+export function goServes (identity) {
+  return {
+    [ID_PROTO]: identifyHandler(identity, [ID_PROTO, PING_PROTO]),
+    [PING_PROTO]: pingHandler
+  }
+}
