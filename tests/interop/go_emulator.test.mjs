@@ -11,7 +11,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { ControlPeer, seedHex } from './lib/control.mjs'
 import {
-  goDial, identityFromSeed, identifyHandler, msLine, readMsLine, decodeIdentify, hostPort, RawConn,
+  goDial, goAccept, RawListener, identityFromSeed, identifyHandler, msLine, readMsLine, decodeIdentify, hostPort, RawConn,
   yframe, ydata, describeFrame, MS_HEADER, ID_PROTO, PING_PROTO, YAMUX,
   T_WINDOW, T_PING, T_GOAWAY, F_SYN, F_ACK, F_FIN, F_RST
 } from './lib/wire.mjs'
@@ -206,6 +206,35 @@ describe(`Go emulator -> ${XN} (spec §12.3)`, { timeout: 120_000 }, () => {
     t.diagnostic(`closed ${Date.now() - t0} ms after the GoAway; frames after it: ${s.ys.frames.filter(f => f.t >= t0).map(describeFrame).join(', ') || 'none'}`)
     await until(`${XN} forgets the emulator`, async () => !(await X.ok('peers')).peers.includes(emu.peerId))
     s.conn.destroy()
+  })
+
+  test(`R10 (${XN} dialled us): GoAway 0x1005 closes the connection`, async (t) => {
+    const l = new RawListener()
+    const port = await l.listen()
+    try {
+      const dialP = X.request('dial', { addr: `/ip4/127.0.0.1/tcp/${port}/p2p/${emu.peerId}` })
+      const s = await goAccept(l, emu)
+      open.push(s.conn)
+      assert.equal(s.remote.peerId, X.id)
+      const d = await dialP
+      assert.equal(d.ok, true, `dial: ${JSON.stringify(d)}`)
+      assert.equal(d.peer_id, emu.peerId)
+      await assertUp(s, 13)
+      s.sc.write(yframe(T_GOAWAY, 0, 0, 0x1005))
+      const t0 = Date.now()
+      try {
+        await s.conn.q.waitEnd(STRICT ? 5000 : 1500)
+      } catch (err) {
+        if (STRICT) throw err
+        t.diagnostic(`js keeps the connection after GoAway: ${err.message}`)
+        s.conn.destroy()
+        return
+      }
+      t.diagnostic(`closed ${Date.now() - t0} ms after the GoAway`)
+      await until(`${XN} forgets the emulator`, async () => !(await X.ok('peers')).peers.includes(emu.peerId))
+    } finally {
+      l.close()
+    }
   })
 
   test(`R11: na to a protocol ${XN} opens: RST 0x1001 on that stream, connection kept`, async (t) => {

@@ -722,3 +722,18 @@ export function goServes (identity) {
     [PING_PROTO]: pingHandler
   }
 }
+
+// Accepts one connection on listener and answers it the way go-libp2p does
+// when dialled: multistream (na to all but /noise), Noise as responder,
+// then a yamux server session (even stream IDs).
+export async function goAccept (listener, identity, opts = {}) {
+  const conn = await listener.accept(opts.acceptTimeoutMs ?? 10_000)
+  try {
+    const { sc, remote } = await secureInbound(conn, identity, opts)
+    const ys = new YamuxSession(sc, { client: false, serve: opts.serve ?? goServes(identity), answerPings: opts.answerPings }).start()
+    return { conn, sc, ys, remote }
+  } catch (err) {
+    conn.destroy()
+    throw err
+  }
+}
