@@ -887,6 +887,22 @@ static void test_transport_bad_frames(void **state)
     assert_true(rx.failed);
     assert_int_equal(bm_noise_seal(&rx, back, 1, two, sizeof(two)), BM_ESTATE);
 
+    /* The largest frame a peer can announce (65535), full of garbage:
+     * need more until all 65537 bytes are there, then BM_EAUTH. */
+    {
+        static uint8_t big[BM_NOISE_FRAME_MAX], plain_big[BM_NOISE_MSG_MAX];
+        cipher_pair(&tx, &rx);
+        randombytes_buf(big, sizeof(big));
+        big[0] = 0xff;
+        big[1] = 0xff;
+        assert_int_equal(bm_noise_open(&rx, big, sizeof(big) - 1, &c, plain_big,
+                                       sizeof(plain_big), &pl),
+                         BM_NOISE_AGAIN);
+        assert_int_equal(bm_noise_open(&rx, big, sizeof(big), &c, plain_big,
+                                       sizeof(plain_big), &pl),
+                         BM_EAUTH);
+    }
+
     /* Reordered frames. */
     cipher_pair(&tx, &rx);
     n1 = (size_t)bm_noise_seal(&tx, (const uint8_t *)"one", 3, two, 256);
