@@ -552,9 +552,10 @@ static int check_payload(struct bm_noise_hs *hs, const uint8_t *p, size_t n,
         hs->remote.muxer = BM_NOISE_MUXER_YAMUX;
     } else {
         return bm_errf(em, BM_ENOMUXER,
-                       "noise: the peer lists %zu stream muxers, none of "
-                       "them " BM_NOISE_YAMUX_ID,
-                       pl.n_muxers);
+                       "noise: no common stream muxer: the peer lists %zu, "
+                       "%s " BM_NOISE_YAMUX_ID "; we list it: %s",
+                       pl.n_muxers, pl.lists_yamux ? "with" : "without",
+                       hs->we_list_yamux ? "yes" : "no");
     }
     return BM_OK;
 }
