@@ -896,7 +896,7 @@ size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
         if (k > room) {
             k = room;
         }
-        if (s->local_fin && k == s->tx.len) {
+        if (s->local_fin && s->tx.len == 0) {
             flags |= BM_YAMUX_FIN;
             s->fin_sent = true;
         }
