@@ -267,7 +267,16 @@ static void id_client_close(struct bm_p2p_stream *s, int reason, void *arg)
     bm_free(ic);
 }
 
+/* We send nothing: half-close once negotiated (not behind the proposal,
+ * which js-libp2p's responder mishandles). */
+static void id_client_open(struct bm_p2p_stream *s, void *arg)
+{
+    (void)arg;
+    (void)bm_p2p_stream_close(s);
+}
+
 static const struct bm_p2p_handler id_client = {
+    .on_open = id_client_open,
     .on_data = id_client_data,
     .on_eof = id_client_eof,
     .on_close = id_client_close,
@@ -292,7 +301,6 @@ static int identify_conn(struct bm__p2p_conn *c, bool listeners,
         return err;
     }
     bm__p2p_stream_deadline(s, c->h->cfg.identify_ms, BM_ETIMEDOUT);
-    (void)bm_p2p_stream_close(s); /* we send nothing */
     return BM_OK;
 }
 

@@ -896,7 +896,10 @@ size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
         if (k > room) {
             k = room;
         }
-        if (s->local_fin && s->tx.len == 0) {
+        /* FIN goes on its own WindowUpdate after the last Data frame, as
+         * Go sends it: js-libp2p's yamux applies a frame's flags before
+         * its payload, so data and FIN in one frame lose the data. */
+        if (s->local_fin && k == 0 && s->tx.len == 0) {
             flags |= BM_YAMUX_FIN;
             s->fin_sent = true;
         }

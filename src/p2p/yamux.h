@@ -34,8 +34,10 @@
  *    (capped by `max_stream_queue`); bm_yamux_output() cuts it into Data
  *    frames of at most `max_data_frame` bytes within the peer's window,
  *    round-robin across streams.
- *  - Closing: bm_yamux_stream_close() half-closes (FIN after the queued
- *    data); a stream ends when FIN went both ways or on RST
+ *  - Closing: bm_yamux_stream_close() half-closes: FIN goes on a
+ *    WindowUpdate of its own after the queued data (never on a Data frame:
+ *    js-libp2p applies flags before the payload); a stream ends when FIN
+ *    went both ways or on RST
  *    (bm_yamux_stream_reset, or the peer's). Ending frees its state.
  *
  * Session: Ping SYN is answered with Ping ACK (same value) ahead of any

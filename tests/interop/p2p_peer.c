@@ -320,9 +320,14 @@ static void echo_open_next(struct bm_p2p_host *h, struct cmd *c)
     if (err != BM_OK) {
         reply_err(c->id, "echo: cannot open a stream: %s", err_text(err));
         cmd_free(c);
-        return;
     }
-    echo_pump(s, c);
+    /* Data waits for the echo of the proposal (on_open): js-libp2p's
+     * responder mishandles data and FIN pipelined behind the proposal. */
+}
+
+static void echo_c_open(struct bm_p2p_stream *s, void *arg)
+{
+    echo_pump(s, arg);
 }
 
 static void echo_c_writable(struct bm_p2p_stream *s, void *arg)
@@ -380,6 +385,7 @@ static void echo_c_close(struct bm_p2p_stream *s, int reason, void *arg)
 }
 
 static const struct bm_p2p_handler echo_client = {
+    .on_open = echo_c_open,
     .on_data = echo_c_data,
     .on_writable = echo_c_writable,
     .on_close = echo_c_close,
@@ -412,8 +418,7 @@ static void send_pump(struct bm_p2p_stream *s, struct cmd *c)
 
 static void send_c_open(struct bm_p2p_stream *s, void *arg)
 {
-    (void)s;
-    (void)arg;
+    send_pump(s, arg); /* after the echo of the proposal, as echo_c_open */
 }
 
 static void send_c_writable(struct bm_p2p_stream *s, void *arg)
@@ -620,7 +625,7 @@ static void run(struct bm_p2p_host *h, void *arg)
                       err_text(err));
             break;
         }
-        send_pump(s, c);
+        (void)s;
         return;
     case C_HANDSHAKES:
         handshake_next(h, c);
@@ -937,6 +942,9 @@ int main(int argc, char **argv)
     int rc = 0;
 
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("P2P_PEER_DEBUG") != NULL) {
+        bm_log_set_level(BM_LOG_DEBUG);
+    }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--key-seed") == 0 && i + 1 < argc) {
             const char *s = argv[++i];
