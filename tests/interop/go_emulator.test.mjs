@@ -287,6 +287,11 @@ describe(`Go emulator -> ${XN} (spec §12.3)`, { timeout: 120_000 }, () => {
     await assertUp(s, 12)
     s.conn.destroy()
   })
+
+  test(`${XN} quits cleanly after all this (exit 0: no leak, no sanitizer report)`, async () => {
+    for (const c of open) c.destroy()
+    await X.stopClean()
+  })
 })
 
 // Opens a stream the lazy Go way in one TCP write: WindowUpdate SYN, one
