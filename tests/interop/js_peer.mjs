@@ -129,11 +129,14 @@ function consume (stream, onData) {
 
 async function echoHandler (stream) {
   try {
-    let pending = Promise.resolve()
+    // Backpressure: stop reading while the echo waits for the remote's
+    // window, so the remote's sends stall on ours instead of piling up here.
     await consume(stream, (buf) => {
-      if (!stream.send(buf)) pending = stream.onDrain()
+      if (!stream.send(buf) && stream.readStatus === 'readable') {
+        stream.pause()
+        stream.onDrain().then(() => { if (stream.readStatus === 'paused') stream.resume() }, () => {})
+      }
     })
-    await pending
     await stream.close()
   } catch (err) {
     log('echo stream failed:', describeError(err))
