@@ -455,12 +455,12 @@ static void creq_bad(struct bm_p2p_stream *s, struct creq *r, const char *why)
     bm_peer_id_format(&r->peer, idtext);
     bm_log_info("headerex", "bad reply from peer=%s network=%s why=%s",
                 idtext, x->network, why);
-    creq_finish(r, BM_EBADMSG);
     bm_p2p_stream_reset(s, BM_YAMUX_RESET_PROTOCOL);
     if (x->cfg.block_bad_peers) {
         INC(x, peers_blocked);
         (void)bm_p2p_host_disconnect_loop(x->h, &r->peer);
     }
+    creq_finish(r, BM_EBADMSG); /* last: counters are final when told */
 }
 
 /* One OK body: verify (if asked) and keep. Returns false on a bad item. */
