@@ -13,6 +13,8 @@
 #include "blockv2/limiter.h"
 #include "blockv2/store.h"
 #include "node/listen.h"
+#include "node/rpc.h"
+#include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -407,6 +409,113 @@ static void breaker_limiter_metrics(struct page *p,
     }
 }
 
+/* A counter family with one sample per value of one label. */
+static void labelled(struct page *p, const char *prefix, const char *name,
+                     const char *help, const char *label,
+                     const char *const *names, const uint64_t *v, size_t n)
+{
+    family(p, prefix, name, "counter", help);
+    for (size_t i = 0; i < n; i++) {
+        sample_u64(p, prefix, name, label, names[i], v[i]);
+    }
+}
+
+/* ev-node's p2p families (<ns>_p2p_*), then blockv2_p2p_* for the host. */
+static void p2p_metrics(struct page *p, const char *ns,
+                        const struct bm_metrics_snapshot *in)
+{
+    static const struct bm_p2p_stats zero;
+    const struct bm_p2p_stats *st = in->p2p != NULL ? in->p2p : &zero;
+    const char *pre = "blockv2_p2p_";
+    /* ev-node's per-peer families, in this order: bytes in, out, pending */
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } per_peer[] = {
+        {"peer_receive_bytes_total", "counter",
+         "Number of bytes received from a given peer (its open "
+         "connections)."},
+        {"peer_send_bytes_total", "counter",
+         "Number of bytes sent to a given peer (its open connections)."},
+        {"peer_pending_send_bytes", "gauge",
+         "Pending bytes to be sent to a given peer."},
+    };
+    static const char *const dir_names[] = {"inbound", "outbound"};
+    static const char *const reset_names[] = {"sent", "received"};
+    const char *hs_names[BM_P2P_HS_COUNT];
+    const char *dc_names[BM_P2P_DC_COUNT];
+    const char *sr_names[BM_P2P_SR_COUNT];
+    const uint64_t conns[2] = {st->conns_inbound, st->conns_outbound};
+    const uint64_t streams[2] = {st->streams_inbound, st->streams_outbound};
+    const uint64_t resets[2] = {st->stream_resets_sent,
+                                st->stream_resets_received};
+    char evp[80];
+    char id[BM_PEER_ID_STR_SIZE];
+
+    snprintf(evp, sizeof(evp), "%s_p2p_", ns);
+    single(p, evp, "peers", "gauge", "Number of peers.", st->peers);
+    for (size_t f = 0; f < sizeof(per_peer) / sizeof(per_peer[0]); f++) {
+        family(p, evp, per_peer[f].name, per_peer[f].type, per_peer[f].help);
+        for (size_t i = 0; i < in->n_peers; i++) {
+            const struct bm_p2p_peer_info *pi = &in->peers[i];
+
+            bm_peer_id_format(&pi->peer, id);
+            sample_u64(p, evp, per_peer[f].name, "peer_id", id,
+                       f == 0   ? pi->bytes_in
+                       : f == 1 ? pi->bytes_out
+                                : pi->pending_send);
+        }
+    }
+
+    single(p, pre, "connections", "gauge",
+           "P2P connections open now (any state).", st->connections);
+    labelled(p, pre, "connections_total", "P2P connections accepted or "
+             "dialled.", "direction", dir_names, conns, 2);
+    single(p, pre, "bytes_received_total", "counter",
+           "TCP bytes received by the P2P host.", st->bytes_in);
+    single(p, pre, "bytes_sent_total", "counter",
+           "TCP bytes sent by the P2P host.", st->bytes_out);
+    for (int i = 0; i < BM_P2P_HS_COUNT; i++) {
+        hs_names[i] = bm_p2p_handshake_name((enum bm_p2p_handshake)i);
+    }
+    labelled(p, pre, "handshakes_total", "Connection upgrades (multistream, "
+             "Noise, yamux) by outcome.", "outcome", hs_names,
+             st->handshakes, BM_P2P_HS_COUNT);
+    for (int i = 0; i < BM_P2P_DC_COUNT; i++) {
+        dc_names[i] = bm_p2p_disconnect_name((enum bm_p2p_disconnect)i);
+    }
+    labelled(p, pre, "disconnects_total", "Open connections that ended, by "
+             "reason.", "reason", dc_names, st->disconnects,
+             BM_P2P_DC_COUNT);
+    single(p, pre, "streams", "gauge", "Negotiated streams open now.",
+           st->streams_open);
+    labelled(p, pre, "streams_total", "Streams negotiated, by direction.",
+             "direction", dir_names, streams, 2);
+    for (int i = 0; i < BM_P2P_SR_COUNT; i++) {
+        sr_names[i] =
+            bm_p2p_stream_refusal_name((enum bm_p2p_stream_refusal)i);
+    }
+    labelled(p, pre, "streams_refused_total", "Inbound streams refused or "
+             "reset before a handler, by reason.", "reason", sr_names,
+             st->streams_refused, BM_P2P_SR_COUNT);
+    labelled(p, pre, "stream_resets_total", "Stream resets, by direction.",
+             "direction", reset_names, resets, 2);
+    single(p, pre, "dials_total", "counter",
+           "Dial attempts, redials of configured peers included.",
+           st->dials);
+    single(p, pre, "dial_failures_total", "counter",
+           "Dials that did not end in an open connection.",
+           st->dial_failures);
+    single(p, pre, "commands_rejected_total", "counter",
+           "Sends and commands refused because the host's queue was full.",
+           st->commands_rejected);
+    single(p, pre, "actor_tell_failures_total", "counter",
+           "Stream events an actor's mailbox refused (the stream was "
+           "reset).",
+           st->actor_tell_failures);
+}
+
 enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
                               struct bm_buf *out)
 {
@@ -428,6 +537,7 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     blockv2_counters(&p, &in->m);
     actor_metrics(&p, in);
     breaker_limiter_metrics(&p, in);
+    p2p_metrics(&p, ns, in);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
         return p.err;
@@ -445,10 +555,20 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_metrics_breaker br[2];
     struct bm_metrics_limiter *lim = NULL;
     struct bm_actor_stats *actors = NULL;
-    size_t n_actors = 0;
+    struct bm_p2p_stats p2p;
+    struct bm_p2p_peer_info *peers = NULL;
+    size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
 
     memset(&snap, 0, sizeof(snap));
+    if (cfg->p2p != NULL) {
+        bm_p2p_host_stats(cfg->p2p, &p2p);
+        snap.p2p = &p2p;
+        if (bm_p2p_host_peers(cfg->p2p, &peers, &n_peers) == BM_OK) {
+            snap.peers = peers;
+            snap.n_peers = n_peers;
+        }
+    }
     snap.ns = cfg->ns;
     snap.chain_id = cfg->chain_id;
     if (cfg->manager != NULL) {
@@ -501,6 +621,7 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     err = bm_metrics_render(&snap, out);
     bm_free(lim);
     bm_free(actors);
+    bm_free(peers);
     return err;
 }
 
