@@ -529,6 +529,12 @@ static void server_table_raw(void **state)
     assert_int_equal(r.got[1], 0x01);
     assert_int_equal(r.got[2], 0x0a);
     raw_release(&r);
+    /* Bytes after the request in the same write are not read. */
+    raw_request(c, s, "04 0801 1801 ffffffffffffffffffffff", true, &r);
+    raw_wait(&r, GU_WAIT_MS);
+    assert_int_equal(r.reason, BM_OK);
+    assert_int_equal(r.total, 2 + 205);
+    raw_release(&r);
 
     /* amount 65, amount 0, origin + amount overflowing, no origin or
      * hash, garbage, a frame above the request cap: reset, no byte. */
@@ -614,6 +620,25 @@ static void invalid_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
 
 static const struct bm_p2p_handler invalid_handler = {
     .on_data = invalid_data,
+    .on_close = mute_close,
+};
+
+/* A server whose reply is cut by its FIN (half a frame). */
+static void cut_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
+                     void *arg)
+{
+    static const uint8_t half[] = {0x08, 0x0a, 0x04, 0x42};
+
+    (void)p;
+    (void)n;
+    (void)arg;
+    if (bm_p2p_stream_write(s, half, sizeof(half)) == BM_OK) {
+        (void)bm_p2p_stream_close(s);
+    }
+}
+
+static const struct bm_p2p_handler cut_handler = {
+    .on_data = cut_data,
     .on_close = mute_close,
 };
 
@@ -704,6 +729,20 @@ static void bad_replies_block(void **state)
     assert_int_equal(o.err, BM_EBADMSG);
     res_release(&o);
     assert_int_equal(xstats(c).bad_replies, 1);
+    assert_int_equal(xstats(c).peers_blocked, 1);
+    assert_int_equal(bm_p2p_host_stop(m.h), BM_OK);
+    gu_host_free(&m);
+
+    /* A reply cut by EOF inside a frame: an error, not NOT_FOUND. */
+    gu_host_new(&m, 0x66);
+    assert_int_equal(bm_p2p_host_register(m.h, PROTO, &cut_handler, NULL),
+                     BM_OK);
+    assert_int_equal(bm_p2p_host_start(m.h), BM_OK);
+    mv.host = m;
+    assert_int_equal(gu_dial(&c->host, &m), BM_OK);
+    ask(c, &mv, false, 1, 4, &o);
+    assert_int_equal(o.err, BM_ETRUNCATED);
+    res_release(&o);
     assert_int_equal(xstats(c).peers_blocked, 1);
 
     /* Items whose link is broken fail the verifier. */
