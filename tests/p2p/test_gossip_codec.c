@@ -181,10 +181,7 @@ static void kat_hello_frames(void **state)
 /* Appends a LEN field. */
 static size_t put_len(uint8_t *out, uint32_t num, const void *p, size_t len)
 {
-    size_t k = bm_pbwire_put_len_hdr(out, num, len);
-
-    memcpy(out + k, p, len);
-    return k + len;
+    return bm_pbwire_put_len_field(out, num, p, len);
 }
 
 /*
