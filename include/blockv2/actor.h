@@ -59,6 +59,29 @@
  * Accounting is exact: sent == handled + rejected_full + rejected_invalid +
  * dropped + depth (depth is 0 once the actor is idle).
  *
+ * Lanes
+ * -----
+ * A lane is one dedicated thread shared by the actors spawned with the same
+ * opts.lane name: blocking work that happens in sequence (a block's store
+ * writes, its execution, the sequencer's queue) runs on one thread instead
+ * of one thread per actor, so a request that goes from one of those actors
+ * to the next costs no thread hand-off. Lane actors may block like
+ * detached ones (I/O, fsync, a slow executor; they hold up the other
+ * actors of their lane meanwhile). Two things make a lane cheap:
+ *   - a pooled actor that a lane actor makes runnable runs on the lane's
+ *     thread right after the current turn (the lane's "next slot", as on a
+ *     worker), unless the slot is taken (then it goes to the pool): a lane
+ *     actor asking a pooled one and the continuation coming back stay on
+ *     one thread;
+ *   - while a lane actor waits on a future (bm_future_wait, bm_actor_call),
+ *     the lane thread keeps running the lane's other runnable actors
+ *     ("helping"), so waiting on an actor of the same lane completes
+ *     instead of deadlocking. Calls must still flow one way: an actor
+ *     waited on must not wait, directly or not, on the waiter.
+ * A BLOCK-policy send from a lane thread to a full mailbox of an actor on
+ * the same lane fails with BM_EFULL (waiting could never end); to others it
+ * waits as from a detached actor.
+ *
  * Failure and supervision
  * -----------------------
  * A failure is a handler or init returning BM_EFATAL or calling
@@ -296,6 +319,11 @@ struct bm_actor_opts {
     /* Called with `arg` when the actor exits for good (never between
      * restarts). NULL: arg is not owned by the actor. */
     void (*arg_free)(void *arg);
+    /* Lane: the name of a dedicated thread shared by every actor spawned
+     * with the same name (compared up to 31 bytes; the thread is created
+     * by the first such spawn and joined at system stop). NULL: pooled
+     * (or detached). Not with `detached` (BM_EINVAL). See "Lanes" above. */
+    const char *lane;
 };
 
 /* Spawns an unsupervised actor of `type` (borrowed; must outlive the
@@ -304,7 +332,8 @@ struct bm_actor_opts {
  * the calling thread before this returns. On success writes the id and
  * returns BM_OK; errors: BM_EINVAL (bad type/opts), BM_EFULL (id table
  * full), BM_ESHUTDOWN, BM_ENOMEM, or init's error. Any thread, including
- * handlers; does not block except a detached actor's thread creation. */
+ * handlers; does not block except the thread creation of a detached
+ * actor or of a lane's first actor (BM_ESYS if it fails). */
 int bm_actor_spawn(struct bm_actor_system *sys,
                    const struct bm_actor_type *type, void *arg,
                    const struct bm_actor_opts *opts, struct bm_actor_id *out);
@@ -364,11 +393,12 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
  * (BM_OK or an error above) and, if BM_OK, moves the reply struct into
  * [reply, reply+reply_len) (reply_len must equal the kind's reply_size; the
  * caller then owns what it points to). Returns BM_EAGAIN if still pending
- * after wait_ms (the future stays usable). May block: non-actor threads
- * and detached actors only (BM_EINVAL from a pooled actor). In a detached
- * actor the wait also ends with BM_ESTOPPED as soon as the actor is asked
- * to stop or is killed (its supervisor restarting it, the system
- * stopping): the future stays pending; free it (the late reply is
+ * after wait_ms (the future stays usable). May block: non-actor threads,
+ * detached and lane actors only (BM_EINVAL from a pooled actor); a lane
+ * thread runs its lane's other actors meanwhile ("Lanes" above). In a
+ * detached or lane actor the wait also ends with BM_ESTOPPED as soon as the
+ * actor is asked to stop or is killed (its supervisor restarting it, the
+ * system stopping): the future stays pending; free it (the late reply is
  * discarded). Call at most once successfully. */
 int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len);
@@ -378,8 +408,8 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
  * reply never taken, reply_dtor runs. NULL is a no-op. Any thread. */
 void bm_future_free(struct bm_future *f);
 
-/* ask + wait + free in one blocking call. Non-actor threads and detached
- * actors only (BM_EINVAL from a pooled actor). A detached actor that calls
+/* ask + wait + free in one blocking call. Non-actor threads, detached and
+ * lane actors only (BM_EINVAL from a pooled actor). An actor that calls
  * must not be called back synchronously by the target (deadlock until
  * the deadline): keep calls flowing one way down the actor graph. */
 int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
@@ -487,6 +517,17 @@ int bm_timer_start(struct bm_actor_system *sys, struct bm_actor_id to,
                    int64_t delay_ms, int64_t period_ms,
                    struct bm_timer_id *out);
 
+/* One-shot timer at an absolute deadline on the monotonic clock
+ * (bm_actor_now_ns() nanoseconds), NOT rounded to the system's tick: for
+ * schedules that need sub-millisecond precision (the block clock). A
+ * deadline already past fires at once. Otherwise as bm_timer_start
+ * (payload copied, kinds with a dtor refused, delivery is a user-lane
+ * send); a deadline more than a year ahead is BM_EINVAL. Never blocks; any
+ * thread. */
+int bm_timer_start_at(struct bm_actor_system *sys, struct bm_actor_id to,
+                      uint32_t kind, const void *payload, size_t len,
+                      uint64_t deadline_ns, struct bm_timer_id *out);
+
 /* Cancels a timer. Returns BM_OK, or BM_ENOTFOUND if it already fired
  * (one-shot) or was cancelled. A delivery already in a mailbox is not
  * recalled. Never blocks; any thread. */
@@ -576,6 +617,7 @@ struct bm_actor_stats {
                                 * the end of the turn that handled it) */
     uint32_t capacity;
     uint64_t handler_ns_hist[BM_ACTOR_HIST_BUCKETS];
+    char lane[BM_ACTOR_NAME_MAX]; /* opts.lane, "" for none */
 };
 
 struct bm_actor_system_stats {

@@ -230,6 +230,7 @@ int bm__spawn_held(struct bm_actor_system *sys,
                    struct bm__sup *sup, struct bm__actor **out)
 {
     struct bm_actor_opts def;
+    struct bm__lane *lane = NULL;
     struct bm__actor *a;
     uint32_t slot, cap;
     int err;
@@ -244,11 +245,15 @@ int bm__spawn_held(struct bm_actor_system *sys,
     if (err == BM_OK &&
         (cap > (1u << 29) || (opts->overflow != BM_OVERFLOW_REJECT &&
                               opts->overflow != BM_OVERFLOW_BLOCK &&
-                              opts->overflow != BM_OVERFLOW_DROP_OLDEST))) {
+                              opts->overflow != BM_OVERFLOW_DROP_OLDEST) ||
+         (opts->lane != NULL && (opts->detached || opts->lane[0] == '\0')))) {
         err = BM_EINVAL;
     }
     if (err == BM_OK && atomic_load(&sys->closing)) {
         err = BM_ESHUTDOWN;
+    }
+    if (err == BM_OK && opts->lane != NULL) {
+        err = bm__lane_get(sys, opts->lane, &lane);
     }
     if (err == BM_OK) {
         pthread_mutex_lock(&sys->slot_mu);
@@ -289,6 +294,7 @@ int bm__spawn_held(struct bm_actor_system *sys,
     a->parent = parent;
     a->sup = sup;
     a->dt = NULL;
+    a->lane = lane;
     a->detached = opts->detached;
     a->fail_reason = 0;
     a->stop_self = false;
@@ -484,7 +490,10 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
     if (prev >= a->capacity) {
         struct bm__node *old = NULL;
 
-        switch (bm__tl_timer && a->overflow == BM_OVERFLOW_BLOCK
+        /* The timer thread never waits; a lane thread cannot wait for an
+         * actor of its own lane to make room (it would have to run it). */
+        switch ((bm__tl_timer || (a->lane != NULL && a->lane == bm__tl_lane)) &&
+                        a->overflow == BM_OVERFLOW_BLOCK
                     ? BM_OVERFLOW_REJECT
                     : a->overflow) {
         case BM_OVERFLOW_BLOCK:
@@ -588,6 +597,10 @@ int bm__send_sys(struct bm_actor_system *sys, struct bm_actor_id to,
                 bm__future_wake(a->waiting_on);
             }
             pthread_mutex_unlock(&a->mu);
+        } else if (a->lane != NULL) {
+            /* A lane actor waiting on a future re-checks stop_req each
+             * time its lane's thread is kicked. */
+            bm__lane_kick(a->lane);
         }
     }
     atomic_fetch_add(&a->sys_count, 1);

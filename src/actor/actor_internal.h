@@ -133,6 +133,7 @@ struct bm__watch {
 
 struct bm__sup;
 struct bm__dthread;
+struct bm__lane;
 
 struct bm__actor {
     /* sender side */
@@ -165,6 +166,7 @@ struct bm__actor {
     struct bm_actor_id parent; /* supervisor, or none */
     struct bm__sup *sup;       /* set if this actor is a supervisor */
     struct bm__dthread *dt;    /* set if detached */
+    struct bm__lane *lane;     /* set if bound to a lane (opts.lane) */
     bool detached;
     bool in_init;
     bool has_state;     /* init succeeded, terminate not yet run */
@@ -239,6 +241,29 @@ struct bm__dthread {
     struct bm__dthread *next_all;
 };
 
+/*
+ * A lane (actor.h "Lanes"): one dedicated thread for the actors bound to
+ * it. Its run queue holds lane-bound actors and pooled actors that moved
+ * out of its next slot; the next slot (lane thread only) holds the actor
+ * to run right after the current turn: a lane actor or a pooled one a lane
+ * actor woke. `kicked` (under mu) is set by anything the thread may be
+ * waiting for: work queued from another thread, a future it helps-waits on
+ * completing, a stop request for one of its actors, quit.
+ */
+struct bm__lane {
+    struct bm_actor_system *sys;
+    char name[BM_ACTOR_NAME_MAX];
+    pthread_t th;
+    struct bm__runq rq;
+    struct bm__actor *next_slot; /* lane thread only */
+    unsigned slot_runs;          /* lane thread only */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool kicked;                 /* under mu */
+    bool quit;                   /* under mu */
+    struct bm__lane *next_all;   /* under sys->dt_mu */
+};
+
 /* Ask table entry. */
 struct bm__ask {
     uint32_t gen;
@@ -278,9 +303,10 @@ struct bm_actor_system {
     bool started;
     bool stopped;
 
-    /* detached threads */
+    /* detached threads and lanes */
     pthread_mutex_t dt_mu;
     struct bm__dthread *dts;
+    struct bm__lane *lanes;
 
     /* exits and system state */
     pthread_mutex_t exit_mu;
@@ -333,18 +359,20 @@ extern _Thread_local struct bm__actor *bm__tl_actor;
 extern _Thread_local struct bm_actor_system *bm__tl_sys;
 extern _Thread_local struct bm__worker *bm__tl_worker;
 extern _Thread_local bool bm__tl_timer; /* the timer thread never waits */
+extern _Thread_local struct bm__lane *bm__tl_lane; /* on a lane's thread */
 
 static inline bool bm__on_actor_thread(void)
 {
     return bm__tl_actor != NULL;
 }
 
-/* True on a worker running a pooled actor: such code must never wait.
- * A detached actor runs on its own thread and may block (wait on a
- * future, call another actor, block on a full mailbox). */
+/* True while a pooled actor runs (on a worker or on a lane's thread):
+ * such code must never wait. A detached or lane actor may block (wait on
+ * a future, call another actor, block on a full mailbox). */
 static inline bool bm__on_pooled_actor_thread(void)
 {
-    return bm__tl_actor != NULL && !bm__tl_actor->detached;
+    return bm__tl_actor != NULL && !bm__tl_actor->detached &&
+           bm__tl_actor->lane == NULL;
 }
 
 /* Claims the SCHED bit; true if the caller now owns the actor's
@@ -412,6 +440,20 @@ void bm__discard_node(struct bm_actor_system *sys, struct bm__actor *a,
 /* Detached threads. */
 int bm__dthread_start(struct bm_actor_system *sys, struct bm__actor *a);
 void bm__dthread_kick(struct bm__dthread *dt);
+
+/* Lanes. bm__lane_get returns the lane named `name` (its thread started),
+ * creating it on first use: BM_OK, BM_ESYS or BM_ENOMEM. */
+int bm__lane_get(struct bm_actor_system *sys, const char *name,
+                 struct bm__lane **out);
+/* Sets `kicked` and wakes the lane's thread. Any thread. */
+void bm__lane_kick(struct bm__lane *l);
+/* The lane's next runnable actor (next slot, then queue) or NULL. Lane
+ * thread only. */
+struct bm__actor *bm__lane_next(struct bm__lane *l);
+/* Lane thread only: sleeps until kicked, told to quit or deadline_ns
+ * (BM_CLOCK_NEVER: no timeout), clearing `kicked`. */
+enum bm__park { BM__PARK_KICKED, BM__PARK_TIMEOUT, BM__PARK_QUIT };
+enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns);
 
 /* Asks. */
 void bm__asks_release(struct bm_actor_system *sys);

@@ -31,6 +31,9 @@ struct bm_future {
     bm_msg_dtor_fn *reply_dtor;
     struct bm_actor_system *sys;
     uint64_t corr;
+    /* The lane whose thread helps-waits on this future (kicked at
+     * completion), or NULL. Under mu. */
+    struct bm__lane *lane;
 };
 
 static void future_unref(struct bm_future *f)
@@ -65,6 +68,9 @@ static bool future_complete(struct bm_future *f, int status,
         f->reply_len = status == BM_OK ? len : 0;
         f->done = true;
         pthread_cond_broadcast(&f->cv);
+        if (f->lane != NULL) {
+            bm__lane_kick(f->lane);
+        }
     }
     pthread_mutex_unlock(&f->mu);
     future_unref(f);
@@ -327,17 +333,20 @@ void bm__future_wake(struct bm_future *f)
 /* Waits for completion (caller holds f->mu). BM_OK when done, BM_EAGAIN
  * at the deadline, BM_ESTOPPED when the detached actor `self` is asked to
  * stop (bm__send_sys wakes the future registered in self->waiting_on). */
+static bool stop_requested(const struct bm__actor *self)
+{
+    uint64_t req = atomic_load(&self->stop_req);
+
+    return req == UINT64_MAX ||
+           (req != 0 && req == (uint64_t)self->epoch + 1);
+}
+
 static int wait_done(struct bm_future *f, struct bm__actor *self,
                      uint64_t deadline)
 {
     while (!f->done) {
-        if (self != NULL) {
-            uint64_t req = atomic_load(&self->stop_req);
-
-            if (req == UINT64_MAX ||
-                (req != 0 && req == (uint64_t)self->epoch + 1)) {
-                return BM_ESTOPPED;
-            }
+        if (self != NULL && stop_requested(self)) {
+            return BM_ESTOPPED;
         }
         if (bm_cond_wait_until(&f->cv, &f->mu, deadline) == ETIMEDOUT &&
             !f->done) {
@@ -347,10 +356,58 @@ static int wait_done(struct bm_future *f, struct bm__actor *self,
     return BM_OK;
 }
 
+/*
+ * A lane actor's wait: the lane's thread runs the lane's other runnable
+ * actors (and the pooled ones in its next slot) until f completes, self
+ * is asked to stop (bm__send_sys kicks the lane) or the deadline passes.
+ * Whatever it is waiting for kicks the lane: the completion of f (f->lane),
+ * work queued for the lane, a stop request. The actors it runs are never
+ * self (self holds SCHED for the whole wait). Returns as wait_done (or
+ * BM_ESHUTDOWN once the lane is told to quit at system stop), with f->mu
+ * held.
+ */
+static int help_wait(struct bm_future *f, struct bm__actor *self,
+                     uint64_t deadline)
+{
+    struct bm__lane *l = self->lane;
+    int rc = BM_OK;
+
+    pthread_mutex_lock(&f->mu);
+    f->lane = l;
+    while (!f->done) {
+        struct bm__actor *a;
+
+        pthread_mutex_unlock(&f->mu);
+        if (stop_requested(self)) {
+            rc = BM_ESTOPPED;
+        } else if ((a = bm__lane_next(l)) != NULL) {
+            bm__run_turn(l->sys, a);
+        } else {
+            switch (bm__lane_park(l, deadline)) {
+            case BM__PARK_TIMEOUT:
+                rc = BM_EAGAIN;
+                break;
+            case BM__PARK_QUIT:
+                rc = BM_ESHUTDOWN;
+                break;
+            default:
+                break;
+            }
+        }
+        pthread_mutex_lock(&f->mu);
+        if (rc != BM_OK && !f->done) {
+            break;
+        }
+        rc = BM_OK;
+    }
+    f->lane = NULL;
+    return rc;
+}
+
 int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len)
 {
-    struct bm__actor *self = bm__tl_actor; /* detached actor, or NULL */
+    struct bm__actor *self = bm__tl_actor; /* detached/lane actor, or NULL */
     uint64_t deadline;
     int status;
 
@@ -358,6 +415,10 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
         return BM_EINVAL;
     }
     deadline = bm_clock_deadline_ms(wait_ms);
+    if (self != NULL && self->lane != NULL && self->lane == bm__tl_lane) {
+        status = help_wait(f, self, deadline);
+        goto done;
+    }
     if (self != NULL) {
         /* A detached actor's wait ends when it is asked to stop (its
          * supervisor restarting it, the system stopping), so that the stop
@@ -369,6 +430,7 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
     }
     pthread_mutex_lock(&f->mu);
     status = wait_done(f, self, deadline);
+done:
     if (status == BM_OK && f->taken) {
         status = BM_ESTATE;
     } else if (status == BM_OK) {
@@ -384,7 +446,7 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
         }
     }
     pthread_mutex_unlock(&f->mu);
-    if (self != NULL) {
+    if (self != NULL && self->lane == NULL) {
         pthread_mutex_lock(&self->mu);
         self->waiting_on = NULL;
         pthread_mutex_unlock(&self->mu);

@@ -24,6 +24,10 @@ static void fill(struct bm__actor *a, struct bm_actor_id id,
         memcpy(s->type, a->type->name, n);
     }
     s->detached = a->detached;
+    if (a->lane != NULL) {
+        memcpy(s->lane, a->lane->name, sizeof(s->lane));
+        s->lane[BM_ACTOR_NAME_MAX - 1] = '\0';
+    }
     s->capacity = a->capacity;
     s->handled = atomic_load_explicit(&a->st_handled, memory_order_relaxed);
     s->rejected_full =

@@ -29,6 +29,7 @@ _Thread_local struct bm__actor *bm__tl_actor;
 _Thread_local struct bm_actor_system *bm__tl_sys;
 _Thread_local struct bm__worker *bm__tl_worker;
 _Thread_local bool bm__tl_timer;
+_Thread_local struct bm__lane *bm__tl_lane;
 
 #define SLOT_RUNS_MAX 64
 
@@ -121,14 +122,67 @@ static void wake_one(struct bm_actor_system *sys, struct bm__worker *pref)
     }
 }
 
+static void pool_schedule(struct bm_actor_system *sys, struct bm__actor *a,
+                          bool lifo);
+
+/* A lane-bound actor: into the lane's next slot when a handler on that
+ * lane's thread wakes it (lifo), else onto the lane's queue (waking the
+ * thread if someone else queued it). A pooled actor displaced from the
+ * slot goes to the pool. */
+static void lane_schedule(struct bm_actor_system *sys, struct bm__lane *l,
+                          struct bm__actor *a, bool lifo)
+{
+    bool here = bm__tl_lane == l;
+
+    if (here && lifo && bm__tl_actor != NULL) {
+        struct bm__actor *old = l->next_slot;
+
+        l->next_slot = a;
+        if (old == NULL) {
+            return;
+        }
+        a = old;
+        if (a->lane == NULL) {
+            pool_schedule(sys, a, false);
+            return;
+        }
+    }
+    runq_push(&l->rq, a);
+    if (!here) {
+        bm__lane_kick(l);
+    }
+}
+
 void bm__schedule(struct bm_actor_system *sys, struct bm__actor *a, bool lifo)
 {
-    struct bm__worker *w = bm__tl_worker;
+    struct bm__lane *cur = bm__tl_lane;
 
+    if (a->lane != NULL) {
+        lane_schedule(sys, a->lane, a, lifo);
+        return;
+    }
     if (a->detached) {
         bm__dthread_kick(a->dt);
         return;
     }
+    /* A pooled actor woken by a handler on a lane's thread runs there next
+     * (if the slot is free): the ask/continuation pair stays on one
+     * thread. */
+    if (cur != NULL && cur->sys == sys && lifo && bm__tl_actor != NULL &&
+        cur->next_slot == NULL) {
+        cur->next_slot = a;
+        return;
+    }
+    pool_schedule(sys, a, lifo);
+}
+
+/* A pooled actor onto a worker: the calling worker's next slot (lifo from
+ * a handler), its queue, or round-robin from other threads. */
+static void pool_schedule(struct bm_actor_system *sys, struct bm__actor *a,
+                          bool lifo)
+{
+    struct bm__worker *w = bm__tl_worker;
+
     if (w != NULL && w->sys != sys) {
         w = NULL;
     }
@@ -345,6 +399,151 @@ static void dthreads_join(struct bm_actor_system *sys)
         pthread_mutex_destroy(&dt->mu);
         pthread_cond_destroy(&dt->cv);
         bm_free(dt);
+    }
+}
+
+/* ------------------------------------------------------------ lanes */
+
+void bm__lane_kick(struct bm__lane *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->kicked = true;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+struct bm__actor *bm__lane_next(struct bm__lane *l)
+{
+    struct bm__actor *a = l->next_slot;
+
+    if (a != NULL) {
+        l->next_slot = NULL;
+        if (++l->slot_runs < SLOT_RUNS_MAX ||
+            atomic_load_explicit(&l->rq.len, memory_order_relaxed) == 0) {
+            return a;
+        }
+        /* Let queued actors run: the slot actor goes to the back. */
+        runq_push(&l->rq, a);
+    }
+    l->slot_runs = 0;
+    return runq_pop(&l->rq);
+}
+
+enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns)
+{
+    enum bm__park r = BM__PARK_KICKED;
+
+    pthread_mutex_lock(&l->mu);
+    while (!l->kicked && !l->quit) {
+        if (bm_cond_wait_until(&l->cv, &l->mu, deadline_ns) == ETIMEDOUT) {
+            r = BM__PARK_TIMEOUT;
+            break;
+        }
+    }
+    if (l->kicked) {
+        r = BM__PARK_KICKED;
+    } else if (l->quit) {
+        r = BM__PARK_QUIT;
+    }
+    l->kicked = false;
+    pthread_mutex_unlock(&l->mu);
+    return r;
+}
+
+static void *lane_main(void *arg)
+{
+    struct bm__lane *l = arg;
+    struct bm_actor_system *sys = l->sys;
+
+    bm__tl_sys = sys;
+    bm__tl_lane = l;
+    {
+        char name[16]; /* the lane's name, written before the thread */
+
+        snprintf(name, sizeof(name), "bm:%.12s", l->name);
+        (void)pthread_setname_np(pthread_self(), name);
+    }
+    for (;;) {
+        struct bm__actor *a = bm__lane_next(l);
+        bool quit;
+
+        if (a != NULL) {
+            bm__run_turn(sys, a);
+            continue;
+        }
+        pthread_mutex_lock(&l->mu);
+        quit = l->quit;
+        pthread_mutex_unlock(&l->mu);
+        if (quit) {
+            break;
+        }
+        (void)bm__lane_park(l, BM_CLOCK_NEVER);
+    }
+    bm__tl_lane = NULL;
+    bm__tl_sys = NULL;
+    return NULL;
+}
+
+int bm__lane_get(struct bm_actor_system *sys, const char *name,
+                 struct bm__lane **out)
+{
+    struct bm__lane *l;
+    size_t n = strnlen(name, BM_ACTOR_NAME_MAX - 1);
+    int err = BM_OK;
+
+    pthread_mutex_lock(&sys->dt_mu);
+    for (l = sys->lanes; l != NULL; l = l->next_all) {
+        if (strncmp(l->name, name, n) == 0 && l->name[n] == '\0') {
+            goto out;
+        }
+    }
+    l = bm_calloc(1, sizeof(*l));
+    if (l == NULL) {
+        err = BM_ENOMEM;
+        goto out;
+    }
+    l->sys = sys;
+    memcpy(l->name, name, n);
+    runq_init(&l->rq);
+    pthread_mutex_init(&l->mu, NULL);
+    bm_cond_init(&l->cv);
+    if (pthread_create(&l->th, NULL, lane_main, l) != 0) {
+        pthread_mutex_destroy(&l->rq.mu);
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->cv);
+        bm_free(l);
+        l = NULL;
+        err = BM_ESYS;
+        goto out;
+    }
+    l->next_all = sys->lanes;
+    sys->lanes = l;
+out:
+    pthread_mutex_unlock(&sys->dt_mu);
+    *out = l;
+    return err;
+}
+
+/* Joins every lane's thread after it ran what was left runnable. */
+static void lanes_join(struct bm_actor_system *sys)
+{
+    struct bm__lane *l, *next;
+
+    pthread_mutex_lock(&sys->dt_mu);
+    l = sys->lanes;
+    sys->lanes = NULL;
+    pthread_mutex_unlock(&sys->dt_mu);
+    for (; l != NULL; l = next) {
+        next = l->next_all;
+        pthread_mutex_lock(&l->mu);
+        l->quit = true;
+        pthread_cond_signal(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->th, NULL);
+        pthread_mutex_destroy(&l->rq.mu);
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->cv);
+        bm_free(l);
     }
 }
 
@@ -672,6 +871,7 @@ join:
         }
     }
     dthreads_join(sys);
+    lanes_join(sys);
     reap_remaining(sys);
     bm__asks_shutdown(sys);
     sys->stopped = true;

@@ -3,7 +3,10 @@
  *
  * Deadlines are absolute CLOCK_MONOTONIC nanoseconds (util/clock.h),
  * rounded up to the tick (cfg.timer_tick_ms, default 1 ms) counted from
- * system creation, so timers due in the same tick fire in one wake-up.
+ * system creation, so timers due in the same tick fire in one wake-up;
+ * bm_timer_start_at's deadlines are exact (a schedule in microseconds).
+ * The thread's timer slack is TIMER_SLACK_NS instead of the kernel's
+ * default 50 us, so a deadline is met to a few microseconds.
  * Armed timers sit in a binary min-heap ordered by (deadline, arm order);
  * an id table gives O(1) lookup by id, and start/cancel cost O(log n).
  *
@@ -27,6 +30,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
+
+#define TIMER_SLACK_NS 5000ul
 
 enum tstate { T_FREE = 0, T_ARMED, T_FIRING, T_CANCELLED };
 enum ttype { T_MSG = 0, T_ASK, T_SYS };
@@ -36,7 +42,7 @@ struct bm__timer {
     uint32_t gen;
     enum tstate state;
     enum ttype type;
-    uint64_t deadline; /* monotonic ns, a tick boundary */
+    uint64_t deadline; /* monotonic ns, a tick boundary (but start_at) */
     uint64_t seq;      /* arm order: ties fire first-armed first */
     uint64_t period;   /* ns, a multiple of the tick; 0: one-shot */
     uint32_t heap_idx; /* while ARMED */
@@ -218,20 +224,17 @@ static struct bm__timer *timer_alloc(struct bm_actor_system *sys)
     return t;
 }
 
-/* Takes ownership of payload in every case. */
-static int start_common(struct bm_actor_system *sys, enum ttype type,
-                        struct bm_actor_id to, uint32_t kind, void *payload,
-                        size_t len, uint64_t corr, int64_t delay_ms,
-                        int64_t period_ms, struct bm_timer_id *out)
+/* Arms a timer at deadline dl (monotonic ns; BM_CLOCK_NEVER: none). Takes
+ * ownership of payload in every case. */
+static int start_at(struct bm_actor_system *sys, enum ttype type,
+                    struct bm_actor_id to, uint32_t kind, void *payload,
+                    size_t len, uint64_t corr, uint64_t dl,
+                    int64_t period_ms, struct bm_timer_id *out)
 {
     struct bm__timer *t;
-    uint64_t dl = bm_clock_deadline_ms(delay_ms);
 
     if (out != NULL) {
         *out = (struct bm_timer_id){0, 0};
-    }
-    if (dl != BM_CLOCK_NEVER) {
-        dl = round_up(sys, dl);
     }
     if (dl == BM_CLOCK_NEVER) {
         /* No deadline: nothing to arm (only asks and supervisor stops get
@@ -270,17 +273,32 @@ static int start_common(struct bm_actor_system *sys, enum ttype type,
     return BM_OK;
 }
 
-int bm_timer_start(struct bm_actor_system *sys, struct bm_actor_id to,
-                   uint32_t kind, const void *payload, size_t len,
-                   int64_t delay_ms, int64_t period_ms,
-                   struct bm_timer_id *out)
+/* start_at with the deadline delay_ms from now, rounded up to the tick. */
+static int start_common(struct bm_actor_system *sys, enum ttype type,
+                        struct bm_actor_id to, uint32_t kind, void *payload,
+                        size_t len, uint64_t corr, int64_t delay_ms,
+                        int64_t period_ms, struct bm_timer_id *out)
+{
+    uint64_t dl = bm_clock_deadline_ms(delay_ms);
+
+    if (dl != BM_CLOCK_NEVER) {
+        dl = round_up(sys, dl);
+    }
+    return start_at(sys, type, to, kind, payload, len, corr, dl, period_ms,
+                    out);
+}
+
+/* Checks a timer message for `to` and copies its payload into *copy
+ * (NULL for an empty one). */
+static int msg_copy(struct bm_actor_system *sys, struct bm_actor_id to,
+                    uint32_t kind, const void *payload, size_t len,
+                    void **copy)
 {
     struct bm__actor *a;
-    void *copy = NULL;
     int err;
 
-    if (delay_ms < 0 || period_ms < 0 || delay_ms > 365LL * 86400000LL ||
-        period_ms > 365LL * 86400000LL || (len > 0 && payload == NULL)) {
+    *copy = NULL;
+    if (len > 0 && payload == NULL) {
         return BM_EINVAL;
     }
     err = bm__actor_ref(sys, to, &a);
@@ -294,14 +312,52 @@ int bm_timer_start(struct bm_actor_system *sys, struct bm_actor_id to,
     }
     bm__actor_unref(a);
     if (len > 0) {
-        copy = bm_malloc(len);
-        if (copy == NULL) {
+        *copy = bm_malloc(len);
+        if (*copy == NULL) {
             return BM_ENOMEM;
         }
-        memcpy(copy, payload, len);
+        memcpy(*copy, payload, len);
+    }
+    return BM_OK;
+}
+
+int bm_timer_start(struct bm_actor_system *sys, struct bm_actor_id to,
+                   uint32_t kind, const void *payload, size_t len,
+                   int64_t delay_ms, int64_t period_ms,
+                   struct bm_timer_id *out)
+{
+    void *copy;
+    int err;
+
+    if (delay_ms < 0 || period_ms < 0 || delay_ms > 365LL * 86400000LL ||
+        period_ms > 365LL * 86400000LL) {
+        return BM_EINVAL;
+    }
+    err = msg_copy(sys, to, kind, payload, len, &copy);
+    if (err != BM_OK) {
+        return err;
     }
     return start_common(sys, T_MSG, to, kind, copy, len, 0, delay_ms,
                         period_ms, out);
+}
+
+int bm_timer_start_at(struct bm_actor_system *sys, struct bm_actor_id to,
+                      uint32_t kind, const void *payload, size_t len,
+                      uint64_t deadline_ns, struct bm_timer_id *out)
+{
+    void *copy;
+    int err;
+
+    if (deadline_ns == BM_CLOCK_NEVER ||
+        deadline_ns > bm_clock_after_ms(bm_clock_now_ns(),
+                                        365LL * 86400000LL)) {
+        return BM_EINVAL;
+    }
+    err = msg_copy(sys, to, kind, payload, len, &copy);
+    if (err != BM_OK) {
+        return err;
+    }
+    return start_at(sys, T_MSG, to, kind, copy, len, 0, deadline_ns, 0, out);
 }
 
 int bm__timer_start_ask(struct bm_actor_system *sys, uint64_t corr,
@@ -384,6 +440,7 @@ static void *timer_main(void *arg)
     bm__tl_sys = sys;
     bm__tl_timer = true;
     (void)pthread_setname_np(pthread_self(), "bm-timer");
+    (void)prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0);
     pthread_mutex_lock(&sys->tm_mu);
     while (!sys->tm_quit) {
         struct bm__timer *list = NULL, **tail = &list, *t, *next;

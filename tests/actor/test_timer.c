@@ -342,6 +342,59 @@ static void test_periodic_keeps_phase(void **state)
     bm_actor_system_free(sys);
 }
 
+/* bm_timer_start_at: an exact monotonic deadline (not rounded to the 1 ms
+ * tick): never delivered before it; deadlines in the past fire at once;
+ * kinds with a dtor and deadlines a year away are refused. */
+static void test_start_at(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct tstate ts;
+    struct bm_actor_id id;
+    struct tick t = {0, 0};
+    struct bm_timer_id tid;
+
+    (void)state;
+    memset(&ts, 0, sizeof(ts));
+    assert_int_equal(bm_actor_spawn(sys, &t_type, &ts, NULL, &id), BM_OK);
+    for (uint32_t i = 0; i < 20; i++) {
+        /* 0.3 .. 2.2 ms ahead, off the tick grid. */
+        uint64_t due = bm_actor_now_ns() + 300000ull + i * 100000ull;
+
+        t.tag = 0;
+        atomic_store(&ts.first_ns[0], 0);
+        assert_int_equal(bm_timer_start_at(sys, id, 0, &t, sizeof(t), due,
+                                           &tid),
+                         BM_OK);
+        wait_at_least(&ts.count[0], (int)i + 1);
+        assert_true(atomic_load(&ts.first_ns[0]) >= due);
+    }
+    /* A deadline in the past fires at once. */
+    t.tag = 1;
+    assert_int_equal(bm_timer_start_at(sys, id, 0, &t, sizeof(t),
+                                       bm_actor_now_ns() - 1000000ull, NULL),
+                     BM_OK);
+    wait_at_least(&ts.count[1], 1);
+    /* Cancel before it fires. */
+    t.tag = 2;
+    assert_int_equal(bm_timer_start_at(sys, id, 0, &t, sizeof(t),
+                                       bm_actor_now_ns() + 200000000ull,
+                                       &tid),
+                     BM_OK);
+    assert_int_equal(bm_timer_cancel(sys, tid), BM_OK);
+    assert_int_equal(bm_timer_start_at(sys, id, 1, &t, sizeof(t),
+                                       bm_actor_now_ns() + 1000000ull, NULL),
+                     BM_EINVAL);
+    assert_int_equal(bm_timer_start_at(sys, id, 0, &t, sizeof(t),
+                                       bm_actor_now_ns() +
+                                           400ull * 86400000000000ull,
+                                       NULL),
+                     BM_EINVAL);
+    bm_sleep_ms(300);
+    assert_int_equal(atomic_load(&ts.count[2]), 0);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_idle_wakeups),
         cmocka_unit_test(test_earlier_timer_wakes_thread),
         cmocka_unit_test(test_periodic_keeps_phase),
+        cmocka_unit_test(test_start_at),
     };
 
     return BM_TEST_RUN(tests);

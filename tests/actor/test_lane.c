@@ -1,0 +1,554 @@
+/*
+ * Actor runtime: lanes (actor.h "Lanes"). Actors spawned with the same
+ * opts.lane share one dedicated thread; a pooled actor a lane actor wakes
+ * runs on the lane's thread next; a lane actor's wait on a future keeps
+ * its lane running (so waiting on a lane-mate completes); a stop ends such
+ * a wait; a BLOCK send to a full lane-mate is refused; supervised restarts
+ * keep the lane.
+ */
+#include "bm_test.h"
+
+#include "actor_test_util.h"
+
+#include "blockv2/actor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ a service */
+
+struct job {
+    uint32_t sleep_ms;   /* block this long first */
+    uint32_t forward;    /* > 0: call `next` (blocking) and add its answer */
+    struct bm_actor_id next;
+};
+
+struct job_reply {
+    uint64_t v;
+};
+
+struct svc {
+    atomic_uintptr_t thread; /* pthread_self() of the last handler */
+    atomic_int handled;
+    atomic_int last_rc;      /* status of the forwarded call */
+    uint64_t v;
+};
+
+enum { J_RUN, J_GO, J_DONE, J_NKINDS };
+
+BM_ACTOR_REF(svc);
+
+static uintptr_t self_thread(void)
+{
+    return (uintptr_t)pthread_self();
+}
+
+BM_ACTOR_HANDLER(on_run, struct svc, struct job)
+BM_ACTOR_HANDLER(on_go, struct svc, struct job)
+BM_ACTOR_HANDLER(on_done, struct svc, struct job_reply)
+
+static const struct bm_msg_kind svc_kinds[J_NKINDS] = {
+    [J_RUN] = BM_MSG_KIND("run", struct job, sizeof(struct job_reply), NULL,
+                          on_run, NULL, NULL),
+    /* go: ask `next` asynchronously; the answer comes back as done. */
+    [J_GO] = BM_MSG_KIND("go", struct job, 0, NULL, on_go, NULL, NULL),
+    [J_DONE] = BM_MSG_KIND("done", struct job_reply, 0, NULL, on_done, NULL,
+                           NULL),
+};
+
+static const struct bm_actor_type svc_type = {
+    .name = "svc", .kinds = svc_kinds, .n_kinds = J_NKINDS};
+
+BM_ACTOR_ASK(svc, run, J_RUN, struct job, struct job_reply)
+BM_ACTOR_TELL(svc, go, J_GO, struct job)
+
+static int on_run(struct bm_actor_ctx *ctx, struct svc *s, struct job *p)
+{
+    struct job_reply r = {++s->v};
+
+    atomic_store(&s->thread, self_thread());
+    if (p->sleep_ms > 0) {
+        bm_sleep_ms(p->sleep_ms);
+    }
+    if (p->forward > 0) {
+        struct job sub = {0, p->forward - 1, BM_ACTOR_ID_NONE};
+        struct job_reply sr = {0};
+        int rc;
+
+        /* The next hop forwards to what its own state says (unused
+         * here): chains are built by the caller's `next`. */
+        rc = bm_svc_call_run(bm_actor_ctx_system(ctx),
+                             (struct bm_ref_svc){p->next}, &sub, &sr, 5000);
+        atomic_store(&s->last_rc, rc);
+        r.v += sr.v * 1000;
+    }
+    atomic_fetch_add(&s->handled, 1);
+    return bm_actor_reply(ctx, BM_OK, &r, sizeof(r));
+}
+
+static int on_go(struct bm_actor_ctx *ctx, struct svc *s, struct job *p)
+{
+    struct job sub = {0, 0, BM_ACTOR_ID_NONE};
+
+    atomic_store(&s->thread, self_thread());
+    atomic_store(&s->last_rc,
+                 bm_actor_ask_async(ctx, p->next, J_RUN, &sub, sizeof(sub),
+                                    5000, J_DONE, 7));
+    return BM_OK;
+}
+
+static int on_done(struct bm_actor_ctx *ctx, struct svc *s,
+                   struct job_reply *p)
+{
+    (void)p;
+    if (bm_actor_ctx_status(ctx) == BM_OK && bm_actor_ctx_cookie(ctx) == 7) {
+        atomic_store(&s->thread, self_thread());
+        atomic_fetch_add(&s->handled, 1);
+    }
+    return BM_OK;
+}
+
+static struct bm_actor_id spawn_on(struct bm_actor_system *sys,
+                                   struct svc *s, const char *lane,
+                                   uint32_t capacity,
+                                   enum bm_overflow overflow)
+{
+    struct bm_actor_opts o = {.lane = lane, .capacity = capacity,
+                              .overflow = overflow};
+    struct bm_actor_id id;
+
+    memset(s, 0, sizeof(*s));
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, s, &o, &id), BM_OK);
+    return id;
+}
+
+static void wait_handled(struct svc *s, int n)
+{
+    for (int i = 0; i < 5000 && atomic_load(&s->handled) < n; i++) {
+        bm_sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&s->handled), n);
+}
+
+static uintptr_t run_on(struct bm_actor_system *sys, struct bm_actor_id id,
+                        struct svc *s)
+{
+    struct job j = {0, 0, BM_ACTOR_ID_NONE};
+    struct job_reply r = {0};
+
+    assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){id}, &j, &r,
+                                     5000),
+                     BM_OK);
+    return atomic_load(&s->thread);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_one_thread_per_lane(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc a, b, c, p;
+    struct bm_actor_id ia, ib, ic, ip;
+    struct bm_actor_stats st;
+    struct bm_actor_opts bad = {.lane = "x", .detached = true};
+    struct bm_actor_opts empty = {.lane = ""};
+    struct bm_actor_id dummy;
+    uintptr_t ta, tb, tc, tp;
+
+    (void)state;
+    ia = spawn_on(sys, &a, "one", 0, BM_OVERFLOW_REJECT);
+    ib = spawn_on(sys, &b, "one", 0, BM_OVERFLOW_REJECT);
+    ic = spawn_on(sys, &c, "two", 0, BM_OVERFLOW_REJECT);
+    ip = spawn_on(sys, &p, NULL, 0, BM_OVERFLOW_REJECT);
+    ta = run_on(sys, ia, &a);
+    tb = run_on(sys, ib, &b);
+    tc = run_on(sys, ic, &c);
+    tp = run_on(sys, ip, &p);
+    assert_true(ta == tb);        /* same lane, same thread */
+    assert_true(ta != tc);        /* another lane, another thread */
+    assert_true(tp != ta && tp != tc); /* pooled: a worker */
+    for (int i = 0; i < 20; i++) { /* always that thread */
+        assert_true(run_on(sys, ia, &a) == ta);
+        assert_true(run_on(sys, ic, &c) == tc);
+    }
+    assert_int_equal(bm_actor_stats_get(sys, ia, &st), BM_OK);
+    assert_string_equal(st.lane, "one");
+    assert_false(st.detached);
+    assert_int_equal(bm_actor_stats_get(sys, ip, &st), BM_OK);
+    assert_string_equal(st.lane, "");
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &p, &bad, &dummy),
+                     BM_EINVAL);
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &p, &empty, &dummy),
+                     BM_EINVAL);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* A lane actor asks a pooled one asynchronously: the pooled actor runs on
+ * the lane's thread, and so does the continuation. */
+static void test_pooled_runs_on_lane_next_slot(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc a, p;
+    struct bm_actor_id ia, ip;
+    struct job go;
+    uintptr_t lane_thread;
+
+    (void)state;
+    ia = spawn_on(sys, &a, "blk", 0, BM_OVERFLOW_REJECT);
+    ip = spawn_on(sys, &p, NULL, 0, BM_OVERFLOW_REJECT);
+    lane_thread = run_on(sys, ia, &a);
+    atomic_store(&a.handled, 0);
+    for (int i = 1; i <= 50; i++) {
+        go = (struct job){0, 0, ip};
+        atomic_store(&p.thread, 0);
+        assert_int_equal(bm_svc_tell_go(sys, (struct bm_ref_svc){ia}, &go),
+                         BM_OK);
+        wait_handled(&a, i);
+        assert_int_equal(atomic_load(&a.last_rc), BM_OK);
+        assert_true(atomic_load(&p.thread) == lane_thread);
+        assert_true(atomic_load(&a.thread) == lane_thread);
+    }
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* Blocking calls between actors of one lane complete (the waiting thread
+ * runs the callee), nested too, and so does a call to a pooled actor. */
+static void test_wait_helps_lane(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc a, b, c, p;
+    struct bm_actor_id ia, ib, ic, ip;
+    struct job j;
+    struct job_reply r = {0};
+
+    (void)state;
+    ia = spawn_on(sys, &a, "blk", 0, BM_OVERFLOW_REJECT);
+    ib = spawn_on(sys, &b, "blk", 0, BM_OVERFLOW_REJECT);
+    ic = spawn_on(sys, &c, "blk", 0, BM_OVERFLOW_REJECT);
+    ip = spawn_on(sys, &p, NULL, 0, BM_OVERFLOW_REJECT);
+    /* a -> b (same lane). */
+    j = (struct job){0, 1, ib};
+    assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ia}, &j, &r,
+                                     5000),
+                     BM_OK);
+    assert_int_equal(atomic_load(&a.last_rc), BM_OK);
+    assert_int_equal(r.v, 1 + 1000);
+    assert_true(atomic_load(&a.thread) == atomic_load(&b.thread));
+    /* b -> c (same lane). */
+    j = (struct job){0, 1, ic};
+    assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ib}, &j, &r,
+                                     5000),
+                     BM_OK);
+    assert_int_equal(atomic_load(&b.last_rc), BM_OK);
+    /* a -> pooled p. */
+    j = (struct job){0, 1, ip};
+    assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ia}, &j, &r,
+                                     5000),
+                     BM_OK);
+    assert_int_equal(atomic_load(&a.last_rc), BM_OK);
+    assert_int_equal(atomic_load(&p.handled), 1);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* Nested waits: an actor a lane thread runs while helping may itself wait
+ * on a lane-mate. x calls y, y calls z; all three share one lane. */
+struct chain {
+    struct bm_actor_id next;
+    atomic_int done;
+    int rc;
+};
+
+enum { C_CALL, C_NKINDS };
+
+struct cmsg {
+    uint32_t depth;
+};
+
+struct creply {
+    uint32_t depth;
+};
+
+BM_ACTOR_REF(chain);
+BM_ACTOR_HANDLER(chain_call, struct chain, struct cmsg)
+static const struct bm_msg_kind chain_kinds[C_NKINDS] = {
+    [C_CALL] = BM_MSG_KIND("call", struct cmsg, sizeof(struct creply), NULL,
+                           chain_call, NULL, NULL),
+};
+static const struct bm_actor_type chain_type = {
+    .name = "chain", .kinds = chain_kinds, .n_kinds = C_NKINDS};
+BM_ACTOR_ASK(chain, call, C_CALL, struct cmsg, struct creply)
+
+static int chain_call(struct bm_actor_ctx *ctx, struct chain *c,
+                      struct cmsg *p)
+{
+    struct creply r = {p->depth};
+
+    if (!bm_actor_id_is_none(c->next)) {
+        struct cmsg m = {p->depth + 1};
+
+        c->rc = bm_chain_call_call(bm_actor_ctx_system(ctx),
+                                   (struct bm_ref_chain){c->next}, &m, &r,
+                                   5000);
+    }
+    atomic_fetch_add(&c->done, 1);
+    return bm_actor_reply(ctx, BM_OK, &r, sizeof(r));
+}
+
+static void test_nested_waits(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct chain x = {0}, y = {0}, z = {0};
+    struct bm_actor_opts o = {.lane = "blk"};
+    struct bm_actor_id ix, iy, iz;
+    struct cmsg m = {0};
+    struct creply r = {0};
+
+    (void)state;
+    assert_int_equal(bm_actor_spawn(sys, &chain_type, &z, &o, &iz), BM_OK);
+    y.next = iz;
+    assert_int_equal(bm_actor_spawn(sys, &chain_type, &y, &o, &iy), BM_OK);
+    x.next = iy;
+    assert_int_equal(bm_actor_spawn(sys, &chain_type, &x, &o, &ix), BM_OK);
+    for (int i = 1; i <= 20; i++) {
+        assert_int_equal(bm_chain_call_call(sys, (struct bm_ref_chain){ix},
+                                            &m, &r, 5000),
+                         BM_OK);
+        assert_int_equal(r.depth, 2);
+        assert_int_equal(x.rc, BM_OK);
+        assert_int_equal(y.rc, BM_OK);
+        assert_int_equal(atomic_load(&z.done), i);
+    }
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* A stop ends a lane actor's wait at once (its supervisor would otherwise
+ * wait for an answer that comes only after the stop). */
+static void test_stop_ends_lane_wait(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc a, slow;
+    struct bm_actor_opts det = {.detached = true};
+    struct bm_actor_id ia, islow;
+    struct job j;
+    struct bm_future *f = NULL;
+    struct job_reply r = {0};
+    uint64_t t0;
+
+    (void)state;
+    ia = spawn_on(sys, &a, "blk", 0, BM_OVERFLOW_REJECT);
+    memset(&slow, 0, sizeof(slow));
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &slow, &det, &islow),
+                     BM_OK);
+    /* slow is busy for a second; a's call to it queues behind that. */
+    {
+        struct job busy = {1000, 0, BM_ACTOR_ID_NONE};
+
+        assert_int_equal(bm_svc_ask_run(sys, (struct bm_ref_svc){islow},
+                                        &busy, 10000, &f),
+                         BM_OK);
+    }
+    bm_sleep_ms(20);
+    j = (struct job){0, 1, islow};
+    {
+        struct bm_future *fa = NULL;
+
+        assert_int_equal(bm_svc_ask_run(sys, (struct bm_ref_svc){ia}, &j,
+                                        10000, &fa),
+                         BM_OK);
+        bm_sleep_ms(50); /* a is waiting */
+        t0 = bm_actor_now_ns();
+        assert_int_equal(bm_actor_stop(sys, ia), BM_OK);
+        assert_int_equal(bm_actor_wait_exit(sys, ia, 2000, NULL), BM_OK);
+        assert_true(bm_actor_now_ns() - t0 < 700000000ull);
+        assert_int_equal(atomic_load(&a.last_rc), BM_ESTOPPED);
+        (void)bm_future_wait(fa, 2000, &r, sizeof(r));
+        bm_future_free(fa);
+    }
+    assert_int_equal(bm_future_wait(f, 5000, &r, sizeof(r)), BM_OK);
+    bm_future_free(f);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* BLOCK policy: a lane actor cannot wait for room in a lane-mate (it would
+ * have to run it): BM_EFULL. */
+struct filler {
+    struct bm_actor_id target;
+    atomic_int rc_last;
+    atomic_int sent;
+};
+
+enum { F_FILL, F_NKINDS };
+struct fmsg {
+    uint32_t n;
+};
+BM_ACTOR_REF(filler);
+BM_ACTOR_HANDLER(on_fill, struct filler, struct fmsg)
+static const struct bm_msg_kind filler_kinds[F_NKINDS] = {
+    [F_FILL] = BM_MSG_KIND("fill", struct fmsg, 0, NULL, on_fill, NULL, NULL),
+};
+static const struct bm_actor_type filler_type = {
+    .name = "filler", .kinds = filler_kinds, .n_kinds = F_NKINDS};
+BM_ACTOR_TELL(filler, fill, F_FILL, struct fmsg)
+
+static int on_fill(struct bm_actor_ctx *ctx, struct filler *f,
+                   struct fmsg *p)
+{
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct job j = {0, 0, BM_ACTOR_ID_NONE};
+        int rc = bm_svc_tell_go(bm_actor_ctx_system(ctx),
+                                (struct bm_ref_svc){f->target}, &j);
+
+        atomic_store(&f->rc_last, rc);
+        if (rc != BM_OK) {
+            break;
+        }
+        atomic_fetch_add(&f->sent, 1);
+    }
+    return BM_OK;
+}
+
+static void test_block_send_to_lane_mate(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc t;
+    struct filler f = {0};
+    struct bm_actor_opts fo = {.lane = "blk"};
+    struct bm_actor_id it, ifl;
+    struct fmsg m = {10};
+    uint64_t t0;
+
+    (void)state;
+    it = spawn_on(sys, &t, "blk", 4, BM_OVERFLOW_BLOCK);
+    f.target = it;
+    atomic_init(&f.rc_last, 1);
+    assert_int_equal(bm_actor_spawn(sys, &filler_type, &f, &fo, &ifl), BM_OK);
+    t0 = bm_actor_now_ns();
+    assert_int_equal(bm_filler_tell_fill(sys, (struct bm_ref_filler){ifl},
+                                         &m),
+                     BM_OK);
+    for (int i = 0; i < 5000 && atomic_load(&f.rc_last) == 1; i++) {
+        bm_sleep_ms(1);
+    }
+    while (atomic_load(&f.rc_last) == BM_OK && atomic_load(&f.sent) < 10) {
+        bm_sleep_ms(1);
+    }
+    /* Four fit; the fifth is refused at once instead of waiting 1 s. */
+    assert_int_equal(atomic_load(&f.sent), 4);
+    assert_int_equal(atomic_load(&f.rc_last), BM_EFULL);
+    assert_true(bm_actor_now_ns() - t0 < 900000000ull);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* A lane actor that blocks holds up its lane-mates, not pooled actors. */
+static void test_lane_blocks_only_itself(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc a, b, p;
+    struct bm_actor_id ia, ib, ip;
+    struct bm_future *fa = NULL, *fb = NULL;
+    struct job slow = {300, 0, BM_ACTOR_ID_NONE};
+    struct job quick = {0, 0, BM_ACTOR_ID_NONE};
+    struct job_reply r;
+    uint64_t t0;
+
+    (void)state;
+    ia = spawn_on(sys, &a, "blk", 0, BM_OVERFLOW_REJECT);
+    ib = spawn_on(sys, &b, "blk", 0, BM_OVERFLOW_REJECT);
+    ip = spawn_on(sys, &p, NULL, 0, BM_OVERFLOW_REJECT);
+    assert_int_equal(bm_svc_ask_run(sys, (struct bm_ref_svc){ia}, &slow, 5000,
+                                    &fa),
+                     BM_OK);
+    bm_sleep_ms(20);
+    t0 = bm_actor_now_ns();
+    /* Pooled: answers while a blocks. */
+    assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ip}, &quick, &r,
+                                     5000),
+                     BM_OK);
+    assert_true(bm_actor_now_ns() - t0 < 250000000ull);
+    /* b shares a's thread: after a is done. */
+    assert_int_equal(bm_svc_ask_run(sys, (struct bm_ref_svc){ib}, &quick,
+                                    5000, &fb),
+                     BM_OK);
+    assert_int_equal(bm_future_wait(fb, 5000, &r, sizeof(r)), BM_OK);
+    assert_int_equal(bm_future_wait(fa, 0, &r, sizeof(r)), BM_OK);
+    bm_future_free(fa);
+    bm_future_free(fb);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* A supervised lane actor is restarted on its lane. */
+static void test_restart_keeps_lane(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc a;
+    struct bm_child_spec child;
+    struct bm_supervisor_spec spec;
+    struct bm_actor_id sup, ia = BM_ACTOR_ID_NONE;
+    uintptr_t before;
+    struct bm_actor_stats st;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    memset(&child, 0, sizeof(child));
+    child.name = "lane-child";
+    child.type = &svc_type;
+    child.arg = &a;
+    child.opts.lane = "blk";
+    child.restart = BM_RESTART_PERMANENT;
+    child.id_out = &ia;
+    spec = (struct bm_supervisor_spec){.name = "sup",
+                                       .strategy = BM_SUP_ONE_FOR_ONE,
+                                       .intensity = 5,
+                                       .children = &child,
+                                       .n_children = 1};
+    assert_int_equal(bm_supervisor_start(sys, &spec, &sup), BM_OK);
+    before = run_on(sys, ia, &a);
+    assert_int_equal(bm_actor_kill(sys, ia, BM_EFATAL), BM_OK);
+    for (int i = 0; i < 5000; i++) {
+        if (bm_actor_stats_get(sys, ia, &st) == BM_OK && st.restarts >= 1) {
+            break;
+        }
+        bm_sleep_ms(1);
+    }
+    assert_int_equal(bm_actor_stats_get(sys, ia, &st), BM_OK);
+    assert_true(st.restarts >= 1);
+    assert_string_equal(st.lane, "blk");
+    for (int i = 0; i < 2000; i++) {
+        struct job j = {0, 0, BM_ACTOR_ID_NONE};
+        struct job_reply r;
+
+        if (bm_svc_call_run(sys, (struct bm_ref_svc){ia}, &j, &r, 5000) ==
+            BM_OK) {
+            break;
+        }
+        bm_sleep_ms(1);
+    }
+    assert_true(atomic_load(&a.thread) == before);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_thread_per_lane),
+        cmocka_unit_test(test_pooled_runs_on_lane_next_slot),
+        cmocka_unit_test(test_wait_helps_lane),
+        cmocka_unit_test(test_nested_waits),
+        cmocka_unit_test(test_stop_ends_lane_wait),
+        cmocka_unit_test(test_block_send_to_lane_mate),
+        cmocka_unit_test(test_lane_blocks_only_itself),
+        cmocka_unit_test(test_restart_keeps_lane),
+    };
+
+    return BM_TEST_RUN(tests);
+}
