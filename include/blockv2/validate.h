@@ -64,6 +64,17 @@ int bm_signed_header_validate_basic(const struct bm_signed_header *sh,
                                     uint64_t now_ns, struct bm_errmsg *em);
 
 /*
+ * bm_signed_header_validate_basic without verifying the signature: every
+ * other rule, in the same order. Only for a header this process has just
+ * signed with its own key (the aggregator's fresh block: that key's
+ * address is checked against the genesis proposer at start), never for
+ * bytes from outside. Borrows sh.
+ */
+int bm_signed_header_validate_basic_own(const struct bm_signed_header *sh,
+                                        uint64_t now_ns,
+                                        struct bm_errmsg *em);
+
+/*
  * Data.Validate (current): metadata present (BM_ENO_METADATA), chain id
  * non-empty (BM_ECHAIN_ID_EMPTY), height != 0 (BM_EHEIGHT_ZERO), time != 0
  * (BM_ETIME_ZERO), time <= now_ns + 1 min (BM_ETIME_FUTURE). (v1 accepted

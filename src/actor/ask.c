@@ -55,6 +55,7 @@ static void future_unref(struct bm_future *f)
 static bool future_complete(struct bm_future *f, int status,
                             const void *reply, size_t len)
 {
+    struct bm__lane *lane = NULL;
     bool delivered;
 
     pthread_mutex_lock(&f->mu);
@@ -67,12 +68,17 @@ static bool future_complete(struct bm_future *f, int status,
         }
         f->reply_len = status == BM_OK ? len : 0;
         f->done = true;
-        pthread_cond_broadcast(&f->cv);
-        if (f->lane != NULL) {
-            bm__lane_kick(f->lane);
-        }
+        lane = f->lane;
     }
     pthread_mutex_unlock(&f->mu);
+    /* After unlocking (a woken waiter does not block on f->mu at once);
+     * f lives on: this entry's reference is dropped below. */
+    if (delivered) {
+        pthread_cond_broadcast(&f->cv);
+    }
+    if (lane != NULL) {
+        bm__lane_kick(lane);
+    }
     future_unref(f);
     return delivered;
 }

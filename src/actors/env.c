@@ -124,6 +124,30 @@ static enum bm_err check_da_sizing(struct bm_env *env, struct bm_errmsg *em)
     return BM_OK;
 }
 
+/*
+ * The producer does not verify its own fresh signatures (the Validator's
+ * own-block check): instead the key is checked once here. A signature
+ * made with the secret half must verify with the public half; a key whose
+ * halves do not belong together (a damaged key file) would otherwise sign
+ * every block invalidly.
+ */
+static enum bm_err check_key_pair(const struct bm_privkey *k,
+                                  const uint8_t pub[BM_PUBKEY_SIZE],
+                                  struct bm_errmsg *em)
+{
+    static const uint8_t msg[] = "blockv2 signer self-check";
+    struct bm_buf sig = {0};
+    enum bm_err err = bm_sign(k, msg, sizeof(msg), &sig);
+
+    if (err == BM_OK && !bm_verify(pub, msg, sizeof(msg), sig.ptr, sig.len)) {
+        err = bm_errf(em, BM_EBADKEY,
+                      "signer: a signature made with the key does not "
+                      "verify with its public key (damaged key)");
+    }
+    bm_buf_release(&sig);
+    return err;
+}
+
 enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
                         struct bm_errmsg *em)
 {
@@ -201,6 +225,10 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
             err = bm_errf(em, BM_ENOT_PROPOSER,
                           "signer: address is not the genesis proposer "
                           "(genesis.proposer_address)");
+            goto fail;
+        }
+        err = check_key_pair(&env->signer, env->signer_info.pub_key, em);
+        if (err != BM_OK) {
             goto fail;
         }
     }

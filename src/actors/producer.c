@@ -7,10 +7,19 @@
  *   Validator; APPLY -> Sync (execute + commit); ACK -> Sequencer;
  *   BLOCK -> Broadcaster; NEW_HEIGHT -> DASubmitter; reply.
  *
- * Detached: every step is a blocking call to another actor (calls flow
- * one way; none of those actors ever calls the producer). The first
- * handler also tells the sequencer to drop the txs of the last committed
- * block, so a crash between commit and ACK does not execute them twice.
+ * It never waits: each step is an ask whose answer comes back as a
+ * continuation (one kind per step), and the PRODUCE ask is answered from
+ * the last one through its deferred reply token. One round runs at a
+ * time; requests that arrive meanwhile wait in a short queue (QUEUE_MAX).
+ * A continuation carries the round's cookie (a per-incarnation base plus
+ * a sequence number), so an answer meant for an earlier round or
+ * incarnation is ignored. The manager runs the Producer on the block lane
+ * with State, Sequencer and Sync (docs/ARCHITECTURE.md "Threads"), so a
+ * round's asks and their answers stay on one thread.
+ *
+ * The first round also tells the sequencer to drop the txs of the last
+ * committed block, so a crash between commit and ACK does not execute
+ * them twice.
  */
 #include "actors/producer.h"
 
@@ -37,12 +46,50 @@
 #define SEQ_TIMEOUT_MS 30000
 #define VALIDATE_TIMEOUT_MS 30000
 #define APPLY_TIMEOUT_MS 120000
+/* PRODUCE requests held while a round runs (a manual block while the
+ * block timer runs, say); more are answered BM_EFULL. */
+#define QUEUE_MAX 16
 
 #define NS_PER_MS 1000000ull
+
+/* What the round in flight waits for. */
+enum step {
+    S_IDLE = 0, /* no round */
+    S_LOAD,     /* DROP_COMMITTED of the last block's txs (first round) */
+    S_STATE,    /* GET */
+    S_BATCH,    /* NEXT_BATCH */
+    S_PENDING,  /* SAVE_PENDING */
+    S_VALIDATE, /* VALIDATE */
+    S_APPLY,    /* APPLY */
+    S_ACK,      /* ACK, or DROP_COMMITTED of a reused pending block */
+};
+
+struct waiting {
+    struct bm_reply_token tok;
+    uint32_t reason;
+};
+
+struct round {
+    enum step step;
+    uint64_t cookie;
+    uint32_t reason;
+    struct bm_reply_token tok;  /* the PRODUCE ask being answered */
+    struct bm_state_info info;  /* owned: the state the block builds on */
+    struct bm_block *b;         /* one reference, once made */
+    bool from_seq;              /* batch from the sequencer (else pending) */
+    uint64_t height;
+    uint64_t bytes;             /* encoded data size (log) */
+    struct bm_producer_result res;
+};
 
 struct producer_st {
     struct bm_env *env;
     bool loaded;
+    uint64_t cookie_base;
+    uint64_t seq;
+    struct round r;
+    struct waiting q[QUEUE_MAX]; /* ring */
+    size_t qhead, qn;
 };
 
 /* ------------------------------------------------------------ messages */
@@ -78,75 +125,6 @@ static uint64_t state_time_ns(const struct bm_state *s)
     }
     return (uint64_t)s->last_block_time.seconds * 1000000000ull +
            (uint64_t)s->last_block_time.nanos;
-}
-
-/* Hands txs (moved in; the pointer and count are cleared either way) to
- * DROP_COMMITTED (which also releases a batch still in flight). Returns the
- * ask's status. */
-static int drop_committed(struct bm_env *env, struct bm_buf **txs, size_t *n,
-                          uint64_t height)
-{
-    struct bm_sequencer_txs req = {0};
-    struct bm_sequencer_count cnt = {0};
-    struct bm_future *f = NULL;
-    int err;
-
-    req.txs = *txs;
-    req.n = *n;
-    *txs = NULL;
-    *n = 0;
-    err = bm_sequencer_ask_drop_committed(env->sys, bm_env_sequencer(env),
-                                          &req, SEQ_TIMEOUT_MS, &f);
-    if (err != BM_OK) {
-        bm_sequencer_txs_dtor(&req);
-    } else {
-        err = bm_future_wait(f, -1, &cnt, sizeof(cnt));
-        bm_future_free(f);
-    }
-    if (err != BM_OK) {
-        bm_log_warn(MOD, "drop committed txs height=%llu failed err=%s",
-                    (unsigned long long)height, bm_err_name(err));
-        return err;
-    }
-    bm_log_debug(MOD, "committed txs dropped height=%llu n=%zu",
-                 (unsigned long long)height, cnt.n);
-    return BM_OK;
-}
-
-/*
- * Makes sure the last committed block's txs are not handed out again: at
- * the first handler (a crash between commit and ack) and after an ACK that
- * failed (the batch would still be in flight). DROP_COMMITTED releases an
- * in-flight batch and drops the committed txs. Until it succeeds no batch
- * is taken (BM_OK or the ask's error; st->loaded tells).
- */
-static int load(struct producer_st *st)
-{
-    struct bm_env *env = st->env;
-    struct bm_store_blockbuf blk = {0};
-    struct bm_data d = {0};
-    uint64_t h = 0;
-    int err = BM_OK;
-
-    st->loaded = true;
-    if (!has_actor(env->ids.sequencer) ||
-        bm_store_height(env->store, &h, NULL) != BM_OK ||
-        h < env->genesis->initial_height ||
-        bm_store_get_block(env->store, h, &blk, NULL) != BM_OK) {
-        return BM_OK;
-    }
-    if (bm_data_decode(&d, blk.data.ptr, blk.data.len) != BM_OK) {
-        bm_log_warn(MOD, "stored data at height %llu does not decode",
-                    (unsigned long long)h);
-    } else if (d.n_txs > 0) {
-        err = drop_committed(env, &d.txs, &d.n_txs, h);
-        if (err != BM_OK) {
-            st->loaded = false; /* retried before the next batch */
-        }
-    }
-    bm_data_release(&d);
-    bm_store_blockbuf_release(&blk);
-    return err;
 }
 
 /* True if d's txs fit the room one DA blob leaves for them. */
@@ -303,105 +281,298 @@ static struct bm_block *create_block(struct bm_env *env,
     return b;
 }
 
-/* SAVE_PENDING: the SignedHeader (unsigned) and Data bytes of b. */
-static int save_pending(struct bm_env *env, const struct bm_block *b,
-                        uint64_t *bytes)
+static bool backpressure(const struct bm_env *env,
+                         const struct bm_state_info *info)
+{
+    uint64_t lim = env->cfg.max_pending_headers_and_data;
+    uint64_t h = info->height;
+
+    if (lim == 0 || env->da == NULL) {
+        return false;
+    }
+    return (h > info->last_submitted_header &&
+            h - info->last_submitted_header >= lim) ||
+           (h > info->last_submitted_data &&
+            h - info->last_submitted_data >= lim);
+}
+
+/* ------------------------------------------------------------ a round */
+
+static void finish(struct bm_actor_ctx *ctx, struct producer_st *st, int err);
+
+/* Sends DROP_COMMITTED with txs (moved in; cleared either way) for the
+ * round's current step (S_LOAD or S_ACK). Returns the send's status. */
+static int ask_drop(struct bm_actor_ctx *ctx, struct producer_st *st,
+                    struct bm_buf **txs, size_t *n)
+{
+    struct bm_sequencer_txs req = {*txs, *n};
+    int err;
+
+    *txs = NULL;
+    *n = 0;
+    err = bm_sequencer_ask_drop_committed_async(
+        ctx, bm_env_sequencer(st->env), &req, SEQ_TIMEOUT_MS,
+        BM_PRODUCER_C_SEQ, st->r.cookie);
+    if (err != BM_OK) {
+        bm_sequencer_txs_dtor(&req);
+    }
+    return err;
+}
+
+static void ask_state(struct bm_actor_ctx *ctx, struct producer_st *st)
+{
+    struct bm_state_get g = {0};
+    int err;
+
+    st->r.step = S_STATE;
+    err = bm_state_ask_get_async(ctx, bm_env_state(st->env), &g,
+                                 STATE_TIMEOUT_MS, BM_PRODUCER_C_STATE,
+                                 st->r.cookie);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "state get failed err=%s", bm_err_name(err));
+        finish(ctx, st, err);
+    }
+}
+
+/*
+ * Makes sure the last committed block's txs are not handed out again: at
+ * the first round (a crash between commit and ack) and after an ACK that
+ * failed (the batch would still be in flight). DROP_COMMITTED releases an
+ * in-flight batch and drops the committed txs; until it succeeds no batch
+ * is taken. Goes on with GET when there is nothing to drop.
+ */
+static void load(struct bm_actor_ctx *ctx, struct producer_st *st)
+{
+    struct bm_env *env = st->env;
+    struct bm_store_blockbuf blk = {0};
+    struct bm_data d = {0};
+    uint64_t h = 0;
+    int err = BM_OK;
+
+    if (!has_actor(env->ids.sequencer) ||
+        bm_store_height(env->store, &h, NULL) != BM_OK ||
+        h < env->genesis->initial_height ||
+        bm_store_get_block(env->store, h, &blk, NULL) != BM_OK) {
+        goto done;
+    }
+    if (bm_data_decode(&d, blk.data.ptr, blk.data.len) != BM_OK) {
+        bm_log_warn(MOD, "stored data at height %llu does not decode",
+                    (unsigned long long)h);
+    } else if (d.n_txs > 0) {
+        st->r.step = S_LOAD;
+        st->r.height = h;
+        err = ask_drop(ctx, st, &d.txs, &d.n_txs);
+        if (err == BM_OK) {
+            goto out; /* continued in on_seq_done */
+        }
+        bm_log_warn(MOD, "drop committed txs height=%llu failed err=%s",
+                    (unsigned long long)h, bm_err_name(err));
+    }
+done:
+    if (err == BM_OK) {
+        st->loaded = true;
+        ask_state(ctx, st);
+    } else {
+        finish(ctx, st, err); /* retried at the next round */
+    }
+out:
+    bm_data_release(&d);
+    bm_store_blockbuf_release(&blk);
+}
+
+/* Starts a round for the PRODUCE whose reply is tok. */
+static void start(struct bm_actor_ctx *ctx, struct producer_st *st,
+                  const struct bm_reply_token *tok, uint32_t reason)
+{
+    struct bm_env *env = st->env;
+
+    memset(&st->r, 0, sizeof(st->r));
+    st->r.tok = *tok;
+    st->r.reason = reason;
+    st->r.cookie = st->cookie_base + ++st->seq;
+    st->r.step = S_LOAD;
+    if (bm_env_halted(env)) {
+        finish(ctx, st, BM_ESHUTDOWN);
+        return;
+    }
+    if (bm_catchup_active(env)) {
+        bm_log_debug(MOD, "skipped: catching up from DA");
+        st->r.res.catching_up = true;
+        (void)bm_store_height(env->store, &st->r.res.height, NULL);
+        finish(ctx, st, BM_OK);
+        return;
+    }
+    if (!st->loaded) {
+        load(ctx, st);
+        return;
+    }
+    ask_state(ctx, st);
+}
+
+/* Answers the round's PRODUCE (its result, or err), drops what the round
+ * holds and starts the next queued request, if any. */
+static void finish(struct bm_actor_ctx *ctx, struct producer_st *st, int err)
+{
+    struct bm_env *env = st->env;
+    struct round *r = &st->r;
+
+    if (err == BM_OK) {
+        bm_actor_reply_token(env->sys, &r->tok, BM_OK, &r->res,
+                             sizeof(r->res));
+    } else {
+        bm_actor_reply_token(env->sys, &r->tok, err, NULL, 0);
+    }
+    bm_block_unref(r->b);
+    bm_state_info_dtor(&r->info);
+    memset(r, 0, sizeof(*r));
+    if (st->qn > 0) {
+        struct waiting w = st->q[st->qhead];
+
+        st->qhead = (st->qhead + 1) % QUEUE_MAX;
+        st->qn--;
+        start(ctx, st, &w.tok, w.reason);
+    }
+}
+
+/* The continuation for step `want` of the current round? Checks the
+ * cookie and the step; a failed ask ends the round with its status. */
+static bool current(struct bm_actor_ctx *ctx, struct producer_st *st,
+                    enum step want, const char *what)
+{
+    int status = bm_actor_ctx_status(ctx);
+
+    if (st->r.step != want || bm_actor_ctx_cookie(ctx) != st->r.cookie) {
+        return false; /* stale: an earlier round or incarnation */
+    }
+    if (status != BM_OK) {
+        bm_log_warn(MOD, "%s height=%llu failed err=%s", what,
+                    (unsigned long long)st->r.height, bm_err_name(status));
+        finish(ctx, st, status);
+        return false;
+    }
+    if (bm_env_halted(st->env)) {
+        finish(ctx, st, BM_ESHUTDOWN);
+        return false;
+    }
+    return true;
+}
+
+/* SAVE_PENDING with the SignedHeader (unsigned) and Data bytes of r.b. */
+static void ask_pending(struct bm_actor_ctx *ctx, struct producer_st *st)
 {
     struct bm_state_pending req = {0};
-    struct bm_state_ack ack = {0};
-    struct bm_future *f = NULL;
     int err;
 
-    err = bm_signed_header_encode(&b->sh, &req.header);
+    err = bm_signed_header_encode(&st->r.b->sh, &req.header);
     if (err == BM_OK) {
-        err = bm_data_encode(&b->data, &req.data);
+        err = bm_data_encode(&st->r.b->data, &req.data);
+    }
+    if (err == BM_OK) {
+        st->r.bytes = req.data.len;
+        st->r.step = S_PENDING;
+        err = bm_state_ask_save_pending_async(ctx, bm_env_state(st->env),
+                                              &req, STATE_TIMEOUT_MS,
+                                              BM_PRODUCER_C_PENDING,
+                                              st->r.cookie);
     }
     if (err != BM_OK) {
         bm_state_pending_dtor(&req);
-        return err;
+        bm_log_warn(MOD, "save pending height=%llu failed err=%s",
+                    (unsigned long long)st->r.height, bm_err_name(err));
+        finish(ctx, st, err);
     }
-    *bytes = req.data.len;
-    err = bm_state_ask_save_pending(env->sys, bm_env_state(env), &req,
-                                    STATE_TIMEOUT_MS, &f);
-    if (err != BM_OK) {
-        bm_state_pending_dtor(&req);
-        return err;
-    }
-    err = bm_future_wait(f, -1, &ack, sizeof(ack));
-    bm_future_free(f);
-    return err;
 }
 
-/* VALIDATE against s: returns the ask error, or the validation code with
- * its message in msg. */
-static int validate_block(struct bm_env *env, struct bm_block *b,
-                          const struct bm_state *s, char *msg, size_t len)
+/* Signs r.b and asks the Validator to check it against the state. Our
+ * own signature is not verified again (bm_validator_req.own). */
+static void sign_and_validate(struct bm_actor_ctx *ctx,
+                              struct producer_st *st)
 {
-    int code = BM_OK;
-    int err = bm_validator_request(env, b, s, VALIDATE_TIMEOUT_MS, &code,
-                                   msg, len);
-
-    return err != BM_OK ? err : code;
-}
-
-/* APPLY through the Sync actor. */
-static int apply_block(struct bm_env *env, struct bm_block *b,
-                       struct bm_sync_applied *out)
-{
-    struct bm_sync_apply req = {bm_block_ref(b)};
-    struct bm_future *f = NULL;
+    struct bm_env *env = st->env;
+    struct bm_validator_req req = {0};
     int err;
 
-    err = bm_sync_ask_apply(env->sys, bm_env_sync(env), &req, APPLY_TIMEOUT_MS,
-                            &f);
-    if (err != BM_OK) {
-        bm_sync_apply_dtor(&req);
-        return err;
+    err = bm_signed_header_sign(&st->r.b->sh, &env->signer);
+    if (err == BM_OK) {
+        err = bm_block_rehash(st->r.b);
     }
-    err = bm_future_wait(f, -1, out, sizeof(*out));
-    bm_future_free(f);
-    return err;
+    if (err == BM_OK) {
+        req.state = bm_xcalloc(1, sizeof(*req.state));
+        err = bm_state_copy(req.state, st->r.info.state);
+    }
+    if (err == BM_OK) {
+        req.blk = bm_block_ref(st->r.b);
+        req.own = true;
+        st->r.step = S_VALIDATE;
+        err = bm_validator_ask_validate_async(
+            ctx, bm_env_validator(env), &req, VALIDATE_TIMEOUT_MS,
+            BM_PRODUCER_C_VALIDATED, st->r.cookie);
+    }
+    if (err != BM_OK) {
+        bm_validator_req_dtor(&req);
+        bm_log_warn(MOD, "validate height=%llu failed err=%s",
+                    (unsigned long long)st->r.height, bm_err_name(err));
+        finish(ctx, st, err);
+    }
 }
 
 /* After the commit: ACK (batch from the sequencer) or drop the reused
- * pending block's txs from the queue, broadcast, wake the submitter. */
-static void after_commit(struct producer_st *st, struct bm_block *b,
-                         bool from_seq)
+ * pending block's txs from the queue. True if an answer is awaited
+ * (on_seq_done goes on); false if there was nothing to do or the ask could
+ * not be sent (then st->loaded is false: the committed txs are dropped
+ * before the next batch). */
+static bool ack(struct bm_actor_ctx *ctx, struct producer_st *st)
 {
     struct bm_env *env = st->env;
-    uint64_t height = b->sh.header.height;
+    struct bm_block *b = st->r.b;
     int err;
 
-    if (from_seq) {
-        struct bm_sequencer_ack ack = {height};
-        struct bm_sequencer_count cnt = {0};
+    st->r.step = S_ACK;
+    if (st->r.from_seq) {
+        struct bm_sequencer_ack a = {st->r.height};
 
-        err = bm_sequencer_call_ack(env->sys, bm_env_sequencer(env), &ack,
-                                    &cnt, SEQ_TIMEOUT_MS);
-        if (err != BM_OK) {
-            /* The batch stays in flight and would be handed out again:
-             * drop the committed txs before the next batch (load). */
-            bm_log_warn(MOD, "sequencer ack height=%llu failed err=%s; "
-                        "dropping its txs before the next batch",
-                        (unsigned long long)height, bm_err_name(err));
-            st->loaded = false;
-        }
+        err = bm_sequencer_ask_ack_async(ctx, bm_env_sequencer(env), &a,
+                                         SEQ_TIMEOUT_MS, BM_PRODUCER_C_SEQ,
+                                         st->r.cookie);
     } else if (b->data.n_txs > 0 && has_actor(env->ids.sequencer)) {
         struct bm_buf *txs = bm_xcalloc(b->data.n_txs, sizeof(*txs));
         size_t n = b->data.n_txs;
 
-        for (size_t i = 0; i < n; i++) {
-            if (bm_buf_copy(&txs[i], &b->data.txs[i]) != BM_OK) {
-                n = i;
-                break;
-            }
+        err = BM_OK;
+        for (size_t i = 0; i < n && err == BM_OK; i++) {
+            err = bm_buf_copy(&txs[i], &b->data.txs[i]);
         }
-        if (drop_committed(env, &txs, &n, height) != BM_OK) {
-            st->loaded = false;
+        if (err == BM_OK) {
+            err = ask_drop(ctx, st, &txs, &n);
+        } else {
+            bm_exec_txs_free(txs, n);
         }
-        bm_exec_txs_free(txs, n);
+    } else {
+        return false;
     }
-    if (has_actor(env->ids.broadcaster)) {
+    if (err == BM_OK) {
+        return true;
+    }
+    /* The batch stays in flight and would be handed out again: drop the
+     * committed txs before the next batch (load). */
+    bm_log_warn(MOD, "sequencer ack height=%llu failed err=%s; "
+                "dropping its txs before the next batch",
+                (unsigned long long)st->r.height, bm_err_name(err));
+    st->loaded = false;
+    return false;
+}
+
+/* The block is committed and acknowledged (or its ack failed and
+ * st->loaded is false): broadcast, wake the submitter, answer. */
+static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
+{
+    struct bm_env *env = st->env;
+    struct bm_block *b = st->r.b;
+    uint64_t height = st->r.height;
+    int err;
+
+    if (has_actor(env->ids.broadcaster) &&
+        (env->header_bc != NULL || env->data_bc != NULL)) {
         struct bm_broadcaster_block m = {bm_block_ref(b)};
 
         err = bm_broadcaster_tell_block(env->sys, bm_env_broadcaster(env), &m);
@@ -423,164 +594,28 @@ static void after_commit(struct producer_st *st, struct bm_block *b,
                          (unsigned long long)height, bm_err_name(err));
         }
     }
-}
-
-static bool backpressure(const struct bm_env *env,
-                         const struct bm_state_info *info)
-{
-    uint64_t lim = env->cfg.max_pending_headers_and_data;
-    uint64_t h = info->height;
-
-    if (lim == 0 || env->da == NULL) {
-        return false;
-    }
-    return (h > info->last_submitted_header &&
-            h - info->last_submitted_header >= lim) ||
-           (h > info->last_submitted_data &&
-            h - info->last_submitted_data >= lim);
-}
-
-/* One production round; fills *res. */
-static int produce(struct producer_st *st, uint32_t reason,
-                   struct bm_producer_result *res)
-{
-    struct bm_env *env = st->env;
-    struct bm_state_get g = {0};
-    struct bm_state_info info = {0};
-    struct bm_sequencer_batch rb = {0};
-    struct bm_sync_applied applied = {0};
-    struct bm_block *b = NULL;
-    const struct bm_state *s;
-    bool from_seq = false;
-    uint64_t height, bytes = 0;
-    char msg[256];
-    int err;
-
-    if (bm_catchup_active(env)) {
-        bm_log_debug(MOD, "skipped: catching up from DA");
-        res->catching_up = true;
-        (void)bm_store_height(env->store, &res->height, NULL);
-        return BM_OK;
-    }
-    err = bm_state_call_get(env->sys, bm_env_state(env), &g, &info,
-                            STATE_TIMEOUT_MS);
-    if (err != BM_OK) {
-        bm_log_warn(MOD, "state get failed err=%s", bm_err_name(err));
-        return err;
-    }
-    if (info.state == NULL) {
-        err = BM_EPROTO;
-        goto out;
-    }
-    s = info.state;
-    res->height = info.height;
-    if (backpressure(env, &info)) {
-        atomic_fetch_add_explicit(&env->m.skipped_backpressure, 1,
-                                  memory_order_relaxed);
-        bm_log_debug(MOD,
-                     "skipped: back-pressure height=%llu "
-                     "last_submitted_header=%llu last_submitted_data=%llu",
-                     (unsigned long long)info.height,
-                     (unsigned long long)info.last_submitted_header,
-                     (unsigned long long)info.last_submitted_data);
-        res->backpressure = true;
-        goto out;
-    }
-    height = s->last_block_height + 1;
-
-    b = pending_block(env, s, height);
-    if (b != NULL) {
-        bm_log_info(MOD, "reusing pending block height=%llu",
-                    (unsigned long long)height);
-        if (!b->sh.signer.has_pub_key) {
-            err = bm_signer_from_privkey(&b->sh.signer, &env->signer);
-            if (err != BM_OK) {
-                goto out;
-            }
-        }
-    } else {
-        /* What one DA blob holds: the rest waits for the next block. */
-        struct bm_sequencer_next nx = {env->block_tx_budget};
-
-        if (!has_actor(env->ids.sequencer)) {
-            err = BM_ESTATE;
-            bm_log_warn(MOD, "no sequencer: cannot make a block");
-            goto out;
-        }
-        err = bm_sequencer_call_next_batch(env->sys, bm_env_sequencer(env),
-                                           &nx, &rb, SEQ_TIMEOUT_MS);
-        if (err != BM_OK || rb.batch == NULL) {
-            err = err != BM_OK ? err : BM_EPROTO;
-            bm_log_warn(MOD, "next batch failed height=%llu err=%s",
-                        (unsigned long long)height, bm_err_name(err));
-            goto out;
-        }
-        if (rb.batch->batch.n_txs == 0 && reason == BM_PRODUCE_TX) {
-            bm_log_debug(MOD, "skipped: lazy tx round with an empty batch");
-            goto out;
-        }
-        from_seq = true;
-        b = create_block(env, s, height, rb.batch, &err);
-        if (b == NULL) {
-            bm_log_warn(MOD, "create block height=%llu failed err=%s",
-                        (unsigned long long)height, bm_err_name(err));
-            goto out;
-        }
-        err = save_pending(env, b, &bytes);
-        if (err != BM_OK) {
-            bm_log_warn(MOD, "save pending height=%llu failed err=%s",
-                        (unsigned long long)height, bm_err_name(err));
-            goto out;
-        }
-    }
-
-    err = bm_signed_header_sign(&b->sh, &env->signer);
-    if (err == BM_OK) {
-        err = bm_block_rehash(b);
-    }
-    if (err != BM_OK) {
-        goto out;
-    }
-    msg[0] = '\0';
-    err = validate_block(env, b, s, msg, sizeof(msg));
-    if (err != BM_OK) {
-        if (is_validation_code(err)) {
-            bm_env_fatal(env, MOD, err, "own block at height %llu is "
-                         "invalid: %s",
-                         (unsigned long long)height, msg);
-        } else {
-            bm_log_warn(MOD, "validate height=%llu failed err=%s",
-                        (unsigned long long)height, bm_err_name(err));
-        }
-        goto out;
-    }
-    err = apply_block(env, b, &applied);
-    if (err != BM_OK) {
-        bm_log_warn(MOD, "apply height=%llu failed err=%s",
-                    (unsigned long long)height, bm_err_name(err));
-        goto out;
-    }
-    after_commit(st, b, from_seq);
-    res->height = applied.height;
-    res->produced = true;
+    st->r.res.produced = true;
     bm_log_debug(MOD, "block produced height=%llu txs=%zu pending_bytes=%llu",
-                 (unsigned long long)applied.height, b->data.n_txs,
-                 (unsigned long long)bytes);
-out:
-    bm_block_unref(b);
-    bm_sequencer_batch_dtor(&rb);
-    bm_state_info_dtor(&info);
-    return err;
+                 (unsigned long long)height, b->data.n_txs,
+                 (unsigned long long)st->r.bytes);
+    finish(ctx, st, BM_OK);
 }
 
-/* ------------------------------------------------------------ handler */
+/* ------------------------------------------------------------ handlers */
 
 BM_ACTOR_HANDLER(on_produce, struct producer_st, struct bm_producer_req)
+BM_ACTOR_HANDLER(on_state, struct producer_st, struct bm_state_info)
+BM_ACTOR_HANDLER(on_batch, struct producer_st, struct bm_sequencer_batch)
+BM_ACTOR_HANDLER(on_pending, struct producer_st, struct bm_state_ack)
+BM_ACTOR_HANDLER(on_validated, struct producer_st,
+                 struct bm_validator_result)
+BM_ACTOR_HANDLER(on_applied, struct producer_st, struct bm_sync_applied)
+BM_ACTOR_HANDLER(on_seq_done, struct producer_st, struct bm_sequencer_count)
 
 static int on_produce(struct bm_actor_ctx *ctx, struct producer_st *st,
                       struct bm_producer_req *p)
 {
-    struct bm_producer_result res = {0};
+    struct bm_reply_token tok;
     int err;
 
     if (bm_env_halted(st->env)) {
@@ -590,17 +625,213 @@ static int on_produce(struct bm_actor_ctx *ctx, struct producer_st *st,
         bm_log_warn(MOD, "no signer: cannot produce");
         return BM_ESTATE;
     }
-    if (!st->loaded) {
-        err = load(st);
-        if (err != BM_OK) {
-            return err; /* no batch until the committed txs are gone */
-        }
+    if (st->r.step != S_IDLE && st->qn == QUEUE_MAX) {
+        bm_log_warn(MOD, "produce refused: %d requests wait already",
+                    QUEUE_MAX);
+        return BM_EFULL;
     }
-    err = produce(st, p->reason, &res);
+    err = bm_actor_reply_defer(ctx, &tok);
     if (err != BM_OK) {
-        return err;
+        return err; /* not an ask: nobody to answer */
     }
-    return bm_actor_reply(ctx, BM_OK, &res, sizeof(res));
+    if (st->r.step != S_IDLE) {
+        struct waiting *w = &st->q[(st->qhead + st->qn) % QUEUE_MAX];
+
+        w->tok = tok;
+        w->reason = p->reason;
+        st->qn++;
+        return BM_OK;
+    }
+    start(ctx, st, &tok, p->reason);
+    return BM_OK;
+}
+
+static int on_state(struct bm_actor_ctx *ctx, struct producer_st *st,
+                    struct bm_state_info *p)
+{
+    struct bm_env *env = st->env;
+    struct bm_sequencer_next nx = {env->block_tx_budget};
+    const struct bm_state *s;
+    int err;
+
+    if (!current(ctx, st, S_STATE, "state get")) {
+        return BM_OK;
+    }
+    if (p->state == NULL) {
+        finish(ctx, st, BM_EPROTO);
+        return BM_OK;
+    }
+    st->r.info = *p;
+    p->state = NULL; /* moved into the round */
+    s = st->r.info.state;
+    st->r.res.height = st->r.info.height;
+    if (backpressure(env, &st->r.info)) {
+        atomic_fetch_add_explicit(&env->m.skipped_backpressure, 1,
+                                  memory_order_relaxed);
+        bm_log_debug(MOD,
+                     "skipped: back-pressure height=%llu "
+                     "last_submitted_header=%llu last_submitted_data=%llu",
+                     (unsigned long long)st->r.info.height,
+                     (unsigned long long)st->r.info.last_submitted_header,
+                     (unsigned long long)st->r.info.last_submitted_data);
+        st->r.res.backpressure = true;
+        finish(ctx, st, BM_OK);
+        return BM_OK;
+    }
+    st->r.height = s->last_block_height + 1;
+    st->r.b = pending_block(env, s, st->r.height);
+    if (st->r.b != NULL) {
+        bm_log_info(MOD, "reusing pending block height=%llu",
+                    (unsigned long long)st->r.height);
+        err = BM_OK;
+        if (!st->r.b->sh.signer.has_pub_key) {
+            err = bm_signer_from_privkey(&st->r.b->sh.signer, &env->signer);
+        }
+        if (err != BM_OK) {
+            finish(ctx, st, err);
+            return BM_OK;
+        }
+        sign_and_validate(ctx, st);
+        return BM_OK;
+    }
+    if (!has_actor(env->ids.sequencer)) {
+        bm_log_warn(MOD, "no sequencer: cannot make a block");
+        finish(ctx, st, BM_ESTATE);
+        return BM_OK;
+    }
+    /* What one DA blob holds: the rest waits for the next block. */
+    st->r.step = S_BATCH;
+    err = bm_sequencer_ask_next_batch_async(ctx, bm_env_sequencer(env), &nx,
+                                            SEQ_TIMEOUT_MS,
+                                            BM_PRODUCER_C_BATCH,
+                                            st->r.cookie);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "next batch failed height=%llu err=%s",
+                    (unsigned long long)st->r.height, bm_err_name(err));
+        finish(ctx, st, err);
+    }
+    return BM_OK;
+}
+
+static int on_batch(struct bm_actor_ctx *ctx, struct producer_st *st,
+                    struct bm_sequencer_batch *p)
+{
+    int err = BM_OK;
+
+    if (!current(ctx, st, S_BATCH, "next batch")) {
+        return BM_OK;
+    }
+    if (p->batch == NULL) {
+        finish(ctx, st, BM_EPROTO);
+        return BM_OK;
+    }
+    if (p->batch->batch.n_txs == 0 && st->r.reason == BM_PRODUCE_TX) {
+        /* The sequencer handed out an empty batch: nothing in flight. */
+        bm_log_debug(MOD, "skipped: lazy tx round with an empty batch");
+        finish(ctx, st, BM_OK);
+        return BM_OK;
+    }
+    st->r.from_seq = true;
+    st->r.b = create_block(st->env, st->r.info.state, st->r.height, p->batch,
+                           &err);
+    if (st->r.b == NULL) {
+        bm_log_warn(MOD, "create block height=%llu failed err=%s",
+                    (unsigned long long)st->r.height, bm_err_name(err));
+        finish(ctx, st, err);
+        return BM_OK;
+    }
+    ask_pending(ctx, st);
+    return BM_OK;
+}
+
+static int on_pending(struct bm_actor_ctx *ctx, struct producer_st *st,
+                      struct bm_state_ack *p)
+{
+    (void)p;
+    if (current(ctx, st, S_PENDING, "save pending")) {
+        sign_and_validate(ctx, st);
+    }
+    return BM_OK;
+}
+
+static int on_validated(struct bm_actor_ctx *ctx, struct producer_st *st,
+                        struct bm_validator_result *p)
+{
+    struct bm_sync_apply req = {0};
+    int err;
+
+    if (!current(ctx, st, S_VALIDATE, "validate")) {
+        return BM_OK;
+    }
+    if (p->code != BM_OK) {
+        p->msg[sizeof(p->msg) - 1] = '\0';
+        if (is_validation_code(p->code)) {
+            bm_env_fatal(st->env, MOD, p->code,
+                         "own block at height %llu is invalid: %s",
+                         (unsigned long long)st->r.height, p->msg);
+        } else {
+            bm_log_warn(MOD, "validate height=%llu failed err=%s",
+                        (unsigned long long)st->r.height,
+                        bm_err_name(p->code));
+        }
+        finish(ctx, st, p->code);
+        return BM_OK;
+    }
+    req.blk = bm_block_ref(st->r.b);
+    st->r.step = S_APPLY;
+    err = bm_sync_ask_apply_async(ctx, bm_env_sync(st->env), &req,
+                                  APPLY_TIMEOUT_MS, BM_PRODUCER_C_APPLIED,
+                                  st->r.cookie);
+    if (err != BM_OK) {
+        bm_sync_apply_dtor(&req);
+        bm_log_warn(MOD, "apply height=%llu failed err=%s",
+                    (unsigned long long)st->r.height, bm_err_name(err));
+        finish(ctx, st, err);
+    }
+    return BM_OK;
+}
+
+static int on_applied(struct bm_actor_ctx *ctx, struct producer_st *st,
+                      struct bm_sync_applied *p)
+{
+    if (!current(ctx, st, S_APPLY, "apply")) {
+        return BM_OK;
+    }
+    st->r.res.height = p->height;
+    if (!ack(ctx, st)) {
+        committed(ctx, st);
+    }
+    return BM_OK;
+}
+
+static int on_seq_done(struct bm_actor_ctx *ctx, struct producer_st *st,
+                       struct bm_sequencer_count *p)
+{
+    int status = bm_actor_ctx_status(ctx);
+
+    if (bm_actor_ctx_cookie(ctx) != st->r.cookie ||
+        (st->r.step != S_LOAD && st->r.step != S_ACK)) {
+        return BM_OK; /* stale */
+    }
+    if (st->r.step == S_LOAD) {
+        if (!current(ctx, st, S_LOAD, "drop committed txs")) {
+            return BM_OK; /* st->loaded stays false: retried next round */
+        }
+        bm_log_debug(MOD, "committed txs dropped height=%llu n=%zu",
+                     (unsigned long long)st->r.height, p->n);
+        st->loaded = true;
+        ask_state(ctx, st);
+        return BM_OK;
+    }
+    if (status != BM_OK) {
+        /* The block is committed: only the queue's clean-up failed. */
+        bm_log_warn(MOD, "sequencer ack height=%llu failed err=%s; "
+                    "dropping its txs before the next batch",
+                    (unsigned long long)st->r.height, bm_err_name(status));
+        st->loaded = false;
+    }
+    committed(ctx, st);
+    return BM_OK;
 }
 
 /* ------------------------------------------------------------ type */
@@ -615,20 +846,54 @@ static int producer_init(struct bm_actor_ctx *ctx, void *arg, void **out)
     }
     st = bm_xcalloc(1, sizeof(*st));
     st->env = arg;
+    /* Distinct per incarnation: continuations of a previous one (before a
+     * restart) never match. */
+    st->cookie_base = bm_actor_now_ns() << 8;
     *out = st;
     return BM_OK;
 }
 
+/* Answers every PRODUCE still held (the round's and the queued ones):
+ * their askers would otherwise wait for their deadlines. */
 static void producer_terminate(void *state, int reason)
 {
-    (void)reason;
-    bm_free(state);
+    struct producer_st *st = state;
+    int err = reason == BM_OK || reason == BM_ESHUTDOWN ? BM_ESTOPPED
+                                                        : BM_ERESTARTING;
+
+    if (st->r.step != S_IDLE) {
+        bm_actor_reply_token(st->env->sys, &st->r.tok, err, NULL, 0);
+        bm_block_unref(st->r.b);
+        bm_state_info_dtor(&st->r.info);
+    }
+    for (; st->qn > 0; st->qn--) {
+        bm_actor_reply_token(st->env->sys, &st->q[st->qhead].tok, err, NULL,
+                             0);
+        st->qhead = (st->qhead + 1) % QUEUE_MAX;
+    }
+    bm_free(st);
 }
 
 static const struct bm_msg_kind producer_kinds[BM_PRODUCER_NKINDS] = {
     [BM_PRODUCER_PRODUCE] = BM_MSG_KIND("produce", struct bm_producer_req,
                                         sizeof(struct bm_producer_result),
                                         validate_req, on_produce, NULL, NULL),
+    [BM_PRODUCER_C_STATE] = BM_MSG_KIND("c_state", struct bm_state_info, 0,
+                                        NULL, on_state, bm_state_info_dtor,
+                                        NULL),
+    [BM_PRODUCER_C_BATCH] = BM_MSG_KIND("c_batch", struct bm_sequencer_batch,
+                                        0, NULL, on_batch,
+                                        bm_sequencer_batch_dtor, NULL),
+    [BM_PRODUCER_C_PENDING] = BM_MSG_KIND("c_pending", struct bm_state_ack,
+                                          0, NULL, on_pending, NULL, NULL),
+    [BM_PRODUCER_C_VALIDATED] = BM_MSG_KIND("c_validated",
+                                            struct bm_validator_result, 0,
+                                            NULL, on_validated, NULL, NULL),
+    [BM_PRODUCER_C_APPLIED] = BM_MSG_KIND("c_applied",
+                                          struct bm_sync_applied, 0, NULL,
+                                          on_applied, NULL, NULL),
+    [BM_PRODUCER_C_SEQ] = BM_MSG_KIND("c_seq", struct bm_sequencer_count, 0,
+                                      NULL, on_seq_done, NULL, NULL),
 };
 
 const struct bm_actor_type bm_producer_actor_type = {

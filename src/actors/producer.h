@@ -1,6 +1,7 @@
 /*
- * ProducerActor: makes one block per PRODUCE request (detached; the
- * flow of the seed, literally):
+ * ProducerActor: makes one block per PRODUCE request (never waits: every
+ * step is an async ask answered by a continuation; the manager runs it on
+ * the block lane; the flow of the seed, literally):
  *   GetState -> StateActor; back-pressure (cfg.max_pending_headers_and_data:
  *   store height - last submitted header/data height >= limit -> skipped,
  *   counted in skipped_backpressure); pending block in the store
@@ -28,7 +29,17 @@
 #include "actors/env.h"
 #include "blockv2/actor.h"
 
-enum bm_producer_kind { BM_PRODUCER_PRODUCE = 0, BM_PRODUCER_NKINDS };
+enum bm_producer_kind {
+    BM_PRODUCER_PRODUCE = 0,
+    /* Continuations of the producer's own asks (internal). */
+    BM_PRODUCER_C_STATE,     /* struct bm_state_info */
+    BM_PRODUCER_C_BATCH,     /* struct bm_sequencer_batch */
+    BM_PRODUCER_C_PENDING,   /* struct bm_state_ack */
+    BM_PRODUCER_C_VALIDATED, /* struct bm_validator_result */
+    BM_PRODUCER_C_APPLIED,   /* struct bm_sync_applied */
+    BM_PRODUCER_C_SEQ,       /* struct bm_sequencer_count */
+    BM_PRODUCER_NKINDS
+};
 
 enum bm_produce_reason {
     BM_PRODUCE_TIMER = 0,  /* block timer (normal mode) */
@@ -55,7 +66,9 @@ BM_ACTOR_REF(producer);
 BM_ACTOR_ASK(producer, produce, BM_PRODUCER_PRODUCE, struct bm_producer_req,
              struct bm_producer_result)
 
-/* Spawn with arg = struct bm_env *, detached. */
+/* Spawn with arg = struct bm_env *: pooled, detached or on a lane (the
+ * manager puts it on the block lane). One round at a time; up to 16
+ * PRODUCE requests wait meanwhile, more get BM_EFULL. */
 extern const struct bm_actor_type bm_producer_actor_type;
 
 static inline struct bm_ref_producer bm_env_producer(const struct bm_env *e)

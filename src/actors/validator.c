@@ -38,11 +38,11 @@ void bm_validator_req_dtor(void *p)
     }
 }
 
-int bm_validator_check(const struct bm_block *blk,
-                       const struct bm_state *state,
-                       const struct bm_buf *genesis_proposer,
-                       bool *tolerance_unused, uint64_t now_ns,
-                       struct bm_errmsg *em)
+/* bm_validator_check; own: the header's signature is not verified. */
+static int check(const struct bm_block *blk, const struct bm_state *state,
+                 const struct bm_buf *genesis_proposer,
+                 bool *tolerance_unused, uint64_t now_ns, bool own,
+                 struct bm_errmsg *em)
 {
     enum bm_seq_flags flags = BM_SEQ_NONE;
     bool tolerated = false;
@@ -57,7 +57,8 @@ int bm_validator_check(const struct bm_block *blk,
     if (now_ns == 0) {
         now_ns = bm_validate_now_ns();
     }
-    err = bm_signed_header_validate_basic(&blk->sh, now_ns, em);
+    err = own ? bm_signed_header_validate_basic_own(&blk->sh, now_ns, em)
+              : bm_signed_header_validate_basic(&blk->sh, now_ns, em);
     if (err != BM_OK) {
         return err;
     }
@@ -90,6 +91,16 @@ int bm_validator_check(const struct bm_block *blk,
     return bm_validate_header_data(&blk->sh.header, &blk->data, em);
 }
 
+int bm_validator_check(const struct bm_block *blk,
+                       const struct bm_state *state,
+                       const struct bm_buf *genesis_proposer,
+                       bool *tolerance_unused, uint64_t now_ns,
+                       struct bm_errmsg *em)
+{
+    return check(blk, state, genesis_proposer, tolerance_unused, now_ns,
+                 false, em);
+}
+
 static int validate_req(const void *payload, struct bm_errmsg *em)
 {
     const struct bm_validator_req *r = payload;
@@ -110,9 +121,8 @@ static int on_validate(struct bm_actor_ctx *ctx, struct validator_actor *v,
     struct bm_validator_result res = {0};
     struct bm_errmsg em = {{0}};
 
-    res.code = bm_validator_check(p->blk, p->state,
-                                  &v->env->genesis->proposer_address,
-                                  &v->tolerance_unused, p->now_ns, &em);
+    res.code = check(p->blk, p->state, &v->env->genesis->proposer_address,
+                     &v->tolerance_unused, p->now_ns, p->own, &em);
     if (res.code != BM_OK) {
         snprintf(res.msg, sizeof(res.msg), "%s",
                  bm_errmsg_str(&em, res.code));

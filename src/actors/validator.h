@@ -21,11 +21,14 @@
 enum bm_validator_kind { BM_VALIDATOR_VALIDATE = 0, BM_VALIDATOR_NKINDS };
 
 /* VALIDATE: the block (one reference owned) and the state to validate
- * against (heap copy, owned). now_ns 0 = wall clock. */
+ * against (heap copy, owned). now_ns 0 = wall clock. own: the Producer's
+ * block, just signed with env->signer: its signature is not verified
+ * again (every other check runs, the state-divergence checks included). */
 struct bm_validator_req {
     struct bm_block *blk;
     struct bm_state *state;
     uint64_t now_ns;
+    bool own;
 };
 void bm_validator_req_dtor(void *p);
 
@@ -47,7 +50,9 @@ extern const struct bm_actor_type bm_validator_actor_type;
  * *tolerance_unused (in/out, may be NULL = never tolerate): whether the
  * once-per-process last-header-hash tolerance is still available; cleared
  * when used. Borrows everything. Returns BM_OK or the validation code
- * with em naming the field.
+ * with em naming the field. The Validator actor runs the same check, but
+ * for a request marked own (bm_validator_req) without verifying the
+ * signature.
  */
 int bm_validator_check(const struct bm_block *blk,
                        const struct bm_state *state,

@@ -22,9 +22,13 @@
 #define SHUTDOWN_CORE_MS 30000
 #define SHUTDOWN_DA_MS 15000
 
+/* Where a child runs: a worker of the pool, its own thread, or the block
+ * lane (docs/ARCHITECTURE.md "Threads"). */
+enum where { POOLED, DETACHED, BLOCK_LANE };
+
 static void child(struct bm_child_spec *c, size_t *n, const char *name,
                   const struct bm_actor_type *type, struct bm_env *env,
-                  bool detached, enum bm_overflow ov, int64_t shutdown_ms,
+                  enum where where, enum bm_overflow ov, int64_t shutdown_ms,
                   struct bm_actor_id *id_out)
 {
     struct bm_child_spec *s = &c[(*n)++];
@@ -33,7 +37,8 @@ static void child(struct bm_child_spec *c, size_t *n, const char *name,
     s->name = name;
     s->type = type;
     s->arg = env;
-    s->opts.detached = detached;
+    s->opts.detached = where == DETACHED;
+    s->opts.lane = where == BLOCK_LANE ? BM_TREE_BLOCK_LANE : NULL;
     s->opts.overflow = ov;
     s->opts.capacity = env->cfg.mailbox_capacity;
     s->opts.block_timeout_ms = 5000;
@@ -49,47 +54,51 @@ void bm_tree_build(struct bm_tree *t, struct bm_env *env)
     size_t nc = 0, ns = 0;
 
     memset(t, 0, sizeof(*t));
-    child(t->core, &nc, "state", &bm_state_actor_type, env, true,
+    child(t->core, &nc, "state", &bm_state_actor_type, env, BLOCK_LANE,
           BM_OVERFLOW_REJECT, SHUTDOWN_CORE_MS, &env->ids.state);
-    child(t->core, &nc, "validator", &bm_validator_actor_type, env, false,
+    child(t->core, &nc, "validator", &bm_validator_actor_type, env, POOLED,
           BM_OVERFLOW_REJECT, 0, &env->ids.validator);
     if (agg) {
-        child(t->core, &nc, "sequencer", &bm_sequencer_actor_type, env, true,
-              BM_OVERFLOW_REJECT, SHUTDOWN_CORE_MS, &env->ids.sequencer);
+        child(t->core, &nc, "sequencer", &bm_sequencer_actor_type, env,
+              BLOCK_LANE, BM_OVERFLOW_REJECT, SHUTDOWN_CORE_MS,
+              &env->ids.sequencer);
     }
-    child(t->core, &nc, "sync", &bm_sync_actor_type, env, true,
+    child(t->core, &nc, "sync", &bm_sync_actor_type, env, BLOCK_LANE,
           BM_OVERFLOW_BLOCK, SHUTDOWN_CORE_MS, &env->ids.sync);
     if (agg) {
-        child(t->core, &nc, "producer", &bm_producer_actor_type, env, true,
-              BM_OVERFLOW_REJECT, SHUTDOWN_CORE_MS, &env->ids.producer);
+        child(t->core, &nc, "producer", &bm_producer_actor_type, env,
+              BLOCK_LANE, BM_OVERFLOW_REJECT, SHUTDOWN_CORE_MS,
+              &env->ids.producer);
         child(t->core, &nc, "aggregator", &bm_aggregator_actor_type, env,
-              false, BM_OVERFLOW_DROP_OLDEST, 0, &env->ids.aggregator);
+              POOLED, BM_OVERFLOW_DROP_OLDEST, 0, &env->ids.aggregator);
     }
     child(t->support, &ns, "broadcaster", &bm_broadcaster_actor_type, env,
-          true, BM_OVERFLOW_REJECT, SHUTDOWN_DA_MS, &env->ids.broadcaster);
+          DETACHED, BM_OVERFLOW_REJECT, SHUTDOWN_DA_MS,
+          &env->ids.broadcaster);
     if (da) {
         child(t->support, &ns, "da_includer", &bm_da_includer_actor_type,
-              env, true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
+              env, DETACHED, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.da_includer);
     }
     if (agg && da) {
         child(t->support, &ns, "da_submitter", &bm_da_submitter_actor_type,
-              env, true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
+              env, DETACHED, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.da_submitter);
     }
     /* An aggregator runs a Retriever only to catch up (actors/catchup.h).
      * NEEDSWORK(issue 14): with P2P stores it also needs StoreSync then. */
     if (da && (!agg || bm_catchup_active(env))) {
         child(t->support, &ns, "retriever", &bm_retriever_actor_type, env,
-              true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
+              DETACHED, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.retriever);
     }
     if (agg) {
-        child(t->support, &ns, "reaper", &bm_reaper_actor_type, env, true,
-              BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS, &env->ids.reaper);
+        child(t->support, &ns, "reaper", &bm_reaper_actor_type, env,
+              DETACHED, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
+              &env->ids.reaper);
     } else {
         child(t->support, &ns, "store_sync", &bm_store_sync_actor_type, env,
-              true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
+              DETACHED, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.store_sync);
     }
     t->core_spec = (struct bm_supervisor_spec){

@@ -27,6 +27,11 @@
 
 #define BM_TREE_MAX_CHILDREN 8
 
+/* The lane (actor.h "Lanes") of the actors whose blocking work happens in
+ * sequence for each block: State, Sequencer, Sync and Producer (thread
+ * "bm:block"). */
+#define BM_TREE_BLOCK_LANE "block"
+
 struct bm_tree {
     struct bm_child_spec core[BM_TREE_MAX_CHILDREN];
     struct bm_child_spec support[BM_TREE_MAX_CHILDREN];

@@ -49,6 +49,15 @@ static const char *const zero_ok[] = {
     "sequencer.next_batch",
     "sequencer.ack",
     "producer.produce",
+    /* The producer's continuations: a zeroed one is what an error status
+     * carries; the handlers check the pointers (BM_EPROTO), since a
+     * continuation refused by validation would stall the round. */
+    "producer.c_state",
+    "producer.c_batch",
+    "producer.c_pending",
+    "producer.c_validated",
+    "producer.c_applied",
+    "producer.c_seq",
     "aggregator.start",
     "aggregator.block_tick",
     "aggregator.lazy_tick",

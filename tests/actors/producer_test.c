@@ -35,18 +35,37 @@ static void open_agg(struct at_node *n, const char *home, uint64_t gen_time,
     at_node_open(n, &o);
 }
 
+/* Spawn State, Sequencer, Sync and Producer on one lane, as the manager
+ * does (docs/ARCHITECTURE.md "Threads"), instead of detached. */
+static bool g_lane;
+
+static void spawn_one(struct at_node *n, const struct bm_actor_type *type,
+                      struct bm_actor_id *id, enum bm_overflow ov)
+{
+    struct bm_actor_opts o = {0};
+
+    if (!g_lane) {
+        at_spawn(n, type, id, true, ov);
+        return;
+    }
+    o.name = type->name;
+    o.lane = "block";
+    o.overflow = ov;
+    o.capacity = n->env.cfg.mailbox_capacity;
+    assert_int_equal(bm_actor_spawn(n->sys, type, &n->env, &o, id), BM_OK);
+}
+
 static void spawn_all(struct at_node *n)
 {
-    at_spawn(n, &bm_state_actor_type, &n->env.ids.state, true,
-             BM_OVERFLOW_REJECT);
+    spawn_one(n, &bm_state_actor_type, &n->env.ids.state,
+              BM_OVERFLOW_REJECT);
     at_spawn(n, &bm_validator_actor_type, &n->env.ids.validator, false,
              BM_OVERFLOW_REJECT);
-    at_spawn(n, &bm_sequencer_actor_type, &n->env.ids.sequencer, true,
-             BM_OVERFLOW_REJECT);
-    at_spawn(n, &bm_sync_actor_type, &n->env.ids.sync, true,
-             BM_OVERFLOW_BLOCK);
-    at_spawn(n, &bm_producer_actor_type, &n->env.ids.producer, true,
-             BM_OVERFLOW_REJECT);
+    spawn_one(n, &bm_sequencer_actor_type, &n->env.ids.sequencer,
+              BM_OVERFLOW_REJECT);
+    spawn_one(n, &bm_sync_actor_type, &n->env.ids.sync, BM_OVERFLOW_BLOCK);
+    spawn_one(n, &bm_producer_actor_type, &n->env.ids.producer,
+              BM_OVERFLOW_REJECT);
 }
 
 static void submit(struct at_node *n, const char *const *txs)
@@ -346,6 +365,67 @@ static void test_restart(void **state)
     at_node_close(&n, true);
 }
 
+/* The same five blocks with the actors on one lane. */
+static void test_produce_five_on_lane(void **state)
+{
+    g_lane = true;
+    test_produce_five(state);
+    g_lane = false;
+}
+
+static void test_restart_on_lane(void **state)
+{
+    g_lane = true;
+    test_restart(state);
+    g_lane = false;
+}
+
+/* Requests sent together are served one round after the other, in
+ * order; beyond the producer's queue (16 waiting) they are refused with
+ * BM_EFULL, not lost. */
+static void test_queued_requests(void **state)
+{
+    enum { N = 24 };
+    struct at_node n;
+    struct bm_future *f[N];
+    struct bm_producer_req req = {BM_PRODUCE_MANUAL};
+    uint64_t last = 0;
+    int ok = 0, full = 0;
+
+    (void)state;
+    g_lane = true;
+    open_agg(&n, NULL, 0, false, NULL);
+    spawn_all(&n);
+    at_start(&n);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(bm_producer_ask_produce(n.sys,
+                                                 bm_env_producer(&n.env),
+                                                 &req, WAIT_MS, &f[i]),
+                         BM_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        struct bm_producer_result r = {0};
+        int rc = bm_future_wait(f[i], -1, &r, sizeof(r));
+
+        if (rc == BM_OK) {
+            assert_true(r.produced);
+            assert_true(r.height > last);
+            last = r.height;
+            ok++;
+        } else {
+            assert_int_equal(rc, BM_EFULL);
+            full++;
+        }
+        bm_future_free(f[i]);
+    }
+    /* At least the round in flight and the 16 queued behind it. */
+    assert_true(ok >= 17);
+    assert_int_equal(ok + full, N);
+    check_store(&n, (uint64_t)ok);
+    at_node_close(&n, true);
+    g_lane = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +434,9 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_lazy),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_produce_five_on_lane),
+        cmocka_unit_test(test_restart_on_lane),
+        cmocka_unit_test(test_queued_requests),
     };
 
     return BM_TEST_RUN(tests);
