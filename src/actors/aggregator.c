@@ -5,7 +5,12 @@
  * result comes back as PRODUCED.
  *
  * Timers are one-shot and re-armed after each production (remaining-sleep
- * rule). Each arm bumps the timer's generation; a tick whose generation is
+ * rule), at exact monotonic deadlines in nanoseconds (bm_timer_start_at,
+ * util/clock.h): a production that a tick started on time counts from the
+ * tick's due time, not from when the tick was handled, so the block
+ * schedule keeps its phase (block k is due at start + k * block time)
+ * instead of drifting by the timer and hand-off latency of each block.
+ * Each arm bumps the timer's generation; a tick whose generation is
  * not the current one belongs to a cancelled timer and is ignored. A tick
  * that arrives while a production is in flight is remembered (one pending
  * flag per timer) and handled when PRODUCED arrives, unless the re-arm
@@ -35,6 +40,7 @@
 #include "actors/state.h"
 #include "blockv2/validate.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -55,21 +61,23 @@
 #define WATCHDOG_MS 1000
 #define STALL_SLACK_MS 1000
 
+#define NS_PER_MS 1000000ull
+
 enum which_timer { T_BLOCK = 0, T_LAZY = 1, T_COUNT };
 
 struct agg_timer {
     struct bm_timer_id id;
     uint64_t gen; /* generation of the armed timer */
     bool armed;   /* a tick is expected (armed, or arming failed) */
-    uint64_t due_ms;
+    uint64_t due_ns; /* monotonic */
     bool pending; /* ticked while a production was in flight */
 };
 
 struct aggregator {
     struct bm_env *env;
     bool lazy;
-    uint64_t block_ms;
-    uint64_t lazy_ms;
+    uint64_t block_ns;
+    uint64_t lazy_ns;
     bool started;     /* state read, timers running */
     bool state_asked; /* a STATE continuation is expected */
     uint64_t state_asked_ms;
@@ -83,8 +91,10 @@ struct aggregator {
     bool in_flight;
     enum which_timer in_flight_timer;
     uint32_t in_flight_reason;
-    uint64_t in_flight_start_ms;
-    uint64_t last_block_start_ms; /* start of the last production */
+    /* Start of the production in flight: the due time of the tick that
+     * started it (when on time), else when it started. Monotonic ns. */
+    uint64_t in_flight_start_ns;
+    uint64_t last_block_start_ns; /* start of the last production */
     /* TXS flag: txs arrived since the last block; txs_during: since the
      * production in flight started (kept when that block is made). */
     bool txs;
@@ -94,12 +104,23 @@ struct aggregator {
     uint64_t last_warn_ms;
 };
 
+uint64_t bm_aggregator_remaining_ns(uint64_t interval_ns, uint64_t elapsed_ns)
+{
+    if (elapsed_ns < interval_ns) {
+        return interval_ns - elapsed_ns;
+    }
+    return NS_PER_MS;
+}
+
 uint64_t bm_aggregator_remaining_ms(uint64_t interval_ms, uint64_t elapsed_ms)
 {
-    if (elapsed_ms < interval_ms) {
-        return interval_ms - elapsed_ms;
+    if (interval_ms > UINT64_MAX / NS_PER_MS ||
+        elapsed_ms > UINT64_MAX / NS_PER_MS) {
+        return elapsed_ms < interval_ms ? interval_ms - elapsed_ms : 1;
     }
-    return 1;
+    return bm_aggregator_remaining_ns(interval_ms * NS_PER_MS,
+                                      elapsed_ms * NS_PER_MS) /
+           NS_PER_MS;
 }
 
 static const char *reason_name(uint32_t r)
@@ -141,16 +162,16 @@ static void arm_watchdog(struct aggregator *a, struct bm_actor_ctx *ctx)
         return;
     }
     for (int w = 0; w < T_COUNT; w++) {
-        if (a->t[w].armed && a->t[w].due_ms < due) {
-            due = a->t[w].due_ms;
+        if (a->t[w].armed && a->t[w].due_ns < due) {
+            due = a->t[w].due_ns;
         }
     }
     if (due == UINT64_MAX) {
         return;
     }
-    now = bm_env_now_ms();
-    delay = due + STALL_SLACK_MS + 1 > now ? due + STALL_SLACK_MS + 1 - now
-                                           : 1;
+    now = bm_clock_now_ns();
+    due = due / NS_PER_MS + STALL_SLACK_MS + 1;
+    delay = due > now / NS_PER_MS ? due - now / NS_PER_MS : 1;
     err = bm_timer_start(a->env->sys, bm_actor_ctx_self(ctx),
                          BM_AGGREGATOR_START, &wd, sizeof(wd), (int64_t)delay,
                          0, &a->watchdog);
@@ -159,11 +180,12 @@ static void arm_watchdog(struct aggregator *a, struct bm_actor_ctx *ctx)
     }
 }
 
-/* (Re-)arms timer `w` to fire after delay_ms, cancelling the previous
- * one, and moves the watchdog. A failure to arm is logged (the system is
- * stopping or out of memory). Never blocks. */
+/* (Re-)arms timer `w` to fire at due_ns (monotonic; exact, not rounded
+ * to the timer tick), cancelling the previous one, and moves the
+ * watchdog. A failure to arm is logged (the system is stopping or out of
+ * memory). Never blocks. */
 static void arm(struct aggregator *a, struct bm_actor_ctx *ctx,
-                enum which_timer w, uint64_t delay_ms)
+                enum which_timer w, uint64_t due_ns)
 {
     struct agg_timer *t = &a->t[w];
     struct bm_aggregator_tick tick;
@@ -178,14 +200,11 @@ static void arm(struct aggregator *a, struct bm_actor_ctx *ctx,
     t->pending = false;
     t->gen++;
     tick.gen = t->gen;
-    if (delay_ms > (uint64_t)INT64_MAX / 2) {
-        delay_ms = (uint64_t)INT64_MAX / 2;
-    }
-    err = bm_timer_start(a->env->sys, bm_actor_ctx_self(ctx), kind, &tick,
-                         sizeof(tick), (int64_t)delay_ms, 0, &t->id);
+    err = bm_timer_start_at(a->env->sys, bm_actor_ctx_self(ctx), kind, &tick,
+                            sizeof(tick), due_ns, &t->id);
     /* Expected even on failure: the watchdog retries it later. */
     t->armed = true;
-    t->due_ms = bm_env_now_ms() + delay_ms;
+    t->due_ns = due_ns;
     if (err != BM_OK) {
         memset(&t->id, 0, sizeof(t->id));
         bm_log_warn(MOD, "cannot arm %s timer err=%s",
@@ -202,7 +221,7 @@ static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
  * the late timer, so a delivery still queued is stale. Never blocks. */
 static void check_stall(struct aggregator *a, struct bm_actor_ctx *ctx)
 {
-    uint64_t now = bm_env_now_ms();
+    uint64_t now = bm_clock_now_ns();
 
     if (!a->started || a->in_flight) {
         return;
@@ -210,7 +229,7 @@ static void check_stall(struct aggregator *a, struct bm_actor_ctx *ctx)
     for (int w = 0; w < T_COUNT && !a->in_flight; w++) {
         struct agg_timer *t = &a->t[w];
 
-        if (t->armed && now > t->due_ms + STALL_SLACK_MS) {
+        if (t->armed && now > t->due_ns + STALL_SLACK_MS * NS_PER_MS) {
             bm_log_debug(MOD, "%s tick lost", w == T_BLOCK ? "block" : "lazy");
             (void)bm_timer_cancel(a->env->sys, t->id);
             t->gen++;
@@ -245,13 +264,22 @@ static void note_failure(struct aggregator *a, int err)
     }
 }
 
-/* Asks the Producer for a block; the tick came from timer `w`. On a send
- * error the failure is noted and the timer re-armed, so timing goes on. */
+static uint64_t interval_ns(const struct aggregator *a, enum which_timer w)
+{
+    return w == T_BLOCK ? a->block_ns : a->lazy_ns;
+}
+
+/* Asks the Producer for a block; the tick came from timer `w`, due at
+ * due_ns (0: not a timely tick). The production counts from the due time
+ * when the tick is less than one interval late (the schedule keeps its
+ * phase), else from now. On a send error the failure is noted and the
+ * timer re-armed, so timing goes on. */
 static void produce(struct aggregator *a, struct bm_actor_ctx *ctx,
-                    enum which_timer w, uint32_t reason)
+                    enum which_timer w, uint32_t reason, uint64_t due_ns)
 {
     struct bm_producer_req req = {.reason = reason};
     uint64_t cookie = next_cookie(a);
+    uint64_t now = bm_clock_now_ns();
     int err;
 
     err = bm_producer_ask_produce_async(ctx, bm_env_producer(a->env), &req,
@@ -259,13 +287,16 @@ static void produce(struct aggregator *a, struct bm_actor_ctx *ctx,
                                         BM_AGGREGATOR_PRODUCED, cookie);
     if (err != BM_OK) {
         note_failure(a, err);
-        arm(a, ctx, w, w == T_BLOCK ? a->block_ms : a->lazy_ms);
+        arm(a, ctx, w, now + interval_ns(a, w));
         return;
     }
     a->in_flight = true;
     a->in_flight_timer = w;
     a->in_flight_reason = reason;
-    a->in_flight_start_ms = bm_env_now_ms();
+    a->in_flight_start_ns =
+        due_ns != 0 && due_ns <= now && now - due_ns < interval_ns(a, w)
+            ? due_ns
+            : now;
     a->txs_during = false;
     bm_log_debug(MOD, "produce reason=%s", reason_name(reason));
 }
@@ -275,6 +306,8 @@ static void produce(struct aggregator *a, struct bm_actor_ctx *ctx,
 static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
                      enum which_timer w)
 {
+    uint64_t due = a->t[w].due_ns;
+
     a->t[w].armed = false;
     if (bm_env_halted(a->env)) {
         return;
@@ -284,11 +317,11 @@ static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
         return;
     }
     if (w == T_LAZY) {
-        produce(a, ctx, w, BM_PRODUCE_LAZY);
+        produce(a, ctx, w, BM_PRODUCE_LAZY, due);
     } else if (!a->lazy) {
-        produce(a, ctx, w, BM_PRODUCE_TIMER);
+        produce(a, ctx, w, BM_PRODUCE_TIMER, due);
     } else if (a->txs) {
-        produce(a, ctx, w, BM_PRODUCE_TX);
+        produce(a, ctx, w, BM_PRODUCE_TX, due);
     } else {
         /* Lazy and nothing to do: the block timer sleeps until a TXS. */
         arm_watchdog(a, ctx);
@@ -299,13 +332,16 @@ static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
  * block time since the last production's start has passed. */
 static void wake_block_timer(struct aggregator *a, struct bm_actor_ctx *ctx)
 {
+    uint64_t now;
+
     if (!a->lazy || !a->started || a->in_flight || a->t[T_BLOCK].armed ||
         bm_env_halted(a->env)) {
         return;
     }
+    now = bm_clock_now_ns();
     arm(a, ctx, T_BLOCK,
-        bm_aggregator_remaining_ms(a->block_ms, bm_env_now_ms() -
-                                                    a->last_block_start_ms));
+        now + bm_aggregator_remaining_ns(a->block_ns,
+                                         now - a->last_block_start_ns));
 }
 
 /* Arms the START timer (retry or watchdog of the state read). */
@@ -379,9 +415,10 @@ static int validate_state(const void *payload, struct bm_errmsg *em)
     return BM_OK;
 }
 
-/* First wait: until genesis time + block time before the first block,
- * else until last block time + block time; 0 if that is past. */
-static uint64_t first_wait_ms(const struct aggregator *a,
+/* First wait in ns: until genesis time + block time before the first
+ * block, else until last block time + block time (wall clock); 0 if that
+ * is past. */
+static uint64_t first_wait_ns(const struct aggregator *a,
                               const struct bm_state *s)
 {
     const struct bm_genesis *g = a->env->genesis;
@@ -397,11 +434,11 @@ static uint64_t first_wait_ms(const struct aggregator *a,
                                         ? 0
                                         : s->last_block_time.nanos);
     }
-    target = base + a->block_ms * 1000000ull;
+    target = base + a->block_ns;
     if (target <= now) {
         return 0;
     }
-    return (target - now + 999999ull) / 1000000ull;
+    return target - now;
 }
 
 BM_ACTOR_HANDLER(on_state, struct aggregator, struct bm_state_info)
@@ -409,7 +446,7 @@ static int on_state(struct bm_actor_ctx *ctx, struct aggregator *a,
                     struct bm_state_info *p)
 {
     int status = bm_actor_ctx_status(ctx);
-    uint64_t wait;
+    uint64_t wait, now;
 
     if (!a->state_asked || bm_actor_ctx_cookie(ctx) != a->expect) {
         return BM_OK; /* stale continuation */
@@ -425,18 +462,20 @@ static int on_state(struct bm_actor_ctx *ctx, struct aggregator *a,
         arm_start(a, ctx, START_RETRY_MS);
         return BM_OK;
     }
-    wait = first_wait_ms(a, p->state);
+    wait = first_wait_ns(a, p->state);
+    now = bm_clock_now_ns();
     a->started = true;
-    arm(a, ctx, T_BLOCK, wait); /* replaces init's periodic START */
+    arm(a, ctx, T_BLOCK, now + wait); /* replaces init's periodic START */
     if (a->lazy) {
-        arm(a, ctx, T_LAZY, wait + a->lazy_ms);
+        arm(a, ctx, T_LAZY, now + wait + a->lazy_ns);
     }
     bm_log_info(MOD,
-                "started mode=%s height=%llu block_time_ms=%llu "
-                "first_wait_ms=%llu",
+                "started mode=%s height=%llu block_time_us=%llu "
+                "first_wait_us=%llu",
                 a->lazy ? "lazy" : "normal",
                 (unsigned long long)p->state->last_block_height,
-                (unsigned long long)a->block_ms, (unsigned long long)wait);
+                (unsigned long long)(a->block_ns / 1000),
+                (unsigned long long)(wait / 1000));
     return BM_OK;
 }
 
@@ -483,16 +522,18 @@ static int on_produced(struct bm_actor_ctx *ctx, struct aggregator *a,
     int status = bm_actor_ctx_status(ctx);
     enum which_timer w = a->in_flight_timer;
     bool produced = status == BM_OK && p->produced;
-    uint64_t elapsed;
+    uint64_t now, start, elapsed;
     bool rearmed[T_COUNT] = {false, false};
 
     if (!a->in_flight || bm_actor_ctx_cookie(ctx) != a->expect) {
         return BM_OK; /* stale continuation */
     }
     a->in_flight = false;
-    elapsed = bm_env_now_ms() - a->in_flight_start_ms;
+    now = bm_clock_now_ns();
+    start = a->in_flight_start_ns;
+    elapsed = now > start ? now - start : 0;
     if (produced) {
-        a->last_block_start_ms = a->in_flight_start_ms;
+        a->last_block_start_ns = start;
     }
     if (status != BM_OK) {
         note_failure(a, status);
@@ -504,10 +545,10 @@ static int on_produced(struct bm_actor_ctx *ctx, struct aggregator *a,
         a->fail_streak = 0;
         bm_log_debug(MOD,
                      "produced=%d reason=%s height=%llu backpressure=%d "
-                     "elapsed_ms=%llu",
+                     "elapsed_us=%llu",
                      (int)p->produced, reason_name(a->in_flight_reason),
                      (unsigned long long)p->height, (int)p->backpressure,
-                     (unsigned long long)elapsed);
+                     (unsigned long long)(elapsed / 1000));
     }
     /* The txs were taken by the block, or there was nothing to take (an
      * empty batch in lazy mode): clear the flag, keeping txs that arrived
@@ -518,18 +559,22 @@ static int on_produced(struct bm_actor_ctx *ctx, struct aggregator *a,
     if (bm_env_halted(a->env)) {
         return BM_OK;
     }
+    /* Remaining sleep from now: the interval minus the time since the
+     * production's start (its tick's due time), at least 1 ms when late. */
     if (!a->lazy) {
-        arm(a, ctx, T_BLOCK, bm_aggregator_remaining_ms(a->block_ms, elapsed));
+        arm(a, ctx, T_BLOCK,
+            now + bm_aggregator_remaining_ns(a->block_ns, elapsed));
         rearmed[T_BLOCK] = true;
     } else if (produced) {
         /* After any block both timers restart. */
-        arm(a, ctx, T_BLOCK, bm_aggregator_remaining_ms(a->block_ms, elapsed));
-        arm(a, ctx, T_LAZY, bm_aggregator_remaining_ms(a->lazy_ms, elapsed));
+        arm(a, ctx, T_BLOCK,
+            now + bm_aggregator_remaining_ns(a->block_ns, elapsed));
+        arm(a, ctx, T_LAZY,
+            now + bm_aggregator_remaining_ns(a->lazy_ns, elapsed));
         rearmed[T_BLOCK] = rearmed[T_LAZY] = true;
     } else {
-        arm(a, ctx, w,
-            bm_aggregator_remaining_ms(w == T_BLOCK ? a->block_ms : a->lazy_ms,
-                                       elapsed));
+        arm(a, ctx, w, now + bm_aggregator_remaining_ns(interval_ns(a, w),
+                                                        elapsed));
         rearmed[w] = true;
     }
     /* A tick remembered while in flight whose timer was not restarted
@@ -579,10 +624,12 @@ static int agg_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
     a = bm_xcalloc(1, sizeof(*a));
     a->env = env;
     a->lazy = env->cfg.lazy_mode;
-    a->block_ms = env->cfg.block_time_ms ? env->cfg.block_time_ms : 1000;
-    a->lazy_ms = env->cfg.lazy_block_interval_ms
-                     ? env->cfg.lazy_block_interval_ms
-                     : 60000;
+    a->block_ns = (env->cfg.block_time_ms ? env->cfg.block_time_ms : 1000) *
+                  NS_PER_MS;
+    a->lazy_ns = (env->cfg.lazy_block_interval_ms
+                      ? env->cfg.lazy_block_interval_ms
+                      : 60000) *
+                 NS_PER_MS;
     /* Distinct per incarnation: continuations of a previous one (before a
      * restart) never match. */
     a->cookie_base = bm_actor_now_ns() << 8;

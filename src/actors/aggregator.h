@@ -6,7 +6,9 @@
  *    (async) and wait until last block time + block time (genesis time +
  *    block time before the first block), then arm the timers.
  *  - Normal mode: on each BLOCK_TICK produce; re-arm for block_time -
- *    elapsed, or 1 ms if production took longer (remaining-sleep rule).
+ *    elapsed, or 1 ms if production took longer (remaining-sleep rule),
+ *    in nanoseconds, elapsed counted from the tick's due time (so the
+ *    schedule keeps its phase; bm_aggregator_remaining_ns).
  *  - Lazy mode: BLOCK_TICK produces only if TXS arrived since the last
  *    block; LAZY_TICK produces (possibly empty) every lazy_block_interval;
  *    after any block both timers re-arm (interval - elapsed, min 1 ms).
@@ -51,8 +53,15 @@ BM_ACTOR_TELL(aggregator, txs, BM_AGGREGATOR_TXS, struct bm_aggregator_txs)
  * and notifications are idempotent; drops are counted). */
 extern const struct bm_actor_type bm_aggregator_actor_type;
 
-/* Remaining sleep after a production that took elapsed_ms: interval -
- * elapsed, at least 1 ms (v1 getRemainingSleep). */
+/* Remaining sleep after a production that took elapsed_ns: interval -
+ * elapsed, or 1 ms when the production took the whole interval or longer
+ * (v1 getRemainingSleep), in nanoseconds. The aggregator's schedule runs on
+ * it: the block timer is an exact monotonic deadline, and a production
+ * counts from its tick's due time, so the schedule has no millisecond
+ * rounding and keeps its phase. */
+uint64_t bm_aggregator_remaining_ns(uint64_t interval_ns, uint64_t elapsed_ns);
+
+/* bm_aggregator_remaining_ns in milliseconds. */
 uint64_t bm_aggregator_remaining_ms(uint64_t interval_ms, uint64_t elapsed_ms);
 
 static inline struct bm_ref_aggregator

@@ -213,6 +213,27 @@ static void test_remaining_ms(void **s)
     }
 }
 
+/* The schedule in nanoseconds: no rounding to milliseconds (a 5 ms block
+ * that took 1.3 ms sleeps 3.7 ms, not 3 or 4), 1 ms when late. */
+static void test_remaining_ns(void **s)
+{
+    static const struct {
+        uint64_t interval, elapsed, want;
+    } cases[] = {
+        {5000000, 1300000, 3700000}, {5000000, 4999999, 1},
+        {5000000, 5000000, 1000000}, {5000000, 9000000, 1000000},
+        {5000000, 0, 5000000},       {1000, 1, 999},
+        {0, 0, 1000000},
+    };
+
+    (void)s;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(
+            bm_aggregator_remaining_ns(cases[i].interval, cases[i].elapsed),
+            cases[i].want);
+    }
+}
+
 /* Normal mode: productions at about block_time, all TIMER. */
 static void test_normal_mode(void **s)
 {
@@ -459,6 +480,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_remaining_ms),
+        cmocka_unit_test(test_remaining_ns),
         cmocka_unit_test(test_normal_mode),
         cmocka_unit_test(test_first_wait),
         cmocka_unit_test(test_failures_continue),
