@@ -85,6 +85,11 @@ struct round {
 struct producer_st {
     struct bm_env *env;
     bool loaded;
+    /* Data.Hash() of the last block this incarnation committed, at
+     * dh_height (0: none): the next block's last_data_hash without reading
+     * and decoding that block from the store. */
+    struct bm_hash dh;
+    uint64_t dh_height;
     uint64_t cookie_base;
     uint64_t seq;
     struct round r;
@@ -196,13 +201,15 @@ out:
 
 /*
  * CreateBlock: header and data of `height` on top of s from the batch
- * (its txs are moved into the block). Returns one reference, or NULL with
- * *err set.
+ * (its txs are moved into the block). prev_dh: Data.Hash() of the block
+ * at height - 1 if known (NULL: read that block from the store). Returns
+ * one reference, or NULL with *err set.
  */
 static struct bm_block *create_block(struct bm_env *env,
                                      const struct bm_state *s,
                                      uint64_t height,
-                                     struct bm_seq_batch *batch, int *err)
+                                     struct bm_seq_batch *batch,
+                                     const struct bm_hash *prev_dh, int *err)
 {
     struct bm_block *b = bm_block_new();
     struct bm_header *h = &b->sh.header;
@@ -256,8 +263,12 @@ static struct bm_block *create_block(struct bm_env *env,
         d->metadata.time = h->time;
         *err = bm_str_set(&d->metadata.chain_id, s->chain_id);
     }
-    if (*err == BM_OK && height > s->initial_height &&
-        bm_store_get_block(env->store, height - 1, &prev, NULL) == BM_OK) {
+    if (*err == BM_OK && height > s->initial_height && prev_dh != NULL) {
+        *err = bm_buf_set(&d->metadata.last_data_hash, prev_dh->b,
+                          BM_HASH_SIZE);
+    } else if (*err == BM_OK && height > s->initial_height &&
+               bm_store_get_block(env->store, height - 1, &prev, NULL) ==
+                   BM_OK) {
         struct bm_data pd = {0};
 
         *err = bm_data_decode(&pd, prev.data.ptr, prev.data.len);
@@ -272,7 +283,7 @@ static struct bm_block *create_block(struct bm_env *env,
         bm_store_blockbuf_release(&prev);
     }
     if (*err == BM_OK) {
-        *err = bm_signer_from_privkey(&b->sh.signer, &env->signer);
+        *err = bm_signer_copy(&b->sh.signer, &env->signer_info);
     }
     if (*err != BM_OK) {
         bm_block_unref(b);
@@ -497,10 +508,9 @@ static void sign_and_validate(struct bm_actor_ctx *ctx,
         err = bm_block_rehash(st->r.b);
     }
     if (err == BM_OK) {
-        req.state = bm_xcalloc(1, sizeof(*req.state));
-        err = bm_state_copy(req.state, st->r.info.state);
-    }
-    if (err == BM_OK) {
+        /* The round needs the state no more: it moves into the request. */
+        req.state = st->r.info.state;
+        st->r.info.state = NULL;
         req.blk = bm_block_ref(st->r.b);
         req.own = true;
         st->r.step = S_VALIDATE;
@@ -733,6 +743,10 @@ static int on_batch(struct bm_actor_ctx *ctx, struct producer_st *st,
     }
     st->r.from_seq = true;
     st->r.b = create_block(st->env, st->r.info.state, st->r.height, p->batch,
+                           st->dh_height != 0 &&
+                                   st->dh_height + 1 == st->r.height
+                               ? &st->dh
+                               : NULL,
                            &err);
     if (st->r.b == NULL) {
         bm_log_warn(MOD, "create block height=%llu failed err=%s",
@@ -798,6 +812,10 @@ static int on_applied(struct bm_actor_ctx *ctx, struct producer_st *st,
         return BM_OK;
     }
     st->r.res.height = p->height;
+    st->dh_height = 0;
+    if (bm_data_hash(&st->r.b->data, &st->dh) == BM_OK) {
+        st->dh_height = st->r.height;
+    }
     if (!ack(ctx, st)) {
         committed(ctx, st);
     }
