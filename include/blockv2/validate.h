@@ -132,6 +132,16 @@ int bm_validate_header_data(const struct bm_header *h,
                             const struct bm_data *d, struct bm_errmsg *em);
 
 /*
+ * bm_validate_header_data without recomputing DACommitment(txs): the
+ * metadata rules and the empty-block rule only. For the aggregator's own
+ * fresh block, whose data_hash was just computed from these very txs (the
+ * block is immutable since); never for a block from outside. Borrows both.
+ */
+int bm_validate_header_data_own(const struct bm_header *h,
+                                const struct bm_data *d,
+                                struct bm_errmsg *em);
+
+/*
  * AssertExpectedProposer: the expected proposer is
  * state->next_proposer_address when it is set, else genesis_proposer (may
  * be NULL or empty: then nothing is checked). h->proposer_address must

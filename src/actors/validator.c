@@ -88,7 +88,8 @@ static int check(const struct bm_block *blk, const struct bm_state *state,
                     " (once per process)",
                     blk->sh.header.height);
     }
-    return bm_validate_header_data(&blk->sh.header, &blk->data, em);
+    return own ? bm_validate_header_data_own(&blk->sh.header, &blk->data, em)
+               : bm_validate_header_data(&blk->sh.header, &blk->data, em);
 }
 
 int bm_validator_check(const struct bm_block *blk,

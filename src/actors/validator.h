@@ -22,8 +22,10 @@ enum bm_validator_kind { BM_VALIDATOR_VALIDATE = 0, BM_VALIDATOR_NKINDS };
 
 /* VALIDATE: the block (one reference owned) and the state to validate
  * against (heap copy, owned). now_ns 0 = wall clock. own: the Producer's
- * block, just signed with env->signer: its signature is not verified
- * again (every other check runs, the state-divergence checks included). */
+ * block, just made and signed with env->signer: its signature is not
+ * verified again and its data_hash not recomputed from its txs (both were
+ * made from these bytes a moment ago); every other check runs, the
+ * state-divergence checks (app hash, last header hash) included. */
 struct bm_validator_req {
     struct bm_block *blk;
     struct bm_state *state;

@@ -334,8 +334,10 @@ int bm_data_verify(const struct bm_data *trusted,
     return BM_OK;
 }
 
-int bm_validate_header_data(const struct bm_header *h,
-                            const struct bm_data *d, struct bm_errmsg *em)
+/* types.Validate(header, data); commitment false: the data_hash is not
+ * recomputed (the caller's own block). */
+static int header_data(const struct bm_header *h, const struct bm_data *d,
+                       bool commitment, struct bm_errmsg *em)
 {
     struct bm_hash c;
     struct hexstr a, b;
@@ -372,6 +374,9 @@ int bm_validate_header_data(const struct bm_header *h,
         }
         return BM_OK;
     }
+    if (!commitment) {
+        return BM_OK;
+    }
     err = bm_data_da_commitment(d, &c);
     if (err != BM_OK) {
         return bm_errf(em, err, "data: cannot compute DA commitment: %s",
@@ -385,6 +390,19 @@ int bm_validate_header_data(const struct bm_header *h,
                        d->n_txs);
     }
     return BM_OK;
+}
+
+int bm_validate_header_data(const struct bm_header *h,
+                            const struct bm_data *d, struct bm_errmsg *em)
+{
+    return header_data(h, d, true, em);
+}
+
+int bm_validate_header_data_own(const struct bm_header *h,
+                                const struct bm_data *d,
+                                struct bm_errmsg *em)
+{
+    return header_data(h, d, false, em);
 }
 
 int bm_assert_expected_proposer(const struct bm_state *state,

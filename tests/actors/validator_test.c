@@ -44,11 +44,11 @@ static void advance(struct bm_state *st, const struct bm_block *b)
     assert_int_equal(bm_buf_set(&st->last_header_hash, b->hash.b, 32), BM_OK);
 }
 
-/* Validates blk (reference taken over) against st via the actor; returns
- * the reply code, asserting the ask itself succeeded and a failure has a
- * message. */
-static int validate(struct at_node *n, struct bm_block *blk,
-                    const struct bm_state *st, uint64_t now_ns)
+/* Validates blk (reference taken over) against st via the actor, as the
+ * producer's own block if own; returns the reply code, asserting the ask
+ * itself succeeded and a failure has a message. */
+static int validate_as(struct at_node *n, struct bm_block *blk,
+                       const struct bm_state *st, uint64_t now_ns, bool own)
 {
     struct bm_validator_req r = {0};
     struct bm_validator_result res;
@@ -57,6 +57,7 @@ static int validate(struct at_node *n, struct bm_block *blk,
     r.blk = blk;
     r.state = state_dup(st);
     r.now_ns = now_ns;
+    r.own = own;
     assert_int_equal(bm_validator_call_validate(n->sys,
                                                 bm_env_validator(&n->env), &r,
                                                 &res, CALL_MS),
@@ -66,6 +67,12 @@ static int validate(struct at_node *n, struct bm_block *blk,
         assert_non_null(memchr(res.msg, '\0', sizeof(res.msg)));
     }
     return res.code;
+}
+
+static int validate(struct at_node *n, struct bm_block *blk,
+                    const struct bm_state *st, uint64_t now_ns)
+{
+    return validate_as(n, blk, st, now_ns, false);
 }
 
 static void resign(struct at_node *n, struct bm_block *b)
@@ -369,6 +376,61 @@ static void test_check_direct(void **unused)
     at_node_close(&n, true);
 }
 
+/* The producer's own block (own): its signature is not verified and its
+ * data_hash not recomputed (it made both a moment ago), but every other
+ * rule runs: the state-divergence checks (app hash, last header hash),
+ * proposer, height, time, metadata, signer binding, the empty-block rule.
+ * The same blocks from outside (own false) are refused. */
+static void test_own_block(void **unused)
+{
+    struct at_node n;
+    struct chain c;
+    struct bm_block *b;
+    uint8_t other[32];
+    struct bm_state div = {0};
+
+    (void)unused;
+    open_node(&n);
+    chain_init(&n, &c);
+    assert_int_equal(validate_as(&n, at_make_block(&n, &c.s1, txs), &c.s1, 0,
+                                 true),
+                     BM_OK);
+    /* What own skips. */
+    b = at_make_block(&n, &c.s1, txs);
+    b->sh.signature.ptr[3] ^= 0x01;
+    assert_int_equal(validate_as(&n, bm_block_ref(b), &c.s1, 0, true), BM_OK);
+    assert_int_equal(validate_as(&n, b, &c.s1, 0, false), BM_EBAD_SIGNATURE);
+    /* What it keeps: state divergence. */
+    assert_int_equal(bm_state_copy(&div, &c.s1), BM_OK);
+    memset(other, 0x33, sizeof(other));
+    assert_int_equal(bm_buf_set(&div.app_hash, other, 32), BM_OK);
+    assert_int_equal(validate_as(&n, at_make_block(&n, &c.s1, txs), &div, 0,
+                                 true),
+                     BM_EAPP_HASH_MISMATCH);
+    bm_state_release(&div);
+    assert_int_equal(bm_state_copy(&div, &c.s1), BM_OK);
+    assert_int_equal(bm_buf_set(&div.last_header_hash, other, 32), BM_OK);
+    b = at_make_block(&n, &c.s1, txs);
+    /* The once-per-process tolerance goes first; then it is refused. */
+    assert_int_equal(validate_as(&n, bm_block_ref(b), &div, 0, true), BM_OK);
+    assert_int_equal(validate_as(&n, b, &div, 0, true), BM_ELAST_HEADER_HASH);
+    bm_state_release(&div);
+    /* ... the height, the metadata, the signer binding, empty blocks. */
+    b = at_make_block(&n, &c.s1, txs);
+    b->data.metadata.height += 1;
+    assert_int_equal(validate_as(&n, b, &c.s1, 0, true), BM_EDATA_HEIGHT);
+    b = at_make_block(&n, &c.s1, txs);
+    b->sh.signer.address.ptr[0] ^= 0x01;
+    assert_int_equal(validate_as(&n, b, &c.s1, 0, true),
+                     BM_EPROPOSER_MISMATCH);
+    b = at_make_block(&n, &c.s1, NULL);
+    assert_int_equal(bm_data_add_tx(&b->data, (const uint8_t *)"c=3", 3),
+                     BM_OK);
+    assert_int_equal(validate_as(&n, b, &c.s1, 0, true), BM_EEMPTY_BLOCK);
+    chain_release(&c);
+    at_node_close(&n, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_data_metadata),
         cmocka_unit_test(test_bad_message),
         cmocka_unit_test(test_check_direct),
+        cmocka_unit_test(test_own_block),
     };
 
     return BM_TEST_RUN(tests);
