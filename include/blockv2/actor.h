@@ -254,6 +254,15 @@ struct bm_actor_system_config {
     unsigned timer_tick_ms;
     enum bm_sched_mode sched;
     bool handler_timing;    /* handler time histogram; default true */
+    /* Busy-wait, in microseconds, before a lane's thread parks and before
+     * a thread sleeps on a future (bm_future_wait): work or an answer
+     * arriving within it costs no wake-up (13-26 us on an idle VM). Only
+     * after activity: an idle system still sleeps. It pays only with a
+     * free core; on a loaded machine the spinning thread takes CPU from
+     * the one it waits for (docs/PERFORMANCE.md). 0 (default): no
+     * spinning; at most 10000. The environment variable BM_ACTOR_SPIN_US
+     * sets it for any program (measurements). */
+    unsigned spin_us;
     /* Called once, when a root supervisor gives up (the reason
      * bm_actor_system_wait returns), on that supervisor's actor thread:
      * must not block or call system stop/wait. NULL: none. */

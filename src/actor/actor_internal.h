@@ -246,9 +246,11 @@ struct bm__dthread {
  * it. Its run queue holds lane-bound actors and pooled actors that moved
  * out of its next slot; the next slot (lane thread only) holds the actor
  * to run right after the current turn: a lane actor or a pooled one a lane
- * actor woke. `kicked` (under mu) is set by anything the thread may be
- * waiting for: work queued from another thread, a future it helps-waits on
- * completing, a stop request for one of its actors, quit.
+ * actor woke. `kicked` is set by anything the thread may be waiting for:
+ * work queued from another thread, a future it helps-waits on completing,
+ * a stop request for one of its actors, quit. The thread spins a while
+ * (cfg.spin_us) before it parks; a kicker signals only a parked thread
+ * (`parked` and `kicked` are seq_cst: one of the two sees the other).
  */
 struct bm__lane {
     struct bm_actor_system *sys;
@@ -259,8 +261,9 @@ struct bm__lane {
     unsigned slot_runs;          /* lane thread only */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool kicked;                 /* under mu */
-    bool quit;                   /* under mu */
+    _Atomic bool kicked;
+    _Atomic bool quit;
+    _Atomic bool parked;         /* asleep on cv (set under mu) */
     struct bm__lane *next_all;   /* under sys->dt_mu */
 };
 
@@ -353,6 +356,7 @@ struct bm_actor_system {
 
     _Atomic uint64_t steals;
     uint64_t ns_per_cycle_q32; /* handler timing: ns = cycles * q >> 32 */
+    uint64_t spin_cycles;      /* cfg.spin_us in bm__cycles() units */
 };
 
 extern _Thread_local struct bm__actor *bm__tl_actor;
@@ -500,10 +504,17 @@ static inline uint64_t bm__cycles(void)
 {
     return __rdtsc();
 }
+static inline void bm__cpu_relax(void)
+{
+    _mm_pause();
+}
 #else
 static inline uint64_t bm__cycles(void)
 {
     return bm_clock_now_ns();
+}
+static inline void bm__cpu_relax(void)
+{
 }
 #endif
 

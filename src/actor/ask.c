@@ -25,6 +25,9 @@ struct bm_future {
     bool done;
     bool taken;
     bool abandoned;
+    /* Mirrors done for a waiter's spin (a hint: the reply is read under mu
+     * as always). */
+    _Atomic bool done_hint;
     int status;
     void *reply;
     size_t reply_len;
@@ -68,6 +71,7 @@ static bool future_complete(struct bm_future *f, int status,
         }
         f->reply_len = status == BM_OK ? len : 0;
         f->done = true;
+        atomic_store_explicit(&f->done_hint, true, memory_order_release);
         lane = f->lane;
     }
     pthread_mutex_unlock(&f->mu);
@@ -308,6 +312,7 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
     bm_cond_init(&f->cv);
     f->refs = 2; /* the caller and the ask entry */
     f->sys = sys;
+    atomic_init(&f->done_hint, false);
     memset(&p, 0, sizeof(p));
     p.sys = sys;
     p.tmpl.cont = false;
@@ -424,6 +429,17 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
     if (self != NULL && self->lane != NULL && self->lane == bm__tl_lane) {
         status = help_wait(f, self, deadline);
         goto done;
+    }
+    /* Spin a while before sleeping: an answer within it costs no wake-up
+     * (system config spin_us). */
+    if (wait_ms != 0 && f->sys->spin_cycles > 0) {
+        uint64_t end = bm__cycles() + f->sys->spin_cycles;
+
+        while (!atomic_load_explicit(&f->done_hint, memory_order_acquire) &&
+               bm__cycles() < end &&
+               (self == NULL || !stop_requested(self))) {
+            bm__cpu_relax();
+        }
     }
     if (self != NULL) {
         /* A detached actor's wait ends when it is asked to stop (its

@@ -49,6 +49,13 @@ void bm_actor_system_config_init(struct bm_actor_system_config *cfg)
     if (mode != NULL && strcmp(mode, "shared") == 0) {
         cfg->sched = BM_SCHED_SHARED;
     }
+    /* For measurements too: BM_ACTOR_SPIN_US=<us> (spin_us). */
+    mode = getenv("BM_ACTOR_SPIN_US");
+    if (mode != NULL) {
+        unsigned long us = strtoul(mode, NULL, 10);
+
+        cfg->spin_us = (unsigned)(us > 10000 ? 10000 : us);
+    }
 }
 
 static void runq_init(struct bm__runq *q)
@@ -410,10 +417,15 @@ static void dthreads_join(struct bm_actor_system *sys)
 
 void bm__lane_kick(struct bm__lane *l)
 {
-    pthread_mutex_lock(&l->mu);
-    l->kicked = true;
-    pthread_mutex_unlock(&l->mu);
-    pthread_cond_signal(&l->cv);
+    atomic_store(&l->kicked, true);
+    if (atomic_load(&l->parked)) {
+        /* Taking the mutex orders the signal after the sleeper's last
+         * check of `kicked` (it holds mu from setting `parked` until it
+         * waits). */
+        pthread_mutex_lock(&l->mu);
+        pthread_mutex_unlock(&l->mu);
+        pthread_cond_signal(&l->cv);
+    }
 }
 
 struct bm__actor *bm__lane_next(struct bm__lane *l)
@@ -435,23 +447,42 @@ struct bm__actor *bm__lane_next(struct bm__lane *l)
 
 enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns)
 {
-    enum bm__park r = BM__PARK_KICKED;
+    uint64_t spin = l->sys->spin_cycles;
+    bool timed_out = false;
 
-    pthread_mutex_lock(&l->mu);
-    while (!l->kicked && !l->quit) {
-        if (bm_cond_wait_until(&l->cv, &l->mu, deadline_ns) == ETIMEDOUT) {
-            r = BM__PARK_TIMEOUT;
-            break;
+    /* Spin first: work or an answer that arrives meanwhile costs no
+     * wake-up (the next block's request, a continuation from a worker). */
+    if (spin > 0) {
+        uint64_t end = bm__cycles() + spin;
+
+        do {
+            if (atomic_load_explicit(&l->kicked, memory_order_relaxed) ||
+                atomic_load_explicit(&l->quit, memory_order_relaxed)) {
+                break;
+            }
+            bm__cpu_relax();
+        } while (bm__cycles() < end);
+    }
+    if (!atomic_load(&l->kicked) && !atomic_load(&l->quit)) {
+        pthread_mutex_lock(&l->mu);
+        atomic_store(&l->parked, true);
+        while (!atomic_load(&l->kicked) && !atomic_load(&l->quit)) {
+            if (bm_cond_wait_until(&l->cv, &l->mu, deadline_ns) ==
+                ETIMEDOUT) {
+                timed_out = true;
+                break;
+            }
         }
+        atomic_store(&l->parked, false);
+        pthread_mutex_unlock(&l->mu);
     }
-    if (l->kicked) {
-        r = BM__PARK_KICKED;
-    } else if (l->quit) {
-        r = BM__PARK_QUIT;
+    if (atomic_exchange(&l->kicked, false)) {
+        return BM__PARK_KICKED;
     }
-    l->kicked = false;
-    pthread_mutex_unlock(&l->mu);
-    return r;
+    if (atomic_load(&l->quit)) {
+        return BM__PARK_QUIT;
+    }
+    return timed_out ? BM__PARK_TIMEOUT : BM__PARK_KICKED;
 }
 
 static void *lane_main(void *arg)
@@ -469,16 +500,12 @@ static void *lane_main(void *arg)
     }
     for (;;) {
         struct bm__actor *a = bm__lane_next(l);
-        bool quit;
 
         if (a != NULL) {
             bm__run_turn(sys, a);
             continue;
         }
-        pthread_mutex_lock(&l->mu);
-        quit = l->quit;
-        pthread_mutex_unlock(&l->mu);
-        if (quit) {
+        if (atomic_load(&l->quit)) {
             break;
         }
         (void)bm__lane_park(l, BM_CLOCK_NEVER);
@@ -511,6 +538,9 @@ int bm__lane_get(struct bm_actor_system *sys, const char *name,
     runq_init(&l->rq);
     pthread_mutex_init(&l->mu, NULL);
     bm_cond_init(&l->cv);
+    atomic_init(&l->kicked, false);
+    atomic_init(&l->quit, false);
+    atomic_init(&l->parked, false);
     if (pthread_create(&l->th, NULL, lane_main, l) != 0) {
         pthread_mutex_destroy(&l->rq.mu);
         pthread_mutex_destroy(&l->mu);
@@ -540,7 +570,7 @@ static void lanes_join(struct bm_actor_system *sys)
     for (; l != NULL; l = next) {
         next = l->next_all;
         pthread_mutex_lock(&l->mu);
-        l->quit = true;
+        atomic_store(&l->quit, true);
         pthread_cond_signal(&l->cv);
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->th, NULL);
@@ -585,6 +615,7 @@ int bm_actor_system_new(struct bm_actor_system **out,
     }
     if (c.workers > 1024 || c.max_actors > (1u << 28) ||
         c.timer_tick_ms > 1000 || c.default_capacity > (1u << 30) ||
+        c.spin_us > 10000 ||
         (c.sched != BM_SCHED_STEALING && c.sched != BM_SCHED_SHARED)) {
         return BM_EINVAL;
     }
@@ -630,6 +661,10 @@ int bm_actor_system_new(struct bm_actor_system **out,
         t1 = bm_clock_now_ns();
         sys->ns_per_cycle_q32 = c1 > c0 ? ((t1 - t0) << 32) / (c1 - c0)
                                         : (1ull << 32);
+        sys->spin_cycles = sys->ns_per_cycle_q32 == 0
+                               ? 0
+                               : ((uint64_t)c.spin_us * 1000ull << 32) /
+                                     sys->ns_per_cycle_q32;
     }
     err = bm__timers_init(sys);
     if (err != BM_OK) {

@@ -537,6 +537,44 @@ static void test_restart_keeps_lane(void **state)
     bm_actor_system_free(sys);
 }
 
+/* With cfg.spin_us the lane spins before it parks and waits spin before
+ * they sleep: the same calls complete, back to back and after idle gaps
+ * longer than the spin. */
+static void test_spin(void **state)
+{
+    struct bm_actor_system_config cfg;
+    struct bm_actor_system *sys = NULL;
+    struct svc a, b, p;
+    struct bm_actor_id ia, ib, ip;
+    struct job j;
+    struct job_reply r = {0};
+
+    (void)state;
+    bm_actor_system_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.spin_us = 100;
+    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_OK);
+    assert_int_equal(bm_actor_system_start(sys), BM_OK);
+    ia = spawn_on(sys, &a, "blk", 0, BM_OVERFLOW_REJECT);
+    ib = spawn_on(sys, &b, "blk", 0, BM_OVERFLOW_REJECT);
+    ip = spawn_on(sys, &p, NULL, 0, BM_OVERFLOW_REJECT);
+    for (int i = 0; i < 200; i++) {
+        j = (struct job){0, 1, i % 2 ? ib : ip};
+        assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ia}, &j, &r,
+                                         5000),
+                         BM_OK);
+        assert_int_equal(atomic_load(&a.last_rc), BM_OK);
+        if (i % 50 == 0) {
+            bm_sleep_ms(2); /* parked, not spinning, by now */
+        }
+    }
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+    /* Out of range. */
+    cfg.spin_us = 10001;
+    assert_int_equal(bm_actor_system_new(&sys, &cfg), BM_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_block_send_to_lane_mate),
         cmocka_unit_test(test_lane_blocks_only_itself),
         cmocka_unit_test(test_restart_keeps_lane),
+        cmocka_unit_test(test_spin),
     };
 
     return BM_TEST_RUN(tests);
