@@ -80,7 +80,9 @@ static bool future_complete(struct bm_future *f, int status,
     if (delivered) {
         pthread_cond_broadcast(&f->cv);
     }
-    if (lane != NULL) {
+    /* Completed on the waiting lane's own thread (an actor its help loop
+     * ran): the loop sees done after that turn, no kick needed. */
+    if (lane != NULL && lane != bm__tl_lane) {
         bm__lane_kick(lane);
     }
     future_unref(f);
