@@ -7,7 +7,9 @@
 #ifndef BM_BENCH_BENCH_UTIL_H
 #define BM_BENCH_BENCH_UTIL_H
 
+#include <ftw.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 static inline uint64_t bench_now_ns(void)
@@ -32,6 +34,30 @@ static inline double cpu_s(void)
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* qsort comparator for doubles (medians). */
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static inline int bench__rm_entry(const char *path, const struct stat *st,
+                                  int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes a benchmark's temp directory tree. */
+static inline void bench_rm_rf(const char *dir)
+{
+    nftw(dir, bench__rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif /* BM_BENCH_BENCH_UTIL_H */

@@ -48,7 +48,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,26 +105,9 @@ static void die(const char *what, int err, const struct bm_errmsg *em)
     exit(1);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    qsort(v, (size_t)n, sizeof(v[0]), bench_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -229,7 +211,7 @@ static void node_close(struct node *n)
     bm_seq_free(n->seq);
     bm_kv_free(n->kv);
     bm_store_close(n->store);
-    nftw(n->home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    bench_rm_rf(n->home);
 }
 
 /* Queues k unique 64-byte KV txs in the sequencer (not timed). */
