@@ -108,8 +108,10 @@ struct bm_manager_config {
     uint64_t da_breaker_open_ms;
     /* Reaper limiter: rounds per second (burst 10); 0 = 20. */
     double reaper_rate;
-    /* Tx ingress limiter (bm_manager_tx_limiter): txs per second and
-     * burst; 0 = 10,000 and 20,000. */
+    /* Tx ingress limiter (bm_manager_tx_allow) [rpc.tx_rate_limit]: txs
+     * per second, 0 = no limiter (the default: the sequencer's queue
+     * bound and the group commit protect the node); burst 0 = one
+     * second's worth, at least 1,000 (a full batch request). */
     double tx_rate;
     uint64_t tx_burst;
 };
@@ -280,10 +282,10 @@ struct bm_actor_system *bm_manager_actor_system(struct bm_manager *m);
  * -1 if unknown. */
 int bm_manager_breaker_state(struct bm_manager *m, const char *name);
 /* Admission check for tx ingress (the tx limiter): true if n txs may be
- * accepted now. */
+ * accepted now; always true without a limiter (tx_rate 0). */
 bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n);
 /* Snapshot of a limiter by name ("tx": tx ingress, "reaper") into *out;
- * false if unknown. Never blocks. Any thread. */
+ * false if unknown or not configured. Never blocks. Any thread. */
 bool bm_manager_limiter_stats(struct bm_manager *m, const char *name,
                               struct bm_limiter_stats *out);
 

@@ -37,8 +37,8 @@ void bm_manager_config_init(struct bm_manager_config *cfg)
     cfg->da_breaker_failures = 5;
     cfg->da_breaker_open_ms = 0; /* filled from da_block_time_ms */
     cfg->reaper_rate = 20.0;
-    cfg->tx_rate = 10000.0;
-    cfg->tx_burst = 20000;
+    cfg->tx_rate = 0; /* no tx limiter (rpc.tx_rate_limit) */
+    cfg->tx_burst = 0;
 }
 
 #define FILL(f)                                                                \
@@ -74,9 +74,12 @@ static void fill_defaults(struct bm_manager_config *c)
         c->reaper_rate = d.reaper_rate;
     }
     if (!(c->tx_rate > 0)) {
-        c->tx_rate = d.tx_rate;
+        c->tx_rate = 0;
     }
-    FILL(tx_burst);
+    if (c->tx_rate > 0 && c->tx_burst == 0) {
+        /* One second's worth, and at least a full batch request. */
+        c->tx_burst = c->tx_rate < 1000.0 ? 1000 : (uint64_t)c->tx_rate;
+    }
     if (c->da_batch_size_threshold == 0) {
         c->da_batch_size_threshold = 0.8;
     }
@@ -222,7 +225,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
         err = bm_limiter_new_simple(&env->reaper_limiter, "reaper", 10,
                                     env->cfg.reaper_rate);
     }
-    if (err == BM_OK) {
+    if (err == BM_OK && env->cfg.tx_rate > 0) {
         err = bm_limiter_new_simple(&env->tx_limiter, "tx",
                                     env->cfg.tx_burst, env->cfg.tx_rate);
     }

@@ -493,7 +493,8 @@ int bm_manager_breaker_state(struct bm_manager *m, const char *name)
 
 bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n)
 {
-    return bm_limiter_allow_n(m->env.tx_limiter, n);
+    return m->env.tx_limiter == NULL ||
+           bm_limiter_allow_n(m->env.tx_limiter, n);
 }
 
 bool bm_manager_limiter_stats(struct bm_manager *m, const char *name,

@@ -2,6 +2,7 @@
 #include "node/rpc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "blockv2/actor.h"
 #include "blockv2/da.h"
 #include "blockv2/genesis.h"
+#include "blockv2/ingest.h"
 #include "blockv2/manager.h"
 #include "blockv2/validate.h"
 #include "exec/kv/ingress.h"
@@ -44,6 +46,7 @@ static const char *const method_paths[BM_RPC_METHOD_COUNT] = {
 
 struct bm_rpc_server {
     struct MHD_Daemon *mhd;
+    struct bm_ingest *ingest; /* POST /tx group commit; NULL: no seq */
     struct bm_rpc_deps deps;
     uint16_t port;
     struct bm_buf signer;   /* copy of deps.signer_address */
@@ -1042,30 +1045,50 @@ static void status(struct bm_rpc_server *s, struct reply *r)
 
 /* ------------------------------------------------------------ tx ingress */
 
-static void tx_submit(struct bm_rpc_server *s, const char *ct,
-                      const struct bm_dynbuf *body, struct reply *r)
-{
-    struct bm_ingress_reply ir;
+/*
+ * POST /tx is answered only once its txs are on disk. The body is parsed
+ * here (bm_ingress_parse), the well-formed txs go to the group commit
+ * (bm_ingest_submit) and the connection is suspended; the writer thread's
+ * completion marks the request done and resumes the connection, and MHD
+ * then calls on_request again, which sends the reply (tx_finish). MHD
+ * threads never wait for a disk sync.
+ */
+struct conn;
+static void tx_done(struct bm_ingest_req *req);
 
-    memset(&ir, 0, sizeof(ir));
-    if (s->deps.manager != NULL && !bm_manager_tx_allow(s->deps.manager, 1)) {
-        ir.err = BM_ERATE_LIMITED;
-        ir.http_status = 429;
-        snprintf(ir.reason, sizeof(ir.reason), "tx rate limit exceeded, "
-                 "retry later");
-    } else {
-        bm_kv_ingress_submit(s->deps.kv, ct, body->ptr, body->len, &ir);
-        if (ir.http_status == 202 && s->deps.manager != NULL) {
-            bm_manager_notify_new_transactions(s->deps.manager);
-        }
-    }
-    r->content_type = "application/json";
-    r->status = (unsigned)ir.http_status;
-    if (bm_ingress_reply_json(&ir, &r->body) != BM_OK) {
-        r->status = 500;
-    }
+/* The reply of a request-wide error. */
+static void tx_error(struct reply *r, enum bm_err err,
+                     const struct bm_errmsg *em)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "error", json_object_new_string(
+                                           bm_errmsg_str(em, err)));
+    reply_json(r, (unsigned)bm_ingress_http_status(err), o);
 }
 
+static void tx_reply(const struct bm_ingress_req *tx, struct reply *r)
+{
+    int status = 500;
+
+    r->content_type = "application/json";
+    if (bm_ingress_req_reply(tx, &status, &r->body) != BM_OK) {
+        status = 500;
+    }
+    r->status = (unsigned)status;
+}
+
+/* Sends the reply of a completed tx request (the connection was resumed). */
+static void tx_finish(struct bm_rpc_server *s, struct bm_ingress_req *tx,
+                      struct reply *r)
+{
+    bm_ingress_req_settle(tx);
+    if (s->deps.manager != NULL && bm_ingress_req_accepted(tx) > 0) {
+        bm_manager_notify_new_transactions(s->deps.manager);
+    }
+    tx_reply(tx, r);
+    bm_ingress_req_release(tx);
+}
 static void kv_query(struct bm_rpc_server *s, const char *key,
                      struct reply *r)
 {
@@ -1092,7 +1115,74 @@ struct conn {
     struct bm_dynbuf body;
     bool too_big;
     size_t cap;
+    /* POST /tx while its group commit runs (see "tx ingress") */
+    struct bm_ingress_req tx;
+    struct bm_ingest_req ing;
+    struct MHD_Connection *mhd;
+    bool tx_waiting;
+    atomic_bool tx_done; /* set by the writer thread before it resumes */
 };
+
+/*
+ * Parses a POST /tx body and hands its well-formed txs to the group
+ * commit. true: the connection is suspended until tx_done resumes it;
+ * false: *r is the reply now.
+ */
+static bool tx_begin(struct bm_rpc_server *s, struct MHD_Connection *c,
+                     struct conn *cs, const char *ct, struct reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    enum bm_err err;
+
+    err = bm_ingress_parse(ct, cs->body.ptr, cs->body.len, &cs->tx, &em);
+    if (err != BM_OK) {
+        tx_error(r, err, &em);
+        return false;
+    }
+    if (cs->tx.n_sub > 0 && s->ingest == NULL) {
+        bm_ingress_req_fail(&cs->tx, BM_ESTATE);
+    } else if (cs->tx.n_sub > 0 && s->deps.manager != NULL &&
+               !bm_manager_tx_allow(s->deps.manager, cs->tx.n_sub)) {
+        bm_ingress_req_fail(&cs->tx, BM_ERATE_LIMITED);
+    } else if (cs->tx.n_sub > 0) {
+        memset(&cs->ing, 0, sizeof(cs->ing));
+        cs->ing.txs = cs->tx.sub_txs;
+        cs->ing.hashes = cs->tx.sub_hash;
+        cs->ing.status = cs->tx.sub_status;
+        cs->ing.n = cs->tx.n_sub;
+        cs->ing.done = tx_done;
+        cs->ing.arg = cs;
+        cs->mhd = c;
+        cs->tx_waiting = true;
+        atomic_store_explicit(&cs->tx_done, false, memory_order_relaxed);
+        /* Suspended before the writer can see the request, so its resume
+         * always follows this suspend. */
+        MHD_suspend_connection(c);
+        err = bm_ingest_submit(s->ingest, &cs->ing);
+        if (err != BM_OK) {
+            for (size_t j = 0; j < cs->tx.n_sub; j++) {
+                cs->tx.sub_status[j] = err;
+            }
+            atomic_store_explicit(&cs->tx_done, true, memory_order_release);
+            MHD_resume_connection(c);
+        }
+        return true;
+    }
+    bm_ingress_req_settle(&cs->tx);
+    tx_reply(&cs->tx, r);
+    bm_ingress_req_release(&cs->tx);
+    return false;
+}
+
+/* Group commit completion (writer thread): wakes the connection. */
+static void tx_done(struct bm_ingest_req *req)
+{
+    struct conn *cs = req->arg;
+    struct MHD_Connection *c = cs->mhd;
+
+    atomic_store_explicit(&cs->tx_done, true, memory_order_release);
+    MHD_resume_connection(c);
+}
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
 {
@@ -1164,10 +1254,10 @@ static void route(struct bm_rpc_server *s, struct MHD_Connection *c,
             json_object_object_add(o, "error", json_object_new_string(
                                                    "use POST"));
             reply_json(r, 405, o);
-        } else if (cs->too_big) {
-            too_big_reply(cs, false, r);
         } else {
-            tx_submit(s, ct, &cs->body, r);
+            /* Only a body above the cap gets here: on_request hands
+             * every other POST /tx to tx_begin. */
+            too_big_reply(cs, false, r);
         }
         return;
     }
@@ -1213,7 +1303,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (cs == NULL) {
             return MHD_NO;
         }
-        cs->cap = strcmp(url, "/tx") == 0 ? BM_INGRESS_MAX_BODY
+        cs->cap = strcmp(url, "/tx") == 0 ? BM_INGRESS_MAX_BATCH_BODY
                                           : BM_RPC_MAX_BODY;
         bm_dynbuf_init(&cs->body, cs->cap);
         *con_cls = cs;
@@ -1238,6 +1328,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (cs->tx_waiting) {
+        /* Resumed: the group commit completed (tx_done). */
+        if (!atomic_load_explicit(&cs->tx_done, memory_order_acquire)) {
+            return MHD_YES; /* not expected: MHD calls again */
+        }
+        cs->tx_waiting = false;
+        tx_finish(s, &cs->tx, &r);
+        bm_log_debug("rpc", "request method=POST path=/tx status=%u",
+                     r.status);
+        return send_reply(c, &r);
+    }
+    if (strcmp(url, "/tx") == 0 && s->deps.kv != NULL && !cs->too_big &&
+        strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+        const char *ct = MHD_lookup_connection_value(
+            c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+        if (tx_begin(s, c, cs, ct, &r)) {
+            return MHD_YES; /* suspended until the commit completes */
+        }
+        return send_reply(c, &r);
+    }
     route(s, c, url, method, cs, &r);
     bm_log_debug("rpc", "request method=%s path=%.80s status=%u", method, url,
                  r.status);
@@ -1254,6 +1365,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     if (cs != NULL) {
         bm_dynbuf_release(&cs->body);
+        bm_ingress_req_release(&cs->tx);
         bm_free(cs);
         *con_cls = NULL;
     }
@@ -1306,9 +1418,27 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
     if (err) {
         goto fail;
     }
+    if (deps->seq != NULL && deps->kv != NULL) {
+        if (deps->genesis == NULL || deps->genesis->chain_id == NULL) {
+            close(fd);
+            err = bm_errf(em, BM_EINVAL, "rpc: genesis: required with a "
+                          "sequencer");
+            goto fail;
+        }
+        err = bm_ingest_new(&s->ingest, deps->seq, deps->genesis->chain_id,
+                            NULL, em);
+        if (err) {
+            close(fd);
+            goto fail;
+        }
+    }
+    /* epoll on a small pool of threads: a connection costs no thread, and
+     * POST /tx suspends its connection while the group commit runs. */
     s->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-        NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)BM_RPC_THREADS,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)BM_RPC_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BM_RPC_TIMEOUT_S,
@@ -1322,6 +1452,7 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
     *out = s;
     return BM_OK;
 fail:
+    bm_ingest_free(s->ingest);
     bm_buf_release(&s->signer);
     bm_free(s);
     return err;
@@ -1337,7 +1468,12 @@ void bm_rpc_server_stop(struct bm_rpc_server *s)
     if (s == NULL) {
         return;
     }
+    /* Every POST /tx in the group commit completes (and resumes its
+     * connection) before MHD stops: stopping with a suspended connection
+     * is not allowed. Requests arriving meanwhile get 503 at once. */
+    bm_ingest_close(s->ingest);
     MHD_stop_daemon(s->mhd);
+    bm_ingest_free(s->ingest);
     bm_buf_release(&s->signer);
     bm_free(s);
 }

@@ -1,6 +1,7 @@
 /*
- * The node's RPC server (libmicrohttpd, one thread per connection, bounded
- * connections, request bodies and time) on rpc.address. Routes:
+ * The node's RPC server (libmicrohttpd, epoll on a pool of BM_RPC_THREADS
+ * threads, bounded connections, request bodies and time) on rpc.address.
+ * Routes:
  *
  *   POST /evnode.v1.StoreService/GetBlock|GetState|GetMetadata|
  *        GetGenesisDaHeight, POST /evnode.v1.ConfigService/GetNamespace|
@@ -16,11 +17,14 @@
  *   GET /status        JSON summary: heights, hashes, P2P peers, actors,
  *                      breakers.
  *   POST /tx, GET /kv/<key>  the KV executor's tx ingress (only when deps.kv
- *       is set), behind the manager's tx limiter (429 when refused).
+ *       is set): single or batch body (src/exec/kv/ingress.h), behind the
+ *       manager's tx limiter (429), answered once the txs are durable in
+ *       the sequencer's queue (group commit, include/blockv2/ingest.h;
+ *       the connection is suspended meanwhile); 503 without deps.seq.
  *
  * Every request body is untrusted: capped (BM_RPC_MAX_BODY; /tx:
- * BM_INGRESS_MAX_BODY), parsed with json-c, and rejected with a message
- * naming the bad field. Details and differences from ev-node:
+ * BM_INGRESS_MAX_BATCH_BODY), parsed with json-c, and rejected with a
+ * message naming the bad field. Details and differences from ev-node:
  * docs/OPERATIONS.md "RPC".
  */
 #ifndef BM_NODE_RPC_H
@@ -40,12 +44,14 @@ struct bm_kv;
 struct bm_manager;
 struct bm_p2p_host;
 struct bm_rpc_server;
+struct bm_seq;
 
 /* Largest Connect request body. */
 #define BM_RPC_MAX_BODY (64u * 1024u)
-/* Concurrent connections (each has a thread) and idle timeout. */
+/* Concurrent connections and idle timeout; threads polling them. */
 #define BM_RPC_MAX_CONNECTIONS 64u
 #define BM_RPC_TIMEOUT_S 30u
+#define BM_RPC_THREADS 2u
 
 /* What the server reads. Everything is borrowed and must outlive the
  * server. */
@@ -54,6 +60,9 @@ struct bm_rpc_deps {
     const struct bm_genesis *genesis;   /* may be NULL */
     struct bm_manager *manager;         /* may be NULL: store only */
     struct bm_kv *kv;                   /* may be NULL: no /tx, /kv */
+    /* The single sequencer POST /tx writes to (with kv; needs genesis for
+     * the chain id); NULL: /tx answers 503 (not an aggregator). */
+    struct bm_seq *seq;
     /* da.namespace / da.data_namespace config strings (NULL: not set;
      * data "" or NULL falls back to the header namespace). */
     const char *header_namespace;

@@ -378,6 +378,7 @@ static int start_services(struct node *n)
     d.genesis = &n->genesis;
     d.manager = n->m;
     d.kv = n->kv;
+    d.seq = n->seq; /* NULL on a full node: /tx answers 503 */
     d.header_namespace = n->cfg.da_namespace;
     d.data_namespace = n->cfg.da_data_namespace;
     if (n->has_key) {

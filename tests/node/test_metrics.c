@@ -536,6 +536,7 @@ static void test_listener_with_manager(void **state)
     o.aggregator = true;
     at_node_open(&n, &o);
     n.cfg.block_time_ms = 50;
+    n.cfg.tx_rate = 1000; /* the "tx" limiter exists only when set */
     memset(&p, 0, sizeof(p));
     p.signer = &n.key;
     p.config = &n.cfg;
