@@ -216,6 +216,7 @@ enum bm_err bm_ingest_new(struct bm_ingest **out, struct bm_seq *seq,
         return bm_errf(em, BM_ESYS, "ingest: cannot start the writer "
                        "thread");
     }
+    (void)pthread_setname_np(g->writer, "bm-ingest");
     *out = g;
     return BM_OK;
 }
