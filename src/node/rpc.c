@@ -1140,10 +1140,12 @@ static bool tx_begin(struct bm_rpc_server *s, struct MHD_Connection *c,
         return false;
     }
     if (cs->tx.n_sub > 0 && s->ingest == NULL) {
-        bm_ingress_req_fail(&cs->tx, BM_ESTATE);
+        (void)bm_ingress_req_fail(&cs->tx, BM_ESTATE,
+                                  "this node does not take txs (not an "
+                                  "aggregator)");
     } else if (cs->tx.n_sub > 0 && s->deps.manager != NULL &&
                !bm_manager_tx_allow(s->deps.manager, cs->tx.n_sub)) {
-        bm_ingress_req_fail(&cs->tx, BM_ERATE_LIMITED);
+        (void)bm_ingress_req_fail(&cs->tx, BM_ERATE_LIMITED, NULL);
     } else if (cs->tx.n_sub > 0) {
         memset(&cs->ing, 0, sizeof(cs->ing));
         cs->ing.txs = cs->tx.sub_txs;

@@ -165,7 +165,7 @@ static void test_batch(void **state)
     assert_non_null(strstr((const char *)out.ptr, "queue full"));
     bm_buf_release(&out);
     /* Rate limited: every well-formed tx gets 429. */
-    bm_ingress_req_fail(&r, BM_ERATE_LIMITED);
+    assert_int_equal(bm_ingress_req_fail(&r, BM_ERATE_LIMITED, NULL), BM_OK);
     assert_int_equal(bm_ingress_req_accepted(&r), 0);
     assert_int_equal(r.err[2], BM_ERATE_LIMITED);
     assert_int_equal(r.err[1], BM_EBADTX);
@@ -252,7 +252,8 @@ static void test_single_reply(void **state)
     assert_int_equal(status, 409);
     assert_non_null(strstr((const char *)out.ptr, want));
     assert_non_null(strstr((const char *)out.ptr, "already queued"));
-    bm_ingress_req_fail(&r, BM_ESTATE);
+    assert_int_equal(bm_ingress_req_fail(&r, BM_ESTATE, "not an aggregator"),
+                     BM_OK);
     assert_int_equal(bm_ingress_req_reply(&r, &status, &out), BM_OK);
     assert_int_equal(status, 503);
     assert_non_null(strstr((const char *)out.ptr, "not an aggregator"));

@@ -66,7 +66,7 @@ static const char *reason_of(enum bm_err err)
     case BM_ECLOSED:
         return "node is shutting down, retry later";
     case BM_ESTATE:
-        return "this node does not take txs (not an aggregator)";
+        return "the node cannot take txs now (see its log)";
     case BM_EIO:
         return "tx stored but the disk sync failed: not known durable";
     case BM_ETOOBIG:
@@ -322,12 +322,22 @@ void bm_ingress_req_settle(struct bm_ingress_req *r)
     }
 }
 
-void bm_ingress_req_fail(struct bm_ingress_req *r, enum bm_err err)
+enum bm_err bm_ingress_req_fail(struct bm_ingress_req *r, enum bm_err err,
+                                const char *reason)
 {
     for (size_t j = 0; j < r->n_sub; j++) {
+        size_t i = r->sub_pos[j];
+
         r->sub_status[j] = err;
+        if (reason != NULL && r->reason[i] == NULL) {
+            r->reason[i] = bm_strdup(reason);
+            if (r->reason[i] == NULL) {
+                return BM_ENOMEM;
+            }
+        }
     }
     bm_ingress_req_settle(r);
+    return BM_OK;
 }
 
 size_t bm_ingress_req_accepted(const struct bm_ingress_req *r)

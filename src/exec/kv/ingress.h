@@ -92,8 +92,11 @@ enum bm_err bm_ingress_parse(const char *ct, const uint8_t *body,
 void bm_ingress_req_settle(struct bm_ingress_req *r);
 
 /* Sets every well-formed tx's result to err (e.g. BM_ERATE_LIMITED, or
- * the node is not accepting txs). */
-void bm_ingress_req_fail(struct bm_ingress_req *r, enum bm_err err);
+ * the node is not accepting txs), with reason (borrowed, copied; NULL:
+ * the code's default) as its message. BM_ENOMEM (the results are set,
+ * some messages may be the default). */
+enum bm_err bm_ingress_req_fail(struct bm_ingress_req *r, enum bm_err err,
+                                const char *reason);
 
 /* Number of txs whose result is BM_OK. */
 size_t bm_ingress_req_accepted(const struct bm_ingress_req *r);
