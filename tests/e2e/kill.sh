@@ -20,48 +20,12 @@
 #        KILLS=20 tests/e2e/kill.sh ...
 set -euo pipefail
 
-BIN=${1:-${BM_BLOCKV2_EXE:-build/cmd/blockv2}}
-BIN=$(readlink -f "$BIN")
 KILLS=${KILLS:-10}
-W=$(mktemp -d /tmp/bm-kill-XXXXXX)
-PIDS=()
-STEP=0
-
-cleanup() {
-  local rc=$?
-  touch "$W/stop" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "$rc" -ne 0 ]; then
-    echo "--- kill test failed at step $STEP; last log lines:"
-    for f in "$W"/*.log; do echo "== $f"; tail -20 "$f"; done
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-step() { STEP=$((STEP + 1)); echo "[$STEP] $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-read -r P_DA P_A < <(python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-)
+. "$(dirname "$0")/lib.sh"
+e2e_setup kill "${1:-}"
+read -r P_DA P_A < <(free_ports 2)
 DA="http://127.0.0.1:$P_DA"
 RPC="127.0.0.1:$P_A"
-
-wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
-  local t=$1 what=$2; shift 2
-  local end=$((SECONDS + t))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || fail "timed out after ${t}s waiting for $what"
-    sleep 0.05
-  done
-}
 
 PID_A=
 start_agg() {
@@ -80,12 +44,7 @@ printf 'kill-passphrase\n' >"$W/pass"
   --evnode.signer.passphrase_file "$W/pass" --evnode.node.aggregator true \
   --evnode.da.namespace kill-h --evnode.da.data_namespace kill-d \
   >"$W/init.log"
-"$BIN" da serve --listen "127.0.0.1:$P_DA" --home "$W/da" \
-  --block-time 200ms >"$W/da.log" 2>&1 &
-PIDS+=($!)
-wait_until 20 "DA server" curl -sf -m 2 -d \
-  '{"jsonrpc":"2.0","id":1,"method":"header.NetworkHead","params":[]}' \
-  -H 'Content-Type: application/json' "$DA"
+da_serve "$P_DA" --block-time 200ms
 start_agg
 
 step "4 clients post txs while the aggregator is killed $KILLS times"

@@ -191,35 +191,34 @@ static void test_batch(void **state)
     bm_ingress_req_release(&r);
 }
 
+/* {"txs":["k0=v",...]} with n txs into d (reset first). */
+static void batch_body(struct bm_dynbuf *d, size_t n)
+{
+    d->len = 0;
+    assert_int_equal(bm_dynbuf_printf(d, "{\"txs\":["), BM_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(bm_dynbuf_printf(d, "%s\"k%zu=v\"", i ? "," : "",
+                                          i),
+                         BM_OK);
+    }
+    assert_int_equal(bm_dynbuf_printf(d, "]}"), BM_OK);
+}
+
 static void test_batch_cap(void **state)
 {
-    size_t n = BM_INGRESS_MAX_BATCH + 1;
     struct bm_dynbuf d;
     struct bm_ingress_req r = {0};
     struct bm_errmsg em = {{0}};
 
     (void)state;
     bm_dynbuf_init(&d, BM_INGRESS_MAX_BATCH_BODY);
-    assert_int_equal(bm_dynbuf_printf(&d, "{\"txs\":["), BM_OK);
-    for (size_t i = 0; i < n; i++) {
-        assert_int_equal(bm_dynbuf_printf(&d, "%s\"k%zu=v\"", i ? "," : "",
-                                          i),
-                         BM_OK);
-    }
-    assert_int_equal(bm_dynbuf_printf(&d, "]}"), BM_OK);
+    batch_body(&d, BM_INGRESS_MAX_BATCH + 1);
     assert_int_equal(bm_ingress_parse("application/json", d.ptr, d.len, &r,
                                       &em),
                      BM_ETOOBIG);
     assert_non_null(strstr(em.msg, "max 1000"));
     /* Exactly the cap is fine. */
-    d.len = 0;
-    assert_int_equal(bm_dynbuf_printf(&d, "{\"txs\":["), BM_OK);
-    for (size_t i = 0; i < BM_INGRESS_MAX_BATCH; i++) {
-        assert_int_equal(bm_dynbuf_printf(&d, "%s\"k%zu=v\"", i ? "," : "",
-                                          i),
-                         BM_OK);
-    }
-    assert_int_equal(bm_dynbuf_printf(&d, "]}"), BM_OK);
+    batch_body(&d, BM_INGRESS_MAX_BATCH);
     assert_int_equal(bm_ingress_parse("application/json", d.ptr, d.len, &r,
                                       &em),
                      BM_OK);

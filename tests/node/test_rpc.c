@@ -661,6 +661,17 @@ static void afx_start_rpc(struct afx *a)
     a->port = bm_rpc_server_port(a->srv);
 }
 
+/* An aggregator's parts (no manager) and an RPC server with a sequencer. */
+static void afx_open(struct afx *a)
+{
+    struct at_opts o = {0};
+
+    memset(a, 0, sizeof(*a));
+    o.aggregator = true;
+    at_node_open(&a->n, &o);
+    afx_start_rpc(a);
+}
+
 static void post_expect(uint16_t port, const char *ct, const char *body,
                         long status, const char *part)
 {
@@ -684,7 +695,6 @@ static int json_status_at(struct json_object *o, size_t i)
 static void test_tx_durable(void **state)
 {
     struct afx a;
-    struct at_opts o = {0};
     struct http_resp r;
     struct json_object *js;
     struct bm_seq_options so = {0};
@@ -693,10 +703,7 @@ static void test_tx_durable(void **state)
     size_t n = 0;
 
     (void)state;
-    memset(&a, 0, sizeof(a));
-    o.aggregator = true;
-    at_node_open(&a.n, &o);
-    afx_start_rpc(&a);
+    afx_open(&a);
 
     post_expect(a.port, NULL, "d1=one", 202, "\"hash\"");
     post_expect(a.port, "text/plain", "d1=one", 409, "already queued");
@@ -791,17 +798,13 @@ static void *tx_worker(void *arg)
 static void test_tx_concurrent(void **state)
 {
     struct afx a;
-    struct at_opts o = {0};
     pthread_t t[TX_THREADS];
     struct txw w[TX_THREADS];
     int accepted = 0;
     size_t n = 0;
 
     (void)state;
-    memset(&a, 0, sizeof(a));
-    o.aggregator = true;
-    at_node_open(&a.n, &o);
-    afx_start_rpc(&a);
+    afx_open(&a);
     for (int i = 0; i < TX_THREADS; i++) {
         w[i] = (struct txw){a.port, i, 0};
         assert_int_equal(pthread_create(&t[i], NULL, tx_worker, &w[i]), 0);
