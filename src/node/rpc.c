@@ -2,8 +2,8 @@
 #include "node/rpc.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1053,7 +1053,6 @@ static void status(struct bm_rpc_server *s, struct reply *r)
  * then calls on_request again, which sends the reply (tx_finish). MHD
  * threads never wait for a disk sync.
  */
-struct conn;
 static void tx_done(struct bm_ingest_req *req);
 
 /* The reply of a request-wide error. */
@@ -1089,6 +1088,7 @@ static void tx_finish(struct bm_rpc_server *s, struct bm_ingress_req *tx,
     tx_reply(tx, r);
     bm_ingress_req_release(tx);
 }
+
 static void kv_query(struct bm_rpc_server *s, const char *key,
                      struct reply *r)
 {
@@ -1333,7 +1333,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (cs->tx_waiting) {
         /* Resumed: the group commit completed (tx_done). */
         if (!atomic_load_explicit(&cs->tx_done, memory_order_acquire)) {
-            return MHD_YES; /* not expected: MHD calls again */
+            /* Not expected. Wait again: if tx_done runs in between, its
+             * resume cancels this suspend and MHD calls once more. */
+            MHD_suspend_connection(c);
+            return MHD_YES;
         }
         cs->tx_waiting = false;
         tx_finish(s, &cs->tx, &r);

@@ -28,6 +28,7 @@ struct bm_ingest {
     bool joined;
     pthread_t writer;
     struct bm_ingest_stats st;
+    uint64_t fail_streak; /* writer thread only: failed groups in a row */
 
     /* Writer-thread scratch, grown as needed: one group's txs, hashes and
      * statuses laid end to end. */
@@ -113,9 +114,14 @@ static void commit_group(struct bm_ingest *g, struct bm_ingest_req *list,
                                  &em);
     }
     dt = mono_ns() - t0;
-    if (err != BM_OK) {
+    /* Logged once per failure streak (a broken disk fails every group). */
+    if (err != BM_OK && g->fail_streak++ == 0) {
         bm_log_warn(MOD, "group commit failed txs=%zu err=%s msg='%s'", n,
                     bm_err_name(err), bm_errmsg_str(&em, err));
+    } else if (err == BM_OK && g->fail_streak > 0) {
+        bm_log_info(MOD, "group commit recovered failed_groups=%llu",
+                    (unsigned long long)g->fail_streak);
+        g->fail_streak = 0;
     }
     at = 0;
     while (list != NULL) {
