@@ -58,7 +58,8 @@ struct bm_ingest_options {
     size_t max_group_txs;
 };
 
-/* Counters since bm_ingest_new (plain data). */
+/* Counters since bm_ingest_new (plain data); a request is counted by the
+ * time its done runs. */
 struct bm_ingest_stats {
     uint64_t commits;     /* groups written */
     uint64_t requests;    /* requests completed */

@@ -123,19 +123,16 @@ static void commit_group(struct bm_ingest *g, struct bm_ingest_req *list,
                     (unsigned long long)g->fail_streak);
         g->fail_streak = 0;
     }
+    /* Results first, and the counters, so that a caller woken by done
+     * sees them; then the completions. */
     at = 0;
-    while (list != NULL) {
-        struct bm_ingest_req *r = list;
-
-        list = r->next; /* r belongs to its caller once done runs */
+    for (struct bm_ingest_req *r = list; r != NULL; r = r->next) {
         for (size_t i = 0; i < r->n; i++) {
             r->status[i] = err != BM_OK ? err : g->status[at + i];
             queued += r->status[i] == BM_OK;
         }
         at += r->n;
         n_req++;
-        r->next = NULL;
-        r->done(r);
     }
     pthread_mutex_lock(&g->mu);
     g->st.commits++;
@@ -147,6 +144,13 @@ static void commit_group(struct bm_ingest *g, struct bm_ingest_req *list,
         g->st.max_group = n;
     }
     pthread_mutex_unlock(&g->mu);
+    while (list != NULL) {
+        struct bm_ingest_req *r = list;
+
+        list = r->next; /* r belongs to its caller once done runs */
+        r->next = NULL;
+        r->done(r);
+    }
 }
 
 static void *writer_main(void *arg)
