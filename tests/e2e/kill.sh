@@ -211,4 +211,10 @@ kill -TERM "$PID_A"
 wait "$PID_A" || fail "aggregator exited with an error on SIGTERM"
 "$BIN" store check --home "$W/a" >"$W/check.log" 2>&1 ||
   fail "store check: $(cat "$W/check.log")"
+# A sanitizer build reports into the logs; a report just before a kill
+# would otherwise go unnoticed.
+if grep -l "ThreadSanitizer\|AddressSanitizer\|LeakSanitizer\|runtime error:" \
+    "$W"/*.log; then
+  fail "sanitizer report in the logs above"
+fi
 echo "kill test: OK ($KILLS kills)"
