@@ -12,6 +12,7 @@
 #include "blockv2/executor.h"
 #include "blockv2/ingest.h"
 #include "blockv2/sequencer.h"
+#include "exec/kv/ingress.h"
 #include "util/errmsg.h"
 
 #include "../exec/exec_test_util.h"
@@ -277,6 +278,66 @@ static void test_close(void **state)
     fx_done(&f);
 }
 
+/* The ingress path without its threads: parse a batch body, submit it,
+ * render the reply. */
+static enum bm_err ingress_round(struct bm_seq *s, const char *body)
+{
+    struct bm_ingress_req r = {0};
+    struct bm_buf out = {0};
+    int status = 0;
+    enum bm_err err;
+
+    err = bm_ingress_parse("application/json", (const uint8_t *)body,
+                           strlen(body), &r, NULL);
+    if (err == BM_OK) {
+        err = bm_seq_submit_each(s, (const uint8_t *)CHAIN, strlen(CHAIN),
+                                 r.sub_txs, r.sub_hash, r.n_sub,
+                                 r.sub_status, NULL);
+    }
+    if (err == BM_OK) {
+        bm_ingress_req_settle(&r);
+        err = bm_ingress_req_reply(&r, &status, &out);
+    }
+    if (err == BM_OK && (status != 200 || bm_ingress_req_accepted(&r) != 2)) {
+        err = BM_ESTATE;
+    }
+    bm_buf_release(&out);
+    bm_ingress_req_release(&r);
+    return err;
+}
+
+/* Fails the n-th allocation for every n: each failure is BM_ENOMEM,
+ * nothing leaks, a request is queued whole or not at all (a failure after
+ * the commit, e.g. rendering the reply, leaves it queued: the client's
+ * retry gets 409), and a retry completes. */
+static void test_oom(void **state)
+{
+    static const char body[] = "{\"txs\":[\"o1=a\",\"bad\",\"o2=b\"]}";
+    bool hit = true;
+
+    (void)state;
+    for (int64_t n = 1; hit && n < 500; n++) {
+        struct fx f = {0};
+        size_t q = 0;
+        enum bm_err err;
+
+        fx_init(&f, false);
+        bm_alloc_fail_after(n);
+        err = ingress_round(f.s, body);
+        hit = err != BM_OK;
+        bm_alloc_fail_after(0);
+        assert_true(err == BM_OK || err == BM_ENOMEM);
+        bm_seq_queue_size(f.s, &q, NULL);
+        assert_true(q == 0 || q == 2);
+        assert_true(hit || q == 2);
+        if (hit && q == 0) {
+            assert_int_equal(ingress_round(f.s, body), BM_OK);
+        }
+        fx_done(&f);
+    }
+    assert_false(hit); /* the loop ran past the last allocation */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_close),
+        cmocka_unit_test(test_oom),
     };
 
     return BM_TEST_RUN(tests);
