@@ -85,16 +85,17 @@ for run in $(seq 1 "$RUNS"); do
   for mode in single batch; do
     "$LOAD" fsync "$home/a/data" --seconds 2 |
       awk -v r="$run" 'NF>=3 {print r "\t" $1 "\t" $2 "\t" $3}' >>"$raw"
-    "$LOAD" load "127.0.0.1:$P_RPC" --mode "$mode" --conns "$CONNS" \
-      --seconds "$SECONDS_PER" --size "$SIZE" --batch "$BATCH" \
-      --pid "$node" |
-      awk -v r="$run" 'NF>=3 {print r "\t" $1 "\t" $2 "\t" $3}' >>"$raw"
+    if ! "$LOAD" load "127.0.0.1:$P_RPC" --mode "$mode" --conns "$CONNS" \
+        --seconds "$SECONDS_PER" --size "$SIZE" --batch "$BATCH" \
+        --pid "$node" >"$home/load.out" ||
+      ! kill -0 "$node" 2>/dev/null; then
+      echo "bench-tx: run $run, $mode form failed; the node's log:" >&2
+      tail -20 "$home/node.log" >&2
+      exit 1
+    fi
+    awk -v r="$run" 'NF>=3 {print r "\t" $1 "\t" $2 "\t" $3}' \
+      "$home/load.out" >>"$raw"
   done
-  kill -0 "$node" 2>/dev/null || {
-    echo "bench-tx: the node stopped during run $run:" >&2
-    tail -20 "$home/node.log" >&2
-    exit 1
-  }
   kill -TERM "$node"
   wait "$node" || true
   kill -9 "${PIDS[@]}" 2>/dev/null || true
