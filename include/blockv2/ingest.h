@@ -56,6 +56,12 @@ struct bm_ingest_req {
 struct bm_ingest_options {
     /* Most txs per commit (a group holds at least one request); 0: 65,536. */
     size_t max_group_txs;
+    /* Optional: called on the writer thread once per group that queued
+     * txs (queued > 0), before its requests complete, e.g. to wake a
+     * lazy block producer once per commit rather than once per request.
+     * Must not block for long. */
+    void (*committed)(void *arg, size_t queued);
+    void *committed_arg;
 };
 
 /* Counters since bm_ingest_new (plain data); a request is counted by the

@@ -1078,15 +1078,23 @@ static void tx_reply(const struct bm_ingress_req *tx, struct reply *r)
 }
 
 /* Sends the reply of a completed tx request (the connection was resumed). */
-static void tx_finish(struct bm_rpc_server *s, struct bm_ingress_req *tx,
-                      struct reply *r)
+static void tx_finish(struct bm_ingress_req *tx, struct reply *r)
 {
     bm_ingress_req_settle(tx);
-    if (s->deps.manager != NULL && bm_ingress_req_accepted(tx) > 0) {
-        bm_manager_notify_new_transactions(s->deps.manager);
-    }
     tx_reply(tx, r);
     bm_ingress_req_release(tx);
+}
+
+/* Group commit hook (writer thread): new txs wake a lazy aggregator, once
+ * per commit rather than once per request. */
+static void tx_committed(void *arg, size_t queued)
+{
+    struct bm_rpc_server *s = arg;
+
+    (void)queued;
+    if (s->deps.manager != NULL) {
+        bm_manager_notify_new_transactions(s->deps.manager);
+    }
 }
 
 static void kv_query(struct bm_rpc_server *s, const char *key,
@@ -1339,7 +1347,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             return MHD_YES;
         }
         cs->tx_waiting = false;
-        tx_finish(s, &cs->tx, &r);
+        tx_finish(&cs->tx, &r);
         bm_log_debug("rpc", "request method=POST path=/tx status=%u",
                      r.status);
         return send_reply(c, &r);
@@ -1424,14 +1432,18 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
         goto fail;
     }
     if (deps->seq != NULL && deps->kv != NULL) {
+        struct bm_ingest_options io = {0};
+
         if (deps->genesis == NULL || deps->genesis->chain_id == NULL) {
             close(fd);
             err = bm_errf(em, BM_EINVAL, "rpc: genesis: required with a "
                           "sequencer");
             goto fail;
         }
+        io.committed = tx_committed;
+        io.committed_arg = s;
         err = bm_ingest_new(&s->ingest, deps->seq, deps->genesis->chain_id,
-                            NULL, em);
+                            &io, em);
         if (err) {
             close(fd);
             goto fail;

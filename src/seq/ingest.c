@@ -19,6 +19,8 @@ struct bm_ingest {
     char *chain_id;
     size_t id_len;
     size_t max_group;
+    void (*committed)(void *arg, size_t queued);
+    void *committed_arg;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -144,6 +146,9 @@ static void commit_group(struct bm_ingest *g, struct bm_ingest_req *list,
         g->st.max_group = n;
     }
     pthread_mutex_unlock(&g->mu);
+    if (queued > 0 && g->committed != NULL) {
+        g->committed(g->committed_arg, queued);
+    }
     while (list != NULL) {
         struct bm_ingest_req *r = list;
 
@@ -216,6 +221,10 @@ enum bm_err bm_ingest_new(struct bm_ingest **out, struct bm_seq *seq,
     g->max_group = opts != NULL && opts->max_group_txs != 0
                        ? opts->max_group_txs
                        : DEFAULT_GROUP_TXS;
+    if (opts != NULL) {
+        g->committed = opts->committed;
+        g->committed_arg = opts->committed_arg;
+    }
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
     if (pthread_create(&g->writer, NULL, writer_main, g) != 0) {

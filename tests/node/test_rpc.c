@@ -975,6 +975,79 @@ static void test_with_manager(void **state)
     at_node_close(&x.n, true);
 }
 
+struct lazy_fx {
+    uint16_t port;
+};
+
+static bool kv_readable(void *arg)
+{
+    struct lazy_fx *l = arg;
+    struct http_resp r;
+    bool ok;
+
+    http_get(l->port, "/kv/lazy", &r);
+    ok = r.status == 200;
+    http_resp_release(&r);
+    return ok;
+}
+
+/* A lazy aggregator (blocks only when there are txs, else every 60 s) is
+ * woken by the group commit of a POST /tx: the tx is in a block within
+ * seconds, not at the next lazy interval. */
+static void test_lazy_wake(void **state)
+{
+    struct mfx x;
+    struct at_opts o = {0};
+    struct bm_manager_params p;
+    struct bm_errmsg em = {{0}};
+    struct bm_rpc_server *s = NULL;
+    struct bm_rpc_deps d = {0};
+    struct lazy_fx l;
+    struct http_resp r;
+    enum bm_err err;
+
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    o.aggregator = true;
+    at_node_open(&x.n, &o);
+    x.n.cfg.block_time_ms = 100;
+    x.n.cfg.lazy_mode = true;
+    x.n.cfg.lazy_block_interval_ms = 60000;
+    memset(&p, 0, sizeof(p));
+    p.signer = &x.n.key;
+    p.config = &x.n.cfg;
+    p.genesis = &x.n.genesis;
+    p.store = x.n.store;
+    p.exec = &x.n.exec;
+    p.seq = x.n.seq;
+    p.gas_price = -1;
+    err = bm_manager_new(&x.m, &p, &em);
+    if (err == BM_OK) {
+        err = bm_manager_start(x.m, &em);
+    }
+    if (err != BM_OK) {
+        fail_msg("manager: %s", bm_errmsg_str(&em, err));
+    }
+    d.store = x.n.store;
+    d.genesis = &x.n.genesis;
+    d.manager = x.m;
+    d.kv = x.n.kv;
+    d.seq = x.n.seq;
+    d.aggregator = true;
+    assert_int_equal(bm_rpc_server_start(&s, "127.0.0.1:0", &d, &em), BM_OK);
+    l.port = bm_rpc_server_port(s);
+    /* Let the first (lazy) block come and go. */
+    at_sleep_ms(500);
+    http_do(l.port, "POST", "/tx", NULL, "lazy=1", 6, NULL, &r);
+    assert_int_equal(r.status, 202);
+    http_resp_release(&r);
+    assert_true(at_wait(kv_readable, &l, 20000));
+    bm_rpc_server_stop(s);
+    assert_int_equal(bm_manager_stop(x.m, &em), BM_OK);
+    bm_manager_free(x.m);
+    at_node_close(&x.n, true);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(void)
@@ -994,6 +1067,7 @@ int main(void)
         cmocka_unit_test(test_tx_concurrent),
         FX(test_listen_errors),
         cmocka_unit_test(test_with_manager),
+        cmocka_unit_test(test_lazy_wake),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -244,6 +244,47 @@ static void test_threads(void **state)
     fx_done(&f);
 }
 
+static atomic_size_t hook_queued;
+static atomic_int hook_calls;
+
+static void on_committed(void *arg, size_t queued)
+{
+    (void)arg;
+    atomic_fetch_add(&hook_queued, queued);
+    atomic_fetch_add(&hook_calls, 1);
+}
+
+/* The committed hook runs once per group that queued txs, before its
+ * requests complete. */
+static void test_committed_hook(void **state)
+{
+    static const char *const s1[] = {"h=1", "h=2"};
+    static const char *const s2[] = {"h=1"};
+    struct fx f = {0};
+    struct bm_ingest_options io = {0};
+    struct req q;
+
+    (void)state;
+    fx_init(&f, false);
+    bm_ingest_free(f.g);
+    io.committed = on_committed;
+    assert_int_equal(bm_ingest_new(&f.g, f.s, CHAIN, &io, NULL), BM_OK);
+    req_init(&q, s1, 2);
+    assert_int_equal(bm_ingest_submit(f.g, &q.r), BM_OK);
+    req_wait(&q);
+    assert_int_equal(atomic_load(&hook_calls), 1);
+    assert_int_equal(atomic_load(&hook_queued), 2);
+    req_release(&q);
+    /* Nothing new queued: no call. */
+    req_init(&q, s2, 1);
+    assert_int_equal(bm_ingest_submit(f.g, &q.r), BM_OK);
+    req_wait(&q);
+    assert_int_equal(q.st[0], BM_EEXIST);
+    assert_int_equal(atomic_load(&hook_calls), 1);
+    req_release(&q);
+    fx_done(&f);
+}
+
 /* Close completes what is queued, then refuses. */
 static void test_close(void **state)
 {
@@ -345,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_close),
+        cmocka_unit_test(test_committed_hook),
         cmocka_unit_test(test_oom),
     };
 
