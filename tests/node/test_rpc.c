@@ -1020,7 +1020,6 @@ static void test_lazy_wake(void **state)
     p.store = x.n.store;
     p.exec = &x.n.exec;
     p.seq = x.n.seq;
-    p.gas_price = -1;
     err = bm_manager_new(&x.m, &p, &em);
     if (err == BM_OK) {
         err = bm_manager_start(x.m, &em);
