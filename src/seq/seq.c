@@ -632,121 +632,46 @@ static enum bm_err append(struct bm_seq *s, const struct bm_buf *txs,
     return err;
 }
 
-enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
-                          size_t id_len, const struct bm_buf *txs, size_t n,
-                          size_t *accepted, struct bm_errmsg *em)
-{
-    struct bm_hash *hashes = NULL;
-    size_t *idx = NULL;
-    size_t cnt = 0;
-    size_t bytes = 0;
-    bool stored = false;
-    enum bm_err err;
+/* A submission being staged: the txs to append, in order. */
+struct staged {
+    size_t *idx;          /* positions in the caller's txs */
+    struct bm_hash *hash; /* their hashes, added to s->set */
+    size_t cnt;
+    size_t bytes;
+};
 
-    if (accepted != NULL) {
-        *accepted = 0;
-    }
-    pthread_mutex_lock(&s->mu);
-    err = check_id(s, chain_id, id_len, "submit_batch_txs", em);
-    if (err || n == 0) {
-        goto out;
-    }
-    if (txs == NULL) {
-        err = bm_errf(em, BM_EINVAL, "submit_batch_txs: txs is NULL");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (txs[i].len > s->max_tx) {
-            err = bm_errf(em, BM_ETOOBIG, "submit_batch_txs: txs[%zu] is %zu "
-                          "bytes, max %zu", i, txs[i].len, s->max_tx);
-            goto out;
-        }
-    }
-    hashes = bm_calloc(n, sizeof(*hashes));
-    idx = bm_calloc(n, sizeof(*idx));
-    if (hashes == NULL || idx == NULL) {
-        err = BM_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (txs[i].len == 0) {
-            continue;
-        }
-        bm_exec_tx_hash(txs[i].ptr, txs[i].len, &hashes[cnt]);
-        if (bm__txwin_has(&s->recent, &hashes[cnt])) {
-            continue; /* committed a moment ago: a stale copy */
-        }
-        err = bm__txset_add(&s->set, &hashes[cnt]);
-        if (err == BM_EEXIST) {
-            err = BM_OK;
-            continue; /* duplicate of a queued, in-flight or earlier tx */
-        }
-        if (err) {
-            goto rollback;
-        }
-        idx[cnt++] = i;
-        bytes += txs[i].len;
-        if (txs[i].len > s->largest) {
-            s->largest = txs[i].len;
-        }
-    }
-    if (cnt == 0) {
-        goto out;
-    }
-    if (s->n_txs + cnt > s->max_txs || s->n_bytes + bytes > s->max_bytes) {
-        err = bm_errf(em, BM_EQUEUE_FULL, "submit_batch_txs: queue full "
-                      "(%zu txs, %zu bytes queued; limits %zu txs, %zu bytes)",
-                      s->n_txs, s->n_bytes, s->max_txs, s->max_bytes);
-        goto rollback;
-    }
-    err = ring_reserve(s, cnt);
-    if (err == BM_OK) {
-        err = append(s, txs, idx, hashes, cnt, bytes, "submit_batch_txs",
-                     &stored, em);
-    }
-    if (stored && accepted != NULL) {
-        *accepted = cnt;
-    }
-    if (err == BM_OK || stored) {
-        goto out;
-    }
-rollback:
-    for (size_t j = 0; j < cnt; j++) {
-        bm__txset_del(&s->set, &hashes[j]);
-    }
-out:
-    pthread_mutex_unlock(&s->mu);
-    bm_free(idx);
-    bm_free(hashes);
-    return err;
+static void staged_release(struct staged *st)
+{
+    bm_free(st->idx);
+    bm_free(st->hash);
 }
 
-enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
-                               size_t id_len, const struct bm_buf *txs,
-                               const struct bm_hash *hashes, size_t n,
-                               enum bm_err *status, struct bm_errmsg *em)
+/* Takes the staged hashes out of the set again (nothing was written). */
+static void unstage(struct bm_seq *s, struct staged *st)
 {
-    struct bm_hash *hs = NULL; /* hashes of the txs to append, in order */
-    size_t *idx = NULL;
-    size_t cnt = 0;
-    size_t bytes = 0;
-    bool stored = false;
+    for (size_t j = 0; j < st->cnt; j++) {
+        bm__txset_del(&s->set, &st->hash[j]);
+    }
+    st->cnt = 0;
+}
+
+/*
+ * Classifies txs[0..n) in order into status[] (BM_OK: staged to append;
+ * BM_EEMPTY, BM_ETOOBIG, BM_EEXIST, BM_EQUEUE_FULL as in
+ * bm_seq_submit_each) and stages the BM_OK ones, adding their hashes to
+ * s->set. hashes may be NULL (computed here). Holds mu. BM_ENOMEM: nothing
+ * staged.
+ */
+static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
+                         const struct bm_hash *hashes, size_t n,
+                         enum bm_err *status, struct staged *st)
+{
     enum bm_err err;
 
-    pthread_mutex_lock(&s->mu);
-    err = check_id(s, chain_id, id_len, "submit", em);
-    if (err || n == 0) {
-        goto out;
-    }
-    if (txs == NULL || status == NULL) {
-        err = bm_errf(em, BM_EINVAL, "submit: txs or status is NULL");
-        goto out;
-    }
-    hs = bm_calloc(n, sizeof(*hs));
-    idx = bm_calloc(n, sizeof(*idx));
-    if (hs == NULL || idx == NULL) {
-        err = BM_ENOMEM;
-        goto out;
+    st->idx = bm_calloc(n, sizeof(*st->idx));
+    st->hash = bm_calloc(n, sizeof(*st->hash));
+    if (st->idx == NULL || st->hash == NULL) {
+        return BM_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         struct bm_hash h;
@@ -769,47 +694,136 @@ enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
             status[i] = BM_EEXIST;
             continue;
         }
-        if (s->n_txs + cnt + 1 > s->max_txs ||
-            s->n_bytes + bytes + txs[i].len > s->max_bytes) {
+        if (s->n_txs + st->cnt + 1 > s->max_txs ||
+            s->n_bytes + st->bytes + txs[i].len > s->max_bytes) {
             status[i] = BM_EQUEUE_FULL;
             continue;
         }
         err = bm__txset_add(&s->set, &h);
         if (err) {
-            goto rollback;
+            unstage(s, st);
+            return err;
         }
         status[i] = BM_OK;
-        hs[cnt] = h;
-        idx[cnt++] = i;
-        bytes += txs[i].len;
+        st->hash[st->cnt] = h;
+        st->idx[st->cnt++] = i;
+        st->bytes += txs[i].len;
         if (txs[i].len > s->largest) {
             s->largest = txs[i].len;
         }
     }
-    if (cnt == 0) {
+    return BM_OK;
+}
+
+/* Appends what is staged (append()); on a write error unstages it. Holds
+ * mu. *stored as in append(). */
+static enum bm_err commit_staged(struct bm_seq *s, const struct bm_buf *txs,
+                                 struct staged *st, const char *op,
+                                 bool *stored, struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    *stored = false;
+    if (st->cnt == 0) {
+        return BM_OK;
+    }
+    err = ring_reserve(s, st->cnt);
+    if (err == BM_OK) {
+        err = append(s, txs, st->idx, st->hash, st->cnt, st->bytes, op,
+                     stored, em);
+    }
+    if (err != BM_OK && !*stored) {
+        unstage(s, st);
+    }
+    return err;
+}
+
+enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
+                          size_t id_len, const struct bm_buf *txs, size_t n,
+                          size_t *accepted, struct bm_errmsg *em)
+{
+    struct staged st = {0};
+    enum bm_err *status = NULL;
+    bool stored = false;
+    enum bm_err err;
+
+    if (accepted != NULL) {
+        *accepted = 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    err = check_id(s, chain_id, id_len, "submit_batch_txs", em);
+    if (err || n == 0) {
         goto out;
     }
-    err = ring_reserve(s, cnt);
-    if (err == BM_OK) {
-        err = append(s, txs, idx, hs, cnt, bytes, "submit", &stored, em);
+    if (txs == NULL) {
+        err = bm_errf(em, BM_EINVAL, "submit_batch_txs: txs is NULL");
+        goto out;
     }
-    if (err != BM_OK && stored) {
-        for (size_t j = 0; j < cnt; j++) {
-            status[idx[j]] = err; /* queued, but not known durable */
+    for (size_t i = 0; i < n; i++) {
+        if (txs[i].len > s->max_tx) {
+            err = bm_errf(em, BM_ETOOBIG, "submit_batch_txs: txs[%zu] is %zu "
+                          "bytes, max %zu", i, txs[i].len, s->max_tx);
+            goto out;
         }
-        err = BM_OK;
     }
-    if (err == BM_OK) {
+    status = bm_calloc(n, sizeof(*status));
+    err = status != NULL ? stage(s, txs, NULL, n, status, &st) : BM_ENOMEM;
+    if (err) {
         goto out;
     }
-rollback:
-    for (size_t j = 0; j < cnt; j++) {
-        bm__txset_del(&s->set, &hs[j]);
+    /* All or nothing: if one new tx does not fit, the total does not. */
+    for (size_t i = 0; i < n; i++) {
+        if (status[i] == BM_EQUEUE_FULL) {
+            unstage(s, &st);
+            err = bm_errf(em, BM_EQUEUE_FULL, "submit_batch_txs: queue full "
+                          "(%zu txs, %zu bytes queued; limits %zu txs, %zu "
+                          "bytes)", s->n_txs, s->n_bytes, s->max_txs,
+                          s->max_bytes);
+            goto out;
+        }
+    }
+    err = commit_staged(s, txs, &st, "submit_batch_txs", &stored, em);
+    if (stored && accepted != NULL) {
+        *accepted = st.cnt;
     }
 out:
     pthread_mutex_unlock(&s->mu);
-    bm_free(idx);
-    bm_free(hs);
+    staged_release(&st);
+    bm_free(status);
+    return err;
+}
+
+enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
+                               size_t id_len, const struct bm_buf *txs,
+                               const struct bm_hash *hashes, size_t n,
+                               enum bm_err *status, struct bm_errmsg *em)
+{
+    struct staged st = {0};
+    bool stored = false;
+    enum bm_err err;
+
+    pthread_mutex_lock(&s->mu);
+    err = check_id(s, chain_id, id_len, "submit", em);
+    if (err || n == 0) {
+        goto out;
+    }
+    if (txs == NULL || status == NULL) {
+        err = bm_errf(em, BM_EINVAL, "submit: txs or status is NULL");
+        goto out;
+    }
+    err = stage(s, txs, hashes, n, status, &st);
+    if (err == BM_OK) {
+        err = commit_staged(s, txs, &st, "submit", &stored, em);
+    }
+    if (err != BM_OK && stored) {
+        for (size_t j = 0; j < st.cnt; j++) {
+            status[st.idx[j]] = err; /* queued, but not known durable */
+        }
+        err = BM_OK;
+    }
+out:
+    pthread_mutex_unlock(&s->mu);
+    staged_release(&st);
     return err;
 }
 

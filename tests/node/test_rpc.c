@@ -877,51 +877,76 @@ static bool height_at_least_2(void *arg)
     return bm_manager_get_store_height(x->m, &h) == BM_OK && h >= 2;
 }
 
+/* An aggregator's parts with the test rig's config (100 ms blocks); the
+ * caller may change x->n.cfg before mfx_start. */
+static void mfx_open(struct mfx *x)
+{
+    struct at_opts o = {0};
+
+    memset(x, 0, sizeof(*x));
+    o.aggregator = true;
+    at_node_open(&x->n, &o);
+    x->n.cfg.block_time_ms = 100;
+}
+
+/* Starts the manager and an RPC server with the sequencer on it. */
+static void mfx_start(struct mfx *x, struct bm_rpc_server **s)
+{
+    struct bm_manager_params p;
+    struct bm_rpc_deps d = {0};
+    struct bm_errmsg em = {{0}};
+    enum bm_err err;
+
+    memset(&p, 0, sizeof(p));
+    p.signer = &x->n.key;
+    p.config = &x->n.cfg;
+    p.genesis = &x->n.genesis;
+    p.store = x->n.store;
+    p.exec = &x->n.exec;
+    p.seq = x->n.seq;
+    err = bm_manager_new(&x->m, &p, &em);
+    if (err == BM_OK) {
+        err = bm_manager_start(x->m, &em);
+    }
+    if (err != BM_OK) {
+        fail_msg("manager: %s", bm_errmsg_str(&em, err));
+    }
+    d.store = x->n.store;
+    d.genesis = &x->n.genesis;
+    d.manager = x->m;
+    d.kv = x->n.kv;
+    d.seq = x->n.seq;
+    d.aggregator = true;
+    d.block_time_ms = x->n.cfg.block_time_ms;
+    d.lazy_mode = x->n.cfg.lazy_mode;
+    d.readiness_max_blocks_behind = 3;
+    assert_int_equal(bm_rpc_server_start(s, "127.0.0.1:0", &d, &em), BM_OK);
+}
+
+static void mfx_close(struct mfx *x, struct bm_rpc_server *s)
+{
+    struct bm_errmsg em = {{0}};
+
+    bm_rpc_server_stop(s);
+    assert_int_equal(bm_manager_stop(x->m, &em), BM_OK);
+    bm_manager_free(x->m);
+    at_node_close(&x->n, true);
+}
+
 static void test_with_manager(void **state)
 {
     struct mfx x;
-    struct at_opts o = {0};
-    struct bm_manager_params p;
-    struct bm_errmsg em = {{0}};
     struct bm_rpc_server *s = NULL;
-    struct bm_rpc_deps d = {0};
     struct http_resp r;
     struct json_object *js;
     struct json_object *actors;
     bool saw_state = false;
-    enum bm_err err;
 
     (void)state;
-    memset(&x, 0, sizeof(x));
-    o.aggregator = true;
-    at_node_open(&x.n, &o);
-    x.n.cfg.block_time_ms = 100;
+    mfx_open(&x);
     x.n.cfg.tx_rate = 1;
     x.n.cfg.tx_burst = 1;
-    memset(&p, 0, sizeof(p));
-    p.signer = &x.n.key;
-    p.config = &x.n.cfg;
-    p.genesis = &x.n.genesis;
-    p.store = x.n.store;
-    p.exec = &x.n.exec;
-    p.seq = x.n.seq;
-    err = bm_manager_new(&x.m, &p, &em);
-    if (err != BM_OK) {
-        fail_msg("manager new: %s", bm_errmsg_str(&em, err));
-    }
-    err = bm_manager_start(x.m, &em);
-    if (err != BM_OK) {
-        fail_msg("manager start: %s", bm_errmsg_str(&em, err));
-    }
-    d.store = x.n.store;
-    d.genesis = &x.n.genesis;
-    d.manager = x.m;
-    d.kv = x.n.kv;
-    d.seq = x.n.seq;
-    d.aggregator = true;
-    d.block_time_ms = 100;
-    d.readiness_max_blocks_behind = 3;
-    assert_int_equal(bm_rpc_server_start(&s, "127.0.0.1:0", &d, &em), BM_OK);
+    mfx_start(&x, &s);
     assert_true(at_wait(height_at_least_2, &x, 60000));
 
     http_get(bm_rpc_server_port(s), "/status", &r);
@@ -968,11 +993,7 @@ static void test_with_manager(void **state)
     http_post_json(bm_rpc_server_port(s), "/tx", "{\"tx\":\"lim2=b\"}", &r);
     assert_int_equal(r.status, 429);
     http_resp_release(&r);
-
-    bm_rpc_server_stop(s);
-    assert_int_equal(bm_manager_stop(x.m, &em), BM_OK);
-    bm_manager_free(x.m);
-    at_node_close(&x.n, true);
+    mfx_close(&x, s);
 }
 
 struct lazy_fx {
@@ -997,43 +1018,15 @@ static bool kv_readable(void *arg)
 static void test_lazy_wake(void **state)
 {
     struct mfx x;
-    struct at_opts o = {0};
-    struct bm_manager_params p;
-    struct bm_errmsg em = {{0}};
     struct bm_rpc_server *s = NULL;
-    struct bm_rpc_deps d = {0};
     struct lazy_fx l;
     struct http_resp r;
-    enum bm_err err;
 
     (void)state;
-    memset(&x, 0, sizeof(x));
-    o.aggregator = true;
-    at_node_open(&x.n, &o);
-    x.n.cfg.block_time_ms = 100;
+    mfx_open(&x);
     x.n.cfg.lazy_mode = true;
     x.n.cfg.lazy_block_interval_ms = 60000;
-    memset(&p, 0, sizeof(p));
-    p.signer = &x.n.key;
-    p.config = &x.n.cfg;
-    p.genesis = &x.n.genesis;
-    p.store = x.n.store;
-    p.exec = &x.n.exec;
-    p.seq = x.n.seq;
-    err = bm_manager_new(&x.m, &p, &em);
-    if (err == BM_OK) {
-        err = bm_manager_start(x.m, &em);
-    }
-    if (err != BM_OK) {
-        fail_msg("manager: %s", bm_errmsg_str(&em, err));
-    }
-    d.store = x.n.store;
-    d.genesis = &x.n.genesis;
-    d.manager = x.m;
-    d.kv = x.n.kv;
-    d.seq = x.n.seq;
-    d.aggregator = true;
-    assert_int_equal(bm_rpc_server_start(&s, "127.0.0.1:0", &d, &em), BM_OK);
+    mfx_start(&x, &s);
     l.port = bm_rpc_server_port(s);
     /* Let the first (lazy) block come and go. */
     at_sleep_ms(500);
@@ -1041,10 +1034,7 @@ static void test_lazy_wake(void **state)
     assert_int_equal(r.status, 202);
     http_resp_release(&r);
     assert_true(at_wait(kv_readable, &l, 20000));
-    bm_rpc_server_stop(s);
-    assert_int_equal(bm_manager_stop(x.m, &em), BM_OK);
-    bm_manager_free(x.m);
-    at_node_close(&x.n, true);
+    mfx_close(&x, s);
 }
 
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
