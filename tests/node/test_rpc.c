@@ -1029,7 +1029,7 @@ static void test_lazy_wake(void **state)
     mfx_start(&x, &s);
     l.port = bm_rpc_server_port(s);
     /* Let the first (lazy) block come and go. */
-    at_sleep_ms(500);
+    bm_sleep_ms(500);
     http_do(l.port, "POST", "/tx", NULL, "lazy=1", 6, NULL, &r);
     assert_int_equal(r.status, 202);
     http_resp_release(&r);
