@@ -3,11 +3,11 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include "blockv2/executor.h"
 #include "blockv2/sequencer.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -39,14 +39,6 @@ struct bm_ingest {
     enum bm_err *status;
     size_t cap;
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Makes the scratch arrays hold n entries. */
 static enum bm_err scratch_reserve(struct bm_ingest *g, size_t n)
@@ -109,13 +101,13 @@ static void commit_group(struct bm_ingest *g, struct bm_ingest_req *list,
             at += r->n;
         }
     }
-    t0 = mono_ns();
+    t0 = bm_clock_now_ns();
     if (err == BM_OK) {
         err = bm_seq_submit_each(g->seq, (const uint8_t *)g->chain_id,
                                  g->id_len, g->txs, g->hashes, n, g->status,
                                  &em);
     }
-    dt = mono_ns() - t0;
+    dt = bm_clock_now_ns() - t0;
     /* Logged once per failure streak (a broken disk fails every group). */
     if (err != BM_OK && g->fail_streak++ == 0) {
         bm_log_warn(MOD, "group commit failed txs=%zu err=%s msg='%s'", n,
@@ -226,7 +218,7 @@ enum bm_err bm_ingest_new(struct bm_ingest **out, struct bm_seq *seq,
         g->committed_arg = opts->committed_arg;
     }
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    bm_cond_init(&g->cv);
     if (pthread_create(&g->writer, NULL, writer_main, g) != 0) {
         pthread_cond_destroy(&g->cv);
         pthread_mutex_destroy(&g->mu);
