@@ -42,9 +42,8 @@ struct bm_seq {
     size_t n_bytes;
     struct bm__txset set; /* hashes of queued txs */
     struct bm__txwin recent; /* hashes of recently acked txs */
-    /* The window on disk: records [rec_first, rec_next) holding rec_total
-     * fingerprints (see put_recent). */
-    uint64_t rec_first;
+    /* The window on disk: records with ids below rec_next holding
+     * rec_total fingerprints (see reserve_recent and prune_recent). */
     uint64_t rec_next;
     size_t rec_total;
     /* Hashes of the queued txs in queue order (a ring of ring_cap slots,
@@ -247,7 +246,6 @@ static enum bm_err load_recent(struct bm_seq *s, MDB_txn *txn,
     MDB_val k;
     MDB_val v;
     enum bm_err err = BM_OK;
-    bool first = true;
     int rc;
 
     rc = mdb_cursor_open(txn, s->recent_db, &cur);
@@ -263,10 +261,6 @@ static enum bm_err load_recent(struct bm_seq *s, MDB_txn *txn,
             err = bm_errf(em, BM_ECORRUPT, "seq: recent-tx record of %zu "
                           "bytes (key %zu bytes)", v.mv_size, k.mv_size);
             goto out;
-        }
-        if (first) {
-            s->rec_first = bm_get_be64(k.mv_data);
-            first = false;
         }
         s->rec_next = bm_get_be64(k.mv_data) + 1;
         s->rec_total += v.mv_size / FP_SIZE;
@@ -315,11 +309,11 @@ static int reserve_recent(struct bm_seq *s, MDB_txn *txn, size_t n,
 /*
  * After reserve_recent added n fingerprints: deletes the oldest records
  * that the window no longer needs (the rest still hold its capacity; the
- * newest record always stays). *first and *total get the values rec_first and
- * rec_total take once txn commits.
+ * newest record always stays). *total gets the value rec_total takes once
+ * txn commits.
  */
 static int prune_recent(struct bm_seq *s, MDB_txn *txn, size_t n,
-                        uint64_t *first, size_t *total)
+                        size_t *total)
 {
     MDB_cursor *cur = NULL;
     MDB_val k;
@@ -327,13 +321,9 @@ static int prune_recent(struct bm_seq *s, MDB_txn *txn, size_t n,
     size_t cap = s->recent.cap;
     int rc;
 
-    *first = s->rec_first;
     *total = s->rec_total;
     if (n == 0 || cap == 0) {
         return 0;
-    }
-    if (*total == 0) {
-        *first = s->rec_next;
     }
     *total += n;
     rc = mdb_cursor_open(txn, s->recent_db, &cur);
@@ -356,7 +346,6 @@ static int prune_recent(struct bm_seq *s, MDB_txn *txn, size_t n,
         }
         rc = mdb_cursor_del(cur, 0);
         *total -= cnt;
-        *first = id + 1;
     }
     if (cur != NULL) {
         mdb_cursor_close(cur);
@@ -1030,7 +1019,6 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
     size_t pp_bytes = 0;
     size_t n_done = 0;
     uint8_t *fps = NULL;
-    uint64_t rec_first = 0;
     size_t rec_total = 0;
     enum bm_err err = BM_OK;
     int rc;
@@ -1088,7 +1076,7 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
                 memcpy(fps + FP_SIZE * at++, ring_get(s, j)->b, FP_SIZE);
             }
         }
-        rc = prune_recent(s, txn, n_done, &rec_first, &rec_total);
+        rc = prune_recent(s, txn, n_done, &rec_total);
     }
     if (rc == 0) {
         rc = mdb_txn_commit(txn);
@@ -1099,7 +1087,6 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
         goto out;
     }
     if (fps != NULL) {
-        s->rec_first = rec_first;
         s->rec_total = rec_total;
         s->rec_next++;
     }
@@ -1148,7 +1135,6 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
     MDB_val v;
     size_t cnt = 0;
     uint8_t *fps = NULL;
-    uint64_t rec_first = 0;
     size_t rec_total = 0;
     enum bm_err err = BM_OK;
     int rc;
@@ -1230,8 +1216,7 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         for (size_t i = 0; i < cnt && i < n; i++) {
             memcpy(fps + FP_SIZE * i, gone[i].b, FP_SIZE);
         }
-        rc = prune_recent(s, txn, cnt < n ? cnt : n, &rec_first,
-                          &rec_total);
+        rc = prune_recent(s, txn, cnt < n ? cnt : n, &rec_total);
     }
     if (rc == 0 && cnt > 0) {
         /* Rebuild the in-memory mirror from the remaining entries. */
@@ -1256,7 +1241,6 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         goto out;
     }
     if (fps != NULL) {
-        s->rec_first = rec_first;
         s->rec_total = rec_total;
         s->rec_next++;
     }
