@@ -108,7 +108,11 @@
     X(EEXEC, -160, "execution failed")                                         \
     X(EQUEUE_FULL, -161, "sequencer queue is full")                            \
     X(EBADTX, -162, "malformed transaction")                                   \
-    X(EEXEC_AHEAD, -163, "executor is ahead of the store")
+    X(EEXEC_AHEAD, -163, "executor is ahead of the store")                    \
+    /* p2p: -180 .. -199 (-180 .. -189 protocol layers, -190 .. host) */       \
+    X(EPEER_MISMATCH, -180, "remote proved another peer ID than expected")     \
+    X(ENOPROTO, -181, "peer supports none of the proposed protocols")          \
+    X(ENOMUXER, -182, "no common stream muxer")
 
 enum bm_err {
 #define BM_ERR_ENUM_(name, val, desc) BM_##name = (val),
