@@ -128,19 +128,23 @@ static const struct bm_node_config_key keys[] = {
      NULL, 0},
 
     {"p2p.listen_address", BM_CFG_STRING, "/ip4/0.0.0.0/tcp/7676",
-     "libp2p listen multiaddr (reserved: P2P is a later issue)",
+     "libp2p listen multiaddr /ip4/<addr>/tcp/<port> or /ip6/... (\"\" = do "
+     "not listen; P2P runs if this or p2p.peers is set)",
      OFF(p2p_listen_address), 0, NULL, 0},
     {"p2p.peers", BM_CFG_STRLIST, "",
-     "comma-separated multiaddrs with /p2p/<id> (reserved)", OFF(p2p_peers),
-     0, NULL, 0},
+     "comma-separated /ip4/<addr>/tcp/<port>/p2p/<id> (or /ip6) dialled "
+     "and redialled (1-30 s backoff)",
+     OFF(p2p_peers), 0, NULL, 0},
     {"p2p.blocked_peers", BM_CFG_STRLIST, "",
-     "comma-separated peer IDs to refuse (reserved)",
+     "comma-separated peer IDs (or multiaddrs with /p2p) refused at dial "
+     "and accept (needs disable_connection_gater false)",
      OFF(p2p_blocked_peers), 0, NULL, 0},
     {"p2p.allowed_peers", BM_CFG_STRLIST, "",
-     "comma-separated peer IDs to allow (reserved)",
+     "comma-separated peer IDs always allowed; when set, all others are "
+     "refused (needs disable_connection_gater false)",
      OFF(p2p_allowed_peers), 0, NULL, 0},
     {"p2p.disable_connection_gater", BM_CFG_BOOL, "true",
-     "ignore blocked_peers/allowed_peers (reserved)",
+     "ignore blocked_peers/allowed_peers (ev-node's default)",
      OFF(p2p_disable_connection_gater), 0, NULL, 0},
 
     {"rpc.address", BM_CFG_STRING, "127.0.0.1:7331",
@@ -214,7 +218,7 @@ static const struct {
 } sections[] = {
     {"node", "block production and sync"},
     {"da", "data availability layer"},
-    {"p2p", "peer-to-peer networking (reserved: P2P is a later issue)"},
+    {"p2p", "peer-to-peer networking (libp2p: TCP, Noise, yamux)"},
     {"rpc", "RPC server"},
     {"instrumentation", "metrics"},
     {"log", "logging"},

@@ -83,7 +83,7 @@ struct bm_node_config {
     double da_batch_size_threshold;
     uint64_t da_batch_max_delay_ns;
     uint64_t da_batch_min_items;
-    /* p2p (reserved: P2P is a later issue) */
+    /* p2p (src/node/p2p.c) */
     char *p2p_listen_address;
     struct bm_node_strlist p2p_peers;
     struct bm_node_strlist p2p_blocked_peers;

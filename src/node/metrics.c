@@ -13,6 +13,8 @@
 #include "blockv2/limiter.h"
 #include "blockv2/store.h"
 #include "node/listen.h"
+#include "node/rpc.h"
+#include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -407,6 +409,103 @@ static void breaker_limiter_metrics(struct page *p,
     }
 }
 
+/* ev-node's p2p families (<ns>_p2p_*), then blockv2_p2p_* for the host. */
+static void p2p_metrics(struct page *p, const char *ns,
+                        const struct bm_metrics_snapshot *in)
+{
+    static const struct bm_p2p_stats zero;
+    const struct bm_p2p_stats *st = in->p2p != NULL ? in->p2p : &zero;
+    const char *pre = "blockv2_p2p_";
+    char evp[80];
+    char id[BM_PEER_ID_STR_SIZE];
+
+    snprintf(evp, sizeof(evp), "%s_p2p_", ns);
+    single(p, evp, "peers", "gauge", "Number of peers.", st->peers);
+    family(p, evp, "peer_receive_bytes_total", "counter",
+           "Number of bytes received from a given peer (its open "
+           "connections).");
+    for (size_t i = 0; i < in->n_peers; i++) {
+        bm_peer_id_format(&in->peers[i].peer, id);
+        sample_u64(p, evp, "peer_receive_bytes_total", "peer_id", id,
+                   in->peers[i].bytes_in);
+    }
+    family(p, evp, "peer_send_bytes_total", "counter",
+           "Number of bytes sent to a given peer (its open connections).");
+    for (size_t i = 0; i < in->n_peers; i++) {
+        bm_peer_id_format(&in->peers[i].peer, id);
+        sample_u64(p, evp, "peer_send_bytes_total", "peer_id", id,
+                   in->peers[i].bytes_out);
+    }
+    family(p, evp, "peer_pending_send_bytes", "gauge",
+           "Pending bytes to be sent to a given peer.");
+    for (size_t i = 0; i < in->n_peers; i++) {
+        bm_peer_id_format(&in->peers[i].peer, id);
+        sample_u64(p, evp, "peer_pending_send_bytes", "peer_id", id,
+                   in->peers[i].pending_send);
+    }
+
+    single(p, pre, "connections", "gauge",
+           "P2P connections open now (any state).", st->connections);
+    family(p, pre, "connections_total", "counter",
+           "P2P connections accepted or dialled.");
+    sample_u64(p, pre, "connections_total", "direction", "inbound",
+               st->conns_inbound);
+    sample_u64(p, pre, "connections_total", "direction", "outbound",
+               st->conns_outbound);
+    single(p, pre, "bytes_received_total", "counter",
+           "TCP bytes received by the P2P host.", st->bytes_in);
+    single(p, pre, "bytes_sent_total", "counter",
+           "TCP bytes sent by the P2P host.", st->bytes_out);
+    family(p, pre, "handshakes_total", "counter",
+           "Connection upgrades (multistream, Noise, yamux) by outcome.");
+    for (int i = 0; i < BM_P2P_HS_COUNT; i++) {
+        sample_u64(p, pre, "handshakes_total", "outcome",
+                   bm_p2p_handshake_name((enum bm_p2p_handshake)i),
+                   st->handshakes[i]);
+    }
+    family(p, pre, "disconnects_total", "counter",
+           "Open connections that ended, by reason.");
+    for (int i = 0; i < BM_P2P_DC_COUNT; i++) {
+        sample_u64(p, pre, "disconnects_total", "reason",
+                   bm_p2p_disconnect_name((enum bm_p2p_disconnect)i),
+                   st->disconnects[i]);
+    }
+    single(p, pre, "streams", "gauge", "Negotiated streams open now.",
+           st->streams_open);
+    family(p, pre, "streams_total", "counter",
+           "Streams negotiated, by direction.");
+    sample_u64(p, pre, "streams_total", "direction", "inbound",
+               st->streams_inbound);
+    sample_u64(p, pre, "streams_total", "direction", "outbound",
+               st->streams_outbound);
+    family(p, pre, "streams_refused_total", "counter",
+           "Inbound streams refused or reset before a handler, by reason.");
+    for (int i = 0; i < BM_P2P_SR_COUNT; i++) {
+        sample_u64(p, pre, "streams_refused_total", "reason",
+                   bm_p2p_stream_refusal_name((enum bm_p2p_stream_refusal)i),
+                   st->streams_refused[i]);
+    }
+    family(p, pre, "stream_resets_total", "counter",
+           "Stream resets, by direction.");
+    sample_u64(p, pre, "stream_resets_total", "direction", "sent",
+               st->stream_resets_sent);
+    sample_u64(p, pre, "stream_resets_total", "direction", "received",
+               st->stream_resets_received);
+    single(p, pre, "dials_total", "counter",
+           "Dial attempts, redials of configured peers included.",
+           st->dials);
+    single(p, pre, "dial_failures_total", "counter",
+           "Dials that did not end in an open connection.",
+           st->dial_failures);
+    single(p, pre, "commands_rejected_total", "counter",
+           "Sends and commands refused because the host's queue was full.",
+           st->commands_rejected);
+    single(p, pre, "actor_tell_failures_total", "counter",
+           "Stream events an actor's mailbox refused (the stream was "
+           "reset).",
+           st->actor_tell_failures);
+}
+
 enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
                               struct bm_buf *out)
 {
@@ -428,6 +527,7 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     blockv2_counters(&p, &in->m);
     actor_metrics(&p, in);
     breaker_limiter_metrics(&p, in);
+    p2p_metrics(&p, ns, in);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
         return p.err;
@@ -445,10 +545,20 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_metrics_breaker br[2];
     struct bm_metrics_limiter *lim = NULL;
     struct bm_actor_stats *actors = NULL;
-    size_t n_actors = 0;
+    struct bm_p2p_stats p2p;
+    struct bm_p2p_peer_info *peers = NULL;
+    size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
 
     memset(&snap, 0, sizeof(snap));
+    if (cfg->p2p != NULL) {
+        bm_p2p_host_stats(cfg->p2p, &p2p);
+        snap.p2p = &p2p;
+        if (bm_p2p_host_peers(cfg->p2p, &peers, &n_peers) == BM_OK) {
+            snap.peers = peers;
+            snap.n_peers = n_peers;
+        }
+    }
     snap.ns = cfg->ns;
     snap.chain_id = cfg->chain_id;
     if (cfg->manager != NULL) {
@@ -501,6 +611,7 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     err = bm_metrics_render(&snap, out);
     bm_free(lim);
     bm_free(actors);
+    bm_free(peers);
     return err;
 }
 

@@ -21,6 +21,7 @@
 #include "blockv2/validate.h"
 #include "exec/kv/ingress.h"
 #include "node/listen.h"
+#include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
@@ -923,6 +924,51 @@ static struct json_object *actors_json(struct bm_manager *m)
     return a;
 }
 
+/* "peers": how many; "p2p": our ID, listen addresses, the peers. */
+static void p2p_status(struct json_object *o, struct bm_p2p_host *h)
+{
+    struct bm_p2p_peer_info *pi = NULL;
+    struct bm_multiaddr addrs[BM_P2P_MAX_LISTEN];
+    struct json_object *p, *a;
+    char text[BM_MULTIADDR_STR_SIZE];
+    char id[BM_PEER_ID_STR_SIZE];
+    size_t n = 0, n_addrs;
+
+    if (h == NULL || bm_p2p_host_peers(h, &pi, &n) != BM_OK) {
+        json_object_object_add(o, "peers", json_object_new_int(0));
+        return;
+    }
+    json_object_object_add(o, "peers", json_object_new_uint64(n));
+    p = json_object_new_object();
+    bm_peer_id_format(bm_p2p_host_id(h), id);
+    json_object_object_add(p, "peer_id", json_object_new_string(id));
+    a = json_object_new_array();
+    n_addrs = bm_p2p_host_listen_addrs(h, addrs, BM_P2P_MAX_LISTEN);
+    for (size_t i = 0; i < n_addrs; i++) {
+        bm_multiaddr_format(&addrs[i], text);
+        json_object_array_add(a, json_object_new_string(text));
+    }
+    json_object_object_add(p, "listen_addrs", a);
+    a = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_new_object();
+
+        bm_peer_id_format(&pi[i].peer, id);
+        json_object_object_add(e, "peer_id", json_object_new_string(id));
+        json_object_object_add(e, "addr", json_object_new_string(pi[i].addr));
+        json_object_object_add(e, "direction",
+                               json_object_new_string(pi[i].inbound
+                                                          ? "inbound"
+                                                          : "outbound"));
+        json_object_object_add(e, "connections",
+                               json_object_new_uint64(pi[i].connections));
+        json_object_array_add(a, e);
+    }
+    json_object_object_add(p, "peers", a);
+    json_object_object_add(o, "p2p", p);
+    bm_free(pi);
+}
+
 static void status(struct bm_rpc_server *s, struct reply *r)
 {
     const struct bm_rpc_deps *d = &s->deps;
@@ -969,7 +1015,7 @@ static void status(struct bm_rpc_server *s, struct reply *r)
     }
     json_object_object_add(o, "aggregator",
                            json_object_new_boolean(d->aggregator));
-    json_object_object_add(o, "peers", json_object_new_int(0));
+    p2p_status(o, d->p2p);
     if (d->manager != NULL) {
         json_object_object_add(
             o, "pending_headers",

@@ -13,7 +13,8 @@
  *       the Connect HTTP status (404, 400, 500, 503, 413, 415, 405).
  *   GET /health/live   200 "OK\n" if the store is readable, else 503.
  *   GET /health/ready  ev-node's readiness rules (docs/OPERATIONS.md "RPC").
- *   GET /status        JSON summary: heights, hashes, actors, breakers.
+ *   GET /status        JSON summary: heights, hashes, P2P peers, actors,
+ *                      breakers.
  *   POST /tx, GET /kv/<key>  the KV executor's tx ingress (only when deps.kv
  *       is set), behind the manager's tx limiter (429 when refused).
  *
@@ -37,6 +38,7 @@ struct bm_errmsg;
 struct bm_genesis;
 struct bm_kv;
 struct bm_manager;
+struct bm_p2p_host;
 struct bm_rpc_server;
 
 /* Largest Connect request body. */
@@ -71,6 +73,8 @@ struct bm_rpc_deps {
      * thread-safe. */
     uint64_t (*best_known_height)(void *ctx);
     void *best_known_ctx;
+    /* The P2P host, for /status (may be NULL: no P2P). */
+    struct bm_p2p_host *p2p;
 };
 
 /* ---- request parsing (pure; exposed for tests and the fuzzer) ---- */

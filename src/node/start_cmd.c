@@ -2,7 +2,8 @@
  * `blockv2 start`: runs a node from its home (spec 9.4): configuration
  * (defaults < config/evnode.yaml < flags), genesis, signer (aggregator),
  * store, KV executor, single sequencer (aggregator), DA client, the block
- * manager, the RPC server and, if enabled, the Prometheus listener.
+ * manager, the P2P host (when p2p.listen_address or p2p.peers is set), the
+ * RPC server and, if enabled, the Prometheus listener.
  * SIGINT/SIGTERM stop gracefully (the block in flight finishes, LMDB is
  * closed); SIGHUP reopens the log file. The store's lock (data/LOCK)
  * refuses a second node on the same home.
@@ -39,7 +40,9 @@
 #include "node/logsink.h"
 #include "node/metrics.h"
 #include "node/passphrase.h"
+#include "node/p2p.h"
 #include "node/rpc.h"
+#include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -186,6 +189,7 @@ struct node {
     struct bm_manager *m;
     struct bm_rpc_server *rpc;
     struct bm_metrics_server *metrics;
+    struct bm_p2p_host *p2p;     /* NULL when P2P is not configured */
     struct bm_logsink *log;
     char da_url[64];
 };
@@ -329,6 +333,13 @@ static int open_parts(struct node *n, bool dev)
         }
         bm_da_from_client(&n->da, n->dac);
     }
+    /* P2P: bound now so a bad address stops the node before it starts. */
+    if (bm_node_p2p_enabled(&n->cfg)) {
+        err = bm_node_p2p_open(&n->p2p, &n->cfg, n->home, dev, &em);
+        if (err != BM_OK) {
+            return fail("p2p", err, &em);
+        }
+    }
     return 0;
 }
 
@@ -374,6 +385,13 @@ static int start_services(struct node *n)
     d.lazy_mode = n->cfg.lazy_mode;
     d.lazy_block_interval_ms = n->mcfg.lazy_block_interval_ms;
     d.readiness_max_blocks_behind = n->cfg.readiness_max_blocks_behind;
+    d.p2p = n->p2p;
+    if (n->p2p != NULL) {
+        err = bm_p2p_host_start(n->p2p);
+        if (err != BM_OK) {
+            return fail("p2p host start", err, &em);
+        }
+    }
     err = bm_rpc_server_start(&n->rpc, n->cfg.rpc_address, &d, &em);
     if (err != BM_OK) {
         return fail("RPC server (rpc.address)", err, &em);
@@ -387,6 +405,7 @@ static int start_services(struct node *n)
         mc.manager = n->m;
         mc.store = n->store;
         mc.max_connections = (unsigned)n->cfg.max_open_connections;
+        mc.p2p = n->p2p;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",
@@ -406,6 +425,9 @@ static int close_node(struct node *n)
     bm_metrics_server_stop(n->metrics);
     n->rpc = NULL;
     n->metrics = NULL;
+    /* The network goes first: nothing new reaches the block manager. */
+    bm_p2p_host_free(n->p2p);
+    n->p2p = NULL;
     if (n->m != NULL) {
         err = bm_manager_stop(n->m, &em);
         if (err != BM_OK) {
@@ -567,15 +589,21 @@ int bm_cli_start(int argc, char **argv)
         char url[400];
 
         rpc_url(&n, url, sizeof(url));
+        char p2p[BM_PEER_ID_STR_SIZE] = "off";
+
+        if (n.p2p != NULL) {
+            bm_peer_id_format(bm_p2p_host_id(n.p2p), p2p);
+        }
         bm_log_info("node",
                     "running home=%s chain_id=%s mode=%s rpc=%s da=%s "
-                    "metrics=%s",
+                    "metrics=%s p2p=%s",
                     home, n.genesis.chain_id,
                     n.cfg.aggregator ? "aggregator" : "full", url,
                     n.cfg.da_address != NULL && n.cfg.da_address[0]
                         ? n.cfg.da_address
                         : "off",
-                    n.cfg.prometheus ? n.cfg.prometheus_listen_addr : "off");
+                    n.cfg.prometheus ? n.cfg.prometheus_listen_addr : "off",
+                    p2p);
         if (dev) {
             printf("\nblockv2 dev node is running (chain %s, home %s)\n"
                    "  send a tx:   blockv2 tx send k=v     (or: curl -X POST "

@@ -107,8 +107,13 @@ enum bm_err bm_multiaddr_parse(struct bm_multiaddr *out, const char *s,
 {
     struct bm_multiaddr ma = {0};
     enum slot at = SLOT_NONE;
-    size_t end = n, pos;
+    size_t end, pos;
 
+    if (s == NULL) {
+        s = "";
+        n = 0;
+    }
+    end = n;
     if (n > BM_MULTIADDR_TEXT_MAX) {
         return bm_errf(em, BM_ETOOBIG,
                        "multiaddr: %zu characters, above the %d limit", n,

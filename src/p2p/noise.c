@@ -234,10 +234,12 @@ int bm_noise_payload_encode(const struct bm_privkey *identity,
     return (int)pos;
 }
 
-/* Skips the value of a field of wire type wt at p[*pos..n). */
+/* Skips the value of a field of wire type wt (not 2: next_field already
+ * stepped over length-delimited values) at p[*pos..n). */
 static int skip_value(const uint8_t *p, size_t n, size_t *pos, unsigned wt)
 {
     uint64_t v;
+    size_t len;
     int r;
 
     switch (wt) {
@@ -249,24 +251,12 @@ static int skip_value(const uint8_t *p, size_t n, size_t *pos, unsigned wt)
         *pos += (size_t)r;
         return BM_OK;
     case 1:
-    case 5: {
-        size_t len = wt == 1 ? 8 : 4;
+    case 5:
+        len = wt == 1 ? 8 : 4;
         if (n - *pos < len) {
             return BM_ETRUNCATED;
         }
         *pos += len;
-        return BM_OK;
-    }
-    case 2:
-        r = bm_varint_get_pb(p + *pos, n - *pos, &v);
-        if (r <= 0) {
-            return r == 0 ? BM_ETRUNCATED : r;
-        }
-        *pos += (size_t)r;
-        if (v > n - *pos) {
-            return BM_ETRUNCATED;
-        }
-        *pos += (size_t)v;
         return BM_OK;
     default:
         return BM_EDECODE; /* groups (3, 4) and invalid types */
@@ -562,9 +552,10 @@ static int check_payload(struct bm_noise_hs *hs, const uint8_t *p, size_t n,
         hs->remote.muxer = BM_NOISE_MUXER_YAMUX;
     } else {
         return bm_errf(em, BM_ENOMUXER,
-                       "noise: the peer lists %zu stream muxers, none of "
-                       "them " BM_NOISE_YAMUX_ID,
-                       pl.n_muxers);
+                       "noise: no common stream muxer: the peer lists %zu, "
+                       "%s " BM_NOISE_YAMUX_ID "; we list it: %s",
+                       pl.n_muxers, pl.lists_yamux ? "with" : "without",
+                       hs->we_list_yamux ? "yes" : "no");
     }
     return BM_OK;
 }

@@ -4,7 +4,9 @@
 # late), one `blockv2 da serve`, 500 txs; kill -9 and restart of a full
 # node and of the aggregator; everyone converges on the same blocks and
 # state; /metrics and /health/ready answer; a bad config value and a wrong
-# passphrase fail with a message naming the cause.
+# passphrase fail with a message naming the cause. The full nodes have the
+# aggregator as their P2P peer (p2p.peers, its node key's ID): they connect,
+# redial it after its restart, and /status and /metrics show the peers.
 #
 # usage: tests/e2e/e2e.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 set -euo pipefail
@@ -31,10 +33,10 @@ step() { STEP=$((STEP + 1)); echo "[$STEP] $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Free ports, chosen by the kernel.
-read -r P_DA P_A P_B P_C P_M < <(python3 - <<'EOF'
+read -r P_DA P_A P_B P_C P_M P_P2P < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(5):
+for _ in range(6):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
@@ -66,7 +68,8 @@ wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
 }
 
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
-        --evnode.node.block_time 100ms --evnode.log.level info)
+        --evnode.node.block_time 100ms --evnode.log.level info
+        --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0)
 
 start_node() { # start_node NAME PORT [extra flags]
   local name=$1 port=$2; shift 2
@@ -112,10 +115,15 @@ PIDS+=($!)
 wait_until 20 "DA server" curl -sf -m 2 -d \
   '{"jsonrpc":"2.0","id":1,"method":"header.NetworkHead","params":[]}' \
   -H 'Content-Type: application/json' "$DA"
+ID_A=$("$BIN" keys show --home "$W/a" --evnode.signer.passphrase_file \
+  "$W/pass" | python3 -c 'import sys,json; print(json.load(sys.stdin)["node_id"])')
+AGG_P2P=(--evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P")
+PEER_A=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_P2P/p2p/$ID_A")
 start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.instrumentation.prometheus true \
-  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M"
-start_node b "$P_B"
+  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M" \
+  "${AGG_P2P[@]}"
+start_node b "$P_B" "${PEER_A[@]}"
 
 step "500 txs"
 args=()
@@ -125,10 +133,10 @@ for i in $(seq 1 250); do args+=("k$i=v$i"); done
 step "kill -9 and restart the full node"
 kill -9 "$PID_b"
 sleep 0.5
-start_node b "$P_B"
+start_node b "$P_B" "${PEER_A[@]}"
 
 step "the late full node joins"
-start_node c "$P_C"
+start_node c "$P_C" "${PEER_A[@]}"
 args=()
 for i in $(seq 251 500); do args+=("k$i=v$i"); done
 "$BIN" tx send --rpc "127.0.0.1:$P_A" "${args[@]}" >/dev/null
@@ -139,7 +147,8 @@ kill -9 "$PID_a"
 sleep 0.5
 start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.instrumentation.prometheus true \
-  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M"
+  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M" \
+  "${AGG_P2P[@]}"
 "$BIN" tx send --rpc "127.0.0.1:$P_A" after=restart >/dev/null
 
 step "everyone converges"
@@ -214,8 +223,25 @@ m=$(curl -sf -m 10 "http://127.0.0.1:$P_M/metrics")
 grep -q '^evnode_sequencer_height{' <<<"$m" || fail "metrics: no height"
 grep -q '^blockv2_actor_mailbox_depth{' <<<"$m" || fail "metrics: no actors"
 wait_until 30 "aggregator ready" rpc "$P_A" /health/ready
+
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_B/health/ready")
 echo "    full node /health/ready: HTTP $code (no P2P peers: see OPERATIONS.md)"
+
+step "P2P: the full nodes redialled the restarted aggregator"
+wait_until 40 "both full nodes connected to the aggregator" \
+  bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_A/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"peers\"])') -eq 2 ]"
+for port in "$P_B" "$P_C"; do
+  rpc "$port" /status | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["p2p"]
+assert [e["peer_id"] for e in p["peers"]] == [sys.argv[1]], p
+assert p["peers"][0]["direction"] == "outbound", p
+' "$ID_A" || fail "full node on $port: P2P status"
+done
+m=$(curl -sf -m 10 "http://127.0.0.1:$P_M/metrics")
+grep -q '^evnode_p2p_peers{chain_id="[^"]*"} 2$' <<<"$m" || fail "metrics: evnode_p2p_peers"
+grep -q '^blockv2_p2p_handshakes_total{chain_id="[^"]*",outcome="ok"} [1-9]' <<<"$m" ||
+  fail "metrics: no successful handshake"
 
 step "graceful stop (SIGTERM)"
 for n in a b c; do
