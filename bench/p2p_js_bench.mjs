@@ -8,14 +8,17 @@
 //   node bench/p2p_js_bench.mjs [--bytes 67108864] [--handshakes 200] [--runs 3]
 //
 // Needs tests/interop/node_modules (tests/interop/install.sh); the peers
-// load tests/interop/polyfill.mjs themselves.
+// load tests/interop/polyfill.mjs themselves. With --kind c and BM_P2P_PEER
+// set to build/tests/interop/p2p_peer it measures two C peers the same way,
+// for a cross-check of bench/p2p_bench.sh's C figures.
 import { ControlPeer, seedHex } from '../tests/interop/lib/control.mjs'
 
 function args () {
-  const o = { bytes: 64 * 1024 * 1024, handshakes: 200, runs: 3 }
+  const o = { bytes: 64 * 1024 * 1024, handshakes: 200, runs: 3, kind: 'js' }
   const a = process.argv.slice(2)
   for (let i = 0; i < a.length; i += 2) {
     const k = a[i].replace(/^--/, '')
+    if (k === 'kind' && (a[i + 1] === 'js' || a[i + 1] === 'c')) { o.kind = a[i + 1]; continue }
     const v = Number(a[i + 1])
     if (!(k in o) || !Number.isSafeInteger(v) || v <= 0) throw new Error(`bad argument ${a[i]} ${a[i + 1]}`)
     o[k] = v
@@ -27,8 +30,8 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.lengt
 
 const o = args()
 const [a, b] = await Promise.all([
-  ControlPeer.start('js', { seed: seedHex(0x21), name: 'bench-a' }),
-  ControlPeer.start('js', { seed: seedHex(0x22), name: 'bench-b' })
+  ControlPeer.start(o.kind, { seed: seedHex(0x21), name: 'bench-a' }),
+  ControlPeer.start(o.kind, { seed: seedHex(0x22), name: 'bench-b' })
 ])
 try {
   const send = []
@@ -42,7 +45,7 @@ try {
     hs.push((await a.ok('handshakes', { addr: b.addr, count: o.handshakes }, 600_000)).per_s)
   }
   process.stdout.write(JSON.stringify({
-    impl: 'js-libp2p',
+    impl: o.kind === 'js' ? 'js-libp2p' : 'blockv2',
     node: process.version,
     send_bytes: o.bytes,
     send_mb_s: median(send),

@@ -42,3 +42,8 @@ test(`R7: ${XN} answers Ping SYN(7) after 35 s of idle and keeps the session`, {
   const p = await X.ok('peers')
   assert.ok(p.peers.includes(emu.peerId), `${XN} still lists the emulator: ${JSON.stringify(p.peers)}`)
 })
+
+test(`${XN} quits cleanly (exit 0: no leak, no sanitizer report)`, async () => {
+  s?.conn.destroy()
+  await X.stopClean()
+})

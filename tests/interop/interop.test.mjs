@@ -168,4 +168,8 @@ describe(`interop: js <-> ${XN}`, { timeout: 150_000 }, () => {
     assert.ok(!(await J.ok('peers')).peers.includes(X.id))
     await until(`${X.name} sees the connection go`, async () => !(await X.ok('peers')).peers.includes(J.id))
   })
+
+  test('both peers quit cleanly on stdin EOF (exit 0: no leak, no sanitizer report)', async () => {
+    await Promise.all([J.stopClean(), X.stopClean()])
+  })
 })

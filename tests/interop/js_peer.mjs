@@ -81,11 +81,62 @@ async function writePattern (stream, len) {
   }
 }
 
+// Delivers every chunk the remote sends to onData and resolves once the
+// remote has half-closed and all its data was delivered; rejects if the
+// stream is reset or aborted. Not `for await (const b of stream)`: that
+// iterator ends only on a 'remoteCloseWrite' event, which has already fired
+// when the remote's FIN came with its first bytes, before the handler ran
+// (lazy multistream negotiation, as Go and blockv2 open streams), and then
+// it never ends. Nor 'end' alone: js-libp2p emits it at that FIN even
+// though multistream-select then pushes the bytes it read ahead back into
+// the read buffer. So: done when the remote closed, 'end' has passed and the
+// read buffer is empty.
+function consume (stream, onData) {
+  return new Promise((resolve, reject) => {
+    let settled = false
+    const finish = (err) => {
+      if (settled) return
+      settled = true
+      stream.removeEventListener('message', onMessage)
+      stream.removeEventListener('end', check)
+      stream.removeEventListener('close', onClose)
+      if (err != null) reject(err)
+      else resolve()
+    }
+    const check = () => {
+      if (stream.readableEnded && stream.readBufferLength === 0 && stream.remoteWriteStatus === 'closed') finish()
+    }
+    const onMessage = (evt) => {
+      try {
+        onData(evt.data.subarray())
+      } catch (err) {
+        finish(err)
+        return
+      }
+      check()
+    }
+    const onClose = (evt) => {
+      if (evt.error != null) finish(evt.error)
+      else if (stream.readBufferLength === 0) finish()
+      else finish(new Error(`stream closed with ${stream.readBufferLength} bytes unread`))
+    }
+    stream.addEventListener('message', onMessage)
+    stream.addEventListener('end', check)
+    stream.addEventListener('close', onClose)
+    check()
+  })
+}
+
 async function echoHandler (stream) {
   try {
-    for await (const buf of stream) {
-      if (!stream.send(buf)) await stream.onDrain()
-    }
+    // Backpressure: stop reading while the echo waits for the remote's
+    // window, so the remote's sends stall on ours instead of piling up here.
+    await consume(stream, (buf) => {
+      if (!stream.send(buf) && stream.readStatus === 'readable') {
+        stream.pause()
+        stream.onDrain().then(() => { if (stream.readStatus === 'paused') stream.resume() }, () => {})
+      }
+    })
     await stream.close()
   } catch (err) {
     log('echo stream failed:', describeError(err))
@@ -96,7 +147,7 @@ async function echoHandler (stream) {
 async function sinkHandler (stream) {
   try {
     let count = 0n
-    for await (const buf of stream) count += BigInt(buf.byteLength)
+    await consume(stream, (buf) => { count += BigInt(buf.byteLength) })
     const reply = new Uint8Array(8)
     new DataView(reply.buffer).setBigUint64(0, count, false)
     stream.send(reply)
@@ -228,15 +279,12 @@ async function main () {
         const stream = await conn.newStream(ECHO, { signal: AbortSignal.timeout(10_000) })
         try {
           let got = 0
-          const reader = (async () => {
-            for await (const chunk of stream) {
-              const buf = chunk.subarray()
-              const bad = patternMismatch(got, buf)
-              if (bad >= 0) throw new Error(`stream ${s}: echo differs at byte ${got + bad}`)
-              got += buf.length
-              if (got > bytes) throw new Error(`stream ${s}: echo longer than ${bytes} bytes`)
-            }
-          })()
+          const reader = consume(stream, (buf) => {
+            const bad = patternMismatch(got, buf)
+            if (bad >= 0) throw new Error(`stream ${s}: echo differs at byte ${got + bad}`)
+            got += buf.length
+            if (got > bytes) throw new Error(`stream ${s}: echo longer than ${bytes} bytes`)
+          })
           await writePattern(stream, bytes)
           await stream.close()
           await reader
@@ -258,7 +306,7 @@ async function main () {
       const stream = await conn.newStream(SINK, { signal: AbortSignal.timeout(10_000) })
       try {
         const parts = []
-        const reader = (async () => { for await (const c of stream) parts.push(c.subarray()) })()
+        const reader = consume(stream, (buf) => { parts.push(Buffer.from(buf)) })
         await writePattern(stream, bytes)
         await stream.close()
         await reader

@@ -168,6 +168,14 @@ export class ControlPeer {
     })
   }
 
+  // Stops the peer and throws unless it exited 0 by itself: a leak
+  // (p2p_peer's allocation count, LeakSanitizer), a sanitizer report or a
+  // crash shows up here, with its stderr.
+  async stopClean (timeoutMs = 10_000) {
+    const r = await this.stop(timeoutMs)
+    if (r.code !== 0) throw new Error(`${this.name} exited with ${JSON.stringify(r)}, not 0 ${this.stderrTail(40)}`)
+  }
+
   // Asks the peer to quit (stdin EOF), then kills it if it lingers.
   async stop (timeoutMs = 5000) {
     if (this.exited) return this.exited

@@ -638,12 +638,14 @@ export class YamuxSession extends EventEmitter {
   }
 
   // Opens a stream the way Go does: WindowUpdate SYN, len 0, then Data.
-  open () {
+  // With sendSyn false the caller writes the SYN itself (to put it in one
+  // TCP write with what follows).
+  open ({ sendSyn = true } = {}) {
     const id = this.nextId
     this.nextId += 2
     const s = new YStream(this, id)
     this.streams.set(id, s)
-    this.sc.write(yframe(T_WINDOW, F_SYN, id, 0))
+    if (sendSyn) this.sc.write(yframe(T_WINDOW, F_SYN, id, 0))
     return s
   }
 
