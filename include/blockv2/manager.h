@@ -155,6 +155,15 @@ struct bm_manager_metrics {
     uint64_t reaper_txs;          /* txs handed to the sequencer */
     uint64_t skipped_backpressure; /* block ticks skipped: too many pending */
     uint64_t exec_failures;
+    /* P2P blocks (header or data from P2P) that failed validation before
+     * apply (dropped, nothing applied). */
+    uint64_t p2p_blocks_rejected;
+    /* Items from the P2P stores StoreSync skipped (bad signature, wrong
+     * proposer or height) before they reached Sync. */
+    uint64_t p2p_items_skipped;
+    /* DA items at an applied height that are not the applied block's
+     * (a header: fatal when the block came from P2P; see sync.h). */
+    uint64_t da_conflicts;
 };
 
 /*
@@ -228,6 +237,14 @@ bool bm_manager_is_block_hash_seen(struct bm_manager *m,
 /* A tx arrived (e.g. from RPC ingress): in lazy mode a block follows
  * within one block time. Never blocks. */
 void bm_manager_notify_new_transactions(struct bm_manager *m);
+/* The P2P layer put new items into the header/data stores: the StoreSync
+ * actor hands them to Sync now instead of at its next tick. Never blocks
+ * (a wake-up lost to a full mailbox is counted and the tick follows). Any
+ * non-actor thread, e.g. the P2P loop. */
+void bm_manager_notify_p2p(struct bm_manager *m);
+/* True while an aggregator catches up before producing
+ * (node.catchup_timeout). Any thread. */
+bool bm_manager_catching_up(struct bm_manager *m);
 /* Stored blocks whose header / non-empty data is not yet submitted. */
 uint64_t bm_manager_pending_headers(struct bm_manager *m);
 uint64_t bm_manager_pending_data(struct bm_manager *m);
