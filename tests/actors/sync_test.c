@@ -473,6 +473,117 @@ static void test_sync_da_meta(void **state)
     chain_release(&c);
 }
 
+struct meta_wait {
+    struct at_node *n;
+    const char *name;
+};
+
+static bool meta_present(void *arg)
+{
+    struct meta_wait *w = arg;
+    uint64_t v;
+
+    return bm_meta_get_u64(w->n->store, w->name, &v, NULL) == BM_OK;
+}
+
+static void wait_rhb(struct at_node *n, uint64_t h, char which)
+{
+    char name[48];
+    struct meta_wait w = {n, name};
+
+    bm_meta_rhb_name(name, sizeof(name), h, which);
+    assert_true(at_wait(meta_present, &w, WAIT_MS));
+}
+
+/* The header of c at height h, re-timed by 1 ms and signed again by the
+ * proposer: a second valid block for that height. */
+static void forked_header(struct at_node *n, const struct chain *c,
+                          uint64_t h, struct bm_signed_header *out)
+{
+    assert_int_equal(bm_signed_header_copy(out, &c->sh[h - 1]), BM_OK);
+    out->header.time += 1000000u;
+    assert_int_equal(bm_signed_header_sign(out, &n->key), BM_OK);
+}
+
+/*
+ * Blocks applied from P2P first: DA delivering them later records
+ * rhb/<h>/h|d (written at the next DA height, with the cursor) so they
+ * become DA-included; the empty block's header alone covers it. A second
+ * header on DA where ours came from DA is only counted; a DA header that
+ * contradicts a block applied from P2P stops the node (BM_EFORK), and the
+ * store keeps the applied block.
+ */
+static void test_sync_da_after_p2p(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2, NULL, tx3};
+    struct chain c;
+    struct at_node n;
+    struct bm_sync_da_progress pr = {30};
+    struct bm_signed_header fork = {0};
+    struct bm_errmsg em = {{0}};
+
+    (void)state;
+    build_chain(&c, 4, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    for (uint64_t h = 1; h <= 4; h++) {
+        send_h(&n, &c, h, 0, BM_SRC_P2P);
+        send_d(&n, &c, h, 0, BM_SRC_P2P);
+    }
+    wait_height(&n, 4);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 4);
+
+    send_h(&n, &c, 1, 20, BM_SRC_DA);
+    send_d(&n, &c, 1, 21, BM_SRC_DA);
+    send_h(&n, &c, 2, 22, BM_SRC_DA);
+    send_d(&n, &c, 2, 22, BM_SRC_DA);
+    send_h(&n, &c, 3, 23, BM_SRC_DA); /* empty block: no data blob */
+    assert_int_equal(bm_sync_tell_da_progress(n.sys, bm_env_sync(&n.env), &pr),
+                     BM_OK);
+    wait_rhb(&n, 3, 'h');
+    assert_int_equal(rhb(&n, 1, 'h'), 20);
+    assert_int_equal(rhb(&n, 1, 'd'), 21);
+    assert_int_equal(rhb(&n, 2, 'h'), 22);
+    assert_int_equal(rhb(&n, 2, 'd'), 22);
+    assert_int_equal(rhb(&n, 3, 'h'), 23);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 30);
+    assert_int_equal(atomic_load(&n.env.m.da_conflicts), 0);
+
+    /* Data on DA whose txs are not the applied header's: counted only. */
+    {
+        struct bm_sync_data_in m = {0};
+
+        m.data = bm_xcalloc(1, sizeof(*m.data));
+        assert_int_equal(bm_data_copy(m.data, &c.data[1]), BM_OK);
+        assert_int_equal(bm_data_add_tx(m.data, (const uint8_t *)"x=9", 3),
+                         BM_OK);
+        m.da_height = 24;
+        m.source = BM_SRC_DA;
+        assert_int_equal(
+            bm_sync_tell_data_in(n.sys, bm_env_sync(&n.env), &m), BM_OK);
+    }
+    /* A second header on DA for height 1 (ours came from DA): counted. */
+    forked_header(&n, &c, 1, &fork);
+    send_header_sh(&n, &fork, 25, BM_SRC_DA);
+    bm_signed_header_release(&fork);
+    wait_handled(&n, 16); /* 8 P2P, 5 DA, progress, data, header */
+    assert_int_equal(atomic_load(&n.env.m.da_conflicts), 2);
+    assert_false(bm_env_halted(&n.env));
+
+    /* Height 4 came from P2P only: another block for it on DA is fatal. */
+    forked_header(&n, &c, 4, &fork);
+    send_header_sh(&n, &fork, 26, BM_SRC_DA);
+    bm_signed_header_release(&fork);
+    assert_int_equal(bm_env_wait_fatal(&n.env, WAIT_MS, &em), BM_EFORK);
+    assert_non_null(strstr(em.msg, "contradicts the block applied from P2P"));
+    assert_int_equal(atomic_load(&n.env.m.da_conflicts), 3);
+    check_store(&n, &c, 4);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
 /* An injectable fault layer over the KV executor: execute_txs fails at
  * fail_height, everything else is forwarded. */
 struct fault_exec {
@@ -595,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_sync_bad_signature_and_duplicates),
         cmocka_unit_test(test_sync_cache_bound),
         cmocka_unit_test(test_sync_da_meta),
+        cmocka_unit_test(test_sync_da_after_p2p),
         cmocka_unit_test(test_sync_exec_failure_fatal),
     };
 
