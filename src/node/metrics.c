@@ -14,6 +14,7 @@
 #include "blockv2/store.h"
 #include "node/listen.h"
 #include "node/rpc.h"
+#include "p2p/chainsync.h"
 #include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -235,6 +236,17 @@ static void blockv2_counters(struct page *p,
            m->skipped_backpressure);
     single(p, pre, "exec_failures_total", "counter",
            "Executor call failures.", m->exec_failures);
+    single(p, pre, "p2p_blocks_rejected_total", "counter",
+           "Blocks from P2P that failed validation before apply (dropped).",
+           m->p2p_blocks_rejected);
+    single(p, pre, "p2p_items_skipped_total", "counter",
+           "Items of the P2P stores StoreSync skipped (signature, proposer, "
+           "height).",
+           m->p2p_items_skipped);
+    single(p, pre, "da_conflicts_total", "counter",
+           "DA headers or data at an applied height that are not the "
+           "applied block's.",
+           m->da_conflicts);
 }
 
 /* The actor label: the actor's name, made unique if two share it. */
@@ -506,6 +518,195 @@ static void p2p_metrics(struct page *p, const char *ns,
            st->actor_tell_failures);
 }
 
+/* A sample with two labels besides chain_id. */
+static void sample2_u64(struct page *p, const char *pre, const char *name,
+                        const char *k1, const char *v1, const char *k2,
+                        const char *v2, uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    sample(p, pre, name, "", k1, v1, k2, v2, buf);
+}
+
+/* Chain sync over P2P: gossip topics, FloodSub, the exchange. */
+static void sync_metrics(struct page *p, const struct bm_metrics_snapshot *in)
+{
+    static const struct bm_chainsync_stats zero;
+    const struct bm_chainsync_stats *st = in->sync != NULL ? in->sync : &zero;
+    const struct bm_floodsub_stats *fs = &st->floodsub;
+    const char *pre = "blockv2_p2p_";
+    static const char *const nets[BM_CS_NNETS] = {"header", "data"};
+
+    family(p, pre, "sync_height", "gauge",
+           "Best verified height the P2P header / data store has seen.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample_u64(p, pre, "sync_height", "store", nets[i],
+                   st->net[i].height);
+    }
+    family(p, pre, "gossip_published_total", "counter",
+           "Blocks of this node published on a topic.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample_u64(p, pre, "gossip_published_total", "topic", nets[i],
+                   st->net[i].published);
+    }
+    family(p, pre, "gossip_publish_failures_total", "counter",
+           "Publications FloodSub refused (too_big: over the gossip limit).");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample2_u64(p, pre, "gossip_publish_failures_total", "topic", nets[i],
+                    "reason", "too_big", st->net[i].publish_too_big);
+        sample2_u64(p, pre, "gossip_publish_failures_total", "topic", nets[i],
+                    "reason", "other",
+                    st->net[i].publish_failed - st->net[i].publish_too_big);
+    }
+    family(p, pre, "gossip_validated_total", "counter",
+           "Messages the topic validator checked.");
+    family(p, pre, "gossip_accepted_total", "counter",
+           "Messages the topic validator accepted.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample_u64(p, pre, "gossip_validated_total", "topic", nets[i],
+                   st->net[i].validated);
+        sample_u64(p, pre, "gossip_accepted_total", "topic", nets[i],
+                   st->net[i].accepted);
+    }
+    family(p, pre, "gossip_rejected_total", "counter",
+           "Messages the topic validator rejected, by reason.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        for (int r = BM_CS_DECODE; r <= BM_CS_FORK; r++) {
+            sample2_u64(p, pre, "gossip_rejected_total", "topic", nets[i],
+                        "reason",
+                        bm_chainsync_reason_name((enum bm_chainsync_reason)r),
+                        st->net[i].rejected[r]);
+        }
+    }
+    family(p, pre, "gossip_ignored_total", "counter",
+           "Messages ignored (not forwarded, not counted against the "
+           "sender) or accepted and not kept, by reason.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        for (int r = BM_CS_OLD; r < BM_CS_REASON_COUNT; r++) {
+            sample2_u64(p, pre, "gossip_ignored_total", "topic", nets[i],
+                        "reason",
+                        bm_chainsync_reason_name((enum bm_chainsync_reason)r),
+                        st->net[i].ignored[r]);
+        }
+    }
+    family(p, pre, "floodsub_messages_total", "counter",
+           "FloodSub messages: received entries, delivered (accepted), "
+           "forwarded copies, sent copies of ours.");
+    sample_u64(p, pre, "floodsub_messages_total", "event", "received",
+               fs->received);
+    sample_u64(p, pre, "floodsub_messages_total", "event", "delivered",
+               fs->delivered);
+    sample_u64(p, pre, "floodsub_messages_total", "event", "forwarded",
+               fs->forwarded);
+    sample_u64(p, pre, "floodsub_messages_total", "event", "sent", fs->sent);
+    family(p, pre, "floodsub_dropped_total", "counter",
+           "Received FloodSub messages not delivered, by reason.");
+    for (int r = 0; r < BM_FLOODSUB_DROP_COUNT; r++) {
+        sample_u64(p, pre, "floodsub_dropped_total", "reason",
+                   bm_floodsub_drop_name((enum bm_floodsub_drop)r),
+                   fs->dropped[r]);
+    }
+    family(p, pre, "floodsub_rpcs_total", "counter",
+           "FloodSub RPC frames: decoded, refused from their length prefix, "
+           "undecodable.");
+    sample_u64(p, pre, "floodsub_rpcs_total", "result", "ok",
+               fs->rpcs_received);
+    sample_u64(p, pre, "floodsub_rpcs_total", "result", "too_big",
+               fs->rpc_too_big);
+    sample_u64(p, pre, "floodsub_rpcs_total", "result", "invalid",
+               fs->rpc_invalid);
+    single(p, pre, "floodsub_send_dropped_total", "counter",
+           "Copies not written to a peer (its queue full, stream closed).",
+           fs->send_dropped);
+    single(p, pre, "floodsub_peers_disconnected_total", "counter",
+           "Peers disconnected after repeated rejected messages.",
+           fs->peers_disconnected);
+    single(p, pre, "floodsub_peers", "gauge",
+           "Peers with a FloodSub stream now.", fs->peers);
+    family(p, pre, "exchange_served_total", "counter",
+           "Exchange requests answered, by kind.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        const struct bm_headerex_stats *x = &st->exchange[i];
+
+        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
+                    "kind", "head", x->served_heads);
+        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
+                    "kind", "range", x->served_ranges);
+        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
+                    "kind", "partial_range", x->served_partial);
+        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
+                    "kind", "hash", x->served_hashes);
+        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
+                    "kind", "not_found", x->served_not_found);
+    }
+    family(p, pre, "exchange_served_items_total", "counter",
+           "Items (OK replies) served.");
+    family(p, pre, "exchange_served_timeouts_total", "counter",
+           "Served requests whose read or write deadline passed.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample_u64(p, pre, "exchange_served_items_total", "network", nets[i],
+                   st->exchange[i].served_items);
+        sample_u64(p, pre, "exchange_served_timeouts_total", "network",
+                   nets[i], st->exchange[i].served_timeouts);
+    }
+    family(p, pre, "exchange_served_resets_total", "counter",
+           "Request streams the server reset, by reason.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        for (int r = 0; r < BM_HEADEREX_RST_COUNT; r++) {
+            sample2_u64(p, pre, "exchange_served_resets_total", "network",
+                        nets[i], "reason",
+                        bm_headerex_reset_name((enum bm_headerex_reset)r),
+                        st->exchange[i].served_resets[r]);
+        }
+    }
+    family(p, pre, "exchange_requests_total", "counter",
+           "Requests this node sent, by outcome.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        const struct bm_headerex_stats *x = &st->exchange[i];
+
+        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
+                    "outcome", "ok", x->requests_ok);
+        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
+                    "outcome", "not_found", x->requests_not_found);
+        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
+                    "outcome", "timeout", x->requests_timeout);
+        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
+                    "outcome", "failed", x->requests_failed);
+    }
+    family(p, pre, "exchange_bad_replies_total", "counter",
+           "Replies with a bad status or an item that failed verification.");
+    family(p, pre, "exchange_peers_blocked_total", "counter",
+           "Peers disconnected for bad replies (go-header's blockPeer).");
+    family(p, pre, "sync_items_fetched_total", "counter",
+           "Verified items fetched by the exchange and kept.");
+    family(p, pre, "sync_items_dropped_total", "counter",
+           "Fetched items not kept (window full, data not fitting its "
+           "header).");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample_u64(p, pre, "exchange_bad_replies_total", "network", nets[i],
+                   st->exchange[i].bad_replies);
+        sample_u64(p, pre, "exchange_peers_blocked_total", "network",
+                   nets[i], st->exchange[i].peers_blocked);
+        sample_u64(p, pre, "sync_items_fetched_total", "network", nets[i],
+                   st->net[i].items_fetched);
+        sample_u64(p, pre, "sync_items_dropped_total", "network", nets[i],
+                   st->net[i].items_dropped);
+    }
+    family(p, pre, "sync_ranges_total", "counter",
+           "Gap-fill ranges started and failed (retried after 1 s).");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample2_u64(p, pre, "sync_ranges_total", "network", nets[i],
+                    "result", "started", st->net[i].ranges_started);
+        sample2_u64(p, pre, "sync_ranges_total", "network", nets[i],
+                    "result", "failed", st->net[i].ranges_failed);
+    }
+    single(p, pre, "sync_heads_asked_total", "counter",
+           "Head requests to peers (at each new peer, when gossip is "
+           "silent).",
+           st->net[BM_CS_HEADERS].heads_asked);
+}
+
 enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
                               struct bm_buf *out)
 {
@@ -528,6 +729,7 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     actor_metrics(&p, in);
     breaker_limiter_metrics(&p, in);
     p2p_metrics(&p, ns, in);
+    sync_metrics(&p, in);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
         return p.err;
@@ -547,10 +749,16 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_actor_stats *actors = NULL;
     struct bm_p2p_stats p2p;
     struct bm_p2p_peer_info *peers = NULL;
+    struct bm_chainsync_stats *sync = NULL;
     size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
 
     memset(&snap, 0, sizeof(snap));
+    if (cfg->sync != NULL) {
+        sync = bm_xcalloc(1, sizeof(*sync));
+        bm_chainsync_stats(cfg->sync, sync);
+        snap.sync = sync;
+    }
     if (cfg->p2p != NULL) {
         bm_p2p_host_stats(cfg->p2p, &p2p);
         snap.p2p = &p2p;
@@ -612,6 +820,7 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     bm_free(lim);
     bm_free(actors);
     bm_free(peers);
+    bm_free(sync);
     return err;
 }
 
