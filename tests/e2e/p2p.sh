@@ -14,7 +14,10 @@
 #  - P2PService GetPeerInfo / GetNetInfo, StoreService GetP2PStoreInfo,
 #    /health/ready (a follower needs a peer), `blockv2 status`, metrics;
 #  - b and c restart with DA on as well: every block ends DA-included on
-#    them while they keep following P2P.
+#    them while they keep following P2P;
+#  - the aggregator stops; a new instance (same signer, empty store, P2P
+#    only, node.catchup_timeout) catches up from b by the exchange before
+#    it produces, and b follows its blocks.
 #
 # usage: tests/e2e/p2p.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 set -euo pipefail
@@ -248,11 +251,43 @@ for port in "$P_B" "$P_C" "$P_D"; do
   rpc "$port" /kv/l1-1 >/dev/null || fail "the first tx is not on $port"
 done
 
+step "catch-up: a new aggregator instance on a fresh home catches up by P2P"
+# The aggregator stops; another instance (same signer, empty store, P2P
+# only, node.catchup_timeout) peers with b. Without catch-up it would make
+# a block 1 of its own; with it it first takes the chain from b by the
+# exchange, then produces T + 1 on top of it, which b follows by gossip.
+kill -TERM "$PID_a"; wait "$PID_a" || fail "a exited with an error"
+T=$(jget "$P_B" /status 's["height"]')
+"$BIN" init --home "$W/a2" --genesis "$W/a/config/genesis.json" \
+  --evnode.da.namespace p2p-h --evnode.da.data_namespace p2p-d >>"$W/init.log"
+cp "$W/a/config/signer.json" "$W/a2/config/"
+ADDR_B=$(rpc "$P_B" /evnode.v1.P2PService/GetNetInfo '{}' | python3 -c \
+  'import json, sys; print(json.load(sys.stdin)["netInfo"]["listenAddresses"][0])')
+start_node a2 "$P_A" --evnode.node.aggregator true \
+  --evnode.signer.passphrase_file "$W/pass" "${P2P_ONLY[@]}" \
+  --evnode.node.catchup_timeout 30s --evnode.p2p.peers "$ADDR_B" \
+  --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0
+wait_until 60 "the new instance past $((T + 5))" bash -c \
+  "[ \$(curl -sf -m 5 http://127.0.0.1:$P_A/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge $((T + 5)) ]"
+grep -q "caught up: producing blocks height=$T " "$W/a2.log" ||
+  fail "a2 did not catch up to $T before producing"
+wait_until 30 "b follows the new instance past $((T + 5))" bash -c \
+  "[ \$(curl -sf -m 5 http://127.0.0.1:$P_B/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge $((T + 5)) ]"
+for h in 1 "$T" $((T + 1)) $((T + 5)); do
+  ra=$(rpc "$P_A" /evnode.v1.StoreService/GetBlock "{\"height\":\"$h\"}")
+  rb=$(rpc "$P_B" /evnode.v1.StoreService/GetBlock "{\"height\":\"$h\"}")
+  [ "$ra" = "$rb" ] || python3 - "$ra" "$rb" <<'EOF' || fail "block $h differs on a2 and b"
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert a["block"] == b["block"]
+EOF
+done
+
 step "graceful stop (SIGTERM)"
-for n in a b c d; do
+for n in a2 b c d; do
   eval "kill -TERM \$PID_$n"
 done
-for n in a b c d; do
+for n in a2 b c d; do
   eval "wait \$PID_$n" || fail "node $n exited with an error on SIGTERM"
 done
 echo "p2p e2e: OK (height $T, late node caught up $T0 blocks)"
