@@ -43,6 +43,8 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
+static void die(const char *what) __attribute__((noreturn));
+
 static void die(const char *what)
 {
     fprintf(stderr, "noise_bench: %s\n", what);
@@ -123,7 +125,7 @@ static double run_handshakes(double seconds)
     cb.role = BM_NOISE_RESPONDER;
     cb.identity = &kb;
     do {
-        struct bm_noise_hs *a, *b;
+        struct bm_noise_hs *a = NULL, *b = NULL;
         struct bm_noise_remote r;
         struct bm_noise_cipher tx, rx;
         size_t c, w1, w2, w3, w4;

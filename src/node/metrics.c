@@ -421,6 +421,17 @@ static void breaker_limiter_metrics(struct page *p,
     }
 }
 
+/* A counter family with one sample per value of one label. */
+static void labelled(struct page *p, const char *prefix, const char *name,
+                     const char *help, const char *label,
+                     const char *const *names, const uint64_t *v, size_t n)
+{
+    family(p, prefix, name, "counter", help);
+    for (size_t i = 0; i < n; i++) {
+        sample_u64(p, prefix, name, label, names[i], v[i]);
+    }
+}
+
 /* ev-node's p2p families (<ns>_p2p_*), then blockv2_p2p_* for the host. */
 static void p2p_metrics(struct page *p, const char *ns,
                         const struct bm_metrics_snapshot *in)
@@ -428,81 +439,80 @@ static void p2p_metrics(struct page *p, const char *ns,
     static const struct bm_p2p_stats zero;
     const struct bm_p2p_stats *st = in->p2p != NULL ? in->p2p : &zero;
     const char *pre = "blockv2_p2p_";
+    /* ev-node's per-peer families, in this order: bytes in, out, pending */
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } per_peer[] = {
+        {"peer_receive_bytes_total", "counter",
+         "Number of bytes received from a given peer (its open "
+         "connections)."},
+        {"peer_send_bytes_total", "counter",
+         "Number of bytes sent to a given peer (its open connections)."},
+        {"peer_pending_send_bytes", "gauge",
+         "Pending bytes to be sent to a given peer."},
+    };
+    static const char *const dir_names[] = {"inbound", "outbound"};
+    static const char *const reset_names[] = {"sent", "received"};
+    const char *hs_names[BM_P2P_HS_COUNT];
+    const char *dc_names[BM_P2P_DC_COUNT];
+    const char *sr_names[BM_P2P_SR_COUNT];
+    const uint64_t conns[2] = {st->conns_inbound, st->conns_outbound};
+    const uint64_t streams[2] = {st->streams_inbound, st->streams_outbound};
+    const uint64_t resets[2] = {st->stream_resets_sent,
+                                st->stream_resets_received};
     char evp[80];
     char id[BM_PEER_ID_STR_SIZE];
 
     snprintf(evp, sizeof(evp), "%s_p2p_", ns);
     single(p, evp, "peers", "gauge", "Number of peers.", st->peers);
-    family(p, evp, "peer_receive_bytes_total", "counter",
-           "Number of bytes received from a given peer (its open "
-           "connections).");
-    for (size_t i = 0; i < in->n_peers; i++) {
-        bm_peer_id_format(&in->peers[i].peer, id);
-        sample_u64(p, evp, "peer_receive_bytes_total", "peer_id", id,
-                   in->peers[i].bytes_in);
-    }
-    family(p, evp, "peer_send_bytes_total", "counter",
-           "Number of bytes sent to a given peer (its open connections).");
-    for (size_t i = 0; i < in->n_peers; i++) {
-        bm_peer_id_format(&in->peers[i].peer, id);
-        sample_u64(p, evp, "peer_send_bytes_total", "peer_id", id,
-                   in->peers[i].bytes_out);
-    }
-    family(p, evp, "peer_pending_send_bytes", "gauge",
-           "Pending bytes to be sent to a given peer.");
-    for (size_t i = 0; i < in->n_peers; i++) {
-        bm_peer_id_format(&in->peers[i].peer, id);
-        sample_u64(p, evp, "peer_pending_send_bytes", "peer_id", id,
-                   in->peers[i].pending_send);
+    for (size_t f = 0; f < sizeof(per_peer) / sizeof(per_peer[0]); f++) {
+        family(p, evp, per_peer[f].name, per_peer[f].type, per_peer[f].help);
+        for (size_t i = 0; i < in->n_peers; i++) {
+            const struct bm_p2p_peer_info *pi = &in->peers[i];
+
+            bm_peer_id_format(&pi->peer, id);
+            sample_u64(p, evp, per_peer[f].name, "peer_id", id,
+                       f == 0   ? pi->bytes_in
+                       : f == 1 ? pi->bytes_out
+                                : pi->pending_send);
+        }
     }
 
     single(p, pre, "connections", "gauge",
            "P2P connections open now (any state).", st->connections);
-    family(p, pre, "connections_total", "counter",
-           "P2P connections accepted or dialled.");
-    sample_u64(p, pre, "connections_total", "direction", "inbound",
-               st->conns_inbound);
-    sample_u64(p, pre, "connections_total", "direction", "outbound",
-               st->conns_outbound);
+    labelled(p, pre, "connections_total", "P2P connections accepted or "
+             "dialled.", "direction", dir_names, conns, 2);
     single(p, pre, "bytes_received_total", "counter",
            "TCP bytes received by the P2P host.", st->bytes_in);
     single(p, pre, "bytes_sent_total", "counter",
            "TCP bytes sent by the P2P host.", st->bytes_out);
-    family(p, pre, "handshakes_total", "counter",
-           "Connection upgrades (multistream, Noise, yamux) by outcome.");
     for (int i = 0; i < BM_P2P_HS_COUNT; i++) {
-        sample_u64(p, pre, "handshakes_total", "outcome",
-                   bm_p2p_handshake_name((enum bm_p2p_handshake)i),
-                   st->handshakes[i]);
+        hs_names[i] = bm_p2p_handshake_name((enum bm_p2p_handshake)i);
     }
-    family(p, pre, "disconnects_total", "counter",
-           "Open connections that ended, by reason.");
+    labelled(p, pre, "handshakes_total", "Connection upgrades (multistream, "
+             "Noise, yamux) by outcome.", "outcome", hs_names,
+             st->handshakes, BM_P2P_HS_COUNT);
     for (int i = 0; i < BM_P2P_DC_COUNT; i++) {
-        sample_u64(p, pre, "disconnects_total", "reason",
-                   bm_p2p_disconnect_name((enum bm_p2p_disconnect)i),
-                   st->disconnects[i]);
+        dc_names[i] = bm_p2p_disconnect_name((enum bm_p2p_disconnect)i);
     }
+    labelled(p, pre, "disconnects_total", "Open connections that ended, by "
+             "reason.", "reason", dc_names, st->disconnects,
+             BM_P2P_DC_COUNT);
     single(p, pre, "streams", "gauge", "Negotiated streams open now.",
            st->streams_open);
-    family(p, pre, "streams_total", "counter",
-           "Streams negotiated, by direction.");
-    sample_u64(p, pre, "streams_total", "direction", "inbound",
-               st->streams_inbound);
-    sample_u64(p, pre, "streams_total", "direction", "outbound",
-               st->streams_outbound);
-    family(p, pre, "streams_refused_total", "counter",
-           "Inbound streams refused or reset before a handler, by reason.");
+    labelled(p, pre, "streams_total", "Streams negotiated, by direction.",
+             "direction", dir_names, streams, 2);
     for (int i = 0; i < BM_P2P_SR_COUNT; i++) {
-        sample_u64(p, pre, "streams_refused_total", "reason",
-                   bm_p2p_stream_refusal_name((enum bm_p2p_stream_refusal)i),
-                   st->streams_refused[i]);
+        sr_names[i] =
+            bm_p2p_stream_refusal_name((enum bm_p2p_stream_refusal)i);
     }
-    family(p, pre, "stream_resets_total", "counter",
-           "Stream resets, by direction.");
-    sample_u64(p, pre, "stream_resets_total", "direction", "sent",
-               st->stream_resets_sent);
-    sample_u64(p, pre, "stream_resets_total", "direction", "received",
-               st->stream_resets_received);
+    labelled(p, pre, "streams_refused_total", "Inbound streams refused or "
+             "reset before a handler, by reason.", "reason", sr_names,
+             st->streams_refused, BM_P2P_SR_COUNT);
+    labelled(p, pre, "stream_resets_total", "Stream resets, by direction.",
+             "direction", reset_names, resets, 2);
     single(p, pre, "dials_total", "counter",
            "Dial attempts, redials of configured peers included.",
            st->dials);

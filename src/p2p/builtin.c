@@ -267,16 +267,17 @@ static void id_client_close(struct bm_p2p_stream *s, int reason, void *arg)
     bm_free(ic);
 }
 
-/* We send nothing: half-close once negotiated (not behind the proposal,
- * which js-libp2p's responder mishandles). */
-static void id_client_open(struct bm_p2p_stream *s, void *arg)
+/* Half-closes our side: identify's client once negotiated (it sends
+ * nothing; not behind the proposal, which js-libp2p's responder
+ * mishandles), and both ping roles at the peer's EOF. */
+static void close_side(struct bm_p2p_stream *s, void *arg)
 {
     (void)arg;
     (void)bm_p2p_stream_close(s);
 }
 
 static const struct bm_p2p_handler id_client = {
-    .on_open = id_client_open,
+    .on_open = close_side,
     .on_data = id_client_data,
     .on_eof = id_client_eof,
     .on_close = id_client_close,
@@ -379,16 +380,10 @@ static void ping_server_data(struct bm_p2p_stream *s, const uint8_t *p,
     }
 }
 
-static void ping_server_eof(struct bm_p2p_stream *s, void *arg)
-{
-    (void)arg;
-    (void)bm_p2p_stream_close(s);
-}
-
 static const struct bm_p2p_handler ping_server = {
     .on_open = ping_server_open,
     .on_data = ping_server_data,
-    .on_eof = ping_server_eof,
+    .on_eof = close_side,
     .on_close = id_server_close,
 };
 
@@ -458,12 +453,6 @@ static void ping_client_data(struct bm_p2p_stream *s, const uint8_t *p,
     }
 }
 
-static void ping_client_eof(struct bm_p2p_stream *s, void *arg)
-{
-    (void)arg;
-    (void)bm_p2p_stream_close(s);
-}
-
 static void ping_client_close(struct bm_p2p_stream *s, int reason, void *arg)
 {
     struct ping_client *pc = arg;
@@ -478,7 +467,7 @@ static void ping_client_close(struct bm_p2p_stream *s, int reason, void *arg)
 static const struct bm_p2p_handler ping_client = {
     .on_open = ping_client_open,
     .on_data = ping_client_data,
-    .on_eof = ping_client_eof,
+    .on_eof = close_side,
     .on_close = ping_client_close,
 };
 

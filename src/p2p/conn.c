@@ -23,6 +23,18 @@ static const char *const yamux_list[1] = {BM_NOISE_YAMUX_ID};
 static void open_session(struct bm__p2p_conn *c);
 static void yamux_input(struct bm__p2p_conn *c, const uint8_t *p, size_t n);
 
+/* Ends c on an I/O or framing failure: a disconnect (reason dc) if it was
+ * open, a failed upgrade (outcome hs, error err) otherwise. */
+static void lost(struct bm__p2p_conn *c, enum bm_p2p_disconnect dc,
+                 enum bm_p2p_handshake hs, int err)
+{
+    if (c->state == BM__CS_OPEN) {
+        bm__p2p_conn_close(c, dc);
+    } else {
+        bm__p2p_conn_fail(c, hs, err);
+    }
+}
+
 /* ------------------------------------------------------------ buffers */
 
 /* Makes room for n bytes at wbuf's tail (moves pending bytes to the
@@ -386,30 +398,17 @@ static void muxer_input(struct bm__p2p_conn *c, const uint8_t *p, size_t n)
     uint8_t out[BM_MULTISTREAM_OUT_MAX];
 
     while (n > 0 && c->state == BM__CS_MUXER) {
-        size_t take = BM_MULTISTREAM_IN_MAX - c->mslen;
-        size_t used = 0, written = 0;
-        int r;
+        size_t written = 0;
+        int r = bm__p2p_ms_input(&c->ms, c->msbuf, &c->mslen, &p, &n, out,
+                                 &written);
 
-        if (take > n) {
-            take = n;
-        }
-        memcpy(c->msbuf + c->mslen, p, take);
-        c->mslen += take;
-        p += take;
-        n -= take;
-        r = bm_multistream_feed(&c->ms, c->msbuf, c->mslen, &used, out,
-                                sizeof(out), &written, NULL);
         if (r >= 0 && written > 0) {
             int e = seal_append(c, out, written);
 
             r = e < 0 ? e : r;
         }
-        memmove(c->msbuf, c->msbuf + used, c->mslen - used);
-        c->mslen -= used;
-        if (r < 0 || (r == BM_MULTISTREAM_AGAIN && take == 0 &&
-                      c->mslen == BM_MULTISTREAM_IN_MAX)) {
-            bm__p2p_conn_fail(c, BM_P2P_HS_NEGOTIATION,
-                              r < 0 ? r : BM_EPROTO);
+        if (r < 0) {
+            bm__p2p_conn_fail(c, BM_P2P_HS_NEGOTIATION, r);
             return;
         }
         if (r == BM_MULTISTREAM_DONE) {
@@ -481,11 +480,7 @@ static void transport_input(struct bm__p2p_conn *c, size_t *off)
             return;
         }
         if (r < 0) {
-            if (c->state == BM__CS_OPEN) {
-                bm__p2p_conn_close(c, BM_P2P_DC_NOISE);
-            } else {
-                bm__p2p_conn_fail(c, BM_P2P_HS_NOISE, r);
-            }
+            lost(c, BM_P2P_DC_NOISE, BM_P2P_HS_NOISE, r);
             return;
         }
         *off += used;
@@ -558,11 +553,7 @@ static void process(struct bm__p2p_conn *c)
     if (c->rlen == BM__P2P_RBUF) {
         /* A full buffer without a whole message: cannot happen (rbuf
          * holds two maximal frames); refuse rather than spin. */
-        if (c->state == BM__CS_OPEN) {
-            bm__p2p_conn_close(c, BM_P2P_DC_NOISE);
-        } else {
-            bm__p2p_conn_fail(c, BM_P2P_HS_NOISE, BM_ETOOBIG);
-        }
+        lost(c, BM_P2P_DC_NOISE, BM_P2P_HS_NOISE, BM_ETOOBIG);
     }
 }
 
@@ -573,11 +564,7 @@ static void conn_read(struct bm__p2p_conn *c)
         ssize_t n = recv(c->fd, c->rbuf + c->rlen, room, 0);
 
         if (n == 0) {
-            if (c->state == BM__CS_OPEN) {
-                bm__p2p_conn_close(c, BM_P2P_DC_EOF);
-            } else {
-                bm__p2p_conn_fail(c, BM_P2P_HS_IO, BM_ECLOSED);
-            }
+            lost(c, BM_P2P_DC_EOF, BM_P2P_HS_IO, BM_ECLOSED);
             return;
         }
         if (n < 0) {
@@ -587,11 +574,7 @@ static void conn_read(struct bm__p2p_conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 return;
             }
-            if (c->state == BM__CS_OPEN) {
-                bm__p2p_conn_close(c, BM_P2P_DC_IO);
-            } else {
-                bm__p2p_conn_fail(c, BM_P2P_HS_IO, BM_EIO);
-            }
+            lost(c, BM_P2P_DC_IO, BM_P2P_HS_IO, BM_EIO);
             return;
         }
         c->rlen += (size_t)n;
@@ -689,11 +672,7 @@ void bm__p2p_conn_flush(struct bm__p2p_conn *c)
                 epoll_set(c, true);
                 return;
             }
-            if (c->state == BM__CS_OPEN) {
-                bm__p2p_conn_close(c, BM_P2P_DC_IO); /* no final flush */
-            } else {
-                bm__p2p_conn_fail(c, BM_P2P_HS_IO, BM_EIO);
-            }
+            lost(c, BM_P2P_DC_IO, BM_P2P_HS_IO, BM_EIO); /* no last flush */
             return;
         }
         c->whead += (size_t)n;

@@ -307,6 +307,14 @@ void bm__p2p_streams_reap(struct bm_p2p_host *h);
 void bm__p2p_streams_tick(struct bm__p2p_conn *c, uint64_t now_ms);
 /* on_writable for c's streams at their low-water mark. */
 void bm__p2p_streams_writable(struct bm__p2p_conn *c);
+/* One step of a multistream negotiation whose input arrives in pieces:
+ * moves what fits of *p, *n (advanced) into buf (*len bytes held, room for
+ * BM_MULTISTREAM_IN_MAX), feeds it, drops what was consumed. out has room
+ * for BM_MULTISTREAM_OUT_MAX; *written is what to send. Returns the feed's
+ * result, or BM_EPROTO when buf is full and no line completes. */
+int bm__p2p_ms_input(struct bm_multistream *ms, uint8_t *buf, size_t *len,
+                     const uint8_t **p, size_t *n, uint8_t *out,
+                     size_t *written);
 /* Sets a deadline (ms from now) that ends s with `reason`. */
 void bm__p2p_stream_deadline(struct bm_p2p_stream *s, uint64_t ms,
                              int reason);

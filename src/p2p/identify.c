@@ -99,59 +99,54 @@ out:
     return err;
 }
 
-/* Appends n copies of byte arrays to a bm_buf array. */
-static enum bm_err append_bufs(struct bm_buf **arr, size_t *count,
-                               const ProtobufCBinaryData *src, size_t n)
+/* Grows *arr (elements of elem bytes, *count used) by n; the new
+ * elements are zeroed. */
+static enum bm_err grow(void **arr, size_t count, size_t n, size_t elem)
 {
-    struct bm_buf *na;
-    size_t total;
+    size_t total, bytes;
+    uint8_t *na;
 
-    if (n == 0) {
-        return BM_OK;
-    }
-    if (!bm_size_add(*count, n, &total)) {
+    if (!bm_size_add(count, n, &total) || !bm_size_mul(total, elem, &bytes)) {
         return BM_EOVERFLOW;
     }
-    na = bm_realloc(*arr, total * sizeof(*na));
+    na = bm_realloc(*arr, bytes);
     if (na == NULL) {
         return BM_ENOMEM;
     }
+    memset(na + count * elem, 0, n * elem);
     *arr = na;
-    for (size_t i = 0; i < n; i++) {
-        memset(&na[*count], 0, sizeof(na[*count]));
-        if (bm_buf_set(&na[*count], src[i].data, src[i].len) != BM_OK) {
-            return BM_ENOMEM;
-        }
-        (*count)++;
-    }
     return BM_OK;
 }
 
+/* Appends copies of src[0..n) to a bm_buf array. */
+static enum bm_err append_bufs(struct bm_buf **arr, size_t *count,
+                               const ProtobufCBinaryData *src, size_t n)
+{
+    void *a = *arr;
+    enum bm_err err = n > 0 ? grow(&a, *count, n, sizeof(**arr)) : BM_OK;
+
+    *arr = a;
+    for (size_t i = 0; err == BM_OK && i < n; i++) {
+        err = bm_buf_set(&(*arr)[*count], src[i].data, src[i].len);
+        (*count)++; /* counted even on failure: released with the rest */
+    }
+    return err;
+}
+
+/* Appends copies of the strings src[0..n) to a string array. */
 static enum bm_err append_strs(char ***arr, size_t *count, char *const *src,
                                size_t n)
 {
-    char **na;
-    size_t total;
+    void *a = *arr;
+    enum bm_err err = n > 0 ? grow(&a, *count, n, sizeof(**arr)) : BM_OK;
 
-    if (n == 0) {
-        return BM_OK;
-    }
-    if (!bm_size_add(*count, n, &total)) {
-        return BM_EOVERFLOW;
-    }
-    na = bm_realloc(*arr, total * sizeof(*na));
-    if (na == NULL) {
-        return BM_ENOMEM;
-    }
-    *arr = na;
-    for (size_t i = 0; i < n; i++) {
-        na[*count] = bm_strdup(src[i] != NULL ? src[i] : "");
-        if (na[*count] == NULL) {
-            return BM_ENOMEM;
-        }
+    *arr = a;
+    for (size_t i = 0; err == BM_OK && i < n; i++) {
+        (*arr)[*count] = bm_strdup(src[i] != NULL ? src[i] : "");
+        err = (*arr)[*count] != NULL ? BM_OK : BM_ENOMEM;
         (*count)++;
     }
-    return BM_OK;
+    return err;
 }
 
 static enum bm_err set_str(char **dst, const char *src)

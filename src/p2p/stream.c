@@ -231,32 +231,43 @@ static size_t negotiated(struct bm_p2p_stream *s, const uint8_t *rest,
     return held;
 }
 
+int bm__p2p_ms_input(struct bm_multistream *ms, uint8_t *buf, size_t *len,
+                     const uint8_t **p, size_t *n, uint8_t *out,
+                     size_t *written)
+{
+    size_t take = BM_MULTISTREAM_IN_MAX - *len;
+    size_t used = 0;
+    int r;
+
+    if (take > *n) {
+        take = *n;
+    }
+    memcpy(buf + *len, *p, take);
+    *len += take;
+    *p += take;
+    *n -= take;
+    r = bm_multistream_feed(ms, buf, *len, &used, out, BM_MULTISTREAM_OUT_MAX,
+                            written, NULL);
+    memmove(buf, buf + used, *len - used);
+    *len -= used;
+    if (r == BM_MULTISTREAM_AGAIN && take == 0 &&
+        *len == BM_MULTISTREAM_IN_MAX) {
+        r = BM_EPROTO; /* a full buffer and still no line */
+    }
+    return r;
+}
+
 /* Negotiation input; returns the bytes held by a manual-credit handler. */
 static size_t negotiate(struct bm_p2p_stream *s, const uint8_t *p, size_t n)
 {
     uint8_t out[BM_MULTISTREAM_OUT_MAX];
 
     while (n > 0 && s->state == BM__SS_NEGOTIATING) {
-        size_t take = BM_MULTISTREAM_IN_MAX - s->mslen;
-        size_t used = 0, written = 0;
-        int r;
+        size_t written = 0;
+        int r = bm__p2p_ms_input(&s->ms, s->msbuf, &s->mslen, &p, &n, out,
+                                 &written);
 
-        if (take > n) {
-            take = n;
-        }
-        memcpy(s->msbuf + s->mslen, p, take);
-        s->mslen += take;
-        p += take;
-        n -= take;
-        r = bm_multistream_feed(&s->ms, s->msbuf, s->mslen, &used, out,
-                                sizeof(out), &written, NULL);
         raw_write(s, out, written);
-        memmove(s->msbuf, s->msbuf + used, s->mslen - used);
-        s->mslen -= used;
-        if (r == BM_MULTISTREAM_AGAIN && take == 0 &&
-            s->mslen == BM_MULTISTREAM_IN_MAX) {
-            r = BM_EPROTO;
-        }
         if (r < 0) {
             if (s->inbound) {
                 refuse(s, BM_P2P_SR_NEGOTIATION, BM_YAMUX_RESET_NEGOTIATION);

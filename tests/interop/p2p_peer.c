@@ -290,7 +290,10 @@ static void identify_cb(struct bm_p2p_host *h, int err,
 
 static const struct bm_p2p_handler echo_client;
 
-static void echo_pump(struct bm_p2p_stream *s, struct cmd *c)
+/* Writes the test data of c (echo and send) while the stream's queue is
+ * below HIGH_WATER; half-closes after the last byte, else waits for the
+ * queue to fall to LOW_WATER (the loop turns it into frames meanwhile). */
+static void pump(struct bm_p2p_stream *s, struct cmd *c)
 {
     while (c->sent < c->bytes && bm_p2p_stream_queued(s) < HIGH_WATER) {
         uint64_t k = c->bytes - c->sent < CHUNK ? c->bytes - c->sent : CHUNK;
@@ -309,6 +312,14 @@ static void echo_pump(struct bm_p2p_stream *s, struct cmd *c)
     }
 }
 
+/* on_open and on_writable of both clients. Data waits for the echo of the
+ * proposal: js-libp2p's responder mishandles data and FIN pipelined behind
+ * it. */
+static void pump_cb(struct bm_p2p_stream *s, void *arg)
+{
+    pump(s, arg);
+}
+
 static void echo_open_next(struct bm_p2p_host *h, struct cmd *c)
 {
     struct bm_p2p_stream *s;
@@ -321,18 +332,6 @@ static void echo_open_next(struct bm_p2p_host *h, struct cmd *c)
         reply_err(c->id, "echo: cannot open a stream: %s", err_text(err));
         cmd_free(c);
     }
-    /* Data waits for the echo of the proposal (on_open): js-libp2p's
-     * responder mishandles data and FIN pipelined behind the proposal. */
-}
-
-static void echo_c_open(struct bm_p2p_stream *s, void *arg)
-{
-    echo_pump(s, arg);
-}
-
-static void echo_c_writable(struct bm_p2p_stream *s, void *arg)
-{
-    echo_pump(s, arg);
 }
 
 static void echo_c_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
@@ -385,46 +384,13 @@ static void echo_c_close(struct bm_p2p_stream *s, int reason, void *arg)
 }
 
 static const struct bm_p2p_handler echo_client = {
-    .on_open = echo_c_open,
+    .on_open = pump_cb,
     .on_data = echo_c_data,
-    .on_writable = echo_c_writable,
+    .on_writable = pump_cb,
     .on_close = echo_c_close,
 };
 
 /* ---- send (to a sink) ---- */
-
-static const struct bm_p2p_handler send_client;
-
-static void send_pump(struct bm_p2p_stream *s, struct cmd *c)
-{
-    /* Keep the queue between LOW_WATER and HIGH_WATER: the loop turns it
-     * into frames while the socket takes them. */
-    while (c->sent < c->bytes && bm_p2p_stream_queued(s) < HIGH_WATER) {
-        uint64_t k = c->bytes - c->sent < CHUNK ? c->bytes - c->sent : CHUNK;
-
-        if (bm_p2p_stream_write(s, pattern_at(c->sent), (size_t)k) !=
-            BM_OK) {
-            bm_p2p_stream_reset(s, 0);
-            return;
-        }
-        c->sent += k;
-    }
-    if (c->sent == c->bytes) {
-        (void)bm_p2p_stream_close(s);
-    } else {
-        bm_p2p_stream_want_writable(s, LOW_WATER);
-    }
-}
-
-static void send_c_open(struct bm_p2p_stream *s, void *arg)
-{
-    send_pump(s, arg); /* after the echo of the proposal, as echo_c_open */
-}
-
-static void send_c_writable(struct bm_p2p_stream *s, void *arg)
-{
-    send_pump(s, arg);
-}
 
 static void send_c_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
                         void *arg)
@@ -475,9 +441,9 @@ static void send_c_close(struct bm_p2p_stream *s, int reason, void *arg)
 }
 
 static const struct bm_p2p_handler send_client = {
-    .on_open = send_c_open,
+    .on_open = pump_cb,
     .on_data = send_c_data,
-    .on_writable = send_c_writable,
+    .on_writable = pump_cb,
     .on_close = send_c_close,
 };
 

@@ -116,6 +116,15 @@ static void echo_close(struct bm_p2p_stream *s, int reason, void *arg)
     (void)arg;
 }
 
+static void echo_data_ignore(struct bm_p2p_stream *s, const uint8_t *p,
+                             size_t n, void *arg)
+{
+    (void)s;
+    (void)p;
+    (void)n;
+    (void)arg;
+}
+
 static const struct bm_p2p_handler echo_server = {
     .on_data = echo_data,
     .on_eof = echo_eof,
@@ -140,6 +149,10 @@ struct tweak {
     size_t n_allowed;
     uint32_t max_connections;
     uint16_t port;
+    size_t max_peer_queue;
+    uint64_t upgrade_ms;
+    uint64_t negotiate_ms;
+    bool ip6;
 };
 
 static struct tnode *node_new(uint8_t seed, const struct tweak *tw)
@@ -153,7 +166,8 @@ static struct tnode *node_new(uint8_t seed, const struct tweak *tw)
     memset(s32, seed, sizeof(s32));
     bm_privkey_from_seed(&n->key, s32);
     bm_peer_id_from_privkey(&n->id, &n->key);
-    snprintf(text, sizeof(text), "/ip4/127.0.0.1/tcp/%u",
+    snprintf(text, sizeof(text), "/%s/tcp/%u",
+             tw != NULL && tw->ip6 ? "ip6/::1" : "ip4/127.0.0.1",
              tw != NULL ? tw->port : 0);
     assert_int_equal(bm_multiaddr_parse(&listen, text, strlen(text), NULL),
                      BM_OK);
@@ -170,8 +184,15 @@ static struct tnode *node_new(uint8_t seed, const struct tweak *tw)
         cfg.allowed = tw->allowed;
         cfg.n_allowed = tw->n_allowed;
         cfg.max_connections = tw->max_connections;
+        cfg.max_peer_queue = tw->max_peer_queue;
+        cfg.upgrade_ms = tw->upgrade_ms;
+        cfg.negotiate_ms = tw->negotiate_ms;
     }
-    assert_int_equal(bm_p2p_host_new(&n->h, &cfg, NULL), BM_OK);
+    if (bm_p2p_host_new(&n->h, &cfg, NULL) != BM_OK) {
+        bm_privkey_wipe(&n->key);
+        bm_free(n);
+        return NULL; /* only ip6 on a host without ::1 */
+    }
     assert_int_equal(bm_p2p_host_register(n->h, ECHO, &echo_server, NULL),
                      BM_OK);
     assert_int_equal(bm_p2p_host_listen_addrs(n->h, &n->addr, 1), 1);
@@ -371,8 +392,8 @@ static void ping_identify(struct tnode *a, struct tnode *b)
     assert_int_equal(bm_multiaddr_decode(&obs, c.id.observed_addr.ptr,
                                          c.id.observed_addr.len, NULL),
                      BM_OK);
-    assert_int_equal(obs.family, 4);
-    assert_int_equal(obs.ip[0], 127);
+    assert_int_equal(obs.family, b->addr.family); /* a dialled b's family */
+    assert_true(obs.family == 6 || obs.ip[0] == 127);
     call_release(&c);
 }
 
@@ -897,6 +918,14 @@ static void raw_close(struct raw *r)
     bm_privkey_wipe(&r->key);
 }
 
+static struct raw *raw_new(const struct tnode *b)
+{
+    struct raw *r = bm_xcalloc(1, sizeof(*r));
+
+    raw_connect(r, b);
+    return r;
+}
+
 /* Seals and sends plaintext (yamux bytes). */
 static void raw_send(struct raw *r, const uint8_t *p, size_t n)
 {
@@ -1110,6 +1139,182 @@ static void test_bad_input(void **state)
     bm_free(out);
 }
 
+/* ------------------------------------------------------------ slow peer */
+
+#define BLACKHOLE "/blockv2/test/blackhole/1.0.0"
+
+/* Reads nothing: never credits the window, so its peer's queue grows. */
+static void hole_open(struct bm_p2p_stream *s, void *arg)
+{
+    (void)arg;
+    bm_p2p_stream_manual_credit(s, true);
+}
+
+static const struct bm_p2p_handler blackhole = {
+    .on_open = hole_open,
+    .on_data = echo_data_ignore,
+    .on_close = echo_close,
+};
+
+struct open_op {
+    struct call *call;
+    struct bm_peer_id peer;
+    struct bm_p2p_stream_id id;
+};
+
+static void opened(struct bm_p2p_stream *s, void *arg)
+{
+    struct open_op *o = arg;
+
+    o->id = bm_p2p_stream_id(s);
+    call_done(o->call, BM_OK);
+}
+
+static void closed_reason(struct bm_p2p_stream *s, int reason, void *arg)
+{
+    struct open_op *o = arg;
+
+    (void)s;
+    o->call->err = reason; /* read after the host is freed */
+}
+
+static const struct bm_p2p_handler opener = {
+    .on_open = opened,
+    .on_data = echo_data_ignore,
+    .on_close = closed_reason,
+};
+
+static void do_open(struct bm_p2p_host *h, void *arg)
+{
+    struct open_op *o = arg;
+    struct bm_p2p_stream *s;
+    int err = bm_p2p_host_open_stream_loop(h, &o->peer, BLACKHOLE, &opener,
+                                           o, &s);
+
+    if (err != BM_OK) {
+        call_done(o->call, err);
+    }
+}
+
+static bool slow_dropped(const struct tnode *n, const void *arg)
+{
+    (void)arg;
+    return stats(n).disconnects[BM_P2P_DC_SLOW_PEER] == 1;
+}
+
+/* An actor-style sender on another thread outruns a peer that does not
+ * read: once the connection's queue passes max_peer_queue the peer is
+ * disconnected, counted as slow_peer, and the stream ends with BM_ECLOSED. */
+static void test_slow_peer(void **state)
+{
+    struct tnode *a, *b = node_new(2, NULL);
+    struct tweak tw;
+    struct call c;
+    struct open_op o;
+    int sent = 0;
+
+    (void)state;
+    memset(&tw, 0, sizeof(tw));
+    tw.max_peer_queue = 1 << 20;
+    a = node_new(1, &tw);
+    assert_int_equal(bm_p2p_host_register(b->h, BLACKHOLE, &blackhole, NULL),
+                     BM_OK);
+    node_start(a);
+    node_start(b);
+    assert_int_equal(dial(a, &b->addr, NULL), BM_OK);
+    call_init(&c);
+    memset(&o, 0, sizeof(o));
+    o.call = &c;
+    o.peer = b->id;
+    assert_int_equal(bm_p2p_host_post(a->h, do_open, &o), BM_OK);
+    assert_int_equal(call_wait(&c), BM_OK);
+    for (int i = 0; i < 64 && !slow_dropped(a, NULL); i++) {
+        struct bm_buf chunk = {0};
+
+        chunk.ptr = bm_xcalloc(1, 128 * 1024);
+        chunk.len = 128 * 1024;
+        if (bm_p2p_host_send(a->h, o.id, &chunk) == BM_OK) {
+            sent++;
+        } else {
+            bm_buf_release(&chunk);
+        }
+        sleep_ms(5);
+    }
+    assert_true(eventually(slow_dropped, a, NULL));
+    assert_true(sent >= 8); /* 1 MiB queued before the drop */
+    node_free(a);
+    node_free(b);
+    assert_int_equal(c.err, BM_ECLOSED);
+    call_release(&c);
+}
+
+/* ------------------------------------------------------------ timeouts */
+
+static bool upgrade_timed_out(const struct tnode *n, const void *arg)
+{
+    (void)arg;
+    return stats(n).handshakes[BM_P2P_HS_TIMEOUT] >= 1;
+}
+
+static bool negotiation_timed_out(const struct tnode *n, const void *arg)
+{
+    (void)arg;
+    return stats(n).streams_refused[BM_P2P_SR_TIMEOUT] >= 1;
+}
+
+/* A connection that never upgrades and a stream that never names its
+ * protocol are dropped at their deadlines (Go's 15 s and 10 s, shortened
+ * here), counted. */
+static void test_timeouts(void **state)
+{
+    struct tnode *b;
+    struct tweak tw;
+    struct raw *r;
+    uint8_t syn[12];
+    int fd;
+
+    (void)state;
+    memset(&tw, 0, sizeof(tw));
+    tw.upgrade_ms = 300;
+    tw.negotiate_ms = 300;
+    b = node_new(2, &tw);
+    node_start(b);
+    fd = raw_tcp(b); /* says nothing */
+    assert_true(eventually(upgrade_timed_out, b, NULL));
+    close(fd);
+    r = raw_new(b);
+    bm_yamux_header_put(syn, BM_YAMUX_WINDOW_UPDATE, BM_YAMUX_SYN, 1, 0);
+    raw_send(r, syn, sizeof(syn)); /* a stream, no protocol */
+    assert_true(eventually(negotiation_timed_out, b, NULL));
+    raw_close(r);
+    bm_free(r);
+    node_free(b);
+}
+
+/* IPv6: a host on ::1 dialled over /ip6. */
+static void test_ip6(void **state)
+{
+    struct tweak tw;
+    struct tnode *a = node_new(1, NULL);
+    struct tnode *b;
+
+    (void)state;
+    memset(&tw, 0, sizeof(tw));
+    tw.ip6 = true;
+    b = node_new(2, &tw);
+    if (b == NULL) {
+        node_free(a);
+        skip(); /* no IPv6 loopback here */
+    }
+    node_start(a);
+    node_start(b);
+    assert_int_equal(b->addr.family, 6);
+    assert_int_equal(dial(a, &b->addr, NULL), BM_OK);
+    ping_identify(a, b);
+    node_free(a);
+    node_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1121,6 +1326,9 @@ int main(void)
         cmocka_unit_test(test_redial),
         cmocka_unit_test(test_actor_sink),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_slow_peer),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_ip6),
     };
 
     if (bm_crypto_init() != BM_OK) {
