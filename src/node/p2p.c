@@ -138,7 +138,7 @@ enum bm_err bm_node_p2p_open(struct bm_p2p_host **out,
         listen.port = 0;
         herr = bm_p2p_host_new(out, &hc, em);
     }
-    err = (enum bm_err)herr;
+    err = herr == BM_EINVAL ? BM_ECONFIG : (enum bm_err)herr;
 out:
     bm_privkey_wipe(&key);
     bm_free(path);

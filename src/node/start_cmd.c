@@ -11,8 +11,9 @@
  * `blockv2 start --dev [--reset]`: the quick start. One process in
  * ./.blockv2-dev (or --home): created on first run (new chain
  * "blockv2-dev", a dev passphrase file), with the built-in local DA server
- * on 127.0.0.1:7980 (another free port if taken) and the RPC on
- * 127.0.0.1:7331. --reset wipes the dev home first.
+ * on 127.0.0.1:7980 (another free port if taken), the RPC on
+ * 127.0.0.1:7331 and P2P on 127.0.0.1:7676 (another free port if taken).
+ * --reset wipes the dev home first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -148,7 +149,9 @@ static int dev_prepare(const char *home, bool reset)
                               "--evnode.da.data_namespace",
                               DEV_CHAIN_ID "-data",
                               "--evnode.da.block_time",
-                              "1s"};
+                              "1s",
+                              "--evnode.p2p.listen_address",
+                              "/ip4/127.0.0.1/tcp/7676"};
         enum { NA = sizeof(args) / sizeof(args[0]) };
         char *av[NA + 1];
         int rc;

@@ -20,8 +20,8 @@
 
 #include <sodium.h>
 
+#include "p2p/frame_reader.h"
 #include "p2p/seen_cache.h"
-#include "p2p/varint.h"
 #include "p2p/yamux.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -71,7 +71,9 @@ struct fs_stream {
     struct fs_peer *p;
     bool inbound;
     bool dead;                   /* reset by us; ignore further bytes */
-    struct bm_dynbuf rx;         /* a partial frame (inbound) */
+    struct bm_frame_reader rx;   /* inbound frames */
+    struct bm_p2p_stream *s;     /* the stream (inbound) */
+    struct bm_floodsub *fs;
 };
 
 struct fs_deferred {
@@ -653,9 +655,15 @@ static void kill_in(struct bm_floodsub *fs, struct bm_p2p_stream *s,
                     struct fs_stream *ctx, const char *what)
 {
     ctx->dead = true;
-    bm_dynbuf_release(&ctx->rx);
     bm_p2p_stream_reset(s, BM_YAMUX_RESET_PROTOCOL);
     penalize(fs, ctx->p, what);
+}
+
+/* Still reading ctx's stream: not killed, not replaced, peer connected
+ * (a penalty may have disconnected it in the middle of an RPC). */
+static bool in_alive(const struct fs_stream *ctx)
+{
+    return !ctx->dead && ctx->p->in == ctx->s && ctx->p->connected;
 }
 
 /* One RPC body from the stream s. Returns false if s was killed. */
@@ -680,89 +688,35 @@ static bool handle_rpc(struct bm_floodsub *fs, struct bm_p2p_stream *s,
         peer_subscription(fs, ctx->p, &so);
     }
     bm_floodsub_rpc_iter_init(&it, p, n);
-    while (!ctx->dead && ctx->p->in == s &&
-           bm_floodsub_rpc_next_msg(&it, &w)) {
+    while (in_alive(ctx) && bm_floodsub_rpc_next_msg(&it, &w)) {
         process_msg(fs, ctx->p, &w);
     }
-    return !ctx->dead;
+    return in_alive(ctx);
+}
+
+static bool in_frame(void *arg, const uint8_t *p, size_t n)
+{
+    struct fs_stream *ctx = arg;
+
+    return handle_rpc(ctx->fs, ctx->s, ctx, p, n);
 }
 
 static void in_frames(struct bm_floodsub *fs, struct bm_p2p_stream *s,
                       struct fs_stream *ctx, const uint8_t *p, size_t n)
 {
-    size_t max = fs->cfg.max_rpc;
+    enum bm_err err = bm_frame_reader_feed(&ctx->rx, p, n, in_frame, ctx);
 
-    while (n > 0 && !ctx->dead) {
-        if (ctx->rx.len == 0) {
-            const uint8_t *body;
-            size_t blen;
-            int64_t r = bm_varint_frame_get(p, n, max, &body, &blen);
-
-            if (r < 0) {
-                if (r == BM_ETOOBIG) {
-                    INC(fs, rpc_too_big);
-                } else {
-                    INC(fs, rpc_invalid);
-                }
-                kill_in(fs, s, ctx, r == BM_ETOOBIG ? "rpc_too_big"
-                                                    : "rpc_invalid");
-                return;
-            }
-            if (r > 0) {
-                (void)handle_rpc(fs, s, ctx, body, blen);
-                p += r;
-                n -= (size_t)r;
-                continue;
-            }
-            /* Incomplete: less than a whole frame of at most max + 9
-             * bytes, so it fits the buffer. */
-            if (bm_dynbuf_append(&ctx->rx, p, n) != BM_OK) {
-                kill_in(fs, s, ctx, "rx_nomem");
-            }
-            return;
-        }
-        {
-            size_t blen, want, take;
-            int h = bm_varint_frame_header(ctx->rx.ptr, ctx->rx.len, max,
-                                           &blen);
-
-            if (h < 0) {
-                if (h == BM_ETOOBIG) {
-                    INC(fs, rpc_too_big);
-                } else {
-                    INC(fs, rpc_invalid);
-                }
-                kill_in(fs, s, ctx, h == BM_ETOOBIG ? "rpc_too_big"
-                                                    : "rpc_invalid");
-                return;
-            }
-            /* Prefix still incomplete: take one byte at a time (< 9). */
-            want = h == 0 ? ctx->rx.len + 1 : (size_t)h + blen;
-            take = want - ctx->rx.len;
-            if (take > n) {
-                take = n;
-            }
-            if (bm_dynbuf_append(&ctx->rx, p, take) != BM_OK) {
-                kill_in(fs, s, ctx, "rx_nomem");
-                return;
-            }
-            p += take;
-            n -= take;
-            if (h > 0 && ctx->rx.len == want) {
-                bool alive = handle_rpc(fs, s, ctx, ctx->rx.ptr + h, blen);
-
-                if (!alive) {
-                    return;
-                }
-                /* Keep a small buffer; give a big one back. */
-                if (ctx->rx.cap > ((size_t)1 << 20)) {
-                    bm_dynbuf_release(&ctx->rx);
-                    bm_dynbuf_init(&ctx->rx, max + BM_VARINT_MAX_LEN);
-                } else {
-                    ctx->rx.len = 0;
-                }
-            }
-        }
+    if (err == BM_OK) {
+        return;
+    }
+    if (err == BM_ETOOBIG) {
+        INC(fs, rpc_too_big);
+    } else {
+        INC(fs, rpc_invalid);
+    }
+    if (!ctx->dead) {
+        kill_in(fs, s, ctx, err == BM_ETOOBIG ? "rpc_too_big"
+                                              : "rpc_invalid");
     }
 }
 
@@ -797,7 +751,9 @@ static void in_open(struct bm_p2p_stream *s, void *arg)
     }
     ctx->p = p;
     ctx->inbound = true;
-    bm_dynbuf_init(&ctx->rx, fs->cfg.max_rpc + BM_VARINT_MAX_LEN);
+    ctx->s = s;
+    ctx->fs = fs;
+    bm_frame_reader_init(&ctx->rx, fs->cfg.max_rpc);
     bm_p2p_stream_set_user(s, ctx);
     p->in = s;
     p->refs++;
@@ -838,7 +794,7 @@ static void in_close(struct bm_p2p_stream *s, int reason, void *arg)
         clear_topics(p); /* spec 8.3: its subscriptions end with it */
         DEC(fs, peers);
     }
-    bm_dynbuf_release(&ctx->rx);
+    bm_frame_reader_release(&ctx->rx);
     bm_free(ctx);
     p->refs--;
     maybe_free(fs, p);

@@ -205,18 +205,6 @@ bool bm_floodsub_rpc_next_msg(struct bm_floodsub_rpc_iter *it,
     return false;
 }
 
-/* Appends tag(num, LEN) || uvarint(len) || p[0..len) at out. */
-static size_t put_len_field(uint8_t *out, uint32_t num, const uint8_t *p,
-                            size_t len)
-{
-    size_t k = bm_pbwire_put_len_hdr(out, num, len);
-
-    if (len > 0) {
-        memcpy(out + k, p, len);
-    }
-    return k + len;
-}
-
 enum bm_err bm_floodsub_signed_bytes(const struct bm_floodsub_wire *m,
                                      struct bm_buf *out)
 {
@@ -251,7 +239,7 @@ enum bm_err bm_floodsub_signed_bytes(const struct bm_floodsub_wire *m,
     k = BM_FLOODSUB_SIGN_PREFIX_LEN;
     for (unsigned i = 0; i < 4; i++) {
         if (has[i]) {
-            k += put_len_field(buf + k, i + 1, val[i], len[i]);
+            k += bm_pbwire_put_len_field(buf + k, i + 1, val[i], len[i]);
         }
     }
     pos = 0;
@@ -386,10 +374,10 @@ enum bm_err bm_floodsub_frame_publish_signed(
     }
     bm_peer_id_from_privkey(&from, key);
     k = off;
-    k += put_len_field(buf + k, MSG_FROM, from.b, BM_PEER_ID_SIZE);
-    k += put_len_field(buf + k, MSG_DATA, data, data_len);
-    k += put_len_field(buf + k, MSG_SEQNO, seqno, BM_FLOODSUB_SEQNO_SIZE);
-    k += put_len_field(buf + k, MSG_TOPIC, topic, topic_len);
+    k += bm_pbwire_put_len_field(buf + k, MSG_FROM, from.b, BM_PEER_ID_SIZE);
+    k += bm_pbwire_put_len_field(buf + k, MSG_DATA, data, data_len);
+    k += bm_pbwire_put_len_field(buf + k, MSG_SEQNO, seqno, BM_FLOODSUB_SEQNO_SIZE);
+    k += bm_pbwire_put_len_field(buf + k, MSG_TOPIC, topic, topic_len);
     memcpy(buf + off - BM_FLOODSUB_SIGN_PREFIX_LEN, BM_FLOODSUB_SIGN_PREFIX,
            BM_FLOODSUB_SIGN_PREFIX_LEN);
     k += bm_pbwire_put_len_hdr(buf + k, MSG_SIGNATURE, BM_SIGNATURE_SIZE);
@@ -435,7 +423,7 @@ enum bm_err bm_floodsub_frame_forward(const uint8_t *msg, size_t len,
         return BM_ENOMEM;
     }
     k = bm_varint_put(rpc, buf);
-    k += put_len_field(buf + k, RPC_PUBLISH, msg, len);
+    k += bm_pbwire_put_len_field(buf + k, RPC_PUBLISH, msg, len);
     out->ptr = buf;
     out->len = k;
     return BM_OK;
@@ -476,7 +464,7 @@ enum bm_err bm_floodsub_frame_subs(const char *const *topics, size_t n,
         k += bm_pbwire_put_len_hdr(buf + k, RPC_SUBS, so);
         k += bm_pbwire_put_varint_field(buf + k, SUB_SUBSCRIBE,
                                         subscribe ? 1 : 0);
-        k += put_len_field(buf + k, SUB_TOPIC, (const uint8_t *)topics[i],
+        k += bm_pbwire_put_len_field(buf + k, SUB_TOPIC, (const uint8_t *)topics[i],
                            tl);
     }
     out->ptr = buf;

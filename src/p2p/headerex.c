@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "p2p/frame_reader.h"
 #include "p2p/varint.h"
 #include "p2p/yamux.h"
 #include "util/alloc.h"
@@ -84,7 +85,8 @@ void bm_headerex_result_release(struct bm_headerex_result *r)
 
 struct srv {
     struct bm_headerex *x;
-    struct bm_dynbuf rx;
+    struct bm_p2p_stream *s;
+    struct bm_frame_reader rx;
     bool answered;
     bool writing;            /* a range in progress */
     bool partial;
@@ -278,39 +280,41 @@ static void srv_open(struct bm_p2p_stream *s, void *arg)
         return;
     }
     sv->x = x;
-    bm_dynbuf_init(&sv->rx, BM_HEADEREX_REQUEST_MAX + BM_VARINT_MAX_LEN);
+    sv->s = s;
+    bm_frame_reader_init(&sv->rx, BM_HEADEREX_REQUEST_MAX);
     bm_p2p_stream_set_user(s, sv);
     bm_p2p_stream_set_deadline(s, x->cfg.read_ms);
+}
+
+/* The request frame: answer it and read no further. */
+static bool srv_request(void *arg, const uint8_t *p, size_t n)
+{
+    struct srv *sv = arg;
+    struct bm_headerex_request rq;
+
+    if (bm_headerex_request_decode(p, n, &rq) != BM_OK) {
+        srv_reset(sv->s, sv, BM_HEADEREX_RST_BAD_REQUEST);
+    } else {
+        srv_answer(sv->s, sv, &rq);
+    }
+    return false;
 }
 
 static void srv_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
                      void *arg)
 {
     struct srv *sv = bm_p2p_stream_user(s);
-    struct bm_headerex_request rq;
-    const uint8_t *body;
-    size_t len;
-    int64_t r;
 
     (void)arg;
     if (sv == NULL || sv->answered) {
         return; /* one request per stream; the rest is ignored */
     }
-    if (bm_dynbuf_append(&sv->rx, p, n) != BM_OK) {
+    if (bm_frame_reader_feed(&sv->rx, p, n, srv_request, sv) != BM_OK) {
         srv_reset(s, sv, BM_HEADEREX_RST_BAD_REQUEST);
-        return;
     }
-    r = bm_varint_frame_get(sv->rx.ptr, sv->rx.len, BM_HEADEREX_REQUEST_MAX,
-                            &body, &len);
-    if (r == 0) {
-        return;
+    if (sv->answered) {
+        bm_frame_reader_release(&sv->rx);
     }
-    if (r < 0 || bm_headerex_request_decode(body, len, &rq) != BM_OK) {
-        srv_reset(s, sv, BM_HEADEREX_RST_BAD_REQUEST);
-        return;
-    }
-    srv_answer(s, sv, &rq);
-    bm_dynbuf_release(&sv->rx);
 }
 
 static void srv_eof(struct bm_p2p_stream *s, void *arg)
@@ -344,7 +348,7 @@ static void srv_close(struct bm_p2p_stream *s, int reason, void *arg)
     if (reason == BM_ETIMEDOUT) {
         INC(sv->x, served_timeouts);
     }
-    bm_dynbuf_release(&sv->rx);
+    bm_frame_reader_release(&sv->rx);
     bm_free(sv);
 }
 
@@ -371,7 +375,8 @@ struct creq {
     bool verify;
     struct bm_buf prev;          /* verifier's previous item (owned) */
     uint64_t deadline_at;
-    struct bm_dynbuf rx;
+    struct bm_p2p_stream *s;
+    struct bm_frame_reader rx;
     struct bm_headerex_item *items;
     size_t n_items;
     bool done;
@@ -393,7 +398,7 @@ static void creq_free(struct creq *r)
     bm_free(r->items);
     bm_buf_release(&r->wire);
     bm_buf_release(&r->prev);
-    bm_dynbuf_release(&r->rx);
+    bm_frame_reader_release(&r->rx);
     bm_free(r);
 }
 
@@ -522,56 +527,52 @@ static void cl_open(struct bm_p2p_stream *s, void *arg)
     (void)bm_p2p_stream_close(s);
 }
 
+/* One reply frame. Returns false once the request is over. */
+static bool cl_reply(void *arg, const uint8_t *p, size_t n)
+{
+    struct creq *r = arg;
+    struct bm_headerex_response resp;
+
+    if (bm_headerex_response_decode(p, n, &resp) != BM_OK) {
+        creq_bad(r->s, r, "undecodable reply");
+        return false;
+    }
+    if (resp.status == BM_HEADEREX_STATUS_NOT_FOUND) {
+        creq_finish(r, r->n_items > 0 ? BM_OK : BM_ENOTFOUND);
+        return false;
+    }
+    if (resp.status != BM_HEADEREX_STATUS_OK) {
+        creq_bad(r->s, r, "bad status");
+        return false;
+    }
+    if (!creq_item(r, resp.body, resp.body_len)) {
+        creq_bad(r->s, r, "item failed verification");
+        return false;
+    }
+    if (r->n_items >= r->max_replies) {
+        creq_finish(r, BM_OK); /* enough: the rest is ignored */
+        return false;
+    }
+    return true;
+}
+
 static void cl_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
                     void *arg)
 {
     struct creq *r = arg;
-    size_t off = 0;
+    enum bm_err err;
 
     if (r->done) {
-        return; /* enough replies: the rest is ignored */
-    }
-    if (bm_dynbuf_append(&r->rx, p, n) != BM_OK) {
-        creq_bad(s, r, "reply too large");
         return;
     }
-    while (!r->done) {
-        struct bm_headerex_response resp;
-        const uint8_t *body;
-        size_t len;
-        int64_t k = bm_varint_frame_get(r->rx.ptr + off, r->rx.len - off,
-                                        r->x->cfg.max_msg, &body, &len);
-
-        if (k == 0) {
-            break;
-        }
-        if (k < 0 || bm_headerex_response_decode(body, len, &resp) != BM_OK) {
-            creq_bad(s, r, k == BM_ETOOBIG ? "reply too large"
-                                           : "undecodable reply");
-            return;
-        }
-        off += (size_t)k;
-        if (resp.status == BM_HEADEREX_STATUS_NOT_FOUND) {
-            creq_finish(r, r->n_items > 0 ? BM_OK : BM_ENOTFOUND);
-            break;
-        }
-        if (resp.status != BM_HEADEREX_STATUS_OK) {
-            creq_bad(s, r, "bad status");
-            return;
-        }
-        if (!creq_item(r, resp.body, resp.body_len)) {
-            creq_bad(s, r, "item failed verification");
-            return;
-        }
-        if (r->n_items >= r->max_replies) {
-            creq_finish(r, BM_OK);
-        }
+    r->s = s;
+    err = bm_frame_reader_feed(&r->rx, p, n, cl_reply, r);
+    if (err != BM_OK && !r->done) {
+        creq_bad(s, r, err == BM_ETOOBIG ? "reply too large"
+                                         : "undecodable reply");
     }
     if (r->done) {
-        bm_dynbuf_release(&r->rx);
-    } else if (off > 0) {
-        memmove(r->rx.ptr, r->rx.ptr + off, r->rx.len - off);
-        r->rx.len -= off;
+        bm_frame_reader_release(&r->rx);
     }
 }
 
@@ -580,7 +581,9 @@ static void cl_eof(struct bm_p2p_stream *s, void *arg)
     struct creq *r = arg;
 
     (void)s;
-    creq_finish(r, BM_OK); /* EOF ends NOT_FOUND and partial ranges */
+    /* EOF ends NOT_FOUND and partial ranges; inside a reply it is an
+     * error (Go's reader fails too). */
+    creq_finish(r, bm_frame_reader_partial(&r->rx) ? BM_ETRUNCATED : BM_OK);
 }
 
 static void cl_close(struct bm_p2p_stream *s, int reason, void *arg)
@@ -621,7 +624,7 @@ static struct creq *creq_new(struct bm_headerex *x,
     r->want0 = rq->has_origin ? rq->origin : 0;
     r->verify = true;
     r->deadline_at = now_ms(x) + timeout_ms;
-    bm_dynbuf_init(&r->rx, x->cfg.max_msg + BM_VARINT_MAX_LEN);
+    bm_frame_reader_init(&r->rx, x->cfg.max_msg);
     return r;
 }
 

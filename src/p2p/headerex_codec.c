@@ -45,11 +45,7 @@ enum bm_err bm_headerex_request_encode(const struct bm_headerex_request *r,
         k += bm_pbwire_put_varint_field(buf + k, REQ_ORIGIN, r->origin);
     }
     if (r->has_hash) {
-        k += bm_pbwire_put_len_hdr(buf + k, REQ_HASH, r->hash_len);
-        if (r->hash_len > 0) {
-            memcpy(buf + k, r->hash, r->hash_len);
-        }
-        k += r->hash_len;
+        k += bm_pbwire_put_len_field(buf + k, REQ_HASH, r->hash, r->hash_len);
     }
     if (r->amount != 0) {
         k += bm_pbwire_put_varint_field(buf + k, REQ_AMOUNT, r->amount);
@@ -138,9 +134,7 @@ size_t bm_headerex_response_put(const uint8_t *body, size_t body_len,
     size_t k = bm_varint_put(response_len(body_len, status), out);
 
     if (body_len > 0) {
-        k += bm_pbwire_put_len_hdr(out + k, RESP_BODY, body_len);
-        memcpy(out + k, body, body_len);
-        k += body_len;
+        k += bm_pbwire_put_len_field(out + k, RESP_BODY, body, body_len);
     }
     if (status != 0) {
         k += bm_pbwire_put_varint_field(out + k, RESP_STATUS, status);

@@ -199,6 +199,18 @@ int bm_p2p_host_new(struct bm_p2p_host **out,
                            "<addr>/tcp/<port>/p2p/<peer id>", text);
         }
     }
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        struct bm_peer_id self;
+
+        bm_peer_id_from_privkey(&self, cfg->identity);
+        if (bm_peer_id_eq(&self, &cfg->peers[i].peer)) {
+            char text[BM_MULTIADDR_STR_SIZE];
+
+            bm_multiaddr_format(&cfg->peers[i], text);
+            return bm_errf(em, BM_EINVAL, "p2p.peers: '%s' is this node's "
+                           "own peer ID", text);
+        }
+    }
     h = bm_xcalloc(1, sizeof(*h));
     h->wake_io.kind = BM__P2P_IO_WAKE;
     h->epfd = -1;

@@ -342,7 +342,10 @@ typedef void bm_p2p_dial_cb(struct bm_p2p_host *h, int err,
  * Dials ma (borrowed; needs /p2p). force: a new connection even if one
  * exists (benchmarks). cb (may be NULL) is called exactly once, never from
  * inside this call. Returns BM_OK or an immediate error (then cb is not
- * called): BM_EINVAL, BM_EPERM (gated), BM_EFULL (limit), BM_ESYS.
+ * called): BM_EEXIST (already connected; not with force), BM_EBUSY (a dial
+ * to that peer is in progress; not with force), BM_EINVAL (not dialable,
+ * or ourselves), BM_EPERM (gated), BM_EFULL (connection limit), BM_ESYS,
+ * BM_ECONNECT (refused at once), BM_ENOMEM.
  */
 int bm_p2p_host_dial_loop(struct bm_p2p_host *h,
                           const struct bm_multiaddr *ma, bool force,

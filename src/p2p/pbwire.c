@@ -1,6 +1,8 @@
 /* Protobuf wire format reader and writer helpers; see pbwire.h. */
 #include "p2p/pbwire.h"
 
+#include <string.h>
+
 #include "p2p/varint.h"
 
 /* Reads a tag at p[*pos..n): field number and wire type (unchecked). */
@@ -152,6 +154,17 @@ size_t bm_pbwire_put_len_hdr(uint8_t *out, uint32_t num, size_t len)
     size_t k = bm_pbwire_put_tag(out, num, BM_PBWIRE_LEN);
 
     return k + bm_varint_put(len, out + k);
+}
+
+size_t bm_pbwire_put_len_field(uint8_t *out, uint32_t num, const uint8_t *p,
+                               size_t len)
+{
+    size_t k = bm_pbwire_put_len_hdr(out, num, len);
+
+    if (len > 0) {
+        memcpy(out + k, p, len);
+    }
+    return k + len;
 }
 
 size_t bm_pbwire_len_field_size(uint32_t num, size_t len)

@@ -66,6 +66,11 @@ size_t bm_pbwire_put_tag(uint8_t *out, uint32_t num, enum bm_pbwire_type t);
 #define BM_PBWIRE_LEN_HDR_MAX 15u
 size_t bm_pbwire_put_len_hdr(uint8_t *out, uint32_t num, size_t len);
 
+/* Writes tag(num, LEN) || uvarint(len) || p[0..len) (borrowed) into out
+ * (room for bm_pbwire_len_field_size bytes) and returns its length. */
+size_t bm_pbwire_put_len_field(uint8_t *out, uint32_t num, const uint8_t *p,
+                               size_t len);
+
 /* Size of tag(num, LEN) || uvarint(len) || len bytes. */
 size_t bm_pbwire_len_field_size(uint32_t num, size_t len);
 

@@ -4,6 +4,11 @@
  * js_peer.mjs. The interop tests and bench/p2p_bench.sh drive it.
  *
  *   p2p_peer --key-seed <64 hex> --listen /ip4/127.0.0.1/tcp/0 [--listen ..]
+ *            [--peer /ip4/.../tcp/.../p2p/<id> ...]
+ *
+ * --peer (an extension of the contract's start line) configures a static
+ * peer as p2p.peers does: dialled at start, redialled with backoff (1 s
+ * doubling to 30 s) whenever it is lost.
  *
  * stdout: the ready line, then one reply per command and event lines
  * (connected, disconnected); logs go to stderr. stdin: one JSON command
@@ -889,7 +894,7 @@ static struct cmd *parse(const char *line, bool *quit)
 static int usage(void)
 {
     fprintf(stderr, "usage: p2p_peer --key-seed <64 hex> --listen MULTIADDR "
-                    "[--listen MULTIADDR ...]\n");
+                    "[--listen MULTIADDR ...] [--peer MULTIADDR/p2p/ID ...]\n");
     return 2;
 }
 
@@ -897,12 +902,13 @@ int main(int argc, char **argv)
 {
     struct bm_p2p_host_config cfg;
     struct bm_multiaddr listen[MAX_LISTEN];
+    struct bm_multiaddr peers[MAX_LISTEN];
     struct bm_p2p_host *h = NULL;
     struct bm_privkey key;
     struct bm_errmsg em = {{0}};
     uint8_t seed[32];
     bool have_seed = false;
-    size_t n_listen = 0;
+    size_t n_listen = 0, n_peers = 0;
     char *line = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -932,6 +938,18 @@ int main(int argc, char **argv)
                 return 2;
             }
             n_listen++;
+        } else if (strcmp(argv[i], "--peer") == 0 && i + 1 < argc) {
+            const char *s = argv[++i];
+
+            if (n_peers == MAX_LISTEN ||
+                bm_multiaddr_parse(&peers[n_peers], s, strlen(s), &em) !=
+                    BM_OK ||
+                !bm_multiaddr_is_dialable(&peers[n_peers])) {
+                fprintf(stderr, "p2p_peer: --peer '%s': want /ip4|ip6/../tcp/"
+                        "../p2p/<id> %s\n", s, em.msg);
+                return 2;
+            }
+            n_peers++;
         } else {
             return usage();
         }
@@ -950,6 +968,8 @@ int main(int argc, char **argv)
     cfg.identity = &key;
     cfg.listen = listen;
     cfg.n_listen = n_listen;
+    cfg.peers = peers;
+    cfg.n_peers = n_peers;
     cfg.agent_version = "blockv2/p2p_peer";
     if (bm_p2p_host_new(&h, &cfg, &em) != BM_OK ||
         bm_p2p_host_register(h, ECHO, &echo_server, NULL) != BM_OK ||

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "p2p/floodsub.h"
 #include "p2p/headerex.h"
 #include "p2p/varint.h"
 #include "p2p/yamux.h"
@@ -529,6 +530,12 @@ static void server_table_raw(void **state)
     assert_int_equal(r.got[1], 0x01);
     assert_int_equal(r.got[2], 0x0a);
     raw_release(&r);
+    /* Bytes after the request in the same write are not read. */
+    raw_request(c, s, "04 0801 1801 ffffffffffffffffffffff", true, &r);
+    raw_wait(&r, GU_WAIT_MS);
+    assert_int_equal(r.reason, BM_OK);
+    assert_int_equal(r.total, 2 + 205);
+    raw_release(&r);
 
     /* amount 65, amount 0, origin + amount overflowing, no origin or
      * hash, garbage, a frame above the request cap: reset, no byte. */
@@ -614,6 +621,25 @@ static void invalid_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
 
 static const struct bm_p2p_handler invalid_handler = {
     .on_data = invalid_data,
+    .on_close = mute_close,
+};
+
+/* A server whose reply is cut by its FIN (half a frame). */
+static void cut_data(struct bm_p2p_stream *s, const uint8_t *p, size_t n,
+                     void *arg)
+{
+    static const uint8_t half[] = {0x08, 0x0a, 0x04, 0x42};
+
+    (void)p;
+    (void)n;
+    (void)arg;
+    if (bm_p2p_stream_write(s, half, sizeof(half)) == BM_OK) {
+        (void)bm_p2p_stream_close(s);
+    }
+}
+
+static const struct bm_p2p_handler cut_handler = {
+    .on_data = cut_data,
     .on_close = mute_close,
 };
 
@@ -704,6 +730,20 @@ static void bad_replies_block(void **state)
     assert_int_equal(o.err, BM_EBADMSG);
     res_release(&o);
     assert_int_equal(xstats(c).bad_replies, 1);
+    assert_int_equal(xstats(c).peers_blocked, 1);
+    assert_int_equal(bm_p2p_host_stop(m.h), BM_OK);
+    gu_host_free(&m);
+
+    /* A reply cut by EOF inside a frame: an error, not NOT_FOUND. */
+    gu_host_new(&m, 0x66);
+    assert_int_equal(bm_p2p_host_register(m.h, PROTO, &cut_handler, NULL),
+                     BM_OK);
+    assert_int_equal(bm_p2p_host_start(m.h), BM_OK);
+    mv.host = m;
+    assert_int_equal(gu_dial(&c->host, &m), BM_OK);
+    ask(c, &mv, false, 1, 4, &o);
+    assert_int_equal(o.err, BM_ETRUNCATED);
+    res_release(&o);
     assert_int_equal(xstats(c).peers_blocked, 1);
 
     /* Items whose link is broken fail the verifier. */
@@ -891,6 +931,109 @@ static void head_from_several(void **state)
     xnode_free(s3);
 }
 
+/* ------------------------------------------------------------ identify */
+
+struct idq {
+    struct gu_sync s;
+    struct bm_peer_id peer;
+    char *protocols[16];
+    size_t n;
+};
+
+static void id_cb(struct bm_p2p_host *h, int err, const struct bm_identify *id,
+                  void *arg)
+{
+    struct idq *q = arg;
+
+    (void)h;
+    for (size_t i = 0; err == BM_OK && i < id->n_protocols && i < 16; i++) {
+        q->protocols[q->n++] = bm_xstrdup(id->protocols[i]);
+    }
+    gu_sync_done(&q->s, err);
+}
+
+static void id_run(struct bm_p2p_host *h, void *arg)
+{
+    struct idq *q = arg;
+
+    if (bm_p2p_host_identify_loop(h, &q->peer, id_cb, q) != BM_OK) {
+        gu_sync_done(&q->s, BM_EIO);
+    }
+}
+
+/* A node with FloodSub and both exchanges lists exactly what it serves, in
+ * the order of spec 11.4. */
+static void identify_lists_protocols(void **state)
+{
+    static const char *const want[] = {
+        "/ipfs/id/1.0.0",
+        "/ipfs/ping/1.0.0",
+        "/floodsub/1.0.0",
+        "/testchain-headerSync/header-ex/v0.0.3",
+        "/testchain-dataSync/header-ex/v0.0.3",
+    };
+    struct gu_host a, b;
+    struct bm_floodsub *fs;
+    struct bm_floodsub_config fc;
+    struct bm_headerex *hx[2];
+    struct bm_headerex_config xc;
+    struct source src = {.item_size = 200};
+    struct idq q;
+
+    (void)state;
+    gu_host_new(&a, 0x71);
+    gu_host_new(&b, 0x72);
+    bm_floodsub_config_init(&fc);
+    fc.identity = &a.key;
+    assert_int_equal(bm_floodsub_new(&fs, a.h, &fc, NULL), BM_OK);
+    bm_headerex_config_init(&xc);
+    xc.source = &source_ops;
+    xc.source_arg = &src;
+    xc.network_id = "testchain-headerSync";
+    assert_int_equal(bm_headerex_new(&hx[0], a.h, &xc, NULL), BM_OK);
+    xc.network_id = "testchain-dataSync";
+    assert_int_equal(bm_headerex_new(&hx[1], a.h, &xc, NULL), BM_OK);
+    /* Bad network IDs and a second registration are refused. */
+    {
+        struct bm_headerex *other;
+
+        xc.network_id = "a/b";
+        assert_int_equal(bm_headerex_new(&other, a.h, &xc, NULL), BM_EINVAL);
+        xc.network_id = "testchain-dataSync";
+        assert_int_equal(bm_headerex_new(&other, a.h, &xc, NULL), BM_EEXIST);
+        assert_null(other);
+    }
+    fc.identity = &b.key;
+    {
+        struct bm_floodsub *other;
+
+        assert_int_equal(bm_floodsub_new(&other, a.h, &fc, NULL), BM_EINVAL);
+        assert_null(other);
+    }
+    assert_int_equal(bm_p2p_host_start(a.h), BM_OK);
+    assert_int_equal(bm_p2p_host_start(b.h), BM_OK);
+    assert_int_equal(gu_dial(&b, &a), BM_OK);
+
+    memset(&q, 0, sizeof(q));
+    gu_sync_init(&q.s);
+    q.peer = a.id;
+    assert_int_equal(bm_p2p_host_post(b.h, id_run, &q), BM_OK);
+    assert_int_equal(gu_sync_wait(&q.s, GU_WAIT_MS), BM_OK);
+    assert_int_equal(q.n, 5);
+    for (size_t i = 0; i < q.n; i++) {
+        assert_string_equal(q.protocols[i], want[i]);
+        bm_free(q.protocols[i]);
+    }
+    gu_sync_release(&q.s);
+    assert_int_equal(bm_p2p_host_stop(a.h), BM_OK);
+    assert_int_equal(bm_p2p_host_stop(b.h), BM_OK);
+    bm_floodsub_free(fs);
+    bm_headerex_free(hx[0]);
+    bm_headerex_free(hx[1]);
+    gu_host_free(&a);
+    gu_host_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +1043,7 @@ int main(void)
         cmocka_unit_test(bad_replies_block),
         cmocka_unit_test(range_sessions),
         cmocka_unit_test(head_from_several),
+        cmocka_unit_test(identify_lists_protocols),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "p2p/floodsub_rpc.h"
+#include "p2p/frame_reader.h"
 #include "p2p/headerex_codec.h"
 #include "p2p/pbwire.h"
 #include "p2p/seen_cache.h"
@@ -180,10 +181,7 @@ static void kat_hello_frames(void **state)
 /* Appends a LEN field. */
 static size_t put_len(uint8_t *out, uint32_t num, const void *p, size_t len)
 {
-    size_t k = bm_pbwire_put_len_hdr(out, num, len);
-
-    memcpy(out + k, p, len);
-    return k + len;
+    return bm_pbwire_put_len_field(out, num, p, len);
 }
 
 /*
@@ -491,6 +489,110 @@ static void seen_cache_ttl_and_bound(void **state)
     bm_seen_cache_free(c);
 }
 
+/* ------------------------------------------------------ frame reader */
+
+struct frames {
+    size_t n;
+    size_t lens[16];
+    uint8_t first[16];
+    size_t stop_after;
+};
+
+static bool on_frame(void *arg, const uint8_t *p, size_t n)
+{
+    struct frames *f = arg;
+
+    f->lens[f->n] = n;
+    f->first[f->n] = n > 0 ? p[0] : 0;
+    f->n++;
+    return f->n != f->stop_after;
+}
+
+static void frame_reader_chunks(void **state)
+{
+    static uint8_t in[3 * 70000];
+    size_t sizes[4] = {0, 5, 69990, 300}, len = 0, max = 70000;
+
+    (void)state;
+    /* Four frames (one empty), fed whole, byte by byte and in chunks of
+     * 7 and 65536: the same frames, the buffer never above max + 9. */
+    for (size_t i = 0; i < 4; i++) {
+        len += bm_varint_put(sizes[i], in + len);
+        memset(in + len, (int)(0xa0 + i), sizes[i]);
+        len += sizes[i];
+    }
+    {
+        size_t chunks[4] = {len, 1, 7, 65536};
+
+        for (size_t c = 0; c < 4; c++) {
+            struct bm_frame_reader r;
+            struct frames f;
+
+            memset(&f, 0, sizeof(f));
+            bm_frame_reader_init(&r, max);
+            for (size_t off = 0; off < len; off += chunks[c]) {
+                size_t k = len - off < chunks[c] ? len - off : chunks[c];
+
+                assert_int_equal(bm_frame_reader_feed(&r, in + off, k,
+                                                      on_frame, &f),
+                                 BM_OK);
+                assert_true(r.buf.len <= max + BM_VARINT_MAX_LEN);
+            }
+            assert_false(bm_frame_reader_partial(&r));
+            assert_int_equal(f.n, 4);
+            for (size_t i = 0; i < 4; i++) {
+                assert_int_equal(f.lens[i], sizes[i]);
+                if (sizes[i] > 0) {
+                    assert_int_equal(f.first[i], 0xa0 + i);
+                }
+            }
+            bm_frame_reader_release(&r);
+        }
+    }
+    /* Stopping: the rest of the chunk is ignored. */
+    {
+        struct bm_frame_reader r;
+        struct frames f;
+
+        memset(&f, 0, sizeof(f));
+        f.stop_after = 2;
+        bm_frame_reader_init(&r, max);
+        assert_int_equal(bm_frame_reader_feed(&r, in, len, on_frame, &f),
+                         BM_OK);
+        assert_int_equal(f.n, 2);
+        bm_frame_reader_release(&r);
+    }
+    /* Above the cap from the prefix alone, even split; a bad varint; a
+     * partial frame. */
+    {
+        struct bm_frame_reader r;
+        struct frames f;
+        uint8_t big[4], bad[10];
+        size_t k = bm_varint_put(max + 1, big);
+
+        memset(&f, 0, sizeof(f));
+        bm_frame_reader_init(&r, max);
+        assert_int_equal(bm_frame_reader_feed(&r, big, 1, on_frame, &f),
+                         BM_OK);
+        assert_true(bm_frame_reader_partial(&r));
+        assert_int_equal(bm_frame_reader_feed(&r, big + 1, k - 1, on_frame,
+                                              &f),
+                         BM_ETOOBIG);
+        bm_frame_reader_release(&r);
+        memset(bad, 0x80, sizeof(bad));
+        assert_int_equal(bm_frame_reader_feed(&r, bad, sizeof(bad), on_frame,
+                                              &f),
+                         BM_EVARINT);
+        bm_frame_reader_release(&r);
+        assert_int_equal(bm_frame_reader_feed(&r, in, 3, on_frame, &f),
+                         BM_OK);
+        assert_int_equal(f.n, 1); /* the empty frame, then a partial one */
+        assert_true(bm_frame_reader_partial(&r));
+        bm_frame_reader_release(&r);
+        assert_false(bm_frame_reader_partial(&r));
+    }
+}
+
 /* ---------------------------------------------------------------- 11.5 */
 
 static void kat_headerex_framing(void **state)
@@ -632,6 +734,7 @@ int main(void)
         cmocka_unit_test(rpc_decoder_rules),
         cmocka_unit_test(publish_limits),
         cmocka_unit_test(seen_cache_ttl_and_bound),
+        cmocka_unit_test(frame_reader_chunks),
         cmocka_unit_test(kat_headerex_framing),
         cmocka_unit_test(headerex_request_rules),
     };

@@ -103,6 +103,15 @@ static void test_identity_and_gater(void **state)
     bm_peer_id_format(bm_p2p_host_id(h), proven);
     assert_string_equal(from_key, proven);
     bm_p2p_host_free(h);
+    /* Our own address in p2p.peers is a configuration error. */
+    {
+        char self[200];
+
+        snprintf(self, sizeof(self), "/ip4/127.0.0.1/tcp/1/p2p/%s", proven);
+        set(&c, "p2p.peers", self);
+        expect_error(&c, "own peer ID");
+        set(&c, "p2p.peers", "");
+    }
     bm_privkey_wipe(&key);
     bm_node_config_release(&c);
 }
