@@ -20,7 +20,6 @@
  *   build/bench/p2p_sync_bench [--blocks 10000] [--gossip 200]
  *                              [--interval 100] [--threads 2]
  */
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -63,15 +62,6 @@ static void die(const char *what, int err)
 {
     fprintf(stderr, "p2p_sync_bench: %s: %s\n", what, bm_err_name(err));
     exit(1);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 /* ------------------------------------------------------------ limit */
@@ -169,11 +159,8 @@ static void node_open(struct node *n, const struct cf_chain *c, uint8_t seed,
     int err;
 
     memset(n, 0, sizeof(*n));
-    snprintf(n->home, sizeof(n->home), "/tmp/bm-syncbench-XXXXXX");
-    if (mkdtemp(n->home) == NULL) {
-        die("mkdtemp", BM_ESYS);
-    }
-    err = bm_store_open(&n->store, n->home, NULL, &em);
+    err = cf_temp_store_open("syncbench", n->home, sizeof(n->home),
+                             &n->store);
     if (err == BM_OK && stored > 0) {
         err = cf_store_write(n->store, c, 1, stored);
     }
@@ -225,8 +212,7 @@ static void node_close(struct node *n)
     (void)bm_p2p_host_stop(n->host);
     bm_chainsync_free(n->cs);
     bm_p2p_host_free(n->host);
-    bm_store_close(n->store);
-    nftw(n->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cf_temp_store_close(n->home, n->store);
     bm_privkey_wipe(&n->key);
 }
 

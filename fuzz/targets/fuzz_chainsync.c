@@ -13,7 +13,6 @@
  * know; every call is counted once; nothing crashes or leaks (the replay
  * checks the allocation count).
  */
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +27,6 @@
 #include "../../tests/p2p/chain_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 /* The message to check: the base item (or nothing) with the payload
  * applied. Returns owned bytes in *out. */
@@ -93,9 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cf_chain_build(&chain, "fuzz-chain", 1, 8, 2) != BM_OK) {
         abort();
     }
-    snprintf(home, sizeof(home), "/tmp/bm-fuzz-cs-XXXXXX");
-    if (mkdtemp(home) == NULL || bm_store_open(&store, home, NULL, NULL) !=
-                                     BM_OK ||
+    if (cf_temp_store_open("fuzz-cs", home, sizeof(home), &store) != BM_OK ||
         cf_store_write(store, &chain, 1, 4) != BM_OK) {
         abort();
     }
@@ -128,8 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bm_buf_release(&msg);
     bm_chainsync_free(cs);
     bm_p2p_host_free(host);
-    bm_store_close(store);
-    nftw(home, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+    cf_temp_store_close(home, store);
     bm_privkey_wipe(&key);
     cf_chain_release(&chain);
     return 0;

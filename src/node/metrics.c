@@ -2,6 +2,7 @@
 #include "node/metrics.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -539,182 +540,204 @@ static void sample2_u64(struct page *p, const char *pre, const char *name,
     sample(p, pre, name, "", k1, v1, k2, v2, buf);
 }
 
+#define SYNC_PRE "blockv2_p2p_"
+
+static const char *const sync_nets[BM_CS_NNETS] = {"header", "data"};
+
+/* A counter of one struct, by its offset: the value in each network's
+ * struct at base + i * stride + off. */
+static uint64_t at_off(const void *base, size_t stride, int i, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, (const char *)base + (size_t)i * stride + off, sizeof(v));
+    return v;
+}
+
+/* A family with one sample per network (label `label` = header, data). */
+static void net_family(struct page *p, const char *name, const char *type,
+                       const char *help, const char *label, const void *base,
+                       size_t stride, size_t off)
+{
+    family(p, SYNC_PRE, name, type, help);
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample_u64(p, SYNC_PRE, name, label, sync_nets[i],
+                   at_off(base, stride, i, off));
+    }
+}
+
+/* A second label's values and where each value's counter is. */
+struct sync_col {
+    const char *value;
+    size_t off;
+};
+
+static void net_cols(struct page *p, const char *name, const char *help,
+                     const char *label, const char *label2, const void *base,
+                     size_t stride, const struct sync_col *cols, size_t n)
+{
+    family(p, SYNC_PRE, name, "counter", help);
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        for (size_t k = 0; k < n; k++) {
+            sample2_u64(p, SYNC_PRE, name, label, sync_nets[i], label2,
+                        cols[k].value, at_off(base, stride, i, cols[k].off));
+        }
+    }
+}
+
+/* The verdicts of the topic validators: rejected or ignored, by reason. */
+static void verdicts(struct page *p, const struct bm_chainsync_stats *st,
+                     bool rejected)
+{
+    const char *name =
+        rejected ? "gossip_rejected_total" : "gossip_ignored_total";
+
+    family(p, SYNC_PRE, name, "counter",
+           rejected ? "Messages the topic validator rejected, by reason."
+                    : "Messages ignored (not forwarded, not counted against "
+                      "the sender) or accepted and not kept, by reason.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        int lo = rejected ? BM_CS_DECODE : BM_CS_OLD;
+        int hi = rejected ? BM_CS_FORK : BM_CS_REASON_COUNT - 1;
+
+        for (int r = lo; r <= hi; r++) {
+            sample2_u64(p, SYNC_PRE, name, "topic", sync_nets[i], "reason",
+                        bm_chainsync_reason_name((enum bm_chainsync_reason)r),
+                        rejected ? st->net[i].rejected[r]
+                                 : st->net[i].ignored[r]);
+        }
+    }
+}
+
 /* Chain sync over P2P: gossip topics, FloodSub, the exchange. */
 static void sync_metrics(struct page *p, const struct bm_metrics_snapshot *in)
 {
     static const struct bm_chainsync_stats zero;
     const struct bm_chainsync_stats *st = in->sync != NULL ? in->sync : &zero;
     const struct bm_floodsub_stats *fs = &st->floodsub;
-    const char *pre = "blockv2_p2p_";
-    static const char *const nets[BM_CS_NNETS] = {"header", "data"};
+    const void *nb = st->net;
+    const void *xb = st->exchange;
+    size_t ns = sizeof(st->net[0]), xs = sizeof(st->exchange[0]);
+#define N_OFF(f) offsetof(struct bm_chainsync_net_stats, f)
+#define X_OFF(f) offsetof(struct bm_headerex_stats, f)
+    static const struct sync_col publish_fail[] = {
+        {"too_big", N_OFF(publish_too_big)},
+        {"other", N_OFF(publish_other)},
+    };
+    static const struct sync_col served[] = {
+        {"head", X_OFF(served_heads)},
+        {"range", X_OFF(served_ranges)},
+        {"partial_range", X_OFF(served_partial)},
+        {"hash", X_OFF(served_hashes)},
+        {"not_found", X_OFF(served_not_found)},
+    };
+    static const struct sync_col requests[] = {
+        {"ok", X_OFF(requests_ok)},
+        {"not_found", X_OFF(requests_not_found)},
+        {"timeout", X_OFF(requests_timeout)},
+        {"failed", X_OFF(requests_failed)},
+    };
+    static const struct sync_col ranges[] = {
+        {"started", N_OFF(ranges_started)},
+        {"failed", N_OFF(ranges_failed)},
+    };
+    struct sync_col resets[BM_HEADEREX_RST_COUNT];
 
-    family(p, pre, "sync_height", "gauge",
-           "Best verified height the P2P header / data store has seen.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        sample_u64(p, pre, "sync_height", "store", nets[i],
-                   st->net[i].height);
+    for (int r = 0; r < BM_HEADEREX_RST_COUNT; r++) {
+        resets[r].value = bm_headerex_reset_name((enum bm_headerex_reset)r);
+        resets[r].off = X_OFF(served_resets) + (size_t)r * sizeof(uint64_t);
     }
-    family(p, pre, "gossip_published_total", "counter",
-           "Blocks of this node published on a topic.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        sample_u64(p, pre, "gossip_published_total", "topic", nets[i],
-                   st->net[i].published);
-    }
-    family(p, pre, "gossip_publish_failures_total", "counter",
-           "Publications FloodSub refused (too_big: over the gossip limit).");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        sample2_u64(p, pre, "gossip_publish_failures_total", "topic", nets[i],
-                    "reason", "too_big", st->net[i].publish_too_big);
-        sample2_u64(p, pre, "gossip_publish_failures_total", "topic", nets[i],
-                    "reason", "other",
-                    st->net[i].publish_failed - st->net[i].publish_too_big);
-    }
-    family(p, pre, "gossip_validated_total", "counter",
-           "Messages the topic validator checked.");
-    family(p, pre, "gossip_accepted_total", "counter",
-           "Messages the topic validator accepted.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        sample_u64(p, pre, "gossip_validated_total", "topic", nets[i],
-                   st->net[i].validated);
-        sample_u64(p, pre, "gossip_accepted_total", "topic", nets[i],
-                   st->net[i].accepted);
-    }
-    family(p, pre, "gossip_rejected_total", "counter",
-           "Messages the topic validator rejected, by reason.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        for (int r = BM_CS_DECODE; r <= BM_CS_FORK; r++) {
-            sample2_u64(p, pre, "gossip_rejected_total", "topic", nets[i],
-                        "reason",
-                        bm_chainsync_reason_name((enum bm_chainsync_reason)r),
-                        st->net[i].rejected[r]);
-        }
-    }
-    family(p, pre, "gossip_ignored_total", "counter",
-           "Messages ignored (not forwarded, not counted against the "
-           "sender) or accepted and not kept, by reason.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        for (int r = BM_CS_OLD; r < BM_CS_REASON_COUNT; r++) {
-            sample2_u64(p, pre, "gossip_ignored_total", "topic", nets[i],
-                        "reason",
-                        bm_chainsync_reason_name((enum bm_chainsync_reason)r),
-                        st->net[i].ignored[r]);
-        }
-    }
-    family(p, pre, "floodsub_messages_total", "counter",
+    net_family(p, "sync_height", "gauge",
+               "Best verified height the P2P header / data store has seen.",
+               "store", nb, ns, N_OFF(height));
+    net_family(p, "gossip_published_total", "counter",
+               "Blocks of this node published on a topic.", "topic", nb, ns,
+               N_OFF(published));
+    net_cols(p, "gossip_publish_failures_total",
+             "Publications FloodSub refused (too_big: over the gossip "
+             "limit).",
+             "topic", "reason", nb, ns, publish_fail, 2);
+    net_family(p, "gossip_validated_total", "counter",
+               "Messages the topic validator checked.", "topic", nb, ns,
+               N_OFF(validated));
+    net_family(p, "gossip_accepted_total", "counter",
+               "Messages the topic validator accepted.", "topic", nb, ns,
+               N_OFF(accepted));
+    verdicts(p, st, true);
+    verdicts(p, st, false);
+    family(p, SYNC_PRE, "floodsub_messages_total", "counter",
            "FloodSub messages: received entries, delivered (accepted), "
            "forwarded copies, sent copies of ours.");
-    sample_u64(p, pre, "floodsub_messages_total", "event", "received",
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "received",
                fs->received);
-    sample_u64(p, pre, "floodsub_messages_total", "event", "delivered",
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "delivered",
                fs->delivered);
-    sample_u64(p, pre, "floodsub_messages_total", "event", "forwarded",
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "forwarded",
                fs->forwarded);
-    sample_u64(p, pre, "floodsub_messages_total", "event", "sent", fs->sent);
-    family(p, pre, "floodsub_dropped_total", "counter",
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "sent",
+               fs->sent);
+    family(p, SYNC_PRE, "floodsub_dropped_total", "counter",
            "Received FloodSub messages not delivered, by reason.");
     for (int r = 0; r < BM_FLOODSUB_DROP_COUNT; r++) {
-        sample_u64(p, pre, "floodsub_dropped_total", "reason",
+        sample_u64(p, SYNC_PRE, "floodsub_dropped_total", "reason",
                    bm_floodsub_drop_name((enum bm_floodsub_drop)r),
                    fs->dropped[r]);
     }
-    family(p, pre, "floodsub_rpcs_total", "counter",
+    family(p, SYNC_PRE, "floodsub_rpcs_total", "counter",
            "FloodSub RPC frames: decoded, refused from their length prefix, "
            "undecodable.");
-    sample_u64(p, pre, "floodsub_rpcs_total", "result", "ok",
+    sample_u64(p, SYNC_PRE, "floodsub_rpcs_total", "result", "ok",
                fs->rpcs_received);
-    sample_u64(p, pre, "floodsub_rpcs_total", "result", "too_big",
+    sample_u64(p, SYNC_PRE, "floodsub_rpcs_total", "result", "too_big",
                fs->rpc_too_big);
-    sample_u64(p, pre, "floodsub_rpcs_total", "result", "invalid",
+    sample_u64(p, SYNC_PRE, "floodsub_rpcs_total", "result", "invalid",
                fs->rpc_invalid);
-    single(p, pre, "floodsub_send_dropped_total", "counter",
+    single(p, SYNC_PRE, "floodsub_send_dropped_total", "counter",
            "Copies not written to a peer (its queue full, stream closed).",
            fs->send_dropped);
-    single(p, pre, "floodsub_peers_disconnected_total", "counter",
+    single(p, SYNC_PRE, "floodsub_peers_disconnected_total", "counter",
            "Peers disconnected after repeated rejected messages.",
            fs->peers_disconnected);
-    single(p, pre, "floodsub_peers", "gauge",
+    single(p, SYNC_PRE, "floodsub_peers", "gauge",
            "Peers with a FloodSub stream now.", fs->peers);
-    family(p, pre, "exchange_served_total", "counter",
-           "Exchange requests answered, by kind.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        const struct bm_headerex_stats *x = &st->exchange[i];
-
-        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
-                    "kind", "head", x->served_heads);
-        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
-                    "kind", "range", x->served_ranges);
-        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
-                    "kind", "partial_range", x->served_partial);
-        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
-                    "kind", "hash", x->served_hashes);
-        sample2_u64(p, pre, "exchange_served_total", "network", nets[i],
-                    "kind", "not_found", x->served_not_found);
-    }
-    family(p, pre, "exchange_served_items_total", "counter",
-           "Items (OK replies) served.");
-    family(p, pre, "exchange_served_timeouts_total", "counter",
-           "Served requests whose read or write deadline passed.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        sample_u64(p, pre, "exchange_served_items_total", "network", nets[i],
-                   st->exchange[i].served_items);
-        sample_u64(p, pre, "exchange_served_timeouts_total", "network",
-                   nets[i], st->exchange[i].served_timeouts);
-    }
-    family(p, pre, "exchange_served_resets_total", "counter",
-           "Request streams the server reset, by reason.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        for (int r = 0; r < BM_HEADEREX_RST_COUNT; r++) {
-            sample2_u64(p, pre, "exchange_served_resets_total", "network",
-                        nets[i], "reason",
-                        bm_headerex_reset_name((enum bm_headerex_reset)r),
-                        st->exchange[i].served_resets[r]);
-        }
-    }
-    family(p, pre, "exchange_requests_total", "counter",
-           "Requests this node sent, by outcome.");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        const struct bm_headerex_stats *x = &st->exchange[i];
-
-        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
-                    "outcome", "ok", x->requests_ok);
-        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
-                    "outcome", "not_found", x->requests_not_found);
-        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
-                    "outcome", "timeout", x->requests_timeout);
-        sample2_u64(p, pre, "exchange_requests_total", "network", nets[i],
-                    "outcome", "failed", x->requests_failed);
-    }
-    family(p, pre, "exchange_bad_replies_total", "counter",
-           "Replies with a bad status or an item that failed verification.");
-    family(p, pre, "exchange_peers_blocked_total", "counter",
-           "Peers disconnected for bad replies (go-header's blockPeer).");
-    family(p, pre, "sync_items_fetched_total", "counter",
-           "Verified items fetched by the exchange and kept.");
-    family(p, pre, "sync_items_dropped_total", "counter",
-           "Fetched items not kept (window full, data not fitting its "
-           "header).");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        sample_u64(p, pre, "exchange_bad_replies_total", "network", nets[i],
-                   st->exchange[i].bad_replies);
-        sample_u64(p, pre, "exchange_peers_blocked_total", "network",
-                   nets[i], st->exchange[i].peers_blocked);
-        sample_u64(p, pre, "sync_items_fetched_total", "network", nets[i],
-                   st->net[i].items_fetched);
-        sample_u64(p, pre, "sync_items_dropped_total", "network", nets[i],
-                   st->net[i].items_dropped);
-    }
-    family(p, pre, "sync_ranges_total", "counter",
-           "Gap-fill ranges started and failed (retried after 1 s).");
-    for (int i = 0; i < BM_CS_NNETS; i++) {
-        sample2_u64(p, pre, "sync_ranges_total", "network", nets[i],
-                    "result", "started", st->net[i].ranges_started);
-        sample2_u64(p, pre, "sync_ranges_total", "network", nets[i],
-                    "result", "failed", st->net[i].ranges_failed);
-    }
-    single(p, pre, "sync_heads_asked_total", "counter",
+    net_cols(p, "exchange_served_total", "Exchange requests answered, by kind.",
+             "network", "kind", xb, xs, served,
+             sizeof(served) / sizeof(served[0]));
+    net_family(p, "exchange_served_items_total", "counter",
+               "Items (OK replies) served.", "network", xb, xs,
+               X_OFF(served_items));
+    net_family(p, "exchange_served_timeouts_total", "counter",
+               "Served requests whose read or write deadline passed.",
+               "network", xb, xs, X_OFF(served_timeouts));
+    net_cols(p, "exchange_served_resets_total",
+             "Request streams the server reset, by reason.", "network",
+             "reason", xb, xs, resets, BM_HEADEREX_RST_COUNT);
+    net_cols(p, "exchange_requests_total",
+             "Requests this node sent, by outcome.", "network", "outcome", xb,
+             xs, requests, sizeof(requests) / sizeof(requests[0]));
+    net_family(p, "exchange_bad_replies_total", "counter",
+               "Replies with a bad status or an item that failed "
+               "verification.",
+               "network", xb, xs, X_OFF(bad_replies));
+    net_family(p, "exchange_peers_blocked_total", "counter",
+               "Peers disconnected for bad replies (go-header's blockPeer).",
+               "network", xb, xs, X_OFF(peers_blocked));
+    net_family(p, "sync_items_fetched_total", "counter",
+               "Verified items fetched by the exchange and kept.", "network",
+               nb, ns, N_OFF(items_fetched));
+    net_family(p, "sync_items_dropped_total", "counter",
+               "Fetched items not kept (window full, data not fitting its "
+               "header).",
+               "network", nb, ns, N_OFF(items_dropped));
+    net_cols(p, "sync_ranges_total",
+             "Gap-fill ranges started and failed (retried after 1 s).",
+             "network", "result", nb, ns, ranges, 2);
+    single(p, SYNC_PRE, "sync_heads_asked_total", "counter",
            "Head requests to peers (at each new peer, when gossip is "
            "silent).",
            st->net[BM_CS_HEADERS].heads_asked);
+#undef N_OFF
+#undef X_OFF
 }
 
 enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,

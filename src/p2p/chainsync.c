@@ -1346,8 +1346,11 @@ void bm_chainsync_stats(struct bm_chainsync *cs,
         struct bm_p2pstore_info info;
 
         o->published = load(&n->c[C_PUBLISHED]);
-        o->publish_failed = load(&n->c[C_PUBLISH_FAILED]);
+        /* too_big first: failed is counted before it, so it is never
+         * below a too_big read earlier. */
         o->publish_too_big = load(&n->c[C_PUBLISH_TOO_BIG]);
+        o->publish_failed = load(&n->c[C_PUBLISH_FAILED]);
+        o->publish_other = o->publish_failed - o->publish_too_big;
         o->validated = load(&n->c[C_VALIDATED]);
         o->accepted = load(&n->c[C_ACCEPTED]);
         for (int r = 0; r < BM_CS_REASON_COUNT; r++) {

@@ -135,6 +135,7 @@ struct bm_chainsync_net_stats {
     uint64_t published;        /* our blocks published */
     uint64_t publish_failed;   /* refused by FloodSub (too big, full) */
     uint64_t publish_too_big;  /* ... of which over the gossip limit */
+    uint64_t publish_other;    /* ... the others */
     uint64_t validated;        /* messages the topic validator saw */
     uint64_t accepted;
     uint64_t rejected[BM_CS_REASON_COUNT];

@@ -320,18 +320,23 @@ static enum bm_err view_height(void *ctx, uint64_t *out)
     return BM_OK;
 }
 
+/* The item at height of a store of `kind` into *raw. */
+static int view_get(struct bm_p2pstore *s, enum bm_p2pstore_kind kind,
+                    uint64_t height, struct bm_buf *raw)
+{
+    if (s->kind != kind) {
+        return BM_ESTATE;
+    }
+    return bm_p2pstore_get(s, height, raw);
+}
+
 static enum bm_err view_header(void *ctx, uint64_t height,
                                struct bm_signed_header *out)
 {
-    struct bm_p2pstore *s = ctx;
     struct bm_p2p_signed_header p = {0};
     struct bm_buf raw = {0};
-    int err;
+    int err = view_get(ctx, BM_P2PSTORE_HEADERS, height, &raw);
 
-    if (s->kind != BM_P2PSTORE_HEADERS) {
-        return BM_ESTATE;
-    }
-    err = bm_p2pstore_get(s, height, &raw);
     if (err == BM_OK) {
         err = bm_p2p_signed_header_decode(&p, raw.ptr, raw.len);
     }
@@ -347,15 +352,10 @@ static enum bm_err view_header(void *ctx, uint64_t height,
 
 static enum bm_err view_data(void *ctx, uint64_t height, struct bm_data *out)
 {
-    struct bm_p2pstore *s = ctx;
     struct bm_p2p_data p = {0};
     struct bm_buf raw = {0};
-    int err;
+    int err = view_get(ctx, BM_P2PSTORE_DATA, height, &raw);
 
-    if (s->kind != BM_P2PSTORE_DATA) {
-        return BM_ESTATE;
-    }
-    err = bm_p2pstore_get(s, height, &raw);
     if (err == BM_OK) {
         err = bm_p2p_data_decode(&p, raw.ptr, raw.len);
     }

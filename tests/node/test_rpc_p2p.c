@@ -7,7 +7,6 @@
  */
 #include "rpc_test_util.h"
 
-#include <ftw.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -16,15 +15,6 @@
 #include "p2p/chain_fixture.h"
 #include "p2p/gossip_util.h"
 #include "util/rfc3339.h"
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 struct fx {
     char home[64];
@@ -45,9 +35,9 @@ static void fx_open(struct fx *f)
     memset(f, 0, sizeof(*f));
     assert_int_equal(bm_crypto_init(), BM_OK);
     assert_int_equal(cf_chain_build(&f->chain, "rpc-p2p", 3, 105, 2), BM_OK);
-    snprintf(f->home, sizeof(f->home), "/tmp/bm-rpcp2p-XXXXXX");
-    assert_non_null(mkdtemp(f->home));
-    assert_int_equal(bm_store_open(&f->store, f->home, NULL, NULL), BM_OK);
+    assert_int_equal(cf_temp_store_open("rpcp2p", f->home, sizeof(f->home),
+                                        &f->store),
+                     BM_OK);
     assert_int_equal(cf_store_write(f->store, &f->chain, 1, 100), BM_OK);
     gu_host_new(&f->x, 0x31);
     gu_host_new(&f->y, 0x32);
@@ -76,8 +66,7 @@ static void fx_close(struct fx *f)
     bm_chainsync_free(f->cs);
     gu_host_free(&f->x);
     gu_host_free(&f->y);
-    bm_store_close(f->store);
-    nftw(f->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cf_temp_store_close(f->home, f->store);
     cf_chain_release(&f->chain);
 }
 
@@ -94,22 +83,6 @@ static struct json_object *post_ok(uint16_t port, const char *path,
     o = json_of(&r);
     http_resp_release(&r);
     return o;
-}
-
-static void only_keys(struct json_object *o, const char *const *allowed)
-{
-    json_object_object_foreach(o, k, v)
-    {
-        bool ok = false;
-
-        (void)v;
-        for (size_t i = 0; allowed[i] != NULL; i++) {
-            ok = ok || strcmp(k, allowed[i]) == 0;
-        }
-        if (!ok) {
-            fail_msg("unexpected member '%s'", k);
-        }
-    }
 }
 
 static void expect_entry(struct json_object *e, uint64_t h,

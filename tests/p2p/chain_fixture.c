@@ -1,8 +1,11 @@
 /* A signed chain for the P2P sync tests and benchmark; chain_fixture.h. */
 #include "chain_fixture.h"
 
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blockv2/validate.h"
 #include "util/alloc.h"
@@ -195,6 +198,38 @@ int cf_store_write(struct bm_store *s, const struct cf_chain *c,
     }
     bm_free(blocks);
     return err;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+int cf_temp_store_open(const char *tag, char *home, size_t home_len,
+                       struct bm_store **out)
+{
+    int err;
+
+    *out = NULL;
+    snprintf(home, home_len, "/tmp/bm-%s-XXXXXX", tag);
+    if (mkdtemp(home) == NULL) {
+        return BM_ESYS;
+    }
+    err = bm_store_open(out, home, NULL, NULL);
+    if (err != BM_OK) {
+        nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    return err;
+}
+
+void cf_temp_store_close(const char *home, struct bm_store *s)
+{
+    bm_store_close(s);
+    nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int cf_p2p_header_of(const struct bm_signed_header *sh,

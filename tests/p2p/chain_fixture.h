@@ -48,6 +48,14 @@ void cf_chain_release(struct cf_chain *c);
 int cf_store_write(struct bm_store *s, const struct cf_chain *c,
                    uint64_t from, uint64_t to);
 
+/* A block store in a fresh temp dir (/tmp/bm-<tag>-XXXXXX, the path into
+ * home, at least 64 bytes): BM_OK, or an error (nothing left behind). */
+int cf_temp_store_open(const char *tag, char *home, size_t home_len,
+                       struct bm_store **out);
+
+/* Closes the store (may be NULL) and removes its temp dir. */
+void cf_temp_store_close(const char *home, struct bm_store *s);
+
 /* P2PSignedHeader / P2PData bytes of block h (hint given) into *out
  * (released first). */
 int cf_p2p_header(const struct cf_chain *c, uint64_t h, uint64_t hint,

@@ -12,7 +12,6 @@
  */
 #include "gossip_util.h"
 
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +28,6 @@
 
 #define CHAIN "cs-chain"
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 /* A block store in a temp home. */
 struct tstore {
     char home[64];
@@ -46,15 +36,14 @@ struct tstore {
 
 static void tstore_open(struct tstore *t)
 {
-    snprintf(t->home, sizeof(t->home), "/tmp/bm-cs-XXXXXX");
-    assert_non_null(mkdtemp(t->home));
-    assert_int_equal(bm_store_open(&t->s, t->home, NULL, NULL), BM_OK);
+    assert_int_equal(cf_temp_store_open("cs", t->home, sizeof(t->home),
+                                        &t->s),
+                     BM_OK);
 }
 
 static void tstore_close(struct tstore *t)
 {
-    bm_store_close(t->s);
-    nftw(t->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cf_temp_store_close(t->home, t->s);
 }
 
 static uint64_t height_of(struct bm_store *s)
