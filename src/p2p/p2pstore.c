@@ -290,8 +290,10 @@ size_t bm_p2pstore_prune(struct bm_p2pstore *s, uint64_t floor)
         s->bytes -= s->v[i].bytes.len;
         bm_buf_release(&s->v[i].bytes);
     }
-    memmove(&s->v[0], &s->v[k], (s->n - k) * sizeof(s->v[0]));
-    s->n -= k;
+    if (k > 0) {
+        memmove(&s->v[0], &s->v[k], (s->n - k) * sizeof(s->v[0]));
+        s->n -= k;
+    }
     pthread_mutex_unlock(&s->mu);
     return k;
 }

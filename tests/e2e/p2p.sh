@@ -22,12 +22,10 @@
 # usage: tests/e2e/p2p.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 set -euo pipefail
 
-BIN=${1:-${BM_BLOCKV2_EXE:-build/cmd/blockv2}}
-BIN=$(readlink -f "$BIN")
 LATE_BLOCKS=${LATE_BLOCKS:-150}
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
-e2e_setup p2p
+e2e_setup p2p "${1:-}"
 
 read -r P_DA P_A P_B P_C P_D P_E P_MA P_MD P_PA < <(free_ports 9)
 DA="http://127.0.0.1:$P_DA"
@@ -80,12 +78,7 @@ done
 ID_A=$(node_id "$W/a")
 ID_B=$(node_id "$W/b"); ID_C=$(node_id "$W/c"); ID_D=$(node_id "$W/d")
 ID_E=$(node_id "$W/e")
-"$BIN" da serve --listen "127.0.0.1:$P_DA" --home "$W/da" --block-time 200ms \
-  >"$W/da.log" 2>&1 &
-PIDS+=($!)
-wait_until 20 "DA server" curl -sf -m 2 -d \
-  '{"jsonrpc":"2.0","id":1,"method":"header.NetworkHead","params":[]}' \
-  -H 'Content-Type: application/json' "$DA"
+da_serve "$P_DA" --block-time 200ms
 
 PEER_A=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_PA/p2p/$ID_A"
         --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0)
