@@ -27,7 +27,10 @@ LATE_BLOCKS=${LATE_BLOCKS:-150}
 . "$(dirname "$0")/lib.sh"
 e2e_setup p2p "${1:-}"
 
-read -r P_DA P_A P_B P_C P_D P_E P_MA P_MD P_PA < <(free_ports 9)
+# Every port a node listens on is chosen here, P2P ones too: a node
+# listening on port 0 could take a port reserved for a later one.
+read -r P_DA P_A P_B P_C P_D P_E P_MA P_MD P_PA P_PB P_PC P_PD P_PE P_PA2 \
+  < <(free_ports 14)
 DA="http://127.0.0.1:$P_DA"
 
 rpc() { # rpc PORT PATH [JSON] -> body on stdout
@@ -56,10 +59,12 @@ node_id() { # node_id HOME
 COMMON=(--evnode.node.block_time 100ms --evnode.log.level info
         --evnode.da.block_time 300ms)
 
-start_node() { # start_node NAME RPC_PORT [flags...]
-  local name=$1 port=$2; shift 2
+start_node() { # start_node NAME RPC_PORT P2P_PORT [flags...]
+  local name=$1 port=$2 p2p=$3; shift 3
   "$BIN" start --home "$W/$name" "${COMMON[@]}" \
-    --evnode.rpc.address "127.0.0.1:$port" "$@" >>"$W/$name.log" 2>&1 &
+    --evnode.rpc.address "127.0.0.1:$port" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$p2p" "$@" \
+    >>"$W/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
   wait_until 30 "$name RPC" rpc "$port" /health/live
@@ -80,20 +85,19 @@ ID_B=$(node_id "$W/b"); ID_C=$(node_id "$W/c"); ID_D=$(node_id "$W/d")
 ID_E=$(node_id "$W/e")
 da_serve "$P_DA" --block-time 200ms
 
-PEER_A=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_PA/p2p/$ID_A"
-        --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0)
+PEER_A=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_PA/p2p/$ID_A")
 P2P_ONLY=(--evnode.da.address "")
 WITH_DA=(--evnode.da.address "$DA")
 
 step "aggregator (DA on, allowed_peers b c d) and followers b c (P2P only)"
-start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" "${WITH_DA[@]}" \
-  --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_PA" \
+start_node a "$P_A" "$P_PA" --evnode.signer.passphrase_file "$W/pass" \
+  "${WITH_DA[@]}" \
   --evnode.p2p.disable_connection_gater false \
   --evnode.p2p.allowed_peers "$ID_B,$ID_C,$ID_D" \
   --evnode.instrumentation.prometheus true \
   --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_MA"
-start_node b "$P_B" "${P2P_ONLY[@]}" "${PEER_A[@]}"
-start_node c "$P_C" "${P2P_ONLY[@]}" "${PEER_A[@]}"
+start_node b "$P_B" "$P_PB" "${P2P_ONLY[@]}" "${PEER_A[@]}"
+start_node c "$P_C" "$P_PC" "${P2P_ONLY[@]}" "${PEER_A[@]}"
 
 # A tx load for the rest of the test: 5 txs every 100 ms.
 (
@@ -137,7 +141,7 @@ echo "    largest lag seen: $worst block(s) (40 samples)"
 rpc "$P_B" /health/ready | grep -q READY || fail "b not ready"
 
 step "the outsider e (not in allowed_peers) cannot connect"
-start_node e "$P_E" "${P2P_ONLY[@]}" "${PEER_A[@]}"
+start_node e "$P_E" "$P_PE" "${P2P_ONLY[@]}" "${PEER_A[@]}"
 sleep 3
 [ "$(jget "$P_E" /status 's["peers"]')" = "0" ] || fail "e got a peer"
 [ "$(height "$P_E")" = "0" ] || fail "e got blocks"
@@ -157,7 +161,7 @@ step "d starts late (aggregator past $LATE_BLOCKS blocks): exchange, then gossip
 wait_until 120 "aggregator at height $LATE_BLOCKS" bash -c \
   "[ \$(curl -sf -m 5 http://127.0.0.1:$P_A/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge $LATE_BLOCKS ]"
 T0=$(height "$P_A")
-start_node d "$P_D" "${P2P_ONLY[@]}" "${PEER_A[@]}" \
+start_node d "$P_D" "$P_PD" "${P2P_ONLY[@]}" "${PEER_A[@]}" \
   --evnode.instrumentation.prometheus true \
   --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_MD"
 wait_until 60 "d at height $T0" bash -c \
@@ -181,7 +185,7 @@ kill -9 "$PID_b"
 wait "$PID_b" 2>/dev/null || true
 hb0=$(height "$P_C")
 sleep 1
-start_node b "$P_B" "${P2P_ONLY[@]}" "${PEER_A[@]}"
+start_node b "$P_B" "$P_PB" "${P2P_ONLY[@]}" "${PEER_A[@]}"
 wait_until 30 "b past $((hb0 + 20))" bash -c \
   "[ \$(curl -sf -m 5 http://127.0.0.1:$P_B/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge $((hb0 + 20)) ]"
 wait_until 30 "b ready" rpc "$P_B" /health/ready
@@ -211,8 +215,11 @@ grep -Eq '^P2P stores +headers [1-9][0-9]*, data [1-9][0-9]* \(best seen\)$' \
 step "b and c restart with DA on as well: every block ends DA-included"
 for n in b c; do
   eval "kill -TERM \$PID_$n; wait \$PID_$n" || fail "$n exited with an error"
-  port=$([ $n = b ] && echo "$P_B" || echo "$P_C")
-  start_node "$n" "$port" "${WITH_DA[@]}" "${PEER_A[@]}"
+  if [ $n = b ]; then
+    start_node b "$P_B" "$P_PB" "${WITH_DA[@]}" "${PEER_A[@]}"
+  else
+    start_node c "$P_C" "$P_PC" "${WITH_DA[@]}" "${PEER_A[@]}"
+  fi
 done
 T=$(height "$P_A")
 for port in "$P_B" "$P_C"; do
@@ -256,10 +263,9 @@ T=$(jget "$P_B" /status 's["height"]')
 cp "$W/a/config/signer.json" "$W/a2/config/"
 ADDR_B=$(rpc "$P_B" /evnode.v1.P2PService/GetNetInfo '{}' | python3 -c \
   'import json, sys; print(json.load(sys.stdin)["netInfo"]["listenAddresses"][0])')
-start_node a2 "$P_A" --evnode.node.aggregator true \
+start_node a2 "$P_A" "$P_PA2" --evnode.node.aggregator true \
   --evnode.signer.passphrase_file "$W/pass" "${P2P_ONLY[@]}" \
-  --evnode.node.catchup_timeout 30s --evnode.p2p.peers "$ADDR_B" \
-  --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0
+  --evnode.node.catchup_timeout 30s --evnode.p2p.peers "$ADDR_B"
 wait_until 60 "the new instance past $((T + 5))" bash -c \
   "[ \$(curl -sf -m 5 http://127.0.0.1:$P_A/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge $((T + 5)) ]"
 grep -q "caught up: producing blocks height=$T " "$W/a2.log" ||
