@@ -234,40 +234,17 @@ int bm_noise_payload_encode(const struct bm_privkey *identity,
     return (int)pos;
 }
 
-/* Skips the value of a field of wire type wt (not 2: next_field already
- * stepped over length-delimited values) at p[*pos..n). */
-static int skip_value(const uint8_t *p, size_t n, size_t *pos, unsigned wt)
-{
-    uint64_t v;
-    size_t len;
-    int r;
-
-    switch (wt) {
-    case 0:
-        r = bm_varint_get_pb(p + *pos, n - *pos, &v);
-        if (r <= 0) {
-            return r == 0 ? BM_ETRUNCATED : r;
-        }
-        *pos += (size_t)r;
-        return BM_OK;
-    case 1:
-    case 5:
-        len = wt == 1 ? 8 : 4;
-        if (n - *pos < len) {
-            return BM_ETRUNCATED;
-        }
-        *pos += len;
-        return BM_OK;
-    default:
-        return BM_EDECODE; /* groups (3, 4) and invalid types */
-    }
-}
-
-/* Reads a tag and, for wire type 2, the value's bounds. */
+/*
+ * Reads one field at p[*pos..n): its number and wire type, and for wire
+ * type 2 the bounds of its value (*val, *val_len); values of the other
+ * scalar wire types are stepped over (*val stays NULL). Groups and wire
+ * types 6, 7 are BM_EDECODE, as is field number 0.
+ */
 static int next_field(const uint8_t *p, size_t n, size_t *pos, uint64_t *field,
                       unsigned *wt, const uint8_t **val, size_t *val_len)
 {
-    uint64_t tag, len;
+    uint64_t tag, v;
+    size_t skip;
     int r = bm_varint_get_pb(p + *pos, n - *pos, &tag);
 
     if (r <= 0) {
@@ -276,23 +253,42 @@ static int next_field(const uint8_t *p, size_t n, size_t *pos, uint64_t *field,
     *pos += (size_t)r;
     *field = tag >> 3;
     *wt = (unsigned)(tag & 7);
+    *val = NULL;
+    *val_len = 0;
     if (*field == 0) {
         return BM_EDECODE;
     }
-    if (*wt != 2) {
-        return BM_OK;
+    switch (*wt) {
+    case 0:
+    case 2:
+        r = bm_varint_get_pb(p + *pos, n - *pos, &v);
+        if (r <= 0) {
+            return r == 0 ? BM_ETRUNCATED : r;
+        }
+        *pos += (size_t)r;
+        if (*wt == 0) {
+            return BM_OK;
+        }
+        if (v > n - *pos) {
+            return BM_ETRUNCATED;
+        }
+        *val = p + *pos;
+        *val_len = (size_t)v;
+        skip = (size_t)v;
+        break;
+    case 1:
+        skip = 8;
+        break;
+    case 5:
+        skip = 4;
+        break;
+    default:
+        return BM_EDECODE;
     }
-    r = bm_varint_get_pb(p + *pos, n - *pos, &len);
-    if (r <= 0) {
-        return r == 0 ? BM_ETRUNCATED : r;
-    }
-    *pos += (size_t)r;
-    if (len > n - *pos) {
+    if (n - *pos < skip) {
         return BM_ETRUNCATED;
     }
-    *val = p + *pos;
-    *val_len = (size_t)len;
-    *pos += (size_t)len;
+    *pos += skip;
     return BM_OK;
 }
 
@@ -305,26 +301,20 @@ static int decode_extensions(struct bm_noise_payload *out, const uint8_t *p,
     while (pos < n) {
         uint64_t field;
         unsigned wt;
-        const uint8_t *val = NULL;
-        size_t len = 0;
+        const uint8_t *val;
+        size_t len;
         int err = next_field(p, n, &pos, &field, &wt, &val, &len);
         if (err != BM_OK) {
             return err;
         }
-        if (field == 1 || field == 2) {
-            if (wt != 2) {
-                return BM_EDECODE;
-            }
-            if (field == 2) {
-                out->n_muxers++;
-                if (len == sizeof(yamux) - 1 && memcmp(val, yamux, len) == 0) {
-                    out->lists_yamux = true;
-                }
-            }
-        } else if (wt != 2) {
-            err = skip_value(p, n, &pos, wt);
-            if (err != BM_OK) {
-                return err;
+        /* 1: webtransport_certhashes (ignored), 2: stream_muxers */
+        if ((field == 1 || field == 2) && wt != 2) {
+            return BM_EDECODE;
+        }
+        if (field == 2) {
+            out->n_muxers++;
+            if (len == sizeof(yamux) - 1 && memcmp(val, yamux, len) == 0) {
+                out->lists_yamux = true;
             }
         }
     }
@@ -340,31 +330,24 @@ static int payload_decode(struct bm_noise_payload *out, const uint8_t *p,
     while (pos < n) {
         uint64_t field;
         unsigned wt;
-        const uint8_t *val = NULL;
-        size_t len = 0;
+        const uint8_t *val;
+        size_t len;
         int err = next_field(p, n, &pos, &field, &wt, &val, &len);
         if (err != BM_OK) {
             return err;
         }
-        if (field == 1 || field == 2 || field == 4) {
-            if (wt != 2) {
-                return BM_EDECODE;
-            }
-            if (field == 1) {
-                out->identity_key = val;
-                out->identity_key_len = len;
-            } else if (field == 2) {
-                out->identity_sig = val;
-                out->identity_sig_len = len;
-            } else {
-                /* A repeated message field merges (proto2). */
-                err = decode_extensions(out, val, len);
-                if (err != BM_OK) {
-                    return err;
-                }
-            }
-        } else if (wt != 2) {
-            err = skip_value(p, n, &pos, wt);
+        if ((field == 1 || field == 2 || field == 4) && wt != 2) {
+            return BM_EDECODE;
+        }
+        if (field == 1) {
+            out->identity_key = val;
+            out->identity_key_len = len;
+        } else if (field == 2) {
+            out->identity_sig = val;
+            out->identity_sig_len = len;
+        } else if (field == 4) {
+            /* A repeated message field merges (proto2). */
+            err = decode_extensions(out, val, len);
             if (err != BM_OK) {
                 return err;
             }

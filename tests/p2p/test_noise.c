@@ -102,6 +102,18 @@ static struct bm_noise_config cfg_of(enum bm_noise_role role,
     return c;
 }
 
+/* Handshakes of A and B with the fixed keys of spec 11.3. */
+static void kat_pair(struct bm_noise_config *ca, struct bm_noise_config *cb,
+                     struct bm_noise_hs **a, struct bm_noise_hs **b)
+{
+    ca->static_key = fixed_sa;
+    ca->ephemeral_key = fixed_ea;
+    cb->static_key = fixed_sb;
+    cb->ephemeral_key = fixed_eb;
+    assert_int_equal(bm_noise_hs_new(ca, a), BM_OK);
+    assert_int_equal(bm_noise_hs_new(cb, b), BM_OK);
+}
+
 /* One feed; the output goes to out (BM_NOISE_HS_OUT_MAX). */
 struct hstep {
     int r;
@@ -160,12 +172,7 @@ static void test_transcript_kat(void **state)
     int64_t f;
     (void)state;
 
-    ca.static_key = fixed_sa;
-    ca.ephemeral_key = fixed_ea;
-    cb.static_key = fixed_sb;
-    cb.ephemeral_key = fixed_eb;
-    assert_int_equal(bm_noise_hs_new(&ca, &a), BM_OK);
-    assert_int_equal(bm_noise_hs_new(&cb, &b), BM_OK);
+    kat_pair(&ca, &cb, &a, &b);
     sx_assert_hex(bm_noise_hs_hash(a), 32, H0);
     sx_assert_hex(bm_noise_hs_hash(b), 32, H0);
 
@@ -267,12 +274,7 @@ static void test_transcript_bytewise(void **state)
     size_t n1, n2, n3;
     (void)state;
 
-    ca.static_key = fixed_sa;
-    ca.ephemeral_key = fixed_ea;
-    cb.static_key = fixed_sb;
-    cb.ephemeral_key = fixed_eb;
-    assert_int_equal(bm_noise_hs_new(&ca, &a), BM_OK);
-    assert_int_equal(bm_noise_hs_new(&cb, &b), BM_OK);
+    kat_pair(&ca, &cb, &a, &b);
     n1 = sx_hex(m1, sizeof(m1), MSG1);
     n2 = sx_hex(m2, sizeof(m2), MSG2);
     n3 = sx_hex(m3, sizeof(m3), MSG3);
