@@ -1,8 +1,8 @@
 /*
  * The block manager (Manager facade of ../shared/seed/block-manager-v2.md):
  * an aggregator that produces, executes, signs, stores and submits blocks
- * to the DA layer, or a full node that retrieves them from DA (and later
- * P2P), validates, executes and stores them. Internally a tree of actors
+ * to the DA layer, or a full node that takes them from DA and/or P2P,
+ * validates, executes and stores them. Internally a tree of actors
  * (src/actors/, docs/ARCHITECTURE.md "Block manager"); this header is all a
  * node needs.
  *
@@ -102,10 +102,12 @@ struct bm_broadcaster {
     void *ctx;
 };
 
-/* A P2P header/data store (go-header store) the StoreSync actor reads
- * when P2P exists. height() gives the store's height; get_* fill *out
- * (zeroed on entry, owned by the caller on BM_OK); BM_ENOTFOUND if absent.
- * May block. */
+/* A P2P header/data store (ev-node's go-header store; the node's is
+ * src/p2p/p2pstore.h) the StoreSync actor reads. height() gives the best
+ * height the store has seen (0: none); get_* fill *out (zeroed on entry,
+ * owned by the caller on BM_OK) with the item held at a height;
+ * BM_ENOTFOUND if absent. Items are untrusted to the reader. May block
+ * briefly; any thread. */
 struct bm_p2p_store {
     enum bm_err (*height)(void *ctx, uint64_t *out);
     enum bm_err (*get_header)(void *ctx, uint64_t height,
@@ -124,7 +126,7 @@ struct bm_manager_params {
     const struct bm_executor *exec;         /* required */
     struct bm_seq *seq;                     /* required for an aggregator */
     const struct bm_da *da;                 /* NULL: no DA (P2P only) */
-    const struct bm_p2p_store *header_store; /* NULL until P2P exists */
+    const struct bm_p2p_store *header_store; /* NULL: no P2P */
     const struct bm_p2p_store *data_store;
     const struct bm_broadcaster *header_broadcaster; /* NULL: none */
     const struct bm_broadcaster *data_broadcaster;

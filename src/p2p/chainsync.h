@@ -212,11 +212,11 @@ void bm_chainsync_stats(struct bm_chainsync *cs,
  * the two P2P stores' heights; 0 when either is unknown). Any thread. */
 uint64_t bm_chainsync_best_height(struct bm_chainsync *cs);
 
-/* ---- pieces exposed for tests and the fuzzer (any thread, pure
- * besides store reads) ---- */
+/* ---- exposed for tests and the fuzzer ---- */
 
 /* The topic validators' verdict on a raw payload as if it arrived now
- * (counted like a real message, nothing kept). */
+ * (counted like a real message, nothing kept). Uses the loop thread's
+ * caches: call it on the loop thread, or while the host is not running. */
 enum bm_floodsub_verdict bm_chainsync_check(struct bm_chainsync *cs,
                                             enum bm_chainsync_net n,
                                             const uint8_t *p, size_t len,
