@@ -140,6 +140,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     atomic_init(&env->halted, false);
     atomic_init(&env->stopping, false);
     atomic_init(&env->catching_up, false);
+    atomic_init(&env->catchup_da_done, false);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
         p->store == NULL || p->exec == NULL) {
         err = bm_errf(em, BM_EINVAL,
@@ -405,29 +406,4 @@ void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick)
 uint64_t bm_env_now_ms(void)
 {
     return bm_clock_now_ms();
-}
-
-void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which)
-{
-    snprintf(buf, len, "rhb/%llu/%c", (unsigned long long)height, which);
-}
-
-enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
-                            uint64_t *out, struct bm_errmsg *em)
-{
-    struct bm_buf v = {0};
-    enum bm_err err = bm_store_get_meta(s, name, &v, em);
-
-    if (err != BM_OK) {
-        return err;
-    }
-    if (v.len != 8) {
-        err = bm_errf(em, BM_ECORRUPT,
-                      "store: metadata '/0/m/%s' is %zu bytes, want 8", name,
-                      v.len);
-    } else {
-        *out = bm_get_le64(v.ptr);
-    }
-    bm_buf_release(&v);
-    return err;
 }

@@ -23,6 +23,7 @@
 #include "blockv2/validate.h"
 #include "exec/kv/ingress.h"
 #include "node/listen.h"
+#include "p2p/chainsync.h"
 #include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -42,6 +43,9 @@ static const char *const method_paths[BM_RPC_METHOD_COUNT] = {
         "/evnode.v1.StoreService/GetGenesisDaHeight",
     [BM_RPC_GET_NAMESPACE] = "/evnode.v1.ConfigService/GetNamespace",
     [BM_RPC_GET_SIGNER_INFO] = "/evnode.v1.ConfigService/GetSignerInfo",
+    [BM_RPC_GET_P2P_STORE_INFO] = "/evnode.v1.StoreService/GetP2PStoreInfo",
+    [BM_RPC_GET_PEER_INFO] = "/evnode.v1.P2PService/GetPeerInfo",
+    [BM_RPC_GET_NET_INFO] = "/evnode.v1.P2PService/GetNetInfo",
 };
 
 struct bm_rpc_server {
@@ -716,6 +720,205 @@ static void get_signer_info(struct bm_rpc_server *s, struct reply *r)
     reply_json(r, 200, o);
 }
 
+/* ------------------------------------------------ P2P (ev-node shapes) */
+
+/* P2PStoreEntry {height, hash, time}. */
+static struct json_object *store_entry_json(uint64_t height,
+                                            const struct bm_hash *hash,
+                                            uint64_t time_ns)
+{
+    struct json_object *o = json_object_new_object();
+    char ts[BM_RFC3339_MAX];
+
+    add_u64(o, "height", height);
+    add_b64(o, "hash", hash->b, BM_HASH_SIZE);
+    if (time_ns != 0) {
+        format_timestamp((int64_t)(time_ns / 1000000000u),
+                         (int32_t)(time_ns % 1000000000u), ts);
+        json_object_object_add(o, "time", json_object_new_string(ts));
+    }
+    return o;
+}
+
+/* The identity of stored block h as a header or data entry. */
+static bool stored_entry(struct bm_store *st, uint64_t h, bool data,
+                         struct bm_hash *hash, uint64_t *time_ns)
+{
+    struct bm_store_blockbuf b = {0};
+    struct bm_signed_header sh = {0};
+    struct bm_data d = {0};
+    bool ok = false;
+
+    if (bm_store_get_block(st, h, &b, NULL) != BM_OK) {
+        return false;
+    }
+    if (!data && bm_signed_header_decode(&sh, b.header.ptr, b.header.len) ==
+                     BM_OK &&
+        bm_header_hash(&sh.header, hash) == BM_OK) {
+        *time_ns = sh.header.time;
+        ok = true;
+    } else if (data && bm_data_decode(&d, b.data.ptr, b.data.len) == BM_OK &&
+               bm_data_hash(&d, hash) == BM_OK) {
+        *time_ns = d.has_metadata ? d.metadata.time : 0;
+        ok = true;
+    }
+    bm_signed_header_release(&sh);
+    bm_data_release(&d);
+    bm_store_blockbuf_release(&b);
+    return ok;
+}
+
+/*
+ * One P2PStoreSnapshot. blockv2's P2P store is the block store plus the
+ * verified items above it (docs/P2P-SYNC.md): height is the higher of the
+ * store height and the best height P2P has seen, head the entry there,
+ * tail the first stored block (else the lowest item held).
+ */
+static struct json_object *store_snapshot_json(struct bm_rpc_server *s,
+                                               enum bm_chainsync_net which,
+                                               const char *label)
+{
+    struct bm_p2pstore_info info;
+    struct json_object *o = json_object_new_object();
+    struct bm_store *st = s->deps.store;
+    bool data = which == BM_CS_DATA;
+    uint64_t local = 0, t = 0;
+    struct bm_hash hash;
+    struct bm_buf raw = {0};
+
+    bm_p2pstore_info(bm_chainsync_store(s->deps.sync, which), &info);
+    (void)bm_store_height(st, &local, NULL);
+    add_str(o, "label", label);
+    if (info.has_head && info.height > local) {
+        add_u64(o, "height", info.height);
+        json_object_object_add(o, "head",
+                               store_entry_json(info.head.height,
+                                                &info.head.hash,
+                                                info.head.time_ns));
+    } else if (local > 0 && stored_entry(st, local, data, &hash, &t)) {
+        add_u64(o, "height", local);
+        json_object_object_add(o, "head", store_entry_json(local, &hash, t));
+    }
+    if (s->deps.genesis != NULL && local >= s->deps.genesis->initial_height &&
+        stored_entry(st, s->deps.genesis->initial_height, data, &hash, &t)) {
+        json_object_object_add(o, "tail",
+                               store_entry_json(
+                                   s->deps.genesis->initial_height, &hash, t));
+    } else if (info.lowest != 0 &&
+               bm_p2pstore_get(bm_chainsync_store(s->deps.sync, which),
+                               info.lowest, &raw) == BM_OK) {
+        struct bm_p2p_signed_header ph = {0};
+        struct bm_p2p_data pd = {0};
+
+        if (!data &&
+            bm_p2p_signed_header_decode(&ph, raw.ptr, raw.len) == BM_OK &&
+            bm_header_hash(&ph.sh.header, &hash) == BM_OK) {
+            json_object_object_add(o, "tail",
+                                   store_entry_json(info.lowest, &hash,
+                                                    ph.sh.header.time));
+        } else if (data &&
+                   bm_p2p_data_decode(&pd, raw.ptr, raw.len) == BM_OK &&
+                   bm_data_hash(&pd.data, &hash) == BM_OK) {
+            json_object_object_add(o, "tail",
+                                   store_entry_json(info.lowest, &hash,
+                                                    pd.data.metadata.time));
+        }
+        bm_p2p_signed_header_release(&ph);
+        bm_p2p_data_release(&pd);
+    }
+    bm_buf_release(&raw);
+    return o;
+}
+
+static void get_p2p_store_info(struct bm_rpc_server *s, struct reply *r)
+{
+    struct json_object *o = json_object_new_object();
+    struct json_object *a;
+
+    if (s->deps.sync != NULL) {
+        a = json_object_new_array();
+        json_object_array_add(a, store_snapshot_json(s, BM_CS_HEADERS,
+                                                     "Header Store"));
+        json_object_array_add(a, store_snapshot_json(s, BM_CS_DATA,
+                                                     "Data Store"));
+        json_object_object_add(o, "stores", a);
+    }
+    reply_json(r, 200, o);
+}
+
+/* PeerInfo.address as ev-node writes it (libp2p AddrInfo.String()):
+ * "{<id>: [<multiaddr>]}". */
+static void get_peer_info(struct bm_rpc_server *s, struct reply *r)
+{
+    struct json_object *o = json_object_new_object();
+    struct bm_p2p_peer_info *pi = NULL;
+    char id[BM_PEER_ID_STR_SIZE];
+    char addr[BM_PEER_ID_STR_SIZE + BM_MULTIADDR_STR_SIZE + 8];
+    size_t n = 0;
+
+    if (s->deps.p2p != NULL &&
+        bm_p2p_host_peers(s->deps.p2p, &pi, &n) == BM_OK && n > 0) {
+        struct json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *e = json_object_new_object();
+
+            bm_peer_id_format(&pi[i].peer, id);
+            snprintf(addr, sizeof(addr), "{%s: [%s]}", id, pi[i].addr);
+            add_str(e, "id", id);
+            add_str(e, "address", addr);
+            json_object_array_add(a, e);
+        }
+        json_object_object_add(o, "peers", a);
+    }
+    bm_free(pi);
+    reply_json(r, 200, o);
+}
+
+/* NetInfo: our ID, listen addresses with /p2p/<id>, connected peers. */
+static void get_net_info(struct bm_rpc_server *s, struct reply *r)
+{
+    struct bm_p2p_host *h = s->deps.p2p;
+    struct bm_multiaddr addrs[BM_P2P_MAX_LISTEN];
+    struct bm_p2p_peer_info *pi = NULL;
+    struct json_object *o, *ni, *a;
+    char id[BM_PEER_ID_STR_SIZE];
+    char text[BM_MULTIADDR_STR_SIZE];
+    size_t n = 0, n_addrs;
+
+    if (h == NULL) {
+        reply_connect_error(r, "unavailable", "P2P is not running "
+                            "(p2p.listen_address and p2p.peers are empty)");
+        return;
+    }
+    o = json_object_new_object();
+    ni = json_object_new_object();
+    bm_peer_id_format(bm_p2p_host_id(h), id);
+    add_str(ni, "id", id);
+    n_addrs = bm_p2p_host_listen_addrs(h, addrs, BM_P2P_MAX_LISTEN);
+    if (n_addrs > 0) {
+        a = json_object_new_array();
+        for (size_t i = 0; i < n_addrs; i++) {
+            addrs[i].has_peer = true;
+            addrs[i].peer = *bm_p2p_host_id(h);
+            bm_multiaddr_format(&addrs[i], text);
+            json_object_array_add(a, json_object_new_string(text));
+        }
+        json_object_object_add(ni, "listenAddresses", a);
+    }
+    if (bm_p2p_host_peers(h, &pi, &n) == BM_OK && n > 0) {
+        a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+            bm_peer_id_format(&pi[i].peer, id);
+            json_object_array_add(a, json_object_new_string(id));
+        }
+        json_object_object_add(ni, "connectedPeers", a);
+    }
+    bm_free(pi);
+    json_object_object_add(o, "netInfo", ni);
+    reply_json(r, 200, o);
+}
+
 static bool is_json_type(const char *ct)
 {
     size_t n = strlen("application/json");
@@ -775,6 +978,15 @@ static void handle_connect(struct bm_rpc_server *s, int method,
     case BM_RPC_GET_SIGNER_INFO:
         get_signer_info(s, r);
         break;
+    case BM_RPC_GET_P2P_STORE_INFO:
+        get_p2p_store_info(s, r);
+        break;
+    case BM_RPC_GET_PEER_INFO:
+        get_peer_info(s, r);
+        break;
+    case BM_RPC_GET_NET_INFO:
+        get_net_info(s, r);
+        break;
     case BM_RPC_METHOD_COUNT:
         reply_connect_error(r, "unimplemented", "no such method");
         break;
@@ -823,7 +1035,16 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
         reply_text(r, 503, "UNREADY: block manager stopped\n");
         return;
     }
-    /* P2P checks: no P2P layer yet (docs/OPERATIONS.md). */
+    /* ev-node's P2P rule: a follower with P2P needs a peer. */
+    if (d->p2p != NULL && !d->aggregator) {
+        struct bm_p2p_stats ps;
+
+        bm_p2p_host_stats(d->p2p, &ps);
+        if (ps.peers == 0) {
+            reply_text(r, 503, "UNREADY: no peers connected\n");
+            return;
+        }
+    }
     if (load_state(s, &st, &em) != BM_OK) {
         reply_text(r, 503, "UNREADY: state unavailable\n");
         return;
@@ -927,8 +1148,10 @@ static struct json_object *actors_json(struct bm_manager *m)
     return a;
 }
 
-/* "peers": how many; "p2p": our ID, listen addresses, the peers. */
-static void p2p_status(struct json_object *o, struct bm_p2p_host *h)
+/* "peers": how many; "p2p": our ID, listen addresses, the peers and the
+ * P2P stores' heights. */
+static void p2p_status(struct json_object *o, struct bm_p2p_host *h,
+                       struct bm_chainsync *sync, uint64_t local)
 {
     struct bm_p2p_peer_info *pi = NULL;
     struct bm_multiaddr addrs[BM_P2P_MAX_LISTEN];
@@ -968,6 +1191,17 @@ static void p2p_status(struct json_object *o, struct bm_p2p_host *h)
         json_object_array_add(a, e);
     }
     json_object_object_add(p, "peers", a);
+    if (sync != NULL) {
+        /* As GetP2PStoreInfo: the block store plus what P2P has seen. */
+        uint64_t hh = bm_p2pstore_height(
+            bm_chainsync_store(sync, BM_CS_HEADERS));
+        uint64_t dh = bm_p2pstore_height(bm_chainsync_store(sync, BM_CS_DATA));
+
+        json_object_object_add(p, "header_height",
+                               json_object_new_uint64(hh > local ? hh : local));
+        json_object_object_add(p, "data_height",
+                               json_object_new_uint64(dh > local ? dh : local));
+    }
     json_object_object_add(o, "p2p", p);
     bm_free(pi);
 }
@@ -1018,7 +1252,7 @@ static void status(struct bm_rpc_server *s, struct reply *r)
     }
     json_object_object_add(o, "aggregator",
                            json_object_new_boolean(d->aggregator));
-    p2p_status(o, d->p2p);
+    p2p_status(o, d->p2p, d->sync, height);
     if (d->manager != NULL) {
         json_object_object_add(
             o, "pending_headers",

@@ -4,8 +4,9 @@
  * Routes:
  *
  *   POST /evnode.v1.StoreService/GetBlock|GetState|GetMetadata|
- *        GetGenesisDaHeight, POST /evnode.v1.ConfigService/GetNamespace|
- *        GetSignerInfo
+ *        GetGenesisDaHeight|GetP2PStoreInfo,
+ *        POST /evnode.v1.ConfigService/GetNamespace|GetSignerInfo,
+ *        POST /evnode.v1.P2PService/GetPeerInfo|GetNetInfo
  *       ev-node's Connect unary protocol, JSON codec (Content-Type
  *       application/json; protojson field names and rules: lowerCamelCase,
  *       64-bit integers as strings, bytes as standard base64, timestamps as
@@ -43,6 +44,7 @@ struct bm_genesis;
 struct bm_kv;
 struct bm_manager;
 struct bm_p2p_host;
+struct bm_chainsync;
 struct bm_rpc_server;
 struct bm_seq;
 
@@ -82,8 +84,12 @@ struct bm_rpc_deps {
      * thread-safe. */
     uint64_t (*best_known_height)(void *ctx);
     void *best_known_ctx;
-    /* The P2P host, for /status (may be NULL: no P2P). */
+    /* The P2P host, for /status, P2PService and the readiness peer rule
+     * (may be NULL: no P2P). */
     struct bm_p2p_host *p2p;
+    /* Chain sync over P2P, for GetP2PStoreInfo and /status (may be
+     * NULL). */
+    struct bm_chainsync *sync;
 };
 
 /* ---- request parsing (pure; exposed for tests and the fuzzer) ---- */
@@ -95,6 +101,9 @@ enum bm_rpc_method {
     BM_RPC_GET_GENESIS_DA_HEIGHT,
     BM_RPC_GET_NAMESPACE,
     BM_RPC_GET_SIGNER_INFO,
+    BM_RPC_GET_P2P_STORE_INFO,
+    BM_RPC_GET_PEER_INFO,
+    BM_RPC_GET_NET_INFO,
     BM_RPC_METHOD_COUNT,
 };
 

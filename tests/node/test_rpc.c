@@ -121,23 +121,6 @@ static void expect_error(const struct http_resp *r, long status,
     json_object_put(o);
 }
 
-/* Only these members may appear in an object (protojson names). */
-static void only_keys(struct json_object *o, const char *const *allowed)
-{
-    json_object_object_foreach(o, k, v)
-    {
-        bool ok = false;
-
-        (void)v;
-        for (size_t i = 0; allowed[i] != NULL; i++) {
-            ok = ok || strcmp(k, allowed[i]) == 0;
-        }
-        if (!ok) {
-            fail_msg("unexpected member '%s'", k);
-        }
-    }
-}
-
 static void test_get_block_shape(void **state)
 {
     struct fx *f = *state;
