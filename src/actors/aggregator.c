@@ -309,8 +309,8 @@ static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
     uint64_t due = a->t[w].due_ns;
 
     a->t[w].armed = false;
-    if (bm_env_halted(a->env)) {
-        return;
+    if (bm_env_quitting(a->env)) {
+        return; /* halted, or a graceful stop has begun */
     }
     if (a->in_flight) {
         a->t[w].pending = true;

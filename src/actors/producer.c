@@ -49,6 +49,8 @@
 /* PRODUCE requests held while a round runs (a manual block while the
  * block timer runs, say); more are answered BM_EFULL. */
 #define QUEUE_MAX 16
+/* DRAIN asks held until the round in flight ends. */
+#define DRAIN_MAX 4
 
 #define NS_PER_MS 1000000ull
 
@@ -95,6 +97,8 @@ struct producer_st {
     struct round r;
     struct waiting q[QUEUE_MAX]; /* ring */
     size_t qhead, qn;
+    struct bm_reply_token drain[DRAIN_MAX];
+    size_t ndrain;
 };
 
 /* ------------------------------------------------------------ messages */
@@ -402,7 +406,9 @@ static void start(struct bm_actor_ctx *ctx, struct producer_st *st,
     st->r.reason = reason;
     st->r.cookie = st->cookie_base + ++st->seq;
     st->r.step = S_LOAD;
-    if (bm_env_halted(env)) {
+    /* A graceful stop has begun: no new round (the one in flight, if
+     * any, finished before this one could start). */
+    if (bm_env_quitting(env)) {
         finish(ctx, st, BM_ESHUTDOWN);
         return;
     }
@@ -418,6 +424,19 @@ static void start(struct bm_actor_ctx *ctx, struct producer_st *st,
         return;
     }
     ask_state(ctx, st);
+}
+
+/* Answers the DRAIN asks (no round in flight). */
+static void drained(struct producer_st *st)
+{
+    struct bm_producer_drained d = {0};
+
+    (void)bm_store_height(st->env->store, &d.height, NULL);
+    for (size_t i = 0; i < st->ndrain; i++) {
+        bm_actor_reply_token(st->env->sys, &st->drain[i], BM_OK, &d,
+                             sizeof(d));
+    }
+    st->ndrain = 0;
 }
 
 /* Answers the round's PRODUCE (its result, or err), drops what the round
@@ -442,6 +461,9 @@ static void finish(struct bm_actor_ctx *ctx, struct producer_st *st, int err)
         st->qhead = (st->qhead + 1) % QUEUE_MAX;
         st->qn--;
         start(ctx, st, &w.tok, w.reason);
+    }
+    if (st->r.step == S_IDLE && st->ndrain > 0) {
+        drained(st);
     }
 }
 
@@ -614,6 +636,7 @@ static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
 /* ------------------------------------------------------------ handlers */
 
 BM_ACTOR_HANDLER(on_produce, struct producer_st, struct bm_producer_req)
+BM_ACTOR_HANDLER(on_drain, struct producer_st, struct bm_producer_drain)
 BM_ACTOR_HANDLER(on_state, struct producer_st, struct bm_state_info)
 BM_ACTOR_HANDLER(on_batch, struct producer_st, struct bm_sequencer_batch)
 BM_ACTOR_HANDLER(on_pending, struct producer_st, struct bm_state_ack)
@@ -653,6 +676,26 @@ static int on_produce(struct bm_actor_ctx *ctx, struct producer_st *st,
         return BM_OK;
     }
     start(ctx, st, &tok, p->reason);
+    return BM_OK;
+}
+
+static int on_drain(struct bm_actor_ctx *ctx, struct producer_st *st,
+                    struct bm_producer_drain *p)
+{
+    int err;
+
+    (void)p;
+    if (st->ndrain == DRAIN_MAX) {
+        return BM_EFULL;
+    }
+    err = bm_actor_reply_defer(ctx, &st->drain[st->ndrain]);
+    if (err != BM_OK) {
+        return err;
+    }
+    st->ndrain++;
+    if (st->r.step == S_IDLE) {
+        drained(st);
+    }
     return BM_OK;
 }
 
@@ -889,6 +932,9 @@ static void producer_terminate(void *state, int reason)
                              0);
         st->qhead = (st->qhead + 1) % QUEUE_MAX;
     }
+    for (size_t i = 0; i < st->ndrain; i++) {
+        bm_actor_reply_token(st->env->sys, &st->drain[i], err, NULL, 0);
+    }
     bm_free(st);
 }
 
@@ -896,6 +942,9 @@ static const struct bm_msg_kind producer_kinds[BM_PRODUCER_NKINDS] = {
     [BM_PRODUCER_PRODUCE] = BM_MSG_KIND("produce", struct bm_producer_req,
                                         sizeof(struct bm_producer_result),
                                         validate_req, on_produce, NULL, NULL),
+    [BM_PRODUCER_DRAIN] = BM_MSG_KIND("drain", struct bm_producer_drain,
+                                      sizeof(struct bm_producer_drained),
+                                      NULL, on_drain, NULL, NULL),
     [BM_PRODUCER_C_STATE] = BM_MSG_KIND("c_state", struct bm_state_info, 0,
                                         NULL, on_state, bm_state_info_dtor,
                                         NULL),

@@ -31,6 +31,7 @@
 
 enum bm_producer_kind {
     BM_PRODUCER_PRODUCE = 0,
+    BM_PRODUCER_DRAIN,       /* struct bm_producer_drain */
     /* Continuations of the producer's own asks (internal). */
     BM_PRODUCER_C_STATE,     /* struct bm_state_info */
     BM_PRODUCER_C_BATCH,     /* struct bm_sequencer_batch */
@@ -62,9 +63,23 @@ struct bm_producer_result {
     bool catching_up; /* actors/catchup.h: no block before it ends */
 };
 
+/* DRAIN (ask, from the manager's graceful stop, after env->stopping is
+ * set): answered once no round is in flight, so the block in flight is
+ * committed before the actors stop. Rounds not started yet are refused
+ * with BM_ESHUTDOWN while the node quits. Reply: the store height. At
+ * most 4 DRAIN asks wait at once (more: BM_EFULL). */
+struct bm_producer_drain {
+    uint32_t unused;
+};
+struct bm_producer_drained {
+    uint64_t height;
+};
+
 BM_ACTOR_REF(producer);
 BM_ACTOR_ASK(producer, produce, BM_PRODUCER_PRODUCE, struct bm_producer_req,
              struct bm_producer_result)
+BM_ACTOR_ASK(producer, drain, BM_PRODUCER_DRAIN, struct bm_producer_drain,
+             struct bm_producer_drained)
 
 /* Spawn with arg = struct bm_env *: pooled, detached or on a lane (the
  * manager puts it on the block lane). One round at a time; up to 16

@@ -32,6 +32,8 @@
 #define PRODUCE_TIMEOUT_MS 120000
 /* Time actors get to stop. */
 #define STOP_TIMEOUT_MS 60000
+/* Time the block in flight gets to commit at a graceful stop. */
+#define DRAIN_TIMEOUT_MS 30000
 
 struct bm_manager {
     struct bm_env env;
@@ -292,6 +294,21 @@ enum bm_err bm_manager_get_last_state(struct bm_manager *m,
     return err;
 }
 
+/* A graceful stop lets the block in flight commit before the actors stop
+ * (the Producer refuses new rounds once env.stopping is set, and answers
+ * DRAIN when none is in flight). Best effort, bounded. */
+static void drain_producer(struct bm_manager *m)
+{
+    struct bm_producer_drain req = {0};
+    struct bm_producer_drained res = {0};
+
+    if (bm_actor_id_is_none(m->env.ids.producer) || bm_env_halted(&m->env)) {
+        return;
+    }
+    (void)bm_producer_call_drain(m->sys, bm_env_producer(&m->env), &req,
+                                 &res, DRAIN_TIMEOUT_MS);
+}
+
 enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em)
 {
     int sys_err;
@@ -312,6 +329,7 @@ enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em)
     m->stopped = true;
     pthread_mutex_unlock(&m->mu);
     atomic_store(&m->env.stopping, true);
+    drain_producer(m);
     pthread_mutex_lock(&m->wmu);
     atomic_store(&m->quit, true);
     pthread_cond_signal(&m->wcv);

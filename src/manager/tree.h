@@ -15,9 +15,10 @@
  * started after it, because those cache what it owns (the State actor's
  * state, the Sync actor's state copy). Support actors are independent and
  * reload their cursors from the store, so they restart alone. Stop runs in
- * reverse start order: support first, then the aggregator, the producer
- * (its block in flight finishes while Sync and State still run), sync,
- * sequencer, validator and finally the State actor.
+ * reverse start order: support first, then the aggregator, the producer,
+ * sync, sequencer, validator and finally the State actor; before it, the
+ * manager drains the producer so that its block in flight is committed
+ * (bm_producer_drain).
  */
 #ifndef BM_MANAGER_TREE_H
 #define BM_MANAGER_TREE_H

@@ -49,6 +49,7 @@ static const char *const zero_ok[] = {
     "sequencer.next_batch",
     "sequencer.ack",
     "producer.produce",
+    "producer.drain",
     /* The producer's continuations: a zeroed one is what an error status
      * carries; the handlers check the pointers (BM_EPROTO), since a
      * continuation refused by validation would stall the round. */

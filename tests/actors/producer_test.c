@@ -438,6 +438,49 @@ static void test_queued_requests(void **state)
     g_lane = false;
 }
 
+/* DRAIN (graceful stop): asked while a round is in flight it is answered
+ * after that round committed; once the node quits, new rounds are
+ * refused with BM_ESHUTDOWN and DRAIN answers at once. */
+static void test_drain(void **state)
+{
+    struct at_node n;
+    struct bm_future *fp = NULL, *fd = NULL;
+    struct bm_producer_req req = {BM_PRODUCE_MANUAL};
+    struct bm_producer_result res = {0};
+    struct bm_producer_drain dr = {0};
+    struct bm_producer_drained dd = {0};
+
+    (void)state;
+    g_lane = true;
+    open_agg(&n, NULL, 0, false, NULL);
+    spawn_all(&n);
+    at_start(&n);
+    assert_int_equal(bm_producer_ask_produce(n.sys, bm_env_producer(&n.env),
+                                             &req, WAIT_MS, &fp),
+                     BM_OK);
+    assert_int_equal(bm_producer_ask_drain(n.sys, bm_env_producer(&n.env),
+                                           &dr, WAIT_MS, &fd),
+                     BM_OK);
+    assert_int_equal(bm_future_wait(fd, -1, &dd, sizeof(dd)), BM_OK);
+    assert_int_equal(dd.height, 1); /* the round in flight committed */
+    assert_int_equal(bm_future_wait(fp, -1, &res, sizeof(res)), BM_OK);
+    assert_true(res.produced);
+    assert_int_equal(res.height, 1);
+    bm_future_free(fp);
+    bm_future_free(fd);
+    atomic_store(&n.env.stopping, true);
+    assert_int_equal(bm_producer_call_produce(n.sys, bm_env_producer(&n.env),
+                                              &req, &res, WAIT_MS),
+                     BM_ESHUTDOWN);
+    assert_int_equal(bm_producer_call_drain(n.sys, bm_env_producer(&n.env),
+                                            &dr, &dd, WAIT_MS),
+                     BM_OK);
+    assert_int_equal(dd.height, 1);
+    check_store(&n, 1);
+    at_node_close(&n, true);
+    g_lane = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_produce_five_on_lane),
         cmocka_unit_test(test_restart_on_lane),
         cmocka_unit_test(test_queued_requests),
+        cmocka_unit_test(test_drain),
     };
 
     return BM_TEST_RUN(tests);
