@@ -108,7 +108,10 @@
     X(EEXEC, -160, "execution failed")                                         \
     X(EQUEUE_FULL, -161, "sequencer queue is full")                            \
     X(EBADTX, -162, "malformed transaction")                                   \
-    X(EEXEC_AHEAD, -163, "executor is ahead of the store")
+    X(EEXEC_AHEAD, -163, "executor is ahead of the store")                   \
+    X(EEXEC_INVALID, -164, "execution client rejected the block")             \
+    X(EEXEC_CHAIN, -165, "execution client is on another chain")              \
+    X(ERPC, -166, "JSON-RPC error response")
 
 enum bm_err {
 #define BM_ERR_ENUM_(name, val, desc) BM_##name = (val),
