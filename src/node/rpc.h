@@ -15,7 +15,9 @@
  *   GET /health/ready  ev-node's readiness rules (docs/OPERATIONS.md "RPC").
  *   GET /status        JSON summary: heights, hashes, actors, breakers.
  *   POST /tx, GET /kv/<key>  the KV executor's tx ingress (only when deps.kv
- *       is set), behind the manager's tx limiter (429 when refused).
+ *       is set), behind the manager's tx limiter (429 when refused). With
+ *       the EVM executor (deps.evm_eth_url) POST /tx is refused with 501
+ *       and a message naming the execution client's eth_sendRawTransaction.
  *
  * Every request body is untrusted: capped (BM_RPC_MAX_BODY; /tx:
  * BM_INGRESS_MAX_BODY), parsed with json-c, and rejected with a message
@@ -52,6 +54,10 @@ struct bm_rpc_deps {
     const struct bm_genesis *genesis;   /* may be NULL */
     struct bm_manager *manager;         /* may be NULL: store only */
     struct bm_kv *kv;                   /* may be NULL: no /tx, /kv */
+    /* The EVM executor's eth URL (borrowed), or NULL. When set (kv is then
+     * NULL), POST /tx answers 501 naming it: with the EVM executor txs go
+     * to the execution client (eth_sendRawTransaction), as with ev-node. */
+    const char *evm_eth_url;
     /* da.namespace / da.data_namespace config strings (NULL: not set;
      * data "" or NULL falls back to the header namespace). */
     const char *header_namespace;

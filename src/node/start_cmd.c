@@ -33,6 +33,7 @@
 #include "blockv2/manager.h"
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
+#include "exec/evm/evm.h"
 #include "exec/kv/kv.h"
 #include "node/cli.h"
 #include "node/config.h"
@@ -45,14 +46,17 @@
 #include "util/log.h"
 
 #define DEV_HOME ".blockv2-dev"
+#define DEV_EVM_HOME ".blockv2-dev-evm"
 #define DEV_CHAIN_ID "blockv2-dev"
+#define DEV_JWT_FILE "config/jwt.hex"
 #define DEV_DA_PORT 7980
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: blockv2 start [--home DIR] [--evnode.<key> VALUE ...]\n"
-            "       blockv2 start --dev [--reset] [--home DIR] "
+            "usage: blockv2 start [--home DIR] [--evm] [--evnode.<key> VALUE "
+            "...]\n"
+            "       blockv2 start --dev [--evm] [--reset] [--home DIR] "
             "[--evnode.<key> VALUE ...]\n"
             "\n"
             "Runs the node of DIR (default $HOME/.blockv2; see `blockv2 "
@@ -63,6 +67,12 @@ static void usage(FILE *f)
             "\n"
             "            (created on first run, reused after)\n"
             "  --reset   with --dev: delete the dev home first\n"
+            "  --evm     the EVM executor (node.executor evm): an execution\n"
+            "            client through the Engine API, with ev-node's flags\n"
+            "            --evm.engine-url, --evm.eth-url, --evm.jwt-secret-file,\n"
+            "            --evm.genesis-hash, --evm.fee-recipient; with --dev:\n"
+            "            in ./" DEV_EVM_HOME ", the JWT secret in config/jwt.hex\n"
+            "            when not given, the client's genesis adopted\n"
             "Flags override config/evnode.yaml (`blockv2 config docs` lists "
             "them),\n"
             "e.g. --evnode.node.block_time 500ms. Ctrl-C stops gracefully.\n");
@@ -178,6 +188,7 @@ struct node {
     struct bm_hash signer_addr;
     struct bm_store *store;
     struct bm_kv *kv;
+    struct bm_evm *evm; /* node.executor evm (then kv is NULL) */
     struct bm_executor exec;
     struct bm_seq *seq;
     struct bm_da_server *da_server; /* --dev only */
@@ -194,6 +205,92 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
 {
     fprintf(stderr, "blockv2 start: %s: %s\n", what, bm_errmsg_str(em, err));
     return 1;
+}
+
+/* Writes a random 32-byte JWT secret as hex (0600) unless path exists. */
+static int dev_jwt(const char *path)
+{
+    unsigned char raw[BM_EVM_JWT_SECRET_LEN];
+    char hex[2 * BM_EVM_JWT_SECRET_LEN + 2];
+    int fd;
+    ssize_t w;
+
+    if (file_exists(path)) {
+        return 0;
+    }
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+    hex[2 * BM_EVM_JWT_SECRET_LEN] = '\n';
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    w = write(fd, hex, 2 * BM_EVM_JWT_SECRET_LEN + 1);
+    close(fd);
+    sodium_memzero(raw, sizeof(raw));
+    sodium_memzero(hex, sizeof(hex));
+    return w == 2 * BM_EVM_JWT_SECRET_LEN + 1 ? 0 : -1;
+}
+
+/*
+ * The EVM executor from evm.*. --dev: the JWT secret defaults to the dev
+ * home's config/jwt.hex (created), and without evm.genesis_hash the
+ * client's own genesis is adopted (a dev chain only).
+ */
+static int open_evm(struct node *n, bool dev)
+{
+    struct bm_evm_config ec;
+    struct bm_errmsg em = {{0}};
+    char *jwt = NULL;
+    int err;
+
+    if (dev && (n->cfg.evm_jwt_secret_file == NULL ||
+                n->cfg.evm_jwt_secret_file[0] == '\0')) {
+        jwt = bm_node_path(n->home, DEV_JWT_FILE);
+        if (dev_jwt(jwt) != 0) {
+            fprintf(stderr, "blockv2 start: cannot write the dev JWT secret "
+                            "'%s': %s\n", jwt, strerror(errno));
+            bm_free(jwt);
+            return 1;
+        }
+        bm_free(n->cfg.evm_jwt_secret_file);
+        n->cfg.evm_jwt_secret_file = jwt;
+    }
+    err = bm_node_config_to_evm(&n->cfg, &ec, &em);
+    if (err == BM_OK) {
+        err = bm_evm_new(&n->evm, &ec, &em);
+    }
+    sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
+    if (err != BM_OK) {
+        return fail("EVM executor (evm.*)", err, &em);
+    }
+    if (dev && !ec.has_genesis_hash) {
+        uint8_t g[BM_EVM_HASH_LEN];
+        char hex[2 * BM_EVM_HASH_LEN + 3];
+
+        err = bm_evm_el_genesis(n->evm, g, &em);
+        if (err != BM_OK) {
+            return fail("EVM executor: the execution client's genesis", err,
+                        &em);
+        }
+        bm_evm_hex(hex, g, sizeof(g));
+        bm_log_info("node", "dev: adopting the execution client's genesis "
+                    "block genesis_hash=%s", hex);
+        bm_evm_free(n->evm);
+        n->evm = NULL;
+        bm_free(n->cfg.evm_genesis_hash);
+        n->cfg.evm_genesis_hash = bm_xstrdup(hex);
+        err = bm_node_config_to_evm(&n->cfg, &ec, &em);
+        if (err == BM_OK) {
+            err = bm_evm_new(&n->evm, &ec, &em);
+        }
+        sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
+        if (err != BM_OK) {
+            return fail("EVM executor (evm.*)", err, &em);
+        }
+    }
+    bm_evm_executor(n->evm, &n->exec);
+    return 0;
 }
 
 static int open_parts(struct node *n, bool dev)
@@ -257,19 +354,25 @@ static int open_parts(struct node *n, bool dev)
     if (err != BM_OK) {
         return fail("store", err, &em);
     }
-    p = bm_node_path(n->home, "data/kv");
-    mkdir(p, 0700);
-    {
-        struct bm_kv_options ko;
+    if (strcmp(n->cfg.node_executor, "evm") == 0) {
+        if (open_evm(n, dev) != 0) {
+            return 1;
+        }
+    } else {
+        p = bm_node_path(n->home, "data/kv");
+        mkdir(p, 0700);
+        {
+            struct bm_kv_options ko;
 
-        bm_node_config_to_kv(&n->cfg, &ko);
-        err = bm_kv_open(&n->kv, p, &ko, &em);
+            bm_node_config_to_kv(&n->cfg, &ko);
+            err = bm_kv_open(&n->kv, p, &ko, &em);
+        }
+        bm_free(p);
+        if (err != BM_OK) {
+            return fail("KV executor (data/kv)", err, &em);
+        }
+        bm_kv_executor(n->kv, &n->exec);
     }
-    bm_free(p);
-    if (err != BM_OK) {
-        return fail("KV executor (data/kv)", err, &em);
-    }
-    bm_kv_executor(n->kv, &n->exec);
     if (n->cfg.aggregator) {
         struct bm_seq_options so = {0};
 
@@ -353,6 +456,7 @@ static int start_services(struct node *n)
     d.genesis = &n->genesis;
     d.manager = n->m;
     d.kv = n->kv;
+    d.evm_eth_url = n->evm != NULL ? bm_evm_eth_url(n->evm) : NULL;
     d.header_namespace = n->cfg.da_namespace;
     d.data_namespace = n->cfg.da_data_namespace;
     if (n->has_key) {
@@ -408,6 +512,7 @@ static int close_node(struct node *n)
     bm_da_server_stop(n->da_server);
     bm_seq_free(n->seq);
     bm_kv_free(n->kv);
+    bm_evm_free(n->evm);
     bm_store_close(n->store);
     bm_genesis_release(&n->genesis);
     bm_privkey_wipe(&n->key);
@@ -459,7 +564,7 @@ int bm_cli_start(int argc, char **argv)
     struct bm_errmsg em = {{0}};
     const char *home = NULL;
     char default_home[1024];
-    bool dev = false, reset = false;
+    bool dev = false, reset = false, evm = false;
     sigset_t set;
     enum bm_logsink_format fmt = BM_LOGSINK_TEXT;
     int level, err, rc = 1;
@@ -477,6 +582,8 @@ int bm_cli_start(int argc, char **argv)
             dev = true;
         } else if (strcmp(argv[i], "--reset") == 0) {
             reset = true;
+        } else if (strcmp(argv[i], "--evm") == 0) {
+            evm = true;
         } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
             home = argv[++i];
         } else if (strncmp(argv[i], "--home=", 7) == 0) {
@@ -494,7 +601,7 @@ int bm_cli_start(int argc, char **argv)
         const char *h = getenv("HOME");
 
         if (dev) {
-            home = DEV_HOME;
+            home = evm ? DEV_EVM_HOME : DEV_HOME;
         } else {
             snprintf(default_home, sizeof(default_home), "%s/.blockv2",
                      h != NULL ? h : ".");
@@ -537,6 +644,17 @@ int bm_cli_start(int argc, char **argv)
         rc = 2;
         goto out_cfg;
     }
+    if (evm) {
+        if (bm_node_config_given(&n.cfg, "node.executor") &&
+            strcmp(n.cfg.node_executor, "evm") != 0) {
+            fprintf(stderr, "blockv2 start: --evm and node.executor '%s' "
+                            "disagree\n", n.cfg.node_executor);
+            rc = 2;
+            goto out_cfg;
+        }
+        bm_free(n.cfg.node_executor);
+        n.cfg.node_executor = bm_xstrdup("evm");
+    }
     level = bm_log_level_parse(n.cfg.log_level);
     if (level < 0 ||
         bm_logsink_format_parse(n.cfg.log_format, &fmt) != BM_OK) {
@@ -558,15 +676,32 @@ int bm_cli_start(int argc, char **argv)
 
         rpc_url(&n, url, sizeof(url));
         bm_log_info("node",
-                    "running home=%s chain_id=%s mode=%s rpc=%s da=%s "
-                    "metrics=%s",
+                    "running home=%s chain_id=%s mode=%s executor=%s "
+                    "rpc=%s da=%s metrics=%s",
                     home, n.genesis.chain_id,
-                    n.cfg.aggregator ? "aggregator" : "full", url,
+                    n.cfg.aggregator ? "aggregator" : "full",
+                    n.cfg.node_executor, url,
                     n.cfg.da_address != NULL && n.cfg.da_address[0]
                         ? n.cfg.da_address
                         : "off",
                     n.cfg.prometheus ? n.cfg.prometheus_listen_addr : "off");
-        if (dev) {
+        if (dev && n.evm != NULL) {
+            printf("\nblockv2 dev node is running with the EVM executor "
+                   "(chain %s, home %s)\n"
+                   "  execution client: engine %s, eth %s\n"
+                   "  JWT secret:  %s\n"
+                   "  send a tx:   eth_sendRawTransaction to %s (POST /tx is "
+                   "refused)\n"
+                   "  status:      blockv2 status          (or: curl "
+                   "%s/status)\n"
+                   "  local DA:    %s\n"
+                   "Ctrl-C stops it; run the same command to continue, add "
+                   "--reset to start over.\n\n",
+                   n.genesis.chain_id, home, n.cfg.evm_engine_url,
+                   n.cfg.evm_eth_url, n.cfg.evm_jwt_secret_file,
+                   n.cfg.evm_eth_url, url, n.da_url);
+            fflush(stdout);
+        } else if (dev) {
             printf("\nblockv2 dev node is running (chain %s, home %s)\n"
                    "  send a tx:   blockv2 tx send k=v     (or: curl -X POST "
                    "--data 'k=v' %s/tx)\n"
