@@ -280,7 +280,7 @@ function jwt(argv) {
   writeFileSync(argv[0], `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'start') await start(rest);
   else if (cmd === 'stop') await stop(rest);

@@ -20,6 +20,11 @@
 //       N * WEI plus the fees of its receipts. Prints a JSON summary
 //       {count, blocks: [...distinct block numbers...], to, first, last}.
 //
+//   node tx.mjs compare --eth URL --with URL --to N [--from M]
+//       Both ELs hold the same canonical blocks M..N (default M = 0): the
+//       same hash and state root at every height, each block's parent the
+//       one before it. Prints "heights M..N identical (hash of N)".
+//
 // Defaults: --key is ev-node's EVM test key (funded in
 // genesis/evnode-test.json), --value 1000000000000 (1e12 wei), --timeout 60.
 // Exit status 1 with a message naming what differs.
@@ -177,9 +182,34 @@ export async function transfers(eth, key, { count, to, value, intervalMs, timeou
   return { count, blocks, to: dest, first: hashes[0], last: hashes[hashes.length - 1] };
 }
 
+// Compares the canonical chains of two ELs over heights from..to.
+export async function compare(ethA, ethB, from, to) {
+  let parent = null;
+  let last = null;
+  for (let h = from; h <= to; h++) {
+    const tag = `0x${h.toString(16)}`;
+    const [a, b] = await Promise.all([
+      rpc(ethA, 'eth_getBlockByNumber', [tag, false]),
+      rpc(ethB, 'eth_getBlockByNumber', [tag, false]),
+    ]);
+    if (a === null || b === null) {
+      throw new Error(`height ${h}: ${a === null ? ethA : ethB} has no block`);
+    }
+    if (a.hash !== b.hash || a.stateRoot !== b.stateRoot) {
+      throw new Error(`height ${h} differs: ${ethA} has ${a.hash} (state ${a.stateRoot}), ${ethB} has ${b.hash} (state ${b.stateRoot})`);
+    }
+    if (parent !== null && a.parentHash !== parent) {
+      throw new Error(`height ${h}: parent ${a.parentHash} is not block ${h - 1} (${parent})`);
+    }
+    parent = a.hash;
+    last = a;
+  }
+  return last;
+}
+
 async function main(argv) {
   const [cmd, ...rest] = argv;
-  const opts = ['eth', 'key', 'to', 'value', 'count', 'timeout', 'block', 'interval-ms'];
+  const opts = ['eth', 'key', 'to', 'value', 'count', 'timeout', 'block', 'interval-ms', 'with', 'from'];
   const a = parseArgs(rest, opts);
   if (a.value !== undefined && !/^[0-9]{1,38}$/.test(a.value)) die(`--value: not a decimal amount of wei: ${a.value}`);
   const value = a.value === undefined ? 1000000000000n : BigInt(a.value);
@@ -218,12 +248,21 @@ async function main(argv) {
       process.stdout.write(`${JSON.stringify(s)}\n`);
       break;
     }
+    case 'compare': {
+      if (a.with === undefined) die('compare: --with URL is required');
+      const from = posInt(a.from, 0, 'from');
+      const to = posInt(a.to, undefined, 'to');
+      if (to === undefined || to < from) die('compare: --to N (>= --from) is required');
+      const last = await compare(needEth(), a.with, from, to);
+      process.stdout.write(`heights ${from}..${to} identical (hash of ${to}: ${last.hash})\n`);
+      break;
+    }
     default:
-      die('usage: tx.mjs address|send|wait|balance|transfers ... (see the top of tx.mjs)');
+      die('usage: tx.mjs address|send|wait|balance|transfers|compare ... (see the top of tx.mjs)');
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   try {
     await main(process.argv.slice(2));
   } catch (e) {
