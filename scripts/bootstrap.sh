@@ -17,6 +17,12 @@ if [ -n "${BM_BOOTSTRAP_EXTRA:-}" ]; then
   PKGS+=("${extra[@]}")
 fi
 
+# The interop tests (tests/interop) need node and npm: Debian's packages
+# when they are absent. They need Node >= 20; Debian 12's nodejs is 18, and
+# tests/interop/install.sh says so and fails if that is what is there.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
