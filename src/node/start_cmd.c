@@ -211,6 +211,25 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
     return 1;
 }
 
+/* n->evm from the config's evm.*; *has_genesis: evm.genesis_hash set. */
+static int new_evm(struct node *n, bool *has_genesis)
+{
+    struct bm_evm_config ec;
+    struct bm_errmsg em = {{0}};
+    int err;
+
+    err = bm_node_config_to_evm(&n->cfg, &ec, &em);
+    if (err == BM_OK) {
+        err = bm_evm_new(&n->evm, &ec, &em);
+    }
+    *has_genesis = ec.has_genesis_hash;
+    sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
+    if (err != BM_OK) {
+        return fail("EVM executor (evm.*)", err, &em);
+    }
+    return 0;
+}
+
 /*
  * The EVM executor from evm.*. --dev: the JWT secret defaults to the dev
  * home's config/jwt.hex (created), and without evm.genesis_hash the
@@ -218,8 +237,8 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
  */
 static int open_evm(struct node *n, bool dev)
 {
-    struct bm_evm_config ec;
     struct bm_errmsg em = {{0}};
+    bool has_genesis = false;
     char *jwt = NULL;
     int err;
 
@@ -235,15 +254,10 @@ static int open_evm(struct node *n, bool dev)
         bm_free(n->cfg.evm_jwt_secret_file);
         n->cfg.evm_jwt_secret_file = jwt;
     }
-    err = bm_node_config_to_evm(&n->cfg, &ec, &em);
-    if (err == BM_OK) {
-        err = bm_evm_new(&n->evm, &ec, &em);
+    if (new_evm(n, &has_genesis) != 0) {
+        return 1;
     }
-    sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
-    if (err != BM_OK) {
-        return fail("EVM executor (evm.*)", err, &em);
-    }
-    if (dev && !ec.has_genesis_hash) {
+    if (dev && !has_genesis) {
         uint8_t g[BM_EVM_HASH_LEN];
         char hex[2 * BM_EVM_HASH_LEN + 3];
 
@@ -259,13 +273,8 @@ static int open_evm(struct node *n, bool dev)
         n->evm = NULL;
         bm_free(n->cfg.evm_genesis_hash);
         n->cfg.evm_genesis_hash = bm_xstrdup(hex);
-        err = bm_node_config_to_evm(&n->cfg, &ec, &em);
-        if (err == BM_OK) {
-            err = bm_evm_new(&n->evm, &ec, &em);
-        }
-        sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
-        if (err != BM_OK) {
-            return fail("EVM executor (evm.*)", err, &em);
+        if (new_evm(n, &has_genesis) != 0) {
+            return 1;
         }
     }
     bm_evm_executor(n->evm, &n->exec);
