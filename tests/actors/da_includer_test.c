@@ -3,11 +3,13 @@
  * DA-included height advances in order only when both rhb hints (or an
  * empty block's header hint) exist, stops at a gap, finalises in the
  * executor, persists d and gdh (once), resumes after a restart; a
- * SetFinal that keeps failing is fatal; bm_da_includer_is_included; and
+ * SetFinal that keeps failing is fatal, one whose executor is unreachable
+ * is retried; bm_da_includer_is_included; and
  * the submitter + includer pair end to end on a real DA server.
  */
 #include "bm_test.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -212,6 +214,138 @@ static void test_set_final_failure_fatal(void **state)
     at_node_close(&n, true);
 }
 
+/* An executor whose SetFinal cannot reach its execution client while
+ * `down` is set; otherwise the inner (KV) executor. */
+struct down_exec {
+    const struct bm_executor *inner;
+    atomic_bool down;
+    atomic_int refused;
+};
+
+static enum bm_err dx_init_chain(void *ctx, uint64_t t, uint64_t ih,
+                                 const char *id, struct bm_buf *root,
+                                 struct bm_errmsg *em)
+{
+    struct down_exec *d = ctx;
+
+    return d->inner->ops->init_chain(d->inner->ctx, t, ih, id, root, em);
+}
+
+static enum bm_err dx_get_txs(void *ctx, struct bm_batch *out,
+                              struct bm_errmsg *em)
+{
+    struct down_exec *d = ctx;
+
+    return d->inner->ops->get_txs(d->inner->ctx, out, em);
+}
+
+static enum bm_err dx_execute(void *ctx, const struct bm_buf *txs, size_t n,
+                              uint64_t height, uint64_t time_ns,
+                              const uint8_t *prev, size_t prev_len,
+                              struct bm_exec_result *out, struct bm_errmsg *em)
+{
+    struct down_exec *d = ctx;
+
+    return d->inner->ops->execute_txs(d->inner->ctx, txs, n, height, time_ns,
+                                      prev, prev_len, out, em);
+}
+
+static enum bm_err dx_set_final(void *ctx, uint64_t h, struct bm_errmsg *em)
+{
+    struct down_exec *d = ctx;
+
+    if (atomic_load(&d->down)) {
+        atomic_fetch_add(&d->refused, 1);
+        return bm_errf(em, BM_ECONNECT, "set_final: execution client down");
+    }
+    return d->inner->ops->set_final(d->inner->ctx, h, em);
+}
+
+static enum bm_err dx_info(void *ctx, struct bm_exec_info *out,
+                           struct bm_errmsg *em)
+{
+    struct down_exec *d = ctx;
+
+    return d->inner->ops->get_execution_info(d->inner->ctx, out, em);
+}
+
+static enum bm_err dx_filter(void *ctx, const struct bm_buf *txs, size_t n,
+                             uint64_t max_bytes, uint64_t max_gas, bool fi,
+                             enum bm_filter_status *status,
+                             struct bm_errmsg *em)
+{
+    struct down_exec *d = ctx;
+
+    return d->inner->ops->filter_txs(d->inner->ctx, txs, n, max_bytes,
+                                     max_gas, fi, status, em);
+}
+
+static const struct bm_executor_ops down_ops = {
+    .init_chain = dx_init_chain,
+    .get_txs = dx_get_txs,
+    .execute_txs = dx_execute,
+    .set_final = dx_set_final,
+    .get_execution_info = dx_info,
+    .filter_txs = dx_filter,
+};
+
+struct refusals {
+    struct at_node *n;
+    struct down_exec *dx;
+};
+
+static bool refused_twice_or_halted(void *arg)
+{
+    struct refusals *r = arg;
+
+    return atomic_load(&r->dx->refused) >= 6 || bm_env_halted(&r->n->env);
+}
+
+/* An executor that cannot be reached (an execution client restarting) is
+ * waited for: not fatal, the DA-included height stays put while it is
+ * down and advances once it answers again. */
+static void test_set_final_unavailable_waits(void **state)
+{
+    struct at_node n;
+    struct bm_manager_config cfg;
+    struct at_opts o = {.aggregator = true, .cfg = &cfg};
+    struct down_exec dx;
+    struct bm_executor ex;
+    struct want w = {&n, 1};
+
+    (void)state;
+    fast_cfg(&cfg);
+    at_node_open(&n, &o);
+    memset(&dx, 0, sizeof(dx));
+    dx.inner = &n.exec;
+    atomic_init(&dx.down, true);
+    atomic_init(&dx.refused, 0);
+    ex.ops = &down_ops;
+    ex.ctx = &dx;
+    n.env.exec = &ex;
+    at_spawn(&n, &bm_state_actor_type, &n.env.ids.state, true,
+             BM_OVERFLOW_REJECT);
+    at_spawn(&n, &bm_da_includer_actor_type, &n.env.ids.da_includer, true,
+             BM_OVERFLOW_DROP_OLDEST);
+    assert_int_equal(bm_env_subscribe(&n.env, n.env.ids.da_includer,
+                                      BM_DA_INCLUDER_NEW_HEIGHT),
+                     BM_OK);
+    at_start(&n);
+    at_commit_next(&n, TXS, true);
+    put_rhb(&n, 1, 'h', 1);
+    put_rhb(&n, 1, 'd', 1);
+    /* Several passes refused (3 attempts each), none fatal. */
+    assert_true(at_wait(refused_twice_or_halted, &(struct refusals){&n, &dx},
+                        WAIT_MS));
+    assert_false(bm_env_halted(&n.env));
+    assert_int_equal(meta_u64(&n, BM_META_DA_INCLUDED), 0);
+    assert_int_equal(final_height(&n), 0);
+    atomic_store(&dx.down, false);
+    assert_true(at_wait(included_at, &w, WAIT_MS));
+    assert_false(bm_env_halted(&n.env));
+    at_node_close(&n, true);
+}
+
 /* Invalid INCLUDED messages are rejected by validation. */
 static void test_validate(void **state)
 {
@@ -282,6 +416,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_advance_and_restart),
         cmocka_unit_test(test_set_final_failure_fatal),
+        cmocka_unit_test(test_set_final_unavailable_waits),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_with_submitter),
     };
