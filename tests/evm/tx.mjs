@@ -164,7 +164,18 @@ export async function transfers(eth, key, { count, to, value, intervalMs, timeou
     if (r.from.toLowerCase() !== from || r.to?.toLowerCase() !== dest) {
       throw new Error(`tx ${r.transactionHash}: receipt from ${r.from} to ${r.to}, want ${from} to ${dest}`);
     }
-    fees += BigInt(r.gasUsed) * BigInt(r.effectiveGasPrice);
+    // The price paid per gas: base fee + tip, capped at the max fee.
+    // (ethereumjs 0.10.5's receipts report only the tip as
+    // effectiveGasPrice, so it is computed from the tx and its block.)
+    const [tx, block] = await Promise.all([
+      rpc(eth, 'eth_getTransactionByHash', [r.transactionHash]),
+      rpc(eth, 'eth_getBlockByHash', [r.blockHash, false]),
+    ]);
+    const baseFee = BigInt(block.baseFeePerGas);
+    const price = baseFee + BigInt(tx.maxPriorityFeePerGas) < BigInt(tx.maxFeePerGas)
+      ? baseFee + BigInt(tx.maxPriorityFeePerGas)
+      : BigInt(tx.maxFeePerGas);
+    fees += BigInt(r.gasUsed) * price;
   }
   // Read both balances at the block of the last receipt: later blocks
   // cannot change them (nothing else spends from these accounts).
