@@ -1012,7 +1012,7 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
         st->da_progress = p->cursor;
     }
     /* pieces held back by an executor that was unavailable are tried
-     * again at every DA poll, not only when new pieces arrive */
+     * again with every DA height read, not only when pieces arrive */
     if (st->headers.n > 0 && !bm_env_halted(st->env) && load(st) == BM_OK) {
         return try_sync(st);
     }

@@ -94,27 +94,31 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Writes a random dev passphrase file (0600) unless it exists. */
-static int dev_passphrase(const char *path)
+/* Writes n random bytes as hex (0600; a newline after them when nl)
+ * unless path exists: the dev passphrase, the dev JWT secret. */
+static int dev_secret_file(const char *path, size_t n, bool nl)
 {
-    unsigned char raw[16];
-    char hex[33];
+    unsigned char raw[32];
+    char hex[2 * sizeof(raw) + 2];
+    size_t len = 2 * n + (nl ? 1 : 0);
     int fd;
     ssize_t w;
 
     if (file_exists(path)) {
         return 0;
     }
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+    randombytes_buf(raw, n);
+    sodium_bin2hex(hex, sizeof(hex), raw, n);
+    hex[2 * n] = '\n';
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
         return -1;
     }
-    w = write(fd, hex, 32);
+    w = write(fd, hex, len);
     close(fd);
+    sodium_memzero(raw, sizeof(raw));
     sodium_memzero(hex, sizeof(hex));
-    return w == 32 ? 0 : -1;
+    return w == (ssize_t)len ? 0 : -1;
 }
 
 /* Creates the dev home on first run (through `init`). */
@@ -134,7 +138,7 @@ static int dev_prepare(const char *home, bool reset)
     }
     if ((mkdir(home, 0700) != 0 && errno != EEXIST) ||
         (mkdir(cfgdir, 0700) != 0 && errno != EEXIST) ||
-        dev_passphrase(pass) != 0) {
+        dev_secret_file(pass, 16, false) != 0) {
         fprintf(stderr, "blockv2: cannot create the dev home '%s': %s\n",
                 home, strerror(errno));
         return -1;
@@ -207,29 +211,23 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
     return 1;
 }
 
-/* Writes a random 32-byte JWT secret as hex (0600) unless path exists. */
-static int dev_jwt(const char *path)
+/* n->evm from the config's evm.*; *has_genesis: evm.genesis_hash set. */
+static int new_evm(struct node *n, bool *has_genesis)
 {
-    unsigned char raw[BM_EVM_JWT_SECRET_LEN];
-    char hex[2 * BM_EVM_JWT_SECRET_LEN + 2];
-    int fd;
-    ssize_t w;
+    struct bm_evm_config ec;
+    struct bm_errmsg em = {{0}};
+    int err;
 
-    if (file_exists(path)) {
-        return 0;
+    err = bm_node_config_to_evm(&n->cfg, &ec, &em);
+    if (err == BM_OK) {
+        err = bm_evm_new(&n->evm, &ec, &em);
     }
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
-    hex[2 * BM_EVM_JWT_SECRET_LEN] = '\n';
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-        return -1;
+    *has_genesis = ec.has_genesis_hash;
+    sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
+    if (err != BM_OK) {
+        return fail("EVM executor (evm.*)", err, &em);
     }
-    w = write(fd, hex, 2 * BM_EVM_JWT_SECRET_LEN + 1);
-    close(fd);
-    sodium_memzero(raw, sizeof(raw));
-    sodium_memzero(hex, sizeof(hex));
-    return w == 2 * BM_EVM_JWT_SECRET_LEN + 1 ? 0 : -1;
+    return 0;
 }
 
 /*
@@ -239,15 +237,15 @@ static int dev_jwt(const char *path)
  */
 static int open_evm(struct node *n, bool dev)
 {
-    struct bm_evm_config ec;
     struct bm_errmsg em = {{0}};
+    bool has_genesis = false;
     char *jwt = NULL;
     int err;
 
     if (dev && (n->cfg.evm_jwt_secret_file == NULL ||
                 n->cfg.evm_jwt_secret_file[0] == '\0')) {
         jwt = bm_node_path(n->home, DEV_JWT_FILE);
-        if (dev_jwt(jwt) != 0) {
+        if (dev_secret_file(jwt, BM_EVM_JWT_SECRET_LEN, true) != 0) {
             fprintf(stderr, "blockv2 start: cannot write the dev JWT secret "
                             "'%s': %s\n", jwt, strerror(errno));
             bm_free(jwt);
@@ -256,15 +254,10 @@ static int open_evm(struct node *n, bool dev)
         bm_free(n->cfg.evm_jwt_secret_file);
         n->cfg.evm_jwt_secret_file = jwt;
     }
-    err = bm_node_config_to_evm(&n->cfg, &ec, &em);
-    if (err == BM_OK) {
-        err = bm_evm_new(&n->evm, &ec, &em);
+    if (new_evm(n, &has_genesis) != 0) {
+        return 1;
     }
-    sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
-    if (err != BM_OK) {
-        return fail("EVM executor (evm.*)", err, &em);
-    }
-    if (dev && !ec.has_genesis_hash) {
+    if (dev && !has_genesis) {
         uint8_t g[BM_EVM_HASH_LEN];
         char hex[2 * BM_EVM_HASH_LEN + 3];
 
@@ -280,13 +273,8 @@ static int open_evm(struct node *n, bool dev)
         n->evm = NULL;
         bm_free(n->cfg.evm_genesis_hash);
         n->cfg.evm_genesis_hash = bm_xstrdup(hex);
-        err = bm_node_config_to_evm(&n->cfg, &ec, &em);
-        if (err == BM_OK) {
-            err = bm_evm_new(&n->evm, &ec, &em);
-        }
-        sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
-        if (err != BM_OK) {
-            return fail("EVM executor (evm.*)", err, &em);
+        if (new_evm(n, &has_genesis) != 0) {
+            return 1;
         }
     }
     bm_evm_executor(n->evm, &n->exec);

@@ -138,6 +138,40 @@ static void expect(enum bm_err got, enum bm_err want,
     }
 }
 
+/* A scripted client and an executor on it, initialised; root is the
+ * state root after the last block executed through the helpers. */
+struct rig {
+    struct fake_el *el;
+    struct bm_evm *evm;
+    struct bm_executor ex;
+    struct bm_buf root;
+};
+
+static void rig_open(struct rig *r, bool equal_time, uint32_t timeout_ms)
+{
+    memset(r, 0, sizeof(*r));
+    r->el = el_start(1, equal_time);
+    r->evm = evm_on(r->el, timeout_ms);
+    bm_evm_executor(r->evm, &r->ex);
+    init(r->evm, &r->root);
+}
+
+static void rig_close(struct rig *r)
+{
+    bm_buf_release(&r->root);
+    bm_evm_free(r->evm);
+    fake_el_stop(r->el);
+}
+
+/* Sets the client's faults: f, or none when f is NULL. */
+static void faults(struct rig *r, const struct fake_el_faults *f)
+{
+    struct fake_el_faults none;
+
+    memset(&none, 0, sizeof(none));
+    fake_el_fault(r->el, f != NULL ? f : &none);
+}
+
 /* ------------------------------------------------------------ JWT */
 
 static void test_jwt(void **state)
@@ -362,10 +396,8 @@ static void test_tx_gas(void **state)
 
 static void test_chain(void **state)
 {
-    struct fake_el *el = el_start(1, false);
-    struct bm_evm *evm = evm_on(el, 5000);
-    struct bm_executor ex;
-    struct bm_buf root = {0}, r2 = {0};
+    struct rig r;
+    struct bm_buf r2 = {0};
     struct bm_evm_stats st;
     struct bm_exec_info info;
     struct bm_errmsg em = {{0}};
@@ -373,113 +405,102 @@ static void test_chain(void **state)
     uint8_t g[32];
 
     (void)state;
-    bm_evm_executor(evm, &ex);
-    init(evm, &root);
-    assert_true(fake_el_block(el, 0, NULL, g));
-    assert_memory_equal(root.ptr, g, 32);
+    rig_open(&r, false, 5000);
+    assert_true(fake_el_block(r.el, 0, NULL, g));
+    assert_memory_equal(r.root.ptr, g, 32);
     /* idempotent */
-    init(evm, &r2);
-    assert_true(bm_buf_eq(&root, &r2));
+    init(r.evm, &r2);
+    assert_true(bm_buf_eq(&r.root, &r2));
     for (uint64_t i = 1; i <= 6; i++) {
-        exec_ok(evm, i, (unsigned)(i % 4), &root);
-        assert_root_is_el(el, i, &root);
-        assert_int_equal(fake_el_head(el, NULL, NULL), i);
+        exec_ok(r.evm, i, (unsigned)(i % 4), &r.root);
+        assert_root_is_el(r.el, i, &r.root);
+        assert_int_equal(fake_el_head(r.el, NULL, NULL), i);
     }
-    assert_int_equal(bm_executor_get_latest_height(&ex, &h, &em), BM_OK);
+    assert_int_equal(bm_executor_get_latest_height(&r.ex, &h, &em), BM_OK);
     assert_int_equal(h, 6);
-    assert_int_equal(bm_executor_get_state_root(&ex, 4, &r2, &em), BM_OK);
-    assert_root_is_el(el, 4, &r2);
-    expect(bm_executor_get_state_root(&ex, 9, &r2, &em), BM_ENOTFOUND, &em,
+    assert_int_equal(bm_executor_get_state_root(&r.ex, 4, &r2, &em), BM_OK);
+    assert_root_is_el(r.el, 4, &r2);
+    expect(bm_executor_get_state_root(&r.ex, 9, &r2, &em), BM_ENOTFOUND, &em,
            "no block 9");
-    assert_int_equal(bm_executor_get_execution_info(&ex, &info, &em), BM_OK);
+    assert_int_equal(bm_executor_get_execution_info(&r.ex, &info, &em), BM_OK);
     assert_int_equal(info.max_gas, 30000000);
-    assert_int_equal(bm_executor_set_final(&ex, 3, &em), BM_OK);
-    assert_int_equal(bm_executor_set_final(&ex, 3, &em), BM_OK);
-    assert_int_equal(bm_executor_set_final(&ex, 2, &em), BM_OK);
-    expect(bm_executor_set_final(&ex, 7, &em), BM_EHEIGHT_MISMATCH, &em,
+    assert_int_equal(bm_executor_set_final(&r.ex, 3, &em), BM_OK);
+    assert_int_equal(bm_executor_set_final(&r.ex, 3, &em), BM_OK);
+    assert_int_equal(bm_executor_set_final(&r.ex, 2, &em), BM_OK);
+    expect(bm_executor_set_final(&r.ex, 7, &em), BM_EHEIGHT_MISMATCH, &em,
            "above the executed height");
 
     /* Re-executing height 6 on 5 (a crash before the store commit): the
      * same block again, the same root. */
-    assert_int_equal(bm_executor_get_state_root(&ex, 5, &r2, &em), BM_OK);
-    exec_ok(evm, 6, 2, &r2);
-    assert_true(bm_buf_eq(&root, &r2));
-    bm_evm_stats(evm, &st);
+    assert_int_equal(bm_executor_get_state_root(&r.ex, 5, &r2, &em), BM_OK);
+    exec_ok(r.evm, 6, 2, &r2);
+    assert_true(bm_buf_eq(&r.root, &r2));
+    bm_evm_stats(r.evm, &st);
     assert_int_equal(st.blocks, 7);
     assert_int_equal(st.rebuilt, 1);
     assert_true(st.engine_calls > 0 && st.engine_ns > 0);
 
     /* A different block 6 (other txs): the rollup's replaces the EL's. */
-    assert_int_equal(bm_executor_get_state_root(&ex, 5, &r2, &em), BM_OK);
-    exec_ok(evm, 6, 3, &r2);
-    assert_false(bm_buf_eq(&root, &r2));
-    assert_root_is_el(el, 6, &r2);
+    assert_int_equal(bm_executor_get_state_root(&r.ex, 5, &r2, &em), BM_OK);
+    exec_ok(r.evm, 6, 3, &r2);
+    assert_false(bm_buf_eq(&r.root, &r2));
+    assert_root_is_el(r.el, 6, &r2);
 
     /* Rollback to 4, then build 5 on it. */
-    assert_int_equal(bm_executor_rollback(&ex, 4, &em), BM_OK);
-    assert_int_equal(bm_executor_get_state_root(&ex, 4, &r2, &em), BM_OK);
-    exec_ok(evm, 5, 1, &r2);
-    assert_root_is_el(el, 5, &r2);
-    assert_int_equal(fake_el_head(el, NULL, NULL), 5);
+    assert_int_equal(bm_executor_rollback(&r.ex, 4, &em), BM_OK);
+    assert_int_equal(bm_executor_get_state_root(&r.ex, 4, &r2, &em), BM_OK);
+    exec_ok(r.evm, 5, 1, &r2);
+    assert_root_is_el(r.el, 5, &r2);
+    assert_int_equal(fake_el_head(r.el, NULL, NULL), 5);
 
     /* prev root of another chain */
-    expect(exec_block(evm, 6, 0, &root, &em), BM_EEXEC_CHAIN, &em,
+    expect(exec_block(r.evm, 6, 0, &r.root, &em), BM_EEXEC_CHAIN, &em,
            "another chain");
-    assert_int_equal(fake_el_head(el, NULL, NULL), 5);
+    assert_int_equal(fake_el_head(r.el, NULL, NULL), 5);
 
-    bm_buf_release(&root);
     bm_buf_release(&r2);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    rig_close(&r);
 }
 
 static void test_get_txs_and_filter(void **state)
 {
-    struct fake_el *el = el_start(1, false);
-    struct bm_evm *evm = evm_on(el, 5000);
-    struct bm_executor ex;
+    struct rig r;
     struct bm_batch b = {0, NULL};
     struct bm_errmsg em = {{0}};
-    struct bm_buf root = {0};
-    struct fake_el_faults f;
+    struct fake_el_faults f = {.no_txpool_ext = true};
     enum bm_filter_status stv[4];
     struct bm_buf txs[4];
     uint8_t t2[] = {0x02, 0xe2, 0x01};
 
     (void)state;
-    bm_evm_executor(evm, &ex);
-    init(evm, &root);
-    assert_int_equal(bm_executor_get_txs(&ex, &b, &em), BM_OK);
+    rig_open(&r, false, 5000);
+    assert_int_equal(bm_executor_get_txs(&r.ex, &b, &em), BM_OK);
     assert_int_equal(b.n_txs, 0);
-    fake_el_pool_add(el, "02aabb");
-    fake_el_pool_add(el, "02ccdd");
-    assert_int_equal(bm_executor_get_txs(&ex, &b, &em), BM_OK);
+    fake_el_pool_add(r.el, "02aabb");
+    fake_el_pool_add(r.el, "02ccdd");
+    assert_int_equal(bm_executor_get_txs(&r.ex, &b, &em), BM_OK);
     assert_int_equal(b.n_txs, 2);
     assert_int_equal(b.txs[1].ptr[1], 0xcc);
     bm_batch_release(&b);
-    memset(&f, 0, sizeof(f));
-    f.no_txpool_ext = true;
-    fake_el_fault(el, &f);
-    expect(bm_executor_get_txs(&ex, &b, &em), BM_EUNSUPPORTED, &em,
+    faults(&r, &f);
+    expect(bm_executor_get_txs(&r.ex, &b, &em), BM_EUNSUPPORTED, &em,
            "txpoolExt_getTxs");
 
     txs[0] = (struct bm_buf){t2, 3};
     txs[1] = (struct bm_buf){NULL, 0};
     txs[2] = (struct bm_buf){t2, 3};
     txs[3] = (struct bm_buf){t2, 2};
-    assert_int_equal(bm_executor_filter_txs(&ex, txs, 4, 5, 0, false, stv,
+    assert_int_equal(bm_executor_filter_txs(&r.ex, txs, 4, 5, 0, false, stv,
                                             &em), BM_OK);
     assert_int_equal(stv[0], BM_FILTER_OK);
     assert_int_equal(stv[1], BM_FILTER_REMOVE);
     assert_int_equal(stv[2], BM_FILTER_POSTPONE);
     assert_int_equal(stv[3], BM_FILTER_POSTPONE);
     /* forced txs are decoded: these do not */
-    assert_int_equal(bm_executor_filter_txs(&ex, txs, 4, 0, 0, true, stv,
+    assert_int_equal(bm_executor_filter_txs(&r.ex, txs, 4, 0, 0, true, stv,
                                             &em), BM_OK);
     assert_int_equal(stv[0], BM_FILTER_REMOVE);
-    bm_buf_release(&root);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    rig_close(&r);
 }
 
 static void test_bad_jwt(void **state)
@@ -554,132 +575,106 @@ static void test_other_chain(void **state)
  * the client's chain is unchanged and the next good block works. */
 static void test_invalid(void **state)
 {
-    struct fake_el *el = el_start(1, false);
-    struct bm_evm *evm = evm_on(el, 5000);
-    struct bm_buf root = {0};
+    struct rig r;
     struct bm_errmsg em = {{0}};
-    struct fake_el_faults f;
+    struct fake_el_faults f = {.new_payload_invalid = true};
 
     (void)state;
-    init(evm, &root);
-    exec_ok(evm, 1, 1, &root);
-    memset(&f, 0, sizeof(f));
-    f.new_payload_invalid = true;
-    fake_el_fault(el, &f);
-    expect(exec_block(evm, 2, 1, &root, &em), BM_EEXEC_INVALID, &em,
+    rig_open(&r, false, 5000);
+    exec_ok(r.evm, 1, 1, &r.root);
+    faults(&r, &f);
+    expect(exec_block(r.evm, 2, 1, &r.root, &em), BM_EEXEC_INVALID, &em,
            "fake: block rejected for the test");
     assert_non_null(strstr(em.msg, "engine_newPayloadV4 answered INVALID"));
-    assert_int_equal(fake_el_head(el, NULL, NULL), 1);
-    memset(&f, 0, sizeof(f));
-    fake_el_fault(el, &f);
-    exec_ok(evm, 2, 1, &root);
-    assert_root_is_el(el, 2, &root);
-    bm_buf_release(&root);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    assert_int_equal(fake_el_head(r.el, NULL, NULL), 1);
+    faults(&r, NULL);
+    exec_ok(r.evm, 2, 1, &r.root);
+    assert_root_is_el(r.el, 2, &r.root);
+    rig_close(&r);
 }
 
 static void test_syncing(void **state)
 {
-    struct fake_el *el = el_start(1, false);
-    struct bm_evm *evm = evm_on(el, 5000);
-    struct bm_buf root = {0};
+    struct rig r;
     struct bm_errmsg em = {{0}};
-    struct fake_el_faults f;
+    struct fake_el_faults f = {.syncing = 2};
 
     (void)state;
-    init(evm, &root);
-    memset(&f, 0, sizeof(f));
-    f.syncing = 2; /* retried: the third answer is VALID */
-    fake_el_fault(el, &f);
-    exec_ok(evm, 1, 1, &root);
-    assert_root_is_el(el, 1, &root);
+    rig_open(&r, false, 5000);
+    faults(&r, &f); /* retried: the third answer is VALID */
+    exec_ok(r.evm, 1, 1, &r.root);
+    assert_root_is_el(r.el, 1, &r.root);
     f.syncing = 50; /* a storm: bounded, then BM_EAGAIN */
-    fake_el_fault(el, &f);
-    expect(exec_block(evm, 2, 1, &root, &em), BM_EAGAIN, &em,
+    faults(&r, &f);
+    expect(exec_block(r.evm, 2, 1, &r.root, &em), BM_EAGAIN, &em,
            "answered SYNCING 3 times");
-    assert_int_equal(fake_el_head(el, NULL, NULL), 1);
-    memset(&f, 0, sizeof(f));
-    fake_el_fault(el, &f);
-    exec_ok(evm, 2, 1, &root);
-    bm_buf_release(&root);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    assert_int_equal(fake_el_head(r.el, NULL, NULL), 1);
+    faults(&r, NULL);
+    exec_ok(r.evm, 2, 1, &r.root);
+    rig_close(&r);
 }
 
 /* A hanging client: every call has a deadline; a dropped connection and
  * garbage are errors too; after each the client works again. */
 static void test_hang_garbage_down(void **state)
 {
-    struct fake_el *el = el_start(1, false);
-    struct bm_evm *evm = evm_on(el, 300);
-    struct bm_buf root = {0};
+    struct rig r;
     struct bm_errmsg em = {{0}};
-    struct fake_el_faults f;
+    struct fake_el_faults f = {.hang_ms = 2000};
     struct bm_evm_config c;
     struct bm_evm *nobody = NULL;
     struct bm_executor ex;
 
     (void)state;
-    init(evm, &root);
-    exec_ok(evm, 1, 0, &root);
-    memset(&f, 0, sizeof(f));
-    f.hang_ms = 2000;
-    fake_el_fault(el, &f);
-    expect(exec_block(evm, 2, 1, &root, &em), BM_ETIMEDOUT, &em,
+    rig_open(&r, false, 300);
+    exec_ok(r.evm, 1, 0, &r.root);
+    faults(&r, &f);
+    expect(exec_block(r.evm, 2, 1, &r.root, &em), BM_ETIMEDOUT, &em,
            "within 300 ms");
     f.hang_ms = 0;
     f.garbage = true;
-    fake_el_fault(el, &f);
-    expect(exec_block(evm, 2, 1, &root, &em), BM_EPROTO, &em, "response");
+    faults(&r, &f);
+    expect(exec_block(r.evm, 2, 1, &r.root, &em), BM_EPROTO, &em,
+           "response");
     f.garbage = false;
     f.down = true;
-    fake_el_fault(el, &f);
-    expect(exec_block(evm, 2, 1, &root, &em), BM_ECONNECT, &em,
+    faults(&r, &f);
+    expect(exec_block(r.evm, 2, 1, &r.root, &em), BM_ECONNECT, &em,
            "cannot reach");
-    memset(&f, 0, sizeof(f));
-    fake_el_fault(el, &f);
-    assert_int_equal(fake_el_head(el, NULL, NULL), 1);
-    exec_ok(evm, 2, 1, &root);
-    assert_root_is_el(el, 2, &root);
+    faults(&r, NULL);
+    assert_int_equal(fake_el_head(r.el, NULL, NULL), 1);
+    exec_ok(r.evm, 2, 1, &r.root);
+    assert_root_is_el(r.el, 2, &r.root);
 
     /* nothing listening at all */
     memset(&c, 0, sizeof(c));
     c.engine_url = c.eth_url = "http://127.0.0.1:1";
     assert_int_equal(bm_evm_new(&nobody, &c, &em), BM_OK);
     bm_evm_executor(nobody, &ex);
-    expect(bm_executor_init_chain(&ex, 1, 1, "c", &root, &em), BM_ECONNECT,
+    expect(bm_executor_init_chain(&ex, 1, 1, "c", &r.root, &em), BM_ECONNECT,
            &em, "127.0.0.1:1");
     bm_evm_free(nobody);
     c.engine_url = "ftp://x";
     expect(bm_evm_new(&nobody, &c, &em), BM_ECONFIG, &em, "http://");
-    bm_buf_release(&root);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    rig_close(&r);
 }
 
 /* A client that builds from its own pool (no ev-reth extension) is
  * caught: its block is not the rollup's txs. */
 static void test_own_pool(void **state)
 {
-    struct fake_el *el = el_start(1, false);
-    struct bm_evm *evm = evm_on(el, 5000);
-    struct bm_buf root = {0};
+    struct rig r;
     struct bm_errmsg em = {{0}};
-    struct fake_el_faults f;
+    struct fake_el_faults f = {.own_pool = true};
 
     (void)state;
-    init(evm, &root);
-    fake_el_pool_add(el, "02deadbeef");
-    memset(&f, 0, sizeof(f));
-    f.own_pool = true;
-    fake_el_fault(el, &f);
-    expect(exec_block(evm, 1, 0, &root, &em), BM_EPROTO, &em,
+    rig_open(&r, false, 5000);
+    fake_el_pool_add(r.el, "02deadbeef");
+    faults(&r, &f);
+    expect(exec_block(r.evm, 1, 0, &r.root, &em), BM_EPROTO, &em,
            "own pool");
-    assert_int_equal(fake_el_head(el, NULL, NULL), 0);
-    bm_buf_release(&root);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    assert_int_equal(fake_el_head(r.el, NULL, NULL), 0);
+    rig_close(&r);
 }
 
 /* getPayloadV4 "Unsupported fork": V5 is used, and kept. Failing txs are
@@ -723,30 +718,25 @@ static void test_payload_v5_and_dropped_txs(void **state)
  * heights (the block manager replays), then blocks from its head on. */
 static void test_lost_blocks(void **state)
 {
-    struct fake_el *el = el_start(1, false);
-    struct bm_evm *evm = evm_on(el, 5000);
-    struct bm_executor ex;
-    struct bm_buf root = {0};
+    struct rig r;
     struct bm_errmsg em = {{0}};
 
     (void)state;
-    bm_evm_executor(evm, &ex);
-    init(evm, &root);
+    rig_open(&r, false, 5000);
     for (uint64_t i = 1; i <= 5; i++) {
-        exec_ok(evm, i, 1, &root);
+        exec_ok(r.evm, i, 1, &r.root);
     }
-    assert_int_equal(bm_executor_set_final(&ex, 4, &em), BM_OK);
-    fake_el_truncate(el, 2);
-    expect(exec_block(evm, 6, 1, &root, &em), BM_EHEIGHT_MISMATCH, &em,
+    assert_int_equal(bm_executor_set_final(&r.ex, 4, &em), BM_OK);
+    fake_el_truncate(r.el, 2);
+    expect(exec_block(r.evm, 6, 1, &r.root, &em), BM_EHEIGHT_MISMATCH, &em,
            "no block 5 (its latest is 2)");
-    assert_int_equal(bm_executor_get_state_root(&ex, 2, &root, &em), BM_OK);
+    assert_int_equal(bm_executor_get_state_root(&r.ex, 2, &r.root, &em),
+                     BM_OK);
     for (uint64_t i = 3; i <= 6; i++) {
-        exec_ok(evm, i, 1, &root);
+        exec_ok(r.evm, i, 1, &r.root);
     }
-    assert_int_equal(fake_el_head(el, NULL, NULL), 6);
-    bm_buf_release(&root);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    assert_int_equal(fake_el_head(r.el, NULL, NULL), 6);
+    rig_close(&r);
 }
 
 /* get_txs from other threads while blocks execute (TSan). */
@@ -778,32 +768,28 @@ static void *reader_main(void *arg)
 
 static void test_concurrent(void **state)
 {
-    struct fake_el *el = el_start(1, true);
-    struct bm_evm *evm = evm_on(el, 5000);
-    struct bm_buf root = {0};
-    struct reader r[2];
+    struct rig r;
+    struct reader rd[2];
     pthread_t t[2];
 
     (void)state;
-    init(evm, &root);
+    rig_open(&r, true, 5000);
     for (int i = 0; i < 2; i++) {
-        r[i].evm = evm;
-        atomic_init(&r[i].stop, false);
-        r[i].rounds = 0;
-        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+        rd[i].evm = r.evm;
+        atomic_init(&rd[i].stop, false);
+        rd[i].rounds = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &rd[i]), 0);
     }
     for (uint64_t i = 1; i <= 20; i++) {
-        exec_ok(evm, i, 2, &root);
+        exec_ok(r.evm, i, 2, &r.root);
     }
     for (int i = 0; i < 2; i++) {
-        atomic_store(&r[i].stop, true);
+        atomic_store(&rd[i].stop, true);
         pthread_join(t[i], NULL);
-        assert_true(r[i].rounds > 0);
+        assert_true(rd[i].rounds > 0);
     }
-    assert_root_is_el(el, 20, &root);
-    bm_buf_release(&root);
-    bm_evm_free(evm);
-    fake_el_stop(el);
+    assert_root_is_el(r.el, 20, &r.root);
+    rig_close(&r);
 }
 
 int main(void)

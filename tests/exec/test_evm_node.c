@@ -31,113 +31,64 @@
 #include "manager_rig.h"
 #include "util/errmsg.h"
 
-/* A node with the EVM executor. */
+/* A node (manager_rig.h) with the EVM executor. */
 struct en {
-    char home[256];
-    struct bm_store *store;
+    struct mt_node n;
     struct bm_evm *evm;
-    struct bm_executor exec;
-    struct bm_seq *seq;
-    struct bm_da_client *dac;
-    struct bm_da da;
-    struct bm_manager_config cfg;
-    struct bm_manager *m;
 };
 
-static void en_open(struct en *n, const char *home, bool agg,
+/* The genesis hash of the fake clients' seed-1 chain (this chain's). */
+static void chain_genesis(uint8_t g[32])
+{
+    struct fake_el_config fc;
+    struct fake_el *ref;
+
+    memset(&fc, 0, sizeof(fc));
+    fc.seed = 1;
+    ref = fake_el_start(&fc);
+    assert_true(fake_el_block(ref, 0, g, NULL));
+    fake_el_stop(ref);
+}
+
+static void en_open(struct en *e, const char *home, bool agg,
                     const char *da_url, const struct bm_manager_config *cfg,
                     struct fake_el *el, uint32_t timeout_ms)
 {
     struct bm_errmsg em = {{0}};
-    struct bm_seq_options so = {.no_sync = true};
     struct bm_evm_config ec;
-    struct bm_manager_params p;
-    char dir[320];
-    uint8_t g[32];
-    int err;
+    struct bm_executor ex;
 
-    memset(n, 0, sizeof(*n));
-    snprintf(n->home, sizeof(n->home), "%s", home);
-    mk(home, "data");
-    assert_int_equal(bm_store_open(&n->store, home, NULL, &em), BM_OK);
     memset(&ec, 0, sizeof(ec));
     ec.engine_url = ec.eth_url = fake_el_url(el);
     for (int i = 0; i < 32; i++) {
         ec.jwt_secret[i] = (uint8_t)i;
     }
-    /* the chain's genesis is seed 1's, whatever el runs */
-    {
-        struct fake_el_config fc;
-        struct fake_el *ref;
-
-        memset(&fc, 0, sizeof(fc));
-        fc.seed = 1;
-        ref = fake_el_start(&fc);
-        assert_true(fake_el_block(ref, 0, g, NULL));
-        fake_el_stop(ref);
-    }
-    memcpy(ec.genesis_hash, g, 32);
+    chain_genesis(ec.genesis_hash);
     ec.has_genesis_hash = true;
     ec.timeout_ms = timeout_ms;
     ec.retry_backoff_ms = 10;
-    assert_int_equal(bm_evm_new(&n->evm, &ec, &em), BM_OK);
-    bm_evm_executor(n->evm, &n->exec);
-    if (agg) {
-        snprintf(dir, sizeof(dir), "%s/data/seq", home);
-        mkdir(dir, 0700);
-        so.exec = &n->exec;
-        assert_int_equal(bm_seq_open(&n->seq, dir, g_gen.chain_id, &so, &em),
-                         BM_OK);
-    }
-    if (da_url != NULL) {
-        struct bm_da_client_config cc = {.url = da_url, .timeout_ms = 5000};
-
-        assert_int_equal(bm_da_client_new(&n->dac, &cc, &em), BM_OK);
-        bm_da_from_client(&n->da, n->dac);
-    }
-    n->cfg = *cfg;
-    memset(&p, 0, sizeof(p));
-    p.signer = agg ? &g_key : NULL;
-    p.config = &n->cfg;
-    p.genesis = &g_gen;
-    p.store = n->store;
-    p.exec = &n->exec;
-    p.seq = n->seq;
-    p.da = da_url != NULL ? &n->da : NULL;
-    err = bm_manager_new(&n->m, &p, &em);
-    if (err != BM_OK) {
-        fail_msg("manager new: %s", bm_errmsg_str(&em, err));
-    }
+    assert_int_equal(bm_evm_new(&e->evm, &ec, &em), BM_OK);
+    bm_evm_executor(e->evm, &ex);
+    mt_open_exec(&e->n, home, agg, da_url, cfg, &ex);
 }
 
-static int en_start(struct en *n, struct bm_errmsg *em)
+static int en_start(struct en *e, struct bm_errmsg *em)
 {
-    return bm_manager_start(n->m, em);
+    return bm_manager_start(e->n.m, em);
 }
 
-static int en_close(struct en *n)
+static int en_close(struct en *e)
 {
-    struct bm_errmsg em = {{0}};
-    int err = bm_manager_stop(n->m, &em);
+    int err = mt_close(&e->n);
 
-    if (err != BM_OK) {
-        fprintf(stderr, "manager stop: %s\n", bm_errmsg_str(&em, err));
-    }
-    bm_manager_free(n->m);
-    bm_da_client_free(n->dac);
-    bm_seq_free(n->seq);
-    bm_evm_free(n->evm);
-    bm_store_close(n->store);
-    n->m = NULL;
+    bm_evm_free(e->evm);
+    e->evm = NULL;
     return err;
 }
 
-static uint64_t en_height(struct en *n)
+static uint64_t en_height(struct en *e)
 {
-    uint64_t h = 0;
-
-    (void)bm_manager_get_store_height(n->m, &h);
-    return h;
+    return height_of(&e->n);
 }
 
 static struct fake_el *el_new(uint32_t seed)
@@ -161,7 +112,7 @@ static void assert_agrees(struct en *n, struct fake_el *el, uint64_t h)
         struct bm_buf a = {0};
         uint8_t r[32];
 
-        app_hash_at(n->store, i, &a);
+        app_hash_at(n->n.store, i, &a);
         assert_true(fake_el_block(el, i, NULL, r));
         if (a.len != 32 || memcmp(a.ptr, r, 32) != 0) {
             fail_msg("height %llu: app hash is not the client's state root",
@@ -176,7 +127,7 @@ static void produce(struct en *n, unsigned k)
     for (unsigned i = 0; i < k; i++) {
         struct bm_errmsg em = {{0}};
         uint64_t h = 0;
-        int err = bm_manager_produce_block(n->m, &h, &em);
+        int err = bm_manager_produce_block(n->n.m, &h, &em);
 
         if (err != BM_OK) {
             fail_msg("produce: %s", bm_errmsg_str(&em, err));
@@ -242,8 +193,8 @@ static void test_aggregator_and_follower(void **state)
         struct bm_hash x, y;
         uint8_t a[32], b[32];
 
-        header_hash_at(agg.store, i, &x);
-        header_hash_at(full.store, i, &y);
+        header_hash_at(agg.n.store, i, &x);
+        header_hash_at(full.n.store, i, &y);
         assert_memory_equal(x.b, y.b, 32);
         assert_true(fake_el_block(ela, i, a, NULL));
         assert_true(fake_el_block(elf, i, b, NULL));
@@ -410,7 +361,7 @@ static void test_unavailable_then_invalid(void **state)
     h = en_height(&n);
     msleep(1500);
     assert_int_equal(en_height(&n), h);
-    assert_int_equal(bm_manager_wait(n.m, 0, NULL), BM_ETIMEDOUT);
+    assert_int_equal(bm_manager_wait(n.n.m, 0, NULL), BM_ETIMEDOUT);
     assert_true(fake_el_head(el, NULL, NULL) <= h + 1);
     memset(&f, 0, sizeof(f));
     fake_el_fault(el, &f);
@@ -422,14 +373,14 @@ static void test_unavailable_then_invalid(void **state)
     h = en_height(&n);
     msleep(1500);
     assert_int_equal(en_height(&n), h);
-    assert_int_equal(bm_manager_wait(n.m, 0, NULL), BM_ETIMEDOUT);
+    assert_int_equal(bm_manager_wait(n.n.m, 0, NULL), BM_ETIMEDOUT);
     memset(&f, 0, sizeof(f));
     fake_el_fault(el, &f);
     WAIT_FOR(en_height(&n) >= h + 3, 30000, "production resumes after hang");
 
     f.new_payload_invalid = true;
     fake_el_fault(el, &f);
-    err = bm_manager_wait(n.m, 30000, &em);
+    err = bm_manager_wait(n.n.m, 30000, &em);
     fprintf(stderr, "stopped: %s (%s)\n", em.msg, bm_err_name(err));
     assert_int_equal(err, BM_EEXEC);
     assert_non_null(strstr(em.msg, "answered INVALID"));
@@ -462,7 +413,7 @@ static void test_lost_blocks_while_running(void **state)
     fake_el_truncate(el, 3);
     h = en_height(&n);
     WAIT_FOR(en_height(&n) >= h + 4, 30000, "production continues");
-    assert_int_equal(bm_manager_wait(n.m, 0, NULL), BM_ETIMEDOUT);
+    assert_int_equal(bm_manager_wait(n.n.m, 0, NULL), BM_ETIMEDOUT);
     assert_int_equal(en_close(&n), BM_OK);
     en_open(&n, home, true, NULL, &c, el, 5000);
     h = en_height(&n);

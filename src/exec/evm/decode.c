@@ -7,6 +7,7 @@
 
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/hex.h"
 #include "util/json.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -22,20 +23,6 @@ static void printable(char *out, size_t cap, const char *s)
         out[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
     }
     out[j] = '\0';
-}
-
-static int nibble(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 /* The digits after "0x" of a JSON string v, or NULL. */
@@ -60,7 +47,7 @@ static const char *hex_digits(struct json_object *v, size_t *n)
 static bool unhex(const char *d, uint8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int hi = nibble(d[2 * i]), lo = nibble(d[2 * i + 1]);
+        int hi = bm_hex_digit(d[2 * i]), lo = bm_hex_digit(d[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return false;
         }
@@ -180,7 +167,7 @@ enum bm_err bm_evm_dec_quantity(struct json_object *v, const char *field,
                        "hex digits)", field);
     }
     for (size_t i = 0; i < n; i++) {
-        int k = nibble(d[i]);
+        int k = bm_hex_digit(d[i]);
         if (k < 0) {
             return bm_errf(em, BM_EPROTO, "%s: byte 0x%02x at offset %zu "
                            "is not a hex digit", field,
@@ -250,7 +237,7 @@ bool bm_evm_dec_data_eq(struct json_object *v, const uint8_t *p, size_t n)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        int hi = nibble(d[2 * i]), lo = nibble(d[2 * i + 1]);
+        int hi = bm_hex_digit(d[2 * i]), lo = bm_hex_digit(d[2 * i + 1]);
         if (hi < 0 || lo < 0 || (uint8_t)(hi << 4 | lo) != p[i]) {
             return false;
         }
@@ -440,7 +427,7 @@ static enum bm_err check_data_array(struct json_object *a, const char *field,
                            nd / 2, max);
         }
         for (size_t j = 0; j < nd; j++) {
-            if (nibble(d[j]) < 0) {
+            if (bm_hex_digit(d[j]) < 0) {
                 return bm_errf(em, BM_EPROTO, "%s: byte at offset %zu is not "
                                "a hex digit", f, j + 2);
             }

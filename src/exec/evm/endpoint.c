@@ -33,6 +33,7 @@ struct bm_evm_endpoint {
     struct bm_dynbuf req;  /* reused; under mu */
     struct bm_dynbuf resp; /* reused; under mu */
     bool resp_too_big;
+    uint64_t last_ns; /* under mu: the last exchange's time */
     _Atomic uint64_t calls;
     _Atomic uint64_t ns;
 };
@@ -232,7 +233,8 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
     curl_easy_setopt(ep->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     t0 = mono_ns();
     rc = curl_easy_perform(ep->curl);
-    atomic_fetch_add_explicit(&ep->ns, mono_ns() - t0, memory_order_relaxed);
+    ep->last_ns = mono_ns() - t0;
+    atomic_fetch_add_explicit(&ep->ns, ep->last_ns, memory_order_relaxed);
     atomic_fetch_add_explicit(&ep->calls, 1, memory_order_relaxed);
     curl_easy_setopt(ep->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(ep->curl, CURLOPT_POSTFIELDS, NULL);
@@ -268,8 +270,10 @@ enum bm_err bm_evm_endpoint_call(struct bm_evm_endpoint *ep,
 
     bm_evm_reply_release(r);
     pthread_mutex_lock(&ep->mu);
+    ep->last_ns = 0;
     err = call_locked(ep, method, params,
                       timeout_ms ? timeout_ms : ep->timeout_ms, r, em);
+    r->ns = ep->last_ns;
     pthread_mutex_unlock(&ep->mu);
     return err;
 }

@@ -66,8 +66,9 @@ const char *bm_evm_endpoint_url(const struct bm_evm_endpoint *ep);
  * Calls method with params, the JSON text of the params array's elements
  * without brackets (borrowed; "" or NULL: no params), within timeout_ms
  * (0: the endpoint's default). On BM_OK r->result is the result; on
- * BM_ERPC r->rpc_code is the error code. Always call
- * bm_evm_reply_release(r) after. Errors as the header says, with
+ * BM_ERPC r->rpc_code is the error code; r->ns is the exchange's wall
+ * time (0 when nothing was sent). Always call bm_evm_reply_release(r)
+ * after. Errors as the header says, with
  * "<method>: ..." in em. May block up to the deadline.
  */
 enum bm_err bm_evm_endpoint_call(struct bm_evm_endpoint *ep,

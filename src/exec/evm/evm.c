@@ -59,9 +59,15 @@ struct bm_evm {
     struct built last;
     unsigned payload_version; /* 4, 5 or 6: the getPayload that worked */
 
+    /* Under mu: inside execute_txs, and the EL's time so far in it. */
+    bool in_exec;
+    uint64_t cur_el_ns;
+
     _Atomic uint64_t gas_limit; /* get_execution_info's max_gas */
     _Atomic uint64_t blocks;
     _Atomic uint64_t rebuilt;
+    _Atomic uint64_t exec_ns;
+    _Atomic uint64_t exec_el_ns;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -98,6 +104,28 @@ enum bm_err bm_evm_parse_hex_key(const char *key, const char *text,
         return bm_errf(em, BM_ECONFIG, "config: %s", pem.msg);
     }
     return BM_OK;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A call made with evm->mu held: inside execute_txs its time counts as
+ * the EL's share of the block. */
+static enum bm_err ecall(struct bm_evm *evm, struct bm_evm_endpoint *ep,
+                         const char *method, const char *params,
+                         struct bm_evm_reply *r, struct bm_errmsg *em)
+{
+    enum bm_err err = bm_evm_endpoint_call(ep, method, params, 0, r, em);
+
+    if (evm->in_exec) {
+        evm->cur_el_ns += r->ns;
+    }
+    return err;
 }
 
 static void cache_put(struct bm_evm *evm, uint64_t height,
@@ -139,8 +167,7 @@ static enum bm_err get_block(struct bm_evm *evm, uint64_t h, bool *found,
     } else {
         snprintf(params, sizeof(params), "\"0x%" PRIx64 "\",false", h);
     }
-    err = bm_evm_endpoint_call(evm->eth, "eth_getBlockByNumber", params, 0,
-                               &r, em);
+    err = ecall(evm, evm->eth, "eth_getBlockByNumber", params, &r, em);
     if (err == BM_OK) {
         struct bm_errmsg dem = {{0}};
 
@@ -255,8 +282,7 @@ static enum bm_err fcu(struct bm_evm *evm, const struct known *head,
         struct bm_evm_reply r = {0};
         struct bm_errmsg xem = {{0}};
 
-        err = bm_evm_endpoint_call(evm->engine, method, (const char *)p.ptr,
-                                   0, &r, &xem);
+        err = ecall(evm, evm->engine, method, (const char *)p.ptr, &r, &xem);
         if (err == BM_OK) {
             err = bm_evm_dec_fcu(r.result, out, &xem);
         }
@@ -489,7 +515,7 @@ static enum bm_err get_payload(struct bm_evm *evm, const uint8_t id[8],
     for (size_t i = 0; i < 3; i++) {
         const char *m = get_payload_methods[order[i]];
 
-        err = bm_evm_endpoint_call(evm->engine, m, params, 0, r, &xem);
+        err = ecall(evm, evm->engine, m, params, r, &xem);
         if (err == BM_ERPC && r->rpc_code == RPC_UNSUPPORTED_FORK) {
             continue;
         }
@@ -546,8 +572,7 @@ static enum bm_err new_payload(struct bm_evm *evm,
         struct bm_evm_payload_status ps;
         struct bm_errmsg xem = {{0}};
 
-        err = bm_evm_endpoint_call(evm->engine, method, (const char *)p.ptr,
-                                   0, &r, &xem);
+        err = ecall(evm, evm->engine, method, (const char *)p.ptr, &r, &xem);
         if (err == BM_OK) {
             err = bm_evm_dec_payload_status(r.result, "newPayload", &ps,
                                             &xem);
@@ -816,16 +841,23 @@ static enum bm_err evm_execute_txs(void *ctx, const struct bm_buf *txs,
 {
     struct bm_evm *evm = ctx;
     struct bm_evm_block b;
+    uint64_t t0;
     enum bm_err err;
 
     bm_exec_result_release(out);
     pthread_mutex_lock(&evm->mu);
+    t0 = mono_ns();
+    evm->in_exec = true;
+    evm->cur_el_ns = 0;
     if (!evm->initialised) {
         err = bm_errf(em, BM_ESTATE, "execute_txs: init_chain has not run");
     } else {
         err = execute_locked(evm, txs, n_txs, height, time_ns / 1000000000u,
                              prev_root, prev_root_len, &b, em);
     }
+    evm->in_exec = false;
+    atomic_fetch_add(&evm->exec_ns, mono_ns() - t0);
+    atomic_fetch_add(&evm->exec_el_ns, evm->cur_el_ns);
     if (err == BM_OK) {
         evm->last.valid = true;
         evm->last.b = b;
@@ -1061,6 +1093,8 @@ enum bm_err bm_evm_new(struct bm_evm **out, const struct bm_evm_config *cfg,
     atomic_init(&evm->gas_limit, 0);
     atomic_init(&evm->blocks, 0);
     atomic_init(&evm->rebuilt, 0);
+    atomic_init(&evm->exec_ns, 0);
+    atomic_init(&evm->exec_el_ns, 0);
     *out = evm;
     return BM_OK;
 }
@@ -1115,6 +1149,8 @@ void bm_evm_stats(const struct bm_evm *evm, struct bm_evm_stats *out)
     out->eth_ns = s.ns;
     out->blocks = atomic_load(&evm->blocks);
     out->rebuilt = atomic_load(&evm->rebuilt);
+    out->exec_ns = atomic_load(&evm->exec_ns);
+    out->exec_el_ns = atomic_load(&evm->exec_el_ns);
 }
 
 const char *bm_evm_eth_url(const struct bm_evm *evm)

@@ -108,6 +108,8 @@ struct bm_evm_stats {
     uint64_t eth_ns;
     uint64_t blocks;     /* execute_txs that returned BM_OK */
     uint64_t rebuilt;    /* of those, heights the EL already had */
+    uint64_t exec_ns;    /* wall time inside execute_txs */
+    uint64_t exec_el_ns; /* of it, waiting for the EL's answers */
 };
 
 /* Any thread. */

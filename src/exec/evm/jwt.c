@@ -11,6 +11,7 @@
 #include "blockv2/buf.h"
 #include "util/errmsg.h"
 #include "util/file.h"
+#include "util/hex.h"
 
 /* The fixed header, and its base64url form. */
 #define JWT_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
@@ -20,20 +21,6 @@
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 enum bm_err bm_evm_jwt_parse(const char *text, size_t len,
@@ -60,7 +47,7 @@ enum bm_err bm_evm_jwt_parse(const char *text, size_t len,
                        e - b);
     }
     for (size_t i = 0; i < BM_EVM_JWT_SECRET_LEN; i++) {
-        int hi = hex_val(text[b + 2 * i]), lo = hex_val(text[b + 2 * i + 1]);
+        int hi = bm_hex_digit(text[b + 2 * i]), lo = bm_hex_digit(text[b + 2 * i + 1]);
 
         if (hi < 0 || lo < 0) {
             size_t off = b + 2 * i + (hi < 0 ? 0 : 1);
