@@ -2,9 +2,10 @@
 // preload.mjs, on 127.0.0.1 only. Run through el.sh (see README.md):
 //
 //   el.sh start --genesis FILE --jwt FILE --dir DIR [--timeout S]
-//       Starts the EL in the background with its data in DIR/data and its
-//       log appended to DIR/el.log; returns once both ports answer (the
-//       engine port with a JWT made from the --jwt secret) and prints
+//       Starts the EL in the background (in the caller's process group)
+//       with its data in DIR/data and its log appended to DIR/el.log;
+//       returns once both ports answer (the engine port with a JWT made
+//       from the --jwt secret) and prints
 //           ENGINE_URL=http://127.0.0.1:P1
 //           ETH_URL=http://127.0.0.1:P2
 //           PID=N
@@ -205,9 +206,11 @@ async function start(argv) {
   ];
   const log = openSync(logFile, 'a');
   writeFileSync(log, `--- el.mjs start ${new Date().toISOString()}\n`);
+  // Not detached: the EL stays in the caller's process group, so a test
+  // runner that kills the group on a timeout stops it too.
   const child = spawn(process.execPath, args, {
     cwd: dir,
-    detached: true,
+    detached: false,
     stdio: ['ignore', log, log],
     env: { ...process.env, BM_EL_PORTS_FILE: portsFile },
   });
