@@ -33,7 +33,7 @@ import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex, hexToBytes, privateToAddress, randomBytes } from '@ethereumjs/util';
 import { pathToFileURL } from 'node:url';
 
-import { rpc } from './el.mjs';
+import { cli, rpc } from './el.mjs';
 
 // ev-node's execution/evm/test TEST_PRIVATE_KEY; its address holds a
 // genesis balance in genesis/evnode-test.json.
@@ -41,26 +41,7 @@ export const TEST_KEY = 'cece4f25ac74deb1468965160c7185e07dff413f23fcadb611b05ca
 const GWEI = 1000000000n;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function die(msg) {
-  process.stderr.write(`tx: ${msg}\n`);
-  process.exit(1);
-}
-
-function parseArgs(argv, spec) {
-  const out = { _: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) {
-      out._.push(a);
-      continue;
-    }
-    const key = a.slice(2);
-    if (!spec.includes(key)) die(`unknown option ${a}`);
-    if (i + 1 >= argv.length) die(`option ${a} needs a value`);
-    out[key] = argv[++i];
-  }
-  return out;
-}
+const { die, parseArgs } = cli('tx');
 
 function keyBytes(hex) {
   const h = (hex ?? TEST_KEY).replace(/^0x/, '');
