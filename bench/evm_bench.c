@@ -20,13 +20,19 @@
  * Prints `name value unit` lines (medians over the blocks of the run):
  *   evm_<kind>_total_us, evm_<kind>_el_us, evm_<kind>_overhead_us,
  *   evm_<kind>_executor_us (the executor's own part of the overhead:
- *   request building and response decoding), evm_<kind>_txs (txs per
- *   block, to show the blocks were full).
+ *   request building and response decoding), evm_<kind>_cpu_us (the
+ *   process's CPU time in the produce call: blockv2's cost without the
+ *   waits for a CPU that a loaded machine adds to the wall time),
+ *   evm_<kind>_txs (txs per block, to show the blocks were full); and
+ *   evm_fsync_us, the disk's flush latency in the same run (a block is
+ *   made durable with three commits: pending block, block, sequencer
+ *   ack).
  * Usage: evm_bench --engine URL --eth URL --jwt FILE --genesis-hash 0x..
  *        [--empty N] [--full N] [--txs N] [--tx-cmd CMD]
  */
 #include "bench_util.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +85,35 @@ static uint64_t median(uint64_t *v, unsigned n)
 {
     qsort(v, n, sizeof(*v), cmp_u64);
     return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Median of 50 x (4 KiB pwrite + fdatasync) in dir: the disk's flush
+ * latency in the same run (every block commits with flushes). */
+static uint64_t fsync_us(const char *dir)
+{
+    char path[128];
+    uint8_t page[4096] = {0};
+    uint64_t v[50];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/fsync-probe", dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        return 0;
+    }
+    for (unsigned i = 0; i < 50; i++) {
+        uint64_t t0 = bench_now_ns();
+
+        if (pwrite(fd, page, sizeof(page), (off_t)(i * sizeof(page))) < 0 ||
+            fdatasync(fd) != 0) {
+            close(fd);
+            return 0;
+        }
+        v[i] = (bench_now_ns() - t0) / 1000u;
+    }
+    close(fd);
+    unlink(path);
+    return median(v, 50);
 }
 
 /* Sleeps until 20 ms past the next whole second of the wall clock. */
@@ -231,11 +266,13 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
     uint64_t *ovh = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *own = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *ntx = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *cpu = bm_xcalloc(k, sizeof(uint64_t));
 
     for (unsigned i = 0; i < k; i++) {
         struct bm_evm_stats a, b;
         struct bm_errmsg em = {{0}};
         uint64_t h = 0, before, t0, t1, txs_before;
+        double c0, c1;
         size_t q = 0, qb = 0;
         int err;
 
@@ -247,9 +284,11 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         next_second();
         bm_manager_get_store_height(r->m, &before);
         bm_evm_stats(r->evm, &a);
+        c0 = cpu_s();
         t0 = bench_now_ns();
         err = bm_manager_produce_block(r->m, &h, &em);
         t1 = bench_now_ns();
+        c1 = cpu_s();
         bm_evm_stats(r->evm, &b);
         if (err != BM_OK || h != before + 1) {
             die("produce_block", err != BM_OK ? err : BM_ESTATE, &em);
@@ -261,11 +300,14 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         own[i] = ((b.exec_ns - a.exec_ns) - (b.exec_el_ns - a.exec_el_ns)) /
                  1000u;
         ntx[i] = txs_before - q;
+        cpu[i] = (uint64_t)((c1 - c0) * 1e6);
         fprintf(stderr, "evm_bench: %s block %llu: total %llu us, EL %llu "
-                        "us, blockv2 %llu us (executor %llu us), %llu txs\n",
+                        "us, blockv2 %llu us (executor %llu us, CPU %llu "
+                        "us), %llu txs\n",
                 kind, (unsigned long long)h, (unsigned long long)tot[i],
                 (unsigned long long)el[i], (unsigned long long)ovh[i],
-                (unsigned long long)own[i], (unsigned long long)ntx[i]);
+                (unsigned long long)own[i], (unsigned long long)cpu[i],
+                (unsigned long long)ntx[i]);
     }
     printf("evm_%s_total_us %llu us\n", kind,
            (unsigned long long)median(tot, k));
@@ -275,12 +317,15 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
     printf("evm_%s_executor_us %llu us\n", kind,
            (unsigned long long)median(own, k));
     printf("evm_%s_txs %llu txs\n", kind, (unsigned long long)median(ntx, k));
+    printf("evm_%s_cpu_us %llu us\n", kind,
+           (unsigned long long)median(cpu, k));
     fflush(stdout);
     bm_free(tot);
     bm_free(el);
     bm_free(ovh);
     bm_free(own);
     bm_free(ntx);
+    bm_free(cpu);
 }
 
 int main(int argc, char **argv)
@@ -322,6 +367,7 @@ int main(int argc, char **argv)
     }
     bm_log_set_level(BM_LOG_WARN);
     rig_open(&r, &o);
+    printf("evm_fsync_us %llu us\n", (unsigned long long)fsync_us(r.dir));
     measure(&r, &o, "empty", o.empty, 0);
     if (o.full > 0) {
         char kind[32];

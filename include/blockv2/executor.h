@@ -199,6 +199,12 @@ enum bm_err bm_executor_get_state_root(const struct bm_executor *ex,
                                        uint64_t height, struct bm_buf *root,
                                        struct bm_errmsg *em);
 
+/* True for the errors that mean "the executor is not available now" (an
+ * execution client that is down: BM_ECONNECT, hangs: BM_ETIMEDOUT, or is
+ * syncing: BM_EAGAIN): the block manager waits and retries instead of
+ * stopping. The in-process KV executor never returns them. */
+bool bm_executor_err_transient(int err);
+
 /* Frees both buffers and zeroes *r. NULL-safe. */
 void bm_exec_result_release(struct bm_exec_result *r);
 

@@ -151,14 +151,6 @@ static int load(struct inc *s)
     return BM_OK;
 }
 
-/* An executor that cannot be reached or did not answer in time (an
- * execution client that is down or restarting) is waited for, as Sync
- * does: the height is finalised on a later pass. */
-static bool exec_transient(int err)
-{
-    return err == BM_ECONNECT || err == BM_ETIMEDOUT || err == BM_EAGAIN;
-}
-
 /* Executor.SetFinal(n), retried; false after the last attempt, which is
  * fatal unless the failure is transient (then a later pass tries again). */
 static bool set_final(struct bm_env *env, uint64_t n)
@@ -181,7 +173,7 @@ static bool set_final(struct bm_env *env, uint64_t n)
             return false;
         }
     }
-    if (exec_transient(err)) {
+    if (bm_executor_err_transient(err)) {
         bm_log_warn(MOD, "executor unavailable, height %llu not finalised "
                     "(retried on the next pass) err=%s",
                     (unsigned long long)n, bm_err_name(err));

@@ -327,21 +327,13 @@ static int load(struct sync_st *st)
     return BM_OK;
 }
 
-/* Executor errors that mean "not available now": an execution client
- * that is down (BM_ECONNECT), hangs (BM_ETIMEDOUT) or is syncing
- * (BM_EAGAIN). The block is not applied, the breaker counts them, and the
- * node waits for the executor instead of stopping. */
-static bool exec_transient(int err)
-{
-    return err == BM_ECONNECT || err == BM_ETIMEDOUT || err == BM_EAGAIN;
-}
-
 /*
  * ExecuteTxs behind the executor breaker, EXEC_ATTEMPTS tries. An
  * executor that says it is behind (BM_EHEIGHT_MISMATCH: an execution
  * client that lost its last blocks) gets the missing blocks replayed from
  * the store once (actors/replayer.h) and the block again. A transient
- * failure (exec_transient), or the breaker it opened, is returned: nothing
+ * failure (bm_executor_err_transient), or the breaker it opened, is
+ * returned: nothing
  * is applied and the caller retries later. Any other last failure is
  * fatal. *res returns owned on BM_OK.
  */
@@ -405,7 +397,7 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         }
         sleep_ms(EXEC_RETRY_MS);
     }
-    if (exec_transient(err)) {
+    if (bm_executor_err_transient(err)) {
         bm_log_warn(MOD, "executor unavailable, height %llu not applied "
                     "(retried later) err=%s: %s",
                     (unsigned long long)h->height, bm_err_name(err),

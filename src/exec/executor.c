@@ -179,6 +179,11 @@ enum bm_err bm_executor_get_state_root(const struct bm_executor *ex,
     return ex->ops->get_state_root(ex->ctx, height, root, em);
 }
 
+bool bm_executor_err_transient(int err)
+{
+    return err == BM_ECONNECT || err == BM_ETIMEDOUT || err == BM_EAGAIN;
+}
+
 void bm_exec_result_release(struct bm_exec_result *r)
 {
     if (r == NULL) {
