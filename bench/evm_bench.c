@@ -21,8 +21,8 @@
  *   evm_<kind>_total_us, evm_<kind>_el_us, evm_<kind>_overhead_us,
  *   evm_<kind>_executor_us (the executor's own part of the overhead:
  *   request building and response decoding), evm_<kind>_cpu_us (the
- *   process's CPU time in the produce call: blockv2's cost without the
- *   waits for a CPU that a loaded machine adds to the wall time),
+ *   process's CPU time during the produce call, every thread: with txs it
+ *   includes the reaper re-reading the client's pool while it builds),
  *   evm_<kind>_txs (txs per block, to show the blocks were full); and
  *   evm_fsync_us, the disk's flush latency in the same run (a block is
  *   made durable with three commits: pending block, block, sequencer

@@ -77,7 +77,7 @@ static const struct bm_node_config_key keys[] = {
     {"node.executor", BM_CFG_STRING, "kv",
      "the executor: kv (the in-process key/value app) or evm (an execution "
      "client through the Engine API, evm.*); when not given: evm if any "
-     "evm.* key is given, else kv",
+     "evm.* key is set to other than its default, else kv",
      OFF(node_executor), BM_CFG_F_DERIVED, "kv|evm", 0},
 
     {"da.address", BM_CFG_STRING, "http://127.0.0.1:7980",
@@ -682,6 +682,22 @@ static uint64_t readiness_blocks(uint64_t window_s, uint64_t block_ns)
     return ns / block_ns;
 }
 
+/* Whether row k (a string or duration row) holds its default value. */
+static bool row_is_default(const struct bm_node_config *cfg,
+                           const struct bm_node_config_key *k)
+{
+    if (k->type == BM_CFG_STRING) {
+        const char *v = *(char *const *)cfield(cfg, k);
+        return strcmp(v != NULL ? v : "", k->def) == 0;
+    }
+    if (k->type == BM_CFG_DURATION) {
+        uint64_t def = 0;
+        return bm_duration_parse(k->def, &def) == BM_OK &&
+               *(const uint64_t *)cfield(cfg, k) == def;
+    }
+    return true;
+}
+
 void bm_node_config_derive(struct bm_node_config *cfg)
 {
     if (!bm_node_config_given(cfg, "node.readiness_max_blocks_behind")) {
@@ -691,9 +707,11 @@ void bm_node_config_derive(struct bm_node_config *cfg)
     if (!bm_node_config_given(cfg, "node.executor")) {
         bool evm = false;
 
+        /* a value other than the default: the evnode.yaml that init
+         * writes holds every evm.* key at its default */
         for (size_t i = 0; i < N_KEYS; i++) {
             if (strncmp(keys[i].key, "evm.", 4) == 0 &&
-                row_given(cfg, &keys[i])) {
+                !row_is_default(cfg, &keys[i])) {
                 evm = true;
             }
         }

@@ -235,8 +235,10 @@ bool bm_node_config_given(const struct bm_node_config *cfg, const char *key);
  * derive from (ev-node's rules):
  *   node.readiness_max_blocks_behind = node.readiness_window_seconds
  *       / node.block_time (whole blocks, rounded down);
- *   node.executor = "evm" when any evm.* key was given (ev-node's EVM
- *       flags select the EVM executor), else "kv".
+ *   node.executor = "evm" when any evm.* key holds another value than
+ *       its default (ev-node's EVM flags select the EVM executor; the
+ *       evnode.yaml that init writes has them all at their defaults),
+ *       else "kv".
  * bm_node_config_load calls it last; callers that build a config with
  * bm_node_config_set call it themselves.
  */

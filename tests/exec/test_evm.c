@@ -524,6 +524,21 @@ static void test_bad_jwt(void **state)
     assert_non_null(strstr(em.msg, "jwt_secret_file"));
     assert_int_equal(fake_el_calls(el, "engine_forkchoiceUpdatedV3"), 0);
     bm_evm_free(evm);
+
+    /* a client past genesis: the JWT is tried at start all the same */
+    {
+        struct bm_evm *good = evm_on(el, 5000);
+
+        init(good, &root);
+        exec_ok(good, 1, 1, &root);
+        bm_evm_free(good);
+    }
+    assert_int_equal(bm_evm_new(&evm, &c, &em), BM_OK);
+    bm_evm_executor(evm, &ex);
+    expect(bm_executor_init_chain(&ex, 1, 1, "c", &root, &em), BM_EAUTH, &em,
+           "engine_exchangeCapabilities: HTTP 401");
+    bm_evm_free(evm);
+    bm_buf_release(&root);
     fake_el_stop(el);
 }
 

@@ -953,6 +953,23 @@ static void test_evm_keys(void **state)
                      BM_OK);
     assert_int_equal(bm_node_config_to_evm(&c, &ec, &em), BM_ECONFIG);
     assert_non_null(strstr(em.msg, "evm.fee_recipient"));
+    /* the evm.* keys at their defaults (as init writes them) keep kv */
+    {
+        struct bm_node_config d;
+        struct bm_buf y = {NULL, 0};
+
+        memset(&d, 0, sizeof(d));
+        bm_node_config_defaults(&d);
+        assert_int_equal(bm_node_config_yaml(&d, false, &y), BM_OK);
+        assert_int_equal(bm_node_config_parse_yaml(&d, y.ptr, y.len, "y",
+                                                   NULL, &em),
+                         BM_OK);
+        assert_true(bm_node_config_given(&d, "evm.engine_url"));
+        bm_node_config_derive(&d);
+        assert_string_equal(d.node_executor, "kv");
+        bm_buf_release(&y);
+        bm_node_config_release(&d);
+    }
     /* node.executor given wins over the derivation */
     assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
                                                  "node.executor"),

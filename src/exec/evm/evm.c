@@ -373,6 +373,24 @@ static enum bm_err evm_init_chain(void *ctx, uint64_t genesis_time_ns,
     if (err != BM_OK) {
         goto out;
     }
+    if (latest.number > 0) {
+        /* the engine port and the JWT are tried now, not at the first
+         * block: a harmless authenticated call (a client without it
+         * answers an RPC error, which is fine) */
+        struct bm_evm_reply r = {0};
+
+        err = ecall(evm, evm->engine, "engine_exchangeCapabilities",
+                    "[\"engine_forkchoiceUpdatedV3\",\"engine_getPayloadV4\","
+                    "\"engine_newPayloadV4\"]",
+                    &r, em);
+        bm_evm_reply_release(&r);
+        if (err == BM_ERPC) {
+            err = BM_OK;
+        }
+        if (err != BM_OK) {
+            goto out;
+        }
+    }
     known_set(&evm->safe, 0, g.hash);
     known_set(&evm->fin, 0, g.hash);
     known_set(&evm->head, latest.number, latest.hash);

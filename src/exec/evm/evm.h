@@ -11,7 +11,8 @@
  *
  *  - init_chain: checks the EL's block 0 against evm.genesis_hash
  *    (BM_EEXEC_CHAIN when it differs), acknowledges it by fork choice when
- *    the EL is at genesis, returns its stateRoot.
+ *    the EL is at genesis (else tries the engine port and its JWT with
+ *    engine_exchangeCapabilities), returns its stateRoot.
  *  - get_txs: txpoolExt_getTxs on the eth port.
  *  - execute_txs(txs, h, t, prev_root): the parent (block h-1) must exist
  *    and have stateRoot prev_root (else BM_EEXEC_CHAIN); then fork choice
