@@ -82,7 +82,16 @@ static bool included_at(void *arg)
            final_height(w->n) == w->included;
 }
 
-static void open_node(struct at_node *n, const char *home, uint64_t gen_ns)
+/* Faults for the executor the actors see (NULL: the KV executor as is). */
+struct exec_fault {
+    const struct bm_executor_ops *over; /* at_exec_wrap's replaced ops */
+    void *arg;
+    struct at_exec_wrap wrap;
+    struct bm_executor ex;
+};
+
+static void open_node(struct at_node *n, const char *home, uint64_t gen_ns,
+                      struct exec_fault *f)
 {
     struct bm_manager_config cfg;
     struct at_opts o = {.aggregator = true, .cfg = &cfg, .home = home,
@@ -90,6 +99,10 @@ static void open_node(struct at_node *n, const char *home, uint64_t gen_ns)
 
     fast_cfg(&cfg);
     at_node_open(n, &o);
+    if (f != NULL) {
+        at_exec_wrap(&f->wrap, &n->exec, f->over, f->arg, &f->ex);
+        n->env.exec = &f->ex;
+    }
     at_spawn(n, &bm_state_actor_type, &n->env.ids.state, true,
              BM_OVERFLOW_REJECT);
     at_spawn(n, &bm_da_includer_actor_type, &n->env.ids.da_includer, true,
@@ -134,7 +147,7 @@ static void test_advance_and_restart(void **state)
     uint64_t gen_ns;
 
     (void)state;
-    open_node(&n, NULL, 0);
+    open_node(&n, NULL, 0, NULL);
     for (uint64_t h = 1; h <= 6; h++) {
         at_commit_next(&n, h == 3 ? NULL : TXS, true);
     }
@@ -181,7 +194,7 @@ static void test_advance_and_restart(void **state)
     at_node_close(&n, false);
 
     /* Restart: loads d = 4 and the existing gdh. */
-    open_node(&n, home, gen_ns);
+    open_node(&n, home, gen_ns, NULL);
     n.own_home = true;
     w.included = 4;
     assert_true(at_wait(included_at, &w, WAIT_MS));
@@ -203,7 +216,7 @@ static void test_set_final_failure_fatal(void **state)
     struct bm_errmsg em = {{0}};
 
     (void)state;
-    open_node(&n, NULL, 0);
+    open_node(&n, NULL, 0, NULL);
     at_commit_next(&n, TXS, false);
     put_rhb(&n, 1, 'h', 1);
     put_rhb(&n, 1, 'd', 1);
@@ -214,81 +227,26 @@ static void test_set_final_failure_fatal(void **state)
     at_node_close(&n, true);
 }
 
-/* An executor whose SetFinal cannot reach its execution client while
- * `down` is set; otherwise the inner (KV) executor. */
+/* SetFinal cannot reach the execution client while `down` is set;
+ * everything else is the KV executor's (at_exec_wrap). */
 struct down_exec {
-    const struct bm_executor *inner;
     atomic_bool down;
     atomic_int refused;
 };
 
-static enum bm_err dx_init_chain(void *ctx, uint64_t t, uint64_t ih,
-                                 const char *id, struct bm_buf *root,
-                                 struct bm_errmsg *em)
-{
-    struct down_exec *d = ctx;
-
-    return d->inner->ops->init_chain(d->inner->ctx, t, ih, id, root, em);
-}
-
-static enum bm_err dx_get_txs(void *ctx, struct bm_batch *out,
-                              struct bm_errmsg *em)
-{
-    struct down_exec *d = ctx;
-
-    return d->inner->ops->get_txs(d->inner->ctx, out, em);
-}
-
-static enum bm_err dx_execute(void *ctx, const struct bm_buf *txs, size_t n,
-                              uint64_t height, uint64_t time_ns,
-                              const uint8_t *prev, size_t prev_len,
-                              struct bm_exec_result *out, struct bm_errmsg *em)
-{
-    struct down_exec *d = ctx;
-
-    return d->inner->ops->execute_txs(d->inner->ctx, txs, n, height, time_ns,
-                                      prev, prev_len, out, em);
-}
-
 static enum bm_err dx_set_final(void *ctx, uint64_t h, struct bm_errmsg *em)
 {
-    struct down_exec *d = ctx;
+    struct at_exec_wrap *w = ctx;
+    struct down_exec *d = w->arg;
 
     if (atomic_load(&d->down)) {
         atomic_fetch_add(&d->refused, 1);
         return bm_errf(em, BM_ECONNECT, "set_final: execution client down");
     }
-    return d->inner->ops->set_final(d->inner->ctx, h, em);
+    return w->inner->ops->set_final(w->inner->ctx, h, em);
 }
 
-static enum bm_err dx_info(void *ctx, struct bm_exec_info *out,
-                           struct bm_errmsg *em)
-{
-    struct down_exec *d = ctx;
-
-    return d->inner->ops->get_execution_info(d->inner->ctx, out, em);
-}
-
-static enum bm_err dx_filter(void *ctx, const struct bm_buf *txs, size_t n,
-                             uint64_t max_bytes, uint64_t max_gas, bool fi,
-                             enum bm_filter_status *status,
-                             struct bm_errmsg *em)
-{
-    struct down_exec *d = ctx;
-
-    return d->inner->ops->filter_txs(d->inner->ctx, txs, n, max_bytes,
-                                     max_gas, fi, status, em);
-}
-
-static const struct bm_executor_ops down_ops = {
-    .init_chain = dx_init_chain,
-    .get_txs = dx_get_txs,
-    .execute_txs = dx_execute,
-    .set_final = dx_set_final,
-    .get_execution_info = dx_info,
-    .filter_txs = dx_filter,
-};
-
+static const struct bm_executor_ops down_ops = {.set_final = dx_set_final};
 struct refusals {
     struct at_node *n;
     struct down_exec *dx;
@@ -307,30 +265,15 @@ static bool refused_twice_or_halted(void *arg)
 static void test_set_final_unavailable_waits(void **state)
 {
     struct at_node n;
-    struct bm_manager_config cfg;
-    struct at_opts o = {.aggregator = true, .cfg = &cfg};
     struct down_exec dx;
-    struct bm_executor ex;
+    struct exec_fault f = {.over = &down_ops, .arg = &dx};
     struct want w = {&n, 1};
 
     (void)state;
-    fast_cfg(&cfg);
-    at_node_open(&n, &o);
     memset(&dx, 0, sizeof(dx));
-    dx.inner = &n.exec;
     atomic_init(&dx.down, true);
     atomic_init(&dx.refused, 0);
-    ex.ops = &down_ops;
-    ex.ctx = &dx;
-    n.env.exec = &ex;
-    at_spawn(&n, &bm_state_actor_type, &n.env.ids.state, true,
-             BM_OVERFLOW_REJECT);
-    at_spawn(&n, &bm_da_includer_actor_type, &n.env.ids.da_includer, true,
-             BM_OVERFLOW_DROP_OLDEST);
-    assert_int_equal(bm_env_subscribe(&n.env, n.env.ids.da_includer,
-                                      BM_DA_INCLUDER_NEW_HEIGHT),
-                     BM_OK);
-    at_start(&n);
+    open_node(&n, NULL, 0, &f);
     at_commit_next(&n, TXS, true);
     put_rhb(&n, 1, 'h', 1);
     put_rhb(&n, 1, 'd', 1);

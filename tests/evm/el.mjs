@@ -2,9 +2,10 @@
 // preload.mjs, on 127.0.0.1 only. Run through el.sh (see README.md):
 //
 //   el.sh start --genesis FILE --jwt FILE --dir DIR [--timeout S]
-//       Starts the EL in the background with its data in DIR/data and its
-//       log appended to DIR/el.log; returns once both ports answer (the
-//       engine port with a JWT made from the --jwt secret) and prints
+//       Starts the EL in the background (in the caller's process group)
+//       with its data in DIR/data and its log appended to DIR/el.log;
+//       returns once both ports answer (the engine port with a JWT made
+//       from the --jwt secret) and prints
 //           ENGINE_URL=http://127.0.0.1:P1
 //           ETH_URL=http://127.0.0.1:P2
 //           PID=N
@@ -28,32 +29,39 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cli = join(here, 'node_modules/@ethereumjs/client/dist/esm/bin/cli.js');
+const clientCli = join(here, 'node_modules/@ethereumjs/client/dist/esm/bin/cli.js');
 const preload = pathToFileURL(join(here, 'preload.mjs')).href;
 // Placeholder ports the preload replaces by kernel-chosen ones.
 const ETH_PLACEHOLDER = 1;
 const ENGINE_PLACEHOLDER = 2;
 
-function die(msg) {
-  process.stderr.write(`el: ${msg}\n`);
-  process.exit(1);
+// The command-line helpers of el.mjs and tx.mjs: die(msg) prints
+// "<name>: msg" and exits 1; parseArgs(argv, spec) takes "--key value" for
+// the keys in spec and collects the other words in `_`.
+export function cli(name) {
+  const die = (msg) => {
+    process.stderr.write(`${name}: ${msg}\n`);
+    process.exit(1);
+  };
+  const parseArgs = (argv, spec) => {
+    const out = { _: [] };
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i];
+      if (!a.startsWith('--')) {
+        out._.push(a);
+        continue;
+      }
+      const key = a.slice(2);
+      if (!spec.includes(key)) die(`unknown option ${a}`);
+      if (i + 1 >= argv.length) die(`option ${a} needs a value`);
+      out[key] = argv[++i];
+    }
+    return out;
+  };
+  return { die, parseArgs };
 }
 
-function parseArgs(argv, spec) {
-  const out = { _: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) {
-      out._.push(a);
-      continue;
-    }
-    const key = a.slice(2);
-    if (!spec.includes(key)) die(`unknown option ${a}`);
-    if (i + 1 >= argv.length) die(`option ${a} needs a value`);
-    out[key] = argv[++i];
-  }
-  return out;
-}
+const { die, parseArgs } = cli('el');
 
 function seconds(v, dflt, name) {
   if (v === undefined) return dflt;
@@ -133,7 +141,7 @@ function alive(pid) {
 function isOurEl(pid, dataDir) {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmd.includes(cli) && cmd.includes(dataDir);
+    return cmd.includes(clientCli) && cmd.includes(dataDir);
   } catch {
     return false;
   }
@@ -171,7 +179,7 @@ async function start(argv) {
   const dir = resolve(a.dir);
   const genesis = resolve(a.genesis);
   const jwtFile = resolve(a.jwt);
-  if (!existsSync(cli)) die(`${cli} is missing: run tests/evm/install.sh`);
+  if (!existsSync(clientCli)) die(`${clientCli} is missing: run scripts/npm-ci.sh install tests/evm`);
   if (!existsSync(genesis)) die(`genesis file '${genesis}' not found`);
   let secret;
   try {
@@ -195,7 +203,7 @@ async function start(argv) {
   rmSync(portsFile, { force: true });
 
   const args = [
-    '--import', preload, cli,
+    '--import', preload, clientCli,
     '--gethGenesis', genesis, '--dataDir', dataDir,
     '--rpc', '--rpcAddr', '127.0.0.1', '--rpcPort', String(ethPort),
     '--rpcEngine', '--rpcEngineAddr', '127.0.0.1', '--rpcEnginePort', String(enginePort),
@@ -205,9 +213,11 @@ async function start(argv) {
   ];
   const log = openSync(logFile, 'a');
   writeFileSync(log, `--- el.mjs start ${new Date().toISOString()}\n`);
+  // Not detached: the EL stays in the caller's process group, so a test
+  // runner that kills the group on a timeout stops it too.
   const child = spawn(process.execPath, args, {
     cwd: dir,
-    detached: true,
+    detached: false,
     stdio: ['ignore', log, log],
     env: { ...process.env, BM_EL_PORTS_FILE: portsFile },
   });

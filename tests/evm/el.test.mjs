@@ -29,6 +29,10 @@ const ETH = 10n ** 18n;
 
 const work = mkdtempSync(join(tmpdir(), 'bm-evm-el-'));
 const pids = [];
+// A runner's timeout (SIGTERM) or Ctrl-C: the exit handler below cleans up.
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => process.exit(1));
+}
 process.on('exit', () => {
   for (const pid of pids) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }

@@ -290,7 +290,10 @@ if (portsFile) {
     const requested = typeof args[0] === 'number' ? args[0] : Number(args[0]);
     if (PLACEHOLDER_PORTS[requested] !== undefined) args[0] = 0;
     this.once('listening', () => {
-      appendFileSync(portsFile, `${requested} ${this.address().port}\n`);
+      const { address, port } = this.address();
+      appendFileSync(portsFile, `${requested} ${port}\n`);
+      // ethereumjs logs the port it asked for; say where it listens.
+      process.stderr.write(`preload: HTTP port ${requested} listens on ${address}:${port}\n`);
     });
     return listen.apply(this, args);
   };

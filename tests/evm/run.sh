@@ -20,6 +20,6 @@ fi
 file=$1
 shift
 case "$file" in
-  *.test.mjs) exec node --test --test-reporter=spec "$here/$file" "$@" ;;
+  *.test.mjs) exec node --test-reporter=spec "$here/$file" "$@" ;;
   *) exec "$here/$file" "$@" ;;
 esac

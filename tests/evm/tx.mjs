@@ -33,7 +33,7 @@ import { createFeeMarket1559Tx } from '@ethereumjs/tx';
 import { bytesToHex, hexToBytes, privateToAddress, randomBytes } from '@ethereumjs/util';
 import { pathToFileURL } from 'node:url';
 
-import { rpc } from './el.mjs';
+import { cli, rpc } from './el.mjs';
 
 // ev-node's execution/evm/test TEST_PRIVATE_KEY; its address holds a
 // genesis balance in genesis/evnode-test.json.
@@ -41,26 +41,7 @@ export const TEST_KEY = 'cece4f25ac74deb1468965160c7185e07dff413f23fcadb611b05ca
 const GWEI = 1000000000n;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function die(msg) {
-  process.stderr.write(`tx: ${msg}\n`);
-  process.exit(1);
-}
-
-function parseArgs(argv, spec) {
-  const out = { _: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) {
-      out._.push(a);
-      continue;
-    }
-    const key = a.slice(2);
-    if (!spec.includes(key)) die(`unknown option ${a}`);
-    if (i + 1 >= argv.length) die(`option ${a} needs a value`);
-    out[key] = argv[++i];
-  }
-  return out;
-}
+const { die, parseArgs } = cli('tx');
 
 function keyBytes(hex) {
   const h = (hex ?? TEST_KEY).replace(/^0x/, '');
@@ -164,7 +145,18 @@ export async function transfers(eth, key, { count, to, value, intervalMs, timeou
     if (r.from.toLowerCase() !== from || r.to?.toLowerCase() !== dest) {
       throw new Error(`tx ${r.transactionHash}: receipt from ${r.from} to ${r.to}, want ${from} to ${dest}`);
     }
-    fees += BigInt(r.gasUsed) * BigInt(r.effectiveGasPrice);
+    // The price paid per gas: base fee + tip, capped at the max fee.
+    // (ethereumjs 0.10.5's receipts report only the tip as
+    // effectiveGasPrice, so it is computed from the tx and its block.)
+    const [tx, block] = await Promise.all([
+      rpc(eth, 'eth_getTransactionByHash', [r.transactionHash]),
+      rpc(eth, 'eth_getBlockByHash', [r.blockHash, false]),
+    ]);
+    const baseFee = BigInt(block.baseFeePerGas);
+    const price = baseFee + BigInt(tx.maxPriorityFeePerGas) < BigInt(tx.maxFeePerGas)
+      ? baseFee + BigInt(tx.maxPriorityFeePerGas)
+      : BigInt(tx.maxFeePerGas);
+    fees += BigInt(r.gasUsed) * price;
   }
   // Read both balances at the block of the last receipt: later blocks
   // cannot change them (nothing else spends from these accounts).
