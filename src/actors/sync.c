@@ -732,6 +732,13 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
         if (err == BM_OK && st->env->cfg.aggregator) {
             err = advance_submitted(st->env, meta, h);
         }
+    } else if (!empty_data && de->source == BM_SRC_DA && de->da_height != 0) {
+        /* The header came by P2P, the data from DA earlier (it waited in
+         * the cache): record where the data is, or the DAIncluder would
+         * wait for a blob the retriever has passed. The header's DA
+         * height comes when DA delivers it (da_header_at_applied). */
+        bm_meta_rhb_name(name, sizeof(name), h, 'd');
+        err = bm_state_meta_add_u64(meta, name, de->da_height);
     }
     if (err == BM_OK) {
         err = bm_state_meta_append(meta, &st->da_seen);

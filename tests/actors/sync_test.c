@@ -586,6 +586,43 @@ static void test_sync_da_after_p2p(void **state)
     chain_release(&c);
 }
 
+/* DA data found before the block's header came by P2P: the block is
+ * applied from the P2P header and that cached DA data, and the data's DA
+ * height is recorded with the commit (rhb/<h>/d), or the DAIncluder would
+ * wait for a blob the retriever has passed (e2e step 9 stalled on it). */
+static void test_sync_da_data_before_p2p_header(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2};
+    struct chain c;
+    struct at_node n;
+    struct bm_errmsg em = {{0}};
+    uint64_t v = 0;
+    char name[64];
+
+    (void)state;
+    build_chain(&c, 2, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    send_d(&n, &c, 1, 21, BM_SRC_DA);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P); /* the cached DA copy stays */
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 1, 'd'), 21);
+    /* Its header is not known on DA yet: no rhb/1/h; it comes with the
+     * DA header at the applied height. */
+    bm_meta_rhb_name(name, sizeof(name), 1, 'h');
+    assert_int_equal(bm_meta_get_u64(n.store, name, &v, &em), BM_ENOTFOUND);
+    bm_meta_rhb_name(name, sizeof(name), 2, 'd');
+    assert_int_equal(bm_meta_get_u64(n.store, name, &v, &em), BM_ENOTFOUND);
+    check_store(&n, &c, 2);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
 /* Puts sh (as a P2PSignedHeader) at its height in the header store,
  * replacing what is held there. */
 static void p2p_put_header(struct bm_p2pstore *ps,
@@ -781,6 +818,7 @@ int main(void)
         cmocka_unit_test(test_sync_cache_bound),
         cmocka_unit_test(test_sync_da_meta),
         cmocka_unit_test(test_sync_da_after_p2p),
+        cmocka_unit_test(test_sync_da_data_before_p2p_header),
         cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
     };
