@@ -1149,6 +1149,20 @@ static bool data_fits_header(struct sync_st *st, const struct bm_data *d)
            bm_buf_eq_raw(&h->sh->header.data_hash, c.b, BM_HASH_SIZE);
 }
 
+/* True if a and b carry the same txs. */
+static bool same_txs(const struct bm_data *a, const struct bm_data *b)
+{
+    if (a->n_txs != b->n_txs) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_txs; i++) {
+        if (!bm_buf_eq(&a->txs[i], &b->txs[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
                       struct bm_sync_data_in *p)
 {
@@ -1182,6 +1196,14 @@ static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     if (old != NULL) {
         if (data_fits_header(st, old->data) ||
             !data_fits_header(st, p->data)) {
+            /* The same txs found on DA after a P2P copy: keep where they
+             * are (rhb/<h>/d with the commit), or the DAIncluder would
+             * wait for a blob the retriever has passed. */
+            if (p->source == BM_SRC_DA && p->da_height != 0 &&
+                old->da_height == 0 && same_txs(old->data, p->data)) {
+                old->da_height = p->da_height;
+                old->source = BM_SRC_DA;
+            }
             bm_log_debug(MOD, "data dropped height=%llu: one is cached",
                          (unsigned long long)e.height);
             return BM_OK;

@@ -623,6 +623,30 @@ static void test_sync_da_data_before_p2p_header(void **state)
     chain_release(&c);
 }
 
+/* The other order: the P2P copy of the data is cached first and the same
+ * data then found on DA (dropped as a duplicate): its DA height is kept
+ * and recorded with the commit all the same. */
+static void test_sync_p2p_data_then_da_copy(void **state)
+{
+    static const char *const *const ch[] = {tx1};
+    struct chain c;
+    struct at_node n;
+
+    (void)state;
+    build_chain(&c, 1, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P);
+    send_d(&n, &c, 1, 31, BM_SRC_DA);
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    wait_height(&n, 1);
+    assert_int_equal(rhb(&n, 1, 'd'), 31);
+    check_store(&n, &c, 1);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
 /* Puts sh (as a P2PSignedHeader) at its height in the header store,
  * replacing what is held there. */
 static void p2p_put_header(struct bm_p2pstore *ps,
@@ -819,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_sync_da_meta),
         cmocka_unit_test(test_sync_da_after_p2p),
         cmocka_unit_test(test_sync_da_data_before_p2p_header),
+        cmocka_unit_test(test_sync_p2p_data_then_da_copy),
         cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
     };
