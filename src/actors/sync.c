@@ -714,7 +714,9 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
     uint64_t h = he->height;
     int err = BM_OK;
 
-    if (he->source == BM_SRC_DA && he->da_height != 0) {
+    /* Where the pieces are on DA (the header may have come by P2P and
+     * its copy on DA been seen while it was cached: on_header_in). */
+    if (he->da_height != 0) {
         uint64_t dd = empty_data ? he->da_height : de->da_height;
 
         bm_meta_rhb_name(name, sizeof(name), h, 'h');
@@ -729,10 +731,11 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
          * and Sync commits one block at a time). After a gap (blocks this
          * node has but never saw on DA, so it does not know where they
          * are) the DASubmitter posts them and what follows again. */
-        if (err == BM_OK && st->env->cfg.aggregator) {
+        if (err == BM_OK && he->source == BM_SRC_DA &&
+            st->env->cfg.aggregator) {
             err = advance_submitted(st->env, meta, h);
         }
-    } else if (!empty_data && de->source == BM_SRC_DA && de->da_height != 0) {
+    } else if (!empty_data && de->da_height != 0) {
         /* The header came by P2P, the data from DA earlier (it waited in
          * the cache): record where the data is, or the DAIncluder would
          * wait for a blob the retriever has passed. The header's DA
@@ -1117,8 +1120,16 @@ static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     }
     old = cache_find(&st->headers, e.height);
     if (old != NULL) {
-        if (memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0 ||
-            header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+        bool same = memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0;
+
+        if (same || header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+            /* The cached header (from P2P) seen on DA: keep where it is
+             * (rhb/<h>/h with the commit), or the DAIncluder would wait
+             * for a blob the retriever has passed. */
+            if (same && p->source == BM_SRC_DA && p->da_height != 0 &&
+                old->da_height == 0) {
+                old->da_height = p->da_height;
+            }
             bm_log_debug(MOD, "header dropped height=%llu: one is cached",
                          (unsigned long long)e.height);
             return BM_OK;

@@ -623,17 +623,17 @@ static void test_sync_da_data_before_p2p_header(void **state)
     chain_release(&c);
 }
 
-/* The other order: the P2P copy of the data is cached first and the same
- * data then found on DA (dropped as a duplicate): its DA height is kept
- * and recorded with the commit all the same. */
+/* The other order: the P2P copy of the data (or header) is cached first
+ * and the same piece then found on DA (dropped as a duplicate): its DA
+ * height is kept and recorded with the commit all the same. */
 static void test_sync_p2p_data_then_da_copy(void **state)
 {
-    static const char *const *const ch[] = {tx1};
+    static const char *const *const ch[] = {tx1, tx2};
     struct chain c;
     struct at_node n;
 
     (void)state;
-    build_chain(&c, 1, ch);
+    build_chain(&c, 2, ch);
     open_receiver(&n, &c, NULL);
     spawn_sync_node(&n);
     at_start(&n);
@@ -642,7 +642,15 @@ static void test_sync_p2p_data_then_da_copy(void **state)
     send_h(&n, &c, 1, 0, BM_SRC_P2P);
     wait_height(&n, 1);
     assert_int_equal(rhb(&n, 1, 'd'), 31);
-    check_store(&n, &c, 1);
+    /* Headers alike: block 2's P2P header is cached (its data has not
+     * come), then found on DA; the block still counts as from P2P. */
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 32, BM_SRC_DA);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 2, 'h'), 32);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 2);
+    check_store(&n, &c, 2);
     at_node_close(&n, true);
     chain_release(&c);
 }
