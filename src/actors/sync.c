@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/replayer.h"
 #include "actors/state.h"
 #include "actors/validator.h"
 #include "blockv2/validate.h"
@@ -323,8 +324,14 @@ static int load(struct sync_st *st)
 }
 
 /*
- * ExecuteTxs behind the executor breaker, EXEC_ATTEMPTS tries. An open
- * breaker or the last failure is fatal. *res returns owned on BM_OK.
+ * ExecuteTxs behind the executor breaker, EXEC_ATTEMPTS tries. An
+ * executor that says it is behind (BM_EHEIGHT_MISMATCH: an execution
+ * client that lost its last blocks) gets the missing blocks replayed from
+ * the store once (actors/replayer.h) and the block again. A transient
+ * failure (bm_executor_err_transient), or the breaker it opened, is
+ * returned: nothing
+ * is applied and the caller retries later. Any other last failure is
+ * fatal. *res returns owned on BM_OK.
  */
 static int execute(struct sync_st *st, const struct bm_block *b,
                    struct bm_exec_result *res)
@@ -332,6 +339,7 @@ static int execute(struct sync_st *st, const struct bm_block *b,
     struct bm_env *env = st->env;
     const struct bm_header *h = &b->sh.header;
     struct bm_errmsg em = {{0}};
+    bool replayed = false;
     int err = BM_EEXEC;
 
     for (int attempt = 1;; attempt++) {
@@ -341,13 +349,14 @@ static int execute(struct sync_st *st, const struct bm_block *b,
             int berr = bm_breaker_allow(env->exec_breaker, &tok);
 
             if (berr != BM_OK) {
-                /* Keep the last executor error (the cause) if any. */
                 if (em.msg[0] == '\0') {
-                    err = bm_errf(&em, berr, "executor breaker is open");
-                } else {
-                    bm_log_warn(MOD, "executor breaker opened height=%llu",
-                                (unsigned long long)h->height);
+                    /* opened by earlier transient failures: wait */
+                    bm_log_debug(MOD, "executor breaker open height=%llu",
+                                 (unsigned long long)h->height);
+                    return berr;
                 }
+                bm_log_warn(MOD, "executor breaker opened height=%llu",
+                            (unsigned long long)h->height);
                 break;
             }
         }
@@ -364,10 +373,32 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         bm_log_warn(MOD, "execute failed height=%llu attempt=%d err=%s: %s",
                     (unsigned long long)h->height, attempt, bm_err_name(err),
                     bm_errmsg_str(&em, err));
+        if (err == BM_EHEIGHT_MISMATCH && !replayed &&
+            !bm_env_halted(env)) {
+            struct bm_errmsg rem = {{0}};
+            int rerr;
+
+            replayed = true;
+            rerr = bm_replayer_sync(env, &st->state, &rem);
+            if (rerr != BM_OK) {
+                err = rerr;
+                em = rem;
+                break;
+            }
+            attempt--; /* the replay was the repair, not a try */
+            continue;
+        }
         if (attempt >= EXEC_ATTEMPTS || bm_env_halted(env)) {
             break;
         }
         bm_sleep_ms(EXEC_RETRY_MS);
+    }
+    if (bm_executor_err_transient(err)) {
+        bm_log_warn(MOD, "executor unavailable, height %llu not applied "
+                    "(retried later) err=%s: %s",
+                    (unsigned long long)h->height, bm_err_name(err),
+                    bm_errmsg_str(&em, err));
+        return err;
     }
     atomic_fetch_add_explicit(&env->m.exec_failures, 1, memory_order_relaxed);
     bm_env_fatal(env, MOD, BM_EEXEC, "execute_txs at height %llu: %s (%s)",
@@ -1208,6 +1239,11 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     /* A DA height is done: what it confirmed is written now (a node that
      * follows P2P commits no block for it). A failure is retried. */
     (void)flush_da_seen(st);
+    /* pieces held back by an executor that was unavailable are tried
+     * again with every DA height read, not only when pieces arrive */
+    if (st->headers.n > 0 && !bm_env_halted(st->env) && load(st) == BM_OK) {
+        return try_sync(st);
+    }
     return BM_OK;
 }
 
