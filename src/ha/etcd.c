@@ -487,6 +487,7 @@ static const char *target_field(enum bm_etcd_target t)
 enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
                             size_t n_cmps, const uint8_t *key, size_t klen,
                             const uint8_t *value, size_t vlen, int64_t lease,
+                            const uint8_t *ok_range_key, size_t ok_klen,
                             const uint8_t *fail_key, size_t fail_klen,
                             uint32_t timeout_ms, struct bm_etcd_resp *out,
                             struct bm_errmsg *em)
@@ -501,6 +502,9 @@ enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
     err = check_key(key, klen, em);
     if (err == BM_OK) {
         err = check_key(fail_key, fail_klen, em);
+    }
+    if (err == BM_OK && ok_range_key != NULL) {
+        err = check_key(ok_range_key, ok_klen, em);
     }
     for (size_t i = 0; i < n_cmps && err == BM_OK; i++) {
         err = check_key(cmps[i].key, cmps[i].klen, em);
@@ -532,7 +536,19 @@ enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
         err = put_fields(&d, key, klen, value, vlen, lease);
     }
     if (err == BM_OK) {
-        err = bm_dynbuf_printf(&d, "}}],\"failure\":[{\"request_range\":{");
+        err = bm_dynbuf_printf(&d, "}}");
+    }
+    if (err == BM_OK && ok_range_key != NULL) {
+        err = bm_dynbuf_printf(&d, ",{\"request_range\":{");
+        if (err == BM_OK) {
+            err = put_b64(&d, "key", ok_range_key, ok_klen);
+        }
+        if (err == BM_OK) {
+            err = bm_dynbuf_printf(&d, "}}");
+        }
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_printf(&d, "],\"failure\":[{\"request_range\":{");
     }
     if (err == BM_OK) {
         err = put_b64(&d, "key", fail_key, fail_klen);

@@ -140,14 +140,17 @@ struct bm_etcd_cmp {
 };
 
 /*
- * A txn: if every compare holds, put key = value (with lease, 0 = none);
- * otherwise range fail_key (so the caller learns what is there instead).
- * out->succeeded tells which branch ran; on failure out->kv/has_kv is
- * fail_key's state. 1..8 compares. Borrows everything.
+ * A txn: if every compare holds, put key = value (with lease, 0 = none)
+ * and, when ok_range_key is not NULL, range it in the same txn (a read
+ * atomic with the put); otherwise range fail_key (so the caller learns
+ * what is there instead). out->succeeded tells which branch ran; out->kv
+ * and has_kv are ok_range_key's state on success, fail_key's on failure.
+ * 1..8 compares. Borrows everything.
  */
 enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
                             size_t n_cmps, const uint8_t *key, size_t klen,
                             const uint8_t *value, size_t vlen, int64_t lease,
+                            const uint8_t *ok_range_key, size_t ok_klen,
                             const uint8_t *fail_key, size_t fail_klen,
                             uint32_t timeout_ms, struct bm_etcd_resp *out,
                             struct bm_errmsg *em);
