@@ -484,8 +484,8 @@ static void *session_main(void *arg)
         }
         if (h->role == BM_HA_LEADER && now >= h->step_down_at) {
             set_role_locked(h, BM_HA_FOLLOWER, 0, BM_HA_UNSURE);
-        }
-        if (h->lease == 0 && now >= h->next_keepalive) {
+            /* tell at once, before the next (possibly hanging) call */
+        } else if (h->lease == 0 && now >= h->next_keepalive) {
             do_grant(h, now);
         } else if (h->lease != 0 && now >= h->next_keepalive) {
             do_keepalive(h, now);
