@@ -295,10 +295,80 @@ static void test_not_etcd(void **state)
     bm_etcd_free(e);
 }
 
+/* Hostile bodies: refused with the field named, never a crash. */
+static void test_decoder_untrusted(void **state)
+{
+    static const struct {
+        enum bm_etcd_call call;
+        const char *body;
+        enum bm_err want;
+        const char *says;
+    } cases[] = {
+        {BM_ETCD_CALL_RANGE, "", BM_EPROTO, "empty body"},
+        {BM_ETCD_CALL_RANGE, "Not Found", BM_EPROTO, "not JSON"},
+        {BM_ETCD_CALL_RANGE, "[]", BM_EPROTO, "want an object"},
+        {BM_ETCD_CALL_RANGE, "{}", BM_EPROTO, "header: missing"},
+        {BM_ETCD_CALL_RANGE, "{\"header\":{\"revision\":\"x\"}}", BM_EPROTO,
+         "header.revision"},
+        {BM_ETCD_CALL_RANGE,
+         "{\"header\":{\"revision\":\"99999999999999999999\"}}", BM_EPROTO,
+         "header.revision"},
+        {BM_ETCD_CALL_RANGE, "{\"header\":{\"revision\":\"-1\"}}", BM_EPROTO,
+         "negative"},
+        {BM_ETCD_CALL_RANGE,
+         "{\"header\":{},\"kvs\":[{\"key\":\"a\"}],\"count\":\"1\"}",
+         BM_EPROTO, "kv.key"},
+        {BM_ETCD_CALL_RANGE, "{\"header\":{},\"kvs\":[{}],\"count\":\"0\"}",
+         BM_EPROTO, "count"},
+        {BM_ETCD_CALL_RANGE, "{\"header\":{},\"kvs\":{}}", BM_EPROTO,
+         "range.kvs"},
+        {BM_ETCD_CALL_TXN, "{\"header\":{},\"succeeded\":\"yes\"}",
+         BM_EPROTO, "txn.succeeded"},
+        {BM_ETCD_CALL_GRANT, "{\"header\":{},\"ID\":\"0\",\"TTL\":\"3\"}",
+         BM_EPROTO, "lease grant"},
+        {BM_ETCD_CALL_KEEPALIVE, "{\"header\":{}}", BM_EPROTO, "no result"},
+        {BM_ETCD_CALL_PUT,
+         "{\"error\":\"etcdserver: request is too large\",\"code\":3}",
+         BM_EETCD, "request is too large"},
+        {BM_ETCD_CALL_KEEPALIVE,
+         "{\"error\":{\"grpc_code\":14,\"message\":\"no leader\"}}",
+         BM_EAGAIN, "no leader"},
+        {BM_ETCD_CALL_PUT, "{\"header\":{}} trailing", BM_EPROTO, "not JSON"},
+    };
+    struct bm_etcd_resp r = {0};
+    struct bm_etcd_watch_msg m = {0};
+    struct bm_errmsg em;
+    char deep[200];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        em.msg[0] = '\0';
+        enum bm_err err = bm__etcd_decode(cases[i].call, cases[i].body,
+                                          strlen(cases[i].body), &r, &em);
+        if (err != cases[i].want || strstr(em.msg, cases[i].says) == NULL) {
+            fail_msg("case %zu: got %s '%s', want %s '%s'", i,
+                     bm_err_name(err), em.msg, bm_err_name(cases[i].want),
+                     cases[i].says);
+        }
+    }
+    memset(deep, '[', 100);
+    memset(deep + 100, ']', 100);
+    assert_int_equal(bm__etcd_decode(BM_ETCD_CALL_RANGE, deep, sizeof(deep),
+                                     &r, &em), BM_EPROTO);
+    {
+        static const char w[] = "{\"result\":{\"header\":{},\"events\":"
+                                "[{\"type\":\"MOVE\",\"kv\":{}}]}}";
+        assert_int_equal(bm__etcd_decode_watch(w, strlen(w), &m, &em),
+                         BM_EPROTO);
+        assert_non_null(strstr(em.msg, "type"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_decoder_untrusted),
         cmocka_unit_test(test_kv_and_txn),
         cmocka_unit_test(test_leases),
         cmocka_unit_test(test_watch),
