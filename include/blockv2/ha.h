@@ -87,6 +87,8 @@ struct bm_ha_status {
     char leader_id[BM_HA_MAX_NODE_ID + 1]; /* "" = unknown / none */
     bool replicated_known;   /* <prefix>/block was read or written */
     uint64_t replicated_height;
+    uint8_t replicated_hash[32]; /* header hash of that block */
+    size_t replicated_hash_len;
     uint64_t leader_changes; /* times this node became or stopped leader */
     uint64_t fencing_rejections; /* guarded writes refused by etcd */
     uint64_t etcd_errors;    /* failed etcd calls */
@@ -128,19 +130,33 @@ void bm_ha_status(struct bm_ha *h, struct bm_ha_status *out);
 
 /*
  * The block manager's gate: may this node produce `height` under
- * `token`? BM_OK only while it is the leader with exactly this token and
- * height is the block after the replicated one (any height while no
- * record exists yet). BM_ENOT_LEADER (not the leader, or another token),
- * BM_ESTATE (height is not replicated_height + 1: the store must first
- * reach the replicated state), message in em. No I/O.
+ * `token`, on top of its block height - 1 whose header hash is prev_hash
+ * (borrowed; NULL with prev_len 0 at height 1)? BM_OK only while it is
+ * the leader with exactly this token, height is the block after the
+ * replicated one (any height while no record exists yet), and prev_hash
+ * is the replicated block's hash. BM_ENOT_LEADER (not the leader, or
+ * another token), BM_ESTATE (height is not replicated_height + 1: the
+ * store must first reach the replicated state), BM_ECORRUPT (the store's
+ * block at the replicated height is another block than the cluster's: it
+ * must be rolled back), message in em. No I/O.
  */
 enum bm_err bm_ha_may_produce(struct bm_ha *h, uint64_t height, int64_t token,
+                              const uint8_t *prev_hash, size_t prev_len,
                               struct bm_errmsg *em);
+
+/*
+ * What the DA submitter may publish: true while this node leads, with
+ * *height lowered to the replicated height (blocks above it were not
+ * accepted by the cluster); false (publish nothing) otherwise or while
+ * nothing is replicated. No I/O.
+ */
+bool bm_ha_publish_limit(struct bm_ha *h, uint64_t *height);
 
 /*
  * Replicates a block before it counts: writes record (RaftBlockState
  * bytes, borrowed) to <prefix>/block in a txn guarded by the leader key's
- * create_revision == token. height must be replicated_height + 1, or
+ * create_revision == token. The record must decode with height `height`
+ * (BM_EINVAL otherwise), which must be replicated_height + 1, or
  * replicated_height itself (a retry of a write whose answer was lost).
  * Errors:
  *  - BM_ENOT_LEADER: not the leader locally, or etcd refused the guard

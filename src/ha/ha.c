@@ -72,6 +72,8 @@ struct bm_ha {
     char leader_id[BM_HA_MAX_NODE_ID + 1];
     bool replicated_known;
     uint64_t replicated_height;
+    uint8_t replicated_hash[32];
+    size_t replicated_hash_len;
     uint64_t leader_changes;
     uint64_t fencing_rejections;
     uint64_t etcd_errors;
@@ -275,29 +277,54 @@ static void deliver(struct bm_ha *h)
 
 /* ---- the replicated record ---- */
 
-/* Reads the height of a <prefix>/block value; BM_ECORRUPT naming the key
+/* What the block manager needs of a replicated record. */
+struct rec_info {
+    uint64_t height;
+    uint8_t hash[32];
+    size_t hash_len;
+};
+
+/* Reads a <prefix>/block value (untrusted); BM_ECORRUPT naming the key
  * when it is not a RaftBlockState. */
-static enum bm_err record_height(const struct bm_ha *h,
-                                 const struct bm_etcd_kv *kv,
-                                 uint64_t *height, struct bm_errmsg *em)
+static enum bm_err record_info(const struct bm_ha *h, const uint8_t *p,
+                               size_t len, struct rec_info *out,
+                               struct bm_errmsg *em)
 {
     struct bm_raft_block_state st = {0};
     enum bm_err err;
 
-    err = bm_raft_block_state_decode(&st, kv->value.ptr, kv->value.len);
+    err = bm_raft_block_state_decode(&st, p, len);
     if (err != BM_OK) {
         return bm_errf(em, BM_ECORRUPT, "'%s' does not hold a RaftBlockState "
                        "(%s, %zu bytes): a wrong ha.prefix?", h->block_key,
-                       bm_err_name(err), kv->value.len);
+                       bm_err_name(err), len);
     }
-    if (st.height == 0) {
+    if (st.height == 0 || st.hash.len > sizeof(out->hash)) {
+        err = bm_errf(em, BM_ECORRUPT, "'%s' holds a RaftBlockState of "
+                      "height %" PRIu64 " with a %zu-byte hash: a wrong "
+                      "ha.prefix?", h->block_key, st.height, st.hash.len);
         bm_raft_block_state_release(&st);
-        return bm_errf(em, BM_ECORRUPT, "'%s' holds a RaftBlockState of "
-                       "height 0: a wrong ha.prefix?", h->block_key);
+        return err;
     }
-    *height = st.height;
+    out->height = st.height;
+    out->hash_len = st.hash.len;
+    if (st.hash.len > 0) {
+        memcpy(out->hash, st.hash.ptr, st.hash.len);
+    }
     bm_raft_block_state_release(&st);
     return BM_OK;
+}
+
+/* Caller holds mu. */
+static void set_replicated_locked(struct bm_ha *h, bool known,
+                                  const struct rec_info *ri)
+{
+    h->replicated_known = known;
+    h->replicated_height = known ? ri->height : 0;
+    h->replicated_hash_len = known ? ri->hash_len : 0;
+    if (known && ri->hash_len > 0) {
+        memcpy(h->replicated_hash, ri->hash, ri->hash_len);
+    }
 }
 
 /* ---- session thread ---- */
@@ -409,7 +436,7 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
                               strlen(h->leader_key), BM_ETCD_CREATE, 0};
     uint32_t timeout = session_timeout_locked(h, now);
     int64_t lease = h->lease;
-    uint64_t rec_height = 0;
+    struct rec_info ri = {0};
     bool rec_known = false;
     int64_t token = 0;
     enum bm_err err;
@@ -428,7 +455,7 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         /* the record read in the same txn is the cluster's latest */
         token = r.revision;
         if (r.has_kv) {
-            err = record_height(h, &r.kv, &rec_height, &em);
+            err = record_info(h, r.kv.value.ptr, r.kv.value.len, &ri, &em);
             rec_known = err == BM_OK;
         }
     } else if (err == BM_OK && r.has_kv && r.kv.lease == lease) {
@@ -439,7 +466,7 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         err = bm_etcd_get(h->sess, (const uint8_t *)h->block_key,
                           strlen(h->block_key), timeout, &b, &em);
         if (err == BM_OK && b.has_kv) {
-            err = record_height(h, &b.kv, &rec_height, &em);
+            err = record_info(h, b.kv.value.ptr, b.kv.value.len, &ri, &em);
             rec_known = err == BM_OK;
         }
         bm_etcd_resp_release(&b);
@@ -455,8 +482,7 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         return;
     }
     if (token > 0 && h->lease == lease && !h->stopping) {
-        h->replicated_known = rec_known;
-        h->replicated_height = rec_height;
+        set_replicated_locked(h, rec_known, &ri);
         /* the txn ran after `now`: the lease is at least as fresh as the
          * last keep-alive, which set step_down_at */
         if (h->step_down_at == 0 || h->step_down_at <= now) {
@@ -577,7 +603,7 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
 {
     struct bm_etcd_resp r = {0};
     uint64_t now;
-    uint64_t height = 0;
+    struct rec_info ri = {0};
     bool known = false;
     enum bm_err err;
 
@@ -593,7 +619,7 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
     err = bm_etcd_get(h->sess, (const uint8_t *)h->block_key,
                       strlen(h->block_key), 0, &r, em);
     if (err == BM_OK && r.has_kv) {
-        err = record_height(h, &r.kv, &height, em);
+        err = record_info(h, r.kv.value.ptr, r.kv.value.len, &ri, em);
         known = err == BM_OK;
     }
     bm_etcd_resp_release(&r);
@@ -614,8 +640,7 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
     h->ttl_s = r.ttl;
     h->next_keepalive = now + ttl_ns(h) / 3;
     h->next_campaign = now;
-    h->replicated_known = known;
-    h->replicated_height = height;
+    set_replicated_locked(h, known, &ri);
     pthread_mutex_unlock(&h->mu);
     bm_etcd_resp_release(&r);
     if (pthread_create(&h->sess_thr, NULL, session_main, h) != 0) {
@@ -700,6 +725,9 @@ void bm_ha_status(struct bm_ha *h, struct bm_ha_status *out)
     snprintf(out->leader_id, sizeof(out->leader_id), "%s", h->leader_id);
     out->replicated_known = h->replicated_known;
     out->replicated_height = h->replicated_height;
+    out->replicated_hash_len = h->replicated_hash_len;
+    memcpy(out->replicated_hash, h->replicated_hash,
+           sizeof(out->replicated_hash));
     out->leader_changes = h->leader_changes;
     out->fencing_rejections = h->fencing_rejections;
     out->etcd_errors = h->etcd_errors;
@@ -734,6 +762,7 @@ static enum bm_err check_leader_locked(const struct bm_ha *h, int64_t token,
 }
 
 enum bm_err bm_ha_may_produce(struct bm_ha *h, uint64_t height, int64_t token,
+                              const uint8_t *prev_hash, size_t prev_len,
                               struct bm_errmsg *em)
 {
     enum bm_err err;
@@ -747,8 +776,29 @@ enum bm_err bm_ha_may_produce(struct bm_ha *h, uint64_t height, int64_t token,
                       "store must reach it first", height,
                       h->replicated_height);
     }
+    if (err == BM_OK && h->replicated_known &&
+        (prev_len != h->replicated_hash_len ||
+         (prev_len > 0 &&
+          memcmp(prev_hash, h->replicated_hash, prev_len) != 0))) {
+        err = bm_errf(em, BM_ECORRUPT, "ha: the store's block %" PRIu64
+                      " is not the replicated one: it must be rolled back",
+                      h->replicated_height);
+    }
     pthread_mutex_unlock(&h->mu);
     return err;
+}
+
+bool bm_ha_publish_limit(struct bm_ha *h, uint64_t *height)
+{
+    bool ok;
+
+    pthread_mutex_lock(&h->mu);
+    ok = h->role == BM_HA_LEADER && h->replicated_known;
+    if (ok && *height > h->replicated_height) {
+        *height = h->replicated_height;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return ok;
 }
 
 enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
@@ -759,12 +809,19 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
     struct bm_etcd_cmp cmp = {(const uint8_t *)h->leader_key,
                               strlen(h->leader_key), BM_ETCD_CREATE, token};
     struct bm_errmsg local;
+    struct rec_info ri = {0};
     enum bm_err err;
 
     if (em == NULL) {
         em = &local;
     }
     em->msg[0] = '\0';
+    err = record_info(h, record, len, &ri, em);
+    if (err != BM_OK || ri.height != height) {
+        return bm_errf(em, BM_EINVAL, "ha: the record to replicate is not a "
+                       "RaftBlockState of height %" PRIu64 " (%s)", height,
+                       err != BM_OK ? em->msg : "another height");
+    }
     pthread_mutex_lock(&h->mu);
     err = check_leader_locked(h, token, em);
     if (err == BM_OK && h->replicated_known &&
@@ -791,8 +848,7 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
                           "etcd's --max-request-bytes)", len, height);
         }
     } else if (r.succeeded) {
-        h->replicated_known = true;
-        h->replicated_height = height;
+        set_replicated_locked(h, true, &ri);
         h->replicated_blocks++;
     } else {
         h->fencing_rejections++;

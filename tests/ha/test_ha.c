@@ -55,6 +55,16 @@ static enum bm_err replicate(struct ha_cand *c, int64_t token, uint64_t h,
     return err;
 }
 
+/* The gate, with the hash of record h - 1 as the store's previous block. */
+static enum bm_err may(struct ha_cand *c, uint64_t h, int64_t token,
+                       struct bm_errmsg *em)
+{
+    uint8_t prev[32];
+
+    memset(prev, (int)(h - 1), sizeof(prev));
+    return bm_ha_may_produce(c->h, h, token, prev, sizeof(prev), em);
+}
+
 static int count_leaders(struct ha_cand *cs, size_t n)
 {
     int k = 0;
@@ -202,18 +212,45 @@ static void test_replicate_and_gate(void **state)
     ha_cand_start(&b, etcd.url, "/t/rep", "b", TTL);
     ha_role(&a, &ta);
     /* no record yet: any height; then strictly the next one */
-    assert_int_equal(bm_ha_may_produce(a.h, 1, ta, &em), BM_OK);
-    assert_int_equal(bm_ha_may_produce(a.h, 1, ta + 1, &em), BM_ENOT_LEADER);
-    assert_int_equal(bm_ha_may_produce(b.h, 1, ta, &em), BM_ENOT_LEADER);
+    assert_int_equal(may(&a, 1, ta, &em), BM_OK);
+    assert_int_equal(may(&a, 1, ta + 1, &em), BM_ENOT_LEADER);
+    assert_int_equal(may(&b, 1, ta, &em), BM_ENOT_LEADER);
     assert_non_null(strstr(em.msg, "not the leader"));
     for (uint64_t h = 1; h <= 3; h++) {
-        assert_int_equal(bm_ha_may_produce(a.h, h, ta, &em), BM_OK);
+        assert_int_equal(may(&a, h, ta, &em), BM_OK);
         assert_int_equal(replicate(&a, ta, h, &em), BM_OK);
     }
     assert_int_equal(replicate(&a, ta, 3, &em), BM_OK); /* a retry */
-    assert_int_equal(bm_ha_may_produce(a.h, 3, ta, &em), BM_ESTATE);
+    assert_int_equal(may(&a, 3, ta, &em), BM_ESTATE);
     assert_int_equal(replicate(&a, ta, 5, &em), BM_ESTATE);
     assert_int_equal(replicate(&b, ta, 4, &em), BM_ENOT_LEADER);
+    /* the store's block 3 is another one: refused */
+    {
+        uint8_t other[32] = {0};
+        assert_int_equal(bm_ha_may_produce(a.h, 4, ta, other, sizeof(other),
+                                           &em), BM_ECORRUPT);
+        assert_non_null(strstr(em.msg, "rolled back"));
+    }
+    /* a record of another height than claimed */
+    {
+        struct bm_buf rec = {0};
+        record(7, &rec);
+        assert_int_equal(bm_ha_replicate(a.h, ta, 4, rec.ptr, rec.len, &em),
+                         BM_EINVAL);
+        assert_int_equal(bm_ha_replicate(a.h, ta, 4, (const uint8_t *)"x", 1,
+                                         &em), BM_EINVAL);
+        bm_buf_release(&rec);
+    }
+    /* DA may get what is replicated, from the leader only */
+    {
+        uint64_t top = 9;
+        assert_true(bm_ha_publish_limit(a.h, &top));
+        assert_true(top == 3);
+        top = 2;
+        assert_true(bm_ha_publish_limit(a.h, &top));
+        assert_true(top == 2);
+        assert_false(bm_ha_publish_limit(b.h, &top));
+    }
     bm_ha_status(a.h, &st);
     assert_true(st.replicated_known && st.replicated_height == 3);
     assert_true(st.replicated_blocks == 4);
@@ -230,9 +267,9 @@ static void test_replicate_and_gate(void **state)
     }
     ha_role(&b, &tb);
     assert_true(tb > ta);
-    assert_int_equal(bm_ha_may_produce(b.h, 1, tb, &em), BM_ESTATE);
+    assert_int_equal(may(&b, 1, tb, &em), BM_ESTATE);
     assert_non_null(strstr(em.msg, "replicated height is 3"));
-    assert_int_equal(bm_ha_may_produce(b.h, 4, tb, &em), BM_OK);
+    assert_int_equal(may(&b, 4, tb, &em), BM_OK);
     assert_int_equal(replicate(&b, tb, 4, &em), BM_OK);
     /* the deposed leader's token no longer writes */
     assert_int_equal(replicate(&a, ta, 5, &em), BM_ENOT_LEADER);
@@ -278,7 +315,7 @@ static void test_lease_expiry_failover(void **state)
     bm_ha_status(a.h, &st);
     assert_true(st.fencing_rejections == 1);
     /* b goes on from a's replicated block; a rejoins as a follower */
-    assert_int_equal(bm_ha_may_produce(b.h, 2, tb, &em), BM_OK);
+    assert_int_equal(may(&b, 2, tb, &em), BM_OK);
     assert_int_equal(replicate(&b, tb, 2, &em), BM_OK);
     bm_ha_test_freeze(a.h, false);
     bm_sleep_ms(TTL_MS);
@@ -306,7 +343,7 @@ static void test_lease_expires_mid_write(void **state)
     ha_cand_start(&a, etcd.url, "/t/mid", "a", TTL);
     assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
     ha_role(&a, &ta);
-    assert_int_equal(bm_ha_may_produce(a.h, 1, ta, &em), BM_OK);
+    assert_int_equal(may(&a, 1, ta, &em), BM_OK);
     bm_ha_test_freeze(a.h, true);
     bm_ha_status(a.h, &st);
     /* the lease ends at etcd (revoked here rather than waited for) */
