@@ -831,6 +831,13 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
                       " after replicated height %" PRIu64, height,
                       h->replicated_height);
     }
+    if (err == BM_OK && h->replicated_known &&
+        height == h->replicated_height &&
+        (ri.hash_len != h->replicated_hash_len ||
+         memcmp(ri.hash, h->replicated_hash, ri.hash_len) != 0)) {
+        err = bm_errf(em, BM_ESTATE, "ha: height %" PRIu64 " is replicated "
+                      "with another block", height);
+    }
     pthread_mutex_unlock(&h->mu);
     if (err != BM_OK) {
         return err;

@@ -31,6 +31,7 @@
 
 #include "blockv2/da.h"
 #include "blockv2/genesis.h"
+#include "blockv2/ha.h"
 #include "blockv2/keys.h"
 #include "blockv2/manager.h"
 #include "blockv2/sequencer.h"
@@ -38,6 +39,7 @@
 #include "exec/kv/kv.h"
 #include "node/cli.h"
 #include "node/config.h"
+#include "node/ha_node.h"
 #include "node/logsink.h"
 #include "node/metrics.h"
 #include "node/passphrase.h"
@@ -193,6 +195,7 @@ struct node {
     struct bm_rpc_server *rpc;
     struct bm_metrics_server *metrics;
     struct bm_p2p_host *p2p;     /* NULL when P2P is not configured */
+    struct bm_ha *ha;            /* NULL without ha.etcd_endpoints */
     struct bm_logsink *log;
     char da_url[64];
 };
@@ -328,6 +331,13 @@ static int open_parts(struct node *n, bool dev)
         }
         bm_da_from_client(&n->da, n->dac);
     }
+    /* HA: an unreachable etcd or a wrong prefix stops the node here. */
+    if (bm_node_ha_enabled(&n->cfg)) {
+        err = bm_node_ha_open(&n->ha, &n->cfg, n->genesis.chain_id, &em);
+        if (err != BM_OK) {
+            return fail("HA (ha.*)", err, &em);
+        }
+    }
     /* P2P: bound now so a bad address stops the node before it starts. */
     if (bm_node_p2p_enabled(&n->cfg)) {
         err = bm_node_p2p_open(&n->p2p, &n->cfg, n->home, dev, &em);
@@ -365,6 +375,7 @@ static int start_services(struct node *n)
     p.exec = &n->exec;
     p.seq = n->seq;
     p.da = n->dac != NULL ? &n->da : NULL;
+    p.ha = n->ha;
     err = bm_manager_new(&n->m, &p, &em);
     if (err != BM_OK) {
         return fail("block manager", err, &em);
@@ -439,6 +450,13 @@ static int close_node(struct node *n)
                     bm_errmsg_str(&em, err), bm_err_name(err));
         }
         bm_manager_free(n->m);
+    }
+    /* After the last block: resign, so another candidate takes over at
+     * once (graceful hand-over). */
+    if (n->ha != NULL) {
+        bm_ha_stop(n->ha, true);
+        bm_ha_free(n->ha);
+        n->ha = NULL;
     }
     bm_da_client_free(n->dac);
     bm_da_server_stop(n->da_server);
