@@ -233,7 +233,8 @@ static void set_role_locked(struct bm_ha *h, enum bm_ha_role role,
                     h->prefix, h->node_id, token);
         snprintf(h->leader_id, sizeof(h->leader_id), "%s", h->node_id);
     } else if (h->role == BM_HA_LEADER) {
-        bm_log_warn(MOD, "no longer leader of '%s' node=%s token=%" PRId64
+        bm_log(why == BM_HA_RESIGNED ? BM_LOG_INFO : BM_LOG_WARN, MOD,
+               "no longer leader of '%s' node=%s token=%" PRId64
                     " reason='%s'", h->prefix, h->node_id, h->token,
                     bm_ha_reason_name(why));
         if (strcmp(h->leader_id, h->node_id) == 0) {
