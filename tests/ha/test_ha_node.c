@@ -1,0 +1,113 @@
+/* The node's ha.* keys (node/ha_node.h): checks and the candidate. */
+#include "ha_test_util.h"
+
+#include "node/config.h"
+#include "node/ha_node.h"
+
+static void set(struct bm_node_config *cfg, const char *key, const char *v)
+{
+    struct bm_errmsg em = {{0}};
+    const struct bm_node_config_key *k = bm_node_config_find(key);
+
+    assert_non_null(k);
+    if (bm_node_config_set(cfg, k, v, &em) != BM_OK) {
+        fail_msg("%s", em.msg);
+    }
+}
+
+static void expect(struct bm_node_config *cfg, enum bm_err want,
+                   const char *says)
+{
+    struct bm_ha *h = NULL;
+    struct bm_errmsg em = {{0}};
+    enum bm_err err = bm_node_ha_open(&h, cfg, "chain-x", &em);
+
+    if (err != want || strstr(em.msg, says) == NULL) {
+        fail_msg("got %s '%s', want %s '%s'", bm_err_name(err), em.msg,
+                 bm_err_name(want), says);
+    }
+    assert_null(h);
+}
+
+static void test_keys(void **state)
+{
+    struct bm_node_config cfg = {0};
+    char dead[64];
+
+    (void)state;
+    bm_node_config_defaults(&cfg);
+    assert_false(bm_node_ha_enabled(&cfg));
+    etcd_proc_dead_url(dead, sizeof(dead));
+    set(&cfg, "ha.etcd_endpoints", dead);
+    assert_true(bm_node_ha_enabled(&cfg));
+    expect(&cfg, BM_ECONFIG, "node.aggregator");
+    set(&cfg, "node.aggregator", "true");
+    expect(&cfg, BM_ECONFIG, "ha.node_id");
+    set(&cfg, "ha.node_id", "n1");
+    set(&cfg, "ha.lease_ttl", "2500ms");
+    expect(&cfg, BM_ECONFIG, "ha.lease_ttl");
+    set(&cfg, "ha.lease_ttl", "1s");
+    expect(&cfg, BM_ECONFIG, "ha.lease_ttl");
+    set(&cfg, "ha.lease_ttl", "3s");
+    set(&cfg, "ha.prefix", "no-slash");
+    expect(&cfg, BM_ECONFIG, "ha.prefix");
+    set(&cfg, "ha.prefix", "");
+    /* unreachable etcd at start-up: refused, naming the endpoint */
+    expect(&cfg, BM_ECONNECT, dead);
+    bm_node_config_release(&cfg);
+}
+
+static void test_candidate(void **state)
+{
+    struct etcd_proc p;
+    struct bm_node_config cfg = {0};
+    struct bm_ha *h = NULL;
+    struct bm_ha_status st;
+    struct bm_errmsg em = {{0}};
+    struct bm_etcd *e;
+    struct bm_etcd_resp r = {0};
+
+    (void)state;
+    ha_start_etcd(&p);
+    bm_node_config_defaults(&cfg);
+    set(&cfg, "node.aggregator", "true");
+    set(&cfg, "ha.etcd_endpoints", p.url);
+    set(&cfg, "ha.node_id", "n1");
+    set(&cfg, "ha.lease_ttl", "2s");
+    assert_int_equal(bm_node_ha_open(&h, &cfg, "chain-x", &em), BM_OK);
+    for (int i = 0; i < 500; i++) {
+        bm_ha_status(h, &st);
+        if (st.role == BM_HA_LEADER) {
+            break;
+        }
+        bm_sleep_ms(10);
+    }
+    assert_int_equal(st.role, BM_HA_LEADER);
+    assert_true(st.lease_ttl_s == 2);
+    /* the default prefix is the chain's */
+    e = ha_client(p.url);
+    assert_int_equal(bm_etcd_get(e, (const uint8_t *)"/blockv2/chain-x/leader",
+                                 strlen("/blockv2/chain-x/leader"), 0, &r,
+                                 &em), BM_OK);
+    assert_true(r.has_kv && r.kv.create_revision == st.token);
+    /* resign: the key goes at once */
+    bm_ha_stop(h, true);
+    assert_int_equal(bm_etcd_get(e, (const uint8_t *)"/blockv2/chain-x/leader",
+                                 strlen("/blockv2/chain-x/leader"), 0, &r,
+                                 &em), BM_OK);
+    assert_false(r.has_kv);
+    bm_ha_free(h);
+    bm_etcd_resp_release(&r);
+    bm_etcd_free(e);
+    bm_node_config_release(&cfg);
+    etcd_proc_destroy(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_candidate),
+    };
+    return BM_TEST_RUN(tests);
+}
