@@ -373,12 +373,36 @@ static enum bm_err check_key(const uint8_t *key, size_t klen,
     return BM_OK;
 }
 
-static enum bm_err build_fail(struct bm_dynbuf *d, enum bm_err err,
-                              struct bm_errmsg *em)
+/* Sends the request built in d (or reports why it could not be built:
+ * err), then releases d. */
+static enum bm_err send_req(struct bm_etcd *e, const char *path,
+                        struct bm_dynbuf *d, enum bm_err err,
+                        uint32_t timeout_ms, enum bm_etcd_call kind,
+                        struct bm_etcd_resp *out, struct bm_errmsg *em)
 {
+    if (err != BM_OK) {
+        err = bm_errf(em, err, "etcd: cannot build request: %s",
+                      bm_strerror(err));
+    } else {
+        err = call(e, path, d, timeout_ms, kind, out, em);
+    }
     bm_dynbuf_release(d);
-    return bm_errf(em, err, "etcd: cannot build request: %s",
-                   bm_strerror(err));
+    return err;
+}
+
+/* {"key":"<base64>"} */
+static enum bm_err put_key_obj(struct bm_dynbuf *d, const uint8_t *key,
+                               size_t klen)
+{
+    enum bm_err err = bm_dynbuf_append_byte(d, '{');
+
+    if (err == BM_OK) {
+        err = put_b64(d, "key", key, klen);
+    }
+    if (err == BM_OK) {
+        err = bm_dynbuf_append_byte(d, '}');
+    }
+    return err;
 }
 
 enum bm_err bm_etcd_get(struct bm_etcd *e, const uint8_t *key, size_t klen,
@@ -392,19 +416,9 @@ enum bm_err bm_etcd_get(struct bm_etcd *e, const uint8_t *key, size_t klen,
         return err;
     }
     bm_dynbuf_init(&d, MAX_REQUEST);
-    err = bm_dynbuf_append_byte(&d, '{');
-    if (err == BM_OK) {
-        err = put_b64(&d, "key", key, klen);
-    }
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&d, '}');
-    }
-    if (err != BM_OK) {
-        return build_fail(&d, err, em);
-    }
-    err = call(e, "/v3/kv/range", &d, timeout_ms, BM_ETCD_CALL_RANGE, out, em);
-    bm_dynbuf_release(&d);
-    return err;
+    err = put_key_obj(&d, key, klen);
+    return send_req(e, "/v3/kv/range", &d, err, timeout_ms, BM_ETCD_CALL_RANGE,
+                out, em);
 }
 
 /* {"key":..,"value":..[,"lease":"N"]} without braces */
@@ -445,44 +459,21 @@ enum bm_err bm_etcd_put(struct bm_etcd *e, const uint8_t *key, size_t klen,
     if (err == BM_OK) {
         err = bm_dynbuf_append_byte(&d, '}');
     }
-    if (err != BM_OK) {
-        return build_fail(&d, err, em);
-    }
-    err = call(e, "/v3/kv/put", &d, timeout_ms, BM_ETCD_CALL_PUT, out, em);
-    bm_dynbuf_release(&d);
-    return err;
+    return send_req(e, "/v3/kv/put", &d, err, timeout_ms, BM_ETCD_CALL_PUT, out,
+                em);
 }
 
-static const char *target_name(enum bm_etcd_target t)
-{
-    switch (t) {
-    case BM_ETCD_VERSION:
-        return "VERSION";
-    case BM_ETCD_CREATE:
-        return "CREATE";
-    case BM_ETCD_MOD:
-        return "MOD";
-    case BM_ETCD_LEASE:
-        return "LEASE";
-    }
-    return NULL;
-}
-
-/* The Compare field holding the value of a target. */
-static const char *target_field(enum bm_etcd_target t)
-{
-    switch (t) {
-    case BM_ETCD_VERSION:
-        return "version";
-    case BM_ETCD_CREATE:
-        return "create_revision";
-    case BM_ETCD_MOD:
-        return "mod_revision";
-    case BM_ETCD_LEASE:
-        return "lease";
-    }
-    return NULL;
-}
+/* Compare target names and the Compare field holding their value, by
+ * enum bm_etcd_target. */
+static const struct {
+    const char *name;
+    const char *field;
+} targets[] = {
+    [BM_ETCD_VERSION] = {"VERSION", "version"},
+    [BM_ETCD_CREATE] = {"CREATE", "create_revision"},
+    [BM_ETCD_MOD] = {"MOD", "mod_revision"},
+    [BM_ETCD_LEASE] = {"LEASE", "lease"},
+};
 
 enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
                             size_t n_cmps, const uint8_t *key, size_t klen,
@@ -508,7 +499,8 @@ enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
     }
     for (size_t i = 0; i < n_cmps && err == BM_OK; i++) {
         err = check_key(cmps[i].key, cmps[i].klen, em);
-        if (err == BM_OK && target_name(cmps[i].target) == NULL) {
+        if (err == BM_OK &&
+            (unsigned)cmps[i].target >= sizeof(targets) / sizeof(targets[0])) {
             err = bm_errf(em, BM_EINVAL, "etcd: compare %zu: bad target", i);
         }
     }
@@ -520,8 +512,8 @@ enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
     for (size_t i = 0; i < n_cmps && err == BM_OK; i++) {
         err = bm_dynbuf_printf(&d, "%s{\"result\":\"EQUAL\",\"target\":\"%s\","
                                "\"%s\":\"%" PRId64 "\",",
-                               i ? "," : "", target_name(cmps[i].target),
-                               target_field(cmps[i].target), cmps[i].value);
+                               i ? "," : "", targets[cmps[i].target].name,
+                               targets[cmps[i].target].field, cmps[i].value);
         if (err == BM_OK) {
             err = put_b64(&d, "key", cmps[i].key, cmps[i].klen);
         }
@@ -539,29 +531,25 @@ enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
         err = bm_dynbuf_printf(&d, "}}");
     }
     if (err == BM_OK && ok_range_key != NULL) {
-        err = bm_dynbuf_printf(&d, ",{\"request_range\":{");
+        err = bm_dynbuf_printf(&d, ",{\"request_range\":");
         if (err == BM_OK) {
-            err = put_b64(&d, "key", ok_range_key, ok_klen);
+            err = put_key_obj(&d, ok_range_key, ok_klen);
         }
         if (err == BM_OK) {
-            err = bm_dynbuf_printf(&d, "}}");
+            err = bm_dynbuf_append_byte(&d, '}');
         }
     }
     if (err == BM_OK) {
-        err = bm_dynbuf_printf(&d, "],\"failure\":[{\"request_range\":{");
+        err = bm_dynbuf_printf(&d, "],\"failure\":[{\"request_range\":");
     }
     if (err == BM_OK) {
-        err = put_b64(&d, "key", fail_key, fail_klen);
+        err = put_key_obj(&d, fail_key, fail_klen);
     }
     if (err == BM_OK) {
-        err = bm_dynbuf_printf(&d, "}}]}");
+        err = bm_dynbuf_printf(&d, "}]}");
     }
-    if (err != BM_OK) {
-        return build_fail(&d, err, em);
-    }
-    err = call(e, "/v3/kv/txn", &d, timeout_ms, BM_ETCD_CALL_TXN, out, em);
-    bm_dynbuf_release(&d);
-    return err;
+    return send_req(e, "/v3/kv/txn", &d, err, timeout_ms, BM_ETCD_CALL_TXN, out,
+                em);
 }
 
 enum bm_err bm_etcd_lease_grant(struct bm_etcd *e, int64_t ttl_s,
@@ -577,13 +565,8 @@ enum bm_err bm_etcd_lease_grant(struct bm_etcd *e, int64_t ttl_s,
     }
     bm_dynbuf_init(&d, 256);
     err = bm_dynbuf_printf(&d, "{\"TTL\":\"%" PRId64 "\"}", ttl_s);
-    if (err != BM_OK) {
-        return build_fail(&d, err, em);
-    }
-    err = call(e, "/v3/lease/grant", &d, timeout_ms, BM_ETCD_CALL_GRANT, out,
-               em);
-    bm_dynbuf_release(&d);
-    return err;
+    return send_req(e, "/v3/lease/grant", &d, err, timeout_ms, BM_ETCD_CALL_GRANT,
+                out, em);
 }
 
 enum bm_err bm_etcd_lease_keepalive(struct bm_etcd *e, int64_t lease,
@@ -596,12 +579,8 @@ enum bm_err bm_etcd_lease_keepalive(struct bm_etcd *e, int64_t lease,
 
     bm_dynbuf_init(&d, 256);
     err = bm_dynbuf_printf(&d, "{\"ID\":\"%" PRId64 "\"}", lease);
-    if (err != BM_OK) {
-        return build_fail(&d, err, em);
-    }
-    err = call(e, "/v3/lease/keepalive", &d, timeout_ms,
+    err = send_req(e, "/v3/lease/keepalive", &d, err, timeout_ms,
                BM_ETCD_CALL_KEEPALIVE, out, em);
-    bm_dynbuf_release(&d);
     if (err == BM_OK && out->lease_id != lease && out->ttl > 0) {
         bm_etcd_resp_release(out);
         return bm_errf(em, BM_EPROTO, "etcd: keepalive of lease %" PRId64
@@ -619,12 +598,8 @@ enum bm_err bm_etcd_lease_revoke(struct bm_etcd *e, int64_t lease,
 
     bm_dynbuf_init(&d, 256);
     err = bm_dynbuf_printf(&d, "{\"ID\":\"%" PRId64 "\"}", lease);
-    if (err != BM_OK) {
-        return build_fail(&d, err, em);
-    }
-    err = call(e, "/v3/lease/revoke", &d, timeout_ms, BM_ETCD_CALL_REVOKE, &r,
-               em);
-    bm_dynbuf_release(&d);
+    err = send_req(e, "/v3/lease/revoke", &d, err, timeout_ms,
+               BM_ETCD_CALL_REVOKE, &r, em);
     bm_etcd_resp_release(&r);
     return err;
 }
@@ -671,7 +646,9 @@ enum bm_err bm_etcd_watch(struct bm_etcd *e, const uint8_t *key, size_t klen,
         err = bm_dynbuf_printf(&d, "}}");
     }
     if (err != BM_OK) {
-        return build_fail(&d, err, em);
+        bm_dynbuf_release(&d);
+        return bm_errf(em, err, "etcd: cannot build request: %s",
+                       bm_strerror(err));
     }
     pthread_mutex_lock(&e->mu);
     cur = atomic_load(&e->cur) % e->n_endpoints;
