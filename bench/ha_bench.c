@@ -195,9 +195,8 @@ int main(int argc, char **argv)
             fclose(f);
             load[strcspn(load, "\n")] = '\0';
         }
-        printf("etcd %s, data on %s, %d runs x %d calls, loadavg %s\n",
-               p.url, getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", RUNS,
-               iters, load);
+        printf("etcd %s, data on %s, %d runs x %d calls, loadavg %s\n", p.url,
+               getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", RUNS, iters, load);
     }
     printf("| operation | bytes | median us | p99 us | calls |\n");
     printf("|---|---|---|---|---|\n");

@@ -26,8 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     if (kind == 6) {
         struct bm_etcd_watch_msg m = {0};
-        if (bm__etcd_decode_watch((const char *)data, size, &m, &em) ==
-            BM_OK) {
+        if (bm__etcd_decode_watch((const char *)data, size, &m, &em) == BM_OK) {
             if (m.n_events > BM_ETCD_MAX_EVENTS ||
                 (m.n_events > 0 && m.events == NULL)) {
                 abort();
@@ -37,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     struct bm_etcd_resp r = {0};
-    if (bm__etcd_decode((enum bm_etcd_call)kind, (const char *)data, size,
-                        &r, &em) == BM_OK) {
+    if (bm__etcd_decode((enum bm_etcd_call)kind, (const char *)data, size, &r,
+                        &em) == BM_OK) {
         if (r.revision < 0 || (r.has_kv && r.count < 1) || r.ttl < 0) {
             abort();
         }

@@ -43,11 +43,11 @@ enum bm_ha_role {
 
 /* Why the role changed. */
 enum bm_ha_reason {
-    BM_HA_WON = 0,            /* campaign won (or a lost answer recovered) */
-    BM_HA_LEASE_EXPIRED = 1,  /* etcd says the lease is gone */
-    BM_HA_UNSURE = 2,         /* no keep-alive answer: the lease may expire */
-    BM_HA_FENCED = 3,         /* a guarded write failed */
-    BM_HA_RESIGNED = 4,       /* bm_ha_stop with resign, or stop */
+    BM_HA_WON = 0,           /* campaign won (or a lost answer recovered) */
+    BM_HA_LEASE_EXPIRED = 1, /* etcd says the lease is gone */
+    BM_HA_UNSURE = 2,        /* no keep-alive answer: the lease may expire */
+    BM_HA_FENCED = 3,        /* a guarded write failed */
+    BM_HA_RESIGNED = 4,      /* bm_ha_stop with resign, or stop */
 };
 
 /* Static name ("lease expired"), never NULL. */
@@ -80,19 +80,19 @@ struct bm_ha_config {
 /* A snapshot of the election (bm_ha_status). */
 struct bm_ha_status {
     enum bm_ha_role role;
-    int64_t token;           /* when leader */
-    int64_t lease_id;        /* 0 = none held */
-    int64_t lease_ttl_s;     /* as granted */
+    int64_t token;       /* when leader */
+    int64_t lease_id;    /* 0 = none held */
+    int64_t lease_ttl_s; /* as granted */
     char node_id[BM_HA_MAX_NODE_ID + 1];
     char leader_id[BM_HA_MAX_NODE_ID + 1]; /* "" = unknown / none */
-    bool replicated_known;   /* <prefix>/block was read or written */
+    bool replicated_known; /* <prefix>/block was read or written */
     uint64_t replicated_height;
     uint8_t replicated_hash[32]; /* header hash of that block */
     size_t replicated_hash_len;
-    uint64_t leader_changes; /* times this node became or stopped leader */
+    uint64_t leader_changes;     /* times this node became or stopped leader */
     uint64_t fencing_rejections; /* guarded writes refused by etcd */
-    uint64_t etcd_errors;    /* failed etcd calls */
-    uint64_t replicated_blocks; /* successful guarded writes */
+    uint64_t etcd_errors;        /* failed etcd calls */
+    uint64_t replicated_blocks;  /* successful guarded writes */
 };
 
 /*

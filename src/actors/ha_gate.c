@@ -51,8 +51,8 @@ static int encode_record(uint64_t height, const struct bm_buf *hash,
 }
 
 /* Replicates the store's block at `height` (committed, never published). */
-static int replicate_stored(struct bm_env *env, uint64_t height,
-                            int64_t token, struct bm_errmsg *em)
+static int replicate_stored(struct bm_env *env, uint64_t height, int64_t token,
+                            struct bm_errmsg *em)
 {
     struct bm_store_blockbuf bb = {0};
     struct bm_signed_header sh = {0};
@@ -73,17 +73,19 @@ static int replicate_stored(struct bm_env *env, uint64_t height,
                            st.replicated_hash_len)) {
             bm_store_blockbuf_release(&bb);
             bm_signed_header_release(&sh);
-            return bm_errf(em, BM_ECORRUPT, "ha: the store's block %" PRIu64
+            return bm_errf(em, BM_ECORRUPT,
+                           "ha: the store's block %" PRIu64
                            " does not build on the replicated block: it "
-                           "must be rolled back", height);
+                           "must be rolled back",
+                           height);
         }
         err = bm_header_hash(&sh.header, &hash);
     }
     if (err == BM_OK) {
         hb.ptr = hash.b;
         hb.len = sizeof(hash.b);
-        err = encode_record(height, &hb, sh.header.time, &bb.header,
-                            &bb.data, 0, 0, &rec);
+        err = encode_record(height, &hb, sh.header.time, &bb.header, &bb.data,
+                            0, 0, &rec);
     }
     if (err == BM_OK) {
         err = bm_ha_replicate(env->ha, token, height, rec.ptr, rec.len, em);
@@ -91,8 +93,9 @@ static int replicate_stored(struct bm_env *env, uint64_t height,
         bm_errf(em, err, "ha: cannot read stored block %" PRIu64, height);
     }
     if (err == BM_OK) {
-        bm_log_info(MOD, "replicated stored block height=%" PRIu64
-                    " token=%" PRId64, height, token);
+        bm_log_info(MOD,
+                    "replicated stored block height=%" PRIu64 " token=%" PRId64,
+                    height, token);
     }
     bm_buf_release(&rec);
     bm_signed_header_release(&sh);
@@ -115,9 +118,8 @@ int bm_ha_gate_before(struct bm_env *env, const struct bm_state *s,
         return err;
     }
     *token = st.token;
-    err = bm_ha_may_produce(env->ha, height, st.token,
-                            s->last_header_hash.ptr, s->last_header_hash.len,
-                            &em);
+    err = bm_ha_may_produce(env->ha, height, st.token, s->last_header_hash.ptr,
+                            s->last_header_hash.len, &em);
     if (err == BM_ESTATE && st.replicated_known && height >= 2 &&
         st.replicated_height == height - 2) {
         /* our head (height - 1) was committed, never replicated */
@@ -156,9 +158,10 @@ int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
         err = bm_ha_replicate(env->ha, token, height, rec.ptr, rec.len, &em);
     }
     if (err != BM_OK) {
-        bm_log_warn(MOD, "block height=%" PRIu64 " committed but not "
-                    "replicated, not published err=%s: %s", height,
-                    bm_err_name(err), bm_errmsg_str(&em, err));
+        bm_log_warn(MOD,
+                    "block height=%" PRIu64 " committed but not "
+                    "replicated, not published err=%s: %s",
+                    height, bm_err_name(err), bm_errmsg_str(&em, err));
     }
     bm_buf_release(&rec);
     bm_buf_release(&data);

@@ -33,7 +33,7 @@ struct bm_etcd {
     bool watching;
     bm_etcd_watch_fn *watch_fn;
     void *watch_arg;
-    bool watch_stop;   /* fn returned false */
+    bool watch_stop; /* fn returned false */
     enum bm_err watch_err;
     struct bm_errmsg watch_em;
     atomic_bool cancel;
@@ -106,23 +106,28 @@ static enum bm_err check_url(const char *u, size_t i, struct bm_errmsg *em)
     size_t len = strnlen(u, BM_ETCD_MAX_URL + 1);
 
     if (len > BM_ETCD_MAX_URL) {
-        return bm_errf(em, BM_ECONFIG, "ha.etcd_endpoints[%zu]: longer than "
-                       "%u bytes", i, BM_ETCD_MAX_URL);
+        return bm_errf(em, BM_ECONFIG,
+                       "ha.etcd_endpoints[%zu]: longer than "
+                       "%u bytes",
+                       i, BM_ETCD_MAX_URL);
     }
     if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
-        return bm_errf(em, BM_ECONFIG, "ha.etcd_endpoints[%zu]: '%s': want "
-                       "http://HOST:PORT or https://HOST:PORT", i, u);
+        return bm_errf(em, BM_ECONFIG,
+                       "ha.etcd_endpoints[%zu]: '%s': want "
+                       "http://HOST:PORT or https://HOST:PORT",
+                       i, u);
     }
     for (size_t k = 0; k < len; k++) {
         unsigned char c = (unsigned char)u[k];
         if (c <= 0x20 || c >= 0x7f) {
-            return bm_errf(em, BM_ECONFIG, "ha.etcd_endpoints[%zu]: space or "
-                           "control byte at offset %zu", i, k);
+            return bm_errf(em, BM_ECONFIG,
+                           "ha.etcd_endpoints[%zu]: space or "
+                           "control byte at offset %zu",
+                           i, k);
         }
     }
     if (strlen(u) == (u[4] == 's' ? 8u : 7u)) {
-        return bm_errf(em, BM_ECONFIG, "ha.etcd_endpoints[%zu]: no host",
-                       i);
+        return bm_errf(em, BM_ECONFIG, "ha.etcd_endpoints[%zu]: no host", i);
     }
     return BM_OK;
 }
@@ -138,8 +143,10 @@ enum bm_err bm_etcd_new(struct bm_etcd **out, const struct bm_etcd_config *cfg,
         return bm_errf(em, BM_ECONFIG, "ha.etcd_endpoints: empty");
     }
     if (cfg->n_endpoints > BM_ETCD_MAX_ENDPOINTS) {
-        return bm_errf(em, BM_ECONFIG, "ha.etcd_endpoints: %zu endpoints, at "
-                       "most %d", cfg->n_endpoints, BM_ETCD_MAX_ENDPOINTS);
+        return bm_errf(em, BM_ECONFIG,
+                       "ha.etcd_endpoints: %zu endpoints, at "
+                       "most %d",
+                       cfg->n_endpoints, BM_ETCD_MAX_ENDPOINTS);
     }
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         if (cfg->endpoints[i] == NULL) {
@@ -161,10 +168,10 @@ enum bm_err bm_etcd_new(struct bm_etcd **out, const struct bm_etcd_config *cfg,
     pthread_mutex_init(&e->mu, NULL);
     atomic_init(&e->cur, 0);
     atomic_init(&e->cancel, false);
-    e->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms
-                                    : BM_ETCD_DEFAULT_TIMEOUT_MS;
-    e->max_response = cfg->max_response ? cfg->max_response
-                                        : BM_ETCD_DEFAULT_MAX_RESPONSE;
+    e->timeout_ms =
+        cfg->timeout_ms ? cfg->timeout_ms : BM_ETCD_DEFAULT_TIMEOUT_MS;
+    e->max_response =
+        cfg->max_response ? cfg->max_response : BM_ETCD_DEFAULT_MAX_RESPONSE;
     bm_dynbuf_init(&e->resp, e->max_response);
     e->endpoints = bm_calloc(cfg->n_endpoints, sizeof(char *));
     if (e->endpoints == NULL) {
@@ -239,8 +246,8 @@ void bm_etcd_free(struct bm_etcd *e)
 
 const char *bm_etcd_endpoint(const struct bm_etcd *e)
 {
-    return e->endpoints[atomic_load(&((struct bm_etcd *)e)->cur) %
-                        e->n_endpoints];
+    return e
+        ->endpoints[atomic_load(&((struct bm_etcd *)e)->cur) % e->n_endpoints];
 }
 
 /* Appends "; what" to a bounded note. */
@@ -259,8 +266,8 @@ static enum bm_err call_locked(struct bm_etcd *e, const char *path,
                                uint32_t timeout_ms, enum bm_etcd_call kind,
                                struct bm_etcd_resp *out, struct bm_errmsg *em)
 {
-    uint64_t deadline = bm_clock_deadline_ms(timeout_ms ? timeout_ms
-                                                        : e->timeout_ms);
+    uint64_t deadline =
+        bm_clock_deadline_ms(timeout_ms ? timeout_ms : e->timeout_ms);
     char note[400] = "";
     char url[BM_ETCD_MAX_URL + 32];
     bool timed_out = false;
@@ -296,8 +303,8 @@ static enum bm_err call_locked(struct bm_etcd *e, const char *path,
         rc = curl_easy_perform(e->curl);
         if (rc == CURLE_OK) {
             curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
-            err = bm__etcd_decode(kind, (const char *)e->resp.ptr,
-                                  e->resp.len, out, em);
+            err = bm__etcd_decode(kind, (const char *)e->resp.ptr, e->resp.len,
+                                  out, em);
             if (err == BM_EAGAIN) {
                 /* this member cannot serve (no quorum): try another */
                 note_add(note, sizeof(note), ep, bm_errmsg_str(em, err));
@@ -306,26 +313,32 @@ static enum bm_err call_locked(struct bm_etcd *e, const char *path,
             }
             if (status != 200 && (err == BM_OK || err == BM_EPROTO)) {
                 bm_etcd_resp_release(out);
-                return bm_errf(em, BM_EETCD, "etcd: HTTP %ld from %s%s (not "
-                               "an etcd v3 JSON gateway?)", status, ep, path);
+                return bm_errf(em, BM_EETCD,
+                               "etcd: HTTP %ld from %s%s (not "
+                               "an etcd v3 JSON gateway?)",
+                               status, ep, path);
             }
             return err;
         }
         if (e->resp_too_big) {
-            return bm_errf(em, BM_ETOOBIG, "etcd: answer from %s%s above %zu "
-                           "bytes", ep, path, e->max_response);
+            return bm_errf(em, BM_ETOOBIG,
+                           "etcd: answer from %s%s above %zu "
+                           "bytes",
+                           ep, path, e->max_response);
         }
         timed_out = rc == CURLE_OPERATION_TIMEDOUT;
         note_add(note, sizeof(note), ep, curl_easy_strerror(rc));
         atomic_store(&e->cur, (cur + 1) % n);
     }
     if (timed_out || bm_clock_left_ms(deadline) <= 0) {
-        return bm_errf(em, BM_ETIMEDOUT, "etcd: %s: no answer within %u ms "
-                       "(%s)", path, timeout_ms ? timeout_ms : e->timeout_ms,
+        return bm_errf(em, BM_ETIMEDOUT,
+                       "etcd: %s: no answer within %u ms "
+                       "(%s)",
+                       path, timeout_ms ? timeout_ms : e->timeout_ms,
                        note[0] ? note : "deadline passed");
     }
-    return bm_errf(em, BM_ECONNECT, "etcd: %s: no endpoint answered (%s)",
-                   path, note);
+    return bm_errf(em, BM_ECONNECT, "etcd: %s: no endpoint answered (%s)", path,
+                   note);
 }
 
 static enum bm_err call(struct bm_etcd *e, const char *path,
@@ -376,9 +389,9 @@ static enum bm_err check_key(const uint8_t *key, size_t klen,
 /* Sends the request built in d (or reports why it could not be built:
  * err), then releases d. */
 static enum bm_err send_req(struct bm_etcd *e, const char *path,
-                        struct bm_dynbuf *d, enum bm_err err,
-                        uint32_t timeout_ms, enum bm_etcd_call kind,
-                        struct bm_etcd_resp *out, struct bm_errmsg *em)
+                            struct bm_dynbuf *d, enum bm_err err,
+                            uint32_t timeout_ms, enum bm_etcd_call kind,
+                            struct bm_etcd_resp *out, struct bm_errmsg *em)
 {
     if (err != BM_OK) {
         err = bm_errf(em, err, "etcd: cannot build request: %s",
@@ -418,7 +431,7 @@ enum bm_err bm_etcd_get(struct bm_etcd *e, const uint8_t *key, size_t klen,
     bm_dynbuf_init(&d, MAX_REQUEST);
     err = put_key_obj(&d, key, klen);
     return send_req(e, "/v3/kv/range", &d, err, timeout_ms, BM_ETCD_CALL_RANGE,
-                out, em);
+                    out, em);
 }
 
 /* {"key":..,"value":..[,"lease":"N"]} without braces */
@@ -460,7 +473,7 @@ enum bm_err bm_etcd_put(struct bm_etcd *e, const uint8_t *key, size_t klen,
         err = bm_dynbuf_append_byte(&d, '}');
     }
     return send_req(e, "/v3/kv/put", &d, err, timeout_ms, BM_ETCD_CALL_PUT, out,
-                em);
+                    em);
 }
 
 /* Compare target names and the Compare field holding their value, by
@@ -510,7 +523,8 @@ enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
     bm_dynbuf_init(&d, MAX_REQUEST);
     err = bm_dynbuf_printf(&d, "{\"compare\":[");
     for (size_t i = 0; i < n_cmps && err == BM_OK; i++) {
-        err = bm_dynbuf_printf(&d, "%s{\"result\":\"EQUAL\",\"target\":\"%s\","
+        err = bm_dynbuf_printf(&d,
+                               "%s{\"result\":\"EQUAL\",\"target\":\"%s\","
                                "\"%s\":\"%" PRId64 "\",",
                                i ? "," : "", targets[cmps[i].target].name,
                                targets[cmps[i].target].field, cmps[i].value);
@@ -549,7 +563,7 @@ enum bm_err bm_etcd_txn_put(struct bm_etcd *e, const struct bm_etcd_cmp *cmps,
         err = bm_dynbuf_printf(&d, "}]}");
     }
     return send_req(e, "/v3/kv/txn", &d, err, timeout_ms, BM_ETCD_CALL_TXN, out,
-                em);
+                    em);
 }
 
 enum bm_err bm_etcd_lease_grant(struct bm_etcd *e, int64_t ttl_s,
@@ -560,13 +574,15 @@ enum bm_err bm_etcd_lease_grant(struct bm_etcd *e, int64_t ttl_s,
     enum bm_err err;
 
     if (ttl_s <= 0 || ttl_s > 3600) {
-        return bm_errf(em, BM_EINVAL, "etcd: lease TTL %" PRId64 " s "
-                       "(1..3600)", ttl_s);
+        return bm_errf(em, BM_EINVAL,
+                       "etcd: lease TTL %" PRId64 " s "
+                       "(1..3600)",
+                       ttl_s);
     }
     bm_dynbuf_init(&d, 256);
     err = bm_dynbuf_printf(&d, "{\"TTL\":\"%" PRId64 "\"}", ttl_s);
-    return send_req(e, "/v3/lease/grant", &d, err, timeout_ms, BM_ETCD_CALL_GRANT,
-                out, em);
+    return send_req(e, "/v3/lease/grant", &d, err, timeout_ms,
+                    BM_ETCD_CALL_GRANT, out, em);
 }
 
 enum bm_err bm_etcd_lease_keepalive(struct bm_etcd *e, int64_t lease,
@@ -580,11 +596,13 @@ enum bm_err bm_etcd_lease_keepalive(struct bm_etcd *e, int64_t lease,
     bm_dynbuf_init(&d, 256);
     err = bm_dynbuf_printf(&d, "{\"ID\":\"%" PRId64 "\"}", lease);
     err = send_req(e, "/v3/lease/keepalive", &d, err, timeout_ms,
-               BM_ETCD_CALL_KEEPALIVE, out, em);
+                   BM_ETCD_CALL_KEEPALIVE, out, em);
     if (err == BM_OK && out->lease_id != lease && out->ttl > 0) {
         bm_etcd_resp_release(out);
-        return bm_errf(em, BM_EPROTO, "etcd: keepalive of lease %" PRId64
-                       " answered for another lease", lease);
+        return bm_errf(em, BM_EPROTO,
+                       "etcd: keepalive of lease %" PRId64
+                       " answered for another lease",
+                       lease);
     }
     return err;
 }
@@ -599,7 +617,7 @@ enum bm_err bm_etcd_lease_revoke(struct bm_etcd *e, int64_t lease,
     bm_dynbuf_init(&d, 256);
     err = bm_dynbuf_printf(&d, "{\"ID\":\"%" PRId64 "\"}", lease);
     err = send_req(e, "/v3/lease/revoke", &d, err, timeout_ms,
-               BM_ETCD_CALL_REVOKE, &r, em);
+                   BM_ETCD_CALL_REVOKE, &r, em);
     bm_etcd_resp_release(&r);
     return err;
 }
@@ -619,8 +637,7 @@ void bm_etcd_reset_cancel(struct bm_etcd *e)
 
 enum bm_err bm_etcd_watch(struct bm_etcd *e, const uint8_t *key, size_t klen,
                           int64_t start_revision, uint32_t connect_timeout_ms,
-                          bm_etcd_watch_fn *fn, void *arg,
-                          struct bm_errmsg *em)
+                          bm_etcd_watch_fn *fn, void *arg, struct bm_errmsg *em)
 {
     struct bm_dynbuf d;
     char url[BM_ETCD_MAX_URL + 32];
@@ -658,9 +675,9 @@ enum bm_err bm_etcd_watch(struct bm_etcd *e, const uint8_t *key, size_t klen,
     curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, (const char *)d.ptr);
     curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d.len);
     curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, 0L);
-    curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(connect_timeout_ms ? connect_timeout_ms
-                                               : e->timeout_ms));
+    curl_easy_setopt(
+        e->curl, CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(connect_timeout_ms ? connect_timeout_ms : e->timeout_ms));
     bm_dynbuf_reset(&e->resp);
     e->resp_too_big = false;
     e->watching = true;
@@ -698,8 +715,10 @@ enum bm_err bm_etcd_watch(struct bm_etcd *e, const uint8_t *key, size_t klen,
     } else if (e->watch_err != BM_OK) {
         err = bm_errf(em, e->watch_err, "%s", e->watch_em.msg);
     } else if (e->resp_too_big) {
-        err = bm_errf(em, BM_ETOOBIG, "etcd: watch message from %s above %zu "
-                      "bytes", ep, e->max_response);
+        err = bm_errf(em, BM_ETOOBIG,
+                      "etcd: watch message from %s above %zu "
+                      "bytes",
+                      ep, e->max_response);
     } else if (rc != CURLE_OK) {
         atomic_store(&e->cur, (cur + 1) % e->n_endpoints);
         err = bm_errf(em, BM_ECONNECT, "etcd: watch on %s: %s", ep,

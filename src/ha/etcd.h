@@ -46,10 +46,10 @@
 struct bm_errmsg;
 
 #define BM_ETCD_MAX_ENDPOINTS 16
-#define BM_ETCD_MAX_URL 512                  /* bytes of one endpoint URL */
+#define BM_ETCD_MAX_URL 512 /* bytes of one endpoint URL */
 #define BM_ETCD_DEFAULT_TIMEOUT_MS 2000u
 #define BM_ETCD_DEFAULT_MAX_RESPONSE (16u << 20) /* bytes of one body */
-#define BM_ETCD_MAX_KEY 4096u                /* bytes of a key we send */
+#define BM_ETCD_MAX_KEY 4096u                    /* bytes of a key we send */
 #define BM_ETCD_MAX_KVS 64u    /* kvs decoded from one range response */
 #define BM_ETCD_MAX_EVENTS 64u /* events decoded from one watch message */
 
@@ -60,8 +60,8 @@ struct bm_etcd_config {
      * at most BM_ETCD_MAX_URL bytes each. */
     const char *const *endpoints;
     size_t n_endpoints;
-    uint32_t timeout_ms;  /* default deadline of a call; 0 = 2000 */
-    size_t max_response;  /* cap on one body; 0 = 16 MiB */
+    uint32_t timeout_ms; /* default deadline of a call; 0 = 2000 */
+    size_t max_response; /* cap on one body; 0 = 16 MiB */
 };
 
 /* One key-value pair as etcd returns it (mvccpb.KeyValue). Owns its
@@ -89,8 +89,8 @@ struct bm_etcd_resp {
     bool has_kv;
     struct bm_etcd_kv kv;
     int64_t count;
-    int64_t lease_id;  /* lease grant / keepalive */
-    int64_t ttl;       /* grant / keepalive: seconds; keepalive 0 = gone */
+    int64_t lease_id; /* lease grant / keepalive */
+    int64_t ttl;      /* grant / keepalive: seconds; keepalive 0 = gone */
 };
 
 void bm_etcd_resp_release(struct bm_etcd_resp *r);

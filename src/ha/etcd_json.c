@@ -51,8 +51,7 @@ void bm_etcd_watch_msg_release(struct bm_etcd_watch_msg *m)
     memset(m, 0, sizeof(*m));
 }
 
-enum bm_err bm__etcd_b64_append(struct bm_dynbuf *d, const uint8_t *p,
-                                size_t n)
+enum bm_err bm__etcd_b64_append(struct bm_dynbuf *d, const uint8_t *p, size_t n)
 {
     size_t enc_len;
     size_t new_len;
@@ -87,8 +86,7 @@ static enum bm_err b64_decode(struct json_object *o, struct bm_buf *out,
     uint8_t *bin;
 
     if (!json_object_is_type(o, json_type_string)) {
-        return bm_errf(em, BM_EPROTO, "etcd: %s: want a base64 string",
-                       field);
+        return bm_errf(em, BM_EPROTO, "etcd: %s: want a base64 string", field);
     }
     s = json_object_get_string(o);
     len = (size_t)json_object_get_string_len(o);
@@ -122,8 +120,7 @@ static enum bm_err b64_decode(struct json_object *o, struct bm_buf *out,
 /* An int64 member: absent or null = 0; a JSON integer or a decimal
  * string (proto3 JSON's int64). */
 static enum bm_err get_i64(struct json_object *obj, const char *name,
-                           int64_t *out, const char *ctx,
-                           struct bm_errmsg *em)
+                           int64_t *out, const char *ctx, struct bm_errmsg *em)
 {
     struct json_object *o = NULL;
 
@@ -187,8 +184,7 @@ static enum bm_err get_bool(struct json_object *obj, const char *name,
         return BM_OK;
     }
     if (!json_object_is_type(o, json_type_boolean)) {
-        return bm_errf(em, BM_EPROTO, "etcd: %s.%s: want a boolean", ctx,
-                       name);
+        return bm_errf(em, BM_EPROTO, "etcd: %s.%s: want a boolean", ctx, name);
     }
     *out = json_object_get_boolean(o) != 0;
     return BM_OK;
@@ -206,8 +202,7 @@ static enum bm_err get_obj(struct json_object *obj, const char *name,
         return BM_OK;
     }
     if (!json_object_is_type(o, json_type_object)) {
-        return bm_errf(em, BM_EPROTO, "etcd: %s.%s: want an object", ctx,
-                       name);
+        return bm_errf(em, BM_EPROTO, "etcd: %s.%s: want an object", ctx, name);
     }
     *out = o;
     return BM_OK;
@@ -224,8 +219,7 @@ static enum bm_err get_array(struct json_object *obj, const char *name,
         return BM_OK;
     }
     if (!json_object_is_type(o, json_type_array)) {
-        return bm_errf(em, BM_EPROTO, "etcd: %s.%s: want an array", ctx,
-                       name);
+        return bm_errf(em, BM_EPROTO, "etcd: %s.%s: want an array", ctx, name);
     }
     *out = o;
     return BM_OK;
@@ -293,7 +287,8 @@ static enum bm_err check_error(struct json_object *root, struct bm_errmsg *em)
             m = e;
         }
     } else {
-        return bm_errf(em, BM_EPROTO, "etcd: error: want an object or a "
+        return bm_errf(em, BM_EPROTO,
+                       "etcd: error: want an object or a "
                        "string");
     }
     if (m != NULL && !json_object_is_type(m, json_type_string)) {
@@ -303,8 +298,8 @@ static enum bm_err check_error(struct json_object *root, struct bm_errmsg *em)
                       m != NULL ? json_object_get_string(m) : NULL, code);
 }
 
-static enum bm_err parse(const char *body, size_t len,
-                         struct json_object **out, struct bm_errmsg *em)
+static enum bm_err parse(const char *body, size_t len, struct json_object **out,
+                         struct bm_errmsg *em)
 {
     struct json_tokener *tok;
     struct json_object *root;
@@ -393,8 +388,8 @@ static enum bm_err decode_kv(struct json_object *o, struct bm_etcd_kv *kv,
     if (err == BM_OK) {
         err = get_i64(o, "lease", &kv->lease, ctx, em);
     }
-    if (err == BM_OK && (kv->create_revision < 0 || kv->mod_revision < 0 ||
-                         kv->version < 0)) {
+    if (err == BM_OK &&
+        (kv->create_revision < 0 || kv->mod_revision < 0 || kv->version < 0)) {
         err = bm_errf(em, BM_EPROTO, "etcd: %s: negative revision", ctx);
     }
     if (err == BM_OK && json_object_object_get_ex(o, "key", &v) && v) {
@@ -430,12 +425,13 @@ static enum bm_err decode_range(struct json_object *obj,
                        ctx, n, BM_ETCD_MAX_KVS);
     }
     if (out->count < 0 || (uint64_t)out->count < n) {
-        return bm_errf(em, BM_EPROTO, "etcd: %s.count: %" PRId64
-                       " below the %zu kvs", ctx, out->count, n);
+        return bm_errf(em, BM_EPROTO,
+                       "etcd: %s.count: %" PRId64 " below the %zu kvs", ctx,
+                       out->count, n);
     }
     if (n > 0) {
-        err = decode_kv(json_object_array_get_idx(kvs, 0), &out->kv,
-                        "kvs[0]", em);
+        err = decode_kv(json_object_array_get_idx(kvs, 0), &out->kv, "kvs[0]",
+                        em);
         out->has_kv = err == BM_OK;
     }
     return err;
@@ -591,8 +587,8 @@ enum bm_err bm__etcd_decode_watch(const char *line, size_t len,
         err = get_bool(res, "canceled", &t.canceled, "watch", em);
     }
     if (err == BM_OK) {
-        err = get_i64(res, "compact_revision", &t.compact_revision, "watch",
-                      em);
+        err =
+            get_i64(res, "compact_revision", &t.compact_revision, "watch", em);
     }
     if (err == BM_OK) {
         err = get_array(res, "events", &evs, "watch", em);
@@ -602,8 +598,8 @@ enum bm_err bm__etcd_decode_watch(const char *line, size_t len,
     }
     n = evs != NULL ? json_object_array_length(evs) : 0;
     if (n > BM_ETCD_MAX_EVENTS) {
-        err = bm_errf(em, BM_ETOOBIG, "etcd: watch.events: %zu, at most %u",
-                      n, BM_ETCD_MAX_EVENTS);
+        err = bm_errf(em, BM_ETOOBIG, "etcd: watch.events: %zu, at most %u", n,
+                      BM_ETCD_MAX_EVENTS);
         goto out;
     }
     if (n > 0) {
@@ -619,8 +615,10 @@ enum bm_err bm__etcd_decode_watch(const char *line, size_t len,
         struct json_object *kv;
 
         if (!json_object_is_type(ev, json_type_object)) {
-            err = bm_errf(em, BM_EPROTO, "etcd: watch.events[%zu]: want an "
-                          "object", i);
+            err = bm_errf(em, BM_EPROTO,
+                          "etcd: watch.events[%zu]: want an "
+                          "object",
+                          i);
             break;
         }
         t.n_events = i + 1;
@@ -639,8 +637,10 @@ enum bm_err bm__etcd_decode_watch(const char *line, size_t len,
         }
         err = get_obj(ev, "kv", &kv, "watch.events", em);
         if (err == BM_OK && kv == NULL) {
-            err = bm_errf(em, BM_EPROTO, "etcd: watch.events[%zu].kv: "
-                          "missing", i);
+            err = bm_errf(em, BM_EPROTO,
+                          "etcd: watch.events[%zu].kv: "
+                          "missing",
+                          i);
         }
         if (err == BM_OK) {
             err = decode_kv(kv, &t.events[i].kv, "watch.events.kv", em);

@@ -138,18 +138,22 @@ static enum bm_err check_config(const struct bm_ha_config *cfg,
     len = strnlen(cfg->prefix, BM_HA_MAX_PREFIX + 1);
     if (len < 2 || len > BM_HA_MAX_PREFIX || cfg->prefix[0] != '/' ||
         cfg->prefix[len - 1] == '/' || !printable(cfg->prefix, len)) {
-        return bm_errf(em, BM_ECONFIG, "ha.prefix: '%.*s': want '/' then "
+        return bm_errf(em, BM_ECONFIG,
+                       "ha.prefix: '%.*s': want '/' then "
                        "1..%d printable bytes without a trailing '/' (e.g. "
-                       "/blockv2/my-chain)", (int)(len > 64 ? 64 : len),
-                       cfg->prefix, BM_HA_MAX_PREFIX - 1);
+                       "/blockv2/my-chain)",
+                       (int)(len > 64 ? 64 : len), cfg->prefix,
+                       BM_HA_MAX_PREFIX - 1);
     }
     if (cfg->node_id == NULL) {
         return bm_errf(em, BM_ECONFIG, "ha.node_id: empty");
     }
     len = strnlen(cfg->node_id, BM_HA_MAX_NODE_ID + 1);
     if (len == 0 || len > BM_HA_MAX_NODE_ID || !printable(cfg->node_id, len)) {
-        return bm_errf(em, BM_ECONFIG, "ha.node_id: want 1..%d printable "
-                       "bytes without spaces", BM_HA_MAX_NODE_ID);
+        return bm_errf(em, BM_ECONFIG,
+                       "ha.node_id: want 1..%d printable "
+                       "bytes without spaces",
+                       BM_HA_MAX_NODE_ID);
     }
     if (cfg->lease_ttl_s < MIN_TTL_S || cfg->lease_ttl_s > MAX_TTL_S) {
         return bm_errf(em, BM_ECONFIG, "ha.lease_ttl: %u s, want %u..%u s",
@@ -182,9 +186,8 @@ enum bm_err bm_ha_new(struct bm_ha **out, const struct bm_ha_config *cfg,
     }
     h = bm_xcalloc(1, sizeof(*h));
     h->ttl_cfg_s = cfg->lease_ttl_s;
-    h->call_timeout_ms = cfg->call_timeout_ms
-                             ? cfg->call_timeout_ms
-                             : cfg->lease_ttl_s * 1000u / 3u;
+    h->call_timeout_ms = cfg->call_timeout_ms ? cfg->call_timeout_ms
+                                              : cfg->lease_ttl_s * 1000u / 3u;
     ec.endpoints = cfg->endpoints;
     ec.n_endpoints = cfg->n_endpoints;
     ec.timeout_ms = h->call_timeout_ms;
@@ -229,14 +232,13 @@ static void set_role_locked(struct bm_ha *h, enum bm_ha_role role,
         h->leader_changes++;
     }
     if (role == BM_HA_LEADER) {
-        bm_log_info(MOD, "leader of '%s' node=%s token=%" PRId64,
-                    h->prefix, h->node_id, token);
+        bm_log_info(MOD, "leader of '%s' node=%s token=%" PRId64, h->prefix,
+                    h->node_id, token);
         snprintf(h->leader_id, sizeof(h->leader_id), "%s", h->node_id);
     } else if (h->role == BM_HA_LEADER) {
         bm_log(why == BM_HA_RESIGNED ? BM_LOG_INFO : BM_LOG_WARN, MOD,
-               "no longer leader of '%s' node=%s token=%" PRId64
-                    " reason='%s'", h->prefix, h->node_id, h->token,
-                    bm_ha_reason_name(why));
+               "no longer leader of '%s' node=%s token=%" PRId64 " reason='%s'",
+               h->prefix, h->node_id, h->token, bm_ha_reason_name(why));
         if (strcmp(h->leader_id, h->node_id) == 0) {
             h->leader_id[0] = '\0';
         }
@@ -296,14 +298,17 @@ static enum bm_err record_info(const struct bm_ha *h, const uint8_t *p,
 
     err = bm_raft_block_state_decode(&st, p, len);
     if (err != BM_OK) {
-        return bm_errf(em, BM_ECORRUPT, "'%s' does not hold a RaftBlockState "
-                       "(%s, %zu bytes): a wrong ha.prefix?", h->block_key,
-                       bm_err_name(err), len);
+        return bm_errf(em, BM_ECORRUPT,
+                       "'%s' does not hold a RaftBlockState "
+                       "(%s, %zu bytes): a wrong ha.prefix?",
+                       h->block_key, bm_err_name(err), len);
     }
     if (st.height == 0 || st.hash.len > sizeof(out->hash)) {
-        err = bm_errf(em, BM_ECORRUPT, "'%s' holds a RaftBlockState of "
+        err = bm_errf(em, BM_ECORRUPT,
+                      "'%s' holds a RaftBlockState of "
                       "height %" PRIu64 " with a %zu-byte hash: a wrong "
-                      "ha.prefix?", h->block_key, st.height, st.hash.len);
+                      "ha.prefix?",
+                      h->block_key, st.height, st.hash.len);
         bm_raft_block_state_release(&st);
         return err;
     }
@@ -392,8 +397,8 @@ static void do_grant(struct bm_ha *h, uint64_t now)
     h->ttl_s = r.ttl;
     h->next_keepalive = now + ttl_ns(h) / 3;
     h->next_campaign = now;
-    bm_log_debug(MOD, "lease granted id=%" PRId64 " ttl=%" PRId64 "s",
-                 h->lease, h->ttl_s);
+    bm_log_debug(MOD, "lease granted id=%" PRId64 " ttl=%" PRId64 "s", h->lease,
+                 h->ttl_s);
 }
 
 static void do_keepalive(struct bm_ha *h, uint64_t now)
@@ -446,12 +451,11 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
     h->next_campaign = now + ttl_ns(h) / 3;
     pthread_mutex_unlock(&h->mu);
     err = bm_etcd_txn_put(h->sess, &cmp, 1, (const uint8_t *)h->leader_key,
-                          strlen(h->leader_key),
-                          (const uint8_t *)h->node_id, strlen(h->node_id),
-                          lease, (const uint8_t *)h->block_key,
-                          strlen(h->block_key),
-                          (const uint8_t *)h->leader_key,
-                          strlen(h->leader_key), timeout, &r, &em);
+                          strlen(h->leader_key), (const uint8_t *)h->node_id,
+                          strlen(h->node_id), lease,
+                          (const uint8_t *)h->block_key, strlen(h->block_key),
+                          (const uint8_t *)h->leader_key, strlen(h->leader_key),
+                          timeout, &r, &em);
     if (err == BM_OK && r.succeeded) {
         /* the record read in the same txn is the cluster's latest */
         token = r.revision;
@@ -652,9 +656,11 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
         bm_log_error(MOD, "cannot start the watch thread");
         abort();
     }
-    bm_log_info(MOD, "campaigning for '%s' node=%s lease=%" PRId64
-                " ttl=%" PRId64 "s etcd=%s", h->leader_key, h->node_id,
-                h->lease, h->ttl_s, bm_etcd_endpoint(h->sess));
+    bm_log_info(MOD,
+                "campaigning for '%s' node=%s lease=%" PRId64 " ttl=%" PRId64
+                "s etcd=%s",
+                h->leader_key, h->node_id, h->lease, h->ttl_s,
+                bm_etcd_endpoint(h->sess));
     return BM_OK;
 }
 
@@ -686,9 +692,10 @@ void bm_ha_stop(struct bm_ha *h, bool resign)
         struct bm_errmsg em;
         enum bm_err err = bm_etcd_lease_revoke(h->sess, lease, 0, &em);
         if (err != BM_OK && err != BM_ENOTFOUND) {
-            bm_log_warn(MOD, "resign: lease revoke failed err=%s: %s (it "
-                        "expires in %" PRId64 " s)", bm_err_name(err),
-                        bm_errmsg_str(&em, err), h->ttl_s);
+            bm_log_warn(MOD,
+                        "resign: lease revoke failed err=%s: %s (it "
+                        "expires in %" PRId64 " s)",
+                        bm_err_name(err), bm_errmsg_str(&em, err), h->ttl_s);
         } else {
             bm_log_info(MOD, "resigned: lease %" PRId64 " revoked", lease);
         }
@@ -751,13 +758,17 @@ static enum bm_err check_leader_locked(const struct bm_ha *h, int64_t token,
                                        struct bm_errmsg *em)
 {
     if (h->role != BM_HA_LEADER) {
-        return bm_errf(em, BM_ENOT_LEADER, "ha: not the leader (%s; leader "
-                       "'%s')", bm_ha_role_name(h->role),
+        return bm_errf(em, BM_ENOT_LEADER,
+                       "ha: not the leader (%s; leader "
+                       "'%s')",
+                       bm_ha_role_name(h->role),
                        h->leader_id[0] ? h->leader_id : "unknown");
     }
     if (token != h->token) {
-        return bm_errf(em, BM_ENOT_LEADER, "ha: token %" PRId64 " is not "
-                       "the current one (%" PRId64 ")", token, h->token);
+        return bm_errf(em, BM_ENOT_LEADER,
+                       "ha: token %" PRId64 " is not "
+                       "the current one (%" PRId64 ")",
+                       token, h->token);
     }
     return BM_OK;
 }
@@ -772,16 +783,18 @@ enum bm_err bm_ha_may_produce(struct bm_ha *h, uint64_t height, int64_t token,
     err = check_leader_locked(h, token, em);
     if (err == BM_OK && h->replicated_known &&
         height != h->replicated_height + 1) {
-        err = bm_errf(em, BM_ESTATE, "ha: height %" PRIu64 " but the "
+        err = bm_errf(em, BM_ESTATE,
+                      "ha: height %" PRIu64 " but the "
                       "cluster's replicated height is %" PRIu64 ": the "
-                      "store must reach it first", height,
-                      h->replicated_height);
+                      "store must reach it first",
+                      height, h->replicated_height);
     }
     if (err == BM_OK && h->replicated_known &&
         (prev_len != h->replicated_hash_len ||
          (prev_len > 0 &&
           memcmp(prev_hash, h->replicated_hash, prev_len) != 0))) {
-        err = bm_errf(em, BM_ECORRUPT, "ha: the store's block %" PRIu64
+        err = bm_errf(em, BM_ECORRUPT,
+                      "ha: the store's block %" PRIu64
                       " is not the replicated one: it must be rolled back",
                       h->replicated_height);
     }
@@ -819,25 +832,27 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
     em->msg[0] = '\0';
     err = record_info(h, record, len, &ri, em);
     if (err != BM_OK || ri.height != height) {
-        return bm_errf(em, BM_EINVAL, "ha: the record to replicate is not a "
-                       "RaftBlockState of height %" PRIu64 " (%s)", height,
-                       err != BM_OK ? em->msg : "another height");
+        return bm_errf(em, BM_EINVAL,
+                       "ha: the record to replicate is not a "
+                       "RaftBlockState of height %" PRIu64 " (%s)",
+                       height, err != BM_OK ? em->msg : "another height");
     }
     pthread_mutex_lock(&h->mu);
     err = check_leader_locked(h, token, em);
     if (err == BM_OK && h->replicated_known &&
-        height != h->replicated_height + 1 &&
-        height != h->replicated_height) {
-        err = bm_errf(em, BM_ESTATE, "ha: replicate height %" PRIu64
-                      " after replicated height %" PRIu64, height,
-                      h->replicated_height);
+        height != h->replicated_height + 1 && height != h->replicated_height) {
+        err = bm_errf(em, BM_ESTATE,
+                      "ha: replicate height %" PRIu64
+                      " after replicated height %" PRIu64,
+                      height, h->replicated_height);
     }
-    if (err == BM_OK && h->replicated_known &&
-        height == h->replicated_height &&
+    if (err == BM_OK && h->replicated_known && height == h->replicated_height &&
         (ri.hash_len != h->replicated_hash_len ||
          memcmp(ri.hash, h->replicated_hash, ri.hash_len) != 0)) {
-        err = bm_errf(em, BM_ESTATE, "ha: height %" PRIu64 " is replicated "
-                      "with another block", height);
+        err = bm_errf(em, BM_ESTATE,
+                      "ha: height %" PRIu64 " is replicated "
+                      "with another block",
+                      height);
     }
     pthread_mutex_unlock(&h->mu);
     if (err != BM_OK) {
@@ -845,15 +860,17 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
     }
     err = bm_etcd_txn_put(h->writer, &cmp, 1, (const uint8_t *)h->block_key,
                           strlen(h->block_key), record, len, 0, NULL, 0,
-                          (const uint8_t *)h->leader_key,
-                          strlen(h->leader_key), 0, &r, em);
+                          (const uint8_t *)h->leader_key, strlen(h->leader_key),
+                          0, &r, em);
     pthread_mutex_lock(&h->mu);
     if (err != BM_OK) {
         h->etcd_errors++;
         if (err == BM_EETCD && strstr(em->msg, "too large") != NULL) {
-            err = bm_errf(em, BM_ETOOBIG, "ha: etcd refused the %zu-byte "
+            err = bm_errf(em, BM_ETOOBIG,
+                          "ha: etcd refused the %zu-byte "
                           "record of height %" PRIu64 " as too large (raise "
-                          "etcd's --max-request-bytes)", len, height);
+                          "etcd's --max-request-bytes)",
+                          len, height);
         }
     } else if (r.succeeded) {
         set_replicated_locked(h, true, &ri);
@@ -864,15 +881,18 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
             char who[BM_HA_MAX_NODE_ID + 1];
             copy_id(who, &r.kv.value);
             snprintf(h->leader_id, sizeof(h->leader_id), "%s", who);
-            err = bm_errf(em, BM_ENOT_LEADER, "ha: write of height %" PRIu64
+            err = bm_errf(em, BM_ENOT_LEADER,
+                          "ha: write of height %" PRIu64
                           " fenced: '%s' is held by node '%s' since revision "
-                          "%" PRId64 " (our token %" PRId64 ")", height,
-                          h->leader_key, who, r.kv.create_revision, token);
+                          "%" PRId64 " (our token %" PRId64 ")",
+                          height, h->leader_key, who, r.kv.create_revision,
+                          token);
         } else {
-            err = bm_errf(em, BM_ELEASE_EXPIRED, "ha: write of height %"
-                          PRIu64 " fenced: '%s' is gone, our lease expired "
-                          "or was revoked (token %" PRId64 ")", height,
-                          h->leader_key, token);
+            err = bm_errf(em, BM_ELEASE_EXPIRED,
+                          "ha: write of height %" PRIu64
+                          " fenced: '%s' is gone, our lease expired "
+                          "or was revoked (token %" PRId64 ")",
+                          height, h->leader_key, token);
         }
         if (h->role == BM_HA_LEADER && h->token == token) {
             set_role_locked(h, BM_HA_FOLLOWER, 0, BM_HA_FENCED);

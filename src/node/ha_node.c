@@ -26,16 +26,19 @@ enum bm_err bm_node_ha_open(struct bm_ha **out,
 
     *out = NULL;
     if (!cfg->aggregator) {
-        return bm_errf(em, BM_ECONFIG, "config: ha.etcd_endpoints: HA "
+        return bm_errf(em, BM_ECONFIG,
+                       "config: ha.etcd_endpoints: HA "
                        "candidates are aggregators (set node.aggregator)");
     }
     if (cfg->ha_node_id == NULL || cfg->ha_node_id[0] == '\0') {
-        return bm_errf(em, BM_ECONFIG, "config: ha.node_id: must be set "
+        return bm_errf(em, BM_ECONFIG,
+                       "config: ha.node_id: must be set "
                        "(unique per candidate) when ha.etcd_endpoints is "
                        "set");
     }
     if (ttl % NS_PER_S != 0 || ttl < 2 * NS_PER_S || ttl > 600 * NS_PER_S) {
-        return bm_errf(em, BM_ECONFIG, "config: ha.lease_ttl: want whole "
+        return bm_errf(em, BM_ECONFIG,
+                       "config: ha.lease_ttl: want whole "
                        "seconds from 2s to 10m (etcd leases count seconds)");
     }
     if (cfg->ha_prefix != NULL && cfg->ha_prefix[0] != '\0') {

@@ -86,8 +86,7 @@ static pid_t spawn(const struct etcd_proc *p)
     }
     snprintf(data, sizeof(data), "%s/data", p->dir);
     snprintf(log, sizeof(log), "%s/etcd.log", p->dir);
-    snprintf(client, sizeof(client), "http://127.0.0.1:%u",
-             (unsigned)p->port);
+    snprintf(client, sizeof(client), "http://127.0.0.1:%u", (unsigned)p->port);
     pid = fork();
     if (pid != 0) {
         return pid;
@@ -101,11 +100,10 @@ static pid_t spawn(const struct etcd_proc *p)
     }
     /* never outlive the test, even when it crashes */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execl(bin, bin, "--name", "n1", "--data-dir", data,
-          "--listen-client-urls", client, "--advertise-client-urls", client,
-          "--listen-peer-urls", "http://127.0.0.1:0",
-          "--initial-advertise-peer-urls", "http://127.0.0.1:0",
-          "--initial-cluster", "n1=http://127.0.0.1:0",
+    execl(bin, bin, "--name", "n1", "--data-dir", data, "--listen-client-urls",
+          client, "--advertise-client-urls", client, "--listen-peer-urls",
+          "http://127.0.0.1:0", "--initial-advertise-peer-urls",
+          "http://127.0.0.1:0", "--initial-cluster", "n1=http://127.0.0.1:0",
           "--initial-cluster-state", "new", (char *)NULL);
     _exit(127);
 }

@@ -18,10 +18,10 @@
 #include <sys/types.h>
 
 struct etcd_proc {
-    char dir[256];      /* temp dir: data/ and etcd.log */
-    char url[64];       /* http://127.0.0.1:PORT */
+    char dir[256]; /* temp dir: data/ and etcd.log */
+    char url[64];  /* http://127.0.0.1:PORT */
     uint16_t port;
-    pid_t pid;          /* 0 = not running */
+    pid_t pid; /* 0 = not running */
 };
 
 /* The etcd binary ($BM_ETCD, else etcd on PATH, else /usr/bin/etcd), or

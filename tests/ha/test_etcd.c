@@ -40,8 +40,8 @@ static void test_kv_and_txn(void **state)
     assert_false(r.has_kv);
     assert_true(r.revision >= 1);
     /* binary value round trip */
-    assert_int_equal(bm_etcd_put(e, K("/t/kv/a"), bin, sizeof(bin), 0, 0, &r,
-                                 &em), BM_OK);
+    assert_int_equal(
+        bm_etcd_put(e, K("/t/kv/a"), bin, sizeof(bin), 0, 0, &r, &em), BM_OK);
     rev = r.revision;
     assert_int_equal(bm_etcd_get(e, K("/t/kv/a"), 0, &r, &em), BM_OK);
     assert_true(r.has_kv);
@@ -97,8 +97,8 @@ static void test_leases(void **state)
     assert_int_equal(bm_etcd_lease_keepalive(e, lease, 0, &r, &em), BM_OK);
     assert_true(r.ttl >= 3 && r.lease_id == lease);
     /* a key on the lease goes with it */
-    assert_int_equal(bm_etcd_put(e, K("/t/lease/k"), K("v"), lease, 0, &r,
-                                 &em), BM_OK);
+    assert_int_equal(bm_etcd_put(e, K("/t/lease/k"), K("v"), lease, 0, &r, &em),
+                     BM_OK);
     assert_int_equal(bm_etcd_lease_revoke(e, lease, 0, &em), BM_OK);
     assert_int_equal(bm_etcd_get(e, K("/t/lease/k"), 0, &r, &em), BM_OK);
     assert_false(r.has_kv);
@@ -108,8 +108,8 @@ static void test_leases(void **state)
     assert_int_equal(bm_etcd_lease_revoke(e, lease, 0, &em), BM_ENOTFOUND);
     assert_non_null(strstr(em.msg, "lease not found"));
     /* a put on a lease that does not exist: etcd's error, named */
-    assert_int_equal(bm_etcd_put(e, K("/t/lease/k"), K("v"), lease, 0, &r,
-                                 &em), BM_ENOTFOUND);
+    assert_int_equal(bm_etcd_put(e, K("/t/lease/k"), K("v"), lease, 0, &r, &em),
+                     BM_ENOTFOUND);
     bm_etcd_resp_release(&r);
     bm_etcd_free(e);
 }
@@ -169,14 +169,14 @@ static void test_watch(void **state)
     start = r.revision + 1;
     assert_int_equal(bm_etcd_lease_grant(e, 5, 0, &r, &em), BM_OK);
     lease = r.lease_id;
-    assert_int_equal(bm_etcd_put(e, K("/t/watch/k"), K("one"), lease, 0, &r,
-                                 &em), BM_OK);
-    assert_int_equal(bm_etcd_put(e, K("/t/watch/k"), K("two"), lease, 0, &r,
-                                 &em), BM_OK);
+    assert_int_equal(
+        bm_etcd_put(e, K("/t/watch/k"), K("one"), lease, 0, &r, &em), BM_OK);
+    assert_int_equal(
+        bm_etcd_put(e, K("/t/watch/k"), K("two"), lease, 0, &r, &em), BM_OK);
     assert_int_equal(bm_etcd_lease_revoke(e, lease, 0, &em), BM_OK);
     /* from a past revision: the two puts and the delete, then stop */
-    assert_int_equal(bm_etcd_watch(w, K("/t/watch/k"), start, 0, on_msg,
-                                   &seen, &em), BM_OK);
+    assert_int_equal(
+        bm_etcd_watch(w, K("/t/watch/k"), start, 0, on_msg, &seen, &em), BM_OK);
     assert_true(seen.created);
     assert_int_equal(seen.puts, 2);
     assert_int_equal(seen.deletes, 1);
@@ -188,8 +188,9 @@ static void test_watch(void **state)
         uint64_t t0 = bm_clock_now_ns();
         memset(&seen, 0, sizeof(seen));
         pthread_create(&t, NULL, cancel_later, &c);
-        assert_int_equal(bm_etcd_watch(w, K("/t/watch/none"), 0, 0, on_msg,
-                                       &seen, &em), BM_ECANCELED);
+        assert_int_equal(
+            bm_etcd_watch(w, K("/t/watch/none"), 0, 0, on_msg, &seen, &em),
+            BM_ECANCELED);
         pthread_join(t, NULL);
         assert_true(bm_clock_now_ns() - t0 < 2000000000ull);
         bm_etcd_reset_cancel(w);
@@ -258,8 +259,7 @@ static void test_deadline(void **state)
 
 static void test_config_errors(void **state)
 {
-    const char *bad[] = {"127.0.0.1:2379", "http://", "http://a b",
-                         "ftp://x"};
+    const char *bad[] = {"127.0.0.1:2379", "http://", "http://a b", "ftp://x"};
     struct bm_etcd *e = NULL;
     struct bm_errmsg em = {{0}};
 
@@ -316,14 +316,14 @@ static void test_decoder_untrusted(void **state)
         {BM_ETCD_CALL_RANGE, "{\"header\":{\"revision\":\"-1\"}}", BM_EPROTO,
          "negative"},
         {BM_ETCD_CALL_RANGE,
-         "{\"header\":{},\"kvs\":[{\"key\":\"a\"}],\"count\":\"1\"}",
-         BM_EPROTO, "kv.key"},
+         "{\"header\":{},\"kvs\":[{\"key\":\"a\"}],\"count\":\"1\"}", BM_EPROTO,
+         "kv.key"},
         {BM_ETCD_CALL_RANGE, "{\"header\":{},\"kvs\":[{}],\"count\":\"0\"}",
          BM_EPROTO, "count"},
         {BM_ETCD_CALL_RANGE, "{\"header\":{},\"kvs\":{}}", BM_EPROTO,
          "range.kvs"},
-        {BM_ETCD_CALL_TXN, "{\"header\":{},\"succeeded\":\"yes\"}",
-         BM_EPROTO, "txn.succeeded"},
+        {BM_ETCD_CALL_TXN, "{\"header\":{},\"succeeded\":\"yes\"}", BM_EPROTO,
+         "txn.succeeded"},
         {BM_ETCD_CALL_GRANT, "{\"header\":{},\"ID\":\"0\",\"TTL\":\"3\"}",
          BM_EPROTO, "lease grant"},
         {BM_ETCD_CALL_KEEPALIVE, "{\"header\":{}}", BM_EPROTO, "no result"},
@@ -331,8 +331,8 @@ static void test_decoder_untrusted(void **state)
          "{\"error\":\"etcdserver: request is too large\",\"code\":3}",
          BM_EETCD, "request is too large"},
         {BM_ETCD_CALL_KEEPALIVE,
-         "{\"error\":{\"grpc_code\":14,\"message\":\"no leader\"}}",
-         BM_EAGAIN, "no leader"},
+         "{\"error\":{\"grpc_code\":14,\"message\":\"no leader\"}}", BM_EAGAIN,
+         "no leader"},
         {BM_ETCD_CALL_PUT, "{\"header\":{}} trailing", BM_EPROTO, "not JSON"},
     };
     struct bm_etcd_resp r = {0};
@@ -346,15 +346,15 @@ static void test_decoder_untrusted(void **state)
         enum bm_err err = bm__etcd_decode(cases[i].call, cases[i].body,
                                           strlen(cases[i].body), &r, &em);
         if (err != cases[i].want || strstr(em.msg, cases[i].says) == NULL) {
-            fail_msg("case %zu: got %s '%s', want %s '%s'", i,
-                     bm_err_name(err), em.msg, bm_err_name(cases[i].want),
-                     cases[i].says);
+            fail_msg("case %zu: got %s '%s', want %s '%s'", i, bm_err_name(err),
+                     em.msg, bm_err_name(cases[i].want), cases[i].says);
         }
     }
     memset(deep, '[', 100);
     memset(deep + 100, ']', 100);
-    assert_int_equal(bm__etcd_decode(BM_ETCD_CALL_RANGE, deep, sizeof(deep),
-                                     &r, &em), BM_EPROTO);
+    assert_int_equal(
+        bm__etcd_decode(BM_ETCD_CALL_RANGE, deep, sizeof(deep), &r, &em),
+        BM_EPROTO);
     {
         static const char w[] = "{\"result\":{\"header\":{},\"events\":"
                                 "[{\"type\":\"MOVE\",\"kv\":{}}]}}";

@@ -94,8 +94,7 @@ static void test_config(void **state)
                      BM_ECONFIG);
     assert_int_equal(ha_cand_new(&c, url, "/b", "", TTL, &em), BM_ECONFIG);
     assert_non_null(strstr(em.msg, "ha.node_id"));
-    assert_int_equal(ha_cand_new(&c, url, "/b", "a b", TTL, &em),
-                     BM_ECONFIG);
+    assert_int_equal(ha_cand_new(&c, url, "/b", "a b", TTL, &em), BM_ECONFIG);
     assert_int_equal(ha_cand_new(&c, url, "/b", "a", 1, &em), BM_ECONFIG);
     assert_non_null(strstr(em.msg, "ha.lease_ttl"));
     assert_int_equal(ha_cand_new(&c, "localhost:2379", "/b", "a", TTL, &em),
@@ -112,8 +111,7 @@ static void test_unreachable_at_start(void **state)
 
     (void)state;
     etcd_proc_dead_url(dead, sizeof(dead));
-    assert_int_equal(ha_cand_new(&c, dead, "/t/unreach", "a", TTL, &em),
-                     BM_OK);
+    assert_int_equal(ha_cand_new(&c, dead, "/t/unreach", "a", TTL, &em), BM_OK);
     assert_int_equal(bm_ha_start(c.h, &em), BM_ECONNECT);
     assert_non_null(strstr(em.msg, dead));
     assert_int_equal(ha_role(&c, NULL), BM_HA_FOLLOWER);
@@ -133,7 +131,8 @@ static void test_wrong_prefix(void **state)
     e = ha_client(etcd.url);
     assert_int_equal(bm_etcd_put(e, (const uint8_t *)"/t/other/block", 14,
                                  (const uint8_t *)"{\"not\":\"ours\"}", 14, 0,
-                                 0, &r, &em), BM_OK);
+                                 0, &r, &em),
+                     BM_OK);
     assert_int_equal(ha_cand_new(&c, etcd.url, "/t/other", "a", TTL, &em),
                      BM_OK);
     assert_int_equal(bm_ha_start(c.h, &em), BM_ECORRUPT);
@@ -169,8 +168,9 @@ static void test_one_leader(void **state)
     assert_int_equal(ha_role(&cs[li], &token), BM_HA_LEADER);
     /* the token is the leader key's create_revision; the value its id */
     e = ha_client(etcd.url);
-    assert_int_equal(bm_etcd_get(e, (const uint8_t *)"/t/one/leader", 13, 0,
-                                 &r, &em), BM_OK);
+    assert_int_equal(
+        bm_etcd_get(e, (const uint8_t *)"/t/one/leader", 13, 0, &r, &em),
+        BM_OK);
     assert_true(r.has_kv);
     assert_true(r.kv.create_revision == token);
     assert_true(bm_buf_eq_raw(&r.kv.value, (const uint8_t *)cs[li].id,
@@ -227,8 +227,9 @@ static void test_replicate_and_gate(void **state)
     /* the store's block 3 is another one: refused */
     {
         uint8_t other[32] = {0};
-        assert_int_equal(bm_ha_may_produce(a.h, 4, ta, other, sizeof(other),
-                                           &em), BM_ECORRUPT);
+        assert_int_equal(
+            bm_ha_may_produce(a.h, 4, ta, other, sizeof(other), &em),
+            BM_ECORRUPT);
         assert_non_null(strstr(em.msg, "rolled back"));
     }
     /* a record of another height than claimed */
@@ -237,8 +238,9 @@ static void test_replicate_and_gate(void **state)
         record(7, &rec);
         assert_int_equal(bm_ha_replicate(a.h, ta, 4, rec.ptr, rec.len, &em),
                          BM_EINVAL);
-        assert_int_equal(bm_ha_replicate(a.h, ta, 4, (const uint8_t *)"x", 1,
-                                         &em), BM_EINVAL);
+        assert_int_equal(
+            bm_ha_replicate(a.h, ta, 4, (const uint8_t *)"x", 1, &em),
+            BM_EINVAL);
         bm_buf_release(&rec);
     }
     /* DA may get what is replicated, from the leader only */
@@ -399,8 +401,10 @@ static void etcd_outage(bool kill_it)
         }
         bm_sleep_ms(5);
     }
-    fprintf(stderr, "etcd %s: leader stepped down after %" PRId64 " ms "
-            "(TTL %d s)\n", kill_it ? "killed" : "stopped", ms, TTL);
+    fprintf(stderr,
+            "etcd %s: leader stepped down after %" PRId64 " ms "
+            "(TTL %d s)\n",
+            kill_it ? "killed" : "stopped", ms, TTL);
     assert_true(ms >= 0 && ms <= TTL_MS);
     assert_int_equal(rec.why, BM_HA_UNSURE);
     /* nobody leads while etcd is away */

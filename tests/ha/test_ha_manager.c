@@ -26,8 +26,8 @@ static void etcd_record(const char *url, struct bm_raft_block_state *out)
                                  strlen(PREFIX "/block"), 0, &r, &em),
                      BM_OK);
     assert_true(r.has_kv);
-    assert_int_equal(bm_raft_block_state_decode(out, r.kv.value.ptr,
-                                                r.kv.value.len), BM_OK);
+    assert_int_equal(
+        bm_raft_block_state_decode(out, r.kv.value.ptr, r.kv.value.len), BM_OK);
     bm_etcd_resp_release(&r);
     bm_etcd_free(e);
 }
@@ -42,8 +42,7 @@ static void check_record_matches(const char *url, struct mt_node *n,
     struct bm_errmsg em = {{0}};
 
     etcd_record(url, &rec);
-    assert_int_equal(bm_store_get_block(n->store, rec.height, &bb, &em),
-                     BM_OK);
+    assert_int_equal(bm_store_get_block(n->store, rec.height, &bb, &em), BM_OK);
     assert_true(bm_buf_eq(&rec.header, &bb.header));
     assert_true(bm_buf_eq(&rec.data, &bb.data));
     header_hash_at(n->store, rec.height, &hh);
@@ -108,8 +107,8 @@ static void test_fenced_leader_publishes_nothing(void **state)
     /* DA never sees a block the cluster did not accept */
     bm_sleep_ms(500);
     assert_true(max_on_da(da_url, h_fenced) <= rh);
-    fprintf(stderr, "fenced at height %" PRIu64 ", replicated %" PRIu64
-            "\n", h_fenced, rh);
+    fprintf(stderr, "fenced at height %" PRIu64 ", replicated %" PRIu64 "\n",
+            h_fenced, rh);
 
     /* b hands over (resign) and a, thawed, leads again: its unreplicated
      * head is replicated from the store, production and DA resume */
@@ -167,8 +166,8 @@ static void test_etcd_outage_stops_production(void **state)
     WAIT_FOR(height_of(&n) >= h_stop + 5, 4 * TTL_MS + 10000,
              "production resumes with etcd");
     check_record_matches(etcd.url, &n, &rh);
-    fprintf(stderr, "stopped at %" PRIu64 ", resumed to %" PRIu64 "\n",
-            h_stop, rh);
+    fprintf(stderr, "stopped at %" PRIu64 ", resumed to %" PRIu64 "\n", h_stop,
+            rh);
     assert_int_equal(mt_close(&n), BM_OK);
     ha_cand_free(&a);
     g_ha = NULL;

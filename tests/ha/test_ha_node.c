@@ -87,14 +87,14 @@ static void test_candidate(void **state)
     /* the default prefix is the chain's */
     e = ha_client(p.url);
     assert_int_equal(bm_etcd_get(e, (const uint8_t *)"/blockv2/chain-x/leader",
-                                 strlen("/blockv2/chain-x/leader"), 0, &r,
-                                 &em), BM_OK);
+                                 strlen("/blockv2/chain-x/leader"), 0, &r, &em),
+                     BM_OK);
     assert_true(r.has_kv && r.kv.create_revision == st.token);
     /* resign: the key goes at once */
     bm_ha_stop(h, true);
     assert_int_equal(bm_etcd_get(e, (const uint8_t *)"/blockv2/chain-x/leader",
-                                 strlen("/blockv2/chain-x/leader"), 0, &r,
-                                 &em), BM_OK);
+                                 strlen("/blockv2/chain-x/leader"), 0, &r, &em),
+                     BM_OK);
     assert_false(r.has_kv);
     bm_ha_free(h);
     bm_etcd_resp_release(&r);
