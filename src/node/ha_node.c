@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include <json-c/json.h>
+
 #include "blockv2/ha.h"
 #include "node/config.h"
 #include "util/errmsg.h"
@@ -61,4 +63,39 @@ enum bm_err bm_node_ha_open(struct bm_ha **out,
     }
     *out = h;
     return BM_OK;
+}
+
+struct json_object *bm_node_ha_json(struct bm_ha *h)
+{
+    struct bm_ha_status st;
+    struct json_object *o = json_object_new_object();
+
+    if (o == NULL) {
+        return NULL;
+    }
+    bm_ha_status(h, &st);
+    json_object_object_add(o, "is_leader",
+                           json_object_new_boolean(st.role == BM_HA_LEADER));
+    json_object_object_add(o, "node_id", json_object_new_string(st.node_id));
+    json_object_object_add(o, "leader_id",
+                           json_object_new_string(st.leader_id));
+    json_object_object_add(o, "role",
+                           json_object_new_string(bm_ha_role_name(st.role)));
+    json_object_object_add(o, "token", json_object_new_int64(st.token));
+    json_object_object_add(o, "lease_id", json_object_new_int64(st.lease_id));
+    json_object_object_add(o, "lease_ttl_s",
+                           json_object_new_int64(st.lease_ttl_s));
+    if (st.replicated_known) {
+        json_object_object_add(o, "replicated_height",
+                               json_object_new_uint64(st.replicated_height));
+    }
+    json_object_object_add(o, "leader_changes",
+                           json_object_new_uint64(st.leader_changes));
+    json_object_object_add(o, "fencing_rejections",
+                           json_object_new_uint64(st.fencing_rejections));
+    json_object_object_add(o, "etcd_errors",
+                           json_object_new_uint64(st.etcd_errors));
+    json_object_object_add(o, "replicated_blocks",
+                           json_object_new_uint64(st.replicated_blocks));
+    return o;
 }

@@ -31,4 +31,13 @@ enum bm_err bm_node_ha_open(struct bm_ha **out,
                             const struct bm_node_config *cfg,
                             const char *chain_id, struct bm_errmsg *em);
 
+/*
+ * The /ha/node answer (as ev-node's /raft/node: is_leader, node_id; plus
+ * leader_id, role, token, lease_id, lease_ttl_s, replicated_height and the
+ * counters leader_changes, fencing_rejections, etcd_errors,
+ * replicated_blocks). Returns an owned json-c object (json_object_put);
+ * NULL on out-of-memory. Any thread.
+ */
+struct json_object *bm_node_ha_json(struct bm_ha *h);
+
 #endif /* BM_NODE_HA_NODE_H */

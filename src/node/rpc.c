@@ -21,6 +21,7 @@
 #include "blockv2/validate.h"
 #include "exec/kv/ingress.h"
 #include "node/listen.h"
+#include "node/ha_node.h"
 #include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -1190,6 +1191,8 @@ static void route(struct bm_rpc_server *s, struct MHD_Connection *c,
         health_ready(s, r);
     } else if (strcmp(url, "/status") == 0) {
         status(s, r);
+    } else if (strcmp(url, "/ha/node") == 0 && s->deps.ha != NULL) {
+        reply_json(r, 200, bm_node_ha_json(s->deps.ha));
     } else {
         not_found(r, "no such path");
     }

@@ -36,6 +36,7 @@
 
 struct bm_errmsg;
 struct bm_genesis;
+struct bm_ha;
 struct bm_kv;
 struct bm_manager;
 struct bm_p2p_host;
@@ -75,6 +76,8 @@ struct bm_rpc_deps {
     void *best_known_ctx;
     /* The P2P host, for /status (may be NULL: no P2P). */
     struct bm_p2p_host *p2p;
+    /* The HA candidate, for /ha/node (NULL: no HA, 404). */
+    struct bm_ha *ha;
 };
 
 /* ---- request parsing (pure; exposed for tests and the fuzzer) ---- */

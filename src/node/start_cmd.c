@@ -401,6 +401,7 @@ static int start_services(struct node *n)
     d.lazy_block_interval_ms = n->mcfg.lazy_block_interval_ms;
     d.readiness_max_blocks_behind = n->cfg.readiness_max_blocks_behind;
     d.p2p = n->p2p;
+    d.ha = n->ha;
     if (n->p2p != NULL) {
         err = bm_p2p_host_start(n->p2p);
         if (err != BM_OK) {

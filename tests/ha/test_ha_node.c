@@ -1,8 +1,12 @@
 /* The node's ha.* keys (node/ha_node.h): checks and the candidate. */
 #include "ha_test_util.h"
 
+#include "../node/rpc_test_util.h"
 #include "node/config.h"
 #include "node/ha_node.h"
+#include "node/rpc.h"
+
+#include <sys/stat.h>
 
 static void set(struct bm_node_config *cfg, const char *key, const char *v)
 {
@@ -90,6 +94,35 @@ static void test_candidate(void **state)
                                  strlen("/blockv2/chain-x/leader"), 0, &r, &em),
                      BM_OK);
     assert_true(r.has_kv && r.kv.create_revision == st.token);
+    /* /ha/node, as ev-node's /raft/node */
+    {
+        struct bm_rpc_deps d;
+        struct bm_rpc_server *rpc = NULL;
+        struct http_resp hr;
+        char want[64];
+        char home[sizeof(p.dir) + 8];
+        struct bm_store *store = NULL;
+
+        snprintf(home, sizeof(home), "%s/home", p.dir);
+        mkdir(home, 0700);
+        assert_int_equal(bm_store_open(&store, home, NULL, &em), BM_OK);
+        memset(&d, 0, sizeof(d));
+        d.store = store;
+        d.ha = h;
+        assert_int_equal(bm_rpc_server_start(&rpc, "127.0.0.1:0", &d, &em),
+                         BM_OK);
+        http_do(bm_rpc_server_port(rpc), "GET", "/ha/node", NULL, NULL, 0,
+                NULL, &hr);
+        assert_int_equal(hr.status, 200);
+        assert_non_null(strstr(hr.body, "\"is_leader\":true"));
+        assert_non_null(strstr(hr.body, "\"node_id\":\"n1\""));
+        assert_non_null(strstr(hr.body, "\"leader_id\":\"n1\""));
+        snprintf(want, sizeof(want), "\"token\":%lld", (long long)st.token);
+        assert_non_null(strstr(hr.body, want));
+        http_resp_release(&hr);
+        bm_rpc_server_stop(rpc);
+        bm_store_close(store);
+    }
     /* resign: the key goes at once */
     bm_ha_stop(h, true);
     assert_int_equal(bm_etcd_get(e, (const uint8_t *)"/blockv2/chain-x/leader",
