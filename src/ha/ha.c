@@ -66,7 +66,10 @@ struct bm_ha {
     int64_t token;
     int64_t lease;
     int64_t ttl_s;
-    uint64_t step_down_at; /* leader: monotonic ns */
+    /* The lease is certain until then (monotonic ns): the last grant or
+     * answered keep-alive was sent at t, and this is t + TTL - TTL/6. A
+     * leader steps down at this instant. */
+    uint64_t step_down_at;
     uint64_t next_keepalive;
     uint64_t next_campaign;
     char leader_id[BM_HA_MAX_NODE_ID + 1];
@@ -395,6 +398,7 @@ static void do_grant(struct bm_ha *h, uint64_t now)
     }
     h->lease = r.lease_id;
     h->ttl_s = r.ttl;
+    h->step_down_at = now + ttl_ns(h) - ttl_ns(h) / 6;
     h->next_keepalive = now + ttl_ns(h) / 3;
     h->next_campaign = now;
     bm_log_debug(MOD, "lease granted id=%" PRId64 " ttl=%" PRId64 "s", h->lease,
@@ -486,13 +490,17 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         bm_etcd_resp_release(&r);
         return;
     }
-    if (token > 0 && h->lease == lease && !h->stopping) {
+    if (token > 0 && h->lease == lease && !h->stopping &&
+        bm_clock_now_ns() >= h->step_down_at) {
+        /* the key is ours, but the lease is no longer certain: renew it
+         * first; the next campaign finds the key ours (same token) */
+        h->next_keepalive = 0;
+        h->next_campaign = 0;
+    } else if (token > 0 && h->lease == lease && !h->stopping) {
+        /* certain until step_down_at, set by the last grant or answered
+         * keep-alive (the txn itself proves nothing about the lease's
+         * remaining time) */
         set_replicated_locked(h, rec_known, &ri);
-        /* the txn ran after `now`: the lease is at least as fresh as the
-         * last keep-alive, which set step_down_at */
-        if (h->step_down_at == 0 || h->step_down_at <= now) {
-            h->step_down_at = now + ttl_ns(h) - ttl_ns(h) / 6;
-        }
         set_role_locked(h, BM_HA_LEADER, token, BM_HA_WON);
     } else if (r.has_kv) {
         copy_id(h->leader_id, &r.kv.value);
@@ -643,6 +651,7 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
     pthread_mutex_lock(&h->mu);
     h->lease = r.lease_id;
     h->ttl_s = r.ttl;
+    h->step_down_at = now + ttl_ns(h) - ttl_ns(h) / 6;
     h->next_keepalive = now + ttl_ns(h) / 3;
     h->next_campaign = now;
     set_replicated_locked(h, known, &ri);
