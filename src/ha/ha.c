@@ -874,7 +874,10 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
     pthread_mutex_lock(&h->mu);
     if (err != BM_OK) {
         h->etcd_errors++;
-        if (err == BM_EETCD && strstr(em->msg, "too large") != NULL) {
+        /* etcd: "request is too large" above --max-request-bytes; its gRPC
+         * layer: "received message larger than max" above that + 512 KiB */
+        if (err == BM_EETCD && (strstr(em->msg, "too large") != NULL ||
+                                strstr(em->msg, "larger than max") != NULL)) {
             err = bm_errf(em, BM_ETOOBIG,
                           "ha: etcd refused the %zu-byte "
                           "record of height %" PRIu64 " as too large (raise "

@@ -279,6 +279,43 @@ static void test_replicate_and_gate(void **state)
     ha_cand_free(&b);
 }
 
+/* A record above etcd's request limit (1.5 MiB by default) is refused
+ * with the cause named; the leader stays leader, nothing is replicated. */
+static void test_record_too_large(void **state)
+{
+    struct ha_cand a;
+    struct bm_errmsg em = {{0}};
+    struct bm_raft_block_state s = {0};
+    struct bm_buf rec = {0};
+    struct bm_ha_status st;
+    int64_t ta;
+    /* above --max-request-bytes (etcd's message), and above its gRPC
+     * limit (the gRPC layer's message) */
+    const size_t sizes[] = {1600u << 10, 2u << 20};
+
+    (void)state;
+    HA_NEED_ETCD();
+    ha_cand_start(&a, etcd.url, "/t/big", "a", TTL);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    ha_role(&a, &ta);
+    for (size_t i = 0; i < 2; i++) {
+        s.height = 1;
+        s.data.ptr = bm_xcalloc(sizes[i], 1);
+        s.data.len = sizes[i];
+        assert_int_equal(bm_raft_block_state_encode(&s, &rec), BM_OK);
+        assert_int_equal(bm_ha_replicate(a.h, ta, 1, rec.ptr, rec.len, &em),
+                         BM_ETOOBIG);
+        assert_non_null(strstr(em.msg, "--max-request-bytes"));
+        bm_raft_block_state_release(&s);
+    }
+    bm_ha_status(a.h, &st);
+    assert_int_equal(st.role, BM_HA_LEADER);
+    assert_false(st.replicated_known);
+    bm_buf_release(&rec);
+    bm_raft_block_state_release(&s);
+    ha_cand_free(&a);
+}
+
 /* The leader stops sending keep-alives (frozen, as if SIGSTOPped): the
  * lease expires, the other wins, and the old leader's guarded write is
  * refused by etcd. */
@@ -445,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_wrong_prefix),
         cmocka_unit_test(test_one_leader),
         cmocka_unit_test(test_replicate_and_gate),
+        cmocka_unit_test(test_record_too_large),
         cmocka_unit_test(test_lease_expiry_failover),
         cmocka_unit_test(test_lease_expires_mid_write),
         cmocka_unit_test(test_etcd_stopped),
