@@ -9,8 +9,9 @@
  * Prints one markdown table: per operation the median and p99 latency in
  * microseconds over RUNS x ITERS calls (median of the per-run medians; p99
  * of all calls) and this process's CPU time per call (the client's share:
- * encoding, base64, JSON, HTTP; etcd runs in its own process). `ha_bench --quick` does fewer calls. The etcd data dir is
- * on $TMPDIR (or /tmp): each write fsyncs etcd's WAL there.
+ * encoding, base64, JSON, HTTP; etcd runs in its own process). `ha_bench
+ * --quick` does fewer calls. The etcd data dir is on $TMPDIR (or /tmp): each
+ * write fsyncs etcd's WAL there.
  */
 #include "bench_util.h"
 
@@ -137,8 +138,8 @@ static void measure(struct ctx *c, enum op op, size_t size, const char *name)
     qsort(all, (size_t)RUNS * (size_t)iters, sizeof(*all), cmp_u64);
     size_t n = (size_t)RUNS * (size_t)iters;
     printf("| %s | %zu | %.0f | %.0f | %.0f | %.0f |\n", name, size,
-           (double)med[RUNS / 2] / 1e3, (double)all[n * 99 / 100] / 1e3,
-           cpu_us, (double)n);
+           (double)med[RUNS / 2] / 1e3, (double)all[n * 99 / 100] / 1e3, cpu_us,
+           (double)n);
     bm_free(all);
 }
 

@@ -71,7 +71,8 @@ struct bm_ha_config {
     const char *node_id;
     /* Lease TTL in seconds, 2..600 (etcd may raise it to its minimum). */
     uint32_t lease_ttl_s;
-    /* Deadline of one etcd call; 0 = TTL/3 in ms. */
+    /* Deadline of one etcd call of the election; 0 = TTL/3 in ms. A
+     * guarded write (bm_ha_replicate) gets the larger of this and one TTL. */
     uint32_t call_timeout_ms;
     bm_ha_role_fn *on_role; /* may be NULL */
     void *arg;
@@ -170,7 +171,8 @@ bool bm_ha_publish_limit(struct bm_ha *h, uint64_t *height);
  *  - BM_ETOOBIG: etcd refused the record's size (its
  *    --max-request-bytes).
  * A block for which this did not return BM_OK must never be broadcast or
- * submitted to DA. Blocks up to one call deadline.
+ * submitted to DA. Blocks up to its deadline (one TTL, or call_timeout_ms
+ * if larger).
  */
 enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
                             const uint8_t *record, size_t len,

@@ -196,7 +196,14 @@ enum bm_err bm_ha_new(struct bm_ha **out, const struct bm_ha_config *cfg,
     ec.timeout_ms = h->call_timeout_ms;
     err = bm_etcd_new(&h->sess, &ec, em);
     if (err == BM_OK) {
-        err = bm_etcd_new(&h->writer, &ec, em);
+        /* a guarded write is safe however long it takes (etcd checks the
+         * token when it applies it): its deadline is one TTL, so a big
+         * record on a busy etcd is not cut at TTL/3 */
+        struct bm_etcd_config wc = ec;
+        if (wc.timeout_ms < cfg->lease_ttl_s * 1000u) {
+            wc.timeout_ms = cfg->lease_ttl_s * 1000u;
+        }
+        err = bm_etcd_new(&h->writer, &wc, em);
     }
     if (err == BM_OK) {
         err = bm_etcd_new(&h->watcher, &ec, em);

@@ -27,12 +27,25 @@
         }                                                                      \
     } while (0)
 
-static inline void ha_start_etcd(struct etcd_proc *p)
+/* The etcd a test starts for itself (static, so that the test's teardown
+ * removes it even when an assertion ended the test early). */
+static struct etcd_proc ha_own_proc;
+
+static inline struct etcd_proc *ha_start_etcd(void)
 {
     HA_NEED_ETCD();
-    if (!etcd_proc_start(p)) {
-        fail_msg("cannot start etcd (see %s/etcd.log)", p->dir);
+    if (!etcd_proc_start(&ha_own_proc)) {
+        fail_msg("cannot start etcd (see %s/etcd.log)", ha_own_proc.dir);
     }
+    return &ha_own_proc;
+}
+
+/* cmocka teardown of the tests that call ha_start_etcd. */
+static inline int ha_teardown_etcd(void **state)
+{
+    (void)state;
+    etcd_proc_destroy(&ha_own_proc);
+    return 0;
 }
 
 static inline struct bm_etcd *ha_client(const char *url)

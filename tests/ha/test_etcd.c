@@ -235,26 +235,25 @@ static void test_endpoint_failover(void **state)
 
 static void test_deadline(void **state)
 {
-    struct etcd_proc own;
+    struct etcd_proc *own;
     struct bm_etcd *e;
     struct bm_etcd_resp r = {0};
     struct bm_errmsg em = {{0}};
     uint64_t t0;
 
     (void)state;
-    ha_start_etcd(&own);
-    e = ha_client(own.url);
+    own = ha_start_etcd();
+    e = ha_client(own->url);
     assert_int_equal(bm_etcd_get(e, K("/t/dl"), 0, &r, &em), BM_OK);
-    etcd_proc_pause(&own); /* accepts connections, answers nothing */
+    etcd_proc_pause(own); /* accepts connections, answers nothing */
     t0 = bm_clock_now_ns();
     assert_int_equal(bm_etcd_get(e, K("/t/dl"), 300, &r, &em), BM_ETIMEDOUT);
     assert_true(bm_clock_now_ns() - t0 < 1000000000ull);
     assert_non_null(strstr(em.msg, "300 ms"));
-    etcd_proc_resume(&own);
+    etcd_proc_resume(own);
     assert_int_equal(bm_etcd_get(e, K("/t/dl"), 0, &r, &em), BM_OK);
     bm_etcd_free(e);
     bm_etcd_resp_release(&r);
-    etcd_proc_destroy(&own);
 }
 
 static void test_config_errors(void **state)
@@ -373,7 +372,7 @@ int main(void)
         cmocka_unit_test(test_leases),
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_endpoint_failover),
-        cmocka_unit_test(test_deadline),
+        cmocka_unit_test_teardown(test_deadline, ha_teardown_etcd),
         cmocka_unit_test(test_not_etcd),
     };
     return bm_test_check_leaks(

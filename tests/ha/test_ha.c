@@ -409,24 +409,24 @@ static void test_lease_expires_mid_write(void **state)
  * one TTL; when etcd is back, the campaign resumes. */
 static void etcd_outage(bool kill_it)
 {
-    struct etcd_proc own;
+    struct etcd_proc *own;
     struct ha_cand cs[2];
     struct ha_rec rec;
     uint64_t t0;
     int64_t ms;
     int li;
 
-    ha_start_etcd(&own);
-    ha_cand_start(&cs[0], own.url, "/t/out", "a", TTL);
-    ha_cand_start(&cs[1], own.url, "/t/out", "b", TTL);
+    own = ha_start_etcd();
+    ha_cand_start(&cs[0], own->url, "/t/out", "a", TTL);
+    ha_cand_start(&cs[1], own->url, "/t/out", "b", TTL);
     li = ha_wait_leader(cs, 2, 5000);
     assert_true(li >= 0);
     struct ha_cand *l = &cs[li];
     t0 = bm_clock_now_ns();
     if (kill_it) {
-        etcd_proc_kill(&own);
+        etcd_proc_kill(own);
     } else {
-        etcd_proc_pause(&own);
+        etcd_proc_pause(own);
     }
     /* the callback (what the block manager acts on) says so */
     ms = -1;
@@ -450,16 +450,15 @@ static void etcd_outage(bool kill_it)
         bm_sleep_ms(50);
     }
     if (kill_it) {
-        assert_true(etcd_proc_restart(&own));
+        assert_true(etcd_proc_restart(own));
     } else {
-        etcd_proc_resume(&own);
+        etcd_proc_resume(own);
     }
     li = ha_wait_leader(cs, 2, 4 * TTL_MS);
     assert_true(li >= 0);
     fprintf(stderr, "etcd back: %s leads\n", cs[li].id);
     ha_cand_free(&cs[0]);
     ha_cand_free(&cs[1]);
-    etcd_proc_destroy(&own);
 }
 
 static void test_etcd_stopped(void **state)
@@ -485,8 +484,8 @@ int main(void)
         cmocka_unit_test(test_record_too_large),
         cmocka_unit_test(test_lease_expiry_failover),
         cmocka_unit_test(test_lease_expires_mid_write),
-        cmocka_unit_test(test_etcd_stopped),
-        cmocka_unit_test(test_etcd_killed),
+        cmocka_unit_test_teardown(test_etcd_stopped, ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_etcd_killed, ha_teardown_etcd),
     };
     return bm_test_check_leaks(
         cmocka_run_group_tests(tests, group_setup, group_teardown));

@@ -70,7 +70,7 @@ static uint64_t max_on_da(const char *url, uint64_t upto)
 
 static void test_fenced_leader_publishes_nothing(void **state)
 {
-    struct etcd_proc etcd;
+    struct etcd_proc *etcd;
     struct ha_cand a, b;
     struct mt_node n;
     struct bm_manager_config cfg;
@@ -79,27 +79,27 @@ static void test_fenced_leader_publishes_nothing(void **state)
     uint64_t rh, h_fenced, h;
 
     (void)state;
-    ha_start_etcd(&etcd);
+    etcd = ha_start_etcd();
     genesis_init();
     new_home(home, sizeof(home));
     da = da_start(home, 0, 0, da_url, sizeof(da_url));
-    ha_cand_start(&a, etcd.url, PREFIX, "a", TTL);
+    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
     assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
     g_ha = a.h;
     cfg_fast(&cfg, true);
     mt_open(&n, home, true, da_url, &cfg);
     mt_start(&n);
     WAIT_FOR(height_of(&n) >= 10, 20000, "10 blocks under HA");
-    check_record_matches(etcd.url, &n, &rh);
+    check_record_matches(etcd->url, &n, &rh);
     assert_true(rh >= 10);
 
     /* a is frozen (as if stopped); b wins; a's next write is fenced */
-    ha_cand_start(&b, etcd.url, PREFIX, "b", TTL);
+    ha_cand_start(&b, etcd->url, PREFIX, "b", TTL);
     bm_ha_test_freeze(a.h, true);
     assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
     assert_true(ha_wait_role(&a, BM_HA_FOLLOWER, 5000) >= 0);
     h_fenced = height_of(&n);
-    check_record_matches(etcd.url, &n, &rh);
+    check_record_matches(etcd->url, &n, &rh);
     /* at most the one block whose write was refused is unreplicated */
     assert_true(h_fenced == rh || h_fenced == rh + 1);
     bm_sleep_ms(300);
@@ -119,7 +119,7 @@ static void test_fenced_leader_publishes_nothing(void **state)
     h = height_of(&n);
     WAIT_FOR(max_on_da(da_url, h) >= h_fenced, 20000,
              "DA caught up with the replicated blocks");
-    check_record_matches(etcd.url, &n, &rh);
+    check_record_matches(etcd->url, &n, &rh);
     assert_true(rh >= h_fenced + 4);
 
     assert_int_equal(mt_close(&n), BM_OK);
@@ -128,12 +128,11 @@ static void test_fenced_leader_publishes_nothing(void **state)
     g_ha = NULL;
     bm_da_server_stop(da);
     rm_rf(home);
-    etcd_proc_destroy(&etcd);
 }
 
 static void test_etcd_outage_stops_production(void **state)
 {
-    struct etcd_proc etcd;
+    struct etcd_proc *etcd;
     struct ha_cand a;
     struct mt_node n;
     struct bm_manager_config cfg;
@@ -142,10 +141,10 @@ static void test_etcd_outage_stops_production(void **state)
     uint64_t t0, h_stop, rh;
 
     (void)state;
-    ha_start_etcd(&etcd);
+    etcd = ha_start_etcd();
     genesis_init();
     new_home(home, sizeof(home));
-    ha_cand_start(&a, etcd.url, PREFIX, "a", TTL);
+    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
     assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
     g_ha = a.h;
     cfg_fast(&cfg, true);
@@ -153,7 +152,7 @@ static void test_etcd_outage_stops_production(void **state)
     mt_start(&n);
     WAIT_FOR(height_of(&n) >= 5, 20000, "5 blocks under HA");
     t0 = bm_clock_now_ns();
-    etcd_proc_pause(&etcd);
+    etcd_proc_pause(etcd);
     WAIT_FOR(ha_role(&a, NULL) == BM_HA_FOLLOWER, 2 * TTL_MS,
              "the leader steps down");
     ha_rec_get(&a.rec, &rec);
@@ -162,24 +161,25 @@ static void test_etcd_outage_stops_production(void **state)
     h_stop = height_of(&n);
     bm_sleep_ms(500);
     assert_true(height_of(&n) == h_stop);
-    etcd_proc_resume(&etcd);
+    etcd_proc_resume(etcd);
     WAIT_FOR(height_of(&n) >= h_stop + 5, 4 * TTL_MS + 10000,
              "production resumes with etcd");
-    check_record_matches(etcd.url, &n, &rh);
+    check_record_matches(etcd->url, &n, &rh);
     fprintf(stderr, "stopped at %" PRIu64 ", resumed to %" PRIu64 "\n", h_stop,
             rh);
     assert_int_equal(mt_close(&n), BM_OK);
     ha_cand_free(&a);
     g_ha = NULL;
     rm_rf(home);
-    etcd_proc_destroy(&etcd);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fenced_leader_publishes_nothing),
-        cmocka_unit_test(test_etcd_outage_stops_production),
+        cmocka_unit_test_teardown(test_fenced_leader_publishes_nothing,
+                                  ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_etcd_outage_stops_production,
+                                  ha_teardown_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -63,7 +63,7 @@ static void test_keys(void **state)
 
 static void test_candidate(void **state)
 {
-    struct etcd_proc p;
+    struct etcd_proc *p;
     struct bm_node_config cfg = {0};
     struct bm_ha *h = NULL;
     struct bm_ha_status st;
@@ -72,10 +72,10 @@ static void test_candidate(void **state)
     struct bm_etcd_resp r = {0};
 
     (void)state;
-    ha_start_etcd(&p);
+    p = ha_start_etcd();
     bm_node_config_defaults(&cfg);
     set(&cfg, "node.aggregator", "true");
-    set(&cfg, "ha.etcd_endpoints", p.url);
+    set(&cfg, "ha.etcd_endpoints", p->url);
     set(&cfg, "ha.node_id", "n1");
     set(&cfg, "ha.lease_ttl", "2s");
     assert_int_equal(bm_node_ha_open(&h, &cfg, "chain-x", &em), BM_OK);
@@ -89,7 +89,7 @@ static void test_candidate(void **state)
     assert_int_equal(st.role, BM_HA_LEADER);
     assert_true(st.lease_ttl_s == 2);
     /* the default prefix is the chain's */
-    e = ha_client(p.url);
+    e = ha_client(p->url);
     assert_int_equal(bm_etcd_get(e, (const uint8_t *)"/blockv2/chain-x/leader",
                                  strlen("/blockv2/chain-x/leader"), 0, &r, &em),
                      BM_OK);
@@ -100,10 +100,10 @@ static void test_candidate(void **state)
         struct bm_rpc_server *rpc = NULL;
         struct http_resp hr;
         char want[64];
-        char home[sizeof(p.dir) + 8];
+        char home[512];
         struct bm_store *store = NULL;
 
-        snprintf(home, sizeof(home), "%s/home", p.dir);
+        snprintf(home, sizeof(home), "%s/home", p->dir);
         mkdir(home, 0700);
         assert_int_equal(bm_store_open(&store, home, NULL, &em), BM_OK);
         memset(&d, 0, sizeof(d));
@@ -111,8 +111,8 @@ static void test_candidate(void **state)
         d.ha = h;
         assert_int_equal(bm_rpc_server_start(&rpc, "127.0.0.1:0", &d, &em),
                          BM_OK);
-        http_do(bm_rpc_server_port(rpc), "GET", "/ha/node", NULL, NULL, 0,
-                NULL, &hr);
+        http_do(bm_rpc_server_port(rpc), "GET", "/ha/node", NULL, NULL, 0, NULL,
+                &hr);
         assert_int_equal(hr.status, 200);
         assert_non_null(strstr(hr.body, "\"is_leader\":true"));
         assert_non_null(strstr(hr.body, "\"node_id\":\"n1\""));
@@ -133,14 +133,13 @@ static void test_candidate(void **state)
     bm_etcd_resp_release(&r);
     bm_etcd_free(e);
     bm_node_config_release(&cfg);
-    etcd_proc_destroy(&p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_candidate),
+        cmocka_unit_test_teardown(test_candidate, ha_teardown_etcd),
     };
     return BM_TEST_RUN(tests);
 }
