@@ -22,6 +22,8 @@
 #include "blockv2/manager.h"
 
 struct bm_errmsg;
+struct bm_ha;
+struct bm_ha_status;
 struct bm_limiter;
 struct bm_metrics_server;
 struct bm_p2p_host;
@@ -66,6 +68,8 @@ struct bm_metrics_snapshot {
     const struct bm_p2p_stats *p2p;
     const struct bm_p2p_peer_info *peers;
     size_t n_peers;
+    /* The HA election (blockv2_ha_*; NULL without HA: not rendered). */
+    const struct bm_ha_status *ha;
 };
 
 /* True if ns is a valid metric-name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*,
@@ -97,6 +101,7 @@ struct bm_metrics_config {
      * as it accepts them. 0: BM_METRICS_DEFAULT_MAX_CONNECTIONS. */
     unsigned max_connections;
     struct bm_p2p_host *p2p;   /* may be NULL */
+    struct bm_ha *ha;          /* may be NULL: no HA */
 };
 
 /*

@@ -422,6 +422,7 @@ static int start_services(struct node *n)
         mc.store = n->store;
         mc.max_connections = (unsigned)n->cfg.max_open_connections;
         mc.p2p = n->p2p;
+        mc.ha = n->ha;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",

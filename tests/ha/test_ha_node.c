@@ -4,6 +4,7 @@
 #include "../node/rpc_test_util.h"
 #include "node/config.h"
 #include "node/ha_node.h"
+#include "node/metrics.h"
 #include "node/rpc.h"
 
 #include <sys/stat.h>
@@ -121,6 +122,25 @@ static void test_candidate(void **state)
         assert_non_null(strstr(hr.body, want));
         http_resp_release(&hr);
         bm_rpc_server_stop(rpc);
+        /* Prometheus: blockv2_ha_* */
+        {
+            struct bm_metrics_config mc;
+            struct bm_buf page = {0};
+            char *txt;
+
+            memset(&mc, 0, sizeof(mc));
+            mc.store = store;
+            mc.ha = h;
+            assert_int_equal(bm_metrics_collect(&mc, &page), BM_OK);
+            txt = bm_strndup((const char *)page.ptr, page.len);
+            assert_non_null(
+                strstr(txt, "blockv2_ha_is_leader{chain_id=\"\"} 1"));
+            assert_non_null(strstr(txt, "# TYPE blockv2_ha_fencing_rejections_"
+                                        "total counter"));
+            assert_non_null(strstr(txt, "blockv2_ha_leader_changes_total{"));
+            bm_free(txt);
+            bm_buf_release(&page);
+        }
         bm_store_close(store);
     }
     /* resign: the key goes at once */
