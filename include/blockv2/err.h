@@ -88,6 +88,7 @@
     X(EHEIGHT_ORDER, -82, "untrusted height not above trusted height")         \
     X(EEMPTY_BLOCK, -83, "empty-block rule violated")                          \
     X(EENVELOPE_SIGNATURE, -84, "DA envelope signature does not verify")       \
+    X(EFORK, -85, "conflicts with the block applied at that height")          \
     /* store: -100 .. -119 */                                                  \
     X(EMAP_FULL, -100, "database map is full")                                 \
     X(EREADONLY, -101, "database is read-only")                                \

@@ -37,8 +37,8 @@ void bm_manager_config_init(struct bm_manager_config *cfg)
     cfg->da_breaker_failures = 5;
     cfg->da_breaker_open_ms = 0; /* filled from da_block_time_ms */
     cfg->reaper_rate = 20.0;
-    cfg->tx_rate = 10000.0;
-    cfg->tx_burst = 20000;
+    cfg->tx_rate = 0; /* no tx limiter (rpc.tx_rate_limit) */
+    cfg->tx_burst = 0;
 }
 
 #define FILL(f)                                                                \
@@ -74,9 +74,12 @@ static void fill_defaults(struct bm_manager_config *c)
         c->reaper_rate = d.reaper_rate;
     }
     if (!(c->tx_rate > 0)) {
-        c->tx_rate = d.tx_rate;
+        c->tx_rate = 0;
     }
-    FILL(tx_burst);
+    if (c->tx_rate > 0 && c->tx_burst == 0) {
+        /* One second's worth, and at least a full batch request. */
+        c->tx_burst = c->tx_rate < 1000.0 ? 1000 : (uint64_t)c->tx_rate;
+    }
     if (c->da_batch_size_threshold == 0) {
         c->da_batch_size_threshold = 0.8;
     }
@@ -137,6 +140,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     atomic_init(&env->halted, false);
     atomic_init(&env->stopping, false);
     atomic_init(&env->catching_up, false);
+    atomic_init(&env->catchup_da_done, false);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
         p->store == NULL || p->exec == NULL) {
         err = bm_errf(em, BM_EINVAL,
@@ -223,7 +227,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
         err = bm_limiter_new_simple(&env->reaper_limiter, "reaper", 10,
                                     env->cfg.reaper_rate);
     }
-    if (err == BM_OK) {
+    if (err == BM_OK && env->cfg.tx_rate > 0) {
         err = bm_limiter_new_simple(&env->tx_limiter, "tx",
                                     env->cfg.tx_burst, env->cfg.tx_rate);
     }
@@ -403,29 +407,4 @@ void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick)
 uint64_t bm_env_now_ms(void)
 {
     return bm_clock_now_ms();
-}
-
-void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which)
-{
-    snprintf(buf, len, "rhb/%llu/%c", (unsigned long long)height, which);
-}
-
-enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
-                            uint64_t *out, struct bm_errmsg *em)
-{
-    struct bm_buf v = {0};
-    enum bm_err err = bm_store_get_meta(s, name, &v, em);
-
-    if (err != BM_OK) {
-        return err;
-    }
-    if (v.len != 8) {
-        err = bm_errf(em, BM_ECORRUPT,
-                      "store: metadata '/0/m/%s' is %zu bytes, want 8", name,
-                      v.len);
-    } else {
-        *out = bm_get_le64(v.ptr);
-    }
-    bm_buf_release(&v);
-    return err;
 }

@@ -79,6 +79,9 @@ struct bm_env_metrics {
     atomic_uint_least64_t reaper_txs;
     atomic_uint_least64_t skipped_backpressure;
     atomic_uint_least64_t exec_failures;
+    atomic_uint_least64_t p2p_blocks_rejected;
+    atomic_uint_least64_t p2p_items_skipped;
+    atomic_uint_least64_t da_conflicts;
     /* Last-submitted heights and pending counts (gauges). */
     atomic_uint_least64_t last_submitted_header;
     atomic_uint_least64_t last_submitted_data;
@@ -145,6 +148,9 @@ struct bm_env {
     /* Catch-up before production (actors/catchup.h): set by the manager
      * before the actors start, cleared once by the Retriever. */
     atomic_bool catching_up;
+    /* The DA part of catch-up holds (set by the Retriever; at once
+     * without DA). */
+    atomic_bool catchup_da_done;
     uint64_t catchup_start_ms; /* written before the actors start */
     /* Called (if set) once by the fatal path after recording, with no
      * lock held; the manager uses it to wake its watcher. Never blocks. */
@@ -234,13 +240,7 @@ uint64_t bm_env_now_ms(void);
 /* Ours: the full node's DA retrieval cursor, written with each block. */
 #define BM_META_DA_CURSOR "blockv2/da-cursor"
 
-/* Formats "rhb/<height>/h" or ".../d" (which = 'h' or 'd') into buf
- * (>= 48 bytes). */
-void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which);
-
-/* Reads an LE64 metadata value: BM_OK and *out, BM_ENOTFOUND (absent), or
- * BM_ECORRUPT (length != 8, message names the key). */
-enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
-                            uint64_t *out, struct bm_errmsg *em);
+/* bm_meta_rhb_name and bm_meta_get_u64 live in blockv2/store.h (the
+ * store owns the key layout; src/p2p reads the rhb entries too). */
 
 #endif /* BM_ACTORS_ENV_H */

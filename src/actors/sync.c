@@ -27,6 +27,7 @@
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define MOD "sync"
@@ -64,6 +65,10 @@ struct sync_st {
     uint64_t da_progress;  /* DA_PROGRESS cursor; 0 = none yet */
     struct cache headers;
     struct cache data;
+    /* DA heights found for blocks applied before DA delivered them
+     * (P2P): rhb/<h>/h|d entries written with the next commit or flush,
+     * always together with the DA cursor that covers them. */
+    struct bm_state_meta_list da_seen;
 };
 
 /* ------------------------------------------------------------ payloads */
@@ -652,7 +657,24 @@ static int advance_submitted(struct bm_env *env,
     return err;
 }
 
-/* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d and the cursor. */
+/* The DA cursor to persist: the progress cursor, lowered to the lowest DA
+ * height of a cached item (those blobs must be scanned again after a
+ * restart). Only when st->da_progress != 0. */
+static uint64_t da_cursor(const struct sync_st *st)
+{
+    uint64_t cur = st->da_progress;
+    uint64_t m = cache_min_da(&st->headers);
+
+    if (m < cur) {
+        cur = m;
+    }
+    m = cache_min_da(&st->data);
+    return m < cur ? m : cur;
+}
+
+/* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d, the DA records of
+ * blocks applied before (st->da_seen, cleared once the commit is
+ * confirmed) and the cursor. */
 static int sync_meta(struct sync_st *st, const struct cent *he,
                      const struct cent *de, bool empty_data,
                      struct bm_state_meta_list *meta)
@@ -680,18 +702,11 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
             err = advance_submitted(st->env, meta, h);
         }
     }
+    if (err == BM_OK) {
+        err = bm_state_meta_append(meta, &st->da_seen);
+    }
     if (err == BM_OK && st->da_progress != 0) {
-        uint64_t cur = st->da_progress;
-        uint64_t m = cache_min_da(&st->headers);
-
-        if (m < cur) {
-            cur = m;
-        }
-        m = cache_min_da(&st->data);
-        if (m < cur) {
-            cur = m;
-        }
-        err = bm_state_meta_add_u64(meta, BM_META_DA_CURSOR, cur);
+        err = bm_state_meta_add_u64(meta, BM_META_DA_CURSOR, da_cursor(st));
     }
     return err;
 }
@@ -767,6 +782,10 @@ static int try_sync(struct sync_st *st)
             bm_log_warn(MOD, "block dropped height=%llu source=%u code=%s: %s",
                         (unsigned long long)next, (unsigned)he.source,
                         bm_err_name(code), msg);
+            if (he.source == BM_SRC_P2P || de.source == BM_SRC_P2P) {
+                atomic_fetch_add_explicit(&env->m.p2p_blocks_rejected, 1,
+                                          memory_order_relaxed);
+            }
             if (synth) {
                 bl = BLAME_BOTH;
             }
@@ -788,6 +807,9 @@ static int try_sync(struct sync_st *st)
             return err;
         }
         err = apply_block(st, b, he.source, false, &meta, NULL);
+        if (err == BM_OK) {
+            bm_state_meta_list_release(&st->da_seen); /* committed with b */
+        }
         if (err != BM_OK) {
             /* Not applied (or not confirmed): keep the pieces for a retry
              * (they are dropped later if the store already has them). */
@@ -802,6 +824,180 @@ static int try_sync(struct sync_st *st)
         }
         bm_block_unref(b);
     }
+}
+
+/* ------------------------------------------------- DA after P2P */
+
+/* Most DA records held before they are written without a commit. */
+#define DA_SEEN_FLUSH 256
+
+/* Writes the pending DA records with the cursor that covers them in one
+ * PUT_META. On failure they stay pending (written again later). */
+static int flush_da_seen(struct sync_st *st)
+{
+    struct bm_state_meta_list l = {0};
+    int err;
+
+    if (st->da_seen.n == 0) {
+        return BM_OK;
+    }
+    err = bm_state_meta_append(&l, &st->da_seen);
+    if (err == BM_OK && st->da_progress != 0) {
+        err = bm_state_meta_add_u64(&l, BM_META_DA_CURSOR, da_cursor(st));
+    }
+    if (err == BM_OK) {
+        err = bm_state_put_meta_wait(st->env, &l, COMMIT_TIMEOUT_MS);
+    }
+    bm_state_meta_list_release(&l);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "cannot record DA heights of applied blocks err=%s "
+                    "records=%zu (retried)", bm_err_name(err),
+                    st->da_seen.n);
+        return err;
+    }
+    bm_state_meta_list_release(&st->da_seen);
+    return BM_OK;
+}
+
+/* Queues rhb/<h>/<which> = da_height unless the store has it already. */
+static int note_da_height(struct sync_st *st, uint64_t h, char which,
+                          uint64_t da_height)
+{
+    char name[64];
+    uint64_t v;
+    int err;
+
+    bm_meta_rhb_name(name, sizeof(name), h, which);
+    if (bm_meta_get_u64(st->env->store, name, &v, NULL) == BM_OK) {
+        return BM_OK; /* known (this blob was seen before, or re-posted) */
+    }
+    for (size_t i = 0; i < st->da_seen.n; i++) {
+        if (strcmp(st->da_seen.v[i].name, name) == 0) {
+            return BM_OK;
+        }
+    }
+    err = bm_state_meta_add_u64(&st->da_seen, name, da_height);
+    if (err == BM_OK && st->da_seen.n >= DA_SEEN_FLUSH) {
+        err = flush_da_seen(st);
+    }
+    return err;
+}
+
+/* The stored header at h and its hash. BM_ENOTFOUND if not stored. */
+static int stored_header(struct sync_st *st, uint64_t h,
+                         struct bm_signed_header *sh, struct bm_hash *hash)
+{
+    struct bm_buf raw = {0};
+    int err;
+
+    err = bm_store_get_header(st->env->store, h, &raw, NULL);
+    if (err == BM_OK) {
+        err = bm_signed_header_decode(sh, raw.ptr, raw.len);
+        if (err != BM_OK) {
+            err = BM_ECORRUPT;
+        }
+    }
+    if (err == BM_OK) {
+        err = bm_header_hash(&sh->header, hash);
+    }
+    bm_buf_release(&raw);
+    return err;
+}
+
+/*
+ * A DA header at an applied height (the block came by P2P first, or DA
+ * posted it again). The same block: record its DA height so the
+ * DAIncluder can mark it DA-included. Another block at that height,
+ * where this node applied one that DA did not give it (no rhb/<h>/h):
+ * the chain on DA contradicts what was applied from P2P, which only an
+ * equivocating proposer can cause; this is never overwritten silently:
+ * an alert and a fatal stop. Another header on DA where ours came from
+ * DA too: DA's first one stands (logged).
+ */
+static int da_header_at_applied(struct sync_st *st,
+                                const struct bm_sync_header_in *p,
+                                const struct bm_hash *hash)
+{
+    struct bm_signed_header ours = {0};
+    struct bm_hash oh;
+    uint64_t h = p->sh->header.height;
+    char name[64];
+    uint64_t v;
+    int err;
+
+    err = stored_header(st, h, &ours, &oh);
+    bm_signed_header_release(&ours);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "DA header at applied height=%llu: cannot read "
+                    "the stored one err=%s", (unsigned long long)h,
+                    bm_err_name(err));
+        return BM_OK;
+    }
+    if (memcmp(oh.b, hash->b, BM_HASH_SIZE) == 0) {
+        return note_da_height(st, h, 'h', p->da_height);
+    }
+    bm_meta_rhb_name(name, sizeof(name), h, 'h');
+    if (bm_meta_get_u64(st->env->store, name, &v, NULL) == BM_OK) {
+        atomic_fetch_add_explicit(&st->env->m.da_conflicts, 1,
+                                  memory_order_relaxed);
+        bm_log_error(MOD, "ALERT: a second header on DA for height=%llu "
+                     "da_height=%llu (the one applied came from DA height "
+                     "%llu); ignored", (unsigned long long)h,
+                     (unsigned long long)p->da_height, (unsigned long long)v);
+        return BM_OK;
+    }
+    {
+        char a[2 * BM_HASH_SIZE + 1], b[2 * BM_HASH_SIZE + 1];
+
+        bm_hex_encode(a, hash->b, BM_HASH_SIZE);
+        bm_hex_encode(b, oh.b, BM_HASH_SIZE);
+        atomic_fetch_add_explicit(&st->env->m.da_conflicts, 1,
+                                  memory_order_relaxed);
+        bm_env_fatal(st->env, MOD, BM_EFORK,
+                     "ALERT: the header on DA at height %llu (DA height "
+                     "%llu, hash %s) contradicts the block applied from "
+                     "P2P (hash %s): the proposer signed two blocks for one "
+                     "height; stopping instead of overwriting",
+                     (unsigned long long)h, (unsigned long long)p->da_height,
+                     a, b);
+    }
+    return BM_EFORK;
+}
+
+/*
+ * DA data at an applied height: when its txs are the applied header's
+ * (data_hash), record its DA height; otherwise it is not this block's
+ * data (logged and counted, not fatal: the header decides the block).
+ */
+static int da_data_at_applied(struct sync_st *st,
+                              const struct bm_sync_data_in *p)
+{
+    struct bm_signed_header ours = {0};
+    struct bm_hash oh;
+    uint64_t h = p->data->metadata.height;
+    int err;
+
+    err = stored_header(st, h, &ours, &oh);
+    if (err != BM_OK) {
+        bm_signed_header_release(&ours);
+        return BM_OK;
+    }
+    if (bm_header_expects_empty_data(&ours.header)) {
+        bm_signed_header_release(&ours); /* the header's DA height covers */
+        return BM_OK;
+    }
+    err = bm_validate_header_data(&ours.header, p->data, NULL);
+    bm_signed_header_release(&ours);
+    if (err != BM_OK) {
+        atomic_fetch_add_explicit(&st->env->m.da_conflicts, 1,
+                                  memory_order_relaxed);
+        bm_log_error(MOD, "ALERT: data on DA for applied height=%llu "
+                     "da_height=%llu does not match the applied header "
+                     "(%s); ignored", (unsigned long long)h,
+                     (unsigned long long)p->da_height, bm_err_name(err));
+        return BM_OK;
+    }
+    return note_da_height(st, h, 'd', p->da_height);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -861,16 +1057,19 @@ static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
         return err;
     }
     e.height = p->sh->header.height;
-    if (e.height <= tip(st)) {
-        bm_log_debug(MOD, "header dropped height=%llu: at or below %llu",
-                     (unsigned long long)e.height,
-                     (unsigned long long)tip(st));
-        return BM_OK;
-    }
     err = bm_header_hash(&p->sh->header, &e.hash);
     if (err != BM_OK) {
         bm_log_warn(MOD, "header dropped height=%llu: hash: %s",
                     (unsigned long long)e.height, bm_err_name(err));
+        return BM_OK;
+    }
+    if (e.height <= tip(st)) {
+        if (p->source == BM_SRC_DA && p->da_height != 0) {
+            return da_header_at_applied(st, p, &e.hash);
+        }
+        bm_log_debug(MOD, "header dropped height=%llu: at or below %llu",
+                     (unsigned long long)e.height,
+                     (unsigned long long)tip(st));
         return BM_OK;
     }
     if (bm_env_is_seen(st->env, &e.hash)) {
@@ -933,6 +1132,9 @@ static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     }
     e.height = p->data->metadata.height;
     if (e.height <= tip(st)) {
+        if (p->source == BM_SRC_DA && p->da_height != 0) {
+            return da_data_at_applied(st, p);
+        }
         bm_log_debug(MOD, "data dropped height=%llu: at or below %llu",
                      (unsigned long long)e.height,
                      (unsigned long long)tip(st));
@@ -963,6 +1165,9 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     if (p->cursor > st->da_progress) {
         st->da_progress = p->cursor;
     }
+    /* A DA height is done: what it confirmed is written now (a node that
+     * follows P2P commits no block for it). A failure is retried. */
+    (void)flush_da_seen(st);
     return BM_OK;
 }
 
@@ -1013,6 +1218,7 @@ static void sync_terminate(void *state, int reason)
     }
     cache_release(&st->headers);
     cache_release(&st->data);
+    bm_state_meta_list_release(&st->da_seen);
     bm_state_release(&st->state);
     bm_free(st);
 }

@@ -18,6 +18,7 @@
 #include "actors/producer.h"
 #include "actors/replayer.h"
 #include "actors/state.h"
+#include "actors/store_sync.h"
 #include "actors/validator.h"
 #include "blockv2/actor.h"
 #include "manager/tree.h"
@@ -384,6 +385,20 @@ bool bm_manager_is_block_hash_seen(struct bm_manager *m,
            bm_store_get_height_by_hash(m->env.store, hash, &h, NULL) == BM_OK;
 }
 
+void bm_manager_notify_p2p(struct bm_manager *m)
+{
+    struct bm_store_sync_tick t = {0};
+
+    if (running(m) && !bm_actor_id_is_none(m->env.ids.store_sync)) {
+        (void)bm_store_sync_tell_wake(m->sys, bm_env_store_sync(&m->env), &t);
+    }
+}
+
+bool bm_manager_catching_up(struct bm_manager *m)
+{
+    return m != NULL && bm_catchup_active(&m->env);
+}
+
 void bm_manager_notify_new_transactions(struct bm_manager *m)
 {
     struct bm_aggregator_txs t = {1};
@@ -473,6 +488,9 @@ void bm_manager_metrics(struct bm_manager *m, struct bm_manager_metrics *out)
     out->reaper_txs = LOAD(reaper_txs);
     out->skipped_backpressure = LOAD(skipped_backpressure);
     out->exec_failures = LOAD(exec_failures);
+    out->p2p_blocks_rejected = LOAD(p2p_blocks_rejected);
+    out->p2p_items_skipped = LOAD(p2p_items_skipped);
+    out->da_conflicts = LOAD(da_conflicts);
 }
 
 struct bm_actor_system *bm_manager_actor_system(struct bm_manager *m)
@@ -493,7 +511,8 @@ int bm_manager_breaker_state(struct bm_manager *m, const char *name)
 
 bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n)
 {
-    return bm_limiter_allow_n(m->env.tx_limiter, n);
+    return m->env.tx_limiter == NULL ||
+           bm_limiter_allow_n(m->env.tx_limiter, n);
 }
 
 bool bm_manager_limiter_stats(struct bm_manager *m, const char *name,

@@ -159,6 +159,10 @@ static const struct bm_node_config_key keys[] = {
     {"rpc.enable_da_visualization", BM_CFG_BOOL, "false",
      "serve ev-node's DA visualisation pages (reserved)",
      OFF(rpc_enable_da_visualization), 0, NULL, 0},
+    {"rpc.tx_rate_limit", BM_CFG_UINT, "0",
+     "POST /tx: most txs accepted per second, burst one second's worth "
+     "and at least 1000 (429 beyond; 0 = no limit)",
+     OFF(rpc_tx_rate_limit), 0, NULL, 1000000},
 
     {"instrumentation.prometheus", BM_CFG_BOOL, "false",
      "serve Prometheus metrics at /metrics", OFF(prometheus), 0, NULL, 0},
@@ -1321,6 +1325,7 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
     out->da_batch_size_threshold = cfg->da_batch_size_threshold;
     out->da_batch_max_delay_ms = ns_to_ms(cfg->da_batch_max_delay_ns);
     out->da_batch_min_items = cfg->da_batch_min_items;
+    out->tx_rate = (double)cfg->rpc_tx_rate_limit;
 }
 
 void bm_node_config_to_da_client(const struct bm_node_config *cfg,

@@ -93,6 +93,7 @@ struct bm_node_config {
     /* rpc */
     char *rpc_address;
     bool rpc_enable_da_visualization;
+    uint64_t rpc_tx_rate_limit;
     /* instrumentation */
     bool prometheus;
     char *prometheus_listen_addr;

@@ -21,6 +21,8 @@
 #include "blockv2/err.h"
 #include "blockv2/manager.h"
 
+struct bm_chainsync;
+struct bm_chainsync_stats;
 struct bm_errmsg;
 struct bm_ha;
 struct bm_ha_status;
@@ -68,6 +70,8 @@ struct bm_metrics_snapshot {
     const struct bm_p2p_stats *p2p;
     const struct bm_p2p_peer_info *peers;
     size_t n_peers;
+    /* Chain sync over P2P: gossip, exchange, P2P stores (NULL: zeros). */
+    const struct bm_chainsync_stats *sync;
     /* The HA election (blockv2_ha_*; NULL without HA: not rendered). */
     const struct bm_ha_status *ha;
 };
@@ -101,6 +105,7 @@ struct bm_metrics_config {
      * as it accepts them. 0: BM_METRICS_DEFAULT_MAX_CONNECTIONS. */
     unsigned max_connections;
     struct bm_p2p_host *p2p;   /* may be NULL */
+    struct bm_chainsync *sync; /* may be NULL */
     struct bm_ha *ha;          /* may be NULL: no HA */
 };
 

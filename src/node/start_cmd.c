@@ -45,6 +45,7 @@
 #include "node/passphrase.h"
 #include "node/p2p.h"
 #include "node/rpc.h"
+#include "p2p/chainsync.h"
 #include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -195,6 +196,10 @@ struct node {
     struct bm_rpc_server *rpc;
     struct bm_metrics_server *metrics;
     struct bm_p2p_host *p2p;     /* NULL when P2P is not configured */
+    struct bm_chainsync *sync;   /* with p2p: gossip, exchange, stores */
+    struct bm_p2p_store p2p_headers; /* views of sync's stores */
+    struct bm_p2p_store p2p_data;
+    struct bm_broadcaster bc;
     struct bm_ha *ha;            /* NULL without ha.etcd_endpoints */
     struct bm_logsink *log;
     char da_url[64];
@@ -205,6 +210,8 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
     fprintf(stderr, "blockv2 start: %s: %s\n", what, bm_errmsg_str(em, err));
     return 1;
 }
+
+static int open_sync(struct node *n, struct bm_errmsg *em);
 
 static int open_parts(struct node *n, bool dev)
 {
@@ -344,6 +351,10 @@ static int open_parts(struct node *n, bool dev)
         if (err != BM_OK) {
             return fail("p2p", err, &em);
         }
+        err = open_sync(n, &em);
+        if (err != BM_OK) {
+            return fail("p2p sync (gossip topics, exchange)", err, &em);
+        }
     }
     return 0;
 }
@@ -356,6 +367,68 @@ static void wake_signal_loop(void *arg, int err)
     (void)arg;
     (void)err;
     (void)kill(getpid(), SIGUSR1);
+}
+
+/* Chain sync over P2P on the host: its stores feed the manager, its
+ * broadcaster takes the manager's blocks. FloodSub signs with the node
+ * key the host proves (read again: bm_node_p2p_open keeps no copy). */
+static int open_sync(struct node *n, struct bm_errmsg *em)
+{
+    struct bm_chainsync_config sc = {0};
+    struct bm_manager_config mc;
+    struct bm_privkey key;
+    char *path;
+    int err;
+
+    memset(&key, 0, sizeof(key));
+    path = bm_node_path(n->home, BM_NODE_CONFIG_DIR "/" BM_NODE_KEY_FILE_NAME);
+    err = bm_node_key_load_or_generate(path, &key, NULL, em);
+    bm_free(path);
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_node_config_to_manager(&n->cfg, &mc);
+    sc.host = n->p2p;
+    sc.identity = &key;
+    sc.genesis = &n->genesis;
+    sc.store = n->store;
+    sc.block_time_ms = mc.block_time_ms;
+    err = bm_chainsync_new(&n->sync, &sc, em);
+    bm_privkey_wipe(&key);
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_chainsync_stores(n->sync, &n->p2p_headers, &n->p2p_data);
+    bm_chainsync_broadcaster(n->sync, &n->bc);
+    return BM_OK;
+}
+
+/* chainsync hooks: keep blocks unless this aggregator produces; wake the
+ * manager's StoreSync when items arrive (the P2P loop thread). */
+static bool sync_follow(void *arg)
+{
+    struct node *n = arg;
+
+    return !n->cfg.aggregator || bm_manager_catching_up(n->m);
+}
+
+static void sync_items(void *arg)
+{
+    struct node *n = arg;
+
+    bm_manager_notify_p2p(n->m);
+}
+
+/* /health/ready's best-known height: the store's, or higher when P2P has
+ * seen more (ev-node: the lower of its two go-header stores). */
+static uint64_t best_known(void *arg)
+{
+    struct node *n = arg;
+    uint64_t local = 0, p2p;
+
+    (void)bm_store_height(n->store, &local, NULL);
+    p2p = n->sync != NULL ? bm_chainsync_best_height(n->sync) : 0;
+    return p2p > local ? p2p : local;
 }
 
 static int start_services(struct node *n)
@@ -375,6 +448,12 @@ static int start_services(struct node *n)
     p.exec = &n->exec;
     p.seq = n->seq;
     p.da = n->dac != NULL ? &n->da : NULL;
+    if (n->sync != NULL) {
+        p.header_store = &n->p2p_headers;
+        p.data_store = &n->p2p_data;
+        p.header_broadcaster = &n->bc;
+        p.data_broadcaster = &n->bc;
+    }
     p.ha = n->ha;
     err = bm_manager_new(&n->m, &p, &em);
     if (err != BM_OK) {
@@ -389,6 +468,7 @@ static int start_services(struct node *n)
     d.genesis = &n->genesis;
     d.manager = n->m;
     d.kv = n->kv;
+    d.seq = n->seq; /* NULL on a full node: /tx answers 503 */
     d.header_namespace = n->cfg.da_namespace;
     d.data_namespace = n->cfg.da_data_namespace;
     if (n->has_key) {
@@ -401,11 +481,21 @@ static int start_services(struct node *n)
     d.lazy_block_interval_ms = n->mcfg.lazy_block_interval_ms;
     d.readiness_max_blocks_behind = n->cfg.readiness_max_blocks_behind;
     d.p2p = n->p2p;
+    d.sync = n->sync;
+    d.best_known_height = best_known;
+    d.best_known_ctx = n;
     d.ha = n->ha;
     if (n->p2p != NULL) {
+        struct bm_chainsync_hooks hooks = {sync_follow, n, sync_items, n};
+
+        (void)bm_chainsync_attach(n->sync, &hooks);
         err = bm_p2p_host_start(n->p2p);
         if (err != BM_OK) {
             return fail("p2p host start", err, &em);
+        }
+        err = bm_chainsync_start(n->sync);
+        if (err != BM_OK) {
+            return fail("p2p sync start", err, &em);
         }
     }
     err = bm_rpc_server_start(&n->rpc, n->cfg.rpc_address, &d, &em);
@@ -422,6 +512,7 @@ static int start_services(struct node *n)
         mc.store = n->store;
         mc.max_connections = (unsigned)n->cfg.max_open_connections;
         mc.p2p = n->p2p;
+        mc.sync = n->sync;
         mc.ha = n->ha;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
@@ -442,9 +533,14 @@ static int close_node(struct node *n)
     bm_metrics_server_stop(n->metrics);
     n->rpc = NULL;
     n->metrics = NULL;
-    /* The network goes first: nothing new reaches the block manager. */
-    bm_p2p_host_free(n->p2p);
-    n->p2p = NULL;
+    /* The network goes first: nothing new reaches the block manager. The
+     * sync services outlive the manager (its StoreSync reads their stores,
+     * its Broadcaster publishes until it stopped: refused once the host is
+     * stopped). */
+    bm_chainsync_stop(n->sync);
+    if (n->p2p != NULL) {
+        (void)bm_p2p_host_stop(n->p2p);
+    }
     if (n->m != NULL) {
         err = bm_manager_stop(n->m, &em);
         if (err != BM_OK) {
@@ -452,7 +548,12 @@ static int close_node(struct node *n)
                     bm_errmsg_str(&em, err), bm_err_name(err));
         }
         bm_manager_free(n->m);
+        n->m = NULL;
     }
+    bm_chainsync_free(n->sync);
+    n->sync = NULL;
+    bm_p2p_host_free(n->p2p);
+    n->p2p = NULL;
     /* After the last block: resign, so another candidate takes over at
      * once (graceful hand-over). */
     if (n->ha != NULL) {

@@ -113,6 +113,7 @@ void at_node_open(struct at_node *n, const struct at_opts *o)
         snprintf(dir, sizeof(dir), "%s/data/seq", n->home);
         mkdir_p(dir);
         so.exec = &n->exec;
+        so.recent_txs = o->seq_recent_txs;
         err = bm_seq_open(&n->seq, dir, "test-chain", &so, &em);
         if (err != BM_OK) {
             fail_msg("seq open: %s", bm_errmsg_str(&em, err));

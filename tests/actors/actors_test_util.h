@@ -48,6 +48,7 @@ struct at_opts {
     uint8_t key_seed;        /* proposer key = seed byte repeated */
     const struct bm_manager_config *cfg; /* NULL: defaults + fast times */
     uint64_t genesis_time_ns; /* 0: now - 10 s */
+    size_t seq_recent_txs;    /* sequencer's recent_txs; 0: default */
 };
 
 /* Builds everything and bootstraps the state (bm_bootstrap_state).

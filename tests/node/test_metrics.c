@@ -57,9 +57,9 @@ static bool name_char(char c, bool first)
 /*
  * Checks the text format: every line is a comment (# HELP name text /
  * # TYPE name type) or a sample `name{labels} value` whose family (name
- * minus _bucket/_sum/_count for histograms) had a TYPE line before it;
- * label values are properly quoted and escaped; no family has two TYPE
- * lines.
+ * minus _bucket/_sum/_count for histograms) is the last TYPE line before
+ * it (a family's samples form one group, as the format requires); label
+ * values are properly quoted and escaped; no family has two TYPE lines.
  */
 static void check_grammar(const char *page)
 {
@@ -139,17 +139,20 @@ static void check_grammar(const char *page)
                 (void)strtod(line + i, &end);
                 assert_true(end != NULL && *end == '\0' && end != line + i);
             }
-            for (size_t k = 0; k < n_types && !known; k++) {
-                size_t tl = strlen(types[k]);
+            if (n_types > 0) {
+                const char *cur = types[n_types - 1];
+                size_t tl = strlen(cur);
 
-                known = strcmp(types[k], name) == 0 ||
-                        (strncmp(types[k], name, tl) == 0 &&
+                known = strcmp(cur, name) == 0 ||
+                        (strncmp(cur, name, tl) == 0 &&
                          (strcmp(name + tl, "_bucket") == 0 ||
                           strcmp(name + tl, "_sum") == 0 ||
                           strcmp(name + tl, "_count") == 0));
             }
             if (!known) {
-                fail_msg("sample before its TYPE: %s", line);
+                fail_msg("sample outside its family's group (after "
+                         "TYPE %s): %s",
+                         n_types > 0 ? types[n_types - 1] : "nothing", line);
             }
         }
     }
@@ -536,6 +539,7 @@ static void test_listener_with_manager(void **state)
     o.aggregator = true;
     at_node_open(&n, &o);
     n.cfg.block_time_ms = 50;
+    n.cfg.tx_rate = 1000; /* the "tx" limiter exists only when set */
     memset(&p, 0, sizeof(p));
     p.signer = &n.key;
     p.config = &n.cfg;
