@@ -2,6 +2,7 @@
 #include "etcd_proc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -222,10 +223,65 @@ void etcd_proc_kill(struct etcd_proc *p)
     reap(p, SIGKILL, 5000);
 }
 
+/* The state letter of a /proc/.../stat file ('T' = stopped), or 0. */
+static char stat_state(const char *path)
+{
+    char buf[512];
+    FILE *f = fopen(path, "r");
+    char *rp;
+    char st = 0;
+
+    if (f == NULL) {
+        return 0;
+    }
+    if (fgets(buf, sizeof(buf), f) != NULL) {
+        rp = strrchr(buf, ')'); /* the name may hold spaces */
+        if (rp != NULL && rp[1] == ' ') {
+            st = rp[2];
+        }
+    }
+    fclose(f);
+    return st;
+}
+
+/* True once every thread of pid is stopped. */
+static bool all_stopped(pid_t pid)
+{
+    char path[300];
+    struct dirent *de;
+    DIR *d;
+    bool ok = true;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = opendir(path);
+    if (d == NULL) {
+        return false;
+    }
+    while (ok && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/task/%.32s/stat", (int)pid,
+                 de->d_name);
+        ok = stat_state(path) == 'T';
+    }
+    closedir(d);
+    return ok;
+}
+
 void etcd_proc_pause(struct etcd_proc *p)
 {
-    if (p->pid != 0) {
-        kill(p->pid, SIGSTOP);
+    uint64_t deadline;
+
+    if (p->pid == 0) {
+        return;
+    }
+    kill(p->pid, SIGSTOP);
+    /* kill(2) returns before every thread has stopped: a request being
+     * served on another core could still be answered */
+    deadline = bm_clock_deadline_ms(5000);
+    while (!all_stopped(p->pid) && bm_clock_now_ns() < deadline) {
+        bm_sleep_ms(1);
     }
 }
 
