@@ -50,6 +50,16 @@ bool etcd_proc_required(void)
     return ci != NULL && ci[0] != '\0' && strcmp(ci, "false") != 0;
 }
 
+int etcd_proc_exit(int rc)
+{
+    if (rc == 0 && etcd_proc_binary() == NULL && !etcd_proc_required()) {
+        fprintf(stderr, "skipped: no etcd binary (apt-get install "
+                        "etcd-server, as scripts/bootstrap.sh does)\n");
+        return 77;
+    }
+    return rc;
+}
+
 static uint16_t free_port(void)
 {
     struct sockaddr_in a;

@@ -31,6 +31,11 @@ const char *etcd_proc_binary(void);
 /* True when tests must fail rather than skip without etcd ($CI set). */
 bool etcd_proc_required(void);
 
+/* A test binary's exit status from its run's rc: 77 (meson's "skipped")
+ * when there is no etcd binary outside CI and nothing failed, else rc (in
+ * CI the tests that need etcd have failed already). */
+int etcd_proc_exit(int rc);
+
 /* Starts etcd in a new temp dir; waits until it answers (<= 20 s).
  * Returns false (message on stderr) when it cannot. */
 bool etcd_proc_start(struct etcd_proc *p);

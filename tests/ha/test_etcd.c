@@ -375,6 +375,6 @@ int main(void)
         cmocka_unit_test_teardown(test_deadline, ha_teardown_etcd),
         cmocka_unit_test(test_not_etcd),
     };
-    return bm_test_check_leaks(
-        cmocka_run_group_tests(tests, group_setup, group_teardown));
+    return etcd_proc_exit(bm_test_check_leaks(
+        cmocka_run_group_tests(tests, group_setup, group_teardown)));
 }

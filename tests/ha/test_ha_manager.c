@@ -185,5 +185,5 @@ int main(void)
 
     bm_genesis_release(&g_gen);
     bm_privkey_wipe(&g_key);
-    return bm_test_check_leaks(rc);
+    return etcd_proc_exit(bm_test_check_leaks(rc));
 }

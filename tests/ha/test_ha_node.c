@@ -161,5 +161,5 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test_teardown(test_candidate, ha_teardown_etcd),
     };
-    return BM_TEST_RUN(tests);
+    return etcd_proc_exit(BM_TEST_RUN(tests));
 }
