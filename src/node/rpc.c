@@ -18,6 +18,7 @@
 #include "blockv2/actor.h"
 #include "blockv2/da.h"
 #include "blockv2/genesis.h"
+#include "blockv2/ha.h"
 #include "blockv2/ingest.h"
 #include "blockv2/manager.h"
 #include "blockv2/validate.h"
@@ -1029,7 +1030,15 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
     uint64_t max_delay_ms;
     uint64_t now;
     uint64_t last;
+    struct bm_ha_status ha = {0};
+    bool producer = d->aggregator;
 
+    /* HA (docs/HA.md): only the leader is judged as an aggregator; a
+     * candidate that does not lead is judged as a full node. */
+    if (d->ha != NULL) {
+        bm_ha_status(d->ha, &ha);
+        producer = d->aggregator && ha.role == BM_HA_LEADER;
+    }
     /* Not in ev-node: a manager that stopped on a fatal error. */
     if (d->manager != NULL &&
         bm_manager_wait(d->manager, 0, &em) != BM_ETIMEDOUT) {
@@ -1037,7 +1046,7 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
         return;
     }
     /* ev-node's P2P rule: a follower with P2P needs a peer. */
-    if (d->p2p != NULL && !d->aggregator) {
+    if (d->p2p != NULL && !producer) {
         struct bm_p2p_stats ps;
 
         bm_p2p_host_stats(d->p2p, &ps);
@@ -1057,7 +1066,7 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
         reply_text(r, 503, "UNREADY: no blocks yet\n");
         return;
     }
-    if (d->aggregator) {
+    if (producer) {
         if (d->lazy_mode) {
             max_delay_ms = 2 * (d->lazy_block_interval_ms
                                     ? d->lazy_block_interval_ms
@@ -1081,6 +1090,13 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
     }
     if (best > local && best - local > d->readiness_max_blocks_behind) {
         reply_text(r, 503, "UNREADY: behind best-known head\n");
+        return;
+    }
+    /* A leader produces only on top of the replicated block. */
+    if (producer && d->ha != NULL && ha.replicated_known &&
+        ha.replicated_height > local) {
+        reply_text(r, 503, "UNREADY: ha: store behind the replicated "
+                           "height\n");
         return;
     }
     reply_text(r, 200, "READY\n");

@@ -8,6 +8,7 @@
 
 #include "bm_test.h"
 #include "blockv2/ha.h"
+#include "blockv2/types.h"
 #include "etcd_proc.h"
 #include "ha/etcd.h"
 #include "util/clock.h"
@@ -187,6 +188,23 @@ static inline int64_t ha_wait_role(struct ha_cand *c, enum bm_ha_role role,
         bm_sleep_ms(2);
     } while (bm_clock_now_ns() < deadline);
     return -1;
+}
+
+/* A RaftBlockState record of height h. */
+static inline void ha_record(uint64_t h, struct bm_buf *out)
+{
+    struct bm_raft_block_state s = {0};
+    uint8_t hash[32];
+
+    memset(hash, (int)h, sizeof(hash));
+    s.height = h;
+    s.timestamp = 1700000000000000000ull + h;
+    assert_int_equal(bm_buf_set(&s.hash, hash, sizeof(hash)), BM_OK);
+    assert_int_equal(bm_buf_set(&s.header, (const uint8_t *)"header", 6),
+                     BM_OK);
+    assert_int_equal(bm_buf_set(&s.data, (const uint8_t *)"data", 4), BM_OK);
+    assert_int_equal(bm_raft_block_state_encode(&s, out), BM_OK);
+    bm_raft_block_state_release(&s);
 }
 
 #endif /* BM_TESTS_HA_HA_TEST_UTIL_H */

@@ -26,30 +26,13 @@ static int group_teardown(void **state)
     return 0;
 }
 
-/* A RaftBlockState record of height h. */
-static void record(uint64_t h, struct bm_buf *out)
-{
-    struct bm_raft_block_state s = {0};
-    uint8_t hash[32];
-
-    memset(hash, (int)h, sizeof(hash));
-    s.height = h;
-    s.timestamp = 1700000000000000000ull + h;
-    assert_int_equal(bm_buf_set(&s.hash, hash, sizeof(hash)), BM_OK);
-    assert_int_equal(bm_buf_set(&s.header, (const uint8_t *)"header", 6),
-                     BM_OK);
-    assert_int_equal(bm_buf_set(&s.data, (const uint8_t *)"data", 4), BM_OK);
-    assert_int_equal(bm_raft_block_state_encode(&s, out), BM_OK);
-    bm_raft_block_state_release(&s);
-}
-
 static enum bm_err replicate(struct ha_cand *c, int64_t token, uint64_t h,
                              struct bm_errmsg *em)
 {
     struct bm_buf rec = {0};
     enum bm_err err;
 
-    record(h, &rec);
+    ha_record(h, &rec);
     err = bm_ha_replicate(c->h, token, h, rec.ptr, rec.len, em);
     bm_buf_release(&rec);
     return err;
@@ -235,7 +218,7 @@ static void test_replicate_and_gate(void **state)
     /* a record of another height than claimed */
     {
         struct bm_buf rec = {0};
-        record(7, &rec);
+        ha_record(7, &rec);
         assert_int_equal(bm_ha_replicate(a.h, ta, 4, rec.ptr, rec.len, &em),
                          BM_EINVAL);
         assert_int_equal(

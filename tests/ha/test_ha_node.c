@@ -155,11 +155,85 @@ static void test_candidate(void **state)
     bm_node_config_release(&cfg);
 }
 
+/* GET /health/ready from a server over d: want status and body. */
+static void expect_ready(const struct bm_rpc_deps *d, int status,
+                         const char *body)
+{
+    struct bm_rpc_server *rpc = NULL;
+    struct http_resp hr;
+    struct bm_errmsg em = {{0}};
+
+    assert_int_equal(bm_rpc_server_start(&rpc, "127.0.0.1:0", d, &em), BM_OK);
+    http_get(bm_rpc_server_port(rpc), "/health/ready", &hr);
+    bm_rpc_server_stop(rpc);
+    if (hr.status != status || strcmp(hr.body, body) != 0) {
+        fail_msg("ready: got %d '%s', want %d '%s'", hr.status, hr.body, status,
+                 body);
+    }
+    http_resp_release(&hr);
+}
+
+/* /health/ready knows the role: only the leader is judged as an aggregator
+ * (its blocks' rate, its store at the replicated height); a candidate that
+ * does not lead is judged as a full node. */
+static void test_ready_by_role(void **state)
+{
+    struct etcd_proc *p;
+    struct ha_cand c[2];
+    struct at_node n;
+    struct at_opts o = {0};
+    struct bm_rpc_deps d;
+    struct bm_hash hash;
+    struct bm_errmsg em = {{0}};
+    int64_t token = 0;
+
+    (void)state;
+    p = ha_start_etcd();
+    ha_cand_start(&c[0], p->url, "/ready", "r1", 2);
+    assert_int_equal(ha_wait_leader(c, 1, 20000), 0);
+    ha_cand_start(&c[1], p->url, "/ready", "r2", 2);
+    at_node_open(&n, &o);
+    commit_block(&n, NULL, NULL, 0, &hash);
+    commit_block(&n, NULL, NULL, 0, &hash);
+    memset(&d, 0, sizeof(d));
+    d.store = n.store;
+    d.aggregator = true;
+    d.block_time_ms = 1; /* the blocks are older than 5 ms */
+    d.ha = c[0].h;
+    expect_ready(&d, 503,
+                 "UNREADY: aggregator not producing blocks at "
+                 "expected rate\n");
+    d.ha = c[1].h; /* the follower is not judged by its blocks' age */
+    assert_int_equal(ha_role(&c[1], NULL), BM_HA_FOLLOWER);
+    expect_ready(&d, 200, "READY\n");
+    /* the leader's store (height 2) below the replicated height (3) */
+    d.ha = c[0].h;
+    d.block_time_ms = 3600 * 1000;
+    expect_ready(&d, 200, "READY\n");
+    assert_int_equal(ha_role(&c[0], &token), BM_HA_LEADER);
+    for (uint64_t h = 1; h <= 3; h++) {
+        struct bm_buf rec = {0};
+
+        ha_record(h, &rec);
+        if (bm_ha_replicate(c[0].h, token, h, rec.ptr, rec.len, &em) != BM_OK) {
+            fail_msg("replicate %llu: %s", (unsigned long long)h, em.msg);
+        }
+        bm_buf_release(&rec);
+    }
+    expect_ready(&d, 503,
+                 "UNREADY: ha: store behind the replicated "
+                 "height\n");
+    ha_cand_free(&c[1]);
+    ha_cand_free(&c[0]);
+    at_node_close(&n, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test_teardown(test_candidate, ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_ready_by_role, ha_teardown_etcd),
     };
     return etcd_proc_exit(BM_TEST_RUN(tests));
 }
