@@ -195,10 +195,11 @@ static void test_ready_by_role(void **state)
     at_node_open(&n, &o);
     commit_block(&n, NULL, NULL, 0, &hash);
     commit_block(&n, NULL, NULL, 0, &hash);
+    bm_sleep_ms(50); /* the blocks' time is now: make them 50 ms old */
     memset(&d, 0, sizeof(d));
     d.store = n.store;
     d.aggregator = true;
-    d.block_time_ms = 1; /* the blocks are older than 5 ms */
+    d.block_time_ms = 1; /* 5 x 1 ms < the blocks' age */
     d.ha = c[0].h;
     expect_ready(&d, 503,
                  "UNREADY: aggregator not producing blocks at "
