@@ -30,6 +30,7 @@
 #include "actors/broadcaster.h"
 #include "actors/catchup.h"
 #include "actors/da_submitter.h"
+#include "actors/ha_gate.h"
 #include "actors/sequencer.h"
 #include "actors/state.h"
 #include "actors/sync.h"
@@ -81,6 +82,8 @@ struct round {
     bool from_seq;              /* batch from the sequencer (else pending) */
     uint64_t height;
     uint64_t bytes;             /* encoded data size (log) */
+    int64_t ha_token;           /* HA: the fencing token of the gate */
+    bool publish;               /* broadcast and submit (HA: replicated) */
     struct bm_producer_result res;
 };
 
@@ -595,7 +598,8 @@ static bool ack(struct bm_actor_ctx *ctx, struct producer_st *st)
 }
 
 /* The block is committed and acknowledged (or its ack failed and
- * st->loaded is false): broadcast, wake the submitter, answer. */
+ * st->loaded is false): broadcast, wake the submitter (those two only when
+ * st->r.publish: with HA, once the block is replicated), answer. */
 static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
 {
     struct bm_env *env = st->env;
@@ -603,7 +607,7 @@ static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
     uint64_t height = st->r.height;
     int err;
 
-    if (has_actor(env->ids.broadcaster) &&
+    if (st->r.publish && has_actor(env->ids.broadcaster) &&
         (env->header_bc != NULL || env->data_bc != NULL)) {
         struct bm_broadcaster_block m = {bm_block_ref(b)};
 
@@ -616,7 +620,7 @@ static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
                    (unsigned long long)height, bm_err_name(err));
         }
     }
-    if (has_actor(env->ids.da_submitter)) {
+    if (st->r.publish && has_actor(env->ids.da_submitter)) {
         struct bm_state_new_height nh = {height, b->sh.header.time};
 
         err = bm_da_submitter_tell_new_height(env->sys,
@@ -732,6 +736,13 @@ static int on_state(struct bm_actor_ctx *ctx, struct producer_st *st,
         return BM_OK;
     }
     st->r.height = s->last_block_height + 1;
+    /* HA: only the leader, at the replicated state (docs/HA.md); the
+     * gate may block on etcd, on the block lane like the commits. */
+    if (env->ha != NULL &&
+        bm_ha_gate_before(env, s, st->r.height, &st->r.ha_token) != BM_OK) {
+        finish(ctx, st, BM_OK);
+        return BM_OK;
+    }
     st->r.b = pending_block(env, s, st->r.height);
     if (st->r.b != NULL) {
         bm_log_info(MOD, "reusing pending block height=%llu",
@@ -859,6 +870,10 @@ static int on_applied(struct bm_actor_ctx *ctx, struct producer_st *st,
     if (bm_data_hash(&st->r.b->data, &st->dh) == BM_OK) {
         st->dh_height = st->r.height;
     }
+    /* HA: replicated before it is published (docs/HA.md) */
+    st->r.publish = st->env->ha == NULL ||
+                    bm_ha_gate_after(st->env, st->r.b, &st->r.info,
+                                     st->r.ha_token) == BM_OK;
     if (!ack(ctx, st)) {
         committed(ctx, st);
     }
