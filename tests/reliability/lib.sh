@@ -307,13 +307,13 @@ rel_da_check() {
 
 # ---------------------------------------------------------------- proxy
 
-# rel_proxy_start NAME TARGET_PORT: a TCP forwarder on 127.0.0.1; sets
-# PROXY_PORT (and P_<NAME>_proxy).
+# rel_proxy_start NAME TARGET_PORT [proxy.py flags]: a TCP forwarder on
+# 127.0.0.1; sets PROXY_PORT (and P_<NAME>_proxy).
 rel_proxy_start() {
-  local name=$1 target=$2 pid
+  local name=$1 target=$2 pid; shift 2
   rel_alloc "${name}_proxy"
   eval "PROXY_PORT=\$P_${name}_proxy"
-  python3 "$REL_PY/proxy.py" --listen "$PROXY_PORT" --target "$target" \
+  python3 "$REL_PY/proxy.py" --listen "$PROXY_PORT" --target "$target" "$@" \
     >>"$W/proxy-$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")

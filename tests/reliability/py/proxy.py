@@ -11,14 +11,22 @@ Forwards every connection to 127.0.0.1:TARGET, both ways. Signals:
            itself: nothing moves, bytes wait in kernel buffers and new
            connections in the listen backlog, as during a partition that
            TCP rides out by retransmitting.
+With --watch-submit PREFIX (the DA link of an aggregator), JSON-RPC
+blob.Submit calls are followed: PREFIX.inflight exists while one is
+forwarded and not yet answered; when PREFIX.drop exists, the next Submit's
+answer is not forwarded: both sides are reset instead and PREFIX.dropped
+is written (the DA stored the blobs, the node never hears it: what a DA
+server that dies between its commit and its answer does).
 Prints "forwarding 127.0.0.1:LISTEN -> 127.0.0.1:TARGET" once listening.
 """
-import argparse, asyncio, signal, socket, struct, sys
+import argparse, asyncio, os, signal, socket, struct, sys
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--listen", type=int, required=True)
 ap.add_argument("--target", type=int, required=True)
+ap.add_argument("--watch-submit", default="")
 args = ap.parse_args()
+W = args.watch_submit
 
 cut = False
 conns = set()
@@ -35,12 +43,37 @@ def reset(writer):
     writer.transport.abort()
 
 
-async def pipe(reader, writer):
+def touch(path):
+    open(path, "w").close()
+
+
+def rm(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+async def pipe(reader, writer, st=None, up=False, peer=None):
+    """Copies reader to writer. st (a dict per connection, --watch-submit):
+    up = the client's direction (requests), else the DA's (answers)."""
     try:
         while True:
             data = await reader.read(65536)
             if not data:
                 break
+            if st is not None and up and b'"blob.Submit"' in data:
+                st["submit"] = True
+                touch(W + ".inflight")
+            elif st is not None and not up and st.get("submit"):
+                st["submit"] = False
+                rm(W + ".inflight")
+                if os.path.exists(W + ".drop"):
+                    rm(W + ".drop")
+                    touch(W + ".dropped")
+                    reset(writer)
+                    reset(peer)
+                    break
             writer.write(data)
             await writer.drain()
     except (OSError, asyncio.CancelledError):
@@ -63,8 +96,10 @@ async def handle(cr, cw):
         return
     pair = (cw, uw)
     conns.add(pair)
+    st = {} if W else None
     try:
-        await asyncio.gather(pipe(cr, uw), pipe(ur, cw))
+        await asyncio.gather(pipe(cr, uw, st, True, cw),
+                             pipe(ur, cw, st, False, uw))
     finally:
         conns.discard(pair)
 
