@@ -5,12 +5,14 @@ Reads the registry DIR/nodes/<name>/{role,rpc,pid} (pid 0 = down) every
 --interval seconds and, for each live process, in parallel (a frozen
 process costs one timeout, not a stalled round):
   - a node: GET /status (height, DA-included height, actors' mailbox
-    depth/capacity/dropped), RSS and open fds from /proc;
+    depth/capacity/dropped), RSS (VmRSS, and RssAnon: the heap, without
+    the file-backed pages of LMDB's map) and open fds from /proc;
   - the DA server (role daserver): header.NetworkHead, RSS and fds.
 Writes DIR/monitor.csv (one row per process per round:
 unix_time,name,pid,height,da_height,rss_kb,fds,lag,max_depth,depth_actor,
 dropped) and, every second and at exit, DIR/monitor.json:
-  max_rss_kb, max_fds, max_lag (a full node behind the aggregator, same
+  max_rss_kb (and rss_kb per name), max_anon_kb (anon_kb), max_fds,
+  max_lag (a full node behind the aggregator, same
   round), max_depth (largest mailbox depth / capacity seen), dropped,
   backwards: every sample whose height is below one seen earlier from the
   same name (across restarts: a restarted node must come back at least
@@ -36,7 +38,8 @@ signal.signal(signal.SIGTERM, on_term)
 
 summary = {"max_rss_kb": 0, "max_fds": 0, "max_lag": 0, "max_depth": 0,
            "max_depth_actor": "", "max_depth_capacity": 0, "dropped": {},
-           "backwards": [], "heights": {}, "rounds": 0, "rss_kb": {}}
+           "backwards": [], "heights": {}, "rounds": 0, "rss_kb": {},
+           "max_anon_kb": 0, "anon_kb": {}}
 
 
 def read(path):
@@ -48,16 +51,18 @@ def read(path):
 
 
 def proc_stats(pid):
-    rss = 0
+    rss, anon = 0, 0
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     rss = int(line.split()[1])
+                elif line.startswith("RssAnon:"):
+                    anon = int(line.split()[1])
         fds = len(os.listdir("/proc/%d/fd" % pid))
     except (OSError, ValueError):
         return None
-    return rss, fds
+    return rss, anon, fds
 
 
 def probe(name, role, port, out):
@@ -127,9 +132,11 @@ while running:
         ps = proc_stats(pid)
         if ps is None:
             continue   # gone (killed between the registry read and now)
-        rss, fds = ps
+        rss, anon, fds = ps
         summary["max_rss_kb"] = max(summary["max_rss_kb"], rss)
         summary["rss_kb"][name] = max(summary["rss_kb"].get(name, 0), rss)
+        summary["max_anon_kb"] = max(summary["max_anon_kb"], anon)
+        summary["anon_kb"][name] = max(summary["anon_kb"].get(name, 0), anon)
         summary["max_fds"] = max(summary["max_fds"], fds)
         s = out.get(name)
         h = s["height"] if s else None
