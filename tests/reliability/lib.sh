@@ -350,7 +350,11 @@ rel_result() {
   local st=${1:-pass} blocks sent lost twice inv rss lag back
   REL_RESULT_DONE=1
   blocks=$(_rel_json "$W/check.json" 'j["height"]' 0)
-  sent=$(_rel_json "$W/load/summary.json" 'j["sent"]' 0)
+  sent=0
+  for f in "$W"/load/summary*.json; do
+    [ -e "$f" ] || continue
+    sent=$((sent + $(_rel_json "$f" 'j["sent"]' 0)))
+  done
   lost=$(_rel_json "$W/check.json" 'j["lost"]' 0)
   twice=$(_rel_json "$W/check.json" 'j["twice"]' 0)
   inv=$(_rel_json "$W/check.json" 'j["invalid"]' 0)

@@ -30,11 +30,20 @@ ap.add_argument("--drain", type=float, default=60.0)
 ap.add_argument("--timeout", type=float, default=10.0)
 ap.add_argument("--probe", action="store_true")
 ap.add_argument("--latency-csv", action="store_true")
+ap.add_argument("--name", default="",
+                help="a second load in the same DIR: summary-NAME.json and "
+                "its own stop file DIR/stop-NAME (DIR/stop stops all)")
 args = ap.parse_args()
 
 host, port = args.rpc.rsplit(":", 1)
 port = int(port)
 stop_file = os.path.join(args.dir, "stop")
+own_stop = os.path.join(args.dir, "stop-" + args.name) if args.name else None
+
+
+def stop_requested():
+    return os.path.exists(stop_file) or (own_stop is not None and
+                                         os.path.exists(own_stop))
 stopping = threading.Event()
 lock = threading.Lock()
 stats = {"sent": 0, "acked": 0, "acked_409": 0, "errors": 0, "status": {}}
@@ -102,7 +111,7 @@ def client(cid):
     deadline = None
     pad = "x" * max(0, args.value_size - 12)
     while True:
-        if stopping.is_set() or os.path.exists(stop_file):
+        if stopping.is_set() or stop_requested():
             if deadline is None:
                 deadline = time.monotonic() + args.drain
                 stopping.set()
@@ -173,7 +182,7 @@ def probe():
     acked = open(os.path.join(args.dir, "acked.probe"), "a")
     conn = None
     i = 0
-    while not stopping.is_set() and not os.path.exists(stop_file):
+    while not stopping.is_set() and not stop_requested():
         t_start = time.time()
         key, val = "probe-%d" % i, "p%d" % i
         i += 1
@@ -233,7 +242,7 @@ def probe():
 
 def latency_writer():
     out = open(os.path.join(args.dir, "latency.csv"), "a")
-    while not stopping.is_set() and not os.path.exists(stop_file):
+    while not stopping.is_set() and not stop_requested():
         time.sleep(1.0)
         with lock:
             xs = sorted(lat)
@@ -262,10 +271,11 @@ def write_summary():
     with lock:
         s = dict(stats)
         s["bad"] = bad[:20]
-    tmp = os.path.join(args.dir, "summary.json.tmp")
+    name = "summary-%s.json" % args.name if args.name else "summary.json"
+    tmp = os.path.join(args.dir, name + ".tmp")
     with open(tmp, "w") as f:
         json.dump(s, f)
-    os.rename(tmp, os.path.join(args.dir, "summary.json"))
+    os.rename(tmp, os.path.join(args.dir, name))
 
 
 while any(t.is_alive() for t in threads):
