@@ -331,6 +331,30 @@ rel_proxy_heal() {
   kill -USR2 "$(rel_proxy_pid "$1")"
 }
 
+# ---------------------------------------------------------------- finish
+
+# rel_finish: the common end of a scenario. The load stops; every node
+# converges; every acknowledged tx in exactly one block; every block on DA
+# exactly once; graceful stop of every node (followers first) with store
+# check on every home; the DA server stops.
+rel_finish() {
+  local n names
+  step "load stops; every node converges; every acknowledged tx in exactly one block; every block on DA exactly once"
+  rel_load_stop
+  rel_converge 120
+  rel_check_chain --wait 120
+  rel_da_check --wait 120
+  step "graceful stop; store check on every home"
+  rel_monitor_stop
+  names=$(rel_nodes | tac)
+  for n in $names; do
+    [ "$(rel_node_pid "$n")" != 0 ] || continue
+    rel_node_stop "$n"
+    rel_store_check "$n"
+  done
+  rel_da_stop
+}
+
 # ---------------------------------------------------------------- result
 
 _rel_json() { # _rel_json FILE EXPR(over j) DEFAULT

@@ -19,6 +19,8 @@ acked, txs_in_blocks, examples} and exits 1 on any violation.
 """
 import argparse, base64, glob, hashlib, http.client, json, os, sys, time
 
+from rellib import read
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--dir", required=True)
 ap.add_argument("--incremental", action="store_true")
@@ -33,14 +35,6 @@ try:
     state = json.load(open(state_path))
 except (OSError, ValueError):
     state = {"digests": {}, "txcount": {}, "txs_at": {}, "scanned": {}}
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def running_nodes():

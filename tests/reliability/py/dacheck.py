@@ -15,6 +15,8 @@ Writes DIR/dacheck.json; exits 1 on a violation.
 import argparse, base64, hashlib, http.client, json, os, sys, time
 from urllib.parse import urlparse
 
+from rellib import read
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--dir", required=True)
 ap.add_argument("--da", required=True)
@@ -27,14 +29,6 @@ W = args.dir
 
 def ns(s):
     return bytes(19) + hashlib.sha256(s.encode()).digest()[:10]
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def status(port):

@@ -20,6 +20,8 @@ dropped) and, every second and at exit, DIR/monitor.json:
 """
 import argparse, http.client, json, os, signal, threading, time
 
+from rellib import read
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--dir", required=True)
 ap.add_argument("--interval", type=float, default=0.2)
@@ -40,14 +42,6 @@ summary = {"max_rss_kb": 0, "max_fds": 0, "max_lag": 0, "max_depth": 0,
            "max_depth_actor": "", "max_depth_capacity": 0, "dropped": {},
            "backwards": [], "heights": {}, "rounds": 0, "rss_kb": {},
            "max_anon_kb": 0, "anon_kb": {}}
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def proc_stats(pid):

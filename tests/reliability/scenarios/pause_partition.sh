@@ -99,14 +99,5 @@ for d in "${DURS[@]}"; do
   after_round "c's DA cut ${d} s (followed P2P: $h0 -> $h1; DA-included $i0 -> $i1 meanwhile)"
 done
 
-step "load stops; every node converges; every acknowledged tx in exactly one block"
-rel_load_stop
-rel_converge 120
-rel_check_chain --wait 120
-rel_da_check --wait 120
-
-step "graceful stop; store check on every home"
-rel_monitor_stop
-for n in c b a; do rel_node_stop "$n"; rel_store_check "$n"; done
-rel_da_stop
+rel_finish
 rel_result pass
