@@ -119,8 +119,10 @@ da_caught_up "lost answers"
 step "8. blob too large: the DA takes at most 48 KiB; a block's data above it"
 da_restart --max-blob-size 49152
 sleep 2
-# A burst of ~2.4 MB of txs: blocks of data above 48 KiB.
-# Its txs are acknowledged: recorded for the final check.
+# A burst of ~2.4 MB of txs: blocks of data above 48 KiB. Its txs answered
+# 202 are recorded for the final check. The aggregator may stop before the
+# burst ends (on a slow machine the steady load alone makes a block above
+# 48 KiB): the burst then ends at the first refused connection.
 python3 - "$P_a_rpc" "$W/load/acked.burst" <<'EOF'
 import http.client, json, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
@@ -128,14 +130,19 @@ out = open(sys.argv[2], "w")
 txs = [("burst-%d" % i, "b" * 4000) for i in range(600)]
 for i in range(0, len(txs), 100):
     part = txs[i:i + 100]
-    c.request("POST", "/tx", body=json.dumps(
-        {"txs": ["%s=%s" % t for t in part]}),
-        headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    st = [x["status"] for x in json.loads(r.read())["results"]]
-    assert all(s == 202 for s in st), st
-    for k, v in part:
-        out.write("%s %s 202 0\n" % (k, v))
+    try:
+        c.request("POST", "/tx", body=json.dumps(
+            {"txs": ["%s=%s" % t for t in part]}),
+            headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        res = json.loads(r.read())["results"]
+    except (OSError, http.client.HTTPException) as e:
+        print("    burst ended after %d txs: %s" % (i, e))
+        break
+    for (k, v), x in zip(part, res):
+        assert x["status"] in (202, 503), x
+        if x["status"] == 202:
+            out.write("%s %s 202 0\n" % (k, v))
 EOF
 rel_fault
 pid=$(rel_node_pid a)
@@ -151,14 +158,5 @@ da_restart
 rel_node_start a agg "${AGG_DA[@]}"
 da_caught_up "blob too large"
 
-step "load stops; every block on DA exactly once per namespace; every acknowledged tx in exactly one block"
-rel_load_stop
-rel_converge 120
-rel_check_chain --wait 120
-rel_da_check --wait 120
-
-step "graceful stop; store check on every home"
-rel_monitor_stop
-for n in c b a; do rel_node_stop "$n"; rel_store_check "$n"; done
-rel_da_stop
+rel_finish
 rel_result pass
