@@ -131,7 +131,7 @@ rel_da_start() { # rel_da_start [da serve flags]
   echo "$P_DA" >"$W/nodes/da/rpc"
   echo "$PID_DA" >"$W/nodes/da/pid"
   # No probe call: a probe would count as a call of --outage-after.
-  wait_until 20 "DA server listening" grep -q "listening on 127.0.0.1:$P_DA" \
+  wait_until 60 "DA server listening" grep -q "listening on 127.0.0.1:$P_DA" \
     "$W/da.log"
 }
 
@@ -318,7 +318,7 @@ rel_proxy_start() {
   pid=$!
   PIDS+=("$pid")
   eval "REL_PROXY_$name=$pid"
-  wait_until 10 "proxy $name" grep -q "forwarding" "$W/proxy-$name.log"
+  wait_until 60 "proxy $name" grep -q "forwarding" "$W/proxy-$name.log"
 }
 rel_proxy_pid() { eval "echo \$REL_PROXY_$1"; }
 # cut: every connection reset, new ones reset at once

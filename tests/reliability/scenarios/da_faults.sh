@@ -58,7 +58,7 @@ da_restart() { rel_da_kill 9; rel_da_start "$@"; }
 
 step "1. outage (connections dropped) for $D s"
 da_restart --outage-after 10 --outage-for "${D}s"
-wait_until 30 "the outage" grep -q "outage begins" "$W/da.log"
+wait_until 90 "the outage" grep -q "outage begins" "$W/da.log"
 rel_fault
 sleep "$D"
 da_restart
@@ -66,7 +66,7 @@ da_caught_up "outage"
 
 step "2. outage with HTTP 503 errors for $D s"
 da_restart --outage-after 10 --outage-for "${D}s" --outage-errors
-wait_until 30 "the outage" grep -q "outage begins" "$W/da.log"
+wait_until 90 "the outage" grep -q "outage begins" "$W/da.log"
 rel_fault
 sleep "$D"
 da_restart
@@ -97,7 +97,7 @@ step "6. DA server killed during a submission, $K times"
 da_restart --latency 300ms
 for i in $(seq 1 "$K"); do
   rm -f "$W/submit.inflight"
-  wait_until 30 "a blob.Submit in flight" test -e "$W/submit.inflight"
+  wait_until 90 "a blob.Submit in flight" test -e "$W/submit.inflight"
   da_restart --latency 300ms
   rel_fault
   sleep 1
@@ -109,7 +109,7 @@ step "7. DA server restarted after storing a submission whose answer was lost, $
 for i in $(seq 1 "$K"); do
   rm -f "$W/submit.dropped"
   touch "$W/submit.drop"
-  wait_until 30 "a Submit answer swallowed" test -e "$W/submit.dropped"
+  wait_until 90 "a Submit answer swallowed" test -e "$W/submit.dropped"
   da_restart
   rel_fault
   sleep 1

@@ -109,7 +109,7 @@ for key in "/0/h/$mid" "/0/d/$mid" "/0/h/$tip" "/0/d/$tip" "/0/s/$tip" /0/t; do
         --evnode.rpc.address "127.0.0.1:$P_x_rpc" >"$W/x.log" 2>&1 &
       xpid=$!
       PIDS+=("$xpid")
-      wait_until 30 "x RPC" curl -sf -m 2 "http://127.0.0.1:$P_x_rpc/health/live"
+      wait_until 90 "x RPC" curl -sf -m 2 "http://127.0.0.1:$P_x_rpc/health/live"
       body=$(curl -s -m 5 -w ' HTTP %{http_code}' -H 'Content-Type: application/json' \
         -d "{\"height\":\"$mid\"}" "http://127.0.0.1:$P_x_rpc/evnode.v1.StoreService/GetBlock")
       grep -q "HTTP 500" <<<"$body" || fail "GetBlock $mid with a bad $key: $body"
