@@ -78,16 +78,7 @@ while [ $(($(date +%s) - T0)) -lt "$DUR" ]; do
   echo "    t=$(($(date +%s) - T0)) s: $what; heights a $(rel_height a) b $(rel_height b) c $(rel_height c)"
 done
 
-step "load stops; every node converges; every acknowledged tx in exactly one block"
-rel_load_stop
-rel_converge 120
-rel_check_chain --wait 120
-rel_da_check --wait 120
-
-step "graceful stop; store check on every home"
-rel_monitor_stop
-for n in c b a; do rel_node_stop "$n"; rel_store_check "$n"; done
-rel_da_stop
+rel_finish
 
 step "CSV and plot in $OUT"
 python3 "$REL_PY/soak_csv.py" --dir "$W" --t0 "$T0" --out "$OUT"
