@@ -310,6 +310,15 @@ enum bm_err bm_store_check(struct bm_store *s,
                            struct bm_store_check_report *rep,
                            struct bm_errmsg *em);
 
+/*
+ * The part of bm_store_check() a node builds on, cheap enough for every
+ * start: /0/t well-formed; the tip block (header, signature, hash index
+ * entry, data) and the state at the tip as bm_store_check() checks them.
+ * Blocks below the tip are not read. BM_OK on an empty store; BM_ECORRUPT
+ * with em naming the bad key. Any thread.
+ */
+enum bm_err bm_store_check_tip(struct bm_store *s, struct bm_errmsg *em);
+
 /* ---- helper for the writer: encode a decoded block ---- */
 
 /* Owned encoded block: fill with bm_store_encoded_init, view with

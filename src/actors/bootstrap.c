@@ -37,6 +37,13 @@ enum bm_err bm_bootstrap_state(struct bm_env *env, struct bm_state *out,
     uint64_t height = 0;
     enum bm_err err;
 
+    /* The tip block and its state are what the node builds on: a bad
+     * value there stops the start, naming the key (the rest of the store
+     * is for `blockv2 store check`). */
+    err = bm_store_check_tip(env->store, em);
+    if (err != BM_OK) {
+        goto out;
+    }
     err = bm_store_get_latest_state(env->store, &height, &bytes, em);
     if (err == BM_OK) {
         err = bm_state_decode(&st, bytes.ptr, bytes.len);

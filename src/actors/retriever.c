@@ -1,9 +1,10 @@
 /*
  * RetrieverActor, see src/actors/retriever.h.
  *
- * One DA height per message: a TICK (periodic timer) or a CONTINUE (sent
- * to itself while the cursor is at or below the cached network head, at
- * most one outstanding). Each height is fetched with one blob.GetAll over
+ * One DA height per message: a TICK (a one-shot timer, armed again when
+ * the TICK is handled: while a DA call blocks, no TICKs pile up in the
+ * mailbox) or a CONTINUE (sent to itself while the cursor is at or below
+ * the cached network head, at most one outstanding). Each height is fetched with one blob.GetAll over
  * the header namespace and, if different, the data namespace, behind
  * env->da_breaker. Every blob is untrusted: it is decoded and checked
  * here (envelope signature, SignedHeader.ValidateBasic, proposer; or
@@ -41,6 +42,7 @@ BM_ACTOR_TELL(retriever, cont, BM_RETRIEVER_CONTINUE, struct bm_retriever_tick)
 struct retriever {
     struct bm_env *env;           /* borrowed */
     struct bm_timer_id tick;
+    int64_t period_ms;            /* TICK: this long after the last one */
     bool loaded;
     /* Set after the first accepted envelope: bare SignedHeaders are
      * refused from then on. */
@@ -564,13 +566,39 @@ static void step(struct bm_actor_ctx *ctx, struct retriever *r)
 
 /* ------------------------------------------------------------ actor */
 
+/* Arms the next TICK, delay_ms from now. A periodic timer would queue a
+ * TICK every period while a DA call blocks (seconds, with a slow DA): the
+ * mailbox filled with stale TICKs, dropped (drop_oldest) or each followed
+ * by a DA call. */
+static int arm_tick(struct bm_actor_ctx *ctx, struct retriever *r,
+                    int64_t delay_ms)
+{
+    struct bm_retriever_tick p = {0};
+
+    return bm_timer_start(r->env->sys, bm_actor_ctx_self(ctx),
+                          BM_RETRIEVER_TICK, &p, sizeof(p), delay_ms, 0,
+                          &r->tick);
+}
+
 BM_ACTOR_HANDLER(on_tick, struct retriever, struct bm_retriever_tick)
 static int on_tick(struct bm_actor_ctx *ctx, struct retriever *st,
                    struct bm_retriever_tick *p)
 {
+    int err;
+
     (void)p;
     step(ctx, st);
-    return BM_OK;
+    if (st->idle || bm_env_quitting(st->env)) {
+        return BM_OK;
+    }
+    err = arm_tick(ctx, st, st->period_ms);
+    if (err != BM_OK) {
+        /* Without a TICK the retriever would stop for good: fail, and
+         * the supervisor restarts it (init arms the timer again). */
+        bm_log_error(MOD, "cannot arm the tick timer err=%s",
+                     bm_err_name(err));
+    }
+    return err;
 }
 
 BM_ACTOR_HANDLER(on_continue, struct retriever, struct bm_retriever_tick)
@@ -591,13 +619,11 @@ static const struct bm_msg_kind retriever_kinds[BM_RETRIEVER_NKINDS] = {
                                           on_continue, NULL, NULL),
 };
 
-/* Takes env (borrowed); writes an owned state. Arms the TICK timer. */
+/* Takes env (borrowed); writes an owned state. Arms the first TICK. */
 static int retriever_init(struct bm_actor_ctx *ctx, void *arg, void **out)
 {
     struct bm_env *env = arg;
-    struct bm_retriever_tick p = {0};
     struct retriever *r;
-    int64_t period;
     int err;
 
     if (env == NULL || env->da == NULL || env->sys == NULL) {
@@ -607,9 +633,8 @@ static int retriever_init(struct bm_actor_ctx *ctx, void *arg, void **out)
     }
     r = bm_xcalloc(1, sizeof(*r));
     r->env = env;
-    period = bm_env_da_tick_ms(env, MIN_TICK_MS);
-    err = bm_timer_start(env->sys, bm_actor_ctx_self(ctx), BM_RETRIEVER_TICK,
-                         &p, sizeof(p), 0, period, &r->tick);
+    r->period_ms = bm_env_da_tick_ms(env, MIN_TICK_MS);
+    err = arm_tick(ctx, r, 0);
     if (err != BM_OK) {
         bm_free(r);
         return err;

@@ -45,7 +45,8 @@ struct bm_retriever_tick {
 BM_ACTOR_REF(retriever);
 
 /* Spawn with arg = struct bm_env * (env->da required), detached,
- * overflow drop_oldest. Its init arms its TICK timer. */
+ * overflow drop_oldest. Its init arms its first TICK (a one-shot timer,
+ * armed again as each TICK is handled). */
 extern const struct bm_actor_type bm_retriever_actor_type;
 
 #endif /* BM_ACTORS_RETRIEVER_H */

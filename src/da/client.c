@@ -292,6 +292,17 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                        err == BM_OK ? "unauthorized"
                                     : bm_errmsg_str(&rem, err));
     }
+    if (status == 413) {
+        /* Content Too Large: the request as a whole is above what the DA
+         * node takes, whatever the body says; TooBig makes the submitter
+         * send fewer blobs per call instead of retrying the same one. */
+        if (err == BM_OK) {
+            bm__da_response_release(r);
+        }
+        return bm_errf(em, BM_EDA_TOO_BIG, "%s: HTTP 413: %s", method,
+                       err != BM_OK ? bm_errmsg_str(&rem, err)
+                                    : "request too large");
+    }
     if (err != BM_OK) {
         bm_errf(em, err, "%s", rem.msg);
     }

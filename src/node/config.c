@@ -79,6 +79,10 @@ static const struct bm_node_config_key keys[] = {
      "client through the Engine API, evm.*); when not given: evm if any "
      "evm.* key is set to other than its default, else kv",
      OFF(node_executor), BM_CFG_F_DERIVED, "kv|evm", 0},
+    {"node.max_queue_bytes", BM_CFG_UINT, "268435456",
+     "aggregator: most tx bytes queued for blocks; POST /tx answers 503 "
+     "(queue full) beyond (the sequencer's store holds at most 1 GiB)",
+     OFF(max_queue_bytes), BM_CFG_F_NONZERO, NULL, 1u << 30},
 
     {"da.address", BM_CFG_STRING, "http://127.0.0.1:7980",
      "DA JSON-RPC URL (celestia-node blob API or `blockv2 da serve`)",

@@ -61,6 +61,7 @@ struct bm_node_config {
     bool lazy_mode;
     uint64_t lazy_block_interval_ns;
     uint64_t max_pending_headers_and_data;
+    uint64_t max_queue_bytes;
     uint64_t scrape_interval_ns;
     uint64_t readiness_window_seconds;
     uint64_t readiness_max_blocks_behind;

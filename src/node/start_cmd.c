@@ -382,6 +382,7 @@ static int open_parts(struct node *n, bool dev)
         struct bm_seq_options so = {0};
 
         so.exec = &n->exec;
+        so.max_queue_bytes = (size_t)n->cfg.max_queue_bytes;
         p = bm_node_path(n->home, "data/seq");
         mkdir(p, 0700);
         err = bm_seq_open(&n->seq, p, n->genesis.chain_id, &so, &em);

@@ -456,8 +456,9 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "seq: commit: %s",
-                      mdb_strerror(rc));
+        err = bm_errf(em, bm_lmdb_err(rc), "seq: commit to '%s': %s%s",
+                      bm__env_path(s->env), mdb_strerror(rc),
+                      bm__env_io_hint(rc));
         goto out;
     }
     if (s->n_txs > 0) {
@@ -599,7 +600,9 @@ static enum bm_err append(struct bm_seq *s, const struct bm_buf *txs,
         mdb_txn_abort(txn);
     }
     if (rc != 0) {
-        return bm_errf(em, bm_lmdb_err(rc), "%s: %s", op, mdb_strerror(rc));
+        return bm_errf(em, bm_lmdb_err(rc), "%s on '%s': %s%s", op,
+                       bm__env_path(s->env), mdb_strerror(rc),
+                       bm__env_io_hint(rc));
     }
     for (size_t j = 0; j < cnt; j++) {
         ring_put(s, s->n_txs + j, &hashes[j]);
@@ -1083,7 +1086,9 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "seq ack: %s", mdb_strerror(rc));
+        err = bm_errf(em, bm_lmdb_err(rc), "seq ack on '%s': %s%s",
+                      bm__env_path(s->env), mdb_strerror(rc),
+                      bm__env_io_hint(rc));
         goto out;
     }
     if (fps != NULL) {
@@ -1236,8 +1241,9 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "drop_committed: %s",
-                      mdb_strerror(rc));
+        err = bm_errf(em, bm_lmdb_err(rc), "drop_committed on '%s': %s%s",
+                      bm__env_path(s->env), mdb_strerror(rc),
+                      bm__env_io_hint(rc));
         goto out;
     }
     if (fps != NULL) {

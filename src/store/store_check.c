@@ -419,6 +419,47 @@ out:
     return err;
 }
 
+enum bm_err bm_store_check_tip(struct bm_store *s, struct bm_errmsg *em)
+{
+    struct scan sc = {0};
+    struct bm_hash tip_hash;
+    MDB_txn *txn = NULL;
+    MDB_val k = {.mv_size = 4, .mv_data = (void *)"/0/t"};
+    MDB_val v;
+    enum bm_err err;
+    int rc;
+
+    err = bm__store_rtxn_begin(s, &txn, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    rc = mdb_get(txn, bm__store_dbi(s), &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        goto out; /* empty store */
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm_lmdb_err(rc), "cannot read '/0/t': %s",
+                      mdb_strerror(rc));
+        goto out;
+    }
+    if (v.mv_size != 8) {
+        err = bm_errf(em, BM_ECORRUPT, "/0/t: value is %zu bytes, want 8",
+                      v.mv_size);
+        goto out;
+    }
+    sc.has_tip = true;
+    sc.tip = bm_get_le64(v.mv_data);
+    if (sc.tip > 0) {
+        err = check_block(s, txn, sc.tip, NULL, &tip_hash, em);
+    }
+    if (err == BM_OK) {
+        err = check_state(s, txn, &sc, sc.tip > 0 ? &tip_hash : NULL, em);
+    }
+out:
+    bm__store_rtxn_end(s, txn);
+    return err;
+}
+
 /* ---- encode helper ---- */
 
 void bm_store_encoded_release(struct bm_store_encoded *e)

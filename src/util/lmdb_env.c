@@ -74,3 +74,18 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
     *out = env;
     return BM_OK;
 }
+
+const char *bm__env_path(MDB_env *env)
+{
+    const char *p = NULL;
+
+    if (env == NULL || mdb_env_get_path(env, &p) != 0 || p == NULL) {
+        return "?";
+    }
+    return p;
+}
+
+const char *bm__env_io_hint(int rc)
+{
+    return rc == EIO || rc == ENOSPC ? " (disk full or failing)" : "";
+}

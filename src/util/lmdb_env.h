@@ -28,4 +28,12 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
                          size_t map_size, unsigned flags,
                          struct bm_errmsg *em);
 
+/* The environment's directory, for messages: valid while env is open;
+ * "?" if unknown (never NULL). */
+const char *bm__env_path(MDB_env *env);
+
+/* " (disk full or failing)" for the codes a full disk shows as (LMDB
+ * reports a short write as EIO), else "": appended to write errors. */
+const char *bm__env_io_hint(int rc);
+
 #endif /* BM_UTIL_LMDB_ENV_H */

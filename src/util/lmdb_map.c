@@ -5,6 +5,7 @@
 
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/lmdb_env.h"
 #include "util/lmdb_err.h"
 #include "util/log.h"
 
@@ -69,8 +70,9 @@ enum bm_err bm__lmdb_map_grow(struct bm__lmdb_map *m, struct bm_errmsg *em)
                            m->name, cur, mdb_strerror(rc));
         }
         return bm_errf(em, bm_lmdb_err(rc),
-                       "%s: cannot grow database map: %s", m->name,
-                       mdb_strerror(rc));
+                       "%s: cannot grow database map of '%s': %s%s", m->name,
+                       bm__env_path(m->env), mdb_strerror(rc),
+                       bm__env_io_hint(rc));
     }
     bm_log_info(m->name, "map grown from=%zu to=%zu", cur,
                 atomic_load(&m->size));
@@ -100,8 +102,10 @@ enum bm_err bm__lmdb_map_write(struct bm__lmdb_map *m, bm__lmdb_write_fn *fn,
         }
         if (rc != 0) {
             return bm_errf(em, bm_lmdb_err(rc),
-                           "%s: cannot begin write transaction: %s", m->name,
-                           mdb_strerror(rc));
+                           "%s: cannot begin write transaction on '%s': "
+                           "%s%s",
+                           m->name, bm__env_path(m->env), mdb_strerror(rc),
+                           bm__env_io_hint(rc));
         }
         err = fn(txn, arg, em);
         if (err == BM_OK) {
@@ -109,8 +113,10 @@ enum bm_err bm__lmdb_map_write(struct bm__lmdb_map *m, bm__lmdb_write_fn *fn,
             if (rc == MDB_MAP_FULL) {
                 err = BM_EMAP_FULL;
             } else if (rc != 0) {
-                err = bm_errf(em, bm_lmdb_err(rc), "%s: cannot commit: %s",
-                              m->name, mdb_strerror(rc));
+                err = bm_errf(em, bm_lmdb_err(rc),
+                              "%s: cannot commit to '%s': %s%s", m->name,
+                              bm__env_path(m->env), mdb_strerror(rc),
+                              bm__env_io_hint(rc));
             }
         } else {
             mdb_txn_abort(txn);

@@ -823,6 +823,16 @@ static void test_to_manager(void **state)
     bm_node_config_to_manager(&c, &m);
     assert_true(m.tx_rate == 2500.0);
     expect_refused("rpc.tx_rate_limit", "2000000", "at most");
+    /* node.max_queue_bytes: the sequencer's queue cap (start_cmd.c passes
+     * it as bm_seq_options.max_queue_bytes; the reliability suite's
+     * overload scenario shows the 503 beyond it). */
+    bm_node_config_release(&c);
+    cfg_init(&c);
+    assert_true(c.max_queue_bytes == (uint64_t)256 << 20);
+    expect_set(&c, "node.max_queue_bytes", "33554432");
+    assert_true(c.max_queue_bytes == (uint64_t)32 << 20);
+    expect_refused("node.max_queue_bytes", "0", "above 0");
+    expect_refused("node.max_queue_bytes", "1073741825", "at most");
     bm_node_config_release(&c);
 }
 

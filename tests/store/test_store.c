@@ -786,6 +786,64 @@ static void test_map_full(void **state)
     free_home(home);
 }
 
+/* bm_store_check_tip: the tip block and its state only, naming the key. */
+static void test_check_tip(void **state)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_buf hdr8 = {0}, st8 = {0};
+    struct bm_store_blockbuf b8 = {0};
+    struct chain c;
+    char *home = make_home();
+    struct bm_store *s = open_ok(home, NULL);
+    uint8_t v[8];
+
+    (void)state;
+    assert_int_equal(bm_store_check_tip(s, &em), BM_OK); /* empty */
+    assert_int_equal(chain_init(&c, 10), BM_OK);
+    commit_ok(&c, s, 8, 100);
+    assert_int_equal(bm_store_check_tip(s, &em), BM_OK);
+    assert_int_equal(bm_store_get_header(s, 8, &hdr8, NULL), BM_OK);
+    assert_int_equal(bm_store_get_state(s, 8, &st8, NULL), BM_OK);
+    assert_int_equal(bm_store_get_block(s, 8, &b8, NULL), BM_OK);
+    bm_store_close(s);
+
+#define EXPECT_TIP(code, needle)                                               \
+    do {                                                                       \
+        s = open_ok(home, NULL);                                               \
+        assert_int_equal(bm_store_check_tip(s, &em), (code));                  \
+        if ((code) != BM_OK && strstr(em.msg, (needle)) == NULL) {             \
+            fail_msg("message '%s' lacks '%s'", em.msg, (needle));            \
+        }                                                                      \
+        bm_store_close(s);                                                     \
+    } while (0)
+    /* below the tip: not read (bm_store_check's job) */
+    raw_put(home, "/0/h/5", "\xff\xff\xff", 3, false);
+    EXPECT_TIP(BM_OK, "");
+    raw_put(home, "/0/h/8", "garbage", 7, false);
+    EXPECT_TIP(BM_ECORRUPT, "/0/h/8");
+    raw_put(home, "/0/h/8", hdr8.ptr, hdr8.len, false);
+    raw_put(home, "/0/d/8", "\xff", 1, false);
+    EXPECT_TIP(BM_ECORRUPT, "/0/d/8");
+    raw_put(home, "/0/d/8", NULL, 0, true);
+    EXPECT_TIP(BM_ECORRUPT, "/0/d/8");
+    raw_put(home, "/0/d/8", b8.data.ptr, b8.data.len, false);
+    EXPECT_TIP(BM_OK, "");
+    raw_put(home, "/0/s/8", "\xff", 1, false);
+    EXPECT_TIP(BM_ECORRUPT, "/0/s/8");
+    raw_put(home, "/0/s/8", st8.ptr, st8.len, false);
+    raw_put(home, "/0/t", "abc", 3, false);
+    EXPECT_TIP(BM_ECORRUPT, "/0/t");
+    bm_put_le64(v, 9); /* no block there */
+    raw_put(home, "/0/t", v, 8, false);
+    EXPECT_TIP(BM_ECORRUPT, "/0/h/9");
+#undef EXPECT_TIP
+    bm_store_blockbuf_release(&b8);
+    bm_buf_release(&hdr8);
+    bm_buf_release(&st8);
+    chain_release(&c);
+    free_home(home);
+}
+
 static void test_corrupt(void **state)
 {
     struct bm_store_blockbuf b = {0}, b3 = {0};
@@ -1546,6 +1604,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_map_grows_mid_batch),
         cmocka_unit_test(test_map_full),
         cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_check_tip),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_read_only_permissions),
         cmocka_unit_test(test_locked),

@@ -7,6 +7,7 @@
 
 #include <lmdb.h>
 
+#include "util/lmdb_env.h"
 #include "util/lmdb_err.h"
 
 static void test_table(void **state)
@@ -89,6 +90,13 @@ static void test_real_lmdb(void **state)
     k = (MDB_val){5, big};
     assert_int_equal(bm_lmdb_err(mdb_get(txn, dbi, &k, &v)), BM_ENOTFOUND);
     mdb_txn_abort(txn);
+    /* write errors name the environment's directory, and a full disk
+     * (which LMDB reports as EIO after a short write) is hinted at */
+    assert_string_equal(bm__env_path(env), dir);
+    assert_string_equal(bm__env_path(NULL), "?");
+    assert_non_null(strstr(bm__env_io_hint(EIO), "disk full"));
+    assert_non_null(strstr(bm__env_io_hint(ENOSPC), "disk full"));
+    assert_string_equal(bm__env_io_hint(MDB_MAP_FULL), "");
     mdb_env_close(env);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
