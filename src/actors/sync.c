@@ -786,6 +786,10 @@ static int try_sync(struct sync_st *st)
                 atomic_fetch_add_explicit(&env->m.p2p_blocks_rejected, 1,
                                           memory_order_relaxed);
             }
+            if (he.source == BM_SRC_DA || de.source == BM_SRC_DA) {
+                atomic_fetch_add_explicit(&env->m.da_blocks_rejected, 1,
+                                          memory_order_relaxed);
+            }
             if (synth) {
                 bl = BLAME_BOTH;
             }
@@ -1035,7 +1039,9 @@ static bool header_ok(const struct sync_st *st,
 {
     const struct bm_genesis *g = st->env->genesis;
 
-    return bm_signed_header_validate_basic(sh, bm_validate_now_ns(), NULL) ==
+    return sh->header.chain_id != NULL &&
+           strcmp(sh->header.chain_id, g->chain_id) == 0 &&
+           bm_signed_header_validate_basic(sh, bm_validate_now_ns(), NULL) ==
                BM_OK &&
            bm_assert_expected_proposer(&st->state, &g->proposer_address,
                                        &sh->header, NULL) == BM_OK;

@@ -248,6 +248,17 @@ static void blockv2_counters(struct page *p,
            "DA headers or data at an applied height that are not the "
            "applied block's.",
            m->da_conflicts);
+    family(p, pre, "da_blobs_rejected_total", "counter",
+           "Blobs in the chain's DA namespaces the retriever refused, by "
+           "reason.");
+    for (int i = 0; i < BM_DA_REJ_COUNT; i++) {
+        sample_u64(p, pre, "da_blobs_rejected_total", "reason",
+                   bm_da_reject_name((enum bm_da_reject)i),
+                   m->da_rejected[i]);
+    }
+    single(p, pre, "da_blocks_rejected_total", "counter",
+           "Blocks from DA that failed validation before apply (dropped).",
+           m->da_blocks_rejected);
 }
 
 /* The actor label: the actor's name, made unique if two share it. */
