@@ -261,6 +261,36 @@ static void blockv2_counters(struct page *p,
            m->da_blocks_rejected);
 }
 
+/* The RPC server: connections and refused requests by reason. */
+static void rpc_metrics(struct page *p, const struct bm_rpc_stats *in)
+{
+    const char *pre = "blockv2_rpc_";
+    struct bm_rpc_stats zero;
+
+    if (in == NULL) {
+        memset(&zero, 0, sizeof(zero));
+        in = &zero;
+    }
+    single(p, pre, "connections", "gauge", "RPC connections open now.",
+           in->connections);
+    single(p, pre, "max_connections", "gauge",
+           "RPC connection limit (from the open-files limit).",
+           in->max_connections);
+    single(p, pre, "connections_total", "counter",
+           "RPC connections accepted.", in->connections_total);
+    single(p, pre, "requests_total", "counter", "RPC replies sent.",
+           in->requests);
+    single(p, pre, "timeouts_total", "counter",
+           "RPC requests cut by the idle timeout.", in->timeouts);
+    family(p, pre, "rejected_total", "counter",
+           "RPC requests refused, by reason.");
+    for (int i = 0; i < BM_RPC_REJ_COUNT; i++) {
+        sample_u64(p, pre, "rejected_total", "reason",
+                   bm_rpc_reject_name((enum bm_rpc_reject)i),
+                   in->rejected[i]);
+    }
+}
+
 /* The actor label: the actor's name, made unique if two share it. */
 static void actor_label(const struct bm_metrics_snapshot *in, size_t i,
                         char *out, size_t len)
@@ -774,6 +804,7 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     breaker_limiter_metrics(&p, in);
     p2p_metrics(&p, ns, in);
     sync_metrics(&p, in);
+    rpc_metrics(&p, in->rpc);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
         return p.err;
@@ -794,10 +825,15 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_p2p_stats p2p;
     struct bm_p2p_peer_info *peers = NULL;
     struct bm_chainsync_stats *sync = NULL;
+    struct bm_rpc_stats rpc;
     size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
 
     memset(&snap, 0, sizeof(snap));
+    if (cfg->rpc != NULL) {
+        bm_rpc_server_stats(cfg->rpc, &rpc);
+        snap.rpc = &rpc;
+    }
     if (cfg->sync != NULL) {
         sync = bm_xcalloc(1, sizeof(*sync));
         bm_chainsync_stats(cfg->sync, sync);

@@ -29,6 +29,8 @@ struct bm_metrics_server;
 struct bm_p2p_host;
 struct bm_p2p_peer_info;
 struct bm_p2p_stats;
+struct bm_rpc_server;
+struct bm_rpc_stats;
 struct bm_store;
 
 #define BM_METRICS_DEFAULT_NAMESPACE "evnode"
@@ -70,6 +72,8 @@ struct bm_metrics_snapshot {
     size_t n_peers;
     /* Chain sync over P2P: gossip, exchange, P2P stores (NULL: zeros). */
     const struct bm_chainsync_stats *sync;
+    /* The RPC server's connections and refused requests (NULL: zeros). */
+    const struct bm_rpc_stats *rpc;
 };
 
 /* True if ns is a valid metric-name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*,
@@ -102,6 +106,7 @@ struct bm_metrics_config {
     unsigned max_connections;
     struct bm_p2p_host *p2p;   /* may be NULL */
     struct bm_chainsync *sync; /* may be NULL */
+    const struct bm_rpc_server *rpc; /* may be NULL */
 };
 
 /*
