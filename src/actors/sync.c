@@ -681,26 +681,29 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
 {
     char name[64];
     uint64_t h = he->height;
+    uint64_t dd = empty_data ? he->da_height : de->da_height;
     int err = BM_OK;
 
-    if (he->source == BM_SRC_DA && he->da_height != 0) {
-        uint64_t dd = empty_data ? he->da_height : de->da_height;
-
+    /* A piece's DA height is known when it came from DA, or when its DA
+     * copy arrived while the P2P copy waited in the cache (on_header_in,
+     * on_data_in): either way it is recorded with the block, since the
+     * DA cursor may already be past that DA height. */
+    if (he->da_height != 0) {
         bm_meta_rhb_name(name, sizeof(name), h, 'h');
         err = bm_state_meta_add_u64(meta, name, he->da_height);
-        if (err == BM_OK && dd != 0) {
-            bm_meta_rhb_name(name, sizeof(name), h, 'd');
-            err = bm_state_meta_add_u64(meta, name, dd);
-        }
+    }
+    if (err == BM_OK && dd != 0) {
+        bm_meta_rhb_name(name, sizeof(name), h, 'd');
+        err = bm_state_meta_add_u64(meta, name, dd);
+    }
+    if (err == BM_OK && he->da_height != 0 && st->env->cfg.aggregator) {
         /* An aggregator catching up: this block is on DA already. When
          * it is the next one to submit, the DASubmitter need not post it
          * (the State actor's gauges are current: the DASubmitter is idle
          * and Sync commits one block at a time). After a gap (blocks this
          * node has but never saw on DA, so it does not know where they
          * are) the DASubmitter posts them and what follows again. */
-        if (err == BM_OK && st->env->cfg.aggregator) {
-            err = advance_submitted(st->env, meta, h);
-        }
+        err = advance_submitted(st->env, meta, h);
     }
     if (err == BM_OK) {
         err = bm_state_meta_append(meta, &st->da_seen);
@@ -1085,8 +1088,16 @@ static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     }
     old = cache_find(&st->headers, e.height);
     if (old != NULL) {
-        if (memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0 ||
-            header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+        bool same = memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0;
+
+        if (same && old->da_height == 0 && p->source == BM_SRC_DA) {
+            /* The DA copy of a header cached from P2P: keep its DA
+             * height (written with the block, and it holds the DA
+             * cursor below it until then). Dropped, the block would
+             * never become DA-included: the cursor moves past it. */
+            old->da_height = p->da_height;
+        }
+        if (same || header_ok(st, old->sh) || !header_ok(st, p->sh)) {
             bm_log_debug(MOD, "header dropped height=%llu: one is cached",
                          (unsigned long long)e.height);
             return BM_OK;
@@ -1115,6 +1126,16 @@ static bool data_fits_header(struct sync_st *st, const struct bm_data *d)
     }
     return bm_data_da_commitment(d, &c) == BM_OK &&
            bm_buf_eq_raw(&h->sh->header.data_hash, c.b, BM_HASH_SIZE);
+}
+
+/* True if a and b carry the same txs (the data_hash a header commits to). */
+static bool same_txs(const struct bm_data *a, const struct bm_data *b)
+{
+    struct bm_hash ca, cb;
+
+    return bm_data_da_commitment(a, &ca) == BM_OK &&
+           bm_data_da_commitment(b, &cb) == BM_OK &&
+           memcmp(ca.b, cb.b, BM_HASH_SIZE) == 0;
 }
 
 static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
@@ -1148,6 +1169,10 @@ static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     }
     old = cache_find(&st->data, e.height);
     if (old != NULL) {
+        if (old->da_height == 0 && p->source == BM_SRC_DA &&
+            same_txs(old->data, p->data)) {
+            old->da_height = p->da_height; /* as for headers */
+        }
         if (data_fits_header(st, old->data) ||
             !data_fits_header(st, p->data)) {
             bm_log_debug(MOD, "data dropped height=%llu: one is cached",

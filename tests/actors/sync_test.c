@@ -586,6 +586,56 @@ static void test_sync_da_after_p2p(void **state)
     chain_release(&c);
 }
 
+/*
+ * The DA copy of a piece that came by P2P and waits in the cache (its
+ * block is not applied yet: the other piece is missing) is not dropped as
+ * a duplicate: its DA height is kept and written with the block. Found by
+ * the crash loop (tests/reliability): after a restart a P2P + DA follower
+ * gets both copies at once while it catches up; with the DA heights
+ * dropped and the DA cursor past them, those blocks never became
+ * DA-included and the DA-included height stopped for good.
+ */
+static void test_sync_da_copy_of_cached_p2p(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2};
+    struct chain c;
+    struct at_node n;
+    struct bm_sync_da_progress pr = {30};
+
+    (void)state;
+    build_chain(&c, 2, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    /* Height 1: the P2P header waits for its data; the DA copy of the
+     * header comes, then the data from DA. */
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    send_h(&n, &c, 1, 5, BM_SRC_DA);
+    send_d(&n, &c, 1, 6, BM_SRC_DA);
+    wait_height(&n, 1);
+    assert_int_equal(rhb(&n, 1, 'h'), 5);
+    assert_int_equal(rhb(&n, 1, 'd'), 6);
+
+    /* Height 2: the P2P data waits for its header; its DA copy comes, then
+     * the header from P2P; the DA header comes after the block applied. */
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    send_d(&n, &c, 2, 7, BM_SRC_DA);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 2, 'd'), 7);
+    send_h(&n, &c, 2, 8, BM_SRC_DA);
+    assert_int_equal(bm_sync_tell_da_progress(n.sys, bm_env_sync(&n.env), &pr),
+                     BM_OK);
+    wait_rhb(&n, 2, 'h');
+    assert_int_equal(rhb(&n, 2, 'h'), 8);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 30);
+    assert_int_equal(atomic_load(&n.env.m.da_conflicts), 0);
+    check_store(&n, &c, 2);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
 /* Puts sh (as a P2PSignedHeader) at its height in the header store,
  * replacing what is held there. */
 static void p2p_put_header(struct bm_p2pstore *ps,
@@ -832,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_sync_cache_bound),
         cmocka_unit_test(test_sync_da_meta),
         cmocka_unit_test(test_sync_da_after_p2p),
+        cmocka_unit_test(test_sync_da_copy_of_cached_p2p),
         cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
     };
