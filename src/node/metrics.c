@@ -996,8 +996,13 @@ enum bm_err bm_metrics_server_start(struct bm_metrics_server **out,
         bm_free(s);
         return err;
     }
+    /* poll(), not select(): the node may hold more descriptors than
+     * FD_SETSIZE (thousands of RPC connections), and select() refuses
+     * every connection past it. */
     s->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+            MHD_USE_POLL,
+        0,
         NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections != 0 ? cfg->max_connections
