@@ -20,7 +20,8 @@
 #                                HOSTILE_P99_MS (50) or on any error;
 #                                hostile_probe_start NAME SECONDS and
 #                                hostile_probe_end: the same in the
-#                                background (worst p99: HOSTILE_P99_WORST)
+#                                background (worst p99: HOSTILE_P99_WORST);
+#                                hostile_baseline NAME SECONDS: printed only
 #   hostile_keeps_up NAME SECS   NAME's height passes the aggregator's
 #                                height at the call (it keeps syncing)
 
@@ -43,11 +44,11 @@ hostile_metrics_flags() { # hostile_metrics_flags NAME
     --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$p"
 }
 
-hostile_metric() { # hostile_metric NAME REGEX -> integer
-  local p
+hostile_metric() { # hostile_metric NAME REGEX -> integer (0 if unreachable)
+  local p page
   eval "p=\${P_${1}_met}"
-  curl -sf -m 10 "http://127.0.0.1:$p/metrics" 2>/dev/null |
-    python3 -c '
+  page=$(curl -sf -m 10 "http://127.0.0.1:$p/metrics" 2>/dev/null) || page=
+  python3 -c '
 import re, sys
 rx = re.compile(sys.argv[1])
 total = 0
@@ -57,7 +58,7 @@ for line in sys.stdin:
     series, _, value = line.rstrip("\n").rpartition(" ")
     if rx.search(series):
         total += int(float(value))
-print(total)' "$2" || echo 0
+print(total)' "$2" <<<"$page"
 }
 
 # The attackers run at a lower priority than the nodes: on a real network
@@ -157,6 +158,15 @@ hostile_probe_end() {
 hostile_probe() { # hostile_probe NAME SECONDS
   hostile_probe_start "$@"
   hostile_probe_end
+}
+
+# hostile_baseline NAME SECONDS: the probe with no attack, printed only
+# (what the host gives a client at all; the bound is judged under attack).
+hostile_baseline() {
+  local line
+  line=$("$TOOLS/rpc_hostile" --port "$(rel_port "$1")" --attack none \
+    --seconds "$2" | tail -1)
+  echo "    baseline GET /status on $1: $(grep -o 'probes=.*max_ms=[0-9.]*' <<<"$line")"
 }
 
 hostile_keeps_up() { # hostile_keeps_up NAME SECONDS
