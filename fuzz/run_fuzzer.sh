@@ -3,7 +3,7 @@
 #
 #   fuzz/run_fuzzer.sh BUILD/fuzz/fuzz_NAME fuzz/corpus/NAME FINDINGS_DIR
 #
-# Runs the target for BM_FUZZ_SECONDS (default 10) on its seed corpus; new
+# Runs the target for BM_FUZZ_SECONDS (default 4) on its seed corpus; new
 # inputs go to a temp dir removed afterwards (the committed corpus changes
 # only by commits). A finding (crash-*, leak-*, timeout-*, oom-*, or any
 # non-zero exit) fails the test: the input is copied to FINDINGS_DIR and
@@ -12,7 +12,7 @@
 set -uo pipefail
 bin=$1 seeds=$2 findings=$3
 name=$(basename "$bin" | sed 's/^fuzz_//')
-secs=${BM_FUZZ_SECONDS:-10}
+secs=${BM_FUZZ_SECONDS:-4}
 work=$(mktemp -d "/tmp/bm-fuzz-$name-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$work/art"

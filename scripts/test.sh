@@ -3,7 +3,7 @@
 # under three builds: plain, ASan+UBSan, and TSan; a fourth, release (-O3,
 # what scripts/run.sh builds), is compiled with -Werror and counts as one
 # test; a fifth, fuzz (clang, libFuzzer, ASan+UBSan), builds only the fuzz
-# targets and runs each for BM_FUZZ_SECONDS (default 10) on its corpus
+# targets and runs each for BM_FUZZ_SECONDS (default 4) on its corpus
 # (suite fuzz-run; skipped with a message when clang cannot link
 # -fsanitize=fuzzer). Ends with the line "N passed, N failed, N skipped"
 # and exits non-zero if anything failed.
