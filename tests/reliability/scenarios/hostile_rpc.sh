@@ -79,7 +79,7 @@ for attack in oversize badjson deepjson slowloris keepalive; do
     # node must still hold every one afterwards. The attacker is stopped
     # by PID once judged.
     "${HOSTILE_NICE[@]}" "$TOOLS/rpc_hostile" --port "$P_a_rpc" \
-      --attack "$attack" --conns "$conns" --seconds $((SECS + 120)) \
+      --attack "$attack" --conns "$conns" --seconds $((SECS + 240)) \
       --probe-ms 0 >"$W/attack-$attack.out" 2>&1 &
     apid=$!
     PIDS+=("$apid")

@@ -9,7 +9,8 @@
  * Attacks (for S seconds, default 10):
  *   keepalive  N connections (default 10000), each sends one GET /status
  *              with keep-alive, reads the reply and stays open (another
- *              request every 20 s keeps it past the server's idle timeout)
+ *              request every 10 s keeps it within the server's 30 s idle
+ *              timeout, also for an attacker slowed by a loaded host)
  *   slowloris  N connections (default 1000), each sends a request line
  *              and then one header byte every second, never finishing
  *   oversize   --conns (default 4) clients in a loop: POST /tx and POST
@@ -57,7 +58,7 @@
 #include "util/clock.h"
 
 #define PROBE_TIMEOUT_MS 2000
-#define KEEPALIVE_REFRESH_MS 20000
+#define KEEPALIVE_REFRESH_MS 10000
 #define TRICKLE_MS 1000
 #define MAX_CONNS 60000u
 #define MAX_PROBES 200000u
