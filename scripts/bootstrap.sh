@@ -11,8 +11,10 @@ PKGS=(
   libmicrohttpd-dev libzmq3-dev libcyaml-dev libcmocka-dev libargon2-dev
   libssl-dev
   etcd-server
+  clang libclang-rt-14-dev
 )
-# Optional extras: BM_BOOTSTRAP_EXTRA="clang libclang-rt-14-dev" for fuzzing.
+# clang and its libFuzzer runtime: scripts/test.sh's fuzz variant and
+# scripts/fuzz.sh. Extra packages: BM_BOOTSTRAP_EXTRA="pkg ...".
 if [ -n "${BM_BOOTSTRAP_EXTRA:-}" ]; then
   read -r -a extra <<<"$BM_BOOTSTRAP_EXTRA"
   PKGS+=("${extra[@]}")

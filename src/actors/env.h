@@ -82,6 +82,8 @@ struct bm_env_metrics {
     atomic_uint_least64_t p2p_blocks_rejected;
     atomic_uint_least64_t p2p_items_skipped;
     atomic_uint_least64_t da_conflicts;
+    atomic_uint_least64_t da_rejected[BM_DA_REJ_COUNT];
+    atomic_uint_least64_t da_blocks_rejected;
     /* Last-submitted heights and pending counts (gauges). */
     atomic_uint_least64_t last_submitted_header;
     atomic_uint_least64_t last_submitted_data;

@@ -7,13 +7,14 @@
  * the cached network head, at most one outstanding). Each height is fetched with one blob.GetAll over
  * the header namespace and, if different, the data namespace, behind
  * env->da_breaker. Every blob is untrusted: it is decoded and checked
- * here (envelope signature, SignedHeader.ValidateBasic, proposer; or
- * SignedData signature and metadata) before anything reaches the Sync
- * actor. A height is "done" only when every accepted blob and the
- * DA_PROGRESS notice were handed to Sync; a send that fails (Sync's
- * mailbox blocks and times out, or Sync is restarting) leaves the cursor
- * where it is and the height is scanned again on the next TICK (Sync
- * drops the duplicates).
+ * here (envelope signature, SignedHeader.ValidateBasic, chain ID,
+ * proposer; or SignedData signature, chain ID and metadata) before
+ * anything reaches the Sync actor, and a refused blob is counted by
+ * reason (env->m.da_rejected). A height is "done" only when every
+ * accepted blob and the DA_PROGRESS notice were handed to Sync; a send
+ * that fails (Sync's mailbox blocks and times out, or Sync is restarting)
+ * leaves the cursor where it is and the height is scanned again on the
+ * next TICK (Sync drops the duplicates).
  */
 #include "actors/retriever.h"
 
@@ -60,8 +61,44 @@ struct retriever {
 /* Outcome of trying a blob as a header or as data. */
 enum try_res {
     TRY_NOT = 0, /* not this kind of blob */
-    TRY_DONE,    /* it was: delivered, or refused (logged) */
+    TRY_DONE,    /* it was: delivered, or refused (logged, counted) */
 };
+
+/* The reason label of a validation error. */
+static enum bm_da_reject reject_reason(int err)
+{
+    switch (err) {
+    case BM_ENO_SIGNATURE:
+    case BM_EPROPOSER_MISMATCH:
+    case BM_EADDRESS_MISMATCH:
+    case BM_ENO_PUBKEY:
+    case BM_EBAD_SIGNATURE:
+        return BM_DA_REJ_SIGNATURE;
+    case BM_ENOT_PROPOSER:
+        return BM_DA_REJ_PROPOSER;
+    case BM_ECHAIN_ID_MISMATCH:
+    case BM_EDATA_CHAIN_ID:
+        return BM_DA_REJ_CHAIN_ID;
+    case BM_EENVELOPE_SIGNATURE:
+        return BM_DA_REJ_ENVELOPE;
+    default:
+        return BM_DA_REJ_INVALID;
+    }
+}
+
+/* Counts a refused blob (env metrics by reason, and the stop log). */
+static void refuse(struct retriever *r, enum bm_da_reject why)
+{
+    r->refused++;
+    atomic_fetch_add_explicit(&r->env->m.da_rejected[why], 1,
+                              memory_order_relaxed);
+}
+
+/* True if chain_id (may be NULL) is the genesis chain ID. */
+static bool our_chain(const struct bm_env *env, const char *chain_id)
+{
+    return chain_id != NULL && strcmp(chain_id, env->genesis->chain_id) == 0;
+}
 
 static uint32_t call_timeout_ms(const struct bm_env *env)
 {
@@ -220,10 +257,12 @@ static int fetch(struct retriever *r, uint64_t h, struct bm_da_blob_list *out,
 
 /* Tries the blob as a DAHeaderEnvelope or a legacy SignedHeader. On
  * TRY_DONE with a delivered header *send_err is BM_OK; a failed send to
- * Sync leaves its error there. */
+ * Sync leaves its error there. TRY_NOT with *bad set: it decoded as a
+ * header but failed ValidateBasic (*bad is the error), which counts only
+ * if it is no data either. */
 static enum try_res try_header(struct retriever *r, uint64_t h,
                                const struct bm_da_blob *b, uint64_t now_ns,
-                               int *send_err)
+                               int *send_err, int *bad)
 {
     struct bm_env *env = r->env;
     struct bm_da_header_envelope e = {0};
@@ -242,14 +281,29 @@ static enum try_res try_header(struct retriever *r, uint64_t h,
         bm_log_debug(MOD, "not a header da_height=%llu err=%s msg=%s",
                      (unsigned long long)h, bm_err_name(err),
                      bm_errmsg_str(&em, err));
+        *bad = err;
         goto out;
     }
     /* A well-formed, self-signed header: from here on it is accepted or
      * refused, never tried as data. */
     res = TRY_DONE;
+    if (!our_chain(env, e.sh.header.chain_id)) {
+        /* Another chain's header (the same proposer key may sign several
+         * chains): it must never take a height's place in Sync, nor look
+         * like a fork of an applied block. */
+        refuse(r, BM_DA_REJ_CHAIN_ID);
+        bm_log_debug(MOD,
+                     "header refused da_height=%llu height=%llu "
+                     "err=BM_ECHAIN_ID_MISMATCH msg=chain_id '%.64s' is not "
+                     "the genesis chain id",
+                     (unsigned long long)h,
+                     (unsigned long long)e.sh.header.height,
+                     e.sh.header.chain_id ? e.sh.header.chain_id : "");
+        goto out;
+    }
     err = bm_envelope_validate(&e, r->strict, &is_env, &em);
     if (err != BM_OK) {
-        r->refused++;
+        refuse(r, BM_DA_REJ_ENVELOPE);
         bm_log_debug(MOD,
                      "header refused da_height=%llu height=%llu strict=%d "
                      "err=%s msg=%s",
@@ -260,7 +314,7 @@ static enum try_res try_header(struct retriever *r, uint64_t h,
     }
     if (!bm_buf_eq(&e.sh.header.proposer_address,
                    &env->genesis->proposer_address)) {
-        r->refused++;
+        refuse(r, BM_DA_REJ_PROPOSER);
         bm_log_debug(MOD,
                      "header refused da_height=%llu height=%llu "
                      "err=BM_ENOT_PROPOSER msg=header.proposer_address is "
@@ -321,8 +375,14 @@ static enum try_res try_data(struct retriever *r, uint64_t h,
     if (err == BM_OK) {
         err = bm_data_validate(&sd.data, now_ns, &em);
     }
+    if (err == BM_OK && !our_chain(env, sd.data.metadata.chain_id)) {
+        err = bm_errf(&em, BM_EDATA_CHAIN_ID, "metadata.chain_id '%.64s' is "
+                      "not the genesis chain id",
+                      sd.data.metadata.chain_id ? sd.data.metadata.chain_id
+                                                : "");
+    }
     if (err != BM_OK) {
-        r->refused++;
+        refuse(r, reject_reason(err));
         bm_log_debug(MOD,
                      "data refused da_height=%llu height=%llu err=%s msg=%s",
                      (unsigned long long)h,
@@ -359,17 +419,27 @@ static int process_blob(struct retriever *r, uint64_t h,
     bool in_hdr = ns_eq(&b->ns, &env->ns.header);
     bool in_data = ns_eq(&b->ns, &env->ns.data);
     int send_err = BM_OK;
+    int bad = BM_OK;
 
     if (b->data.len > 0 && b->data.ptr != NULL) {
         if (in_hdr &&
-            try_header(r, h, b, now_ns, &send_err) == TRY_DONE) {
+            try_header(r, h, b, now_ns, &send_err, &bad) == TRY_DONE) {
             return send_err;
         }
         if (in_data && try_data(r, h, b, now_ns, &send_err) == TRY_DONE) {
             return send_err;
         }
     }
+    if (bad != BM_OK) {
+        /* A header that failed ValidateBasic (e.g. a bad signature). */
+        refuse(r, reject_reason(bad));
+        return BM_OK;
+    }
     r->junk++;
+    if (in_hdr || in_data) {
+        atomic_fetch_add_explicit(&env->m.da_rejected[BM_DA_REJ_DECODE], 1,
+                                  memory_order_relaxed);
+    }
     bm_log_debug(MOD, "junk blob ignored da_height=%llu bytes=%zu ns_ok=%d",
                  (unsigned long long)h, b->data.len, (int)(in_hdr || in_data));
     return BM_OK;

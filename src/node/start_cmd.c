@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -607,6 +608,7 @@ static int start_services(struct node *n)
         mc.p2p = n->p2p;
         mc.sync = n->sync;
         mc.ha = n->ha;
+        mc.rpc = n->rpc;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",
@@ -622,8 +624,10 @@ static int close_node(struct node *n)
     struct bm_errmsg em = {{0}};
     int err = BM_OK;
 
-    bm_rpc_server_stop(n->rpc);
+    /* The metrics listener reads the RPC server's counters: it goes
+     * first. */
     bm_metrics_server_stop(n->metrics);
+    bm_rpc_server_stop(n->rpc);
     n->rpc = NULL;
     n->metrics = NULL;
     /* The network goes first: nothing new reaches the block manager. The
@@ -703,6 +707,31 @@ static void run_until_stopped(struct node *n, const sigset_t *set)
             return; /* fatal: close_node reports it */
         }
     }
+}
+
+/*
+ * Raises the soft open-files limit to the hard one (as Go's runtime does
+ * for ev-node): the RPC sizes its connection limit from it (rpc.h), and
+ * the P2P host, LMDB and the DA client need descriptors too. Logs the
+ * limit in force.
+ */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t was;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = was;
+        }
+    }
+    bm_log_info("node", "open files limit=%llu (was %llu)",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)was);
 }
 
 int bm_cli_start(int argc, char **argv)
@@ -815,6 +844,7 @@ int bm_cli_start(int argc, char **argv)
         bm_logsink_set_trace(n.log, n.cfg.log_trace);
         bm_logsink_install(n.log);
     }
+    raise_nofile();
     if (open_parts(&n, dev) != 0 || start_services(&n) != 0) {
         (void)close_node(&n);
         goto out_log;

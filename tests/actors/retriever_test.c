@@ -763,6 +763,95 @@ static void test_single_namespace(void **s)
     at_node_close(&n, true);
 }
 
+/* b as another chain's block (same proposer): chain ID changed in the
+ * header (re-signed by k) and the data. */
+static void rechain(struct bm_block *b, const struct bm_privkey *k)
+{
+    assert_int_equal(bm_str_set(&b->sh.header.chain_id, "another-chain"),
+                     BM_OK);
+    assert_int_equal(bm_str_set(&b->data.metadata.chain_id, "another-chain"),
+                     BM_OK);
+    assert_int_equal(bm_signed_header_sign(&b->sh, k), BM_OK);
+    assert_int_equal(bm_block_rehash(b), BM_OK);
+}
+
+static uint64_t rejected(struct at_node *n, enum bm_da_reject why)
+{
+    return atomic_load(&n->env.m.da_rejected[why]);
+}
+
+/*
+ * Every refused blob is counted by reason, and nothing refused reaches
+ * Sync: garbage (decode), a header whose signature does not verify
+ * (bad_signature), another chain's header and data signed by the real
+ * proposer (chain_id: such a header must never hold a height in Sync),
+ * a wrong proposer (header and data), a bad envelope signature. The good
+ * block after them is delivered.
+ */
+static void test_refused_counted(void **s)
+{
+    struct at_node n;
+    struct bm_privkey other;
+    uint8_t seed[32];
+    struct bm_block *good, *badsig, *chain, *wrong;
+    struct found hdr[8], dat[8];
+    uint64_t h1, h2;
+    size_t n_ev;
+
+    (void)s;
+    open_node(&n, 0, NULL, NULL);
+    memset(seed, 0x43, sizeof(seed));
+    bm_privkey_from_seed(&other, seed);
+    good = make_block(&n, 1, txs_a);
+    badsig = make_block(&n, 1, txs_b);
+    badsig->sh.signature.ptr[3] ^= 0x01;
+    chain = make_block(&n, 1, txs_b);
+    rechain(chain, &n.key);
+    wrong = make_block(&n, 1, txs_b);
+    resign_as(wrong, &other);
+    {
+        struct blob_spec bs[] = {
+            {&n.env.ns.header, enc_raw("garbage-header")},
+            {&n.env.ns.data, enc_raw("garbage-data")},
+            {&n.env.ns.header, enc_envelope(badsig, &n.key, false)},
+            {&n.env.ns.header, enc_envelope(chain, &n.key, false)},
+            {&n.env.ns.data, enc_data(chain, &n.key)},
+            {&n.env.ns.header, enc_envelope(wrong, &other, false)},
+            {&n.env.ns.data, enc_data(wrong, &other)},
+            {&n.env.ns.header, enc_envelope(good, &n.key, true)},
+        };
+        h1 = submit(&n, bs, sizeof(bs) / sizeof(bs[0]));
+    }
+    {
+        struct blob_spec bs[] = {{&n.env.ns.header,
+                                  enc_envelope(good, &n.key, false)},
+                                 {&n.env.ns.data, enc_data(good, &n.key)}};
+        h2 = submit(&n, bs, 2);
+    }
+    spawn_capture(&n, 1024, 5000);
+    spawn_retriever(&n);
+    at_start(&n);
+    wait_progress(h2 + 1, 30000);
+    n_ev = check_order(1, evbuf, MAX_EVS);
+    assert_int_equal(collect(evbuf, n_ev, EV_HEADER, hdr, 8), 1);
+    assert_int_equal(collect(evbuf, n_ev, EV_DATA, dat, 8), 1);
+    assert_int_equal(hdr[0].da_height, h2);
+    assert_int_equal(dat[0].da_height, h2);
+    assert_true(h1 < h2);
+    assert_int_equal(rejected(&n, BM_DA_REJ_DECODE), 2);
+    assert_int_equal(rejected(&n, BM_DA_REJ_SIGNATURE), 1);
+    assert_int_equal(rejected(&n, BM_DA_REJ_CHAIN_ID), 2);
+    assert_int_equal(rejected(&n, BM_DA_REJ_PROPOSER), 2);
+    assert_int_equal(rejected(&n, BM_DA_REJ_ENVELOPE), 1);
+    assert_int_equal(rejected(&n, BM_DA_REJ_INVALID), 0);
+    bm_block_unref(good);
+    bm_block_unref(badsig);
+    bm_block_unref(chain);
+    bm_block_unref(wrong);
+    bm_privkey_wipe(&other);
+    at_node_close(&n, true);
+}
+
 static bool capture_full(void *arg)
 {
     struct at_node *n = arg;
@@ -906,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_single_namespace),
         cmocka_unit_test(test_da_outage),
         cmocka_unit_test(test_sync_backpressure),
+        cmocka_unit_test(test_refused_counted),
     };
 
     pthread_mutex_init(&cap.mu, NULL);
