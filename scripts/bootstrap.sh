@@ -8,7 +8,7 @@ PKGS=(
   gcc pkg-config meson ninja-build python3
   protobuf-c-compiler libprotobuf-c-dev
   libsodium-dev liblmdb-dev lmdb-utils libjson-c-dev libcurl4-openssl-dev
-  libmicrohttpd-dev libzmq3-dev libcyaml-dev libcmocka-dev libargon2-dev
+  libmicrohttpd-dev libcyaml-dev libcmocka-dev libargon2-dev
   libssl-dev
   etcd-server
   clang libclang-rt-14-dev
