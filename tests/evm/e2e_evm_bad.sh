@@ -18,7 +18,7 @@ e2e_setup evm-bad "${1:-}"
 read -r P_DA P_A < <(free_ports 2)
 DA="http://127.0.0.1:$P_DA"
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
-        --evnode.node.block_time 1s --evnode.log.level info
+        --evnode.node.block_time 2s --evnode.log.level info
         --evnode.rpc.address "127.0.0.1:$P_A"
         --evnode.signer.passphrase_file "$W/pass")
 
