@@ -377,6 +377,13 @@ static void test_unavailable_then_invalid(void **state)
     memset(&f, 0, sizeof(f));
     fake_el_fault(el, &f);
     WAIT_FOR(en_height(&n) >= h + 3, 30000, "production resumes after hang");
+    /* The calls that timed out are still answered by the client after
+     * its 2 s: a late fork choice moves its head back (as any Engine API
+     * client would), and the next blocks move it forward again. Let them
+     * land before the next phase. */
+    msleep(2500);
+    h = en_height(&n);
+    WAIT_FOR(en_height(&n) >= h + 2, 30000, "blocks after the late calls");
 
     f.new_payload_invalid = true;
     fake_el_fault(el, &f);
