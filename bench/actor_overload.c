@@ -107,8 +107,6 @@ static int run_phase(struct bm_actor_system *sys, const char *label,
     /* drain (outside the timing): wait until nothing is queued */
     deadline = bench_now_ns() + 120ull * 1000000000ull;
     for (;;) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
-
         err = bm_actor_stats_get(sys, id, &st);
         if (err != BM_OK) {
             bench_die("stats", err);
@@ -120,7 +118,7 @@ static int run_phase(struct bm_actor_system *sys, const char *label,
             fprintf(stderr, "%s: consumer did not drain\n", label);
             return 1;
         }
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(1);
     }
     exact = st.sent == n && st.rejected_full == full &&
             st.handled + st.rejected_full + st.rejected_invalid +

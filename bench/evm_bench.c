@@ -50,6 +50,7 @@
 #include "blockv2/validate.h"
 #include "exec/evm/evm.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -119,10 +120,9 @@ static uint64_t fsync_us(const char *dir)
 /* Sleeps until 20 ms past the next whole second of the wall clock. */
 static void next_second(void)
 {
-    struct timespec ts;
+    uint64_t ns = bm_clock_wall_ns() % 1000000000u;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    usleep((useconds_t)((1000000000L - ts.tv_nsec) / 1000 + 20000));
+    bm_sleep_us((1000000000u - ns) / 1000u + 20000u);
 }
 
 struct rig {
@@ -252,7 +252,7 @@ static void fill(struct rig *r, const struct opts *o, unsigned n)
                             "sequencer\n", queued, n);
             exit(1);
         }
-        usleep(20000);
+        bm_sleep_ms(20);
         bm_seq_queue_size(r->seq, &queued, &bytes);
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Source lint run as a test: banned functions (git's banned.h list), raw
-# allocation outside src/util/alloc.c, and LMDB codes mapped anywhere but
-# the one map in src/util/lmdb_err.c. Prints offending lines; exit 1 if any.
+# allocation outside src/util/alloc.c, LMDB codes mapped anywhere but the
+# one map in src/util/lmdb_err.c, and clock reads, sleeps and condition
+# variables outside src/util/clock.c. Prints offending lines; exit 1 if any.
 set -u
 cd "$(dirname "$0")/.."
 fail=0
@@ -20,6 +21,21 @@ fi
 if grep -rnE 'case[[:space:]]+MDB_' $dirs --include='*.c' --include='*.h' \
         | grep -v '^src/util/lmdb_err.c:'; then
     echo "lint: LMDB codes mapped outside src/util/lmdb_err.c (use bm_lmdb_err)"
+    fail=1
+fi
+# Clocks (docs/actor-runtime.md "Clocks"): every clock read, sleep and
+# condition variable goes through src/util/clock.c, so deadlines and timed
+# waits are on CLOCK_MONOTONIC and wall time is read in one place.
+clk='(^|[^_a-zA-Z0-9])(clock_gettime|nanosleep|clock_nanosleep|usleep|sleep|sigtimedwait|pthread_cond_init|pthread_cond_timedwait|pthread_cond_clockwait|gettimeofday|time)\('
+if grep -rnE "$clk" $dirs --include='*.c' --include='*.h' \
+        | grep -v '^src/util/clock.c:'; then
+    echo "lint: clock read, sleep or condition variable outside src/util/clock.c (use util/clock.h)"
+    fail=1
+fi
+# Tests and benchmarks sleep through the same helper (one bm_sleep_ms).
+sleeps='(^|[^_a-zA-Z0-9])(nanosleep|clock_nanosleep|usleep|sleep)\('
+if grep -rnE "$sleeps" tests bench --include='*.c' --include='*.h'; then
+    echo "lint: sleep outside src/util/clock.c (use bm_sleep_ms)"
     fail=1
 fi
 exit $fail

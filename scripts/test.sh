@@ -33,6 +33,15 @@ logs=()
 build_failed=0
 build_passed=0
 
+# js-libp2p for the interop suite: `npm ci` in tests/interop when the
+# lockfile changed or node_modules is missing. A failure counts (and the
+# interop tests then fail under CI rather than skip).
+if ! tests/interop/install.sh >build-test-interop-npm.log 2>&1; then
+  echo "interop install (npm ci) FAILED:"
+  tail -20 build-test-interop-npm.log
+  build_failed=$((build_failed + 1))
+fi
+
 for v in $VARIANTS; do
   dir="build-test-$v"
   case "$v" in

@@ -18,22 +18,6 @@ struct bm_privkey g_key;
 struct bm_genesis g_gen;
 uint64_t g_kv_keep_heights;
 
-void msleep(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static int rm_cb(const char *p, const struct stat *sb, int flag,
                  struct FTW *ftw)
 {

@@ -18,6 +18,7 @@
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
 #include "exec/kv/kv.h"
+#include "util/clock.h" /* WAIT_FOR, bm_sleep_ms */
 
 struct mt_node {
     char home[256];
@@ -36,12 +37,12 @@ struct mt_node {
 /* Waits until pred holds; fails the test after timeout_ms. */
 #define WAIT_FOR(cond, timeout_ms, what)                                       \
     do {                                                                       \
-        uint64_t end_ = now_ms() + (timeout_ms);                               \
+        uint64_t end_ = bm_clock_now_ms() + (timeout_ms);                      \
         while (!(cond)) {                                                      \
-            if (now_ms() > end_) {                                             \
+            if (bm_clock_now_ms() > end_) {                                    \
                 fail_msg("timed out waiting for %s", what);                    \
             }                                                                  \
-            msleep(10);                                                        \
+            bm_sleep_ms(10);                                                   \
         }                                                                      \
     } while (0)
 
@@ -53,8 +54,6 @@ extern unsigned g_rng;
 /* keep_heights of the KV executors mt_open opens (0: the default). */
 extern uint64_t g_kv_keep_heights;
 
-void msleep(unsigned ms);
-uint64_t now_ms(void);
 /* Removes a directory tree. */
 void rm_rf(const char *p);
 /* mkdir home/sub (0700), existing is fine. */

@@ -157,8 +157,8 @@ static void test_da_outage(void **state)
     mt_start(&agg);
     /* During the outage: the breaker opens and production stops at the
      * pending limit. */
-    end = now_ms() + 60000;
-    while (now_ms() < end) {
+    end = bm_clock_now_ms() + 60000;
+    while (bm_clock_now_ms() < end) {
         add_txs(&agg, 2);
         if (bm_manager_breaker_state(agg.m, "da") == 1) {
             opened = true;
@@ -167,7 +167,7 @@ static void test_da_outage(void **state)
         if (opened && mm.skipped_backpressure > 0) {
             break;
         }
-        msleep(5);
+        bm_sleep_ms(5);
     }
     assert_true(opened);
     assert_true(mm.skipped_backpressure > 0);
@@ -343,11 +343,11 @@ static void test_lazy_mode(void **state)
     ca.lazy_block_interval_ms = 1000;
     mt_open(&agg, home, true, NULL, &ca);
     mt_start(&agg);
-    msleep(500);
+    bm_sleep_ms(500);
     h0 = height_of(&agg);
     /* Idle for 3.2 s: about three lazy blocks (one per interval), never
      * one per block time (that would be ~32). */
-    msleep(3200);
+    bm_sleep_ms(3200);
     h1 = height_of(&agg);
     fprintf(stderr, "lazy: %llu blocks in 3.2 s idle\n",
             (unsigned long long)(h1 - h0));
@@ -355,12 +355,12 @@ static void test_lazy_mode(void **state)
     /* A tx: a block follows within about a block time (loose bound for
      * loaded CI machines and sanitizers). */
     h0 = height_of(&agg);
-    t0 = now_ms();
+    t0 = bm_clock_now_ms();
     add_txs(&agg, 1);
     bm_manager_notify_new_transactions(agg.m);
     WAIT_FOR(height_of(&agg) > h0, 5000, "a block after a tx");
     fprintf(stderr, "lazy: tx to block %llu ms (block time 100 ms)\n",
-            (unsigned long long)(now_ms() - t0));
+            (unsigned long long)(bm_clock_now_ms() - t0));
     {
         struct bm_state st = {0};
 

@@ -226,9 +226,16 @@ struct bm_actor_system_config {
     unsigned batch;         /* max messages per turn; 0: 64 */
     uint32_t max_actors;    /* id table size; 0: 1 << 21 */
     uint32_t default_capacity; /* user-lane bound; 0: 1024 */
-    unsigned timer_tick_ms; /* timer wheel tick; 0: 1 */
+    /* Timer resolution: deadlines are rounded up to a multiple of it, so
+     * timers due within one tick fire in one wake-up; 0: 1 (max 1000). */
+    unsigned timer_tick_ms;
     enum bm_sched_mode sched;
     bool handler_timing;    /* handler time histogram; default true */
+    /* Called once, when a root supervisor gives up (the reason
+     * bm_actor_system_wait returns), on that supervisor's actor thread:
+     * must not block or call system stop/wait. NULL: none. */
+    void (*on_root_failure)(void *arg, int reason);
+    void *on_root_failure_arg;
 };
 
 /* Fills *cfg with the defaults. Never fails. The environment variable
@@ -267,7 +274,9 @@ int bm_actor_system_wait(struct bm_actor_system *sys, int64_t timeout_ms);
  * Non-actor threads only; may block like stop. */
 void bm_actor_system_free(struct bm_actor_system *sys);
 
-/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). Any thread. */
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, the clock of every
+ * deadline and timeout in the runtime; a wall-clock step moves none of
+ * them). Any thread. */
 uint64_t bm_actor_now_ns(void);
 
 /* ------------------------------------------------------------ spawn */
@@ -331,8 +340,15 @@ int bm_actor_tell(struct bm_actor_system *sys, struct bm_actor_id to,
 
 /* ------------------------------------------------------------ ask */
 
+/* An ask timeout meaning "no deadline": no timer is armed and the ask
+ * completes only with its reply or an error below. Any timeout too large
+ * to add to the monotonic clock (about 584 years) means the same; it never
+ * wraps into a deadline in the past. */
+#define BM_ACTOR_NO_TIMEOUT INT64_MAX
+
 /* Ask from a non-actor thread: sends a request (as bm_actor_tell) with a
- * deadline of timeout_ms (> 0 required) and returns an owned future.
+ * deadline of timeout_ms (> 0 required; BM_ACTOR_NO_TIMEOUT: none) on the
+ * monotonic clock, and returns an owned future.
  * On error nothing was sent and the caller keeps the payload. Never blocks
  * (except the BLOCK policy). The future always completes: with the reply,
  * BM_ETIMEDOUT at the deadline, BM_ESTOPPED / BM_ENOACTOR if the target
@@ -370,7 +386,8 @@ int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
                   uint32_t kind, void *payload, size_t len, void *reply,
                   size_t reply_len, int64_t timeout_ms);
 
-/* Ask from inside a handler: the reply arrives later as a system-lane
+/* Ask from inside a handler (timeout_ms as for bm_actor_ask): the reply
+ * arrives later as a system-lane
  * message of kind `reply_kind` on the calling actor (whose payload_size
  * must equal the target kind's reply_size), with bm_actor_ctx_status()
  * giving the request status and bm_actor_ctx_cookie() returning `cookie`.
@@ -463,7 +480,8 @@ int bm_actor_monitor(struct bm_actor_ctx *ctx, struct bm_actor_id target);
  * now (borrowed). Delivery is a normal user-lane send (subject to the
  * overflow policy; a rejected tick is counted on the target). A timer stops
  * by itself when its target is gone. Writes *out (may be NULL). Never
- * blocks; any thread. Cost O(1) per start/cancel/tick (hashed wheel). */
+ * blocks; any thread. Cost O(log n) per start/cancel/delivery (a heap of
+ * deadlines on CLOCK_MONOTONIC; the timer thread sleeps until the first). */
 int bm_timer_start(struct bm_actor_system *sys, struct bm_actor_id to,
                    uint32_t kind, const void *payload, size_t len,
                    int64_t delay_ms, int64_t period_ms,
@@ -569,6 +587,10 @@ struct bm_actor_system_stats {
     uint64_t late_replies;     /* replies discarded after timeout/abandon */
     uint64_t timers_active;
     uint64_t steals;
+    /* Times the timer thread woke up (a deadline, or a start that needed
+     * an earlier one). It sleeps until the next deadline: an idle system
+     * adds nothing, one periodic 1 s timer adds about one a second. */
+    uint64_t timer_wakeups;
 };
 
 /* Snapshot of every live actor: *out is an owned array of *n entries (free

@@ -88,6 +88,7 @@
     X(EHEIGHT_ORDER, -82, "untrusted height not above trusted height")         \
     X(EEMPTY_BLOCK, -83, "empty-block rule violated")                          \
     X(EENVELOPE_SIGNATURE, -84, "DA envelope signature does not verify")       \
+    X(EFORK, -85, "conflicts with the block applied at that height")          \
     /* store: -100 .. -119 */                                                  \
     X(EMAP_FULL, -100, "database map is full")                                 \
     X(EREADONLY, -101, "database is read-only")                                \
@@ -108,10 +109,14 @@
     X(EEXEC, -160, "execution failed")                                         \
     X(EQUEUE_FULL, -161, "sequencer queue is full")                            \
     X(EBADTX, -162, "malformed transaction")                                   \
-    X(EEXEC_AHEAD, -163, "executor is ahead of the store")                   \
+    X(EEXEC_AHEAD, -163, "executor is ahead of the store")                     \
     X(EEXEC_INVALID, -164, "execution client rejected the block")             \
     X(EEXEC_CHAIN, -165, "execution client is on another chain")              \
-    X(ERPC, -166, "JSON-RPC error response")
+    X(ERPC, -166, "JSON-RPC error response")                                  \
+    /* p2p: -180 .. -199 (-180 .. -189 protocol layers, -190 .. host) */       \
+    X(EPEER_MISMATCH, -180, "remote proved another peer ID than expected")     \
+    X(ENOPROTO, -181, "peer supports none of the proposed protocols")          \
+    X(ENOMUXER, -182, "no common stream muxer")
 
 enum bm_err {
 #define BM_ERR_ENUM_(name, val, desc) BM_##name = (val),

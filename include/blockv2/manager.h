@@ -1,8 +1,8 @@
 /*
  * The block manager (Manager facade of ../shared/seed/block-manager-v2.md):
  * an aggregator that produces, executes, signs, stores and submits blocks
- * to the DA layer, or a full node that retrieves them from DA (and later
- * P2P), validates, executes and stores them. Internally a tree of actors
+ * to the DA layer, or a full node that takes them from DA and/or P2P,
+ * validates, executes and stores them. Internally a tree of actors
  * (src/actors/, docs/ARCHITECTURE.md "Block manager"); this header is all a
  * node needs.
  *
@@ -108,8 +108,10 @@ struct bm_manager_config {
     uint64_t da_breaker_open_ms;
     /* Reaper limiter: rounds per second (burst 10); 0 = 20. */
     double reaper_rate;
-    /* Tx ingress limiter (bm_manager_tx_limiter): txs per second and
-     * burst; 0 = 10,000 and 20,000. */
+    /* Tx ingress limiter (bm_manager_tx_allow) [rpc.tx_rate_limit]: txs
+     * per second, 0 = no limiter (the default: the sequencer's queue
+     * bound and the group commit protect the node); burst 0 = one
+     * second's worth, at least 1,000 (a full batch request). */
     double tx_rate;
     uint64_t tx_burst;
 };
@@ -127,10 +129,12 @@ struct bm_broadcaster {
     void *ctx;
 };
 
-/* A P2P header/data store (go-header store) the StoreSync actor reads
- * when P2P exists. height() gives the store's height; get_* fill *out
- * (zeroed on entry, owned by the caller on BM_OK); BM_ENOTFOUND if absent.
- * May block. */
+/* A P2P header/data store (ev-node's go-header store; the node's is
+ * src/p2p/p2pstore.h) the StoreSync actor reads. height() gives the best
+ * height the store has seen (0: none); get_* fill *out (zeroed on entry,
+ * owned by the caller on BM_OK) with the item held at a height;
+ * BM_ENOTFOUND if absent. Items are untrusted to the reader. May block
+ * briefly; any thread. */
 struct bm_p2p_store {
     enum bm_err (*height)(void *ctx, uint64_t *out);
     enum bm_err (*get_header)(void *ctx, uint64_t height,
@@ -149,10 +153,16 @@ struct bm_manager_params {
     const struct bm_executor *exec;         /* required */
     struct bm_seq *seq;                     /* required for an aggregator */
     const struct bm_da *da;                 /* NULL: no DA (P2P only) */
-    const struct bm_p2p_store *header_store; /* NULL until P2P exists */
+    const struct bm_p2p_store *header_store; /* NULL: no P2P */
     const struct bm_p2p_store *data_store;
     const struct bm_broadcaster *header_broadcaster; /* NULL: none */
     const struct bm_broadcaster *data_broadcaster;
+    /* Called once when the manager stops by itself (the error
+     * bm_manager_wait returns), on an internal thread: must not block or
+     * call the manager. Lets a caller sleep instead of polling
+     * bm_manager_wait (the node wakes its signal loop). NULL: none. */
+    void (*on_fatal)(void *arg, int err);
+    void *on_fatal_arg;
 };
 
 /* Counters and gauges of the block manager (ev-node's metric names in
@@ -178,6 +188,15 @@ struct bm_manager_metrics {
     uint64_t reaper_txs;          /* txs handed to the sequencer */
     uint64_t skipped_backpressure; /* block ticks skipped: too many pending */
     uint64_t exec_failures;
+    /* P2P blocks (header or data from P2P) that failed validation before
+     * apply (dropped, nothing applied). */
+    uint64_t p2p_blocks_rejected;
+    /* Items from the P2P stores StoreSync skipped (bad signature, wrong
+     * proposer or height) before they reached Sync. */
+    uint64_t p2p_items_skipped;
+    /* DA items at an applied height that are not the applied block's
+     * (a header: fatal when the block came from P2P; see sync.h). */
+    uint64_t da_conflicts;
 };
 
 /*
@@ -255,6 +274,14 @@ bool bm_manager_is_block_hash_seen(struct bm_manager *m,
 /* A tx arrived (e.g. from RPC ingress): in lazy mode a block follows
  * within one block time. Never blocks. */
 void bm_manager_notify_new_transactions(struct bm_manager *m);
+/* The P2P layer put new items into the header/data stores: the StoreSync
+ * actor hands them to Sync now instead of at its next tick. Never blocks
+ * (a wake-up lost to a full mailbox is counted and the tick follows). Any
+ * non-actor thread, e.g. the P2P loop. */
+void bm_manager_notify_p2p(struct bm_manager *m);
+/* True while an aggregator catches up before producing
+ * (node.catchup_timeout). Any thread. */
+bool bm_manager_catching_up(struct bm_manager *m);
 /* Stored blocks whose header / non-empty data is not yet submitted. */
 uint64_t bm_manager_pending_headers(struct bm_manager *m);
 uint64_t bm_manager_pending_data(struct bm_manager *m);
@@ -274,10 +301,10 @@ struct bm_actor_system *bm_manager_actor_system(struct bm_manager *m);
  * -1 if unknown. */
 int bm_manager_breaker_state(struct bm_manager *m, const char *name);
 /* Admission check for tx ingress (the tx limiter): true if n txs may be
- * accepted now. */
+ * accepted now; always true without a limiter (tx_rate 0). */
 bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n);
 /* Snapshot of a limiter by name ("tx": tx ingress, "reaper") into *out;
- * false if unknown. Never blocks. Any thread. */
+ * false if unknown or not configured. Never blocks. Any thread. */
 bool bm_manager_limiter_stats(struct bm_manager *m, const char *name,
                               struct bm_limiter_stats *out);
 

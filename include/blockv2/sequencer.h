@@ -5,8 +5,10 @@
  * Queue. Every accepted tx is one entry of a persisted FIFO queue in its
  * own LMDB environment (e.g. <home>/data/seq): key = big-endian uint64
  * sequence number, value = the tx bytes, so the order after a restart is
- * the submission order. A tx whose SHA-256 equals that of a queued or
- * in-flight tx is dropped (de-duplication). The queue is bounded by a tx
+ * the submission order. An append is synced to disk (power-loss safe)
+ * before the call returns. A tx whose SHA-256 equals that of a queued or
+ * in-flight tx, or of a recently committed one (a persisted window), is
+ * dropped (de-duplication). The queue is bounded by a tx
  * count and a byte total; a submission that does not fit is refused whole
  * with BM_EQUEUE_FULL ("queue full") and nothing is written.
  *
@@ -47,9 +49,10 @@ struct bm_seq_options {
     size_t max_tx_bytes;     /* 0: BM_MAX_TX_SIZE */
     size_t map_size;         /* LMDB map size; 0: 2 GiB */
     /* Hashes of the last recent_txs acked (committed) txs are still
-     * treated as duplicates, so a stale copy of a tx the reaper read
-     * before the block committed is not queued again. 0: 65,536. In
-     * memory only (bm_seq_drop_committed covers restarts). */
+     * treated as duplicates: a client's retry of a tx that is already in
+     * a block, or a stale copy the reaper read before the block
+     * committed, is not queued again. 0: 65,536. Persisted with each ack
+     * (as 8-byte fingerprints), so the window survives a restart. */
     size_t recent_txs;
     bool no_sync;            /* MDB_NOSYNC: tests only */
     /* Optional executor for filter_txs (borrowed; must outlive the
@@ -88,11 +91,38 @@ void bm_seq_free(struct bm_seq *s);
  * id"). Errors: BM_ETOOBIG (a tx above max_tx_bytes; nothing queued),
  * BM_EQUEUE_FULL ("queue full"; nothing queued), BM_EMAP_FULL/BM_EIO
  * (nothing queued), BM_ENOMEM. *accepted (may be NULL) is the number of txs
- * queued. An empty list is a no-op. May block (fsync).
+ * queued. An empty list is a no-op. The append is durable (data and meta
+ * page synced) when this returns BM_OK; BM_EIO with *accepted > 0 means
+ * queued but the sync failed. May block (fsync).
  */
 enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
                           size_t id_len, const struct bm_buf *txs, size_t n,
                           size_t *accepted, struct bm_errmsg *em);
+
+/*
+ * Durable submission with one result per tx, for tx ingress (the group
+ * commit of include/blockv2/ingest.h calls it once per group). Appends
+ * the new txs of txs[0..n) (borrowed) in order in ONE transaction and
+ * makes it durable (fdatasync of the data and the meta page, unless
+ * no_sync) before returning. hashes (borrowed, may be NULL) are the txs'
+ * SHA-256 (bm_exec_tx_hash), so they need not be computed under the lock.
+ * Each status[i] (n slots, caller storage) gets:
+ *   BM_OK          queued and durable;
+ *   BM_EEXIST      a duplicate: queued, in flight, committed recently (the
+ *                  persisted window of recent_txs), or earlier in txs;
+ *   BM_EQUEUE_FULL no room (max_queue_txs/max_queue_bytes); txs after it
+ *                  that still fit are queued;
+ *   BM_ETOOBIG     above max_tx_bytes;  BM_EEMPTY  an empty tx;
+ *   BM_EIO         queued but the sync failed: not known durable (em).
+ * Returns BM_OK when every status is set. Otherwise nothing was queued and
+ * status is unset: BM_ECHAIN_ID_MISMATCH, BM_ESTATE (sequencer failed),
+ * BM_EINVAL, BM_EMAP_FULL/BM_EIO (the write failed), BM_ENOMEM. May block
+ * (fsync); holds the sequencer's lock while it writes.
+ */
+enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
+                               size_t id_len, const struct bm_buf *txs,
+                               const struct bm_hash *hashes, size_t n,
+                               enum bm_err *status, struct bm_errmsg *em);
 
 /*
  * GetNextBatch: fills *out (released first; returns owned) with the txs at

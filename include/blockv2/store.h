@@ -250,6 +250,16 @@ enum bm_err bm_store_get_latest_state(struct bm_store *s, uint64_t *height,
 enum bm_err bm_store_get_meta(struct bm_store *s, const char *name,
                               struct bm_buf *out, struct bm_errmsg *em);
 
+/* Formats the metadata name "rhb/<height>/h" or ".../d" (which = 'h' or
+ * 'd': the DA height of a block's header / data, spec 4.2) into buf
+ * (>= 48 bytes). */
+void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which);
+
+/* Reads an LE64 metadata value: BM_OK and *out, BM_ENOTFOUND (absent), or
+ * BM_ECORRUPT (length != 8, message names the key). */
+enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
+                            uint64_t *out, struct bm_errmsg *em);
+
 /* Both pending values; BM_ENOTFOUND unless both exist. Outputs released
  * first, zeroed on error. */
 enum bm_err bm_store_get_pending(struct bm_store *s, struct bm_buf *header,

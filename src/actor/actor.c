@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
-#include <time.h>
 
 /* ------------------------------------------------------------ id table */
 
@@ -114,7 +113,7 @@ static int slot_alloc(struct bm_actor_system *sys, uint32_t *out)
             atomic_store_explicit(&a->status, BM__ST_DEAD,
                                   memory_order_relaxed);
             pthread_mutex_init(&a->mu, NULL);
-            pthread_cond_init(&a->cv, NULL);
+            bm_cond_init(&a->cv);
         }
         sys->chunk_raw[c] = raw;
         atomic_store_explicit(&sys->chunks[c], chunk, memory_order_release);
@@ -366,15 +365,13 @@ static void update_hwm(struct bm__actor *a, uint32_t depth)
  * recycled meanwhile is safe; the generation check catches it. */
 static int wait_room(struct bm__actor *a, uint32_t gen, uint64_t *vout)
 {
-    uint64_t deadline =
-        bm__now_ns() + (uint64_t)a->block_timeout_ms * 1000000ull;
+    uint64_t deadline = bm_clock_deadline_ms(a->block_timeout_ms);
     int err = BM_OK;
 
     pthread_mutex_lock(&a->mu);
     atomic_fetch_add(&a->waiters, 1);
     for (;;) {
         uint64_t now, v;
-        struct timespec ts;
 
         v = atomic_fetch_add(&a->life, 1);
         if ((uint32_t)(v >> 32) != gen || (v & BM__LIFE_CLOSED) ||
@@ -388,27 +385,16 @@ static int wait_room(struct bm__actor *a, uint32_t gen, uint64_t *vout)
             break; /* pinned, with room */
         }
         atomic_fetch_sub(&a->life, 1);
-        now = bm__now_ns();
+        now = bm_clock_now_ns();
         if (now >= deadline) {
             err = BM_ETIMEDOUT;
             break;
         }
         /* The consumer broadcasts when room appears; the bounded wait is a
-         * safety net only. */
-        clock_gettime(CLOCK_REALTIME, &ts);
-        {
-            uint64_t step = deadline - now;
-
-            if (step > 10000000ull) {
-                step = 10000000ull;
-            }
-            ts.tv_nsec += (long)step;
-            while (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-        }
-        pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+         * safety net only (it runs only while a sender is blocked). */
+        bm_cond_wait_until(&a->cv, &a->mu,
+                           deadline - now > 10000000ull ? now + 10000000ull
+                                                        : deadline);
     }
     atomic_fetch_sub(&a->waiters, 1);
     pthread_mutex_unlock(&a->mu);
@@ -589,11 +575,20 @@ int bm__send_sys(struct bm_actor_system *sys, struct bm_actor_id to,
     if (err != BM_OK) {
         return err;
     }
-    if (n->sys == BM__SYS_STOP) {
-        atomic_store(&a->stop_req,
-                     n->corr == UINT64_MAX ? UINT64_MAX : n->corr + 1);
-    } else if (n->sys == BM__SYS_KILL) {
-        atomic_store(&a->stop_req, UINT64_MAX);
+    if (n->sys == BM__SYS_STOP || n->sys == BM__SYS_KILL) {
+        atomic_store(&a->stop_req, n->sys == BM__SYS_KILL ||
+                                           n->corr == UINT64_MAX
+                                       ? UINT64_MAX
+                                       : n->corr + 1);
+        if (a->detached) {
+            /* A detached actor waiting on a future returns BM_ESTOPPED:
+             * wake it (it checks stop_req under the future's mutex). */
+            pthread_mutex_lock(&a->mu);
+            if (a->waiting_on != NULL) {
+                bm__future_wake(a->waiting_on);
+            }
+            pthread_mutex_unlock(&a->mu);
+        }
     }
     atomic_fetch_add(&a->sys_count, 1);
     bm__mpsc_push(&a->sysq, n);
@@ -1135,7 +1130,7 @@ int bm_actor_wait_exit(struct bm_actor_system *sys, struct bm_actor_id id,
                        int64_t timeout_ms, int *reason)
 {
     struct bm__actor *a = bm__slot_actor(sys, id.slot);
-    uint64_t deadline = 0;
+    uint64_t deadline;
     int err = BM_OK;
 
     if (bm__on_actor_thread()) {
@@ -1144,25 +1139,28 @@ int bm_actor_wait_exit(struct bm_actor_system *sys, struct bm_actor_id id,
     if (a == NULL) {
         return BM_ENOACTOR;
     }
-    if (timeout_ms >= 0) {
-        deadline = bm__now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    }
+    deadline = bm_clock_deadline_ms(timeout_ms);
     pthread_mutex_lock(&sys->exit_mu);
     atomic_fetch_add(&sys->exit_waiters, 1);
     while (a->exit_gen != id.gen) {
-        struct timespec ts;
+        uint64_t now;
 
         if ((uint32_t)(atomic_load(&a->life) >> 32) != id.gen &&
             (uint32_t)(atomic_load(&a->life) >> 32) != id.gen + 1) {
             err = BM_ENOACTOR;
             break;
         }
-        if (deadline != 0 && bm__now_ns() >= deadline) {
+        now = bm_clock_now_ns();
+        if (now >= deadline) {
             err = BM_ETIMEDOUT;
             break;
         }
-        bm_clock_deadline_ms(&ts, 10);
-        pthread_cond_timedwait(&sys->exit_cv, &sys->exit_mu, &ts);
+        /* Exits broadcast exit_cv; the 10 ms slice is a safety net (it
+         * runs only while someone waits for an exit). */
+        bm_cond_wait_until(&sys->exit_cv, &sys->exit_mu,
+                           bm_clock_after_ms(now, 10) < deadline
+                               ? bm_clock_after_ms(now, 10)
+                               : deadline);
     }
     if (err == BM_OK && reason != NULL) {
         *reason = a->exit_reason;

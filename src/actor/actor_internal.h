@@ -27,6 +27,7 @@
 #define BM_ACTOR_ACTOR_INTERNAL_H
 
 #include "blockv2/actor.h"
+#include "util/clock.h"
 
 #include <pthread.h>
 #include <stdalign.h>
@@ -174,8 +175,12 @@ struct bm__actor {
     int exit_reason_req;
     char name[BM_ACTOR_NAME_MAX];
 
-    pthread_mutex_t mu;        /* watchers, BLOCK waits, drop_oldest pops */
+    pthread_mutex_t mu;        /* watchers, BLOCK waits, drop_oldest pops,
+                                * waiting_on */
     pthread_cond_t cv;
+    /* Detached actors: the future its thread waits on (bm_future_wait),
+     * woken when a STOP or KILL sets stop_req. Under mu. */
+    struct bm_future *waiting_on;
     struct bm__watch *watchers;
     bool watch_closed;
 
@@ -306,13 +311,19 @@ struct bm_actor_system {
     pthread_t tm_th;
     bool tm_running;
     bool tm_quit;
-    struct bm__timer **timers;
+    bool tm_inited;
+    struct bm__timer **timers; /* id table */
     uint32_t ntimers, captimers;
     uint32_t tm_free;
-    struct bm__timer **wheel;
-    uint64_t tm_start_ns;
-    uint64_t tm_cur_tick;
+    struct bm__timer **heap;   /* armed timers, min-heap by deadline */
+    uint32_t nheap, capheap;
+    uint64_t tm_seq;           /* arm order, breaks deadline ties */
+    uint64_t tm_start_ns;      /* tick origin (monotonic) */
+    /* Deadline the thread sleeps until (BM_CLOCK_NEVER: no timeout); 0
+     * while it is awake. A start signals only an earlier deadline. */
+    uint64_t tm_wait_until;
     _Atomic uint64_t timers_active;
+    _Atomic uint64_t timer_wakeups;
 
     _Atomic uint64_t steals;
     uint64_t ns_per_cycle_q32; /* handler timing: ns = cycles * q >> 32 */
@@ -409,6 +420,8 @@ void bm__asks_release(struct bm_actor_system *sys);
 bool bm__ask_complete(struct bm_actor_system *sys, uint64_t corr, int status,
                       const void *reply, size_t len, bool from_timer);
 void bm__asks_shutdown(struct bm_actor_system *sys);
+/* Wakes the threads waiting on f (they re-check their stop request). */
+void bm__future_wake(struct bm_future *f);
 
 /* Timers. */
 int bm__timers_init(struct bm_actor_system *sys);
@@ -437,9 +450,6 @@ extern const struct bm_actor_type bm__sup_type;
 
 void bm__root_failed(struct bm_actor_system *sys, int reason);
 
-/* Monotonic time. */
-uint64_t bm__now_ns(void);
-
 /* Cheap cycle counter for handler timing (the TSC on x86, where
  * clock_gettime costs ~100 ns under KVM); nanoseconds elsewhere. */
 #if defined(__x86_64__) || defined(__i386__)
@@ -451,7 +461,7 @@ static inline uint64_t bm__cycles(void)
 #else
 static inline uint64_t bm__cycles(void)
 {
-    return bm__now_ns();
+    return bm_clock_now_ns();
 }
 #endif
 

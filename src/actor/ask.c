@@ -3,7 +3,8 @@
  * continuations for actors.
  *
  * Every ask gets an entry in a slot table keyed by a 64-bit correlation id
- * (generation << 32 | slot) and a deadline timer on the wheel. Whoever
+ * (generation << 32 | slot) and a deadline timer (none for an infinite
+ * timeout: INT64_MAX ms saturates to BM_CLOCK_NEVER). Whoever
  * removes the entry (the reply, the deadline, the target's exit, an
  * abandoning caller, system stop) completes the ask; everyone else finds
  * it gone, so a late reply is discarded (reply_dtor) and counted instead
@@ -16,7 +17,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 struct bm_future {
     pthread_mutex_t mu;
@@ -293,7 +293,7 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
     }
     f = bm_xcalloc(1, sizeof(*f));
     pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
+    bm_cond_init(&f->cv);
     f->refs = 2; /* the caller and the ask entry */
     f->sys = sys;
     memset(&p, 0, sizeof(p));
@@ -317,79 +317,78 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
     return BM_OK;
 }
 
+void bm__future_wake(struct bm_future *f)
+{
+    pthread_mutex_lock(&f->mu);
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Waits for completion (caller holds f->mu). BM_OK when done, BM_EAGAIN
+ * at the deadline, BM_ESTOPPED when the detached actor `self` is asked to
+ * stop (bm__send_sys wakes the future registered in self->waiting_on). */
+static int wait_done(struct bm_future *f, struct bm__actor *self,
+                     uint64_t deadline)
+{
+    while (!f->done) {
+        if (self != NULL) {
+            uint64_t req = atomic_load(&self->stop_req);
+
+            if (req == UINT64_MAX ||
+                (req != 0 && req == (uint64_t)self->epoch + 1)) {
+                return BM_ESTOPPED;
+            }
+        }
+        if (bm_cond_wait_until(&f->cv, &f->mu, deadline) == ETIMEDOUT &&
+            !f->done) {
+            return BM_EAGAIN;
+        }
+    }
+    return BM_OK;
+}
+
 int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                    size_t reply_len)
 {
-    struct timespec ts;
     struct bm__actor *self = bm__tl_actor; /* detached actor, or NULL */
+    uint64_t deadline;
     int status;
 
     if (bm__on_pooled_actor_thread()) {
         return BM_EINVAL;
     }
-    if (wait_ms >= 0) {
-        bm_clock_deadline_ms(&ts, wait_ms);
+    deadline = bm_clock_deadline_ms(wait_ms);
+    if (self != NULL) {
+        /* A detached actor's wait ends when it is asked to stop (its
+         * supervisor restarting it, the system stopping), so that the stop
+         * is not held up by an answer that may only come after it. Lock
+         * order: self->mu, then f->mu. */
+        pthread_mutex_lock(&self->mu);
+        self->waiting_on = f;
+        pthread_mutex_unlock(&self->mu);
     }
     pthread_mutex_lock(&f->mu);
-    while (!f->done) {
-        if (self != NULL) {
-            /* A detached actor waits in short slices so that a stop (its
-             * supervisor restarting it, or the system stopping) is not
-             * held up by an answer that may only come after that stop. */
-            struct timespec slice;
-            uint64_t left_ns = UINT64_MAX;
-
-            uint64_t req = atomic_load(&self->stop_req);
-
-            if (req == UINT64_MAX ||
-                (req != 0 && req == (uint64_t)self->epoch + 1)) {
-                pthread_mutex_unlock(&f->mu);
-                return BM_ESTOPPED;
+    status = wait_done(f, self, deadline);
+    if (status == BM_OK && f->taken) {
+        status = BM_ESTATE;
+    } else if (status == BM_OK) {
+        status = f->status;
+        if (status == BM_OK &&
+            (reply_len != f->reply_len || (reply_len > 0 && reply == NULL))) {
+            status = BM_EINVAL;
+        } else {
+            if (status == BM_OK && reply_len > 0) {
+                memcpy(reply, f->reply, reply_len);
             }
-            if (wait_ms >= 0) {
-                struct timespec now;
-
-                clock_gettime(CLOCK_REALTIME, &now);
-                if (now.tv_sec > ts.tv_sec ||
-                    (now.tv_sec == ts.tv_sec && now.tv_nsec >= ts.tv_nsec)) {
-                    pthread_mutex_unlock(&f->mu);
-                    return BM_EAGAIN;
-                }
-                left_ns = (uint64_t)(ts.tv_sec - now.tv_sec) * 1000000000ull +
-                          (uint64_t)(ts.tv_nsec - now.tv_nsec);
-            }
-            bm_clock_deadline_ms(&slice,
-                                 left_ns < 20000000ull
-                                     ? (int64_t)(left_ns / 1000000u) + 1
-                                     : 20);
-            pthread_cond_timedwait(&f->cv, &f->mu, &slice);
-            continue;
-        }
-        if (wait_ms < 0) {
-            pthread_cond_wait(&f->cv, &f->mu);
-        } else if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) ==
-                       ETIMEDOUT &&
-                   !f->done) {
-            pthread_mutex_unlock(&f->mu);
-            return BM_EAGAIN;
+            f->taken = true;
         }
     }
-    if (f->taken) {
-        pthread_mutex_unlock(&f->mu);
-        return BM_ESTATE;
-    }
-    status = f->status;
-    if (status == BM_OK) {
-        if (reply_len != f->reply_len || (reply_len > 0 && reply == NULL)) {
-            pthread_mutex_unlock(&f->mu);
-            return BM_EINVAL;
-        }
-        if (reply_len > 0) {
-            memcpy(reply, f->reply, reply_len);
-        }
-    }
-    f->taken = true;
     pthread_mutex_unlock(&f->mu);
+    if (self != NULL) {
+        pthread_mutex_lock(&self->mu);
+        self->waiting_on = NULL;
+        pthread_mutex_unlock(&self->mu);
+    }
     return status;
 }
 

@@ -10,13 +10,13 @@
 
 #include "blockv2/err.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 struct bm_breaker {
     pthread_mutex_t mu;
@@ -58,11 +58,8 @@ struct bm_breaker {
 
 static uint64_t default_clock(void *ctx)
 {
-    struct timespec ts;
-
     (void)ctx;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return bm_clock_now_ns();
 }
 
 const char *bm_breaker_state_name(enum bm_breaker_state s)

@@ -23,12 +23,12 @@
 
 #include "blockv2/err.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #define NT_PER_TOKEN 1000000000ll
 #define FOLD_NS (1000ull * 1000000000ull) /* 1000 s */
@@ -61,11 +61,8 @@ struct bm_limiter {
 
 static uint64_t default_clock(void *ctx)
 {
-    struct timespec ts;
-
     (void)ctx;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return bm_clock_now_ns();
 }
 
 int bm_limiter_new(struct bm_limiter **out,

@@ -97,7 +97,7 @@ static int64_t shutdown_of(const struct child *c)
 
 static bool record_restart(struct bm__sup *s)
 {
-    uint64_t now = bm__now_ns();
+    uint64_t now = bm_clock_now_ns();
     uint64_t period = (uint64_t)(s->spec->period_ms > 0 ? s->spec->period_ms
                                                         : 5000) *
                       1000000ull;

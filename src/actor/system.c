@@ -20,9 +20,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 _Thread_local struct bm__actor *bm__tl_actor;
@@ -32,17 +32,9 @@ _Thread_local bool bm__tl_timer;
 
 #define SLOT_RUNS_MAX 64
 
-uint64_t bm__now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t bm_actor_now_ns(void)
 {
-    return bm__now_ns();
+    return bm_clock_now_ns();
 }
 
 void bm_actor_system_config_init(struct bm_actor_system_config *cfg)
@@ -241,6 +233,12 @@ static void *worker_main(void *arg)
 
     bm__tl_worker = w;
     bm__tl_sys = sys;
+    {
+        char name[16]; /* shown by top -H, ps -L, gdb */
+
+        snprintf(name, sizeof(name), "bm-worker%u", w->idx);
+        (void)pthread_setname_np(pthread_self(), name);
+    }
     for (;;) {
         struct bm__actor *a = next_actor(sys, w);
 
@@ -274,6 +272,14 @@ static void *dthread_main(void *arg)
     struct bm_actor_system *sys = dt->sys;
 
     bm__tl_sys = sys;
+    {
+        /* The actor's name (written before the thread was created). */
+        char name[16];
+
+        snprintf(name, sizeof(name), "bm:%.12s",
+                 dt->a->name[0] != '\0' ? dt->a->name : dt->a->type->name);
+        (void)pthread_setname_np(pthread_self(), name);
+    }
     for (;;) {
         pthread_mutex_lock(&dt->mu);
         while (!dt->pending && !dt->quit) {
@@ -297,7 +303,7 @@ int bm__dthread_start(struct bm_actor_system *sys, struct bm__actor *a)
     dt->sys = sys;
     dt->a = a;
     pthread_mutex_init(&dt->mu, NULL);
-    pthread_cond_init(&dt->cv, NULL);
+    bm_cond_init(&dt->cv);
     if (pthread_create(&dt->th, NULL, dthread_main, dt) != 0) {
         pthread_mutex_destroy(&dt->mu);
         pthread_cond_destroy(&dt->cv);
@@ -400,7 +406,7 @@ int bm_actor_system_new(struct bm_actor_system **out,
     pthread_mutex_init(&sys->slot_mu, NULL);
     pthread_mutex_init(&sys->dt_mu, NULL);
     pthread_mutex_init(&sys->exit_mu, NULL);
-    pthread_cond_init(&sys->exit_cv, NULL);
+    bm_cond_init(&sys->exit_cv);
     pthread_mutex_init(&sys->ask_mu, NULL);
     runq_init(&sys->shared);
     for (unsigned i = 0; i < c.workers; i++) {
@@ -410,16 +416,15 @@ int bm_actor_system_new(struct bm_actor_system **out,
         w->idx = i;
         runq_init(&w->rq);
         pthread_mutex_init(&w->pmu, NULL);
-        pthread_cond_init(&w->pcv, NULL);
+        bm_cond_init(&w->pcv);
     }
     {
         /* Calibrate the cycle counter against the monotonic clock. */
-        uint64_t c0 = bm__cycles(), t0 = bm__now_ns(), c1, t1;
-        struct timespec ts = {0, 2000000};
+        uint64_t c0 = bm__cycles(), t0 = bm_clock_now_ns(), c1, t1;
 
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(2);
         c1 = bm__cycles();
-        t1 = bm__now_ns();
+        t1 = bm_clock_now_ns();
         sys->ns_per_cycle_q32 = c1 > c0 ? ((t1 - t0) << 32) / (c1 - c0)
                                         : (1ull << 32);
     }
@@ -469,8 +474,11 @@ int bm_actor_system_start(struct bm_actor_system *sys)
 
 void bm__root_failed(struct bm_actor_system *sys, int reason)
 {
+    bool first;
+
     pthread_mutex_lock(&sys->exit_mu);
-    if (!sys->root_failed) {
+    first = !sys->root_failed;
+    if (first) {
         sys->root_failed = true;
         sys->root_failure = reason;
     }
@@ -478,26 +486,24 @@ void bm__root_failed(struct bm_actor_system *sys, int reason)
     pthread_mutex_unlock(&sys->exit_mu);
     bm_log(BM_LOG_ERROR, "actor", "root supervisor gave up err=%s",
            bm_err_name(reason));
+    if (first && sys->cfg.on_root_failure != NULL) {
+        sys->cfg.on_root_failure(sys->cfg.on_root_failure_arg, reason);
+    }
 }
 
 int bm_actor_system_wait(struct bm_actor_system *sys, int64_t timeout_ms)
 {
-    struct timespec ts;
+    uint64_t deadline = bm_clock_deadline_ms(timeout_ms);
     int rc;
 
     if (bm__on_actor_thread()) {
         return BM_EINVAL;
     }
-    if (timeout_ms >= 0) {
-        bm_clock_deadline_ms(&ts, timeout_ms);
-    }
     pthread_mutex_lock(&sys->exit_mu);
     atomic_fetch_add(&sys->exit_waiters, 1);
     while (!sys->root_failed) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&sys->exit_cv, &sys->exit_mu);
-        } else if (pthread_cond_timedwait(&sys->exit_cv, &sys->exit_mu,
-                                          &ts) == ETIMEDOUT) {
+        if (bm_cond_wait_until(&sys->exit_cv, &sys->exit_mu, deadline) ==
+            ETIMEDOUT) {
             break;
         }
     }
@@ -515,15 +521,14 @@ static void stop_all_live(struct bm_actor_system *sys);
 static bool wait_live(struct bm_actor_system *sys, uint64_t target,
                       uint64_t deadline_ns)
 {
-    struct timespec ts;
     unsigned rounds = 0;
 
     pthread_mutex_lock(&sys->exit_mu);
     atomic_fetch_add(&sys->exit_waiters, 1);
     while (atomic_load(&sys->live) > target) {
-        uint64_t now = bm__now_ns();
+        uint64_t now = bm_clock_now_ns(), slice;
 
-        if (deadline_ns != 0 && now >= deadline_ns) {
+        if (now >= deadline_ns) {
             break;
         }
         if (++rounds % 10 == 0) {
@@ -531,9 +536,11 @@ static bool wait_live(struct bm_actor_system *sys, uint64_t target,
             stop_all_live(sys);
             pthread_mutex_lock(&sys->exit_mu);
         }
-        /* Short real-time waits: exits broadcast exit_cv. */
-        bm_clock_deadline_ms(&ts, 20);
-        pthread_cond_timedwait(&sys->exit_cv, &sys->exit_mu, &ts);
+        /* Short waits (exits broadcast exit_cv): every 10th round re-sends
+         * the stops above. Only while the system stops. */
+        slice = bm_clock_after_ms(now, 20);
+        bm_cond_wait_until(&sys->exit_cv, &sys->exit_mu,
+                           slice < deadline_ns ? slice : deadline_ns);
     }
     atomic_fetch_sub(&sys->exit_waiters, 1);
     pthread_mutex_unlock(&sys->exit_mu);
@@ -604,7 +611,7 @@ static void reap_remaining(struct bm_actor_system *sys)
 
 int bm_actor_system_stop(struct bm_actor_system *sys, int64_t timeout_ms)
 {
-    uint64_t deadline = 0;
+    uint64_t deadline;
     struct bm_actor_id *roots = NULL;
     size_t nroots = 0;
     int rc;
@@ -619,9 +626,7 @@ int bm_actor_system_stop(struct bm_actor_system *sys, int64_t timeout_ms)
         return rc;
     }
     atomic_store(&sys->stopping, true);
-    if (timeout_ms >= 0) {
-        deadline = bm__now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    }
+    deadline = bm_clock_deadline_ms(timeout_ms);
     if (!sys->started) {
         /* Nothing ever ran: start the threads so stops can be processed. */
         if (bm_actor_system_start(sys) != BM_OK) {
@@ -639,16 +644,10 @@ int bm_actor_system_stop(struct bm_actor_system *sys, int64_t timeout_ms)
     pthread_mutex_unlock(&sys->exit_mu);
     for (size_t i = nroots; i-- > 0;) {
         if (bm_actor_stop(sys, roots[i]) == BM_OK) {
-            int64_t left = -1;
+            int64_t left = bm_clock_left_ms(deadline);
 
-            if (deadline != 0) {
-                uint64_t now = bm__now_ns();
-
-                left = now >= deadline
-                           ? 0
-                           : (int64_t)((deadline - now) / 1000000ull);
-            }
-            bm_actor_wait_exit(sys, roots[i], left, NULL);
+            bm_actor_wait_exit(sys, roots[i], left == INT64_MAX ? -1 : left,
+                               NULL);
         }
     }
     bm_free(roots);
@@ -735,5 +734,6 @@ void bm_actor_system_stats_get(struct bm_actor_system *sys,
     out->asks_timed_out = atomic_load(&sys->asks_timed_out);
     out->late_replies = atomic_load(&sys->late_replies);
     out->timers_active = atomic_load(&sys->timers_active);
+    out->timer_wakeups = atomic_load(&sys->timer_wakeups);
     out->steals = atomic_load(&sys->steals);
 }

@@ -1,22 +1,32 @@
 /*
- * Timers: one thread driving a hashed timing wheel on the monotonic clock.
+ * Timers: one thread that sleeps until the earliest deadline.
  *
- * WHEEL buckets of one tick each (cfg.timer_tick_ms, default 1 ms); a timer
- * lives in bucket (deadline_tick % WHEEL) and is skipped until its tick
- * comes round, so start and cancel are O(1) (doubly linked bucket, table
- * lookup by id) and a tick costs O(timers in that bucket). The thread
- * sleeps until the next tick only while timers exist, otherwise until a
- * timer is started. Expired timers are delivered with no lock held.
+ * Deadlines are absolute CLOCK_MONOTONIC nanoseconds (util/clock.h),
+ * rounded up to the tick (cfg.timer_tick_ms, default 1 ms) counted from
+ * system creation, so timers due in the same tick fire in one wake-up.
+ * Armed timers sit in a binary min-heap ordered by (deadline, arm order);
+ * an id table gives O(1) lookup by id, and start/cancel cost O(log n).
+ *
+ * The thread waits on tm_cv (a CLOCK_MONOTONIC condition variable) until
+ * the heap's first deadline, or without a timeout when no timer is armed;
+ * a start signals it only when the new deadline is earlier than the one it
+ * sleeps until. A cancelled first timer is not signalled: the thread wakes
+ * at its old deadline, finds nothing due and sleeps again. So an idle
+ * system costs no wake-ups, and a system whose only timer ticks every
+ * second costs one a second (counted in bm_actor_system_stats
+ * .timer_wakeups).
+ *
+ * A timeout too large to represent (INT64_MAX ms) is "no deadline": an ask
+ * or supervisor timeout that saturates to BM_CLOCK_NEVER arms no timer at
+ * all. Expired timers are delivered with no lock held.
  */
 #include "actor/actor_internal.h"
 
 #include "util/alloc.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
-
-#define WHEEL 1024u
 
 enum tstate { T_FREE = 0, T_ARMED, T_FIRING, T_CANCELLED };
 enum ttype { T_MSG = 0, T_ASK, T_SYS };
@@ -26,9 +36,10 @@ struct bm__timer {
     uint32_t gen;
     enum tstate state;
     enum ttype type;
-    uint64_t deadline;
-    uint64_t period;
-    struct bm__timer *prev, *next;
+    uint64_t deadline; /* monotonic ns, a tick boundary */
+    uint64_t seq;      /* arm order: ties fire first-armed first */
+    uint64_t period;   /* ns, a multiple of the tick; 0: one-shot */
+    uint32_t heap_idx; /* while ARMED */
     struct bm__timer *fire_next;
     uint32_t next_free;
     bool repeat;
@@ -44,49 +55,123 @@ static uint64_t tick_ns(const struct bm_actor_system *sys)
     return (uint64_t)sys->cfg.timer_tick_ms * 1000000ull;
 }
 
-static uint64_t tick_of(const struct bm_actor_system *sys, uint64_t ns)
+/* The first tick boundary at or after ns (ns != BM_CLOCK_NEVER); saturates
+ * to BM_CLOCK_NEVER. */
+static uint64_t round_up(const struct bm_actor_system *sys, uint64_t ns)
 {
-    return ns <= sys->tm_start_ns ? 0 : (ns - sys->tm_start_ns) / tick_ns(sys);
+    uint64_t tn = tick_ns(sys), rel, r;
+
+    if (ns <= sys->tm_start_ns) {
+        return sys->tm_start_ns;
+    }
+    rel = ns - sys->tm_start_ns;
+    r = rel % tn;
+    if (r != 0) {
+        if (rel > BM_CLOCK_NEVER - sys->tm_start_ns - (tn - r)) {
+            return BM_CLOCK_NEVER;
+        }
+        rel += tn - r;
+    }
+    return sys->tm_start_ns + rel;
 }
 
 int bm__timers_init(struct bm_actor_system *sys)
 {
-    sys->wheel = bm_calloc(WHEEL, sizeof(*sys->wheel));
-    if (sys->wheel == NULL) {
-        return BM_ENOMEM;
-    }
     pthread_mutex_init(&sys->tm_mu, NULL);
-    pthread_cond_init(&sys->tm_cv, NULL);
-    sys->tm_start_ns = bm__now_ns();
-    sys->tm_cur_tick = 0;
+    bm_cond_init(&sys->tm_cv);
+    sys->tm_start_ns = bm_clock_now_ns();
+    sys->tm_wait_until = BM_CLOCK_NEVER;
     sys->ntimers = 1; /* slot 0 is "no timer" */
+    sys->tm_inited = true;
     return BM_OK;
 }
 
-static void wheel_insert(struct bm_actor_system *sys, struct bm__timer *t)
-{
-    struct bm__timer **b = &sys->wheel[t->deadline % WHEEL];
+/* ------------------------------------------------------------ heap */
 
-    t->prev = NULL;
-    t->next = *b;
-    if (*b != NULL) {
-        (*b)->prev = t;
-    }
-    *b = t;
+static bool before(const struct bm__timer *a, const struct bm__timer *b)
+{
+    return a->deadline < b->deadline ||
+           (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-static void wheel_unlink(struct bm_actor_system *sys, struct bm__timer *t)
+static void heap_set(struct bm_actor_system *sys, uint32_t i,
+                     struct bm__timer *t)
 {
-    if (t->prev != NULL) {
-        t->prev->next = t->next;
+    sys->heap[i] = t;
+    t->heap_idx = i;
+}
+
+static void sift_up(struct bm_actor_system *sys, uint32_t i)
+{
+    struct bm__timer *t = sys->heap[i];
+
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+
+        if (!before(t, sys->heap[p])) {
+            break;
+        }
+        heap_set(sys, i, sys->heap[p]);
+        i = p;
+    }
+    heap_set(sys, i, t);
+}
+
+static void sift_down(struct bm_actor_system *sys, uint32_t i)
+{
+    struct bm__timer *t = sys->heap[i];
+    uint32_t n = sys->nheap;
+
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+
+        if (c >= n) {
+            break;
+        }
+        if (c + 1 < n && before(sys->heap[c + 1], sys->heap[c])) {
+            c++;
+        }
+        if (!before(sys->heap[c], t)) {
+            break;
+        }
+        heap_set(sys, i, sys->heap[c]);
+        i = c;
+    }
+    heap_set(sys, i, t);
+}
+
+/* Caller holds tm_mu. Never fails (aborts on OOM like bm_xmalloc). */
+static void heap_push(struct bm_actor_system *sys, struct bm__timer *t)
+{
+    if (sys->nheap == sys->capheap) {
+        uint32_t ncap = sys->capheap ? sys->capheap * 2 : 64;
+
+        sys->heap = bm_xrealloc(sys->heap, ncap * sizeof(*sys->heap));
+        sys->capheap = ncap;
+    }
+    t->seq = sys->tm_seq++;
+    heap_set(sys, sys->nheap++, t);
+    sift_up(sys, t->heap_idx);
+}
+
+/* Caller holds tm_mu; t is in the heap. */
+static void heap_remove(struct bm_actor_system *sys, struct bm__timer *t)
+{
+    uint32_t i = t->heap_idx;
+    struct bm__timer *last = sys->heap[--sys->nheap];
+
+    if (last == t) {
+        return;
+    }
+    heap_set(sys, i, last);
+    if (i > 0 && before(last, sys->heap[(i - 1) / 2])) {
+        sift_up(sys, i);
     } else {
-        sys->wheel[t->deadline % WHEEL] = t->next;
+        sift_down(sys, i);
     }
-    if (t->next != NULL) {
-        t->next->prev = t->prev;
-    }
-    t->prev = t->next = NULL;
 }
+
+/* ------------------------------------------------------------ table */
 
 /* Caller holds tm_mu. */
 static void timer_free(struct bm_actor_system *sys, struct bm__timer *t)
@@ -133,23 +218,32 @@ static struct bm__timer *timer_alloc(struct bm_actor_system *sys)
     return t;
 }
 
+/* Takes ownership of payload in every case. */
 static int start_common(struct bm_actor_system *sys, enum ttype type,
                         struct bm_actor_id to, uint32_t kind, void *payload,
                         size_t len, uint64_t corr, int64_t delay_ms,
                         int64_t period_ms, struct bm_timer_id *out)
 {
     struct bm__timer *t;
-    uint64_t now = bm__now_ns(), tn = tick_ns(sys), dl;
+    uint64_t dl = bm_clock_deadline_ms(delay_ms);
 
+    if (out != NULL) {
+        *out = (struct bm_timer_id){0, 0};
+    }
+    if (dl != BM_CLOCK_NEVER) {
+        dl = round_up(sys, dl);
+    }
+    if (dl == BM_CLOCK_NEVER) {
+        /* No deadline: nothing to arm (only asks and supervisor stops get
+         * here; bm_timer_start bounds its delays). */
+        bm_free(payload);
+        return BM_OK;
+    }
     pthread_mutex_lock(&sys->tm_mu);
     if (sys->tm_quit) {
         pthread_mutex_unlock(&sys->tm_mu);
         bm_free(payload);
         return BM_ESHUTDOWN;
-    }
-    if (atomic_load(&sys->timers_active) == 0) {
-        /* The wheel is empty: skip the idle ticks. */
-        sys->tm_cur_tick = tick_of(sys, now);
     }
     t = timer_alloc(sys);
     t->type = type;
@@ -158,16 +252,20 @@ static int start_common(struct bm_actor_system *sys, enum ttype type,
     t->payload = payload;
     t->len = len;
     t->corr = corr;
-    t->period = period_ms > 0 ? ((uint64_t)period_ms * 1000000ull + tn - 1) / tn
-                              : 0;
-    dl = (now - sys->tm_start_ns + (uint64_t)delay_ms * 1000000ull + tn - 1) /
-         tn;
-    t->deadline = dl < sys->tm_cur_tick ? sys->tm_cur_tick : dl;
-    wheel_insert(sys, t);
+    if (period_ms > 0) {
+        uint64_t tn = tick_ns(sys);
+
+        t->period = ((uint64_t)period_ms * 1000000ull + tn - 1) / tn * tn;
+    }
+    t->deadline = dl;
+    heap_push(sys, t);
     if (out != NULL) {
         *out = (struct bm_timer_id){t->slot, t->gen};
     }
-    pthread_cond_signal(&sys->tm_cv);
+    /* Wake the thread only if it sleeps past the new deadline. */
+    if (dl < sys->tm_wait_until) {
+        pthread_cond_signal(&sys->tm_cv);
+    }
     pthread_mutex_unlock(&sys->tm_mu);
     return BM_OK;
 }
@@ -230,7 +328,7 @@ int bm_timer_cancel(struct bm_actor_system *sys, struct bm_timer_id id)
         t = sys->timers[id.slot];
         if (t->gen == id.gen) {
             if (t->state == T_ARMED) {
-                wheel_unlink(sys, t);
+                heap_remove(sys, t);
                 timer_free(sys, t);
                 err = BM_OK;
             } else if (t->state == T_FIRING) {
@@ -242,6 +340,8 @@ int bm_timer_cancel(struct bm_actor_system *sys, struct bm_timer_id id)
     pthread_mutex_unlock(&sys->tm_mu);
     return err;
 }
+
+/* ------------------------------------------------------------ thread */
 
 /* Delivers one expiry; false if the timer must not repeat. */
 static bool fire(struct bm_actor_system *sys, struct bm__timer *t)
@@ -264,35 +364,38 @@ static bool fire(struct bm_actor_system *sys, struct bm__timer *t)
     }
 }
 
+/* The next deadline of a periodic timer that fired late at `now`: its
+ * phase is kept and missed periods are skipped (no burst of catch-up
+ * deliveries). */
+static uint64_t next_period(const struct bm__timer *t, uint64_t now)
+{
+    uint64_t next = t->deadline + t->period;
+
+    if (next <= now) {
+        next += ((now - next) / t->period + 1) * t->period;
+    }
+    return next;
+}
+
 static void *timer_main(void *arg)
 {
     struct bm_actor_system *sys = arg;
 
     bm__tl_sys = sys;
     bm__tl_timer = true;
+    (void)pthread_setname_np(pthread_self(), "bm-timer");
     pthread_mutex_lock(&sys->tm_mu);
     while (!sys->tm_quit) {
-        struct bm__timer *list = NULL, *t, *next;
-        uint64_t now, now_tick;
+        struct bm__timer *list = NULL, **tail = &list, *t, *next;
+        uint64_t now = bm_clock_now_ns();
 
-        if (atomic_load(&sys->timers_active) == 0) {
-            pthread_cond_wait(&sys->tm_cv, &sys->tm_mu);
-            continue;
-        }
-        now = bm__now_ns();
-        now_tick = tick_of(sys, now);
-        while (sys->tm_cur_tick <= now_tick) {
-            for (t = sys->wheel[sys->tm_cur_tick % WHEEL]; t != NULL;
-                 t = next) {
-                next = t->next;
-                if (t->state == T_ARMED && t->deadline <= sys->tm_cur_tick) {
-                    wheel_unlink(sys, t);
-                    t->state = T_FIRING;
-                    t->fire_next = list;
-                    list = t;
-                }
-            }
-            sys->tm_cur_tick++;
+        while (sys->nheap > 0 && sys->heap[0]->deadline <= now) {
+            t = sys->heap[0];
+            heap_remove(sys, t);
+            t->state = T_FIRING;
+            t->fire_next = NULL;
+            *tail = t;
+            tail = &t->fire_next;
         }
         if (list != NULL) {
             pthread_mutex_unlock(&sys->tm_mu);
@@ -304,33 +407,21 @@ static void *timer_main(void *arg)
             for (t = list; t != NULL; t = next) {
                 next = t->fire_next;
                 if (t->state == T_FIRING && t->period > 0 && t->repeat) {
-                    t->deadline += t->period;
-                    if (t->deadline < sys->tm_cur_tick) {
-                        t->deadline = sys->tm_cur_tick;
-                    }
+                    t->deadline = next_period(t, now);
                     t->state = T_ARMED;
-                    wheel_insert(sys, t);
+                    heap_push(sys, t);
                 } else {
                     timer_free(sys, t);
                 }
             }
             continue;
         }
-        {
-            uint64_t target =
-                sys->tm_start_ns + sys->tm_cur_tick * tick_ns(sys);
-            uint64_t delta = target > now ? target - now : 0;
-            struct timespec ts;
-
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += (time_t)(delta / 1000000000ull);
-            ts.tv_nsec += (long)(delta % 1000000000ull);
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&sys->tm_cv, &sys->tm_mu, &ts);
-        }
+        sys->tm_wait_until =
+            sys->nheap > 0 ? sys->heap[0]->deadline : BM_CLOCK_NEVER;
+        bm_cond_wait_until(&sys->tm_cv, &sys->tm_mu, sys->tm_wait_until);
+        sys->tm_wait_until = 0; /* awake: starts need not signal */
+        atomic_fetch_add_explicit(&sys->timer_wakeups, 1,
+                                  memory_order_relaxed);
     }
     pthread_mutex_unlock(&sys->tm_mu);
     bm__tl_sys = NULL;
@@ -360,7 +451,7 @@ void bm__timers_stop_thread(struct bm_actor_system *sys)
 
 void bm__timers_release(struct bm_actor_system *sys)
 {
-    if (sys->wheel == NULL) {
+    if (!sys->tm_inited) {
         return;
     }
     for (uint32_t i = 1; i < sys->ntimers; i++) {
@@ -368,9 +459,11 @@ void bm__timers_release(struct bm_actor_system *sys)
         bm_free(sys->timers[i]);
     }
     bm_free(sys->timers);
-    bm_free(sys->wheel);
+    bm_free(sys->heap);
     sys->timers = NULL;
-    sys->wheel = NULL;
+    sys->heap = NULL;
+    sys->nheap = sys->capheap = 0;
+    sys->tm_inited = false;
     pthread_mutex_destroy(&sys->tm_mu);
     pthread_cond_destroy(&sys->tm_cv);
 }

@@ -12,10 +12,16 @@
  * after the block superseded it, so a timer chain is never lost.
  *
  * The mailbox drops the oldest message when full (ticks and TXS are
- * idempotent), so a tick can be lost: once started, START ticks every
- * WATCHDOG_MS (and every TXS checks too, for a flood that drops the
- * watchdog as well); a tick overdue by STALL_SLACK_MS is handled as if it
- * had come.
+ * idempotent), so a tick can be lost: once started, a one-shot START (the
+ * watchdog) is due STALL_SLACK_MS after the earliest expected tick and is
+ * moved each time a timer is armed, so it fires only if that tick was lost
+ * (and every TXS checks too, for a flood that drops the watchdog as well);
+ * a tick overdue by STALL_SLACK_MS is handled as if it had come.
+ *
+ * Idle means asleep: the watchdog costs no wake-up while ticks come on
+ * time, and in lazy mode the block timer is not re-armed while there are
+ * no transactions (a TXS arms it, for the remainder of the block time
+ * since the last production started); only the lazy interval ticks.
  *
  * Continuations carry a cookie (a per-incarnation base plus a sequence
  * number) so that a reply meant for a previous incarnation (before a
@@ -42,8 +48,10 @@
 /* A failing producer is reported at most this often (plus at the first
  * failure of a streak). */
 #define WARN_EVERY_MS 10000
-/* Watchdog: a tick expected for this long past its due time was lost (a
- * drop_oldest mailbox dropped it, or arming failed): re-arm it. */
+/* Until started, START ticks every WATCHDOG_MS (init may run while the
+ * actor is held by its supervisor). Then a tick expected for STALL_SLACK_MS
+ * past its due time was lost (a drop_oldest mailbox dropped it, or arming
+ * failed): it is handled as if it had come. */
 #define WATCHDOG_MS 1000
 #define STALL_SLACK_MS 1000
 
@@ -76,6 +84,7 @@ struct aggregator {
     enum which_timer in_flight_timer;
     uint32_t in_flight_reason;
     uint64_t in_flight_start_ms;
+    uint64_t last_block_start_ms; /* start of the last production */
     /* TXS flag: txs arrived since the last block; txs_during: since the
      * production in flight started (kept when that block is made). */
     bool txs;
@@ -114,9 +123,45 @@ static uint64_t next_cookie(struct aggregator *a)
     return a->expect;
 }
 
+/* Once started (and with no production in flight, whose end re-arms it),
+ * moves the watchdog to STALL_SLACK_MS after the earliest expected tick;
+ * none while no tick is expected. Never blocks. */
+static void arm_watchdog(struct aggregator *a, struct bm_actor_ctx *ctx)
+{
+    struct bm_aggregator_tick wd = {0};
+    uint64_t due = UINT64_MAX, now, delay;
+    int err;
+
+    if (!a->started) {
+        return; /* the periodic START of init is still needed */
+    }
+    (void)bm_timer_cancel(a->env->sys, a->watchdog);
+    memset(&a->watchdog, 0, sizeof(a->watchdog));
+    if (a->in_flight) {
+        return;
+    }
+    for (int w = 0; w < T_COUNT; w++) {
+        if (a->t[w].armed && a->t[w].due_ms < due) {
+            due = a->t[w].due_ms;
+        }
+    }
+    if (due == UINT64_MAX) {
+        return;
+    }
+    now = bm_env_now_ms();
+    delay = due + STALL_SLACK_MS + 1 > now ? due + STALL_SLACK_MS + 1 - now
+                                           : 1;
+    err = bm_timer_start(a->env->sys, bm_actor_ctx_self(ctx),
+                         BM_AGGREGATOR_START, &wd, sizeof(wd), (int64_t)delay,
+                         0, &a->watchdog);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "cannot arm watchdog err=%s", bm_err_name(err));
+    }
+}
+
 /* (Re-)arms timer `w` to fire after delay_ms, cancelling the previous
- * one. A failure to arm is logged (the system is stopping or out of
- * memory). Never blocks. */
+ * one, and moves the watchdog. A failure to arm is logged (the system is
+ * stopping or out of memory). Never blocks. */
 static void arm(struct aggregator *a, struct bm_actor_ctx *ctx,
                 enum which_timer w, uint64_t delay_ms)
 {
@@ -146,6 +191,7 @@ static void arm(struct aggregator *a, struct bm_actor_ctx *ctx,
         bm_log_warn(MOD, "cannot arm %s timer err=%s",
                     w == T_BLOCK ? "block" : "lazy", bm_err_name(err));
     }
+    arm_watchdog(a, ctx);
 }
 
 static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
@@ -244,8 +290,22 @@ static void on_timer(struct aggregator *a, struct bm_actor_ctx *ctx,
     } else if (a->txs) {
         produce(a, ctx, w, BM_PRODUCE_TX);
     } else {
-        arm(a, ctx, T_BLOCK, a->block_ms);
+        /* Lazy and nothing to do: the block timer sleeps until a TXS. */
+        arm_watchdog(a, ctx);
     }
+}
+
+/* Lazy mode: txs arrived while the block timer sleeps; it fires once the
+ * block time since the last production's start has passed. */
+static void wake_block_timer(struct aggregator *a, struct bm_actor_ctx *ctx)
+{
+    if (!a->lazy || !a->started || a->in_flight || a->t[T_BLOCK].armed ||
+        bm_env_halted(a->env)) {
+        return;
+    }
+    arm(a, ctx, T_BLOCK,
+        bm_aggregator_remaining_ms(a->block_ms, bm_env_now_ms() -
+                                                    a->last_block_start_ms));
 }
 
 /* Arms the START timer (retry or watchdog of the state read). */
@@ -261,23 +321,6 @@ static void arm_start(struct aggregator *a, struct bm_actor_ctx *ctx,
                          (int64_t)delay_ms, 0, &a->start_timer);
     if (err != BM_OK) {
         bm_log_warn(MOD, "cannot arm start timer err=%s", bm_err_name(err));
-    }
-}
-
-/* Once started, START ticks periodically as the lost-tick watchdog. */
-static void arm_watchdog(struct aggregator *a, struct bm_actor_ctx *ctx)
-{
-    struct bm_aggregator_tick wd = {0};
-    int err;
-
-    if (a->watchdog.slot != 0 || a->watchdog.gen != 0) {
-        return; /* armed by init already */
-    }
-    err =
-        bm_timer_start(a->env->sys, bm_actor_ctx_self(ctx), BM_AGGREGATOR_START,
-                       &wd, sizeof(wd), WATCHDOG_MS, WATCHDOG_MS, &a->watchdog);
-    if (err != BM_OK) {
-        bm_log_warn(MOD, "cannot arm watchdog err=%s", bm_err_name(err));
     }
 }
 
@@ -310,7 +353,10 @@ static int on_start(struct bm_actor_ctx *ctx, struct aggregator *a,
         return BM_OK;
     }
     if (a->started) {
+        /* The watchdog (or a stale START): handle lost ticks, then move
+         * the watchdog after whatever is expected now. */
         check_stall(a, ctx);
+        arm_watchdog(a, ctx);
         return BM_OK;
     }
     if (a->state_asked &&
@@ -381,8 +427,7 @@ static int on_state(struct bm_actor_ctx *ctx, struct aggregator *a,
     }
     wait = first_wait_ms(a, p->state);
     a->started = true;
-    arm_watchdog(a, ctx);
-    arm(a, ctx, T_BLOCK, wait);
+    arm(a, ctx, T_BLOCK, wait); /* replaces init's periodic START */
     if (a->lazy) {
         arm(a, ctx, T_LAZY, wait + a->lazy_ms);
     }
@@ -427,6 +472,7 @@ static int on_txs(struct bm_actor_ctx *ctx, struct aggregator *a,
         a->txs_during = true;
     }
     check_stall(a, ctx);
+    wake_block_timer(a, ctx);
     return BM_OK;
 }
 
@@ -445,6 +491,9 @@ static int on_produced(struct bm_actor_ctx *ctx, struct aggregator *a,
     }
     a->in_flight = false;
     elapsed = bm_env_now_ms() - a->in_flight_start_ms;
+    if (produced) {
+        a->last_block_start_ms = a->in_flight_start_ms;
+    }
     if (status != BM_OK) {
         note_failure(a, status);
     } else {
@@ -540,7 +589,8 @@ static int agg_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)
     /* START now and then every WATCHDOG_MS: init runs before the actor
      * is RUNNING again after a supervised restart, so a first tick that
      * lands in that window is refused (BM_ERESTARTING); the next one
-     * starts it. Once started the same ticks are the lost-tick watchdog. */
+     * starts it. Once started, arm_watchdog replaces it with the one-shot
+     * lost-tick watchdog. */
     err = bm_timer_start(env->sys, bm_actor_ctx_self(ctx), BM_AGGREGATOR_START,
                          &start, sizeof(start), 0, WATCHDOG_MS, &a->watchdog);
     if (err != BM_OK) {

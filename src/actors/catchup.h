@@ -14,20 +14,29 @@
  *    Retriever sent (a FLUSH round trip). As in ev-node the DA part has
  *    no timeout: producing before the DA head is known would fork the
  *    chain.
- *  - P2P: the store reached the height of the P2P header and data stores,
- *    or catchup_timeout has passed since the start (then P2P is ignored).
- *    blockv2 has no P2P layer yet (issue 14): without P2P stores
+ *  - P2P: the store reached the height of the P2P header and data stores
+ *    (which is > 0: the best verified height P2P has seen, from gossip or
+ *    a peer's head), or catchup_timeout has passed since the start (then
+ *    P2P is ignored). Without P2P stores
  *    (bm_manager_params.header_store/data_store NULL) this holds at once.
- *    NEEDSWORK(issue 14): the StoreSync actor must then also run during
- *    catch-up to feed P2P blocks to Sync (src/manager/tree.c).
+ *    With them the StoreSync actor runs during catch-up and feeds the P2P
+ *    blocks to Sync (src/manager/tree.c), then goes idle.
  * Then the Retriever of the aggregator goes idle, the DASubmitter starts
  * (from the last-submitted heights, which Sync advanced for the blocks it
  * took from DA, so they are not submitted again) and the Producer makes
- * the next block. Without a DA layer there is nothing to catch up from:
- * catch-up is skipped with a warning.
+ * the next block. Without a DA layer the DA part holds at once and
+ * catch-up is P2P only (ev-node since #3386 runs without DA); with
+ * neither DA nor P2P stores there is nothing to catch up from: catch-up
+ * is skipped with a warning.
  *
- * Thread-safety: the flag is atomic; any actor may ask; only the manager
- * (before the actors start) and the Retriever change it.
+ * Who ends it: the Retriever once the DA part holds
+ * (bm_catchup_try_finish), and the StoreSync actor on every tick once the
+ * DA part held (bm_catchup_poll_p2p), whichever sees the P2P part hold
+ * first.
+ *
+ * Thread-safety: the flags are atomic; any actor may ask; only the
+ * manager (before the actors start), the Retriever and StoreSync change
+ * them.
  */
 #ifndef BM_ACTORS_CATCHUP_H
 #define BM_ACTORS_CATCHUP_H
@@ -41,8 +50,8 @@
 bool bm_catchup_active(const struct bm_env *env);
 
 /* Called by the manager before the actors start: enters catch-up when
- * cfg.catchup_timeout_ms > 0 on an aggregator with DA (logs either way).
- * Not thread-safe (single-threaded start-up). */
+ * cfg.catchup_timeout_ms > 0 on an aggregator with DA or P2P stores (logs
+ * either way). Not thread-safe (single-threaded start-up). */
 void bm_catchup_begin(struct bm_env *env);
 
 /*
@@ -55,9 +64,17 @@ bool bm_catchup_p2p_done(struct bm_env *env, uint64_t store_height);
 
 /*
  * Called by the Retriever once the DA part holds (head reached, Sync
- * drained): ends catch-up if the P2P condition holds too, logging the
- * heights. Returns true when catch-up is over (now or before).
+ * drained): records that, and ends catch-up if the P2P condition holds
+ * too, logging the heights. Returns true when catch-up is over (now or
+ * before).
  */
 bool bm_catchup_try_finish(struct bm_env *env, uint64_t store_height);
+
+/*
+ * Called by StoreSync on every tick with the store height: ends catch-up
+ * if the DA part held already and the P2P condition holds. Returns true
+ * when catch-up is over (now or before).
+ */
+bool bm_catchup_poll_p2p(struct bm_env *env, uint64_t store_height);
 
 #endif /* BM_ACTORS_CATCHUP_H */

@@ -49,23 +49,7 @@ void bm_da_actor_terminate(void *state, int reason)
 
 int bm_da_actor_put_meta(struct bm_env *env, struct bm_state_meta_list *l)
 {
-    struct bm_state_put_meta pm;
-    struct bm_state_ack ack;
-    struct bm_future *f = NULL;
-    int err;
-
-    memset(&pm, 0, sizeof(pm));
-    pm.meta = *l;
-    memset(l, 0, sizeof(*l));
-    err = bm_state_ask_put_meta(env->sys, bm_env_state(env), &pm,
-                                META_TIMEOUT_MS, &f);
-    if (err != BM_OK) {
-        bm_state_meta_list_release(&pm.meta);
-        return err;
-    }
-    err = bm_future_wait(f, -1, &ack, sizeof(ack));
-    bm_future_free(f);
-    return err;
+    return bm_state_put_meta_wait(env, l, META_TIMEOUT_MS);
 }
 
 int bm_da_actor_validate_new_height(const void *payload,

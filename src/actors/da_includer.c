@@ -10,12 +10,11 @@
  */
 #include "actors/da_includer.h"
 
-#include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/da_actor.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -32,15 +31,8 @@ struct inc {
     bool has_gdh;
     uint64_t included;
     uint64_t last_pass_ms;
+    bool caught_up; /* the last pass reached the store height */
 };
-
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /*
  * DA heights of block n's pieces: BM_OK with *hh and *dh (for empty data
@@ -167,7 +159,7 @@ static bool set_final(struct bm_env *env, uint64_t n)
                     (unsigned long long)n, i, bm_err_name(err),
                     bm_errmsg_str(&em, err));
         if (i < SET_FINAL_ATTEMPTS) {
-            sleep_ms(SET_FINAL_PAUSE_MS);
+            bm_sleep_ms(SET_FINAL_PAUSE_MS);
         }
         if (bm_env_halted(env)) {
             return false;
@@ -223,6 +215,7 @@ static int run_pass(struct inc *s)
     bool gdh_pending = false;
     int err;
 
+    s->caught_up = false;
     if (bm_env_halted(env)) {
         return BM_OK;
     }
@@ -235,6 +228,7 @@ static int run_pass(struct inc *s)
             bm_log_warn(MOD, "cannot read the store height err=%s %s",
                         bm_err_name(err), bm_errmsg_str(&em, err));
         }
+        s->caught_up = err == BM_ENOTFOUND; /* no block yet */
         goto out;
     }
     for (uint64_t n = s->included + 1; n <= top && !bm_env_halted(env); n++) {
@@ -282,10 +276,27 @@ static int run_pass(struct inc *s)
     if (count > 0) {
         (void)flush(s, &l, last, count, gdh_pending);
     }
+    s->caught_up = s->included >= top;
 out:
     bm_state_meta_list_release(&l);
     s->last_pass_ms = bm_env_now_ms();
     return BM_OK;
+}
+
+/*
+ * The tick runs only while heights wait for inclusion (or a pass failed):
+ * a caught-up includer sleeps until NEW_HEIGHT or INCLUDED re-arms it, so
+ * an idle node does not wake for it. A new height is the only thing that
+ * can put it behind again, and every commit sends NEW_HEIGHT; a restart
+ * re-arms in init.
+ */
+static void tick_resume(struct inc *s, struct bm_actor_ctx *ctx)
+{
+    struct bm_da_includer_tick t = {0};
+
+    (void)bm_env_tick_resume(s->base.env, bm_actor_ctx_self(ctx),
+                             BM_DA_INCLUDER_TICK, &t, sizeof(t),
+                             (int64_t)TICK_MIN_MS, &s->base.tick);
 }
 
 BM_ACTOR_HANDLER(on_tick, struct inc, struct bm_da_includer_tick)
@@ -295,16 +306,22 @@ BM_ACTOR_HANDLER(on_included, struct inc, struct bm_da_includer_included)
 static int on_tick(struct bm_actor_ctx *ctx, struct inc *st,
                    struct bm_da_includer_tick *p)
 {
+    int err;
+
     (void)ctx;
     (void)p;
-    return run_pass(st);
+    err = run_pass(st);
+    if (st->caught_up) {
+        bm_env_tick_pause(st->base.env, &st->base.tick);
+    }
+    return err;
 }
 
 static int on_new_height(struct bm_actor_ctx *ctx, struct inc *st,
                          struct bm_state_new_height *p)
 {
-    (void)ctx;
     (void)p;
+    tick_resume(st, ctx);
     if (st->loaded && bm_env_now_ms() - st->last_pass_ms < COLLAPSE_MS) {
         return BM_OK;
     }
@@ -314,7 +331,7 @@ static int on_new_height(struct bm_actor_ctx *ctx, struct inc *st,
 static int on_included(struct bm_actor_ctx *ctx, struct inc *st,
                        struct bm_da_includer_included *p)
 {
-    (void)ctx;
+    tick_resume(st, ctx);
     bm_log_debug(MOD, "included which=%c from=%llu to=%llu da_height=%llu",
                  p->which, (unsigned long long)p->from,
                  (unsigned long long)p->to, (unsigned long long)p->da_height);

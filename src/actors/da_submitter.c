@@ -17,15 +17,14 @@
  */
 #include "actors/da_submitter.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/catchup.h"
 #include "actors/da_actor.h"
 #include "actors/da_includer.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -79,6 +78,7 @@ struct sub {
     uint64_t last_round_ms;
     uint64_t last_submit_ms[2]; /* last successful submit; 0: none yet */
     struct backlog bl[2];
+    bool caught_up; /* the last round left nothing to submit */
 };
 
 bool bm_da_batch_should_submit(const struct bm_manager_config *c,
@@ -143,21 +143,13 @@ static enum bm_err pending_push(struct pending *p,
     return BM_OK;
 }
 
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* Sleeps ms in slices, returning early once the node halts. */
 static void backoff_sleep(struct bm_env *env, uint64_t ms)
 {
     while (ms > 0 && !bm_env_quitting(env)) {
         uint64_t d = ms < SLEEP_SLICE_MS ? ms : SLEEP_SLICE_MS;
 
-        sleep_ms(d);
+        bm_sleep_ms(d);
         ms -= d;
     }
 }
@@ -675,6 +667,7 @@ static int run_round(struct sub *s)
     uint64_t top = 0;
     int err;
 
+    s->caught_up = false;
     if (bm_env_quitting(env)) {
         return BM_OK;
     }
@@ -704,6 +697,7 @@ static int run_round(struct sub *s)
             run_kind(s, k, top);
         }
     }
+    s->caught_up = s->last[K_HEADER] >= top && s->last[K_DATA] >= top;
 out:
     s->last_round_ms = bm_env_now_ms();
     return BM_OK;
@@ -780,22 +774,44 @@ out:
     return err;
 }
 
+/*
+ * The tick runs only while something waits for DA (or a round failed): a
+ * caught-up submitter sleeps until the next NEW_HEIGHT re-arms it, so an
+ * idle node does not wake for it. Nothing new can need submitting without
+ * a new height, and every commit sends NEW_HEIGHT; a restart re-arms in
+ * init.
+ */
+static void tick_resume(struct sub *s, struct bm_actor_ctx *ctx)
+{
+    struct bm_da_submitter_tick t = {0};
+
+    (void)bm_env_tick_resume(s->base.env, bm_actor_ctx_self(ctx),
+                             BM_DA_SUBMITTER_TICK, &t, sizeof(t),
+                             (int64_t)TICK_MIN_MS, &s->base.tick);
+}
+
 BM_ACTOR_HANDLER(on_tick, struct sub, struct bm_da_submitter_tick)
 BM_ACTOR_HANDLER(on_new_height, struct sub, struct bm_state_new_height)
 
 static int on_tick(struct bm_actor_ctx *ctx, struct sub *st,
                    struct bm_da_submitter_tick *p)
 {
+    int err;
+
     (void)ctx;
     (void)p;
-    return run_round(st);
+    err = run_round(st);
+    if (st->caught_up) {
+        bm_env_tick_pause(st->base.env, &st->base.tick);
+    }
+    return err;
 }
 
 static int on_new_height(struct bm_actor_ctx *ctx, struct sub *st,
                          struct bm_state_new_height *p)
 {
-    (void)ctx;
     (void)p;
+    tick_resume(st, ctx);
     if (st->loaded && bm_env_now_ms() - st->last_round_ms < COLLAPSE_MS) {
         return BM_OK;
     }

@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <errno.h>
 
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -37,8 +37,8 @@ void bm_manager_config_init(struct bm_manager_config *cfg)
     cfg->da_breaker_failures = 5;
     cfg->da_breaker_open_ms = 0; /* filled from da_block_time_ms */
     cfg->reaper_rate = 20.0;
-    cfg->tx_rate = 10000.0;
-    cfg->tx_burst = 20000;
+    cfg->tx_rate = 0; /* no tx limiter (rpc.tx_rate_limit) */
+    cfg->tx_burst = 0;
 }
 
 #define FILL(f)                                                                \
@@ -74,9 +74,12 @@ static void fill_defaults(struct bm_manager_config *c)
         c->reaper_rate = d.reaper_rate;
     }
     if (!(c->tx_rate > 0)) {
-        c->tx_rate = d.tx_rate;
+        c->tx_rate = 0;
     }
-    FILL(tx_burst);
+    if (c->tx_rate > 0 && c->tx_burst == 0) {
+        /* One second's worth, and at least a full batch request. */
+        c->tx_burst = c->tx_rate < 1000.0 ? 1000 : (uint64_t)c->tx_rate;
+    }
     if (c->da_batch_size_threshold == 0) {
         c->da_batch_size_threshold = 0.8;
     }
@@ -133,10 +136,11 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     pthread_mutex_init(&env->sub_mu, NULL);
     pthread_mutex_init(&env->seen_mu, NULL);
     pthread_mutex_init(&env->fatal_mu, NULL);
-    pthread_cond_init(&env->fatal_cv, NULL);
+    bm_cond_init(&env->fatal_cv);
     atomic_init(&env->halted, false);
     atomic_init(&env->stopping, false);
     atomic_init(&env->catching_up, false);
+    atomic_init(&env->catchup_da_done, false);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
         p->store == NULL || p->exec == NULL) {
         err = bm_errf(em, BM_EINVAL,
@@ -222,7 +226,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
         err = bm_limiter_new_simple(&env->reaper_limiter, "reaper", 10,
                                     env->cfg.reaper_rate);
     }
-    if (err == BM_OK) {
+    if (err == BM_OK && env->cfg.tx_rate > 0) {
         err = bm_limiter_new_simple(&env->tx_limiter, "tx",
                                     env->cfg.tx_burst, env->cfg.tx_rate);
     }
@@ -301,18 +305,13 @@ bool bm_env_quitting(struct bm_env *env)
 int bm_env_wait_fatal(struct bm_env *env, int64_t timeout_ms,
                       struct bm_errmsg *em)
 {
-    struct timespec ts;
+    uint64_t deadline = bm_clock_deadline_ms(timeout_ms);
     int err;
 
-    if (timeout_ms >= 0) {
-        bm_clock_deadline_ms(&ts, timeout_ms);
-    }
     pthread_mutex_lock(&env->fatal_mu);
     while (env->fatal_err == BM_OK) {
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&env->fatal_cv, &env->fatal_mu);
-        } else if (pthread_cond_timedwait(&env->fatal_cv, &env->fatal_mu,
-                                          &ts) != 0) {
+        if (bm_cond_wait_until(&env->fatal_cv, &env->fatal_mu, deadline) ==
+            ETIMEDOUT) {
             break;
         }
     }
@@ -377,35 +376,34 @@ int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms)
     return period < min_ms ? min_ms : period;
 }
 
+enum bm_err bm_env_tick_resume(struct bm_env *env, struct bm_actor_id self,
+                               uint32_t kind, const void *payload,
+                               size_t len, int64_t min_ms,
+                               struct bm_timer_id *tick)
+{
+    int64_t period = bm_env_da_tick_ms(env, min_ms);
+    int err;
+
+    if (tick->slot != 0) {
+        return BM_OK;
+    }
+    err = bm_timer_start(env->sys, self, kind, payload, len, period, period,
+                         tick);
+    if (err != BM_OK) {
+        *tick = (struct bm_timer_id){0, 0};
+    }
+    return err;
+}
+
+void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick)
+{
+    if (tick->slot != 0) {
+        (void)bm_timer_cancel(env->sys, *tick);
+        *tick = (struct bm_timer_id){0, 0};
+    }
+}
+
 uint64_t bm_env_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which)
-{
-    snprintf(buf, len, "rhb/%llu/%c", (unsigned long long)height, which);
-}
-
-enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
-                            uint64_t *out, struct bm_errmsg *em)
-{
-    struct bm_buf v = {0};
-    enum bm_err err = bm_store_get_meta(s, name, &v, em);
-
-    if (err != BM_OK) {
-        return err;
-    }
-    if (v.len != 8) {
-        err = bm_errf(em, BM_ECORRUPT,
-                      "store: metadata '/0/m/%s' is %zu bytes, want 8", name,
-                      v.len);
-    } else {
-        *out = bm_get_le64(v.ptr);
-    }
-    bm_buf_release(&v);
-    return err;
+    return bm_clock_now_ms();
 }

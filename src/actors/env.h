@@ -79,6 +79,9 @@ struct bm_env_metrics {
     atomic_uint_least64_t reaper_txs;
     atomic_uint_least64_t skipped_backpressure;
     atomic_uint_least64_t exec_failures;
+    atomic_uint_least64_t p2p_blocks_rejected;
+    atomic_uint_least64_t p2p_items_skipped;
+    atomic_uint_least64_t da_conflicts;
     /* Last-submitted heights and pending counts (gauges). */
     atomic_uint_least64_t last_submitted_header;
     atomic_uint_least64_t last_submitted_data;
@@ -145,8 +148,12 @@ struct bm_env {
     /* Catch-up before production (actors/catchup.h): set by the manager
      * before the actors start, cleared once by the Retriever. */
     atomic_bool catching_up;
+    /* The DA part of catch-up holds (set by the Retriever; at once
+     * without DA). */
+    atomic_bool catchup_da_done;
     uint64_t catchup_start_ms; /* written before the actors start */
-    /* Test hook: called (if set) by the fatal path after recording. */
+    /* Called (if set) once by the fatal path after recording, with no
+     * lock held; the manager uses it to wake its watcher. Never blocks. */
     void (*on_fatal)(void *arg, int err);
     void *on_fatal_arg;
 };
@@ -205,6 +212,21 @@ size_t bm_env_subscribers(struct bm_env *env,
  * min_ms (current ev-node's submitter cadence). */
 int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms);
 
+/*
+ * A DA actor's periodic tick that runs only while the actor has work, so
+ * that an idle node does not wake for it. bm_env_tick_resume arms *tick
+ * (period bm_env_da_tick_ms(env, min_ms), first after one period; kind and
+ * [payload, payload+len) as for bm_timer_start, payload borrowed) unless
+ * it is armed already; on failure *tick stays {0, 0} (the caller's next
+ * event retries) and the error is returned. bm_env_tick_pause cancels it
+ * and sets *tick to {0, 0}. Never block; the actor's own thread.
+ */
+enum bm_err bm_env_tick_resume(struct bm_env *env, struct bm_actor_id self,
+                               uint32_t kind, const void *payload,
+                               size_t len, int64_t min_ms,
+                               struct bm_timer_id *tick);
+void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick);
+
 /* Monotonic milliseconds (for backoff arithmetic). */
 uint64_t bm_env_now_ms(void);
 
@@ -216,13 +238,7 @@ uint64_t bm_env_now_ms(void);
 /* Ours: the full node's DA retrieval cursor, written with each block. */
 #define BM_META_DA_CURSOR "blockv2/da-cursor"
 
-/* Formats "rhb/<height>/h" or ".../d" (which = 'h' or 'd') into buf
- * (>= 48 bytes). */
-void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which);
-
-/* Reads an LE64 metadata value: BM_OK and *out, BM_ENOTFOUND (absent), or
- * BM_ECORRUPT (length != 8, message names the key). */
-enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
-                            uint64_t *out, struct bm_errmsg *em);
+/* bm_meta_rhb_name and bm_meta_get_u64 live in blockv2/store.h (the
+ * store owns the key layout; src/p2p reads the rhb entries too). */
 
 #endif /* BM_ACTORS_ENV_H */

@@ -95,6 +95,21 @@ enum bm_err bm_state_meta_add_u64(struct bm_state_meta_list *l,
     return bm_state_meta_add(l, name, b, sizeof(b));
 }
 
+enum bm_err bm_state_meta_append(struct bm_state_meta_list *dst,
+                                 const struct bm_state_meta_list *src)
+{
+    enum bm_err err = BM_OK;
+
+    for (size_t i = 0; i < src->n && err == BM_OK; i++) {
+        err = bm_state_meta_add(dst, src->v[i].name, src->v[i].value.ptr,
+                                src->v[i].value.len);
+        if (err == BM_OK && src->v[i].del) {
+            dst->v[dst->n - 1].del = true;
+        }
+    }
+    return err;
+}
+
 void bm_state_meta_list_release(struct bm_state_meta_list *l)
 {
     if (l == NULL) {
@@ -666,3 +681,25 @@ const struct bm_actor_type bm_state_actor_type = {
     .init = state_init,
     .terminate = state_terminate,
 };
+
+int bm_state_put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
+                           int64_t timeout_ms)
+{
+    struct bm_state_put_meta pm;
+    struct bm_state_ack ack;
+    struct bm_future *f = NULL;
+    int err;
+
+    memset(&pm, 0, sizeof(pm));
+    pm.meta = *l;
+    memset(l, 0, sizeof(*l));
+    err = bm_state_ask_put_meta(env->sys, bm_env_state(env), &pm, timeout_ms,
+                                &f);
+    if (err != BM_OK) {
+        bm_state_meta_list_release(&pm.meta);
+        return err;
+    }
+    err = bm_future_wait(f, -1, &ack, sizeof(ack));
+    bm_future_free(f);
+    return err;
+}

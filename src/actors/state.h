@@ -86,6 +86,10 @@ enum bm_err bm_state_meta_add_u64(struct bm_state_meta_list *l,
 enum bm_err bm_state_meta_add(struct bm_state_meta_list *l, const char *name,
                               const uint8_t *p, size_t len);
 void bm_state_meta_list_release(struct bm_state_meta_list *l);
+/* Appends a copy of every entry of *src (borrowed) to *dst. BM_ENOMEM
+ * (then *dst holds the entries copied so far). */
+enum bm_err bm_state_meta_append(struct bm_state_meta_list *dst,
+                                 const struct bm_state_meta_list *src);
 
 /* COMMIT: one block (one reference owned), the State after it (heap,
  * owned; last_block_height must be the block's height and tip + 1), extra
@@ -124,6 +128,15 @@ BM_ACTOR_ASK(state, put_meta, BM_STATE_PUT_META, struct bm_state_put_meta,
 
 /* Spawn with arg = struct bm_env * (borrowed), opts.detached = true. */
 extern const struct bm_actor_type bm_state_actor_type;
+
+/*
+ * Writes *l through the State actor (PUT_META, one transaction) and waits
+ * for the ack: takes the list (emptied in every case). Returns BM_OK or
+ * the ask's error (the State actor makes its own write errors fatal).
+ * Blocks: only from detached actors.
+ */
+int bm_state_put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
+                           int64_t timeout_ms);
 
 static inline struct bm_ref_state bm_env_state(const struct bm_env *e)
 {

@@ -4,19 +4,23 @@
  *
  * Two cursors (last header height and last data height handed over) start
  * at the store height (read in the first TICK) and never fall behind it:
- * blocks that arrived another way (DA) are not re-sent. Each TICK walks
- * each cursor up to its P2P store's height, at most MAX_PER_TICK heights,
- * so a long catch-up stays responsive to stop. Everything from a P2P store
- * is untrusted: a header must pass SignedHeader.ValidateBasic, carry the
- * height asked for and be signed by the genesis proposer, data must carry
- * the height asked for when it has metadata; a bad item is skipped
- * (logged). A height not found yet, or a send that fails, stops that
- * cursor until the next TICK.
+ * blocks that arrived another way (DA) are not re-sent. Each TICK or WAKE
+ * walks each cursor up to its P2P store's height, at most MAX_PER_TICK
+ * heights and at most AHEAD above the store height, so a long catch-up
+ * stays responsive to stop and never floods Sync's caches. Everything
+ * from a P2P store is untrusted: a header must pass
+ * SignedHeader.ValidateBasic (its signature included), carry the height
+ * asked for and be signed by the expected proposer (the state's
+ * next_proposer_address, else the genesis proposer); data must carry the
+ * height asked for when it has metadata; a bad item is skipped (logged,
+ * counted in p2p_items_skipped). A height not found yet, or a send that
+ * fails, stops that cursor until the next TICK or WAKE.
  */
 #include "actors/store_sync.h"
 
 #include <string.h>
 
+#include "actors/catchup.h"
 #include "actors/state.h"
 #include "actors/sync.h"
 #include "blockv2/validate.h"
@@ -27,6 +31,11 @@
 #define MOD "store_sync"
 
 #define MAX_PER_TICK 1024
+/* Most heights handed over above the store height (Sync caches them). */
+#define AHEAD 2048u
+/* No store progress for this long with items handed over above it: hand
+ * them over again. */
+#define STALL_MS 2000u
 
 struct store_sync {
     struct bm_env *env;
@@ -34,7 +43,9 @@ struct store_sync {
     bool loaded;
     uint64_t last_header; /* last header height handed over */
     uint64_t last_data;
-    uint64_t skipped; /* invalid items skipped */
+    uint64_t last_local;  /* store height at the last progress */
+    uint64_t progress_ms; /* when the store height last moved */
+    struct bm_state state; /* latest stored state (expected proposer) */
 };
 
 static bool store_height(struct store_sync *s, uint64_t *out)
@@ -55,6 +66,29 @@ static bool store_height(struct store_sync *s, uint64_t *out)
     return true;
 }
 
+/* Reloads s->state from the store (kept as it was on failure). */
+static void load_state(struct store_sync *s)
+{
+    struct bm_buf raw = {0};
+    struct bm_state st = {0};
+
+    if (bm_store_get_latest_state(s->env->store, NULL, &raw, NULL) ==
+            BM_OK &&
+        bm_state_decode(&st, raw.ptr, raw.len) == BM_OK) {
+        bm_state_release(&s->state);
+        s->state = st;
+    } else {
+        bm_state_release(&st);
+    }
+    bm_buf_release(&raw);
+}
+
+static void skipped(struct store_sync *s)
+{
+    atomic_fetch_add_explicit(&s->env->m.p2p_items_skipped, 1,
+                              memory_order_relaxed);
+}
+
 /* Checks a header from the P2P store for `height`. Borrows sh. */
 static int check_header(const struct store_sync *s,
                         const struct bm_signed_header *sh, uint64_t height,
@@ -72,11 +106,8 @@ static int check_header(const struct store_sync *s,
     if (err != BM_OK) {
         return err;
     }
-    if (!bm_buf_eq(&sh->header.proposer_address, &g->proposer_address)) {
-        return bm_errf(em, BM_ENOT_PROPOSER,
-                       "header.proposer_address: not the genesis proposer");
-    }
-    return BM_OK;
+    return bm_assert_expected_proposer(&s->state, &g->proposer_address,
+                                       &sh->header, em);
 }
 
 /* Hands over headers above s->last_header up to `top`. May block. */
@@ -106,7 +137,7 @@ static void pump_headers(struct store_sync *s, uint64_t top)
         }
         err = check_header(s, sh, h, &em);
         if (err != BM_OK) {
-            s->skipped++;
+            skipped(s);
             bm_log_warn(MOD, "p2p header skipped height=%llu err=%s msg='%s'",
                         (unsigned long long)h, bm_err_name(err),
                         bm_errmsg_str(&em, err));
@@ -155,7 +186,7 @@ static void pump_data(struct store_sync *s, uint64_t top)
             return;
         }
         if (d->has_metadata && d->metadata.height != h) {
-            s->skipped++;
+            skipped(s);
             bm_log_warn(MOD,
                         "p2p data skipped height=%llu err=%s "
                         "msg='data.metadata.height: got %llu'",
@@ -181,27 +212,26 @@ static void pump_data(struct store_sync *s, uint64_t top)
     }
 }
 
-BM_ACTOR_HANDLER(on_tick, struct store_sync, struct bm_store_sync_tick)
-static int on_tick(struct bm_actor_ctx *ctx, struct store_sync *s,
-                   struct bm_store_sync_tick *p)
+/* The cursors follow the store height; they go back to it when nothing
+ * handed over above it was applied for STALL_MS. */
+static void move_cursors(struct store_sync *s, uint64_t local)
 {
-    struct bm_env *env = s->env;
-    uint64_t local, top;
-    int err;
+    uint64_t now = bm_env_now_ms();
 
-    (void)ctx;
-    (void)p;
-    if (bm_env_halted(env) || env->header_store == NULL ||
-        env->data_store == NULL || bm_actor_id_is_none(env->ids.sync)) {
-        return BM_OK;
-    }
-    if (!store_height(s, &local)) {
-        return BM_OK;
-    }
-    if (!s->loaded) {
-        s->loaded = true;
-        bm_log_info(MOD, "started store_height=%llu",
-                    (unsigned long long)local);
+    if (!s->loaded || local != s->last_local) {
+        s->last_local = local;
+        s->progress_ms = now;
+    } else if ((s->last_header > local || s->last_data > local) &&
+               now - s->progress_ms >= STALL_MS) {
+        bm_log_info(MOD, "no progress at height=%llu for %u ms: handing "
+                    "over again from there (headers to %llu, data to %llu "
+                    "were handed over)",
+                    (unsigned long long)local, STALL_MS,
+                    (unsigned long long)s->last_header,
+                    (unsigned long long)s->last_data);
+        s->last_header = local;
+        s->last_data = local;
+        s->progress_ms = now;
     }
     if (s->last_header < local) {
         s->last_header = local;
@@ -209,23 +239,69 @@ static int on_tick(struct bm_actor_ctx *ctx, struct store_sync *s,
     if (s->last_data < local) {
         s->last_data = local;
     }
-    err = env->header_store->height(env->header_store->ctx, &top);
-    if (err == BM_OK) {
-        pump_headers(s, top);
-    } else {
-        bm_log_debug(MOD, "header store height err=%s", bm_err_name(err));
+}
+
+/* min(P2P store height, local + AHEAD); false if unknown. */
+static bool top_of(const struct bm_p2p_store *ps, uint64_t local,
+                   uint64_t *top)
+{
+    int err = ps->height(ps->ctx, top);
+
+    if (err != BM_OK) {
+        bm_log_debug(MOD, "p2p store height err=%s", bm_err_name(err));
+        return false;
     }
-    err = env->data_store->height(env->data_store->ctx, &top);
-    if (err == BM_OK) {
+    if (*top > local + AHEAD) {
+        *top = local + AHEAD;
+    }
+    return true;
+}
+
+BM_ACTOR_HANDLER(on_tick, struct store_sync, struct bm_store_sync_tick)
+static int on_tick(struct bm_actor_ctx *ctx, struct store_sync *s,
+                   struct bm_store_sync_tick *p)
+{
+    struct bm_env *env = s->env;
+    uint64_t local, top;
+
+    (void)ctx;
+    (void)p;
+    if (bm_env_halted(env) || env->header_store == NULL ||
+        env->data_store == NULL || bm_actor_id_is_none(env->ids.sync)) {
+        return BM_OK;
+    }
+    /* An aggregator takes P2P blocks only while it catches up. */
+    if (env->cfg.aggregator && !bm_catchup_active(env)) {
+        return BM_OK;
+    }
+    if (!store_height(s, &local)) {
+        return BM_OK;
+    }
+    if (local != s->last_local || !s->loaded) {
+        load_state(s);
+    }
+    if (!s->loaded) {
+        bm_log_info(MOD, "started store_height=%llu",
+                    (unsigned long long)local);
+    }
+    move_cursors(s, local);
+    s->loaded = true;
+    if (top_of(env->header_store, local, &top)) {
+        pump_headers(s, top);
+    }
+    if (top_of(env->data_store, local, &top)) {
         pump_data(s, top);
-    } else {
-        bm_log_debug(MOD, "data store height err=%s", bm_err_name(err));
+    }
+    if (env->cfg.aggregator) {
+        (void)bm_catchup_poll_p2p(env, local);
     }
     return BM_OK;
 }
 
 static const struct bm_msg_kind store_sync_kinds[BM_STORE_SYNC_NKINDS] = {
     [BM_STORE_SYNC_TICK] = BM_MSG_KIND("tick", struct bm_store_sync_tick, 0,
+                                       NULL, on_tick, NULL, NULL),
+    [BM_STORE_SYNC_WAKE] = BM_MSG_KIND("wake", struct bm_store_sync_tick, 0,
                                        NULL, on_tick, NULL, NULL),
 };
 
@@ -266,6 +342,7 @@ static void store_sync_terminate(void *state, int reason)
         return;
     }
     (void)bm_timer_cancel(s->env->sys, s->timer);
+    bm_state_release(&s->state);
     bm_free(s);
 }
 

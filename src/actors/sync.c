@@ -18,17 +18,17 @@
  */
 #include "actors/sync.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "actors/replayer.h"
 #include "actors/state.h"
 #include "actors/validator.h"
 #include "blockv2/validate.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define MOD "sync"
@@ -66,6 +66,10 @@ struct sync_st {
     uint64_t da_progress;  /* DA_PROGRESS cursor; 0 = none yet */
     struct cache headers;
     struct cache data;
+    /* DA heights found for blocks applied before DA delivered them
+     * (P2P): rhb/<h>/h|d entries written with the next commit or flush,
+     * always together with the DA cursor that covers them. */
+    struct bm_state_meta_list da_seen;
 };
 
 /* ------------------------------------------------------------ payloads */
@@ -283,14 +287,6 @@ static void cache_release(struct cache *c)
 
 /* ------------------------------------------------------------ helpers */
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static uint64_t tip(const struct sync_st *st)
 {
     return st->state.last_block_height;
@@ -397,7 +393,7 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         if (attempt >= EXEC_ATTEMPTS || bm_env_halted(env)) {
             break;
         }
-        sleep_ms(EXEC_RETRY_MS);
+        bm_sleep_ms(EXEC_RETRY_MS);
     }
     if (bm_executor_err_transient(err)) {
         bm_log_warn(MOD, "executor unavailable, height %llu not applied "
@@ -694,7 +690,24 @@ static int advance_submitted(struct bm_env *env,
     return err;
 }
 
-/* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d and the cursor. */
+/* The DA cursor to persist: the progress cursor, lowered to the lowest DA
+ * height of a cached item (those blobs must be scanned again after a
+ * restart). Only when st->da_progress != 0. */
+static uint64_t da_cursor(const struct sync_st *st)
+{
+    uint64_t cur = st->da_progress;
+    uint64_t m = cache_min_da(&st->headers);
+
+    if (m < cur) {
+        cur = m;
+    }
+    m = cache_min_da(&st->data);
+    return m < cur ? m : cur;
+}
+
+/* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d, the DA records of
+ * blocks applied before (st->da_seen, cleared once the commit is
+ * confirmed) and the cursor. */
 static int sync_meta(struct sync_st *st, const struct cent *he,
                      const struct cent *de, bool empty_data,
                      struct bm_state_meta_list *meta)
@@ -703,7 +716,9 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
     uint64_t h = he->height;
     int err = BM_OK;
 
-    if (he->source == BM_SRC_DA && he->da_height != 0) {
+    /* Where the pieces are on DA (the header may have come by P2P and
+     * its copy on DA been seen while it was cached: on_header_in). */
+    if (he->da_height != 0) {
         uint64_t dd = empty_data ? he->da_height : de->da_height;
 
         bm_meta_rhb_name(name, sizeof(name), h, 'h');
@@ -718,22 +733,23 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
          * and Sync commits one block at a time). After a gap (blocks this
          * node has but never saw on DA, so it does not know where they
          * are) the DASubmitter posts them and what follows again. */
-        if (err == BM_OK && st->env->cfg.aggregator) {
+        if (err == BM_OK && he->source == BM_SRC_DA &&
+            st->env->cfg.aggregator) {
             err = advance_submitted(st->env, meta, h);
         }
+    } else if (!empty_data && de->da_height != 0) {
+        /* The header came by P2P, the data from DA earlier (it waited in
+         * the cache): record where the data is, or the DAIncluder would
+         * wait for a blob the retriever has passed. The header's DA
+         * height comes when DA delivers it (da_header_at_applied). */
+        bm_meta_rhb_name(name, sizeof(name), h, 'd');
+        err = bm_state_meta_add_u64(meta, name, de->da_height);
+    }
+    if (err == BM_OK) {
+        err = bm_state_meta_append(meta, &st->da_seen);
     }
     if (err == BM_OK && st->da_progress != 0) {
-        uint64_t cur = st->da_progress;
-        uint64_t m = cache_min_da(&st->headers);
-
-        if (m < cur) {
-            cur = m;
-        }
-        m = cache_min_da(&st->data);
-        if (m < cur) {
-            cur = m;
-        }
-        err = bm_state_meta_add_u64(meta, BM_META_DA_CURSOR, cur);
+        err = bm_state_meta_add_u64(meta, BM_META_DA_CURSOR, da_cursor(st));
     }
     return err;
 }
@@ -809,6 +825,10 @@ static int try_sync(struct sync_st *st)
             bm_log_warn(MOD, "block dropped height=%llu source=%u code=%s: %s",
                         (unsigned long long)next, (unsigned)he.source,
                         bm_err_name(code), msg);
+            if (he.source == BM_SRC_P2P || de.source == BM_SRC_P2P) {
+                atomic_fetch_add_explicit(&env->m.p2p_blocks_rejected, 1,
+                                          memory_order_relaxed);
+            }
             if (synth) {
                 bl = BLAME_BOTH;
             }
@@ -830,6 +850,9 @@ static int try_sync(struct sync_st *st)
             return err;
         }
         err = apply_block(st, b, he.source, false, &meta, NULL);
+        if (err == BM_OK) {
+            bm_state_meta_list_release(&st->da_seen); /* committed with b */
+        }
         if (err != BM_OK) {
             /* Not applied (or not confirmed): keep the pieces for a retry
              * (they are dropped later if the store already has them). */
@@ -844,6 +867,180 @@ static int try_sync(struct sync_st *st)
         }
         bm_block_unref(b);
     }
+}
+
+/* ------------------------------------------------- DA after P2P */
+
+/* Most DA records held before they are written without a commit. */
+#define DA_SEEN_FLUSH 256
+
+/* Writes the pending DA records with the cursor that covers them in one
+ * PUT_META. On failure they stay pending (written again later). */
+static int flush_da_seen(struct sync_st *st)
+{
+    struct bm_state_meta_list l = {0};
+    int err;
+
+    if (st->da_seen.n == 0) {
+        return BM_OK;
+    }
+    err = bm_state_meta_append(&l, &st->da_seen);
+    if (err == BM_OK && st->da_progress != 0) {
+        err = bm_state_meta_add_u64(&l, BM_META_DA_CURSOR, da_cursor(st));
+    }
+    if (err == BM_OK) {
+        err = bm_state_put_meta_wait(st->env, &l, COMMIT_TIMEOUT_MS);
+    }
+    bm_state_meta_list_release(&l);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "cannot record DA heights of applied blocks err=%s "
+                    "records=%zu (retried)", bm_err_name(err),
+                    st->da_seen.n);
+        return err;
+    }
+    bm_state_meta_list_release(&st->da_seen);
+    return BM_OK;
+}
+
+/* Queues rhb/<h>/<which> = da_height unless the store has it already. */
+static int note_da_height(struct sync_st *st, uint64_t h, char which,
+                          uint64_t da_height)
+{
+    char name[64];
+    uint64_t v;
+    int err;
+
+    bm_meta_rhb_name(name, sizeof(name), h, which);
+    if (bm_meta_get_u64(st->env->store, name, &v, NULL) == BM_OK) {
+        return BM_OK; /* known (this blob was seen before, or re-posted) */
+    }
+    for (size_t i = 0; i < st->da_seen.n; i++) {
+        if (strcmp(st->da_seen.v[i].name, name) == 0) {
+            return BM_OK;
+        }
+    }
+    err = bm_state_meta_add_u64(&st->da_seen, name, da_height);
+    if (err == BM_OK && st->da_seen.n >= DA_SEEN_FLUSH) {
+        err = flush_da_seen(st);
+    }
+    return err;
+}
+
+/* The stored header at h and its hash. BM_ENOTFOUND if not stored. */
+static int stored_header(struct sync_st *st, uint64_t h,
+                         struct bm_signed_header *sh, struct bm_hash *hash)
+{
+    struct bm_buf raw = {0};
+    int err;
+
+    err = bm_store_get_header(st->env->store, h, &raw, NULL);
+    if (err == BM_OK) {
+        err = bm_signed_header_decode(sh, raw.ptr, raw.len);
+        if (err != BM_OK) {
+            err = BM_ECORRUPT;
+        }
+    }
+    if (err == BM_OK) {
+        err = bm_header_hash(&sh->header, hash);
+    }
+    bm_buf_release(&raw);
+    return err;
+}
+
+/*
+ * A DA header at an applied height (the block came by P2P first, or DA
+ * posted it again). The same block: record its DA height so the
+ * DAIncluder can mark it DA-included. Another block at that height,
+ * where this node applied one that DA did not give it (no rhb/<h>/h):
+ * the chain on DA contradicts what was applied from P2P, which only an
+ * equivocating proposer can cause; this is never overwritten silently:
+ * an alert and a fatal stop. Another header on DA where ours came from
+ * DA too: DA's first one stands (logged).
+ */
+static int da_header_at_applied(struct sync_st *st,
+                                const struct bm_sync_header_in *p,
+                                const struct bm_hash *hash)
+{
+    struct bm_signed_header ours = {0};
+    struct bm_hash oh;
+    uint64_t h = p->sh->header.height;
+    char name[64];
+    uint64_t v;
+    int err;
+
+    err = stored_header(st, h, &ours, &oh);
+    bm_signed_header_release(&ours);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "DA header at applied height=%llu: cannot read "
+                    "the stored one err=%s", (unsigned long long)h,
+                    bm_err_name(err));
+        return BM_OK;
+    }
+    if (memcmp(oh.b, hash->b, BM_HASH_SIZE) == 0) {
+        return note_da_height(st, h, 'h', p->da_height);
+    }
+    bm_meta_rhb_name(name, sizeof(name), h, 'h');
+    if (bm_meta_get_u64(st->env->store, name, &v, NULL) == BM_OK) {
+        atomic_fetch_add_explicit(&st->env->m.da_conflicts, 1,
+                                  memory_order_relaxed);
+        bm_log_error(MOD, "ALERT: a second header on DA for height=%llu "
+                     "da_height=%llu (the one applied came from DA height "
+                     "%llu); ignored", (unsigned long long)h,
+                     (unsigned long long)p->da_height, (unsigned long long)v);
+        return BM_OK;
+    }
+    {
+        char a[2 * BM_HASH_SIZE + 1], b[2 * BM_HASH_SIZE + 1];
+
+        bm_hex_encode(a, hash->b, BM_HASH_SIZE);
+        bm_hex_encode(b, oh.b, BM_HASH_SIZE);
+        atomic_fetch_add_explicit(&st->env->m.da_conflicts, 1,
+                                  memory_order_relaxed);
+        bm_env_fatal(st->env, MOD, BM_EFORK,
+                     "ALERT: the header on DA at height %llu (DA height "
+                     "%llu, hash %s) contradicts the block applied from "
+                     "P2P (hash %s): the proposer signed two blocks for one "
+                     "height; stopping instead of overwriting",
+                     (unsigned long long)h, (unsigned long long)p->da_height,
+                     a, b);
+    }
+    return BM_EFORK;
+}
+
+/*
+ * DA data at an applied height: when its txs are the applied header's
+ * (data_hash), record its DA height; otherwise it is not this block's
+ * data (logged and counted, not fatal: the header decides the block).
+ */
+static int da_data_at_applied(struct sync_st *st,
+                              const struct bm_sync_data_in *p)
+{
+    struct bm_signed_header ours = {0};
+    struct bm_hash oh;
+    uint64_t h = p->data->metadata.height;
+    int err;
+
+    err = stored_header(st, h, &ours, &oh);
+    if (err != BM_OK) {
+        bm_signed_header_release(&ours);
+        return BM_OK;
+    }
+    if (bm_header_expects_empty_data(&ours.header)) {
+        bm_signed_header_release(&ours); /* the header's DA height covers */
+        return BM_OK;
+    }
+    err = bm_validate_header_data(&ours.header, p->data, NULL);
+    bm_signed_header_release(&ours);
+    if (err != BM_OK) {
+        atomic_fetch_add_explicit(&st->env->m.da_conflicts, 1,
+                                  memory_order_relaxed);
+        bm_log_error(MOD, "ALERT: data on DA for applied height=%llu "
+                     "da_height=%llu does not match the applied header "
+                     "(%s); ignored", (unsigned long long)h,
+                     (unsigned long long)p->da_height, bm_err_name(err));
+        return BM_OK;
+    }
+    return note_da_height(st, h, 'd', p->da_height);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -903,16 +1100,19 @@ static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
         return err;
     }
     e.height = p->sh->header.height;
-    if (e.height <= tip(st)) {
-        bm_log_debug(MOD, "header dropped height=%llu: at or below %llu",
-                     (unsigned long long)e.height,
-                     (unsigned long long)tip(st));
-        return BM_OK;
-    }
     err = bm_header_hash(&p->sh->header, &e.hash);
     if (err != BM_OK) {
         bm_log_warn(MOD, "header dropped height=%llu: hash: %s",
                     (unsigned long long)e.height, bm_err_name(err));
+        return BM_OK;
+    }
+    if (e.height <= tip(st)) {
+        if (p->source == BM_SRC_DA && p->da_height != 0) {
+            return da_header_at_applied(st, p, &e.hash);
+        }
+        bm_log_debug(MOD, "header dropped height=%llu: at or below %llu",
+                     (unsigned long long)e.height,
+                     (unsigned long long)tip(st));
         return BM_OK;
     }
     if (bm_env_is_seen(st->env, &e.hash)) {
@@ -922,8 +1122,16 @@ static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     }
     old = cache_find(&st->headers, e.height);
     if (old != NULL) {
-        if (memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0 ||
-            header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+        bool same = memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0;
+
+        if (same || header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+            /* The cached header (from P2P) seen on DA: keep where it is
+             * (rhb/<h>/h with the commit), or the DAIncluder would wait
+             * for a blob the retriever has passed. */
+            if (same && p->source == BM_SRC_DA && p->da_height != 0 &&
+                old->da_height == 0) {
+                old->da_height = p->da_height;
+            }
             bm_log_debug(MOD, "header dropped height=%llu: one is cached",
                          (unsigned long long)e.height);
             return BM_OK;
@@ -954,6 +1162,20 @@ static bool data_fits_header(struct sync_st *st, const struct bm_data *d)
            bm_buf_eq_raw(&h->sh->header.data_hash, c.b, BM_HASH_SIZE);
 }
 
+/* True if a and b carry the same txs. */
+static bool same_txs(const struct bm_data *a, const struct bm_data *b)
+{
+    if (a->n_txs != b->n_txs) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_txs; i++) {
+        if (!bm_buf_eq(&a->txs[i], &b->txs[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
                       struct bm_sync_data_in *p)
 {
@@ -975,6 +1197,9 @@ static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     }
     e.height = p->data->metadata.height;
     if (e.height <= tip(st)) {
+        if (p->source == BM_SRC_DA && p->da_height != 0) {
+            return da_data_at_applied(st, p);
+        }
         bm_log_debug(MOD, "data dropped height=%llu: at or below %llu",
                      (unsigned long long)e.height,
                      (unsigned long long)tip(st));
@@ -984,6 +1209,14 @@ static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     if (old != NULL) {
         if (data_fits_header(st, old->data) ||
             !data_fits_header(st, p->data)) {
+            /* The same txs found on DA after a P2P copy: keep where they
+             * are (rhb/<h>/d with the commit), or the DAIncluder would
+             * wait for a blob the retriever has passed. */
+            if (p->source == BM_SRC_DA && p->da_height != 0 &&
+                old->da_height == 0 && same_txs(old->data, p->data)) {
+                old->da_height = p->da_height;
+                old->source = BM_SRC_DA;
+            }
             bm_log_debug(MOD, "data dropped height=%llu: one is cached",
                          (unsigned long long)e.height);
             return BM_OK;
@@ -1005,6 +1238,9 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     if (p->cursor > st->da_progress) {
         st->da_progress = p->cursor;
     }
+    /* A DA height is done: what it confirmed is written now (a node that
+     * follows P2P commits no block for it). A failure is retried. */
+    (void)flush_da_seen(st);
     /* pieces held back by an executor that was unavailable are tried
      * again with every DA height read, not only when pieces arrive */
     if (st->headers.n > 0 && !bm_env_halted(st->env) && load(st) == BM_OK) {
@@ -1060,6 +1296,7 @@ static void sync_terminate(void *state, int reason)
     }
     cache_release(&st->headers);
     cache_release(&st->data);
+    bm_state_meta_list_release(&st->da_seen);
     bm_state_release(&st->state);
     bm_free(st);
 }

@@ -14,7 +14,13 @@
  *    whenever header and data of store height + 1 are present: validate
  *    (Validator actor), execute, commit (with rhb/<h>/h|d and the DA
  *    cursor as metadata), in height order. Items at or below the store
- *    height, or already seen, are dropped.
+ *    height, or already seen, are dropped, except a DA item at an applied
+ *    height (the block came by P2P first): the same block records its
+ *    rhb/<h>/h|d (written with the next commit or DA_PROGRESS, with the
+ *    cursor), so the DAIncluder marks it DA-included; another header
+ *    where the applied block came from P2P is an alert and a fatal stop
+ *    (BM_EFORK); other mismatches are logged and counted (da_conflicts).
+ *    A P2P block that fails validation is counted (p2p_blocks_rejected).
  *  - FLUSH (ask, from the Retriever during an aggregator's catch-up):
  *    replies the store height once everything sent before it is handled.
  *  - On an aggregator (catch-up, actors/catchup.h) a block taken from DA

@@ -22,7 +22,6 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -31,6 +30,7 @@
 
 #include "da/da_json.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/lmdb_err.h"
 #include "util/log.h"
@@ -75,22 +75,6 @@ struct conn {
     bool too_big;
 };
 
-static int64_t now_ns(clockid_t clk)
-{
-    struct timespec ts;
-
-    clock_gettime(clk, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* ---- store ---- */
 
 /* An LMDB failure, with the shared code (util/lmdb_err.h) and LMDB's text.
@@ -117,7 +101,7 @@ static enum bm_err new_height_locked(struct bm_da_server *s,
         return mdb_err(rc, em, "begin");
     }
     bm_put_be64(hk, h);
-    bm_put_le64(tv, (uint64_t)now_ns(CLOCK_REALTIME));
+    bm_put_le64(tv, bm_clock_wall_ns());
     k = (MDB_val){8, hk};
     v = (MDB_val){8, tv};
     rc = mdb_put(txn, s->dbi_heights, &k, &v, 0);
@@ -600,7 +584,7 @@ static unsigned handle(struct bm_da_server *s, struct conn *c,
     enum bm_err err;
 
     if (s->outage_after > 0 && n > s->outage_after) {
-        int64_t now = now_ns(CLOCK_MONOTONIC);
+        int64_t now = (int64_t)bm_clock_now_ns();
         bool drop;
         pthread_mutex_lock(&s->mu);
         if (s->outage_start == 0) {
@@ -619,7 +603,7 @@ static unsigned handle(struct bm_da_server *s, struct conn *c,
         }
     }
     if (s->latency_ms > 0) {
-        sleep_ms(s->latency_ms);
+        bm_sleep_ms(s->latency_ms);
     }
     if (s->token != NULL) {
         size_t tl = strlen(s->token);
@@ -779,29 +763,25 @@ static void on_connection(void *cls, struct MHD_Connection *mc,
     }
 }
 
+/* Adds an empty height every block_time_ms, on a fixed monotonic
+ * schedule (a wall-clock step neither stalls nor rushes it). */
 static void *ticker_main(void *arg)
 {
     struct bm_da_server *s = arg;
-    struct timespec next;
+    uint64_t next = bm_clock_now_ns();
 
-    clock_gettime(CLOCK_REALTIME, &next);
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        int rc;
-        next.tv_sec += s->block_time_ms / 1000;
-        next.tv_nsec += (long)(s->block_time_ms % 1000) * 1000000;
-        if (next.tv_nsec >= 1000000000) {
-            next.tv_sec++;
-            next.tv_nsec -= 1000000000;
+        uint64_t h;
+        struct bm_errmsg em = {{0}};
+
+        next = bm_clock_after_ms(next, (int64_t)s->block_time_ms);
+        while (!s->stopping &&
+               bm_cond_wait_until(&s->cond, &s->mu, next) != ETIMEDOUT) {
         }
-        do {
-            rc = pthread_cond_timedwait(&s->cond, &s->mu, &next);
-        } while (rc == 0 && !s->stopping);
         if (s->stopping) {
             break;
         }
-        uint64_t h;
-        struct bm_errmsg em = {{0}};
         if (new_height_locked(s, NULL, 0, &h, &em) != BM_OK) {
             bm_log_warn("da-server", "cannot add an empty height: %s",
                         em.msg);
@@ -863,7 +843,7 @@ enum bm_err bm_da_server_start(struct bm_da_server **out,
     s->listen_fd = -1;
     s->lock_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cond, NULL);
+    bm_cond_init(&s->cond);
     atomic_init(&s->calls, 0);
     atomic_init(&s->connections, 0);
     s->max_blob = cfg->max_blob_size ? cfg->max_blob_size
@@ -883,7 +863,7 @@ enum bm_err bm_da_server_start(struct bm_da_server **out,
     s->empty_mode = cfg->empty_mode;
     s->numbers = cfg->heights_as_numbers;
     s->rng = cfg->seed ? cfg->seed
-                       : (uint64_t)now_ns(CLOCK_REALTIME) | 1u;
+                       : bm_clock_wall_ns() | 1u;
     if (cfg->auth_token != NULL && cfg->auth_token[0] != '\0') {
         s->token = bm_strdup(cfg->auth_token);
         if (s->token == NULL) {

@@ -18,10 +18,12 @@
 #include "actors/producer.h"
 #include "actors/replayer.h"
 #include "actors/state.h"
+#include "actors/store_sync.h"
 #include "actors/validator.h"
 #include "blockv2/actor.h"
 #include "manager/tree.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -38,14 +40,46 @@ struct bm_manager {
     pthread_mutex_t mu;
     bool started;
     bool stopped;
-    /* Watcher: turns a fatal error or an escalation into a stop. */
+    /* Watcher: turns a fatal error (an escalation is one too) into a
+     * stop. It sleeps on wcv until one is recorded or the manager stops:
+     * no polling. */
     pthread_t watcher;
     bool watcher_running;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    bool fatal_seen; /* under wmu */
     atomic_bool quit;
-    int escalation; /* reason the root supervisor gave up, or BM_OK */
+    void (*on_fatal)(void *arg, int err); /* bm_manager_params */
+    void *on_fatal_arg;
     int stop_err;
     struct bm_errmsg stop_em;
 };
+
+/* env->on_fatal: runs once, on the thread that recorded the first fatal
+ * error (often an actor): wakes the watcher, then the caller's hook. */
+static void on_env_fatal(void *arg, int err)
+{
+    struct bm_manager *m = arg;
+
+    (void)pthread_setname_np(pthread_self(), "bm-watch");
+    pthread_mutex_lock(&m->wmu);
+    m->fatal_seen = true;
+    pthread_cond_signal(&m->wcv);
+    pthread_mutex_unlock(&m->wmu);
+    if (m->on_fatal != NULL) {
+        m->on_fatal(m->on_fatal_arg, err);
+    }
+}
+
+/* The root supervisor gave up (on its actor thread): a fatal error. */
+static void on_root_failure(void *arg, int reason)
+{
+    struct bm_manager *m = arg;
+
+    bm_env_fatal(&m->env, "supervisor", reason,
+                 "the block manager's supervisor gave up "
+                 "(restart intensity exceeded)");
+}
 
 enum bm_err bm_manager_new(struct bm_manager **out,
                            const struct bm_manager_params *p,
@@ -62,20 +96,32 @@ enum bm_err bm_manager_new(struct bm_manager **out,
     }
     m = bm_xcalloc(1, sizeof(*m));
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->wmu, NULL);
+    bm_cond_init(&m->wcv);
     atomic_init(&m->quit, false);
     err = bm_env_init(&m->env, p, em);
     if (err != BM_OK) {
         pthread_mutex_destroy(&m->mu);
+        pthread_mutex_destroy(&m->wmu);
+        pthread_cond_destroy(&m->wcv);
         bm_free(m);
         return err;
     }
+    m->on_fatal = p->on_fatal;
+    m->on_fatal_arg = p->on_fatal_arg;
+    m->env.on_fatal = on_env_fatal;
+    m->env.on_fatal_arg = m;
     bm_actor_system_config_init(&scfg);
     scfg.workers = m->env.cfg.workers;
     scfg.default_capacity = m->env.cfg.mailbox_capacity;
+    scfg.on_root_failure = on_root_failure;
+    scfg.on_root_failure_arg = m;
     err = bm_actor_system_new(&m->sys, &scfg);
     if (err != BM_OK) {
         bm_env_release(&m->env);
         pthread_mutex_destroy(&m->mu);
+        pthread_mutex_destroy(&m->wmu);
+        pthread_cond_destroy(&m->wcv);
         bm_free(m);
         return bm_errf(em, err, "manager: cannot create the actor system");
     }
@@ -88,21 +134,12 @@ static void *watch(void *arg)
 {
     struct bm_manager *m = arg;
 
-    while (!atomic_load(&m->quit)) {
-        int r = bm_env_wait_fatal(&m->env, 100, NULL);
-
-        if (r != BM_ETIMEDOUT) {
-            break; /* fatal: stop below */
-        }
-        r = bm_actor_system_wait(m->sys, 0);
-        if (r != BM_ETIMEDOUT && r != BM_OK) {
-            m->escalation = r;
-            bm_env_fatal(&m->env, "supervisor", r,
-                         "the block manager's supervisor gave up "
-                         "(restart intensity exceeded)");
-            break;
-        }
+    (void)pthread_setname_np(pthread_self(), "bm-watch");
+    pthread_mutex_lock(&m->wmu);
+    while (!m->fatal_seen && !atomic_load(&m->quit)) {
+        pthread_cond_wait(&m->wcv, &m->wmu);
     }
+    pthread_mutex_unlock(&m->wmu);
     if (!atomic_load(&m->quit)) {
         bm_log_error("manager", "stopping after a fatal error");
         bm_actor_system_stop(m->sys, STOP_TIMEOUT_MS);
@@ -275,7 +312,10 @@ enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em)
     m->stopped = true;
     pthread_mutex_unlock(&m->mu);
     atomic_store(&m->env.stopping, true);
+    pthread_mutex_lock(&m->wmu);
     atomic_store(&m->quit, true);
+    pthread_cond_signal(&m->wcv);
+    pthread_mutex_unlock(&m->wmu);
     if (m->watcher_running) {
         pthread_join(m->watcher, NULL);
         m->watcher_running = false;
@@ -312,6 +352,8 @@ void bm_manager_free(struct bm_manager *m)
     bm_actor_system_free(m->sys);
     bm_env_release(&m->env);
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->wmu);
+    pthread_cond_destroy(&m->wcv);
     bm_free(m);
 }
 
@@ -341,6 +383,20 @@ bool bm_manager_is_block_hash_seen(struct bm_manager *m,
 
     return bm_env_is_seen(&m->env, hash) ||
            bm_store_get_height_by_hash(m->env.store, hash, &h, NULL) == BM_OK;
+}
+
+void bm_manager_notify_p2p(struct bm_manager *m)
+{
+    struct bm_store_sync_tick t = {0};
+
+    if (running(m) && !bm_actor_id_is_none(m->env.ids.store_sync)) {
+        (void)bm_store_sync_tell_wake(m->sys, bm_env_store_sync(&m->env), &t);
+    }
+}
+
+bool bm_manager_catching_up(struct bm_manager *m)
+{
+    return m != NULL && bm_catchup_active(&m->env);
 }
 
 void bm_manager_notify_new_transactions(struct bm_manager *m)
@@ -432,6 +488,9 @@ void bm_manager_metrics(struct bm_manager *m, struct bm_manager_metrics *out)
     out->reaper_txs = LOAD(reaper_txs);
     out->skipped_backpressure = LOAD(skipped_backpressure);
     out->exec_failures = LOAD(exec_failures);
+    out->p2p_blocks_rejected = LOAD(p2p_blocks_rejected);
+    out->p2p_items_skipped = LOAD(p2p_items_skipped);
+    out->da_conflicts = LOAD(da_conflicts);
 }
 
 struct bm_actor_system *bm_manager_actor_system(struct bm_manager *m)
@@ -452,7 +511,8 @@ int bm_manager_breaker_state(struct bm_manager *m, const char *name)
 
 bool bm_manager_tx_allow(struct bm_manager *m, uint64_t n)
 {
-    return bm_limiter_allow_n(m->env.tx_limiter, n);
+    return m->env.tx_limiter == NULL ||
+           bm_limiter_allow_n(m->env.tx_limiter, n);
 }
 
 bool bm_manager_limiter_stats(struct bm_manager *m, const char *name,

@@ -46,6 +46,7 @@ void bm_tree_build(struct bm_tree *t, struct bm_env *env)
 {
     bool agg = env->cfg.aggregator;
     bool da = env->da != NULL;
+    bool p2p = env->header_store != NULL && env->data_store != NULL;
     size_t nc = 0, ns = 0;
 
     memset(t, 0, sizeof(*t));
@@ -77,8 +78,8 @@ void bm_tree_build(struct bm_tree *t, struct bm_env *env)
               env, true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.da_submitter);
     }
-    /* An aggregator runs a Retriever only to catch up (actors/catchup.h).
-     * NEEDSWORK(issue 14): with P2P stores it also needs StoreSync then. */
+    /* An aggregator runs a Retriever, and with P2P stores a StoreSync,
+     * only to catch up (actors/catchup.h); both go idle after it. */
     if (da && (!agg || bm_catchup_active(env))) {
         child(t->support, &ns, "retriever", &bm_retriever_actor_type, env,
               true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
@@ -87,7 +88,8 @@ void bm_tree_build(struct bm_tree *t, struct bm_env *env)
     if (agg) {
         child(t->support, &ns, "reaper", &bm_reaper_actor_type, env, true,
               BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS, &env->ids.reaper);
-    } else {
+    }
+    if (!agg || (p2p && bm_catchup_active(env))) {
         child(t->support, &ns, "store_sync", &bm_store_sync_actor_type, env,
               true, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,
               &env->ids.store_sync);

@@ -21,6 +21,7 @@
 #include "node/cli.h"
 #include "node/config.h"
 #include "node/status_view.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 #define MAX_REPLY (1u << 20)
@@ -186,13 +187,10 @@ static int print_summary(struct reply *r)
 {
     struct bm_errmsg em = {{0}};
     struct bm_buf text = {NULL, 0};
-    struct timespec now;
     enum bm_err err;
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    err = bm_status_view_render(r->body.ptr, r->body.len,
-                                (uint64_t)now.tv_sec * 1000000000u +
-                                    (uint64_t)now.tv_nsec,
+    /* Wall time: the view shows the age of the last block's timestamp. */
+    err = bm_status_view_render(r->body.ptr, r->body.len, bm_clock_wall_ns(),
                                 &text, &em);
     if (err != BM_OK) {
         fprintf(stderr, "blockv2 status: %s\n", bm_errmsg_str(&em, err));

@@ -140,19 +140,23 @@ static const struct bm_node_config_key keys[] = {
      OFF(da_max_blob_size), BM_CFG_F_NONZERO, NULL, 64u << 20},
 
     {"p2p.listen_address", BM_CFG_STRING, "/ip4/0.0.0.0/tcp/7676",
-     "libp2p listen multiaddr (reserved: P2P is a later issue)",
+     "libp2p listen multiaddr /ip4/<addr>/tcp/<port> or /ip6/... (\"\" = do "
+     "not listen; P2P runs if this or p2p.peers is set)",
      OFF(p2p_listen_address), 0, NULL, 0},
     {"p2p.peers", BM_CFG_STRLIST, "",
-     "comma-separated multiaddrs with /p2p/<id> (reserved)", OFF(p2p_peers),
-     0, NULL, 0},
+     "comma-separated /ip4/<addr>/tcp/<port>/p2p/<id> (or /ip6) dialled "
+     "and redialled (1-30 s backoff)",
+     OFF(p2p_peers), 0, NULL, 0},
     {"p2p.blocked_peers", BM_CFG_STRLIST, "",
-     "comma-separated peer IDs to refuse (reserved)",
+     "comma-separated peer IDs (or multiaddrs with /p2p) refused at dial "
+     "and accept (needs disable_connection_gater false)",
      OFF(p2p_blocked_peers), 0, NULL, 0},
     {"p2p.allowed_peers", BM_CFG_STRLIST, "",
-     "comma-separated peer IDs to allow (reserved)",
+     "comma-separated peer IDs always allowed; when set, all others are "
+     "refused (needs disable_connection_gater false)",
      OFF(p2p_allowed_peers), 0, NULL, 0},
     {"p2p.disable_connection_gater", BM_CFG_BOOL, "true",
-     "ignore blocked_peers/allowed_peers (reserved)",
+     "ignore blocked_peers/allowed_peers (ev-node's default)",
      OFF(p2p_disable_connection_gater), 0, NULL, 0},
 
     {"rpc.address", BM_CFG_STRING, "127.0.0.1:7331",
@@ -161,6 +165,10 @@ static const struct bm_node_config_key keys[] = {
     {"rpc.enable_da_visualization", BM_CFG_BOOL, "false",
      "serve ev-node's DA visualisation pages (reserved)",
      OFF(rpc_enable_da_visualization), 0, NULL, 0},
+    {"rpc.tx_rate_limit", BM_CFG_UINT, "0",
+     "POST /tx: most txs accepted per second, burst one second's worth "
+     "and at least 1000 (429 beyond; 0 = no limit)",
+     OFF(rpc_tx_rate_limit), 0, NULL, 1000000},
 
     {"instrumentation.prometheus", BM_CFG_BOOL, "false",
      "serve Prometheus metrics at /metrics", OFF(prometheus), 0, NULL, 0},
@@ -248,7 +256,7 @@ static const struct {
 } sections[] = {
     {"node", "block production and sync"},
     {"da", "data availability layer"},
-    {"p2p", "peer-to-peer networking (reserved: P2P is a later issue)"},
+    {"p2p", "peer-to-peer networking (libp2p: TCP, Noise, yamux)"},
     {"rpc", "RPC server"},
     {"instrumentation", "metrics"},
     {"log", "logging"},
@@ -1404,6 +1412,7 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
     out->da_batch_size_threshold = cfg->da_batch_size_threshold;
     out->da_batch_max_delay_ms = ns_to_ms(cfg->da_batch_max_delay_ns);
     out->da_batch_min_items = cfg->da_batch_min_items;
+    out->tx_rate = (double)cfg->rpc_tx_rate_limit;
 }
 
 void bm_node_config_to_da_client(const struct bm_node_config *cfg,

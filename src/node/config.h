@@ -84,7 +84,7 @@ struct bm_node_config {
     uint64_t da_batch_max_delay_ns;
     uint64_t da_batch_min_items;
     uint64_t da_max_blob_size;
-    /* p2p (reserved: P2P is a later issue) */
+    /* p2p (src/node/p2p.c) */
     char *p2p_listen_address;
     struct bm_node_strlist p2p_peers;
     struct bm_node_strlist p2p_blocked_peers;
@@ -93,6 +93,7 @@ struct bm_node_config {
     /* rpc */
     char *rpc_address;
     bool rpc_enable_da_visualization;
+    uint64_t rpc_tx_rate_limit;
     /* instrumentation */
     bool prometheus;
     char *prometheus_listen_addr;

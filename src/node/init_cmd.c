@@ -29,6 +29,7 @@
 #include "node/config.h"
 #include "node/passphrase.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
 
@@ -91,10 +92,7 @@ static bool exists(const char *path)
 
 static uint64_t now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return bm_clock_wall_ns(); /* the genesis time is a wall timestamp */
 }
 
 struct init_paths {

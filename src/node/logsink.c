@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/rfc3339.h"
 #include "util/utf8.h"
@@ -445,8 +446,7 @@ void bm_logsink_write(enum bm_log_level level, const char *module,
 {
     struct bm_logsink *s = arg;
     struct bm_dynbuf line;
-    struct timespec ts;
-    uint64_t now;
+    uint64_t now = bm_clock_wall_ns();
     char traced[4096];
 
     if (s->trace && level <= BM_LOG_ERROR) {
@@ -454,8 +454,6 @@ void bm_logsink_write(enum bm_log_level level, const char *module,
                    __builtin_return_address(0));
         msg = traced;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     bm_dynbuf_init(&line, LINE_MAX_BYTES);
     if (bm_logsink_render(&line, s->fmt, now, level, module, msg) !=
         BM_OK) {

@@ -2,6 +2,7 @@
 #include "node/metrics.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include "blockv2/limiter.h"
 #include "blockv2/store.h"
 #include "node/listen.h"
+#include "node/rpc.h"
+#include "p2p/chainsync.h"
+#include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -233,6 +237,17 @@ static void blockv2_counters(struct page *p,
            m->skipped_backpressure);
     single(p, pre, "exec_failures_total", "counter",
            "Executor call failures.", m->exec_failures);
+    single(p, pre, "p2p_blocks_rejected_total", "counter",
+           "Blocks from P2P that failed validation before apply (dropped).",
+           m->p2p_blocks_rejected);
+    single(p, pre, "p2p_items_skipped_total", "counter",
+           "Items of the P2P stores StoreSync skipped (signature, proposer, "
+           "height).",
+           m->p2p_items_skipped);
+    single(p, pre, "da_conflicts_total", "counter",
+           "DA headers or data at an applied height that are not the "
+           "applied block's.",
+           m->da_conflicts);
 }
 
 /* The actor label: the actor's name, made unique if two share it. */
@@ -407,6 +422,324 @@ static void breaker_limiter_metrics(struct page *p,
     }
 }
 
+/* A counter family with one sample per value of one label. */
+static void labelled(struct page *p, const char *prefix, const char *name,
+                     const char *help, const char *label,
+                     const char *const *names, const uint64_t *v, size_t n)
+{
+    family(p, prefix, name, "counter", help);
+    for (size_t i = 0; i < n; i++) {
+        sample_u64(p, prefix, name, label, names[i], v[i]);
+    }
+}
+
+/* ev-node's p2p families (<ns>_p2p_*), then blockv2_p2p_* for the host. */
+static void p2p_metrics(struct page *p, const char *ns,
+                        const struct bm_metrics_snapshot *in)
+{
+    static const struct bm_p2p_stats zero;
+    const struct bm_p2p_stats *st = in->p2p != NULL ? in->p2p : &zero;
+    const char *pre = "blockv2_p2p_";
+    /* ev-node's per-peer families, in this order: bytes in, out, pending */
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } per_peer[] = {
+        {"peer_receive_bytes_total", "counter",
+         "Number of bytes received from a given peer (its open "
+         "connections)."},
+        {"peer_send_bytes_total", "counter",
+         "Number of bytes sent to a given peer (its open connections)."},
+        {"peer_pending_send_bytes", "gauge",
+         "Pending bytes to be sent to a given peer."},
+    };
+    static const char *const dir_names[] = {"inbound", "outbound"};
+    static const char *const reset_names[] = {"sent", "received"};
+    const char *hs_names[BM_P2P_HS_COUNT];
+    const char *dc_names[BM_P2P_DC_COUNT];
+    const char *sr_names[BM_P2P_SR_COUNT];
+    const uint64_t conns[2] = {st->conns_inbound, st->conns_outbound};
+    const uint64_t streams[2] = {st->streams_inbound, st->streams_outbound};
+    const uint64_t resets[2] = {st->stream_resets_sent,
+                                st->stream_resets_received};
+    char evp[80];
+    char id[BM_PEER_ID_STR_SIZE];
+
+    snprintf(evp, sizeof(evp), "%s_p2p_", ns);
+    single(p, evp, "peers", "gauge", "Number of peers.", st->peers);
+    for (size_t f = 0; f < sizeof(per_peer) / sizeof(per_peer[0]); f++) {
+        family(p, evp, per_peer[f].name, per_peer[f].type, per_peer[f].help);
+        for (size_t i = 0; i < in->n_peers; i++) {
+            const struct bm_p2p_peer_info *pi = &in->peers[i];
+
+            bm_peer_id_format(&pi->peer, id);
+            sample_u64(p, evp, per_peer[f].name, "peer_id", id,
+                       f == 0   ? pi->bytes_in
+                       : f == 1 ? pi->bytes_out
+                                : pi->pending_send);
+        }
+    }
+
+    single(p, pre, "connections", "gauge",
+           "P2P connections open now (any state).", st->connections);
+    labelled(p, pre, "connections_total", "P2P connections accepted or "
+             "dialled.", "direction", dir_names, conns, 2);
+    single(p, pre, "bytes_received_total", "counter",
+           "TCP bytes received by the P2P host.", st->bytes_in);
+    single(p, pre, "bytes_sent_total", "counter",
+           "TCP bytes sent by the P2P host.", st->bytes_out);
+    for (int i = 0; i < BM_P2P_HS_COUNT; i++) {
+        hs_names[i] = bm_p2p_handshake_name((enum bm_p2p_handshake)i);
+    }
+    labelled(p, pre, "handshakes_total", "Connection upgrades (multistream, "
+             "Noise, yamux) by outcome.", "outcome", hs_names,
+             st->handshakes, BM_P2P_HS_COUNT);
+    for (int i = 0; i < BM_P2P_DC_COUNT; i++) {
+        dc_names[i] = bm_p2p_disconnect_name((enum bm_p2p_disconnect)i);
+    }
+    labelled(p, pre, "disconnects_total", "Open connections that ended, by "
+             "reason.", "reason", dc_names, st->disconnects,
+             BM_P2P_DC_COUNT);
+    single(p, pre, "streams", "gauge", "Negotiated streams open now.",
+           st->streams_open);
+    labelled(p, pre, "streams_total", "Streams negotiated, by direction.",
+             "direction", dir_names, streams, 2);
+    for (int i = 0; i < BM_P2P_SR_COUNT; i++) {
+        sr_names[i] =
+            bm_p2p_stream_refusal_name((enum bm_p2p_stream_refusal)i);
+    }
+    labelled(p, pre, "streams_refused_total", "Inbound streams refused or "
+             "reset before a handler, by reason.", "reason", sr_names,
+             st->streams_refused, BM_P2P_SR_COUNT);
+    labelled(p, pre, "stream_resets_total", "Stream resets, by direction.",
+             "direction", reset_names, resets, 2);
+    single(p, pre, "dials_total", "counter",
+           "Dial attempts, redials of configured peers included.",
+           st->dials);
+    single(p, pre, "dial_failures_total", "counter",
+           "Dials that did not end in an open connection.",
+           st->dial_failures);
+    single(p, pre, "commands_rejected_total", "counter",
+           "Sends and commands refused because the host's queue was full.",
+           st->commands_rejected);
+    single(p, pre, "actor_tell_failures_total", "counter",
+           "Stream events an actor's mailbox refused (the stream was "
+           "reset).",
+           st->actor_tell_failures);
+}
+
+/* A sample with two labels besides chain_id. */
+static void sample2_u64(struct page *p, const char *pre, const char *name,
+                        const char *k1, const char *v1, const char *k2,
+                        const char *v2, uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    sample(p, pre, name, "", k1, v1, k2, v2, buf);
+}
+
+#define SYNC_PRE "blockv2_p2p_"
+
+static const char *const sync_nets[BM_CS_NNETS] = {"header", "data"};
+
+/* A counter of one struct, by its offset: the value in each network's
+ * struct at base + i * stride + off. */
+static uint64_t at_off(const void *base, size_t stride, int i, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, (const char *)base + (size_t)i * stride + off, sizeof(v));
+    return v;
+}
+
+/* A family with one sample per network (label `label` = header, data). */
+static void net_family(struct page *p, const char *name, const char *type,
+                       const char *help, const char *label, const void *base,
+                       size_t stride, size_t off)
+{
+    family(p, SYNC_PRE, name, type, help);
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        sample_u64(p, SYNC_PRE, name, label, sync_nets[i],
+                   at_off(base, stride, i, off));
+    }
+}
+
+/* A second label's values and where each value's counter is. */
+struct sync_col {
+    const char *value;
+    size_t off;
+};
+
+static void net_cols(struct page *p, const char *name, const char *help,
+                     const char *label, const char *label2, const void *base,
+                     size_t stride, const struct sync_col *cols, size_t n)
+{
+    family(p, SYNC_PRE, name, "counter", help);
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        for (size_t k = 0; k < n; k++) {
+            sample2_u64(p, SYNC_PRE, name, label, sync_nets[i], label2,
+                        cols[k].value, at_off(base, stride, i, cols[k].off));
+        }
+    }
+}
+
+/* The verdicts of the topic validators: rejected or ignored, by reason. */
+static void verdicts(struct page *p, const struct bm_chainsync_stats *st,
+                     bool rejected)
+{
+    const char *name =
+        rejected ? "gossip_rejected_total" : "gossip_ignored_total";
+
+    family(p, SYNC_PRE, name, "counter",
+           rejected ? "Messages the topic validator rejected, by reason."
+                    : "Messages ignored (not forwarded, not counted against "
+                      "the sender) or accepted and not kept, by reason.");
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        int lo = rejected ? BM_CS_DECODE : BM_CS_OLD;
+        int hi = rejected ? BM_CS_FORK : BM_CS_REASON_COUNT - 1;
+
+        for (int r = lo; r <= hi; r++) {
+            sample2_u64(p, SYNC_PRE, name, "topic", sync_nets[i], "reason",
+                        bm_chainsync_reason_name((enum bm_chainsync_reason)r),
+                        rejected ? st->net[i].rejected[r]
+                                 : st->net[i].ignored[r]);
+        }
+    }
+}
+
+/* Chain sync over P2P: gossip topics, FloodSub, the exchange. */
+static void sync_metrics(struct page *p, const struct bm_metrics_snapshot *in)
+{
+    static const struct bm_chainsync_stats zero;
+    const struct bm_chainsync_stats *st = in->sync != NULL ? in->sync : &zero;
+    const struct bm_floodsub_stats *fs = &st->floodsub;
+    const void *nb = st->net;
+    const void *xb = st->exchange;
+    size_t ns = sizeof(st->net[0]), xs = sizeof(st->exchange[0]);
+#define N_OFF(f) offsetof(struct bm_chainsync_net_stats, f)
+#define X_OFF(f) offsetof(struct bm_headerex_stats, f)
+    static const struct sync_col publish_fail[] = {
+        {"too_big", N_OFF(publish_too_big)},
+        {"other", N_OFF(publish_other)},
+    };
+    static const struct sync_col served[] = {
+        {"head", X_OFF(served_heads)},
+        {"range", X_OFF(served_ranges)},
+        {"partial_range", X_OFF(served_partial)},
+        {"hash", X_OFF(served_hashes)},
+        {"not_found", X_OFF(served_not_found)},
+    };
+    static const struct sync_col requests[] = {
+        {"ok", X_OFF(requests_ok)},
+        {"not_found", X_OFF(requests_not_found)},
+        {"timeout", X_OFF(requests_timeout)},
+        {"failed", X_OFF(requests_failed)},
+    };
+    static const struct sync_col ranges[] = {
+        {"started", N_OFF(ranges_started)},
+        {"failed", N_OFF(ranges_failed)},
+    };
+    struct sync_col resets[BM_HEADEREX_RST_COUNT];
+
+    for (int r = 0; r < BM_HEADEREX_RST_COUNT; r++) {
+        resets[r].value = bm_headerex_reset_name((enum bm_headerex_reset)r);
+        resets[r].off = X_OFF(served_resets) + (size_t)r * sizeof(uint64_t);
+    }
+    net_family(p, "sync_height", "gauge",
+               "Best verified height the P2P header / data store has seen.",
+               "store", nb, ns, N_OFF(height));
+    net_family(p, "gossip_published_total", "counter",
+               "Blocks of this node published on a topic.", "topic", nb, ns,
+               N_OFF(published));
+    net_cols(p, "gossip_publish_failures_total",
+             "Publications FloodSub refused (too_big: over the gossip "
+             "limit).",
+             "topic", "reason", nb, ns, publish_fail, 2);
+    net_family(p, "gossip_validated_total", "counter",
+               "Messages the topic validator checked.", "topic", nb, ns,
+               N_OFF(validated));
+    net_family(p, "gossip_accepted_total", "counter",
+               "Messages the topic validator accepted.", "topic", nb, ns,
+               N_OFF(accepted));
+    verdicts(p, st, true);
+    verdicts(p, st, false);
+    family(p, SYNC_PRE, "floodsub_messages_total", "counter",
+           "FloodSub messages: received entries, delivered (accepted), "
+           "forwarded copies, sent copies of ours.");
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "received",
+               fs->received);
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "delivered",
+               fs->delivered);
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "forwarded",
+               fs->forwarded);
+    sample_u64(p, SYNC_PRE, "floodsub_messages_total", "event", "sent",
+               fs->sent);
+    family(p, SYNC_PRE, "floodsub_dropped_total", "counter",
+           "Received FloodSub messages not delivered, by reason.");
+    for (int r = 0; r < BM_FLOODSUB_DROP_COUNT; r++) {
+        sample_u64(p, SYNC_PRE, "floodsub_dropped_total", "reason",
+                   bm_floodsub_drop_name((enum bm_floodsub_drop)r),
+                   fs->dropped[r]);
+    }
+    family(p, SYNC_PRE, "floodsub_rpcs_total", "counter",
+           "FloodSub RPC frames: decoded, refused from their length prefix, "
+           "undecodable.");
+    sample_u64(p, SYNC_PRE, "floodsub_rpcs_total", "result", "ok",
+               fs->rpcs_received);
+    sample_u64(p, SYNC_PRE, "floodsub_rpcs_total", "result", "too_big",
+               fs->rpc_too_big);
+    sample_u64(p, SYNC_PRE, "floodsub_rpcs_total", "result", "invalid",
+               fs->rpc_invalid);
+    single(p, SYNC_PRE, "floodsub_send_dropped_total", "counter",
+           "Copies not written to a peer (its queue full, stream closed).",
+           fs->send_dropped);
+    single(p, SYNC_PRE, "floodsub_peers_disconnected_total", "counter",
+           "Peers disconnected after repeated rejected messages.",
+           fs->peers_disconnected);
+    single(p, SYNC_PRE, "floodsub_peers", "gauge",
+           "Peers with a FloodSub stream now.", fs->peers);
+    net_cols(p, "exchange_served_total", "Exchange requests answered, by kind.",
+             "network", "kind", xb, xs, served,
+             sizeof(served) / sizeof(served[0]));
+    net_family(p, "exchange_served_items_total", "counter",
+               "Items (OK replies) served.", "network", xb, xs,
+               X_OFF(served_items));
+    net_family(p, "exchange_served_timeouts_total", "counter",
+               "Served requests whose read or write deadline passed.",
+               "network", xb, xs, X_OFF(served_timeouts));
+    net_cols(p, "exchange_served_resets_total",
+             "Request streams the server reset, by reason.", "network",
+             "reason", xb, xs, resets, BM_HEADEREX_RST_COUNT);
+    net_cols(p, "exchange_requests_total",
+             "Requests this node sent, by outcome.", "network", "outcome", xb,
+             xs, requests, sizeof(requests) / sizeof(requests[0]));
+    net_family(p, "exchange_bad_replies_total", "counter",
+               "Replies with a bad status or an item that failed "
+               "verification.",
+               "network", xb, xs, X_OFF(bad_replies));
+    net_family(p, "exchange_peers_blocked_total", "counter",
+               "Peers disconnected for bad replies (go-header's blockPeer).",
+               "network", xb, xs, X_OFF(peers_blocked));
+    net_family(p, "sync_items_fetched_total", "counter",
+               "Verified items fetched by the exchange and kept.", "network",
+               nb, ns, N_OFF(items_fetched));
+    net_family(p, "sync_items_dropped_total", "counter",
+               "Fetched items not kept (window full, data not fitting its "
+               "header).",
+               "network", nb, ns, N_OFF(items_dropped));
+    net_cols(p, "sync_ranges_total",
+             "Gap-fill ranges started and failed (retried after 1 s).",
+             "network", "result", nb, ns, ranges, 2);
+    single(p, SYNC_PRE, "sync_heads_asked_total", "counter",
+           "Head requests to peers (at each new peer, when gossip is "
+           "silent).",
+           st->net[BM_CS_HEADERS].heads_asked);
+#undef N_OFF
+#undef X_OFF
+}
+
 enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
                               struct bm_buf *out)
 {
@@ -428,6 +761,8 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     blockv2_counters(&p, &in->m);
     actor_metrics(&p, in);
     breaker_limiter_metrics(&p, in);
+    p2p_metrics(&p, ns, in);
+    sync_metrics(&p, in);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
         return p.err;
@@ -445,10 +780,26 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_metrics_breaker br[2];
     struct bm_metrics_limiter *lim = NULL;
     struct bm_actor_stats *actors = NULL;
-    size_t n_actors = 0;
+    struct bm_p2p_stats p2p;
+    struct bm_p2p_peer_info *peers = NULL;
+    struct bm_chainsync_stats *sync = NULL;
+    size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
 
     memset(&snap, 0, sizeof(snap));
+    if (cfg->sync != NULL) {
+        sync = bm_xcalloc(1, sizeof(*sync));
+        bm_chainsync_stats(cfg->sync, sync);
+        snap.sync = sync;
+    }
+    if (cfg->p2p != NULL) {
+        bm_p2p_host_stats(cfg->p2p, &p2p);
+        snap.p2p = &p2p;
+        if (bm_p2p_host_peers(cfg->p2p, &peers, &n_peers) == BM_OK) {
+            snap.peers = peers;
+            snap.n_peers = n_peers;
+        }
+    }
     snap.ns = cfg->ns;
     snap.chain_id = cfg->chain_id;
     if (cfg->manager != NULL) {
@@ -501,6 +852,8 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     err = bm_metrics_render(&snap, out);
     bm_free(lim);
     bm_free(actors);
+    bm_free(peers);
+    bm_free(sync);
     return err;
 }
 

@@ -3,9 +3,10 @@
  * structs, and a small HTTP listener serving GET /metrics on
  * instrumentation.prometheus_listen_addr.
  *
- * Names follow ev-node (<namespace>_sequencer_<name>, namespace default
- * "evnode", label chain_id on every series) plus blockv2_* series for the
- * actor runtime, breakers and limiters. The full list is in
+ * Names follow ev-node (<namespace>_sequencer_<name> and
+ * <namespace>_p2p_<name>, namespace default "evnode", label chain_id on
+ * every series) plus blockv2_* series for the actor runtime, breakers,
+ * limiters and the P2P host. The full list is in
  * docs/OPERATIONS.md "Metrics" (keep it in step with metrics.c).
  */
 #ifndef BM_NODE_METRICS_H
@@ -20,9 +21,14 @@
 #include "blockv2/err.h"
 #include "blockv2/manager.h"
 
+struct bm_chainsync;
+struct bm_chainsync_stats;
 struct bm_errmsg;
 struct bm_limiter;
 struct bm_metrics_server;
+struct bm_p2p_host;
+struct bm_p2p_peer_info;
+struct bm_p2p_stats;
 struct bm_store;
 
 #define BM_METRICS_DEFAULT_NAMESPACE "evnode"
@@ -58,6 +64,12 @@ struct bm_metrics_snapshot {
     size_t n_breakers;
     const struct bm_metrics_limiter *limiters;
     size_t n_limiters;
+    /* P2P host counters and peers (NULL/0 without P2P: zeros). */
+    const struct bm_p2p_stats *p2p;
+    const struct bm_p2p_peer_info *peers;
+    size_t n_peers;
+    /* Chain sync over P2P: gossip, exchange, P2P stores (NULL: zeros). */
+    const struct bm_chainsync_stats *sync;
 };
 
 /* True if ns is a valid metric-name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*,
@@ -88,6 +100,8 @@ struct bm_metrics_config {
      * once (each has a thread); libmicrohttpd closes further ones as soon
      * as it accepts them. 0: BM_METRICS_DEFAULT_MAX_CONNECTIONS. */
     unsigned max_connections;
+    struct bm_p2p_host *p2p;   /* may be NULL */
+    struct bm_chainsync *sync; /* may be NULL */
 };
 
 /*

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,13 @@
 #include "blockv2/actor.h"
 #include "blockv2/da.h"
 #include "blockv2/genesis.h"
+#include "blockv2/ingest.h"
 #include "blockv2/manager.h"
 #include "blockv2/validate.h"
 #include "exec/kv/ingress.h"
 #include "node/listen.h"
+#include "p2p/chainsync.h"
+#include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
@@ -39,10 +43,14 @@ static const char *const method_paths[BM_RPC_METHOD_COUNT] = {
         "/evnode.v1.StoreService/GetGenesisDaHeight",
     [BM_RPC_GET_NAMESPACE] = "/evnode.v1.ConfigService/GetNamespace",
     [BM_RPC_GET_SIGNER_INFO] = "/evnode.v1.ConfigService/GetSignerInfo",
+    [BM_RPC_GET_P2P_STORE_INFO] = "/evnode.v1.StoreService/GetP2PStoreInfo",
+    [BM_RPC_GET_PEER_INFO] = "/evnode.v1.P2PService/GetPeerInfo",
+    [BM_RPC_GET_NET_INFO] = "/evnode.v1.P2PService/GetNetInfo",
 };
 
 struct bm_rpc_server {
     struct MHD_Daemon *mhd;
+    struct bm_ingest *ingest; /* POST /tx group commit; NULL: no seq */
     struct bm_rpc_deps deps;
     uint16_t port;
     struct bm_buf signer;   /* copy of deps.signer_address */
@@ -712,6 +720,205 @@ static void get_signer_info(struct bm_rpc_server *s, struct reply *r)
     reply_json(r, 200, o);
 }
 
+/* ------------------------------------------------ P2P (ev-node shapes) */
+
+/* P2PStoreEntry {height, hash, time}. */
+static struct json_object *store_entry_json(uint64_t height,
+                                            const struct bm_hash *hash,
+                                            uint64_t time_ns)
+{
+    struct json_object *o = json_object_new_object();
+    char ts[BM_RFC3339_MAX];
+
+    add_u64(o, "height", height);
+    add_b64(o, "hash", hash->b, BM_HASH_SIZE);
+    if (time_ns != 0) {
+        format_timestamp((int64_t)(time_ns / 1000000000u),
+                         (int32_t)(time_ns % 1000000000u), ts);
+        json_object_object_add(o, "time", json_object_new_string(ts));
+    }
+    return o;
+}
+
+/* The identity of stored block h as a header or data entry. */
+static bool stored_entry(struct bm_store *st, uint64_t h, bool data,
+                         struct bm_hash *hash, uint64_t *time_ns)
+{
+    struct bm_store_blockbuf b = {0};
+    struct bm_signed_header sh = {0};
+    struct bm_data d = {0};
+    bool ok = false;
+
+    if (bm_store_get_block(st, h, &b, NULL) != BM_OK) {
+        return false;
+    }
+    if (!data && bm_signed_header_decode(&sh, b.header.ptr, b.header.len) ==
+                     BM_OK &&
+        bm_header_hash(&sh.header, hash) == BM_OK) {
+        *time_ns = sh.header.time;
+        ok = true;
+    } else if (data && bm_data_decode(&d, b.data.ptr, b.data.len) == BM_OK &&
+               bm_data_hash(&d, hash) == BM_OK) {
+        *time_ns = d.has_metadata ? d.metadata.time : 0;
+        ok = true;
+    }
+    bm_signed_header_release(&sh);
+    bm_data_release(&d);
+    bm_store_blockbuf_release(&b);
+    return ok;
+}
+
+/*
+ * One P2PStoreSnapshot. blockv2's P2P store is the block store plus the
+ * verified items above it (docs/P2P-SYNC.md): height is the higher of the
+ * store height and the best height P2P has seen, head the entry there,
+ * tail the first stored block (else the lowest item held).
+ */
+static struct json_object *store_snapshot_json(struct bm_rpc_server *s,
+                                               enum bm_chainsync_net which,
+                                               const char *label)
+{
+    struct bm_p2pstore_info info;
+    struct json_object *o = json_object_new_object();
+    struct bm_store *st = s->deps.store;
+    bool data = which == BM_CS_DATA;
+    uint64_t local = 0, t = 0;
+    struct bm_hash hash;
+    struct bm_buf raw = {0};
+
+    bm_p2pstore_info(bm_chainsync_store(s->deps.sync, which), &info);
+    (void)bm_store_height(st, &local, NULL);
+    add_str(o, "label", label);
+    if (info.has_head && info.height > local) {
+        add_u64(o, "height", info.height);
+        json_object_object_add(o, "head",
+                               store_entry_json(info.head.height,
+                                                &info.head.hash,
+                                                info.head.time_ns));
+    } else if (local > 0 && stored_entry(st, local, data, &hash, &t)) {
+        add_u64(o, "height", local);
+        json_object_object_add(o, "head", store_entry_json(local, &hash, t));
+    }
+    if (s->deps.genesis != NULL && local >= s->deps.genesis->initial_height &&
+        stored_entry(st, s->deps.genesis->initial_height, data, &hash, &t)) {
+        json_object_object_add(o, "tail",
+                               store_entry_json(
+                                   s->deps.genesis->initial_height, &hash, t));
+    } else if (info.lowest != 0 &&
+               bm_p2pstore_get(bm_chainsync_store(s->deps.sync, which),
+                               info.lowest, &raw) == BM_OK) {
+        struct bm_p2p_signed_header ph = {0};
+        struct bm_p2p_data pd = {0};
+
+        if (!data &&
+            bm_p2p_signed_header_decode(&ph, raw.ptr, raw.len) == BM_OK &&
+            bm_header_hash(&ph.sh.header, &hash) == BM_OK) {
+            json_object_object_add(o, "tail",
+                                   store_entry_json(info.lowest, &hash,
+                                                    ph.sh.header.time));
+        } else if (data &&
+                   bm_p2p_data_decode(&pd, raw.ptr, raw.len) == BM_OK &&
+                   bm_data_hash(&pd.data, &hash) == BM_OK) {
+            json_object_object_add(o, "tail",
+                                   store_entry_json(info.lowest, &hash,
+                                                    pd.data.metadata.time));
+        }
+        bm_p2p_signed_header_release(&ph);
+        bm_p2p_data_release(&pd);
+    }
+    bm_buf_release(&raw);
+    return o;
+}
+
+static void get_p2p_store_info(struct bm_rpc_server *s, struct reply *r)
+{
+    struct json_object *o = json_object_new_object();
+    struct json_object *a;
+
+    if (s->deps.sync != NULL) {
+        a = json_object_new_array();
+        json_object_array_add(a, store_snapshot_json(s, BM_CS_HEADERS,
+                                                     "Header Store"));
+        json_object_array_add(a, store_snapshot_json(s, BM_CS_DATA,
+                                                     "Data Store"));
+        json_object_object_add(o, "stores", a);
+    }
+    reply_json(r, 200, o);
+}
+
+/* PeerInfo.address as ev-node writes it (libp2p AddrInfo.String()):
+ * "{<id>: [<multiaddr>]}". */
+static void get_peer_info(struct bm_rpc_server *s, struct reply *r)
+{
+    struct json_object *o = json_object_new_object();
+    struct bm_p2p_peer_info *pi = NULL;
+    char id[BM_PEER_ID_STR_SIZE];
+    char addr[BM_PEER_ID_STR_SIZE + BM_MULTIADDR_STR_SIZE + 8];
+    size_t n = 0;
+
+    if (s->deps.p2p != NULL &&
+        bm_p2p_host_peers(s->deps.p2p, &pi, &n) == BM_OK && n > 0) {
+        struct json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++) {
+            struct json_object *e = json_object_new_object();
+
+            bm_peer_id_format(&pi[i].peer, id);
+            snprintf(addr, sizeof(addr), "{%s: [%s]}", id, pi[i].addr);
+            add_str(e, "id", id);
+            add_str(e, "address", addr);
+            json_object_array_add(a, e);
+        }
+        json_object_object_add(o, "peers", a);
+    }
+    bm_free(pi);
+    reply_json(r, 200, o);
+}
+
+/* NetInfo: our ID, listen addresses with /p2p/<id>, connected peers. */
+static void get_net_info(struct bm_rpc_server *s, struct reply *r)
+{
+    struct bm_p2p_host *h = s->deps.p2p;
+    struct bm_multiaddr addrs[BM_P2P_MAX_LISTEN];
+    struct bm_p2p_peer_info *pi = NULL;
+    struct json_object *o, *ni, *a;
+    char id[BM_PEER_ID_STR_SIZE];
+    char text[BM_MULTIADDR_STR_SIZE];
+    size_t n = 0, n_addrs;
+
+    if (h == NULL) {
+        reply_connect_error(r, "unavailable", "P2P is not running "
+                            "(p2p.listen_address and p2p.peers are empty)");
+        return;
+    }
+    o = json_object_new_object();
+    ni = json_object_new_object();
+    bm_peer_id_format(bm_p2p_host_id(h), id);
+    add_str(ni, "id", id);
+    n_addrs = bm_p2p_host_listen_addrs(h, addrs, BM_P2P_MAX_LISTEN);
+    if (n_addrs > 0) {
+        a = json_object_new_array();
+        for (size_t i = 0; i < n_addrs; i++) {
+            addrs[i].has_peer = true;
+            addrs[i].peer = *bm_p2p_host_id(h);
+            bm_multiaddr_format(&addrs[i], text);
+            json_object_array_add(a, json_object_new_string(text));
+        }
+        json_object_object_add(ni, "listenAddresses", a);
+    }
+    if (bm_p2p_host_peers(h, &pi, &n) == BM_OK && n > 0) {
+        a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+            bm_peer_id_format(&pi[i].peer, id);
+            json_object_array_add(a, json_object_new_string(id));
+        }
+        json_object_object_add(ni, "connectedPeers", a);
+    }
+    bm_free(pi);
+    json_object_object_add(o, "netInfo", ni);
+    reply_json(r, 200, o);
+}
+
 static bool is_json_type(const char *ct)
 {
     size_t n = strlen("application/json");
@@ -771,6 +978,15 @@ static void handle_connect(struct bm_rpc_server *s, int method,
     case BM_RPC_GET_SIGNER_INFO:
         get_signer_info(s, r);
         break;
+    case BM_RPC_GET_P2P_STORE_INFO:
+        get_p2p_store_info(s, r);
+        break;
+    case BM_RPC_GET_PEER_INFO:
+        get_peer_info(s, r);
+        break;
+    case BM_RPC_GET_NET_INFO:
+        get_net_info(s, r);
+        break;
     case BM_RPC_METHOD_COUNT:
         reply_connect_error(r, "unimplemented", "no such method");
         break;
@@ -819,7 +1035,16 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
         reply_text(r, 503, "UNREADY: block manager stopped\n");
         return;
     }
-    /* P2P checks: no P2P layer yet (docs/OPERATIONS.md). */
+    /* ev-node's P2P rule: a follower with P2P needs a peer. */
+    if (d->p2p != NULL && !d->aggregator) {
+        struct bm_p2p_stats ps;
+
+        bm_p2p_host_stats(d->p2p, &ps);
+        if (ps.peers == 0) {
+            reply_text(r, 503, "UNREADY: no peers connected\n");
+            return;
+        }
+    }
     if (load_state(s, &st, &em) != BM_OK) {
         reply_text(r, 503, "UNREADY: state unavailable\n");
         return;
@@ -923,6 +1148,64 @@ static struct json_object *actors_json(struct bm_manager *m)
     return a;
 }
 
+/* "peers": how many; "p2p": our ID, listen addresses, the peers and the
+ * P2P stores' heights. */
+static void p2p_status(struct json_object *o, struct bm_p2p_host *h,
+                       struct bm_chainsync *sync, uint64_t local)
+{
+    struct bm_p2p_peer_info *pi = NULL;
+    struct bm_multiaddr addrs[BM_P2P_MAX_LISTEN];
+    struct json_object *p, *a;
+    char text[BM_MULTIADDR_STR_SIZE];
+    char id[BM_PEER_ID_STR_SIZE];
+    size_t n = 0, n_addrs;
+
+    if (h == NULL || bm_p2p_host_peers(h, &pi, &n) != BM_OK) {
+        json_object_object_add(o, "peers", json_object_new_int(0));
+        return;
+    }
+    json_object_object_add(o, "peers", json_object_new_uint64(n));
+    p = json_object_new_object();
+    bm_peer_id_format(bm_p2p_host_id(h), id);
+    json_object_object_add(p, "peer_id", json_object_new_string(id));
+    a = json_object_new_array();
+    n_addrs = bm_p2p_host_listen_addrs(h, addrs, BM_P2P_MAX_LISTEN);
+    for (size_t i = 0; i < n_addrs; i++) {
+        bm_multiaddr_format(&addrs[i], text);
+        json_object_array_add(a, json_object_new_string(text));
+    }
+    json_object_object_add(p, "listen_addrs", a);
+    a = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_new_object();
+
+        bm_peer_id_format(&pi[i].peer, id);
+        json_object_object_add(e, "peer_id", json_object_new_string(id));
+        json_object_object_add(e, "addr", json_object_new_string(pi[i].addr));
+        json_object_object_add(e, "direction",
+                               json_object_new_string(pi[i].inbound
+                                                          ? "inbound"
+                                                          : "outbound"));
+        json_object_object_add(e, "connections",
+                               json_object_new_uint64(pi[i].connections));
+        json_object_array_add(a, e);
+    }
+    json_object_object_add(p, "peers", a);
+    if (sync != NULL) {
+        /* As GetP2PStoreInfo: the block store plus what P2P has seen. */
+        uint64_t hh = bm_p2pstore_height(
+            bm_chainsync_store(sync, BM_CS_HEADERS));
+        uint64_t dh = bm_p2pstore_height(bm_chainsync_store(sync, BM_CS_DATA));
+
+        json_object_object_add(p, "header_height",
+                               json_object_new_uint64(hh > local ? hh : local));
+        json_object_object_add(p, "data_height",
+                               json_object_new_uint64(dh > local ? dh : local));
+    }
+    json_object_object_add(o, "p2p", p);
+    bm_free(pi);
+}
+
 static void status(struct bm_rpc_server *s, struct reply *r)
 {
     const struct bm_rpc_deps *d = &s->deps;
@@ -969,7 +1252,7 @@ static void status(struct bm_rpc_server *s, struct reply *r)
     }
     json_object_object_add(o, "aggregator",
                            json_object_new_boolean(d->aggregator));
-    json_object_object_add(o, "peers", json_object_new_int(0));
+    p2p_status(o, d->p2p, d->sync, height);
     if (d->manager != NULL) {
         json_object_object_add(
             o, "pending_headers",
@@ -996,27 +1279,55 @@ static void status(struct bm_rpc_server *s, struct reply *r)
 
 /* ------------------------------------------------------------ tx ingress */
 
-static void tx_submit(struct bm_rpc_server *s, const char *ct,
-                      const struct bm_dynbuf *body, struct reply *r)
-{
-    struct bm_ingress_reply ir;
+/*
+ * POST /tx is answered only once its txs are on disk. The body is parsed
+ * here (bm_ingress_parse), the well-formed txs go to the group commit
+ * (bm_ingest_submit) and the connection is suspended; the writer thread's
+ * completion marks the request done and resumes the connection, and MHD
+ * then calls on_request again, which sends the reply (tx_finish). MHD
+ * threads never wait for a disk sync.
+ */
+static void tx_done(struct bm_ingest_req *req);
 
-    memset(&ir, 0, sizeof(ir));
-    if (s->deps.manager != NULL && !bm_manager_tx_allow(s->deps.manager, 1)) {
-        ir.err = BM_ERATE_LIMITED;
-        ir.http_status = 429;
-        snprintf(ir.reason, sizeof(ir.reason), "tx rate limit exceeded, "
-                 "retry later");
-    } else {
-        bm_kv_ingress_submit(s->deps.kv, ct, body->ptr, body->len, &ir);
-        if (ir.http_status == 202 && s->deps.manager != NULL) {
-            bm_manager_notify_new_transactions(s->deps.manager);
-        }
-    }
+/* The reply of a request-wide error. */
+static void tx_error(struct reply *r, enum bm_err err,
+                     const struct bm_errmsg *em)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "error", json_object_new_string(
+                                           bm_errmsg_str(em, err)));
+    reply_json(r, (unsigned)bm_ingress_http_status(err), o);
+}
+
+static void tx_reply(const struct bm_ingress_req *tx, struct reply *r)
+{
+    int status = 500;
+
     r->content_type = "application/json";
-    r->status = (unsigned)ir.http_status;
-    if (bm_ingress_reply_json(&ir, &r->body) != BM_OK) {
-        r->status = 500;
+    if (bm_ingress_req_reply(tx, &status, &r->body) != BM_OK) {
+        status = 500;
+    }
+    r->status = (unsigned)status;
+}
+
+/* Sends the reply of a completed tx request (the connection was resumed). */
+static void tx_finish(struct bm_ingress_req *tx, struct reply *r)
+{
+    bm_ingress_req_settle(tx);
+    tx_reply(tx, r);
+    bm_ingress_req_release(tx);
+}
+
+/* Group commit hook (writer thread): new txs wake a lazy aggregator, once
+ * per commit rather than once per request. */
+static void tx_committed(void *arg, size_t queued)
+{
+    struct bm_rpc_server *s = arg;
+
+    (void)queued;
+    if (s->deps.manager != NULL) {
+        bm_manager_notify_new_transactions(s->deps.manager);
     }
 }
 
@@ -1046,7 +1357,76 @@ struct conn {
     struct bm_dynbuf body;
     bool too_big;
     size_t cap;
+    /* POST /tx while its group commit runs (see "tx ingress") */
+    struct bm_ingress_req tx;
+    struct bm_ingest_req ing;
+    struct MHD_Connection *mhd;
+    bool tx_waiting;
+    atomic_bool tx_done; /* set by the writer thread before it resumes */
 };
+
+/*
+ * Parses a POST /tx body and hands its well-formed txs to the group
+ * commit. true: the connection is suspended until tx_done resumes it;
+ * false: *r is the reply now.
+ */
+static bool tx_begin(struct bm_rpc_server *s, struct MHD_Connection *c,
+                     struct conn *cs, const char *ct, struct reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    enum bm_err err;
+
+    err = bm_ingress_parse(ct, cs->body.ptr, cs->body.len, &cs->tx, &em);
+    if (err != BM_OK) {
+        tx_error(r, err, &em);
+        return false;
+    }
+    if (cs->tx.n_sub > 0 && s->ingest == NULL) {
+        (void)bm_ingress_req_fail(&cs->tx, BM_ESTATE,
+                                  "this node does not take txs (not an "
+                                  "aggregator)");
+    } else if (cs->tx.n_sub > 0 && s->deps.manager != NULL &&
+               !bm_manager_tx_allow(s->deps.manager, cs->tx.n_sub)) {
+        (void)bm_ingress_req_fail(&cs->tx, BM_ERATE_LIMITED, NULL);
+    } else if (cs->tx.n_sub > 0) {
+        memset(&cs->ing, 0, sizeof(cs->ing));
+        cs->ing.txs = cs->tx.sub_txs;
+        cs->ing.hashes = cs->tx.sub_hash;
+        cs->ing.status = cs->tx.sub_status;
+        cs->ing.n = cs->tx.n_sub;
+        cs->ing.done = tx_done;
+        cs->ing.arg = cs;
+        cs->mhd = c;
+        cs->tx_waiting = true;
+        atomic_store_explicit(&cs->tx_done, false, memory_order_relaxed);
+        /* Suspended before the writer can see the request, so its resume
+         * always follows this suspend. */
+        MHD_suspend_connection(c);
+        err = bm_ingest_submit(s->ingest, &cs->ing);
+        if (err != BM_OK) {
+            for (size_t j = 0; j < cs->tx.n_sub; j++) {
+                cs->tx.sub_status[j] = err;
+            }
+            atomic_store_explicit(&cs->tx_done, true, memory_order_release);
+            MHD_resume_connection(c);
+        }
+        return true;
+    }
+    bm_ingress_req_settle(&cs->tx);
+    tx_reply(&cs->tx, r);
+    bm_ingress_req_release(&cs->tx);
+    return false;
+}
+
+/* Group commit completion (writer thread): wakes the connection. */
+static void tx_done(struct bm_ingest_req *req)
+{
+    struct conn *cs = req->arg;
+    struct MHD_Connection *c = cs->mhd;
+
+    atomic_store_explicit(&cs->tx_done, true, memory_order_release);
+    MHD_resume_connection(c);
+}
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
 {
@@ -1118,10 +1498,10 @@ static void route(struct bm_rpc_server *s, struct MHD_Connection *c,
             json_object_object_add(o, "error", json_object_new_string(
                                                    "use POST"));
             reply_json(r, 405, o);
-        } else if (cs->too_big) {
-            too_big_reply(cs, false, r);
         } else {
-            tx_submit(s, ct, &cs->body, r);
+            /* Only a body above the cap gets here: on_request hands
+             * every other POST /tx to tx_begin. */
+            too_big_reply(cs, false, r);
         }
         return;
     }
@@ -1179,7 +1559,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (cs == NULL) {
             return MHD_NO;
         }
-        cs->cap = strcmp(url, "/tx") == 0 ? BM_INGRESS_MAX_BODY
+        cs->cap = strcmp(url, "/tx") == 0 ? BM_INGRESS_MAX_BATCH_BODY
                                           : BM_RPC_MAX_BODY;
         bm_dynbuf_init(&cs->body, cs->cap);
         *con_cls = cs;
@@ -1204,6 +1584,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (cs->tx_waiting) {
+        /* Resumed: the group commit completed (tx_done). */
+        if (!atomic_load_explicit(&cs->tx_done, memory_order_acquire)) {
+            /* Not expected. Wait again: if tx_done runs in between, its
+             * resume cancels this suspend and MHD calls once more. */
+            MHD_suspend_connection(c);
+            return MHD_YES;
+        }
+        cs->tx_waiting = false;
+        tx_finish(&cs->tx, &r);
+        bm_log_debug("rpc", "request method=POST path=/tx status=%u",
+                     r.status);
+        return send_reply(c, &r);
+    }
+    if (strcmp(url, "/tx") == 0 && s->deps.kv != NULL && !cs->too_big &&
+        strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+        const char *ct = MHD_lookup_connection_value(
+            c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+        if (tx_begin(s, c, cs, ct, &r)) {
+            return MHD_YES; /* suspended until the commit completes */
+        }
+        return send_reply(c, &r);
+    }
     route(s, c, url, method, cs, &r);
     bm_log_debug("rpc", "request method=%s path=%.80s status=%u", method, url,
                  r.status);
@@ -1220,6 +1624,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     if (cs != NULL) {
         bm_dynbuf_release(&cs->body);
+        bm_ingress_req_release(&cs->tx);
         bm_free(cs);
         *con_cls = NULL;
     }
@@ -1272,9 +1677,31 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
     if (err) {
         goto fail;
     }
+    if (deps->seq != NULL && deps->kv != NULL) {
+        struct bm_ingest_options io = {0};
+
+        if (deps->genesis == NULL || deps->genesis->chain_id == NULL) {
+            close(fd);
+            err = bm_errf(em, BM_EINVAL, "rpc: genesis: required with a "
+                          "sequencer");
+            goto fail;
+        }
+        io.committed = tx_committed;
+        io.committed_arg = s;
+        err = bm_ingest_new(&s->ingest, deps->seq, deps->genesis->chain_id,
+                            &io, em);
+        if (err) {
+            close(fd);
+            goto fail;
+        }
+    }
+    /* epoll on a small pool of threads: a connection costs no thread, and
+     * POST /tx suspends its connection while the group commit runs. */
     s->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-        NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)BM_RPC_THREADS,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)BM_RPC_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BM_RPC_TIMEOUT_S,
@@ -1288,6 +1715,7 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
     *out = s;
     return BM_OK;
 fail:
+    bm_ingest_free(s->ingest);
     bm_buf_release(&s->signer);
     bm_free(s);
     return err;
@@ -1303,7 +1731,12 @@ void bm_rpc_server_stop(struct bm_rpc_server *s)
     if (s == NULL) {
         return;
     }
+    /* Every POST /tx in the group commit completes (and resumes its
+     * connection) before MHD stops: stopping with a suspended connection
+     * is not allowed. Requests arriving meanwhile get 503 at once. */
+    bm_ingest_close(s->ingest);
     MHD_stop_daemon(s->mhd);
+    bm_ingest_free(s->ingest);
     bm_buf_release(&s->signer);
     bm_free(s);
 }

@@ -1,10 +1,12 @@
 /*
- * The node's RPC server (libmicrohttpd, one thread per connection, bounded
- * connections, request bodies and time) on rpc.address. Routes:
+ * The node's RPC server (libmicrohttpd, epoll on a pool of BM_RPC_THREADS
+ * threads, bounded connections, request bodies and time) on rpc.address.
+ * Routes:
  *
  *   POST /evnode.v1.StoreService/GetBlock|GetState|GetMetadata|
- *        GetGenesisDaHeight, POST /evnode.v1.ConfigService/GetNamespace|
- *        GetSignerInfo
+ *        GetGenesisDaHeight|GetP2PStoreInfo,
+ *        POST /evnode.v1.ConfigService/GetNamespace|GetSignerInfo,
+ *        POST /evnode.v1.P2PService/GetPeerInfo|GetNetInfo
  *       ev-node's Connect unary protocol, JSON codec (Content-Type
  *       application/json; protojson field names and rules: lowerCamelCase,
  *       64-bit integers as strings, bytes as standard base64, timestamps as
@@ -13,15 +15,19 @@
  *       the Connect HTTP status (404, 400, 500, 503, 413, 415, 405).
  *   GET /health/live   200 "OK\n" if the store is readable, else 503.
  *   GET /health/ready  ev-node's readiness rules (docs/OPERATIONS.md "RPC").
- *   GET /status        JSON summary: heights, hashes, actors, breakers.
+ *   GET /status        JSON summary: heights, hashes, P2P peers, actors,
+ *                      breakers.
  *   POST /tx, GET /kv/<key>  the KV executor's tx ingress (only when deps.kv
- *       is set), behind the manager's tx limiter (429 when refused). With
- *       the EVM executor (deps.evm_eth_url) POST /tx is refused with 501
+ *       is set): single or batch body (src/exec/kv/ingress.h), behind the
+ *       manager's tx limiter (429), answered once the txs are durable in
+ *       the sequencer's queue (group commit, include/blockv2/ingest.h;
+ *       the connection is suspended meanwhile); 503 without deps.seq.
+ *       With the EVM executor (deps.evm_eth_url) POST /tx is refused with 501
  *       and a message naming the execution client's eth_sendRawTransaction.
  *
  * Every request body is untrusted: capped (BM_RPC_MAX_BODY; /tx:
- * BM_INGRESS_MAX_BODY), parsed with json-c, and rejected with a message
- * naming the bad field. Details and differences from ev-node:
+ * BM_INGRESS_MAX_BATCH_BODY), parsed with json-c, and rejected with a
+ * message naming the bad field. Details and differences from ev-node:
  * docs/OPERATIONS.md "RPC".
  */
 #ifndef BM_NODE_RPC_H
@@ -39,13 +45,17 @@ struct bm_errmsg;
 struct bm_genesis;
 struct bm_kv;
 struct bm_manager;
+struct bm_p2p_host;
+struct bm_chainsync;
 struct bm_rpc_server;
+struct bm_seq;
 
 /* Largest Connect request body. */
 #define BM_RPC_MAX_BODY (64u * 1024u)
-/* Concurrent connections (each has a thread) and idle timeout. */
+/* Concurrent connections and idle timeout; threads polling them. */
 #define BM_RPC_MAX_CONNECTIONS 64u
 #define BM_RPC_TIMEOUT_S 30u
+#define BM_RPC_THREADS 2u
 
 /* What the server reads. Everything is borrowed and must outlive the
  * server. */
@@ -54,6 +64,9 @@ struct bm_rpc_deps {
     const struct bm_genesis *genesis;   /* may be NULL */
     struct bm_manager *manager;         /* may be NULL: store only */
     struct bm_kv *kv;                   /* may be NULL: no /tx, /kv */
+    /* The single sequencer POST /tx writes to (with kv; needs genesis for
+     * the chain id); NULL: /tx answers 503 (not an aggregator). */
+    struct bm_seq *seq;
     /* The EVM executor's eth URL (borrowed), or NULL. When set (kv is then
      * NULL), POST /tx answers 501 naming it: with the EVM executor txs go
      * to the execution client (eth_sendRawTransaction), as with ev-node. */
@@ -77,6 +90,12 @@ struct bm_rpc_deps {
      * thread-safe. */
     uint64_t (*best_known_height)(void *ctx);
     void *best_known_ctx;
+    /* The P2P host, for /status, P2PService and the readiness peer rule
+     * (may be NULL: no P2P). */
+    struct bm_p2p_host *p2p;
+    /* Chain sync over P2P, for GetP2PStoreInfo and /status (may be
+     * NULL). */
+    struct bm_chainsync *sync;
 };
 
 /* ---- request parsing (pure; exposed for tests and the fuzzer) ---- */
@@ -88,6 +107,9 @@ enum bm_rpc_method {
     BM_RPC_GET_GENESIS_DA_HEIGHT,
     BM_RPC_GET_NAMESPACE,
     BM_RPC_GET_SIGNER_INFO,
+    BM_RPC_GET_P2P_STORE_INFO,
+    BM_RPC_GET_PEER_INFO,
+    BM_RPC_GET_NET_INFO,
     BM_RPC_METHOD_COUNT,
 };
 

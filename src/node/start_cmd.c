@@ -2,7 +2,8 @@
  * `blockv2 start`: runs a node from its home (spec 9.4): configuration
  * (defaults < config/evnode.yaml < flags), genesis, signer (aggregator),
  * store, KV executor, single sequencer (aggregator), DA client, the block
- * manager, the RPC server and, if enabled, the Prometheus listener.
+ * manager, the P2P host (when p2p.listen_address or p2p.peers is set), the
+ * RPC server and, if enabled, the Prometheus listener.
  * SIGINT/SIGTERM stop gracefully (the block in flight finishes, LMDB is
  * closed); SIGHUP reopens the log file. The store's lock (data/LOCK)
  * refuses a second node on the same home.
@@ -10,8 +11,9 @@
  * `blockv2 start --dev [--reset]`: the quick start. One process in
  * ./.blockv2-dev (or --home): created on first run (new chain
  * "blockv2-dev", a dev passphrase file), with the built-in local DA server
- * on 127.0.0.1:7980 (another free port if taken) and the RPC on
- * 127.0.0.1:7331. --reset wipes the dev home first.
+ * on 127.0.0.1:7980 (another free port if taken), the RPC on
+ * 127.0.0.1:7331 and P2P on 127.0.0.1:7676 (another free port if taken).
+ * --reset wipes the dev home first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +42,10 @@
 #include "node/logsink.h"
 #include "node/metrics.h"
 #include "node/passphrase.h"
+#include "node/p2p.h"
 #include "node/rpc.h"
+#include "p2p/chainsync.h"
+#include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -158,7 +163,9 @@ static int dev_prepare(const char *home, bool reset)
                               "--evnode.da.data_namespace",
                               DEV_CHAIN_ID "-data",
                               "--evnode.da.block_time",
-                              "1s"};
+                              "1s",
+                              "--evnode.p2p.listen_address",
+                              "/ip4/127.0.0.1/tcp/7676"};
         enum { NA = sizeof(args) / sizeof(args[0]) };
         char *av[NA + 1];
         int rc;
@@ -201,6 +208,11 @@ struct node {
     struct bm_manager *m;
     struct bm_rpc_server *rpc;
     struct bm_metrics_server *metrics;
+    struct bm_p2p_host *p2p;     /* NULL when P2P is not configured */
+    struct bm_chainsync *sync;   /* with p2p: gossip, exchange, stores */
+    struct bm_p2p_store p2p_headers; /* views of sync's stores */
+    struct bm_p2p_store p2p_data;
+    struct bm_broadcaster bc;
     struct bm_logsink *log;
     char da_url[64];
 };
@@ -210,6 +222,8 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
     fprintf(stderr, "blockv2 start: %s: %s\n", what, bm_errmsg_str(em, err));
     return 1;
 }
+
+static int open_sync(struct node *n, struct bm_errmsg *em);
 
 /* n->evm from the config's evm.*; *has_genesis: evm.genesis_hash set. */
 static int new_evm(struct node *n, bool *has_genesis)
@@ -412,7 +426,90 @@ static int open_parts(struct node *n, bool dev)
         }
         bm_da_from_client(&n->da, n->dac);
     }
+    /* P2P: bound now so a bad address stops the node before it starts. */
+    if (bm_node_p2p_enabled(&n->cfg)) {
+        err = bm_node_p2p_open(&n->p2p, &n->cfg, n->home, dev, &em);
+        if (err != BM_OK) {
+            return fail("p2p", err, &em);
+        }
+        err = open_sync(n, &em);
+        if (err != BM_OK) {
+            return fail("p2p sync (gossip topics, exchange)", err, &em);
+        }
+    }
     return 0;
+}
+
+/* The manager stopped on a fatal error: wake run_until_stopped, which
+ * sleeps in sigwait. Called once, from the manager's thread; kill(2) is
+ * all it does (SIGUSR1 is blocked in every thread and taken by sigwait). */
+static void wake_signal_loop(void *arg, int err)
+{
+    (void)arg;
+    (void)err;
+    (void)kill(getpid(), SIGUSR1);
+}
+
+/* Chain sync over P2P on the host: its stores feed the manager, its
+ * broadcaster takes the manager's blocks. FloodSub signs with the node
+ * key the host proves (read again: bm_node_p2p_open keeps no copy). */
+static int open_sync(struct node *n, struct bm_errmsg *em)
+{
+    struct bm_chainsync_config sc = {0};
+    struct bm_manager_config mc;
+    struct bm_privkey key;
+    char *path;
+    int err;
+
+    memset(&key, 0, sizeof(key));
+    path = bm_node_path(n->home, BM_NODE_CONFIG_DIR "/" BM_NODE_KEY_FILE_NAME);
+    err = bm_node_key_load_or_generate(path, &key, NULL, em);
+    bm_free(path);
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_node_config_to_manager(&n->cfg, &mc);
+    sc.host = n->p2p;
+    sc.identity = &key;
+    sc.genesis = &n->genesis;
+    sc.store = n->store;
+    sc.block_time_ms = mc.block_time_ms;
+    err = bm_chainsync_new(&n->sync, &sc, em);
+    bm_privkey_wipe(&key);
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_chainsync_stores(n->sync, &n->p2p_headers, &n->p2p_data);
+    bm_chainsync_broadcaster(n->sync, &n->bc);
+    return BM_OK;
+}
+
+/* chainsync hooks: keep blocks unless this aggregator produces; wake the
+ * manager's StoreSync when items arrive (the P2P loop thread). */
+static bool sync_follow(void *arg)
+{
+    struct node *n = arg;
+
+    return !n->cfg.aggregator || bm_manager_catching_up(n->m);
+}
+
+static void sync_items(void *arg)
+{
+    struct node *n = arg;
+
+    bm_manager_notify_p2p(n->m);
+}
+
+/* /health/ready's best-known height: the store's, or higher when P2P has
+ * seen more (ev-node: the lower of its two go-header stores). */
+static uint64_t best_known(void *arg)
+{
+    struct node *n = arg;
+    uint64_t local = 0, p2p;
+
+    (void)bm_store_height(n->store, &local, NULL);
+    p2p = n->sync != NULL ? bm_chainsync_best_height(n->sync) : 0;
+    return p2p > local ? p2p : local;
 }
 
 static int start_services(struct node *n)
@@ -424,6 +521,7 @@ static int start_services(struct node *n)
 
     bm_node_config_to_manager(&n->cfg, &n->mcfg);
     memset(&p, 0, sizeof(p));
+    p.on_fatal = wake_signal_loop;
     p.signer = n->has_key ? &n->key : NULL;
     p.config = &n->mcfg;
     p.genesis = &n->genesis;
@@ -431,6 +529,12 @@ static int start_services(struct node *n)
     p.exec = &n->exec;
     p.seq = n->seq;
     p.da = n->dac != NULL ? &n->da : NULL;
+    if (n->sync != NULL) {
+        p.header_store = &n->p2p_headers;
+        p.data_store = &n->p2p_data;
+        p.header_broadcaster = &n->bc;
+        p.data_broadcaster = &n->bc;
+    }
     err = bm_manager_new(&n->m, &p, &em);
     if (err != BM_OK) {
         return fail("block manager", err, &em);
@@ -444,6 +548,7 @@ static int start_services(struct node *n)
     d.genesis = &n->genesis;
     d.manager = n->m;
     d.kv = n->kv;
+    d.seq = n->seq; /* NULL on a full node: /tx answers 503 */
     d.evm_eth_url = n->evm != NULL ? bm_evm_eth_url(n->evm) : NULL;
     d.header_namespace = n->cfg.da_namespace;
     d.data_namespace = n->cfg.da_data_namespace;
@@ -456,6 +561,23 @@ static int start_services(struct node *n)
     d.lazy_mode = n->cfg.lazy_mode;
     d.lazy_block_interval_ms = n->mcfg.lazy_block_interval_ms;
     d.readiness_max_blocks_behind = n->cfg.readiness_max_blocks_behind;
+    d.p2p = n->p2p;
+    d.sync = n->sync;
+    d.best_known_height = best_known;
+    d.best_known_ctx = n;
+    if (n->p2p != NULL) {
+        struct bm_chainsync_hooks hooks = {sync_follow, n, sync_items, n};
+
+        (void)bm_chainsync_attach(n->sync, &hooks);
+        err = bm_p2p_host_start(n->p2p);
+        if (err != BM_OK) {
+            return fail("p2p host start", err, &em);
+        }
+        err = bm_chainsync_start(n->sync);
+        if (err != BM_OK) {
+            return fail("p2p sync start", err, &em);
+        }
+    }
     err = bm_rpc_server_start(&n->rpc, n->cfg.rpc_address, &d, &em);
     if (err != BM_OK) {
         return fail("RPC server (rpc.address)", err, &em);
@@ -469,6 +591,8 @@ static int start_services(struct node *n)
         mc.manager = n->m;
         mc.store = n->store;
         mc.max_connections = (unsigned)n->cfg.max_open_connections;
+        mc.p2p = n->p2p;
+        mc.sync = n->sync;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",
@@ -488,6 +612,14 @@ static int close_node(struct node *n)
     bm_metrics_server_stop(n->metrics);
     n->rpc = NULL;
     n->metrics = NULL;
+    /* The network goes first: nothing new reaches the block manager. The
+     * sync services outlive the manager (its StoreSync reads their stores,
+     * its Broadcaster publishes until it stopped: refused once the host is
+     * stopped). */
+    bm_chainsync_stop(n->sync);
+    if (n->p2p != NULL) {
+        (void)bm_p2p_host_stop(n->p2p);
+    }
     if (n->m != NULL) {
         err = bm_manager_stop(n->m, &em);
         if (err != BM_OK) {
@@ -495,7 +627,12 @@ static int close_node(struct node *n)
                     bm_errmsg_str(&em, err), bm_err_name(err));
         }
         bm_manager_free(n->m);
+        n->m = NULL;
     }
+    bm_chainsync_free(n->sync);
+    n->sync = NULL;
+    bm_p2p_host_free(n->p2p);
+    n->p2p = NULL;
     bm_da_client_free(n->dac);
     bm_da_server_stop(n->da_server);
     bm_seq_free(n->seq);
@@ -519,15 +656,16 @@ static const char *rpc_url(const struct node *n, char *buf, size_t len)
     return buf;
 }
 
-/* Waits for SIGINT/SIGTERM (SIGHUP reopens logs) or a fatal error. */
+/* Waits for SIGINT/SIGTERM (SIGHUP reopens logs) or a fatal error (the
+ * manager's on_fatal sends SIGUSR1). Sleeps: no periodic wake-up. */
 static void run_until_stopped(struct node *n, const sigset_t *set)
 {
-    struct timespec ts = {0, 200 * 1000000L};
-
     for (;;) {
-        siginfo_t si;
-        int sig = sigtimedwait(set, &si, &ts);
+        int sig = 0;
 
+        if (sigwait(set, &sig) != 0) {
+            continue;
+        }
         if (sig == SIGINT || sig == SIGTERM) {
             bm_log_info("node", "signal received, stopping signal=%s",
                         sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -602,6 +740,7 @@ int bm_cli_start(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1); /* a fatal error (wake_signal_loop) */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -663,16 +802,22 @@ int bm_cli_start(int argc, char **argv)
         char url[400];
 
         rpc_url(&n, url, sizeof(url));
+        char p2p[BM_PEER_ID_STR_SIZE] = "off";
+
+        if (n.p2p != NULL) {
+            bm_peer_id_format(bm_p2p_host_id(n.p2p), p2p);
+        }
         bm_log_info("node",
                     "running home=%s chain_id=%s mode=%s executor=%s "
-                    "rpc=%s da=%s metrics=%s",
+                    "rpc=%s da=%s metrics=%s p2p=%s",
                     home, n.genesis.chain_id,
                     n.cfg.aggregator ? "aggregator" : "full",
                     n.cfg.node_executor, url,
                     n.cfg.da_address != NULL && n.cfg.da_address[0]
                         ? n.cfg.da_address
                         : "off",
-                    n.cfg.prometheus ? n.cfg.prometheus_listen_addr : "off");
+                    n.cfg.prometheus ? n.cfg.prometheus_listen_addr : "off",
+                    p2p);
         if (dev && n.evm != NULL) {
             printf("\nblockv2 dev node is running with the EVM executor "
                    "(chain %s, home %s)\n"

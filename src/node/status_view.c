@@ -250,6 +250,32 @@ static enum bm_err put_peers_line(struct bm_dynbuf *d,
                 : bm_dynbuf_printf(d, LABEL "?\n", "peers");
 }
 
+/* "P2P stores  headers H, data D" when /status has P2P store heights. */
+static enum bm_err put_p2p_line(struct bm_dynbuf *d, struct json_object *root,
+                                struct bm_errmsg *em)
+{
+    struct json_object *p = NULL;
+    uint64_t hh, dh;
+    bool have_h, have_d;
+    enum bm_err err;
+
+    if (!json_object_object_get_ex(root, "p2p", &p) || p == NULL) {
+        return BM_OK;
+    }
+    if (!json_object_is_type(p, json_type_object)) {
+        return bm_errf(em, BM_EINVAL, "status: p2p: want an object");
+    }
+    err = get_u64(p, "header_height", "p2p.", &hh, &have_h, em);
+    if (err == BM_OK) {
+        err = get_u64(p, "data_height", "p2p.", &dh, &have_d, em);
+    }
+    if (err != BM_OK || !have_h || !have_d) {
+        return err;
+    }
+    return bm_dynbuf_printf(d, LABEL "headers %" PRIu64 ", data %" PRIu64
+                            " (best seen)\n", "P2P stores", hh, dh);
+}
+
 static enum bm_err put_breakers_line(struct bm_dynbuf *d,
                                      struct json_object *root,
                                      struct bm_errmsg *em)
@@ -473,6 +499,9 @@ enum bm_err bm_status_view_render(const uint8_t *json, size_t len,
     }
     if (err == BM_OK) {
         err = put_peers_line(&d, root, em);
+    }
+    if (err == BM_OK) {
+        err = put_p2p_line(&d, root, em);
     }
     if (err == BM_OK) {
         err = put_breakers_line(&d, root, em);

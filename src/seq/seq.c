@@ -12,6 +12,7 @@
 #include "util/lmdb_env.h"
 #include "util/txset.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -24,6 +25,8 @@ struct bm_seq {
     MDB_env *env;
     MDB_dbi queue;
     MDB_dbi meta;
+    MDB_dbi recent_db; /* be64 record id -> fingerprints of acked txs */
+    bool no_sync;
     pthread_mutex_t mu;
     char *chain_id;
     size_t id_len;
@@ -39,6 +42,10 @@ struct bm_seq {
     size_t n_bytes;
     struct bm__txset set; /* hashes of queued txs */
     struct bm__txwin recent; /* hashes of recently acked txs */
+    /* The window on disk: records with ids below rec_next holding
+     * rec_total fingerprints (see reserve_recent and prune_recent). */
+    uint64_t rec_next;
+    size_t rec_total;
     /* Hashes of the queued txs in queue order (a ring of ring_cap slots,
      * ring_len == n_txs), so batches and acks need no re-hashing. */
     struct bm_hash *ring;
@@ -222,6 +229,130 @@ out:
     return err;
 }
 
+/*
+ * The window of recently committed txs is persisted so that a duplicate is
+ * still refused after a restart: every ack (and drop_committed) appends one
+ * record, key be64 record id, value the 8-byte fingerprints (the first 8
+ * bytes of the SHA-256) of the txs it removed, and the oldest records go
+ * once the rest still hold the window's capacity. Loading adds them oldest
+ * first, so the in-memory window ends up with the newest ones.
+ */
+#define FP_SIZE 8u
+
+static enum bm_err load_recent(struct bm_seq *s, MDB_txn *txn,
+                               struct bm_errmsg *em)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k;
+    MDB_val v;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    rc = mdb_cursor_open(txn, s->recent_db, &cur);
+    if (rc != 0) {
+        return bm_errf(em, bm_lmdb_err(rc), "seq: cursor: %s",
+                       mdb_strerror(rc));
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = v.mv_data;
+
+        if (k.mv_size != 8 || v.mv_size % FP_SIZE != 0) {
+            err = bm_errf(em, BM_ECORRUPT, "seq: recent-tx record of %zu "
+                          "bytes (key %zu bytes)", v.mv_size, k.mv_size);
+            goto out;
+        }
+        s->rec_next = bm_get_be64(k.mv_data) + 1;
+        s->rec_total += v.mv_size / FP_SIZE;
+        for (size_t off = 0; off < v.mv_size; off += FP_SIZE) {
+            struct bm_hash h = {{0}};
+
+            memcpy(h.b, p + off, FP_SIZE);
+            bm__txwin_add(&s->recent, &h);
+        }
+    }
+    if (rc != MDB_NOTFOUND) {
+        err = bm_errf(em, bm_lmdb_err(rc), "seq: reading recent txs: %s",
+                      mdb_strerror(rc));
+    }
+out:
+    mdb_cursor_close(cur);
+    return err;
+}
+
+/*
+ * Reserves the next record for n fingerprints in txn; *dst (valid until
+ * the next write in txn) is where the caller copies them. n == 0 or a
+ * disabled window: nothing is written and *dst is NULL.
+ */
+static int reserve_recent(struct bm_seq *s, MDB_txn *txn, size_t n,
+                          uint8_t **dst)
+{
+    uint8_t be[8];
+    MDB_val k = {8, be};
+    MDB_val v = {0, NULL};
+    int rc;
+
+    *dst = NULL;
+    if (n == 0 || s->recent.cap == 0) {
+        return 0;
+    }
+    bm_put_be64(be, s->rec_next);
+    v.mv_size = n * FP_SIZE;
+    rc = mdb_put(txn, s->recent_db, &k, &v, MDB_RESERVE | MDB_APPEND);
+    if (rc == 0) {
+        *dst = v.mv_data;
+    }
+    return rc;
+}
+
+/*
+ * After reserve_recent added n fingerprints: deletes the oldest records
+ * that the window no longer needs (the rest still hold its capacity; the
+ * newest record always stays). *total gets the value rec_total takes once
+ * txn commits.
+ */
+static int prune_recent(struct bm_seq *s, MDB_txn *txn, size_t n,
+                        size_t *total)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k;
+    MDB_val v;
+    size_t cap = s->recent.cap;
+    int rc;
+
+    *total = s->rec_total;
+    if (n == 0 || cap == 0) {
+        return 0;
+    }
+    *total += n;
+    rc = mdb_cursor_open(txn, s->recent_db, &cur);
+    while (rc == 0) {
+        uint64_t id;
+        size_t cnt;
+
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc != 0) {
+            break;
+        }
+        if (k.mv_size != 8) {
+            rc = 0; /* not ours to judge here: load_recent refuses it */
+            break;
+        }
+        id = bm_get_be64(k.mv_data);
+        cnt = v.mv_size / FP_SIZE;
+        if (id == s->rec_next || *total - cnt < cap) {
+            break; /* the newest record, or still needed */
+        }
+        rc = mdb_cursor_del(cur, 0);
+        *total -= cnt;
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
                         const char *chain_id, const struct bm_seq_options *opts,
                         struct bm_errmsg *em)
@@ -250,9 +381,10 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     if (opts != NULL && opts->map_size != 0) {
         map_size = opts->map_size;
     }
-    /* MDB_NOMETASYNC: one fsync per commit instead of two; an OS crash
-     * may undo the last commit but never breaks integrity, and the last
-     * commit is recoverable (docs/EXECUTION.md, "Durability"). */
+    /* MDB_NOMETASYNC: one fsync per commit instead of two for acks and
+     * drops: an OS crash may undo the last one but never breaks integrity,
+     * and it is recoverable (docs/EXECUTION.md, "Durability"). Appends
+     * are synced in full (commit_durable): they answer clients. */
     flags |= MDB_NOMETASYNC;
     if (opts != NULL && opts->no_sync) {
         flags |= MDB_NOSYNC;
@@ -261,6 +393,7 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     if (s == NULL) {
         return BM_ENOMEM;
     }
+    s->no_sync = opts != NULL && opts->no_sync;
     pthread_mutex_init(&s->mu, NULL);
     s->max_txs = opts && opts->max_queue_txs ? opts->max_queue_txs
                                              : DEFAULT_MAX_TXS;
@@ -281,7 +414,7 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
         goto out;
     }
     s->id_len = strlen(chain_id);
-    err = bm__env_open(&s->env, dir, 2, map_size, flags, em);
+    err = bm__env_open(&s->env, dir, 3, map_size, flags, em);
     if (err) {
         goto out;
     }
@@ -291,6 +424,9 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     }
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "recent", MDB_CREATE, &s->recent_db);
     }
     if (rc == 0) {
         rc = mdb_get(txn, s->meta, &k, &v);
@@ -311,6 +447,9 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
         goto out;
     }
     err = load_queue(s, txn, em);
+    if (err == BM_OK) {
+        err = load_recent(s, txn, em);
+    }
     if (err) {
         goto out;
     }
@@ -424,17 +563,178 @@ out:
     return err;
 }
 
+/*
+ * Appends txs[idx[j]] (hash hashes[j]) for j < cnt, `bytes` in all, at
+ * the tail in one transaction, and makes it durable (fdatasync of the data
+ * and of the meta page, unless no_sync) before returning. The caller holds
+ * s->mu, has added the hashes to s->set and reserved the ring. BM_OK: the
+ * mirror holds them. An LMDB error: nothing was written (the caller takes
+ * the hashes out of the set again). BM_EIO with *stored: committed (the
+ * mirror holds them) but the sync failed, so they are not known durable.
+ */
+static enum bm_err append(struct bm_seq *s, const struct bm_buf *txs,
+                          const size_t *idx, const struct bm_hash *hashes,
+                          size_t cnt, size_t bytes, const char *op,
+                          bool *stored, struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    *stored = false;
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    for (size_t j = 0; rc == 0 && j < cnt; j++) {
+        uint8_t be[8];
+        MDB_val k = {8, be};
+        MDB_val v = {txs[idx[j]].len, txs[idx[j]].ptr};
+
+        bm_put_be64(be, s->next + j);
+        rc = mdb_put(txn, s->queue, &k, &v, MDB_APPEND);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    if (rc != 0) {
+        return bm_errf(em, bm_lmdb_err(rc), "%s: %s", op, mdb_strerror(rc));
+    }
+    for (size_t j = 0; j < cnt; j++) {
+        ring_put(s, s->n_txs + j, &hashes[j]);
+    }
+    s->next += cnt;
+    s->n_txs += cnt;
+    s->n_bytes += bytes;
+    *stored = true;
+    /* The commit flushed the data pages; with MDB_NOMETASYNC the meta page
+     * that makes them reachable is flushed here, so the append survives a
+     * power loss before anyone is told it was queued. */
+    if (!s->no_sync) {
+        rc = mdb_env_sync(s->env, 1);
+        if (rc != 0) {
+            err = bm_errf(em, BM_EIO, "%s: stored but not synced: %s", op,
+                          mdb_strerror(rc));
+        }
+    }
+    return err;
+}
+
+/* A submission being staged: the txs to append, in order. */
+struct staged {
+    size_t *idx;          /* positions in the caller's txs */
+    struct bm_hash *hash; /* their hashes, added to s->set */
+    size_t cnt;
+    size_t bytes;
+};
+
+static void staged_release(struct staged *st)
+{
+    bm_free(st->idx);
+    bm_free(st->hash);
+}
+
+/* Takes the staged hashes out of the set again (nothing was written). */
+static void unstage(struct bm_seq *s, struct staged *st)
+{
+    for (size_t j = 0; j < st->cnt; j++) {
+        bm__txset_del(&s->set, &st->hash[j]);
+    }
+    st->cnt = 0;
+}
+
+/*
+ * Classifies txs[0..n) in order into status[] (BM_OK: staged to append;
+ * BM_EEMPTY, BM_ETOOBIG, BM_EEXIST, BM_EQUEUE_FULL as in
+ * bm_seq_submit_each) and stages the BM_OK ones, adding their hashes to
+ * s->set. hashes may be NULL (computed here). Holds mu. BM_ENOMEM: nothing
+ * staged.
+ */
+static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
+                         const struct bm_hash *hashes, size_t n,
+                         enum bm_err *status, struct staged *st)
+{
+    enum bm_err err;
+
+    st->idx = bm_calloc(n, sizeof(*st->idx));
+    st->hash = bm_calloc(n, sizeof(*st->hash));
+    if (st->idx == NULL || st->hash == NULL) {
+        return BM_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct bm_hash h;
+
+        if (txs[i].len == 0) {
+            status[i] = BM_EEMPTY;
+            continue;
+        }
+        if (txs[i].len > s->max_tx) {
+            status[i] = BM_ETOOBIG;
+            continue;
+        }
+        if (hashes != NULL) {
+            h = hashes[i];
+        } else {
+            bm_exec_tx_hash(txs[i].ptr, txs[i].len, &h);
+        }
+        if (bm__txwin_has(&s->recent, &h) || bm__txset_has(&s->set, &h)) {
+            /* committed a moment ago; queued, in flight, or earlier here */
+            status[i] = BM_EEXIST;
+            continue;
+        }
+        if (s->n_txs + st->cnt + 1 > s->max_txs ||
+            s->n_bytes + st->bytes + txs[i].len > s->max_bytes) {
+            status[i] = BM_EQUEUE_FULL;
+            continue;
+        }
+        err = bm__txset_add(&s->set, &h);
+        if (err) {
+            unstage(s, st);
+            return err;
+        }
+        status[i] = BM_OK;
+        st->hash[st->cnt] = h;
+        st->idx[st->cnt++] = i;
+        st->bytes += txs[i].len;
+        if (txs[i].len > s->largest) {
+            s->largest = txs[i].len;
+        }
+    }
+    return BM_OK;
+}
+
+/* Appends what is staged (append()); on a write error unstages it. Holds
+ * mu. *stored as in append(). */
+static enum bm_err commit_staged(struct bm_seq *s, const struct bm_buf *txs,
+                                 struct staged *st, const char *op,
+                                 bool *stored, struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    *stored = false;
+    if (st->cnt == 0) {
+        return BM_OK;
+    }
+    err = ring_reserve(s, st->cnt);
+    if (err == BM_OK) {
+        err = append(s, txs, st->idx, st->hash, st->cnt, st->bytes, op,
+                     stored, em);
+    }
+    if (err != BM_OK && !*stored) {
+        unstage(s, st);
+    }
+    return err;
+}
+
 enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
                           size_t id_len, const struct bm_buf *txs, size_t n,
                           size_t *accepted, struct bm_errmsg *em)
 {
-    struct bm_hash *hashes = NULL;
-    size_t *idx = NULL;
-    size_t cnt = 0;
-    size_t bytes = 0;
-    MDB_txn *txn = NULL;
+    struct staged st = {0};
+    enum bm_err *status = NULL;
+    bool stored = false;
     enum bm_err err;
-    int rc;
 
     if (accepted != NULL) {
         *accepted = 0;
@@ -455,96 +755,71 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
             goto out;
         }
     }
-    hashes = bm_calloc(n, sizeof(*hashes));
-    idx = bm_calloc(n, sizeof(*idx));
-    if (hashes == NULL || idx == NULL) {
-        err = BM_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (txs[i].len == 0) {
-            continue;
-        }
-        bm_exec_tx_hash(txs[i].ptr, txs[i].len, &hashes[cnt]);
-        if (bm__txwin_has(&s->recent, &hashes[cnt])) {
-            continue; /* committed a moment ago: a stale copy */
-        }
-        err = bm__txset_add(&s->set, &hashes[cnt]);
-        if (err == BM_EEXIST) {
-            err = BM_OK;
-            continue; /* duplicate of a queued, in-flight or earlier tx */
-        }
-        if (err) {
-            goto rollback;
-        }
-        idx[cnt++] = i;
-        bytes += txs[i].len;
-        if (txs[i].len > s->largest) {
-            s->largest = txs[i].len;
-        }
-    }
-    if (cnt == 0) {
-        goto out;
-    }
-    if (s->n_txs + cnt > s->max_txs || s->n_bytes + bytes > s->max_bytes) {
-        err = bm_errf(em, BM_EQUEUE_FULL, "submit_batch_txs: queue full "
-                      "(%zu txs, %zu bytes queued; limits %zu txs, %zu bytes)",
-                      s->n_txs, s->n_bytes, s->max_txs, s->max_bytes);
-        goto rollback;
-    }
-    err = ring_reserve(s, cnt);
+    status = bm_calloc(n, sizeof(*status));
+    err = status != NULL ? stage(s, txs, NULL, n, status, &st) : BM_ENOMEM;
     if (err) {
-        goto rollback;
+        goto out;
     }
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    for (size_t j = 0; rc == 0 && j < cnt; j++) {
-        uint8_t be[8];
-        MDB_val k = {8, be};
-        MDB_val v = {txs[idx[j]].len, txs[idx[j]].ptr};
-
-        bm_put_be64(be, s->next + j);
-        rc = mdb_put(txn, s->queue, &k, &v, MDB_APPEND);
+    /* All or nothing: if one new tx does not fit, the total does not. */
+    for (size_t i = 0; i < n; i++) {
+        if (status[i] == BM_EQUEUE_FULL) {
+            unstage(s, &st);
+            err = bm_errf(em, BM_EQUEUE_FULL, "submit_batch_txs: queue full "
+                          "(%zu txs, %zu bytes queued; limits %zu txs, %zu "
+                          "bytes)", s->n_txs, s->n_bytes, s->max_txs,
+                          s->max_bytes);
+            goto out;
+        }
     }
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "submit_batch_txs: %s",
-                      mdb_strerror(rc));
-        goto rollback;
-    }
-    for (size_t j = 0; j < cnt; j++) {
-        ring_put(s, s->n_txs + j, &hashes[j]);
-    }
-    s->next += cnt;
-    s->n_txs += cnt;
-    s->n_bytes += bytes;
-    if (accepted != NULL) {
-        *accepted = cnt;
-    }
-    goto out;
-rollback:
-    for (size_t j = 0; j < cnt; j++) {
-        bm__txset_del(&s->set, &hashes[j]);
+    err = commit_staged(s, txs, &st, "submit_batch_txs", &stored, em);
+    if (stored && accepted != NULL) {
+        *accepted = st.cnt;
     }
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
-    }
     pthread_mutex_unlock(&s->mu);
-    bm_free(idx);
-    bm_free(hashes);
+    staged_release(&st);
+    bm_free(status);
+    return err;
+}
+
+enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
+                               size_t id_len, const struct bm_buf *txs,
+                               const struct bm_hash *hashes, size_t n,
+                               enum bm_err *status, struct bm_errmsg *em)
+{
+    struct staged st = {0};
+    bool stored = false;
+    enum bm_err err;
+
+    pthread_mutex_lock(&s->mu);
+    err = check_id(s, chain_id, id_len, "submit", em);
+    if (err || n == 0) {
+        goto out;
+    }
+    if (txs == NULL || status == NULL) {
+        err = bm_errf(em, BM_EINVAL, "submit: txs or status is NULL");
+        goto out;
+    }
+    err = stage(s, txs, hashes, n, status, &st);
+    if (err == BM_OK) {
+        err = commit_staged(s, txs, &st, "submit", &stored, em);
+    }
+    if (err != BM_OK && stored) {
+        for (size_t j = 0; j < st.cnt; j++) {
+            status[st.idx[j]] = err; /* queued, but not known durable */
+        }
+        err = BM_OK;
+    }
+out:
+    pthread_mutex_unlock(&s->mu);
+    staged_release(&st);
     return err;
 }
 
 static uint64_t next_timestamp(struct bm_seq *s)
 {
-    struct timespec ts;
-    uint64_t now;
+    uint64_t now = bm_clock_wall_ns(); /* a block timestamp: wall time */
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     if (now <= s->last_ts) {
         now = s->last_ts + 1;
     }
@@ -742,6 +1017,9 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
     MDB_val k = {8, be};
     MDB_val v;
     size_t pp_bytes = 0;
+    size_t n_done = 0;
+    uint8_t *fps = NULL;
+    size_t rec_total = 0;
     enum bm_err err = BM_OK;
     int rc;
 
@@ -785,6 +1063,21 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
         rc = mdb_put(txn, s->queue, &k, &pv, MDB_APPEND);
         pp_bytes += s->fl_postponed[j].len;
     }
+    /* The acked (not postponed) txs join the persisted window. */
+    n_done = s->fl_txs - s->fl_n_postponed;
+    if (rc == 0) {
+        rc = reserve_recent(s, txn, n_done, &fps);
+    }
+    if (rc == 0 && fps != NULL) {
+        size_t at = 0;
+
+        for (size_t j = 0; j < s->fl_txs; j++) {
+            if (s->fl_status[j] != BM_FILTER_POSTPONE) {
+                memcpy(fps + FP_SIZE * at++, ring_get(s, j)->b, FP_SIZE);
+            }
+        }
+        rc = prune_recent(s, txn, n_done, &rec_total);
+    }
     if (rc == 0) {
         rc = mdb_txn_commit(txn);
         txn = NULL;
@@ -792,6 +1085,10 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
     if (rc != 0) {
         err = bm_errf(em, bm_lmdb_err(rc), "seq ack: %s", mdb_strerror(rc));
         goto out;
+    }
+    if (fps != NULL) {
+        s->rec_total = rec_total;
+        s->rec_next++;
     }
     /* Pop the acked hashes; postponed ones stay in the set and move to the
      * tail (no growth: as many slots were just freed). */
@@ -805,7 +1102,7 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
                 ring_put(s, s->n_txs + moved++, h);
             } else {
                 bm__txset_del(&s->set, h);
-                bm__txwin_add(&s->recent, h); /* best effort */
+                bm__txwin_add(&s->recent, h);
             }
         }
         s->ring_start = (s->ring_start + s->fl_txs) % s->ring_cap;
@@ -831,11 +1128,14 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                                   struct bm_errmsg *em)
 {
     struct bm__txset committed = {0};
+    struct bm_hash *gone = NULL; /* hashes of the dropped entries */
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val k;
     MDB_val v;
     size_t cnt = 0;
+    uint8_t *fps = NULL;
+    size_t rec_total = 0;
     enum bm_err err = BM_OK;
     int rc;
 
@@ -857,6 +1157,11 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
             bm__txset_release(&committed);
             return err;
         }
+    }
+    gone = n > 0 ? bm_calloc(n, sizeof(*gone)) : NULL;
+    if (n > 0 && gone == NULL) {
+        bm__txset_release(&committed);
+        return BM_ENOMEM;
     }
     pthread_mutex_lock(&s->mu);
     if (s->failed) {
@@ -884,13 +1189,17 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         struct bm_hash h;
 
         bm_exec_tx_hash(v.mv_data, v.mv_size, &h);
+        /* A committed tx queued twice (only from before de-duplication
+         * was exact) is dropped twice; gone keeps the first n. */
         if (bm__txset_has(&committed, &h)) {
-            bm__txwin_add(&s->recent, &h); /* best effort */
             rc = mdb_cursor_del(cur, 0);
-            cnt++;
             if (rc != 0) {
                 break;
             }
+            if (cnt < n) {
+                gone[cnt] = h;
+            }
+            cnt++;
         }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
@@ -899,6 +1208,15 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
     }
     if (cur != NULL) {
         mdb_cursor_close(cur);
+    }
+    if (rc == 0) {
+        rc = reserve_recent(s, txn, cnt < n ? cnt : n, &fps);
+    }
+    if (rc == 0 && fps != NULL) {
+        for (size_t i = 0; i < cnt && i < n; i++) {
+            memcpy(fps + FP_SIZE * i, gone[i].b, FP_SIZE);
+        }
+        rc = prune_recent(s, txn, cnt < n ? cnt : n, &rec_total);
     }
     if (rc == 0 && cnt > 0) {
         /* Rebuild the in-memory mirror from the remaining entries. */
@@ -922,6 +1240,13 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                       mdb_strerror(rc));
         goto out;
     }
+    if (fps != NULL) {
+        s->rec_total = rec_total;
+        s->rec_next++;
+    }
+    for (size_t i = 0; i < cnt && i < n; i++) {
+        bm__txwin_add(&s->recent, &gone[i]);
+    }
     if (dropped != NULL) {
         *dropped = cnt;
     }
@@ -935,6 +1260,7 @@ out:
     }
     pthread_mutex_unlock(&s->mu);
     bm__txset_release(&committed);
+    bm_free(gone);
     return err;
 }
 

@@ -1438,3 +1438,28 @@ enum bm_err bm_store_rollback(struct bm_store *s, uint64_t n,
     }
     return err;
 }
+
+void bm_meta_rhb_name(char *buf, size_t len, uint64_t height, char which)
+{
+    snprintf(buf, len, "rhb/%llu/%c", (unsigned long long)height, which);
+}
+
+enum bm_err bm_meta_get_u64(struct bm_store *s, const char *name,
+                            uint64_t *out, struct bm_errmsg *em)
+{
+    struct bm_buf v = {0};
+    enum bm_err err = bm_store_get_meta(s, name, &v, em);
+
+    if (err != BM_OK) {
+        return err;
+    }
+    if (v.len != 8) {
+        err = bm_errf(em, BM_ECORRUPT,
+                      "store: metadata '/0/m/%s' is %zu bytes, want 8", name,
+                      v.len);
+    } else {
+        *out = bm_get_le64(v.ptr);
+    }
+    bm_buf_release(&v);
+    return err;
+}

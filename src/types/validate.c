@@ -7,8 +7,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
 
@@ -63,13 +63,7 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 uint64_t bm_validate_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec < 0) {
-        return 0;
-    }
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+    return bm_clock_wall_ns();
 }
 
 /* time != 0 and time <= now + drift; `what` names the field. */

@@ -1,5 +1,7 @@
 #include "util/log.h"
 
+#include "util/clock.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,16 +63,16 @@ static void default_sink(enum bm_log_level level, const char *module,
                          const char *msg)
 {
     char line[1200];
-    struct timespec ts;
+    uint64_t now = bm_clock_wall_ns();
+    time_t sec = (time_t)(now / 1000000000u);
     struct tm tm;
     int n;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     n = snprintf(line, sizeof(line),
                  "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: %s\n",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                 tm.tm_min, tm.tm_sec, (long)(now / 1000000u % 1000u),
                  bm_log_level_name(level), module, msg);
     if (n < 0) {
         return;

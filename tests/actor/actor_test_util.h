@@ -1,16 +1,16 @@
 /*
  * Helpers shared by the actor runtime tests: a system with N workers
- * (created, or created and started) and a millisecond sleep for polling
- * loops. Header-only because each test is built from one .c file.
+ * (created, or created and started); polling loops sleep with
+ * bm_sleep_ms (util/clock.h). Header-only because each test is built from
+ * one .c file.
  */
 #ifndef BM_TESTS_ACTOR_TEST_UTIL_H
 #define BM_TESTS_ACTOR_TEST_UTIL_H
 
 #include "bm_test.h"
 
-#include <time.h>
-
 #include "blockv2/actor.h"
+#include "util/clock.h"
 
 /* A new, not yet started system with `workers` workers (asserts success). */
 static inline struct bm_actor_system *new_sys(unsigned workers)
@@ -31,13 +31,6 @@ static inline struct bm_actor_system *start_sys(unsigned workers)
 
     assert_int_equal(bm_actor_system_start(sys), BM_OK);
     return sys;
-}
-
-static inline void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
 }
 
 #endif /* BM_TESTS_ACTOR_TEST_UTIL_H */

@@ -87,10 +87,7 @@ static int svc_echo(struct bm_actor_ctx *ctx, struct svc_state *st,
     atomic_fetch_add(&st->handled, 1);
     if (m->sleep_ms > 0) {
         /* Allowed: this test runs svc detached when it sleeps. */
-        struct timespec ts = {m->sleep_ms / 1000,
-                              (long)(m->sleep_ms % 1000) * 1000000L};
-
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(m->sleep_ms);
     }
     return bm_actor_reply(ctx, BM_OK, &r, sizeof(r));
 }
@@ -118,7 +115,7 @@ static int svc_noreply(struct bm_actor_ctx *ctx, struct svc_state *st,
 struct go_msg {
     struct bm_actor_id target;
     uint32_t sleep_ms;
-    uint32_t timeout_ms;
+    int64_t timeout_ms;
 };
 
 struct client_state {
@@ -253,7 +250,7 @@ static int relay_done(struct bm_actor_ctx *ctx, struct relay_state *st,
 static void wait_results(struct client_state *cs, int n)
 {
     for (int i = 0; i < 10000 && atomic_load(&cs->results) < n; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&cs->results), n);
 }
@@ -300,7 +297,7 @@ static void test_call_and_errors(void **state)
                 break;
             }
             (void)tmp;
-            sleep_ms(1);
+            bm_sleep_ms(1);
         }
         bm_future_free(f);
     }
@@ -344,7 +341,7 @@ static void test_timeout_and_late_reply(void **state)
     assert_true(bm_actor_now_ns() - t0 < 290000000ull);
     /* The reply arrives after the deadline: discarded, counted, freed. */
     for (int i = 0; i < 5000 && atomic_load(&g_reply_freed) == 0; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&g_reply_freed), 1);
     bm_actor_system_stats_get(sys, &st);
@@ -367,6 +364,19 @@ static void test_timeout_and_late_reply(void **state)
     bm_actor_system_free(sys);
 }
 
+/* Tells the client to ask (go), waits for its n-th result and checks that
+ * it is svc's successful answer to request 41. */
+static void go_ok(struct bm_actor_system *sys, struct bm_actor_id cl,
+                  struct client_state *cs, struct go_msg *go, int n)
+{
+    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, go),
+                     BM_OK);
+    wait_results(cs, n);
+    assert_int_equal(atomic_load(&cs->start_rc), BM_OK);
+    assert_int_equal(atomic_load(&cs->last_status), BM_OK);
+    assert_int_equal(atomic_load(&cs->last_value), 42);
+}
+
 static void test_async_continuation(void **state)
 {
     struct bm_actor_system *sys = start_sys(2);
@@ -385,16 +395,11 @@ static void test_async_continuation(void **state)
     assert_int_equal(bm_actor_spawn(sys, &client_type, &cs, NULL, &cl),
                      BM_OK);
     go = (struct go_msg){svc, 0, 5000};
-    assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, &go),
-                     BM_OK);
-    wait_results(&cs, 1);
-    assert_int_equal(atomic_load(&cs.start_rc), BM_OK);
-    assert_int_equal(atomic_load(&cs.last_status), BM_OK);
-    assert_int_equal(atomic_load(&cs.last_value), 42);
+    go_ok(sys, cl, &cs, &go, 1);
     assert_int_equal(atomic_load(&cs.last_cookie), 42);
     /* The continuation payload's dtor released the reply. */
     for (int i = 0; i < 1000 && atomic_load(&g_reply_freed) < 1; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&g_reply_freed), 1);
     /* Deadline: exactly one continuation, with ETIMEDOUT. */
@@ -404,7 +409,7 @@ static void test_async_continuation(void **state)
     wait_results(&cs, 2);
     assert_int_equal(atomic_load(&cs.last_status), BM_ETIMEDOUT);
     assert_int_equal(atomic_load(&cs.last_value), 0);
-    sleep_ms(300);
+    bm_sleep_ms(300);
     assert_int_equal(atomic_load(&cs.results), 2);
     /* Stopped target: the async ask fails at once. */
     assert_int_equal(bm_actor_stop(sys, svc), BM_OK);
@@ -413,7 +418,7 @@ static void test_async_continuation(void **state)
     assert_int_equal(bm_client_tell_go(sys, (struct bm_ref_client){cl}, &go),
                      BM_OK);
     for (int i = 0; i < 5000 && atomic_load(&cs.start_rc) == BM_OK; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&cs.start_rc), BM_ENOACTOR);
     assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
@@ -438,7 +443,7 @@ static void test_shutdown_with_pending(void **state)
             bm_svc_ask_echo(sys, (struct bm_ref_svc){slow}, &req, 10000, &f[i]),
             BM_OK);
     }
-    sleep_ms(20); /* the first request is being handled */
+    bm_sleep_ms(20); /* the first request is being handled */
     assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
     {
         int ok = 0, stopped = 0;
@@ -599,7 +604,7 @@ static void test_stop_interrupts_wait(void **state)
                                           &req, 10000, &f),
                          BM_OK);
         for (int i = 0; i < 2000 && atomic_load(&ss.handled) == 0; i++) {
-            sleep_ms(1);
+            bm_sleep_ms(1);
         }
         assert_int_equal(atomic_load(&ss.handled), 1);
         t0 = bm_actor_now_ns();
@@ -613,6 +618,79 @@ static void test_stop_interrupts_wait(void **state)
     bm_actor_system_free(sys);
 }
 
+/* An infinite ask timeout (BM_ACTOR_NO_TIMEOUT = INT64_MAX, or any one
+ * whose deadline does not fit in 64-bit monotonic nanoseconds) arms no
+ * timer and never expires: the ask completes with its reply. (It used to
+ * overflow into a deadline in the past and time out at once.) A large but
+ * representable timeout (100 years) arms a timer that stays armed. */
+static void test_no_timeout(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc_state ss = {0};
+    struct client_state cs;
+    struct bm_actor_opts det = {.detached = true, .name = "slow"};
+    struct bm_actor_id slow, cl;
+    struct bm_ref_svc ref;
+    struct bm_actor_system_stats st;
+    const int64_t never[] = {BM_ACTOR_NO_TIMEOUT, INT64_MAX - 1,
+                             INT64_MAX / 1000};
+    const int64_t century_ms = 100LL * 365 * 86400 * 1000;
+    struct go_msg go;
+    uint64_t active0;
+
+    (void)state;
+    memset(&cs, 0, sizeof(cs));
+    assert_int_equal(bm_actor_spawn(sys, &svc_type, &ss, &det, &slow),
+                     BM_OK);
+    assert_int_equal(bm_actor_spawn(sys, &client_type, &cs, NULL, &cl),
+                     BM_OK);
+    ref.id = slow;
+    bm_actor_system_stats_get(sys, &st);
+    active0 = st.timers_active;
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        struct svc_req req = {1, 200, 0};
+        struct svc_reply rep = {0, NULL};
+        struct bm_future *f = NULL;
+
+        assert_int_equal(bm_svc_ask_echo(sys, ref, &req, never[i], &f), BM_OK);
+        /* Pending, with no deadline timer. */
+        assert_int_equal(bm_future_wait(f, 50, &rep, sizeof(rep)), BM_EAGAIN);
+        bm_actor_system_stats_get(sys, &st);
+        assert_int_equal(st.timers_active, active0);
+        assert_int_equal(st.asks_pending, 1);
+        assert_int_equal(bm_future_wait(f, BM_ACTOR_NO_TIMEOUT, &rep,
+                                        sizeof(rep)),
+                         BM_OK);
+        assert_int_equal(rep.v, 2);
+        bm_free(rep.owned);
+        bm_future_free(f);
+    }
+    /* The same between actors. */
+    go = (struct go_msg){slow, 100, BM_ACTOR_NO_TIMEOUT};
+    go_ok(sys, cl, &cs, &go, 1);
+    /* 100 years fits: a timer is armed, and cancelled by the reply. */
+    {
+        struct svc_req req = {1, 200, 0};
+        struct svc_reply rep = {0, NULL};
+        struct bm_future *f = NULL;
+
+        assert_int_equal(bm_svc_ask_echo(sys, ref, &req, century_ms, &f),
+                         BM_OK);
+        bm_actor_system_stats_get(sys, &st);
+        assert_int_equal(st.timers_active, active0 + 1);
+        assert_int_equal(bm_future_wait(f, -1, &rep, sizeof(rep)), BM_OK);
+        bm_free(rep.owned);
+        bm_future_free(f);
+        bm_actor_system_stats_get(sys, &st);
+        assert_int_equal(st.timers_active, active0);
+    }
+    bm_actor_system_stats_get(sys, &st);
+    assert_int_equal(st.asks_timed_out, 0);
+    assert_int_equal(st.asks_pending, 0);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_deferred_reply),
         cmocka_unit_test(test_detached_may_call),
         cmocka_unit_test(test_stop_interrupts_wait),
+        cmocka_unit_test(test_no_timeout),
     };
 
     return BM_TEST_RUN(tests);

@@ -203,9 +203,7 @@ static int on_selfblock(struct bm_actor_ctx *ctx, struct ctr_state *st,
 static void wait_n(struct ctr_state *st, uint64_t n)
 {
     for (int i = 0; i < 20000 && atomic_load(&st->n) < n; i++) {
-        struct timespec ts = {0, 1000000};
-
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&st->n), n);
 }
@@ -397,9 +395,7 @@ static void test_block_policy(void **state)
     assert_int_equal(bm_ctr_tell_selfblock(sys, (struct bm_ref_ctr){id2}, &e),
                      BM_OK);
     for (int i = 0; i < 5000 && atomic_load(&g_selfblock_rc) == 1; i++) {
-        struct timespec ts = {0, 1000000};
-
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&g_selfblock_rc), BM_EINVAL);
     assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
@@ -487,9 +483,7 @@ static void test_validation_and_kinds(void **state)
         if (s.handled == 7) {
             break;
         }
-        struct timespec ts = {0, 1000000};
-
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(1);
     }
     assert_int_equal(s.rejected_invalid, 5);
     assert_int_equal(s.handled, 7);
@@ -562,9 +556,7 @@ static void test_spawn_many(void **state)
         assert_int_equal(err, BM_OK);
     }
     for (int i = 0; i < 20000 && atomic_load(&count) < n; i++) {
-        struct timespec ts = {0, 1000000};
-
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&count), n);
     assert_int_equal(bm_actor_tell(sys, first, 0, NULL, 0), BM_ENOACTOR);

@@ -163,12 +163,10 @@ static int w_ping(struct bm_actor_ctx *ctx, struct wstate *st,
 static int w_sleep(struct bm_actor_ctx *ctx, struct wstate *st,
                    struct empty *m)
 {
-    struct timespec ts = {0, 300000000L};
-
     (void)ctx;
     (void)st;
     (void)m;
-    nanosleep(&ts, NULL); /* only ever sent to detached workers */
+    bm_sleep_ms(300); /* only ever sent to detached workers */
     return BM_OK;
 }
 
@@ -214,7 +212,7 @@ BM_ACTOR_TELL(w, monitor, W_MONITOR, struct target_msg)
 static void wait_int(atomic_int *v, int want)
 {
     for (int i = 0; i < 10000 && atomic_load(v) < want; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(v), want);
 }
@@ -228,7 +226,7 @@ static void wait_log(const char *want)
         if (strcmp(got, want) == 0) {
             return;
         }
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     log_get(got, sizeof(got));
     assert_string_equal(got, want);
@@ -281,10 +279,10 @@ static void run_strategy_how(enum bm_sup_strategy strat,
         if (bm_w_tell_ping(sys, (struct bm_ref_w){b}, &E) == BM_OK) {
             break;
         }
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     for (int i = 0; i < 5000 && atomic_load(&ib.pings) == 0; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&ib.pings), 1);
     assert_int_equal(bm_actor_stats_get(sys, b, &s), BM_OK);
@@ -346,7 +344,7 @@ static void test_queued_asks_at_failure(void **state)
     bm_future_free(f);
     /* The queued tell ran after the restart. */
     for (int i = 0; i < 5000 && atomic_load(&ib.pings) == 0; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&ib.pings), 1);
     assert_int_equal(atomic_load(&ib.inits), 2);
@@ -383,7 +381,7 @@ static void test_tree_before_start(void **state)
     assert_int_equal(bm_w_tell_ping(sys, (struct bm_ref_w){b}, &E), BM_OK);
     assert_int_equal(bm_actor_system_start(sys), BM_OK);
     for (int i = 0; i < 5000 && atomic_load(&ib.pings) == 0; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&ib.pings), 1);
     assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
@@ -495,7 +493,7 @@ static void test_intensity_escalation(void **state)
         if (bm_w_tell_crash(sys, (struct bm_ref_w){w}, &E) == BM_OK) {
             break;
         }
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     wait_int(&iw.inits, 3);
     assert_true(bm_actor_id_eq(w, w0));
@@ -652,14 +650,14 @@ static void test_restart_under_load(void **state)
         } else if (err == BM_EFULL) {
             crash_full++;
         }
-        sleep_ms(5);
+        bm_sleep_ms(5);
     }
     atomic_store(&la.stop, 1);
     pthread_join(th, NULL);
     wait_int(&iw.inits, crashes + 1);
     /* Every accepted ping is handled: none lost across restarts. */
     for (int i = 0; i < 5000 && atomic_load(&iw.pings) < la.ok; i++) {
-        sleep_ms(1);
+        bm_sleep_ms(1);
     }
     assert_int_equal(atomic_load(&iw.pings), la.ok);
     assert_int_equal(la.other, 0);
@@ -686,7 +684,7 @@ static void test_monitor(void **state)
     assert_int_equal(bm_actor_spawn(sys, &w_type, &it, NULL, &t), BM_OK);
     tm.target = t;
     assert_int_equal(bm_w_tell_monitor(sys, (struct bm_ref_w){m}, &tm), BM_OK);
-    sleep_ms(20);
+    bm_sleep_ms(20);
     assert_int_equal(bm_w_tell_crash(sys, (struct bm_ref_w){t}, &E), BM_OK);
     wait_int(&g_down_count, 1);
     assert_int_equal(atomic_load(&g_down_reason), BM_EFATAL);
@@ -724,7 +722,7 @@ static void test_shutdown_timeout(void **state)
     wait_log("+a +s +c ");
     log_reset();
     assert_int_equal(bm_w_tell_sleep(sys, (struct bm_ref_w){s}, &E), BM_OK);
-    sleep_ms(20);
+    bm_sleep_ms(20);
     /* s is stuck for 300 ms: the supervisor gives it 30 ms, abandons it
      * and goes on with a; s terminates when its handler returns. */
     assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);

@@ -18,14 +18,6 @@
 #include "util/alloc.h"
 #include "util/errmsg.h"
 
-void at_sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms)
 {
     uint64_t end = bm_env_now_ms() + (uint64_t)timeout_ms;
@@ -37,7 +29,7 @@ bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms)
         if (bm_env_now_ms() >= end) {
             return cond(arg);
         }
-        at_sleep_ms(5);
+        bm_sleep_ms(5);
     }
 }
 
@@ -121,6 +113,7 @@ void at_node_open(struct at_node *n, const struct at_opts *o)
         snprintf(dir, sizeof(dir), "%s/data/seq", n->home);
         mkdir_p(dir);
         so.exec = &n->exec;
+        so.recent_txs = o->seq_recent_txs;
         err = bm_seq_open(&n->seq, dir, "test-chain", &so, &em);
         if (err != BM_OK) {
             fail_msg("seq open: %s", bm_errmsg_str(&em, err));

@@ -18,6 +18,7 @@
 #include "blockv2/genesis.h"
 #include "blockv2/manager.h"
 #include "exec/kv/kv.h"
+#include "util/clock.h" /* bm_sleep_ms */
 
 struct at_node {
     char home[256];
@@ -47,6 +48,7 @@ struct at_opts {
     uint8_t key_seed;        /* proposer key = seed byte repeated */
     const struct bm_manager_config *cfg; /* NULL: defaults + fast times */
     uint64_t genesis_time_ns; /* 0: now - 10 s */
+    size_t seq_recent_txs;    /* sequencer's recent_txs; 0: default */
 };
 
 /* Builds everything and bootstraps the state (bm_bootstrap_state).
@@ -104,7 +106,5 @@ void at_exec_wrap(struct at_exec_wrap *w, const struct bm_executor *inner,
 
 /* Polls cond(arg) every 5 ms for up to timeout_ms; returns its last value. */
 bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms);
-
-void at_sleep_ms(unsigned ms);
 
 #endif /* BM_TESTS_ACTORS_TEST_UTIL_H */

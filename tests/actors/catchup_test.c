@@ -1,7 +1,6 @@
 /*
  * Catch-up conditions (src/actors/catchup.h) without actors: when it is
- * entered, and the P2P condition with P2P stores (a stand-in for the
- * go-header stores of issue 14, which do not exist yet): not done below
+ * entered, and the P2P condition with stand-in P2P stores: not done below
  * the P2P height, done at it, and done once catchup_timeout has passed
  * (the value bounds the wait: a test that fails if it were ignored).
  */
@@ -11,6 +10,7 @@
 #include <time.h>
 
 #include "actors/catchup.h"
+#include "util/clock.h"
 
 static uint64_t g_p2p_height;
 
@@ -21,13 +21,6 @@ static enum bm_err p2p_height(void *ctx, uint64_t *out)
     return BM_OK;
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static void env_init(struct bm_env *e, bool agg, uint64_t timeout_ms,
                      bool da)
 {
@@ -35,6 +28,7 @@ static void env_init(struct bm_env *e, bool agg, uint64_t timeout_ms,
 
     memset(e, 0, sizeof(*e));
     atomic_init(&e->catching_up, false);
+    atomic_init(&e->catchup_da_done, false);
     e->cfg.aggregator = agg;
     e->cfg.catchup_timeout_ms = timeout_ms;
     e->da = da ? &dummy_da : NULL;
@@ -87,11 +81,44 @@ static void test_p2p_wait_bounded_by_timeout(void **state)
             fail_msg("P2P wait ended after %llu ms, before the 300 ms "
                      "timeout", (unsigned long long)(bm_env_now_ms() - t0));
         }
-        sleep_ms(10);
+        bm_sleep_ms(10);
     }
-    sleep_ms(20);
+    bm_sleep_ms(20);
     assert_true(bm_catchup_try_finish(&e, 20));
     assert_false(bm_catchup_active(&e));
+}
+
+/* Without DA the DA part holds at once: P2P alone decides, and StoreSync's
+ * poll ends it. With DA, the poll waits for the Retriever's DA part. */
+static void test_p2p_only_and_poll(void **state)
+{
+    struct bm_p2p_store hs = {p2p_height, NULL, NULL, NULL};
+    struct bm_p2p_store ds = {p2p_height, NULL, NULL, NULL};
+    struct bm_env e;
+
+    (void)state;
+    env_init(&e, true, 60000, false);
+    e.header_store = &hs;
+    e.data_store = &ds;
+    bm_catchup_begin(&e);
+    assert_true(bm_catchup_active(&e));
+    g_p2p_height = 0;
+    assert_false(bm_catchup_poll_p2p(&e, 0)); /* no network view yet */
+    g_p2p_height = 40;
+    assert_false(bm_catchup_poll_p2p(&e, 39));
+    assert_true(bm_catchup_active(&e));
+    assert_true(bm_catchup_poll_p2p(&e, 40));
+    assert_false(bm_catchup_active(&e));
+
+    env_init(&e, true, 60000, true);
+    e.header_store = &hs;
+    e.data_store = &ds;
+    bm_catchup_begin(&e);
+    assert_false(bm_catchup_poll_p2p(&e, 40)); /* DA not at its head */
+    assert_true(bm_catchup_active(&e));
+    assert_true(bm_catchup_try_finish(&e, 40)); /* the Retriever's call */
+    assert_false(bm_catchup_active(&e));
+    assert_true(bm_catchup_poll_p2p(&e, 40));
 }
 
 int main(void)
@@ -99,6 +126,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_begin),
         cmocka_unit_test(test_p2p_wait_bounded_by_timeout),
+        cmocka_unit_test(test_p2p_only_and_poll),
     };
 
     return BM_TEST_RUN(tests);

@@ -152,7 +152,7 @@ static void test_advance_and_restart(void **state)
         at_commit_next(&n, h == 3 ? NULL : TXS, true);
     }
     /* Nothing on DA yet. */
-    at_sleep_ms(300);
+    bm_sleep_ms(300);
     assert_int_equal(meta_u64(&n, BM_META_DA_INCLUDED), 0);
     assert_int_equal(final_height(&n), 0);
     assert_false(included(&n, 1));
@@ -169,7 +169,7 @@ static void test_advance_and_restart(void **state)
     assert_true(at_wait(included_at, &w, WAIT_MS));
     assert_int_equal(meta_u64(&n, BM_META_GENESIS_DA_HEIGHT), 5);
     /* Stopped at the gap for a while. */
-    at_sleep_ms(300);
+    bm_sleep_ms(300);
     assert_true(included_at(&w));
     assert_true(included(&n, 1));
     assert_false(included(&n, 2));
@@ -317,8 +317,17 @@ static void test_validate(void **state)
     assert_int_equal(nh->validate(&ev, &em), BM_OK);
 }
 
+static uint64_t handled(struct at_node *n, struct bm_actor_id id)
+{
+    struct bm_actor_stats st;
+
+    assert_int_equal(bm_actor_stats_get(n->sys, id, &st), BM_OK);
+    return st.handled;
+}
+
 /* Submitter and includer together on a real DA server: every block ends
- * DA-included and final. */
+ * DA-included and final. Caught up, both stop ticking (an idle node does
+ * not wake for them); the next block wakes them again. */
 static void test_with_submitter(void **state)
 {
     struct at_node n;
@@ -350,6 +359,21 @@ static void test_with_submitter(void **state)
         assert_true(meta_u64(&n, name) > 0);
     }
     assert_true(meta_u64(&n, BM_META_GENESIS_DA_HEIGHT) > 0);
+    /* Idle: no tick reaches either actor (they tick every 50 / 100 ms
+     * while behind). */
+    bm_sleep_ms(300);
+    {
+        uint64_t i0 = handled(&n, n.env.ids.da_includer);
+        uint64_t s0 = handled(&n, n.env.ids.da_submitter);
+
+        bm_sleep_ms(600);
+        assert_int_equal(handled(&n, n.env.ids.da_includer), i0);
+        assert_int_equal(handled(&n, n.env.ids.da_submitter), s0);
+    }
+    /* A new block resumes both. */
+    at_commit_next(&n, TXS, true);
+    w.included = 9;
+    assert_true(at_wait(included_at, &w, WAIT_MS));
     assert_false(bm_env_halted(&n.env));
     at_node_close(&n, true);
 }

@@ -547,7 +547,7 @@ static void test_restart_resume(void **state)
     spawn_submitter(&n);
     at_start(&n);
     /* Nothing new: a few rounds submit nothing. */
-    at_sleep_ms(400);
+    bm_sleep_ms(400);
     calls = atomic_load(&n.env.m.da_submissions);
     assert_int_equal(calls, 0);
     commit_range(&n, 6, 8, NULL);
@@ -637,7 +637,7 @@ static void test_batch_min_items(void **state)
     cfg.da_batch_min_items = 3;
     open_batching(&n, &cfg);
     commit_range(&n, 1, 2, NULL);
-    at_sleep_ms(600); /* six ticks */
+    bm_sleep_ms(600); /* six ticks */
     assert_int_equal(last_header(&n), 0);
     assert_int_equal(last_data(&n), 0);
     assert_int_equal(atomic_load(&n.env.m.da_submissions), 0);
@@ -669,7 +669,7 @@ static void test_batch_max_delay(void **state)
     assert_true(at_wait(submitted, &w, WAIT_MS));
     t0 = bm_env_now_ms();
     commit_range(&n, 2, 2, NULL);
-    at_sleep_ms(700);
+    bm_sleep_ms(700);
     assert_int_equal(last_header(&n), 1);
     assert_int_equal(last_data(&n), 1);
     w = (struct want){&n, 2, 2};
@@ -695,7 +695,7 @@ static void test_batch_size_threshold(void **state)
     open_batching(&n, &cfg);
     commit_big(&n, 1);
     commit_big(&n, 2);
-    at_sleep_ms(600);
+    bm_sleep_ms(600);
     assert_int_equal(last_data(&n), 0);
     commit_big(&n, 3);
     w = (struct want){&n, 0, 3};
@@ -721,7 +721,7 @@ static void test_batch_max_pending_sends(void **state)
     cfg.max_pending_headers_and_data = 3;
     open_batching(&n, &cfg);
     commit_range(&n, 1, 2, NULL);
-    at_sleep_ms(600);
+    bm_sleep_ms(600);
     assert_int_equal(last_header(&n), 0);
     commit_range(&n, 3, 3, NULL);
     w = (struct want){&n, 3, 3};
@@ -750,7 +750,7 @@ static void test_batching_strategy(void **state)
     w = (struct want){&n, 1, 1};
     assert_true(at_wait(submitted, &w, WAIT_MS));
     commit_range(&n, 2, 2, NULL);
-    at_sleep_ms(800);
+    bm_sleep_ms(800);
     assert_int_equal(last_header(&n), 1);
     at_node_close(&n, true);
 

@@ -62,6 +62,7 @@ static const char *const zero_ok[] = {
     "da_includer.tick",
     "reaper.tick",
     "store_sync.tick",
+    "store_sync.wake",
 };
 
 static bool is_zero_ok(const char *type, const char *kind)

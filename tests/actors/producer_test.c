@@ -22,17 +22,26 @@
 
 #define WAIT_MS 120000
 
-static void open_agg(struct at_node *n, const char *home, uint64_t gen_time,
-                     bool with_da, const struct bm_manager_config *cfg)
+static void open_agg_window(struct at_node *n, const char *home,
+                            uint64_t gen_time, bool with_da,
+                            const struct bm_manager_config *cfg,
+                            size_t recent_txs)
 {
     struct at_opts o = {0};
 
+    o.seq_recent_txs = recent_txs;
     o.aggregator = true;
     o.home = home;
     o.genesis_time_ns = gen_time;
     o.with_da = with_da;
     o.cfg = cfg;
     at_node_open(n, &o);
+}
+
+static void open_agg(struct at_node *n, const char *home, uint64_t gen_time,
+                     bool with_da, const struct bm_manager_config *cfg)
+{
+    open_agg_window(n, home, gen_time, with_da, cfg, 0);
 }
 
 static void spawn_all(struct at_node *n)
@@ -326,8 +335,11 @@ static void test_restart(void **state)
     snprintf(home, sizeof(home), "%s", n.home);
     at_node_close(&n, false);
 
-    open_agg(&n, home, gen, false, NULL);
-    submit(&n, again); /* as if the ack of block 3 was lost */
+    /* As if the ack of block 3 was lost: s=3 queued again. (The ack put
+     * s=3 and u=4 in the persisted window of committed txs; a window of
+     * one keeps only u=4, so the sequencer takes s=3.) */
+    open_agg_window(&n, home, gen, false, NULL, 1);
+    submit(&n, again);
     spawn_all(&n);
     at_start(&n);
     assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 4);

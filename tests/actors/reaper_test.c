@@ -204,7 +204,7 @@ static void test_reap_and_no_duplicates(void **s)
 
     /* The txs stay in the mempool (not executed): many rounds later they
      * were not submitted again. */
-    at_sleep_ms(400);
+    bm_sleep_ms(400);
     assert_int_equal(seq_handled(&r), 1);
     assert_int_equal(atomic_load(&r.n.env.m.reaper_txs), 3);
     assert_int_equal(ca_notifies(&r.ca), 1);
@@ -268,7 +268,7 @@ static void test_failure_backoff(void **s)
     add_tx(&r, "a=1");
     t0 = bm_env_now_ms();
     rig_start_reaper(&r);
-    at_sleep_ms(1500);
+    bm_sleep_ms(1500);
     bm_limiter_stats(r.n.env.reaper_limiter, &st);
     elapsed = bm_env_now_ms() - t0;
     /* Interval 20 ms: ~75 ticks; with backoff 40, 80, 160, 320, 640, 640

@@ -55,7 +55,7 @@ static void cap_reset(void)
 static void cap_add(struct ev e)
 {
     while (atomic_load(&cap.paused)) {
-        at_sleep_ms(5);
+        bm_sleep_ms(5);
     }
     pthread_mutex_lock(&cap.mu);
     if (cap.n < MAX_EVS) {
@@ -801,7 +801,7 @@ static void test_sync_backpressure(void **s)
     spawn_retriever(&n);
     at_start(&n);
     assert_true(at_wait(capture_full, &n, 30000));
-    at_sleep_ms(300);
+    bm_sleep_ms(300);
     atomic_store(&cap.paused, false);
     wait_progress(hs[7] + 1, 30000);
 

@@ -279,7 +279,7 @@ static void test_order_and_skip(void **s)
     pthread_mutex_unlock(&m->mu);
     w = (struct want){c, 6, 8};
     assert_true(at_wait(got, &w, 10000));
-    at_sleep_ms(200); /* nothing more, nothing twice */
+    bm_sleep_ms(200); /* nothing more, nothing twice */
 
     pthread_mutex_lock(&c->mu);
     assert_false(c->bad_meta);
@@ -315,7 +315,7 @@ static void test_idle_without_stores(void **s)
     at_spawn(&n, &bm_store_sync_actor_type, &n.env.ids.store_sync, true,
              BM_OVERFLOW_DROP_OLDEST);
     at_start(&n);
-    at_sleep_ms(300);
+    bm_sleep_ms(300);
     assert_int_equal(bm_actor_stats_get(n.sys, n.env.ids.store_sync, &st),
                      BM_OK);
     assert_int_equal(st.handled, 0);

@@ -12,10 +12,12 @@
 #include "actors_test_util.h"
 
 #include "actors/state.h"
+#include "actors/store_sync.h"
 #include "actors/sync.h"
 #include "actors/validator.h"
 #include "blockv2/store.h"
 #include "blockv2/validate.h"
+#include "p2p/p2pstore.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 
@@ -473,6 +475,309 @@ static void test_sync_da_meta(void **state)
     chain_release(&c);
 }
 
+struct meta_wait {
+    struct at_node *n;
+    const char *name;
+};
+
+static bool meta_present(void *arg)
+{
+    struct meta_wait *w = arg;
+    uint64_t v;
+
+    return bm_meta_get_u64(w->n->store, w->name, &v, NULL) == BM_OK;
+}
+
+static void wait_rhb(struct at_node *n, uint64_t h, char which)
+{
+    char name[48];
+    struct meta_wait w = {n, name};
+
+    bm_meta_rhb_name(name, sizeof(name), h, which);
+    assert_true(at_wait(meta_present, &w, WAIT_MS));
+}
+
+/* The header of c at height h, re-timed by 1 ms and signed again by the
+ * proposer: a second valid block for that height. */
+static void forked_header(struct at_node *n, const struct chain *c,
+                          uint64_t h, struct bm_signed_header *out)
+{
+    assert_int_equal(bm_signed_header_copy(out, &c->sh[h - 1]), BM_OK);
+    out->header.time += 1000000u;
+    assert_int_equal(bm_signed_header_sign(out, &n->key), BM_OK);
+}
+
+/*
+ * Blocks applied from P2P first: DA delivering them later records
+ * rhb/<h>/h|d (written at the next DA height, with the cursor) so they
+ * become DA-included; the empty block's header alone covers it. A second
+ * header on DA where ours came from DA is only counted; a DA header that
+ * contradicts a block applied from P2P stops the node (BM_EFORK), and the
+ * store keeps the applied block.
+ */
+static void test_sync_da_after_p2p(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2, NULL, tx3};
+    struct chain c;
+    struct at_node n;
+    struct bm_sync_da_progress pr = {30};
+    struct bm_signed_header fork = {0};
+    struct bm_errmsg em = {{0}};
+
+    (void)state;
+    build_chain(&c, 4, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    for (uint64_t h = 1; h <= 4; h++) {
+        send_h(&n, &c, h, 0, BM_SRC_P2P);
+        send_d(&n, &c, h, 0, BM_SRC_P2P);
+    }
+    wait_height(&n, 4);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 4);
+
+    send_h(&n, &c, 1, 20, BM_SRC_DA);
+    send_d(&n, &c, 1, 21, BM_SRC_DA);
+    send_h(&n, &c, 2, 22, BM_SRC_DA);
+    send_d(&n, &c, 2, 22, BM_SRC_DA);
+    send_h(&n, &c, 3, 23, BM_SRC_DA); /* empty block: no data blob */
+    assert_int_equal(bm_sync_tell_da_progress(n.sys, bm_env_sync(&n.env), &pr),
+                     BM_OK);
+    wait_rhb(&n, 3, 'h');
+    assert_int_equal(rhb(&n, 1, 'h'), 20);
+    assert_int_equal(rhb(&n, 1, 'd'), 21);
+    assert_int_equal(rhb(&n, 2, 'h'), 22);
+    assert_int_equal(rhb(&n, 2, 'd'), 22);
+    assert_int_equal(rhb(&n, 3, 'h'), 23);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 30);
+    assert_int_equal(atomic_load(&n.env.m.da_conflicts), 0);
+
+    /* Data on DA whose txs are not the applied header's: counted only. */
+    {
+        struct bm_sync_data_in m = {0};
+
+        m.data = bm_xcalloc(1, sizeof(*m.data));
+        assert_int_equal(bm_data_copy(m.data, &c.data[1]), BM_OK);
+        assert_int_equal(bm_data_add_tx(m.data, (const uint8_t *)"x=9", 3),
+                         BM_OK);
+        m.da_height = 24;
+        m.source = BM_SRC_DA;
+        assert_int_equal(
+            bm_sync_tell_data_in(n.sys, bm_env_sync(&n.env), &m), BM_OK);
+    }
+    /* A second header on DA for height 1 (ours came from DA): counted. */
+    forked_header(&n, &c, 1, &fork);
+    send_header_sh(&n, &fork, 25, BM_SRC_DA);
+    bm_signed_header_release(&fork);
+    wait_handled(&n, 16); /* 8 P2P, 5 DA, progress, data, header */
+    assert_int_equal(atomic_load(&n.env.m.da_conflicts), 2);
+    assert_false(bm_env_halted(&n.env));
+
+    /* Height 4 came from P2P only: another block for it on DA is fatal. */
+    forked_header(&n, &c, 4, &fork);
+    send_header_sh(&n, &fork, 26, BM_SRC_DA);
+    bm_signed_header_release(&fork);
+    assert_int_equal(bm_env_wait_fatal(&n.env, WAIT_MS, &em), BM_EFORK);
+    assert_non_null(strstr(em.msg, "contradicts the block applied from P2P"));
+    assert_int_equal(atomic_load(&n.env.m.da_conflicts), 3);
+    check_store(&n, &c, 4);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* DA data found before the block's header came by P2P: the block is
+ * applied from the P2P header and that cached DA data, and the data's DA
+ * height is recorded with the commit (rhb/<h>/d), or the DAIncluder would
+ * wait for a blob the retriever has passed (e2e step 9 stalled on it). */
+static void test_sync_da_data_before_p2p_header(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2};
+    struct chain c;
+    struct at_node n;
+    struct bm_errmsg em = {{0}};
+    uint64_t v = 0;
+    char name[64];
+
+    (void)state;
+    build_chain(&c, 2, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    send_d(&n, &c, 1, 21, BM_SRC_DA);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P); /* the cached DA copy stays */
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 1, 'd'), 21);
+    /* Its header is not known on DA yet: no rhb/1/h; it comes with the
+     * DA header at the applied height. */
+    bm_meta_rhb_name(name, sizeof(name), 1, 'h');
+    assert_int_equal(bm_meta_get_u64(n.store, name, &v, &em), BM_ENOTFOUND);
+    bm_meta_rhb_name(name, sizeof(name), 2, 'd');
+    assert_int_equal(bm_meta_get_u64(n.store, name, &v, &em), BM_ENOTFOUND);
+    check_store(&n, &c, 2);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* The other order: the P2P copy of the data (or header) is cached first
+ * and the same piece then found on DA (dropped as a duplicate): its DA
+ * height is kept and recorded with the commit all the same. */
+static void test_sync_p2p_data_then_da_copy(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2};
+    struct chain c;
+    struct at_node n;
+
+    (void)state;
+    build_chain(&c, 2, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P);
+    send_d(&n, &c, 1, 31, BM_SRC_DA);
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    wait_height(&n, 1);
+    assert_int_equal(rhb(&n, 1, 'd'), 31);
+    /* Headers alike: block 2's P2P header is cached (its data has not
+     * come), then found on DA; the block still counts as from P2P. */
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 32, BM_SRC_DA);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 2, 'h'), 32);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 2);
+    check_store(&n, &c, 2);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* Puts sh (as a P2PSignedHeader) at its height in the header store,
+ * replacing what is held there. */
+static void p2p_put_header(struct bm_p2pstore *ps,
+                           const struct bm_signed_header *sh)
+{
+    struct bm_p2p_signed_header p;
+    struct bm_p2pstore_entry e = {0};
+    struct bm_buf b = {0};
+
+    memset(&p, 0, sizeof(p));
+    p.sh = *sh; /* borrowed for the encode */
+    p.has_da_height_hint = true;
+    assert_int_equal(bm_p2p_signed_header_encode(&p, &b), BM_OK);
+    e.height = sh->header.height;
+    assert_int_equal(bm_header_hash(&sh->header, &e.hash), BM_OK);
+    if (bm_p2pstore_replace(ps, &e, b.ptr, b.len) == BM_ENOTFOUND) {
+        assert_int_equal(bm_p2pstore_put(ps, &e, b.ptr, b.len), BM_OK);
+    }
+    bm_buf_release(&b);
+}
+
+static void p2p_put_data(struct bm_p2pstore *ps, const struct bm_data *d)
+{
+    struct bm_p2p_data p;
+    struct bm_p2pstore_entry e = {0};
+    struct bm_buf b = {0};
+
+    memset(&p, 0, sizeof(p));
+    p.data = *d; /* borrowed for the encode */
+    assert_int_equal(bm_p2p_data_encode(&p, &b), BM_OK);
+    e.height = d->metadata.height;
+    assert_int_equal(bm_p2pstore_put(ps, &e, b.ptr, b.len), BM_OK);
+    bm_buf_release(&b);
+}
+
+struct counter_wait {
+    atomic_uint_least64_t *c;
+    uint64_t want;
+};
+
+static bool counter_reached(void *arg)
+{
+    struct counter_wait *w = arg;
+
+    return atomic_load(w->c) >= w->want;
+}
+
+/*
+ * P2P stores -> StoreSync -> Sync -> Validator -> State, all real: the
+ * good blocks are applied (source p2p); a forged signature (skipped by
+ * StoreSync), a wrong chain ID signed by the proposer (rejected by the
+ * Validator) and a fork at an applied height (never handed over) apply
+ * nothing and are counted; once the right header arrives, StoreSync hands
+ * it over again after its stall timeout and it is applied.
+ */
+static void test_sync_from_p2p_stores(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2, NULL, tx3};
+    struct chain c;
+    struct at_node n;
+    struct bm_p2pstore *hs = NULL, *ds = NULL;
+    struct bm_p2p_store hv, dv;
+    struct bm_signed_header bad = {0};
+    struct counter_wait cw;
+
+    (void)state;
+    build_chain(&c, 4, ch);
+    open_receiver(&n, &c, NULL);
+    assert_int_equal(bm_p2pstore_new(&hs, BM_P2PSTORE_HEADERS, 0, 0), BM_OK);
+    assert_int_equal(bm_p2pstore_new(&ds, BM_P2PSTORE_DATA, 0, 0), BM_OK);
+    bm_p2pstore_view(hs, &hv);
+    bm_p2pstore_view(ds, &dv);
+    n.env.header_store = &hv;
+    n.env.data_store = &dv;
+    spawn_sync_node(&n);
+    at_spawn(&n, &bm_store_sync_actor_type, &n.env.ids.store_sync, true,
+             BM_OVERFLOW_DROP_OLDEST);
+    at_start(&n);
+
+    for (uint64_t h = 1; h <= 3; h++) {
+        p2p_put_header(hs, &c.sh[h - 1]);
+        p2p_put_data(ds, &c.data[h - 1]);
+    }
+    wait_height(&n, 3);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 3);
+
+    /* A fork at applied height 2, signed by the proposer: held, never
+     * handed over (StoreSync starts above the store height). */
+    forked_header(&n, &c, 2, &bad);
+    p2p_put_header(hs, &bad);
+    bm_signed_header_release(&bad);
+    /* Height 4: a forged signature, then the right data. */
+    assert_int_equal(bm_signed_header_copy(&bad, &c.sh[3]), BM_OK);
+    bad.signature.ptr[0] ^= 1;
+    p2p_put_header(hs, &bad);
+    bm_signed_header_release(&bad);
+    p2p_put_data(ds, &c.data[3]);
+    cw = (struct counter_wait){&n.env.m.p2p_items_skipped, 1};
+    assert_true(at_wait(counter_reached, &cw, WAIT_MS));
+    /* Another chain's header, signed by the proposer: the Validator. */
+    assert_int_equal(bm_signed_header_copy(&bad, &c.sh[3]), BM_OK);
+    assert_int_equal(bm_str_set(&bad.header.chain_id, "other-chain"), BM_OK);
+    assert_int_equal(bm_signed_header_sign(&bad, &n.key), BM_OK);
+    p2p_put_header(hs, &bad);
+    bm_signed_header_release(&bad);
+    cw = (struct counter_wait){&n.env.m.p2p_blocks_rejected, 1};
+    assert_true(at_wait(counter_reached, &cw, WAIT_MS));
+    assert_int_equal(store_height(&n), 3);
+    check_store(&n, &c, 3); /* block 2 is still the chain's */
+
+    /* The right header: handed over again, applied. */
+    p2p_put_header(hs, &c.sh[3]);
+    wait_height(&n, 4);
+    check_store(&n, &c, 4);
+    check_app_hash(&n, &c);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 4);
+    assert_false(bm_env_halted(&n.env));
+    at_node_close(&n, true);
+    bm_p2pstore_free(hs);
+    bm_p2pstore_free(ds);
+    chain_release(&c);
+}
+
 /* An injectable fault layer over the KV executor: execute_txs fails at
  * fail_height, everything else is forwarded. */
 struct fault_exec {
@@ -544,6 +849,10 @@ int main(void)
         cmocka_unit_test(test_sync_bad_signature_and_duplicates),
         cmocka_unit_test(test_sync_cache_bound),
         cmocka_unit_test(test_sync_da_meta),
+        cmocka_unit_test(test_sync_da_after_p2p),
+        cmocka_unit_test(test_sync_da_data_before_p2p_header),
+        cmocka_unit_test(test_sync_p2p_data_then_da_copy),
+        cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
     };
 

@@ -16,6 +16,7 @@
 #include "blockv2/da.h"
 #include "da_test_util.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 static void make_blob(struct bm_da_blob *b, const struct bm_da_namespace *ns,
@@ -360,18 +361,12 @@ static void test_upload_claim_capped(void **state)
     /* Each upload has its connection state (one allocation) once its
      * headers are in, and its first body byte soon after (10 s bound). */
     for (int i = 0; i < 1000; i++) {
-        struct timespec ts = {0, 10 * 1000000};
-
         if (bm_alloc_live_count() >= count0 + 2 * CLAIMERS) {
             break;
         }
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(10);
     }
-    {
-        struct timespec ts = {0, 100 * 1000000};
-
-        nanosleep(&ts, NULL);
-    }
+    bm_sleep_ms(100);
     assert_true(bm_alloc_live_count() >= count0 + CLAIMERS);
     assert_true(bm_alloc_live_bytes() - bytes0 < (int64_t)CLAIMERS * 4096);
     for (int i = 0; i < CLAIMERS; i++) {
@@ -463,8 +458,7 @@ static void test_block_time(void **state)
         if (hd.height >= start + 2) {
             break;
         }
-        struct timespec ts = {0, 10 * 1000000};
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(10);
     }
     assert_true(hd.height >= start + 2);
     fx_close(&fx, true);

@@ -16,6 +16,7 @@
 #include "blockv2/da.h"
 #include "da_test_util.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 static void test_timeout_is_deadline(void **state)
@@ -118,8 +119,7 @@ static void test_outage(void **state)
             break;
         }
         assert_int_equal(err, BM_EDA_ERROR);
-        struct timespec ts = {0, 20 * 1000000};
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(20);
     }
     assert_int_equal(err, BM_OK);
     bm_da_client_free(c);

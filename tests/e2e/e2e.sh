@@ -4,7 +4,9 @@
 # late), one `blockv2 da serve`, 500 txs; kill -9 and restart of a full
 # node and of the aggregator; everyone converges on the same blocks and
 # state; /metrics and /health/ready answer; a bad config value and a wrong
-# passphrase fail with a message naming the cause.
+# passphrase fail with a message naming the cause. The full nodes have the
+# aggregator as their P2P peer (p2p.peers, its node key's ID): they connect,
+# redial it after its restart, and /status and /metrics show the peers.
 #
 # usage: tests/e2e/e2e.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 set -euo pipefail
@@ -13,7 +15,7 @@ set -euo pipefail
 e2e_setup e2e "${1:-}"
 
 # Free ports, chosen by the kernel.
-read -r P_DA P_A P_B P_C P_M < <(free_ports 5)
+read -r P_DA P_A P_B P_C P_M P_P2P < <(free_ports 6)
 DA="http://127.0.0.1:$P_DA"
 
 rpc() { # rpc PORT PATH [JSON]  -> body on stdout
@@ -32,7 +34,8 @@ height() { # height PORT -> store height or 0
 }
 
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
-        --evnode.node.block_time 100ms --evnode.log.level info)
+        --evnode.node.block_time 100ms --evnode.log.level info
+        --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0)
 
 start_node() { # start_node NAME PORT [extra flags]
   local name=$1 port=$2; shift 2
@@ -73,10 +76,15 @@ grep -qi "passphrase" <<<"$out" || fail "wrong passphrase message: $out"
 
 step "da serve, aggregator (with metrics), one full node"
 da_serve "$P_DA" --block-time 200ms
+ID_A=$("$BIN" keys show --home "$W/a" --evnode.signer.passphrase_file \
+  "$W/pass" | python3 -c 'import sys,json; print(json.load(sys.stdin)["node_id"])')
+AGG_P2P=(--evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P")
+PEER_A=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_P2P/p2p/$ID_A")
 start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.instrumentation.prometheus true \
-  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M"
-start_node b "$P_B"
+  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M" \
+  "${AGG_P2P[@]}"
+start_node b "$P_B" "${PEER_A[@]}"
 
 step "500 txs"
 args=()
@@ -86,10 +94,10 @@ for i in $(seq 1 250); do args+=("k$i=v$i"); done
 step "kill -9 and restart the full node"
 kill -9 "$PID_b"
 sleep 0.5
-start_node b "$P_B"
+start_node b "$P_B" "${PEER_A[@]}"
 
 step "the late full node joins"
-start_node c "$P_C"
+start_node c "$P_C" "${PEER_A[@]}"
 args=()
 for i in $(seq 251 500); do args+=("k$i=v$i"); done
 "$BIN" tx send --rpc "127.0.0.1:$P_A" "${args[@]}" >/dev/null
@@ -100,7 +108,8 @@ kill -9 "$PID_a"
 sleep 0.5
 start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.instrumentation.prometheus true \
-  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M"
+  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M" \
+  "${AGG_P2P[@]}"
 "$BIN" tx send --rpc "127.0.0.1:$P_A" after=restart >/dev/null
 
 step "everyone converges"
@@ -165,7 +174,7 @@ grep -Eq '^height +[1-9][0-9]*, last block [0-9.a-z]+ ago \(' <<<"$summary" ||
   fail "status: height and last block age"
 grep -Eq '^DA +included [0-9]+, lag [0-9]+ blocks?' <<<"$summary" ||
   fail "status: DA lag"
-grep -Eq '^peers +0$' <<<"$summary" || fail "status: peers"
+grep -Eq '^peers +[1-9][0-9]*$' <<<"$summary" || fail "status: peers"
 grep -Eq '^breakers +da closed, exec closed$' <<<"$summary" ||
   fail "status: breakers"
 grep -Eq '^actors +[0-9]+, ' <<<"$summary" || fail "status: actors"
@@ -175,8 +184,25 @@ m=$(curl -sf -m 10 "http://127.0.0.1:$P_M/metrics")
 grep -q '^evnode_sequencer_height{' <<<"$m" || fail "metrics: no height"
 grep -q '^blockv2_actor_mailbox_depth{' <<<"$m" || fail "metrics: no actors"
 wait_until 30 "aggregator ready" rpc "$P_A" /health/ready
+
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_B/health/ready")
 echo "    full node /health/ready: HTTP $code (no P2P peers: see OPERATIONS.md)"
+
+step "P2P: the full nodes redialled the restarted aggregator"
+wait_until 40 "both full nodes connected to the aggregator" \
+  bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_A/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"peers\"])') -eq 2 ]"
+for port in "$P_B" "$P_C"; do
+  rpc "$port" /status | python3 -c '
+import json, sys
+p = json.load(sys.stdin)["p2p"]
+assert [e["peer_id"] for e in p["peers"]] == [sys.argv[1]], p
+assert p["peers"][0]["direction"] == "outbound", p
+' "$ID_A" || fail "full node on $port: P2P status"
+done
+m=$(curl -sf -m 10 "http://127.0.0.1:$P_M/metrics")
+grep -q '^evnode_p2p_peers{chain_id="[^"]*"} 2$' <<<"$m" || fail "metrics: evnode_p2p_peers"
+grep -q '^blockv2_p2p_handshakes_total{chain_id="[^"]*",outcome="ok"} [1-9]' <<<"$m" ||
+  fail "metrics: no successful handshake"
 
 step "graceful stop (SIGTERM)"
 for n in a b c; do

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "util/alloc.h"
+#include "util/clock.h"
 
 #define MAX_BODY (64u << 20)
 #define MAX_BLOCKS 100000u
@@ -691,8 +692,7 @@ static enum MHD_Result handle(struct fake_el *el, struct MHD_Connection *c,
         return MHD_NO;
     }
     for (uint32_t t = 0; t < hang && !atomic_load(&el->stopping); t += 10) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
+        bm_sleep_ms(10);
     }
     pthread_mutex_lock(&el->mu);
     if (el->f.garbage) {

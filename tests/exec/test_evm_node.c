@@ -174,7 +174,7 @@ static void test_aggregator_and_follower(void **state)
     assert_int_equal(en_start(&agg, NULL), BM_OK);
     for (int round = 0; round < 10; round++) {
         pool_txs(ela, 3);
-        msleep(60);
+        bm_sleep_ms(60);
     }
     WAIT_FOR(en_height(&agg) >= 12, 60000, "aggregator blocks");
     cfg_fast(&cf, false);
@@ -357,9 +357,9 @@ static void test_unavailable_then_invalid(void **state)
     memset(&f, 0, sizeof(f));
     f.down = true;
     fake_el_fault(el, &f);
-    msleep(300); /* the block in flight settles */
+    bm_sleep_ms(300); /* the block in flight settles */
     h = en_height(&n);
-    msleep(1500);
+    bm_sleep_ms(1500);
     assert_int_equal(en_height(&n), h);
     assert_int_equal(bm_manager_wait(n.n.m, 0, NULL), BM_ETIMEDOUT);
     assert_true(fake_el_head(el, NULL, NULL) <= h + 1);
@@ -369,9 +369,9 @@ static void test_unavailable_then_invalid(void **state)
 
     f.hang_ms = 2000;
     fake_el_fault(el, &f);
-    msleep(600);
+    bm_sleep_ms(600);
     h = en_height(&n);
-    msleep(1500);
+    bm_sleep_ms(1500);
     assert_int_equal(en_height(&n), h);
     assert_int_equal(bm_manager_wait(n.n.m, 0, NULL), BM_ETIMEDOUT);
     memset(&f, 0, sizeof(f));
@@ -381,7 +381,7 @@ static void test_unavailable_then_invalid(void **state)
      * its 2 s: a late fork choice moves its head back (as any Engine API
      * client would), and the next blocks move it forward again. Let them
      * land before the next phase. */
-    msleep(2500);
+    bm_sleep_ms(2500);
     h = en_height(&n);
     WAIT_FOR(en_height(&n) >= h + 2, 30000, "blocks after the late calls");
 

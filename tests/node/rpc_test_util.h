@@ -140,6 +140,24 @@ static inline struct json_object *jpath(struct json_object *o, const char *path)
     return o;
 }
 
+/* Only these members may appear in an object (protojson names). */
+static inline void only_keys(struct json_object *o,
+                             const char *const *allowed)
+{
+    json_object_object_foreach(o, k, v)
+    {
+        bool ok = false;
+
+        (void)v;
+        for (size_t i = 0; allowed[i] != NULL; i++) {
+            ok = ok || strcmp(k, allowed[i]) == 0;
+        }
+        if (!ok) {
+            fail_msg("unexpected member '%s'", k);
+        }
+    }
+}
+
 static inline const char *jstr(struct json_object *o, const char *path)
 {
     struct json_object *v = jpath(o, path);

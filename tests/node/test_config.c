@@ -813,6 +813,16 @@ static void test_to_manager(void **state)
     assert_int_equal(m.da_batching_strategy, BM_DA_BATCH_TIME);
     expect_refused("da.max_blob_size", "0", "above 0");
     expect_refused("da.max_blob_size", "67108865", "at most");
+    /* rpc.tx_rate_limit: off by default, else the manager's tx limiter
+     * rate (tests/node/test_rpc.c shows the limiter answering 429). */
+    bm_node_config_release(&c);
+    cfg_init(&c);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.tx_rate == 0);
+    expect_set(&c, "rpc.tx_rate_limit", "2500");
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.tx_rate == 2500.0);
+    expect_refused("rpc.tx_rate_limit", "2000000", "at most");
     bm_node_config_release(&c);
 }
 

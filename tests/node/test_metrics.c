@@ -7,6 +7,7 @@
 
 #include "blockv2/limiter.h"
 #include "node/metrics.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -56,9 +57,9 @@ static bool name_char(char c, bool first)
 /*
  * Checks the text format: every line is a comment (# HELP name text /
  * # TYPE name type) or a sample `name{labels} value` whose family (name
- * minus _bucket/_sum/_count for histograms) had a TYPE line before it;
- * label values are properly quoted and escaped; no family has two TYPE
- * lines.
+ * minus _bucket/_sum/_count for histograms) is the last TYPE line before
+ * it (a family's samples form one group, as the format requires); label
+ * values are properly quoted and escaped; no family has two TYPE lines.
  */
 static void check_grammar(const char *page)
 {
@@ -138,17 +139,20 @@ static void check_grammar(const char *page)
                 (void)strtod(line + i, &end);
                 assert_true(end != NULL && *end == '\0' && end != line + i);
             }
-            for (size_t k = 0; k < n_types && !known; k++) {
-                size_t tl = strlen(types[k]);
+            if (n_types > 0) {
+                const char *cur = types[n_types - 1];
+                size_t tl = strlen(cur);
 
-                known = strcmp(types[k], name) == 0 ||
-                        (strncmp(types[k], name, tl) == 0 &&
+                known = strcmp(cur, name) == 0 ||
+                        (strncmp(cur, name, tl) == 0 &&
                          (strcmp(name + tl, "_bucket") == 0 ||
                           strcmp(name + tl, "_sum") == 0 ||
                           strcmp(name + tl, "_count") == 0));
             }
             if (!known) {
-                fail_msg("sample before its TYPE: %s", line);
+                fail_msg("sample outside its family's group (after "
+                         "TYPE %s): %s",
+                         n_types > 0 ? types[n_types - 1] : "nothing", line);
             }
         }
     }
@@ -471,7 +475,7 @@ static void test_listener_connection_limit(void **state)
     assert_int_equal(bm_metrics_server_start(&srv, &cfg, &em), BM_OK);
     hold = raw_connect(bm_metrics_server_port(srv));
     raw_send(hold, "GET /metrics HTTP/1.1\r\nHost: t\r\n"); /* unfinished */
-    usleep(100000); /* let the server take it */
+    bm_sleep_ms(100); /* let the server take it */
     second = raw_connect(bm_metrics_server_port(srv));
     raw_send(second, GET_METRICS);
     got = raw_recv(second, buf, sizeof(buf), 700);
@@ -489,7 +493,7 @@ static void test_listener_connection_limit(void **state)
         if (got > 0) {
             break;
         }
-        usleep(100000);
+        bm_sleep_ms(100);
     }
     assert_true(got > 0);
     assert_non_null(strstr(buf, "HTTP/1.1 200"));
@@ -499,7 +503,7 @@ static void test_listener_connection_limit(void **state)
     assert_int_equal(bm_metrics_server_start(&srv, &cfg, &em), BM_OK);
     hold = raw_connect(bm_metrics_server_port(srv));
     raw_send(hold, "GET /metrics HTTP/1.1\r\nHost: t\r\n");
-    usleep(100000);
+    bm_sleep_ms(100);
     second = raw_connect(bm_metrics_server_port(srv));
     raw_send(second, GET_METRICS);
     got = raw_recv(second, buf, sizeof(buf), 30000);
@@ -535,6 +539,7 @@ static void test_listener_with_manager(void **state)
     o.aggregator = true;
     at_node_open(&n, &o);
     n.cfg.block_time_ms = 50;
+    n.cfg.tx_rate = 1000; /* the "tx" limiter exists only when set */
     memset(&p, 0, sizeof(p));
     p.signer = &n.key;
     p.config = &n.cfg;

@@ -112,9 +112,18 @@ static void test_quiet_and_empty(void **state)
     must_contain(t, "chain         c (full node)\n");
     must_contain(t, "DA            included 5, lag 0 blocks\n");
     must_contain(t, "peers         2\n");
+    assert_null(strstr(t, "P2P stores"));
     must_contain(t, "breakers      da open\n");
     must_contain(t, "actors        2, none with queued messages, drops or "
                     "restarts\n");
+    bm_free(t);
+    /* P2P with its stores' heights */
+    t = render_ok("{\"chain_id\":\"c\",\"height\":5,\"peers\":1,\"p2p\":"
+                  "{\"peer_id\":\"12D3KooW\",\"header_height\":9,"
+                  "\"data_height\":8}}",
+                  T_BLOCK);
+    must_contain(t, "peers         1\nP2P stores    headers 9, data 8 "
+                    "(best seen)\n");
     bm_free(t);
 
     /* a node without a block manager (read-only), and a store at 0 */
@@ -172,6 +181,9 @@ static void test_untrusted(void **state)
     expect_error("{\"breakers\":[]}", BM_EINVAL, "breakers");
     expect_error("{\"breakers\":{\"da\":0}}", BM_EINVAL, "breakers.da");
     expect_error("{\"actors\":{}}", BM_EINVAL, "actors");
+    expect_error("{\"p2p\":[]}", BM_EINVAL, "p2p");
+    expect_error("{\"p2p\":{\"header_height\":-3,\"data_height\":1}}",
+                 BM_EINVAL, "p2p.header_height");
     expect_error("{\"actors\":[{\"name\":\"a\"},{\"depth\":true}]}",
                  BM_EINVAL, "actors[1].depth");
     expect_error("{\"a\":[[[[[[[[[[1]]]]]]]]]]}", BM_EPARSE, "JSON");

@@ -148,6 +148,7 @@ static void test_fifo_and_restart_order(void **state)
     static const char *const b1[] = {"zz=1", "aa=2", "mm=3"};
     static const char *const b2[] = {"bb=4", "yy=5"};
     static const char *const all[] = {"zz=1", "aa=2", "mm=3", "bb=4", "yy=5"};
+    static const char *const b3[] = {"cc=6", "dd=7"};
     struct fx f = {0};
     size_t n = 0;
     size_t bytes = 0;
@@ -168,9 +169,12 @@ static void test_fifo_and_restart_order(void **state)
     assert_int_equal(n, 0);
     fx_reopen(&f);
     expect_batch(&f, 0, NULL, 0);
-    /* Appending after a full drain + restart keeps working. */
-    submit(&f, b2, 2, 2);
-    expect_batch(&f, 0, b2, 2);
+    /* The committed txs are still duplicates after the restart (the
+     * window is persisted); appending new ones after a full drain +
+     * restart keeps working. */
+    submit(&f, b2, 2, 0);
+    submit(&f, b3, 2, 2);
+    expect_batch(&f, 0, b3, 2);
     fx_done(&f);
 }
 
@@ -319,6 +323,120 @@ static void test_queue_full_and_oversize(void **state)
     fx_done(&f);
 }
 
+/* bm_seq_submit_each on txs s[0..n); expects statuses want[0..n). */
+static void submit_each(struct fx *f, const char *const *s, size_t n,
+                        const enum bm_err *want)
+{
+    struct bm_buf *txs = txs_from(s, n);
+    enum bm_err st[16];
+    struct bm_errmsg em = {{0}};
+
+    assert_true(n <= 16);
+    memset(st, 0x7f, sizeof(st));
+    assert_int_equal(bm_seq_submit_each(f->s, ID, ID_LEN, txs, NULL, n, st,
+                                        &em),
+                     BM_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (st[i] != want[i]) {
+            fail_msg("tx %zu '%s': %s, want %s", i, s[i], bm_err_name(st[i]),
+                     bm_err_name(want[i]));
+        }
+    }
+    bm_exec_txs_free(txs, n);
+}
+
+/* The durable ingress path: one status per tx. */
+static void test_submit_each(void **state)
+{
+    static const char *const b1[] = {"a=1", "b=2", "a=1", "",
+                                     "k=0123456789abcdef", "c=3", "d=4"};
+    static const enum bm_err w1[] = {BM_OK,     BM_OK,    BM_EEXIST,
+                                     BM_EEMPTY, BM_ETOOBIG, BM_OK,
+                                     BM_EQUEUE_FULL};
+    static const char *const b2[] = {"b=2", "e=5", "a=1"};
+    static const enum bm_err w2[] = {BM_EEXIST, BM_EQUEUE_FULL, BM_EEXIST};
+    static const char *const first3[] = {"a=1", "b=2", "c=3"};
+    static const char *const b3[] = {"a=1", "e=5", "f=6"};
+    static const enum bm_err w3[] = {BM_EEXIST, BM_OK, BM_OK};
+    struct fx f = {0};
+    struct bm_buf *txs = txs_from(b2, 1);
+    struct bm_hash h[1];
+    enum bm_err st[1];
+    size_t n = 0;
+
+    (void)state;
+    f.o.max_queue_txs = 3;
+    f.o.max_tx_bytes = 16;
+    fx_init(&f);
+    submit_each(&f, b1, 7, w1);
+    /* Queued (and in flight): duplicates; no room for a new one. */
+    submit_each(&f, b2, 3, w2);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 3);
+    expect_batch(&f, 0, first3, 3);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    /* Committed: still a duplicate, also after a restart. */
+    fx_reopen(&f);
+    submit_each(&f, b3, 3, w3);
+    /* Hashes given by the caller are used as they are. */
+    bm_exec_tx_hash(txs[0].ptr, txs[0].len, &h[0]);
+    assert_int_equal(bm_seq_submit_each(f.s, ID, ID_LEN, txs, h, 1, st,
+                                        NULL),
+                     BM_OK);
+    assert_int_equal(st[0], BM_EEXIST);
+    /* Wrong chain: the call fails, nothing is queued. */
+    assert_int_equal(bm_seq_submit_each(f.s, (const uint8_t *)"x", 1, txs,
+                                        NULL, 1, st, NULL),
+                     BM_ECHAIN_ID_MISMATCH);
+    bm_exec_txs_free(txs, 1);
+    fx_done(&f);
+}
+
+/* Acks n txs named p0..p(n-1) (prefix p) as one batch. */
+static void commit_named(struct fx *f, char p, int n)
+{
+    char buf[8][8];
+    const char *s[8];
+
+    for (int i = 0; i < n; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "%c%d=x", p, i);
+        s[i] = buf[i];
+    }
+    submit(f, s, (size_t)n, (size_t)n);
+    expect_batch(f, 0, s, (size_t)n);
+    assert_int_equal(bm_seq_ack(f->s, NULL), BM_OK);
+}
+
+/* The persisted window keeps at least recent_txs fingerprints, prunes
+ * older records, and reloads the newest after a restart. */
+static void test_recent_window_persisted(void **state)
+{
+    static const char *const a0[] = {"a0=x"};
+    static const char *const b0[] = {"b0=x"};
+    static const char *const b1[] = {"b1=x"};
+    static const char *const c1[] = {"c1=x"};
+    struct fx f = {0};
+
+    (void)state;
+    f.o.recent_txs = 4;
+    fx_init(&f);
+    commit_named(&f, 'a', 3);
+    commit_named(&f, 'b', 3);
+    commit_named(&f, 'c', 2);
+    for (int round = 0; round < 2; round++) {
+        /* The window is the last 4: b1, b2, c0, c1. */
+        submit(&f, c1, 1, 0);
+        submit(&f, b1, 1, 0);
+        if (round == 0) {
+            fx_reopen(&f);
+        }
+    }
+    /* Older ones left the window (and their record was pruned). */
+    submit(&f, a0, 1, 1);
+    submit(&f, b0, 1, 1);
+    fx_done(&f);
+}
+
 /* Test executor whose filter postpones txs starting with 'p' while
  * ctx->postpone is set (KV never postpones within the drain budget). */
 struct pp_exec {
@@ -432,6 +550,8 @@ static void test_drop_committed(void **state)
     expect_batch(&f, 0, tail, 3);
     fx_reopen(&f);
     expect_batch(&f, 0, tail, 3);
+    /* The drop recorded a=1 and b=2 as committed, on disk too. */
+    submit(&f, committed, 2, 0);
     /* After a crash the same call finds nothing more to drop. */
     assert_int_equal(bm_seq_drop_committed(f.s, ct, 3, &dropped, NULL),
                      BM_OK);
@@ -716,6 +836,8 @@ int main(void)
         cmocka_unit_test(test_cap_tx_bytes),
         cmocka_unit_test(test_unacked_return),
         cmocka_unit_test(test_queue_full_and_oversize),
+        cmocka_unit_test(test_submit_each),
+        cmocka_unit_test(test_recent_window_persisted),
         cmocka_unit_test(test_filter_with_kv),
         cmocka_unit_test(test_drop_committed),
         cmocka_unit_test(test_pipeline),

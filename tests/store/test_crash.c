@@ -12,6 +12,7 @@
 
 #include "blockv2/store.h"
 #include "store/chain.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 #include <errno.h>
@@ -126,14 +127,6 @@ static void run_cli_check(const char *home)
     assert_int_equal(WEXITSTATUS(rc), 0);
 }
 
-static void sleep_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* One child lifetime; returns the last acknowledged height (or prev). */
 static uint64_t run_child(const char *home, bool no_meta_sync,
                           uint64_t prev_ack, bool wait_first_ack,
@@ -165,7 +158,7 @@ static uint64_t run_child(const char *home, bool no_meta_sync,
         assert_true(n > 0);
         used = (size_t)n;
     }
-    sleep_us(delay_us);
+    bm_sleep_us((uint64_t)delay_us);
     assert_int_equal(kill(pid, SIGKILL), 0);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     /* A child that exited on its own failed (it loops forever). */

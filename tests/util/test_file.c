@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/file.h"
 
@@ -197,7 +198,7 @@ static void *fifo_writer(void *arg)
     if (fd >= 0) {
         /* Two writes: the reader must read to the end, not one chunk. */
         (void)!write(fd, "secret-", 7);
-        usleep(20000);
+        bm_sleep_ms(20);
         (void)!write(fd, "passphrase\n", 11);
         close(fd);
     }

@@ -14,6 +14,7 @@
 
 #include "exec/evm/jwt.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 #define DEFAULT_TIMEOUT_MS 30000u
@@ -44,14 +45,6 @@ static CURLcode curl_init_rc = CURLE_OK;
 static void curl_init_once(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -216,7 +209,8 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
         char line[BM_EVM_JWT_TOKEN_MAX + 32];
 
         memcpy(line, "Authorization: Bearer ", 22);
-        bm_evm_jwt_token(ep->secret, (uint64_t)time(NULL), line + 22);
+        bm_evm_jwt_token(ep->secret, bm_clock_wall_ns() / 1000000000u,
+                         line + 22);
         h = curl_slist_append(hdr, line);
         sodium_memzero(line, sizeof(line));
     }
@@ -231,9 +225,9 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
     curl_easy_setopt(ep->curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)ep->req.len);
     curl_easy_setopt(ep->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    t0 = mono_ns();
+    t0 = bm_clock_now_ns();
     rc = curl_easy_perform(ep->curl);
-    ep->last_ns = mono_ns() - t0;
+    ep->last_ns = bm_clock_now_ns() - t0;
     atomic_fetch_add_explicit(&ep->ns, ep->last_ns, memory_order_relaxed);
     atomic_fetch_add_explicit(&ep->calls, 1, memory_order_relaxed);
     curl_easy_setopt(ep->curl, CURLOPT_HTTPHEADER, NULL);

@@ -12,6 +12,7 @@
 
 #include "exec/evm/endpoint.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -72,15 +73,6 @@ struct bm_evm {
 
 /* ------------------------------------------------------------ helpers */
 
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000u),
-                          (long)(ms % 1000u) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 enum bm_err bm_evm_parse_hex_key(const char *key, const char *text,
                                  uint8_t *out, size_t n,
                                  struct bm_errmsg *em)
@@ -104,14 +96,6 @@ enum bm_err bm_evm_parse_hex_key(const char *key, const char *text,
         return bm_errf(em, BM_ECONFIG, "config: %s", pem.msg);
     }
     return BM_OK;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* A call made with evm->mu held: inside execute_txs its time counts as
@@ -301,7 +285,7 @@ static enum bm_err fcu(struct bm_evm *evm, const struct known *head,
         }
         bm_log_warn(MOD, "%s: %s answered %s, retrying in %u ms", op, method,
                     bm_evm_status_name(out->ps.status), (unsigned)backoff);
-        sleep_ms(backoff);
+        bm_sleep_ms(backoff);
         backoff *= 2;
     }
     bm_dynbuf_release(&p);
@@ -609,7 +593,7 @@ static enum bm_err new_payload(struct bm_evm *evm,
         }
         bm_log_warn(MOD, "execute_txs: %s answered %s, retrying in %u ms",
                     method, bm_evm_status_name(ps.status), (unsigned)backoff);
-        sleep_ms(backoff);
+        bm_sleep_ms(backoff);
         backoff *= 2;
     }
     bm_dynbuf_release(&p);
@@ -864,7 +848,7 @@ static enum bm_err evm_execute_txs(void *ctx, const struct bm_buf *txs,
 
     bm_exec_result_release(out);
     pthread_mutex_lock(&evm->mu);
-    t0 = mono_ns();
+    t0 = bm_clock_now_ns();
     evm->in_exec = true;
     evm->cur_el_ns = 0;
     if (!evm->initialised) {
@@ -874,7 +858,7 @@ static enum bm_err evm_execute_txs(void *ctx, const struct bm_buf *txs,
                              prev_root, prev_root_len, &b, em);
     }
     evm->in_exec = false;
-    atomic_fetch_add(&evm->exec_ns, mono_ns() - t0);
+    atomic_fetch_add(&evm->exec_ns, bm_clock_now_ns() - t0);
     atomic_fetch_add(&evm->exec_el_ns, evm->cur_el_ns);
     if (err == BM_OK) {
         evm->last.valid = true;

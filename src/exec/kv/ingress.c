@@ -1,14 +1,13 @@
 /* Tx ingress for the KV executor, see ingress.h. */
 #include "exec/kv/ingress.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include <json-c/json.h>
 
+#include "blockv2/executor.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
@@ -21,6 +20,7 @@ int bm_ingress_http_status(enum bm_err err)
     case BM_EBADTX:
     case BM_EPARSE:
     case BM_EINVAL:
+    case BM_EEMPTY:
         return 400;
     case BM_EEXIST:
         return 409;
@@ -28,22 +28,19 @@ int bm_ingress_http_status(enum bm_err err)
         return 413;
     case BM_EUNSUPPORTED:
         return 415;
-    case BM_EFULL:
+    case BM_ERATE_LIMITED:
         return 429;
+    case BM_EQUEUE_FULL:
+    case BM_EFULL:
+    case BM_ECLOSED:
+    case BM_ESTATE:
+    case BM_EMAP_FULL:
+        return 503;
     case BM_ENOTFOUND:
         return 404;
     default:
         return 500;
     }
-}
-
-static void set_reply(struct bm_ingress_reply *out, enum bm_err err,
-                      const char *reason)
-{
-    out->err = err;
-    out->http_status = bm_ingress_http_status(err);
-    snprintf(out->reason, sizeof(out->reason), "%s",
-             err == BM_OK ? "" : reason);
 }
 
 static bool is_json(const char *ct)
@@ -56,16 +53,42 @@ static bool is_json(const char *ct)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-/* Extracts the tx from a JSON body into *tx (owned). */
-static enum bm_err parse_json(const uint8_t *body, size_t len,
-                              struct bm_buf *tx, struct bm_errmsg *em)
+/* Reason of a tx result that has no message of its own. */
+static const char *reason_of(enum bm_err err)
 {
-    struct json_tokener *tok = NULL;
-    struct json_object *root = NULL;
-    struct json_object *jtx = NULL;
-    struct json_object *jhex = NULL;
+    switch (err) {
+    case BM_EEXIST:
+        return "tx already queued or committed recently";
+    case BM_EQUEUE_FULL:
+        return "queue full, retry later";
+    case BM_ERATE_LIMITED:
+        return "tx rate limit exceeded, retry later";
+    case BM_ECLOSED:
+        return "node is shutting down, retry later";
+    case BM_ESTATE:
+        return "the node cannot take txs now (see its log)";
+    case BM_EIO:
+        return "tx stored but the disk sync failed: not known durable";
+    case BM_ETOOBIG:
+        return "tx too large";
+    case BM_EEMPTY:
+        return "tx is empty";
+    default:
+        return bm_strerror(err);
+    }
+}
+
+/* Parses body as one JSON object (only white space may follow it). On
+ * BM_OK *root returns owned. */
+static enum bm_err json_object_of(const uint8_t *body, size_t len,
+                                  struct json_object **root,
+                                  struct bm_errmsg *em)
+{
+    struct json_tokener *tok;
+    struct json_object *o;
     enum bm_err err = BM_OK;
 
+    *root = NULL;
     if (len > (size_t)INT32_MAX) {
         return bm_errf(em, BM_ETOOBIG, "body too large");
     }
@@ -73,93 +96,343 @@ static enum bm_err parse_json(const uint8_t *body, size_t len,
     if (tok == NULL) {
         return BM_ENOMEM;
     }
-    root = json_tokener_parse_ex(tok, (const char *)body, (int)len);
-    if (root != NULL && json_tokener_get_error(tok) == json_tokener_success) {
-        /* Only white space may follow the value. */
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-            if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' &&
-                body[i] != '\n') {
-                err = bm_errf(em, BM_EPARSE, "trailing bytes after the JSON "
-                              "value");
-                goto out;
-            }
-        }
-    }
-    if (root == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+    o = json_tokener_parse_ex(tok, (const char *)body, (int)len);
+    if (o == NULL || json_tokener_get_error(tok) != json_tokener_success) {
         err = bm_errf(em, BM_EPARSE, "body is not one JSON value");
         goto out;
     }
-    if (!json_object_is_type(root, json_type_object)) {
+    for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' &&
+            body[i] != '\n') {
+            err = bm_errf(em, BM_EPARSE, "trailing bytes after the JSON "
+                          "value");
+            goto out;
+        }
+    }
+    if (!json_object_is_type(o, json_type_object)) {
         err = bm_errf(em, BM_EPARSE, "body is not a JSON object");
         goto out;
     }
-    json_object_object_get_ex(root, "tx", &jtx);
-    json_object_object_get_ex(root, "tx_hex", &jhex);
-    if ((jtx == NULL) == (jhex == NULL)) {
-        err = bm_errf(em, BM_EPARSE, "want exactly one of \"tx\" and "
-                      "\"tx_hex\"");
-        goto out;
-    }
-    if (jtx != NULL) {
-        if (!json_object_is_type(jtx, json_type_string)) {
-            err = bm_errf(em, BM_EPARSE, "\"tx\" is not a string");
-            goto out;
-        }
-        err = bm_buf_set(tx, (const uint8_t *)json_object_get_string(jtx),
-                         (size_t)json_object_get_string_len(jtx));
-        goto out;
-    }
-    if (!json_object_is_type(jhex, json_type_string)) {
-        err = bm_errf(em, BM_EPARSE, "\"tx_hex\" is not a string");
-        goto out;
-    }
-    err = bm_hex_decode(tx, json_object_get_string(jhex),
-                        (size_t)json_object_get_string_len(jhex));
-    if (err == BM_EPARSE) {
-        bm_errf(em, err, "\"tx_hex\" is not valid hex");
-    }
+    *root = o;
+    o = NULL;
 out:
-    json_object_put(root);
+    json_object_put(o);
     json_tokener_free(tok);
     return err;
 }
 
-enum bm_err bm_ingress_parse_body(const char *content_type,
-                                  const uint8_t *body, size_t len,
-                                  struct bm_buf *tx, struct bm_errmsg *em)
+/* Sets up r for n txs (all arrays zeroed). */
+static enum bm_err req_alloc(struct bm_ingress_req *r, size_t n)
 {
-    bm_buf_release(tx);
-    if (len > BM_INGRESS_MAX_BODY) {
-        return bm_errf(em, BM_ETOOBIG, "body is %zu bytes, max %u", len,
-                       BM_INGRESS_MAX_BODY);
+    r->n = n;
+    r->err = bm_calloc(n, sizeof(*r->err));
+    r->reason = bm_calloc(n, sizeof(*r->reason));
+    r->has_hash = bm_calloc(n, sizeof(*r->has_hash));
+    r->hash = bm_calloc(n, sizeof(*r->hash));
+    r->sub_txs = bm_calloc(n, sizeof(*r->sub_txs));
+    r->sub_hash = bm_calloc(n, sizeof(*r->sub_hash));
+    r->sub_status = bm_calloc(n, sizeof(*r->sub_status));
+    r->sub_pos = bm_calloc(n, sizeof(*r->sub_pos));
+    if (r->err == NULL || r->reason == NULL || r->has_hash == NULL ||
+        r->hash == NULL || r->sub_txs == NULL || r->sub_hash == NULL ||
+        r->sub_status == NULL || r->sub_pos == NULL) {
+        return BM_ENOMEM;
     }
-    if (is_json(content_type)) {
-        enum bm_err err = parse_json(body, len, tx, em);
-
-        if (err) {
-            bm_buf_release(tx);
-        }
-        return err;
-    }
-    return bm_buf_set(tx, body, len);
+    return BM_OK;
 }
 
-void bm_kv_ingress_submit(struct bm_kv *kv, const char *content_type,
-                          const uint8_t *body, size_t len,
-                          struct bm_ingress_reply *out)
+/* Marks tx i malformed with err and the message in em. */
+static enum bm_err tx_refuse(struct bm_ingress_req *r, size_t i,
+                             enum bm_err err, const struct bm_errmsg *em)
+{
+    r->err[i] = err;
+    r->reason[i] = bm_strdup(bm_errmsg_str(em, err));
+    return r->reason[i] != NULL ? BM_OK : BM_ENOMEM;
+}
+
+/* Takes tx i, bytes p[0..len) (borrowed): checks, hashes and adds it to
+ * the txs to submit, or records why it is refused. */
+static enum bm_err tx_take(struct bm_ingress_req *r, size_t i,
+                           const uint8_t *p, size_t len)
 {
     struct bm_errmsg em = {{0}};
-    struct bm_buf tx = {0};
+    enum bm_err err = bm_kv_check_tx(p, len, NULL, &em);
+    size_t j = r->n_sub;
+
+    if (err == BM_EBADTX || err == BM_ETOOBIG) {
+        return tx_refuse(r, i, err, &em);
+    }
+    if (err != BM_OK) {
+        return err;
+    }
+    err = bm_buf_set(&r->sub_txs[j], p, len);
+    if (err != BM_OK) {
+        return err;
+    }
+    bm_exec_tx_hash(p, len, &r->hash[i]);
+    r->has_hash[i] = true;
+    r->sub_hash[j] = r->hash[i];
+    r->sub_pos[j] = i;
+    r->n_sub++;
+    return BM_OK;
+}
+
+/* Takes tx i from a JSON string member, text or hex. */
+static enum bm_err tx_take_json(struct bm_ingress_req *r, size_t i,
+                                struct json_object *v, bool hex,
+                                const char *what)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_buf raw = {0};
     enum bm_err err;
 
-    memset(out, 0, sizeof(*out));
-    err = bm_ingress_parse_body(content_type, body, len, &tx, &em);
-    if (err == BM_OK) {
-        err = bm_kv_mempool_add(kv, tx.ptr, tx.len, &out->hash, &em);
-        out->has_hash = err == BM_OK || err == BM_EEXIST;
+    if (!json_object_is_type(v, json_type_string)) {
+        bm_errf(&em, BM_EPARSE, "%s is not a string", what);
+        return tx_refuse(r, i, BM_EPARSE, &em);
     }
-    set_reply(out, err, bm_errmsg_str(&em, err));
-    bm_buf_release(&tx);
+    if (!hex) {
+        return tx_take(r, i, (const uint8_t *)json_object_get_string(v),
+                       (size_t)json_object_get_string_len(v));
+    }
+    err = bm_hex_decode(&raw, json_object_get_string(v),
+                        (size_t)json_object_get_string_len(v));
+    if (err == BM_EPARSE) {
+        bm_errf(&em, err, "%s is not valid hex", what);
+        err = tx_refuse(r, i, err, &em);
+    } else if (err == BM_OK) {
+        err = tx_take(r, i, raw.ptr, raw.len);
+    }
+    bm_buf_release(&raw);
+    return err;
+}
+
+static enum bm_err parse_json(struct bm_ingress_req *r, const uint8_t *body,
+                              size_t len, struct bm_errmsg *em)
+{
+    static const char *const names[] = {"tx", "tx_hex", "txs", "txs_hex"};
+    struct json_object *root = NULL;
+    struct json_object *m[4] = {NULL, NULL, NULL, NULL};
+    int which = -1;
+    int count = 0;
+    enum bm_err err;
+
+    err = json_object_of(body, len, &root, em);
+    if (err) {
+        return err;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (json_object_object_get_ex(root, names[i], &m[i])) {
+            which = i;
+            count++;
+        }
+    }
+    if (count != 1) {
+        err = bm_errf(em, BM_EPARSE, "want exactly one of \"tx\", "
+                      "\"tx_hex\", \"txs\" and \"txs_hex\"");
+        goto out;
+    }
+    if (which < 2) {
+        if (len > BM_INGRESS_MAX_BODY) {
+            err = bm_errf(em, BM_ETOOBIG, "body is %zu bytes, max %u", len,
+                          BM_INGRESS_MAX_BODY);
+            goto out;
+        }
+        if (!json_object_is_type(m[which], json_type_string)) {
+            err = bm_errf(em, BM_EPARSE, "\"%s\" is not a string",
+                          names[which]);
+            goto out;
+        }
+        err = req_alloc(r, 1);
+        if (err == BM_OK) {
+            err = tx_take_json(r, 0, m[which], which == 1, names[which]);
+        }
+        if (err == BM_OK && r->err[0] == BM_EPARSE) {
+            /* A single tx that is not even text: the request is bad. */
+            err = bm_errf(em, BM_EPARSE, "%s", r->reason[0]);
+        }
+        goto out;
+    }
+    r->batch = true;
+    if (!json_object_is_type(m[which], json_type_array)) {
+        err = bm_errf(em, BM_EPARSE, "\"%s\" is not an array", names[which]);
+        goto out;
+    }
+    {
+        size_t n = json_object_array_length(m[which]);
+
+        if (n == 0) {
+            err = bm_errf(em, BM_EPARSE, "\"%s\" is empty", names[which]);
+            goto out;
+        }
+        if (n > BM_INGRESS_MAX_BATCH) {
+            err = bm_errf(em, BM_ETOOBIG, "\"%s\" has %zu txs, max %u",
+                          names[which], n, BM_INGRESS_MAX_BATCH);
+            goto out;
+        }
+        err = req_alloc(r, n);
+        for (size_t i = 0; err == BM_OK && i < n; i++) {
+            char what[32];
+
+            snprintf(what, sizeof(what), "%s[%zu]", names[which], i);
+            err = tx_take_json(r, i, json_object_array_get_idx(m[which], i),
+                               which == 3, what);
+        }
+    }
+out:
+    json_object_put(root);
+    return err;
+}
+
+
+enum bm_err bm_ingress_parse(const char *ct, const uint8_t *body,
+                             size_t len, struct bm_ingress_req *out,
+                             struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    bm_ingress_req_release(out);
+    if (len > BM_INGRESS_MAX_BATCH_BODY) {
+        return bm_errf(em, BM_ETOOBIG, "body is %zu bytes, max %u", len,
+                       BM_INGRESS_MAX_BATCH_BODY);
+    }
+    if (is_json(ct)) {
+        err = parse_json(out, body, len, em);
+    } else if (len > BM_INGRESS_MAX_BODY) {
+        err = bm_errf(em, BM_ETOOBIG, "body is %zu bytes, max %u", len,
+                      BM_INGRESS_MAX_BODY);
+    } else {
+        err = req_alloc(out, 1);
+        if (err == BM_OK) {
+            err = tx_take(out, 0, body, len);
+        }
+    }
+    if (err == BM_ENOMEM) {
+        bm_errf(em, err, "out of memory");
+    }
+    if (err) {
+        bm_ingress_req_release(out);
+    }
+    return err;
+}
+
+void bm_ingress_req_settle(struct bm_ingress_req *r)
+{
+    for (size_t j = 0; j < r->n_sub; j++) {
+        r->err[r->sub_pos[j]] = r->sub_status[j];
+    }
+}
+
+enum bm_err bm_ingress_req_fail(struct bm_ingress_req *r, enum bm_err err,
+                                const char *reason)
+{
+    for (size_t j = 0; j < r->n_sub; j++) {
+        size_t i = r->sub_pos[j];
+
+        r->sub_status[j] = err;
+        if (reason != NULL && r->reason[i] == NULL) {
+            r->reason[i] = bm_strdup(reason);
+            if (r->reason[i] == NULL) {
+                return BM_ENOMEM;
+            }
+        }
+    }
+    bm_ingress_req_settle(r);
+    return BM_OK;
+}
+
+size_t bm_ingress_req_accepted(const struct bm_ingress_req *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->n; i++) {
+        n += r->err[i] == BM_OK;
+    }
+    return n;
+}
+
+/* {"hash": ..., "error": ...} of tx i into o (either may be absent). */
+static void tx_fields(const struct bm_ingress_req *r, size_t i,
+                      struct json_object *o)
+{
+    if (r->has_hash[i]) {
+        char hex[2 * BM_HASH_SIZE + 1];
+
+        bm_hex_encode(hex, r->hash[i].b, BM_HASH_SIZE);
+        json_object_object_add(o, "hash", json_object_new_string(hex));
+    }
+    if (r->err[i] != BM_OK) {
+        json_object_object_add(
+            o, "error",
+            json_object_new_string(r->reason[i] != NULL ? r->reason[i]
+                                                        : reason_of(
+                                                              r->err[i])));
+    }
+}
+
+enum bm_err bm_ingress_req_reply(const struct bm_ingress_req *r,
+                                 int *status, struct bm_buf *out)
+{
+    struct json_object *o = json_object_new_object();
+    const char *s;
+    enum bm_err err;
+
+    bm_buf_release(out);
+    *status = 500;
+    if (o == NULL) {
+        return BM_ENOMEM;
+    }
+    if (!r->batch) {
+        if (r->n == 1) {
+            tx_fields(r, 0, o);
+            *status = bm_ingress_http_status(r->err[0]);
+        }
+    } else {
+        struct json_object *a = json_object_new_array_ext((int)r->n);
+
+        json_object_object_add(o, "accepted",
+                               json_object_new_uint64(
+                                   bm_ingress_req_accepted(r)));
+        for (size_t i = 0; a != NULL && i < r->n; i++) {
+            struct json_object *t = json_object_new_object();
+
+            if (t == NULL) {
+                break;
+            }
+            json_object_object_add(
+                t, "status",
+                json_object_new_int(bm_ingress_http_status(r->err[i])));
+            tx_fields(r, i, t);
+            json_object_array_add(a, t);
+        }
+        json_object_object_add(o, "results", a);
+        *status = 200;
+    }
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    err = s ? bm_buf_set(out, (const uint8_t *)s, strlen(s)) : BM_ENOMEM;
+    json_object_put(o);
+    return err;
+}
+
+void bm_ingress_req_release(struct bm_ingress_req *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    for (size_t i = 0; r->reason != NULL && i < r->n; i++) {
+        bm_free(r->reason[i]);
+    }
+    for (size_t j = 0; r->sub_txs != NULL && j < r->n_sub; j++) {
+        bm_buf_release(&r->sub_txs[j]);
+    }
+    bm_free(r->err);
+    bm_free(r->reason);
+    bm_free(r->has_hash);
+    bm_free(r->hash);
+    bm_free(r->sub_txs);
+    bm_free(r->sub_hash);
+    bm_free(r->sub_status);
+    bm_free(r->sub_pos);
+    memset(r, 0, sizeof(*r));
 }
 
 enum bm_err bm_ingress_reply_json(const struct bm_ingress_reply *r,
@@ -186,54 +459,6 @@ enum bm_err bm_ingress_reply_json(const struct bm_ingress_reply *r,
     err = s ? bm_buf_set(out, (const uint8_t *)s, strlen(s)) : BM_ENOMEM;
     json_object_put(o);
     return err;
-}
-
-/* ---- libmicrohttpd handler ---- */
-
-struct req {
-    struct bm_dynbuf body;
-    bool too_big;
-};
-
-static enum MHD_Result respond(struct MHD_Connection *conn,
-                               const struct bm_ingress_reply *r)
-{
-    struct bm_buf json = {0};
-    struct MHD_Response *resp;
-    enum MHD_Result ret;
-
-    if (bm_ingress_reply_json(r, &json) != BM_OK) {
-        return MHD_NO;
-    }
-    resp = MHD_create_response_from_buffer(json.len, json.ptr,
-                                           MHD_RESPMEM_MUST_COPY);
-    bm_buf_release(&json);
-    if (resp == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    ret = MHD_queue_response(conn, (unsigned)r->http_status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-/* Sends *json (released) with the given status. */
-static enum MHD_Result respond_raw(struct MHD_Connection *conn, int status,
-                                   struct bm_buf *json)
-{
-    struct MHD_Response *resp;
-    enum MHD_Result ret;
-
-    resp = MHD_create_response_from_buffer(json->len, json->ptr,
-                                           MHD_RESPMEM_MUST_COPY);
-    bm_buf_release(json);
-    if (resp == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    ret = MHD_queue_response(conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
 }
 
 enum bm_err bm_kv_query_json(struct bm_kv *kv, const char *key,
@@ -295,137 +520,4 @@ out:
     bm_free(hex);
     bm_buf_release(&v);
     return err;
-}
-
-enum MHD_Result bm_kv_ingress_handler(void *cls, struct MHD_Connection *conn,
-                                      const char *url, const char *method,
-                                      const char *version,
-                                      const char *upload_data,
-                                      size_t *upload_data_size,
-                                      void **con_cls)
-{
-    struct bm_kv *kv = cls;
-    struct req *rq = *con_cls;
-    struct bm_ingress_reply reply = {0};
-
-    (void)version;
-    if (rq == NULL) {
-        rq = bm_calloc(1, sizeof(*rq));
-        if (rq == NULL) {
-            return MHD_NO;
-        }
-        bm_dynbuf_init(&rq->body, BM_INGRESS_MAX_BODY);
-        *con_cls = rq;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        if (!rq->too_big &&
-            bm_dynbuf_append(&rq->body, upload_data, *upload_data_size) !=
-                BM_OK) {
-            rq->too_big = true;
-            bm_dynbuf_release(&rq->body);
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (strncmp(url, "/kv/", 4) == 0 &&
-        strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
-        struct bm_buf json = {0};
-        enum bm_err err;
-
-        err = bm_kv_query_json(kv, url + 4, &json, &reply);
-        if (err == BM_OK) {
-            return respond_raw(conn, 200, &json);
-        }
-    } else if (strcmp(url, "/tx") != 0) {
-        reply.err = BM_ENOTFOUND;
-        reply.http_status = 404;
-        snprintf(reply.reason, sizeof(reply.reason), "no such path");
-    } else if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        reply.err = BM_EUNSUPPORTED;
-        reply.http_status = 405;
-        snprintf(reply.reason, sizeof(reply.reason), "use POST");
-    } else if (rq->too_big) {
-        reply.err = BM_ETOOBIG;
-        reply.http_status = 413;
-        snprintf(reply.reason, sizeof(reply.reason), "body above %u bytes",
-                 BM_INGRESS_MAX_BODY);
-    } else {
-        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     "Content-Type");
-
-        bm_kv_ingress_submit(kv, ct, rq->body.ptr, rq->body.len, &reply);
-    }
-    return respond(conn, &reply);
-}
-
-void bm_kv_ingress_completed(void *cls, struct MHD_Connection *conn,
-                             void **con_cls,
-                             enum MHD_RequestTerminationCode toe)
-{
-    struct req *rq = *con_cls;
-
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    if (rq != NULL) {
-        bm_dynbuf_release(&rq->body);
-        bm_free(rq);
-        *con_cls = NULL;
-    }
-}
-
-/* ---- standalone server ---- */
-
-struct bm_kv_ingress_server {
-    struct MHD_Daemon *d;
-};
-
-enum bm_err bm_kv_ingress_start(struct bm_kv *kv, const char *host,
-                                uint16_t port,
-                                struct bm_kv_ingress_server **out,
-                                uint16_t *bound_port, struct bm_errmsg *em)
-{
-    struct sockaddr_in sa;
-    struct bm_kv_ingress_server *srv;
-    const union MHD_DaemonInfo *info;
-
-    *out = NULL;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    if (host == NULL || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        return bm_errf(em, BM_EINVAL, "ingress: host '%s' is not an IPv4 "
-                       "address", host ? host : "(null)");
-    }
-    srv = bm_calloc(1, sizeof(*srv));
-    if (srv == NULL) {
-        return BM_ENOMEM;
-    }
-    srv->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD, port, NULL, NULL,
-        bm_kv_ingress_handler, kv, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_NOTIFY_COMPLETED, bm_kv_ingress_completed, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
-    if (srv->d == NULL) {
-        bm_free(srv);
-        return bm_errf(em, BM_ESYS, "ingress: cannot listen on %s:%u", host,
-                       (unsigned)port);
-    }
-    info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
-    if (bound_port != NULL) {
-        *bound_port = info ? info->port : port;
-    }
-    *out = srv;
-    return BM_OK;
-}
-
-void bm_kv_ingress_stop(struct bm_kv_ingress_server *srv)
-{
-    if (srv == NULL) {
-        return;
-    }
-    MHD_stop_daemon(srv->d);
-    bm_free(srv);
 }

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# P2P sync benchmark (issue 14): one table with
+#  - gossip latency aggregator -> follower at 100 ms blocks, p50/p99, from
+#    the header's publish call to header and data held in the follower's
+#    P2P stores (validated, signature checked): bench/p2p_sync_bench, in
+#    one process over 127.0.0.1;
+#  - the same path end to end with real processes: the time between the
+#    aggregator's commit of a block and the P2P-only follower's commit of
+#    it (both logs, one clock), 100 ms blocks, a tx load;
+#  - catch-up of BLOCKS blocks by the exchange into the P2P stores (what
+#    P2P hands the block manager: fetch, verify as a hash chain, store),
+#    beside the limit measured in the same run: two Ed25519 verifies per
+#    block on 2 threads (a block's header signature is checked when
+#    StoreSync hands it over and again by the Validator);
+#  - catch-up including the apply, real processes: a fresh P2P-only full
+#    node takes APPLY_BLOCKS blocks from an aggregator (execute, durable
+#    commit per block: the store's limit, docs/PERFORMANCE.md).
+# Medians over RUNS runs of the in-process part; the real-process part runs
+# once. The machine may be shared: read the limits of the same run.
+#
+#   bench/p2p_sync_bench.sh                 # RUNS=3 BLOCKS=10000
+#   RUNS=5 APPLY_BLOCKS=5000 bench/p2p_sync_bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+BUILD=${BUILD:-build-bench}
+BLOCKS=${BLOCKS:-10000}
+GOSSIP=${GOSSIP:-200}
+APPLY_BLOCKS=${APPLY_BLOCKS:-3000}
+LAG_S=${LAG_S:-20}
+OUT=$(mktemp -d /tmp/blockv2-p2p-sync-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+if [ ! -d "$BUILD" ]; then
+  meson setup "$BUILD" --buildtype=release >/dev/null
+fi
+ninja -C "$BUILD" bench/p2p_sync_bench cmd/blockv2 >/dev/null
+BIN=$(readlink -f "$BUILD/cmd/blockv2")
+
+for r in $(seq 1 "$RUNS"); do
+  "$BUILD/bench/p2p_sync_bench" --blocks "$BLOCKS" --gossip "$GOSSIP" \
+    --interval 100 >"$OUT/run$r.txt" 2>>"$OUT/stderr.log"
+done
+
+# ---- real processes
+read -r P_A P_F P_G P_P < <(python3 - <<'EOF'
+import socket
+s = [socket.socket() for _ in range(4)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))
+EOF
+)
+printf 'bench-passphrase\n' >"$OUT/pass"
+"$BIN" init --home "$OUT/a" --chain-id sync-bench --evnode.node.aggregator \
+  true --evnode.signer.passphrase_file "$OUT/pass" \
+  --evnode.da.namespace sb >/dev/null
+for n in f g; do
+  "$BIN" init --home "$OUT/$n" --genesis "$OUT/a/config/genesis.json" \
+    --evnode.da.namespace sb >/dev/null
+done
+ID_A=$("$BIN" keys show --home "$OUT/a" | python3 -c \
+  'import sys, json; print(json.load(sys.stdin)["node_id"])')
+PEER=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_P/p2p/$ID_A"
+      --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0 --evnode.da.address "")
+
+height() {
+  curl -sf -m 5 "http://127.0.0.1:$1/status" 2>/dev/null | python3 -c \
+    'import sys, json; print(json.load(sys.stdin)["height"])' 2>/dev/null ||
+    echo 0
+}
+wait_height() { # PORT H SECONDS
+  local end=$((SECONDS + $3))
+  while [ "$(height "$1")" -lt "$2" ]; do
+    [ $SECONDS -lt $end ] || { echo "timeout: port $1 below $2" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+start_agg() { # extra flags
+  "$BIN" start --home "$OUT/a" --evnode.signer.passphrase_file "$OUT/pass" \
+    --evnode.da.address "" --evnode.rpc.address "127.0.0.1:$P_A" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P" "$@" \
+    >>"$OUT/a.log" 2>&1 &
+  PID_A=$!
+  PIDS+=("$PID_A")
+  until curl -sf -m 2 "http://127.0.0.1:$P_A/health/live" >/dev/null; do
+    sleep 0.1
+  done
+}
+stop() { kill -TERM "$1"; wait "$1" || true; }
+
+# 1. Commit lag at 100 ms blocks with a tx load.
+start_agg --evnode.node.block_time 100ms --evnode.log.level info
+"$BIN" start --home "$OUT/f" "${PEER[@]}" --evnode.rpc.address \
+  "127.0.0.1:$P_F" --evnode.log.level info >"$OUT/f.log" 2>&1 &
+PID_F=$!
+PIDS+=("$PID_F")
+end=$((SECONDS + LAG_S))
+i=0
+while [ $SECONDS -lt $end ]; do
+  i=$((i + 1))
+  "$BIN" tx send --rpc "127.0.0.1:$P_A" "k$i-1=v" "k$i-2=v" "k$i-3=v" \
+    >/dev/null 2>&1 || true
+  sleep 0.1
+done
+stop "$PID_F"
+stop "$PID_A"
+
+# 2. Blocks for the catch-up: 1 ms block time, then lazy (no new blocks).
+H0=$(python3 - "$OUT/a.log" <<'EOF'
+import re, sys
+print(max([0] + [int(m.group(1)) for m in re.finditer(
+    r"block committed height=(\d+)", open(sys.argv[1]).read())]))
+EOF
+)
+TARGET=$((H0 + APPLY_BLOCKS))
+start_agg --evnode.node.block_time 1ms --evnode.log.level warn
+wait_height "$P_A" "$TARGET" 600
+stop "$PID_A"
+start_agg --evnode.node.lazy_mode true --evnode.node.lazy_block_interval 1h \
+  --evnode.log.level warn
+TOP=$(height "$P_A")
+"$BIN" start --home "$OUT/g" "${PEER[@]}" --evnode.rpc.address \
+  "127.0.0.1:$P_G" --evnode.log.level warn >"$OUT/g.log" 2>&1 &
+PID_G=$!
+PIDS+=("$PID_G")
+T0=$(date +%s.%N)
+wait_height "$P_G" "$TOP" 600
+T1=$(date +%s.%N)
+stop "$PID_G"
+stop "$PID_A"
+echo "$TOP $T0 $T1" >"$OUT/apply.txt"
+
+OUT="$OUT" RUNS="$RUNS" python3 - <<'EOF'
+import datetime, os, re, statistics
+
+out, runs = os.environ["OUT"], int(os.environ["RUNS"])
+vals = {}
+for r in range(1, runs + 1):
+    for line in open("%s/run%d.txt" % (out, r)):
+        k, v, _ = line.split()
+        vals.setdefault(k, []).append(float(v))
+med = {k: statistics.median(v) for k, v in vals.items()}
+raw = {k: " ".join("%g" % x for x in v) for k, v in vals.items()}
+
+def commits(path):
+    d = {}
+    for line in open(path):
+        m = re.match(r"(\S+) info  state: block committed height=(\d+)", line)
+        if m:
+            t = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+            d.setdefault(int(m.group(2)), t)
+    return d
+a, f = commits(out + "/a.log"), commits(out + "/f.log")
+lags = sorted((f[h] - a[h]).total_seconds() * 1000 for h in a if h in f and h > 10)
+lag50 = lags[len(lags) // 2] if lags else float("nan")
+lag99 = lags[min(len(lags) - 1, len(lags) * 99 // 100)] if lags else float("nan")
+top, t0, t1 = open(out + "/apply.txt").read().split()
+apply_rate = int(top) / (float(t1) - float(t0))
+
+rows = [
+    ("gossip latency, publish -> follower's P2P stores (p50 / p99)",
+     "%.2f / %.2f ms" % (med["gossip_p50_ms"], med["gossip_p99_ms"]),
+     "p99 %s" % raw["gossip_p99_ms"], "p99 <= 20 ms",
+     "pass" if med["gossip_p99_ms"] <= 20 else "miss", ""),
+    ("commit lag aggregator -> follower, real processes (p50 / p99)",
+     "%.1f / %.1f ms" % (lag50, lag99), "%d blocks, 1 run" % len(lags),
+     "(p99 <= 20 ms)", "pass" if lag99 <= 20 else "miss",
+     "includes the follower's execute + durable commit"),
+    ("catch-up of %d blocks by exchange into the P2P stores" %
+     med["catchup_blocks"], "%.0f blocks/s" % med["catchup_blocks_per_s"],
+     raw["catchup_blocks_per_s"], ">= 10,000 blocks/s",
+     "pass" if med["catchup_blocks_per_s"] >= 10000 else "miss",
+     "2 verifies/block on %d threads: %.0f blocks/s" %
+     (med["verify_threads"], med["limit_blocks_per_s"])),
+    ("catch-up incl. apply, real processes (%s blocks)" % top,
+     "%.0f blocks/s" % apply_rate, "1 run", "(>= 10,000 blocks/s)",
+     "pass" if apply_rate >= 10000 else "miss",
+     "verify limit above; one durable commit per block (PERFORMANCE.md)"),
+]
+print("| measurement | median | runs | target | result | limit / note (same run) |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print("| %s |" % " | ".join(r))
+print()
+print("verifies/s on %d threads (runs): %s" % (med["verify_threads"],
+                                               raw["verifies_per_s"]))
+EOF
