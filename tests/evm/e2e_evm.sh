@@ -25,8 +25,11 @@ DA="http://127.0.0.1:$P_DA"
 # ethereumjs refuses a block whose timestamp (whole seconds) is not past
 # its parent's, and blockv2 then stops: 1 s blocks can share a second
 # when one block's time is taken late (load). 2 s leaves a second of slack.
+# No P2P (an empty listen address and no peers): the full node follows from
+# DA only, and no node takes the default port 7676.
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
-        --evnode.node.block_time 2s --evnode.log.level info)
+        --evnode.node.block_time 2s --evnode.log.level info
+        --evnode.p2p.listen_address "")
 
 start_node() { # start_node NAME PORT EL [extra flags]
   local name=$1 port=$2 el=$3; shift 3

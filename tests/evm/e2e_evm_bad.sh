@@ -17,8 +17,10 @@ e2e_setup evm-bad "${1:-}"
 
 read -r P_DA P_A < <(free_ports 2)
 DA="http://127.0.0.1:$P_DA"
+# No P2P (empty listen address): nothing binds the default port 7676.
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
         --evnode.node.block_time 2s --evnode.log.level info
+        --evnode.p2p.listen_address ""
         --evnode.rpc.address "127.0.0.1:$P_A"
         --evnode.signer.passphrase_file "$W/pass")
 
