@@ -92,4 +92,10 @@ refused "a chain with blocks on another chain's EL" "another chain" "${EVM_FLAGS
 [ "$(el_height eld)" = 0 ] || fail "EL d was given blocks"
 H2=$("$BIN" store inspect --home "$W/a" | python3 -c 'import sys,json; print(json.load(sys.stdin)["height"])')
 [ "$H2" = "$H" ] || fail "the store moved from $H to $H2"
+# A sanitizer build reports into blockv2's logs even when it exits with the
+# expected error.
+if grep -l "ThreadSanitizer\|AddressSanitizer\|LeakSanitizer\|runtime error:" \
+    "$W"/*.log; then
+  fail "sanitizer report in the logs above"
+fi
 echo "e2e_evm_bad: OK"
