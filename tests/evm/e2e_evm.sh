@@ -38,7 +38,7 @@ start_node() { # start_node NAME PORT EL [extra flags]
     --evnode.rpc.address "127.0.0.1:$port" "$@" >>"$W/$name.log" 2>&1 &
   PIDS+=($!)
   printf -v "PID_$name" '%s' "$!"
-  wait_until 60 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
+  wait_until 120 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
 }
 
 step "two ethereumjs ELs on ev-node's EVM test genesis"
@@ -57,14 +57,14 @@ da_serve "$P_DA" --block-time 200ms
 step "aggregator on EL a, full node (DA only) on EL b"
 start_node a "$P_A" ela --evnode.signer.passphrase_file "$W/pass"
 start_node b "$P_B" elb
-wait_height "$P_A" 2 30
+wait_height "$P_A" 2 120
 
 step "20 transfers, one every 1.2 s; kill -9 of the aggregator meanwhile"
 tx transfers --eth "$EL_ela_ETH_URL" --count 20 --interval-ms 1200 --timeout 120 \
   >"$W/transfers1.json" 2>"$W/transfers1.log" &
 TXS=$!
 h=$(height "$P_A")
-wait_height "$P_A" $((h + 4)) 30
+wait_height "$P_A" $((h + 4)) 60
 kill -9 "$PID_a"
 sleep 0.5
 start_node a "$P_A" ela --evnode.signer.passphrase_file "$W/pass"
@@ -77,19 +77,19 @@ print("    20 transfers in blocks %s" % s["blocks"])
 PY
 
 step "at least 20 blocks"
-wait_height "$P_A" 20 90
+wait_height "$P_A" 20 180
 
 step "kill -9 of EL a: the exec breaker opens, no block is made; EL a restarts; the chain continues"
 kill -9 "$EL_ela_PID"
-wait_until 60 "the aggregator's exec breaker to open" \
+wait_until 120 "the aggregator's exec breaker to open" \
   bash -c "curl -sf -m 5 http://127.0.0.1:$P_A/status | python3 -c 'import sys,json; sys.exit(json.load(sys.stdin)[\"breakers\"][\"exec\"] != \"open\")'"
 H0=$(height "$P_A")
 sleep 2
 [ "$(height "$P_A")" = "$H0" ] || fail "blocks were made while the EL was down"
 el_start ela
 echo "    store at $H0 while EL a was down; EL a restarted at block $(el_height ela)"
-wait_height "$P_A" $((H0 + 3)) 90
-tx transfers --eth "$EL_ela_ETH_URL" --count 5 --timeout 60 >"$W/transfers2.json" ||
+wait_height "$P_A" $((H0 + 3)) 120
+tx transfers --eth "$EL_ela_ETH_URL" --count 5 --timeout 120 >"$W/transfers2.json" ||
   fail "transfers after the EL restart"
 
 step "the full node and EL b crash (kill -9), EL b's chain is lost: on restart the node replays it"
