@@ -38,7 +38,8 @@ start_node() { # start_node NAME PORT EL [extra flags]
     --evnode.rpc.address "127.0.0.1:$port" "$@" >>"$W/$name.log" 2>&1 &
   PIDS+=($!)
   printf -v "PID_$name" '%s' "$!"
-  wait_until 120 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
+  # A restarted full node replays its blocks into an empty EL first.
+  wait_until 300 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
 }
 
 step "two ethereumjs ELs on ev-node's EVM test genesis"
