@@ -15,9 +15,10 @@ cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
-# Node test suites (every tests/*/package-lock.json: tests/evm, ...): `npm
-# ci` when the lockfile changed or node_modules is missing. A failure
-# counts (their tests then fail under CI rather than skip).
+# Node test suites (every tests/*/package-lock.json: tests/evm,
+# tests/interop, ...): `npm ci` when the lockfile changed or node_modules
+# is missing. A failure counts (their tests then fail under CI rather than
+# skip).
 npm_failed=0
 for d in tests/*/package-lock.json; do
   [ -f "$d" ] || continue
@@ -35,15 +36,6 @@ JOBS=${BM_JOBS:-$(nproc)}
 logs=()
 build_failed=0
 build_passed=0
-
-# js-libp2p for the interop suite: `npm ci` in tests/interop when the
-# lockfile changed or node_modules is missing. A failure counts (and the
-# interop tests then fail under CI rather than skip).
-if ! tests/interop/install.sh >build-test-interop-npm.log 2>&1; then
-  echo "interop install (npm ci) FAILED:"
-  tail -20 build-test-interop-npm.log
-  build_failed=$((build_failed + 1))
-fi
 
 for v in $VARIANTS; do
   dir="build-test-$v"

@@ -365,7 +365,9 @@ static int execute(struct sync_st *st, const struct bm_block *b,
                                       st->state.app_hash.ptr,
                                       st->state.app_hash.len, res, &em);
         if (env->exec_breaker != NULL) {
-            bm_breaker_report(env->exec_breaker, tok, err == BM_OK);
+            /* an executor that says it is behind answered: reachable */
+            bm_breaker_report(env->exec_breaker, tok,
+                              err == BM_OK || err == BM_EHEIGHT_MISMATCH);
         }
         if (err == BM_OK) {
             return BM_OK;
