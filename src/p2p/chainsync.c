@@ -1139,6 +1139,7 @@ static void on_identified(struct bm_p2p_host *h, struct bm_p2p_conn_id conn,
     (void)peer;
     (void)id;
     ask_head(cs);
+    schedule(cs);
 }
 
 static const struct bm_p2p_listener listener = {

@@ -46,9 +46,8 @@
  * with nothing to do does not wake up.
  *
  * Lifecycle: new -> attach -> bm_p2p_host_start -> start -> ... -> stop
- * -> bm_p2p_host_stop -> the manager stops ->
- * free (the manager reads the stores and calls the broadcaster until it
- * stopped).
+ * -> bm_p2p_host_stop -> the manager stops -> bm_chainsync_free (the
+ * manager reads the stores and calls the broadcaster until it stopped).
  */
 #ifndef BM_P2P_CHAINSYNC_H
 #define BM_P2P_CHAINSYNC_H

@@ -201,6 +201,7 @@ static void teardown(struct bm__p2p_conn *c)
         c->fd = -1;
     }
     c->state = BM__CS_CLOSED;
+    c->slot = NULL; /* the snapshot is rebuilt without it */
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
