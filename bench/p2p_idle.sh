@@ -48,38 +48,35 @@ printf 'idle-pass\n' >"$W/pass"
 da_serve "$P_DA" --block-time 6s
 ID_A=$("$BIN" keys show --home "$W/a" --evnode.signer.passphrase_file \
   "$W/pass" | python3 -c 'import sys,json; print(json.load(sys.stdin)["node_id"])')
-"$BIN" start --home "$W/a" --evnode.signer.passphrase_file "$W/pass" \
+start_node() { # start_node NAME RPC_PORT P2P_PORT [flags...]
+  local name=$1 rpc=$2 p2p=$3; shift 3
+  "$BIN" start --home "$W/$name" --evnode.node.block_time 1s \
+    --evnode.rpc.address "127.0.0.1:$rpc" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$p2p" "$@" \
+    >"$W/$name.log" 2>&1 &
+  PIDS+=($!)
+  printf -v "PID_$name" '%s' "$!"
+  wait_until 30 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$rpc/health/live"
+}
+start_node a "$P_A" "$P2P_A" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.da.address "http://127.0.0.1:$P_DA" --evnode.da.block_time 6s \
-  --evnode.node.block_time 1s --evnode.node.lazy_mode true \
-  --evnode.node.lazy_block_interval 1m \
-  --evnode.rpc.address "127.0.0.1:$P_A" \
-  --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P2P_A" \
-  >"$W/a.log" 2>&1 &
-PID_A=$!
-PIDS+=("$PID_A")
-wait_until 30 "aggregator RPC" curl -sf -m 2 "http://127.0.0.1:$P_A/health/live"
-"$BIN" start --home "$W/b" --evnode.da.address "" \
-  --evnode.node.block_time 1s \
-  --evnode.rpc.address "127.0.0.1:$P_B" \
-  --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P2P_B" \
-  --evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P2P_A/p2p/$ID_A" \
-  >"$W/b.log" 2>&1 &
-PID_B=$!
-PIDS+=("$PID_B")
-wait_until 30 "full node RPC" curl -sf -m 2 "http://127.0.0.1:$P_B/health/live"
-wait_until 30 "the full node connected" bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_B/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"peers\"])') -ge 1 ]"
+  --evnode.node.lazy_mode true --evnode.node.lazy_block_interval 1m
+start_node b "$P_B" "$P2P_B" --evnode.da.address "" \
+  --evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P2P_A/p2p/$ID_A"
+export -f peers
+wait_until 30 "the full node connected" bash -c "[ \$(peers $P_B) -ge 1 ]"
 
 step "warm-up ${WARMUP}s, then ${SECS}s measured"
 sleep "$WARMUP"
-threads "$PID_A" >"$W/a-t0"
-threads "$PID_B" >"$W/b-t0"
+threads "$PID_a" >"$W/a-t0"
+threads "$PID_b" >"$W/b-t0"
 sleep "$SECS"
-threads "$PID_A" >"$W/a-t1"
-threads "$PID_B" >"$W/b-t1"
+threads "$PID_a" >"$W/a-t1"
+threads "$PID_b" >"$W/b-t1"
 [ "$(peers "$P_B")" -ge 1 ] || fail "the full node lost its peer"
 
-kill -TERM "$PID_A" "$PID_B"
-wait "$PID_A" "$PID_B" 2>/dev/null || true
+kill -TERM "$PID_a" "$PID_b"
+wait "$PID_a" "$PID_b" 2>/dev/null || true
 
 row() { # row NAME PID FILE_PREFIX
   local name=$1 pid=$2 f=$3 busiest
@@ -101,5 +98,5 @@ echo "wake-ups per second (voluntary context switches); unnamed = threads"
 echo "called 'blockv2' other than the main thread (count in brackets)"
 echo "| node       | total/s  | bm-p2p/s | unnamed/s    | busiest threads (wake-ups/s) |"
 echo "|------------|----------|----------|--------------|------------------------------|"
-row aggregator "$PID_A" "$W/a"
-row full-node "$PID_B" "$W/b"
+row aggregator "$PID_a" "$W/a"
+row full-node "$PID_b" "$W/b"
