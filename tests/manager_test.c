@@ -251,7 +251,7 @@ static enum bm_err bad_filter(void *ctx, const struct bm_buf *txs, size_t n,
 
 static const struct bm_executor_ops bad_ops = {
     bad_init, bad_get_txs, bad_exec, bad_final, bad_info, bad_filter,
-    NULL,     NULL};
+    NULL,     NULL,        NULL};
 
 static void test_executor_failure_is_fatal(void **state)
 {
