@@ -17,7 +17,7 @@
 #                    under a lock, into a temporary directory renamed into
 #                    place). Needs npm (Debian's runs on its node 18).
 #                    For install steps: scripts/bootstrap.sh,
-#                    tests/interop/install.sh.
+#                    scripts/npm-ci.sh install.
 # Either says on stderr which node it uses when it is the fallback. Call
 # them in a condition (`if ! bm_node_env; then ...`) under `set -e`.
 # BM_NODE_MIN (default 20) is the major version needed.
@@ -76,7 +76,7 @@ bm_node_env() {
   if [ "$major" -eq 0 ]; then
     BM_NODE_WHY="node is not installed (scripts/bootstrap.sh installs Debian's nodejs and npm, then Node $BM_NODE_MIN into .tools/node)"
   else
-    BM_NODE_WHY="node $(node --version 2>/dev/null) is older than $BM_NODE_MIN and .tools/node is not installed (scripts/bootstrap.sh or tests/interop/install.sh installs it)"
+    BM_NODE_WHY="node $(node --version 2>/dev/null) is older than $BM_NODE_MIN and .tools/node is not installed (scripts/bootstrap.sh or scripts/npm-ci.sh install installs it)"
   fi
   return 1
 }

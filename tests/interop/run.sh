@@ -21,12 +21,8 @@ missing() {
   exit 77
 }
 
-if ! bm_node_env; then
-  missing "$BM_NODE_WHY"
-fi
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-have=$(cat node_modules/.blockv2-lock.sha256 2>/dev/null || true)
-if [ "$want" != "$have" ]; then
-  missing "tests/interop/node_modules is missing or older than package-lock.json (run tests/interop/install.sh)"
+bm_node_env || true # npm-ci.sh check says why not
+if ! why=$(../../scripts/npm-ci.sh check .); then
+  missing "$why"
 fi
 exec node --import ./polyfill.mjs --test --test-reporter=spec "$@"
