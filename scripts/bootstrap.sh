@@ -17,7 +17,7 @@ if [ -n "${BM_BOOTSTRAP_EXTRA:-}" ]; then
   PKGS+=("${extra[@]}")
 fi
 
-# The js test suites (tests/interop) need node and npm: Debian's packages
+# The js test suites (tests/interop, tests/evm) need node and npm: Debian's packages
 # when they are absent. They need Node >= 20; Debian 12's nodejs is 18, so
 # then the pinned Node of scripts/node-fallback goes into .tools/node
 # (scripts/node-env.sh; the test scripts put it first on PATH).
