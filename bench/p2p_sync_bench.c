@@ -178,7 +178,6 @@ static void node_open(struct node *n, const struct cf_chain *c, uint8_t seed,
     n->addr.has_peer = true;
     bm_peer_id_from_privkey(&n->addr.peer, &n->key);
     cc.host = n->host;
-    cc.identity = &n->key;
     cc.genesis = &c->genesis;
     cc.store = n->store;
     cc.block_time_ms = 100;

@@ -48,10 +48,11 @@ for r in $(seq 1 "$RUNS"); do
     --interval 100 >"$OUT/run$r.txt" 2>>"$OUT/stderr.log"
 done
 
-# ---- real processes
-read -r P_A P_F P_G P_P < <(python3 - <<'EOF'
+# ---- real processes (every port chosen up front: a node listening on
+# port 0 could take one reserved here for another)
+read -r P_A P_F P_G P_P P_PF P_PG < <(python3 - <<'EOF'
 import socket
-s = [socket.socket() for _ in range(4)]
+s = [socket.socket() for _ in range(6)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(" ".join(str(x.getsockname()[1]) for x in s))
 EOF
@@ -67,7 +68,7 @@ done
 ID_A=$("$BIN" keys show --home "$OUT/a" | python3 -c \
   'import sys, json; print(json.load(sys.stdin)["node_id"])')
 PEER=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_P/p2p/$ID_A"
-      --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0 --evnode.da.address "")
+      --evnode.da.address "")
 
 height() {
   curl -sf -m 5 "http://127.0.0.1:$1/status" 2>/dev/null | python3 -c \
@@ -97,7 +98,8 @@ stop() { kill -TERM "$1"; wait "$1" || true; }
 # 1. Commit lag at 100 ms blocks with a tx load.
 start_agg --evnode.node.block_time 100ms --evnode.log.level info
 "$BIN" start --home "$OUT/f" "${PEER[@]}" --evnode.rpc.address \
-  "127.0.0.1:$P_F" --evnode.log.level info >"$OUT/f.log" 2>&1 &
+  "127.0.0.1:$P_F" --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_PF" \
+  --evnode.log.level info >"$OUT/f.log" 2>&1 &
 PID_F=$!
 PIDS+=("$PID_F")
 end=$((SECONDS + LAG_S))
@@ -126,7 +128,8 @@ start_agg --evnode.node.lazy_mode true --evnode.node.lazy_block_interval 1h \
   --evnode.log.level warn
 TOP=$(height "$P_A")
 "$BIN" start --home "$OUT/g" "${PEER[@]}" --evnode.rpc.address \
-  "127.0.0.1:$P_G" --evnode.log.level warn >"$OUT/g.log" 2>&1 &
+  "127.0.0.1:$P_G" --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_PG" \
+  --evnode.log.level warn >"$OUT/g.log" 2>&1 &
 PID_G=$!
 PIDS+=("$PID_G")
 T0=$(date +%s.%N)

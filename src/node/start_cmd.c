@@ -463,31 +463,20 @@ static void wake_signal_loop(void *arg, int err)
 }
 
 /* Chain sync over P2P on the host: its stores feed the manager, its
- * broadcaster takes the manager's blocks. FloodSub signs with the node
- * key the host proves (read again: bm_node_p2p_open keeps no copy). */
+ * broadcaster takes the manager's blocks. FloodSub signs with the host's
+ * identity (the node key bm_node_p2p_open loaded). */
 static int open_sync(struct node *n, struct bm_errmsg *em)
 {
     struct bm_chainsync_config sc = {0};
     struct bm_manager_config mc;
-    struct bm_privkey key;
-    char *path;
     int err;
 
-    memset(&key, 0, sizeof(key));
-    path = bm_node_path(n->home, BM_NODE_CONFIG_DIR "/" BM_NODE_KEY_FILE_NAME);
-    err = bm_node_key_load_or_generate(path, &key, NULL, em);
-    bm_free(path);
-    if (err != BM_OK) {
-        return err;
-    }
     bm_node_config_to_manager(&n->cfg, &mc);
     sc.host = n->p2p;
-    sc.identity = &key;
     sc.genesis = &n->genesis;
     sc.store = n->store;
     sc.block_time_ms = mc.block_time_ms;
     err = bm_chainsync_new(&n->sync, &sc, em);
-    bm_privkey_wipe(&key);
     if (err != BM_OK) {
         return err;
     }

@@ -20,7 +20,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 e2e_setup evm "${1:-}"
 
-read -r P_DA P_A P_B < <(free_ports 3)
+# Every port is chosen up front, the nodes' P2P listeners too (the
+# default, 0.0.0.0:7676, is fixed: the second node could not bind it).
+read -r P_DA P_A P_B PP_a PP_b < <(free_ports 5)
 DA="http://127.0.0.1:$P_DA"
 # ethereumjs refuses a block whose timestamp (whole seconds) is not past
 # its parent's, and blockv2 then stops: 1 s blocks can share a second
@@ -32,10 +34,12 @@ COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
         --evnode.p2p.listen_address "")
 
 start_node() { # start_node NAME PORT EL [extra flags]
-  local name=$1 port=$2 el=$3; shift 3
+  local name=$1 port=$2 el=$3 pp="PP_$1"; shift 3
   el_flags "$el"
   "$BIN" start --home "$W/$name" "${COMMON[@]}" "${EVM_FLAGS[@]}" \
-    --evnode.rpc.address "127.0.0.1:$port" "$@" >>"$W/$name.log" 2>&1 &
+    --evnode.rpc.address "127.0.0.1:$port" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/${!pp}" \
+    "$@" >>"$W/$name.log" 2>&1 &
   PIDS+=($!)
   printf -v "PID_$name" '%s' "$!"
   # A restarted full node replays its blocks into an empty EL first.

@@ -15,13 +15,16 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 e2e_setup evm-bad "${1:-}"
 
-read -r P_DA P_A < <(free_ports 2)
+# Every port is chosen up front, the P2P listener's too (its default,
+# 0.0.0.0:7676, is fixed and may be taken by another test).
+read -r P_DA P_A P_P2P < <(free_ports 3)
 DA="http://127.0.0.1:$P_DA"
 # No P2P (empty listen address): nothing binds the default port 7676.
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
         --evnode.node.block_time 2s --evnode.log.level info
         --evnode.p2p.listen_address ""
         --evnode.rpc.address "127.0.0.1:$P_A"
+        --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P"
         --evnode.signer.passphrase_file "$W/pass")
 
 # refused WHAT PATTERN FLAGS...: blockv2 start exits non-zero within 120 s
