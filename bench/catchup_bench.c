@@ -79,6 +79,17 @@ struct opts {
 
 static struct bm_privkey g_key;
 static struct bm_genesis g_gen;
+/* perf's control FIFO (env CATCHUP_PERF_CTL, `perf record -D -1
+ * --control fifo:PATH`): only the catch-up windows are recorded. */
+static int g_perf_ctl = -1;
+
+static void perf_ctl(const char *cmd)
+{
+    if (g_perf_ctl >= 0 &&
+        write(g_perf_ctl, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
+        g_perf_ctl = -1;
+    }
+}
 
 static void die(const char *what, int err, const struct bm_errmsg *em)
 {
@@ -515,6 +526,7 @@ static void catch_up(const struct opts *o, const char *medium,
     node_open(&f, home, false, url, 0);
     sc_read(&c0);
     usage_now(&u0);
+    perf_ctl("enable\n");
     t0 = now_s();
     node_start(&f);
     end = bm_clock_now_ms() + 900000;
@@ -531,6 +543,7 @@ static void catch_up(const struct opts *o, const char *medium,
         bm_sleep_ms(1);
     }
     t1 = now_s();
+    perf_ctl("disable\n");
     sc_read(&c1);
     usage_now(&u1);
     node_close(&f);
@@ -626,6 +639,9 @@ int main(int argc, char **argv)
 
     parse(argc, argv, &o);
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("CATCHUP_PERF_CTL") != NULL) {
+        g_perf_ctl = open(getenv("CATCHUP_PERF_CTL"), O_WRONLY);
+    }
     temp_base(o.tmpfs, tbase, sizeof(tbase));
     temp_base(o.disk, dbase, sizeof(dbase));
     make_dir(tbase, "da", da_dir, sizeof(da_dir));

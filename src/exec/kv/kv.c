@@ -50,6 +50,7 @@ struct bm_kv {
     struct bm__lmdb_map map;
     pthread_rwlock_t remap_mu;
     uint64_t keep_heights;
+    bool no_sync; /* opened with MDB_NOSYNC (tests): never synced */
 
     /* state_mu guards the committed-state cache below and serialises
      * writers. */
@@ -62,6 +63,9 @@ struct bm_kv {
     uint64_t final_height;
     uint64_t n_pairs;
     uint16_t acc[LANES];
+    /* In a group (begin_group .. commit_group): commits are not synced
+     * (MDB_NOSYNC) until commit_group. */
+    bool grouped;
 
     pthread_mutex_t pool_mu;
     struct pool_ent *pool;
@@ -385,6 +389,7 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     if (kv == NULL) {
         return BM_ENOMEM;
     }
+    kv->no_sync = opts != NULL && opts->no_sync;
     pthread_mutex_init(&kv->state_mu, NULL);
     pthread_mutex_init(&kv->pool_mu, NULL);
     pthread_rwlockattr_init(&ra);
@@ -1168,6 +1173,23 @@ static enum bm_err final_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     return write_final(a->kv, txn, a->height, em);
 }
 
+/* Flushes every commit so far to disk. Caller holds state_mu. */
+static enum bm_err sync_env(struct bm_kv *kv, const char *what,
+                            struct bm_errmsg *em)
+{
+    int rc;
+
+    if (kv->no_sync) {
+        return BM_OK;
+    }
+    rc = mdb_env_sync(kv->env, 1);
+    if (rc != 0) {
+        return bm_errf(em, bm_lmdb_err(rc), "%s: cannot sync the kv "
+                       "store: %s", what, mdb_strerror(rc));
+    }
+    return BM_OK;
+}
+
 static enum bm_err kv_set_final(void *ctx, uint64_t height,
                                 struct bm_errmsg *em)
 {
@@ -1191,6 +1213,9 @@ static enum bm_err kv_set_final(void *ctx, uint64_t height,
         goto out; /* idempotent */
     }
     err = bm__lmdb_map_write(&kv->map, final_fn, &a, em);
+    if (err == BM_OK && kv->grouped) {
+        err = sync_env(kv, "set_final", em); /* durable, group or not */
+    }
     if (err != BM_OK) {
         goto out;
     }
@@ -1603,6 +1628,53 @@ static enum bm_err kv_filter_txs(void *ctx, const struct bm_buf *txs,
     return BM_OK;
 }
 
+/* Group commit (executor.h): commits stop syncing until commit_group,
+ * which flushes them all with one fdatasync. Each execute_txs stays one
+ * LMDB transaction (whole or absent), and LMDB's commits reach the file
+ * in order, so a crash keeps a prefix of the group's heights. */
+static enum bm_err kv_begin_group(void *ctx, struct bm_errmsg *em)
+{
+    struct bm_kv *kv = ctx;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    pthread_mutex_lock(&kv->state_mu);
+    if (!kv->grouped && !kv->no_sync) {
+        rc = mdb_env_set_flags(kv->env, MDB_NOSYNC, 1);
+        if (rc != 0) {
+            err = bm_errf(em, bm_lmdb_err(rc), "begin_group: %s",
+                          mdb_strerror(rc));
+        }
+    }
+    if (err == BM_OK) {
+        kv->grouped = true;
+    }
+    pthread_mutex_unlock(&kv->state_mu);
+    return err;
+}
+
+static enum bm_err kv_commit_group(void *ctx, struct bm_errmsg *em)
+{
+    struct bm_kv *kv = ctx;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    pthread_mutex_lock(&kv->state_mu);
+    if (kv->grouped) {
+        err = sync_env(kv, "commit_group", em);
+        if (!kv->no_sync) {
+            rc = mdb_env_set_flags(kv->env, MDB_NOSYNC, 0);
+            if (rc != 0 && err == BM_OK) {
+                err = bm_errf(em, bm_lmdb_err(rc), "commit_group: %s",
+                              mdb_strerror(rc));
+            }
+        }
+        kv->grouped = false;
+    }
+    pthread_mutex_unlock(&kv->state_mu);
+    return err;
+}
+
 static const struct bm_executor_ops kv_ops = {
     .init_chain = kv_init_chain,
     .get_txs = kv_get_txs,
@@ -1612,6 +1684,8 @@ static const struct bm_executor_ops kv_ops = {
     .filter_txs = kv_filter_txs,
     .get_latest_height = kv_get_latest_height,
     .rollback = kv_rollback,
+    .begin_group = kv_begin_group,
+    .commit_group = kv_commit_group,
 };
 
 void bm_kv_executor(struct bm_kv *kv, struct bm_executor *out)
