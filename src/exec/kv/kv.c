@@ -63,6 +63,7 @@ struct bm_kv {
     uint64_t final_height;
     uint64_t n_pairs;
     uint16_t acc[LANES];
+    struct bm_hash root; /* compute_root(acc, n_pairs), kept with them */
     /* In a group (begin_group .. commit_group): commits are not synced
      * (MDB_NOSYNC) until commit_group. */
     bool grouped;
@@ -322,6 +323,7 @@ static enum bm_err load_state(struct bm_kv *kv, struct bm_errmsg *em)
 
         kv->acc[i] = (uint16_t)(p[0] | p[1] << 8);
     }
+    compute_root(kv->acc, kv->n_pairs, &kv->root);
     k.mv_data = (void *)"final";
     k.mv_size = 5;
     rc = mdb_get(txn, kv->meta, &k, &v);
@@ -390,6 +392,7 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
         return BM_ENOMEM;
     }
     kv->no_sync = opts != NULL && opts->no_sync;
+    bm_kv_empty_root(&kv->root);
     pthread_mutex_init(&kv->state_mu, NULL);
     pthread_mutex_init(&kv->pool_mu, NULL);
     pthread_rwlockattr_init(&ra);
@@ -714,6 +717,7 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
         goto out;
     }
     memset(kv->acc, 0, sizeof(kv->acc));
+    bm_kv_empty_root(&kv->root);
     kv->chain_id = bm_xstrdup(chain_id);
     kv->initial_height = initial_height;
     kv->genesis_time = genesis_time_ns;
@@ -1128,7 +1132,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
                       (unsigned long long)(kv->height + 1));
         goto out;
     }
-    compute_root(kv->acc, kv->n_pairs, &root);
+    root = kv->root;
     if (prev_root_len != BM_HASH_SIZE ||
         memcmp(prev_root, root.b, BM_HASH_SIZE) != 0) {
         err = bm_errf(em, BM_EAPP_HASH_MISMATCH, "execute_txs: prev_root "
@@ -1143,6 +1147,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
     memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
     kv->n_pairs = a.n_pairs;
     kv->height = height;
+    kv->root = a.root;
     root = a.root;
     if (a.skipped > 0) {
         bm_log_info("kv", "skipped malformed txs height=%llu count=%zu",
@@ -1467,6 +1472,7 @@ enum bm_err bm_kv_rollback(struct bm_kv *kv, uint64_t height,
                 (unsigned long long)a.undone);
     memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
     kv->n_pairs = a.n_pairs;
+    compute_root(kv->acc, kv->n_pairs, &kv->root);
     kv->height = height;
     if (kv->final_height > height) {
         kv->final_height = height;
@@ -1518,6 +1524,7 @@ enum bm_err bm_kv_reset(struct bm_kv *kv, struct bm_errmsg *em)
     }
     memset(kv->acc, 0, sizeof(kv->acc));
     kv->n_pairs = 0;
+    bm_kv_empty_root(&kv->root);
     kv->height = kv->initial_height - 1;
     kv->final_height = 0;
     bm_log_info("kv", "reset to genesis from=%llu",
@@ -1748,6 +1755,6 @@ void bm_kv_status(struct bm_kv *kv, struct bm_kv_status *out)
     out->height = kv->height;
     out->final_height = kv->final_height;
     out->n_pairs = kv->n_pairs;
-    compute_root(kv->acc, kv->n_pairs, &out->root);
+    out->root = kv->root;
     pthread_mutex_unlock(&kv->state_mu);
 }
