@@ -12,6 +12,21 @@ cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
+# Node test suites (every tests/*/package-lock.json: tests/evm, ...): `npm
+# ci` when the lockfile changed or node_modules is missing. A failure
+# counts (their tests then fail under CI rather than skip).
+npm_failed=0
+for d in tests/*/package-lock.json; do
+  [ -f "$d" ] || continue
+  d=$(dirname "$d")
+  log="build-test-npm-$(basename "$d").log"
+  if ! scripts/npm-ci.sh install "$d" >"$log" 2>&1; then
+    echo "$d install (npm ci) FAILED:"
+    tail -20 "$log"
+    npm_failed=$((npm_failed + 1))
+  fi
+done
+
 VARIANTS=${BM_VARIANTS:-"release plain asan tsan"}
 JOBS=${BM_JOBS:-$(nproc)}
 logs=()
@@ -63,7 +78,7 @@ for v in $VARIANTS; do
 done
 
 read -r passed failed skipped < <(python3 scripts/count-tests.py "${logs[@]}")
-failed=$((${failed:-1} + build_failed))
+failed=$((${failed:-1} + build_failed + npm_failed))
 passed=$((${passed:-0} + build_passed))
 skipped=${skipped:-0}
 echo "$passed passed, $failed failed, $skipped skipped"

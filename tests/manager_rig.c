@@ -71,36 +71,22 @@ void cfg_fast(struct bm_manager_config *c, bool agg)
     c->da_data_namespace = "mgr-data";
 }
 
-/* Opens the node's parts in `home` (created when new) and builds the
- * manager; does not start it. */
-void mt_open(struct mt_node *n, const char *home, bool agg,
-                    const char *da_url, const struct bm_manager_config *cfg)
+/* The sequencer (aggregator, on seq_exec), the DA client and the manager
+ * of a node whose store and n->exec are open. */
+static void open_rest(struct mt_node *n, const char *home, bool agg,
+                      const char *da_url, const struct bm_manager_config *cfg,
+                      const struct bm_executor *seq_exec)
 {
     struct bm_errmsg em = {{0}};
-    struct bm_kv_options kvo = {.no_sync = true,
-                                .keep_heights = g_kv_keep_heights};
     struct bm_seq_options so = {.no_sync = true};
     struct bm_manager_params p;
     char dir[320];
     int err;
 
-    memset(n, 0, sizeof(*n));
-    n->aggregator = agg;
-    snprintf(n->home, sizeof(n->home), "%s", home);
-    mk(home, "data");
-    err = bm_store_open(&n->store, home, NULL, &em);
-    if (err != BM_OK) {
-        fail_msg("store: %s", bm_errmsg_str(&em, err));
-    }
-    snprintf(dir, sizeof(dir), "%s/data/kv", home);
-    mkdir(dir, 0700);
-    assert_int_equal(bm_kv_open(&n->kv, dir, &kvo, &em), BM_OK);
-    bm_kv_executor(n->kv, &n->kv_exec);
-    n->exec = n->kv_exec;
     if (agg) {
         snprintf(dir, sizeof(dir), "%s/data/seq", home);
         mkdir(dir, 0700);
-        so.exec = &n->kv_exec;
+        so.exec = seq_exec;
         assert_int_equal(bm_seq_open(&n->seq, dir, g_gen.chain_id, &so, &em),
                          BM_OK);
     }
@@ -123,6 +109,50 @@ void mt_open(struct mt_node *n, const char *home, bool agg,
     if (err != BM_OK) {
         fail_msg("manager new: %s", bm_errmsg_str(&em, err));
     }
+}
+
+/* The store of a fresh node in home. */
+static void open_store(struct mt_node *n, const char *home, bool agg)
+{
+    struct bm_errmsg em = {{0}};
+    int err;
+
+    memset(n, 0, sizeof(*n));
+    n->aggregator = agg;
+    snprintf(n->home, sizeof(n->home), "%s", home);
+    mk(home, "data");
+    err = bm_store_open(&n->store, home, NULL, &em);
+    if (err != BM_OK) {
+        fail_msg("store: %s", bm_errmsg_str(&em, err));
+    }
+}
+
+/* Opens the node's parts in `home` (created when new) and builds the
+ * manager; does not start it. */
+void mt_open(struct mt_node *n, const char *home, bool agg,
+                    const char *da_url, const struct bm_manager_config *cfg)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_kv_options kvo = {.no_sync = true,
+                                .keep_heights = g_kv_keep_heights};
+    char dir[320];
+
+    open_store(n, home, agg);
+    snprintf(dir, sizeof(dir), "%s/data/kv", home);
+    mkdir(dir, 0700);
+    assert_int_equal(bm_kv_open(&n->kv, dir, &kvo, &em), BM_OK);
+    bm_kv_executor(n->kv, &n->kv_exec);
+    n->exec = n->kv_exec;
+    open_rest(n, home, agg, da_url, cfg, &n->kv_exec);
+}
+
+void mt_open_exec(struct mt_node *n, const char *home, bool agg,
+                  const char *da_url, const struct bm_manager_config *cfg,
+                  const struct bm_executor *exec)
+{
+    open_store(n, home, agg);
+    n->exec = *exec;
+    open_rest(n, home, agg, da_url, cfg, &n->exec);
 }
 
 void mt_start(struct mt_node *n)

@@ -66,6 +66,11 @@ void cfg_fast(struct bm_manager_config *c, bool agg);
  * manager; does not start it. da_url may be NULL (no DA). */
 void mt_open(struct mt_node *n, const char *home, bool agg,
              const char *da_url, const struct bm_manager_config *cfg);
+/* As mt_open with exec (copied; its context borrowed, it must outlive the
+ * node) in place of a KV executor: n->kv stays NULL. */
+void mt_open_exec(struct mt_node *n, const char *home, bool agg,
+                  const char *da_url, const struct bm_manager_config *cfg,
+                  const struct bm_executor *exec);
 /* bm_manager_start, failing the test on error. */
 void mt_start(struct mt_node *n);
 /* Stops and closes everything but the home. Returns the stop result. */

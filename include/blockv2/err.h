@@ -110,6 +110,9 @@
     X(EQUEUE_FULL, -161, "sequencer queue is full")                            \
     X(EBADTX, -162, "malformed transaction")                                   \
     X(EEXEC_AHEAD, -163, "executor is ahead of the store")                     \
+    X(EEXEC_INVALID, -164, "execution client rejected the block")             \
+    X(EEXEC_CHAIN, -165, "execution client is on another chain")              \
+    X(ERPC, -166, "JSON-RPC error response")                                  \
     /* p2p: -180 .. -199 (-180 .. -189 protocol layers, -190 .. host) */       \
     X(EPEER_MISMATCH, -180, "remote proved another peer ID than expected")     \
     X(ENOPROTO, -181, "peer supports none of the proposed protocols")          \

@@ -27,7 +27,9 @@
  *  - Optional ops (NULL when not supported; ev-node's HeightProvider and
  *    Rollbackable): get_latest_height reports the last executed height, so
  *    the block manager can replay the blocks the executor is missing at
- *    start; rollback resets the executor to an earlier height.
+ *    start; rollback resets the executor to an earlier height;
+ *    get_state_root reports the root after a height, so the block manager
+ *    can tell an executor on another chain from one behind or ahead.
  *
  * Blocking: every op except get_execution_info may block on disk I/O
  * (fsync) or, for a remote executor, on the network. The block manager
@@ -138,6 +140,15 @@ struct bm_executor_ops {
     enum bm_err (*rollback)(void *ctx, uint64_t height,
                             struct bm_errmsg *em);
     /*
+     * Optional. The state root after `height` as the executor has it now
+     * (*root released first; returns owned): BM_ENOTFOUND when it has no
+     * such height. The replay on start compares it with the store's app
+     * hash to tell an executor on another chain from one that is only
+     * behind or ahead. May block.
+     */
+    enum bm_err (*get_state_root)(void *ctx, uint64_t height,
+                                  struct bm_buf *root, struct bm_errmsg *em);
+    /*
      * Optional, both or neither (NULL: the executor cannot batch; every
      * execute_txs is durable when it returns). Group commit for a full
      * node catching up (docs/EXECUTION.md "Group commit"): after
@@ -206,6 +217,15 @@ enum bm_err bm_executor_get_latest_height(const struct bm_executor *ex,
                                           struct bm_errmsg *em);
 enum bm_err bm_executor_rollback(const struct bm_executor *ex,
                                  uint64_t height, struct bm_errmsg *em);
+enum bm_err bm_executor_get_state_root(const struct bm_executor *ex,
+                                       uint64_t height, struct bm_buf *root,
+                                       struct bm_errmsg *em);
+
+/* True for the errors that mean "the executor is not available now" (an
+ * execution client that is down: BM_ECONNECT, hangs: BM_ETIMEDOUT, or is
+ * syncing: BM_EAGAIN): the block manager waits and retries instead of
+ * stopping. The in-process KV executor never returns them. */
+bool bm_executor_err_transient(int err);
 
 /* True if the executor implements begin_group and commit_group. */
 bool bm_executor_can_group(const struct bm_executor *ex);

@@ -145,7 +145,8 @@ static int load(struct inc *s)
     return BM_OK;
 }
 
-/* Executor.SetFinal(n), retried; fatal (false) after the last attempt. */
+/* Executor.SetFinal(n), retried; false after the last attempt, which is
+ * fatal unless the failure is transient (then a later pass tries again). */
 static bool set_final(struct bm_env *env, uint64_t n)
 {
     struct bm_errmsg em = {{0}};
@@ -165,6 +166,12 @@ static bool set_final(struct bm_env *env, uint64_t n)
         if (bm_env_halted(env)) {
             return false;
         }
+    }
+    if (bm_executor_err_transient(err)) {
+        bm_log_warn(MOD, "executor unavailable, height %llu not finalised "
+                    "(retried on the next pass) err=%s",
+                    (unsigned long long)n, bm_err_name(err));
+        return false;
     }
     bm_env_fatal(env, MOD, err, "set_final(%llu) failed %d times: %s",
                  (unsigned long long)n, SET_FINAL_ATTEMPTS,

@@ -167,6 +167,78 @@ static enum bm_err replay(struct bm_env *env, const struct bm_state *st,
     return err;
 }
 
+/* The app hash after height h: the state's for the store height, else
+ * the state stored at h, else the app hash header h + 1 carries. */
+static enum bm_err app_hash_after(struct bm_env *env,
+                                  const struct bm_state *st, uint64_t h,
+                                  struct bm_buf *out, struct bm_errmsg *em)
+{
+    struct bm_buf sb = {0};
+    struct bm_state s = {0};
+    struct sblock next = {0};
+    enum bm_err err;
+
+    if (h == st->last_block_height) {
+        return bm_buf_copy(out, &st->app_hash);
+    }
+    err = bm_store_get_state(env->store, h, &sb, NULL);
+    if (err == BM_OK && bm_state_decode(&s, sb.ptr, sb.len) == BM_OK) {
+        err = bm_buf_copy(out, &s.app_hash);
+    } else {
+        err = load_block(env, h + 1, false, &next, em);
+        if (err == BM_OK) {
+            err = bm_buf_copy(out, &next.sh.header.app_hash);
+        }
+    }
+    bm_state_release(&s);
+    bm_buf_release(&sb);
+    sblock_release(&next);
+    return err;
+}
+
+/*
+ * With an executor that reports its state root (get_state_root): checks
+ * that it is on this chain at the lower of the two heights. BM_OK and
+ * *checked true when it is; *checked false when the op is missing.
+ */
+static enum bm_err same_chain(struct bm_env *env, const struct bm_state *st,
+                              uint64_t exec_h, bool *checked,
+                              struct bm_errmsg *em)
+{
+    uint64_t h = exec_h < st->last_block_height ? exec_h
+                                                : st->last_block_height;
+    struct bm_buf got = {0}, want = {0};
+    enum bm_err err;
+
+    *checked = false;
+    err = bm_executor_get_state_root(env->exec, h, &got, em);
+    if (err == BM_EUNSUPPORTED) {
+        return BM_OK;
+    }
+    if (err == BM_OK) {
+        err = app_hash_after(env, st, h, &want, em);
+    }
+    if (err == BM_OK && !bm_buf_eq(&got, &want)) {
+        char g[2 * BM_HASH_SIZE + 1], w[2 * BM_HASH_SIZE + 1];
+
+        hex_of(&got, g, sizeof(g));
+        hex_of(&want, w, sizeof(w));
+        err = bm_errf(em, BM_EEXEC_CHAIN,
+                      "the executor's state root at height %llu is %s but "
+                      "the store's app hash there is %s: the executor is on "
+                      "another chain (for the EVM executor: the execution "
+                      "client's data belongs to another chain; start it on "
+                      "this chain's genesis with an empty data directory)",
+                      (unsigned long long)h, g, w);
+    }
+    if (err == BM_OK) {
+        *checked = true;
+    }
+    bm_buf_release(&got);
+    bm_buf_release(&want);
+    return err;
+}
+
 enum bm_err bm_replayer_sync(struct bm_env *env, const struct bm_state *st,
                              struct bm_errmsg *em)
 {
@@ -182,6 +254,23 @@ enum bm_err bm_replayer_sync(struct bm_env *env, const struct bm_state *st,
     }
     if (err != BM_OK) {
         return err;
+    }
+    if (exec_h >= genesis_h) {
+        bool checked = false;
+
+        err = same_chain(env, st, exec_h, &checked, em);
+        if (err != BM_OK) {
+            return err;
+        }
+        if (checked && exec_h > store_h) {
+            /* the same chain at the store height: what is above it is the
+             * executor's own, rolled back as ev-node does */
+            bm_log_warn(MOD, "executor ahead of the store on the same chain: "
+                        "rolling it back from=%llu to=%llu",
+                        (unsigned long long)exec_h,
+                        (unsigned long long)store_h);
+            return bm_executor_rollback(env->exec, store_h, em);
+        }
     }
     if (exec_h == store_h) {
         bm_log_info(MOD, "executor in sync with the store height=%llu",

@@ -22,10 +22,18 @@
  *    with BM_EEXEC_AHEAD naming both heights and the repair,
  *    `blockv2 exec rollback --height <store height>` on this home.
  *
+ * An executor with get_state_root is first checked to be on this chain
+ * at the lower of the two heights (its root there must be the store's app
+ * hash; else BM_EEXEC_CHAIN, "on another chain"); when it is, an executor
+ * ahead by any number of blocks is rolled back to the store height, as
+ * ev-node does.
+ *
  * An executor without get_latest_height (the optional HeightProvider op)
- * is not checked, as in ev-node. Single-threaded: called by the manager
- * (and tests) before the actor system starts. May block (store reads,
- * executor calls).
+ * is not checked, as in ev-node. Called by the manager (and tests) before
+ * the actor system starts, and by the Sync actor when the executor says
+ * it is behind (BM_EHEIGHT_MISMATCH: an execution client that lost its
+ * last blocks while the node ran); never by two threads at once. May
+ * block (store reads, executor calls).
  */
 #ifndef BM_ACTORS_REPLAYER_H
 #define BM_ACTORS_REPLAYER_H
@@ -35,7 +43,8 @@
 /*
  * Brings env->exec to the height of st (borrowed: the state loaded from
  * env->store by bm_bootstrap_state) as above. Logs what it did (replayed
- * heights, rollback). Errors: BM_EEXEC_AHEAD, BM_EAPP_HASH_MISMATCH,
+ * heights, rollback). Errors: BM_EEXEC_AHEAD, BM_EEXEC_CHAIN,
+ * BM_EAPP_HASH_MISMATCH,
  * BM_ENOTFOUND (a block to replay is not in the store), BM_ECORRUPT (a
  * stored block does not decode), and the executor's and store's errors,
  * with the height in em.

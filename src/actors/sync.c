@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/replayer.h"
 #include "actors/state.h"
 #include "actors/validator.h"
 #include "blockv2/validate.h"
@@ -368,15 +369,25 @@ static int load(struct sync_st *st)
 }
 
 /*
- * ExecuteTxs behind the executor breaker, EXEC_ATTEMPTS tries. An open
- * breaker or the last failure is fatal. *res returns owned on BM_OK.
+ * ExecuteTxs behind the executor breaker, EXEC_ATTEMPTS tries. An
+ * executor that says it is behind (BM_EHEIGHT_MISMATCH: an execution
+ * client that lost its last blocks) gets the missing blocks replayed from
+ * the store once (actors/replayer.h) and the block again. A transient
+ * failure (bm_executor_err_transient), or the breaker it opened, is
+ * returned: nothing
+ * is applied and the caller retries later. Inside a group whose earlier
+ * blocks are not in the store yet (!may_replay) the replay cannot run:
+ * BM_EHEIGHT_MISMATCH is returned, the caller commits the group so far
+ * and starts the next one at this block. Any other last failure is
+ * fatal. *res returns owned on BM_OK.
  */
 static int execute(struct sync_st *st, const struct bm_block *b,
-                   struct bm_exec_result *res)
+                   bool may_replay, struct bm_exec_result *res)
 {
     struct bm_env *env = st->env;
     const struct bm_header *h = &b->sh.header;
     struct bm_errmsg em = {{0}};
+    bool replayed = false;
     int err = BM_EEXEC;
 
     for (int attempt = 1;; attempt++) {
@@ -386,13 +397,14 @@ static int execute(struct sync_st *st, const struct bm_block *b,
             int berr = bm_breaker_allow(env->exec_breaker, &tok);
 
             if (berr != BM_OK) {
-                /* Keep the last executor error (the cause) if any. */
                 if (em.msg[0] == '\0') {
-                    err = bm_errf(&em, berr, "executor breaker is open");
-                } else {
-                    bm_log_warn(MOD, "executor breaker opened height=%llu",
-                                (unsigned long long)h->height);
+                    /* opened by earlier transient failures: wait */
+                    bm_log_debug(MOD, "executor breaker open height=%llu",
+                                 (unsigned long long)h->height);
+                    return berr;
                 }
+                bm_log_warn(MOD, "executor breaker opened height=%llu",
+                            (unsigned long long)h->height);
                 break;
             }
         }
@@ -409,10 +421,35 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         bm_log_warn(MOD, "execute failed height=%llu attempt=%d err=%s: %s",
                     (unsigned long long)h->height, attempt, bm_err_name(err),
                     bm_errmsg_str(&em, err));
+        if (err == BM_EHEIGHT_MISMATCH && !may_replay) {
+            return err;
+        }
+        if (err == BM_EHEIGHT_MISMATCH && !replayed &&
+            !bm_env_halted(env)) {
+            struct bm_errmsg rem = {{0}};
+            int rerr;
+
+            replayed = true;
+            rerr = bm_replayer_sync(env, &st->state, &rem);
+            if (rerr != BM_OK) {
+                err = rerr;
+                em = rem;
+                break;
+            }
+            attempt--; /* the replay was the repair, not a try */
+            continue;
+        }
         if (attempt >= EXEC_ATTEMPTS || bm_env_halted(env)) {
             break;
         }
         bm_sleep_ms(EXEC_RETRY_MS);
+    }
+    if (bm_executor_err_transient(err)) {
+        bm_log_warn(MOD, "executor unavailable, height %llu not applied "
+                    "(retried later) err=%s: %s",
+                    (unsigned long long)h->height, bm_err_name(err),
+                    bm_errmsg_str(&em, err));
+        return err;
     }
     atomic_fetch_add_explicit(&env->m.exec_failures, 1, memory_order_relaxed);
     bm_env_fatal(env, MOD, BM_EEXEC, "execute_txs at height %llu: %s (%s)",
@@ -530,7 +567,7 @@ static int apply_block(struct sync_st *st, struct bm_block *b, uint8_t source,
                     (unsigned long long)(tip(st) + 1));
         return BM_EHEIGHT_MISMATCH;
     }
-    err = execute(st, b, &res);
+    err = execute(st, b, true, &res);
     if (err != BM_OK) {
         bm_state_meta_list_release(meta);
         goto out;
@@ -734,7 +771,9 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
     uint64_t h = he->height;
     int err = BM_OK;
 
-    if (he->source == BM_SRC_DA && he->da_height != 0) {
+    /* Where the pieces are on DA (the header may have come by P2P and
+     * its copy on DA been seen while it was cached: on_header_in). */
+    if (he->da_height != 0) {
         uint64_t dd = empty_data ? he->da_height : de->da_height;
 
         bm_meta_rhb_name(name, sizeof(name), h, 'h');
@@ -750,9 +789,17 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
          * copy). After a gap (blocks this node has but never saw on DA, so
          * it does not know where they are) the DASubmitter posts them and
          * what follows again. */
-        if (err == BM_OK && st->env->cfg.aggregator) {
+        if (err == BM_OK && he->source == BM_SRC_DA &&
+            st->env->cfg.aggregator) {
             err = advance_submitted(sub, meta, h);
         }
+    } else if (!empty_data && de->da_height != 0) {
+        /* The header came by P2P, the data from DA earlier (it waited in
+         * the cache): record where the data is, or the DAIncluder would
+         * wait for a blob the retriever has passed. The header's DA
+         * height comes when DA delivers it (da_header_at_applied). */
+        bm_meta_rhb_name(name, sizeof(name), h, 'd');
+        err = bm_state_meta_add_u64(meta, name, de->da_height);
     }
     if (err == BM_OK && with_seen) {
         err = bm_state_meta_append(meta, &st->da_seen);
@@ -969,7 +1016,7 @@ static int apply_group(struct sync_st *st, size_t want)
                             (m->b->data.n_txs == 0 && m->de.da_height == 0),
                         n == 0, &sub, &c->meta);
         if (err == BM_OK) {
-            err = execute(st, m->b, &res);
+            err = execute(st, m->b, n == 0, &res);
         }
         if (err == BM_OK) {
             err = next_state(st, m->b, &res, &ns);
@@ -980,6 +1027,9 @@ static int apply_group(struct sync_st *st, size_t want)
             bm_state_meta_list_release(&c->meta);
             if (!bm_env_halted(env)) {
                 requeue(st, m);
+            }
+            if (err == BM_EHEIGHT_MISMATCH && n > 0) {
+                err = BM_OK; /* the next group replays first (execute) */
             }
             break;
         }
@@ -1322,8 +1372,16 @@ static int take_header(struct sync_st *st, struct bm_sync_header_in *p)
     }
     old = cache_find(&st->headers, e.height);
     if (old != NULL) {
-        if (memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0 ||
-            header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+        bool same = memcmp(old->hash.b, e.hash.b, BM_HASH_SIZE) == 0;
+
+        if (same || header_ok(st, old->sh) || !header_ok(st, p->sh)) {
+            /* The cached header (from P2P) seen on DA: keep where it is
+             * (rhb/<h>/h with the commit), or the DAIncluder would wait
+             * for a blob the retriever has passed. */
+            if (same && p->source == BM_SRC_DA && p->da_height != 0 &&
+                old->da_height == 0) {
+                old->da_height = p->da_height;
+            }
             bm_log_debug(MOD, "header dropped height=%llu: one is cached",
                          (unsigned long long)e.height);
             return BM_OK;
@@ -1376,6 +1434,20 @@ static bool data_fits_header(struct sync_st *st, const struct bm_data *d)
            bm_buf_eq_raw(&h->sh->header.data_hash, c.b, BM_HASH_SIZE);
 }
 
+/* True if a and b carry the same txs. */
+static bool same_txs(const struct bm_data *a, const struct bm_data *b)
+{
+    if (a->n_txs != b->n_txs) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_txs; i++) {
+        if (!bm_buf_eq(&a->txs[i], &b->txs[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Takes a data in (moved out of *p when kept); does not apply. */
 static int take_data(struct sync_st *st, struct bm_sync_data_in *p)
 {
@@ -1400,6 +1472,14 @@ static int take_data(struct sync_st *st, struct bm_sync_data_in *p)
     if (old != NULL) {
         if (data_fits_header(st, old->data) ||
             !data_fits_header(st, p->data)) {
+            /* The same txs found on DA after a P2P copy: keep where they
+             * are (rhb/<h>/d with the commit), or the DAIncluder would
+             * wait for a blob the retriever has passed. */
+            if (p->source == BM_SRC_DA && p->da_height != 0 &&
+                old->da_height == 0 && same_txs(old->data, p->data)) {
+                old->da_height = p->da_height;
+                old->source = BM_SRC_DA;
+            }
             bm_log_debug(MOD, "data dropped height=%llu: one is cached",
                          (unsigned long long)e.height);
             return BM_OK;
@@ -1455,6 +1535,11 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     /* A DA height is done: what it confirmed is written now (a node that
      * follows P2P commits no block for it). A failure is retried. */
     (void)flush_da_seen(st);
+    /* pieces held back by an executor that was unavailable are tried
+     * again with every DA height read, not only when pieces arrive */
+    if (st->headers.n > 0 && !bm_env_halted(st->env) && load(st) == BM_OK) {
+        return try_sync(st);
+    }
     return BM_OK;
 }
 

@@ -9,6 +9,7 @@
 
 
 #include "util/alloc.h"
+#include "util/json.h"
 #include "util/rfc3339.h"
 
 #define SHARE_FIRST 478u
@@ -187,54 +188,7 @@ enum bm_err bm__da_b64_decode_fixed(uint8_t *out, size_t n, const char *s,
 enum bm_err bm__da_json_parse(const char *text, size_t len,
                               struct json_object **out, struct bm_errmsg *em)
 {
-    struct json_tokener *tok;
-    struct json_object *o;
-    enum json_tokener_error jerr;
-    size_t end;
-
-    if (len > INT32_MAX) {
-        return bm_errf(em, BM_ETOOBIG, "json: %zu bytes is too large", len);
-    }
-    tok = json_tokener_new_ex(BM__DA_JSON_DEPTH);
-    if (tok == NULL) {
-        return BM_ENOMEM;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    o = json_tokener_parse_ex(tok, text, (int)len);
-    jerr = json_tokener_get_error(tok);
-    end = json_tokener_get_parse_end(tok);
-    if (o == NULL && jerr == json_tokener_continue) {
-        /* all input consumed: a NUL tells json-c the text ends here (a
-         * top-level number needs it; truncated input stays incomplete) */
-        o = json_tokener_parse_ex(tok, "", 1);
-        jerr = json_tokener_get_error(tok);
-        if (jerr == json_tokener_success) {
-            end = len;
-        }
-    }
-    json_tokener_free(tok);
-    if (o == NULL && jerr == json_tokener_success) {
-        /* the text was the literal null */
-        *out = NULL;
-        return BM_OK;
-    }
-    if (jerr != json_tokener_success) {
-        json_object_put(o);
-        return bm_errf(em, BM_EPARSE, "json: %s at offset %zu",
-                       jerr == json_tokener_continue
-                           ? "truncated input"
-                           : json_tokener_error_desc(jerr),
-                       end);
-    }
-    for (size_t i = end; i < len; i++) {
-        if (!isspace((unsigned char)text[i])) {
-            json_object_put(o);
-            return bm_errf(em, BM_EPARSE, "json: trailing data at offset %zu",
-                           i);
-        }
-    }
-    *out = o;
-    return BM_OK;
+    return bm_json_parse(text, len, BM__DA_JSON_DEPTH, out, em);
 }
 
 static enum bm_err parse_dec(const char *s, size_t len, uint64_t *out)

@@ -168,6 +168,22 @@ enum bm_err bm_executor_rollback(const struct bm_executor *ex,
     return ex->ops->rollback(ex->ctx, height, em);
 }
 
+enum bm_err bm_executor_get_state_root(const struct bm_executor *ex,
+                                       uint64_t height, struct bm_buf *root,
+                                       struct bm_errmsg *em)
+{
+    CHECK_OPTIONAL(ex, get_state_root, em);
+    if (root == NULL) {
+        return bm_errf(em, BM_EINVAL, "get_state_root: root is NULL");
+    }
+    return ex->ops->get_state_root(ex->ctx, height, root, em);
+}
+
+bool bm_executor_err_transient(int err)
+{
+    return err == BM_ECONNECT || err == BM_ETIMEDOUT || err == BM_EAGAIN;
+}
+
 bool bm_executor_can_group(const struct bm_executor *ex)
 {
     return ex != NULL && ex->ops != NULL && ex->ops->begin_group != NULL &&

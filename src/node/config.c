@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "blockv2/manager.h"
+#include "exec/evm/evm.h"
 #include "exec/kv/kv.h"
 #include "node/duration.h"
 #include "util/alloc.h"
@@ -73,6 +74,11 @@ static const struct bm_node_config_key keys[] = {
     {"node.trusted_hash", BM_CFG_STRING, "",
      "hex header hash to initialise the P2P header store (reserved)",
      OFF(trusted_hash), 0, NULL, 0},
+    {"node.executor", BM_CFG_STRING, "kv",
+     "the executor: kv (the in-process key/value app) or evm (an execution "
+     "client through the Engine API, evm.*); when not given: evm if any "
+     "evm.* key is set to other than its default, else kv",
+     OFF(node_executor), BM_CFG_F_DERIVED, "kv|evm", 0},
 
     {"da.address", BM_CFG_STRING, "http://127.0.0.1:7980",
      "DA JSON-RPC URL (celestia-node blob API or `blockv2 da serve`)",
@@ -214,6 +220,28 @@ static const struct bm_node_config_key keys[] = {
      "initial LMDB map size of the KV executor (data/kv) in bytes; it "
      "doubles whenever full, up to 1 TiB",
      OFF(kv_initial_map_size), BM_CFG_F_NONZERO, NULL, (uint64_t)1 << 40},
+
+    {"evm.engine_url", BM_CFG_STRING, "http://localhost:8551",
+     "Engine API URL of the execution client (JWT-authenticated)",
+     OFF(evm_engine_url), 0, NULL, 0},
+    {"evm.eth_url", BM_CFG_STRING, "http://localhost:8545",
+     "eth JSON-RPC URL of the execution client (txpoolExt_getTxs, blocks)",
+     OFF(evm_eth_url), 0, NULL, 0},
+    {"evm.jwt_secret_file", BM_CFG_STRING, "",
+     "file with the 32-byte JWT secret as 64 hex digits, shared with the "
+     "execution client (path as given; required with evm)",
+     OFF(evm_jwt_secret_file), 0, NULL, 0},
+    {"evm.genesis_hash", BM_CFG_STRING, "",
+     "0x hash of the execution client's genesis block; the start is "
+     "refused when the client's differs (required with evm)",
+     OFF(evm_genesis_hash), 0, NULL, 0},
+    {"evm.fee_recipient", BM_CFG_STRING, "",
+     "0x address that receives the blocks' fees (\"\" = the zero address)",
+     OFF(evm_fee_recipient), 0, NULL, 0},
+    {"evm.request_timeout", BM_CFG_DURATION, "30s",
+     "deadline of one call to the execution client; a client that does "
+     "not answer in time counts as unavailable",
+     OFF(evm_request_timeout_ns), BM_CFG_F_NONZERO, NULL, 0},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -235,6 +263,7 @@ static const struct {
     {"signer", "block signer (aggregator)"},
     {"pruning", "store pruning"},
     {"kv", "the in-process KV executor"},
+    {"evm", "the EVM executor: an execution client through the Engine API"},
 };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -247,6 +276,30 @@ static const struct {
     {"signer.type", "signer.signer_type"},
     {"signer.path", "signer.signer_path"},
 };
+
+/* ev-node's flags of the EVM executor (execution/evm/flags.go), accepted
+ * besides --evnode.<key>. */
+static const struct {
+    const char *flag;
+    const char *key;
+} evnode_flags[] = {
+    {"--evm.engine-url", "evm.engine_url"},
+    {"--evm.eth-url", "evm.eth_url"},
+    {"--evm.jwt-secret-file", "evm.jwt_secret_file"},
+    {"--evm.genesis-hash", "evm.genesis_hash"},
+    {"--evm.fee-recipient", "evm.fee_recipient"},
+};
+
+const char *bm_node_config_evnode_flag(const char *key)
+{
+    for (size_t i = 0; i < sizeof(evnode_flags) / sizeof(evnode_flags[0]);
+         i++) {
+        if (strcmp(evnode_flags[i].key, key) == 0) {
+            return evnode_flags[i].flag;
+        }
+    }
+    return NULL;
+}
 
 const struct bm_node_config_key *bm_node_config_keys(size_t *n)
 {
@@ -637,11 +690,41 @@ static uint64_t readiness_blocks(uint64_t window_s, uint64_t block_ns)
     return ns / block_ns;
 }
 
+/* Whether row k (a string or duration row) holds its default value. */
+static bool row_is_default(const struct bm_node_config *cfg,
+                           const struct bm_node_config_key *k)
+{
+    if (k->type == BM_CFG_STRING) {
+        const char *v = *(char *const *)cfield(cfg, k);
+        return strcmp(v != NULL ? v : "", k->def) == 0;
+    }
+    if (k->type == BM_CFG_DURATION) {
+        uint64_t def = 0;
+        return bm_duration_parse(k->def, &def) == BM_OK &&
+               *(const uint64_t *)cfield(cfg, k) == def;
+    }
+    return true;
+}
+
 void bm_node_config_derive(struct bm_node_config *cfg)
 {
     if (!bm_node_config_given(cfg, "node.readiness_max_blocks_behind")) {
         cfg->readiness_max_blocks_behind = readiness_blocks(
             cfg->readiness_window_seconds, cfg->block_time_ns);
+    }
+    if (!bm_node_config_given(cfg, "node.executor")) {
+        bool evm = false;
+
+        /* a value other than the default: the evnode.yaml that init
+         * writes holds every evm.* key at its default */
+        for (size_t i = 0; i < N_KEYS; i++) {
+            if (strncmp(keys[i].key, "evm.", 4) == 0 &&
+                !row_is_default(cfg, &keys[i])) {
+                evm = true;
+            }
+        }
+        bm_free(cfg->node_executor);
+        cfg->node_executor = bm_xstrdup(evm ? "evm" : "kv");
     }
 }
 
@@ -972,14 +1055,37 @@ enum bm_err bm_node_config_apply_flags(struct bm_node_config *cfg,
         size_t len;
         enum bm_err err;
 
-        if (a == NULL || !(has_prefix(a, "--evnode.", &rest) ||
-                           has_prefix(a, "--rollkit.", &rest))) {
+        const char *key = NULL;
+
+        if (a != NULL && has_prefix(a, "--evm.", &rest)) {
+            /* ev-node's spelling of the EVM flags */
+            for (size_t j = 0;
+                 j < sizeof(evnode_flags) / sizeof(evnode_flags[0]); j++) {
+                size_t fl = strlen(evnode_flags[j].flag);
+                if (strncmp(a, evnode_flags[j].flag, fl) == 0 &&
+                    (a[fl] == '\0' || a[fl] == '=')) {
+                    key = evnode_flags[j].key;
+                    rest = a + fl;
+                }
+            }
+            if (key == NULL) {
+                show(shown, sizeof(shown), a);
+                return bm_errf(em, BM_ECONFIG,
+                               "config: unknown flag '%s' (see `blockv2 "
+                               "config docs`)", shown);
+            }
+        } else if (a == NULL || !(has_prefix(a, "--evnode.", &rest) ||
+                                  has_prefix(a, "--rollkit.", &rest))) {
             argv[w++] = argv[i];
             continue;
         }
         eq = strchr(rest, '=');
         len = eq != NULL ? (size_t)(eq - rest) : strlen(rest);
         show(shown, sizeof(shown), a);
+        if (key != NULL) {
+            len = strlen(key);
+            rest = key;
+        }
         if (len >= sizeof(name)) {
             return bm_errf(em, BM_ECONFIG, "config: unknown flag '%s'",
                            shown);
@@ -1336,6 +1442,44 @@ void bm_node_config_to_kv(const struct bm_node_config *cfg,
                         : (size_t)cfg->kv_initial_map_size;
 }
 
+enum bm_err bm_node_config_to_evm(const struct bm_node_config *cfg,
+                                  struct bm_evm_config *out,
+                                  struct bm_errmsg *em)
+{
+    uint64_t ms = cfg->evm_request_timeout_ns / 1000000u;
+    enum bm_err err;
+
+    memset(out, 0, sizeof(*out));
+    out->engine_url = cfg->evm_engine_url;
+    out->eth_url = cfg->evm_eth_url;
+    out->timeout_ms = ms == 0 ? 1 : ms > UINT32_MAX ? UINT32_MAX
+                                                     : (uint32_t)ms;
+    if (cfg->evm_jwt_secret_file == NULL ||
+        cfg->evm_jwt_secret_file[0] == '\0') {
+        return bm_errf(em, BM_ECONFIG, "config: evm.jwt_secret_file: the EVM "
+                       "executor needs the execution client's JWT secret "
+                       "(--evm.jwt-secret-file FILE)");
+    }
+    err = bm_evm_jwt_load(cfg->evm_jwt_secret_file, out->jwt_secret, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    if (cfg->evm_genesis_hash != NULL && cfg->evm_genesis_hash[0] != '\0') {
+        err = bm_evm_parse_hex_key("evm.genesis_hash", cfg->evm_genesis_hash,
+                                   out->genesis_hash, BM_EVM_HASH_LEN, em);
+        if (err != BM_OK) {
+            return err;
+        }
+        out->has_genesis_hash = true;
+    }
+    if (cfg->evm_fee_recipient != NULL && cfg->evm_fee_recipient[0] != '\0') {
+        err = bm_evm_parse_hex_key("evm.fee_recipient",
+                                   cfg->evm_fee_recipient,
+                                   out->fee_recipient, BM_EVM_ADDR_LEN, em);
+    }
+    return err;
+}
+
 /* ---- markdown reference ---- */
 
 void bm_node_config_markdown(FILE *f)
@@ -1349,7 +1493,8 @@ void bm_node_config_markdown(FILE *f)
     for (size_t i = 0; i < N_KEYS; i++) {
         const struct bm_node_config_key *k = &keys[i];
         struct bm_dynbuf d;
-        char type[96];
+        char type[96], also[80];
+        const char *evf;
 
         if (k->choices != NULL) {
             char alts[64];
@@ -1376,10 +1521,17 @@ void bm_node_config_markdown(FILE *f)
             bm_dynbuf_release(&d);
             continue;
         }
-        fprintf(f, "| `%s` | `--evnode.%s` | %s | `%s` | %s%s |\n", k->key,
+        evf = bm_node_config_evnode_flag(k->key);
+        if (evf != NULL) {
+            snprintf(also, sizeof(also), "; also ev-node's flag `%s`", evf);
+        } else {
+            also[0] = '\0';
+        }
+        fprintf(f, "| `%s` | `--evnode.%s` | %s | `%s` | %s%s%s |\n", k->key,
                 k->key, type, (const char *)d.ptr, k->desc,
                 (k->flags & BM_CFG_F_NOWRITE) ? " (not in the generated file)"
-                                              : "");
+                                              : "",
+                also);
         bm_dynbuf_release(&d);
     }
     bm_node_config_release(&cfg);

@@ -115,6 +115,14 @@ struct bm_node_config {
     uint64_t pruning_interval_ns;
     /* kv */
     uint64_t kv_initial_map_size;
+    /* executor choice and evm */
+    char *node_executor;
+    char *evm_engine_url;
+    char *evm_eth_url;
+    char *evm_jwt_secret_file;
+    char *evm_genesis_hash;
+    char *evm_fee_recipient;
+    uint64_t evm_request_timeout_ns;
     /* top level */
     char *db_path;
     /* Which rows a YAML file or a flag gave (bit i = row i of the table;
@@ -156,6 +164,11 @@ const struct bm_node_config_key *bm_node_config_keys(size_t *n);
 
 /* Row of key ("node.block_time"), or NULL. */
 const struct bm_node_config_key *bm_node_config_find(const char *key);
+
+/* ev-node's own spelling of the flag of key ("--evm.engine-url" for
+ * evm.engine_url), also accepted by bm_node_config_apply_flags, or NULL
+ * when the key has only --evnode.<key>. */
+const char *bm_node_config_evnode_flag(const char *key);
 
 /* Name of a type as printed in the docs ("duration"). */
 const char *bm_node_config_type_name(enum bm_node_config_type t);
@@ -222,7 +235,11 @@ bool bm_node_config_given(const struct bm_node_config *cfg, const char *key);
  * Fills the BM_CFG_F_DERIVED rows that were not given, from the keys they
  * derive from (ev-node's rules):
  *   node.readiness_max_blocks_behind = node.readiness_window_seconds
- *       / node.block_time (whole blocks, rounded down).
+ *       / node.block_time (whole blocks, rounded down);
+ *   node.executor = "evm" when any evm.* key holds another value than
+ *       its default (ev-node's EVM flags select the EVM executor; the
+ *       evnode.yaml that init writes has them all at their defaults),
+ *       else "kv".
  * bm_node_config_load calls it last; callers that build a config with
  * bm_node_config_set call it themselves.
  */
@@ -276,6 +293,21 @@ void bm_node_config_to_kv(const struct bm_node_config *cfg,
  */
 void bm_node_config_to_da_client(const struct bm_node_config *cfg,
                                  struct bm_da_client_config *out);
+
+struct bm_evm_config;
+
+/*
+ * Fills *out (zeroed first) with the EVM executor's settings from cfg
+ * (evm.*): the URLs (borrowed from cfg: cfg must outlive out), the JWT
+ * secret read from evm.jwt_secret_file (a path as given: relative to the
+ * working directory, as ev-node reads it), evm.genesis_hash (has_genesis_
+ * hash false when "") and evm.fee_recipient ("" = the zero address), and
+ * evm.request_timeout. Errors: BM_ECONFIG naming the key (no secret file
+ * given, a bad hex value), and the file's errors. Blocks (file read).
+ */
+enum bm_err bm_node_config_to_evm(const struct bm_node_config *cfg,
+                                  struct bm_evm_config *out,
+                                  struct bm_errmsg *em);
 
 /* Prints the reference table (key, flag, type, default, description) as
  * markdown. */

@@ -52,7 +52,21 @@ static int open_kv(const char *home, struct bm_kv **kv)
     int err;
 
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "blockv2 exec: no executor state in '%s'\n", dir);
+        struct bm_node_config cfg;
+
+        memset(&cfg, 0, sizeof(cfg));
+        if (bm_node_config_load(&cfg, home, NULL, NULL, NULL) == BM_OK &&
+            strcmp(cfg.node_executor, "evm") == 0) {
+            fprintf(stderr, "blockv2 exec: '%s' runs the EVM executor: its "
+                            "state is the execution client's, which the "
+                            "node brings to the store height by itself at "
+                            "start (replay, or rollback on the same chain)\n",
+                    home);
+        } else {
+            fprintf(stderr, "blockv2 exec: no executor state in '%s'\n",
+                    dir);
+        }
+        bm_node_config_release(&cfg);
         bm_free(dir);
         return 1;
     }

@@ -1505,6 +1505,18 @@ static void route(struct bm_rpc_server *s, struct MHD_Connection *c,
         }
         return;
     }
+    if (strcmp(url, "/tx") == 0 && s->deps.evm_eth_url != NULL) {
+        struct json_object *o = json_object_new_object();
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "this node runs the EVM executor: send "
+                 "signed Ethereum transactions to the execution client with "
+                 "eth_sendRawTransaction at %s (evm.eth_url)",
+                 s->deps.evm_eth_url);
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        reply_json(r, 501, o);
+        return;
+    }
     if (strncmp(url, "/kv/", 4) == 0 && s->deps.kv != NULL && get) {
         kv_query(s, url + 4, r);
         return;

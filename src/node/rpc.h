@@ -22,6 +22,8 @@
  *       manager's tx limiter (429), answered once the txs are durable in
  *       the sequencer's queue (group commit, include/blockv2/ingest.h;
  *       the connection is suspended meanwhile); 503 without deps.seq.
+ *       With the EVM executor (deps.evm_eth_url) POST /tx is refused with 501
+ *       and a message naming the execution client's eth_sendRawTransaction.
  *
  * Every request body is untrusted: capped (BM_RPC_MAX_BODY; /tx:
  * BM_INGRESS_MAX_BATCH_BODY), parsed with json-c, and rejected with a
@@ -65,6 +67,10 @@ struct bm_rpc_deps {
     /* The single sequencer POST /tx writes to (with kv; needs genesis for
      * the chain id); NULL: /tx answers 503 (not an aggregator). */
     struct bm_seq *seq;
+    /* The EVM executor's eth URL (borrowed), or NULL. When set (kv is then
+     * NULL), POST /tx answers 501 naming it: with the EVM executor txs go
+     * to the execution client (eth_sendRawTransaction), as with ev-node. */
+    const char *evm_eth_url;
     /* da.namespace / da.data_namespace config strings (NULL: not set;
      * data "" or NULL falls back to the header namespace). */
     const char *header_namespace;

@@ -35,6 +35,7 @@
 #include "blockv2/manager.h"
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
+#include "exec/evm/evm.h"
 #include "exec/kv/kv.h"
 #include "node/cli.h"
 #include "node/config.h"
@@ -50,14 +51,17 @@
 #include "util/log.h"
 
 #define DEV_HOME ".blockv2-dev"
+#define DEV_EVM_HOME ".blockv2-dev-evm"
 #define DEV_CHAIN_ID "blockv2-dev"
+#define DEV_JWT_FILE "config/jwt.hex"
 #define DEV_DA_PORT 7980
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: blockv2 start [--home DIR] [--evnode.<key> VALUE ...]\n"
-            "       blockv2 start --dev [--reset] [--home DIR] "
+            "usage: blockv2 start [--home DIR] [--evm] [--evnode.<key> VALUE "
+            "...]\n"
+            "       blockv2 start --dev [--evm] [--reset] [--home DIR] "
             "[--evnode.<key> VALUE ...]\n"
             "\n"
             "Runs the node of DIR (default $HOME/.blockv2; see `blockv2 "
@@ -68,6 +72,12 @@ static void usage(FILE *f)
             "\n"
             "            (created on first run, reused after)\n"
             "  --reset   with --dev: delete the dev home first\n"
+            "  --evm     the EVM executor (node.executor evm): an execution\n"
+            "            client through the Engine API, with ev-node's flags\n"
+            "            --evm.engine-url, --evm.eth-url, --evm.jwt-secret-file,\n"
+            "            --evm.genesis-hash, --evm.fee-recipient; with --dev:\n"
+            "            in ./" DEV_EVM_HOME ", the JWT secret in config/jwt.hex\n"
+            "            when not given, the client's genesis adopted\n"
             "Flags override config/evnode.yaml (`blockv2 config docs` lists "
             "them),\n"
             "e.g. --evnode.node.block_time 500ms. Ctrl-C stops gracefully.\n");
@@ -89,27 +99,31 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Writes a random dev passphrase file (0600) unless it exists. */
-static int dev_passphrase(const char *path)
+/* Writes n random bytes as hex (0600; a newline after them when nl)
+ * unless path exists: the dev passphrase, the dev JWT secret. */
+static int dev_secret_file(const char *path, size_t n, bool nl)
 {
-    unsigned char raw[16];
-    char hex[33];
+    unsigned char raw[32];
+    char hex[2 * sizeof(raw) + 2];
+    size_t len = 2 * n + (nl ? 1 : 0);
     int fd;
     ssize_t w;
 
     if (file_exists(path)) {
         return 0;
     }
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+    randombytes_buf(raw, n);
+    sodium_bin2hex(hex, sizeof(hex), raw, n);
+    hex[2 * n] = '\n';
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
         return -1;
     }
-    w = write(fd, hex, 32);
+    w = write(fd, hex, len);
     close(fd);
+    sodium_memzero(raw, sizeof(raw));
     sodium_memzero(hex, sizeof(hex));
-    return w == 32 ? 0 : -1;
+    return w == (ssize_t)len ? 0 : -1;
 }
 
 /* Creates the dev home on first run (through `init`). */
@@ -129,7 +143,7 @@ static int dev_prepare(const char *home, bool reset)
     }
     if ((mkdir(home, 0700) != 0 && errno != EEXIST) ||
         (mkdir(cfgdir, 0700) != 0 && errno != EEXIST) ||
-        dev_passphrase(pass) != 0) {
+        dev_secret_file(pass, 16, false) != 0) {
         fprintf(stderr, "blockv2: cannot create the dev home '%s': %s\n",
                 home, strerror(errno));
         return -1;
@@ -185,6 +199,7 @@ struct node {
     struct bm_hash signer_addr;
     struct bm_store *store;
     struct bm_kv *kv;
+    struct bm_evm *evm; /* node.executor evm (then kv is NULL) */
     struct bm_executor exec;
     struct bm_seq *seq;
     struct bm_da_server *da_server; /* --dev only */
@@ -209,6 +224,76 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
 }
 
 static int open_sync(struct node *n, struct bm_errmsg *em);
+
+/* n->evm from the config's evm.*; *has_genesis: evm.genesis_hash set. */
+static int new_evm(struct node *n, bool *has_genesis)
+{
+    struct bm_evm_config ec;
+    struct bm_errmsg em = {{0}};
+    int err;
+
+    err = bm_node_config_to_evm(&n->cfg, &ec, &em);
+    if (err == BM_OK) {
+        err = bm_evm_new(&n->evm, &ec, &em);
+    }
+    *has_genesis = ec.has_genesis_hash;
+    sodium_memzero(ec.jwt_secret, sizeof(ec.jwt_secret));
+    if (err != BM_OK) {
+        return fail("EVM executor (evm.*)", err, &em);
+    }
+    return 0;
+}
+
+/*
+ * The EVM executor from evm.*. --dev: the JWT secret defaults to the dev
+ * home's config/jwt.hex (created), and without evm.genesis_hash the
+ * client's own genesis is adopted (a dev chain only).
+ */
+static int open_evm(struct node *n, bool dev)
+{
+    struct bm_errmsg em = {{0}};
+    bool has_genesis = false;
+    char *jwt = NULL;
+    int err;
+
+    if (dev && (n->cfg.evm_jwt_secret_file == NULL ||
+                n->cfg.evm_jwt_secret_file[0] == '\0')) {
+        jwt = bm_node_path(n->home, DEV_JWT_FILE);
+        if (dev_secret_file(jwt, BM_EVM_JWT_SECRET_LEN, true) != 0) {
+            fprintf(stderr, "blockv2 start: cannot write the dev JWT secret "
+                            "'%s': %s\n", jwt, strerror(errno));
+            bm_free(jwt);
+            return 1;
+        }
+        bm_free(n->cfg.evm_jwt_secret_file);
+        n->cfg.evm_jwt_secret_file = jwt;
+    }
+    if (new_evm(n, &has_genesis) != 0) {
+        return 1;
+    }
+    if (dev && !has_genesis) {
+        uint8_t g[BM_EVM_HASH_LEN];
+        char hex[2 * BM_EVM_HASH_LEN + 3];
+
+        err = bm_evm_el_genesis(n->evm, g, &em);
+        if (err != BM_OK) {
+            return fail("EVM executor: the execution client's genesis", err,
+                        &em);
+        }
+        bm_evm_hex(hex, g, sizeof(g));
+        bm_log_info("node", "dev: adopting the execution client's genesis "
+                    "block genesis_hash=%s", hex);
+        bm_evm_free(n->evm);
+        n->evm = NULL;
+        bm_free(n->cfg.evm_genesis_hash);
+        n->cfg.evm_genesis_hash = bm_xstrdup(hex);
+        if (new_evm(n, &has_genesis) != 0) {
+            return 1;
+        }
+    }
+    bm_evm_executor(n->evm, &n->exec);
+    return 0;
+}
 
 static int open_parts(struct node *n, bool dev)
 {
@@ -271,19 +356,25 @@ static int open_parts(struct node *n, bool dev)
     if (err != BM_OK) {
         return fail("store", err, &em);
     }
-    p = bm_node_path(n->home, "data/kv");
-    mkdir(p, 0700);
-    {
-        struct bm_kv_options ko;
+    if (strcmp(n->cfg.node_executor, "evm") == 0) {
+        if (open_evm(n, dev) != 0) {
+            return 1;
+        }
+    } else {
+        p = bm_node_path(n->home, "data/kv");
+        mkdir(p, 0700);
+        {
+            struct bm_kv_options ko;
 
-        bm_node_config_to_kv(&n->cfg, &ko);
-        err = bm_kv_open(&n->kv, p, &ko, &em);
+            bm_node_config_to_kv(&n->cfg, &ko);
+            err = bm_kv_open(&n->kv, p, &ko, &em);
+        }
+        bm_free(p);
+        if (err != BM_OK) {
+            return fail("KV executor (data/kv)", err, &em);
+        }
+        bm_kv_executor(n->kv, &n->exec);
     }
-    bm_free(p);
-    if (err != BM_OK) {
-        return fail("KV executor (data/kv)", err, &em);
-    }
-    bm_kv_executor(n->kv, &n->exec);
     if (n->cfg.aggregator) {
         struct bm_seq_options so = {0};
 
@@ -458,6 +549,7 @@ static int start_services(struct node *n)
     d.manager = n->m;
     d.kv = n->kv;
     d.seq = n->seq; /* NULL on a full node: /tx answers 503 */
+    d.evm_eth_url = n->evm != NULL ? bm_evm_eth_url(n->evm) : NULL;
     d.header_namespace = n->cfg.da_namespace;
     d.data_namespace = n->cfg.da_data_namespace;
     if (n->has_key) {
@@ -545,6 +637,7 @@ static int close_node(struct node *n)
     bm_da_server_stop(n->da_server);
     bm_seq_free(n->seq);
     bm_kv_free(n->kv);
+    bm_evm_free(n->evm);
     bm_store_close(n->store);
     bm_genesis_release(&n->genesis);
     bm_privkey_wipe(&n->key);
@@ -597,7 +690,7 @@ int bm_cli_start(int argc, char **argv)
     struct bm_errmsg em = {{0}};
     const char *home = NULL;
     char default_home[1024];
-    bool dev = false, reset = false;
+    bool dev = false, reset = false, evm = false;
     sigset_t set;
     enum bm_logsink_format fmt = BM_LOGSINK_TEXT;
     int level, err, rc = 1;
@@ -615,6 +708,8 @@ int bm_cli_start(int argc, char **argv)
             dev = true;
         } else if (strcmp(argv[i], "--reset") == 0) {
             reset = true;
+        } else if (strcmp(argv[i], "--evm") == 0) {
+            evm = true;
         } else if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
             home = argv[++i];
         } else if (strncmp(argv[i], "--home=", 7) == 0) {
@@ -632,7 +727,7 @@ int bm_cli_start(int argc, char **argv)
         const char *h = getenv("HOME");
 
         if (dev) {
-            home = DEV_HOME;
+            home = evm ? DEV_EVM_HOME : DEV_HOME;
         } else {
             snprintf(default_home, sizeof(default_home), "%s/.blockv2",
                      h != NULL ? h : ".");
@@ -676,6 +771,17 @@ int bm_cli_start(int argc, char **argv)
         rc = 2;
         goto out_cfg;
     }
+    if (evm) {
+        if (bm_node_config_given(&n.cfg, "node.executor") &&
+            strcmp(n.cfg.node_executor, "evm") != 0) {
+            fprintf(stderr, "blockv2 start: --evm and node.executor '%s' "
+                            "disagree\n", n.cfg.node_executor);
+            rc = 2;
+            goto out_cfg;
+        }
+        bm_free(n.cfg.node_executor);
+        n.cfg.node_executor = bm_xstrdup("evm");
+    }
     level = bm_log_level_parse(n.cfg.log_level);
     if (level < 0 ||
         bm_logsink_format_parse(n.cfg.log_format, &fmt) != BM_OK) {
@@ -702,16 +808,33 @@ int bm_cli_start(int argc, char **argv)
             bm_peer_id_format(bm_p2p_host_id(n.p2p), p2p);
         }
         bm_log_info("node",
-                    "running home=%s chain_id=%s mode=%s rpc=%s da=%s "
-                    "metrics=%s p2p=%s",
+                    "running home=%s chain_id=%s mode=%s executor=%s "
+                    "rpc=%s da=%s metrics=%s p2p=%s",
                     home, n.genesis.chain_id,
-                    n.cfg.aggregator ? "aggregator" : "full", url,
+                    n.cfg.aggregator ? "aggregator" : "full",
+                    n.cfg.node_executor, url,
                     n.cfg.da_address != NULL && n.cfg.da_address[0]
                         ? n.cfg.da_address
                         : "off",
                     n.cfg.prometheus ? n.cfg.prometheus_listen_addr : "off",
                     p2p);
-        if (dev) {
+        if (dev && n.evm != NULL) {
+            printf("\nblockv2 dev node is running with the EVM executor "
+                   "(chain %s, home %s)\n"
+                   "  execution client: engine %s, eth %s\n"
+                   "  JWT secret:  %s\n"
+                   "  send a tx:   eth_sendRawTransaction to %s (POST /tx is "
+                   "refused)\n"
+                   "  status:      blockv2 status          (or: curl "
+                   "%s/status)\n"
+                   "  local DA:    %s\n"
+                   "Ctrl-C stops it; run the same command to continue, add "
+                   "--reset to start over.\n\n",
+                   n.genesis.chain_id, home, n.cfg.evm_engine_url,
+                   n.cfg.evm_eth_url, n.cfg.evm_jwt_secret_file,
+                   n.cfg.evm_eth_url, url, n.da_url);
+            fflush(stdout);
+        } else if (dev) {
             printf("\nblockv2 dev node is running (chain %s, home %s)\n"
                    "  send a tx:   blockv2 tx send k=v     (or: curl -X POST "
                    "--data 'k=v' %s/tx)\n"

@@ -45,7 +45,7 @@ enum bm_err bm_file_read(const char *path, size_t max, const char *what,
 {
     struct stat st;
     uint8_t *buf = NULL;
-    size_t cap, len = 0;
+    size_t cap = 0, len = 0;
     enum bm_err err = BM_OK;
     int fd;
 

@@ -36,7 +36,7 @@ char *bm_hex_dup(const uint8_t *p, size_t len)
     return s;
 }
 
-static int nibble(char c)
+int bm_hex_digit(char c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -53,8 +53,8 @@ static int nibble(char c)
 static enum bm_err decode_into(uint8_t *out, const char *s, size_t len)
 {
     for (size_t i = 0; i < len / 2; i++) {
-        int hi = nibble(s[2 * i]);
-        int lo = nibble(s[2 * i + 1]);
+        int hi = bm_hex_digit(s[2 * i]);
+        int lo = bm_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return BM_EPARSE;
         }

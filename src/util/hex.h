@@ -8,6 +8,9 @@
 #include "blockv2/err.h"
 #include "blockv2/buf.h"
 
+/* The value 0..15 of one hex digit (either case), or -1. */
+int bm_hex_digit(char c);
+
 /* Writes 2*len lower-case hex digits and a NUL to out (size >= 2*len+1). */
 void bm_hex_encode(char *out, const uint8_t *p, size_t len);
 

@@ -337,3 +337,118 @@ void at_commit_next(struct at_node *n, const char *const *txs, bool execute)
     bm_exec_result_release(&res);
     bm_state_release(&st);
 }
+
+/* at_exec_wrap's forwarders: ctx is the struct at_exec_wrap. */
+static const struct bm_executor *inner_of(void *ctx)
+{
+    return ((struct at_exec_wrap *)ctx)->inner;
+}
+
+static enum bm_err wrap_init_chain(void *ctx, uint64_t t, uint64_t ih,
+                                   const char *id, struct bm_buf *root,
+                                   struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->init_chain(in->ctx, t, ih, id, root, em);
+}
+
+static enum bm_err wrap_get_txs(void *ctx, struct bm_batch *out,
+                                struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->get_txs(in->ctx, out, em);
+}
+
+static enum bm_err wrap_execute(void *ctx, const struct bm_buf *txs,
+                                size_t n, uint64_t height, uint64_t time_ns,
+                                const uint8_t *prev, size_t prev_len,
+                                struct bm_exec_result *out,
+                                struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->execute_txs(in->ctx, txs, n, height, time_ns, prev,
+                                prev_len, out, em);
+}
+
+static enum bm_err wrap_set_final(void *ctx, uint64_t h, struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->set_final(in->ctx, h, em);
+}
+
+static enum bm_err wrap_info(void *ctx, struct bm_exec_info *out,
+                             struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->get_execution_info(in->ctx, out, em);
+}
+
+static enum bm_err wrap_filter(void *ctx, const struct bm_buf *txs, size_t n,
+                               uint64_t max_bytes, uint64_t max_gas, bool fi,
+                               enum bm_filter_status *status,
+                               struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->filter_txs(in->ctx, txs, n, max_bytes, max_gas, fi,
+                               status, em);
+}
+
+static enum bm_err wrap_latest(void *ctx, uint64_t *height,
+                               struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->get_latest_height(in->ctx, height, em);
+}
+
+static enum bm_err wrap_rollback(void *ctx, uint64_t height,
+                                 struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->rollback(in->ctx, height, em);
+}
+
+static enum bm_err wrap_state_root(void *ctx, uint64_t height,
+                                   struct bm_buf *root, struct bm_errmsg *em)
+{
+    const struct bm_executor *in = inner_of(ctx);
+
+    return in->ops->get_state_root(in->ctx, height, root, em);
+}
+
+void at_exec_wrap(struct at_exec_wrap *w, const struct bm_executor *inner,
+                  const struct bm_executor_ops *over, void *arg,
+                  struct bm_executor *out)
+{
+    const struct bm_executor_ops *io = inner->ops;
+    struct bm_executor_ops *o = &w->ops;
+
+    memset(w, 0, sizeof(*w));
+    w->inner = inner;
+    w->arg = arg;
+    o->init_chain = over->init_chain ? over->init_chain : wrap_init_chain;
+    o->get_txs = over->get_txs ? over->get_txs : wrap_get_txs;
+    o->execute_txs = over->execute_txs ? over->execute_txs : wrap_execute;
+    o->set_final = over->set_final ? over->set_final : wrap_set_final;
+    o->get_execution_info =
+        over->get_execution_info ? over->get_execution_info : wrap_info;
+    o->filter_txs = over->filter_txs ? over->filter_txs : wrap_filter;
+    o->get_latest_height = over->get_latest_height ? over->get_latest_height
+                           : io->get_latest_height ? wrap_latest
+                                                   : NULL;
+    o->rollback = over->rollback ? over->rollback
+                  : io->rollback ? wrap_rollback
+                                 : NULL;
+    o->get_state_root = over->get_state_root ? over->get_state_root
+                        : io->get_state_root ? wrap_state_root
+                                             : NULL;
+    out->ops = o;
+    out->ctx = w;
+}

@@ -86,6 +86,24 @@ void at_commit_next(struct at_node *n, const char *const *txs, bool execute);
 /* Loads the latest state from the store (asserts). */
 void at_latest_state(struct at_node *n, struct bm_state *out);
 
+/*
+ * An executor that forwards every op to `inner` except those a test
+ * replaces (faults): at_exec_wrap sets *out to an executor whose ops are
+ * over's non-NULL ops and, for the rest, forwarders to inner (optional ops
+ * only where inner has them). Every op gets the struct at_exec_wrap as
+ * ctx: a replaced op reaches inner through w->inner and its test state
+ * through w->arg. inner, over and arg are borrowed; w must outlive *out.
+ */
+struct at_exec_wrap {
+    const struct bm_executor *inner;
+    void *arg;
+    struct bm_executor_ops ops; /* private */
+};
+
+void at_exec_wrap(struct at_exec_wrap *w, const struct bm_executor *inner,
+                  const struct bm_executor_ops *over, void *arg,
+                  struct bm_executor *out);
+
 /* Polls cond(arg) every 5 ms for up to timeout_ms; returns its last value. */
 bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms);
 

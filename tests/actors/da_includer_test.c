@@ -3,11 +3,13 @@
  * DA-included height advances in order only when both rhb hints (or an
  * empty block's header hint) exist, stops at a gap, finalises in the
  * executor, persists d and gdh (once), resumes after a restart; a
- * SetFinal that keeps failing is fatal; bm_da_includer_is_included; and
+ * SetFinal that keeps failing is fatal, one whose executor is unreachable
+ * is retried; bm_da_includer_is_included; and
  * the submitter + includer pair end to end on a real DA server.
  */
 #include "bm_test.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,7 +82,16 @@ static bool included_at(void *arg)
            final_height(w->n) == w->included;
 }
 
-static void open_node(struct at_node *n, const char *home, uint64_t gen_ns)
+/* Faults for the executor the actors see (NULL: the KV executor as is). */
+struct exec_fault {
+    const struct bm_executor_ops *over; /* at_exec_wrap's replaced ops */
+    void *arg;
+    struct at_exec_wrap wrap;
+    struct bm_executor ex;
+};
+
+static void open_node(struct at_node *n, const char *home, uint64_t gen_ns,
+                      struct exec_fault *f)
 {
     struct bm_manager_config cfg;
     struct at_opts o = {.aggregator = true, .cfg = &cfg, .home = home,
@@ -88,6 +99,10 @@ static void open_node(struct at_node *n, const char *home, uint64_t gen_ns)
 
     fast_cfg(&cfg);
     at_node_open(n, &o);
+    if (f != NULL) {
+        at_exec_wrap(&f->wrap, &n->exec, f->over, f->arg, &f->ex);
+        n->env.exec = &f->ex;
+    }
     at_spawn(n, &bm_state_actor_type, &n->env.ids.state, true,
              BM_OVERFLOW_REJECT);
     at_spawn(n, &bm_da_includer_actor_type, &n->env.ids.da_includer, true,
@@ -132,7 +147,7 @@ static void test_advance_and_restart(void **state)
     uint64_t gen_ns;
 
     (void)state;
-    open_node(&n, NULL, 0);
+    open_node(&n, NULL, 0, NULL);
     for (uint64_t h = 1; h <= 6; h++) {
         at_commit_next(&n, h == 3 ? NULL : TXS, true);
     }
@@ -179,7 +194,7 @@ static void test_advance_and_restart(void **state)
     at_node_close(&n, false);
 
     /* Restart: loads d = 4 and the existing gdh. */
-    open_node(&n, home, gen_ns);
+    open_node(&n, home, gen_ns, NULL);
     n.own_home = true;
     w.included = 4;
     assert_true(at_wait(included_at, &w, WAIT_MS));
@@ -201,7 +216,7 @@ static void test_set_final_failure_fatal(void **state)
     struct bm_errmsg em = {{0}};
 
     (void)state;
-    open_node(&n, NULL, 0);
+    open_node(&n, NULL, 0, NULL);
     at_commit_next(&n, TXS, false);
     put_rhb(&n, 1, 'h', 1);
     put_rhb(&n, 1, 'd', 1);
@@ -209,6 +224,68 @@ static void test_set_final_failure_fatal(void **state)
                      BM_EHEIGHT_MISMATCH);
     assert_non_null(strstr(em.msg, "da_includer"));
     assert_int_equal(meta_u64(&n, BM_META_DA_INCLUDED), 0);
+    at_node_close(&n, true);
+}
+
+/* SetFinal cannot reach the execution client while `down` is set;
+ * everything else is the KV executor's (at_exec_wrap). */
+struct down_exec {
+    atomic_bool down;
+    atomic_int refused;
+};
+
+static enum bm_err dx_set_final(void *ctx, uint64_t h, struct bm_errmsg *em)
+{
+    struct at_exec_wrap *w = ctx;
+    struct down_exec *d = w->arg;
+
+    if (atomic_load(&d->down)) {
+        atomic_fetch_add(&d->refused, 1);
+        return bm_errf(em, BM_ECONNECT, "set_final: execution client down");
+    }
+    return w->inner->ops->set_final(w->inner->ctx, h, em);
+}
+
+static const struct bm_executor_ops down_ops = {.set_final = dx_set_final};
+struct refusals {
+    struct at_node *n;
+    struct down_exec *dx;
+};
+
+static bool refused_twice_or_halted(void *arg)
+{
+    struct refusals *r = arg;
+
+    return atomic_load(&r->dx->refused) >= 6 || bm_env_halted(&r->n->env);
+}
+
+/* An executor that cannot be reached (an execution client restarting) is
+ * waited for: not fatal, the DA-included height stays put while it is
+ * down and advances once it answers again. */
+static void test_set_final_unavailable_waits(void **state)
+{
+    struct at_node n;
+    struct down_exec dx;
+    struct exec_fault f = {.over = &down_ops, .arg = &dx};
+    struct want w = {&n, 1};
+
+    (void)state;
+    memset(&dx, 0, sizeof(dx));
+    atomic_init(&dx.down, true);
+    atomic_init(&dx.refused, 0);
+    open_node(&n, NULL, 0, &f);
+    at_commit_next(&n, TXS, true);
+    put_rhb(&n, 1, 'h', 1);
+    put_rhb(&n, 1, 'd', 1);
+    /* Several passes refused (3 attempts each), none fatal. */
+    assert_true(at_wait(refused_twice_or_halted, &(struct refusals){&n, &dx},
+                        WAIT_MS));
+    assert_false(bm_env_halted(&n.env));
+    assert_int_equal(meta_u64(&n, BM_META_DA_INCLUDED), 0);
+    assert_int_equal(final_height(&n), 0);
+    atomic_store(&dx.down, false);
+    assert_true(at_wait(included_at, &w, WAIT_MS));
+    assert_false(bm_env_halted(&n.env));
     at_node_close(&n, true);
 }
 
@@ -306,6 +383,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_advance_and_restart),
         cmocka_unit_test(test_set_final_failure_fatal),
+        cmocka_unit_test(test_set_final_unavailable_waits),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_with_submitter),
     };

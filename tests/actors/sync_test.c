@@ -586,6 +586,75 @@ static void test_sync_da_after_p2p(void **state)
     chain_release(&c);
 }
 
+/* DA data found before the block's header came by P2P: the block is
+ * applied from the P2P header and that cached DA data, and the data's DA
+ * height is recorded with the commit (rhb/<h>/d), or the DAIncluder would
+ * wait for a blob the retriever has passed (e2e step 9 stalled on it). */
+static void test_sync_da_data_before_p2p_header(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2};
+    struct chain c;
+    struct at_node n;
+    struct bm_errmsg em = {{0}};
+    uint64_t v = 0;
+    char name[64];
+
+    (void)state;
+    build_chain(&c, 2, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    send_d(&n, &c, 1, 21, BM_SRC_DA);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P); /* the cached DA copy stays */
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 1, 'd'), 21);
+    /* Its header is not known on DA yet: no rhb/1/h; it comes with the
+     * DA header at the applied height. */
+    bm_meta_rhb_name(name, sizeof(name), 1, 'h');
+    assert_int_equal(bm_meta_get_u64(n.store, name, &v, &em), BM_ENOTFOUND);
+    bm_meta_rhb_name(name, sizeof(name), 2, 'd');
+    assert_int_equal(bm_meta_get_u64(n.store, name, &v, &em), BM_ENOTFOUND);
+    check_store(&n, &c, 2);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/* The other order: the P2P copy of the data (or header) is cached first
+ * and the same piece then found on DA (dropped as a duplicate): its DA
+ * height is kept and recorded with the commit all the same. */
+static void test_sync_p2p_data_then_da_copy(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2};
+    struct chain c;
+    struct at_node n;
+
+    (void)state;
+    build_chain(&c, 2, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+    send_d(&n, &c, 1, 0, BM_SRC_P2P);
+    send_d(&n, &c, 1, 31, BM_SRC_DA);
+    send_h(&n, &c, 1, 0, BM_SRC_P2P);
+    wait_height(&n, 1);
+    assert_int_equal(rhb(&n, 1, 'd'), 31);
+    /* Headers alike: block 2's P2P header is cached (its data has not
+     * come), then found on DA; the block still counts as from P2P. */
+    send_h(&n, &c, 2, 0, BM_SRC_P2P);
+    send_h(&n, &c, 2, 32, BM_SRC_DA);
+    send_d(&n, &c, 2, 0, BM_SRC_P2P);
+    wait_height(&n, 2);
+    assert_int_equal(rhb(&n, 2, 'h'), 32);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_p2p), 2);
+    check_store(&n, &c, 2);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
 /* Puts sh (as a P2PSignedHeader) at its height in the header store,
  * replacing what is held there. */
 static void p2p_put_header(struct bm_p2pstore *ps,
@@ -712,79 +781,29 @@ static void test_sync_from_p2p_stores(void **state)
 /* An injectable fault layer over the KV executor: execute_txs fails at
  * fail_height, everything else is forwarded. */
 struct fault_exec {
-    const struct bm_executor *inner;
     uint64_t fail_height;
     atomic_int fails;
 };
 
-static enum bm_err fx_init_chain(void *ctx, uint64_t t, uint64_t ih,
-                                 const char *id, struct bm_buf *root,
-                                 struct bm_errmsg *em)
-{
-    struct fault_exec *f = ctx;
-
-    return f->inner->ops->init_chain(f->inner->ctx, t, ih, id, root, em);
-}
-
-static enum bm_err fx_get_txs(void *ctx, struct bm_batch *out,
-                              struct bm_errmsg *em)
-{
-    struct fault_exec *f = ctx;
-
-    return f->inner->ops->get_txs(f->inner->ctx, out, em);
-}
-
+/* ctx: the at_exec_wrap; its arg: the struct fault_exec. */
 static enum bm_err fx_execute(void *ctx, const struct bm_buf *txs, size_t n,
                               uint64_t height, uint64_t time_ns,
                               const uint8_t *prev, size_t prev_len,
                               struct bm_exec_result *out, struct bm_errmsg *em)
 {
-    struct fault_exec *f = ctx;
+    struct at_exec_wrap *w = ctx;
+    struct fault_exec *f = w->arg;
 
     if (height == f->fail_height) {
         atomic_fetch_add(&f->fails, 1);
         return bm_errf(em, BM_EIO, "execute_txs: injected failure at %llu",
                        (unsigned long long)height);
     }
-    return f->inner->ops->execute_txs(f->inner->ctx, txs, n, height, time_ns,
+    return w->inner->ops->execute_txs(w->inner->ctx, txs, n, height, time_ns,
                                       prev, prev_len, out, em);
 }
 
-static enum bm_err fx_set_final(void *ctx, uint64_t h, struct bm_errmsg *em)
-{
-    struct fault_exec *f = ctx;
-
-    return f->inner->ops->set_final(f->inner->ctx, h, em);
-}
-
-static enum bm_err fx_info(void *ctx, struct bm_exec_info *out,
-                           struct bm_errmsg *em)
-{
-    struct fault_exec *f = ctx;
-
-    return f->inner->ops->get_execution_info(f->inner->ctx, out, em);
-}
-
-static enum bm_err fx_filter(void *ctx, const struct bm_buf *txs, size_t n,
-                             uint64_t max_bytes, uint64_t max_gas, bool fi,
-                             enum bm_filter_status *status,
-                             struct bm_errmsg *em)
-{
-    struct fault_exec *f = ctx;
-
-    return f->inner->ops->filter_txs(f->inner->ctx, txs, n, max_bytes,
-                                     max_gas, fi, status, em);
-}
-
-static const struct bm_executor_ops fault_ops = {
-    .init_chain = fx_init_chain,
-    .get_txs = fx_get_txs,
-    .execute_txs = fx_execute,
-    .set_final = fx_set_final,
-    .get_execution_info = fx_info,
-    .filter_txs = fx_filter,
-};
-
+static const struct bm_executor_ops fault_ops = {.execute_txs = fx_execute};
 /* Execution failing at height 2 (after retries) is fatal: BM_EEXEC, the
  * store stays at 1, exec_failures counts it. */
 static void test_sync_exec_failure_fatal(void **state)
@@ -793,6 +812,7 @@ static void test_sync_exec_failure_fatal(void **state)
     struct chain c;
     struct at_node n;
     struct fault_exec fx;
+    struct at_exec_wrap wrap;
     struct bm_executor ex;
     struct bm_errmsg em = {{0}};
 
@@ -800,11 +820,9 @@ static void test_sync_exec_failure_fatal(void **state)
     build_chain(&c, 2, ch);
     open_receiver(&n, &c, NULL);
     memset(&fx, 0, sizeof(fx));
-    fx.inner = &n.exec;
     fx.fail_height = 2;
     atomic_init(&fx.fails, 0);
-    ex.ops = &fault_ops;
-    ex.ctx = &fx;
+    at_exec_wrap(&wrap, &n.exec, &fault_ops, &fx, &ex);
     n.env.exec = &ex;
     spawn_sync_node(&n);
     at_start(&n);
@@ -832,6 +850,8 @@ int main(void)
         cmocka_unit_test(test_sync_cache_bound),
         cmocka_unit_test(test_sync_da_meta),
         cmocka_unit_test(test_sync_da_after_p2p),
+        cmocka_unit_test(test_sync_da_data_before_p2p_header),
+        cmocka_unit_test(test_sync_p2p_data_then_da_copy),
         cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
     };

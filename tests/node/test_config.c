@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "blockv2/manager.h"
+#include "exec/evm/evm.h"
 #include "exec/kv/kv.h"
 #include "node/config.h"
 #include "node/duration.h"
@@ -893,6 +894,107 @@ static void test_to_kv_and_catchup(void **state)
     bm_node_config_release(&c);
 }
 
+/* The EVM executor's keys: ev-node's flag spelling, the derived
+ * node.executor, and bm_node_config_to_evm. */
+static void test_evm_keys(void **state)
+{
+    struct bm_node_config c;
+    struct bm_errmsg em = {{0}};
+    struct bm_evm_config ec;
+    char secret[300];
+    FILE *f;
+    char *argv[] = {
+        (char *)"--evm.engine-url",
+        (char *)"http://el:8551",
+        (char *)"--evm.eth-url=http://el:8545",
+        (char *)"--evm.genesis-hash",
+        (char *)"0x00000000000000000000000000000000000000000000000000000000"
+                "000000ab",
+        (char *)"--evnode.evm.request_timeout",
+        (char *)"2s",
+        NULL,
+    };
+    int argc = 7;
+    char *bad[] = {(char *)"--evm.engine_url", (char *)"x", NULL};
+    int nbad = 2;
+    (void)state;
+
+    cfg_init(&c);
+    bm_node_config_derive(&c);
+    assert_string_equal(c.node_executor, "kv");
+    assert_int_equal(bm_node_config_apply_flags(&c, &argc, argv, &em), BM_OK);
+    assert_int_equal(argc, 0);
+    assert_string_equal(c.evm_engine_url, "http://el:8551");
+    assert_string_equal(c.evm_eth_url, "http://el:8545");
+    assert_true(c.evm_request_timeout_ns == 2000000000ull);
+    bm_node_config_derive(&c);
+    assert_string_equal(c.node_executor, "evm");
+    assert_string_equal(bm_node_config_evnode_flag("evm.genesis_hash"),
+                        "--evm.genesis-hash");
+    assert_null(bm_node_config_evnode_flag("node.block_time"));
+    /* ev-node spells its flags with dashes: the underscore form is not a
+     * flag of either */
+    assert_int_equal(bm_node_config_apply_flags(&c, &nbad, bad, &em),
+                     BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "unknown flag '--evm.engine_url'"));
+
+    /* no secret file: refused naming the key */
+    assert_int_equal(bm_node_config_to_evm(&c, &ec, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "evm.jwt_secret_file"));
+    snprintf(secret, sizeof(secret), "%s/jwt.hex", tmpdir);
+    f = fopen(secret, "w");
+    assert_non_null(f);
+    fputs("0x0f0e0d0c0b0a09080706050403020100000102030405060708090a0b0c0d0e0f\n",
+          f);
+    fclose(f);
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                 "evm.jwt_secret_file"),
+                                        secret, &em),
+                     BM_OK);
+    assert_int_equal(bm_node_config_to_evm(&c, &ec, &em), BM_OK);
+    assert_int_equal(ec.jwt_secret[0], 0x0f);
+    assert_true(ec.has_genesis_hash);
+    assert_int_equal(ec.genesis_hash[31], 0xab);
+    assert_int_equal(ec.timeout_ms, 2000);
+    assert_string_equal(ec.engine_url, "http://el:8551");
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                 "evm.fee_recipient"),
+                                        "0x1234", &em),
+                     BM_OK);
+    assert_int_equal(bm_node_config_to_evm(&c, &ec, &em), BM_ECONFIG);
+    assert_non_null(strstr(em.msg, "evm.fee_recipient"));
+    /* the evm.* keys at their defaults (as init writes them) keep kv */
+    {
+        struct bm_node_config d;
+        struct bm_buf y = {NULL, 0};
+
+        memset(&d, 0, sizeof(d));
+        bm_node_config_defaults(&d);
+        assert_int_equal(bm_node_config_yaml(&d, false, &y), BM_OK);
+        assert_int_equal(bm_node_config_parse_yaml(&d, y.ptr, y.len, "y",
+                                                   NULL, &em),
+                         BM_OK);
+        assert_true(bm_node_config_given(&d, "evm.engine_url"));
+        bm_node_config_derive(&d);
+        assert_string_equal(d.node_executor, "kv");
+        bm_buf_release(&y);
+        bm_node_config_release(&d);
+    }
+    /* node.executor given wins over the derivation */
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                 "node.executor"),
+                                        "kv", &em),
+                     BM_OK);
+    bm_node_config_derive(&c);
+    assert_string_equal(c.node_executor, "kv");
+    assert_int_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                 "node.executor"),
+                                        "wasm", &em),
+                     BM_ECONFIG);
+    unlink(secret);
+    bm_node_config_release(&c);
+}
+
 static void test_markdown(void **state)
 {
     char *text = NULL;
@@ -1015,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_to_manager),
         cmocka_unit_test(test_to_da_client),
         cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_evm_keys),
         cmocka_unit_test(test_to_kv_and_catchup),
         cmocka_unit_test(test_passphrase_file),
         cmocka_unit_test(test_node_path),

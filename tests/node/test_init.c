@@ -408,6 +408,37 @@ static void test_config_docs(void **state)
     bm_free(r);
 }
 
+/* `start` with ev-node's EVM flags on a home made by init (whose
+ * evnode.yaml lists every evm.* key at its default): the flags select the
+ * EVM executor, and a missing secret or an unreachable client stops the
+ * start with a message naming the cause. */
+static void test_start_evm_flags(void **state)
+{
+    struct run *r = bm_xcalloc(1, sizeof(*r));
+    char home[300], jwt[300];
+    (void)state;
+
+    snprintf(home, sizeof(home), "%s/follower", tmpdir);
+    snprintf(jwt, sizeof(jwt), "%s/jwt.hex", tmpdir);
+    RUN(r, "start", "--home", home, "--evm.engine-url",
+        "http://127.0.0.1:1");
+    expect_status(r, 1);
+    expect_err(r, "evm.jwt_secret_file");
+    write_text(jwt, "not hex\n");
+    RUN(r, "start", "--home", home, "--evm.jwt-secret-file", jwt);
+    expect_status(r, 1);
+    expect_err(r, jwt);
+    expect_err(r, "hex digits");
+    write_text(jwt, "0x000102030405060708090a0b0c0d0e0f"
+                    "101112131415161718191a1b1c1d1e1f\n");
+    RUN(r, "start", "--home", home, "--evm.jwt-secret-file", jwt,
+        "--evm.engine-url=http://127.0.0.1:1", "--evm.eth-url",
+        "http://127.0.0.1:1");
+    expect_status(r, 1);
+    expect_err(r, "cannot reach the execution client");
+    bm_free(r);
+}
+
 static void test_help(void **state)
 {
     static const char *const cmds[] = {"init", "keys", "config"};
@@ -452,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_config_precedence),
         cmocka_unit_test(test_config_docs),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_start_evm_flags),
     };
 
     if (mkdtemp(tmpdir) == NULL) {

@@ -487,6 +487,19 @@ static void test_config_service(void **state)
     assert_int_equal(r.status, 404);
     http_resp_release(&r);
     bm_rpc_server_stop(s2);
+
+    /* the EVM executor: /tx refused, naming where txs go */
+    d.evm_eth_url = "http://127.0.0.1:8545";
+    assert_int_equal(bm_rpc_server_start(&s2, "127.0.0.1:0", &d, NULL),
+                     BM_OK);
+    http_post_json(bm_rpc_server_port(s2), "/tx", "{\"tx\":\"k=v\"}", &r);
+    assert_int_equal(r.status, 501);
+    o = json_of(&r);
+    assert_non_null(strstr(jstr(o, "error"), "eth_sendRawTransaction at "
+                                             "http://127.0.0.1:8545"));
+    json_object_put(o);
+    http_resp_release(&r);
+    bm_rpc_server_stop(s2);
 }
 
 static void test_health(void **state)

@@ -1,0 +1,380 @@
+/*
+ * evm_bench: blockv2's own time per EVM block, against a real execution
+ * client (bench/evm_bench.sh starts one: ethereumjs with the test preload,
+ * tests/evm/el.sh). An aggregator (real store with fsync, sequencer, the
+ * block manager, the EVM executor) makes blocks through
+ * bm_manager_produce_block; for each block:
+ *   total    = wall time of the produce call (batch, header, signature,
+ *              validation, ExecuteTxs over the Engine API, store commit,
+ *              sequencer ack);
+ *   el       = the time the executor spent waiting for the client's
+ *              answers inside ExecuteTxs (bm_evm_stats exec_el_ns), in the
+ *              same call;
+ *   overhead = total - el: blockv2's part.
+ * Two kinds of blocks: empty, and with TXS signed ETH transfers (sent to
+ * the client's pool by `TX_CMD send`, pulled by the reaper into the
+ * sequencer before the block is made). ethereumjs needs each block in a
+ * new second, so blocks are made one per second; the client's time does
+ * not count in the overhead either way.
+ *
+ * Prints `name value unit` lines (medians over the blocks of the run):
+ *   evm_<kind>_total_us, evm_<kind>_el_us, evm_<kind>_overhead_us,
+ *   evm_<kind>_executor_us (the executor's own part of the overhead:
+ *   request building and response decoding), evm_<kind>_cpu_us (the
+ *   process's CPU time during the produce call, every thread: with txs it
+ *   includes the reaper re-reading the client's pool while it builds),
+ *   evm_<kind>_txs (txs per block, to show the blocks were full); and
+ *   evm_fsync_us, the disk's flush latency in the same run (a block is
+ *   made durable with three commits: pending block, block, sequencer
+ *   ack).
+ * Usage: evm_bench --engine URL --eth URL --jwt FILE --genesis-hash 0x..
+ *        [--empty N] [--full N] [--txs N] [--tx-cmd CMD]
+ */
+#include "bench_util.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "blockv2/genesis.h"
+#include "blockv2/keys.h"
+#include "blockv2/manager.h"
+#include "blockv2/sequencer.h"
+#include "blockv2/store.h"
+#include "blockv2/validate.h"
+#include "exec/evm/evm.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+struct opts {
+    const char *engine, *eth, *jwt, *genesis_hash, *tx_cmd;
+    unsigned empty, full, txs;
+};
+
+static void die(const char *what, int err, const struct bm_errmsg *em)
+{
+    fprintf(stderr, "evm_bench: %s: %s (%s)\n", what,
+            bm_errmsg_str(em, err), bm_err_name(err));
+    exit(1);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static uint64_t median(uint64_t *v, unsigned n)
+{
+    qsort(v, n, sizeof(*v), cmp_u64);
+    return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Median of 50 x (4 KiB pwrite + fdatasync) in dir: the disk's flush
+ * latency in the same run (every block commits with flushes). */
+static uint64_t fsync_us(const char *dir)
+{
+    char path[128];
+    uint8_t page[4096] = {0};
+    uint64_t v[50];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/fsync-probe", dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        return 0;
+    }
+    for (unsigned i = 0; i < 50; i++) {
+        uint64_t t0 = bench_now_ns();
+
+        if (pwrite(fd, page, sizeof(page), (off_t)(i * sizeof(page))) < 0 ||
+            fdatasync(fd) != 0) {
+            close(fd);
+            return 0;
+        }
+        v[i] = (bench_now_ns() - t0) / 1000u;
+    }
+    close(fd);
+    unlink(path);
+    return median(v, 50);
+}
+
+/* Sleeps until 20 ms past the next whole second of the wall clock. */
+static void next_second(void)
+{
+    uint64_t ns = bm_clock_wall_ns() % 1000000000u;
+
+    bm_sleep_us((1000000000u - ns) / 1000u + 20000u);
+}
+
+struct rig {
+    char dir[64];
+    struct bm_genesis gen;
+    struct bm_privkey key;
+    struct bm_store *store;
+    struct bm_evm *evm;
+    struct bm_executor exec;
+    struct bm_seq *seq;
+    struct bm_manager_config cfg;
+    struct bm_manager *m;
+};
+
+static void rig_open(struct rig *r, const struct opts *o)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_evm_config ec;
+    struct bm_seq_options so = {0};
+    struct bm_manager_params p;
+    uint8_t seed[32], pub[32];
+    struct bm_hash addr;
+    char sub[128];
+    int err;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(r->dir, sizeof(r->dir), "/tmp/bm-evm-bench-XXXXXX");
+    if (mkdtemp(r->dir) == NULL || bm_crypto_init() != BM_OK) {
+        die("setup", BM_EIO, NULL);
+    }
+    randombytes_buf(seed, sizeof(seed));
+    bm_privkey_from_seed(&r->key, seed);
+    bm_privkey_public(&r->key, pub);
+    bm_address_from_pubkey(pub, &addr);
+    if (bm_str_set(&r->gen.chain_id, "evm-bench") != BM_OK ||
+        bm_buf_set(&r->gen.proposer_address, addr.b, 32) != BM_OK) {
+        die("genesis", BM_ENOMEM, NULL);
+    }
+    r->gen.start_time_ns = bm_validate_now_ns() - 2000000000ull;
+    r->gen.initial_height = 1;
+    snprintf(sub, sizeof(sub), "%s/data", r->dir);
+    mkdir(sub, 0700);
+    err = bm_store_open(&r->store, r->dir, NULL, &em);
+    if (err != BM_OK) {
+        die("store", err, &em);
+    }
+    memset(&ec, 0, sizeof(ec));
+    ec.engine_url = o->engine;
+    ec.eth_url = o->eth;
+    err = bm_evm_jwt_load(o->jwt, ec.jwt_secret, &em);
+    if (err == BM_OK) {
+        err = bm_evm_parse_hex_key("--genesis-hash", o->genesis_hash,
+                                   ec.genesis_hash, BM_EVM_HASH_LEN, &em);
+    }
+    ec.has_genesis_hash = true;
+    if (err == BM_OK) {
+        err = bm_evm_new(&r->evm, &ec, &em);
+    }
+    if (err != BM_OK) {
+        die("evm executor", err, &em);
+    }
+    bm_evm_executor(r->evm, &r->exec);
+    snprintf(sub, sizeof(sub), "%s/data/seq", r->dir);
+    mkdir(sub, 0700);
+    so.exec = &r->exec;
+    err = bm_seq_open(&r->seq, sub, r->gen.chain_id, &so, &em);
+    if (err != BM_OK) {
+        die("sequencer", err, &em);
+    }
+    bm_manager_config_init(&r->cfg);
+    r->cfg.aggregator = true;
+    r->cfg.block_time_ms = 3600000; /* blocks only through produce_block */
+    r->cfg.scrape_interval_ms = 200;
+    memset(&p, 0, sizeof(p));
+    p.signer = &r->key;
+    p.config = &r->cfg;
+    p.genesis = &r->gen;
+    p.store = r->store;
+    p.exec = &r->exec;
+    p.seq = r->seq;
+    err = bm_manager_new(&r->m, &p, &em);
+    if (err == BM_OK) {
+        err = bm_manager_start(r->m, &em);
+    }
+    if (err != BM_OK) {
+        die("manager", err, &em);
+    }
+}
+
+static void rig_close(struct rig *r)
+{
+    struct bm_errmsg em = {{0}};
+    int err = bm_manager_stop(r->m, &em);
+
+    if (err != BM_OK) {
+        die("manager stop", err, &em);
+    }
+    bm_manager_free(r->m);
+    bm_seq_free(r->seq);
+    bm_evm_free(r->evm);
+    bm_store_close(r->store);
+    bm_genesis_release(&r->gen);
+    bm_privkey_wipe(&r->key);
+    nftw(r->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Sends n transfers to the client's pool and waits until the reaper has
+ * queued them in the sequencer. */
+static void fill(struct rig *r, const struct opts *o, unsigned n)
+{
+    char cmd[1024];
+    size_t queued = 0, bytes = 0;
+    uint64_t end;
+
+    snprintf(cmd, sizeof(cmd),
+             "%s send --eth %s --to 0x00000000000000000000000000000000000"
+             "0beef --count %u >/dev/null",
+             o->tx_cmd, o->eth, n);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "evm_bench: '%s' failed\n", cmd);
+        exit(1);
+    }
+    end = bench_now_ns() + 60ull * 1000000000u;
+    while (queued < n) {
+        if (bench_now_ns() > end) {
+            fprintf(stderr, "evm_bench: only %zu of %u txs reached the "
+                            "sequencer\n", queued, n);
+            exit(1);
+        }
+        bm_sleep_ms(20);
+        bm_seq_queue_size(r->seq, &queued, &bytes);
+    }
+}
+
+/* Makes k blocks of `txs` txs each and prints the medians as <kind>. */
+static void measure(struct rig *r, const struct opts *o, const char *kind,
+                    unsigned k, unsigned txs)
+{
+    uint64_t *tot = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *el = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *ovh = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *own = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *ntx = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *cpu = bm_xcalloc(k, sizeof(uint64_t));
+
+    for (unsigned i = 0; i < k; i++) {
+        struct bm_evm_stats a, b;
+        struct bm_errmsg em = {{0}};
+        uint64_t h = 0, before, t0, t1, txs_before;
+        double c0, c1;
+        size_t q = 0, qb = 0;
+        int err;
+
+        if (txs > 0) {
+            fill(r, o, txs);
+        }
+        bm_seq_queue_size(r->seq, &q, &qb);
+        txs_before = q;
+        next_second();
+        bm_manager_get_store_height(r->m, &before);
+        bm_evm_stats(r->evm, &a);
+        c0 = cpu_s();
+        t0 = bench_now_ns();
+        err = bm_manager_produce_block(r->m, &h, &em);
+        t1 = bench_now_ns();
+        c1 = cpu_s();
+        bm_evm_stats(r->evm, &b);
+        if (err != BM_OK || h != before + 1) {
+            die("produce_block", err != BM_OK ? err : BM_ESTATE, &em);
+        }
+        bm_seq_queue_size(r->seq, &q, &qb);
+        tot[i] = (t1 - t0) / 1000u;
+        el[i] = (b.exec_el_ns - a.exec_el_ns) / 1000u;
+        ovh[i] = tot[i] > el[i] ? tot[i] - el[i] : 0;
+        own[i] = ((b.exec_ns - a.exec_ns) - (b.exec_el_ns - a.exec_el_ns)) /
+                 1000u;
+        ntx[i] = txs_before - q;
+        cpu[i] = (uint64_t)((c1 - c0) * 1e6);
+        fprintf(stderr, "evm_bench: %s block %llu: total %llu us, EL %llu "
+                        "us, blockv2 %llu us (executor %llu us, CPU %llu "
+                        "us), %llu txs\n",
+                kind, (unsigned long long)h, (unsigned long long)tot[i],
+                (unsigned long long)el[i], (unsigned long long)ovh[i],
+                (unsigned long long)own[i], (unsigned long long)cpu[i],
+                (unsigned long long)ntx[i]);
+    }
+    printf("evm_%s_total_us %llu us\n", kind,
+           (unsigned long long)median(tot, k));
+    printf("evm_%s_el_us %llu us\n", kind, (unsigned long long)median(el, k));
+    printf("evm_%s_overhead_us %llu us\n", kind,
+           (unsigned long long)median(ovh, k));
+    printf("evm_%s_executor_us %llu us\n", kind,
+           (unsigned long long)median(own, k));
+    printf("evm_%s_txs %llu txs\n", kind, (unsigned long long)median(ntx, k));
+    printf("evm_%s_cpu_us %llu us\n", kind,
+           (unsigned long long)median(cpu, k));
+    fflush(stdout);
+    bm_free(tot);
+    bm_free(el);
+    bm_free(ovh);
+    bm_free(own);
+    bm_free(ntx);
+    bm_free(cpu);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {NULL, NULL, NULL, NULL, "node tests/evm/tx.mjs", 20, 8,
+                     100};
+    struct rig r;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+
+        if (strcmp(k, "--engine") == 0) {
+            o.engine = v;
+        } else if (strcmp(k, "--eth") == 0) {
+            o.eth = v;
+        } else if (strcmp(k, "--jwt") == 0) {
+            o.jwt = v;
+        } else if (strcmp(k, "--genesis-hash") == 0) {
+            o.genesis_hash = v;
+        } else if (strcmp(k, "--tx-cmd") == 0) {
+            o.tx_cmd = v;
+        } else if (strcmp(k, "--empty") == 0) {
+            o.empty = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(k, "--full") == 0) {
+            o.full = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(k, "--txs") == 0) {
+            o.txs = (unsigned)strtoul(v, NULL, 10);
+        } else {
+            fprintf(stderr, "evm_bench: unknown option %s\n", k);
+            return 2;
+        }
+    }
+    if (o.engine == NULL || o.eth == NULL || o.jwt == NULL ||
+        o.genesis_hash == NULL) {
+        fprintf(stderr, "usage: evm_bench --engine URL --eth URL --jwt FILE "
+                        "--genesis-hash 0x.. [--empty N] [--full N] "
+                        "[--txs N] [--tx-cmd CMD]\n");
+        return 2;
+    }
+    bm_log_set_level(BM_LOG_WARN);
+    rig_open(&r, &o);
+    printf("evm_fsync_us %llu us\n", (unsigned long long)fsync_us(r.dir));
+    measure(&r, &o, "empty", o.empty, 0);
+    if (o.full > 0) {
+        char kind[32];
+
+        snprintf(kind, sizeof(kind), "%utx", o.txs);
+        measure(&r, &o, kind, o.full, o.txs);
+    }
+    rig_close(&r);
+    return 0;
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# blockv2's time per EVM block against a real execution client: starts a
+# fresh ethereumjs (tests/evm/el.sh, ev-node's EVM test genesis) per run,
+# runs bench/evm_bench against it (empty blocks, then blocks of TXS signed
+# transfers sent with tests/evm/tx.mjs), and prints one table of the
+# medians over RUNS runs: total time per block, the client's time in the
+# same calls, blockv2's part (total - client) and the target, 5 % of a
+# 100 ms block (5000 us); beside it the executor's own part and the disk's
+# flush latency measured in the same run (a block takes three flushes).
+#
+#   bench/evm_bench.sh                # RUNS=3 EMPTY=20 FULL=5 TXS=100
+#   RUNS=1 FULL=0 bench/evm_bench.sh  # empty blocks only
+#
+# Needs node and tests/evm's node_modules (scripts/npm-ci.sh install
+# tests/evm). Each block is made in a new second (ethereumjs wants block
+# times of >= 1 s); ethereumjs takes seconds to build a 100-transfer block
+# (20-30 tx/s), so a run takes about EMPTY + FULL * (5 + TXS / 20) s.
+# BM_EVM_BENCH_LOG=FILE keeps the per-block lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+EMPTY=${EMPTY:-20}
+FULL=${FULL:-5}
+TXS=${TXS:-100}
+BUILD=${BUILD:-build-bench}
+W=$(mktemp -d /tmp/blockv2-evm-bench.XXXXXX)
+trap 'for d in "$W"/el*; do [ -d "$d" ] && tests/evm/el.sh stop "$d" >/dev/null 2>&1; done; [ -n "${BM_EVM_BENCH_LOG:-}" ] && cp "$W/bench.log" "$BM_EVM_BENCH_LOG"; rm -rf "$W"' EXIT
+
+scripts/npm-ci.sh install tests/evm >/dev/null
+if [ ! -d "$BUILD" ]; then
+  meson setup "$BUILD" --buildtype=release >/dev/null
+fi
+ninja -C "$BUILD" bench/evm_bench >/dev/null
+
+raw="$W/raw.tsv"
+: >"$raw"
+for run in $(seq 1 "$RUNS"); do
+  tests/evm/el.sh jwt "$W/jwt$run.hex"
+  tests/evm/el.sh start --genesis tests/evm/genesis/evnode-test.json \
+    --jwt "$W/jwt$run.hex" --dir "$W/el$run" >"$W/el$run.env"
+  # shellcheck disable=SC1090
+  . "$W/el$run.env"
+  if ! "$BUILD/bench/evm_bench" --engine "$ENGINE_URL" --eth "$ETH_URL" \
+      --jwt "$W/jwt$run.hex" --genesis-hash "$GENESIS_HASH" \
+      --empty "$EMPTY" --full "$FULL" --txs "$TXS" \
+      >"$W/out$run.txt" 2>>"$W/bench.log"; then
+    tail -20 "$W/bench.log" >&2
+    exit 1
+  fi
+  awk -v r="$run" 'NF>=3 {print r "\t" $1 "\t" $2}' "$W/out$run.txt" >>"$raw"
+  tests/evm/el.sh stop "$W/el$run" >/dev/null
+done
+
+echo "date: $(date -u +%FT%TZ)  runs: $RUNS  load: $(cut -d' ' -f1-3 /proc/loadavg)  client: @ethereumjs/client $(node -p "require('./tests/evm/node_modules/@ethereumjs/client/package.json').version")"
+python3 - "$raw" <<'PY'
+import statistics, sys
+vals = {}
+for line in open(sys.argv[1]):
+    run, name, value = line.rstrip("\n").split("\t")
+    vals.setdefault(name, []).append(float(value))
+med = {k: statistics.median(v) for k, v in vals.items()}
+kinds = [k[len("evm_"):-len("_total_us")] for k in vals if k.endswith("_total_us")]
+target = 5000  # us: 5 % of a 100 ms block
+print("| block | txs/block | total ms/block | client ms/block | blockv2 us/block (min..max of runs) | of it, executor us | disk flush us (same run) | target us | result |")
+print("|---|---|---|---|---|---|---|---|---|")
+for k in kinds:
+    o = vals["evm_%s_overhead_us" % k]
+    m = med["evm_%s_overhead_us" % k]
+    print("| %s | %d | %.1f | %.1f | %d (%d..%d) | %d | %d | %d | %s |" % (
+        k, med["evm_%s_txs" % k], med["evm_%s_total_us" % k] / 1000,
+        med["evm_%s_el_us" % k] / 1000, m, min(o), max(o),
+        med["evm_%s_executor_us" % k],
+        med.get("evm_fsync_us", 0), target,
+        "PASS" if m <= target else "FAIL"))
+PY

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# EVM end-to-end (issue 17) with real processes on 127.0.0.1: a blockv2
+# aggregator driving ethereumjs (EL a) and a DA-only blockv2 full node
+# driving its own ethereumjs (EL b), one `blockv2 da serve`.
+#   - signed ETH transfers sent to EL a's RPC while blocks are made, over
+#     more than 20 blocks: every receipt succeeds in a canonical block and
+#     the balances move by exactly the values and fees;
+#   - kill -9 of the aggregator while txs flow, and kill -9 of EL a: both
+#     come back, the chain continues, later transfers are included;
+#   - the full node, following from DA only, ends with the same rollup
+#     blocks at every height, and EL b with the same EL block hashes and
+#     state roots at every height as EL a (no fork anywhere).
+#
+# usage: tests/evm/e2e_evm.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
+set -euo pipefail
+
+. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/lib.sh"
+e2e_setup evm "${1:-}"
+
+read -r P_DA P_A P_B < <(free_ports 3)
+DA="http://127.0.0.1:$P_DA"
+COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
+        --evnode.node.block_time 1s --evnode.log.level info)
+
+start_node() { # start_node NAME PORT EL [extra flags]
+  local name=$1 port=$2 el=$3; shift 3
+  el_flags "$el"
+  "$BIN" start --home "$W/$name" "${COMMON[@]}" "${EVM_FLAGS[@]}" \
+    --evnode.rpc.address "127.0.0.1:$port" "$@" >>"$W/$name.log" 2>&1 &
+  PIDS+=($!)
+  printf -v "PID_$name" '%s' "$!"
+  wait_until 60 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
+}
+
+step "two ethereumjs ELs on ev-node's EVM test genesis"
+el_start ela elb
+[ "$EL_ela_GENESIS_HASH" = "$EL_elb_GENESIS_HASH" ] || fail "the ELs disagree on genesis"
+
+step "init: an aggregator home and a full node home; da serve"
+printf 'evm-passphrase\n' >"$W/pass"
+"$BIN" init --home "$W/a" --chain-id evm-e2e \
+  --evnode.signer.passphrase_file "$W/pass" --evnode.node.aggregator true \
+  --evnode.da.namespace evm-h --evnode.da.data_namespace evm-d >"$W/init.log"
+"$BIN" init --home "$W/b" --genesis "$W/a/config/genesis.json" \
+  --evnode.da.namespace evm-h --evnode.da.data_namespace evm-d >>"$W/init.log"
+da_serve "$P_DA" --block-time 200ms
+
+step "aggregator on EL a, full node (DA only) on EL b"
+start_node a "$P_A" ela --evnode.signer.passphrase_file "$W/pass"
+start_node b "$P_B" elb
+wait_height "$P_A" 2 30
+
+step "20 transfers, one every 0.7 s; kill -9 of the aggregator meanwhile"
+tx transfers --eth "$EL_ela_ETH_URL" --count 20 --interval-ms 700 --timeout 120 \
+  >"$W/transfers1.json" 2>"$W/transfers1.log" &
+TXS=$!
+h=$(height "$P_A")
+wait_height "$P_A" $((h + 4)) 30
+kill -9 "$PID_a"
+sleep 0.5
+start_node a "$P_A" ela --evnode.signer.passphrase_file "$W/pass"
+wait "$TXS" || { cat "$W/transfers1.log" >&2; fail "transfers across the aggregator restart"; }
+python3 - "$W/transfers1.json" <<'PY' || fail "transfers summary"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["count"] == 20, s
+print("    20 transfers in blocks %s" % s["blocks"])
+PY
+
+step "at least 20 blocks"
+wait_height "$P_A" 20 60
+
+step "kill -9 of EL a: the exec breaker opens, no block is made; EL a restarts; the chain continues"
+kill -9 "$EL_ela_PID"
+wait_until 60 "the aggregator's exec breaker to open" \
+  bash -c "curl -sf -m 5 http://127.0.0.1:$P_A/status | python3 -c 'import sys,json; sys.exit(json.load(sys.stdin)[\"breakers\"][\"exec\"] != \"open\")'"
+H0=$(height "$P_A")
+sleep 2
+[ "$(height "$P_A")" = "$H0" ] || fail "blocks were made while the EL was down"
+el_start ela
+echo "    store at $H0 while EL a was down; EL a restarted at block $(el_height ela)"
+wait_height "$P_A" $((H0 + 3)) 60
+tx transfers --eth "$EL_ela_ETH_URL" --count 5 --timeout 60 >"$W/transfers2.json" ||
+  fail "transfers after the EL restart"
+
+step "the full node follows from DA: same rollup blocks, same EL blocks and state roots"
+T=$(height "$P_A")
+[ "$(el_height ela)" -ge "$T" ] || fail "EL a is behind the aggregator's store ($T)"
+wait_height "$P_B" "$T" 120
+same_blocks "$P_A" "$P_B" 1 "$T" | sed 's/^/    /'
+app_hashes "$P_A" "$EL_ela_ETH_URL" "$T" | sed 's/^/    /'
+tx compare --eth "$EL_ela_ETH_URL" --with "$EL_elb_ETH_URL" --from 0 --to "$T" | sed 's/^/    /'
+
+step "graceful stop (SIGTERM)"
+for n in a b; do
+  pid="PID_$n"
+  kill -TERM "${!pid}"
+  wait "${!pid}" || fail "node $n exited with an error on SIGTERM"
+done
+echo "e2e_evm: OK (height $T)"
