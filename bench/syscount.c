@@ -89,44 +89,43 @@ static bool has_mode(int flags)
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+/* The mode argument of open/open64, present only with these flags. */
+#define OPEN_MODE(flags, mode)                                                 \
+    do {                                                                       \
+        if (has_mode(flags)) {                                                 \
+            va_list ap;                                                        \
+                                                                               \
+            va_start(ap, flags);                                               \
+            (mode) = va_arg(ap, unsigned);                                     \
+            va_end(ap);                                                        \
+        }                                                                      \
+    } while (0)
+
+/* Calls the real open or open64 (fn) and notes the fd's O_DSYNC. */
+static int open_real(open_fn fn, const char *path, int flags, unsigned mode)
+{
+    int fd = fn(path, flags, mode);
+
+    mark(fd, flags);
+    return fd;
+}
+
 int open(const char *path, int flags, ...)
 {
     unsigned mode = 0;
-    int fd;
 
-    if (has_mode(flags)) {
-        va_list ap;
-
-        va_start(ap, flags);
-        mode = va_arg(ap, unsigned);
-        va_end(ap);
-    }
-    {
-        NEXT(open_fn, "open", real_open)
-        fd = fn_(path, flags, mode);
-    }
-    mark(fd, flags);
-    return fd;
+    OPEN_MODE(flags, mode);
+    NEXT(open_fn, "open", real_open)
+    return open_real(fn_, path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...)
 {
     unsigned mode = 0;
-    int fd;
 
-    if (has_mode(flags)) {
-        va_list ap;
-
-        va_start(ap, flags);
-        mode = va_arg(ap, unsigned);
-        va_end(ap);
-    }
-    {
-        NEXT(open_fn, "open64", real_open64)
-        fd = fn_(path, flags, mode);
-    }
-    mark(fd, flags);
-    return fd;
+    OPEN_MODE(flags, mode);
+    NEXT(open_fn, "open64", real_open64)
+    return open_real(fn_, path, flags, mode);
 }
 
 int close(int fd)
