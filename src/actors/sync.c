@@ -611,10 +611,13 @@ out:
 /*
  * The data of an empty block whose data was not delivered (spec 3.5):
  * metadata {chain, height, time = header time, last_data_hash of the
- * stored previous block if present}, no txs.
+ * previous block if present}, no txs. The previous block's data is
+ * prev_data (borrowed) when it is not in the store yet (an earlier
+ * member of the same group), else NULL: read from the store.
  */
 static struct bm_data *synth_empty_data(struct sync_st *st,
-                                        const struct bm_header *h)
+                                        const struct bm_header *h,
+                                        const struct bm_data *prev_data)
 {
     struct bm_data *d = bm_xcalloc(1, sizeof(*d));
     struct bm_store_blockbuf prev = {0};
@@ -626,7 +629,16 @@ static struct bm_data *synth_empty_data(struct sync_st *st,
     }
     d->metadata.height = h->height;
     d->metadata.time = h->time;
-    if (h->height > 1 &&
+    if (prev_data != NULL) {
+        struct bm_hash ph;
+
+        if (bm_data_hash(prev_data, &ph) != BM_OK ||
+            bm_buf_set(&d->metadata.last_data_hash, ph.b, BM_HASH_SIZE) !=
+                BM_OK) {
+            free_data(d);
+            return NULL;
+        }
+    } else if (h->height > 1 &&
         bm_store_get_block(st->env->store, h->height - 1, &prev, NULL) ==
             BM_OK) {
         struct bm_data pd = {0};
@@ -841,8 +853,11 @@ struct member {
 };
 
 /* Takes the header and data (or synthesised empty data) of tip + 1 out
- * of the caches into a new block. ready_at(tip + 1) must hold. */
-static int take_block(struct sync_st *st, struct member *m)
+ * of the caches into a new block. ready_at(tip + 1) must hold. prev
+ * (borrowed, may be NULL): the block at tip when it is not in the store
+ * yet (the group's member before). */
+static int take_block(struct sync_st *st, struct member *m,
+                      const struct bm_block *prev)
 {
     uint64_t next = tip(st) + 1;
     struct bm_block *b;
@@ -853,7 +868,8 @@ static int take_block(struct sync_st *st, struct member *m)
         cache_take(&st->data, cache_lower(&st->data, next), &m->de);
     } else {
         m->de.height = next;
-        m->de.data = synth_empty_data(st, &m->he.sh->header);
+        m->de.data = synth_empty_data(st, &m->he.sh->header,
+                                      prev != NULL ? &prev->data : NULL);
         if (m->de.data == NULL) {
             cent_release(&m->he);
             return BM_ENOMEM;
@@ -994,7 +1010,7 @@ static int apply_group(struct sync_st *st, size_t want)
         if (!ready_at(st, tip(st) + 1)) {
             break; /* an invalid block dropped a piece */
         }
-        err = take_block(st, m);
+        err = take_block(st, m, n > 0 ? ms[n - 1].b : NULL);
         if (err != BM_OK) {
             break;
         }
