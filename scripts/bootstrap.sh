@@ -10,6 +10,7 @@ PKGS=(
   libsodium-dev liblmdb-dev lmdb-utils libjson-c-dev libcurl4-openssl-dev
   libmicrohttpd-dev libzmq3-dev libcyaml-dev libcmocka-dev libargon2-dev
   libssl-dev
+  etcd-server
 )
 # Optional extras: BM_BOOTSTRAP_EXTRA="clang libclang-rt-14-dev" for fuzzing.
 if [ -n "${BM_BOOTSTRAP_EXTRA:-}" ]; then

@@ -17,6 +17,7 @@
 struct bm_privkey g_key;
 struct bm_genesis g_gen;
 uint64_t g_kv_keep_heights;
+struct bm_ha *g_ha;
 
 static int rm_cb(const char *p, const struct stat *sb, int flag,
                  struct FTW *ftw)
@@ -105,6 +106,7 @@ static void open_rest(struct mt_node *n, const char *home, bool agg,
     p.exec = &n->exec;
     p.seq = n->seq;
     p.da = da_url != NULL ? &n->da : NULL;
+    p.ha = g_ha;
     err = bm_manager_new(&n->m, &p, &em);
     if (err != BM_OK) {
         fail_msg("manager new: %s", bm_errmsg_str(&em, err));

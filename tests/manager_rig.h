@@ -53,6 +53,8 @@ extern struct bm_genesis g_gen;
 extern unsigned g_rng;
 /* keep_heights of the KV executors mt_open opens (0: the default). */
 extern uint64_t g_kv_keep_heights;
+/* The HA candidate mt_open hands to the manager (NULL: no HA). */
+extern struct bm_ha *g_ha;
 
 /* Removes a directory tree. */
 void rm_rf(const char *p);

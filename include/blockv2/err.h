@@ -116,7 +116,11 @@
     /* p2p: -180 .. -199 (-180 .. -189 protocol layers, -190 .. host) */       \
     X(EPEER_MISMATCH, -180, "remote proved another peer ID than expected")     \
     X(ENOPROTO, -181, "peer supports none of the proposed protocols")          \
-    X(ENOMUXER, -182, "no common stream muxer")
+    X(ENOMUXER, -182, "no common stream muxer")                               \
+    /* high availability (etcd): -200 .. -219 */                               \
+    X(EETCD, -200, "etcd: error")                                              \
+    X(ENOT_LEADER, -201, "not the leader: fencing token rejected")            \
+    X(ELEASE_EXPIRED, -202, "etcd lease expired")
 
 enum bm_err {
 #define BM_ERR_ENUM_(name, val, desc) BM_##name = (val),

@@ -41,6 +41,7 @@ struct bm_errmsg;
 struct bm_manager;
 struct bm_actor_system;
 struct bm_limiter_stats;
+struct bm_ha;
 
 /* When the DA submitter sends the pending headers or data (ev-node's
  * batching strategies, config da.batching_strategy). An "item" is a
@@ -163,6 +164,11 @@ struct bm_manager_params {
      * bm_manager_wait (the node wakes its signal loop). NULL: none. */
     void (*on_fatal)(void *arg, int err);
     void *on_fatal_arg;
+    /* High availability (blockv2/ha.h, docs/HA.md): the Producer makes a
+     * block only while this candidate leads, and replicates it before it
+     * is broadcast; the DA submitter publishes only replicated blocks.
+     * Started by the caller. NULL: no HA. */
+    struct bm_ha *ha;
 };
 
 /* Counters and gauges of the block manager (ev-node's metric names in

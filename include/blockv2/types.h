@@ -392,4 +392,37 @@ bool bm_signed_data_verify_signature(const struct bm_signed_data *sd);
 bool bm_da_header_envelope_verify_signature(
     const struct bm_da_header_envelope *e);
 
+/* ---- RaftBlockState (high availability, docs/HA.md) ---- */
+
+/*
+ * ev-node's RaftBlockState (proto/state.proto): the record a leader
+ * replicates before a block counts. header is the SignedHeader bytes and
+ * data the Data bytes, as stored; timestamp is the header time (ns). Owns
+ * its buffers; release frees them and zeroes.
+ */
+struct bm_raft_block_state {
+    uint64_t height;                          /* 1 */
+    uint64_t last_submitted_da_header_height; /* 2 */
+    uint64_t last_submitted_da_data_height;   /* 3 */
+    struct bm_buf hash;                       /* 4, <= BM_MAX_HASH_FIELD */
+    uint64_t timestamp;                       /* 5 */
+    struct bm_buf header;                     /* 6 */
+    struct bm_buf data;                       /* 7 */
+};
+
+void bm_raft_block_state_release(struct bm_raft_block_state *s);
+
+/* Go proto.Marshal bytes (ascending fields, zero values omitted). *out
+ * is released first (returns owned). BM_ETOOBIG above
+ * BM_MAX_MESSAGE_SIZE, BM_ENOMEM. Borrows s. */
+enum bm_err bm_raft_block_state_encode(const struct bm_raft_block_state *s,
+                                       struct bm_buf *out);
+
+/* Decodes untrusted bytes (borrowed). *out is released first and left
+ * zeroed on error: BM_ETRUNCATED, BM_EWIRETYPE, BM_EVARINT, BM_ETOOBIG
+ * (input above BM_MAX_MESSAGE_SIZE, hash above BM_MAX_HASH_FIELD),
+ * BM_EDECODE, BM_ENOMEM. */
+enum bm_err bm_raft_block_state_decode(struct bm_raft_block_state *out,
+                                       const uint8_t *p, size_t n);
+
 #endif /* BM_BLOCKV2_TYPES_H */

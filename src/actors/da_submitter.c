@@ -23,6 +23,7 @@
 #include "actors/catchup.h"
 #include "actors/da_actor.h"
 #include "actors/da_includer.h"
+#include "blockv2/ha.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
@@ -690,6 +691,10 @@ static int run_round(struct sub *s)
     if (err != BM_OK) {
         bm_log_warn(MOD, "cannot read the store height err=%s %s",
                     bm_err_name(err), bm_errmsg_str(&em, err));
+        goto out;
+    }
+    /* HA: the leader publishes what the cluster accepted, nothing more */
+    if (env->ha != NULL && !bm_ha_publish_limit(env->ha, &top)) {
         goto out;
     }
     for (int k = K_HEADER; k <= K_DATA && !bm_env_quitting(env); k++) {

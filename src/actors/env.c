@@ -159,6 +159,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     env->data_store = p->data_store;
     env->header_bc = p->header_broadcaster;
     env->data_bc = p->data_broadcaster;
+    env->ha = p->ha;
     err = check_da_sizing(env, em);
     if (err != BM_OK) {
         goto fail;

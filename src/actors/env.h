@@ -163,6 +163,8 @@ struct bm_env {
      * lock held; the manager uses it to wake its watcher. Never blocks. */
     void (*on_fatal)(void *arg, int err);
     void *on_fatal_arg;
+    /* High availability (blockv2/ha.h); NULL: none. Borrowed. */
+    struct bm_ha *ha;
 };
 
 /*

@@ -21,6 +21,7 @@
 #include "actors/broadcaster.h"
 #include "actors/catchup.h"
 #include "actors/da_submitter.h"
+#include "actors/ha_gate.h"
 #include "actors/sequencer.h"
 #include "actors/state.h"
 #include "actors/sync.h"
@@ -364,9 +365,10 @@ static int apply_block(struct bm_env *env, struct bm_block *b,
 }
 
 /* After the commit: ACK (batch from the sequencer) or drop the reused
- * pending block's txs from the queue, broadcast, wake the submitter. */
+ * pending block's txs from the queue, broadcast, wake the submitter
+ * (those two only when `publish`: with HA, once the block is replicated). */
 static void after_commit(struct producer_st *st, struct bm_block *b,
-                         bool from_seq)
+                         bool from_seq, bool publish)
 {
     struct bm_env *env = st->env;
     uint64_t height = b->sh.header.height;
@@ -401,7 +403,7 @@ static void after_commit(struct producer_st *st, struct bm_block *b,
         }
         bm_exec_txs_free(txs, n);
     }
-    if (has_actor(env->ids.broadcaster)) {
+    if (publish && has_actor(env->ids.broadcaster)) {
         struct bm_broadcaster_block m = {bm_block_ref(b)};
 
         err = bm_broadcaster_tell_block(env->sys, bm_env_broadcaster(env), &m);
@@ -413,7 +415,7 @@ static void after_commit(struct producer_st *st, struct bm_block *b,
                    (unsigned long long)height, bm_err_name(err));
         }
     }
-    if (has_actor(env->ids.da_submitter)) {
+    if (publish && has_actor(env->ids.da_submitter)) {
         struct bm_state_new_height nh = {height, b->sh.header.time};
 
         err = bm_da_submitter_tell_new_height(env->sys,
@@ -452,6 +454,7 @@ static int produce(struct producer_st *st, uint32_t reason,
     struct bm_block *b = NULL;
     const struct bm_state *s;
     bool from_seq = false;
+    int64_t ha_token = 0;
     uint64_t height, bytes = 0;
     char msg[256];
     int err;
@@ -487,6 +490,11 @@ static int produce(struct producer_st *st, uint32_t reason,
         goto out;
     }
     height = s->last_block_height + 1;
+    /* HA: only the leader, at the replicated state (docs/HA.md) */
+    if (env->ha != NULL &&
+        bm_ha_gate_before(env, s, height, &ha_token) != BM_OK) {
+        goto out;
+    }
 
     b = pending_block(env, s, height);
     if (b != NULL) {
@@ -560,7 +568,9 @@ static int produce(struct producer_st *st, uint32_t reason,
                     (unsigned long long)height, bm_err_name(err));
         goto out;
     }
-    after_commit(st, b, from_seq);
+    after_commit(st, b, from_seq,
+                 env->ha == NULL ||
+                     bm_ha_gate_after(env, b, &info, ha_token) == BM_OK);
     res->height = applied.height;
     res->produced = true;
     bm_log_debug(MOD, "block produced height=%llu txs=%zu pending_bytes=%llu",

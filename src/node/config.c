@@ -221,6 +221,23 @@ static const struct bm_node_config_key keys[] = {
      "doubles whenever full, up to 1 TiB",
      OFF(kv_initial_map_size), BM_CFG_F_NONZERO, NULL, (uint64_t)1 << 40},
 
+    {"ha.etcd_endpoints", BM_CFG_STRLIST, "",
+     "comma-separated etcd endpoints (http://HOST:PORT) of the aggregator "
+     "candidates' leader election; \"\" = no HA (replaces ev-node's "
+     "raft.*; docs/HA.md)",
+     OFF(ha_etcd_endpoints), 0, NULL, 0},
+    {"ha.prefix", BM_CFG_STRING, "",
+     "etcd key prefix of this chain's election (\"\" = /blockv2/<chain "
+     "id>)",
+     OFF(ha_prefix), 0, NULL, 0},
+    {"ha.node_id", BM_CFG_STRING, "",
+     "this candidate's id in the election, unique per node (required with "
+     "ha.etcd_endpoints; ev-node: raft.node_id)",
+     OFF(ha_node_id), 0, NULL, 0},
+    {"ha.lease_ttl", BM_CFG_DURATION, "3s",
+     "etcd lease TTL in whole seconds (2s..10m): a leader that cannot renew "
+     "it stops producing within it; a failover takes about as long",
+     OFF(ha_lease_ttl_ns), BM_CFG_F_NONZERO, NULL, 0},
     {"evm.engine_url", BM_CFG_STRING, "http://localhost:8551",
      "Engine API URL of the execution client (JWT-authenticated)",
      OFF(evm_engine_url), 0, NULL, 0},
@@ -263,6 +280,7 @@ static const struct {
     {"signer", "block signer (aggregator)"},
     {"pruning", "store pruning"},
     {"kv", "the in-process KV executor"},
+    {"ha", "high availability: leader election on etcd (docs/HA.md)"},
     {"evm", "the EVM executor: an execution client through the Engine API"},
 };
 

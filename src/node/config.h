@@ -115,6 +115,11 @@ struct bm_node_config {
     uint64_t pruning_interval_ns;
     /* kv */
     uint64_t kv_initial_map_size;
+    /* ha (docs/HA.md) */
+    struct bm_node_strlist ha_etcd_endpoints;
+    char *ha_prefix;
+    char *ha_node_id;
+    uint64_t ha_lease_ttl_ns;
     /* executor choice and evm */
     char *node_executor;
     char *evm_engine_url;

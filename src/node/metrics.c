@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 
 #include "actors/env.h"
+#include "blockv2/ha.h"
 #include "blockv2/limiter.h"
 #include "blockv2/store.h"
 #include "node/listen.h"
@@ -740,6 +741,32 @@ static void sync_metrics(struct page *p, const struct bm_metrics_snapshot *in)
 #undef X_OFF
 }
 
+/* blockv2_ha_*: the election (docs/HA.md). */
+static void ha_metrics(struct page *p, const struct bm_ha_status *st)
+{
+    const char *pre = "blockv2_ha_";
+
+    if (st == NULL) {
+        return;
+    }
+    single(p, pre, "is_leader", "gauge",
+           "1 while this candidate is the leader", st->role == BM_HA_LEADER);
+    single(p, pre, "leader_changes_total", "counter",
+           "times this candidate became or stopped being the leader",
+           st->leader_changes);
+    single(p, pre, "fencing_rejections_total", "counter",
+           "guarded block writes etcd refused (leadership lost)",
+           st->fencing_rejections);
+    single(p, pre, "etcd_errors_total", "counter",
+           "etcd calls that failed (transport, deadline, etcd error)",
+           st->etcd_errors);
+    single(p, pre, "replicated_blocks_total", "counter",
+           "blocks this candidate replicated to etcd", st->replicated_blocks);
+    single(p, pre, "replicated_height", "gauge",
+           "height of the replicated block as this candidate last saw it",
+           st->replicated_height);
+}
+
 enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
                               struct bm_buf *out)
 {
@@ -763,6 +790,7 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     breaker_limiter_metrics(&p, in);
     p2p_metrics(&p, ns, in);
     sync_metrics(&p, in);
+    ha_metrics(&p, in->ha);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
         return p.err;
@@ -783,6 +811,7 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_p2p_stats p2p;
     struct bm_p2p_peer_info *peers = NULL;
     struct bm_chainsync_stats *sync = NULL;
+    struct bm_ha_status ha;
     size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
 
@@ -791,6 +820,10 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
         sync = bm_xcalloc(1, sizeof(*sync));
         bm_chainsync_stats(cfg->sync, sync);
         snap.sync = sync;
+    }
+    if (cfg->ha != NULL) {
+        bm_ha_status(cfg->ha, &ha);
+        snap.ha = &ha;
     }
     if (cfg->p2p != NULL) {
         bm_p2p_host_stats(cfg->p2p, &p2p);

@@ -24,6 +24,8 @@
 struct bm_chainsync;
 struct bm_chainsync_stats;
 struct bm_errmsg;
+struct bm_ha;
+struct bm_ha_status;
 struct bm_limiter;
 struct bm_metrics_server;
 struct bm_p2p_host;
@@ -70,6 +72,8 @@ struct bm_metrics_snapshot {
     size_t n_peers;
     /* Chain sync over P2P: gossip, exchange, P2P stores (NULL: zeros). */
     const struct bm_chainsync_stats *sync;
+    /* The HA election (blockv2_ha_*; NULL without HA: not rendered). */
+    const struct bm_ha_status *ha;
 };
 
 /* True if ns is a valid metric-name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*,
@@ -102,6 +106,7 @@ struct bm_metrics_config {
     unsigned max_connections;
     struct bm_p2p_host *p2p;   /* may be NULL */
     struct bm_chainsync *sync; /* may be NULL */
+    struct bm_ha *ha;          /* may be NULL: no HA */
 };
 
 /*

@@ -18,12 +18,14 @@
 #include "blockv2/actor.h"
 #include "blockv2/da.h"
 #include "blockv2/genesis.h"
+#include "blockv2/ha.h"
 #include "blockv2/ingest.h"
 #include "blockv2/manager.h"
 #include "blockv2/validate.h"
 #include "exec/kv/ingress.h"
 #include "node/listen.h"
 #include "p2p/chainsync.h"
+#include "node/ha_node.h"
 #include "p2p/host.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -1028,7 +1030,15 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
     uint64_t max_delay_ms;
     uint64_t now;
     uint64_t last;
+    struct bm_ha_status ha = {0};
+    bool producer = d->aggregator;
 
+    /* HA (docs/HA.md): only the leader is judged as an aggregator; a
+     * candidate that does not lead is judged as a full node. */
+    if (d->ha != NULL) {
+        bm_ha_status(d->ha, &ha);
+        producer = d->aggregator && ha.role == BM_HA_LEADER;
+    }
     /* Not in ev-node: a manager that stopped on a fatal error. */
     if (d->manager != NULL &&
         bm_manager_wait(d->manager, 0, &em) != BM_ETIMEDOUT) {
@@ -1036,7 +1046,7 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
         return;
     }
     /* ev-node's P2P rule: a follower with P2P needs a peer. */
-    if (d->p2p != NULL && !d->aggregator) {
+    if (d->p2p != NULL && !producer) {
         struct bm_p2p_stats ps;
 
         bm_p2p_host_stats(d->p2p, &ps);
@@ -1056,7 +1066,7 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
         reply_text(r, 503, "UNREADY: no blocks yet\n");
         return;
     }
-    if (d->aggregator) {
+    if (producer) {
         if (d->lazy_mode) {
             max_delay_ms = 2 * (d->lazy_block_interval_ms
                                     ? d->lazy_block_interval_ms
@@ -1080,6 +1090,13 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
     }
     if (best > local && best - local > d->readiness_max_blocks_behind) {
         reply_text(r, 503, "UNREADY: behind best-known head\n");
+        return;
+    }
+    /* A leader produces only on top of the replicated block. */
+    if (producer && d->ha != NULL && ha.replicated_known &&
+        ha.replicated_height > local) {
+        reply_text(r, 503, "UNREADY: ha: store behind the replicated "
+                           "height\n");
         return;
     }
     reply_text(r, 200, "READY\n");
@@ -1536,6 +1553,8 @@ static void route(struct bm_rpc_server *s, struct MHD_Connection *c,
         health_ready(s, r);
     } else if (strcmp(url, "/status") == 0) {
         status(s, r);
+    } else if (strcmp(url, "/ha/node") == 0 && s->deps.ha != NULL) {
+        reply_json(r, 200, bm_node_ha_json(s->deps.ha));
     } else {
         not_found(r, "no such path");
     }

@@ -43,6 +43,7 @@
 
 struct bm_errmsg;
 struct bm_genesis;
+struct bm_ha;
 struct bm_kv;
 struct bm_manager;
 struct bm_p2p_host;
@@ -96,6 +97,8 @@ struct bm_rpc_deps {
     /* Chain sync over P2P, for GetP2PStoreInfo and /status (may be
      * NULL). */
     struct bm_chainsync *sync;
+    /* The HA candidate, for /ha/node (NULL: no HA, 404). */
+    struct bm_ha *ha;
 };
 
 /* ---- request parsing (pure; exposed for tests and the fuzzer) ---- */

@@ -31,6 +31,7 @@
 
 #include "blockv2/da.h"
 #include "blockv2/genesis.h"
+#include "blockv2/ha.h"
 #include "blockv2/keys.h"
 #include "blockv2/manager.h"
 #include "blockv2/sequencer.h"
@@ -39,6 +40,7 @@
 #include "exec/kv/kv.h"
 #include "node/cli.h"
 #include "node/config.h"
+#include "node/ha_node.h"
 #include "node/logsink.h"
 #include "node/metrics.h"
 #include "node/passphrase.h"
@@ -213,6 +215,7 @@ struct node {
     struct bm_p2p_store p2p_headers; /* views of sync's stores */
     struct bm_p2p_store p2p_data;
     struct bm_broadcaster bc;
+    struct bm_ha *ha;            /* NULL without ha.etcd_endpoints */
     struct bm_logsink *log;
     char da_url[64];
 };
@@ -426,6 +429,13 @@ static int open_parts(struct node *n, bool dev)
         }
         bm_da_from_client(&n->da, n->dac);
     }
+    /* HA: an unreachable etcd or a wrong prefix stops the node here. */
+    if (bm_node_ha_enabled(&n->cfg)) {
+        err = bm_node_ha_open(&n->ha, &n->cfg, n->genesis.chain_id, &em);
+        if (err != BM_OK) {
+            return fail("HA (ha.*)", err, &em);
+        }
+    }
     /* P2P: bound now so a bad address stops the node before it starts. */
     if (bm_node_p2p_enabled(&n->cfg)) {
         err = bm_node_p2p_open(&n->p2p, &n->cfg, n->home, dev, &em);
@@ -535,6 +545,7 @@ static int start_services(struct node *n)
         p.header_broadcaster = &n->bc;
         p.data_broadcaster = &n->bc;
     }
+    p.ha = n->ha;
     err = bm_manager_new(&n->m, &p, &em);
     if (err != BM_OK) {
         return fail("block manager", err, &em);
@@ -565,6 +576,7 @@ static int start_services(struct node *n)
     d.sync = n->sync;
     d.best_known_height = best_known;
     d.best_known_ctx = n;
+    d.ha = n->ha;
     if (n->p2p != NULL) {
         struct bm_chainsync_hooks hooks = {sync_follow, n, sync_items, n};
 
@@ -593,6 +605,7 @@ static int start_services(struct node *n)
         mc.max_connections = (unsigned)n->cfg.max_open_connections;
         mc.p2p = n->p2p;
         mc.sync = n->sync;
+        mc.ha = n->ha;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",
@@ -633,6 +646,13 @@ static int close_node(struct node *n)
     n->sync = NULL;
     bm_p2p_host_free(n->p2p);
     n->p2p = NULL;
+    /* After the last block: resign, so another candidate takes over at
+     * once (graceful hand-over). */
+    if (n->ha != NULL) {
+        bm_ha_stop(n->ha, true);
+        bm_ha_free(n->ha);
+        n->ha = NULL;
+    }
     bm_da_client_free(n->dac);
     bm_da_server_stop(n->da_server);
     bm_seq_free(n->seq);

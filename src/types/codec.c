@@ -79,6 +79,10 @@ SCHEMA(bm__schema_state, false, {1, WT_LEN, K_SUB, &schema_version},
        {6, WT_VARINT, K_PLAIN, NULL}, {8, WT_LEN, K_HASH, NULL},
        {9, WT_LEN, K_HASH, NULL}, {10, WT_LEN, K_HASH, NULL});
 SCHEMA(bm__schema_batch, false, {1, WT_LEN, K_TX, NULL});
+SCHEMA(bm__schema_raft_block_state, false, {1, WT_VARINT, K_PLAIN, NULL},
+       {2, WT_VARINT, K_PLAIN, NULL}, {3, WT_VARINT, K_PLAIN, NULL},
+       {4, WT_LEN, K_HASH, NULL}, {5, WT_VARINT, K_PLAIN, NULL},
+       {6, WT_LEN, K_PLAIN, NULL}, {7, WT_LEN, K_PLAIN, NULL});
 
 /* ---- wire walker ---- */
 

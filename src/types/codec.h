@@ -37,6 +37,7 @@ extern const struct bm__msg_schema bm__schema_signed_data;
 extern const struct bm__msg_schema bm__schema_p2p_data;
 extern const struct bm__msg_schema bm__schema_state;
 extern const struct bm__msg_schema bm__schema_batch;
+extern const struct bm__msg_schema bm__schema_raft_block_state;
 
 /*
  * Validates p[0..n) against schema without allocating: BM_OK, or

@@ -1,0 +1,189 @@
+/*
+ * The block manager under HA (actors/ha_gate.h) with a real etcd, store,
+ * executor and local DA server: only the leader produces, every block is
+ * replicated before it is published, a fenced leader publishes nothing
+ * more, and a leader whose etcd goes away stops within one TTL.
+ */
+#include "ha_test_util.h"
+
+#include <inttypes.h>
+
+#include "blockv2/types.h"
+#include "manager_rig.h"
+
+#define TTL 2
+#define TTL_MS (TTL * 1000)
+#define PREFIX "/t/mgr"
+
+/* The replicated record in etcd. */
+static void etcd_record(const char *url, struct bm_raft_block_state *out)
+{
+    struct bm_etcd *e = ha_client(url);
+    struct bm_etcd_resp r = {0};
+    struct bm_errmsg em = {{0}};
+
+    assert_int_equal(bm_etcd_get(e, (const uint8_t *)PREFIX "/block",
+                                 strlen(PREFIX "/block"), 0, &r, &em),
+                     BM_OK);
+    assert_true(r.has_kv);
+    assert_int_equal(
+        bm_raft_block_state_decode(out, r.kv.value.ptr, r.kv.value.len), BM_OK);
+    bm_etcd_resp_release(&r);
+    bm_etcd_free(e);
+}
+
+/* The record holds the store's block at its height, byte for byte. */
+static void check_record_matches(const char *url, struct mt_node *n,
+                                 uint64_t *height)
+{
+    struct bm_raft_block_state rec = {0};
+    struct bm_store_blockbuf bb = {0};
+    struct bm_hash hh;
+    struct bm_errmsg em = {{0}};
+
+    etcd_record(url, &rec);
+    assert_int_equal(bm_store_get_block(n->store, rec.height, &bb, &em), BM_OK);
+    assert_true(bm_buf_eq(&rec.header, &bb.header));
+    assert_true(bm_buf_eq(&rec.data, &bb.data));
+    header_hash_at(n->store, rec.height, &hh);
+    assert_true(bm_buf_eq_raw(&rec.hash, hh.b, sizeof(hh.b)));
+    *height = rec.height;
+    bm_store_blockbuf_release(&bb);
+    bm_raft_block_state_release(&rec);
+}
+
+static uint64_t max_on_da(const char *url, uint64_t upto)
+{
+    uint32_t *count = bm_xcalloc(upto + 1, sizeof(*count));
+    uint64_t top = 0;
+
+    count_da_headers(url, upto, count);
+    for (uint64_t h = 1; h <= upto; h++) {
+        assert_true(count[h] <= 1);
+        if (count[h] == 1) {
+            top = h;
+        }
+    }
+    bm_free(count);
+    return top;
+}
+
+static void test_fenced_leader_publishes_nothing(void **state)
+{
+    struct etcd_proc *etcd;
+    struct ha_cand a, b;
+    struct mt_node n;
+    struct bm_manager_config cfg;
+    struct bm_da_server *da;
+    char home[256], da_url[64];
+    uint64_t rh, h_fenced, h;
+
+    (void)state;
+    etcd = ha_start_etcd();
+    genesis_init();
+    new_home(home, sizeof(home));
+    da = da_start(home, 0, 0, da_url, sizeof(da_url));
+    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    g_ha = a.h;
+    cfg_fast(&cfg, true);
+    mt_open(&n, home, true, da_url, &cfg);
+    mt_start(&n);
+    WAIT_FOR(height_of(&n) >= 10, 20000, "10 blocks under HA");
+    check_record_matches(etcd->url, &n, &rh);
+    assert_true(rh >= 10);
+
+    /* a is frozen (as if stopped); b wins; a's next write is fenced */
+    ha_cand_start(&b, etcd->url, PREFIX, "b", TTL);
+    bm_ha_test_freeze(a.h, true);
+    assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
+    assert_true(ha_wait_role(&a, BM_HA_FOLLOWER, 5000) >= 0);
+    h_fenced = height_of(&n);
+    check_record_matches(etcd->url, &n, &rh);
+    /* at most the one block whose write was refused is unreplicated */
+    assert_true(h_fenced == rh || h_fenced == rh + 1);
+    bm_sleep_ms(300);
+    assert_true(height_of(&n) == h_fenced);
+    /* DA never sees a block the cluster did not accept */
+    bm_sleep_ms(500);
+    assert_true(max_on_da(da_url, h_fenced) <= rh);
+    fprintf(stderr, "fenced at height %" PRIu64 ", replicated %" PRIu64 "\n",
+            h_fenced, rh);
+
+    /* b hands over (resign) and a, thawed, leads again: its unreplicated
+     * head is replicated from the store, production and DA resume */
+    bm_ha_stop(b.h, true);
+    bm_ha_test_freeze(a.h, false);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, TTL_MS + 3000) >= 0);
+    WAIT_FOR(height_of(&n) >= h_fenced + 5, 20000, "production resumed");
+    h = height_of(&n);
+    WAIT_FOR(max_on_da(da_url, h) >= h_fenced, 20000,
+             "DA caught up with the replicated blocks");
+    check_record_matches(etcd->url, &n, &rh);
+    assert_true(rh >= h_fenced + 4);
+
+    assert_int_equal(mt_close(&n), BM_OK);
+    ha_cand_free(&b);
+    ha_cand_free(&a);
+    g_ha = NULL;
+    bm_da_server_stop(da);
+    rm_rf(home);
+}
+
+static void test_etcd_outage_stops_production(void **state)
+{
+    struct etcd_proc *etcd;
+    struct ha_cand a;
+    struct mt_node n;
+    struct bm_manager_config cfg;
+    struct ha_rec rec;
+    char home[256];
+    uint64_t t0, h_stop, rh;
+
+    (void)state;
+    etcd = ha_start_etcd();
+    genesis_init();
+    new_home(home, sizeof(home));
+    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    g_ha = a.h;
+    cfg_fast(&cfg, true);
+    mt_open(&n, home, true, NULL, &cfg);
+    mt_start(&n);
+    WAIT_FOR(height_of(&n) >= 5, 20000, "5 blocks under HA");
+    t0 = bm_clock_now_ns();
+    etcd_proc_pause(etcd);
+    WAIT_FOR(ha_role(&a, NULL) == BM_HA_FOLLOWER, 2 * TTL_MS,
+             "the leader steps down");
+    ha_rec_get(&a.rec, &rec);
+    assert_true(rec.at_ns - t0 <= (uint64_t)TTL_MS * 1000000u);
+    bm_sleep_ms(200); /* a round in flight ends */
+    h_stop = height_of(&n);
+    bm_sleep_ms(500);
+    assert_true(height_of(&n) == h_stop);
+    etcd_proc_resume(etcd);
+    WAIT_FOR(height_of(&n) >= h_stop + 5, 4 * TTL_MS + 10000,
+             "production resumes with etcd");
+    check_record_matches(etcd->url, &n, &rh);
+    fprintf(stderr, "stopped at %" PRIu64 ", resumed to %" PRIu64 "\n", h_stop,
+            rh);
+    assert_int_equal(mt_close(&n), BM_OK);
+    ha_cand_free(&a);
+    g_ha = NULL;
+    rm_rf(home);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_fenced_leader_publishes_nothing,
+                                  ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_etcd_outage_stops_production,
+                                  ha_teardown_etcd),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+    bm_genesis_release(&g_gen);
+    bm_privkey_wipe(&g_key);
+    return etcd_proc_exit(bm_test_check_leaks(rc));
+}
