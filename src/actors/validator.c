@@ -57,7 +57,9 @@ int bm_validator_check(const struct bm_block *blk,
     if (now_ns == 0) {
         now_ns = bm_validate_now_ns();
     }
-    err = bm_signed_header_validate_basic(&blk->sh, now_ns, em);
+    err = blk->sig_verified
+              ? bm_signed_header_validate_basic_verified(&blk->sh, now_ns, em)
+              : bm_signed_header_validate_basic(&blk->sh, now_ns, em);
     if (err != BM_OK) {
         return err;
     }
