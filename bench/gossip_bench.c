@@ -198,7 +198,6 @@ static void node_new(struct node *n, uint8_t seed)
     n->addr.has_peer = true;
     n->addr.peer = n->id;
     bm_floodsub_config_init(&fc);
-    fc.identity = &n->key;
     err = bm_floodsub_new(&n->fs, n->h, &fc, NULL);
     if (err == BM_OK) {
         err = bm_floodsub_subscribe(n->fs, TOPIC, &ops, NULL);

@@ -14,8 +14,9 @@
 #   bench/p2p_bench.sh                      # RUNS=3
 #   RUNS=5 C_BYTES=268435456 C_HS=2000 bench/p2p_bench.sh
 #
-# The js column needs node >= 20 and tests/interop/node_modules
-# (tests/interop/install.sh); without them it says "missing".
+# The js column needs node >= 20 (or .tools/node, scripts/node-env.sh) and
+# tests/interop/node_modules (tests/interop/install.sh); without them it
+# says "missing".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -38,7 +39,8 @@ ninja -C "$BUILD" tests/interop/p2p_peer bench/noise_bench >/dev/null
 # js-libp2p runs between the C runs (same load for both), through the same
 # control protocol: bench/p2p_js_bench.mjs, one run per call.
 JS=0
-if command -v node >/dev/null 2>&1 && [ -d tests/interop/node_modules ]; then
+. scripts/node-env.sh # .tools/node first on PATH where node is older than 20
+if bm_node_env && [ -d tests/interop/node_modules ]; then
   JS=1
 fi
 

@@ -47,7 +47,7 @@ free_ports() {
   python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(3):
+for _ in range(4):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
@@ -73,7 +73,8 @@ raw="$OUT/raw.tsv"
 for run in $(seq 1 "$RUNS"); do
   home="$DIR/run-$run"
   mkdir -p "$home"
-  read -r P_DA P_RPC P_M < <(free_ports)
+  # Every port up front, P2P too (its default, 0.0.0.0:7676, is fixed).
+  read -r P_DA P_RPC P_M P_P2P < <(free_ports)
   printf 'bench-passphrase\n' >"$home/pass"
   "$BIN" init --home "$home/a" --chain-id bench-chain \
     --evnode.signer.passphrase_file "$home/pass" \
@@ -89,6 +90,7 @@ for run in $(seq 1 "$RUNS"); do
     --evnode.log.level warn --evnode.rpc.address "127.0.0.1:$P_RPC" \
     --evnode.instrumentation.prometheus true \
     --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P" \
     --evnode.signer.passphrase_file "$home/pass" >"$home/node.log" 2>&1 &
   node=$!
   PIDS+=("$node")

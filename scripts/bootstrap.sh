@@ -8,21 +8,28 @@ PKGS=(
   gcc pkg-config meson ninja-build python3
   protobuf-c-compiler libprotobuf-c-dev
   libsodium-dev liblmdb-dev lmdb-utils libjson-c-dev libcurl4-openssl-dev
-  libmicrohttpd-dev libzmq3-dev libcyaml-dev libcmocka-dev libargon2-dev
+  libmicrohttpd-dev libcyaml-dev libcmocka-dev libargon2-dev
   libssl-dev
   etcd-server
+  clang libclang-rt-14-dev
 )
-# Optional extras: BM_BOOTSTRAP_EXTRA="clang libclang-rt-14-dev" for fuzzing.
+# clang and its libFuzzer runtime: scripts/test.sh's fuzz variant and
+# scripts/fuzz.sh. Extra packages: BM_BOOTSTRAP_EXTRA="pkg ...".
 if [ -n "${BM_BOOTSTRAP_EXTRA:-}" ]; then
   read -r -a extra <<<"$BM_BOOTSTRAP_EXTRA"
   PKGS+=("${extra[@]}")
 fi
 
-# The interop tests (tests/interop) need node and npm: Debian's packages
-# when they are absent. They need Node >= 20; Debian 12's nodejs is 18, and
-# tests/interop/install.sh says so and fails if that is what is there.
+# The js test suites (tests/interop, tests/evm) need node and npm: Debian's packages
+# when they are absent. They need Node >= 20; Debian 12's nodejs is 18, so
+# then the pinned Node of scripts/node-fallback goes into .tools/node
+# (scripts/node-env.sh; the test scripts put it first on PATH).
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+node_fallback() {
+  . "$(dirname "$0")/node-env.sh"
+  bm_node_ensure || { echo "bootstrap: $BM_NODE_WHY" >&2; return 1; }
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -32,6 +39,7 @@ for p in "${PKGS[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  node_fallback
   exit 0
 fi
 
@@ -49,3 +57,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "bootstrap: done"
+node_fallback

@@ -11,6 +11,10 @@
 #   scripts/npm-ci.sh check DIR     exits 0 when node is new enough and
 #       DIR/node_modules matches the lockfile; otherwise prints the reason
 #       on one line and exits 1 (run scripts use it to skip, or fail in CI).
+# Node >= 20 where the node on PATH is older (Debian 12's is 18): install
+# puts the pinned Node of scripts/node-env.sh into .tools/node first; both
+# modes then use it. A run script sources scripts/node-env.sh and calls
+# bm_node_env itself, so that its own `node` is that one too.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 install|check DIR" >&2; exit 2; }
 mode=$1
@@ -19,6 +23,12 @@ name=${dir#"$(cd "$(dirname "$0")/.." && pwd)/"}
 stamp="$dir/node_modules/.blockv2-lock.sha256"
 want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
 need=$(sed -n 's/.*"node": *">= *\([0-9][0-9]*\).*/\1/p' "$dir/package.json" | head -1)
+. "$(dirname "$0")/node-env.sh"
+if [ "$mode" = install ]; then
+  bm_node_ensure || { echo "$name install: $BM_NODE_WHY" >&2; exit 1; }
+else
+  bm_node_env || { echo "$BM_NODE_WHY"; exit 1; }
+fi
 
 # Prints why node (and npm, when installing) cannot be used, if so.
 unusable() {

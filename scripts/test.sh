@@ -2,19 +2,23 @@
 # The test command: installs what is missing, builds, and runs every test
 # under three builds: plain, ASan+UBSan, and TSan; a fourth, release (-O3,
 # what scripts/run.sh builds), is compiled with -Werror and counts as one
-# test. Ends with the line "N passed, N failed, N skipped" and exits
-# non-zero if anything failed.
+# test; a fifth, fuzz (clang, libFuzzer, ASan+UBSan), builds only the fuzz
+# targets and runs each for BM_FUZZ_SECONDS (default 4) on its corpus
+# (suite fuzz-run; skipped with a message when clang cannot link
+# -fsanitize=fuzzer). Ends with the line "N passed, N failed, N skipped"
+# and exits non-zero if anything failed.
 #
 #   scripts/test.sh            # all builds
-#   BM_VARIANTS="plain" scripts/test.sh   # a subset (plain asan tsan release)
+#   BM_VARIANTS="plain" scripts/test.sh   # a subset (plain asan tsan release fuzz)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
-# Node test suites (every tests/*/package-lock.json: tests/evm, ...): `npm
-# ci` when the lockfile changed or node_modules is missing. A failure
-# counts (their tests then fail under CI rather than skip).
+# Node test suites (every tests/*/package-lock.json: tests/evm,
+# tests/interop, ...): `npm ci` when the lockfile changed or node_modules
+# is missing. A failure counts (their tests then fail under CI rather than
+# skip).
 npm_failed=0
 for d in tests/*/package-lock.json; do
   [ -f "$d" ] || continue
@@ -27,37 +31,37 @@ for d in tests/*/package-lock.json; do
   fi
 done
 
-VARIANTS=${BM_VARIANTS:-"release plain asan tsan"}
+VARIANTS=${BM_VARIANTS:-"release plain asan tsan fuzz"}
 JOBS=${BM_JOBS:-$(nproc)}
 logs=()
 build_failed=0
 build_passed=0
 
-# js-libp2p for the interop suite: `npm ci` in tests/interop when the
-# lockfile changed or node_modules is missing. A failure counts (and the
-# interop tests then fail under CI rather than skip).
-if ! tests/interop/install.sh >build-test-interop-npm.log 2>&1; then
-  echo "interop install (npm ci) FAILED:"
-  tail -20 build-test-interop-npm.log
-  build_failed=$((build_failed + 1))
-fi
-
 for v in $VARIANTS; do
   dir="build-test-$v"
+  cc_env=() targets=() select=()
   case "$v" in
     plain) opts=(); mult=1 ;;
     asan)  opts=(-Db_sanitize=address,undefined -Db_lundef=false); mult=4 ;;
     tsan)  opts=(-Db_sanitize=thread -Db_lundef=false); mult=6 ;;
     release) opts=(--buildtype=release); mult=1 ;;
+    fuzz)  opts=(-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false)
+           mult=1 cc_env=(CC=clang) targets=(fuzzers)
+           select=(--no-rebuild --suite fuzz-run)
+           if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' |
+               clang -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1; then
+             echo "=== fuzz: skipped (clang cannot link -fsanitize=fuzzer) ==="
+             continue
+           fi ;;
     *) echo "unknown variant $v"; exit 2 ;;
   esac
   echo "=== $v build ==="
   if [ -d "$dir" ]; then
-    meson setup --reconfigure "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
+    env "${cc_env[@]}" meson setup --reconfigure "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
   else
-    meson setup "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
+    env "${cc_env[@]}" meson setup "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
   fi
-  if [ $? -ne 0 ] || ! ninja -C "$dir" -j"$JOBS" >"$dir.build.log" 2>&1; then
+  if [ $? -ne 0 ] || ! ninja -C "$dir" -j"$JOBS" "${targets[@]}" >"$dir.build.log" 2>&1; then
     echo "build $v FAILED:"
     tail -40 "$dir.setup.log" "$dir.build.log" 2>/dev/null
     build_failed=$((build_failed + 1))
@@ -72,8 +76,8 @@ for v in $VARIANTS; do
   rm -f "$dir/meson-logs/testlog.json"
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
   export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
-  meson test -C "$dir" --num-processes "$JOBS" --timeout-multiplier "$mult" \
-    --print-errorlogs 2>&1 | grep -vE '^\s*$' | tail -n 400
+  meson test -C "$dir" "${select[@]}" --num-processes "$JOBS" \
+    --timeout-multiplier "$mult" --print-errorlogs 2>&1 | grep -vE '^\s*$' | tail -n 400
   logs+=("$dir/meson-logs/testlog.json")
 done
 

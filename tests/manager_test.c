@@ -250,8 +250,13 @@ static enum bm_err bad_filter(void *ctx, const struct bm_buf *txs, size_t n,
 }
 
 static const struct bm_executor_ops bad_ops = {
-    bad_init, bad_get_txs, bad_exec, bad_final, bad_info, bad_filter,
-    NULL,     NULL,        NULL};
+    .init_chain = bad_init,
+    .get_txs = bad_get_txs,
+    .execute_txs = bad_exec,
+    .set_final = bad_final,
+    .get_execution_info = bad_info,
+    .filter_txs = bad_filter,
+};
 
 static void test_executor_failure_is_fatal(void **state)
 {

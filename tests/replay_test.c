@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "actors/sync.h"
 #include "blockv2/manager.h"
 #include "blockv2/store.h"
 #include "exec/kv/kv.h"
@@ -203,37 +204,68 @@ static void test_replay_behind(void **state)
     rm_rf(home);
 }
 
+/* The executor further ahead than a catch-up group (the store was rolled
+ * back): refused, naming both heights and the repair. */
 static void test_executor_ahead(void **state)
 {
-    char home[256], out[4096];
+    enum { TOP = BM_SYNC_GROUP_MAX + 10, BACK = BM_SYNC_GROUP_MAX + 3 };
+    char home[256], out[4096], want[128];
     struct mt_node n;
     struct bm_manager_config c;
     struct bm_errmsg em = {{0}};
 
     (void)state;
-    new_chain(home, sizeof(home), 10);
+    new_chain(home, sizeof(home), TOP);
     assert_int_equal(cli(out, sizeof(out), "store rollback --home %s "
-                         "--blocks 3", home), 0);
+                         "--blocks %d", home, BACK), 0);
 
     /* Refused, naming both heights and the repair. */
     open_agg(&n, home, &c);
     assert_int_equal(start_err(&n, &em), BM_EEXEC_AHEAD);
-    assert_non_null(strstr(em.msg, "executor is at height 10"));
-    assert_non_null(strstr(em.msg, "store is at height 7"));
-    assert_non_null(strstr(em.msg, "blockv2 exec rollback --height 7"));
+    snprintf(want, sizeof(want), "executor is at height %d", TOP);
+    assert_non_null(strstr(em.msg, want));
+    snprintf(want, sizeof(want), "store is at height %d", TOP - BACK);
+    assert_non_null(strstr(em.msg, want));
+    snprintf(want, sizeof(want), "blockv2 exec rollback --height %d",
+             TOP - BACK);
+    assert_non_null(strstr(em.msg, want));
     assert_int_equal(mt_close(&n), BM_OK);
 
     /* The named repair, while a node holds the home: refused. */
     open_agg(&n, home, &c);
     assert_int_equal(cli(out, sizeof(out), "exec rollback --home %s "
-                         "--height 7", home), 1);
+                         "--height %d", home, TOP - BACK), 1);
     assert_non_null(strstr(out, "stop it first"));
     assert_int_equal(mt_close(&n), BM_OK);
     /* Node stopped: it works (the height defaults to the store's). */
     assert_int_equal(cli(out, sizeof(out), "exec rollback --home %s", home),
                      0);
-    assert_non_null(strstr(out, "rolled back from height 10 to 7"));
-    resume(home, 4, 11);
+    snprintf(want, sizeof(want), "rolled back from height %d to %d", TOP,
+             TOP - BACK);
+    assert_non_null(strstr(out, want));
+    resume(home, 4, TOP - BACK + 4);
+    rm_rf(home);
+}
+
+/* Ahead by a catch-up group or less (the executor's heights of a group
+ * reached its disk before the store's commit; here made by rolling the
+ * store back): rolled back at start, the chain goes on from the store. */
+static void test_executor_ahead_by_a_group(void **state)
+{
+    char home[256], out[4096];
+    struct mt_node n;
+    struct bm_manager_config c;
+    struct bm_kv_status ks;
+
+    (void)state;
+    new_chain(home, sizeof(home), 20);
+    assert_int_equal(cli(out, sizeof(out), "store rollback --home %s "
+                         "--blocks 12", home), 0);
+    open_agg(&n, home, &c);
+    bm_kv_status(n.kv, &ks);
+    assert_int_equal(ks.height, 20);
+    assert_int_equal(mt_close(&n), BM_OK);
+    resume(home, 5, 13); /* rolled back to 8, then 9..13 made anew */
     rm_rf(home);
 }
 
@@ -522,6 +554,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_behind),
         cmocka_unit_test(test_executor_ahead),
+        cmocka_unit_test(test_executor_ahead_by_a_group),
         cmocka_unit_test(test_repair_beyond_undo),
         cmocka_unit_test(test_crash_window),
         cmocka_unit_test(test_replay_mismatch),

@@ -91,7 +91,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bm_privkey_from_seed(&key, s32);
     bm_p2p_host_config_init(&hc);
     hc.identity = &key;
-    cc.identity = &key;
     cc.genesis = &chain.genesis;
     cc.store = store;
     if (bm_p2p_host_new(&host, &hc, NULL) != BM_OK) {

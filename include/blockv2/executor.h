@@ -19,7 +19,10 @@
  *    tx list is accepted. Re-executing an already executed height with the
  *    same inputs (crash recovery) returns the recorded result and does not
  *    apply the txs twice; see each implementation for the exact rule.
- *  - set_final is idempotent and called in height order.
+ *  - set_final is idempotent and called with increasing heights; it
+ *    finalises every height up to the one given (the block manager
+ *    finalises a run of newly DA-included heights with one call for the
+ *    last of them).
  *  - filter_txs returns one status per input tx (same length, same order).
  *  - Optional ops (NULL when not supported; ev-node's HeightProvider and
  *    Rollbackable): get_latest_height reports the last executed height, so
@@ -101,7 +104,8 @@ struct bm_executor_ops {
                                size_t prev_root_len,
                                struct bm_exec_result *out,
                                struct bm_errmsg *em);
-    /* Records that `height` is final (DA-included). Idempotent. May block. */
+    /* Records that `height`, and so every height below it, is final
+     * (DA-included). Idempotent. May block. */
     enum bm_err (*set_final)(void *ctx, uint64_t height,
                              struct bm_errmsg *em);
     /* Fills *out. Never blocks. */
@@ -144,6 +148,24 @@ struct bm_executor_ops {
      */
     enum bm_err (*get_state_root)(void *ctx, uint64_t height,
                                   struct bm_buf *root, struct bm_errmsg *em);
+    /*
+     * Optional, both or neither (NULL: the executor cannot batch; every
+     * execute_txs is durable when it returns). Group commit for a full
+     * node catching up (docs/EXECUTION.md "Group commit"): after
+     * begin_group, execute_txs need not make its height durable before
+     * returning, but each height must still be applied whole or not at
+     * all and heights must persist in order (after a crash the executor
+     * holds a prefix of them, which get_latest_height reports);
+     * commit_group makes every height executed since begin_group durable
+     * and ends the group. begin_group in a group and commit_group outside
+     * one do nothing. The block manager commits the group's blocks to its
+     * store first, then calls commit_group; a crash between leaves the
+     * executor behind (replayed at start) or, if its heights reached the
+     * disk anyway, ahead by at most a group (rolled back at start). May
+     * block (commit_group: fsync).
+     */
+    enum bm_err (*begin_group)(void *ctx, struct bm_errmsg *em);
+    enum bm_err (*commit_group)(void *ctx, struct bm_errmsg *em);
 };
 
 /* An executor handle: a borrowed vtable and its context. The context's
@@ -204,6 +226,15 @@ enum bm_err bm_executor_get_state_root(const struct bm_executor *ex,
  * syncing: BM_EAGAIN): the block manager waits and retries instead of
  * stopping. The in-process KV executor never returns them. */
 bool bm_executor_err_transient(int err);
+
+/* True if the executor implements begin_group and commit_group. */
+bool bm_executor_can_group(const struct bm_executor *ex);
+
+/* The group ops (BM_EUNSUPPORTED without them); otherwise as the ops. */
+enum bm_err bm_executor_begin_group(const struct bm_executor *ex,
+                                    struct bm_errmsg *em);
+enum bm_err bm_executor_commit_group(const struct bm_executor *ex,
+                                     struct bm_errmsg *em);
 
 /* Frees both buffers and zeroes *r. NULL-safe. */
 void bm_exec_result_release(struct bm_exec_result *r);

@@ -173,6 +173,22 @@ struct bm_manager_params {
 
 /* Counters and gauges of the block manager (ev-node's metric names in
  * brackets). Read with bm_manager_metrics. */
+/* Why the Retriever refused a blob found in the chain's DA namespaces
+ * (bm_manager_metrics.da_rejected). */
+enum bm_da_reject {
+    BM_DA_REJ_DECODE = 0,   /* neither a header nor data (garbage, cut) */
+    BM_DA_REJ_INVALID,      /* ValidateBasic / Data.Validate failed */
+    BM_DA_REJ_SIGNATURE,    /* a signature does not verify */
+    BM_DA_REJ_CHAIN_ID,     /* another chain's header or data */
+    BM_DA_REJ_PROPOSER,     /* not signed by the genesis proposer */
+    BM_DA_REJ_ENVELOPE,     /* envelope signature (or a bare header after
+                               envelopes were seen) */
+    BM_DA_REJ_COUNT,
+};
+
+/* Static label ("bad_signature" style). */
+const char *bm_da_reject_name(enum bm_da_reject r);
+
 struct bm_manager_metrics {
     uint64_t height;              /* [sequencer_height] store height */
     uint64_t da_included_height;  /* [da_inclusion_height] */
@@ -203,6 +219,12 @@ struct bm_manager_metrics {
     /* DA items at an applied height that are not the applied block's
      * (a header: fatal when the block came from P2P; see sync.h). */
     uint64_t da_conflicts;
+    /* Blobs in the chain's DA namespaces the Retriever refused, by
+     * reason; nothing of them reaches Sync. */
+    uint64_t da_rejected[BM_DA_REJ_COUNT];
+    /* Blocks with a header or data from DA that failed validation before
+     * apply (dropped, nothing applied). */
+    uint64_t da_blocks_rejected;
 };
 
 /*

@@ -64,15 +64,16 @@ int bm_signed_header_validate_basic(const struct bm_signed_header *sh,
                                     uint64_t now_ns, struct bm_errmsg *em);
 
 /*
- * bm_signed_header_validate_basic without verifying the signature: every
- * other rule, in the same order. Only for a header this process has just
- * signed with its own key (the aggregator's fresh block: that key's
- * address is checked against the genesis proposer at start), never for
- * bytes from outside. Borrows sh.
+ * bm_signed_header_validate_basic without verifying the signature again:
+ * every other rule, in the same order. Only for a header whose signature
+ * this process verified already (bm_signed_header_validate_basic, or
+ * bm_signed_header_verify_signature) on these very bytes, which did not
+ * change since: a full node's source (Retriever, StoreSync) checks each
+ * signature once and the Validator trusts that (docs/VALIDATION.md
+ * "Each signature once"). Borrows sh.
  */
-int bm_signed_header_validate_basic_own(const struct bm_signed_header *sh,
-                                        uint64_t now_ns,
-                                        struct bm_errmsg *em);
+int bm_signed_header_validate_basic_verified(
+    const struct bm_signed_header *sh, uint64_t now_ns, struct bm_errmsg *em);
 
 /*
  * Data.Validate (current): metadata present (BM_ENO_METADATA), chain id

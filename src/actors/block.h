@@ -10,6 +10,7 @@
 #define BM_ACTORS_BLOCK_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "blockv2/types.h"
@@ -22,6 +23,10 @@ struct bm_block {
     /* DA heights the pieces were found at (0: unknown / not from DA). */
     uint64_t header_da_height;
     uint64_t data_da_height;
+    /* The header's signature was verified on these bytes by the source
+     * that took it in (Retriever, StoreSync): the Validator does not
+     * verify it again (docs/VALIDATION.md "Each signature once"). */
+    bool sig_verified;
 };
 
 /* A new zeroed block with one reference. Never fails (aborts on OOM, as

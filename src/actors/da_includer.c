@@ -3,10 +3,12 @@
  * order, from the rhb metadata that the submitter (aggregator) or the
  * Sync actor (full node) writes, and finalises each height in the
  * executor (spec 8.4, current). Detached: SetFinal and the store reads may
- * block. A run of heights is persisted with one PUT_META through the State
- * actor (at most PASS_BATCH heights each); SetFinal runs before the height
- * is persisted, so after a crash a height may be finalised twice (SetFinal
- * is idempotent).
+ * block. A run of heights is finalised with one SetFinal of its last
+ * height (finality is a watermark: it covers every height below) and
+ * persisted with one PUT_META through the State actor (at most PASS_BATCH
+ * heights each), so a catch-up costs one executor commit per run, not per
+ * block; SetFinal runs before the height is persisted, so after a crash a
+ * height may be finalised twice (SetFinal is idempotent).
  */
 #include "actors/da_includer.h"
 
@@ -245,9 +247,6 @@ static int run_pass(struct inc *s)
                          (unsigned long long)n, bm_errmsg_str(&em, err));
             goto out;
         }
-        if (!set_final(env, n)) {
-            goto out;
-        }
         err = BM_OK;
         if (empty) {
             bm_meta_rhb_name(name, sizeof(name), n, 'd');
@@ -266,14 +265,15 @@ static int run_pass(struct inc *s)
         last = n;
         count++;
         if (count == PASS_BATCH) {
-            if (!flush(s, &l, last, count, gdh_pending)) {
+            if (!set_final(env, last) ||
+                !flush(s, &l, last, count, gdh_pending)) {
                 goto out;
             }
             count = 0;
             gdh_pending = false;
         }
     }
-    if (count > 0) {
+    if (count > 0 && set_final(env, last)) {
         (void)flush(s, &l, last, count, gdh_pending);
     }
     s->caught_up = s->included >= top;

@@ -40,6 +40,9 @@
 #include "blockv2/types.h"
 #include "util/txset.h"
 
+/* Most verifier actors (one per scheduler worker, capped here). */
+#define BM_ENV_MAX_VERIFIERS 8
+
 /* Ids of the actors (BM_ACTOR_ID_NONE when not running on this node). */
 struct bm_env_ids {
     struct bm_actor_id state;
@@ -54,6 +57,9 @@ struct bm_env_ids {
     struct bm_actor_id da_includer; /* any node with DA */
     struct bm_actor_id reaper;      /* aggregator only */
     struct bm_actor_id store_sync;  /* full node */
+    /* Pooled signature checkers (actors/verifier.h), one per scheduler
+     * worker: verifier[0..n_verifiers). */
+    struct bm_actor_id verifier[BM_ENV_MAX_VERIFIERS];
 };
 
 /* Metrics: relaxed atomics, written by actors, read by the manager.
@@ -82,6 +88,8 @@ struct bm_env_metrics {
     atomic_uint_least64_t p2p_blocks_rejected;
     atomic_uint_least64_t p2p_items_skipped;
     atomic_uint_least64_t da_conflicts;
+    atomic_uint_least64_t da_rejected[BM_DA_REJ_COUNT];
+    atomic_uint_least64_t da_blocks_rejected;
     /* Last-submitted heights and pending counts (gauges). */
     atomic_uint_least64_t last_submitted_header;
     atomic_uint_least64_t last_submitted_data;
@@ -124,6 +132,7 @@ struct bm_env {
     struct bm_limiter *tx_limiter;
 
     struct bm_env_ids ids;
+    size_t n_verifiers; /* verifier actors in ids.verifier */
     struct bm_env_metrics m;
 
     /* State subscribers (mutex-protected). */

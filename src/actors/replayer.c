@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/sync.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -277,19 +278,27 @@ enum bm_err bm_replayer_sync(struct bm_env *env, const struct bm_state *st,
         return BM_OK;
     }
     if (exec_h > store_h) {
-        if (exec_h == store_h + 1) {
-            bm_log_warn(MOD, "executor one block ahead of the store (a crash "
-                        "between execution and commit): rolling it back "
-                        "from=%llu to=%llu", (unsigned long long)exec_h,
+        /* A crash between execution and commit: one block, or a group of
+         * a catch-up (actors/sync.h: the executor's heights may reach its
+         * disk before the store's commit of the group). */
+        if (exec_h - store_h <= BM_SYNC_GROUP_MAX) {
+            bm_log_warn(MOD, "executor ahead of the store by %llu block(s) "
+                        "(a crash between execution and commit): rolling "
+                        "it back from=%llu to=%llu",
+                        (unsigned long long)(exec_h - store_h),
+                        (unsigned long long)exec_h,
                         (unsigned long long)store_h);
             err = bm_executor_rollback(env->exec, store_h, em);
-            if (err != BM_EUNSUPPORTED) {
+            if (err == BM_EUNSUPPORTED) {
+                /* No rollback op: executing the same blocks again is
+                 * idempotent; a different block would be refused by it. */
+                bm_log_warn(MOD, "executor cannot roll back; continuing");
+                return BM_OK;
+            }
+            if (err != BM_ENOTFOUND) {
                 return err;
             }
-            /* No rollback op: executing the same block again is
-             * idempotent; a different block would be refused by it. */
-            bm_log_warn(MOD, "executor cannot roll back; continuing");
-            return BM_OK;
+            /* Beyond its undo records: the operator's repair below. */
         }
         return bm_errf(em, BM_EEXEC_AHEAD,
                        "executor is at height %llu but the store is at "

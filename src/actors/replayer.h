@@ -12,12 +12,14 @@
  *    the resulting root must equal the app hash of the next stored header
  *    (for the last stored block: the stored state's app hash) before the
  *    next block is replayed. A mismatch is BM_EAPP_HASH_MISMATCH.
- *  - One block ahead: the crash window between executing a block and
- *    committing it to the store. The executor is rolled back that one
- *    block (its rollback op) and the block manager executes the block
- *    again as usual.
- *  - More than one block ahead (the store was rolled back, or lost data):
- *    refused with BM_EEXEC_AHEAD naming both heights and the repair,
+ *  - Up to BM_SYNC_GROUP_MAX blocks ahead: the crash window between
+ *    executing blocks and committing them to the store (one block, or
+ *    the group of a catch-up, actors/sync.h). The executor is rolled back
+ *    to the store height (its rollback op) and the block manager executes
+ *    those blocks again as usual; an executor without the op executes
+ *    them again idempotently.
+ *  - Further ahead (the store was rolled back, or lost data): refused
+ *    with BM_EEXEC_AHEAD naming both heights and the repair,
  *    `blockv2 exec rollback --height <store height>` on this home.
  *
  * An executor with get_state_root is first checked to be on this chain

@@ -7,13 +7,14 @@
  * the cached network head, at most one outstanding). Each height is fetched with one blob.GetAll over
  * the header namespace and, if different, the data namespace, behind
  * env->da_breaker. Every blob is untrusted: it is decoded and checked
- * here (envelope signature, SignedHeader.ValidateBasic, proposer; or
- * SignedData signature and metadata) before anything reaches the Sync
- * actor. A height is "done" only when every accepted blob and the
- * DA_PROGRESS notice were handed to Sync; a send that fails (Sync's
- * mailbox blocks and times out, or Sync is restarting) leaves the cursor
- * where it is and the height is scanned again on the next TICK (Sync
- * drops the duplicates).
+ * here (envelope signature, SignedHeader.ValidateBasic, chain ID,
+ * proposer; or SignedData signature, chain ID and metadata) before
+ * anything reaches the Sync actor, and a refused blob is counted by
+ * reason (env->m.da_rejected). A height is "done" only when every
+ * accepted blob and the DA_PROGRESS notice were handed to Sync; a send
+ * that fails (Sync's mailbox blocks and times out, or Sync is restarting)
+ * leaves the cursor where it is and the height is scanned again on the
+ * next TICK (Sync drops the duplicates).
  */
 #include "actors/retriever.h"
 
@@ -22,6 +23,7 @@
 #include "actors/catchup.h"
 #include "actors/state.h"
 #include "actors/sync.h"
+#include "actors/verifier.h"
 #include "blockv2/store.h"
 #include "blockv2/validate.h"
 #include "util/alloc.h"
@@ -57,11 +59,41 @@ struct retriever {
     uint64_t refused;             /* headers/data that failed checks */
 };
 
-/* Outcome of trying a blob as a header or as data. */
-enum try_res {
-    TRY_NOT = 0, /* not this kind of blob */
-    TRY_DONE,    /* it was: delivered, or refused (logged) */
-};
+/* The reason label of a validation error. */
+static enum bm_da_reject reject_reason(int err)
+{
+    switch (err) {
+    case BM_ENO_SIGNATURE:
+    case BM_EPROPOSER_MISMATCH:
+    case BM_EADDRESS_MISMATCH:
+    case BM_ENO_PUBKEY:
+    case BM_EBAD_SIGNATURE:
+        return BM_DA_REJ_SIGNATURE;
+    case BM_ENOT_PROPOSER:
+        return BM_DA_REJ_PROPOSER;
+    case BM_ECHAIN_ID_MISMATCH:
+    case BM_EDATA_CHAIN_ID:
+        return BM_DA_REJ_CHAIN_ID;
+    case BM_EENVELOPE_SIGNATURE:
+        return BM_DA_REJ_ENVELOPE;
+    default:
+        return BM_DA_REJ_INVALID;
+    }
+}
+
+/* Counts a refused blob (env metrics by reason, and the stop log). */
+static void refuse(struct retriever *r, enum bm_da_reject why)
+{
+    r->refused++;
+    atomic_fetch_add_explicit(&r->env->m.da_rejected[why], 1,
+                              memory_order_relaxed);
+}
+
+/* True if chain_id (may be NULL) is the genesis chain ID. */
+static bool our_chain(const struct bm_env *env, const char *chain_id)
+{
+    return chain_id != NULL && strcmp(chain_id, env->genesis->chain_id) == 0;
+}
 
 static uint32_t call_timeout_ms(const struct bm_env *env)
 {
@@ -218,161 +250,300 @@ static int fetch(struct retriever *r, uint64_t h, struct bm_da_blob_list *out,
 
 /* ------------------------------------------------------------ blobs */
 
-/* Tries the blob as a DAHeaderEnvelope or a legacy SignedHeader. On
- * TRY_DONE with a delivered header *send_err is BM_OK; a failed send to
- * Sync leaves its error there. */
-static enum try_res try_header(struct retriever *r, uint64_t h,
-                               const struct bm_da_blob *b, uint64_t now_ns,
-                               int *send_err)
+/* What a blob turned out to be. */
+enum kind {
+    K_JUNK = 0,   /* neither (or not in our namespaces) */
+    K_HEADER,     /* a well-formed, self-signed header */
+    K_DATA,       /* signed data with txs */
+    K_DATA_EMPTY, /* signed data of an empty block: Sync synthesises it */
+};
+
+/*
+ * One blob of a DA height, checked on any thread (check_blob): decoded
+ * and every signature verified once. What depends on the blobs before it
+ * (strict mode after the first envelope) is decided afterwards, in order,
+ * on the Retriever's thread (deliver).
+ */
+struct blob_check {
+    const struct bm_da_blob *blob; /* borrowed from the list */
+    bool in_hdr;
+    bool in_data;
+    enum kind kind;
+    int err;                       /* K_HEADER / K_DATA: BM_OK or refused */
+    enum bm_da_reject why;         /* err != BM_OK: the counted reason */
+    int bad;                       /* K_JUNK: a header failing ValidateBasic */
+    bool is_env;                   /* K_HEADER: an envelope (signed) */
+    struct bm_da_header_envelope e; /* K_HEADER (owned) */
+    struct bm_signed_data sd;      /* K_DATA (owned) */
+    struct bm_errmsg em;
+};
+
+/* Read-only context of a height's checks. */
+struct scan_ctx {
+    struct retriever *r;
+    uint64_t h;
+    uint64_t now_ns;
+    struct blob_check *v;
+};
+
+/* The blob as a DAHeaderEnvelope or a legacy SignedHeader: K_HEADER if
+ * it decodes and passes SignedHeader.ValidateBasic (the header's
+ * signature), with err the verdict of the envelope signature (not
+ * strict: deliver() applies strict mode) and of the proposer. */
+static bool check_header(const struct scan_ctx *sc, struct blob_check *c)
 {
-    struct bm_env *env = r->env;
-    struct bm_da_header_envelope e = {0};
-    struct bm_sync_header_in msg = {0};
+    const struct bm_env *env = sc->r->env;
+    const struct bm_da_blob *b = c->blob;
     struct bm_errmsg em = {{0}};
-    enum try_res res = TRY_NOT;
-    bool is_env = false;
     int err;
 
-    if (bm_da_header_envelope_decode(&e, b->data.ptr, b->data.len) !=
+    if (bm_da_header_envelope_decode(&c->e, b->data.ptr, b->data.len) !=
         BM_OK) {
-        goto out;
+        bm_da_header_envelope_release(&c->e);
+        return false;
     }
-    err = bm_signed_header_validate_basic(&e.sh, now_ns, &em);
+    err = bm_signed_header_validate_basic(&c->e.sh, sc->now_ns, &em);
     if (err != BM_OK) {
         bm_log_debug(MOD, "not a header da_height=%llu err=%s msg=%s",
-                     (unsigned long long)h, bm_err_name(err),
+                     (unsigned long long)sc->h, bm_err_name(err),
                      bm_errmsg_str(&em, err));
-        goto out;
+        c->bad = err; /* counts only if it is no data either */
+        bm_da_header_envelope_release(&c->e);
+        return false;
     }
     /* A well-formed, self-signed header: from here on it is accepted or
      * refused, never tried as data. */
-    res = TRY_DONE;
-    err = bm_envelope_validate(&e, r->strict, &is_env, &em);
-    if (err != BM_OK) {
-        r->refused++;
-        bm_log_debug(MOD,
-                     "header refused da_height=%llu height=%llu strict=%d "
-                     "err=%s msg=%s",
-                     (unsigned long long)h,
-                     (unsigned long long)e.sh.header.height, (int)r->strict,
-                     bm_err_name(err), bm_errmsg_str(&em, err));
-        goto out;
+    c->kind = K_HEADER;
+    if (!our_chain(env, c->e.sh.header.chain_id)) {
+        /* Another chain's header (the same proposer key may sign several
+         * chains): it must never take a height's place in Sync, nor look
+         * like a fork of an applied block. */
+        c->why = BM_DA_REJ_CHAIN_ID;
+        c->err = bm_errf(&c->em, BM_ECHAIN_ID_MISMATCH,
+                         "chain_id '%.64s' is not the genesis chain id",
+                         c->e.sh.header.chain_id ? c->e.sh.header.chain_id
+                                                 : "");
+        return true;
     }
-    if (!bm_buf_eq(&e.sh.header.proposer_address,
-                   &env->genesis->proposer_address)) {
-        r->refused++;
-        bm_log_debug(MOD,
-                     "header refused da_height=%llu height=%llu "
-                     "err=BM_ENOT_PROPOSER msg=header.proposer_address is "
-                     "not the genesis proposer",
-                     (unsigned long long)h,
-                     (unsigned long long)e.sh.header.height);
-        goto out;
+    c->why = BM_DA_REJ_ENVELOPE;
+    c->err = bm_envelope_validate(&c->e, false, &c->is_env, &c->em);
+    if (c->err == BM_OK && !bm_buf_eq(&c->e.sh.header.proposer_address,
+                                      &env->genesis->proposer_address)) {
+        c->why = BM_DA_REJ_PROPOSER;
+        c->err = bm_errf(&c->em, BM_ENOT_PROPOSER,
+                         "header.proposer_address is not the genesis "
+                         "proposer");
     }
-    if (is_env && !r->strict) {
-        r->strict = true;
-        bm_log_info(MOD, "envelope seen: strict mode on da_height=%llu",
-                    (unsigned long long)h);
-    }
-    msg.sh = bm_xcalloc(1, sizeof(*msg.sh));
-    *msg.sh = e.sh; /* moved */
-    memset(&e.sh, 0, sizeof(e.sh));
-    msg.da_height = h;
-    msg.source = BM_SRC_DA;
-    bm_log_debug(MOD, "header found da_height=%llu height=%llu envelope=%d",
-                 (unsigned long long)h,
-                 (unsigned long long)msg.sh->header.height, (int)is_env);
-    err = bm_sync_tell_header_in(env->sys, bm_env_sync(env), &msg);
-    if (err != BM_OK) {
-        bm_signed_header_release(msg.sh);
-        bm_free(msg.sh);
-        *send_err = err;
-    }
-out:
-    bm_da_header_envelope_release(&e);
-    return res;
+    return true;
 }
 
-/* Tries the blob as SignedData; same conventions as try_header. */
-static enum try_res try_data(struct retriever *r, uint64_t h,
-                             const struct bm_da_blob *b, uint64_t now_ns,
-                             int *send_err)
+/* The blob as SignedData: K_DATA with err its verdict (signature,
+ * proposer, Data.Validate), or K_DATA_EMPTY. */
+static bool check_data(const struct scan_ctx *sc, struct blob_check *c)
 {
-    struct bm_env *env = r->env;
-    struct bm_signed_data sd = {0};
-    struct bm_sync_data_in msg = {0};
-    struct bm_errmsg em = {{0}};
-    enum try_res res = TRY_NOT;
-    int err;
+    const struct bm_env *env = sc->r->env;
+    const struct bm_da_blob *b = c->blob;
 
-    if (bm_signed_data_decode(&sd, b->data.ptr, b->data.len) != BM_OK ||
-        !sd.data.has_metadata) {
-        goto out;
+    if (bm_signed_data_decode(&c->sd, b->data.ptr, b->data.len) != BM_OK ||
+        !c->sd.data.has_metadata) {
+        bm_signed_data_release(&c->sd);
+        return false;
     }
-    res = TRY_DONE;
-    if (sd.data.n_txs == 0) {
-        /* Empty blocks are synthesised from their header by Sync. */
-        bm_log_debug(MOD, "empty data ignored da_height=%llu height=%llu",
-                     (unsigned long long)h,
-                     (unsigned long long)sd.data.metadata.height);
-        goto out;
+    if (c->sd.data.n_txs == 0) {
+        c->kind = K_DATA_EMPTY;
+        return true;
     }
-    err = bm_signed_data_validate(&sd, &env->genesis->proposer_address, &em);
-    if (err == BM_OK) {
-        err = bm_data_validate(&sd.data, now_ns, &em);
+    c->kind = K_DATA;
+    c->err = bm_signed_data_validate(&c->sd, &env->genesis->proposer_address,
+                                     &c->em);
+    if (c->err == BM_OK) {
+        c->err = bm_data_validate(&c->sd.data, sc->now_ns, &c->em);
     }
-    if (err != BM_OK) {
-        r->refused++;
-        bm_log_debug(MOD,
-                     "data refused da_height=%llu height=%llu err=%s msg=%s",
-                     (unsigned long long)h,
-                     (unsigned long long)sd.data.metadata.height,
-                     bm_err_name(err), bm_errmsg_str(&em, err));
-        goto out;
+    if (c->err == BM_OK && !our_chain(env, c->sd.data.metadata.chain_id)) {
+        c->err = bm_errf(&c->em, BM_EDATA_CHAIN_ID, "metadata.chain_id "
+                         "'%.64s' is not the genesis chain id",
+                         c->sd.data.metadata.chain_id
+                             ? c->sd.data.metadata.chain_id
+                             : "");
     }
-    msg.data = bm_xcalloc(1, sizeof(*msg.data));
-    *msg.data = sd.data; /* moved */
-    memset(&sd.data, 0, sizeof(sd.data));
-    msg.da_height = h;
-    msg.source = BM_SRC_DA;
-    bm_log_debug(MOD, "data found da_height=%llu height=%llu txs=%zu",
-                 (unsigned long long)h,
-                 (unsigned long long)msg.data->metadata.height,
-                 msg.data->n_txs);
-    err = bm_sync_tell_data_in(env->sys, bm_env_sync(env), &msg);
-    if (err != BM_OK) {
-        bm_data_release(msg.data);
-        bm_free(msg.data);
-        *send_err = err;
+    if (c->err != BM_OK) {
+        c->why = reject_reason(c->err);
     }
-out:
-    bm_signed_data_release(&sd);
-    return res;
+    return true;
 }
 
-/* Handles one blob. Returns BM_OK, or the error of a failed send to
- * Sync (the height must then be retried). */
-static int process_blob(struct retriever *r, uint64_t h,
-                        const struct bm_da_blob *b, uint64_t now_ns)
+/* bm_verifier_fn: classifies and checks blob i (any thread). */
+static void check_blob(void *arg, size_t i)
 {
-    struct bm_env *env = r->env;
-    bool in_hdr = ns_eq(&b->ns, &env->ns.header);
-    bool in_data = ns_eq(&b->ns, &env->ns.data);
-    int send_err = BM_OK;
+    const struct scan_ctx *sc = arg;
+    struct blob_check *c = &sc->v[i];
 
-    if (b->data.len > 0 && b->data.ptr != NULL) {
-        if (in_hdr &&
-            try_header(r, h, b, now_ns, &send_err) == TRY_DONE) {
-            return send_err;
+    if (c->blob->data.len == 0 || c->blob->data.ptr == NULL) {
+        return;
+    }
+    if (c->in_hdr && check_header(sc, c)) {
+        return;
+    }
+    if (c->in_data) {
+        (void)check_data(sc, c);
+    }
+}
+
+static void blob_check_release(struct blob_check *c)
+{
+    bm_da_header_envelope_release(&c->e);
+    bm_signed_data_release(&c->sd);
+}
+
+/* Moves the accepted headers and data of v[0..n), in blob order, into
+ * *m (arrays of n entries each, caller-allocated), counting and logging
+ * the rest. Strict mode (bare SignedHeaders refused after the first
+ * accepted envelope) follows the blob order, as blobs were seen. */
+static void deliver(struct retriever *r, uint64_t h, struct blob_check *v,
+                    size_t n, struct bm_sync_items_in *m)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct blob_check *c = &v[i];
+
+        switch (c->kind) {
+        case K_HEADER: {
+            struct bm_sync_header_in *hi;
+
+            if (c->err == BM_OK && !c->is_env && r->strict) {
+                c->why = BM_DA_REJ_ENVELOPE;
+                c->err = bm_errf(&c->em, BM_ENO_SIGNATURE,
+                                 "envelope_signature: got (absent), want a "
+                                 "signed envelope (strict mode)");
+            }
+            if (c->err != BM_OK) {
+                refuse(r, c->why);
+                bm_log_debug(MOD,
+                             "header refused da_height=%llu height=%llu "
+                             "strict=%d err=%s msg=%s",
+                             (unsigned long long)h,
+                             (unsigned long long)c->e.sh.header.height,
+                             (int)r->strict, bm_err_name(c->err),
+                             bm_errmsg_str(&c->em, c->err));
+                break;
+            }
+            if (c->is_env && !r->strict) {
+                r->strict = true;
+                bm_log_info(MOD, "envelope seen: strict mode on "
+                            "da_height=%llu", (unsigned long long)h);
+            }
+            hi = &m->headers[m->n_headers++];
+            hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
+            *hi->sh = c->e.sh; /* moved */
+            memset(&c->e.sh, 0, sizeof(c->e.sh));
+            hi->da_height = h;
+            hi->source = BM_SRC_DA;
+            hi->sig_verified = true; /* check_header verified it */
+            bm_log_debug(MOD, "header found da_height=%llu height=%llu "
+                         "envelope=%d", (unsigned long long)h,
+                         (unsigned long long)hi->sh->header.height,
+                         (int)c->is_env);
+            break;
         }
-        if (in_data && try_data(r, h, b, now_ns, &send_err) == TRY_DONE) {
-            return send_err;
+        case K_DATA: {
+            struct bm_sync_data_in *di;
+
+            if (c->err != BM_OK) {
+                refuse(r, c->why);
+                bm_log_debug(MOD, "data refused da_height=%llu height=%llu "
+                             "err=%s msg=%s", (unsigned long long)h,
+                             (unsigned long long)c->sd.data.metadata.height,
+                             bm_err_name(c->err),
+                             bm_errmsg_str(&c->em, c->err));
+                break;
+            }
+            di = &m->data[m->n_data++];
+            di->data = bm_xcalloc(1, sizeof(*di->data));
+            *di->data = c->sd.data; /* moved */
+            memset(&c->sd.data, 0, sizeof(c->sd.data));
+            di->da_height = h;
+            di->source = BM_SRC_DA;
+            bm_log_debug(MOD, "data found da_height=%llu height=%llu txs=%zu",
+                         (unsigned long long)h,
+                         (unsigned long long)di->data->metadata.height,
+                         di->data->n_txs);
+            break;
+        }
+        case K_DATA_EMPTY:
+            bm_log_debug(MOD, "empty data ignored da_height=%llu height=%llu",
+                         (unsigned long long)h,
+                         (unsigned long long)c->sd.data.metadata.height);
+            break;
+        case K_JUNK:
+        default:
+            if (c->bad != BM_OK) {
+                /* A header that failed ValidateBasic (e.g. a bad
+                 * signature) and is no data either. */
+                refuse(r, reject_reason(c->bad));
+                break;
+            }
+            r->junk++;
+            if (c->in_hdr || c->in_data) {
+                atomic_fetch_add_explicit(
+                    &r->env->m.da_rejected[BM_DA_REJ_DECODE], 1,
+                    memory_order_relaxed);
+            }
+            bm_log_debug(MOD, "junk blob ignored da_height=%llu bytes=%zu "
+                         "ns_ok=%d", (unsigned long long)h,
+                         c->blob->data.len, (int)(c->in_hdr || c->in_data));
+            break;
         }
     }
-    r->junk++;
-    bm_log_debug(MOD, "junk blob ignored da_height=%llu bytes=%zu ns_ok=%d",
-                 (unsigned long long)h, b->data.len, (int)(in_hdr || in_data));
-    return BM_OK;
+}
+
+/*
+ * Checks every blob of one DA height (in parallel: bm_verifier_each) and
+ * hands what passed to Sync as one ITEMS_IN. Returns BM_OK (Sync has
+ * them), or the error of the send (the height must then be retried),
+ * BM_ENOMEM (retried too) or BM_ESHUTDOWN.
+ */
+static int process_blobs(struct retriever *r, uint64_t h,
+                         const struct bm_da_blob_list *list)
+{
+    struct bm_env *env = r->env;
+    struct scan_ctx sc = {r, h, bm_validate_now_ns(), NULL};
+    struct bm_sync_items_in m = {0};
+    int err = BM_OK;
+
+    if (list->n == 0) {
+        return BM_OK;
+    }
+    if (bm_env_quitting(env)) {
+        return BM_ESHUTDOWN;
+    }
+    /* Sized by the DA's answer (already in memory): a failed allocation
+     * is an error to retry, not an abort. */
+    sc.v = bm_calloc(list->n, sizeof(*sc.v));
+    m.headers = bm_calloc(list->n, sizeof(*m.headers));
+    m.data = bm_calloc(list->n, sizeof(*m.data));
+    if (sc.v == NULL || m.headers == NULL || m.data == NULL) {
+        err = BM_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        sc.v[i].blob = &list->v[i];
+        sc.v[i].in_hdr = ns_eq(&list->v[i].ns, &env->ns.header);
+        sc.v[i].in_data = ns_eq(&list->v[i].ns, &env->ns.data);
+    }
+    bm_verifier_each(env, check_blob, &sc, list->n);
+    deliver(r, h, sc.v, list->n, &m);
+    if (m.n_headers + m.n_data > 0) {
+        err = bm_sync_tell_items_in(env->sys, bm_env_sync(env), &m);
+        if (err == BM_OK) {
+            memset(&m, 0, sizeof(m)); /* Sync owns them */
+        }
+    }
+out:
+    for (size_t i = 0; sc.v != NULL && i < list->n; i++) {
+        blob_check_release(&sc.v[i]);
+    }
+    bm_free(sc.v);
+    bm_sync_items_in_dtor(&m);
+    return err;
 }
 
 /* Scans one DA height. BM_OK: every blob and the progress notice were
@@ -385,7 +556,6 @@ static int scan(struct retriever *r, uint64_t h, bool *sync_err,
     struct bm_env *env = r->env;
     struct bm_da_blob_list list = {0};
     struct bm_sync_da_progress prog = {0};
-    uint64_t now_ns;
     int err;
 
     *sync_err = false;
@@ -395,14 +565,7 @@ static int scan(struct retriever *r, uint64_t h, bool *sync_err,
     } else if (err != BM_OK) {
         return err;
     }
-    now_ns = bm_validate_now_ns();
-    for (size_t i = 0; i < list.n && err == BM_OK; i++) {
-        if (bm_env_quitting(env)) {
-            err = BM_ESHUTDOWN;
-            break;
-        }
-        err = process_blob(r, h, &list.v[i], now_ns);
-    }
+    err = process_blobs(r, h, &list);
     bm_da_blob_list_release(&list);
     if (err == BM_OK) {
         prog.cursor = h + 1;

@@ -161,6 +161,18 @@ void bm_state_commit_dtor(void *p)
     bm_state_meta_list_release(&c->meta);
 }
 
+void bm_state_commit_group_dtor(void *p)
+{
+    struct bm_state_commit_group *g = p;
+
+    for (size_t i = 0; i < g->n && g->v != NULL; i++) {
+        bm_state_commit_dtor(&g->v[i]);
+    }
+    bm_free(g->v);
+    g->v = NULL;
+    g->n = 0;
+}
+
 void bm_state_put_meta_dtor(void *p)
 {
     struct bm_state_put_meta *m = p;
@@ -249,6 +261,24 @@ static int validate_commit(const void *payload, struct bm_errmsg *em)
                        (unsigned)c->source);
     }
     return check_meta_list(&c->meta, em);
+}
+
+static int validate_commit_group(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_state_commit_group *g = payload;
+
+    if (g->n == 0 || g->n > BM_STATE_GROUP_MAX || g->v == NULL) {
+        return bm_errf(em, BM_EINVAL, "commit_group.n: got %zu, want 1..%u",
+                       g->n, BM_STATE_GROUP_MAX);
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        int err = validate_commit(&g->v[i], em);
+
+        if (err != BM_OK) {
+            return err;
+        }
+    }
+    return BM_OK;
 }
 
 static int validate_put_meta(const void *payload, struct bm_errmsg *em)
@@ -414,23 +444,35 @@ static void track_meta(struct state_actor *a,
     publish(a);
 }
 
-static int write_meta(struct state_actor *a, const struct bm_state_meta_list *l,
-                      const struct bm_store_block *blk, bool clear_pending,
-                      const char *what)
+/* One store transaction: blocks[0..n_blocks) and the metadata of
+ * lists[0..n_lists) in order (a later list's value of a name wins). A
+ * write error is fatal. */
+static int write_batch(struct state_actor *a,
+                       const struct bm_state_meta_list *const *lists,
+                       size_t n_lists, const struct bm_store_block *blocks,
+                       size_t n_blocks, bool clear_pending, const char *what)
 {
     struct bm_errmsg em = {{0}};
     struct bm_store_meta_op *ops = NULL;
     struct bm_store_batch b = {0};
+    size_t n_ops = 0;
     int err;
 
-    if (l->n > 0) {
-        ops = bm_xcalloc(l->n, sizeof(*ops));
-        meta_ops(l, ops);
+    for (size_t i = 0; i < n_lists; i++) {
+        n_ops += lists[i]->n;
     }
-    b.blocks = blk;
-    b.n_blocks = blk != NULL ? 1 : 0;
+    if (n_ops > 0) {
+        ops = bm_xcalloc(n_ops, sizeof(*ops));
+        n_ops = 0;
+        for (size_t i = 0; i < n_lists; i++) {
+            meta_ops(lists[i], &ops[n_ops]);
+            n_ops += lists[i]->n;
+        }
+    }
+    b.blocks = blocks;
+    b.n_blocks = n_blocks;
     b.meta = ops;
-    b.n_meta = l->n;
+    b.n_meta = n_ops;
     b.clear_pending = clear_pending;
     err = bm_store_write(a->env->store, &b, &em);
     bm_free(ops);
@@ -539,14 +581,43 @@ static int on_save_pending(struct bm_actor_ctx *ctx, struct state_actor *a,
     return reply_ack(ctx, a->height);
 }
 
-BM_ACTOR_HANDLER(on_commit, struct state_actor, struct bm_state_commit)
-static int on_commit(struct bm_actor_ctx *ctx, struct state_actor *a,
-                     struct bm_state_commit *p)
+/* Counts one committed block in the metrics. */
+static void count_block(struct bm_env *env, const struct bm_state_commit *c,
+                        size_t data_bytes)
+{
+    atomic_store_explicit(&env->m.last_block_txs, c->blk->data.n_txs,
+                          memory_order_relaxed);
+    atomic_fetch_add_explicit(&env->m.total_txs, c->blk->data.n_txs,
+                              memory_order_relaxed);
+    atomic_store_explicit(&env->m.last_block_bytes, data_bytes,
+                          memory_order_relaxed);
+    if (c->source == BM_SRC_PRODUCED) {
+        atomic_fetch_add_explicit(&env->m.blocks_produced, 1,
+                                  memory_order_relaxed);
+    } else if (c->source == BM_SRC_DA) {
+        atomic_fetch_add_explicit(&env->m.blocks_synced_da, 1,
+                                  memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&env->m.blocks_synced_p2p, 1,
+                                  memory_order_relaxed);
+    }
+}
+
+/*
+ * Commits v[0..n) (heights tip + 1 ...) in one store transaction, then
+ * takes the last State, counts, marks and logs every block, notifies the
+ * subscribers once (the last height) and replies. Moves the new states
+ * out of v on success.
+ */
+static int commit_blocks(struct bm_actor_ctx *ctx, struct state_actor *a,
+                         struct bm_state_commit *v, size_t n)
 {
     struct bm_env *env = a->env;
-    struct bm_store_encoded enc = {0};
-    struct bm_store_block sb;
-    const struct bm_header *h = &p->blk->sh.header;
+    struct bm_store_encoded *enc = NULL;
+    struct bm_store_block *sb = NULL;
+    const struct bm_state_meta_list **lists = NULL;
+    const struct bm_header *last;
+    bool clear_pending = false;
     uint64_t want;
     char hex[9];
     int err = ready_to_write(a); /* loads the state on the first message */
@@ -555,72 +626,101 @@ static int on_commit(struct bm_actor_ctx *ctx, struct state_actor *a,
         return err;
     }
     want = a->height + 1;
-    if (h->height != want || p->new_state->last_block_height != want) {
-        bm_log_debug(MOD,
-                     "commit refused height=%" PRIu64
-                     " state_height=%" PRIu64 " want=%" PRIu64,
-                     h->height, p->new_state->last_block_height, want);
-        return BM_EHEIGHT_MISMATCH;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = v[i].blk->sh.header.height;
+
+        if (h != want + i || v[i].new_state->last_block_height != want + i) {
+            bm_log_debug(MOD,
+                         "commit refused height=%" PRIu64
+                         " state_height=%" PRIu64 " want=%" PRIu64,
+                         h, v[i].new_state->last_block_height, want + i);
+            return BM_EHEIGHT_MISMATCH;
+        }
     }
-    err = bm_store_encoded_init(&enc, &p->blk->sh, &p->blk->data,
-                                p->new_state);
-    if (err != BM_OK) {
-        bm_log_warn(MOD, "commit height=%" PRIu64 " cannot encode: %s",
-                    h->height, bm_err_name(err));
-        return err;
+    enc = bm_xcalloc(n, sizeof(*enc));
+    sb = bm_xcalloc(n, sizeof(*sb));
+    lists = bm_xcalloc(n, sizeof(*lists));
+    for (size_t i = 0; i < n; i++) {
+        err = bm_store_encoded_init(&enc[i], &v[i].blk->sh, &v[i].blk->data,
+                                    v[i].new_state);
+        if (err != BM_OK) {
+            bm_log_warn(MOD, "commit height=%" PRIu64 " cannot encode: %s",
+                        want + i, bm_err_name(err));
+            goto out;
+        }
+        bm_store_encoded_view(&enc[i], &sb[i]);
+        lists[i] = &v[i].meta;
+        clear_pending = clear_pending || v[i].clear_pending;
     }
-    bm_store_encoded_view(&enc, &sb);
-    err = write_meta(a, &p->meta, &sb, p->clear_pending, "commit");
+    err = write_batch(a, lists, n, sb, n, clear_pending,
+                      n == 1 ? "commit" : "commit group");
     if (err != BM_OK) {
         goto out;
     }
 
-    /* The store has it: move the new state in. */
+    /* The store has them: move the last new state in. */
     bm_state_release(&a->state);
-    a->state = *p->new_state;
-    bm_free(p->new_state);
-    p->new_state = NULL;
-    a->height = want;
-    atomic_store_explicit(&env->m.last_block_txs, p->blk->data.n_txs,
-                          memory_order_relaxed);
-    atomic_fetch_add_explicit(&env->m.total_txs, p->blk->data.n_txs,
-                              memory_order_relaxed);
-    atomic_store_explicit(&env->m.last_block_bytes, enc.data.len,
-                          memory_order_relaxed);
-    if (p->source == BM_SRC_PRODUCED) {
-        atomic_fetch_add_explicit(&env->m.blocks_produced, 1,
-                                  memory_order_relaxed);
-    } else if (p->source == BM_SRC_DA) {
-        atomic_fetch_add_explicit(&env->m.blocks_synced_da, 1,
-                                  memory_order_relaxed);
-    } else {
-        atomic_fetch_add_explicit(&env->m.blocks_synced_p2p, 1,
-                                  memory_order_relaxed);
+    a->state = *v[n - 1].new_state;
+    bm_free(v[n - 1].new_state);
+    v[n - 1].new_state = NULL;
+    a->height = want + n - 1;
+    for (size_t i = 0; i < n; i++) {
+        count_block(env, &v[i], enc[i].data.len);
+        bm_env_mark_seen(env, &enc[i].hash);
+        track_meta(a, &v[i].meta); /* publishes the height too */
     }
-    bm_env_mark_seen(env, &enc.hash);
-    track_meta(a, &p->meta); /* publishes the height too */
-    bm_hex_encode(hex, enc.hash.b, 4);
-    bm_log_info(MOD,
-                "block committed height=%" PRIu64 " txs=%zu hash=%s "
-                "source=%s",
-                want, p->blk->data.n_txs, hex, source_name(p->source));
-    notify(a, want, h->time);
-    err = reply_ack(ctx, want);
+    bm_hex_encode(hex, enc[n - 1].hash.b, 4);
+    if (n == 1) {
+        bm_log_info(MOD,
+                    "block committed height=%" PRIu64 " txs=%zu hash=%s "
+                    "source=%s",
+                    want, v[0].blk->data.n_txs, hex,
+                    source_name(v[0].source));
+    } else {
+        bm_log_info(MOD,
+                    "blocks committed from=%" PRIu64 " to=%" PRIu64
+                    " count=%zu hash=%s source=%s",
+                    want, a->height, n, hex, source_name(v[n - 1].source));
+    }
+    last = &v[n - 1].blk->sh.header;
+    notify(a, a->height, last->time);
+    err = reply_ack(ctx, a->height);
 out:
-    bm_store_encoded_release(&enc);
+    for (size_t i = 0; i < n; i++) {
+        bm_store_encoded_release(&enc[i]);
+    }
+    bm_free(enc);
+    bm_free(sb);
+    bm_free(lists);
     return err;
+}
+
+BM_ACTOR_HANDLER(on_commit, struct state_actor, struct bm_state_commit)
+static int on_commit(struct bm_actor_ctx *ctx, struct state_actor *a,
+                     struct bm_state_commit *p)
+{
+    return commit_blocks(ctx, a, p, 1);
+}
+
+BM_ACTOR_HANDLER(on_commit_group, struct state_actor,
+                 struct bm_state_commit_group)
+static int on_commit_group(struct bm_actor_ctx *ctx, struct state_actor *a,
+                           struct bm_state_commit_group *p)
+{
+    return commit_blocks(ctx, a, p->v, p->n);
 }
 
 BM_ACTOR_HANDLER(on_put_meta, struct state_actor, struct bm_state_put_meta)
 static int on_put_meta(struct bm_actor_ctx *ctx, struct state_actor *a,
                        struct bm_state_put_meta *p)
 {
+    const struct bm_state_meta_list *l = &p->meta;
     int err = ready_to_write(a);
 
     if (err != BM_OK) {
         return err;
     }
-    err = write_meta(a, &p->meta, NULL, false, "put meta");
+    err = write_batch(a, &l, 1, NULL, 0, false, "put meta");
     if (err != BM_OK) {
         return err;
     }
@@ -672,6 +772,10 @@ static const struct bm_msg_kind state_kinds[BM_STATE_NKINDS] = {
     [BM_STATE_PUT_META] = BM_MSG_KIND(
         "put_meta", struct bm_state_put_meta, sizeof(struct bm_state_ack),
         validate_put_meta, on_put_meta, bm_state_put_meta_dtor, NULL),
+    [BM_STATE_COMMIT_GROUP] = BM_MSG_KIND(
+        "commit_group", struct bm_state_commit_group,
+        sizeof(struct bm_state_ack), validate_commit_group, on_commit_group,
+        bm_state_commit_group_dtor, NULL),
 };
 
 const struct bm_actor_type bm_state_actor_type = {

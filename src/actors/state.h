@@ -8,6 +8,10 @@
  *    transaction (header, data, signature, hash index, height, state and
  *    the message's metadata), then notifies the subscribers (env.h) with
  *    struct bm_state_new_height and marks the hash seen;
+ *  - COMMIT_GROUP does the same for consecutive blocks in one transaction
+ *    (a full node catching up: one durable commit per group; each block
+ *    is whole or absent after a crash, never partial) and notifies once,
+ *    with the last height;
  *  - SAVE_PENDING / PUT_META write the pending block and metadata;
  *  - GET answers with a copy of the state and the heights it tracks
  *    (store height, DA-included height, last-submitted heights, read from
@@ -31,6 +35,7 @@ enum bm_state_kind {
     BM_STATE_SAVE_PENDING,
     BM_STATE_COMMIT,
     BM_STATE_PUT_META,
+    BM_STATE_COMMIT_GROUP,
     BM_STATE_NKINDS
 };
 
@@ -104,6 +109,20 @@ struct bm_state_commit {
 };
 void bm_state_commit_dtor(void *p);
 
+/* Most blocks in one COMMIT_GROUP. */
+#define BM_STATE_GROUP_MAX 1024u
+
+/* COMMIT_GROUP: consecutive blocks committed in ONE store transaction
+ * (a catch-up's group, actors/sync.h): v[i] is what COMMIT would carry for
+ * height tip + 1 + i (its State after it, its metadata, its source). All
+ * or nothing; the reply's height is the last block's. Owns the array and
+ * every entry. */
+struct bm_state_commit_group {
+    struct bm_state_commit *v;
+    size_t n; /* 1..BM_STATE_GROUP_MAX */
+};
+void bm_state_commit_group_dtor(void *p);
+
 /* PUT_META: metadata written in one transaction. */
 struct bm_state_put_meta {
     struct bm_state_meta_list meta;
@@ -125,6 +144,8 @@ BM_ACTOR_ASK(state, commit, BM_STATE_COMMIT, struct bm_state_commit,
              struct bm_state_ack)
 BM_ACTOR_ASK(state, put_meta, BM_STATE_PUT_META, struct bm_state_put_meta,
              struct bm_state_ack)
+BM_ACTOR_ASK(state, commit_group, BM_STATE_COMMIT_GROUP,
+             struct bm_state_commit_group, struct bm_state_ack)
 
 /* Spawn with arg = struct bm_env * (borrowed), opts.detached = true. */
 extern const struct bm_actor_type bm_state_actor_type;

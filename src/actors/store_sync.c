@@ -23,6 +23,7 @@
 #include "actors/catchup.h"
 #include "actors/state.h"
 #include "actors/sync.h"
+#include "actors/verifier.h"
 #include "blockv2/validate.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -92,7 +93,7 @@ static void skipped(struct store_sync *s)
 /* Checks a header from the P2P store for `height`. Borrows sh. */
 static int check_header(const struct store_sync *s,
                         const struct bm_signed_header *sh, uint64_t height,
-                        struct bm_errmsg *em)
+                        uint64_t now_ns, struct bm_errmsg *em)
 {
     const struct bm_genesis *g = s->env->genesis;
     int err;
@@ -102,7 +103,7 @@ static int check_header(const struct store_sync *s,
             em, BM_EHEIGHT_MISMATCH, "header.height: got %llu, want %llu",
             (unsigned long long)sh->header.height, (unsigned long long)height);
     }
-    err = bm_signed_header_validate_basic(sh, bm_validate_now_ns(), em);
+    err = bm_signed_header_validate_basic(sh, now_ns, em);
     if (err != BM_OK) {
         return err;
     }
@@ -110,106 +111,188 @@ static int check_header(const struct store_sync *s,
                                        &sh->header, em);
 }
 
-/* Hands over headers above s->last_header up to `top`. May block. */
-static void pump_headers(struct store_sync *s, uint64_t top)
+/* The headers of one pump, checked in parallel (bm_verifier_each). */
+struct hdr_batch {
+    const struct store_sync *s; /* read-only during the checks */
+    uint64_t from;              /* height of v[0] */
+    uint64_t now_ns;
+    struct bm_signed_header *v; /* n decoded headers, owned */
+    int *err;                   /* n verdicts */
+    struct bm_errmsg *em;       /* n messages */
+    size_t n;
+};
+
+/* bm_verifier_fn: checks header i of the batch (any thread). */
+static void check_one(void *arg, size_t i)
 {
-    const struct bm_p2p_store *ps = s->env->header_store;
-    struct bm_env *env = s->env;
-    unsigned done = 0;
+    struct hdr_batch *b = arg;
 
-    while (s->last_header < top && done < MAX_PER_TICK) {
-        uint64_t h = s->last_header + 1;
-        struct bm_signed_header *sh = bm_xcalloc(1, sizeof(*sh));
-        struct bm_sync_header_in msg = {0};
-        struct bm_errmsg em = {{0}};
-        int err;
-
-        done++;
-        err = ps->get_header(ps->ctx, h, sh);
-        if (err != BM_OK) {
-            bm_signed_header_release(sh);
-            bm_free(sh);
-            if (err != BM_ENOTFOUND) {
-                bm_log_debug(MOD, "get_header height=%llu err=%s",
-                             (unsigned long long)h, bm_err_name(err));
-            }
-            return;
-        }
-        err = check_header(s, sh, h, &em);
-        if (err != BM_OK) {
-            skipped(s);
-            bm_log_warn(MOD, "p2p header skipped height=%llu err=%s msg='%s'",
-                        (unsigned long long)h, bm_err_name(err),
-                        bm_errmsg_str(&em, err));
-            bm_signed_header_release(sh);
-            bm_free(sh);
-            s->last_header = h;
-            continue;
-        }
-        msg.sh = sh;
-        msg.da_height = 0;
-        msg.source = BM_SRC_P2P;
-        err = bm_sync_tell_header_in(env->sys, bm_env_sync(env), &msg);
-        if (err != BM_OK) {
-            bm_log_debug(MOD, "cannot send header height=%llu err=%s",
-                         (unsigned long long)h, bm_err_name(err));
-            bm_signed_header_release(sh);
-            bm_free(sh);
-            return;
-        }
-        s->last_header = h;
-    }
+    b->err[i] = check_header(b->s, &b->v[i], b->from + i, b->now_ns,
+                             &b->em[i]);
 }
 
-/* Hands over data above s->last_data up to `top`. May block. */
-static void pump_data(struct store_sync *s, uint64_t top)
+static void hdr_batch_release(struct hdr_batch *b)
+{
+    for (size_t i = 0; b->v != NULL && i < b->n; i++) {
+        bm_signed_header_release(&b->v[i]);
+    }
+    bm_free(b->v);
+    bm_free(b->err);
+    bm_free(b->em);
+    memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Adds the headers above s->last_header up to `top` (at most
+ * MAX_PER_TICK, stopping at the first one not held) to *m, each checked
+ * (signature included, on the verifier actors at once) and marked
+ * verified; a bad one is skipped (logged, counted). *last gets the last
+ * height looked at. May block.
+ */
+static void take_headers(struct store_sync *s, uint64_t top,
+                         struct bm_sync_items_in *m, uint64_t *last)
+{
+    const struct bm_p2p_store *ps = s->env->header_store;
+    struct hdr_batch b = {0};
+    uint64_t want = top > s->last_header ? top - s->last_header : 0;
+
+    *last = s->last_header;
+    if (want > MAX_PER_TICK) {
+        want = MAX_PER_TICK;
+    }
+    if (want == 0) {
+        return;
+    }
+    b.s = s;
+    b.from = s->last_header + 1;
+    b.now_ns = bm_validate_now_ns();
+    b.v = bm_xcalloc(want, sizeof(*b.v));
+    b.err = bm_xcalloc(want, sizeof(*b.err));
+    b.em = bm_xcalloc(want, sizeof(*b.em));
+    m->headers = bm_xcalloc(want, sizeof(*m->headers));
+    for (; b.n < want; b.n++) {
+        int err = ps->get_header(ps->ctx, b.from + b.n, &b.v[b.n]);
+
+        if (err != BM_OK) {
+            bm_signed_header_release(&b.v[b.n]);
+            if (err != BM_ENOTFOUND) {
+                bm_log_debug(MOD, "get_header height=%llu err=%s",
+                             (unsigned long long)(b.from + b.n),
+                             bm_err_name(err));
+            }
+            break;
+        }
+    }
+    bm_verifier_each(s->env, check_one, &b, b.n);
+    for (size_t i = 0; i < b.n; i++) {
+        struct bm_sync_header_in *hi;
+
+        if (b.err[i] != BM_OK) {
+            skipped(s);
+            bm_log_warn(MOD, "p2p header skipped height=%llu err=%s msg='%s'",
+                        (unsigned long long)(b.from + i),
+                        bm_err_name(b.err[i]),
+                        bm_errmsg_str(&b.em[i], b.err[i]));
+            continue;
+        }
+        hi = &m->headers[m->n_headers++];
+        hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
+        *hi->sh = b.v[i]; /* moved */
+        memset(&b.v[i], 0, sizeof(b.v[i]));
+        hi->da_height = 0;
+        hi->source = BM_SRC_P2P;
+        hi->sig_verified = true; /* check_header verified it */
+    }
+    *last = s->last_header + b.n;
+    hdr_batch_release(&b);
+}
+
+/* Adds the data above s->last_data up to `top` (at most MAX_PER_TICK,
+ * stopping at the first one not held) to *m; data whose metadata names
+ * another height is skipped. *last gets the last height looked at. May
+ * block. */
+static void take_data(struct store_sync *s, uint64_t top,
+                      struct bm_sync_items_in *m, uint64_t *last)
 {
     const struct bm_p2p_store *ps = s->env->data_store;
-    struct bm_env *env = s->env;
-    unsigned done = 0;
+    uint64_t want = top > s->last_data ? top - s->last_data : 0;
+    uint64_t h = s->last_data;
 
-    while (s->last_data < top && done < MAX_PER_TICK) {
-        uint64_t h = s->last_data + 1;
+    *last = h;
+    if (want > MAX_PER_TICK) {
+        want = MAX_PER_TICK;
+    }
+    if (want == 0) {
+        return;
+    }
+    m->data = bm_xcalloc(want, sizeof(*m->data));
+    for (uint64_t k = 0; k < want; k++) {
         struct bm_data *d = bm_xcalloc(1, sizeof(*d));
-        struct bm_sync_data_in msg = {0};
+        struct bm_sync_data_in *di;
         int err;
 
-        done++;
-        err = ps->get_data(ps->ctx, h, d);
+        err = ps->get_data(ps->ctx, h + 1, d);
         if (err != BM_OK) {
             bm_data_release(d);
             bm_free(d);
             if (err != BM_ENOTFOUND) {
                 bm_log_debug(MOD, "get_data height=%llu err=%s",
-                             (unsigned long long)h, bm_err_name(err));
+                             (unsigned long long)(h + 1), bm_err_name(err));
             }
-            return;
+            break;
         }
+        h++;
         if (d->has_metadata && d->metadata.height != h) {
             skipped(s);
             bm_log_warn(MOD,
                         "p2p data skipped height=%llu err=%s "
                         "msg='data.metadata.height: got %llu'",
-                        (unsigned long long)h, bm_err_name(BM_EHEIGHT_MISMATCH),
+                        (unsigned long long)h,
+                        bm_err_name(BM_EHEIGHT_MISMATCH),
                         (unsigned long long)d->metadata.height);
             bm_data_release(d);
             bm_free(d);
-            s->last_data = h;
             continue;
         }
-        msg.data = d;
-        msg.da_height = 0;
-        msg.source = BM_SRC_P2P;
-        err = bm_sync_tell_data_in(env->sys, bm_env_sync(env), &msg);
-        if (err != BM_OK) {
-            bm_log_debug(MOD, "cannot send data height=%llu err=%s",
-                         (unsigned long long)h, bm_err_name(err));
-            bm_data_release(d);
-            bm_free(d);
-            return;
-        }
-        s->last_data = h;
+        di = &m->data[m->n_data++];
+        di->data = d;
+        di->da_height = 0;
+        di->source = BM_SRC_P2P;
     }
+    *last = h;
+}
+
+/* Hands the headers and data above the cursors (up to their tops) to
+ * Sync in one ITEMS_IN; the cursors move only once Sync took it. */
+static void pump(struct store_sync *s, bool have_htop, uint64_t htop,
+                 bool have_dtop, uint64_t dtop)
+{
+    struct bm_env *env = s->env;
+    struct bm_sync_items_in m = {0};
+    uint64_t lh = s->last_header, ld = s->last_data;
+    int err = BM_OK;
+
+    if (have_htop) {
+        take_headers(s, htop, &m, &lh);
+    }
+    if (have_dtop) {
+        take_data(s, dtop, &m, &ld);
+    }
+    if (m.n_headers + m.n_data > 0) {
+        err = bm_sync_tell_items_in(env->sys, bm_env_sync(env), &m);
+        if (err == BM_OK) {
+            memset(&m, 0, sizeof(m)); /* Sync owns them */
+        } else {
+            bm_log_debug(MOD, "cannot hand over headers to %llu and data "
+                         "to %llu err=%s", (unsigned long long)lh,
+                         (unsigned long long)ld, bm_err_name(err));
+        }
+    }
+    if (err == BM_OK) {
+        s->last_header = lh;
+        s->last_data = ld;
+    }
+    bm_sync_items_in_dtor(&m);
 }
 
 /* The cursors follow the store height; they go back to it when nothing
@@ -262,7 +345,8 @@ static int on_tick(struct bm_actor_ctx *ctx, struct store_sync *s,
                    struct bm_store_sync_tick *p)
 {
     struct bm_env *env = s->env;
-    uint64_t local, top;
+    uint64_t local, htop = 0, dtop = 0;
+    bool have_htop, have_dtop;
 
     (void)ctx;
     (void)p;
@@ -286,12 +370,9 @@ static int on_tick(struct bm_actor_ctx *ctx, struct store_sync *s,
     }
     move_cursors(s, local);
     s->loaded = true;
-    if (top_of(env->header_store, local, &top)) {
-        pump_headers(s, top);
-    }
-    if (top_of(env->data_store, local, &top)) {
-        pump_data(s, top);
-    }
+    have_htop = top_of(env->header_store, local, &htop);
+    have_dtop = top_of(env->data_store, local, &dtop);
+    pump(s, have_htop, htop, have_dtop, dtop);
     if (env->cfg.aggregator) {
         (void)bm_catchup_poll_p2p(env, local);
     }

@@ -49,6 +49,7 @@ struct cent {
     struct bm_hash hash;         /* headers: Header.Hash() */
     struct bm_signed_header *sh; /* owned (header cache) */
     struct bm_data *data;        /* owned (data cache) */
+    bool sig_verified;           /* headers: checked at the source */
 };
 
 /* Entries sorted by ascending height, at most one per height, n <= max. */
@@ -114,6 +115,21 @@ void bm_sync_data_in_dtor(void *p)
     d->data = NULL;
 }
 
+void bm_sync_items_in_dtor(void *p)
+{
+    struct bm_sync_items_in *m = p;
+
+    for (size_t i = 0; i < m->n_headers && m->headers != NULL; i++) {
+        bm_sync_header_in_dtor(&m->headers[i]);
+    }
+    for (size_t i = 0; i < m->n_data && m->data != NULL; i++) {
+        bm_sync_data_in_dtor(&m->data[i]);
+    }
+    bm_free(m->headers);
+    bm_free(m->data);
+    memset(m, 0, sizeof(*m));
+}
+
 static int validate_apply(const void *payload, struct bm_errmsg *em)
 {
     const struct bm_sync_apply *a = payload;
@@ -154,6 +170,35 @@ static int validate_data_in(const void *payload, struct bm_errmsg *em)
                        "sync.data_in.data: got NULL, want a data");
     }
     return validate_source(d->source, "sync.data_in.source", em);
+}
+
+static int validate_items_in(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_sync_items_in *m = payload;
+    int err;
+
+    if (m->n_headers > BM_SYNC_ITEMS_MAX || m->n_data > BM_SYNC_ITEMS_MAX ||
+        m->n_headers + m->n_data == 0 ||
+        (m->n_headers > 0 && m->headers == NULL) ||
+        (m->n_data > 0 && m->data == NULL)) {
+        return bm_errf(em, BM_EINVAL,
+                       "sync.items_in: got %zu headers and %zu data, want "
+                       "1..%u items in arrays",
+                       m->n_headers, m->n_data, BM_SYNC_ITEMS_MAX);
+    }
+    for (size_t i = 0; i < m->n_headers; i++) {
+        err = validate_header_in(&m->headers[i], em);
+        if (err != BM_OK) {
+            return err;
+        }
+    }
+    for (size_t i = 0; i < m->n_data; i++) {
+        err = validate_data_in(&m->data[i], em);
+        if (err != BM_OK) {
+            return err;
+        }
+    }
+    return BM_OK;
 }
 
 /* ------------------------------------------------------------ caches */
@@ -330,11 +375,14 @@ static int load(struct sync_st *st)
  * the store once (actors/replayer.h) and the block again. A transient
  * failure (bm_executor_err_transient), or the breaker it opened, is
  * returned: nothing
- * is applied and the caller retries later. Any other last failure is
+ * is applied and the caller retries later. Inside a group whose earlier
+ * blocks are not in the store yet (!may_replay) the replay cannot run:
+ * BM_EHEIGHT_MISMATCH is returned, the caller commits the group so far
+ * and starts the next one at this block. Any other last failure is
  * fatal. *res returns owned on BM_OK.
  */
 static int execute(struct sync_st *st, const struct bm_block *b,
-                   struct bm_exec_result *res)
+                   bool may_replay, struct bm_exec_result *res)
 {
     struct bm_env *env = st->env;
     const struct bm_header *h = &b->sh.header;
@@ -365,7 +413,9 @@ static int execute(struct sync_st *st, const struct bm_block *b,
                                       st->state.app_hash.ptr,
                                       st->state.app_hash.len, res, &em);
         if (env->exec_breaker != NULL) {
-            bm_breaker_report(env->exec_breaker, tok, err == BM_OK);
+            /* an executor that says it is behind answered: reachable */
+            bm_breaker_report(env->exec_breaker, tok,
+                              err == BM_OK || err == BM_EHEIGHT_MISMATCH);
         }
         if (err == BM_OK) {
             return BM_OK;
@@ -373,6 +423,9 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         bm_log_warn(MOD, "execute failed height=%llu attempt=%d err=%s: %s",
                     (unsigned long long)h->height, attempt, bm_err_name(err),
                     bm_errmsg_str(&em, err));
+        if (err == BM_EHEIGHT_MISMATCH && !may_replay) {
+            return err;
+        }
         if (err == BM_EHEIGHT_MISMATCH && !replayed &&
             !bm_env_halted(env)) {
             struct bm_errmsg rem = {{0}};
@@ -516,7 +569,7 @@ static int apply_block(struct sync_st *st, struct bm_block *b, uint8_t source,
                     (unsigned long long)(tip(st) + 1));
         return BM_EHEIGHT_MISMATCH;
     }
-    err = execute(st, b, &res);
+    err = execute(st, b, true, &res);
     if (err != BM_OK) {
         bm_state_meta_list_release(meta);
         goto out;
@@ -560,10 +613,13 @@ out:
 /*
  * The data of an empty block whose data was not delivered (spec 3.5):
  * metadata {chain, height, time = header time, last_data_hash of the
- * stored previous block if present}, no txs.
+ * previous block if present}, no txs. The previous block's data is
+ * prev_data (borrowed) when it is not in the store yet (an earlier
+ * member of the same group), else NULL: read from the store.
  */
 static struct bm_data *synth_empty_data(struct sync_st *st,
-                                        const struct bm_header *h)
+                                        const struct bm_header *h,
+                                        const struct bm_data *prev_data)
 {
     struct bm_data *d = bm_xcalloc(1, sizeof(*d));
     struct bm_store_blockbuf prev = {0};
@@ -575,7 +631,16 @@ static struct bm_data *synth_empty_data(struct sync_st *st,
     }
     d->metadata.height = h->height;
     d->metadata.time = h->time;
-    if (h->height > 1 &&
+    if (prev_data != NULL) {
+        struct bm_hash ph;
+
+        if (bm_data_hash(prev_data, &ph) != BM_OK ||
+            bm_buf_set(&d->metadata.last_data_hash, ph.b, BM_HASH_SIZE) !=
+                BM_OK) {
+            free_data(d);
+            return NULL;
+        }
+    } else if (h->height > 1 &&
         bm_store_get_block(st->env->store, h->height - 1, &prev, NULL) ==
             BM_OK) {
         struct bm_data pd = {0};
@@ -669,21 +734,27 @@ static void requeue_data(struct sync_st *st, const struct bm_block *b,
     cache_insert(&st->data, &e, "data");
 }
 
+/* The last-submitted heights as a group advances them (an aggregator
+ * catching up, sync_meta): the State actor's gauges when the group
+ * starts, then what the group's blocks set. */
+struct submitted {
+    uint64_t header;
+    uint64_t data;
+};
+
 /* Adds last-submitted-{header,data}-height = h for each that is h - 1. */
-static int advance_submitted(struct bm_env *env,
+static int advance_submitted(struct submitted *sub,
                              struct bm_state_meta_list *meta, uint64_t h)
 {
-    uint64_t lh = atomic_load_explicit(&env->m.last_submitted_header,
-                                       memory_order_relaxed);
-    uint64_t ld = atomic_load_explicit(&env->m.last_submitted_data,
-                                       memory_order_relaxed);
     int err = BM_OK;
 
-    if (lh + 1 == h) {
+    if (sub->header + 1 == h) {
         err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_HEADER, h);
+        sub->header = h;
     }
-    if (err == BM_OK && ld + 1 == h) {
+    if (err == BM_OK && sub->data + 1 == h) {
         err = bm_state_meta_add_u64(meta, BM_META_LAST_SUBMITTED_DATA, h);
+        sub->data = h;
     }
     return err;
 }
@@ -704,11 +775,11 @@ static uint64_t da_cursor(const struct sync_st *st)
 }
 
 /* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d, the DA records of
- * blocks applied before (st->da_seen, cleared once the commit is
- * confirmed) and the cursor. */
+ * blocks applied before (st->da_seen, when with_seen: once per group,
+ * cleared once the commit is confirmed) and the cursor. */
 static int sync_meta(struct sync_st *st, const struct cent *he,
-                     const struct cent *de, bool empty_data,
-                     struct bm_state_meta_list *meta)
+                     const struct cent *de, bool empty_data, bool with_seen,
+                     struct submitted *sub, struct bm_state_meta_list *meta)
 {
     char name[64];
     uint64_t h = he->height;
@@ -727,13 +798,14 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
         }
         /* An aggregator catching up: this block is on DA already. When
          * it is the next one to submit, the DASubmitter need not post it
-         * (the State actor's gauges are current: the DASubmitter is idle
-         * and Sync commits one block at a time). After a gap (blocks this
-         * node has but never saw on DA, so it does not know where they
-         * are) the DASubmitter posts them and what follows again. */
+         * (the DASubmitter is idle meanwhile, so the State actor's gauges
+         * are current when a group starts, and the group advances its own
+         * copy). After a gap (blocks this node has but never saw on DA, so
+         * it does not know where they are) the DASubmitter posts them and
+         * what follows again. */
         if (err == BM_OK && he->source == BM_SRC_DA &&
             st->env->cfg.aggregator) {
-            err = advance_submitted(st->env, meta, h);
+            err = advance_submitted(sub, meta, h);
         }
     } else if (!empty_data && de->da_height != 0) {
         /* The header came by P2P, the data from DA earlier (it waited in
@@ -743,7 +815,7 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
         bm_meta_rhb_name(name, sizeof(name), h, 'd');
         err = bm_state_meta_add_u64(meta, name, de->da_height);
     }
-    if (err == BM_OK) {
+    if (err == BM_OK && with_seen) {
         err = bm_state_meta_append(meta, &st->da_seen);
     }
     if (err == BM_OK && st->da_progress != 0) {
@@ -752,118 +824,324 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
     return err;
 }
 
+/* True if the header, and unless it marks an empty block the data, of
+ * height h are cached. */
+static bool ready_at(struct sync_st *st, uint64_t h)
+{
+    struct cent *he = cache_find(&st->headers, h);
+
+    return he != NULL && (bm_header_expects_empty_data(&he->sh->header) ||
+                          cache_find(&st->data, h) != NULL);
+}
+
+/* Consecutive heights from tip + 1 that are ready, at most max. */
+static size_t count_ready(struct sync_st *st, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && ready_at(st, tip(st) + 1 + n)) {
+        n++;
+    }
+    return n;
+}
+
+/* One block of a group: the block (one reference) and what its pieces
+ * were (he/de without their payload, which moved into b). */
+struct member {
+    struct bm_block *b;
+    struct cent he;
+    struct cent de;
+    bool synth;
+};
+
+/* Takes the header and data (or synthesised empty data) of tip + 1 out
+ * of the caches into a new block. ready_at(tip + 1) must hold. prev
+ * (borrowed, may be NULL): the block at tip when it is not in the store
+ * yet (the group's member before). */
+static int take_block(struct sync_st *st, struct member *m,
+                      const struct bm_block *prev)
+{
+    uint64_t next = tip(st) + 1;
+    struct bm_block *b;
+
+    memset(m, 0, sizeof(*m));
+    cache_take(&st->headers, cache_lower(&st->headers, next), &m->he);
+    if (cache_find(&st->data, next) != NULL) {
+        cache_take(&st->data, cache_lower(&st->data, next), &m->de);
+    } else {
+        m->de.height = next;
+        m->de.data = synth_empty_data(st, &m->he.sh->header,
+                                      prev != NULL ? &prev->data : NULL);
+        if (m->de.data == NULL) {
+            cent_release(&m->he);
+            return BM_ENOMEM;
+        }
+        m->synth = true;
+    }
+    b = bm_block_new();
+    b->sh = *m->he.sh;
+    bm_free(m->he.sh);
+    m->he.sh = NULL;
+    b->data = *m->de.data;
+    bm_free(m->de.data);
+    m->de.data = NULL;
+    b->header_da_height = m->he.da_height;
+    b->data_da_height = m->synth ? 0 : m->de.da_height;
+    b->hash = m->he.hash;
+    b->sig_verified = m->he.sig_verified;
+    m->b = b;
+    return BM_OK;
+}
+
+/* Puts the pieces of m back into the caches (a block not applied). */
+static void requeue(struct sync_st *st, const struct member *m)
+{
+    requeue_header(st, m->b, &m->he);
+    if (!m->synth) {
+        requeue_data(st, m->b, &m->de);
+    }
+}
+
+/* Drops the blamed piece(s) of a block that failed validation and puts
+ * the others back. */
+static void drop_invalid(struct sync_st *st, const struct member *m,
+                         int code, const char *msg)
+{
+    struct bm_env *env = st->env;
+    enum blame bl = blame_of(code);
+
+    bm_log_warn(MOD, "block dropped height=%llu source=%u code=%s: %s",
+                (unsigned long long)m->he.height, (unsigned)m->he.source,
+                bm_err_name(code), msg);
+    if (m->he.source == BM_SRC_P2P || m->de.source == BM_SRC_P2P) {
+        atomic_fetch_add_explicit(&env->m.p2p_blocks_rejected, 1,
+                                  memory_order_relaxed);
+    }
+    if (m->synth) {
+        bl = BLAME_BOTH;
+    }
+    if (!(bl & BLAME_HEADER)) {
+        requeue_header(st, m->b, &m->he);
+    }
+    if (!(bl & BLAME_DATA)) {
+        requeue_data(st, m->b, &m->de);
+    }
+}
+
 /*
- * Applies cached blocks while the header and data of tip + 1 are present.
- * Validation failures drop the blamed piece(s) and go on; other errors
- * are returned.
+ * Commits c[0..n) (moved in: the array and every entry are released
+ * either way) in one COMMIT_GROUP and waits for it. An unconfirmed commit
+ * makes Sync reload its state from the State actor before the next block
+ * (as commit() does).
+ */
+static int commit_group(struct sync_st *st, struct bm_state_commit *c,
+                        size_t n)
+{
+    struct bm_env *env = st->env;
+    struct bm_state_commit_group g = {c, n};
+    struct bm_state_ack ack = {0};
+    struct bm_future *f = NULL;
+    uint64_t first = c[0].blk->sh.header.height;
+    int err;
+
+    err = bm_state_ask_commit_group(env->sys, bm_env_state(env), &g,
+                                    COMMIT_TIMEOUT_MS, &f);
+    if (err != BM_OK) {
+        bm_state_commit_group_dtor(&g);
+    } else {
+        err = bm_future_wait(f, -1, &ack, sizeof(ack));
+        bm_future_free(f);
+    }
+    if (err != BM_OK && !bm_env_halted(env)) {
+        bm_log_warn(MOD, "commit of heights %llu..%llu not confirmed err=%s; "
+                    "reloading the state",
+                    (unsigned long long)first,
+                    (unsigned long long)(first + n - 1), bm_err_name(err));
+        st->loaded = false;
+    }
+    return err;
+}
+
+/*
+ * Validates, executes and commits up to `want` ready blocks from tip + 1
+ * as one group (see sync.h): each block is validated against the state
+ * after the one before and executed on top of it; then all of them are
+ * committed in one store transaction and, when the executor can batch
+ * and the group has more than one block, made durable in the executor
+ * with one commit_group. A block that fails validation has its blamed
+ * piece(s) dropped and ends the group. Errors of the asks and of
+ * execution end the group too; the blocks before are still committed.
+ */
+static int apply_group(struct sync_st *st, size_t want)
+{
+    struct bm_env *env = st->env;
+    struct bm_state_commit *commits = bm_xcalloc(want, sizeof(*commits));
+    struct member *ms = bm_xcalloc(want, sizeof(*ms));
+    struct submitted sub = {
+        atomic_load_explicit(&env->m.last_submitted_header,
+                             memory_order_relaxed),
+        atomic_load_explicit(&env->m.last_submitted_data,
+                             memory_order_relaxed)};
+    bool grouped = want > 1 && bm_executor_can_group(env->exec);
+    struct bm_errmsg em = {{0}};
+    size_t n = 0, bytes = 0;
+    int err = BM_OK, cerr;
+
+    if (grouped) {
+        err = bm_executor_begin_group(env->exec, &em);
+        if (err != BM_OK) {
+            bm_log_warn(MOD, "executor group not started err=%s: %s; "
+                        "durable per block", bm_err_name(err),
+                        bm_errmsg_str(&em, err));
+            grouped = false;
+            err = BM_OK;
+        }
+    }
+    while (n < want && bytes < BM_SYNC_GROUP_MAX_BYTES) {
+        struct member *m = &ms[n];
+        struct bm_state_commit *c = &commits[n];
+        struct bm_exec_result res = {0};
+        struct bm_state ns = {0};
+        char msg[256];
+        int code = BM_OK;
+
+        if (bm_env_halted(env)) {
+            err = BM_ESHUTDOWN;
+            break;
+        }
+        if (!ready_at(st, tip(st) + 1)) {
+            break; /* an invalid block dropped a piece */
+        }
+        err = take_block(st, m, n > 0 ? ms[n - 1].b : NULL);
+        if (err != BM_OK) {
+            break;
+        }
+        err = validate_block(st, m->b, &code, msg, sizeof(msg));
+        if (err != BM_OK) {
+            bm_log_warn(MOD, "validate height=%llu: ask failed err=%s",
+                        (unsigned long long)m->he.height, bm_err_name(err));
+            requeue(st, m);
+            break;
+        }
+        if (code != BM_OK) {
+            drop_invalid(st, m, code, msg);
+            bm_block_unref(m->b);
+            memset(m, 0, sizeof(*m));
+            continue;
+        }
+        err = sync_meta(st, &m->he, &m->de,
+                        m->synth ||
+                            (m->b->data.n_txs == 0 && m->de.da_height == 0),
+                        n == 0, &sub, &c->meta);
+        if (err == BM_OK) {
+            err = execute(st, m->b, n == 0, &res);
+        }
+        if (err == BM_OK) {
+            err = next_state(st, m->b, &res, &ns);
+        }
+        bm_exec_result_release(&res);
+        if (err != BM_OK) {
+            bm_state_release(&ns);
+            bm_state_meta_list_release(&c->meta);
+            if (!bm_env_halted(env)) {
+                requeue(st, m);
+            }
+            if (err == BM_EHEIGHT_MISMATCH && n > 0) {
+                err = BM_OK; /* the next group replays first (execute) */
+            }
+            break;
+        }
+        c->new_state = bm_xcalloc(1, sizeof(*c->new_state));
+        err = bm_state_copy(c->new_state, &ns);
+        if (err != BM_OK) {
+            bm_free(c->new_state);
+            c->new_state = NULL;
+            bm_state_meta_list_release(&c->meta);
+            bm_state_release(&ns);
+            requeue(st, m);
+            break;
+        }
+        c->blk = bm_block_ref(m->b);
+        c->source = m->he.source;
+        bm_state_release(&st->state);
+        st->state = ns; /* the next block validates against this */
+        for (size_t i = 0; i < m->b->data.n_txs; i++) {
+            bytes += m->b->data.txs[i].len;
+        }
+        n++;
+    }
+    if (n > 0) {
+        uint64_t first = ms[0].he.height, last = ms[n - 1].he.height;
+
+        cerr = commit_group(st, commits, n); /* takes commits */
+        commits = NULL;
+        if (cerr == BM_OK) {
+            bm_state_meta_list_release(&st->da_seen); /* committed */
+            for (size_t i = 0; i < n; i++) {
+                bm_env_mark_seen(env, &ms[i].b->hash);
+            }
+            cache_prune(&st->headers, last);
+            cache_prune(&st->data, last);
+            bm_log_debug(MOD, "blocks applied from=%llu to=%llu grouped=%d",
+                         (unsigned long long)first, (unsigned long long)last,
+                         (int)grouped);
+        } else if (!bm_env_halted(env)) {
+            /* Not applied (or not confirmed): keep the pieces for a retry
+             * (dropped later if the store has them after all). */
+            for (size_t i = 0; i < n; i++) {
+                requeue(st, &ms[i]);
+            }
+        }
+        if (err == BM_OK) {
+            err = cerr;
+        }
+    }
+    if (grouped) {
+        /* After the store's commit: a crash before this leaves the
+         * executor behind the store (replayed at start) or, if its
+         * heights reached the disk anyway, ahead by at most this group
+         * (rolled back at start). */
+        cerr = bm_executor_commit_group(env->exec, &em);
+        if (cerr != BM_OK) {
+            bm_env_fatal(env, MOD, cerr, "executor commit_group: %s",
+                         bm_errmsg_str(&em, cerr));
+            if (err == BM_OK) {
+                err = cerr;
+            }
+        }
+    }
+    for (size_t i = 0; i < want; i++) {
+        bm_block_unref(ms[i].b);
+    }
+    bm_free(ms);
+    if (commits != NULL) {
+        bm_free(commits); /* nothing in it: n == 0 */
+    }
+    return err;
+}
+
+/*
+ * Applies cached blocks while the header and data of tip + 1 are present,
+ * in groups of up to BM_SYNC_GROUP_MAX. Validation failures drop the
+ * blamed piece(s) and go on; other errors are returned.
  */
 static int try_sync(struct sync_st *st)
 {
-    struct bm_env *env = st->env;
-
     for (;;) {
-        uint64_t next = tip(st) + 1;
-        struct cent he = {0}, de = {0};
-        struct bm_state_meta_list meta = {0};
-        struct bm_block *b;
-        bool synth = false, empty;
-        char msg[256];
-        int code = BM_OK;
+        size_t want;
         int err;
 
-        if (bm_env_halted(env)) {
+        if (bm_env_halted(st->env)) {
             return BM_ESHUTDOWN;
         }
-        if (cache_find(&st->headers, next) == NULL) {
+        want = count_ready(st, BM_SYNC_GROUP_MAX);
+        if (want == 0) {
             return BM_OK;
         }
-        empty = bm_header_expects_empty_data(
-            &cache_find(&st->headers, next)->sh->header);
-        if (cache_find(&st->data, next) == NULL && !empty) {
-            return BM_OK;
-        }
-        cache_take(&st->headers, cache_lower(&st->headers, next), &he);
-        if (cache_find(&st->data, next) != NULL) {
-            cache_take(&st->data, cache_lower(&st->data, next), &de);
-        } else {
-            de.height = next;
-            de.data = synth_empty_data(st, &he.sh->header);
-            if (de.data == NULL) {
-                cent_release(&he);
-                return BM_ENOMEM;
-            }
-            synth = true;
-        }
-
-        b = bm_block_new();
-        b->sh = *he.sh;
-        bm_free(he.sh);
-        he.sh = NULL;
-        b->data = *de.data;
-        bm_free(de.data);
-        de.data = NULL;
-        b->header_da_height = he.da_height;
-        b->data_da_height = synth ? 0 : de.da_height;
-        b->hash = he.hash;
-
-        err = validate_block(st, b, &code, msg, sizeof(msg));
+        err = apply_group(st, want);
         if (err != BM_OK) {
-            bm_log_warn(MOD, "validate height=%llu: ask failed err=%s",
-                        (unsigned long long)next, bm_err_name(err));
-            requeue_header(st, b, &he);
-            if (!synth) {
-                requeue_data(st, b, &de);
-            }
-            bm_block_unref(b);
             return err;
         }
-        if (code != BM_OK) {
-            enum blame bl = blame_of(code);
-
-            bm_log_warn(MOD, "block dropped height=%llu source=%u code=%s: %s",
-                        (unsigned long long)next, (unsigned)he.source,
-                        bm_err_name(code), msg);
-            if (he.source == BM_SRC_P2P || de.source == BM_SRC_P2P) {
-                atomic_fetch_add_explicit(&env->m.p2p_blocks_rejected, 1,
-                                          memory_order_relaxed);
-            }
-            if (synth) {
-                bl = BLAME_BOTH;
-            }
-            if (!(bl & BLAME_HEADER)) {
-                requeue_header(st, b, &he);
-            }
-            if (!(bl & BLAME_DATA)) {
-                requeue_data(st, b, &de);
-            }
-            bm_block_unref(b);
-            continue;
-        }
-        err = sync_meta(st, &he, &de,
-                        synth || (b->data.n_txs == 0 && de.da_height == 0),
-                        &meta);
-        if (err != BM_OK) {
-            bm_state_meta_list_release(&meta);
-            bm_block_unref(b);
-            return err;
-        }
-        err = apply_block(st, b, he.source, false, &meta, NULL);
-        if (err == BM_OK) {
-            bm_state_meta_list_release(&st->da_seen); /* committed with b */
-        }
-        if (err != BM_OK) {
-            /* Not applied (or not confirmed): keep the pieces for a retry
-             * (they are dropped later if the store already has them). */
-            if (!bm_env_halted(st->env)) {
-                requeue_header(st, b, &he);
-                if (!synth) {
-                    requeue_data(st, b, &de);
-                }
-            }
-            bm_block_unref(b);
-            return err;
-        }
-        bm_block_unref(b);
     }
 }
 
@@ -1082,21 +1360,13 @@ static bool header_ok(const struct sync_st *st,
                                        &sh->header, NULL) == BM_OK;
 }
 
-static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
-                        struct bm_sync_header_in *p)
+/* Takes a header in (moved out of *p when kept); does not apply. */
+static int take_header(struct sync_st *st, struct bm_sync_header_in *p)
 {
     struct cent e = {0};
     struct cent *old;
     int err;
 
-    (void)ctx;
-    if (bm_env_halted(st->env)) {
-        return BM_ESHUTDOWN;
-    }
-    err = load(st);
-    if (err != BM_OK) {
-        return err;
-    }
     e.height = p->sh->header.height;
     err = bm_header_hash(&p->sh->header, &e.hash);
     if (err != BM_OK) {
@@ -1138,10 +1408,32 @@ static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     }
     e.da_height = p->da_height;
     e.source = p->source;
+    e.sig_verified = p->sig_verified;
     e.sh = p->sh;
     p->sh = NULL;
     cache_insert(&st->headers, &e, "header");
-    return try_sync(st);
+    return BM_OK;
+}
+
+/* Loaded and not halted: the precondition of taking anything in. */
+static int ready(struct sync_st *st)
+{
+    if (bm_env_halted(st->env)) {
+        return BM_ESHUTDOWN;
+    }
+    return load(st);
+}
+
+static int on_header_in(struct bm_actor_ctx *ctx, struct sync_st *st,
+                        struct bm_sync_header_in *p)
+{
+    int err = ready(st);
+
+    (void)ctx;
+    if (err == BM_OK) {
+        err = take_header(st, p);
+    }
+    return err == BM_OK ? try_sync(st) : err;
 }
 
 /* True if d's txs match the data_hash of the cached header at its height. */
@@ -1174,21 +1466,12 @@ static bool same_txs(const struct bm_data *a, const struct bm_data *b)
     return true;
 }
 
-static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
-                      struct bm_sync_data_in *p)
+/* Takes a data in (moved out of *p when kept); does not apply. */
+static int take_data(struct sync_st *st, struct bm_sync_data_in *p)
 {
     struct cent e = {0};
     struct cent *old;
-    int err;
 
-    (void)ctx;
-    if (bm_env_halted(st->env)) {
-        return BM_ESHUTDOWN;
-    }
-    err = load(st);
-    if (err != BM_OK) {
-        return err;
-    }
     if (!p->data->has_metadata) {
         bm_log_warn(MOD, "data dropped: no metadata (height unknown)");
         return BM_OK;
@@ -1226,7 +1509,38 @@ static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     e.data = p->data;
     p->data = NULL;
     cache_insert(&st->data, &e, "data");
-    return try_sync(st);
+    return BM_OK;
+}
+
+static int on_data_in(struct bm_actor_ctx *ctx, struct sync_st *st,
+                      struct bm_sync_data_in *p)
+{
+    int err = ready(st);
+
+    (void)ctx;
+    if (err == BM_OK) {
+        err = take_data(st, p);
+    }
+    return err == BM_OK ? try_sync(st) : err;
+}
+
+BM_ACTOR_HANDLER(on_items_in, struct sync_st, struct bm_sync_items_in)
+
+/* Everything in first (headers, then data), then apply what it completes
+ * in groups. A fatal answer to one item (a fork) stops there. */
+static int on_items_in(struct bm_actor_ctx *ctx, struct sync_st *st,
+                       struct bm_sync_items_in *p)
+{
+    int err = ready(st);
+
+    (void)ctx;
+    for (size_t i = 0; i < p->n_headers && err == BM_OK; i++) {
+        err = take_header(st, &p->headers[i]);
+    }
+    for (size_t i = 0; i < p->n_data && err == BM_OK; i++) {
+        err = take_data(st, &p->data[i]);
+    }
+    return err == BM_OK ? try_sync(st) : err;
 }
 
 static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
@@ -1316,6 +1630,9 @@ static const struct bm_msg_kind sync_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_FLUSH] = BM_MSG_KIND("flush", struct bm_sync_flush,
                                   sizeof(struct bm_sync_flushed), NULL,
                                   on_flush, NULL, NULL),
+    [BM_SYNC_ITEMS_IN] = BM_MSG_KIND("items_in", struct bm_sync_items_in, 0,
+                                     validate_items_in, on_items_in,
+                                     bm_sync_items_in_dtor, NULL),
 };
 
 const struct bm_actor_type bm_sync_actor_type = {

@@ -13,7 +13,18 @@
  *    synthesised data (metadata {chain, height, time, last_data_hash});
  *    whenever header and data of store height + 1 are present: validate
  *    (Validator actor), execute, commit (with rhb/<h>/h|d and the DA
- *    cursor as metadata), in height order. Items at or below the store
+ *    cursor as metadata), in height order. ITEMS_IN carries many of them
+ *    at once. Group commit: when several consecutive blocks are ready (a
+ *    catch-up), up to BM_SYNC_GROUP_MAX of them are validated and
+ *    executed one after the other (each against the state after the one
+ *    before) inside an executor group (begin_group/commit_group, when the
+ *    executor can batch), then committed by the State actor in ONE store
+ *    transaction (COMMIT_GROUP), then made durable in the executor: one
+ *    durable commit per group instead of one per block; a crash loses at
+ *    most the group in flight, never part of a block (the Replayer
+ *    repairs an executor ahead by up to a group). A single ready block
+ *    (following the chain's tip) is a group of one, durable as before.
+ *    Items at or below the store
  *    height, or already seen, are dropped, except a DA item at an applied
  *    height (the block came by P2P first): the same block records its
  *    rhb/<h>/h|d (written with the next commit or DA_PROGRESS, with the
@@ -39,6 +50,8 @@
 #ifndef BM_ACTORS_SYNC_H
 #define BM_ACTORS_SYNC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "actors/block.h"
@@ -51,8 +64,20 @@ enum bm_sync_kind {
     BM_SYNC_DATA_IN,
     BM_SYNC_DA_PROGRESS,
     BM_SYNC_FLUSH,
+    BM_SYNC_ITEMS_IN,
     BM_SYNC_NKINDS
 };
+
+/* Most blocks applied as one group (one store transaction, one executor
+ * commit): what a catch-up makes durable at once. The Replayer rolls an
+ * executor back by up to this many heights at start (a crash between
+ * the executor's and the store's commit of a group). */
+#define BM_SYNC_GROUP_MAX 128u
+/* Most tx bytes (Data.txs) of one group, so that a group of big blocks
+ * stays a bounded transaction. */
+#define BM_SYNC_GROUP_MAX_BYTES (32u << 20)
+/* Most headers, and most data, in one ITEMS_IN. */
+#define BM_SYNC_ITEMS_MAX 65536u
 
 /* APPLY: one reference owned. */
 struct bm_sync_apply {
@@ -68,11 +93,14 @@ struct bm_sync_applied {
 };
 
 /* HEADER_IN: a header that passed ValidateBasic and the proposer check
- * at the source (heap, owned). da_height 0 for P2P. */
+ * at the source (heap, owned). da_height 0 for P2P. sig_verified: the
+ * source verified its signature on these bytes (the Validator then does
+ * not verify it again: docs/VALIDATION.md "Each signature once"). */
 struct bm_sync_header_in {
     struct bm_signed_header *sh;
     uint64_t da_height;
     uint8_t source; /* enum bm_block_source */
+    bool sig_verified;
 };
 void bm_sync_header_in_dtor(void *p);
 
@@ -84,6 +112,19 @@ struct bm_sync_data_in {
     uint8_t source;
 };
 void bm_sync_data_in_dtor(void *p);
+
+/* ITEMS_IN: what a source found together (every blob of a DA height, a
+ * range of P2P heights) in one message, so that the blocks they complete
+ * are applied as groups (BM_SYNC_GROUP_MAX) rather than one by one as the
+ * pieces trickle in. Each entry is what HEADER_IN / DATA_IN carries;
+ * headers are taken in before data. Owns both arrays and their items. */
+struct bm_sync_items_in {
+    struct bm_sync_header_in *headers;
+    size_t n_headers; /* 0..BM_SYNC_ITEMS_MAX */
+    struct bm_sync_data_in *data;
+    size_t n_data;    /* 0..BM_SYNC_ITEMS_MAX */
+};
+void bm_sync_items_in_dtor(void *p);
 
 struct bm_sync_da_progress {
     uint64_t cursor;
@@ -102,6 +143,7 @@ BM_ACTOR_ASK(sync, apply, BM_SYNC_APPLY, struct bm_sync_apply,
              struct bm_sync_applied)
 BM_ACTOR_TELL(sync, header_in, BM_SYNC_HEADER_IN, struct bm_sync_header_in)
 BM_ACTOR_TELL(sync, data_in, BM_SYNC_DATA_IN, struct bm_sync_data_in)
+BM_ACTOR_TELL(sync, items_in, BM_SYNC_ITEMS_IN, struct bm_sync_items_in)
 BM_ACTOR_TELL(sync, da_progress, BM_SYNC_DA_PROGRESS,
               struct bm_sync_da_progress)
 BM_ACTOR_ASK(sync, flush, BM_SYNC_FLUSH, struct bm_sync_flush,

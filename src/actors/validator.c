@@ -57,7 +57,8 @@ static int check(const struct bm_block *blk, const struct bm_state *state,
     if (now_ns == 0) {
         now_ns = bm_validate_now_ns();
     }
-    err = own ? bm_signed_header_validate_basic_own(&blk->sh, now_ns, em)
+    err = (own || blk->sig_verified)
+              ? bm_signed_header_validate_basic_verified(&blk->sh, now_ns, em)
               : bm_signed_header_validate_basic(&blk->sh, now_ns, em);
     if (err != BM_OK) {
         return err;

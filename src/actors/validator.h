@@ -52,9 +52,10 @@ extern const struct bm_actor_type bm_validator_actor_type;
  * *tolerance_unused (in/out, may be NULL = never tolerate): whether the
  * once-per-process last-header-hash tolerance is still available; cleared
  * when used. Borrows everything. Returns BM_OK or the validation code
- * with em naming the field. The Validator actor runs the same check, but
- * for a request marked own (bm_validator_req) without verifying the
- * signature.
+ * with em naming the field. A block marked sig_verified (its source
+ * verified the header's signature) is not verified again; every other
+ * rule runs. The Validator actor runs the same check, and for a request
+ * marked own (bm_validator_req) does not verify the signature either.
  */
 int bm_validator_check(const struct bm_block *blk,
                        const struct bm_state *state,

@@ -184,6 +184,28 @@ bool bm_executor_err_transient(int err)
     return err == BM_ECONNECT || err == BM_ETIMEDOUT || err == BM_EAGAIN;
 }
 
+bool bm_executor_can_group(const struct bm_executor *ex)
+{
+    return ex != NULL && ex->ops != NULL && ex->ops->begin_group != NULL &&
+           ex->ops->commit_group != NULL;
+}
+
+enum bm_err bm_executor_begin_group(const struct bm_executor *ex,
+                                    struct bm_errmsg *em)
+{
+    CHECK_OPTIONAL(ex, begin_group, em);
+    CHECK_OPTIONAL(ex, commit_group, em);
+    return ex->ops->begin_group(ex->ctx, em);
+}
+
+enum bm_err bm_executor_commit_group(const struct bm_executor *ex,
+                                     struct bm_errmsg *em)
+{
+    CHECK_OPTIONAL(ex, begin_group, em);
+    CHECK_OPTIONAL(ex, commit_group, em);
+    return ex->ops->commit_group(ex->ctx, em);
+}
+
 void bm_exec_result_release(struct bm_exec_result *r)
 {
     if (r == NULL) {

@@ -509,6 +509,24 @@ void bm_manager_metrics(struct bm_manager *m, struct bm_manager_metrics *out)
     out->p2p_blocks_rejected = LOAD(p2p_blocks_rejected);
     out->p2p_items_skipped = LOAD(p2p_items_skipped);
     out->da_conflicts = LOAD(da_conflicts);
+    for (int i = 0; i < BM_DA_REJ_COUNT; i++) {
+        out->da_rejected[i] = LOAD(da_rejected[i]);
+    }
+    out->da_blocks_rejected = LOAD(da_blocks_rejected);
+}
+
+const char *bm_da_reject_name(enum bm_da_reject r)
+{
+    static const char *const names[BM_DA_REJ_COUNT] = {
+        [BM_DA_REJ_DECODE] = "decode",
+        [BM_DA_REJ_INVALID] = "invalid",
+        [BM_DA_REJ_SIGNATURE] = "bad_signature",
+        [BM_DA_REJ_CHAIN_ID] = "chain_id",
+        [BM_DA_REJ_PROPOSER] = "proposer",
+        [BM_DA_REJ_ENVELOPE] = "envelope",
+    };
+
+    return (unsigned)r < BM_DA_REJ_COUNT ? names[r] : "unknown";
 }
 
 struct bm_actor_system *bm_manager_actor_system(struct bm_manager *m)

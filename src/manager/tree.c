@@ -15,6 +15,7 @@
 #include "actors/store_sync.h"
 #include "actors/sync.h"
 #include "actors/validator.h"
+#include "actors/verifier.h"
 #include "util/errmsg.h"
 
 /* Time a child gets to stop. The producer may be finishing a block (an
@@ -76,6 +77,22 @@ void bm_tree_build(struct bm_tree *t, struct bm_env *env)
     child(t->support, &ns, "broadcaster", &bm_broadcaster_actor_type, env,
           DETACHED, BM_OVERFLOW_REJECT, SHUTDOWN_DA_MS,
           &env->ids.broadcaster);
+    /* Signature checks of a catch-up (actors/verifier.h): one per worker,
+     * before the Retriever and StoreSync that hand them work. */
+    if (!agg || bm_catchup_active(env)) {
+        static const char *const names[BM_ENV_MAX_VERIFIERS] = {
+            "verifier0", "verifier1", "verifier2", "verifier3",
+            "verifier4", "verifier5", "verifier6", "verifier7"};
+        size_t nv = env->cfg.workers < BM_ENV_MAX_VERIFIERS
+                        ? env->cfg.workers
+                        : BM_ENV_MAX_VERIFIERS;
+
+        for (size_t i = 0; i < nv; i++) {
+            child(t->support, &ns, names[i], &bm_verifier_actor_type, env,
+                  POOLED, BM_OVERFLOW_REJECT, 0, &env->ids.verifier[i]);
+        }
+        env->n_verifiers = nv;
+    }
     if (da) {
         child(t->support, &ns, "da_includer", &bm_da_includer_actor_type,
               env, DETACHED, BM_OVERFLOW_DROP_OLDEST, SHUTDOWN_DA_MS,

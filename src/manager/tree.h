@@ -7,9 +7,10 @@
  *   |     state -> validator -> sequencer* -> sync -> producer* ->
  *   |     aggregator*
  *   `-- support (one_for_one, 10 / 30 s)
- *         broadcaster, da_includer+, da_submitter*+, retriever-+, reaper*,
- *         store_sync-
- *   (* aggregator only, - full node only, + with DA)
+ *         broadcaster, verifier0..-, da_includer+, da_submitter*+,
+ *         retriever-+, reaper*, store_sync-
+ *   (* aggregator only, - full node only (and an aggregator that catches
+ *   up), + with DA; one verifier per scheduler worker)
  *
  * rest_for_one in core: an actor restarts together with every actor
  * started after it, because those cache what it owns (the State actor's
@@ -26,7 +27,7 @@
 #include "actors/env.h"
 #include "blockv2/actor.h"
 
-#define BM_TREE_MAX_CHILDREN 8
+#define BM_TREE_MAX_CHILDREN 16
 
 /* The lane (actor.h "Lanes") of the actors whose blocking work happens in
  * sequence for each block: State, Sequencer, Sync and Producer (thread

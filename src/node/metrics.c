@@ -249,6 +249,47 @@ static void blockv2_counters(struct page *p,
            "DA headers or data at an applied height that are not the "
            "applied block's.",
            m->da_conflicts);
+    family(p, pre, "da_blobs_rejected_total", "counter",
+           "Blobs in the chain's DA namespaces the retriever refused, by "
+           "reason.");
+    for (int i = 0; i < BM_DA_REJ_COUNT; i++) {
+        sample_u64(p, pre, "da_blobs_rejected_total", "reason",
+                   bm_da_reject_name((enum bm_da_reject)i),
+                   m->da_rejected[i]);
+    }
+    single(p, pre, "da_blocks_rejected_total", "counter",
+           "Blocks from DA that failed validation before apply (dropped).",
+           m->da_blocks_rejected);
+}
+
+/* The RPC server: connections and refused requests by reason. */
+static void rpc_metrics(struct page *p, const struct bm_rpc_stats *in)
+{
+    const char *pre = "blockv2_rpc_";
+    struct bm_rpc_stats zero;
+
+    if (in == NULL) {
+        memset(&zero, 0, sizeof(zero));
+        in = &zero;
+    }
+    single(p, pre, "connections", "gauge", "RPC connections open now.",
+           in->connections);
+    single(p, pre, "max_connections", "gauge",
+           "RPC connection limit (from the open-files limit).",
+           in->max_connections);
+    single(p, pre, "connections_total", "counter",
+           "RPC connections accepted.", in->connections_total);
+    single(p, pre, "requests_total", "counter", "RPC replies sent.",
+           in->requests);
+    single(p, pre, "timeouts_total", "counter",
+           "RPC requests cut by the idle timeout.", in->timeouts);
+    family(p, pre, "rejected_total", "counter",
+           "RPC requests refused, by reason.");
+    for (int i = 0; i < BM_RPC_REJ_COUNT; i++) {
+        sample_u64(p, pre, "rejected_total", "reason",
+                   bm_rpc_reject_name((enum bm_rpc_reject)i),
+                   in->rejected[i]);
+    }
 }
 
 /* The actor label: the actor's name, made unique if two share it. */
@@ -791,6 +832,7 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     p2p_metrics(&p, ns, in);
     sync_metrics(&p, in);
     ha_metrics(&p, in->ha);
+    rpc_metrics(&p, in->rpc);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
         return p.err;
@@ -812,10 +854,15 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_p2p_peer_info *peers = NULL;
     struct bm_chainsync_stats *sync = NULL;
     struct bm_ha_status ha;
+    struct bm_rpc_stats rpc;
     size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
 
     memset(&snap, 0, sizeof(snap));
+    if (cfg->rpc != NULL) {
+        bm_rpc_server_stats(cfg->rpc, &rpc);
+        snap.rpc = &rpc;
+    }
     if (cfg->sync != NULL) {
         sync = bm_xcalloc(1, sizeof(*sync));
         bm_chainsync_stats(cfg->sync, sync);
@@ -982,8 +1029,13 @@ enum bm_err bm_metrics_server_start(struct bm_metrics_server **out,
         bm_free(s);
         return err;
     }
+    /* poll(), not select(): the node may hold more descriptors than
+     * FD_SETSIZE (thousands of RPC connections), and select() refuses
+     * every connection past it. */
     s->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+            MHD_USE_POLL,
+        0,
         NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections != 0 ? cfg->max_connections

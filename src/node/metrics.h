@@ -31,6 +31,8 @@ struct bm_metrics_server;
 struct bm_p2p_host;
 struct bm_p2p_peer_info;
 struct bm_p2p_stats;
+struct bm_rpc_server;
+struct bm_rpc_stats;
 struct bm_store;
 
 #define BM_METRICS_DEFAULT_NAMESPACE "evnode"
@@ -74,6 +76,8 @@ struct bm_metrics_snapshot {
     const struct bm_chainsync_stats *sync;
     /* The HA election (blockv2_ha_*; NULL without HA: not rendered). */
     const struct bm_ha_status *ha;
+    /* The RPC server's connections and refused requests (NULL: zeros). */
+    const struct bm_rpc_stats *rpc;
 };
 
 /* True if ns is a valid metric-name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*,
@@ -107,6 +111,7 @@ struct bm_metrics_config {
     struct bm_p2p_host *p2p;   /* may be NULL */
     struct bm_chainsync *sync; /* may be NULL */
     struct bm_ha *ha;          /* may be NULL: no HA */
+    const struct bm_rpc_server *rpc; /* may be NULL */
 };
 
 /*

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -59,7 +60,31 @@ struct bm_rpc_server {
     bool has_signer;
     char header_ns[2 * BM_DA_NS_LEN + 1];
     char data_ns[2 * BM_DA_NS_LEN + 1];
+    unsigned max_conns;
+    /* bm_rpc_stats (relaxed atomics, MHD threads write) */
+    atomic_uint_least64_t connections;
+    atomic_uint_least64_t connections_total;
+    atomic_uint_least64_t requests;
+    atomic_uint_least64_t timeouts;
+    atomic_uint_least64_t rejected[BM_RPC_REJ_COUNT];
 };
+
+static const char *const reject_names[BM_RPC_REJ_COUNT] = {
+    [BM_RPC_REJ_TOO_BIG] = "too_big",
+    [BM_RPC_REJ_PARSE] = "parse",
+    [BM_RPC_REJ_INVALID] = "invalid",
+    [BM_RPC_REJ_NOT_FOUND] = "not_found",
+    [BM_RPC_REJ_METHOD] = "method",
+    [BM_RPC_REJ_MEDIA_TYPE] = "media_type",
+    [BM_RPC_REJ_RATE_LIMITED] = "rate_limited",
+    [BM_RPC_REJ_UNAVAILABLE] = "unavailable",
+    [BM_RPC_REJ_ERROR] = "error",
+};
+
+const char *bm_rpc_reject_name(enum bm_rpc_reject r)
+{
+    return (unsigned)r < BM_RPC_REJ_COUNT ? reject_names[r] : "unknown";
+}
 
 /* ------------------------------------------------------------ parsing */
 
@@ -450,6 +475,9 @@ struct reply {
     unsigned status;
     const char *content_type;
     struct bm_buf body;
+    /* Set where the status alone does not say why (a parse error is a 400
+     * like a bad field); otherwise the reason follows from the status. */
+    bool parse_error;
 };
 
 static void reply_text(struct reply *r, unsigned status, const char *text)
@@ -959,6 +987,7 @@ static void handle_connect(struct bm_rpc_server *s, int method,
     }
     if (err) {
         reply_connect_error(r, "invalid_argument", bm_errmsg_str(&em, err));
+        r->parse_error = err == BM_EPARSE;
         return;
     }
     switch (q.method) {
@@ -1396,6 +1425,7 @@ static bool tx_begin(struct bm_rpc_server *s, struct MHD_Connection *c,
     err = bm_ingress_parse(ct, cs->body.ptr, cs->body.len, &cs->tx, &em);
     if (err != BM_OK) {
         tx_error(r, err, &em);
+        r->parse_error = err == BM_EPARSE;
         return false;
     }
     if (cs->tx.n_sub > 0 && s->ingest == NULL) {
@@ -1445,11 +1475,47 @@ static void tx_done(struct bm_ingest_req *req)
     MHD_resume_connection(c);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
+/* The reason of a refused request: explicit, else from its status. */
+static int reject_reason(const struct reply *r)
+{
+    if (r->parse_error) {
+        return BM_RPC_REJ_PARSE;
+    }
+    switch (r->status) {
+    case 404:
+        return BM_RPC_REJ_NOT_FOUND;
+    case 405:
+        return BM_RPC_REJ_METHOD;
+    case 413:
+        return BM_RPC_REJ_TOO_BIG;
+    case 415:
+        return BM_RPC_REJ_MEDIA_TYPE;
+    case 429:
+        return BM_RPC_REJ_RATE_LIMITED;
+    case 503:
+        return BM_RPC_REJ_UNAVAILABLE;
+    default:
+        return r->status >= 500 ? BM_RPC_REJ_ERROR : BM_RPC_REJ_INVALID;
+    }
+}
+
+/* Counts a reply; a status >= 400 is a refused request. */
+static void count_reply(struct bm_rpc_server *s, const struct reply *r)
+{
+    atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
+    if (r->status >= 400) {
+        atomic_fetch_add_explicit(&s->rejected[reject_reason(r)], 1,
+                                  memory_order_relaxed);
+    }
+}
+
+static enum MHD_Result send_reply(struct bm_rpc_server *s,
+                                  struct MHD_Connection *c, struct reply *r)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
+    count_reply(s, r);
     resp = MHD_create_response_from_buffer(r->body.len, r->body.ptr,
                                            MHD_RESPMEM_MUST_COPY);
     bm_buf_release(&r->body);
@@ -1589,7 +1655,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             (strlen(cl) > 12 || strtoull(cl, NULL, 10) > cs->cap)) {
             cs->too_big = true;
             too_big_reply(cs, bm_rpc_method_from_path(url) >= 0, &r);
-            return send_reply(c, &r);
+            return send_reply(s, c, &r);
         }
         return MHD_YES;
     }
@@ -1615,7 +1681,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         tx_finish(&cs->tx, &r);
         bm_log_debug("rpc", "request method=POST path=/tx status=%u",
                      r.status);
-        return send_reply(c, &r);
+        return send_reply(s, c, &r);
     }
     if (strcmp(url, "/tx") == 0 && s->deps.kv != NULL && !cs->too_big &&
         strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
@@ -1625,27 +1691,84 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (tx_begin(s, c, cs, ct, &r)) {
             return MHD_YES; /* suspended until the commit completes */
         }
-        return send_reply(c, &r);
+        return send_reply(s, c, &r);
     }
     route(s, c, url, method, cs, &r);
     bm_log_debug("rpc", "request method=%s path=%.80s status=%u", method, url,
                  r.status);
-    return send_reply(c, &r);
+    return send_reply(s, c, &r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct bm_rpc_server *s = cls;
     struct conn *cs = *con_cls;
 
-    (void)cls;
     (void)c;
-    (void)toe;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+        atomic_fetch_add_explicit(&s->timeouts, 1, memory_order_relaxed);
+    }
     if (cs != NULL) {
         bm_dynbuf_release(&cs->body);
         bm_ingress_req_release(&cs->tx);
         bm_free(cs);
         *con_cls = NULL;
+    }
+}
+
+/* Connections open and accepted (MHD_OPTION_NOTIFY_CONNECTION). */
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct bm_rpc_server *s = cls;
+
+    (void)c;
+    (void)socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add_explicit(&s->connections, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->connections_total, 1,
+                                  memory_order_relaxed);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub_explicit(&s->connections, 1, memory_order_relaxed);
+    }
+}
+
+/* The connection limit: BM_RPC_MAX_CONNECTIONS, or what the open-files
+ * limit leaves after the node's other descriptors (rpc.h). */
+static unsigned connection_limit(void)
+{
+    struct rlimit rl;
+    rlim_t n = BM_RPC_MAX_CONNECTIONS;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        if (rl.rlim_cur < (rlim_t)BM_RPC_FD_RESERVE + BM_RPC_MIN_CONNECTIONS) {
+            n = BM_RPC_MIN_CONNECTIONS;
+        } else if (rl.rlim_cur - BM_RPC_FD_RESERVE < n) {
+            n = rl.rlim_cur - BM_RPC_FD_RESERVE;
+        }
+    }
+    return (unsigned)n;
+}
+
+void bm_rpc_server_stats(const struct bm_rpc_server *s,
+                         struct bm_rpc_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (s == NULL) {
+        return;
+    }
+    out->max_connections = s->max_conns;
+    out->connections = atomic_load_explicit(&s->connections,
+                                            memory_order_relaxed);
+    out->connections_total = atomic_load_explicit(&s->connections_total,
+                                                  memory_order_relaxed);
+    out->requests = atomic_load_explicit(&s->requests, memory_order_relaxed);
+    out->timeouts = atomic_load_explicit(&s->timeouts, memory_order_relaxed);
+    for (int i = 0; i < BM_RPC_REJ_COUNT; i++) {
+        out->rejected[i] = atomic_load_explicit(&s->rejected[i],
+                                                memory_order_relaxed);
     }
 }
 
@@ -1716,13 +1839,15 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
     }
     /* epoll on a small pool of threads: a connection costs no thread, and
      * POST /tx suspends its connection while the group commit runs. */
+    s->max_conns = connection_limit();
     s->mhd = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
             MHD_ALLOW_SUSPEND_RESUME,
         0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)BM_RPC_THREADS,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)BM_RPC_MAX_CONNECTIONS,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BM_RPC_TIMEOUT_S,
         MHD_OPTION_END);
     if (s->mhd == NULL) {
@@ -1730,7 +1855,8 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
         err = bm_errf(em, BM_ESYS, "rpc: cannot start the HTTP server");
         goto fail;
     }
-    bm_log_info("rpc", "listening addr=%s port=%u", addr, (unsigned)s->port);
+    bm_log_info("rpc", "listening addr=%s port=%u max_connections=%u", addr,
+                (unsigned)s->port, s->max_conns);
     *out = s;
     return BM_OK;
 fail:

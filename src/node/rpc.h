@@ -53,10 +53,46 @@ struct bm_seq;
 
 /* Largest Connect request body. */
 #define BM_RPC_MAX_BODY (64u * 1024u)
-/* Concurrent connections and idle timeout; threads polling them. */
-#define BM_RPC_MAX_CONNECTIONS 64u
+/*
+ * Concurrent connections: at most BM_RPC_MAX_CONNECTIONS, and no more than
+ * the open-files limit leaves after BM_RPC_FD_RESERVE descriptors for the
+ * rest of the node (never below BM_RPC_MIN_CONNECTIONS). Idle connections
+ * cost no thread (epoll) and little memory, so thousands of idle or
+ * trickling clients do not lock legitimate ones out; they are closed after
+ * the idle timeout. Threads polling them.
+ */
+#define BM_RPC_MAX_CONNECTIONS 16384u
+#define BM_RPC_MIN_CONNECTIONS 64u
+#define BM_RPC_FD_RESERVE 1024u
 #define BM_RPC_TIMEOUT_S 30u
 #define BM_RPC_THREADS 2u
+
+/* Why the server refused a request (counted, bm_rpc_server_stats). */
+enum bm_rpc_reject {
+    BM_RPC_REJ_TOO_BIG = 0, /* body above its cap (413 / resource_exhausted) */
+    BM_RPC_REJ_PARSE,       /* not one JSON value (bad, truncated, too deep) */
+    BM_RPC_REJ_INVALID,     /* well-formed but a field is wrong (400) */
+    BM_RPC_REJ_NOT_FOUND,   /* no such path or procedure (404) */
+    BM_RPC_REJ_METHOD,      /* wrong HTTP method (405) */
+    BM_RPC_REJ_MEDIA_TYPE,  /* wrong Content-Type (415) */
+    BM_RPC_REJ_RATE_LIMITED, /* 429 */
+    BM_RPC_REJ_UNAVAILABLE, /* 503: not an aggregator, queue full, stopping */
+    BM_RPC_REJ_ERROR,       /* 5xx: our own failure */
+    BM_RPC_REJ_COUNT,
+};
+
+/* Static label ("too_big" style). */
+const char *bm_rpc_reject_name(enum bm_rpc_reject r);
+
+/* Counters since start (relaxed atomics: each exact at some instant). */
+struct bm_rpc_stats {
+    uint64_t max_connections;  /* the limit in force */
+    uint64_t connections;      /* open now */
+    uint64_t connections_total; /* accepted since start */
+    uint64_t requests;         /* replies sent */
+    uint64_t timeouts;         /* requests cut by the idle timeout */
+    uint64_t rejected[BM_RPC_REJ_COUNT];
+};
 
 /* What the server reads. Everything is borrowed and must outlive the
  * server. */
@@ -162,6 +198,10 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
 
 /* The bound TCP port. */
 uint16_t bm_rpc_server_port(const struct bm_rpc_server *s);
+
+/* Copies the counters into *out. Any thread; never blocks. */
+void bm_rpc_server_stats(const struct bm_rpc_server *s,
+                         struct bm_rpc_stats *out);
 
 /* Stops accepting, waits for the connection threads, frees. NULL-safe.
  * May block (up to the slowest request in flight). */

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -462,31 +463,20 @@ static void wake_signal_loop(void *arg, int err)
 }
 
 /* Chain sync over P2P on the host: its stores feed the manager, its
- * broadcaster takes the manager's blocks. FloodSub signs with the node
- * key the host proves (read again: bm_node_p2p_open keeps no copy). */
+ * broadcaster takes the manager's blocks. FloodSub signs with the host's
+ * identity (the node key bm_node_p2p_open loaded). */
 static int open_sync(struct node *n, struct bm_errmsg *em)
 {
     struct bm_chainsync_config sc = {0};
     struct bm_manager_config mc;
-    struct bm_privkey key;
-    char *path;
     int err;
 
-    memset(&key, 0, sizeof(key));
-    path = bm_node_path(n->home, BM_NODE_CONFIG_DIR "/" BM_NODE_KEY_FILE_NAME);
-    err = bm_node_key_load_or_generate(path, &key, NULL, em);
-    bm_free(path);
-    if (err != BM_OK) {
-        return err;
-    }
     bm_node_config_to_manager(&n->cfg, &mc);
     sc.host = n->p2p;
-    sc.identity = &key;
     sc.genesis = &n->genesis;
     sc.store = n->store;
     sc.block_time_ms = mc.block_time_ms;
     err = bm_chainsync_new(&n->sync, &sc, em);
-    bm_privkey_wipe(&key);
     if (err != BM_OK) {
         return err;
     }
@@ -607,6 +597,7 @@ static int start_services(struct node *n)
         mc.p2p = n->p2p;
         mc.sync = n->sync;
         mc.ha = n->ha;
+        mc.rpc = n->rpc;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
             return fail("metrics (instrumentation.prometheus_listen_addr)",
@@ -622,8 +613,10 @@ static int close_node(struct node *n)
     struct bm_errmsg em = {{0}};
     int err = BM_OK;
 
-    bm_rpc_server_stop(n->rpc);
+    /* The metrics listener reads the RPC server's counters: it goes
+     * first. */
     bm_metrics_server_stop(n->metrics);
+    bm_rpc_server_stop(n->rpc);
     n->rpc = NULL;
     n->metrics = NULL;
     /* The network goes first: nothing new reaches the block manager. The
@@ -703,6 +696,31 @@ static void run_until_stopped(struct node *n, const sigset_t *set)
             return; /* fatal: close_node reports it */
         }
     }
+}
+
+/*
+ * Raises the soft open-files limit to the hard one (as Go's runtime does
+ * for ev-node): the RPC sizes its connection limit from it (rpc.h), and
+ * the P2P host, LMDB and the DA client need descriptors too. Logs the
+ * limit in force.
+ */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t was;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = was;
+        }
+    }
+    bm_log_info("node", "open files limit=%llu (was %llu)",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)was);
 }
 
 int bm_cli_start(int argc, char **argv)
@@ -815,6 +833,7 @@ int bm_cli_start(int argc, char **argv)
         bm_logsink_set_trace(n.log, n.cfg.log_trace);
         bm_logsink_install(n.log);
     }
+    raise_nofile();
     if (open_parts(&n, dev) != 0 || start_services(&n) != 0) {
         (void)close_node(&n);
         goto out_log;

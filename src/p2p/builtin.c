@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "p2p/varint.h"
 #include "util/alloc.h"
 #include "util/log.h"
 
@@ -115,6 +116,27 @@ void bm__p2p_builtin_release(struct bm_p2p_host *h)
 
 /* ------------------------------------------------------------ identify */
 
+/* One length-delimited protobuf field of len bytes. */
+static size_t field_size(size_t len)
+{
+    return 1 + bm_varint_size(len) + len;
+}
+
+bool bm__p2p_identify_fits(const struct bm_p2p_host *h, size_t n_protos,
+                           size_t name_bytes)
+{
+    size_t total = field_size(36) + field_size(BM_MULTIADDR_BIN_MAX) +
+                   field_size(strlen(BM_IDENTIFY_PROTOCOL_VERSION)) +
+                   field_size(strlen(h->agent));
+
+    for (size_t i = 0; i < h->n_id_addrs; i++) {
+        total += field_size(h->id_addrs[i].len);
+    }
+    /* Each name is 1..255 bytes: a 1- or 2-byte length. */
+    total += name_bytes + n_protos * 3;
+    return total <= BM_IDENTIFY_SEND_MAX;
+}
+
 /* Our Identify for connection c (observedAddr = c's remote address). */
 static int identify_message(struct bm__p2p_conn *c, struct bm_buf *out)
 {
@@ -122,9 +144,13 @@ static int identify_message(struct bm__p2p_conn *c, struct bm_buf *out)
     struct bm_identify id;
     uint8_t pk[36] = {0x08, 0x01, 0x12, 0x20};
     uint8_t obs[BM_MULTIADDR_BIN_MAX];
-    char *protos[BM_P2P_MAX_PROTOCOLS];
+    char **protos = bm_calloc(h->n_protos ? h->n_protos : 1,
+                              sizeof(*protos));
     int err;
 
+    if (protos == NULL) {
+        return BM_ENOMEM;
+    }
     memcpy(pk + 4, bm_peer_id_key(&h->self), BM_PUBKEY_SIZE);
     memset(&id, 0, sizeof(id));
     id.public_key.ptr = pk;
@@ -141,7 +167,8 @@ static int identify_message(struct bm__p2p_conn *c, struct bm_buf *out)
     id.protocol_version = (char *)BM_IDENTIFY_PROTOCOL_VERSION;
     id.agent_version = h->agent;
     err = bm_identify_encode(&id, out);
-    /* id borrows everything: nothing to release. */
+    /* id borrows everything else. */
+    bm_free(protos);
     return err;
 }
 

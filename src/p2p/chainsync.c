@@ -6,7 +6,6 @@
  */
 #include "p2p/chainsync.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,12 +99,11 @@ struct bm_chainsync {
         struct known k;
     } stash;
 
-    /* ticker thread */
-    pthread_t ticker;
-    bool ticker_running;
-    pthread_mutex_t tmu;
-    pthread_cond_t tcv;
-    bool tquit;
+    /* the tick: a one-shot host timer, re-armed for the next thing due
+     * (loop thread); running between start and stop (any thread) */
+    atomic_bool running;
+    struct bm_p2p_timer_id ticker;
+    uint64_t tick_at;
 };
 
 static const char *const reason_names[BM_CS_REASON_COUNT] = {
@@ -518,6 +516,7 @@ enum bm_floodsub_verdict bm_chainsync_check(struct bm_chainsync *cs,
 /* ------------------------------------------------- loop thread: gossip */
 
 static void fetch(struct net *n);
+static void schedule(struct bm_chainsync *cs);
 
 static void on_best(struct bm_chainsync *cs, uint64_t before)
 {
@@ -558,6 +557,7 @@ static void keep(struct net *n, const struct bm_p2pstore_entry *e,
     }
     fetch(&cs->net[BM_CS_HEADERS]);
     fetch(&cs->net[BM_CS_DATA]);
+    schedule(cs);
 }
 
 static enum bm_floodsub_verdict topic_validate(const struct bm_floodsub_msg *m,
@@ -874,6 +874,7 @@ static void on_range_items(struct bm_headerex *x, struct bm_headerex_result *res
     if (any) {
         notify(n->cs);
     }
+    schedule(n->cs);
 }
 
 static void on_range_done(struct bm_headerex *x, int err, uint64_t next,
@@ -890,9 +891,11 @@ static void on_range_done(struct bm_headerex *x, int err, uint64_t next,
         bm_log_debug(MOD, "%s range stopped at height=%llu err=%s",
                      bm_chainsync_net_name(n->kind),
                      (unsigned long long)next, bm_err_name(err));
+        schedule(n->cs);
         return;
     }
     fetch(n);
+    schedule(n->cs);
 }
 
 /* The item at height h as bytes: the P2P store's, else the stored
@@ -989,6 +992,7 @@ static void on_head(struct bm_headerex *x, struct bm_headerex_result *res,
     on_best(cs, before);
     fetch(&cs->net[BM_CS_HEADERS]);
     fetch(&cs->net[BM_CS_DATA]);
+    schedule(cs);
 }
 
 static void ask_head(struct bm_chainsync *cs)
@@ -1028,28 +1032,100 @@ static void drop_misfit(struct bm_chainsync *cs, uint64_t applied)
     bm_buf_release(&raw);
 }
 
+static uint64_t head_stale_ms(const struct bm_chainsync *cs)
+{
+    uint64_t stale = BM_CHAINSYNC_HEAD_STALE_BLOCKS * cs->block_time_ms;
+
+    return stale < BM_CHAINSYNC_HEAD_MIN_MS ? BM_CHAINSYNC_HEAD_MIN_MS
+                                            : stale;
+}
+
+/* ms from now until the tick has something to do, or UINT64_MAX: every
+ * tick_ms while the P2P stores hold items (they are pruned as the block
+ * store moves); when following, when the head goes stale and when a
+ * failed range is due again. Everything else is driven by events
+ * (gossip, exchange replies, new peers). */
+static uint64_t tick_delay(struct bm_chainsync *cs)
+{
+    uint64_t now = bm_p2p_host_now_ms(cs->host);
+    uint64_t d = UINT64_MAX;
+
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        if (bm_p2pstore_next_held(cs->net[i].store, 0) != 0) {
+            d = cs->tick_ms;
+        }
+    }
+    if (!following(cs)) {
+        return d;
+    }
+    if (!cs->head_busy) {
+        uint64_t last = cs->best_ms > cs->head_ms ? cs->best_ms : cs->head_ms;
+        uint64_t due = last + head_stale_ms(cs);
+
+        d = due <= now ? 0 : (due - now < d ? due - now : d);
+    }
+    for (int i = 0; i < BM_CS_NNETS; i++) {
+        const struct net *n = &cs->net[i];
+
+        if (!n->range_busy && n->retry_at_ms > now &&
+            n->retry_at_ms - now < d) {
+            d = n->retry_at_ms - now;
+        }
+    }
+    return d;
+}
+
+static void tick_loop(struct bm_p2p_host *h, void *arg);
+
+/* (Re-)arms the tick for the next thing due, unless an earlier tick is
+ * pending already. Loop thread. */
+static void schedule(struct bm_chainsync *cs)
+{
+    uint64_t now = bm_p2p_host_now_ms(cs->host), delay;
+
+    if (!atomic_load(&cs->running)) {
+        return;
+    }
+    delay = tick_delay(cs);
+    if (delay == UINT64_MAX) {
+        return; /* an event re-arms it */
+    }
+    if (cs->ticker.v != 0 && cs->tick_at <= now + delay) {
+        return;
+    }
+    (void)bm_p2p_host_timer_cancel(cs->host, cs->ticker);
+    cs->ticker.v = 0;
+    if (bm_p2p_host_timer_add(cs->host, delay, 0, tick_loop, cs,
+                              &cs->ticker) == BM_OK) {
+        cs->tick_at = now + delay;
+    } else {
+        bm_log_warn(MOD, "cannot arm the sync tick: no more host timers");
+    }
+}
+
 static void tick_loop(struct bm_p2p_host *h, void *arg)
 {
     struct bm_chainsync *cs = arg;
     uint64_t applied = store_height(cs);
     uint64_t now = bm_p2p_host_now_ms(h);
-    uint64_t stale = BM_CHAINSYNC_HEAD_STALE_BLOCKS * cs->block_time_ms;
+    uint64_t stale = head_stale_ms(cs);
 
-    if (stale < BM_CHAINSYNC_HEAD_MIN_MS) {
-        stale = BM_CHAINSYNC_HEAD_MIN_MS;
+    cs->ticker.v = 0;
+    if (!atomic_load(&cs->running)) {
+        return;
     }
     for (int i = 0; i < BM_CS_NNETS; i++) {
         (void)bm_p2pstore_prune(cs->net[i].store, applied);
     }
     drop_misfit(cs, applied);
-    if (!following(cs)) {
-        return;
+    if (following(cs)) {
+        if (now - cs->best_ms >= stale && now - cs->head_ms >= stale) {
+            ask_head(cs);
+        }
+        fetch(&cs->net[BM_CS_HEADERS]);
+        fetch(&cs->net[BM_CS_DATA]);
     }
-    if (now - cs->best_ms >= stale && now - cs->head_ms >= stale) {
-        ask_head(cs);
-    }
-    fetch(&cs->net[BM_CS_HEADERS]);
-    fetch(&cs->net[BM_CS_DATA]);
+    schedule(cs);
 }
 
 static void on_identified(struct bm_p2p_host *h, struct bm_p2p_conn_id conn,
@@ -1063,32 +1139,12 @@ static void on_identified(struct bm_p2p_host *h, struct bm_p2p_conn_id conn,
     (void)peer;
     (void)id;
     ask_head(cs);
+    schedule(cs);
 }
 
 static const struct bm_p2p_listener listener = {
     .on_identified = on_identified,
 };
-
-/* ------------------------------------------------------------ ticker */
-
-static void *ticker_main(void *arg)
-{
-    struct bm_chainsync *cs = arg;
-
-    pthread_mutex_lock(&cs->tmu);
-    while (!cs->tquit) {
-        (void)bm_cond_wait_until(&cs->tcv, &cs->tmu,
-                                 bm_clock_deadline_ms((int64_t)cs->tick_ms));
-        if (cs->tquit) {
-            break;
-        }
-        pthread_mutex_unlock(&cs->tmu);
-        (void)bm_p2p_host_post(cs->host, tick_loop, cs);
-        pthread_mutex_lock(&cs->tmu);
-    }
-    pthread_mutex_unlock(&cs->tmu);
-    return NULL;
-}
 
 /* ------------------------------------------------------------ broadcaster */
 
@@ -1202,10 +1258,10 @@ int bm_chainsync_new(struct bm_chainsync **out,
     int err;
 
     *out = NULL;
-    if (cfg->host == NULL || cfg->identity == NULL || cfg->genesis == NULL ||
-        cfg->store == NULL || cfg->genesis->chain_id == NULL) {
-        return bm_errf(em, BM_EINVAL, "chainsync: host, identity, genesis "
-                       "and store: required");
+    if (cfg->host == NULL || cfg->genesis == NULL || cfg->store == NULL ||
+        cfg->genesis->chain_id == NULL) {
+        return bm_errf(em, BM_EINVAL, "chainsync: host, genesis and store: "
+                       "required");
     }
     if (strlen(cfg->genesis->chain_id) > 150) {
         return bm_errf(em, BM_EINVAL, "chainsync: chain ID of %zu bytes: "
@@ -1218,8 +1274,7 @@ int bm_chainsync_new(struct bm_chainsync **out,
     cs->block_time_ms = cfg->block_time_ms ? cfg->block_time_ms : 1000;
     cs->tick_ms = cfg->tick_ms ? cfg->tick_ms : BM_CHAINSYNC_TICK_MS;
     cs->window = cfg->window_items ? cfg->window_items : BM_P2PSTORE_MAX_ITEMS;
-    pthread_mutex_init(&cs->tmu, NULL);
-    bm_cond_init(&cs->tcv);
+    atomic_init(&cs->running, false);
     for (int i = 0; i < BM_CS_NNETS; i++) {
         for (int j = 0; j < NCOUNT; j++) {
             atomic_init(&cs->net[i].c[j], 0);
@@ -1230,7 +1285,6 @@ int bm_chainsync_new(struct bm_chainsync **out,
         }
     }
     bm_floodsub_config_init(&fc);
-    fc.identity = cfg->identity;
     fc.max_rpc = cfg->max_gossip ? cfg->max_gossip : DEFAULT_MAX_GOSSIP;
     err = bm_floodsub_new(&cs->fs, cfg->host, &fc, em);
     for (int i = 0; err == BM_OK && i < BM_CS_NNETS; i++) {
@@ -1261,31 +1315,35 @@ int bm_chainsync_attach(struct bm_chainsync *cs,
     return BM_OK;
 }
 
+/* The loop thread arms the first tick. */
+static void start_run(struct bm_p2p_host *h, void *arg)
+{
+    (void)h;
+    schedule(arg);
+}
+
 int bm_chainsync_start(struct bm_chainsync *cs)
 {
+    int err;
+
     if (cs->started) {
         return BM_ESTATE;
     }
-    cs->tquit = false;
-    if (pthread_create(&cs->ticker, NULL, ticker_main, cs) != 0) {
-        return BM_ESYS;
+    atomic_store(&cs->running, true);
+    err = bm_p2p_host_post(cs->host, start_run, cs);
+    if (err != BM_OK) {
+        atomic_store(&cs->running, false);
+        return err;
     }
-    cs->ticker_running = true;
     cs->started = true;
     return BM_OK;
 }
 
 void bm_chainsync_stop(struct bm_chainsync *cs)
 {
-    if (cs == NULL || !cs->ticker_running) {
-        return;
+    if (cs != NULL) {
+        atomic_store(&cs->running, false);
     }
-    pthread_mutex_lock(&cs->tmu);
-    cs->tquit = true;
-    pthread_cond_signal(&cs->tcv);
-    pthread_mutex_unlock(&cs->tmu);
-    pthread_join(cs->ticker, NULL);
-    cs->ticker_running = false;
 }
 
 void bm_chainsync_free(struct bm_chainsync *cs)
@@ -1300,8 +1358,6 @@ void bm_chainsync_free(struct bm_chainsync *cs)
     }
     bm_floodsub_free(cs->fs);
     bm_state_release(&cs->st);
-    pthread_mutex_destroy(&cs->tmu);
-    pthread_cond_destroy(&cs->tcv);
     bm_free(cs);
 }
 

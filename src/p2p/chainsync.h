@@ -37,16 +37,17 @@
  *    always present as Go writes it).
  *
  * Threads: bm_chainsync_new and bm_chainsync_attach before the host
- * starts; validators, deliveries, exchange callbacks and the periodic tick
- * run on the host's loop thread; the broadcaster runs on the caller's
- * thread (an actor) and never blocks; bm_chainsync_stats and
- * bm_chainsync_best_height from any thread. A small ticker thread posts
- * the tick to the loop every tick_ms (the host has no protocol timers).
+ * starts; validators, deliveries, exchange callbacks and the tick run on
+ * the host's loop thread; the broadcaster runs on the caller's thread (an
+ * actor) and never blocks; bm_chainsync_stats and bm_chainsync_best_height
+ * from any thread. The tick is a host timer armed for the next thing due:
+ * every tick_ms while the P2P stores hold items (pruned as the block store
+ * moves), the head when it went stale, a failed range's retry; a node
+ * with nothing to do does not wake up.
  *
  * Lifecycle: new -> attach -> bm_p2p_host_start -> start -> ... -> stop
- * (joins the ticker) -> bm_p2p_host_stop -> the manager stops -> free
- * (the manager reads the stores and calls the broadcaster until it
- * stopped).
+ * -> bm_p2p_host_stop -> the manager stops -> bm_chainsync_free (the
+ * manager reads the stores and calls the broadcaster until it stopped).
  */
 #ifndef BM_P2P_CHAINSYNC_H
 #define BM_P2P_CHAINSYNC_H
@@ -79,8 +80,8 @@ struct bm_chainsync;
 #define BM_CHAINSYNC_RING 256u
 
 struct bm_chainsync_config {
-    struct bm_p2p_host *host;           /* borrowed; not started */
-    const struct bm_privkey *identity;  /* the host's node key; copied */
+    struct bm_p2p_host *host;           /* borrowed; not started; FloodSub
+                                           signs with its identity */
     const struct bm_genesis *genesis;   /* borrowed; chain ID, proposer */
     struct bm_store *store;             /* borrowed; read only */
     size_t max_gossip;     /* FloodSub frame limit; 0: 5 MiB (DA blob) */
@@ -161,8 +162,7 @@ struct bm_chainsync_stats {
 /*
  * Creates the sync services on cfg->host (not started): FloodSub with both
  * topics, both exchanges (servers and clients) and the two P2P stores.
- * cfg is borrowed (identity copied; host, genesis and store must outlive
- * *out). Returns owned *out. Errors: BM_EINVAL (a missing field; the
+ * cfg is borrowed (host, genesis and store must outlive *out). Returns owned *out. Errors: BM_EINVAL (a missing field; the
  * message names it), those of bm_floodsub_new / bm_headerex_new
  * (BM_ESTATE: the host runs already), BM_ENOMEM.
  */
@@ -175,11 +175,12 @@ int bm_chainsync_new(struct bm_chainsync **out,
 int bm_chainsync_attach(struct bm_chainsync *cs,
                         const struct bm_chainsync_hooks *hooks);
 
-/* Starts the ticker once the host runs. BM_ESTATE (twice), BM_ESYS. Not
- * from the loop thread. */
+/* Starts the tick once the host runs (posts its first arming to the
+ * loop). BM_ESTATE (twice), the errors of bm_p2p_host_post. Any thread. */
 int bm_chainsync_start(struct bm_chainsync *cs);
 
-/* Stops the ticker (joins it). Idempotent. Not from the loop thread. */
+/* Stops the tick: a tick that begins after this returns does nothing and
+ * is not re-armed. Idempotent. NULL-safe. Any thread. */
 void bm_chainsync_stop(struct bm_chainsync *cs);
 
 /* Frees: the host must be stopped and nothing may read the stores or call

@@ -158,6 +158,7 @@ struct bm__p2p_conn *bm__p2p_conn_new(struct bm_p2p_host *h, int fd,
     memcpy(c->peer_str, "?", 2);
     c->state = BM__CS_CONNECTING;
     c->deadline_ms = h->now_ms + h->cfg.upgrade_ms;
+    bm__p2p_host_due(h, c->deadline_ms);
     memset(&ev, 0, sizeof(ev));
     ev.events = inbound ? EPOLLIN : EPOLLOUT;
     ev.data.ptr = &c->io;
@@ -200,6 +201,7 @@ static void teardown(struct bm__p2p_conn *c)
         c->fd = -1;
     }
     c->state = BM__CS_CLOSED;
+    c->slot = NULL; /* the snapshot is rebuilt without it */
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -384,6 +386,7 @@ static void open_session(struct bm__p2p_conn *c)
     c->deadline_ms = 0;
     c->opened_ms = h->now_ms;
     (void)bm_yamux_tick(c->mux, h->now_ms);
+    bm__p2p_host_due(h, bm_yamux_next_tick(c->mux));
     BM__P2P_INC(h, handshakes[BM_P2P_HS_OK]);
     if (!bm__p2p_host_conn_up(c)) {
         return;
@@ -461,6 +464,13 @@ static void yamux_input(struct bm__p2p_conn *c, const uint8_t *p, size_t n)
         if (c->state != BM__CS_OPEN) {
             return;
         }
+    }
+    /* The keepalive clock restarts at this input (a Ping goes out after
+     * keepalive_ms without one); the loop's deadline check only has to
+     * come back when that is due. */
+    if (bm_yamux_tick(c->mux, c->h->now_ms) == BM_ETIMEDOUT) {
+        bm__p2p_conn_close(c, BM_P2P_DC_KEEPALIVE);
+        return;
     }
     if (bm_yamux_has_output(c->mux)) {
         bm__p2p_conn_dirty(c);
@@ -580,6 +590,7 @@ static void conn_read(struct bm__p2p_conn *c)
         c->rlen += (size_t)n;
         c->bytes_in += (uint64_t)n;
         BM__P2P_ADD(c->h, bytes_in, (uint64_t)n);
+        bm__p2p_host_count(c, (uint64_t)n, 0);
         process(c);
         if (c->state == BM__CS_OPEN &&
             bm_yamux_control_pending(c->mux) > BM__P2P_CONTROL_PAUSE) {
@@ -678,6 +689,7 @@ void bm__p2p_conn_flush(struct bm__p2p_conn *c)
         c->whead += (size_t)n;
         c->bytes_out += (uint64_t)n;
         BM__P2P_ADD(c->h, bytes_out, (uint64_t)n);
+        bm__p2p_host_count(c, 0, (uint64_t)n);
         if (c->whead != c->wtail) {
             epoll_set(c, true); /* the socket buffer is full */
             return;
@@ -692,23 +704,34 @@ void bm__p2p_conn_flush(struct bm__p2p_conn *c)
 
 /* ------------------------------------------------------------ ticks */
 
-void bm__p2p_conn_tick(struct bm__p2p_conn *c, uint64_t now_ms)
+uint64_t bm__p2p_conn_tick(struct bm__p2p_conn *c, uint64_t now_ms)
 {
+    uint64_t next, streams;
+
     if (c->state == BM__CS_CLOSED) {
-        return;
+        return BM__P2P_NEVER;
     }
     if (c->state != BM__CS_OPEN) {
-        if (c->deadline_ms != 0 && now_ms >= c->deadline_ms) {
-            bm__p2p_conn_fail(c, BM_P2P_HS_TIMEOUT, BM_ETIMEDOUT);
+        if (c->deadline_ms == 0) {
+            return BM__P2P_NEVER;
         }
-        return;
+        if (now_ms >= c->deadline_ms) {
+            bm__p2p_conn_fail(c, BM_P2P_HS_TIMEOUT, BM_ETIMEDOUT);
+            return BM__P2P_NEVER;
+        }
+        return c->deadline_ms;
     }
     if (bm_yamux_tick(c->mux, now_ms) == BM_ETIMEDOUT) {
         bm__p2p_conn_close(c, BM_P2P_DC_KEEPALIVE);
-        return;
+        return BM__P2P_NEVER;
     }
     if (bm_yamux_has_output(c->mux)) {
         bm__p2p_conn_dirty(c);
     }
-    bm__p2p_streams_tick(c, now_ms);
+    next = bm_yamux_next_tick(c->mux);
+    streams = bm__p2p_streams_tick(c, now_ms);
+    if (c->state != BM__CS_OPEN) {
+        return BM__P2P_NEVER;
+    }
+    return streams < next ? streams : next;
 }

@@ -48,6 +48,7 @@ struct fs_topic {
 
 struct fs_peer {
     struct fs_peer *next;
+    struct bm_floodsub *fs;
     struct bm_peer_id id;
     unsigned refs;               /* streams whose user data points here */
     bool connected;
@@ -59,8 +60,12 @@ struct fs_peer {
     size_t pending_bytes;
     bool unsupported;            /* answered "na" */
     bool gave_up;                /* too many reopens */
+    /* Go's dead-peer backoff: reopen attempts, the last delay, when the
+     * last one was made; a pending reopen. */
     unsigned respawns;
-    uint64_t respawn_since;
+    uint64_t backoff_ms;
+    uint64_t respawn_last;
+    struct bm_p2p_timer_id respawn;
     char **topics;               /* announced by the peer */
     size_t n_topics;
     uint32_t rejects;
@@ -114,16 +119,18 @@ struct fs_counters {
 
 struct bm_floodsub {
     struct bm_p2p_host *h;
-    struct bm_privkey key;
+    const struct bm_privkey *key; /* the host's (immutable) */
     struct bm_peer_id self;
     struct bm_floodsub_config cfg;
     struct fs_topic topics[BM_FLOODSUB_MAX_TOPICS];
     size_t n_topics;
     struct fs_peer *peers;
     struct bm_seen_cache *seen;
-    struct fs_deferred *def_head;
+    struct fs_deferred *def_head;  /* oldest first */
     struct fs_deferred *def_tail;
     size_t n_def;
+    struct bm_p2p_timer_id def_timer; /* the oldest one's expiry */
+    uint64_t def_timer_at;
     uint64_t next_token;
     atomic_uint_fast64_t seqno;
     atomic_size_t pub_count;
@@ -174,6 +181,7 @@ static struct fs_peer *get_peer(struct bm_floodsub *fs,
         return NULL;
     }
     p->id = *id;
+    p->fs = fs;
     p->next = fs->peers;
     fs->peers = p;
     return p;
@@ -218,6 +226,7 @@ static void maybe_free(struct bm_floodsub *fs, struct fs_peer *p)
     if (p->connected || p->refs > 0) {
         return;
     }
+    (void)bm_p2p_host_timer_cancel(fs->h, p->respawn);
     while (*pp != NULL && *pp != p) {
         pp = &(*pp)->next;
     }
@@ -336,13 +345,15 @@ static void open_out(struct bm_floodsub *fs, struct fs_peer *p)
 static bool send_frame(struct bm_floodsub *fs, struct fs_peer *p,
                        const uint8_t *f, size_t len)
 {
-    if (p->out == NULL) {
+    if (p->out == NULL && p->respawn.v == 0) {
         open_out(fs, p);
     }
-    if (p->out == NULL) {
+    if (p->out == NULL && p->respawn.v == 0) {
         INC(fs, send_dropped);
         return false;
     }
+    /* Negotiating, or waiting for a reopen: queue (as Go's peer queue
+     * keeps what is written meanwhile). */
     if (!p->out_open) {
         struct bm_buf *slot;
 
@@ -426,6 +437,79 @@ static void out_data(struct bm_p2p_stream *s, const uint8_t *d, size_t n,
     (void)arg;
 }
 
+static void respawn_run(struct bm_p2p_host *h, void *arg)
+{
+    struct fs_peer *p = arg;
+    struct bm_floodsub *fs = p->fs;
+
+    (void)h;
+    p->respawn.v = 0;
+    if (p->out != NULL) {
+        return; /* reopened meanwhile (it reconnected or identified) */
+    }
+    if (p->connected && bm_p2p_host_connected_loop(fs->h, &p->id)) {
+        open_out(fs, p);
+        if (p->out != NULL) {
+            INC(fs, streams_reopened);
+            return;
+        }
+    }
+    drop_pending(fs, p);
+    maybe_free(fs, p);
+}
+
+/*
+ * Our stream to p died while p is still connected: reopen it after Go's
+ * backoff (pubsub's deadPeerBackoff): at once the first time, then after
+ * 100 ms, then doubling plus a random 0-99 ms, at most 10 s; at most
+ * BM_FLOODSUB_RESPAWN_MAX attempts, counted afresh once the last one is
+ * more than BM_FLOODSUB_RESPAWN_WINDOW_MS old. After that it is not
+ * reopened until p reconnects or identifies again. RPCs for p wait in its
+ * queue meanwhile.
+ */
+static void respawn(struct bm_floodsub *fs, struct fs_peer *p)
+{
+    uint64_t now = now_ms(fs);
+    uint64_t delay;
+
+    if (p->respawn.v != 0) {
+        return;
+    }
+    if (p->respawns == 0 ||
+        now - p->respawn_last > BM_FLOODSUB_RESPAWN_WINDOW_MS) {
+        p->respawns = 0;
+        p->backoff_ms = 0;
+    } else if (p->respawns >= BM_FLOODSUB_RESPAWN_MAX) {
+        p->gave_up = true;
+        bm_log_info("floodsub", "stream to peer died %u times: not "
+                    "reopened until it reconnects",
+                    (unsigned)BM_FLOODSUB_RESPAWN_MAX + 1);
+        return;
+    } else if (p->backoff_ms < BM_FLOODSUB_BACKOFF_MIN_MS) {
+        p->backoff_ms = BM_FLOODSUB_BACKOFF_MIN_MS;
+    } else if (p->backoff_ms < BM_FLOODSUB_BACKOFF_MAX_MS) {
+        p->backoff_ms = 2 * p->backoff_ms +
+                        randombytes_uniform(BM_FLOODSUB_BACKOFF_JITTER_MS);
+        if (p->backoff_ms > BM_FLOODSUB_BACKOFF_MAX_MS) {
+            p->backoff_ms = BM_FLOODSUB_BACKOFF_MAX_MS;
+        }
+    }
+    p->respawns++;
+    p->respawn_last = now;
+    delay = p->backoff_ms;
+    if (delay == 0) {
+        open_out(fs, p);
+        if (p->out != NULL) {
+            INC(fs, streams_reopened);
+        }
+        return;
+    }
+    if (bm_p2p_host_timer_add(fs->h, delay, 0, respawn_run, p,
+                              &p->respawn) != BM_OK) {
+        p->respawn.v = 0; /* no timer: reopened when it reconnects */
+    }
+}
+
 static void out_close(struct bm_p2p_stream *s, int reason, void *arg)
 {
     struct bm_floodsub *fs = arg;
@@ -441,25 +525,7 @@ static void out_close(struct bm_p2p_stream *s, int reason, void *arg)
         if (reason == BM_ENOPROTO || reason == BM_EPROTO) {
             p->unsupported = true; /* until it identifies with floodsub */
         } else if (p->connected && bm_p2p_host_connected_loop(fs->h, &p->id)) {
-            uint64_t now = now_ms(fs);
-
-            if (p->respawns == 0 ||
-                now - p->respawn_since > BM_FLOODSUB_RESPAWN_WINDOW_MS) {
-                p->respawns = 0;
-                p->respawn_since = now;
-            }
-            if (p->respawns < BM_FLOODSUB_RESPAWN_MAX) {
-                p->respawns++;
-                open_out(fs, p);
-                if (p->out != NULL) {
-                    INC(fs, streams_reopened);
-                }
-            } else {
-                p->gave_up = true;
-                bm_log_info("floodsub", "stream to peer died %u times in "
-                            "10 min: not reopened until it reconnects",
-                            (unsigned)BM_FLOODSUB_RESPAWN_MAX);
-            }
+            respawn(fs, p);
         }
     }
     maybe_free(fs, p);
@@ -532,6 +598,41 @@ static void drop(struct bm_floodsub *fs, enum bm_floodsub_drop why)
     INC(fs, dropped[why]);
 }
 
+static void expire_deferred(struct bm_floodsub *fs);
+
+static void expiry_run(struct bm_p2p_host *h, void *arg)
+{
+    struct bm_floodsub *fs = arg;
+
+    (void)h;
+    fs->def_timer.v = 0;
+    expire_deferred(fs);
+}
+
+/* Keeps one timer at the oldest deferred validation's deadline, so an
+ * answer that never comes is dropped (and counted) on time rather than
+ * at the next event. */
+static void arm_expiry(struct bm_floodsub *fs)
+{
+    uint64_t at, now = now_ms(fs);
+
+    if (fs->def_head == NULL) {
+        (void)bm_p2p_host_timer_cancel(fs->h, fs->def_timer);
+        fs->def_timer.v = 0;
+        return;
+    }
+    at = fs->def_head->t_ms + fs->cfg.defer_timeout_ms;
+    if (fs->def_timer.v != 0 && fs->def_timer_at == at) {
+        return;
+    }
+    (void)bm_p2p_host_timer_cancel(fs->h, fs->def_timer);
+    fs->def_timer_at = at;
+    if (bm_p2p_host_timer_add(fs->h, at > now ? at - now : 0, 0, expiry_run,
+                              fs, &fs->def_timer) != BM_OK) {
+        fs->def_timer.v = 0; /* expired at the next deferral or verdict */
+    }
+}
+
 /* Drops deferred validations older than defer_timeout_ms. */
 static void expire_deferred(struct bm_floodsub *fs)
 {
@@ -550,6 +651,7 @@ static void expire_deferred(struct bm_floodsub *fs)
         bm_buf_release(&d->raw);
         bm_free(d);
     }
+    arm_expiry(fs);
 }
 
 static void defer_msg(struct bm_floodsub *fs, struct fs_topic *t,
@@ -581,6 +683,7 @@ static void defer_msg(struct bm_floodsub *fs, struct fs_topic *t,
     }
     fs->def_tail = d;
     fs->n_def++;
+    arm_expiry(fs);
 }
 
 /* Spec 8.5 for one Message from peer src. */
@@ -824,8 +927,10 @@ static void on_connected(struct bm_p2p_host *h, struct bm_p2p_conn_id conn,
         return;
     }
     if (!p->connected) {
+        /* A new peer, as Go's handleNewPeer: our stream is opened at once;
+         * the reopen history (respawns) is kept, as Go keeps its
+         * backoff until it expires. */
         p->connected = true;
-        p->respawns = 0;
         p->gave_up = false;
         p->unsupported = false;
     }
@@ -849,10 +954,7 @@ static void on_identified(struct bm_p2p_host *h, struct bm_p2p_conn_id conn,
         return;
     }
     p->unsupported = false;
-    if (p->gave_up) {
-        p->gave_up = false;
-        p->respawns = 0;
-    }
+    p->gave_up = false;
     open_out(fs, p);
 }
 
@@ -935,24 +1037,18 @@ int bm_floodsub_new(struct bm_floodsub **out, struct bm_p2p_host *h,
     int err;
 
     *out = NULL;
-    if (cfg == NULL || cfg->identity == NULL) {
-        return bm_errf(em, BM_EINVAL, "floodsub: no identity key");
+    if (cfg == NULL || h == NULL) {
+        return bm_errf(em, BM_EINVAL, "floodsub: no host or config");
     }
     fs = bm_calloc(1, sizeof(*fs));
     if (fs == NULL) {
         return BM_ENOMEM;
     }
     fs->h = h;
-    fs->key = *cfg->identity;
+    fs->key = bm_p2p_host_identity(h);
+    fs->self = *bm_p2p_host_id(h);
     fs->cfg = *cfg;
-    fs->cfg.identity = NULL;
     apply_defaults(&fs->cfg);
-    bm_peer_id_from_privkey(&fs->self, &fs->key);
-    if (!bm_peer_id_eq(&fs->self, bm_p2p_host_id(h))) {
-        bm_floodsub_free(fs);
-        return bm_errf(em, BM_EINVAL,
-                       "floodsub: identity key is not the host's");
-    }
     atomic_init(&fs->seqno, unix_ns());
     err = bm_seen_cache_new(&fs->seen, fs->cfg.seen_max, fs->cfg.seen_ttl_ms);
     if (err == BM_OK) {
@@ -992,7 +1088,6 @@ void bm_floodsub_free(struct bm_floodsub *fs)
         bm_free(fs->topics[i].name);
     }
     bm_seen_cache_free(fs->seen);
-    sodium_memzero(&fs->key, sizeof(fs->key));
     bm_free(fs);
 }
 
@@ -1071,6 +1166,7 @@ int bm_floodsub_unsubscribe(struct bm_floodsub *fs, const char *topic)
             dp = &d->next;
         }
     }
+    arm_expiry(fs);
     idx = (size_t)(t - fs->topics);
     bm_free(t->name);
     /* Keep the array dense; deferred entries of moved topics follow. */
@@ -1164,7 +1260,7 @@ int bm_floodsub_publish(struct bm_floodsub *fs, const char *topic,
     j->topic_len = tl;
     seq = atomic_fetch_add_explicit(&fs->seqno, 1, memory_order_relaxed) + 1;
     bm_put_be64(j->seqno, seq);
-    err = bm_floodsub_frame_publish_signed(&fs->key, j->seqno,
+    err = bm_floodsub_frame_publish_signed(fs->key, j->seqno,
                                            (const uint8_t *)topic, tl, data,
                                            len, fs->cfg.max_rpc, &j->frame);
     if (err == BM_OK) {
@@ -1213,6 +1309,7 @@ static void verdict_run(struct bm_p2p_host *h, void *arg)
         fs->def_tail = prev;
     }
     fs->n_def--;
+    arm_expiry(fs);
     if (j->v == BM_FLOODSUB_ACCEPT) {
         struct bm_floodsub_wire w;
         struct bm_floodsub_msg m;

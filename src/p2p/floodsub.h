@@ -11,10 +11,14 @@
  * resets it (Go does the same), a newer stream from the same peer replaces
  * it (the old one is reset, as Go does), and after the peer's EOF we close
  * our side. Our stream to a peer is opened when it connects; if it dies
- * while the peer is still connected it is reopened at once, at most 4
- * times in 10 minutes (Go's give-up rule), then not until the peer
- * reconnects or identifies again; a peer that answers "na" is not asked
- * again until it identifies with `/floodsub/1.0.0`. One outbound stream
+ * while the peer is still connected it is reopened with Go's backoff (at
+ * once, then 100 ms doubling with jitter, at most 10 s; at most 4 tries,
+ * counted afresh after 10 minutes without one), then not until the peer
+ * reconnects or identifies again; RPCs wait in the peer's queue
+ * meanwhile. A peer that answers "na" is not asked again until it
+ * identifies with `/floodsub/1.0.0`. A deferred validation whose answer
+ * does not come within defer_timeout_ms is dropped at that time (a host
+ * timer). One outbound stream
  * per peer, whatever the number of connections. Our first RPC on it is
  * the hello with our subscriptions; nothing is written before the
  * protocol echo (js-libp2p mishandles data pipelined behind the
@@ -80,8 +84,15 @@ struct bm_floodsub;
 #define BM_FLOODSUB_PEER_TOPICS_MAX 64u           /* topics kept per peer */
 #define BM_FLOODSUB_OUT_PENDING_MAX 32u           /* RPCs, as Go's queue */
 #define BM_FLOODSUB_MAX_TOPICS 16u                /* our subscriptions */
-#define BM_FLOODSUB_RESPAWN_MAX 4u                /* reopen tries ... */
-#define BM_FLOODSUB_RESPAWN_WINDOW_MS 600000u     /* ... within 10 min */
+/* Reopening our stream to a peer still connected (Go's deadPeerBackoff):
+ * at most RESPAWN_MAX tries, the first at once, then after BACKOFF_MIN_MS,
+ * then doubling plus a random 0..JITTER-1 ms, at most BACKOFF_MAX_MS; the
+ * count starts afresh when the last try is RESPAWN_WINDOW_MS old. */
+#define BM_FLOODSUB_RESPAWN_MAX 4u
+#define BM_FLOODSUB_RESPAWN_WINDOW_MS 600000u
+#define BM_FLOODSUB_BACKOFF_MIN_MS 100u
+#define BM_FLOODSUB_BACKOFF_MAX_MS 10000u
+#define BM_FLOODSUB_BACKOFF_JITTER_MS 100u
 
 enum bm_floodsub_verdict {
     BM_FLOODSUB_ACCEPT = 0,
@@ -131,7 +142,6 @@ struct bm_floodsub_topic {
 };
 
 struct bm_floodsub_config {
-    const struct bm_privkey *identity; /* required; the host's; copied */
     size_t max_rpc;             /* frame limit; 0: 5 MiB (DA blob limit) */
     uint64_t seen_ttl_ms;       /* 0: BM_FLOODSUB_SEEN_TTL_MS */
     size_t seen_max;            /* 0: BM_FLOODSUB_SEEN_MAX */
@@ -166,15 +176,16 @@ struct bm_floodsub_stats {
     uint64_t peers;             /* peers with a FloodSub stream now */
 };
 
-/* Fills *cfg with the defaults (no identity). */
+/* Fills *cfg with the defaults. */
 void bm_floodsub_config_init(struct bm_floodsub_config *cfg);
 
 /*
  * Creates FloodSub on host h (borrowed; not started): registers
- * `/floodsub/1.0.0` and a connection listener. cfg is borrowed (copied).
- * Returns owned *out. Errors: BM_EINVAL (no identity, or not the host's;
- * the message says), BM_ESTATE (host started), BM_EFULL/BM_EEXIST
- * (registry), BM_ENOMEM.
+ * `/floodsub/1.0.0` and a connection listener. Messages are signed with
+ * the host's identity (bm_p2p_host_identity), so `from` is the peer ID
+ * every handshake proves. cfg is borrowed (copied). Returns owned *out.
+ * Errors: BM_EINVAL (no host or config), BM_ESTATE (host started),
+ * BM_EFULL/BM_EEXIST (registry), BM_ENOMEM.
  */
 int bm_floodsub_new(struct bm_floodsub **out, struct bm_p2p_host *h,
                     const struct bm_floodsub_config *cfg,

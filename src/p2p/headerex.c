@@ -714,7 +714,7 @@ int bm_headerex_request_loop(struct bm_headerex *x,
 
 /* ---- peers to ask */
 
-/* The connected peers (snapshot) when the caller gave none. Returns owned
+/* The connected peers (live) when the caller gave none. Returns owned
  * *out (bm_free) and its count, at most max. */
 static size_t connected_peers(struct bm_headerex *x, struct bm_peer_id **out,
                               size_t max)
@@ -723,7 +723,7 @@ static size_t connected_peers(struct bm_headerex *x, struct bm_peer_id **out,
     size_t n = 0, k = 0;
 
     *out = NULL;
-    if (bm_p2p_host_peers(x->h, &info, &n) != BM_OK || n == 0) {
+    if (bm_p2p_host_peers_loop(x->h, &info, &n) != BM_OK || n == 0) {
         bm_free(info);
         return 0;
     }

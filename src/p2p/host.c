@@ -79,6 +79,12 @@ static uint64_t mono_ms(void)
     return bm_clock_now_ms();
 }
 
+/* a + b, saturating at BM__P2P_NEVER. */
+static uint64_t add_ms(uint64_t a, uint64_t b)
+{
+    return b > BM__P2P_NEVER - a ? BM__P2P_NEVER : a + b;
+}
+
 /* ------------------------------------------------------------ config */
 
 void bm_p2p_host_config_init(struct bm_p2p_host_config *cfg)
@@ -237,6 +243,8 @@ int bm_p2p_host_new(struct bm_p2p_host **out,
              cfg->agent_version != NULL ? cfg->agent_version
                                         : "blockv2/" BM_VERSION);
     randombytes_buf(h->static_key, sizeof(h->static_key));
+    h->now_ms = mono_ms();
+    h->next_tick_ms = h->now_ms;
     pthread_mutex_init(&h->cmd_mu, NULL);
     pthread_mutex_init(&h->snap_mu, NULL);
     for (size_t i = 0; i < cfg->n_peers; i++) {
@@ -294,10 +302,36 @@ int bm_p2p_host_new(struct bm_p2p_host **out,
     return BM_OK;
 }
 
+/* Room for one more protocol in the registry (doubling). */
+static int grow_registry(struct bm_p2p_host *h)
+{
+    struct bm__p2p_proto *np;
+    const char **nn;
+    size_t cap;
+
+    if (h->n_protos < h->cap_protos) {
+        return BM_OK;
+    }
+    cap = h->cap_protos ? h->cap_protos * 2 : 8;
+    np = bm_realloc(h->protos, cap * sizeof(*np));
+    if (np == NULL) {
+        return BM_ENOMEM;
+    }
+    h->protos = np;
+    nn = bm_realloc(h->proto_names, cap * sizeof(*nn));
+    if (nn == NULL) {
+        return BM_ENOMEM;
+    }
+    h->proto_names = nn;
+    h->cap_protos = cap;
+    return BM_OK;
+}
+
 int bm_p2p_host_register(struct bm_p2p_host *h, const char *protocol,
                          const struct bm_p2p_handler *handler, void *arg)
 {
     size_t len;
+    int err;
 
     if (h->started) {
         return BM_ESTATE;
@@ -315,14 +349,23 @@ int bm_p2p_host_register(struct bm_p2p_host *h, const char *protocol,
             return BM_EEXIST;
         }
     }
-    if (h->n_protos >= BM_P2P_MAX_PROTOCOLS) {
+    if (h->n_protos >= BM_P2P_MAX_PROTOCOLS ||
+        !bm__p2p_identify_fits(h, h->n_protos + 1, h->proto_bytes + len)) {
         return BM_EFULL;
+    }
+    err = grow_registry(h);
+    if (err != BM_OK) {
+        return err;
     }
     memcpy(h->protos[h->n_protos].name, protocol, len + 1);
     h->protos[h->n_protos].handler = handler;
     h->protos[h->n_protos].arg = arg;
-    h->proto_names[h->n_protos] = h->protos[h->n_protos].name;
     h->n_protos++;
+    h->proto_bytes += len;
+    /* Names are inside protos, which may just have moved. */
+    for (size_t i = 0; i < h->n_protos; i++) {
+        h->proto_names[i] = h->protos[i].name;
+    }
     return BM_OK;
 }
 
@@ -346,6 +389,11 @@ const struct bm_peer_id *bm_p2p_host_id(const struct bm_p2p_host *h)
     return &h->self;
 }
 
+const struct bm_privkey *bm_p2p_host_identity(const struct bm_p2p_host *h)
+{
+    return &h->identity;
+}
+
 size_t bm_p2p_host_listen_addrs(const struct bm_p2p_host *h,
                                 struct bm_multiaddr *out, size_t max)
 {
@@ -360,6 +408,142 @@ size_t bm_p2p_host_listen_addrs(const struct bm_p2p_host *h,
 uint64_t bm_p2p_host_now_ms(const struct bm_p2p_host *h)
 {
     return h->now_ms;
+}
+
+/* ------------------------------------------------------------ timers */
+
+static bool timer_before(const struct bm__p2p_timer *a,
+                         const struct bm__p2p_timer *b)
+{
+    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->id < b->id);
+}
+
+static void timer_swap(struct bm_p2p_host *h, size_t i, size_t j)
+{
+    struct bm__p2p_timer t = h->timers[i];
+
+    h->timers[i] = h->timers[j];
+    h->timers[j] = t;
+}
+
+static void timer_up(struct bm_p2p_host *h, size_t i)
+{
+    while (i > 0 && timer_before(&h->timers[i], &h->timers[(i - 1) / 2])) {
+        timer_swap(h, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void timer_down(struct bm_p2p_host *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < h->n_timers && timer_before(&h->timers[l], &h->timers[m])) {
+            m = l;
+        }
+        if (r < h->n_timers && timer_before(&h->timers[r], &h->timers[m])) {
+            m = r;
+        }
+        if (m == i) {
+            return;
+        }
+        timer_swap(h, i, m);
+        i = m;
+    }
+}
+
+/* Removes the timer at heap index i. */
+static void timer_remove_at(struct bm_p2p_host *h, size_t i)
+{
+    h->n_timers--;
+    if (i == h->n_timers) {
+        return;
+    }
+    h->timers[i] = h->timers[h->n_timers];
+    timer_up(h, i);
+    timer_down(h, i);
+}
+
+int bm_p2p_host_timer_add(struct bm_p2p_host *h, uint64_t delay_ms,
+                          uint64_t period_ms, bm_p2p_timer_cb *cb, void *arg,
+                          struct bm_p2p_timer_id *out)
+{
+    struct bm__p2p_timer *t;
+
+    if (out != NULL) {
+        out->v = 0;
+    }
+    if (cb == NULL) {
+        return BM_EINVAL;
+    }
+    if (h->n_timers >= BM_P2P_MAX_TIMERS) {
+        return BM_EFULL;
+    }
+    if (h->n_timers == h->cap_timers) {
+        size_t cap = h->cap_timers ? h->cap_timers * 2 : 16;
+        struct bm__p2p_timer *nt = bm_realloc(h->timers, cap * sizeof(*nt));
+
+        if (nt == NULL) {
+            return BM_ENOMEM;
+        }
+        h->timers = nt;
+        h->cap_timers = cap;
+    }
+    t = &h->timers[h->n_timers];
+    t->due_ms = add_ms(h->now_ms, delay_ms);
+    t->id = ++h->next_timer_id;
+    t->period_ms = period_ms;
+    t->cb = cb;
+    t->arg = arg;
+    if (out != NULL) {
+        out->v = t->id;
+    }
+    h->n_timers++;
+    timer_up(h, h->n_timers - 1);
+    return BM_OK;
+}
+
+bool bm_p2p_host_timer_cancel(struct bm_p2p_host *h,
+                              struct bm_p2p_timer_id id)
+{
+    if (id.v == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < h->n_timers; i++) {
+        if (h->timers[i].id == id.v) {
+            timer_remove_at(h, i);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Runs the timers due now. Timers added by a callback wait for the next
+ * turn even when due at once, so a callback that re-adds itself with no
+ * delay cannot hold the loop. */
+static void run_timers(struct bm_p2p_host *h)
+{
+    uint64_t first_new = h->next_timer_id + 1;
+
+    while (h->n_timers > 0 && h->timers[0].due_ms <= h->now_ms &&
+           h->timers[0].id < first_new && !h->stop_requested) {
+        struct bm__p2p_timer t = h->timers[0];
+
+        if (t.period_ms > 0) {
+            /* Stays pending (so the callback can cancel it); the next
+             * run is a period after this one, or after now if late. */
+            h->timers[0].due_ms =
+                add_ms(t.due_ms, t.period_ms) > h->now_ms
+                    ? add_ms(t.due_ms, t.period_ms)
+                    : add_ms(h->now_ms, t.period_ms);
+            timer_down(h, 0);
+        } else {
+            timer_remove_at(h, 0);
+        }
+        BM__P2P_INC(h, timers_fired);
+        t.cb(h, t.arg);
+    }
 }
 
 /* ------------------------------------------------------------ gater */
@@ -516,6 +700,7 @@ static void seed_dial(struct bm_p2p_host *h, size_t i)
         return; /* connected or being dialled some other way */
     }
     sd->next_ms = h->now_ms + sd->backoff_ms;
+    bm__p2p_host_due(h, sd->next_ms);
     sd->backoff_ms = sd->backoff_ms * 2 > h->cfg.redial_max_ms
                          ? h->cfg.redial_max_ms
                          : sd->backoff_ms * 2;
@@ -607,6 +792,7 @@ bool bm__p2p_host_conn_up(struct bm__p2p_conn *c)
     bm_log_info("p2p", "connected peer=%s dir=%s conn=%llu", c->peer_str,
                 c->inbound ? "inbound" : "outbound",
                 (unsigned long long)c->serial);
+    bm__p2p_host_snapshot(h);
     tell_dialler(c, BM_OK);
     c->announced = c->state == BM__CS_OPEN;
     for (size_t i = 0; i < h->n_listeners && c->state == BM__CS_OPEN; i++) {
@@ -617,7 +803,6 @@ bool bm__p2p_host_conn_up(struct bm__p2p_conn *c)
                             h->listeners[i].arg);
         }
     }
-    bm__p2p_host_snapshot(h);
     return c->state == BM__CS_OPEN;
 }
 
@@ -632,6 +817,7 @@ void bm__p2p_host_conn_down(struct bm__p2p_conn *c, bool was_open,
 
         sd->dialing = false;
         sd->next_ms = h->now_ms + sd->backoff_ms;
+        bm__p2p_host_due(h, sd->next_ms);
         sd->backoff_ms = sd->backoff_ms * 2 > h->cfg.redial_max_ms
                              ? h->cfg.redial_max_ms
                              : sd->backoff_ms * 2;
@@ -646,6 +832,7 @@ void bm__p2p_host_conn_down(struct bm__p2p_conn *c, bool was_open,
     }
     bm_log_info("p2p", "disconnected peer=%s conn=%llu reason=%s",
                 c->peer_str, (unsigned long long)c->serial, reason_name);
+    bm__p2p_host_snapshot(h);
     for (size_t i = 0; i < h->n_listeners && c->announced; i++) {
         const struct bm_p2p_listener *l = h->listeners[i].l;
 
@@ -663,35 +850,50 @@ void bm__p2p_host_conn_down(struct bm__p2p_conn *c, bool was_open,
         if (bm_peer_id_eq(&sd->addr.peer, &c->peer) && !sd->dialing &&
             !bm_p2p_host_connected_loop(h, &c->peer)) {
             sd->next_ms = h->now_ms + sd->backoff_ms;
+            bm__p2p_host_due(h, sd->next_ms);
         }
     }
-    bm__p2p_host_snapshot(h);
 }
 
 /* ------------------------------------------------------------ snapshot */
 
-void bm__p2p_host_snapshot(struct bm_p2p_host *h)
+static uint64_t conn_pending(const struct bm__p2p_conn *c)
 {
-    struct bm_p2p_peer_info *snap = NULL;
+    return bm_yamux_queued_total(c->mux) + (c->wtail - c->whead);
+}
+
+/* The connected peers now, one entry per peer (its oldest connection's
+ * address and direction, counters summed), into out[0..h->n_conns) whose
+ * entries are `stride` bytes apart. With slots (the snapshot being built,
+ * entries at the same indices), each open connection is pointed at its
+ * peer's slot and its pending bytes are recorded as told. Returns the
+ * count. */
+static size_t collect(struct bm_p2p_host *h, struct bm_p2p_peer_info *out,
+                      size_t stride, struct bm__p2p_snap_peer *slots)
+{
     size_t n = 0;
 
-    if (h->n_conns > 0) {
-        snap = bm_calloc(h->n_conns, sizeof(*snap));
-    }
-    for (struct bm__p2p_conn *c = h->conns; snap != NULL && c != NULL;
-         c = c->next) {
-        struct bm_p2p_peer_info *p = NULL;
+#define AT(i) ((struct bm_p2p_peer_info *)(void *)((char *)out + (i) * stride))
+    for (struct bm__p2p_conn *c = h->conns; c != NULL; c = c->next) {
+        struct bm_p2p_peer_info *p;
+        uint64_t pending;
+        size_t k;
 
+        if (slots != NULL) {
+            c->slot = NULL;
+        }
         if (c->state != BM__CS_OPEN) {
             continue;
         }
-        for (size_t i = 0; i < n; i++) {
-            if (bm_peer_id_eq(&snap[i].peer, &c->peer)) {
-                p = &snap[i];
+        for (k = 0; k < n; k++) {
+            if (bm_peer_id_eq(&AT(k)->peer, &c->peer)) {
+                break;
             }
         }
-        if (p == NULL) {
-            p = &snap[n++];
+        p = AT(k);
+        if (k == n) {
+            n++;
+            memset(p, 0, sizeof(*p));
             p->peer = c->peer;
             p->inbound = c->inbound;
             p->connected_ms = c->opened_ms;
@@ -701,11 +903,41 @@ void bm__p2p_host_snapshot(struct bm_p2p_host *h)
             p->connected_ms = c->opened_ms;
             bm_multiaddr_format(&c->remote, p->addr);
         }
+        pending = conn_pending(c);
         p->connections++;
         p->bytes_in += c->bytes_in;
         p->bytes_out += c->bytes_out;
-        p->pending_send += bm_yamux_queued_total(c->mux) +
-                           (c->wtail - c->whead);
+        p->pending_send += pending;
+        if (slots != NULL) {
+            c->slot = &slots[k];
+            c->pending_told = pending;
+        }
+    }
+#undef AT
+    return n;
+}
+
+void bm__p2p_host_snapshot(struct bm_p2p_host *h)
+{
+    struct bm__p2p_snap_peer *snap = NULL;
+    size_t n = 0;
+
+    if (h->n_conns > 0) {
+        snap = bm_calloc(h->n_conns, sizeof(*snap));
+    }
+    if (snap != NULL) {
+        n = collect(h, &snap[0].info, sizeof(*snap), snap);
+        for (size_t i = 0; i < n; i++) {
+            atomic_init(&snap[i].bytes_in, snap[i].info.bytes_in);
+            atomic_init(&snap[i].bytes_out, snap[i].info.bytes_out);
+            atomic_init(&snap[i].pending_send, snap[i].info.pending_send);
+        }
+    } else {
+        /* Out of memory (or no connection): an empty list, and no
+         * connection points into the old one. */
+        for (struct bm__p2p_conn *c = h->conns; c != NULL; c = c->next) {
+            c->slot = NULL;
+        }
     }
     atomic_store_explicit(&h->cnt.peers, n, memory_order_relaxed);
     pthread_mutex_lock(&h->snap_mu);
@@ -713,6 +945,30 @@ void bm__p2p_host_snapshot(struct bm_p2p_host *h)
     h->snap = snap;
     h->n_snap = n;
     pthread_mutex_unlock(&h->snap_mu);
+}
+
+void bm__p2p_host_count(struct bm__p2p_conn *c, uint64_t in, uint64_t out)
+{
+    struct bm__p2p_snap_peer *sp = c->slot;
+    uint64_t pending;
+
+    if (sp == NULL) {
+        return;
+    }
+    if (in > 0) {
+        atomic_fetch_add_explicit(&sp->bytes_in, in, memory_order_relaxed);
+    }
+    if (out > 0) {
+        atomic_fetch_add_explicit(&sp->bytes_out, out, memory_order_relaxed);
+    }
+    pending = conn_pending(c);
+    if (pending != c->pending_told) {
+        /* Unsigned wrap-around adds the (possibly negative) difference. */
+        atomic_fetch_add_explicit(&sp->pending_send,
+                                  pending - c->pending_told,
+                                  memory_order_relaxed);
+        c->pending_told = pending;
+    }
 }
 
 int bm_p2p_host_peers(const struct bm_p2p_host *h,
@@ -729,12 +985,47 @@ int bm_p2p_host_peers(const struct bm_p2p_host *h,
         if (*out == NULL) {
             err = BM_ENOMEM;
         } else {
-            memcpy(*out, h->snap, h->n_snap * sizeof(**out));
+            for (size_t i = 0; i < h->n_snap; i++) {
+                struct bm__p2p_snap_peer *sp = &hm->snap[i];
+
+                (*out)[i] = sp->info;
+                (*out)[i].bytes_in = atomic_load_explicit(
+                    &sp->bytes_in, memory_order_relaxed);
+                (*out)[i].bytes_out = atomic_load_explicit(
+                    &sp->bytes_out, memory_order_relaxed);
+                (*out)[i].pending_send = atomic_load_explicit(
+                    &sp->pending_send, memory_order_relaxed);
+            }
             *n = h->n_snap;
         }
     }
     pthread_mutex_unlock(&hm->snap_mu);
     return err;
+}
+
+int bm_p2p_host_peers_loop(struct bm_p2p_host *h,
+                           struct bm_p2p_peer_info **out, size_t *n)
+{
+    struct bm_p2p_peer_info *info;
+    size_t count;
+
+    *out = NULL;
+    *n = 0;
+    if (h->n_conns == 0) {
+        return BM_OK;
+    }
+    info = bm_malloc(h->n_conns * sizeof(*info));
+    if (info == NULL) {
+        return BM_ENOMEM;
+    }
+    count = collect(h, info, sizeof(*info), NULL);
+    if (count == 0) {
+        bm_free(info);
+        return BM_OK;
+    }
+    *out = info;
+    *n = count;
+    return BM_OK;
 }
 
 void bm_p2p_host_stats(const struct bm_p2p_host *h, struct bm_p2p_stats *out)
@@ -765,6 +1056,8 @@ void bm_p2p_host_stats(const struct bm_p2p_host *h, struct bm_p2p_stats *out)
     out->dial_failures = LD(dial_failures);
     out->commands_rejected = LD(commands_rejected);
     out->actor_tell_failures = LD(actor_tell_failures);
+    out->loop_wakeups = LD(loop_wakeups);
+    out->timers_fired = LD(timers_fired);
 #undef LD
 }
 
@@ -1002,25 +1295,68 @@ static void accept_all(struct bm_p2p_host *h, struct bm__p2p_listen *l)
     }
 }
 
+void bm__p2p_host_due(struct bm_p2p_host *h, uint64_t at_ms)
+{
+    if (at_ms < h->next_tick_ms) {
+        h->next_tick_ms = at_ms;
+    }
+}
+
+/* Deadline work: every connection's (upgrade, keepalive, streams) and the
+ * redials due; then the earliest deadline left is when to come back. */
 static void tick(struct bm_p2p_host *h)
 {
     struct bm__p2p_conn *c = h->conns;
+    uint64_t next = BM__P2P_NEVER;
 
+    /* Deadlines set while this runs lower it again (bm__p2p_host_due). */
+    h->next_tick_ms = BM__P2P_NEVER;
+    h->last_tick_ms = h->now_ms;
     while (c != NULL) {
-        struct bm__p2p_conn *next = c->next;
+        struct bm__p2p_conn *cn = c->next;
+        uint64_t due = bm__p2p_conn_tick(c, h->now_ms);
 
-        bm__p2p_conn_tick(c, h->now_ms);
-        c = next;
+        next = due < next ? due : next;
+        c = cn;
     }
     for (size_t i = 0; i < h->n_seeds && !h->stop_requested; i++) {
         struct bm__p2p_seed *sd = &h->seeds[i];
 
-        if (!sd->dialing && h->now_ms >= sd->next_ms &&
-            !bm_p2p_host_connected_loop(h, &sd->addr.peer)) {
+        if (sd->dialing || bm_p2p_host_connected_loop(h, &sd->addr.peer)) {
+            continue; /* a connection's deadline or a disconnect wakes us */
+        }
+        if (h->now_ms >= sd->next_ms) {
             seed_dial(h, i);
+        } else if (sd->next_ms < next) {
+            next = sd->next_ms;
         }
     }
-    bm__p2p_host_snapshot(h);
+    bm__p2p_host_due(h, next);
+}
+
+/* How long epoll_wait may sleep: until the earliest timer or deadline
+ * (deadlines at most every BM__P2P_TICK_MIN_MS), or for ever. */
+static int loop_timeout(const struct bm_p2p_host *h)
+{
+    uint64_t wake = h->next_tick_ms;
+
+    if (h->dirty != NULL || h->closing != NULL) {
+        return 0;
+    }
+    if (wake != BM__P2P_NEVER &&
+        wake < h->last_tick_ms + BM__P2P_TICK_MIN_MS) {
+        wake = h->last_tick_ms + BM__P2P_TICK_MIN_MS;
+    }
+    if (h->n_timers > 0 && h->timers[0].due_ms < wake) {
+        wake = h->timers[0].due_ms;
+    }
+    if (wake == BM__P2P_NEVER) {
+        return -1;
+    }
+    if (wake <= h->now_ms) {
+        return 0;
+    }
+    return wake - h->now_ms > 3600000u ? 3600000 : (int)(wake - h->now_ms);
 }
 
 /* Flushes dirty connections and runs deferred on_close callbacks until
@@ -1075,18 +1411,12 @@ static void *loop_main(void *arg)
     struct bm_p2p_host *h = arg;
     struct epoll_event evs[64];
 
-    h->now_ms = mono_ms();
-    h->next_tick_ms = h->now_ms;
+    (void)pthread_setname_np(pthread_self(), "bm-p2p");
+    h->next_tick_ms = h->now_ms; /* redial the configured peers at once */
     while (!h->stop_requested) {
-        int timeout = 0;
-        int n;
+        int n = epoll_wait(h->epfd, evs, 64, loop_timeout(h));
 
-        if (h->dirty == NULL && h->closing == NULL) {
-            timeout = h->next_tick_ms > h->now_ms
-                          ? (int)(h->next_tick_ms - h->now_ms)
-                          : 0;
-        }
-        n = epoll_wait(h->epfd, evs, 64, timeout);
+        BM__P2P_INC(h, loop_wakeups);
         h->now_ms = mono_ms();
         for (int i = 0; i < n; i++) {
             struct bm__p2p_io *io = evs[i].data.ptr;
@@ -1100,10 +1430,11 @@ static void *loop_main(void *arg)
                                    evs[i].events);
             }
         }
-        if (h->now_ms >= h->next_tick_ms) {
+        if (h->now_ms >= h->next_tick_ms &&
+            h->now_ms >= h->last_tick_ms + BM__P2P_TICK_MIN_MS) {
             tick(h);
-            h->next_tick_ms = h->now_ms + BM__P2P_TICK_MS;
         }
+        run_timers(h);
         end_of_turn(h);
     }
     /* Shutdown: close everything, run what is left. */
@@ -1119,9 +1450,17 @@ static void *loop_main(void *arg)
 
 int bm_p2p_host_start(struct bm_p2p_host *h)
 {
+    uint64_t now = mono_ms();
+
     if (h->started) {
         return BM_ESTATE;
     }
+    /* Timers added before the start count from now: shifting them all
+     * keeps the heap's order. */
+    for (size_t i = 0; i < h->n_timers; i++) {
+        h->timers[i].due_ms = add_ms(h->timers[i].due_ms, now - h->now_ms);
+    }
+    h->now_ms = now;
     atomic_store(&h->running, true);
     if (pthread_create(&h->thread, NULL, loop_main, h) != 0) {
         atomic_store(&h->running, false);
@@ -1178,6 +1517,9 @@ void bm_p2p_host_free(struct bm_p2p_host *h)
     }
     bm__p2p_builtin_release(h);
     bm_free(h->cmds);
+    bm_free(h->timers);
+    bm_free(h->protos);
+    bm_free(h->proto_names);
     bm_free(h->snap);
     bm_free(h->blocked);
     bm_free(h->allowed);

@@ -21,6 +21,10 @@
  *    _reset_stream, _dial, _disconnect, _peers, _stats, _listen_addrs.
  *    They go through one bounded command queue (BM_EFULL when full, never
  *    a wait) and an eventfd that wakes the loop.
+ *  - Timers (bm_p2p_host_timer_add): one-shot or periodic callbacks on the
+ *    loop thread, cancellable. The loop sleeps until the next deadline —
+ *    a timer, a connection or stream deadline, a keepalive, a redial —
+ *    or an event; an idle host with nothing due does not wake up.
  *
  * Streams
  * -------
@@ -71,7 +75,11 @@ struct bm_p2p_stream;
 #define BM_P2P_MAX_CONNECTIONS 128u
 #define BM_P2P_CONNS_PER_PEER 3u     /* Go may open two to the same pair */
 #define BM_P2P_MAX_PEER_QUEUE ((size_t)32 << 20)
-#define BM_P2P_MAX_PROTOCOLS 8u      /* registry size (multistream list) */
+/* Registry size, built-ins included. Identify must also list them all in
+ * one message of at most BM_IDENTIFY_SEND_MAX bytes (checked on
+ * registration). */
+#define BM_P2P_MAX_PROTOCOLS 64u
+#define BM_P2P_MAX_TIMERS 65536u     /* pending timers per host */
 #define BM_P2P_UPGRADE_MS 15000u     /* multistream + Noise + muxer */
 #define BM_P2P_NEGOTIATE_MS 10000u   /* protocol negotiation on a stream */
 #define BM_P2P_IDENTIFY_MS 5000u     /* whole identify exchange */
@@ -215,6 +223,8 @@ struct bm_p2p_stats {
     uint64_t dial_failures;
     uint64_t commands_rejected;     /* any-thread calls refused (full) */
     uint64_t actor_tell_failures;   /* bm_p2p_actor_handler tells refused */
+    uint64_t loop_wakeups;          /* returns from epoll_wait, total */
+    uint64_t timers_fired;          /* timer callbacks run, total */
 };
 
 /* One connected peer (the oldest of its connections). */
@@ -250,7 +260,9 @@ int bm_p2p_host_new(struct bm_p2p_host **out,
  * `protocol` (copied; 1..255 bytes, no newline) are dispatched to
  * `handler` (borrowed, must outlive the host) with `arg`; identify lists
  * the protocol. Errors: BM_ESTATE (started), BM_EEXIST, BM_EFULL (more
- * than BM_P2P_MAX_PROTOCOLS in all, built-ins included), BM_EINVAL.
+ * than BM_P2P_MAX_PROTOCOLS in all, built-ins included, or our identify
+ * message would no longer fit BM_IDENTIFY_SEND_MAX bytes), BM_EINVAL,
+ * BM_ENOMEM.
  */
 int bm_p2p_host_register(struct bm_p2p_host *h, const char *protocol,
                          const struct bm_p2p_handler *handler, void *arg);
@@ -277,6 +289,11 @@ void bm_p2p_host_free(struct bm_p2p_host *h);
 
 /* Our peer ID. Any thread. */
 const struct bm_peer_id *bm_p2p_host_id(const struct bm_p2p_host *h);
+
+/* The node key the host proves in every handshake (the config's
+ * identity, copied): for the layers that sign as this peer (FloodSub's
+ * StrictSign). Valid until bm_p2p_host_free; never changes. Any thread. */
+const struct bm_privkey *bm_p2p_host_identity(const struct bm_p2p_host *h);
 
 /* The bound listen addresses (actual ports, wildcards as configured),
  * without /p2p, into out[0..max). Returns the count. Any thread. */
@@ -322,8 +339,11 @@ int bm_p2p_host_disconnect(struct bm_p2p_host *h,
 void bm_p2p_host_stats(const struct bm_p2p_host *h, struct bm_p2p_stats *out);
 
 /*
- * Snapshot of the connected peers (refreshed by the loop on every
- * connect/disconnect and every 100 ms): *out is owned (bm_free), *n
+ * The connected peers as other threads see them: a snapshot the loop
+ * replaces on every connect and disconnect (before the listeners hear of
+ * it), whose byte counters move as bytes do and whose pending_send is
+ * exact at the end of each loop turn. On the loop thread use
+ * bm_p2p_host_peers_loop (the live list). *out is owned (bm_free), *n
  * entries, NULL when 0. BM_OK or BM_ENOMEM.
  */
 int bm_p2p_host_peers(const struct bm_p2p_host *h,
@@ -364,6 +384,15 @@ bool bm_p2p_host_connected_loop(struct bm_p2p_host *h,
                                 const struct bm_peer_id *peer);
 
 /*
+ * The connected peers now (every peer with an open connection, including
+ * one that connected during this turn, e.g. from inside on_connected), as
+ * bm_p2p_host_peers reports them: *out is owned (bm_free), *n entries,
+ * NULL when 0. BM_OK or BM_ENOMEM.
+ */
+int bm_p2p_host_peers_loop(struct bm_p2p_host *h,
+                           struct bm_p2p_peer_info **out, size_t *n);
+
+/*
  * Opens a stream to peer (on its oldest open connection) negotiating
  * `protocol` (borrowed; must stay valid until on_open or on_close: use a
  * string literal or a registry entry). Writes may start at once. handler
@@ -400,6 +429,43 @@ int bm_p2p_host_ping_loop(struct bm_p2p_host *h,
 
 /* Monotonic time of the loop's current iteration, in ms. */
 uint64_t bm_p2p_host_now_ms(const struct bm_p2p_host *h);
+
+/* ---- timers (loop thread) ---- */
+
+/* A pending timer. Zero is never a timer: a zeroed ID is "none". */
+struct bm_p2p_timer_id {
+    uint64_t v;
+};
+
+typedef void bm_p2p_timer_cb(struct bm_p2p_host *h, void *arg);
+
+/*
+ * Calls cb(h, arg) on the loop thread delay_ms after now (the loop's
+ * time; before bm_p2p_host_start, after the start), then, if period_ms
+ * is not 0, every period_ms (a callback that ran late does not make the
+ * next ones come sooner: no bursts), until cancelled. The loop sleeps
+ * until the earliest timer or other deadline; timers due at the same
+ * instant run in the order they were added. arg is borrowed (it must
+ * stay valid until the timer fired, for a one-shot, or was cancelled, or
+ * the host stopped). Timers still pending when the host stops never run.
+ * Call before bm_p2p_host_start or on the loop thread (a callback may add
+ * and cancel timers, including its own). *out (may be NULL) gets the ID.
+ * Errors: BM_EINVAL (cb NULL), BM_EFULL (BM_P2P_MAX_TIMERS pending),
+ * BM_ENOMEM.
+ */
+int bm_p2p_host_timer_add(struct bm_p2p_host *h, uint64_t delay_ms,
+                          uint64_t period_ms, bm_p2p_timer_cb *cb, void *arg,
+                          struct bm_p2p_timer_id *out);
+
+/*
+ * Cancels timer id: its callback does not run again. Returns true if it
+ * was pending; false for a one-shot that already fired (even from inside
+ * its own callback), a cancelled or unknown ID, and the zero ID. On the
+ * loop thread, or while the loop is not running (before start, after
+ * stop). O(pending timers).
+ */
+bool bm_p2p_host_timer_cancel(struct bm_p2p_host *h,
+                              struct bm_p2p_timer_id id);
 
 /* ---- streams (loop thread) ---- */
 

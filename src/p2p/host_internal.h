@@ -25,7 +25,11 @@
  * is filled frame by frame while at least one whole frame fits. */
 #define BM__P2P_RBUF (256u * 1024u)
 #define BM__P2P_WBUF (512u * 1024u)
-#define BM__P2P_TICK_MS 100u
+/* Connection and stream deadlines, keepalives and redials are checked
+ * when the earliest of them is due, but at most once per this many ms
+ * (one check walks every connection and stream). */
+#define BM__P2P_TICK_MIN_MS 10u
+#define BM__P2P_NEVER UINT64_MAX
 #define BM__P2P_MAX_LISTENERS 8u
 #define BM__P2P_CMD_MAX 65536u
 #define BM__P2P_CMD_BYTES_MAX ((size_t)256 << 20)
@@ -88,6 +92,8 @@ struct bm__p2p_conn {
     size_t wtail;
     bool epollout;         /* EPOLLOUT armed */
     bool dirty;            /* in the host's dirty list */
+    struct bm__p2p_snap_peer *slot; /* its peer in the snapshot, or NULL */
+    uint64_t pending_told; /* pending_send last added to slot */
     uint64_t deadline_ms;  /* upgrade deadline; 0 once open */
     uint64_t opened_ms;    /* yamux up (0 before) */
     uint64_t bytes_in;
@@ -154,6 +160,26 @@ struct bm__p2p_listen {
     struct bm_multiaddr addr; /* bound (actual port) */
 };
 
+/* One peer of the snapshot other threads read (bm_p2p_host_peers): the
+ * loop rebuilds the array on connect/disconnect and adds to the atomics of
+ * the current one as bytes move. Read under snap_mu. */
+struct bm__p2p_snap_peer {
+    struct bm_p2p_peer_info info; /* byte fields unused: the atomics */
+    atomic_uint_fast64_t bytes_in;
+    atomic_uint_fast64_t bytes_out;
+    atomic_uint_fast64_t pending_send;
+};
+
+/* A pending timer (bm_p2p_host_timer_add), in a binary min-heap ordered by
+ * (due_ms, id). */
+struct bm__p2p_timer {
+    uint64_t due_ms;
+    uint64_t id;
+    uint64_t period_ms;    /* 0: one-shot */
+    bm_p2p_timer_cb *cb;
+    void *arg;
+};
+
 /* Atomic mirror of struct bm_p2p_stats (written by the loop). */
 struct bm__p2p_counters {
     atomic_uint_fast64_t peers;
@@ -174,6 +200,8 @@ struct bm__p2p_counters {
     atomic_uint_fast64_t dial_failures;
     atomic_uint_fast64_t commands_rejected;
     atomic_uint_fast64_t actor_tell_failures;
+    atomic_uint_fast64_t loop_wakeups;
+    atomic_uint_fast64_t timers_fired;
 };
 
 #define BM__P2P_INC(h, f)                                                      \
@@ -225,10 +253,12 @@ struct bm_p2p_host {
     struct bm_peer_id *allowed;
     size_t n_allowed;
     uint8_t static_key[32];        /* our Noise static X25519 key */
-    /* registry */
-    struct bm__p2p_proto protos[BM_P2P_MAX_PROTOCOLS];
-    const char *proto_names[BM_P2P_MAX_PROTOCOLS];
+    /* registry (grown on registration, fixed once started) */
+    struct bm__p2p_proto *protos;
+    const char **proto_names;
     size_t n_protos;
+    size_t cap_protos;
+    size_t proto_bytes;            /* sum of the names' lengths */
     struct bm__p2p_listener_entry listeners[BM__P2P_MAX_LISTENERS];
     size_t n_listeners;
     /* identify: our listen addresses in binary, expanded (wildcards) */
@@ -242,7 +272,13 @@ struct bm_p2p_host {
     atomic_bool running;   /* commands accepted */
     bool stop_requested;   /* loop-only */
     uint64_t now_ms;
-    uint64_t next_tick_ms;
+    uint64_t next_tick_ms;         /* earliest deadline (BM__P2P_NEVER) */
+    uint64_t last_tick_ms;
+    /* timers */
+    struct bm__p2p_timer *timers;  /* min-heap */
+    size_t n_timers;
+    size_t cap_timers;
+    uint64_t next_timer_id;
     uint64_t next_serial;
     struct bm__p2p_conn *conns;
     size_t n_conns;
@@ -260,7 +296,7 @@ struct bm_p2p_host {
     /* counters and the peer snapshot */
     struct bm__p2p_counters cnt;
     pthread_mutex_t snap_mu;
-    struct bm_p2p_peer_info *snap;
+    struct bm__p2p_snap_peer *snap;
     size_t n_snap;
 };
 
@@ -285,8 +321,9 @@ void bm__p2p_conn_dirty(struct bm__p2p_conn *c);
 void bm__p2p_conn_flush(struct bm__p2p_conn *c);
 /* Frees a closed connection (its streams must be gone). */
 void bm__p2p_conn_free(struct bm__p2p_conn *c);
-/* Per-tick work: deadlines, keepalive. */
-void bm__p2p_conn_tick(struct bm__p2p_conn *c, uint64_t now_ms);
+/* Deadline work: upgrade deadline, keepalive, stream deadlines. Returns
+ * c's next deadline (BM__P2P_NEVER if none). */
+uint64_t bm__p2p_conn_tick(struct bm__p2p_conn *c, uint64_t now_ms);
 
 /* ---- stream.c ---- */
 
@@ -303,8 +340,8 @@ int bm__p2p_stream_open(struct bm__p2p_conn *c, const char *protocol,
 void bm__p2p_stream_finish(struct bm_p2p_stream *s, int reason);
 /* Runs pending on_close callbacks and frees the streams. */
 void bm__p2p_streams_reap(struct bm_p2p_host *h);
-/* Per-tick deadlines of c's streams. */
-void bm__p2p_streams_tick(struct bm__p2p_conn *c, uint64_t now_ms);
+/* Deadlines of c's streams; returns the next one (BM__P2P_NEVER). */
+uint64_t bm__p2p_streams_tick(struct bm__p2p_conn *c, uint64_t now_ms);
 /* on_writable for c's streams at their low-water mark. */
 void bm__p2p_streams_writable(struct bm__p2p_conn *c);
 /* One step of a multistream negotiation whose input arrives in pieces:
@@ -325,6 +362,11 @@ void bm__p2p_stream_deadline(struct bm_p2p_stream *s, uint64_t ms,
 int bm__p2p_builtin_register(struct bm_p2p_host *h);
 /* A connection is up: run identify as client and tell the listeners. */
 void bm__p2p_builtin_connected(struct bm__p2p_conn *c);
+/* True if our identify message still fits BM_IDENTIFY_SEND_MAX with
+ * n_protos protocols whose names total name_bytes (any observed address,
+ * the listen addresses known now). */
+bool bm__p2p_identify_fits(const struct bm_p2p_host *h, size_t n_protos,
+                           size_t name_bytes);
 /* Builds our identify addresses (wildcards expanded). */
 int bm__p2p_builtin_init(struct bm_p2p_host *h);
 void bm__p2p_builtin_release(struct bm_p2p_host *h);
@@ -343,7 +385,12 @@ bool bm__p2p_host_conn_up(struct bm__p2p_conn *c);
 /* A connection ended (after an upgrade failure or a close). */
 void bm__p2p_host_conn_down(struct bm__p2p_conn *c, bool was_open,
                             int reason, const char *reason_name);
-/* The peer snapshot needs a refresh. */
+/* Rebuilds the peer snapshot (a connection opened or closed). */
 void bm__p2p_host_snapshot(struct bm_p2p_host *h);
+/* Something is due at at_ms (loop time): the loop wakes up by then to
+ * check deadlines (bm__p2p_conn_tick, redials). */
+void bm__p2p_host_due(struct bm_p2p_host *h, uint64_t at_ms);
+/* c moved bytes or queued some: keeps its snapshot entry current. */
+void bm__p2p_host_count(struct bm__p2p_conn *c, uint64_t in, uint64_t out);
 
 #endif /* BM_P2P_HOST_INTERNAL_H */

@@ -45,7 +45,9 @@ enum bm_err bm_multistream_init(struct bm_multistream *m,
         role != BM_MULTISTREAM_RESPONDER) {
         return BM_EINVAL;
     }
-    if (protos == NULL || n == 0 || n > BM_MULTISTREAM_PROTOS_MAX ||
+    if (protos == NULL || n == 0 ||
+        n > (role == BM_MULTISTREAM_RESPONDER ? BM_MULTISTREAM_ACCEPT_MAX
+                                              : BM_MULTISTREAM_PROTOS_MAX) ||
         (role == BM_MULTISTREAM_INITIATOR_LAZY && n != 1)) {
         return BM_EINVAL;
     }
@@ -61,7 +63,7 @@ enum bm_err bm_multistream_init(struct bm_multistream *m,
         }
     }
     m->protos = protos;
-    m->n_protos = (uint8_t)n;
+    m->n_protos = (uint16_t)n;
     m->role = (uint8_t)role;
     m->state = ST_HEADER;
     return BM_OK;
@@ -126,7 +128,7 @@ static int on_token(struct bm_multistream *m, const uint8_t *tok, size_t len,
         m->state = is_initiator(m) ? ST_ANSWER : ST_PROPOSAL;
         return 0;
     case ST_PROPOSAL:
-        for (uint8_t i = 0; i < m->n_protos; i++) {
+        for (uint16_t i = 0; i < m->n_protos; i++) {
             if (token_eq(tok, len, m->protos[i])) {
                 emit(m->protos[i], out, cap, w);
                 m->current = i;

@@ -66,8 +66,11 @@ struct bm_errmsg;
 #define BM_MULTISTREAM_IN_MAX (2 + BM_MULTISTREAM_LINE_MAX)
 /* Our own protocol IDs (proposed or accepted) are at most this long. */
 #define BM_MULTISTREAM_PROTO_MAX 255
-/* At most this many protocols in an initiator's or responder's list. */
+/* At most this many proposals in an initiator's list (they bound the
+ * output); a responder accepts up to BM_MULTISTREAM_ACCEPT_MAX protocols
+ * (its output does not depend on how many). */
 #define BM_MULTISTREAM_PROTOS_MAX 8
+#define BM_MULTISTREAM_ACCEPT_MAX 1024
 /* Responder: unsupported proposals answered "na" before giving up. */
 #define BM_MULTISTREAM_NA_MAX 16
 /* Output of a whole negotiation, either role, never exceeds this. */
@@ -88,10 +91,10 @@ enum bm_multistream_role {
 struct bm_multistream {
     /* private */
     const char *const *protos; /* borrowed */
-    uint8_t n_protos;
+    uint16_t n_protos;
+    uint16_t current; /* initiator: proposal in flight; result when done */
     uint8_t role;
     uint8_t state;
-    uint8_t current; /* initiator: proposal in flight; result when done */
     uint8_t n_na;
     bool sent_header;
     bool proposed; /* initiator: current proposal written */
@@ -102,7 +105,8 @@ struct bm_multistream {
  * until the negotiation ends) are NUL-terminated protocol IDs of 1..255
  * bytes without '\n': for an initiator the proposals in order of
  * preference (exactly one for INITIATOR_LAZY), for a responder the
- * protocols it accepts. 1 <= n <= BM_MULTISTREAM_PROTOS_MAX.
+ * protocols it accepts. 1 <= n <= BM_MULTISTREAM_PROTOS_MAX for an
+ * initiator, BM_MULTISTREAM_ACCEPT_MAX for a responder.
  * BM_EINVAL on bad arguments (then *m is failed).
  */
 enum bm_err bm_multistream_init(struct bm_multistream *m,

@@ -138,6 +138,7 @@ static struct bm_p2p_stream *stream_alloc(struct bm__p2p_conn *c,
     s->state = BM__SS_NEGOTIATING;
     s->deadline_ms = c->h->now_ms + c->h->cfg.negotiate_ms;
     s->deadline_reason = BM_ETIMEDOUT;
+    bm__p2p_host_due(c->h, s->deadline_ms);
     list_add(c, s);
     (void)bm_yamux_stream_set_user(c->mux, sid, s);
     return s;
@@ -410,25 +411,31 @@ void bm__p2p_stream_deadline(struct bm_p2p_stream *s, uint64_t ms,
 {
     s->deadline_ms = ms == 0 ? 0 : s->c->h->now_ms + ms;
     s->deadline_reason = reason;
+    if (s->deadline_ms != 0) {
+        bm__p2p_host_due(s->c->h, s->deadline_ms);
+    }
 }
 
-void bm__p2p_streams_tick(struct bm__p2p_conn *c, uint64_t now_ms)
+uint64_t bm__p2p_streams_tick(struct bm__p2p_conn *c, uint64_t now_ms)
 {
     struct bm_p2p_stream *s = c->streams;
+    uint64_t next = BM__P2P_NEVER;
 
     while (s != NULL && c->state == BM__CS_OPEN) {
-        struct bm_p2p_stream *next = s->next;
+        struct bm_p2p_stream *sn = s->next;
 
-        if (s->state != BM__SS_DONE && s->deadline_ms != 0 &&
-            now_ms >= s->deadline_ms) {
-            if (s->state == BM__SS_NEGOTIATING && s->inbound) {
+        if (s->state != BM__SS_DONE && s->deadline_ms != 0) {
+            if (now_ms < s->deadline_ms) {
+                next = s->deadline_ms < next ? s->deadline_ms : next;
+            } else if (s->state == BM__SS_NEGOTIATING && s->inbound) {
                 refuse(s, BM_P2P_SR_TIMEOUT, BM_YAMUX_RESET_NONE);
             } else {
                 reset_finish(s, BM_YAMUX_RESET_NONE, s->deadline_reason);
             }
         }
-        s = next;
+        s = sn;
     }
+    return next;
 }
 
 void bm__p2p_streams_writable(struct bm__p2p_conn *c)

@@ -1150,6 +1150,21 @@ int bm_yamux_tick(struct bm_yamux *y, uint64_t now_ms)
     return BM_OK;
 }
 
+uint64_t bm_yamux_next_tick(const struct bm_yamux *y)
+{
+    uint64_t at;
+
+    if (!y->ka_started || y->rx_since_tick) {
+        return 0; /* tick at once: it starts the keepalive clock */
+    }
+    if (y->failed) {
+        return UINT64_MAX;
+    }
+    at = y->ka_outstanding ? y->ka_sent_ms + y->cfg.keepalive_timeout_ms
+                           : y->last_rx_ms + y->cfg.keepalive_ms;
+    return at < y->last_rx_ms ? UINT64_MAX : at; /* overflow: never */
+}
+
 void bm_yamux_stats(const struct bm_yamux *y, struct bm_yamux_stats *out)
 {
     *out = y->st;

@@ -288,13 +288,19 @@ int bm_yamux_ping(struct bm_yamux *y, uint32_t value);
 void bm_yamux_goaway(struct bm_yamux *y, uint32_t code);
 
 /*
- * Keepalive, called periodically (every second or so) with a monotonic
- * time in ms. Queues a keepalive Ping after keepalive_ms without a
- * received frame; returns BM_ETIMEDOUT if the keepalive Ping went
- * unanswered for keepalive_timeout_ms (the caller closes the connection),
- * otherwise BM_OK.
+ * Keepalive, called with a monotonic time in ms after input was fed (it
+ * notes when a frame was last received) and by bm_yamux_next_tick's
+ * time. Queues a keepalive Ping after keepalive_ms without a received
+ * frame; returns BM_ETIMEDOUT if the keepalive Ping went unanswered for
+ * keepalive_timeout_ms (the caller closes the connection), otherwise
+ * BM_OK.
  */
 int bm_yamux_tick(struct bm_yamux *y, uint64_t now_ms);
+
+/* When bm_yamux_tick has something to do next (send the keepalive Ping,
+ * or give up on it), in its time base: 0 if it has not run since input
+ * arrived, UINT64_MAX when nothing will be due (a failed session). */
+uint64_t bm_yamux_next_tick(const struct bm_yamux *y);
 
 /* Copies the counters. */
 void bm_yamux_stats(const struct bm_yamux *y, struct bm_yamux_stats *out);

@@ -164,9 +164,8 @@ int bm_signed_header_validate_basic(const struct bm_signed_header *sh,
     return signed_header_basic(sh, now_ns, true, em);
 }
 
-int bm_signed_header_validate_basic_own(const struct bm_signed_header *sh,
-                                        uint64_t now_ns,
-                                        struct bm_errmsg *em)
+int bm_signed_header_validate_basic_verified(
+    const struct bm_signed_header *sh, uint64_t now_ns, struct bm_errmsg *em)
 {
     return signed_header_basic(sh, now_ns, false, em);
 }

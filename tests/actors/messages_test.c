@@ -30,6 +30,7 @@
 #include "actors/store_sync.h"
 #include "actors/sync.h"
 #include "actors/validator.h"
+#include "actors/verifier.h"
 #include "util/errmsg.h"
 
 static const struct bm_actor_type *const types[] = {
@@ -39,6 +40,7 @@ static const struct bm_actor_type *const types[] = {
     &bm_sync_actor_type,        &bm_retriever_actor_type,
     &bm_da_submitter_actor_type, &bm_da_includer_actor_type,
     &bm_reaper_actor_type,      &bm_store_sync_actor_type,
+    &bm_verifier_actor_type,
 };
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 
@@ -236,6 +238,28 @@ static void test_valid_payloads(void **unused)
             BM_OK);
         assert_int_equal(
             bm_sync_actor_type.kinds[BM_SYNC_APPLY].validate(&a, &em), BM_OK);
+        {
+            struct bm_state_commit_group g = {&c, 1};
+            struct bm_sync_header_in hi = {.sh = &b->sh,
+                                           .source = BM_SRC_DA,
+                                           .sig_verified = true};
+            struct bm_sync_data_in di = {.data = &b->data,
+                                         .source = BM_SRC_DA};
+            struct bm_sync_items_in it = {&hi, 1, &di, 1};
+
+            assert_int_equal(
+                bm_state_actor_type.kinds[BM_STATE_COMMIT_GROUP].validate(
+                    &g, &em),
+                BM_OK);
+            assert_int_equal(
+                bm_sync_actor_type.kinds[BM_SYNC_ITEMS_IN].validate(&it, &em),
+                BM_OK);
+            /* One bad entry spoils the message. */
+            hi.source = 9;
+            assert_int_not_equal(
+                bm_sync_actor_type.kinds[BM_SYNC_ITEMS_IN].validate(&it, &em),
+                BM_OK);
+        }
         if (bm_broadcaster_actor_type.kinds[BM_BROADCASTER_BLOCK].validate !=
             NULL) {
             assert_int_equal(

@@ -172,6 +172,26 @@ static int cs_data(struct bm_actor_ctx *ctx, struct cap_sync *c,
     return BM_OK;
 }
 
+/* ITEMS_IN: each header, then each data, as if sent one by one; every
+ * header handed over must be marked verified (StoreSync checked it). */
+BM_ACTOR_HANDLER(cs_items, struct cap_sync, struct bm_sync_items_in)
+static int cs_items(struct bm_actor_ctx *ctx, struct cap_sync *c,
+                    struct bm_sync_items_in *p)
+{
+    for (size_t i = 0; i < p->n_headers; i++) {
+        if (!p->headers[i].sig_verified) {
+            pthread_mutex_lock(&c->mu);
+            c->bad_meta = true;
+            pthread_mutex_unlock(&c->mu);
+        }
+        cs_header(ctx, c, &p->headers[i]);
+    }
+    for (size_t i = 0; i < p->n_data; i++) {
+        cs_data(ctx, c, &p->data[i]);
+    }
+    return BM_OK;
+}
+
 BM_ACTOR_HANDLER(cs_other, struct cap_sync, struct bm_sync_da_progress)
 static int cs_other(struct bm_actor_ctx *ctx, struct cap_sync *c,
                     struct bm_sync_da_progress *p)
@@ -194,6 +214,9 @@ static const struct bm_msg_kind cs_kinds[BM_SYNC_NKINDS] = {
                     cs_other, NULL, NULL),
     [BM_SYNC_FLUSH] = BM_MSG_KIND("flush", struct bm_sync_da_progress, 0,
                                   NULL, cs_other, NULL, NULL),
+    [BM_SYNC_ITEMS_IN] = BM_MSG_KIND("items_in", struct bm_sync_items_in, 0,
+                                     NULL, cs_items, bm_sync_items_in_dtor,
+                                     NULL),
 };
 
 static const struct bm_actor_type cap_sync_type = {

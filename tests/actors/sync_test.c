@@ -321,6 +321,50 @@ static void test_sync_empty_synthesis(void **state)
     chain_release(&c);
 }
 
+/* Everything in one ITEMS_IN: the blocks apply as one group, and an
+ * empty block after another block of the same group (not in the store
+ * yet) still gets its data's last_data_hash from it. */
+static void test_sync_group_empty_synthesis(void **state)
+{
+    static const char *const *const ch[] = {tx1, NULL, NULL, tx2, NULL};
+    struct bm_sync_items_in m = {0};
+    struct chain c;
+    struct at_node n;
+
+    (void)state;
+    build_chain(&c, 5, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+    m.headers = bm_xcalloc(5, sizeof(*m.headers));
+    m.data = bm_xcalloc(2, sizeof(*m.data));
+    for (size_t i = 0; i < 5; i++) {
+        m.headers[i].sh = bm_xcalloc(1, sizeof(*m.headers[i].sh));
+        assert_int_equal(bm_signed_header_copy(m.headers[i].sh, &c.sh[i]),
+                         BM_OK);
+        m.headers[i].da_height = 7;
+        m.headers[i].source = BM_SRC_DA;
+    }
+    m.n_headers = 5;
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t h = i == 0 ? 1 : 4;
+
+        m.data[i].data = bm_xcalloc(1, sizeof(*m.data[i].data));
+        assert_int_equal(bm_data_copy(m.data[i].data, &c.data[h - 1]),
+                         BM_OK);
+        m.data[i].da_height = 7;
+        m.data[i].source = BM_SRC_DA;
+    }
+    m.n_data = 2;
+    assert_int_equal(bm_sync_tell_items_in(n.sys, bm_env_sync(&n.env), &m),
+                     BM_OK);
+    wait_height(&n, 5);
+    check_store(&n, &c, 5);
+    check_app_hash(&n, &c);
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
 /* A header with a bad signature is dropped (not fatal); the valid header
  * for that height then applies with the data already cached. Duplicates
  * and stale deliveries are ignored. */
@@ -896,6 +940,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_orders),
         cmocka_unit_test(test_sync_empty_synthesis),
+        cmocka_unit_test(test_sync_group_empty_synthesis),
         cmocka_unit_test(test_sync_bad_signature_and_duplicates),
         cmocka_unit_test(test_sync_cache_bound),
         cmocka_unit_test(test_sync_da_meta),

@@ -15,7 +15,9 @@ e2e_setup daload "${1:-}"
 LIMIT=1974272
 LOAD_TXS=${LOAD_TXS:-2400}
 
-read -r P_DA P_A < <(free_ports 2)
+# Every port is chosen up front (the node's P2P listener too: its default,
+# 0.0.0.0:7676, is fixed, and port 0 could take a port reserved here).
+read -r P_DA P_A P_P2P < <(free_ports 3)
 DA="http://127.0.0.1:$P_DA"
 RPC="http://127.0.0.1:$P_A"
 
@@ -34,7 +36,8 @@ printf 'load-passphrase\n' >"$W/pass"
 da_serve "$P_DA" --block-time 1s
 "$BIN" start --home "$W/a" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.da.address "$DA" --evnode.node.block_time 4s \
-  --evnode.rpc.address "127.0.0.1:$P_A" >"$W/a.log" 2>&1 &
+  --evnode.rpc.address "127.0.0.1:$P_A" \
+  --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P" >"$W/a.log" 2>&1 &
 PID_A=$!
 PIDS+=($PID_A)
 wait_until 30 "aggregator RPC" curl -sf -m 2 "$RPC/health/live"

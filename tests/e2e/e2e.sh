@@ -14,8 +14,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 e2e_setup e2e "${1:-}"
 
-# Free ports, chosen by the kernel.
-read -r P_DA P_A P_B P_C P_M P_P2P < <(free_ports 6)
+# Every port a node listens on (DA, RPC, metrics, P2P) is chosen here, up
+# front, by the kernel: a node listening on port 0 could take a port
+# reserved for another one.
+read -r P_DA P_A P_B P_C P_M P_P2P P_P2P_B P_P2P_C < <(free_ports 8)
 DA="http://127.0.0.1:$P_DA"
 
 rpc() { # rpc PORT PATH [JSON]  -> body on stdout
@@ -34,13 +36,14 @@ height() { # height PORT -> store height or 0
 }
 
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
-        --evnode.node.block_time 100ms --evnode.log.level info
-        --evnode.p2p.listen_address /ip4/127.0.0.1/tcp/0)
+        --evnode.node.block_time 100ms --evnode.log.level info)
 
-start_node() { # start_node NAME PORT [extra flags]
-  local name=$1 port=$2; shift 2
+start_node() { # start_node NAME PORT P2P_PORT [extra flags]
+  local name=$1 port=$2 p2p=$3; shift 3
   "$BIN" start --home "$W/$name" "${COMMON[@]}" \
-    --evnode.rpc.address "127.0.0.1:$port" "$@" >>"$W/$name.log" 2>&1 &
+    --evnode.rpc.address "127.0.0.1:$port" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$p2p" "$@" \
+    >>"$W/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
   disown -h $! 2>/dev/null || true
@@ -68,7 +71,7 @@ grep -q "node.block_time" <<<"$out" || fail "bad value message: $out"
 printf 'not-the-passphrase\n' >"$W/wrong"
 set +e
 out=$("$BIN" start --home "$W/a" --evnode.signer.passphrase_file "$W/wrong" \
-  "${COMMON[@]}" 2>&1)
+  "${COMMON[@]}" --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P" 2>&1)
 rc=$?
 set -e
 [ $rc -ne 0 ] || fail "wrong passphrase accepted"
@@ -78,13 +81,11 @@ step "da serve, aggregator (with metrics), one full node"
 da_serve "$P_DA" --block-time 200ms
 ID_A=$("$BIN" keys show --home "$W/a" --evnode.signer.passphrase_file \
   "$W/pass" | python3 -c 'import sys,json; print(json.load(sys.stdin)["node_id"])')
-AGG_P2P=(--evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P")
 PEER_A=(--evnode.p2p.peers "/ip4/127.0.0.1/tcp/$P_P2P/p2p/$ID_A")
-start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" \
+start_node a "$P_A" "$P_P2P" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.instrumentation.prometheus true \
-  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M" \
-  "${AGG_P2P[@]}"
-start_node b "$P_B" "${PEER_A[@]}"
+  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M"
+start_node b "$P_B" "$P_P2P_B" "${PEER_A[@]}"
 
 step "500 txs"
 args=()
@@ -94,10 +95,10 @@ for i in $(seq 1 250); do args+=("k$i=v$i"); done
 step "kill -9 and restart the full node"
 kill -9 "$PID_b"
 sleep 0.5
-start_node b "$P_B" "${PEER_A[@]}"
+start_node b "$P_B" "$P_P2P_B" "${PEER_A[@]}"
 
 step "the late full node joins"
-start_node c "$P_C" "${PEER_A[@]}"
+start_node c "$P_C" "$P_P2P_C" "${PEER_A[@]}"
 args=()
 for i in $(seq 251 500); do args+=("k$i=v$i"); done
 "$BIN" tx send --rpc "127.0.0.1:$P_A" "${args[@]}" >/dev/null
@@ -106,10 +107,9 @@ wait_until 60 "tx 500 executed" rpc "$P_A" /kv/k500
 step "kill -9 and restart the aggregator"
 kill -9 "$PID_a"
 sleep 0.5
-start_node a "$P_A" --evnode.signer.passphrase_file "$W/pass" \
+start_node a "$P_A" "$P_P2P" --evnode.signer.passphrase_file "$W/pass" \
   --evnode.instrumentation.prometheus true \
-  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M" \
-  "${AGG_P2P[@]}"
+  --evnode.instrumentation.prometheus_listen_addr "127.0.0.1:$P_M"
 "$BIN" tx send --rpc "127.0.0.1:$P_A" after=restart >/dev/null
 
 step "everyone converges"

@@ -23,7 +23,9 @@ set -euo pipefail
 KILLS=${KILLS:-10}
 . "$(dirname "$0")/lib.sh"
 e2e_setup kill "${1:-}"
-read -r P_DA P_A < <(free_ports 2)
+# Every port is chosen up front (the node's P2P listener too: its default,
+# 0.0.0.0:7676, is fixed, and port 0 could take a port reserved here).
+read -r P_DA P_A P_P2P < <(free_ports 3)
 DA="http://127.0.0.1:$P_DA"
 RPC="127.0.0.1:$P_A"
 
@@ -32,6 +34,7 @@ start_agg() {
   "$BIN" start --home "$W/a" --evnode.da.address "$DA" \
     --evnode.da.block_time 300ms --evnode.node.block_time 100ms \
     --evnode.log.level info --evnode.rpc.address "$RPC" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_P2P" \
     --evnode.signer.passphrase_file "$W/pass" >>"$W/agg.log" 2>&1 &
   PID_A=$!
   PIDS+=("$PID_A")

@@ -14,7 +14,7 @@
 //       kernel-chosen ports; a later start in the same DIR (a restart)
 //       reuses the ports recorded in DIR/el.env, so URLs stay valid.
 //       Exits 1 with the log's last lines when the EL dies or does not
-//       answer within --timeout seconds (default 60), after killing it.
+//       answer within --timeout seconds (default 120), after killing it.
 //   el.sh stop DIR [--timeout S]
 //       SIGINT (ethereumjs's clean shutdown, ~8 s), then SIGKILL after S
 //       seconds (default 30). Succeeds when nothing runs.
@@ -175,7 +175,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function start(argv) {
   const a = parseArgs(argv, ['genesis', 'jwt', 'dir', 'timeout']);
   for (const k of ['genesis', 'jwt', 'dir']) if (a[k] === undefined) die(`start: --${k} is required`);
-  const timeout = seconds(a.timeout, 60, 'timeout');
+  const timeout = seconds(a.timeout, 120, 'timeout');
   const dir = resolve(a.dir);
   const genesis = resolve(a.genesis);
   const jwtFile = resolve(a.jwt);

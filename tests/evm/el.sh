@@ -5,6 +5,7 @@
 #   tests/evm/el.sh stop DIR [--timeout S]
 #   tests/evm/el.sh jwt FILE
 set -euo pipefail
-command -v node >/dev/null 2>&1 ||
-  { echo "el: node is not installed (scripts/bootstrap.sh installs it)" >&2; exit 1; }
-exec node "$(dirname "$(readlink -f "$0")")/el.mjs" "$@"
+here=$(dirname "$(readlink -f "$0")")
+. "$here/../../scripts/node-env.sh" # Node >= 20: .tools/node if older
+bm_node_env || { echo "el: $BM_NODE_WHY" >&2; exit 1; }
+exec node "$here/el.mjs" "$@"

@@ -47,7 +47,7 @@ process.on('exit', () => {
 async function startEl(name, jwt, genesis = GENESIS) {
   const dir = join(work, name);
   const { stdout } = await run(join(here, 'el.sh'),
-    ['start', '--genesis', genesis, '--jwt', jwt, '--dir', dir], { timeout: 90000 });
+    ['start', '--genesis', genesis, '--jwt', jwt, '--dir', dir], { timeout: 150000 });
   const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=')));
   pids.push(Number(env.PID));
   return { dir, ...env, driver: new EngineDriver(env.ENGINE_URL, env.ETH_URL, readJwtSecret(jwt)) };
@@ -61,7 +61,7 @@ async function rejects(promise, code, pattern) {
   });
 }
 
-describe('test EL: ethereumjs + preload', { timeout: 180000 }, () => {
+describe('test EL: ethereumjs + preload', { timeout: 300000 }, () => {
   const jwt = join(work, 'jwt.hex');
   let A;
   let B;

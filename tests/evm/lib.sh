@@ -10,7 +10,8 @@
 #       given).
 #   el_height NAME  prints the EL's head block number.
 #   height PORT  prints a node's store height (0 when it does not answer).
-#   wait_height PORT N SECONDS  waits until the node's height is >= N.
+#   wait_height PORT N SECONDS  waits until the node's height is >= N;
+#       fails when it makes no progress for SECONDS.
 #   same_blocks PORT_A PORT_B FROM TO  both nodes hold identical blocks
 #       FROM..TO (StoreService/GetBlock).
 #   app_hashes PORT ETH_URL T  the node's rollup headers carry the EL's
@@ -70,9 +71,20 @@ height() { # height PORT
     echo 0
 }
 
+# A catch-up on a loaded machine is slow (ethereumjs took 4-6 s a block at
+# load 60), so the deadline is for progress: it fails only when the height
+# stays the same for SECONDS.
 wait_height() { # wait_height PORT N SECONDS
-  wait_until "$3" "node on port $1 to reach height $2" \
-    bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$1/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge $2 ]"
+  local h last=-1 since=$SECONDS
+  while h=$(height "$1"); [ "$h" -lt "$2" ]; do
+    if [ "$h" != "$last" ]; then
+      last=$h
+      since=$SECONDS
+    fi
+    [ $((SECONDS - since)) -lt "$3" ] ||
+      fail "node on port $1 stayed at height $h for ${3}s (waiting for $2)"
+    sleep 0.2
+  done
 }
 
 same_blocks() { # same_blocks PORT_A PORT_B FROM TO

@@ -3,12 +3,17 @@
 # under node's test runner; anything else (the e2e scripts) is executed
 # with ARGS.
 #
-# Needs Node >= 20 and node_modules installed from package-lock.json
-# (scripts/test.sh runs scripts/npm-ci.sh install tests/evm). Without them
-# a developer's run is skipped (exit 77) with the reason; under CI (CI set)
-# it fails instead, so a broken install never passes silently.
+# Needs Node >= 20 (on PATH, or .tools/node) and node_modules installed
+# from package-lock.json (scripts/test.sh runs scripts/npm-ci.sh install
+# tests/evm). Without them a developer's run is skipped (exit 77) with the
+# reason; under CI (CI set) it fails instead, so a broken install never
+# passes silently.
 set -u
 here=$(dirname "$(readlink -f "$0")")
+# Node >= 20 first on PATH for node, el.sh and tx.mjs (.tools/node when the
+# node on PATH is older: scripts/node-env.sh).
+. "$here/../../scripts/node-env.sh"
+bm_node_env || true # npm-ci.sh check says why not
 if ! why=$("$here/../../scripts/npm-ci.sh" check "$here"); then
   if [ -n "${CI:-}" ]; then
     echo "evm: FAIL: $why (CI must run these tests)"

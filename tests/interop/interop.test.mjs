@@ -169,6 +169,42 @@ describe(`interop: js <-> ${XN}`, { timeout: 150_000 }, () => {
     await until(`${X.name} sees the connection go`, async () => !(await X.ok('peers')).peers.includes(J.id))
   })
 
+  // R10's redial half: a C peer with a static peer (p2p.peers; here
+  // p2p_peer --peer) dials it at start and, when it goes away, redials it
+  // with backoff (1 s doubling) until it is back: a js peer restarted on
+  // the same port with the same identity. js 'C2' and 'js2' are their own
+  // processes so the peers above are untouched.
+  test('R10: C redials its static js peer after the js peer restarts', { skip: REMOTE !== 'c' }, async (t) => {
+    const seed = seedHex(9)
+    let js2 = await ControlPeer.start('js', { seed, name: 'js2' })
+    let c2 = null
+    try {
+      const port = js2.addr.match(/\/tcp\/(\d+)/)[1]
+      const listen = `/ip4/127.0.0.1/tcp/${port}`
+      c2 = await ControlPeer.start('c', { seed: seedHex(10), name: 'C2', peers: [`${listen}/p2p/${keyC.peerId}`] })
+      await c2.waitEvent(e => e.event === 'connected' && e.peer === keyC.peerId && e.direction === 'outbound', 15_000, 'C2 dials its static peer at start')
+      await js2.stopClean()
+      await c2.waitEvent(e => e.event === 'disconnected' && e.peer === keyC.peerId, 15_000, 'C2 sees its static peer go')
+      c2.events.length = 0
+      const down = Date.now()
+      js2 = await ControlPeer.start('js', { seed, name: 'js2', listen: [listen] })
+      t.diagnostic(`js2 back on ${listen} after ${Date.now() - down} ms`)
+      // Backoff 1 s doubling to 30 s: js2 is back within a few seconds,
+      // so C2 is connected again at its next attempt (generous bound for
+      // a loaded machine).
+      await c2.waitEvent(e => e.event === 'connected' && e.peer === keyC.peerId && e.direction === 'outbound', 45_000, 'C2 redials its static peer')
+      t.diagnostic(`C2 connected again ${Date.now() - down} ms after js2 went down`)
+      const p = await c2.ok('ping', { peer: keyC.peerId, count: 1 })
+      assert.equal(p.rtt_ms.length, 1, 'the redialled connection carries a ping')
+      await c2.stopClean()
+      c2 = null
+      await js2.stopClean()
+      js2 = null
+    } finally {
+      await Promise.all([c2?.stop(), js2?.stop()])
+    }
+  })
+
   test('both peers quit cleanly on stdin EOF (exit 0: no leak, no sanitizer report)', async () => {
     await Promise.all([J.stopClean(), X.stopClean()])
   })

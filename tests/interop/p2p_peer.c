@@ -548,8 +548,8 @@ static void peers_reply(struct bm_p2p_host *h, struct cmd *c)
     json_object *o = reply_new(c->id);
     json_object *a = json_object_new_array();
 
-    /* The snapshot is refreshed on every connect and disconnect. */
-    (void)bm_p2p_host_peers(h, &pi, &n);
+    /* On the loop thread: the live list. */
+    (void)bm_p2p_host_peers_loop(h, &pi, &n);
     for (size_t i = 0; i < n; i++) {
         json_object_array_add(a, peer_json(&pi[i].peer));
     }

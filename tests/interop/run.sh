@@ -3,12 +3,14 @@
 # `interop`). Usage: run.sh <file.test.mjs>; BM_INTEROP_REMOTE (c|js) and
 # BM_P2P_PEER (the C control peer) come from tests/interop/meson.build.
 #
-# Needs Node >= 20 and node_modules installed from package-lock.json
-# (scripts/test.sh runs `npm ci`). Without them a developer's run is
-# skipped (exit 77) with a message; under CI (CI set) it fails instead, so
-# a broken install never passes silently.
+# Needs Node >= 20 (the node on PATH, or the one scripts/node-env.sh
+# installed into .tools/node, put first on PATH here) and node_modules
+# installed from package-lock.json (scripts/test.sh runs install.sh).
+# Without them a developer's run is skipped (exit 77) with a message; under
+# CI (CI set) it fails instead, so a broken install never passes silently.
 set -u
 cd "$(dirname "$0")"
+. ../../scripts/node-env.sh
 
 missing() {
   if [ -n "${CI:-}" ]; then
@@ -19,16 +21,8 @@ missing() {
   exit 77
 }
 
-if ! command -v node >/dev/null 2>&1; then
-  missing "node is not installed (scripts/bootstrap.sh installs Debian's nodejs and npm)"
-fi
-major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [ "$major" -lt 20 ]; then
-  missing "node $(node --version) is too old: the pinned js-libp2p stack needs Node >= 20"
-fi
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-have=$(cat node_modules/.blockv2-lock.sha256 2>/dev/null || true)
-if [ "$want" != "$have" ]; then
-  missing "tests/interop/node_modules is missing or older than package-lock.json (run tests/interop/install.sh)"
+bm_node_env || true # npm-ci.sh check says why not
+if ! why=$(../../scripts/npm-ci.sh check .); then
+  missing "$why"
 fi
 exec node --import ./polyfill.mjs --test --test-reporter=spec "$@"

@@ -431,9 +431,12 @@ static void test_start_evm_flags(void **state)
     expect_err(r, "hex digits");
     write_text(jwt, "0x000102030405060708090a0b0c0d0e0f"
                     "101112131415161718191a1b1c1d1e1f\n");
+    /* P2P on a kernel-chosen port: the default 7676 may be taken by
+     * another test running at the same time. */
     RUN(r, "start", "--home", home, "--evm.jwt-secret-file", jwt,
         "--evm.engine-url=http://127.0.0.1:1", "--evm.eth-url",
-        "http://127.0.0.1:1");
+        "http://127.0.0.1:1", "--evnode.p2p.listen_address",
+        "/ip4/127.0.0.1/tcp/0");
     expect_status(r, 1);
     expect_err(r, "cannot reach the execution client");
     bm_free(r);

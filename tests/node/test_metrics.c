@@ -11,7 +11,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -582,6 +585,57 @@ static void test_listener_with_manager(void **state)
     at_node_close(&n, true);
 }
 
+/* A scrape still works when the process holds more descriptors than
+ * select() can watch (FD_SETSIZE): a node whose RPC holds thousands of
+ * client connections. Before, the server used select() and refused every
+ * connection whose descriptor was past FD_SETSIZE, so /metrics went dark
+ * under an RPC connection flood (found by the reliability suite). */
+static void test_listener_high_fds(void **state)
+{
+    struct at_node n;
+    struct at_opts o = {0};
+    struct bm_metrics_server *srv = NULL;
+    struct bm_metrics_config cfg = {0};
+    struct bm_errmsg em = {{0}};
+    struct http_resp r;
+    struct rlimit rl, old;
+    int fds[FD_SETSIZE + 8];
+    size_t nf = 0;
+
+    (void)state;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rl = old;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < FD_SETSIZE + 256) {
+        skip();
+    }
+    rl.rlim_cur = FD_SETSIZE + 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    at_node_open(&n, &o);
+    commit_block(&n, NULL, NULL, 0, NULL);
+    cfg.addr = "127.0.0.1:0";
+    cfg.chain_id = "test-chain";
+    cfg.store = n.store;
+    assert_int_equal(bm_metrics_server_start(&srv, &cfg, &em), BM_OK);
+    /* Every descriptor below FD_SETSIZE taken: the accepted one is past. */
+    while (nf < sizeof(fds) / sizeof(fds[0])) {
+        fds[nf] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(fds[nf] >= 0);
+        if (fds[nf++] >= FD_SETSIZE) {
+            break;
+        }
+    }
+    http_get(bm_metrics_server_port(srv), "/metrics", &r);
+    assert_int_equal(r.status, 200);
+    must_have(r.body, "evnode_sequencer_height{chain_id=\"test-chain\"} 1");
+    http_resp_release(&r);
+    while (nf > 0) {
+        close(fds[--nf]);
+    }
+    bm_metrics_server_stop(srv);
+    at_node_close(&n, true);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_listener_store_only),
         cmocka_unit_test(test_listener_connection_limit),
         cmocka_unit_test(test_listener_with_manager),
+        cmocka_unit_test(test_listener_high_fds),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

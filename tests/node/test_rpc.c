@@ -7,8 +7,12 @@
  */
 #include "rpc_test_util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -333,6 +337,101 @@ static void test_protocol_errors(void **state)
     http_get(f->port, "/health/live", &r);
     assert_int_equal(r.status, 200);
     http_resp_release(&r);
+}
+
+/* Every refused request is counted by reason (bm_rpc_server_stats). */
+static void test_rejections_counted(void **state)
+{
+    struct fx *f = *state;
+    struct bm_rpc_stats st;
+    struct http_resp r;
+    char deep[4096];
+
+    test_protocol_errors(state); /* 415 x2, 405, 404 x2, 413 x2, 200 */
+    http_post_json(f->port, "/evnode.v1.StoreService/GetBlock", "{", &r);
+    expect_error(&r, 400, "invalid_argument", NULL);
+    http_resp_release(&r);
+    memset(deep, '[', sizeof(deep) / 2);
+    memset(deep + sizeof(deep) / 2, ']', sizeof(deep) / 2 - 1);
+    deep[sizeof(deep) - 1] = '\0';
+    http_post_json(f->port, "/evnode.v1.StoreService/GetBlock", deep, &r);
+    expect_error(&r, 400, "invalid_argument", "JSON");
+    http_resp_release(&r);
+    http_post_json(f->port, "/evnode.v1.StoreService/GetBlock",
+                   "{\"height\":\"x\"}", &r);
+    expect_error(&r, 400, "invalid_argument", "height");
+    http_resp_release(&r);
+    bm_rpc_server_stats(f->srv, &st);
+    assert_int_equal(st.rejected[BM_RPC_REJ_MEDIA_TYPE], 2);
+    assert_int_equal(st.rejected[BM_RPC_REJ_METHOD], 1);
+    assert_int_equal(st.rejected[BM_RPC_REJ_NOT_FOUND], 2);
+    assert_int_equal(st.rejected[BM_RPC_REJ_TOO_BIG], 2);
+    assert_int_equal(st.rejected[BM_RPC_REJ_PARSE], 2);
+    assert_int_equal(st.rejected[BM_RPC_REJ_INVALID], 1);
+    assert_int_equal(st.requests, 11); /* the 10 above and one 200 */
+    assert_true(st.connections_total >= 11);
+    assert_string_equal(bm_rpc_reject_name(BM_RPC_REJ_PARSE), "parse");
+}
+
+struct conns_at_least {
+    struct bm_rpc_server *srv;
+    uint64_t n;
+};
+
+static bool conns_reached(void *arg)
+{
+    struct conns_at_least *c = arg;
+    struct bm_rpc_stats st;
+
+    bm_rpc_server_stats(c->srv, &st);
+    return st.connections >= c->n;
+}
+
+/*
+ * Hundreds of idle connections (clients that connect and send nothing, or
+ * stop mid-request) do not lock a legitimate client out: the limit comes
+ * from the open-files limit, not a fixed 64.
+ */
+static void test_idle_connections(void **state)
+{
+    enum { IDLE = 500 };
+    struct fx *f = *state;
+    struct bm_rpc_stats st;
+    struct http_resp r;
+    struct conns_at_least want = {f->srv, IDLE};
+    int fds[IDLE];
+
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+        rl.rlim_cur < BM_RPC_FD_RESERVE + 2 * IDLE) {
+        fprintf(stderr, "skipped: the open-files limit is below %u\n",
+                BM_RPC_FD_RESERVE + 2 * IDLE);
+        skip();
+    }
+    bm_rpc_server_stats(f->srv, &st);
+    assert_true(st.max_connections >= 2 * IDLE);
+    for (int i = 0; i < IDLE; i++) {
+        struct sockaddr_in a = {0};
+
+        a.sin_family = AF_INET;
+        a.sin_port = htons(f->port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof(a)),
+                         0);
+        if (i % 2 == 1) { /* half stop in the middle of a request line */
+            assert_int_equal(send(fds[i], "GET /sta", 8, MSG_NOSIGNAL), 8);
+        }
+    }
+    assert_true(at_wait(conns_reached, &want, 20000));
+    http_get(f->port, "/status", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_release(&r);
+    for (int i = 0; i < IDLE; i++) {
+        close(fds[i]);
+    }
 }
 
 static void test_get_state(void **state)
@@ -1042,6 +1141,8 @@ int main(void)
         FX(test_get_block_latest_and_hash),
         FX(test_get_block_errors),
         FX(test_protocol_errors),
+        FX(test_rejections_counted),
+        FX(test_idle_connections),
         FX(test_get_state),
         FX(test_metadata),
         FX(test_config_service),
@@ -1055,6 +1156,14 @@ int main(void)
         cmocka_unit_test(test_lazy_wake),
     };
 
+    struct rlimit rl;
+
+    /* As `blockv2 start` does: the RPC sizes its connection limit from
+     * the open-files limit. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return BM_TEST_RUN(tests);
 }

@@ -42,7 +42,6 @@ static void fx_open(struct fx *f)
     gu_host_new(&f->x, 0x31);
     gu_host_new(&f->y, 0x32);
     cc.host = f->x.h;
-    cc.identity = &f->x.key;
     cc.genesis = &f->chain.genesis;
     cc.store = f->store;
     assert_int_equal(bm_chainsync_new(&f->cs, &cc, NULL), BM_OK);

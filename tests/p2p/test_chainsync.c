@@ -94,7 +94,6 @@ static void node_open(struct node *n, const struct cf_chain *c, uint8_t seed,
         assert_int_equal(cf_store_write(n->store.s, c, 1, stored), BM_OK);
     }
     cfg.host = n->host.h;
-    cfg.identity = &n->host.key;
     cfg.genesis = &c->genesis;
     cfg.store = n->store.s;
     cfg.block_time_ms = 100;
@@ -672,7 +671,6 @@ static void test_bad_publisher(void **s)
     node_open(&b, &c, 0x61, 10, 0);
     gu_host_new(&m, 0x62);
     bm_floodsub_config_init(&fc);
-    fc.identity = &m.key;
     assert_int_equal(bm_floodsub_new(&fs, m.h, &fc, NULL), BM_OK);
     snprintf(topic, sizeof(topic), "%s",
              bm_chainsync_topic(b.cs, BM_CS_HEADERS));

@@ -109,7 +109,6 @@ static struct gnode *gnode_new(uint8_t seed, const struct gtweak *tw)
     gu_host_new(&g->host, seed);
     pthread_mutex_init(&g->mu, NULL);
     bm_floodsub_config_init(&cfg);
-    cfg.identity = &g->host.key;
     if (tw != NULL) {
         cfg.max_rpc = tw->max_rpc;
         cfg.reject_limit = tw->reject_limit;
@@ -241,6 +240,7 @@ struct raw {
     pthread_mutex_t mu;
     /* streams the FloodSub node opens to us */
     unsigned in_opened;
+    uint64_t in_opened_ms[8]; /* when the first 8 were opened */
     unsigned reset_in;        /* reset this many of them at open */
     unsigned in_msgs;         /* Message entries received */
     struct bm_dynbuf rx;
@@ -262,6 +262,9 @@ static void raw_in_open(struct bm_p2p_stream *s, void *arg)
     bool reset;
 
     pthread_mutex_lock(&r->mu);
+    if (r->in_opened < 8) {
+        r->in_opened_ms[r->in_opened] = bm_clock_now_ms();
+    }
     r->in_opened++;
     reset = r->reset_in > 0;
     if (reset) {
@@ -870,7 +873,7 @@ static void validator_verdicts(void **state)
     struct gnode *c = gnode_new(0x43, NULL);
     struct raw *r = raw_new(0x52);
     struct bm_buf h = {NULL, 0}, f = {NULL, 0};
-    uint64_t token;
+    uint64_t token, t0;
 
     (void)state;
     assert_int_equal(gu_dial(&c->host, &b->host), BM_OK);
@@ -919,15 +922,24 @@ static void validator_verdicts(void **state)
                      BM_OK);
     assert_true(wait_drop(b, BM_FLOODSUB_DROP_REJECTED, 1));
 
-    /* Deferred and never answered: dropped once the timeout passed (seen
-     * at the next deferral). */
+    /* Deferred and never answered: dropped when the timeout passes, with
+     * nothing else arriving (a host timer), not before. */
+    pthread_mutex_lock(&b->mu);
+    b->last_token = 0;
+    pthread_mutex_unlock(&b->mu);
     signed_frame(0x58, T1, "defer-never", &f);
     raw_send(r, &f);
-    gu_sleep(400);
-    signed_frame(0x58, T1, "defer-later", &f);
-    raw_send(r, &f);
+    token = wait_token(b);
+    assert_true(token != 0);
+    t0 = bm_clock_now_ms();
     assert_true(wait_drop(b, BM_FLOODSUB_DROP_TIMEOUT, 1));
+    assert_true(bm_clock_now_ms() - t0 + 20 >= 300);
+    /* Answered too late: ignored. */
+    assert_int_equal(bm_floodsub_validation_done(b->fs, token,
+                                                 BM_FLOODSUB_ACCEPT),
+                     BM_OK);
     gu_sleep(100);
+    assert_int_equal(fstats(b).dropped[BM_FLOODSUB_DROP_TIMEOUT], 1);
     assert_int_equal(inbox(c), 1);
     assert_int_equal(fstats(b).forwarded, 1);
     bm_buf_release(&h);
@@ -938,9 +950,11 @@ static void validator_verdicts(void **state)
 }
 
 /* A newer stream from the same peer replaces the older one; our stream to
- * a peer that keeps resetting it is reopened 4 times, then left alone. */
+ * a peer that keeps resetting it is reopened 4 times with Go's backoff (at
+ * once, then >= 100, >= 200, >= 400 ms apart), then left alone. */
 static void streams_replace_and_reopen(void **state)
 {
+    static const uint64_t min_gap[4] = {0, 100, 200, 400};
     struct gnode *b = gnode_new(0x42, NULL);
     struct raw *r = raw_new(0x52);
     struct bm_buf h = {NULL, 0};
@@ -952,8 +966,17 @@ static void streams_replace_and_reopen(void **state)
     pthread_mutex_unlock(&r->mu);
     assert_int_equal(gu_dial(&r->host, &b->host), BM_OK);
     assert_true(raw_wait(r, &r->in_opened, 5));
-    gu_sleep(500);
+    gu_sleep(1500); /* more than a fifth delay would be (800-1000 ms) */
     assert_int_equal(raw_get(r, &r->in_opened), 5);
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < 4; i++) {
+        uint64_t gap = r->in_opened_ms[i + 1] - r->in_opened_ms[i];
+
+        print_message("reopen %d after %llu ms\n", i + 1,
+                      (unsigned long long)gap);
+        assert_true(gap >= min_gap[i]);
+    }
+    pthread_mutex_unlock(&r->mu);
     sb = fstats(b);
     assert_int_equal(sb.streams_opened, 5);
     assert_int_equal(sb.streams_reopened, 4);

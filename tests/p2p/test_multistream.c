@@ -325,9 +325,13 @@ static void test_init_and_caller_errors(void **state)
                      BM_EINVAL);
     assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_RESPONDER, NULL, 0),
                      BM_EINVAL);
-    assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_RESPONDER, many, 9),
+    /* An initiator proposes at most 8 (its output bound); a responder may
+     * accept more. */
+    assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_INITIATOR, many, 9),
                      BM_EINVAL);
-    assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_RESPONDER, many, 8),
+    assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_INITIATOR, many, 8),
+                     BM_OK);
+    assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_RESPONDER, many, 9),
                      BM_OK);
     assert_int_equal(
         bm_multistream_init(&m, (enum bm_multistream_role)7, many, 1),
@@ -381,6 +385,48 @@ static void test_output_bound(void **state)
     assert_int_equal(bm_multistream_selected(&m), 7);
     assert_true(total <= BM_MULTISTREAM_OUT_MAX);
     assert_int_equal(total, 20 + 8 * (2 + BM_MULTISTREAM_PROTO_MAX + 1));
+}
+
+/*
+ * A responder with BM_MULTISTREAM_ACCEPT_MAX protocols (a host's registry
+ * is not limited by the initiator's 8): the last one is found and
+ * echoed, its index reported; one more is refused at init.
+ */
+static void test_responder_many(void **state)
+{
+    static char ids[BM_MULTISTREAM_ACCEPT_MAX + 1][16];
+    static const char *protos[BM_MULTISTREAM_ACCEPT_MAX + 1];
+    struct bm_multistream m;
+    struct step s;
+    uint8_t buf[64];
+    size_t n;
+    int w;
+    (void)state;
+
+    for (int i = 0; i <= BM_MULTISTREAM_ACCEPT_MAX; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "/p/%d", i);
+        protos[i] = ids[i];
+    }
+    assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_RESPONDER, protos,
+                                         BM_MULTISTREAM_ACCEPT_MAX + 1),
+                     BM_EINVAL);
+    assert_int_equal(bm_multistream_init(&m, BM_MULTISTREAM_RESPONDER, protos,
+                                         BM_MULTISTREAM_ACCEPT_MAX),
+                     BM_OK);
+    n = sx_hex(buf, sizeof(buf), HDR);
+    w = bm_multistream_put_line(ids[BM_MULTISTREAM_ACCEPT_MAX - 1],
+                                strlen(ids[BM_MULTISTREAM_ACCEPT_MAX - 1]),
+                                buf + n, sizeof(buf) - n);
+    assert_true(w > 0);
+    n += (size_t)w;
+    feed(&m, buf, n, &s);
+    assert_int_equal(s.r, BM_MULTISTREAM_DONE);
+    assert_int_equal(bm_multistream_selected(&m),
+                     BM_MULTISTREAM_ACCEPT_MAX - 1);
+    /* Our header, then the echo of the last protocol. */
+    sx_assert_hex(s.out, 20, HDR);
+    assert_memory_equal(s.out + 20, buf + 20, (size_t)w);
+    assert_int_equal(s.written, 20 + (size_t)w);
 }
 
 /*
@@ -484,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_initiator),
         cmocka_unit_test(test_initiator_lazy),
         cmocka_unit_test(test_init_and_caller_errors),
+        cmocka_unit_test(test_responder_many),
         cmocka_unit_test(test_output_bound),
         cmocka_unit_test(test_every_split),
         cmocka_unit_test(test_initiator_responder),

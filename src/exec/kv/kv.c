@@ -50,6 +50,7 @@ struct bm_kv {
     struct bm__lmdb_map map;
     pthread_rwlock_t remap_mu;
     uint64_t keep_heights;
+    bool no_sync; /* opened with MDB_NOSYNC (tests): never synced */
 
     /* state_mu guards the committed-state cache below and serialises
      * writers. */
@@ -62,6 +63,10 @@ struct bm_kv {
     uint64_t final_height;
     uint64_t n_pairs;
     uint16_t acc[LANES];
+    struct bm_hash root; /* compute_root(acc, n_pairs), kept with them */
+    /* In a group (begin_group .. commit_group): commits are not synced
+     * (MDB_NOSYNC) until commit_group. */
+    bool grouped;
 
     pthread_mutex_t pool_mu;
     struct pool_ent *pool;
@@ -318,6 +323,7 @@ static enum bm_err load_state(struct bm_kv *kv, struct bm_errmsg *em)
 
         kv->acc[i] = (uint16_t)(p[0] | p[1] << 8);
     }
+    compute_root(kv->acc, kv->n_pairs, &kv->root);
     k.mv_data = (void *)"final";
     k.mv_size = 5;
     rc = mdb_get(txn, kv->meta, &k, &v);
@@ -385,6 +391,8 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     if (kv == NULL) {
         return BM_ENOMEM;
     }
+    kv->no_sync = opts != NULL && opts->no_sync;
+    bm_kv_empty_root(&kv->root);
     pthread_mutex_init(&kv->state_mu, NULL);
     pthread_mutex_init(&kv->pool_mu, NULL);
     pthread_rwlockattr_init(&ra);
@@ -709,6 +717,7 @@ static enum bm_err kv_init_chain(void *ctx, uint64_t genesis_time_ns,
         goto out;
     }
     memset(kv->acc, 0, sizeof(kv->acc));
+    bm_kv_empty_root(&kv->root);
     kv->chain_id = bm_xstrdup(chain_id);
     kv->initial_height = initial_height;
     kv->genesis_time = genesis_time_ns;
@@ -1123,7 +1132,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
                       (unsigned long long)(kv->height + 1));
         goto out;
     }
-    compute_root(kv->acc, kv->n_pairs, &root);
+    root = kv->root;
     if (prev_root_len != BM_HASH_SIZE ||
         memcmp(prev_root, root.b, BM_HASH_SIZE) != 0) {
         err = bm_errf(em, BM_EAPP_HASH_MISMATCH, "execute_txs: prev_root "
@@ -1138,6 +1147,7 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
     memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
     kv->n_pairs = a.n_pairs;
     kv->height = height;
+    kv->root = a.root;
     root = a.root;
     if (a.skipped > 0) {
         bm_log_info("kv", "skipped malformed txs height=%llu count=%zu",
@@ -1168,6 +1178,23 @@ static enum bm_err final_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     return write_final(a->kv, txn, a->height, em);
 }
 
+/* Flushes every commit so far to disk. Caller holds state_mu. */
+static enum bm_err sync_env(struct bm_kv *kv, const char *what,
+                            struct bm_errmsg *em)
+{
+    int rc;
+
+    if (kv->no_sync) {
+        return BM_OK;
+    }
+    rc = mdb_env_sync(kv->env, 1);
+    if (rc != 0) {
+        return bm_errf(em, bm_lmdb_err(rc), "%s: cannot sync the kv "
+                       "store: %s", what, mdb_strerror(rc));
+    }
+    return BM_OK;
+}
+
 static enum bm_err kv_set_final(void *ctx, uint64_t height,
                                 struct bm_errmsg *em)
 {
@@ -1191,6 +1218,9 @@ static enum bm_err kv_set_final(void *ctx, uint64_t height,
         goto out; /* idempotent */
     }
     err = bm__lmdb_map_write(&kv->map, final_fn, &a, em);
+    if (err == BM_OK && kv->grouped) {
+        err = sync_env(kv, "set_final", em); /* durable, group or not */
+    }
     if (err != BM_OK) {
         goto out;
     }
@@ -1442,6 +1472,7 @@ enum bm_err bm_kv_rollback(struct bm_kv *kv, uint64_t height,
                 (unsigned long long)a.undone);
     memcpy(kv->acc, a.sc.acc, sizeof(kv->acc));
     kv->n_pairs = a.n_pairs;
+    compute_root(kv->acc, kv->n_pairs, &kv->root);
     kv->height = height;
     if (kv->final_height > height) {
         kv->final_height = height;
@@ -1493,6 +1524,7 @@ enum bm_err bm_kv_reset(struct bm_kv *kv, struct bm_errmsg *em)
     }
     memset(kv->acc, 0, sizeof(kv->acc));
     kv->n_pairs = 0;
+    bm_kv_empty_root(&kv->root);
     kv->height = kv->initial_height - 1;
     kv->final_height = 0;
     bm_log_info("kv", "reset to genesis from=%llu",
@@ -1603,6 +1635,53 @@ static enum bm_err kv_filter_txs(void *ctx, const struct bm_buf *txs,
     return BM_OK;
 }
 
+/* Group commit (executor.h): commits stop syncing until commit_group,
+ * which flushes them all with one fdatasync. Each execute_txs stays one
+ * LMDB transaction (whole or absent), and LMDB's commits reach the file
+ * in order, so a crash keeps a prefix of the group's heights. */
+static enum bm_err kv_begin_group(void *ctx, struct bm_errmsg *em)
+{
+    struct bm_kv *kv = ctx;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    pthread_mutex_lock(&kv->state_mu);
+    if (!kv->grouped && !kv->no_sync) {
+        rc = mdb_env_set_flags(kv->env, MDB_NOSYNC, 1);
+        if (rc != 0) {
+            err = bm_errf(em, bm_lmdb_err(rc), "begin_group: %s",
+                          mdb_strerror(rc));
+        }
+    }
+    if (err == BM_OK) {
+        kv->grouped = true;
+    }
+    pthread_mutex_unlock(&kv->state_mu);
+    return err;
+}
+
+static enum bm_err kv_commit_group(void *ctx, struct bm_errmsg *em)
+{
+    struct bm_kv *kv = ctx;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    pthread_mutex_lock(&kv->state_mu);
+    if (kv->grouped) {
+        err = sync_env(kv, "commit_group", em);
+        if (!kv->no_sync) {
+            rc = mdb_env_set_flags(kv->env, MDB_NOSYNC, 0);
+            if (rc != 0 && err == BM_OK) {
+                err = bm_errf(em, bm_lmdb_err(rc), "commit_group: %s",
+                              mdb_strerror(rc));
+            }
+        }
+        kv->grouped = false;
+    }
+    pthread_mutex_unlock(&kv->state_mu);
+    return err;
+}
+
 static const struct bm_executor_ops kv_ops = {
     .init_chain = kv_init_chain,
     .get_txs = kv_get_txs,
@@ -1612,6 +1691,8 @@ static const struct bm_executor_ops kv_ops = {
     .filter_txs = kv_filter_txs,
     .get_latest_height = kv_get_latest_height,
     .rollback = kv_rollback,
+    .begin_group = kv_begin_group,
+    .commit_group = kv_commit_group,
 };
 
 void bm_kv_executor(struct bm_kv *kv, struct bm_executor *out)
@@ -1674,6 +1755,6 @@ void bm_kv_status(struct bm_kv *kv, struct bm_kv_status *out)
     out->height = kv->height;
     out->final_height = kv->final_height;
     out->n_pairs = kv->n_pairs;
-    compute_root(kv->acc, kv->n_pairs, &out->root);
+    out->root = kv->root;
     pthread_mutex_unlock(&kv->state_mu);
 }

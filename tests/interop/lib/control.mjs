@@ -47,11 +47,14 @@ export class ControlPeer {
     this.ready = null
   }
 
-  // kind: 'js' or 'c'. Resolves once the ready line arrived.
-  static async start (kind, { seed, listen = ['/ip4/127.0.0.1/tcp/0'], name = kind, timeoutMs = 15_000 } = {}) {
+  // kind: 'js' or 'c'. Resolves once the ready line arrived. peers: static
+  // peers (p2p_peer's --peer MULTIADDR/p2p/ID), for 'c' only.
+  static async start (kind, { seed, listen = ['/ip4/127.0.0.1/tcp/0'], peers = [], name = kind, timeoutMs = 15_000 } = {}) {
     let cmd
     let args = ['--key-seed', seed]
     for (const l of listen) args.push('--listen', l)
+    if (peers.length > 0 && kind !== 'c') throw new Error('--peer is p2p_peer\'s only')
+    for (const p of peers) args.push('--peer', p)
     if (kind === 'js') {
       cmd = process.execPath
       args = ['--import', path.join(INTEROP_DIR, 'polyfill.mjs'), path.join(INTEROP_DIR, 'js_peer.mjs'), ...args]

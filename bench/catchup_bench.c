@@ -1,0 +1,689 @@
+/*
+ * DA catch-up benchmark (issue 15, item 2): a fresh full node catches up
+ * a chain from the local DA server, in one process with real parts (the
+ * block store and the KV executor in LMDB with their default durability,
+ * the DA client over HTTP on 127.0.0.1). bench/catchup_bench.sh runs it
+ * and prints the table.
+ *
+ *  1. The DA server runs in a child process (forked first: its CPU is not
+ *     the node's).
+ *  2. A chain of `blocks` blocks is made by a real aggregator (a Manager
+ *     with the KV executor, the sequencer and DA; blocks made one by one
+ *     with bm_manager_produce_block; every `tx_every`-th block carries
+ *     `txs` txs of ~40 bytes, the others are empty) and posted to the DA
+ *     server by its DASubmitter (da.block_time `da_block_ms`: a DA height
+ *     holds what was made in that time). Not timed.
+ *  3. The limit, measured in this run: one Ed25519 verification of a
+ *     header-sized message (µs, one thread; and verifications per second
+ *     on `threads` threads at once), and the latency of a 4 KiB write +
+ *     fdatasync in each directory.
+ *  4. `runs` times, alternating the directories: a full node with a
+ *     fresh home in the directory (tmpfs, then disk) is started and timed
+ *     until its store height is the chain's; Ed25519 verifications and
+ *     durable flushes are counted over that window (bench/syscount.c),
+ *     with the process's CPU time and context switches.
+ *
+ * Output: `name value unit` lines (per run, and the chain's facts).
+ *   build/bench/catchup_bench [--blocks 10000] [--tx-every 10] [--txs 10]
+ *       [--da-block-ms 100] [--runs 3] [--threads 2]
+ *       [--tmpfs /dev/shm] [--disk /var/tmp] [--keep]
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <sodium.h>
+
+#include "blockv2/da.h"
+#include "blockv2/genesis.h"
+#include "blockv2/manager.h"
+#include "blockv2/sequencer.h"
+#include "blockv2/store.h"
+#include "blockv2/types.h"
+#include "blockv2/validate.h"
+#include "exec/kv/kv.h"
+#include "util/clock.h"
+#include "util/errmsg.h"
+#include "util/log.h"
+
+#include "bench_util.h"
+#include "syscount.h"
+
+#define CHAIN "catchup-bench"
+#define NS_HEADERS "cb-headers"
+#define NS_DATA "cb-data"
+
+struct opts {
+    uint64_t blocks;
+    unsigned tx_every;
+    unsigned txs;
+    unsigned da_block_ms;
+    unsigned runs;
+    unsigned threads;
+    const char *tmpfs;
+    const char *disk;
+    bool keep;
+};
+
+static struct bm_privkey g_key;
+static struct bm_genesis g_gen;
+/* perf's control FIFO (env CATCHUP_PERF_CTL, `perf record -D -1
+ * --control fifo:PATH`): only the catch-up windows are recorded. */
+static int g_perf_ctl = -1;
+
+static void perf_ctl(const char *cmd)
+{
+    if (g_perf_ctl >= 0 &&
+        write(g_perf_ctl, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
+        g_perf_ctl = -1;
+    }
+}
+
+static void die(const char *what, int err, const struct bm_errmsg *em)
+{
+    fprintf(stderr, "catchup_bench: %s: %s%s%s\n", what, bm_err_name(err),
+            em != NULL ? ": " : "", em != NULL ? bm_errmsg_str(em, err) : "");
+    exit(1);
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag,
+                 struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void rm_rf(const char *p)
+{
+    nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_dir(const char *base, const char *sub, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", base, sub);
+    if (mkdir(out, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "catchup_bench: mkdir %s: %s\n", out, strerror(errno));
+        exit(1);
+    }
+}
+
+static void genesis_init(void)
+{
+    uint8_t pub[32];
+    struct bm_hash addr;
+
+    bm_privkey_generate(&g_key);
+    bm_privkey_public(&g_key, pub);
+    bm_address_from_pubkey(pub, &addr);
+    if (bm_str_set(&g_gen.chain_id, CHAIN) != BM_OK ||
+        bm_buf_set(&g_gen.proposer_address, addr.b, 32) != BM_OK) {
+        die("genesis", BM_ENOMEM, NULL);
+    }
+    g_gen.start_time_ns = bm_validate_now_ns() - 60ull * 1000000000ull;
+    g_gen.initial_height = 1;
+    g_gen.da_epoch_forced_inclusion = 50;
+}
+
+/* ------------------------------------------------------------ DA child */
+
+/* Forks the DA server (home under dir). Returns its pid; *port set. The
+ * child serves until the pipe *keep closes. */
+static pid_t da_fork(const char *dir, uint16_t *port, int *keep)
+{
+    int up[2], hold[2];
+    pid_t pid;
+
+    if (pipe(up) != 0 || pipe(hold) != 0) {
+        die("pipe", BM_ESYS, NULL);
+    }
+    pid = fork();
+    if (pid < 0) {
+        die("fork", BM_ESYS, NULL);
+    }
+    if (pid == 0) {
+        struct bm_da_server_config c = {0};
+        struct bm_da_server *s = NULL;
+        struct bm_errmsg em = {{0}};
+        uint16_t p;
+        char b;
+        int err;
+
+        close(up[0]);
+        close(hold[1]);
+        c.home = dir;
+        err = bm_da_server_start(&s, &c, &em);
+        if (err != BM_OK) {
+            die("da server", err, &em);
+        }
+        p = bm_da_server_port(s);
+        if (write(up[1], &p, sizeof(p)) != (ssize_t)sizeof(p)) {
+            _exit(1);
+        }
+        while (read(hold[0], &b, 1) > 0) {
+        }
+        bm_da_server_stop(s);
+        _exit(0);
+    }
+    close(up[1]);
+    close(hold[0]);
+    if (read(up[0], port, sizeof(*port)) != (ssize_t)sizeof(*port)) {
+        die("da server did not start", BM_ESYS, NULL);
+    }
+    close(up[0]);
+    *keep = hold[1];
+    return pid;
+}
+
+/* ------------------------------------------------------------ nodes */
+
+struct node {
+    char home[512];
+    struct bm_store *store;
+    struct bm_kv *kv;
+    struct bm_executor exec;
+    struct bm_seq *seq;
+    struct bm_da_client *dac;
+    struct bm_da da;
+    struct bm_manager_config cfg;
+    struct bm_manager *m;
+};
+
+static void node_open(struct node *n, const char *home, bool agg,
+                      const char *url, unsigned da_block_ms)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_kv_options kvo = {0};
+    struct bm_seq_options so = {.no_sync = true};
+    struct bm_da_client_config cc = {.url = url, .timeout_ms = 30000};
+    struct bm_manager_params p;
+    char data[600], dir[700];
+    int err;
+
+    memset(n, 0, sizeof(*n));
+    snprintf(n->home, sizeof(n->home), "%s", home);
+    make_dir(home, "data", data, sizeof(data));
+    err = bm_store_open(&n->store, home, NULL, &em);
+    if (err != BM_OK) {
+        die("store open", err, &em);
+    }
+    /* The aggregator only builds the chain: no fsync there. The full node
+     * keeps the defaults (every commit durable). */
+    kvo.no_sync = agg;
+    make_dir(data, "kv", dir, sizeof(dir));
+    err = bm_kv_open(&n->kv, dir, &kvo, &em);
+    if (err != BM_OK) {
+        die("kv open", err, &em);
+    }
+    bm_kv_executor(n->kv, &n->exec);
+    if (agg) {
+        make_dir(data, "seq", dir, sizeof(dir));
+        so.exec = &n->exec;
+        err = bm_seq_open(&n->seq, dir, CHAIN, &so, &em);
+        if (err != BM_OK) {
+            die("seq open", err, &em);
+        }
+    }
+    err = bm_da_client_new(&n->dac, &cc, &em);
+    if (err != BM_OK) {
+        die("da client", err, &em);
+    }
+    bm_da_from_client(&n->da, n->dac);
+    bm_manager_config_init(&n->cfg);
+    n->cfg.aggregator = agg;
+    n->cfg.da_namespace = NS_HEADERS;
+    n->cfg.da_data_namespace = NS_DATA;
+    if (agg) {
+        n->cfg.lazy_mode = true;
+        n->cfg.block_time_ms = 3600 * 1000;
+        n->cfg.lazy_block_interval_ms = 3600 * 1000;
+        n->cfg.da_block_time_ms = da_block_ms;
+    }
+    memset(&p, 0, sizeof(p));
+    p.signer = agg ? &g_key : NULL;
+    p.config = &n->cfg;
+    p.genesis = &g_gen;
+    p.store = n->store;
+    p.exec = &n->exec;
+    p.seq = n->seq;
+    p.da = &n->da;
+    err = bm_manager_new(&n->m, &p, &em);
+    if (err != BM_OK) {
+        die("manager new", err, &em);
+    }
+}
+
+static void node_start(struct node *n)
+{
+    struct bm_errmsg em = {{0}};
+    int err = bm_manager_start(n->m, &em);
+
+    if (err != BM_OK) {
+        die("manager start", err, &em);
+    }
+}
+
+static void node_close(struct node *n)
+{
+    struct bm_errmsg em = {{0}};
+    int err = bm_manager_stop(n->m, &em);
+
+    if (err != BM_OK) {
+        die("manager stop", err, &em);
+    }
+    bm_manager_free(n->m);
+    bm_da_client_free(n->dac);
+    bm_seq_free(n->seq);
+    bm_kv_free(n->kv);
+    bm_store_close(n->store);
+    n->m = NULL;
+}
+
+static uint64_t height_of(struct node *n)
+{
+    uint64_t h = 0;
+
+    (void)bm_manager_get_store_height(n->m, &h);
+    return h;
+}
+
+/* ------------------------------------------------------------ chain */
+
+struct chain_facts {
+    uint64_t blocks;
+    uint64_t with_txs;
+    uint64_t da_heights;
+    double seconds;
+};
+
+static void submit_txs(struct node *n, uint64_t h, unsigned k)
+{
+    struct bm_buf txs[64];
+    char tx[64][64];
+    struct bm_errmsg em = {{0}};
+    size_t acc = 0;
+    int err;
+
+    if (k > 64) {
+        k = 64;
+    }
+    for (unsigned i = 0; i < k; i++) {
+        int len = snprintf(tx[i], sizeof(tx[i]),
+                           "bench-key-%" PRIu64 "-%u=value-%08" PRIu64, h, i,
+                           h * 64 + i);
+
+        txs[i].ptr = (uint8_t *)tx[i];
+        txs[i].len = (size_t)len;
+    }
+    err = bm_seq_submit(n->seq, (const uint8_t *)CHAIN, strlen(CHAIN), txs, k,
+                        &acc, &em);
+    if (err != BM_OK || acc != k) {
+        die("seq submit", err, &em);
+    }
+}
+
+static void build_chain(const struct opts *o, const char *base,
+                        const char *url, uint16_t da_port,
+                        struct chain_facts *f)
+{
+    struct node a;
+    char home[512];
+    double t0 = now_s();
+    uint64_t end;
+
+    (void)da_port;
+    make_dir(base, "agg", home, sizeof(home));
+    node_open(&a, home, true, url, o->da_block_ms);
+    node_start(&a);
+    memset(f, 0, sizeof(*f));
+    for (uint64_t h = 1; h <= o->blocks; h++) {
+        struct bm_errmsg em = {{0}};
+        uint64_t got = 0;
+        int err;
+
+        if (o->tx_every != 0 && o->txs != 0 && h % o->tx_every == 0) {
+            submit_txs(&a, h, o->txs);
+            f->with_txs++;
+        }
+        err = bm_manager_produce_block(a.m, &got, &em);
+        if (err != BM_OK) {
+            die("produce", err, &em);
+        }
+        if (got != h) {
+            fprintf(stderr, "catchup_bench: produced height %" PRIu64
+                    ", want %" PRIu64 "\n", got, h);
+            exit(1);
+        }
+    }
+    end = bm_clock_now_ms() + 600000;
+    while (bm_manager_pending_headers(a.m) != 0 ||
+           bm_manager_pending_data(a.m) != 0) {
+        if (bm_clock_now_ms() > end) {
+            die("DA submission did not finish", BM_ETIMEDOUT, NULL);
+        }
+        bm_sleep_ms(20);
+    }
+    {
+        struct bm_manager_metrics mm;
+
+        bm_manager_metrics(a.m, &mm);
+        f->da_heights = mm.da_submissions;
+    }
+    node_close(&a);
+    rm_rf(home);
+    f->blocks = o->blocks;
+    f->seconds = now_s() - t0;
+}
+
+/* ------------------------------------------------------------ limits */
+
+struct vctx {
+    const uint8_t *msg;
+    size_t len;
+    const uint8_t *sig;
+    const uint8_t *pub;
+    uint64_t n;
+    _Atomic uint64_t *done;
+};
+
+static void *verify_main(void *arg)
+{
+    struct vctx *v = arg;
+    uint64_t ok = 0;
+
+    for (uint64_t i = 0; i < v->n; i++) {
+        ok += crypto_sign_verify_detached(v->sig, v->msg, v->len, v->pub) == 0;
+    }
+    atomic_fetch_add(v->done, ok);
+    return NULL;
+}
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Verifications per second on `threads` threads at once, of a message of
+ * a header's size (~250 bytes). *one_us: CPU µs per verification (one
+ * thread's CPU time: what a verification costs a core, however busy the
+ * machine is). */
+static double verify_rate(unsigned threads, double *one_us)
+{
+    uint8_t msg[250], sig[64], pub[32], sk[64];
+    pthread_t t[16];
+    struct vctx v;
+    _Atomic uint64_t done = 0;
+    double t0, t1;
+
+    randombytes_buf(msg, sizeof(msg));
+    crypto_sign_keypair(pub, sk);
+    crypto_sign_detached(sig, NULL, msg, sizeof(msg), sk);
+    v = (struct vctx){msg, sizeof(msg), sig, pub, 4000, &done};
+    t0 = thread_cpu_s();
+    verify_main(&v);
+    *one_us = (thread_cpu_s() - t0) * 1e6 / 4000.0;
+    if (threads > 16) {
+        threads = 16;
+    }
+    done = 0;
+    v.n = 10000;
+    t0 = now_s();
+    for (unsigned i = 0; i < threads; i++) {
+        pthread_create(&t[i], NULL, verify_main, &v);
+    }
+    for (unsigned i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+    }
+    t1 = now_s();
+    return (double)atomic_load(&done) / (t1 - t0);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Median µs of a 4 KiB pwrite + fdatasync in dir. */
+static double fsync_us(const char *dir)
+{
+    char path[600];
+    uint8_t buf[4096];
+    double v[101];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/fsync-probe", dir);
+    fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    if (fd < 0) {
+        die("fsync probe", BM_EIO, NULL);
+    }
+    memset(buf, 7, sizeof(buf));
+    for (size_t i = 0; i < 101; i++) {
+        double t0 = now_s();
+
+        if (pwrite(fd, buf, sizeof(buf), (off_t)(i % 16) * 4096) !=
+                (ssize_t)sizeof(buf) ||
+            fdatasync(fd) != 0) {
+            die("fsync probe", BM_EIO, NULL);
+        }
+        v[i] = (now_s() - t0) * 1e6;
+    }
+    close(fd);
+    unlink(path);
+    qsort(v, 101, sizeof(v[0]), cmp_double);
+    return v[50];
+}
+
+/* ------------------------------------------------------------ catch-up */
+
+struct usage {
+    double cpu_s;
+    long vcsw;
+    long ivcsw;
+};
+
+static void usage_now(struct usage *u)
+{
+    struct rusage r;
+
+    getrusage(RUSAGE_SELF, &r);
+    u->cpu_s = (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 +
+               (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
+    u->vcsw = r.ru_nvcsw;
+    u->ivcsw = r.ru_nivcsw;
+}
+
+static void catch_up(const struct opts *o, const char *medium,
+                     const char *base, const char *url, unsigned run)
+{
+    struct node f;
+    struct sc_counts c0, c1;
+    struct usage u0, u1;
+    char home[512], name[64];
+    double t0, t1;
+    uint64_t end;
+    double n = (double)o->blocks;
+
+    snprintf(name, sizeof(name), "full-%s-%u", medium, run);
+    make_dir(base, name, home, sizeof(home));
+    node_open(&f, home, false, url, 0);
+    sc_read(&c0);
+    usage_now(&u0);
+    perf_ctl("enable\n");
+    t0 = now_s();
+    node_start(&f);
+    end = bm_clock_now_ms() + 900000;
+    while (height_of(&f) < o->blocks) {
+        struct bm_errmsg em = {{0}};
+        int err = bm_manager_wait(f.m, 0, &em);
+
+        if (err != BM_ETIMEDOUT) {
+            die("full node stopped", err, &em);
+        }
+        if (bm_clock_now_ms() > end) {
+            die("catch-up did not finish", BM_ETIMEDOUT, NULL);
+        }
+        bm_sleep_ms(1);
+    }
+    t1 = now_s();
+    perf_ctl("disable\n");
+    sc_read(&c1);
+    usage_now(&u1);
+    node_close(&f);
+    if (!o->keep) {
+        rm_rf(home);
+    }
+    printf("catchup_%s_blocks_per_s %.1f blocks/s\n", medium,
+           n / (t1 - t0));
+    printf("catchup_%s_verifies_per_block %.3f verifies\n", medium,
+           (double)(c1.verifies - c0.verifies) / n);
+    printf("catchup_%s_flushes_per_block %.4f flushes\n", medium,
+           (double)(c1.flushes - c0.flushes) / n);
+    printf("catchup_%s_cpu_us_per_block %.1f us\n", medium,
+           (u1.cpu_s - u0.cpu_s) * 1e6 / n);
+    printf("catchup_%s_vcsw_per_block %.3f switches\n", medium,
+           (double)(u1.vcsw - u0.vcsw) / n);
+    printf("catchup_%s_ivcsw_per_block %.3f switches\n", medium,
+           (double)(u1.ivcsw - u0.ivcsw) / n);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------ main */
+
+static void usage_exit(void)
+{
+    fprintf(stderr,
+            "usage: catchup_bench [--blocks N] [--tx-every K] [--txs T] "
+            "[--da-block-ms MS] [--runs R] [--threads T] [--tmpfs DIR] "
+            "[--disk DIR] [--keep]\n");
+    exit(2);
+}
+
+static void parse(int argc, char **argv, struct opts *o)
+{
+    *o = (struct opts){10000, 10, 10, 100, 3, 2, "/dev/shm", "/var/tmp",
+                       false};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--keep") == 0) {
+            o->keep = true;
+            continue;
+        }
+        if (v == NULL) {
+            usage_exit();
+        }
+        i++;
+        if (strcmp(a, "--blocks") == 0) {
+            o->blocks = strtoull(v, NULL, 10);
+        } else if (strcmp(a, "--tx-every") == 0) {
+            o->tx_every = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--txs") == 0) {
+            o->txs = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--da-block-ms") == 0) {
+            o->da_block_ms = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--runs") == 0) {
+            o->runs = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--threads") == 0) {
+            o->threads = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--tmpfs") == 0) {
+            o->tmpfs = v;
+        } else if (strcmp(a, "--disk") == 0) {
+            o->disk = v;
+        } else {
+            usage_exit();
+        }
+    }
+    if (o->blocks == 0 || o->runs == 0 || o->threads == 0) {
+        usage_exit();
+    }
+}
+
+static void temp_base(const char *dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s/blockv2-catchup-XXXXXX", dir);
+    if (mkdtemp(out) == NULL) {
+        fprintf(stderr, "catchup_bench: mkdtemp %s: %s\n", out,
+                strerror(errno));
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct chain_facts cf;
+    char tbase[512], dbase[512], da_dir[600], url[64];
+    uint16_t port = 0;
+    int keep = -1;
+    pid_t da_pid;
+    double one_us, rate;
+
+    parse(argc, argv, &o);
+    signal(SIGPIPE, SIG_IGN);
+    if (getenv("CATCHUP_PERF_CTL") != NULL) {
+        g_perf_ctl = open(getenv("CATCHUP_PERF_CTL"), O_WRONLY);
+    }
+    temp_base(o.tmpfs, tbase, sizeof(tbase));
+    temp_base(o.disk, dbase, sizeof(dbase));
+    make_dir(tbase, "da", da_dir, sizeof(da_dir));
+    da_pid = da_fork(da_dir, &port, &keep);
+    if (bm_crypto_init() != BM_OK) {
+        die("crypto init", BM_ECRYPTO, NULL);
+    }
+    bm_log_set_level(BM_LOG_WARN);
+    genesis_init();
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+
+    build_chain(&o, tbase, url, port, &cf);
+    printf("chain_blocks %" PRIu64 " blocks\n", cf.blocks);
+    printf("chain_blocks_with_txs %" PRIu64 " blocks\n", cf.with_txs);
+    printf("chain_txs_per_block_with_txs %u txs\n", o.txs);
+    printf("chain_da_submissions %" PRIu64 " heights\n", cf.da_heights);
+    /* Signatures a full node must check: per header its own and the DA
+     * envelope's, per data blob (blocks with txs) the SignedData's. */
+    printf("chain_signatures_per_block %.3f signatures\n",
+           (2.0 * (double)cf.blocks + (double)cf.with_txs) /
+               (double)cf.blocks);
+    printf("chain_build_s %.1f s\n", cf.seconds);
+
+    rate = verify_rate(o.threads, &one_us);
+    printf("limit_verify_us %.2f us\n", one_us);
+    printf("limit_verifies_per_s_%u_threads %.0f verifies/s\n", o.threads,
+           rate);
+    printf("limit_fsync_tmpfs_us %.1f us\n", fsync_us(tbase));
+    printf("limit_fsync_disk_us %.1f us\n", fsync_us(dbase));
+    fflush(stdout);
+
+    for (unsigned r = 1; r <= o.runs; r++) {
+        catch_up(&o, "tmpfs", tbase, url, r);
+        catch_up(&o, "disk", dbase, url, r);
+    }
+
+    close(keep);
+    waitpid(da_pid, NULL, 0);
+    if (!o.keep) {
+        rm_rf(tbase);
+        rm_rf(dbase);
+    }
+    bm_genesis_release(&g_gen);
+    return 0;
+}
