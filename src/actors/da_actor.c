@@ -52,6 +52,11 @@ int bm_da_actor_put_meta(struct bm_env *env, struct bm_state_meta_list *l)
     return bm_state_put_meta_wait(env, l, META_TIMEOUT_MS);
 }
 
+int bm_da_actor_put_record(struct bm_env *env, struct bm_state_meta_list *l)
+{
+    return bm_state_put_da_record_wait(env, l, META_TIMEOUT_MS);
+}
+
 int bm_da_actor_validate_new_height(const void *payload,
                                     struct bm_errmsg *em)
 {

@@ -47,6 +47,11 @@ void bm_da_actor_terminate(void *state, int reason);
  */
 int bm_da_actor_put_meta(struct bm_env *env, struct bm_state_meta_list *l);
 
+/* bm_da_actor_put_meta for a record of what DA holds (the submitter's
+ * last-submitted heights and rhb hints): written even after a fatal error
+ * (bm_state_put_da_record_wait). Takes the list (emptied in every case). */
+int bm_da_actor_put_record(struct bm_env *env, struct bm_state_meta_list *l);
+
 /* Validate callback of NEW_HEIGHT (struct bm_state_new_height): height
  * must be above 0. */
 int bm_da_actor_validate_new_height(const void *payload,

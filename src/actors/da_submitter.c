@@ -384,7 +384,7 @@ static int persist(struct sub *s, int k, uint64_t last, const uint64_t *hs,
         bm_state_meta_list_release(&l);
         return err;
     }
-    err = bm_da_actor_put_meta(s->base.env, &l);
+    err = bm_da_actor_put_record(s->base.env, &l);
     if (err != BM_OK) {
         bm_log_warn(MOD, "cannot persist %s=%llu err=%s", kind_meta[k],
                     (unsigned long long)last, bm_err_name(err));

@@ -715,7 +715,7 @@ static int on_put_meta(struct bm_actor_ctx *ctx, struct state_actor *a,
                        struct bm_state_put_meta *p)
 {
     const struct bm_state_meta_list *l = &p->meta;
-    int err = ready_to_write(a);
+    int err = p->da_record ? load(a) : ready_to_write(a);
 
     if (err != BM_OK) {
         return err;
@@ -786,8 +786,8 @@ const struct bm_actor_type bm_state_actor_type = {
     .terminate = state_terminate,
 };
 
-int bm_state_put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
-                           int64_t timeout_ms)
+static int put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
+                         bool da_record, int64_t timeout_ms)
 {
     struct bm_state_put_meta pm;
     struct bm_state_ack ack;
@@ -796,6 +796,7 @@ int bm_state_put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
 
     memset(&pm, 0, sizeof(pm));
     pm.meta = *l;
+    pm.da_record = da_record;
     memset(l, 0, sizeof(*l));
     err = bm_state_ask_put_meta(env->sys, bm_env_state(env), &pm, timeout_ms,
                                 &f);
@@ -806,4 +807,17 @@ int bm_state_put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
     err = bm_future_wait(f, -1, &ack, sizeof(ack));
     bm_future_free(f);
     return err;
+}
+
+int bm_state_put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
+                           int64_t timeout_ms)
+{
+    return put_meta_wait(env, l, false, timeout_ms);
+}
+
+int bm_state_put_da_record_wait(struct bm_env *env,
+                                struct bm_state_meta_list *l,
+                                int64_t timeout_ms)
+{
+    return put_meta_wait(env, l, true, timeout_ms);
 }

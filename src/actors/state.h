@@ -126,6 +126,11 @@ void bm_state_commit_group_dtor(void *p);
 /* PUT_META: metadata written in one transaction. */
 struct bm_state_put_meta {
     struct bm_state_meta_list meta;
+    /* A record of what DA holds (the DA submitter's last-submitted heights
+     * and rhb hints): written even after a fatal error halted the node,
+     * since those blobs are on DA whatever failed here; without it a
+     * restart would submit them again. Every other write stays refused. */
+    bool da_record;
 };
 void bm_state_put_meta_dtor(void *p);
 
@@ -158,6 +163,15 @@ extern const struct bm_actor_type bm_state_actor_type;
  */
 int bm_state_put_meta_wait(struct bm_env *env, struct bm_state_meta_list *l,
                            int64_t timeout_ms);
+
+/*
+ * bm_state_put_meta_wait for a record of what DA holds (da_record): also
+ * written after a fatal error, as long as the store loaded. Takes the list
+ * (emptied in every case). Blocks: only from detached actors.
+ */
+int bm_state_put_da_record_wait(struct bm_env *env,
+                                struct bm_state_meta_list *l,
+                                int64_t timeout_ms);
 
 static inline struct bm_ref_state bm_env_state(const struct bm_env *e)
 {

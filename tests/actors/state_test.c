@@ -388,6 +388,44 @@ static void test_put_meta(void **unused)
     at_node_close(&n, true);
 }
 
+/* After a fatal error a plain PUT_META is refused, but a record of what
+ * DA holds (the DA submitter's) is still written: those blobs are on DA,
+ * and a restart must not submit them again. */
+static void test_da_record_after_fatal(void **unused)
+{
+    struct at_node n;
+    struct bm_state_put_meta m = {0};
+    struct bm_state_meta_list l = {0};
+    struct bm_state_ack ack = {0};
+    uint64_t v = 0;
+
+    (void)unused;
+    open_node(&n, NULL, 0);
+    at_start(&n);
+    put_meta_u64(&n, BM_META_LAST_SUBMITTED_HEADER, 5);
+    bm_env_fatal(&n.env, "test", BM_EIO, "injected");
+    assert_int_equal(bm_state_meta_add_u64(&m.meta,
+                                           BM_META_LAST_SUBMITTED_HEADER, 6),
+                     BM_OK);
+    assert_int_equal(bm_state_call_put_meta(n.sys, bm_env_state(&n.env), &m,
+                                            &ack, CALL_MS),
+                     BM_ESTATE);
+    assert_int_equal(bm_meta_get_u64(n.store, BM_META_LAST_SUBMITTED_HEADER,
+                                     &v, NULL),
+                     BM_OK);
+    assert_int_equal(v, 5);
+    assert_int_equal(bm_state_meta_add_u64(&l, BM_META_LAST_SUBMITTED_HEADER,
+                                           7),
+                     BM_OK);
+    assert_int_equal(bm_state_put_da_record_wait(&n.env, &l, CALL_MS), BM_OK);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(bm_meta_get_u64(n.store, BM_META_LAST_SUBMITTED_HEADER,
+                                     &v, NULL),
+                     BM_OK);
+    assert_int_equal(v, 7);
+    at_node_close(&n, true);
+}
+
 static void test_pending(void **unused)
 {
     struct at_node n;
@@ -564,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_commit_three),
         cmocka_unit_test(test_commit_wrong_height),
         cmocka_unit_test(test_put_meta),
+        cmocka_unit_test(test_da_record_after_fatal),
         cmocka_unit_test(test_pending),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_corrupt_meta_fatal),
