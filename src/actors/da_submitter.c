@@ -272,6 +272,20 @@ static int intent_decode(struct intent *in, const char *key,
     return BM_OK;
 }
 
+enum bm_err bm_da_submitter_intent_check(const char *key, const uint8_t *p,
+                                         size_t len, uint8_t **reencoded,
+                                         size_t *relen, struct bm_errmsg *em)
+{
+    struct intent *in = bm_xcalloc(1, sizeof(*in));
+    int err = intent_decode(in, key, p, len, em);
+
+    if (err == BM_OK && reencoded != NULL) {
+        *reencoded = intent_encode(in, relen);
+    }
+    bm_free(in);
+    return err;
+}
+
 /* The stored intents: one above the last-submitted height is in flight
  * with an unknown outcome. */
 static int load_intents(struct sub *s, struct bm_errmsg *em)
