@@ -732,43 +732,40 @@ static void crash_with_intent(struct at_node *n, enum fault fault,
     at_start(n);
 }
 
-/* (b) An intent at start-up whose blobs are on DA: recorded at the DA
- * height they are stored at, not submitted again. */
-static void test_intent_on_da_at_start(void **state)
+/* Run 2 of crash_with_intent: headers and data 1..5 each once on DA,
+ * `found` of them found there (not resubmitted), no intent left. */
+static void restart_exactly_once(enum fault fault, unsigned stored,
+                                 unsigned found)
 {
     struct at_node n;
     struct da_view v;
     struct want w;
 
-    (void)state;
-    crash_with_intent(&n, F_STORE_THEN_DOWN, 1);
+    crash_with_intent(&n, fault, stored);
     w = (struct want){&n, 5, 5};
     assert_true(at_wait(submitted, &w, WAIT_MS));
     check_da(&n, bm_da_server_height(n.da_server), 5, NULL, &v);
-    assert_int_equal(atomic_load(&n.env.m.da_submit_found), 1);
+    assert_int_equal(atomic_load(&n.env.m.da_submit_found), found);
+    assert_int_equal(atomic_load(&n.env.m.headers_submitted), 5);
     assert_false(has_meta(&n, BM_META_DA_INTENT_HEADER));
     assert_false(bm_env_halted(&n.env));
     at_node_close(&n, true);
+}
+
+/* (b) An intent at start-up whose blobs are on DA: recorded at the DA
+ * height they are stored at, not submitted again. */
+static void test_intent_on_da_at_start(void **state)
+{
+    (void)state;
+    restart_exactly_once(F_STORE_THEN_DOWN, 1, 1);
 }
 
 /* (c) An intent at start-up whose blobs never reached DA: submitted
  * once. */
 static void test_intent_absent_at_start(void **state)
 {
-    struct at_node n;
-    struct da_view v;
-    struct want w;
-
     (void)state;
-    crash_with_intent(&n, F_DROP_THEN_DOWN, 0);
-    w = (struct want){&n, 5, 5};
-    assert_true(at_wait(submitted, &w, WAIT_MS));
-    check_da(&n, bm_da_server_height(n.da_server), 5, NULL, &v);
-    assert_int_equal(atomic_load(&n.env.m.da_submit_found), 0);
-    assert_int_equal(atomic_load(&n.env.m.headers_submitted), 5);
-    assert_false(has_meta(&n, BM_META_DA_INTENT_HEADER));
-    assert_false(bm_env_halted(&n.env));
-    at_node_close(&n, true);
+    restart_exactly_once(F_DROP_THEN_DOWN, 0, 0);
 }
 
 /*
