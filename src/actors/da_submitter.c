@@ -785,6 +785,13 @@ static int write_intent(struct sub *s, int k, const struct pending *p,
     return err;
 }
 
+/* The backoff after a failure: doubled from BACKOFF_MIN_MS, at most cap. */
+static uint64_t next_backoff(uint64_t backoff, uint64_t cap_ms)
+{
+    backoff = backoff == 0 ? BACKOFF_MIN_MS : backoff * 2;
+    return backoff > cap_ms ? cap_ms : backoff;
+}
+
 /* Submits p (kind k) as in da_submitter.h. Returns true once everything
  * is on DA; false when the attempts are used up, the breaker refuses or
  * the node halts. */
@@ -834,8 +841,7 @@ static bool submit_pending(struct sub *s, int k, const struct pending *p)
             }
             if (r == R_ERROR) {
                 attempts++;
-                backoff = backoff == 0 ? BACKOFF_MIN_MS : backoff * 2;
-                backoff = backoff > cap_ms ? cap_ms : backoff;
+                backoff = next_backoff(backoff, cap_ms);
                 continue;
             }
         }
@@ -867,8 +873,7 @@ static bool submit_pending(struct sub *s, int k, const struct pending *p)
                                       memory_order_relaxed);
             atomic_fetch_add_explicit(&env->m.da_submit_other, 1,
                                       memory_order_relaxed);
-            backoff = backoff == 0 ? BACKOFF_MIN_MS : backoff * 2;
-            backoff = backoff > cap_ms ? cap_ms : backoff;
+            backoff = next_backoff(backoff, cap_ms);
             continue;
         }
         err = env->da->ops->submit(env->da->ctx, &p->blobs[pos], cnt, NULL,
@@ -916,10 +921,7 @@ static bool submit_pending(struct sub *s, int k, const struct pending *p)
         default:
             atomic_fetch_add_explicit(&env->m.da_submit_other, 1,
                                       memory_order_relaxed);
-            backoff = backoff == 0 ? BACKOFF_MIN_MS : backoff * 2;
-            if (backoff > cap_ms) {
-                backoff = cap_ms;
-            }
+            backoff = next_backoff(backoff, cap_ms);
             break;
         }
     }
