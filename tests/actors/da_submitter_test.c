@@ -396,26 +396,38 @@ static void fault_install(struct at_node *n, struct fault_da *f,
     n->env.da = &f->da;
 }
 
+/* Opens a node whose DA has `fault`, commits 1..top (all with txs)
+ * before the submitter runs, waits until everything is submitted and
+ * checks each header and data once on DA (hints where found). The
+ * caller closes n. */
+static void submit_with_fault(struct at_node *n, struct fault_da *f,
+                              enum fault fault, uint64_t top,
+                              struct da_view *v)
+{
+    struct bm_manager_config cfg;
+    struct want w;
+
+    fast_cfg(&cfg);
+    open_node(n, &cfg, NULL, NULL, 0);
+    fault_install(n, f, fault);
+    at_start(n);
+    commit_range(n, 1, top, NULL);
+    spawn_submitter(n);
+    w = (struct want){n, top, top};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    check_da(n, bm_da_server_height(n->da_server), top, NULL, v);
+}
+
 /* Mempool -> backoff and retry; TooBig -> the batch is halved until the
  * DA takes it; everything still lands exactly once. */
 static void test_mempool_and_halving(void **state)
 {
     struct at_node n;
-    struct bm_manager_config cfg;
     struct fault_da p;
     struct da_view v;
-    struct want w;
 
     (void)state;
-    fast_cfg(&cfg);
-    open_node(&n, &cfg, NULL, NULL, 0);
-    fault_install(&n, &p, F_PICKY);
-    at_start(&n);
-    commit_range(&n, 1, 10, NULL);
-    spawn_submitter(&n);
-    w = (struct want){&n, 10, 10};
-    assert_true(at_wait(submitted, &w, WAIT_MS));
-    check_da(&n, bm_da_server_height(n.da_server), 10, NULL, &v);
+    submit_with_fault(&n, &p, F_PICKY, 10, &v);
     assert_int_equal(atomic_load(&n.env.m.da_submit_mempool), 1);
     /* headers: 10 -> 5 -> 2; data likewise (the limit is per round). */
     assert_true(atomic_load(&n.env.m.da_submit_too_big) >= 2);
@@ -670,22 +682,12 @@ static bool calls_reached(void *arg)
 static void test_lost_answer_not_resubmitted(void **state)
 {
     struct at_node n;
-    struct bm_manager_config cfg;
     struct fault_da f;
     struct da_view v;
-    struct want w;
 
     (void)state;
-    fast_cfg(&cfg);
-    open_node(&n, &cfg, NULL, NULL, 0);
-    fault_install(&n, &f, F_LOSE_ANSWER);
-    at_start(&n);
-    commit_range(&n, 1, 6, NULL);
-    spawn_submitter(&n);
-    w = (struct want){&n, 6, 6};
-    assert_true(at_wait(submitted, &w, WAIT_MS));
     /* every header and data once, rhb hints = the DA height found */
-    check_da(&n, bm_da_server_height(n.da_server), 6, NULL, &v);
+    submit_with_fault(&n, &f, F_LOSE_ANSWER, 6, &v);
     assert_int_equal(atomic_load(&f.stored), 2);
     assert_int_equal(atomic_load(&n.env.m.da_submit_found), 2);
     assert_int_equal(atomic_load(&n.env.m.headers_submitted), 6);
@@ -777,22 +779,13 @@ static void test_intent_absent_at_start(void **state)
 static void test_slow_da_no_tick_pileup(void **state)
 {
     struct at_node n;
-    struct bm_manager_config cfg;
     struct bm_actor_stats st;
     struct fault_da f;
     struct da_view v;
-    struct want w;
 
     (void)state;
-    fast_cfg(&cfg);
-    open_node(&n, &cfg, NULL, NULL, 0);
-    fault_install(&n, &f, F_SLOW_FAIL);
-    at_start(&n);
     /* committed before the submitter runs: no NEW_HEIGHT in its mailbox */
-    commit_range(&n, 1, 4, NULL);
-    spawn_submitter(&n);
-    w = (struct want){&n, 4, 4};
-    assert_true(at_wait(submitted, &w, WAIT_MS));
+    submit_with_fault(&n, &f, F_SLOW_FAIL, 4, &v);
     assert_int_equal(bm_actor_stats_get(n.sys, n.env.ids.da_submitter, &st),
                      BM_OK);
     print_message("da_submitter mailbox high watermark %u, dropped %llu, "
@@ -802,7 +795,6 @@ static void test_slow_da_no_tick_pileup(void **state)
     assert_true(atomic_load(&f.calls) >= 4);
     assert_true(st.high_watermark <= 2);
     assert_int_equal(st.dropped, 0);
-    check_da(&n, bm_da_server_height(n.da_server), 4, NULL, &v);
     at_node_close(&n, true);
 }
 
