@@ -239,6 +239,7 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
     uint64_t id = c->next_id++;
     CURLcode rc;
     long status = 0;
+    bool submit;
     enum bm_err err;
 
     bm_dynbuf_init(&req, MAX_REQUEST);
@@ -267,7 +268,15 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                      (curl_off_t)req.len);
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS,
                      (long)(timeout_ms ? timeout_ms : c->timeout_ms));
+    /* blob.Submit on a new connection: libcurl silently sends a request
+     * again when a reused connection dies before any answer byte, and a
+     * DA that stored the first one then stores the blobs twice (the
+     * reliability suite's lost answers). On a new connection that error
+     * reaches the submitter, which looks on DA before resubmitting. */
+    submit = strcmp(method, "blob.Submit") == 0;
+    curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, submit ? 1L : 0L);
     rc = curl_easy_perform(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
     bm_dynbuf_release(&req);
     if (rc == CURLE_OPERATION_TIMEDOUT) {
