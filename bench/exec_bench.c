@@ -12,7 +12,7 @@
  * Usage: exec_bench [--nosync] [--txs N]
  */
 #include "bench_util.h"
-#include <ftw.h>
+#include "util/file.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +27,6 @@
 #define RUNS 5
 #define BLOCK_TXS 10000u
 #define TX_SIZE 64
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void die(const char *what, int err, const struct bm_errmsg *em)
 {
@@ -162,7 +153,7 @@ static double run(size_t total, bool no_sync, uint64_t salt,
     bm_buf_release(&root);
     bm_seq_free(seq);
     bm_kv_free(kv);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)bm_file_remove_tree(dir);
     *add_rate = (double)total / t_add;
     *cpu_rate = (double)total / c_pipe;
     return (double)total / t_pipe;

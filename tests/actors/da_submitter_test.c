@@ -7,8 +7,8 @@
  * without resubmitting.
  */
 #include "bm_test.h"
+#include "util/file.h"
 
-#include <ftw.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -552,15 +552,6 @@ static bool breaker_closed(void *arg)
     return bm_breaker_state(arg) == BM_BREAKER_CLOSED;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 /* The DA answers errors for 2 s: the breaker opens, the submitter backs
  * off, then recovers and submits everything exactly once. */
 static void test_outage_breaker(void **state)
@@ -609,7 +600,7 @@ static void test_outage_breaker(void **state)
     assert_false(bm_env_halted(&n.env));
     at_node_close(&n, true);
     bm_da_server_stop(srv);
-    nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    (void)bm_file_remove_tree(home);
 }
 
 /* Restart: the second run starts from the persisted heights and only
