@@ -25,6 +25,7 @@
 #include "exec/kv/ingress.h"
 #include "node/listen.h"
 #include "node/rpc.h"
+#include "util/clock.h"
 #include "util/hex.h"
 
 struct fx {
@@ -1012,7 +1013,7 @@ static void test_listen_backlog(void **state)
         }
         assert_true(errno == EAGAIN || errno == EWOULDBLOCK ||
                     errno == EINTR);
-        usleep(10000);
+        bm_sleep_ms(10);
     }
     assert_int_equal(accepted, BURST);
     for (int i = 0; i < BURST; i++) {
