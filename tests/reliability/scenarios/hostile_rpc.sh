@@ -64,7 +64,8 @@ field() { # field NAME LINE
 step "baseline: GET /status with no attack"
 hostile_baseline a 5
 
-for attack in oversize badjson deepjson slowloris keepalive; do
+# ATTACKS: a subset to run (all by default).
+for attack in ${ATTACKS:-oversize badjson deepjson slowloris keepalive}; do
   step "attack: $attack ($SECS s)"
   case "$attack" in
     slowloris) conns=$SLOWLORIS ;;
@@ -91,13 +92,14 @@ for attack in oversize badjson deepjson slowloris keepalive; do
       sleep 1
       open=$(hostile_metric a '^blockv2_rpc_connections\{')
     done
-    echo "    connections open at a: $open"
+    echo "    connections open at a: $open after $((SECONDS - end + 180)) s"
     hostile_probe a "$SECS"
     open=$(hostile_metric a '^blockv2_rpc_connections\{')
     echo "    connections open at a after the probe: $open"
     [ "$open" -ge "$conns" ] || fail "$attack: a holds only $open of $conns connections"
-    kill "$apid" 2>/dev/null || true
+    kill -USR1 "$apid" 2>/dev/null || true
     wait "$apid" 2>/dev/null || true
+    echo "    attacker: $(tail -1 "$W/attack-$attack.out")"
     rel_fault "$conns"
   else
     "${HOSTILE_NICE[@]}" "$TOOLS/rpc_hostile" --port "$P_a_rpc" \
