@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# reliability: alone (its p99 bound on GET /status must not measure the
+# other scenarios' load on a 2-core machine)
 # Hostile input at the RPC (issue 16 item 5): a local DA server, an
 # aggregator (a) under a tx load and a DA-only full node (f). The
 # aggregator's RPC is attacked (tools/rpc_hostile, at a lower priority:
