@@ -550,9 +550,24 @@ static void hold_close(struct holders *hs, struct hold *h, bool by_server)
 
 static void hold_set_held(struct holders *hs, struct hold *h)
 {
+    static uint64_t x = 0x9e3779b97f4a7c15u;
+
     if (!h->held) {
         h->held = true;
         hs->pending--;
+        if (g_o.attack == A_KEEPALIVE) {
+            /* Its refreshes (one request per KEEPALIVE_REFRESH_MS, to
+             * stay under the node's idle timeout) start at a random phase:
+             * 10,000 connections opened within a second would otherwise
+             * send 10,000 requests within a second every period, a
+             * request flood (the badjson/deepjson attacks) rather than
+             * idle keep-alive clients. */
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            h->next_ns = bm_clock_after_ms(bm_clock_now_ns(),
+                                           x % KEEPALIVE_REFRESH_MS);
+        }
     }
 }
 
