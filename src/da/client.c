@@ -11,6 +11,7 @@
 
 #include "da/da_json.h"
 #include "util/alloc.h"
+#include "util/curl_init.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -30,14 +31,6 @@ struct bm_da_client {
     struct bm_dynbuf resp;
     bool resp_too_big;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -129,8 +122,7 @@ enum bm_err bm_da_client_new(struct bm_da_client **out,
         json_object_put(opt);
         return err;
     }
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
+    if (bm_curl_init() != BM_OK) {
         json_object_put(opt);
         return bm_errf(em, BM_EIO, "curl_global_init failed");
     }
