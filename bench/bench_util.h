@@ -7,7 +7,6 @@
 #ifndef BM_BENCH_BENCH_UTIL_H
 #define BM_BENCH_BENCH_UTIL_H
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -43,21 +42,6 @@ static inline int bench_cmp_double(const void *a, const void *b)
     double y = *(const double *)b;
 
     return (x > y) - (x < y);
-}
-
-static inline int bench__rm_entry(const char *path, const struct stat *st,
-                                  int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Removes a benchmark's temp directory tree. */
-static inline void bench_rm_rf(const char *dir)
-{
-    nftw(dir, bench__rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif /* BM_BENCH_BENCH_UTIL_H */

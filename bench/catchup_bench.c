@@ -29,7 +29,6 @@
  *       [--tmpfs /dev/shm] [--disk /var/tmp] [--keep]
  */
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -47,6 +46,7 @@
 #include <sodium.h>
 
 #include "blockv2/da.h"
+#include "util/file.h"
 #include "blockv2/genesis.h"
 #include "blockv2/manager.h"
 #include "blockv2/sequencer.h"
@@ -96,20 +96,6 @@ static void die(const char *what, int err, const struct bm_errmsg *em)
     fprintf(stderr, "catchup_bench: %s: %s%s%s\n", what, bm_err_name(err),
             em != NULL ? ": " : "", em != NULL ? bm_errmsg_str(em, err) : "");
     exit(1);
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-    nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void make_dir(const char *base, const char *sub, char *out, size_t len)
@@ -383,7 +369,7 @@ static void build_chain(const struct opts *o, const char *base,
         f->da_heights = mm.da_submissions;
     }
     node_close(&a);
-    rm_rf(home);
+    (void)bm_file_remove_tree(home);
     f->blocks = o->blocks;
     f->seconds = now_s() - t0;
 }
@@ -548,7 +534,7 @@ static void catch_up(const struct opts *o, const char *medium,
     usage_now(&u1);
     node_close(&f);
     if (!o->keep) {
-        rm_rf(home);
+        (void)bm_file_remove_tree(home);
     }
     printf("catchup_%s_blocks_per_s %.1f blocks/s\n", medium,
            n / (t1 - t0));
@@ -681,8 +667,8 @@ int main(int argc, char **argv)
     close(keep);
     waitpid(da_pid, NULL, 0);
     if (!o.keep) {
-        rm_rf(tbase);
-        rm_rf(dbase);
+        (void)bm_file_remove_tree(tbase);
+        (void)bm_file_remove_tree(dbase);
     }
     bm_genesis_release(&g_gen);
     return 0;

@@ -31,9 +31,9 @@
  *        [--empty N] [--full N] [--txs N] [--tx-cmd CMD]
  */
 #include "bench_util.h"
+#include "util/file.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,15 +64,6 @@ static void die(const char *what, int err, const struct bm_errmsg *em)
     fprintf(stderr, "evm_bench: %s: %s (%s)\n", what,
             bm_errmsg_str(em, err), bm_err_name(err));
     exit(1);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -226,7 +217,7 @@ static void rig_close(struct rig *r)
     bm_store_close(r->store);
     bm_genesis_release(&r->gen);
     bm_privkey_wipe(&r->key);
-    nftw(r->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)bm_file_remove_tree(r->dir);
 }
 
 /* Sends n transfers to the client's pool and waits until the reaper has

@@ -12,6 +12,7 @@
  * Usage: exec_bench [--nosync] [--txs N]
  */
 #include "bench_util.h"
+#include "util/file.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,14 @@ static void die(const char *what, int err, const struct bm_errmsg *em)
 {
     fprintf(stderr, "exec_bench: %s: %s\n", what, bm_errmsg_str(em, err));
     exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+
+    return (x > y) - (x < y);
 }
 
 /* One run; returns pipeline tx/s (wall clock), *cpu_rate gets pipeline
@@ -144,7 +153,7 @@ static double run(size_t total, bool no_sync, uint64_t salt,
     bm_buf_release(&root);
     bm_seq_free(seq);
     bm_kv_free(kv);
-    bench_rm_rf(dir);
+    (void)bm_file_remove_tree(dir);
     *add_rate = (double)total / t_add;
     *cpu_rate = (double)total / c_pipe;
     return (double)total / t_pipe;
@@ -175,9 +184,9 @@ int main(int argc, char **argv)
         pipe[i] = run(total, no_sync, 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1),
                       &cpu[i], &add[i]);
     }
-    qsort(pipe, RUNS, sizeof(pipe[0]), bench_cmp_double);
-    qsort(add, RUNS, sizeof(add[0]), bench_cmp_double);
-    qsort(cpu, RUNS, sizeof(cpu[0]), bench_cmp_double);
+    qsort(pipe, RUNS, sizeof(pipe[0]), cmp_double);
+    qsort(add, RUNS, sizeof(add[0]), cmp_double);
+    qsort(cpu, RUNS, sizeof(cpu[0]), cmp_double);
     printf("exec_pipeline %.0f tx/s\n", pipe[RUNS / 2]);
     printf("exec_pipeline_cpu %.0f tx/cpu-s\n", cpu[RUNS / 2]);
     printf("exec_mempool_add %.0f tx/s\n", add[RUNS / 2]);

@@ -66,6 +66,7 @@
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
+#include "util/file.h"
 #include "util/log.h"
 
 /* The crypto one produced empty block does, counted with callgrind
@@ -211,7 +212,7 @@ static void node_close(struct node *n)
     bm_seq_free(n->seq);
     bm_kv_free(n->kv);
     bm_store_close(n->store);
-    bench_rm_rf(n->home);
+    (void)bm_file_remove_tree(n->home);
 }
 
 /* Queues k unique 64-byte KV txs in the sequencer (not timed). */

@@ -1,10 +1,10 @@
 /* Test rig of the Manager integration tests, see manager_rig.h. */
 #include "bm_test.h"
+#include "util/file.h"
 
 #include "manager_rig.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,18 +19,9 @@ struct bm_genesis g_gen;
 uint64_t g_kv_keep_heights;
 struct bm_ha *g_ha;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 void rm_rf(const char *p)
 {
-    nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    (void)bm_file_remove_tree(p);
 }
 
 void mk(const char *home, const char *sub)

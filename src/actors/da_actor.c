@@ -26,7 +26,7 @@ int bm_da_actor_init(struct bm_actor_ctx *ctx, struct bm_env *env,
     a->sys = bm_actor_ctx_system(ctx);
     period = bm_env_da_tick_ms(env, min_ms);
     err = bm_timer_start(a->sys, bm_actor_ctx_self(ctx), tick_kind, zero,
-                         payload_size, period, period, &a->tick);
+                         payload_size, period, 0, &a->tick);
     if (err != BM_OK) {
         bm_free(a);
         return err;

@@ -27,9 +27,10 @@ struct bm_da_actor {
 /*
  * The body of a DA actor's init: allocates a zeroed state of `size` bytes
  * (it must begin with a struct bm_da_actor), fills its head from ctx and
- * env (borrowed) and arms a periodic timer that sends message tick_kind
- * (an all-zero payload of payload_size bytes, at most 16) every
- * bm_env_da_tick_ms(env, min_ms). *state_out returns owned on BM_OK; on
+ * env (borrowed) and arms a one-shot timer that sends message tick_kind
+ * (an all-zero payload of payload_size bytes, at most 16) after
+ * bm_env_da_tick_ms(env, min_ms); the actor arms it again after each
+ * TICK (bm_env_tick_fired, bm_env_tick_resume in env.h). *state_out returns owned on BM_OK; on
  * error nothing is left allocated.
  */
 int bm_da_actor_init(struct bm_actor_ctx *ctx, struct bm_env *env,

@@ -308,11 +308,11 @@ static int on_tick(struct bm_actor_ctx *ctx, struct inc *st,
 {
     int err;
 
-    (void)ctx;
     (void)p;
+    bm_env_tick_fired(&st->base.tick); /* one-shot: delivered */
     err = run_pass(st);
-    if (st->caught_up) {
-        bm_env_tick_pause(st->base.env, &st->base.tick);
+    if (!st->caught_up && !bm_env_quitting(st->base.env)) {
+        tick_resume(st, ctx); /* the next one, after this round */
     }
     return err;
 }

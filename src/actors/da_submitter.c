@@ -14,6 +14,19 @@
  * is persisted (last-submitted height and rhb DA hints) through the State
  * actor before the next batch, so a restart resumes after the last batch
  * on DA.
+ *
+ * Exactly once per namespace: before each submit the round writes an
+ * intent (BM_META_DA_INTENT_*: the item heights, their blob commitments
+ * and the DA height to search from) in one small metadata write; the
+ * success deletes it in the same transaction that records the batch.
+ * When the outcome of a submit is unknown (any error but TooBig: the DA
+ * may have stored the blobs and the answer been lost), and at start-up
+ * when an intent is stored, the next attempt first looks for the
+ * commitments on DA (blob.GetAll in the namespace, from the recorded DA
+ * height up to the head, at most INTENT_MAX_SCAN heights): found, the
+ * batch is recorded as a success at that DA height; not found, it is
+ * submitted again; the look-up failing, nothing is submitted (backoff,
+ * next round).
  */
 #include "actors/da_submitter.h"
 
@@ -43,6 +56,15 @@
 /* Above what a DA blob adds to the stored bytes (signatures, signer,
  * length prefixes): a stored item this much below the limit fits. */
 #define BLOB_EXTRA_MAX 512u
+/* The stored intent: version, from DA height, last, count, then per item
+ * its height and blob commitment. */
+#define INTENT_VERSION 1u
+#define INTENT_HEAD (1u + 8u + 8u + 4u)
+#define INTENT_ITEM (8u + BM_DA_COMMITMENT_LEN)
+/* DA heights searched for a submission whose outcome is unknown: a
+ * Submit lands at one height right after the head it started from;
+ * past this many heights the blobs count as not on DA. */
+#define INTENT_MAX_SCAN 64u
 
 enum { K_HEADER = 0, K_DATA = 1 };
 
@@ -50,6 +72,20 @@ static const char *const kind_name[2] = {"headers", "data"};
 static const char *const kind_meta[2] = {BM_META_LAST_SUBMITTED_HEADER,
                                          BM_META_LAST_SUBMITTED_DATA};
 static const char kind_which[2] = {'h', 'd'};
+static const char *const kind_intent[2] = {BM_META_DA_INTENT_HEADER,
+                                           BM_META_DA_INTENT_DATA};
+
+/* A submission in flight of one kind: the items of one submit call. */
+struct intent {
+    bool unknown;     /* its outcome is unknown: look before submitting */
+    uint64_t from_da; /* DA height to search from */
+    uint64_t last;    /* last-submitted height once it is on DA */
+    size_t n;
+    uint64_t heights[ROUND_MAX_ITEMS];
+    uint8_t com[ROUND_MAX_ITEMS][BM_DA_COMMITMENT_LEN];
+};
+
+enum resolved { R_FOUND, R_ABSENT, R_ERROR };
 
 /* The pending items of one kind, in height order. blobs[] is contiguous
  * so that any run of it can be passed to submit. Owns the blobs. */
@@ -80,6 +116,8 @@ struct sub {
     uint64_t last_submit_ms[2]; /* last successful submit; 0: none yet */
     struct backlog bl[2];
     bool caught_up; /* the last round left nothing to submit */
+    uint64_t known_da; /* highest DA height a submission landed at */
+    struct intent in[2];
 };
 
 bool bm_da_batch_should_submit(const struct bm_manager_config *c,
@@ -175,12 +213,122 @@ static int load_last(struct bm_env *env, uint64_t last[2],
     return BM_OK;
 }
 
+/* Encodes in (n >= 1) into an owned buffer of *len bytes. */
+static uint8_t *intent_encode(const struct intent *in, size_t *len)
+{
+    uint8_t *b = bm_xmalloc(INTENT_HEAD + in->n * INTENT_ITEM);
+    uint8_t *q = b + INTENT_HEAD;
+
+    b[0] = INTENT_VERSION;
+    bm_put_le64(b + 1, in->from_da);
+    bm_put_le64(b + 9, in->last);
+    bm_put_le32(b + 17, (uint32_t)in->n);
+    for (size_t i = 0; i < in->n; i++) {
+        bm_put_le64(q, in->heights[i]);
+        memcpy(q + 8, in->com[i], BM_DA_COMMITMENT_LEN);
+        q += INTENT_ITEM;
+    }
+    *len = (size_t)(q - b);
+    return b;
+}
+
+/* Decodes stored bytes (untrusted) into *in: BM_ECORRUPT naming the key
+ * unless the version, the count (1..ROUND_MAX_ITEMS), the length and the
+ * heights (ascending, at most last) hold. */
+static int intent_decode(struct intent *in, const char *key,
+                         const uint8_t *p, size_t len, struct bm_errmsg *em)
+{
+    uint32_t n;
+
+    if (len < INTENT_HEAD || p[0] != INTENT_VERSION) {
+        return bm_errf(em, BM_ECORRUPT, "store: metadata '%s': %zu bytes, "
+                       "not a version %u intent", key, len, INTENT_VERSION);
+    }
+    n = bm_get_le32(p + 17);
+    if (n == 0 || n > ROUND_MAX_ITEMS ||
+        len != INTENT_HEAD + (size_t)n * INTENT_ITEM) {
+        return bm_errf(em, BM_ECORRUPT, "store: metadata '%s': count %u "
+                       "with %zu bytes (want 1..%u items of %u bytes)", key,
+                       n, len, ROUND_MAX_ITEMS, INTENT_ITEM);
+    }
+    memset(in, 0, sizeof(*in));
+    in->from_da = bm_get_le64(p + 1);
+    in->last = bm_get_le64(p + 9);
+    in->n = n;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *q = p + INTENT_HEAD + i * INTENT_ITEM;
+
+        in->heights[i] = bm_get_le64(q);
+        memcpy(in->com[i], q + 8, BM_DA_COMMITMENT_LEN);
+        if (in->heights[i] == 0 || in->heights[i] > in->last ||
+            (i > 0 && in->heights[i] <= in->heights[i - 1])) {
+            return bm_errf(em, BM_ECORRUPT, "store: metadata '%s': item %zu "
+                           "height %llu out of order or above last %llu",
+                           key, i, (unsigned long long)in->heights[i],
+                           (unsigned long long)in->last);
+        }
+    }
+    in->unknown = true;
+    return BM_OK;
+}
+
+enum bm_err bm_da_submitter_intent_check(const char *key, const uint8_t *p,
+                                         size_t len, uint8_t **reencoded,
+                                         size_t *relen, struct bm_errmsg *em)
+{
+    struct intent *in = bm_xcalloc(1, sizeof(*in));
+    int err = intent_decode(in, key, p, len, em);
+
+    if (err == BM_OK && reencoded != NULL) {
+        *reencoded = intent_encode(in, relen);
+    }
+    bm_free(in);
+    return err;
+}
+
+/* The stored intents: one above the last-submitted height is in flight
+ * with an unknown outcome. */
+static int load_intents(struct sub *s, struct bm_errmsg *em)
+{
+    for (int k = K_HEADER; k <= K_DATA; k++) {
+        struct bm_buf b = {0};
+        int err = bm_store_get_meta(s->base.env->store, kind_intent[k], &b,
+                                    em);
+
+        memset(&s->in[k], 0, sizeof(s->in[k]));
+        if (err == BM_ENOTFOUND) {
+            continue;
+        }
+        if (err == BM_OK) {
+            err = intent_decode(&s->in[k], kind_intent[k], b.ptr, b.len, em);
+        }
+        bm_buf_release(&b);
+        if (err != BM_OK) {
+            return err;
+        }
+        if (s->in[k].last <= s->last[k]) {
+            s->in[k].unknown = false; /* recorded already */
+        } else {
+            bm_log_info(MOD, "%s: a submission of %zu items (%llu..%llu) was "
+                        "in flight; looking for it on DA from height %llu",
+                        kind_name[k], s->in[k].n,
+                        (unsigned long long)s->in[k].heights[0],
+                        (unsigned long long)s->in[k].last,
+                        (unsigned long long)s->in[k].from_da);
+        }
+    }
+    return BM_OK;
+}
+
 static int load(struct sub *s)
 {
     struct bm_env *env = s->base.env;
     struct bm_errmsg em = {{0}};
     int err = load_last(env, s->last, &em);
 
+    if (err == BM_OK) {
+        err = load_intents(s, &em);
+    }
     if (err != BM_OK) {
         bm_env_fatal(env, MOD, err, "cannot load the last-submitted "
                      "heights: %s", bm_errmsg_str(&em, err));
@@ -380,6 +528,13 @@ static int persist(struct sub *s, int k, uint64_t last, const uint64_t *hs,
         bm_meta_rhb_name(name, sizeof(name), hs[i], kind_which[k]);
         err = bm_state_meta_add_u64(&l, name, da_height);
     }
+    if (cnt > 0 && err == BM_OK) {
+        /* the batch is on DA: its intent goes in the same write */
+        err = bm_state_meta_add(&l, kind_intent[k], NULL, 0);
+        if (err == BM_OK) {
+            l.v[l.n - 1].del = true;
+        }
+    }
     if (err != BM_OK) {
         bm_state_meta_list_release(&l);
         return err;
@@ -401,11 +556,13 @@ static int persist(struct sub *s, int k, uint64_t last, const uint64_t *hs,
     return err;
 }
 
-static void on_success(struct sub *s, int k, const struct pending *p,
-                       size_t pos, size_t cnt, uint64_t da_height)
+/* Records the items hs[0..cnt) (last-submitted height `last` once on DA)
+ * as on DA at da_height: what a successful submit records. */
+static void on_success(struct sub *s, int k, const uint64_t *hs, size_t cnt,
+                       uint64_t last, uint64_t da_height)
 {
     struct bm_env *env = s->base.env;
-    uint64_t from = p->heights[pos], to = p->heights[pos + cnt - 1];
+    uint64_t from = hs[0], to = hs[cnt - 1];
 
     s->last_submit_ms[k] = bm_env_now_ms();
     atomic_fetch_add_explicit(&env->m.da_submissions, 1,
@@ -416,8 +573,11 @@ static void on_success(struct sub *s, int k, const struct pending *p,
     bm_log_debug(MOD, "submitted %s count=%zu from=%llu to=%llu da_height=%llu",
                 kind_name[k], cnt, (unsigned long long)from,
                 (unsigned long long)to, (unsigned long long)da_height);
-    (void)persist(s, k, p->adv[pos + cnt - 1], &p->heights[pos], cnt,
-                  da_height);
+    (void)persist(s, k, last, hs, cnt, da_height);
+    s->in[k].unknown = false;
+    if (da_height > s->known_da) {
+        s->known_da = da_height;
+    }
     if (!bm_actor_id_is_none(env->ids.da_includer)) {
         struct bm_da_includer_included inc = {
             .from = from, .to = to, .da_height = da_height,
@@ -445,6 +605,193 @@ static size_t fitting_prefix(const struct pending *p, size_t pos, size_t max)
     return n;
 }
 
+static uint32_t call_timeout(const struct bm_env *env)
+{
+    return env->cfg.da_request_timeout_ms > UINT32_MAX
+               ? UINT32_MAX
+               : (uint32_t)env->cfg.da_request_timeout_ms;
+}
+
+/* The DA head into *head. */
+static int da_head(struct sub *s, uint64_t *head, struct bm_errmsg *em)
+{
+    struct bm_env *env = s->base.env;
+    struct bm_da_header h = {0};
+    int err = env->da->ops->header_network_head(env->da->ctx,
+                                                call_timeout(env), &h, em);
+
+    if (err == BM_OK) {
+        *head = h.height;
+    }
+    return err;
+}
+
+/* How many of the intent's commitments the blobs of l (in ns) match;
+ * the commitments are computed here, not taken from the DA. */
+static size_t intent_matches(const struct intent *in,
+                             const struct bm_da_namespace *ns,
+                             const struct bm_da_blob_list *l)
+{
+    bool seen[ROUND_MAX_ITEMS] = {false};
+    size_t found = 0;
+
+    for (size_t j = 0; j < l->n; j++) {
+        const struct bm_da_blob *b = &l->v[j];
+        uint8_t com[BM_DA_COMMITMENT_LEN];
+
+        if (b->share_version != 0 || b->data.len == 0 ||
+            memcmp(&b->ns, ns, sizeof(*ns)) != 0 ||
+            bm_da_commitment(com, ns, b->data.ptr, b->data.len, 0, NULL) !=
+                BM_OK) {
+            continue;
+        }
+        for (size_t i = 0; i < in->n; i++) {
+            if (!seen[i] && memcmp(com, in->com[i], sizeof(com)) == 0) {
+                seen[i] = true;
+                found++;
+                break;
+            }
+        }
+    }
+    return found;
+}
+
+/*
+ * Looks for the intent of kind k (outcome unknown) on DA: blob.GetAll in
+ * its namespace at each height from in->from_da up to the head, at most
+ * INTENT_MAX_SCAN heights. All its commitments at one height: recorded
+ * as a success there (R_FOUND). None: R_ABSENT (submit again). A failed
+ * call or an open breaker: R_ERROR, the outcome stays unknown.
+ */
+static enum resolved resolve(struct sub *s, int k)
+{
+    struct bm_env *env = s->base.env;
+    struct intent *in = &s->in[k];
+    const struct bm_da_namespace *ns =
+        k == K_HEADER ? &env->ns.header : &env->ns.data;
+    struct bm_breaker_token tok;
+    struct bm_errmsg em = {{0}};
+    uint64_t head = 0, from = in->from_da > 0 ? in->from_da : 1, end;
+    enum resolved r = R_ABSENT;
+    int err;
+
+    if (bm_breaker_allow(env->da_breaker, &tok) != BM_OK) {
+        return R_ERROR;
+    }
+    err = da_head(s, &head, &em);
+    end = head;
+    if (err == BM_OK && head >= from && head - from >= INTENT_MAX_SCAN) {
+        end = from + INTENT_MAX_SCAN - 1;
+        bm_log_warn(MOD, "%s: looking for the submission in flight at DA "
+                    "heights %llu..%llu only (head %llu)", kind_name[k],
+                    (unsigned long long)from, (unsigned long long)end,
+                    (unsigned long long)head);
+    }
+    for (uint64_t h = from; err == BM_OK && h <= end; h++) {
+        struct bm_da_blob_list l = {0};
+        size_t found;
+
+        err = env->da->ops->get_all(env->da->ctx, h, ns, 1, call_timeout(env),
+                                    &l, &em);
+        if (err == BM_EDA_NOT_FOUND) {
+            err = BM_OK;
+            continue;
+        }
+        if (err != BM_OK) {
+            break;
+        }
+        found = intent_matches(in, ns, &l);
+        bm_da_blob_list_release(&l);
+        if (found == in->n) {
+            r = R_FOUND;
+            bm_log_info(MOD, "%s: the submission of %llu..%llu whose answer "
+                        "was lost is on DA at height %llu: not resubmitted",
+                        kind_name[k], (unsigned long long)in->heights[0],
+                        (unsigned long long)in->heights[in->n - 1],
+                        (unsigned long long)h);
+            atomic_fetch_add_explicit(&env->m.da_submit_found, 1,
+                                      memory_order_relaxed);
+            on_success(s, k, in->heights, in->n, in->last, h);
+            break;
+        }
+        if (found > 0) {
+            bm_log_warn(MOD, "%s: %zu of %zu blobs in flight found at DA "
+                        "height %llu", kind_name[k], found, in->n,
+                        (unsigned long long)h);
+        }
+    }
+    bm_breaker_report(env->da_breaker, tok,
+                      err == BM_OK || err == BM_EDA_NOT_FOUND);
+    if (err != BM_OK) {
+        /* counted as a failed attempt to get the batch on DA */
+        atomic_fetch_add_explicit(&env->m.da_submit_failures, 1,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&env->m.da_submit_other, 1,
+                                  memory_order_relaxed);
+        bm_log_debug(MOD, "%s: cannot look for the submission in flight "
+                     "err=%s %s", kind_name[k], bm_err_name(err),
+                     bm_errmsg_str(&em, err));
+        return R_ERROR;
+    }
+    if (r == R_ABSENT) {
+        bm_log_debug(MOD, "%s: the submission in flight is not on DA "
+                     "(heights %llu..%llu): submitting it again",
+                     kind_name[k], (unsigned long long)from,
+                     (unsigned long long)end);
+        in->unknown = false;
+    }
+    return r;
+}
+
+/* Records durably that p[pos, pos+cnt) of kind k is about to be
+ * submitted, to be searched from the DA head. */
+static int write_intent(struct sub *s, int k, const struct pending *p,
+                        size_t pos, size_t cnt)
+{
+    struct intent *in = &s->in[k];
+    struct bm_state_meta_list l = {0};
+    struct bm_errmsg em = {{0}};
+    uint64_t head = 0;
+    uint8_t *b;
+    size_t len;
+    int err = da_head(s, &head, &em);
+
+    if (err != BM_OK && s->known_da == 0) {
+        bm_log_debug(MOD, "%s: no DA head to record before submitting "
+                     "err=%s %s", kind_name[k], bm_err_name(err),
+                     bm_errmsg_str(&em, err));
+        return err;
+    }
+    memset(in, 0, sizeof(*in));
+    in->from_da = err == BM_OK ? head : s->known_da;
+    in->last = p->adv[pos + cnt - 1];
+    in->n = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        in->heights[i] = p->heights[pos + i];
+        memcpy(in->com[i], p->blobs[pos + i].commitment,
+               BM_DA_COMMITMENT_LEN);
+    }
+    b = intent_encode(in, &len);
+    err = bm_state_meta_add(&l, kind_intent[k], b, len);
+    bm_free(b);
+    if (err == BM_OK) {
+        err = bm_da_actor_put_meta(s->base.env, &l);
+    }
+    bm_state_meta_list_release(&l);
+    if (err != BM_OK) {
+        bm_log_warn(MOD, "%s: cannot record the submission in flight "
+                    "err=%s", kind_name[k], bm_err_name(err));
+    }
+    return err;
+}
+
+/* The backoff after a failure: doubled from BACKOFF_MIN_MS, at most cap. */
+static uint64_t next_backoff(uint64_t backoff, uint64_t cap_ms)
+{
+    backoff = backoff == 0 ? BACKOFF_MIN_MS : backoff * 2;
+    return backoff > cap_ms ? cap_ms : backoff;
+}
+
 /* Submits p (kind k) as in da_submitter.h. Returns true once everything
  * is on DA; false when the attempts are used up, the breaker refuses or
  * the node halts. */
@@ -453,9 +800,7 @@ static bool submit_pending(struct sub *s, int k, const struct pending *p)
     struct bm_env *env = s->base.env;
     const struct bm_manager_config *c = &env->cfg;
     uint64_t cap_ms = c->da_block_time_ms > 0 ? c->da_block_time_ms : 1;
-    uint32_t timeout = c->da_request_timeout_ms > UINT32_MAX
-                           ? UINT32_MAX
-                           : (uint32_t)c->da_request_timeout_ms;
+    uint32_t timeout = call_timeout(env);
     size_t pos = 0, limit = SIZE_MAX;
     uint64_t backoff = 0;
     uint32_t attempts = 0;
@@ -481,6 +826,25 @@ static bool submit_pending(struct sub *s, int k, const struct pending *p)
                 return false;
             }
         }
+        if (s->in[k].unknown) {
+            enum resolved r = resolve(s, k);
+
+            if (r == R_FOUND) {
+                /* the intent was p[pos, pos+n): recorded, go on */
+                if (s->in[k].heights[0] != p->heights[pos] ||
+                    s->in[k].n > p->n - pos) {
+                    return false;
+                }
+                pos += s->in[k].n;
+                backoff = 0;
+                continue;
+            }
+            if (r == R_ERROR) {
+                attempts++;
+                backoff = next_backoff(backoff, cap_ms);
+                continue;
+            }
+        }
         cnt = fitting_prefix(p, pos, c->da_max_blob_size);
         if (cnt == 0) {
             /* The start-up check and the producer's sizing keep items
@@ -501,13 +865,27 @@ static bool submit_pending(struct sub *s, int k, const struct pending *p)
             return false;
         }
         attempts++;
+        err = write_intent(s, k, p, pos, cnt);
+        if (err != BM_OK) {
+            /* a failed attempt: no DA head, or the intent not stored */
+            bm_breaker_report(env->da_breaker, tok, false);
+            atomic_fetch_add_explicit(&env->m.da_submit_failures, 1,
+                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&env->m.da_submit_other, 1,
+                                      memory_order_relaxed);
+            backoff = next_backoff(backoff, cap_ms);
+            continue;
+        }
         err = env->da->ops->submit(env->da->ctx, &p->blobs[pos], cnt, NULL,
                                    timeout, &da_height, &em);
+        /* Only TooBig proves the DA did not store them. */
+        s->in[k].unknown = err != BM_OK && err != BM_EDA_TOO_BIG;
         bm_breaker_report(env->da_breaker, tok,
                           err == BM_OK || err == BM_EDA_NOT_FOUND ||
                               err == BM_EDA_TOO_BIG);
         if (err == BM_OK) {
-            on_success(s, k, p, pos, cnt, da_height);
+            on_success(s, k, &p->heights[pos], cnt, p->adv[pos + cnt - 1],
+                       da_height);
             pos += cnt;
             backoff = 0;
             continue;
@@ -543,10 +921,7 @@ static bool submit_pending(struct sub *s, int k, const struct pending *p)
         default:
             atomic_fetch_add_explicit(&env->m.da_submit_other, 1,
                                       memory_order_relaxed);
-            backoff = backoff == 0 ? BACKOFF_MIN_MS : backoff * 2;
-            if (backoff > cap_ms) {
-                backoff = cap_ms;
-            }
+            backoff = next_backoff(backoff, cap_ms);
             break;
         }
     }
@@ -698,6 +1073,10 @@ static int run_round(struct sub *s)
         goto out;
     }
     for (int k = K_HEADER; k <= K_DATA && !bm_env_quitting(env); k++) {
+        /* never submit over a submission whose outcome is unknown */
+        if (s->in[k].unknown && resolve(s, k) == R_ERROR) {
+            continue;
+        }
         if (top > s->last[k]) {
             run_kind(s, k, top);
         }
@@ -803,11 +1182,11 @@ static int on_tick(struct bm_actor_ctx *ctx, struct sub *st,
 {
     int err;
 
-    (void)ctx;
     (void)p;
+    bm_env_tick_fired(&st->base.tick); /* one-shot: delivered */
     err = run_round(st);
-    if (st->caught_up) {
-        bm_env_tick_pause(st->base.env, &st->base.tick);
+    if (!st->caught_up && !bm_env_quitting(st->base.env)) {
+        tick_resume(st, ctx); /* the next one, after this round */
     }
     return err;
 }

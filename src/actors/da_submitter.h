@@ -80,6 +80,18 @@ bool bm_da_batch_should_submit(const struct bm_manager_config *c,
 enum bm_err bm_da_submitter_check_start(struct bm_env *env,
                                         struct bm_errmsg *em);
 
+/*
+ * Checks the bytes of a stored intent (metadata BM_META_DA_INTENT_*, read
+ * at start-up; untrusted) as the submitter decodes them: BM_OK, or
+ * BM_ECORRUPT naming `key` (borrowed) and what is wrong. On BM_OK and
+ * reencoded != NULL, *reencoded (owned, bm_free) and *relen get the
+ * canonical encoding, equal to the input. Borrows p. Pure; for the fuzz
+ * target.
+ */
+enum bm_err bm_da_submitter_intent_check(const char *key, const uint8_t *p,
+                                         size_t len, uint8_t **reencoded,
+                                         size_t *relen, struct bm_errmsg *em);
+
 static inline struct bm_ref_da_submitter
 bm_env_da_submitter(const struct bm_env *e)
 {

@@ -416,12 +416,17 @@ enum bm_err bm_env_tick_resume(struct bm_env *env, struct bm_actor_id self,
     if (tick->slot != 0) {
         return BM_OK;
     }
-    err = bm_timer_start(env->sys, self, kind, payload, len, period, period,
+    err = bm_timer_start(env->sys, self, kind, payload, len, period, 0,
                          tick);
     if (err != BM_OK) {
         *tick = (struct bm_timer_id){0, 0};
     }
     return err;
+}
+
+void bm_env_tick_fired(struct bm_timer_id *tick)
+{
+    *tick = (struct bm_timer_id){0, 0};
 }
 
 void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick)

@@ -78,6 +78,8 @@ struct bm_env_metrics {
     atomic_uint_least64_t da_submit_too_big;
     atomic_uint_least64_t da_submit_mempool;
     atomic_uint_least64_t da_submit_other;
+    /* submissions whose answer was lost, found on DA (not resubmitted) */
+    atomic_uint_least64_t da_submit_found;
     atomic_uint_least64_t headers_submitted;
     atomic_uint_least64_t data_submitted;
     atomic_uint_least64_t da_heights_scanned;
@@ -224,19 +226,25 @@ size_t bm_env_subscribers(struct bm_env *env,
 int64_t bm_env_da_tick_ms(const struct bm_env *env, int64_t min_ms);
 
 /*
- * A DA actor's periodic tick that runs only while the actor has work, so
- * that an idle node does not wake for it. bm_env_tick_resume arms *tick
- * (period bm_env_da_tick_ms(env, min_ms), first after one period; kind and
- * [payload, payload+len) as for bm_timer_start, payload borrowed) unless
- * it is armed already; on failure *tick stays {0, 0} (the caller's next
- * event retries) and the error is returned. bm_env_tick_pause cancels it
- * and sets *tick to {0, 0}. Never block; the actor's own thread.
+ * A DA actor's tick that runs only while the actor has work, so that an
+ * idle node does not wake for it. It is one-shot, armed again by the
+ * actor after each TICK it handles (bm_env_tick_fired first), so at most
+ * one TICK waits in its mailbox however long a round blocks on a slow DA
+ * (a periodic timer queued one per period: 326 of 1,024 seen).
+ * bm_env_tick_resume arms *tick (one TICK after bm_env_da_tick_ms(env,
+ * min_ms); kind and [payload, payload+len) as for bm_timer_start, payload
+ * borrowed) unless it is armed already; on failure *tick stays {0, 0}
+ * (the caller's next event retries) and the error is returned.
+ * bm_env_tick_fired marks it delivered (*tick = {0, 0}): call it at the
+ * start of the TICK handler. bm_env_tick_pause cancels it and sets *tick
+ * to {0, 0}. Never block; the actor's own thread.
  */
 enum bm_err bm_env_tick_resume(struct bm_env *env, struct bm_actor_id self,
                                uint32_t kind, const void *payload,
                                size_t len, int64_t min_ms,
                                struct bm_timer_id *tick);
 void bm_env_tick_pause(struct bm_env *env, struct bm_timer_id *tick);
+void bm_env_tick_fired(struct bm_timer_id *tick);
 
 /* Monotonic milliseconds (for backoff arithmetic). */
 uint64_t bm_env_now_ms(void);
@@ -248,6 +256,10 @@ uint64_t bm_env_now_ms(void);
 #define BM_META_GENESIS_DA_HEIGHT "gdh"
 /* Ours: the full node's DA retrieval cursor, written with each block. */
 #define BM_META_DA_CURSOR "blockv2/da-cursor"
+/* Ours: the DA submitter's submission in flight per namespace (headers /
+ * data), written before a submit, deleted with its success (da_submitter.c). */
+#define BM_META_DA_INTENT_HEADER "blockv2/da-intent/h"
+#define BM_META_DA_INTENT_DATA "blockv2/da-intent/d"
 
 /* bm_meta_rhb_name and bm_meta_get_u64 live in blockv2/store.h (the
  * store owns the key layout; src/p2p reads the rhb entries too). */

@@ -11,6 +11,7 @@
 
 #include "da/da_json.h"
 #include "util/alloc.h"
+#include "util/curl_init.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -30,14 +31,6 @@ struct bm_da_client {
     struct bm_dynbuf resp;
     bool resp_too_big;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -129,8 +122,7 @@ enum bm_err bm_da_client_new(struct bm_da_client **out,
         json_object_put(opt);
         return err;
     }
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
+    if (bm_curl_init() != BM_OK) {
         json_object_put(opt);
         return bm_errf(em, BM_EIO, "curl_global_init failed");
     }
@@ -239,6 +231,7 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
     uint64_t id = c->next_id++;
     CURLcode rc;
     long status = 0;
+    bool submit;
     enum bm_err err;
 
     bm_dynbuf_init(&req, MAX_REQUEST);
@@ -267,7 +260,15 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                      (curl_off_t)req.len);
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS,
                      (long)(timeout_ms ? timeout_ms : c->timeout_ms));
+    /* blob.Submit on a new connection: libcurl silently sends a request
+     * again when a reused connection dies before any answer byte, and a
+     * DA that stored the first one then stores the blobs twice (the
+     * reliability suite's lost answers). On a new connection that error
+     * reaches the submitter, which looks on DA before resubmitting. */
+    submit = strcmp(method, "blob.Submit") == 0;
+    curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, submit ? 1L : 0L);
     rc = curl_easy_perform(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
     bm_dynbuf_release(&req);
     if (rc == CURLE_OPERATION_TIMEDOUT) {

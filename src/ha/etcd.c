@@ -11,6 +11,7 @@
 
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/curl_init.h"
 #include "util/errmsg.h"
 #include "util/log.h"
 
@@ -38,14 +39,6 @@ struct bm_etcd {
     struct bm_errmsg watch_em;
     atomic_bool cancel;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* Splits e->resp at newlines and hands each complete line to the watch
  * callback. Returns false to abort the transfer. */
@@ -157,8 +150,7 @@ enum bm_err bm_etcd_new(struct bm_etcd **out, const struct bm_etcd_config *cfg,
             return err;
         }
     }
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
+    if (bm_curl_init() != BM_OK) {
         return bm_errf(em, BM_EIO, "etcd: curl_global_init failed");
     }
     e = bm_calloc(1, sizeof(*e));

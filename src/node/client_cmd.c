@@ -22,6 +22,7 @@
 #include "node/config.h"
 #include "node/status_view.h"
 #include "util/clock.h"
+#include "util/curl_init.h"
 #include "util/errmsg.h"
 
 #define MAX_REPLY (1u << 20)
@@ -162,7 +163,7 @@ int bm_cli_tx(int argc, char **argv)
     }
     resolve_url(rpc, home, base, sizeof(base));
     snprintf(url, sizeof(url), "%s/tx", base);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    (void)bm_curl_init(); /* a failure shows as a failed request */
     for (; i < argc; i++) {
         struct reply r;
         long st = request(url, argv[i], strlen(argv[i]), &r);
@@ -240,7 +241,7 @@ int bm_cli_status(int argc, char **argv)
     }
     resolve_url(rpc, home, base, sizeof(base));
     snprintf(url, sizeof(url), "%s/status", base);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    (void)bm_curl_init(); /* a failure shows as a failed request */
     st = request(url, NULL, 0, &r);
     if (st == 200) {
         if (json) {

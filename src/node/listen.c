@@ -89,7 +89,7 @@ enum bm_err bm_listen_tcp(const char *addr, const char *what, int *fd,
                       strerror(errno));
         goto out;
     }
-    if (listen(s, 64) != 0 ||
+    if (listen(s, BM_LISTEN_BACKLOG) != 0 ||
         getsockname(s, (struct sockaddr *)&ss, &sl) != 0) {
         err = bm_errf(em, BM_ESYS, "%s: cannot listen on %s: %s", what, addr,
                       strerror(errno));

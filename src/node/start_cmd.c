@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include <sodium.h>
 
 #include "blockv2/da.h"
+#include "util/file.h"
 #include "blockv2/genesis.h"
 #include "blockv2/ha.h"
 #include "blockv2/keys.h"
@@ -86,15 +86,6 @@ static void usage(FILE *f)
             "e.g. --evnode.node.block_time 500ms. Ctrl-C stops gracefully.\n");
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static bool file_exists(const char *path)
 {
     struct stat st;
@@ -135,8 +126,15 @@ static int dev_prepare(const char *home, bool reset)
     char cfgdir[1024], pass[1100], gen[1100];
 
     if (reset && file_exists(home)) {
+        int err;
+
         printf("blockv2: --reset: removing %s\n", home);
-        nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        err = bm_file_remove_tree(home);
+        if (err != BM_OK) {
+            fprintf(stderr, "blockv2: --reset: cannot remove '%s': %s\n",
+                    home, bm_err_name(err));
+            return -1;
+        }
     }
     snprintf(cfgdir, sizeof(cfgdir), "%s/config", home);
     snprintf(pass, sizeof(pass), "%s/dev-passphrase", cfgdir);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -277,4 +278,28 @@ out:
     }
     bm_dynbuf_release(&tmp);
     return err;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : errno;
+}
+
+enum bm_err bm_file_remove_tree(const char *path)
+{
+    struct stat st;
+    int rc;
+
+    if (lstat(path, &st) != 0) {
+        return errno == ENOENT ? BM_OK : bm_file_errno(errno);
+    }
+    rc = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc == 0) {
+        return BM_OK;
+    }
+    return bm_file_errno(rc > 0 ? rc : errno);
 }

@@ -68,4 +68,12 @@ enum bm_err bm_file_write_atomic(const char *path, const uint8_t *data,
                                  enum bm_file_write_flags flags,
                                  const char *what, struct bm_errmsg *em);
 
+/*
+ * Removes path and everything below it, depth first, without following
+ * symbolic links. A path that does not exist is BM_OK. On an error
+ * (bm_file_errno of the first failure) part of the tree may be gone.
+ * Blocks (one unlink or rmdir per entry).
+ */
+enum bm_err bm_file_remove_tree(const char *path);
+
 #endif /* BM_UTIL_FILE_H */

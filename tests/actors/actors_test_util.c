@@ -1,7 +1,7 @@
 #include "actors_test_util.h"
+#include "util/file.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +31,6 @@ bool at_wait(bool (*cond)(void *), void *arg, int64_t timeout_ms)
         }
         bm_sleep_ms(5);
     }
-}
-
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 static void mkdir_p(const char *dir)
@@ -219,7 +210,7 @@ void at_node_close(struct at_node *n, bool remove_home)
     bm_genesis_release(&n->genesis);
     bm_privkey_wipe(&n->key);
     if (remove_home && n->own_home) {
-        nftw(n->home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        (void)bm_file_remove_tree(n->home);
     }
     memset(n, 0, sizeof(*n));
 }

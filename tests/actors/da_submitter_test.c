@@ -7,8 +7,8 @@
  * without resubmitting.
  */
 #include "bm_test.h"
+#include "util/file.h"
 
-#include <ftw.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,30 +262,160 @@ static void test_prefix_batching(void **state)
     at_node_close(&n, true);
 }
 
-/* A DA that reports "in mempool" on its first submit and refuses more
- * than two blobs per call as too big (wraps the real client). */
-struct picky_da {
+/* A DA that wraps the real client (an injectable fault layer for what
+ * the real server cannot be made to do, e.g. lose one answer): every call
+ * goes to the real client unless the fault says otherwise. */
+enum fault {
+    F_PICKY,           /* 1st submit "in mempool"; > 2 blobs too big */
+    F_SMALL,           /* every submit too big */
+    F_LOSE_ANSWER,     /* 1st and 2nd submit stored, answer lost */
+    F_STORE_THEN_DOWN, /* 1st submit stored, answer lost, then DA down */
+    F_DROP_THEN_DOWN,  /* 1st submit not stored, answer lost, DA down */
+    F_SLOW_FAIL,       /* every submit takes 800 ms; first 3 fail */
+};
+
+struct fault_da {
     const struct bm_da *real;
     struct bm_da_ops ops;
     struct bm_da da;
-    atomic_uint calls;
+    enum fault fault;
+    atomic_uint calls;  /* submit calls */
+    atomic_uint stored; /* submits the real DA took */
+    atomic_bool down;
 };
 
-static enum bm_err picky_submit(void *ctx, const struct bm_da_blob *blobs,
+static enum bm_err real_submit(struct fault_da *f,
+                               const struct bm_da_blob *blobs, size_t n,
+                               const char *options_json, uint32_t timeout_ms,
+                               uint64_t *height, struct bm_errmsg *em)
+{
+    enum bm_err err = f->real->ops->submit(f->real->ctx, blobs, n,
+                                           options_json, timeout_ms, height,
+                                           em);
+
+    if (err == BM_OK) {
+        atomic_fetch_add(&f->stored, 1);
+    }
+    return err;
+}
+
+static enum bm_err fault_submit(void *ctx, const struct bm_da_blob *blobs,
                                 size_t n, const char *options_json,
                                 uint32_t timeout_ms, uint64_t *height,
                                 struct bm_errmsg *em)
 {
-    struct picky_da *p = ctx;
+    struct fault_da *f = ctx;
+    unsigned c = atomic_fetch_add(&f->calls, 1);
+    uint64_t h = 0;
+    enum bm_err err;
 
-    if (atomic_fetch_add(&p->calls, 1) == 0) {
-        return bm_errf(em, BM_EDA_IN_MEMPOOL, BM_DA_MSG_IN_MEMPOOL);
+    if (atomic_load(&f->down)) {
+        return bm_errf(em, BM_EIO, "injected: DA down");
     }
-    if (n > 2) {
+    switch (f->fault) {
+    case F_PICKY:
+        if (c == 0) {
+            return bm_errf(em, BM_EDA_IN_MEMPOOL, BM_DA_MSG_IN_MEMPOOL);
+        }
+        if (n > 2) {
+            return bm_errf(em, BM_EDA_TOO_BIG, BM_DA_MSG_TOO_BIG);
+        }
+        break;
+    case F_SMALL:
         return bm_errf(em, BM_EDA_TOO_BIG, BM_DA_MSG_TOO_BIG);
+    case F_LOSE_ANSWER:
+    case F_STORE_THEN_DOWN:
+        if (c < (f->fault == F_LOSE_ANSWER ? 2u : 1u)) {
+            err = real_submit(f, blobs, n, options_json, timeout_ms, &h, em);
+            assert_int_equal(err, BM_OK);
+            if (f->fault == F_STORE_THEN_DOWN) {
+                atomic_store(&f->down, true);
+            }
+            return bm_errf(em, BM_ETIMEDOUT, "injected: answer lost");
+        }
+        break;
+    case F_DROP_THEN_DOWN:
+        if (c == 0) {
+            atomic_store(&f->down, true);
+            return bm_errf(em, BM_ETIMEDOUT, "injected: answer lost");
+        }
+        break;
+    case F_SLOW_FAIL:
+        bm_sleep_ms(800);
+        if (c < 3) {
+            return bm_errf(em, BM_EIO, "injected: slow failure");
+        }
+        break;
     }
-    return p->real->ops->submit(p->real->ctx, blobs, n, options_json,
-                                timeout_ms, height, em);
+    return real_submit(f, blobs, n, options_json, timeout_ms, height, em);
+}
+
+static enum bm_err fault_get_all(void *ctx, uint64_t height,
+                                 const struct bm_da_namespace *ns,
+                                 size_t n_ns, uint32_t timeout_ms,
+                                 struct bm_da_blob_list *out,
+                                 struct bm_errmsg *em)
+{
+    struct fault_da *f = ctx;
+
+    if (atomic_load(&f->down)) {
+        return bm_errf(em, BM_EIO, "injected: DA down");
+    }
+    return f->real->ops->get_all(f->real->ctx, height, ns, n_ns, timeout_ms,
+                                 out, em);
+}
+
+static enum bm_err fault_head(void *ctx, uint32_t timeout_ms,
+                              struct bm_da_header *out, struct bm_errmsg *em)
+{
+    struct fault_da *f = ctx;
+
+    if (atomic_load(&f->down)) {
+        return bm_errf(em, BM_EIO, "injected: DA down");
+    }
+    return f->real->ops->header_network_head(f->real->ctx, timeout_ms, out,
+                                             em);
+}
+
+/* Puts f (with fault) between n's env and its real DA client. */
+static void fault_install(struct at_node *n, struct fault_da *f,
+                          enum fault fault)
+{
+    memset(f, 0, sizeof(*f));
+    f->real = n->env.da;
+    f->fault = fault;
+    memset(&f->ops, 0, sizeof(f->ops));
+    f->ops.submit = fault_submit;
+    f->ops.get_all = fault_get_all;
+    f->ops.header_network_head = fault_head;
+    f->da.ops = &f->ops;
+    f->da.ctx = f;
+    atomic_init(&f->calls, 0);
+    atomic_init(&f->stored, 0);
+    atomic_init(&f->down, false);
+    n->env.da = &f->da;
+}
+
+/* Opens a node whose DA has `fault`, commits 1..top (all with txs)
+ * before the submitter runs, waits until everything is submitted and
+ * checks each header and data once on DA (hints where found). The
+ * caller closes n. */
+static void submit_with_fault(struct at_node *n, struct fault_da *f,
+                              enum fault fault, uint64_t top,
+                              struct da_view *v)
+{
+    struct bm_manager_config cfg;
+    struct want w;
+
+    fast_cfg(&cfg);
+    open_node(n, &cfg, NULL, NULL, 0);
+    fault_install(n, f, fault);
+    at_start(n);
+    commit_range(n, 1, top, NULL);
+    spawn_submitter(n);
+    w = (struct want){n, top, top};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    check_da(n, bm_da_server_height(n->da_server), top, NULL, v);
 }
 
 /* Mempool -> backoff and retry; TooBig -> the batch is halved until the
@@ -293,28 +423,11 @@ static enum bm_err picky_submit(void *ctx, const struct bm_da_blob *blobs,
 static void test_mempool_and_halving(void **state)
 {
     struct at_node n;
-    struct bm_manager_config cfg;
-    struct picky_da p;
+    struct fault_da p;
     struct da_view v;
-    struct want w;
 
     (void)state;
-    fast_cfg(&cfg);
-    open_node(&n, &cfg, NULL, NULL, 0);
-    memset(&p, 0, sizeof(p));
-    p.real = n.env.da;
-    p.ops = *p.real->ops;
-    p.ops.submit = picky_submit;
-    p.da.ops = &p.ops;
-    p.da.ctx = &p;
-    atomic_init(&p.calls, 0);
-    n.env.da = &p.da;
-    at_start(&n);
-    commit_range(&n, 1, 10, NULL);
-    spawn_submitter(&n);
-    w = (struct want){&n, 10, 10};
-    assert_true(at_wait(submitted, &w, WAIT_MS));
-    check_da(&n, bm_da_server_height(n.da_server), 10, NULL, &v);
+    submit_with_fault(&n, &p, F_PICKY, 10, &v);
     assert_int_equal(atomic_load(&n.env.m.da_submit_mempool), 1);
     /* headers: 10 -> 5 -> 2; data likewise (the limit is per round). */
     assert_true(atomic_load(&n.env.m.da_submit_too_big) >= 2);
@@ -326,36 +439,17 @@ static void test_mempool_and_halving(void **state)
 
 /* A DA whose own limit is below ours: it refuses even one blob as too
  * big. That is fatal (the operator must lower da.max_blob_size). */
-static enum bm_err small_da_submit(void *ctx, const struct bm_da_blob *blobs,
-                                   size_t n, const char *options_json,
-                                   uint32_t timeout_ms, uint64_t *height,
-                                   struct bm_errmsg *em)
-{
-    (void)ctx;
-    (void)blobs;
-    (void)n;
-    (void)options_json;
-    (void)timeout_ms;
-    (void)height;
-    return bm_errf(em, BM_EDA_TOO_BIG, BM_DA_MSG_TOO_BIG);
-}
-
 static void test_da_refuses_one_blob_fatal(void **state)
 {
     struct at_node n;
     struct bm_manager_config cfg;
     struct bm_errmsg em = {{0}};
-    struct bm_da_ops ops;
-    struct bm_da da;
+    struct fault_da f;
 
     (void)state;
     fast_cfg(&cfg);
     open_node(&n, &cfg, NULL, NULL, 0);
-    ops = *n.env.da->ops;
-    ops.submit = small_da_submit;
-    da.ops = &ops;
-    da.ctx = NULL;
-    n.env.da = &da;
+    fault_install(&n, &f, F_SMALL);
     at_start(&n);
     commit_range(&n, 1, 1, NULL);
     spawn_submitter(&n);
@@ -458,15 +552,6 @@ static bool breaker_closed(void *arg)
     return bm_breaker_state(arg) == BM_BREAKER_CLOSED;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 /* The DA answers errors for 2 s: the breaker opens, the submitter backs
  * off, then recovers and submits everything exactly once. */
 static void test_outage_breaker(void **state)
@@ -515,7 +600,7 @@ static void test_outage_breaker(void **state)
     assert_false(bm_env_halted(&n.env));
     at_node_close(&n, true);
     bm_da_server_stop(srv);
-    nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    (void)bm_file_remove_tree(home);
 }
 
 /* Restart: the second run starts from the persisted heights and only
@@ -556,6 +641,151 @@ static void test_restart_resume(void **state)
     check_da(&n, bm_da_server_height(n.da_server), 8, empty, &v);
     assert_int_equal(atomic_load(&n.env.m.headers_submitted), 3);
     assert_int_equal(atomic_load(&n.env.m.data_submitted), 3);
+    at_node_close(&n, true);
+}
+
+/* ---- exactly once: submissions whose answer was lost ---- */
+
+static bool has_meta(struct at_node *n, const char *name)
+{
+    struct bm_buf b = {0};
+    int err = bm_store_get_meta(n->store, name, &b, NULL);
+
+    bm_buf_release(&b);
+    return err == BM_OK;
+}
+
+struct calls_at_least {
+    struct fault_da *f;
+    unsigned n;
+};
+
+static bool calls_reached(void *arg)
+{
+    struct calls_at_least *c = arg;
+
+    return atomic_load(&c->f->calls) >= c->n;
+}
+
+/* (a) The DA stores the headers, then the data, and both answers are
+ * lost: the submitter finds them on DA and does not post them again; the
+ * DA heights recorded are where they were stored. */
+static void test_lost_answer_not_resubmitted(void **state)
+{
+    struct at_node n;
+    struct fault_da f;
+    struct da_view v;
+
+    (void)state;
+    /* every header and data once, rhb hints = the DA height found */
+    submit_with_fault(&n, &f, F_LOSE_ANSWER, 6, &v);
+    assert_int_equal(atomic_load(&f.stored), 2);
+    assert_int_equal(atomic_load(&n.env.m.da_submit_found), 2);
+    assert_int_equal(atomic_load(&n.env.m.headers_submitted), 6);
+    assert_int_equal(atomic_load(&n.env.m.data_submitted), 6);
+    assert_false(has_meta(&n, BM_META_DA_INTENT_HEADER));
+    assert_false(has_meta(&n, BM_META_DA_INTENT_DATA));
+    assert_false(bm_env_halted(&n.env));
+    at_node_close(&n, true);
+}
+
+/* Run 1: the first submit meets `fault` and the DA is down afterwards,
+ * so the node stops with the headers' intent stored. Returns run 2's
+ * node (real DA) with the submitter running, in *n. */
+static void crash_with_intent(struct at_node *n, enum fault fault,
+                              unsigned stored)
+{
+    struct bm_manager_config cfg;
+    struct fault_da f;
+    struct calls_at_least c = {&f, 1};
+    char home[256];
+    uint64_t genesis_ns;
+
+    fast_cfg(&cfg);
+    open_node(n, &cfg, NULL, NULL, 0);
+    fault_install(n, &f, fault);
+    at_start(n);
+    commit_range(n, 1, 5, NULL);
+    spawn_submitter(n);
+    /* the intent is written before the first submit; afterwards the
+     * look-ups fail (DA down), so nothing is submitted blind */
+    assert_true(at_wait(calls_reached, &c, WAIT_MS));
+    bm_sleep_ms(300);
+    assert_int_equal(atomic_load(&f.calls), 1);
+    assert_int_equal(atomic_load(&f.stored), stored);
+    snprintf(home, sizeof(home), "%s", n->home);
+    genesis_ns = n->genesis.start_time_ns;
+    at_node_close(n, false);
+
+    open_node(n, &cfg, home, NULL, genesis_ns);
+    n->own_home = true;
+    assert_true(has_meta(n, BM_META_DA_INTENT_HEADER));
+    assert_int_equal(meta_u64(n, BM_META_LAST_SUBMITTED_HEADER), 0);
+    spawn_submitter(n);
+    at_start(n);
+}
+
+/* Run 2 of crash_with_intent: headers and data 1..5 each once on DA,
+ * `found` of them found there (not resubmitted), no intent left. */
+static void restart_exactly_once(enum fault fault, unsigned stored,
+                                 unsigned found)
+{
+    struct at_node n;
+    struct da_view v;
+    struct want w;
+
+    crash_with_intent(&n, fault, stored);
+    w = (struct want){&n, 5, 5};
+    assert_true(at_wait(submitted, &w, WAIT_MS));
+    check_da(&n, bm_da_server_height(n.da_server), 5, NULL, &v);
+    assert_int_equal(atomic_load(&n.env.m.da_submit_found), found);
+    assert_int_equal(atomic_load(&n.env.m.headers_submitted), 5);
+    assert_false(has_meta(&n, BM_META_DA_INTENT_HEADER));
+    assert_false(bm_env_halted(&n.env));
+    at_node_close(&n, true);
+}
+
+/* (b) An intent at start-up whose blobs are on DA: recorded at the DA
+ * height they are stored at, not submitted again. */
+static void test_intent_on_da_at_start(void **state)
+{
+    (void)state;
+    restart_exactly_once(F_STORE_THEN_DOWN, 1, 1);
+}
+
+/* (c) An intent at start-up whose blobs never reached DA: submitted
+ * once. */
+static void test_intent_absent_at_start(void **state)
+{
+    (void)state;
+    restart_exactly_once(F_DROP_THEN_DOWN, 0, 0);
+}
+
+/*
+ * A slow DA (each submit takes 800 ms, the first ones fail) while the
+ * tick period is 100 ms: one TICK waits in the mailbox at most, however
+ * long a round blocks. A periodic TICK queued one per period (the
+ * reliability suite saw 326 of 1,024 in the aggregator's submitter).
+ */
+static void test_slow_da_no_tick_pileup(void **state)
+{
+    struct at_node n;
+    struct bm_actor_stats st;
+    struct fault_da f;
+    struct da_view v;
+
+    (void)state;
+    /* committed before the submitter runs: no NEW_HEIGHT in its mailbox */
+    submit_with_fault(&n, &f, F_SLOW_FAIL, 4, &v);
+    assert_int_equal(bm_actor_stats_get(n.sys, n.env.ids.da_submitter, &st),
+                     BM_OK);
+    print_message("da_submitter mailbox high watermark %u, dropped %llu, "
+                  "submit calls %u\n", (unsigned)st.high_watermark,
+                  (unsigned long long)st.dropped, atomic_load(&f.calls));
+    /* >= 3.2 s inside rounds: a periodic tick would have queued ~30 */
+    assert_true(atomic_load(&f.calls) >= 4);
+    assert_true(st.high_watermark <= 2);
+    assert_int_equal(st.dropped, 0);
     at_node_close(&n, true);
 }
 
@@ -789,6 +1019,10 @@ int main(void)
         cmocka_unit_test(test_check_start_lowered_limit),
         cmocka_unit_test(test_outage_breaker),
         cmocka_unit_test(test_restart_resume),
+        cmocka_unit_test(test_lost_answer_not_resubmitted),
+        cmocka_unit_test(test_intent_on_da_at_start),
+        cmocka_unit_test(test_intent_absent_at_start),
+        cmocka_unit_test(test_slow_da_no_tick_pileup),
         cmocka_unit_test(test_should_submit),
         cmocka_unit_test(test_batch_min_items),
         cmocka_unit_test(test_batch_max_delay),

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -430,6 +431,147 @@ static void test_gas_price(void **state)
     assert_null(c);
 }
 
+/* ---- a lost answer on a reused connection ---- */
+
+/* A fake DA (real sockets on 127.0.0.1) that answers blob.GetAll with
+ * "null" on a kept-alive connection and closes the connection without
+ * answering every blob.Submit: a DA that stored the blobs and whose
+ * answer was lost. Counts the Submit requests it got. */
+#define DROPPER_MAX_CONNS 8
+
+struct dropper {
+    int fd;
+    pthread_t th;
+    pthread_t conn_th[DROPPER_MAX_CONNS];
+    int conn_fd[DROPPER_MAX_CONNS];
+    size_t n_conns;
+    atomic_int submits;
+};
+
+struct dropper_conn {
+    struct dropper *d;
+    int fd;
+};
+
+static void *dropper_conn_main(void *arg)
+{
+    struct dropper_conn *dc = arg;
+    char *req = bm_xmalloc(65536);
+
+    for (;;) {
+        char head[256], body[128];
+        const char *id;
+
+        read_request(dc->fd, req, 65536);
+        if (req[0] == '\0' || strstr(req, "blob.Submit") != NULL) {
+            if (req[0] != '\0') {
+                atomic_fetch_add(&dc->d->submits, 1);
+            }
+            break;
+        }
+        id = strstr(req, "\"id\":");
+        snprintf(body, sizeof(body),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"result\":null}",
+                 id != NULL ? strtoull(id + 5, NULL, 10) : 0ULL);
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n", strlen(body));
+        if (write(dc->fd, head, strlen(head)) < 0 ||
+            write(dc->fd, body, strlen(body)) < 0) {
+            break;
+        }
+    }
+    shutdown(dc->fd, SHUT_RDWR);
+    bm_free(req);
+    bm_free(dc);
+    return NULL;
+}
+
+/* Accepts connections, each served by its own thread (joined and closed
+ * by the test). */
+static void *dropper_main(void *arg)
+{
+    struct dropper *d = arg;
+
+    while (d->n_conns < DROPPER_MAX_CONNS) {
+        struct dropper_conn *dc;
+        int cfd = accept(d->fd, NULL, NULL);
+
+        if (cfd < 0) {
+            return NULL;
+        }
+        dc = bm_xmalloc(sizeof(*dc));
+        dc->d = d;
+        dc->fd = cfd;
+        d->conn_fd[d->n_conns] = cfd;
+        if (pthread_create(&d->conn_th[d->n_conns], NULL, dropper_conn_main,
+                           dc) != 0) {
+            bm_free(dc);
+            close(cfd);
+            return NULL;
+        }
+        d->n_conns++;
+    }
+    return NULL;
+}
+
+/* The connection of an earlier call is reused for blob.Submit and dies
+ * before the answer: the client reports the error once, it never sends
+ * the Submit again by itself (libcurl resends a request on a reused
+ * connection that died: a second copy on a DA that stored the first,
+ * found by the reliability suite's da_faults phase 7). */
+static void test_submit_not_resent(void **state)
+{
+    struct dropper d;
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    struct bm_da_client_config cc;
+    struct bm_da_client *c = NULL;
+    struct bm_errmsg em = {{0}};
+    struct bm_da_blob_list l = {0};
+    struct bm_da_namespace ns;
+    struct bm_da_blob b;
+    uint64_t height = 0;
+    char url[64];
+
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    atomic_init(&d.submits, 0);
+    d.fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(d.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(d.fd, 16), 0);
+    assert_int_equal(getsockname(d.fd, (struct sockaddr *)&sa, &sl), 0);
+    assert_int_equal(pthread_create(&d.th, NULL, dropper_main, &d), 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(sa.sin_port));
+
+    memset(&cc, 0, sizeof(cc));
+    cc.url = url;
+    cc.timeout_ms = 3000;
+    assert_int_equal(bm_da_client_new(&c, &cc, &em), BM_OK);
+    bm_da_namespace_from_string(&ns, "x", 1);
+    /* a first call leaves a kept-alive connection */
+    assert_int_equal(bm_da_client_get_all(c, 1, &ns, 1, 0, &l, &em),
+                     BM_EDA_NOT_FOUND);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(bm_da_blob_init_v0(&b, &ns, (const uint8_t *)"a", 1),
+                     BM_OK);
+    assert_int_not_equal(bm_da_client_submit(c, &b, 1, NULL, 0, &height, &em),
+                         BM_OK);
+    assert_int_equal(atomic_load(&d.submits), 1);
+    bm_da_blob_release(&b);
+    bm_da_client_free(c);
+    shutdown(d.fd, SHUT_RDWR);
+    pthread_join(d.th, NULL);
+    close(d.fd);
+    for (size_t i = 0; i < d.n_conns; i++) {
+        pthread_join(d.conn_th[i], NULL);
+        close(d.conn_fd[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_hostile_server),
         cmocka_unit_test(test_gas_price),
+        cmocka_unit_test(test_submit_not_resent),
     };
     return BM_TEST_RUN(tests);
 }

@@ -2,23 +2,14 @@
 #ifndef BM_TESTS_EXEC_TEST_UTIL_H
 #define BM_TESTS_EXEC_TEST_UTIL_H
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "blockv2/buf.h"
+#include "util/file.h"
 #include "util/alloc.h"
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 /* Creates a fresh temp dir; returns owned path (bm_free). */
 static inline char *tmpdir_new(void)
@@ -34,7 +25,7 @@ static inline char *tmpdir_new(void)
 static inline void tmpdir_free(char *dir)
 {
     if (dir != NULL) {
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        (void)bm_file_remove_tree(dir);
         bm_free(dir);
     }
 }

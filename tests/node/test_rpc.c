@@ -8,6 +8,8 @@
 #include "rpc_test_util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +25,7 @@
 #include "exec/kv/ingress.h"
 #include "node/listen.h"
 #include "node/rpc.h"
+#include "util/clock.h"
 #include "util/hex.h"
 
 struct fx {
@@ -957,6 +960,68 @@ static void test_listen_errors(void **state)
                      BM_EINVAL);
 }
 
+/*
+ * A burst of connections before the server accepts any (what a client
+ * fleet or an attacker does to the RPC): the listen backlog queues all of
+ * them. With a backlog of 64 the kernel dropped the rest's SYNs and final
+ * ACKs: those clients waited for a retransmission (1 s and more) or lost
+ * the connection.
+ */
+static void test_listen_backlog(void **state)
+{
+    enum { BURST = 512 };
+    struct bm_errmsg em = {{0}};
+    struct sockaddr_in a = {0};
+    int cfd[BURST];
+    int fd, accepted = 0;
+    uint16_t port;
+    unsigned long somaxconn = 0;
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+
+    (void)state;
+    if (f != NULL) {
+        if (fscanf(f, "%lu", &somaxconn) != 1) {
+            somaxconn = 0;
+        }
+        fclose(f);
+    }
+    if (somaxconn < BURST) {
+        skip(); /* the host caps every backlog below the burst */
+    }
+    assert_int_equal(bm_listen_tcp("127.0.0.1:0", "x", &fd, &port, &em),
+                     BM_OK);
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < BURST; i++) {
+        cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(cfd[i] >= 0);
+        assert_true(connect(cfd[i], (struct sockaddr *)&a, sizeof(a)) == 0 ||
+                    errno == EINPROGRESS);
+    }
+    /* Every handshake completes into the queue well within a SYN
+     * retransmission (1 s): accept them all without waiting. */
+    for (int tries = 0; tries < 50 && accepted < BURST; tries++) {
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK);
+
+        if (c >= 0) {
+            close(c);
+            accepted++;
+            tries = 0;
+            continue;
+        }
+        assert_true(errno == EAGAIN || errno == EWOULDBLOCK ||
+                    errno == EINTR);
+        bm_sleep_ms(10);
+    }
+    assert_int_equal(accepted, BURST);
+    for (int i = 0; i < BURST; i++) {
+        close(cfd[i]);
+    }
+    close(fd);
+}
+
 /* ---- with a running aggregator manager ---- */
 
 struct mfx {
@@ -1152,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_tx_durable),
         cmocka_unit_test(test_tx_concurrent),
         FX(test_listen_errors),
+        cmocka_unit_test(test_listen_backlog),
         cmocka_unit_test(test_with_manager),
         cmocka_unit_test(test_lazy_wake),
     };

@@ -1,7 +1,7 @@
 /* A signed chain for the P2P sync tests and benchmark; chain_fixture.h. */
 #include "chain_fixture.h"
+#include "util/file.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,15 +200,6 @@ int cf_store_write(struct bm_store *s, const struct cf_chain *c,
     return err;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
-                 struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 int cf_temp_store_open(const char *tag, char *home, size_t home_len,
                        struct bm_store **out)
 {
@@ -221,7 +212,7 @@ int cf_temp_store_open(const char *tag, char *home, size_t home_len,
     }
     err = bm_store_open(out, home, NULL, NULL);
     if (err != BM_OK) {
-        nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        (void)bm_file_remove_tree(home);
     }
     return err;
 }
@@ -229,7 +220,7 @@ int cf_temp_store_open(const char *tag, char *home, size_t home_len,
 void cf_temp_store_close(const char *home, struct bm_store *s)
 {
     bm_store_close(s);
-    nftw(home, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    (void)bm_file_remove_tree(home);
 }
 
 int cf_p2p_header_of(const struct bm_signed_header *sh,

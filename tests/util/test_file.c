@@ -226,6 +226,39 @@ static void test_read_fifo(void **state)
     dir_remove(&d);
 }
 
+/* bm_file_remove_tree: the whole tree goes, a symbolic link is removed
+ * without touching what it points to, and a missing path is BM_OK. */
+static void test_remove_tree(void **state)
+{
+    struct dir d, outside;
+    char tree[300], sub[320], f[340], link[320], kept[300];
+    struct stat st;
+    (void)state;
+
+    dir_make(&d);
+    dir_make(&outside);
+    join(tree, sizeof(tree), &d, "tree");
+    snprintf(sub, sizeof(sub), "%s/a", tree);
+    snprintf(f, sizeof(f), "%s/a/f", tree);
+    snprintf(link, sizeof(link), "%s/link", tree);
+    join(kept, sizeof(kept), &outside, "kept");
+    assert_int_equal(mkdir(tree, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(bm_file_write_atomic(f, U("x"), 1, 0600, 0, "t", NULL),
+                     BM_OK);
+    assert_int_equal(bm_file_write_atomic(kept, U("y"), 1, 0600, 0, "t",
+                                          NULL),
+                     BM_OK);
+    assert_int_equal(symlink(outside.path, link), 0);
+
+    assert_int_equal(bm_file_remove_tree(tree), BM_OK);
+    assert_int_not_equal(lstat(tree, &st), 0);
+    read_expect(kept, "y");
+    assert_int_equal(bm_file_remove_tree(tree), BM_OK);
+    dir_remove(&outside);
+    dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_write_fails_cleanly),
         cmocka_unit_test(test_read_limits),
         cmocka_unit_test(test_read_fifo),
+        cmocka_unit_test(test_remove_tree),
     };
     return BM_TEST_RUN(tests);
 }

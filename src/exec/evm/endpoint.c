@@ -15,6 +15,7 @@
 #include "exec/evm/jwt.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/curl_init.h"
 #include "util/errmsg.h"
 
 #define DEFAULT_TIMEOUT_MS 30000u
@@ -38,14 +39,6 @@ struct bm_evm_endpoint {
     _Atomic uint64_t calls;
     _Atomic uint64_t ns;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
@@ -83,8 +76,7 @@ enum bm_err bm_evm_endpoint_new(struct bm_evm_endpoint **out,
         return bm_errf(em, BM_ECONFIG, "evm %s URL '%s': want http:// or "
                        "https://", what, shown);
     }
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
+    if (bm_curl_init() != BM_OK) {
         return bm_errf(em, BM_EIO, "curl_global_init failed");
     }
     ep = bm_calloc(1, sizeof(*ep));

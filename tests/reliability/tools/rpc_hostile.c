@@ -30,10 +30,13 @@
  * infinitely slow sample. The last line on stdout is
  *   attack=K conns_open=N probes=N probe_errors=N p50_ms=X p99_ms=X
  *   max_ms=X requests=N status_2xx=N status_400=N status_413=N
- *   status_other=N io_errors=N server_closed=N
+ *   status_other=N io_errors=N server_closed=N retries=N
  * (p99 over every probe, errors included; server_closed: held
  * connections the server closed, and chunked uploads it cut after an
- * early 413 that the reset took with it). Exit 0 unless the tool itself
+ * early 413 that the reset took with it; retries: keepalive and
+ * slowloris connections opened again because they failed before they
+ * were held, see holders_run). SIGUSR1 ends the run early (the line is
+ * still printed). Exit 0 unless the tool itself
  * failed (the scenario judges the numbers).
  */
 #include <arpa/inet.h>
@@ -44,6 +47,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,6 +64,8 @@
 #define PROBE_TIMEOUT_MS 2000
 #define KEEPALIVE_REFRESH_MS 10000
 #define TRICKLE_MS 1000
+#define HOLD_WINDOW 512u       /* connections pending at a time */
+#define HOLD_CONNECT_MS 10000  /* a pending one is retried after this */
 #define MAX_CONNS 60000u
 #define MAX_PROBES 200000u
 
@@ -84,6 +90,7 @@ struct counters {
     atomic_uint_fast64_t io_errors;
     atomic_uint_fast64_t server_closed;
     atomic_uint_fast64_t open;
+    atomic_uint_fast64_t retries;
 };
 
 static struct opts g_o;
@@ -470,44 +477,109 @@ static void *requester_main(void *arg)
 
 /* ------------------------------------------------------------ holders */
 
-/* keepalive and slowloris: many non-blocking connections in one epoll. */
+/* keepalive and slowloris: many non-blocking connections in one epoll.
+ * A connection is pending from its connect() until it is held (keepalive:
+ * its first reply read; slowloris: its request line sent); at most
+ * HOLD_WINDOW are pending at a time, so the attacker opens them as fast
+ * as the server takes them without a burst beyond its listen backlog. A
+ * pending connection that fails (refused, reset, timed out) is opened
+ * again (counted in retries=); one the server closes once held stays
+ * closed (server_closed=) and the server's count shows the shortfall. */
 struct hold {
     int fd;
     bool connected;
+    bool held;
     bool dead;
     uint64_t next_ns;     /* next request (keepalive) or byte (slowloris) */
     size_t rlen;          /* bytes of the current reply read (keepalive) */
 };
 
+struct holders {
+    struct hold *v;
+    unsigned *retry_q;    /* indexes of pending connections that failed */
+    unsigned retry_n;
+    unsigned pending;
+    int ep;
+};
+
 static const char ka_req[] = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
-static void hold_close(struct hold *h, bool by_server)
+static void hold_open(struct holders *hs, unsigned i)
+{
+    struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+                            .data.u32 = i};
+    struct hold *h = &hs->v[i];
+
+    memset(h, 0, sizeof(*h));
+    h->next_ns = bm_clock_after_ms(bm_clock_now_ns(), HOLD_CONNECT_MS);
+    hs->pending++;
+    h->fd = tcp_connect(true);
+    if (h->fd < 0 || epoll_ctl(hs->ep, EPOLL_CTL_ADD, h->fd, &e) != 0) {
+        if (h->fd >= 0) {
+            close(h->fd);
+        }
+        h->fd = -1;
+        h->dead = true;
+        hs->pending--;
+        hs->retry_q[hs->retry_n++] = i;
+    }
+}
+
+static void hold_close(struct holders *hs, struct hold *h, bool by_server)
 {
     if (h->fd >= 0) {
-        close(h->fd);
+        close(h->fd); /* also leaves the epoll set */
         h->fd = -1;
     }
-    if (!h->dead) {
-        h->dead = true;
-        if (h->connected) {
-            atomic_fetch_sub(&g_c.open, 1);
-        }
-        if (by_server) {
-            atomic_fetch_add(&g_c.server_closed, 1);
-        } else {
-            atomic_fetch_add(&g_c.io_errors, 1);
+    if (h->dead) {
+        return;
+    }
+    h->dead = true;
+    if (h->connected) {
+        atomic_fetch_sub(&g_c.open, 1);
+    }
+    if (!h->held) {
+        hs->pending--;
+        hs->retry_q[hs->retry_n++] = (unsigned)(h - hs->v);
+    } else if (by_server) {
+        atomic_fetch_add(&g_c.server_closed, 1);
+    } else {
+        atomic_fetch_add(&g_c.io_errors, 1);
+    }
+}
+
+static void hold_set_held(struct holders *hs, struct hold *h)
+{
+    static uint64_t x = 0x9e3779b97f4a7c15u;
+
+    if (!h->held) {
+        h->held = true;
+        hs->pending--;
+        if (g_o.attack == A_KEEPALIVE) {
+            /* Its refreshes (one request per KEEPALIVE_REFRESH_MS, to
+             * stay under the node's idle timeout) start at a random phase:
+             * 10,000 connections opened within a second would otherwise
+             * send 10,000 requests within a second every period, a
+             * request flood (the badjson/deepjson attacks) rather than
+             * idle keep-alive clients. */
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            h->next_ns = bm_clock_after_ms(bm_clock_now_ns(),
+                                           x % KEEPALIVE_REFRESH_MS);
         }
     }
 }
 
-/* Sends what the attack sends now on an idle connection. */
-static void hold_act(struct hold *h, uint64_t now)
+/* Sends what the attack sends now on a connected connection. */
+static void hold_act(struct holders *hs, struct hold *h, uint64_t now)
 {
     ssize_t w;
 
     if (g_o.attack == A_KEEPALIVE) {
         w = send(h->fd, ka_req, sizeof(ka_req) - 1, MSG_NOSIGNAL);
-        h->next_ns = bm_clock_after_ms(now, KEEPALIVE_REFRESH_MS);
+        h->next_ns = bm_clock_after_ms(now, h->held ? KEEPALIVE_REFRESH_MS
+                                                    : HOLD_CONNECT_MS);
         h->rlen = 0;
     } else {
         static const char trickle[] = "X-a: b\r\n";
@@ -515,6 +587,9 @@ static void hold_act(struct hold *h, uint64_t now)
         /* the request line at once, then one header byte per second */
         if (h->rlen == 0) {
             w = send(h->fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
+            if (w == (ssize_t)(sizeof(line) - 1)) {
+                hold_set_held(hs, h);
+            }
         } else {
             w = send(h->fd, &trickle[h->rlen % (sizeof(trickle) - 1)], 1,
                      MSG_NOSIGNAL);
@@ -523,11 +598,11 @@ static void hold_act(struct hold *h, uint64_t now)
         h->next_ns = bm_clock_after_ms(now, TRICKLE_MS);
     }
     if (w < 0 && errno != EAGAIN) {
-        hold_close(h, true);
+        hold_close(hs, h, true);
     }
 }
 
-static void hold_readable(struct hold *h)
+static void hold_readable(struct holders *hs, struct hold *h)
 {
     char buf[8192];
 
@@ -538,12 +613,13 @@ static void hold_readable(struct hold *h)
             /* keepalive: the reply to our request (counted once) */
             if (h->rlen == 0 && strncmp(buf, "HTTP/1.1 200", 12) == 0) {
                 count_status(200);
+                hold_set_held(hs, h);
             }
             h->rlen += (size_t)r;
             continue;
         }
         if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-            hold_close(h, true);
+            hold_close(hs, h, true);
         }
         return;
     }
@@ -552,36 +628,34 @@ static void hold_readable(struct hold *h)
 static int holders_run(uint64_t end_ns)
 {
     unsigned n = g_o.conns;
-    struct hold *v = bm_xcalloc(n, sizeof(*v));
+    struct holders hs = {0};
     struct epoll_event evs[256];
-    int ep = epoll_create1(EPOLL_CLOEXEC);
     unsigned opened = 0;
 
-    if (ep < 0) {
-        bm_free(v);
+    hs.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (hs.ep < 0) {
         return -1;
     }
+    hs.v = bm_xcalloc(n, sizeof(*hs.v));
+    hs.retry_q = bm_xcalloc(n, sizeof(*hs.retry_q));
     for (unsigned i = 0; i < n; i++) {
-        v[i].fd = -1;
+        hs.v[i].fd = -1;
     }
-    while (bm_clock_now_ns() < end_ns) {
-        uint64_t now = bm_clock_now_ns();
+    while (bm_clock_now_ns() < end_ns && !atomic_load(&g_stop)) {
+        uint64_t now;
         int k;
 
-        /* Open connections in batches of 500 per 50 ms tick. */
-        for (unsigned b = 0; b < 500 && opened < n; b++, opened++) {
-            struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-                                    .data.u32 = opened};
-            struct hold *h = &v[opened];
-
-            h->fd = tcp_connect(true);
-            if (h->fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, h->fd, &e) != 0) {
-                hold_close(h, false);
-            }
+        while (hs.retry_n > 0 && hs.pending < HOLD_WINDOW) {
+            atomic_fetch_add(&g_c.retries, 1);
+            hold_open(&hs, hs.retry_q[--hs.retry_n]);
         }
-        k = epoll_wait(ep, evs, 256, 50);
+        for (; opened < n && hs.pending < HOLD_WINDOW; opened++) {
+            hold_open(&hs, opened);
+        }
+        k = epoll_wait(hs.ep, evs, 256, 20);
+        now = bm_clock_now_ns();
         for (int i = 0; i < k; i++) {
-            struct hold *h = &v[evs[i].data.u32];
+            struct hold *h = &hs.v[evs[i].data.u32];
 
             if (h->dead) {
                 continue;
@@ -595,34 +669,43 @@ static int holders_run(uint64_t end_ns)
                 if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) !=
                         0 ||
                     soerr != 0) {
-                    hold_close(h, false);
+                    hold_close(&hs, h, false);
                     continue;
                 }
                 h->connected = true;
                 atomic_fetch_add(&g_c.open, 1);
-                (void)epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
-                hold_act(h, now);
+                (void)epoll_ctl(hs.ep, EPOLL_CTL_MOD, h->fd, &e);
+                hold_act(&hs, h, now);
                 continue;
             }
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                hold_readable(h);
+                hold_readable(&hs, h);
             }
         }
-        /* Timed actions: at most a full pass every 50 ms. */
+        /* Timed actions; a pending connection with no answer in
+         * HOLD_CONNECT_MS is dropped and opened again. */
         now = bm_clock_now_ns();
         for (unsigned i = 0; i < opened; i++) {
-            if (!v[i].dead && v[i].connected && now >= v[i].next_ns) {
-                hold_act(&v[i], now);
+            struct hold *h = &hs.v[i];
+
+            if (h->dead || now < h->next_ns) {
+                continue;
+            }
+            if (!h->held && (g_o.attack == A_KEEPALIVE || !h->connected)) {
+                hold_close(&hs, h, false);
+            } else if (h->connected) {
+                hold_act(&hs, h, now);
             }
         }
     }
     for (unsigned i = 0; i < opened; i++) {
-        if (v[i].fd >= 0) {
-            close(v[i].fd);
+        if (hs.v[i].fd >= 0) {
+            close(hs.v[i].fd);
         }
     }
-    close(ep);
-    bm_free(v);
+    close(hs.ep);
+    bm_free(hs.retry_q);
+    bm_free(hs.v);
     return 0;
 }
 
@@ -681,6 +764,13 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
+/* SIGUSR1: stop now and print the result line. */
+static void on_usr1(int sig)
+{
+    (void)sig;
+    atomic_store(&g_stop, true);
+}
+
 /* Enough descriptors for --conns (the hard limit is the ceiling). */
 static void raise_nofile(void)
 {
@@ -705,6 +795,7 @@ int main(int argc, char **argv)
         return rc;
     }
     raise_nofile();
+    signal(SIGUSR1, on_usr1);
     p.ms = bm_xcalloc(MAX_PROBES, sizeof(*p.ms));
     end = bm_clock_deadline_ms((int64_t)g_o.seconds * 1000);
     if (g_o.probe_ms > 0 &&
@@ -730,7 +821,7 @@ int main(int argc, char **argv)
         }
         /* fall through: wait for the end */
     case A_NONE:
-        while (bm_clock_now_ns() < end) {
+        while (bm_clock_now_ns() < end && !atomic_load(&g_stop)) {
             bm_sleep_ms(50);
         }
         break;
@@ -747,13 +838,15 @@ int main(int argc, char **argv)
            PRIu64 " p50_ms=%.2f p99_ms=%.2f max_ms=%.2f requests=%"
            PRIuFAST64 " status_2xx=%" PRIuFAST64 " status_400=%" PRIuFAST64
            " status_413=%" PRIuFAST64 " status_other=%" PRIuFAST64
-           " io_errors=%" PRIuFAST64 " server_closed=%" PRIuFAST64 "\n",
+           " io_errors=%" PRIuFAST64 " server_closed=%" PRIuFAST64
+           " retries=%" PRIuFAST64 "\n",
            attack_names[g_o.attack], atomic_load(&g_c.open), p.n, p.errors,
            pct(p.ms, p.n, 0.50), pct(p.ms, p.n, 0.99),
            p.n ? p.ms[p.n - 1] : 0.0, atomic_load(&g_c.requests),
            atomic_load(&g_c.s2xx), atomic_load(&g_c.s400),
            atomic_load(&g_c.s413), atomic_load(&g_c.sother),
-           atomic_load(&g_c.io_errors), atomic_load(&g_c.server_closed));
+           atomic_load(&g_c.io_errors), atomic_load(&g_c.server_closed),
+           atomic_load(&g_c.retries));
     bm_free(p.ms);
     return rc == 0 ? 0 : 1;
 }
