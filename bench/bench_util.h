@@ -8,7 +8,6 @@
 #define BM_BENCH_BENCH_UTIL_H
 
 #include <stdint.h>
-#include <stdio.h>
 #include <time.h>
 
 static inline uint64_t bench_now_ns(void)
