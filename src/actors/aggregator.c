@@ -10,6 +10,10 @@
  * tick's due time, not from when the tick was handled, so the block
  * schedule keeps its phase (block k is due at start + k * block time)
  * instead of drifting by the timer and hand-off latency of each block.
+ * Only that latency is made up: a tick later than a tenth of the block
+ * time (a loaded machine, a slow block) moves the phase by the rest, so
+ * blocks never come in a burst that followers would see as a lag of
+ * several blocks (bm_aggregator_start_ns).
  * Each arm bumps the timer's generation; a tick whose generation is
  * not the current one belongs to a cancelled timer and is ignored. A tick
  * that arrives while a production is in flight is remembered (one pending
@@ -110,6 +114,17 @@ uint64_t bm_aggregator_remaining_ns(uint64_t interval_ns, uint64_t elapsed_ns)
         return interval_ns - elapsed_ns;
     }
     return NS_PER_MS;
+}
+
+uint64_t bm_aggregator_start_ns(uint64_t due_ns, uint64_t now_ns,
+                                uint64_t interval_ns)
+{
+    uint64_t carry = interval_ns / BM_AGGREGATOR_CARRY_DIV;
+
+    if (due_ns > now_ns) {
+        return now_ns;
+    }
+    return now_ns - due_ns <= carry ? due_ns : now_ns - carry;
 }
 
 uint64_t bm_aggregator_remaining_ms(uint64_t interval_ms, uint64_t elapsed_ms)
@@ -270,10 +285,10 @@ static uint64_t interval_ns(const struct aggregator *a, enum which_timer w)
 }
 
 /* Asks the Producer for a block; the tick came from timer `w`, due at
- * due_ns (0: not a timely tick). The production counts from the due time
- * when the tick is less than one interval late (the schedule keeps its
- * phase), else from now. On a send error the failure is noted and the
- * timer re-armed, so timing goes on. */
+ * due_ns (0: not a timely tick, counted from now). The production counts
+ * from bm_aggregator_start_ns: the due time when the tick is at most a
+ * tenth of the interval late, else now less that tenth. On a send error
+ * the failure is noted and the timer re-armed, so timing goes on. */
 static void produce(struct aggregator *a, struct bm_actor_ctx *ctx,
                     enum which_timer w, uint32_t reason, uint64_t due_ns)
 {
@@ -294,9 +309,8 @@ static void produce(struct aggregator *a, struct bm_actor_ctx *ctx,
     a->in_flight_timer = w;
     a->in_flight_reason = reason;
     a->in_flight_start_ns =
-        due_ns != 0 && due_ns <= now && now - due_ns < interval_ns(a, w)
-            ? due_ns
-            : now;
+        due_ns != 0 ? bm_aggregator_start_ns(due_ns, now, interval_ns(a, w))
+                    : now;
     a->txs_during = false;
     bm_log_debug(MOD, "produce reason=%s", reason_name(reason));
 }

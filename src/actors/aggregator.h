@@ -8,7 +8,8 @@
  *  - Normal mode: on each BLOCK_TICK produce; re-arm for block_time -
  *    elapsed, or 1 ms if production took longer (remaining-sleep rule),
  *    in nanoseconds, elapsed counted from the tick's due time (so the
- *    schedule keeps its phase; bm_aggregator_remaining_ns).
+ *    schedule keeps its phase; bm_aggregator_remaining_ns) as long as the
+ *    tick is at most a tenth of the interval late (bm_aggregator_start_ns).
  *  - Lazy mode: BLOCK_TICK produces only if TXS arrived since the last
  *    block; LAZY_TICK produces (possibly empty) every lazy_block_interval;
  *    after any block both timers re-arm (interval - elapsed, min 1 ms).
@@ -60,6 +61,19 @@ extern const struct bm_actor_type bm_aggregator_actor_type;
  * counts from its tick's due time, so the schedule has no millisecond
  * rounding and keeps its phase. */
 uint64_t bm_aggregator_remaining_ns(uint64_t interval_ns, uint64_t elapsed_ns);
+
+/* Where a production whose tick was due at due_ns and is handled at
+ * now_ns (monotonic ns) counts from: the due time when the tick is at most
+ * interval_ns / BM_AGGREGATOR_CARRY_DIV late (the timer and hand-off
+ * latency: the schedule keeps its phase), else now minus that much (the
+ * phase moves by the rest of the lateness). So a production starts at
+ * least (1 - 1/BM_AGGREGATOR_CARRY_DIV) of the interval after the one
+ * before unless that one overran, and a late block is not made up by a
+ * burst of blocks (full nodes following by P2P would lag by several
+ * blocks). now_ns when the tick is early. */
+#define BM_AGGREGATOR_CARRY_DIV 10
+uint64_t bm_aggregator_start_ns(uint64_t due_ns, uint64_t now_ns,
+                                uint64_t interval_ns);
 
 /* bm_aggregator_remaining_ns in milliseconds. */
 uint64_t bm_aggregator_remaining_ms(uint64_t interval_ms, uint64_t elapsed_ms);

@@ -234,6 +234,36 @@ static void test_remaining_ns(void **s)
     }
 }
 
+/* Where a production counts from: the due time while the tick is at most a
+ * tenth of the interval late (the phase is kept), else now minus a tenth
+ * (a late block is not made up by a burst); now when early. */
+static void test_start_ns(void **s)
+{
+    static const struct {
+        uint64_t due, now, interval, want;
+    } cases[] = {
+        {1000, 1000, 100, 1000},    {1000, 1010, 100, 1000},
+        {1000, 1011, 100, 1001},    {1000, 1090, 100, 1080},
+        {1000, 1500, 100, 1490},    {1000, 900, 100, 900},
+        {5000000, 5000030, 5000000, 5000000},
+        {0, 0, 0, 0},               {7, 8, 0, 8},
+    };
+
+    (void)s;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t got = bm_aggregator_start_ns(cases[i].due, cases[i].now,
+                                              cases[i].interval);
+
+        assert_int_equal(got, cases[i].want);
+        /* the next production is due at least 9/10 interval from now */
+        if (cases[i].now >= cases[i].due) {
+            assert_true(got + cases[i].interval >=
+                        cases[i].now + cases[i].interval -
+                            cases[i].interval / 10);
+        }
+    }
+}
+
 /* Normal mode: productions at about block_time, all TIMER. */
 static void test_normal_mode(void **s)
 {
@@ -481,6 +511,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_remaining_ms),
         cmocka_unit_test(test_remaining_ns),
+        cmocka_unit_test(test_start_ns),
         cmocka_unit_test(test_normal_mode),
         cmocka_unit_test(test_first_wait),
         cmocka_unit_test(test_failures_continue),
