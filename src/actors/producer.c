@@ -4,8 +4,10 @@
  *
  *   GET -> State; back-pressure; pending block (store) or NEXT_BATCH ->
  *   Sequencer; CreateBlock; SAVE_PENDING -> State; sign; VALIDATE ->
- *   Validator; APPLY -> Sync (execute + commit); ACK -> Sequencer;
- *   BLOCK -> Broadcaster; NEW_HEIGHT -> DASubmitter; reply.
+ *   Validator; APPLY -> Sync (execute + commit); BLOCK -> Broadcaster;
+ *   NEW_HEIGHT -> DASubmitter; ACK -> Sequencer; reply. (The seed acks
+ *   before it broadcasts; the block is committed either way, and
+ *   publishing first spares followers the wait for the queue's fsync.)
  *
  * It never waits: each step is an ask whose answer comes back as a
  * continuation (one kind per step), and the PRODUCE ask is answered from
@@ -597,17 +599,22 @@ static bool ack(struct bm_actor_ctx *ctx, struct producer_st *st)
     return false;
 }
 
-/* The block is committed and acknowledged (or its ack failed and
- * st->loaded is false): broadcast, wake the submitter (those two only when
- * st->r.publish: with HA, once the block is replicated), answer. */
-static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
+/* The block is committed (with HA, replicated too: st->r.publish):
+ * broadcast it and wake the submitter at once, before the sequencer's ACK,
+ * so full nodes following by P2P get it one queue fsync sooner. A crash
+ * between here and the ACK loses nothing: the next incarnation drops the
+ * committed block's txs from the queue first (S_LOAD). */
+static void publish(struct producer_st *st)
 {
     struct bm_env *env = st->env;
     struct bm_block *b = st->r.b;
     uint64_t height = st->r.height;
     int err;
 
-    if (st->r.publish && has_actor(env->ids.broadcaster) &&
+    if (!st->r.publish) {
+        return;
+    }
+    if (has_actor(env->ids.broadcaster) &&
         (env->header_bc != NULL || env->data_bc != NULL)) {
         struct bm_broadcaster_block m = {bm_block_ref(b)};
 
@@ -620,7 +627,7 @@ static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
                    (unsigned long long)height, bm_err_name(err));
         }
     }
-    if (st->r.publish && has_actor(env->ids.da_submitter)) {
+    if (has_actor(env->ids.da_submitter)) {
         struct bm_state_new_height nh = {height, b->sh.header.time};
 
         err = bm_da_submitter_tell_new_height(env->sys,
@@ -630,9 +637,15 @@ static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
                          (unsigned long long)height, bm_err_name(err));
         }
     }
+}
+
+/* The block is committed, published and acknowledged (or its ack failed
+ * and st->loaded is false): answer. */
+static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
+{
     st->r.res.produced = true;
     bm_log_debug(MOD, "block produced height=%llu txs=%zu pending_bytes=%llu",
-                 (unsigned long long)height, b->data.n_txs,
+                 (unsigned long long)st->r.height, st->r.b->data.n_txs,
                  (unsigned long long)st->r.bytes);
     finish(ctx, st, BM_OK);
 }
@@ -874,6 +887,7 @@ static int on_applied(struct bm_actor_ctx *ctx, struct producer_st *st,
     st->r.publish = st->env->ha == NULL ||
                     bm_ha_gate_after(st->env, st->r.b, &st->r.info,
                                      st->r.ha_token) == BM_OK;
+    publish(st);
     if (!ack(ctx, st)) {
         committed(ctx, st);
     }

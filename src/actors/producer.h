@@ -14,8 +14,10 @@
  *   monotonic; proposer = state next proposer; data_hash =
  *   DACommitment(txs) or the empty constant; data metadata set) ->
  *   SAVE_PENDING -> StateActor; sign header; ValidateBlock ->
- *   ValidatorActor; ApplyBlock -> SyncActor (execute + commit); Ack ->
- *   SequencerActor; Broadcast -> BroadcasterActor; wake the DASubmitter.
+ *   ValidatorActor; ApplyBlock -> SyncActor (execute + commit);
+ *   Broadcast -> BroadcasterActor; wake the DASubmitter; Ack ->
+ *   SequencerActor (the seed acks before it broadcasts: publishing the
+ *   committed block first spares P2P followers the queue's fsync).
  * Replies with the new height. A validation failure of its own block or an
  * apply failure is fatal (bm_env_fatal). While the aggregator catches up
  * (actors/catchup.h) no block is made.
