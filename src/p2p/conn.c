@@ -506,10 +506,10 @@ static void transport_input(struct bm__p2p_conn *c, size_t *off)
         }
         yamux_input(c, frame + 2, plen);
         if (c->state == BM__CS_OPEN && *off < c->rlen &&
-            bm_yamux_control_pending(c->mux) > 0) {
-            /* A WindowUpdate (or a Ping ACK) goes out now, not after the
-             * rest of the batch is opened: the sender refills the window
-             * while we decrypt, instead of waiting for us. */
+            bm_yamux_credit_pending(c->mux)) {
+            /* A stream's credit goes out now, not after the rest of the
+             * batch is opened: the sender refills the window while we
+             * decrypt, instead of waiting for us. */
             bm__p2p_conn_flush(c);
         }
     }

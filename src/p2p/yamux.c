@@ -83,6 +83,7 @@ struct bm_yamux {
     void *ev_user;          /* user pointer of the frame's stream */
     /* session state */
     bool failed;            /* protocol error or GoAway received */
+    bool credit_queued;     /* a stream's credit is in the control queue */
     bool going_away;        /* we queued GoAway */
     struct tomb tombs[TOMBSTONES];
     uint32_t tomb_next;
@@ -880,6 +881,11 @@ size_t bm_yamux_control_pending(const struct bm_yamux *y)
     return y->ctl_len;
 }
 
+bool bm_yamux_credit_pending(const struct bm_yamux *y)
+{
+    return y->credit_queued;
+}
+
 size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
 {
     size_t off = 0;
@@ -890,6 +896,9 @@ size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
         y->ctl_head = (y->ctl_head + 1) % y->ctl_cap;
         y->ctl_len--;
         off += BM_YAMUX_HEADER_SIZE;
+    }
+    if (y->ctl_len == 0) {
+        y->credit_queued = false;
     }
     if (y->failed) {
         return off; /* after an error only control frames (GoAway) go */
@@ -1073,6 +1082,7 @@ int bm_yamux_stream_consumed(struct bm_yamux *y, uint32_t sid, size_t n)
         if (ctl_push(y, BM_YAMUX_WINDOW_UPDATE, 0, s->id, delta) == BM_OK) {
             s->recv_window += delta;
             s->recv_owed = 0;
+            y->credit_queued = true;
         }
         /* A full control queue: the credit is retried on the next
          * consumption; the peer just waits. */

@@ -222,6 +222,12 @@ bool bm_yamux_has_output(const struct bm_yamux *y);
  * while many are waiting, so a flood meets backpressure first). */
 size_t bm_yamux_control_pending(const struct bm_yamux *y);
 
+/* True while a WindowUpdate crediting a stream (bm_yamux_stream_consumed)
+ * is queued and not yet output: its sender may be waiting for it, so the
+ * caller writes it before doing more work. At most one per half window of
+ * data received, so a peer cannot make it true per frame. */
+bool bm_yamux_credit_pending(const struct bm_yamux *y);
+
 /*
  * Opens a stream: allocates the next ID of our parity into *sid and queues
  * WindowUpdate(SYN). Errors: BM_EFULL (max_streams), BM_ECLOSED (session

@@ -381,8 +381,11 @@ static void test_big_window(void **state)
     /* Credit once half the window is owed. */
     assert_int_equal(bm_yamux_stream_consumed(s, sid, w / 2 - 1), BM_OK);
     assert_false(bm_yamux_has_output(s));
+    assert_false(bm_yamux_credit_pending(s));
     assert_int_equal(bm_yamux_stream_consumed(s, sid, 1), BM_OK);
+    assert_true(bm_yamux_credit_pending(s));
     expect_output_hex(s, "000100000000000100080000"); /* +512 KiB */
+    assert_false(bm_yamux_credit_pending(s));
 
     /* Data with SYN on a fresh stream: 256 KiB is the limit of that
      * frame; later frames may use the whole window. */
