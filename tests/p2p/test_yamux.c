@@ -111,15 +111,22 @@ static size_t pump(struct bm_yamux *a, struct bm_yamux *b, size_t chunk,
     return total;
 }
 
-static struct bm_yamux *session(bool client)
+/* A session with a receive window of `window` (0: the default). */
+static struct bm_yamux *session_window(bool client, uint32_t window)
 {
     struct bm_yamux_config cfg;
     struct bm_yamux *y;
 
     bm_yamux_config_init(&cfg);
     cfg.client = client;
+    cfg.recv_window = window;
     assert_int_equal(bm_yamux_new(&y, &cfg), BM_OK);
     return y;
+}
+
+static struct bm_yamux *session(bool client)
+{
+    return session_window(client, 0);
 }
 
 static void expect_output_hex(struct bm_yamux *y, const char *hex)
@@ -332,18 +339,6 @@ static void test_window(void **state)
     bm_free(big);
     bm_yamux_free(c);
     bm_yamux_free(s);
-}
-
-static struct bm_yamux *session_window(bool client, uint32_t window)
-{
-    struct bm_yamux_config cfg;
-    struct bm_yamux *y;
-
-    bm_yamux_config_init(&cfg);
-    cfg.client = client;
-    cfg.recv_window = window;
-    assert_int_equal(bm_yamux_new(&y, &cfg), BM_OK);
-    return y;
 }
 
 /* A 1 MiB receive window: the rest above 256 KiB goes on the SYN and the
