@@ -51,6 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.accept_backlog = 16;
     cfg.max_control = 256;
     cfg.max_stream_queue = 1 << 16;
+    /* The host's 1 MiB receive window on half the inputs (bit 3 also
+     * counts in the chunk size). */
+    cfg.recv_window = (data[0] & 8) != 0 ? 1024u * 1024u : 0;
     if (bm_yamux_new(&y, &cfg) != BM_OK) {
         return 0;
     }

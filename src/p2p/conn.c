@@ -375,6 +375,9 @@ static void open_session(struct bm__p2p_conn *c)
     yc.keepalive_ms = h->cfg.keepalive_ms;
     yc.keepalive_timeout_ms = h->cfg.keepalive_timeout_ms;
     yc.max_control = BM__P2P_MAX_CONTROL;
+    /* Windows of 256 KiB made sender and receiver take turns (seal a
+     * window, wait while it is opened); 1 MiB lets them overlap. */
+    yc.recv_window = BM__P2P_STREAM_WINDOW;
     if (bm_yamux_new(&c->mux, &yc) != BM_OK) {
         bm__p2p_conn_fail(c, BM_P2P_HS_IO, BM_ENOMEM);
         return;
@@ -499,8 +502,15 @@ static void transport_input(struct bm__p2p_conn *c, size_t *off)
         }
         if (c->state == BM__CS_MUXER) {
             muxer_input(c, frame + 2, plen);
-        } else {
-            yamux_input(c, frame + 2, plen);
+            continue;
+        }
+        yamux_input(c, frame + 2, plen);
+        if (c->state == BM__CS_OPEN && *off < c->rlen &&
+            bm_yamux_credit_pending(c->mux)) {
+            /* A stream's credit goes out now, not after the rest of the
+             * batch is opened: the sender refills the window while we
+             * decrypt, instead of waiting for us. */
+            bm__p2p_conn_flush(c);
         }
     }
 }

@@ -25,6 +25,11 @@
  * is filled frame by frame while at least one whole frame fits. */
 #define BM__P2P_RBUF (256u * 1024u)
 #define BM__P2P_WBUF (512u * 1024u)
+/* Receive window of each yamux stream (the peer may have this much in
+ * flight): the 256 KiB yamux default plus 768 KiB granted on the SYN or
+ * ACK. Handlers consume what they are given (only manual credit holds
+ * it), so it costs no memory of ours; docs/PERFORMANCE.md "P2P". */
+#define BM__P2P_STREAM_WINDOW (1024u * 1024u)
 /* Connection and stream deadlines, keepalives and redials are checked
  * when the earliest of them is due, but at most once per this many ms
  * (one check walks every connection and stream). */

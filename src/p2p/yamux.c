@@ -83,6 +83,7 @@ struct bm_yamux {
     void *ev_user;          /* user pointer of the frame's stream */
     /* session state */
     bool failed;            /* protocol error or GoAway received */
+    bool credit_queued;     /* a stream's credit is in the control queue */
     bool going_away;        /* we queued GoAway */
     struct tomb tombs[TOMBSTONES];
     uint32_t tomb_next;
@@ -437,6 +438,12 @@ int bm_yamux_new(struct bm_yamux **out, const struct bm_yamux_config *cfg)
     if (y->cfg.keepalive_timeout_ms == 0) {
         y->cfg.keepalive_timeout_ms = 10000;
     }
+    if (y->cfg.recv_window < BM_YAMUX_WINDOW) {
+        y->cfg.recv_window = BM_YAMUX_WINDOW;
+    }
+    if (y->cfg.recv_window > BM_YAMUX_WINDOW_MAX) {
+        y->cfg.recv_window = BM_YAMUX_WINDOW_MAX;
+    }
     y->tab_cap = 64;
     y->tab = bm_calloc(y->tab_cap, sizeof(*y->tab));
     if (y->tab == NULL) {
@@ -512,7 +519,8 @@ static struct stream *stream_new(struct bm_yamux *y, uint32_t id, bool inbound)
     }
     s->id = id;
     s->inbound = inbound;
-    s->recv_window = BM_YAMUX_WINDOW;
+    /* The window above the initial 256 KiB goes on the SYN or the ACK. */
+    s->recv_window = y->cfg.recv_window;
     s->send_window = BM_YAMUX_WINDOW;
     tab_put(y, s);
     y->live++;
@@ -561,7 +569,7 @@ static int refuse(struct bm_yamux *y, struct bm_yamux_event *ev,
                  BM_YAMUX_RESET_LIMIT) != BM_OK) {
         return fail(y, ev, BM_YAMUX_E_CONTROL_FULL, y->f_sid);
     }
-    tomb_add(y, y->f_sid, BM_YAMUX_WINDOW);
+    tomb_add(y, y->f_sid, y->cfg.recv_window); /* the ACK may have gone */
     y->st.resets_sent++;
     if (why == BM_YAMUX_REFUSED_LIMIT) {
         y->st.refused_limit++;
@@ -674,8 +682,8 @@ static int stream_step(struct bm_yamux *y, const uint8_t *p, size_t n,
         if (y->unaccepted >= y->cfg.accept_backlog) {
             return refuse(y, ev, BM_YAMUX_REFUSED_BACKLOG);
         }
-        if (ctl_push(y, BM_YAMUX_WINDOW_UPDATE, BM_YAMUX_ACK, y->f_sid, 0) !=
-            BM_OK) {
+        if (ctl_push(y, BM_YAMUX_WINDOW_UPDATE, BM_YAMUX_ACK, y->f_sid,
+                     y->cfg.recv_window - BM_YAMUX_WINDOW) != BM_OK) {
             return fail(y, ev, BM_YAMUX_E_CONTROL_FULL, y->f_sid);
         }
         s = stream_new(y, y->f_sid, true);
@@ -718,7 +726,14 @@ static int stream_step(struct bm_yamux *y, const uint8_t *p, size_t n,
             y->body_done = true;
             y->body_left = y->f_len;
             if (s != NULL) {
-                if (y->f_len > s->recv_window) {
+                uint32_t limit = s->recv_window;
+
+                /* A Data frame that opens the stream has only the initial
+                 * window: the peer cannot have seen our ACK's grant. */
+                if ((y->f_flags & BM_YAMUX_SYN) && limit > BM_YAMUX_WINDOW) {
+                    limit = BM_YAMUX_WINDOW;
+                }
+                if (y->f_len > limit) {
                     return fail(y, ev, BM_YAMUX_E_WINDOW, s->id);
                 }
                 s->recv_window -= y->f_len;
@@ -866,6 +881,11 @@ size_t bm_yamux_control_pending(const struct bm_yamux *y)
     return y->ctl_len;
 }
 
+bool bm_yamux_credit_pending(const struct bm_yamux *y)
+{
+    return y->credit_queued;
+}
+
 size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
 {
     size_t off = 0;
@@ -876,6 +896,9 @@ size_t bm_yamux_output(struct bm_yamux *y, uint8_t *buf, size_t cap)
         y->ctl_head = (y->ctl_head + 1) % y->ctl_cap;
         y->ctl_len--;
         off += BM_YAMUX_HEADER_SIZE;
+    }
+    if (y->ctl_len == 0) {
+        y->credit_queued = false;
     }
     if (y->failed) {
         return off; /* after an error only control frames (GoAway) go */
@@ -943,7 +966,8 @@ int bm_yamux_open(struct bm_yamux *y, uint32_t *sid)
     if (y->next_id > UINT32_MAX - 2) {
         return BM_EOVERFLOW;
     }
-    err = ctl_push(y, BM_YAMUX_WINDOW_UPDATE, BM_YAMUX_SYN, y->next_id, 0);
+    err = ctl_push(y, BM_YAMUX_WINDOW_UPDATE, BM_YAMUX_SYN, y->next_id,
+                   y->cfg.recv_window - BM_YAMUX_WINDOW);
     if (err != BM_OK) {
         return err;
     }
@@ -1051,13 +1075,14 @@ int bm_yamux_stream_consumed(struct bm_yamux *y, uint32_t sid, size_t n)
     s->recv_owed += n;
     /* One update once half a window is owed; none after the peer's FIN
      * (it sends nothing more). */
-    if (s->recv_owed >= BM_YAMUX_WINDOW / 2 && !s->remote_fin &&
+    if (s->recv_owed >= y->cfg.recv_window / 2 && !s->remote_fin &&
         !y->failed) {
         uint32_t delta = (uint32_t)s->recv_owed;
 
         if (ctl_push(y, BM_YAMUX_WINDOW_UPDATE, 0, s->id, delta) == BM_OK) {
             s->recv_window += delta;
             s->recv_owed = 0;
+            y->credit_queued = true;
         }
         /* A full control queue: the credit is retried on the next
          * consumption; the peer just waits. */

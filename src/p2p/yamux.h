@@ -13,17 +13,20 @@
  *  - IDs: the client (the TCP dialer) opens odd IDs from 1, the server even
  *    IDs from 2. A SYN of the wrong parity, for stream 0 or for an ID in use
  *    is a protocol error.
- *  - Opening: bm_yamux_open() queues a WindowUpdate(SYN, 0), as Go does. An
- *    inbound SYN (on a WindowUpdate or a Data frame) is ACKed at once with
- *    WindowUpdate(ACK, 0) and reported as BM_YAMUX_EV_OPEN.
+ *  - Opening: bm_yamux_open() queues a WindowUpdate(SYN, extra), as Go
+ *    does, where extra is `recv_window` above the initial 256 KiB (0 by
+ *    default). An inbound SYN (on a WindowUpdate or a Data frame) is ACKed
+ *    at once with WindowUpdate(ACK, extra) and reported as
+ *    BM_YAMUX_EV_OPEN.
  *  - Limits: at most `max_streams` live streams (both directions) and at
  *    most `accept_backlog` inbound streams not yet accepted by the caller
  *    (bm_yamux_stream_accept); an inbound SYN beyond either is answered
  *    with RST (code 0x1002, resource limit) and reported as
  *    BM_YAMUX_EV_REFUSED with the reason, so the caller can count it.
- *  - Flow control: 256 KiB windows each way. Received Data beyond the
- *    stream's window is a protocol error (GoAway(1)). The window is
- *    re-credited only for bytes the caller declares consumed
+ *  - Flow control: windows start at 256 KiB each way; our receive window
+ *    is `recv_window` (the SYN or ACK grants the rest). Received Data
+ *    beyond the stream's window is a protocol error (GoAway(1)). The window
+ *    is re-credited only for bytes the caller declares consumed
  *    (bm_yamux_stream_consumed), with one WindowUpdate once at least half a
  *    window is owed (Go's rule): a caller that stops consuming stops its
  *    peer. Streams this side reset keep their remaining window for a while
@@ -67,6 +70,7 @@
 #define BM_YAMUX_PROTOCOL "/yamux/1.0.0"
 #define BM_YAMUX_HEADER_SIZE 12u
 #define BM_YAMUX_WINDOW (256u * 1024u)
+#define BM_YAMUX_WINDOW_MAX (16u * 1024u * 1024u)
 
 enum bm_yamux_type {
     BM_YAMUX_DATA = 0,
@@ -130,6 +134,9 @@ struct bm_yamux_config {
     uint32_t max_control;        /* queued control frames; 0: 4096 */
     uint64_t keepalive_ms;       /* 0: 30000 */
     uint64_t keepalive_timeout_ms; /* 0: 10000 */
+    uint32_t recv_window;        /* per-stream receive window; 0 or below
+                                  * BM_YAMUX_WINDOW: BM_YAMUX_WINDOW; at
+                                  * most BM_YAMUX_WINDOW_MAX */
 };
 
 /* Fills *cfg with the defaults (server role). */
@@ -214,6 +221,12 @@ bool bm_yamux_has_output(const struct bm_yamux *y);
 /* Control frames queued and not yet output (the caller may stop reading
  * while many are waiting, so a flood meets backpressure first). */
 size_t bm_yamux_control_pending(const struct bm_yamux *y);
+
+/* True while a WindowUpdate crediting a stream (bm_yamux_stream_consumed)
+ * is queued and not yet output: its sender may be waiting for it, so the
+ * caller writes it before doing more work. At most one per half window of
+ * data received, so a peer cannot make it true per frame. */
+bool bm_yamux_credit_pending(const struct bm_yamux *y);
 
 /*
  * Opens a stream: allocates the next ID of our parity into *sid and queues

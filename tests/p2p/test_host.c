@@ -565,7 +565,7 @@ static void test_streams(void **state)
     assert_int_equal(dial(a, &b->addr, NULL), BM_OK);
     /* 100 streams opened and closed on one connection. */
     assert_int_equal(echo(a, b, 1000, 100), BM_OK);
-    /* 4 MiB each way over one stream (through 256 KiB windows). */
+    /* 4 MiB each way over one stream (through 1 MiB windows). */
     assert_int_equal(echo(a, b, (size_t)4 << 20, 1), BM_OK);
     assert_int_equal(echo(b, a, (size_t)4 << 20, 1), BM_OK);
     assert_true(eventually(no_streams, a, NULL));

@@ -111,15 +111,22 @@ static size_t pump(struct bm_yamux *a, struct bm_yamux *b, size_t chunk,
     return total;
 }
 
-static struct bm_yamux *session(bool client)
+/* A session with a receive window of `window` (0: the default). */
+static struct bm_yamux *session_window(bool client, uint32_t window)
 {
     struct bm_yamux_config cfg;
     struct bm_yamux *y;
 
     bm_yamux_config_init(&cfg);
     cfg.client = client;
+    cfg.recv_window = window;
     assert_int_equal(bm_yamux_new(&y, &cfg), BM_OK);
     return y;
+}
+
+static struct bm_yamux *session(bool client)
+{
+    return session_window(client, 0);
 }
 
 static void expect_output_hex(struct bm_yamux *y, const char *hex)
@@ -327,6 +334,87 @@ static void test_window(void **state)
     /* Sticky. */
     assert_int_equal(feed(s, frame, 12, 0, &ls), BM_EPROTO);
     assert_int_equal(ls.last_code, BM_YAMUX_E_CLOSED);
+    log_release(&lc);
+    log_release(&ls);
+    bm_free(big);
+    bm_yamux_free(c);
+    bm_yamux_free(s);
+}
+
+/* A 1 MiB receive window: the rest above 256 KiB goes on the SYN and the
+ * ACK, the writer may then have 1 MiB in flight, credit comes back at
+ * half of it, and a Data frame that opens a stream still has only the
+ * initial 256 KiB. */
+static void test_big_window(void **state)
+{
+    const uint32_t w = 1024u * 1024u;
+    struct bm_yamux *c = session_window(true, w);
+    struct bm_yamux *s = session_window(false, w);
+    struct evlog lc, ls;
+    uint8_t *big = bm_xcalloc(1, 2 * w);
+    uint8_t frame[12];
+    uint32_t sid;
+
+    (void)state;
+    log_init(&lc);
+    log_init(&ls);
+    ls.auto_consume = false;
+    assert_int_equal(bm_yamux_open(c, &sid), BM_OK);
+    expect_output_hex(c, "0001000100000001000c0000"); /* SYN, +768 KiB */
+    bm_yamux_header_put(frame, BM_YAMUX_WINDOW_UPDATE, BM_YAMUX_SYN, sid,
+                        w - BM_YAMUX_WINDOW);
+    assert_int_equal(feed(s, frame, 12, 0, &ls), BM_OK);
+    expect_output_hex(s, "0001000200000001000c0000"); /* ACK, +768 KiB */
+    bm_yamux_header_put(frame, BM_YAMUX_WINDOW_UPDATE, BM_YAMUX_ACK, sid,
+                        w - BM_YAMUX_WINDOW);
+    assert_int_equal(feed(c, frame, 12, 0, &lc), BM_OK);
+    assert_int_equal(bm_yamux_stream_send_window(c, sid), w);
+    assert_int_equal(bm_yamux_stream_write(c, sid, big, 2 * w), BM_OK);
+    pump(c, s, 0, &ls);
+    assert_int_equal(ls.data_len[1], w);
+    assert_int_equal(bm_yamux_stream_send_window(c, sid), 0);
+    /* Credit once half the window is owed. */
+    assert_int_equal(bm_yamux_stream_consumed(s, sid, w / 2 - 1), BM_OK);
+    assert_false(bm_yamux_has_output(s));
+    assert_false(bm_yamux_credit_pending(s));
+    assert_int_equal(bm_yamux_stream_consumed(s, sid, 1), BM_OK);
+    assert_true(bm_yamux_credit_pending(s));
+    expect_output_hex(s, "000100000000000100080000"); /* +512 KiB */
+    assert_false(bm_yamux_credit_pending(s));
+
+    /* Data with SYN on a fresh stream: 256 KiB is the limit of that
+     * frame; later frames may use the whole window. */
+    bm_yamux_free(s);
+    s = session_window(false, w);
+    log_release(&ls);
+    log_init(&ls);
+    ls.auto_consume = false;
+    bm_yamux_header_put(frame, BM_YAMUX_DATA, BM_YAMUX_SYN, 3,
+                        BM_YAMUX_WINDOW);
+    assert_int_equal(feed(s, frame, 12, 0, &ls), BM_OK);
+    assert_int_equal(feed(s, big, BM_YAMUX_WINDOW, 0, &ls), BM_OK);
+    bm_yamux_header_put(frame, BM_YAMUX_DATA, 0, 3, w - BM_YAMUX_WINDOW);
+    assert_int_equal(feed(s, frame, 12, 0, &ls), BM_OK);
+    assert_int_equal(feed(s, big, w - BM_YAMUX_WINDOW, 0, &ls), BM_OK);
+    bm_yamux_header_put(frame, BM_YAMUX_DATA, 0, 3, 1);
+    assert_int_equal(feed(s, frame, 12, 0, &ls), BM_EPROTO);
+    assert_int_equal(ls.last_code, BM_YAMUX_E_WINDOW);
+    bm_yamux_free(s);
+    s = session_window(false, w);
+    bm_yamux_header_put(frame, BM_YAMUX_DATA, BM_YAMUX_SYN, 3,
+                        BM_YAMUX_WINDOW + 1);
+    assert_int_equal(feed(s, frame, 12, 0, &ls), BM_EPROTO);
+    assert_int_equal(ls.last_code, BM_YAMUX_E_WINDOW);
+    bm_yamux_free(s);
+    /* Out-of-range windows are clamped: the SYN then grants nothing, or
+     * at most up to BM_YAMUX_WINDOW_MAX. */
+    s = session_window(true, 1000);
+    assert_int_equal(bm_yamux_open(s, &sid), BM_OK);
+    expect_output_hex(s, "000100010000000100000000");
+    bm_yamux_free(s);
+    s = session_window(true, UINT32_MAX);
+    assert_int_equal(bm_yamux_open(s, &sid), BM_OK);
+    expect_output_hex(s, "000100010000000100fc0000"); /* 16 MiB - 256 KiB */
     log_release(&lc);
     log_release(&ls);
     bm_free(big);
@@ -652,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_bulk_both_ways),
         cmocka_unit_test(test_window),
+        cmocka_unit_test(test_big_window),
         cmocka_unit_test(test_reset_tombstone),
         cmocka_unit_test(test_protocol_errors),
         cmocka_unit_test(test_stream_flood),
