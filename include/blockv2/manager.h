@@ -287,6 +287,16 @@ enum bm_err bm_manager_wait(struct bm_manager *m, int64_t timeout_ms,
 /* Stops (if needed) and frees. NULL-safe. */
 void bm_manager_free(struct bm_manager *m);
 
+/*
+ * Stops the manager on a fatal error found outside it (the tx queue's
+ * disk, written by the RPC's ingest thread): as an actor's fatal error,
+ * writes are refused from now on, on_fatal is called (first error only)
+ * and bm_manager_stop/wait return err with "who: msg". Any thread; m
+ * NULL-safe. Borrows who and msg.
+ */
+void bm_manager_fail(struct bm_manager *m, const char *who, int err,
+                     const char *msg);
+
 /* ---- v1 inspection calls ---- */
 
 enum bm_err bm_manager_get_store_height(struct bm_manager *m, uint64_t *out);

@@ -58,6 +58,15 @@ struct bm_seq_options {
     /* Optional executor for filter_txs (borrowed; must outlive the
      * sequencer). NULL: every tx is OK. */
     const struct bm_executor *exec;
+    /* Optional: called when a write to the queue (append, ack, drop of
+     * committed txs: commit or sync) fails on a full or failing disk
+     * (ENOSPC, EDQUOT, EIO), first time only per open, from the thread
+     * that wrote, with the error and its message (naming the directory
+     * and "disk full or failing"; borrowed for the call). The node stops
+     * on it (docs/OPERATIONS.md, "Disk full"). Must not call into the
+     * sequencer. */
+    void (*on_disk_error)(void *arg, enum bm_err err, const char *msg);
+    void *on_disk_error_arg;
 };
 
 /* A batch from bm_seq_get_next_batch; zero-initialise, free with

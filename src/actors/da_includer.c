@@ -146,7 +146,8 @@ static int load(struct inc *s)
 }
 
 /* Executor.SetFinal(n), retried; false after the last attempt, which is
- * fatal unless the failure is transient (then a later pass tries again). */
+ * fatal unless the failure is transient (then a later pass tries again);
+ * BM_EIO (a full or failing disk) is fatal at once. */
 static bool set_final(struct bm_env *env, uint64_t n)
 {
     struct bm_errmsg em = {{0}};
@@ -160,6 +161,10 @@ static bool set_final(struct bm_env *env, uint64_t n)
         bm_log_warn(MOD, "set_final height=%llu attempt=%d err=%s %s",
                     (unsigned long long)n, i, bm_err_name(err),
                     bm_errmsg_str(&em, err));
+        if (err == BM_EIO) {
+            break; /* a full or failing disk: fatal at once (no retry
+                    * into pages LMDB frees; docs/OPERATIONS.md) */
+        }
         if (i < SET_FINAL_ATTEMPTS) {
             bm_sleep_ms(SET_FINAL_PAUSE_MS);
         }

@@ -379,7 +379,8 @@ static int load(struct sync_st *st)
  * blocks are not in the store yet (!may_replay) the replay cannot run:
  * BM_EHEIGHT_MISMATCH is returned, the caller commits the group so far
  * and starts the next one at this block. Any other last failure is
- * fatal. *res returns owned on BM_OK.
+ * fatal, and BM_EIO (a full or failing disk) at once. *res returns owned
+ * on BM_OK.
  */
 static int execute(struct sync_st *st, const struct bm_block *b,
                    bool may_replay, struct bm_exec_result *res)
@@ -441,7 +442,11 @@ static int execute(struct sync_st *st, const struct bm_block *b,
             attempt--; /* the replay was the repair, not a try */
             continue;
         }
-        if (attempt >= EXEC_ATTEMPTS || bm_env_halted(env)) {
+        /* BM_EIO: the executor's store met a full or failing disk; a
+         * retry may fit in pages LMDB frees, but the first failure stops
+         * the node (docs/OPERATIONS.md, "Disk full") */
+        if (attempt >= EXEC_ATTEMPTS || err == BM_EIO ||
+            bm_env_halted(env)) {
             break;
         }
         bm_sleep_ms(EXEC_RETRY_MS);

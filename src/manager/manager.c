@@ -361,6 +361,14 @@ enum bm_err bm_manager_wait(struct bm_manager *m, int64_t timeout_ms,
     return bm_env_wait_fatal(&m->env, timeout_ms, em);
 }
 
+void bm_manager_fail(struct bm_manager *m, const char *who, int err,
+                     const char *msg)
+{
+    if (m != NULL) {
+        bm_env_fatal(&m->env, who, err, "%s", msg);
+    }
+}
+
 void bm_manager_free(struct bm_manager *m)
 {
     if (m == NULL) {

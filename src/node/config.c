@@ -162,6 +162,10 @@ static const struct bm_node_config_key keys[] = {
     {"p2p.disable_connection_gater", BM_CFG_BOOL, "true",
      "ignore blocked_peers/allowed_peers (ev-node's default)",
      OFF(p2p_disable_connection_gater), 0, NULL, 0},
+    {"p2p.max_inbound_per_ip", BM_CFG_UINT, "8",
+     "most inbound P2P connections from one IP address, loopback too (of "
+     "128 in all); more are refused and counted; 0 = no cap",
+     OFF(p2p_max_inbound_per_ip), 0, NULL, 128},
 
     {"rpc.address", BM_CFG_STRING, "127.0.0.1:7331",
      "HOST:PORT of the RPC server (Connect JSON, /health, /status, /tx)",

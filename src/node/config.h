@@ -91,6 +91,7 @@ struct bm_node_config {
     struct bm_node_strlist p2p_blocked_peers;
     struct bm_node_strlist p2p_allowed_peers;
     bool p2p_disable_connection_gater;
+    uint64_t p2p_max_inbound_per_ip;
     /* rpc */
     char *rpc_address;
     bool rpc_enable_da_visualization;

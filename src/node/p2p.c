@@ -114,6 +114,9 @@ enum bm_err bm_node_p2p_open(struct bm_p2p_host **out,
         goto out;
     }
     hc.gater = !cfg->p2p_disable_connection_gater;
+    hc.max_inbound_per_ip = cfg->p2p_max_inbound_per_ip == 0
+                                ? UINT32_MAX
+                                : (uint32_t)cfg->p2p_max_inbound_per_ip;
     hc.blocked = blocked;
     hc.n_blocked = cfg->p2p_blocked_peers.n;
     hc.allowed = allowed;

@@ -227,6 +227,18 @@ static int fail(const char *what, int err, const struct bm_errmsg *em)
 
 static int open_sync(struct node *n, struct bm_errmsg *em);
 
+/* The tx queue met a full or failing disk (the RPC's ingest thread or the
+ * sequencer actor): the node stops as on a block store write error, so
+ * that it never goes on producing while refusing txs. n->m is set before
+ * any queue write can happen (the manager starts before the RPC) and
+ * cleared only after both stopped. */
+static void seq_disk_error(void *arg, enum bm_err err, const char *msg)
+{
+    struct node *n = arg;
+
+    bm_manager_fail(n->m, "seq", err, msg);
+}
+
 /* n->evm from the config's evm.*; *has_genesis: evm.genesis_hash set. */
 static int new_evm(struct node *n, bool *has_genesis)
 {
@@ -382,6 +394,8 @@ static int open_parts(struct node *n, bool dev)
 
         so.exec = &n->exec;
         so.max_queue_bytes = (size_t)n->cfg.max_queue_bytes;
+        so.on_disk_error = seq_disk_error;
+        so.on_disk_error_arg = n;
         p = bm_node_path(n->home, "data/seq");
         mkdir(p, 0700);
         err = bm_seq_open(&n->seq, p, n->genesis.chain_id, &so, &em);

@@ -36,6 +36,7 @@ static const char *const hs_names[BM_P2P_HS_COUNT] = {
     [BM_P2P_HS_GATED] = "gated",
     [BM_P2P_HS_CONN_LIMIT] = "conn_limit",
     [BM_P2P_HS_IO] = "io",
+    [BM_P2P_HS_IP_LIMIT] = "ip_limit",
 };
 
 static const char *const dc_names[BM_P2P_DC_COUNT] = {
@@ -91,6 +92,7 @@ void bm_p2p_host_config_init(struct bm_p2p_host_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->max_connections = BM_P2P_MAX_CONNECTIONS;
+    cfg->max_inbound_per_ip = BM_P2P_MAX_INBOUND_PER_IP;
     cfg->max_peer_queue = BM_P2P_MAX_PEER_QUEUE;
     cfg->max_streams = 1024;
     cfg->accept_backlog = 256;
@@ -227,6 +229,7 @@ int bm_p2p_host_new(struct bm_p2p_host **out,
     h->cfg.allowed = NULL;
     h->cfg.agent_version = NULL;
     DEFAULT(max_connections, BM_P2P_MAX_CONNECTIONS);
+    DEFAULT(max_inbound_per_ip, BM_P2P_MAX_INBOUND_PER_IP);
     DEFAULT(max_peer_queue, BM_P2P_MAX_PEER_QUEUE);
     DEFAULT(max_streams, 1024);
     DEFAULT(accept_backlog, 256);
@@ -1263,6 +1266,27 @@ static void run_commands(struct bm_p2p_host *h)
 
 /* ------------------------------------------------------------ loop */
 
+/* True if h holds max_inbound_per_ip inbound connections (open or in
+ * the upgrade) from ip's address. At most max_connections to look at. */
+static bool ip_full(const struct bm_p2p_host *h, const struct bm_multiaddr *ip)
+{
+    uint32_t n = 0;
+    size_t len = ip->family == 4 ? 4 : 16;
+
+    if (h->cfg.max_inbound_per_ip == UINT32_MAX) {
+        return false;
+    }
+    for (const struct bm__p2p_conn *c = h->conns; c != NULL; c = c->next) {
+        if (c->inbound && c->state != BM__CS_CLOSED &&
+            c->remote.family == ip->family &&
+            memcmp(c->remote.ip, ip->ip, len) == 0 &&
+            ++n >= h->cfg.max_inbound_per_ip) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void accept_all(struct bm_p2p_host *h, struct bm__p2p_listen *l)
 {
     for (int i = 0; i < 64; i++) {
@@ -1287,6 +1311,11 @@ static void accept_all(struct bm_p2p_host *h, struct bm__p2p_listen *l)
         }
         if (bm_multiaddr_from_sockaddr(&remote, (struct sockaddr *)&ss,
                                        len) != BM_OK) {
+            close(fd);
+            continue;
+        }
+        if (ip_full(h, &remote)) {
+            BM__P2P_INC(h, handshakes[BM_P2P_HS_IP_LIMIT]);
             close(fd);
             continue;
         }

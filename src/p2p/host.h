@@ -73,6 +73,9 @@ struct bm_p2p_stream;
 
 /* Defaults (Go's values where Go has one: spec section 1.4). */
 #define BM_P2P_MAX_CONNECTIONS 128u
+/* Inbound connections from one IP address (loopback too), open or still
+ * in the upgrade: one address cannot take every slot. */
+#define BM_P2P_MAX_INBOUND_PER_IP 8u
 #define BM_P2P_CONNS_PER_PEER 3u     /* Go may open two to the same pair */
 #define BM_P2P_MAX_PEER_QUEUE ((size_t)32 << 20)
 /* Registry size, built-ins included. Identify must also list them all in
@@ -145,6 +148,10 @@ struct bm_p2p_host_config {
     const struct bm_peer_id *allowed;
     size_t n_allowed;
     uint32_t max_connections;      /* 0: BM_P2P_MAX_CONNECTIONS */
+    /* Inbound connections from one IP address (counted refusals beyond:
+     * handshakes_total{outcome="ip_limit"}); 0: BM_P2P_MAX_INBOUND_PER_IP,
+     * UINT32_MAX: no cap. */
+    uint32_t max_inbound_per_ip;
     size_t max_peer_queue;         /* 0: BM_P2P_MAX_PEER_QUEUE */
     uint32_t max_streams;          /* per connection; 0: 1024 */
     uint32_t accept_backlog;       /* per connection; 0: 256 */
@@ -169,6 +176,7 @@ enum bm_p2p_handshake {
     BM_P2P_HS_GATED,
     BM_P2P_HS_CONN_LIMIT,
     BM_P2P_HS_IO,           /* connect failed, reset, EOF */
+    BM_P2P_HS_IP_LIMIT,     /* inbound, refused: max_inbound_per_ip */
     BM_P2P_HS_COUNT,
 };
 

@@ -53,6 +53,10 @@ struct bm_seq {
     size_t ring_start;
     uint64_t last_ts;
     bool failed; /* in-memory mirror lost: every call fails until reopen */
+    /* opts.on_disk_error; disk_reported once it was called */
+    void (*on_disk_error)(void *arg, enum bm_err err, const char *msg);
+    void *on_disk_error_arg;
+    bool disk_reported;
 
     /* The batch handed out and not yet acked: entries [head, fl_end). */
     bool in_flight;
@@ -153,6 +157,27 @@ static void ring_put(struct bm_seq *s, size_t at, const struct bm_hash *h)
 static const struct bm_hash *ring_get(const struct bm_seq *s, size_t i)
 {
     return &s->ring[(s->ring_start + i) % s->ring_cap];
+}
+
+/* A write to the queue failed with rc (an LMDB or errno code from a
+ * commit or sync; err/em its error): on a full or failing disk, tells
+ * on_disk_error (once per open). Holds s->mu. Returns err. */
+static enum bm_err disk_error(struct bm_seq *s, int rc, enum bm_err err,
+                              const struct bm_errmsg *em)
+{
+    struct bm_errmsg own = {{0}};
+
+    if (bm__env_rc_is_disk(rc) && s->on_disk_error != NULL &&
+        !s->disk_reported) {
+        s->disk_reported = true;
+        if (em == NULL || em->msg[0] == '\0') {
+            bm_errf(&own, err, "tx queue '%s': %s%s", bm__env_path(s->env),
+                    mdb_strerror(rc), bm__env_io_hint(rc));
+            em = &own;
+        }
+        s->on_disk_error(s->on_disk_error_arg, err, bm_errmsg_str(em, err));
+    }
+    return err;
 }
 
 static enum bm_err check_id(const struct bm_seq *s, const uint8_t *id,
@@ -402,6 +427,10 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     s->max_tx = opts && opts->max_tx_bytes ? opts->max_tx_bytes
                                            : BM_MAX_TX_SIZE;
     s->exec = opts ? opts->exec : NULL;
+    if (opts != NULL) {
+        s->on_disk_error = opts->on_disk_error;
+        s->on_disk_error_arg = opts->on_disk_error_arg;
+    }
     err = bm__txwin_init(&s->recent, opts && opts->recent_txs
                                          ? opts->recent_txs
                                          : DEFAULT_RECENT);
@@ -600,9 +629,10 @@ static enum bm_err append(struct bm_seq *s, const struct bm_buf *txs,
         mdb_txn_abort(txn);
     }
     if (rc != 0) {
-        return bm_errf(em, bm_lmdb_err(rc), "%s on '%s': %s%s", op,
-                       bm__env_path(s->env), mdb_strerror(rc),
-                       bm__env_io_hint(rc));
+        err = bm_errf(em, bm_lmdb_err(rc), "%s on '%s': %s%s", op,
+                      bm__env_path(s->env), mdb_strerror(rc),
+                      bm__env_io_hint(rc));
+        return disk_error(s, rc, err, em);
     }
     for (size_t j = 0; j < cnt; j++) {
         ring_put(s, s->n_txs + j, &hashes[j]);
@@ -617,8 +647,10 @@ static enum bm_err append(struct bm_seq *s, const struct bm_buf *txs,
     if (!s->no_sync) {
         rc = mdb_env_sync(s->env, 1);
         if (rc != 0) {
-            err = bm_errf(em, BM_EIO, "%s: stored but not synced: %s", op,
-                          mdb_strerror(rc));
+            err = bm_errf(em, BM_EIO, "%s on '%s': stored but not synced: "
+                          "%s%s", op, bm__env_path(s->env), mdb_strerror(rc),
+                          bm__env_io_hint(rc));
+            (void)disk_error(s, rc, err, em);
         }
     }
     return err;
@@ -1089,6 +1121,7 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
         err = bm_errf(em, bm_lmdb_err(rc), "seq ack on '%s': %s%s",
                       bm__env_path(s->env), mdb_strerror(rc),
                       bm__env_io_hint(rc));
+        (void)disk_error(s, rc, err, em);
         goto out;
     }
     if (fps != NULL) {
@@ -1244,6 +1277,7 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         err = bm_errf(em, bm_lmdb_err(rc), "drop_committed on '%s': %s%s",
                       bm__env_path(s->env), mdb_strerror(rc),
                       bm__env_io_hint(rc));
+        (void)disk_error(s, rc, err, em);
         goto out;
     }
     if (fps != NULL) {

@@ -85,7 +85,12 @@ const char *bm__env_path(MDB_env *env)
     return p;
 }
 
+bool bm__env_rc_is_disk(int rc)
+{
+    return rc == EIO || rc == ENOSPC || rc == EDQUOT;
+}
+
 const char *bm__env_io_hint(int rc)
 {
-    return rc == EIO || rc == ENOSPC ? " (disk full or failing)" : "";
+    return bm__env_rc_is_disk(rc) ? " (disk full or failing)" : "";
 }

@@ -6,6 +6,7 @@
 #ifndef BM_UTIL_LMDB_ENV_H
 #define BM_UTIL_LMDB_ENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <lmdb.h>
@@ -32,8 +33,12 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
  * "?" if unknown (never NULL). */
 const char *bm__env_path(MDB_env *env);
 
-/* " (disk full or failing)" for the codes a full disk shows as (LMDB
- * reports a short write as EIO), else "": appended to write errors. */
+/* True for the codes a full or failing disk shows as on a write, commit
+ * or sync: ENOSPC, EDQUOT, EIO (LMDB reports a short write as EIO). */
+bool bm__env_rc_is_disk(int rc);
+
+/* " (disk full or failing)" when bm__env_rc_is_disk(rc), else "":
+ * appended to write errors. */
 const char *bm__env_io_hint(int rc);
 
 #endif /* BM_UTIL_LMDB_ENV_H */

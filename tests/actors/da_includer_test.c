@@ -289,6 +289,43 @@ static void test_set_final_unavailable_waits(void **state)
     at_node_close(&n, true);
 }
 
+/* SetFinal on a full or failing disk (BM_EIO, counted in refused). */
+static enum bm_err disk_set_final(void *ctx, uint64_t h, struct bm_errmsg *em)
+{
+    struct at_exec_wrap *w = ctx;
+    struct down_exec *d = w->arg;
+
+    (void)h;
+    atomic_fetch_add(&d->refused, 1);
+    return bm_errf(em, BM_EIO, "set_final: kv: injected disk full");
+}
+
+static const struct bm_executor_ops disk_ops = {.set_final = disk_set_final};
+
+/* BM_EIO from SetFinal (the executor's store on a full or failing disk) is
+ * fatal at the first attempt: no retry into pages LMDB frees
+ * (docs/OPERATIONS.md, Disk full); the DA-included height stays put. */
+static void test_set_final_disk_error_fatal_at_once(void **state)
+{
+    struct at_node n;
+    struct down_exec dx;
+    struct exec_fault f = {.over = &disk_ops, .arg = &dx};
+    struct bm_errmsg em = {{0}};
+
+    (void)state;
+    memset(&dx, 0, sizeof(dx));
+    atomic_init(&dx.refused, 0);
+    open_node(&n, NULL, 0, &f);
+    at_commit_next(&n, TXS, true);
+    put_rhb(&n, 1, 'h', 1);
+    put_rhb(&n, 1, 'd', 1);
+    assert_int_equal(bm_env_wait_fatal(&n.env, WAIT_MS, &em), BM_EIO);
+    assert_non_null(strstr(em.msg, "injected disk full"));
+    assert_int_equal(atomic_load(&dx.refused), 1);
+    assert_int_equal(meta_u64(&n, BM_META_DA_INCLUDED), 0);
+    at_node_close(&n, true);
+}
+
 /* Invalid INCLUDED messages are rejected by validation. */
 static void test_validate(void **state)
 {
@@ -383,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_advance_and_restart),
         cmocka_unit_test(test_set_final_failure_fatal),
+        cmocka_unit_test(test_set_final_disk_error_fatal_at_once),
         cmocka_unit_test(test_set_final_unavailable_waits),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_with_submitter),

@@ -876,6 +876,7 @@ static void test_sync_from_p2p_stores(void **state)
  * fail_height, everything else is forwarded. */
 struct fault_exec {
     uint64_t fail_height;
+    enum bm_err err; /* the injected error */
     atomic_int fails;
 };
 
@@ -890,7 +891,7 @@ static enum bm_err fx_execute(void *ctx, const struct bm_buf *txs, size_t n,
 
     if (height == f->fail_height) {
         atomic_fetch_add(&f->fails, 1);
-        return bm_errf(em, BM_EIO, "execute_txs: injected failure at %llu",
+        return bm_errf(em, f->err, "execute_txs: injected failure at %llu",
                        (unsigned long long)height);
     }
     return w->inner->ops->execute_txs(w->inner->ctx, txs, n, height, time_ns,
@@ -898,9 +899,9 @@ static enum bm_err fx_execute(void *ctx, const struct bm_buf *txs, size_t n,
 }
 
 static const struct bm_executor_ops fault_ops = {.execute_txs = fx_execute};
-/* Execution failing at height 2 (after retries) is fatal: BM_EEXEC, the
- * store stays at 1, exec_failures counts it. */
-static void test_sync_exec_failure_fatal(void **state)
+/* Execution failing at height 2 with err is fatal after `tries`
+ * attempts: BM_EEXEC, the store stays at 1, exec_failures counts it. */
+static void exec_failure_fatal(enum bm_err err, int tries)
 {
     static const char *const *const ch[] = {tx1, tx2};
     struct chain c;
@@ -910,11 +911,11 @@ static void test_sync_exec_failure_fatal(void **state)
     struct bm_executor ex;
     struct bm_errmsg em = {{0}};
 
-    (void)state;
     build_chain(&c, 2, ch);
     open_receiver(&n, &c, NULL);
     memset(&fx, 0, sizeof(fx));
     fx.fail_height = 2;
+    fx.err = err;
     atomic_init(&fx.fails, 0);
     at_exec_wrap(&wrap, &n.exec, &fault_ops, &fx, &ex);
     n.env.exec = &ex;
@@ -928,11 +929,27 @@ static void test_sync_exec_failure_fatal(void **state)
     send_d(&n, &c, 2, 0, BM_SRC_P2P);
     assert_int_equal(bm_env_wait_fatal(&n.env, WAIT_MS, &em), BM_EEXEC);
     assert_true(bm_env_halted(&n.env));
-    assert_int_equal(atomic_load(&fx.fails), 3);
+    assert_int_equal(atomic_load(&fx.fails), tries);
     assert_int_equal(atomic_load(&n.env.m.exec_failures), 1);
     assert_int_equal(store_height(&n), 1);
     at_node_close(&n, true);
     chain_release(&c);
+}
+
+/* An executor error: fatal after its 3 attempts. */
+static void test_sync_exec_failure_fatal(void **state)
+{
+    (void)state;
+    exec_failure_fatal(BM_EPROTO, 3);
+}
+
+/* A full or failing disk under the executor (BM_EIO): fatal at the first
+ * failure, no retry into pages LMDB frees (docs/OPERATIONS.md, Disk
+ * full). */
+static void test_sync_exec_disk_error_fatal_at_once(void **state)
+{
+    (void)state;
+    exec_failure_fatal(BM_EIO, 1);
 }
 
 int main(void)
@@ -950,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_sync_da_copy_of_cached_p2p),
         cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
+        cmocka_unit_test(test_sync_exec_disk_error_fatal_at_once),
     };
 
     return BM_TEST_RUN(tests);

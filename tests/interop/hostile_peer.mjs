@@ -3,7 +3,7 @@
 //
 //   node --import ./polyfill.mjs hostile_peer.mjs --mode MODE
 //        --target /ip4/127.0.0.1/tcp/P/p2p/ID --chain CHAIN [--seconds S]
-//        [--items FILE] [--conns N] [--streams N]
+//        [--items FILE] [--conns N] [--local-address IP] [--streams N]
 //
 // Modes (each for at most --seconds, default 10):
 //   gossip    publishes every line of --items ("header|data KIND HEIGHT
@@ -17,7 +17,9 @@
 //             asking for heights 1..256 and never reading the replies
 //   conns     --conns raw TCP connections to the target that send nothing
 //             (a peer that never starts the handshake), reopened when the
-//             target closes one
+//             target closes one; from --local-address (e.g. 127.0.0.2,
+//             another loopback address than the legitimate peers')
+// SIGTERM ends the run early (the result line is still printed).
 // Last line on stdout:
 //   mode=M published=N delivered=N peers=N disconnects=N streams=N
 //   conns_peak=N closed_by_target=N errors=N
@@ -43,7 +45,8 @@ const MODE = args.mode
 const TARGET = args.target
 const CHAIN = args.chain
 const SECONDS = Number(args.seconds ?? 10)
-const END = Date.now() + SECONDS * 1000
+let END = Date.now() + SECONDS * 1000
+process.on('SIGTERM', () => { END = Date.now() })
 const TOPIC = {
   header: `/${CHAIN}-headerSync/header-sub/v0.0.1`,
   data: `/${CHAIN}-dataSync/header-sub/v0.0.1`
@@ -172,7 +175,7 @@ async function conns () {
   const socks = new Set()
   const one = () => {
     if (ending || Date.now() >= END) return
-    const s = createConnection({ host, port })
+    const s = createConnection({ host, port, localAddress: args['local-address'] })
     socks.add(s)
     let up = false
     s.on('connect', () => {

@@ -147,6 +147,7 @@ struct tweak {
     const struct bm_peer_id *allowed;
     size_t n_allowed;
     uint32_t max_connections;
+    uint32_t max_inbound_per_ip;
     uint16_t port;
     size_t max_peer_queue;
     uint64_t upgrade_ms;
@@ -183,6 +184,7 @@ static struct tnode *node_new(uint8_t seed, const struct tweak *tw)
         cfg.allowed = tw->allowed;
         cfg.n_allowed = tw->n_allowed;
         cfg.max_connections = tw->max_connections;
+        cfg.max_inbound_per_ip = tw->max_inbound_per_ip;
         cfg.max_peer_queue = tw->max_peer_queue;
         cfg.upgrade_ms = tw->upgrade_ms;
         cfg.negotiate_ms = tw->negotiate_ms;
@@ -686,6 +688,122 @@ static void test_connection_limit(void **state)
     node_free(a);
     node_free(b);
     node_free(c);
+}
+
+/* A silent TCP connection to addr's port from 127.0.0.2 (another
+ * loopback address): the fd, or -1 if that source cannot be bound. */
+static int silent_from_2(const struct bm_multiaddr *addr)
+{
+    struct sockaddr_in src = {0}, dst = {0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7f000002u);
+    dst.sin_family = AF_INET;
+    dst.sin_addr.s_addr = htonl(0x7f000001u);
+    dst.sin_port = htons(addr->port);
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+        close(fd);
+        return -1;
+    }
+    assert_int_equal(connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+    return fd;
+}
+
+/* Reads fd until EOF or an error (at most WAIT_MS): true if the host sent
+ * anything first (its multistream header: the connection was accepted),
+ * false if it closed at once (refused). */
+static bool accepted_then_closed(int fd)
+{
+    bool got = false;
+
+    for (int i = 0; i < WAIT_MS / 100; i++) {
+        struct pollfd p = {fd, POLLIN, 0};
+        char buf[256];
+        ssize_t n;
+
+        if (poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        n = read(fd, buf, sizeof(buf));
+        if (n <= 0) {
+            return got;
+        }
+        got = true;
+    }
+    fail_msg("connection neither refused nor closed by the deadline");
+    return got;
+}
+
+static bool ip_limited(const struct tnode *n, const void *arg)
+{
+    return stats(n).handshakes[BM_P2P_HS_IP_LIMIT] >=
+           *(const uint64_t *)arg;
+}
+
+static bool upgrade_timeouts(const struct tnode *n, const void *arg)
+{
+    return stats(n).handshakes[BM_P2P_HS_TIMEOUT] >= *(const uint64_t *)arg;
+}
+
+/*
+ * Per-IP cap on inbound connections (real sockets): 4 silent connections
+ * from 127.0.0.2 to b (cap 2): 2 accepted (b speaks first) and closed at
+ * the upgrade deadline, 2 refused at once and counted (ip_limit); a peer
+ * from 127.0.0.1 connects meanwhile. Loopback is capped too: a third
+ * host from 127.0.0.1 is refused while two are connected, and gets in
+ * once one left.
+ */
+static void test_ip_limit(void **state)
+{
+    struct tnode *a = node_new(1, NULL);
+    struct tnode *c = node_new(3, NULL);
+    struct tnode *d = node_new(4, NULL);
+    struct tnode *b;
+    struct tweak tw;
+    int fds[4];
+    int n_acc = 0;
+    uint64_t two = 2, one = 1, refused;
+
+    (void)state;
+    memset(&tw, 0, sizeof(tw));
+    tw.max_inbound_per_ip = 2;
+    tw.upgrade_ms = 1500;
+    b = node_new(2, &tw);
+    node_start(a);
+    node_start(b);
+    node_start(c);
+    node_start(d);
+    for (int i = 0; i < 4; i++) {
+        fds[i] = silent_from_2(&b->addr);
+    }
+    if (fds[0] >= 0) {
+        assert_true(eventually(ip_limited, b, &two));
+        /* another address is not affected */
+        assert_int_equal(dial(a, &b->addr, NULL), BM_OK);
+        for (int i = 0; i < 4; i++) {
+            n_acc += accepted_then_closed(fds[i]);
+            close(fds[i]);
+        }
+        assert_int_equal(n_acc, 2);
+        assert_true(eventually(upgrade_timeouts, b, &two));
+        assert_int_equal(stats(b).handshakes[BM_P2P_HS_IP_LIMIT], 2);
+    } else {
+        assert_int_equal(dial(a, &b->addr, NULL), BM_OK);
+        print_message("127.0.0.2 cannot be bound: its part skipped\n");
+    }
+    /* 127.0.0.1: a and c in, d refused and counted */
+    assert_int_equal(dial(c, &b->addr, NULL), BM_OK);
+    refused = stats(b).handshakes[BM_P2P_HS_IP_LIMIT] + 1;
+    assert_int_not_equal(dial(d, &b->addr, NULL), BM_OK);
+    assert_true(eventually(ip_limited, b, &refused));
+    node_free(c);
+    assert_true(eventually(has_peers, b, &one));
+    assert_int_equal(dial(d, &b->addr, NULL), BM_OK);
+    node_free(a);
+    node_free(b);
+    node_free(d);
 }
 
 static void test_redial(void **state)
@@ -1322,6 +1440,7 @@ int main(void)
         cmocka_unit_test(test_wrong_peer_id),
         cmocka_unit_test(test_gater),
         cmocka_unit_test(test_connection_limit),
+        cmocka_unit_test(test_ip_limit),
         cmocka_unit_test(test_redial),
         cmocka_unit_test(test_actor_sink),
         cmocka_unit_test(test_bad_input),

@@ -1190,7 +1190,8 @@ static enum bm_err sync_env(struct bm_kv *kv, const char *what,
     rc = mdb_env_sync(kv->env, 1);
     if (rc != 0) {
         return bm_errf(em, bm_lmdb_err(rc), "%s: cannot sync the kv "
-                       "store: %s", what, mdb_strerror(rc));
+                       "store '%s': %s%s", what, bm__env_path(kv->env),
+                       mdb_strerror(rc), bm__env_io_hint(rc));
     }
     return BM_OK;
 }

@@ -18,7 +18,14 @@
 #     when the tip, its state or /0/t is bad; with a bad block below the
 #     tip the node starts, answers GetBlock at that height with a 500 that
 #     names the height, and keeps running. Never a crash (signal).
-# --short and --full differ only in the load's length before the fill.
+#  1b. (--full only) The tx queue alone on a full disk: a's queue
+#     (data/seq, a compact copy) on its own tmpfs with ~160 KB to spare,
+#     so that the queue meets the full disk first under the load: a must
+#     stop by itself (exit 1, `fatal actor=seq` naming data/seq and "disk
+#     full"), `store check` passes; the tmpfs grows, a restarts and goes
+#     on with nothing lost (the chain and DA checks again).
+# --short and --full differ in the load's length before the fill, and
+# phase 1b.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 rel_setup disk_faults "$@"
@@ -78,6 +85,44 @@ rel_da_check --wait 120
 rel_monitor_stop
 rel_node_stop a
 rel_store_check a
+
+if ! rel_short; then
+  step "1b. the tx queue alone on a full disk: it meets it first"
+  mkdir "$W/seq.compact"
+  mdb_copy -c "$W/a/data/seq" "$W/seq.compact"
+  mv "$W/a/data/seq" "$W/a/data/seq.before"
+  mkdir "$W/a/data/seq"
+  kb=$(( $(du -k "$W/seq.compact/data.mdb" | cut -f1) + 160 ))
+  mount -t tmpfs -o "size=${kb}k" tmpfs "$W/a/data/seq"
+  cp "$W/seq.compact/data.mdb" "$W/a/data/seq/"
+  lines=$(wc -l <"$W/a.log")
+  rel_node_start a agg
+  pid=$(rel_node_pid a)
+  rel_load_start --clients 4 --rate 300 --value-size 2000 --prefix q --name q
+  rel_fault
+  wait_until 120 "the aggregator to stop by itself (queue full)" bash -c "! kill -0 $pid 2>/dev/null"
+  rc=0; wait "$pid" || rc=$?
+  echo 0 >"$W/nodes/a/pid"
+  msg=$(tail -n "+$((lines + 1))" "$W/a.log" | grep -E "fatal|stopped by" | tail -3)
+  echo "    aggregator exit status $rc; last errors:"
+  echo "$msg" | sed 's/^/      /' | cut -c1-240
+  [ "$rc" -eq 1 ] || fail "aggregator exit status $rc on a full queue disk, want 1"
+  grep "fatal actor=seq" <<<"$msg" | grep "disk full" | grep -q "$W/a/data/seq" ||
+    fail "no 'fatal actor=seq' naming $W/a/data/seq and 'disk full'"
+  rel_store_check a
+  h_full=$(rel_height b)
+  mount -o remount,size=64m "$W/a/data/seq"
+  rel_node_start a agg
+  wait_until 60 "a past height $((h_full + 20))" bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_a_rpc/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge $((h_full + 20)) ]"
+  rel_load_stop
+  rel_converge 120
+  rel_check_chain --wait 120
+  rel_da_check --wait 120
+  rel_node_stop a
+  rel_store_check a
+  umount "$W/a/data/seq"
+  rel_run
+fi
 
 step "2. corrupted values in a stopped home: store check and start name the key"
 rel_node_stop b

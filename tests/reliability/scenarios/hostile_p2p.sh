@@ -16,7 +16,10 @@
 #   slowread  a gets 64 header-ex requests (heights 1..256) on streams the
 #             peer never reads
 #   conns     a gets 1,000 TCP connections that never start the handshake
-#             (reopened as a closes them)
+#             (reopened as a closes them), from 127.0.0.2; a caps them
+#             (p2p.max_inbound_per_ip, 8) and counts the refusals; while
+#             the flood is on, f (a legitimate peer, from 127.0.0.1) is
+#             restarted and must connect to a again and follow its chain
 # while a legitimate client measures GET /status on the attacked node.
 # Checks: every bad item refused with a counted reason
 # (blockv2_p2p_gossip_rejected_total / _ignored_total{topic,reason}; the
@@ -140,13 +143,37 @@ echo "    a's exchange server: $(curl -sf -m 10 "http://127.0.0.1:$P_a_met/metri
 hostile_keeps_up f 60
 rel_run; rel_monitor_ok
 
-step "conns: $CONNS silent TCP connections at a ($SECS s)"
+step "conns: $CONNS silent TCP connections at a from 127.0.0.2 ($SECS s); f reconnects meanwhile"
 h0=$(rel_height a); hf0=$(rel_height f)
-hostile a conns --conns "$CONNS"
+# the attacker runs until told to stop (SIGTERM), at most 120 s: the probe,
+# then f's restart, happen while it floods
+(cd "$INTEROP" && exec "${HOSTILE_NICE[@]}" node --import ./polyfill.mjs \
+  hostile_peer.mjs --mode conns --target "$MA_A" --chain "$CHAIN" \
+  --seconds 120 --conns "$CONNS" --local-address 127.0.0.2) >"$W/attack-conns.out" 2>&1 &
+apid=$!
+PIDS+=("$apid")
+hostile_probe_start a "$SECS"
+hostile_probe_end
+hf1=$(rel_height f)
+echo "    a produced $(($(rel_height a) - h0)) blocks, f synced $((hf1 - hf0))"
+[ $((hf1 - hf0)) -ge $((SECS * 3)) ] || fail "conns: f synced only $((hf1 - hf0)) blocks in $SECS s"
+iplim=$(p2pm a '^blockv2_p2p_handshakes_total\{.*outcome="ip_limit"')
+[ "$iplim" -gt 0 ] || fail "conns: a counted no ip_limit refusal: $(tail -3 "$W/attack-conns.out")"
+# a legitimate peer connects during the flood: f restarts and follows a
+rel_node_stop f
+ha=$(rel_height a)
+# shellcheck disable=SC2046
+rel_node_start f p2ponly $(hostile_metrics_flags f)
+wait_until 60 "f (restarted during the flood) past a's height $ha over P2P" \
+  bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_f_rpc/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -gt $ha ]"
+kill -0 "$apid" 2>/dev/null || fail "conns: the flood ended before f reconnected: $(tail -3 "$W/attack-conns.out")"
+kill -TERM "$apid"
+wait "$apid" || fail "hostile_peer conns: $(tail -5 "$W/attack-conns.out")"
+line=$(tail -1 "$W/attack-conns.out")
+echo "    attacker: $line"
 rel_fault "$(field conns_peak "$line")"
-echo "    a produced $(($(rel_height a) - h0)) blocks, f synced $(($(rel_height f) - hf0))"
+echo "    f restarted and reconnected to a during the flood (a at $ha, f now $(rel_height f))"
 echo "    a's P2P handshakes: $(curl -sf -m 10 "http://127.0.0.1:$P_a_met/metrics" | grep -E '^blockv2_p2p_handshakes_total' | grep -v ' 0$' | sed 's/chain_id="[^"]*",\{0,1\}//' | tr '\n' ' ')"
-[ $(($(rel_height f) - hf0)) -ge $((SECS * 3)) ] || fail "conns: f synced only $(($(rel_height f) - hf0)) blocks in $SECS s"
 hostile_keeps_up f 60
 rel_run; rel_monitor_ok
 
