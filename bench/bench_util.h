@@ -34,4 +34,13 @@ static inline double cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* qsort comparator for doubles (medians). */
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
 #endif /* BM_BENCH_BENCH_UTIL_H */
