@@ -80,14 +80,18 @@ run_simple() { # SECTION CMD...
 }
 run_actors() {
   mkdir -p "$OUT/actors"
-  OUT="$OUT/actors" RUNS=$RUNS scripts/bench-actors.sh
+  OUT="$OUT/actors" RUNS=$RUNS ONLY= scripts/bench-actors.sh
   # system bench run key value rss -> "actors run system_bench_key value"
   awk -F'\t' 'NR > 1 && $4 != "FAILED" {
-      print "actors\t" $3 "\t" $1 "_" $2 "_" $4 "\t" $5 "\t-"}' \
+      print "actors\t" $3 "\t" $1 "_" $2 "_" $4 "\t" $5 "\t-"
+      if (!seen[$1 $2 $3]++)
+        print "actors\t" $3 "\t" $1 "_" $2 "_maxrss_kb\t" $6 "\tkB"}' \
     "$OUT/actors/raw.tsv" >>"$BM_BENCH_RAW"
 }
 run_p2p() {
   mkdir -p "$OUT/p2p"
+  # js-libp2p's figures need tests/interop's packages (npm ci, pinned).
+  scripts/npm-ci.sh install tests/interop >/dev/null || true
   OUT="$OUT/p2p" RUNS=$RUNS C_BYTES=$((128 << 20)) C_HS=1000 \
     bench/p2p_bench.sh
   python3 - "$OUT/p2p" "$BM_BENCH_RAW" <<'PY'
@@ -134,10 +138,11 @@ for s in $ONLY; do
     tx) section tx env RUNS="$RUNS" SECONDS_PER=5 BUILD="$BUILD" \
           scripts/bench-tx.sh ;;
     actors)
-      if command -v erl >/dev/null && [ -d /usr/include/caf ]; then
+      if command -v erl >/dev/null && [ -e /usr/include/caf/all.hpp ] &&
+        [ -x /usr/bin/time ]; then
         section actors run_actors
       else
-        skip actors "erlang-base or libcaf-dev missing"
+        skip actors "apt-get install libcaf-dev erlang-base time g++"
       fi ;;
     p2p) section p2p run_p2p ;;
     p2psync) section p2psync env RUNS="$RUNS" BUILD="$BUILD" LAG_S=10 \

@@ -204,6 +204,15 @@ for bench, key, peer_key, tgt, unit in (
         limit=("%s/s, the better peer (%s)" % (unit.split("/")[0], best[0]),
                best[1]) if best[1] else None, ratio=True)
 
+bound = med("actors", "ours_overload_actor_overload_rss_bound")
+peer_rss = [x for x in (med("actors", "caf_overload_maxrss_kb"),
+                        med("actors", "erlang_overload_maxrss_kb")) if x]
+row("actors", "overload, 10M messages at one actor: peak RSS", "actors",
+    "ours_overload_actor_overload_peak_rss", unit="MiB",
+    target=("<=", bound) if bound else None,
+    limit=("MiB, the leaner peer's peak RSS",
+           min(peer_rss) / 1024 if peer_rss else None), ratio=True)
+
 # ---- P2P host
 aead = med("p2p", "noise_aead_limit")
 c_mb, js_mb = med("p2p", "c_send_mb_s"), med("p2p", "js_send_mb_s")
