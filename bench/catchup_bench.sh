@@ -29,6 +29,11 @@ fi
 ninja -C "$BUILD" bench/catchup_bench >/dev/null
 "$BUILD/bench/catchup_bench" --blocks "$BLOCKS" --runs "$RUNS" \
   --threads "$THREADS" --tmpfs "$TMPFS" --disk "$DISK" >"$OUT/raw.txt"
+# scripts/bench.sh (the suite) collects every run's figures.
+if [ -n "${BM_BENCH_RAW:-}" ]; then
+  awk 'NF == 3 {print "catchup\t-\t" $1 "\t" $2 "\t" $3}' "$OUT/raw.txt" \
+    >>"$BM_BENCH_RAW"
+fi
 
 OUT="$OUT" python3 - <<'EOF'
 import os, statistics

@@ -48,6 +48,10 @@ for run in $(seq 1 "$RUNS"); do
     exit 1
   fi
   awk -v r="$run" 'NF>=3 {print r "\t" $1 "\t" $2}' "$W/out$run.txt" >>"$raw"
+  if [ -n "${BM_BENCH_RAW:-}" ]; then # scripts/bench.sh, the suite
+    awk -v r="$run" 'NF>=3 {print "evm\t" r "\t" $1 "\t" $2 "\t" $3}' \
+      "$W/out$run.txt" >>"$BM_BENCH_RAW"
+  fi
   tests/evm/el.sh stop "$W/el$run" >/dev/null
 done
 

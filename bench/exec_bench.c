@@ -20,6 +20,7 @@
 
 #include "blockv2/executor.h"
 #include "blockv2/sequencer.h"
+#include "blockv2/types.h"
 #include "exec/kv/kv.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -116,7 +117,9 @@ static double run(size_t total, bool no_sync, uint64_t salt,
         }
         if (!err) {
             err = bm_seq_get_next_batch(seq, id, 11,
-                                        (uint64_t)BLOCK_TXS * TX_SIZE, &b,
+                                        (uint64_t)BLOCK_TXS *
+                                            bm_data_tx_wire_size(TX_SIZE),
+                                        &b,
                                         &em);
         }
         if (!err) {

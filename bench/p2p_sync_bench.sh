@@ -138,6 +138,15 @@ T1=$(date +%s.%N)
 stop "$PID_G"
 stop "$PID_A"
 echo "$TOP $T0 $T1" >"$OUT/apply.txt"
+# scripts/bench.sh (the suite) collects every run's figures.
+if [ -n "${BM_BENCH_RAW:-}" ]; then
+  for r in $(seq 1 "$RUNS"); do
+    awk -v r="$r" 'NF == 3 {print "p2psync\t" r "\t" $1 "\t" $2 "\t" $3}' \
+      "$OUT/run$r.txt" >>"$BM_BENCH_RAW"
+  done
+  awk '{printf "p2psync\t1\tapply_blocks_per_s\t%.0f\tblocks/s\n",
+          $1 / ($3 - $2)}' "$OUT/apply.txt" >>"$BM_BENCH_RAW"
+fi
 
 OUT="$OUT" RUNS="$RUNS" python3 - <<'EOF'
 import datetime, os, re, statistics

@@ -15,6 +15,17 @@
  *       node's CPU time per acknowledged tx over the window (utime+stime
  *       of /proc/N/stat): a cost that does not depend on how busy a
  *       shared machine is.
+ *   tx_bench load HOST:PORT --mode get [--path /health/live] ...
+ *       The same connections sending GET --path (a trivial handler of the
+ *       same server): the HTTP limit the tx forms are measured against.
+ *       Prints http_get_* lines (a request counts when its status is 200).
+ *   tx_bench visible HOST:PORT [--seconds 10] [--warmup 2]
+ *       [--interval-ms 20]
+ *       The time from POST /tx of a unique single tx to the moment it is
+ *       visible (GET /kv/<key> answers 200: executed and committed), one
+ *       probe tx every --interval-ms on its own two blocking keep-alive
+ *       connections, polling every 0.5 ms; run it beside a load. Prints
+ *       tx_visible_p50/p99 (ms) and the number of probes.
  *   tx_bench fsync DIR [--seconds 2]
  *       pwrite (4 KiB) + fdatasync in a loop on a temp file in DIR (the
  *       node's disk): the latency every group commit pays (twice: LMDB
@@ -36,6 +47,7 @@
 
 #include "bench_util.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 
 #define MAX_CONNS 1024
 #define RESP_MAX (1u << 20)
@@ -55,6 +67,8 @@ struct load {
     const char *host;
     const char *port;
     bool batch;
+    bool get;         /* GET path instead of POST /tx */
+    const char *path; /* for get */
     int conns;
     double seconds;
     double warmup;
@@ -148,6 +162,18 @@ static void next_request(struct load *l, struct conn *c)
     int h;
 
     bm_free(c->req);
+    if (l->get) {
+        h = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                     l->path, l->host);
+        c->req = bm_xmalloc((size_t)h);
+        memcpy(c->req, head, (size_t)h);
+        c->req_len = (size_t)h;
+        c->sent = 0;
+        c->resp_len = 0;
+        c->started_ns = bench_now_ns();
+        c->n_txs = 1;
+        return;
+    }
     if (!l->batch) {
         body = bm_xmalloc(l->size);
         blen = make_tx(l, body);
@@ -255,7 +281,9 @@ static bool response_done(struct load *l, struct conn *c)
     if (c->resp_len < head_len + body_len) {
         return false;
     }
-    if (!l->batch) {
+    if (l->get) {
+        acked = status == 200;
+    } else if (!l->batch) {
         acked = status == 202;
     } else {
         acked = status == 200 ? count_str(c->resp + head_len, body_len,
@@ -294,7 +322,9 @@ static int run_load(struct load *l)
     uint64_t t0 = bench_now_ns();
     uint64_t stop_at;
     int active;
-    const char *mode = l->batch ? "batch" : "single";
+    const char *mode = l->get ? "get" : l->batch ? "batch" : "single";
+    const char *pre = l->get ? "http" : "tx";
+    const char *unit = l->get ? "req" : "tx";
 
     if (ep < 0) {
         die("epoll");
@@ -379,20 +409,21 @@ static int run_load(struct load *l)
     }
     window_tick(l, UINT64_MAX);
     qsort(l->lat, l->n_lat, sizeof(*l->lat), cmp_u64);
-    printf("tx_%s_acked %.0f tx/s\n", mode, (double)l->acked / l->seconds);
+    printf("%s_%s_acked %.0f %s/s\n", pre, mode, (double)l->acked / l->seconds,
+           unit);
     if (l->pid != 0 && l->acked > 0 && l->cpu_start >= 0 &&
         l->cpu_end >= l->cpu_start) {
-        printf("tx_%s_node_cpu %.2f us/tx\n", mode,
-               (l->cpu_end - l->cpu_start) * 1e6 / (double)l->acked);
+        printf("%s_%s_node_cpu %.2f us/%s\n", pre, mode,
+               (l->cpu_end - l->cpu_start) * 1e6 / (double)l->acked, unit);
     }
-    printf("tx_%s_requests %.0f req/s\n", mode,
+    printf("%s_%s_requests %.0f req/s\n", pre, mode,
            (double)l->requests / l->seconds);
-    printf("tx_%s_not_acked %llu txs\n", mode,
-           (unsigned long long)l->other);
+    printf("%s_%s_not_acked %llu %ss\n", pre, mode,
+           (unsigned long long)l->other, unit);
     if (l->n_lat > 0) {
-        printf("tx_%s_latency_p50 %.3f ms\n", mode,
+        printf("%s_%s_latency_p50 %.3f ms\n", pre, mode,
                (double)l->lat[l->n_lat / 2] / 1e6);
-        printf("tx_%s_latency_p99 %.3f ms\n", mode,
+        printf("%s_%s_latency_p99 %.3f ms\n", pre, mode,
                (double)l->lat[l->n_lat * 99 / 100] / 1e6);
     }
     for (int i = 0; i < l->conns; i++) {
@@ -405,6 +436,134 @@ static int run_load(struct load *l)
     bm_free(cs);
     bm_free(l->lat);
     close(ep);
+    return 0;
+}
+
+/* One request on a blocking keep-alive connection; returns the response's
+ * HTTP status (the body is read and dropped). */
+static int roundtrip(int fd, const char *req, size_t len)
+{
+    char buf[8192];
+    size_t have = 0;
+    const char *end;
+    const char *cl;
+    size_t head_len;
+    size_t body_len;
+    int status;
+
+    for (size_t sent = 0; sent < len;) {
+        ssize_t w = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
+
+        if (w <= 0) {
+            die("send");
+        }
+        sent += (size_t)w;
+    }
+    for (;;) {
+        ssize_t r = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+
+        if (r <= 0) {
+            die("recv");
+        }
+        have += (size_t)r;
+        buf[have] = '\0';
+        end = memmem(buf, have, "\r\n\r\n", 4);
+        if (end == NULL) {
+            if (have == sizeof(buf) - 1) {
+                fprintf(stderr, "tx_bench: response head too long\n");
+                exit(1);
+            }
+            continue;
+        }
+        head_len = (size_t)(end - buf) + 4;
+        cl = memmem(buf, head_len, "Content-Length:", 15);
+        if (cl == NULL) {
+            cl = memmem(buf, head_len, "content-length:", 15);
+        }
+        if (cl == NULL || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+            fprintf(stderr, "tx_bench: bad response: %.200s\n", buf);
+            exit(1);
+        }
+        body_len = strtoul(cl + 15, NULL, 10);
+        if (head_len + body_len > sizeof(buf) - 1) {
+            fprintf(stderr, "tx_bench: response too long\n");
+            exit(1);
+        }
+        if (have >= head_len + body_len) {
+            return status;
+        }
+    }
+}
+
+/* tx_bench visible: POST one unique tx, then poll GET /kv/<key> until it
+ * answers 200; the latency from the POST to that answer, per probe. */
+static int run_visible(struct load *l, double interval_ms)
+{
+    int post = connect_one(l);
+    int poll = connect_one(l);
+    uint64_t t0 = bench_now_ns();
+    uint64_t win_start = t0 + (uint64_t)(l->warmup * 1e9);
+    uint64_t win_end = win_start + (uint64_t)(l->seconds * 1e9);
+    uint64_t *lat = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    unsigned long long lost = 0;
+
+    fcntl(post, F_SETFL, fcntl(post, F_GETFL) & ~O_NONBLOCK);
+    fcntl(poll, F_SETFL, fcntl(poll, F_GETFL) & ~O_NONBLOCK);
+    for (uint64_t i = 0; bench_now_ns() < win_end; i++) {
+        char key[64];
+        char req[512];
+        uint64_t start;
+        uint64_t give_up;
+        int h;
+        int st;
+
+        snprintf(key, sizeof(key), "vis%08llx%08llx",
+                 (unsigned long long)(l->nonce & 0xffffffffu),
+                 (unsigned long long)i);
+        h = snprintf(req, sizeof(req),
+                     "POST /tx HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+                     "text/plain\r\nContent-Length: %zu\r\n\r\n%s=1",
+                     l->host, strlen(key) + 2, key);
+        start = bench_now_ns();
+        st = roundtrip(post, req, (size_t)h);
+        if (st == 202) {
+            h = snprintf(req, sizeof(req),
+                         "GET /kv/%s HTTP/1.1\r\nHost: %s\r\n\r\n", key,
+                         l->host);
+            give_up = start + 10000000000ull;
+            while ((st = roundtrip(poll, req, (size_t)h)) != 200 &&
+                   bench_now_ns() < give_up) {
+                bm_sleep_us(500);
+            }
+            if (start >= win_start) {
+                if (st != 200) {
+                    lost++;
+                } else {
+                    if (n == cap) {
+                        cap = cap ? 2 * cap : 1024;
+                        lat = bm_xrealloc(lat, cap * sizeof(*lat));
+                    }
+                    lat[n++] = bench_now_ns() - start;
+                }
+            }
+        }
+        while (bench_now_ns() < start + (uint64_t)(interval_ms * 1e6)) {
+            bm_sleep_us((unsigned)((start + (uint64_t)(interval_ms * 1e6) -
+                                    bench_now_ns()) / 1000u) + 1u);
+        }
+    }
+    close(post);
+    close(poll);
+    printf("tx_visible_probes %zu txs\n", n);
+    printf("tx_visible_not_seen %llu txs\n", lost);
+    if (n > 0) {
+        qsort(lat, n, sizeof(*lat), cmp_u64);
+        printf("tx_visible_p50 %.3f ms\n", (double)lat[n / 2] / 1e6);
+        printf("tx_visible_p99 %.3f ms\n", (double)lat[n * 99 / 100] / 1e6);
+    }
+    bm_free(lat);
     return 0;
 }
 
@@ -453,7 +612,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: tx_bench load HOST:PORT [--mode single|batch] "
             "[--conns N] [--seconds S] [--warmup S] [--size B] "
-            "[--batch N] [--pid NODE_PID]\n"
+            "[--batch N] [--pid NODE_PID] [--path P (get)]\n"
+            "       tx_bench visible HOST:PORT [--seconds S] [--warmup S] "
+            "[--interval-ms MS]\n"
             "       tx_bench fsync DIR [--seconds S]\n");
     exit(2);
 }
@@ -464,6 +625,7 @@ int main(int argc, char **argv)
     char hostport[256];
     char *colon;
     double fs_seconds = 2;
+    double interval_ms = 20;
 
     if (argc < 3) {
         usage();
@@ -474,9 +636,11 @@ int main(int argc, char **argv)
     l.warmup = 2;
     l.size = 64;
     l.per_batch = 100;
+    l.path = "/health/live";
     for (int i = 3; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--mode") == 0) {
             l.batch = strcmp(argv[i + 1], "batch") == 0;
+            l.get = strcmp(argv[i + 1], "get") == 0;
         } else if (strcmp(argv[i], "--conns") == 0) {
             l.conns = (int)strtol(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--seconds") == 0) {
@@ -488,6 +652,10 @@ int main(int argc, char **argv)
             l.size = strtoul(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--batch") == 0) {
             l.per_batch = strtoul(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--path") == 0) {
+            l.path = argv[i + 1];
+        } else if (strcmp(argv[i], "--interval-ms") == 0) {
+            interval_ms = strtod(argv[i + 1], NULL);
         } else if (strcmp(argv[i], "--pid") == 0) {
             l.pid = strtol(argv[i + 1], NULL, 10);
         } else {
@@ -497,7 +665,8 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "fsync") == 0) {
         return run_fsync(argv[2], fs_seconds);
     }
-    if (strcmp(argv[1], "load") != 0 || l.conns < 1 || l.conns > MAX_CONNS ||
+    if ((strcmp(argv[1], "load") != 0 && strcmp(argv[1], "visible") != 0) ||
+        l.conns < 1 || l.conns > MAX_CONNS ||
         l.size < 24 || l.size > 4096 || l.per_batch < 1 ||
         l.per_batch > 1000 || !(l.seconds > 0)) {
         usage();
@@ -511,5 +680,11 @@ int main(int argc, char **argv)
     l.host = hostport;
     l.port = colon + 1;
     l.nonce = bench_now_ns() ^ ((uint64_t)getpid() << 32);
+    if (strcmp(argv[1], "visible") == 0) {
+        if (!(interval_ms > 0) || interval_ms > 10000) {
+            usage();
+        }
+        return run_visible(&l, interval_ms);
+    }
     return run_load(&l);
 }
