@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HA failover with real processes (docs/HA.md "Followers"): a real etcd,
 # a real `blockv2 da serve`, three candidates (same genesis and signer,
-# ha.lease_ttl 2s, 1 s blocks) connected over P2P on 127.0.0.1, and a
+# ha.lease_ttl 2s, 1.5 s blocks) connected over P2P on 127.0.0.1, and a
 # full node that reads DA only. KILLS times (default 2):
 #  - the leader is killed with SIGKILL;
 #  - a follower leads and produces the block after the replicated height
@@ -19,7 +19,7 @@ set -euo pipefail
 
 KILLS=${KILLS:-2}
 TTL_MS=2000
-BT_MS=1000
+BT_MS=1500
 BOUND_MS=$((TTL_MS + 2 * BT_MS))
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -130,10 +130,10 @@ PIDS+=($!)
 
 wait_until 30 "a leader" test -n "$(leader)"
 L=$(leader)
-wait_until 30 "the leader at height 5" at_least "${RPC[$L]}" 5
+wait_until 30 "the leader at height 3" at_least "${RPC[$L]}" 3
 for i in 1 2 3; do
   [ "$i" = "$L" ] && continue
-  wait_until 30 "follower c$i following" at_least "${RPC[$i]}" 4
+  wait_until 30 "follower c$i following" at_least "${RPC[$i]}" 2
 done
 
 for k in $(seq 1 "$KILLS"); do
