@@ -417,7 +417,7 @@ static void start(struct bm_actor_ctx *ctx, struct producer_st *st,
         finish(ctx, st, BM_ESHUTDOWN);
         return;
     }
-    if (bm_catchup_active(env)) {
+    if (!bm_catchup_ha_poll(env)) {
         bm_log_debug(MOD, "skipped: catching up from DA");
         st->r.res.catching_up = true;
         (void)bm_store_height(env->store, &st->r.res.height, NULL);
