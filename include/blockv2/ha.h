@@ -29,6 +29,7 @@
 
 #include "blockv2/err.h"
 
+struct bm_buf;
 struct bm_errmsg;
 struct bm_ha;
 
@@ -177,6 +178,16 @@ bool bm_ha_publish_limit(struct bm_ha *h, uint64_t *height);
 enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
                             const uint8_t *record, size_t len,
                             struct bm_errmsg *em);
+
+/*
+ * The latest record known (RaftBlockState bytes, as read from or written
+ * to <prefix>/block: by the campaign round of a follower every TTL/3, the
+ * election of a leader, its writes) into *out (returns owned: release
+ * with bm_buf_release). BM_ENOTFOUND while none is known, BM_ENOMEM.
+ * The bytes were checked to decode (untrusted still: they come from
+ * etcd). No I/O.
+ */
+enum bm_err bm_ha_record(struct bm_ha *h, struct bm_buf *out);
 
 /*
  * Test hook (an injectable fault for what cannot be caused for real in

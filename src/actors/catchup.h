@@ -77,4 +77,21 @@ bool bm_catchup_try_finish(struct bm_env *env, uint64_t store_height);
  */
 bool bm_catchup_poll_p2p(struct bm_env *env, uint64_t store_height);
 
+/*
+ * High availability (docs/HA.md "Followers"): a candidate (env->ha set,
+ * with DA or P2P stores) catches up for as long as it does not lead: it
+ * syncs like a full node (Retriever, StoreSync, Sync) and makes no block.
+ * This poll ends catch-up once it leads and its store reached the
+ * replicated height (at the replicated height - 1 it first hands the
+ * record's block to Sync: the old leader replicated it, then died before
+ * publishing it), and enters it again when it no longer leads. The
+ * Producer calls it every round, the Retriever and StoreSync every tick;
+ * bm_catchup_try_finish and bm_catchup_poll_p2p come here for such a
+ * node (the DA head and the P2P height do not matter: the replicated
+ * record says where the chain is). Without HA it only returns
+ * !bm_catchup_active. Returns true when not catching up. May block
+ * briefly (a store read, a send to Sync). Any thread.
+ */
+bool bm_catchup_ha_poll(struct bm_env *env);
+
 #endif /* BM_ACTORS_CATCHUP_H */

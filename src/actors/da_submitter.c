@@ -111,6 +111,7 @@ struct backlog {
 struct sub {
     struct bm_da_actor base; /* first: env, init/terminate (da_actor.h) */
     bool loaded;
+    uint_fast64_t epoch; /* env->catchup_epoch when loaded */
     uint64_t last[2]; /* last-submitted header / data height */
     uint64_t last_round_ms;
     uint64_t last_submit_ms[2]; /* last successful submit; 0: none yet */
@@ -339,6 +340,7 @@ static int load(struct sub *s)
     atomic_store_explicit(&env->m.last_submitted_data, s->last[K_DATA],
                           memory_order_relaxed);
     memset(s->bl, 0, sizeof(s->bl));
+    s->epoch = atomic_load(&env->catchup_epoch);
     s->loaded = true;
     bm_log_debug(MOD, "loaded last_header=%llu last_data=%llu",
                  (unsigned long long)s->last[K_HEADER],
@@ -1051,6 +1053,10 @@ static int run_round(struct sub *s)
      * last-submitted heights are loaded once it is over. */
     if (bm_catchup_active(env)) {
         return BM_OK;
+    }
+    /* HA: Sync moved them while this candidate followed */
+    if (s->loaded && s->epoch != atomic_load(&env->catchup_epoch)) {
+        s->loaded = false;
     }
     if (!s->loaded && load(s) != BM_OK) {
         return BM_OK;

@@ -141,6 +141,9 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     atomic_init(&env->stopping, false);
     atomic_init(&env->catching_up, false);
     atomic_init(&env->catchup_da_done, false);
+    atomic_init(&env->catchup_epoch, 0);
+    atomic_init(&env->ha_applied_height, 0);
+    atomic_init(&env->ha_applied_ms, 0);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
         p->store == NULL || p->exec == NULL) {
         err = bm_errf(em, BM_EINVAL,

@@ -163,6 +163,13 @@ struct bm_env {
      * without DA). */
     atomic_bool catchup_da_done;
     uint64_t catchup_start_ms; /* written before the actors start */
+    /* Times catch-up ended (HA: once per leadership): the DASubmitter
+     * reloads its last-submitted heights when it changes. */
+    atomic_uint_fast64_t catchup_epoch;
+    /* HA: the height of the replicated record last handed to Sync, and
+     * when (bm_catchup_ha_poll). */
+    atomic_uint_fast64_t ha_applied_height;
+    atomic_uint_fast64_t ha_applied_ms;
     /* Called (if set) once by the fatal path after recording, with no
      * lock held; the manager uses it to wake its watcher. Never blocks. */
     void (*on_fatal)(void *arg, int err);

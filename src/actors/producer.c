@@ -459,7 +459,7 @@ static int produce(struct producer_st *st, uint32_t reason,
     char msg[256];
     int err;
 
-    if (bm_catchup_active(env)) {
+    if (!bm_catchup_ha_poll(env)) {
         bm_log_debug(MOD, "skipped: catching up from DA");
         res->catching_up = true;
         (void)bm_store_height(env->store, &res->height, NULL);

@@ -653,6 +653,11 @@ static bool idle_after_catchup(struct retriever *r)
     if (!env->cfg.aggregator || bm_catchup_active(env)) {
         return false;
     }
+    if (env->ha != NULL) {
+        /* an HA candidate follows again once it stops leading: keep
+         * ticking, idle while it leads */
+        return bm_catchup_ha_poll(env);
+    }
     if (!r->idle) {
         r->idle = true;
         bm_timer_cancel(env->sys, r->tick);

@@ -355,7 +355,7 @@ static int on_tick(struct bm_actor_ctx *ctx, struct store_sync *s,
         return BM_OK;
     }
     /* An aggregator takes P2P blocks only while it catches up. */
-    if (env->cfg.aggregator && !bm_catchup_active(env)) {
+    if (env->cfg.aggregator && bm_catchup_ha_poll(env)) {
         return BM_OK;
     }
     if (!store_height(s, &local)) {

@@ -77,6 +77,7 @@ struct bm_ha {
     uint64_t replicated_height;
     uint8_t replicated_hash[32];
     size_t replicated_hash_len;
+    struct bm_buf replicated_rec; /* its RaftBlockState bytes */
     uint64_t leader_changes;
     uint64_t fencing_rejections;
     uint64_t etcd_errors;
@@ -331,10 +332,14 @@ static enum bm_err record_info(const struct bm_ha *h, const uint8_t *p,
     return BM_OK;
 }
 
-/* Caller holds mu. */
+/* Caller holds mu. rec/len: the record's bytes (borrowed), when known. */
 static void set_replicated_locked(struct bm_ha *h, bool known,
-                                  const struct rec_info *ri)
+                                  const struct rec_info *ri,
+                                  const uint8_t *rec, size_t len)
 {
+    if (!known || bm_buf_set(&h->replicated_rec, rec, len) != BM_OK) {
+        bm_buf_release(&h->replicated_rec);
+    }
     h->replicated_known = known;
     h->replicated_height = known ? ri->height : 0;
     h->replicated_hash_len = known ? ri->hash_len : 0;
@@ -454,6 +459,8 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
     uint32_t timeout = session_timeout_locked(h, now);
     int64_t lease = h->lease;
     struct rec_info ri = {0};
+    struct bm_etcd_resp b = {0};
+    struct bm_buf rec = {0};
     bool rec_known = false;
     int64_t token = 0;
     enum bm_err err;
@@ -471,21 +478,24 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         /* the record read in the same txn is the cluster's latest */
         token = r.revision;
         if (r.has_kv) {
-            err = record_info(h, r.kv.value.ptr, r.kv.value.len, &ri, &em);
-            rec_known = err == BM_OK;
+            rec = r.kv.value;
         }
-    } else if (err == BM_OK && r.has_kv && r.kv.lease == lease) {
-        /* ours already (an answer lost before): same token; read the
-         * record before producing */
-        struct bm_etcd_resp b = {0};
-        token = r.kv.create_revision;
+    } else if (err == BM_OK) {
+        /* ours already (an answer lost before: same token), or another
+         * leader's: read the record (before producing; a follower knows
+         * how far the cluster is, docs/HA.md "Followers") */
+        if (r.has_kv && r.kv.lease == lease) {
+            token = r.kv.create_revision;
+        }
         err = bm_etcd_get(h->sess, (const uint8_t *)h->block_key,
                           strlen(h->block_key), timeout, &b, &em);
         if (err == BM_OK && b.has_kv) {
-            err = record_info(h, b.kv.value.ptr, b.kv.value.len, &ri, &em);
-            rec_known = err == BM_OK;
+            rec = b.kv.value;
         }
-        bm_etcd_resp_release(&b);
+    }
+    if (err == BM_OK && rec.len > 0) {
+        err = record_info(h, rec.ptr, rec.len, &ri, &em);
+        rec_known = err == BM_OK;
     }
     pthread_mutex_lock(&h->mu);
     if (err != BM_OK) {
@@ -494,6 +504,7 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         }
         count_error(h, "campaign", err, &em);
         h->next_campaign = bm_clock_now_ns() + ttl_ns(h) / 10;
+        bm_etcd_resp_release(&b);
         bm_etcd_resp_release(&r);
         return;
     }
@@ -507,11 +518,17 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         /* certain until step_down_at, set by the last grant or answered
          * keep-alive (the txn itself proves nothing about the lease's
          * remaining time) */
-        set_replicated_locked(h, rec_known, &ri);
+        set_replicated_locked(h, rec_known, &ri, rec.ptr, rec.len);
         set_role_locked(h, BM_HA_LEADER, token, BM_HA_WON);
-    } else if (r.has_kv) {
-        copy_id(h->leader_id, &r.kv.value);
+    } else {
+        if (r.has_kv && !r.succeeded) {
+            copy_id(h->leader_id, &r.kv.value);
+        }
+        if (h->role != BM_HA_LEADER && token == 0) {
+            set_replicated_locked(h, rec_known, &ri, rec.ptr, rec.len);
+        }
     }
+    bm_etcd_resp_release(&b);
     bm_etcd_resp_release(&r);
 }
 
@@ -642,6 +659,11 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
         err = record_info(h, r.kv.value.ptr, r.kv.value.len, &ri, em);
         known = err == BM_OK;
     }
+    if (known) {
+        pthread_mutex_lock(&h->mu);
+        set_replicated_locked(h, known, &ri, r.kv.value.ptr, r.kv.value.len);
+        pthread_mutex_unlock(&h->mu);
+    }
     bm_etcd_resp_release(&r);
     now = bm_clock_now_ns();
     if (err == BM_OK) {
@@ -661,7 +683,6 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
     h->step_down_at = now + ttl_ns(h) - ttl_ns(h) / 6;
     h->next_keepalive = now + ttl_ns(h) / 3;
     h->next_campaign = now;
-    set_replicated_locked(h, known, &ri);
     pthread_mutex_unlock(&h->mu);
     bm_etcd_resp_release(&r);
     if (pthread_create(&h->sess_thr, NULL, session_main, h) != 0) {
@@ -734,6 +755,7 @@ void bm_ha_free(struct bm_ha *h)
     bm_free(h->node_id);
     bm_free(h->leader_key);
     bm_free(h->block_key);
+    bm_buf_release(&h->replicated_rec);
     bm_free(h);
 }
 
@@ -757,6 +779,18 @@ void bm_ha_status(struct bm_ha *h, struct bm_ha_status *out)
     out->etcd_errors = h->etcd_errors;
     out->replicated_blocks = h->replicated_blocks;
     pthread_mutex_unlock(&h->mu);
+}
+
+enum bm_err bm_ha_record(struct bm_ha *h, struct bm_buf *out)
+{
+    enum bm_err err = BM_ENOTFOUND;
+
+    pthread_mutex_lock(&h->mu);
+    if (h->replicated_known && h->replicated_rec.len > 0) {
+        err = bm_buf_copy(out, &h->replicated_rec);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return err;
 }
 
 void bm_ha_test_freeze(struct bm_ha *h, bool frozen)
@@ -892,7 +926,7 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
                           len, height);
         }
     } else if (r.succeeded) {
-        set_replicated_locked(h, true, &ri);
+        set_replicated_locked(h, true, &ri, record, len);
         h->replicated_blocks++;
     } else {
         h->fencing_rejections++;

@@ -1128,6 +1128,14 @@ static void health_ready(struct bm_rpc_server *s, struct reply *r)
                            "height\n");
         return;
     }
+    /* A follower: its lag behind the record (read every TTL/3). */
+    if (!producer && d->ha != NULL && ha.replicated_known &&
+        ha.replicated_height > local &&
+        ha.replicated_height - local > d->readiness_max_blocks_behind) {
+        reply_text(r, 503, "UNREADY: ha: follower behind the replicated "
+                           "height\n");
+        return;
+    }
     reply_text(r, 200, "READY\n");
 }
 

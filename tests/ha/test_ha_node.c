@@ -224,6 +224,24 @@ static void test_ready_by_role(void **state)
     expect_ready(&d, 503,
                  "UNREADY: ha: store behind the replicated "
                  "height\n");
+    /* a follower reads the record every TTL/3: its store is 1 behind */
+    d.ha = c[1].h;
+    {
+        struct bm_ha_status st;
+        uint64_t end = bm_clock_now_ms() + 10000;
+
+        do {
+            bm_sleep_ms(20);
+            bm_ha_status(c[1].h, &st);
+        } while ((!st.replicated_known || st.replicated_height != 3) &&
+                 bm_clock_now_ms() < end);
+        assert_true(st.replicated_known && st.replicated_height == 3);
+    }
+    expect_ready(&d, 503,
+                 "UNREADY: ha: follower behind the replicated "
+                 "height\n");
+    d.readiness_max_blocks_behind = 1;
+    expect_ready(&d, 200, "READY\n");
     ha_cand_free(&c[1]);
     ha_cand_free(&c[0]);
     at_node_close(&n, true);
