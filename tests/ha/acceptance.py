@@ -47,6 +47,7 @@ ap.add_argument("--stall-s", type=float, default=0.0,
                 help="no new block this long after a kill: a stall "
                      "(default 4 x TTL + 5 s)")
 ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+ap.add_argument("--json", help="write the step results here (bench)")
 args = ap.parse_args()
 TTL = args.ttl
 BT = args.block_ms / 1000.0
@@ -72,6 +73,19 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+def cpu_s(p):
+    """CPU seconds (user + system) of a live process we started."""
+    try:
+        with open("/proc/%d/stat" % p.pid) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+CPU = {"nodes": 0.0, "etcd": 0.0}   # CPU of processes that were killed
 
 
 def spawn(argv, logname):
@@ -301,6 +315,7 @@ def step_kills(kills, label):
                 "over); killing it anyway" % (k, old))
         rest = [n for n in NAMES if n != old]
         base = {n: (ha(n) or {}).get("replicated_blocks", 0) for n in rest}
+        CPU["nodes"] += cpu_s(NODE[old])
         t0 = time.monotonic()
         NODE[old].send_signal(signal.SIGKILL)
         NODE[old].wait()
@@ -571,6 +586,8 @@ def final_checks():
             sigs.setdefault(bh, {}).setdefault(sig, []).append("DA@%d" % dh)
             da_headers += 1
     forks = [(h, v) for h, v in sorted(sigs.items()) if len(v) > 1]
+    da_dups = sum(max(0, sum(1 for x in w if x.startswith("DA@")) - 1)
+                  for v in sigs.values() for w in v.values())
     for h, v in forks[:5]:
         notes.append("FORK at height %d: %s" % (
             h, {s[:16]: w for s, w in v.items()}))
@@ -585,9 +602,10 @@ def final_checks():
         by_node[ACKED[t]] = by_node.get(ACKED[t], 0) + 1
     notes.append("txs: %d answered 202, %d sent without an answer (not "
                  "resent), %d in the blocks of %s (height %d); DA: %d header "
-                 "blobs over DA heights 1..%d" % (
+                 "blobs over DA heights 1..%d (%d of them a block's header submitted "
+                 "again: not a fork)" % (
                      len(ACKED), len(UNKNOWN), sum(count.values()), longest,
-                     height(longest) or 0, da_headers, head))
+                     height(longest) or 0, da_headers, head, da_dups))
     if lost:
         notes.append("lost txs by the node that answered 202: %s, e.g. %s"
                      % (by_node, lost[:3]))
@@ -646,6 +664,9 @@ def main():
     th.start()
     time.sleep(3)
     rows = []
+    cpu0 = sum(cpu_s(NODE[n]) for n in NAMES)
+    etcd0 = sum(cpu_s(p) for p in ETCD)
+    wall0, load0 = time.monotonic(), os.getloadavg()[0]
     for st in args.steps:      # in the order given
         if st == "a":
             t, e, stalls, over = step_kills(args.kills, "a")
@@ -659,8 +680,21 @@ def main():
                          [stop_ms] if stop_ms is not None else [],
                          [res_ms] if res_ms else [],
                          0 if stop_ms is not None and res_ms else 1))
+    node_cpu = CPU["nodes"] + sum(cpu_s(NODE[n]) for n in NAMES) - cpu0
+    etcd_cpu = sum(cpu_s(p) for p in ETCD) - etcd0
+    wall = time.monotonic() - wall0
     STOP_LOAD.set()
     th.join()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"ttl_s": TTL, "block_ms": args.block_ms,
+                       "bound_ms": BOUND_MS, "wall_s": wall,
+                       "load_start": load0, "load_end": os.getloadavg()[0],
+                       "nodes_cpu_s": node_cpu, "etcd_cpu_s": etcd_cpu,
+                       "acked": len(ACKED),
+                       "rows": [{"step": r[0], "runs": r[1], "fo_ms": r[2],
+                                 "el_ms": r[3], "bad": r[4]} for r in rows]},
+                      f)
     forks, lost, twice, notes = final_checks()
     for n in notes:
         log(n)
