@@ -42,7 +42,7 @@ ap.add_argument("--etcd", default=shutil.which("etcd") or "etcd")
 ap.add_argument("--kills", type=int, default=10)
 ap.add_argument("--ttl", type=int, default=2, help="ha.lease_ttl, seconds")
 ap.add_argument("--block-ms", type=int, default=500)
-ap.add_argument("--steps", default="abc")
+ap.add_argument("--steps", default="tabc")
 ap.add_argument("--stall-s", type=float, default=0.0,
                 help="no new block this long after a kill: a stall "
                      "(default 4 x TTL + 5 s)")
@@ -285,6 +285,24 @@ def pct(xs, p):
     return xs[k]
 
 
+DEAD = {}           # node -> why it exited on its own
+
+
+def check_dead():
+    """Records (once) every candidate that exited without being killed."""
+    for n in NAMES:
+        p = NODE.get(n)
+        if p is None or p.poll() is None or n in DEAD:
+            continue
+        why = ""
+        with open(os.path.join(W, n + ".log"), errors="replace") as f:
+            for l in f:
+                if "fatal" in l or "ALERT" in l:
+                    why = l.strip()
+        DEAD[n] = "exited with status %d: %s" % (p.returncode, why[:400])
+        log("NODE %s %s" % (n, DEAD[n]))
+
+
 def wait_producing(seconds):
     """A leader whose height rises, or None."""
     end = time.monotonic() + seconds
@@ -304,6 +322,7 @@ def wait_producing(seconds):
 def step_kills(kills, label):
     times, elects, stalls, over = [], [], 0, 0
     for k in range(1, kills + 1):
+        check_dead()
         old = wait_producing(30)
         if old is None:
             old = leader()
@@ -422,6 +441,41 @@ def step_stop():
     if h1.get("role") not in ("follower", "candidate", None) and \
             h1.get("role") != "leader":
         log("b: role reported: %r" % h1.get("role"))
+    return 1 if ok else 0
+
+
+REFUSED = []        # txs a follower refused (must be in no block)
+
+
+def step_tx_follower():
+    """POST /tx to each follower: 503 naming the leader; to the leader: 202."""
+    ldr = wait_producing(30)
+    if ldr is None:
+        FAILS.append("t: no producing leader")
+        return 0
+    ok = True
+    for n in NAMES:
+        tx = "follower-%s=x" % n
+        st, b = req(P_RPC[n], "POST", "/tx", json.dumps({"txs": [tx]}))
+        if n == ldr:
+            res = (b or {}).get("results") if isinstance(b, dict) else None
+            if st == 200 and res and res[0].get("status") == 202:
+                ACKED[tx] = n
+            else:
+                ok = False
+                FAILS.append("t: the leader %s answered %d %r" % (n, st, b))
+            continue
+        err = b.get("error", "") if isinstance(b, dict) else ""
+        REFUSED.append(tx)
+        if st != 503 or "the leader is '%s'" % ldr not in err or \
+                b.get("leader") != ldr:
+            # the leader may have changed in between: ask once more
+            if leader() == ldr:
+                ok = False
+                FAILS.append("t: follower %s answered %d %r (want 503 "
+                             "naming %s)" % (n, st, b, ldr))
+        else:
+            log("t: follower %s: 503 %s" % (n, err))
     return 1 if ok else 0
 
 
@@ -596,6 +650,10 @@ def final_checks():
     for h, t in chains[longest]:
         count[t] = count.get(t, 0) + 1
     twice = [t for t, c in count.items() if c > 1]
+    for t in REFUSED:
+        if count.get(t, 0):
+            notes.append("a tx a follower refused is in a block: %s" % t)
+            twice.append(t)
     lost = [t for t in ACKED if count.get(t, 0) == 0]
     by_node = {}
     for t in lost:
@@ -668,12 +726,16 @@ def main():
     etcd0 = sum(cpu_s(p) for p in ETCD)
     wall0, load0 = time.monotonic(), os.getloadavg()[0]
     for st in args.steps:      # in the order given
+        check_dead()
         if st == "a":
             t, e, stalls, over = step_kills(args.kills, "a")
             rows.append(("a kill -9 leader", args.kills, t, e, stalls))
         elif st == "b":
             ok = step_stop()
             rows.append(("b SIGSTOP 3xTTL", 1, [], [], 1 - ok))
+        elif st == "t":
+            ok = step_tx_follower()
+            rows.append(("t POST /tx follower", 1, [], [], 1 - ok))
         elif st == "c":
             stop_ms, res_ms = step_etcd()
             rows.append(("c etcd stopped", 1,
@@ -695,9 +757,13 @@ def main():
                        "rows": [{"step": r[0], "runs": r[1], "fo_ms": r[2],
                                  "el_ms": r[3], "bad": r[4]} for r in rows]},
                       f)
+    check_dead()
     forks, lost, twice, notes = final_checks()
     for n in notes:
         log(n)
+    for n, why in sorted(DEAD.items()):
+        FAILS.append("%s stopped on its own (not restarted; its blocks are "
+                     "not compared): %s" % (n, why))
     if forks:
         FAILS.append("%d heights with two different blocks" % forks)
     if lost:
@@ -732,7 +798,14 @@ def main():
     return 0
 
 
+def on_signal(sig, frame):
+    raise SystemExit("stopped by signal %d" % sig)
+
+
 if __name__ == "__main__":
+    # SIGINT too: a background job of a non-interactive shell ignores it.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     rc = 1
     try:
         rc = main()
