@@ -95,6 +95,7 @@ struct bm_ha_status {
     uint64_t fencing_rejections; /* guarded writes refused by etcd */
     uint64_t etcd_errors;        /* failed etcd calls */
     uint64_t replicated_blocks;  /* successful guarded writes */
+    uint64_t rolled_back_blocks; /* bm_ha_note_rollback calls */
 };
 
 /*
@@ -188,6 +189,10 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
  * etcd). No I/O.
  */
 enum bm_err bm_ha_record(struct bm_ha *h, struct bm_buf *out);
+
+/* Counts one block the node rolled back because the cluster accepted
+ * another at its height (status, metrics). Any thread. */
+void bm_ha_note_rollback(struct bm_ha *h);
 
 /*
  * Test hook (an injectable fault for what cannot be caused for real in

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "actors/ha_gate.h"
 #include "actors/state.h"
 #include "actors/sync.h"
 #include "blockv2/ha.h"
@@ -222,6 +223,17 @@ bool bm_catchup_ha_poll(struct bm_env *env)
                                            true)) {
             bm_log_info(MOD, "ha: not leading (leader '%s'): following",
                         st.leader_id[0] ? st.leader_id : "unknown");
+        }
+        /* A deposed leader's head the cluster replaced: nothing can
+         * follow on top of it. The store's writer (State) holds it, so
+         * the node stops, and its next start rolls the block back
+         * (bm_ha_gate_rollback_diverged). */
+        if (bm_ha_gate_head_diverged(env, &height) && !bm_env_halted(env)) {
+            bm_env_fatal(env, MOD, BM_EFORK,
+                         "ha: this node's block %" PRIu64 " is not the one "
+                         "the cluster accepted (it was never replicated nor "
+                         "published); stopping: the next start rolls it "
+                         "back", height);
         }
         return false;
     }

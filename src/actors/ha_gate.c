@@ -168,3 +168,82 @@ int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
     bm_buf_release(&header);
     return err;
 }
+
+/* The cluster's header hash at `height` from the record, if it tells. */
+static bool cluster_hash_at(struct bm_env *env, uint64_t height,
+                            struct bm_buf *out)
+{
+    struct bm_raft_block_state rec = {0};
+    struct bm_signed_header sh = {0};
+    struct bm_buf raw = {0};
+    bool ok = false;
+
+    if (bm_ha_record(env->ha, &raw) != BM_OK ||
+        bm_raft_block_state_decode(&rec, raw.ptr, raw.len) != BM_OK) {
+        goto out;
+    }
+    if (rec.height == height) {
+        ok = bm_buf_copy(out, &rec.hash) == BM_OK;
+    } else if (height < UINT64_MAX && rec.height == height + 1 &&
+               bm_signed_header_decode(&sh, rec.header.ptr, rec.header.len) ==
+                   BM_OK &&
+               sh.header.height == rec.height) {
+        ok = bm_buf_copy(out, &sh.header.last_header_hash) == BM_OK;
+    }
+out:
+    bm_signed_header_release(&sh);
+    bm_raft_block_state_release(&rec);
+    bm_buf_release(&raw);
+    return ok;
+}
+
+bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height)
+{
+    struct bm_buf want = {0};
+    struct bm_hash have;
+    uint64_t h = 0;
+    bool diverged = false;
+
+    if (env->ha == NULL || bm_store_height(env->store, &h, NULL) != BM_OK ||
+        h == 0) {
+        return false;
+    }
+    *height = h;
+    if (cluster_hash_at(env, h, &want) && want.len > 0) {
+        struct bm_store_blockbuf bb = {0};
+        struct bm_signed_header sh = {0};
+
+        if (bm_store_get_block(env->store, h, &bb, NULL) == BM_OK &&
+            bm_signed_header_decode(&sh, bb.header.ptr, bb.header.len) ==
+                BM_OK &&
+            bm_header_hash(&sh.header, &have) == BM_OK) {
+            diverged = !bm_buf_eq_raw(&want, have.b, sizeof(have.b));
+        }
+        bm_signed_header_release(&sh);
+        bm_store_blockbuf_release(&bb);
+    }
+    bm_buf_release(&want);
+    return diverged;
+}
+
+int bm_ha_gate_rollback_diverged(struct bm_env *env, struct bm_errmsg *em)
+{
+    uint64_t h = 0, now_h = 0;
+    int err;
+
+    if (!bm_ha_gate_head_diverged(env, &h)) {
+        return BM_OK;
+    }
+    err = bm_store_rollback(env->store, 1, &now_h, em);
+    if (err != BM_OK) {
+        return bm_errf(em, err, "ha: cannot roll back block %" PRIu64
+                       " (the cluster accepted another block there): %s",
+                       h, bm_errmsg_str(em, err));
+    }
+    bm_ha_note_rollback(env->ha);
+    bm_log_warn(MOD, "rolled back block height=%" PRIu64 ": the cluster "
+                "accepted another block at that height; this one was never "
+                "replicated nor published (store height now %" PRIu64 ")",
+                h, now_h);
+    return BM_OK;
+}

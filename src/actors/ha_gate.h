@@ -6,6 +6,7 @@
 #ifndef BM_ACTORS_HA_GATE_H
 #define BM_ACTORS_HA_GATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "actors/block.h"
@@ -33,5 +34,26 @@ int bm_ha_gate_before(struct bm_env *env, const struct bm_state *s,
  */
 int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
                      const struct bm_state_info *info, int64_t token);
+
+/*
+ * A deposed leader's unreplicated head (docs/HA.md): is the store's head
+ * (height *height) a block the cluster did not accept, because the
+ * record shows another block at that height (the record is at that
+ * height with another hash, or one above it on top of another hash)?
+ * Such a block was never replicated, so never published. False when the
+ * head is the cluster's, or while the record does not tell (it is below
+ * the head, or more than one above it). Reads the store. Any thread.
+ */
+bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height);
+
+/*
+ * At start, before the state is loaded: rolls back the store's head when
+ * bm_ha_gate_head_diverged says so (one block: the gate never lets a
+ * leader make a second unreplicated one), with a warning and the
+ * blockv2_ha_rolled_back_blocks_total metric; the replayer then rolls
+ * the executor back to the store. BM_OK when nothing was to be done.
+ * Single-threaded start-up (the store's writer).
+ */
+int bm_ha_gate_rollback_diverged(struct bm_env *env, struct bm_errmsg *em);
 
 #endif /* BM_ACTORS_HA_GATE_H */

@@ -82,6 +82,7 @@ struct bm_ha {
     uint64_t fencing_rejections;
     uint64_t etcd_errors;
     uint64_t replicated_blocks;
+    uint64_t rolled_back_blocks;
     atomic_bool frozen;
 
     pthread_t sess_thr;
@@ -778,6 +779,14 @@ void bm_ha_status(struct bm_ha *h, struct bm_ha_status *out)
     out->fencing_rejections = h->fencing_rejections;
     out->etcd_errors = h->etcd_errors;
     out->replicated_blocks = h->replicated_blocks;
+    out->rolled_back_blocks = h->rolled_back_blocks;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void bm_ha_note_rollback(struct bm_ha *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->rolled_back_blocks++;
     pthread_mutex_unlock(&h->mu);
 }
 

@@ -15,6 +15,7 @@
 #include "actors/da_includer.h"
 #include "actors/da_submitter.h"
 #include "actors/env.h"
+#include "actors/ha_gate.h"
 #include "actors/producer.h"
 #include "actors/replayer.h"
 #include "actors/state.h"
@@ -185,6 +186,11 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
     }
     m->started = true;
     pthread_mutex_unlock(&m->mu);
+    /* HA: a deposed leader's block the cluster did not accept */
+    err = bm_ha_gate_rollback_diverged(&m->env, em);
+    if (err != BM_OK) {
+        return err;
+    }
     err = bm_bootstrap_state(&m->env, &st, em);
     if (err == BM_OK) {
         /* Before producing or syncing: the executor at the store height. */

@@ -803,6 +803,9 @@ static void ha_metrics(struct page *p, const struct bm_ha_status *st)
            st->etcd_errors);
     single(p, pre, "replicated_blocks_total", "counter",
            "blocks this candidate replicated to etcd", st->replicated_blocks);
+    single(p, pre, "rolled_back_blocks_total", "counter",
+           "unreplicated blocks rolled back: the cluster accepted others",
+           st->rolled_back_blocks);
     single(p, pre, "replicated_height", "gauge",
            "height of the replicated block as this candidate last saw it",
            st->replicated_height);

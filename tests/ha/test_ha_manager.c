@@ -188,12 +188,161 @@ static void test_etcd_outage_stops_production(void **state)
     rm_rf(home);
 }
 
+/*
+ * Failover catch-up (docs/HA.md "Followers"): the old leader replicated
+ * its last block and died before publishing it, so the new leader's
+ * store is one block below the record and neither DA nor P2P has that
+ * block. The new leader applies the record's block itself (Sync, full
+ * validation), then produces on top of it.
+ */
+static void test_new_leader_applies_the_record(void **state)
+{
+    struct etcd_proc *etcd;
+    struct ha_cand a, b;
+    struct mt_node n;
+    struct bm_manager_config cfg;
+    struct bm_da_server *da, *da2;
+    struct bm_store *st = NULL;
+    struct bm_errmsg em = {{0}};
+    struct bm_hash want, got;
+    char home[256], home2[256], da_url[64], da2_url[64];
+    uint64_t rh, h = 0;
+
+    (void)state;
+    etcd = ha_start_etcd();
+    genesis_init();
+    new_home(home, sizeof(home));
+    new_home(home2, sizeof(home2));
+    da = da_start(home, 0, 0, da_url, sizeof(da_url));
+    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    g_ha = a.h;
+    cfg_fast(&cfg, true);
+    mt_open(&n, home, true, da_url, &cfg);
+    mt_start(&n);
+    WAIT_FOR(height_of(&n) >= 5, 20000, "5 blocks under HA");
+    assert_int_equal(mt_close(&n), BM_OK);
+    bm_da_server_stop(da);
+    /* the block in flight at the stop was replicated: store = record */
+    rh = record_height(etcd->url);
+    assert_int_equal(bm_store_open(&st, home, NULL, &em), BM_OK);
+    assert_int_equal(bm_store_height(st, &h, &em), BM_OK);
+    assert_true(h == rh);
+    header_hash_at(st, rh, &want);
+    /* the node lost its last block (it was never published) */
+    assert_int_equal(bm_store_rollback(st, 1, &h, &em), BM_OK);
+    assert_true(h == rh - 1);
+    bm_store_close(st);
+
+    /* b leads with the record at rh; its store is at rh - 1 and its DA
+     * (a new, empty one) has nothing */
+    da2 = da_start(home2, 0, 0, da2_url, sizeof(da2_url));
+    ha_cand_start(&b, etcd->url, PREFIX, "b", TTL);
+    bm_ha_stop(a.h, true);
+    assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
+    g_ha = b.h;
+    mt_open(&n, home, true, da2_url, &cfg);
+    mt_start(&n);
+    WAIT_FOR(height_of(&n) >= rh + 2, 20000,
+             "the record's block applied, production on top of it");
+    header_hash_at(n.store, rh, &got);
+    assert_memory_equal(want.b, got.b, sizeof(want.b));
+    WAIT_FOR(record_height(etcd->url) >= rh + 2, 5000, "rh + 2 replicated");
+    check_record_matches(etcd->url, &n, &h);
+    fprintf(stderr, "record %" PRIu64 " applied from etcd, now at %" PRIu64
+            "\n", rh, h);
+    assert_int_equal(mt_close(&n), BM_OK);
+    ha_cand_free(&b);
+    ha_cand_free(&a);
+    g_ha = NULL;
+    bm_da_server_stop(da2);
+    rm_rf(home2);
+    rm_rf(home);
+}
+
+/*
+ * A deposed leader's unreplicated head (docs/HA.md): a leader commits a
+ * block, its write is fenced (another leader won meanwhile), and the new
+ * leader replicates another block at that height. The node stops on it
+ * (nothing can follow on top of it) and its next start rolls it back,
+ * counted in blockv2_ha_rolled_back_blocks_total.
+ */
+static void test_deposed_head_rolled_back(void **state)
+{
+    struct etcd_proc *etcd;
+    struct ha_cand a, b;
+    struct mt_node n;
+    struct bm_manager_config cfg;
+    struct bm_da_server *da;
+    struct bm_ha_status st;
+    struct bm_buf rec = {0};
+    struct bm_errmsg em = {{0}};
+    char home[256], da_url[64];
+    int64_t token = 0;
+    uint64_t rh, h_fenced;
+
+    (void)state;
+    etcd = ha_start_etcd();
+    genesis_init();
+    new_home(home, sizeof(home));
+    da = da_start(home, 0, 0, da_url, sizeof(da_url));
+    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    g_ha = a.h;
+    cfg_fast(&cfg, true);
+    mt_open(&n, home, true, da_url, &cfg);
+    mt_start(&n);
+    WAIT_FOR(height_of(&n) >= 5, 20000, "5 blocks under HA");
+    /* a is frozen; b wins; a's next block is committed, its write fenced */
+    ha_cand_start(&b, etcd->url, PREFIX, "b", TTL);
+    bm_ha_test_freeze(a.h, true);
+    assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
+    assert_true(ha_wait_role(&a, BM_HA_FOLLOWER, 5000) >= 0);
+    bm_ha_test_freeze(a.h, false);
+    h_fenced = height_of(&n);
+    rh = record_height(etcd->url);
+    assert_true(h_fenced == rh + 1);
+    /* b replicates another block at that height */
+    assert_int_equal(ha_role(&b, &token), BM_HA_LEADER);
+    ha_record(rh + 1, &rec);
+    assert_int_equal(bm_ha_replicate(b.h, token, rh + 1, rec.ptr, rec.len,
+                                     &em),
+                     BM_OK);
+    bm_buf_release(&rec);
+    WAIT_FOR(bm_manager_wait(n.m, 0, &em) != BM_ETIMEDOUT, 10000,
+             "the node stops on its diverged head");
+    assert_int_equal(mt_close(&n), BM_EFORK);
+    assert_true(max_on_da(da_url, h_fenced) <= rh);
+
+    /* the next start rolls it back */
+    mt_open(&n, home, true, da_url, &cfg);
+    mt_start(&n);
+    assert_true(height_of(&n) == rh);
+    bm_ha_status(a.h, &st);
+    assert_true(st.rolled_back_blocks == 1);
+    bm_sleep_ms(500);
+    assert_int_equal(bm_manager_wait(n.m, 0, &em), BM_ETIMEDOUT);
+    assert_true(height_of(&n) == rh);
+    fprintf(stderr, "block %" PRIu64 " rolled back at the restart\n",
+            h_fenced);
+    assert_int_equal(mt_close(&n), BM_OK);
+    ha_cand_free(&b);
+    ha_cand_free(&a);
+    g_ha = NULL;
+    bm_da_server_stop(da);
+    rm_rf(home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_fenced_leader_publishes_nothing,
                                   ha_teardown_etcd),
         cmocka_unit_test_teardown(test_etcd_outage_stops_production,
+                                  ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_new_leader_applies_the_record,
+                                  ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_deposed_head_rolled_back,
                                   ha_teardown_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
