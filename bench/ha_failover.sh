@@ -10,12 +10,12 @@
 #  2. build/bench/ha_bench --quick: the guarded write per block beside
 #     etcd's own round trip and put (a single-member etcd).
 # Prints one table. usage: bench/ha_failover.sh [build dir]
-#   KILLS=20 TTL=2 BLOCK_MS=500
+#   KILLS=20 TTL=2 BLOCK_MS=1000
 set -euo pipefail
 B=${1:-build}
 KILLS=${KILLS:-20}
 TTL=${TTL:-2}
-BLOCK_MS=${BLOCK_MS:-500}
+BLOCK_MS=${BLOCK_MS:-1000}
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp /tmp/bm-ha-failover-XXXXXX.json)
 trap 'rm -f "$out"' EXIT

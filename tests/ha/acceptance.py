@@ -41,7 +41,7 @@ ap.add_argument("--bin", required=True)
 ap.add_argument("--etcd", default=shutil.which("etcd") or "etcd")
 ap.add_argument("--kills", type=int, default=10)
 ap.add_argument("--ttl", type=int, default=2, help="ha.lease_ttl, seconds")
-ap.add_argument("--block-ms", type=int, default=500)
+ap.add_argument("--block-ms", type=int, default=1000)
 ap.add_argument("--steps", default="tabc")
 ap.add_argument("--stall-s", type=float, default=0.0,
                 help="no new block this long after a kill: a stall "

@@ -8,7 +8,7 @@
 # table are described in tests/ha/acceptance.py and docs/HA.md.
 #
 # usage: tests/ha/acceptance.sh [path/to/blockv2] [acceptance.py flags]
-#   KILLS=10 TTL=2 BLOCK_MS=500 STEPS=tabc   (defaults; t: POST /tx to a follower)
+#   KILLS=10 TTL=2 BLOCK_MS=1000 STEPS=tabc   (defaults; t: POST /tx to a follower)
 #   bench/ha_failover.sh runs it with KILLS=20 STEPS=a (failover times).
 # Takes about 3-4 minutes with the defaults (needs etcd: Debian etcd-server).
 # STEPS=t is the short form meson runs in the plain build
@@ -25,5 +25,5 @@ if [ -z "$ETCD" ]; then
 fi
 [ -x "$BIN" ] || { echo "acceptance: $BIN is not built" >&2; exit 2; }
 exec python3 "$(dirname "$0")/acceptance.py" --bin "$BIN" --etcd "$ETCD" \
-  --kills "${KILLS:-10}" --ttl "${TTL:-2}" --block-ms "${BLOCK_MS:-500}" \
+  --kills "${KILLS:-10}" --ttl "${TTL:-2}" --block-ms "${BLOCK_MS:-1000}" \
   --steps "${STEPS:-tabc}" "$@"
