@@ -169,25 +169,35 @@ int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
     return err;
 }
 
-/* The cluster's header hash at `height` from the record, if it tells. */
+/* The cluster's header hash at `height` from the record, if it tells:
+ * its hash when it is at that height (no copy), the parent hash in its
+ * header when it is one above. */
 static bool cluster_hash_at(struct bm_env *env, uint64_t height,
                             struct bm_buf *out)
 {
     struct bm_raft_block_state rec = {0};
     struct bm_signed_header sh = {0};
+    struct bm_ha_status st;
     struct bm_buf raw = {0};
     bool ok = false;
 
-    if (bm_ha_record(env->ha, &raw) != BM_OK ||
+    bm_ha_status(env->ha, &st);
+    if (!st.replicated_known) {
+        return false;
+    }
+    if (st.replicated_height == height) {
+        return bm_buf_set(out, st.replicated_hash, st.replicated_hash_len) ==
+               BM_OK;
+    }
+    if (height == UINT64_MAX || st.replicated_height != height + 1 ||
+        bm_ha_record(env->ha, &raw) != BM_OK ||
         bm_raft_block_state_decode(&rec, raw.ptr, raw.len) != BM_OK) {
         goto out;
     }
-    if (rec.height == height) {
-        ok = bm_buf_copy(out, &rec.hash) == BM_OK;
-    } else if (height < UINT64_MAX && rec.height == height + 1 &&
-               bm_signed_header_decode(&sh, rec.header.ptr, rec.header.len) ==
-                   BM_OK &&
-               sh.header.height == rec.height) {
+    if (rec.height == height + 1 &&
+        bm_signed_header_decode(&sh, rec.header.ptr, rec.header.len) ==
+            BM_OK &&
+        sh.header.height == rec.height) {
         ok = bm_buf_copy(out, &sh.header.last_header_hash) == BM_OK;
     }
 out:

@@ -80,69 +80,90 @@ static uint64_t max_on_da(const char *url, uint64_t upto)
     return top;
 }
 
-static void test_fenced_leader_publishes_nothing(void **state)
-{
+/* What the tests with a DA layer start: etcd, a local DA server in a new
+ * home, candidate a leading, and a node under it that made `blocks`
+ * blocks. */
+struct leader_rig {
     struct etcd_proc *etcd;
-    struct ha_cand a, b;
+    struct ha_cand a;
     struct mt_node n;
     struct bm_manager_config cfg;
     struct bm_da_server *da;
     char home[256], da_url[64];
+};
+
+static void leader_rig_start(struct leader_rig *r, uint64_t blocks)
+{
+    r->etcd = ha_start_etcd();
+    genesis_init();
+    new_home(r->home, sizeof(r->home));
+    r->da = da_start(r->home, 0, 0, r->da_url, sizeof(r->da_url));
+    ha_cand_start(&r->a, r->etcd->url, PREFIX, "a", TTL);
+    assert_true(ha_wait_role(&r->a, BM_HA_LEADER, 5000) >= 0);
+    g_ha = r->a.h;
+    cfg_fast(&r->cfg, true);
+    mt_open(&r->n, r->home, true, r->da_url, &r->cfg);
+    mt_start(&r->n);
+    WAIT_FOR(height_of(&r->n) >= blocks, 20000, "blocks under HA");
+}
+
+/* After the node was closed: candidate a, the DA server, the home. */
+static void leader_rig_free(struct leader_rig *r)
+{
+    ha_cand_free(&r->a);
+    g_ha = NULL;
+    bm_da_server_stop(r->da);
+    rm_rf(r->home);
+}
+
+static void test_fenced_leader_publishes_nothing(void **state)
+{
+    struct leader_rig r;
+    struct etcd_proc *etcd;
+    struct ha_cand b;
     uint64_t rh, h_fenced, h;
 
     (void)state;
-    etcd = ha_start_etcd();
-    genesis_init();
-    new_home(home, sizeof(home));
-    da = da_start(home, 0, 0, da_url, sizeof(da_url));
-    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
-    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
-    g_ha = a.h;
-    cfg_fast(&cfg, true);
-    mt_open(&n, home, true, da_url, &cfg);
-    mt_start(&n);
-    WAIT_FOR(height_of(&n) >= 10, 20000, "10 blocks under HA");
+    leader_rig_start(&r, 10);
+    etcd = r.etcd;
     /* A block is replicated after its commit, before the next block: the
      * record may still be one behind the store here. */
     WAIT_FOR(record_height(etcd->url) >= 10, 5000, "block 10 replicated");
-    check_record_matches(etcd->url, &n, &rh);
+    check_record_matches(etcd->url, &r.n, &rh);
     assert_true(rh >= 10);
 
     /* a is frozen (as if stopped); b wins; a's next write is fenced */
     ha_cand_start(&b, etcd->url, PREFIX, "b", TTL);
-    bm_ha_test_freeze(a.h, true);
+    bm_ha_test_freeze(r.a.h, true);
     assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
-    assert_true(ha_wait_role(&a, BM_HA_FOLLOWER, 5000) >= 0);
-    h_fenced = height_of(&n);
-    check_record_matches(etcd->url, &n, &rh);
+    assert_true(ha_wait_role(&r.a, BM_HA_FOLLOWER, 5000) >= 0);
+    h_fenced = height_of(&r.n);
+    check_record_matches(etcd->url, &r.n, &rh);
     /* at most the one block whose write was refused is unreplicated */
     assert_true(h_fenced == rh || h_fenced == rh + 1);
     bm_sleep_ms(300);
-    assert_true(height_of(&n) == h_fenced);
+    assert_true(height_of(&r.n) == h_fenced);
     /* DA never sees a block the cluster did not accept */
     bm_sleep_ms(500);
-    assert_true(max_on_da(da_url, h_fenced) <= rh);
+    assert_true(max_on_da(r.da_url, h_fenced) <= rh);
     fprintf(stderr, "fenced at height %" PRIu64 ", replicated %" PRIu64 "\n",
             h_fenced, rh);
 
     /* b hands over (resign) and a, thawed, leads again: its unreplicated
      * head is replicated from the store, production and DA resume */
     bm_ha_stop(b.h, true);
-    bm_ha_test_freeze(a.h, false);
-    assert_true(ha_wait_role(&a, BM_HA_LEADER, TTL_MS + 3000) >= 0);
-    WAIT_FOR(height_of(&n) >= h_fenced + 5, 20000, "production resumed");
-    h = height_of(&n);
-    WAIT_FOR(max_on_da(da_url, h) >= h_fenced, 20000,
+    bm_ha_test_freeze(r.a.h, false);
+    assert_true(ha_wait_role(&r.a, BM_HA_LEADER, TTL_MS + 3000) >= 0);
+    WAIT_FOR(height_of(&r.n) >= h_fenced + 5, 20000, "production resumed");
+    h = height_of(&r.n);
+    WAIT_FOR(max_on_da(r.da_url, h) >= h_fenced, 20000,
              "DA caught up with the replicated blocks");
-    check_record_matches(etcd->url, &n, &rh);
+    check_record_matches(etcd->url, &r.n, &rh);
     assert_true(rh >= h_fenced + 4);
 
-    assert_int_equal(mt_close(&n), BM_OK);
+    assert_int_equal(mt_close(&r.n), BM_OK);
     ha_cand_free(&b);
-    ha_cand_free(&a);
-    g_ha = NULL;
-    bm_da_server_stop(da);
-    rm_rf(home);
+    leader_rig_free(&r);
 }
 
 static void test_etcd_outage_stops_production(void **state)
@@ -197,35 +218,23 @@ static void test_etcd_outage_stops_production(void **state)
  */
 static void test_new_leader_applies_the_record(void **state)
 {
-    struct etcd_proc *etcd;
-    struct ha_cand a, b;
-    struct mt_node n;
-    struct bm_manager_config cfg;
-    struct bm_da_server *da, *da2;
+    struct leader_rig r;
+    struct ha_cand b;
+    struct bm_da_server *da2;
     struct bm_store *st = NULL;
     struct bm_errmsg em = {{0}};
     struct bm_hash want, got;
-    char home[256], home2[256], da_url[64], da2_url[64];
+    char home2[256], da2_url[64];
     uint64_t rh, h = 0;
 
     (void)state;
-    etcd = ha_start_etcd();
-    genesis_init();
-    new_home(home, sizeof(home));
+    leader_rig_start(&r, 5);
     new_home(home2, sizeof(home2));
-    da = da_start(home, 0, 0, da_url, sizeof(da_url));
-    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
-    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
-    g_ha = a.h;
-    cfg_fast(&cfg, true);
-    mt_open(&n, home, true, da_url, &cfg);
-    mt_start(&n);
-    WAIT_FOR(height_of(&n) >= 5, 20000, "5 blocks under HA");
-    assert_int_equal(mt_close(&n), BM_OK);
-    bm_da_server_stop(da);
+    assert_int_equal(mt_close(&r.n), BM_OK);
+    bm_da_server_stop(r.da);
     /* the block in flight at the stop was replicated: store = record */
-    rh = record_height(etcd->url);
-    assert_int_equal(bm_store_open(&st, home, NULL, &em), BM_OK);
+    rh = record_height(r.etcd->url);
+    assert_int_equal(bm_store_open(&st, r.home, NULL, &em), BM_OK);
     assert_int_equal(bm_store_height(st, &h, &em), BM_OK);
     assert_true(h == rh);
     header_hash_at(st, rh, &want);
@@ -237,27 +246,27 @@ static void test_new_leader_applies_the_record(void **state)
     /* b leads with the record at rh; its store is at rh - 1 and its DA
      * (a new, empty one) has nothing */
     da2 = da_start(home2, 0, 0, da2_url, sizeof(da2_url));
-    ha_cand_start(&b, etcd->url, PREFIX, "b", TTL);
-    bm_ha_stop(a.h, true);
+    ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
+    bm_ha_stop(r.a.h, true);
     assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
     g_ha = b.h;
-    mt_open(&n, home, true, da2_url, &cfg);
-    mt_start(&n);
-    WAIT_FOR(height_of(&n) >= rh + 2, 20000,
+    mt_open(&r.n, r.home, true, da2_url, &r.cfg);
+    mt_start(&r.n);
+    WAIT_FOR(height_of(&r.n) >= rh + 2, 20000,
              "the record's block applied, production on top of it");
-    header_hash_at(n.store, rh, &got);
+    header_hash_at(r.n.store, rh, &got);
     assert_memory_equal(want.b, got.b, sizeof(want.b));
-    WAIT_FOR(record_height(etcd->url) >= rh + 2, 5000, "rh + 2 replicated");
-    check_record_matches(etcd->url, &n, &h);
+    WAIT_FOR(record_height(r.etcd->url) >= rh + 2, 5000, "rh + 2 replicated");
+    check_record_matches(r.etcd->url, &r.n, &h);
     fprintf(stderr, "record %" PRIu64 " applied from etcd, now at %" PRIu64
             "\n", rh, h);
-    assert_int_equal(mt_close(&n), BM_OK);
+    assert_int_equal(mt_close(&r.n), BM_OK);
     ha_cand_free(&b);
-    ha_cand_free(&a);
+    ha_cand_free(&r.a);
     g_ha = NULL;
     bm_da_server_stop(da2);
     rm_rf(home2);
-    rm_rf(home);
+    rm_rf(r.home);
 }
 
 /*
@@ -269,38 +278,24 @@ static void test_new_leader_applies_the_record(void **state)
  */
 static void test_deposed_head_rolled_back(void **state)
 {
-    struct etcd_proc *etcd;
-    struct ha_cand a, b;
-    struct mt_node n;
-    struct bm_manager_config cfg;
-    struct bm_da_server *da;
+    struct leader_rig r;
+    struct ha_cand b;
     struct bm_ha_status st;
     struct bm_buf rec = {0};
     struct bm_errmsg em = {{0}};
-    char home[256], da_url[64];
     int64_t token = 0;
     uint64_t rh, h_fenced;
 
     (void)state;
-    etcd = ha_start_etcd();
-    genesis_init();
-    new_home(home, sizeof(home));
-    da = da_start(home, 0, 0, da_url, sizeof(da_url));
-    ha_cand_start(&a, etcd->url, PREFIX, "a", TTL);
-    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
-    g_ha = a.h;
-    cfg_fast(&cfg, true);
-    mt_open(&n, home, true, da_url, &cfg);
-    mt_start(&n);
-    WAIT_FOR(height_of(&n) >= 5, 20000, "5 blocks under HA");
+    leader_rig_start(&r, 5);
     /* a is frozen; b wins; a's next block is committed, its write fenced */
-    ha_cand_start(&b, etcd->url, PREFIX, "b", TTL);
-    bm_ha_test_freeze(a.h, true);
+    ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
+    bm_ha_test_freeze(r.a.h, true);
     assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
-    assert_true(ha_wait_role(&a, BM_HA_FOLLOWER, 5000) >= 0);
-    bm_ha_test_freeze(a.h, false);
-    h_fenced = height_of(&n);
-    rh = record_height(etcd->url);
+    assert_true(ha_wait_role(&r.a, BM_HA_FOLLOWER, 5000) >= 0);
+    bm_ha_test_freeze(r.a.h, false);
+    h_fenced = height_of(&r.n);
+    rh = record_height(r.etcd->url);
     assert_true(h_fenced == rh + 1);
     /* b replicates another block at that height */
     assert_int_equal(ha_role(&b, &token), BM_HA_LEADER);
@@ -309,28 +304,25 @@ static void test_deposed_head_rolled_back(void **state)
                                      &em),
                      BM_OK);
     bm_buf_release(&rec);
-    WAIT_FOR(bm_manager_wait(n.m, 0, &em) != BM_ETIMEDOUT, 10000,
+    WAIT_FOR(bm_manager_wait(r.n.m, 0, &em) != BM_ETIMEDOUT, 10000,
              "the node stops on its diverged head");
-    assert_int_equal(mt_close(&n), BM_EFORK);
-    assert_true(max_on_da(da_url, h_fenced) <= rh);
+    assert_int_equal(mt_close(&r.n), BM_EFORK);
+    assert_true(max_on_da(r.da_url, h_fenced) <= rh);
 
     /* the next start rolls it back */
-    mt_open(&n, home, true, da_url, &cfg);
-    mt_start(&n);
-    assert_true(height_of(&n) == rh);
-    bm_ha_status(a.h, &st);
+    mt_open(&r.n, r.home, true, r.da_url, &r.cfg);
+    mt_start(&r.n);
+    assert_true(height_of(&r.n) == rh);
+    bm_ha_status(r.a.h, &st);
     assert_true(st.rolled_back_blocks == 1);
     bm_sleep_ms(500);
-    assert_int_equal(bm_manager_wait(n.m, 0, &em), BM_ETIMEDOUT);
-    assert_true(height_of(&n) == rh);
+    assert_int_equal(bm_manager_wait(r.n.m, 0, &em), BM_ETIMEDOUT);
+    assert_true(height_of(&r.n) == rh);
     fprintf(stderr, "block %" PRIu64 " rolled back at the restart\n",
             h_fenced);
-    assert_int_equal(mt_close(&n), BM_OK);
+    assert_int_equal(mt_close(&r.n), BM_OK);
     ha_cand_free(&b);
-    ha_cand_free(&a);
-    g_ha = NULL;
-    bm_da_server_stop(da);
-    rm_rf(home);
+    leader_rig_free(&r);
 }
 
 int main(void)
