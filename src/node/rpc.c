@@ -1634,6 +1634,41 @@ static void route(struct bm_rpc_server *s, struct MHD_Connection *c,
     }
 }
 
+/* POST /tx on an HA candidate that does not lead (docs/HA.md
+ * "Transactions"): refused with 503 naming the leader, so a client sends
+ * it there; a follower's queue would hold the tx until it leads. false
+ * (nothing replied) when this node leads or HA is off. ha borrowed. */
+static bool tx_refuse_follower(struct bm_ha *ha, struct reply *r)
+{
+    struct bm_ha_status st;
+    struct json_object *o;
+    char msg[2 * BM_HA_MAX_NODE_ID + 160];
+
+    if (ha == NULL) {
+        return false;
+    }
+    bm_ha_status(ha, &st);
+    if (st.role == BM_HA_LEADER) {
+        return false;
+    }
+    if (st.leader_id[0] != '\0') {
+        snprintf(msg, sizeof(msg),
+                 "not the leader: HA candidate '%s' follows; the leader is "
+                 "'%s': send txs to it",
+                 st.node_id, st.leader_id);
+    } else {
+        snprintf(msg, sizeof(msg),
+                 "not the leader: HA candidate '%s' follows and no leader "
+                 "is known now: retry",
+                 st.node_id);
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "error", json_object_new_string(msg));
+    json_object_object_add(o, "leader", json_object_new_string(st.leader_id));
+    reply_json(r, 503, o);
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version,
@@ -1696,6 +1731,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         const char *ct = MHD_lookup_connection_value(
             c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
+        if (tx_refuse_follower(s->deps.ha, &r)) {
+            return send_reply(s, c, &r);
+        }
         if (tx_begin(s, c, cs, ct, &r)) {
             return MHD_YES; /* suspended until the commit completes */
         }

@@ -2,6 +2,7 @@
 #include "ha_test_util.h"
 
 #include "../node/rpc_test_util.h"
+#include "blockv2/sequencer.h"
 #include "node/config.h"
 #include "node/ha_node.h"
 #include "node/metrics.h"
@@ -247,12 +248,83 @@ static void test_ready_by_role(void **state)
     at_node_close(&n, true);
 }
 
+/* POST /tx on a candidate: the follower refuses it (503, naming the
+ * leader; nothing queued), the leader takes it (202). */
+static void test_tx_on_follower(void **state)
+{
+    struct etcd_proc *p;
+    struct ha_cand c[2];
+    struct at_node n;
+    struct at_opts o = {0};
+    struct bm_rpc_deps d;
+    struct bm_rpc_server *rpc = NULL;
+    struct http_resp hr;
+    struct bm_errmsg em = {{0}};
+    size_t queued = 0, bytes = 0;
+
+    (void)state;
+    p = ha_start_etcd();
+    ha_cand_start(&c[0], p->url, "/txf", "t1", 2);
+    assert_int_equal(ha_wait_leader(c, 1, 20000), 0);
+    ha_cand_start(&c[1], p->url, "/txf", "t2", 2);
+    o.aggregator = true;
+    at_node_open(&n, &o);
+    memset(&d, 0, sizeof(d));
+    d.store = n.store;
+    d.genesis = &n.genesis;
+    d.kv = n.kv;
+    d.seq = n.seq;
+    d.aggregator = true;
+    d.ha = c[1].h;
+    assert_int_equal(ha_role(&c[1], NULL), BM_HA_FOLLOWER);
+    {
+        /* the follower learns who leads on its next campaign round */
+        struct bm_ha_status st;
+        uint64_t end = bm_clock_now_ms() + 10000;
+
+        do {
+            bm_ha_status(c[1].h, &st);
+            if (strcmp(st.leader_id, "t1") == 0) {
+                break;
+            }
+            bm_sleep_ms(20);
+        } while (bm_clock_now_ms() < end);
+        assert_string_equal(st.leader_id, "t1");
+    }
+    assert_int_equal(bm_rpc_server_start(&rpc, "127.0.0.1:0", &d, &em), BM_OK);
+    http_post_json(bm_rpc_server_port(rpc), "/tx", "{\"txs\":[\"f=1\"]}", &hr);
+    if (hr.status != 503 ||
+        strstr(hr.body, "the leader is 't1': send txs to it") == NULL ||
+        strstr(hr.body, "\"leader\":\"t1\"") == NULL) {
+        fail_msg("follower: got %d '%s'", hr.status, hr.body);
+    }
+    http_resp_release(&hr);
+    bm_seq_queue_size(n.seq, &queued, &bytes);
+    assert_int_equal(queued, 0);
+    bm_rpc_server_stop(rpc);
+    rpc = NULL;
+    d.ha = c[0].h; /* the leader takes it */
+    assert_int_equal(bm_rpc_server_start(&rpc, "127.0.0.1:0", &d, &em), BM_OK);
+    http_post_json(bm_rpc_server_port(rpc), "/tx", "{\"txs\":[\"f=1\"]}", &hr);
+    if (hr.status != 200 || strstr(hr.body, "202") == NULL) {
+        fail_msg("leader: got %d '%s'", hr.status, hr.body);
+    }
+    http_resp_release(&hr);
+    bm_seq_queue_size(n.seq, &queued, &bytes);
+    assert_int_equal(queued, 1);
+    bm_rpc_server_stop(rpc);
+    ha_cand_free(&c[1]);
+    ha_cand_free(&c[0]);
+    at_node_close(&n, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test_teardown(test_candidate, ha_teardown_etcd),
         cmocka_unit_test_teardown(test_ready_by_role, ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_tx_on_follower, ha_teardown_etcd),
     };
     return etcd_proc_exit(BM_TEST_RUN(tests));
 }
