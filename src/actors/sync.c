@@ -1648,6 +1648,16 @@ static int on_items_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     return err == BM_OK ? sync_or_hold(st) : err;
 }
 
+/* Applies what the caches hold (may_hold: or holds it, sync_or_hold),
+ * when there is anything and the state is loaded. */
+static int apply_cached(struct sync_st *st, bool may_hold)
+{
+    if (st->headers.n == 0 || bm_env_halted(st->env) || load(st) != BM_OK) {
+        return BM_OK;
+    }
+    return may_hold ? sync_or_hold(st) : try_sync(st);
+}
+
 static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
                           struct bm_sync_da_progress *p)
 {
@@ -1661,10 +1671,7 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     (void)flush_da_seen(st);
     /* pieces held back by an executor that was unavailable are tried
      * again with every DA height read, not only when pieces arrive */
-    if (st->headers.n > 0 && !bm_env_halted(st->env) && load(st) == BM_OK) {
-        return sync_or_hold(st);
-    }
-    return BM_OK;
+    return apply_cached(st, true);
 }
 
 BM_ACTOR_HANDLER(on_hold_over, struct sync_st, struct bm_sync_hold_over)
@@ -1678,10 +1685,7 @@ static int on_hold_over(struct bm_actor_ctx *ctx, struct sync_st *st,
     (void)p;
     st->hold_armed = false;
     st->held_since_ms = 0;
-    if (st->headers.n > 0 && !bm_env_halted(st->env) && load(st) == BM_OK) {
-        return try_sync(st);
-    }
-    return BM_OK;
+    return apply_cached(st, false);
 }
 
 BM_ACTOR_HANDLER(on_flush, struct sync_st, struct bm_sync_flush)
