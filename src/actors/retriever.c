@@ -569,6 +569,9 @@ static int scan(struct retriever *r, uint64_t h, bool *sync_err,
     bm_da_blob_list_release(&list);
     if (err == BM_OK) {
         prog.cursor = h + 1;
+        /* Behind the head, the next height follows at once: Sync may
+         * hold what this one completed for a bigger group. */
+        prog.more = h < r->head;
         err = bm_sync_tell_da_progress(env->sys, bm_env_sync(env), &prog);
     }
     *sync_err = err != BM_OK;

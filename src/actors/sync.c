@@ -7,12 +7,14 @@
  * DA or P2P; they wait in two bounded caches keyed by height (sorted
  * arrays, binary search) until the header and data of store height + 1
  * are both present (a header that marks an empty block gets synthesised
- * data), then the pair is validated by the Validator actor, executed and
- * committed, and the loop moves on to the next height.
+ * data), then the pair is validated (the Validator's check, run here;
+ * the Validator actor only for a last-header-hash mismatch: validate_block),
+ * executed and committed, and the loop moves on to the next height.
  *
  * The actor is detached: it blocks on the executor and on the State and
  * Validator actors (asks flow one way: Sync -> State, Sync -> Validator;
- * neither ever calls Sync). It keeps its own copy of the last committed
+ * neither ever calls Sync). It tells StoreSync to wake after a group of
+ * P2P blocks (a tell: StoreSync never waits on Sync). It keeps its own copy of the last committed
  * state, loaded from the State actor in the first handler and replaced
  * after each successful commit.
  */
@@ -23,6 +25,7 @@
 
 #include "actors/replayer.h"
 #include "actors/state.h"
+#include "actors/store_sync.h"
 #include "actors/validator.h"
 #include "blockv2/validate.h"
 #include "util/alloc.h"
@@ -71,6 +74,13 @@ struct sync_st {
      * (P2P): rhb/<h>/h|d entries written with the next commit or flush,
      * always together with the DA cursor that covers them. */
     struct bm_state_meta_list da_seen;
+    /* Groups across DA heights (sync.h): the last DA_PROGRESS said more
+     * follows; since when ready blocks are held; the HOLD_OVER timer. */
+    uint64_t more_until_ms; /* DA_PROGRESS.more: until then */
+    uint64_t held_since_ms; /* 0 = nothing held */
+    bool hold_armed;
+    struct bm_timer_id hold_timer;
+    struct bm_actor_id self;
 };
 
 /* ------------------------------------------------------------ payloads */
@@ -699,15 +709,31 @@ static enum blame blame_of(int code)
 }
 
 /*
- * Validates b against the current state through the Validator actor.
- * Returns BM_OK with *code set (BM_OK or the validation code, message in
- * msg), or the ask's error.
+ * Validates b against the current state: the Validator's check
+ * (bm_validator_check) run here, on Sync's own thread, without the
+ * once-per-process last-header-hash tolerance, so that a block costs no
+ * hand-off to the Validator actor and no copy of the state. Only a block
+ * that this finds with a last-header-hash mismatch is asked of the
+ * Validator actor, which owns the tolerance and decides exactly as
+ * before (the same rules run in the same order: the answers differ only
+ * where the tolerance applies). Returns BM_OK with *code set (BM_OK or
+ * the validation code, message in msg), or the ask's error.
  */
 static int validate_block(struct sync_st *st, struct bm_block *b, int *code,
                           char *msg, size_t msg_len)
 {
-    return bm_validator_request(st->env, b, &st->state, VALIDATE_TIMEOUT_MS,
-                                code, msg, msg_len);
+    struct bm_errmsg em = {{0}};
+    int c;
+
+    c = bm_validator_check(b, &st->state, &st->env->genesis->proposer_address,
+                           NULL, 0, &em);
+    if (c == BM_ELAST_HEADER_HASH) {
+        return bm_validator_request(st->env, b, &st->state,
+                                    VALIDATE_TIMEOUT_MS, code, msg, msg_len);
+    }
+    *code = c;
+    snprintf(msg, msg_len, "%s", c == BM_OK ? "" : bm_errmsg_str(&em, c));
+    return BM_OK;
 }
 
 /* Puts a copy of the header (or data) of b back into its cache. */
@@ -934,6 +960,32 @@ static void drop_invalid(struct sync_st *st, const struct member *m,
 }
 
 /*
+ * After a group with P2P blocks is committed: StoreSync hands over at
+ * most its AHEAD heights above the store height, so it is told that the
+ * store moved (a WAKE: idempotent, its mailbox drops the oldest) and
+ * hands over the next range while this thread applies what it has,
+ * instead of waiting for its next TICK (a block time) once the P2P
+ * layer stopped waking it.
+ */
+static void wake_store_sync(struct sync_st *st, const struct member *ms,
+                            size_t n)
+{
+    struct bm_env *env = st->env;
+    struct bm_store_sync_tick t = {0};
+
+    if (bm_actor_id_is_none(env->ids.store_sync)) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ms[i].he.source == BM_SRC_P2P || ms[i].de.source == BM_SRC_P2P) {
+            (void)bm_store_sync_tell_wake(env->sys, bm_env_store_sync(env),
+                                          &t);
+            return;
+        }
+    }
+}
+
+/*
  * Commits c[0..n) (moved in: the array and every entry are released
  * either way) in one COMMIT_GROUP and waits for it. An unconfirmed commit
  * makes Sync reload its state from the State actor before the next block
@@ -1087,6 +1139,7 @@ static int apply_group(struct sync_st *st, size_t want)
             }
             cache_prune(&st->headers, last);
             cache_prune(&st->data, last);
+            wake_store_sync(st, ms, n);
             bm_log_debug(MOD, "blocks applied from=%llu to=%llu grouped=%d",
                          (unsigned long long)first, (unsigned long long)last,
                          (int)grouped);
@@ -1148,6 +1201,58 @@ static int try_sync(struct sync_st *st)
             return err;
         }
     }
+}
+
+/*
+ * Applies the ready blocks now, or holds them for a bigger group (sync.h
+ * "Groups across DA heights"). While the Retriever's last DA_PROGRESS
+ * (at most BM_SYNC_HOLD_MS ago) said more DA heights follow, only full
+ * groups of BM_SYNC_GROUP_MAX are applied and the rest is held until it
+ * has waited BM_SYNC_HOLD_MS (a one-shot HOLD_OVER timer ends the wait
+ * if nothing else comes). Otherwise everything ready is applied.
+ */
+static int sync_or_hold(struct sync_st *st)
+{
+    struct bm_env *env = st->env;
+    struct bm_sync_hold_over t = {0};
+    uint64_t now = bm_env_now_ms();
+    int err;
+
+    if (st->more_until_ms <= now) {
+        st->held_since_ms = 0;
+        return try_sync(st);
+    }
+    while (count_ready(st, BM_SYNC_GROUP_MAX) == BM_SYNC_GROUP_MAX) {
+        if (bm_env_halted(env)) {
+            return BM_ESHUTDOWN;
+        }
+        err = apply_group(st, BM_SYNC_GROUP_MAX);
+        if (err != BM_OK) {
+            return err;
+        }
+        st->held_since_ms = 0;
+    }
+    if (count_ready(st, 1) == 0) {
+        st->held_since_ms = 0;
+        return BM_OK;
+    }
+    now = bm_env_now_ms();
+    if (st->held_since_ms == 0) {
+        st->held_since_ms = now;
+    }
+    if (now - st->held_since_ms < BM_SYNC_HOLD_MS) {
+        if (!st->hold_armed &&
+            bm_timer_start(env->sys, st->self, BM_SYNC_HOLD_OVER, &t,
+                           sizeof(t), BM_SYNC_HOLD_MS, 0,
+                           &st->hold_timer) == BM_OK) {
+            st->hold_armed = true;
+        }
+        if (st->hold_armed) {
+            return BM_OK; /* held: a later item or the timer applies it */
+        }
+    }
+    st->held_since_ms = 0;
+    return try_sync(st);
 }
 
 /* ------------------------------------------------- DA after P2P */
@@ -1545,7 +1650,17 @@ static int on_items_in(struct bm_actor_ctx *ctx, struct sync_st *st,
     for (size_t i = 0; i < p->n_data && err == BM_OK; i++) {
         err = take_data(st, &p->data[i]);
     }
-    return err == BM_OK ? try_sync(st) : err;
+    return err == BM_OK ? sync_or_hold(st) : err;
+}
+
+/* Applies what the caches hold (may_hold: or holds it, sync_or_hold),
+ * when there is anything and the state is loaded. */
+static int apply_cached(struct sync_st *st, bool may_hold)
+{
+    if (st->headers.n == 0 || bm_env_halted(st->env) || load(st) != BM_OK) {
+        return BM_OK;
+    }
+    return may_hold ? sync_or_hold(st) : try_sync(st);
 }
 
 static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
@@ -1555,15 +1670,27 @@ static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
     if (p->cursor > st->da_progress) {
         st->da_progress = p->cursor;
     }
+    st->more_until_ms = p->more ? bm_env_now_ms() + BM_SYNC_HOLD_MS : 0;
     /* A DA height is done: what it confirmed is written now (a node that
      * follows P2P commits no block for it). A failure is retried. */
     (void)flush_da_seen(st);
     /* pieces held back by an executor that was unavailable are tried
      * again with every DA height read, not only when pieces arrive */
-    if (st->headers.n > 0 && !bm_env_halted(st->env) && load(st) == BM_OK) {
-        return try_sync(st);
-    }
-    return BM_OK;
+    return apply_cached(st, true);
+}
+
+BM_ACTOR_HANDLER(on_hold_over, struct sync_st, struct bm_sync_hold_over)
+
+/* The hold's time is up (or it was not needed any more): apply what is
+ * ready. */
+static int on_hold_over(struct bm_actor_ctx *ctx, struct sync_st *st,
+                        struct bm_sync_hold_over *p)
+{
+    (void)ctx;
+    (void)p;
+    st->hold_armed = false;
+    st->held_since_ms = 0;
+    return apply_cached(st, false);
 }
 
 BM_ACTOR_HANDLER(on_flush, struct sync_st, struct bm_sync_flush)
@@ -1580,6 +1707,11 @@ static int on_flush(struct bm_actor_ctx *ctx, struct sync_st *st,
     if (err != BM_OK) {
         return err;
     }
+    /* Held blocks count as handled: apply them first. */
+    st->held_since_ms = 0;
+    if (st->headers.n > 0 && !bm_env_halted(st->env)) {
+        (void)try_sync(st);
+    }
     out.height = tip(st);
     return bm_actor_reply(ctx, BM_OK, &out, sizeof(out));
 }
@@ -1591,7 +1723,6 @@ static int sync_init(struct bm_actor_ctx *ctx, void *arg, void **out)
     struct bm_env *env = arg;
     struct sync_st *st;
 
-    (void)ctx;
     if (env == NULL) {
         return BM_EINVAL;
     }
@@ -1599,6 +1730,7 @@ static int sync_init(struct bm_actor_ctx *ctx, void *arg, void **out)
     st->env = env;
     st->headers.max = env->cfg.sync_cache_max;
     st->data.max = env->cfg.sync_cache_max;
+    st->self = bm_actor_ctx_self(ctx);
     *out = st;
     return BM_OK;
 }
@@ -1610,6 +1742,9 @@ static void sync_terminate(void *state, int reason)
     (void)reason;
     if (st == NULL) {
         return;
+    }
+    if (st->hold_armed) {
+        (void)bm_timer_cancel(st->env->sys, st->hold_timer);
     }
     cache_release(&st->headers);
     cache_release(&st->data);
@@ -1638,6 +1773,8 @@ static const struct bm_msg_kind sync_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_ITEMS_IN] = BM_MSG_KIND("items_in", struct bm_sync_items_in, 0,
                                      validate_items_in, on_items_in,
                                      bm_sync_items_in_dtor, NULL),
+    [BM_SYNC_HOLD_OVER] = BM_MSG_KIND("hold_over", struct bm_sync_hold_over,
+                                      0, NULL, on_hold_over, NULL, NULL),
 };
 
 const struct bm_actor_type bm_sync_actor_type = {

@@ -12,7 +12,8 @@
  *    evicted); a header whose data_hash marks an empty block gets
  *    synthesised data (metadata {chain, height, time, last_data_hash});
  *    whenever header and data of store height + 1 are present: validate
- *    (Validator actor), execute, commit (with rhb/<h>/h|d and the DA
+ *    (the Validator's check on Sync's thread; the Validator actor for a
+ *    last-header-hash mismatch, its once-per-process tolerance), execute, commit (with rhb/<h>/h|d and the DA
  *    cursor as metadata), in height order. ITEMS_IN carries many of them
  *    at once. Group commit: when several consecutive blocks are ready (a
  *    catch-up), up to BM_SYNC_GROUP_MAX of them are validated and
@@ -38,6 +39,13 @@
  *    is on DA already: when it is the next block to submit, its commit
  *    also advances the last-submitted header / data height to it, so the
  *    DASubmitter does not post it again.
+ *  - Groups across DA heights: while the Retriever is behind the DA
+ *    head (DA_PROGRESS.more) the blocks a DA height completes are held
+ *    until BM_SYNC_GROUP_MAX are ready, the Retriever reaches the head, a
+ *    FLUSH comes or BM_SYNC_HOLD_MS passed (HOLD_OVER, a one-shot timer),
+ *    then applied as one group: fewer, bigger groups where a DA height
+ *    holds few blocks. Held blocks are not committed, so a crash loses
+ *    them as it loses a group in flight (the DA cursor stays below them).
  *  - DA_PROGRESS (from the Retriever): every blob below `cursor` was
  *    delivered. The persisted cursor (BM_META_DA_CURSOR, written with each
  *    committed block) is min(progress cursor, lowest DA height of any
@@ -65,6 +73,7 @@ enum bm_sync_kind {
     BM_SYNC_DA_PROGRESS,
     BM_SYNC_FLUSH,
     BM_SYNC_ITEMS_IN,
+    BM_SYNC_HOLD_OVER,
     BM_SYNC_NKINDS
 };
 
@@ -76,6 +85,9 @@ enum bm_sync_kind {
 /* Most tx bytes (Data.txs) of one group, so that a group of big blocks
  * stays a bounded transaction. */
 #define BM_SYNC_GROUP_MAX_BYTES (32u << 20)
+/* Longest time ready blocks are held for a bigger group while the
+ * Retriever says more DA heights follow (DA_PROGRESS.more). */
+#define BM_SYNC_HOLD_MS 100u
 /* Most headers, and most data, in one ITEMS_IN. */
 #define BM_SYNC_ITEMS_MAX 65536u
 
@@ -126,8 +138,19 @@ struct bm_sync_items_in {
 };
 void bm_sync_items_in_dtor(void *p);
 
+/* DA_PROGRESS: every blob below `cursor` was delivered. more: the
+ * Retriever goes on with the next DA height at once (it is behind the
+ * DA head), so Sync may hold the blocks that are ready, to apply them
+ * with what follows as one bigger group (at most BM_SYNC_HOLD_MS, and
+ * never past BM_SYNC_GROUP_MAX ready blocks). */
 struct bm_sync_da_progress {
     uint64_t cursor;
+    bool more;
+};
+
+/* HOLD_OVER (Sync's own one-shot timer): apply what is held. */
+struct bm_sync_hold_over {
+    uint32_t unused;
 };
 
 /* FLUSH request and reply (the height Sync has committed up to). */

@@ -68,6 +68,7 @@ static const char *const zero_ok[] = {
     "aggregator.produced",
     "sync.da_progress",
     "sync.flush",
+    "sync.hold_over",
     "retriever.tick",
     "retriever.continue",
     "da_submitter.tick",

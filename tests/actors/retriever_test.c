@@ -201,6 +201,10 @@ static const struct bm_msg_kind cap_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_ITEMS_IN] = BM_MSG_KIND("items_in", struct bm_sync_items_in, 0,
                                      NULL, cap_on_items,
                                      bm_sync_items_in_dtor, NULL),
+    /* Sync's own timer: never sent to the capture. */
+    [BM_SYNC_HOLD_OVER] = BM_MSG_KIND("hold_over",
+                                      struct bm_sync_da_progress, 0, NULL,
+                                      cap_on_progress, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_type = {

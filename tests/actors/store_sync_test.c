@@ -217,6 +217,8 @@ static const struct bm_msg_kind cs_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_ITEMS_IN] = BM_MSG_KIND("items_in", struct bm_sync_items_in, 0,
                                      NULL, cs_items, bm_sync_items_in_dtor,
                                      NULL),
+    [BM_SYNC_HOLD_OVER] = BM_MSG_KIND("hold_over", struct bm_sync_da_progress,
+                                      0, NULL, cs_other, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_sync_type = {

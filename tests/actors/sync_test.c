@@ -480,7 +480,7 @@ static void test_sync_da_meta(void **state)
     static const char *const *const ch[] = {tx1, NULL, tx2};
     struct chain c;
     struct at_node n;
-    struct bm_sync_da_progress pr = {10};
+    struct bm_sync_da_progress pr = {10, false};
     struct bm_state st = {0};
 
     (void)state;
@@ -564,7 +564,7 @@ static void test_sync_da_after_p2p(void **state)
     static const char *const *const ch[] = {tx1, tx2, NULL, tx3};
     struct chain c;
     struct at_node n;
-    struct bm_sync_da_progress pr = {30};
+    struct bm_sync_da_progress pr = {30, false};
     struct bm_signed_header fork = {0};
     struct bm_errmsg em = {{0}};
 
@@ -713,7 +713,7 @@ static void test_sync_da_copy_of_cached_p2p(void **state)
     static const char *const *const ch[] = {tx1, tx2};
     struct chain c;
     struct at_node n;
-    struct bm_sync_da_progress pr = {30};
+    struct bm_sync_da_progress pr = {30, false};
 
     (void)state;
     build_chain(&c, 2, ch);
@@ -872,6 +872,95 @@ static void test_sync_from_p2p_stores(void **state)
     chain_release(&c);
 }
 
+/* Heights from..to of c (header and data) as one ITEMS_IN from DA
+ * height da, as the Retriever sends a DA height. */
+static void send_items(struct at_node *n, const struct chain *c,
+                       uint64_t from, uint64_t to, uint64_t da)
+{
+    struct bm_sync_items_in m = {0};
+    size_t k = (size_t)(to - from + 1);
+
+    m.headers = bm_xcalloc(k, sizeof(*m.headers));
+    m.data = bm_xcalloc(k, sizeof(*m.data));
+    for (uint64_t h = from; h <= to; h++) {
+        struct bm_sync_header_in *hi = &m.headers[m.n_headers++];
+        struct bm_sync_data_in *di = &m.data[m.n_data++];
+
+        hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
+        assert_int_equal(bm_signed_header_copy(hi->sh, &c->sh[h - 1]), BM_OK);
+        hi->da_height = da;
+        hi->source = BM_SRC_DA;
+        di->data = bm_xcalloc(1, sizeof(*di->data));
+        assert_int_equal(bm_data_copy(di->data, &c->data[h - 1]), BM_OK);
+        di->da_height = da;
+        di->source = BM_SRC_DA;
+    }
+    assert_int_equal(bm_sync_tell_items_in(n->sys, bm_env_sync(&n->env), &m),
+                     BM_OK);
+}
+
+static void send_progress(struct at_node *n, uint64_t cursor, bool more)
+{
+    struct bm_sync_da_progress pr = {cursor, more};
+
+    assert_int_equal(bm_sync_tell_da_progress(n->sys, bm_env_sync(&n->env),
+                                              &pr),
+                     BM_OK);
+}
+
+/*
+ * Groups across DA heights (sync.h): while the Retriever says more DA
+ * heights follow, ready blocks may be held for a bigger group, but never
+ * lost or stuck: a FLUSH sent after them finds them applied; with nothing
+ * after them, the hold's timer applies them; a DA height that ends the
+ * catch-up (more = false) applies everything at once. Every block is
+ * validated and committed as before (same store, same app hash).
+ */
+static void test_sync_hold_across_da_heights(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2, tx3, tx5, tx1, tx2};
+    struct chain c;
+    struct at_node n;
+    struct bm_sync_flush req = {0};
+    struct bm_sync_flushed res = {0};
+
+    (void)state;
+    build_chain(&c, 6, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    /* DA heights 1 and 2, more to come: a FLUSH after them sees both. */
+    send_progress(&n, 1, true);
+    send_items(&n, &c, 1, 1, 1);
+    send_progress(&n, 2, true);
+    send_items(&n, &c, 2, 3, 2);
+    send_progress(&n, 3, true);
+    assert_int_equal(bm_sync_call_flush(n.sys, bm_env_sync(&n.env), &req,
+                                        &res, WAIT_MS),
+                     BM_OK);
+    assert_int_equal(res.height, 3);
+    assert_int_equal(store_height(&n), 3);
+
+    /* More announced, nothing follows: the timer applies it. */
+    send_items(&n, &c, 4, 4, 3);
+    send_progress(&n, 4, true);
+    wait_height(&n, 4);
+
+    /* The last DA height of a catch-up: applied with what was held. */
+    send_items(&n, &c, 5, 5, 4);
+    send_progress(&n, 5, true);
+    send_items(&n, &c, 6, 6, 5);
+    send_progress(&n, 6, false);
+    wait_height(&n, 6);
+    check_store(&n, &c, 6);
+    check_app_hash(&n, &c);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_da), 6);
+    assert_false(bm_env_halted(&n.env));
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
 /* An injectable fault layer over the KV executor: execute_txs fails at
  * fail_height, everything else is forwarded. */
 struct fault_exec {
@@ -968,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
         cmocka_unit_test(test_sync_exec_disk_error_fatal_at_once),
+        cmocka_unit_test(test_sync_hold_across_da_heights),
     };
 
     return BM_TEST_RUN(tests);
