@@ -24,6 +24,8 @@ set -euo pipefail
 . "$(dirname "$0")/../e2e/lib.sh"
 . "$(dirname "$0")/lib.sh"
 e2e_setup evm-fault "${1:-}"
+# steps with the seconds since the start (where the test's time goes)
+step() { STEP=$((STEP + 1)); echo "[$STEP] (${SECONDS}s) $*"; }
 
 read -r P_DA P_A P_B PP_a PP_b < <(free_ports 5)
 DA="http://127.0.0.1:$P_DA"
@@ -145,4 +147,4 @@ for n in a b; do
   kill -TERM "${!pid}"
   wait "${!pid}" || fail "node $n exited with an error on SIGTERM"
 done
-echo "e2e_evm_fault: OK (refused block $N, hung at $H0, height $T)"
+echo "e2e_evm_fault: OK in ${SECONDS}s (refused block $N, hung at $H0, height $T)"
