@@ -37,20 +37,6 @@ COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
         --evnode.node.block_time 2s --evnode.log.level info
         --evnode.evm.request_timeout 2s)
 
-start_node() { # start_node NAME PORT EL ENGINE_URL|"" [extra flags]
-  local name=$1 port=$2 el=$3 pp="PP_$1" engine=${4:-}
-  shift 4
-  el_flags "$el"
-  [ -z "$engine" ] || EVM_FLAGS[1]=$engine
-  "$BIN" start --home "$W/$name" "${COMMON[@]}" "${EVM_FLAGS[@]}" \
-    --evnode.rpc.address "127.0.0.1:$port" \
-    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/${!pp}" \
-    "$@" >>"$W/$name.log" 2>&1 &
-  PIDS+=($!)
-  printf -v "PID_$name" '%s' "$!"
-  wait_until 120 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
-}
-
 breaker_open() { # breaker_open PORT
   curl -sf -m 5 "http://127.0.0.1:$1/status" |
     python3 -c 'import sys,json; sys.exit(json.load(sys.stdin)["breakers"]["exec"] != "open")'
@@ -70,16 +56,11 @@ wait_until 30 "the tamperer's port" test -s "$W/tamper.port"
 TAMPER_URL="http://127.0.0.1:$(cat "$W/tamper.port")"
 
 step "init an aggregator and a full node (DA only); da serve"
-printf 'evm-passphrase\n' >"$W/pass"
-"$BIN" init --home "$W/a" --chain-id evm-fault \
-  --evnode.signer.passphrase_file "$W/pass" --evnode.node.aggregator true \
-  --evnode.da.namespace evmf-h --evnode.da.data_namespace evmf-d >"$W/init.log"
-"$BIN" init --home "$W/b" --genesis "$W/a/config/genesis.json" \
-  --evnode.da.namespace evmf-h --evnode.da.data_namespace evmf-d >>"$W/init.log"
+init_homes evm-fault evmf
 da_serve "$P_DA" --block-time 200ms
 
 step "INVALID: a payload with another state root; ethereumjs refuses it, the aggregator stops, nothing committed"
-start_node a "$P_A" ela "$TAMPER_URL" --evnode.signer.passphrase_file "$W/pass"
+EVM_ENGINE=$TAMPER_URL start_node a "$P_A" ela --evnode.signer.passphrase_file "$W/pass"
 wait_height "$P_A" 2 120
 touch "$W/tamper.on"
 # exited (a zombie until waited for)
@@ -99,8 +80,8 @@ H=$(store_height "$W/a")
 echo "    block $N refused: the store and EL a stay at $H"
 
 step "restarted on EL a directly: the chain continues from $H; the full node on EL b follows"
-start_node a "$P_A" ela "" --evnode.signer.passphrase_file "$W/pass"
-start_node b "$P_B" elb ""
+start_node a "$P_A" ela --evnode.signer.passphrase_file "$W/pass"
+start_node b "$P_B" elb
 wait_height "$P_A" $((N + 1)) 120
 wait_height "$P_B" "$N" 120
 
