@@ -20,9 +20,15 @@
  * Prints `name value unit` lines (medians over the blocks of the run):
  *   evm_<kind>_total_us, evm_<kind>_el_us, evm_<kind>_overhead_us,
  *   evm_<kind>_executor_us (the executor's own part of the overhead:
- *   request building and response decoding), evm_<kind>_cpu_us (the
- *   process's CPU time during the produce call, every thread: with txs it
- *   includes the reaper re-reading the client's pool while it builds),
+ *   request building and response decoding), evm_<kind>_cpu_us (CPU
+ *   time of every thread but the reaper's during the produce call, less
+ *   the other threads' CPU while ExecuteTxs waited for the client (the
+ *   rig's idle work over seconds): the block path's CPU, which load
+ *   barely changes;
+ *   evm_<kind>_rawcpu_us without that subtraction), evm_<kind>_reaper_cpu_us
+ *   (the reaper's CPU meanwhile: it re-reads the client's pool every
+ *   scrape interval while the client builds), evm_<kind>_runq_us (time the
+ *   process's threads spent waiting for a CPU: the load's share),
  *   evm_<kind>_txs (txs per block, to show the blocks were full); and
  *   evm_fsync_us, the disk's flush latency in the same run (a block is
  *   made durable with three commits: pending block, block, sequencer
@@ -33,6 +39,7 @@
 #include "bench_util.h"
 #include "util/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,8 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "blockv2/genesis.h"
 #include "blockv2/keys.h"
@@ -106,6 +115,110 @@ static uint64_t fsync_us(const char *dir)
     close(fd);
     unlink(path);
     return median(v, 50);
+}
+
+/* CPU time of the process's threads so far (/proc/self/task/TID/schedstat:
+ * ns on a CPU, ns waiting for one), split into the reaper's thread
+ * ("bm:reaper": it re-reads the client's pool every scrape interval while
+ * the client builds, so its CPU depends on how long the client takes) and
+ * every other thread (the block path). Threads that ended are not seen:
+ * the rig's threads live for the whole run. */
+struct tcpu {
+    uint64_t path_ns, reaper_ns, runq_ns;
+};
+
+static void thread_cpu(struct tcpu *out)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+
+    memset(out, 0, sizeof(*out));
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char path[300], comm[32] = "";
+        unsigned long long run = 0, wait = 0;
+        FILE *f;
+
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        f = fopen(path, "r");
+        if (f != NULL) {
+            if (fgets(comm, sizeof(comm), f) == NULL) {
+                comm[0] = '\0';
+            }
+            fclose(f);
+        }
+        snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+                 e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+            if (strncmp(comm, "bm:reaper", 9) == 0) {
+                out->reaper_ns += run;
+            } else {
+                out->path_ns += run;
+            }
+            out->runq_ns += wait;
+        }
+        fclose(f);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+}
+
+/* The rig's executor is the EVM executor behind a timing wrapper: the
+ * CPU of every thread (but the reaper's) while ExecuteTxs waits for the
+ * client is the rig's idle work (timers, ticks) over as long as the
+ * client takes (seconds for 100 transfers), not the block's; the calling
+ * thread's own CPU in it is the executor's work, which is. */
+static struct bm_executor inner;
+static _Atomic uint64_t exec_all_ns, exec_self_ns;
+
+static uint64_t self_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static enum bm_err timed_execute_txs(void *ctx, const struct bm_buf *txs,
+                                     size_t n_txs, uint64_t height,
+                                     uint64_t time_ns,
+                                     const uint8_t *prev_root,
+                                     size_t prev_root_len,
+                                     struct bm_exec_result *out,
+                                     struct bm_errmsg *em)
+{
+    struct tcpu a, b;
+    uint64_t s0, s1;
+    enum bm_err err;
+
+    (void)ctx;
+    thread_cpu(&a);
+    s0 = self_cpu_ns();
+    err = inner.ops->execute_txs(inner.ctx, txs, n_txs, height, time_ns,
+                                 prev_root, prev_root_len, out, em);
+    s1 = self_cpu_ns();
+    thread_cpu(&b);
+    atomic_fetch_add(&exec_all_ns, b.path_ns - a.path_ns);
+    atomic_fetch_add(&exec_self_ns, s1 - s0);
+    return err;
+}
+
+static struct bm_executor_ops timed_ops;
+
+static void timed_executor(struct bm_evm *evm, struct bm_executor *out)
+{
+    bm_evm_executor(evm, &inner);
+    timed_ops = *inner.ops;
+    timed_ops.execute_txs = timed_execute_txs;
+    out->ops = &timed_ops;
+    out->ctx = inner.ctx;
 }
 
 /* Sleeps until 20 ms past the next whole second of the wall clock. */
@@ -175,7 +288,7 @@ static void rig_open(struct rig *r, const struct opts *o)
     if (err != BM_OK) {
         die("evm executor", err, &em);
     }
-    bm_evm_executor(r->evm, &r->exec);
+    timed_executor(r->evm, &r->exec);
     snprintf(sub, sizeof(sub), "%s/data/seq", r->dir);
     mkdir(sub, 0700);
     so.exec = &r->exec;
@@ -258,12 +371,16 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
     uint64_t *own = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *ntx = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *cpu = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *rcpu = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *rawcpu = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *runq = bm_xcalloc(k, sizeof(uint64_t));
 
     for (unsigned i = 0; i < k; i++) {
         struct bm_evm_stats a, b;
         struct bm_errmsg em = {{0}};
         uint64_t h = 0, before, t0, t1, txs_before;
-        double c0, c1;
+        struct tcpu c0, c1;
+        uint64_t idle, ea0, es0;
         size_t q = 0, qb = 0;
         int err;
 
@@ -275,11 +392,13 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         next_second();
         bm_manager_get_store_height(r->m, &before);
         bm_evm_stats(r->evm, &a);
-        c0 = cpu_s();
+        ea0 = atomic_load(&exec_all_ns);
+        es0 = atomic_load(&exec_self_ns);
+        thread_cpu(&c0);
         t0 = bench_now_ns();
         err = bm_manager_produce_block(r->m, &h, &em);
         t1 = bench_now_ns();
-        c1 = cpu_s();
+        thread_cpu(&c1);
         bm_evm_stats(r->evm, &b);
         if (err != BM_OK || h != before + 1) {
             die("produce_block", err != BM_OK ? err : BM_ESTATE, &em);
@@ -291,13 +410,29 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         own[i] = ((b.exec_ns - a.exec_ns) - (b.exec_el_ns - a.exec_el_ns)) /
                  1000u;
         ntx[i] = txs_before - q;
-        cpu[i] = (uint64_t)((c1 - c0) * 1e6);
+        /* the other threads' CPU while ExecuteTxs waited for the client
+         * is the rig's idle work (the calling thread's is the block's) */
+        idle = (atomic_load(&exec_all_ns) - ea0) -
+               (atomic_load(&exec_self_ns) - es0);
+        rawcpu[i] = (c1.path_ns - c0.path_ns) / 1000u;
+        cpu[i] = c1.path_ns - c0.path_ns > idle
+                     ? (c1.path_ns - c0.path_ns - idle) / 1000u
+                     : 0;
+        rcpu[i] = (c1.reaper_ns - c0.reaper_ns) / 1000u;
+        runq[i] = (c1.runq_ns - c0.runq_ns) / 1000u;
         fprintf(stderr, "evm_bench: %s block %llu: total %llu us, EL %llu "
                         "us, blockv2 %llu us (executor %llu us, CPU %llu "
-                        "us), %llu txs\n",
+                        "us = %llu us less %llu us idle; reaper CPU %llu us, "
+                        "waiting for a CPU %llu us; engine calls %llu, eth "
+                        "calls %llu), %llu txs\n",
                 kind, (unsigned long long)h, (unsigned long long)tot[i],
                 (unsigned long long)el[i], (unsigned long long)ovh[i],
                 (unsigned long long)own[i], (unsigned long long)cpu[i],
+                (unsigned long long)rawcpu[i],
+                (unsigned long long)(idle / 1000u),
+                (unsigned long long)rcpu[i], (unsigned long long)runq[i],
+                (unsigned long long)(b.engine_calls - a.engine_calls),
+                (unsigned long long)(b.eth_calls - a.eth_calls),
                 (unsigned long long)ntx[i]);
     }
     printf("evm_%s_total_us %llu us\n", kind,
@@ -310,6 +445,12 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
     printf("evm_%s_txs %llu txs\n", kind, (unsigned long long)median(ntx, k));
     printf("evm_%s_cpu_us %llu us\n", kind,
            (unsigned long long)median(cpu, k));
+    printf("evm_%s_rawcpu_us %llu us\n", kind,
+           (unsigned long long)median(rawcpu, k));
+    printf("evm_%s_reaper_cpu_us %llu us\n", kind,
+           (unsigned long long)median(rcpu, k));
+    printf("evm_%s_runq_us %llu us\n", kind,
+           (unsigned long long)median(runq, k));
     fflush(stdout);
     bm_free(tot);
     bm_free(el);
@@ -317,6 +458,9 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
     bm_free(own);
     bm_free(ntx);
     bm_free(cpu);
+    bm_free(rcpu);
+    bm_free(rawcpu);
+    bm_free(runq);
 }
 
 int main(int argc, char **argv)

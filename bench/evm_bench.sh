@@ -15,7 +15,9 @@
 # tests/evm). Each block is made in a new second (ethereumjs wants block
 # times of >= 1 s); ethereumjs takes seconds to build a 100-transfer block
 # (20-30 tx/s), so a run takes about EMPTY + FULL * (5 + TXS / 20) s.
-# BM_EVM_BENCH_LOG=FILE keeps the per-block lines.
+# BM_EVM_BENCH_LOG=FILE keeps the per-block lines. EL_DIR_BASE=DIR puts
+# the client's chain data under DIR (default: the temp dir; e.g. /dev/shm
+# keeps the client's disk writes out of blockv2's flushes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -24,7 +26,8 @@ FULL=${FULL:-5}
 TXS=${TXS:-100}
 BUILD=${BUILD:-build-bench}
 W=$(mktemp -d /tmp/blockv2-evm-bench.XXXXXX)
-trap 'for d in "$W"/el*; do [ -d "$d" ] && tests/evm/el.sh stop "$d" >/dev/null 2>&1; done; [ -n "${BM_EVM_BENCH_LOG:-}" ] && cp "$W/bench.log" "$BM_EVM_BENCH_LOG"; rm -rf "$W"' EXIT
+ELB=$(mktemp -d "${EL_DIR_BASE:-$W}/blockv2-evm-bench-el.XXXXXX")
+trap 'for d in "$ELB"/el*; do [ -d "$d" ] && tests/evm/el.sh stop "$d" >/dev/null 2>&1; done; [ -n "${BM_EVM_BENCH_LOG:-}" ] && cp "$W/bench.log" "$BM_EVM_BENCH_LOG"; rm -rf "$ELB" "$W"' EXIT
 
 scripts/npm-ci.sh install tests/evm >/dev/null
 if [ ! -d "$BUILD" ]; then
@@ -37,7 +40,7 @@ raw="$W/raw.tsv"
 for run in $(seq 1 "$RUNS"); do
   tests/evm/el.sh jwt "$W/jwt$run.hex"
   tests/evm/el.sh start --genesis tests/evm/genesis/evnode-test.json \
-    --jwt "$W/jwt$run.hex" --dir "$W/el$run" >"$W/el$run.env"
+    --jwt "$W/jwt$run.hex" --dir "$ELB/el$run" >"$W/el$run.env"
   # shellcheck disable=SC1090
   . "$W/el$run.env"
   if ! "$BUILD/bench/evm_bench" --engine "$ENGINE_URL" --eth "$ETH_URL" \
@@ -52,10 +55,11 @@ for run in $(seq 1 "$RUNS"); do
     awk -v r="$run" 'NF>=3 {print "evm\t" r "\t" $1 "\t" $2 "\t" $3}' \
       "$W/out$run.txt" >>"$BM_BENCH_RAW"
   fi
-  tests/evm/el.sh stop "$W/el$run" >/dev/null
+  printf '%s\tload\t%s\n' "$run" "$(cut -d' ' -f1 /proc/loadavg)" >>"$raw"
+  tests/evm/el.sh stop "$ELB/el$run" >/dev/null
 done
 
-echo "date: $(date -u +%FT%TZ)  runs: $RUNS  load: $(cut -d' ' -f1-3 /proc/loadavg)  client: @ethereumjs/client $(node -p "require('./tests/evm/node_modules/@ethereumjs/client/package.json').version")"
+echo "date: $(date -u +%FT%TZ)  runs: $RUNS  load: $(cut -d' ' -f1-3 /proc/loadavg)  client: @ethereumjs/client $(node -p "require('./tests/evm/node_modules/@ethereumjs/client/package.json').version")  client data: ${EL_DIR_BASE:-$W (same disk as the store)}"
 python3 - "$raw" <<'PY'
 import statistics, sys
 vals = {}
@@ -65,15 +69,21 @@ for line in open(sys.argv[1]):
 med = {k: statistics.median(v) for k, v in vals.items()}
 kinds = [k[len("evm_"):-len("_total_us")] for k in vals if k.endswith("_total_us")]
 target = 5000  # us: 5 % of a 100 ms block
-print("| block | txs/block | total ms/block | client ms/block | blockv2 us/block (min..max of runs) | of it, executor us | disk flush us (same run) | target us | result |")
-print("|---|---|---|---|---|---|---|---|---|")
+loads = vals.get("load", [0])
+print("load average (1 min) after each run: %s; the rig's idle CPU (subtracted from blockv2 CPU): %d us/s" % (
+    ", ".join("%.1f" % l for l in loads), med.get("evm_idle_cpu_us_per_s", 0)))
+print("| block | txs/block | total ms/block | client ms/block | blockv2 us/block (min..max of runs) | blockv2 CPU us/block (min..max) | of it, executor us | waiting for a CPU us | reaper CPU us | disk flush us (same run) | target us | result |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for k in kinds:
     o = vals["evm_%s_overhead_us" % k]
+    c = vals["evm_%s_cpu_us" % k]
     m = med["evm_%s_overhead_us" % k]
-    print("| %s | %d | %.1f | %.1f | %d (%d..%d) | %d | %d | %d | %s |" % (
+    print("| %s | %d | %.1f | %.1f | %d (%d..%d) | %d (%d..%d) | %d | %d | %d | %d | %d | %s |" % (
         k, med["evm_%s_txs" % k], med["evm_%s_total_us" % k] / 1000,
         med["evm_%s_el_us" % k] / 1000, m, min(o), max(o),
-        med["evm_%s_executor_us" % k],
+        med["evm_%s_cpu_us" % k], min(c), max(c),
+        med["evm_%s_executor_us" % k], med.get("evm_%s_runq_us" % k, 0),
+        med.get("evm_%s_reaper_cpu_us" % k, 0),
         med.get("evm_fsync_us", 0), target,
         "PASS" if m <= target else "FAIL"))
 PY

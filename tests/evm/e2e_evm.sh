@@ -33,30 +33,12 @@ COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
         --evnode.node.block_time 2s --evnode.log.level info
         --evnode.p2p.listen_address "")
 
-start_node() { # start_node NAME PORT EL [extra flags]
-  local name=$1 port=$2 el=$3 pp="PP_$1"; shift 3
-  el_flags "$el"
-  "$BIN" start --home "$W/$name" "${COMMON[@]}" "${EVM_FLAGS[@]}" \
-    --evnode.rpc.address "127.0.0.1:$port" \
-    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/${!pp}" \
-    "$@" >>"$W/$name.log" 2>&1 &
-  PIDS+=($!)
-  printf -v "PID_$name" '%s' "$!"
-  # A restarted full node replays its blocks into an empty EL first.
-  wait_until 300 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
-}
-
 step "two ethereumjs ELs on ev-node's EVM test genesis"
 el_start ela elb
 [ "$EL_ela_GENESIS_HASH" = "$EL_elb_GENESIS_HASH" ] || fail "the ELs disagree on genesis"
 
 step "init: an aggregator home and a full node home; da serve"
-printf 'evm-passphrase\n' >"$W/pass"
-"$BIN" init --home "$W/a" --chain-id evm-e2e \
-  --evnode.signer.passphrase_file "$W/pass" --evnode.node.aggregator true \
-  --evnode.da.namespace evm-h --evnode.da.data_namespace evm-d >"$W/init.log"
-"$BIN" init --home "$W/b" --genesis "$W/a/config/genesis.json" \
-  --evnode.da.namespace evm-h --evnode.da.data_namespace evm-d >>"$W/init.log"
+init_homes evm-e2e evm
 da_serve "$P_DA" --block-time 200ms
 
 step "aggregator on EL a, full node (DA only) on EL b"

@@ -18,10 +18,39 @@
 #       state roots: header h's app hash is the EL state root after h - 1
 #       (block 0: the genesis), for h in 1..T.
 #   tx ARGS...  node tests/evm/tx.mjs ARGS.
+#   init_homes CHAIN_ID NS  an aggregator home $W/a and a full node home
+#       $W/b on its genesis (namespaces NS-h, NS-d; passphrase $W/pass).
+#   start_node NAME PORT EL [flags]  blockv2 start in $W/NAME with the
+#       script's COMMON flags and EL's --evm.* flags (EVM_ENGINE, when set,
+#       replaces its engine URL), RPC on 127.0.0.1:PORT, P2P on PP_<NAME>;
+#       log $W/NAME.log; sets PID_<NAME>; waits for its RPC (up to 300 s: a
+#       restarted full node replays into an empty EL first).
 EVM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 EVM_GENESIS=$EVM_DIR/genesis/evnode-test.json
 
 tx() { node "$EVM_DIR/tx.mjs" "$@"; }
+
+init_homes() { # init_homes CHAIN_ID NS
+  printf 'evm-passphrase\n' >"$W/pass"
+  "$BIN" init --home "$W/a" --chain-id "$1" \
+    --evnode.signer.passphrase_file "$W/pass" --evnode.node.aggregator true \
+    --evnode.da.namespace "$2-h" --evnode.da.data_namespace "$2-d" >"$W/init.log"
+  "$BIN" init --home "$W/b" --genesis "$W/a/config/genesis.json" \
+    --evnode.da.namespace "$2-h" --evnode.da.data_namespace "$2-d" >>"$W/init.log"
+}
+
+start_node() { # start_node NAME PORT EL [flags]
+  local name=$1 port=$2 el=$3 pp="PP_$1"; shift 3
+  el_flags "$el"
+  [ -z "${EVM_ENGINE:-}" ] || EVM_FLAGS[1]=$EVM_ENGINE
+  "$BIN" start --home "$W/$name" "${COMMON[@]}" "${EVM_FLAGS[@]}" \
+    --evnode.rpc.address "127.0.0.1:$port" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/${!pp}" \
+    "$@" >>"$W/$name.log" 2>&1 &
+  PIDS+=($!)
+  printf -v "PID_$name" '%s' "$!"
+  wait_until 300 "$name RPC" curl -sf -m 2 "http://127.0.0.1:$port/health/live"
+}
 
 el_start() { # el_start NAME... [--genesis FILE]
   local genesis=$EVM_GENESIS names=() n pids=() k v

@@ -40,8 +40,9 @@ struct bm_evm_reply {
     struct json_object *root;   /* owned; release with bm_evm_reply_release */
     struct json_object *result; /* borrowed from root; NULL for null */
     int64_t rpc_code;           /* the error's code when BM_ERPC */
-    uint64_t ns;                /* the HTTP exchange's wall time
-                                   (endpoint.h sets it) */
+    uint64_t ns;                /* blocked on the client: the HTTP
+                                   exchange's wall time and the wait for
+                                   the connection (endpoint.h sets it) */
 };
 
 /*

@@ -254,12 +254,19 @@ enum bm_err bm_evm_endpoint_call(struct bm_evm_endpoint *ep,
 {
     enum bm_err err;
 
+    uint64_t t0, waited;
+
     bm_evm_reply_release(r);
+    t0 = bm_clock_now_ns();
     pthread_mutex_lock(&ep->mu);
+    /* waiting for the connection is waiting for another call's answer
+     * (the reaper's txpoolExt_getTxs beside the block path's calls): the
+     * execution client's time too */
+    waited = bm_clock_now_ns() - t0;
     ep->last_ns = 0;
     err = call_locked(ep, method, params,
                       timeout_ms ? timeout_ms : ep->timeout_ms, r, em);
-    r->ns = ep->last_ns;
+    r->ns = ep->last_ns + waited;
     pthread_mutex_unlock(&ep->mu);
     return err;
 }

@@ -67,7 +67,8 @@ const char *bm_evm_endpoint_url(const struct bm_evm_endpoint *ep);
  * without brackets (borrowed; "" or NULL: no params), within timeout_ms
  * (0: the endpoint's default). On BM_OK r->result is the result; on
  * BM_ERPC r->rpc_code is the error code; r->ns is the exchange's wall
- * time (0 when nothing was sent). Always call bm_evm_reply_release(r)
+ * time plus the wait for the endpoint (another thread's call on the one
+ * connection): the time this call was blocked on the client. Always call bm_evm_reply_release(r)
  * after. Errors as the header says, with
  * "<method>: ..." in em. May block up to the deadline.
  */
