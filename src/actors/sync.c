@@ -389,7 +389,8 @@ static int load(struct sync_st *st)
  * blocks are not in the store yet (!may_replay) the replay cannot run:
  * BM_EHEIGHT_MISMATCH is returned, the caller commits the group so far
  * and starts the next one at this block. Any other last failure is
- * fatal, and BM_EIO (a full or failing disk) at once. *res returns owned
+ * fatal, and BM_EIO (a full or failing disk) and BM_EEXEC_INVALID (the
+ * execution client's verdict) at once. *res returns owned
  * on BM_OK.
  */
 static int execute(struct sync_st *st, const struct bm_block *b,
@@ -454,9 +455,11 @@ static int execute(struct sync_st *st, const struct bm_block *b,
         }
         /* BM_EIO: the executor's store met a full or failing disk; a
          * retry may fit in pages LMDB frees, but the first failure stops
-         * the node (docs/OPERATIONS.md, "Disk full") */
+         * the node (docs/OPERATIONS.md, "Disk full"). BM_EEXEC_INVALID:
+         * the execution client judged the block invalid, a verdict a
+         * retry cannot change. */
         if (attempt >= EXEC_ATTEMPTS || err == BM_EIO ||
-            bm_env_halted(env)) {
+            err == BM_EEXEC_INVALID || bm_env_halted(env)) {
             break;
         }
         bm_sleep_ms(EXEC_RETRY_MS);

@@ -1041,6 +1041,14 @@ static void test_sync_exec_disk_error_fatal_at_once(void **state)
     exec_failure_fatal(BM_EIO, 1);
 }
 
+/* The execution client judged the block invalid (BM_EEXEC_INVALID): a
+ * verdict, fatal at the first answer. */
+static void test_sync_exec_invalid_fatal_at_once(void **state)
+{
+    (void)state;
+    exec_failure_fatal(BM_EEXEC_INVALID, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1057,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_sync_from_p2p_stores),
         cmocka_unit_test(test_sync_exec_failure_fatal),
         cmocka_unit_test(test_sync_exec_disk_error_fatal_at_once),
+        cmocka_unit_test(test_sync_exec_invalid_fatal_at_once),
         cmocka_unit_test(test_sync_hold_across_da_heights),
     };
 
