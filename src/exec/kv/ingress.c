@@ -68,7 +68,8 @@ static const char *reason_of(enum bm_err err)
     case BM_ESTATE:
         return "the node cannot take txs now (see its log)";
     case BM_EIO:
-        return "tx stored but the disk sync failed: not known durable";
+        return "the queue's disk write or sync failed: the tx is not known "
+               "durable (resend it)";
     case BM_ETOOBIG:
         return "tx too large";
     case BM_EEMPTY:
