@@ -255,6 +255,8 @@ for k in kinds:
         "evm", "evm_%s_overhead_us" % k, unit="us", target=("<=", 5000),
         limit=("us the execution client took (same calls)",
                med("evm", "evm_%s_el_us" % k)))
+    row("evm", "blockv2's CPU per EVM block, %s (reaper apart)" % k, "evm",
+        "evm_%s_cpu_us" % k, unit="us", target=("<=", 5000))
 
 # ---- HA
 for size in ("1024", "65536"):
