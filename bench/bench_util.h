@@ -7,8 +7,14 @@
 #ifndef BM_BENCH_BENCH_UTIL_H
 #define BM_BENCH_BENCH_UTIL_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t bench_now_ns(void)
 {
@@ -41,6 +47,46 @@ static inline int bench_cmp_double(const void *a, const void *b)
     double y = *(const double *)b;
 
     return (x > y) - (x < y);
+}
+
+/* Median µs of n (1..1001) 4 KiB pwrite + fdatasync rounds on a temp
+ * file in dir (what every durable LMDB commit pays twice); -1 with errno
+ * set if the file cannot be made or written. */
+static inline double bench_fsync_p50_us(const char *dir, int n)
+{
+    char path[4096];
+    char buf[4096];
+    double v[1001];
+    int fd;
+
+    if (n < 1 || n > 1001) {
+        errno = EINVAL;
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/bench-fsync.XXXXXX", dir);
+    fd = mkstemp(path);
+    if (fd < 0) {
+        return -1;
+    }
+    unlink(path);
+    memset(buf, 0x5a, sizeof(buf));
+    for (int i = 0; i < n; i++) {
+        uint64_t t = bench_now_ns();
+
+        if (pwrite(fd, buf, sizeof(buf), (off_t)(i % 16) * 4096) !=
+                (ssize_t)sizeof(buf) ||
+            fdatasync(fd) != 0) {
+            int e = errno;
+
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        v[i] = (double)(bench_now_ns() - t) / 1e3;
+    }
+    close(fd);
+    qsort(v, (size_t)n, sizeof(v[0]), bench_cmp_double);
+    return v[n / 2];
 }
 
 #endif /* BM_BENCH_BENCH_UTIL_H */

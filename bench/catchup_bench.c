@@ -440,41 +440,15 @@ static double verify_rate(unsigned threads, double *one_us)
     return (double)atomic_load(&done) / (t1 - t0);
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-
-    return a < b ? -1 : a > b;
-}
-
 /* Median µs of a 4 KiB pwrite + fdatasync in dir. */
 static double fsync_us(const char *dir)
 {
-    char path[600];
-    uint8_t buf[4096];
-    double v[101];
-    int fd;
+    double us = bench_fsync_p50_us(dir, 101);
 
-    snprintf(path, sizeof(path), "%s/fsync-probe", dir);
-    fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
-    if (fd < 0) {
+    if (us < 0) {
         die("fsync probe", BM_EIO, NULL);
     }
-    memset(buf, 7, sizeof(buf));
-    for (size_t i = 0; i < 101; i++) {
-        double t0 = now_s();
-
-        if (pwrite(fd, buf, sizeof(buf), (off_t)(i % 16) * 4096) !=
-                (ssize_t)sizeof(buf) ||
-            fdatasync(fd) != 0) {
-            die("fsync probe", BM_EIO, NULL);
-        }
-        v[i] = (now_s() - t0) * 1e6;
-    }
-    close(fd);
-    unlink(path);
-    qsort(v, 101, sizeof(v[0]), cmp_double);
-    return v[50];
+    return us;
 }
 
 /* ------------------------------------------------------------ catch-up */

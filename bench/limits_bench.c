@@ -126,40 +126,6 @@ static double verifies_per_s(const struct keys *k, unsigned threads)
     return (double)n * threads / s;
 }
 
-/* p50 of pwrite(4 KiB) + fdatasync in dir, µs; -1 on error. */
-static double fsync_p50_us(const char *dir)
-{
-    char path[4096];
-    char buf[4096];
-    double lat[200];
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/limits_bench.XXXXXX", dir);
-    fd = mkstemp(path);
-    if (fd < 0) {
-        fprintf(stderr, "limits_bench: mkstemp in %s: %s\n", dir,
-                strerror(errno));
-        return -1;
-    }
-    unlink(path);
-    memset(buf, 0x5a, sizeof(buf));
-    for (int i = 0; i < 200; i++) {
-        uint64_t t = bench_now_ns();
-
-        if (pwrite(fd, buf, sizeof(buf), (off_t)(i % 16) * 4096) !=
-                (ssize_t)sizeof(buf) ||
-            fdatasync(fd) != 0) {
-            fprintf(stderr, "limits_bench: write in %s: %s\n", dir,
-                    strerror(errno));
-            close(fd);
-            return -1;
-        }
-        lat[i] = (double)(bench_now_ns() - t) / 1e3;
-    }
-    close(fd);
-    return median(lat, 200);
-}
-
 int main(int argc, char **argv)
 {
     struct keys k;
@@ -192,11 +158,14 @@ int main(int argc, char **argv)
            verifies_per_s(&k, threads));
     printf("limit_verify_threads %u threads\n", threads);
     for (size_t i = 0; i < n_dirs; i++) {
-        double us = fsync_p50_us(dirs[i]);
+        double us = bench_fsync_p50_us(dirs[i], 200);
 
-        if (us >= 0) {
-            printf("limit_fsync_%zu_us %.1f us\n", i, us);
+        if (us < 0) {
+            fprintf(stderr, "limits_bench: fsync probe in %s: %s\n",
+                    dirs[i], strerror(errno));
+            continue;
         }
+        printf("limit_fsync_%zu_us %.1f us\n", i, us);
     }
     return 0;
 }
