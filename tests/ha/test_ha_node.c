@@ -168,7 +168,7 @@ static void expect_ready(const struct bm_rpc_deps *d, int status,
     http_get(bm_rpc_server_port(rpc), "/health/ready", &hr);
     bm_rpc_server_stop(rpc);
     if (hr.status != status || strcmp(hr.body, body) != 0) {
-        fail_msg("ready: got %d '%s', want %d '%s'", hr.status, hr.body, status,
+        fail_msg("ready: got %ld '%s', want %d '%s'", hr.status, hr.body, status,
                  body);
     }
     http_resp_release(&hr);
@@ -296,7 +296,7 @@ static void test_tx_on_follower(void **state)
     if (hr.status != 503 ||
         strstr(hr.body, "the leader is 't1': send txs to it") == NULL ||
         strstr(hr.body, "\"leader\":\"t1\"") == NULL) {
-        fail_msg("follower: got %d '%s'", hr.status, hr.body);
+        fail_msg("follower: got %ld '%s'", hr.status, hr.body);
     }
     http_resp_release(&hr);
     bm_seq_queue_size(n.seq, &queued, &bytes);
@@ -307,7 +307,7 @@ static void test_tx_on_follower(void **state)
     assert_int_equal(bm_rpc_server_start(&rpc, "127.0.0.1:0", &d, &em), BM_OK);
     http_post_json(bm_rpc_server_port(rpc), "/tx", "{\"txs\":[\"f=1\"]}", &hr);
     if (hr.status != 200 || strstr(hr.body, "202") == NULL) {
-        fail_msg("leader: got %d '%s'", hr.status, hr.body);
+        fail_msg("leader: got %ld '%s'", hr.status, hr.body);
     }
     http_resp_release(&hr);
     bm_seq_queue_size(n.seq, &queued, &bytes);
