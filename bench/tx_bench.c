@@ -253,32 +253,42 @@ static size_t count_str(const char *hay, size_t n, const char *needle)
     return c;
 }
 
+/* If buf[0..len) (NUL-terminated) holds a whole HTTP response, sets
+ * *status, *head_len and *body_len and returns true; exits on a response
+ * it cannot read. */
+static bool whole_response(const char *buf, size_t len, int *status,
+                           size_t *head_len, size_t *body_len)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    const char *cl;
+
+    if (end == NULL) {
+        return false;
+    }
+    *head_len = (size_t)(end - buf) + 4;
+    cl = memmem(buf, *head_len, "Content-Length:", 15);
+    if (cl == NULL) {
+        cl = memmem(buf, *head_len, "content-length:", 15);
+    }
+    if (cl == NULL || sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
+        fprintf(stderr, "tx_bench: bad response: %.200s\n", buf);
+        exit(1);
+    }
+    *body_len = strtoul(cl + 15, NULL, 10);
+    return len >= *head_len + *body_len;
+}
+
 /* If c->resp holds a whole response, accounts for it and returns true. */
 static bool response_done(struct load *l, struct conn *c)
 {
-    const char *end;
-    const char *cl;
     size_t head_len;
     size_t body_len;
     int status;
     uint64_t now;
     size_t acked;
 
-    end = memmem(c->resp, c->resp_len, "\r\n\r\n", 4);
-    if (end == NULL) {
-        return false;
-    }
-    head_len = (size_t)(end - c->resp) + 4;
-    cl = memmem(c->resp, head_len, "Content-Length:", 15);
-    if (cl == NULL) {
-        cl = memmem(c->resp, head_len, "content-length:", 15);
-    }
-    if (cl == NULL || sscanf(c->resp, "HTTP/1.%*d %d", &status) != 1) {
-        fprintf(stderr, "tx_bench: bad response: %.200s\n", c->resp);
-        exit(1);
-    }
-    body_len = strtoul(cl + 15, NULL, 10);
-    if (c->resp_len < head_len + body_len) {
+    if (!whole_response(c->resp, c->resp_len, &status, &head_len,
+                        &body_len)) {
         return false;
     }
     if (l->get) {
@@ -445,8 +455,6 @@ static int roundtrip(int fd, const char *req, size_t len)
 {
     char buf[8192];
     size_t have = 0;
-    const char *end;
-    const char *cl;
     size_t head_len;
     size_t body_len;
     int status;
@@ -467,30 +475,12 @@ static int roundtrip(int fd, const char *req, size_t len)
         }
         have += (size_t)r;
         buf[have] = '\0';
-        end = memmem(buf, have, "\r\n\r\n", 4);
-        if (end == NULL) {
-            if (have == sizeof(buf) - 1) {
-                fprintf(stderr, "tx_bench: response head too long\n");
-                exit(1);
-            }
-            continue;
+        if (whole_response(buf, have, &status, &head_len, &body_len)) {
+            return status;
         }
-        head_len = (size_t)(end - buf) + 4;
-        cl = memmem(buf, head_len, "Content-Length:", 15);
-        if (cl == NULL) {
-            cl = memmem(buf, head_len, "content-length:", 15);
-        }
-        if (cl == NULL || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-            fprintf(stderr, "tx_bench: bad response: %.200s\n", buf);
-            exit(1);
-        }
-        body_len = strtoul(cl + 15, NULL, 10);
-        if (head_len + body_len > sizeof(buf) - 1) {
+        if (have == sizeof(buf) - 1) {
             fprintf(stderr, "tx_bench: response too long\n");
             exit(1);
-        }
-        if (have >= head_len + body_len) {
-            return status;
         }
     }
 }
