@@ -10,7 +10,8 @@
 #    data with a bit of their signature flipped, truncated encodings;
 #  - garbage blobs (random bytes) and an oversize one (1.9 MB, just under
 #    the DA server's limit) in both namespaces;
-# while a legitimate client measures GET /status on f. After each round
+# while a legitimate client measures GET /status on f (before the rounds,
+# with no attack: the baseline, printed only). After each round
 # every node keeps syncing (past the aggregator's height at that moment)
 # and agrees on every block.
 # Then a fork: the proposer's own second block (header and data) at two
@@ -45,6 +46,9 @@ rel_node_start g p2p $(hostile_metrics_flags g)
 rel_monitor_start
 rel_load_start --clients 2 --rate 50
 wait_until 60 "f at height 10" bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_f_rpc/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge 10 ]"
+
+step "baseline: GET /status on f with no attack"
+hostile_baseline f 5
 
 rej() { # rej NODE REASON
   hostile_metric "$1" "^blockv2_da_blobs_rejected_total\\{.*reason=\"$2\""

@@ -20,7 +20,8 @@
 #             (p2p.max_inbound_per_ip, 8) and counts the refusals; while
 #             the flood is on, f (a legitimate peer, from 127.0.0.1) is
 #             restarted and must connect to a again and follow its chain
-# while a legitimate client measures GET /status on the attacked node.
+# while a legitimate client measures GET /status on the attacked node
+# (before the attacks, on f and a with no attack: the baseline, printed only).
 # Checks: every bad item refused with a counted reason
 # (blockv2_p2p_gossip_rejected_total / _ignored_total{topic,reason}; the
 # count is a lower bound check: ignored items include the aggregator's
@@ -53,6 +54,9 @@ rel_node_start f p2ponly $(hostile_metrics_flags f)
 rel_monitor_start
 rel_load_start --clients 2 --rate 50
 wait_until 60 "f at height 10" bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_f_rpc/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge 10 ]"
+step "baseline: GET /status on f and a with no attack"
+hostile_baseline f 5
+hostile_baseline a 5
 ID_F=$("$BIN" keys show --home "$W/f" | python3 -c 'import sys,json; print(json.load(sys.stdin)["node_id"])')
 CHAIN=$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["chain_id"])' "$W/a/config/genesis.json")
 MA_A="/ip4/127.0.0.1/tcp/$P_a_p2p/p2p/$ID_A"
