@@ -86,6 +86,13 @@ for d in "${DURS[@]}"; do
   rel_proxy_heal c_p2p; p2p_healed=$(date -u +%T)
   after_round "c's P2P cut ${d} s (followed DA: $h0 -> $h1)"
 
+  # This phase judges following over P2P, so it starts with c's P2P link
+  # up: after the cuts and the stall before, c's redial of a (1 s doubling
+  # to 30 s, reset only by a connection) may come up to 30 s after a heal.
+  # (The full run of 2026-12-06 18:32 cut the DA while c's redials had
+  # fallen into the stall and the P2P cut: no link for 107 s.)
+  wait_until 90 "c connected to a over P2P again" bash -c \
+    "[ \$(curl -sf -m 5 http://127.0.0.1:$P_c_rpc/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"peers\"])' 2>/dev/null || echo 0) -ge 1 ]"
   rel_proxy_cut c_da; rel_fault; da_cut=$(date -u +%T)
   sleep 1
   h0=$(rel_height c); i0=$(da_inc c)
