@@ -151,7 +151,12 @@ for medium, tgt in (("tmpfs", 10000), ("disk", 5000)):
         limit=("blocks/s verify-bound (verifies/s / verifies per block)",
                vps / vpb if vps and vpb else None), ratio=True)
     row("catch-up", "verifies per block, %s" % medium, "catchup",
-        "catchup_%s_verifies_per_block" % medium, target=("<=", 2))
+        "catchup_%s_verifies_per_block" % medium, target=("<=", 2),
+        limit=("signatures per block on the chain (each checked once)",
+               med("catchup", "chain_signatures_per_block")), ratio=True)
+    row("catch-up", "signatures checked again per block, %s" % medium,
+        "catchup", "catchup_%s_repeated_verifies_per_block" % medium,
+        target=("<=", 0))
     row("catch-up", "durable flushes per block, %s" % medium, "catchup",
         "catchup_%s_flushes_per_block" % medium, target=("<=", 0.1))
     row("catch-up", "CPU per block, %s" % medium, "catchup",
