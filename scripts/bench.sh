@@ -87,7 +87,7 @@ store_tmpfs() {
 }
 run_store() {
   for r in $(seq 1 "$RUNS"); do
-    lines store "$r" "$BUILD/bench/store_bench" --durable-seconds 3 \
+    lines store "$r" "$BUILD/bench/store_bench" --durable-seconds 2 \
       --reads 500000 --dir "$DISK"
     lines store "$r" store_tmpfs
   done

@@ -36,19 +36,12 @@ struct da_sigs {
 
 static void count_da_signatures(const char *url, struct da_sigs *out)
 {
-    struct bm_da_client *c;
-    struct bm_da_client_config cc = {.url = url, .timeout_ms = 5000};
     struct bm_da_namespaces ns;
-    struct bm_da_header head;
+    uint64_t head;
+    struct bm_da_client *c = da_reader(url, &ns, &head);
 
     memset(out, 0, sizeof(*out));
-    assert_int_equal(bm_da_namespaces_from_config(&ns, "mgr-headers",
-                                                  "mgr-data", NULL),
-                     BM_OK);
-    assert_int_equal(bm_da_client_new(&c, &cc, NULL), BM_OK);
-    assert_int_equal(bm_da_client_header_network_head(c, 0, &head, NULL),
-                     BM_OK);
-    for (uint64_t h = 1; h <= head.height; h++) {
+    for (uint64_t h = 1; h <= head; h++) {
         struct bm_da_blob_list l = {0};
 
         /* A height without our blobs: BM_ENOTFOUND (nothing to count). */
