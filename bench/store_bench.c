@@ -14,6 +14,10 @@
  *   store_read_by_height_<T>t  the same N reads split over T threads
  *                         (default 2; --threads 1 skips it)
  *   store_read_sequential blocks/s, bm_store_get_block() of heights 1, 2, ...
+ *   *_raw_lmdb            the floor: the same figure in raw LMDB (the same
+ *                         keys and bytes, no store code; see "the floor")
+ *   store_read_by_height_raw_lmdb_one_txn  the same reads in one read
+ *                         transaction (what a transaction per read costs)
  *   fsync_latency         microseconds, median of 200 write+fdatasync
  *   *_cpu                 the same per CPU-second of this process (what the
  *                         code costs, independent of a loaded machine)
@@ -29,10 +33,13 @@
  */
 #include "bench_util.h"
 #include "blockv2/store.h"
+#include "store/store_internal.h" /* the store's key formats */
 #include "util/alloc.h"
 #include "util/errmsg.h"
 
 #include <fcntl.h>
+#include <lmdb.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <inttypes.h>
@@ -227,41 +234,219 @@ static double read_blocks_mt(struct bm_store *s, uint64_t tip, uint64_t n,
     return (double)n / (now_s() - t0);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
+/* ------------------------------------------------------------ the floor
+ *
+ * Raw LMDB: the same keys and bytes put and got with nothing of the
+ * store around them, in an environment opened with the store's flags
+ * (MDB_NOTLS, and MDB_NOMETASYNC with --no-meta-sync) in a home of the
+ * same directory, its map large enough from the start. Writes go the
+ * store's way (one cursor, kind by kind; the index keys one by one with
+ * MDB_NOOVERWRITE; /0/t once per transaction), with the keys formatted
+ * before the clock runs; only begin..commit is timed. Reads are three
+ * mdb_get (h, d, c) of keys formatted beforehand, then a touch of the
+ * first byte of each value, no copy; in a read transaction renewed for each
+ * read (what an API call that must see the latest commit needs), or in
+ * one transaction for all of them.
+ */
 
-    return (x > y) - (x < y);
+struct raw_env {
+    char *home;
+    MDB_env *env;
+    MDB_dbi dbi;
+};
+
+static void mdb_or_die(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "raw lmdb: %s: %s\n", what, mdb_strerror(rc));
+        exit(1);
+    }
 }
 
-static double fsync_latency_us(const char *dir)
+static void raw_open(struct raw_env *r, const char *dir, uint64_t n,
+                     bool no_meta_sync)
 {
-    double lat[200];
     char path[4200];
-    uint8_t page[4096];
-    int fd;
+    MDB_txn *txn;
+    size_t map = (size_t)1 << 30;
 
-    snprintf(path, sizeof(path), "%s/bm-fsync-probe-%d", dir, (int)getpid());
-    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        perror("open");
-        return -1;
+    while (map / 16384 < n) {
+        map *= 2;
     }
-    memset(page, 7, sizeof(page));
-    for (int i = 0; i < 200; i++) {
-        double t0 = now_s();
+    r->home = make_home(dir);
+    snprintf(path, sizeof(path), "%s/data", r->home);
+    if (mkdir(path, 0755) != 0) {
+        perror("mkdir");
+        exit(1);
+    }
+    mdb_or_die(mdb_env_create(&r->env), "env create");
+    mdb_or_die(mdb_env_set_mapsize(r->env, map), "set mapsize");
+    mdb_or_die(mdb_env_open(r->env, path,
+                            MDB_NOTLS | (no_meta_sync ? MDB_NOMETASYNC : 0),
+                            0644),
+               "env open");
+    mdb_or_die(mdb_txn_begin(r->env, NULL, 0, &txn), "txn begin");
+    mdb_or_die(mdb_dbi_open(txn, NULL, 0, &r->dbi), "dbi open");
+    mdb_or_die(mdb_txn_commit(txn), "commit");
+}
 
-        if (pwrite(fd, page, sizeof(page), (off_t)(i % 16) * 4096) < 0 ||
-            fdatasync(fd) != 0) {
-            perror("fdatasync");
+static void raw_close(struct raw_env *r)
+{
+    mdb_env_close(r->env);
+    remove_home(r->home);
+}
+
+/* The keys of one block, as the store formats them. */
+struct raw_keys {
+    char k[4][32]; /* c, d, h, s: key order */
+    size_t n[4];
+    char i[BM__STORE_KEY_MAX];
+    size_t ni;
+};
+
+static const char raw_kinds[4] = {'c', 'd', 'h', 's'};
+
+static void raw_block_keys(const struct bm_store_block *b, struct raw_keys *k)
+{
+    for (int j = 0; j < 4; j++) {
+        k->n[j] = bm__store_key_height(k->k[j], raw_kinds[j], b->height);
+    }
+    k->ni = bm__store_key_hash(k->i, &b->hash);
+}
+
+static MDB_val raw_val(const void *p, size_t n)
+{
+    MDB_val v = {.mv_size = n, .mv_data = (void *)p};
+
+    return v;
+}
+
+/* One transaction of m blocks (keys k), committed. */
+static void raw_put_group(struct raw_env *r, const struct bm_store_block *b,
+                          const struct raw_keys *k, size_t m)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t tip[8], hv[GROUP][8];
+
+    mdb_or_die(mdb_txn_begin(r->env, NULL, 0, &txn), "txn begin");
+    mdb_or_die(mdb_cursor_open(txn, r->dbi, &cur), "cursor open");
+    for (int j = 0; j < 4; j++) {
+        for (size_t i = 0; i < m; i++) {
+            const void *p[4] = {b[i].signature, b[i].data, b[i].header,
+                                b[i].state};
+            size_t len[4] = {b[i].signature_len, b[i].data_len,
+                             b[i].header_len, b[i].state_len};
+            MDB_val kk = raw_val(k[i].k[j], k[i].n[j]);
+            MDB_val v = raw_val(p[j], len[j]);
+
+            mdb_or_die(mdb_cursor_put(cur, &kk, &v, 0), "cursor put");
+        }
+    }
+    mdb_cursor_close(cur);
+    for (size_t i = 0; i < m; i++) {
+        MDB_val kk = raw_val(k[i].i, k[i].ni);
+        MDB_val v;
+
+        bm_put_le64(hv[i], b[i].height);
+        v = raw_val(hv[i], 8);
+        mdb_or_die(mdb_put(txn, r->dbi, &kk, &v, MDB_NOOVERWRITE), "put");
+    }
+    {
+        MDB_val kk = raw_val("/0/t", 4);
+        MDB_val v;
+
+        bm_put_le64(tip, b[m - 1].height);
+        v = raw_val(tip, 8);
+        mdb_or_die(mdb_put(txn, r->dbi, &kk, &v, 0), "put");
+    }
+    mdb_or_die(mdb_txn_commit(txn), "commit");
+}
+
+/* As write_blocks, in raw LMDB; only begin..commit is timed. */
+static double raw_write_blocks(struct raw_env *r, const struct templ *t,
+                               uint64_t n, size_t per_txn, double max_s,
+                               uint64_t *written, double *cpu_rate)
+{
+    struct bm_store_block blk[GROUP];
+    struct raw_keys keys[GROUP];
+    double el = 0, cpu = 0;
+    uint64_t h = 1;
+
+    while (h <= n) {
+        size_t m = 0;
+        double t0, c0;
+
+        for (; m < per_txn && h <= n; m++, h++) {
+            make_block(t, h, &blk[m]);
+            raw_block_keys(&blk[m], &keys[m]);
+        }
+        t0 = now_s();
+        c0 = cpu_s();
+        raw_put_group(r, blk, keys, m);
+        cpu += cpu_s() - c0;
+        el += now_s() - t0;
+        if (max_s > 0 && el > max_s) {
             break;
         }
-        lat[i] = (now_s() - t0) * 1e6;
     }
-    close(fd);
-    unlink(path);
-    qsort(lat, 200, sizeof(lat[0]), cmp_double);
-    return lat[100];
+    *written = h - 1;
+    *cpu_rate = (double)(h - 1) / cpu;
+    return (double)(h - 1) / el;
+}
+
+/* n reads of random heights (as read_blocks) in raw LMDB; a read
+ * transaction renewed per read, or one for all (one_txn). */
+static double raw_read_blocks(struct raw_env *r, uint64_t tip, uint64_t n,
+                              bool one_txn, double *cpu_rate)
+{
+    char(*keys)[3][32] = bm_xcalloc(tip + 1, sizeof(*keys));
+    size_t(*lens)[3] = bm_xcalloc(tip + 1, sizeof(*lens));
+    MDB_txn *txn;
+    uint64_t x = 42, sum = 0;
+    double t0, c0, rate;
+
+    for (uint64_t h = 1; h <= tip; h++) {
+        for (int j = 0; j < 3; j++) {
+            lens[h][j] = bm__store_key_height(keys[h][j], "hdc"[j], h);
+        }
+    }
+    mdb_or_die(mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn), "txn begin");
+    mdb_txn_reset(txn);
+    if (one_txn) {
+        mdb_or_die(mdb_txn_renew(txn), "txn renew");
+    }
+    t0 = now_s();
+    c0 = cpu_s();
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t h = 1 + splitmix(&x) % tip;
+
+        if (!one_txn) {
+            mdb_or_die(mdb_txn_renew(txn), "txn renew");
+        }
+        MDB_val v[3];
+
+        for (int j = 0; j < 3; j++) {
+            MDB_val k = raw_val(keys[h][j], lens[h][j]);
+
+            mdb_or_die(mdb_get(txn, r->dbi, &k, &v[j]), "get");
+        }
+        for (int j = 0; j < 3; j++) {
+            sum += *(const uint8_t *)v[j].mv_data;
+        }
+        if (!one_txn) {
+            mdb_txn_reset(txn);
+        }
+    }
+    *cpu_rate = (double)n / (cpu_s() - c0);
+    rate = (double)n / (now_s() - t0);
+    mdb_txn_abort(txn);
+    bm_free(keys);
+    bm_free(lens);
+    if (sum == 0) {
+        fprintf(stderr, "raw reads: every first byte zero?\n");
+    }
+    return rate;
 }
 
 static bool want(const char *only, const char *what)
@@ -280,6 +465,7 @@ int main(int argc, char **argv)
     int threads = 2;
     uint64_t x = 1;
     struct bm_store *s;
+    struct raw_env raw;
     char *home;
 
     for (int i = 1; i < argc; i++) {
@@ -314,7 +500,7 @@ int main(int argc, char **argv)
     fill(t.sig, sizeof(t.sig), &x);
     fill(t.state, sizeof(t.state), &x);
 
-    printf("fsync_latency %.0f us\n", fsync_latency_us(dir));
+    printf("fsync_latency %.0f us\n", bench_fsync_p50_us(dir, 200));
     fflush(stdout);
 
     if (want(only, "grouped") || want(only, "read")) {
@@ -345,6 +531,28 @@ int main(int argc, char **argv)
         }
         bm_store_close(s);
         remove_home(home);
+
+        raw_open(&raw, dir, n, o.no_meta_sync);
+        rate = raw_write_blocks(&raw, &t, n, GROUP, 0, &written, &cpu_rate);
+        if (want(only, "grouped")) {
+            printf("store_write_grouped_raw_lmdb %.0f blocks/s\n", rate);
+            printf("store_write_grouped_raw_lmdb_cpu %.0f blocks/cpu-s\n",
+                   cpu_rate);
+            fflush(stdout);
+        }
+        if (want(only, "read")) {
+            rate = raw_read_blocks(&raw, written, reads, false, &cpu_rate);
+            printf("store_read_by_height_raw_lmdb %.0f blocks/s\n", rate);
+            printf("store_read_by_height_raw_lmdb_cpu %.0f blocks/cpu-s\n",
+                   cpu_rate);
+            rate = raw_read_blocks(&raw, written, reads, true, &cpu_rate);
+            printf("store_read_by_height_raw_lmdb_one_txn %.0f blocks/s\n",
+                   rate);
+            printf("store_read_by_height_raw_lmdb_one_txn_cpu %.0f "
+                   "blocks/cpu-s\n", cpu_rate);
+            fflush(stdout);
+        }
+        raw_close(&raw);
     }
 
     if (want(only, "durable")) {
@@ -354,8 +562,18 @@ int main(int argc, char **argv)
         printf("store_write_durable %.0f blocks/s (%" PRIu64 " blocks)\n",
                rate, written);
         printf("store_write_durable_cpu %.0f blocks/cpu-s\n", cpu_rate);
+        fflush(stdout);
         bm_store_close(s);
         remove_home(home);
+
+        raw_open(&raw, dir, n, o.no_meta_sync);
+        rate = raw_write_blocks(&raw, &t, n, 1, durable_s, &written,
+                                &cpu_rate);
+        printf("store_write_durable_raw_lmdb %.0f blocks/s (%" PRIu64
+               " blocks)\n", rate, written);
+        printf("store_write_durable_raw_lmdb_cpu %.0f blocks/cpu-s\n",
+               cpu_rate);
+        raw_close(&raw);
     }
     return 0;
 usage:

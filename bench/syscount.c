@@ -2,9 +2,9 @@
  * Counters for the benchmarks (syscount.h): libc's and libsodium's calls
  * wrapped in the benchmark executable, which the dynamic linker binds
  * before the shared libraries' own definitions (liblmdb's open, pwrite,
- * fdatasync... and our library's crypto_sign_verify_detached resolve to
- * these). Each wrapper counts, then calls the next definition
- * (dlsym(RTLD_NEXT)).
+ * fdatasync... resolve to these). Each wrapper counts, then calls the
+ * next definition (dlsym(RTLD_NEXT)). Verifications are counted by
+ * verifycount.c, which an executable linking this file links too.
  *
  * A "flush" is what makes data durable: fsync, fdatasync, msync with
  * MS_SYNC, and every write to a descriptor opened with O_DSYNC or O_SYNC
@@ -19,6 +19,7 @@
 #undef _FORTIFY_SOURCE
 #undef _FILE_OFFSET_BITS
 #include "syscount.h"
+#include "verifycount.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -32,11 +33,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #define SC_MAX_FD 65536
 
-static _Atomic uint64_t n_verify;
 static _Atomic uint64_t n_flush;
 static _Atomic unsigned char dsync_fd[SC_MAX_FD];
 
@@ -65,8 +63,6 @@ typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 typedef ssize_t (*pwrite64_fn)(int, const void *, size_t, off64_t);
 typedef int (*sync_fn)(int);
 typedef int (*msync_fn)(void *, size_t, int);
-typedef int (*verify_fn)(const unsigned char *, const unsigned char *,
-                         unsigned long long, const unsigned char *);
 
 static void mark(int fd, int flags)
 {
@@ -179,18 +175,12 @@ int msync(void *addr, size_t len, int flags)
     return fn_(addr, len, flags);
 }
 
-int crypto_sign_verify_detached(const unsigned char *sig,
-                                const unsigned char *m,
-                                unsigned long long mlen,
-                                const unsigned char *pk)
-{
-    NEXT(verify_fn, "crypto_sign_verify_detached", real_verify)
-    atomic_fetch_add_explicit(&n_verify, 1, memory_order_relaxed);
-    return fn_(sig, m, mlen, pk);
-}
-
 void sc_read(struct sc_counts *out)
 {
-    out->verifies = atomic_load_explicit(&n_verify, memory_order_relaxed);
+    struct vc_counts v;
+
+    vc_read(&v);
+    out->verifies = v.verifies;
+    out->repeats = v.repeats;
     out->flushes = atomic_load_explicit(&n_flush, memory_order_relaxed);
 }

@@ -1,7 +1,6 @@
 /*
- * Process-wide counters of Ed25519 verifications and durable flushes,
- * kept by wrappers around libsodium's crypto_sign_verify_detached and
- * libc's fsync/fdatasync/msync(MS_SYNC)/writes to O_DSYNC descriptors
+ * Process-wide counters of Ed25519 verifications (verifycount.h) and
+ * durable flushes, kept by wrappers around libc's fsync/fdatasync/msync(MS_SYNC)/writes to O_DSYNC descriptors
  * (bench/syscount.c). Only for benchmark executables that link
  * syscount.c: the wrappers replace those calls for the whole process.
  */
@@ -12,6 +11,7 @@
 
 struct sc_counts {
     uint64_t verifies; /* crypto_sign_verify_detached calls */
+    uint64_t repeats;  /* of them, repeats of a verification (verifycount.h) */
     uint64_t flushes;  /* fsync + fdatasync + msync(MS_SYNC) + O_DSYNC writes */
 };
 

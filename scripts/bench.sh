@@ -79,6 +79,19 @@ run_simple() { # SECTION CMD...
     lines "$sec" "$r" "$@"
   done
 }
+# The store on the disk, then its grouped writes on tmpfs (names
+# store_tmpfs_*): each beside raw LMDB's same work (store_bench's floor).
+store_tmpfs() {
+  "$BUILD/bench/store_bench" --only grouped --dir "$TMPFS" |
+    sed -e 's/^store_/store_tmpfs_/' -e 's/^fsync_latency/store_tmpfs_fsync/'
+}
+run_store() {
+  for r in $(seq 1 "$RUNS"); do
+    lines store "$r" "$BUILD/bench/store_bench" --durable-seconds 2 \
+      --reads 500000 --dir "$DISK"
+    lines store "$r" store_tmpfs
+  done
+}
 run_actors() {
   mkdir -p "$OUT/actors"
   OUT="$OUT/actors" RUNS=$RUNS ONLY= scripts/bench-actors.sh
@@ -130,8 +143,7 @@ for line in sys.stdin:
 for s in $ONLY; do
   case $s in
     limits) section limits run_limits ;;
-    store) section store run_simple store "$BUILD/bench/store_bench" \
-             --durable-seconds 5 --dir "$DISK" ;;
+    store) section store run_store ;;
     da) section da run_simple da "$BUILD/bench/da_bench" --quick ;;
     exec) section exec run_simple exec "$BUILD/bench/exec_bench" ;;
     produce) section produce run_simple produce "$BUILD/bench/produce_bench" \

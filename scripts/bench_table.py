@@ -98,20 +98,34 @@ row("limit", "fsync (pwrite 4 KiB + fdatasync) p50, tmpfs", "limits",
 row("limit", "fsync p50, disk", "limits", "limit_fsync_1_us")
 
 # ---- store, execution, DA
-cpu = med("store", "store_write_grouped_cpu")
-row("store", "grouped writes (100 blocks per txn)", "store",
-    "store_write_grouped", target=(">=", 100000),
-    limit=("blocks per CPU-second", cpu), ratio=True)
-row("store", "one durable txn per block", "store", "store_write_durable",
-    target=(">=", 2000),
-    limit=("blocks/s = 1 / (2 x fsync disk)", 1e6 / (2 * fs_disk)
-           if fs_disk else None), ratio=True)
-row("store", "random reads by height", "store", "store_read_by_height",
-    target=(">=", 1000000),
-    limit=("reads per CPU-second", med("store", "store_read_by_height_cpu")),
+# Each store row beside raw LMDB doing the same puts/gets of the same keys
+# and bytes in the same run (store_bench's floor), wall-clock and per
+# CPU-second (which the machine's load changes less).
+RAW = "raw LMDB, same keys and bytes, same run"
+for label, name, tgt in (
+        ("grouped writes (100 blocks per txn)", "store_write_grouped",
+         100000),
+        ("one durable txn per block", "store_write_durable", 2000),
+        ("random reads by height", "store_read_by_height", 1000000)):
+    row("store", label, "store", name, target=(">=", tgt),
+        limit=("blocks/s " + RAW, med("store", name + "_raw_lmdb")),
+        ratio=True)
+    row("store", label + ", per CPU-second", "store", name + "_cpu",
+        limit=("blocks/cpu-s " + RAW, med("store", name + "_raw_lmdb_cpu")),
+        ratio=True)
+row("store", "grouped writes, tmpfs", "store", "store_tmpfs_write_grouped",
+    limit=("blocks/s " + RAW, med("store", "store_tmpfs_write_grouped_raw_lmdb")),
     ratio=True)
+row("store", "grouped writes, tmpfs, per CPU-second", "store",
+    "store_tmpfs_write_grouped_cpu",
+    limit=("blocks/cpu-s " + RAW,
+           med("store", "store_tmpfs_write_grouped_raw_lmdb_cpu")),
+    ratio=True)
+row("store", "random reads, raw LMDB in one read txn (no txn per read)",
+    "store", "store_read_by_height_raw_lmdb_one_txn")
 for (sec, name) in sorted(VALS):
     if sec == "store" and name.startswith("store_read_by_height_") and \
+            name[len("store_read_by_height_"):-1].isdigit() and \
             name.endswith("t"):
         row("store", "random reads, %s threads" % name.rsplit("_", 1)[1][:-1],
             "store", name)
@@ -151,7 +165,12 @@ for medium, tgt in (("tmpfs", 10000), ("disk", 5000)):
         limit=("blocks/s verify-bound (verifies/s / verifies per block)",
                vps / vpb if vps and vpb else None), ratio=True)
     row("catch-up", "verifies per block, %s" % medium, "catchup",
-        "catchup_%s_verifies_per_block" % medium, target=("<=", 2))
+        "catchup_%s_verifies_per_block" % medium, target=("<=", 2),
+        limit=("signatures per block on the chain (each checked once)",
+               med("catchup", "chain_signatures_per_block")), ratio=True)
+    row("catch-up", "signatures checked again per block, %s" % medium,
+        "catchup", "catchup_%s_repeated_verifies_per_block" % medium,
+        target=("<=", 0))
     row("catch-up", "durable flushes per block, %s" % medium, "catchup",
         "catchup_%s_flushes_per_block" % medium, target=("<=", 0.1))
     row("catch-up", "CPU per block, %s" % medium, "catchup",

@@ -255,20 +255,30 @@ struct bm_da_server *da_start(const char *home, uint32_t outage_after,
 }
 
 /* Counts, for heights 1..max, how often each header is on DA. */
-void count_da_headers(const char *url, uint64_t max, uint32_t *count)
+struct bm_da_client *da_reader(const char *url, struct bm_da_namespaces *ns,
+                               uint64_t *head)
 {
     struct bm_da_client *c;
     struct bm_da_client_config cc = {.url = url, .timeout_ms = 5000};
-    struct bm_da_namespaces ns;
-    struct bm_da_header head;
+    struct bm_da_header hd;
 
-    assert_int_equal(bm_da_namespaces_from_config(&ns, "mgr-headers",
+    assert_int_equal(bm_da_namespaces_from_config(ns, "mgr-headers",
                                                   "mgr-data", NULL),
                      BM_OK);
     assert_int_equal(bm_da_client_new(&c, &cc, NULL), BM_OK);
-    assert_int_equal(bm_da_client_header_network_head(c, 0, &head, NULL),
+    assert_int_equal(bm_da_client_header_network_head(c, 0, &hd, NULL),
                      BM_OK);
-    for (uint64_t h = 1; h <= head.height; h++) {
+    *head = hd.height;
+    return c;
+}
+
+void count_da_headers(const char *url, uint64_t max, uint32_t *count)
+{
+    struct bm_da_namespaces ns;
+    uint64_t head;
+    struct bm_da_client *c = da_reader(url, &ns, &head);
+
+    for (uint64_t h = 1; h <= head; h++) {
         struct bm_da_blob_list l = {0};
 
         if (bm_da_client_get_all(c, h, &ns.header, 1, 0, &l, NULL) != BM_OK) {

@@ -91,6 +91,11 @@ void new_home(char *out, size_t len);
 struct bm_da_server *da_start(const char *home, uint32_t outage_after,
                               uint32_t outage_for_ms, char *url, size_t len);
 
+/* A DA client to url (returned owned: bm_da_client_free), the namespaces
+ * of cfg_fast into *ns and the DA's height into *head. */
+struct bm_da_client *da_reader(const char *url, struct bm_da_namespaces *ns,
+                               uint64_t *head);
+
 /* Counts, for heights 1..max, how often each header is on the DA at url
  * (namespaces of cfg_fast): count[h] += 1 per blob. */
 void count_da_headers(const char *url, uint64_t max, uint32_t *count);
