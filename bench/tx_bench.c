@@ -14,7 +14,11 @@
  *       the measured window count. With --pid N (the node), also the
  *       node's CPU time per acknowledged tx over the window (utime+stime
  *       of /proc/N/stat): a cost that does not depend on how busy a
- *       shared machine is.
+ *       shared machine is. A connection whose request was refused as
+ *       rate-limited (429, a batch with no tx taken and a 429 entry)
+ *       waits BACKOFF_MS before its next request, as a client honouring
+ *       429 does (rather than spin on refusals); the refused txs are
+ *       counted (tx_<mode>_rate_limited) among the not acknowledged.
  *   tx_bench load HOST:PORT --mode get [--path /health/live] ...
  *       The same connections sending GET --path (a trivial handler of the
  *       same server): the HTTP limit the tx forms are measured against.
@@ -24,8 +28,10 @@
  *       The time from POST /tx of a unique single tx to the moment it is
  *       visible (GET /kv/<key> answers 200: executed and committed), one
  *       probe tx every --interval-ms on its own two blocking keep-alive
- *       connections, polling every 0.5 ms; run it beside a load. Prints
- *       tx_visible_p50/p99 (ms) and the number of probes.
+ *       connections, polling every 0.5 ms; run it beside a load. A probe
+ *       refused with 429 is posted again every 1 ms, its time counted
+ *       from the first POST. Prints tx_visible_p50/p99 (ms) and the
+ *       number of probes.
  *   tx_bench fsync DIR [--seconds 2]
  *       pwrite (4 KiB) + fdatasync in a loop on a temp file in DIR (the
  *       node's disk): the latency every group commit pays (twice: LMDB
@@ -51,6 +57,7 @@
 
 #define MAX_CONNS 1024
 #define RESP_MAX (1u << 20)
+#define BACKOFF_MS 5
 
 struct conn {
     int fd;
@@ -61,6 +68,7 @@ struct conn {
     size_t resp_len;
     uint64_t started_ns;
     size_t n_txs;    /* txs in the request */
+    uint64_t resume_ns; /* != 0: refused with 429, next request then */
 };
 
 struct load {
@@ -83,6 +91,7 @@ struct load {
     uint64_t sent_txs;
     uint64_t requests;
     uint64_t other; /* txs not acknowledged (409, 429, 503, ...) */
+    uint64_t limited; /* of them, refused as rate-limited (429) */
     uint64_t *lat;  /* request latencies in the window, ns */
     size_t n_lat;
     size_t cap_lat;
@@ -301,7 +310,17 @@ static bool response_done(struct load *l, struct conn *c)
                               : 0;
     }
     now = bench_now_ns();
+    /* Refused by the rate limit as a whole: back off before the next. */
+    if (acked == 0 && !l->get &&
+        (status == 429 ||
+         (l->batch && status == 200 &&
+          count_str(c->resp + head_len, body_len, "\"status\":429") > 0))) {
+        c->resume_ns = now + (uint64_t)BACKOFF_MS * 1000000u;
+    }
     if (now >= l->win_start && now <= l->win_end) {
+        if (c->resume_ns != 0) {
+            l->limited += c->n_txs;
+        }
         l->acked += acked;
         l->sent_txs += c->n_txs;
         l->other += c->n_txs - acked;
@@ -354,8 +373,36 @@ static int run_load(struct load *l)
     }
     active = l->conns;
     while (active > 0) {
-        int n = epoll_wait(ep, evs, MAX_CONNS, 100);
+        int paused = 0;
+        int n;
 
+        /* Connections backing off after a 429: resume those due. */
+        for (int i = 0; i < l->conns; i++) {
+            struct conn *c = &cs[i];
+
+            if (c->fd < 0 || c->resume_ns == 0) {
+                continue;
+            }
+            if (bench_now_ns() < c->resume_ns) {
+                paused++;
+                continue;
+            }
+            c->resume_ns = 0;
+            if (bench_now_ns() >= stop_at) {
+                close(c->fd);
+                c->fd = -1;
+                active--;
+                continue;
+            }
+            next_request(l, c);
+            ev.events = EPOLLIN | EPOLLOUT;
+            ev.data.u32 = (uint32_t)i;
+            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        }
+        if (active == 0) {
+            break;
+        }
+        n = epoll_wait(ep, evs, MAX_CONNS, paused > 0 ? 1 : 100);
         if (n < 0 && errno != EINTR) {
             die("epoll_wait");
         }
@@ -405,6 +452,15 @@ static int run_load(struct load *l)
             if (!response_done(l, c)) {
                 continue;
             }
+            if (c->resume_ns != 0) {
+                /* Backing off: no events until it resumes. */
+                c->req_len = 0;
+                c->sent = 0;
+                ev.events = 0;
+                ev.data.u32 = evs[k].data.u32;
+                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+                continue;
+            }
             if (bench_now_ns() >= stop_at) {
                 close(c->fd);
                 c->fd = -1;
@@ -430,6 +486,10 @@ static int run_load(struct load *l)
            (double)l->requests / l->seconds);
     printf("%s_%s_not_acked %llu %ss\n", pre, mode,
            (unsigned long long)l->other, unit);
+    if (!l->get) {
+        printf("%s_%s_rate_limited %llu %ss\n", pre, mode,
+               (unsigned long long)l->limited, unit);
+    }
     if (l->n_lat > 0) {
         printf("%s_%s_latency_p50 %.3f ms\n", pre, mode,
                (double)l->lat[l->n_lat / 2] / 1e6);
@@ -518,6 +578,12 @@ static int run_visible(struct load *l, double interval_ms)
                      l->host, strlen(key) + 2, key);
         start = bench_now_ns();
         st = roundtrip(post, req, (size_t)h);
+        /* Refused by the rate limit: the same tx again, timed from the
+         * first POST (what a client honouring 429 sees). */
+        while (st == 429 && bench_now_ns() < start + 10000000000ull) {
+            bm_sleep_us(1000);
+            st = roundtrip(post, req, (size_t)h);
+        }
         if (st == 202) {
             h = snprintf(req, sizeof(req),
                          "GET /kv/%s HTTP/1.1\r\nHost: %s\r\n\r\n", key,

@@ -54,6 +54,9 @@ struct bm_seq_options {
      * committed, is not queued again. 0: 65,536. Persisted with each ack
      * (as 8-byte fingerprints), so the window survives a restart. */
     size_t recent_txs;
+    /* Most txs one batch (one block) takes from the queue; 0: no count
+     * cap (only the caller's max_bytes and BM_MAX_TXS). [node.max_block_txs] */
+    size_t max_batch_txs;
     bool no_sync;            /* MDB_NOSYNC: tests only */
     /* Optional executor for filter_txs (borrowed; must outlive the
      * sequencer). NULL: every tx is OK. */

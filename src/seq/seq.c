@@ -34,6 +34,7 @@ struct bm_seq {
     size_t max_txs;
     size_t max_bytes;
     size_t max_tx;
+    size_t max_batch_txs; /* 0: no count cap */
     size_t largest; /* no queued tx is longer (an upper bound) */
 
     uint64_t head;  /* sequence number of the first queued tx */
@@ -427,6 +428,7 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     s->max_tx = opts && opts->max_tx_bytes ? opts->max_tx_bytes
                                            : BM_MAX_TX_SIZE;
     s->exec = opts ? opts->exec : NULL;
+    s->max_batch_txs = opts ? opts->max_batch_txs : 0;
     if (opts != NULL) {
         s->on_disk_error = opts->on_disk_error;
         s->on_disk_error_arg = opts->on_disk_error_arg;
@@ -901,7 +903,8 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
             wire + bm_data_tx_wire_size(v.mv_size) > max_bytes) {
             break;
         }
-        if (n >= BM_MAX_TXS) {
+        if (n >= BM_MAX_TXS ||
+            (s->max_batch_txs != 0 && n >= s->max_batch_txs)) {
             break;
         }
         if (n == cap) {

@@ -233,6 +233,31 @@ static void test_max_bytes_packing(void **state)
     fx_done(&f);
 }
 
+/* max_batch_txs caps a batch by count ([node.max_block_txs]); the bytes
+ * still cap it first when tighter. */
+static void test_max_batch_txs(void **state)
+{
+    static const char *const s[] = {"k1=aaaaaa", "k2=bbbbbb", "k3=cccccc",
+                                    "k4=dddddd", "k5=eeeeee"};
+    struct fx f = {0};
+
+    (void)state;
+    f.o.max_batch_txs = 2;
+    fx_init(&f);
+    submit(&f, s, 5, 5);
+    expect_batch(&f, 0, s, 2);
+    /* not acked: the same head again */
+    expect_batch(&f, 1000, s, 2);
+    expect_batch(&f, 11, s, 1);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    expect_batch(&f, 0, s + 1, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    expect_batch(&f, 0, s + 3, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    expect_batch(&f, 0, s + 5, 0);
+    fx_done(&f);
+}
+
 static void test_unacked_return(void **state)
 {
     static const char *const s[] = {"a=1", "b=2", "c=3"};
@@ -953,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_fifo_and_restart_order),
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_max_bytes_packing),
+        cmocka_unit_test(test_max_batch_txs),
         cmocka_unit_test(test_cap_tx_bytes),
         cmocka_unit_test(test_unacked_return),
         cmocka_unit_test(test_queue_full_and_oversize),
