@@ -14,11 +14,12 @@
  *       the measured window count. With --pid N (the node), also the
  *       node's CPU time per acknowledged tx over the window (utime+stime
  *       of /proc/N/stat): a cost that does not depend on how busy a
- *       shared machine is. A connection whose request was refused as
- *       rate-limited (429, a batch with no tx taken and a 429 entry)
- *       waits BACKOFF_MS before its next request, as a client honouring
- *       429 does (rather than spin on refusals); the refused txs are
- *       counted (tx_<mode>_rate_limited) among the not acknowledged.
+ *       shared machine is. A connection whose request was refused for now
+ *       (429 rate limit, 503 the next block full: a batch with no tx
+ *       taken and such an entry) waits BACKOFF_MS before its next
+ *       request, as a client honouring them does (rather than spin on
+ *       refusals); the refused txs are counted (tx_<mode>_backed_off)
+ *       among the not acknowledged.
  *   tx_bench load HOST:PORT --mode get [--path /health/live] ...
  *       The same connections sending GET --path (a trivial handler of the
  *       same server): the HTTP limit the tx forms are measured against.
@@ -29,7 +30,7 @@
  *       visible (GET /kv/<key> answers 200: executed and committed), one
  *       probe tx every --interval-ms on its own two blocking keep-alive
  *       connections, polling every 0.5 ms; run it beside a load. A probe
- *       refused with 429 is posted again every 1 ms, its time counted
+ *       refused with 429 or 503 is posted again every 1 ms, its time counted
  *       from the first POST. Prints tx_visible_p50/p99 (ms) and the
  *       number of probes.
  *   tx_bench fsync DIR [--seconds 2]
@@ -91,7 +92,7 @@ struct load {
     uint64_t sent_txs;
     uint64_t requests;
     uint64_t other; /* txs not acknowledged (409, 429, 503, ...) */
-    uint64_t limited; /* of them, refused as rate-limited (429) */
+    uint64_t limited; /* of them, in requests refused for now (429/503) */
     uint64_t *lat;  /* request latencies in the window, ns */
     size_t n_lat;
     size_t cap_lat;
@@ -310,11 +311,14 @@ static bool response_done(struct load *l, struct conn *c)
                               : 0;
     }
     now = bench_now_ns();
-    /* Refused by the rate limit as a whole: back off before the next. */
+    /* Refused as a whole for now (rate limit, or the next block full):
+     * back off before the next. */
     if (acked == 0 && !l->get &&
-        (status == 429 ||
+        (status == 429 || status == 503 ||
          (l->batch && status == 200 &&
-          count_str(c->resp + head_len, body_len, "\"status\":429") > 0))) {
+          (count_str(c->resp + head_len, body_len, "\"status\":429") > 0 ||
+           count_str(c->resp + head_len, body_len, "\"status\":503") >
+               0)))) {
         c->resume_ns = now + (uint64_t)BACKOFF_MS * 1000000u;
     }
     if (now >= l->win_start && now <= l->win_end) {
@@ -487,7 +491,7 @@ static int run_load(struct load *l)
     printf("%s_%s_not_acked %llu %ss\n", pre, mode,
            (unsigned long long)l->other, unit);
     if (!l->get) {
-        printf("%s_%s_rate_limited %llu %ss\n", pre, mode,
+        printf("%s_%s_backed_off %llu %ss\n", pre, mode,
                (unsigned long long)l->limited, unit);
     }
     if (l->n_lat > 0) {
@@ -578,9 +582,10 @@ static int run_visible(struct load *l, double interval_ms)
                      l->host, strlen(key) + 2, key);
         start = bench_now_ns();
         st = roundtrip(post, req, (size_t)h);
-        /* Refused by the rate limit: the same tx again, timed from the
-         * first POST (what a client honouring 429 sees). */
-        while (st == 429 && bench_now_ns() < start + 10000000000ull) {
+        /* Refused for now (429, 503): the same tx again, timed from the
+         * first POST (what a client honouring them sees). */
+        while ((st == 429 || st == 503) &&
+               bench_now_ns() < start + 10000000000ull) {
             bm_sleep_us(1000);
             st = roundtrip(post, req, (size_t)h);
         }

@@ -85,9 +85,9 @@ static const struct bm_node_config_key keys[] = {
      OFF(max_queue_bytes), BM_CFG_F_NONZERO, NULL, 1u << 30},
     {"node.max_block_txs", BM_CFG_UINT, "120000",
      "aggregator: most txs in one block (what one DA blob holds caps it "
-     "further); when not given: 120 per ms of node.block_time, at least "
-     "1000 (docs/PERFORMANCE.md: what the node builds in well under a "
-     "block time)",
+     "further); POST /tx answers 503 while this many wait for the next "
+     "block; when not given: 120 per ms of node.block_time, at least 1000 "
+     "(docs/EXECUTION.md)",
      OFF(max_block_txs), BM_CFG_F_NONZERO | BM_CFG_F_DERIVED, NULL,
      BM_MAX_TXS},
 
