@@ -346,6 +346,25 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* After a response (or a back-off): the next request on connection i, or,
+ * past stop_at, its close (returns false). */
+static bool conn_next(struct load *l, struct conn *c, int ep, uint32_t i,
+                      uint64_t stop_at)
+{
+    struct epoll_event ev;
+
+    if (bench_now_ns() >= stop_at) {
+        close(c->fd);
+        c->fd = -1;
+        return false;
+    }
+    next_request(l, c);
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u32 = i;
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    return true;
+}
+
 static int run_load(struct load *l)
 {
     struct conn *cs = bm_xcalloc((size_t)l->conns, sizeof(*cs));
@@ -392,16 +411,9 @@ static int run_load(struct load *l)
                 continue;
             }
             c->resume_ns = 0;
-            if (bench_now_ns() >= stop_at) {
-                close(c->fd);
-                c->fd = -1;
+            if (!conn_next(l, c, ep, (uint32_t)i, stop_at)) {
                 active--;
-                continue;
             }
-            next_request(l, c);
-            ev.events = EPOLLIN | EPOLLOUT;
-            ev.data.u32 = (uint32_t)i;
-            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
         }
         if (active == 0) {
             break;
@@ -465,16 +477,9 @@ static int run_load(struct load *l)
                 epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
                 continue;
             }
-            if (bench_now_ns() >= stop_at) {
-                close(c->fd);
-                c->fd = -1;
+            if (!conn_next(l, c, ep, evs[k].data.u32, stop_at)) {
                 active--;
-                continue;
             }
-            next_request(l, c);
-            ev.events = EPOLLIN | EPOLLOUT;
-            ev.data.u32 = evs[k].data.u32;
-            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
         }
     }
     window_tick(l, UINT64_MAX);
