@@ -14,7 +14,12 @@
  *       the measured window count. With --pid N (the node), also the
  *       node's CPU time per acknowledged tx over the window (utime+stime
  *       of /proc/N/stat): a cost that does not depend on how busy a
- *       shared machine is.
+ *       shared machine is. A connection whose request was refused for now
+ *       (429 rate limit, 503 the next block full: a batch with no tx
+ *       taken and such an entry) waits BACKOFF_MS before its next
+ *       request, as a client honouring them does (rather than spin on
+ *       refusals); the refused txs are counted (tx_<mode>_backed_off)
+ *       among the not acknowledged.
  *   tx_bench load HOST:PORT --mode get [--path /health/live] ...
  *       The same connections sending GET --path (a trivial handler of the
  *       same server): the HTTP limit the tx forms are measured against.
@@ -24,8 +29,10 @@
  *       The time from POST /tx of a unique single tx to the moment it is
  *       visible (GET /kv/<key> answers 200: executed and committed), one
  *       probe tx every --interval-ms on its own two blocking keep-alive
- *       connections, polling every 0.5 ms; run it beside a load. Prints
- *       tx_visible_p50/p99 (ms) and the number of probes.
+ *       connections, polling every 0.5 ms; run it beside a load. A probe
+ *       refused with 429 or 503 is posted again every 1 ms, its time counted
+ *       from the first POST. Prints tx_visible_p50/p99 (ms) and the
+ *       number of probes.
  *   tx_bench fsync DIR [--seconds 2]
  *       pwrite (4 KiB) + fdatasync in a loop on a temp file in DIR (the
  *       node's disk): the latency every group commit pays (twice: LMDB
@@ -51,6 +58,7 @@
 
 #define MAX_CONNS 1024
 #define RESP_MAX (1u << 20)
+#define BACKOFF_MS 5
 
 struct conn {
     int fd;
@@ -61,6 +69,7 @@ struct conn {
     size_t resp_len;
     uint64_t started_ns;
     size_t n_txs;    /* txs in the request */
+    uint64_t resume_ns; /* != 0: refused with 429, next request then */
 };
 
 struct load {
@@ -83,6 +92,7 @@ struct load {
     uint64_t sent_txs;
     uint64_t requests;
     uint64_t other; /* txs not acknowledged (409, 429, 503, ...) */
+    uint64_t limited; /* of them, in requests refused for now (429/503) */
     uint64_t *lat;  /* request latencies in the window, ns */
     size_t n_lat;
     size_t cap_lat;
@@ -301,7 +311,20 @@ static bool response_done(struct load *l, struct conn *c)
                               : 0;
     }
     now = bench_now_ns();
+    /* Refused as a whole for now (rate limit, or the next block full):
+     * back off before the next. */
+    if (acked == 0 && !l->get &&
+        (status == 429 || status == 503 ||
+         (l->batch && status == 200 &&
+          (count_str(c->resp + head_len, body_len, "\"status\":429") > 0 ||
+           count_str(c->resp + head_len, body_len, "\"status\":503") >
+               0)))) {
+        c->resume_ns = now + (uint64_t)BACKOFF_MS * 1000000u;
+    }
     if (now >= l->win_start && now <= l->win_end) {
+        if (c->resume_ns != 0) {
+            l->limited += c->n_txs;
+        }
         l->acked += acked;
         l->sent_txs += c->n_txs;
         l->other += c->n_txs - acked;
@@ -321,6 +344,25 @@ static int cmp_u64(const void *a, const void *b)
     uint64_t y = *(const uint64_t *)b;
 
     return x < y ? -1 : x > y;
+}
+
+/* After a response (or a back-off): the next request on connection i, or,
+ * past stop_at, its close (returns false). */
+static bool conn_next(struct load *l, struct conn *c, int ep, uint32_t i,
+                      uint64_t stop_at)
+{
+    struct epoll_event ev;
+
+    if (bench_now_ns() >= stop_at) {
+        close(c->fd);
+        c->fd = -1;
+        return false;
+    }
+    next_request(l, c);
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u32 = i;
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    return true;
 }
 
 static int run_load(struct load *l)
@@ -354,8 +396,29 @@ static int run_load(struct load *l)
     }
     active = l->conns;
     while (active > 0) {
-        int n = epoll_wait(ep, evs, MAX_CONNS, 100);
+        int paused = 0;
+        int n;
 
+        /* Connections backing off after a 429: resume those due. */
+        for (int i = 0; i < l->conns; i++) {
+            struct conn *c = &cs[i];
+
+            if (c->fd < 0 || c->resume_ns == 0) {
+                continue;
+            }
+            if (bench_now_ns() < c->resume_ns) {
+                paused++;
+                continue;
+            }
+            c->resume_ns = 0;
+            if (!conn_next(l, c, ep, (uint32_t)i, stop_at)) {
+                active--;
+            }
+        }
+        if (active == 0) {
+            break;
+        }
+        n = epoll_wait(ep, evs, MAX_CONNS, paused > 0 ? 1 : 100);
         if (n < 0 && errno != EINTR) {
             die("epoll_wait");
         }
@@ -405,16 +468,18 @@ static int run_load(struct load *l)
             if (!response_done(l, c)) {
                 continue;
             }
-            if (bench_now_ns() >= stop_at) {
-                close(c->fd);
-                c->fd = -1;
-                active--;
+            if (c->resume_ns != 0) {
+                /* Backing off: no events until it resumes. */
+                c->req_len = 0;
+                c->sent = 0;
+                ev.events = 0;
+                ev.data.u32 = evs[k].data.u32;
+                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
                 continue;
             }
-            next_request(l, c);
-            ev.events = EPOLLIN | EPOLLOUT;
-            ev.data.u32 = evs[k].data.u32;
-            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+            if (!conn_next(l, c, ep, evs[k].data.u32, stop_at)) {
+                active--;
+            }
         }
     }
     window_tick(l, UINT64_MAX);
@@ -430,6 +495,10 @@ static int run_load(struct load *l)
            (double)l->requests / l->seconds);
     printf("%s_%s_not_acked %llu %ss\n", pre, mode,
            (unsigned long long)l->other, unit);
+    if (!l->get) {
+        printf("%s_%s_backed_off %llu %ss\n", pre, mode,
+               (unsigned long long)l->limited, unit);
+    }
     if (l->n_lat > 0) {
         printf("%s_%s_latency_p50 %.3f ms\n", pre, mode,
                (double)l->lat[l->n_lat / 2] / 1e6);
@@ -518,6 +587,13 @@ static int run_visible(struct load *l, double interval_ms)
                      l->host, strlen(key) + 2, key);
         start = bench_now_ns();
         st = roundtrip(post, req, (size_t)h);
+        /* Refused for now (429, 503): the same tx again, timed from the
+         * first POST (what a client honouring them sees). */
+        while ((st == 429 || st == 503) &&
+               bench_now_ns() < start + 10000000000ull) {
+            bm_sleep_us(1000);
+            st = roundtrip(post, req, (size_t)h);
+        }
         if (st == 202) {
             h = snprintf(req, sizeof(req),
                          "GET /kv/%s HTTP/1.1\r\nHost: %s\r\n\r\n", key,

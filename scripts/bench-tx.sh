@@ -186,6 +186,10 @@ row("single: node CPU per acknowledged tx", "tx_single_node_cpu")
 row("batch: node CPU per acknowledged tx", "tx_batch_node_cpu")
 row("single: txs not acknowledged (409/429/503)", "tx_single_not_acked")
 row("batch: txs not acknowledged (409/429/503)", "tx_batch_not_acked")
+row("single: of them in requests refused for now (429/503)",
+    "tx_single_backed_off")
+row("batch: of them in requests refused for now (429/503; the load "
+    "backs off 5 ms)", "tx_batch_backed_off")
 f = vals.get("fsync_p50")
 if f:
     # Each group commit pays two syncs (LMDB data pages, then the meta

@@ -204,6 +204,10 @@ row("tx", "node CPU per acknowledged tx, single", "tx", "tx_single_node_cpu",
 row("tx", "node CPU per acknowledged tx, batch", "tx", "tx_batch_node_cpu")
 row("tx", "txs refused (409/429/503), single", "tx", "tx_single_not_acked")
 row("tx", "txs refused (409/429/503), batch", "tx", "tx_batch_not_acked")
+row("tx", "of them in requests refused for now (429/503), single", "tx",
+    "tx_single_backed_off")
+row("tx", "of them in requests refused for now (429/503), batch", "tx",
+    "tx_batch_backed_off")
 
 # ---- actor runtime vs CAF and Erlang
 for bench, key, peer_key, tgt, unit in (

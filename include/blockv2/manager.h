@@ -110,9 +110,10 @@ struct bm_manager_config {
     /* Reaper limiter: rounds per second (burst 10); 0 = 20. */
     double reaper_rate;
     /* Tx ingress limiter (bm_manager_tx_allow) [rpc.tx_rate_limit]: txs
-     * per second, 0 = no limiter (the default: the sequencer's queue
-     * bound and the group commit protect the node); burst 0 = one
-     * second's worth, at least 1,000 (a full batch request). */
+     * per second, 0 = no limiter (the default here; `blockv2 start` sizes
+     * it from the blocks unless rpc.tx_rate_limit is given,
+     * bm_node_config_derive); burst 0 = one second's worth, at least 1,000
+     * (a full batch request). */
     double tx_rate;
     uint64_t tx_burst;
 };

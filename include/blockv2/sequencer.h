@@ -54,6 +54,15 @@ struct bm_seq_options {
      * committed, is not queued again. 0: 65,536. Persisted with each ack
      * (as 8-byte fingerprints), so the window survives a restart. */
     size_t recent_txs;
+    /* Most txs one batch (one block) takes from the queue; 0: no count
+     * cap (only the caller's max_bytes and BM_MAX_TXS). [node.max_block_txs] */
+    size_t max_batch_txs;
+    /* bm_seq_submit_each (the node's POST /tx) refuses a tx with
+     * BM_EQUEUE_FULL while this many txs already wait for a block (queued,
+     * not in the batch handed out), so that an accepted tx fits the next
+     * batch; bm_seq_submit (the reaper) is not held to it. 0: no such cap.
+     * The node sets it to node.max_block_txs (docs/EXECUTION.md). */
+    size_t max_waiting_txs;
     bool no_sync;            /* MDB_NOSYNC: tests only */
     /* Optional executor for filter_txs (borrowed; must outlive the
      * sequencer). NULL: every tx is OK. */
@@ -119,8 +128,9 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
  *   BM_OK          queued and durable;
  *   BM_EEXIST      a duplicate: queued, in flight, committed recently (the
  *                  persisted window of recent_txs), or earlier in txs;
- *   BM_EQUEUE_FULL no room (max_queue_txs/max_queue_bytes); txs after it
- *                  that still fit are queued;
+ *   BM_EQUEUE_FULL no room (max_queue_txs/max_queue_bytes, or
+ *                  max_waiting_txs wait for a block); txs after it that
+ *                  still fit are queued;
  *   BM_ETOOBIG     above max_tx_bytes;  BM_EEMPTY  an empty tx;
  *   BM_EIO         queued but the sync failed: not known durable (em).
  * Returns BM_OK when every status is set. Otherwise nothing was queued and

@@ -83,6 +83,13 @@ static const struct bm_node_config_key keys[] = {
      "aggregator: most tx bytes queued for blocks; POST /tx answers 503 "
      "(queue full) beyond (the sequencer's store holds at most 1 GiB)",
      OFF(max_queue_bytes), BM_CFG_F_NONZERO, NULL, 1u << 30},
+    {"node.max_block_txs", BM_CFG_UINT, "120000",
+     "aggregator: most txs in one block (what one DA blob holds caps it "
+     "further); POST /tx answers 503 while this many wait for the next "
+     "block; when not given: 120 per ms of node.block_time, at least 1000 "
+     "(docs/EXECUTION.md)",
+     OFF(max_block_txs), BM_CFG_F_NONZERO | BM_CFG_F_DERIVED, NULL,
+     BM_MAX_TXS},
 
     {"da.address", BM_CFG_STRING, "http://127.0.0.1:7980",
      "DA JSON-RPC URL (celestia-node blob API or `blockv2 da serve`)",
@@ -173,10 +180,12 @@ static const struct bm_node_config_key keys[] = {
     {"rpc.enable_da_visualization", BM_CFG_BOOL, "false",
      "serve ev-node's DA visualisation pages (reserved)",
      OFF(rpc_enable_da_visualization), 0, NULL, 0},
-    {"rpc.tx_rate_limit", BM_CFG_UINT, "0",
+    {"rpc.tx_rate_limit", BM_CFG_UINT, "29913",
      "POST /tx: most txs accepted per second, burst one second's worth "
-     "and at least 1000 (429 beyond; 0 = no limit)",
-     OFF(rpc_tx_rate_limit), 0, NULL, 1000000},
+     "and at least 1000 (429 beyond; 0 = no limit); when not given: what "
+     "blocks carry, node.max_block_txs (or the 64-byte txs one DA blob "
+     "holds, if fewer) per node.block_time, burst one block's worth",
+     OFF(rpc_tx_rate_limit), BM_CFG_F_DERIVED, NULL, 1000000},
 
     {"instrumentation.prometheus", BM_CFG_BOOL, "false",
      "serve Prometheus metrics at /metrics", OFF(prometheus), 0, NULL, 0},
@@ -732,8 +741,49 @@ static bool row_is_default(const struct bm_node_config *cfg,
     return true;
 }
 
+/* node.max_block_txs when not given: 120 txs per ms of block time (a
+ * block of them is built in a fraction of its block time,
+ * docs/PERFORMANCE.md "Tx path"), in [1000, BM_MAX_TXS]. */
+static uint64_t block_txs(uint64_t block_ns)
+{
+    uint64_t ms = block_ns / 1000000u;
+
+    if (ms > BM_MAX_TXS / 120u) {
+        return BM_MAX_TXS;
+    }
+    return ms * 120u < 1000u ? 1000u : ms * 120u;
+}
+
+/* rpc.tx_rate_limit when not given: what blocks carry a second, the
+ * smaller of max_block_txs and the 64-byte txs one DA blob holds, per
+ * block time; in [1000, 1,000,000]. */
+static uint64_t carried_rate(const struct bm_node_config *cfg)
+{
+    uint64_t per_block = cfg->max_block_txs;
+    uint64_t blob = cfg->da_max_blob_size / bm_data_tx_wire_size(64);
+    long double rate;
+
+    if (blob < per_block) {
+        per_block = blob;
+    }
+    if (cfg->block_time_ns == 0) {
+        return 1000000u; /* not reachable: block_time is non-zero */
+    }
+    rate = (long double)per_block * 1e9L / (long double)cfg->block_time_ns;
+    if (rate > 1000000.0L) {
+        return 1000000u;
+    }
+    return rate < 1000.0L ? 1000u : (uint64_t)rate;
+}
+
 void bm_node_config_derive(struct bm_node_config *cfg)
 {
+    if (!bm_node_config_given(cfg, "node.max_block_txs")) {
+        cfg->max_block_txs = block_txs(cfg->block_time_ns);
+    }
+    if (!bm_node_config_given(cfg, "rpc.tx_rate_limit")) {
+        cfg->rpc_tx_rate_limit = carried_rate(cfg);
+    }
     if (!bm_node_config_given(cfg, "node.readiness_max_blocks_behind")) {
         cfg->readiness_max_blocks_behind = readiness_blocks(
             cfg->readiness_window_seconds, cfg->block_time_ns);
@@ -1439,6 +1489,14 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
     out->da_batch_max_delay_ms = ns_to_ms(cfg->da_batch_max_delay_ns);
     out->da_batch_min_items = cfg->da_batch_min_items;
     out->tx_rate = (double)cfg->rpc_tx_rate_limit;
+    if (!bm_node_config_given(cfg, "rpc.tx_rate_limit")) {
+        /* Sized from the blocks: a burst of one block's worth, so that
+         * what it lets in is in the next blocks (docs/OPERATIONS.md). */
+        uint64_t burst = cfg->rpc_tx_rate_limit * ns_to_ms(cfg->block_time_ns)
+                         / 1000u;
+
+        out->tx_burst = burst < 1000u ? 1000u : burst;
+    }
 }
 
 void bm_node_config_to_da_client(const struct bm_node_config *cfg,

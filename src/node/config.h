@@ -62,6 +62,7 @@ struct bm_node_config {
     uint64_t lazy_block_interval_ns;
     uint64_t max_pending_headers_and_data;
     uint64_t max_queue_bytes;
+    uint64_t max_block_txs;
     uint64_t scrape_interval_ns;
     uint64_t readiness_window_seconds;
     uint64_t readiness_max_blocks_behind;
@@ -246,7 +247,13 @@ bool bm_node_config_given(const struct bm_node_config *cfg, const char *key);
  *   node.executor = "evm" when any evm.* key holds another value than
  *       its default (ev-node's EVM flags select the EVM executor; the
  *       evnode.yaml that init writes has them all at their defaults),
- *       else "kv".
+ *       else "kv";
+ *   node.max_block_txs = 120 per ms of node.block_time (120,000 txs a
+ *       second of blocks), at least 1,000, at most BM_MAX_TXS;
+ *   rpc.tx_rate_limit = the txs blocks carry a second: node.max_block_txs,
+ *       or the 64-byte txs one DA blob holds if fewer, per node.block_time
+ *       (at least 1,000, at most 1,000,000); bm_node_config_to_manager
+ *       then sets the burst to one block's worth.
  * bm_node_config_load calls it last; callers that build a config with
  * bm_node_config_set call it themselves.
  */

@@ -394,6 +394,9 @@ static int open_parts(struct node *n, bool dev)
 
         so.exec = &n->exec;
         so.max_queue_bytes = (size_t)n->cfg.max_queue_bytes;
+        so.max_batch_txs = (size_t)n->cfg.max_block_txs;
+        /* An accepted tx fits the next block (docs/EXECUTION.md). */
+        so.max_waiting_txs = (size_t)n->cfg.max_block_txs;
         so.on_disk_error = seq_disk_error;
         so.on_disk_error_arg = n;
         p = bm_node_path(n->home, "data/seq");

@@ -34,6 +34,8 @@ struct bm_seq {
     size_t max_txs;
     size_t max_bytes;
     size_t max_tx;
+    size_t max_batch_txs; /* 0: no count cap */
+    size_t max_waiting_txs; /* bm_seq_submit_each only; 0: none */
     size_t largest; /* no queued tx is longer (an upper bound) */
 
     uint64_t head;  /* sequence number of the first queued tx */
@@ -427,6 +429,8 @@ enum bm_err bm_seq_open(struct bm_seq **out, const char *dir,
     s->max_tx = opts && opts->max_tx_bytes ? opts->max_tx_bytes
                                            : BM_MAX_TX_SIZE;
     s->exec = opts ? opts->exec : NULL;
+    s->max_batch_txs = opts ? opts->max_batch_txs : 0;
+    s->max_waiting_txs = opts ? opts->max_waiting_txs : 0;
     if (opts != NULL) {
         s->on_disk_error = opts->on_disk_error;
         s->on_disk_error_arg = opts->on_disk_error_arg;
@@ -688,8 +692,11 @@ static void unstage(struct bm_seq *s, struct staged *st)
  */
 static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
                          const struct bm_hash *hashes, size_t n,
-                         enum bm_err *status, struct staged *st)
+                         size_t wait_cap, enum bm_err *status,
+                         struct staged *st)
 {
+    /* Txs waiting for a block: queued, not in the batch being built. */
+    size_t waiting = s->n_txs - (s->in_flight ? s->fl_txs : 0);
     enum bm_err err;
 
     st->idx = bm_calloc(n, sizeof(*st->idx));
@@ -719,7 +726,8 @@ static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
             continue;
         }
         if (s->n_txs + st->cnt + 1 > s->max_txs ||
-            s->n_bytes + st->bytes + txs[i].len > s->max_bytes) {
+            s->n_bytes + st->bytes + txs[i].len > s->max_bytes ||
+            (wait_cap != 0 && waiting + st->cnt + 1 > wait_cap)) {
             status[i] = BM_EQUEUE_FULL;
             continue;
         }
@@ -791,7 +799,8 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
         }
     }
     status = bm_calloc(n, sizeof(*status));
-    err = status != NULL ? stage(s, txs, NULL, n, status, &st) : BM_ENOMEM;
+    err = status != NULL ? stage(s, txs, NULL, n, 0, status, &st)
+                         : BM_ENOMEM;
     if (err) {
         goto out;
     }
@@ -835,7 +844,7 @@ enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
         err = bm_errf(em, BM_EINVAL, "submit: txs or status is NULL");
         goto out;
     }
-    err = stage(s, txs, hashes, n, status, &st);
+    err = stage(s, txs, hashes, n, s->max_waiting_txs, status, &st);
     if (err == BM_OK) {
         err = commit_staged(s, txs, &st, "submit", &stored, em);
     }
@@ -901,7 +910,8 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
             wire + bm_data_tx_wire_size(v.mv_size) > max_bytes) {
             break;
         }
-        if (n >= BM_MAX_TXS) {
+        if (n >= BM_MAX_TXS ||
+            (s->max_batch_txs != 0 && n >= s->max_batch_txs)) {
             break;
         }
         if (n == cap) {

@@ -7,6 +7,7 @@
 
 #include "types/codec.h"
 #include "util/alloc.h"
+#include "util/sha256.h"
 
 const struct bm_hash bm_empty_data_hash = {{
     0x6e, 0x34, 0x0b, 0x9c, 0xff, 0xb3, 0x7a, 0x98, 0x9c, 0xa5, 0x44,
@@ -17,14 +18,10 @@ const struct bm_hash bm_empty_data_hash = {{
 static void sha256_leaf(const struct bm_buf *b, struct bm_hash *out)
 {
     static const uint8_t zero = 0;
-    crypto_hash_sha256_state st;
+    const uint8_t *ptrs[2] = {&zero, b->ptr};
+    size_t lens[2] = {1, b->len};
 
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &zero, 1);
-    if (b->len > 0) {
-        crypto_hash_sha256_update(&st, b->ptr, b->len);
-    }
-    crypto_hash_sha256_final(&st, out->b);
+    bm_sha256_parts(out->b, ptrs, lens, 2);
 }
 
 static bool legacy_nonzero(const struct bm_header *h)

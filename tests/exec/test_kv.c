@@ -133,6 +133,53 @@ static void test_determinism_two_instances(void **state)
     fx_done(&f3);
 }
 
+/* A block with more new pairs than the leaves one thread sums (kv.c
+ * PAR_LEAVES: the rest on a second thread) reaches the root that the
+ * same pairs reach in small blocks, overwrites and a malformed tx
+ * included. */
+static void test_big_block_root(void **state)
+{
+    enum { N = 1500, SMALL = 100 };
+    struct bm_buf *txs = bm_xcalloc(N, sizeof(*txs));
+    struct fx f1 = {0};
+    struct fx f2 = {0};
+    struct bm_hash r1;
+    struct bm_hash r2 = {{0}};
+    struct bm_kv_status s1;
+    struct bm_kv_status s2;
+
+    (void)state;
+    for (size_t i = 0; i < N; i++) {
+        char tx[48];
+        int len;
+
+        /* every 7th tx overwrites an earlier key of the block */
+        if (i % 7 == 6) {
+            len = snprintf(tx, sizeof(tx), "k%05zu=again%zu", i - 3, i);
+        } else if (i == 11) {
+            len = snprintf(tx, sizeof(tx), "malformed");
+        } else {
+            len = snprintf(tx, sizeof(tx), "k%05zu=v%zu", i, i * 31);
+        }
+        assert_int_equal(bm_buf_set(&txs[i], (const uint8_t *)tx,
+                                    (size_t)len), BM_OK);
+    }
+    fx_init(&f1);
+    fx_init(&f2);
+    r1 = exec_txs(&f1, 1, txs, N);
+    for (size_t i = 0; i < N; i += SMALL) {
+        r2 = exec_txs(&f2, 1 + i / SMALL, txs + i, SMALL);
+    }
+    assert_memory_equal(r1.b, r2.b, BM_HASH_SIZE);
+    bm_kv_status(f1.kv, &s1);
+    bm_kv_status(f2.kv, &s2);
+    assert_true(s1.n_pairs == s2.n_pairs);
+    assert_true(s1.n_pairs > 1000);
+    bm_exec_txs_free(txs, N);
+    fx_done(&f1);
+    fx_done(&f2);
+}
+
 static void test_malformed_skipped(void **state)
 {
     static const char *const with_bad[] = {"a=1", "bad", "=x", "b=2"};
@@ -381,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_tx_format),
         cmocka_unit_test(test_init_chain_idempotent),
         cmocka_unit_test(test_determinism_two_instances),
+        cmocka_unit_test(test_big_block_root),
         cmocka_unit_test(test_malformed_skipped),
         cmocka_unit_test(test_restart_keeps_state),
         cmocka_unit_test(test_reexecution),

@@ -813,15 +813,47 @@ static void test_to_manager(void **state)
     assert_int_equal(m.da_batching_strategy, BM_DA_BATCH_TIME);
     expect_refused("da.max_blob_size", "0", "above 0");
     expect_refused("da.max_blob_size", "67108865", "at most");
-    /* rpc.tx_rate_limit: off by default, else the manager's tx limiter
-     * rate (tests/node/test_rpc.c shows the limiter answering 429). */
+    /* rpc.tx_rate_limit: when not given, what blocks carry (1 s blocks:
+     * the 64-byte txs one DA blob holds, 1974272 / 66, a second) with a
+     * burst of one block's worth; given, the manager's tx limiter rate
+     * with the limiter's own burst (tests/node/test_rpc.c shows the
+     * limiter answering 429); 0 = no limit. */
     bm_node_config_release(&c);
     cfg_init(&c);
+    bm_node_config_derive(&c);
+    assert_true(c.max_block_txs == 120000);
     bm_node_config_to_manager(&c, &m);
-    assert_true(m.tx_rate == 0);
+    assert_true(m.tx_rate == 29913.0);
+    assert_true(m.tx_burst == 29913);
+    /* 100 ms blocks: 12,000 txs a block, 120,000 a second, burst 12,000 */
+    expect_set(&c, "node.block_time", "100ms");
+    bm_node_config_derive(&c);
+    assert_true(c.max_block_txs == 12000);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.tx_rate == 120000.0);
+    assert_true(m.tx_burst == 12000);
+    /* a given node.max_block_txs sizes it too; 5 ms blocks floor at 1000 */
+    expect_set(&c, "node.max_block_txs", "3000");
+    bm_node_config_derive(&c);
+    assert_true(c.max_block_txs == 3000);
+    assert_true(c.rpc_tx_rate_limit == 30000);
+    bm_node_config_release(&c);
+    cfg_init(&c);
+    expect_set(&c, "node.block_time", "5ms");
+    bm_node_config_derive(&c);
+    assert_true(c.max_block_txs == 1000);
+    assert_true(c.rpc_tx_rate_limit == 200000);
+    expect_refused("node.max_block_txs", "0", "above 0");
+    expect_refused("node.max_block_txs", "1000001", "at most");
     expect_set(&c, "rpc.tx_rate_limit", "2500");
+    bm_node_config_derive(&c);
     bm_node_config_to_manager(&c, &m);
     assert_true(m.tx_rate == 2500.0);
+    assert_true(m.tx_burst == 0);
+    expect_set(&c, "rpc.tx_rate_limit", "0");
+    bm_node_config_derive(&c);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.tx_rate == 0);
     expect_refused("rpc.tx_rate_limit", "2000000", "at most");
     /* node.max_queue_bytes: the sequencer's queue cap (start_cmd.c passes
      * it as bm_seq_options.max_queue_bytes; the reliability suite's

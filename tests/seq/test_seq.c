@@ -233,6 +233,31 @@ static void test_max_bytes_packing(void **state)
     fx_done(&f);
 }
 
+/* max_batch_txs caps a batch by count ([node.max_block_txs]); the bytes
+ * still cap it first when tighter. */
+static void test_max_batch_txs(void **state)
+{
+    static const char *const s[] = {"k1=aaaaaa", "k2=bbbbbb", "k3=cccccc",
+                                    "k4=dddddd", "k5=eeeeee"};
+    struct fx f = {0};
+
+    (void)state;
+    f.o.max_batch_txs = 2;
+    fx_init(&f);
+    submit(&f, s, 5, 5);
+    expect_batch(&f, 0, s, 2);
+    /* not acked: the same head again */
+    expect_batch(&f, 1000, s, 2);
+    expect_batch(&f, 11, s, 1);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    expect_batch(&f, 0, s + 1, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    expect_batch(&f, 0, s + 3, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    expect_batch(&f, 0, s + 5, 0);
+    fx_done(&f);
+}
+
 static void test_unacked_return(void **state)
 {
     static const char *const s[] = {"a=1", "b=2", "c=3"};
@@ -413,6 +438,38 @@ static void commit_named(struct fx *f, char p, int n)
 
 /* The persisted window keeps at least recent_txs fingerprints, prunes
  * older records, and reloads the newest after a restart. */
+/* max_waiting_txs: submit_each (POST /tx) takes a tx only while fewer
+ * wait for a block (the batch handed out does not count); submit (the
+ * reaper) is not held to it. */
+static void test_max_waiting_txs(void **state)
+{
+    static const char *const s1[] = {"a=1", "b=2", "c=3", "d=4"};
+    static const enum bm_err w1[] = {BM_OK, BM_OK, BM_EQUEUE_FULL,
+                                     BM_EQUEUE_FULL};
+    static const char *const s2[] = {"c=3", "d=4", "e=5"};
+    static const enum bm_err w2[] = {BM_OK, BM_OK, BM_EQUEUE_FULL};
+    static const char *const first2[] = {"a=1", "b=2"};
+    static const char *const r[] = {"r=1", "s=2"};
+    struct fx f = {0};
+    size_t n = 0;
+
+    (void)state;
+    f.o.max_waiting_txs = 2;
+    fx_init(&f);
+    submit_each(&f, s1, 4, w1);
+    /* Handed out to a block: two more may wait behind it. */
+    expect_batch(&f, 0, first2, 2);
+    submit_each(&f, s2, 3, w2);
+    /* The reaper's path is not capped. */
+    submit(&f, r, 2, 2);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 6);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 4);
+    fx_done(&f);
+}
+
 static void test_recent_window_persisted(void **state)
 {
     static const char *const a0[] = {"a0=x"};
@@ -953,6 +1010,8 @@ int main(void)
         cmocka_unit_test(test_fifo_and_restart_order),
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_max_bytes_packing),
+        cmocka_unit_test(test_max_batch_txs),
+        cmocka_unit_test(test_max_waiting_txs),
         cmocka_unit_test(test_cap_tx_bytes),
         cmocka_unit_test(test_unacked_return),
         cmocka_unit_test(test_queue_full_and_oversize),

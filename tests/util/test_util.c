@@ -7,6 +7,36 @@
 #include "blockv2/buf.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
+#include "util/sha256.h"
+
+#include <sodium.h>
+
+/* bm_sha256 (libcrypto from BM_SHA256_FAST_MIN bytes) equals libsodium's
+ * SHA-256 on either side of the switch, whole or in parts. */
+static void test_sha256(void **state)
+{
+    static const size_t lens[] = {0, 1, 63, 64, 1023, 1024, 1025, 70000};
+    uint8_t *buf = bm_xmalloc(70000);
+    uint8_t a[32], b[32];
+    (void)state;
+
+    for (size_t i = 0; i < 70000; i++) {
+        buf[i] = (uint8_t)(i * 131u + 7u);
+    }
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t n = lens[i];
+        const uint8_t *ptrs[3] = {buf, NULL, buf + n / 3};
+        size_t parts[3] = {n / 3, 0, n - n / 3};
+
+        crypto_hash_sha256(a, buf, n);
+        bm_sha256(b, buf, n);
+        assert_memory_equal(a, b, 32);
+        memset(b, 0, sizeof(b));
+        bm_sha256_parts(b, ptrs, parts, 3);
+        assert_memory_equal(a, b, 32);
+    }
+    bm_free(buf);
+}
 
 static void test_err_names(void **state)
 {
@@ -109,7 +139,7 @@ int main(void)
         cmocka_unit_test(test_err_names),  cmocka_unit_test(test_alloc_counts),
         cmocka_unit_test(test_alloc_fail_hook), cmocka_unit_test(test_hex),
         cmocka_unit_test(test_dynbuf_cap), cmocka_unit_test(test_le64),
-        cmocka_unit_test(test_errmsg),
+        cmocka_unit_test(test_errmsg), cmocka_unit_test(test_sha256),
     };
     return BM_TEST_RUN(tests);
 }

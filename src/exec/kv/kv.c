@@ -945,6 +945,8 @@ static enum bm_err put_undo_chunk(struct bm_kv *kv, MDB_txn *txn,
 struct scratch {
     uint16_t *acc; /* LANES lanes */
     uint8_t *vec;  /* VEC_BYTES */
+    size_t *adds;  /* indexes of the txs whose new pair is added */
+    size_t n_adds;
 };
 
 static enum bm_err scratch_new(struct scratch *sc)
@@ -965,6 +967,97 @@ static void scratch_free(struct scratch *sc)
 {
     bm_free(sc->acc);
     bm_free(sc->vec);
+    bm_free(sc->adds);
+}
+
+/* Leaves added by one execute_txs at which a second thread takes half of
+ * them: below it, starting the thread costs more than it saves. */
+#define PAR_LEAVES 512u
+
+/* Adds the leaf vectors of txs[idx[0..n)] (well-formed KV txs, borrowed)
+ * to acc, with AES context aes. False if OpenSSL fails. */
+static bool add_leaves(EVP_CIPHER_CTX *aes, const struct bm_buf *txs,
+                       const size_t *idx, size_t n, uint16_t *acc,
+                       uint8_t *vec)
+{
+    for (size_t j = 0; j < n; j++) {
+        const struct bm_buf *t = &txs[idx[j]];
+        size_t klen = 0;
+
+        if (bm_kv_check_tx(t->ptr, t->len, &klen, NULL) != BM_OK ||
+            !leaf_vector(aes, t->ptr, klen, t->ptr + klen + 1,
+                         t->len - klen - 1, vec)) {
+            return false;
+        }
+        acc_add(acc, vec);
+    }
+    return true;
+}
+
+/* The second half of a block's leaves, on a helper thread with its own
+ * AES context and accumulator. */
+struct leaf_half {
+    const struct bm_buf *txs;
+    const size_t *idx;
+    size_t n;
+    uint16_t *acc; /* LANES lanes, zeroed */
+    uint8_t *vec;
+    bool ok;
+};
+
+static void *leaf_half_main(void *arg)
+{
+    struct leaf_half *h = arg;
+    EVP_CIPHER_CTX *aes = EVP_CIPHER_CTX_new();
+
+    h->ok = aes != NULL &&
+            EVP_EncryptInit_ex(aes, EVP_aes_256_ctr(), NULL, NULL, NULL) ==
+                1 &&
+            add_leaves(aes, h->txs, h->idx, h->n, h->acc, h->vec);
+    EVP_CIPHER_CTX_free(aes);
+    return NULL;
+}
+
+/*
+ * The state-root additions of one execute_txs: the leaf vectors of
+ * sc->adds, summed into sc->acc (a sum: the order does not matter). The
+ * leaf expansion (BLAKE2b, 2 KiB of AES-CTR) is most of a KV block's CPU,
+ * so from PAR_LEAVES leaves on a second thread takes half of them (the
+ * block path is sequential: the other core is otherwise idle); if it
+ * cannot start, all of them here. False if OpenSSL fails.
+ */
+static bool sum_leaves(struct bm_kv *kv, const struct bm_buf *txs,
+                       struct scratch *sc)
+{
+    struct leaf_half h = {0};
+    pthread_t th;
+    bool started = false;
+    size_t mine = sc->n_adds;
+    bool ok;
+
+    if (sc->n_adds >= PAR_LEAVES) {
+        h.txs = txs;
+        h.idx = sc->adds + sc->n_adds / 2;
+        h.n = sc->n_adds - sc->n_adds / 2;
+        h.acc = bm_calloc(LANES, sizeof(uint16_t));
+        h.vec = bm_malloc(VEC_BYTES);
+        started = h.acc != NULL && h.vec != NULL &&
+                  pthread_create(&th, NULL, leaf_half_main, &h) == 0;
+        if (started) {
+            mine = sc->n_adds / 2;
+        }
+    }
+    ok = add_leaves(kv->aes, txs, sc->adds, mine, sc->acc, sc->vec);
+    if (started) {
+        pthread_join(th, NULL);
+        ok = ok && h.ok;
+        for (size_t i = 0; i < LANES; i++) {
+            sc->acc[i] = (uint16_t)(sc->acc[i] + h.acc[i]);
+        }
+    }
+    bm_free(h.acc);
+    bm_free(h.vec);
+    return ok;
 }
 
 /* One execute_txs transaction (runs again after a map growth). */
@@ -993,6 +1086,7 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     memcpy(a->sc.acc, kv->acc, sizeof(kv->acc));
     a->n_pairs = kv->n_pairs;
     a->skipped = 0;
+    a->sc.n_adds = 0;
     bm__kv_undo_reset(&a->undo);
     for (size_t i = 0; i < a->n_txs; i++) {
         const uint8_t *p = a->txs[i].ptr;
@@ -1049,11 +1143,8 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
         if (rc != 0) {
             return put_err(em, rc, "execute_txs: cannot write a pair");
         }
-        if (!leaf_vector(kv->aes, p, klen, v.mv_data, v.mv_size, a->sc.vec)) {
-            return bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion "
-                           "failed");
-        }
-        acc_add(a->sc.acc, a->sc.vec);
+        /* The new pair's leaf: added after the loop (sum_leaves). */
+        a->sc.adds[a->sc.n_adds++] = i;
         if (bm__kv_undo_full(&a->undo)) {
             err = put_undo_chunk(kv, txn, a->height, chunk++, &a->undo, em);
             if (err != BM_OK) {
@@ -1065,6 +1156,9 @@ static enum bm_err exec_fn(MDB_txn *txn, void *arg, struct bm_errmsg *em)
     err = put_undo_chunk(kv, txn, a->height, chunk, &a->undo, em);
     if (err != BM_OK) {
         return err;
+    }
+    if (!sum_leaves(kv, a->txs, &a->sc)) {
+        return bm_errf(em, BM_ECRYPTO, "execute_txs: leaf expansion failed");
     }
     compute_root(a->sc.acc, a->n_pairs, &a->root);
     err = write_state(kv, txn, a->height, a->n_pairs, a->sc.acc, em);
@@ -1110,6 +1204,13 @@ static enum bm_err kv_execute_txs(void *ctx, const struct bm_buf *txs,
     a.height = height;
     if (scratch_new(&a.sc) != BM_OK) {
         return BM_ENOMEM;
+    }
+    if (n_txs > 0) {
+        a.sc.adds = bm_calloc(n_txs, sizeof(*a.sc.adds));
+        if (a.sc.adds == NULL) {
+            scratch_free(&a.sc);
+            return BM_ENOMEM;
+        }
     }
     pthread_mutex_lock(&kv->state_mu);
     if (!kv->initialised) {
