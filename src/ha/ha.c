@@ -623,40 +623,6 @@ static bool on_watch(void *arg, const struct bm_etcd_watch_msg *m)
     return go_on;
 }
 
-static void *watch_main(void *arg)
-{
-    struct bm_ha *h = arg;
-
-    for (;;) {
-        struct bm_errmsg em;
-        enum bm_err err;
-
-        pthread_mutex_lock(&h->mu);
-        bool stop = h->stopping;
-        pthread_mutex_unlock(&h->mu);
-        if (stop) {
-            break;
-        }
-        err = bm_etcd_watch(h->watcher, (const uint8_t *)h->leader_key,
-                            strlen(h->leader_key), 0, 0, on_watch, h, &em);
-        if (err == BM_ECANCELED) {
-            break;
-        }
-        bm_log_debug(MOD, "watch of '%s' ended err=%s: %s", h->leader_key,
-                     bm_err_name(err), bm_errmsg_str(&em, err));
-        pthread_mutex_lock(&h->mu);
-        if (!h->stopping) {
-            /* the session thread polls too: a missed event costs TTL/3 */
-            h->wake_campaign = h->role != BM_HA_LEADER;
-            pthread_cond_broadcast(&h->cv);
-            bm_cond_wait_until(&h->cv, &h->mu,
-                               bm_clock_deadline_ms(WATCH_RETRY_MS));
-        }
-        pthread_mutex_unlock(&h->mu);
-    }
-    return NULL;
-}
-
 /*
  * The watch of <prefix>/block: a follower knows each record as etcd
  * accepts it (its readiness lag, the deposed-head check, the record a new
@@ -697,9 +663,12 @@ static bool on_block_watch(void *arg, const struct bm_etcd_watch_msg *m)
     return go_on;
 }
 
-static void *bwatch_main(void *arg)
+/* Runs the watch of <prefix>/leader (block false) or <prefix>/block until
+ * bm_ha_stop, watching again WATCH_RETRY_MS after a watch ends. */
+static void watch_loop(struct bm_ha *h, bool block)
 {
-    struct bm_ha *h = arg;
+    struct bm_etcd *client = block ? h->bwatcher : h->watcher;
+    const char *key = block ? h->block_key : h->leader_key;
 
     for (;;) {
         struct bm_errmsg em;
@@ -708,22 +677,27 @@ static void *bwatch_main(void *arg)
 
         pthread_mutex_lock(&h->mu);
         bool stop = h->stopping;
-        from = h->block_rev > 0 ? h->block_rev + 1 : 0;
+        /* the record's watch goes on after the last revision it saw */
+        from = block && h->block_rev > 0 ? h->block_rev + 1 : 0;
         pthread_mutex_unlock(&h->mu);
         if (stop) {
             break;
         }
-        err = bm_etcd_watch(h->bwatcher, (const uint8_t *)h->block_key,
-                            strlen(h->block_key), from, 0, on_block_watch, h,
-                            &em);
+        err = bm_etcd_watch(client, (const uint8_t *)key, strlen(key), from, 0,
+                            block ? on_block_watch : on_watch, h, &em);
         if (err == BM_ECANCELED) {
             break;
         }
-        bm_log_debug(MOD, "watch of '%s' ended err=%s: %s", h->block_key,
+        bm_log_debug(MOD, "watch of '%s' ended err=%s: %s", key,
                      bm_err_name(err), bm_errmsg_str(&em, err));
         pthread_mutex_lock(&h->mu);
-        if (err == BM_EETCD) {
+        if (block && err == BM_EETCD) {
             h->block_rev = 0; /* compacted: from now (campaigns read it) */
+        }
+        if (!block && !h->stopping) {
+            /* the session thread polls too: a missed event costs TTL/3 */
+            h->wake_campaign = h->role != BM_HA_LEADER;
+            pthread_cond_broadcast(&h->cv);
         }
         if (!h->stopping) {
             bm_cond_wait_until(&h->cv, &h->mu,
@@ -731,6 +705,17 @@ static void *bwatch_main(void *arg)
         }
         pthread_mutex_unlock(&h->mu);
     }
+}
+
+static void *watch_main(void *arg)
+{
+    watch_loop(arg, false);
+    return NULL;
+}
+
+static void *bwatch_main(void *arg)
+{
+    watch_loop(arg, true);
     return NULL;
 }
 
