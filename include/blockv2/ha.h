@@ -202,6 +202,15 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
  */
 enum bm_err bm_ha_record(struct bm_ha *h, struct bm_buf *out);
 
+/*
+ * This node's store height (the block manager tells it at start and as it
+ * syncs). When the leader key is freed, a follower more than one block
+ * below the record defers its campaign by TTL/10, so that a candidate at
+ * the record (which produces at once) wins; it still campaigns then.
+ * Never told: no deferral. Any thread; no I/O.
+ */
+void bm_ha_note_store_height(struct bm_ha *h, uint64_t height);
+
 /* Counts one block the node rolled back because the cluster accepted
  * another at its height (status, metrics). Any thread. */
 void bm_ha_note_rollback(struct bm_ha *h);

@@ -218,6 +218,11 @@ bool bm_catchup_ha_poll(struct bm_env *env)
         return !bm_catchup_active(env);
     }
     bm_ha_status(env->ha, &st);
+    err = bm_store_height(env->store, &height, NULL);
+    if (err == BM_OK || err == BM_ENOTFOUND) {
+        /* a follower far behind lets one at the record win */
+        bm_ha_note_store_height(env->ha, err == BM_OK ? height : 0);
+    }
     if (st.role != BM_HA_LEADER) {
         expected = false;
         if (atomic_compare_exchange_strong(&env->catching_up, &expected,
@@ -275,6 +280,7 @@ bool bm_catchup_ha_poll(struct bm_env *env)
 void bm_catchup_ha_synced(struct bm_env *env)
 {
     struct bm_ha_status st;
+    uint64_t height = 0;
 
     if (!ha_follows(env) || !bm_catchup_active(env)) {
         return;
@@ -282,6 +288,8 @@ void bm_catchup_ha_synced(struct bm_env *env)
     bm_ha_status(env->ha, &st);
     if (st.role == BM_HA_LEADER) {
         (void)bm_catchup_ha_poll(env);
+    } else if (bm_store_height(env->store, &height, NULL) == BM_OK) {
+        bm_ha_note_store_height(env->ha, height);
     }
 }
 

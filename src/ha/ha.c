@@ -64,6 +64,11 @@ struct bm_ha {
     bool stopped;
     bool stopping;
     bool wake_campaign;
+    /* A follower behind the record defers a campaign a free leader key
+     * asked for until then (monotonic ns), so one at the record wins. */
+    uint64_t campaign_not_before;
+    bool local_known;      /* bm_ha_note_store_height was called */
+    uint64_t local_height; /* this node's store height, as last told */
     enum bm_ha_role role;
     enum bm_ha_reason why;
     uint64_t role_seq;
@@ -576,18 +581,25 @@ static void *session_main(void *arg)
         } else if (h->lease != 0 && now >= h->next_keepalive) {
             do_keepalive(h, now);
         } else if (h->lease != 0 && h->role != BM_HA_LEADER &&
-                   (h->wake_campaign || now >= h->next_campaign)) {
+                   (h->wake_campaign || now >= h->next_campaign) &&
+                   now >= h->campaign_not_before) {
             do_campaign(h, now);
         } else {
             wake = h->next_keepalive;
             if (h->role == BM_HA_LEADER && h->step_down_at < wake) {
                 wake = h->step_down_at;
             }
-            if (h->role != BM_HA_LEADER && h->lease != 0 &&
-                h->next_campaign < wake) {
-                wake = h->next_campaign;
+            if (h->role != BM_HA_LEADER && h->lease != 0) {
+                /* a woken campaign is due when its deferral ends */
+                uint64_t c = h->wake_campaign ? 0 : h->next_campaign;
+                if (c < h->campaign_not_before) {
+                    c = h->campaign_not_before;
+                }
+                if (c < wake) {
+                    wake = c;
+                }
             }
-            if (!h->wake_campaign) {
+            if (!h->wake_campaign || now < h->campaign_not_before) {
                 bm_cond_wait_until(&h->cv, &h->mu, wake);
             }
             continue;
@@ -613,6 +625,12 @@ static bool on_watch(void *arg, const struct bm_etcd_watch_msg *m)
         if (ev->type == BM_ETCD_EVENT_DELETE) {
             h->leader_id[0] = '\0';
             h->wake_campaign = true;
+            if (h->local_known && h->replicated_known &&
+                h->local_height + 1 < h->replicated_height) {
+                /* more than the record's block behind: a candidate at
+                 * the record would produce sooner; it takes TTL/10 */
+                h->campaign_not_before = bm_clock_now_ns() + ttl_ns(h) / 10;
+            }
             pthread_cond_broadcast(&h->cv);
         } else {
             copy_id(h->leader_id, &ev->kv.value);
@@ -874,6 +892,14 @@ void bm_ha_status(struct bm_ha *h, struct bm_ha_status *out)
     out->etcd_errors = h->etcd_errors;
     out->replicated_blocks = h->replicated_blocks;
     out->rolled_back_blocks = h->rolled_back_blocks;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void bm_ha_note_store_height(struct bm_ha *h, uint64_t height)
+{
+    pthread_mutex_lock(&h->mu);
+    h->local_known = true;
+    h->local_height = height;
     pthread_mutex_unlock(&h->mu);
 }
 

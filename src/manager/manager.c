@@ -238,6 +238,12 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
         return bm_errf(em, err, "manager: cannot start the actor system");
     }
     if (m->env.ha != NULL) {
+        uint64_t h = 0;
+
+        err = bm_store_height(m->env.store, &h, NULL);
+        if (err == BM_OK || err == BM_ENOTFOUND) {
+            bm_ha_note_store_height(m->env.ha, err == BM_OK ? h : 0);
+        }
         bm_ha_set_listener(m->env.ha, on_ha_role, m);
     }
     if (pthread_create(&m->watcher, NULL, watch, m) == 0) {

@@ -320,6 +320,56 @@ static void test_follower_watches_record(void **state)
     pthread_mutex_destroy(&lis.mu);
 }
 
+/* A follower more than one block below the record defers its campaign
+ * (TTL/10: 3 s here) when the leader key is freed, so the follower at the
+ * record wins; alone, it still leads after the deferral. */
+static void test_behind_follower_defers(void **state)
+{
+    struct ha_cand a, b, c;
+    struct bm_errmsg em = {{0}};
+    struct bm_ha_status st;
+    uint64_t deadline;
+    int64_t ta, ms;
+
+    (void)state;
+    HA_NEED_ETCD();
+    ha_cand_start(&a, etcd.url, "/t/defer", "a", 30);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    ha_cand_start(&b, etcd.url, "/t/defer", "b", 30);
+    ha_cand_start(&c, etcd.url, "/t/defer", "c", 30);
+    ha_role(&a, &ta);
+    for (uint64_t h = 1; h <= 5; h++) {
+        assert_int_equal(replicate(&a, ta, h, &em), BM_OK);
+    }
+    deadline = bm_clock_deadline_ms(10000);
+    do {
+        bm_ha_status(b.h, &st);
+        if (st.replicated_height == 5) {
+            bm_ha_status(c.h, &st);
+        }
+        if (st.replicated_height == 5) {
+            break;
+        }
+        bm_sleep_ms(5);
+    } while (bm_clock_now_ns() < deadline);
+    assert_true(st.replicated_height == 5);
+    bm_ha_note_store_height(b.h, 2); /* 3 below the record */
+    bm_ha_note_store_height(c.h, 4); /* the record's block is missing */
+    bm_ha_stop(a.h, true);
+    assert_true(ha_wait_role(&c, BM_HA_LEADER, 2500) >= 0);
+    assert_int_equal(ha_role(&b, NULL), BM_HA_FOLLOWER);
+    /* alone and behind: it leads after the deferral */
+    bm_ha_stop(c.h, true);
+    ms = ha_wait_role(&b, BM_HA_LEADER, 15000);
+    fprintf(stderr, "behind follower led %" PRId64 " ms after the resign\n",
+            ms);
+    assert_true(ms >= 2500);
+    assert_true(ms < 10000); /* TTL/3 would be the next periodic round */
+    ha_cand_free(&a);
+    ha_cand_free(&b);
+    ha_cand_free(&c);
+}
+
 /* A record above etcd's request limit (1.5 MiB by default) is refused
  * with the cause named; the leader stays leader, nothing is replicated. */
 static void test_record_too_large(void **state)
@@ -523,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_one_leader),
         cmocka_unit_test(test_replicate_and_gate),
         cmocka_unit_test(test_follower_watches_record),
+        cmocka_unit_test(test_behind_follower_defers),
         cmocka_unit_test(test_record_too_large),
         cmocka_unit_test(test_lease_expiry_failover),
         cmocka_unit_test(test_lease_expires_mid_write),
