@@ -24,6 +24,7 @@ python3 "$here/../tests/ha/acceptance.py" --bin "$B/cmd/blockv2" \
   --kills "$KILLS" --ttl "$TTL" --block-ms "$BLOCK_MS" --steps a \
   --json "$out" >"$out.log" 2>&1 || rc=$?
 grep -E "^\[.*(kill|STALL)" "$out.log" | sed 's/^/  /' || true
+grep -E "header blobs over DA" "$out.log" | sed 's/^/  /' || true
 if [ ! -s "$out" ]; then
   tail -30 "$out.log"; rm -f "$out.log"; exit 1
 fi

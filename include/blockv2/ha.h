@@ -11,9 +11,10 @@
  * at once. A candidate that cannot renew its lease steps down before the
  * lease can expire at etcd (safety over liveness: no etcd, no leader).
  *
- * The module knows the record only as bytes plus its height; it runs two
- * threads of its own (the session: lease, keep-alive, campaign; and a
- * watch of the leader key, so a free leader key is taken at once).
+ * The module knows the record only as bytes plus its height; it runs three
+ * threads of its own (the session: lease, keep-alive, campaign; a watch
+ * of the leader key, so a free leader key is taken at once; a watch of
+ * the record's key, so a follower knows each record as it is accepted).
  *
  * Threads: every function is thread-safe. The role callback runs on the
  * session thread, or on the thread calling bm_ha_replicate when that call
@@ -128,6 +129,16 @@ void bm_ha_stop(struct bm_ha *h, bool resign);
 /* bm_ha_stop(h, false) if needed, then frees. NULL-safe. */
 void bm_ha_free(struct bm_ha *h);
 
+/*
+ * A second role callback beside bm_ha_config.on_role, for an owner that
+ * lives shorter than the handle (the block manager wakes its Producer
+ * with it): replaces the previous one (fn NULL: none). Once this returns,
+ * the previous one is not running and is not called again. Same rules as
+ * on_role (threads note above); never call it from a role callback.
+ * Borrows arg (valid until replaced).
+ */
+void bm_ha_set_listener(struct bm_ha *h, bm_ha_role_fn *fn, void *arg);
+
 /* Fills *out. Never fails. */
 void bm_ha_status(struct bm_ha *h, struct bm_ha_status *out);
 
@@ -182,13 +193,23 @@ enum bm_err bm_ha_replicate(struct bm_ha *h, int64_t token, uint64_t height,
 
 /*
  * The latest record known (RaftBlockState bytes, as read from or written
- * to <prefix>/block: by the campaign round of a follower every TTL/3, the
- * election of a leader, its writes) into *out (returns owned: release
+ * to <prefix>/block: by the watch of that key as etcd accepts it, the
+ * campaign round of a follower every TTL/3, the election of a leader, its
+ * writes) into *out (returns owned: release
  * with bm_buf_release). BM_ENOTFOUND while none is known, BM_ENOMEM.
  * The bytes were checked to decode (untrusted still: they come from
  * etcd). No I/O.
  */
 enum bm_err bm_ha_record(struct bm_ha *h, struct bm_buf *out);
+
+/*
+ * This node's store height (the block manager tells it at start and as it
+ * syncs). When the leader key is freed, a follower more than one block
+ * below the record defers its campaign by TTL/10, so that a candidate at
+ * the record (which produces at once) wins; it still campaigns then.
+ * Never told: no deferral. Any thread; no I/O.
+ */
+void bm_ha_note_store_height(struct bm_ha *h, uint64_t height);
 
 /* Counts one block the node rolled back because the cluster accepted
  * another at its height (status, metrics). Any thread. */

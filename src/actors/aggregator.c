@@ -103,6 +103,8 @@ struct aggregator {
      * production in flight started (kept when that block is made). */
     bool txs;
     bool txs_during;
+    /* KICK while a round was in flight: another round if it made none. */
+    bool kicked;
     /* Failure reporting. */
     uint64_t fail_streak;
     uint64_t last_warn_ms;
@@ -529,6 +531,42 @@ static int on_txs(struct bm_actor_ctx *ctx, struct aggregator *a,
     return BM_OK;
 }
 
+/* A round now, counted from now: the pending block tick is cancelled
+ * (on_produced re-arms it). Not in flight. False (nothing changed) in
+ * lazy mode without txs. Never blocks. */
+static bool kick_now(struct aggregator *a, struct bm_actor_ctx *ctx)
+{
+    struct agg_timer *t = &a->t[T_BLOCK];
+
+    if (a->lazy && !a->txs) {
+        return false; /* lazy: a block waits for txs or the lazy tick */
+    }
+    if (t->armed) {
+        (void)bm_timer_cancel(a->env->sys, t->id);
+        t->armed = false;
+    }
+    t->gen++;
+    t->pending = false;
+    produce(a, ctx, T_BLOCK, a->lazy ? BM_PRODUCE_TX : BM_PRODUCE_TIMER, 0);
+    return true;
+}
+
+BM_ACTOR_HANDLER(on_kick, struct aggregator, struct bm_aggregator_kick)
+static int on_kick(struct bm_actor_ctx *ctx, struct aggregator *a,
+                   struct bm_aggregator_kick *p)
+{
+    (void)p;
+    if (!a->started || bm_env_quitting(a->env)) {
+        return BM_OK; /* START produces on time anyway */
+    }
+    if (a->in_flight) {
+        a->kicked = true;
+        return BM_OK;
+    }
+    (void)kick_now(a, ctx);
+    return BM_OK;
+}
+
 BM_ACTOR_HANDLER(on_produced, struct aggregator, struct bm_producer_result)
 static int on_produced(struct bm_actor_ctx *ctx, struct aggregator *a,
                        struct bm_producer_result *p)
@@ -573,6 +611,16 @@ static int on_produced(struct bm_actor_ctx *ctx, struct aggregator *a,
     if (bm_env_halted(a->env)) {
         return BM_OK;
     }
+    if (a->kicked && !produced && status == BM_OK &&
+        !bm_env_quitting(a->env)) {
+        /* the kick came while this round found nothing to do: start the
+         * one it asked for now (the block timer re-arms after it) */
+        a->kicked = false;
+        if (kick_now(a, ctx)) {
+            return BM_OK;
+        }
+    }
+    a->kicked = false;
     /* Remaining sleep from now: the interval minus the time since the
      * production's start (its tick's due time), at least 1 ms when late. */
     if (!a->lazy) {
@@ -623,6 +671,8 @@ static const struct bm_msg_kind agg_kinds[BM_AGGREGATOR_NKINDS] = {
     [BM_AGGREGATOR_STATE] =
         BM_MSG_KIND("state", struct bm_state_info, 0, validate_state, on_state,
                     bm_state_info_dtor, NULL),
+    [BM_AGGREGATOR_KICK] = BM_MSG_KIND("kick", struct bm_aggregator_kick, 0,
+                                       NULL, on_kick, NULL, NULL),
 };
 
 static int agg_init(struct bm_actor_ctx *ctx, void *arg, void **state_out)

@@ -36,6 +36,7 @@ enum bm_aggregator_kind {
     BM_AGGREGATOR_TXS,
     BM_AGGREGATOR_PRODUCED, /* continuation: struct bm_producer_result */
     BM_AGGREGATOR_STATE,    /* continuation: struct bm_state_info */
+    BM_AGGREGATOR_KICK,     /* produce now: struct bm_aggregator_kick */
     BM_AGGREGATOR_NKINDS
 };
 
@@ -47,8 +48,18 @@ struct bm_aggregator_txs {
     uint32_t n;
 };
 
+/* KICK (HA: this candidate became leader, or its store reached the
+ * replicated height; docs/HA.md "Timing"): a round starts now instead of
+ * at the next block tick, and the block timer counts from it. While a
+ * round is in flight, one more starts when it ends without a block. Lazy
+ * mode: only when txs wait. Before START has read the state: ignored. */
+struct bm_aggregator_kick {
+    uint32_t why; /* unused, 0 */
+};
+
 BM_ACTOR_REF(aggregator);
 BM_ACTOR_TELL(aggregator, txs, BM_AGGREGATOR_TXS, struct bm_aggregator_txs)
+BM_ACTOR_TELL(aggregator, kick, BM_AGGREGATOR_KICK, struct bm_aggregator_kick)
 
 /* Spawn with arg = struct bm_env *, pooled, overflow drop_oldest (ticks
  * and notifications are idempotent; drops are counted). */

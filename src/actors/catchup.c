@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "actors/aggregator.h"
 #include "actors/ha_gate.h"
 #include "actors/state.h"
 #include "actors/sync.h"
@@ -217,6 +218,11 @@ bool bm_catchup_ha_poll(struct bm_env *env)
         return !bm_catchup_active(env);
     }
     bm_ha_status(env->ha, &st);
+    err = bm_store_height(env->store, &height, NULL);
+    if (err == BM_OK || err == BM_ENOTFOUND) {
+        /* a follower far behind lets one at the record win */
+        bm_ha_note_store_height(env->ha, err == BM_OK ? height : 0);
+    }
     if (st.role != BM_HA_LEADER) {
         expected = false;
         if (atomic_compare_exchange_strong(&env->catching_up, &expected,
@@ -255,12 +261,36 @@ bool bm_catchup_ha_poll(struct bm_env *env)
     }
     expected = true;
     if (atomic_compare_exchange_strong(&env->catching_up, &expected, false)) {
+        struct bm_aggregator_kick k = {0};
+
         atomic_fetch_add(&env->catchup_epoch, 1);
         bm_log_info(MOD, "ha: leading at height=%" PRIu64
                     " (replicated %" PRIu64 "): producing blocks",
                     height, st.replicated_known ? st.replicated_height : 0);
+        /* the first block now, not at the next tick (from the Producer's
+         * own round this only marks that round: it produces) */
+        if (!bm_actor_id_is_none(env->ids.aggregator)) {
+            (void)bm_aggregator_tell_kick(env->sys, bm_env_aggregator(env),
+                                          &k);
+        }
     }
     return true;
+}
+
+void bm_catchup_ha_synced(struct bm_env *env)
+{
+    struct bm_ha_status st;
+    uint64_t height = 0;
+
+    if (!ha_follows(env) || !bm_catchup_active(env)) {
+        return;
+    }
+    bm_ha_status(env->ha, &st);
+    if (st.role == BM_HA_LEADER) {
+        (void)bm_catchup_ha_poll(env);
+    } else if (bm_store_height(env->store, &height, NULL) == BM_OK) {
+        bm_ha_note_store_height(env->ha, height);
+    }
 }
 
 bool bm_catchup_try_finish(struct bm_env *env, uint64_t store_height)

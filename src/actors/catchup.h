@@ -94,4 +94,13 @@ bool bm_catchup_poll_p2p(struct bm_env *env, uint64_t store_height);
  */
 bool bm_catchup_ha_poll(struct bm_env *env);
 
+/*
+ * HA: Sync committed blocks. A leader still catching up polls at once
+ * (bm_catchup_ha_poll), so its first block does not wait for the next
+ * round: when catch-up ends here, the Aggregator is kicked
+ * (BM_AGGREGATOR_KICK), as it is whenever catch-up ends. Nothing without
+ * HA or while following. Sync's thread.
+ */
+void bm_catchup_ha_synced(struct bm_env *env);
+
 #endif /* BM_ACTORS_CATCHUP_H */

@@ -119,6 +119,9 @@ struct sub {
     bool caught_up; /* the last round left nothing to submit */
     uint64_t known_da; /* highest DA height a submission landed at */
     struct intent in[2];
+    /* HA: at a (re)load, look on DA for the blocks above the
+     * last-submitted heights before submitting them (ha_found_on_da) */
+    bool ha_check[2];
 };
 
 bool bm_da_batch_should_submit(const struct bm_manager_config *c,
@@ -342,6 +345,7 @@ static int load(struct sub *s)
     memset(s->bl, 0, sizeof(s->bl));
     s->epoch = atomic_load(&env->catchup_epoch);
     s->loaded = true;
+    s->ha_check[K_HEADER] = s->ha_check[K_DATA] = env->ha != NULL;
     bm_log_debug(MOD, "loaded last_header=%llu last_data=%llu",
                  (unsigned long long)s->last[K_HEADER],
                  (unsigned long long)s->last[K_DATA]);
@@ -745,6 +749,168 @@ static enum resolved resolve(struct sub *s, int k)
     return r;
 }
 
+/*
+ * HA (docs/HA.md "DA after a failover"): a new leader's blocks above its
+ * last-submitted height of kind k (up to top) may be on DA already, put
+ * there by the leader before: the blobs are the same bytes (the same
+ * stored block, the same key, deterministic signatures). Sync advances
+ * the last-submitted heights only for blocks it took from DA, while a
+ * follower takes most blocks from P2P and records where DA has them
+ * later (the rhb hints). So, per batch of pending items: the run with an
+ * rhb hint is on DA (Sync saw it there): the last-submitted height moves
+ * over it; for the items after it, their commitments are looked for with
+ * blob.GetAll in the namespace from this node's DA cursor (where its Sync
+ * got to) to the head, at most INTENT_MAX_SCAN heights, and the run found
+ * is recorded as submitted where it was found (as a submission whose
+ * answer was lost is). The first item on neither is where submitting
+ * starts; a failed look-up changes nothing (a second copy on DA costs
+ * fees, never safety). Blocks on DA calls (detached actor).
+ */
+#define HA_CHECK_PASSES 64u
+
+/* The DA heights of p's items from the rhb hints into at[] (0: none);
+ * returns how many from the first have one. */
+static size_t ha_hinted(struct sub *s, int k, const struct pending *p,
+                        uint64_t *at)
+{
+    size_t run = 0;
+
+    for (size_t i = 0; i < p->n; i++) {
+        char name[48];
+
+        bm_meta_rhb_name(name, sizeof(name), p->heights[i], kind_which[k]);
+        if (bm_meta_get_u64(s->base.env->store, name, &at[i], NULL) != BM_OK) {
+            at[i] = 0;
+        }
+        if (at[i] != 0 && run == i) {
+            run++;
+        }
+    }
+    return run;
+}
+
+/* Fills at[from..n) with the DA heights where the commitments of p's
+ * items are (0: not seen). BM_OK or the failed call's error. */
+static int ha_scan_da(struct sub *s, int k, const struct pending *p,
+                      size_t first, uint64_t *at, struct bm_errmsg *em)
+{
+    struct bm_env *env = s->base.env;
+    const struct bm_da_namespace *ns =
+        k == K_HEADER ? &env->ns.header : &env->ns.data;
+    struct bm_breaker_token tok;
+    uint64_t head = 0, from = 0;
+    int err;
+
+    if (bm_breaker_allow(env->da_breaker, &tok) != BM_OK) {
+        return bm_errf(em, BM_EDA_ERROR, "DA breaker open");
+    }
+    err = da_head(s, &head, em);
+    if (err == BM_OK &&
+        (bm_meta_get_u64(env->store, BM_META_DA_CURSOR, &from, NULL) !=
+             BM_OK ||
+         from == 0 || from > head || head - from >= INTENT_MAX_SCAN)) {
+        from = head >= INTENT_MAX_SCAN ? head - INTENT_MAX_SCAN + 1 : 1;
+    }
+    for (uint64_t h = from; err == BM_OK && h <= head; h++) {
+        struct bm_da_blob_list l = {0};
+
+        err = env->da->ops->get_all(env->da->ctx, h, ns, 1, call_timeout(env),
+                                    &l, em);
+        if (err == BM_EDA_NOT_FOUND) {
+            err = BM_OK;
+            continue;
+        }
+        for (size_t j = 0; err == BM_OK && j < l.n; j++) {
+            const struct bm_da_blob *b = &l.v[j];
+            uint8_t com[BM_DA_COMMITMENT_LEN];
+
+            if (b->share_version != 0 || b->data.len == 0 ||
+                memcmp(&b->ns, ns, sizeof(*ns)) != 0 ||
+                bm_da_commitment(com, ns, b->data.ptr, b->data.len, 0,
+                                 NULL) != BM_OK) {
+                continue;
+            }
+            for (size_t i = first; i < p->n; i++) {
+                if (at[i] == 0 &&
+                    memcmp(com, p->blobs[i].commitment, sizeof(com)) == 0) {
+                    at[i] = h;
+                    break;
+                }
+            }
+        }
+        bm_da_blob_list_release(&l);
+    }
+    bm_breaker_report(env->da_breaker, tok, err == BM_OK);
+    return err;
+}
+
+static void ha_found_on_da(struct sub *s, int k, uint64_t top)
+{
+    struct bm_env *env = s->base.env;
+    uint64_t before = s->last[k];
+    size_t hinted = 0, found = 0;
+    bool scanned = false;
+
+    for (unsigned pass = 0; pass < HA_CHECK_PASSES && top > s->last[k] &&
+                            !bm_env_quitting(env);
+         pass++) {
+        struct bm_errmsg em = {{0}};
+        struct pending p = {0};
+        uint64_t *at;
+        size_t run, i;
+        int err = BM_OK;
+
+        if (collect(s, k, top, &p) != BM_OK || p.n == 0) {
+            pending_release(&p);
+            break;
+        }
+        at = bm_xcalloc(p.n, sizeof(*at));
+        run = ha_hinted(s, k, &p, at);
+        if (run > 0) {
+            (void)persist(s, k, p.adv[run - 1], NULL, 0, 0);
+            hinted += run;
+        }
+        if (run < p.n && !scanned) {
+            /* the items after the hinted run, once: the leader before
+             * submitted them lately, if at all */
+            scanned = true;
+            memset(at + run, 0, (p.n - run) * sizeof(*at));
+            err = ha_scan_da(s, k, &p, run, at, &em);
+            if (err != BM_OK) {
+                bm_log_debug(MOD, "%s: cannot look on DA for the blocks of "
+                             "the leader before err=%s %s", kind_name[k],
+                             bm_err_name(err), bm_errmsg_str(&em, err));
+            }
+            for (i = run; err == BM_OK && i < p.n && at[i] != 0;) {
+                size_t j = i;
+
+                while (j < p.n && at[j] == at[i]) {
+                    j++; /* one record per DA height, in height order */
+                }
+                on_success(s, k, &p.heights[i], j - i, p.adv[j - 1], at[i]);
+                atomic_fetch_add_explicit(&env->m.da_submit_found, 1,
+                                          memory_order_relaxed);
+                found += j - i;
+                i = j;
+            }
+            run = i > run ? i : run;
+        }
+        i = p.n;
+        bm_free(at);
+        pending_release(&p);
+        if (run < i) {
+            break; /* this one is not on DA: submit from here */
+        }
+    }
+    if (s->last[k] > before) {
+        bm_log_info(MOD, "%s: blocks %llu..%llu are on DA already (the "
+                    "leader before submitted them; %zu known from Sync, %zu "
+                    "found on DA): not resubmitted", kind_name[k],
+                    (unsigned long long)(before + 1),
+                    (unsigned long long)s->last[k], hinted, found);
+    }
+}
+
 /* Records durably that p[pos, pos+cnt) of kind k is about to be
  * submitted, to be searched from the DA head. */
 static int write_intent(struct sub *s, int k, const struct pending *p,
@@ -1082,6 +1248,10 @@ static int run_round(struct sub *s)
         /* never submit over a submission whose outcome is unknown */
         if (s->in[k].unknown && resolve(s, k) == R_ERROR) {
             continue;
+        }
+        if (s->ha_check[k] && !s->in[k].unknown) {
+            s->ha_check[k] = false;
+            ha_found_on_da(s, k, top);
         }
         if (top > s->last[k]) {
             run_kind(s, k, top);

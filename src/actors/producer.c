@@ -97,6 +97,11 @@ struct producer_st {
      * and decoding that block from the store. */
     struct bm_hash dh;
     uint64_t dh_height;
+    /* The store height when this incarnation started, and whether its
+     * block's txs were dropped from the queue (load): with HA, the head
+     * at the first round may be another leader's block synced since. */
+    uint64_t boot_height;
+    bool boot_dropped;
     uint64_t cookie_base;
     uint64_t seq;
     struct round r;
@@ -354,34 +359,81 @@ static void ask_state(struct bm_actor_ctx *ctx, struct producer_st *st)
     }
 }
 
+/* Appends copies of the txs of stored block h to *txs (*n of *cap). */
+static int add_block_txs(struct bm_env *env, uint64_t h, struct bm_buf **txs,
+                         size_t *n, size_t *cap)
+{
+    struct bm_store_blockbuf blk = {0};
+    struct bm_data d = {0};
+    int err = BM_OK;
+
+    if (bm_store_get_block(env->store, h, &blk, NULL) != BM_OK) {
+        goto out;
+    }
+    if (bm_data_decode(&d, blk.data.ptr, blk.data.len) != BM_OK) {
+        bm_log_warn(MOD, "stored data at height %llu does not decode",
+                    (unsigned long long)h);
+        goto out;
+    }
+    if (d.n_txs > 0 && *n + d.n_txs > *cap) {
+        *cap = *n + d.n_txs;
+        *txs = bm_xrealloc(*txs, *cap * sizeof(**txs));
+    }
+    for (size_t i = 0; i < d.n_txs && err == BM_OK; i++) {
+        memset(&(*txs)[*n], 0, sizeof(**txs));
+        err = bm_buf_copy(&(*txs)[*n], &d.txs[i]);
+        if (err == BM_OK) {
+            (*n)++;
+        }
+    }
+out:
+    bm_data_release(&d);
+    bm_store_blockbuf_release(&blk);
+    return err;
+}
+
 /*
  * Makes sure the last committed block's txs are not handed out again: at
  * the first round (a crash between commit and ack) and after an ACK that
  * failed (the batch would still be in flight). DROP_COMMITTED releases an
  * in-flight batch and drops the committed txs; until it succeeds no batch
- * is taken. Goes on with GET when there is nothing to drop.
+ * is taken. Goes on with GET when there is nothing to drop. With HA the
+ * first round as leader may come after this node followed, when the head
+ * is another leader's block: the block at the head when this incarnation
+ * started (this node's own last one, maybe committed and never acked) is
+ * dropped too, once, or its txs would go in a second block.
  */
 static void load(struct bm_actor_ctx *ctx, struct producer_st *st)
 {
     struct bm_env *env = st->env;
-    struct bm_store_blockbuf blk = {0};
-    struct bm_data d = {0};
+    struct bm_buf *txs = NULL;
+    size_t n = 0, cap = 0;
     uint64_t h = 0;
     int err = BM_OK;
 
     if (!has_actor(env->ids.sequencer) ||
         bm_store_height(env->store, &h, NULL) != BM_OK ||
-        h < env->genesis->initial_height ||
-        bm_store_get_block(env->store, h, &blk, NULL) != BM_OK) {
+        h < env->genesis->initial_height) {
         goto done;
     }
-    if (bm_data_decode(&d, blk.data.ptr, blk.data.len) != BM_OK) {
-        bm_log_warn(MOD, "stored data at height %llu does not decode",
-                    (unsigned long long)h);
-    } else if (d.n_txs > 0) {
+    if (!st->boot_dropped && st->boot_height != h &&
+        st->boot_height >= env->genesis->initial_height) {
+        /* the block at the start first (one block per DROP_COMMITTED:
+         * its size cap), then the head (on_seq_done comes back here) */
+        err = add_block_txs(env, st->boot_height, &txs, &n, &cap);
+        if (err == BM_OK && n > 0) {
+            h = st->boot_height;
+        } else {
+            st->boot_dropped = true;
+        }
+    }
+    if (err == BM_OK && n == 0) {
+        err = add_block_txs(env, h, &txs, &n, &cap);
+    }
+    if (err == BM_OK && n > 0) {
         st->r.step = S_LOAD;
         st->r.height = h;
-        err = ask_drop(ctx, st, &d.txs, &d.n_txs);
+        err = ask_drop(ctx, st, &txs, &n);
         if (err == BM_OK) {
             goto out; /* continued in on_seq_done */
         }
@@ -391,13 +443,13 @@ static void load(struct bm_actor_ctx *ctx, struct producer_st *st)
 done:
     if (err == BM_OK) {
         st->loaded = true;
+        st->boot_dropped = true;
         ask_state(ctx, st);
     } else {
         finish(ctx, st, err); /* retried at the next round */
     }
 out:
-    bm_data_release(&d);
-    bm_store_blockbuf_release(&blk);
+    bm_exec_txs_free(txs, n);
 }
 
 /* Starts a round for the PRODUCE whose reply is tok. */
@@ -909,7 +961,13 @@ static int on_seq_done(struct bm_actor_ctx *ctx, struct producer_st *st,
         }
         bm_log_debug(MOD, "committed txs dropped height=%llu n=%zu",
                      (unsigned long long)st->r.height, p->n);
+        if (!st->boot_dropped && st->r.height == st->boot_height) {
+            st->boot_dropped = true;
+            load(ctx, st); /* now the head's */
+            return BM_OK;
+        }
         st->loaded = true;
+        st->boot_dropped = true;
         ask_state(ctx, st);
         return BM_OK;
     }
@@ -936,6 +994,9 @@ static int producer_init(struct bm_actor_ctx *ctx, void *arg, void **out)
     }
     st = bm_xcalloc(1, sizeof(*st));
     st->env = arg;
+    if (bm_store_height(st->env->store, &st->boot_height, NULL) != BM_OK) {
+        st->boot_height = 0;
+    }
     /* Distinct per incarnation: continuations of a previous one (before a
      * restart) never match. */
     st->cookie_base = bm_actor_now_ns() << 8;

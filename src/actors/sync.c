@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actors/catchup.h"
 #include "actors/replayer.h"
 #include "actors/state.h"
 #include "actors/store_sync.h"
@@ -1146,6 +1147,7 @@ static int apply_group(struct sync_st *st, size_t want)
             bm_log_debug(MOD, "blocks applied from=%llu to=%llu grouped=%d",
                          (unsigned long long)first, (unsigned long long)last,
                          (int)grouped);
+            bm_catchup_ha_synced(env); /* HA: a new leader at the record */
         } else if (!bm_env_halted(env)) {
             /* Not applied (or not confirmed): keep the pieces for a retry
              * (dropped later if the store has them after all). */

@@ -1,9 +1,10 @@
 /*
  * Leader election and fencing on etcd (include/blockv2/ha.h, docs/HA.md).
  *
- * Three etcd clients, so no thread waits behind another's call: the
+ * Four etcd clients, so no thread waits behind another's call: the
  * session thread's (lease grant, keep-alive, campaign), the writer's
- * (bm_ha_replicate, on the caller's thread) and the watch thread's.
+ * (bm_ha_replicate, on the caller's thread) and the two watch threads'
+ * (<prefix>/leader, <prefix>/block).
  *
  * Timing (TTL = the granted lease TTL):
  *  - keep-alive every TTL/3 after the last answered one; a failed one is
@@ -42,6 +43,7 @@ struct bm_ha {
     struct bm_etcd *sess;
     struct bm_etcd *writer;
     struct bm_etcd *watcher;
+    struct bm_etcd *bwatcher; /* the watch of <prefix>/block */
     char *prefix;
     char *node_id;
     char *leader_key;
@@ -50,6 +52,8 @@ struct bm_ha {
     uint32_t call_timeout_ms;
     bm_ha_role_fn *on_role;
     void *arg;
+    bm_ha_role_fn *listener; /* under cb_mu (bm_ha_set_listener) */
+    void *listener_arg;
 
     pthread_mutex_t cb_mu; /* orders callbacks; taken before mu */
     uint64_t delivered_seq;
@@ -60,6 +64,11 @@ struct bm_ha {
     bool stopped;
     bool stopping;
     bool wake_campaign;
+    /* A follower behind the record defers a campaign a free leader key
+     * asked for until then (monotonic ns), so one at the record wins. */
+    uint64_t campaign_not_before;
+    bool local_known;      /* bm_ha_note_store_height was called */
+    uint64_t local_height; /* this node's store height, as last told */
     enum bm_ha_role role;
     enum bm_ha_reason why;
     uint64_t role_seq;
@@ -78,6 +87,7 @@ struct bm_ha {
     uint8_t replicated_hash[32];
     size_t replicated_hash_len;
     struct bm_buf replicated_rec; /* its RaftBlockState bytes */
+    int64_t block_rev; /* last <prefix>/block revision the watch saw */
     uint64_t leader_changes;
     uint64_t fencing_rejections;
     uint64_t etcd_errors;
@@ -87,6 +97,7 @@ struct bm_ha {
 
     pthread_t sess_thr;
     pthread_t watch_thr;
+    pthread_t bwatch_thr;
 };
 
 const char *bm_ha_reason_name(enum bm_ha_reason r)
@@ -210,9 +221,13 @@ enum bm_err bm_ha_new(struct bm_ha **out, const struct bm_ha_config *cfg,
     if (err == BM_OK) {
         err = bm_etcd_new(&h->watcher, &ec, em);
     }
+    if (err == BM_OK) {
+        err = bm_etcd_new(&h->bwatcher, &ec, em);
+    }
     if (err != BM_OK) {
         bm_etcd_free(h->sess);
         bm_etcd_free(h->writer);
+        bm_etcd_free(h->watcher);
         bm_free(h);
         return err;
     }
@@ -271,9 +286,6 @@ static void deliver(struct bm_ha *h)
     int64_t token;
     bool call = false;
 
-    if (h->on_role == NULL) {
-        return;
-    }
     pthread_mutex_lock(&h->cb_mu);
     pthread_mutex_lock(&h->mu);
     if (h->role_seq > h->delivered_seq) {
@@ -284,9 +296,20 @@ static void deliver(struct bm_ha *h)
         call = true;
     }
     pthread_mutex_unlock(&h->mu);
-    if (call) {
+    if (call && h->on_role != NULL) {
         h->on_role(h->arg, role, token, why);
     }
+    if (call && h->listener != NULL) {
+        h->listener(h->listener_arg, role, token, why);
+    }
+    pthread_mutex_unlock(&h->cb_mu);
+}
+
+void bm_ha_set_listener(struct bm_ha *h, bm_ha_role_fn *fn, void *arg)
+{
+    pthread_mutex_lock(&h->cb_mu);
+    h->listener = fn;
+    h->listener_arg = arg;
     pthread_mutex_unlock(&h->cb_mu);
 }
 
@@ -525,7 +548,11 @@ static void do_campaign(struct bm_ha *h, uint64_t now)
         if (r.has_kv && !r.succeeded) {
             copy_id(h->leader_id, &r.kv.value);
         }
-        if (h->role != BM_HA_LEADER && token == 0) {
+        /* the watch of <prefix>/block may have brought a newer one
+         * meanwhile: the records' heights only grow */
+        if (h->role != BM_HA_LEADER && token == 0 &&
+            (!h->replicated_known ||
+             (rec_known && ri.height >= h->replicated_height))) {
             set_replicated_locked(h, rec_known, &ri, rec.ptr, rec.len);
         }
     }
@@ -554,18 +581,25 @@ static void *session_main(void *arg)
         } else if (h->lease != 0 && now >= h->next_keepalive) {
             do_keepalive(h, now);
         } else if (h->lease != 0 && h->role != BM_HA_LEADER &&
-                   (h->wake_campaign || now >= h->next_campaign)) {
+                   (h->wake_campaign || now >= h->next_campaign) &&
+                   now >= h->campaign_not_before) {
             do_campaign(h, now);
         } else {
             wake = h->next_keepalive;
             if (h->role == BM_HA_LEADER && h->step_down_at < wake) {
                 wake = h->step_down_at;
             }
-            if (h->role != BM_HA_LEADER && h->lease != 0 &&
-                h->next_campaign < wake) {
-                wake = h->next_campaign;
+            if (h->role != BM_HA_LEADER && h->lease != 0) {
+                /* a woken campaign is due when its deferral ends */
+                uint64_t c = h->wake_campaign ? 0 : h->next_campaign;
+                if (c < h->campaign_not_before) {
+                    c = h->campaign_not_before;
+                }
+                if (c < wake) {
+                    wake = c;
+                }
             }
-            if (!h->wake_campaign) {
+            if (!h->wake_campaign || now < h->campaign_not_before) {
                 bm_cond_wait_until(&h->cv, &h->mu, wake);
             }
             continue;
@@ -591,6 +625,12 @@ static bool on_watch(void *arg, const struct bm_etcd_watch_msg *m)
         if (ev->type == BM_ETCD_EVENT_DELETE) {
             h->leader_id[0] = '\0';
             h->wake_campaign = true;
+            if (h->local_known && h->replicated_known &&
+                h->local_height + 1 < h->replicated_height) {
+                /* more than the record's block behind: a candidate at
+                 * the record would produce sooner; it takes TTL/10 */
+                h->campaign_not_before = bm_clock_now_ns() + ttl_ns(h) / 10;
+            }
             pthread_cond_broadcast(&h->cv);
         } else {
             copy_id(h->leader_id, &ev->kv.value);
@@ -601,37 +641,99 @@ static bool on_watch(void *arg, const struct bm_etcd_watch_msg *m)
     return go_on;
 }
 
-static void *watch_main(void *arg)
+/*
+ * The watch of <prefix>/block: a follower knows each record as etcd
+ * accepts it (its readiness lag, the deposed-head check, the record a new
+ * leader applies), not only at its next campaign round. The records'
+ * heights only grow (docs/HA.md "What is guaranteed"), so an event at or
+ * below the known height (a leader's own write, known when it answered)
+ * changes nothing. An undecodable value is ignored here: the campaign
+ * read reports it.
+ */
+static bool on_block_watch(void *arg, const struct bm_etcd_watch_msg *m)
 {
     struct bm_ha *h = arg;
+    bool go_on;
+
+    for (size_t i = 0; i < m->n_events; i++) {
+        const struct bm_etcd_event *ev = &m->events[i];
+        struct bm_errmsg em;
+        struct rec_info ri = {0};
+
+        if (ev->type != BM_ETCD_EVENT_PUT ||
+            record_info(h, ev->kv.value.ptr, ev->kv.value.len, &ri, &em) !=
+                BM_OK) {
+            continue;
+        }
+        pthread_mutex_lock(&h->mu);
+        if (ev->kv.mod_revision > h->block_rev) {
+            h->block_rev = ev->kv.mod_revision;
+        }
+        if (!h->replicated_known || ri.height > h->replicated_height) {
+            set_replicated_locked(h, true, &ri, ev->kv.value.ptr,
+                                  ev->kv.value.len);
+        }
+        pthread_mutex_unlock(&h->mu);
+    }
+    pthread_mutex_lock(&h->mu);
+    go_on = !h->stopping;
+    pthread_mutex_unlock(&h->mu);
+    return go_on;
+}
+
+/* Runs the watch of <prefix>/leader (block false) or <prefix>/block until
+ * bm_ha_stop, watching again WATCH_RETRY_MS after a watch ends. */
+static void watch_loop(struct bm_ha *h, bool block)
+{
+    struct bm_etcd *client = block ? h->bwatcher : h->watcher;
+    const char *key = block ? h->block_key : h->leader_key;
 
     for (;;) {
         struct bm_errmsg em;
+        int64_t from;
         enum bm_err err;
 
         pthread_mutex_lock(&h->mu);
         bool stop = h->stopping;
+        /* the record's watch goes on after the last revision it saw */
+        from = block && h->block_rev > 0 ? h->block_rev + 1 : 0;
         pthread_mutex_unlock(&h->mu);
         if (stop) {
             break;
         }
-        err = bm_etcd_watch(h->watcher, (const uint8_t *)h->leader_key,
-                            strlen(h->leader_key), 0, 0, on_watch, h, &em);
+        err = bm_etcd_watch(client, (const uint8_t *)key, strlen(key), from, 0,
+                            block ? on_block_watch : on_watch, h, &em);
         if (err == BM_ECANCELED) {
             break;
         }
-        bm_log_debug(MOD, "watch of '%s' ended err=%s: %s", h->leader_key,
+        bm_log_debug(MOD, "watch of '%s' ended err=%s: %s", key,
                      bm_err_name(err), bm_errmsg_str(&em, err));
         pthread_mutex_lock(&h->mu);
-        if (!h->stopping) {
+        if (block && err == BM_EETCD) {
+            h->block_rev = 0; /* compacted: from now (campaigns read it) */
+        }
+        if (!block && !h->stopping) {
             /* the session thread polls too: a missed event costs TTL/3 */
             h->wake_campaign = h->role != BM_HA_LEADER;
             pthread_cond_broadcast(&h->cv);
+        }
+        if (!h->stopping) {
             bm_cond_wait_until(&h->cv, &h->mu,
                                bm_clock_deadline_ms(WATCH_RETRY_MS));
         }
         pthread_mutex_unlock(&h->mu);
     }
+}
+
+static void *watch_main(void *arg)
+{
+    watch_loop(arg, false);
+    return NULL;
+}
+
+static void *bwatch_main(void *arg)
+{
+    watch_loop(arg, true);
     return NULL;
 }
 
@@ -660,11 +762,14 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
         err = record_info(h, r.kv.value.ptr, r.kv.value.len, &ri, em);
         known = err == BM_OK;
     }
+    pthread_mutex_lock(&h->mu);
     if (known) {
-        pthread_mutex_lock(&h->mu);
         set_replicated_locked(h, known, &ri, r.kv.value.ptr, r.kv.value.len);
-        pthread_mutex_unlock(&h->mu);
     }
+    if (err == BM_OK) {
+        h->block_rev = r.revision; /* the record's watch starts after it */
+    }
+    pthread_mutex_unlock(&h->mu);
     bm_etcd_resp_release(&r);
     now = bm_clock_now_ns();
     if (err == BM_OK) {
@@ -694,6 +799,10 @@ enum bm_err bm_ha_start(struct bm_ha *h, struct bm_errmsg *em)
         bm_log_error(MOD, "cannot start the watch thread");
         abort();
     }
+    if (pthread_create(&h->bwatch_thr, NULL, bwatch_main, h) != 0) {
+        bm_log_error(MOD, "cannot start the record's watch thread");
+        abort();
+    }
     bm_log_info(MOD,
                 "campaigning for '%s' node=%s lease=%" PRId64 " ttl=%" PRId64
                 "s etcd=%s",
@@ -717,8 +826,10 @@ void bm_ha_stop(struct bm_ha *h, bool resign)
         return;
     }
     bm_etcd_cancel(h->watcher);
+    bm_etcd_cancel(h->bwatcher);
     pthread_join(h->sess_thr, NULL);
     pthread_join(h->watch_thr, NULL);
+    pthread_join(h->bwatch_thr, NULL);
     pthread_mutex_lock(&h->mu);
     h->stopped = true;
     lease = h->lease;
@@ -749,6 +860,7 @@ void bm_ha_free(struct bm_ha *h)
     bm_etcd_free(h->sess);
     bm_etcd_free(h->writer);
     bm_etcd_free(h->watcher);
+    bm_etcd_free(h->bwatcher);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->cb_mu);
@@ -780,6 +892,14 @@ void bm_ha_status(struct bm_ha *h, struct bm_ha_status *out)
     out->etcd_errors = h->etcd_errors;
     out->replicated_blocks = h->replicated_blocks;
     out->rolled_back_blocks = h->rolled_back_blocks;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void bm_ha_note_store_height(struct bm_ha *h, uint64_t height)
+{
+    pthread_mutex_lock(&h->mu);
+    h->local_known = true;
+    h->local_height = height;
     pthread_mutex_unlock(&h->mu);
 }
 

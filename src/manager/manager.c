@@ -22,6 +22,7 @@
 #include "actors/store_sync.h"
 #include "actors/validator.h"
 #include "blockv2/actor.h"
+#include "blockv2/ha.h"
 #include "manager/tree.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -176,6 +177,23 @@ static enum bm_err check_da_limits(struct bm_env *env, struct bm_errmsg *em)
     return BM_OK;
 }
 
+/* HA: a candidate that becomes leader starts its first round now, not
+ * at the next block tick (the Producer's gate decides; docs/HA.md
+ * "Timing"). The election's session thread; never blocks. */
+static void on_ha_role(void *arg, enum bm_ha_role role, int64_t token,
+                       enum bm_ha_reason why)
+{
+    struct bm_manager *m = arg;
+    struct bm_aggregator_kick k = {0};
+
+    (void)token;
+    (void)why;
+    if (role == BM_HA_LEADER &&
+        !bm_actor_id_is_none(m->env.ids.aggregator)) {
+        (void)bm_aggregator_tell_kick(m->sys, bm_env_aggregator(&m->env), &k);
+    }
+}
+
 enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
 {
     struct bm_state st = {0};
@@ -219,9 +237,21 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em)
     if (err != BM_OK) {
         return bm_errf(em, err, "manager: cannot start the actor system");
     }
+    if (m->env.ha != NULL) {
+        uint64_t h = 0;
+
+        err = bm_store_height(m->env.store, &h, NULL);
+        if (err == BM_OK || err == BM_ENOTFOUND) {
+            bm_ha_note_store_height(m->env.ha, err == BM_OK ? h : 0);
+        }
+        bm_ha_set_listener(m->env.ha, on_ha_role, m);
+    }
     if (pthread_create(&m->watcher, NULL, watch, m) == 0) {
         m->watcher_running = true;
     } else {
+        if (m->env.ha != NULL) {
+            bm_ha_set_listener(m->env.ha, NULL, NULL);
+        }
         bm_actor_system_stop(m->sys, STOP_TIMEOUT_MS);
         return bm_errf(em, BM_ESYS, "manager: cannot create a thread");
     }
@@ -335,6 +365,9 @@ enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em)
     m->stopped = true;
     pthread_mutex_unlock(&m->mu);
     atomic_store(&m->env.stopping, true);
+    if (m->env.ha != NULL) {
+        bm_ha_set_listener(m->env.ha, NULL, NULL);
+    }
     drain_producer(m);
     pthread_mutex_lock(&m->wmu);
     atomic_store(&m->quit, true);

@@ -322,6 +322,38 @@ static void test_first_wait(void **s)
     rig_close(&r);
 }
 
+/* KICK (HA: leadership gained) starts a round at once instead of at the
+ * next block tick; one that comes while a round in flight makes a block
+ * adds nothing. */
+static void test_kick(void **s)
+{
+    struct rig r;
+    struct count_arg c;
+    struct bm_aggregator_kick k = {0};
+    uint64_t past = bm_validate_now_ns() - 120ull * 1000000000ull;
+
+    (void)s;
+    /* a 60 s block time: the only tick in this test is the first one */
+    rig_open_at(&r, false, 60000, 60000, 1500, past);
+    c = (struct count_arg){&r.cp, -1, 1};
+    assert_true(at_wait(count_reached, &c, 10000));
+    /* in flight (the producer takes 1.5 s) and it makes a block: no more */
+    assert_int_equal(bm_aggregator_tell_kick(r.n.sys,
+                                             bm_env_aggregator(&r.n.env), &k),
+                     BM_OK);
+    bm_sleep_ms(2000);
+    assert_int_equal(cp_count(&r.cp, -1), 1);
+    /* idle: a round now (generous deadline for a loaded machine; it is
+     * milliseconds, the block tick is a minute away) */
+    assert_int_equal(bm_aggregator_tell_kick(r.n.sys,
+                                             bm_env_aggregator(&r.n.env), &k),
+                     BM_OK);
+    c = (struct count_arg){&r.cp, -1, 2};
+    assert_true(at_wait(count_reached, &c, 20000));
+    assert_int_equal(cp_count(&r.cp, BM_PRODUCE_TIMER), 2);
+    rig_close(&r);
+}
+
 /* A failing producer: the clock keeps going. */
 static void test_failures_continue(void **s)
 {
@@ -514,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_start_ns),
         cmocka_unit_test(test_normal_mode),
         cmocka_unit_test(test_first_wait),
+        cmocka_unit_test(test_kick),
         cmocka_unit_test(test_failures_continue),
         cmocka_unit_test(test_lazy_idle),
         cmocka_unit_test(test_lazy_txs),

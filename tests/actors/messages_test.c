@@ -66,6 +66,7 @@ static const char *const zero_ok[] = {
     "aggregator.lazy_tick",
     "aggregator.txs",
     "aggregator.produced",
+    "aggregator.kick",
     "sync.da_progress",
     "sync.flush",
     "sync.hold_over",

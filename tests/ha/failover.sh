@@ -11,7 +11,8 @@
 # `store check` passes (every block links to the one below) and all hold
 # the same block at the lowest of their heights, so no height has two
 # different blocks on any node; the DA-only node never saw a contradicting
-# header on DA (no BM_EFORK, still running).
+# header on DA (no BM_EFORK, still running); every blob is on DA once (a
+# new leader does not submit again what the leader before submitted).
 #
 # usage: tests/ha/failover.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 #        KILLS=5 tests/ha/failover.sh ...
@@ -193,6 +194,12 @@ print(h["hash"] if sys.argv[1] == "hash" else h["header"]["time"])' "$3"
 HASHES=$(for i in 1 2 3 4; do block_field "$i" "$MIN" hash; done | sort -u |
   wc -l)
 [ "$HASHES" = 1 ] || fail "the nodes hold different blocks at height $MIN"
+step "DA: every blob once (a new leader does not submit again what the leader before did)"
+python3 "$(dirname "$0")/da_blobs.py" "$DA" hf-h hf-d >"$W/blobs.log" ||
+  fail "cannot count the blobs on DA"
+sed 's/^/    /' "$W/blobs.log"
+! grep -q "copies=[1-9]" "$W/blobs.log" ||
+  fail "a blob is on DA more than once (submitted again after a failover)"
 step "failover times: the first new block's header time after the kill"
 for e in "${KILLED[@]}"; do
   read -r T0 H N <<<"$e"

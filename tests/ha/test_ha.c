@@ -262,6 +262,114 @@ static void test_replicate_and_gate(void **state)
     ha_cand_free(&b);
 }
 
+/* A follower knows each record as etcd accepts it (the watch of
+ * <prefix>/block), not at its next campaign round: with a 30 s TTL those
+ * come every 10 s. The second role callback (bm_ha_set_listener) sees the
+ * hand-over; after it is cleared it is not called. */
+static void test_follower_watches_record(void **state)
+{
+    struct ha_cand a, b;
+    struct ha_rec lis = {0}, got;
+    struct bm_errmsg em = {{0}};
+    struct bm_ha_status st;
+    uint64_t deadline;
+    int64_t ta;
+
+    (void)state;
+    HA_NEED_ETCD();
+    pthread_mutex_init(&lis.mu, NULL);
+    ha_cand_start(&a, etcd.url, "/t/watchrec", "a", 30);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    ha_cand_start(&b, etcd.url, "/t/watchrec", "b", 30);
+    bm_ha_set_listener(b.h, ha_rec_cb, &lis);
+    ha_role(&a, &ta);
+    for (uint64_t h = 1; h <= 3; h++) {
+        assert_int_equal(replicate(&a, ta, h, &em), BM_OK);
+    }
+    deadline = bm_clock_deadline_ms(5000);
+    do {
+        bm_ha_status(b.h, &st);
+        if (st.replicated_known && st.replicated_height == 3) {
+            break;
+        }
+        bm_sleep_ms(5);
+    } while (bm_clock_now_ns() < deadline);
+    assert_true(st.replicated_known && st.replicated_height == 3);
+    assert_int_equal(st.role, BM_HA_FOLLOWER);
+    /* the record's bytes too, as written */
+    {
+        struct bm_buf want = {0}, have = {0};
+        ha_record(3, &want);
+        assert_int_equal(bm_ha_record(b.h, &have), BM_OK);
+        assert_true(bm_buf_eq(&want, &have));
+        bm_buf_release(&want);
+        bm_buf_release(&have);
+    }
+    /* hand-over: b's listener sees it lead */
+    bm_ha_stop(a.h, true);
+    assert_true(ha_wait_role(&b, BM_HA_LEADER, 5000) >= 0);
+    ha_rec_get(&lis, &got);
+    assert_int_equal(got.role, BM_HA_LEADER);
+    assert_int_equal(got.calls, 1);
+    bm_ha_set_listener(b.h, NULL, NULL);
+    bm_ha_stop(b.h, true);
+    ha_rec_get(&lis, &got);
+    assert_int_equal(got.calls, 1); /* cleared: not told of the stop */
+    ha_cand_free(&a);
+    ha_cand_free(&b);
+    pthread_mutex_destroy(&lis.mu);
+}
+
+/* A follower more than one block below the record defers its campaign
+ * (TTL/10: 3 s here) when the leader key is freed, so the follower at the
+ * record wins; alone, it still leads after the deferral. */
+static void test_behind_follower_defers(void **state)
+{
+    struct ha_cand a, b, c;
+    struct bm_errmsg em = {{0}};
+    struct bm_ha_status st;
+    uint64_t deadline;
+    int64_t ta, ms;
+
+    (void)state;
+    HA_NEED_ETCD();
+    ha_cand_start(&a, etcd.url, "/t/defer", "a", 30);
+    assert_true(ha_wait_role(&a, BM_HA_LEADER, 5000) >= 0);
+    ha_cand_start(&b, etcd.url, "/t/defer", "b", 30);
+    ha_cand_start(&c, etcd.url, "/t/defer", "c", 30);
+    ha_role(&a, &ta);
+    for (uint64_t h = 1; h <= 5; h++) {
+        assert_int_equal(replicate(&a, ta, h, &em), BM_OK);
+    }
+    deadline = bm_clock_deadline_ms(10000);
+    do {
+        bm_ha_status(b.h, &st);
+        if (st.replicated_height == 5) {
+            bm_ha_status(c.h, &st);
+        }
+        if (st.replicated_height == 5) {
+            break;
+        }
+        bm_sleep_ms(5);
+    } while (bm_clock_now_ns() < deadline);
+    assert_true(st.replicated_height == 5);
+    bm_ha_note_store_height(b.h, 2); /* 3 below the record */
+    bm_ha_note_store_height(c.h, 4); /* the record's block is missing */
+    bm_ha_stop(a.h, true);
+    assert_true(ha_wait_role(&c, BM_HA_LEADER, 2500) >= 0);
+    assert_int_equal(ha_role(&b, NULL), BM_HA_FOLLOWER);
+    /* alone and behind: it leads after the deferral */
+    bm_ha_stop(c.h, true);
+    ms = ha_wait_role(&b, BM_HA_LEADER, 15000);
+    fprintf(stderr, "behind follower led %" PRId64 " ms after the resign\n",
+            ms);
+    assert_true(ms >= 2500);
+    assert_true(ms < 10000); /* TTL/3 would be the next periodic round */
+    ha_cand_free(&a);
+    ha_cand_free(&b);
+    ha_cand_free(&c);
+}
+
 /* A record above etcd's request limit (1.5 MiB by default) is refused
  * with the cause named; the leader stays leader, nothing is replicated. */
 static void test_record_too_large(void **state)
@@ -464,6 +572,8 @@ int main(void)
         cmocka_unit_test(test_wrong_prefix),
         cmocka_unit_test(test_one_leader),
         cmocka_unit_test(test_replicate_and_gate),
+        cmocka_unit_test(test_follower_watches_record),
+        cmocka_unit_test(test_behind_follower_defers),
         cmocka_unit_test(test_record_too_large),
         cmocka_unit_test(test_lease_expiry_failover),
         cmocka_unit_test(test_lease_expires_mid_write),
