@@ -1023,6 +1023,58 @@ static int commit_group(struct sync_st *st, struct bm_state_commit *c,
 }
 
 /*
+ * On an HA candidate (docs/HA.md, "Transactions"): the txs of the group
+ * ms[0..n) just committed were put in blocks by another leader. One call
+ * for the whole group drops their queued copies from the local queue and
+ * adds them to the sequencer's window of recent txs, so a copy forwarded
+ * to (or re-sent to) this node once it leads is a duplicate. Failing that
+ * would let a tx be included twice: the node stops.
+ */
+static void note_committed_txs(struct sync_st *st, const struct member *ms,
+                               size_t n)
+{
+    struct bm_env *env = st->env;
+    struct bm_errmsg em = {{0}};
+    struct bm_hash *hs;
+    size_t total = 0, at = 0, dropped = 0;
+    int err;
+
+    if (env->ha == NULL || env->seq == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        total += ms[i].b->data.n_txs; /* each below BM_MAX_TXS */
+    }
+    if (total == 0) {
+        return;
+    }
+    hs = bm_xcalloc(total, sizeof(*hs));
+    for (size_t i = 0; i < n; i++) {
+        const struct bm_data *d = &ms[i].b->data;
+
+        for (size_t j = 0; j < d->n_txs; j++) {
+            bm_exec_tx_hash(d->txs[j].ptr, d->txs[j].len, &hs[at++]);
+        }
+    }
+    err = bm_seq_note_committed(env->seq, hs, total, &dropped, &em);
+    bm_free(hs);
+    if (err != BM_OK) {
+        bm_env_fatal(env, MOD, err, "sequencer: noting the %zu txs of heights "
+                     "%llu..%llu as committed: %s", total,
+                     (unsigned long long)ms[0].he.height,
+                     (unsigned long long)ms[n - 1].he.height,
+                     bm_errmsg_str(&em, err));
+        return;
+    }
+    if (dropped > 0) {
+        bm_log_info(MOD, "dropped queued txs another leader included "
+                    "count=%zu heights=%llu..%llu", dropped,
+                    (unsigned long long)ms[0].he.height,
+                    (unsigned long long)ms[n - 1].he.height);
+    }
+}
+
+/*
  * Validates, executes and commits up to `want` ready blocks from tip + 1
  * as one group (see sync.h): each block is validated against the state
  * after the one before and executed on top of it; then all of them are
@@ -1143,6 +1195,7 @@ static int apply_group(struct sync_st *st, size_t want)
             cache_prune(&st->headers, last);
             cache_prune(&st->data, last);
             wake_store_sync(st, ms, n);
+            note_committed_txs(st, ms, n);
             bm_log_debug(MOD, "blocks applied from=%llu to=%llu grouped=%d",
                          (unsigned long long)first, (unsigned long long)last,
                          (int)grouped);

@@ -1161,6 +1161,68 @@ out:
     return err;
 }
 
+/*
+ * Deletes from the queue (in txn) every entry whose hash is in match;
+ * the first gone_cap of their hashes go to gone[], *cnt gets how many
+ * were deleted. Holds s->mu. Returns an LMDB code.
+ */
+static int delete_matching(struct bm_seq *s, MDB_txn *txn,
+                           const struct bm__txset *match,
+                           struct bm_hash *gone, size_t gone_cap,
+                           size_t *cnt)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k;
+    MDB_val v;
+    int rc;
+
+    *cnt = 0;
+    rc = mdb_cursor_open(txn, s->queue, &cur);
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    while (rc == 0) {
+        struct bm_hash h;
+
+        bm_exec_tx_hash(v.mv_data, v.mv_size, &h);
+        if (bm__txset_has(match, &h)) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0) {
+                break;
+            }
+            if (*cnt < gone_cap) {
+                gone[*cnt] = h;
+            }
+            (*cnt)++;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Rebuilds the in-memory mirror (set, ring, counters) from the queue in
+ * txn after entries were deleted; on failure the sequencer is marked
+ * failed. Holds s->mu. */
+static enum bm_err rebuild_mirror(struct bm_seq *s, MDB_txn *txn,
+                                  struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    bm__txset_clear(&s->set);
+    s->n_txs = 0;
+    s->n_bytes = 0;
+    s->ring_start = 0;
+    s->head = s->next;
+    err = load_queue(s, txn, em);
+    if (err) {
+        s->failed = true;
+    }
+    return err;
+}
+
 enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                                   size_t n, size_t *dropped,
                                   struct bm_errmsg *em)
@@ -1168,9 +1230,6 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
     struct bm__txset committed = {0};
     struct bm_hash *gone = NULL; /* hashes of the dropped entries */
     MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k;
-    MDB_val v;
     size_t cnt = 0;
     uint8_t *fps = NULL;
     size_t rec_total = 0;
@@ -1218,34 +1277,9 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
     }
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc == 0) {
-        rc = mdb_cursor_open(txn, s->queue, &cur);
-    }
-    if (rc == 0) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    }
-    while (rc == 0) {
-        struct bm_hash h;
-
-        bm_exec_tx_hash(v.mv_data, v.mv_size, &h);
         /* A committed tx queued twice (only from before de-duplication
          * was exact) is dropped twice; gone keeps the first n. */
-        if (bm__txset_has(&committed, &h)) {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc != 0) {
-                break;
-            }
-            if (cnt < n) {
-                gone[cnt] = h;
-            }
-            cnt++;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    if (rc == MDB_NOTFOUND) {
-        rc = 0;
-    }
-    if (cur != NULL) {
-        mdb_cursor_close(cur);
+        rc = delete_matching(s, txn, &committed, gone, n, &cnt);
     }
     if (rc == 0) {
         rc = reserve_recent(s, txn, cnt < n ? cnt : n, &fps);
@@ -1257,15 +1291,8 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         rc = prune_recent(s, txn, cnt < n ? cnt : n, &rec_total);
     }
     if (rc == 0 && cnt > 0) {
-        /* Rebuild the in-memory mirror from the remaining entries. */
-        bm__txset_clear(&s->set);
-        s->n_txs = 0;
-        s->n_bytes = 0;
-        s->ring_start = 0;
-        s->head = s->next;
-        err = load_queue(s, txn, em);
+        err = rebuild_mirror(s, txn, em);
         if (err) {
-            s->failed = true;
             goto out;
         }
     }
@@ -1332,4 +1359,255 @@ void bm_seq_queue_size(struct bm_seq *s, size_t *n_txs, size_t *n_bytes)
         *n_bytes = s->n_bytes;
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+enum bm_err bm_seq_note_committed(struct bm_seq *s,
+                                  const struct bm_hash *hashes, size_t n,
+                                  size_t *dropped, struct bm_errmsg *em)
+{
+    struct bm__txset queued = {0}; /* hashes[] that are queued now */
+    MDB_txn *txn = NULL;
+    uint8_t *fps = NULL;
+    size_t rec_total = 0;
+    size_t cnt = 0;
+    size_t first = 0; /* only the last window-capacity hashes matter */
+    enum bm_err err = BM_OK;
+    int rc;
+
+    if (dropped != NULL) {
+        *dropped = 0;
+    }
+    if (n > 0 && hashes == NULL) {
+        return bm_errf(em, BM_EINVAL, "note_committed: hashes is NULL");
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        err = bm_errf(em, BM_ESTATE, "note_committed: the sequencer failed "
+                      "(reopen it)");
+        goto out;
+    }
+    if (n == 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (bm__txset_has(&s->set, &hashes[i])) {
+            err = bm__txset_add(&queued, &hashes[i]);
+            if (err == BM_EEXIST) {
+                err = BM_OK;
+            }
+            if (err) {
+                goto out;
+            }
+        }
+    }
+    if (s->recent.cap < n) {
+        first = n - s->recent.cap;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0 && queued.len > 0) {
+        rc = delete_matching(s, txn, &queued, NULL, 0, &cnt);
+    }
+    if (rc == 0) {
+        rc = reserve_recent(s, txn, n - first, &fps);
+    }
+    if (rc == 0 && fps != NULL) {
+        for (size_t i = first; i < n; i++) {
+            memcpy(fps + FP_SIZE * (i - first), hashes[i].b, FP_SIZE);
+        }
+        rc = prune_recent(s, txn, n - first, &rec_total);
+    }
+    if (rc == 0 && cnt > 0) {
+        /* A batch in flight is released (its txs are queued again, as in
+         * bm_seq_drop_committed), then the mirror is rebuilt from the
+         * remaining entries. */
+        flight_reset(s);
+        err = rebuild_mirror(s, txn, em);
+        if (err) {
+            goto out;
+        }
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc != 0 && cnt > 0) {
+            s->failed = true; /* the mirror no longer matches the disk */
+        }
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm_lmdb_err(rc), "note_committed on '%s': %s%s",
+                      bm__env_path(s->env), mdb_strerror(rc),
+                      bm__env_io_hint(rc));
+        (void)disk_error(s, rc, err, em);
+        goto out;
+    }
+    if (fps != NULL) {
+        s->rec_total = rec_total;
+        s->rec_next++;
+    }
+    for (size_t i = first; i < n; i++) {
+        bm__txwin_add(&s->recent, &hashes[i]);
+    }
+    if (dropped != NULL) {
+        *dropped = cnt;
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    bm__txset_release(&queued);
+    return err;
+}
+
+enum bm_err bm_seq_peek(struct bm_seq *s, size_t max_txs, size_t max_bytes,
+                        struct bm_buf **txs_out, uint64_t **ids_out,
+                        size_t *n_out, struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    struct bm_buf *txs = NULL;
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    size_t bytes = 0;
+    uint8_t be[8];
+    MDB_val k = {8, be};
+    MDB_val v;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    *txs_out = NULL;
+    *ids_out = NULL;
+    *n_out = 0;
+    if (max_txs == 0) {
+        return bm_errf(em, BM_EINVAL, "seq peek: max_txs is 0");
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        err = bm_errf(em, BM_ESTATE, "seq peek: sequencer failed, reopen it");
+        goto out;
+    }
+    if (s->n_txs == 0 || (s->in_flight && s->n_txs == s->fl_txs)) {
+        goto out;
+    }
+    txs = bm_calloc(max_txs, sizeof(*txs));
+    ids = bm_calloc(max_txs, sizeof(*ids));
+    if (txs == NULL || ids == NULL) {
+        err = BM_ENOMEM;
+        goto out;
+    }
+    /* A batch in flight is the Producer's: skipped. */
+    bm_put_be64(be, s->in_flight ? s->fl_end : s->head);
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, s->queue, &cur);
+    }
+    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : rc;
+         rc == 0 && n < max_txs;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            err = bm_errf(em, BM_ECORRUPT, "seq: queue key of %zu bytes",
+                          k.mv_size);
+            goto out;
+        }
+        if (n > 0 && max_bytes != 0 && bytes + v.mv_size > max_bytes) {
+            break;
+        }
+        err = bm_buf_set(&txs[n], v.mv_data, v.mv_size);
+        if (err) {
+            goto out;
+        }
+        ids[n++] = bm_get_be64(k.mv_data);
+        bytes += v.mv_size;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        err = bm_errf(em, bm_lmdb_err(rc), "seq: reading queue: %s",
+                      mdb_strerror(rc));
+    }
+out:
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (err != BM_OK || n == 0) {
+        bm_exec_txs_free(txs, n);
+        bm_free(ids);
+        return err;
+    }
+    *txs_out = txs;
+    *ids_out = ids;
+    *n_out = n;
+    return BM_OK;
+}
+
+enum bm_err bm_seq_forget(struct bm_seq *s, const uint64_t *ids, size_t n,
+                          size_t *removed, struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    size_t cnt = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    if (removed != NULL) {
+        *removed = 0;
+    }
+    if (n > 0 && ids == NULL) {
+        return bm_errf(em, BM_EINVAL, "seq forget: ids is NULL");
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        err = bm_errf(em, BM_ESTATE, "seq forget: sequencer failed, reopen "
+                      "it");
+        goto out;
+    }
+    if (n == 0 || s->n_txs == 0) {
+        goto out;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t be[8];
+        MDB_val k = {8, be};
+
+        if (s->in_flight && ids[i] >= s->head && ids[i] < s->fl_end) {
+            continue; /* the Producer's batch: its ack removes it */
+        }
+        bm_put_be64(be, ids[i]);
+        rc = mdb_del(txn, s->queue, &k, NULL);
+        if (rc == 0) {
+            cnt++;
+        } else if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        }
+    }
+    if (rc == 0 && cnt > 0) {
+        /* A batch in flight is the queue's first entries, untouched: the
+         * rebuilt ring keeps it in its first fl_txs slots. */
+        err = rebuild_mirror(s, txn, em);
+        if (err) {
+            goto out;
+        }
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc != 0) {
+            s->failed = true; /* the mirror no longer matches the disk */
+        }
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm_lmdb_err(rc), "seq forget on '%s': %s%s",
+                      bm__env_path(s->env), mdb_strerror(rc),
+                      bm__env_io_hint(rc));
+        (void)disk_error(s, rc, err, em);
+        goto out;
+    }
+    if (removed != NULL) {
+        *removed = cnt;
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
 }
