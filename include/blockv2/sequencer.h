@@ -233,6 +233,19 @@ enum bm_err bm_seq_forget(struct bm_seq *s, const uint64_t *ids, size_t n,
                           size_t *removed, struct bm_errmsg *em);
 
 /*
+ * Puts txs[0..n) (borrowed) back at the tail of the queue, durably: the
+ * txs of a block that was committed (so acked) and then rolled back (an
+ * HA leader's block the cluster did not accept, docs/HA.md), which are
+ * acknowledged and in no block any more. Unlike bm_seq_submit, the window
+ * of committed txs (they are in it since their ack) and the queue limits
+ * do not refuse them; a tx already queued or in flight, empty or above
+ * max_tx_bytes is skipped. *queued (may be NULL) gets the count. Errors
+ * as bm_seq_submit's write errors (nothing queued). May block (fsync).
+ */
+enum bm_err bm_seq_requeue(struct bm_seq *s, const struct bm_buf *txs,
+                           size_t n, size_t *queued, struct bm_errmsg *em);
+
+/*
  * VerifyBatch: the single sequencer is the proposer, so a batch for its
  * chain id is valid: *ok = true. Other chain ids: BM_ECHAIN_ID_MISMATCH.
  * batch_data (borrowed, may be NULL) is not inspected (a non-proposer

@@ -683,12 +683,14 @@ static void unstage(struct bm_seq *s, struct staged *st)
  * Classifies txs[0..n) in order into status[] (BM_OK: staged to append;
  * BM_EEMPTY, BM_ETOOBIG, BM_EEXIST, BM_EQUEUE_FULL as in
  * bm_seq_submit_each) and stages the BM_OK ones, adding their hashes to
- * s->set. hashes may be NULL (computed here). Holds mu. BM_ENOMEM: nothing
- * staged.
+ * s->set. hashes may be NULL (computed here). restore (bm_seq_requeue):
+ * the window of committed txs and the queue limits are not checked. Holds
+ * mu. BM_ENOMEM: nothing staged.
  */
 static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
                          const struct bm_hash *hashes, size_t n,
-                         enum bm_err *status, struct staged *st)
+                         enum bm_err *status, struct staged *st,
+                         bool restore)
 {
     enum bm_err err;
 
@@ -713,13 +715,14 @@ static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
         } else {
             bm_exec_tx_hash(txs[i].ptr, txs[i].len, &h);
         }
-        if (bm__txwin_has(&s->recent, &h) || bm__txset_has(&s->set, &h)) {
+        if ((!restore && bm__txwin_has(&s->recent, &h)) ||
+            bm__txset_has(&s->set, &h)) {
             /* committed a moment ago; queued, in flight, or earlier here */
             status[i] = BM_EEXIST;
             continue;
         }
-        if (s->n_txs + st->cnt + 1 > s->max_txs ||
-            s->n_bytes + st->bytes + txs[i].len > s->max_bytes) {
+        if (!restore && (s->n_txs + st->cnt + 1 > s->max_txs ||
+                         s->n_bytes + st->bytes + txs[i].len > s->max_bytes)) {
             status[i] = BM_EQUEUE_FULL;
             continue;
         }
@@ -791,7 +794,7 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
         }
     }
     status = bm_calloc(n, sizeof(*status));
-    err = status != NULL ? stage(s, txs, NULL, n, status, &st) : BM_ENOMEM;
+    err = status != NULL ? stage(s, txs, NULL, n, status, &st, false) : BM_ENOMEM;
     if (err) {
         goto out;
     }
@@ -835,7 +838,7 @@ enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
         err = bm_errf(em, BM_EINVAL, "submit: txs or status is NULL");
         goto out;
     }
-    err = stage(s, txs, hashes, n, status, &st);
+    err = stage(s, txs, hashes, n, status, &st, false);
     if (err == BM_OK) {
         err = commit_staged(s, txs, &st, "submit", &stored, em);
     }
@@ -1609,5 +1612,44 @@ out:
         mdb_txn_abort(txn);
     }
     pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+enum bm_err bm_seq_requeue(struct bm_seq *s, const struct bm_buf *txs,
+                           size_t n, size_t *queued, struct bm_errmsg *em)
+{
+    struct staged st = {0};
+    enum bm_err *status = NULL;
+    bool stored = false;
+    enum bm_err err = BM_OK;
+
+    if (queued != NULL) {
+        *queued = 0;
+    }
+    if (n > 0 && txs == NULL) {
+        return bm_errf(em, BM_EINVAL, "seq requeue: txs is NULL");
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        err = bm_errf(em, BM_ESTATE, "seq requeue: sequencer failed, reopen "
+                      "it");
+        goto out;
+    }
+    if (n == 0) {
+        goto out;
+    }
+    status = bm_calloc(n, sizeof(*status));
+    err = status != NULL ? stage(s, txs, NULL, n, status, &st, true)
+                         : BM_ENOMEM;
+    if (err == BM_OK) {
+        err = commit_staged(s, txs, &st, "seq requeue", &stored, em);
+    }
+    if (stored && queued != NULL) {
+        *queued = st.cnt;
+    }
+out:
+    pthread_mutex_unlock(&s->mu);
+    staged_release(&st);
+    bm_free(status);
     return err;
 }

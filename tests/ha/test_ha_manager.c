@@ -285,14 +285,29 @@ static void test_deposed_head_rolled_back(void **state)
     struct bm_errmsg em = {{0}};
     int64_t token = 0;
     uint64_t rh, h_fenced;
+    struct bm_data fenced = {0};
+    unsigned n_sent = 0;
 
     (void)state;
     leader_rig_start(&r, 5);
     /* a is frozen; b wins; a's next block is committed, its write fenced */
     ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
     bm_ha_test_freeze(r.a.h, true);
-    assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
+    /* txs acknowledged until a steps down: some go in the fenced block */
+    for (uint64_t end = bm_clock_now_ms() + TTL_MS + 8000;
+         ha_role(&r.a, NULL) != BM_HA_FOLLOWER && bm_clock_now_ms() < end;
+         bm_sleep_ms(2)) {
+        char tx[32];
+        struct bm_buf t = {(uint8_t *)tx, 0};
+
+        t.len = (size_t)snprintf(tx, sizeof(tx), "fz%u=1", n_sent++);
+        assert_int_equal(bm_seq_submit(r.n.seq, (const uint8_t *)g_gen.chain_id,
+                                       strlen(g_gen.chain_id), &t, 1, NULL,
+                                       &em),
+                         BM_OK);
+    }
     assert_true(ha_wait_role(&r.a, BM_HA_FOLLOWER, 5000) >= 0);
+    assert_true(ha_wait_role(&b, BM_HA_LEADER, 1000) >= 0);
     bm_ha_test_freeze(r.a.h, false);
     h_fenced = height_of(&r.n);
     rh = record_height(r.etcd->url);
@@ -306,6 +321,16 @@ static void test_deposed_head_rolled_back(void **state)
     bm_buf_release(&rec);
     WAIT_FOR(bm_manager_wait(r.n.m, 0, &em) != BM_ETIMEDOUT, 10000,
              "the node stops on its diverged head");
+    {
+        struct bm_store_blockbuf bb = {0};
+
+        assert_int_equal(bm_store_get_block(r.n.store, h_fenced, &bb, &em),
+                         BM_OK);
+        assert_int_equal(bm_data_decode(&fenced, bb.data.ptr, bb.data.len),
+                         BM_OK);
+        bm_store_blockbuf_release(&bb);
+    }
+    assert_true(fenced.n_txs > 0);
     assert_int_equal(mt_close(&r.n), BM_EFORK);
     assert_true(max_on_da(r.da_url, h_fenced) <= rh);
 
@@ -318,8 +343,29 @@ static void test_deposed_head_rolled_back(void **state)
     bm_sleep_ms(500);
     assert_int_equal(bm_manager_wait(r.n.m, 0, &em), BM_ETIMEDOUT);
     assert_true(height_of(&r.n) == rh);
-    fprintf(stderr, "block %" PRIu64 " rolled back at the restart\n",
-            h_fenced);
+    /* its txs were acknowledged: they are queued again, not lost */
+    {
+        struct bm_buf *q = NULL;
+        uint64_t *ids = NULL;
+        size_t nq = 0;
+
+        assert_int_equal(bm_seq_peek(r.n.seq, 100000, 0, &q, &ids, &nq, &em),
+                         BM_OK);
+        for (size_t i = 0; i < fenced.n_txs; i++) {
+            bool found = false;
+
+            for (size_t j = 0; j < nq && !found; j++) {
+                found = bm_buf_eq(&q[j], &fenced.txs[i]);
+            }
+            assert_true(found);
+        }
+        bm_exec_txs_free(q, nq);
+        bm_free(ids);
+    }
+    fprintf(stderr, "block %" PRIu64 " (%zu txs of %u sent) rolled back at "
+            "the restart, its txs queued again\n", h_fenced, fenced.n_txs,
+            n_sent);
+    bm_data_release(&fenced);
     assert_int_equal(mt_close(&r.n), BM_OK);
     ha_cand_free(&b);
     leader_rig_free(&r);
