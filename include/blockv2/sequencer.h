@@ -197,8 +197,8 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
  * them (a forwarded or re-sent copy) is a duplicate (BM_EEXIST) and is
  * never included twice. Meant to be called once per group of blocks: one
  * write (one fsync) whatever n; the queue is scanned (O(queue length))
- * only when one of the hashes is queued, which also releases a batch in
- * flight (as bm_seq_drop_committed). *dropped (may be NULL) gets the
+ * only when one of the hashes is queued. A batch in flight is left alone
+ * (the Producer's: its ack removes it). *dropped (may be NULL) gets the
  * number of queue entries deleted. Errors: BM_ESTATE (sequencer failed),
  * BM_EINVAL, BM_ENOMEM, LMDB errors (nothing changed). May block (fsync).
  */

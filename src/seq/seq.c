@@ -1165,24 +1165,27 @@ out:
 }
 
 /*
- * Deletes from the queue (in txn) every entry whose hash is in match;
- * the first gone_cap of their hashes go to gone[], *cnt gets how many
- * were deleted. Holds s->mu. Returns an LMDB code.
+ * Deletes from the queue (in txn) every entry with a key from `from` on
+ * whose hash is in match; the first gone_cap of their hashes go to
+ * gone[], *cnt gets how many were deleted. Holds s->mu. Returns an LMDB
+ * code.
  */
 static int delete_matching(struct bm_seq *s, MDB_txn *txn,
-                           const struct bm__txset *match,
+                           const struct bm__txset *match, uint64_t from,
                            struct bm_hash *gone, size_t gone_cap,
                            size_t *cnt)
 {
     MDB_cursor *cur = NULL;
-    MDB_val k;
+    uint8_t be[8];
+    MDB_val k = {8, be};
     MDB_val v;
     int rc;
 
     *cnt = 0;
+    bm_put_be64(be, from);
     rc = mdb_cursor_open(txn, s->queue, &cur);
     if (rc == 0) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     }
     while (rc == 0) {
         struct bm_hash h;
@@ -1282,7 +1285,7 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
     if (rc == 0) {
         /* A committed tx queued twice (only from before de-duplication
          * was exact) is dropped twice; gone keeps the first n. */
-        rc = delete_matching(s, txn, &committed, gone, n, &cnt);
+        rc = delete_matching(s, txn, &committed, 0, gone, n, &cnt);
     }
     if (rc == 0) {
         rc = reserve_recent(s, txn, cnt < n ? cnt : n, &fps);
@@ -1408,7 +1411,10 @@ enum bm_err bm_seq_note_committed(struct bm_seq *s,
     }
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc == 0 && queued.len > 0) {
-        rc = delete_matching(s, txn, &queued, NULL, 0, &cnt);
+        /* A batch in flight (the queue's first entries) is the
+         * Producer's: its ack removes it. */
+        rc = delete_matching(s, txn, &queued, s->in_flight ? s->fl_end : 0,
+                             NULL, 0, &cnt);
     }
     if (rc == 0) {
         rc = reserve_recent(s, txn, n - first, &fps);
@@ -1420,10 +1426,8 @@ enum bm_err bm_seq_note_committed(struct bm_seq *s,
         rc = prune_recent(s, txn, n - first, &rec_total);
     }
     if (rc == 0 && cnt > 0) {
-        /* A batch in flight is released (its txs are queued again, as in
-         * bm_seq_drop_committed), then the mirror is rebuilt from the
-         * remaining entries. */
-        flight_reset(s);
+        /* The rebuilt ring keeps a batch in flight in its first slots
+         * (its entries were not touched). */
         err = rebuild_mirror(s, txn, em);
         if (err) {
             goto out;

@@ -269,6 +269,64 @@ static void test_new_leader_applies_the_record(void **state)
     rm_rf(r.home);
 }
 
+static void seq_put(struct mt_node *n, const char *tx, size_t want)
+{
+    struct bm_buf t = {(uint8_t *)(uintptr_t)tx, strlen(tx)};
+    size_t acc = 99;
+
+    assert_int_equal(bm_seq_submit(n->seq, (const uint8_t *)g_gen.chain_id,
+                                   strlen(g_gen.chain_id), &t, 1, &acc, NULL),
+                     BM_OK);
+    assert_int_equal(acc, want);
+}
+
+static size_t seq_len(struct mt_node *n)
+{
+    size_t q = 0;
+
+    bm_seq_queue_size(n->seq, &q, NULL);
+    return q;
+}
+
+/*
+ * A candidate that follows (docs/HA.md, "Transactions") holds a tx it
+ * acknowledged while it led; the leader includes the same tx (a
+ * forwarded copy). When the follower's Sync applies that block, the
+ * tx leaves its queue and a later copy of it is a duplicate there: it is
+ * never included twice. Its other queued tx stays.
+ */
+static void test_follower_drops_synced_txs(void **state)
+{
+    struct leader_rig r;
+    struct ha_cand b;
+    struct mt_node f;
+    char home2[256];
+
+    (void)state;
+    leader_rig_start(&r, 3);
+    ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
+    assert_int_equal(ha_role(&b, NULL), BM_HA_FOLLOWER);
+    new_home(home2, sizeof(home2));
+    g_ha = b.h;
+    mt_open(&f, home2, true, r.da_url, &r.cfg);
+    mt_start(&f);
+    seq_put(&f, "syn=1", 1);
+    seq_put(&f, "own=2", 1);
+    seq_put(&r.n, "syn=1", 1);
+    WAIT_FOR(seq_len(&r.n) == 0, 20000, "the leader includes syn=1");
+    WAIT_FOR(seq_len(&f) == 1, 30000,
+             "the follower drops syn=1 once it applied its block");
+    seq_put(&f, "syn=1", 0); /* in its window now */
+    seq_put(&f, "own=2", 0); /* still queued */
+    fprintf(stderr, "follower at height %" PRIu64 " dropped the synced tx\n",
+            height_of(&f));
+    assert_int_equal(mt_close(&f), BM_OK);
+    assert_int_equal(mt_close(&r.n), BM_OK);
+    ha_cand_free(&b);
+    rm_rf(home2);
+    leader_rig_free(&r);
+}
+
 /*
  * A deposed leader's unreplicated head (docs/HA.md): a leader commits a
  * block, its write is fenced (another leader won meanwhile), and the new
@@ -381,6 +439,8 @@ int main(void)
         cmocka_unit_test_teardown(test_new_leader_applies_the_record,
                                   ha_teardown_etcd),
         cmocka_unit_test_teardown(test_deposed_head_rolled_back,
+                                  ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_follower_drops_synced_txs,
                                   ha_teardown_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -613,6 +613,38 @@ static void test_note_committed(void **state)
     fx_done(&f);
 }
 
+/* A batch in flight (the Producer's) is left to its ack: a committed
+ * copy in it is not deleted, the queued ones after it are. */
+static void test_note_committed_in_flight(void **state)
+{
+    static const char *const s[] = {"a=1", "b=2", "c=3"};
+    static const char *const rest[] = {"b=2"};
+    struct fx f = {0};
+    struct bm_seq_batch b = {0};
+    struct bm_hash h[2];
+    size_t dropped = 0;
+    size_t n = 0;
+
+    (void)state;
+    fx_init(&f);
+    submit(&f, s, 3, 3);
+    assert_int_equal(bm_seq_get_next_batch(f.s, ID, ID_LEN, 4, &b, NULL),
+                     BM_OK);
+    assert_int_equal(b.batch.n_txs, 1); /* a=1 in flight */
+    bm_exec_tx_hash((const uint8_t *)"a=1", 3, &h[0]);
+    bm_exec_tx_hash((const uint8_t *)"c=3", 3, &h[1]);
+    assert_int_equal(bm_seq_note_committed(f.s, h, 2, &dropped, NULL), BM_OK);
+    assert_int_equal(dropped, 1);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 1);
+    expect_batch(&f, 0, rest, 1);
+    bm_seq_batch_release(&b);
+    fx_done(&f);
+}
+
 /* Forwarding's view of the queue: peek copies from the head past a batch
  * in flight and changes nothing; forget deletes by id, durably, skips a
  * batch in flight and ids already gone, and the forgotten txs are not
@@ -1077,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_filter_with_kv),
         cmocka_unit_test(test_drop_committed),
         cmocka_unit_test(test_note_committed),
+        cmocka_unit_test(test_note_committed_in_flight),
         cmocka_unit_test(test_peek_forget),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_concurrent),
