@@ -209,7 +209,8 @@ enum bm_err bm_seq_note_committed(struct bm_seq *s,
 /*
  * For forwarding (an HA candidate that does not lead hands its queued txs
  * to the leader, docs/HA.md "Transactions"): copies up to max_txs txs
- * (and, beyond the first, up to max_bytes of tx bytes; 0: no limit) from
+ * (and, beyond the first, up to max_bytes of their size as Data entries,
+ * bm_data_tx_wire_size; 0: no limit) from
  * the head of the queue, skipping a batch in flight (the Producer's), into
  * *txs (returns owned, free with bm_exec_txs_free(*txs, *n)) with their
  * queue ids in *ids (returns owned, bm_free). Nothing changes in the

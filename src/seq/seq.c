@@ -180,6 +180,48 @@ static enum bm_err disk_error(struct bm_seq *s, int rc, enum bm_err err,
     return err;
 }
 
+/* A write to the queue of operation op failed with LMDB code rc: the
+ * error naming the directory, and disk_error. Holds s->mu. */
+static enum bm_err write_failed(struct bm_seq *s, int rc, const char *op,
+                                struct bm_errmsg *em)
+{
+    enum bm_err err = bm_errf(em, bm_lmdb_err(rc), "%s on '%s': %s%s", op,
+                              bm__env_path(s->env), mdb_strerror(rc),
+                              bm__env_io_hint(rc));
+
+    return disk_error(s, rc, err, em);
+}
+
+/* Locks s->mu (held on return either way); BM_ESTATE naming op when the
+ * sequencer failed. */
+static enum bm_err lock_live(struct bm_seq *s, const char *op,
+                             struct bm_errmsg *em)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        return bm_errf(em, BM_ESTATE, "%s: sequencer failed, reopen it", op);
+    }
+    return BM_OK;
+}
+
+/* The entry of a call on arr[0..n) that counts what it did in *count (may
+ * be NULL; zeroed): lock_live, and BM_EINVAL for a NULL arr with n > 0.
+ * s->mu is held on return either way. */
+static enum bm_err enter(struct bm_seq *s, const char *op, const void *arr,
+                         size_t n, size_t *count, struct bm_errmsg *em)
+{
+    if (count != NULL) {
+        *count = 0;
+    }
+    if (lock_live(s, op, em) != BM_OK) {
+        return BM_ESTATE;
+    }
+    if (n > 0 && arr == NULL) {
+        return bm_errf(em, BM_EINVAL, "%s: NULL array", op);
+    }
+    return BM_OK;
+}
+
 static enum bm_err check_id(const struct bm_seq *s, const uint8_t *id,
                             size_t id_len, const char *op,
                             struct bm_errmsg *em)
@@ -865,16 +907,19 @@ static uint64_t next_timestamp(struct bm_seq *s)
     return now;
 }
 
-/* Reads the head of the queue into txs (owned array); *end is one past
- * the last sequence number read. */
-static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
-                         struct bm_buf **txs_out, size_t *n_out,
-                         uint64_t *end, size_t *bytes_out,
-                         struct bm_errmsg *em)
+/* Reads the queue from key `from` on into txs (owned array), at most
+ * max_txs of them and, beyond the first, max_bytes (0: no limit) of their
+ * size as Data entries; with ids (may be NULL), their keys into *ids
+ * (owned array). *end is one past the last key read. */
+static enum bm_err drain(struct bm_seq *s, uint64_t from, size_t max_txs,
+                         uint64_t max_bytes, struct bm_buf **txs_out,
+                         uint64_t **ids, size_t *n_out, uint64_t *end,
+                         size_t *bytes_out, struct bm_errmsg *em)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     struct bm_buf *txs = NULL;
+    uint64_t *keys = NULL;
     size_t n = 0;
     size_t cap = 0;
     uint64_t total = 0;
@@ -885,8 +930,8 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
     enum bm_err err = BM_OK;
     int rc;
 
-    *end = s->head;
-    bm_put_be64(be, s->head);
+    *end = from;
+    bm_put_be64(be, from);
     rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc == 0) {
         rc = mdb_cursor_open(txn, s->queue, &cur);
@@ -904,7 +949,7 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
             wire + bm_data_tx_wire_size(v.mv_size) > max_bytes) {
             break;
         }
-        if (n >= BM_MAX_TXS) {
+        if (n >= max_txs) {
             break;
         }
         if (n == cap) {
@@ -922,6 +967,15 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
                 goto out;
             }
             txs = nt;
+            if (ids != NULL) {
+                uint64_t *nk = bm_realloc(keys, ncap * sizeof(*nk));
+
+                if (nk == NULL) {
+                    err = BM_ENOMEM;
+                    goto out;
+                }
+                keys = nk;
+            }
             cap = ncap;
         }
         txs[n].ptr = NULL;
@@ -929,6 +983,9 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
         err = bm_buf_set(&txs[n], v.mv_data, v.mv_size);
         if (err) {
             goto out;
+        }
+        if (keys != NULL) {
+            keys[n] = bm_get_be64(k.mv_data);
         }
         n++;
         total += v.mv_size;
@@ -948,9 +1005,13 @@ out:
     }
     if (err) {
         bm_exec_txs_free(txs, n);
+        bm_free(keys);
         return err;
     }
     *txs_out = txs;
+    if (ids != NULL) {
+        *ids = keys;
+    }
     *n_out = n;
     *bytes_out = (size_t)total;
     return BM_OK;
@@ -979,7 +1040,8 @@ enum bm_err bm_seq_get_next_batch(struct bm_seq *s, const uint8_t *chain_id,
     /* An un-acked batch is rolled back: the head is handed out again. */
     flight_reset(s);
     if (s->n_txs > 0) {
-        err = drain(s, max_bytes, &txs, &n, &end, &bytes, em);
+        err = drain(s, s->head, BM_MAX_TXS, max_bytes, &txs, NULL, &n, &end,
+                    &bytes, em);
         if (err) {
             goto out;
         }
@@ -1061,9 +1123,8 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
     enum bm_err err = BM_OK;
     int rc;
 
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "seq ack: sequencer failed, reopen it");
+    err = lock_live(s, "seq ack", em);
+    if (err) {
         goto out;
     }
     if (!s->in_flight) {
@@ -1121,10 +1182,7 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "seq ack on '%s': %s%s",
-                      bm__env_path(s->env), mdb_strerror(rc),
-                      bm__env_io_hint(rc));
-        (void)disk_error(s, rc, err, em);
+        err = write_failed(s, rc, "seq ack", em);
         goto out;
     }
     if (fps != NULL) {
@@ -1229,18 +1287,88 @@ static enum bm_err rebuild_mirror(struct bm_seq *s, MDB_txn *txn,
     return err;
 }
 
+/*
+ * The write of bm_seq_drop_committed and bm_seq_note_committed, in one
+ * transaction: deletes the queue entries from key `from` on whose hash is
+ * in match (the first gone_cap of their hashes into gone[]) into *cnt,
+ * and adds to the persisted window win[0..n_win), or, when win is NULL,
+ * the deleted entries' hashes (gone[0..min(*cnt, gone_cap))). Rebuilds
+ * the in-memory index after a delete (a commit that then fails marks the
+ * sequencer failed). Holds s->mu. op names the call in errors.
+ */
+static enum bm_err remove_and_remember(struct bm_seq *s,
+                                       const struct bm__txset *match,
+                                       uint64_t from, struct bm_hash *gone,
+                                       size_t gone_cap,
+                                       const struct bm_hash *win, size_t n_win,
+                                       size_t *cnt, const char *op,
+                                       struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    uint8_t *fps = NULL;
+    size_t rec_total = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    *cnt = 0;
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0 && match->len > 0 && s->n_txs > 0) {
+        rc = delete_matching(s, txn, match, from, gone, gone_cap, cnt);
+    }
+    if (win == NULL) {
+        win = gone;
+        n_win = *cnt < gone_cap ? *cnt : gone_cap;
+    }
+    if (rc == 0) {
+        rc = reserve_recent(s, txn, n_win, &fps);
+    }
+    if (rc == 0 && fps != NULL) {
+        for (size_t i = 0; i < n_win; i++) {
+            memcpy(fps + FP_SIZE * i, win[i].b, FP_SIZE);
+        }
+        rc = prune_recent(s, txn, n_win, &rec_total);
+    }
+    if (rc == 0 && *cnt > 0) {
+        /* A batch in flight (the queue's first entries, untouched) keeps
+         * the ring's first slots. */
+        err = rebuild_mirror(s, txn, em);
+        if (err) {
+            goto out;
+        }
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc != 0 && *cnt > 0) {
+            s->failed = true; /* the mirror no longer matches the disk */
+        }
+    }
+    if (rc != 0) {
+        err = write_failed(s, rc, op, em);
+        goto out;
+    }
+    if (fps != NULL) {
+        s->rec_total = rec_total;
+        s->rec_next++;
+    }
+    for (size_t i = 0; i < n_win; i++) {
+        bm__txwin_add(&s->recent, &win[i]);
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    return err;
+}
+
 enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                                   size_t n, size_t *dropped,
                                   struct bm_errmsg *em)
 {
     struct bm__txset committed = {0};
     struct bm_hash *gone = NULL; /* hashes of the dropped entries */
-    MDB_txn *txn = NULL;
     size_t cnt = 0;
-    uint8_t *fps = NULL;
-    size_t rec_total = 0;
     enum bm_err err = BM_OK;
-    int rc;
 
     if (dropped != NULL) {
         *dropped = 0;
@@ -1266,10 +1394,8 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         bm__txset_release(&committed);
         return BM_ENOMEM;
     }
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "drop_committed: the sequencer failed "
-                      "(reopen it)");
+    err = lock_live(s, "drop_committed", em);
+    if (err) {
         goto out;
     }
     /* A batch handed out and never acked is released first: its txs are
@@ -1281,44 +1407,12 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
     if (committed.len == 0 || s->n_txs == 0) {
         goto out;
     }
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc == 0) {
-        /* A committed tx queued twice (only from before de-duplication
-         * was exact) is dropped twice; gone keeps the first n. */
-        rc = delete_matching(s, txn, &committed, 0, gone, n, &cnt);
-    }
-    if (rc == 0) {
-        rc = reserve_recent(s, txn, cnt < n ? cnt : n, &fps);
-    }
-    if (rc == 0 && fps != NULL) {
-        for (size_t i = 0; i < cnt && i < n; i++) {
-            memcpy(fps + FP_SIZE * i, gone[i].b, FP_SIZE);
-        }
-        rc = prune_recent(s, txn, cnt < n ? cnt : n, &rec_total);
-    }
-    if (rc == 0 && cnt > 0) {
-        err = rebuild_mirror(s, txn, em);
-        if (err) {
-            goto out;
-        }
-    }
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "drop_committed on '%s': %s%s",
-                      bm__env_path(s->env), mdb_strerror(rc),
-                      bm__env_io_hint(rc));
-        (void)disk_error(s, rc, err, em);
+    /* A committed tx queued twice (only from before de-duplication was
+     * exact) is dropped twice; gone keeps the first n. */
+    err = remove_and_remember(s, &committed, 0, gone, n, NULL, 0, &cnt,
+                              "drop_committed", em);
+    if (err) {
         goto out;
-    }
-    if (fps != NULL) {
-        s->rec_total = rec_total;
-        s->rec_next++;
-    }
-    for (size_t i = 0; i < cnt && i < n; i++) {
-        bm__txwin_add(&s->recent, &gone[i]);
     }
     if (dropped != NULL) {
         *dropped = cnt;
@@ -1328,9 +1422,6 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                     "count=%zu", cnt);
     }
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
-    }
     pthread_mutex_unlock(&s->mu);
     bm__txset_release(&committed);
     bm_free(gone);
@@ -1372,27 +1463,12 @@ enum bm_err bm_seq_note_committed(struct bm_seq *s,
                                   size_t *dropped, struct bm_errmsg *em)
 {
     struct bm__txset queued = {0}; /* hashes[] that are queued now */
-    MDB_txn *txn = NULL;
-    uint8_t *fps = NULL;
-    size_t rec_total = 0;
     size_t cnt = 0;
     size_t first = 0; /* only the last window-capacity hashes matter */
-    enum bm_err err = BM_OK;
-    int rc;
+    enum bm_err err;
 
-    if (dropped != NULL) {
-        *dropped = 0;
-    }
-    if (n > 0 && hashes == NULL) {
-        return bm_errf(em, BM_EINVAL, "note_committed: hashes is NULL");
-    }
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "note_committed: the sequencer failed "
-                      "(reopen it)");
-        goto out;
-    }
-    if (n == 0) {
+    err = enter(s, "note_committed", hashes, n, dropped, em);
+    if (err || n == 0) {
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1409,58 +1485,15 @@ enum bm_err bm_seq_note_committed(struct bm_seq *s,
     if (s->recent.cap < n) {
         first = n - s->recent.cap;
     }
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc == 0 && queued.len > 0) {
-        /* A batch in flight (the queue's first entries) is the
-         * Producer's: its ack removes it. */
-        rc = delete_matching(s, txn, &queued, s->in_flight ? s->fl_end : 0,
-                             NULL, 0, &cnt);
-    }
-    if (rc == 0) {
-        rc = reserve_recent(s, txn, n - first, &fps);
-    }
-    if (rc == 0 && fps != NULL) {
-        for (size_t i = first; i < n; i++) {
-            memcpy(fps + FP_SIZE * (i - first), hashes[i].b, FP_SIZE);
-        }
-        rc = prune_recent(s, txn, n - first, &rec_total);
-    }
-    if (rc == 0 && cnt > 0) {
-        /* The rebuilt ring keeps a batch in flight in its first slots
-         * (its entries were not touched). */
-        err = rebuild_mirror(s, txn, em);
-        if (err) {
-            goto out;
-        }
-    }
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-        if (rc != 0 && cnt > 0) {
-            s->failed = true; /* the mirror no longer matches the disk */
-        }
-    }
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "note_committed on '%s': %s%s",
-                      bm__env_path(s->env), mdb_strerror(rc),
-                      bm__env_io_hint(rc));
-        (void)disk_error(s, rc, err, em);
-        goto out;
-    }
-    if (fps != NULL) {
-        s->rec_total = rec_total;
-        s->rec_next++;
-    }
-    for (size_t i = first; i < n; i++) {
-        bm__txwin_add(&s->recent, &hashes[i]);
-    }
-    if (dropped != NULL) {
+    /* A batch in flight (the queue's first entries) is the Producer's:
+     * its ack removes it. */
+    err = remove_and_remember(s, &queued, s->in_flight ? s->fl_end : 0,
+                              NULL, 0, hashes + first, n - first, &cnt,
+                              "note_committed", em);
+    if (err == BM_OK && dropped != NULL) {
         *dropped = cnt;
     }
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
-    }
     pthread_mutex_unlock(&s->mu);
     bm__txset_release(&queued);
     return err;
@@ -1470,17 +1503,9 @@ enum bm_err bm_seq_peek(struct bm_seq *s, size_t max_txs, size_t max_bytes,
                         struct bm_buf **txs_out, uint64_t **ids_out,
                         size_t *n_out, struct bm_errmsg *em)
 {
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    struct bm_buf *txs = NULL;
-    uint64_t *ids = NULL;
-    size_t n = 0;
+    uint64_t end = 0;
     size_t bytes = 0;
-    uint8_t be[8];
-    MDB_val k = {8, be};
-    MDB_val v;
-    enum bm_err err = BM_OK;
-    int rc;
+    enum bm_err err;
 
     *txs_out = NULL;
     *ids_out = NULL;
@@ -1488,65 +1513,14 @@ enum bm_err bm_seq_peek(struct bm_seq *s, size_t max_txs, size_t max_bytes,
     if (max_txs == 0) {
         return bm_errf(em, BM_EINVAL, "seq peek: max_txs is 0");
     }
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "seq peek: sequencer failed, reopen it");
-        goto out;
-    }
-    if (s->n_txs == 0 || (s->in_flight && s->n_txs == s->fl_txs)) {
-        goto out;
-    }
-    txs = bm_calloc(max_txs, sizeof(*txs));
-    ids = bm_calloc(max_txs, sizeof(*ids));
-    if (txs == NULL || ids == NULL) {
-        err = BM_ENOMEM;
-        goto out;
-    }
-    /* A batch in flight is the Producer's: skipped. */
-    bm_put_be64(be, s->in_flight ? s->fl_end : s->head);
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-        rc = mdb_cursor_open(txn, s->queue, &cur);
-    }
-    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : rc;
-         rc == 0 && n < max_txs;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8) {
-            err = bm_errf(em, BM_ECORRUPT, "seq: queue key of %zu bytes",
-                          k.mv_size);
-            goto out;
-        }
-        if (n > 0 && max_bytes != 0 && bytes + v.mv_size > max_bytes) {
-            break;
-        }
-        err = bm_buf_set(&txs[n], v.mv_data, v.mv_size);
-        if (err) {
-            goto out;
-        }
-        ids[n++] = bm_get_be64(k.mv_data);
-        bytes += v.mv_size;
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        err = bm_errf(em, bm_lmdb_err(rc), "seq: reading queue: %s",
-                      mdb_strerror(rc));
-    }
-out:
-    if (cur != NULL) {
-        mdb_cursor_close(cur);
-    }
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
+    err = lock_live(s, "seq peek", em);
+    if (err == BM_OK && s->n_txs > (s->in_flight ? s->fl_txs : 0)) {
+        /* A batch in flight is the Producer's: skipped. */
+        err = drain(s, s->in_flight ? s->fl_end : s->head, max_txs,
+                    max_bytes, txs_out, ids_out, n_out, &end, &bytes, em);
     }
     pthread_mutex_unlock(&s->mu);
-    if (err != BM_OK || n == 0) {
-        bm_exec_txs_free(txs, n);
-        bm_free(ids);
-        return err;
-    }
-    *txs_out = txs;
-    *ids_out = ids;
-    *n_out = n;
-    return BM_OK;
+    return err;
 }
 
 enum bm_err bm_seq_forget(struct bm_seq *s, const uint64_t *ids, size_t n,
@@ -1557,16 +1531,8 @@ enum bm_err bm_seq_forget(struct bm_seq *s, const uint64_t *ids, size_t n,
     enum bm_err err = BM_OK;
     int rc;
 
-    if (removed != NULL) {
-        *removed = 0;
-    }
-    if (n > 0 && ids == NULL) {
-        return bm_errf(em, BM_EINVAL, "seq forget: ids is NULL");
-    }
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "seq forget: sequencer failed, reopen "
-                      "it");
+    err = enter(s, "seq forget", ids, n, removed, em);
+    if (err) {
         goto out;
     }
     if (n == 0 || s->n_txs == 0) {
@@ -1602,10 +1568,7 @@ enum bm_err bm_seq_forget(struct bm_seq *s, const uint64_t *ids, size_t n,
         }
     }
     if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "seq forget on '%s': %s%s",
-                      bm__env_path(s->env), mdb_strerror(rc),
-                      bm__env_io_hint(rc));
-        (void)disk_error(s, rc, err, em);
+        err = write_failed(s, rc, "seq forget", em);
         goto out;
     }
     if (removed != NULL) {
@@ -1627,16 +1590,8 @@ enum bm_err bm_seq_requeue(struct bm_seq *s, const struct bm_buf *txs,
     bool stored = false;
     enum bm_err err = BM_OK;
 
-    if (queued != NULL) {
-        *queued = 0;
-    }
-    if (n > 0 && txs == NULL) {
-        return bm_errf(em, BM_EINVAL, "seq requeue: txs is NULL");
-    }
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "seq requeue: sequencer failed, reopen "
-                      "it");
+    err = enter(s, "seq requeue", txs, n, queued, em);
+    if (err) {
         goto out;
     }
     if (n == 0) {
