@@ -354,13 +354,15 @@ static enum outcome round_once(struct bm_ha_fwd *f)
     size_t pending = 0;
 
     bm_ha_status(f->ha, &hs);
-    if (hs.role != BM_HA_FOLLOWER) {
-        return IDLE; /* the leader's own Producer takes its queue */
+    if (hs.role == BM_HA_FOLLOWER) {
+        bm_seq_queue_size(f->seq, &pending, NULL);
     }
-    bm_seq_queue_size(f->seq, &pending, NULL);
     pthread_mutex_lock(&f->mu);
     f->st.pending = pending;
     pthread_mutex_unlock(&f->mu);
+    if (hs.role != BM_HA_FOLLOWER) {
+        return IDLE; /* the leader's own Producer takes its queue */
+    }
     if (pending == 0 || hs.leader_id[0] == '\0' ||
         strcmp(hs.leader_id, hs.node_id) == 0) {
         return IDLE;
