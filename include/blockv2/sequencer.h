@@ -198,6 +198,65 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                                   struct bm_errmsg *em);
 
 /*
+ * For a node that follows another producer (an HA candidate applying the
+ * leader's blocks, docs/HA.md "Transactions"): the txs whose SHA-256
+ * (bm_exec_tx_hash) are hashes[0..n) (borrowed) are in committed blocks.
+ * In one transaction, every queued copy is deleted from the queue and
+ * all n hashes join the persisted window of recent_txs (the last
+ * recent_txs of them when n is larger), so a later submission of any of
+ * them (a forwarded or re-sent copy) is a duplicate (BM_EEXIST) and is
+ * never included twice. Meant to be called once per group of blocks: one
+ * write (one fsync) whatever n; the queue is scanned (O(queue length))
+ * only when one of the hashes is queued. A batch in flight is left alone
+ * (the Producer's: its ack removes it). *dropped (may be NULL) gets the
+ * number of queue entries deleted. Errors: BM_ESTATE (sequencer failed),
+ * BM_EINVAL, BM_ENOMEM, LMDB errors (nothing changed). May block (fsync).
+ */
+enum bm_err bm_seq_note_committed(struct bm_seq *s,
+                                  const struct bm_hash *hashes, size_t n,
+                                  size_t *dropped, struct bm_errmsg *em);
+
+/*
+ * For forwarding (an HA candidate that does not lead hands its queued txs
+ * to the leader, docs/HA.md "Transactions"): copies up to max_txs txs
+ * (and, beyond the first, up to max_bytes of their size as Data entries,
+ * bm_data_tx_wire_size; 0: no limit) from
+ * the head of the queue, skipping a batch in flight (the Producer's), into
+ * *txs (returns owned, free with bm_exec_txs_free(*txs, *n)) with their
+ * queue ids in *ids (returns owned, bm_free). Nothing changes in the
+ * queue. An empty queue: *n = 0 and both NULL. Errors: BM_EINVAL
+ * (max_txs 0), BM_ESTATE, BM_ECORRUPT, BM_ENOMEM, LMDB errors.
+ */
+enum bm_err bm_seq_peek(struct bm_seq *s, size_t max_txs, size_t max_bytes,
+                        struct bm_buf **txs, uint64_t **ids, size_t *n,
+                        struct bm_errmsg *em);
+
+/*
+ * Deletes the queue entries ids[0..n) (borrowed; from bm_seq_peek) in one
+ * durable transaction, e.g. once the leader took them. Ids no longer
+ * queued, and entries of a batch in flight, are skipped. They do not join
+ * the window of committed txs (they are not in a block yet). *removed
+ * (may be NULL) gets the count. O(queue length) when one was removed (the
+ * in-memory index is rebuilt). A commit that fails after the rebuild marks
+ * the sequencer failed (BM_ESTATE until reopened). May block (fsync).
+ */
+enum bm_err bm_seq_forget(struct bm_seq *s, const uint64_t *ids, size_t n,
+                          size_t *removed, struct bm_errmsg *em);
+
+/*
+ * Puts txs[0..n) (borrowed) back at the tail of the queue, durably: the
+ * txs of a block that was committed (so acked) and then rolled back (an
+ * HA leader's block the cluster did not accept, docs/HA.md), which are
+ * acknowledged and in no block any more. Unlike bm_seq_submit, the window
+ * of committed txs (they are in it since their ack) and the queue limits
+ * do not refuse them; a tx already queued or in flight, empty or above
+ * max_tx_bytes is skipped. *queued (may be NULL) gets the count. Errors
+ * as bm_seq_submit's write errors (nothing queued). May block (fsync).
+ */
+enum bm_err bm_seq_requeue(struct bm_seq *s, const struct bm_buf *txs,
+                           size_t n, size_t *queued, struct bm_errmsg *em);
+
+/*
  * VerifyBatch: the single sequencer is the proposer, so a batch for its
  * chain id is valid: *ok = true. Other chain ids: BM_ECHAIN_ID_MISMATCH.
  * batch_data (borrowed, may be NULL) is not inspected (a non-proposer

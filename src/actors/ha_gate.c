@@ -236,6 +236,39 @@ bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height)
     return diverged;
 }
 
+/* The txs of block h (about to be rolled back: acked, and in no block the
+ * cluster accepted) go back to the queue, so they are not lost: forwarded
+ * to the leader while this node follows, or included when it leads. */
+static int requeue_block_txs(struct bm_env *env, uint64_t h,
+                             struct bm_errmsg *em)
+{
+    struct bm_store_blockbuf bb = {0};
+    struct bm_data d = {0};
+    size_t q = 0;
+    int err;
+
+    if (env->seq == NULL) {
+        return BM_OK;
+    }
+    err = bm_store_get_block(env->store, h, &bb, em);
+    if (err == BM_OK && bm_data_decode(&d, bb.data.ptr, bb.data.len) !=
+                            BM_OK) {
+        err = bm_errf(em, BM_ECORRUPT, "stored data at height %" PRIu64
+                      " does not decode", h);
+    }
+    if (err == BM_OK) {
+        err = bm_seq_requeue(env->seq, d.txs, d.n_txs, &q, em);
+    }
+    if (err == BM_OK && q > 0) {
+        bm_log_warn(MOD, "put back txs of block height=%" PRIu64 " in the "
+                    "queue count=%zu (acknowledged, in no accepted block)",
+                    h, q);
+    }
+    bm_data_release(&d);
+    bm_store_blockbuf_release(&bb);
+    return err;
+}
+
 int bm_ha_gate_rollback_diverged(struct bm_env *env, struct bm_errmsg *em)
 {
     uint64_t h = 0, now_h = 0;
@@ -244,7 +277,10 @@ int bm_ha_gate_rollback_diverged(struct bm_env *env, struct bm_errmsg *em)
     if (!bm_ha_gate_head_diverged(env, &h)) {
         return BM_OK;
     }
-    err = bm_store_rollback(env->store, 1, &now_h, em);
+    err = requeue_block_txs(env, h, em);
+    if (err == BM_OK) {
+        err = bm_store_rollback(env->store, 1, &now_h, em);
+    }
     if (err != BM_OK) {
         return bm_errf(em, err, "ha: cannot roll back block %" PRIu64
                        " (the cluster accepted another block there): %s",

@@ -67,6 +67,7 @@ struct cache {
 struct sync_st {
     struct bm_env *env;
     bool loaded;
+    bool tail_noted; /* note_store_tail ran (HA candidates) */
     struct bm_state state; /* last committed */
     uint64_t da_progress;  /* DA_PROGRESS cursor; 0 = none yet */
     struct cache headers;
@@ -348,6 +349,8 @@ static uint64_t tip(const struct sync_st *st)
     return st->state.last_block_height;
 }
 
+static void note_store_tail(struct sync_st *st);
+
 /* Loads the last committed state from the State actor (first handler). */
 static int load(struct sync_st *st)
 {
@@ -376,6 +379,9 @@ static int load(struct sync_st *st)
     bm_state_info_dtor(&info);
     st->loaded = true;
     bm_log_debug(MOD, "state loaded height=%llu", (unsigned long long)tip(st));
+    if (!st->tail_noted) {
+        note_store_tail(st);
+    }
     return BM_OK;
 }
 
@@ -1024,6 +1030,122 @@ static int commit_group(struct sync_st *st, struct bm_state_commit *c,
 }
 
 /*
+ * On an HA candidate (docs/HA.md, "Transactions"): the txs of ds[0..n)
+ * (borrowed), committed blocks at heights from..to, were put in blocks by
+ * another leader (or by this node earlier). One call for all of them
+ * drops their queued copies from the local queue and adds them to the
+ * sequencer's window of recent txs, so a copy forwarded to (or re-sent
+ * to) this node once it leads is a duplicate. Failing that would let a tx
+ * be included twice: the node stops.
+ */
+static void note_txs(struct bm_env *env, const struct bm_data *const *ds,
+                     size_t n, uint64_t from, uint64_t to)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_hash *hs;
+    size_t total = 0, at = 0, dropped = 0;
+    int err;
+
+    for (size_t i = 0; i < n; i++) {
+        total += ds[i]->n_txs; /* each below BM_MAX_TXS */
+    }
+    if (total == 0) {
+        return;
+    }
+    hs = bm_xcalloc(total, sizeof(*hs));
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < ds[i]->n_txs; j++) {
+            bm_exec_tx_hash(ds[i]->txs[j].ptr, ds[i]->txs[j].len, &hs[at++]);
+        }
+    }
+    err = bm_seq_note_committed(env->seq, hs, total, &dropped, &em);
+    bm_free(hs);
+    if (err != BM_OK) {
+        bm_env_fatal(env, MOD, err, "sequencer: noting the %zu txs of heights "
+                     "%llu..%llu as committed: %s", total,
+                     (unsigned long long)from, (unsigned long long)to,
+                     bm_errmsg_str(&em, err));
+        return;
+    }
+    if (dropped > 0) {
+        bm_log_info(MOD, "dropped queued txs already in blocks count=%zu "
+                    "heights=%llu..%llu", dropped, (unsigned long long)from,
+                    (unsigned long long)to);
+    }
+}
+
+/* note_txs for the group ms[0..n) just committed. */
+static void note_committed_txs(struct sync_st *st, const struct member *ms,
+                               size_t n)
+{
+    const struct bm_data **ds;
+
+    if (st->env->ha == NULL || st->env->seq == NULL || n == 0) {
+        return;
+    }
+    ds = bm_xcalloc(n, sizeof(*ds));
+    for (size_t i = 0; i < n; i++) {
+        ds[i] = &ms[i].b->data;
+    }
+    note_txs(st->env, ds, n, ms[0].he.height, ms[n - 1].he.height);
+    bm_free(ds);
+}
+
+/*
+ * Once, at the first load on an HA candidate: a kill between a group's
+ * store commit and its note_committed_txs left that group's txs in the
+ * queue and out of the window. The store's last BM_SYNC_GROUP_MAX blocks
+ * (after the start-up rollback of a deposed head) are noted again: their
+ * txs are in committed blocks either way, and a tx already noted or acked
+ * is only added to the window again.
+ */
+static void note_store_tail(struct sync_st *st)
+{
+    struct bm_env *env = st->env;
+    uint64_t top = tip(st);
+    uint64_t lo = env->genesis->initial_height;
+    struct bm_data *ds;
+    const struct bm_data **dp;
+    size_t n = 0;
+
+    st->tail_noted = true;
+    if (env->ha == NULL || env->seq == NULL || top < lo) {
+        return;
+    }
+    if (top - lo + 1 > BM_SYNC_GROUP_MAX) {
+        lo = top - BM_SYNC_GROUP_MAX + 1;
+    }
+    ds = bm_xcalloc(top - lo + 1, sizeof(*ds));
+    dp = bm_xcalloc(top - lo + 1, sizeof(*dp));
+    for (uint64_t h = lo; h <= top; h++) {
+        struct bm_store_blockbuf bb = {0};
+        struct bm_errmsg em = {{0}};
+        int err = bm_store_get_block(env->store, h, &bb, &em);
+
+        if (err == BM_OK &&
+            bm_data_decode(&ds[n], bb.data.ptr, bb.data.len) != BM_OK) {
+            err = bm_errf(&em, BM_ECORRUPT, "stored data does not decode");
+        }
+        bm_store_blockbuf_release(&bb);
+        if (err != BM_OK) {
+            bm_env_fatal(env, MOD, err, "reading block %llu to note its txs: "
+                         "%s", (unsigned long long)h,
+                         bm_errmsg_str(&em, err));
+            goto out;
+        }
+        dp[n] = &ds[n];
+        n++;
+    }
+    note_txs(env, dp, n, lo, top);
+out:
+    for (size_t i = 0; i < top - lo + 1; i++) {
+        bm_data_release(&ds[i]);
+    }
+    bm_free(ds);
+    bm_free(dp);
+}
+
+/*
  * Validates, executes and commits up to `want` ready blocks from tip + 1
  * as one group (see sync.h): each block is validated against the state
  * after the one before and executed on top of it; then all of them are
@@ -1144,6 +1266,7 @@ static int apply_group(struct sync_st *st, size_t want)
             cache_prune(&st->headers, last);
             cache_prune(&st->data, last);
             wake_store_sync(st, ms, n);
+            note_committed_txs(st, ms, n);
             bm_log_debug(MOD, "blocks applied from=%llu to=%llu grouped=%d",
                          (unsigned long long)first, (unsigned long long)last,
                          (int)grouped);

@@ -255,6 +255,11 @@ static const struct bm_node_config_key keys[] = {
      "etcd lease TTL in whole seconds (2s..10m): a leader that cannot renew "
      "it stops producing within it; a failover takes about as long",
      OFF(ha_lease_ttl_ns), BM_CFG_F_NONZERO, NULL, 0},
+    {"ha.peers", BM_CFG_STRLIST, "",
+     "comma-separated NODE_ID=HOST:PORT RPC addresses of the candidates: "
+     "a candidate that does not lead forwards the txs it acknowledged to "
+     "the leader's (\"\" = no forwarding; docs/HA.md)",
+     OFF(ha_peers), 0, NULL, 0},
     {"evm.engine_url", BM_CFG_STRING, "http://localhost:8551",
      "Engine API URL of the execution client (JWT-authenticated)",
      OFF(evm_engine_url), 0, NULL, 0},

@@ -123,6 +123,7 @@ struct bm_node_config {
     char *ha_prefix;
     char *ha_node_id;
     uint64_t ha_lease_ttl_ns;
+    struct bm_node_strlist ha_peers; /* NODE_ID=HOST:PORT */
     /* executor choice and evm */
     char *node_executor;
     char *evm_engine_url;

@@ -12,6 +12,7 @@
 
 #include "actors/env.h"
 #include "blockv2/ha.h"
+#include "node/ha_forward.h"
 #include "blockv2/limiter.h"
 #include "blockv2/store.h"
 #include "node/listen.h"
@@ -811,6 +812,30 @@ static void ha_metrics(struct page *p, const struct bm_ha_status *st)
            st->replicated_height);
 }
 
+/* blockv2_ha_forward_*: acknowledged txs forwarded to the leader. */
+static void ha_fwd_metrics(struct page *p, const struct bm_ha_fwd_stats *st)
+{
+    const char *pre = "blockv2_ha_forward_";
+
+    if (st == NULL) {
+        return;
+    }
+    single(p, pre, "batches_total", "counter",
+           "batches of acknowledged txs the leader answered", st->batches);
+    single(p, pre, "txs_total", "counter",
+           "acknowledged txs the leader took (202) and left this queue",
+           st->txs);
+    single(p, pre, "duplicates_total", "counter",
+           "forwarded txs the leader already had (409) and left this queue",
+           st->duplicates);
+    single(p, pre, "failures_total", "counter",
+           "forwarding attempts the leader did not take (kept, retried)",
+           st->failures);
+    single(p, pre, "pending_txs", "gauge",
+           "txs in this follower's queue waiting to be forwarded",
+           st->pending);
+}
+
 enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
                               struct bm_buf *out)
 {
@@ -835,6 +860,7 @@ enum bm_err bm_metrics_render(const struct bm_metrics_snapshot *in,
     p2p_metrics(&p, ns, in);
     sync_metrics(&p, in);
     ha_metrics(&p, in->ha);
+    ha_fwd_metrics(&p, in->ha_fwd);
     rpc_metrics(&p, in->rpc);
     if (p.err != BM_OK) {
         bm_dynbuf_release(&p.d);
@@ -857,6 +883,7 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     struct bm_p2p_peer_info *peers = NULL;
     struct bm_chainsync_stats *sync = NULL;
     struct bm_ha_status ha;
+    struct bm_ha_fwd_stats fwd;
     struct bm_rpc_stats rpc;
     size_t n_actors = 0, n_peers = 0;
     enum bm_err err;
@@ -874,6 +901,10 @@ enum bm_err bm_metrics_collect(const struct bm_metrics_config *cfg,
     if (cfg->ha != NULL) {
         bm_ha_status(cfg->ha, &ha);
         snap.ha = &ha;
+    }
+    if (cfg->ha_fwd != NULL) {
+        bm_ha_fwd_stats(cfg->ha_fwd, &fwd);
+        snap.ha_fwd = &fwd;
     }
     if (cfg->p2p != NULL) {
         bm_p2p_host_stats(cfg->p2p, &p2p);

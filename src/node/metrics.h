@@ -26,6 +26,8 @@ struct bm_chainsync_stats;
 struct bm_errmsg;
 struct bm_ha;
 struct bm_ha_status;
+struct bm_ha_fwd;
+struct bm_ha_fwd_stats;
 struct bm_limiter;
 struct bm_metrics_server;
 struct bm_p2p_host;
@@ -76,6 +78,8 @@ struct bm_metrics_snapshot {
     const struct bm_chainsync_stats *sync;
     /* The HA election (blockv2_ha_*; NULL without HA: not rendered). */
     const struct bm_ha_status *ha;
+    /* Forwarding of acknowledged txs to the leader (NULL: not rendered). */
+    const struct bm_ha_fwd_stats *ha_fwd;
     /* The RPC server's connections and refused requests (NULL: zeros). */
     const struct bm_rpc_stats *rpc;
 };
@@ -111,6 +115,7 @@ struct bm_metrics_config {
     struct bm_p2p_host *p2p;   /* may be NULL */
     struct bm_chainsync *sync; /* may be NULL */
     struct bm_ha *ha;          /* may be NULL: no HA */
+    struct bm_ha_fwd *ha_fwd;  /* may be NULL: no forwarding */
     const struct bm_rpc_server *rpc; /* may be NULL */
 };
 

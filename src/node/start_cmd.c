@@ -41,6 +41,7 @@
 #include "exec/kv/kv.h"
 #include "node/cli.h"
 #include "node/config.h"
+#include "node/ha_forward.h"
 #include "node/ha_node.h"
 #include "node/logsink.h"
 #include "node/metrics.h"
@@ -215,6 +216,7 @@ struct node {
     struct bm_p2p_store p2p_data;
     struct bm_broadcaster bc;
     struct bm_ha *ha;            /* NULL without ha.etcd_endpoints */
+    struct bm_ha_fwd *ha_fwd;    /* with ha: forwarding to the leader */
     struct bm_logsink *log;
     char da_url[64];
 };
@@ -447,6 +449,11 @@ static int open_parts(struct node *n, bool dev)
         bm_da_from_client(&n->da, n->dac);
     }
     /* HA: an unreachable etcd or a wrong prefix stops the node here. */
+    if (!bm_node_ha_enabled(&n->cfg) && n->cfg.ha_peers.n > 0) {
+        bm_errf(&em, BM_ECONFIG, "config: ha.peers: set without "
+                "ha.etcd_endpoints (forwarding is for HA candidates)");
+        return fail("HA (ha.*)", BM_ECONFIG, &em);
+    }
     if (bm_node_ha_enabled(&n->cfg)) {
         err = bm_node_ha_open(&n->ha, &n->cfg, n->genesis.chain_id, &em);
         if (err != BM_OK) {
@@ -600,6 +607,19 @@ static int start_services(struct node *n)
     if (err != BM_OK) {
         return fail("RPC server (rpc.address)", err, &em);
     }
+    /* HA: a follower forwards the txs it acknowledged to the leader. */
+    if (n->ha != NULL && n->seq != NULL) {
+        struct bm_ha_fwd_config fc = {0};
+
+        fc.ha = n->ha;
+        fc.seq = n->seq;
+        fc.peers = (const char *const *)n->cfg.ha_peers.items;
+        fc.n_peers = n->cfg.ha_peers.n;
+        err = bm_ha_fwd_start(&n->ha_fwd, &fc, &em);
+        if (err != BM_OK) {
+            return fail("HA forwarding (ha.peers)", err, &em);
+        }
+    }
     if (n->cfg.prometheus) {
         struct bm_metrics_config mc = {0};
 
@@ -612,6 +632,7 @@ static int start_services(struct node *n)
         mc.p2p = n->p2p;
         mc.sync = n->sync;
         mc.ha = n->ha;
+        mc.ha_fwd = n->ha_fwd;
         mc.rpc = n->rpc;
         err = bm_metrics_server_start(&n->metrics, &mc, &em);
         if (err != BM_OK) {
@@ -634,6 +655,8 @@ static int close_node(struct node *n)
     bm_rpc_server_stop(n->rpc);
     n->rpc = NULL;
     n->metrics = NULL;
+    bm_ha_fwd_stop(n->ha_fwd);
+    n->ha_fwd = NULL;
     /* The network goes first: nothing new reaches the block manager. The
      * sync services outlive the manager (its StoreSync reads their stores,
      * its Broadcaster publishes until it stopped: refused once the host is

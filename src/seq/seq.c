@@ -182,6 +182,48 @@ static enum bm_err disk_error(struct bm_seq *s, int rc, enum bm_err err,
     return err;
 }
 
+/* A write to the queue of operation op failed with LMDB code rc: the
+ * error naming the directory, and disk_error. Holds s->mu. */
+static enum bm_err write_failed(struct bm_seq *s, int rc, const char *op,
+                                struct bm_errmsg *em)
+{
+    enum bm_err err = bm_errf(em, bm_lmdb_err(rc), "%s on '%s': %s%s", op,
+                              bm__env_path(s->env), mdb_strerror(rc),
+                              bm__env_io_hint(rc));
+
+    return disk_error(s, rc, err, em);
+}
+
+/* Locks s->mu (held on return either way); BM_ESTATE naming op when the
+ * sequencer failed. */
+static enum bm_err lock_live(struct bm_seq *s, const char *op,
+                             struct bm_errmsg *em)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->failed) {
+        return bm_errf(em, BM_ESTATE, "%s: sequencer failed, reopen it", op);
+    }
+    return BM_OK;
+}
+
+/* The entry of a call on arr[0..n) that counts what it did in *count (may
+ * be NULL; zeroed): lock_live, and BM_EINVAL for a NULL arr with n > 0.
+ * s->mu is held on return either way. */
+static enum bm_err enter(struct bm_seq *s, const char *op, const void *arr,
+                         size_t n, size_t *count, struct bm_errmsg *em)
+{
+    if (count != NULL) {
+        *count = 0;
+    }
+    if (lock_live(s, op, em) != BM_OK) {
+        return BM_ESTATE;
+    }
+    if (n > 0 && arr == NULL) {
+        return bm_errf(em, BM_EINVAL, "%s: NULL array", op);
+    }
+    return BM_OK;
+}
+
 static enum bm_err check_id(const struct bm_seq *s, const uint8_t *id,
                             size_t id_len, const char *op,
                             struct bm_errmsg *em)
@@ -687,13 +729,14 @@ static void unstage(struct bm_seq *s, struct staged *st)
  * Classifies txs[0..n) in order into status[] (BM_OK: staged to append;
  * BM_EEMPTY, BM_ETOOBIG, BM_EEXIST, BM_EQUEUE_FULL as in
  * bm_seq_submit_each) and stages the BM_OK ones, adding their hashes to
- * s->set. hashes may be NULL (computed here). Holds mu. BM_ENOMEM: nothing
- * staged.
+ * s->set. hashes may be NULL (computed here). restore (bm_seq_requeue):
+ * the window of committed txs and the queue limits are not checked. Holds
+ * mu. BM_ENOMEM: nothing staged.
  */
 static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
                          const struct bm_hash *hashes, size_t n,
                          size_t wait_cap, enum bm_err *status,
-                         struct staged *st)
+                         struct staged *st, bool restore)
 {
     /* Txs waiting for a block: queued, not in the batch being built. */
     size_t waiting = s->n_txs - (s->in_flight ? s->fl_txs : 0);
@@ -720,14 +763,16 @@ static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
         } else {
             bm_exec_tx_hash(txs[i].ptr, txs[i].len, &h);
         }
-        if (bm__txwin_has(&s->recent, &h) || bm__txset_has(&s->set, &h)) {
+        if ((!restore && bm__txwin_has(&s->recent, &h)) ||
+            bm__txset_has(&s->set, &h)) {
             /* committed a moment ago; queued, in flight, or earlier here */
             status[i] = BM_EEXIST;
             continue;
         }
-        if (s->n_txs + st->cnt + 1 > s->max_txs ||
-            s->n_bytes + st->bytes + txs[i].len > s->max_bytes ||
-            (wait_cap != 0 && waiting + st->cnt + 1 > wait_cap)) {
+        if (!restore &&
+            (s->n_txs + st->cnt + 1 > s->max_txs ||
+             s->n_bytes + st->bytes + txs[i].len > s->max_bytes ||
+             (wait_cap != 0 && waiting + st->cnt + 1 > wait_cap))) {
             status[i] = BM_EQUEUE_FULL;
             continue;
         }
@@ -799,7 +844,7 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
         }
     }
     status = bm_calloc(n, sizeof(*status));
-    err = status != NULL ? stage(s, txs, NULL, n, 0, status, &st)
+    err = status != NULL ? stage(s, txs, NULL, n, 0, status, &st, false)
                          : BM_ENOMEM;
     if (err) {
         goto out;
@@ -844,7 +889,7 @@ enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
         err = bm_errf(em, BM_EINVAL, "submit: txs or status is NULL");
         goto out;
     }
-    err = stage(s, txs, hashes, n, s->max_waiting_txs, status, &st);
+    err = stage(s, txs, hashes, n, s->max_waiting_txs, status, &st, false);
     if (err == BM_OK) {
         err = commit_staged(s, txs, &st, "submit", &stored, em);
     }
@@ -871,16 +916,19 @@ static uint64_t next_timestamp(struct bm_seq *s)
     return now;
 }
 
-/* Reads the head of the queue into txs (owned array); *end is one past
- * the last sequence number read. */
-static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
-                         struct bm_buf **txs_out, size_t *n_out,
-                         uint64_t *end, size_t *bytes_out,
-                         struct bm_errmsg *em)
+/* Reads the queue from key `from` on into txs (owned array), at most
+ * max_txs of them and, beyond the first, max_bytes (0: no limit) of their
+ * size as Data entries; with ids (may be NULL), their keys into *ids
+ * (owned array). *end is one past the last key read. */
+static enum bm_err drain(struct bm_seq *s, uint64_t from, size_t max_txs,
+                         uint64_t max_bytes, struct bm_buf **txs_out,
+                         uint64_t **ids, size_t *n_out, uint64_t *end,
+                         size_t *bytes_out, struct bm_errmsg *em)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     struct bm_buf *txs = NULL;
+    uint64_t *keys = NULL;
     size_t n = 0;
     size_t cap = 0;
     uint64_t total = 0;
@@ -891,8 +939,8 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
     enum bm_err err = BM_OK;
     int rc;
 
-    *end = s->head;
-    bm_put_be64(be, s->head);
+    *end = from;
+    bm_put_be64(be, from);
     rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc == 0) {
         rc = mdb_cursor_open(txn, s->queue, &cur);
@@ -910,8 +958,7 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
             wire + bm_data_tx_wire_size(v.mv_size) > max_bytes) {
             break;
         }
-        if (n >= BM_MAX_TXS ||
-            (s->max_batch_txs != 0 && n >= s->max_batch_txs)) {
+        if (n >= max_txs || n >= BM_MAX_TXS) {
             break;
         }
         if (n == cap) {
@@ -929,6 +976,15 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
                 goto out;
             }
             txs = nt;
+            if (ids != NULL) {
+                uint64_t *nk = bm_realloc(keys, ncap * sizeof(*nk));
+
+                if (nk == NULL) {
+                    err = BM_ENOMEM;
+                    goto out;
+                }
+                keys = nk;
+            }
             cap = ncap;
         }
         txs[n].ptr = NULL;
@@ -936,6 +992,9 @@ static enum bm_err drain(struct bm_seq *s, uint64_t max_bytes,
         err = bm_buf_set(&txs[n], v.mv_data, v.mv_size);
         if (err) {
             goto out;
+        }
+        if (keys != NULL) {
+            keys[n] = bm_get_be64(k.mv_data);
         }
         n++;
         total += v.mv_size;
@@ -955,9 +1014,13 @@ out:
     }
     if (err) {
         bm_exec_txs_free(txs, n);
+        bm_free(keys);
         return err;
     }
     *txs_out = txs;
+    if (ids != NULL) {
+        *ids = keys;
+    }
     *n_out = n;
     *bytes_out = (size_t)total;
     return BM_OK;
@@ -986,7 +1049,10 @@ enum bm_err bm_seq_get_next_batch(struct bm_seq *s, const uint8_t *chain_id,
     /* An un-acked batch is rolled back: the head is handed out again. */
     flight_reset(s);
     if (s->n_txs > 0) {
-        err = drain(s, max_bytes, &txs, &n, &end, &bytes, em);
+        err = drain(s, s->head,
+                    s->max_batch_txs != 0 ? s->max_batch_txs : BM_MAX_TXS,
+                    max_bytes, &txs, NULL, &n, &end,
+                    &bytes, em);
         if (err) {
             goto out;
         }
@@ -1068,9 +1134,8 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
     enum bm_err err = BM_OK;
     int rc;
 
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "seq ack: sequencer failed, reopen it");
+    err = lock_live(s, "seq ack", em);
+    if (err) {
         goto out;
     }
     if (!s->in_flight) {
@@ -1128,10 +1193,7 @@ enum bm_err bm_seq_ack(struct bm_seq *s, struct bm_errmsg *em)
         txn = NULL;
     }
     if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "seq ack on '%s': %s%s",
-                      bm__env_path(s->env), mdb_strerror(rc),
-                      bm__env_io_hint(rc));
-        (void)disk_error(s, rc, err, em);
+        err = write_failed(s, rc, "seq ack", em);
         goto out;
     }
     if (fps != NULL) {
@@ -1171,21 +1233,153 @@ out:
     return err;
 }
 
+/*
+ * Deletes from the queue (in txn) every entry with a key from `from` on
+ * whose hash is in match; the first gone_cap of their hashes go to
+ * gone[], *cnt gets how many were deleted. Holds s->mu. Returns an LMDB
+ * code.
+ */
+static int delete_matching(struct bm_seq *s, MDB_txn *txn,
+                           const struct bm__txset *match, uint64_t from,
+                           struct bm_hash *gone, size_t gone_cap,
+                           size_t *cnt)
+{
+    MDB_cursor *cur = NULL;
+    uint8_t be[8];
+    MDB_val k = {8, be};
+    MDB_val v;
+    int rc;
+
+    *cnt = 0;
+    bm_put_be64(be, from);
+    rc = mdb_cursor_open(txn, s->queue, &cur);
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    while (rc == 0) {
+        struct bm_hash h;
+
+        bm_exec_tx_hash(v.mv_data, v.mv_size, &h);
+        if (bm__txset_has(match, &h)) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0) {
+                break;
+            }
+            if (*cnt < gone_cap) {
+                gone[*cnt] = h;
+            }
+            (*cnt)++;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Rebuilds the in-memory mirror (set, ring, counters) from the queue in
+ * txn after entries were deleted; on failure the sequencer is marked
+ * failed. Holds s->mu. */
+static enum bm_err rebuild_mirror(struct bm_seq *s, MDB_txn *txn,
+                                  struct bm_errmsg *em)
+{
+    enum bm_err err;
+
+    bm__txset_clear(&s->set);
+    s->n_txs = 0;
+    s->n_bytes = 0;
+    s->ring_start = 0;
+    s->head = s->next;
+    err = load_queue(s, txn, em);
+    if (err) {
+        s->failed = true;
+    }
+    return err;
+}
+
+/*
+ * The write of bm_seq_drop_committed and bm_seq_note_committed, in one
+ * transaction: deletes the queue entries from key `from` on whose hash is
+ * in match (the first gone_cap of their hashes into gone[]) into *cnt,
+ * and adds to the persisted window win[0..n_win), or, when win is NULL,
+ * the deleted entries' hashes (gone[0..min(*cnt, gone_cap))). Rebuilds
+ * the in-memory index after a delete (a commit that then fails marks the
+ * sequencer failed). Holds s->mu. op names the call in errors.
+ */
+static enum bm_err remove_and_remember(struct bm_seq *s,
+                                       const struct bm__txset *match,
+                                       uint64_t from, struct bm_hash *gone,
+                                       size_t gone_cap,
+                                       const struct bm_hash *win, size_t n_win,
+                                       size_t *cnt, const char *op,
+                                       struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    uint8_t *fps = NULL;
+    size_t rec_total = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    *cnt = 0;
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0 && match->len > 0 && s->n_txs > 0) {
+        rc = delete_matching(s, txn, match, from, gone, gone_cap, cnt);
+    }
+    if (win == NULL) {
+        win = gone;
+        n_win = *cnt < gone_cap ? *cnt : gone_cap;
+    }
+    if (rc == 0) {
+        rc = reserve_recent(s, txn, n_win, &fps);
+    }
+    if (rc == 0 && fps != NULL) {
+        for (size_t i = 0; i < n_win; i++) {
+            memcpy(fps + FP_SIZE * i, win[i].b, FP_SIZE);
+        }
+        rc = prune_recent(s, txn, n_win, &rec_total);
+    }
+    if (rc == 0 && *cnt > 0) {
+        /* A batch in flight (the queue's first entries, untouched) keeps
+         * the ring's first slots. */
+        err = rebuild_mirror(s, txn, em);
+        if (err) {
+            goto out;
+        }
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc != 0 && *cnt > 0) {
+            s->failed = true; /* the mirror no longer matches the disk */
+        }
+    }
+    if (rc != 0) {
+        err = write_failed(s, rc, op, em);
+        goto out;
+    }
+    if (fps != NULL) {
+        s->rec_total = rec_total;
+        s->rec_next++;
+    }
+    for (size_t i = 0; i < n_win; i++) {
+        bm__txwin_add(&s->recent, &win[i]);
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    return err;
+}
+
 enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                                   size_t n, size_t *dropped,
                                   struct bm_errmsg *em)
 {
     struct bm__txset committed = {0};
     struct bm_hash *gone = NULL; /* hashes of the dropped entries */
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k;
-    MDB_val v;
     size_t cnt = 0;
-    uint8_t *fps = NULL;
-    size_t rec_total = 0;
     enum bm_err err = BM_OK;
-    int rc;
 
     if (dropped != NULL) {
         *dropped = 0;
@@ -1211,10 +1405,8 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
         bm__txset_release(&committed);
         return BM_ENOMEM;
     }
-    pthread_mutex_lock(&s->mu);
-    if (s->failed) {
-        err = bm_errf(em, BM_ESTATE, "drop_committed: the sequencer failed "
-                      "(reopen it)");
+    err = lock_live(s, "drop_committed", em);
+    if (err) {
         goto out;
     }
     /* A batch handed out and never acked is released first: its txs are
@@ -1226,76 +1418,12 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
     if (committed.len == 0 || s->n_txs == 0) {
         goto out;
     }
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc == 0) {
-        rc = mdb_cursor_open(txn, s->queue, &cur);
-    }
-    if (rc == 0) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    }
-    while (rc == 0) {
-        struct bm_hash h;
-
-        bm_exec_tx_hash(v.mv_data, v.mv_size, &h);
-        /* A committed tx queued twice (only from before de-duplication
-         * was exact) is dropped twice; gone keeps the first n. */
-        if (bm__txset_has(&committed, &h)) {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc != 0) {
-                break;
-            }
-            if (cnt < n) {
-                gone[cnt] = h;
-            }
-            cnt++;
-        }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    if (rc == MDB_NOTFOUND) {
-        rc = 0;
-    }
-    if (cur != NULL) {
-        mdb_cursor_close(cur);
-    }
-    if (rc == 0) {
-        rc = reserve_recent(s, txn, cnt < n ? cnt : n, &fps);
-    }
-    if (rc == 0 && fps != NULL) {
-        for (size_t i = 0; i < cnt && i < n; i++) {
-            memcpy(fps + FP_SIZE * i, gone[i].b, FP_SIZE);
-        }
-        rc = prune_recent(s, txn, cnt < n ? cnt : n, &rec_total);
-    }
-    if (rc == 0 && cnt > 0) {
-        /* Rebuild the in-memory mirror from the remaining entries. */
-        bm__txset_clear(&s->set);
-        s->n_txs = 0;
-        s->n_bytes = 0;
-        s->ring_start = 0;
-        s->head = s->next;
-        err = load_queue(s, txn, em);
-        if (err) {
-            s->failed = true;
-            goto out;
-        }
-    }
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (rc != 0) {
-        err = bm_errf(em, bm_lmdb_err(rc), "drop_committed on '%s': %s%s",
-                      bm__env_path(s->env), mdb_strerror(rc),
-                      bm__env_io_hint(rc));
-        (void)disk_error(s, rc, err, em);
+    /* A committed tx queued twice (only from before de-duplication was
+     * exact) is dropped twice; gone keeps the first n. */
+    err = remove_and_remember(s, &committed, 0, gone, n, NULL, 0, &cnt,
+                              "drop_committed", em);
+    if (err) {
         goto out;
-    }
-    if (fps != NULL) {
-        s->rec_total = rec_total;
-        s->rec_next++;
-    }
-    for (size_t i = 0; i < cnt && i < n; i++) {
-        bm__txwin_add(&s->recent, &gone[i]);
     }
     if (dropped != NULL) {
         *dropped = cnt;
@@ -1305,9 +1433,6 @@ enum bm_err bm_seq_drop_committed(struct bm_seq *s, const struct bm_buf *txs,
                     "count=%zu", cnt);
     }
 out:
-    if (txn != NULL) {
-        mdb_txn_abort(txn);
-    }
     pthread_mutex_unlock(&s->mu);
     bm__txset_release(&committed);
     bm_free(gone);
@@ -1342,4 +1467,159 @@ void bm_seq_queue_size(struct bm_seq *s, size_t *n_txs, size_t *n_bytes)
         *n_bytes = s->n_bytes;
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+enum bm_err bm_seq_note_committed(struct bm_seq *s,
+                                  const struct bm_hash *hashes, size_t n,
+                                  size_t *dropped, struct bm_errmsg *em)
+{
+    struct bm__txset queued = {0}; /* hashes[] that are queued now */
+    size_t cnt = 0;
+    size_t first = 0; /* only the last window-capacity hashes matter */
+    enum bm_err err;
+
+    err = enter(s, "note_committed", hashes, n, dropped, em);
+    if (err || n == 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (bm__txset_has(&s->set, &hashes[i])) {
+            err = bm__txset_add(&queued, &hashes[i]);
+            if (err == BM_EEXIST) {
+                err = BM_OK;
+            }
+            if (err) {
+                goto out;
+            }
+        }
+    }
+    if (s->recent.cap < n) {
+        first = n - s->recent.cap;
+    }
+    /* A batch in flight (the queue's first entries) is the Producer's:
+     * its ack removes it. */
+    err = remove_and_remember(s, &queued, s->in_flight ? s->fl_end : 0,
+                              NULL, 0, hashes + first, n - first, &cnt,
+                              "note_committed", em);
+    if (err == BM_OK && dropped != NULL) {
+        *dropped = cnt;
+    }
+out:
+    pthread_mutex_unlock(&s->mu);
+    bm__txset_release(&queued);
+    return err;
+}
+
+enum bm_err bm_seq_peek(struct bm_seq *s, size_t max_txs, size_t max_bytes,
+                        struct bm_buf **txs_out, uint64_t **ids_out,
+                        size_t *n_out, struct bm_errmsg *em)
+{
+    uint64_t end = 0;
+    size_t bytes = 0;
+    enum bm_err err;
+
+    *txs_out = NULL;
+    *ids_out = NULL;
+    *n_out = 0;
+    if (max_txs == 0) {
+        return bm_errf(em, BM_EINVAL, "seq peek: max_txs is 0");
+    }
+    err = lock_live(s, "seq peek", em);
+    if (err == BM_OK && s->n_txs > (s->in_flight ? s->fl_txs : 0)) {
+        /* A batch in flight is the Producer's: skipped. */
+        err = drain(s, s->in_flight ? s->fl_end : s->head, max_txs,
+                    max_bytes, txs_out, ids_out, n_out, &end, &bytes, em);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+enum bm_err bm_seq_forget(struct bm_seq *s, const uint64_t *ids, size_t n,
+                          size_t *removed, struct bm_errmsg *em)
+{
+    MDB_txn *txn = NULL;
+    size_t cnt = 0;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    err = enter(s, "seq forget", ids, n, removed, em);
+    if (err) {
+        goto out;
+    }
+    if (n == 0 || s->n_txs == 0) {
+        goto out;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t be[8];
+        MDB_val k = {8, be};
+
+        if (s->in_flight && ids[i] >= s->head && ids[i] < s->fl_end) {
+            continue; /* the Producer's batch: its ack removes it */
+        }
+        bm_put_be64(be, ids[i]);
+        rc = mdb_del(txn, s->queue, &k, NULL);
+        if (rc == 0) {
+            cnt++;
+        } else if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        }
+    }
+    if (rc == 0 && cnt > 0) {
+        /* A batch in flight is the queue's first entries, untouched: the
+         * rebuilt ring keeps it in its first fl_txs slots. */
+        err = rebuild_mirror(s, txn, em);
+        if (err) {
+            goto out;
+        }
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc != 0) {
+            s->failed = true; /* the mirror no longer matches the disk */
+        }
+    }
+    if (rc != 0) {
+        err = write_failed(s, rc, "seq forget", em);
+        goto out;
+    }
+    if (removed != NULL) {
+        *removed = cnt;
+    }
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err;
+}
+
+enum bm_err bm_seq_requeue(struct bm_seq *s, const struct bm_buf *txs,
+                           size_t n, size_t *queued, struct bm_errmsg *em)
+{
+    struct staged st = {0};
+    enum bm_err *status = NULL;
+    bool stored = false;
+    enum bm_err err = BM_OK;
+
+    err = enter(s, "seq requeue", txs, n, queued, em);
+    if (err) {
+        goto out;
+    }
+    if (n == 0) {
+        goto out;
+    }
+    status = bm_calloc(n, sizeof(*status));
+    err = status != NULL ? stage(s, txs, NULL, n, 0, status, &st, true)
+                         : BM_ENOMEM;
+    if (err == BM_OK) {
+        err = commit_staged(s, txs, &st, "seq requeue", &stored, em);
+    }
+    if (stored && queued != NULL) {
+        *queued = st.cnt;
+    }
+out:
+    pthread_mutex_unlock(&s->mu);
+    staged_release(&st);
+    bm_free(status);
+    return err;
 }

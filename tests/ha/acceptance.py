@@ -180,6 +180,11 @@ def run(argv, logname):
         subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, check=True)
 
 
+# Each candidate's RPC address by node id: a follower forwards the txs it
+# acknowledged while it led to the leader (docs/HA.md "Transactions").
+HA_PEERS = ",".join("%s=127.0.0.1:%d" % (m, P_RPC[m]) for m in NAMES)
+
+
 def node_start(n):
     peers = ",".join("/ip4/127.0.0.1/tcp/%d/p2p/%s" % (P_P2P[m], P2P_ID[m])
                      for m in NAMES if m != n)
@@ -197,6 +202,7 @@ def node_start(n):
                      "--evnode.ha.etcd_endpoints", ENDPOINTS,
                      "--evnode.ha.node_id", n,
                      "--evnode.ha.lease_ttl", "%ds" % TTL,
+                     "--evnode.ha.peers", HA_PEERS,
                      "--evnode.log.level", "info"], n + ".log")
     wait_for(n + " RPC", 60,
              lambda: req(P_RPC[n], "GET", "/health/live", timeout=2)[0] == 200)
@@ -664,6 +670,9 @@ def final_checks():
                  "again: not a fork)" % (
                      len(ACKED), len(UNKNOWN), sum(count.values()), longest,
                      height(longest) or 0, da_headers, head, da_dups))
+    fwd = {n: len(metric_log_lines(n, "forwarded txs to the leader"))
+           for n in NAMES}
+    notes.append("forwarded batches (log lines) by node: %s" % fwd)
     if lost:
         notes.append("lost txs by the node that answered 202: %s, e.g. %s"
                      % (by_node, lost[:3]))

@@ -269,6 +269,64 @@ static void test_new_leader_applies_the_record(void **state)
     rm_rf(r.home);
 }
 
+static void seq_put(struct mt_node *n, const char *tx, size_t want)
+{
+    struct bm_buf t = {(uint8_t *)(uintptr_t)tx, strlen(tx)};
+    size_t acc = 99;
+
+    assert_int_equal(bm_seq_submit(n->seq, (const uint8_t *)g_gen.chain_id,
+                                   strlen(g_gen.chain_id), &t, 1, &acc, NULL),
+                     BM_OK);
+    assert_int_equal(acc, want);
+}
+
+static size_t seq_len(struct mt_node *n)
+{
+    size_t q = 0;
+
+    bm_seq_queue_size(n->seq, &q, NULL);
+    return q;
+}
+
+/*
+ * A candidate that follows (docs/HA.md, "Transactions") holds a tx it
+ * acknowledged while it led; the leader includes the same tx (a
+ * forwarded copy). When the follower's Sync applies that block, the
+ * tx leaves its queue and a later copy of it is a duplicate there: it is
+ * never included twice. Its other queued tx stays.
+ */
+static void test_follower_drops_synced_txs(void **state)
+{
+    struct leader_rig r;
+    struct ha_cand b;
+    struct mt_node f;
+    char home2[256];
+
+    (void)state;
+    leader_rig_start(&r, 3);
+    ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
+    assert_int_equal(ha_role(&b, NULL), BM_HA_FOLLOWER);
+    new_home(home2, sizeof(home2));
+    g_ha = b.h;
+    mt_open(&f, home2, true, r.da_url, &r.cfg);
+    mt_start(&f);
+    seq_put(&f, "syn=1", 1);
+    seq_put(&f, "own=2", 1);
+    seq_put(&r.n, "syn=1", 1);
+    WAIT_FOR(seq_len(&r.n) == 0, 20000, "the leader includes syn=1");
+    WAIT_FOR(seq_len(&f) == 1, 30000,
+             "the follower drops syn=1 once it applied its block");
+    seq_put(&f, "syn=1", 0); /* in its window now */
+    seq_put(&f, "own=2", 0); /* still queued */
+    fprintf(stderr, "follower at height %" PRIu64 " dropped the synced tx\n",
+            height_of(&f));
+    assert_int_equal(mt_close(&f), BM_OK);
+    assert_int_equal(mt_close(&r.n), BM_OK);
+    ha_cand_free(&b);
+    rm_rf(home2);
+    leader_rig_free(&r);
+}
+
 /*
  * A deposed leader's unreplicated head (docs/HA.md): a leader commits a
  * block, its write is fenced (another leader won meanwhile), and the new
@@ -285,14 +343,29 @@ static void test_deposed_head_rolled_back(void **state)
     struct bm_errmsg em = {{0}};
     int64_t token = 0;
     uint64_t rh, h_fenced;
+    struct bm_data fenced = {0};
+    unsigned n_sent = 0;
 
     (void)state;
     leader_rig_start(&r, 5);
     /* a is frozen; b wins; a's next block is committed, its write fenced */
     ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
     bm_ha_test_freeze(r.a.h, true);
-    assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 3000) >= 0);
+    /* txs acknowledged until a steps down: some go in the fenced block */
+    for (uint64_t end = bm_clock_now_ms() + TTL_MS + 8000;
+         ha_role(&r.a, NULL) != BM_HA_FOLLOWER && bm_clock_now_ms() < end;
+         bm_sleep_ms(2)) {
+        char tx[32];
+        struct bm_buf t = {(uint8_t *)tx, 0};
+
+        t.len = (size_t)snprintf(tx, sizeof(tx), "fz%u=1", n_sent++);
+        assert_int_equal(bm_seq_submit(r.n.seq, (const uint8_t *)g_gen.chain_id,
+                                       strlen(g_gen.chain_id), &t, 1, NULL,
+                                       &em),
+                         BM_OK);
+    }
     assert_true(ha_wait_role(&r.a, BM_HA_FOLLOWER, 5000) >= 0);
+    assert_true(ha_wait_role(&b, BM_HA_LEADER, 1000) >= 0);
     bm_ha_test_freeze(r.a.h, false);
     h_fenced = height_of(&r.n);
     rh = record_height(r.etcd->url);
@@ -306,6 +379,16 @@ static void test_deposed_head_rolled_back(void **state)
     bm_buf_release(&rec);
     WAIT_FOR(bm_manager_wait(r.n.m, 0, &em) != BM_ETIMEDOUT, 10000,
              "the node stops on its diverged head");
+    {
+        struct bm_store_blockbuf bb = {0};
+
+        assert_int_equal(bm_store_get_block(r.n.store, h_fenced, &bb, &em),
+                         BM_OK);
+        assert_int_equal(bm_data_decode(&fenced, bb.data.ptr, bb.data.len),
+                         BM_OK);
+        bm_store_blockbuf_release(&bb);
+    }
+    assert_true(fenced.n_txs > 0);
     assert_int_equal(mt_close(&r.n), BM_EFORK);
     assert_true(max_on_da(r.da_url, h_fenced) <= rh);
 
@@ -318,8 +401,29 @@ static void test_deposed_head_rolled_back(void **state)
     bm_sleep_ms(500);
     assert_int_equal(bm_manager_wait(r.n.m, 0, &em), BM_ETIMEDOUT);
     assert_true(height_of(&r.n) == rh);
-    fprintf(stderr, "block %" PRIu64 " rolled back at the restart\n",
-            h_fenced);
+    /* its txs were acknowledged: they are queued again, not lost */
+    {
+        struct bm_buf *q = NULL;
+        uint64_t *ids = NULL;
+        size_t nq = 0;
+
+        assert_int_equal(bm_seq_peek(r.n.seq, 100000, 0, &q, &ids, &nq, &em),
+                         BM_OK);
+        for (size_t i = 0; i < fenced.n_txs; i++) {
+            bool found = false;
+
+            for (size_t j = 0; j < nq && !found; j++) {
+                found = bm_buf_eq(&q[j], &fenced.txs[i]);
+            }
+            assert_true(found);
+        }
+        bm_exec_txs_free(q, nq);
+        bm_free(ids);
+    }
+    fprintf(stderr, "block %" PRIu64 " (%zu txs of %u sent) rolled back at "
+            "the restart, its txs queued again\n", h_fenced, fenced.n_txs,
+            n_sent);
+    bm_data_release(&fenced);
     assert_int_equal(mt_close(&r.n), BM_OK);
     ha_cand_free(&b);
     leader_rig_free(&r);
@@ -335,6 +439,8 @@ int main(void)
         cmocka_unit_test_teardown(test_new_leader_applies_the_record,
                                   ha_teardown_etcd),
         cmocka_unit_test_teardown(test_deposed_head_rolled_back,
+                                  ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_follower_drops_synced_txs,
                                   ha_teardown_etcd),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "rpc_test_util.h"
 
 #include "blockv2/limiter.h"
+#include "node/ha_forward.h"
 #include "node/metrics.h"
 #include "util/clock.h"
 
@@ -314,6 +315,7 @@ static void test_docs_list_every_family(void **state)
     struct bm_actor_stats a;
     struct bm_metrics_breaker br = {"da", 0};
     struct bm_metrics_limiter lim = {"tx", 1, 0, 0};
+    struct bm_ha_fwd_stats fwd = {0};
     char path[512];
     FILE *f;
     char *doc;
@@ -331,6 +333,7 @@ static void test_docs_list_every_family(void **state)
     s.n_breakers = 1;
     s.limiters = &lim;
     s.n_limiters = 1;
+    s.ha_fwd = &fwd;
     page = render(&s);
     snprintf(path, sizeof(path), "%s/docs/OPERATIONS.md", BM_SOURCE_ROOT);
     f = fopen(path, "rb");

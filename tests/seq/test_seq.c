@@ -622,6 +622,154 @@ static void test_drop_committed(void **state)
     fx_done(&f);
 }
 
+/* Txs another leader put in blocks (an HA follower's Sync): queued
+ * copies go, every one of them counts as committed (also the ones never
+ * queued here, and after a restart), the rest of the queue keeps its
+ * order, and a call with no queued tx does not touch the queue. */
+static void test_note_committed(void **state)
+{
+    static const char *const s[] = {"a=1", "b=2", "c=3", "d=4"};
+    static const char *const synced[] = {"b=2", "x=9", "d=4"};
+    static const char *const rest[] = {"a=1", "c=3"};
+    static const char *const later[] = {"y=8", "z=7"};
+    static const char *const fwd[] = {"b=2", "x=9", "d=4", "y=8", "e=5"};
+    static const char *const tail[] = {"a=1", "c=3", "e=5"};
+    static const enum bm_err dup[] = {BM_EEXIST, BM_EEXIST, BM_EEXIST,
+                                      BM_EEXIST, BM_OK};
+    struct bm_buf *st = txs_from(synced, 3);
+    struct bm_buf *lt = txs_from(later, 2);
+    struct bm_hash h[3];
+    struct fx f = {0};
+    size_t dropped = 99;
+    size_t n = 0;
+
+    (void)state;
+    fx_init(&f);
+    submit(&f, s, 4, 4);
+    for (size_t i = 0; i < 3; i++) {
+        bm_exec_tx_hash(st[i].ptr, st[i].len, &h[i]);
+    }
+    assert_int_equal(bm_seq_note_committed(f.s, h, 3, &dropped, NULL), BM_OK);
+    assert_int_equal(dropped, 2);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 2);
+    expect_batch(&f, 0, rest, 2);
+    /* None queued: only the window grows. */
+    for (size_t i = 0; i < 2; i++) {
+        bm_exec_tx_hash(lt[i].ptr, lt[i].len, &h[i]);
+    }
+    assert_int_equal(bm_seq_note_committed(f.s, h, 2, &dropped, NULL), BM_OK);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(bm_seq_note_committed(f.s, NULL, 0, NULL, NULL), BM_OK);
+    fx_reopen(&f);
+    /* Forwarded copies of committed txs are duplicates, on disk too. */
+    submit_each(&f, fwd, 5, dup);
+    expect_batch(&f, 0, tail, 3);
+    bm_exec_txs_free(st, 3);
+    bm_exec_txs_free(lt, 2);
+    fx_done(&f);
+}
+
+/* A batch in flight (the Producer's) is left to its ack: a committed
+ * copy in it is not deleted, the queued ones after it are. */
+static void test_note_committed_in_flight(void **state)
+{
+    static const char *const s[] = {"a=1", "b=2", "c=3"};
+    static const char *const rest[] = {"b=2"};
+    struct fx f = {0};
+    struct bm_seq_batch b = {0};
+    struct bm_hash h[2];
+    size_t dropped = 0;
+    size_t n = 0;
+
+    (void)state;
+    fx_init(&f);
+    submit(&f, s, 3, 3);
+    assert_int_equal(bm_seq_get_next_batch(f.s, ID, ID_LEN, 4, &b, NULL),
+                     BM_OK);
+    assert_int_equal(b.batch.n_txs, 1); /* a=1 in flight */
+    bm_exec_tx_hash((const uint8_t *)"a=1", 3, &h[0]);
+    bm_exec_tx_hash((const uint8_t *)"c=3", 3, &h[1]);
+    assert_int_equal(bm_seq_note_committed(f.s, h, 2, &dropped, NULL), BM_OK);
+    assert_int_equal(dropped, 1);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 2);
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 1);
+    expect_batch(&f, 0, rest, 1);
+    bm_seq_batch_release(&b);
+    fx_done(&f);
+}
+
+/* Forwarding's view of the queue: peek copies from the head past a batch
+ * in flight and changes nothing; forget deletes by id, durably, skips a
+ * batch in flight and ids already gone, and the forgotten txs are not
+ * "committed" (a new submission queues them again). */
+static void test_peek_forget(void **state)
+{
+    static const char *const s[] = {"a=1", "b=2", "c=3", "d=4", "e=5"};
+    static const char *const rest[] = {"a=1", "d=4"};
+    static const char *const back[] = {"b=2"};
+    static const char *const tail[] = {"d=4", "b=2"};
+    struct fx f = {0};
+    struct bm_seq_batch b = {0};
+    struct bm_buf *txs = NULL;
+    uint64_t *ids = NULL;
+    uint64_t fl_id = 0;
+    size_t n = 0;
+    size_t removed = 99;
+
+    (void)state;
+    fx_init(&f);
+    assert_int_equal(bm_seq_peek(f.s, 8, 0, &txs, &ids, &n, NULL), BM_OK);
+    assert_int_equal(n, 0);
+    assert_null(txs);
+    submit(&f, s, 5, 5);
+    assert_int_equal(bm_seq_peek(f.s, 0, 0, &txs, &ids, &n, NULL),
+                     BM_EINVAL);
+    /* Two txs at most, then three bytes beyond the first: one. */
+    assert_int_equal(bm_seq_peek(f.s, 2, 0, &txs, &ids, &n, NULL), BM_OK);
+    assert_int_equal(n, 2);
+    assert_true(tx_is(&txs[0], "a=1") && tx_is(&txs[1], "b=2"));
+    bm_exec_txs_free(txs, n);
+    bm_free(ids);
+    assert_int_equal(bm_seq_peek(f.s, 8, 3, &txs, &ids, &n, NULL), BM_OK);
+    assert_int_equal(n, 1);
+    fl_id = ids[0];
+    bm_exec_txs_free(txs, n);
+    bm_free(ids);
+    /* a=1 in flight: skipped by peek and by forget. */
+    assert_int_equal(bm_seq_get_next_batch(f.s, ID, ID_LEN, 4, &b, NULL),
+                     BM_OK);
+    assert_int_equal(b.batch.n_txs, 1);
+    assert_int_equal(bm_seq_peek(f.s, 8, 0, &txs, &ids, &n, NULL), BM_OK);
+    assert_int_equal(n, 4);
+    assert_true(tx_is(&txs[0], "b=2") && tx_is(&txs[3], "e=5"));
+    {
+        uint64_t gone[4] = {ids[0], ids[1], ids[3], fl_id};
+
+        assert_int_equal(bm_seq_forget(f.s, gone, 4, &removed, NULL), BM_OK);
+        assert_int_equal(removed, 3);
+        assert_int_equal(bm_seq_forget(f.s, gone, 4, &removed, NULL), BM_OK);
+        assert_int_equal(removed, 0);
+    }
+    bm_exec_txs_free(txs, n);
+    bm_free(ids);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 2);
+    /* The batch in flight is still acked as one. */
+    assert_int_equal(bm_seq_ack(f.s, NULL), BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 1);
+    fx_reopen(&f);
+    submit(&f, rest, 2, 0); /* a=1 committed, d=4 still queued */
+    submit(&f, back, 1, 1); /* b=2 was forgotten, not committed */
+    expect_batch(&f, 0, tail, 2);
+    bm_seq_batch_release(&b);
+    fx_done(&f);
+}
+
 /* GetTxs -> SubmitBatchTxs -> GetNextBatch -> ExecuteTxs -> Ack. */
 static void test_pipeline(void **state)
 {
@@ -1019,6 +1167,9 @@ int main(void)
         cmocka_unit_test(test_recent_window_persisted),
         cmocka_unit_test(test_filter_with_kv),
         cmocka_unit_test(test_drop_committed),
+        cmocka_unit_test(test_note_committed),
+        cmocka_unit_test(test_note_committed_in_flight),
+        cmocka_unit_test(test_peek_forget),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_oom),
