@@ -100,8 +100,9 @@ struct bm_manager_config {
     uint32_t mailbox_capacity;
     /* Actor-system worker threads; 0 = 2. */
     unsigned workers;
-    /* Executor breaker: failures in a row before it opens; 0 = 5. Open
-     * time 0 = 30000 ms. */
+    /* Executor breaker: failures in a row before it opens
+     * [node.exec_breaker_failures]; 0 = 5. Open time
+     * [node.exec_breaker_open_time]; 0 = 30000 ms. */
     uint32_t exec_breaker_failures;
     uint64_t exec_breaker_open_ms;
     /* DA breaker; 0 = 5 failures, open 0 = da_block_time_ms. */

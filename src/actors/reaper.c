@@ -10,6 +10,12 @@
  * sequencer answered the SUBMIT that carried it. A failed round (GetTxs or
  * SUBMIT error) backs off interval * 2^min(n, 5), capped at 30 s, and is
  * logged once per failure streak.
+ *
+ * The scrape timer is periodic and a round blocks (a busy execution client
+ * answers GetTxs only once it has built its block, seconds later): the
+ * ticks that queued meanwhile are stale, and a tick that comes less than
+ * half an interval after the last round ended is skipped instead of
+ * re-reading the pool just read.
  */
 #include "actors/reaper.h"
 
@@ -35,6 +41,7 @@ struct reaper {
     struct bm__txwin sent; /* hashes already handed over */
     uint32_t fail_streak;
     uint64_t retry_at_ms; /* ticks before this are skipped */
+    uint64_t last_end_ms; /* when the last round ended; 0: none yet */
 };
 
 static void round_failed(struct reaper *r, int err, const char *what,
@@ -177,12 +184,17 @@ static int on_tick(struct bm_actor_ctx *ctx, struct reaper *r,
     if (r->retry_at_ms != 0 && bm_env_now_ms() < r->retry_at_ms) {
         return BM_OK; /* backing off */
     }
+    if (r->last_end_ms != 0 &&
+        bm_env_now_ms() - r->last_end_ms < r->interval_ms / 2) {
+        return BM_OK; /* queued while the last round blocked */
+    }
     if (r->env->reaper_limiter != NULL &&
         !bm_limiter_allow(r->env->reaper_limiter)) {
         bm_log_debug(MOD, "round skipped: rate limited");
         return BM_OK;
     }
     reap(r);
+    r->last_end_ms = bm_env_now_ms();
     return BM_OK;
 }
 

@@ -90,6 +90,16 @@ static const struct bm_node_config_key keys[] = {
      "(docs/EXECUTION.md)",
      OFF(max_block_txs), BM_CFG_F_NONZERO | BM_CFG_F_DERIVED, NULL,
      BM_MAX_TXS},
+    {"node.exec_breaker_failures", BM_CFG_UINT, "5",
+     "failed executor calls in a row (an execution client down or not "
+     "answering) that open the exec breaker: no block is made or applied "
+     "while it is open",
+     OFF(exec_breaker_failures), BM_CFG_F_NONZERO, NULL, 1000},
+    {"node.exec_breaker_open_time", BM_CFG_DURATION, "30s",
+     "how long the exec breaker stays open before one call tries the "
+     "executor again; also the longest a node waits after the execution "
+     "client is back",
+     OFF(exec_breaker_open_ns), BM_CFG_F_NONZERO, NULL, 0},
 
     {"da.address", BM_CFG_STRING, "http://127.0.0.1:7980",
      "DA JSON-RPC URL (celestia-node blob API or `blockv2 da serve`)",
@@ -1481,6 +1491,11 @@ void bm_node_config_to_manager(const struct bm_node_config *cfg,
     out->lazy_block_interval_ms = ns_to_ms(cfg->lazy_block_interval_ns);
     out->max_pending_headers_and_data = cfg->max_pending_headers_and_data;
     out->scrape_interval_ms = ns_to_ms(cfg->scrape_interval_ns);
+    out->exec_breaker_failures = (uint32_t)cfg->exec_breaker_failures;
+    out->exec_breaker_open_ms = ns_to_ms(cfg->exec_breaker_open_ns);
+    if (out->exec_breaker_open_ms > UINT64_MAX / 1000000u) {
+        out->exec_breaker_open_ms = UINT64_MAX / 1000000u; /* ns fit */
+    }
     out->catchup_timeout_ms = ns_to_ms(cfg->catchup_timeout_ns);
     out->da_block_time_ms = ns_to_ms(cfg->da_block_time_ns);
     out->da_start_height = cfg->da_start_height;

@@ -68,6 +68,8 @@ struct bm_node_config {
     uint64_t readiness_max_blocks_behind;
     uint64_t catchup_timeout_ns;
     char *trusted_hash;
+    uint64_t exec_breaker_failures;
+    uint64_t exec_breaker_open_ns;
     /* da */
     char *da_address;
     char *da_auth_token;

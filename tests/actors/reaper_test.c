@@ -2,7 +2,8 @@
  * ReaperActor: txs in the KV mempool reach the real SequencerActor (and
  * the single sequencer's queue), the Aggregator (a capture actor) is told;
  * txs already handed over are not submitted again; a limiter refusal
- * skips the round; a failing SUBMIT backs off and warns once.
+ * skips the round; a failing SUBMIT backs off and warns once; the ticks
+ * that queued while a round blocked do not re-read the pool back to back.
  */
 #include "bm_test.h"
 
@@ -283,12 +284,84 @@ static void test_failure_backoff(void **s)
     bm_log_set_sink(NULL, NULL);
 }
 
+/* A GetTxs that blocks 300 ms at its first call (a busy execution
+ * client) and notes, for every call, whether it started less than 8 ms
+ * after the previous call ended (a stale queued tick's round). */
+struct slow_pool {
+    pthread_mutex_t mu;
+    unsigned calls, back_to_back;
+    uint64_t last_end_ns;
+};
+
+static enum bm_err slow_get_txs(void *ctx, struct bm_batch *out,
+                                struct bm_errmsg *em)
+{
+    struct at_exec_wrap *w = ctx;
+    struct slow_pool *sp = w->arg;
+    uint64_t t0 = bm_clock_now_ns();
+    enum bm_err err;
+    bool first;
+
+    pthread_mutex_lock(&sp->mu);
+    first = sp->calls++ == 0;
+    if (sp->last_end_ns != 0 && t0 - sp->last_end_ns < 8000000u) {
+        sp->back_to_back++;
+    }
+    pthread_mutex_unlock(&sp->mu);
+    if (first) {
+        bm_sleep_ms(300);
+    }
+    err = w->inner->ops->get_txs(w->inner->ctx, out, em);
+    pthread_mutex_lock(&sp->mu);
+    sp->last_end_ns = bm_clock_now_ns();
+    pthread_mutex_unlock(&sp->mu);
+    return err;
+}
+
+static bool pool_calls(void *arg)
+{
+    struct slow_pool *sp = arg;
+    bool done;
+
+    pthread_mutex_lock(&sp->mu);
+    done = sp->calls >= 10;
+    pthread_mutex_unlock(&sp->mu);
+    return done;
+}
+
+static void test_stale_ticks_skipped(void **s)
+{
+    static const struct bm_executor_ops over = {.get_txs = slow_get_txs};
+    struct slow_pool sp = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct at_exec_wrap wrap;
+    struct bm_executor ex;
+    struct rig r;
+    struct reaped_arg w = {&r, 1, 1};
+
+    (void)s;
+    rig_open(&r, false, NULL);
+    at_exec_wrap(&wrap, &r.n.exec, &over, &sp, &ex);
+    r.n.env.exec = &ex;
+    add_tx(&r, "a=1");
+    rig_start_reaper(&r);
+    /* Interval 20 ms: ~15 ticks queue behind the first, 300-ms round; the
+     * limiter (burst 10) would let them all re-read the pool at once. */
+    assert_true(at_wait(reaped, &w, 10000));
+    assert_true(at_wait(pool_calls, &sp, 10000));
+    pthread_mutex_lock(&sp.mu);
+    assert_int_equal(sp.back_to_back, 0);
+    pthread_mutex_unlock(&sp.mu);
+    assert_int_equal(seq_handled(&r), 1);
+    rig_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reap_and_no_duplicates),
         cmocka_unit_test(test_limiter_skips_round),
         cmocka_unit_test(test_failure_backoff),
+        cmocka_unit_test(test_stale_ticks_skipped),
     };
 
     return BM_TEST_RUN(tests);

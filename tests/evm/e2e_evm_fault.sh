@@ -16,7 +16,9 @@
 #     again, the full node catches up.
 #   - then no fork: the same rollup blocks on both nodes, every app hash is
 #     EL a's state root, and EL b has EL a's block hashes and state roots.
-# Its wall time is mostly the exec breaker's fixed 30 s open period.
+# The nodes run with a 5 s exec breaker open time
+# (node.exec_breaker_open_time; 30 s by default): the recovery after SIGCONT
+# waits out one open period, so the default made it most of the test's time.
 #
 # usage: tests/evm/e2e_evm_fault.sh [path/to/blockv2]   (or BM_BLOCKV2_EXE)
 set -euo pipefail
@@ -35,7 +37,8 @@ DA="http://127.0.0.1:$P_DA"
 TIMEOUT_MS=2000
 COMMON=(--evnode.da.address "$DA" --evnode.da.block_time 300ms
         --evnode.node.block_time 2s --evnode.log.level info
-        --evnode.evm.request_timeout 2s)
+        --evnode.evm.request_timeout 2s
+        --evnode.node.exec_breaker_open_time 5s)
 
 breaker_open() { # breaker_open PORT
   curl -sf -m 5 "http://127.0.0.1:$1/status" |

@@ -866,6 +866,24 @@ static void test_to_manager(void **state)
     expect_refused("node.max_queue_bytes", "0", "above 0");
     expect_refused("node.max_queue_bytes", "1073741825", "at most");
     bm_node_config_release(&c);
+    /* The exec breaker: 5 failures, 30 s open by default (the manager's
+     * own defaults); both settable; 0 refused. */
+    cfg_init(&c);
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.exec_breaker_failures == 5);
+    assert_true(m.exec_breaker_open_ms == 30000);
+    expect_set(&c, "node.exec_breaker_failures", "2");
+    expect_set(&c, "node.exec_breaker_open_time", "1500ms");
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.exec_breaker_failures == 2);
+    assert_true(m.exec_breaker_open_ms == 1500);
+    expect_set(&c, "node.exec_breaker_open_time", "100us"); /* rounds up */
+    bm_node_config_to_manager(&c, &m);
+    assert_true(m.exec_breaker_open_ms == 1);
+    expect_refused("node.exec_breaker_failures", "0", "above 0");
+    expect_refused("node.exec_breaker_failures", "1001", "at most");
+    expect_refused("node.exec_breaker_open_time", "0s", "above 0");
+    bm_node_config_release(&c);
 }
 
 /* The DA client's settings, da.gas_price above all: -1 sends none, a
