@@ -414,7 +414,11 @@ static bool fire(struct bm_actor_system *sys, struct bm__timer *t)
         return false;
     case T_MSG:
     default:
-        err = bm_actor_tell(sys, t->to, t->kind, t->payload, t->len);
+        /* A one-shot delivery is never the victim of DROP_OLDEST
+         * (BM__NF_KEEP): it may be the only thing that wakes its actor. */
+        err = bm__send_user(sys, t->to, t->kind, t->payload, t->len,
+                            t->period == 0 ? BM__NF_KEEP : 0, NULL, NULL,
+                            NULL);
         return err == BM_OK || err == BM_EFULL || err == BM_ETIMEDOUT ||
                err == BM_ERESTARTING;
     }
