@@ -1,6 +1,7 @@
 /*
  * Timers (one-shot, periodic, cancel, many at once, target gone, a
- * one-shot delivery never dropped by DROP_OLDEST) and
+ * one-shot delivery never dropped by DROP_OLDEST and retried when refused
+ * by a full mailbox) and
  * detached actors (a blocking handler does not hold up pooled actors).
  */
 #include "bm_test.h"
@@ -513,6 +514,48 @@ static void test_one_shot_survives_drop_oldest(void **state)
     bm_actor_system_free(sys);
 }
 
+/* A one-shot delivery refused by a full mailbox (REJECT) is tried again
+ * each tick until it is queued. */
+static void test_one_shot_retried_when_full(void **state)
+{
+    struct bm_actor_system *sys = start_sys(1);
+    struct bm_actor_opts o = {.detached = true, .capacity = 2};
+    struct gstate g;
+    struct bm_actor_stats s = {0};
+    struct bm_actor_id id;
+    struct tick gate = {0, 0}, t0 = {0, 0}, t1 = {1, 0};
+
+    (void)state;
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(bm_actor_spawn(sys, &g_type, &g, &o, &id), BM_OK);
+    assert_int_equal(bm_actor_tell(sys, id, 0, &gate, sizeof(gate)), BM_OK);
+    for (int i = 0; i < 60000 && !atomic_load(&g.entered); i++) {
+        bm_sleep_ms(1);
+    }
+    assert_true(atomic_load(&g.entered));
+    /* The gate's message (pinned until its turn ends) and one more: full. */
+    assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_OK);
+    assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_EFULL);
+    assert_int_equal(bm_timer_start(sys, id, 1, &t0, sizeof(t0), 1, 0, NULL),
+                     BM_OK);
+    /* Refused at least once more by the timer. */
+    for (int i = 0; i < 60000; i++) {
+        assert_int_equal(bm_actor_stats_get(sys, id, &s), BM_OK);
+        if (s.rejected_full >= 2) {
+            break;
+        }
+        bm_sleep_ms(1);
+    }
+    assert_true(s.rejected_full >= 2);
+    atomic_store(&g.open, true);
+    wait_at_least(&g.t.count[0], 1);
+    wait_at_least(&g.t.count[1], 1);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    assert_int_equal(atomic_load(&g.t.count[0]), 1);
+    assert_int_equal(atomic_load(&g.t.count[1]), 1);
+    bm_actor_system_free(sys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_periodic_keeps_phase),
         cmocka_unit_test(test_start_at),
         cmocka_unit_test(test_one_shot_survives_drop_oldest),
+        cmocka_unit_test(test_one_shot_retried_when_full),
     };
 
     return BM_TEST_RUN(tests);
