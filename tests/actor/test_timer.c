@@ -434,6 +434,25 @@ static const struct bm_msg_kind g_kinds[2] = {
 static const struct bm_actor_type g_type = {
     .name = "gated", .kinds = g_kinds, .n_kinds = 2};
 
+/* Spawns a gated actor with opts `o` and holds it in its gate handler
+ * (waits until it is there). */
+static struct bm_actor_id gated_spawn(struct bm_actor_system *sys,
+                                      struct gstate *g,
+                                      const struct bm_actor_opts *o)
+{
+    struct bm_actor_id id;
+    struct tick gate = {0, 0};
+
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(bm_actor_spawn(sys, &g_type, g, o, &id), BM_OK);
+    assert_int_equal(bm_actor_tell(sys, id, 0, &gate, sizeof(gate)), BM_OK);
+    for (int i = 0; i < 60000 && !atomic_load(&g->entered); i++) {
+        bm_sleep_ms(1);
+    }
+    assert_true(atomic_load(&g->entered));
+    return id;
+}
+
 /* Spawns a gated detached DROP_OLDEST actor of `capacity`, holds it in
  * its gate handler and has `n` one-shot timers (tag 0) delivered to its
  * mailbox (waits until they are queued: the gate message counts in the
@@ -445,17 +464,10 @@ static struct bm_actor_id gated_with_timers(struct bm_actor_system *sys,
     struct bm_actor_opts o = {.detached = true,
                               .capacity = capacity,
                               .overflow = BM_OVERFLOW_DROP_OLDEST};
-    struct bm_actor_id id;
+    struct bm_actor_id id = gated_spawn(sys, g, &o);
     struct bm_actor_stats s = {0};
-    struct tick gate = {0, 0}, t0 = {0, 0};
+    struct tick t0 = {0, 0};
 
-    memset(g, 0, sizeof(*g));
-    assert_int_equal(bm_actor_spawn(sys, &g_type, g, &o, &id), BM_OK);
-    assert_int_equal(bm_actor_tell(sys, id, 0, &gate, sizeof(gate)), BM_OK);
-    for (int i = 0; i < 60000 && !atomic_load(&g->entered); i++) {
-        bm_sleep_ms(1);
-    }
-    assert_true(atomic_load(&g->entered));
     for (int i = 0; i < n; i++) {
         assert_int_equal(
             bm_timer_start(sys, id, 1, &t0, sizeof(t0), 1, 0, NULL), BM_OK);
@@ -523,16 +535,10 @@ static void test_one_shot_retried_when_full(void **state)
     struct gstate g;
     struct bm_actor_stats s = {0};
     struct bm_actor_id id;
-    struct tick gate = {0, 0}, t0 = {0, 0}, t1 = {1, 0};
+    struct tick t0 = {0, 0}, t1 = {1, 0};
 
     (void)state;
-    memset(&g, 0, sizeof(g));
-    assert_int_equal(bm_actor_spawn(sys, &g_type, &g, &o, &id), BM_OK);
-    assert_int_equal(bm_actor_tell(sys, id, 0, &gate, sizeof(gate)), BM_OK);
-    for (int i = 0; i < 60000 && !atomic_load(&g.entered); i++) {
-        bm_sleep_ms(1);
-    }
-    assert_true(atomic_load(&g.entered));
+    id = gated_spawn(sys, &g, &o);
     /* The gate's message (pinned until its turn ends) and one more: full. */
     assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_OK);
     assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_EFULL);
