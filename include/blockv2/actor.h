@@ -55,7 +55,11 @@
  *     actor the send returns BM_EINVAL immediately (it must never wait).
  *   BM_OVERFLOW_DROP_OLDEST: the oldest queued message is discarded (dtor
  *     called, counted in `dropped`) to make room. Only for idempotent
- *     ticks/notifies.
+ *     ticks/notifies. A one-shot timer's delivery is never the one
+ *     discarded (an actor that re-arms its one-shot tick when it handles
+ *     it would never be ticked again): it moves to the back and the next
+ *     oldest goes; if the first few queued are all such deliveries, the
+ *     new message is refused (BM_EFULL, counted in `rejected_full`).
  * Accounting is exact: sent == handled + rejected_full + rejected_invalid +
  * dropped + depth (depth is 0 once the actor is idle).
  *
@@ -517,7 +521,11 @@ int bm_actor_monitor(struct bm_actor_ctx *ctx, struct bm_actor_id target);
  * then every period_ms if period_ms > 0. The kind must have no dtor
  * (payload copied per delivery; BM_EINVAL otherwise); payload is copied
  * now (borrowed). Delivery is a normal user-lane send (subject to the
- * overflow policy; a rejected tick is counted on the target). A timer stops
+ * overflow policy; a rejected tick is counted on the target). A one-shot
+ * delivery is never dropped by DROP_OLDEST ("Mailboxes"), and one refused
+ * by a full mailbox (each refusal counted) is tried again every tick until
+ * it is queued, the timer is cancelled or the target is gone: it may be
+ * the only thing that wakes its actor. A timer stops
  * by itself when its target is gone. Writes *out (may be NULL). Never
  * blocks; any thread. Cost O(log n) per start/cancel/delivery (a heap of
  * deadlines on CLOCK_MONOTONIC; the timer thread sleeps until the first). */

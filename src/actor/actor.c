@@ -420,6 +420,37 @@ static struct bm__node *pop_user(struct bm__actor *a)
     return n;
 }
 
+/* How many one-shot timer deliveries DROP_OLDEST moves to the back
+ * before it gives up on finding a droppable message. */
+#define KEEP_SKIP_MAX 4
+
+/* Stands for "only kept messages at the front" (never queued). */
+static struct bm__node keep_only;
+
+/*
+ * DROP_OLDEST's victim, with a->mu held (the only popper of a
+ * DROP_OLDEST mailbox): the oldest queued message that is not a one-shot
+ * timer's delivery (BM__NF_KEEP). Such a delivery is the only one of its
+ * timer and its actor re-arms the timer when it handles it (a tick that
+ * runs only while there is work): dropped, the actor would never be
+ * ticked again. So it moves to the back (a tick handled later is still a
+ * tick) and the next oldest goes. NULL if the lane is momentarily empty
+ * (a sender mid-push: the consumer made room); &keep_only if
+ * KEEP_SKIP_MAX kept messages came first.
+ */
+static struct bm__node *pop_droppable(struct bm__actor *a)
+{
+    for (unsigned i = 0; i < KEEP_SKIP_MAX; i++) {
+        struct bm__node *n = bm__mpsc_pop(&a->user);
+
+        if (n == NULL || !(n->flags & BM__NF_KEEP)) {
+            return n;
+        }
+        bm__mpsc_push(&a->user, n);
+    }
+    return &keep_only;
+}
+
 /*
  * The hot path. One fetch_add on `life` both pins the slot and reserves a
  * place in the user lane: the low bits count queued messages plus senders
@@ -514,8 +545,16 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
             break;
         case BM_OVERFLOW_DROP_OLDEST:
             pthread_mutex_lock(&a->mu);
-            old = bm__mpsc_pop(&a->user);
+            old = pop_droppable(a);
             pthread_mutex_unlock(&a->mu);
+            if (old == &keep_only) {
+                /* Nothing but one-shot timer deliveries at the front: the
+                 * new message is refused instead (counted, sender told). */
+                atomic_fetch_add_explicit(&a->st_rejected_full, 1,
+                                          memory_order_relaxed);
+                err = BM_EFULL;
+                goto unpin;
+            }
             if (old != NULL) {
                 atomic_fetch_sub(&a->life, 1);
                 atomic_fetch_add_explicit(&a->st_dropped, 1,

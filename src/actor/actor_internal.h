@@ -66,6 +66,9 @@ enum bm__sys_type {
 enum bm__node_flags {
     BM__NF_HEAP = 1u << 0, /* payload in `heap`, not inline */
     BM__NF_ASK = 1u << 1,  /* user message is an ask; corr = ask id */
+    /* A one-shot timer's delivery: DROP_OLDEST moves it to the back
+     * instead of dropping it (actor.h "Mailboxes"). */
+    BM__NF_KEEP = 1u << 2,
 };
 
 struct bm__node {

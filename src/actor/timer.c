@@ -399,7 +399,8 @@ int bm_timer_cancel(struct bm_actor_system *sys, struct bm_timer_id id)
 
 /* ------------------------------------------------------------ thread */
 
-/* Delivers one expiry; false if the timer must not repeat. */
+/* Delivers one expiry; false if the timer must not repeat (a one-shot:
+ * true if it must be tried again, refused by a full mailbox). */
 static bool fire(struct bm_actor_system *sys, struct bm__timer *t)
 {
     int err;
@@ -414,7 +415,16 @@ static bool fire(struct bm_actor_system *sys, struct bm__timer *t)
         return false;
     case T_MSG:
     default:
-        err = bm_actor_tell(sys, t->to, t->kind, t->payload, t->len);
+        /* A one-shot delivery may be the only thing that wakes its actor:
+         * never the victim of DROP_OLDEST (BM__NF_KEEP), and refused by a
+         * full mailbox it is tried again a tick later (the caller re-arms
+         * a one-shot that returns true). */
+        err = bm__send_user(sys, t->to, t->kind, t->payload, t->len,
+                            t->period == 0 ? BM__NF_KEEP : 0, NULL, NULL,
+                            NULL);
+        if (t->period == 0) {
+            return err == BM_EFULL;
+        }
         return err == BM_OK || err == BM_EFULL || err == BM_ETIMEDOUT ||
                err == BM_ERESTARTING;
     }
@@ -465,6 +475,11 @@ static void *timer_main(void *arg)
                 next = t->fire_next;
                 if (t->state == T_FIRING && t->period > 0 && t->repeat) {
                     t->deadline = next_period(t, now);
+                    t->state = T_ARMED;
+                    heap_push(sys, t);
+                } else if (t->state == T_FIRING && t->repeat) {
+                    /* a one-shot refused by a full mailbox: next tick */
+                    t->deadline = round_up(sys, now + tick_ns(sys));
                     t->state = T_ARMED;
                     heap_push(sys, t);
                 } else {

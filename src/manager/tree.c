@@ -38,14 +38,8 @@ static void child(struct bm_child_spec *c, size_t *n, const char *name,
     s->name = name;
     s->type = type;
     s->arg = env;
-    /* The block lane is off until its lost wake-up is found: with it, a
-     * full node catching up a 6,000-block chain from DA stalled for good
-     * (bench/catchup_bench, every run without debug logging; 3 of 3
-     * passed with the lane's actors on threads of their own). So they
-     * run detached, as before the lane (docs/ARCHITECTURE.md
-     * "Threads"). */
-    s->opts.detached = where != POOLED;
-    s->opts.lane = NULL;
+    s->opts.detached = where == DETACHED;
+    s->opts.lane = where == BLOCK_LANE ? BM_TREE_BLOCK_LANE : NULL;
     s->opts.overflow = ov;
     s->opts.capacity = env->cfg.mailbox_capacity;
     s->opts.block_timeout_ms = 5000;

@@ -1,5 +1,7 @@
 /*
- * Timers (one-shot, periodic, cancel, many at once, target gone) and
+ * Timers (one-shot, periodic, cancel, many at once, target gone, a
+ * one-shot delivery never dropped by DROP_OLDEST and retried when refused
+ * by a full mailbox) and
  * detached actors (a blocking handler does not hold up pooled actors).
  */
 #include "bm_test.h"
@@ -395,6 +397,171 @@ static void test_start_at(void **state)
     bm_actor_system_free(sys);
 }
 
+/* A detached actor held in its first handler until `open`; then it
+ * counts ticks per tag. */
+struct gstate {
+    atomic_bool entered;
+    atomic_bool open;
+    struct tstate t;
+};
+
+static int on_gate(struct bm_actor_ctx *ctx, void *state, void *payload)
+{
+    struct gstate *g = state;
+    uint64_t end = bm_clock_now_ms() + 60000;
+
+    (void)ctx;
+    (void)payload;
+    atomic_store(&g->entered, true);
+    while (!atomic_load(&g->open) && bm_clock_now_ms() < end) {
+        bm_sleep_ms(1);
+    }
+    return BM_OK;
+}
+
+static int on_gtick(struct bm_actor_ctx *ctx, void *state, void *payload)
+{
+    struct gstate *g = state;
+
+    return on_tick(ctx, &g->t, payload);
+}
+
+static const struct bm_msg_kind g_kinds[2] = {
+    {.name = "gate", .payload_size = sizeof(struct tick), .handle = on_gate},
+    {.name = "tick", .payload_size = sizeof(struct tick), .handle = on_gtick},
+};
+
+static const struct bm_actor_type g_type = {
+    .name = "gated", .kinds = g_kinds, .n_kinds = 2};
+
+/* Spawns a gated actor with opts `o` and holds it in its gate handler
+ * (waits until it is there). */
+static struct bm_actor_id gated_spawn(struct bm_actor_system *sys,
+                                      struct gstate *g,
+                                      const struct bm_actor_opts *o)
+{
+    struct bm_actor_id id;
+    struct tick gate = {0, 0};
+
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(bm_actor_spawn(sys, &g_type, g, o, &id), BM_OK);
+    assert_int_equal(bm_actor_tell(sys, id, 0, &gate, sizeof(gate)), BM_OK);
+    for (int i = 0; i < 60000 && !atomic_load(&g->entered); i++) {
+        bm_sleep_ms(1);
+    }
+    assert_true(atomic_load(&g->entered));
+    return id;
+}
+
+/* Spawns a gated detached DROP_OLDEST actor of `capacity`, holds it in
+ * its gate handler and has `n` one-shot timers (tag 0) delivered to its
+ * mailbox (waits until they are queued: the gate message counts in the
+ * depth until its turn ends, so depth n + 1). */
+static struct bm_actor_id gated_with_timers(struct bm_actor_system *sys,
+                                            struct gstate *g,
+                                            uint32_t capacity, int n)
+{
+    struct bm_actor_opts o = {.detached = true,
+                              .capacity = capacity,
+                              .overflow = BM_OVERFLOW_DROP_OLDEST};
+    struct bm_actor_id id = gated_spawn(sys, g, &o);
+    struct bm_actor_stats s = {0};
+    struct tick t0 = {0, 0};
+
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(
+            bm_timer_start(sys, id, 1, &t0, sizeof(t0), 1, 0, NULL), BM_OK);
+    }
+    for (int i = 0; i < 60000; i++) {
+        assert_int_equal(bm_actor_stats_get(sys, id, &s), BM_OK);
+        if (s.depth >= (uint32_t)n + 1) {
+            break;
+        }
+        bm_sleep_ms(1);
+    }
+    assert_int_equal(s.depth, n + 1);
+    return id;
+}
+
+/* A one-shot timer's delivery is never DROP_OLDEST's victim: an actor
+ * that re-arms its one-shot tick when it handles it (the DA submitter and
+ * includer) would never be ticked again. Found as a full node's DA
+ * catch-up that stalled for good: a burst of NEW_HEIGHT from the block
+ * lane filled the busy submitter's mailbox and dropped its only tick. */
+static void test_one_shot_survives_drop_oldest(void **state)
+{
+    struct bm_actor_system *sys = start_sys(1);
+    struct gstate g;
+    struct bm_actor_stats s;
+    struct bm_actor_id id;
+    struct tick t1 = {1, 0};
+
+    (void)state;
+    id = gated_with_timers(sys, &g, 4, 1);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_OK);
+    }
+    assert_int_equal(bm_actor_stats_get(sys, id, &s), BM_OK);
+    assert_int_equal(s.depth, 4);
+    assert_int_equal(s.dropped, 18);
+    atomic_store(&g.open, true);
+    wait_at_least(&g.t.total, 3);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    assert_int_equal(atomic_load(&g.t.count[0]), 1); /* the timer's */
+    assert_int_equal(atomic_load(&g.t.count[1]), 2);
+    bm_actor_system_free(sys);
+
+    /* A mailbox full of one-shot deliveries refuses the newcomer. */
+    sys = start_sys(1);
+    id = gated_with_timers(sys, &g, 3, 2);
+    assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_EFULL);
+    assert_int_equal(bm_actor_stats_get(sys, id, &s), BM_OK);
+    assert_int_equal(s.rejected_full, 1);
+    assert_int_equal(s.dropped, 0);
+    atomic_store(&g.open, true);
+    wait_at_least(&g.t.total, 2);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    assert_int_equal(atomic_load(&g.t.count[0]), 2);
+    assert_int_equal(atomic_load(&g.t.count[1]), 0);
+    bm_actor_system_free(sys);
+}
+
+/* A one-shot delivery refused by a full mailbox (REJECT) is tried again
+ * each tick until it is queued. */
+static void test_one_shot_retried_when_full(void **state)
+{
+    struct bm_actor_system *sys = start_sys(1);
+    struct bm_actor_opts o = {.detached = true, .capacity = 2};
+    struct gstate g;
+    struct bm_actor_stats s = {0};
+    struct bm_actor_id id;
+    struct tick t0 = {0, 0}, t1 = {1, 0};
+
+    (void)state;
+    id = gated_spawn(sys, &g, &o);
+    /* The gate's message (pinned until its turn ends) and one more: full. */
+    assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_OK);
+    assert_int_equal(bm_actor_tell(sys, id, 1, &t1, sizeof(t1)), BM_EFULL);
+    assert_int_equal(bm_timer_start(sys, id, 1, &t0, sizeof(t0), 1, 0, NULL),
+                     BM_OK);
+    /* Refused at least once more by the timer. */
+    for (int i = 0; i < 60000; i++) {
+        assert_int_equal(bm_actor_stats_get(sys, id, &s), BM_OK);
+        if (s.rejected_full >= 2) {
+            break;
+        }
+        bm_sleep_ms(1);
+    }
+    assert_true(s.rejected_full >= 2);
+    atomic_store(&g.open, true);
+    wait_at_least(&g.t.count[0], 1);
+    wait_at_least(&g.t.count[1], 1);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    assert_int_equal(atomic_load(&g.t.count[0]), 1);
+    assert_int_equal(atomic_load(&g.t.count[1]), 1);
+    bm_actor_system_free(sys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +573,8 @@ int main(void)
         cmocka_unit_test(test_earlier_timer_wakes_thread),
         cmocka_unit_test(test_periodic_keeps_phase),
         cmocka_unit_test(test_start_at),
+        cmocka_unit_test(test_one_shot_survives_drop_oldest),
+        cmocka_unit_test(test_one_shot_retried_when_full),
     };
 
     return BM_TEST_RUN(tests);
