@@ -91,18 +91,25 @@ step "a fresh full node catches up, killed $KILLS times on the way"
 last=0
 mid=0
 for k in $(seq 1 "$KILLS"); do
+  # The moment: a random height in the first third of what is left,
+  # then 0 .. 10 ms more, so the kill lands inside a group (a group of up
+  # to 128 blocks is applied in a few ms). Drawn before the start: a
+  # catch-up of this chain takes a fraction of a second on a quiet
+  # machine, so nothing slow may run between the poll and the kill.
+  read -r want pause < <(python3 -c '
+import random, sys
+last, top = int(sys.argv[1]), int(sys.argv[2])
+hi = max(last + 1, last + (top - last) // 3)
+print(min(random.randint(last + 1, hi), top), random.uniform(0, 0.01))
+' "$last" "$TOP")
   start_full
-  # Once this run has committed something (its height passed the last
-  # one), a random moment 0 .. 50 ms later: a catch-up applies a group
-  # of up to 128 blocks in a few ms, so most kills land inside one.
   end=$((SECONDS + 120))
-  want=$((last < TOP ? last + 1 : TOP))
   until h=$(height_of "$P_F") && [ "${h:-0}" -ge "$want" ]; do
     [ $SECONDS -lt $end ] || fail "no progress after start $k (at $last)"
     kill -0 "$PID_F" 2>/dev/null || fail "the full node exited (start $k)"
-    sleep 0.01
+    sleep 0.002
   done
-  sleep "$(python3 -c 'import random; print(random.uniform(0, 0.05))')"
+  sleep "$pause"
   kill -9 "$PID_F"
   wait "$PID_F" 2>/dev/null || true
   "$BIN" store check --home "$W/f" >"$W/check.log" 2>&1 ||
