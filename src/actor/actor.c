@@ -453,12 +453,18 @@ static struct bm__link *user_tail(struct bm__actor *a)
     return t;
 }
 
-/* After the holder cleared SCHED: is there mail it did not take? `ut` and
- * `st` are the lanes' tails it read before. */
-static bool mail_left(struct bm__actor *a, const struct bm__link *ut,
-                      const struct bm__link *st)
+/* After the holder cleared SCHED (`old`: life before, `popped` returned
+ * with it): is there mail it did not take? `ut` and `st` are the lanes'
+ * tails it read before. The counts filter first, at no extra cache line
+ * (queued messages are pinned and counted in sys_count), so the queues'
+ * heads are read only when a pin or a count could be mail. */
+static bool mail_left(struct bm__actor *a, uint64_t old, uint32_t popped,
+                      const struct bm__link *ut, const struct bm__link *st)
 {
-    return bm__mpsc_has_mail(&a->user, ut) || bm__mpsc_has_mail(&a->sysq, st);
+    return ((old & BM__LIFE_REFS) > popped &&
+            bm__mpsc_has_mail(&a->user, ut)) ||
+           (atomic_load(&a->sys_count) > 0 &&
+            bm__mpsc_has_mail(&a->sysq, st));
 }
 
 /* How many one-shot timer deliveries DROP_OLDEST moves to the back
@@ -965,16 +971,19 @@ static bool worker_idle_otherwise(struct bm_actor_system *sys)
  * finds SCHED clear. The push's exchange is ordered before that load of
  * `life`, and the fetch_sub below before the loads of the queues' heads
  * (all seq_cst): either the sender sees SCHED clear or this sees its
- * message; both may try to claim, one wins.
+ * message; both may try to claim, one wins. A count of zero (no pin left
+ * beyond the popped ones, sys_count 0) needs no look at the heads: a
+ * sender that pins or counts after it pushes into an empty queue and looks
+ * itself.
  */
 static void release_turn(struct bm_actor_system *sys, struct bm__actor *a,
                          uint32_t popped)
 {
     struct bm__link *ut = user_tail(a), *st = a->sysq.tail;
+    uint64_t old = atomic_fetch_sub(&a->life, popped + BM__LIFE_SCHED);
 
-    atomic_fetch_sub(&a->life, popped + BM__LIFE_SCHED);
-    if (mail_left(a, ut, st) && !(atomic_load(&a->life) & BM__LIFE_SCHED) &&
-        bm__claim(a)) {
+    if (mail_left(a, old, popped, ut, st) &&
+        !(atomic_load(&a->life) & BM__LIFE_SCHED) && bm__claim(a)) {
         bm__schedule(sys, a, false);
     }
 }

@@ -104,16 +104,33 @@ bool bm__mpsc_push(struct bm__mpsc *q, struct bm__node *n);
 /* Consumer only. NULL if empty or if a producer is between its exchange
  * and its link store (the caller sees a count > 0 and retries later). */
 struct bm__node *bm__mpsc_pop(struct bm__mpsc *q);
-/* Consumer only: as bm__mpsc_pop, but a message a producer is still
- * linking (exchanged, not yet linked) is waited for instead of reported
- * as NULL. NULL only when nothing was pushed. */
-struct bm__node *bm__mpsc_pop_wait(struct bm__mpsc *q);
 /* True if the queue holds a message the consumer has not returned, given
  * `tail`: the consumer's q->tail read while it still was the consumer (the
  * SCHED holder). Any thread, after the holder let go: a message pushed
  * meanwhile shows as head != stub. Conservative (true may be a message
  * another holder already took). */
-bool bm__mpsc_has_mail(struct bm__mpsc *q, const struct bm__link *tail);
+static inline bool bm__mpsc_has_mail(struct bm__mpsc *q,
+                                     const struct bm__link *tail)
+{
+    return tail != &q->stub ||
+           atomic_load_explicit(&q->head, memory_order_seq_cst) != &q->stub;
+}
+/* Consumer only, after bm__mpsc_pop returned NULL with mail queued: waits
+ * for the producer that is still linking it; NULL if it turns out nothing
+ * is queued. */
+struct bm__node *bm__mpsc_pop_linking(struct bm__mpsc *q);
+/* Consumer only: as bm__mpsc_pop, but a message a producer is still
+ * linking (exchanged, not yet linked) is waited for instead of reported
+ * as NULL. NULL only when nothing was pushed. */
+static inline struct bm__node *bm__mpsc_pop_wait(struct bm__mpsc *q)
+{
+    struct bm__node *n = bm__mpsc_pop(q);
+
+    if (n != NULL || !bm__mpsc_has_mail(q, q->tail)) {
+        return n;
+    }
+    return bm__mpsc_pop_linking(q);
+}
 
 /* Node pool: per-thread caches over a system-wide free list of slabs. */
 struct bm__pool {

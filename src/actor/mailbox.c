@@ -80,28 +80,23 @@ struct bm__node *bm__mpsc_pop(struct bm__mpsc *q)
     return NULL;
 }
 
-bool bm__mpsc_has_mail(struct bm__mpsc *q, const struct bm__link *tail)
-{
-    return tail != &q->stub ||
-           atomic_load_explicit(&q->head, memory_order_seq_cst) != &q->stub;
-}
-
-struct bm__node *bm__mpsc_pop_wait(struct bm__mpsc *q)
+struct bm__node *bm__mpsc_pop_linking(struct bm__mpsc *q)
 {
     unsigned spins = 0;
 
     for (;;) {
-        struct bm__node *n = bm__mpsc_pop(q);
+        struct bm__node *n;
 
-        if (n != NULL || !bm__mpsc_has_mail(q, q->tail)) {
-            return n;
-        }
         /* A producer is between its exchange and its link store: adjacent
          * instructions, so this lasts only if it was preempted there. */
         if (++spins < 128) {
             bm__cpu_relax();
         } else {
             sched_yield();
+        }
+        n = bm__mpsc_pop(q);
+        if (n != NULL || !bm__mpsc_has_mail(q, q->tail)) {
+            return n;
         }
     }
 }
