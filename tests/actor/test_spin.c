@@ -105,6 +105,33 @@ static bool sched_held(struct bm_actor_system *sys, struct bm_actor_id id)
             BM__LIFE_SCHED) != 0;
 }
 
+/* Sends HOLD and waits until its handler runs (the target is mid-turn). */
+static void hold(struct bm_actor_system *sys, struct bm_actor_id id,
+                 struct gate *g)
+{
+    struct g_msg m = {0};
+
+    assert_int_equal(bm_actor_tell(sys, id, G_HOLD, &m, sizeof(m)), BM_OK);
+    assert_true(wait_flag(&g->in_hold, 1));
+}
+
+/* The target ran exactly `turns` turns, none of them empty. */
+static void check_turns(struct bm_actor_system *sys, struct bm_actor_id id,
+                        enum placement p, uint64_t turns)
+{
+    struct bm_actor_stats st;
+
+    assert_int_equal(bm_actor_stats_get(sys, id, &st), BM_OK);
+    print_message("%s: turns %llu, empty %llu\n", place_name[p],
+                  (unsigned long long)st.turns,
+                  (unsigned long long)st.empty_turns);
+    assert_int_equal(st.empty_turns, 0);
+    assert_int_equal(st.turns, turns);
+}
+
+/* cmocka prestates: the placement a test runs with. */
+static enum placement places[P_NPLACES] = {P_POOLED, P_DETACHED, P_LANE};
+
 /* ------------------------------------------------------------ late push */
 
 struct late {
@@ -138,17 +165,16 @@ static int late_pre(void *arg, const struct bm_msg_kind *k, uint64_t *corr)
     return BM_OK;
 }
 
-static void check_late_push(enum placement p)
+static void test_late_push(void **state)
 {
+    enum placement p = *(enum placement *)*state;
     struct bm_actor_system *sys = start_sys(2);
     struct gate g;
     struct bm_actor_id id = spawn_gate(sys, &g, p);
     struct g_msg m = {1};
-    struct bm_actor_stats st;
     struct late l = {sys, id, &g, false};
 
-    assert_int_equal(bm_actor_tell(sys, id, G_HOLD, &m, sizeof(m)), BM_OK);
-    assert_true(wait_flag(&g.in_hold, 1));
+    hold(sys, id, &g);
     /* The target is mid-turn: this send pins with a plain fetch_add and
      * pushes only after the turn has ended. */
     assert_int_equal(bm__send_user(sys, id, G_COUNT, &m, sizeof(m), 0,
@@ -157,34 +183,11 @@ static void check_late_push(enum placement p)
     /* Not lost: the sender found the target idle and claimed it. */
     assert_true(wait_flag(&g.counted, 1));
     assert_true(l.saw_idle);
-    /* The COUNT turn may still be ending; its counters are written first. */
-    assert_int_equal(bm_actor_stats_get(sys, id, &st), BM_OK);
-    print_message("%s: turns %llu, empty %llu\n", place_name[p],
-                  (unsigned long long)st.turns,
-                  (unsigned long long)st.empty_turns);
-    assert_int_equal(st.empty_turns, 0);
-    assert_int_equal(st.turns, 2);
-    assert_int_equal(st.handled, 2);
+    /* HOLD's turn and COUNT's (its counters are written before the
+     * handler runs); none in between. */
+    check_turns(sys, id, p, 2);
     assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
     bm_actor_system_free(sys);
-}
-
-static void test_late_push_pooled(void **state)
-{
-    (void)state;
-    check_late_push(P_POOLED);
-}
-
-static void test_late_push_detached(void **state)
-{
-    (void)state;
-    check_late_push(P_DETACHED);
-}
-
-static void test_late_push_lane(void **state)
-{
-    (void)state;
-    check_late_push(P_LANE);
 }
 
 /* ------------------------------------------------------------ mid-push */
@@ -196,8 +199,9 @@ static void test_late_push_lane(void **state)
  * again, until the link). The push is done by hand here, in its two
  * halves, with the HOLD turn released in between.
  */
-static void check_mid_push(enum placement p)
+static void test_mid_push(void **state)
 {
+    enum placement p = *(enum placement *)*state;
     struct bm_actor_system *sys = start_sys(2);
     struct gate g;
     struct bm_actor_id id = spawn_gate(sys, &g, p);
@@ -205,11 +209,9 @@ static void check_mid_push(enum placement p)
     struct bm__node *n;
     struct bm__link *prev;
     struct g_msg m = {2};
-    struct bm_actor_stats st;
     uint64_t v;
 
-    assert_int_equal(bm_actor_tell(sys, id, G_HOLD, &m, sizeof(m)), BM_OK);
-    assert_true(wait_flag(&g.in_hold, 1));
+    hold(sys, id, &g);
     a = bm__slot_actor(sys, id.slot);
     /* bm__send_user's steps for a busy target: pin, node, exchange. */
     v = atomic_fetch_add(&a->life, 1);
@@ -230,33 +232,10 @@ static void check_mid_push(enum placement p)
     assert_true(sched_held(sys, id));
     atomic_store_explicit(&prev->next, &n->link, memory_order_release);
     assert_true(wait_flag(&g.counted, 1));
-    assert_int_equal(bm_actor_stats_get(sys, id, &st), BM_OK);
-    print_message("%s: turns %llu, empty %llu\n", place_name[p],
-                  (unsigned long long)st.turns,
-                  (unsigned long long)st.empty_turns);
-    /* One turn handled both; none ran empty. */
-    assert_int_equal(st.turns, 1);
-    assert_int_equal(st.empty_turns, 0);
+    /* One turn handled both. */
+    check_turns(sys, id, p, 1);
     assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
     bm_actor_system_free(sys);
-}
-
-static void test_mid_push_pooled(void **state)
-{
-    (void)state;
-    check_mid_push(P_POOLED);
-}
-
-static void test_mid_push_detached(void **state)
-{
-    (void)state;
-    check_mid_push(P_DETACHED);
-}
-
-static void test_mid_push_lane(void **state)
-{
-    (void)state;
-    check_mid_push(P_LANE);
 }
 
 /* ------------------------------------------------------------ pins */
@@ -271,7 +250,6 @@ static void test_reader_pins_are_not_mail(void **state)
     struct bm_actor_system *sys = start_sys(2);
     struct gate g;
     struct bm_actor_id id;
-    struct g_msg m = {3};
     struct bm_actor_stats st;
 
     (void)state;
@@ -281,21 +259,14 @@ static void test_reader_pins_are_not_mail(void **state)
             assert_int_equal(bm_actor_stats_get(sys, id, &st), BM_OK);
         }
         assert_int_equal(st.turns, 0);
-        assert_int_equal(bm_actor_tell(sys, id, G_HOLD, &m, sizeof(m)),
-                         BM_OK);
-        assert_true(wait_flag(&g.in_hold, 1));
+        hold(sys, id, &g);
         atomic_store(&g.release, 1);
         /* Read (pinned) while the HOLD turn ends, until it is idle. */
         for (unsigned idle = 0; idle < 1000;) {
             assert_int_equal(bm_actor_stats_get(sys, id, &st), BM_OK);
             idle = sched_held(sys, id) ? 0 : idle + 1;
         }
-        assert_int_equal(bm_actor_stats_get(sys, id, &st), BM_OK);
-        print_message("%s: turns %llu, empty %llu\n", place_name[p],
-                      (unsigned long long)st.turns,
-                      (unsigned long long)st.empty_turns);
-        assert_int_equal(st.turns, 1);
-        assert_int_equal(st.empty_turns, 0);
+        check_turns(sys, id, (enum placement)p, 1);
         assert_int_equal(bm_actor_stop(sys, id), BM_OK);
         assert_int_equal(bm_actor_wait_exit(sys, id, 5000, NULL), BM_OK);
     }
@@ -375,12 +346,12 @@ static void test_no_lost_wakeup_under_races(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_late_push_pooled),
-        cmocka_unit_test(test_late_push_detached),
-        cmocka_unit_test(test_late_push_lane),
-        cmocka_unit_test(test_mid_push_pooled),
-        cmocka_unit_test(test_mid_push_detached),
-        cmocka_unit_test(test_mid_push_lane),
+        cmocka_unit_test_prestate(test_late_push, &places[P_POOLED]),
+        cmocka_unit_test_prestate(test_late_push, &places[P_DETACHED]),
+        cmocka_unit_test_prestate(test_late_push, &places[P_LANE]),
+        cmocka_unit_test_prestate(test_mid_push, &places[P_POOLED]),
+        cmocka_unit_test_prestate(test_mid_push, &places[P_DETACHED]),
+        cmocka_unit_test_prestate(test_mid_push, &places[P_LANE]),
         cmocka_unit_test(test_reader_pins_are_not_mail),
         cmocka_unit_test(test_no_lost_wakeup_under_races),
     };
