@@ -51,6 +51,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "blockv2/actor.h"
 #include "blockv2/genesis.h"
 #include "blockv2/keys.h"
 #include "blockv2/manager.h"
@@ -398,6 +399,24 @@ static void fill(struct rig *r, const struct opts *o, unsigned n)
     }
 }
 
+/* Empty turns (turns that handled nothing: the runtime spinning,
+ * docs/actor-runtime.md "Ending a turn") summed over the node's actors. */
+static uint64_t empty_turns(struct rig *r)
+{
+    struct bm_actor_stats *st = NULL;
+    size_t cnt = 0;
+    uint64_t e = 0;
+
+    if (bm_actor_snapshot(bm_manager_actor_system(r->m), &st, &cnt) ==
+        BM_OK) {
+        for (size_t i = 0; i < cnt; i++) {
+            e += st[i].empty_turns;
+        }
+        bm_free(st);
+    }
+    return e;
+}
+
 /* Makes k blocks of `txs` txs each and prints the medians as <kind>. */
 static void measure(struct rig *r, const struct opts *o, const char *kind,
                     unsigned k, unsigned txs)
@@ -411,13 +430,14 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
     uint64_t *rcpu = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *rawcpu = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *runq = bm_xcalloc(k, sizeof(uint64_t));
+    uint64_t *empty = bm_xcalloc(k, sizeof(uint64_t));
 
     for (unsigned i = 0; i < k; i++) {
         struct bm_evm_stats a, b;
         struct bm_errmsg em = {{0}};
         uint64_t h = 0, before, t0, t1, txs_before;
         struct tcpu c0, c1;
-        uint64_t idle, ea0, es0;
+        uint64_t idle, ea0, es0, e0;
         size_t q = 0, qb = 0;
         int err;
 
@@ -429,6 +449,7 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         next_second();
         bm_manager_get_store_height(r->m, &before);
         bm_evm_stats(r->evm, &a);
+        e0 = empty_turns(r);
         ea0 = atomic_load(&exec_all_ns);
         es0 = atomic_load(&exec_self_ns);
         thread_cpu(&c0);
@@ -437,6 +458,7 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         t1 = bench_now_ns();
         thread_cpu(&c1);
         bm_evm_stats(r->evm, &b);
+        empty[i] = empty_turns(r) - e0;
         if (err != BM_OK || h != before + 1) {
             die("produce_block", err != BM_OK ? err : BM_ESTATE, &em);
         }
@@ -461,7 +483,7 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
                         "us, blockv2 %llu us (executor %llu us, CPU %llu "
                         "us = %llu us less %llu us idle; reaper CPU %llu us, "
                         "waiting for a CPU %llu us; engine calls %llu, eth "
-                        "calls %llu), %llu txs\n",
+                        "calls %llu), %llu txs, %llu empty turns\n",
                 kind, (unsigned long long)h, (unsigned long long)tot[i],
                 (unsigned long long)el[i], (unsigned long long)ovh[i],
                 (unsigned long long)own[i], (unsigned long long)cpu[i],
@@ -470,7 +492,7 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
                 (unsigned long long)rcpu[i], (unsigned long long)runq[i],
                 (unsigned long long)(b.engine_calls - a.engine_calls),
                 (unsigned long long)(b.eth_calls - a.eth_calls),
-                (unsigned long long)ntx[i]);
+                (unsigned long long)ntx[i], (unsigned long long)empty[i]);
     }
     printf("evm_%s_total_us %llu us\n", kind,
            (unsigned long long)median(tot, k));
@@ -488,7 +510,10 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
            (unsigned long long)median(rcpu, k));
     printf("evm_%s_runq_us %llu us\n", kind,
            (unsigned long long)median(runq, k));
+    printf("evm_%s_empty_turns %llu turns\n", kind,
+           (unsigned long long)median(empty, k));
     fflush(stdout);
+    bm_free(empty);
     bm_free(tot);
     bm_free(el);
     bm_free(ovh);

@@ -72,18 +72,19 @@ target = 5000  # us: 5 % of a 100 ms block
 loads = vals.get("load", [0])
 print("load average (1 min) after each run: %s; the rig's idle CPU (subtracted from blockv2 CPU): %d us/s" % (
     ", ".join("%.1f" % l for l in loads), med.get("evm_idle_cpu_us_per_s", 0)))
-print("| block | txs/block | total ms/block | client ms/block | blockv2 us/block (min..max of runs) | blockv2 CPU us/block (min..max) | of it, executor us | waiting for a CPU us | reaper CPU us | disk flush us (same run) | target us | result |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| block | txs/block | total ms/block | client ms/block | blockv2 us/block (min..max of runs) | blockv2 CPU us/block (min..max) | of it, executor us | waiting for a CPU us | reaper CPU us | empty actor turns/block | disk flush us (same run) | target us | result |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for k in kinds:
     o = vals["evm_%s_overhead_us" % k]
     c = vals["evm_%s_cpu_us" % k]
     m = med["evm_%s_overhead_us" % k]
-    print("| %s | %d | %.1f | %.1f | %d (%d..%d) | %d (%d..%d) | %d | %d | %d | %d | %d | %s |" % (
+    print("| %s | %d | %.1f | %.1f | %d (%d..%d) | %d (%d..%d) | %d | %d | %d | %d | %d | %d | %s |" % (
         k, med["evm_%s_txs" % k], med["evm_%s_total_us" % k] / 1000,
         med["evm_%s_el_us" % k] / 1000, m, min(o), max(o),
         med["evm_%s_cpu_us" % k], min(c), max(c),
         med["evm_%s_executor_us" % k], med.get("evm_%s_runq_us" % k, 0),
         med.get("evm_%s_reaper_cpu_us" % k, 0),
+        med.get("evm_%s_empty_turns" % k, 0),
         med.get("evm_fsync_us", 0), target,
         "PASS" if m <= target else "FAIL"))
 PY

@@ -22,6 +22,11 @@
  *   produce_<k>_<fs>_vcsw  the voluntary ones only (threads that went to
  *                          sleep: the thread hand-offs; involuntary ones
  *                          are preemption by other load)
+ *   produce_<k>_<fs>_turns, _empty_turns
+ *                          actor turns per block, summed over the node's
+ *                          actors, and those that handled nothing (the
+ *                          runtime spinning: docs/actor-runtime.md
+ *                          "Ending a turn")
  *   produce_empty_<fs>_overhead_us
  *                          produce_empty_<fs>_us minus the crypto an empty
  *                          block does (OWN_SIGNS signs, OWN_VERIFIES
@@ -57,6 +62,7 @@
 
 #include <sodium.h>
 
+#include "blockv2/actor.h"
 #include "blockv2/manager.h"
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
@@ -266,8 +272,28 @@ static double tv_s(const struct timeval *t)
 }
 
 struct produce_res {
-    double us, cpu_us, csw, vcsw;
+    double us, cpu_us, csw, vcsw, turns, empty_turns;
 };
+
+/* Turns and empty turns (turns that found nothing to handle: the runtime
+ * spinning, docs/actor-runtime.md "Ending a turn") summed over the node's
+ * actors. */
+static void actor_turns(struct node *n, uint64_t *turns, uint64_t *empty)
+{
+    struct bm_actor_stats *st = NULL;
+    size_t cnt = 0;
+
+    *turns = *empty = 0;
+    if (bm_actor_snapshot(bm_manager_actor_system(n->m), &st, &cnt) !=
+        BM_OK) {
+        die("bm_actor_snapshot", BM_ENOMEM, NULL);
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        *turns += st[i].turns;
+        *empty += st[i].empty_turns;
+    }
+    bm_free(st);
+}
 
 /* Per-thread voluntary context switches (/proc/self/task/<tid>), to see
  * which threads sleep per block (--threads). */
@@ -346,6 +372,7 @@ static struct produce_res run_produce(const char *base, size_t k,
     struct thread_csw th0, th1;
     double wall = 0, cpu = 0;
     long sw = 0, vsw = 0;
+    uint64_t turns0, empty0, turns1, empty1;
 
     node_open(&n, base, 0, 0);
     node_start(&n);
@@ -358,6 +385,7 @@ static struct produce_res run_produce(const char *base, size_t k,
     if (g_threads) {
         threads_read(&th0);
     }
+    actor_turns(&n, &turns0, &empty0);
     for (int i = 0; i < blocks; i++) {
         struct rusage u0, u1;
         double t0, t1;
@@ -376,6 +404,7 @@ static struct produce_res run_produce(const char *base, size_t k,
         sw += csw(&u1, false) - csw(&u0, false);
         vsw += csw(&u1, true) - csw(&u0, true);
     }
+    actor_turns(&n, &turns1, &empty1);
     if (g_threads) {
         threads_read(&th1);
         fprintf(stderr, "produce k=%zu:\n", k);
@@ -386,6 +415,8 @@ static struct produce_res run_produce(const char *base, size_t k,
     r.cpu_us = cpu * 1e6 / blocks;
     r.csw = (double)sw / blocks;
     r.vcsw = (double)vsw / blocks;
+    r.turns = (double)(turns1 - turns0) / blocks;
+    r.empty_turns = (double)(empty1 - empty0) / blocks;
     return r;
 }
 
@@ -612,7 +643,7 @@ int main(int argc, char **argv)
                 size_t k = kk == 0 ? 0 : txs_k;
                 char name[32];
                 double us[MAX_RUNS], cpu[MAX_RUNS], sw[MAX_RUNS],
-                    vsw[MAX_RUNS];
+                    vsw[MAX_RUNS], trn[MAX_RUNS], etrn[MAX_RUNS];
 
                 if (want_kind != NULL &&
                     strcmp(want_kind, kk == 0 ? "empty" : "txs") != 0) {
@@ -631,11 +662,16 @@ int main(int argc, char **argv)
                     cpu[r] = pr.cpu_us;
                     sw[r] = pr.csw;
                     vsw[r] = pr.vcsw;
+                    trn[r] = pr.turns;
+                    etrn[r] = pr.empty_turns;
                 }
                 print(name, fsn[f], "_us", median(us, runs), "us");
                 print(name, fsn[f], "_cpu_us", median(cpu, runs), "us");
                 print(name, fsn[f], "_csw", median(sw, runs), "switches");
                 print(name, fsn[f], "_vcsw", median(vsw, runs), "switches");
+                print(name, fsn[f], "_turns", median(trn, runs), "turns");
+                print(name, fsn[f], "_empty_turns", median(etrn, runs),
+                      "turns");
                 if (kk == 0) {
                     double crypto = OWN_SIGNS * sign + OWN_VERIFIES * verify +
                                     SHA256_KB * sha_kb;

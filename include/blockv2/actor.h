@@ -635,6 +635,13 @@ struct bm_actor_stats {
     uint32_t capacity;
     uint64_t handler_ns_hist[BM_ACTOR_HIST_BUCKETS];
     char lane[BM_ACTOR_NAME_MAX]; /* opts.lane, "" for none */
+    /* Turns run (a turn: one scheduling of the actor, up to cfg.batch user
+     * messages), and those that found nothing to handle. An actor runs only
+     * when mail is queued, so empty turns stay near zero (a sender whose
+     * message another turn took first); a steady count means the runtime
+     * spins (docs/actor-runtime.md "Ending a turn"). */
+    uint64_t turns;
+    uint64_t empty_turns;
 };
 
 struct bm_actor_system_stats {

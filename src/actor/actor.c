@@ -275,6 +275,8 @@ int bm__spawn_held(struct bm_actor_system *sys,
     atomic_store_explicit(&a->st_dropped, 0, memory_order_relaxed);
     atomic_store_explicit(&a->st_failures, 0, memory_order_relaxed);
     atomic_store_explicit(&a->st_restarts, 0, memory_order_relaxed);
+    atomic_store_explicit(&a->st_turns, 0, memory_order_relaxed);
+    atomic_store_explicit(&a->st_empty_turns, 0, memory_order_relaxed);
     for (int i = 0; i < BM_ACTOR_HIST_BUCKETS; i++) {
         atomic_store_explicit(&a->hist[i], 0, memory_order_relaxed);
     }
@@ -407,17 +409,62 @@ static int wait_room(struct bm__actor *a, uint32_t gen, uint64_t *vout)
     return err;
 }
 
+/* The next user-lane message, NULL when nothing was pushed. A message a
+ * sender is still linking is waited for (it is the sender's next
+ * instruction): reporting it as "nothing" would end the turn with mail
+ * queued and make the actor run again for nothing. */
 static struct bm__node *pop_user(struct bm__actor *a)
 {
     struct bm__node *n;
+    bool more;
 
     if (a->overflow != BM_OVERFLOW_DROP_OLDEST) {
-        return bm__mpsc_pop(&a->user);
+        return bm__mpsc_pop_wait(&a->user);
+    }
+    /* Senders pop too (under mu): wait for a link with mu dropped. */
+    for (unsigned spins = 0;; spins++) {
+        pthread_mutex_lock(&a->mu);
+        n = bm__mpsc_pop(&a->user);
+        more = n == NULL && bm__mpsc_has_mail(&a->user, a->user.tail);
+        pthread_mutex_unlock(&a->mu);
+        if (!more) {
+            return n;
+        }
+        if (spins < 128) {
+            bm__cpu_relax();
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+/* The user lane's tail, read by the SCHED holder before it lets go (under
+ * mu for DROP_OLDEST, whose senders pop too). */
+static struct bm__link *user_tail(struct bm__actor *a)
+{
+    struct bm__link *t;
+
+    if (a->overflow != BM_OVERFLOW_DROP_OLDEST) {
+        return a->user.tail;
     }
     pthread_mutex_lock(&a->mu);
-    n = bm__mpsc_pop(&a->user);
+    t = a->user.tail;
     pthread_mutex_unlock(&a->mu);
-    return n;
+    return t;
+}
+
+/* After the holder cleared SCHED (`old`: life before, `popped` returned
+ * with it): is there mail it did not take? `ut` and `st` are the lanes'
+ * tails it read before. The counts filter first, at no extra cache line
+ * (queued messages are pinned and counted in sys_count), so the queues'
+ * heads are read only when a pin or a count could be mail. */
+static bool mail_left(struct bm__actor *a, uint64_t old, uint32_t popped,
+                      const struct bm__link *ut, const struct bm__link *st)
+{
+    return ((old & BM__LIFE_REFS) > popped &&
+            bm__mpsc_has_mail(&a->user, ut)) ||
+           (atomic_load(&a->sys_count) > 0 &&
+            bm__mpsc_has_mail(&a->sysq, st));
 }
 
 /* How many one-shot timer deliveries DROP_OLDEST moves to the back
@@ -466,7 +513,7 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
     const struct bm_msg_kind *k;
     struct bm__node *n;
     uint64_t corr = 0, v, prev;
-    bool claimed = false;
+    bool claimed = false, first;
     int st, err;
 
     if (a == NULL) {
@@ -592,8 +639,19 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
         n->from = bm__actor_id(bm__tl_actor);
     }
     update_hwm(a, (uint32_t)prev + 1);
-    bm__mpsc_push(&a->user, n);
-    if (claimed || (!(v & BM__LIFE_SCHED) && bm__claim(a))) {
+    first = bm__mpsc_push(&a->user, n);
+    /* Whether the actor is idle is read after the push, not at the pin:
+     * the holder that ran when we pinned may have ended its turn since,
+     * and it does not wait for a pinned sender (an in-flight pin is not
+     * mail: release_turn). The push's exchange and this load pair with the
+     * holder's release and bm__mpsc_has_mail: one of the two sides claims.
+     * Only the push into an empty queue needs to look (a later one found
+     * mail that whoever runs the actor will find too), so a send to a
+     * busy actor costs no extra load; DROP_OLDEST pops and re-pushes, so it
+     * always looks. */
+    if (claimed ||
+        ((first || a->overflow == BM_OVERFLOW_DROP_OLDEST) &&
+         !(atomic_load(&a->life) & BM__LIFE_SCHED) && bm__claim(a))) {
         bm__schedule(sys, a, true);
     }
     if (corr_out != NULL) {
@@ -901,17 +959,38 @@ static bool worker_idle_otherwise(struct bm_actor_system *sys)
     return atomic_load_explicit(&q->len, memory_order_relaxed) == 0;
 }
 
-/* End of a turn: returns the popped messages' pins and clears SCHED in
- * one atomic, then reschedules if work arrived meanwhile. */
+/*
+ * End of a turn: returns the popped messages' pins and clears SCHED in one
+ * atomic, then reschedules only if mail is queued: a message the turn left
+ * (batch limit) or one pushed since its last pop. A pin alone is not mail:
+ * it may be a sender still inside bm__send_user (registering an ask, taking
+ * the timer's mutex, preempted) or a reader (stats, bm__send_sys's
+ * reference). Rescheduling on pins made the actor run turns that popped
+ * nothing until that sender pushed (docs/actor-runtime.md "Ending a
+ * turn"): such a sender claims the actor itself after its push, when it
+ * finds SCHED clear. The push's exchange is ordered before that load of
+ * `life`, and the fetch_sub below before the loads of the queues' heads
+ * (all seq_cst): either the sender sees SCHED clear or this sees its
+ * message; both may try to claim, one wins. A count of zero (no pin left
+ * beyond the popped ones, sys_count 0) needs no look at the heads: a
+ * sender that pins or counts after it pushes into an empty queue and looks
+ * itself.
+ */
 static void release_turn(struct bm_actor_system *sys, struct bm__actor *a,
                          uint32_t popped)
 {
+    struct bm__link *ut = user_tail(a), *st = a->sysq.tail;
     uint64_t old = atomic_fetch_sub(&a->life, popped + BM__LIFE_SCHED);
 
-    if (((old & BM__LIFE_REFS) > popped || atomic_load(&a->sys_count) > 0) &&
+    if (mail_left(a, old, popped, ut, st) &&
         !(atomic_load(&a->life) & BM__LIFE_SCHED) && bm__claim(a)) {
         bm__schedule(sys, a, false);
     }
+}
+
+void bm__release(struct bm_actor_system *sys, struct bm__actor *a)
+{
+    release_turn(sys, a, 0);
 }
 
 #define UNPIN_EVERY 16
@@ -924,19 +1003,22 @@ void bm__run_turn(struct bm_actor_system *sys, struct bm__actor *a)
     bool timing = sys->cfg.handler_timing;
     uint64_t t_prev = 0;
     uint32_t popped = 0;
+    bool did = false;
 
     bm__tl_actor = a;
+    stat_inc(&a->st_turns);
     for (;;) {
         struct bm__node *node;
 
         /* The system lane always goes first. */
         while (atomic_load_explicit(&a->sys_count, memory_order_relaxed) >
                0) {
-            node = bm__mpsc_pop(&a->sysq);
+            node = bm__mpsc_pop_wait(&a->sysq);
             if (node == NULL) {
-                break;
+                break; /* counted, not pushed yet: the sender claims */
             }
             atomic_fetch_sub(&a->sys_count, 1);
+            did = true;
             handle_sys(sys, a, node);
             if (check_exit(a)) {
                 goto exit;
@@ -958,6 +1040,7 @@ void bm__run_turn(struct bm_actor_system *sys, struct bm__actor *a)
         if (node == NULL) {
             break;
         }
+        did = true;
         if (++popped >= UNPIN_EVERY) {
             unpin_popped(a, &popped);
         }
@@ -981,6 +1064,9 @@ void bm__run_turn(struct bm_actor_system *sys, struct bm__actor *a)
         if (check_exit(a)) {
             goto exit;
         }
+    }
+    if (!did) {
+        stat_inc(&a->st_empty_turns);
     }
     if (atomic_load(&a->waiters) > 0) {
         unpin_popped(a, &popped);

@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,10 +95,42 @@ static inline void *bm__node_payload(struct bm__node *n)
 }
 
 void bm__mpsc_init(struct bm__mpsc *q);
-void bm__mpsc_push(struct bm__mpsc *q, struct bm__node *n);
+/* True if the queue was empty from the consumer's side when n went in
+ * (the previous head was the stub): the one push after which nobody else
+ * is bound to find the queue non-empty, so its sender must look whether the
+ * consumer is idle (bm__send_user). Any later push found a message the
+ * consumer has not returned yet, and whoever runs it will see this one. */
+bool bm__mpsc_push(struct bm__mpsc *q, struct bm__node *n);
 /* Consumer only. NULL if empty or if a producer is between its exchange
  * and its link store (the caller sees a count > 0 and retries later). */
 struct bm__node *bm__mpsc_pop(struct bm__mpsc *q);
+/* True if the queue holds a message the consumer has not returned, given
+ * `tail`: the consumer's q->tail read while it still was the consumer (the
+ * SCHED holder). Any thread, after the holder let go: a message pushed
+ * meanwhile shows as head != stub. Conservative (true may be a message
+ * another holder already took). */
+static inline bool bm__mpsc_has_mail(struct bm__mpsc *q,
+                                     const struct bm__link *tail)
+{
+    return tail != &q->stub ||
+           atomic_load_explicit(&q->head, memory_order_seq_cst) != &q->stub;
+}
+/* Consumer only, after bm__mpsc_pop returned NULL with mail queued: waits
+ * for the producer that is still linking it; NULL if it turns out nothing
+ * is queued. */
+struct bm__node *bm__mpsc_pop_linking(struct bm__mpsc *q);
+/* Consumer only: as bm__mpsc_pop, but a message a producer is still
+ * linking (exchanged, not yet linked) is waited for instead of reported
+ * as NULL. NULL only when nothing was pushed. */
+static inline struct bm__node *bm__mpsc_pop_wait(struct bm__mpsc *q)
+{
+    struct bm__node *n = bm__mpsc_pop(q);
+
+    if (n != NULL || !bm__mpsc_has_mail(q, q->tail)) {
+        return n;
+    }
+    return bm__mpsc_pop_linking(q);
+}
 
 /* Node pool: per-thread caches over a system-wide free list of slabs. */
 struct bm__pool {
@@ -195,6 +228,8 @@ struct bm__actor {
     _Atomic uint64_t st_dropped;
     _Atomic uint64_t st_failures;
     _Atomic uint64_t st_restarts;
+    _Atomic uint64_t st_turns;       /* turns run */
+    _Atomic uint64_t st_empty_turns; /* turns that found nothing to do */
     _Atomic uint64_t hist[BM_ACTOR_HIST_BUCKETS];
 
     /* last exit, for bm_actor_wait_exit (under sys->exit_mu) */
@@ -400,7 +435,9 @@ struct bm_actor_id bm__actor_id(const struct bm__actor *a);
 /* Make a runnable actor run (caller holds sched and passes it on). */
 void bm__schedule(struct bm_actor_system *sys, struct bm__actor *a,
                   bool lifo);
-/* Drop the sched flag and reschedule if work arrived meanwhile. */
+/* Drop the sched flag and reschedule if mail arrived meanwhile (a message
+ * queued, not a sender still inside a send: that sender claims the actor
+ * itself after its push). */
 void bm__release(struct bm_actor_system *sys, struct bm__actor *a);
 /* Run one turn (caller holds sched). */
 void bm__run_turn(struct bm_actor_system *sys, struct bm__actor *a);

@@ -16,6 +16,7 @@
 
 #include "util/alloc.h"
 
+#include <sched.h>
 #include <string.h>
 
 #define SLAB_NODES 256
@@ -28,18 +29,23 @@ void bm__mpsc_init(struct bm__mpsc *q)
     q->tail = &q->stub;
 }
 
-static void push_link(struct bm__mpsc *q, struct bm__link *l)
+static bool push_link(struct bm__mpsc *q, struct bm__link *l)
 {
     struct bm__link *prev;
 
     atomic_store_explicit(&l->next, NULL, memory_order_relaxed);
-    prev = atomic_exchange_explicit(&q->head, l, memory_order_acq_rel);
+    /* seq_cst: a sender's later load of the target's `life` and a
+     * consumer's release of SCHED followed by bm__mpsc_has_mail are the two
+     * sides of a Dekker pair (actor.c release_turn); one of them sees the
+     * other. On x86 the exchange is the same instruction either way. */
+    prev = atomic_exchange_explicit(&q->head, l, memory_order_seq_cst);
     atomic_store_explicit(&prev->next, l, memory_order_release);
+    return prev == &q->stub;
 }
 
-void bm__mpsc_push(struct bm__mpsc *q, struct bm__node *n)
+bool bm__mpsc_push(struct bm__mpsc *q, struct bm__node *n)
 {
-    push_link(q, &n->link);
+    return push_link(q, &n->link);
 }
 
 struct bm__node *bm__mpsc_pop(struct bm__mpsc *q)
@@ -65,13 +71,34 @@ struct bm__node *bm__mpsc_pop(struct bm__mpsc *q)
     if (tail != head) {
         return NULL; /* a producer is mid-push */
     }
-    push_link(q, &q->stub);
+    (void)push_link(q, &q->stub);
     next = atomic_load_explicit(&tail->next, memory_order_acquire);
     if (next != NULL) {
         q->tail = next;
         return (struct bm__node *)tail;
     }
     return NULL;
+}
+
+struct bm__node *bm__mpsc_pop_linking(struct bm__mpsc *q)
+{
+    unsigned spins = 0;
+
+    for (;;) {
+        struct bm__node *n;
+
+        /* A producer is between its exchange and its link store: adjacent
+         * instructions, so this lasts only if it was preempted there. */
+        if (++spins < 128) {
+            bm__cpu_relax();
+        } else {
+            sched_yield();
+        }
+        n = bm__mpsc_pop(q);
+        if (n != NULL || !bm__mpsc_has_mail(q, q->tail)) {
+            return n;
+        }
+    }
 }
 
 /* ------------------------------------------------------------ pool */

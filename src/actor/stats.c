@@ -47,6 +47,9 @@ static void fill(struct bm__actor *a, struct bm_actor_id id,
         s->handler_ns_hist[i] =
             atomic_load_explicit(&a->hist[i], memory_order_relaxed);
     }
+    s->turns = atomic_load_explicit(&a->st_turns, memory_order_relaxed);
+    s->empty_turns =
+        atomic_load_explicit(&a->st_empty_turns, memory_order_relaxed);
     s->received = s->handled + s->rejected_invalid + s->dropped + s->depth;
     s->sent = s->received + s->rejected_full;
 }

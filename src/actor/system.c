@@ -229,16 +229,6 @@ static void pool_schedule(struct bm_actor_system *sys, struct bm__actor *a,
     }
 }
 
-void bm__release(struct bm_actor_system *sys, struct bm__actor *a)
-{
-    uint64_t old = atomic_fetch_and(&a->life, ~BM__LIFE_SCHED);
-
-    if (((old & BM__LIFE_REFS) > 0 || atomic_load(&a->sys_count) > 0) &&
-        !(atomic_load(&a->life) & BM__LIFE_SCHED) && bm__claim(a)) {
-        bm__schedule(sys, a, false);
-    }
-}
-
 static struct bm__actor *steal(struct bm_actor_system *sys,
                                struct bm__worker *self)
 {
