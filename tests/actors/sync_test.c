@@ -872,6 +872,24 @@ static void test_sync_from_p2p_stores(void **state)
     chain_release(&c);
 }
 
+/* Appends the header and data of c's height h, found at DA height da,
+ * to m (whose arrays have room for them). */
+static void items_add(struct bm_sync_items_in *m, const struct chain *c,
+                      uint64_t h, uint64_t da)
+{
+    struct bm_sync_header_in *hi = &m->headers[m->n_headers++];
+    struct bm_sync_data_in *di = &m->data[m->n_data++];
+
+    hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
+    assert_int_equal(bm_signed_header_copy(hi->sh, &c->sh[h - 1]), BM_OK);
+    hi->da_height = da;
+    hi->source = BM_SRC_DA;
+    di->data = bm_xcalloc(1, sizeof(*di->data));
+    assert_int_equal(bm_data_copy(di->data, &c->data[h - 1]), BM_OK);
+    di->da_height = da;
+    di->source = BM_SRC_DA;
+}
+
 /* Heights from..to of c (header and data) as one ITEMS_IN from DA
  * height da, as the Retriever sends a DA height. */
 static void send_items(struct at_node *n, const struct chain *c,
@@ -883,17 +901,7 @@ static void send_items(struct at_node *n, const struct chain *c,
     m.headers = bm_xcalloc(k, sizeof(*m.headers));
     m.data = bm_xcalloc(k, sizeof(*m.data));
     for (uint64_t h = from; h <= to; h++) {
-        struct bm_sync_header_in *hi = &m.headers[m.n_headers++];
-        struct bm_sync_data_in *di = &m.data[m.n_data++];
-
-        hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
-        assert_int_equal(bm_signed_header_copy(hi->sh, &c->sh[h - 1]), BM_OK);
-        hi->da_height = da;
-        hi->source = BM_SRC_DA;
-        di->data = bm_xcalloc(1, sizeof(*di->data));
-        assert_int_equal(bm_data_copy(di->data, &c->data[h - 1]), BM_OK);
-        di->da_height = da;
-        di->source = BM_SRC_DA;
+        items_add(&m, c, h, da);
     }
     assert_int_equal(bm_sync_tell_items_in(n->sys, bm_env_sync(&n->env), &m),
                      BM_OK);
@@ -992,24 +1000,11 @@ static void test_sync_group_bad_block_in_middle(void **state)
     m.headers = bm_xcalloc(5, sizeof(*m.headers));
     m.data = bm_xcalloc(5, sizeof(*m.data));
     for (uint64_t h = 1; h <= 5; h++) {
-        uint64_t da = h <= 2 ? 10 : h == 3 ? 11 : 12;
-        struct bm_sync_header_in *hi = &m.headers[m.n_headers++];
-        struct bm_sync_data_in *di = &m.data[m.n_data++];
-
-        hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
-        assert_int_equal(bm_signed_header_copy(hi->sh, &c.sh[h - 1]), BM_OK);
-        hi->da_height = da;
-        hi->source = BM_SRC_DA;
-        di->data = bm_xcalloc(1, sizeof(*di->data));
-        assert_int_equal(bm_data_copy(di->data, &c.data[h - 1]), BM_OK);
-        if (h == 3) {
-            assert_int_equal(bm_buf_set(&di->data->txs[0],
-                                        (const uint8_t *)"z=9", 3),
-                             BM_OK);
-        }
-        di->da_height = da;
-        di->source = BM_SRC_DA;
+        items_add(&m, &c, h, h <= 2 ? 10 : h == 3 ? 11 : 12);
     }
+    assert_int_equal(bm_buf_set(&m.data[2].data->txs[0],
+                                (const uint8_t *)"z=9", 3),
+                     BM_OK);
     assert_int_equal(bm_sync_tell_items_in(n.sys, bm_env_sync(&n.env), &m),
                      BM_OK);
     /* FLUSH: everything sent before it was handled */
