@@ -87,6 +87,10 @@ print("context switches per block (voluntary / involuntary): tmpfs %.2f / "
                                   med["catchup_tmpfs_ivcsw_per_block"],
                                   med["catchup_disk_vcsw_per_block"],
                                   med["catchup_disk_ivcsw_per_block"]))
+print("the bench's own poll of the store height (not in CPU us/block): "
+      "tmpfs %.1f, disk %.1f us per block" %
+      (med.get("catchup_tmpfs_poll_cpu_us_per_block", float("nan")),
+       med.get("catchup_disk_poll_cpu_us_per_block", float("nan"))))
 print("signatures checked again (a repeat of a verification) per block: "
       "tmpfs %.4f, disk %.4f (0: each signature checked once)" %
       (med.get("catchup_tmpfs_repeated_verifies_per_block", float("nan")),

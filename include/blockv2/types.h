@@ -388,6 +388,18 @@ enum bm_err bm_da_header_envelope_sign(struct bm_da_header_envelope *e,
  * as false.
  */
 bool bm_signed_header_verify_signature(const struct bm_signed_header *sh);
+/*
+ * bm_signed_header_verify_signature, and when it verifies over the binary
+ * form of a header without legacy fields (the slim encoding), *hash gets
+ * Header.Hash() (bm_header_hash) from those very bytes and *has_hash is
+ * true: a full node's source checks the signature and learns the hash
+ * with one encoding (docs/PERFORMANCE.md "DA catch-up"). Otherwise
+ * *has_hash is false and *hash is not written. hash and has_hash may both
+ * be NULL. Borrows sh.
+ */
+bool bm_signed_header_verify_signature_hash(const struct bm_signed_header *sh,
+                                            struct bm_hash *hash,
+                                            bool *has_hash);
 bool bm_signed_data_verify_signature(const struct bm_signed_data *sd);
 bool bm_da_header_envelope_verify_signature(
     const struct bm_da_header_envelope *e);

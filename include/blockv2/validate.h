@@ -64,6 +64,18 @@ int bm_signed_header_validate_basic(const struct bm_signed_header *sh,
                                     uint64_t now_ns, struct bm_errmsg *em);
 
 /*
+ * bm_signed_header_validate_basic, which on BM_OK also gives the header's
+ * hash when the signature verified over its slim encoding
+ * (bm_signed_header_verify_signature_hash: *has_hash true, *hash written);
+ * *has_hash is false otherwise. Borrows sh.
+ */
+int bm_signed_header_validate_basic_hash(const struct bm_signed_header *sh,
+                                         uint64_t now_ns,
+                                         struct bm_hash *hash,
+                                         bool *has_hash,
+                                         struct bm_errmsg *em);
+
+/*
  * bm_signed_header_validate_basic without verifying the signature again:
  * every other rule, in the same order. Only for a header whose signature
  * this process verified already (bm_signed_header_validate_basic, or

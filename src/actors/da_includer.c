@@ -56,6 +56,15 @@ static int piece_heights(struct bm_store *s, uint64_t n, uint64_t *hh,
     if (err != BM_OK) {
         return err;
     }
+    /* Where the data is, when known, without reading the header: an
+     * empty block's rhb/<n>/d is written (by Sync, or by a pass of this
+     * actor) only as its header's DA height, which is what *dh would be.
+     * A catch-up writes it with every block, so a pass reads no header. */
+    bm_meta_rhb_name(name, sizeof(name), n, 'd');
+    err = bm_meta_get_u64(s, name, dh, em);
+    if (err != BM_ENOTFOUND) {
+        return err;
+    }
     err = bm_store_get_header(s, n, &raw, em);
     if (err != BM_OK) {
         return err;
@@ -72,8 +81,7 @@ static int piece_heights(struct bm_store *s, uint64_t n, uint64_t *hh,
         *dh = *hh;
         goto out;
     }
-    bm_meta_rhb_name(name, sizeof(name), n, 'd');
-    err = bm_meta_get_u64(s, name, dh, em);
+    err = BM_ENOTFOUND; /* the data is not known to be on DA */
 out:
     bm_signed_header_release(&sh);
     bm_buf_release(&raw);

@@ -273,6 +273,8 @@ struct blob_check {
     enum bm_da_reject why;         /* err != BM_OK: the counted reason */
     int bad;                       /* K_JUNK: a header failing ValidateBasic */
     bool is_env;                   /* K_HEADER: an envelope (signed) */
+    bool has_hash;                 /* K_HEADER: hash is the header's */
+    struct bm_hash hash;
     struct bm_da_header_envelope e; /* K_HEADER (owned) */
     struct bm_signed_data sd;      /* K_DATA (owned) */
     struct bm_errmsg em;
@@ -302,7 +304,8 @@ static bool check_header(const struct scan_ctx *sc, struct blob_check *c)
         bm_da_header_envelope_release(&c->e);
         return false;
     }
-    err = bm_signed_header_validate_basic(&c->e.sh, sc->now_ns, &em);
+    err = bm_signed_header_validate_basic_hash(&c->e.sh, sc->now_ns,
+                                              &c->hash, &c->has_hash, &em);
     if (err != BM_OK) {
         bm_log_debug(MOD, "not a header da_height=%llu err=%s msg=%s",
                      (unsigned long long)sc->h, bm_err_name(err),
@@ -438,6 +441,8 @@ static void deliver(struct retriever *r, uint64_t h, struct blob_check *v,
             hi->da_height = h;
             hi->source = BM_SRC_DA;
             hi->sig_verified = true; /* check_header verified it */
+            hi->has_hash = c->has_hash; /* ... and hashed those bytes */
+            hi->hash = c->hash;
             bm_log_debug(MOD, "header found da_height=%llu height=%llu "
                          "envelope=%d", (unsigned long long)h,
                          (unsigned long long)hi->sh->header.height,

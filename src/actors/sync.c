@@ -56,11 +56,14 @@ struct cent {
     bool sig_verified;           /* headers: checked at the source */
 };
 
-/* Entries sorted by ascending height, at most one per height, n <= max. */
+/* Entries sorted by ascending height, at most one per height, n <= max:
+ * buf[off .. off + n) (ents). Blocks are taken from the low end, one per
+ * applied block: that moves `off` instead of every other entry. */
 struct cache {
-    struct cent *v;
+    struct cent *buf;
+    size_t off;
     size_t n;
-    size_t cap;
+    size_t cap; /* entries allocated at buf */
     size_t max;
 };
 
@@ -222,15 +225,22 @@ static void cent_release(struct cent *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* The live entries (n of them; NULL before the first insert). */
+static struct cent *ents(const struct cache *c)
+{
+    return c->buf != NULL ? c->buf + c->off : NULL;
+}
+
 /* Index of the first entry with height >= h (n if none). */
 static size_t cache_lower(const struct cache *c, uint64_t h)
 {
+    const struct cent *v = ents(c);
     size_t lo = 0, hi = c->n;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 
-        if (c->v[mid].height < h) {
+        if (v[mid].height < h) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -244,15 +254,24 @@ static struct cent *cache_find(struct cache *c, uint64_t h)
 {
     size_t i = cache_lower(c, h);
 
-    return i < c->n && c->v[i].height == h ? &c->v[i] : NULL;
+    return i < c->n && ents(c)[i].height == h ? &ents(c)[i] : NULL;
 }
 
 /* Removes entry i without releasing it; *out gets it. */
 static void cache_take(struct cache *c, size_t i, struct cent *out)
 {
-    *out = c->v[i];
-    memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
+    struct cent *v = ents(c);
+
+    *out = v[i];
+    if (i == 0) {
+        c->off++; /* the lowest: the usual case, nothing moves */
+    } else {
+        memmove(&v[i], &v[i + 1], (c->n - i - 1) * sizeof(v[0]));
+    }
     c->n--;
+    if (c->n == 0) {
+        c->off = 0;
+    }
 }
 
 static void cache_drop(struct cache *c, size_t i)
@@ -271,6 +290,7 @@ static void cache_drop(struct cache *c, size_t i)
  */
 static bool cache_insert(struct cache *c, struct cent *e, const char *what)
 {
+    struct cent *v;
     size_t i;
 
     if (c->max == 0) {
@@ -278,15 +298,20 @@ static bool cache_insert(struct cache *c, struct cent *e, const char *what)
         return false;
     }
     if (c->n >= c->max) {
-        if (e->height > c->v[c->n - 1].height) {
+        if (e->height > ents(c)[c->n - 1].height) {
             bm_log_debug(MOD, "%s cache full, dropped height=%llu", what,
                          (unsigned long long)e->height);
             cent_release(e);
             return false;
         }
         bm_log_debug(MOD, "%s cache full, evicted height=%llu", what,
-                     (unsigned long long)c->v[c->n - 1].height);
+                     (unsigned long long)ents(c)[c->n - 1].height);
         cache_drop(c, c->n - 1);
+    }
+    if (c->off + c->n == c->cap && c->off > 0) {
+        /* no room at the end: move the entries to the front */
+        memmove(c->buf, ents(c), c->n * sizeof(c->buf[0]));
+        c->off = 0;
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
@@ -294,12 +319,13 @@ static bool cache_insert(struct cache *c, struct cent *e, const char *what)
         if (cap > c->max) {
             cap = c->max;
         }
-        c->v = bm_xrealloc(c->v, cap * sizeof(c->v[0]));
+        c->buf = bm_xrealloc(c->buf, cap * sizeof(c->buf[0]));
         c->cap = cap;
     }
     i = cache_lower(c, e->height);
-    memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(c->v[0]));
-    c->v[i] = *e;
+    v = ents(c);
+    memmove(&v[i + 1], &v[i], (c->n - i) * sizeof(v[0]));
+    v[i] = *e;
     c->n++;
     memset(e, 0, sizeof(*e));
     return true;
@@ -309,25 +335,30 @@ static bool cache_insert(struct cache *c, struct cent *e, const char *what)
 static void cache_prune(struct cache *c, uint64_t h)
 {
     size_t k = cache_lower(c, h + 1);
+    struct cent *v = ents(c);
 
     if (k == 0) {
         return;
     }
     for (size_t i = 0; i < k; i++) {
-        cent_release(&c->v[i]);
+        cent_release(&v[i]);
     }
-    memmove(&c->v[0], &c->v[k], (c->n - k) * sizeof(c->v[0]));
+    c->off += k;
     c->n -= k;
+    if (c->n == 0) {
+        c->off = 0;
+    }
 }
 
 /* Lowest non-zero DA height in the cache, or UINT64_MAX. */
 static uint64_t cache_min_da(const struct cache *c)
 {
+    const struct cent *v = ents(c);
     uint64_t m = UINT64_MAX;
 
     for (size_t i = 0; i < c->n; i++) {
-        if (c->v[i].da_height != 0 && c->v[i].da_height < m) {
-            m = c->v[i].da_height;
+        if (v[i].da_height != 0 && v[i].da_height < m) {
+            m = v[i].da_height;
         }
     }
     return m;
@@ -335,10 +366,12 @@ static uint64_t cache_min_da(const struct cache *c)
 
 static void cache_release(struct cache *c)
 {
+    struct cent *v = ents(c);
+
     for (size_t i = 0; i < c->n; i++) {
-        cent_release(&c->v[i]);
+        cent_release(&v[i]);
     }
-    bm_free(c->v);
+    bm_free(c->buf);
     memset(c, 0, sizeof(*c));
 }
 
@@ -581,7 +614,6 @@ static int apply_block(struct sync_st *st, struct bm_block *b, uint8_t source,
                        bool clear_pending, struct bm_state_meta_list *meta,
                        struct bm_sync_applied *out)
 {
-    struct bm_env *env = st->env;
     const struct bm_header *h = &b->sh.header;
     struct bm_exec_result res = {0};
     struct bm_state ns = {0};
@@ -611,7 +643,7 @@ static int apply_block(struct sync_st *st, struct bm_block *b, uint8_t source,
     bm_state_release(&st->state);
     st->state = ns;
     memset(&ns, 0, sizeof(ns));
-    bm_env_mark_seen(env, &b->hash);
+    /* (the State actor marked the block seen with the commit) */
     cache_prune(&st->headers, h->height);
     cache_prune(&st->data, h->height);
 
@@ -815,9 +847,10 @@ static uint64_t da_cursor(const struct sync_st *st)
     return m < cur ? m : cur;
 }
 
-/* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d, the DA records of
- * blocks applied before (st->da_seen, when with_seen: once per group,
- * cleared once the commit is confirmed) and the cursor. */
+/* Metadata of a DA- or P2P-sourced commit: rhb/<h>/h|d and the DA
+ * records of blocks applied before (st->da_seen, when with_seen: once per
+ * group, cleared once the commit is confirmed). The DA cursor is added
+ * once per group, to its last block (group_cursor). */
 static int sync_meta(struct sync_st *st, const struct cent *he,
                      const struct cent *de, bool empty_data, bool with_seen,
                      struct submitted *sub, struct bm_state_meta_list *meta)
@@ -859,10 +892,23 @@ static int sync_meta(struct sync_st *st, const struct cent *he,
     if (err == BM_OK && with_seen) {
         err = bm_state_meta_append(meta, &st->da_seen);
     }
-    if (err == BM_OK && st->da_progress != 0) {
-        err = bm_state_meta_add_u64(meta, BM_META_DA_CURSOR, da_cursor(st));
-    }
     return err;
+}
+
+/*
+ * The DA cursor of a group, added to the metadata of its last block once
+ * every member was taken out of the caches (and the pieces of a block
+ * that ended the group put back): the group is one store transaction, so
+ * a cursor per block would only be overwritten, and computing it scans
+ * both caches.
+ */
+static int group_cursor(const struct sync_st *st,
+                        struct bm_state_meta_list *meta)
+{
+    if (st->da_progress == 0) {
+        return BM_OK;
+    }
+    return bm_state_meta_add_u64(meta, BM_META_DA_CURSOR, da_cursor(st));
 }
 
 /* True if the header, and unless it marks an empty block the data, of
@@ -997,7 +1043,8 @@ static void wake_store_sync(struct sync_st *st, const struct member *ms,
 
 /*
  * Commits c[0..n) (moved in: the array and every entry are released
- * either way) in one COMMIT_GROUP and waits for it. An unconfirmed commit
+ * either way), with the group's DA cursor (group_cursor), in one
+ * COMMIT_GROUP and waits for it. An unconfirmed commit
  * makes Sync reload its state from the State actor before the next block
  * (as commit() does).
  */
@@ -1011,8 +1058,11 @@ static int commit_group(struct sync_st *st, struct bm_state_commit *c,
     uint64_t first = c[0].blk->sh.header.height;
     int err;
 
-    err = bm_state_ask_commit_group(env->sys, bm_env_state(env), &g,
-                                    COMMIT_TIMEOUT_MS, &f);
+    err = group_cursor(st, &c[n - 1].meta);
+    if (err == BM_OK) {
+        err = bm_state_ask_commit_group(env->sys, bm_env_state(env), &g,
+                                        COMMIT_TIMEOUT_MS, &f);
+    }
     if (err != BM_OK) {
         bm_state_commit_group_dtor(&g);
     } else {
@@ -1259,10 +1309,8 @@ static int apply_group(struct sync_st *st, size_t want)
         cerr = commit_group(st, commits, n); /* takes commits */
         commits = NULL;
         if (cerr == BM_OK) {
-            bm_state_meta_list_release(&st->da_seen); /* committed */
-            for (size_t i = 0; i < n; i++) {
-                bm_env_mark_seen(env, &ms[i].b->hash);
-            }
+            /* committed; the State actor marked the blocks seen */
+            bm_state_meta_list_release(&st->da_seen);
             cache_prune(&st->headers, last);
             cache_prune(&st->data, last);
             wake_store_sync(st, ms, n);
@@ -1606,7 +1654,12 @@ static int take_header(struct sync_st *st, struct bm_sync_header_in *p)
     int err;
 
     e.height = p->sh->header.height;
-    err = bm_header_hash(&p->sh->header, &e.hash);
+    if (p->has_hash) {
+        e.hash = p->hash; /* the source hashed the bytes it verified */
+        err = BM_OK;
+    } else {
+        err = bm_header_hash(&p->sh->header, &e.hash);
+    }
     if (err != BM_OK) {
         bm_log_warn(MOD, "header dropped height=%llu: hash: %s",
                     (unsigned long long)e.height, bm_err_name(err));

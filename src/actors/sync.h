@@ -107,12 +107,17 @@ struct bm_sync_applied {
 /* HEADER_IN: a header that passed ValidateBasic and the proposer check
  * at the source (heap, owned). da_height 0 for P2P. sig_verified: the
  * source verified its signature on these bytes (the Validator then does
- * not verify it again: docs/VALIDATION.md "Each signature once"). */
+ * not verify it again: docs/VALIDATION.md "Each signature once").
+ * has_hash: hash is the header's hash, computed by the source from the
+ * bytes it verified (bm_signed_header_verify_signature_hash), so Sync
+ * does not encode and hash the header again; otherwise Sync computes it. */
 struct bm_sync_header_in {
     struct bm_signed_header *sh;
     uint64_t da_height;
     uint8_t source; /* enum bm_block_source */
     bool sig_verified;
+    bool has_hash;
+    struct bm_hash hash;
 };
 void bm_sync_header_in_dtor(void *p);
 

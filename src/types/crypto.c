@@ -163,11 +163,16 @@ enum bm_err bm_da_header_envelope_sign(struct bm_da_header_envelope *e,
     return err;
 }
 
-bool bm_signed_header_verify_signature(const struct bm_signed_header *sh)
+bool bm_signed_header_verify_signature_hash(const struct bm_signed_header *sh,
+                                            struct bm_hash *hash,
+                                            bool *has_hash)
 {
     struct bm_buf payload = {0};
     bool ok = false;
 
+    if (has_hash != NULL) {
+        *has_hash = false;
+    }
     if (!sh->signer.has_pub_key ||
         sh->signature.len != BM_SIGNATURE_SIZE) {
         return false;
@@ -176,6 +181,16 @@ bool bm_signed_header_verify_signature(const struct bm_signed_header *sh)
     if (bm_header_signature_payload(&sh->header, &payload) == BM_OK) {
         ok = bm_verify(sh->signer.pub_key, payload.ptr, payload.len,
                        sh->signature.ptr, sh->signature.len);
+        /* Without legacy fields the binary form is the slim encoding,
+         * whose SHA-256 is Header.Hash() (bm_header_hash). */
+        if (ok && hash != NULL && has_hash != NULL &&
+            !sh->header.legacy.present) {
+            crypto_hash_sha256(hash->b,
+                               payload.ptr ? payload.ptr
+                                           : (const uint8_t *)"",
+                               payload.len);
+            *has_hash = true;
+        }
     }
     if (!ok && bm_header_encode_legacy(&sh->header, &payload) == BM_OK) {
         ok = bm_verify(sh->signer.pub_key, payload.ptr, payload.len,
@@ -183,6 +198,11 @@ bool bm_signed_header_verify_signature(const struct bm_signed_header *sh)
     }
     bm_buf_release(&payload);
     return ok;
+}
+
+bool bm_signed_header_verify_signature(const struct bm_signed_header *sh)
+{
+    return bm_signed_header_verify_signature_hash(sh, NULL, NULL);
 }
 
 bool bm_signed_data_verify_signature(const struct bm_signed_data *sd)

@@ -123,6 +123,7 @@ static int check_signer_binding(const char *what, const struct bm_signer *s,
  * verification. */
 static int signed_header_basic(const struct bm_signed_header *sh,
                                uint64_t now_ns, bool verify,
+                               struct bm_hash *hash, bool *has_hash,
                                struct bm_errmsg *em)
 {
     struct hexstr a, b;
@@ -147,7 +148,8 @@ static int signed_header_basic(const struct bm_signed_header *sh,
     if (err != BM_OK) {
         return err;
     }
-    if (verify && !bm_signed_header_verify_signature(sh)) {
+    if (verify &&
+        !bm_signed_header_verify_signature_hash(sh, hash, has_hash)) {
         return bm_errf(em, BM_EBAD_SIGNATURE,
                        "signed_header.signature: %s does not verify with "
                        "signer.pub_key %s over the binary or legacy header "
@@ -161,13 +163,23 @@ static int signed_header_basic(const struct bm_signed_header *sh,
 int bm_signed_header_validate_basic(const struct bm_signed_header *sh,
                                     uint64_t now_ns, struct bm_errmsg *em)
 {
-    return signed_header_basic(sh, now_ns, true, em);
+    return signed_header_basic(sh, now_ns, true, NULL, NULL, em);
+}
+
+int bm_signed_header_validate_basic_hash(const struct bm_signed_header *sh,
+                                         uint64_t now_ns,
+                                         struct bm_hash *hash,
+                                         bool *has_hash,
+                                         struct bm_errmsg *em)
+{
+    *has_hash = false;
+    return signed_header_basic(sh, now_ns, true, hash, has_hash, em);
 }
 
 int bm_signed_header_validate_basic_verified(
     const struct bm_signed_header *sh, uint64_t now_ns, struct bm_errmsg *em)
 {
-    return signed_header_basic(sh, now_ns, false, em);
+    return signed_header_basic(sh, now_ns, false, NULL, NULL, em);
 }
 
 int bm_data_validate(const struct bm_data *d, uint64_t now_ns,

@@ -872,6 +872,24 @@ static void test_sync_from_p2p_stores(void **state)
     chain_release(&c);
 }
 
+/* Appends the header and data of c's height h, found at DA height da,
+ * to m (whose arrays have room for them). */
+static void items_add(struct bm_sync_items_in *m, const struct chain *c,
+                      uint64_t h, uint64_t da)
+{
+    struct bm_sync_header_in *hi = &m->headers[m->n_headers++];
+    struct bm_sync_data_in *di = &m->data[m->n_data++];
+
+    hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
+    assert_int_equal(bm_signed_header_copy(hi->sh, &c->sh[h - 1]), BM_OK);
+    hi->da_height = da;
+    hi->source = BM_SRC_DA;
+    di->data = bm_xcalloc(1, sizeof(*di->data));
+    assert_int_equal(bm_data_copy(di->data, &c->data[h - 1]), BM_OK);
+    di->da_height = da;
+    di->source = BM_SRC_DA;
+}
+
 /* Heights from..to of c (header and data) as one ITEMS_IN from DA
  * height da, as the Retriever sends a DA height. */
 static void send_items(struct at_node *n, const struct chain *c,
@@ -883,17 +901,7 @@ static void send_items(struct at_node *n, const struct chain *c,
     m.headers = bm_xcalloc(k, sizeof(*m.headers));
     m.data = bm_xcalloc(k, sizeof(*m.data));
     for (uint64_t h = from; h <= to; h++) {
-        struct bm_sync_header_in *hi = &m.headers[m.n_headers++];
-        struct bm_sync_data_in *di = &m.data[m.n_data++];
-
-        hi->sh = bm_xcalloc(1, sizeof(*hi->sh));
-        assert_int_equal(bm_signed_header_copy(hi->sh, &c->sh[h - 1]), BM_OK);
-        hi->da_height = da;
-        hi->source = BM_SRC_DA;
-        di->data = bm_xcalloc(1, sizeof(*di->data));
-        assert_int_equal(bm_data_copy(di->data, &c->data[h - 1]), BM_OK);
-        di->da_height = da;
-        di->source = BM_SRC_DA;
+        items_add(&m, c, h, da);
     }
     assert_int_equal(bm_sync_tell_items_in(n->sys, bm_env_sync(&n->env), &m),
                      BM_OK);
@@ -956,6 +964,67 @@ static void test_sync_hold_across_da_heights(void **state)
     check_store(&n, &c, 6);
     check_app_hash(&n, &c);
     assert_int_equal(atomic_load(&n.env.m.blocks_synced_da), 6);
+    assert_false(bm_env_halted(&n.env));
+    at_node_close(&n, true);
+    chain_release(&c);
+}
+
+/*
+ * A bad block in the middle of what one DA height completes: its data
+ * does not match its header (another tx), so it is refused (its data
+ * dropped, its header kept) and never applied; the blocks before it are
+ * committed as one group whose DA cursor (written once, with the group's
+ * last block) is the DA height of the refused block's header, the lowest
+ * one still waiting, so a restart scans that height again. The right data
+ * from a later DA height then completes the rest, and the chain ends with
+ * the app hash of the good chain.
+ */
+static void test_sync_group_bad_block_in_middle(void **state)
+{
+    static const char *const *const ch[] = {tx1, tx2, tx3, tx5, tx1};
+    struct chain c;
+    struct at_node n;
+    struct bm_sync_items_in m = {0};
+    struct bm_sync_flush req = {0};
+    struct bm_sync_flushed res = {0};
+
+    (void)state;
+    build_chain(&c, 5, ch);
+    open_receiver(&n, &c, NULL);
+    spawn_sync_node(&n);
+    at_start(&n);
+
+    send_progress(&n, 20, false);
+    /* heights 1..5 in one ITEMS_IN: 1-2 from DA height 10, 3 from 11,
+     * 4-5 from 12; the data of 3 carries a tx its header did not sign */
+    m.headers = bm_xcalloc(5, sizeof(*m.headers));
+    m.data = bm_xcalloc(5, sizeof(*m.data));
+    for (uint64_t h = 1; h <= 5; h++) {
+        items_add(&m, &c, h, h <= 2 ? 10 : h == 3 ? 11 : 12);
+    }
+    assert_int_equal(bm_buf_set(&m.data[2].data->txs[0],
+                                (const uint8_t *)"z=9", 3),
+                     BM_OK);
+    assert_int_equal(bm_sync_tell_items_in(n.sys, bm_env_sync(&n.env), &m),
+                     BM_OK);
+    /* FLUSH: everything sent before it was handled */
+    assert_int_equal(bm_sync_call_flush(n.sys, bm_env_sync(&n.env), &req,
+                                        &res, WAIT_MS),
+                     BM_OK);
+    assert_int_equal(res.height, 2);
+    assert_int_equal(store_height(&n), 2);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 11);
+    assert_int_equal(rhb(&n, 2, 'h'), 10);
+
+    send_d(&n, &c, 3, 13, BM_SRC_DA);
+    wait_height(&n, 5);
+    assert_int_equal(meta_u64(&n, BM_META_DA_CURSOR), 20);
+    assert_int_equal(rhb(&n, 3, 'h'), 11);
+    assert_int_equal(rhb(&n, 3, 'd'), 13);
+    assert_int_equal(rhb(&n, 5, 'd'), 12);
+    check_store(&n, &c, 5);
+    check_app_hash(&n, &c);
+    assert_int_equal(atomic_load(&n.env.m.blocks_synced_da), 5);
     assert_false(bm_env_halted(&n.env));
     at_node_close(&n, true);
     chain_release(&c);
@@ -1067,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_sync_exec_disk_error_fatal_at_once),
         cmocka_unit_test(test_sync_exec_invalid_fatal_at_once),
         cmocka_unit_test(test_sync_hold_across_da_heights),
+        cmocka_unit_test(test_sync_group_bad_block_in_middle),
     };
 
     return BM_TEST_RUN(tests);

@@ -211,6 +211,33 @@ static void test_response(void **state)
     assert_int_equal(bm__da_decode_blobs(r.result, &l, &em), BM_EINVAL);
     assert_non_null(strstr(em.msg, "result[0].namespace"));
     bm__da_response_release(&r);
+    /* the member's name is composed on error only: still the full path,
+     * with the index of the blob and the inner message */
+    assert_int_equal(resp("{\"id\":7,\"result\":[{\"namespace\":"
+                          "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+                          "\"data\":\"AAAA\"},{\"namespace\":"
+                          "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+                          "\"data\":\"A$AA\"}]}",
+                          &r, &em),
+                     BM_OK);
+    assert_int_equal(bm__da_decode_blobs(r.result, &l, &em), BM_EPARSE);
+    assert_non_null(strstr(em.msg, "result[1].data: invalid base64"));
+    bm__da_response_release(&r);
+    assert_int_equal(resp("{\"id\":7,\"result\":[{\"namespace\":"
+                          "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+                          "\"data\":\"AAAA\",\"share_version\":2}]}",
+                          &r, &em),
+                     BM_OK);
+    assert_int_equal(bm__da_decode_blobs(r.result, &l, &em), BM_EPROTO);
+    assert_non_null(strstr(em.msg, "result[0].share_version: unsupported"));
+    bm__da_response_release(&r);
+    assert_int_equal(resp("{\"id\":7,\"result\":[{\"namespace\":"
+                          "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}]}",
+                          &r, &em),
+                     BM_OK);
+    assert_int_equal(bm__da_decode_blobs(r.result, &l, &em), BM_EMISSING);
+    assert_string_equal(em.msg, "result[0].data: missing");
+    bm__da_response_release(&r);
     /* tmjson header: string height; flat header: number height */
     assert_int_equal(
         resp("{\"id\":7,\"result\":{\"header\":{\"height\":\"18446744073709551615\","

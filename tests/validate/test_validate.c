@@ -226,6 +226,55 @@ static void test_vector_v10_legacy_signature(void **state)
     bm_buf_release(&raw);
 }
 
+/*
+ * bm_signed_header_validate_basic_hash: the same verdict as
+ * bm_signed_header_validate_basic, and the header's hash (that of
+ * bm_header_hash) from the bytes it verified, only for a header without
+ * legacy fields whose binary form verified.
+ */
+static void test_validate_basic_hash(void **state)
+{
+    struct block b1;
+    struct bm_buf raw = {0};
+    struct bm_signed_header sh = {0};
+    struct bm_errmsg em = {{0}};
+    struct bm_hash h, want;
+    bool has = false;
+    (void)state;
+
+    make_block(&b1, 1, T0, 2, NULL);
+    assert_int_equal(bm_header_hash(&b1.sh.header, &want), BM_OK);
+    assert_int_equal(bm_signed_header_validate_basic_hash(&b1.sh, NOW, &h,
+                                                          &has, &em),
+                     BM_OK);
+    assert_true(has);
+    assert_memory_equal(h.b, want.b, 32);
+    assert_true(bm_signed_header_verify_signature_hash(&b1.sh, NULL, NULL));
+    /* A bad signature: refused as before, no hash. */
+    b1.sh.signature.ptr[7] ^= 1;
+    memset(h.b, 0, sizeof(h.b));
+    expect(bm_signed_header_validate_basic_hash(&b1.sh, NOW, &h, &has, &em),
+           BM_EBAD_SIGNATURE, &em, "signed_header.signature", NULL, NULL);
+    assert_false(has);
+    assert_false(bm_signed_header_verify_signature_hash(&b1.sh, &h, &has));
+    assert_false(has);
+    block_release(&b1);
+
+    /* Legacy fields (V10, signed over the legacy bytes): valid, and the
+     * hash is left to bm_header_hash. */
+    assert_int_equal(bm_hex_decode(&raw, VEC_V10_SIGNED_HEADER,
+                                   strlen(VEC_V10_SIGNED_HEADER)),
+                     BM_OK);
+    assert_int_equal(bm_signed_header_decode(&sh, raw.ptr, raw.len), BM_OK);
+    has = true;
+    assert_int_equal(bm_signed_header_validate_basic_hash(&sh, NOW, &h, &has,
+                                                          &em),
+                     BM_OK);
+    assert_false(has);
+    bm_signed_header_release(&sh);
+    bm_buf_release(&raw);
+}
+
 /* ---- Header / SignedHeader ValidateBasic ---- */
 
 static void test_header_basic_failures(void **state)
@@ -743,6 +792,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_chain),
         cmocka_unit_test(test_vector_v10_legacy_signature),
+        cmocka_unit_test(test_validate_basic_hash),
         cmocka_unit_test(test_header_basic_failures),
         cmocka_unit_test(test_signed_header_failures),
         cmocka_unit_test(test_data_failures),
