@@ -1990,6 +1990,7 @@ static enum bm_err loop_start(struct bm_rpc_server *s, struct rpc_loop *l,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_LIMIT, max_conns,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BM_RPC_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BM_RPC_CONN_MEMORY,
         MHD_OPTION_END);
     if (l->mhd == NULL) {
         return bm_errf(em, BM_ESYS, "rpc: cannot start the HTTP server");
