@@ -429,12 +429,69 @@ static void test_pipelined_exactly_once(void **state)
     bm_free(h);
 }
 
+/*
+ * A graceful stop with requests in flight: PIPE_CONNS connections each
+ * send PIPE_REQS pipelined txs and the server is stopped at once. The
+ * stop returns (every suspended connection is resumed before its daemon
+ * stops), each connection reads whole answers (202, or 503 for a request
+ * that arrived during the stop) until the server closes it, and every tx
+ * answered 202 is in the queue.
+ */
+static void test_stop_in_flight(void **state)
+{
+    struct at_node *n = bm_xcalloc(1, sizeof(*n));
+    struct at_opts o = {0};
+    struct bm_rpc_server *srv = NULL;
+    struct hconn *h = bm_xcalloc(PIPE_CONNS, sizeof(*h));
+    char *req = bm_xmalloc(1 << 15);
+    char body[1024];
+    uint16_t port = 0;
+    size_t answered = 0;
+    size_t queued = 0;
+
+    (void)state;
+    o.aggregator = true;
+    at_node_open(n, &o);
+    rpc_start(n, &srv, &port);
+    for (int c = 0; c < PIPE_CONNS; c++) {
+        size_t off = 0;
+
+        hconn_open(&h[c], port);
+        for (int j = 0; j < PIPE_REQS; j++) {
+            char tx[64];
+
+            snprintf(tx, sizeof(tx), "s%d-%d=v", c, j);
+            put_request(req, 1 << 15, &off, "POST", "/tx", "text/plain", tx);
+        }
+        assert_true(send_all(h[c].fd, req, off));
+    }
+    bm_rpc_server_stop(srv);
+    for (int c = 0; c < PIPE_CONNS; c++) {
+        int status = 0;
+
+        while (read_response(&h[c], &status, body, sizeof(body))) {
+            if (status != 202 && status != 503) {
+                fail_msg("conn %d: %d %s", c, status, body);
+            }
+            answered += status == 202;
+        }
+        close(h[c].fd);
+    }
+    bm_seq_queue_size(n->seq, &queued, NULL);
+    assert_true(queued >= answered);
+    at_node_close(n, true);
+    bm_free(n);
+    bm_free(req);
+    bm_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         /* First: it forks, best while the process has no other thread. */
         cmocka_unit_test(test_kill_in_flight),
         cmocka_unit_test(test_pipelined_exactly_once),
+        cmocka_unit_test(test_stop_in_flight),
     };
 
     signal(SIGPIPE, SIG_IGN);
