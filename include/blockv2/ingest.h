@@ -1,12 +1,15 @@
 /*
  * Durable tx ingest: group commit into the single sequencer's queue.
  *
- * Callers (the RPC's POST /tx, on libmicrohttpd's threads) hand in
- * requests of one or more txs and are completed later. One writer thread
- * takes every request that arrived while its previous commit ran (up to
- * max_group_txs txs), submits them all to the sequencer in ONE durable
- * write (bm_seq_submit_each: one LMDB transaction, synced to disk), and
- * then completes each request with one status per tx. So:
+ * Callers (the RPC's POST /tx, on its event loops) hand in requests of
+ * one or more txs and are completed later. One writer thread takes every
+ * request that arrived while its previous commit ran (up to
+ * max_group_txs txs), submits them all to the sequencer in ONE write
+ * (bm_seq_submit_each_deferred: one LMDB transaction, its data flushed),
+ * and completes each request with one status per tx once the write is
+ * durable: after the next group's write, whose flush covers it too (one
+ * flush per group under load), or after a flush of its own
+ * (bm_seq_sync) when no request waits. So:
  *  - a tx whose status is BM_OK is on disk (power-loss safe, unless the
  *    sequencer was opened with no_sync) before its request completes;
  *  - concurrent requests share one commit, so the cost of a sync is
@@ -57,11 +60,20 @@ struct bm_ingest_options {
     /* Most txs per commit (a group holds at least one request); 0: 65,536. */
     size_t max_group_txs;
     /* Optional: called on the writer thread once per group that queued
-     * txs (queued > 0), before its requests complete, e.g. to wake a
+     * txs (queued > 0), right after its write (possibly before its last
+     * flush: a block may take the txs first, which is safe as a block
+     * commits durably) and before its requests complete, e.g. to wake a
      * lazy block producer once per commit rather than once per request.
      * Must not block for long. */
     void (*committed)(void *arg, size_t queued);
     void *committed_arg;
+    /* Optional: called on the writer thread once per group (every group,
+     * failed ones too), after the last of its requests' done returned:
+     * done can hand each completion to the thread that answers it without
+     * waking that thread, and this wakes each such thread once per group
+     * (one pass) instead of once per request. Must not block for long. */
+    void (*completed)(void *arg);
+    void *completed_arg;
 };
 
 /* Counters since bm_ingest_new (plain data); a request is counted by the

@@ -144,6 +144,35 @@ enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
                                enum bm_err *status, struct bm_errmsg *em);
 
 /*
+ * bm_seq_submit_each without the last flush: BM_OK means queued (in the
+ * queue, and on disk after a process crash) but not yet known durable
+ * against a power loss. *ticket (0 when nothing was written) names the
+ * write: it is durable once bm_seq_durable(s, *ticket) is true, which the
+ * next append's commit makes it (a commit flushes every earlier one: one
+ * flush serves two groups under load) or bm_seq_sync. For the group
+ * commit (include/blockv2/ingest.h), which answers a group only then.
+ * Statuses and errors as bm_seq_submit_each (BM_EIO: the data flush
+ * failed). May block (fsync); holds the sequencer's lock while it writes.
+ */
+enum bm_err bm_seq_submit_each_deferred(struct bm_seq *s,
+                                        const uint8_t *chain_id,
+                                        size_t id_len,
+                                        const struct bm_buf *txs,
+                                        const struct bm_hash *hashes,
+                                        size_t n, enum bm_err *status,
+                                        uint64_t *ticket,
+                                        struct bm_errmsg *em);
+
+/* True once the write of ticket (bm_seq_submit_each_deferred; 0: none) is
+ * durable. Any thread; never blocks beyond the lock. */
+bool bm_seq_durable(struct bm_seq *s, uint64_t ticket);
+
+/* Flushes the queue (mdb_env_sync): every write committed before the call
+ * is durable after BM_OK. BM_EIO: the flush failed (em; the disk error is
+ * reported as for a write). May block (fsync), without the lock. */
+enum bm_err bm_seq_sync(struct bm_seq *s, struct bm_errmsg *em);
+
+/*
  * GetNextBatch: fills *out (released first; returns owned) with the txs at
  * the head of the queue whose total size as entries of an encoded Data
  * (bm_data_tx_wire_size: each tx's length plus its field header) fits

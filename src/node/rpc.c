@@ -3,11 +3,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -51,8 +54,34 @@ static const char *const method_paths[BM_RPC_METHOD_COUNT] = {
     [BM_RPC_GET_NET_INFO] = "/evnode.v1.P2PService/GetNetInfo",
 };
 
-struct bm_rpc_server {
+struct conn;
+
+/*
+ * One event loop: a libmicrohttpd daemon in external epoll mode, run by
+ * its own thread (loop_main), on a dup of the shared listening socket.
+ * POST /tx completions (the ingest's writer thread) are handed to the
+ * loop that owns the connection through done_head, and the loop is woken
+ * once per group commit (tx_wake): the loop resumes the connections
+ * itself, so a completion costs no system call and no wake-up of its
+ * own (libmicrohttpd's own resume from another thread writes an eventfd
+ * per connection and contends for the daemon's lock).
+ */
+struct rpc_loop {
+    struct bm_rpc_server *srv;
     struct MHD_Daemon *mhd;
+    int ep;   /* epoll: the daemon's epoll fd and wake */
+    int wake; /* eventfd: completions waiting, or stop */
+    pthread_t thread;
+    bool running;
+    atomic_bool stop;
+    pthread_mutex_t mu;     /* done_head, wake_due */
+    struct conn *done_head; /* completed POST /tx requests to resume */
+    bool wake_due; /* done_head filled since the last wake */
+};
+
+struct bm_rpc_server {
+    struct rpc_loop loops[BM_RPC_THREADS];
+    unsigned n_loops; /* loops set up (loop_init) */
     struct bm_ingest *ingest; /* POST /tx group commit; NULL: no seq */
     struct bm_rpc_deps deps;
     uint16_t port;
@@ -1415,18 +1444,71 @@ struct conn {
     struct bm_ingress_req tx;
     struct bm_ingest_req ing;
     struct MHD_Connection *mhd;
+    struct rpc_loop *loop; /* the loop that owns the connection */
+    struct conn *done_next; /* in loop->done_head */
     bool tx_waiting;
     atomic_bool tx_done; /* set by the writer thread before it resumes */
 };
+
+/* Wakes l's thread (eventfd). Any thread. */
+static void loop_wake(struct rpc_loop *l)
+{
+    uint64_t one = 1;
+
+    /* Only EAGAIN (the counter at its maximum: a wake is pending) can
+     * fail a write to a valid eventfd, and then the loop wakes anyway. */
+    (void)!write(l->wake, &one, sizeof(one));
+}
+
+/* Hands the completed request cs to its loop, which resumes the
+ * connection. now: wake the loop at once (else at the group's end, by
+ * tx_wake). Any thread. */
+static void loop_push_done(struct conn *cs, bool now)
+{
+    struct rpc_loop *l = cs->loop;
+    bool wake;
+
+    atomic_store_explicit(&cs->tx_done, true, memory_order_release);
+    pthread_mutex_lock(&l->mu);
+    cs->done_next = l->done_head;
+    l->done_head = cs;
+    if (!now) {
+        l->wake_due = true;
+    }
+    wake = now;
+    pthread_mutex_unlock(&l->mu);
+    if (wake) {
+        loop_wake(l);
+    }
+}
+
+/* Resumes every connection whose request completed. Loop thread. */
+static void loop_resume_done(struct rpc_loop *l)
+{
+    struct conn *list;
+
+    pthread_mutex_lock(&l->mu);
+    list = l->done_head;
+    l->done_head = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (list != NULL) {
+        struct conn *cs = list;
+
+        list = cs->done_next;
+        cs->done_next = NULL;
+        MHD_resume_connection(cs->mhd);
+    }
+}
 
 /*
  * Parses a POST /tx body and hands its well-formed txs to the group
  * commit. true: the connection is suspended until tx_done resumes it;
  * false: *r is the reply now.
  */
-static bool tx_begin(struct bm_rpc_server *s, struct MHD_Connection *c,
+static bool tx_begin(struct rpc_loop *l, struct MHD_Connection *c,
                      struct conn *cs, const char *ct, struct reply *r)
 {
+    struct bm_rpc_server *s = l->srv;
     struct bm_errmsg em = {{0}};
     enum bm_err err;
 
@@ -1452,18 +1534,19 @@ static bool tx_begin(struct bm_rpc_server *s, struct MHD_Connection *c,
         cs->ing.done = tx_done;
         cs->ing.arg = cs;
         cs->mhd = c;
+        cs->loop = l;
         cs->tx_waiting = true;
         atomic_store_explicit(&cs->tx_done, false, memory_order_relaxed);
-        /* Suspended before the writer can see the request, so its resume
-         * always follows this suspend. */
+        /* Suspended before the writer can see the request; the loop
+         * resumes it once the completion is handed back (loop_push_done),
+         * never before this returns. */
         MHD_suspend_connection(c);
         err = bm_ingest_submit(s->ingest, &cs->ing);
         if (err != BM_OK) {
             for (size_t j = 0; j < cs->tx.n_sub; j++) {
                 cs->tx.sub_status[j] = err;
             }
-            atomic_store_explicit(&cs->tx_done, true, memory_order_release);
-            MHD_resume_connection(c);
+            loop_push_done(cs, true);
         }
         return true;
     }
@@ -1473,14 +1556,31 @@ static bool tx_begin(struct bm_rpc_server *s, struct MHD_Connection *c,
     return false;
 }
 
-/* Group commit completion (writer thread): wakes the connection. */
+/* Group commit completion (writer thread): hands the request to its
+ * loop; tx_wake wakes the loop once the whole group is handed over. */
 static void tx_done(struct bm_ingest_req *req)
 {
-    struct conn *cs = req->arg;
-    struct MHD_Connection *c = cs->mhd;
+    loop_push_done(req->arg, false);
+}
 
-    atomic_store_explicit(&cs->tx_done, true, memory_order_release);
-    MHD_resume_connection(c);
+/* After a group's completions (writer thread): wakes each loop that got
+ * some, once. */
+static void tx_wake(void *arg)
+{
+    struct bm_rpc_server *s = arg;
+
+    for (unsigned i = 0; i < s->n_loops; i++) {
+        struct rpc_loop *l = &s->loops[i];
+        bool wake;
+
+        pthread_mutex_lock(&l->mu);
+        wake = l->wake_due;
+        l->wake_due = false;
+        pthread_mutex_unlock(&l->mu);
+        if (wake) {
+            loop_wake(l);
+        }
+    }
 }
 
 /* The reason of a refused request: explicit, else from its status. */
@@ -1675,7 +1775,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    struct bm_rpc_server *s = cls;
+    struct rpc_loop *l = cls;
+    struct bm_rpc_server *s = l->srv;
     struct conn *cs = *con_cls;
     struct reply r = {0};
 
@@ -1715,8 +1816,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (cs->tx_waiting) {
         /* Resumed: the group commit completed (tx_done). */
         if (!atomic_load_explicit(&cs->tx_done, memory_order_acquire)) {
-            /* Not expected. Wait again: if tx_done runs in between, its
-             * resume cancels this suspend and MHD calls once more. */
+            /* Not expected (only the loop resumes, after tx_done). Wait
+             * again: the completion is still to come. */
             MHD_suspend_connection(c);
             return MHD_YES;
         }
@@ -1734,7 +1835,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (tx_refuse_follower(s->deps.ha, &r)) {
             return send_reply(s, c, &r);
         }
-        if (tx_begin(s, c, cs, ct, &r)) {
+        if (tx_begin(l, c, cs, ct, &r)) {
             return MHD_YES; /* suspended until the commit completes */
         }
         return send_reply(s, c, &r);
@@ -1820,6 +1921,135 @@ void bm_rpc_server_stats(const struct bm_rpc_server *s,
 
 /* ------------------------------------------------------------ lifecycle */
 
+/*
+ * A loop's thread: libmicrohttpd's work (MHD_run) whenever its epoll fd
+ * is ready, a connection timeout is due, or the loop is woken (completed
+ * POST /tx requests, stop). A completion handed over after
+ * loop_resume_done drained the list writes wake, so none is missed.
+ */
+static void *loop_main(void *arg)
+{
+    struct rpc_loop *l = arg;
+
+    for (;;) {
+        bool stop = atomic_load_explicit(&l->stop, memory_order_acquire);
+        MHD_UNSIGNED_LONG_LONG to = 0;
+        struct epoll_event ev[2];
+        int ms = -1;
+        int n;
+
+        loop_resume_done(l);
+        (void)MHD_run(l->mhd);
+        if (stop) {
+            /* Requests refused during this last pass (the ingest is
+             * closed) are resumed too: none stays suspended for
+             * MHD_stop_daemon. */
+            loop_resume_done(l);
+            break;
+        }
+        if (MHD_get_timeout(l->mhd, &to) == MHD_YES) {
+            ms = to > INT32_MAX ? INT32_MAX : (int)to;
+        }
+        n = epoll_wait(l->ep, ev, 2, ms);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.fd == l->wake) {
+                uint64_t v;
+
+                /* Cleared before the list is drained (next turn). */
+                (void)!read(l->wake, &v, sizeof(v));
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Sets up loop l of s (nothing started): every loop is set up before any
+ * starts, since the writer's tx_wake looks at all of them. */
+static void loop_init(struct bm_rpc_server *s, struct rpc_loop *l)
+{
+    l->srv = s;
+    l->ep = -1;
+    l->wake = -1;
+    pthread_mutex_init(&l->mu, NULL);
+}
+
+/* Starts loop l (set up by loop_init) on listen_fd (the daemon owns it
+ * once started, else the caller does) with a connection limit of
+ * max_conns. */
+static enum bm_err loop_start(struct bm_rpc_server *s, struct rpc_loop *l,
+                              int listen_fd, unsigned max_conns,
+                              struct bm_errmsg *em)
+{
+    const union MHD_DaemonInfo *info;
+    struct epoll_event ev = {0};
+
+    l->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request,
+        l, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_LIMIT, max_conns,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BM_RPC_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BM_RPC_CONN_MEMORY,
+        MHD_OPTION_END);
+    if (l->mhd == NULL) {
+        return bm_errf(em, BM_ESYS, "rpc: cannot start the HTTP server");
+    }
+    info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    l->ep = epoll_create1(EPOLL_CLOEXEC);
+    l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (info == NULL || l->ep < 0 || l->wake < 0) {
+        return bm_errf(em, BM_ESYS, "rpc: event loop: %s", strerror(errno));
+    }
+    ev.events = EPOLLIN;
+    ev.data.fd = info->epoll_fd;
+    if (epoll_ctl(l->ep, EPOLL_CTL_ADD, info->epoll_fd, &ev) != 0) {
+        return bm_errf(em, BM_ESYS, "rpc: event loop: %s", strerror(errno));
+    }
+    ev.data.fd = l->wake;
+    if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &ev) != 0) {
+        return bm_errf(em, BM_ESYS, "rpc: event loop: %s", strerror(errno));
+    }
+    if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
+        return bm_errf(em, BM_ESYS, "rpc: cannot start a server thread");
+    }
+    (void)pthread_setname_np(l->thread, "bm-rpc");
+    l->running = true;
+    return BM_OK;
+}
+
+/* Stops l's thread (after its last completions are resumed). */
+static void loop_stop(struct rpc_loop *l)
+{
+    if (l->running) {
+        atomic_store_explicit(&l->stop, true, memory_order_release);
+        loop_wake(l);
+        pthread_join(l->thread, NULL);
+        l->running = false;
+    }
+}
+
+/* Frees l (set up by loop_init; started or not). */
+static void loop_free(struct rpc_loop *l)
+{
+    if (l->srv == NULL) {
+        return;
+    }
+    loop_stop(l);
+    /* Closes the daemon's dup of the listening socket. */
+    if (l->mhd != NULL) {
+        MHD_stop_daemon(l->mhd);
+    }
+    if (l->ep >= 0) {
+        close(l->ep);
+    }
+    if (l->wake >= 0) {
+        close(l->wake);
+    }
+    pthread_mutex_destroy(&l->mu);
+    l->srv = NULL;
+}
+
 static void ns_hex(char *out, const char *s)
 {
     struct bm_da_namespace ns;
@@ -1876,6 +2106,8 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
         }
         io.committed = tx_committed;
         io.committed_arg = s;
+        io.completed = tx_wake;
+        io.completed_arg = s;
         err = bm_ingest_new(&s->ingest, deps->seq, deps->genesis->chain_id,
                             &io, em);
         if (err) {
@@ -1883,23 +2115,35 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
             goto fail;
         }
     }
-    /* epoll on a small pool of threads: a connection costs no thread, and
-     * POST /tx suspends its connection while the group commit runs. */
+    /* epoll loops on a small pool of threads, each on its own dup of the
+     * listening socket (its daemon closes it): a connection costs no
+     * thread, and POST /tx suspends its connection while the group commit
+     * runs. The connection limit is shared out among the loops. */
     s->max_conns = connection_limit();
-    s->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-            MHD_ALLOW_SUSPEND_RESUME,
-        0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)BM_RPC_THREADS,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_CONNECTION_LIMIT, s->max_conns,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BM_RPC_TIMEOUT_S,
-        MHD_OPTION_END);
-    if (s->mhd == NULL) {
-        close(fd);
-        err = bm_errf(em, BM_ESYS, "rpc: cannot start the HTTP server");
-        goto fail;
+    s->n_loops = BM_RPC_THREADS;
+    for (unsigned i = 0; i < BM_RPC_THREADS; i++) {
+        loop_init(s, &s->loops[i]);
+    }
+    for (unsigned i = 0; i < BM_RPC_THREADS; i++) {
+        unsigned share = s->max_conns / BM_RPC_THREADS +
+                         (i < s->max_conns % BM_RPC_THREADS ? 1u : 0u);
+        int lfd = i + 1 < BM_RPC_THREADS ? dup(fd) : fd;
+
+        if (lfd < 0) {
+            close(fd);
+            err = bm_errf(em, BM_ESYS, "rpc: dup: %s", strerror(errno));
+            goto fail;
+        }
+        err = loop_start(s, &s->loops[i], lfd, share, em);
+        if (err) {
+            if (s->loops[i].mhd == NULL) {
+                close(lfd);
+            }
+            if (lfd != fd) {
+                close(fd);
+            }
+            goto fail;
+        }
     }
     bm_log_info("rpc", "listening addr=%s port=%u max_connections=%u", addr,
                 (unsigned)s->port, s->max_conns);
@@ -1907,6 +2151,9 @@ enum bm_err bm_rpc_server_start(struct bm_rpc_server **out, const char *addr,
     return BM_OK;
 fail:
     bm_ingest_free(s->ingest);
+    for (unsigned i = 0; i < s->n_loops; i++) {
+        loop_free(&s->loops[i]);
+    }
     bm_buf_release(&s->signer);
     bm_free(s);
     return err;
@@ -1926,7 +2173,9 @@ void bm_rpc_server_stop(struct bm_rpc_server *s)
      * connection) before MHD stops: stopping with a suspended connection
      * is not allowed. Requests arriving meanwhile get 503 at once. */
     bm_ingest_close(s->ingest);
-    MHD_stop_daemon(s->mhd);
+    for (unsigned i = 0; i < s->n_loops; i++) {
+        loop_free(&s->loops[i]);
+    }
     bm_ingest_free(s->ingest);
     bm_buf_release(&s->signer);
     bm_free(s);

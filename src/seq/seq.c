@@ -28,6 +28,10 @@ struct bm_seq {
     MDB_dbi recent_db; /* be64 record id -> fingerprints of acked txs */
     bool no_sync;
     pthread_mutex_t mu;
+    /* Appends (bm_seq_submit_each*) committed, and how many of the first
+     * of them are known durable (see append). */
+    uint64_t appends;
+    uint64_t appends_durable;
     char *chain_id;
     size_t id_len;
     const struct bm_executor *exec;
@@ -642,16 +646,25 @@ out:
 /*
  * Appends txs[idx[j]] (hash hashes[j]) for j < cnt, `bytes` in all, at
  * the tail in one transaction, and makes it durable (fdatasync of the data
- * and of the meta page, unless no_sync) before returning. The caller holds
- * s->mu, has added the hashes to s->set and reserved the ring. BM_OK: the
- * mirror holds them. An LMDB error: nothing was written (the caller takes
- * the hashes out of the set again). BM_EIO with *stored: committed (the
+ * and of the meta page, unless no_sync) before returning; with defer, the
+ * meta page is not flushed here (see below). The caller holds s->mu, has
+ * added the hashes to s->set and reserved the ring. BM_OK: the mirror
+ * holds them. An LMDB error: nothing was written (the caller takes the
+ * hashes out of the set again). BM_EIO with *stored: committed (the
  * mirror holds them) but the sync failed, so they are not known durable.
+ *
+ * Durability of deferred appends: the environment runs with
+ * MDB_NOMETASYNC, so mdb_txn_commit flushes the file's data (fdatasync,
+ * or msync of the whole map with MDB_WRITEMAP) before it writes the new
+ * meta page unsynced. That flush also flushes every meta page written
+ * before, so once append k's commit returns, appends 1..k-1 are durable
+ * (and with them, LMDB commits being ordered, everything they point to);
+ * mdb_env_sync makes all of them durable. appends_durable counts that.
  */
 static enum bm_err append(struct bm_seq *s, const struct bm_buf *txs,
                           const size_t *idx, const struct bm_hash *hashes,
                           size_t cnt, size_t bytes, const char *op,
-                          bool *stored, struct bm_errmsg *em)
+                          bool defer, bool *stored, struct bm_errmsg *em)
 {
     MDB_txn *txn = NULL;
     enum bm_err err = BM_OK;
@@ -687,11 +700,19 @@ static enum bm_err append(struct bm_seq *s, const struct bm_buf *txs,
     s->n_txs += cnt;
     s->n_bytes += bytes;
     *stored = true;
+    s->appends_durable = s->appends; /* the commit's data flush */
+    s->appends++;
+    if (s->no_sync) {
+        s->appends_durable = s->appends; /* nothing is ever synced */
+    }
     /* The commit flushed the data pages; with MDB_NOMETASYNC the meta page
      * that makes them reachable is flushed here, so the append survives a
      * power loss before anyone is told it was queued. */
-    if (!s->no_sync) {
+    if (!s->no_sync && !defer) {
         rc = mdb_env_sync(s->env, 1);
+        if (rc == 0) {
+            s->appends_durable = s->appends;
+        }
         if (rc != 0) {
             err = bm_errf(em, BM_EIO, "%s on '%s': stored but not synced: "
                           "%s%s", op, bm__env_path(s->env), mdb_strerror(rc),
@@ -796,7 +817,8 @@ static enum bm_err stage(struct bm_seq *s, const struct bm_buf *txs,
  * mu. *stored as in append(). */
 static enum bm_err commit_staged(struct bm_seq *s, const struct bm_buf *txs,
                                  struct staged *st, const char *op,
-                                 bool *stored, struct bm_errmsg *em)
+                                 bool defer, bool *stored,
+                                 struct bm_errmsg *em)
 {
     enum bm_err err;
 
@@ -807,7 +829,7 @@ static enum bm_err commit_staged(struct bm_seq *s, const struct bm_buf *txs,
     err = ring_reserve(s, st->cnt);
     if (err == BM_OK) {
         err = append(s, txs, st->idx, st->hash, st->cnt, st->bytes, op,
-                     stored, em);
+                     defer, stored, em);
     }
     if (err != BM_OK && !*stored) {
         unstage(s, st);
@@ -860,7 +882,8 @@ enum bm_err bm_seq_submit(struct bm_seq *s, const uint8_t *chain_id,
             goto out;
         }
     }
-    err = commit_staged(s, txs, &st, "submit_batch_txs", &stored, em);
+    err = commit_staged(s, txs, &st, "submit_batch_txs", false, &stored,
+                        em);
     if (stored && accepted != NULL) {
         *accepted = st.cnt;
     }
@@ -871,10 +894,12 @@ out:
     return err;
 }
 
-enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
+/* bm_seq_submit_each and bm_seq_submit_each_deferred (defer: *ticket). */
+static enum bm_err submit_each(struct bm_seq *s, const uint8_t *chain_id,
                                size_t id_len, const struct bm_buf *txs,
                                const struct bm_hash *hashes, size_t n,
-                               enum bm_err *status, struct bm_errmsg *em)
+                               enum bm_err *status, bool defer,
+                               uint64_t *ticket, struct bm_errmsg *em)
 {
     struct staged st = {0};
     bool stored = false;
@@ -891,7 +916,10 @@ enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
     }
     err = stage(s, txs, hashes, n, s->max_waiting_txs, status, &st, false);
     if (err == BM_OK) {
-        err = commit_staged(s, txs, &st, "submit", &stored, em);
+        err = commit_staged(s, txs, &st, "submit", defer, &stored, em);
+    }
+    if (stored && ticket != NULL) {
+        *ticket = s->appends;
     }
     if (err != BM_OK && stored) {
         for (size_t j = 0; j < st.cnt; j++) {
@@ -902,6 +930,69 @@ enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
 out:
     pthread_mutex_unlock(&s->mu);
     staged_release(&st);
+    return err;
+}
+
+enum bm_err bm_seq_submit_each(struct bm_seq *s, const uint8_t *chain_id,
+                               size_t id_len, const struct bm_buf *txs,
+                               const struct bm_hash *hashes, size_t n,
+                               enum bm_err *status, struct bm_errmsg *em)
+{
+    return submit_each(s, chain_id, id_len, txs, hashes, n, status, false,
+                       NULL, em);
+}
+
+enum bm_err bm_seq_submit_each_deferred(struct bm_seq *s,
+                                        const uint8_t *chain_id,
+                                        size_t id_len,
+                                        const struct bm_buf *txs,
+                                        const struct bm_hash *hashes,
+                                        size_t n, enum bm_err *status,
+                                        uint64_t *ticket,
+                                        struct bm_errmsg *em)
+{
+    *ticket = 0;
+    return submit_each(s, chain_id, id_len, txs, hashes, n, status, true,
+                       ticket, em);
+}
+
+bool bm_seq_durable(struct bm_seq *s, uint64_t ticket)
+{
+    bool ok;
+
+    pthread_mutex_lock(&s->mu);
+    ok = ticket <= s->appends_durable;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+enum bm_err bm_seq_sync(struct bm_seq *s, struct bm_errmsg *em)
+{
+    uint64_t upto;
+    enum bm_err err = BM_OK;
+    int rc;
+
+    pthread_mutex_lock(&s->mu);
+    upto = s->appends;
+    pthread_mutex_unlock(&s->mu);
+    if (s->no_sync) {
+        return BM_OK;
+    }
+    /* Without the lock: the block path's reads and acks go on meanwhile
+     * (LMDB allows a sync beside a write transaction). */
+    rc = mdb_env_sync(s->env, 1);
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0) {
+        if (upto > s->appends_durable) {
+            s->appends_durable = upto;
+        }
+    } else {
+        err = bm_errf(em, BM_EIO, "sync of '%s': %s%s",
+                      bm__env_path(s->env), mdb_strerror(rc),
+                      bm__env_io_hint(rc));
+        (void)disk_error(s, rc, err, em);
+    }
+    pthread_mutex_unlock(&s->mu);
     return err;
 }
 
@@ -1612,7 +1703,8 @@ enum bm_err bm_seq_requeue(struct bm_seq *s, const struct bm_buf *txs,
     err = status != NULL ? stage(s, txs, NULL, n, 0, status, &st, true)
                          : BM_ENOMEM;
     if (err == BM_OK) {
-        err = commit_staged(s, txs, &st, "seq requeue", &stored, em);
+        err = commit_staged(s, txs, &st, "seq requeue", false, &stored,
+                            em);
     }
     if (stored && queued != NULL) {
         *queued = st.cnt;

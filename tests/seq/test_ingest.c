@@ -6,8 +6,11 @@
 #include "bm_test.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "blockv2/executor.h"
 #include "blockv2/ingest.h"
@@ -285,6 +288,213 @@ static void test_committed_hook(void **state)
     fx_done(&f);
 }
 
+/* What the completed hook saw: calls, and requests done before each. */
+static atomic_int done_calls;
+static atomic_int completed_calls;
+static atomic_int completed_bad; /* a call that came before a done */
+
+static void on_done_count(struct bm_ingest_req *r)
+{
+    atomic_fetch_add(&done_calls, 1);
+    on_done(r);
+}
+
+static void on_completed(void *arg)
+{
+    int *seen = arg; /* dones seen by the previous call */
+
+    /* Every call follows at least one done of its own group. */
+    if (atomic_load(&done_calls) <= *seen) {
+        atomic_fetch_add(&completed_bad, 1);
+    }
+    *seen = atomic_load(&done_calls);
+    atomic_fetch_add(&completed_calls, 1);
+}
+
+/* The completed hook runs once per group, after every done of the group
+ * (so a caller can hand completions over and wake their threads in one
+ * pass): never more often than groups, at least once after the last
+ * done. */
+static void test_completed_hook(void **state)
+{
+    struct fx f = {0};
+    struct bm_ingest_options io = {0};
+    struct bm_ingest_stats st;
+    struct req *q = bm_xcalloc(BURST, sizeof(*q));
+    char names[BURST][16];
+    int seen = 0;
+
+    (void)state;
+    fx_init(&f, true);
+    bm_ingest_free(f.g);
+    io.completed = on_completed;
+    io.completed_arg = &seen;
+    assert_int_equal(bm_ingest_new(&f.g, f.s, CHAIN, &io, NULL), BM_OK);
+    for (int i = 0; i < BURST; i++) {
+        const char *s[1] = {names[i]};
+
+        /* Every fourth a duplicate of the one before: groups that queue
+         * nothing new complete (and call the hook) too. */
+        snprintf(names[i], sizeof(names[i]), "u%d=v", i - (i % 4 == 3));
+        req_init(&q[i], s, 1);
+        q[i].r.done = on_done_count;
+    }
+    for (int i = 0; i < BURST; i++) {
+        assert_int_equal(bm_ingest_submit(f.g, &q[i].r), BM_OK);
+    }
+    for (int i = 0; i < BURST; i++) {
+        req_wait(&q[i]);
+    }
+    bm_ingest_close(f.g); /* the last group's hook has returned */
+    bm_ingest_stats(f.g, &st);
+    assert_int_equal(atomic_load(&done_calls), BURST);
+    assert_int_equal((uint64_t)atomic_load(&completed_calls), st.commits);
+    assert_int_equal(atomic_load(&completed_bad), 0);
+    assert_int_equal(seen, BURST);
+    for (int i = 0; i < BURST; i++) {
+        assert_int_equal(q[i].st[0], i % 4 == 3 ? BM_EEXIST : BM_OK);
+        req_release(&q[i]);
+    }
+    bm_free(q);
+    fx_done(&f);
+}
+
+/* The committed hook of the child below: the process dies right after
+ * the group's write (committed, its data flushed; on disk for a process
+ * crash), before any request is answered. */
+static void die_after_commit(void *arg, size_t queued)
+{
+    (void)arg;
+    (void)queued;
+    raise(SIGKILL);
+}
+
+/*
+ * kill -9 between the sync and the answers: a child process submits a
+ * group through a real ingest with a real fsync and is killed by the
+ * committed hook (after the write, before any done). Its txs were never
+ * answered, but they are on disk: the reopened queue holds every one, and
+ * submitting them again gives BM_EEXIST (a client that resends after the
+ * lost answer gets 409), never a second copy.
+ */
+static void test_kill_before_answer(void **state)
+{
+    static const char *const s[] = {"kill1=a", "kill2=b", "kill3=c"};
+    char *dir = tmpdir_new();
+    char *p = path_join(dir, "seq");
+    int wst = 0;
+    pid_t pid;
+
+    (void)state;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Child: a real sequencer and ingest; never returns. */
+        struct bm_seq_options o = {0};
+        struct bm_ingest_options io = {0};
+        struct bm_seq *sq = NULL;
+        struct bm_ingest *g = NULL;
+        struct req q;
+
+        io.committed = die_after_commit;
+        if (bm_seq_open(&sq, p, CHAIN, &o, NULL) != BM_OK ||
+            bm_ingest_new(&g, sq, CHAIN, &io, NULL) != BM_OK) {
+            _exit(3);
+        }
+        req_init(&q, s, 3);
+        if (bm_ingest_submit(g, &q.r) != BM_OK) {
+            _exit(4);
+        }
+        req_wait(&q);
+        _exit(5); /* answered: the hook did not run first */
+    }
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst));
+    assert_int_equal(WTERMSIG(wst), SIGKILL);
+    {
+        struct bm_seq_options o = {0};
+        struct bm_seq *sq = NULL;
+        struct bm_buf *txs = txs_from(s, 3);
+        enum bm_err st[3];
+        size_t n = 0;
+
+        assert_int_equal(bm_seq_open(&sq, p, CHAIN, &o, NULL), BM_OK);
+        bm_seq_queue_size(sq, &n, NULL);
+        assert_int_equal(n, 3);
+        assert_int_equal(bm_seq_submit_each(sq, (const uint8_t *)CHAIN,
+                                            strlen(CHAIN), txs, NULL, 3, st,
+                                            NULL),
+                         BM_OK);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(st[i], BM_EEXIST);
+        }
+        bm_seq_queue_size(sq, &n, NULL);
+        assert_int_equal(n, 3);
+        bm_exec_txs_free(txs, 3);
+        bm_seq_free(sq);
+    }
+    bm_free(p);
+    tmpdir_free(dir);
+}
+
+/*
+ * The deferred write of the group commit: a write is durable once a later
+ * write's commit (which flushes it) returned, or after bm_seq_sync; a
+ * write that queued nothing has ticket 0 (nothing to wait for).
+ */
+static void test_deferred_durable(void **state)
+{
+    static const char *const s1[] = {"d1=a", "d2=b"};
+    static const char *const s2[] = {"d3=c"};
+    struct fx f = {0};
+    struct bm_buf *t1 = txs_from(s1, 2);
+    struct bm_buf *t2 = txs_from(s2, 1);
+    enum bm_err st[2];
+    uint64_t k1 = 0;
+    uint64_t k2 = 0;
+    uint64_t k3 = 7;
+    size_t n = 0;
+
+    (void)state;
+    fx_init(&f, true);
+    assert_int_equal(bm_seq_submit_each_deferred(f.s, (const uint8_t *)CHAIN,
+                                                 strlen(CHAIN), t1, NULL, 2,
+                                                 st, &k1, NULL),
+                     BM_OK);
+    assert_int_equal(st[0], BM_OK);
+    assert_int_equal(st[1], BM_OK);
+    assert_true(k1 > 0);
+    assert_false(bm_seq_durable(f.s, k1)); /* its meta page not flushed */
+    assert_int_equal(bm_seq_submit_each_deferred(f.s, (const uint8_t *)CHAIN,
+                                                 strlen(CHAIN), t2, NULL, 1,
+                                                 st, &k2, NULL),
+                     BM_OK);
+    assert_true(k2 > k1);
+    assert_true(bm_seq_durable(f.s, k1)); /* flushed by the second */
+    assert_false(bm_seq_durable(f.s, k2));
+    /* Duplicates only: nothing written, nothing to wait for. */
+    assert_int_equal(bm_seq_submit_each_deferred(f.s, (const uint8_t *)CHAIN,
+                                                 strlen(CHAIN), t2, NULL, 1,
+                                                 st, &k3, NULL),
+                     BM_OK);
+    assert_int_equal(st[0], BM_EEXIST);
+    assert_int_equal(k3, 0);
+    assert_true(bm_seq_durable(f.s, k3));
+    assert_false(bm_seq_durable(f.s, k2));
+    assert_int_equal(bm_seq_sync(f.s, NULL), BM_OK);
+    assert_true(bm_seq_durable(f.s, k2));
+    /* A synced submit is durable at once. */
+    assert_int_equal(bm_seq_submit_each(f.s, (const uint8_t *)CHAIN,
+                                        strlen(CHAIN), t2, NULL, 1, st,
+                                        NULL),
+                     BM_OK);
+    bm_seq_queue_size(f.s, &n, NULL);
+    assert_int_equal(n, 3);
+    bm_exec_txs_free(t1, 2);
+    bm_exec_txs_free(t2, 1);
+    fx_done(&f);
+}
+
 /* Close completes what is queued, then refuses. */
 static void test_close(void **state)
 {
@@ -382,11 +592,15 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* First: it forks, best while the process has no other thread. */
+        cmocka_unit_test(test_kill_before_answer),
         cmocka_unit_test(test_statuses),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_close),
         cmocka_unit_test(test_committed_hook),
+        cmocka_unit_test(test_completed_hook),
+        cmocka_unit_test(test_deferred_durable),
         cmocka_unit_test(test_oom),
     };
 
