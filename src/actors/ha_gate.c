@@ -239,8 +239,8 @@ bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height)
 /* The txs of block h (about to be rolled back: acked, and in no block the
  * cluster accepted) go back to the queue, so they are not lost: forwarded
  * to the leader while this node follows, or included when it leads. */
-static int requeue_block_txs(struct bm_env *env, uint64_t h,
-                             struct bm_errmsg *em)
+int bm_ha_gate_requeue_txs(struct bm_env *env, uint64_t h,
+                           struct bm_errmsg *em)
 {
     struct bm_store_blockbuf bb = {0};
     struct bm_data d = {0};
@@ -277,7 +277,7 @@ int bm_ha_gate_rollback_diverged(struct bm_env *env, struct bm_errmsg *em)
     if (!bm_ha_gate_head_diverged(env, &h)) {
         return BM_OK;
     }
-    err = requeue_block_txs(env, h, em);
+    err = bm_ha_gate_requeue_txs(env, h, em);
     if (err == BM_OK) {
         err = bm_store_rollback(env->store, 1, &now_h, em);
     }

@@ -47,6 +47,17 @@ int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
 bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height);
 
 /*
+ * Puts the txs of the store's block `height` back in the sequencer's
+ * queue (bm_seq_requeue, durable; a tx queued already is skipped, so a
+ * second call after a crash adds nothing): the block is about to be
+ * rolled back, and its txs were acknowledged and are in no block the
+ * cluster accepted. BM_OK without a sequencer. Reads the store; may
+ * block (fsync). Any thread.
+ */
+int bm_ha_gate_requeue_txs(struct bm_env *env, uint64_t height,
+                           struct bm_errmsg *em);
+
+/*
  * At start, before the state is loaded: rolls back the store's head when
  * bm_ha_gate_head_diverged says so (one block: the gate never lets a
  * leader make a second unreplicated one), with a warning and the
