@@ -291,6 +291,16 @@ static int validate_put_meta(const void *payload, struct bm_errmsg *em)
     return check_meta_list(&m->meta, em);
 }
 
+static int validate_rollback(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_state_rollback *r = payload;
+
+    if (r->height == 0) {
+        return bm_errf(em, BM_EINVAL, "rollback.height: 0 (no block)");
+    }
+    return BM_OK;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static void publish(struct state_actor *a)
@@ -741,7 +751,7 @@ static int on_rollback(struct bm_actor_ctx *ctx, struct state_actor *a,
     if (err != BM_OK) {
         return err;
     }
-    if (p->height != a->height || p->height == 0) {
+    if (p->height != a->height) {
         bm_log_warn(MOD, "rollback refused height=%" PRIu64
                     " store_height=%" PRIu64, p->height, a->height);
         return BM_EHEIGHT_MISMATCH;
@@ -811,8 +821,9 @@ static const struct bm_msg_kind state_kinds[BM_STATE_NKINDS] = {
         sizeof(struct bm_state_ack), validate_commit_group, on_commit_group,
         bm_state_commit_group_dtor, NULL),
     [BM_STATE_ROLLBACK] = BM_MSG_KIND("rollback", struct bm_state_rollback,
-                                      sizeof(struct bm_state_ack), NULL,
-                                      on_rollback, NULL, NULL),
+                                      sizeof(struct bm_state_ack),
+                                      validate_rollback, on_rollback, NULL,
+                                      NULL),
 };
 
 const struct bm_actor_type bm_state_actor_type = {

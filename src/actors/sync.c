@@ -1884,6 +1884,16 @@ static int apply_cached(struct sync_st *st, bool may_hold)
     return may_hold ? sync_or_hold(st) : try_sync(st);
 }
 
+static int validate_rollback(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_sync_rollback *r = payload;
+
+    if (r->height == 0) {
+        return bm_errf(em, BM_EINVAL, "rollback.height: 0 (no block)");
+    }
+    return BM_OK;
+}
+
 BM_ACTOR_HANDLER(on_rollback, struct sync_st, struct bm_sync_rollback)
 static int on_rollback(struct bm_actor_ctx *ctx, struct sync_st *st,
                        struct bm_sync_rollback *p)
@@ -2012,7 +2022,8 @@ static const struct bm_msg_kind sync_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_HOLD_OVER] = BM_MSG_KIND("hold_over", struct bm_sync_hold_over,
                                       0, NULL, on_hold_over, NULL, NULL),
     [BM_SYNC_ROLLBACK] = BM_MSG_KIND("rollback", struct bm_sync_rollback, 0,
-                                     NULL, on_rollback, NULL, NULL),
+                                     validate_rollback, on_rollback, NULL,
+                                     NULL),
 };
 
 const struct bm_actor_type bm_sync_actor_type = {
