@@ -40,9 +40,15 @@ int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
  * (height *height) a block the cluster did not accept, because the
  * record shows another block at that height (the record is at that
  * height with another hash, or one above it on top of another hash)?
- * Such a block was never replicated, so never published. False when the
- * head is the cluster's, or while the record does not tell (it is below
- * the head, or more than one above it). Reads the store. Any thread.
+ * Such a block was never replicated, so never published. Also true when
+ * the head is this node's own block whose write was refused for sure
+ * (bm_ha_gate_after: BM_ENOT_LEADER or BM_ELEASE_EXPIRED, noted in
+ * env->ha_unreplicated) and the record is at or above its height: the
+ * cluster's block there is another one, however far the cluster went.
+ * False when the head is the cluster's, or while nothing tells (the
+ * record is below the head, or more than one above it for a block this
+ * node did not see refused, e.g. after a restart). Reads the store. Any
+ * thread.
  */
 bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height);
 

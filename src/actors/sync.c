@@ -1669,6 +1669,7 @@ static int ha_rollback_head(struct sync_st *st)
         }
         return BM_EFORK;
     }
+    atomic_store(&env->ha_unreplicated, 0);
     bm_ha_note_rollback(env->ha);
     bm_log_warn(MOD, "rolled back block height=%llu at run time: the "
                 "cluster accepted another block at that height; store and "
