@@ -230,6 +230,10 @@ bool bm_executor_err_transient(int err);
 /* True if the executor implements begin_group and commit_group. */
 bool bm_executor_can_group(const struct bm_executor *ex);
 
+/* True if the executor implements rollback (the run-time rollback of an
+ * HA leader's unreplicated block needs it, docs/HA.md). */
+bool bm_executor_can_rollback(const struct bm_executor *ex);
+
 /* The group ops (BM_EUNSUPPORTED without them); otherwise as the ops. */
 enum bm_err bm_executor_begin_group(const struct bm_executor *ex,
                                     struct bm_errmsg *em);

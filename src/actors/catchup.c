@@ -121,7 +121,7 @@ static bool finish(struct bm_env *env, uint64_t store_height)
  * validates and applies them as any P2P block; at most once a second per
  * height.
  */
-static void ha_apply_record(struct bm_env *env, uint64_t height)
+void bm_catchup_ha_apply_record(struct bm_env *env, uint64_t height)
 {
     struct bm_raft_block_state rec = {0};
     struct bm_sync_items_in m = {0};
@@ -191,8 +191,7 @@ static void ha_apply_record(struct bm_env *env, uint64_t height)
     }
     if (err == BM_OK) {
         bm_log_info(MOD, "ha: applying the replicated block height=%" PRIu64
-                    " from the record (its leader did not publish it)",
-                    height);
+                    " from the record", height);
     } else {
         bm_log_warn(MOD, "ha: cannot apply the replicated block height=%" PRIu64
                     " from the record err=%s: %s", height, bm_err_name(err),
@@ -231,15 +230,20 @@ bool bm_catchup_ha_poll(struct bm_env *env)
                         st.leader_id[0] ? st.leader_id : "unknown");
         }
         /* A deposed leader's head the cluster replaced: nothing can
-         * follow on top of it. The store's writer (State) holds it, so
-         * the node stops, and its next start rolls the block back
-         * (bm_ha_gate_rollback_diverged). */
-        if (bm_ha_gate_head_diverged(env, &height) && !bm_env_halted(env)) {
-            bm_env_fatal(env, MOD, BM_EFORK,
-                         "ha: this node's block %" PRIu64 " is not the one "
-                         "the cluster accepted (it was never replicated nor "
-                         "published); stopping: the next start rolls it "
-                         "back", height);
+         * follow on top of it. Sync, the owner of block application,
+         * rolls it back at run time (actors/sync.h, ROLLBACK); a stale
+         * or repeated request does nothing there, and a send that fails
+         * is tried again at the next poll. */
+        if (bm_ha_gate_head_diverged(env, &height) && !bm_env_halted(env) &&
+            !bm_actor_id_is_none(env->ids.sync)) {
+            struct bm_sync_rollback rb = {height};
+
+            err = bm_sync_tell_rollback(env->sys, bm_env_sync(env), &rb);
+            if (err != BM_OK) {
+                bm_log_debug(MOD, "ha: rollback of height=%" PRIu64
+                             " not sent to Sync err=%s (next poll)", height,
+                             bm_err_name(err));
+            }
         }
         return false;
     }
@@ -255,7 +259,7 @@ bool bm_catchup_ha_poll(struct bm_env *env)
     }
     if (st.replicated_known && height < st.replicated_height) {
         if (height + 1 == st.replicated_height) {
-            ha_apply_record(env, st.replicated_height);
+            bm_catchup_ha_apply_record(env, st.replicated_height);
         }
         return false;
     }

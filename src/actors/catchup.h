@@ -103,4 +103,15 @@ bool bm_catchup_ha_poll(struct bm_env *env);
  */
 void bm_catchup_ha_synced(struct bm_env *env);
 
+/*
+ * HA: hands the replicated record's block, when the record is at
+ * `height`, to Sync (ITEMS_IN, validated and applied as a P2P block): a
+ * new leader one block below the record, whose block no peer and no DA
+ * has, and a deposed leader that just rolled back its own block at that
+ * height (actors/sync.h, ROLLBACK), which need not wait for DA or P2P to
+ * bring it again. At most once a second per height; failures are logged.
+ * May block briefly (Sync's mailbox). Any thread.
+ */
+void bm_catchup_ha_apply_record(struct bm_env *env, uint64_t height);
+
 #endif /* BM_ACTORS_CATCHUP_H */

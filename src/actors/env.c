@@ -168,6 +168,7 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     atomic_init(&env->catchup_epoch, 0);
     atomic_init(&env->ha_applied_height, 0);
     atomic_init(&env->ha_applied_ms, 0);
+    atomic_init(&env->ha_unreplicated, 0);
     if (p == NULL || p->config == NULL || p->genesis == NULL ||
         p->store == NULL || p->exec == NULL) {
         err = bm_errf(em, BM_EINVAL,

@@ -170,6 +170,11 @@ struct bm_env {
      * when (bm_catchup_ha_poll). */
     atomic_uint_fast64_t ha_applied_height;
     atomic_uint_fast64_t ha_applied_ms;
+    /* HA: the height of this node's head when it is a block it produced
+     * whose replication was refused for sure (fenced, or not the leader
+     * any more: never written, never published); 0 when none
+     * (actors/ha_gate.h). */
+    atomic_uint_fast64_t ha_unreplicated;
     /* Called (if set) once by the fatal path after recording, with no
      * lock held; the manager uses it to wake its watcher. Never blocks. */
     void (*on_fatal)(void *arg, int err);

@@ -93,6 +93,7 @@ static int replicate_stored(struct bm_env *env, uint64_t height, int64_t token,
         bm_errf(em, err, "ha: cannot read stored block %" PRIu64, height);
     }
     if (err == BM_OK) {
+        atomic_store(&env->ha_unreplicated, 0);
         bm_log_info(MOD,
                     "replicated stored block height=%" PRIu64 " token=%" PRId64,
                     height, token);
@@ -163,6 +164,10 @@ int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
                     "replicated, not published err=%s: %s",
                     height, bm_err_name(err), bm_errmsg_str(&em, err));
     }
+    /* refused for sure (not an unknown outcome): never replicated */
+    atomic_store(&env->ha_unreplicated,
+                 err == BM_ENOT_LEADER || err == BM_ELEASE_EXPIRED ? height
+                                                                    : 0);
     bm_buf_release(&rec);
     bm_buf_release(&data);
     bm_buf_release(&header);
@@ -219,6 +224,16 @@ bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height)
         return false;
     }
     *height = h;
+    if (atomic_load(&env->ha_unreplicated) == h) {
+        struct bm_ha_status st;
+
+        /* our own block, refused for sure: never replicated, so when the
+         * cluster has a block at h, it is another one */
+        bm_ha_status(env->ha, &st);
+        if (st.replicated_known && st.replicated_height >= h) {
+            return true;
+        }
+    }
     if (cluster_hash_at(env, h, &want) && want.len > 0) {
         struct bm_store_blockbuf bb = {0};
         struct bm_signed_header sh = {0};
@@ -239,8 +254,8 @@ bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height)
 /* The txs of block h (about to be rolled back: acked, and in no block the
  * cluster accepted) go back to the queue, so they are not lost: forwarded
  * to the leader while this node follows, or included when it leads. */
-static int requeue_block_txs(struct bm_env *env, uint64_t h,
-                             struct bm_errmsg *em)
+int bm_ha_gate_requeue_txs(struct bm_env *env, uint64_t h,
+                           struct bm_errmsg *em)
 {
     struct bm_store_blockbuf bb = {0};
     struct bm_data d = {0};
@@ -277,7 +292,7 @@ int bm_ha_gate_rollback_diverged(struct bm_env *env, struct bm_errmsg *em)
     if (!bm_ha_gate_head_diverged(env, &h)) {
         return BM_OK;
     }
-    err = requeue_block_txs(env, h, em);
+    err = bm_ha_gate_requeue_txs(env, h, em);
     if (err == BM_OK) {
         err = bm_store_rollback(env->store, 1, &now_h, em);
     }

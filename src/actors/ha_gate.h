@@ -40,11 +40,28 @@ int bm_ha_gate_after(struct bm_env *env, const struct bm_block *b,
  * (height *height) a block the cluster did not accept, because the
  * record shows another block at that height (the record is at that
  * height with another hash, or one above it on top of another hash)?
- * Such a block was never replicated, so never published. False when the
- * head is the cluster's, or while the record does not tell (it is below
- * the head, or more than one above it). Reads the store. Any thread.
+ * Such a block was never replicated, so never published. Also true when
+ * the head is this node's own block whose write was refused for sure
+ * (bm_ha_gate_after: BM_ENOT_LEADER or BM_ELEASE_EXPIRED, noted in
+ * env->ha_unreplicated) and the record is at or above its height: the
+ * cluster's block there is another one, however far the cluster went.
+ * False when the head is the cluster's, or while nothing tells (the
+ * record is below the head, or more than one above it for a block this
+ * node did not see refused, e.g. after a restart). Reads the store. Any
+ * thread.
  */
 bool bm_ha_gate_head_diverged(struct bm_env *env, uint64_t *height);
+
+/*
+ * Puts the txs of the store's block `height` back in the sequencer's
+ * queue (bm_seq_requeue, durable; a tx queued already is skipped, so a
+ * second call after a crash adds nothing): the block is about to be
+ * rolled back, and its txs were acknowledged and are in no block the
+ * cluster accepted. BM_OK without a sequencer. Reads the store; may
+ * block (fsync). Any thread.
+ */
+int bm_ha_gate_requeue_txs(struct bm_env *env, uint64_t height,
+                           struct bm_errmsg *em);
 
 /*
  * At start, before the state is loaded: rolls back the store's head when

@@ -93,9 +93,13 @@ struct producer_st {
     struct bm_env *env;
     bool loaded;
     /* Data.Hash() of the last block this incarnation committed, at
-     * dh_height (0: none): the next block's last_data_hash without reading
-     * and decoding that block from the store. */
+     * dh_height (0: none), whose header hash is dh_block: the next
+     * block's last_data_hash without reading and decoding that block from
+     * the store. Used only when the state the next block builds on has
+     * dh_block as its last header hash: with HA that block may have been
+     * rolled back since (docs/HA.md) and another one be at dh_height. */
     struct bm_hash dh;
+    struct bm_hash dh_block;
     uint64_t dh_height;
     /* The store height when this incarnation started, and whether its
      * block's txs were dropped from the queue (load): with HA, the head
@@ -842,6 +846,15 @@ static int on_state(struct bm_actor_ctx *ctx, struct producer_st *st,
     return BM_OK;
 }
 
+/* Is the cached Data.Hash() the one of the block the round builds on? */
+static bool dh_current(const struct producer_st *st)
+{
+    const struct bm_buf *lh = &st->r.info.state->last_header_hash;
+
+    return st->dh_height != 0 && st->dh_height + 1 == st->r.height &&
+           bm_buf_eq_raw(lh, st->dh_block.b, sizeof(st->dh_block.b));
+}
+
 static int on_batch(struct bm_actor_ctx *ctx, struct producer_st *st,
                     struct bm_sequencer_batch *p)
 {
@@ -862,11 +875,7 @@ static int on_batch(struct bm_actor_ctx *ctx, struct producer_st *st,
     }
     st->r.from_seq = true;
     st->r.b = create_block(st->env, st->r.info.state, st->r.height, p->batch,
-                           st->dh_height != 0 &&
-                                   st->dh_height + 1 == st->r.height
-                               ? &st->dh
-                               : NULL,
-                           &err);
+                           dh_current(st) ? &st->dh : NULL, &err);
     if (st->r.b == NULL) {
         bm_log_warn(MOD, "create block height=%llu failed err=%s",
                     (unsigned long long)st->r.height, bm_err_name(err));
@@ -933,6 +942,7 @@ static int on_applied(struct bm_actor_ctx *ctx, struct producer_st *st,
     st->r.res.height = p->height;
     st->dh_height = 0;
     if (bm_data_hash(&st->r.b->data, &st->dh) == BM_OK) {
+        st->dh_block = st->r.b->hash;
         st->dh_height = st->r.height;
     }
     /* HA: replicated before it is published (docs/HA.md) */

@@ -291,6 +291,16 @@ static int validate_put_meta(const void *payload, struct bm_errmsg *em)
     return check_meta_list(&m->meta, em);
 }
 
+static int validate_rollback(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_state_rollback *r = payload;
+
+    if (r->height == 0) {
+        return bm_errf(em, BM_EINVAL, "rollback.height: 0 (no block)");
+    }
+    return BM_OK;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static void publish(struct state_actor *a)
@@ -730,6 +740,40 @@ static int on_put_meta(struct bm_actor_ctx *ctx, struct state_actor *a,
     return reply_ack(ctx, a->height);
 }
 
+BM_ACTOR_HANDLER(on_rollback, struct state_actor, struct bm_state_rollback)
+static int on_rollback(struct bm_actor_ctx *ctx, struct state_actor *a,
+                       struct bm_state_rollback *p)
+{
+    struct bm_errmsg em = {{0}};
+    uint64_t now_h = 0;
+    int err = ready_to_write(a);
+
+    if (err != BM_OK) {
+        return err;
+    }
+    if (p->height != a->height) {
+        bm_log_warn(MOD, "rollback refused height=%" PRIu64
+                    " store_height=%" PRIu64, p->height, a->height);
+        return BM_EHEIGHT_MISMATCH;
+    }
+    err = bm_store_rollback(a->env->store, 1, &now_h, &em);
+    if (err != BM_OK) {
+        bm_env_fatal(a->env, MOD, err, "rollback of block %" PRIu64
+                     ": store write failed: %s", p->height,
+                     bm_errmsg_str(&em, err));
+        return err;
+    }
+    /* the state below it, and the tracked metadata, from the store */
+    a->loaded = false;
+    err = load(a);
+    if (err != BM_OK) {
+        return err; /* load made it fatal */
+    }
+    bm_log_warn(MOD, "block rolled back height=%" PRIu64 " store height now "
+                "%" PRIu64, p->height, a->height);
+    return reply_ack(ctx, a->height);
+}
+
 /* ------------------------------------------------------------ type */
 
 static int state_init(struct bm_actor_ctx *ctx, void *arg, void **out)
@@ -776,6 +820,10 @@ static const struct bm_msg_kind state_kinds[BM_STATE_NKINDS] = {
         "commit_group", struct bm_state_commit_group,
         sizeof(struct bm_state_ack), validate_commit_group, on_commit_group,
         bm_state_commit_group_dtor, NULL),
+    [BM_STATE_ROLLBACK] = BM_MSG_KIND("rollback", struct bm_state_rollback,
+                                      sizeof(struct bm_state_ack),
+                                      validate_rollback, on_rollback, NULL,
+                                      NULL),
 };
 
 const struct bm_actor_type bm_state_actor_type = {

@@ -12,6 +12,9 @@
  *    (a full node catching up: one durable commit per group; each block
  *    is whole or absent after a crash, never partial) and notifies once,
  *    with the last height;
+ *  - ROLLBACK removes the head block (one store transaction, pending
+ *    block included) and reloads the state below it: an HA leader's block
+ *    the cluster did not accept, asked by Sync (docs/HA.md);
  *  - SAVE_PENDING / PUT_META write the pending block and metadata;
  *  - GET answers with a copy of the state and the heights it tracks
  *    (store height, DA-included height, last-submitted heights, read from
@@ -36,6 +39,7 @@ enum bm_state_kind {
     BM_STATE_COMMIT,
     BM_STATE_PUT_META,
     BM_STATE_COMMIT_GROUP,
+    BM_STATE_ROLLBACK,
     BM_STATE_NKINDS
 };
 
@@ -134,6 +138,17 @@ struct bm_state_put_meta {
 };
 void bm_state_put_meta_dtor(void *p);
 
+/* ROLLBACK: remove block `height`, which must be the store's head (else
+ * BM_EHEIGHT_MISMATCH, nothing done), with its state, hash index entries
+ * and the pending block, in one store transaction; the state below it
+ * becomes the state. Other metadata is left (DA heights never reach an
+ * unreplicated block). Reply: struct bm_state_ack, the new store height.
+ * A store write error is fatal. Only Sync sends it: it rolls the executor
+ * back to the same height next (actors/sync.h). */
+struct bm_state_rollback {
+    uint64_t height;
+};
+
 /* Notification sent to subscribers after each COMMIT. */
 struct bm_state_new_height {
     uint64_t height;
@@ -151,6 +166,8 @@ BM_ACTOR_ASK(state, put_meta, BM_STATE_PUT_META, struct bm_state_put_meta,
              struct bm_state_ack)
 BM_ACTOR_ASK(state, commit_group, BM_STATE_COMMIT_GROUP,
              struct bm_state_commit_group, struct bm_state_ack)
+BM_ACTOR_ASK(state, rollback, BM_STATE_ROLLBACK, struct bm_state_rollback,
+             struct bm_state_ack)
 
 /* Spawn with arg = struct bm_env * (borrowed), opts.detached = true. */
 extern const struct bm_actor_type bm_state_actor_type;

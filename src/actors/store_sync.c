@@ -301,6 +301,12 @@ static void move_cursors(struct store_sync *s, uint64_t local)
 {
     uint64_t now = bm_env_now_ms();
 
+    if (s->loaded && local < s->last_local) {
+        /* the store went back (an HA rollback, docs/HA.md): what was
+         * handed over above it is handed over again */
+        s->last_header = local;
+        s->last_data = local;
+    }
     if (!s->loaded || local != s->last_local) {
         s->last_local = local;
         s->progress_ms = now;

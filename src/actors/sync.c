@@ -24,10 +24,12 @@
 #include <string.h>
 
 #include "actors/catchup.h"
+#include "actors/ha_gate.h"
 #include "actors/replayer.h"
 #include "actors/state.h"
 #include "actors/store_sync.h"
 #include "actors/validator.h"
+#include "blockv2/ha.h"
 #include "blockv2/validate.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -44,6 +46,7 @@
 #define GET_TIMEOUT_MS 30000
 #define VALIDATE_TIMEOUT_MS 30000
 #define COMMIT_TIMEOUT_MS 60000
+#define ROLLBACK_TIMEOUT_MS 60000
 
 /* One cached piece: a header (sh set) or a data (data set). */
 struct cent {
@@ -1646,6 +1649,88 @@ static bool header_ok(const struct sync_st *st,
                                        &sh->header, NULL) == BM_OK;
 }
 
+/*
+ * HA (sync.h, ROLLBACK): when the store's head is a block the cluster
+ * replaced (bm_ha_gate_head_diverged: never replicated, so never
+ * published), rolls it back at run time: txs requeued, the State actor's
+ * ROLLBACK, the executor, Sync's state. BM_OK when there was nothing to
+ * do or it is done; an error is fatal (the node stops, and its next
+ * start repairs whatever step was reached).
+ */
+static int ha_rollback_head(struct sync_st *st)
+{
+    struct bm_env *env = st->env;
+    struct bm_state_rollback rb = {0};
+    struct bm_state_ack ack = {0};
+    struct bm_ha_status hs;
+    struct bm_future *f = NULL;
+    struct bm_errmsg em = {{0}};
+    uint64_t h = 0;
+    int err;
+
+    if (env->ha == NULL || bm_env_halted(env) || load(st) != BM_OK ||
+        !bm_ha_gate_head_diverged(env, &h) || h != tip(st)) {
+        return BM_OK;
+    }
+    if (!bm_executor_can_rollback(env->exec)) {
+        bm_env_fatal(env, MOD, BM_EFORK,
+                     "ha: this node's block %llu is not the one the "
+                     "cluster accepted (it was never replicated nor "
+                     "published) and the executor cannot roll back while "
+                     "running; stopping: the next start rolls it back",
+                     (unsigned long long)h);
+        return BM_EFORK;
+    }
+    bm_log_warn(MOD, "ha: block height=%llu is not the one the cluster "
+                "accepted (never replicated nor published): rolling it "
+                "back at run time", (unsigned long long)h);
+    err = bm_ha_gate_requeue_txs(env, h, &em);
+    if (err == BM_OK) {
+        rb.height = h;
+        err = bm_state_ask_rollback(env->sys, bm_env_state(env), &rb,
+                                    ROLLBACK_TIMEOUT_MS, &f);
+        if (err == BM_OK) {
+            err = bm_future_wait(f, -1, &ack, sizeof(ack));
+            bm_future_free(f);
+        }
+        if (err != BM_OK) {
+            bm_errf(&em, err, "the State actor did not roll the store back");
+        }
+    }
+    if (err == BM_OK) {
+        err = bm_executor_rollback(env->exec, h - 1, &em);
+    }
+    st->loaded = false; /* the State actor's state, whatever happened */
+    if (err == BM_OK) {
+        err = load(st);
+        if (err != BM_OK) {
+            bm_errf(&em, err, "cannot reload the state");
+        }
+    }
+    if (err != BM_OK) {
+        if (!bm_env_halted(env)) {
+            bm_env_fatal(env, MOD, BM_EFORK,
+                         "ha: run-time rollback of block %llu failed "
+                         "(err=%s: %s); stopping: the next start repairs it",
+                         (unsigned long long)h, bm_err_name(err),
+                         bm_errmsg_str(&em, err));
+        }
+        return BM_EFORK;
+    }
+    atomic_store(&env->ha_unreplicated, 0);
+    bm_ha_note_rollback(env->ha);
+    bm_log_warn(MOD, "rolled back block height=%llu at run time: the "
+                "cluster accepted another block at that height; store and "
+                "executor at %llu, following", (unsigned long long)h,
+                (unsigned long long)tip(st));
+    /* the cluster's block at h, at once if the record still holds it */
+    bm_ha_status(env->ha, &hs);
+    if (hs.replicated_known && hs.replicated_height == h) {
+        bm_catchup_ha_apply_record(env, h);
+    }
+    return BM_OK;
+}
+
 /* Takes a header in (moved out of *p when kept); does not apply. */
 static int take_header(struct sync_st *st, struct bm_sync_header_in *p)
 {
@@ -1664,6 +1749,15 @@ static int take_header(struct sync_st *st, struct bm_sync_header_in *p)
         bm_log_warn(MOD, "header dropped height=%llu: hash: %s",
                     (unsigned long long)e.height, bm_err_name(err));
         return BM_OK;
+    }
+    if (e.height == tip(st) && st->env->ha != NULL &&
+        !bm_buf_eq_raw(&st->state.last_header_hash, e.hash.b,
+                       sizeof(e.hash.b))) {
+        /* another block at our head: a deposed leader's, replaced? */
+        err = ha_rollback_head(st);
+        if (err != BM_OK) {
+            return err;
+        }
     }
     if (e.height <= tip(st)) {
         if (p->source == BM_SRC_DA && p->da_height != 0) {
@@ -1844,6 +1938,31 @@ static int apply_cached(struct sync_st *st, bool may_hold)
     return may_hold ? sync_or_hold(st) : try_sync(st);
 }
 
+static int validate_rollback(const void *payload, struct bm_errmsg *em)
+{
+    const struct bm_sync_rollback *r = payload;
+
+    if (r->height == 0) {
+        return bm_errf(em, BM_EINVAL, "rollback.height: 0 (no block)");
+    }
+    return BM_OK;
+}
+
+BM_ACTOR_HANDLER(on_rollback, struct sync_st, struct bm_sync_rollback)
+static int on_rollback(struct bm_actor_ctx *ctx, struct sync_st *st,
+                       struct bm_sync_rollback *p)
+{
+    int err;
+
+    (void)ctx;
+    if (bm_env_halted(st->env) || load(st) != BM_OK ||
+        p->height != tip(st)) {
+        return BM_OK; /* stale: done already, or not our head */
+    }
+    err = ha_rollback_head(st);
+    return err == BM_OK ? apply_cached(st, false) : err;
+}
+
 static int on_da_progress(struct bm_actor_ctx *ctx, struct sync_st *st,
                           struct bm_sync_da_progress *p)
 {
@@ -1956,6 +2075,9 @@ static const struct bm_msg_kind sync_kinds[BM_SYNC_NKINDS] = {
                                      bm_sync_items_in_dtor, NULL),
     [BM_SYNC_HOLD_OVER] = BM_MSG_KIND("hold_over", struct bm_sync_hold_over,
                                       0, NULL, on_hold_over, NULL, NULL),
+    [BM_SYNC_ROLLBACK] = BM_MSG_KIND("rollback", struct bm_sync_rollback, 0,
+                                     validate_rollback, on_rollback, NULL,
+                                     NULL),
 };
 
 const struct bm_actor_type bm_sync_actor_type = {

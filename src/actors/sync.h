@@ -50,6 +50,18 @@
  *    delivered. The persisted cursor (BM_META_DA_CURSOR, written with each
  *    committed block) is min(progress cursor, lowest DA height of any
  *    cached item), so a restart rescans only what is not yet committed.
+ *  - ROLLBACK (HA, docs/HA.md; from the catch-up poll when the record
+ *    shows that the cluster accepted another block at the store's head,
+ *    and checked by Sync itself when a header of another block arrives
+ *    at its head): the head is a deposed leader's block that was never
+ *    replicated nor published. Sync rolls it back at run time, in this
+ *    order, each step durable: its txs go back to the sequencer's queue
+ *    (bm_ha_gate_requeue_txs), the State actor removes it (ROLLBACK), the
+ *    executor rolls back to the height below (bm_executor_rollback),
+ *    Sync reloads its state; then it follows the cluster's chain. A kill
+ *    -9 between two steps leaves what the start-up path repairs
+ *    (bm_ha_gate_rollback_diverged, the Replayer). An executor without a
+ *    rollback stops the node (BM_EFORK) for its next start to do it.
  * Fatal (bm_env_fatal): execution failure after retries, a block that
  * fails validation with a state-divergence code (app hash / last header
  * hash mismatch) when it came from the trusted producer, store errors.
@@ -74,6 +86,7 @@ enum bm_sync_kind {
     BM_SYNC_FLUSH,
     BM_SYNC_ITEMS_IN,
     BM_SYNC_HOLD_OVER,
+    BM_SYNC_ROLLBACK,
     BM_SYNC_NKINDS
 };
 
@@ -158,6 +171,12 @@ struct bm_sync_hold_over {
     uint32_t unused;
 };
 
+/* ROLLBACK: the store's head `height` may be a block the cluster did not
+ * accept (Sync checks again before it acts; a stale one does nothing). */
+struct bm_sync_rollback {
+    uint64_t height;
+};
+
 /* FLUSH request and reply (the height Sync has committed up to). */
 struct bm_sync_flush {
     uint32_t unused;
@@ -176,6 +195,7 @@ BM_ACTOR_TELL(sync, da_progress, BM_SYNC_DA_PROGRESS,
               struct bm_sync_da_progress)
 BM_ACTOR_ASK(sync, flush, BM_SYNC_FLUSH, struct bm_sync_flush,
              struct bm_sync_flushed)
+BM_ACTOR_TELL(sync, rollback, BM_SYNC_ROLLBACK, struct bm_sync_rollback)
 
 /* Spawn with arg = struct bm_env *, detached, overflow BM_OVERFLOW_BLOCK
  * (a retriever that runs ahead waits instead of losing blobs). */

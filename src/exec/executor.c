@@ -190,6 +190,11 @@ bool bm_executor_can_group(const struct bm_executor *ex)
            ex->ops->commit_group != NULL;
 }
 
+bool bm_executor_can_rollback(const struct bm_executor *ex)
+{
+    return ex != NULL && ex->ops != NULL && ex->ops->rollback != NULL;
+}
+
 enum bm_err bm_executor_begin_group(const struct bm_executor *ex,
                                     struct bm_errmsg *em)
 {

@@ -205,6 +205,10 @@ static const struct bm_msg_kind cap_kinds[BM_SYNC_NKINDS] = {
     [BM_SYNC_HOLD_OVER] = BM_MSG_KIND("hold_over",
                                       struct bm_sync_da_progress, 0, NULL,
                                       cap_on_progress, NULL, NULL),
+    /* HA only: never sent here. */
+    [BM_SYNC_ROLLBACK] = BM_MSG_KIND("rollback",
+                                     struct bm_sync_da_progress, 0, NULL,
+                                     cap_on_progress, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_type = {

@@ -219,6 +219,8 @@ static const struct bm_msg_kind cs_kinds[BM_SYNC_NKINDS] = {
                                      NULL),
     [BM_SYNC_HOLD_OVER] = BM_MSG_KIND("hold_over", struct bm_sync_da_progress,
                                       0, NULL, cs_other, NULL, NULL),
+    [BM_SYNC_ROLLBACK] = BM_MSG_KIND("rollback", struct bm_sync_da_progress,
+                                     0, NULL, cs_other, NULL, NULL),
 };
 
 static const struct bm_actor_type cap_sync_type = {

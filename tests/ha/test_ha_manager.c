@@ -92,7 +92,8 @@ struct leader_rig {
     char home[256], da_url[64];
 };
 
-static void leader_rig_start(struct leader_rig *r, uint64_t blocks)
+static void leader_rig_start_ms(struct leader_rig *r, uint64_t blocks,
+                                uint64_t block_ms)
 {
     r->etcd = ha_start_etcd();
     genesis_init();
@@ -102,9 +103,17 @@ static void leader_rig_start(struct leader_rig *r, uint64_t blocks)
     assert_true(ha_wait_role(&r->a, BM_HA_LEADER, 5000) >= 0);
     g_ha = r->a.h;
     cfg_fast(&r->cfg, true);
+    if (block_ms != 0) {
+        r->cfg.block_time_ms = block_ms;
+    }
     mt_open(&r->n, r->home, true, r->da_url, &r->cfg);
     mt_start(&r->n);
     WAIT_FOR(height_of(&r->n) >= blocks, 20000, "blocks under HA");
+}
+
+static void leader_rig_start(struct leader_rig *r, uint64_t blocks)
+{
+    leader_rig_start_ms(r, blocks, 0);
 }
 
 /* After the node was closed: candidate a, the DA server, the home. */
@@ -327,14 +336,36 @@ static void test_follower_drops_synced_txs(void **state)
     leader_rig_free(&r);
 }
 
+/* Submits txs "fz<n>=1" to r's node (acknowledged: durable in its
+ * queue) until candidate a steps down; *n_sent counts them. */
+static void submit_until_follower(struct leader_rig *r, unsigned *n_sent)
+{
+    struct bm_errmsg em = {{0}};
+
+    for (uint64_t end = bm_clock_now_ms() + TTL_MS + 8000;
+         ha_role(&r->a, NULL) != BM_HA_FOLLOWER && bm_clock_now_ms() < end;
+         bm_sleep_ms(2)) {
+        char tx[32];
+        struct bm_buf t = {(uint8_t *)tx, 0};
+
+        t.len = (size_t)snprintf(tx, sizeof(tx), "fz%u=1", (*n_sent)++);
+        assert_int_equal(bm_seq_submit(r->n.seq,
+                                       (const uint8_t *)g_gen.chain_id,
+                                       strlen(g_gen.chain_id), &t, 1, NULL,
+                                       &em),
+                         BM_OK);
+    }
+}
+
 /*
- * A deposed leader's unreplicated head (docs/HA.md): a leader commits a
- * block, its write is fenced (another leader won meanwhile), and the new
- * leader replicates another block at that height. The node stops on it
- * (nothing can follow on top of it) and its next start rolls it back,
- * counted in blockv2_ha_rolled_back_blocks_total.
+ * A deposed leader's unreplicated head (docs/HA.md), the start-up path: a
+ * leader commits a block, its write is fenced (another leader won
+ * meanwhile), and the node is stopped (as by a kill before its run-time
+ * rollback) before the new leader replicates another block at that
+ * height. Its next start rolls the block back, counted in
+ * blockv2_ha_rolled_back_blocks_total, and queues its txs again.
  */
-static void test_deposed_head_rolled_back(void **state)
+static void test_deposed_head_rolled_back_at_start(void **state)
 {
     struct leader_rig r;
     struct ha_cand b;
@@ -352,33 +383,13 @@ static void test_deposed_head_rolled_back(void **state)
     ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
     bm_ha_test_freeze(r.a.h, true);
     /* txs acknowledged until a steps down: some go in the fenced block */
-    for (uint64_t end = bm_clock_now_ms() + TTL_MS + 8000;
-         ha_role(&r.a, NULL) != BM_HA_FOLLOWER && bm_clock_now_ms() < end;
-         bm_sleep_ms(2)) {
-        char tx[32];
-        struct bm_buf t = {(uint8_t *)tx, 0};
-
-        t.len = (size_t)snprintf(tx, sizeof(tx), "fz%u=1", n_sent++);
-        assert_int_equal(bm_seq_submit(r.n.seq, (const uint8_t *)g_gen.chain_id,
-                                       strlen(g_gen.chain_id), &t, 1, NULL,
-                                       &em),
-                         BM_OK);
-    }
+    submit_until_follower(&r, &n_sent);
     assert_true(ha_wait_role(&r.a, BM_HA_FOLLOWER, 5000) >= 0);
     assert_true(ha_wait_role(&b, BM_HA_LEADER, 1000) >= 0);
     bm_ha_test_freeze(r.a.h, false);
     h_fenced = height_of(&r.n);
     rh = record_height(r.etcd->url);
     assert_true(h_fenced == rh + 1);
-    /* b replicates another block at that height */
-    assert_int_equal(ha_role(&b, &token), BM_HA_LEADER);
-    ha_record(rh + 1, &rec);
-    assert_int_equal(bm_ha_replicate(b.h, token, rh + 1, rec.ptr, rec.len,
-                                     &em),
-                     BM_OK);
-    bm_buf_release(&rec);
-    WAIT_FOR(bm_manager_wait(r.n.m, 0, &em) != BM_ETIMEDOUT, 10000,
-             "the node stops on its diverged head");
     {
         struct bm_store_blockbuf bb = {0};
 
@@ -389,11 +400,23 @@ static void test_deposed_head_rolled_back(void **state)
         bm_store_blockbuf_release(&bb);
     }
     assert_true(fenced.n_txs > 0);
-    assert_int_equal(mt_close(&r.n), BM_EFORK);
+    assert_int_equal(mt_close(&r.n), BM_OK);
     assert_true(max_on_da(r.da_url, h_fenced) <= rh);
+    /* b replicates another block at that height meanwhile */
+    assert_int_equal(ha_role(&b, &token), BM_HA_LEADER);
+    ha_record(rh + 1, &rec);
+    assert_int_equal(bm_ha_replicate(b.h, token, rh + 1, rec.ptr, rec.len,
+                                     &em),
+                     BM_OK);
+    bm_buf_release(&rec);
 
-    /* the next start rolls it back */
+    /* the next start rolls it back; its txs were put back already, as
+     * if a run-time rollback was killed after its first step: they are
+     * not queued twice */
     mt_open(&r.n, r.home, true, r.da_url, &r.cfg);
+    assert_int_equal(bm_seq_requeue(r.n.seq, fenced.txs, fenced.n_txs, NULL,
+                                    &em),
+                     BM_OK);
     mt_start(&r.n);
     assert_true(height_of(&r.n) == rh);
     bm_ha_status(r.a.h, &st);
@@ -410,12 +433,12 @@ static void test_deposed_head_rolled_back(void **state)
         assert_int_equal(bm_seq_peek(r.n.seq, 100000, 0, &q, &ids, &nq, &em),
                          BM_OK);
         for (size_t i = 0; i < fenced.n_txs; i++) {
-            bool found = false;
+            size_t found = 0;
 
-            for (size_t j = 0; j < nq && !found; j++) {
-                found = bm_buf_eq(&q[j], &fenced.txs[i]);
+            for (size_t j = 0; j < nq; j++) {
+                found += bm_buf_eq(&q[j], &fenced.txs[i]) ? 1 : 0;
             }
-            assert_true(found);
+            assert_int_equal(found, 1);
         }
         bm_exec_txs_free(q, nq);
         bm_free(ids);
@@ -429,6 +452,178 @@ static void test_deposed_head_rolled_back(void **state)
     leader_rig_free(&r);
 }
 
+
+/* Occurrences of every tx "fz<i>=1" (i < n) in n's chain up to `top`. */
+static void count_fz_txs(struct mt_node *n, uint64_t top, uint32_t *count,
+                         unsigned sent)
+{
+    for (uint64_t h = 1; h <= top; h++) {
+        struct bm_store_blockbuf bb = {0};
+        struct bm_data d = {0};
+        struct bm_errmsg em = {{0}};
+
+        assert_int_equal(bm_store_get_block(n->store, h, &bb, &em), BM_OK);
+        assert_int_equal(bm_data_decode(&d, bb.data.ptr, bb.data.len), BM_OK);
+        for (size_t i = 0; i < d.n_txs; i++) {
+            unsigned k = 0;
+            char tx[32];
+
+            if (d.txs[i].len >= sizeof(tx)) {
+                continue;
+            }
+            memcpy(tx, d.txs[i].ptr, d.txs[i].len);
+            tx[d.txs[i].len] = '\0';
+            if (sscanf(tx, "fz%u=1", &k) == 1 && k < sent) {
+                count[k]++;
+            }
+        }
+        bm_data_release(&d);
+        bm_store_blockbuf_release(&bb);
+    }
+}
+
+/* The header hash at h, or zeroes when n has no block there. */
+static void hash_or_zero(struct mt_node *n, uint64_t h, struct bm_hash *out)
+{
+    if (height_of(n) >= h) {
+        header_hash_at(n->store, h, out);
+    } else {
+        memset(out, 0, sizeof(*out));
+    }
+}
+
+/*
+ * A deposed leader's unreplicated head, rolled back at run time (docs/HA.md
+ * "A deposed leader's unreplicated head"): a commits block H while another
+ * candidate (c) took the leadership, so its guarded write is fenced and H
+ * is never published. Then b (a node that followed a over DA) leads and
+ * makes another block at H. a's node keeps running: it rolls H back
+ * (store, executor, its txs into the queue), follows b's chain, and when
+ * it leads again its acknowledged txs go in exactly once; no height holds
+ * two blocks on the nodes or on DA.
+ */
+static void test_deposed_head_rolled_back_at_run_time(void **state)
+{
+    struct leader_rig r;
+    struct ha_cand b, c;
+    struct mt_node nb;
+    struct bm_ha_status st;
+    struct bm_errmsg em = {{0}};
+    struct bm_hash fenced_hash, ha, hb;
+    char home_b[256];
+    uint64_t rh, h_fenced, top;
+    uint32_t *count;
+    unsigned n_sent = 0;
+    size_t fenced_txs;
+    uint64_t t0 = bm_clock_now_ms();
+
+    (void)state;
+    /* Blocks of 300 ms, above the DA poll (100 ms): a follower without
+     * P2P is at most one block below the record when a leader is
+     * deposed, so the next one can catch up from DA and the record. */
+    leader_rig_start_ms(&r, 5, 300);
+    /* b: a candidate whose node follows a over DA; frozen, so that it
+     * does not campaign until the test lets it */
+    ha_cand_start(&b, r.etcd->url, PREFIX, "b", TTL);
+    assert_int_equal(ha_role(&b, NULL), BM_HA_FOLLOWER);
+    bm_ha_test_freeze(b.h, true);
+    new_home(home_b, sizeof(home_b));
+    g_ha = b.h;
+    mt_open(&nb, home_b, true, r.da_url, &r.cfg);
+    mt_start(&nb);
+    g_ha = r.a.h;
+    WAIT_FOR(height_of(&nb) >= 3, 20000, "b's node follows over DA");
+
+    /* a is frozen; c wins; a's next block is committed, its write fenced */
+    ha_cand_start(&c, r.etcd->url, PREFIX, "c", TTL);
+    bm_ha_test_freeze(r.a.h, true);
+    submit_until_follower(&r, &n_sent);
+    assert_true(ha_wait_role(&r.a, BM_HA_FOLLOWER, 5000) >= 0);
+    assert_true(ha_wait_role(&c, BM_HA_LEADER, 1000) >= 0);
+    h_fenced = height_of(&r.n);
+    rh = record_height(r.etcd->url);
+    assert_true(h_fenced == rh + 1);
+    header_hash_at(r.n.store, h_fenced, &fenced_hash);
+    {
+        struct bm_store_blockbuf bb = {0};
+        struct bm_data d = {0};
+
+        assert_int_equal(bm_store_get_block(r.n.store, h_fenced, &bb, &em),
+                         BM_OK);
+        assert_int_equal(bm_data_decode(&d, bb.data.ptr, bb.data.len), BM_OK);
+        fenced_txs = d.n_txs;
+        bm_data_release(&d);
+        bm_store_blockbuf_release(&bb);
+    }
+    assert_true(fenced_txs > 0);
+
+    /* c hands over; b (thawed) leads and makes its own block at h_fenced;
+     * a stays frozen so that it cannot lead again meanwhile */
+    bm_ha_stop(c.h, true);
+    bm_ha_test_freeze(b.h, false);
+    assert_true(ha_wait_role(&b, BM_HA_LEADER, TTL_MS + 5000) >= 0);
+    WAIT_FOR(height_of(&nb) >= h_fenced + 2, 20000, "b produces");
+    /* a rolls its block back at run time and follows b's chain */
+    WAIT_FOR(height_of(&r.n) >= h_fenced + 2, 20000,
+             "a follows b's chain past its rolled-back block");
+    assert_int_equal(bm_manager_wait(r.n.m, 0, &em), BM_ETIMEDOUT);
+    bm_ha_status(r.a.h, &st);
+    assert_true(st.rolled_back_blocks == 1);
+    header_hash_at(r.n.store, h_fenced, &ha);
+    header_hash_at(nb.store, h_fenced, &hb);
+    assert_memory_equal(ha.b, hb.b, sizeof(ha.b));
+    assert_memory_not_equal(ha.b, fenced_hash.b, sizeof(ha.b));
+    assert_true(max_on_da(r.da_url, height_of(&nb)) >= 1);
+    fprintf(stderr, "block %" PRIu64 " (%zu txs) rolled back at run time; "
+            "a follows b at %" PRIu64 "\n", h_fenced, fenced_txs,
+            height_of(&r.n));
+
+    /* b is frozen in turn (as if paused): a leads again once b's lease
+     * expired and puts the queued txs in blocks; b, thawed, steps down
+     * on its own timer (a block it made meanwhile would be fenced and
+     * rolled back the same way) and follows */
+    bm_ha_test_freeze(r.a.h, false);
+    bm_ha_test_freeze(b.h, true);
+    assert_true(ha_wait_role(&r.a, BM_HA_LEADER, 2 * TTL_MS + 5000) >= 0);
+    bm_ha_test_freeze(b.h, false);
+    WAIT_FOR(seq_len(&r.n) == 0, 20000, "a includes its queued txs");
+    top = height_of(&r.n) + 1;
+    WAIT_FOR(height_of(&r.n) >= top && height_of(&nb) >= top, 20000,
+             "b's node follows a again");
+    assert_int_equal(bm_manager_wait(r.n.m, 0, &em), BM_ETIMEDOUT);
+    assert_int_equal(bm_manager_wait(nb.m, 0, &em), BM_ETIMEDOUT);
+
+    /* one chain: the same block at every height on both nodes, at most
+     * one header per height on DA */
+    for (uint64_t h = 1; h <= top; h++) {
+        hash_or_zero(&r.n, h, &ha);
+        hash_or_zero(&nb, h, &hb);
+        assert_memory_equal(ha.b, hb.b, sizeof(ha.b));
+    }
+    (void)max_on_da(r.da_url, top);
+    /* every acknowledged tx in exactly one block */
+    count = bm_xcalloc(n_sent + 1, sizeof(*count));
+    count_fz_txs(&r.n, top, count, n_sent);
+    for (unsigned i = 0; i < n_sent; i++) {
+        if (count[i] != 1) {
+            fprintf(stderr, "tx fz%u=1: in %u blocks\n", i, count[i]);
+        }
+        assert_int_equal(count[i], 1);
+    }
+    bm_free(count);
+    bm_ha_status(b.h, &st);
+    fprintf(stderr, "%u acknowledged txs in exactly one block each, chain "
+            "at %" PRIu64 " (b rolled back %" PRIu64 "), %" PRIu64 " ms\n",
+            n_sent, top, st.rolled_back_blocks, bm_clock_now_ms() - t0);
+
+    assert_int_equal(mt_close(&nb), BM_OK);
+    assert_int_equal(mt_close(&r.n), BM_OK);
+    ha_cand_free(&c);
+    ha_cand_free(&b);
+    rm_rf(home_b);
+    leader_rig_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,7 +633,9 @@ int main(void)
                                   ha_teardown_etcd),
         cmocka_unit_test_teardown(test_new_leader_applies_the_record,
                                   ha_teardown_etcd),
-        cmocka_unit_test_teardown(test_deposed_head_rolled_back,
+        cmocka_unit_test_teardown(test_deposed_head_rolled_back_at_start,
+                                  ha_teardown_etcd),
+        cmocka_unit_test_teardown(test_deposed_head_rolled_back_at_run_time,
                                   ha_teardown_etcd),
         cmocka_unit_test_teardown(test_follower_drops_synced_txs,
                                   ha_teardown_etcd),
