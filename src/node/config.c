@@ -166,7 +166,7 @@ static const struct bm_node_config_key keys[] = {
      OFF(p2p_listen_address), 0, NULL, 0},
     {"p2p.peers", BM_CFG_STRLIST, "",
      "comma-separated /ip4/<addr>/tcp/<port>/p2p/<id> (or /ip6) dialled "
-     "and redialled (1-30 s backoff)",
+     "and redialled (backoff 1 s doubling to p2p.redial_max, jittered)",
      OFF(p2p_peers), 0, NULL, 0},
     {"p2p.blocked_peers", BM_CFG_STRLIST, "",
      "comma-separated peer IDs (or multiaddrs with /p2p) refused at dial "
@@ -183,6 +183,11 @@ static const struct bm_node_config_key keys[] = {
      "most inbound P2P connections from one IP address, loopback too (of "
      "128 in all); more are refused and counted; 0 = no cap",
      OFF(p2p_max_inbound_per_ip), 0, NULL, 128},
+    {"p2p.redial_max", BM_CFG_DURATION, "5s",
+     "longest wait between redials of a p2p.peers entry that is down "
+     "(100ms-1h); a healed link is back within it, and a connection to "
+     "any peer cuts the wait back to 1 s",
+     OFF(p2p_redial_max_ns), BM_CFG_F_NONZERO, NULL, 0},
 
     {"rpc.address", BM_CFG_STRING, "127.0.0.1:7331",
      "HOST:PORT of the RPC server (Connect JSON, /health, /status, /tx)",

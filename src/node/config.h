@@ -95,6 +95,7 @@ struct bm_node_config {
     struct bm_node_strlist p2p_allowed_peers;
     bool p2p_disable_connection_gater;
     uint64_t p2p_max_inbound_per_ip;
+    uint64_t p2p_redial_max_ns;
     /* rpc */
     char *rpc_address;
     bool rpc_enable_da_visualization;

@@ -563,6 +563,14 @@ static void p2p_metrics(struct page *p, const char *ns,
     single(p, pre, "dial_failures_total", "counter",
            "Dials that did not end in an open connection.",
            st->dial_failures);
+    single(p, pre, "redials_total", "counter",
+           "Dials of configured peers (p2p.peers) after the first: retries "
+           "after a failure or a lost connection.",
+           st->redials);
+    single(p, pre, "redial_resets_total", "counter",
+           "Waiting redials of configured peers cut back to 1 s by a "
+           "connection to or from another peer.",
+           st->redial_resets);
     single(p, pre, "commands_rejected_total", "counter",
            "Sends and commands refused because the host's queue was full.",
            st->commands_rejected);

@@ -10,6 +10,10 @@
 #include "util/errmsg.h"
 #include "util/log.h"
 
+/* p2p.redial_max below this would dial a peer that is down several times
+ * a second. */
+#define REDIAL_MAX_LOW_NS (100ull * 1000000ull)
+
 bool bm_node_p2p_enabled(const struct bm_node_config *cfg)
 {
     return (cfg->p2p_listen_address != NULL &&
@@ -117,6 +121,14 @@ enum bm_err bm_node_p2p_open(struct bm_p2p_host **out,
     hc.max_inbound_per_ip = cfg->p2p_max_inbound_per_ip == 0
                                 ? UINT32_MAX
                                 : (uint32_t)cfg->p2p_max_inbound_per_ip;
+    if (cfg->p2p_redial_max_ns < REDIAL_MAX_LOW_NS ||
+        cfg->p2p_redial_max_ns / 1000000u > BM_P2P_REDIAL_LIMIT_MS) {
+        err = bm_errf(em, BM_ECONFIG, "config: p2p.redial_max: %llu ms: "
+                      "want 100ms to 1h",
+                      (unsigned long long)(cfg->p2p_redial_max_ns / 1000000u));
+        goto out;
+    }
+    hc.redial_max_ms = cfg->p2p_redial_max_ns / 1000000u;
     hc.blocked = blocked;
     hc.n_blocked = cfg->p2p_blocked_peers.n;
     hc.allowed = allowed;

@@ -240,6 +240,12 @@ int bm_p2p_host_new(struct bm_p2p_host **out,
     DEFAULT(keepalive_timeout_ms, 10000);
     DEFAULT(redial_min_ms, BM_P2P_REDIAL_MIN_MS);
     DEFAULT(redial_max_ms, BM_P2P_REDIAL_MAX_MS);
+    if (h->cfg.redial_max_ms > BM_P2P_REDIAL_LIMIT_MS) {
+        h->cfg.redial_max_ms = BM_P2P_REDIAL_LIMIT_MS;
+    }
+    if (h->cfg.redial_min_ms > h->cfg.redial_max_ms) {
+        h->cfg.redial_min_ms = h->cfg.redial_max_ms;
+    }
     h->identity = *cfg->identity;
     bm_peer_id_from_privkey(&h->self, &h->identity);
     snprintf(h->agent, sizeof(h->agent), "%s",
@@ -690,23 +696,78 @@ int bm_p2p_host_dial_loop(struct bm_p2p_host *h,
     return dial(h, ma, force, -1, cb, arg);
 }
 
+/* A delay of at most d ms (d >= 1), at least half of it: spread so that
+ * peers cut off together do not all redial at the same instant. */
+static uint64_t jitter(uint64_t d)
+{
+    uint64_t half = d / 2;
+
+    return d - randombytes_uniform((uint32_t)(d - half) + 1u);
+}
+
+/* Schedules sd's next attempt after its current delay (jittered) and
+ * doubles the delay for the one after, up to redial_max_ms. */
+static void seed_schedule(struct bm_p2p_host *h, struct bm__p2p_seed *sd)
+{
+    sd->next_ms = h->now_ms + jitter(sd->backoff_ms);
+    bm__p2p_host_due(h, sd->next_ms);
+    sd->backoff_ms = sd->backoff_ms > h->cfg.redial_max_ms / 2
+                         ? h->cfg.redial_max_ms
+                         : sd->backoff_ms * 2;
+}
+
 static void seed_dial(struct bm_p2p_host *h, size_t i)
 {
     struct bm__p2p_seed *sd = &h->seeds[i];
     int err = dial(h, &sd->addr, false, (int)i, NULL, NULL);
 
+    if (err == BM_EEXIST || err == BM_EBUSY) {
+        return; /* connected or being dialled some other way */
+    }
+    if (sd->tried) {
+        BM__P2P_INC(h, redials);
+    }
+    sd->tried = true;
     if (err == BM_OK) {
         sd->dialing = true;
         return;
     }
-    if (err == BM_EEXIST || err == BM_EBUSY) {
-        return; /* connected or being dialled some other way */
+    seed_schedule(h, sd);
+}
+
+/* A connection to or from peer came up: the network works. Every other
+ * configured peer waiting longer than the minimum gets its delay cut back
+ * to the minimum (jittered), at most once per redial_max_ms each, so that
+ * a peer that is really down is not dialled much more often than the
+ * backoff allows. The peer itself restarts at the minimum. */
+static void seeds_sign_of_life(struct bm_p2p_host *h,
+                               const struct bm__p2p_conn *c)
+{
+    const struct bm_peer_id *peer = &c->peer;
+
+    for (size_t i = 0; i < h->n_seeds; i++) {
+        struct bm__p2p_seed *sd = &h->seeds[i];
+
+        if (bm_peer_id_eq(&sd->addr.peer, peer)) {
+            sd->backoff_ms = h->cfg.redial_min_ms;
+            sd->dialing = false;
+            continue;
+        }
+        if (sd->dialing || sd->next_ms <= h->now_ms + h->cfg.redial_min_ms ||
+            (sd->revived &&
+             h->now_ms - sd->revived_ms < h->cfg.redial_max_ms) ||
+            bm_p2p_host_connected_loop(h, &sd->addr.peer)) {
+            continue;
+        }
+        sd->revived = true;
+        sd->revived_ms = h->now_ms;
+        sd->backoff_ms = h->cfg.redial_min_ms;
+        seed_schedule(h, sd);
+        BM__P2P_INC(h, redial_resets);
+        bm_log_debug("p2p", "sign of life from peer=%s: configured peer "
+                     "%zu redialled in %llu ms", c->peer_str, i + 1,
+                     (unsigned long long)(sd->next_ms - h->now_ms));
     }
-    sd->next_ms = h->now_ms + sd->backoff_ms;
-    bm__p2p_host_due(h, sd->next_ms);
-    sd->backoff_ms = sd->backoff_ms * 2 > h->cfg.redial_max_ms
-                         ? h->cfg.redial_max_ms
-                         : sd->backoff_ms * 2;
 }
 
 void bm_p2p_host_close_conn_loop(struct bm_p2p_host *h,
@@ -786,12 +847,7 @@ bool bm__p2p_host_conn_up(struct bm__p2p_conn *c)
         tell_dialler(c, BM_OK);
         return false;
     }
-    for (size_t i = 0; i < h->n_seeds; i++) {
-        if (bm_peer_id_eq(&h->seeds[i].addr.peer, &c->peer)) {
-            h->seeds[i].backoff_ms = h->cfg.redial_min_ms;
-            h->seeds[i].dialing = false;
-        }
-    }
+    seeds_sign_of_life(h, c);
     bm_log_info("p2p", "connected peer=%s dir=%s conn=%llu", c->peer_str,
                 c->inbound ? "inbound" : "outbound",
                 (unsigned long long)c->serial);
@@ -819,11 +875,7 @@ void bm__p2p_host_conn_down(struct bm__p2p_conn *c, bool was_open,
         struct bm__p2p_seed *sd = &h->seeds[c->seed];
 
         sd->dialing = false;
-        sd->next_ms = h->now_ms + sd->backoff_ms;
-        bm__p2p_host_due(h, sd->next_ms);
-        sd->backoff_ms = sd->backoff_ms * 2 > h->cfg.redial_max_ms
-                             ? h->cfg.redial_max_ms
-                             : sd->backoff_ms * 2;
+        seed_schedule(h, sd);
         bm_log_debug("p2p", "dial of configured peer failed, retry in %llu "
                      "ms err=%s",
                      (unsigned long long)(sd->next_ms - h->now_ms),
@@ -845,15 +897,14 @@ void bm__p2p_host_conn_down(struct bm__p2p_conn *c, bool was_open,
         }
     }
     /* A configured peer we lost is redialled after the current backoff
-     * (1 s doubling to 30 s, as ev-node), unless another connection to it
-     * remains. */
+     * (redial_min_ms, jittered, doubling to redial_max_ms per failure),
+     * unless another connection to it remains. */
     for (size_t i = 0; i < h->n_seeds; i++) {
         struct bm__p2p_seed *sd = &h->seeds[i];
 
         if (bm_peer_id_eq(&sd->addr.peer, &c->peer) && !sd->dialing &&
             !bm_p2p_host_connected_loop(h, &c->peer)) {
-            sd->next_ms = h->now_ms + sd->backoff_ms;
-            bm__p2p_host_due(h, sd->next_ms);
+            seed_schedule(h, sd);
         }
     }
 }
@@ -1057,6 +1108,8 @@ void bm_p2p_host_stats(const struct bm_p2p_host *h, struct bm_p2p_stats *out)
     out->stream_resets_received = LD(stream_resets_received);
     out->dials = LD(dials);
     out->dial_failures = LD(dial_failures);
+    out->redials = LD(redials);
+    out->redial_resets = LD(redial_resets);
     out->commands_rejected = LD(commands_rejected);
     out->actor_tell_failures = LD(actor_tell_failures);
     out->loop_wakeups = LD(loop_wakeups);

@@ -86,8 +86,15 @@ struct bm_p2p_stream;
 #define BM_P2P_UPGRADE_MS 15000u     /* multistream + Noise + muxer */
 #define BM_P2P_NEGOTIATE_MS 10000u   /* protocol negotiation on a stream */
 #define BM_P2P_IDENTIFY_MS 5000u     /* whole identify exchange */
+/* Redial of configured peers: the delay before the next attempt starts at
+ * the minimum and doubles per failure up to the maximum; each delay is
+ * drawn in [d/2, d] (jitter), so a reachable peer is dialled again at most
+ * BM_P2P_REDIAL_MAX_MS after it came back. A sign of life (a connection
+ * to or from any peer) cuts a waiting peer's delay back to the minimum,
+ * at most once per maximum per peer. */
 #define BM_P2P_REDIAL_MIN_MS 1000u
-#define BM_P2P_REDIAL_MAX_MS 30000u
+#define BM_P2P_REDIAL_MAX_MS 5000u
+#define BM_P2P_REDIAL_LIMIT_MS 3600000u /* highest maximum accepted */
 #define BM_P2P_MAX_LISTEN 8u
 #define BM_P2P_MAX_SEEDS 64u
 
@@ -162,8 +169,9 @@ struct bm_p2p_host_config {
     uint64_t identify_ms;
     uint64_t keepalive_ms;         /* 0: 30000 */
     uint64_t keepalive_timeout_ms; /* 0: 10000 */
-    uint64_t redial_min_ms;
-    uint64_t redial_max_ms;
+    uint64_t redial_min_ms;        /* 0: BM_P2P_REDIAL_MIN_MS */
+    uint64_t redial_max_ms;        /* 0: BM_P2P_REDIAL_MAX_MS; the
+                                      minimum is lowered to it if above */
 };
 
 /* Outcomes of the upgrade of one connection (handshakes_total). */
@@ -229,6 +237,10 @@ struct bm_p2p_stats {
     uint64_t stream_resets_received;
     uint64_t dials;                 /* attempts, including redials */
     uint64_t dial_failures;
+    uint64_t redials;               /* attempts of configured peers after
+                                       the first (a failure, a loss) */
+    uint64_t redial_resets;         /* waiting redials cut short by a
+                                       sign of life */
     uint64_t commands_rejected;     /* any-thread calls refused (full) */
     uint64_t actor_tell_failures;   /* bm_p2p_actor_handler tells refused */
     uint64_t loop_wakeups;          /* returns from epoll_wait, total */

@@ -155,7 +155,10 @@ struct bm__p2p_proto {
 struct bm__p2p_seed {
     struct bm_multiaddr addr;
     uint64_t next_ms;      /* next dial attempt (0: now) */
-    uint64_t backoff_ms;
+    uint64_t backoff_ms;   /* the next delay's upper bound (before jitter) */
+    uint64_t revived_ms;   /* last sign of life that cut the delay short */
+    bool revived;          /* revived_ms is set */
+    bool tried;            /* dialled at least once (the rest are redials) */
     bool dialing;
 };
 
@@ -203,6 +206,8 @@ struct bm__p2p_counters {
     atomic_uint_fast64_t stream_resets_received;
     atomic_uint_fast64_t dials;
     atomic_uint_fast64_t dial_failures;
+    atomic_uint_fast64_t redials;
+    atomic_uint_fast64_t redial_resets;
     atomic_uint_fast64_t commands_rejected;
     atomic_uint_fast64_t actor_tell_failures;
     atomic_uint_fast64_t loop_wakeups;

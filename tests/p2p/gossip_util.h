@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -85,21 +86,30 @@ struct gu_host {
     struct bm_multiaddr addr; /* dialable, with /p2p */
 };
 
-/* A stopped host listening on 127.0.0.1, port 0, identity seed byte. */
-static inline void gu_host_new(struct gu_host *n, uint8_t seed)
+/* A stopped host listening on 127.0.0.1:port (0: kernel-chosen) with
+ * identity seed byte; base (may be NULL: the defaults) gives the other
+ * settings (borrowed; its identity and listen fields are replaced). */
+static inline void gu_host_new_with(struct gu_host *n, uint8_t seed,
+                                    uint16_t port,
+                                    const struct bm_p2p_host_config *base)
 {
     struct bm_p2p_host_config cfg;
     struct bm_multiaddr listen;
     uint8_t s32[32];
-    const char *text = "/ip4/127.0.0.1/tcp/0";
+    char text[48];
 
     memset(n, 0, sizeof(*n));
     memset(s32, seed, sizeof(s32));
     bm_privkey_from_seed(&n->key, s32);
     bm_peer_id_from_privkey(&n->id, &n->key);
+    snprintf(text, sizeof(text), "/ip4/127.0.0.1/tcp/%u", (unsigned)port);
     assert_int_equal(bm_multiaddr_parse(&listen, text, strlen(text), NULL),
                      BM_OK);
-    bm_p2p_host_config_init(&cfg);
+    if (base != NULL) {
+        cfg = *base;
+    } else {
+        bm_p2p_host_config_init(&cfg);
+    }
     cfg.identity = &n->key;
     cfg.listen = &listen;
     cfg.n_listen = 1;
@@ -107,6 +117,12 @@ static inline void gu_host_new(struct gu_host *n, uint8_t seed)
     assert_int_equal(bm_p2p_host_listen_addrs(n->h, &n->addr, 1), 1);
     n->addr.has_peer = true;
     n->addr.peer = n->id;
+}
+
+/* A stopped host listening on 127.0.0.1, port 0, identity seed byte. */
+static inline void gu_host_new(struct gu_host *n, uint8_t seed)
+{
+    gu_host_new_with(n, seed, 0, NULL);
 }
 
 static inline void gu_host_free(struct gu_host *n)

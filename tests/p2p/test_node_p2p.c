@@ -61,6 +61,17 @@ static void test_bad_values(void **state)
     set(&c, "p2p.blocked_peers", "");
     set(&c, "p2p.allowed_peers", "/ip4/127.0.0.1/tcp/1");
     expect_error(&c, "p2p.allowed_peers");
+    set(&c, "p2p.allowed_peers", "");
+    /* the redial cap: 5 s by default, 100ms to 1h */
+    assert_int_equal(c.p2p_redial_max_ns, 5000000000ull);
+    set(&c, "p2p.redial_max", "99ms");
+    expect_error(&c, "p2p.redial_max");
+    set(&c, "p2p.redial_max", "61m");
+    expect_error(&c, "p2p.redial_max");
+    assert_int_not_equal(bm_node_config_set(&c, bm_node_config_find(
+                                                    "p2p.redial_max"),
+                                            "0s", NULL),
+                         BM_OK);
     bm_node_config_release(&c);
 }
 
