@@ -114,7 +114,7 @@ bool bm__env_use_writemap(const char *dir, size_t *map_size)
     size_t size;
     int n;
 
-    if (!bm__env_dir_is_tmpfs(dir)) {
+    if (!BM__ENV_WRITEMAP_ON_TMPFS || !bm__env_dir_is_tmpfs(dir)) {
         return false;
     }
     size = *map_size < BM__ENV_WRITEMAP_START ? *map_size

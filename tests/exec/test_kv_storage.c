@@ -161,7 +161,7 @@ static void map_grows_from_1mib(char *dir)
         (void)exec_txs(&f, ++h, txs, 300);
         bm_exec_txs_free(txs, 300);
     }
-    if (bm__env_dir_is_tmpfs(f.kvdir)) {
+    if (BM__ENV_WRITEMAP_ON_TMPFS && bm__env_dir_is_tmpfs(f.kvdir)) {
         char path[512];
         struct stat st;
 
