@@ -250,7 +250,8 @@ static const struct bm_node_config_key keys[] = {
 
     {"kv.initial_map_size", BM_CFG_UINT, "67108864",
      "initial LMDB map size of the KV executor (data/kv) in bytes; it "
-     "doubles whenever full, up to 1 TiB",
+     "doubles whenever full, up to 1 TiB (on a tmpfs: at most 4 MiB to "
+     "start, growing by half, docs/STORE.md)",
      OFF(kv_initial_map_size), BM_CFG_F_NONZERO, NULL, (uint64_t)1 << 40},
 
     {"ha.etcd_endpoints", BM_CFG_STRLIST, "",

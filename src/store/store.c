@@ -9,6 +9,7 @@
 #include "util/errmsg.h"
 #include "util/lmdb_err.h"
 #include "util/hex.h"
+#include "util/lmdb_env.h"
 #include "util/lmdb_map.h"
 #include "util/log.h"
 
@@ -278,6 +279,9 @@ static enum bm_err open_env(struct bm_store *s, size_t map_size,
         /* The shared flock excludes every writer, so LMDB's own lock file
          * is not needed (and may not be writable). */
         flags |= MDB_RDONLY | MDB_NOLOCK;
+    } else if (bm__env_use_writemap(s->dir, &map_size)) {
+        /* On tmpfs: commits write through the map (util/lmdb_env.h). */
+        flags |= MDB_WRITEMAP;
     }
     rc = mdb_env_create(&s->env);
     if (rc != 0) {
@@ -290,6 +294,13 @@ static enum bm_err open_env(struct bm_store *s, size_t map_size,
     }
     if (rc != 0) {
         return mdb_errf(em, rc, "cannot open store", s->dir);
+    }
+    if ((flags & MDB_WRITEMAP) != 0) {
+        enum bm_err err = bm__env_reserve_map(s->env, em);
+
+        if (err != BM_OK) {
+            return err;
+        }
     }
     if (!s->read_only) {
         int dead = 0;

@@ -2,9 +2,14 @@
 #include "util/lmdb_env.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "util/alloc.h"
 #include "util/errmsg.h"
@@ -93,4 +98,67 @@ bool bm__env_rc_is_disk(int rc)
 const char *bm__env_io_hint(int rc)
 {
     return bm__env_rc_is_disk(rc) ? " (disk full or failing)" : "";
+}
+
+bool bm__env_dir_is_tmpfs(const char *dir)
+{
+    struct statfs st;
+
+    return statfs(dir, &st) == 0 && st.f_type == TMPFS_MAGIC;
+}
+
+bool bm__env_use_writemap(const char *dir, size_t *map_size)
+{
+    char path[4096];
+    struct stat st;
+    size_t size;
+    int n;
+
+    if (!BM__ENV_WRITEMAP_ON_TMPFS || !bm__env_dir_is_tmpfs(dir)) {
+        return false;
+    }
+    size = *map_size < BM__ENV_WRITEMAP_START ? *map_size
+                                              : BM__ENV_WRITEMAP_START;
+    n = snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
+        st.st_size > 0 && (uint64_t)st.st_size > size &&
+        (uint64_t)st.st_size <= SIZE_MAX) {
+        size = (size_t)st.st_size;
+    }
+    *map_size = size;
+    return true;
+}
+
+enum bm_err bm__env_reserve_map(MDB_env *env, struct bm_errmsg *em)
+{
+    unsigned flags = 0;
+    MDB_envinfo info;
+
+    if (mdb_env_get_flags(env, &flags) != 0 ||
+        (flags & MDB_WRITEMAP) == 0) {
+        return BM_OK;
+    }
+    mdb_env_info(env, &info);
+    return bm__env_reserve(env, 0, info.me_mapsize, em);
+}
+
+enum bm_err bm__env_reserve(MDB_env *env, size_t from, size_t to,
+                            struct bm_errmsg *em)
+{
+    mdb_filehandle_t fd;
+    int rc = mdb_env_get_fd(env, &fd);
+
+    if (to <= from) {
+        return BM_OK;
+    }
+    if (rc == 0 && fallocate(fd, 0, (off_t)from, (off_t)(to - from)) != 0) {
+        rc = errno;
+    }
+    if (rc != 0) {
+        return bm_errf(em, BM_EIO,
+                       "cannot allocate %zu bytes of the map of '%s': %s%s",
+                       to - from, bm__env_path(env), strerror(rc),
+                       bm__env_io_hint(rc));
+    }
+    return BM_OK;
 }

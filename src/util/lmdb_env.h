@@ -33,6 +33,53 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
  * "?" if unknown (never NULL). */
 const char *bm__env_path(MDB_env *env);
 
+/*
+ * MDB_WRITEMAP on tmpfs (docs/STORE.md "Writes through the map on tmpfs").
+ * An environment whose directory is on a tmpfs is opened with
+ * MDB_WRITEMAP by its owner (the block store, the KV executor): commits
+ * then write through the map instead of copying every dirty page into the
+ * page cache with pwrite. Every byte of the map is allocated in the file
+ * (fallocate) before LMDB may write it, so a full tmpfs is an error of
+ * the open or of a map growth, never a SIGBUS in a write through the map.
+ */
+
+/* 0 in a ThreadSanitizer build: it does not see LMDB's own ordering
+ * between a commit and a later read transaction (plain loads and stores
+ * of the meta page in an uninstrumented library), and with writes through
+ * the map it would report every page a reader reads after a commit as a
+ * race. Those builds write with pwrite on a tmpfs too. */
+#if defined(__SANITIZE_THREAD__)
+#define BM__ENV_WRITEMAP_ON_TMPFS 0
+#else
+#define BM__ENV_WRITEMAP_ON_TMPFS 1
+#endif
+
+/* True when dir is on a tmpfs (statfs). Borrows dir. */
+bool bm__env_dir_is_tmpfs(const char *dir);
+
+/*
+ * Whether an environment in dir (existing) is to be opened with
+ * MDB_WRITEMAP: true on a tmpfs (if BM__ENV_WRITEMAP_ON_TMPFS), and then *map_size (the owner's first map
+ * size) is capped at BM__ENV_WRITEMAP_START (the file is allocated in
+ * full, so it starts small and grows), but never below the size of its
+ * data file. Borrows dir.
+ */
+#define BM__ENV_WRITEMAP_START ((size_t)4 << 20) /* 4 MiB */
+bool bm__env_use_writemap(const char *dir, size_t *map_size);
+
+/* After mdb_env_open of a WRITEMAP environment: allocates its file up to
+ * the map size (bm__env_reserve). Nothing for other environments. */
+enum bm_err bm__env_reserve_map(MDB_env *env, struct bm_errmsg *em);
+
+/*
+ * Allocates the bytes [from, to) of env's data file (fallocate), so that
+ * writes through a WRITEMAP map there cannot meet a full disk. BM_EIO
+ * naming the file (" (disk full or failing)" on ENOSPC) if the file system
+ * refuses. Borrows env. May block.
+ */
+enum bm_err bm__env_reserve(MDB_env *env, size_t from, size_t to,
+                            struct bm_errmsg *em);
+
 /* True for the codes a full or failing disk shows as on a write, commit
  * or sync: ENOSPC, EDQUOT, EIO (LMDB reports a short write as EIO). */
 bool bm__env_rc_is_disk(int rc);

@@ -28,10 +28,14 @@ void bm__lmdb_map_init(struct bm__lmdb_map *m, MDB_env *env, size_t max,
                        const char *name, bm__lmdb_remap_fn *remap_fn,
                        void *remap_arg)
 {
+    unsigned flags = 0;
+
     m->env = env;
     m->name = name;
     m->remap = remap_fn;
     m->remap_arg = remap_arg;
+    m->writemap = mdb_env_get_flags(env, &flags) == 0 &&
+                  (flags & MDB_WRITEMAP) != 0;
     atomic_init(&m->size, 0);
     read_size(m);
     m->max = max < atomic_load(&m->size) ? atomic_load(&m->size) : max;
@@ -45,6 +49,7 @@ size_t bm__lmdb_map_size(const struct bm__lmdb_map *m)
 enum bm_err bm__lmdb_map_grow(struct bm__lmdb_map *m, struct bm_errmsg *em)
 {
     size_t cur = atomic_load(&m->size), next;
+    enum bm_err err;
     int rc;
 
     if (cur >= m->max) {
@@ -53,7 +58,19 @@ enum bm_err bm__lmdb_map_grow(struct bm__lmdb_map *m, struct bm_errmsg *em)
                        "(max_map_size)",
                        m->name, cur);
     }
-    if (!bm_size_mul(cur, 2, &next) || next > m->max) {
+    if (m->writemap) {
+        size_t step = cur / 2 > BM__ENV_WRITEMAP_START
+                          ? cur / 2
+                          : BM__ENV_WRITEMAP_START;
+
+        if (!bm_size_add(cur, step, &next) || next > m->max) {
+            next = m->max;
+        }
+        err = bm__env_reserve(m->env, cur, next, em);
+        if (err != BM_OK) {
+            return err;
+        }
+    } else if (!bm_size_mul(cur, 2, &next) || next > m->max) {
         next = m->max;
     }
     remap(m, true);

@@ -51,6 +51,10 @@ struct bm__lmdb_map {
     const char *name;       /* log module, e.g. "store" (static string) */
     bm__lmdb_remap_fn *remap;
     void *remap_arg;
+    /* MDB_WRITEMAP (util/lmdb_env.h): the file is allocated up to the map
+     * size before the map grows, in steps of half the size (at least
+     * BM__ENV_WRITEMAP_START) instead of doubling. */
+    bool writemap;
 };
 
 /* Initial map size of a new environment when the owner has no setting. */
@@ -71,9 +75,11 @@ void bm__lmdb_map_init(struct bm__lmdb_map *m, MDB_env *env, size_t max,
 size_t bm__lmdb_map_size(const struct bm__lmdb_map *m);
 
 /*
- * Grows the map: doubles it, capped at max (BM_EMAP_FULL "... is full at N
- * bytes (max_map_size)" when already at max, or when the OS refuses the
- * larger mapping). Logs the growth at info. Writer only; no transaction of
+ * Grows the map: doubles it (a WRITEMAP map: half again, at least 4 MiB
+ * more, its file allocated first), capped at max (BM_EMAP_FULL "... is
+ * full at N bytes (max_map_size)" when already at max, or when the OS
+ * refuses the larger mapping; BM_EIO when the file system cannot allocate
+ * a WRITEMAP map's file). Logs the growth at info. Writer only; no transaction of
  * the process may be open except read transactions holding the remap lock
  * (this call waits for them).
  */

@@ -9,10 +9,40 @@
 
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static EVP_MD *md; /* fetched once; NULL: libcrypto has none, use sodium */
+/* One digest context per thread, reused by every call on it (a context
+ * made and freed per call was two allocations and a provider set-up per
+ * hash); freed when the thread exits. */
+static pthread_key_t ctx_key;
+static bool ctx_key_ok;
+
+static void ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void md_fetch(void)
 {
     md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
+}
+
+/* This thread's context (made on its first call), or NULL. */
+static EVP_MD_CTX *thread_ctx(void)
+{
+    EVP_MD_CTX *ctx;
+
+    if (md == NULL || !ctx_key_ok) {
+        return NULL;
+    }
+    ctx = pthread_getspecific(ctx_key);
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx != NULL && pthread_setspecific(ctx_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            ctx = NULL;
+        }
+    }
+    return ctx;
 }
 
 static void sodium_parts(uint8_t out[32], const uint8_t *const *ptrs,
@@ -45,13 +75,12 @@ void bm_sha256_parts(uint8_t out[32], const uint8_t *const *ptrs,
         return;
     }
     pthread_once(&md_once, md_fetch);
-    ctx = md != NULL ? EVP_MD_CTX_new() : NULL;
+    ctx = thread_ctx();
     ok = ctx != NULL && EVP_DigestInit_ex2(ctx, md, NULL) == 1;
     for (size_t i = 0; ok && i < n; i++) {
         ok = lens[i] == 0 || EVP_DigestUpdate(ctx, ptrs[i], lens[i]) == 1;
     }
     ok = ok && EVP_DigestFinal_ex(ctx, out, &outl) == 1 && outl == 32;
-    EVP_MD_CTX_free(ctx);
     if (!ok) {
         sodium_parts(out, ptrs, lens, n);
     }

@@ -11,7 +11,8 @@ e2e_setup() { # e2e_setup NAME [BIN]
   E2E_NAME=$1
   BIN=${2:-${BM_BLOCKV2_EXE:-build/cmd/blockv2}}
   BIN=$(readlink -f "$BIN")
-  W=$(mktemp -d "/tmp/bm-$E2E_NAME-XXXXXX")
+  # BM_E2E_TMPDIR (default /tmp): e.g. /dev/shm, to run on a tmpfs.
+  W=$(mktemp -d "${BM_E2E_TMPDIR:-/tmp}/bm-$E2E_NAME-XXXXXX")
   PIDS=()
   STEP=0
   trap e2e_cleanup EXIT

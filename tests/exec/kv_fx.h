@@ -41,18 +41,26 @@ static inline void fx_open(struct fx *f)
     fx_open_opts(f, NULL);
 }
 
-/* A new temp dir, opened with o (NULL: no_sync only) and initialised. */
-static void fx_init_opts(struct fx *f, const struct bm_kv_options *o)
+/* Temp dir dir (owned, removed by fx_done), opened with o (NULL: no_sync
+ * only) and initialised. */
+static void fx_init_at(struct fx *f, const struct bm_kv_options *o,
+                       char *dir)
 {
     struct bm_buf root = {0};
 
-    f->dir = tmpdir_new();
+    f->dir = dir;
     f->kvdir = path_join(f->dir, "data/kv");
     fx_open_opts(f, o);
     assert_int_equal(bm_executor_init_chain(&f->ex, KV_FX_GENESIS_NS, 1,
                                             KV_FX_CHAIN, &root, NULL),
                      BM_OK);
     bm_buf_release(&root);
+}
+
+/* A new temp dir, opened with o (NULL: no_sync only) and initialised. */
+static void fx_init_opts(struct fx *f, const struct bm_kv_options *o)
+{
+    fx_init_at(f, o, tmpdir_new());
 }
 
 static inline void fx_init(struct fx *f)

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <lmdb.h>
 
@@ -18,6 +19,7 @@
 #include "exec/kv/kv.h"
 #include "exec/kv/undo.h"
 #include "util/errmsg.h"
+#include "util/lmdb_env.h"
 
 #include "exec_test_util.h"
 
@@ -97,8 +99,11 @@ static void *read_loop(void *arg)
 
 /* A 1 MiB map and ~24 MiB of values (plus the undo logs of the
  * overwrites): every write succeeds, the map grows, a reader running
- * meanwhile never fails, and a restart sees the same state. */
-static void test_map_grows_from_1mib(void **state)
+ * meanwhile never fails, and a restart sees the same state. In dir
+ * (owned), on a disk or (test_map_grows_tmpfs) on a tmpfs, where the
+ * environment is written through the map (MDB_WRITEMAP, its file
+ * allocated up to the map size: docs/STORE.md). */
+static void map_grows_from_1mib(char *dir)
 {
     struct bm_kv_options o = {.no_sync = true, .map_size = 1u << 20};
     struct fx f = {0};
@@ -107,8 +112,7 @@ static void test_map_grows_from_1mib(void **state)
     pthread_t th;
     uint64_t h = 0;
 
-    (void)state;
-    fx_init_opts(&f, &o);
+    fx_init_at(&f, &o, dir);
     assert_int_equal(bm_kv_map_size(f.kv), 1u << 20);
     r.kv = f.kv;
     atomic_init(&r.stop, false);
@@ -157,7 +161,34 @@ static void test_map_grows_from_1mib(void **state)
         (void)exec_txs(&f, ++h, txs, 300);
         bm_exec_txs_free(txs, 300);
     }
+    if (BM__ENV_WRITEMAP_ON_TMPFS && bm__env_dir_is_tmpfs(f.kvdir)) {
+        char path[512];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/data.mdb", f.kvdir);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal((size_t)st.st_size, bm_kv_map_size(f.kv));
+        assert_true((off_t)st.st_blocks * 512 >= st.st_size);
+    }
     fx_done(&f);
+}
+
+static void test_map_grows_from_1mib(void **state)
+{
+    (void)state;
+    map_grows_from_1mib(tmpdir_new());
+}
+
+static void test_map_grows_tmpfs(void **state)
+{
+    char tmpl[] = "/dev/shm/bm-exec-test-XXXXXX";
+
+    (void)state;
+    if (!BM__ENV_WRITEMAP_ON_TMPFS || !bm__env_dir_is_tmpfs("/dev/shm")) {
+        skip(); /* no tmpfs, or a ThreadSanitizer build (lmdb_env.h) */
+    }
+    assert_non_null(mkdtemp(tmpl));
+    map_grows_from_1mib(bm_xstrdup(tmpl));
 }
 
 /* A map that may not grow past its start fails cleanly and changes
@@ -471,6 +502,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_grows_from_1mib),
+        cmocka_unit_test(test_map_grows_tmpfs),
         cmocka_unit_test(test_map_limit),
         cmocka_unit_test(test_rollback_roundtrip),
         cmocka_unit_test(test_records_bounded),

@@ -6,7 +6,9 @@
  * acknowledged one (and never go backwards). The real `blockv2 store check`
  * (BM_BLOCKV2_EXE) is run on a few iterations too. Every other home is
  * written with the no_meta_sync option, whose promise is the same for a
- * killed process (it only weakens power-loss durability).
+ * killed process (it only weakens power-loss durability), and half of the
+ * homes are on the tmpfs /dev/shm, where the store writes through the map
+ * (MDB_WRITEMAP).
  */
 #include "bm_test.h"
 
@@ -14,6 +16,7 @@
 #include "store/chain.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
+#include "util/lmdb_env.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,10 +78,15 @@ static int crash_child(const char *home, bool no_meta_sync)
 
 /* ---- parent ---- */
 
-static char *make_home(void)
+/* A temp home on the disk, or on the tmpfs /dev/shm (where the store
+ * writes through the map, MDB_WRITEMAP: docs/STORE.md) when mem and there
+ * is one. */
+static char *make_home(bool mem)
 {
     char tmpl[] = "/tmp/bm-crash-XXXXXX";
-    char *dir = mkdtemp(tmpl);
+    char shm[] = "/dev/shm/bm-crash-XXXXXX";
+    char *dir = mkdtemp(mem && bm__env_dir_is_tmpfs("/dev/shm") ? shm
+                                                                 : tmpl);
 
     assert_non_null(dir);
     return bm_xstrdup(dir);
@@ -210,7 +218,8 @@ static void test_crash_kill(void **state)
             if (home != NULL) {
                 free_home(home);
             }
-            home = make_home();
+            /* Homes 2, 3, 6, 7 on the tmpfs (both sync options). */
+            home = make_home((i / ITERATIONS_PER_HOME) % 4 >= 2);
             ack = 0;
             last_height = 0;
         }

@@ -4,6 +4,7 @@
 #include "store/chain.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
+#include "util/lmdb_env.h"
 
 #include <lmdb.h>
 
@@ -1414,6 +1415,111 @@ static void test_no_meta_sync(void **state)
     free_home(home);
 }
 
+/* The size and the allocated bytes of <home>/data/data.mdb. */
+static void data_file(const char *home, off_t *size, off_t *allocated)
+{
+    char path[512];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/data/data.mdb", home);
+    assert_int_equal(stat(path, &st), 0);
+    *size = st.st_size;
+    *allocated = (off_t)st.st_blocks * 512;
+}
+
+static void copy_data(const char *from_home, const char *to_home)
+{
+    char cmd[1200];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/data' && cp -a '%s/data' '%s/'",
+             to_home, from_home, to_home);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Copies from's store to to, where it opens at c's height, takes n more
+ * blocks and passes check. */
+static void move_and_commit(const char *from, const char *to,
+                            struct chain *c, size_t n)
+{
+    struct bm_store_check_report rep;
+    struct bm_store *s;
+
+    copy_data(from, to);
+    s = open_ok(to, NULL);
+    assert_int_equal(height_of(s), c->height);
+    commit_ok(c, s, n, 300);
+    check_ok(s, &rep);
+    assert_int_equal(rep.n_blocks, c->height);
+    bm_store_close(s);
+}
+
+/* On a tmpfs the store writes through the map (MDB_WRITEMAP,
+ * docs/STORE.md): the map starts at 4 MiB, its file is allocated in full
+ * (no hole a write through the map could fault on when the tmpfs is full),
+ * it grows, and the files reopen read-only, after a move to a disk (where
+ * the store writes with pwrite) and back. */
+static void test_writemap_tmpfs(void **state)
+{
+    char tmpl[] = "/dev/shm/bm-store-XXXXXX";
+    struct bm_store_options ro = {.read_only = true};
+    struct bm_store_check_report rep;
+    struct bm_hash h300;
+    struct chain c;
+    char *mem, *disk;
+    struct bm_store *s;
+    off_t size, alloc;
+
+    (void)state;
+    if (!BM__ENV_WRITEMAP_ON_TMPFS || !bm__env_dir_is_tmpfs("/dev/shm")) {
+        skip(); /* no tmpfs, or a ThreadSanitizer build (lmdb_env.h) */
+    }
+    assert_non_null(mkdtemp(tmpl));
+    mem = bm_xstrdup(tmpl);
+    disk = make_home();
+    assert_false(bm__env_dir_is_tmpfs(disk));
+    s = open_ok(mem, NULL);
+    assert_int_equal(bm_store_map_size(s), BM__ENV_WRITEMAP_START);
+    data_file(mem, &size, &alloc);
+    assert_int_equal((size_t)size, BM__ENV_WRITEMAP_START);
+    assert_true(alloc >= size);
+    assert_int_equal(chain_init(&c, 31), BM_OK);
+    for (int i = 0; i < 60; i++) {
+        commit_ok(&c, s, 5, 20000); /* ~6 MB: the map grows */
+    }
+    assert_true(bm_store_map_size(s) > BM__ENV_WRITEMAP_START);
+    data_file(mem, &size, &alloc);
+    assert_int_equal((size_t)size, bm_store_map_size(s));
+    assert_true(alloc >= size);
+    check_ok(s, &rep);
+    assert_int_equal(rep.n_blocks, 300);
+    h300 = hash_at(s, 300);
+    bm_store_close(s);
+
+    /* Read-only (no WRITEMAP) and read-write again. */
+    s = open_ok(mem, &ro);
+    assert_int_equal(height_of(s), 300);
+    assert_memory_equal(hash_at(s, 300).b, h300.b, BM_HASH_SIZE);
+    check_ok(s, &rep);
+    bm_store_close(s);
+    s = open_ok(mem, NULL);
+    assert_int_equal(height_of(s), 300);
+    commit_ok(&c, s, 1, 300);
+    bm_store_close(s);
+
+    /* To a disk (pwrite), where it goes on, and back to the tmpfs. */
+    move_and_commit(mem, disk, &c, 3);
+    move_and_commit(disk, mem, &c, 2);
+    s = open_ok(mem, NULL);
+    assert_int_equal(height_of(s), 306);
+    assert_memory_equal(hash_at(s, 300).b, h300.b, BM_HASH_SIZE);
+    data_file(mem, &size, &alloc);
+    assert_true(alloc >= size);
+    bm_store_close(s);
+    chain_release(&c);
+    free_home(disk);
+    free_home(mem);
+}
+
 static void test_encoded_helpers(void **state)
 {
     struct bm_store_encoded e = {0};
@@ -1612,6 +1718,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_many_readers),
         cmocka_unit_test(test_read_reuse),
         cmocka_unit_test(test_no_meta_sync),
+        cmocka_unit_test(test_writemap_tmpfs),
         cmocka_unit_test(test_encoded_helpers),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_cli),

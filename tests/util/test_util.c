@@ -1,5 +1,8 @@
 #include "bm_test.h"
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "blockv2/err.h"
@@ -36,6 +39,48 @@ static void test_sha256(void **state)
         assert_memory_equal(a, b, 32);
     }
     bm_free(buf);
+}
+
+/* Each thread reuses its own digest context (freed when it exits): four
+ * threads hashing at once, call after call, get libsodium's digests. */
+static void *sha256_thread(void *arg)
+{
+    uint8_t *buf = bm_xmalloc(5000);
+    uint8_t a[32], b[32];
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    bool ok = true;
+
+    for (int round = 0; round < 200 && ok; round++) {
+        size_t n = 1024 + (size_t)((seed * 7919u + (unsigned)round * 31u) %
+                                   3900u);
+
+        for (size_t i = 0; i < n; i++) {
+            buf[i] = (uint8_t)(i * 131u + seed + (unsigned)round);
+        }
+        crypto_hash_sha256(a, buf, n);
+        bm_sha256(b, buf, n);
+        ok = memcmp(a, b, 32) == 0;
+    }
+    bm_free(buf);
+    return ok ? arg : NULL;
+}
+
+static void test_sha256_threads(void **state)
+{
+    pthread_t th[4];
+    (void)state;
+
+    for (uintptr_t i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, sha256_thread,
+                                        (void *)(i + 1)),
+                         0);
+    }
+    for (uintptr_t i = 0; i < 4; i++) {
+        void *ret = NULL;
+
+        assert_int_equal(pthread_join(th[i], &ret), 0);
+        assert_ptr_equal(ret, (void *)(i + 1));
+    }
 }
 
 static void test_err_names(void **state)
@@ -140,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_alloc_fail_hook), cmocka_unit_test(test_hex),
         cmocka_unit_test(test_dynbuf_cap), cmocka_unit_test(test_le64),
         cmocka_unit_test(test_errmsg), cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_sha256_threads),
     };
     return BM_TEST_RUN(tests);
 }

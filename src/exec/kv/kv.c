@@ -421,7 +421,18 @@ enum bm_err bm_kv_open(struct bm_kv **out, const char *dir,
     if (err) {
         goto out;
     }
+    err = bm__mkdir_p(dir, em);
+    if (err) {
+        goto out;
+    }
+    if (bm__env_use_writemap(dir, &map_size)) {
+        /* On tmpfs: commits write through the map (util/lmdb_env.h). */
+        flags |= MDB_WRITEMAP;
+    }
     err = bm__env_open(&kv->env, dir, 5, map_size, flags, em);
+    if (err == BM_OK) {
+        err = bm__env_reserve_map(kv->env, em);
+    }
     if (err) {
         goto out;
     }
