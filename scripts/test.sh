@@ -69,8 +69,8 @@ JOBS=${BM_JOBS:-$(nproc)}
 # Overlap (default on; BM_CI_OVERLAP=0: one phase after the other): the
 # first tested build compiles in the foreground; every other build then
 # compiles in the background under SCHED_IDLE (chrt --idle: it runs only
-# on a core no test wants, so the tests' timing is not disturbed) while the
-# tests run. The plain suite is mostly tests that run alone (is_parallel
+# on a core no test wants, so the tests' timing is not disturbed; and the
+# idle I/O class) while the tests run. The plain suite is mostly tests that run alone (is_parallel
 # false), which leave a core idle for minutes: the other builds fit there.
 OVERLAP=${BM_CI_OVERLAP:-1}
 logs=()
@@ -152,6 +152,7 @@ if [ "$OVERLAP" = 1 ] && [ "${#tested[@]}" -gt 0 ]; then
     (
       chrt --idle -p 0 "$BASHPID" 2>/dev/null ||
         renice -n 19 -p "$BASHPID" >/dev/null 2>&1
+      ionice -c 3 -p "$BASHPID" 2>/dev/null # idle I/O class too
       for v in "${background[@]}"; do
         variant_config "$v" && build_variant
       done
