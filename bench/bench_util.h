@@ -49,17 +49,21 @@ static inline int bench_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median µs of n (1..1001) 4 KiB pwrite + fdatasync rounds on a temp
- * file in dir (what every durable LMDB commit pays twice); -1 with errno
- * set if the file cannot be made or written. */
-static inline double bench_fsync_p50_us(const char *dir, int n)
+/* The fsync probe (what every durable LMDB commit pays twice): up to n
+ * (>= 1) rounds of a 4 KiB pwrite + fdatasync on a temp file in dir,
+ * stopping early once `seconds` have passed when seconds > 0. The
+ * latencies in µs go to v (room for n), sorted ascending. Returns how
+ * many rounds ran (>= 1), or -1 with errno set if the file cannot be made
+ * or written. */
+static inline int bench_fsync_rounds_us(const char *dir, int n,
+                                        double seconds, double *v)
 {
     char path[4096];
     char buf[4096];
-    double v[1001];
-    int fd;
+    uint64_t end;
+    int fd, i;
 
-    if (n < 1 || n > 1001) {
+    if (n < 1) {
         errno = EINVAL;
         return -1;
     }
@@ -70,7 +74,9 @@ static inline double bench_fsync_p50_us(const char *dir, int n)
     }
     unlink(path);
     memset(buf, 0x5a, sizeof(buf));
-    for (int i = 0; i < n; i++) {
+    end = bench_now_ns() + (uint64_t)(seconds * 1e9);
+    for (i = 0; i < n && (seconds <= 0 || i == 0 || bench_now_ns() < end);
+         i++) {
         uint64_t t = bench_now_ns();
 
         if (pwrite(fd, buf, sizeof(buf), (off_t)(i % 16) * 4096) !=
@@ -85,8 +91,22 @@ static inline double bench_fsync_p50_us(const char *dir, int n)
         v[i] = (double)(bench_now_ns() - t) / 1e3;
     }
     close(fd);
-    qsort(v, (size_t)n, sizeof(v[0]), bench_cmp_double);
-    return v[n / 2];
+    qsort(v, (size_t)i, sizeof(v[0]), bench_cmp_double);
+    return i;
+}
+
+/* Median µs of n (1..1001) fsync probe rounds in dir; -1 with errno set
+ * if the file cannot be made or written. */
+static inline double bench_fsync_p50_us(const char *dir, int n)
+{
+    double v[1001];
+
+    if (n < 1 || n > 1001) {
+        errno = EINVAL;
+        return -1;
+    }
+    n = bench_fsync_rounds_us(dir, n, 0, v);
+    return n < 0 ? -1 : v[n / 2];
 }
 
 #endif /* BM_BENCH_BENCH_UTIL_H */

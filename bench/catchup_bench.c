@@ -61,6 +61,7 @@
 #include "util/errmsg.h"
 #include "util/log.h"
 
+#include "bench_node.h"
 #include "bench_util.h"
 #include "syscount.h"
 #include "verifycount.h"
@@ -100,15 +101,6 @@ static void die(const char *what, int err, const struct bm_errmsg *em)
     fprintf(stderr, "catchup_bench: %s: %s%s%s\n", what, bm_err_name(err),
             em != NULL ? ": " : "", em != NULL ? bm_errmsg_str(em, err) : "");
     exit(1);
-}
-
-static void make_dir(const char *base, const char *sub, char *out, size_t len)
-{
-    snprintf(out, len, "%s/%s", base, sub);
-    if (mkdir(out, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "catchup_bench: mkdir %s: %s\n", out, strerror(errno));
-        exit(1);
-    }
 }
 
 static void genesis_init(void)
@@ -180,59 +172,17 @@ static pid_t da_fork(const char *dir, uint16_t *port, int *keep)
 
 /* ------------------------------------------------------------ nodes */
 
-struct node {
-    char home[512];
-    struct bm_store *store;
-    struct bm_kv *kv;
-    struct bm_executor exec;
-    struct bm_seq *seq;
-    struct bm_da_client *dac;
-    struct bm_da da;
-    struct bm_manager_config cfg;
-    struct bm_manager *m;
-};
-
-static void node_open(struct node *n, const char *home, bool agg,
+static void node_open(struct bench_node *n, const char *home, bool agg,
                       const char *url, unsigned da_block_ms)
 {
-    struct bm_errmsg em = {{0}};
     struct bm_kv_options kvo = {0};
     struct bm_seq_options so = {.no_sync = true};
     struct bm_da_client_config cc = {.url = url, .timeout_ms = 30000};
-    struct bm_manager_params p;
-    char data[600], dir[700];
-    int err;
 
-    memset(n, 0, sizeof(*n));
-    snprintf(n->home, sizeof(n->home), "%s", home);
-    make_dir(home, "data", data, sizeof(data));
-    err = bm_store_open(&n->store, home, NULL, &em);
-    if (err != BM_OK) {
-        die("store open", err, &em);
-    }
     /* The aggregator only builds the chain: no fsync there. The full node
      * keeps the defaults (every commit durable). */
     kvo.no_sync = agg;
-    make_dir(data, "kv", dir, sizeof(dir));
-    err = bm_kv_open(&n->kv, dir, &kvo, &em);
-    if (err != BM_OK) {
-        die("kv open", err, &em);
-    }
-    bm_kv_executor(n->kv, &n->exec);
-    if (agg) {
-        make_dir(data, "seq", dir, sizeof(dir));
-        so.exec = &n->exec;
-        err = bm_seq_open(&n->seq, dir, CHAIN, &so, &em);
-        if (err != BM_OK) {
-            die("seq open", err, &em);
-        }
-    }
-    err = bm_da_client_new(&n->dac, &cc, &em);
-    if (err != BM_OK) {
-        die("da client", err, &em);
-    }
-    bm_da_from_client(&n->da, n->dac);
-    bm_manager_config_init(&n->cfg);
+    bench_node_open(n, home, &kvo, agg ? &so : NULL, &cc, CHAIN);
     n->cfg.aggregator = agg;
     n->cfg.da_namespace = NS_HEADERS;
     n->cfg.da_data_namespace = NS_DATA;
@@ -242,47 +192,10 @@ static void node_open(struct node *n, const char *home, bool agg,
         n->cfg.lazy_block_interval_ms = 3600 * 1000;
         n->cfg.da_block_time_ms = da_block_ms;
     }
-    memset(&p, 0, sizeof(p));
-    p.signer = agg ? &g_key : NULL;
-    p.config = &n->cfg;
-    p.genesis = &g_gen;
-    p.store = n->store;
-    p.exec = &n->exec;
-    p.seq = n->seq;
-    p.da = &n->da;
-    err = bm_manager_new(&n->m, &p, &em);
-    if (err != BM_OK) {
-        die("manager new", err, &em);
-    }
+    bench_node_manager(n, agg ? &g_key : NULL, &g_gen);
 }
 
-static void node_start(struct node *n)
-{
-    struct bm_errmsg em = {{0}};
-    int err = bm_manager_start(n->m, &em);
-
-    if (err != BM_OK) {
-        die("manager start", err, &em);
-    }
-}
-
-static void node_close(struct node *n)
-{
-    struct bm_errmsg em = {{0}};
-    int err = bm_manager_stop(n->m, &em);
-
-    if (err != BM_OK) {
-        die("manager stop", err, &em);
-    }
-    bm_manager_free(n->m);
-    bm_da_client_free(n->dac);
-    bm_seq_free(n->seq);
-    bm_kv_free(n->kv);
-    bm_store_close(n->store);
-    n->m = NULL;
-}
-
-static uint64_t height_of(struct node *n)
+static uint64_t height_of(struct bench_node *n)
 {
     uint64_t h = 0;
 
@@ -299,7 +212,7 @@ struct chain_facts {
     double seconds;
 };
 
-static void submit_txs(struct node *n, uint64_t h, unsigned k)
+static void submit_txs(struct bench_node *n, uint64_t h, unsigned k)
 {
     struct bm_buf txs[64];
     char tx[64][64];
@@ -329,15 +242,15 @@ static void build_chain(const struct opts *o, const char *base,
                         const char *url, uint16_t da_port,
                         struct chain_facts *f)
 {
-    struct node a;
+    struct bench_node a;
     char home[512];
     double t0 = now_s();
     uint64_t end;
 
     (void)da_port;
-    make_dir(base, "agg", home, sizeof(home));
+    bench_node_dir(base, "agg", home, sizeof(home));
     node_open(&a, home, true, url, o->da_block_ms);
-    node_start(&a);
+    bench_node_start(&a);
     memset(f, 0, sizeof(*f));
     for (uint64_t h = 1; h <= o->blocks; h++) {
         struct bm_errmsg em = {{0}};
@@ -372,7 +285,7 @@ static void build_chain(const struct opts *o, const char *base,
         bm_manager_metrics(a.m, &mm);
         f->da_heights = mm.da_submissions;
     }
-    node_close(&a);
+    bench_node_stop(&a);
     (void)bm_file_remove_tree(home);
     f->blocks = o->blocks;
     f->seconds = now_s() - t0;
@@ -477,7 +390,7 @@ static void usage_now(struct usage *u)
 static void catch_up(const struct opts *o, const char *medium,
                      const char *base, const char *url, unsigned run)
 {
-    struct node f;
+    struct bench_node f;
     struct sc_counts c0, c1;
     struct usage u0, u1;
     char home[512], name[64];
@@ -486,14 +399,14 @@ static void catch_up(const struct opts *o, const char *medium,
     double n = (double)o->blocks;
 
     snprintf(name, sizeof(name), "full-%s-%u", medium, run);
-    make_dir(base, name, home, sizeof(home));
+    bench_node_dir(base, name, home, sizeof(home));
     node_open(&f, home, false, url, 0);
     vc_forget(); /* a repeat is a signature checked twice in this window */
     sc_read(&c0);
     usage_now(&u0);
     perf_ctl("enable\n");
     t0 = now_s();
-    node_start(&f);
+    bench_node_start(&f);
     end = bm_clock_now_ms() + 900000;
     /* This thread's polling is the bench's, not the node's: its CPU is
      * taken out of the process's (it was ~10 us per block with a 1 ms
@@ -517,7 +430,7 @@ static void catch_up(const struct opts *o, const char *medium,
     perf_ctl("disable\n");
     sc_read(&c1);
     usage_now(&u1);
-    node_close(&f);
+    bench_node_stop(&f);
     if (!o->keep) {
         (void)bm_file_remove_tree(home);
     }
@@ -619,7 +532,7 @@ int main(int argc, char **argv)
     }
     temp_base(o.tmpfs, tbase, sizeof(tbase));
     temp_base(o.disk, dbase, sizeof(dbase));
-    make_dir(tbase, "da", da_dir, sizeof(da_dir));
+    bench_node_dir(tbase, "da", da_dir, sizeof(da_dir));
     da_pid = da_fork(da_dir, &port, &keep);
     if (bm_crypto_init() != BM_OK) {
         die("crypto init", BM_ECRYPTO, NULL);

@@ -49,6 +49,7 @@
  * per produced block.
  * Lines are `name value unit` (scripts/bench.sh keeps and medians them).
  */
+#include "bench_node.h"
 #include "bench_util.h"
 
 #include <dirent.h>
@@ -91,16 +92,6 @@
 #define FLOOR_BLOCK_MS 5
 #define FLOOR_TXS 1000
 
-struct node {
-    char home[256];
-    struct bm_store *store;
-    struct bm_kv *kv;
-    struct bm_executor exec;
-    struct bm_seq *seq;
-    struct bm_manager_config cfg;
-    struct bm_manager *m;
-};
-
 static struct bm_privkey g_key;
 static struct bm_genesis g_gen;
 static uint64_t g_tx_seq;
@@ -141,88 +132,35 @@ static void genesis_init(void)
 
 /* A node in a fresh directory under base; block_ms 0: blocks only
  * through bm_manager_produce_block. */
-static void node_open(struct node *n, const char *base, uint64_t block_ms,
-                      uint64_t max_batch_bytes)
+static void node_open(struct bench_node *n, const char *base,
+                      uint64_t block_ms, uint64_t max_batch_bytes)
 {
-    struct bm_errmsg em = {{0}};
     struct bm_kv_options ko = {.mempool_max_txs = 10};
     struct bm_seq_options so = {.max_queue_txs = 2000000,
                                 .max_queue_bytes = 512u << 20};
-    struct bm_manager_params p;
-    char dir[320];
-    int err;
+    char home[320];
 
-    memset(n, 0, sizeof(*n));
-    snprintf(n->home, sizeof(n->home), "%s/bm-produce-bench-XXXXXX", base);
-    if (mkdtemp(n->home) == NULL) {
-        perror(n->home);
+    snprintf(home, sizeof(home), "%s/bm-produce-bench-XXXXXX", base);
+    if (mkdtemp(home) == NULL) {
+        perror(home);
         exit(1);
     }
-    snprintf(dir, sizeof(dir), "%s/data", n->home);
-    mkdir(dir, 0700);
-    err = bm_store_open(&n->store, n->home, NULL, &em);
-    if (err != BM_OK) {
-        die("store open", err, &em);
-    }
-    snprintf(dir, sizeof(dir), "%s/data/kv", n->home);
-    mkdir(dir, 0700);
-    err = bm_kv_open(&n->kv, dir, &ko, &em);
-    if (err != BM_OK) {
-        die("kv open", err, &em);
-    }
-    bm_kv_executor(n->kv, &n->exec);
-    snprintf(dir, sizeof(dir), "%s/data/seq", n->home);
-    mkdir(dir, 0700);
-    so.exec = &n->exec;
-    err = bm_seq_open(&n->seq, dir, g_gen.chain_id, &so, &em);
-    if (err != BM_OK) {
-        die("seq open", err, &em);
-    }
-    bm_manager_config_init(&n->cfg);
+    bench_node_open(n, home, &ko, &so, NULL, g_gen.chain_id);
     n->cfg.aggregator = true;
     /* Manual blocks only: the block timer is an hour away. */
     n->cfg.block_time_ms = block_ms != 0 ? block_ms : 3600000;
     n->cfg.max_batch_bytes = max_batch_bytes;
-    memset(&p, 0, sizeof(p));
-    p.signer = &g_key;
-    p.config = &n->cfg;
-    p.genesis = &g_gen;
-    p.store = n->store;
-    p.exec = &n->exec;
-    p.seq = n->seq;
-    err = bm_manager_new(&n->m, &p, &em);
-    if (err != BM_OK) {
-        die("manager new", err, &em);
-    }
+    bench_node_manager(n, &g_key, &g_gen);
 }
 
-static void node_start(struct node *n)
+static void node_close(struct bench_node *n)
 {
-    struct bm_errmsg em = {{0}};
-    int err = bm_manager_start(n->m, &em);
-
-    if (err != BM_OK) {
-        die("manager start", err, &em);
-    }
-}
-
-static void node_close(struct node *n)
-{
-    struct bm_errmsg em = {{0}};
-    int err = bm_manager_stop(n->m, &em);
-
-    if (err != BM_OK) {
-        die("manager stop", err, &em);
-    }
-    bm_manager_free(n->m);
-    bm_seq_free(n->seq);
-    bm_kv_free(n->kv);
-    bm_store_close(n->store);
+    bench_node_stop(n);
     (void)bm_file_remove_tree(n->home);
 }
 
 /* Queues k unique 64-byte KV txs in the sequencer (not timed). */
-static void queue_txs(struct node *n, size_t k)
+static void queue_txs(struct bench_node *n, size_t k)
 {
     struct bm_errmsg em = {{0}};
     struct bm_buf *txs = bm_xcalloc(k, sizeof(*txs));
@@ -250,7 +188,7 @@ static void queue_txs(struct node *n, size_t k)
     bm_free(txs);
 }
 
-static void produce_one(struct node *n)
+static void produce_one(struct bench_node *n)
 {
     struct bm_errmsg em = {{0}};
     uint64_t h = 0;
@@ -367,7 +305,7 @@ static bool g_threads;
 static struct produce_res run_produce(const char *base, size_t k,
                                       int blocks)
 {
-    struct node n;
+    struct bench_node n;
     struct produce_res r = {0};
     struct thread_csw th0, th1;
     double wall = 0, cpu = 0;
@@ -375,7 +313,7 @@ static struct produce_res run_produce(const char *base, size_t k,
     uint64_t turns0, empty0, turns1, empty1;
 
     node_open(&n, base, 0, 0);
-    node_start(&n);
+    bench_node_start(&n);
     for (int i = 0; i < WARMUP_BLOCKS; i++) {
         if (k > 0) {
             queue_txs(&n, k);
@@ -420,35 +358,16 @@ static struct produce_res run_produce(const char *base, size_t k,
     return r;
 }
 
-/* Median over `runs` of pwrite(4 KiB) + fdatasync in a file under base. */
+/* Median µs of a 4 KiB pwrite + fdatasync in a file under base. */
 static double fsync_us(const char *base)
 {
-    enum { N = 200 };
-    double v[N];
-    char path[320], buf[4096];
-    int fd;
+    double us = bench_fsync_p50_us(base, 201);
 
-    snprintf(path, sizeof(path), "%s/bm-fsync-bench-XXXXXX", base);
-    fd = mkstemp(path);
-    if (fd < 0) {
-        perror(path);
+    if (us < 0) {
+        perror("fsync bench");
         exit(1);
     }
-    memset(buf, 0xab, sizeof(buf));
-    for (int i = 0; i < N; i++) {
-        double t0 = now_s();
-
-        if (pwrite(fd, buf, sizeof(buf), (off_t)(i % 16) * 4096) !=
-                (ssize_t)sizeof(buf) ||
-            fdatasync(fd) != 0) {
-            perror("fsync bench");
-            exit(1);
-        }
-        v[i] = (now_s() - t0) * 1e6;
-    }
-    close(fd);
-    unlink(path);
-    return median(v, N);
+    return us;
 }
 
 /* CPU time of the calling thread: the crypto limits below are timed on it,
@@ -531,7 +450,7 @@ static void crypto_us(double *sign, double *verify, double *sha_kb)
 static double run_floor(const char *base, double seconds,
                         double *txs_per_block)
 {
-    struct node n;
+    struct bench_node n;
     size_t blocks = (size_t)(seconds * 1000 / FLOOR_BLOCK_MS * 1.25) + 20;
     uint64_t h0 = 0, h1 = 0, txs0, txs1;
     struct bm_manager_metrics mm;
@@ -543,7 +462,7 @@ static double run_floor(const char *base, double seconds,
     for (size_t b = 0; b < blocks; b += 10) {
         queue_txs(&n, (size_t)FLOOR_TXS * 10);
     }
-    node_start(&n);
+    bench_node_start(&n);
     /* Let it settle (first blocks, caches), then measure. */
     while (h0 < 20) {
         bm_sleep_ms(1);

@@ -635,40 +635,15 @@ static int run_visible(struct load *l, double interval_ms)
 
 static int run_fsync(const char *dir, double seconds)
 {
-    char path[4096];
-    char buf[4096];
-    uint64_t *lat = NULL;
-    size_t n = 0;
-    size_t cap = 0;
-    uint64_t end;
-    int fd;
+    enum { MAX_ROUNDS = 1 << 20 };
+    double *lat = bm_xmalloc(MAX_ROUNDS * sizeof(*lat));
+    int n = bench_fsync_rounds_us(dir, MAX_ROUNDS, seconds, lat);
 
-    snprintf(path, sizeof(path), "%s/tx_bench_fsync.XXXXXX", dir);
-    fd = mkstemp(path);
-    if (fd < 0) {
-        die("mkstemp");
+    if (n < 0) {
+        die("pwrite/fdatasync");
     }
-    unlink(path);
-    memset(buf, 0x5a, sizeof(buf));
-    end = bench_now_ns() + (uint64_t)(seconds * 1e9);
-    while (bench_now_ns() < end) {
-        uint64_t t = bench_now_ns();
-
-        if (pwrite(fd, buf, sizeof(buf), (off_t)((n % 256) * sizeof(buf))) !=
-                (ssize_t)sizeof(buf) ||
-            fdatasync(fd) != 0) {
-            die("pwrite/fdatasync");
-        }
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            lat = bm_xrealloc(lat, cap * sizeof(*lat));
-        }
-        lat[n++] = bench_now_ns() - t;
-    }
-    close(fd);
-    qsort(lat, n, sizeof(*lat), cmp_u64);
-    printf("fsync_p50 %.3f ms\n", (double)lat[n / 2] / 1e6);
-    printf("fsync_p99 %.3f ms\n", (double)lat[n * 99 / 100] / 1e6);
+    printf("fsync_p50 %.3f ms\n", lat[n / 2] / 1e3);
+    printf("fsync_p99 %.3f ms\n", lat[(size_t)n * 99 / 100] / 1e3);
     bm_free(lat);
     return 0;
 }

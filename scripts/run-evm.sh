@@ -30,7 +30,7 @@ scripts/npm-ci.sh install tests/evm
 if [ ! -d build-release ]; then
   meson setup build-release --buildtype=release >/dev/null
 fi
-ninja -C build-release >/dev/null
+ninja -C build-release cmd/blockv2 >/dev/null
 bin=build-release/cmd/blockv2
 
 if $reset; then

@@ -13,7 +13,7 @@ scripts/bootstrap.sh
 if [ ! -d build-release ]; then
   meson setup build-release --buildtype=release >/dev/null
 fi
-ninja -C build-release >/dev/null
+ninja -C build-release cmd/blockv2 >/dev/null
 bin=build-release/cmd/blockv2
 
 if "$bin" help 2>/dev/null | grep -qE '^\s+start\s'; then

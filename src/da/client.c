@@ -11,6 +11,7 @@
 
 #include "da/da_json.h"
 #include "util/alloc.h"
+#include "util/curl_body.h"
 #include "util/curl_init.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -29,20 +30,7 @@ struct bm_da_client {
     size_t max_blob_size;
     uint64_t next_id;
     struct bm_dynbuf resp;
-    bool resp_too_big;
 };
-
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    struct bm_da_client *c = arg;
-    size_t n = size * nmemb;
-
-    if (bm_dynbuf_append(&c->resp, ptr, n) != BM_OK) {
-        c->resp_too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    return n;
-}
 
 static enum bm_err add_header(struct bm_da_client *c, const char *line)
 {
@@ -189,8 +177,8 @@ enum bm_err bm_da_client_new(struct bm_da_client **out,
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, bm_curl_body_write);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &c->resp);
     curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -254,7 +242,6 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                        bm_strerror(err));
     }
     bm_dynbuf_reset(&c->resp);
-    c->resp_too_big = false;
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (const char *)req.ptr);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)req.len);
@@ -276,7 +263,7 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                        "%s: context deadline exceeded (%s)", method,
                        curl_easy_strerror(rc));
     }
-    if (rc == CURLE_WRITE_ERROR && c->resp_too_big) {
+    if (rc == CURLE_WRITE_ERROR) { /* only the body's cap aborts */
         return bm_errf(em, BM_EPROTO, "%s: response body above %zu bytes",
                        method, c->resp.max);
     }

@@ -11,6 +11,7 @@
 
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/curl_body.h"
 #include "util/curl_init.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -82,9 +83,9 @@ static bool watch_lines(struct bm_etcd *e)
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct bm_etcd *e = arg;
-    size_t n = size * nmemb;
+    size_t n = bm_curl_body_write(ptr, size, nmemb, &e->resp);
 
-    if (bm_dynbuf_append(&e->resp, ptr, n) != BM_OK) {
+    if (n != size * nmemb) {
         e->resp_too_big = true;
         return 0; /* aborts the transfer */
     }

@@ -22,6 +22,7 @@
 #include "node/config.h"
 #include "node/status_view.h"
 #include "util/clock.h"
+#include "util/curl_body.h"
 #include "util/curl_init.h"
 #include "util/errmsg.h"
 
@@ -30,16 +31,6 @@
 struct reply {
     struct bm_dynbuf body;
 };
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    struct reply *r = arg;
-
-    if (bm_dynbuf_append(&r->body, p, size * n) != BM_OK) {
-        return 0; /* over the cap: abort the transfer */
-    }
-    return size * n;
-}
 
 /* Resolves the RPC base URL from --rpc, the home's config, or the
  * default. Writes into url. */
@@ -92,8 +83,8 @@ static long request(const char *url, const char *body, size_t body_len,
     }
     bm_dynbuf_init(&r->body, MAX_REPLY);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bm_curl_body_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (body != NULL) {

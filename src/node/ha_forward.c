@@ -15,6 +15,7 @@
 #include "blockv2/sequencer.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/curl_body.h"
 #include "util/curl_init.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
@@ -201,14 +202,6 @@ static enum bm_err batch_body(const struct bm_buf *txs, size_t n,
     return err;
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    if (bm_dynbuf_append(arg, p, size * n) != BM_OK) {
-        return 0; /* over the cap: abort the transfer */
-    }
-    return size * n;
-}
-
 /* POSTs body to <url>/tx; *status the HTTP status, 0 when no answer came
  * (em says why). reply returns owned. */
 static void post(struct bm_ha_fwd *f, const char *url,
@@ -228,7 +221,7 @@ static void post(struct bm_ha_fwd *f, const char *url,
     curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(f->curl, CURLOPT_POSTFIELDS, (const char *)body->ptr);
     curl_easy_setopt(f->curl, CURLOPT_POSTFIELDSIZE, (long)body->len);
-    curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, bm_curl_body_write);
     curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, reply);
     curl_easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms);
     curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT_MS,

@@ -36,6 +36,10 @@ or twice-applied tx).
 import argparse, base64, hashlib, http.client, json, os, shutil, signal
 import socket, subprocess, sys, tempfile, threading, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "py"))
+import dablocks  # noqa: E402 (tests/py: reading blocks back from DA)
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--bin", required=True)
 ap.add_argument("--etcd", default=shutil.which("etcd") or "etcd")
@@ -549,47 +553,6 @@ def step_etcd():
 
 
 # ---------------------------------------------------------------- checks
-def ns(s):
-    return bytes(19) + hashlib.sha256(s.encode()).digest()[:10]
-
-
-def fields(b):
-    i = 0
-    while i < len(b):
-        key, i = varint(b, i)
-        f, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = varint(b, i)
-        elif wt == 2:
-            n, i = varint(b, i)
-            v, i = b[i:i + n], i + n
-        elif wt == 1:
-            v, i = b[i:i + 8], i + 8
-        elif wt == 5:
-            v, i = b[i:i + 4], i + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        yield f, v
-
-
-def varint(b, i):
-    x = s = 0
-    while True:
-        c = b[i]
-        i += 1
-        x |= (c & 0x7F) << s
-        s += 7
-        if c < 0x80:
-            return x, i
-
-
-def field(b, num):
-    for f, v in fields(b):
-        if f == num:
-            return v
-    return None
-
-
 def final_checks():
     """(forks, lost, twice, notes)"""
     notes = []
@@ -624,27 +587,27 @@ def final_checks():
         chains[n] = txs
     # DA: every header blob, by block height.
     da_headers = 0
-    nh, nd = ns("ha-acc-h"), ns("ha-acc-d")
-    st, j = req(P_DA, "POST", "/", json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": "header.NetworkHead",
-         "params": []}))
-    head = int(j["result"]["header"]["height"]) if st == 200 else 0
+    nh, nd = dablocks.ns("ha-acc-h"), dablocks.ns("ha-acc-d")
+    da = dablocks.DA("http://127.0.0.1:%d" % P_DA)
+    try:
+        head = da.head()
+    except dablocks.DAError as e:
+        notes.append(str(e))
+        head = 0
     for dh in range(1, head + 1):
-        st, j = req(P_DA, "POST", "/", json.dumps(
-            {"jsonrpc": "2.0", "id": 1, "method": "blob.GetAll",
-             "params": [dh, [base64.b64encode(nh).decode(),
-                             base64.b64encode(nd).decode()]]}), timeout=30)
-        if st != 200 or not isinstance(j, dict):
-            notes.append("DA GetAll %d: HTTP %d" % (dh, st))
+        try:
+            blobs = da.blobs_at(dh, [nh, nd])
+        except dablocks.DAError as e:
+            notes.append(str(e))
             continue
-        for blob in j.get("result") or []:
-            if base64.b64decode(blob["namespace"]) != nh:
+        for space, data in blobs:
+            if space != nh:
                 continue
-            data = base64.b64decode(blob["data"])
-            bh = field(field(data, 1), 2)
-            sig = base64.b64encode(field(data, 2) or b"").decode()
+            bh = dablocks.header_height(data)
+            sig = base64.b64encode(dablocks.header_signature(data)).decode()
             sigs.setdefault(bh, {}).setdefault(sig, []).append("DA@%d" % dh)
             da_headers += 1
+    da.close()
     forks = [(h, v) for h, v in sorted(sigs.items()) if len(v) > 1]
     da_dups = sum(max(0, sum(1 for x in w if x.startswith("DA@")) - 1)
                   for v in sigs.values() for w in v.values())

@@ -19,6 +19,7 @@
  * thread, where it runs (the host API is loop-thread only); replies are
  * written from the loop thread. One mutex orders stdout lines.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -894,7 +895,8 @@ static struct cmd *parse(const char *line, bool *quit)
 static int usage(void)
 {
     fprintf(stderr, "usage: p2p_peer --key-seed <64 hex> --listen MULTIADDR "
-                    "[--listen MULTIADDR ...] [--peer MULTIADDR/p2p/ID ...]\n");
+                    "[--listen MULTIADDR ...] [--peer MULTIADDR/p2p/ID ...] "
+                    "[--keepalive-ms N]\n");
     return 2;
 }
 
@@ -909,6 +911,7 @@ int main(int argc, char **argv)
     uint8_t seed[32];
     bool have_seed = false;
     size_t n_listen = 0, n_peers = 0;
+    uint64_t keepalive_ms = 0; /* 0: the host config's default */
     char *line = NULL;
     size_t cap = 0;
     int rc = 0;
@@ -950,6 +953,22 @@ int main(int argc, char **argv)
                 return 2;
             }
             n_peers++;
+        } else if (strcmp(argv[i], "--keepalive-ms") == 0 && i + 1 < argc) {
+            /* The yamux keepalive interval: go_keepalive.test.mjs runs its
+             * idle check with a short one in the sanitizer builds. */
+            const char *s = argv[++i];
+            char *end = NULL;
+            unsigned long long v;
+
+            errno = 0;
+            v = strtoull(s, &end, 10);
+            if (errno != 0 || end == s || *end != '\0' || v < 100 ||
+                v > 3600000) {
+                fprintf(stderr, "p2p_peer: --keepalive-ms '%s': want 100.."
+                        "3600000\n", s);
+                return 2;
+            }
+            keepalive_ms = v;
         } else {
             return usage();
         }
@@ -971,6 +990,9 @@ int main(int argc, char **argv)
     cfg.peers = peers;
     cfg.n_peers = n_peers;
     cfg.agent_version = "blockv2/p2p_peer";
+    if (keepalive_ms != 0) {
+        cfg.keepalive_ms = keepalive_ms;
+    }
     if (bm_p2p_host_new(&h, &cfg, &em) != BM_OK ||
         bm_p2p_host_register(h, ECHO, &echo_server, NULL) != BM_OK ||
         bm_p2p_host_register(h, SINK, &sink_server, NULL) != BM_OK ||

@@ -15,6 +15,7 @@
 #include "exec/evm/jwt.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/curl_body.h"
 #include "util/curl_init.h"
 #include "util/errmsg.h"
 
@@ -34,23 +35,10 @@ struct bm_evm_endpoint {
     uint64_t next_id;
     struct bm_dynbuf req;  /* reused; under mu */
     struct bm_dynbuf resp; /* reused; under mu */
-    bool resp_too_big;
     uint64_t last_ns; /* under mu: the last exchange's time */
     _Atomic uint64_t calls;
     _Atomic uint64_t ns;
 };
-
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    struct bm_evm_endpoint *ep = arg;
-    size_t n = size * nmemb;
-
-    if (bm_dynbuf_append(&ep->resp, ptr, n) != BM_OK) {
-        ep->resp_too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    return n;
-}
 
 enum bm_err bm_evm_endpoint_new(struct bm_evm_endpoint **out,
                                 const struct bm_evm_endpoint_config *cfg,
@@ -106,8 +94,8 @@ enum bm_err bm_evm_endpoint_new(struct bm_evm_endpoint **out,
     curl_easy_setopt(ep->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(ep->curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(ep->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(ep->curl, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(ep->curl, CURLOPT_WRITEDATA, ep);
+    curl_easy_setopt(ep->curl, CURLOPT_WRITEFUNCTION, bm_curl_body_write);
+    curl_easy_setopt(ep->curl, CURLOPT_WRITEDATA, &ep->resp);
     curl_easy_setopt(ep->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(ep->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(ep->curl, CURLOPT_FOLLOWLOCATION, 0L);
@@ -153,7 +141,7 @@ static enum bm_err transfer_error(struct bm_evm_endpoint *ep,
                        "client's %s port %s within %u ms (is it hanging?)",
                        method, ep->what, ep->url, (unsigned)timeout_ms);
     }
-    if (rc == CURLE_WRITE_ERROR && ep->resp_too_big) {
+    if (rc == CURLE_WRITE_ERROR) { /* only the body's cap aborts */
         return bm_errf(em, BM_EPROTO, "%s: response from %s above %zu bytes",
                        method, ep->url, ep->resp.max);
     }
@@ -211,7 +199,6 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
         return BM_ENOMEM;
     }
     bm_dynbuf_reset(&ep->resp);
-    ep->resp_too_big = false;
     curl_easy_setopt(ep->curl, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(ep->curl, CURLOPT_POSTFIELDS, (const char *)ep->req.ptr);
     curl_easy_setopt(ep->curl, CURLOPT_POSTFIELDSIZE_LARGE,

@@ -48,13 +48,16 @@ export class ControlPeer {
   }
 
   // kind: 'js' or 'c'. Resolves once the ready line arrived. peers: static
-  // peers (p2p_peer's --peer MULTIADDR/p2p/ID), for 'c' only.
-  static async start (kind, { seed, listen = ['/ip4/127.0.0.1/tcp/0'], peers = [], name = kind, timeoutMs = 15_000 } = {}) {
+  // peers (p2p_peer's --peer MULTIADDR/p2p/ID), for 'c' only. keepaliveMs:
+  // p2p_peer's --keepalive-ms (the yamux keepalive interval), for 'c' only.
+  static async start (kind, { seed, listen = ['/ip4/127.0.0.1/tcp/0'], peers = [], name = kind, timeoutMs = 15_000, keepaliveMs = null } = {}) {
     let cmd
     let args = ['--key-seed', seed]
     for (const l of listen) args.push('--listen', l)
     if (peers.length > 0 && kind !== 'c') throw new Error('--peer is p2p_peer\'s only')
     for (const p of peers) args.push('--peer', p)
+    if (keepaliveMs != null && kind !== 'c') throw new Error('--keepalive-ms is p2p_peer\'s only')
+    if (keepaliveMs != null) args.push('--keepalive-ms', String(keepaliveMs))
     if (kind === 'js') {
       cmd = process.execPath
       args = ['--import', path.join(INTEROP_DIR, 'polyfill.mjs'), path.join(INTEROP_DIR, 'js_peer.mjs'), ...args]

@@ -12,10 +12,13 @@ Checks, for blocks 1..T (the aggregator's height when the wait ended):
     in the data namespace exactly once, and no data blob appears twice.
 Writes DIR/dacheck.json; exits 1 on a violation.
 """
-import argparse, base64, hashlib, http.client, json, os, sys, time
-from urllib.parse import urlparse
+import argparse, http.client, json, os, sys, time
 
 from rellib import read
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "py"))
+import dablocks  # noqa: E402 (tests/py: reading blocks back from DA)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--dir", required=True)
@@ -27,10 +30,6 @@ args = ap.parse_args()
 W = args.dir
 
 
-def ns(s):
-    return bytes(19) + hashlib.sha256(s.encode()).digest()[:10]
-
-
 def status(port):
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -39,43 +38,6 @@ def status(port):
         return json.loads(r.read()) if r.status == 200 else None
     except (OSError, http.client.HTTPException, ValueError):
         return None
-
-
-def varint(b, i):
-    x = s = 0
-    while True:
-        c = b[i]
-        i += 1
-        x |= (c & 0x7F) << s
-        s += 7
-        if c < 0x80:
-            return x, i
-
-
-def fields(b):
-    """Yields (field number, wire type, value) of a protobuf message."""
-    i = 0
-    while i < len(b):
-        key, i = varint(b, i)
-        f, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = varint(b, i)
-        elif wt == 2:
-            n, i = varint(b, i)
-            v, i = b[i:i + n], i + n
-        elif wt == 1:
-            v, i = b[i:i + 8], i + 8
-        elif wt == 5:
-            v, i = b[i:i + 4], i + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        yield f, wt, v
-
-
-def sub(b, *path):
-    for p in path[:-1]:
-        b = next(v for f, wt, v in fields(b) if f == p and wt == 2)
-    return next(v for f, wt, v in fields(b) if f == path[-1])
 
 
 # Which nodes have DA: every running node whose role is not p2ponly.
@@ -101,44 +63,20 @@ if behind:
         top, args.wait, behind))
     sys.exit(1)
 
-u = urlparse(args.da)
-conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-
-
-def rpc(method, params):
-    for _ in range(5):
-        try:
-            conn.request("POST", "/", body=json.dumps(
-                {"jsonrpc": "2.0", "id": 1, "method": method,
-                 "params": params}),
-                headers={"Content-Type": "application/json"})
-            return json.loads(conn.getresponse().read())
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            time.sleep(0.5)
-    raise RuntimeError("DA server does not answer")
-
-
-head = int(rpc("header.NetworkHead", [])["result"]["header"]["height"])
-nh, nd = ns(args.ns_header), ns(args.ns_data)
+da = dablocks.DA(args.da)
+nh, nd = dablocks.ns(args.ns_header), dablocks.ns(args.ns_data)
 hdr, dat = {}, {}
-for h in range(1, head + 1):
-    j = rpc("blob.GetAll", [h, [base64.b64encode(nh).decode(),
-                               base64.b64encode(nd).decode()]])
-    if "error" in j:
-        if "not found" in j["error"].get("message", ""):
-            continue
-        print("GetAll %d: %s" % (h, j["error"]))
-        sys.exit(1)
-    for blob in j.get("result") or []:
-        data = base64.b64decode(blob["data"])
-        space = base64.b64decode(blob["namespace"])
-        if space == nh:
-            bh = sub(data, 1, 2)        # envelope.header.height
-            hdr.setdefault(bh, []).append(h)
-        elif space == nd:
-            bh = sub(data, 1, 1, 2)     # signed_data.data.metadata.height
-            dat.setdefault(bh, []).append(h)
+try:
+    head = da.head()
+    for h in range(1, head + 1):
+        for space, data in da.blobs_at(h, [nh, nd]):
+            if space == nh:
+                hdr.setdefault(dablocks.header_height(data), []).append(h)
+            elif space == nd:
+                dat.setdefault(dablocks.data_height(data), []).append(h)
+except dablocks.DAError as e:
+    print(e)
+    sys.exit(1)
 
 state = json.load(open(os.path.join(W, "check-state.json")))
 with_txs = {int(h) for h, n in state["txs_at"].items() if n > 0}
