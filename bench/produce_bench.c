@@ -216,7 +216,7 @@ struct produce_res {
 /* Turns and empty turns (turns that found nothing to handle: the runtime
  * spinning, docs/actor-runtime.md "Ending a turn") summed over the node's
  * actors. */
-static void actor_turns(struct node *n, uint64_t *turns, uint64_t *empty)
+static void actor_turns(struct bench_node *n, uint64_t *turns, uint64_t *empty)
 {
     struct bm_actor_stats *st = NULL;
     size_t cnt = 0;
