@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
+#include <sodium.h>
 
 #include "blockv2/executor.h"
 #include "exec/kv/kv.h"
@@ -365,6 +366,94 @@ static void test_records_bounded(void **state)
     fx_done(&f);
 }
 
+/* Height h of the grouped test chain: every third block empty, the
+ * others write "k<h % 7>" (new keys, then overwrites), but h % 5 == 0
+ * writes "same=1" (from 10 on its current value again: no change). */
+static struct bm_hash exec_mixed(struct fx *f, uint64_t h)
+{
+    char tx[32];
+    const char *s[1] = {tx};
+
+    if (h % 3 == 0) {
+        return exec_strs(f, h, NULL, 0);
+    }
+    if (h % 5 == 0) {
+        snprintf(tx, sizeof(tx), "same=1");
+    } else {
+        snprintf(tx, sizeof(tx), "k%llu=v%llu", (unsigned long long)(h % 7),
+                 (unsigned long long)h);
+    }
+    return exec_strs(f, h, s, 1);
+}
+
+/* In a group (the catch-up) the records are pruned once, at
+ * commit_group, down to exactly what a height by height run keeps; the
+ * roots are those of the run without groups, including the blocks that
+ * change nothing (their root is the previous one). */
+static void test_records_bounded_grouped(void **state)
+{
+    struct bm_kv_options o = {.no_sync = true, .keep_heights = 5};
+    struct fx plain = {0}, f = {0};
+    struct bm_hash roots[41];
+    struct bm_errmsg em = {{0}};
+    uint64_t floor = 0;
+    size_t nh = 0, nu = 0;
+
+    (void)state;
+    fx_init_opts(&plain, &o);
+    bm_kv_empty_root(&roots[0]);
+    for (uint64_t h = 1; h <= 40; h++) {
+        roots[h] = exec_mixed(&plain, h);
+        if (h % 3 == 0 || (h % 5 == 0 && h > 5)) {
+            assert_memory_equal(roots[h].b, roots[h - 1].b, BM_HASH_SIZE);
+        } else {
+            assert_memory_not_equal(roots[h].b, roots[h - 1].b,
+                                    BM_HASH_SIZE);
+        }
+    }
+    fx_done(&plain);
+
+    fx_init_opts(&f, &o);
+    for (uint64_t lo = 1; lo <= 40; lo += 20) {
+        assert_int_equal(bm_executor_begin_group(&f.ex, &em), BM_OK);
+        for (uint64_t h = lo; h < lo + 20; h++) {
+            struct bm_hash r = exec_mixed(&f, h);
+
+            assert_memory_equal(r.b, roots[h].b, BM_HASH_SIZE);
+        }
+        assert_int_equal(bm_executor_commit_group(&f.ex, &em), BM_OK);
+    }
+    bm_kv_free(f.kv);
+    f.kv = NULL;
+    count_records(f.kvdir, &nh, &nu);
+    assert_int_equal(nh, 5);
+    assert_int_equal(nu, 5);
+    fx_open_opts(&f, &o);
+    assert_int_equal(bm_kv_rollback_floor(f.kv, &floor, NULL), BM_OK);
+    assert_int_equal(floor, 35);
+    assert_int_equal(bm_kv_rollback(f.kv, 35, &em), BM_OK);
+    want_root(&f, 35, &roots[35]);
+    fx_done(&f);
+}
+
+/* The empty state's root is SHA-256("blockv2/kv/root/v1" || be64(0) ||
+ * 2048 zero bytes) (docs/EXECUTION.md), computed here independently. */
+static void test_empty_root_vector(void **state)
+{
+    static const char tag[] = "blockv2/kv/root/v1";
+    crypto_hash_sha256_state st;
+    uint8_t zeros[2048 + 8] = {0};
+    struct bm_hash want, got;
+
+    (void)state;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)tag, sizeof(tag) - 1);
+    crypto_hash_sha256_update(&st, zeros, sizeof(zeros));
+    crypto_hash_sha256_final(&st, want.b);
+    bm_kv_empty_root(&got);
+    assert_memory_equal(got.b, want.b, BM_HASH_SIZE);
+}
+
 /* A block whose undo log spans several 1 MiB chunks rolls back. */
 static void test_rollback_multi_chunk(void **state)
 {
@@ -506,6 +595,8 @@ int main(void)
         cmocka_unit_test(test_map_limit),
         cmocka_unit_test(test_rollback_roundtrip),
         cmocka_unit_test(test_records_bounded),
+        cmocka_unit_test(test_records_bounded_grouped),
+        cmocka_unit_test(test_empty_root_vector),
         cmocka_unit_test(test_rollback_multi_chunk),
         cmocka_unit_test(test_undo_parse),
         cmocka_unit_test(test_damaged_undo_in_db),
