@@ -342,6 +342,17 @@ enum bm_err bm_store_encoded_init(struct bm_store_encoded *out,
                                   const struct bm_data *d,
                                   const struct bm_state *st);
 
+/*
+ * bm_store_encoded_init with Header.Hash() of sh->header given by the
+ * caller, who computed it already (hash borrowed; NULL: computed here).
+ * The store indexes the block under it as given: it must be that hash.
+ */
+enum bm_err bm_store_encoded_init_hashed(struct bm_store_encoded *out,
+                                         const struct bm_signed_header *sh,
+                                         const struct bm_hash *hash,
+                                         const struct bm_data *d,
+                                         const struct bm_state *st);
+
 /* Fills *blk with pointers into e (valid until e is released). */
 void bm_store_encoded_view(const struct bm_store_encoded *e,
                            struct bm_store_block *blk);

@@ -651,8 +651,10 @@ static int commit_blocks(struct bm_actor_ctx *ctx, struct state_actor *a,
     sb = bm_xcalloc(n, sizeof(*sb));
     lists = bm_xcalloc(n, sizeof(*lists));
     for (size_t i = 0; i < n; i++) {
-        err = bm_store_encoded_init(&enc[i], &v[i].blk->sh, &v[i].blk->data,
-                                    v[i].new_state);
+        /* (the block's hash: Sync and the Producer computed it) */
+        err = bm_store_encoded_init_hashed(&enc[i], &v[i].blk->sh,
+                                           &v[i].blk->hash, &v[i].blk->data,
+                                           v[i].new_state);
         if (err != BM_OK) {
             bm_log_warn(MOD, "commit height=%" PRIu64 " cannot encode: %s",
                         want + i, bm_err_name(err));

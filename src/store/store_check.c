@@ -479,6 +479,15 @@ enum bm_err bm_store_encoded_init(struct bm_store_encoded *out,
                                   const struct bm_data *d,
                                   const struct bm_state *st)
 {
+    return bm_store_encoded_init_hashed(out, sh, NULL, d, st);
+}
+
+enum bm_err bm_store_encoded_init_hashed(struct bm_store_encoded *out,
+                                         const struct bm_signed_header *sh,
+                                         const struct bm_hash *hash,
+                                         const struct bm_data *d,
+                                         const struct bm_state *st)
+{
     enum bm_err err;
 
     bm_store_encoded_release(out);
@@ -492,7 +501,9 @@ enum bm_err bm_store_encoded_init(struct bm_store_encoded *out,
     if (err == BM_OK && st != NULL) {
         err = bm_state_encode(st, &out->state);
     }
-    if (err == BM_OK) {
+    if (err == BM_OK && hash != NULL) {
+        out->hash = *hash;
+    } else if (err == BM_OK) {
         err = bm_header_hash(&sh->header, &out->hash);
     }
     if (err != BM_OK) {
