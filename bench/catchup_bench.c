@@ -31,6 +31,7 @@
  *       [--da-block-ms 100] [--runs 3] [--threads 2]
  *       [--tmpfs /dev/shm] [--disk /var/tmp] [--keep]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -387,6 +388,56 @@ static void usage_now(struct usage *u)
     u->ivcsw = r.ru_nivcsw;
 }
 
+/* CPU seconds (schedstat: time on a CPU) of this process's threads named
+ * `comm` that are alive now. The block lane ("bm:block") is created when
+ * the node starts, inside the window, so its total is the window's. */
+static double threads_cpu_s(const char *comm)
+{
+    char path[320], name[64], *end;
+    unsigned long long sum = 0;
+    struct dirent *e;
+    DIR *d = opendir("/proc/self/task");
+
+    if (d == NULL) {
+        return 0.0;
+    }
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long ns = 0;
+        FILE *f;
+
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        if (fgets(name, sizeof(name), f) == NULL) {
+            name[0] = '\0';
+        }
+        fclose(f);
+        end = strchr(name, '\n');
+        if (end != NULL) {
+            *end = '\0';
+        }
+        if (strcmp(name, comm) != 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+                 e->d_name);
+        f = fopen(path, "r");
+        if (f != NULL && fscanf(f, "%llu", &ns) == 1) {
+            sum += ns;
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return (double)sum / 1e9;
+}
+
 static void catch_up(const struct opts *o, const char *medium,
                      const char *base, const char *url, unsigned run)
 {
@@ -394,7 +445,7 @@ static void catch_up(const struct opts *o, const char *medium,
     struct sc_counts c0, c1;
     struct usage u0, u1;
     char home[512], name[64];
-    double t0, t1, p0, p1;
+    double t0, t1, p0, p1, lane;
     uint64_t end;
     double n = (double)o->blocks;
 
@@ -427,6 +478,7 @@ static void catch_up(const struct opts *o, const char *medium,
     }
     t1 = now_s();
     p1 = thread_cpu_s();
+    lane = threads_cpu_s("bm:block");
     perf_ctl("disable\n");
     sc_read(&c1);
     usage_now(&u1);
@@ -446,6 +498,8 @@ static void catch_up(const struct opts *o, const char *medium,
            (u1.cpu_s - u0.cpu_s - (p1 - p0)) * 1e6 / n);
     printf("catchup_%s_poll_cpu_us_per_block %.1f us\n", medium,
            (p1 - p0) * 1e6 / n);
+    printf("catchup_%s_lane_cpu_us_per_block %.1f us\n", medium,
+           lane * 1e6 / n);
     printf("catchup_%s_vcsw_per_block %.3f switches\n", medium,
            (double)(u1.vcsw - u0.vcsw) / n);
     printf("catchup_%s_ivcsw_per_block %.3f switches\n", medium,
