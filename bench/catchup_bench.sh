@@ -91,6 +91,10 @@ print("the bench's own poll of the store height (not in CPU us/block): "
       "tmpfs %.1f, disk %.1f us per block" %
       (med.get("catchup_tmpfs_poll_cpu_us_per_block", float("nan")),
        med.get("catchup_disk_poll_cpu_us_per_block", float("nan"))))
+print("the block lane thread (bm:block: Sync, State, KV executor, store "
+      "commit), CPU us per block: tmpfs %.1f, disk %.1f" %
+      (med.get("catchup_tmpfs_lane_cpu_us_per_block", float("nan")),
+       med.get("catchup_disk_lane_cpu_us_per_block", float("nan"))))
 print("signatures checked again (a repeat of a verification) per block: "
       "tmpfs %.4f, disk %.4f (0: each signature checked once)" %
       (med.get("catchup_tmpfs_repeated_verifies_per_block", float("nan")),
