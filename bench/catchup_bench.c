@@ -445,7 +445,7 @@ static void catch_up(const struct opts *o, const char *medium,
     struct sc_counts c0, c1;
     struct usage u0, u1;
     char home[512], name[64];
-    double t0, t1, p0, p1, lane;
+    double t0, t1, p0, p1;
     uint64_t end;
     double n = (double)o->blocks;
 
@@ -478,7 +478,7 @@ static void catch_up(const struct opts *o, const char *medium,
     }
     t1 = now_s();
     p1 = thread_cpu_s();
-    lane = threads_cpu_s("bm:block");
+    double lane = threads_cpu_s("bm:block"); /* the block lane's CPU */
     perf_ctl("disable\n");
     sc_read(&c1);
     usage_now(&u1);
