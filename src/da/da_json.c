@@ -990,28 +990,40 @@ static bool scan_peek(struct scan *s, uint8_t c)
     return s->p < s->end && *s->p == c;
 }
 
-/* A string of printable ASCII without escapes: its bytes in
- * [*str, *str + *len). The body's length caps it. */
-static bool scan_string(struct scan *s, const uint8_t **str, size_t *len)
+/* The bytes up to the next '"' as a string: [*str, *str + *len). The
+ * body's length caps it. Unchecked: for base64 values only, whose
+ * decoding refuses every byte outside the alphabet (a '\\', a control
+ * byte, non-ASCII), so an escape or a cut string is declined there. */
+static bool scan_b64_string(struct scan *s, const uint8_t **str,
+                            size_t *len)
 {
     const uint8_t *q;
 
     if (!scan_byte(s, '"')) {
         return false;
     }
-    q = s->p;
-    while (q < s->end && *q != '"') {
-        if (*q == '\\' || *q < 0x20 || *q > 0x7e) {
-            return false;
-        }
-        q++;
-    }
-    if (q == s->end) {
+    q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (q == NULL) {
         return false;
     }
     *str = s->p;
     *len = (size_t)(q - s->p);
     s->p = q + 1;
+    return true;
+}
+
+/* A string of printable ASCII without escapes (keys, "jsonrpc"). */
+static bool scan_string(struct scan *s, const uint8_t **str, size_t *len)
+{
+    if (!scan_b64_string(s, str, len)) {
+        return false;
+    }
+    for (size_t i = 0; i < *len; i++) {
+        uint8_t c = (*str)[i];
+        if (c == '\\' || c < 0x20 || c > 0x7e) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -1125,13 +1137,13 @@ static bool scan_blob(struct scan *s, struct bm_da_blob *b)
         seen |= bit;
         switch (bit) {
         case BK_NAMESPACE:
-            if (!scan_string(s, &v, &vlen) ||
+            if (!scan_b64_string(s, &v, &vlen) ||
                 !scan_b64_fixed(v, vlen, b->ns.b, BM_DA_NS_LEN)) {
                 return false;
             }
             break;
         case BK_DATA:
-            if (!scan_string(s, &v, &vlen) || vlen % 4 != 0) {
+            if (!scan_b64_string(s, &v, &vlen) || vlen % 4 != 0) {
                 return false;
             }
             if (vlen > 0) {
@@ -1159,7 +1171,7 @@ static bool scan_blob(struct scan *s, struct bm_da_blob *b)
             if (scan_null(s)) {
                 break;
             }
-            if (!scan_string(s, &v, &vlen) ||
+            if (!scan_b64_string(s, &v, &vlen) ||
                 !scan_b64_fixed(v, vlen, b->commitment,
                                 BM_DA_COMMITMENT_LEN)) {
                 return false;
@@ -1169,7 +1181,7 @@ static bool scan_blob(struct scan *s, struct bm_da_blob *b)
             if (scan_null(s)) {
                 break;
             }
-            if (!scan_string(s, &v, &vlen)) {
+            if (!scan_b64_string(s, &v, &vlen)) {
                 return false;
             }
             if (vlen > 0) {
