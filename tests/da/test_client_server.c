@@ -641,8 +641,7 @@ static void test_get_all_scanner_real(void **state)
 {
     static const enum bm_da_server_empty modes[] = {
         BM_DA_EMPTY_NULL, BM_DA_EMPTY_LIST};
-    static const size_t sizes[] = {1, 2, 3, 477, 478, 479, 960, 4096, 70001,
-                                   600000};
+    static const size_t sizes[] = {1, 2, 3, 477, 478, 479, 960, 4096, 70001};
     struct bm_dynbuf body;
     (void)state;
 
@@ -657,7 +656,10 @@ static void test_get_all_scanner_real(void **state)
         memset(&cfg, 0, sizeof(cfg));
         cfg.empty_mode = modes[m];
         fx_open(&fx, &cfg);
-        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        /* every size in the first mode; one height in the other */
+        size_t n_sizes = m == 0 ? sizeof(sizes) / sizeof(sizes[0]) : 1;
+
+        for (size_t i = 0; i < n_sizes; i++) {
             struct bm_da_blob b[3];
             struct bm_da_blob_list l = {NULL, 0};
             struct bm_da_namespace both[2] = {fx.nh, fx.nd};
