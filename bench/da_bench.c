@@ -3,6 +3,11 @@
  * against the in-process local DA server (real HTTP on 127.0.0.1, real
  * LMDB in a temp dir). Prints `name value unit` lines; each value is the
  * median of 5 runs. `da_bench --quick` runs fewer iterations.
+ *
+ * Also the CPU to decode one blob.GetAll answer shaped like a DA height
+ * of a catch-up (22 header blobs of 260 bytes and 2 data blobs of 700, as
+ * the local DA server encodes them), per blob: through json-c's object
+ * tree and through the scanner the client uses (src/da/da_json.c).
  */
 #include "bench_util.h"
 #include <stdio.h>
@@ -11,6 +16,7 @@
 #include <time.h>
 
 #include "blockv2/da.h"
+#include "da/da_json.h"
 #include "util/alloc.h"
 #include "util/errmsg.h"
 #include "util/log.h"
@@ -70,6 +76,76 @@ static int run(struct bm_da_client *c, const char *label, size_t size,
     return 0;
 }
 
+/* The answer body: 22 blobs of 260 bytes and 2 of 700 (owned). */
+static void getall_body(struct bm_dynbuf *d)
+{
+    struct bm_da_namespace ns;
+
+    bm_da_namespace_from_string(&ns, "da-bench", 8);
+    bm_dynbuf_init(d, 1 << 20);
+    if (bm_dynbuf_printf(d, "{\"jsonrpc\":\"2.0\",\"id\":1,"
+                            "\"result\":[") != BM_OK) {
+        abort();
+    }
+    for (size_t i = 0; i < 24; i++) {
+        size_t len = i < 22 ? 260 : 700;
+        uint8_t data[700];
+        struct bm_da_blob b = {0};
+
+        for (size_t k = 0; k < len; k++) {
+            data[k] = (uint8_t)(k * 131 + i);
+        }
+        if (bm_da_blob_init_v0(&b, &ns, data, len) != BM_OK ||
+            (i > 0 && bm_dynbuf_append_byte(d, ',') != BM_OK) ||
+            bm__da_blob_append_json(d, &b) != BM_OK) {
+            abort();
+        }
+        bm_da_blob_release(&b);
+    }
+    if (bm_dynbuf_printf(d, "]}") != BM_OK) {
+        abort();
+    }
+}
+
+/* CPU us per blob to decode the body, median of RUNS; scan: the
+ * client's decoder, else json-c's tree and bm__da_decode_blobs. */
+static double decode_us_per_blob(const struct bm_dynbuf *d, bool scan,
+                                 int iters)
+{
+    double v[RUNS];
+
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = cpu_s();
+        size_t n = 0;
+
+        for (int i = 0; i < iters; i++) {
+            struct bm_da_blob_list l = {NULL, 0};
+            struct bm__da_response resp = {NULL, NULL};
+            enum bm_err err;
+
+            if (scan) {
+                err = bm__da_get_all_decode((const char *)d->ptr, d->len, 1,
+                                            &l, NULL);
+            } else {
+                err = bm__da_response_parse((const char *)d->ptr, d->len, 1,
+                                            &resp, NULL);
+                if (err == BM_OK) {
+                    err = bm__da_decode_blobs(resp.result, &l, NULL);
+                }
+                bm__da_response_release(&resp);
+            }
+            if (err != BM_OK) {
+                abort();
+            }
+            n += l.n;
+            bm_da_blob_list_release(&l);
+        }
+        v[r] = (cpu_s() - t0) * 1e6 / (double)n;
+    }
+    qsort(v, RUNS, sizeof(v[0]), cmp_double);
+    return v[RUNS / 2];
+}
+
 int main(int argc, char **argv)
 {
     struct bm_da_server_config cfg;
@@ -103,6 +179,16 @@ int main(int argc, char **argv)
         run(c, "100k", 100 * 1024, quick ? 5 : 50) != 0 ||
         run(c, "1900k", 1900 * 1024, quick ? 2 : 10) != 0) {
         goto out;
+    }
+    {
+        struct bm_dynbuf body;
+
+        getall_body(&body);
+        printf("da_getall_decode_json_c %.3f us/blob\n",
+               decode_us_per_blob(&body, false, quick ? 200 : 2000));
+        printf("da_getall_decode_scanner %.3f us/blob\n",
+               decode_us_per_blob(&body, true, quick ? 200 : 2000));
+        bm_dynbuf_release(&body);
     }
     rc = 0;
 out:

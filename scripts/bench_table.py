@@ -134,7 +134,9 @@ row("exec", "KV executor pipeline (mempool, execute, commit)", "exec",
     limit=("tx per CPU-second", med("exec", "exec_pipeline_cpu")), ratio=True)
 for (sec, name) in sorted(VALS):
     if sec == "da" and not name.endswith("_mb"):
-        row("da", name.replace("da_roundtrip_", "DA round trip: "), "da", name)
+        row("da", name.replace("da_roundtrip_", "DA round trip: ").replace(
+            "da_getall_decode_", "GetAll answer of a catch-up height, CPU "
+            "per blob: "), "da", name)
 
 # ---- block production (bm_manager_produce_block, DA off)
 for fs in ("tmpfs", "disk"):

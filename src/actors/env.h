@@ -84,6 +84,8 @@ struct bm_env_metrics {
     atomic_uint_least64_t data_submitted;
     atomic_uint_least64_t da_heights_scanned;
     atomic_uint_least64_t da_retrieve_errors;
+    /* DA heights whose answer was fetched ahead (Retriever) and used */
+    atomic_uint_least64_t da_prefetched;
     atomic_uint_least64_t reaper_txs;
     atomic_uint_least64_t skipped_backpressure;
     atomic_uint_least64_t exec_failures;

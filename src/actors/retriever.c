@@ -15,6 +15,12 @@
  * that fails (Sync's mailbox blocks and times out, or Sync is restarting)
  * leaves the cursor where it is and the height is scanned again on the
  * next TICK (Sync drops the duplicates).
+ *
+ * While the verifier actors check the blobs of height h, this thread
+ * fetches h + 1 (if at or below the known head): one height ahead at
+ * most, kept for exactly that height and used when the cursor gets there;
+ * a failed or "future" prefetch is dropped and the height fetched again
+ * in turn, so what Sync gets, and in which order, does not change.
  */
 #include "actors/retriever.h"
 
@@ -57,6 +63,13 @@ struct retriever {
     bool idle;                    /* aggregator after catch-up: no work */
     uint64_t junk;                /* blobs ignored (not ours) */
     uint64_t refused;             /* headers/data that failed checks */
+    /* The next DA height, fetched while the verifiers checked the one
+     * before (prefetch): its answer (BM_OK or BM_EDA_NOT_FOUND) and
+     * blobs, used only for exactly that height. */
+    bool pf_have;
+    uint64_t pf_h;
+    int pf_err;
+    struct bm_da_blob_list pf_list;
 };
 
 /* The reason label of a validation error. */
@@ -246,6 +259,64 @@ static int fetch(struct retriever *r, uint64_t h, struct bm_da_blob_list *out,
                       err == BM_OK || err == BM_EDA_NOT_FOUND ||
                           err == BM_EDA_FUTURE_HEIGHT);
     return err;
+}
+
+/* Drops a prefetched answer (if any). */
+static void prefetch_drop(struct retriever *r)
+{
+    bm_da_blob_list_release(&r->pf_list);
+    r->pf_have = false;
+}
+
+/*
+ * Fetches DA height h ahead of the cursor, while the verifiers check the
+ * height before it: only a height at or below the known head, one at a
+ * time, kept only when the DA answered it (blobs, or none). A failure or
+ * "height from the future" is dropped here and met again when the cursor
+ * gets there (fetch_at), where it is counted and retried as always.
+ */
+static void prefetch(struct retriever *r, uint64_t h)
+{
+    struct bm_errmsg em = {{0}};
+    int err;
+
+    if (r->pf_have || h > r->head || bm_env_quitting(r->env)) {
+        return;
+    }
+    err = fetch(r, h, &r->pf_list, &em);
+    if (err == BM_OK || err == BM_EDA_NOT_FOUND) {
+        r->pf_have = true;
+        r->pf_h = h;
+        r->pf_err = err;
+        return;
+    }
+    bm_da_blob_list_release(&r->pf_list);
+    bm_log_debug(MOD, "prefetch failed da_height=%llu err=%s msg=%s",
+                 (unsigned long long)h, bm_err_name(err),
+                 bm_errmsg_str(&em, err));
+}
+
+/* The answer at h: the prefetched one if it is h's, else fetched now. */
+static int fetch_at(struct retriever *r, uint64_t h,
+                    struct bm_da_blob_list *out, struct bm_errmsg *em)
+{
+    if (r->pf_have && r->pf_h == h) {
+        int err = r->pf_err;
+
+        *out = r->pf_list;
+        r->pf_list = (struct bm_da_blob_list){NULL, 0};
+        r->pf_have = false;
+        atomic_fetch_add_explicit(&r->env->m.da_prefetched, 1,
+                                  memory_order_relaxed);
+        if (err != BM_OK) {
+            bm_errf(em, err, BM_DA_MSG_NOT_FOUND);
+        }
+        return err;
+    }
+    if (r->pf_have && r->pf_h != h + 1) {
+        prefetch_drop(r); /* not the next height's: stale */
+    }
+    return fetch(r, h, out, em);
 }
 
 /* ------------------------------------------------------------ blobs */
@@ -534,7 +605,16 @@ static int process_blobs(struct retriever *r, uint64_t h,
         sc.v[i].in_hdr = ns_eq(&list->v[i].ns, &env->ns.header);
         sc.v[i].in_data = ns_eq(&list->v[i].ns, &env->ns.data);
     }
-    bm_verifier_each(env, check_blob, &sc, list->n);
+    {
+        /* The verifiers check this height while this thread fetches the
+         * next one (at most one ahead); then it helps with what is left. */
+        struct bm_verifier_batch *vb =
+            bm_verifier_start(env, check_blob, &sc, list->n);
+        if (h < r->head) {
+            prefetch(r, h + 1);
+        }
+        bm_verifier_finish(vb);
+    }
     deliver(r, h, sc.v, list->n, &m);
     if (m.n_headers + m.n_data > 0) {
         err = bm_sync_tell_items_in(env->sys, bm_env_sync(env), &m);
@@ -564,7 +644,7 @@ static int scan(struct retriever *r, uint64_t h, bool *sync_err,
     int err;
 
     *sync_err = false;
-    err = fetch(r, h, &list, em);
+    err = fetch_at(r, h, &list, em);
     if (err == BM_EDA_NOT_FOUND) {
         err = BM_OK;
     } else if (err != BM_OK) {
@@ -668,6 +748,7 @@ static bool idle_after_catchup(struct retriever *r)
     }
     if (!r->idle) {
         r->idle = true;
+        prefetch_drop(r);
         bm_timer_cancel(env->sys, r->tick);
         bm_log_info(MOD, "catch-up over: idle da_height=%llu",
                     (unsigned long long)r->cursor);
@@ -831,6 +912,7 @@ static void retriever_terminate(void *state, int reason)
     if (!r->idle) {
         bm_timer_cancel(r->env->sys, r->tick);
     }
+    prefetch_drop(r);
     bm_log_debug(MOD, "stop da_height=%llu junk=%llu refused=%llu",
                  (unsigned long long)r->cursor, (unsigned long long)r->junk,
                  (unsigned long long)r->refused);

@@ -141,15 +141,24 @@ const struct bm_actor_type bm_verifier_actor_type = {
     .terminate = NULL,
 };
 
-void bm_verifier_each(struct bm_env *env, bm_verifier_fn *fn, void *arg,
-                      size_t n)
+struct bm_verifier_batch {
+    struct bm__verifier_job *job; /* NULL: few items, all the caller's */
+    bm_verifier_fn *fn;
+    void *arg;
+    size_t n;
+};
+
+struct bm_verifier_batch *bm_verifier_start(struct bm_env *env,
+                                            bm_verifier_fn *fn, void *arg,
+                                            size_t n)
 {
+    struct bm_verifier_batch *b = bm_xcalloc(1, sizeof(*b));
     struct bm__verifier_job *j;
     size_t helpers = 0;
 
-    if (n == 0) {
-        return;
-    }
+    b->fn = fn;
+    b->arg = arg;
+    b->n = n;
     /* A helper is worth its wake-up (13-26 us here) only with a few steps
      * for it: fewer items are checked on the calling thread alone. */
     if (n > STEP) {
@@ -159,10 +168,7 @@ void bm_verifier_each(struct bm_env *env, bm_verifier_fn *fn, void *arg,
         helpers = env->n_verifiers;
     }
     if (helpers == 0) {
-        for (size_t i = 0; i < n; i++) {
-            fn(arg, i);
-        }
-        return;
+        return b;
     }
     j = bm_xcalloc(1, sizeof(*j));
     atomic_init(&j->refs, 1);
@@ -182,6 +188,25 @@ void bm_verifier_each(struct bm_env *env, bm_verifier_fn *fn, void *arg,
             atomic_fetch_sub(&j->refs, 1); /* not sent: still ours */
         }
     }
+    b->job = j;
+    return b;
+}
+
+void bm_verifier_finish(struct bm_verifier_batch *b)
+{
+    struct bm__verifier_job *j;
+
+    if (b == NULL) {
+        return;
+    }
+    j = b->job;
+    if (j == NULL) {
+        for (size_t i = 0; i < b->n; i++) {
+            b->fn(b->arg, i);
+        }
+        bm_free(b);
+        return;
+    }
     (void)work(j, 0);
     pthread_mutex_lock(&j->mu);
     while (atomic_load(&j->active) != 0) {
@@ -189,4 +214,14 @@ void bm_verifier_each(struct bm_env *env, bm_verifier_fn *fn, void *arg,
     }
     pthread_mutex_unlock(&j->mu);
     job_unref(j);
+    bm_free(b);
+}
+
+void bm_verifier_each(struct bm_env *env, bm_verifier_fn *fn, void *arg,
+                      size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    bm_verifier_finish(bm_verifier_start(env, fn, arg, n));
 }

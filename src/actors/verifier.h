@@ -59,4 +59,20 @@ extern const struct bm_actor_type bm_verifier_actor_type;
 void bm_verifier_each(struct bm_env *env, bm_verifier_fn *fn, void *arg,
                       size_t n);
 
+/*
+ * bm_verifier_each in two halves, for a caller with other work meanwhile
+ * (the Retriever fetches the next DA height while the verifiers check
+ * this one). start hands the items to the verifier actors and returns at
+ * once (owned batch; with few items, none is handed out and finish does
+ * them all); finish checks what is left on the calling thread, waits for
+ * every call of fn to have returned, and frees the batch. Every start
+ * must be followed by one finish (the items and arg are borrowed until
+ * then). Same threads as bm_verifier_each.
+ */
+struct bm_verifier_batch;
+struct bm_verifier_batch *bm_verifier_start(struct bm_env *env,
+                                            bm_verifier_fn *fn, void *arg,
+                                            size_t n);
+void bm_verifier_finish(struct bm_verifier_batch *b);
+
 #endif /* BM_ACTORS_VERIFIER_H */

@@ -208,10 +208,14 @@ void bm_da_client_free(struct bm_da_client *c)
 /*
  * One JSON-RPC call: method with the params JSON text (without brackets).
  * On success r holds the parsed response. Caller holds c->mu.
+ * With get_all != NULL (blob.GetAll), an HTTP 200 answer is decoded by
+ * bm__da_get_all_decode into *get_all instead (r left empty): BM_OK then
+ * means *get_all holds the blobs.
  */
 static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                                const struct bm_dynbuf *params,
                                uint32_t timeout_ms, struct bm__da_response *r,
+                               struct bm_da_blob_list *get_all,
                                struct bm_errmsg *em)
 {
     struct bm_dynbuf req;
@@ -272,6 +276,12 @@ static enum bm_err call_locked(struct bm_da_client *c, const char *method,
                        curl_easy_strerror(rc));
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    r->root = NULL;
+    r->result = NULL;
+    if (get_all != NULL && status == 200) {
+        return bm__da_get_all_decode((const char *)c->resp.ptr, c->resp.len,
+                                     id, get_all, em);
+    }
     err = bm__da_response_parse((const char *)c->resp.ptr, c->resp.len, id,
                                 r, &rem);
     if (status == 401 || status == 403) {
@@ -313,7 +323,7 @@ static enum bm_err call(struct bm_da_client *c, const char *method,
     enum bm_err err;
 
     pthread_mutex_lock(&c->mu);
-    err = call_locked(c, method, params, timeout_ms, r, em);
+    err = call_locked(c, method, params, timeout_ms, r, NULL, em);
     pthread_mutex_unlock(&c->mu);
     return err;
 }
@@ -443,12 +453,11 @@ enum bm_err bm_da_client_get_all(struct bm_da_client *c, uint64_t height,
         err = bm_dynbuf_append_byte(&p, ']');
     }
     if (err == BM_OK) {
-        err = call(c, "blob.GetAll", &p, timeout_ms, &r, em);
+        pthread_mutex_lock(&c->mu);
+        err = call_locked(c, "blob.GetAll", &p, timeout_ms, &r, out, em);
+        pthread_mutex_unlock(&c->mu);
     }
     bm_dynbuf_release(&p);
-    if (err == BM_OK) {
-        err = bm__da_decode_blobs(r.result, out, em);
-    }
     bm__da_response_release(&r);
     return err;
 }

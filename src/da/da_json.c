@@ -108,11 +108,53 @@ enum bm_err bm__da_b64_append(struct bm_dynbuf *d, const uint8_t *p,
     return BM_OK;
 }
 
+/* The byte length of strict padded base64 text in[0..len), len a
+ * non-zero multiple of 4, or 0 when it carries no byte. */
+static size_t b64_out_len(const uint8_t *in, size_t len)
+{
+    size_t pad = 0;
+
+    if (in[len - 1] == '=') {
+        pad = in[len - 2] == '=' ? 2 : 1;
+    }
+    return len / 4 * 3 - pad;
+}
+
+/* Decodes in[0..len) (len a non-zero multiple of 4, n = b64_out_len)
+ * into p[0..n). False on a byte outside the alphabet or misplaced
+ * padding. Shared by the json-c decoder and the GetAll scanner, so both
+ * accept exactly the same texts. */
+static bool b64_decode_into(uint8_t *p, size_t n, const uint8_t *in,
+                            size_t len)
+{
+    size_t pad = len / 4 * 3 - n, o = 0;
+
+    for (size_t i = 0; i < len; i += 4) {
+        bool last = i + 4 == len;
+        uint8_t a = b64_rev[in[i]], b = b64_rev[in[i + 1]];
+        uint8_t c = last && pad == 2 ? 0 : b64_rev[in[i + 2]];
+        uint8_t e = last && pad >= 1 ? 0 : b64_rev[in[i + 3]];
+        uint32_t v;
+        if ((a | b | c | e) & 0xc0) {
+            return false;
+        }
+        v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | e;
+        p[o++] = (uint8_t)(v >> 16);
+        if (o < n) {
+            p[o++] = (uint8_t)(v >> 8);
+        }
+        if (o < n) {
+            p[o++] = (uint8_t)v;
+        }
+    }
+    return true;
+}
+
 enum bm_err bm__da_b64_decode(struct bm_buf *out, const char *s, size_t len,
                               const char *field, struct bm_errmsg *em)
 {
     const uint8_t *in = (const uint8_t *)s;
-    size_t pad = 0, n, o = 0;
+    size_t n;
     uint8_t *p;
 
     bm_buf_release(out);
@@ -123,10 +165,7 @@ enum bm_err bm__da_b64_decode(struct bm_buf *out, const char *s, size_t len,
         return bm_errf(em, BM_EPARSE, "%s: invalid base64 length %zu", field,
                        len);
     }
-    if (in[len - 1] == '=') {
-        pad = in[len - 2] == '=' ? 2 : 1;
-    }
-    n = len / 4 * 3 - pad;
+    n = b64_out_len(in, len);
     if (n == 0) {
         return bm_errf(em, BM_EPARSE, "%s: invalid base64", field);
     }
@@ -134,24 +173,9 @@ enum bm_err bm__da_b64_decode(struct bm_buf *out, const char *s, size_t len,
     if (p == NULL) {
         return BM_ENOMEM;
     }
-    for (size_t i = 0; i < len; i += 4) {
-        bool last = i + 4 == len;
-        uint8_t a = b64_rev[in[i]], b = b64_rev[in[i + 1]];
-        uint8_t c = last && pad == 2 ? 0 : b64_rev[in[i + 2]];
-        uint8_t e = last && pad >= 1 ? 0 : b64_rev[in[i + 3]];
-        uint32_t v;
-        if ((a | b | c | e) & 0xc0) {
-            bm_free(p);
-            return bm_errf(em, BM_EPARSE, "%s: invalid base64", field);
-        }
-        v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | e;
-        p[o++] = (uint8_t)(v >> 16);
-        if (o < n) {
-            p[o++] = (uint8_t)(v >> 8);
-        }
-        if (o < n) {
-            p[o++] = (uint8_t)v;
-        }
+    if (!b64_decode_into(p, n, in, len)) {
+        bm_free(p);
+        return bm_errf(em, BM_EPARSE, "%s: invalid base64", field);
     }
     out->ptr = p;
     out->len = n;
@@ -916,5 +940,400 @@ enum bm_err bm__da_request_parse(const char *body, size_t len,
     }
 out:
     json_object_put(root);
+    return err;
+}
+
+/* ---- blob.GetAll answers without the json-c tree ----
+ *
+ * A catch-up decodes one GetAll answer per DA height, each with every
+ * blob of the height as base64 text: json-c's object tree (a node and a
+ * copy of every string) was most of the Retriever's CPU per block
+ * (docs/PERFORMANCE.md "DA catch-up"). This scanner reads exactly the
+ * shape our DA servers send and decodes each base64 string from the
+ * response body straight into the blob's own buffer. Anything else (an
+ * error member, an unknown or repeated key, an escape in a string, a
+ * number that is not a plain integer, a field that would not decode) is
+ * declined, never guessed: the caller then decodes the same bytes with
+ * the json-c decoder, which owns every error message. So the scanner
+ * accepts a subset of what that decoder accepts, with the same result
+ * (fuzz/targets/fuzz_da_getall.c checks this on every input).
+ */
+
+struct scan {
+    const uint8_t *p;
+    const uint8_t *end;
+};
+
+static void scan_ws(struct scan *s)
+{
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
+        s->p++;
+    }
+}
+
+/* Skips white space and consumes c. */
+static bool scan_byte(struct scan *s, uint8_t c)
+{
+    scan_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* Skips white space; true when the next byte is c (not consumed). */
+static bool scan_peek(struct scan *s, uint8_t c)
+{
+    scan_ws(s);
+    return s->p < s->end && *s->p == c;
+}
+
+/* The bytes up to the next '"' as a string: [*str, *str + *len). The
+ * body's length caps it. Unchecked: for base64 values only, whose
+ * decoding refuses every byte outside the alphabet (a '\\', a control
+ * byte, non-ASCII), so an escape or a cut string is declined there. */
+static bool scan_b64_string(struct scan *s, const uint8_t **str,
+                            size_t *len)
+{
+    const uint8_t *q;
+
+    if (!scan_byte(s, '"')) {
+        return false;
+    }
+    q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (q == NULL) {
+        return false;
+    }
+    *str = s->p;
+    *len = (size_t)(q - s->p);
+    s->p = q + 1;
+    return true;
+}
+
+/* A string of printable ASCII without escapes (keys, "jsonrpc"). */
+static bool scan_string(struct scan *s, const uint8_t **str, size_t *len)
+{
+    if (!scan_b64_string(s, str, len)) {
+        return false;
+    }
+    for (size_t i = 0; i < *len; i++) {
+        uint8_t c = (*str)[i];
+        if (c == '\\' || c < 0x20 || c > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The literal null. */
+static bool scan_null(struct scan *s)
+{
+    scan_ws(s);
+    if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
+        s->p += 4;
+        return true;
+    }
+    return false;
+}
+
+/* A JSON integer of at most 18 digits (no fraction, no exponent, no
+ * leading zero) followed by a structural byte or white space: json-c
+ * holds it exactly as an int64. */
+static bool scan_int(struct scan *s, int64_t *out)
+{
+    bool neg;
+    int64_t v = 0;
+    size_t nd = 0;
+
+    scan_ws(s);
+    neg = s->p < s->end && *s->p == '-';
+    if (neg) {
+        s->p++;
+    }
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+        if (nd == 18 || (nd == 1 && v == 0)) {
+            return false; /* too long for this path, or a leading zero */
+        }
+        v = v * 10 + (*s->p - '0');
+        nd++;
+        s->p++;
+    }
+    if (nd == 0 || s->p == s->end ||
+        (*s->p != ',' && *s->p != '}' && *s->p != ']' && *s->p != ' ' &&
+         *s->p != '\n' && *s->p != '\r' && *s->p != '\t')) {
+        return false;
+    }
+    if (neg && v == 0) {
+        return false; /* -0 */
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+/* Base64 text into exactly n bytes at out. */
+static bool scan_b64_fixed(const uint8_t *str, size_t len, uint8_t *out,
+                           size_t n)
+{
+    return len == bm__da_b64_len(n) && len > 0 && b64_out_len(str, len) == n &&
+           b64_decode_into(out, n, str, len);
+}
+
+enum blob_key {
+    BK_NAMESPACE = 1u << 0,
+    BK_DATA = 1u << 1,
+    BK_SHARE_VERSION = 1u << 2,
+    BK_COMMITMENT = 1u << 3,
+    BK_SIGNER = 1u << 4,
+    BK_INDEX = 1u << 5,
+};
+
+static unsigned blob_key(const uint8_t *k, size_t len)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } keys[] = {
+        {"namespace", BK_NAMESPACE},   {"data", BK_DATA},
+        {"share_version", BK_SHARE_VERSION}, {"commitment", BK_COMMITMENT},
+        {"signer", BK_SIGNER},         {"index", BK_INDEX},
+    };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strlen(keys[i].name) == len && memcmp(keys[i].name, k, len) == 0) {
+            return keys[i].bit;
+        }
+    }
+    return 0;
+}
+
+/* One blob object into *b (zeroed by the caller; on false it may hold a
+ * data buffer, which the caller releases). */
+static bool scan_blob(struct scan *s, struct bm_da_blob *b)
+{
+    unsigned seen = 0;
+
+    b->index = -1;
+    if (!scan_byte(s, '{')) {
+        return false;
+    }
+    if (scan_byte(s, '}')) {
+        return false; /* no namespace: the json-c decoder says so */
+    }
+    do {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        unsigned bit;
+        int64_t i;
+
+        if (!scan_string(s, &k, &klen) || !scan_byte(s, ':')) {
+            return false;
+        }
+        bit = blob_key(k, klen);
+        if (bit == 0 || (seen & bit) != 0) {
+            return false; /* unknown, other case, or repeated */
+        }
+        seen |= bit;
+        switch (bit) {
+        case BK_NAMESPACE:
+            if (!scan_b64_string(s, &v, &vlen) ||
+                !scan_b64_fixed(v, vlen, b->ns.b, BM_DA_NS_LEN)) {
+                return false;
+            }
+            break;
+        case BK_DATA:
+            if (!scan_b64_string(s, &v, &vlen) || vlen % 4 != 0) {
+                return false;
+            }
+            if (vlen > 0) {
+                size_t n = b64_out_len(v, vlen);
+                if (n == 0) {
+                    return false;
+                }
+                b->data.ptr = bm_malloc(n);
+                if (b->data.ptr == NULL) {
+                    return false;
+                }
+                b->data.len = n;
+                if (!b64_decode_into(b->data.ptr, n, v, vlen)) {
+                    return false;
+                }
+            }
+            break;
+        case BK_SHARE_VERSION:
+            if (!scan_int(s, &i) || i < 0 || i > 1) {
+                return false;
+            }
+            b->share_version = (uint32_t)i;
+            break;
+        case BK_COMMITMENT:
+            if (scan_null(s)) {
+                break;
+            }
+            if (!scan_b64_string(s, &v, &vlen) ||
+                !scan_b64_fixed(v, vlen, b->commitment,
+                                BM_DA_COMMITMENT_LEN)) {
+                return false;
+            }
+            break;
+        case BK_SIGNER:
+            if (scan_null(s)) {
+                break;
+            }
+            if (!scan_b64_string(s, &v, &vlen)) {
+                return false;
+            }
+            if (vlen > 0) {
+                if (!scan_b64_fixed(v, vlen, b->signer, BM_DA_SIGNER_LEN)) {
+                    return false;
+                }
+                b->has_signer = true;
+            }
+            break;
+        case BK_INDEX:
+            if (!scan_int(s, &b->index)) {
+                return false;
+            }
+            break;
+        default:
+            return false;
+        }
+    } while (scan_byte(s, ','));
+    return scan_byte(s, '}') && (seen & (BK_NAMESPACE | BK_DATA)) ==
+                                    (BK_NAMESPACE | BK_DATA);
+}
+
+/* Grows l to hold one more blob (zeroed); false on ENOMEM or past the
+ * cap (the json-c decoder then names it). */
+static bool scan_list_grow(struct bm_da_blob_list *l, size_t *cap)
+{
+    if (l->n == BM__DA_MAX_BLOBS) {
+        return false;
+    }
+    if (l->n == *cap) {
+        size_t nc = *cap == 0 ? 16 : *cap * 2;
+        struct bm_da_blob *nv;
+        if (nc > BM__DA_MAX_BLOBS) {
+            nc = BM__DA_MAX_BLOBS;
+        }
+        nv = bm_realloc(l->v, nc * sizeof(*nv));
+        if (nv == NULL) {
+            return false;
+        }
+        l->v = nv;
+        *cap = nc;
+    }
+    memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
+    return true;
+}
+
+/* The result: null, or an array of blob objects. */
+static bool scan_result(struct scan *s, struct bm_da_blob_list *l)
+{
+    size_t cap = 0;
+
+    if (scan_null(s)) {
+        return true;
+    }
+    if (!scan_byte(s, '[')) {
+        return false;
+    }
+    if (scan_byte(s, ']')) {
+        return true;
+    }
+    do {
+        bool ok;
+        if (!scan_list_grow(l, &cap)) {
+            return false;
+        }
+        ok = scan_blob(s, &l->v[l->n]);
+        l->n++; /* released with the list either way */
+        if (!ok) {
+            return false;
+        }
+    } while (scan_byte(s, ','));
+    return scan_byte(s, ']');
+}
+
+bool bm__da_scan_get_all(const char *body, size_t len, uint64_t want_id,
+                         struct bm_da_blob_list *out)
+{
+    struct scan s = {(const uint8_t *)body, (const uint8_t *)body + len};
+    struct bm_da_blob_list l = {NULL, 0};
+    unsigned seen = 0;
+    enum { K_JSONRPC = 1, K_ID = 2, K_RESULT = 4 };
+
+    if (body == NULL || len > INT32_MAX || !scan_byte(&s, '{') ||
+        scan_peek(&s, '}')) {
+        return false;
+    }
+    do {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        unsigned bit = 0;
+        int64_t id;
+
+        if (!scan_string(&s, &k, &klen) || !scan_byte(&s, ':')) {
+            goto decline;
+        }
+        if (klen == 7 && memcmp(k, "jsonrpc", 7) == 0) {
+            bit = K_JSONRPC;
+        } else if (klen == 2 && memcmp(k, "id", 2) == 0) {
+            bit = K_ID;
+        } else if (klen == 6 && memcmp(k, "result", 6) == 0) {
+            bit = K_RESULT;
+        }
+        if (bit == 0 || (seen & bit) != 0) {
+            goto decline; /* "error", anything else, or repeated */
+        }
+        seen |= bit;
+        if (bit == K_JSONRPC && !scan_string(&s, &v, &vlen)) {
+            goto decline;
+        }
+        if (bit == K_ID && (!scan_int(&s, &id) || id < 0 ||
+                            (uint64_t)id != want_id)) {
+            goto decline;
+        }
+        if (bit == K_RESULT && !scan_result(&s, &l)) {
+            goto decline;
+        }
+    } while (scan_byte(&s, ','));
+    if (!scan_byte(&s, '}') || (seen & K_RESULT) == 0) {
+        goto decline;
+    }
+    scan_ws(&s);
+    if (s.p != s.end) {
+        goto decline;
+    }
+    *out = l;
+    return true;
+decline:
+    bm_da_blob_list_release(&l);
+    return false;
+}
+
+enum bm_err bm__da_get_all_decode(const char *body, size_t len,
+                                  uint64_t want_id,
+                                  struct bm_da_blob_list *out,
+                                  struct bm_errmsg *em)
+{
+    struct bm__da_response r = {NULL, NULL};
+    struct bm_da_blob_list l = {NULL, 0};
+    enum bm_err err;
+
+    if (bm__da_scan_get_all(body, len, want_id, &l)) {
+        if (l.n == 0) {
+            bm_da_blob_list_release(&l);
+            return bm_errf(em, BM_EDA_NOT_FOUND, BM_DA_MSG_NOT_FOUND);
+        }
+        *out = l;
+        return BM_OK;
+    }
+    err = bm__da_response_parse(body, len, want_id, &r, em);
+    if (err == BM_OK) {
+        err = bm__da_decode_blobs(r.result, out, em);
+    }
+    bm__da_response_release(&r);
     return err;
 }

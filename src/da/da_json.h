@@ -93,6 +93,31 @@ enum bm_err bm__da_response_parse(const char *body, size_t len,
                                   struct bm_errmsg *em);
 void bm__da_response_release(struct bm__da_response *r);
 
+/*
+ * The blob.GetAll answer with id want_id, decoded without json-c's tree
+ * (the hot path of a catch-up): true with *out an owned list (n == 0: the
+ * result was null or [], i.e. not found), or false when the body is not
+ * exactly the shape our DA servers send (an error member, an unknown or
+ * repeated key, an escape, a field that does not decode, ...): decode it
+ * then with bm__da_response_parse and bm__da_decode_blobs, which give the
+ * error. Whenever this returns true, those give the same blobs (or
+ * NotFound for n == 0). Borrows body; every length is bounded by len.
+ */
+bool bm__da_scan_get_all(const char *body, size_t len, uint64_t want_id,
+                         struct bm_da_blob_list *out);
+
+/*
+ * The blob.GetAll answer (an HTTP 200 body) as the client decodes it:
+ * bm__da_scan_get_all, else the json-c decoder. BM_OK with *out owned
+ * (n > 0), BM_EDA_NOT_FOUND for null or [], a JSON-RPC error's bm_err
+ * with its message, or BM_EPROTO / BM_EPARSE / BM_EINVAL / BM_EMISSING
+ * naming the field. Borrows body.
+ */
+enum bm_err bm__da_get_all_decode(const char *body, size_t len,
+                                  uint64_t want_id,
+                                  struct bm_da_blob_list *out,
+                                  struct bm_errmsg *em);
+
 /* Result decoders. Borrow result (may be NULL for JSON null). */
 enum bm_err bm__da_decode_blobs(struct json_object *result,
                                 struct bm_da_blob_list *out,

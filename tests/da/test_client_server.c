@@ -13,8 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "blockv2/da.h"
 #include "da_test_util.h"
+#include "util/curl_init.h"
+
+#include "../../fuzz/targets/getall_equiv.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
@@ -585,6 +590,121 @@ static void test_parallel_clients(void **state)
     fx_close(&fx, true);
 }
 
+static size_t sink(char *p, size_t size, size_t n, void *arg)
+{
+    struct bm_dynbuf *d = arg;
+
+    return bm_dynbuf_append(d, p, size * n) == BM_OK ? size * n : 0;
+}
+
+/* The raw body of blob.GetAll(h, [both namespaces]) with id 1. */
+static void raw_get_all(struct fixture *fx, uint64_t h, struct bm_dynbuf *d)
+{
+    CURL *c = curl_easy_init();
+    char url[64], req[512];
+    uint8_t ns[2][48];
+    struct bm_dynbuf b;
+    const struct bm_da_namespace *nss[2] = {&fx->nh, &fx->nd};
+
+    assert_non_null(c);
+    for (int i = 0; i < 2; i++) {
+        bm_dynbuf_init(&b, sizeof(ns[i]));
+        assert_int_equal(bm__da_b64_append(&b, nss[i]->b, BM_DA_NS_LEN),
+                         BM_OK);
+        memcpy(ns[i], b.ptr, b.len);
+        ns[i][b.len] = '\0';
+        bm_dynbuf_release(&b);
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u",
+             (unsigned)bm_da_server_port(fx->s));
+    snprintf(req, sizeof(req),
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"blob.GetAll\","
+             "\"params\":[%llu,[\"%s\",\"%s\"]]}",
+             (unsigned long long)h, (const char *)ns[0], (const char *)ns[1]);
+    bm_dynbuf_reset(d);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_cleanup(c);
+}
+
+/*
+ * Real answers of our DA server (blobs of many sizes in both namespaces,
+ * share version 1 with a signer, every empty-height form): the GetAll
+ * scanner decodes each one itself, to what json-c's decoder makes of it,
+ * and the client gets the blobs submitted.
+ */
+static void test_get_all_scanner_real(void **state)
+{
+    static const enum bm_da_server_empty modes[] = {
+        BM_DA_EMPTY_NULL, BM_DA_EMPTY_LIST};
+    static const size_t sizes[] = {1, 2, 3, 477, 478, 479, 960, 4096, 70001};
+    struct bm_dynbuf body;
+    (void)state;
+
+    assert_int_equal(bm_curl_init(), BM_OK);
+    bm_dynbuf_init(&body, 8u << 20);
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+        struct fixture fx = {.s = NULL};
+        struct bm_da_server_config cfg;
+        struct bm_errmsg em = {{0}};
+        uint64_t h = 0, first = 0;
+
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.empty_mode = modes[m];
+        fx_open(&fx, &cfg);
+        /* every size in the first mode; one height in the other */
+        size_t n_sizes = m == 0 ? sizeof(sizes) / sizeof(sizes[0]) : 1;
+
+        for (size_t i = 0; i < n_sizes; i++) {
+            struct bm_da_blob b[3];
+            struct bm_da_blob_list l = {NULL, 0};
+            struct bm_da_namespace both[2] = {fx.nh, fx.nd};
+            make_blob(&b[0], &fx.nh, sizes[i], (uint8_t)i);
+            make_blob(&b[1], &fx.nd, sizes[i] + i, (uint8_t)(i + 1));
+            /* share version 1: with the signer in the commitment */
+            make_blob(&b[2], &fx.nd, 10 + i, (uint8_t)(i + 2));
+            b[2].share_version = 1;
+            b[2].has_signer = true;
+            memset(b[2].signer, 0x5a + (int)i, BM_DA_SIGNER_LEN);
+            assert_int_equal(bm_da_commitment(b[2].commitment, &b[2].ns,
+                                              b[2].data.ptr, b[2].data.len,
+                                              1, b[2].signer),
+                             BM_OK);
+            assert_int_equal(
+                bm_da_client_submit(fx.c, b, 3, NULL, 0, &h, &em), BM_OK);
+            if (first == 0) {
+                first = h;
+            }
+            raw_get_all(&fx, h, &body);
+            assert_int_equal(getall_equiv((const char *)body.ptr, body.len, 1),
+                             GETALL_SAME);
+            assert_int_equal(
+                bm_da_client_get_all(fx.c, h, both, 2, 0, &l, &em), BM_OK);
+            assert_int_equal(l.n, 3);
+            for (size_t j = 0; j < 3; j++) {
+                assert_true(bm_buf_eq(&l.v[j].data, &b[j].data));
+                assert_memory_equal(l.v[j].commitment, b[j].commitment,
+                                    BM_DA_COMMITMENT_LEN);
+                assert_int_equal(l.v[j].has_signer, b[j].has_signer);
+            }
+            bm_da_blob_list_release(&l);
+            for (size_t j = 0; j < 3; j++) {
+                bm_da_blob_release(&b[j]);
+            }
+        }
+        /* the empty genesis height in this mode: scanned as not found */
+        raw_get_all(&fx, first - 1, &body);
+        assert_int_equal(getall_equiv((const char *)body.ptr, body.len, 1),
+                         GETALL_SAME);
+        fx_close(&fx, true);
+    }
+    bm_dynbuf_release(&body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_block_time),
         cmocka_unit_test(test_vtable),
         cmocka_unit_test(test_parallel_clients),
+        cmocka_unit_test(test_get_all_scanner_real),
     };
     return BM_TEST_RUN(tests);
 }
