@@ -14,6 +14,7 @@
 #include "util/lmdb_env.h"
 #include "util/lmdb_map.h"
 #include "util/log.h"
+#include "util/sha256.h"
 #include "util/txset.h"
 
 #define LANES 1024u
@@ -156,25 +157,22 @@ static void acc_bytes(const uint16_t acc[LANES], uint8_t out[VEC_BYTES])
 }
 
 /*
- * SHA-256(root_tag || be64(n_pairs) || acc as LE lanes). Hashed in one
- * piece by OpenSSL, which uses the CPU's SHA instructions where it has
- * them (2 KiB: ~2 us against ~9 with libsodium's portable code, per
- * block); libsodium computes the same digest if OpenSSL fails.
+ * SHA-256(root_tag || be64(n_pairs) || acc as LE lanes): 2 KiB, so
+ * bm_sha256_parts hashes it with the CPU's SHA instructions through
+ * libcrypto where it has them (~2 us against ~9 with libsodium's portable
+ * code, per block); same digest either way.
  */
 static void compute_root(const uint16_t acc[LANES], uint64_t n_pairs,
                          struct bm_hash *out)
 {
-    enum { TAG = sizeof(root_tag) - 1 };
-    uint8_t msg[TAG + 8 + VEC_BYTES];
-    unsigned int len = 0;
+    uint8_t bytes[VEC_BYTES];
+    uint8_t n_be[8];
+    const uint8_t *ptrs[3] = {(const uint8_t *)root_tag, n_be, bytes};
+    size_t lens[3] = {sizeof(root_tag) - 1, sizeof(n_be), sizeof(bytes)};
 
-    memcpy(msg, root_tag, TAG);
-    bm_put_be64(msg + TAG, n_pairs);
-    acc_bytes(acc, msg + TAG + 8);
-    if (EVP_Digest(msg, sizeof(msg), out->b, &len, EVP_sha256(), NULL) != 1 ||
-        len != BM_HASH_SIZE) {
-        crypto_hash_sha256(out->b, msg, sizeof(msg));
-    }
+    acc_bytes(acc, bytes);
+    bm_put_be64(n_be, n_pairs);
+    bm_sha256_parts(out->b, ptrs, lens, 3);
 }
 
 void bm_kv_empty_root(struct bm_hash *out)
