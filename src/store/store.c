@@ -279,9 +279,18 @@ static enum bm_err open_env(struct bm_store *s, size_t map_size,
         /* The shared flock excludes every writer, so LMDB's own lock file
          * is not needed (and may not be writable). */
         flags |= MDB_RDONLY | MDB_NOLOCK;
-    } else if (bm__env_use_writemap(s->dir, &map_size)) {
-        /* On tmpfs: commits write through the map (util/lmdb_env.h). */
-        flags |= MDB_WRITEMAP;
+    } else {
+        /* Never a half-made data.mdb after a kill (util/lmdb_env.h). */
+        enum bm_err err = bm__env_create_whole(s->dir, map_size, 0644,
+                                               em);
+
+        if (err != BM_OK) {
+            return err;
+        }
+        if (bm__env_use_writemap(s->dir, &map_size)) {
+            /* On tmpfs: commits write through the map (util/lmdb_env.h). */
+            flags |= MDB_WRITEMAP;
+        }
     }
     rc = mdb_env_create(&s->env);
     if (rc != 0) {

@@ -163,9 +163,8 @@ static enum bm_err write_all(int fd, const uint8_t *p, size_t n)
     return BM_OK;
 }
 
-/* fsyncs the directory that holds path. */
-static enum bm_err sync_parent(const char *path, const char *what,
-                               struct bm_errmsg *em)
+enum bm_err bm_file_sync_parent(const char *path, const char *what,
+                                struct bm_errmsg *em)
 {
     const char *slash = strrchr(path, '/');
     struct bm_dynbuf dir;
@@ -268,7 +267,7 @@ enum bm_err bm_file_write_atomic(const char *path, const uint8_t *data,
                       what, path, strerror(e));
         goto out;
     }
-    err = sync_parent(path, what, em);
+    err = bm_file_sync_parent(path, what, em);
 out:
     if (fd >= 0) {
         close(fd);

@@ -69,6 +69,15 @@ enum bm_err bm_file_write_atomic(const char *path, const uint8_t *data,
                                  const char *what, struct bm_errmsg *em);
 
 /*
+ * fsyncs the directory that holds path (borrowed), so that a rename or a
+ * new name there survives a power loss. File systems that cannot fsync a
+ * directory (EINVAL) are accepted. Errors: BM_EIO (BM_ENOMEM); em names
+ * `what` and path. Blocks.
+ */
+enum bm_err bm_file_sync_parent(const char *path, const char *what,
+                                struct bm_errmsg *em);
+
+/*
  * Removes path and everything below it, depth first, without following
  * symbolic links. A path that does not exist is BM_OK. On an error
  * (bm_file_errno of the first failure) part of the tree may be gone.

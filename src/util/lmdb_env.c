@@ -10,9 +10,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/file.h"
 #include "util/lmdb_err.h"
 
 enum bm_err bm__mkdir_p(const char *dir, struct bm_errmsg *em)
@@ -44,6 +46,62 @@ enum bm_err bm__mkdir_p(const char *dir, struct bm_errmsg *em)
     return err;
 }
 
+enum bm_err bm__env_create_whole(const char *dir, size_t map_size,
+                                 unsigned mode, struct bm_errmsg *em)
+{
+    char path[4096], tmp[4096];
+    MDB_env *env = NULL;
+    enum bm_err err;
+    struct stat st;
+    int n = snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    int m = snprintf(tmp, sizeof(tmp), "%s/data.mdb.new", dir);
+    int rc;
+
+    if (n < 0 || (size_t)n >= sizeof(path) || m < 0 ||
+        (size_t)m >= sizeof(tmp)) {
+        return bm_errf(em, BM_EINVAL, "LMDB directory '%s': path too long",
+                       dir);
+    }
+    if (stat(path, &st) == 0) {
+        return BM_OK; /* made before: whole */
+    }
+    if (errno != ENOENT || (unlink(tmp) != 0 && errno != ENOENT)) {
+        int e = errno;
+
+        return bm_errf(em, bm_file_errno(e), "cannot create '%s': %s", path,
+                       strerror(e));
+    }
+    rc = mdb_env_create(&env);
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize(env, map_size);
+        if (rc == 0) {
+            /* No lock file: nothing else opens it before the rename. */
+            rc = mdb_env_open(env, tmp, MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS,
+                              (mdb_mode_t)mode);
+        }
+        if (rc == 0) {
+            rc = mdb_env_sync(env, 1);
+        }
+        mdb_env_close(env);
+    }
+    if (rc != 0) {
+        err = bm_errf(em, bm_lmdb_err(rc), "cannot create '%s': %s%s", tmp,
+                      mdb_strerror(rc), bm__env_io_hint(rc));
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+
+        err = bm_errf(em, bm_file_errno(e), "cannot rename '%s': %s", tmp,
+                      strerror(e));
+        goto fail;
+    }
+    return bm_file_sync_parent(path, "LMDB data file", em);
+fail:
+    (void)unlink(tmp);
+    return err;
+}
+
 enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
                          size_t map_size, unsigned flags,
                          struct bm_errmsg *em)
@@ -54,6 +112,9 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
 
     *out = NULL;
     err = bm__mkdir_p(dir, em);
+    if (err == BM_OK && (flags & MDB_RDONLY) == 0) {
+        err = bm__env_create_whole(dir, map_size, 0600, em);
+    }
     if (err) {
         return err;
     }

@@ -29,6 +29,22 @@ enum bm_err bm__env_open(MDB_env **out, const char *dir, unsigned max_dbs,
                          size_t map_size, unsigned flags,
                          struct bm_errmsg *em);
 
+/*
+ * Creates dir/data.mdb (dir borrowed, existing) when there is none, so
+ * that it only ever exists whole: LMDB creates a new data file and writes
+ * its two meta pages after (with MDB_WRITEMAP, after sizing it to the
+ * map), so a process killed in between left an empty or zero-filled
+ * data.mdb that a read-only open reported as "Bad file descriptor" or
+ * MDB_INVALID, and that no writer could open again when zero-filled. The
+ * file is built as data.mdb.new (meta pages flushed), renamed to data.mdb
+ * and the directory flushed; a stale data.mdb.new is replaced. `mode` is
+ * the file's, as for mdb_env_open. The caller
+ * excludes other writers of dir (the store's flock, the node home's).
+ * Called by every read-write open. May block (file I/O, fsyncs).
+ */
+enum bm_err bm__env_create_whole(const char *dir, size_t map_size,
+                                 unsigned mode, struct bm_errmsg *em);
+
 /* The environment's directory, for messages: valid while env is open;
  * "?" if unknown (never NULL). */
 const char *bm__env_path(MDB_env *env);

@@ -46,6 +46,16 @@ static void log_get(char *out, size_t cap)
     pthread_mutex_unlock(&log_mu);
 }
 
+static bool log_has(const char *what)
+{
+    bool has;
+
+    pthread_mutex_lock(&log_mu);
+    has = strstr(log_buf, what) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return has;
+}
+
 /* ------------------------------------------------------------ worker */
 
 struct winfo {
@@ -160,14 +170,47 @@ static int w_ping(struct bm_actor_ctx *ctx, struct wstate *st,
     return BM_OK;
 }
 
+/* w_sleep (only ever sent to detached workers) is stuck until the test
+ * releases it, or the log shows g_stuck_until (another actor's stop, when
+ * the test thread itself is blocked), or 20 s. A fixed sleep raced the
+ * messages queued behind it and the supervisor's shutdown timer on a
+ * loaded machine. */
+static atomic_bool g_stuck_began;
+static atomic_bool g_stuck_release;
+static _Atomic(const char *) g_stuck_until;
+
+static void stuck_reset(const char *until)
+{
+    atomic_store(&g_stuck_began, false);
+    atomic_store(&g_stuck_release, false);
+    atomic_store(&g_stuck_until, until);
+}
+
 static int w_sleep(struct bm_actor_ctx *ctx, struct wstate *st,
                    struct empty *m)
 {
+    uint64_t deadline = bm_clock_deadline_ms(20000);
+    const char *until = atomic_load(&g_stuck_until);
+
     (void)ctx;
     (void)st;
     (void)m;
-    bm_sleep_ms(300); /* only ever sent to detached workers */
+    atomic_store(&g_stuck_began, true);
+    while (!atomic_load(&g_stuck_release) &&
+           !(until != NULL && log_has(until)) &&
+           bm_clock_now_ns() < deadline) {
+        bm_sleep_ms(1);
+    }
     return BM_OK;
+}
+
+/* Waits (20 s at most) until w_sleep has begun. */
+static void wait_stuck(void)
+{
+    for (int i = 0; i < 20000 && !atomic_load(&g_stuck_began); i++) {
+        bm_sleep_ms(1);
+    }
+    assert_true(atomic_load(&g_stuck_began));
 }
 
 static int w_monitor(struct bm_actor_ctx *ctx, struct wstate *st,
@@ -333,11 +376,15 @@ static void test_queued_asks_at_failure(void **state)
     ch[0].opts.detached = true;
     assert_int_equal(bm_supervisor_start(sys, &spec, &sup), BM_OK);
     wait_int(&ib.inits, 1);
+    /* b is stuck until the crash, the ask and the tell are all queued
+     * behind it (a fixed sleep could end before they were). */
+    stuck_reset(NULL);
     assert_int_equal(bm_w_tell_sleep(sys, (struct bm_ref_w){b}, &E), BM_OK);
     assert_int_equal(bm_w_tell_crash(sys, (struct bm_ref_w){b}, &E), BM_OK);
     assert_int_equal(bm_actor_ask(sys, b, W_PING, &e, sizeof(e), 10000, &f),
                      BM_OK);
     assert_int_equal(bm_w_tell_ping(sys, (struct bm_ref_w){b}, &E), BM_OK);
+    atomic_store(&g_stuck_release, true);
     t0 = bm_actor_now_ns();
     assert_int_equal(bm_future_wait(f, -1, NULL, 0), BM_ERESTARTING);
     assert_true(bm_actor_now_ns() - t0 < 5000000000ull);
@@ -721,11 +768,16 @@ static void test_shutdown_timeout(void **state)
     assert_int_equal(bm_supervisor_start(sys, &spec, &root), BM_OK);
     wait_log("+a +s +c ");
     log_reset();
+    stuck_reset("-a ");
     assert_int_equal(bm_w_tell_sleep(sys, (struct bm_ref_w){s}, &E), BM_OK);
-    bm_sleep_ms(20);
-    /* s is stuck for 300 ms: the supervisor gives it 30 ms, abandons it
-     * and goes on with a; s terminates when its handler returns. */
-    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    /* Wait until s is inside its handler: a stop that came before the
+     * handler began would find s idle and stop it at once ("-c -s -a "). */
+    wait_stuck();
+    /* s is stuck until a has stopped: the supervisor gives it 30 ms,
+     * abandons it and goes on with a; s terminates when its handler
+     * returns. Had the supervisor waited for s, s would come back after
+     * 20 s and the log would read "-c -s -a ". */
+    assert_int_equal(bm_actor_system_stop(sys, 60000), BM_OK);
     wait_log("-c -a -s ");
     bm_actor_system_free(sys);
 }

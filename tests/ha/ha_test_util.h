@@ -97,6 +97,24 @@ static inline void ha_rec_get(struct ha_rec *r, struct ha_rec *out)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Waits (ms at most) until the recorder r holds role; *out gets its last
+ * state either way. The status (bm_ha_status) flips before the callbacks
+ * run (they run outside the state lock), so a check of what a callback
+ * saw waits for the callback itself. */
+static inline void ha_rec_wait_role(struct ha_rec *r, enum bm_ha_role role,
+                                    int64_t ms, struct ha_rec *out)
+{
+    uint64_t deadline = bm_clock_deadline_ms(ms);
+
+    do {
+        ha_rec_get(r, out);
+        if (out->role == role) {
+            return;
+        }
+        bm_sleep_ms(2);
+    } while (bm_clock_now_ns() < deadline);
+}
+
 /* A candidate with its recorder. */
 struct ha_cand {
     struct bm_ha *h;

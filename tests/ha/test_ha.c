@@ -158,10 +158,12 @@ static void test_one_leader(void **state)
     assert_true(r.kv.create_revision == token);
     assert_true(bm_buf_eq_raw(&r.kv.value, (const uint8_t *)cs[li].id,
                               strlen(cs[li].id)));
-    /* the callback said so; the others know who leads */
+    /* the callback said so (waited for: it runs after the status
+     * flips); the others know who leads */
     {
         struct ha_rec rec;
-        ha_rec_get(&cs[li].rec, &rec);
+
+        ha_rec_wait_role(&cs[li].rec, BM_HA_LEADER, 5000, &rec);
         assert_int_equal(rec.role, BM_HA_LEADER);
         assert_true(rec.token == token);
         assert_int_equal(rec.why, BM_HA_WON);
@@ -311,14 +313,7 @@ static void test_follower_watches_record(void **state)
     assert_true(ha_wait_role(&b, BM_HA_LEADER, 5000) >= 0);
     /* The status flips before the callbacks run (they run outside the
      * state lock), so wait for the listener itself. */
-    deadline = bm_clock_deadline_ms(5000);
-    do {
-        ha_rec_get(&lis, &got);
-        if (got.role == BM_HA_LEADER) {
-            break;
-        }
-        bm_sleep_ms(2);
-    } while (bm_clock_now_ns() < deadline);
+    ha_rec_wait_role(&lis, BM_HA_LEADER, 5000, &got);
     assert_int_equal(got.role, BM_HA_LEADER);
     ha_role(&b, &tb);
     assert_int_equal(got.token, tb);

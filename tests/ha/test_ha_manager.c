@@ -200,7 +200,11 @@ static void test_etcd_outage_stops_production(void **state)
     etcd_proc_pause(etcd);
     WAIT_FOR(ha_role(&a, NULL) == BM_HA_FOLLOWER, 2 * TTL_MS,
              "the leader steps down");
-    ha_rec_get(&a.rec, &rec);
+    /* the callback runs after the status flips: wait for it, or rec is
+     * still the LEADER call from before t0 */
+    ha_rec_wait_role(&a.rec, BM_HA_FOLLOWER, 5000, &rec);
+    assert_int_equal(rec.role, BM_HA_FOLLOWER);
+    assert_true(rec.at_ns >= t0);
     assert_true(rec.at_ns - t0 <= (uint64_t)TTL_MS * 1000000u);
     bm_sleep_ms(200); /* a round in flight ends */
     h_stop = height_of(&n);

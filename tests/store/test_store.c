@@ -167,6 +167,49 @@ static void test_missing_home(void **state)
     free_home(home);
 }
 
+/*
+ * A writer killed while it created the store leaves data/ with LOCK and
+ * at most a data.mdb.new (data.mdb is renamed into place whole, see
+ * bm__env_create_whole): a read-only open finds no store, and the next
+ * writer replaces the leftover and opens. (A half-made data.mdb used to
+ * read as "Bad file descriptor", or MDB_INVALID for every later open.)
+ */
+static void test_create_killed(void **state)
+{
+    struct bm_store_options ro = {.read_only = true};
+    struct bm_store_check_report rep;
+    struct bm_errmsg em = {{0}};
+    struct bm_store *s = NULL;
+    char *home = make_home();
+    char path[512];
+    struct stat st;
+    int fd;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/data", home);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/data/LOCK", home);
+    fd = open(path, O_CREAT | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(path, sizeof(path), "%s/data/data.mdb.new", home);
+    fd = open(path, O_CREAT | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 20), 0); /* zeros, no meta page */
+    close(fd);
+    assert_int_equal(bm_store_open(&s, home, &ro, &em), BM_ENOTFOUND);
+    assert_null(s);
+    s = open_ok(home, NULL);
+    assert_int_equal(stat(path, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    bm_store_close(s);
+    s = open_ok(home, &ro);
+    check_ok(s, &rep);
+    assert_true(rep.empty);
+    bm_store_close(s);
+    free_home(home);
+}
+
 static void test_empty(void **state)
 {
     struct bm_store_check_report rep;
@@ -1698,6 +1741,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_home),
+        cmocka_unit_test(test_create_killed),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_write_read),
         cmocka_unit_test(test_group_commit),
