@@ -34,9 +34,12 @@ struct bm_future {
     bm_msg_dtor_fn *reply_dtor;
     struct bm_actor_system *sys;
     uint64_t corr;
-    /* The lane whose thread helps-waits on this future (kicked at
-     * completion), or NULL. Under mu. */
+    /* The lane whose thread (or borrower) helps-waits on this future
+     * (kicked at completion), or NULL. Under mu. */
     struct bm__lane *lane;
+    /* The lane of the ask's target, or NULL: a non-runtime thread's wait
+     * may borrow it (bm__lane_borrow). Set before the future is returned. */
+    struct bm__lane *target;
 };
 
 static void future_unref(struct bm_future *f)
@@ -272,9 +275,20 @@ struct ask_pre {
     bool registered;
     uint64_t corr;
     struct bm_future *fut;
+    bool borrow;               /* borrow the target's lane if idle */
+    struct bm__lane *borrowed; /* the lane borrowed, or NULL */
 };
 
-static int pre_register(void *arg, const struct bm_msg_kind *k,
+/* True on a thread that is not one of the runtime's (workers, detached
+ * and lane threads, the timer thread set bm__tl_sys; a borrower too, while
+ * it borrows): only such a thread's wait may borrow a lane. */
+static bool may_borrow(void)
+{
+    return bm__tl_sys == NULL && bm__tl_actor == NULL;
+}
+
+static int pre_register(void *arg, const struct bm__actor *to,
+                        const struct bm_msg_kind *k, bool room,
                         uint64_t *corr)
 {
     struct ask_pre *p = arg;
@@ -292,20 +306,34 @@ static int pre_register(void *arg, const struct bm_msg_kind *k,
     p->registered = true;
     if (p->fut != NULL) {
         p->fut->corr = p->corr;
+        p->fut->target = to->lane;
+        /* Borrowed before the push, so that the push's kick finds the
+         * lane borrowed and does not wake its thread. Not when the send
+         * may wait for room: only the lane can make room, and its owner
+         * would be the one waiting. */
+        if (p->borrow && room && to->lane != NULL &&
+            bm__lane_borrow(p->sys, to->lane)) {
+            p->borrowed = to->lane;
+        }
     }
     *corr = p->corr;
     return BM_OK;
 }
 
-int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
-                 uint32_t kind, void *payload, size_t len, int64_t timeout_ms,
-                 struct bm_future **out)
+/* bm_actor_ask; with `borrow` (a non-runtime thread about to wait), the
+ * target's lane is borrowed if idle and returned in *borrowed (NULL if
+ * not), which the caller passes to future_wait. */
+static int ask_future(struct bm_actor_system *sys, struct bm_actor_id to,
+                      uint32_t kind, void *payload, size_t len,
+                      int64_t timeout_ms, bool borrow,
+                      struct bm__lane **borrowed, struct bm_future **out)
 {
     struct ask_pre p;
     struct bm_future *f;
     int err;
 
     *out = NULL;
+    *borrowed = NULL;
     if (timeout_ms <= 0) {
         return BM_EINVAL;
     }
@@ -321,9 +349,13 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
     p.tmpl.fut = f;
     p.timeout_ms = timeout_ms;
     p.fut = f;
+    p.borrow = borrow && may_borrow();
     err = bm__send_user(sys, to, kind, payload, len, BM__NF_ASK, pre_register,
                         &p, NULL);
     if (err != BM_OK) {
+        if (p.borrowed != NULL) {
+            bm__lane_return(p.borrowed);
+        }
         if (p.registered && ask_cancel(sys, p.corr)) {
             future_unref(f); /* the entry's reference */
         } else if (!p.registered) {
@@ -332,8 +364,19 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
         future_unref(f);
         return err;
     }
+    *borrowed = p.borrowed;
     *out = f;
     return BM_OK;
+}
+
+int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
+                 uint32_t kind, void *payload, size_t len, int64_t timeout_ms,
+                 struct bm_future **out)
+{
+    struct bm__lane *borrowed;
+
+    return ask_future(sys, to, kind, payload, len, timeout_ms, false,
+                      &borrowed, out);
 }
 
 void bm__future_wake(struct bm_future *f)
@@ -417,19 +460,104 @@ static int help_wait(struct bm_future *f, struct bm__actor *self,
     return rc;
 }
 
-int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
-                   size_t reply_len)
+/* borrow_wait's result when the lane is told to quit (system stop): the
+ * caller gives up the lane and waits as any other thread. */
+#define BORROW_QUIT 1
+
+/*
+ * A non-runtime thread's wait on a borrowed lane (bm__lane_borrow): the
+ * caller runs the lane's work (next slot, then queue) as its thread would,
+ * with the lane as its current lane (so pooled actors woken there run in
+ * its next slot), until f completes (BM_OK), the deadline passes
+ * (BM_EAGAIN) or the lane is told to quit (BORROW_QUIT); then it gives the
+ * lane back. Kicks while it has nothing to run wake it (f->lane: the
+ * completion too). A turn that blocks blocks the caller, which was waiting
+ * anyway; the deadline is checked between turns. Returns with f->mu held.
+ */
+static int borrow_wait(struct bm_future *f, struct bm__lane *l,
+                       uint64_t deadline)
+{
+    int rc = BM_OK;
+
+    bm__tl_sys = l->sys;
+    bm__tl_lane = l;
+    bm__tl_borrow = l;
+    pthread_mutex_lock(&f->mu);
+    f->lane = l;
+    while (!f->done) {
+        struct bm__actor *a;
+
+        pthread_mutex_unlock(&f->mu);
+        if (atomic_load(&l->quit)) {
+            rc = BORROW_QUIT;
+        } else if (deadline != BM_CLOCK_NEVER &&
+                   bm_clock_now_ns() >= deadline) {
+            rc = BM_EAGAIN;
+        } else if ((a = bm__lane_next(l)) != NULL) {
+            bm__run_turn(l->sys, a);
+        } else {
+            switch (bm__lane_park(l, deadline)) {
+            case BM__PARK_TIMEOUT:
+                rc = BM_EAGAIN;
+                break;
+            case BM__PARK_QUIT:
+                rc = BORROW_QUIT;
+                break;
+            default:
+                break;
+            }
+        }
+        pthread_mutex_lock(&f->mu);
+        if (rc != BM_OK && !f->done) {
+            break;
+        }
+        rc = BM_OK;
+    }
+    /* Cleared under f->mu: a later completion no longer kicks the lane,
+     * which may be freed once given back (system stop). */
+    f->lane = NULL;
+    pthread_mutex_unlock(&f->mu);
+    bm__lane_return(l);
+    bm__tl_borrow = NULL;
+    bm__tl_lane = NULL;
+    bm__tl_sys = NULL;
+    pthread_mutex_lock(&f->mu);
+    return rc;
+}
+
+/* bm_future_wait; `held`: the lane the caller borrowed in ask_future (or
+ * NULL: this borrows the target's lane if idle). */
+static int future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
+                       size_t reply_len, struct bm__lane *held)
 {
     struct bm__actor *self = bm__tl_actor; /* detached/lane actor, or NULL */
     uint64_t deadline;
     int status;
 
     if (bm__on_pooled_actor_thread()) {
+        if (held != NULL) {
+            bm__lane_return(held);
+        }
         return BM_EINVAL;
     }
     deadline = bm_clock_deadline_ms(wait_ms);
     if (self != NULL && self->lane != NULL && self->lane == bm__tl_lane) {
         status = help_wait(f, self, deadline);
+        goto done;
+    }
+    /* A non-runtime thread waiting on an ask to a lane actor runs the
+     * lane itself while its thread sleeps (actor.h "Lanes"). */
+    if (held == NULL && wait_ms != 0 && f->target != NULL && may_borrow() &&
+        !atomic_load_explicit(&f->done_hint, memory_order_acquire) &&
+        bm__lane_borrow(f->sys, f->target)) {
+        held = f->target;
+    }
+    if (held != NULL) {
+        status = borrow_wait(f, held, deadline);
+        if (status != BORROW_QUIT) {
+            goto done;
+        }
+        status = wait_done(f, NULL, deadline);
         goto done;
     }
     /* Spin a while before sleeping: an answer within it costs no wake-up
@@ -478,6 +606,12 @@ done:
     return status;
 }
 
+int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
+                   size_t reply_len)
+{
+    return future_wait(f, wait_ms, reply, reply_len, NULL);
+}
+
 void bm_future_free(struct bm_future *f)
 {
     bool pending;
@@ -507,16 +641,18 @@ int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
                   size_t reply_len, int64_t timeout_ms)
 {
     struct bm_future *f;
+    struct bm__lane *held;
     int err;
 
     if (bm__on_pooled_actor_thread()) {
         return BM_EINVAL;
     }
-    err = bm_actor_ask(sys, to, kind, payload, len, timeout_ms, &f);
+    err = ask_future(sys, to, kind, payload, len, timeout_ms, true, &held,
+                     &f);
     if (err != BM_OK) {
         return err;
     }
-    err = bm_future_wait(f, -1, reply, reply_len);
+    err = future_wait(f, -1, reply, reply_len, held);
     bm_future_free(f);
     return err;
 }
