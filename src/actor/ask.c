@@ -413,19 +413,19 @@ static int wait_done(struct bm_future *f, struct bm__actor *self,
 }
 
 /*
- * A lane actor's wait: the lane's thread runs the lane's other runnable
- * actors (and the pooled ones in its next slot) until f completes, self
- * is asked to stop (bm__send_sys kicks the lane) or the deadline passes.
- * Whatever it is waiting for kicks the lane: the completion of f (f->lane),
- * work queued for the lane, a stop request. The actors it runs are never
- * self (self holds SCHED for the whole wait). Returns as wait_done (or
- * BM_ESHUTDOWN once the lane is told to quit at system stop), with f->mu
- * held.
+ * Runs lane l's work (next slot, then queue) until f completes (BM_OK),
+ * the lane actor `self` is asked to stop (BM_ESTOPPED; bm__send_sys kicks
+ * the lane), the deadline passes (BM_EAGAIN: checked between turns too) or
+ * the lane is told to quit (BM_ESHUTDOWN: at once for a borrower, self
+ * NULL; when it has nothing left to run for the lane's thread). Whatever
+ * it waits for kicks the lane: the completion of f (f->lane), work queued
+ * for the lane, a stop request. The actors it runs are never self (self
+ * holds SCHED for the whole wait). Returns with f->mu held and f->lane
+ * cleared.
  */
-static int help_wait(struct bm_future *f, struct bm__actor *self,
-                     uint64_t deadline)
+static int run_lane(struct bm_future *f, struct bm__lane *l,
+                    struct bm__actor *self, uint64_t deadline)
 {
-    struct bm__lane *l = self->lane;
     int rc = BM_OK;
 
     pthread_mutex_lock(&f->mu);
@@ -434,8 +434,13 @@ static int help_wait(struct bm_future *f, struct bm__actor *self,
         struct bm__actor *a;
 
         pthread_mutex_unlock(&f->mu);
-        if (stop_requested(self)) {
+        if (self != NULL && stop_requested(self)) {
             rc = BM_ESTOPPED;
+        } else if (self == NULL && atomic_load(&l->quit)) {
+            rc = BM_ESHUTDOWN;
+        } else if (deadline != BM_CLOCK_NEVER &&
+                   bm_clock_now_ns() >= deadline) {
+            rc = BM_EAGAIN;
         } else if ((a = bm__lane_next(l)) != NULL) {
             bm__run_turn(l->sys, a);
         } else {
@@ -456,66 +461,43 @@ static int help_wait(struct bm_future *f, struct bm__actor *self,
         }
         rc = BM_OK;
     }
+    /* Cleared under f->mu: a later completion no longer kicks the lane
+     * (a borrowed one may be freed once given back, at system stop). */
     f->lane = NULL;
     return rc;
 }
 
-/* borrow_wait's result when the lane is told to quit (system stop): the
- * caller gives up the lane and waits as any other thread. */
-#define BORROW_QUIT 1
+/*
+ * A lane actor's wait: the lane's thread runs the lane's other runnable
+ * actors (and the pooled ones in its next slot) until f completes, self
+ * is asked to stop or the deadline passes (run_lane). Returns as
+ * wait_done (or BM_ESHUTDOWN once the lane is told to quit at system
+ * stop), with f->mu held.
+ */
+static int help_wait(struct bm_future *f, struct bm__actor *self,
+                     uint64_t deadline)
+{
+    return run_lane(f, self->lane, self, deadline);
+}
 
 /*
  * A non-runtime thread's wait on a borrowed lane (bm__lane_borrow): the
- * caller runs the lane's work (next slot, then queue) as its thread would,
- * with the lane as its current lane (so pooled actors woken there run in
- * its next slot), until f completes (BM_OK), the deadline passes
- * (BM_EAGAIN) or the lane is told to quit (BORROW_QUIT); then it gives the
- * lane back. Kicks while it has nothing to run wake it (f->lane: the
- * completion too). A turn that blocks blocks the caller, which was waiting
- * anyway; the deadline is checked between turns. Returns with f->mu held.
+ * caller runs the lane's work as its thread would, with the lane as its
+ * current lane (so pooled actors woken there run in its next slot), until
+ * f completes (BM_OK), the deadline passes (BM_EAGAIN) or the lane is told
+ * to quit (BM_ESHUTDOWN: the caller then waits as any other thread); then
+ * it gives the lane back. A turn that blocks blocks the caller, which was
+ * waiting anyway. Returns with f->mu held.
  */
 static int borrow_wait(struct bm_future *f, struct bm__lane *l,
                        uint64_t deadline)
 {
-    int rc = BM_OK;
+    int rc;
 
     bm__tl_sys = l->sys;
     bm__tl_lane = l;
     bm__tl_borrow = l;
-    pthread_mutex_lock(&f->mu);
-    f->lane = l;
-    while (!f->done) {
-        struct bm__actor *a;
-
-        pthread_mutex_unlock(&f->mu);
-        if (atomic_load(&l->quit)) {
-            rc = BORROW_QUIT;
-        } else if (deadline != BM_CLOCK_NEVER &&
-                   bm_clock_now_ns() >= deadline) {
-            rc = BM_EAGAIN;
-        } else if ((a = bm__lane_next(l)) != NULL) {
-            bm__run_turn(l->sys, a);
-        } else {
-            switch (bm__lane_park(l, deadline)) {
-            case BM__PARK_TIMEOUT:
-                rc = BM_EAGAIN;
-                break;
-            case BM__PARK_QUIT:
-                rc = BORROW_QUIT;
-                break;
-            default:
-                break;
-            }
-        }
-        pthread_mutex_lock(&f->mu);
-        if (rc != BM_OK && !f->done) {
-            break;
-        }
-        rc = BM_OK;
-    }
-    /* Cleared under f->mu: a later completion no longer kicks the lane,
-     * which may be freed once given back (system stop). */
-    f->lane = NULL;
+    rc = run_lane(f, l, NULL, deadline);
     pthread_mutex_unlock(&f->mu);
     bm__lane_return(l);
     bm__tl_borrow = NULL;
@@ -554,10 +536,10 @@ static int future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
     }
     if (held != NULL) {
         status = borrow_wait(f, held, deadline);
-        if (status != BORROW_QUIT) {
-            goto done;
+        if (status == BM_ESHUTDOWN) {
+            /* The lanes are being joined: the ask ends with the stop. */
+            status = wait_done(f, NULL, deadline);
         }
-        status = wait_done(f, NULL, deadline);
         goto done;
     }
     /* Spin a while before sleeping: an answer within it costs no wake-up
