@@ -37,9 +37,6 @@ struct bm_future {
     /* The lane whose thread (or borrower) helps-waits on this future
      * (kicked at completion), or NULL. Under mu. */
     struct bm__lane *lane;
-    /* The lane of the ask's target, or NULL: a non-runtime thread's wait
-     * may borrow it (bm__lane_borrow). Set before the future is returned. */
-    struct bm__lane *target;
 };
 
 static void future_unref(struct bm_future *f)
@@ -306,9 +303,9 @@ static int pre_register(void *arg, const struct bm__actor *to,
     p->registered = true;
     if (p->fut != NULL) {
         p->fut->corr = p->corr;
-        p->fut->target = to->lane;
         /* Borrowed before the push, so that the push's kick finds the
-         * lane borrowed and does not wake its thread. Not when the send
+         * lane borrowed and does not wake its thread (a wait that began
+         * after the push would find the thread woken). Not when the send
          * may wait for room: only the lane can make room, and its owner
          * would be the one waiting. */
         if (p->borrow && room && to->lane != NULL &&
@@ -507,8 +504,8 @@ static int borrow_wait(struct bm_future *f, struct bm__lane *l,
     return rc;
 }
 
-/* bm_future_wait; `held`: the lane the caller borrowed in ask_future (or
- * NULL: this borrows the target's lane if idle). */
+/* bm_future_wait; `held`: the lane the caller borrowed in ask_future, or
+ * NULL. */
 static int future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
                        size_t reply_len, struct bm__lane *held)
 {
@@ -527,13 +524,8 @@ static int future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
         status = help_wait(f, self, deadline);
         goto done;
     }
-    /* A non-runtime thread waiting on an ask to a lane actor runs the
-     * lane itself while its thread sleeps (actor.h "Lanes"). */
-    if (held == NULL && wait_ms != 0 && f->target != NULL && may_borrow() &&
-        !atomic_load_explicit(&f->done_hint, memory_order_acquire) &&
-        bm__lane_borrow(f->sys, f->target)) {
-        held = f->target;
-    }
+    /* A non-runtime thread's call to a lane actor runs the lane itself
+     * while its thread sleeps (actor.h "Lanes"). */
     if (held != NULL) {
         status = borrow_wait(f, held, deadline);
         if (status == BM_ESHUTDOWN) {

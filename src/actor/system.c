@@ -522,12 +522,15 @@ bool bm__lane_borrow(struct bm_actor_system *sys, struct bm__lane *l)
     int idle = BM__LANE_IDLE;
     bool ok = false;
 
-    /* While sys->lanes is set, lanes_join has not started: l is alive
-     * (a future may outlive the system's lanes). */
+    /* While sys->lanes is set, lanes_join has not started: l is alive.
+     * Not a lane with work queued or a kick pending: its thread has been
+     * woken for it (or is about to be) and runs it; taking the lane would
+     * only make that wake-up a wasted one. */
     pthread_mutex_lock(&sys->dt_mu);
     if (sys->lanes != NULL) {
         pthread_mutex_lock(&l->mu);
-        ok = !atomic_load(&l->quit) &&
+        ok = !atomic_load(&l->quit) && !atomic_load(&l->kicked) &&
+             atomic_load(&l->rq.len) == 0 &&
              atomic_compare_exchange_strong(&l->own, &idle,
                                             BM__LANE_BORROWED);
         pthread_mutex_unlock(&l->mu);
@@ -545,11 +548,15 @@ void bm__lane_return(struct bm__lane *l)
         runq_push(&l->rq, a);
     }
     l->slot_runs = 0;
-    /* own is stored before the queue is read, and a sender pushes before
-     * it reads own (bm__lane_kick): either the sender sees the lane idle
-     * and wakes its thread, or this sees the work. Signalled under mu: at
+    /* The kicks seen while borrowed were the borrower's (the queue is
+     * looked at below): cleared first, so that a stale flag neither stops
+     * the next borrow nor hides a kick made after it. own is stored before
+     * the queue is read, and a sender pushes before it sets the flag and
+     * reads own (bm__lane_kick): either the sender sees the lane idle and
+     * wakes its thread, or this sees the work. Signalled under mu: at
      * system stop the thread may end, and l be freed, once mu is free. */
     pthread_mutex_lock(&l->mu);
+    atomic_store(&l->kicked, false);
     atomic_store(&l->own, BM__LANE_IDLE);
     if (atomic_load(&l->rq.len) > 0 || atomic_load(&l->quit)) {
         atomic_store(&l->kicked, true);

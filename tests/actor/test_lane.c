@@ -792,10 +792,9 @@ static void test_borrow_not_busy_lane(void **state)
     bm_actor_system_free(sys);
 }
 
-/* Deadlines while borrowed: the ask's deadline ends the call with
- * BM_ETIMEDOUT (the late reply is discarded), a wait's own deadline with
- * BM_EAGAIN (the future stays usable); either way the lane is given back
- * and borrowed again by the next call. */
+/* The ask's deadline while borrowed ends the call with BM_ETIMEDOUT (the
+ * late reply is discarded); the lane is given back and borrowed again by
+ * the next call. A plain ask's wait with its own deadline still works. */
 static void test_borrow_deadlines(void **state)
 {
     struct bm_actor_system *sys = start_sys(2);
@@ -831,8 +830,8 @@ static void test_borrow_deadlines(void **state)
     bm_actor_system_stats_get(sys, &st);
     assert_true(st.late_replies >= 3);
     assert_true(st.asks_timed_out >= 3);
-    /* The wait's own deadline (this wait borrows if the lane's thread has
-     * not taken the ask yet; the outcome is the same either way). */
+    /* A plain ask's wait does not borrow (its push woke the lane's
+     * thread): the wait's own deadline, then the answer, as ever. */
     for (int i = 1; i <= 3; i++) {
         struct bm_future *f = NULL;
         struct job_reply ok = {42};
