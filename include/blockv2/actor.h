@@ -81,7 +81,15 @@
  *     the lane thread keeps running the lane's other runnable actors
  *     ("helping"), so waiting on an actor of the same lane completes
  *     instead of deadlocking. Calls must still flow one way: an actor
- *     waited on must not wait, directly or not, on the waiter.
+ *     waited on must not wait, directly or not, on the waiter;
+ *   - a thread that is not the runtime's and calls a lane actor
+ *     (bm_actor_call) "borrows" the lane while the lane's thread is idle
+ *     with nothing queued: it runs the lane's work itself,
+ *     as the lane's thread would, until its future completes, then gives
+ *     the lane back, so the ask and its answer cost no thread wake-up. The
+ *     lane still runs one turn at a time; its actors may then run on the
+ *     caller's thread, and a turn that blocks blocks the caller. If the
+ *     lane's thread is busy the caller waits as on any other future.
  * A BLOCK-policy send from a lane thread to a full mailbox of an actor on
  * the same lane fails with BM_EFULL (waiting could never end); to others it
  * waits as from a detached actor.
@@ -408,7 +416,8 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
  * caller then owns what it points to). Returns BM_EAGAIN if still pending
  * after wait_ms (the future stays usable). May block: non-actor threads,
  * detached and lane actors only (BM_EINVAL from a pooled actor); a lane
- * thread runs its lane's other actors meanwhile ("Lanes" above). In a
+ * thread runs its lane's other actors meanwhile ("Lanes" above; wait_ms
+ * is checked between those turns too). In a
  * detached or lane actor the wait also ends with BM_ESTOPPED as soon as the
  * actor is asked to stop or is killed (its supervisor restarting it, the
  * system stopping): the future stays pending; free it (the late reply is
@@ -422,7 +431,9 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
 void bm_future_free(struct bm_future *f);
 
 /* ask + wait + free in one blocking call. Non-actor threads, detached and
- * lane actors only (BM_EINVAL from a pooled actor). An actor that calls
+ * lane actors only (BM_EINVAL from a pooled actor). From a non-actor
+ * thread to an actor of an idle lane, the call runs that lane on the
+ * calling thread until the answer ("Lanes" above). An actor that calls
  * must not be called back synchronously by the target (deadlock until
  * the deadline): keep calls flowing one way down the actor graph. */
 int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,

@@ -559,7 +559,7 @@ int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
         goto unpin;
     }
     if (pre != NULL) {
-        err = pre(pre_arg, k, &corr);
+        err = pre(pre_arg, a, k, (v & BM__LIFE_REFS) < a->capacity, &corr);
         if (err != BM_OK) {
             goto unpin;
         }

@@ -290,18 +290,39 @@ struct bm__dthread {
  * (cfg.spin_us) before it parks; a kicker signals only a parked thread
  * (`parked` and `kicked` are seq_cst: one of the two sees the other).
  */
+/*
+ * Borrowing (actor.h "Lanes"): a thread that is not a runtime thread and
+ * waits on the future of an ask to a lane actor may take the lane over
+ * while the lane's thread is idle (parked in its main loop with nothing on
+ * its stack) and run the lane's work itself until its future completes.
+ * `own` says who runs the lane: its thread (RUNNING), nobody (IDLE: the
+ * thread is idle and takes the lane back when kicked), or a borrower
+ * (BORROWED: the thread stays parked, a kick only sets `kicked` and wakes
+ * the borrower if it sleeps on `bcv`). Only the owner touches next_slot
+ * and slot_runs and runs lane work; the transitions are atomics (the
+ * borrow under mu), which order one owner's accesses before the next's.
+ */
+enum bm__lane_own {
+    BM__LANE_RUNNING = 0,
+    BM__LANE_IDLE = 1,
+    BM__LANE_BORROWED = 2,
+};
+
 struct bm__lane {
     struct bm_actor_system *sys;
     char name[BM_ACTOR_NAME_MAX];
     pthread_t th;
     struct bm__runq rq;
-    struct bm__actor *next_slot; /* lane thread only */
-    unsigned slot_runs;          /* lane thread only */
+    struct bm__actor *next_slot; /* the lane's owner only */
+    unsigned slot_runs;          /* the lane's owner only */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     _Atomic bool kicked;
     _Atomic bool quit;
-    _Atomic bool parked;         /* asleep on cv (set under mu) */
+    _Atomic bool parked;         /* the thread asleep on cv (set under mu) */
+    _Atomic int own;             /* enum bm__lane_own */
+    _Atomic bool bparked;        /* the borrower asleep on bcv (under mu) */
+    pthread_cond_t bcv;
     struct bm__lane *next_all;   /* under sys->dt_mu */
 };
 
@@ -402,6 +423,8 @@ extern _Thread_local struct bm_actor_system *bm__tl_sys;
 extern _Thread_local struct bm__worker *bm__tl_worker;
 extern _Thread_local bool bm__tl_timer; /* the timer thread never waits */
 extern _Thread_local struct bm__lane *bm__tl_lane; /* on a lane's thread */
+/* The lane this (non-runtime) thread borrowed, while it runs it. */
+extern _Thread_local struct bm__lane *bm__tl_borrow;
 
 static inline bool bm__on_actor_thread(void)
 {
@@ -443,9 +466,12 @@ void bm__release(struct bm_actor_system *sys, struct bm__actor *a);
 void bm__run_turn(struct bm_actor_system *sys, struct bm__actor *a);
 
 /* Sends a user-lane message (see bm_actor_tell). `pre`, if set, runs
- * after the kind checks and before the message is queued, with the target's
- * kind; it may set *corr and fail the send by returning an error. */
-typedef int bm__pre_fn(void *arg, const struct bm_msg_kind *k,
+ * after the kind checks and before the message is queued, with the target
+ * (pinned), its kind and whether its mailbox has room for this message
+ * (false: the send may wait, drop or fail); it may set *corr and fail the
+ * send by returning an error. */
+typedef int bm__pre_fn(void *arg, const struct bm__actor *to,
+                       const struct bm_msg_kind *k, bool room,
                        uint64_t *corr);
 int bm__send_user(struct bm_actor_system *sys, struct bm_actor_id to,
                   uint32_t kind, void *payload, size_t len, uint16_t flags,
@@ -489,15 +515,24 @@ void bm__dthread_kick(struct bm__dthread *dt);
  * creating it on first use: BM_OK, BM_ESYS or BM_ENOMEM. */
 int bm__lane_get(struct bm_actor_system *sys, const char *name,
                  struct bm__lane **out);
-/* Sets `kicked` and wakes the lane's thread. Any thread. */
+/* Sets `kicked` and wakes whoever runs the lane (its thread, or the
+ * borrower) if it sleeps. Any thread. */
 void bm__lane_kick(struct bm__lane *l);
-/* The lane's next runnable actor (next slot, then queue) or NULL. Lane
- * thread only. */
+/* The lane's next runnable actor (next slot, then queue) or NULL. The
+ * lane's owner only (its thread or the borrower). */
 struct bm__actor *bm__lane_next(struct bm__lane *l);
-/* Lane thread only: sleeps until kicked, told to quit or deadline_ns
+/* The lane's owner only: sleeps until kicked, told to quit or deadline_ns
  * (BM_CLOCK_NEVER: no timeout), clearing `kicked`. */
 enum bm__park { BM__PARK_KICKED, BM__PARK_TIMEOUT, BM__PARK_QUIT };
 enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns);
+/* A thread that is not a runtime thread takes the lane over if its thread
+ * is idle and the system is not joining its lanes: true if the caller now
+ * owns it (then it must call bm__lane_return). Never blocks for long. */
+bool bm__lane_borrow(struct bm_actor_system *sys, struct bm__lane *l);
+/* Gives a borrowed lane back: the actor in its next slot goes to its
+ * queue, and the lane's thread is woken only if work is queued or it was
+ * told to quit. `l` may be freed (system stop) as soon as this returns. */
+void bm__lane_return(struct bm__lane *l);
 
 /* Asks. */
 void bm__asks_release(struct bm_actor_system *sys);

@@ -34,8 +34,8 @@ struct bm_future {
     bm_msg_dtor_fn *reply_dtor;
     struct bm_actor_system *sys;
     uint64_t corr;
-    /* The lane whose thread helps-waits on this future (kicked at
-     * completion), or NULL. Under mu. */
+    /* The lane whose thread (or borrower) helps-waits on this future
+     * (kicked at completion), or NULL. Under mu. */
     struct bm__lane *lane;
 };
 
@@ -272,9 +272,20 @@ struct ask_pre {
     bool registered;
     uint64_t corr;
     struct bm_future *fut;
+    bool borrow;               /* borrow the target's lane if idle */
+    struct bm__lane *borrowed; /* the lane borrowed, or NULL */
 };
 
-static int pre_register(void *arg, const struct bm_msg_kind *k,
+/* True on a thread that is not one of the runtime's (workers, detached
+ * and lane threads, the timer thread set bm__tl_sys; a borrower too, while
+ * it borrows): only such a thread's wait may borrow a lane. */
+static bool may_borrow(void)
+{
+    return bm__tl_sys == NULL && bm__tl_actor == NULL;
+}
+
+static int pre_register(void *arg, const struct bm__actor *to,
+                        const struct bm_msg_kind *k, bool room,
                         uint64_t *corr)
 {
     struct ask_pre *p = arg;
@@ -292,20 +303,34 @@ static int pre_register(void *arg, const struct bm_msg_kind *k,
     p->registered = true;
     if (p->fut != NULL) {
         p->fut->corr = p->corr;
+        /* Borrowed before the push, so that the push's kick finds the
+         * lane borrowed and does not wake its thread (a wait that began
+         * after the push would find the thread woken). Not when the send
+         * may wait for room: only the lane can make room, and its owner
+         * would be the one waiting. */
+        if (p->borrow && room && to->lane != NULL &&
+            bm__lane_borrow(p->sys, to->lane)) {
+            p->borrowed = to->lane;
+        }
     }
     *corr = p->corr;
     return BM_OK;
 }
 
-int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
-                 uint32_t kind, void *payload, size_t len, int64_t timeout_ms,
-                 struct bm_future **out)
+/* bm_actor_ask; with `borrow` (a non-runtime thread about to wait), the
+ * target's lane is borrowed if idle and returned in *borrowed (NULL if
+ * not), which the caller passes to future_wait. */
+static int ask_future(struct bm_actor_system *sys, struct bm_actor_id to,
+                      uint32_t kind, void *payload, size_t len,
+                      int64_t timeout_ms, bool borrow,
+                      struct bm__lane **borrowed, struct bm_future **out)
 {
     struct ask_pre p;
     struct bm_future *f;
     int err;
 
     *out = NULL;
+    *borrowed = NULL;
     if (timeout_ms <= 0) {
         return BM_EINVAL;
     }
@@ -321,9 +346,13 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
     p.tmpl.fut = f;
     p.timeout_ms = timeout_ms;
     p.fut = f;
+    p.borrow = borrow && may_borrow();
     err = bm__send_user(sys, to, kind, payload, len, BM__NF_ASK, pre_register,
                         &p, NULL);
     if (err != BM_OK) {
+        if (p.borrowed != NULL) {
+            bm__lane_return(p.borrowed);
+        }
         if (p.registered && ask_cancel(sys, p.corr)) {
             future_unref(f); /* the entry's reference */
         } else if (!p.registered) {
@@ -332,8 +361,19 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
         future_unref(f);
         return err;
     }
+    *borrowed = p.borrowed;
     *out = f;
     return BM_OK;
+}
+
+int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
+                 uint32_t kind, void *payload, size_t len, int64_t timeout_ms,
+                 struct bm_future **out)
+{
+    struct bm__lane *borrowed;
+
+    return ask_future(sys, to, kind, payload, len, timeout_ms, false,
+                      &borrowed, out);
 }
 
 void bm__future_wake(struct bm_future *f)
@@ -370,19 +410,19 @@ static int wait_done(struct bm_future *f, struct bm__actor *self,
 }
 
 /*
- * A lane actor's wait: the lane's thread runs the lane's other runnable
- * actors (and the pooled ones in its next slot) until f completes, self
- * is asked to stop (bm__send_sys kicks the lane) or the deadline passes.
- * Whatever it is waiting for kicks the lane: the completion of f (f->lane),
- * work queued for the lane, a stop request. The actors it runs are never
- * self (self holds SCHED for the whole wait). Returns as wait_done (or
- * BM_ESHUTDOWN once the lane is told to quit at system stop), with f->mu
- * held.
+ * Runs lane l's work (next slot, then queue) until f completes (BM_OK),
+ * the lane actor `self` is asked to stop (BM_ESTOPPED; bm__send_sys kicks
+ * the lane), the deadline passes (BM_EAGAIN: checked between turns too) or
+ * the lane is told to quit (BM_ESHUTDOWN: at once for a borrower, self
+ * NULL; when it has nothing left to run for the lane's thread). Whatever
+ * it waits for kicks the lane: the completion of f (f->lane), work queued
+ * for the lane, a stop request. The actors it runs are never self (self
+ * holds SCHED for the whole wait). Returns with f->mu held and f->lane
+ * cleared.
  */
-static int help_wait(struct bm_future *f, struct bm__actor *self,
-                     uint64_t deadline)
+static int run_lane(struct bm_future *f, struct bm__lane *l,
+                    struct bm__actor *self, uint64_t deadline)
 {
-    struct bm__lane *l = self->lane;
     int rc = BM_OK;
 
     pthread_mutex_lock(&f->mu);
@@ -391,8 +431,13 @@ static int help_wait(struct bm_future *f, struct bm__actor *self,
         struct bm__actor *a;
 
         pthread_mutex_unlock(&f->mu);
-        if (stop_requested(self)) {
+        if (self != NULL && stop_requested(self)) {
             rc = BM_ESTOPPED;
+        } else if (self == NULL && atomic_load(&l->quit)) {
+            rc = BM_ESHUTDOWN;
+        } else if (deadline != BM_CLOCK_NEVER &&
+                   bm_clock_now_ns() >= deadline) {
+            rc = BM_EAGAIN;
         } else if ((a = bm__lane_next(l)) != NULL) {
             bm__run_turn(l->sys, a);
         } else {
@@ -413,23 +458,80 @@ static int help_wait(struct bm_future *f, struct bm__actor *self,
         }
         rc = BM_OK;
     }
+    /* Cleared under f->mu: a later completion no longer kicks the lane
+     * (a borrowed one may be freed once given back, at system stop). */
     f->lane = NULL;
     return rc;
 }
 
-int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
-                   size_t reply_len)
+/*
+ * A lane actor's wait: the lane's thread runs the lane's other runnable
+ * actors (and the pooled ones in its next slot) until f completes, self
+ * is asked to stop or the deadline passes (run_lane). Returns as
+ * wait_done (or BM_ESHUTDOWN once the lane is told to quit at system
+ * stop), with f->mu held.
+ */
+static int help_wait(struct bm_future *f, struct bm__actor *self,
+                     uint64_t deadline)
+{
+    return run_lane(f, self->lane, self, deadline);
+}
+
+/*
+ * A non-runtime thread's wait on a borrowed lane (bm__lane_borrow): the
+ * caller runs the lane's work as its thread would, with the lane as its
+ * current lane (so pooled actors woken there run in its next slot), until
+ * f completes (BM_OK), the deadline passes (BM_EAGAIN) or the lane is told
+ * to quit (BM_ESHUTDOWN: the caller then waits as any other thread); then
+ * it gives the lane back. A turn that blocks blocks the caller, which was
+ * waiting anyway. Returns with f->mu held.
+ */
+static int borrow_wait(struct bm_future *f, struct bm__lane *l,
+                       uint64_t deadline)
+{
+    int rc;
+
+    bm__tl_sys = l->sys;
+    bm__tl_lane = l;
+    bm__tl_borrow = l;
+    rc = run_lane(f, l, NULL, deadline);
+    pthread_mutex_unlock(&f->mu);
+    bm__lane_return(l);
+    bm__tl_borrow = NULL;
+    bm__tl_lane = NULL;
+    bm__tl_sys = NULL;
+    pthread_mutex_lock(&f->mu);
+    return rc;
+}
+
+/* bm_future_wait; `held`: the lane the caller borrowed in ask_future, or
+ * NULL. */
+static int future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
+                       size_t reply_len, struct bm__lane *held)
 {
     struct bm__actor *self = bm__tl_actor; /* detached/lane actor, or NULL */
     uint64_t deadline;
     int status;
 
     if (bm__on_pooled_actor_thread()) {
+        if (held != NULL) {
+            bm__lane_return(held);
+        }
         return BM_EINVAL;
     }
     deadline = bm_clock_deadline_ms(wait_ms);
     if (self != NULL && self->lane != NULL && self->lane == bm__tl_lane) {
         status = help_wait(f, self, deadline);
+        goto done;
+    }
+    /* A non-runtime thread's call to a lane actor runs the lane itself
+     * while its thread sleeps (actor.h "Lanes"). */
+    if (held != NULL) {
+        status = borrow_wait(f, held, deadline);
+        if (status == BM_ESHUTDOWN) {
+            /* The lanes are being joined: the ask ends with the stop. */
+            status = wait_done(f, NULL, deadline);
+        }
         goto done;
     }
     /* Spin a while before sleeping: an answer within it costs no wake-up
@@ -478,6 +580,12 @@ done:
     return status;
 }
 
+int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
+                   size_t reply_len)
+{
+    return future_wait(f, wait_ms, reply, reply_len, NULL);
+}
+
 void bm_future_free(struct bm_future *f)
 {
     bool pending;
@@ -507,16 +615,18 @@ int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
                   size_t reply_len, int64_t timeout_ms)
 {
     struct bm_future *f;
+    struct bm__lane *held;
     int err;
 
     if (bm__on_pooled_actor_thread()) {
         return BM_EINVAL;
     }
-    err = bm_actor_ask(sys, to, kind, payload, len, timeout_ms, &f);
+    err = ask_future(sys, to, kind, payload, len, timeout_ms, true, &held,
+                     &f);
     if (err != BM_OK) {
         return err;
     }
-    err = bm_future_wait(f, -1, reply, reply_len);
+    err = future_wait(f, -1, reply, reply_len, held);
     bm_future_free(f);
     return err;
 }

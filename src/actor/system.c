@@ -30,6 +30,7 @@ _Thread_local struct bm_actor_system *bm__tl_sys;
 _Thread_local struct bm__worker *bm__tl_worker;
 _Thread_local bool bm__tl_timer;
 _Thread_local struct bm__lane *bm__tl_lane;
+_Thread_local struct bm__lane *bm__tl_borrow;
 
 #define SLOT_RUNS_MAX 64
 
@@ -408,10 +409,20 @@ static void dthreads_join(struct bm_actor_system *sys)
 void bm__lane_kick(struct bm__lane *l)
 {
     atomic_store(&l->kicked, true);
+    /* Taking the mutex orders the signal after the sleeper's last check
+     * of `kicked` (it holds mu from setting its parked flag until it
+     * waits). A borrowed lane's thread stays asleep: the borrower runs the
+     * lane and is the one woken, if it sleeps (bm__lane_return wakes the
+     * thread if work is left when it gives the lane back). */
+    if (atomic_load(&l->own) == BM__LANE_BORROWED) {
+        if (atomic_load(&l->bparked)) {
+            pthread_mutex_lock(&l->mu);
+            pthread_mutex_unlock(&l->mu);
+            pthread_cond_signal(&l->bcv);
+        }
+        return;
+    }
     if (atomic_load(&l->parked)) {
-        /* Taking the mutex orders the signal after the sleeper's last
-         * check of `kicked` (it holds mu from setting `parked` until it
-         * waits). */
         pthread_mutex_lock(&l->mu);
         pthread_mutex_unlock(&l->mu);
         pthread_cond_signal(&l->cv);
@@ -435,8 +446,21 @@ struct bm__actor *bm__lane_next(struct bm__lane *l)
     return runq_pop(&l->rq);
 }
 
+/* True while the caller must go on sleeping: nothing kicked it (or it is
+ * the lane's thread and a borrower has the lane). Under l->mu. */
+static bool lane_sleeps(struct bm__lane *l, bool borrower)
+{
+    if (!borrower && atomic_load(&l->own) == BM__LANE_BORROWED) {
+        return true;
+    }
+    return !atomic_load(&l->kicked) && !atomic_load(&l->quit);
+}
+
 enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns)
 {
+    bool borrower = bm__tl_borrow == l;
+    _Atomic bool *parked = borrower ? &l->bparked : &l->parked;
+    pthread_cond_t *cv = borrower ? &l->bcv : &l->cv;
     uint64_t spin = l->sys->spin_cycles;
     bool timed_out = false;
 
@@ -453,19 +477,22 @@ enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns)
             bm__cpu_relax();
         } while (bm__cycles() < end);
     }
-    if (!atomic_load(&l->kicked) && !atomic_load(&l->quit)) {
-        pthread_mutex_lock(&l->mu);
-        atomic_store(&l->parked, true);
-        while (!atomic_load(&l->kicked) && !atomic_load(&l->quit)) {
-            if (bm_cond_wait_until(&l->cv, &l->mu, deadline_ns) ==
-                ETIMEDOUT) {
+    /* Always through the mutex, even when kicked while spinning: the
+     * lane's thread then sees a borrower's return only after the borrower
+     * let go of mu (at system stop the lane may be freed once its thread
+     * ends). */
+    pthread_mutex_lock(&l->mu);
+    if (lane_sleeps(l, borrower)) {
+        atomic_store(parked, true);
+        while (lane_sleeps(l, borrower)) {
+            if (bm_cond_wait_until(cv, &l->mu, deadline_ns) == ETIMEDOUT) {
                 timed_out = true;
                 break;
             }
         }
-        atomic_store(&l->parked, false);
-        pthread_mutex_unlock(&l->mu);
+        atomic_store(parked, false);
     }
+    pthread_mutex_unlock(&l->mu);
     if (atomic_exchange(&l->kicked, false)) {
         return BM__PARK_KICKED;
     }
@@ -473,6 +500,69 @@ enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns)
         return BM__PARK_QUIT;
     }
     return timed_out ? BM__PARK_TIMEOUT : BM__PARK_KICKED;
+}
+
+/* The lane's thread has nothing to run: it lets the lane be borrowed
+ * while it sleeps, and returns once it owns the lane again (kicked with
+ * no borrower, or given back with work left or told to quit). */
+static void lane_idle(struct bm__lane *l)
+{
+    int idle = BM__LANE_IDLE;
+
+    atomic_store(&l->own, BM__LANE_IDLE);
+    do {
+        (void)bm__lane_park(l, BM_CLOCK_NEVER);
+        idle = BM__LANE_IDLE;
+    } while (!atomic_compare_exchange_strong(&l->own, &idle,
+                                             BM__LANE_RUNNING));
+}
+
+bool bm__lane_borrow(struct bm_actor_system *sys, struct bm__lane *l)
+{
+    int idle = BM__LANE_IDLE;
+    bool ok = false;
+
+    /* While sys->lanes is set, lanes_join has not started: l is alive.
+     * Not a lane with work queued or a kick pending: its thread has been
+     * woken for it (or is about to be) and runs it; taking the lane would
+     * only make that wake-up a wasted one. */
+    pthread_mutex_lock(&sys->dt_mu);
+    if (sys->lanes != NULL) {
+        pthread_mutex_lock(&l->mu);
+        ok = !atomic_load(&l->quit) && !atomic_load(&l->kicked) &&
+             atomic_load(&l->rq.len) == 0 &&
+             atomic_compare_exchange_strong(&l->own, &idle,
+                                            BM__LANE_BORROWED);
+        pthread_mutex_unlock(&l->mu);
+    }
+    pthread_mutex_unlock(&sys->dt_mu);
+    return ok;
+}
+
+void bm__lane_return(struct bm__lane *l)
+{
+    struct bm__actor *a = l->next_slot;
+
+    if (a != NULL) {
+        l->next_slot = NULL;
+        runq_push(&l->rq, a);
+    }
+    l->slot_runs = 0;
+    /* The kicks seen while borrowed were the borrower's (the queue is
+     * looked at below): cleared first, so that a stale flag neither stops
+     * the next borrow nor hides a kick made after it. own is stored before
+     * the queue is read, and a sender pushes before it sets the flag and
+     * reads own (bm__lane_kick): either the sender sees the lane idle and
+     * wakes its thread, or this sees the work. Signalled under mu: at
+     * system stop the thread may end, and l be freed, once mu is free. */
+    pthread_mutex_lock(&l->mu);
+    atomic_store(&l->kicked, false);
+    atomic_store(&l->own, BM__LANE_IDLE);
+    if (atomic_load(&l->rq.len) > 0 || atomic_load(&l->quit)) {
+        atomic_store(&l->kicked, true);
+        pthread_cond_signal(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
 }
 
 static void *lane_main(void *arg)
@@ -498,7 +588,7 @@ static void *lane_main(void *arg)
         if (atomic_load(&l->quit)) {
             break;
         }
-        (void)bm__lane_park(l, BM_CLOCK_NEVER);
+        lane_idle(l);
     }
     bm__tl_lane = NULL;
     bm__tl_sys = NULL;
@@ -528,13 +618,17 @@ int bm__lane_get(struct bm_actor_system *sys, const char *name,
     runq_init(&l->rq);
     pthread_mutex_init(&l->mu, NULL);
     bm_cond_init(&l->cv);
+    bm_cond_init(&l->bcv);
     atomic_init(&l->kicked, false);
     atomic_init(&l->quit, false);
     atomic_init(&l->parked, false);
+    atomic_init(&l->own, BM__LANE_RUNNING);
+    atomic_init(&l->bparked, false);
     if (pthread_create(&l->th, NULL, lane_main, l) != 0) {
         pthread_mutex_destroy(&l->rq.mu);
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->cv);
+        pthread_cond_destroy(&l->bcv);
         bm_free(l);
         l = NULL;
         err = BM_ESYS;
@@ -562,11 +656,15 @@ static void lanes_join(struct bm_actor_system *sys)
         pthread_mutex_lock(&l->mu);
         atomic_store(&l->quit, true);
         pthread_cond_signal(&l->cv);
+        /* A borrower gives the lane back (bm__lane_return) before the
+         * thread can end. */
+        pthread_cond_signal(&l->bcv);
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->th, NULL);
         pthread_mutex_destroy(&l->rq.mu);
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->cv);
+        pthread_cond_destroy(&l->bcv);
         bm_free(l);
     }
 }

@@ -147,13 +147,16 @@ struct late {
  * idle (SCHED clear). The old runtime rescheduled a turn on any pin, so the
  * target ran empty turns here for as long as the sender stayed.
  */
-static int late_pre(void *arg, const struct bm_msg_kind *k, uint64_t *corr)
+static int late_pre(void *arg, const struct bm__actor *to,
+                    const struct bm_msg_kind *k, bool room, uint64_t *corr)
 {
     struct late *l = arg;
     uint64_t deadline = bm_clock_deadline_ms(20000);
     unsigned idle_seen = 0;
 
+    (void)to;
     (void)k;
+    (void)room;
     (void)corr;
     atomic_store(&l->g->release, 1);
     /* Idle on many consecutive looks (a spinning target flips SCHED). */
