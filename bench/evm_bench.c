@@ -38,8 +38,8 @@
  * (to ExecuteTxs: batch, header, pending block, signature, validation),
  * evm_<kind>_post_us (after it: the block's commit, the sequencer's ack,
  * the reply), each with _cpu_us (the block path's CPU) and _runq_us (the
- * rig's threads' wait for a CPU); what is left of a phase is time blocked
- * (disk flushes, locks); evm_<kind>_ours_el_cpu_us (the client's CPU
+ * rig's threads' wait for a CPU); what is left of the two is time blocked
+ * (disk flushes, locks: evm_<kind>_blocked_us); evm_<kind>_ours_el_cpu_us (the client's CPU
  * during pre and post: --el-pid), evm_<kind>_ours_reaper_us and
  * evm_<kind>_ours_pool_reads (the reaper's CPU and its txpoolExt_getTxs
  * answered in them). The per-block lines on stderr name the threads.
@@ -577,6 +577,7 @@ enum {
     PH_POST,
     PH_POST_CPU,
     PH_POST_RUNQ,
+    PH_BLOCKED,
     PH_OURS_REAPER,
     PH_OURS_EL_CPU,
     PH_OURS_ETH,
@@ -586,7 +587,7 @@ enum {
 static const char *const ph_names[PH_N] = {
     "pre_us",         "pre_cpu_us",       "pre_runq_us",
     "post_us",        "post_cpu_us",      "post_runq_us",
-    "ours_reaper_us", "ours_el_cpu_us",   "ours_pool_reads",
+    "blocked_us",     "ours_reaper_us", "ours_el_cpu_us",   "ours_pool_reads",
 };
 
 /* Makes k blocks of `txs` txs each and prints the medians as <kind>. */
@@ -659,6 +660,14 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         ph[PH_POST][i] = post.wall / 1000u;
         ph[PH_POST_CPU][i] = post.cpu / 1000u;
         ph[PH_POST_RUNQ][i] = post.runq / 1000u;
+        /* what pre and post spent neither on a CPU nor waiting for one:
+         * blocked (the disk's flushes, locks); an estimate, as the path's
+         * threads can overlap */
+        ph[PH_BLOCKED][i] =
+            pre.wall + post.wall > pre.cpu + pre.runq + post.cpu + post.runq
+                ? (pre.wall + post.wall - pre.cpu - pre.runq - post.cpu -
+                   post.runq) / 1000u
+                : 0;
         ph[PH_OURS_REAPER][i] = (pre.reaper + post.reaper) / 1000u;
         ph[PH_OURS_EL_CPU][i] = (pre.el_cpu + post.el_cpu) / 1000u;
         ph[PH_OURS_ETH][i] = (eth_in - a.eth_calls) +
