@@ -25,6 +25,10 @@
 #define FINAL_LAG 3u
 /* Recent block hashes kept for the safe/finalized lookups. */
 #define HASH_CACHE 16u
+/* get_txs rounds in a row skipped while blocks execute: the next one
+ * reads (blocks made back to back on a slow client would else starve the
+ * pool's reads). */
+#define MAX_POOL_SKIPS 4u
 /* Engine API "Unsupported fork" (getPayload of another fork). */
 #define RPC_UNSUPPORTED_FORK (-38005)
 #define RPC_METHOD_NOT_FOUND (-32601)
@@ -66,6 +70,7 @@ struct bm_evm {
 
     /* An execute_txs is running (get_txs then reads nothing). */
     atomic_bool executing;
+    _Atomic uint32_t skips_in_row;
     _Atomic uint64_t pool_reads_skipped;
     _Atomic uint64_t gas_limit; /* get_execution_info's max_gas */
     _Atomic uint64_t blocks;
@@ -413,12 +418,14 @@ static enum bm_err evm_get_txs(void *ctx, struct bm_batch *out,
     enum bm_err err;
 
     bm_batch_release(out);
-    if (atomic_load(&evm->executing)) {
+    if (atomic_load(&evm->executing) &&
+        atomic_fetch_add(&evm->skips_in_row, 1) < MAX_POOL_SKIPS) {
         /* the pool holds the block's own txs until it is done, and a
          * client that builds one block at a time answers after it */
         atomic_fetch_add(&evm->pool_reads_skipped, 1);
         return BM_OK;
     }
+    atomic_store(&evm->skips_in_row, 0);
     err = bm_evm_endpoint_call(evm->eth, "txpoolExt_getTxs", NULL, 0, &r,
                                &xem);
     if (err == BM_ERPC && r.rpc_code == RPC_METHOD_NOT_FOUND) {
@@ -1104,6 +1111,7 @@ enum bm_err bm_evm_new(struct bm_evm **out, const struct bm_evm_config *cfg,
                                             : DEFAULT_BACKOFF_MS;
     evm->payload_version = 4;
     atomic_init(&evm->executing, false);
+    atomic_init(&evm->skips_in_row, 0);
     atomic_init(&evm->pool_reads_skipped, 0);
     atomic_init(&evm->gas_limit, 0);
     atomic_init(&evm->blocks, 0);
