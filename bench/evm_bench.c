@@ -33,13 +33,24 @@
  *   evm_fsync_us, the disk's flush latency in the same run (a block is
  *   made durable with three commits: pending block, block, sequencer
  *   ack).
+ * And where the wall part goes, from readings at the produce call's start,
+ * ExecuteTxs's entry and exit, and the call's return: evm_<kind>_pre_us
+ * (to ExecuteTxs: batch, header, pending block, signature, validation),
+ * evm_<kind>_post_us (after it: the block's commit, the sequencer's ack,
+ * the reply), each with _cpu_us (the block path's CPU) and _runq_us (the
+ * rig's threads' wait for a CPU); what is left of the two is time blocked
+ * (disk flushes, locks: evm_<kind>_blocked_us); evm_<kind>_ours_el_cpu_us (the client's CPU
+ * during pre and post: --el-pid), evm_<kind>_ours_reaper_us and
+ * evm_<kind>_ours_pool_reads (the reaper's CPU and its txpoolExt_getTxs
+ * answered in them). The per-block lines on stderr name the threads.
  * Usage: evm_bench --engine URL --eth URL --jwt FILE --genesis-hash 0x..
- *        [--empty N] [--full N] [--txs N] [--tx-cmd CMD]
+ *        [--empty N] [--full N] [--txs N] [--tx-cmd CMD] [--el-pid PID]
  */
 #include "bench_util.h"
 #include "util/file.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +78,7 @@
 struct opts {
     const char *engine, *eth, *jwt, *genesis_hash, *tx_cmd;
     unsigned empty, full, txs;
+    long el_pid; /* the client's process, 0: unknown */
 };
 
 static void die(const char *what, int err, const struct bm_errmsg *em)
@@ -136,15 +148,25 @@ struct tcpu {
 
 static int thr_fd[MAX_THREADS];
 static bool thr_reaper[MAX_THREADS];
+static char thr_name[MAX_THREADS][20];
 static unsigned n_thr;
 
-static bool threads_open(void)
-{
-    bool reaper = false;
-    DIR *d = opendir("/proc/self/task");
-    struct dirent *e;
+/* The execution client's threads (--el-pid: its schedstat files, opened
+ * once like ours), to see whether it runs during blockv2's part. */
+static int el_fd[MAX_THREADS];
+static unsigned n_el;
 
-    while (d != NULL && n_thr < MAX_THREADS && (e = readdir(d)) != NULL) {
+/* Opens the schedstat file of every thread of task dir `dir` into fds
+ * (at most MAX_THREADS), names into names when not NULL. Returns the
+ * count. */
+static unsigned open_tasks(const char *dir, int *fds, bool *reaper,
+                           char (*names)[20])
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    unsigned n = 0;
+
+    while (d != NULL && n < MAX_THREADS && (e = readdir(d)) != NULL) {
         char path[300], comm[32] = "";
         FILE *f;
         int fd;
@@ -152,7 +174,7 @@ static bool threads_open(void)
         if (e->d_name[0] == '.') {
             continue;
         }
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
         f = fopen(path, "r");
         if (f != NULL) {
             if (fgets(comm, sizeof(comm), f) == NULL) {
@@ -160,20 +182,43 @@ static bool threads_open(void)
             }
             fclose(f);
         }
-        snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
-                 e->d_name);
+        comm[strcspn(comm, "\n")] = '\0';
+        snprintf(path, sizeof(path), "%s/%s/schedstat", dir, e->d_name);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             continue;
         }
-        thr_reaper[n_thr] = strncmp(comm, "bm:reaper", 9) == 0;
-        reaper = reaper || thr_reaper[n_thr];
-        thr_fd[n_thr++] = fd;
+        if (reaper != NULL) {
+            reaper[n] = strncmp(comm, "bm:reaper", 9) == 0;
+        }
+        if (names != NULL) {
+            snprintf(names[n], sizeof(names[n]), "%s", comm);
+        }
+        fds[n++] = fd;
     }
     if (d != NULL) {
         closedir(d);
     }
+    return n;
+}
+
+static bool threads_open(void)
+{
+    bool reaper = false;
+
+    n_thr = open_tasks("/proc/self/task", thr_fd, thr_reaper, thr_name);
+    for (unsigned i = 0; i < n_thr; i++) {
+        reaper = reaper || thr_reaper[i];
+    }
     return reaper;
+}
+
+static void el_open(long pid)
+{
+    char dir[64];
+
+    snprintf(dir, sizeof(dir), "/proc/%ld/task", pid);
+    n_el = open_tasks(dir, el_fd, NULL, NULL);
 }
 
 static void threads_close(void)
@@ -181,30 +226,120 @@ static void threads_close(void)
     for (unsigned i = 0; i < n_thr; i++) {
         close(thr_fd[i]);
     }
-    n_thr = 0;
+    for (unsigned i = 0; i < n_el; i++) {
+        close(el_fd[i]);
+    }
+    n_thr = n_el = 0;
 }
 
-static void thread_cpu(struct tcpu *out)
+/* ns on a CPU and ns waiting for one of a schedstat file; false if the
+ * thread ended. */
+static bool read_schedstat(int fd, uint64_t *run, uint64_t *wait)
+{
+    char line[96];
+    unsigned long long r = 0, w = 0;
+    ssize_t k = pread(fd, line, sizeof(line) - 1, 0);
+
+    if (k <= 0) {
+        return false;
+    }
+    line[k] = '\0';
+    if (sscanf(line, "%llu %llu", &r, &w) != 2) {
+        return false;
+    }
+    *run = r;
+    *wait = w;
+    return true;
+}
+
+/* One reading at a phase boundary: the time, every thread of ours, the
+ * client's threads summed. */
+struct snap {
+    uint64_t t_ns;
+    uint64_t run[MAX_THREADS], wait[MAX_THREADS];
+    uint64_t el_run, el_wait;
+};
+
+static void snap_take(struct snap *s)
+{
+    s->t_ns = bench_now_ns();
+    for (unsigned i = 0; i < n_thr; i++) {
+        s->run[i] = s->wait[i] = 0;
+        (void)read_schedstat(thr_fd[i], &s->run[i], &s->wait[i]);
+    }
+    s->el_run = s->el_wait = 0;
+    for (unsigned i = 0; i < n_el; i++) {
+        uint64_t r = 0, w = 0;
+
+        if (read_schedstat(el_fd[i], &r, &w)) {
+            s->el_run += r;
+            s->el_wait += w;
+        }
+    }
+}
+
+static void snap_cpu(const struct snap *s, struct tcpu *out)
 {
     memset(out, 0, sizeof(*out));
     for (unsigned i = 0; i < n_thr; i++) {
-        char line[96];
-        unsigned long long run = 0, wait = 0;
-        ssize_t k = pread(thr_fd[i], line, sizeof(line) - 1, 0);
-
-        if (k <= 0) {
-            continue; /* the thread ended */
+        if (thr_reaper[i]) {
+            out->reaper_ns += s->run[i];
+        } else {
+            out->path_ns += s->run[i];
         }
-        line[k] = '\0';
-        if (sscanf(line, "%llu %llu", &run, &wait) != 2) {
+        out->runq_ns += s->wait[i];
+    }
+}
+
+/* A phase between two readings a..b: wall, the block path's CPU (every
+ * thread but the reaper's), its threads' wait for a CPU, the reaper's CPU,
+ * the client's CPU and wait. */
+struct phase {
+    uint64_t wall, cpu, runq, reaper, el_cpu, el_runq;
+};
+
+static void phase_of(const struct snap *a, const struct snap *b,
+                     struct phase *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->wall = b->t_ns - a->t_ns;
+    for (unsigned i = 0; i < n_thr; i++) {
+        uint64_t r = b->run[i] - a->run[i], w = b->wait[i] - a->wait[i];
+
+        if (thr_reaper[i]) {
+            p->reaper += r;
+        } else {
+            p->cpu += r;
+        }
+        p->runq += w;
+    }
+    p->el_cpu = b->el_run - a->el_run;
+    p->el_runq = b->el_wait - a->el_wait;
+}
+
+/* "name cpu/wait" (us) of the threads that ran or waited >= 50 us in
+ * a..b, into out. */
+static void phase_threads(const struct snap *a, const struct snap *b,
+                          char *out, size_t cap)
+{
+    size_t k = 0;
+
+    out[0] = '\0';
+    for (unsigned i = 0; i < n_thr && k + 1 < cap; i++) {
+        uint64_t r = (b->run[i] - a->run[i]) / 1000u;
+        uint64_t w = (b->wait[i] - a->wait[i]) / 1000u;
+        int m;
+
+        if (r < 50 && w < 50) {
             continue;
         }
-        if (thr_reaper[i]) {
-            out->reaper_ns += run;
-        } else {
-            out->path_ns += run;
+        m = snprintf(out + k, cap - k, "%s%s %llu/%llu", k ? ", " : "",
+                     thr_name[i], (unsigned long long)r,
+                     (unsigned long long)w);
+        if (m < 0 || (size_t)m >= cap - k) {
+            break;
         }
-        out->runq_ns += wait;
+        k += (size_t)m;
     }
 }
 
@@ -215,6 +350,11 @@ static void thread_cpu(struct tcpu *out)
  * thread's own CPU in it is the executor's work, which is. */
 static struct bm_executor inner;
 static _Atomic uint64_t exec_all_ns, exec_self_ns;
+/* The readings at the entry and exit of the last ExecuteTxs (the phase
+ * boundaries inside a produce call), under exec_mu. */
+static pthread_mutex_t exec_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct snap exec_in, exec_out;
+static uint64_t exec_in_eth, exec_out_eth; /* eth calls so far */
 
 static uint64_t self_cpu_ns(void)
 {
@@ -232,17 +372,29 @@ static enum bm_err timed_execute_txs(void *ctx, const struct bm_buf *txs,
                                      struct bm_exec_result *out,
                                      struct bm_errmsg *em)
 {
+    static struct snap sa, sb; /* one ExecuteTxs at a time */
     struct tcpu a, b;
     uint64_t s0, s1;
     enum bm_err err;
 
-    (void)ctx;
-    thread_cpu(&a);
+    struct bm_evm_stats ea, eb;
+
+    bm_evm_stats(ctx, &ea);
+    snap_take(&sa);
     s0 = self_cpu_ns();
     err = inner.ops->execute_txs(inner.ctx, txs, n_txs, height, time_ns,
                                  prev_root, prev_root_len, out, em);
     s1 = self_cpu_ns();
-    thread_cpu(&b);
+    snap_take(&sb);
+    bm_evm_stats(ctx, &eb);
+    snap_cpu(&sa, &a);
+    snap_cpu(&sb, &b);
+    pthread_mutex_lock(&exec_mu);
+    exec_in = sa;
+    exec_out = sb;
+    exec_in_eth = ea.eth_calls;
+    exec_out_eth = eb.eth_calls;
+    pthread_mutex_unlock(&exec_mu);
     atomic_fetch_add(&exec_all_ns, b.path_ns - a.path_ns);
     atomic_fetch_add(&exec_self_ns, s1 - s0);
     return err;
@@ -417,6 +569,27 @@ static uint64_t empty_turns(struct rig *r)
     return e;
 }
 
+/* Per-block figures of the phases of blockv2's wall part. */
+enum {
+    PH_PRE,
+    PH_PRE_CPU,
+    PH_PRE_RUNQ,
+    PH_POST,
+    PH_POST_CPU,
+    PH_POST_RUNQ,
+    PH_BLOCKED,
+    PH_OURS_REAPER,
+    PH_OURS_EL_CPU,
+    PH_OURS_ETH,
+    PH_N
+};
+
+static const char *const ph_names[PH_N] = {
+    "pre_us",         "pre_cpu_us",       "pre_runq_us",
+    "post_us",        "post_cpu_us",      "post_runq_us",
+    "blocked_us",     "ours_reaper_us", "ours_el_cpu_us",   "ours_pool_reads",
+};
+
 /* Makes k blocks of `txs` txs each and prints the medians as <kind>. */
 static void measure(struct rig *r, const struct opts *o, const char *kind,
                     unsigned k, unsigned txs)
@@ -431,8 +604,19 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
     uint64_t *rawcpu = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *runq = bm_xcalloc(k, sizeof(uint64_t));
     uint64_t *empty = bm_xcalloc(k, sizeof(uint64_t));
+    /* blockv2's wall part by phase: before ExecuteTxs (batch, header,
+     * pending block, signature, validation: "pre") and after it (the
+     * block's commit, the sequencer's ack, the reply: "post") */
+    uint64_t *ph[PH_N];
 
+    for (unsigned j = 0; j < PH_N; j++) {
+        ph[j] = bm_xcalloc(k, sizeof(uint64_t));
+    }
     for (unsigned i = 0; i < k; i++) {
+        static struct snap s0, s1, x0, x1; /* the bench's thread only */
+        struct phase pre, post;
+        uint64_t eth_in, eth_out;
+        char pre_thr[512], post_thr[512];
         struct bm_evm_stats a, b;
         struct bm_errmsg em = {{0}};
         uint64_t h = 0, before, t0, t1, txs_before;
@@ -452,12 +636,42 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         e0 = empty_turns(r);
         ea0 = atomic_load(&exec_all_ns);
         es0 = atomic_load(&exec_self_ns);
-        thread_cpu(&c0);
-        t0 = bench_now_ns();
+        snap_take(&s0);
+        t0 = s0.t_ns;
         err = bm_manager_produce_block(r->m, &h, &em);
-        t1 = bench_now_ns();
-        thread_cpu(&c1);
+        snap_take(&s1);
+        t1 = s1.t_ns;
+        snap_cpu(&s0, &c0);
+        snap_cpu(&s1, &c1);
         bm_evm_stats(r->evm, &b);
+        pthread_mutex_lock(&exec_mu);
+        x0 = exec_in;
+        x1 = exec_out;
+        eth_in = exec_in_eth;
+        eth_out = exec_out_eth;
+        pthread_mutex_unlock(&exec_mu);
+        phase_of(&s0, &x0, &pre);
+        phase_of(&x1, &s1, &post);
+        phase_threads(&s0, &x0, pre_thr, sizeof(pre_thr));
+        phase_threads(&x1, &s1, post_thr, sizeof(post_thr));
+        ph[PH_PRE][i] = pre.wall / 1000u;
+        ph[PH_PRE_CPU][i] = pre.cpu / 1000u;
+        ph[PH_PRE_RUNQ][i] = pre.runq / 1000u;
+        ph[PH_POST][i] = post.wall / 1000u;
+        ph[PH_POST_CPU][i] = post.cpu / 1000u;
+        ph[PH_POST_RUNQ][i] = post.runq / 1000u;
+        /* what pre and post spent neither on a CPU nor waiting for one:
+         * blocked (the disk's flushes, locks); an estimate, as the path's
+         * threads can overlap */
+        ph[PH_BLOCKED][i] =
+            pre.wall + post.wall > pre.cpu + pre.runq + post.cpu + post.runq
+                ? (pre.wall + post.wall - pre.cpu - pre.runq - post.cpu -
+                   post.runq) / 1000u
+                : 0;
+        ph[PH_OURS_REAPER][i] = (pre.reaper + post.reaper) / 1000u;
+        ph[PH_OURS_EL_CPU][i] = (pre.el_cpu + post.el_cpu) / 1000u;
+        ph[PH_OURS_ETH][i] = (eth_in - a.eth_calls) +
+                             (b.eth_calls - eth_out);
         empty[i] = empty_turns(r) - e0;
         if (err != BM_OK || h != before + 1) {
             die("produce_block", err != BM_OK ? err : BM_ESTATE, &em);
@@ -493,6 +707,31 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
                 (unsigned long long)(b.engine_calls - a.engine_calls),
                 (unsigned long long)(b.eth_calls - a.eth_calls),
                 (unsigned long long)ntx[i], (unsigned long long)empty[i]);
+        fprintf(stderr, "evm_bench: %s block %llu phases: pre %llu us (CPU "
+                        "%llu, waiting %llu; client CPU %llu; reaper CPU "
+                        "%llu; threads cpu/wait us: %s), executor %llu us, "
+                        "post %llu us (CPU %llu, waiting %llu; client CPU "
+                        "%llu; reaper CPU %llu; threads: %s), pool reads "
+                        "answered in them %llu\n",
+                kind, (unsigned long long)h,
+                (unsigned long long)(pre.wall / 1000u),
+                (unsigned long long)(pre.cpu / 1000u),
+                (unsigned long long)(pre.runq / 1000u),
+                (unsigned long long)(pre.el_cpu / 1000u),
+                (unsigned long long)(pre.reaper / 1000u), pre_thr,
+                (unsigned long long)own[i],
+                (unsigned long long)(post.wall / 1000u),
+                (unsigned long long)(post.cpu / 1000u),
+                (unsigned long long)(post.runq / 1000u),
+                (unsigned long long)(post.el_cpu / 1000u),
+                (unsigned long long)(post.reaper / 1000u), post_thr,
+                (unsigned long long)ph[PH_OURS_ETH][i]);
+    }
+    for (unsigned j = 0; j < PH_N; j++) {
+        printf("evm_%s_%s %llu %s\n", kind, ph_names[j],
+               (unsigned long long)median(ph[j], k),
+               j == PH_OURS_ETH ? "calls" : "us");
+        bm_free(ph[j]);
     }
     printf("evm_%s_total_us %llu us\n", kind,
            (unsigned long long)median(tot, k));
@@ -528,7 +767,7 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
 int main(int argc, char **argv)
 {
     struct opts o = {NULL, NULL, NULL, NULL, "node tests/evm/tx.mjs", 20, 8,
-                     100};
+                     100, 0};
     struct rig r;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -548,6 +787,8 @@ int main(int argc, char **argv)
             o.empty = (unsigned)strtoul(v, NULL, 10);
         } else if (strcmp(k, "--full") == 0) {
             o.full = (unsigned)strtoul(v, NULL, 10);
+        } else if (strcmp(k, "--el-pid") == 0) {
+            o.el_pid = strtol(v, NULL, 10);
         } else if (strcmp(k, "--txs") == 0) {
             o.txs = (unsigned)strtoul(v, NULL, 10);
         } else {
@@ -559,7 +800,7 @@ int main(int argc, char **argv)
         o.genesis_hash == NULL) {
         fprintf(stderr, "usage: evm_bench --engine URL --eth URL --jwt FILE "
                         "--genesis-hash 0x.. [--empty N] [--full N] "
-                        "[--txs N] [--tx-cmd CMD]\n");
+                        "[--txs N] [--tx-cmd CMD] [--el-pid PID]\n");
         return 2;
     }
     bm_log_set_level(BM_LOG_WARN);
@@ -568,6 +809,9 @@ int main(int argc, char **argv)
     for (int i = 0; !threads_open() && i < 100; i++) {
         threads_close();
         bm_sleep_ms(20);
+    }
+    if (o.el_pid > 0) {
+        el_open(o.el_pid);
     }
     printf("evm_fsync_us %llu us\n", (unsigned long long)fsync_us(r.dir));
     measure(&r, &o, "empty", o.empty, 0);

@@ -44,7 +44,7 @@ for run in $(seq 1 "$RUNS"); do
   # shellcheck disable=SC1090
   . "$W/el$run.env"
   if ! "$BUILD/bench/evm_bench" --engine "$ENGINE_URL" --eth "$ETH_URL" \
-      --jwt "$W/jwt$run.hex" --genesis-hash "$GENESIS_HASH" \
+      --jwt "$W/jwt$run.hex" --genesis-hash "$GENESIS_HASH" --el-pid "$PID" \
       --empty "$EMPTY" --full "$FULL" --txs "$TXS" \
       >"$W/out$run.txt" 2>>"$W/bench.log"; then
     tail -20 "$W/bench.log" >&2
@@ -87,4 +87,14 @@ for k in kinds:
         med.get("evm_%s_empty_turns" % k, 0),
         med.get("evm_fsync_us", 0), target,
         "PASS" if m <= target else "FAIL"))
+print()
+print("Where blockv2's wall part goes (medians; pre = produce call to ExecuteTxs, post = ExecuteTxs to the reply; waiting = the rig's threads' run-queue time; client CPU = the execution client's CPU meanwhile; pool reads = the reaper's txpoolExt_getTxs answered meanwhile):")
+print("| block | blockv2 wall us | pre us | pre CPU us | pre waiting us | executor us | post us | post CPU us | post waiting us | blocked (pre+post) us | client CPU in pre+post us | reaper CPU in pre+post us | pool reads in pre+post |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for k in kinds:
+    g = lambda n: med.get("evm_%s_%s" % (k, n), 0)
+    print("| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.1f |" % (
+        k, g("overhead_us"), g("pre_us"), g("pre_cpu_us"), g("pre_runq_us"),
+        g("executor_us"), g("post_us"), g("post_cpu_us"), g("post_runq_us"),
+        g("blocked_us"), g("ours_el_cpu_us"), g("ours_reaper_us"), g("ours_pool_reads")))
 PY

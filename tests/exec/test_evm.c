@@ -20,6 +20,7 @@
 #include "exec/evm/evm.h"
 #include "exec/evm/jwt.h"
 #include "fake_el.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
 
@@ -352,6 +353,15 @@ static void test_decode_results(void **state)
     json_object_put(o);
     o = json_tokener_parse("[\"02aa\"]");
     expect(bm_evm_dec_txs(o, &b, &em), BM_EPROTO, &em, "[0]");
+    json_object_put(o);
+    /* digits are checked while decoding: the entry and offset named */
+    o = json_tokener_parse("[\"0x02aa\",\"0x02zz\"]");
+    expect(bm_evm_dec_txs(o, &b, &em), BM_EPROTO, &em,
+           "txpoolExt_getTxs[1]: byte at offset 4 is not a hex digit");
+    assert_int_equal(b.n_txs, 0);
+    json_object_put(o);
+    o = json_tokener_parse("[\"0x02aa\",\"0x02aG\"]");
+    expect(bm_evm_dec_txs(o, &b, &em), BM_EPROTO, &em, "offset 5");
     json_object_put(o);
     assert_int_equal(bm_evm_dec_txs(NULL, &b, &em), BM_OK);
     assert_int_equal(b.n_txs, 0);
@@ -781,6 +791,84 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* A block executed on another thread (test_no_pool_read_while_executing). */
+struct execer {
+    struct bm_evm *evm;
+    struct bm_buf root;
+    enum bm_err err;
+};
+
+static void *execer_main(void *arg)
+{
+    struct execer *x = arg;
+    struct bm_errmsg em = {{0}};
+
+    x->err = exec_block(x->evm, 1, 1, &x->root, &em);
+    return NULL;
+}
+
+/* get_txs while execute_txs runs reads nothing: an empty batch at once,
+ * counted, no txpoolExt_getTxs, for 4 rounds in a row; the fifth reads;
+ * after the block the pool is read again. Every
+ * call to the client hangs 300 ms, so a block takes >= 1.2 s; an attempt
+ * whose get_txs did not both start after the block's first call and end
+ * before the block did proves nothing on a slow machine and is made
+ * again. */
+static void test_no_pool_read_while_executing(void **state)
+{
+    struct fake_el_faults f = {.hang_ms = 300};
+    bool proven = false;
+
+    (void)state;
+    for (int attempt = 0; attempt < 5 && !proven; attempt++) {
+        struct rig r;
+        struct execer x = {0};
+        struct bm_evm_stats s0, s;
+        struct bm_batch b = {0, NULL};
+        uint64_t reads;
+        pthread_t t;
+
+        rig_open(&r, false, 10000);
+        fake_el_pool_add(r.el, "02aabb");
+        faults(&r, &f);
+        bm_evm_stats(r.evm, &s0);
+        x.evm = r.evm;
+        assert_int_equal(pthread_create(&t, NULL, execer_main, &x), 0);
+        do { /* until the block's first engine call is answered */
+            bm_sleep_ms(1);
+            bm_evm_stats(r.evm, &s);
+        } while (s.engine_calls == s0.engine_calls && s.blocks == s0.blocks);
+        reads = fake_el_calls(r.el, "txpoolExt_getTxs");
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(bm_executor_get_txs(&r.ex, &b, NULL), BM_OK);
+            bm_batch_release(&b);
+        }
+        bm_evm_stats(r.evm, &s);
+        if (s.blocks == s0.blocks) { /* the block ran all along */
+            assert_int_equal(s.pool_reads_skipped, 4);
+            assert_int_equal(fake_el_calls(r.el, "txpoolExt_getTxs"), reads);
+            /* the fifth round in a row reads, block or not */
+            assert_int_equal(bm_executor_get_txs(&r.ex, &b, NULL), BM_OK);
+            assert_true(b.n_txs >= 1);
+            assert_int_equal(fake_el_calls(r.el, "txpoolExt_getTxs"),
+                             reads + 1);
+            bm_batch_release(&b);
+            proven = true;
+        }
+        pthread_join(t, NULL);
+        assert_int_equal(x.err, BM_OK);
+        bm_buf_release(&x.root);
+        faults(&r, NULL);
+        fake_el_pool_add(r.el, "02ccdd");
+        assert_int_equal(bm_executor_get_txs(&r.ex, &b, NULL), BM_OK);
+        assert_true(b.n_txs >= 1);
+        assert_true(fake_el_calls(r.el, "txpoolExt_getTxs") > reads);
+        bm_batch_release(&b);
+        rig_close(&r);
+    }
+    assert_true(proven);
+}
+
 static void test_concurrent(void **state)
 {
     struct rig r;
@@ -825,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_payload_v5_and_dropped_txs),
         cmocka_unit_test(test_lost_blocks),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_no_pool_read_while_executing),
     };
 
     return BM_TEST_RUN(tests);

@@ -25,6 +25,10 @@
 #define FINAL_LAG 3u
 /* Recent block hashes kept for the safe/finalized lookups. */
 #define HASH_CACHE 16u
+/* get_txs rounds in a row skipped while blocks execute: the next one
+ * reads (blocks made back to back on a slow client would else starve the
+ * pool's reads). */
+#define MAX_POOL_SKIPS 4u
 /* Engine API "Unsupported fork" (getPayload of another fork). */
 #define RPC_UNSUPPORTED_FORK (-38005)
 #define RPC_METHOD_NOT_FOUND (-32601)
@@ -64,6 +68,10 @@ struct bm_evm {
     bool in_exec;
     uint64_t cur_el_ns;
 
+    /* An execute_txs is running (get_txs then reads nothing). */
+    atomic_bool executing;
+    _Atomic uint32_t skips_in_row;
+    _Atomic uint64_t pool_reads_skipped;
     _Atomic uint64_t gas_limit; /* get_execution_info's max_gas */
     _Atomic uint64_t blocks;
     _Atomic uint64_t rebuilt;
@@ -410,6 +418,14 @@ static enum bm_err evm_get_txs(void *ctx, struct bm_batch *out,
     enum bm_err err;
 
     bm_batch_release(out);
+    if (atomic_load(&evm->executing) &&
+        atomic_fetch_add(&evm->skips_in_row, 1) < MAX_POOL_SKIPS) {
+        /* the pool holds the block's own txs until it is done, and a
+         * client that builds one block at a time answers after it */
+        atomic_fetch_add(&evm->pool_reads_skipped, 1);
+        return BM_OK;
+    }
+    atomic_store(&evm->skips_in_row, 0);
     err = bm_evm_endpoint_call(evm->eth, "txpoolExt_getTxs", NULL, 0, &r,
                                &xem);
     if (err == BM_ERPC && r.rpc_code == RPC_METHOD_NOT_FOUND) {
@@ -847,6 +863,7 @@ static enum bm_err evm_execute_txs(void *ctx, const struct bm_buf *txs,
     enum bm_err err;
 
     bm_exec_result_release(out);
+    atomic_store(&evm->executing, true);
     pthread_mutex_lock(&evm->mu);
     t0 = bm_clock_now_ns();
     evm->in_exec = true;
@@ -869,6 +886,7 @@ static enum bm_err evm_execute_txs(void *ctx, const struct bm_buf *txs,
         evm->last.valid = false;
     }
     pthread_mutex_unlock(&evm->mu);
+    atomic_store(&evm->executing, false);
     if (err == BM_OK) {
         err = bm_buf_set(&out->state_root, b.state_root, BM_EVM_HASH_LEN);
     }
@@ -1092,6 +1110,9 @@ enum bm_err bm_evm_new(struct bm_evm **out, const struct bm_evm_config *cfg,
     evm->backoff_ms = cfg->retry_backoff_ms ? cfg->retry_backoff_ms
                                             : DEFAULT_BACKOFF_MS;
     evm->payload_version = 4;
+    atomic_init(&evm->executing, false);
+    atomic_init(&evm->skips_in_row, 0);
+    atomic_init(&evm->pool_reads_skipped, 0);
     atomic_init(&evm->gas_limit, 0);
     atomic_init(&evm->blocks, 0);
     atomic_init(&evm->rebuilt, 0);
@@ -1153,6 +1174,7 @@ void bm_evm_stats(const struct bm_evm *evm, struct bm_evm_stats *out)
     out->rebuilt = atomic_load(&evm->rebuilt);
     out->exec_ns = atomic_load(&evm->exec_ns);
     out->exec_el_ns = atomic_load(&evm->exec_el_ns);
+    out->pool_reads_skipped = atomic_load(&evm->pool_reads_skipped);
 }
 
 const char *bm_evm_eth_url(const struct bm_evm *evm)

@@ -13,7 +13,14 @@
  *    (BM_EEXEC_CHAIN when it differs), acknowledges it by fork choice when
  *    the EL is at genesis (else tries the engine port and its JWT with
  *    engine_exchangeCapabilities), returns its stateRoot.
- *  - get_txs: txpoolExt_getTxs on the eth port.
+ *  - get_txs: txpoolExt_getTxs on the eth port; while an execute_txs
+ *    runs, no read: an empty batch at once (the pool then holds the
+ *    block's own txs, and a client that builds one block at a time, such
+ *    as ethereumjs, answers only after the block: the reads piled up and
+ *    all came back with the block, its 100 txs each). The txs stay in the
+ *    pool for the next round. At most 4 rounds in a row are skipped: the
+ *    fifth reads (and waits for the client), so blocks made back to back
+ *    on a slow client do not starve the pool's reads.
  *  - execute_txs(txs, h, t, prev_root): the parent (block h-1) must exist
  *    and have stateRoot prev_root (else BM_EEXEC_CHAIN); then fork choice
  *    to the parent with payload attributes {timestamp t in seconds,
@@ -111,6 +118,7 @@ struct bm_evm_stats {
     uint64_t rebuilt;    /* of those, heights the EL already had */
     uint64_t exec_ns;    /* wall time inside execute_txs */
     uint64_t exec_el_ns; /* of it, waiting for the EL's answers */
+    uint64_t pool_reads_skipped; /* get_txs not read: an execute_txs ran */
 };
 
 /* Any thread. */
