@@ -2,6 +2,7 @@
 #ifndef BM_UTIL_HEX_H
 #define BM_UTIL_HEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,6 +11,16 @@
 
 /* The value 0..15 of one hex digit (either case), or -1. */
 int bm_hex_digit(char c);
+
+/* Decodes the 2n hex digits at s (borrowed) into out[0..n). False if any
+ * is not a hex digit (out then holds garbage). No allocation. */
+bool bm_hex_unhex(uint8_t *out, const char *s, size_t n);
+
+/* True when s[0..len) are all hex digits (borrowed). */
+bool bm_hex_all_digits(const char *s, size_t len);
+
+/* True when the 2n hex digits at s spell p[0..n) (both borrowed). */
+bool bm_hex_eq(const char *s, const uint8_t *p, size_t n);
 
 /* Writes 2*len lower-case hex digits and a NUL to out (size >= 2*len+1). */
 void bm_hex_encode(char *out, const uint8_t *p, size_t len);

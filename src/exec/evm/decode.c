@@ -7,6 +7,7 @@
 
 #include "util/alloc.h"
 #include "util/errmsg.h"
+#include "util/hex.h"
 #include "util/json.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -40,62 +41,6 @@ static const char *hex_digits(struct json_object *v, size_t *n)
     }
     *n = len - 2;
     return s + 2;
-}
-
-/* A hex digit's value, 255 for any other byte. A table: a pool read and
- * a payload pass every tx byte through here (checked and decoded, or
- * compared), and a call per character was a tenth of the reaper's CPU. */
-static const uint8_t hex_val[256] = {
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 255, 255, 255, 255, 255,
-    255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 10, 11, 12, 13, 14, 15, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-};
-
-/* A hex digit's value, -1 for any other byte. */
-static inline int hexv(char ch)
-{
-    uint8_t v = hex_val[(unsigned char)ch];
-
-    return v == 255 ? -1 : (int)v;
-}
-
-/* Decodes 2n hex digits at d into out. False on a non-hex digit. */
-static bool unhex(const char *d, uint8_t *out, size_t n)
-{
-    unsigned bad = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned hi = hex_val[(unsigned char)d[2 * i]];
-        unsigned lo = hex_val[(unsigned char)d[2 * i + 1]];
-
-        bad |= hi | lo; /* 255 sets bit 4; a digit never does */
-        out[i] = (uint8_t)(hi << 4 | (lo & 15));
-    }
-    return (bad & 0x10) == 0;
-}
-
-/* True when d[0..n) are all hex digits. */
-static bool all_hex(const char *d, size_t n)
-{
-    unsigned bad = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        bad |= hex_val[(unsigned char)d[i]];
-    }
-    return (bad & 0x10) == 0;
 }
 
 /* Member key of object o (borrowed), or NULL when absent or o is not an
@@ -209,7 +154,7 @@ enum bm_err bm_evm_dec_quantity(struct json_object *v, const char *field,
                        "hex digits)", field);
     }
     for (size_t i = 0; i < n; i++) {
-        int k = hexv(d[i]);
+        int k = bm_hex_digit(d[i]);
         if (k < 0) {
             return bm_errf(em, BM_EPROTO, "%s: byte 0x%02x at offset %zu "
                            "is not a hex digit", field,
@@ -230,7 +175,7 @@ enum bm_err bm_evm_dec_fixed(struct json_object *v, const char *field,
     size_t nd = 0;
     const char *d = hex_digits(v, &nd);
 
-    if (d == NULL || nd != 2 * n || !unhex(d, out, n)) {
+    if (d == NULL || nd != 2 * n || !bm_hex_unhex(out, d, n)) {
         return bm_errf(em, BM_EPROTO, "%s: want 0x and %zu hex digits",
                        field, 2 * n);
     }
@@ -261,7 +206,7 @@ enum bm_err bm_evm_dec_data(struct json_object *v, const char *field,
     if (p == NULL) {
         return BM_ENOMEM;
     }
-    if (!unhex(d, p, nd / 2)) {
+    if (!bm_hex_unhex(p, d, nd / 2)) {
         bm_free(p);
         return bm_errf(em, BM_EPROTO, "%s: not hex", field);
     }
@@ -278,15 +223,7 @@ bool bm_evm_dec_data_eq(struct json_object *v, const uint8_t *p, size_t n)
     if (d == NULL || nd != 2 * n) {
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned hi = hex_val[(unsigned char)d[2 * i]];
-        unsigned lo = hex_val[(unsigned char)d[2 * i + 1]];
-
-        if (((hi | lo) & 0x10) != 0 || (uint8_t)(hi << 4 | lo) != p[i]) {
-            return false;
-        }
-    }
-    return true;
+    return bm_hex_eq(d, p, n);
 }
 
 /* ------------------------------------------------------------ results */
@@ -471,9 +408,9 @@ static enum bm_err check_data_array(struct json_object *a, const char *field,
             return bm_errf(em, BM_ETOOBIG, "%s[%zu]: %zu bytes, max %zu",
                            field, i, nd / 2, max);
         }
-        if (digits && !all_hex(d, nd)) {
+        if (digits && !bm_hex_all_digits(d, nd)) {
             for (size_t j = 0; j < nd; j++) {
-                if (hexv(d[j]) < 0) {
+                if (bm_hex_digit(d[j]) < 0) {
                     return bm_errf(em, BM_EPROTO, "%s[%zu]: byte at offset "
                                    "%zu is not a hex digit", field, i, j + 2);
                 }
@@ -570,12 +507,12 @@ enum bm_err bm_evm_dec_txs(struct json_object *result, struct bm_batch *out,
 
         if (p == NULL) {
             err = BM_ENOMEM;
-        } else if (!unhex(d, p, nd / 2)) {
+        } else if (!bm_hex_unhex(p, d, nd / 2)) {
             bm_free(p);
             p = NULL;
             err = BM_EPROTO;
             for (size_t j = 0; j < nd; j++) {
-                if (hexv(d[j]) < 0) {
+                if (bm_hex_digit(d[j]) < 0) {
                     bm_errf(em, err, "txpoolExt_getTxs[%zu]: byte at offset "
                             "%zu is not a hex digit", i, j + 2);
                     break;
