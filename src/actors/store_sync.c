@@ -90,20 +90,26 @@ static void skipped(struct store_sync *s)
                               memory_order_relaxed);
 }
 
-/* Checks a header from the P2P store for `height`. Borrows sh. */
+/* Checks a header from the P2P store for `height`; *hash gets its hash
+ * when the signature check learned it from the bytes it verified
+ * (*has_hash), so that Sync does not encode and hash it again. Borrows
+ * sh. */
 static int check_header(const struct store_sync *s,
                         const struct bm_signed_header *sh, uint64_t height,
-                        uint64_t now_ns, struct bm_errmsg *em)
+                        uint64_t now_ns, struct bm_hash *hash, bool *has_hash,
+                        struct bm_errmsg *em)
 {
     const struct bm_genesis *g = s->env->genesis;
     int err;
 
+    *has_hash = false;
     if (sh->header.height != height) {
         return bm_errf(
             em, BM_EHEIGHT_MISMATCH, "header.height: got %llu, want %llu",
             (unsigned long long)sh->header.height, (unsigned long long)height);
     }
-    err = bm_signed_header_validate_basic(sh, now_ns, em);
+    err = bm_signed_header_validate_basic_hash(sh, now_ns, hash, has_hash,
+                                               em);
     if (err != BM_OK) {
         return err;
     }
@@ -118,6 +124,8 @@ struct hdr_batch {
     uint64_t now_ns;
     struct bm_signed_header *v; /* n decoded headers, owned */
     int *err;                   /* n verdicts */
+    struct bm_hash *hash;       /* n header hashes, where has_hash */
+    bool *has_hash;
     struct bm_errmsg *em;       /* n messages */
     size_t n;
 };
@@ -128,7 +136,7 @@ static void check_one(void *arg, size_t i)
     struct hdr_batch *b = arg;
 
     b->err[i] = check_header(b->s, &b->v[i], b->from + i, b->now_ns,
-                             &b->em[i]);
+                             &b->hash[i], &b->has_hash[i], &b->em[i]);
 }
 
 static void hdr_batch_release(struct hdr_batch *b)
@@ -138,6 +146,8 @@ static void hdr_batch_release(struct hdr_batch *b)
     }
     bm_free(b->v);
     bm_free(b->err);
+    bm_free(b->hash);
+    bm_free(b->has_hash);
     bm_free(b->em);
     memset(b, 0, sizeof(*b));
 }
@@ -168,6 +178,8 @@ static void take_headers(struct store_sync *s, uint64_t top,
     b.now_ns = bm_validate_now_ns();
     b.v = bm_xcalloc(want, sizeof(*b.v));
     b.err = bm_xcalloc(want, sizeof(*b.err));
+    b.hash = bm_xcalloc(want, sizeof(*b.hash));
+    b.has_hash = bm_xcalloc(want, sizeof(*b.has_hash));
     b.em = bm_xcalloc(want, sizeof(*b.em));
     m->headers = bm_xcalloc(want, sizeof(*m->headers));
     for (; b.n < want; b.n++) {
@@ -202,6 +214,8 @@ static void take_headers(struct store_sync *s, uint64_t top,
         hi->da_height = 0;
         hi->source = BM_SRC_P2P;
         hi->sig_verified = true; /* check_header verified it */
+        hi->has_hash = b.has_hash[i]; /* ... and hashed those bytes */
+        hi->hash = b.hash[i];
     }
     *last = s->last_header + b.n;
     hdr_batch_release(&b);

@@ -118,6 +118,7 @@ struct cap_sync {
     uint64_t hh[MAX_EV];
     uint64_t dh[MAX_EV];
     bool bad_meta; /* a message with source != P2P or da_height != 0 */
+    size_t nhash;  /* headers handed over with their hash */
 };
 
 static void cap_header_dtor(void *p)
@@ -147,10 +148,17 @@ static int cs_header(struct bm_actor_ctx *ctx, struct cap_sync *c,
                      struct bm_sync_header_in *p)
 {
     (void)ctx;
+    struct bm_hash h;
+
     pthread_mutex_lock(&c->mu);
     if (p->sh == NULL || p->source != BM_SRC_P2P || p->da_height != 0) {
         c->bad_meta = true;
+    } else if (p->has_hash &&
+               (bm_header_hash(&p->sh->header, &h) != BM_OK ||
+                memcmp(h.b, p->hash.b, BM_HASH_SIZE) != 0)) {
+        c->bad_meta = true; /* a hash handed over must be the header's */
     } else if (c->nh < MAX_EV) {
+        c->nhash += p->has_hash;
         c->hh[c->nh++] = p->sh->header.height;
     }
     pthread_mutex_unlock(&c->mu);
@@ -311,6 +319,9 @@ static void test_order_and_skip(void **s)
     pthread_mutex_lock(&c->mu);
     assert_false(c->bad_meta);
     assert_int_equal(c->nh, 6);
+    /* each header signed over its slim encoding comes with its hash,
+     * checked above to be the header's (Sync does not hash it again) */
+    assert_int_equal(c->nhash, 6);
     assert_int_equal(c->nd, 8);
     for (size_t i = 0; i < 6; i++) {
         assert_int_equal(c->hh[i], want_h[i]);
