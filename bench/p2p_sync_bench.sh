@@ -15,11 +15,20 @@
 #  - catch-up including the apply, real processes: a fresh P2P-only full
 #    node takes APPLY_BLOCKS blocks from an aggregator (execute, group
 #    commit of up to 128 blocks: docs/EXECUTION.md "Group commit").
-# Medians over RUNS runs of the in-process part; the real-process part runs
-# once. The machine may be shared: read the limits of the same run.
+#    The apply runs APPLY_RUNS times (a fresh follower each time, the same
+#    aggregator); each run also reports the follower's CPU per block (in
+#    all and per thread name, from /proc) and the machine's idle share
+#    meanwhile, which read a loaded machine better than blocks/s.
+# Medians over RUNS runs of the in-process part and APPLY_RUNS of the
+# apply; the commit lag runs once. The machine may be shared: read the
+# limits of the same run and the CPU per block.
 #
 #   bench/p2p_sync_bench.sh                 # RUNS=3 BLOCKS=10000
 #   RUNS=5 APPLY_BLOCKS=5000 bench/p2p_sync_bench.sh
+#   APPLY_ONLY=1 APPLY_RUNS=5 bench/p2p_sync_bench.sh   # the apply only
+#   APPLY_PERF=/tmp/apply.data bench/p2p_sync_bench.sh  # perf record -g of
+#                                           # the follower, first apply run
+#   FOLLOWER_BIN=/tmp/blockv2-old ...       # another binary as the follower
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -27,13 +36,17 @@ BUILD=${BUILD:-build-bench}
 BLOCKS=${BLOCKS:-10000}
 GOSSIP=${GOSSIP:-200}
 APPLY_BLOCKS=${APPLY_BLOCKS:-3000}
+APPLY_RUNS=${APPLY_RUNS:-$RUNS}
+APPLY_ONLY=${APPLY_ONLY:-0}
 LAG_S=${LAG_S:-20}
+INPROC_RUNS=$RUNS
+[ "$APPLY_ONLY" = 1 ] && INPROC_RUNS=0
 OUT=$(mktemp -d /tmp/blockv2-p2p-sync-bench.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$OUT"
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $OUT" >&2; else rm -rf "$OUT"; fi
 }
 trap cleanup EXIT
 
@@ -43,7 +56,7 @@ fi
 ninja -C "$BUILD" bench/p2p_sync_bench cmd/blockv2 >/dev/null
 BIN=$(readlink -f "$BUILD/cmd/blockv2")
 
-for r in $(seq 1 "$RUNS"); do
+for r in $(seq 1 "$INPROC_RUNS"); do
   "$BUILD/bench/p2p_sync_bench" --blocks "$BLOCKS" --gossip "$GOSSIP" \
     --interval 100 >"$OUT/run$r.txt" 2>>"$OUT/stderr.log"
 done
@@ -103,20 +116,24 @@ stop() { kill -TERM "$1"; wait "$1" || true; }
 
 # 1. Commit lag at 100 ms blocks with a tx load.
 start_agg --evnode.node.block_time 100ms --evnode.log.level info
-"$BIN" start --home "$OUT/f" "${PEER[@]}" --evnode.rpc.address \
-  "127.0.0.1:$P_F" --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_PF" \
-  --evnode.log.level info >"$OUT/f.log" 2>&1 &
-PID_F=$!
-PIDS+=("$PID_F")
-end=$((SECONDS + LAG_S))
-i=0
-while [ $SECONDS -lt $end ]; do
-  i=$((i + 1))
-  "$BIN" tx send --rpc "127.0.0.1:$P_A" "k$i-1=v" "k$i-2=v" "k$i-3=v" \
-    >/dev/null 2>&1 || true
-  sleep 0.1
-done
-stop "$PID_F"
+if [ "$APPLY_ONLY" = 1 ]; then
+  : >"$OUT/f.log"
+else
+  "$BIN" start --home "$OUT/f" "${PEER[@]}" --evnode.rpc.address \
+    "127.0.0.1:$P_F" --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_PF" \
+    --evnode.log.level info >"$OUT/f.log" 2>&1 &
+  PID_F=$!
+  PIDS+=("$PID_F")
+  end=$((SECONDS + LAG_S))
+  i=0
+  while [ $SECONDS -lt $end ]; do
+    i=$((i + 1))
+    "$BIN" tx send --rpc "127.0.0.1:$P_A" "k$i-1=v" "k$i-2=v" "k$i-3=v" \
+      >/dev/null 2>&1 || true
+    sleep 0.1
+  done
+  stop "$PID_F"
+fi
 stop "$PID_A"
 
 # 2. Blocks for the catch-up: 1 ms block time, then lazy (no new blocks).
@@ -133,31 +150,74 @@ stop "$PID_A"
 start_agg --evnode.node.lazy_mode true --evnode.node.lazy_block_interval 1h \
   --evnode.log.level warn
 TOP=$(height "$P_A")
-"$BIN" start --home "$OUT/g" "${PEER[@]}" --evnode.rpc.address \
-  "127.0.0.1:$P_G" --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_PG" \
-  --evnode.log.level info >"$OUT/g.log" 2>&1 &
-PID_G=$!
-PIDS+=("$PID_G")
-T0=$(date +%s.%N)
-wait_height "$P_G" "$TOP" 600
-T1=$(date +%s.%N)
-stop "$PID_G"
+# The follower's CPU time in ns (schedstat: exact, where utime + stime
+# count 10 ms ticks) in all and per thread, read just before it is
+# stopped: "process ns", then one "thread:name ns" line per thread.
+proc_cpu() { # PID FILE
+  python3 - "$1" >"$2" <<'PYEOF'
+import os, sys
+pid = sys.argv[1]
+total, lines = 0, []
+for tid in sorted(os.listdir("/proc/%s/task" % pid), key=int):
+    try:
+        comm = open("/proc/%s/task/%s/comm" % (pid, tid)).read().strip()
+        ns = int(open("/proc/%s/task/%s/schedstat" % (pid, tid)).read().split()[0])
+    except OSError:
+        continue
+    total += ns
+    lines.append("thread:%s %d" % (comm.replace(" ", "_"), ns))
+print("process", total)
+print("\n".join(lines))
+PYEOF
+}
+# The machine's idle and busy jiffies (all cores), "idle total".
+cpu_idle() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i;
+                             print $5 + $6, t}' /proc/stat; }
+for r in $(seq 1 "$APPLY_RUNS"); do
+  rm -rf "$OUT/g"
+  "$BIN" init --home "$OUT/g" --genesis "$OUT/a/config/genesis.json" \
+    --evnode.da.namespace sb >/dev/null
+  IDLE0=$(cpu_idle)
+  "${FOLLOWER_BIN:-$BIN}" start --home "$OUT/g" "${PEER[@]}" \
+    --evnode.rpc.address "127.0.0.1:$P_G" \
+    --evnode.p2p.listen_address "/ip4/127.0.0.1/tcp/$P_PG" \
+    --evnode.log.level info >"$OUT/g$r.log" 2>&1 &
+  PID_G=$!
+  PIDS+=("$PID_G")
+  T0=$(date +%s.%N)
+  if [ -n "${APPLY_PERF:-}" ]; then # a profile of the node, run 1 only
+    perf record -q -g -F 999 -p "$PID_G" -o "$APPLY_PERF" 2>/dev/null &
+    PID_PERF=$!
+    APPLY_PERF=
+  fi
+  wait_height "$P_G" "$TOP" 600
+  T1=$(date +%s.%N)
+  IDLE1=$(cpu_idle)
+  proc_cpu "$PID_G" "$OUT/cpu$r.txt"
+  if [ -n "${PID_PERF:-}" ]; then
+    kill -INT "$PID_PERF"
+    wait "$PID_PERF" || true
+    PID_PERF=
+  fi
+  stop "$PID_G"
+  echo "$TOP $T0 $T1 $IDLE0 $IDLE1" >"$OUT/apply$r.txt"
+done
 stop "$PID_A"
-echo "$TOP $T0 $T1" >"$OUT/apply.txt"
 # scripts/bench.sh (the suite) collects every run's figures.
 if [ -n "${BM_BENCH_RAW:-}" ]; then
-  for r in $(seq 1 "$RUNS"); do
+  for r in $(seq 1 "$INPROC_RUNS"); do
     awk -v r="$r" 'NF == 3 {print "p2psync\t" r "\t" $1 "\t" $2 "\t" $3}' \
       "$OUT/run$r.txt" >>"$BM_BENCH_RAW"
   done
-  awk '{printf "p2psync\t1\tapply_blocks_per_s\t%.0f\tblocks/s\n",
-          $1 / ($3 - $2)}' "$OUT/apply.txt" >>"$BM_BENCH_RAW"
+  # the apply's figures: written by the table's code below
 fi
 
-OUT="$OUT" RUNS="$RUNS" python3 - <<'EOF'
+OUT="$OUT" RUNS="$INPROC_RUNS" APPLY_RUNS="$APPLY_RUNS" \
+  BM_BENCH_RAW="${BM_BENCH_RAW:-}" python3 - <<'EOF'
 import datetime, os, re, statistics
 
 out, runs = os.environ["OUT"], int(os.environ["RUNS"])
+apply_runs = int(os.environ["APPLY_RUNS"])
 vals = {}
 for r in range(1, runs + 1):
     for line in open("%s/run%d.txt" % (out, r)):
@@ -174,59 +234,109 @@ def commits(path):
             t = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
             d.setdefault(int(m.group(2)), t)
     return d
-a, f = commits(out + "/a.log"), commits(out + "/f.log")
+a = commits(out + "/a.log")
+f = commits(out + "/f.log") if runs > 0 else {}
 lags = sorted((f[h] - a[h]).total_seconds() * 1000 for h in a if h in f and h > 10)
 lag50 = lags[len(lags) // 2] if lags else float("nan")
 lag99 = lags[min(len(lags) - 1, len(lags) * 99 // 100)] if lags else float("nan")
-top, t0, t1 = open(out + "/apply.txt").read().split()
-apply_rate = int(top) / (float(t1) - float(t0))
-# The same catch-up from its first to its last group commit (the State
-# actor's "blocks committed from=A to=B" lines, one clock): without the
-# process start, the P2P connection and the 50 ms polls of the script.
-groups = []
-for line in open(out + "/g.log"):
-    m = re.match(r"(\S+) info  state: blocks? committed (?:from=(\d+) to=(\d+)|height=(\d+))", line)
-    if m:
-        t = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-        lo = int(m.group(2) or m.group(4))
-        hi = int(m.group(3) or m.group(4))
-        groups.append((t, lo, hi))
-if len(groups) >= 2:
-    span = (groups[-1][0] - groups[0][0]).total_seconds()
-    n_span = groups[-1][2] - groups[0][2]
-    commit_rate = n_span / span if span > 0 else float("nan")
-else:
-    commit_rate, n_span = float("nan"), 0
+# The catch-up including the apply, per run: blocks/s from the node's
+# start to its height reaching the aggregator's (polled every 50 ms), the
+# same from its first to its last group commit (the State actor's
+# "blocks committed from=A to=B" lines, one clock: without the process
+# start, the P2P connection and the polls), the node's CPU per block
+# (all threads, and per thread name) and the machine's idle share meanwhile.
+ap = {"rate": [], "commit": [], "cpu": [], "idle": [], "groups": []}
+threads = {}
+for r in range(1, apply_runs + 1):
+    top, t0, t1, i0, n0, i1, n1 = open("%s/apply%d.txt" % (out, r)).read().split()
+    top = int(top)
+    ap["rate"].append(top / (float(t1) - float(t0)))
+    ap["idle"].append(100.0 * (int(i1) - int(i0)) / max(1, int(n1) - int(n0)))
+    per = {}
+    for line in open("%s/cpu%d.txt" % (out, r)):
+        k, v = line.split()
+        if k == "process":
+            ap["cpu"].append(int(v) / 1e3 / top)
+        else:
+            name = re.sub(r"\d+$", "N", k[len("thread:"):])
+            per[name] = per.get(name, 0) + int(v) / 1e3 / top
+    for k, v in per.items():
+        threads.setdefault(k, []).append(v)
+    groups = []
+    for line in open("%s/g%d.log" % (out, r)):
+        m = re.match(r"(\S+) info  state: blocks? committed (?:from=(\d+) to=(\d+)|height=(\d+))", line)
+        if m:
+            t = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+            groups.append((t, int(m.group(2) or m.group(4)),
+                           int(m.group(3) or m.group(4))))
+    ap["groups"].append(len(groups))
+    if len(groups) >= 2:
+        span = (groups[-1][0] - groups[0][0]).total_seconds()
+        n_span = groups[-1][2] - groups[0][2]
+        ap["commit"].append(n_span / span if span > 0 else float("nan"))
+    else:
+        ap["commit"].append(float("nan"))
+amed = {k: statistics.median(v) for k, v in ap.items()}
+if os.environ.get("BM_BENCH_RAW"):
+    with open(os.environ["BM_BENCH_RAW"], "a") as f:
+        for i in range(apply_runs):
+            for name, key, unit in (
+                    ("apply_blocks_per_s", "rate", "blocks/s"),
+                    ("apply_commit_blocks_per_s", "commit", "blocks/s"),
+                    ("apply_cpu_us_per_block", "cpu", "us"),
+                    ("apply_idle_pct", "idle", "%")):
+                f.write("p2psync\t%d\t%s\t%.1f\t%s\n" %
+                        (i + 1, name, ap[key][i], unit))
+araw = {k: " ".join("%.0f" % x for x in v) for k, v in ap.items()}
+apply_rate, commit_rate = amed["rate"], amed["commit"]
+runs_txt = "%d runs" % apply_runs if apply_runs > 1 else "1 run"
 
-rows = [
-    ("gossip latency, publish -> follower's P2P stores (p50 / p99)",
-     "%.2f / %.2f ms" % (med["gossip_p50_ms"], med["gossip_p99_ms"]),
-     "p99 %s" % raw["gossip_p99_ms"], "p99 <= 20 ms",
-     "pass" if med["gossip_p99_ms"] <= 20 else "miss", ""),
-    ("commit lag aggregator -> follower, real processes (p50 / p99)",
-     "%.1f / %.1f ms" % (lag50, lag99), "%d blocks, 1 run" % len(lags),
-     "(p99 <= 20 ms)", "pass" if lag99 <= 20 else "miss",
-     "includes the follower's execute + durable commit"),
-    ("catch-up of %d blocks by exchange into the P2P stores" %
-     med["catchup_blocks"], "%.0f blocks/s" % med["catchup_blocks_per_s"],
-     raw["catchup_blocks_per_s"], ">= 10,000 blocks/s",
-     "pass" if med["catchup_blocks_per_s"] >= 10000 else "miss",
-     "1 verify/block on %d threads: %.0f blocks/s" %
-     (med["verify_threads"], med["limit_blocks_per_s"])),
-    ("catch-up incl. apply, real processes (%s blocks)" % top,
-     "%.0f blocks/s" % apply_rate, "1 run", "(>= 10,000 blocks/s)",
+rows = []
+if runs > 0:
+    rows += [
+        ("gossip latency, publish -> follower's P2P stores (p50 / p99)",
+         "%.2f / %.2f ms" % (med["gossip_p50_ms"], med["gossip_p99_ms"]),
+         "p99 %s" % raw["gossip_p99_ms"], "p99 <= 20 ms",
+         "pass" if med["gossip_p99_ms"] <= 20 else "miss", ""),
+        ("commit lag aggregator -> follower, real processes (p50 / p99)",
+         "%.1f / %.1f ms" % (lag50, lag99), "%d blocks, 1 run" % len(lags),
+         "(p99 <= 20 ms)", "pass" if lag99 <= 20 else "miss",
+         "includes the follower's execute + durable commit"),
+        ("catch-up of %d blocks by exchange into the P2P stores" %
+         med["catchup_blocks"], "%.0f blocks/s" % med["catchup_blocks_per_s"],
+         raw["catchup_blocks_per_s"], ">= 10,000 blocks/s",
+         "pass" if med["catchup_blocks_per_s"] >= 10000 else "miss",
+         "1 verify/block on %d threads: %.0f blocks/s" %
+         (med["verify_threads"], med["limit_blocks_per_s"])),
+    ]
+rows += [
+    ("catch-up incl. apply, real processes (%d blocks)" % top,
+     "%.0f blocks/s" % apply_rate, araw["rate"], "(>= 10,000 blocks/s)",
      "pass" if apply_rate >= 10000 else "miss",
-     "verify limit above; group commit (EXECUTION.md)"),
-    ("  the same, first to last group commit (%d blocks, %d groups)" %
-     (n_span, len(groups)), "%.0f blocks/s" % commit_rate, "1 run",
+     "from the node's start; group commit (EXECUTION.md)"),
+    ("  the same, first to last group commit (median %d groups)" %
+     amed["groups"], "%.0f blocks/s" % commit_rate, araw["commit"],
      "(>= 10,000 blocks/s)", "pass" if commit_rate >= 10000 else "miss",
      "without process start, connection and polling"),
+    ("  the follower's CPU per block (all threads)",
+     "%.1f us" % amed["cpu"], araw["cpu"], "", "",
+     "= %.0f blocks/s on %d cores" % (os.cpu_count() * 1e6 / amed["cpu"],
+                                      os.cpu_count())),
+    ("  the machine's idle share meanwhile (all cores)",
+     "%.0f %%" % amed["idle"], araw["idle"], "", "", "from /proc/stat"),
 ]
 print("| measurement | median | runs | target | result | limit / note (same run) |")
 print("|---|---|---|---|---|---|")
 for r in rows:
     print("| %s |" % " | ".join(r))
 print()
-print("verifies/s on %d threads (runs): %s" % (med["verify_threads"],
-                                               raw["verifies_per_s"]))
+if runs > 0:
+    print("verifies/s on %d threads (runs): %s" % (med["verify_threads"],
+                                                   raw["verifies_per_s"]))
+print("the follower's CPU per block by thread (us, median of %s; N: all "
+      "threads of that name):" % runs_txt)
+for k, v in sorted(threads.items(), key=lambda kv: -statistics.median(kv[1])):
+    m = statistics.median(v)
+    if m >= 0.5:
+        print("  %-16s %7.1f" % (k, m))
 EOF
