@@ -240,17 +240,19 @@ lags = sorted((f[h] - a[h]).total_seconds() * 1000 for h in a if h in f and h > 
 lag50 = lags[len(lags) // 2] if lags else float("nan")
 lag99 = lags[min(len(lags) - 1, len(lags) * 99 // 100)] if lags else float("nan")
 # The catch-up including the apply, per run: blocks/s from the node's
-# start to its height reaching the aggregator's (polled every 50 ms), the
-# same from its first to its last group commit (the State actor's
+# start to its commit of the aggregator's height (the commit's log line;
+# the 50 ms poll that sees it is printed beside), the same from its first
+# to its last group commit (the State actor's
 # "blocks committed from=A to=B" lines, one clock: without the process
 # start, the P2P connection and the polls), the node's CPU per block
 # (all threads, and per thread name) and the machine's idle share meanwhile.
-ap = {"rate": [], "commit": [], "cpu": [], "idle": [], "groups": []}
+ap = {"rate": [], "polled": [], "commit": [], "cpu": [], "idle": [],
+      "groups": []}
 threads = {}
 for r in range(1, apply_runs + 1):
     top, t0, t1, i0, n0, i1, n1 = open("%s/apply%d.txt" % (out, r)).read().split()
     top = int(top)
-    ap["rate"].append(top / (float(t1) - float(t0)))
+    ap["polled"].append(top / (float(t1) - float(t0)))
     ap["idle"].append(100.0 * (int(i1) - int(i0)) / max(1, int(n1) - int(n0)))
     per = {}
     for line in open("%s/cpu%d.txt" % (out, r)):
@@ -270,6 +272,11 @@ for r in range(1, apply_runs + 1):
             groups.append((t, int(m.group(2) or m.group(4)),
                            int(m.group(3) or m.group(4))))
     ap["groups"].append(len(groups))
+    # the end: the commit that reached the aggregator's height (its log
+    # line, same clock as t0), not the poll that saw it up to 50 ms later
+    t_top = [t for (t, lo, hi) in groups if hi >= top]
+    end = t_top[0].timestamp() if t_top else float(t1)
+    ap["rate"].append(top / (end - float(t0)))
     if len(groups) >= 2:
         span = (groups[-1][0] - groups[0][0]).total_seconds()
         n_span = groups[-1][2] - groups[0][2]
@@ -313,7 +320,8 @@ rows += [
     ("catch-up incl. apply, real processes (%d blocks)" % top,
      "%.0f blocks/s" % apply_rate, araw["rate"], "(>= 10,000 blocks/s)",
      "pass" if apply_rate >= 10000 else "miss",
-     "from the node's start; group commit (EXECUTION.md)"),
+     "from the node's start to its commit of the last block; "
+     "seen by the 50 ms poll: %s" % araw["polled"]),
     ("  the same, first to last group commit (median %d groups)" %
      amed["groups"], "%.0f blocks/s" % commit_rate, araw["commit"],
      "(>= 10,000 blocks/s)", "pass" if commit_rate >= 10000 else "miss",
