@@ -67,6 +67,15 @@ struct net {
     /* loop thread */
     bool range_busy;
     uint64_t retry_at_ms;
+    /* The last item this net's exchange verifier accepted, decoded: the
+     * next item of a range links to it, so its bytes are compared with
+     * these instead of being decoded again (loop thread). */
+    struct {
+        struct bm_buf bytes;
+        struct bm_p2p_signed_header ph; /* headers */
+        struct bm_p2p_data pd;          /* data */
+        bool valid;
+    } memo;
 };
 
 struct bm_chainsync {
@@ -699,6 +708,43 @@ static const struct bm_headerex_source block_source = {
 
 /* --------------------------------------------- loop thread: verifier */
 
+static void memo_clear(struct net *n)
+{
+    bm_buf_release(&n->memo.bytes);
+    bm_p2p_signed_header_release(&n->memo.ph);
+    bm_p2p_data_release(&n->memo.pd);
+    memset(&n->memo, 0, sizeof(n->memo));
+}
+
+/* True if p[0..len) are the bytes of the item n->memo holds. Borrows p. */
+static bool memo_is(const struct net *n, const uint8_t *p, size_t len)
+{
+    return n->memo.valid && n->memo.bytes.len == len &&
+           (len == 0 || memcmp(n->memo.bytes.ptr, p, len) == 0);
+}
+
+/* Makes item[0..len), just accepted, the memo: takes ownership of *ph or
+ * *pd (whichever is not NULL; left zeroed), copies the bytes. Without
+ * memory for the copy there is no memo (the next item decodes its
+ * predecessor, as without one). */
+static void memo_keep(struct net *n, const uint8_t *item, size_t len,
+                      struct bm_p2p_signed_header *ph, struct bm_p2p_data *pd)
+{
+    memo_clear(n);
+    if (bm_buf_set(&n->memo.bytes, item, len) != BM_OK) {
+        memo_clear(n);
+        return;
+    }
+    if (ph != NULL) {
+        n->memo.ph = *ph;
+        memset(ph, 0, sizeof(*ph));
+    } else {
+        n->memo.pd = *pd;
+        memset(pd, 0, sizeof(*pd));
+    }
+    n->memo.valid = true;
+}
+
 /*
  * A header from a peer's exchange reply: decodes, chain ID (any case, as
  * go-header), the height asked for, Header.ValidateBasic; linked to an
@@ -713,6 +759,7 @@ static int verify_header(void *arg, const uint8_t *item, size_t len,
     struct net *n = arg;
     struct bm_chainsync *cs = n->cs;
     struct bm_p2p_signed_header ph = {0}, pp = {0};
+    const struct bm_p2p_signed_header *pv = NULL; /* prev, decoded */
     const struct bm_header *h = &ph.sh.header;
     uint64_t now = bm_validate_now_ns();
     bool linked = false;
@@ -725,13 +772,17 @@ static int verify_header(void *arg, const uint8_t *item, size_t len,
         bm_header_validate_basic(h, now, NULL) != BM_OK) {
         goto out;
     }
-    if (prev != NULL &&
-        bm_p2p_signed_header_decode(&pp, prev, prev_len) == BM_OK &&
-        pp.sh.header.height + 1 == h->height) {
-        if (bm_header_hash(&pp.sh.header, &phash) != BM_OK ||
+    if (prev != NULL && memo_is(n, prev, prev_len)) {
+        pv = &n->memo.ph;
+    } else if (prev != NULL &&
+               bm_p2p_signed_header_decode(&pp, prev, prev_len) == BM_OK) {
+        pv = &pp;
+    }
+    if (pv != NULL && pv->sh.header.height + 1 == h->height) {
+        if (bm_header_hash(&pv->sh.header, &phash) != BM_OK ||
             h->last_header_hash.len != BM_HASH_SIZE ||
             memcmp(h->last_header_hash.ptr, phash.b, BM_HASH_SIZE) != 0 ||
-            h->time < pp.sh.header.time) {
+            h->time < pv->sh.header.time) {
             goto out;
         }
         linked = true;
@@ -745,6 +796,7 @@ static int verify_header(void *arg, const uint8_t *item, size_t len,
     }
     *height = h->height;
     err = BM_OK;
+    memo_keep(n, item, len, &ph, NULL); /* pv is not used after this */
 out:
     if (err != BM_OK) {
         inc(n, C_BAD_ITEMS);
@@ -763,6 +815,7 @@ static int verify_data(void *arg, const uint8_t *item, size_t len,
 {
     struct net *n = arg;
     struct bm_p2p_data pd = {0}, pp = {0};
+    const struct bm_p2p_data *pv = NULL; /* prev, decoded */
     const struct bm_data *d = &pd.data;
     uint64_t now = bm_validate_now_ns();
     int err = BM_EBADMSG;
@@ -773,14 +826,20 @@ static int verify_data(void *arg, const uint8_t *item, size_t len,
         (want != 0 && d->metadata.height != want)) {
         goto out;
     }
-    if (prev != NULL && bm_p2p_data_decode(&pp, prev, prev_len) == BM_OK &&
-        pp.data.has_metadata &&
-        pp.data.metadata.height + 1 == d->metadata.height &&
-        bm_data_verify(&pp.data, d, now, NULL) != BM_OK) {
+    if (prev != NULL && memo_is(n, prev, prev_len)) {
+        pv = &n->memo.pd;
+    } else if (prev != NULL &&
+               bm_p2p_data_decode(&pp, prev, prev_len) == BM_OK) {
+        pv = &pp;
+    }
+    if (pv != NULL && pv->data.has_metadata &&
+        pv->data.metadata.height + 1 == d->metadata.height &&
+        bm_data_verify(&pv->data, d, now, NULL) != BM_OK) {
         goto out;
     }
     *height = d->metadata.height;
     err = BM_OK;
+    memo_keep(n, item, len, NULL, &pd); /* pv is not used after this */
 out:
     if (err != BM_OK) {
         inc(n, C_BAD_ITEMS);
@@ -1355,6 +1414,7 @@ void bm_chainsync_free(struct bm_chainsync *cs)
     for (int i = 0; i < BM_CS_NNETS; i++) {
         bm_headerex_free(cs->net[i].x);
         bm_p2pstore_free(cs->net[i].store);
+        memo_clear(&cs->net[i]);
     }
     bm_floodsub_free(cs->fs);
     bm_state_release(&cs->st);
