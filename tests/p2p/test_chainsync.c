@@ -624,6 +624,64 @@ static void test_follow(void **s)
     cf_chain_release(&c);
 }
 
+/* ----------------------------------------------------- broken link */
+
+struct bad_wait {
+    struct node *n;
+};
+
+static bool bad_header_seen(void *arg)
+{
+    struct bad_wait *w = arg;
+    struct bm_chainsync_stats st;
+
+    bm_chainsync_stats(w->n->cs, &st);
+    return st.net[BM_CS_HEADERS].bad_items >= 1 &&
+           bm_p2pstore_contiguous(pstore(w->n, BM_CS_HEADERS), 0) >= 19;
+}
+
+/*
+ * A served range whose header 20 does not link to header 19 (re-signed by
+ * the proposer: only the hash chain tells). The exchange's verifier holds
+ * header 19 decoded when header 20 arrives (its memo) and must still check
+ * the link: the follower keeps 1..19, counts a bad item and never holds
+ * 20.
+ */
+static void test_range_bad_link(void **s)
+{
+    struct cf_chain c;
+    struct node a, b;
+    struct bad_wait bw;
+    struct cf_block *k;
+
+    (void)s;
+    assert_int_equal(cf_chain_build(&c, CHAIN, 1, 40, 2), BM_OK);
+    k = &c.b[20];
+    edit_link(&k->sh);
+    assert_int_equal(bm_signed_header_sign(&k->sh, &c.key), BM_OK);
+    bm_buf_release(&k->header_bytes);
+    assert_int_equal(bm_signed_header_encode(&k->sh, &k->header_bytes),
+                     BM_OK);
+    assert_int_equal(bm_header_hash(&k->sh.header, &k->hash), BM_OK);
+    node_open(&a, &c, 0x61, 40, 0);
+    a.follow = false;
+    node_open(&b, &c, 0x62, 0, 128);
+    node_start(&a);
+    node_start(&b);
+    assert_int_equal(gu_dial(&b.host, &a.host), BM_OK);
+
+    bw = (struct bad_wait){&b};
+    assert_true(gu_eventually(bad_header_seen, &bw, 20000));
+    gu_sleep(300);
+    assert_int_equal(bm_p2pstore_contiguous(pstore(&b, BM_CS_HEADERS), 0),
+                     19);
+    assert_false(bm_p2pstore_has(pstore(&b, BM_CS_HEADERS), 20));
+
+    node_close(&b);
+    node_close(&a);
+    cf_chain_release(&c);
+}
+
 /* ------------------------------------------------------------ bad peer */
 
 struct peers_wait {
@@ -715,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_validators),
         cmocka_unit_test(test_server),
         cmocka_unit_test(test_follow),
+        cmocka_unit_test(test_range_bad_link),
         cmocka_unit_test(test_bad_publisher),
     };
 
