@@ -558,6 +558,20 @@ static bool holds(void *arg)
            bm_p2pstore_has(pstore(w->n, BM_CS_DATA), w->h);
 }
 
+/* A serves `stored` blocks of c and does not follow; B (seed + 1, an
+ * empty store, a window of 128) follows it. Both started, B dialled A. */
+static void pair_start(struct node *a, struct node *b,
+                       const struct cf_chain *c, uint8_t seed,
+                       uint64_t stored)
+{
+    node_open(a, c, seed, stored, 0);
+    a->follow = false;
+    node_open(b, c, (uint8_t)(seed + 1), 0, 128);
+    node_start(a);
+    node_start(b);
+    assert_int_equal(gu_dial(&b->host, &a->host), BM_OK);
+}
+
 static void test_follow(void **s)
 {
     struct cf_chain c;
@@ -568,12 +582,7 @@ static void test_follow(void **s)
 
     (void)s;
     assert_int_equal(cf_chain_build(&c, CHAIN, 1, 302, 2), BM_OK);
-    node_open(&a, &c, 0x51, 300, 0);
-    a.follow = false;
-    node_open(&b, &c, 0x52, 0, 128);
-    node_start(&a);
-    node_start(&b);
-    assert_int_equal(gu_dial(&b.host, &a.host), BM_OK);
+    pair_start(&a, &b, &c, 0x51, 300);
 
     /* The head (300) is known; the window holds 1..128. */
     wait_contiguous(&b, 128);
@@ -626,18 +635,15 @@ static void test_follow(void **s)
 
 /* ----------------------------------------------------- broken link */
 
-struct bad_wait {
-    struct node *n;
-};
-
+/* arg: the follower (struct node) */
 static bool bad_header_seen(void *arg)
 {
-    struct bad_wait *w = arg;
+    struct node *n = arg;
     struct bm_chainsync_stats st;
 
-    bm_chainsync_stats(w->n->cs, &st);
+    bm_chainsync_stats(n->cs, &st);
     return st.net[BM_CS_HEADERS].bad_items >= 1 &&
-           bm_p2pstore_contiguous(pstore(w->n, BM_CS_HEADERS), 0) >= 19;
+           bm_p2pstore_contiguous(pstore(n, BM_CS_HEADERS), 0) >= 19;
 }
 
 /*
@@ -651,7 +657,6 @@ static void test_range_bad_link(void **s)
 {
     struct cf_chain c;
     struct node a, b;
-    struct bad_wait bw;
     struct cf_block *k;
 
     (void)s;
@@ -663,15 +668,9 @@ static void test_range_bad_link(void **s)
     assert_int_equal(bm_signed_header_encode(&k->sh, &k->header_bytes),
                      BM_OK);
     assert_int_equal(bm_header_hash(&k->sh.header, &k->hash), BM_OK);
-    node_open(&a, &c, 0x61, 40, 0);
-    a.follow = false;
-    node_open(&b, &c, 0x62, 0, 128);
-    node_start(&a);
-    node_start(&b);
-    assert_int_equal(gu_dial(&b.host, &a.host), BM_OK);
+    pair_start(&a, &b, &c, 0x61, 40);
 
-    bw = (struct bad_wait){&b};
-    assert_true(gu_eventually(bad_header_seen, &bw, 20000));
+    assert_true(gu_eventually(bad_header_seen, &b, 20000));
     gu_sleep(300);
     assert_int_equal(bm_p2pstore_contiguous(pstore(&b, BM_CS_HEADERS), 0),
                      19);
