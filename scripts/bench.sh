@@ -161,7 +161,7 @@ for s in $ONLY; do
       fi ;;
     p2p) section p2p run_p2p ;;
     p2psync) section p2psync env RUNS="$RUNS" BUILD="$BUILD" LAG_S=10 \
-               APPLY_BLOCKS=3000 bench/p2p_sync_bench.sh ;;
+               APPLY_BLOCKS=10000 bench/p2p_sync_bench.sh ;;
     evm)
       . scripts/node-env.sh
       if bm_node_env; then
