@@ -655,6 +655,44 @@ static void wait_held(void)
     }
 }
 
+/* A MANUAL round with the gate holding its ACK: returns the height the
+ * answer names, once the ACK is held. */
+static uint64_t produce_held(struct at_node *n)
+{
+    struct bm_producer_req req = {BM_PRODUCE_MANUAL};
+    struct bm_producer_result r = {0};
+    struct bm_future *f = NULL;
+
+    atomic_store(&g_gate.mode, GATE_HOLD);
+    assert_int_equal(bm_producer_ask_produce(n->sys, bm_env_producer(&n->env),
+                                             &req, WAIT_MS, &f),
+                     BM_OK);
+    assert_int_equal(bm_future_wait(f, -1, &r, sizeof(r)), BM_OK);
+    assert_true(r.produced);
+    bm_future_free(f);
+    wait_held(); /* answered, and the ACK is still held */
+    return r.height;
+}
+
+/* Block h has n_txs txs (tx among them, if not NULL); the queue is empty
+ * and the store checks out at height h. */
+static void check_last(struct at_node *n, uint64_t h, size_t n_txs,
+                       const char *tx)
+{
+    struct bm_signed_header sh = {0};
+    struct bm_data d = {0};
+    size_t qn = 1, qb = 1;
+
+    load_block(n, h, &sh, &d);
+    assert_int_equal(d.n_txs, n_txs);
+    assert_true(tx == NULL || data_has_tx(&d, tx));
+    bm_seq_queue_size(n->seq, &qn, &qb);
+    assert_int_equal(qn, 0);
+    check_store(n, h);
+    bm_signed_header_release(&sh);
+    bm_data_release(&d);
+}
+
 /* PRODUCE is answered once the block is committed, before the ACK: with
  * the ACK held the first ask is answered; a second one (and a DRAIN)
  * asked meanwhile waits, and no batch is taken, until the ACK is done;
@@ -668,9 +706,7 @@ static void test_answer_before_ack(void **state)
     struct bm_producer_result r = {0};
     struct bm_producer_drain dr = {0};
     struct bm_producer_drained dd = {0};
-    struct bm_future *f1 = NULL, *f2 = NULL, *fd = NULL;
-    struct bm_signed_header sh = {0};
-    struct bm_data d = {0};
+    struct bm_future *f2 = NULL, *fd = NULL;
     size_t qn = 0, qb = 0;
 
     (void)state;
@@ -678,14 +714,7 @@ static void test_answer_before_ack(void **state)
     submit(&n, t1);
     spawn_gated(&n);
     at_start(&n);
-    atomic_store(&g_gate.mode, GATE_HOLD);
-    assert_int_equal(bm_producer_ask_produce(n.sys, bm_env_producer(&n.env),
-                                             &req, WAIT_MS, &f1),
-                     BM_OK);
-    assert_int_equal(bm_future_wait(f1, -1, &r, sizeof(r)), BM_OK);
-    assert_true(r.produced);
-    assert_int_equal(r.height, 1);
-    wait_held(); /* answered, and the ACK is still held */
+    assert_int_equal(produce_held(&n), 1);
     bm_seq_queue_size(n.seq, &qn, &qb);
     assert_int_equal(qn, 2); /* not acked yet: a, b still in the queue */
     submit(&n, t2);
@@ -708,17 +737,9 @@ static void test_answer_before_ack(void **state)
     assert_int_equal(atomic_load(&g_gate.batches_held), 0);
     assert_int_equal(atomic_load(&g_gate.batches), 2);
     assert_int_equal(atomic_load(&g_gate.acks), 2);
-    load_block(&n, 2, &sh, &d);
-    assert_int_equal(d.n_txs, 1);
-    assert_true(data_has_tx(&d, "c=3"));
-    bm_seq_queue_size(n.seq, &qn, &qb);
-    assert_int_equal(qn, 0); /* the DRAIN came after block 2's ACK */
-    check_store(&n, 2);
-    bm_future_free(f1);
+    check_last(&n, 2, 1, "c=3"); /* the DRAIN came after block 2's ACK */
     bm_future_free(f2);
     bm_future_free(fd);
-    bm_signed_header_release(&sh);
-    bm_data_release(&d);
     at_node_close(&n, true);
 }
 
@@ -730,8 +751,6 @@ static void test_ack_fails(void **state)
     static const char *const t1[] = {"a=1", "b=2", NULL};
     static const char *const t2[] = {"c=3", NULL};
     struct at_node n;
-    struct bm_signed_header sh = {0};
-    struct bm_data d = {0};
     size_t qn = 0, qb = 0;
 
     (void)state;
@@ -750,14 +769,7 @@ static void test_ack_fails(void **state)
     assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 2);
     settle(&n);
     assert_int_equal(atomic_load(&g_gate.drops), 1);
-    load_block(&n, 2, &sh, &d);
-    assert_int_equal(d.n_txs, 1);
-    assert_true(data_has_tx(&d, "c=3"));
-    bm_seq_queue_size(n.seq, &qn, &qb);
-    assert_int_equal(qn, 0);
-    check_store(&n, 2);
-    bm_signed_header_release(&sh);
-    bm_data_release(&d);
+    check_last(&n, 2, 1, "c=3");
     at_node_close(&n, true);
 }
 
@@ -771,11 +783,6 @@ static void test_stop_before_ack(void **state)
     struct at_node n;
     char home[256];
     uint64_t gen = bm_validate_now_ns() - 60ull * 1000000000ull;
-    struct bm_future *f = NULL;
-    struct bm_producer_req req = {BM_PRODUCE_MANUAL};
-    struct bm_producer_result r = {0};
-    struct bm_signed_header sh = {0};
-    struct bm_data d = {0};
     size_t qn = 0, qb = 0;
 
     (void)state;
@@ -783,14 +790,7 @@ static void test_stop_before_ack(void **state)
     submit(&n, t1);
     spawn_gated(&n);
     at_start(&n);
-    atomic_store(&g_gate.mode, GATE_HOLD);
-    assert_int_equal(bm_producer_ask_produce(n.sys, bm_env_producer(&n.env),
-                                             &req, WAIT_MS, &f),
-                     BM_OK);
-    assert_int_equal(bm_future_wait(f, -1, &r, sizeof(r)), BM_OK);
-    assert_int_equal(r.height, 1);
-    bm_future_free(f);
-    wait_held();
+    assert_int_equal(produce_held(&n), 1);
     atomic_store(&g_gate.mode, GATE_FAIL); /* the ACK never happens */
     snprintf(home, sizeof(home), "%s", n.home);
     at_node_close(&n, false);
@@ -804,13 +804,7 @@ static void test_stop_before_ack(void **state)
     at_start(&n);
     assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 2);
     settle(&n);
-    load_block(&n, 2, &sh, &d);
-    assert_int_equal(d.n_txs, 0);
-    bm_seq_queue_size(n.seq, &qn, &qb);
-    assert_int_equal(qn, 0);
-    check_store(&n, 2);
-    bm_signed_header_release(&sh);
-    bm_data_release(&d);
+    check_last(&n, 2, 0, NULL);
     n.own_home = true; /* reopened with opts.home: remove it ourselves */
     at_node_close(&n, true);
 }
