@@ -36,9 +36,11 @@
  * And where the wall part goes, from readings at the produce call's start,
  * ExecuteTxs's entry and exit, and the call's return: evm_<kind>_pre_us
  * (to ExecuteTxs: batch, header, pending block, signature, validation),
- * evm_<kind>_post_us (after it: the block's commit, the sequencer's ack,
- * the reply), each with _cpu_us (the block path's CPU) and _runq_us (the
- * rig's threads' wait for a CPU); what is left of the two is time blocked
+ * evm_<kind>_post_us (after it: the block's commit, the reply; the
+ * sequencer's ack too for an empty block, after the reply for a block with
+ * txs, whose CPU the block's CPU figure includes: it is read once the
+ * queue has dropped the block's txs), each with _cpu_us (the block path's
+ * CPU) and _runq_us (the rig's threads' wait for a CPU); what is left of the two is time blocked
  * (disk flushes, locks: evm_<kind>_blocked_us); evm_<kind>_ours_el_cpu_us (the client's CPU
  * during pre and post: --el-pid), evm_<kind>_ours_reaper_us and
  * evm_<kind>_ours_pool_reads (the reaper's CPU and its txpoolExt_getTxs
@@ -590,6 +592,42 @@ static const char *const ph_names[PH_N] = {
     "blocked_us",     "ours_reaper_us", "ours_el_cpu_us",   "ours_pool_reads",
 };
 
+/*
+ * The txs of stored block h. The produce call answers once the block is
+ * committed, before the sequencer's ACK (the round ends with it), so the
+ * queue's size right after the call does not tell them.
+ */
+static uint64_t block_txs(struct rig *r, uint64_t h)
+{
+    struct bm_store_blockbuf b = {0};
+    struct bm_data d = {0};
+    uint64_t n = 0;
+
+    if (bm_store_get_block(r->store, h, &b, NULL) == BM_OK &&
+        bm_data_decode(&d, b.data.ptr, b.data.len) == BM_OK) {
+        n = d.n_txs;
+    }
+    bm_data_release(&d);
+    bm_store_blockbuf_release(&b);
+    return n;
+}
+
+/* Waits (bounded) until the queue has dropped the block's n txs: the
+ * ACK that ends the round is done, so its CPU counts in the block's. */
+static void wait_acked(struct rig *r, size_t before, uint64_t n)
+{
+    uint64_t end = bm_clock_deadline_ms(60000);
+    size_t q = 0, qb = 0;
+
+    for (;;) {
+        bm_seq_queue_size(r->seq, &q, &qb);
+        if (q + n <= before || bm_clock_now_ns() >= end) {
+            return;
+        }
+        bm_sleep_ms(1); /* few polls: the bench's thread's CPU counts */
+    }
+}
+
 /* Makes k blocks of `txs` txs each and prints the medians as <kind>. */
 static void measure(struct rig *r, const struct opts *o, const char *kind,
                     unsigned k, unsigned txs)
@@ -613,7 +651,7 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         ph[j] = bm_xcalloc(k, sizeof(uint64_t));
     }
     for (unsigned i = 0; i < k; i++) {
-        static struct snap s0, s1, x0, x1; /* the bench's thread only */
+        static struct snap s0, s1, s2, x0, x1; /* the bench's thread only */
         struct phase pre, post;
         uint64_t eth_in, eth_out;
         char pre_thr[512], post_thr[512];
@@ -641,8 +679,11 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         err = bm_manager_produce_block(r->m, &h, &em);
         snap_take(&s1);
         t1 = s1.t_ns;
+        ntx[i] = err == BM_OK ? block_txs(r, h) : 0;
+        wait_acked(r, txs_before, ntx[i]);
+        snap_take(&s2);
         snap_cpu(&s0, &c0);
-        snap_cpu(&s1, &c1);
+        snap_cpu(&s2, &c1); /* the ACK after the answer included */
         bm_evm_stats(r->evm, &b);
         pthread_mutex_lock(&exec_mu);
         x0 = exec_in;
@@ -676,13 +717,11 @@ static void measure(struct rig *r, const struct opts *o, const char *kind,
         if (err != BM_OK || h != before + 1) {
             die("produce_block", err != BM_OK ? err : BM_ESTATE, &em);
         }
-        bm_seq_queue_size(r->seq, &q, &qb);
         tot[i] = (t1 - t0) / 1000u;
         el[i] = (b.exec_el_ns - a.exec_el_ns) / 1000u;
         ovh[i] = tot[i] > el[i] ? tot[i] - el[i] : 0;
         own[i] = ((b.exec_ns - a.exec_ns) - (b.exec_el_ns - a.exec_el_ns)) /
                  1000u;
-        ntx[i] = txs_before - q;
         /* the other threads' CPU while ExecuteTxs waited for the client
          * is the rig's idle work (the calling thread's is the block's) */
         idle = (atomic_load(&exec_all_ns) - ea0) -

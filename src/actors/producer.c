@@ -5,14 +5,23 @@
  *   GET -> State; back-pressure; pending block (store) or NEXT_BATCH ->
  *   Sequencer; CreateBlock; SAVE_PENDING -> State; sign; VALIDATE ->
  *   Validator; APPLY -> Sync (execute + commit); BLOCK -> Broadcaster;
- *   NEW_HEIGHT -> DASubmitter; ACK -> Sequencer; reply. (The seed acks
- *   before it broadcasts; the block is committed either way, and
- *   publishing first spares followers the wait for the queue's fsync.)
+ *   NEW_HEIGHT -> DASubmitter; ACK -> Sequencer; reply; ACK's answer.
+ *   (The seed acks before it broadcasts and answers after the ACK; the
+ *   block is committed either way, and publishing and answering first
+ *   spare followers and the asker the wait for the queue's fsync. A block
+ *   without txs is answered after the ACK's answer, as before: its ACK has
+ *   nothing to persist, and answering first would leave that ACK to wake
+ *   the lane's thread when a caller borrowed the lane.)
  *
  * It never waits: each step is an ask whose answer comes back as a
  * continuation (one kind per step), and the PRODUCE ask is answered from
- * the last one through its deferred reply token. One round runs at a
- * time; requests that arrive meanwhile wait in a short queue (QUEUE_MAX).
+ * the APPLY's (or, for a block without txs, the ACK's) through its
+ * deferred reply token. The round stays in flight until the ACK's answer
+ * is back: one round runs at a time, so the next batch is never taken
+ * before the last one's ACK is done or has failed (then `loaded` is false
+ * and its txs are dropped first), and DRAIN (graceful stop) waits for the
+ * ACK too. Requests that arrive meanwhile wait in a short queue
+ * (QUEUE_MAX).
  * A continuation carries the round's cookie (a per-incarnation base plus
  * a sequence number), so an answer meant for an earlier round or
  * incarnation is ignored. The manager runs the Producer on the block lane
@@ -86,6 +95,7 @@ struct round {
     uint64_t bytes;             /* encoded data size (log) */
     int64_t ha_token;           /* HA: the fencing token of the gate */
     bool publish;               /* broadcast and submit (HA: replicated) */
+    bool replied;               /* tok answered (the ACK may still run) */
     struct bm_producer_result res;
 };
 
@@ -500,19 +510,32 @@ static void drained(struct producer_st *st)
     st->ndrain = 0;
 }
 
-/* Answers the round's PRODUCE (its result, or err), drops what the round
- * holds and starts the next queued request, if any. */
-static void finish(struct bm_actor_ctx *ctx, struct producer_st *st, int err)
+/* Answers the round's PRODUCE (its result, or err) unless it was
+ * answered already; the round goes on. */
+static void reply(struct producer_st *st, int err)
 {
     struct bm_env *env = st->env;
     struct round *r = &st->r;
 
+    if (r->replied) {
+        return;
+    }
+    r->replied = true;
     if (err == BM_OK) {
         bm_actor_reply_token(env->sys, &r->tok, BM_OK, &r->res,
                              sizeof(r->res));
     } else {
         bm_actor_reply_token(env->sys, &r->tok, err, NULL, 0);
     }
+}
+
+/* Answers the round's PRODUCE (its result, or err) if not done yet, drops
+ * what the round holds and starts the next queued request, if any. */
+static void finish(struct bm_actor_ctx *ctx, struct producer_st *st, int err)
+{
+    struct round *r = &st->r;
+
+    reply(st, err);
     bm_block_unref(r->b);
     bm_state_info_dtor(&r->info);
     memset(r, 0, sizeof(*r));
@@ -696,10 +719,9 @@ static void publish(struct producer_st *st)
 }
 
 /* The block is committed, published and acknowledged (or its ack failed
- * and st->loaded is false): answer. */
+ * and st->loaded is false): answer if not done yet, end the round. */
 static void committed(struct bm_actor_ctx *ctx, struct producer_st *st)
 {
-    st->r.res.produced = true;
     bm_log_debug(MOD, "block produced height=%llu txs=%zu pending_bytes=%llu",
                  (unsigned long long)st->r.height, st->r.b->data.n_txs,
                  (unsigned long long)st->r.bytes);
@@ -950,8 +972,19 @@ static int on_applied(struct bm_actor_ctx *ctx, struct producer_st *st,
                     bm_ha_gate_after(st->env, st->r.b, &st->r.info,
                                      st->r.ha_token) == BM_OK;
     publish(st);
+    /* The result no longer changes: the ACK is the queue's clean-up. */
+    st->r.res.produced = true;
     if (!ack(ctx, st)) {
         committed(ctx, st);
+        return BM_OK;
+    }
+    /* Answered now, the round stays in flight until the ACK's answer.
+     * Without txs the ACK has nothing to persist (bm_seq_ack skips an
+     * empty batch; only a batch the filter emptied has deletions to
+     * commit): answered after it, so the lane's work ends with the round
+     * and a caller that borrowed the lane wakes no thread. */
+    if (st->r.b->data.n_txs > 0) {
+        reply(st, BM_OK);
     }
     return BM_OK;
 }
@@ -1023,7 +1056,9 @@ static void producer_terminate(void *state, int reason)
                                                         : BM_ERESTARTING;
 
     if (st->r.step != S_IDLE) {
-        bm_actor_reply_token(st->env->sys, &st->r.tok, err, NULL, 0);
+        if (!st->r.replied) {
+            bm_actor_reply_token(st->env->sys, &st->r.tok, err, NULL, 0);
+        }
         bm_block_unref(st->r.b);
         bm_state_info_dtor(&st->r.info);
     }

@@ -18,7 +18,11 @@
  *   Broadcast -> BroadcasterActor; wake the DASubmitter; Ack ->
  *   SequencerActor (the seed acks before it broadcasts: publishing the
  *   committed block first spares P2P followers the queue's fsync).
- * Replies with the new height. A validation failure of its own block or an
+ * Replies with the new height once the block is committed and published
+ * and the Ack sent (a block with txs: before the Ack's answer, which ends
+ * the round; the next round and DRAIN wait for it; a failed Ack makes the
+ * next round drop the block's txs from the queue first; a block without
+ * txs: after it). A validation failure of its own block or an
  * apply failure is fatal (bm_env_fatal). While the aggregator catches up
  * (actors/catchup.h) no block is made.
  */
@@ -67,7 +71,7 @@ struct bm_producer_result {
 
 /* DRAIN (ask, from the manager's graceful stop, after env->stopping is
  * set): answered once no round is in flight, so the block in flight is
- * committed before the actors stop. Rounds not started yet are refused
+ * committed and its Ack done (or failed) before the actors stop. Rounds not started yet are refused
  * with BM_ESHUTDOWN while the node quits. Reply: the store height. At
  * most 4 DRAIN asks wait at once (more: BM_EFULL). */
 struct bm_producer_drain {

@@ -18,6 +18,7 @@
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
 #include "blockv2/validate.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 #define WAIT_MS 120000
@@ -106,6 +107,19 @@ static struct bm_producer_result produce(struct at_node *n, uint32_t reason)
                                               &req, &res, WAIT_MS),
                      BM_OK);
     return res;
+}
+
+/* Waits until no round is in flight (DRAIN): the PRODUCE ask is answered
+ * once the block is committed and published; the round, and with it the
+ * sequencer's ACK (the queue's clean-up), ends after that. */
+static void settle(struct at_node *n)
+{
+    struct bm_producer_drain dr = {0};
+    struct bm_producer_drained dd = {0};
+
+    assert_int_equal(bm_producer_call_drain(n->sys, bm_env_producer(&n->env),
+                                            &dr, &dd, WAIT_MS),
+                     BM_OK);
 }
 
 static void load_block(struct at_node *n, uint64_t h,
@@ -198,6 +212,7 @@ static void test_produce_five(void **state)
     assert_true(data_has_tx(&d[0], "c=3"));
     assert_true(bm_buf_eq_raw(&sh[1].header.data_hash, bm_empty_data_hash.b,
                               32));
+    settle(&n);
     bm_seq_queue_size(n.seq, &qn, &qb);
     assert_int_equal(qn, 0);
     assert_int_equal(atomic_load(&n.env.m.blocks_produced), 5);
@@ -255,6 +270,7 @@ static void test_pending_reuse(void **state)
     assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 2);
     load_block(&n, 2, &sh, &d);
     assert_true(data_has_tx(&d, "q=1"));
+    settle(&n);
     bm_seq_queue_size(n.seq, &qn, &qb);
     assert_int_equal(qn, 0);
     check_store(&n, 2);
@@ -351,6 +367,7 @@ static void test_restart(void **state)
     assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 3);
     load_block(&n, 3, &sh3, &d3);
     assert_int_equal(d3.n_txs, 2);
+    settle(&n); /* block 3's ACK done: the txs in the persisted window */
     snprintf(home, sizeof(home), "%s", n.home);
     at_node_close(&n, false);
 
@@ -366,6 +383,7 @@ static void test_restart(void **state)
     assert_int_equal(bm_header_hash(&sh3.header, &h3), BM_OK);
     assert_true(bm_buf_eq_raw(&sh4.header.last_header_hash, h3.b, 32));
     assert_int_equal(d4.n_txs, 0);
+    settle(&n);
     bm_seq_queue_size(n.seq, &qn, &qb);
     assert_int_equal(qn, 0);
     check_store(&n, 4);
@@ -481,6 +499,316 @@ static void test_drain(void **state)
     g_lane = false;
 }
 
+/* ------------------------------------------------ an ACK held or failed */
+
+/*
+ * A detached actor standing in front of the real Sequencer (env.ids.
+ * sequencer points to it): NEXT_BATCH and DROP_COMMITTED are passed on,
+ * ACK is passed on, held until released, or failed (BM_EIO) without
+ * reaching the sequencer. The injectable layer for what cannot be caused
+ * for real at will: an ACK that is slow or fails after the commit.
+ */
+enum gate_mode { GATE_PASS = 0, GATE_HOLD, GATE_FAIL };
+
+static struct {
+    struct bm_actor_id real;
+    atomic_int mode;
+    atomic_bool holding;       /* an ACK is held right now */
+    atomic_int acks;           /* ACKs that reached the gate */
+    atomic_int batches;        /* NEXT_BATCH asks passed on */
+    atomic_int batches_held;   /* ... while an ACK was held */
+    atomic_int drops;          /* DROP_COMMITTED asks passed on */
+} g_gate;
+
+BM_ACTOR_HANDLER(gate_next, void, struct bm_sequencer_next)
+static int gate_next(struct bm_actor_ctx *ctx, void *st,
+                     struct bm_sequencer_next *p)
+{
+    struct bm_sequencer_batch b = {0};
+    int err;
+
+    (void)st;
+    atomic_fetch_add(&g_gate.batches, 1);
+    if (atomic_load(&g_gate.holding)) {
+        atomic_fetch_add(&g_gate.batches_held, 1);
+    }
+    err = bm_sequencer_call_next_batch(bm_actor_ctx_system(ctx),
+                                       (struct bm_ref_sequencer){g_gate.real},
+                                       p, &b, WAIT_MS);
+    if (err != BM_OK) {
+        return err;
+    }
+    return bm_actor_reply(ctx, BM_OK, &b, sizeof(b));
+}
+
+BM_ACTOR_HANDLER(gate_txs, void, struct bm_sequencer_txs)
+static int gate_txs(struct bm_actor_ctx *ctx, void *st,
+                    struct bm_sequencer_txs *p)
+{
+    struct bm_sequencer_count c = {0};
+    int err;
+
+    (void)st;
+    atomic_fetch_add(&g_gate.drops, 1);
+    err = bm_sequencer_call_drop_committed(
+        bm_actor_ctx_system(ctx), (struct bm_ref_sequencer){g_gate.real}, p,
+        &c, WAIT_MS);
+    if (err != BM_OK) {
+        return err;
+    }
+    p->txs = NULL; /* moved into the ask */
+    p->n = 0;
+    return bm_actor_reply(ctx, BM_OK, &c, sizeof(c));
+}
+
+/* SUBMIT: nobody here sends it (no reaper). */
+BM_ACTOR_HANDLER(gate_submit, void, struct bm_sequencer_txs)
+static int gate_submit(struct bm_actor_ctx *ctx, void *st,
+                       struct bm_sequencer_txs *p)
+{
+    (void)ctx;
+    (void)st;
+    (void)p;
+    return BM_EINVAL;
+}
+
+BM_ACTOR_HANDLER(gate_ack, void, struct bm_sequencer_ack)
+static int gate_ack(struct bm_actor_ctx *ctx, void *st,
+                    struct bm_sequencer_ack *p)
+{
+    struct bm_sequencer_count c = {0};
+    int err;
+
+    (void)st;
+    atomic_fetch_add(&g_gate.acks, 1);
+    if (atomic_load(&g_gate.mode) == GATE_HOLD) {
+        atomic_store(&g_gate.holding, true);
+        while (atomic_load(&g_gate.mode) == GATE_HOLD) {
+            bm_sleep_ms(1);
+        }
+        atomic_store(&g_gate.holding, false);
+    }
+    if (atomic_load(&g_gate.mode) == GATE_FAIL) {
+        return BM_EIO;
+    }
+    err = bm_sequencer_call_ack(bm_actor_ctx_system(ctx),
+                                (struct bm_ref_sequencer){g_gate.real}, p,
+                                &c, WAIT_MS);
+    if (err != BM_OK) {
+        return err;
+    }
+    return bm_actor_reply(ctx, BM_OK, &c, sizeof(c));
+}
+
+static int gate_init(struct bm_actor_ctx *ctx, void *arg, void **out)
+{
+    (void)ctx;
+    (void)arg;
+    *out = NULL;
+    return BM_OK;
+}
+
+static const struct bm_msg_kind gate_kinds[BM_SEQUENCER_NKINDS] = {
+    [BM_SEQUENCER_NEXT_BATCH] = BM_MSG_KIND(
+        "next_batch", struct bm_sequencer_next,
+        sizeof(struct bm_sequencer_batch), NULL, gate_next, NULL,
+        bm_sequencer_batch_dtor),
+    [BM_SEQUENCER_SUBMIT] = BM_MSG_KIND(
+        "submit", struct bm_sequencer_txs, sizeof(struct bm_sequencer_count),
+        NULL, gate_submit, bm_sequencer_txs_dtor, NULL),
+    [BM_SEQUENCER_ACK] = BM_MSG_KIND("ack", struct bm_sequencer_ack,
+                                     sizeof(struct bm_sequencer_count), NULL,
+                                     gate_ack, NULL, NULL),
+    [BM_SEQUENCER_DROP_COMMITTED] = BM_MSG_KIND(
+        "drop_committed", struct bm_sequencer_txs,
+        sizeof(struct bm_sequencer_count), NULL, gate_txs,
+        bm_sequencer_txs_dtor, NULL),
+};
+
+static const struct bm_actor_type gate_type = {
+    .name = "ack_gate",
+    .kinds = gate_kinds,
+    .n_kinds = BM_SEQUENCER_NKINDS,
+    .init = gate_init,
+};
+
+/* The actors on the block lane as the manager has them, the Producer
+ * talking to the Sequencer through the gate (mode GATE_PASS). */
+static void spawn_gated(struct at_node *n)
+{
+    memset(&g_gate, 0, sizeof(g_gate));
+    g_lane = true;
+    spawn_all(n);
+    g_lane = false;
+    g_gate.real = n->env.ids.sequencer;
+    at_spawn(n, &gate_type, &n->env.ids.sequencer, true, BM_OVERFLOW_REJECT);
+}
+
+/* Waits (bounded, generous) until an ACK is held by the gate. */
+static void wait_held(void)
+{
+    uint64_t end = bm_clock_deadline_ms(WAIT_MS);
+
+    while (!atomic_load(&g_gate.holding)) {
+        assert_true(bm_clock_now_ns() < end);
+        bm_sleep_ms(1);
+    }
+}
+
+/* A MANUAL round with the gate holding its ACK: returns the height the
+ * answer names, once the ACK is held. */
+static uint64_t produce_held(struct at_node *n)
+{
+    struct bm_producer_req req = {BM_PRODUCE_MANUAL};
+    struct bm_producer_result r = {0};
+    struct bm_future *f = NULL;
+
+    atomic_store(&g_gate.mode, GATE_HOLD);
+    assert_int_equal(bm_producer_ask_produce(n->sys, bm_env_producer(&n->env),
+                                             &req, WAIT_MS, &f),
+                     BM_OK);
+    assert_int_equal(bm_future_wait(f, -1, &r, sizeof(r)), BM_OK);
+    assert_true(r.produced);
+    bm_future_free(f);
+    wait_held(); /* answered, and the ACK is still held */
+    return r.height;
+}
+
+/* Block h has n_txs txs (tx among them, if not NULL); the queue is empty
+ * and the store checks out at height h. */
+static void check_last(struct at_node *n, uint64_t h, size_t n_txs,
+                       const char *tx)
+{
+    struct bm_signed_header sh = {0};
+    struct bm_data d = {0};
+    size_t qn = 1, qb = 1;
+
+    load_block(n, h, &sh, &d);
+    assert_int_equal(d.n_txs, n_txs);
+    assert_true(tx == NULL || data_has_tx(&d, tx));
+    bm_seq_queue_size(n->seq, &qn, &qb);
+    assert_int_equal(qn, 0);
+    check_store(n, h);
+    bm_signed_header_release(&sh);
+    bm_data_release(&d);
+}
+
+/* PRODUCE is answered once the block is committed, before the ACK: with
+ * the ACK held the first ask is answered; a second one (and a DRAIN)
+ * asked meanwhile waits, and no batch is taken, until the ACK is done;
+ * then the second round makes the next block from the txs queued since. */
+static void test_answer_before_ack(void **state)
+{
+    static const char *const t1[] = {"a=1", "b=2", NULL};
+    static const char *const t2[] = {"c=3", NULL};
+    struct at_node n;
+    struct bm_producer_req req = {BM_PRODUCE_MANUAL};
+    struct bm_producer_result r = {0};
+    struct bm_producer_drain dr = {0};
+    struct bm_producer_drained dd = {0};
+    struct bm_future *f2 = NULL, *fd = NULL;
+    size_t qn = 0, qb = 0;
+
+    (void)state;
+    open_agg(&n, NULL, 0, false, NULL);
+    submit(&n, t1);
+    spawn_gated(&n);
+    at_start(&n);
+    assert_int_equal(produce_held(&n), 1);
+    bm_seq_queue_size(n.seq, &qn, &qb);
+    assert_int_equal(qn, 2); /* not acked yet: a, b still in the queue */
+    submit(&n, t2);
+    assert_int_equal(bm_producer_ask_produce(n.sys, bm_env_producer(&n.env),
+                                             &req, WAIT_MS, &f2),
+                     BM_OK);
+    assert_int_equal(bm_producer_ask_drain(n.sys, bm_env_producer(&n.env),
+                                           &dr, WAIT_MS, &fd),
+                     BM_OK);
+    /* Queued behind the ACK (a late answer here would be a bug, a slow
+     * machine only makes this check weaker). */
+    assert_int_equal(bm_future_wait(f2, 100, &r, sizeof(r)), BM_EAGAIN);
+    assert_int_equal(bm_future_wait(fd, 0, &dd, sizeof(dd)), BM_EAGAIN);
+    atomic_store(&g_gate.mode, GATE_PASS);
+    assert_int_equal(bm_future_wait(f2, -1, &r, sizeof(r)), BM_OK);
+    assert_true(r.produced);
+    assert_int_equal(r.height, 2);
+    assert_int_equal(bm_future_wait(fd, -1, &dd, sizeof(dd)), BM_OK);
+    assert_int_equal(dd.height, 2);
+    assert_int_equal(atomic_load(&g_gate.batches_held), 0);
+    assert_int_equal(atomic_load(&g_gate.batches), 2);
+    assert_int_equal(atomic_load(&g_gate.acks), 2);
+    check_last(&n, 2, 1, "c=3"); /* the DRAIN came after block 2's ACK */
+    bm_future_free(f2);
+    bm_future_free(fd);
+    at_node_close(&n, true);
+}
+
+/* A failed ACK after the commit: the PRODUCE was answered with the block;
+ * the next round drops the committed txs from the queue first and does
+ * not put them in a second block. */
+static void test_ack_fails(void **state)
+{
+    static const char *const t1[] = {"a=1", "b=2", NULL};
+    static const char *const t2[] = {"c=3", NULL};
+    struct at_node n;
+    size_t qn = 0, qb = 0;
+
+    (void)state;
+    open_agg(&n, NULL, 0, false, NULL);
+    submit(&n, t1);
+    spawn_gated(&n);
+    at_start(&n);
+    atomic_store(&g_gate.mode, GATE_FAIL);
+    assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 1);
+    settle(&n);
+    assert_int_equal(atomic_load(&g_gate.acks), 1);
+    bm_seq_queue_size(n.seq, &qn, &qb);
+    assert_int_equal(qn, 2); /* the ACK never reached the queue */
+    atomic_store(&g_gate.mode, GATE_PASS);
+    submit(&n, t2);
+    assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 2);
+    settle(&n);
+    assert_int_equal(atomic_load(&g_gate.drops), 1);
+    check_last(&n, 2, 1, "c=3");
+    at_node_close(&n, true);
+}
+
+/* Stopped between the commit and the ACK (answered, ACK held, the node
+ * closed: the store has the block, the queue still has its txs, as after a
+ * kill at that instant): the next incarnation drops them from the queue
+ * (S_LOAD) and its first block does not have them. */
+static void test_stop_before_ack(void **state)
+{
+    static const char *const t1[] = {"a=1", "b=2", NULL};
+    struct at_node n;
+    char home[256];
+    uint64_t gen = bm_validate_now_ns() - 60ull * 1000000000ull;
+    size_t qn = 0, qb = 0;
+
+    (void)state;
+    open_agg(&n, NULL, gen, false, NULL);
+    submit(&n, t1);
+    spawn_gated(&n);
+    at_start(&n);
+    assert_int_equal(produce_held(&n), 1);
+    atomic_store(&g_gate.mode, GATE_FAIL); /* the ACK never happens */
+    snprintf(home, sizeof(home), "%s", n.home);
+    at_node_close(&n, false);
+
+    open_agg(&n, home, gen, false, NULL);
+    bm_seq_queue_size(n.seq, &qn, &qb);
+    assert_int_equal(qn, 2);
+    g_lane = true;
+    spawn_all(&n);
+    g_lane = false;
+    at_start(&n);
+    assert_int_equal(produce(&n, BM_PRODUCE_MANUAL).height, 2);
+    settle(&n);
+    check_last(&n, 2, 0, NULL);
+    n.own_home = true; /* reopened with opts.home: remove it ourselves */
+    at_node_close(&n, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +821,9 @@ int main(void)
         cmocka_unit_test(test_restart_on_lane),
         cmocka_unit_test(test_queued_requests),
         cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_answer_before_ack),
+        cmocka_unit_test(test_ack_fails),
+        cmocka_unit_test(test_stop_before_ack),
     };
 
     return BM_TEST_RUN(tests);
