@@ -1,7 +1,10 @@
 /* Hash set of tx hashes, see txset.h. */
 #include "util/txset.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 
@@ -217,6 +220,44 @@ enum bm_err bm__txwin_init(struct bm__txwin *w, size_t cap)
     w->mask = tsize - 1;
     w->cap = cap;
     return BM_OK;
+}
+
+/* Asks the kernel to back [p, p + len) now: transparent huge pages for
+ * its 2 MiB-aligned middle (where the system allows them on request),
+ * then every page faulted in by one call. Advice only: any refusal (an
+ * old kernel, no THP) leaves the pages to be faulted on first use. */
+static void prefault(void *p, size_t len)
+{
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, end = a + len, lo, hi;
+
+    if (ps <= 0 || len == 0) {
+        return;
+    }
+    lo = (a + huge - 1) & ~(huge - 1);
+    hi = end & ~(huge - 1);
+#ifdef MADV_HUGEPAGE
+    if (hi > lo) {
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+    lo = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+    hi = end & ~((uintptr_t)ps - 1);
+#ifdef MADV_POPULATE_WRITE
+    if (hi > lo) {
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+    }
+#endif
+}
+
+void bm__txwin_prefault(struct bm__txwin *w)
+{
+    if (w->cap == 0) {
+        return;
+    }
+    prefault(w->slots, (w->mask + 1) * sizeof(*w->slots));
+    prefault(w->ring, w->cap * sizeof(*w->ring));
 }
 
 void bm__txwin_release(struct bm__txwin *w)
