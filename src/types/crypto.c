@@ -54,7 +54,7 @@ void bm_privkey_wipe(struct bm_privkey *k)
 void bm_address_from_pubkey(const uint8_t pub[BM_PUBKEY_SIZE],
                             struct bm_hash *out)
 {
-    crypto_hash_sha256(out->b, pub, BM_PUBKEY_SIZE);
+    bm_sha256(out->b, pub, BM_PUBKEY_SIZE);
 }
 
 enum bm_err bm_signer_from_privkey(struct bm_signer *out,
