@@ -222,26 +222,20 @@ enum bm_err bm__txwin_init(struct bm__txwin *w, size_t cap)
     return BM_OK;
 }
 
-/* Asks the kernel to back [p, p + len) now: transparent huge pages for
- * its 2 MiB-aligned middle (where the system allows them on request),
- * then every page faulted in by one call. Advice only: any refusal (an
- * old kernel, no THP) leaves the pages to be faulted on first use. */
+/* Asks the kernel to fault [p, p + len)'s whole pages in now, in one
+ * call. Advice only: a refusal (a kernel before 5.14) leaves them to be
+ * faulted on first use. (Transparent huge pages were tried as well: with
+ * the system's defrag=madvise the request compacts memory on the spot and
+ * cost 0.7-2.8 us per block of a 10,000-block catch-up under load, against
+ * 0.73-0.98 for 4 KiB pages populated.) */
 static void prefault(void *p, size_t len)
 {
-    const uintptr_t huge = (uintptr_t)2 << 20;
     long ps = sysconf(_SC_PAGESIZE);
     uintptr_t a = (uintptr_t)p, end = a + len, lo, hi;
 
     if (ps <= 0 || len == 0) {
         return;
     }
-    lo = (a + huge - 1) & ~(huge - 1);
-    hi = end & ~(huge - 1);
-#ifdef MADV_HUGEPAGE
-    if (hi > lo) {
-        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-    }
-#endif
     lo = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
     hi = end & ~((uintptr_t)ps - 1);
 #ifdef MADV_POPULATE_WRITE

@@ -103,7 +103,7 @@ static void test_window(void **state)
 }
 
 /* A window backed at once (the node's 200,000-hash "seen" window, 8 MiB
- * of table: huge pages and populated where the kernel agrees) starts
+ * of table, populated where the kernel agrees) starts
  * empty and behaves as one faulted lazily; so does a disabled one. */
 static void test_window_prefault(void **state)
 {
