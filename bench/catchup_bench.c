@@ -566,6 +566,32 @@ static void thread_report(const char *medium, const struct thread_snap *a,
     }
 }
 
+/* The machine's CPU time so far (/proc/stat's "cpu" line, clock ticks):
+ * all of it, idle (idle + iowait), and stolen by the hypervisor. On a
+ * quiet machine the idle share of a window is the time the node left a
+ * CPU idle. */
+struct machine_cpu {
+    unsigned long long total, idle, steal;
+};
+
+static void machine_cpu(struct machine_cpu *m)
+{
+    unsigned long long v[8] = {0};
+    char line[256];
+
+    memset(m, 0, sizeof(*m));
+    read_line("/proc/stat", line, sizeof(line));
+    if (sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        m->total += v[i];
+    }
+    m->idle = v[3] + v[4];
+    m->steal = v[7];
+}
+
 static void catch_up(const struct opts *o, const char *medium,
                      const char *base, const char *url, unsigned run)
 {
@@ -573,10 +599,11 @@ static void catch_up(const struct opts *o, const char *medium,
     struct sc_counts c0, c1;
     struct usage u0, u1;
     static struct thread_snap ts0, ts1;
+    struct machine_cpu mc0, mc1;
     double ts_cpu, ts_wait;
     char home[512], name[64];
     double t0, t1, p0, p1;
-    uint64_t end, start_ms;
+    uint64_t end, start_ms, first_ms = 0;
     double n = (double)o->blocks;
 
     snprintf(name, sizeof(name), "full-%s-%u", medium, run);
@@ -586,6 +613,7 @@ static void catch_up(const struct opts *o, const char *medium,
     sc_read(&c0);
     usage_now(&u0);
     thread_snap(&ts0);
+    machine_cpu(&mc0);
     perf_ctl("enable\n");
     t0 = now_s();
     bench_node_start(&f);
@@ -609,6 +637,9 @@ static void catch_up(const struct opts *o, const char *medium,
         int64_t wait_ms = 2;
         int err;
 
+        if (h > 0 && first_ms == 0) {
+            first_ms = el > 0 ? el : 1; /* to within the 2 ms poll */
+        }
         if (h >= o->blocks && height_of(&f) >= o->blocks) {
             break;
         }
@@ -630,6 +661,7 @@ static void catch_up(const struct opts *o, const char *medium,
     p1 = thread_cpu_s();
     double lane = threads_cpu_s("bm:block"); /* the block lane's CPU */
     thread_snap(&ts1);
+    machine_cpu(&mc1);
     perf_ctl("disable\n");
     sc_read(&c1);
     usage_now(&u1);
@@ -653,6 +685,9 @@ static void catch_up(const struct opts *o, const char *medium,
            lane * 1e6 / n);
     printf("catchup_%s_vcsw_per_block %.3f switches\n", medium,
            (double)(u1.vcsw - u0.vcsw) / n);
+    /* The start, inside the window: the node opened its parts, asked the
+     * DA for its head and the first height, checked and applied it. */
+    printf("catchup_%s_first_block_ms %" PRIu64 " ms\n", medium, first_ms);
     printf("catchup_%s_minflt_per_block %.3f faults\n", medium,
            (double)(u1.minflt - u0.minflt) / n);
     thread_report(medium, &ts0, &ts1, n, &ts_cpu, &ts_wait);
@@ -670,6 +705,14 @@ static void catch_up(const struct opts *o, const char *medium,
                100.0 * ts_wait / cap);
         printf("catchup_%s_rq_wait_us_per_block %.1f us\n", medium,
                ts_wait * 1e6 / n);
+    }
+    if (mc1.total > mc0.total) {
+        double t = (double)(mc1.total - mc0.total);
+
+        printf("catchup_%s_machine_idle_pct %.1f %%\n", medium,
+               100.0 * (double)(mc1.idle - mc0.idle) / t);
+        printf("catchup_%s_machine_steal_pct %.1f %%\n", medium,
+               100.0 * (double)(mc1.steal - mc0.steal) / t);
     }
     printf("catchup_%s_ivcsw_per_block %.3f switches\n", medium,
            (double)(u1.ivcsw - u0.ivcsw) / n);

@@ -102,6 +102,13 @@ for medium in ("tmpfs", "disk"):
                  if k.startswith(p) and k.endswith("_cpu_us_per_block"))
     print("%s, CPU us per block by thread (medians): %s" % (medium, ", ".join(
         "%s %.1f" % kv for kv in per if kv[1] >= 0.5)))
+    print("%s: the machine's CPUs idle %.1f %% of the window, stolen by "
+          "the hypervisor %.1f %% (on a quiet machine: the node's idle); first block stored after "
+          "%.0f ms" %
+          (medium, med.get("catchup_%s_machine_idle_pct" % medium,
+                           float("nan")),
+           med.get("catchup_%s_machine_steal_pct" % medium, float("nan")),
+           med.get("catchup_%s_first_block_ms" % medium, float("nan"))))
     print("%s: the node's threads on a CPU %.1f %% of (wall x CPUs), "
           "runnable but waiting for one %.1f %%; page faults per block "
           "%.2f" % (medium,
