@@ -15,8 +15,15 @@ static EVP_MD *md; /* fetched once; NULL: libcrypto has none, use sodium */
 static pthread_key_t ctx_key;
 static bool ctx_key_ok;
 
+/* The same context, read without a call; the key's value stays the owner
+ * (its destructor frees the context at thread exit). */
+static _Thread_local EVP_MD_CTX *tl_ctx;
+
+/* Runs on the exiting thread: a later hash on it (another destructor's)
+ * makes a new context, as the key's value is NULL by then. */
 static void ctx_free(void *ctx)
 {
+    tl_ctx = NULL;
     EVP_MD_CTX_free(ctx);
 }
 
@@ -25,10 +32,6 @@ static void md_fetch(void)
     md = EVP_MD_fetch(NULL, "SHA256", NULL);
     ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
 }
-
-/* The same context, read without a call; the key's value stays the owner
- * (its destructor frees the context at thread exit). */
-static _Thread_local EVP_MD_CTX *tl_ctx;
 
 /* This thread's context (made on its first call), or NULL. */
 static EVP_MD_CTX *thread_ctx(void)
