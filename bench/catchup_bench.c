@@ -61,6 +61,7 @@
 #include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/log.h"
+#include "util/txset.h"
 
 #include "bench_node.h"
 #include "bench_util.h"
@@ -385,6 +386,7 @@ struct usage {
     double cpu_s;
     long vcsw;
     long ivcsw;
+    long minflt; /* page faults served without I/O (first touches) */
 };
 
 static void usage_now(struct usage *u)
@@ -396,6 +398,7 @@ static void usage_now(struct usage *u)
                (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
     u->vcsw = r.ru_nvcsw;
     u->ivcsw = r.ru_nivcsw;
+    u->minflt = r.ru_minflt;
 }
 
 /* CPU seconds (schedstat: time on a CPU) of this process's threads named
@@ -448,15 +451,159 @@ static double threads_cpu_s(const char *comm)
     return (double)sum / 1e9;
 }
 
+/* Per-thread scheduler figures of this process (/proc/self/task/<tid>/
+ * schedstat: ns on a CPU, ns waiting on a run queue), grouped by thread
+ * name with its digits dropped (bm-worker0 and bm-worker1 are one
+ * group). A snapshot at the window's start and one at its end give each
+ * group's CPU and run-queue wait over the window (a thread that ended
+ * inside the window is not counted; the bench's own thread is left out,
+ * its CPU is the poll's). */
+#define TS_MAX 256
+struct thread_stat {
+    long tid;
+    char group[16];
+    unsigned long long cpu_ns, wait_ns;
+};
+struct thread_snap {
+    size_t n;
+    struct thread_stat t[TS_MAX];
+};
+
+static void read_line(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+
+    buf[0] = '\0';
+    if (f != NULL) {
+        if (fgets(buf, (int)cap, f) == NULL) {
+            buf[0] = '\0';
+        }
+        fclose(f);
+    }
+}
+
+static void thread_snap(struct thread_snap *s)
+{
+    char path[320], line[128];
+    struct dirent *e;
+    long self = (long)gettid();
+    DIR *d = opendir("/proc/self/task");
+
+    s->n = 0;
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL && s->n < TS_MAX) {
+        struct thread_stat *t = &s->t[s->n];
+        size_t j = 0;
+
+        if (e->d_name[0] == '.' || atol(e->d_name) == self) {
+            continue;
+        }
+        t->tid = atol(e->d_name);
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        read_line(path, line, sizeof(line));
+        for (const char *c = line; *c != '\0' && *c != '\n' &&
+                                   j + 1 < sizeof(t->group);
+             c++) {
+            if (*c < '0' || *c > '9') {
+                t->group[j++] = (*c == ':' || *c == '-') ? '_' : *c;
+            }
+        }
+        t->group[j] = '\0';
+        snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+                 e->d_name);
+        read_line(path, line, sizeof(line));
+        if (sscanf(line, "%llu %llu", &t->cpu_ns, &t->wait_ns) == 2) {
+            s->n++;
+        }
+    }
+    closedir(d);
+}
+
+/* Prints each group's CPU and run-queue wait per block over the window
+ * from a to b; *cpu_s and *wait_s get the totals. */
+static void thread_report(const char *medium, const struct thread_snap *a,
+                          const struct thread_snap *b, double n,
+                          double *cpu_s, double *wait_s)
+{
+    bool done[TS_MAX] = {false};
+
+    *cpu_s = 0.0;
+    *wait_s = 0.0;
+    for (size_t i = 0; i < b->n; i++) {
+        double cpu = 0.0, wait = 0.0;
+
+        if (done[i]) {
+            continue;
+        }
+        for (size_t j = i; j < b->n; j++) {
+            const struct thread_stat *t = &b->t[j];
+            unsigned long long c0 = 0, w0 = 0;
+
+            if (done[j] || strcmp(t->group, b->t[i].group) != 0) {
+                continue;
+            }
+            done[j] = true;
+            for (size_t k = 0; k < a->n; k++) {
+                if (a->t[k].tid == t->tid) {
+                    c0 = a->t[k].cpu_ns;
+                    w0 = a->t[k].wait_ns;
+                    break;
+                }
+            }
+            cpu += (double)(t->cpu_ns - c0) / 1e9;
+            wait += (double)(t->wait_ns - w0) / 1e9;
+        }
+        *cpu_s += cpu;
+        *wait_s += wait;
+        if (cpu * 1e6 / n >= 0.05) {
+            printf("catchup_%s_thread_%s_cpu_us_per_block %.1f us\n",
+                   medium, b->t[i].group, cpu * 1e6 / n);
+            printf("catchup_%s_thread_%s_rq_wait_us_per_block %.1f us\n",
+                   medium, b->t[i].group, wait * 1e6 / n);
+        }
+    }
+}
+
+/* The machine's CPU time so far (/proc/stat's "cpu" line, clock ticks):
+ * all of it, idle (idle + iowait), and stolen by the hypervisor. On a
+ * quiet machine the idle share of a window is the time the node left a
+ * CPU idle. */
+struct machine_cpu {
+    unsigned long long total, idle, steal;
+};
+
+static void machine_cpu(struct machine_cpu *m)
+{
+    unsigned long long v[8] = {0};
+    char line[256];
+
+    memset(m, 0, sizeof(*m));
+    read_line("/proc/stat", line, sizeof(line));
+    if (sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        m->total += v[i];
+    }
+    m->idle = v[3] + v[4];
+    m->steal = v[7];
+}
+
 static void catch_up(const struct opts *o, const char *medium,
                      const char *base, const char *url, unsigned run)
 {
     struct bench_node f;
     struct sc_counts c0, c1;
     struct usage u0, u1;
+    static struct thread_snap ts0, ts1;
+    struct machine_cpu mc0, mc1;
+    double ts_cpu, ts_wait;
     char home[512], name[64];
     double t0, t1, p0, p1;
-    uint64_t end, start_ms;
+    uint64_t end, start_ms, first_ms = 0;
     double n = (double)o->blocks;
 
     snprintf(name, sizeof(name), "full-%s-%u", medium, run);
@@ -465,6 +612,8 @@ static void catch_up(const struct opts *o, const char *medium,
     vc_forget(); /* a repeat is a signature checked twice in this window */
     sc_read(&c0);
     usage_now(&u0);
+    thread_snap(&ts0);
+    machine_cpu(&mc0);
     perf_ctl("enable\n");
     t0 = now_s();
     bench_node_start(&f);
@@ -488,6 +637,9 @@ static void catch_up(const struct opts *o, const char *medium,
         int64_t wait_ms = 2;
         int err;
 
+        if (h > 0 && first_ms == 0) {
+            first_ms = el > 0 ? el : 1; /* to within the 2 ms poll */
+        }
         if (h >= o->blocks && height_of(&f) >= o->blocks) {
             break;
         }
@@ -508,6 +660,8 @@ static void catch_up(const struct opts *o, const char *medium,
     t1 = now_s();
     p1 = thread_cpu_s();
     double lane = threads_cpu_s("bm:block"); /* the block lane's CPU */
+    thread_snap(&ts1);
+    machine_cpu(&mc1);
     perf_ctl("disable\n");
     sc_read(&c1);
     usage_now(&u1);
@@ -531,9 +685,88 @@ static void catch_up(const struct opts *o, const char *medium,
            lane * 1e6 / n);
     printf("catchup_%s_vcsw_per_block %.3f switches\n", medium,
            (double)(u1.vcsw - u0.vcsw) / n);
+    /* The start, inside the window: the node opened its parts, asked the
+     * DA for its head and the first height, checked and applied it. */
+    printf("catchup_%s_first_block_ms %" PRIu64 " ms\n", medium, first_ms);
+    printf("catchup_%s_minflt_per_block %.3f faults\n", medium,
+           (double)(u1.minflt - u0.minflt) / n);
+    thread_report(medium, &ts0, &ts1, n, &ts_cpu, &ts_wait);
+    /* Of the window's wall time on all online CPUs: the node's threads
+     * on a CPU, and waiting for one (runnable, another thread on it);
+     * the rest is a CPU the node left idle or to other processes while
+     * none of its threads was runnable. */
+    {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        double cap = (t1 - t0) * (double)(ncpu > 0 ? ncpu : 1);
+
+        printf("catchup_%s_cores_busy_pct %.1f %%\n", medium,
+               100.0 * ts_cpu / cap);
+        printf("catchup_%s_rq_wait_pct %.1f %%\n", medium,
+               100.0 * ts_wait / cap);
+        printf("catchup_%s_rq_wait_us_per_block %.1f us\n", medium,
+               ts_wait * 1e6 / n);
+    }
+    if (mc1.total > mc0.total) {
+        double t = (double)(mc1.total - mc0.total);
+
+        printf("catchup_%s_machine_idle_pct %.1f %%\n", medium,
+               100.0 * (double)(mc1.idle - mc0.idle) / t);
+        printf("catchup_%s_machine_steal_pct %.1f %%\n", medium,
+               100.0 * (double)(mc1.steal - mc0.steal) / t);
+    }
     printf("catchup_%s_ivcsw_per_block %.3f switches\n", medium,
            (double)(u1.ivcsw - u0.ivcsw) / n);
     fflush(stdout);
+}
+
+/* ------------------------------------------------------------ seen */
+
+/*
+ * A fresh node's "seen" window (src/actors/env.c: 200,000 hashes, an
+ * 8 MiB table filled at random), in a process of its own (a fresh
+ * address space: in this one, later nodes get heap memory an earlier
+ * node already touched): made as the node makes it (`prefault`: backed
+ * at once) or lazily, then the lookup and insert of 10,000 blocks'
+ * hashes. Prints the CPU and the page faults of it all.
+ */
+static void seen_probe(bool prefault)
+{
+    pid_t pid;
+
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        struct bm__txwin w;
+        struct usage u0, u1;
+        struct bm_hash h;
+        const char *how = prefault ? "prefault" : "lazy";
+
+        usage_now(&u0);
+        if (bm__txwin_init(&w, 200000u) != BM_OK) {
+            _exit(1);
+        }
+        if (prefault) {
+            bm__txwin_prefault(&w);
+        }
+        for (uint32_t i = 0; i < 10000u; i++) {
+            crypto_generichash(h.b, sizeof(h.b), (const uint8_t *)&i,
+                               sizeof(i), NULL, 0);
+            if (!bm__txwin_has(&w, &h)) {
+                bm__txwin_add(&w, &h);
+            }
+        }
+        usage_now(&u1);
+        printf("seen_window_%s_cpu_us_per_block %.3f us\n", how,
+               (u1.cpu_s - u0.cpu_s) * 1e6 / 10000.0);
+        printf("seen_window_%s_faults_per_block %.3f faults\n", how,
+               (double)(u1.minflt - u0.minflt) / 10000.0);
+        fflush(stdout);
+        bm__txwin_release(&w);
+        _exit(0);
+    }
+    if (pid > 0) {
+        (void)waitpid(pid, NULL, 0);
+    }
 }
 
 /* ------------------------------------------------------------ main */
@@ -610,6 +843,8 @@ int main(int argc, char **argv)
 
     parse(argc, argv, &o);
     signal(SIGPIPE, SIG_IGN);
+    seen_probe(false);
+    seen_probe(true);
     if (getenv("CATCHUP_PERF_CTL") != NULL) {
         g_perf_ctl = open(getenv("CATCHUP_PERF_CTL"), O_WRONLY);
     }

@@ -95,6 +95,36 @@ print("the block lane thread (bm:block: Sync, State, KV executor, store "
       "commit), CPU us per block: tmpfs %.1f, disk %.1f" %
       (med.get("catchup_tmpfs_lane_cpu_us_per_block", float("nan")),
        med.get("catchup_disk_lane_cpu_us_per_block", float("nan"))))
+for medium in ("tmpfs", "disk"):
+    p = "catchup_%s_thread_" % medium
+    per = sorted((k[len(p):-len("_cpu_us_per_block")], med[k])
+                 for k in med
+                 if k.startswith(p) and k.endswith("_cpu_us_per_block"))
+    print("%s, CPU us per block by thread (medians): %s" % (medium, ", ".join(
+        "%s %.1f" % kv for kv in per if kv[1] >= 0.5)))
+    print("%s: the machine's CPUs idle %.1f %% of the window, stolen by "
+          "the hypervisor %.1f %% (on a quiet machine: the node's idle); first block stored after "
+          "%.0f ms" %
+          (medium, med.get("catchup_%s_machine_idle_pct" % medium,
+                           float("nan")),
+           med.get("catchup_%s_machine_steal_pct" % medium, float("nan")),
+           med.get("catchup_%s_first_block_ms" % medium, float("nan"))))
+    print("%s: the node's threads on a CPU %.1f %% of (wall x CPUs), "
+          "runnable but waiting for one %.1f %%; page faults per block "
+          "%.2f" % (medium,
+                    med.get("catchup_%s_cores_busy_pct" % medium,
+                            float("nan")),
+                    med.get("catchup_%s_rq_wait_pct" % medium,
+                            float("nan")),
+                    med.get("catchup_%s_minflt_per_block" % medium,
+                            float("nan"))))
+print("a fresh node's seen window (200,000 hashes), 10,000 blocks' lookups "
+      "and inserts in a fresh process: backed at once (as the node does) "
+      "%.2f us and %.3f page faults per block, faulted lazily %.2f us and "
+      "%.3f" % (med.get("seen_window_prefault_cpu_us_per_block", float("nan")),
+                med.get("seen_window_prefault_faults_per_block", float("nan")),
+                med.get("seen_window_lazy_cpu_us_per_block", float("nan")),
+                med.get("seen_window_lazy_faults_per_block", float("nan"))))
 print("signatures checked again (a repeat of a verification) per block: "
       "tmpfs %.4f, disk %.4f (0: each signature checked once)" %
       (med.get("catchup_tmpfs_repeated_verifies_per_block", float("nan")),

@@ -266,6 +266,11 @@ enum bm_err bm_env_init(struct bm_env *env, const struct bm_manager_params *p,
     if (err == BM_OK) {
         err = bm__txwin_init(&env->seen, SEEN_CAP);
     }
+    if (err == BM_OK) {
+        /* 8 MiB of table filled at random: a fresh node's first ~10,000
+         * blocks would otherwise fault ~2,000 pages one by one. */
+        bm__txwin_prefault(&env->seen);
+    }
     if (err != BM_OK) {
         err = bm_errf(em, err, "manager: cannot create breakers/limiters: %s",
                       bm_err_name(err));

@@ -11,8 +11,16 @@
 #include "util/log.h"
 
 #define MOD "verifier"
-/* Items claimed at a time (one or two Ed25519 verifies each). */
+/* Items per helper woken: a helper is woken only for more than this
+ * many items (one or two Ed25519 verifies each). */
 #define STEP 4u
+/* Items claimed at a time. One: the last claims of a batch end within
+ * one item of each other, so the caller's wait for the slowest
+ * participant (every participant idle meanwhile) is at most one item's
+ * checks (4 items were up to 8 verifies, ~0.5 ms, per DA height); a
+ * claim costs two atomic adds and a lock, ~0.1 us against 50-120 us of
+ * checks. */
+#define CLAIM 1u
 /* Longest turn of a verifier before it yields its worker. */
 #define VERIFIER_SLICE_US 1000u
 
@@ -52,7 +60,7 @@ static bool work(struct bm__verifier_job *j, uint64_t deadline_ns)
         size_t i, end;
 
         atomic_fetch_add(&j->active, 1);
-        i = atomic_fetch_add(&j->next, STEP);
+        i = atomic_fetch_add(&j->next, CLAIM);
         if (i >= j->n) {
             pthread_mutex_lock(&j->mu);
             if (atomic_fetch_sub(&j->active, 1) == 1) {
@@ -61,7 +69,7 @@ static bool work(struct bm__verifier_job *j, uint64_t deadline_ns)
             pthread_mutex_unlock(&j->mu);
             return false;
         }
-        end = i + STEP < j->n ? i + STEP : j->n;
+        end = i + CLAIM < j->n ? i + CLAIM : j->n;
         for (; i < end; i++) {
             j->fn(j->arg, i);
         }

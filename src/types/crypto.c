@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "util/alloc.h"
+#include "util/sha256.h"
 
 static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
 static int sodium_rc = -1;
@@ -53,7 +54,7 @@ void bm_privkey_wipe(struct bm_privkey *k)
 void bm_address_from_pubkey(const uint8_t pub[BM_PUBKEY_SIZE],
                             struct bm_hash *out)
 {
-    crypto_hash_sha256(out->b, pub, BM_PUBKEY_SIZE);
+    bm_sha256(out->b, pub, BM_PUBKEY_SIZE);
 }
 
 enum bm_err bm_signer_from_privkey(struct bm_signer *out,
@@ -185,10 +186,7 @@ bool bm_signed_header_verify_signature_hash(const struct bm_signed_header *sh,
          * whose SHA-256 is Header.Hash() (bm_header_hash). */
         if (ok && hash != NULL && has_hash != NULL &&
             !sh->header.legacy.present) {
-            crypto_hash_sha256(hash->b,
-                               payload.ptr ? payload.ptr
-                                           : (const uint8_t *)"",
-                               payload.len);
+            bm_sha256(hash->b, payload.ptr, payload.len);
             *has_hash = true;
         }
     }

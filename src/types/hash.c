@@ -42,8 +42,7 @@ enum bm_err bm_header_hash(const struct bm_header *h, struct bm_hash *out)
         err = bm_header_encode_slim(h, &b);
     }
     if (err == BM_OK) {
-        crypto_hash_sha256(out->b, b.ptr ? b.ptr : (const uint8_t *)"",
-                           b.len);
+        bm_sha256(out->b, b.ptr, b.len);
     }
     bm_buf_release(&b);
     return err;

@@ -15,8 +15,15 @@ static EVP_MD *md; /* fetched once; NULL: libcrypto has none, use sodium */
 static pthread_key_t ctx_key;
 static bool ctx_key_ok;
 
+/* The same context, read without a call; the key's value stays the owner
+ * (its destructor frees the context at thread exit). */
+static _Thread_local EVP_MD_CTX *tl_ctx;
+
+/* Runs on the exiting thread: a later hash on it (another destructor's)
+ * makes a new context, as the key's value is NULL by then. */
 static void ctx_free(void *ctx)
 {
+    tl_ctx = NULL;
     EVP_MD_CTX_free(ctx);
 }
 
@@ -29,19 +36,21 @@ static void md_fetch(void)
 /* This thread's context (made on its first call), or NULL. */
 static EVP_MD_CTX *thread_ctx(void)
 {
-    EVP_MD_CTX *ctx;
+    EVP_MD_CTX *ctx = tl_ctx;
 
+    if (ctx != NULL) {
+        return ctx;
+    }
+    pthread_once(&md_once, md_fetch);
     if (md == NULL || !ctx_key_ok) {
         return NULL;
     }
-    ctx = pthread_getspecific(ctx_key);
-    if (ctx == NULL) {
-        ctx = EVP_MD_CTX_new();
-        if (ctx != NULL && pthread_setspecific(ctx_key, ctx) != 0) {
-            EVP_MD_CTX_free(ctx);
-            ctx = NULL;
-        }
+    ctx = EVP_MD_CTX_new();
+    if (ctx != NULL && pthread_setspecific(ctx_key, ctx) != 0) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
     }
+    tl_ctx = ctx;
     return ctx;
 }
 
@@ -62,20 +71,10 @@ static void sodium_parts(uint8_t out[32], const uint8_t *const *ptrs,
 void bm_sha256_parts(uint8_t out[32], const uint8_t *const *ptrs,
                      const size_t *lens, size_t n)
 {
-    size_t total = 0;
-    EVP_MD_CTX *ctx;
+    EVP_MD_CTX *ctx = thread_ctx();
     unsigned int outl = 0;
     bool ok;
 
-    for (size_t i = 0; i < n; i++) {
-        total += lens[i];
-    }
-    if (total < BM_SHA256_FAST_MIN) {
-        sodium_parts(out, ptrs, lens, n);
-        return;
-    }
-    pthread_once(&md_once, md_fetch);
-    ctx = thread_ctx();
     ok = ctx != NULL && EVP_DigestInit_ex2(ctx, md, NULL) == 1;
     for (size_t i = 0; ok && i < n; i++) {
         ok = lens[i] == 0 || EVP_DigestUpdate(ctx, ptrs[i], lens[i]) == 1;

@@ -1,7 +1,10 @@
 /* Hash set of tx hashes, see txset.h. */
 #include "util/txset.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 
@@ -217,6 +220,38 @@ enum bm_err bm__txwin_init(struct bm__txwin *w, size_t cap)
     w->mask = tsize - 1;
     w->cap = cap;
     return BM_OK;
+}
+
+/* Asks the kernel to fault [p, p + len)'s whole pages in now, in one
+ * call. Advice only: a refusal (a kernel before 5.14) leaves them to be
+ * faulted on first use. (Transparent huge pages were tried as well: with
+ * the system's defrag=madvise the request compacts memory on the spot and
+ * cost 0.7-2.8 us per block of a 10,000-block catch-up under load, against
+ * 0.73-0.98 for 4 KiB pages populated.) */
+static void prefault(void *p, size_t len)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, end = a + len, lo, hi;
+
+    if (ps <= 0 || len == 0) {
+        return;
+    }
+    lo = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+    hi = end & ~((uintptr_t)ps - 1);
+#ifdef MADV_POPULATE_WRITE
+    if (hi > lo) {
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+    }
+#endif
+}
+
+void bm__txwin_prefault(struct bm__txwin *w)
+{
+    if (w->cap == 0) {
+        return;
+    }
+    prefault(w->slots, (w->mask + 1) * sizeof(*w->slots));
+    prefault(w->ring, w->cap * sizeof(*w->ring));
 }
 
 void bm__txwin_release(struct bm__txwin *w)

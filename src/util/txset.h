@@ -62,6 +62,12 @@ struct bm__txwin {
 
 /* Sets up a window of cap hashes (0: disabled). BM_ENOMEM/BM_EOVERFLOW. */
 enum bm_err bm__txwin_init(struct bm__txwin *w, size_t cap);
+/* Backs the window's memory now (every page populated in one call;
+ * advice the kernel may refuse), so that a young window's inserts do not
+ * fault page after page: each first write to a page of the zeroed table
+ * would fault, and on a read-mapped zero page also flush the other CPUs'
+ * TLBs. Costs the window's full size in resident memory at once. */
+void bm__txwin_prefault(struct bm__txwin *w);
 void bm__txwin_release(struct bm__txwin *w);
 bool bm__txwin_has(const struct bm__txwin *w, const struct bm_hash *h);
 /* Adds h, evicting the oldest entry when full; an entry already present is

@@ -102,11 +102,43 @@ static void test_window(void **state)
     bm__txwin_release(&w);
 }
 
+/* A window backed at once (the node's 200,000-hash "seen" window, 8 MiB
+ * of table, populated where the kernel agrees) starts
+ * empty and behaves as one faulted lazily; so does a disabled one. */
+static void test_window_prefault(void **state)
+{
+    struct bm__txwin w;
+    struct bm_hash h;
+
+    (void)state;
+    assert_int_equal(bm__txwin_init(&w, 0), BM_OK);
+    bm__txwin_prefault(&w);
+    bm__txwin_release(&w);
+
+    assert_int_equal(bm__txwin_init(&w, 200000), BM_OK);
+    bm__txwin_prefault(&w);
+    for (uint32_t i = 0; i < 1000; i++) {
+        h = hash_of(i);
+        assert_false(bm__txwin_has(&w, &h));
+    }
+    for (uint32_t i = 0; i < 210000; i++) {
+        h = hash_of(i);
+        bm__txwin_add(&w, &h);
+    }
+    assert_int_equal(w.len, 200000);
+    for (uint32_t i = 0; i < 210000; i += 7) {
+        h = hash_of(i);
+        assert_int_equal(bm__txwin_has(&w, &h), i >= 10000);
+    }
+    bm__txwin_release(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_window),
+        cmocka_unit_test(test_window_prefault),
     };
 
     if (sodium_init() < 0) {

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "blockv2/err.h"
@@ -14,11 +15,13 @@
 
 #include <sodium.h>
 
-/* bm_sha256 (libcrypto from BM_SHA256_FAST_MIN bytes) equals libsodium's
- * SHA-256 on either side of the switch, whole or in parts. */
+/* bm_sha256 (libcrypto at every size) equals libsodium's SHA-256 at
+ * every length up to three blocks and more (each padding case), around
+ * 1 KiB (libsodium's range until 2026-12-07) and beyond, whole or in
+ * parts; and FIPS 180-2's known answers. */
 static void test_sha256(void **state)
 {
-    static const size_t lens[] = {0, 1, 63, 64, 1023, 1024, 1025, 70000};
+    static const size_t lens[] = {1023, 1024, 1025, 4095, 4096, 70000};
     uint8_t *buf = bm_xmalloc(70000);
     uint8_t a[32], b[32];
     (void)state;
@@ -26,8 +29,8 @@ static void test_sha256(void **state)
     for (size_t i = 0; i < 70000; i++) {
         buf[i] = (uint8_t)(i * 131u + 7u);
     }
-    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-        size_t n = lens[i];
+    for (size_t i = 0; i < 300 + sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t n = i < 300 ? i : lens[i - 300];
         const uint8_t *ptrs[3] = {buf, NULL, buf + n / 3};
         size_t parts[3] = {n / 3, 0, n - n / 3};
 
@@ -41,6 +44,35 @@ static void test_sha256(void **state)
     bm_free(buf);
 }
 
+static void test_sha256_known_answers(void **state)
+{
+    static const struct {
+        const char *msg;
+        const char *hex;
+    } kat[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc",
+         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+        uint8_t want[32], got[32];
+        size_t len = strlen(kat[i].msg);
+
+        for (size_t j = 0; j < 32; j++) {
+            unsigned v = 0;
+
+            assert_int_equal(sscanf(kat[i].hex + 2 * j, "%2x", &v), 1);
+            want[j] = (uint8_t)v;
+        }
+        bm_sha256(got, len ? (const uint8_t *)kat[i].msg : NULL, len);
+        assert_memory_equal(want, got, 32);
+    }
+}
+
 /* Each thread reuses its own digest context (freed when it exits): four
  * threads hashing at once, call after call, get libsodium's digests. */
 static void *sha256_thread(void *arg)
@@ -51,8 +83,8 @@ static void *sha256_thread(void *arg)
     bool ok = true;
 
     for (int round = 0; round < 200 && ok; round++) {
-        size_t n = 1024 + (size_t)((seed * 7919u + (unsigned)round * 31u) %
-                                   3900u);
+        size_t n = 1 + (size_t)((seed * 7919u + (unsigned)round * 31u) %
+                                4900u);
 
         for (size_t i = 0; i < n; i++) {
             buf[i] = (uint8_t)(i * 131u + seed + (unsigned)round);
@@ -186,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_dynbuf_cap), cmocka_unit_test(test_le64),
         cmocka_unit_test(test_errmsg), cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_sha256_threads),
+        cmocka_unit_test(test_sha256_known_answers),
     };
     return BM_TEST_RUN(tests);
 }
