@@ -12,9 +12,46 @@
  */
 #define HDR 16
 
-static atomic_int_least64_t live_count;
-static atomic_int_least64_t live_bytes;
+/*
+ * The live counts, striped: each thread adds to its own cache line, so
+ * threads that allocate at once do not bounce one line between cores (two
+ * shared counters were ~9 % of the block lane's CPU in a catch-up). A
+ * block freed by another thread than the one that made it makes one
+ * stripe go down and another up; the sums are exact whenever no
+ * allocation is in progress.
+ */
+#define STRIPES 16
+
+struct stripe {
+    _Alignas(64) atomic_int_least64_t count;
+    atomic_int_least64_t bytes;
+};
+
+static struct stripe stripes[STRIPES];
+static atomic_uint next_stripe;
+static _Thread_local struct stripe *my_stripe;
 static atomic_int_least64_t fail_countdown;
+
+static struct stripe *mine(void)
+{
+    if (my_stripe == NULL) {
+        unsigned i = atomic_fetch_add_explicit(&next_stripe, 1,
+                                               memory_order_relaxed);
+
+        my_stripe = &stripes[i % STRIPES];
+    }
+    return my_stripe;
+}
+
+static void count_add(int64_t count, int64_t bytes)
+{
+    struct stripe *st = mine();
+
+    if (count != 0) {
+        atomic_fetch_add_explicit(&st->count, count, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&st->bytes, bytes, memory_order_relaxed);
+}
 
 static bool should_fail(void)
 {
@@ -40,8 +77,7 @@ static void *raw_alloc(size_t n, bool zero)
         return NULL;
     }
     memcpy(p, &n, sizeof(n));
-    atomic_fetch_add_explicit(&live_count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&live_bytes, (int64_t)n, memory_order_relaxed);
+    count_add(1, (int64_t)n);
     return p + HDR;
 }
 
@@ -78,8 +114,7 @@ static void *raw_realloc(void *p, size_t n)
         return NULL;
     }
     memcpy(nb, &n, sizeof(n));
-    atomic_fetch_add_explicit(&live_bytes, (int64_t)n - (int64_t)old,
-                              memory_order_relaxed);
+    count_add(0, (int64_t)n - (int64_t)old);
     return nb + HDR;
 }
 
@@ -104,8 +139,7 @@ void bm_free(void *p)
     }
     base = (unsigned char *)p - HDR;
     memcpy(&n, base, sizeof(n));
-    atomic_fetch_sub_explicit(&live_count, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&live_bytes, (int64_t)n, memory_order_relaxed);
+    count_add(-1, -(int64_t)n);
     free(base);
 }
 
@@ -194,12 +228,22 @@ char *bm_xstrdup(const char *s)
 
 int64_t bm_alloc_live_count(void)
 {
-    return atomic_load(&live_count);
+    int64_t n = 0;
+
+    for (size_t i = 0; i < STRIPES; i++) {
+        n += atomic_load(&stripes[i].count);
+    }
+    return n;
 }
 
 int64_t bm_alloc_live_bytes(void)
 {
-    return atomic_load(&live_bytes);
+    int64_t n = 0;
+
+    for (size_t i = 0; i < STRIPES; i++) {
+        n += atomic_load(&stripes[i].bytes);
+    }
+    return n;
 }
 
 void bm_alloc_fail_after(int64_t n)

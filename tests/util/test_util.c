@@ -139,6 +139,61 @@ static void test_alloc_counts(void **state)
     bm_free(NULL);
 }
 
+/* Blocks made on one thread and freed on another: the striped counts
+ * still sum to the start once every thread is done. */
+#define XFER_N 2000
+
+static void *alloc_many(void *arg)
+{
+    void **ps = arg;
+
+    for (size_t i = 0; i < XFER_N; i++) {
+        ps[i] = bm_xmalloc(1 + i % 97);
+    }
+    return NULL;
+}
+
+static void *free_many(void *arg)
+{
+    void **ps = arg;
+
+    for (size_t i = 0; i < XFER_N; i++) {
+        bm_free(ps[i]);
+    }
+    return NULL;
+}
+
+static void test_alloc_counts_threads(void **state)
+{
+    (void)state;
+    int64_t c0 = bm_alloc_live_count(), b0 = bm_alloc_live_bytes();
+    void **ps[4];
+    pthread_t th[4];
+
+    for (int i = 0; i < 4; i++) {
+        ps[i] = bm_xcalloc(XFER_N, sizeof(void *));
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, alloc_many, ps[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+    }
+    assert_int_equal(bm_alloc_live_count(), c0 + 4 + 4 * XFER_N);
+    for (int i = 0; i < 4; i++) { /* freed by another thread */
+        assert_int_equal(
+            pthread_create(&th[i], NULL, free_many, ps[(i + 1) % 4]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+    }
+    for (int i = 0; i < 4; i++) {
+        bm_free(ps[i]);
+    }
+    assert_int_equal(bm_alloc_live_count(), c0);
+    assert_int_equal(bm_alloc_live_bytes(), b0);
+}
+
 static void test_alloc_fail_hook(void **state)
 {
     (void)state;
@@ -214,6 +269,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_names),  cmocka_unit_test(test_alloc_counts),
+        cmocka_unit_test(test_alloc_counts_threads),
         cmocka_unit_test(test_alloc_fail_hook), cmocka_unit_test(test_hex),
         cmocka_unit_test(test_dynbuf_cap), cmocka_unit_test(test_le64),
         cmocka_unit_test(test_errmsg), cmocka_unit_test(test_sha256),
