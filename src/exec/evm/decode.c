@@ -77,6 +77,7 @@ void bm_evm_reply_release(struct bm_evm_reply *r)
         return;
     }
     json_object_put(r->root);
+    bm_free(r->body);
     memset(r, 0, sizeof(*r));
 }
 
@@ -142,30 +143,51 @@ enum bm_err bm_evm_reply_parse(const char *body, size_t len, uint64_t want_id,
 
 /* ------------------------------------------------------------ values */
 
-enum bm_err bm_evm_dec_quantity(struct json_object *v, const char *field,
-                                uint64_t *out, struct bm_errmsg *em)
+/* The value of the quantity digits d[0..n) (after "0x"): 0 when it is
+ * one, 1 for a byte that is not a hex digit (*bad: its index), 2 above
+ * 64 bits, 3 for no digits or more than 64. */
+static int quantity_value(const char *d, size_t n, uint64_t *out,
+                          size_t *bad)
 {
-    size_t n = 0;
-    const char *d = hex_digits(v, &n);
     uint64_t x = 0;
 
-    if (d == NULL || n == 0 || n > 64) {
-        return bm_errf(em, BM_EPROTO, "%s: want a quantity (0x and 1..64 "
-                       "hex digits)", field);
+    if (n == 0 || n > 64) {
+        return 3;
     }
     for (size_t i = 0; i < n; i++) {
         int k = bm_hex_digit(d[i]);
         if (k < 0) {
-            return bm_errf(em, BM_EPROTO, "%s: byte 0x%02x at offset %zu "
-                           "is not a hex digit", field,
-                           (unsigned)(unsigned char)d[i], i + 2);
+            *bad = i;
+            return 1;
         }
         if (x >> 60 != 0) {
-            return bm_errf(em, BM_EPROTO, "%s: above 64 bits", field);
+            return 2;
         }
         x = x << 4 | (uint64_t)k;
     }
     *out = x;
+    return 0;
+}
+
+enum bm_err bm_evm_dec_quantity(struct json_object *v, const char *field,
+                                uint64_t *out, struct bm_errmsg *em)
+{
+    size_t n = 0, bad = 0;
+    const char *d = hex_digits(v, &n);
+    int rc = d != NULL ? quantity_value(d, n, out, &bad) : 3;
+
+    if (rc == 1) {
+        return bm_errf(em, BM_EPROTO, "%s: byte 0x%02x at offset %zu "
+                       "is not a hex digit", field,
+                       (unsigned)(unsigned char)d[bad], bad + 2);
+    }
+    if (rc == 2) {
+        return bm_errf(em, BM_EPROTO, "%s: above 64 bits", field);
+    }
+    if (rc != 0) {
+        return bm_errf(em, BM_EPROTO, "%s: want a quantity (0x and 1..64 "
+                       "hex digits)", field);
+    }
     return BM_OK;
 }
 
@@ -420,35 +442,66 @@ static enum bm_err check_data_array(struct json_object *a, const char *field,
     return BM_OK;
 }
 
+void bm_evm_payload_release(struct bm_evm_payload *pl)
+{
+    if (pl == NULL) {
+        return;
+    }
+    bm_free(pl->txs);
+    memset(pl, 0, sizeof(*pl));
+}
+
+/* json-c's text of v, as newPayload sends it; BM_ETOOBIG above the cap. */
+static enum bm_err json_text(struct json_object *v, const char *field,
+                             struct bm_evm_span *out, struct bm_errmsg *em)
+{
+    size_t len = 0;
+    const char *t = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+    if (t == NULL) {
+        return BM_ENOMEM;
+    }
+    if (len > BM_EVM_MAX_PAYLOAD_TEXT) {
+        return bm_errf(em, BM_ETOOBIG, "%s: %zu bytes of JSON, max %zu",
+                       field, len, BM_EVM_MAX_PAYLOAD_TEXT);
+    }
+    out->p = t;
+    out->len = len;
+    return BM_OK;
+}
+
 enum bm_err bm_evm_dec_payload(struct json_object *result,
                                struct bm_evm_payload *out,
                                struct bm_errmsg *em)
 {
     static const char w[] = "executionPayload";
     struct json_object *ep, *txs, *rq;
+    struct bm_evm_payload pl;
     enum bm_err err;
 
-    memset(out, 0, sizeof(*out));
+    bm_evm_payload_release(out);
+    memset(&pl, 0, sizeof(pl));
     ep = member(result, "executionPayload");
     if (ep == NULL || !json_object_is_type(ep, json_type_object)) {
         return bm_errf(em, BM_EPROTO, "getPayload.executionPayload: want an "
                        "object");
     }
-    err = get_quantity(ep, w, "blockNumber", &out->number, em);
+    err = get_quantity(ep, w, "blockNumber", &pl.number, em);
     if (err == BM_OK) {
-        err = get_quantity(ep, w, "timestamp", &out->timestamp, em);
+        err = get_quantity(ep, w, "timestamp", &pl.timestamp, em);
     }
     if (err == BM_OK) {
-        err = get_quantity(ep, w, "gasLimit", &out->gas_limit, em);
+        err = get_quantity(ep, w, "gasLimit", &pl.gas_limit, em);
     }
     if (err == BM_OK) {
-        err = get_hash(ep, w, "blockHash", out->block_hash, em);
+        err = get_hash(ep, w, "blockHash", pl.block_hash, em);
     }
     if (err == BM_OK) {
-        err = get_hash(ep, w, "parentHash", out->parent_hash, em);
+        err = get_hash(ep, w, "parentHash", pl.parent_hash, em);
     }
     if (err == BM_OK) {
-        err = get_hash(ep, w, "stateRoot", out->state_root, em);
+        err = get_hash(ep, w, "stateRoot", pl.state_root, em);
     }
     if (err != BM_OK) {
         return err;
@@ -459,19 +512,473 @@ enum bm_err bm_evm_dec_payload(struct json_object *result,
     if (err != BM_OK) {
         return err;
     }
-    out->n_txs = json_object_array_length(txs);
     rq = member(result, "executionRequests");
     if (rq != NULL && !json_object_is_type(rq, json_type_null)) {
         err = check_data_array(rq, "getPayload.executionRequests",
                                BM_EVM_MAX_REQUESTS, BM_EVM_MAX_REQUEST_BYTES,
                                false, true, em);
+        if (err == BM_OK) {
+            err = json_text(rq, "getPayload.executionRequests", &pl.requests,
+                            em);
+        }
         if (err != BM_OK) {
             return err;
         }
-        out->execution_requests = rq;
     }
-    out->execution_payload = ep;
+    err = json_text(ep, "getPayload.executionPayload", &pl.payload, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    pl.n_txs = json_object_array_length(txs);
+    if (pl.n_txs > 0) {
+        pl.txs = bm_calloc(pl.n_txs, sizeof(*pl.txs));
+        if (pl.txs == NULL) {
+            return BM_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < pl.n_txs; i++) {
+        pl.txs[i].p = hex_digits(json_object_array_get_idx(txs, i),
+                                 &pl.txs[i].len);
+    }
+    *out = pl;
     return BM_OK;
+}
+
+/* ---- getPayload answers without the json-c tree ----
+ *
+ * A 100-transfer block's getPayload answer is ~25 KB, most of it the txs'
+ * hex: json-c built a node and a copy of every string, and newPayload
+ * wrote the whole tree back out. The scanner below checks the answer in
+ * one pass over the body, decodes the fields the executor reads, and
+ * keeps the byte ranges of the executionPayload object and the
+ * executionRequests array, which newPayload sends as they came. It
+ * accepts a strict subset of JSON (printable ASCII strings without
+ * escapes, plain integers, no repeated key in any object, bounded depth)
+ * in which json-c's reading and re-serialisation of a value spell the
+ * same JSON value as its own bytes; anything else is declined, and the
+ * caller takes the json-c path, which owns every error message.
+ */
+
+struct pscan {
+    const char *p;
+    const char *end;
+};
+
+/* Keys kept per object to find a repeated one; more: declined. */
+#define SCAN_MAX_KEYS 48
+
+static void ps_ws(struct pscan *s)
+{
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
+        s->p++;
+    }
+}
+
+/* Skips white space and consumes c. */
+static bool ps_byte(struct pscan *s, char c)
+{
+    ps_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A string of printable ASCII without escapes: its text without quotes. */
+static bool ps_string(struct pscan *s, struct bm_evm_span *out)
+{
+    const char *q;
+
+    if (!ps_byte(s, '"')) {
+        return false;
+    }
+    for (q = s->p; q < s->end && *q != '"'; q++) {
+        unsigned char c = (unsigned char)*q;
+        if (c == '\\' || c < 0x20 || c > 0x7e) {
+            return false;
+        }
+    }
+    if (q == s->end) {
+        return false;
+    }
+    out->p = s->p;
+    out->len = (size_t)(q - s->p);
+    s->p = q + 1;
+    return true;
+}
+
+/* The literal word (true, false, null). */
+static bool ps_word(struct pscan *s, const char *word, size_t n)
+{
+    ps_ws(s);
+    if ((size_t)(s->end - s->p) >= n && memcmp(s->p, word, n) == 0) {
+        s->p += n;
+        return true;
+    }
+    return false;
+}
+
+/* A JSON integer of at most 18 digits (no fraction, no exponent, no
+ * leading zero, no -0) followed by a structural byte or white space. */
+static bool ps_int(struct pscan *s, int64_t *out)
+{
+    bool neg;
+    int64_t v = 0;
+    size_t nd = 0;
+
+    ps_ws(s);
+    neg = s->p < s->end && *s->p == '-';
+    if (neg) {
+        s->p++;
+    }
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+        if (nd == 18 || (nd == 1 && v == 0)) {
+            return false;
+        }
+        v = v * 10 + (*s->p - '0');
+        nd++;
+        s->p++;
+    }
+    if (nd == 0 || s->p == s->end ||
+        (*s->p != ',' && *s->p != '}' && *s->p != ']' && *s->p != ' ' &&
+         *s->p != '\n' && *s->p != '\r' && *s->p != '\t')) {
+        return false;
+    }
+    if (neg && v == 0) {
+        return false;
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+/* A key, once per object: keys[0..*nk) are the object's keys so far. */
+static bool ps_key(struct pscan *s, struct bm_evm_span *keys, size_t *nk,
+                   struct bm_evm_span *k)
+{
+    if (!ps_string(s, k) || !ps_byte(s, ':') || *nk == SCAN_MAX_KEYS) {
+        return false;
+    }
+    for (size_t i = 0; i < *nk; i++) {
+        if (keys[i].len == k->len && memcmp(keys[i].p, k->p, k->len) == 0) {
+            return false;
+        }
+    }
+    keys[(*nk)++] = *k;
+    return true;
+}
+
+static bool key_is(const struct bm_evm_span *k, const char *name)
+{
+    size_t n = strlen(name);
+
+    return k->len == n && memcmp(k->p, name, n) == 0;
+}
+
+/* Any value of the subset, depth levels of nesting left. */
+static bool ps_value(struct pscan *s, int depth)
+{
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k;
+    size_t nk = 0;
+    int64_t i;
+
+    ps_ws(s);
+    if (s->p == s->end) {
+        return false;
+    }
+    switch (*s->p) {
+    case '"':
+        return ps_string(s, &k);
+    case 't':
+        return ps_word(s, "true", 4);
+    case 'f':
+        return ps_word(s, "false", 5);
+    case 'n':
+        return ps_word(s, "null", 4);
+    case '[':
+        if (depth == 0) {
+            return false;
+        }
+        s->p++;
+        if (ps_byte(s, ']')) {
+            return true;
+        }
+        do {
+            if (!ps_value(s, depth - 1)) {
+                return false;
+            }
+        } while (ps_byte(s, ','));
+        return ps_byte(s, ']');
+    case '{':
+        if (depth == 0) {
+            return false;
+        }
+        s->p++;
+        if (ps_byte(s, '}')) {
+            return true;
+        }
+        do {
+            if (!ps_key(s, keys, &nk, &k) || !ps_value(s, depth - 1)) {
+                return false;
+            }
+        } while (ps_byte(s, ','));
+        return ps_byte(s, '}');
+    default:
+        return ps_int(s, &i);
+    }
+}
+
+/* A "0x" string's digits. */
+static bool ps_hex(struct pscan *s, struct bm_evm_span *d)
+{
+    if (!ps_string(s, d) || d->len < 2 || d->p[0] != '0' ||
+        (d->p[1] != 'x' && d->p[1] != 'X')) {
+        return false;
+    }
+    d->p += 2;
+    d->len -= 2;
+    return true;
+}
+
+static bool ps_quantity(struct pscan *s, uint64_t *out)
+{
+    struct bm_evm_span d;
+    size_t bad = 0;
+
+    return ps_hex(s, &d) && quantity_value(d.p, d.len, out, &bad) == 0;
+}
+
+static bool ps_hash(struct pscan *s, uint8_t out[BM_EVM_HASH_LEN])
+{
+    struct bm_evm_span d;
+
+    return ps_hex(s, &d) && d.len == 2 * BM_EVM_HASH_LEN &&
+           bm_hex_unhex(out, d.p, BM_EVM_HASH_LEN);
+}
+
+/* An array of at most max_n DATA strings of 1..max bytes; each one's
+ * digits into (*v)[..] when v (grown here; the caller frees it). */
+static bool ps_data_array(struct pscan *s, size_t max_n, size_t max,
+                          struct bm_evm_span **v, size_t *n)
+{
+    size_t cap = 0;
+
+    *n = 0;
+    if (!ps_byte(s, '[')) {
+        return false;
+    }
+    if (ps_byte(s, ']')) {
+        return true;
+    }
+    do {
+        struct bm_evm_span d;
+
+        if (*n == max_n || !ps_hex(s, &d) || d.len == 0 || d.len % 2 != 0 ||
+            d.len / 2 > max || !bm_hex_all_digits(d.p, d.len)) {
+            return false;
+        }
+        if (v != NULL) {
+            if (*n == cap) {
+                size_t nc = cap == 0 ? 128 : cap * 2;
+                struct bm_evm_span *nv;
+
+                nv = bm_realloc(*v, nc * sizeof(*nv));
+                if (nv == NULL) {
+                    return false;
+                }
+                *v = nv;
+                cap = nc;
+            }
+            (*v)[*n] = d;
+        }
+        (*n)++;
+    } while (ps_byte(s, ','));
+    return ps_byte(s, ']');
+}
+
+enum payload_field {
+    PF_NUMBER = 1u << 0,
+    PF_TIMESTAMP = 1u << 1,
+    PF_GAS_LIMIT = 1u << 2,
+    PF_BLOCK_HASH = 1u << 3,
+    PF_PARENT_HASH = 1u << 4,
+    PF_STATE_ROOT = 1u << 5,
+    PF_TXS = 1u << 6,
+    PF_ALL = (1u << 7) - 1,
+};
+
+/* The executionPayload object (depth: levels left below it). */
+static bool ps_exec_payload(struct pscan *s, int depth,
+                            struct bm_evm_payload *pl)
+{
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k;
+    size_t nk = 0;
+    unsigned seen = 0;
+    bool ok;
+
+    ps_ws(s);
+    pl->payload.p = s->p;
+    if (!ps_byte(s, '{') || ps_byte(s, '}')) {
+        return false;
+    }
+    do {
+        unsigned bit = 0;
+
+        if (!ps_key(s, keys, &nk, &k)) {
+            return false;
+        }
+        if (key_is(&k, "blockNumber")) {
+            bit = PF_NUMBER;
+            ok = ps_quantity(s, &pl->number);
+        } else if (key_is(&k, "timestamp")) {
+            bit = PF_TIMESTAMP;
+            ok = ps_quantity(s, &pl->timestamp);
+        } else if (key_is(&k, "gasLimit")) {
+            bit = PF_GAS_LIMIT;
+            ok = ps_quantity(s, &pl->gas_limit);
+        } else if (key_is(&k, "blockHash")) {
+            bit = PF_BLOCK_HASH;
+            ok = ps_hash(s, pl->block_hash);
+        } else if (key_is(&k, "parentHash")) {
+            bit = PF_PARENT_HASH;
+            ok = ps_hash(s, pl->parent_hash);
+        } else if (key_is(&k, "stateRoot")) {
+            bit = PF_STATE_ROOT;
+            ok = ps_hash(s, pl->state_root);
+        } else if (key_is(&k, "transactions")) {
+            bit = PF_TXS;
+            ok = ps_data_array(s, BM_MAX_TXS, BM_MAX_TX_SIZE, &pl->txs,
+                               &pl->n_txs);
+        } else {
+            ok = ps_value(s, depth - 1);
+        }
+        if (!ok) {
+            return false;
+        }
+        seen |= bit;
+    } while (ps_byte(s, ','));
+    if (!ps_byte(s, '}') || seen != PF_ALL) {
+        return false;
+    }
+    pl->payload.len = (size_t)(s->p - pl->payload.p);
+    return pl->payload.len <= BM_EVM_MAX_PAYLOAD_TEXT;
+}
+
+/* The result object (depth: levels left below it). */
+static bool ps_result(struct pscan *s, int depth, struct bm_evm_payload *pl)
+{
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k;
+    size_t nk = 0, nr = 0;
+    bool has_payload = false, ok;
+
+    if (!ps_byte(s, '{') || ps_byte(s, '}')) {
+        return false;
+    }
+    do {
+        if (!ps_key(s, keys, &nk, &k)) {
+            return false;
+        }
+        if (key_is(&k, "executionPayload")) {
+            has_payload = true;
+            ok = ps_exec_payload(s, depth - 1, pl);
+        } else if (key_is(&k, "executionRequests")) {
+            ps_ws(s);
+            pl->requests.p = s->p;
+            if (ps_word(s, "null", 4)) {
+                pl->requests.p = NULL;
+                ok = true;
+            } else {
+                ok = ps_data_array(s, BM_EVM_MAX_REQUESTS,
+                                   BM_EVM_MAX_REQUEST_BYTES, NULL, &nr);
+                pl->requests.len = (size_t)(s->p - pl->requests.p);
+            }
+        } else {
+            ok = ps_value(s, depth - 1);
+        }
+        if (!ok) {
+            return false;
+        }
+    } while (ps_byte(s, ','));
+    return ps_byte(s, '}') && has_payload;
+}
+
+bool bm_evm_scan_payload(const char *body, size_t len, uint64_t want_id,
+                         struct bm_evm_payload *out)
+{
+    struct pscan s = {body, body + len};
+    struct bm_evm_payload pl;
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k, v;
+    size_t nk = 0;
+    bool has_id = false, has_result = false, ok;
+    int64_t id;
+
+    memset(&pl, 0, sizeof(pl));
+    if (body == NULL || len > INT32_MAX || !ps_byte(&s, '{')) {
+        return false;
+    }
+    do {
+        if (!ps_key(&s, keys, &nk, &k)) {
+            goto decline;
+        }
+        if (key_is(&k, "jsonrpc")) {
+            ok = ps_string(&s, &v) && key_is(&v, "2.0");
+        } else if (key_is(&k, "id")) {
+            has_id = true;
+            ok = ps_int(&s, &id) && id >= 0 && (uint64_t)id == want_id;
+        } else if (key_is(&k, "result")) {
+            has_result = true;
+            ok = ps_result(&s, BM_EVM_SCAN_DEPTH - 1, &pl);
+        } else {
+            ok = false; /* "error", or anything else */
+        }
+        if (!ok) {
+            goto decline;
+        }
+    } while (ps_byte(&s, ','));
+    if (!ps_byte(&s, '}') || !has_id || !has_result) {
+        goto decline;
+    }
+    ps_ws(&s);
+    if (s.p != s.end) {
+        goto decline;
+    }
+    bm_evm_payload_release(out);
+    *out = pl;
+    return true;
+decline:
+    bm_free(pl.txs);
+    return false;
+}
+
+enum bm_err bm_evm_payload_decode(struct bm_evm_reply *r,
+                                  struct bm_evm_payload *out, bool *scanned,
+                                  struct bm_errmsg *em)
+{
+    char *body = r->body;
+    size_t len = r->body_len;
+    uint64_t id = r->id, ns = r->ns;
+    bool sc = bm_evm_scan_payload(body, len, id, out);
+    enum bm_err err;
+
+    if (scanned != NULL) {
+        *scanned = sc;
+    }
+    if (sc) {
+        return BM_OK;
+    }
+    /* the body moves out of r while json-c parses it (the parse releases
+     * r first) and back for the payload's borrowers */
+    r->body = NULL;
+    err = bm_evm_reply_parse(body, len, id, r, em);
+    r->body = body;
+    r->body_len = len;
+    r->id = id;
+    r->ns = ns;
+    if (err == BM_OK) {
+        err = bm_evm_dec_payload(r->result, out, em);
+    }
+    return err;
 }
 
 enum bm_err bm_evm_dec_txs(struct json_object *result, struct bm_batch *out,
