@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exec/evm/attrs.h"
 #include "exec/evm/decode.h"
 #include "exec/evm/endpoint.h"
 #include "exec/evm/evm.h"
@@ -491,6 +492,42 @@ static void test_scan_payload(void **state)
            "executionPayload.timestamp");
     assert_null(pl.txs);
     bm_evm_reply_release(&r);
+}
+
+static void test_attrs(void **state)
+{
+    static const char want[] =
+        "{\"timestamp\":\"0x64\",\"prevRandao\":\"0x"
+        "0000000000000000000000000000000000000000000000000000000000000105\","
+        "\"suggestedFeeRecipient\":\"0x"
+        "0101010101010101010101010101010101010101\",\"withdrawals\":[],"
+        "\"parentBeaconBlockRoot\":\"0x"
+        "0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"transactions\":[\"0x02ab\",\"0xff\"],\"gasLimit\":30000000}";
+    uint8_t fee[BM_EVM_ADDR_LEN], t1[] = {0x02, 0xab}, t2[] = {0xff};
+    struct bm_buf txs[4] = {{NULL, 0}, {t1, 2}, {NULL, 0}, {t2, 1}};
+    struct bm_evm_attrs a = {100, 0x105, fee, 30000000};
+    struct bm_buf out = {0};
+    struct json_object *o;
+
+    (void)state;
+    memset(fee, 1, sizeof(fee));
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 4, 1u << 20, &out), BM_OK);
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.ptr, want, out.len);
+    o = json_tokener_parse(want);
+    assert_non_null(o);
+    json_object_put(o);
+    /* no txs: an empty array */
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 1, 1u << 20, &out), BM_OK);
+    assert_non_null(memmem(out.ptr, out.len, "\"transactions\":[],", 18));
+    /* the cap */
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 4, strlen(want) - 1, &out),
+                     BM_ETOOBIG);
+    assert_null(out.ptr);
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 4, strlen(want), &out),
+                     BM_OK);
+    bm_buf_release(&out);
 }
 
 static void test_tx_gas(void **state)
@@ -1039,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_decode_reply),
         cmocka_unit_test(test_decode_results),
         cmocka_unit_test(test_scan_payload),
+        cmocka_unit_test(test_attrs),
         cmocka_unit_test(test_tx_gas),
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_get_txs_and_filter),

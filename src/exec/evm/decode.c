@@ -594,14 +594,15 @@ static bool ps_string(struct pscan *s, struct bm_evm_span *out)
     if (!ps_byte(s, '"')) {
         return false;
     }
-    for (q = s->p; q < s->end && *q != '"'; q++) {
-        unsigned char c = (unsigned char)*q;
-        if (c == '\\' || c < 0x20 || c > 0x7e) {
+    q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (q == NULL) {
+        return false;
+    }
+    for (const char *c = s->p; c < q; c++) {
+        if (*c == '\\' || (unsigned char)*c < 0x20 ||
+            (unsigned char)*c > 0x7e) {
             return false;
         }
-    }
-    if (q == s->end) {
-        return false;
     }
     out->p = s->p;
     out->len = (size_t)(q - s->p);
@@ -729,15 +730,24 @@ static bool ps_value(struct pscan *s, int depth)
     }
 }
 
-/* A "0x" string's digits. */
+/* A "0x" string's digits, unchecked: every caller checks that each one
+ * is a hex digit (which leaves no escape, control or non-ASCII byte), so
+ * the closing quote is found with memchr and the digits read once. */
 static bool ps_hex(struct pscan *s, struct bm_evm_span *d)
 {
-    if (!ps_string(s, d) || d->len < 2 || d->p[0] != '0' ||
-        (d->p[1] != 'x' && d->p[1] != 'X')) {
+    const char *q;
+
+    if (!ps_byte(s, '"')) {
         return false;
     }
-    d->p += 2;
-    d->len -= 2;
+    q = memchr(s->p, '"', (size_t)(s->end - s->p));
+    if (q == NULL || q - s->p < 2 || s->p[0] != '0' ||
+        (s->p[1] != 'x' && s->p[1] != 'X')) {
+        return false;
+    }
+    d->p = s->p + 2;
+    d->len = (size_t)(q - s->p) - 2;
+    s->p = q + 1;
     return true;
 }
 

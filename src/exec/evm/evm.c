@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "exec/evm/attrs.h"
 #include "exec/evm/endpoint.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -258,38 +259,37 @@ static bool temporary(enum bm_evm_status s)
  */
 static enum bm_err fcu(struct bm_evm *evm, const struct known *head,
                        const struct known *safe, const struct known *fin,
-                       const char *attrs, const char *op, bool probe,
+                       const struct bm_buf *attrs, const char *op, bool probe,
                        struct bm_evm_fcu *out, struct bm_errmsg *em)
 {
     static const char method[] = "engine_forkchoiceUpdatedV3";
     char h[HASH_HEX], s[HASH_HEX], f[HASH_HEX];
-    struct bm_dynbuf p;
+    char state[3 * HASH_HEX + 80];
+    struct bm_evm_span p[2];
     uint32_t backoff = evm->backoff_ms;
     enum bm_err err;
+    int n;
 
     bm_evm_hex(h, head->hash, BM_EVM_HASH_LEN);
     bm_evm_hex(s, safe->hash, BM_EVM_HASH_LEN);
     bm_evm_hex(f, fin->hash, BM_EVM_HASH_LEN);
-    bm_dynbuf_init(&p, (size_t)1 << 30);
-    err = bm_dynbuf_printf(&p, "{\"headBlockHash\":\"%s\",\"safeBlockHash\":"
-                           "\"%s\",\"finalizedBlockHash\":\"%s\"},",
-                           h, s, f);
-    if (err == BM_OK) {
-        err = attrs != NULL ? bm_dynbuf_append(&p, attrs, strlen(attrs))
-                            : bm_dynbuf_printf(&p, "null");
+    n = snprintf(state, sizeof(state), "{\"headBlockHash\":\"%s\","
+                 "\"safeBlockHash\":\"%s\",\"finalizedBlockHash\":\"%s\"},",
+                 h, s, f);
+    if (n < 0 || (size_t)n >= sizeof(state)) {
+        return bm_errf(em, BM_EINVAL, "%s: cannot build %s", op, method);
     }
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&p, 0);
-    }
-    if (err != BM_OK) {
-        bm_dynbuf_release(&p);
-        return bm_errf(em, err, "%s: cannot build %s", op, method);
-    }
+    /* the params in two pieces: the state, the attributes (or null) as
+     * built, copied once into the request */
+    p[0] = (struct bm_evm_span){state, (size_t)n};
+    p[1] = attrs != NULL ? (struct bm_evm_span){(const char *)attrs->ptr,
+                                                attrs->len}
+                         : (struct bm_evm_span){"null", 4};
     for (uint32_t attempt = 1;; attempt++) {
         struct bm_evm_reply r = {0};
         struct bm_errmsg xem = {{0}};
 
-        err = ecall(evm, evm->engine, method, (const char *)p.ptr, &r, &xem);
+        err = ecall_ex(evm, evm->engine, method, p, 2, 0, &r, &xem);
         if (err == BM_OK) {
             err = bm_evm_dec_fcu(r.result, out, &xem);
         }
@@ -311,7 +311,6 @@ static enum bm_err fcu(struct bm_evm *evm, const struct known *head,
         bm_sleep_ms(backoff);
         backoff *= 2;
     }
-    bm_dynbuf_release(&p);
     return err;
 }
 
@@ -453,69 +452,6 @@ static enum bm_err evm_get_txs(void *ctx, struct bm_batch *out,
         err = bm_evm_dec_txs(r.result, out, em);
     }
     bm_evm_reply_release(&r);
-    return err;
-}
-
-/* Appends "0x" and the hex of p[0..n) between quotes, in chunks. */
-static enum bm_err append_hex_string(struct bm_dynbuf *d, const uint8_t *p,
-                                     size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    char chunk[512];
-    size_t k = 0;
-    enum bm_err err = bm_dynbuf_append(d, "\"0x", 3);
-
-    for (size_t i = 0; err == BM_OK && i < n; i++) {
-        chunk[k++] = digits[p[i] >> 4];
-        chunk[k++] = digits[p[i] & 15];
-        if (k == sizeof(chunk) || i + 1 == n) {
-            err = bm_dynbuf_append(d, chunk, k);
-            k = 0;
-        }
-    }
-    return err == BM_OK ? bm_dynbuf_append_byte(d, '"') : err;
-}
-
-/* The payload attributes of block h at time ts on parent p, as JSON text
- * into *d. */
-static enum bm_err build_attrs(const struct bm_evm *evm,
-                               const struct bm_buf *txs, size_t n_txs,
-                               uint64_t h, uint64_t ts,
-                               const struct bm_evm_block *p,
-                               struct bm_dynbuf *d)
-{
-    uint8_t randao[BM_EVM_HASH_LEN] = {0};
-    char rnd[HASH_HEX], fee[2 * BM_EVM_ADDR_LEN + 3];
-    bool first = true;
-    enum bm_err err;
-
-    for (int i = 0; i < 8; i++) {
-        randao[BM_EVM_HASH_LEN - 1 - i] = (uint8_t)(h >> (8 * i));
-    }
-    bm_evm_hex(rnd, randao, sizeof(randao));
-    bm_evm_hex(fee, evm->fee_recipient, BM_EVM_ADDR_LEN);
-    err = bm_dynbuf_printf(d, "{\"timestamp\":\"0x%" PRIx64 "\",\"prevRandao"
-                           "\":\"%s\",\"suggestedFeeRecipient\":\"%s\","
-                           "\"withdrawals\":[],\"parentBeaconBlockRoot\":\"0x"
-                           "%064d\",\"transactions\":[",
-                           ts, rnd, fee, 0);
-    for (size_t i = 0; err == BM_OK && i < n_txs; i++) {
-        if (txs[i].len == 0) {
-            continue; /* as ev-node: empty txs are not sent */
-        }
-        if (!first) {
-            err = bm_dynbuf_append_byte(d, ',');
-        }
-        if (err == BM_OK) {
-            err = append_hex_string(d, txs[i].ptr, txs[i].len);
-        }
-        first = false;
-    }
-    if (err == BM_OK) {
-        /* ev-reth reads gasLimit as a JSON number */
-        err = bm_dynbuf_printf(d, "],\"gasLimit\":%" PRIu64 "}",
-                               p->gas_limit);
-    }
     return err;
 }
 
@@ -737,7 +673,8 @@ static enum bm_err execute_locked(struct bm_evm *evm,
     struct bm_evm_reply pr = {0};
     struct bm_evm_payload pl = {0};
     struct bm_evm_fcu res;
-    struct bm_dynbuf attrs;
+    struct bm_evm_attrs ad;
+    struct bm_buf attrs = {0};
     struct known pk;
     bool rebuild, had = false;
     bool cached = evm->last.valid && evm->last.b.number == h - 1;
@@ -778,22 +715,21 @@ static enum bm_err execute_locked(struct bm_evm *evm,
     if (evm->fin.height > pk.height) {
         evm->fin = pk;
     }
-    bm_dynbuf_init(&attrs, (size_t)1 << 30);
-    err = build_attrs(evm, txs, n_txs, h, ts, &parent, &attrs);
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&attrs, 0);
-    }
+    ad.timestamp = ts;
+    ad.height = h;
+    ad.fee_recipient = evm->fee_recipient;
+    ad.gas_limit = parent.gas_limit;
+    err = bm_evm_attrs_build(&ad, txs, n_txs, (size_t)1 << 30, &attrs);
     if (err != BM_OK) {
-        bm_dynbuf_release(&attrs);
         return bm_errf(em, err, "execute_txs: cannot build the payload "
                        "attributes of %" PRIu64, h);
     }
-    err = fcu(evm, &pk, &evm->safe, &evm->fin, (const char *)attrs.ptr,
-              "execute_txs", cached, &res, em);
+    err = fcu(evm, &pk, &evm->safe, &evm->fin, &attrs, "execute_txs",
+              cached, &res, em);
     if (err == BM_EAGAIN && cached) {
         /* SYNCING on a parent known only from memory: the client may have
          * lost it (restarted); look it up again before waiting */
-        bm_dynbuf_release(&attrs);
+        bm_buf_release(&attrs);
         evm->last.valid = false;
         return execute_locked(evm, txs, n_txs, h, ts, prev_root,
                               prev_root_len, out, em);
@@ -807,9 +743,8 @@ static enum bm_err execute_locked(struct bm_evm *evm,
         evm->head = evm->safe = evm->fin = pk;
         err = fcu_state(evm, "execute_txs", em);
         if (err == BM_OK) {
-            err = fcu(evm, &pk, &evm->safe, &evm->fin,
-                      (const char *)attrs.ptr, "execute_txs", false, &res,
-                      em);
+            err = fcu(evm, &pk, &evm->safe, &evm->fin, &attrs,
+                      "execute_txs", false, &res, em);
         }
         if (err == BM_OK && !res.has_payload_id) {
             err = bm_errf(em, BM_EPROTO, "execute_txs: "
@@ -818,7 +753,7 @@ static enum bm_err execute_locked(struct bm_evm *evm,
                           "payloadId", h - 1);
         }
     }
-    bm_dynbuf_release(&attrs);
+    bm_buf_release(&attrs);
     if (err == BM_OK) {
         err = get_payload(evm, res.payload_id, &pr, &pl, em);
     }
