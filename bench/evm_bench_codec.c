@@ -17,10 +17,22 @@
  *                     (bm_evm_payload_decode)
  *   answer_bytes      the getPayload answer's size
  *
+ * With --eth URL (an execution client's eth port, e.g. from
+ * tests/evm/el.sh start), also --calls eth_blockNumber calls through the
+ * executor's endpoint (one kept-alive connection), per call:
+ *
+ *   call_wall_us      wall time of bm_evm_endpoint_call
+ *   call_outside_us   of it, outside the HTTP exchange (building the
+ *                     request and its headers, parsing the answer: what
+ *                     counts as the executor's own part of a block)
+ *   call_cpu_us       the calling thread's CPU, exchange included
+ *   call_connects     connections opened over all the calls
+ *
  * CPU time of the bench's thread per block, median of --runs runs of
  * --iters blocks each. Prints `name value unit` lines.
  *
  *   build/bench/evm_bench_codec [--txs N] [--iters N] [--runs N]
+ *                               [--eth URL [--calls N]]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,7 +42,9 @@
 
 #include "exec/evm/attrs.h"
 #include "exec/evm/decode.h"
+#include "exec/evm/endpoint.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
 
@@ -176,6 +190,51 @@ static char *answer(const struct bm_buf *txs, size_t n, size_t *len)
     return (char *)d.ptr;
 }
 
+/* Calls eth_blockNumber n times at url; prints the per-call figures. */
+static void live_calls(const char *url, unsigned n)
+{
+    struct bm_evm_endpoint_config cfg = {url, NULL, 5000, 0, "eth"};
+    struct bm_evm_endpoint *ep = NULL;
+    struct bm_evm_endpoint_stats st;
+    struct bm_errmsg em = {{0}};
+    uint64_t *wall = bm_calloc(n, sizeof(uint64_t));
+    uint64_t *out = bm_calloc(n, sizeof(uint64_t));
+    uint64_t *cpu = bm_calloc(n, sizeof(uint64_t));
+
+    if (wall == NULL || out == NULL || cpu == NULL ||
+        bm_evm_endpoint_new(&ep, &cfg, &em) != BM_OK) {
+        die("endpoint");
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct bm_evm_reply r = {0};
+        uint64_t t0 = bm_clock_now_ns(), c0 = cpu_ns(), t1;
+
+        if (bm_evm_endpoint_call(ep, "eth_blockNumber", NULL, 0, &r, &em) !=
+            BM_OK) {
+            die(em.msg);
+        }
+        t1 = bm_clock_now_ns();
+        cpu[i] = cpu_ns() - c0;
+        wall[i] = t1 - t0;
+        out[i] = wall[i] > r.ns ? wall[i] - r.ns : 0;
+        bm_evm_reply_release(&r);
+    }
+    qsort(wall, n, sizeof(*wall), cmp_u64);
+    qsort(out, n, sizeof(*out), cmp_u64);
+    qsort(cpu, n, sizeof(*cpu), cmp_u64);
+    bm_evm_endpoint_stats(ep, &st);
+    printf("evm_codec_call_wall_us %.1f us\n", (double)wall[n / 2] / 1000.0);
+    printf("evm_codec_call_outside_us %.1f us\n",
+           (double)out[n / 2] / 1000.0);
+    printf("evm_codec_call_cpu_us %.1f us\n", (double)cpu[n / 2] / 1000.0);
+    printf("evm_codec_call_connects %llu connections\n",
+           (unsigned long long)st.connects);
+    bm_evm_endpoint_free(ep);
+    bm_free(wall);
+    bm_free(out);
+    bm_free(cpu);
+}
+
 /* One measure: CPU per block of `what` over iters blocks, runs times. */
 enum which { ATTRS, ATTRS_BEFORE, JSON_C, SCAN, N_WHICH };
 
@@ -183,7 +242,8 @@ int main(int argc, char **argv)
 {
     static const char *const names[N_WHICH] = {
         "attrs", "attrs_before", "payload_json_c", "payload_scan"};
-    unsigned n = 100, iters = 2000, runs = 5;
+    unsigned n = 100, iters = 2000, runs = 5, calls = 500;
+    const char *eth = NULL;
     struct bm_buf *txs;
     uint8_t fee[20] = {0};
     struct bm_evm_attrs a = {1733337522, 5, fee, 30000000};
@@ -200,8 +260,13 @@ int main(int argc, char **argv)
             iters = x;
         } else if (strcmp(argv[i], "--runs") == 0 && x > 0) {
             runs = x;
+        } else if (strcmp(argv[i], "--calls") == 0 && x > 0) {
+            calls = x;
+        } else if (strcmp(argv[i], "--eth") == 0) {
+            eth = argv[i + 1];
         } else {
-            die("usage: evm_bench_codec [--txs N] [--iters N] [--runs N]");
+            die("usage: evm_bench_codec [--txs N] [--iters N] [--runs N] "
+                "[--eth URL [--calls N]]");
         }
     }
     txs = bm_calloc(n > 0 ? n : 1, sizeof(*txs));
@@ -282,6 +347,9 @@ int main(int argc, char **argv)
     }
     printf("evm_codec_answer_bytes %zu bytes\n", alen);
     printf("evm_codec_txs %u txs\n", n);
+    if (eth != NULL) {
+        live_calls(eth, calls);
+    }
     for (unsigned i = 0; i < n; i++) {
         bm_free(txs[i].ptr);
     }

@@ -612,6 +612,9 @@ static void test_chain(void **state)
     assert_int_equal(st.blocks, 7);
     assert_int_equal(st.rebuilt, 1);
     assert_true(st.engine_calls > 0 && st.engine_ns > 0);
+    /* one kept-alive connection per port */
+    assert_int_equal(st.engine_connects, 1);
+    assert_int_equal(st.eth_connects, 1);
     /* the client's getPayload answers took the scanner, and newPayload
      * (checked by the client: hash and root) carried their bytes */
     assert_int_equal(st.payloads_scanned, 7);

@@ -38,6 +38,7 @@ struct bm_evm_endpoint {
     uint64_t last_ns; /* under mu: the last exchange's time */
     _Atomic uint64_t calls;
     _Atomic uint64_t ns;
+    _Atomic uint64_t connects;
 };
 
 enum bm_err bm_evm_endpoint_new(struct bm_evm_endpoint **out,
@@ -90,6 +91,7 @@ enum bm_err bm_evm_endpoint_new(struct bm_evm_endpoint **out,
                                                  : DEFAULT_MAX_RESPONSE);
     atomic_init(&ep->calls, 0);
     atomic_init(&ep->ns, 0);
+    atomic_init(&ep->connects, 0);
     curl_easy_setopt(ep->curl, CURLOPT_URL, ep->url);
     curl_easy_setopt(ep->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(ep->curl, CURLOPT_TCP_NODELAY, 1L);
@@ -129,6 +131,8 @@ void bm_evm_endpoint_stats(const struct bm_evm_endpoint *ep,
 {
     out->calls = atomic_load_explicit(&ep->calls, memory_order_relaxed);
     out->ns = atomic_load_explicit(&ep->ns, memory_order_relaxed);
+    out->connects = atomic_load_explicit(&ep->connects,
+                                         memory_order_relaxed);
 }
 
 /* Maps a transfer failure to the endpoint's error codes. */
@@ -212,6 +216,16 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
     ep->last_ns = bm_clock_now_ns() - t0;
     atomic_fetch_add_explicit(&ep->ns, ep->last_ns, memory_order_relaxed);
     atomic_fetch_add_explicit(&ep->calls, 1, memory_order_relaxed);
+    {
+        long nc = 0;
+
+        if (curl_easy_getinfo(ep->curl, CURLINFO_NUM_CONNECTS, &nc) ==
+                CURLE_OK &&
+            nc > 0) {
+            atomic_fetch_add_explicit(&ep->connects, (uint64_t)nc,
+                                      memory_order_relaxed);
+        }
+    }
     curl_easy_setopt(ep->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(ep->curl, CURLOPT_POSTFIELDS, NULL);
     curl_slist_free_all(hdr);

@@ -44,6 +44,8 @@ struct bm_evm_endpoint_config {
 struct bm_evm_endpoint_stats {
     uint64_t calls;
     uint64_t ns;
+    uint64_t connects; /* new connections opened (1 while the first
+                          stays alive) */
 };
 
 /*

@@ -1118,9 +1118,11 @@ void bm_evm_stats(const struct bm_evm *evm, struct bm_evm_stats *out)
     bm_evm_endpoint_stats(evm->engine, &s);
     out->engine_calls = s.calls;
     out->engine_ns = s.ns;
+    out->engine_connects = s.connects;
     bm_evm_endpoint_stats(evm->eth, &s);
     out->eth_calls = s.calls;
     out->eth_ns = s.ns;
+    out->eth_connects = s.connects;
     out->blocks = atomic_load(&evm->blocks);
     out->rebuilt = atomic_load(&evm->rebuilt);
     out->exec_ns = atomic_load(&evm->exec_ns);
