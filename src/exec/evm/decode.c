@@ -9,6 +9,7 @@
 #include "util/errmsg.h"
 #include "util/hex.h"
 #include "util/json.h"
+#include "util/json_scan.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -559,106 +560,27 @@ enum bm_err bm_evm_dec_payload(struct json_object *result,
  * caller takes the json-c path, which owns every error message.
  */
 
-struct pscan {
-    const char *p;
-    const char *end;
-};
-
 /* Keys kept per object to find a repeated one; more: declined. */
 #define SCAN_MAX_KEYS 48
 
-static void ps_ws(struct pscan *s)
-{
-    while (s->p < s->end &&
-           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
-        s->p++;
-    }
-}
-
-/* Skips white space and consumes c. */
-static bool ps_byte(struct pscan *s, char c)
-{
-    ps_ws(s);
-    if (s->p < s->end && *s->p == c) {
-        s->p++;
-        return true;
-    }
-    return false;
-}
-
 /* A string of printable ASCII without escapes: its text without quotes. */
-static bool ps_string(struct pscan *s, struct bm_evm_span *out)
+static bool ps_string(struct bm_json_scan *s, struct bm_evm_span *out)
 {
-    const char *q;
+    const uint8_t *str;
 
-    if (!ps_byte(s, '"')) {
+    if (!bm_json_scan_string(s, &str, &out->len)) {
         return false;
     }
-    q = memchr(s->p, '"', (size_t)(s->end - s->p));
-    if (q == NULL) {
-        return false;
-    }
-    for (const char *c = s->p; c < q; c++) {
-        if (*c == '\\' || (unsigned char)*c < 0x20 ||
-            (unsigned char)*c > 0x7e) {
-            return false;
-        }
-    }
-    out->p = s->p;
-    out->len = (size_t)(q - s->p);
-    s->p = q + 1;
-    return true;
-}
-
-/* The literal word (true, false, null). */
-static bool ps_word(struct pscan *s, const char *word, size_t n)
-{
-    ps_ws(s);
-    if ((size_t)(s->end - s->p) >= n && memcmp(s->p, word, n) == 0) {
-        s->p += n;
-        return true;
-    }
-    return false;
-}
-
-/* A JSON integer of at most 18 digits (no fraction, no exponent, no
- * leading zero, no -0) followed by a structural byte or white space. */
-static bool ps_int(struct pscan *s, int64_t *out)
-{
-    bool neg;
-    int64_t v = 0;
-    size_t nd = 0;
-
-    ps_ws(s);
-    neg = s->p < s->end && *s->p == '-';
-    if (neg) {
-        s->p++;
-    }
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-        if (nd == 18 || (nd == 1 && v == 0)) {
-            return false;
-        }
-        v = v * 10 + (*s->p - '0');
-        nd++;
-        s->p++;
-    }
-    if (nd == 0 || s->p == s->end ||
-        (*s->p != ',' && *s->p != '}' && *s->p != ']' && *s->p != ' ' &&
-         *s->p != '\n' && *s->p != '\r' && *s->p != '\t')) {
-        return false;
-    }
-    if (neg && v == 0) {
-        return false;
-    }
-    *out = neg ? -v : v;
+    out->p = (const char *)str;
     return true;
 }
 
 /* A key, once per object: keys[0..*nk) are the object's keys so far. */
-static bool ps_key(struct pscan *s, struct bm_evm_span *keys, size_t *nk,
+static bool ps_key(struct bm_json_scan *s, struct bm_evm_span *keys, size_t *nk,
                    struct bm_evm_span *k)
 {
-    if (!ps_string(s, k) || !ps_byte(s, ':') || *nk == SCAN_MAX_KEYS) {
+    if (!ps_string(s, k) || !bm_json_scan_byte(s, ':') ||
+        *nk == SCAN_MAX_KEYS) {
         return false;
     }
     for (size_t i = 0; i < *nk; i++) {
@@ -678,13 +600,13 @@ static bool key_is(const struct bm_evm_span *k, const char *name)
 }
 
 /* Any value of the subset, depth levels of nesting left. */
-static bool ps_value(struct pscan *s, int depth)
+static bool ps_value(struct bm_json_scan *s, int depth)
 {
     struct bm_evm_span keys[SCAN_MAX_KEYS], k;
     size_t nk = 0;
     int64_t i;
 
-    ps_ws(s);
+    bm_json_scan_ws(s);
     if (s->p == s->end) {
         return false;
     }
@@ -692,66 +614,62 @@ static bool ps_value(struct pscan *s, int depth)
     case '"':
         return ps_string(s, &k);
     case 't':
-        return ps_word(s, "true", 4);
+        return bm_json_scan_word(s, "true", 4);
     case 'f':
-        return ps_word(s, "false", 5);
+        return bm_json_scan_word(s, "false", 5);
     case 'n':
-        return ps_word(s, "null", 4);
+        return bm_json_scan_word(s, "null", 4);
     case '[':
         if (depth == 0) {
             return false;
         }
         s->p++;
-        if (ps_byte(s, ']')) {
+        if (bm_json_scan_byte(s, ']')) {
             return true;
         }
         do {
             if (!ps_value(s, depth - 1)) {
                 return false;
             }
-        } while (ps_byte(s, ','));
-        return ps_byte(s, ']');
+        } while (bm_json_scan_byte(s, ','));
+        return bm_json_scan_byte(s, ']');
     case '{':
         if (depth == 0) {
             return false;
         }
         s->p++;
-        if (ps_byte(s, '}')) {
+        if (bm_json_scan_byte(s, '}')) {
             return true;
         }
         do {
             if (!ps_key(s, keys, &nk, &k) || !ps_value(s, depth - 1)) {
                 return false;
             }
-        } while (ps_byte(s, ','));
-        return ps_byte(s, '}');
+        } while (bm_json_scan_byte(s, ','));
+        return bm_json_scan_byte(s, '}');
     default:
-        return ps_int(s, &i);
+        return bm_json_scan_int(s, &i);
     }
 }
 
 /* A "0x" string's digits, unchecked: every caller checks that each one
  * is a hex digit (which leaves no escape, control or non-ASCII byte), so
  * the closing quote is found with memchr and the digits read once. */
-static bool ps_hex(struct pscan *s, struct bm_evm_span *d)
+static bool ps_hex(struct bm_json_scan *s, struct bm_evm_span *d)
 {
-    const char *q;
+    const uint8_t *str;
+    size_t len;
 
-    if (!ps_byte(s, '"')) {
+    if (!bm_json_scan_raw_string(s, &str, &len) || len < 2 ||
+        str[0] != '0' || (str[1] != 'x' && str[1] != 'X')) {
         return false;
     }
-    q = memchr(s->p, '"', (size_t)(s->end - s->p));
-    if (q == NULL || q - s->p < 2 || s->p[0] != '0' ||
-        (s->p[1] != 'x' && s->p[1] != 'X')) {
-        return false;
-    }
-    d->p = s->p + 2;
-    d->len = (size_t)(q - s->p) - 2;
-    s->p = q + 1;
+    d->p = (const char *)str + 2;
+    d->len = len - 2;
     return true;
 }
 
-static bool ps_quantity(struct pscan *s, uint64_t *out)
+static bool ps_quantity(struct bm_json_scan *s, uint64_t *out)
 {
     struct bm_evm_span d;
     size_t bad = 0;
@@ -759,7 +677,7 @@ static bool ps_quantity(struct pscan *s, uint64_t *out)
     return ps_hex(s, &d) && quantity_value(d.p, d.len, out, &bad) == 0;
 }
 
-static bool ps_hash(struct pscan *s, uint8_t out[BM_EVM_HASH_LEN])
+static bool ps_hash(struct bm_json_scan *s, uint8_t out[BM_EVM_HASH_LEN])
 {
     struct bm_evm_span d;
 
@@ -769,16 +687,16 @@ static bool ps_hash(struct pscan *s, uint8_t out[BM_EVM_HASH_LEN])
 
 /* An array of at most max_n DATA strings of 1..max bytes; each one's
  * digits into (*v)[..] when v (grown here; the caller frees it). */
-static bool ps_data_array(struct pscan *s, size_t max_n, size_t max,
+static bool ps_data_array(struct bm_json_scan *s, size_t max_n, size_t max,
                           struct bm_evm_span **v, size_t *n)
 {
     size_t cap = 0;
 
     *n = 0;
-    if (!ps_byte(s, '[')) {
+    if (!bm_json_scan_byte(s, '[')) {
         return false;
     }
-    if (ps_byte(s, ']')) {
+    if (bm_json_scan_byte(s, ']')) {
         return true;
     }
     do {
@@ -803,8 +721,8 @@ static bool ps_data_array(struct pscan *s, size_t max_n, size_t max,
             (*v)[*n] = d;
         }
         (*n)++;
-    } while (ps_byte(s, ','));
-    return ps_byte(s, ']');
+    } while (bm_json_scan_byte(s, ','));
+    return bm_json_scan_byte(s, ']');
 }
 
 enum payload_field {
@@ -819,7 +737,7 @@ enum payload_field {
 };
 
 /* The executionPayload object (depth: levels left below it). */
-static bool ps_exec_payload(struct pscan *s, int depth,
+static bool ps_exec_payload(struct bm_json_scan *s, int depth,
                             struct bm_evm_payload *pl)
 {
     struct bm_evm_span keys[SCAN_MAX_KEYS], k;
@@ -827,9 +745,9 @@ static bool ps_exec_payload(struct pscan *s, int depth,
     unsigned seen = 0;
     bool ok;
 
-    ps_ws(s);
-    pl->payload.p = s->p;
-    if (!ps_byte(s, '{') || ps_byte(s, '}')) {
+    bm_json_scan_ws(s);
+    pl->payload.p = (const char *)s->p;
+    if (!bm_json_scan_byte(s, '{') || bm_json_scan_byte(s, '}')) {
         return false;
     }
     do {
@@ -867,22 +785,23 @@ static bool ps_exec_payload(struct pscan *s, int depth,
             return false;
         }
         seen |= bit;
-    } while (ps_byte(s, ','));
-    if (!ps_byte(s, '}') || seen != PF_ALL) {
+    } while (bm_json_scan_byte(s, ','));
+    if (!bm_json_scan_byte(s, '}') || seen != PF_ALL) {
         return false;
     }
-    pl->payload.len = (size_t)(s->p - pl->payload.p);
+    pl->payload.len = (size_t)((const char *)s->p - pl->payload.p);
     return pl->payload.len <= BM_EVM_MAX_PAYLOAD_TEXT;
 }
 
 /* The result object (depth: levels left below it). */
-static bool ps_result(struct pscan *s, int depth, struct bm_evm_payload *pl)
+static bool ps_result(struct bm_json_scan *s, int depth,
+                      struct bm_evm_payload *pl)
 {
     struct bm_evm_span keys[SCAN_MAX_KEYS], k;
     size_t nk = 0, nr = 0;
     bool has_payload = false, ok;
 
-    if (!ps_byte(s, '{') || ps_byte(s, '}')) {
+    if (!bm_json_scan_byte(s, '{') || bm_json_scan_byte(s, '}')) {
         return false;
     }
     do {
@@ -893,15 +812,16 @@ static bool ps_result(struct pscan *s, int depth, struct bm_evm_payload *pl)
             has_payload = true;
             ok = ps_exec_payload(s, depth - 1, pl);
         } else if (key_is(&k, "executionRequests")) {
-            ps_ws(s);
-            pl->requests.p = s->p;
-            if (ps_word(s, "null", 4)) {
+            bm_json_scan_ws(s);
+            pl->requests.p = (const char *)s->p;
+            if (bm_json_scan_word(s, "null", 4)) {
                 pl->requests.p = NULL;
                 ok = true;
             } else {
                 ok = ps_data_array(s, BM_EVM_MAX_REQUESTS,
                                    BM_EVM_MAX_REQUEST_BYTES, NULL, &nr);
-                pl->requests.len = (size_t)(s->p - pl->requests.p);
+                pl->requests.len =
+                    (size_t)((const char *)s->p - pl->requests.p);
             }
         } else {
             ok = ps_value(s, depth - 1);
@@ -909,14 +829,15 @@ static bool ps_result(struct pscan *s, int depth, struct bm_evm_payload *pl)
         if (!ok) {
             return false;
         }
-    } while (ps_byte(s, ','));
-    return ps_byte(s, '}') && has_payload;
+    } while (bm_json_scan_byte(s, ','));
+    return bm_json_scan_byte(s, '}') && has_payload;
 }
 
 bool bm_evm_scan_payload(const char *body, size_t len, uint64_t want_id,
                          struct bm_evm_payload *out)
 {
-    struct pscan s = {body, body + len};
+    struct bm_json_scan s = {(const uint8_t *)body,
+                             (const uint8_t *)body + len};
     struct bm_evm_payload pl;
     struct bm_evm_span keys[SCAN_MAX_KEYS], k, v;
     size_t nk = 0;
@@ -924,7 +845,7 @@ bool bm_evm_scan_payload(const char *body, size_t len, uint64_t want_id,
     int64_t id;
 
     memset(&pl, 0, sizeof(pl));
-    if (body == NULL || len > INT32_MAX || !ps_byte(&s, '{')) {
+    if (body == NULL || len > INT32_MAX || !bm_json_scan_byte(&s, '{')) {
         return false;
     }
     do {
@@ -935,7 +856,8 @@ bool bm_evm_scan_payload(const char *body, size_t len, uint64_t want_id,
             ok = ps_string(&s, &v) && key_is(&v, "2.0");
         } else if (key_is(&k, "id")) {
             has_id = true;
-            ok = ps_int(&s, &id) && id >= 0 && (uint64_t)id == want_id;
+            ok = bm_json_scan_int(&s, &id) && id >= 0 &&
+                 (uint64_t)id == want_id;
         } else if (key_is(&k, "result")) {
             has_result = true;
             ok = ps_result(&s, BM_EVM_SCAN_DEPTH - 1, &pl);
@@ -945,11 +867,11 @@ bool bm_evm_scan_payload(const char *body, size_t len, uint64_t want_id,
         if (!ok) {
             goto decline;
         }
-    } while (ps_byte(&s, ','));
-    if (!ps_byte(&s, '}') || !has_id || !has_result) {
+    } while (bm_json_scan_byte(&s, ','));
+    if (!bm_json_scan_byte(&s, '}') || !has_id || !has_result) {
         goto decline;
     }
-    ps_ws(&s);
+    bm_json_scan_ws(&s);
     if (s.p != s.end) {
         goto decline;
     }
