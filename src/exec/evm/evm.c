@@ -483,10 +483,8 @@ static enum bm_err get_payload(struct bm_evm *evm, const uint8_t id[8],
     }
     for (size_t i = 0; i < 3; i++) {
         const char *m = get_payload_methods[order[i]];
-
-        struct bm_errmsg dem = {{0}};
-
         struct bm_evm_span ps = {params, strlen(params)};
+        struct bm_errmsg dem = {{0}};
 
         err = ecall_ex(evm, evm->engine, m, &ps, 1, BM_EVM_CALL_KEEP_BODY,
                        r, &xem);
