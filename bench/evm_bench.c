@@ -860,6 +860,24 @@ int main(int argc, char **argv)
         snprintf(kind, sizeof(kind), "%utx", o.txs);
         measure(&r, &o, kind, o.full, o.txs);
     }
+    {
+        struct bm_evm_stats st;
+
+        /* what the executor did over the run: connections opened (one
+         * per port while they stay alive) and how getPayload answers
+         * were read */
+        bm_evm_stats(r.evm, &st);
+        fprintf(stderr, "evm_bench: run: engine calls %llu, connections "
+                        "opened %llu; eth calls %llu, connections opened "
+                        "%llu; getPayload answers scanned %llu, by json-c "
+                        "%llu\n",
+                (unsigned long long)st.engine_calls,
+                (unsigned long long)st.engine_connects,
+                (unsigned long long)st.eth_calls,
+                (unsigned long long)st.eth_connects,
+                (unsigned long long)st.payloads_scanned,
+                (unsigned long long)st.payloads_json_c);
+    }
     threads_close();
     rig_close(&r);
     return 0;

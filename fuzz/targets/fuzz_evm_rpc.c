@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct bm_errmsg em = {{0}};
     struct bm_evm_block b;
     struct bm_evm_fcu f;
-    struct bm_evm_payload pl;
+    struct bm_evm_payload pl = {0};
     struct bm_evm_payload_status ps;
     struct bm_batch txs = {0, NULL};
     uint8_t secret[BM_EVM_JWT_SECRET_LEN];
@@ -35,9 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)bm_evm_dec_fcu(r.result, &f, &em);
         (void)bm_evm_dec_payload_status(r.result, "p", &ps, &em);
         if (bm_evm_dec_payload(r.result, &pl, &em) == BM_OK &&
-            (pl.execution_payload == NULL || pl.n_txs > BM_MAX_TXS)) {
+            (pl.payload.p == NULL || pl.n_txs > BM_MAX_TXS)) {
             abort();
         }
+        bm_evm_payload_release(&pl);
         if (bm_evm_dec_txs(r.result, &txs, &em) == BM_OK) {
             for (size_t i = 0; i < txs.n_txs; i++) {
                 if (txs.txs[i].len == 0 || txs.txs[i].len > BM_MAX_TX_SIZE ||

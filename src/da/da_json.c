@@ -10,6 +10,7 @@
 
 #include "util/alloc.h"
 #include "util/json.h"
+#include "util/json_scan.h"
 #include "util/rfc3339.h"
 
 #define SHARE_FIRST 478u
@@ -959,119 +960,6 @@ out:
  * (fuzz/targets/fuzz_da_getall.c checks this on every input).
  */
 
-struct scan {
-    const uint8_t *p;
-    const uint8_t *end;
-};
-
-static void scan_ws(struct scan *s)
-{
-    while (s->p < s->end &&
-           (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
-        s->p++;
-    }
-}
-
-/* Skips white space and consumes c. */
-static bool scan_byte(struct scan *s, uint8_t c)
-{
-    scan_ws(s);
-    if (s->p < s->end && *s->p == c) {
-        s->p++;
-        return true;
-    }
-    return false;
-}
-
-/* Skips white space; true when the next byte is c (not consumed). */
-static bool scan_peek(struct scan *s, uint8_t c)
-{
-    scan_ws(s);
-    return s->p < s->end && *s->p == c;
-}
-
-/* The bytes up to the next '"' as a string: [*str, *str + *len). The
- * body's length caps it. Unchecked: for base64 values only, whose
- * decoding refuses every byte outside the alphabet (a '\\', a control
- * byte, non-ASCII), so an escape or a cut string is declined there. */
-static bool scan_b64_string(struct scan *s, const uint8_t **str,
-                            size_t *len)
-{
-    const uint8_t *q;
-
-    if (!scan_byte(s, '"')) {
-        return false;
-    }
-    q = memchr(s->p, '"', (size_t)(s->end - s->p));
-    if (q == NULL) {
-        return false;
-    }
-    *str = s->p;
-    *len = (size_t)(q - s->p);
-    s->p = q + 1;
-    return true;
-}
-
-/* A string of printable ASCII without escapes (keys, "jsonrpc"). */
-static bool scan_string(struct scan *s, const uint8_t **str, size_t *len)
-{
-    if (!scan_b64_string(s, str, len)) {
-        return false;
-    }
-    for (size_t i = 0; i < *len; i++) {
-        uint8_t c = (*str)[i];
-        if (c == '\\' || c < 0x20 || c > 0x7e) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The literal null. */
-static bool scan_null(struct scan *s)
-{
-    scan_ws(s);
-    if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
-        s->p += 4;
-        return true;
-    }
-    return false;
-}
-
-/* A JSON integer of at most 18 digits (no fraction, no exponent, no
- * leading zero) followed by a structural byte or white space: json-c
- * holds it exactly as an int64. */
-static bool scan_int(struct scan *s, int64_t *out)
-{
-    bool neg;
-    int64_t v = 0;
-    size_t nd = 0;
-
-    scan_ws(s);
-    neg = s->p < s->end && *s->p == '-';
-    if (neg) {
-        s->p++;
-    }
-    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-        if (nd == 18 || (nd == 1 && v == 0)) {
-            return false; /* too long for this path, or a leading zero */
-        }
-        v = v * 10 + (*s->p - '0');
-        nd++;
-        s->p++;
-    }
-    if (nd == 0 || s->p == s->end ||
-        (*s->p != ',' && *s->p != '}' && *s->p != ']' && *s->p != ' ' &&
-         *s->p != '\n' && *s->p != '\r' && *s->p != '\t')) {
-        return false;
-    }
-    if (neg && v == 0) {
-        return false; /* -0 */
-    }
-    *out = neg ? -v : v;
-    return true;
-}
-
 /* Base64 text into exactly n bytes at out. */
 static bool scan_b64_fixed(const uint8_t *str, size_t len, uint8_t *out,
                            size_t n)
@@ -1110,15 +998,15 @@ static unsigned blob_key(const uint8_t *k, size_t len)
 
 /* One blob object into *b (zeroed by the caller; on false it may hold a
  * data buffer, which the caller releases). */
-static bool scan_blob(struct scan *s, struct bm_da_blob *b)
+static bool scan_blob(struct bm_json_scan *s, struct bm_da_blob *b)
 {
     unsigned seen = 0;
 
     b->index = -1;
-    if (!scan_byte(s, '{')) {
+    if (!bm_json_scan_byte(s, '{')) {
         return false;
     }
-    if (scan_byte(s, '}')) {
+    if (bm_json_scan_byte(s, '}')) {
         return false; /* no namespace: the json-c decoder says so */
     }
     do {
@@ -1127,7 +1015,7 @@ static bool scan_blob(struct scan *s, struct bm_da_blob *b)
         unsigned bit;
         int64_t i;
 
-        if (!scan_string(s, &k, &klen) || !scan_byte(s, ':')) {
+        if (!bm_json_scan_string(s, &k, &klen) || !bm_json_scan_byte(s, ':')) {
             return false;
         }
         bit = blob_key(k, klen);
@@ -1137,13 +1025,13 @@ static bool scan_blob(struct scan *s, struct bm_da_blob *b)
         seen |= bit;
         switch (bit) {
         case BK_NAMESPACE:
-            if (!scan_b64_string(s, &v, &vlen) ||
+            if (!bm_json_scan_raw_string(s, &v, &vlen) ||
                 !scan_b64_fixed(v, vlen, b->ns.b, BM_DA_NS_LEN)) {
                 return false;
             }
             break;
         case BK_DATA:
-            if (!scan_b64_string(s, &v, &vlen) || vlen % 4 != 0) {
+            if (!bm_json_scan_raw_string(s, &v, &vlen) || vlen % 4 != 0) {
                 return false;
             }
             if (vlen > 0) {
@@ -1162,26 +1050,26 @@ static bool scan_blob(struct scan *s, struct bm_da_blob *b)
             }
             break;
         case BK_SHARE_VERSION:
-            if (!scan_int(s, &i) || i < 0 || i > 1) {
+            if (!bm_json_scan_int(s, &i) || i < 0 || i > 1) {
                 return false;
             }
             b->share_version = (uint32_t)i;
             break;
         case BK_COMMITMENT:
-            if (scan_null(s)) {
+            if (bm_json_scan_word(s, "null", 4)) {
                 break;
             }
-            if (!scan_b64_string(s, &v, &vlen) ||
+            if (!bm_json_scan_raw_string(s, &v, &vlen) ||
                 !scan_b64_fixed(v, vlen, b->commitment,
                                 BM_DA_COMMITMENT_LEN)) {
                 return false;
             }
             break;
         case BK_SIGNER:
-            if (scan_null(s)) {
+            if (bm_json_scan_word(s, "null", 4)) {
                 break;
             }
-            if (!scan_b64_string(s, &v, &vlen)) {
+            if (!bm_json_scan_raw_string(s, &v, &vlen)) {
                 return false;
             }
             if (vlen > 0) {
@@ -1192,15 +1080,15 @@ static bool scan_blob(struct scan *s, struct bm_da_blob *b)
             }
             break;
         case BK_INDEX:
-            if (!scan_int(s, &b->index)) {
+            if (!bm_json_scan_int(s, &b->index)) {
                 return false;
             }
             break;
         default:
             return false;
         }
-    } while (scan_byte(s, ','));
-    return scan_byte(s, '}') && (seen & (BK_NAMESPACE | BK_DATA)) ==
+    } while (bm_json_scan_byte(s, ','));
+    return bm_json_scan_byte(s, '}') && (seen & (BK_NAMESPACE | BK_DATA)) ==
                                     (BK_NAMESPACE | BK_DATA);
 }
 
@@ -1229,17 +1117,17 @@ static bool scan_list_grow(struct bm_da_blob_list *l, size_t *cap)
 }
 
 /* The result: null, or an array of blob objects. */
-static bool scan_result(struct scan *s, struct bm_da_blob_list *l)
+static bool scan_result(struct bm_json_scan *s, struct bm_da_blob_list *l)
 {
     size_t cap = 0;
 
-    if (scan_null(s)) {
+    if (bm_json_scan_word(s, "null", 4)) {
         return true;
     }
-    if (!scan_byte(s, '[')) {
+    if (!bm_json_scan_byte(s, '[')) {
         return false;
     }
-    if (scan_byte(s, ']')) {
+    if (bm_json_scan_byte(s, ']')) {
         return true;
     }
     do {
@@ -1252,20 +1140,21 @@ static bool scan_result(struct scan *s, struct bm_da_blob_list *l)
         if (!ok) {
             return false;
         }
-    } while (scan_byte(s, ','));
-    return scan_byte(s, ']');
+    } while (bm_json_scan_byte(s, ','));
+    return bm_json_scan_byte(s, ']');
 }
 
 bool bm__da_scan_get_all(const char *body, size_t len, uint64_t want_id,
                          struct bm_da_blob_list *out)
 {
-    struct scan s = {(const uint8_t *)body, (const uint8_t *)body + len};
+    struct bm_json_scan s = {(const uint8_t *)body,
+                             (const uint8_t *)body + len};
     struct bm_da_blob_list l = {NULL, 0};
     unsigned seen = 0;
     enum { K_JSONRPC = 1, K_ID = 2, K_RESULT = 4 };
 
-    if (body == NULL || len > INT32_MAX || !scan_byte(&s, '{') ||
-        scan_peek(&s, '}')) {
+    if (body == NULL || len > INT32_MAX || !bm_json_scan_byte(&s, '{') ||
+        bm_json_scan_peek(&s, '}')) {
         return false;
     }
     do {
@@ -1274,7 +1163,7 @@ bool bm__da_scan_get_all(const char *body, size_t len, uint64_t want_id,
         unsigned bit = 0;
         int64_t id;
 
-        if (!scan_string(&s, &k, &klen) || !scan_byte(&s, ':')) {
+        if (!bm_json_scan_string(&s, &k, &klen) || !bm_json_scan_byte(&s, ':')) {
             goto decline;
         }
         if (klen == 7 && memcmp(k, "jsonrpc", 7) == 0) {
@@ -1288,21 +1177,21 @@ bool bm__da_scan_get_all(const char *body, size_t len, uint64_t want_id,
             goto decline; /* "error", anything else, or repeated */
         }
         seen |= bit;
-        if (bit == K_JSONRPC && !scan_string(&s, &v, &vlen)) {
+        if (bit == K_JSONRPC && !bm_json_scan_string(&s, &v, &vlen)) {
             goto decline;
         }
-        if (bit == K_ID && (!scan_int(&s, &id) || id < 0 ||
+        if (bit == K_ID && (!bm_json_scan_int(&s, &id) || id < 0 ||
                             (uint64_t)id != want_id)) {
             goto decline;
         }
         if (bit == K_RESULT && !scan_result(&s, &l)) {
             goto decline;
         }
-    } while (scan_byte(&s, ','));
-    if (!scan_byte(&s, '}') || (seen & K_RESULT) == 0) {
+    } while (bm_json_scan_byte(&s, ','));
+    if (!bm_json_scan_byte(&s, '}') || (seen & K_RESULT) == 0) {
         goto decline;
     }
-    scan_ws(&s);
+    bm_json_scan_ws(&s);
     if (s.p != s.end) {
         goto decline;
     }

@@ -491,8 +491,13 @@ static void get_payload(struct fake_el *el, const char *method,
     for (size_t i = el->n_payloads; i-- > 0;) {
         if (memcmp(el->payloads[i].id, id, 8) == 0) {
             res = json_object_new_object();
-            json_object_object_add(res, "executionPayload",
-                                   block_json(&el->payloads[i].b, true));
+            struct json_object *ep = block_json(&el->payloads[i].b, true);
+
+            if (el->cfg.payload_escape) {
+                json_object_object_add(ep, "fakeNote",
+                                       json_object_new_string("a\nb"));
+            }
+            json_object_object_add(res, "executionPayload", ep);
             json_object_object_add(res, "blockValue", jqty(0));
             json_object_object_add(res, "shouldOverrideBuilder",
                                    json_object_new_boolean(0));

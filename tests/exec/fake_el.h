@@ -39,6 +39,9 @@ struct fake_el_config {
     bool allow_equal_time;  /* ev-reth: a child may have its parent's time */
     /* getPayloadV4 answers -38005 (a client past Prague): V5 works. */
     bool only_get_payload_v5;
+    /* getPayload's executionPayload carries an extra member whose string
+     * has an escape ("\n"): an answer the executor's scanner declines. */
+    bool payload_escape;
 };
 
 /* Fault switches (set with fake_el_fault; all off at start). */

@@ -15,11 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exec/evm/attrs.h"
 #include "exec/evm/decode.h"
 #include "exec/evm/endpoint.h"
 #include "exec/evm/evm.h"
 #include "exec/evm/jwt.h"
 #include "fake_el.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
@@ -305,7 +307,7 @@ static void test_decode_results(void **state)
         "\"0x1c9c380\",\"transactions\":[\"0x02aa\",\"0x02bb\"]},"
         "\"executionRequests\":[]}";
     struct json_object *o;
-    struct bm_evm_payload pl;
+    struct bm_evm_payload pl = {0};
     struct bm_evm_fcu f;
     struct bm_batch b = {0, NULL};
     struct bm_errmsg em = {{0}};
@@ -318,7 +320,12 @@ static void test_decode_results(void **state)
     assert_int_equal(pl.gas_limit, 30000000);
     assert_int_equal(pl.n_txs, 2);
     assert_int_equal(pl.state_root[0], 0x22);
-    assert_non_null(pl.execution_requests);
+    assert_non_null(pl.requests.p);
+    assert_int_equal(pl.requests.len, 2);
+    assert_int_equal(pl.txs[1].len, 4);
+    assert_memory_equal(pl.txs[1].p, "02bb", 4);
+    assert_int_equal(pl.payload.p[0], '{');
+    bm_evm_payload_release(&pl);
     json_object_put(o);
     /* a tx that is not hex, an empty tx, a short hash */
     o = json_tokener_parse("{\"executionPayload\":{\"parentHash\":\"0x11\"}}");
@@ -365,6 +372,162 @@ static void test_decode_results(void **state)
     json_object_put(o);
     assert_int_equal(bm_evm_dec_txs(NULL, &b, &em), BM_OK);
     assert_int_equal(b.n_txs, 0);
+}
+
+/* A getPayload answer with the executionPayload text inside: ethereumjs'
+ * shape (withdrawals, blobsBundle, requests). */
+#define SCAN_PAYLOAD                                                        \
+    "{\"parentHash\":\"0x"                                                  \
+    "1111111111111111111111111111111111111111111111111111111111111111\","   \
+    "\"feeRecipient\":\"0x0000000000000000000000000000000000000000\","      \
+    "\"stateRoot\":\"0x"                                                    \
+    "2222222222222222222222222222222222222222222222222222222222222222\","   \
+    "\"blockNumber\":\"0x5\",\"gasLimit\":\"0x1c9c380\",\"timestamp\":"     \
+    "\"0x64\",\"extraData\":\"0x\",\"blockHash\":\"0x"                       \
+    "3333333333333333333333333333333333333333333333333333333333333333\","   \
+    "\"transactions\":[\"0x02aa\", \"0x02BB\"],\"withdrawals\":[{\"index\":" \
+    "\"0x0\",\"amount\":\"0x1\"}],\"blobGasUsed\":\"0x0\"}"
+
+static void test_scan_payload(void **state)
+{
+    static const char body[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"executionPayload\":"
+        SCAN_PAYLOAD ",\"blockValue\":\"0x0\",\"blobsBundle\":{\"commitments"
+        "\":[],\"proofs\":[],\"blobs\":[]},\"shouldOverrideBuilder\":false,"
+        "\"executionRequests\":[ \"0x01ab\" ]}}\n";
+    /* each declined by the scanner, accepted by json-c */
+    static const char *const declined[] = {
+        /* an escape in a string we pass on */
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"executionPayload\":"
+        "{\"parentHash\":\"0x"
+        "1111111111111111111111111111111111111111111111111111111111111111\","
+        "\"stateRoot\":\"0x"
+        "2222222222222222222222222222222222222222222222222222222222222222\","
+        "\"blockNumber\":\"0x5\",\"gasLimit\":\"0x1\",\"timestamp\":\"0x64\","
+        "\"extraData\":\"\\u0030x\",\"blockHash\":\"0x"
+        "3333333333333333333333333333333333333333333333333333333333333333\","
+        "\"transactions\":[]}}}",
+        /* a repeated key */
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"executionPayload\":"
+        "{\"parentHash\":\"0x"
+        "1111111111111111111111111111111111111111111111111111111111111111\","
+        "\"stateRoot\":\"0x"
+        "2222222222222222222222222222222222222222222222222222222222222222\","
+        "\"blockNumber\":\"0x5\",\"gasLimit\":\"0x1\",\"timestamp\":\"0x64\","
+        "\"x\":1,\"x\":2,\"blockHash\":\"0x"
+        "3333333333333333333333333333333333333333333333333333333333333333\","
+        "\"transactions\":[]}}}",
+        /* a number that is not a plain integer */
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"executionPayload\":"
+        "{\"parentHash\":\"0x"
+        "1111111111111111111111111111111111111111111111111111111111111111\","
+        "\"stateRoot\":\"0x"
+        "2222222222222222222222222222222222222222222222222222222222222222\","
+        "\"blockNumber\":\"0x5\",\"gasLimit\":\"0x1\",\"timestamp\":\"0x64\","
+        "\"x\":1.5e3,\"blockHash\":\"0x"
+        "3333333333333333333333333333333333333333333333333333333333333333\","
+        "\"transactions\":[]}}}",
+    };
+    struct bm_evm_payload pl = {0};
+    struct bm_evm_reply r = {0};
+    struct bm_errmsg em = {{0}};
+    const char *want = strstr(body, "{\"parentHash\"");
+
+    (void)state;
+    assert_true(bm_evm_scan_payload(body, strlen(body), 7, &pl));
+    assert_int_equal(pl.number, 5);
+    assert_int_equal(pl.timestamp, 100);
+    assert_int_equal(pl.gas_limit, 30000000);
+    assert_int_equal(pl.block_hash[31], 0x33);
+    assert_int_equal(pl.parent_hash[0], 0x11);
+    assert_int_equal(pl.state_root[0], 0x22);
+    /* the payload's own bytes, exactly */
+    assert_ptr_equal(pl.payload.p, want);
+    assert_int_equal(pl.payload.len, strlen(SCAN_PAYLOAD));
+    assert_memory_equal(pl.requests.p, "[ \"0x01ab\" ]", pl.requests.len);
+    assert_int_equal(pl.n_txs, 2);
+    assert_memory_equal(pl.txs[1].p, "02BB", 4);
+    bm_evm_payload_release(&pl);
+    /* another id, an error answer, trailing bytes, a missing field, a bad
+     * tx: declined (json-c then names the problem) */
+    assert_false(bm_evm_scan_payload(body, strlen(body), 8, &pl));
+    assert_false(bm_evm_scan_payload(body, strlen(body) - 3, 7, &pl));
+    assert_false(bm_evm_scan_payload(
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-38005,"
+        "\"message\":\"Unsupported fork\"}}", 77, 7, &pl));
+    assert_null(pl.txs);
+    for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
+        assert_false(bm_evm_scan_payload(declined[i], strlen(declined[i]), 7,
+                                         &pl));
+        r.body = bm_strdup(declined[i]);
+        r.body_len = strlen(declined[i]);
+        r.id = 7;
+        assert_int_equal(bm_evm_payload_decode(&r, &pl, NULL, &em), BM_OK);
+        assert_int_equal(pl.number, 5);
+        assert_int_equal(pl.payload.p[0], '{');
+        assert_null(pl.requests.p);
+        bm_evm_payload_release(&pl);
+        bm_evm_reply_release(&r);
+    }
+    /* through bm_evm_payload_decode: the scanner, and json-c's errors */
+    r.body = bm_strdup(body);
+    r.body_len = strlen(body);
+    r.id = 7;
+    assert_int_equal(bm_evm_payload_decode(&r, &pl, NULL, &em), BM_OK);
+    assert_ptr_equal(pl.payload.p, strstr(r.body, "{\"parentHash\""));
+    bm_evm_payload_release(&pl);
+    bm_evm_reply_release(&r);
+    r.body = bm_strdup("{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":"
+                       "-38005,\"message\":\"Unsupported fork\"}}");
+    r.body_len = strlen(r.body);
+    r.id = 7;
+    assert_int_equal(bm_evm_payload_decode(&r, &pl, NULL, &em), BM_ERPC);
+    assert_int_equal(r.rpc_code, -38005);
+    bm_evm_reply_release(&r);
+    r.body = bm_strdup("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{"
+                       "\"executionPayload\":{\"blockNumber\":\"0x1\"}}}");
+    r.body_len = strlen(r.body);
+    r.id = 7;
+    expect(bm_evm_payload_decode(&r, &pl, NULL, &em), BM_EPROTO, &em,
+           "executionPayload.timestamp");
+    assert_null(pl.txs);
+    bm_evm_reply_release(&r);
+}
+
+static void test_attrs(void **state)
+{
+    static const char want[] =
+        "{\"timestamp\":\"0x64\",\"prevRandao\":\"0x"
+        "0000000000000000000000000000000000000000000000000000000000000105\","
+        "\"suggestedFeeRecipient\":\"0x"
+        "0101010101010101010101010101010101010101\",\"withdrawals\":[],"
+        "\"parentBeaconBlockRoot\":\"0x"
+        "0000000000000000000000000000000000000000000000000000000000000000\","
+        "\"transactions\":[\"0x02ab\",\"0xff\"],\"gasLimit\":30000000}";
+    uint8_t fee[BM_EVM_ADDR_LEN], t1[] = {0x02, 0xab}, t2[] = {0xff};
+    struct bm_buf txs[4] = {{NULL, 0}, {t1, 2}, {NULL, 0}, {t2, 1}};
+    struct bm_evm_attrs a = {100, 0x105, fee, 30000000};
+    struct bm_buf out = {0};
+    struct json_object *o;
+
+    (void)state;
+    memset(fee, 1, sizeof(fee));
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 4, 1u << 20, &out), BM_OK);
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.ptr, want, out.len);
+    o = json_tokener_parse(want);
+    assert_non_null(o);
+    json_object_put(o);
+    /* no txs: an empty array */
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 1, 1u << 20, &out), BM_OK);
+    assert_non_null(memmem(out.ptr, out.len, "\"transactions\":[],", 18));
+    /* the cap */
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 4, strlen(want) - 1, &out),
+                     BM_ETOOBIG);
+    assert_null(out.ptr);
+    assert_int_equal(bm_evm_attrs_build(&a, txs, 4, strlen(want), &out),
+                     BM_OK);
+    bm_buf_release(&out);
 }
 
 static void test_tx_gas(void **state)
@@ -449,6 +612,13 @@ static void test_chain(void **state)
     assert_int_equal(st.blocks, 7);
     assert_int_equal(st.rebuilt, 1);
     assert_true(st.engine_calls > 0 && st.engine_ns > 0);
+    /* one kept-alive connection per port */
+    assert_int_equal(st.engine_connects, 1);
+    assert_int_equal(st.eth_connects, 1);
+    /* the client's getPayload answers took the scanner, and newPayload
+     * (checked by the client: hash and root) carried their bytes */
+    assert_int_equal(st.payloads_scanned, 7);
+    assert_int_equal(st.payloads_json_c, 0);
 
     /* A different block 6 (other txs): the rollup's replaces the EL's. */
     assert_int_equal(bm_executor_get_state_root(&r.ex, 5, &r2, &em), BM_OK);
@@ -715,12 +885,14 @@ static void test_payload_v5_and_dropped_txs(void **state)
     struct bm_errmsg em = {{0}};
     uint8_t good[] = {0x02, 1, 2}, bad[] = {0xfe, 1};
     struct bm_buf txs[3] = {{good, 3}, {bad, 2}, {good, 2}};
+    struct bm_evm_stats st;
 
     (void)state;
     memset(&c, 0, sizeof(c));
     secret_of(c.jwt_secret, 0);
     c.seed = 1;
     c.only_get_payload_v5 = true;
+    c.payload_escape = true;
     el = fake_el_start(&c);
     evm = evm_on(el, 5000);
     init(evm, &root);
@@ -728,6 +900,11 @@ static void test_payload_v5_and_dropped_txs(void **state)
     exec_ok(evm, 2, 1, &root);
     assert_int_equal(fake_el_calls(el, "engine_getPayloadV4"), 1);
     assert_int_equal(fake_el_calls(el, "engine_getPayloadV5"), 2);
+    /* the answers with an escape went the json-c way (the -38005 error
+     * answer too), and their re-serialisation made valid blocks */
+    bm_evm_stats(evm, &st);
+    assert_int_equal(st.payloads_scanned, 0);
+    assert_int_equal(st.payloads_json_c, 3);
     bm_evm_executor(evm, &ex);
     assert_int_equal(bm_executor_execute_txs(&ex, txs, 3, 3, 2000000000000ull,
                                              root.ptr, root.len, &res, &em),
@@ -901,6 +1078,8 @@ int main(void)
         cmocka_unit_test(test_jwt),
         cmocka_unit_test(test_decode_reply),
         cmocka_unit_test(test_decode_results),
+        cmocka_unit_test(test_scan_payload),
+        cmocka_unit_test(test_attrs),
         cmocka_unit_test(test_tx_gas),
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_get_txs_and_filter),

@@ -9,6 +9,7 @@
 #include "util/errmsg.h"
 #include "util/hex.h"
 #include "util/json.h"
+#include "util/json_scan.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -77,6 +78,7 @@ void bm_evm_reply_release(struct bm_evm_reply *r)
         return;
     }
     json_object_put(r->root);
+    bm_free(r->body);
     memset(r, 0, sizeof(*r));
 }
 
@@ -142,30 +144,51 @@ enum bm_err bm_evm_reply_parse(const char *body, size_t len, uint64_t want_id,
 
 /* ------------------------------------------------------------ values */
 
-enum bm_err bm_evm_dec_quantity(struct json_object *v, const char *field,
-                                uint64_t *out, struct bm_errmsg *em)
+/* The value of the quantity digits d[0..n) (after "0x"): 0 when it is
+ * one, 1 for a byte that is not a hex digit (*bad: its index), 2 above
+ * 64 bits, 3 for no digits or more than 64. */
+static int quantity_value(const char *d, size_t n, uint64_t *out,
+                          size_t *bad)
 {
-    size_t n = 0;
-    const char *d = hex_digits(v, &n);
     uint64_t x = 0;
 
-    if (d == NULL || n == 0 || n > 64) {
-        return bm_errf(em, BM_EPROTO, "%s: want a quantity (0x and 1..64 "
-                       "hex digits)", field);
+    if (n == 0 || n > 64) {
+        return 3;
     }
     for (size_t i = 0; i < n; i++) {
         int k = bm_hex_digit(d[i]);
         if (k < 0) {
-            return bm_errf(em, BM_EPROTO, "%s: byte 0x%02x at offset %zu "
-                           "is not a hex digit", field,
-                           (unsigned)(unsigned char)d[i], i + 2);
+            *bad = i;
+            return 1;
         }
         if (x >> 60 != 0) {
-            return bm_errf(em, BM_EPROTO, "%s: above 64 bits", field);
+            return 2;
         }
         x = x << 4 | (uint64_t)k;
     }
     *out = x;
+    return 0;
+}
+
+enum bm_err bm_evm_dec_quantity(struct json_object *v, const char *field,
+                                uint64_t *out, struct bm_errmsg *em)
+{
+    size_t n = 0, bad = 0;
+    const char *d = hex_digits(v, &n);
+    int rc = d != NULL ? quantity_value(d, n, out, &bad) : 3;
+
+    if (rc == 1) {
+        return bm_errf(em, BM_EPROTO, "%s: byte 0x%02x at offset %zu "
+                       "is not a hex digit", field,
+                       (unsigned)(unsigned char)d[bad], bad + 2);
+    }
+    if (rc == 2) {
+        return bm_errf(em, BM_EPROTO, "%s: above 64 bits", field);
+    }
+    if (rc != 0) {
+        return bm_errf(em, BM_EPROTO, "%s: want a quantity (0x and 1..64 "
+                       "hex digits)", field);
+    }
     return BM_OK;
 }
 
@@ -420,35 +443,66 @@ static enum bm_err check_data_array(struct json_object *a, const char *field,
     return BM_OK;
 }
 
+void bm_evm_payload_release(struct bm_evm_payload *pl)
+{
+    if (pl == NULL) {
+        return;
+    }
+    bm_free(pl->txs);
+    memset(pl, 0, sizeof(*pl));
+}
+
+/* json-c's text of v, as newPayload sends it; BM_ETOOBIG above the cap. */
+static enum bm_err json_text(struct json_object *v, const char *field,
+                             struct bm_evm_span *out, struct bm_errmsg *em)
+{
+    size_t len = 0;
+    const char *t = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+    if (t == NULL) {
+        return BM_ENOMEM;
+    }
+    if (len > BM_EVM_MAX_PAYLOAD_TEXT) {
+        return bm_errf(em, BM_ETOOBIG, "%s: %zu bytes of JSON, max %zu",
+                       field, len, BM_EVM_MAX_PAYLOAD_TEXT);
+    }
+    out->p = t;
+    out->len = len;
+    return BM_OK;
+}
+
 enum bm_err bm_evm_dec_payload(struct json_object *result,
                                struct bm_evm_payload *out,
                                struct bm_errmsg *em)
 {
     static const char w[] = "executionPayload";
     struct json_object *ep, *txs, *rq;
+    struct bm_evm_payload pl;
     enum bm_err err;
 
-    memset(out, 0, sizeof(*out));
+    bm_evm_payload_release(out);
+    memset(&pl, 0, sizeof(pl));
     ep = member(result, "executionPayload");
     if (ep == NULL || !json_object_is_type(ep, json_type_object)) {
         return bm_errf(em, BM_EPROTO, "getPayload.executionPayload: want an "
                        "object");
     }
-    err = get_quantity(ep, w, "blockNumber", &out->number, em);
+    err = get_quantity(ep, w, "blockNumber", &pl.number, em);
     if (err == BM_OK) {
-        err = get_quantity(ep, w, "timestamp", &out->timestamp, em);
+        err = get_quantity(ep, w, "timestamp", &pl.timestamp, em);
     }
     if (err == BM_OK) {
-        err = get_quantity(ep, w, "gasLimit", &out->gas_limit, em);
+        err = get_quantity(ep, w, "gasLimit", &pl.gas_limit, em);
     }
     if (err == BM_OK) {
-        err = get_hash(ep, w, "blockHash", out->block_hash, em);
+        err = get_hash(ep, w, "blockHash", pl.block_hash, em);
     }
     if (err == BM_OK) {
-        err = get_hash(ep, w, "parentHash", out->parent_hash, em);
+        err = get_hash(ep, w, "parentHash", pl.parent_hash, em);
     }
     if (err == BM_OK) {
-        err = get_hash(ep, w, "stateRoot", out->state_root, em);
+        err = get_hash(ep, w, "stateRoot", pl.state_root, em);
     }
     if (err != BM_OK) {
         return err;
@@ -459,19 +513,404 @@ enum bm_err bm_evm_dec_payload(struct json_object *result,
     if (err != BM_OK) {
         return err;
     }
-    out->n_txs = json_object_array_length(txs);
     rq = member(result, "executionRequests");
     if (rq != NULL && !json_object_is_type(rq, json_type_null)) {
         err = check_data_array(rq, "getPayload.executionRequests",
                                BM_EVM_MAX_REQUESTS, BM_EVM_MAX_REQUEST_BYTES,
                                false, true, em);
+        if (err == BM_OK) {
+            err = json_text(rq, "getPayload.executionRequests", &pl.requests,
+                            em);
+        }
         if (err != BM_OK) {
             return err;
         }
-        out->execution_requests = rq;
     }
-    out->execution_payload = ep;
+    err = json_text(ep, "getPayload.executionPayload", &pl.payload, em);
+    if (err != BM_OK) {
+        return err;
+    }
+    pl.n_txs = json_object_array_length(txs);
+    if (pl.n_txs > 0) {
+        pl.txs = bm_calloc(pl.n_txs, sizeof(*pl.txs));
+        if (pl.txs == NULL) {
+            return BM_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < pl.n_txs; i++) {
+        pl.txs[i].p = hex_digits(json_object_array_get_idx(txs, i),
+                                 &pl.txs[i].len);
+    }
+    *out = pl;
     return BM_OK;
+}
+
+/* ---- getPayload answers without the json-c tree ----
+ *
+ * A 100-transfer block's getPayload answer is ~25 KB, most of it the txs'
+ * hex: json-c built a node and a copy of every string, and newPayload
+ * wrote the whole tree back out. The scanner below checks the answer in
+ * one pass over the body, decodes the fields the executor reads, and
+ * keeps the byte ranges of the executionPayload object and the
+ * executionRequests array, which newPayload sends as they came. It
+ * accepts a strict subset of JSON (printable ASCII strings without
+ * escapes, plain integers, no repeated key in any object, bounded depth)
+ * in which json-c's reading and re-serialisation of a value spell the
+ * same JSON value as its own bytes; anything else is declined, and the
+ * caller takes the json-c path, which owns every error message.
+ */
+
+/* Keys kept per object to find a repeated one; more: declined. */
+#define SCAN_MAX_KEYS 48
+
+/* A string of printable ASCII without escapes: its text without quotes. */
+static bool ps_string(struct bm_json_scan *s, struct bm_evm_span *out)
+{
+    const uint8_t *str;
+
+    if (!bm_json_scan_string(s, &str, &out->len)) {
+        return false;
+    }
+    out->p = (const char *)str;
+    return true;
+}
+
+/* A key, once per object: keys[0..*nk) are the object's keys so far. */
+static bool ps_key(struct bm_json_scan *s, struct bm_evm_span *keys, size_t *nk,
+                   struct bm_evm_span *k)
+{
+    if (!ps_string(s, k) || !bm_json_scan_byte(s, ':') ||
+        *nk == SCAN_MAX_KEYS) {
+        return false;
+    }
+    for (size_t i = 0; i < *nk; i++) {
+        if (keys[i].len == k->len && memcmp(keys[i].p, k->p, k->len) == 0) {
+            return false;
+        }
+    }
+    keys[(*nk)++] = *k;
+    return true;
+}
+
+static bool key_is(const struct bm_evm_span *k, const char *name)
+{
+    size_t n = strlen(name);
+
+    return k->len == n && memcmp(k->p, name, n) == 0;
+}
+
+/* Any value of the subset, depth levels of nesting left. */
+static bool ps_value(struct bm_json_scan *s, int depth)
+{
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k;
+    size_t nk = 0;
+    int64_t i;
+
+    bm_json_scan_ws(s);
+    if (s->p == s->end) {
+        return false;
+    }
+    switch (*s->p) {
+    case '"':
+        return ps_string(s, &k);
+    case 't':
+        return bm_json_scan_word(s, "true", 4);
+    case 'f':
+        return bm_json_scan_word(s, "false", 5);
+    case 'n':
+        return bm_json_scan_word(s, "null", 4);
+    case '[':
+        if (depth == 0) {
+            return false;
+        }
+        s->p++;
+        if (bm_json_scan_byte(s, ']')) {
+            return true;
+        }
+        do {
+            if (!ps_value(s, depth - 1)) {
+                return false;
+            }
+        } while (bm_json_scan_byte(s, ','));
+        return bm_json_scan_byte(s, ']');
+    case '{':
+        if (depth == 0) {
+            return false;
+        }
+        s->p++;
+        if (bm_json_scan_byte(s, '}')) {
+            return true;
+        }
+        do {
+            if (!ps_key(s, keys, &nk, &k) || !ps_value(s, depth - 1)) {
+                return false;
+            }
+        } while (bm_json_scan_byte(s, ','));
+        return bm_json_scan_byte(s, '}');
+    default:
+        return bm_json_scan_int(s, &i);
+    }
+}
+
+/* A "0x" string's digits, unchecked: every caller checks that each one
+ * is a hex digit (which leaves no escape, control or non-ASCII byte), so
+ * the closing quote is found with memchr and the digits read once. */
+static bool ps_hex(struct bm_json_scan *s, struct bm_evm_span *d)
+{
+    const uint8_t *str;
+    size_t len;
+
+    if (!bm_json_scan_raw_string(s, &str, &len) || len < 2 ||
+        str[0] != '0' || (str[1] != 'x' && str[1] != 'X')) {
+        return false;
+    }
+    d->p = (const char *)str + 2;
+    d->len = len - 2;
+    return true;
+}
+
+static bool ps_quantity(struct bm_json_scan *s, uint64_t *out)
+{
+    struct bm_evm_span d;
+    size_t bad = 0;
+
+    return ps_hex(s, &d) && quantity_value(d.p, d.len, out, &bad) == 0;
+}
+
+static bool ps_hash(struct bm_json_scan *s, uint8_t out[BM_EVM_HASH_LEN])
+{
+    struct bm_evm_span d;
+
+    return ps_hex(s, &d) && d.len == 2 * BM_EVM_HASH_LEN &&
+           bm_hex_unhex(out, d.p, BM_EVM_HASH_LEN);
+}
+
+/* An array of at most max_n DATA strings of 1..max bytes; each one's
+ * digits into (*v)[..] when v (grown here; the caller frees it). */
+static bool ps_data_array(struct bm_json_scan *s, size_t max_n, size_t max,
+                          struct bm_evm_span **v, size_t *n)
+{
+    size_t cap = 0;
+
+    *n = 0;
+    if (!bm_json_scan_byte(s, '[')) {
+        return false;
+    }
+    if (bm_json_scan_byte(s, ']')) {
+        return true;
+    }
+    do {
+        struct bm_evm_span d;
+
+        if (*n == max_n || !ps_hex(s, &d) || d.len == 0 || d.len % 2 != 0 ||
+            d.len / 2 > max || !bm_hex_all_digits(d.p, d.len)) {
+            return false;
+        }
+        if (v != NULL) {
+            if (*n == cap) {
+                size_t nc = cap == 0 ? 128 : cap * 2;
+                struct bm_evm_span *nv;
+
+                nv = bm_realloc(*v, nc * sizeof(*nv));
+                if (nv == NULL) {
+                    return false;
+                }
+                *v = nv;
+                cap = nc;
+            }
+            (*v)[*n] = d;
+        }
+        (*n)++;
+    } while (bm_json_scan_byte(s, ','));
+    return bm_json_scan_byte(s, ']');
+}
+
+enum payload_field {
+    PF_NUMBER = 1u << 0,
+    PF_TIMESTAMP = 1u << 1,
+    PF_GAS_LIMIT = 1u << 2,
+    PF_BLOCK_HASH = 1u << 3,
+    PF_PARENT_HASH = 1u << 4,
+    PF_STATE_ROOT = 1u << 5,
+    PF_TXS = 1u << 6,
+    PF_ALL = (1u << 7) - 1,
+};
+
+/* The executionPayload object (depth: levels left below it). */
+static bool ps_exec_payload(struct bm_json_scan *s, int depth,
+                            struct bm_evm_payload *pl)
+{
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k;
+    size_t nk = 0;
+    unsigned seen = 0;
+    bool ok;
+
+    bm_json_scan_ws(s);
+    pl->payload.p = (const char *)s->p;
+    if (!bm_json_scan_byte(s, '{') || bm_json_scan_byte(s, '}')) {
+        return false;
+    }
+    do {
+        unsigned bit = 0;
+
+        if (!ps_key(s, keys, &nk, &k)) {
+            return false;
+        }
+        if (key_is(&k, "blockNumber")) {
+            bit = PF_NUMBER;
+            ok = ps_quantity(s, &pl->number);
+        } else if (key_is(&k, "timestamp")) {
+            bit = PF_TIMESTAMP;
+            ok = ps_quantity(s, &pl->timestamp);
+        } else if (key_is(&k, "gasLimit")) {
+            bit = PF_GAS_LIMIT;
+            ok = ps_quantity(s, &pl->gas_limit);
+        } else if (key_is(&k, "blockHash")) {
+            bit = PF_BLOCK_HASH;
+            ok = ps_hash(s, pl->block_hash);
+        } else if (key_is(&k, "parentHash")) {
+            bit = PF_PARENT_HASH;
+            ok = ps_hash(s, pl->parent_hash);
+        } else if (key_is(&k, "stateRoot")) {
+            bit = PF_STATE_ROOT;
+            ok = ps_hash(s, pl->state_root);
+        } else if (key_is(&k, "transactions")) {
+            bit = PF_TXS;
+            ok = ps_data_array(s, BM_MAX_TXS, BM_MAX_TX_SIZE, &pl->txs,
+                               &pl->n_txs);
+        } else {
+            ok = ps_value(s, depth - 1);
+        }
+        if (!ok) {
+            return false;
+        }
+        seen |= bit;
+    } while (bm_json_scan_byte(s, ','));
+    if (!bm_json_scan_byte(s, '}') || seen != PF_ALL) {
+        return false;
+    }
+    pl->payload.len = (size_t)((const char *)s->p - pl->payload.p);
+    return pl->payload.len <= BM_EVM_MAX_PAYLOAD_TEXT;
+}
+
+/* The result object (depth: levels left below it). */
+static bool ps_result(struct bm_json_scan *s, int depth,
+                      struct bm_evm_payload *pl)
+{
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k;
+    size_t nk = 0, nr = 0;
+    bool has_payload = false, ok;
+
+    if (!bm_json_scan_byte(s, '{') || bm_json_scan_byte(s, '}')) {
+        return false;
+    }
+    do {
+        if (!ps_key(s, keys, &nk, &k)) {
+            return false;
+        }
+        if (key_is(&k, "executionPayload")) {
+            has_payload = true;
+            ok = ps_exec_payload(s, depth - 1, pl);
+        } else if (key_is(&k, "executionRequests")) {
+            bm_json_scan_ws(s);
+            pl->requests.p = (const char *)s->p;
+            if (bm_json_scan_word(s, "null", 4)) {
+                pl->requests.p = NULL;
+                ok = true;
+            } else {
+                ok = ps_data_array(s, BM_EVM_MAX_REQUESTS,
+                                   BM_EVM_MAX_REQUEST_BYTES, NULL, &nr);
+                pl->requests.len =
+                    (size_t)((const char *)s->p - pl->requests.p);
+            }
+        } else {
+            ok = ps_value(s, depth - 1);
+        }
+        if (!ok) {
+            return false;
+        }
+    } while (bm_json_scan_byte(s, ','));
+    return bm_json_scan_byte(s, '}') && has_payload;
+}
+
+bool bm_evm_scan_payload(const char *body, size_t len, uint64_t want_id,
+                         struct bm_evm_payload *out)
+{
+    struct bm_json_scan s = {(const uint8_t *)body,
+                             (const uint8_t *)body + len};
+    struct bm_evm_payload pl;
+    struct bm_evm_span keys[SCAN_MAX_KEYS], k, v;
+    size_t nk = 0;
+    bool has_id = false, has_result = false, ok;
+    int64_t id;
+
+    memset(&pl, 0, sizeof(pl));
+    if (body == NULL || len > INT32_MAX || !bm_json_scan_byte(&s, '{')) {
+        return false;
+    }
+    do {
+        if (!ps_key(&s, keys, &nk, &k)) {
+            goto decline;
+        }
+        if (key_is(&k, "jsonrpc")) {
+            ok = ps_string(&s, &v) && key_is(&v, "2.0");
+        } else if (key_is(&k, "id")) {
+            has_id = true;
+            ok = bm_json_scan_int(&s, &id) && id >= 0 &&
+                 (uint64_t)id == want_id;
+        } else if (key_is(&k, "result")) {
+            has_result = true;
+            ok = ps_result(&s, BM_EVM_SCAN_DEPTH - 1, &pl);
+        } else {
+            ok = false; /* "error", or anything else */
+        }
+        if (!ok) {
+            goto decline;
+        }
+    } while (bm_json_scan_byte(&s, ','));
+    if (!bm_json_scan_byte(&s, '}') || !has_id || !has_result) {
+        goto decline;
+    }
+    bm_json_scan_ws(&s);
+    if (s.p != s.end) {
+        goto decline;
+    }
+    bm_evm_payload_release(out);
+    *out = pl;
+    return true;
+decline:
+    bm_free(pl.txs);
+    return false;
+}
+
+enum bm_err bm_evm_payload_decode(struct bm_evm_reply *r,
+                                  struct bm_evm_payload *out, bool *scanned,
+                                  struct bm_errmsg *em)
+{
+    char *body = r->body;
+    size_t len = r->body_len;
+    uint64_t id = r->id, ns = r->ns;
+    bool sc = bm_evm_scan_payload(body, len, id, out);
+    enum bm_err err;
+
+    if (scanned != NULL) {
+        *scanned = sc;
+    }
+    if (sc) {
+        return BM_OK;
+    }
+    /* the body moves out of r while json-c parses it (the parse releases
+     * r first) and back for the payload's borrowers */
+    r->body = NULL;
+    err = bm_evm_reply_parse(body, len, id, r, em);
+    r->body = body;
+    r->body_len = len;
+    r->id = id;
+    r->ns = ns;
+    if (err == BM_OK) {
+        err = bm_evm_dec_payload(r->result, out, em);
+    }
+    return err;
 }
 
 enum bm_err bm_evm_dec_txs(struct json_object *result, struct bm_batch *out,

@@ -7,7 +7,8 @@
  * sizes are capped, and an error names the field ("executionPayload.
  * stateRoot: want 0x and 64 hex digits"). Nothing here asserts on input.
  *
- * Pure functions; thread-safe. Fuzz target: fuzz/targets/fuzz_evm_rpc.c.
+ * Pure functions; thread-safe. Fuzz targets: fuzz/targets/fuzz_evm_rpc.c,
+ * fuzz/targets/fuzz_evm_payload.c (the getPayload scanner against json-c).
  */
 #ifndef BM_EXEC_EVM_DECODE_H
 #define BM_EXEC_EVM_DECODE_H
@@ -34,6 +35,13 @@ struct bm_errmsg;
 #define BM_EVM_MAX_REQUEST_BYTES (1u << 20)
 /* Characters of the client's own text kept in messages. */
 #define BM_EVM_TEXT_MAX 200u
+/* Bytes of the executionPayload's JSON text passed on to newPayload (a
+ * block of BM_MAX_TXS small txs as hex fits; the response cap, 64 MiB by
+ * default, is the tighter bound in practice). */
+#define BM_EVM_MAX_PAYLOAD_TEXT ((size_t)256 << 20)
+/* Nesting the getPayload scanner follows (a payload's withdrawals are 5
+ * deep from the response's root); deeper answers go to json-c. */
+#define BM_EVM_SCAN_DEPTH 8
 
 /* A parsed response. */
 struct bm_evm_reply {
@@ -43,6 +51,10 @@ struct bm_evm_reply {
     uint64_t ns;                /* blocked on the client: the HTTP
                                    exchange's wall time and the wait for
                                    the connection (endpoint.h sets it) */
+    uint64_t id;                /* the request's id (endpoint.h sets it) */
+    char *body;                 /* owned: the raw HTTP body, when the call
+                                   kept it (bm_evm_endpoint_call_body) */
+    size_t body_len;
 };
 
 /*
@@ -58,7 +70,7 @@ struct bm_evm_reply {
 enum bm_err bm_evm_reply_parse(const char *body, size_t len, uint64_t want_id,
                                struct bm_evm_reply *r, struct bm_errmsg *em);
 
-/* Frees r->root and zeroes *r. NULL-safe. */
+/* Frees r->root and r->body and zeroes *r. NULL-safe. */
 void bm_evm_reply_release(struct bm_evm_reply *r);
 
 /* ---- values (v borrowed; field names the value in messages) ---- */
@@ -136,17 +148,28 @@ struct bm_evm_fcu {
 enum bm_err bm_evm_dec_fcu(struct json_object *result, struct bm_evm_fcu *out,
                            struct bm_errmsg *em);
 
+/* A piece of a reply's text (borrowed from it). */
+struct bm_evm_span {
+    const char *p;
+    size_t len;
+};
+
 /*
- * result of engine_getPayloadV4..V6: the executionPayload object and the
- * executionRequests array, kept as JSON (borrowed from the reply's root)
- * so that newPayload passes them through exactly, and the fields the
- * executor reads, checked. Every transaction must be non-empty DATA of at
- * most BM_MAX_TX_SIZE bytes, at most BM_MAX_TXS of them; requests are
- * DATA, at most BM_EVM_MAX_REQUESTS of BM_EVM_MAX_REQUEST_BYTES.
+ * result of engine_getPayloadV4..V6: the JSON text of the executionPayload
+ * object and of the executionRequests array, which newPayload passes on,
+ * and the fields the executor reads, checked. Every transaction must be
+ * non-empty DATA of at most BM_MAX_TX_SIZE bytes, at most BM_MAX_TXS of
+ * them; requests are DATA, at most BM_EVM_MAX_REQUESTS of
+ * BM_EVM_MAX_REQUEST_BYTES; the payload's text at most
+ * BM_EVM_MAX_PAYLOAD_TEXT bytes. Release with bm_evm_payload_release.
  */
 struct bm_evm_payload {
-    struct json_object *execution_payload;  /* borrowed */
-    struct json_object *execution_requests; /* borrowed; NULL: absent */
+    struct bm_evm_span payload;  /* borrowed from the reply: one JSON
+                                    object's text */
+    struct bm_evm_span requests; /* borrowed; p NULL: absent (send []) */
+    struct bm_evm_span *txs;     /* owned array of n_txs: each tx's hex
+                                    digits after "0x", borrowed from the
+                                    reply */
     uint64_t number;
     uint64_t timestamp;
     uint64_t gas_limit;
@@ -156,9 +179,45 @@ struct bm_evm_payload {
     uint8_t state_root[BM_EVM_HASH_LEN];
 };
 
+/* Frees pl->txs and zeroes *pl. NULL-safe. */
+void bm_evm_payload_release(struct bm_evm_payload *pl);
+
+/*
+ * The json-c decoder of a getPayload result (borrowed from a parsed
+ * reply). The texts are json-c's serialisation of the two values (valid
+ * until the reply is released or the values are serialised again). *out
+ * is released first; on error it holds nothing. Errors name the field.
+ */
 enum bm_err bm_evm_dec_payload(struct json_object *result,
                                struct bm_evm_payload *out,
                                struct bm_errmsg *em);
+
+/*
+ * The getPayload answer body[0..len) (borrowed; must outlive *out) without
+ * json-c: a scanner of the shape execution clients send (a JSON-RPC
+ * response with id want_id and a result object) that checks the same
+ * fields as bm_evm_dec_payload and keeps the executionPayload's and the
+ * executionRequests' own bytes. Anything outside that shape (an error
+ * member, a repeated key, an escape or a byte outside printable ASCII in
+ * a string, a number that is not a plain integer, nesting deeper than
+ * BM_EVM_SCAN_DEPTH, a field that does not decode) is declined: false,
+ * nothing held. So what it accepts, json-c's path accepts with the same
+ * fields and the same JSON values (fuzz_evm_payload checks this).
+ */
+bool bm_evm_scan_payload(const char *body, size_t len, uint64_t want_id,
+                         struct bm_evm_payload *out);
+
+/*
+ * A getPayload answer r->body[0..r->body_len) (r from
+ * bm_evm_endpoint_call_body; the request's id in r->id): the scanner,
+ * else json-c (bm_evm_reply_parse into r, then bm_evm_dec_payload), which
+ * owns the error messages: BM_ERPC with r->rpc_code for a JSON-RPC error,
+ * BM_EPROTO / BM_ETOOBIG naming the field. *out borrows from r.
+ * *scanned (may be NULL) tells whether the scanner read it.
+ */
+enum bm_err bm_evm_payload_decode(struct bm_evm_reply *r,
+                                  struct bm_evm_payload *out, bool *scanned,
+                                  struct bm_errmsg *em);
 
 /*
  * result of txpoolExt_getTxs: an array (or null: none) of "0x" raw

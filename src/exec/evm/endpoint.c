@@ -38,6 +38,7 @@ struct bm_evm_endpoint {
     uint64_t last_ns; /* under mu: the last exchange's time */
     _Atomic uint64_t calls;
     _Atomic uint64_t ns;
+    _Atomic uint64_t connects;
 };
 
 enum bm_err bm_evm_endpoint_new(struct bm_evm_endpoint **out,
@@ -90,6 +91,7 @@ enum bm_err bm_evm_endpoint_new(struct bm_evm_endpoint **out,
                                                  : DEFAULT_MAX_RESPONSE);
     atomic_init(&ep->calls, 0);
     atomic_init(&ep->ns, 0);
+    atomic_init(&ep->connects, 0);
     curl_easy_setopt(ep->curl, CURLOPT_URL, ep->url);
     curl_easy_setopt(ep->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(ep->curl, CURLOPT_TCP_NODELAY, 1L);
@@ -129,6 +131,8 @@ void bm_evm_endpoint_stats(const struct bm_evm_endpoint *ep,
 {
     out->calls = atomic_load_explicit(&ep->calls, memory_order_relaxed);
     out->ns = atomic_load_explicit(&ep->ns, memory_order_relaxed);
+    out->connects = atomic_load_explicit(&ep->connects,
+                                         memory_order_relaxed);
 }
 
 /* Maps a transfer failure to the endpoint's error codes. */
@@ -156,10 +160,13 @@ static enum bm_err transfer_error(struct bm_evm_endpoint *ep,
                    curl_easy_strerror(rc));
 }
 
-/* One call; caller holds ep->mu. */
+/* One call; caller holds ep->mu. keep_body: an HTTP 200 body is copied
+ * into r->body, not parsed. */
 static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
-                               const char *params, uint32_t timeout_ms,
-                               struct bm_evm_reply *r, struct bm_errmsg *em)
+                               const struct bm_evm_span *params,
+                               size_t n_params, uint32_t timeout_ms,
+                               bool keep_body, struct bm_evm_reply *r,
+                               struct bm_errmsg *em)
 {
     struct curl_slist *hdr = NULL, *h;
     uint64_t id = ep->next_id++, t0;
@@ -173,8 +180,8 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
                            "{\"jsonrpc\":\"2.0\",\"id\":%" PRIu64
                            ",\"method\":\"%s\",\"params\":[",
                            id, method);
-    if (err == BM_OK && params != NULL) {
-        err = bm_dynbuf_append(&ep->req, params, strlen(params));
+    for (size_t i = 0; err == BM_OK && i < n_params; i++) {
+        err = bm_dynbuf_append(&ep->req, params[i].p, params[i].len);
     }
     if (err == BM_OK) {
         err = bm_dynbuf_append(&ep->req, "]}", 2);
@@ -209,6 +216,16 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
     ep->last_ns = bm_clock_now_ns() - t0;
     atomic_fetch_add_explicit(&ep->ns, ep->last_ns, memory_order_relaxed);
     atomic_fetch_add_explicit(&ep->calls, 1, memory_order_relaxed);
+    {
+        long nc = 0;
+
+        if (curl_easy_getinfo(ep->curl, CURLINFO_NUM_CONNECTS, &nc) ==
+                CURLE_OK &&
+            nc > 0) {
+            atomic_fetch_add_explicit(&ep->connects, (uint64_t)nc,
+                                      memory_order_relaxed);
+        }
+    }
     curl_easy_setopt(ep->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(ep->curl, CURLOPT_POSTFIELDS, NULL);
     curl_slist_free_all(hdr);
@@ -222,8 +239,21 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
                        "secret the client was started with?)",
                        method, status, ep->url);
     }
+    if (keep_body && status == 200) {
+        r->body = bm_malloc(ep->resp.len > 0 ? ep->resp.len : 1);
+        if (r->body == NULL) {
+            return BM_ENOMEM;
+        }
+        if (ep->resp.len > 0) {
+            memcpy(r->body, ep->resp.ptr, ep->resp.len);
+        }
+        r->body_len = ep->resp.len;
+        r->id = id;
+        return BM_OK;
+    }
     err = bm_evm_reply_parse((const char *)ep->resp.ptr, ep->resp.len, id, r,
                              &pem);
+    r->id = id;
     if (status != 200 && (err == BM_OK || err == BM_EPROTO)) {
         return bm_errf(em, BM_EPROTO, "%s: HTTP status %ld from %s", method,
                        status, ep->url);
@@ -234,13 +264,14 @@ static enum bm_err call_locked(struct bm_evm_endpoint *ep, const char *method,
     return BM_OK;
 }
 
-enum bm_err bm_evm_endpoint_call(struct bm_evm_endpoint *ep,
-                                 const char *method, const char *params,
-                                 uint32_t timeout_ms, struct bm_evm_reply *r,
-                                 struct bm_errmsg *em)
+enum bm_err bm_evm_endpoint_call_ex(struct bm_evm_endpoint *ep,
+                                    const char *method,
+                                    const struct bm_evm_span *params,
+                                    size_t n_params, uint32_t timeout_ms,
+                                    unsigned flags, struct bm_evm_reply *r,
+                                    struct bm_errmsg *em)
 {
     enum bm_err err;
-
     uint64_t t0, waited;
 
     bm_evm_reply_release(r);
@@ -251,9 +282,20 @@ enum bm_err bm_evm_endpoint_call(struct bm_evm_endpoint *ep,
      * execution client's time too */
     waited = bm_clock_now_ns() - t0;
     ep->last_ns = 0;
-    err = call_locked(ep, method, params,
-                      timeout_ms ? timeout_ms : ep->timeout_ms, r, em);
+    err = call_locked(ep, method, params, n_params,
+                      timeout_ms ? timeout_ms : ep->timeout_ms,
+                      (flags & BM_EVM_CALL_KEEP_BODY) != 0, r, em);
     r->ns = ep->last_ns + waited;
     pthread_mutex_unlock(&ep->mu);
     return err;
+}
+
+enum bm_err bm_evm_endpoint_call(struct bm_evm_endpoint *ep,
+                                 const char *method, const char *params,
+                                 uint32_t timeout_ms, struct bm_evm_reply *r,
+                                 struct bm_errmsg *em)
+{
+    struct bm_evm_span p = {params, params != NULL ? strlen(params) : 0};
+
+    return bm_evm_endpoint_call_ex(ep, method, &p, 1, timeout_ms, 0, r, em);
 }

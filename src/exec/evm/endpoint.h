@@ -44,6 +44,8 @@ struct bm_evm_endpoint_config {
 struct bm_evm_endpoint_stats {
     uint64_t calls;
     uint64_t ns;
+    uint64_t connects; /* new connections opened (1 while the first
+                          stays alive) */
 };
 
 /*
@@ -76,6 +78,25 @@ enum bm_err bm_evm_endpoint_call(struct bm_evm_endpoint *ep,
                                  const char *method, const char *params,
                                  uint32_t timeout_ms, struct bm_evm_reply *r,
                                  struct bm_errmsg *em);
+
+/* Flags of bm_evm_endpoint_call_ex. */
+#define BM_EVM_CALL_KEEP_BODY 1u
+
+/*
+ * bm_evm_endpoint_call with the params text in pieces, params[0..n_params)
+ * (borrowed; concatenated into the request without another copy). With
+ * BM_EVM_CALL_KEEP_BODY an HTTP 200 body is not parsed: on BM_OK
+ * r->body[0..r->body_len) returns owned (released with r) the body as it
+ * came and r->id the request's id, for the caller to decode (getPayload:
+ * bm_evm_payload_decode). Transport errors and other HTTP statuses as
+ * bm_evm_endpoint_call.
+ */
+enum bm_err bm_evm_endpoint_call_ex(struct bm_evm_endpoint *ep,
+                                    const char *method,
+                                    const struct bm_evm_span *params,
+                                    size_t n_params, uint32_t timeout_ms,
+                                    unsigned flags, struct bm_evm_reply *r,
+                                    struct bm_errmsg *em);
 
 /* Counters so far. Any thread. */
 void bm_evm_endpoint_stats(const struct bm_evm_endpoint *ep,

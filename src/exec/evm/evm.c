@@ -10,10 +10,12 @@
 
 #include <sodium.h>
 
+#include "exec/evm/attrs.h"
 #include "exec/evm/endpoint.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/errmsg.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define MOD "evm"
@@ -72,6 +74,8 @@ struct bm_evm {
     atomic_bool executing;
     _Atomic uint32_t skips_in_row;
     _Atomic uint64_t pool_reads_skipped;
+    _Atomic uint64_t payloads_scanned;
+    _Atomic uint64_t payloads_json_c;
     _Atomic uint64_t gas_limit; /* get_execution_info's max_gas */
     _Atomic uint64_t blocks;
     _Atomic uint64_t rebuilt;
@@ -106,18 +110,30 @@ enum bm_err bm_evm_parse_hex_key(const char *key, const char *text,
     return BM_OK;
 }
 
-/* A call made with evm->mu held: inside execute_txs its time counts as
- * the EL's share of the block. */
-static enum bm_err ecall(struct bm_evm *evm, struct bm_evm_endpoint *ep,
-                         const char *method, const char *params,
-                         struct bm_evm_reply *r, struct bm_errmsg *em)
+/* A call made with evm->mu held (params in pieces, flags: endpoint.h):
+ * inside execute_txs its time counts as the EL's share of the block. */
+static enum bm_err ecall_ex(struct bm_evm *evm, struct bm_evm_endpoint *ep,
+                            const char *method,
+                            const struct bm_evm_span *params, size_t n,
+                            unsigned flags, struct bm_evm_reply *r,
+                            struct bm_errmsg *em)
 {
-    enum bm_err err = bm_evm_endpoint_call(ep, method, params, 0, r, em);
+    enum bm_err err = bm_evm_endpoint_call_ex(ep, method, params, n, 0,
+                                              flags, r, em);
 
     if (evm->in_exec) {
         evm->cur_el_ns += r->ns;
     }
     return err;
+}
+
+static enum bm_err ecall(struct bm_evm *evm, struct bm_evm_endpoint *ep,
+                         const char *method, const char *params,
+                         struct bm_evm_reply *r, struct bm_errmsg *em)
+{
+    struct bm_evm_span p = {params, params != NULL ? strlen(params) : 0};
+
+    return ecall_ex(evm, ep, method, &p, 1, 0, r, em);
 }
 
 static void cache_put(struct bm_evm *evm, uint64_t height,
@@ -243,38 +259,37 @@ static bool temporary(enum bm_evm_status s)
  */
 static enum bm_err fcu(struct bm_evm *evm, const struct known *head,
                        const struct known *safe, const struct known *fin,
-                       const char *attrs, const char *op, bool probe,
+                       const struct bm_buf *attrs, const char *op, bool probe,
                        struct bm_evm_fcu *out, struct bm_errmsg *em)
 {
     static const char method[] = "engine_forkchoiceUpdatedV3";
     char h[HASH_HEX], s[HASH_HEX], f[HASH_HEX];
-    struct bm_dynbuf p;
+    char state[3 * HASH_HEX + 80];
+    struct bm_evm_span p[2];
     uint32_t backoff = evm->backoff_ms;
     enum bm_err err;
+    int n;
 
     bm_evm_hex(h, head->hash, BM_EVM_HASH_LEN);
     bm_evm_hex(s, safe->hash, BM_EVM_HASH_LEN);
     bm_evm_hex(f, fin->hash, BM_EVM_HASH_LEN);
-    bm_dynbuf_init(&p, (size_t)1 << 30);
-    err = bm_dynbuf_printf(&p, "{\"headBlockHash\":\"%s\",\"safeBlockHash\":"
-                           "\"%s\",\"finalizedBlockHash\":\"%s\"},",
-                           h, s, f);
-    if (err == BM_OK) {
-        err = attrs != NULL ? bm_dynbuf_append(&p, attrs, strlen(attrs))
-                            : bm_dynbuf_printf(&p, "null");
+    n = snprintf(state, sizeof(state), "{\"headBlockHash\":\"%s\","
+                 "\"safeBlockHash\":\"%s\",\"finalizedBlockHash\":\"%s\"},",
+                 h, s, f);
+    if (n < 0 || (size_t)n >= sizeof(state)) {
+        return bm_errf(em, BM_EINVAL, "%s: cannot build %s", op, method);
     }
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&p, 0);
-    }
-    if (err != BM_OK) {
-        bm_dynbuf_release(&p);
-        return bm_errf(em, err, "%s: cannot build %s", op, method);
-    }
+    /* the params in two pieces: the state, the attributes (or null) as
+     * built, copied once into the request */
+    p[0] = (struct bm_evm_span){state, (size_t)n};
+    p[1] = attrs != NULL ? (struct bm_evm_span){(const char *)attrs->ptr,
+                                                attrs->len}
+                         : (struct bm_evm_span){"null", 4};
     for (uint32_t attempt = 1;; attempt++) {
         struct bm_evm_reply r = {0};
         struct bm_errmsg xem = {{0}};
 
-        err = ecall(evm, evm->engine, method, (const char *)p.ptr, &r, &xem);
+        err = ecall_ex(evm, evm->engine, method, p, 2, 0, &r, &xem);
         if (err == BM_OK) {
             err = bm_evm_dec_fcu(r.result, out, &xem);
         }
@@ -296,7 +311,6 @@ static enum bm_err fcu(struct bm_evm *evm, const struct known *head,
         bm_sleep_ms(backoff);
         backoff *= 2;
     }
-    bm_dynbuf_release(&p);
     return err;
 }
 
@@ -441,74 +455,11 @@ static enum bm_err evm_get_txs(void *ctx, struct bm_batch *out,
     return err;
 }
 
-/* Appends "0x" and the hex of p[0..n) between quotes, in chunks. */
-static enum bm_err append_hex_string(struct bm_dynbuf *d, const uint8_t *p,
-                                     size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    char chunk[512];
-    size_t k = 0;
-    enum bm_err err = bm_dynbuf_append(d, "\"0x", 3);
-
-    for (size_t i = 0; err == BM_OK && i < n; i++) {
-        chunk[k++] = digits[p[i] >> 4];
-        chunk[k++] = digits[p[i] & 15];
-        if (k == sizeof(chunk) || i + 1 == n) {
-            err = bm_dynbuf_append(d, chunk, k);
-            k = 0;
-        }
-    }
-    return err == BM_OK ? bm_dynbuf_append_byte(d, '"') : err;
-}
-
-/* The payload attributes of block h at time ts on parent p, as JSON text
- * into *d. */
-static enum bm_err build_attrs(const struct bm_evm *evm,
-                               const struct bm_buf *txs, size_t n_txs,
-                               uint64_t h, uint64_t ts,
-                               const struct bm_evm_block *p,
-                               struct bm_dynbuf *d)
-{
-    uint8_t randao[BM_EVM_HASH_LEN] = {0};
-    char rnd[HASH_HEX], fee[2 * BM_EVM_ADDR_LEN + 3];
-    bool first = true;
-    enum bm_err err;
-
-    for (int i = 0; i < 8; i++) {
-        randao[BM_EVM_HASH_LEN - 1 - i] = (uint8_t)(h >> (8 * i));
-    }
-    bm_evm_hex(rnd, randao, sizeof(randao));
-    bm_evm_hex(fee, evm->fee_recipient, BM_EVM_ADDR_LEN);
-    err = bm_dynbuf_printf(d, "{\"timestamp\":\"0x%" PRIx64 "\",\"prevRandao"
-                           "\":\"%s\",\"suggestedFeeRecipient\":\"%s\","
-                           "\"withdrawals\":[],\"parentBeaconBlockRoot\":\"0x"
-                           "%064d\",\"transactions\":[",
-                           ts, rnd, fee, 0);
-    for (size_t i = 0; err == BM_OK && i < n_txs; i++) {
-        if (txs[i].len == 0) {
-            continue; /* as ev-node: empty txs are not sent */
-        }
-        if (!first) {
-            err = bm_dynbuf_append_byte(d, ',');
-        }
-        if (err == BM_OK) {
-            err = append_hex_string(d, txs[i].ptr, txs[i].len);
-        }
-        first = false;
-    }
-    if (err == BM_OK) {
-        /* ev-reth reads gasLimit as a JSON number */
-        err = bm_dynbuf_printf(d, "],\"gasLimit\":%" PRIu64 "}",
-                               p->gas_limit);
-    }
-    return err;
-}
-
 static const char *const get_payload_methods[] = {
     "engine_getPayloadV4", "engine_getPayloadV5", "engine_getPayloadV6"};
 
 /* engine_getPayloadV4 (V5, V6 on "Unsupported fork", the one that worked
- * first next time). *r holds the payload's JSON. */
+ * first next time). *r holds the answer, which *pl borrows. */
 static enum bm_err get_payload(struct bm_evm *evm, const uint8_t id[8],
                                struct bm_evm_reply *r,
                                struct bm_evm_payload *pl,
@@ -532,14 +483,27 @@ static enum bm_err get_payload(struct bm_evm *evm, const uint8_t id[8],
     }
     for (size_t i = 0; i < 3; i++) {
         const char *m = get_payload_methods[order[i]];
+        struct bm_evm_span ps = {params, strlen(params)};
+        struct bm_errmsg dem = {{0}};
 
-        err = ecall(evm, evm->engine, m, params, r, &xem);
+        err = ecall_ex(evm, evm->engine, m, &ps, 1, BM_EVM_CALL_KEEP_BODY,
+                       r, &xem);
+        if (err == BM_OK) {
+            /* the answer's own bytes: the scanner, else json-c */
+            bool scanned = false;
+
+            err = bm_evm_payload_decode(r, pl, &scanned, &dem);
+            atomic_fetch_add(scanned ? &evm->payloads_scanned
+                                     : &evm->payloads_json_c, 1);
+            if (err != BM_OK) {
+                bm_errf(&xem, err, "%s: %s", m, dem.msg);
+            }
+        }
         if (err == BM_ERPC && r->rpc_code == RPC_UNSUPPORTED_FORK) {
             continue;
         }
         if (err == BM_OK) {
-            err = bm_evm_dec_payload(r->result, pl, &xem);
-            if (err == BM_OK && evm->payload_version != 4 + order[i]) {
+            if (evm->payload_version != 4 + order[i]) {
                 evm->payload_version = 4 + order[i];
                 bm_log_info(MOD, "getPayload version=%s", m);
             }
@@ -552,45 +516,30 @@ static enum bm_err get_payload(struct bm_evm *evm, const uint8_t id[8],
     return err;
 }
 
-/* engine_newPayloadV4(payload, [], 0x00..00, requests) until VALID. */
+/* engine_newPayloadV4(payload, [], 0x00..00, requests) until VALID: the
+ * payload and the requests are getPayload's answer's own JSON text. */
 static enum bm_err new_payload(struct bm_evm *evm,
                                const struct bm_evm_payload *pl,
                                struct bm_errmsg *em)
 {
     static const char method[] = "engine_newPayloadV4";
-    const int fl = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
-    struct bm_dynbuf p;
-    const char *js;
-    size_t jl = 0;
+    static const char mid[] = ",[],\"0x0000000000000000000000000000000000"
+                              "000000000000000000000000000000\",";
+    struct bm_evm_span p[3] = {
+        pl->payload,
+        {mid, sizeof(mid) - 1},
+        pl->requests.p != NULL ? pl->requests
+                               : (struct bm_evm_span){"[]", 2},
+    };
     uint32_t backoff = evm->backoff_ms;
     enum bm_err err;
 
-    bm_dynbuf_init(&p, (size_t)1 << 30);
-    js = json_object_to_json_string_length(pl->execution_payload, fl, &jl);
-    err = js != NULL ? bm_dynbuf_append(&p, js, jl) : BM_ENOMEM;
-    if (err == BM_OK) {
-        err = bm_dynbuf_printf(&p, ",[],\"0x%064d\",", 0);
-    }
-    if (err == BM_OK && pl->execution_requests != NULL) {
-        js = json_object_to_json_string_length(pl->execution_requests, fl,
-                                               &jl);
-        err = js != NULL ? bm_dynbuf_append(&p, js, jl) : BM_ENOMEM;
-    } else if (err == BM_OK) {
-        err = bm_dynbuf_printf(&p, "[]");
-    }
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&p, 0);
-    }
-    if (err != BM_OK) {
-        bm_dynbuf_release(&p);
-        return bm_errf(em, err, "execute_txs: cannot build %s", method);
-    }
     for (uint32_t attempt = 1;; attempt++) {
         struct bm_evm_reply r = {0};
         struct bm_evm_payload_status ps;
         struct bm_errmsg xem = {{0}};
 
-        err = ecall(evm, evm->engine, method, (const char *)p.ptr, &r, &xem);
+        err = ecall_ex(evm, evm->engine, method, p, 3, 0, &r, &xem);
         if (err == BM_OK) {
             err = bm_evm_dec_payload_status(r.result, "newPayload", &ps,
                                             &xem);
@@ -612,7 +561,6 @@ static enum bm_err new_payload(struct bm_evm *evm,
         bm_sleep_ms(backoff);
         backoff *= 2;
     }
-    bm_dynbuf_release(&p);
     return err;
 }
 
@@ -624,7 +572,6 @@ static enum bm_err check_payload(const struct bm_evm_payload *pl, uint64_t h,
                                  const struct bm_buf *txs, size_t n_txs,
                                  struct bm_errmsg *em)
 {
-    struct json_object *arr = NULL;
     size_t j = 0;
 
     if (pl->number != h || pl->timestamp != ts ||
@@ -638,12 +585,11 @@ static enum bm_err check_payload(const struct bm_evm_payload *pl, uint64_t h,
                        "asked for %" PRIu64 " at %" PRIu64 " on %s",
                        pl->number, pl->timestamp, got, h, ts, want);
     }
-    json_object_object_get_ex(pl->execution_payload, "transactions", &arr);
     for (size_t i = 0; i < pl->n_txs; i++) {
-        struct json_object *v = json_object_array_get_idx(arr, i);
+        const struct bm_evm_span *v = &pl->txs[i];
 
-        while (j < n_txs &&
-               !bm_evm_dec_data_eq(v, txs[j].ptr, txs[j].len)) {
+        while (j < n_txs && !(v->len == 2 * txs[j].len &&
+                              bm_hex_eq(v->p, txs[j].ptr, txs[j].len))) {
             j++;
         }
         if (j == n_txs) {
@@ -723,9 +669,10 @@ static enum bm_err execute_locked(struct bm_evm *evm,
 {
     struct bm_evm_block parent, existing;
     struct bm_evm_reply pr = {0};
-    struct bm_evm_payload pl;
+    struct bm_evm_payload pl = {0};
     struct bm_evm_fcu res;
-    struct bm_dynbuf attrs;
+    struct bm_evm_attrs ad;
+    struct bm_buf attrs = {0};
     struct known pk;
     bool rebuild, had = false;
     bool cached = evm->last.valid && evm->last.b.number == h - 1;
@@ -766,22 +713,21 @@ static enum bm_err execute_locked(struct bm_evm *evm,
     if (evm->fin.height > pk.height) {
         evm->fin = pk;
     }
-    bm_dynbuf_init(&attrs, (size_t)1 << 30);
-    err = build_attrs(evm, txs, n_txs, h, ts, &parent, &attrs);
-    if (err == BM_OK) {
-        err = bm_dynbuf_append_byte(&attrs, 0);
-    }
+    ad.timestamp = ts;
+    ad.height = h;
+    ad.fee_recipient = evm->fee_recipient;
+    ad.gas_limit = parent.gas_limit;
+    err = bm_evm_attrs_build(&ad, txs, n_txs, (size_t)1 << 30, &attrs);
     if (err != BM_OK) {
-        bm_dynbuf_release(&attrs);
         return bm_errf(em, err, "execute_txs: cannot build the payload "
                        "attributes of %" PRIu64, h);
     }
-    err = fcu(evm, &pk, &evm->safe, &evm->fin, (const char *)attrs.ptr,
-              "execute_txs", cached, &res, em);
+    err = fcu(evm, &pk, &evm->safe, &evm->fin, &attrs, "execute_txs",
+              cached, &res, em);
     if (err == BM_EAGAIN && cached) {
         /* SYNCING on a parent known only from memory: the client may have
          * lost it (restarted); look it up again before waiting */
-        bm_dynbuf_release(&attrs);
+        bm_buf_release(&attrs);
         evm->last.valid = false;
         return execute_locked(evm, txs, n_txs, h, ts, prev_root,
                               prev_root_len, out, em);
@@ -795,9 +741,8 @@ static enum bm_err execute_locked(struct bm_evm *evm,
         evm->head = evm->safe = evm->fin = pk;
         err = fcu_state(evm, "execute_txs", em);
         if (err == BM_OK) {
-            err = fcu(evm, &pk, &evm->safe, &evm->fin,
-                      (const char *)attrs.ptr, "execute_txs", false, &res,
-                      em);
+            err = fcu(evm, &pk, &evm->safe, &evm->fin, &attrs,
+                      "execute_txs", false, &res, em);
         }
         if (err == BM_OK && !res.has_payload_id) {
             err = bm_errf(em, BM_EPROTO, "execute_txs: "
@@ -806,7 +751,7 @@ static enum bm_err execute_locked(struct bm_evm *evm,
                           "payloadId", h - 1);
         }
     }
-    bm_dynbuf_release(&attrs);
+    bm_buf_release(&attrs);
     if (err == BM_OK) {
         err = get_payload(evm, res.payload_id, &pr, &pl, em);
     }
@@ -817,6 +762,7 @@ static enum bm_err execute_locked(struct bm_evm *evm,
         err = new_payload(evm, &pl, em);
     }
     if (err != BM_OK) {
+        bm_evm_payload_release(&pl);
         bm_evm_reply_release(&pr);
         return err;
     }
@@ -827,6 +773,7 @@ static enum bm_err execute_locked(struct bm_evm *evm,
     memcpy(out->hash, pl.block_hash, BM_EVM_HASH_LEN);
     memcpy(out->parent_hash, pl.parent_hash, BM_EVM_HASH_LEN);
     memcpy(out->state_root, pl.state_root, BM_EVM_HASH_LEN);
+    bm_evm_payload_release(&pl);
     bm_evm_reply_release(&pr);
     cache_put(evm, h - 1, parent.hash);
     cache_put(evm, h, out->hash);
@@ -1113,6 +1060,8 @@ enum bm_err bm_evm_new(struct bm_evm **out, const struct bm_evm_config *cfg,
     atomic_init(&evm->executing, false);
     atomic_init(&evm->skips_in_row, 0);
     atomic_init(&evm->pool_reads_skipped, 0);
+    atomic_init(&evm->payloads_scanned, 0);
+    atomic_init(&evm->payloads_json_c, 0);
     atomic_init(&evm->gas_limit, 0);
     atomic_init(&evm->blocks, 0);
     atomic_init(&evm->rebuilt, 0);
@@ -1167,14 +1116,18 @@ void bm_evm_stats(const struct bm_evm *evm, struct bm_evm_stats *out)
     bm_evm_endpoint_stats(evm->engine, &s);
     out->engine_calls = s.calls;
     out->engine_ns = s.ns;
+    out->engine_connects = s.connects;
     bm_evm_endpoint_stats(evm->eth, &s);
     out->eth_calls = s.calls;
     out->eth_ns = s.ns;
+    out->eth_connects = s.connects;
     out->blocks = atomic_load(&evm->blocks);
     out->rebuilt = atomic_load(&evm->rebuilt);
     out->exec_ns = atomic_load(&evm->exec_ns);
     out->exec_el_ns = atomic_load(&evm->exec_el_ns);
     out->pool_reads_skipped = atomic_load(&evm->pool_reads_skipped);
+    out->payloads_scanned = atomic_load(&evm->payloads_scanned);
+    out->payloads_json_c = atomic_load(&evm->payloads_json_c);
 }
 
 const char *bm_evm_eth_url(const struct bm_evm *evm)

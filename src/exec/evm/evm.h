@@ -119,6 +119,10 @@ struct bm_evm_stats {
     uint64_t exec_ns;    /* wall time inside execute_txs */
     uint64_t exec_el_ns; /* of it, waiting for the EL's answers */
     uint64_t pool_reads_skipped; /* get_txs not read: an execute_txs ran */
+    uint64_t payloads_scanned;   /* getPayload answers read by the scanner */
+    uint64_t payloads_json_c;    /* ... declined by it, read by json-c */
+    uint64_t engine_connects;    /* connections opened to each port */
+    uint64_t eth_connects;
 };
 
 /* Any thread. */
