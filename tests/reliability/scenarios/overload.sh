@@ -88,10 +88,7 @@ rel_node_start a agg "${AGG[@]}"
 rel_node_start b da
 rel_monitor_start
 rel_load_start --clients 2 --rate "$STEADY" --value-size 4000 --batch-max 20
-# A set-up wait, generous: in CI this runs while the sanitizer builds
-# link in the background, and a node whose flushes queue behind their
-# writeback once made only 2 blocks in 60 s (2026-12-07).
-wait_until 180 "a at height 20" bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_a_rpc/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge 20 ]"
+wait_until 60 "a at height 20" bash -c "[ \$(curl -sf -m 5 http://127.0.0.1:$P_a_rpc/status | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"height\"])' 2>/dev/null || echo 0) -ge 20 ]"
 sleep 3
 
 step "DA far behind (10 s per call) and a 10x flood for $F s"
