@@ -40,9 +40,10 @@
  * sequencer's ack too for an empty block, after the reply for a block with
  * txs, whose CPU the block's CPU figure includes: it is read once the
  * queue has dropped the block's txs), each with _cpu_us (the block path's
- * CPU) and _runq_us (the rig's threads' wait for a CPU); what is left of the two is time blocked
- * (disk flushes, locks: evm_<kind>_blocked_us); evm_<kind>_ours_el_cpu_us (the client's CPU
- * during pre and post: --el-pid), evm_<kind>_ours_reaper_us and
+ * CPU) and _runq_us (the rig's threads' wait for a CPU); what is left of
+ * the two is time blocked (disk flushes, locks: evm_<kind>_blocked_us);
+ * evm_<kind>_ours_el_cpu_us (the client's CPU during pre and post:
+ * --el-pid), evm_<kind>_ours_reaper_us and
  * evm_<kind>_ours_pool_reads (the reaper's CPU and its txpoolExt_getTxs
  * answered in them). The per-block lines on stderr name the threads.
  * Usage: evm_bench --engine URL --eth URL --jwt FILE --genesis-hash 0x..

@@ -1056,9 +1056,7 @@ static void producer_terminate(void *state, int reason)
                                                         : BM_ERESTARTING;
 
     if (st->r.step != S_IDLE) {
-        if (!st->r.replied) {
-            bm_actor_reply_token(st->env->sys, &st->r.tok, err, NULL, 0);
-        }
+        reply(st, err); /* unless the round answered before its ACK */
         bm_block_unref(st->r.b);
         bm_state_info_dtor(&st->r.info);
     }

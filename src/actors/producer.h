@@ -71,8 +71,8 @@ struct bm_producer_result {
 
 /* DRAIN (ask, from the manager's graceful stop, after env->stopping is
  * set): answered once no round is in flight, so the block in flight is
- * committed and its Ack done (or failed) before the actors stop. Rounds not started yet are refused
- * with BM_ESHUTDOWN while the node quits. Reply: the store height. At
+ * committed and its Ack done (or failed) before the actors stop. Rounds
+ * not started yet are refused with BM_ESHUTDOWN while the node quits. Reply: the store height. At
  * most 4 DRAIN asks wait at once (more: BM_EFULL). */
 struct bm_producer_drain {
     uint32_t unused;

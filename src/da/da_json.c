@@ -1163,7 +1163,8 @@ bool bm__da_scan_get_all(const char *body, size_t len, uint64_t want_id,
         unsigned bit = 0;
         int64_t id;
 
-        if (!bm_json_scan_string(&s, &k, &klen) || !bm_json_scan_byte(&s, ':')) {
+        if (!bm_json_scan_string(&s, &k, &klen) ||
+            !bm_json_scan_byte(&s, ':')) {
             goto decline;
         }
         if (klen == 7 && memcmp(k, "jsonrpc", 7) == 0) {
