@@ -118,7 +118,7 @@ static const struct bm_headerex_verifier verifier = {.check = check};
 /* ------------------------------------------------------------ gossip */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct bm_cond cv = BM_COND_INIT;
 static uint64_t *lat_ns;
 static size_t n_lat;
 static uint64_t range_got;
@@ -135,7 +135,7 @@ static void deliver(const struct bm_floodsub_msg *m, void *arg)
     sent = bm_get_be64(m->data);
     pthread_mutex_lock(&mu);
     lat_ns[n_lat++] = bench_now_ns() - sent;
-    pthread_cond_broadcast(&cv);
+    bm_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
 }
 
@@ -158,7 +158,7 @@ static void on_done(struct bm_headerex *x, int err, uint64_t next, void *arg)
     (void)arg;
     pthread_mutex_lock(&mu);
     range_err = err;
-    pthread_cond_broadcast(&cv);
+    bm_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
 }
 
@@ -312,7 +312,7 @@ int main(int argc, char **argv)
     }
     pthread_mutex_lock(&mu);
     while (range_err == 1) {
-        pthread_cond_wait(&cv, &mu);
+        bm_cond_wait(&cv, &mu);
     }
     pthread_mutex_unlock(&mu);
     t1 = now_s();

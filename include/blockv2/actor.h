@@ -82,9 +82,9 @@
  *     ("helping"), so waiting on an actor of the same lane completes
  *     instead of deadlocking. Calls must still flow one way: an actor
  *     waited on must not wait, directly or not, on the waiter;
- *   - a thread that is not the runtime's and calls a lane actor
- *     (bm_actor_call) "borrows" the lane while the lane's thread is idle
- *     with nothing queued: it runs the lane's work itself,
+ *   - a thread that is not the runtime's and calls a lane actor with
+ *     bm_actor_call_inline "borrows" the lane while the lane's thread is
+ *     idle with nothing queued: it runs the lane's work itself,
  *     as the lane's thread would, until its future completes, then gives
  *     the lane back, so the ask and its answer cost no thread wake-up. The
  *     lane still runs one turn at a time; its actors may then run on the
@@ -431,14 +431,25 @@ int bm_future_wait(struct bm_future *f, int64_t wait_ms, void *reply,
 void bm_future_free(struct bm_future *f);
 
 /* ask + wait + free in one blocking call. Non-actor threads, detached and
- * lane actors only (BM_EINVAL from a pooled actor). From a non-actor
- * thread to an actor of an idle lane, the call runs that lane on the
- * calling thread until the answer ("Lanes" above). An actor that calls
- * must not be called back synchronously by the target (deadlock until
- * the deadline): keep calls flowing one way down the actor graph. */
+ * lane actors only (BM_EINVAL from a pooled actor). The caller's thread
+ * only waits: the target runs where it always runs (a non-actor caller
+ * never runs an actor's turn; see bm_actor_call_inline). An actor that
+ * calls must not be called back synchronously by the target (deadlock
+ * until the deadline): keep calls flowing one way down the actor graph. */
 int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
                   uint32_t kind, void *payload, size_t len, void *reply,
                   size_t reply_len, int64_t timeout_ms);
+
+/* bm_actor_call that, from a non-actor thread to an actor of an idle
+ * lane, runs that lane on the calling thread until the answer ("Lanes"
+ * above): no thread is woken. The caller then runs whatever the lane
+ * runs meanwhile (other lane actors' turns, their blocking I/O), so only
+ * a thread that has nothing else to serve should use it (the manager's
+ * bm_manager_produce_block; not an RPC or network loop). From any other
+ * thread, or to a busy lane, it is bm_actor_call. */
+int bm_actor_call_inline(struct bm_actor_system *sys, struct bm_actor_id to,
+                         uint32_t kind, void *payload, size_t len,
+                         void *reply, size_t reply_len, int64_t timeout_ms);
 
 /* Ask from inside a handler (timeout_ms as for bm_actor_ask): the reply
  * arrives later as a system-lane
@@ -754,6 +765,14 @@ void bm_actor_system_stats_get(struct bm_actor_system *sys,
     {                                                                          \
         return bm_actor_call(sys_, to_.id, (KIND), p_, sizeof(*p_), r_,        \
                              sizeof(*r_), timeout_ms_);                        \
+    }                                                                          \
+    BM__MAYBE_UNUSED                                                           \
+    static inline int bm_##tname##_call_##mname##_inline(                      \
+        struct bm_actor_system *sys_, struct bm_ref_##tname to_,               \
+        req_type *p_, reply_type *r_, int64_t timeout_ms_)                     \
+    {                                                                          \
+        return bm_actor_call_inline(sys_, to_.id, (KIND), p_, sizeof(*p_),     \
+                                    r_, sizeof(*r_), timeout_ms_);             \
     }                                                                          \
     BM__MAYBE_UNUSED                                                           \
     static inline int bm_##tname##_ask_##mname##_async(                        \

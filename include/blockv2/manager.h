@@ -265,7 +265,9 @@ enum bm_err bm_manager_start(struct bm_manager *m, struct bm_errmsg *em);
  * for it: *height (may be NULL) gets the new height. BM_EAGAIN when no
  * block was made (back-pressure: too many blocks not yet on DA); other
  * errors as the producer reports them. Blocks up to the producer's
- * timeout.
+ * timeout. When the block lane is idle the block is made on the calling
+ * thread (bm_actor_call_inline): call it from a thread with nothing else
+ * to serve.
  */
 enum bm_err bm_manager_produce_block(struct bm_manager *m, uint64_t *height,
                                      struct bm_errmsg *em);

@@ -925,7 +925,7 @@ static bool check_exit(struct bm__actor *a)
 static void wake_blocked(struct bm__actor *a)
 {
     pthread_mutex_lock(&a->mu);
-    pthread_cond_broadcast(&a->cv);
+    bm_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -1228,7 +1228,7 @@ void bm__actor_finalize(struct bm_actor_system *sys, struct bm__actor *a,
     if (a->dt != NULL) {
         pthread_mutex_lock(&a->dt->mu);
         a->dt->quit = true;
-        pthread_cond_signal(&a->dt->cv);
+        bm_cond_signal(&a->dt->cv);
         pthread_mutex_unlock(&a->dt->mu);
         a->dt = NULL;
     }
@@ -1247,7 +1247,7 @@ void bm__actor_finalize(struct bm_actor_system *sys, struct bm__actor *a,
     atomic_fetch_sub(&sys->live, 1);
     atomic_fetch_add_explicit(&sys->exited, 1, memory_order_relaxed);
     if (atomic_load(&sys->exit_waiters) > 0) {
-        pthread_cond_broadcast(&sys->exit_cv);
+        bm_cond_broadcast(&sys->exit_cv);
     }
     pthread_mutex_unlock(&sys->exit_mu);
     slot_free(sys, a->slot);

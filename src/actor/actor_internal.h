@@ -215,7 +215,7 @@ struct bm__actor {
 
     pthread_mutex_t mu;        /* watchers, BLOCK waits, drop_oldest pops,
                                 * waiting_on */
-    pthread_cond_t cv;
+    struct bm_cond cv;
     /* Detached actors: the future its thread waits on (bm_future_wait),
      * woken when a STOP or KILL sets stop_req. Under mu. */
     struct bm_future *waiting_on;
@@ -263,7 +263,7 @@ struct bm__worker {
     struct bm__actor *next_slot;
     unsigned slot_runs;
     pthread_mutex_t pmu;
-    pthread_cond_t pcv;
+    struct bm_cond pcv;
     _Atomic int sleeping;
     uint64_t rng;
 };
@@ -273,7 +273,7 @@ struct bm__dthread {
     struct bm__actor *a;
     pthread_t th;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     bool pending;
     bool quit;
     struct bm__dthread *next_all;
@@ -316,13 +316,13 @@ struct bm__lane {
     struct bm__actor *next_slot; /* the lane's owner only */
     unsigned slot_runs;          /* the lane's owner only */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     _Atomic bool kicked;
     _Atomic bool quit;
     _Atomic bool parked;         /* the thread asleep on cv (set under mu) */
     _Atomic int own;             /* enum bm__lane_own */
     _Atomic bool bparked;        /* the borrower asleep on bcv (under mu) */
-    pthread_cond_t bcv;
+    struct bm_cond bcv;
     struct bm__lane *next_all;   /* under sys->dt_mu */
 };
 
@@ -372,7 +372,7 @@ struct bm_actor_system {
 
     /* exits and system state */
     pthread_mutex_t exit_mu;
-    pthread_cond_t exit_cv;
+    struct bm_cond exit_cv;
     _Atomic unsigned exit_waiters;
     _Atomic uint64_t live;
     _Atomic uint64_t spawned;
@@ -395,7 +395,7 @@ struct bm_actor_system {
 
     /* timers */
     pthread_mutex_t tm_mu;
-    pthread_cond_t tm_cv;
+    struct bm_cond tm_cv;
     pthread_t tm_th;
     bool tm_running;
     bool tm_quit;

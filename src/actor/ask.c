@@ -20,7 +20,7 @@
 
 struct bm_future {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     int refs;
     bool done;
     bool taken;
@@ -48,7 +48,7 @@ static void future_unref(struct bm_future *f)
     pthread_mutex_unlock(&f->mu);
     if (last) {
         pthread_mutex_destroy(&f->mu);
-        pthread_cond_destroy(&f->cv);
+        bm_cond_destroy(&f->cv);
         bm_free(f->reply);
         bm_free(f);
     }
@@ -78,7 +78,7 @@ static bool future_complete(struct bm_future *f, int status,
     /* After unlocking (a woken waiter does not block on f->mu at once);
      * f lives on: this entry's reference is dropped below. */
     if (delivered) {
-        pthread_cond_broadcast(&f->cv);
+        bm_cond_broadcast(&f->cv);
     }
     /* Completed on the waiting lane's own thread (an actor its help loop
      * ran): the loop sees done after that turn, no kick needed. */
@@ -379,7 +379,7 @@ int bm_actor_ask(struct bm_actor_system *sys, struct bm_actor_id to,
 void bm__future_wake(struct bm_future *f)
 {
     pthread_mutex_lock(&f->mu);
-    pthread_cond_broadcast(&f->cv);
+    bm_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -610,9 +610,9 @@ void bm_future_free(struct bm_future *f)
     future_unref(f);
 }
 
-int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
-                  uint32_t kind, void *payload, size_t len, void *reply,
-                  size_t reply_len, int64_t timeout_ms)
+static int call(struct bm_actor_system *sys, struct bm_actor_id to,
+                uint32_t kind, void *payload, size_t len, void *reply,
+                size_t reply_len, int64_t timeout_ms, bool borrow)
 {
     struct bm_future *f;
     struct bm__lane *held;
@@ -621,7 +621,7 @@ int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
     if (bm__on_pooled_actor_thread()) {
         return BM_EINVAL;
     }
-    err = ask_future(sys, to, kind, payload, len, timeout_ms, true, &held,
+    err = ask_future(sys, to, kind, payload, len, timeout_ms, borrow, &held,
                      &f);
     if (err != BM_OK) {
         return err;
@@ -629,6 +629,22 @@ int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
     err = future_wait(f, -1, reply, reply_len, held);
     bm_future_free(f);
     return err;
+}
+
+int bm_actor_call(struct bm_actor_system *sys, struct bm_actor_id to,
+                  uint32_t kind, void *payload, size_t len, void *reply,
+                  size_t reply_len, int64_t timeout_ms)
+{
+    return call(sys, to, kind, payload, len, reply, reply_len, timeout_ms,
+                false);
+}
+
+int bm_actor_call_inline(struct bm_actor_system *sys, struct bm_actor_id to,
+                         uint32_t kind, void *payload, size_t len,
+                         void *reply, size_t reply_len, int64_t timeout_ms)
+{
+    return call(sys, to, kind, payload, len, reply, reply_len, timeout_ms,
+                true);
 }
 
 int bm_actor_ask_async(struct bm_actor_ctx *ctx, struct bm_actor_id to,

@@ -111,7 +111,7 @@ static void wake_worker(struct bm__worker *w)
 {
     pthread_mutex_lock(&w->pmu);
     pthread_mutex_unlock(&w->pmu);
-    pthread_cond_signal(&w->pcv);
+    bm_cond_signal(&w->pcv);
 }
 
 /* Wakes one parked worker, preferring `pref`. */
@@ -309,7 +309,7 @@ static void *worker_main(void *arg)
         atomic_store(&w->sleeping, 1);
         atomic_fetch_add(&sys->n_sleeping, 1);
         if (!any_work(sys) && !atomic_load(&sys->workers_stop)) {
-            pthread_cond_wait(&w->pcv, &w->pmu);
+            bm_cond_wait(&w->pcv, &w->pmu);
         }
         atomic_fetch_sub(&sys->n_sleeping, 1);
         atomic_store(&w->sleeping, 0);
@@ -339,7 +339,7 @@ static void *dthread_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&dt->mu);
         while (!dt->pending && !dt->quit) {
-            pthread_cond_wait(&dt->cv, &dt->mu);
+            bm_cond_wait(&dt->cv, &dt->mu);
         }
         if (!dt->pending && dt->quit) {
             pthread_mutex_unlock(&dt->mu);
@@ -362,7 +362,7 @@ int bm__dthread_start(struct bm_actor_system *sys, struct bm__actor *a)
     bm_cond_init(&dt->cv);
     if (pthread_create(&dt->th, NULL, dthread_main, dt) != 0) {
         pthread_mutex_destroy(&dt->mu);
-        pthread_cond_destroy(&dt->cv);
+        bm_cond_destroy(&dt->cv);
         bm_free(dt);
         return BM_ESYS;
     }
@@ -379,7 +379,7 @@ void bm__dthread_kick(struct bm__dthread *dt)
     pthread_mutex_lock(&dt->mu);
     dt->pending = true;
     pthread_mutex_unlock(&dt->mu);
-    pthread_cond_signal(&dt->cv);
+    bm_cond_signal(&dt->cv);
 }
 
 /* Joins every detached thread (their actors are gone or abandoned). */
@@ -395,11 +395,11 @@ static void dthreads_join(struct bm_actor_system *sys)
         next = dt->next_all;
         pthread_mutex_lock(&dt->mu);
         dt->quit = true;
-        pthread_cond_signal(&dt->cv);
+        bm_cond_signal(&dt->cv);
         pthread_mutex_unlock(&dt->mu);
         pthread_join(dt->th, NULL);
         pthread_mutex_destroy(&dt->mu);
-        pthread_cond_destroy(&dt->cv);
+        bm_cond_destroy(&dt->cv);
         bm_free(dt);
     }
 }
@@ -418,14 +418,14 @@ void bm__lane_kick(struct bm__lane *l)
         if (atomic_load(&l->bparked)) {
             pthread_mutex_lock(&l->mu);
             pthread_mutex_unlock(&l->mu);
-            pthread_cond_signal(&l->bcv);
+            bm_cond_signal(&l->bcv);
         }
         return;
     }
     if (atomic_load(&l->parked)) {
         pthread_mutex_lock(&l->mu);
         pthread_mutex_unlock(&l->mu);
-        pthread_cond_signal(&l->cv);
+        bm_cond_signal(&l->cv);
     }
 }
 
@@ -460,7 +460,7 @@ enum bm__park bm__lane_park(struct bm__lane *l, uint64_t deadline_ns)
 {
     bool borrower = bm__tl_borrow == l;
     _Atomic bool *parked = borrower ? &l->bparked : &l->parked;
-    pthread_cond_t *cv = borrower ? &l->bcv : &l->cv;
+    struct bm_cond *cv = borrower ? &l->bcv : &l->cv;
     uint64_t spin = l->sys->spin_cycles;
     bool timed_out = false;
 
@@ -560,7 +560,7 @@ void bm__lane_return(struct bm__lane *l)
     atomic_store(&l->own, BM__LANE_IDLE);
     if (atomic_load(&l->rq.len) > 0 || atomic_load(&l->quit)) {
         atomic_store(&l->kicked, true);
-        pthread_cond_signal(&l->cv);
+        bm_cond_signal(&l->cv);
     }
     pthread_mutex_unlock(&l->mu);
 }
@@ -627,8 +627,8 @@ int bm__lane_get(struct bm_actor_system *sys, const char *name,
     if (pthread_create(&l->th, NULL, lane_main, l) != 0) {
         pthread_mutex_destroy(&l->rq.mu);
         pthread_mutex_destroy(&l->mu);
-        pthread_cond_destroy(&l->cv);
-        pthread_cond_destroy(&l->bcv);
+        bm_cond_destroy(&l->cv);
+        bm_cond_destroy(&l->bcv);
         bm_free(l);
         l = NULL;
         err = BM_ESYS;
@@ -655,16 +655,16 @@ static void lanes_join(struct bm_actor_system *sys)
         next = l->next_all;
         pthread_mutex_lock(&l->mu);
         atomic_store(&l->quit, true);
-        pthread_cond_signal(&l->cv);
+        bm_cond_signal(&l->cv);
         /* A borrower gives the lane back (bm__lane_return) before the
          * thread can end. */
-        pthread_cond_signal(&l->bcv);
+        bm_cond_signal(&l->bcv);
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->th, NULL);
         pthread_mutex_destroy(&l->rq.mu);
         pthread_mutex_destroy(&l->mu);
-        pthread_cond_destroy(&l->cv);
-        pthread_cond_destroy(&l->bcv);
+        bm_cond_destroy(&l->cv);
+        bm_cond_destroy(&l->bcv);
         bm_free(l);
     }
 }
@@ -808,7 +808,7 @@ void bm__root_failed(struct bm_actor_system *sys, int reason)
         sys->root_failed = true;
         sys->root_failure = reason;
     }
-    pthread_cond_broadcast(&sys->exit_cv);
+    bm_cond_broadcast(&sys->exit_cv);
     pthread_mutex_unlock(&sys->exit_mu);
     bm_log(BM_LOG_ERROR, "actor", "root supervisor gave up err=%s",
            bm_err_name(reason));
@@ -1026,7 +1026,7 @@ void bm_actor_system_free(struct bm_actor_system *sys)
         }
         for (uint32_t i = 0; i < BM__CHUNK; i++) {
             pthread_mutex_destroy(&chunk[i].mu);
-            pthread_cond_destroy(&chunk[i].cv);
+            bm_cond_destroy(&chunk[i].cv);
         }
         bm_free(sys->chunk_raw[c]);
     }
@@ -1035,7 +1035,7 @@ void bm_actor_system_free(struct bm_actor_system *sys)
     for (unsigned i = 0; i < sys->nworkers; i++) {
         pthread_mutex_destroy(&sys->workers[i].rq.mu);
         pthread_mutex_destroy(&sys->workers[i].pmu);
-        pthread_cond_destroy(&sys->workers[i].pcv);
+        bm_cond_destroy(&sys->workers[i].pcv);
     }
     bm_free(sys->workers);
     pthread_mutex_destroy(&sys->shared.mu);
@@ -1044,7 +1044,7 @@ void bm_actor_system_free(struct bm_actor_system *sys)
     pthread_mutex_destroy(&sys->slot_mu);
     pthread_mutex_destroy(&sys->dt_mu);
     pthread_mutex_destroy(&sys->exit_mu);
-    pthread_cond_destroy(&sys->exit_cv);
+    bm_cond_destroy(&sys->exit_cv);
     pthread_mutex_destroy(&sys->ask_mu);
     bm__pool_release(&sys->pool);
     bm_free(sys);

@@ -267,7 +267,7 @@ static int start_at(struct bm_actor_system *sys, enum ttype type,
     }
     /* Wake the thread only if it sleeps past the new deadline. */
     if (dl < sys->tm_wait_until) {
-        pthread_cond_signal(&sys->tm_cv);
+        bm_cond_signal(&sys->tm_cv);
     }
     pthread_mutex_unlock(&sys->tm_mu);
     return BM_OK;
@@ -513,7 +513,7 @@ void bm__timers_stop_thread(struct bm_actor_system *sys)
 {
     pthread_mutex_lock(&sys->tm_mu);
     sys->tm_quit = true;
-    pthread_cond_signal(&sys->tm_cv);
+    bm_cond_signal(&sys->tm_cv);
     pthread_mutex_unlock(&sys->tm_mu);
     if (sys->tm_running) {
         pthread_join(sys->tm_th, NULL);
@@ -537,5 +537,5 @@ void bm__timers_release(struct bm_actor_system *sys)
     sys->nheap = sys->capheap = 0;
     sys->tm_inited = false;
     pthread_mutex_destroy(&sys->tm_mu);
-    pthread_cond_destroy(&sys->tm_cv);
+    bm_cond_destroy(&sys->tm_cv);
 }

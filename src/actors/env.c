@@ -296,7 +296,7 @@ void bm_env_release(struct bm_env *env)
     pthread_mutex_destroy(&env->sub_mu);
     pthread_mutex_destroy(&env->seen_mu);
     pthread_mutex_destroy(&env->fatal_mu);
-    pthread_cond_destroy(&env->fatal_cv);
+    bm_cond_destroy(&env->fatal_cv);
 }
 
 void bm_env_fatal(struct bm_env *env, const char *actor, int err,
@@ -319,7 +319,7 @@ void bm_env_fatal(struct bm_env *env, const char *actor, int err,
         snprintf(env->fatal_msg, sizeof(env->fatal_msg), "%s: %s",
                  actor != NULL ? actor : "manager", msg);
         atomic_store(&env->halted, true);
-        pthread_cond_broadcast(&env->fatal_cv);
+        bm_cond_broadcast(&env->fatal_cv);
     }
     pthread_mutex_unlock(&env->fatal_mu);
     bm_log_error("manager", "fatal actor=%s err=%s %s%s",

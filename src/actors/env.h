@@ -38,6 +38,7 @@
 #include "blockv2/sequencer.h"
 #include "blockv2/store.h"
 #include "blockv2/types.h"
+#include "util/clock.h"
 #include "util/txset.h"
 
 /* Most verifier actors (one per scheduler worker, capped here). */
@@ -151,7 +152,7 @@ struct bm_env {
 
     /* Fatal path. */
     pthread_mutex_t fatal_mu;
-    pthread_cond_t fatal_cv;
+    struct bm_cond fatal_cv;
     int fatal_err;                 /* first fatal error; BM_OK if none */
     char fatal_msg[512];
     atomic_bool halted;

@@ -40,14 +40,14 @@ struct bm__verifier_job {
     bm_verifier_fn *fn;
     void *arg;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
 };
 
 static void job_unref(struct bm__verifier_job *j)
 {
     if (j != NULL && atomic_fetch_sub(&j->refs, 1) == 1) {
         pthread_mutex_destroy(&j->mu);
-        pthread_cond_destroy(&j->cv);
+        bm_cond_destroy(&j->cv);
         bm_free(j);
     }
 }
@@ -64,7 +64,7 @@ static bool work(struct bm__verifier_job *j, uint64_t deadline_ns)
         if (i >= j->n) {
             pthread_mutex_lock(&j->mu);
             if (atomic_fetch_sub(&j->active, 1) == 1) {
-                pthread_cond_broadcast(&j->cv);
+                bm_cond_broadcast(&j->cv);
             }
             pthread_mutex_unlock(&j->mu);
             return false;
@@ -75,7 +75,7 @@ static bool work(struct bm__verifier_job *j, uint64_t deadline_ns)
         }
         pthread_mutex_lock(&j->mu);
         if (atomic_fetch_sub(&j->active, 1) == 1) {
-            pthread_cond_broadcast(&j->cv);
+            bm_cond_broadcast(&j->cv);
         }
         pthread_mutex_unlock(&j->mu);
         if (deadline_ns != 0 && bm_clock_now_ns() >= deadline_ns) {
@@ -218,7 +218,7 @@ void bm_verifier_finish(struct bm_verifier_batch *b)
     (void)work(j, 0);
     pthread_mutex_lock(&j->mu);
     while (atomic_load(&j->active) != 0) {
-        pthread_cond_wait(&j->cv, &j->mu);
+        bm_cond_wait(&j->cv, &j->mu);
     }
     pthread_mutex_unlock(&j->mu);
     job_unref(j);

@@ -47,7 +47,7 @@ struct bm_da_server {
     MDB_env *env;
     MDB_dbi dbi_meta, dbi_heights, dbi_blobs;
     pthread_mutex_t mu;
-    pthread_cond_t cond;
+    struct bm_cond cond;
     pthread_t ticker;
     bool ticker_started;
     bool stopping;         /* under mu */
@@ -944,7 +944,7 @@ void bm_da_server_stop(struct bm_da_server *s)
     if (s->ticker_started) {
         pthread_mutex_lock(&s->mu);
         s->stopping = true;
-        pthread_cond_broadcast(&s->cond);
+        bm_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->ticker, NULL);
     }
@@ -962,7 +962,7 @@ void bm_da_server_stop(struct bm_da_server *s)
         close(s->lock_fd);
     }
     bm_free(s->token);
-    pthread_cond_destroy(&s->cond);
+    bm_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     bm_free(s);
 }

@@ -59,7 +59,7 @@ struct bm_ha {
     uint64_t delivered_seq;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     bool started;
     bool stopped;
     bool stopping;
@@ -274,7 +274,7 @@ static void set_role_locked(struct bm_ha *h, enum bm_ha_role role,
     h->token = role == BM_HA_LEADER ? token : 0;
     h->why = why;
     h->role_seq++;
-    pthread_cond_broadcast(&h->cv);
+    bm_cond_broadcast(&h->cv);
 }
 
 /* Delivers the latest role to the callback, in order, once per change.
@@ -631,7 +631,7 @@ static bool on_watch(void *arg, const struct bm_etcd_watch_msg *m)
                  * the record would produce sooner; it takes TTL/10 */
                 h->campaign_not_before = bm_clock_now_ns() + ttl_ns(h) / 10;
             }
-            pthread_cond_broadcast(&h->cv);
+            bm_cond_broadcast(&h->cv);
         } else {
             copy_id(h->leader_id, &ev->kv.value);
         }
@@ -715,7 +715,7 @@ static void watch_loop(struct bm_ha *h, bool block)
         if (!block && !h->stopping) {
             /* the session thread polls too: a missed event costs TTL/3 */
             h->wake_campaign = h->role != BM_HA_LEADER;
-            pthread_cond_broadcast(&h->cv);
+            bm_cond_broadcast(&h->cv);
         }
         if (!h->stopping) {
             bm_cond_wait_until(&h->cv, &h->mu,
@@ -820,7 +820,7 @@ void bm_ha_stop(struct bm_ha *h, bool resign)
     was_running = h->started && !h->stopped;
     h->stopping = true;
     atomic_store(&h->frozen, false);
-    pthread_cond_broadcast(&h->cv);
+    bm_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     if (!was_running) {
         return;
@@ -861,7 +861,7 @@ void bm_ha_free(struct bm_ha *h)
     bm_etcd_free(h->writer);
     bm_etcd_free(h->watcher);
     bm_etcd_free(h->bwatcher);
-    pthread_cond_destroy(&h->cv);
+    bm_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->cb_mu);
     bm_free(h->prefix);
@@ -926,7 +926,7 @@ void bm_ha_test_freeze(struct bm_ha *h, bool frozen)
 {
     pthread_mutex_lock(&h->mu);
     atomic_store(&h->frozen, frozen);
-    pthread_cond_broadcast(&h->cv);
+    bm_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
 }
 

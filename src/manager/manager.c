@@ -50,7 +50,7 @@ struct bm_manager {
     pthread_t watcher;
     bool watcher_running;
     pthread_mutex_t wmu;
-    pthread_cond_t wcv;
+    struct bm_cond wcv;
     bool fatal_seen; /* under wmu */
     atomic_bool quit;
     void (*on_fatal)(void *arg, int err); /* bm_manager_params */
@@ -68,7 +68,7 @@ static void on_env_fatal(void *arg, int err)
     (void)pthread_setname_np(pthread_self(), "bm-watch");
     pthread_mutex_lock(&m->wmu);
     m->fatal_seen = true;
-    pthread_cond_signal(&m->wcv);
+    bm_cond_broadcast(&m->wcv);
     pthread_mutex_unlock(&m->wmu);
     if (m->on_fatal != NULL) {
         m->on_fatal(m->on_fatal_arg, err);
@@ -107,7 +107,7 @@ enum bm_err bm_manager_new(struct bm_manager **out,
     if (err != BM_OK) {
         pthread_mutex_destroy(&m->mu);
         pthread_mutex_destroy(&m->wmu);
-        pthread_cond_destroy(&m->wcv);
+        bm_cond_destroy(&m->wcv);
         bm_free(m);
         return err;
     }
@@ -125,7 +125,7 @@ enum bm_err bm_manager_new(struct bm_manager **out,
         bm_env_release(&m->env);
         pthread_mutex_destroy(&m->mu);
         pthread_mutex_destroy(&m->wmu);
-        pthread_cond_destroy(&m->wcv);
+        bm_cond_destroy(&m->wcv);
         bm_free(m);
         return bm_errf(em, err, "manager: cannot create the actor system");
     }
@@ -141,7 +141,7 @@ static void *watch(void *arg)
     (void)pthread_setname_np(pthread_self(), "bm-watch");
     pthread_mutex_lock(&m->wmu);
     while (!m->fatal_seen && !atomic_load(&m->quit)) {
-        pthread_cond_wait(&m->wcv, &m->wmu);
+        bm_cond_wait(&m->wcv, &m->wmu);
     }
     pthread_mutex_unlock(&m->wmu);
     if (!atomic_load(&m->quit)) {
@@ -286,8 +286,9 @@ enum bm_err bm_manager_produce_block(struct bm_manager *m, uint64_t *height,
     if (!running(m)) {
         return bm_errf(em, BM_ESTATE, "produce_block: manager not running");
     }
-    err = bm_producer_call_produce(m->sys, bm_env_producer(&m->env), &req,
-                                   &res, PRODUCE_TIMEOUT_MS);
+    /* The caller's thread runs the block if the lane is idle (manager.h). */
+    err = bm_producer_call_produce_inline(m->sys, bm_env_producer(&m->env),
+                                          &req, &res, PRODUCE_TIMEOUT_MS);
     if (err != BM_OK) {
         return bm_errf(em, err, "produce_block: %s", bm_err_name(err));
     }
@@ -371,7 +372,7 @@ enum bm_err bm_manager_stop(struct bm_manager *m, struct bm_errmsg *em)
     drain_producer(m);
     pthread_mutex_lock(&m->wmu);
     atomic_store(&m->quit, true);
-    pthread_cond_signal(&m->wcv);
+    bm_cond_broadcast(&m->wcv);
     pthread_mutex_unlock(&m->wmu);
     if (m->watcher_running) {
         pthread_join(m->watcher, NULL);
@@ -418,7 +419,7 @@ void bm_manager_free(struct bm_manager *m)
     bm_env_release(&m->env);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->wmu);
-    pthread_cond_destroy(&m->wcv);
+    bm_cond_destroy(&m->wcv);
     bm_free(m);
 }
 

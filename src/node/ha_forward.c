@@ -50,7 +50,7 @@ struct bm_ha_fwd {
     pthread_t thread;
     bool started;
     pthread_mutex_t mu; /* stop, stats, cv */
-    pthread_cond_t cv;
+    struct bm_cond cv;
     bool stop;
     struct bm_ha_fwd_stats st;
     char warned_leader[BM_HA_MAX_NODE_ID + 1]; /* "no address" said once */
@@ -420,7 +420,7 @@ static void fwd_free(struct bm_ha_fwd *f)
     if (f->curl != NULL) {
         curl_easy_cleanup(f->curl);
     }
-    pthread_cond_destroy(&f->cv);
+    bm_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     bm_free(f);
 }
@@ -496,7 +496,7 @@ void bm_ha_fwd_stop(struct bm_ha_fwd *f)
     }
     pthread_mutex_lock(&f->mu);
     f->stop = true;
-    pthread_cond_broadcast(&f->cv);
+    bm_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
     if (f->started) {
         pthread_join(f->thread, NULL);

@@ -25,7 +25,7 @@ struct bm_ingest {
     void *completed_arg;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     struct bm_ingest_req *head; /* queued requests, FIFO */
     struct bm_ingest_req *tail;
     bool closing;
@@ -227,7 +227,7 @@ static void *writer_main(void *arg)
         uint64_t ticket;
 
         while (g->head == NULL && !g->closing && pending == NULL) {
-            pthread_cond_wait(&g->cv, &g->mu);
+            bm_cond_wait(&g->cv, &g->mu);
         }
         if (g->head == NULL && pending != NULL) {
             /* Nothing to share the flush with: flush now. */
@@ -312,7 +312,7 @@ enum bm_err bm_ingest_new(struct bm_ingest **out, struct bm_seq *seq,
     pthread_mutex_init(&g->mu, NULL);
     bm_cond_init(&g->cv);
     if (pthread_create(&g->writer, NULL, writer_main, g) != 0) {
-        pthread_cond_destroy(&g->cv);
+        bm_cond_destroy(&g->cv);
         pthread_mutex_destroy(&g->mu);
         bm_free(g->chain_id);
         bm_free(g);
@@ -342,7 +342,7 @@ enum bm_err bm_ingest_submit(struct bm_ingest *g, struct bm_ingest_req *req)
         g->head = req;
     }
     g->tail = req;
-    pthread_cond_signal(&g->cv);
+    bm_cond_signal(&g->cv);
     pthread_mutex_unlock(&g->mu);
     return BM_OK;
 }
@@ -358,7 +358,7 @@ void bm_ingest_close(struct bm_ingest *g)
     g->closing = true;
     join = !g->joined;
     g->joined = true;
-    pthread_cond_signal(&g->cv);
+    bm_cond_signal(&g->cv);
     pthread_mutex_unlock(&g->mu);
     if (join) {
         pthread_join(g->writer, NULL);
@@ -371,7 +371,7 @@ void bm_ingest_free(struct bm_ingest *g)
         return;
     }
     bm_ingest_close(g);
-    pthread_cond_destroy(&g->cv);
+    bm_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->mu);
     bm_free(g->txs);
     bm_free(g->hashes);

@@ -1,9 +1,11 @@
 #include "util/clock.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -71,20 +73,6 @@ int64_t bm_clock_left_ms(uint64_t deadline_ns)
     return (int64_t)((deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS);
 }
 
-void bm_cond_init(pthread_cond_t *cv)
-{
-    pthread_condattr_t attr;
-
-    if (pthread_condattr_init(&attr) != 0 ||
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(cv, &attr) != 0) {
-        fprintf(stderr, "blockv2: fatal: cannot create a condition variable "
-                        "on CLOCK_MONOTONIC\n");
-        abort();
-    }
-    pthread_condattr_destroy(&attr);
-}
-
 static struct timespec ns_ts(uint64_t ns)
 {
     struct timespec ts;
@@ -94,16 +82,76 @@ static struct timespec ns_ts(uint64_t ns)
     return ts;
 }
 
-int bm_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
+/* ---- condition variables (clock.h "struct bm_cond") ---- */
+
+void bm_cond_init(struct bm_cond *c)
+{
+    atomic_init(&c->seq, 0);
+    atomic_init(&c->sleepers, 0);
+}
+
+void bm_cond_destroy(struct bm_cond *c)
+{
+    (void)c;
+}
+
+int bm_cond_wait_until(struct bm_cond *c, pthread_mutex_t *mu,
                        uint64_t deadline_ns)
 {
+    int saved = errno;
     struct timespec ts;
+    uint32_t seq;
+    int rc = 0;
 
-    if (deadline_ns == BM_CLOCK_NEVER) {
-        return pthread_cond_wait(cv, mu);
+    /* Both under mu: a signaller that changed the predicate after our
+     * check did so after our unlock below, so it bumps the sequence after
+     * we read it (our futex wait then returns at once, or is woken) and
+     * sees us counted (it issues the wake). */
+    atomic_fetch_add(&c->sleepers, 1);
+    seq = atomic_load(&c->seq);
+    pthread_mutex_unlock(mu);
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+    if (deadline_ns != BM_CLOCK_NEVER) {
+        ts = ns_ts(deadline_ns);
     }
-    ts = ns_ts(deadline_ns);
-    return pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT ? ETIMEDOUT : 0;
+    if (syscall(SYS_futex, &c->seq, FUTEX_WAIT_BITSET_PRIVATE, seq,
+                deadline_ns == BM_CLOCK_NEVER ? NULL : &ts, NULL,
+                FUTEX_BITSET_MATCH_ANY) != 0 &&
+        errno == ETIMEDOUT) {
+        rc = ETIMEDOUT;
+    }
+    atomic_fetch_sub(&c->sleepers, 1);
+    pthread_mutex_lock(mu);
+    errno = saved;
+    return rc;
+}
+
+void bm_cond_wait(struct bm_cond *c, pthread_mutex_t *mu)
+{
+    (void)bm_cond_wait_until(c, mu, BM_CLOCK_NEVER);
+}
+
+static void cond_wake(struct bm_cond *c, int n)
+{
+    int saved;
+
+    atomic_fetch_add(&c->seq, 1);
+    if (atomic_load(&c->sleepers) > 0) {
+        saved = errno;
+        (void)syscall(SYS_futex, &c->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL,
+                      0);
+        errno = saved;
+    }
+}
+
+void bm_cond_signal(struct bm_cond *c)
+{
+    cond_wake(c, 1);
+}
+
+void bm_cond_broadcast(struct bm_cond *c)
+{
+    cond_wake(c, INT_MAX);
 }
 
 static void sleep_until(uint64_t deadline_ns)

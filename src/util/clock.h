@@ -18,15 +18,18 @@
  * "infinite" timeout (INT64_MAX ms, or any negative one) never overflows
  * into a deadline in the past.
  *
- * Condition variables that may be waited with a timeout are created with
- * bm_cond_init (pthread_condattr_setclock(CLOCK_MONOTONIC)) and waited
- * with bm_cond_wait_until, so the kernel measures the wait on the same
- * clock as the deadline.
+ * Condition variables are this file's own (struct bm_cond, on a futex),
+ * not glibc's: glibc's condition variable can fail to wake a waiter
+ * (glibc bug 25847; Debian 12 has glibc 2.36): a lane thread left asleep
+ * that way stalls its lane and every caller waiting on it
+ * (tests/actor/stress_lane.c showed it; docs/RELIABILITY.md "Bugs the
+ * suite found"). Timed waits measure CLOCK_MONOTONIC, as every deadline.
  */
 #ifndef BM_UTIL_CLOCK_H
 #define BM_UTIL_CLOCK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* No deadline: a wait until BM_CLOCK_NEVER is a wait without timeout. */
@@ -55,17 +58,41 @@ uint64_t bm_clock_deadline_ms(int64_t timeout_ms);
  * INT64_MAX for BM_CLOCK_NEVER. */
 int64_t bm_clock_left_ms(uint64_t deadline_ns);
 
-/* Initialises *cv on CLOCK_MONOTONIC. Aborts on failure (glibc cannot fail
- * here; a condition variable on the wrong clock would be a silent bug).
- * Destroy with pthread_cond_destroy. */
-void bm_cond_init(pthread_cond_t *cv);
+/*
+ * A condition variable: a sequence number the waiters sleep on (a futex)
+ * and a count of sleepers. A wait reads the number while it holds the
+ * mutex and sleeps only while the number is unchanged, so a signal that
+ * follows the waiter's unlock can never be missed; wake-ups may be
+ * spurious (re-check the predicate). Waiters are woken in no particular
+ * order: a signal wakes one sleeper, so signal only a condition that one
+ * thread waits on at a time and broadcast the others. No resources: a
+ * zeroed struct (BM_COND_INIT) is ready, and destroying it is a no-op.
+ */
+struct bm_cond {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t sleepers;
+};
 
-/* Waits on cv (initialised by bm_cond_init; caller holds mu) until it is
- * signalled or the monotonic clock reaches deadline_ns (BM_CLOCK_NEVER:
- * no timeout). Returns 0 when woken (possibly spuriously: re-check the
- * predicate) or ETIMEDOUT. Blocks. */
-int bm_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
+#define BM_COND_INIT {0, 0}
+
+void bm_cond_init(struct bm_cond *c);
+void bm_cond_destroy(struct bm_cond *c);
+
+/* Waits on c (caller holds mu) until it is signalled or the monotonic
+ * clock reaches deadline_ns (BM_CLOCK_NEVER: no timeout). Returns 0 when
+ * woken (possibly spuriously: re-check the predicate) or ETIMEDOUT; errno
+ * is left as it was. Returns with mu held. Blocks. */
+int bm_cond_wait_until(struct bm_cond *c, pthread_mutex_t *mu,
                        uint64_t deadline_ns);
+
+/* bm_cond_wait_until without a deadline. */
+void bm_cond_wait(struct bm_cond *c, pthread_mutex_t *mu);
+
+/* Wakes one waiter (signal) or all (broadcast), if any. Any thread, with
+ * or without the mutex: a waiter that has read the sequence before the
+ * signal (it did so under the mutex) is woken or does not sleep. */
+void bm_cond_signal(struct bm_cond *c);
+void bm_cond_broadcast(struct bm_cond *c);
 
 /* Sleeps ms milliseconds of monotonic time, resuming after signals
  * (an absolute clock_nanosleep, so an interrupted sleep does not drift).

@@ -709,10 +709,47 @@ static void wait_at_least(atomic_int *v, int want)
     assert_true(atomic_load(v) >= want);
 }
 
-/* A call from this (non-runtime) thread to an actor of an idle lane runs
- * on this thread: the callee, a lane-mate it calls (a nested wait on the
- * borrowed lane) and a pooled actor it calls (the lane's next slot). The
- * lane's thread stays parked, and runs tells again afterwards. */
+/* A plain call (bm_actor_call) from this (non-runtime) thread never runs
+ * a turn here, even on an idle lane: the lane's thread runs the callee and
+ * the lane-mate it calls, and the lane is never borrowed (an RPC thread
+ * must not end up making a block). */
+static void test_call_does_not_borrow(void **state)
+{
+    struct bm_actor_system *sys = start_sys(2);
+    struct svc a, b;
+    struct bm_actor_id ia, ib;
+    struct bm__lane *l;
+    uintptr_t lane_thread, me = self_thread();
+    struct job j;
+    struct job_reply r = {0};
+
+    (void)state;
+    ia = spawn_on(sys, &a, "blk", 0, BM_OVERFLOW_REJECT);
+    ib = spawn_on(sys, &b, "blk", 0, BM_OVERFLOW_REJECT);
+    l = lane_of(sys, ia);
+    lane_thread = run_on(sys, ia, &a);
+    assert_true(lane_thread != me);
+    for (int i = 0; i < 20; i++) {
+        wait_own(l, BM__LANE_IDLE);
+        j = (struct job){0, 1, ib};
+        assert_int_equal(
+            bm_svc_call_run(sys, (struct bm_ref_svc){ia}, &j, &r, 5000), BM_OK);
+        assert_int_equal(atomic_load(&a.last_rc), BM_OK);
+        assert_true(atomic_load(&a.thread) == lane_thread);
+        assert_true(atomic_load(&b.thread) == lane_thread);
+        assert_true(atomic_load(&l->own) != BM__LANE_BORROWED);
+    }
+    assert_int_equal(atomic_load(&a.handled), 21);
+    assert_int_equal(atomic_load(&b.handled), 20);
+    assert_int_equal(bm_actor_system_stop(sys, 5000), BM_OK);
+    bm_actor_system_free(sys);
+}
+
+/* An inline call (bm_actor_call_inline) from this (non-runtime) thread to
+ * an actor of an idle lane runs on this thread: the callee, a lane-mate it
+ * calls (a nested wait on the borrowed lane) and a pooled actor it calls (the
+ * lane's next slot). The lane's thread stays parked, and runs tells again
+ * afterwards. */
 static void test_borrow_runs_on_caller(void **state)
 {
     struct bm_actor_system *sys = start_sys(2);
@@ -733,18 +770,18 @@ static void test_borrow_runs_on_caller(void **state)
     for (int i = 0; i < 20; i++) {
         wait_own(l, BM__LANE_IDLE);
         j = (struct job){0, 1, ib};
-        assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ia}, &j,
-                                         &r, 5000),
-                         BM_OK);
+        assert_int_equal(
+            bm_svc_call_run_inline(sys, (struct bm_ref_svc){ia}, &j, &r, 5000),
+            BM_OK);
         assert_int_equal(atomic_load(&a.last_rc), BM_OK);
         assert_true(atomic_load(&a.thread) == me);
         assert_true(atomic_load(&b.thread) == me);
         /* Given back, idle at once (no work was left). */
         assert_int_equal(atomic_load(&l->own), BM__LANE_IDLE);
         j = (struct job){0, 1, ip};
-        assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ia}, &j,
-                                         &r, 5000),
-                         BM_OK);
+        assert_int_equal(
+            bm_svc_call_run_inline(sys, (struct bm_ref_svc){ia}, &j, &r, 5000),
+            BM_OK);
         assert_int_equal(atomic_load(&a.last_rc), BM_OK);
         assert_true(atomic_load(&a.thread) == me);
         assert_true(atomic_load(&p.thread) == me);
@@ -782,9 +819,9 @@ static void test_borrow_not_busy_lane(void **state)
         bm_sleep_ms(1);
     }
     assert_true(atomic_load(&a.thread) == lane_thread);
-    assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ib}, &quick,
-                                     &r, 5000),
-                     BM_OK);
+    assert_int_equal(
+        bm_svc_call_run_inline(sys, (struct bm_ref_svc){ib}, &quick, &r, 5000),
+        BM_OK);
     assert_true(atomic_load(&b.thread) == lane_thread);
     assert_int_equal(bm_future_wait(fa, 5000, &r, sizeof(r)), BM_OK);
     bm_future_free(fa);
@@ -813,18 +850,18 @@ static void test_borrow_deadlines(void **state)
     (void)run_on(sys, ia, &a);
     for (int i = 1; i <= 3; i++) {
         wait_own(l, BM__LANE_IDLE);
-        assert_int_equal(bm_svc_call_hold(sys, (struct bm_ref_svc){ia}, &j,
-                                          &r, 100),
-                         BM_ETIMEDOUT);
+        assert_int_equal(
+            bm_svc_call_hold_inline(sys, (struct bm_ref_svc){ia}, &j, &r, 100),
+            BM_ETIMEDOUT);
         assert_true(atomic_load(&a.thread) == me);
         assert_int_equal(atomic_load(&a.held), i);
         assert_int_equal(atomic_load(&l->own), BM__LANE_IDLE);
         assert_int_equal(bm_actor_reply_token(sys, &a.tok, BM_OK, &late,
                                               sizeof(late)),
                          BM_OK);
-        assert_int_equal(bm_svc_call_run(sys, (struct bm_ref_svc){ib}, &j,
-                                         &r, 5000),
-                         BM_OK);
+        assert_int_equal(
+            bm_svc_call_run_inline(sys, (struct bm_ref_svc){ib}, &j, &r, 5000),
+            BM_OK);
         assert_true(atomic_load(&b.thread) == me);
     }
     bm_actor_system_stats_get(sys, &st);
@@ -874,11 +911,11 @@ static void *borrower_main(void *arg)
 
     atomic_store(&b->thread, self_thread());
     if (b->kind == J_HOLD) {
-        rc = bm_svc_call_hold(b->sys, (struct bm_ref_svc){b->to}, &j, &b->r,
-                              BM_ACTOR_NO_TIMEOUT);
+        rc = bm_svc_call_hold_inline(b->sys, (struct bm_ref_svc){b->to}, &j,
+                                     &b->r, BM_ACTOR_NO_TIMEOUT);
     } else {
-        rc = bm_svc_call_run(b->sys, (struct bm_ref_svc){b->to}, &j, &b->r,
-                             BM_ACTOR_NO_TIMEOUT);
+        rc = bm_svc_call_run_inline(b->sys, (struct bm_ref_svc){b->to}, &j,
+                                    &b->r, BM_ACTOR_NO_TIMEOUT);
     }
     atomic_store(&b->rc, rc);
     return NULL;
@@ -1003,8 +1040,8 @@ static void *hammer_main(void *arg)
         struct job j = {0, (uint32_t)(i % 2), h->b};
         struct job_reply r;
 
-        if (bm_svc_call_run(h->sys, (struct bm_ref_svc){h->a}, &j, &r,
-                            10000) == BM_OK) {
+        if (bm_svc_call_run_inline(h->sys, (struct bm_ref_svc){h->a}, &j, &r,
+                                   10000) == BM_OK) {
             atomic_fetch_add(&h->ok, 1);
         }
     }
@@ -1067,6 +1104,7 @@ int main(void)
         cmocka_unit_test(test_lane_blocks_only_itself),
         cmocka_unit_test(test_restart_keeps_lane),
         cmocka_unit_test(test_spin),
+        cmocka_unit_test(test_call_does_not_borrow),
         cmocka_unit_test(test_borrow_runs_on_caller),
         cmocka_unit_test(test_borrow_not_busy_lane),
         cmocka_unit_test(test_borrow_deadlines),

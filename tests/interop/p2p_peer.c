@@ -34,6 +34,7 @@
 #include "blockv2/types.h"
 #include "p2p/host.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -48,7 +49,7 @@
 
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t quit_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t quit_cv = PTHREAD_COND_INITIALIZER;
+static struct bm_cond quit_cv = BM_COND_INIT;
 static bool quit_done;
 
 /* The test pattern: byte i = (i * 31 + 7) mod 251. pattern[k] holds byte
@@ -616,7 +617,7 @@ static void run(struct bm_p2p_host *h, void *arg)
         emit(reply_new(c->id));
         pthread_mutex_lock(&quit_mu);
         quit_done = true;
-        pthread_cond_signal(&quit_cv);
+        bm_cond_signal(&quit_cv);
         pthread_mutex_unlock(&quit_mu);
         break;
     }
@@ -1049,7 +1050,7 @@ int main(int argc, char **argv)
         if (quit) {
             pthread_mutex_lock(&quit_mu);
             while (!quit_done) {
-                pthread_cond_wait(&quit_cv, &quit_mu);
+                bm_cond_wait(&quit_cv, &quit_mu);
             }
             pthread_mutex_unlock(&quit_mu);
             break;

@@ -28,7 +28,7 @@ static inline void gu_sleep(unsigned ms)
 /* A one-shot completion between a loop thread and the test thread. */
 struct gu_sync {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     bool done;
     int err;
 };
@@ -37,13 +37,13 @@ static inline void gu_sync_init(struct gu_sync *s)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    bm_cond_init(&s->cv);
 }
 
 static inline void gu_sync_release(struct gu_sync *s)
 {
     pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
+    bm_cond_destroy(&s->cv);
 }
 
 static inline void gu_sync_done(struct gu_sync *s, int err)
@@ -51,26 +51,19 @@ static inline void gu_sync_done(struct gu_sync *s, int err)
     pthread_mutex_lock(&s->mu);
     s->err = err;
     s->done = true;
-    pthread_cond_broadcast(&s->cv);
+    bm_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
 
 /* Waits up to ms; BM_ETIMEDOUT if it did not complete. */
 static inline int gu_sync_wait(struct gu_sync *s, unsigned ms)
 {
-    struct timespec ts;
+    uint64_t deadline = bm_clock_deadline_ms((int64_t)ms);
     int err;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&s->mu);
     while (!s->done) {
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT) {
+        if (bm_cond_wait_until(&s->cv, &s->mu, deadline) == ETIMEDOUT) {
             break;
         }
     }

@@ -36,7 +36,7 @@
 /* A result filled on the loop thread, waited for on the test thread. */
 struct call {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     bool done;
     int err;
     struct bm_peer_id peer;
@@ -49,14 +49,14 @@ static void call_init(struct call *c)
 {
     memset(c, 0, sizeof(*c));
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    bm_cond_init(&c->cv);
 }
 
 static void call_release(struct call *c)
 {
     bm_identify_release(&c->id);
     pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
+    bm_cond_destroy(&c->cv);
 }
 
 static void call_done(struct call *c, int err)
@@ -64,20 +64,18 @@ static void call_done(struct call *c, int err)
     pthread_mutex_lock(&c->mu);
     c->err = err;
     c->done = true;
-    pthread_cond_broadcast(&c->cv);
+    bm_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
 }
 
 static int call_wait(struct call *c)
 {
-    struct timespec ts;
+    uint64_t deadline = bm_clock_deadline_ms(WAIT_MS);
     int err;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += WAIT_MS / 1000;
     pthread_mutex_lock(&c->mu);
     while (!c->done) {
-        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) {
+        if (bm_cond_wait_until(&c->cv, &c->mu, deadline) == ETIMEDOUT) {
             break;
         }
     }

@@ -16,6 +16,7 @@
 #include "blockv2/ingest.h"
 #include "blockv2/sequencer.h"
 #include "exec/kv/ingress.h"
+#include "util/clock.h"
 #include "util/errmsg.h"
 
 #include "../exec/exec_test_util.h"
@@ -55,7 +56,7 @@ struct req {
     enum bm_err st[8];
     size_t n;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bm_cond cv;
     atomic_int done; /* times done ran */
 };
 
@@ -65,7 +66,7 @@ static void on_done(struct bm_ingest_req *r)
 
     pthread_mutex_lock(&q->mu);
     atomic_fetch_add(&q->done, 1);
-    pthread_cond_signal(&q->cv);
+    bm_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -73,7 +74,7 @@ static void req_init(struct req *q, const char *const *s, size_t n)
 {
     memset(q, 0, sizeof(*q));
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
+    bm_cond_init(&q->cv);
     q->txs = txs_from(s, n);
     q->n = n;
     q->r.txs = q->txs;
@@ -87,7 +88,7 @@ static void req_wait(struct req *q)
 {
     pthread_mutex_lock(&q->mu);
     while (atomic_load(&q->done) == 0) {
-        pthread_cond_wait(&q->cv, &q->mu);
+        bm_cond_wait(&q->cv, &q->mu);
     }
     pthread_mutex_unlock(&q->mu);
 }
@@ -95,7 +96,7 @@ static void req_wait(struct req *q)
 static void req_release(struct req *q)
 {
     bm_exec_txs_free(q->txs, q->n);
-    pthread_cond_destroy(&q->cv);
+    bm_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
 }
 
