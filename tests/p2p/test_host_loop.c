@@ -37,6 +37,8 @@ struct tlog {
     struct bm_p2p_timer_id victim;
     bool cancel_fired;      /* result of cancelling a fired one-shot */
     unsigned again;         /* re-adds left for the zero-delay chain */
+    unsigned links;         /* runs of the zero-delay chain's callback */
+    bool chain_over;        /* its last link ran: none of it is pending */
 };
 
 struct tcb {
@@ -251,12 +253,16 @@ static void timers(void **state)
 }
 
 /* A callback that re-adds itself with no delay: each copy waits for the
- * next turn, so other work (a post) still gets through. */
+ * next turn, so other work (a post) still gets through. The link that
+ * takes `again` to 0 still adds one more: the chain is over only when
+ * that last link has run and added nothing (chain_over), not when
+ * `again` reads 0. */
 static void on_chain(struct bm_p2p_host *h, void *arg)
 {
     struct tlog *l = arg;
 
     pthread_mutex_lock(&l->mu);
+    l->links++;
     if (l->again > 0) {
         l->again--;
         pthread_mutex_unlock(&l->mu);
@@ -264,6 +270,7 @@ static void on_chain(struct bm_p2p_host *h, void *arg)
                          BM_OK);
         return;
     }
+    l->chain_over = true;
     pthread_mutex_unlock(&l->mu);
 }
 
@@ -285,7 +292,7 @@ static bool chain_done(void *arg)
     bool done;
 
     pthread_mutex_lock(&l->mu);
-    done = l->again == 0;
+    done = l->chain_over;
     pthread_mutex_unlock(&l->mu);
     return done;
 }
@@ -318,6 +325,7 @@ static void timers_zero_delay_and_bound(void **state)
     struct gu_host a;
     struct tlog log;
     struct many_q mq = {0};
+    unsigned links;
 
     (void)state;
     memset(&log, 0, sizeof(log));
@@ -328,8 +336,12 @@ static void timers_zero_delay_and_bound(void **state)
     gu_on_loop(&a, chain_start, &log);
     gu_on_loop(&a, noop, NULL); /* gets through while the chain runs */
     assert_true(gu_eventually(chain_done, &log, GU_WAIT_MS));
-    /* The bound: BM_P2P_MAX_TIMERS pending, then BM_EFULL; pending timers
-     * are freed with the host. */
+    pthread_mutex_lock(&log.mu);
+    links = log.links;
+    pthread_mutex_unlock(&log.mu);
+    assert_int_equal(links, 1001); /* the first link, 1000 re-adds */
+    /* The bound: BM_P2P_MAX_TIMERS pending (none of the chain's is left),
+     * then BM_EFULL; pending timers are freed with the host. */
     gu_on_loop(&a, many_run, &mq);
     assert_int_equal(mq.added, BM_P2P_MAX_TIMERS);
     assert_int_equal(mq.last_err, BM_EFULL);
