@@ -219,20 +219,20 @@ static void dump(const char *why)
 
     fprintf(stderr,
             "%s\n  lane own=%d kicked=%d parked=%d bparked=%d "
-            "quit=%d rq.len=%u next_slot=%p\n"
+            "quit=%d rq.len=%u\n"
             "  ticks ok=%llu err=%llu calls ok=%llu err=%llu produce "
             "ok=%llu err=%llu tells ok=%llu err=%llu\n"
             "  handled S=%llu P=%llu Q=%llu D=%llu B=%llu\n",
             why, atomic_load(&l->own), atomic_load(&l->kicked),
             atomic_load(&l->parked), atomic_load(&l->bparked),
             atomic_load(&l->quit), (unsigned)atomic_load(&l->rq.len),
-            (void *)l->next_slot, atomic_load(&g.ticks_ok),
-            atomic_load(&g.ticks_err), atomic_load(&g.calls_ok),
-            atomic_load(&g.calls_err), atomic_load(&g.prod_ok),
-            atomic_load(&g.prod_err), atomic_load(&g.tells_ok),
-            atomic_load(&g.tells_err), atomic_load(&g.s.handled),
-            atomic_load(&g.p.handled), atomic_load(&g.q.handled),
-            atomic_load(&g.d.handled), atomic_load(&g.b.handled));
+            atomic_load(&g.ticks_ok), atomic_load(&g.ticks_err),
+            atomic_load(&g.calls_ok), atomic_load(&g.calls_err),
+            atomic_load(&g.prod_ok), atomic_load(&g.prod_err),
+            atomic_load(&g.tells_ok), atomic_load(&g.tells_err),
+            atomic_load(&g.s.handled), atomic_load(&g.p.handled),
+            atomic_load(&g.q.handled), atomic_load(&g.d.handled),
+            atomic_load(&g.b.handled));
 }
 
 /* Every thread's stack, by gdb if there is one (BM_STRESS_GDB=0: not). */
