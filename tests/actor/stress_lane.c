@@ -11,10 +11,10 @@
  * idle lane), call P inline (manual production) and tell Q (tx notes).
  *
  * Every counter must keep moving. A watchdog looks each 500 ms: if one
- * stands still for STALL_S seconds it prints the lane's words and
- * aborts (a core dump or a debugger then shows every thread). Runs for
- * STRESS_SECONDS (default 8; the suite's run); long runs by hand:
- *   STRESS_SECONDS=600 build/tests/actor/stress_lane
+ * stands still for STALL_S seconds it prints the lane's words, takes gdb
+ * backtraces of every thread and aborts. Runs for STRESS_SECONDS
+ * (default 8; the suite's run); long runs by hand:
+ *   STRESS_SECONDS=600 build/tests/test_actor_stress_lane
  * BM_STRESS_INLINE=0: the outside calls never borrow the lane;
  * BM_STRESS_HOLD=1: a stalled process waits for a debugger instead.
  * Exit 0: no stall.
@@ -45,7 +45,6 @@ struct rep {
 };
 
 struct node {
-    struct bm_actor_id s, d, q, b, p; /* whom to talk to */
     uint64_t v;
     atomic_ullong handled;
 };
@@ -274,7 +273,10 @@ int main(void)
     pthread_t th[N_CALLERS];
     struct req tick = {0};
     struct bm_timer_id tid;
-    uint64_t last[4] = {0}, still_since = bm_clock_now_ns();
+    /* The counters the watchdog watches, and when each last moved. */
+    atomic_ullong *watched[] = {&g.ticks_ok, &g.calls_ok, &g.prod_ok,
+                                &g.q.handled};
+    uint64_t last[4] = {0}, moved_at[4];
     uint64_t end;
 
     env = getenv("BM_STRESS_INLINE");
@@ -302,26 +304,26 @@ int main(void)
             return 2;
         }
     }
+    for (int i = 0; i < 4; i++) {
+        moved_at[i] = bm_clock_now_ns();
+    }
     end = bm_clock_now_ns() + (uint64_t)secs * 1000000000u;
     while (bm_clock_now_ns() < end) {
-        bool moved = true;
+        bool still = false;
 
         bm_sleep_ms(500);
         for (int i = 0; i < 4; i++) {
-            uint64_t v = i == 0   ? atomic_load(&g.ticks_ok)
-                         : i == 1 ? atomic_load(&g.calls_ok)
-                         : i == 2 ? atomic_load(&g.prod_ok)
-                                  : atomic_load(&g.q.handled);
+            uint64_t v = atomic_load(watched[i]);
 
-            if (v == last[i]) {
-                moved = false;
+            if (v != last[i]) {
+                last[i] = v;
+                moved_at[i] = bm_clock_now_ns();
+            } else if (bm_clock_now_ns() - moved_at[i] >
+                       (uint64_t)STALL_S * 1000000000u) {
+                still = true;
             }
-            last[i] = v;
         }
-        if (moved) {
-            still_since = bm_clock_now_ns();
-        } else if (bm_clock_now_ns() - still_since >
-                   (uint64_t)STALL_S * 1000000000u) {
+        if (still) {
             dump("STALL: a counter stood still");
             backtraces();
             if (getenv("BM_STRESS_HOLD") != NULL) {
