@@ -6,7 +6,9 @@
  *   tx_bench load HOST:PORT [--mode single|batch] [--conns 64]
  *            [--seconds 10] [--warmup 2] [--size 64] [--batch 100]
  *       Keeps --conns keep-alive HTTP/1.1 connections (plain sockets,
- *       epoll, one request in flight per connection, no pipelining) busy
+ *       epoll, one request in flight per connection, no pipelining; one
+ *       send and one recv per request as a rule, since the load shares
+ *       the node's cores) busy
  *       posting unique --size-byte KV txs to POST /tx: one raw tx per
  *       request (single) or --batch txs per JSON request (batch). A tx
  *       counts as acknowledged when its status is 202 (single: the HTTP
@@ -70,6 +72,7 @@ struct conn {
     uint64_t started_ns;
     size_t n_txs;    /* txs in the request */
     uint64_t resume_ns; /* != 0: refused with 429, next request then */
+    bool want_out;      /* EPOLLOUT in its events (a request partly sent) */
 };
 
 struct load {
@@ -346,23 +349,87 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* After a response (or a back-off): the next request on connection i, or,
- * past stop_at, its close (returns false). */
-static bool conn_next(struct load *l, struct conn *c, int ep, uint32_t i,
-                      uint64_t stop_at)
+/* Sends what is left of c's request. Returns true when it is all sent;
+ * false when the socket is full (the rest goes on EPOLLOUT). */
+static bool conn_send(struct conn *c)
+{
+    while (c->sent < c->req_len) {
+        ssize_t w =
+            send(c->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL);
+
+        if (w < 0) {
+            if (errno == EAGAIN) {
+                return false;
+            }
+            die("send");
+        }
+        c->sent += (size_t)w;
+    }
+    return true;
+}
+
+/* Sets the events connection i waits for: readable always, writable only
+ * while its request is partly sent. */
+static void conn_watch(struct conn *c, int ep, uint32_t i, bool out)
 {
     struct epoll_event ev;
 
+    if (out == c->want_out) {
+        return;
+    }
+    ev.events = out ? EPOLLIN | EPOLLOUT : EPOLLIN;
+    ev.data.u32 = i;
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        die("epoll_ctl");
+    }
+    c->want_out = out;
+}
+
+/*
+ * After a response (or a back-off): the next request on connection i,
+ * sent at once (the socket is writable almost always, so the load costs
+ * one send and one recv per request and no epoll_ctl: a load generator
+ * sharing the node's cores must not spend them), or, past stop_at, its
+ * close (returns false).
+ */
+static bool conn_next(struct load *l, struct conn *c, int ep, uint32_t i,
+                      uint64_t stop_at)
+{
     if (bench_now_ns() >= stop_at) {
         close(c->fd);
         c->fd = -1;
         return false;
     }
     next_request(l, c);
-    ev.events = EPOLLIN | EPOLLOUT;
-    ev.data.u32 = i;
-    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    conn_watch(c, ep, i, !conn_send(c));
     return true;
+}
+
+/* Reads what connection c has. true: a whole response is in c->resp (one
+ * recv is the rule: the reply fits the socket's buffer). */
+static bool conn_recv(struct load *l, struct conn *c)
+{
+    for (;;) {
+        ssize_t r =
+            recv(c->fd, c->resp + c->resp_len, RESP_MAX - 1 - c->resp_len, 0);
+
+        if (r < 0 && errno == EAGAIN) {
+            return false;
+        }
+        if (r <= 0) {
+            fprintf(stderr, "tx_bench: connection closed by the node\n");
+            exit(1);
+        }
+        c->resp_len += (size_t)r;
+        c->resp[c->resp_len] = '\0';
+        if (response_done(l, c)) {
+            return true;
+        }
+        if (c->resp_len >= RESP_MAX - 1) {
+            fprintf(stderr, "tx_bench: response over %u bytes\n", RESP_MAX);
+            exit(1);
+        }
+    }
 }
 
 static int run_load(struct load *l)
@@ -387,12 +454,13 @@ static int run_load(struct load *l)
     for (int i = 0; i < l->conns; i++) {
         cs[i].fd = connect_one(l);
         cs[i].resp = bm_xmalloc(RESP_MAX);
-        next_request(l, &cs[i]);
-        ev.events = EPOLLIN | EPOLLOUT;
+        ev.events = EPOLLIN;
         ev.data.u32 = (uint32_t)i;
         if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) != 0) {
             die("epoll_ctl");
         }
+        next_request(l, &cs[i]);
+        conn_watch(&cs[i], ep, (uint32_t)i, !conn_send(&cs[i]));
     }
     active = l->conns;
     while (active > 0) {
@@ -429,55 +497,28 @@ static int run_load(struct load *l)
             break;
         }
         for (int k = 0; k < n; k++) {
-            struct conn *c = &cs[evs[k].data.u32];
+            uint32_t i = evs[k].data.u32;
+            struct conn *c = &cs[i];
 
             if (c->fd < 0) {
                 continue;
             }
-            while (c->sent < c->req_len) {
-                ssize_t w = send(c->fd, c->req + c->sent,
-                                 c->req_len - c->sent, MSG_NOSIGNAL);
-
-                if (w < 0) {
-                    if (errno == EAGAIN) {
-                        break;
-                    }
-                    die("send");
-                }
-                c->sent += (size_t)w;
+            if ((evs[k].events & EPOLLOUT) != 0) {
+                conn_watch(c, ep, i, !conn_send(c));
             }
-            /* Writable events only while a request is partly sent. */
-            ev.events = c->sent < c->req_len ? EPOLLIN | EPOLLOUT : EPOLLIN;
-            ev.data.u32 = evs[k].data.u32;
-            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-            for (;;) {
-                ssize_t r = recv(c->fd, c->resp + c->resp_len,
-                                 RESP_MAX - 1 - c->resp_len, 0);
-
-                if (r < 0 && errno == EAGAIN) {
-                    break;
-                }
-                if (r <= 0) {
-                    fprintf(stderr, "tx_bench: connection closed by the "
-                                    "node\n");
-                    exit(1);
-                }
-                c->resp_len += (size_t)r;
-                c->resp[c->resp_len] = '\0';
-            }
-            if (!response_done(l, c)) {
+            if ((evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) == 0 ||
+                !conn_recv(l, c)) {
                 continue;
             }
             if (c->resume_ns != 0) {
-                /* Backing off: no events until it resumes. */
+                /* Backing off: nothing is sent until it resumes (and no
+                 * reply can come before that). */
                 c->req_len = 0;
                 c->sent = 0;
-                ev.events = 0;
-                ev.data.u32 = evs[k].data.u32;
-                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+                conn_watch(c, ep, i, false);
                 continue;
             }
-            if (!conn_next(l, c, ep, evs[k].data.u32, stop_at)) {
+            if (!conn_next(l, c, ep, i, stop_at)) {
                 active--;
             }
         }
