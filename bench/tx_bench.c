@@ -96,6 +96,7 @@ struct load {
     uint64_t requests;
     uint64_t other; /* txs not acknowledged (409, 429, 503, ...) */
     uint64_t limited; /* of them, in requests refused for now (429/503) */
+    uint64_t rate_limited; /* of them, answered 429 (the tx limiter) */
     uint64_t *lat;  /* request latencies in the window, ns */
     size_t n_lat;
     size_t cap_lat;
@@ -328,6 +329,13 @@ static bool response_done(struct load *l, struct conn *c)
         if (c->resume_ns != 0) {
             l->limited += c->n_txs;
         }
+        if (!l->get) {
+            l->rate_limited +=
+                status == 429 ? c->n_txs
+                : l->batch && status == 200
+                    ? count_str(c->resp + head_len, body_len, "\"status\":429")
+                    : 0;
+        }
         l->acked += acked;
         l->sent_txs += c->n_txs;
         l->other += c->n_txs - acked;
@@ -539,6 +547,8 @@ static int run_load(struct load *l)
     if (!l->get) {
         printf("%s_%s_backed_off %llu %ss\n", pre, mode,
                (unsigned long long)l->limited, unit);
+        printf("%s_%s_rate_limited %llu %ss\n", pre, mode,
+               (unsigned long long)l->rate_limited, unit);
     }
     if (l->n_lat > 0) {
         printf("%s_%s_latency_p50 %.3f ms\n", pre, mode,

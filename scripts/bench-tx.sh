@@ -80,6 +80,11 @@ for run in $(seq 1 "$RUNS"); do
     --evnode.signer.passphrase_file "$home/pass" \
     --evnode.node.aggregator true --evnode.da.namespace bench-h \
     --evnode.da.data_namespace bench-d >"$home/init.log"
+  # The tx limiter the node runs with (rpc.tx_rate_limit, derived from
+  # the blocks when not given): 429s are expected above it, never below.
+  "$BIN" config show --home "$home/a" --evnode.node.block_time 100ms |
+    awk -v r="$run" '/tx_rate_limit:/ {v = $NF}
+      END {if (v != "") print r "\ttx_rate_limit\t" v "\ttx/s"}' >>"$raw"
   "$BIN" da serve --listen "127.0.0.1:$P_DA" --home "$home/da" \
     --block-time 1s >"$home/da.log" 2>&1 &
   PIDS+=($!)
@@ -190,6 +195,12 @@ row("single: of them in requests refused for now (429/503)",
     "tx_single_backed_off")
 row("batch: of them in requests refused for now (429/503; the load "
     "backs off 5 ms)", "tx_batch_backed_off")
+row("the tx limiter (rpc.tx_rate_limit, from the blocks: what they "
+    "carry per second)", "tx_rate_limit")
+row("single: txs answered 429 (offered below the limit: none)",
+    "tx_single_rate_limited", 0, below=True)
+row("batch: txs answered 429 (offered above the limit)",
+    "tx_batch_rate_limited")
 f = vals.get("fsync_p50")
 if f:
     # Each group commit pays two syncs (LMDB data pages, then the meta
