@@ -211,16 +211,47 @@ class Node {
   }
 }
 
+// Whether node n's process has ended (an exit code or a signal).
+function gone (n) {
+  return n.proc != null && (n.proc.exitCode != null || n.proc.signalCode != null)
+}
+
+// The last lines of a node's output, and how it ended if it did.
+function logTail (n, lines = 20) {
+  const state = gone(n) ? `exited ${n.proc.exitCode ?? n.proc.signalCode}` : 'running'
+  return `[${n.name}: ${state}]\n${n.log.join('').split('\n').slice(-lines).join('\n')}`
+}
+
+// Whether n exited because its address was taken (see before()).
+function bindRace (n) {
+  return gone(n) && /Address already in use/.test(n.log.join(''))
+}
+
+// Runs fn; a failure carries the nodes' log tails.
+async function withLogs (nodes, fn) {
+  try {
+    return await fn()
+  } catch (err) {
+    err.message += '\n' + nodes.map(n => logTail(n)).join('\n')
+    throw err
+  }
+}
+
 function run (args) {
   const r = spawnSync(EXE, args, { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`blockv2 ${args.join(' ')}: ${r.stderr}`)
   return r.stdout
 }
 
+// Every request has a deadline, so that a wait (until) never hangs on
+// one that gets no answer.
+const REQ_MS = 5_000
+
 async function rpc (port, path, body) {
+  const signal = AbortSignal.timeout(REQ_MS)
   const res = await fetch(`http://127.0.0.1:${port}${path}`, body === undefined
-    ? {}
-    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+    ? { signal }
+    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal })
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`)
   return path.startsWith('/evnode') || path === '/status' ? res.json() : res.text()
 }
@@ -232,7 +263,8 @@ async function block (port, h) {
 }
 
 async function metric (port, re) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(REQ_MS) })
+  const text = await res.text()
   const m = text.match(re)
   return m == null ? 0 : Number(m[1])
 }
@@ -317,7 +349,6 @@ describe('gossip and exchange: js-libp2p <-> blockv2', { timeout: 150_000 }, () 
   before(async () => {
     assert.ok(EXE, 'BM_BLOCKV2_EXE names the blockv2 binary')
     dir = mkdtempSync(join(tmpdir(), 'bm-gossip-js-'))
-    for (const k of ['aRpc', 'aP2p', 'fRpc', 'fP2p', 'fMetrics']) ports[k] = await freePort()
     writeFileSync(join(dir, 'pass'), 'gossip-js-passphrase\n')
     run(['init', '--home', join(dir, 'a'), '--chain-id', CHAIN, '--evnode.node.aggregator', 'true',
       '--evnode.signer.passphrase_file', join(dir, 'pass'), '--evnode.da.namespace', 'gj'])
@@ -325,18 +356,34 @@ describe('gossip and exchange: js-libp2p <-> blockv2', { timeout: 150_000 }, () 
       '--evnode.da.namespace', 'gj'])
     idAgg = JSON.parse(run(['keys', 'show', '--home', join(dir, 'a')])).node_id
     const common = ['--evnode.da.address', '', '--evnode.node.block_time', '100ms', '--evnode.log.level', 'info']
-    agg = new Node('aggregator', join(dir, 'a'))
-    agg.start([...common, '--evnode.signer.passphrase_file', join(dir, 'pass'),
-      '--evnode.rpc.address', `127.0.0.1:${ports.aRpc}`,
-      '--evnode.p2p.listen_address', `/ip4/127.0.0.1/tcp/${ports.aP2p}`])
-    full = new Node('full', join(dir, 'f'))
-    full.start([...common, '--evnode.rpc.address', `127.0.0.1:${ports.fRpc}`,
-      '--evnode.p2p.listen_address', `/ip4/127.0.0.1/tcp/${ports.fP2p}`,
-      '--evnode.p2p.peers', `/ip4/127.0.0.1/tcp/${ports.aP2p}/p2p/${idAgg}`,
-      '--evnode.instrumentation.prometheus', 'true',
-      '--evnode.instrumentation.prometheus_listen_addr', `127.0.0.1:${ports.fMetrics}`])
-    await until('the aggregator makes blocks', async () => (await height(ports.aRpc)) >= 5)
-    await until('the full node follows', async () => (await height(ports.fRpc)) >= 5)
+    // A port from freePort can be taken by another process (an outgoing
+    // connection's ephemeral port, tests run in parallel) before the node
+    // binds it: the node then exits 1 saying "Address already in use".
+    // Such a start is tried again on fresh ports; any other early exit,
+    // or a node that does not get going, fails with the nodes' logs.
+    for (let attempt = 1; ; attempt++) {
+      for (const k of ['aRpc', 'aP2p', 'fRpc', 'fP2p', 'fMetrics']) ports[k] = await freePort()
+      agg = new Node('aggregator', join(dir, 'a'))
+      agg.start([...common, '--evnode.signer.passphrase_file', join(dir, 'pass'),
+        '--evnode.rpc.address', `127.0.0.1:${ports.aRpc}`,
+        '--evnode.p2p.listen_address', `/ip4/127.0.0.1/tcp/${ports.aP2p}`])
+      full = new Node('full', join(dir, 'f'))
+      full.start([...common, '--evnode.rpc.address', `127.0.0.1:${ports.fRpc}`,
+        '--evnode.p2p.listen_address', `/ip4/127.0.0.1/tcp/${ports.fP2p}`,
+        '--evnode.p2p.peers', `/ip4/127.0.0.1/tcp/${ports.aP2p}/p2p/${idAgg}`,
+        '--evnode.instrumentation.prometheus', 'true',
+        '--evnode.instrumentation.prometheus_listen_addr', `127.0.0.1:${ports.fMetrics}`])
+      const exited = () => gone(agg) || gone(full)
+      await withLogs([agg, full], () => until('the aggregator makes blocks',
+        async () => exited() || (await height(ports.aRpc)) >= 5))
+      await withLogs([agg, full], () => until('the full node follows',
+        async () => exited() || (await height(ports.fRpc)) >= 5))
+      if (!exited()) break
+      await Promise.all([agg.stop(), full.stop()])
+      if (attempt >= 3 || !(bindRace(agg) || bindRace(full))) {
+        throw new Error(`a node exited at start\n${logTail(agg)}\n${logTail(full)}`)
+      }
+    }
     ;[jsSub, jsBad] = await Promise.all([jsNode(11), jsNode(12)])
   })
 
