@@ -87,7 +87,7 @@ field() { sed -n "s/.* $1=\\([0-9]*\\).*/\\1/p" <<<" $2"; }
 rejected() { p2pm f '^blockv2_p2p_gossip_(rejected|ignored)_total\{'; }
 shown() { # the node's non-zero gossip refusal series
   curl -sf -m 10 "http://127.0.0.1:$P_f_met/metrics" |
-    grep -E '^blockv2_p2p_gossip_(rejected|ignored)_total\{|^blockv2_p2p_floodsub_peers_disconnected_total' |
+    grep -E '^blockv2_p2p_gossip_(rejected|ignored)_total\{|^blockv2_p2p_floodsub_(peers_disconnected|dropped|rpcs|messages)_total' |
     grep -v ' 0$' | sed 's/chain_id="[^"]*",\{0,1\}//; s/^/      /' || true
 }
 
