@@ -300,6 +300,7 @@ static bool response_done(struct load *l, struct conn *c)
     int status;
     uint64_t now;
     size_t acked;
+    size_t n429; /* txs answered 429 (the tx limiter) */
 
     if (!whole_response(c->resp, c->resp_len, &status, &head_len,
                         &body_len)) {
@@ -314,28 +315,29 @@ static bool response_done(struct load *l, struct conn *c)
                                           "\"status\":202")
                               : 0;
     }
+    if (l->get) {
+        n429 = 0;
+    } else if (status == 429) {
+        n429 = c->n_txs;
+    } else {
+        n429 = l->batch && status == 200
+                   ? count_str(c->resp + head_len, body_len, "\"status\":429")
+                   : 0;
+    }
     now = bench_now_ns();
     /* Refused as a whole for now (rate limit, or the next block full):
      * back off before the next. */
     if (acked == 0 && !l->get &&
-        (status == 429 || status == 503 ||
+        (n429 > 0 || status == 503 ||
          (l->batch && status == 200 &&
-          (count_str(c->resp + head_len, body_len, "\"status\":429") > 0 ||
-           count_str(c->resp + head_len, body_len, "\"status\":503") >
-               0)))) {
+          count_str(c->resp + head_len, body_len, "\"status\":503") > 0))) {
         c->resume_ns = now + (uint64_t)BACKOFF_MS * 1000000u;
     }
     if (now >= l->win_start && now <= l->win_end) {
         if (c->resume_ns != 0) {
             l->limited += c->n_txs;
         }
-        if (!l->get) {
-            l->rate_limited +=
-                status == 429 ? c->n_txs
-                : l->batch && status == 200
-                    ? count_str(c->resp + head_len, body_len, "\"status\":429")
-                    : 0;
-        }
+        l->rate_limited += n429;
         l->acked += acked;
         l->sent_txs += c->n_txs;
         l->other += c->n_txs - acked;

@@ -190,10 +190,12 @@ row("tx", "acknowledged (durable) txs, batch of 100", "tx", "tx_batch_acked",
     target=(">=", 100000),
     limit=("tx/s = all cores / the node's CPU per tx",
            threads * 1e6 / bcpu if bcpu and threads else None), ratio=True)
+# The tx limiter the node ran with (rpc.tx_rate_limit, derived from the
+# blocks when not given).
+tx_limit = ("tx/s rpc.tx_rate_limit (derived: what blocks carry per second)",
+            med("tx", "tx_rate_limit"))
 row("tx", "acknowledged (durable) txs, batch, against the tx limiter",
-    "tx", "tx_batch_acked",
-    limit=("tx/s rpc.tx_rate_limit (derived: what blocks carry per second)",
-           med("tx", "tx_rate_limit")), ratio=True)
+    "tx", "tx_batch_acked", limit=tx_limit, ratio=True)
 row("tx", "txs into blocks meanwhile, single", "tx", "tx_single_included")
 row("tx", "txs into blocks meanwhile, batch", "tx", "tx_batch_included")
 row("tx", "POST to visible p99, single (100 ms blocks)", "tx",
@@ -214,15 +216,10 @@ row("tx", "of them in requests refused for now (429/503), single", "tx",
     "tx_single_backed_off")
 row("tx", "of them in requests refused for now (429/503), batch", "tx",
     "tx_batch_backed_off")
-lim = med("tx", "tx_rate_limit")
 row("tx", "of them answered 429, single (offered below the limit)", "tx",
-    "tx_single_rate_limited", target=("<=", 0),
-    limit=("tx/s the tx limiter (rpc.tx_rate_limit, derived from the "
-           "blocks)", lim))
+    "tx_single_rate_limited", target=("<=", 0), limit=tx_limit)
 row("tx", "of them answered 429, batch (offered above the limit)", "tx",
-    "tx_batch_rate_limited",
-    limit=("tx/s the tx limiter (rpc.tx_rate_limit, derived from the "
-           "blocks)", lim))
+    "tx_batch_rate_limited", limit=tx_limit)
 
 # ---- actor runtime vs CAF and Erlang
 for bench, key, peer_key, tgt, unit in (

@@ -120,7 +120,7 @@ async function publishAll (next, perPeer = 0) {
       if (node == null || node.getConnections().length === 0 ||
           (perPeer > 0 && onNode >= perPeer)) {
         if (node != null) leaving.push(retire(node).catch(() => {}))
-        node = null
+        node = null // a failing peer() must not stop the one leaving
         node = await peer(true)
         onNode = 0
       }
